@@ -1,0 +1,77 @@
+package config
+
+import (
+	"fmt"
+	"time"
+)
+
+// applyDefaults fills fields whose key is absent from the file. A key that is
+// present keeps its value, even zero, so that validation can reject an
+// explicit "interval: 0s" instead of silently replacing it.
+func applyDefaults(c *Config, present func(path string) bool) {
+	setDur := func(d *Duration, path string, def time.Duration) {
+		if !present(path) {
+			*d = Duration(def)
+		}
+	}
+	setInt := func(v *int, path string, def int) {
+		if !present(path) {
+			*v = def
+		}
+	}
+	setStr := func(v *string, path string, def string) {
+		if !present(path) {
+			*v = def
+		}
+	}
+
+	setDur(&c.Time.MaxOffset, "time.max_offset", DefaultMaxOffset)
+	for i := range c.VRRP {
+		v := &c.VRRP[i]
+		p := fmt.Sprintf("vrrp[%d]", i)
+		setInt(&v.Version, p+".version", DefaultVRRPVersion)
+		if v.AddressOwner {
+			setInt(&v.Priority, p+".priority", 255)
+		} else {
+			setInt(&v.Priority, p+".priority", DefaultPriority)
+		}
+		if v.Version == 2 {
+			setDur(&v.AdvertInterval, p+".advert_interval", DefaultAdvertIntervalV2)
+		} else {
+			setDur(&v.AdvertInterval, p+".advert_interval", DefaultAdvertInterval)
+		}
+		if v.Preempt == nil {
+			on := true
+			v.Preempt = &on
+		}
+	}
+	for i := range c.Services {
+		s := &c.Services[i]
+		p := fmt.Sprintf("services[%d]", i)
+		setStr(&s.Mode, p+".mode", DefaultMode)
+		for j := range s.Routes {
+			setStr(&s.Routes[j].PathPrefix, fmt.Sprintf("%s.routes[%d].path_prefix", p, j), DefaultPathPrefix)
+		}
+	}
+	for i := range c.Backends {
+		b := &c.Backends[i]
+		p := fmt.Sprintf("backends[%d]", i)
+		setStr(&b.Balance, p+".balance", DefaultBalance)
+		h := &b.Health
+		setStr(&h.Check, p+".health.check", DefaultCheck)
+		if h.Check == "http" || h.Check == "https" {
+			setStr(&h.Path, p+".health.path", DefaultCheckPath)
+			setInt(&h.ExpectStatus, p+".health.expect_status", DefaultExpectStatus)
+		}
+		setDur(&h.Interval, p+".health.interval", DefaultCheckInterval)
+		setDur(&h.Timeout, p+".health.timeout", DefaultCheckTimeout)
+		setInt(&h.Rise, p+".health.rise", DefaultRise)
+		setInt(&h.Fall, p+".health.fall", DefaultFall)
+		for j := range b.Servers {
+			if b.Servers[j].Weight == nil {
+				w := 1
+				b.Servers[j].Weight = &w
+			}
+		}
+	}
+}

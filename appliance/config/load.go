@@ -1,0 +1,358 @@
+package config
+
+import (
+	"bytes"
+	"encoding"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// MaxSize bounds a config file; larger inputs are refused before parsing.
+const MaxSize = 4 << 20
+
+// Error is one problem in a config, located by field path and line.
+type Error struct {
+	File string `json:"file,omitempty"`
+	Line int    `json:"line,omitempty"`
+	Path string `json:"path,omitempty"`
+	Msg  string `json:"message"`
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
+	if b.Len() > 0 {
+		b.WriteString(": ")
+	}
+	if e.Path != "" {
+		b.WriteString(e.Path)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Errors is every problem found in one config, in file order.
+type Errors []*Error
+
+func (es Errors) Error() string {
+	s := make([]string, len(es))
+	for i, e := range es {
+		s[i] = e.Error()
+	}
+	return strings.Join(s, "\n")
+}
+
+// AsErrors returns the list of config errors inside err, or nil when err is
+// not (or does not wrap) an Errors value.
+func AsErrors(err error) Errors {
+	var es Errors
+	if errors.As(err, &es) {
+		return es
+	}
+	return nil
+}
+
+// Load reads and parses the config file at path.
+func Load(path string) (*Config, []byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
+	if err != nil {
+		return nil, nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	cfg, err := Parse(filepath.Base(path), data)
+	return cfg, data, err
+}
+
+// Parse decodes, defaults and validates a config. name is used in error
+// messages (usually the file's base name). On failure the error is an Errors
+// listing every problem found.
+func Parse(name string, data []byte) (*Config, error) {
+	if len(data) > MaxSize {
+		return nil, Errors{{File: name, Msg: fmt.Sprintf("config is larger than %d bytes", MaxSize)}}
+	}
+	if strings.TrimSpace(string(data)) == "" {
+		return nil, Errors{{File: name, Msg: "config is empty: at least node.name is required"}}
+	}
+	// A decoder rather than yaml.Unmarshal, which would silently ignore
+	// everything after the first document.
+	var root, extra yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&root); err != nil && err != io.EOF {
+		return nil, Errors{yamlError(name, err)}
+	}
+	switch err := dec.Decode(&extra); {
+	case err == io.EOF:
+	case err != nil:
+		return nil, Errors{yamlError(name, err)}
+	default:
+		return nil, Errors{{File: name, Line: extra.Line, Msg: "only one YAML document is allowed (remove the second ---)"}}
+	}
+	doc := &root
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
+		doc = doc.Content[0]
+	}
+	if doc.Kind != yaml.MappingNode {
+		// A document of only comments decodes to a zero node, "---" alone
+		// to a null scalar.
+		if doc.Kind == 0 || doc.Kind == yaml.DocumentNode || (doc.Kind == yaml.ScalarNode && doc.Tag == "!!null") {
+			return nil, Errors{{File: name, Msg: "config is empty: at least node.name is required"}}
+		}
+		return nil, Errors{{File: name, Line: doc.Line, Msg: "the top level must be a mapping (node:, vrrp:, services:, ...)"}}
+	}
+
+	w := walker{lines: map[string]int{}}
+	w.walk(doc, reflect.TypeOf(Config{}), "")
+	cfg := new(Config)
+	if err := doc.Decode(cfg); err != nil {
+		// walk fixed every type mismatch it knows of; report what is left.
+		// The decoder gives up on the mapping that failed, so validating
+		// the partial result would report errors that are not there.
+		w.errs = append(w.errs, yamlError(name, err))
+		return nil, w.finish(name)
+	}
+	// Validate even after the walker's errors, so that one run reports every
+	// problem; a field that already failed to decode is not reported twice,
+	// nor are the fields inside it.
+	applyDefaults(cfg, w.present)
+	bad := map[string]bool{}
+	for _, e := range w.errs {
+		bad[e.Path] = true
+	}
+	for _, e := range Validate(cfg) {
+		if !failedAt(bad, e.Path) {
+			w.errs = append(w.errs, e)
+		}
+	}
+	if len(w.errs) > 0 {
+		return nil, w.finish(name)
+	}
+	return cfg, nil
+}
+
+var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+
+// yamlError turns a yaml package error into an Error with a line.
+func yamlError(name string, err error) *Error {
+	var te *yaml.TypeError
+	msg := err.Error()
+	if errors.As(err, &te) && len(te.Errors) > 0 {
+		msg = te.Errors[0]
+	}
+	e := &Error{File: name, Msg: msg}
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		e.Line, _ = strconv.Atoi(m[1])
+		e.Msg = "yaml: " + m[2]
+	}
+	return e
+}
+
+// walker indexes the YAML tree against the Go types: it records the line of
+// every field path, reports unknown keys, and checks scalar types so that one
+// bad value does not hide the others.
+type walker struct {
+	lines map[string]int
+	errs  Errors
+}
+
+func (w *walker) present(path string) bool {
+	_, ok := w.lines[path]
+	return ok
+}
+
+// failedAt reports whether path or one of its parents is in bad.
+func failedAt(bad map[string]bool, path string) bool {
+	for path != "" {
+		if bad[path] {
+			return true
+		}
+		i := strings.LastIndexAny(path, ".[")
+		if i < 0 {
+			return false
+		}
+		path = path[:i]
+	}
+	return false
+}
+
+func (w *walker) fail(n *yaml.Node, path, format string, args ...any) {
+	w.errs = append(w.errs, &Error{Line: n.Line, Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
+
+func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
+	if n.Kind == yaml.AliasNode {
+		w.fail(n, path, "YAML aliases are not supported in halb.yaml")
+		*n = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Line: n.Line}
+		return
+	}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case reflect.PointerTo(t).Implements(textUnmarshaler):
+		if n.Kind != yaml.ScalarNode {
+			w.fail(n, path, "want a single value")
+			*n = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Line: n.Line}
+			return
+		}
+		v := reflect.New(t).Interface().(encoding.TextUnmarshaler)
+		if err := v.UnmarshalText([]byte(n.Value)); err != nil {
+			w.fail(n, path, "%v", err)
+			*n = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Line: n.Line}
+		}
+	case t.Kind() == reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			w.fail(n, path, "want a mapping of keys (%s)", strings.Join(yamlKeys(t), ", "))
+			*n = yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: n.Line}
+			return
+		}
+		// Only known keys, each once, are kept for the decoder: it would
+		// drop the whole mapping on a duplicate key and follow "<<" merges.
+		fields := yamlFields(t)
+		seen := map[string]int{}
+		kept := n.Content[:0]
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := join(path, k.Value)
+			f, ok := fields[k.Value]
+			switch {
+			case k.Kind == yaml.AliasNode:
+				w.fail(k, path, "YAML aliases are not supported in halb.yaml")
+				continue
+			case k.Kind != yaml.ScalarNode || !ok:
+				w.fail(k, p, "unknown key %q (known keys here: %s)", k.Value, strings.Join(yamlKeys(t), ", "))
+				continue
+			case seen[k.Value] > 0:
+				w.fail(k, p, "is already set on line %d", seen[k.Value])
+				continue
+			}
+			seen[k.Value] = k.Line
+			kept = append(kept, k, v)
+			w.lines[p] = k.Line
+			w.walk(v, f.Type, p)
+		}
+		n.Content = kept
+	case t.Kind() == reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			w.fail(n, path, "want a list")
+			*n = yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Line: n.Line}
+			return
+		}
+		for i, item := range n.Content {
+			p := fmt.Sprintf("%s[%d]", path, i)
+			w.lines[p] = item.Line
+			w.walk(item, t.Elem(), p)
+		}
+	case t.Kind() == reflect.Int:
+		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" || n.Decode(new(int)) != nil {
+			w.fail(n, path, "want a whole number, got %s", describe(n))
+			*n = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Line: n.Line}
+		}
+	case t.Kind() == reflect.Bool:
+		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" || n.Decode(new(bool)) != nil {
+			w.fail(n, path, "want true or false, got %s", describe(n))
+			*n = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Line: n.Line}
+		}
+	case t.Kind() == reflect.String:
+		if n.Kind != yaml.ScalarNode {
+			w.fail(n, path, "want a single value, got %s", describe(n))
+			*n = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Line: n.Line}
+		}
+	}
+}
+
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	}
+	if len(n.Value) > 40 {
+		return strconv.Quote(n.Value[:40] + "...")
+	}
+	return strconv.Quote(n.Value)
+}
+
+// finish attaches file name and lines to the collected errors and sorts them
+// by line.
+func (w *walker) finish(name string) Errors {
+	for _, e := range w.errs {
+		e.File = name
+		if e.Line == 0 {
+			e.Line = w.lineOf(e.Path)
+		}
+	}
+	sort.SliceStable(w.errs, func(i, j int) bool { return w.errs[i].Line < w.errs[j].Line })
+	return w.errs
+}
+
+// lineOf finds the line of path, or of its nearest parent that has one.
+func (w *walker) lineOf(path string) int {
+	for path != "" {
+		if l, ok := w.lines[path]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(path, ".[")
+		if i < 0 {
+			return 0
+		}
+		path = path[:i]
+	}
+	return 0
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func yamlName(f reflect.StructField) string {
+	name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+	return name
+}
+
+func yamlFields(t reflect.Type) map[string]reflect.StructField {
+	m := map[string]reflect.StructField{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if n := yamlName(f); n != "" && n != "-" {
+			m[n] = f
+		}
+	}
+	return m
+}
+
+func yamlKeys(t reflect.Type) []string {
+	var ks []string
+	for i := range t.NumField() {
+		if n := yamlName(t.Field(i)); n != "" && n != "-" {
+			ks = append(ks, n)
+		}
+	}
+	return ks
+}

@@ -1,0 +1,85 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// FileMode is the mode of a saved config file.
+const FileMode = 0o640
+
+// renameFile is os.Rename; tests replace it to simulate a crash.
+var renameFile = os.Rename
+
+// Save writes data as the config file at path, atomically: the bytes go to a
+// temporary file in the same directory, which is synced and renamed over
+// path, and the directory is synced. The file being replaced is kept as
+// path+".prev". data must parse as a valid config; an invalid one is refused
+// and nothing is written. A crash at any point leaves either the old or the
+// new file at path, never a truncated one.
+func Save(path string, data []byte) error {
+	if _, err := Parse(filepath.Base(path), data); err != nil {
+		return err
+	}
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	old, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if err := writeAtomic(dir, base+".prev", old); err != nil {
+			return fmt.Errorf("keep previous config: %w", err)
+		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("read current config: %w", err)
+	}
+	return writeAtomic(dir, base, data)
+}
+
+func writeAtomic(dir, name string, data []byte) (err error) {
+	f, err := os.CreateTemp(dir, "."+name+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			os.Remove(tmp)
+		}
+	}()
+	if err := f.Chmod(FileMode); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", tmp, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("sync %s: %w", tmp, err)
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := renameFile(tmp, filepath.Join(dir, name)); err != nil {
+		return fmt.Errorf("rename %s: %w", tmp, err)
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	return nil
+}

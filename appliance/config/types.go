@@ -1,0 +1,257 @@
+// Package config holds halb's configuration: the types of halb.yaml, their
+// defaults, strict decoding with line numbers, validation that reports every
+// problem at once with its field path and line, atomic saving, and a diff of
+// two configs.
+//
+// The pipeline is raw → checked: Parse decodes strictly (an unknown key is an
+// error naming it and its line), fills defaults for keys that are absent, and
+// validates without side effects. Only a config that passed Parse is handed
+// to the daemon's components.
+package config
+
+import (
+	"fmt"
+	"time"
+)
+
+// Config is the whole of halb.yaml. Every field has a safe default; the zero
+// Config is not valid because node.name is required.
+type Config struct {
+	// Node describes this machine. Required: node.name.
+	Node Node `yaml:"node" json:"node"`
+	// Time configures clock synchronisation (used by the timesync component).
+	Time Time `yaml:"time,omitempty" json:"time"`
+	// Peers are the other halb nodes of this cluster. Default: none.
+	Peers []Peer `yaml:"peers,omitempty" json:"peers"`
+	// VRRP lists the floating-address instances. Default: none.
+	VRRP []VRRPInstance `yaml:"vrrp,omitempty" json:"vrrp"`
+	// Services are the listeners that accept client traffic. Default: none.
+	Services []Service `yaml:"services,omitempty" json:"services"`
+	// Backends are the pools of servers that services forward to. Default: none.
+	Backends []Backend `yaml:"backends,omitempty" json:"backends"`
+}
+
+// Node describes this machine.
+type Node struct {
+	// Name is this node's name, unique within the cluster. Required.
+	Name string `yaml:"name" json:"name"`
+	// Management is the management network interface. Default: unset (the
+	// interface is left as the operating system configured it).
+	Management Management `yaml:"management,omitempty" json:"management"`
+}
+
+// Management configures the management interface: DHCP or a static address.
+type Management struct {
+	// Interface is the management link, e.g. eth0. Required when dhcp or
+	// address is set.
+	Interface string `yaml:"interface,omitempty" json:"interface,omitempty"`
+	// DHCP takes the address from a DHCP server. Default: false.
+	DHCP bool `yaml:"dhcp,omitempty" json:"dhcp,omitempty"`
+	// Address is a static address in CIDR form, e.g. 172.16.0.1/16. Not
+	// together with dhcp. Default: none.
+	Address string `yaml:"address,omitempty" json:"address,omitempty"`
+	// Gateway is the default gateway for a static address. Default: none.
+	Gateway string `yaml:"gateway,omitempty" json:"gateway,omitempty"`
+	// DNS lists name servers for a static address. Default: none.
+	DNS []string `yaml:"dns,omitempty" json:"dns,omitempty"`
+}
+
+// Time configures clock synchronisation.
+type Time struct {
+	// Servers are NTP servers (addresses or host names). Default: none.
+	Servers []string `yaml:"servers,omitempty" json:"servers"`
+	// MaxOffset is the clock offset above which the node reports its clock
+	// as unsynchronised. Default: 500ms.
+	MaxOffset Duration `yaml:"max_offset,omitempty" json:"max_offset"`
+}
+
+// Peer is another halb node of this cluster.
+type Peer struct {
+	// Name is the peer's node.name. Required, unique.
+	Name string `yaml:"name" json:"name"`
+	// Address is the peer's management IP address. Required.
+	Address string `yaml:"address" json:"address"`
+}
+
+// VRRPInstance is one virtual router: a VRID on an interface holding VIPs.
+type VRRPInstance struct {
+	// Name identifies the instance in status, logs and tracking. Required, unique.
+	Name string `yaml:"name" json:"name"`
+	// Interface carries the adverts and the VIPs. Required.
+	Interface string `yaml:"interface" json:"interface"`
+	// VRID is the virtual router id, 1..255, unique per interface. Required.
+	VRID int `yaml:"vrid" json:"vrid"`
+	// Version is the VRRP version: 3 (RFC 5798) or 2 (RFC 3768). Default: 3.
+	Version int `yaml:"version,omitempty" json:"version"`
+	// Priority is 1..254; 255 only with address_owner. Default: 100.
+	Priority int `yaml:"priority,omitempty" json:"priority"`
+	// AddressOwner marks this node as owning the VIPs as its real addresses
+	// (RFC 5798 priority 255). Default: false.
+	AddressOwner bool `yaml:"address_owner,omitempty" json:"address_owner,omitempty"`
+	// AdvertInterval is the advertisement interval, 10ms..40.95s in steps of
+	// 10ms (VRRPv3); whole seconds 1s..255s for version 2. Default: 200ms
+	// for version 3, 1s for version 2.
+	AdvertInterval Duration `yaml:"advert_interval,omitempty" json:"advert_interval"`
+	// Preempt lets a higher-priority backup take over from a lower master.
+	// Default: true.
+	Preempt *bool `yaml:"preempt,omitempty" json:"preempt"`
+	// PreemptDelay waits this long after start before preempting. Default: 0.
+	PreemptDelay Duration `yaml:"preempt_delay,omitempty" json:"preempt_delay"`
+	// VIPs are the virtual addresses in CIDR form. At least one is required.
+	VIPs []string `yaml:"vips" json:"vips"`
+	// UnicastPeers sends adverts to these addresses instead of multicast.
+	// Default: none (multicast 224.0.0.18 / ff02::12).
+	UnicastPeers []string `yaml:"unicast_peers,omitempty" json:"unicast_peers"`
+	// Track lowers the priority when tracked objects fail. Default: nothing tracked.
+	Track Track `yaml:"track,omitempty" json:"track"`
+}
+
+// PreemptOn reports whether preemption is enabled (the default).
+func (v *VRRPInstance) PreemptOn() bool { return v.Preempt == nil || *v.Preempt }
+
+// Track lists what a VRRP instance watches.
+type Track struct {
+	// Interfaces whose link going down applies Weight. Default: none.
+	Interfaces []string `yaml:"interfaces,omitempty" json:"interfaces"`
+	// Services (by name) whose having no healthy backend applies Weight.
+	// Default: none.
+	Services []string `yaml:"services,omitempty" json:"services"`
+	// Weight is added to the priority while a tracked object fails,
+	// -254..254; 0 means a failure forces the FAULT state (as keepalived
+	// does for tracking without weight). Default: 0.
+	Weight int `yaml:"weight,omitempty" json:"weight"`
+}
+
+// Service is a listener that accepts client connections.
+type Service struct {
+	// Name identifies the service. Required, unique.
+	Name string `yaml:"name" json:"name"`
+	// Listen are host:port addresses. At least one is required.
+	Listen []string `yaml:"listen" json:"listen"`
+	// Mode is http or tcp. Default: http.
+	Mode string `yaml:"mode,omitempty" json:"mode"`
+	// Routes pick a backend by Host and path (http mode only); first match
+	// wins. Default: none.
+	Routes []Route `yaml:"routes,omitempty" json:"routes"`
+	// DefaultBackend serves requests no route matched. Required in tcp
+	// mode; in http mode required when there are no routes.
+	DefaultBackend string `yaml:"default_backend,omitempty" json:"default_backend"`
+}
+
+// Route sends matching HTTP requests to a backend.
+type Route struct {
+	// Host is an exact host name or a "*.suffix" wildcard. Default: any host.
+	Host string `yaml:"host,omitempty" json:"host,omitempty"`
+	// PathPrefix must start with "/". Default: "/".
+	PathPrefix string `yaml:"path_prefix,omitempty" json:"path_prefix"`
+	// Backend names the backend. Required.
+	Backend string `yaml:"backend" json:"backend"`
+}
+
+// Backend is a pool of servers.
+type Backend struct {
+	// Name identifies the backend. Required, unique.
+	Name string `yaml:"name" json:"name"`
+	// Balance is roundrobin, leastconn, source, uri or random. Default: roundrobin.
+	Balance string `yaml:"balance,omitempty" json:"balance"`
+	// Sticky enables persistence. Default: none.
+	Sticky Sticky `yaml:"sticky,omitempty" json:"sticky"`
+	// Health configures the server checks.
+	Health Health `yaml:"health,omitempty" json:"health"`
+	// Servers are the real servers. Default: none (requests get 503).
+	Servers []Server `yaml:"servers,omitempty" json:"servers"`
+}
+
+// Sticky is session persistence: a cookie or the client's source address.
+type Sticky struct {
+	// Cookie inserts a cookie of this name naming the server. Default: none.
+	Cookie string `yaml:"cookie,omitempty" json:"cookie,omitempty"`
+	// Source keeps a client address on one server. Default: false.
+	Source bool `yaml:"source,omitempty" json:"source,omitempty"`
+}
+
+// Health configures the active checks of a backend's servers.
+type Health struct {
+	// Check is none, icmp, tcp, http or https. Default: tcp.
+	Check string `yaml:"check,omitempty" json:"check"`
+	// Path is the request path of http(s) checks. Default: "/".
+	Path string `yaml:"path,omitempty" json:"path,omitempty"`
+	// ExpectStatus is the status an http(s) check wants, 100..599. Default: 200.
+	ExpectStatus int `yaml:"expect_status,omitempty" json:"expect_status,omitempty"`
+	// Interval between checks. Default: 2s.
+	Interval Duration `yaml:"interval,omitempty" json:"interval"`
+	// Timeout of one check. Default: 1s.
+	Timeout Duration `yaml:"timeout,omitempty" json:"timeout"`
+	// Rise is the number of passed checks that bring a server up. Default: 2.
+	Rise int `yaml:"rise,omitempty" json:"rise"`
+	// Fall is the number of failed checks that take a server down. Default: 3.
+	Fall int `yaml:"fall,omitempty" json:"fall"`
+	// Port checks this port instead of the server's. Default: the server's port.
+	Port int `yaml:"port,omitempty" json:"port,omitempty"`
+}
+
+// Server is one real server of a backend.
+type Server struct {
+	// Name identifies the server within its backend. Required, unique there.
+	Name string `yaml:"name" json:"name"`
+	// Address is host:port. Required.
+	Address string `yaml:"address" json:"address"`
+	// Weight is 0..256; 0 drains the server. Default: 1.
+	Weight *int `yaml:"weight,omitempty" json:"weight"`
+}
+
+// EffectiveWeight is the configured weight, or 1 when unset.
+func (s *Server) EffectiveWeight() int {
+	if s.Weight == nil {
+		return 1
+	}
+	return *s.Weight
+}
+
+// Duration is a time.Duration written as a Go duration string ("100ms", "2s")
+// in YAML and JSON.
+type Duration time.Duration
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// MarshalText writes the duration as a Go duration string.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// UnmarshalText parses a Go duration string such as "200ms".
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration (e.g. 200ms, 2s)", b)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Values accepted by enumerated fields.
+var (
+	Modes    = []string{"http", "tcp"}
+	Balances = []string{"roundrobin", "leastconn", "source", "uri", "random"}
+	Checks   = []string{"none", "icmp", "tcp", "http", "https"}
+)
+
+// Defaults, exported so docs and tests name them once.
+const (
+	DefaultVRRPVersion      = 3
+	DefaultPriority         = 100
+	DefaultAdvertInterval   = 200 * time.Millisecond
+	DefaultAdvertIntervalV2 = time.Second
+	DefaultMaxOffset        = 500 * time.Millisecond
+	DefaultMode             = "http"
+	DefaultBalance          = "roundrobin"
+	DefaultCheck            = "tcp"
+	DefaultCheckPath        = "/"
+	DefaultExpectStatus     = 200
+	DefaultCheckInterval    = 2 * time.Second
+	DefaultCheckTimeout     = time.Second
+	DefaultRise             = 2
+	DefaultFall             = 3
+	DefaultPathPrefix       = "/"
+)

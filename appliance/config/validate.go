@@ -1,0 +1,452 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Validate checks a decoded, defaulted config and returns every problem
+// found, each naming its field path. It has no side effects: it looks at
+// neither the network nor the file system.
+func Validate(c *Config) Errors {
+	v := &validator{}
+	v.node(c)
+	v.time(c)
+	v.peers(c)
+	services := names(c.Services, func(s Service) string { return s.Name })
+	backends := names(c.Backends, func(b Backend) string { return b.Name })
+	v.vrrp(c, services)
+	v.services(c, backends)
+	v.backends(c)
+	return v.errs
+}
+
+type validator struct{ errs Errors }
+
+func (v *validator) errf(path, format string, args ...any) {
+	v.errs = append(v.errs, &Error{Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+func names[T any](xs []T, name func(T) string) map[string]bool {
+	m := make(map[string]bool, len(xs))
+	for _, x := range xs {
+		m[name(x)] = true
+	}
+	return m
+}
+
+// uniqueName checks that a list element's name is set, well formed and not
+// used by an earlier element of the same list.
+func (v *validator) uniqueName(path, name string, seen map[string]string) {
+	switch {
+	case name == "":
+		v.errf(path+".name", "is required")
+	case !validName(name):
+		v.errf(path+".name", "%q may hold only letters, digits, '-', '_' and '.' (at most 63)", name)
+	case seen[name] != "":
+		v.errf(path+".name", "%q is already used by %s", name, seen[name])
+	default:
+		seen[name] = path
+	}
+}
+
+func validName(s string) bool {
+	if s == "" || len(s) > 63 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// validIfName follows the kernel's rules for interface names.
+func validIfName(s string) bool {
+	if s == "" || len(s) > 15 || s == "." || s == ".." {
+		return false
+	}
+	return !strings.ContainsAny(s, "/: \t\n\x00")
+}
+
+// validHostname checks a DNS name (RFC 1123 labels).
+func validHostname(s string) bool {
+	s = strings.TrimSuffix(s, ".")
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, l := range strings.Split(s, ".") {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for _, r := range l {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (v *validator) positive(path string, d Duration) {
+	if d <= 0 {
+		v.errf(path, "%s must be positive", d)
+	}
+}
+
+func (v *validator) intRange(path string, n, lo, hi int) bool {
+	if n < lo || n > hi {
+		v.errf(path, "%d is out of range %d..%d", n, lo, hi)
+		return false
+	}
+	return true
+}
+
+func (v *validator) oneOf(path, s string, allowed []string) {
+	if !slices.Contains(allowed, s) {
+		v.errf(path, "%q is not one of %s", s, strings.Join(allowed, ", "))
+	}
+}
+
+func (v *validator) ip(path, s string) (netip.Addr, bool) {
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.Zone() != "" {
+		v.errf(path, "%q is not an IP address", s)
+		return netip.Addr{}, false
+	}
+	return a, true
+}
+
+// hostPort checks "host:port". With ipOnly the host must be an IP literal
+// or empty (all addresses); otherwise a DNS name is allowed too.
+func (v *validator) hostPort(path, s string, ipOnly bool) (netip.AddrPort, bool) {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		v.errf(path, "%q is not host:port (IPv6 as [addr]:port)", s)
+		return netip.AddrPort{}, false
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || p == 0 {
+		v.errf(path, "%q: port %q is not a number in 1..65535", s, port)
+		return netip.AddrPort{}, false
+	}
+	if host == "" {
+		if ipOnly {
+			return netip.AddrPortFrom(netip.IPv6Unspecified(), uint16(p)), true
+		}
+		v.errf(path, "%q has no host", s)
+		return netip.AddrPort{}, false
+	}
+	a, err := netip.ParseAddr(host)
+	if err == nil && a.Zone() == "" {
+		return netip.AddrPortFrom(a, uint16(p)), true
+	}
+	if ipOnly || !validHostname(host) {
+		want := "an IP address or host name"
+		if ipOnly {
+			want = "an IP address"
+		}
+		v.errf(path, "%q: host %q is not %s", s, host, want)
+		return netip.AddrPort{}, false
+	}
+	return netip.AddrPortFrom(netip.Addr{}, uint16(p)), true
+}
+
+func (v *validator) node(c *Config) {
+	n := &c.Node
+	switch {
+	case n.Name == "":
+		v.errf("node.name", "is required")
+	case !validHostname(n.Name) || len(n.Name) > 63:
+		v.errf("node.name", "%q is not a valid host name", n.Name)
+	}
+	m := &n.Management
+	if m.Interface != "" && !validIfName(m.Interface) {
+		v.errf("node.management.interface", "%q is not a valid interface name", m.Interface)
+	}
+	if (m.DHCP || m.Address != "") && m.Interface == "" {
+		v.errf("node.management.interface", "is required with dhcp or address")
+	}
+	if m.DHCP && m.Address != "" {
+		v.errf("node.management.address", "cannot be set together with dhcp: true")
+	}
+	if m.Address != "" {
+		if _, err := netip.ParsePrefix(m.Address); err != nil {
+			v.errf("node.management.address", "%q is not an address in CIDR form (e.g. 172.16.0.1/16)", m.Address)
+		}
+	}
+	if m.Gateway != "" {
+		v.ip("node.management.gateway", m.Gateway)
+		if m.DHCP {
+			v.errf("node.management.gateway", "cannot be set together with dhcp: true")
+		}
+	}
+	for i, d := range m.DNS {
+		v.ip(fmt.Sprintf("node.management.dns[%d]", i), d)
+	}
+}
+
+func (v *validator) time(c *Config) {
+	for i, s := range c.Time.Servers {
+		if _, err := netip.ParseAddr(s); err != nil && !validHostname(s) {
+			v.errf(fmt.Sprintf("time.servers[%d]", i), "%q is not an IP address or host name", s)
+		}
+	}
+	v.positive("time.max_offset", c.Time.MaxOffset)
+}
+
+func (v *validator) peers(c *Config) {
+	seen := map[string]string{}
+	for i, p := range c.Peers {
+		path := fmt.Sprintf("peers[%d]", i)
+		v.uniqueName(path, p.Name, seen)
+		if p.Name != "" && p.Name == c.Node.Name {
+			v.errf(path+".name", "%q is this node's own name", p.Name)
+		}
+		if p.Address == "" {
+			v.errf(path+".address", "is required")
+		} else {
+			v.ip(path+".address", p.Address)
+		}
+	}
+}
+
+func (v *validator) vrrp(c *Config, services map[string]bool) {
+	seen := map[string]string{}
+	vrids := map[string]string{} // interface/family/vrid → path
+	vips := map[netip.Addr]string{}
+	for i := range c.VRRP {
+		r := &c.VRRP[i]
+		path := fmt.Sprintf("vrrp[%d]", i)
+		v.uniqueName(path, r.Name, seen)
+		if r.Interface == "" {
+			v.errf(path+".interface", "is required")
+		} else if !validIfName(r.Interface) {
+			v.errf(path+".interface", "%q is not a valid interface name", r.Interface)
+		}
+		versionOK := r.Version == 2 || r.Version == 3
+		if !versionOK {
+			v.errf(path+".version", "%d is not 2 or 3", r.Version)
+		}
+		if r.Priority == 255 && !r.AddressOwner {
+			v.errf(path+".priority", "255 is reserved for the address owner (set address_owner: true), use 1..254")
+		} else if r.AddressOwner && r.Priority != 255 {
+			v.errf(path+".priority", "%d: an address owner has priority 255", r.Priority)
+		} else {
+			v.intRange(path+".priority", r.Priority, 1, 255)
+		}
+		v.advertInterval(path+".advert_interval", r.Version, r.AdvertInterval)
+		if r.PreemptDelay < 0 || r.PreemptDelay.D() > 1000*time.Second {
+			v.errf(path+".preempt_delay", "%s is out of range 0s..1000s", r.PreemptDelay)
+		}
+
+		// VIPs: valid prefixes, one address family, not held by two instances.
+		family := ""
+		if len(r.VIPs) == 0 {
+			v.errf(path+".vips", "at least one VIP is required")
+		}
+		for j, s := range r.VIPs {
+			p := fmt.Sprintf("%s.vips[%d]", path, j)
+			pfx, err := netip.ParsePrefix(s)
+			if err != nil || pfx.Addr().Zone() != "" {
+				v.errf(p, "%q is not an address in CIDR form (e.g. 172.16.0.100/24)", s)
+				continue
+			}
+			f := familyOf(pfx.Addr())
+			if family == "" {
+				family = f
+			} else if f != family {
+				v.errf(p, "%q is %s but this instance's first VIP is %s; use one instance per family", s, f, family)
+			}
+			if other, dup := vips[pfx.Addr()]; dup {
+				v.errf(p, "%s is already a VIP of %s", pfx.Addr(), other)
+			} else {
+				vips[pfx.Addr()] = path
+			}
+		}
+		if r.Version == 2 && family == "ipv6" {
+			v.errf(path+".version", "VRRP version 2 carries IPv4 only; use version 3 for IPv6 VIPs")
+		}
+		if v.intRange(path+".vrid", r.VRID, 1, 255) && r.Interface != "" {
+			key := fmt.Sprintf("%s/%s/%d", r.Interface, family, r.VRID)
+			if other, dup := vrids[key]; dup {
+				v.errf(path+".vrid", "%d is already used on %s by %s", r.VRID, r.Interface, other)
+			} else {
+				vrids[key] = path
+			}
+		}
+		for j, s := range r.UnicastPeers {
+			p := fmt.Sprintf("%s.unicast_peers[%d]", path, j)
+			if a, ok := v.ip(p, s); ok && family != "" && familyOf(a) != family {
+				v.errf(p, "%q is not %s like the VIPs", s, family)
+			}
+		}
+		for j, s := range r.Track.Interfaces {
+			if !validIfName(s) {
+				v.errf(fmt.Sprintf("%s.track.interfaces[%d]", path, j), "%q is not a valid interface name", s)
+			}
+		}
+		for j, s := range r.Track.Services {
+			if !services[s] {
+				v.errf(fmt.Sprintf("%s.track.services[%d]", path, j), "service %q is not defined", s)
+			}
+		}
+		v.intRange(path+".track.weight", r.Track.Weight, -254, 254)
+	}
+}
+
+func familyOf(a netip.Addr) string {
+	if a.Unmap().Is4() {
+		return "ipv4"
+	}
+	return "ipv6"
+}
+
+// advertInterval checks the VRRPv3 range (10ms..40.95s in 10ms steps: a
+// 12-bit count of centiseconds) or the VRRPv2 one (1..255 whole seconds).
+func (v *validator) advertInterval(path string, version int, d Duration) {
+	switch version {
+	case 2:
+		if d.D()%time.Second != 0 || d.D() < time.Second || d.D() > 255*time.Second {
+			v.errf(path, "%s: VRRP version 2 takes whole seconds 1s..255s", d)
+		}
+	case 3:
+		if d.D() < 10*time.Millisecond || d.D() > 4095*10*time.Millisecond {
+			v.errf(path, "%s is out of range 10ms..40.95s", d)
+		} else if d.D()%(10*time.Millisecond) != 0 {
+			v.errf(path, "%s is not a multiple of 10ms", d)
+		}
+	}
+}
+
+func (v *validator) services(c *Config, backends map[string]bool) {
+	seen := map[string]string{}
+	listens := map[netip.AddrPort]string{}
+	backend := func(path, name string) {
+		if !backends[name] {
+			v.errf(path, "backend %q is not defined", name)
+		}
+	}
+	for i := range c.Services {
+		s := &c.Services[i]
+		path := fmt.Sprintf("services[%d]", i)
+		v.uniqueName(path, s.Name, seen)
+		if len(s.Listen) == 0 {
+			v.errf(path+".listen", "at least one host:port is required")
+		}
+		for j, l := range s.Listen {
+			p := fmt.Sprintf("%s.listen[%d]", path, j)
+			if ap, ok := v.hostPort(p, l, true); ok {
+				if other, dup := listens[ap]; dup {
+					v.errf(p, "%s is already a listen address of %s", l, other)
+				} else {
+					listens[ap] = path
+				}
+			}
+		}
+		v.oneOf(path+".mode", s.Mode, Modes)
+		if s.Mode == "tcp" {
+			if len(s.Routes) > 0 {
+				v.errf(path+".routes", "routes need mode: http (a tcp service has only default_backend)")
+			}
+			if s.DefaultBackend == "" {
+				v.errf(path+".default_backend", "is required in tcp mode")
+			}
+		}
+		if s.Mode == "http" && s.DefaultBackend == "" && len(s.Routes) == 0 {
+			v.errf(path+".default_backend", "is required when there are no routes")
+		}
+		if s.DefaultBackend != "" {
+			backend(path+".default_backend", s.DefaultBackend)
+		}
+		for j, r := range s.Routes {
+			p := fmt.Sprintf("%s.routes[%d]", path, j)
+			if r.Host != "" && !validRouteHost(r.Host) {
+				v.errf(p+".host", "%q is not a host name or a *.suffix wildcard", r.Host)
+			}
+			if !strings.HasPrefix(r.PathPrefix, "/") {
+				v.errf(p+".path_prefix", "%q must start with /", r.PathPrefix)
+			}
+			if r.Backend == "" {
+				v.errf(p+".backend", "is required")
+			} else {
+				backend(p+".backend", r.Backend)
+			}
+		}
+	}
+}
+
+func validRouteHost(h string) bool {
+	if rest, ok := strings.CutPrefix(h, "*."); ok {
+		return validHostname(rest)
+	}
+	return validHostname(h)
+}
+
+func (v *validator) backends(c *Config) {
+	seen := map[string]string{}
+	for i := range c.Backends {
+		b := &c.Backends[i]
+		path := fmt.Sprintf("backends[%d]", i)
+		v.uniqueName(path, b.Name, seen)
+		v.oneOf(path+".balance", b.Balance, Balances)
+		if b.Sticky.Cookie != "" {
+			if !validCookieName(b.Sticky.Cookie) {
+				v.errf(path+".sticky.cookie", "%q is not a valid cookie name", b.Sticky.Cookie)
+			}
+			if b.Sticky.Source {
+				v.errf(path+".sticky", "choose cookie or source, not both")
+			}
+		}
+		h := &b.Health
+		hp := path + ".health"
+		v.oneOf(hp+".check", h.Check, Checks)
+		if h.Check == "http" || h.Check == "https" {
+			if !strings.HasPrefix(h.Path, "/") {
+				v.errf(hp+".path", "%q must start with /", h.Path)
+			}
+			v.intRange(hp+".expect_status", h.ExpectStatus, 100, 599)
+		}
+		v.positive(hp+".interval", h.Interval)
+		v.positive(hp+".timeout", h.Timeout)
+		if h.Rise < 1 {
+			v.errf(hp+".rise", "%d must be at least 1", h.Rise)
+		}
+		if h.Fall < 1 {
+			v.errf(hp+".fall", "%d must be at least 1", h.Fall)
+		}
+		v.intRange(hp+".port", h.Port, 0, 65535)
+
+		servers := map[string]string{}
+		for j := range b.Servers {
+			s := &b.Servers[j]
+			p := fmt.Sprintf("%s.servers[%d]", path, j)
+			v.uniqueName(p, s.Name, servers)
+			if s.Address == "" {
+				v.errf(p+".address", "is required")
+			} else {
+				v.hostPort(p+".address", s.Address, false)
+			}
+			v.intRange(p+".weight", s.EffectiveWeight(), 0, 256)
+		}
+	}
+}
+
+// validCookieName checks an RFC 6265 cookie-name (an RFC 9110 token).
+func validCookieName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r > 126 || r <= 32 || strings.ContainsRune(`()<>@,;:\"/[]?={}`, r) {
+			return false
+		}
+	}
+	return true
+}
