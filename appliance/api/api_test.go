@@ -1,0 +1,225 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"halb/appliance/config"
+)
+
+// fakeDaemon keeps a config in memory, as the real daemon does minus saving.
+type fakeDaemon struct {
+	mu     sync.Mutex
+	cfg    *config.Config
+	raw    []byte
+	events *Broker
+}
+
+func (f *fakeDaemon) Status() Status {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st := Status{Config: ConfigStatus{Loaded: f.cfg != nil}}
+	if f.cfg != nil {
+		st.Node.Name = f.cfg.Node.Name
+	}
+	return st
+}
+
+func (f *fakeDaemon) Running() (*config.Config, []byte) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.cfg, f.raw
+}
+
+func (f *fakeDaemon) Apply(raw []byte) ([]config.Change, error) {
+	cfg, err := config.Parse("halb.yaml", raw)
+	if err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ch := config.Diff(f.cfg, cfg)
+	f.cfg, f.raw = cfg, raw
+	f.events.Publish(Event{Type: "config.applied"})
+	return ch, nil
+}
+
+func (f *fakeDaemon) Events() *Broker { return f.events }
+
+// serve starts a Server on a socket in a temp dir and returns a client.
+func serve(t *testing.T) (*fakeDaemon, *Client, string) {
+	t.Helper()
+	d := &fakeDaemon{events: NewBroker()}
+	sock := filepath.Join(t.TempDir(), "sub", "halb.sock")
+	ln, err := Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- NewServer(d, slog.New(slog.DiscardHandler)).Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	c := NewClient(sock)
+	t.Cleanup(c.Close)
+	return d, c, sock
+}
+
+const good = "node: {name: lb1}\n"
+
+func TestSocketMode(t *testing.T) {
+	_, _, sock := serve(t)
+	fi, err := os.Stat(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode()&fs.ModeSocket == 0 || fi.Mode().Perm() != 0o660 {
+		t.Fatalf("socket mode %v, want socket 0660", fi.Mode())
+	}
+}
+
+func TestListenRefusesLiveSocketReplacesStale(t *testing.T) {
+	_, _, sock := serve(t)
+	if _, err := Listen(sock); err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Fatalf("Listen on a live socket: %v", err)
+	}
+
+	stale := filepath.Join(t.TempDir(), "stale.sock")
+	ln, err := net.Listen("unix", stale)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	ln.Close() // the file stays, nobody answers: a crashed daemon's socket
+	ln2, err := Listen(stale)
+	if err != nil {
+		t.Fatalf("Listen on a stale socket: %v", err)
+	}
+	ln2.Close()
+}
+
+func TestConfigRoundTrip(t *testing.T) {
+	_, c, _ := serve(t)
+	ctx := context.Background()
+
+	var se *StatusError
+	if _, err := c.Config(ctx); !errors.As(err, &se) || se.Code != 404 {
+		t.Fatalf("Config while unconfigured: %v", err)
+	}
+	changes, err := c.ApplyConfig(ctx, []byte(good))
+	if err != nil || len(changes) != 2 || changes[0].String() != "node changed: name" {
+		t.Fatalf("ApplyConfig: %v %v", changes, err)
+	}
+	raw, err := c.Config(ctx)
+	if err != nil || string(raw) != good {
+		t.Fatalf("Config = %q, %v", raw, err)
+	}
+	st, err := c.Status(ctx)
+	if err != nil || st.Node.Name != "lb1" || !st.Config.Loaded {
+		t.Fatalf("Status = %+v, %v", st, err)
+	}
+}
+
+func TestInvalidConfigIs422WithEveryError(t *testing.T) {
+	_, c, _ := serve(t)
+	ctx := context.Background()
+	if _, err := c.ApplyConfig(ctx, []byte(good)); err != nil {
+		t.Fatal(err)
+	}
+	bad := "node: {name: lb1, colour: blue}\nvrrp: [{name: a, interface: eth0, vrid: 0, vips: [10.0.0.1/24]}]\n"
+	for name, call := range map[string]func() error{
+		"apply":    func() error { _, err := c.ApplyConfig(ctx, []byte(bad)); return err },
+		"validate": func() error { _, err := c.ValidateConfig(ctx, []byte(bad)); return err },
+	} {
+		es := config.AsErrors(call())
+		if len(es) != 2 {
+			t.Fatalf("%s: errors %v, want 2", name, es)
+		}
+		if es[0].Line != 1 || es[0].Path != "node.colour" || es[1].Line != 2 || es[1].Path != "vrrp[0].vrid" {
+			t.Errorf("%s: errors %q", name, es)
+		}
+	}
+	if raw, _ := c.Config(ctx); string(raw) != good {
+		t.Fatalf("running config changed to %q", raw)
+	}
+}
+
+func TestValidateListsChangesWithoutApplying(t *testing.T) {
+	_, c, _ := serve(t)
+	ctx := context.Background()
+	c.ApplyConfig(ctx, []byte(good))
+	changes, err := c.ValidateConfig(ctx, []byte("node: {name: lb2}\n"))
+	if err != nil || len(changes) != 1 || changes[0].String() != "node changed: name" {
+		t.Fatalf("ValidateConfig: %v %v", changes, err)
+	}
+	if raw, _ := c.Config(ctx); string(raw) != good {
+		t.Fatalf("validate applied the config")
+	}
+}
+
+func TestOversizedBodyIs413(t *testing.T) {
+	_, c, _ := serve(t)
+	big := []byte(good + "#" + strings.Repeat("x", config.MaxSize) + "\n")
+	_, err := c.ApplyConfig(context.Background(), big)
+	var se *StatusError
+	if !errors.As(err, &se) || se.Code != 413 {
+		t.Fatalf("oversized config: %v, want 413", err)
+	}
+}
+
+func TestEventStream(t *testing.T) {
+	d, c, _ := serve(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	got := make(chan Event, 10)
+	go c.Events(ctx, func(ev Event) error { got <- ev; return nil })
+	if ev := <-got; ev.Type != "events.subscribed" {
+		t.Fatalf("first event %q", ev.Type)
+	}
+	d.events.Publish(Event{Type: "vrrp.state", Message: "web-a MASTER"})
+	select {
+	case ev := <-got:
+		if ev.Type != "vrrp.state" || ev.Message != "web-a MASTER" || ev.Time.IsZero() {
+			t.Fatalf("event %+v", ev)
+		}
+	case <-ctx.Done():
+		t.Fatal("no event")
+	}
+}
+
+func TestBrokerDropsForSlowSubscriberAndSaysSo(t *testing.T) {
+	b := NewBroker()
+	ch, cancel := b.Subscribe(2)
+	defer cancel()
+	for i := range 5 {
+		b.Publish(Event{Type: "x", Data: i})
+	}
+	<-ch
+	<-ch // buffer drained; 3 were dropped
+	b.Publish(Event{Type: "y"})
+	ev := <-ch
+	if ev.Type != "events.dropped" || ev.Data.(map[string]int)["dropped"] != 3 {
+		t.Fatalf("got %+v, want a drop notice of 3", ev)
+	}
+	if ev := <-ch; ev.Type != "y" {
+		t.Fatalf("after the notice got %+v, want the event that followed", ev)
+	}
+	cancel()
+	if _, ok := <-ch; ok {
+		t.Fatal("channel open after cancel")
+	}
+	b.Publish(Event{Type: "after"}) // must not panic on a closed channel
+}

@@ -1,0 +1,146 @@
+package api
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+
+	"halb/appliance/config"
+)
+
+// Client talks to halbd's control API over its unix socket.
+type Client struct {
+	socket string
+	hc     *http.Client
+}
+
+// NewClient returns a client of the daemon listening on socket.
+func NewClient(socket string) *Client {
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", socket)
+		},
+	}
+	return &Client{socket: socket, hc: &http.Client{Transport: tr}}
+}
+
+// Close releases idle connections.
+func (c *Client) Close() { c.hc.CloseIdleConnections() }
+
+func (c *Client) do(ctx context.Context, method, path string, body []byte) (*http.Response, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://halbd"+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("halbd at %s: %w", c.socket, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		defer resp.Body.Close()
+		var eb ErrorBody
+		if err := json.NewDecoder(resp.Body).Decode(&eb); err != nil {
+			return nil, fmt.Errorf("halbd: %s %s: %s", method, path, resp.Status)
+		}
+		if len(eb.Errors) > 0 {
+			return nil, eb.Errors
+		}
+		return nil, &StatusError{Code: resp.StatusCode, Msg: eb.Error}
+	}
+	return resp, nil
+}
+
+// StatusError is an error response of the API other than a config error list.
+type StatusError struct {
+	Code int
+	Msg  string
+}
+
+func (e *StatusError) Error() string { return fmt.Sprintf("halbd: %s (%d)", e.Msg, e.Code) }
+
+func (c *Client) getJSON(ctx context.Context, method, path string, body []byte, v any) error {
+	resp, err := c.do(ctx, method, path, body)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// Status returns the daemon's status.
+func (c *Client) Status(ctx context.Context) (*Status, error) {
+	var st Status
+	if err := c.getJSON(ctx, http.MethodGet, "/v1/status", nil, &st); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+// Config returns the running config's YAML.
+func (c *Client) Config(ctx context.Context) ([]byte, error) {
+	resp, err := c.do(ctx, http.MethodGet, "/v1/config", nil)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	return io.ReadAll(resp.Body)
+}
+
+// ApplyConfig sends a new config. A config with problems returns
+// config.Errors (use config.AsErrors) and the running config stays.
+func (c *Client) ApplyConfig(ctx context.Context, raw []byte) ([]config.Change, error) {
+	var res ApplyResult
+	if err := c.getJSON(ctx, http.MethodPut, "/v1/config", raw, &res); err != nil {
+		return nil, err
+	}
+	return res.Changes, nil
+}
+
+// ValidateConfig checks a config against the daemon without applying it
+// and returns what would change.
+func (c *Client) ValidateConfig(ctx context.Context, raw []byte) ([]config.Change, error) {
+	var res ApplyResult
+	if err := c.getJSON(ctx, http.MethodPost, "/v1/config/validate", raw, &res); err != nil {
+		return nil, err
+	}
+	return res.Changes, nil
+}
+
+// Events calls fn for each event until ctx ends, the stream ends, or fn
+// returns an error (which Events returns).
+func (c *Client) Events(ctx context.Context, fn func(Event) error) error {
+	resp, err := c.do(ctx, http.MethodGet, "/v1/events", nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	for sc.Scan() {
+		var ev Event
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			return fmt.Errorf("halbd: bad event line: %w", err)
+		}
+		if err := fn(ev); err != nil {
+			return err
+		}
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("halbd: event stream: %w", err)
+	}
+	return errors.New("halbd: event stream ended")
+}

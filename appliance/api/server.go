@@ -1,0 +1,225 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"halb/appliance/config"
+)
+
+// Daemon is what the API serves: implemented by appliance/daemon.
+type Daemon interface {
+	// Status returns a snapshot of every component.
+	Status() Status
+	// Running returns the config in force and its bytes; nil while unconfigured.
+	Running() (*config.Config, []byte)
+	// Apply validates raw, saves it atomically and applies it. A config
+	// that fails validation returns config.Errors and changes nothing.
+	Apply(raw []byte) ([]config.Change, error)
+	// Events is the broker behind GET /v1/events.
+	Events() *Broker
+}
+
+// Server serves the control API for one daemon.
+type Server struct {
+	d   Daemon
+	log *slog.Logger
+	mux *http.ServeMux
+}
+
+// NewServer returns the API server of d.
+func NewServer(d Daemon, log *slog.Logger) *Server {
+	s := &Server{d: d, log: log, mux: http.NewServeMux()}
+	s.mux.HandleFunc("GET /v1/status", s.status)
+	s.mux.HandleFunc("GET /v1/config", s.getConfig)
+	s.mux.HandleFunc("PUT /v1/config", s.putConfig)
+	s.mux.HandleFunc("POST /v1/config/validate", s.validate)
+	s.mux.HandleFunc("GET /v1/events", s.events)
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Listen opens the unix socket at path with mode 0660, creating its
+// directory. A socket file left by a daemon that is gone is replaced; one
+// that still answers is an error, so two daemons never share a socket.
+func Listen(path string) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("api: create socket directory: %w", err)
+	}
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("api: %s is in use by another daemon", path)
+	} else if errors.Is(err, syscall.ECONNREFUSED) {
+		os.Remove(path)
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("api: listen on %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o660); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("api: chmod %s: %w", path, err)
+	}
+	return ln, nil
+}
+
+// Serve answers requests on ln until ctx ends, then shuts down: open
+// requests get a few seconds to finish and event streams are ended.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("api: serve: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	<-errc
+	return err
+}
+
+// maxBody bounds request bodies: a config plus room.
+const maxBody = config.MaxSize + 1
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, err error) {
+	body := ErrorBody{Error: err.Error()}
+	if es := config.AsErrors(err); es != nil {
+		body.Errors = es
+		body.Error = fmt.Sprintf("config has %d problem(s)", len(es))
+	}
+	writeJSON(w, code, body)
+}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.d.Status())
+}
+
+func (s *Server) getConfig(w http.ResponseWriter, r *http.Request) {
+	_, raw := s.d.Running()
+	if raw == nil {
+		writeError(w, http.StatusNotFound, errors.New("no config is in force (unconfigured)"))
+		return
+	}
+	w.Header().Set("Content-Type", "application/yaml")
+	w.Write(raw)
+}
+
+// readConfigBody reads a request body holding a YAML config.
+func readConfigBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("config is larger than %d bytes", config.MaxSize))
+		} else {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("read body: %w", err))
+		}
+		return nil, false
+	}
+	return raw, true
+}
+
+func (s *Server) putConfig(w http.ResponseWriter, r *http.Request) {
+	raw, ok := readConfigBody(w, r)
+	if !ok {
+		return
+	}
+	changes, err := s.d.Apply(raw)
+	switch {
+	case config.AsErrors(err) != nil:
+		writeError(w, http.StatusUnprocessableEntity, err)
+	case err != nil:
+		writeError(w, http.StatusInternalServerError, err)
+	default:
+		writeJSON(w, http.StatusOK, ApplyResult{Changes: nonNil(changes)})
+	}
+}
+
+func (s *Server) validate(w http.ResponseWriter, r *http.Request) {
+	raw, ok := readConfigBody(w, r)
+	if !ok {
+		return
+	}
+	cfg, err := config.Parse("halb.yaml", raw)
+	if err != nil {
+		writeError(w, http.StatusUnprocessableEntity, err)
+		return
+	}
+	running, _ := s.d.Running()
+	writeJSON(w, http.StatusOK, ApplyResult{Changes: nonNil(config.Diff(running, cfg))})
+}
+
+func nonNil(c []config.Change) []config.Change {
+	if c == nil {
+		return []config.Change{}
+	}
+	return c
+}
+
+// events streams JSON lines until the client goes away or the server stops.
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		writeError(w, http.StatusInternalServerError, errors.New("streaming unsupported"))
+		return
+	}
+	ch, cancel := s.d.Events().Subscribe(256)
+	defer cancel()
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(http.StatusOK)
+	fl.Flush()
+	enc := json.NewEncoder(w)
+	// The first line tells the client the stream is live.
+	enc.Encode(Event{Time: time.Now(), Type: "events.subscribed", Message: "following halbd events"})
+	fl.Flush()
+	for {
+		select {
+		case <-r.Context().Done():
+			// Deliver what was published before the end (daemon.stopping).
+			for {
+				select {
+				case ev := <-ch:
+					if enc.Encode(ev) != nil {
+						return
+					}
+				default:
+					fl.Flush()
+					return
+				}
+			}
+		case ev := <-ch:
+			if err := enc.Encode(ev); err != nil {
+				return
+			}
+			fl.Flush()
+		}
+	}
+}

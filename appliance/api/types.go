@@ -1,0 +1,90 @@
+// Package api is halb's control API: HTTP+JSON on a unix socket, versioned
+// under /v1, served by halbd and used by halbctl and the console through the
+// Client in this package.
+//
+//	GET  /v1/status           Status: one key per component
+//	GET  /v1/config           the running config, as YAML
+//	PUT  /v1/config           validate, save atomically, apply (422 + errors when invalid)
+//	POST /v1/config/validate  validate only, and list what would change
+//	GET  /v1/events           a stream of JSON lines, one Event each
+package api
+
+import (
+	"encoding/json"
+	"time"
+
+	"halb/appliance/config"
+)
+
+// DefaultSocket is where halbd listens unless told otherwise.
+const DefaultSocket = "/run/halb/halb.sock"
+
+// Status is a snapshot of the daemon. Each component fills its own key; a
+// key is null while its component is not running in this daemon.
+type Status struct {
+	Node   NodeStatus   `json:"node"`
+	Config ConfigStatus `json:"config"`
+
+	VRRP     json.RawMessage `json:"vrrp"`
+	Services json.RawMessage `json:"services"`
+	Backends json.RawMessage `json:"backends"`
+	Time     json.RawMessage `json:"time"`
+	Peer     json.RawMessage `json:"peer"`
+	Network  json.RawMessage `json:"network"`
+}
+
+// NodeStatus describes the daemon process.
+type NodeStatus struct {
+	// Name is node.name of the running config; empty while unconfigured.
+	Name    string    `json:"name"`
+	Version string    `json:"version"`
+	PID     int       `json:"pid"`
+	Started time.Time `json:"started"`
+}
+
+// ConfigStatus describes the config in force and the last attempt to change it.
+type ConfigStatus struct {
+	// Path is the config file the daemon reads and saves.
+	Path string `json:"path"`
+	// Loaded is false while no valid config is in force (first boot, or a
+	// start with an invalid file).
+	Loaded bool `json:"loaded"`
+	// SHA256 is the hex digest of the running config's bytes.
+	SHA256 string `json:"sha256,omitempty"`
+	// AppliedAt is when the running config took effect.
+	AppliedAt time.Time `json:"applied_at,omitzero"`
+	// LastError is the most recent rejected reload; cleared by a successful one.
+	LastError *Rejection `json:"last_error,omitempty"`
+}
+
+// Rejection records a config that was refused, and why.
+type Rejection struct {
+	Time   time.Time     `json:"time"`
+	Source string        `json:"source"` // "file" (start, SIGHUP) or "api"
+	Errors config.Errors `json:"errors"`
+}
+
+// Event is one line of the event stream.
+type Event struct {
+	Time time.Time `json:"time"`
+	// Type is a dotted name: daemon.started, daemon.stopping,
+	// config.applied, config.rejected, and "<component>.<what>" for
+	// component state changes.
+	Type    string `json:"type"`
+	Message string `json:"message"`
+	// Data carries the event's details (e.g. the changes of config.applied).
+	Data any `json:"data,omitempty"`
+}
+
+// ApplyResult answers PUT /v1/config and POST /v1/config/validate.
+type ApplyResult struct {
+	// Changes lists what differs from the running config.
+	Changes []config.Change `json:"changes"`
+}
+
+// ErrorBody is the body of every error response.
+type ErrorBody struct {
+	Error string `json:"error"`
+	// Errors lists every config problem (422 responses).
+	Errors config.Errors `json:"errors,omitempty"`
+}

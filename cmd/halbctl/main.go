@@ -1,0 +1,235 @@
+// Command halbctl controls a running halbd through its control API.
+//
+//	halbctl [-socket PATH] status [-json]
+//	halbctl config validate FILE...   (no daemon needed)
+//	halbctl [-socket PATH] config show
+//	halbctl [-socket PATH] config apply FILE
+//	halbctl [-socket PATH] events
+//
+// Exit status: 0 success, 1 the operation failed (an invalid config, an
+// unreachable daemon), 2 a usage error.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"halb/appliance/api"
+	"halb/appliance/config"
+)
+
+const usage = `usage: halbctl [-socket PATH] COMMAND
+
+commands:
+  status [-json]          show the daemon's state (-json: the raw status)
+  config validate FILE... check config files, without a daemon
+  config show             print the running config
+  config apply FILE       validate, save and apply FILE on the daemon
+  events                  follow the daemon's event stream
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+type usageError string
+
+func (e usageError) Error() string { return string(e) }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("halbctl", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	socket := fs.String("socket", api.DefaultSocket, "control API unix socket of halbd")
+	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	c := &cli{client: api.NewClient(*socket), out: stdout, errOut: stderr}
+	defer c.client.Close()
+
+	err := c.dispatch(ctx, fs.Args())
+	var ue usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "halbctl: %v\n\n%s", err, usage)
+		return 2
+	case errors.Is(err, context.Canceled):
+		return 0
+	default:
+		if es := config.AsErrors(err); es != nil {
+			fmt.Fprintln(stderr, es.Error())
+		} else {
+			fmt.Fprintf(stderr, "halbctl: %v\n", err)
+		}
+		return 1
+	}
+}
+
+type cli struct {
+	client      *api.Client
+	out, errOut io.Writer
+}
+
+func (c *cli) dispatch(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return usageError("no command")
+	}
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "status":
+		fs := flag.NewFlagSet("status", flag.ContinueOnError)
+		fs.SetOutput(c.errOut)
+		asJSON := fs.Bool("json", false, "print the raw status JSON")
+		if err := fs.Parse(rest); err != nil {
+			return usageError(err.Error())
+		}
+		return c.status(ctx, *asJSON)
+	case "config":
+		if len(rest) == 0 {
+			return usageError("config needs validate, show or apply")
+		}
+		switch sub, files := rest[0], rest[1:]; sub {
+		case "validate":
+			if len(files) == 0 {
+				return usageError("config validate needs at least one FILE")
+			}
+			return c.validate(files)
+		case "show":
+			raw, err := c.client.Config(ctx)
+			if err != nil {
+				return err
+			}
+			_, err = c.out.Write(raw)
+			return err
+		case "apply":
+			if len(files) != 1 {
+				return usageError("config apply needs one FILE")
+			}
+			return c.apply(ctx, files[0])
+		default:
+			return usageError(fmt.Sprintf("unknown config command %q", sub))
+		}
+	case "events":
+		enc := json.NewEncoder(c.out)
+		return c.client.Events(ctx, func(ev api.Event) error { return enc.Encode(ev) })
+	case "help", "-h", "--help":
+		fmt.Fprint(c.out, usage)
+		return nil
+	default:
+		return usageError(fmt.Sprintf("unknown command %q", cmd))
+	}
+}
+
+// validate checks files locally; every problem of every file is printed.
+func (c *cli) validate(files []string) error {
+	var all config.Errors
+	for _, f := range files {
+		_, _, err := config.Load(f)
+		switch es := config.AsErrors(err); {
+		case err == nil:
+			fmt.Fprintf(c.out, "%s: ok\n", f)
+		case es != nil:
+			for _, e := range es {
+				e.File = f
+			}
+			all = append(all, es...)
+		default:
+			all = append(all, &config.Error{File: f, Msg: err.Error()})
+		}
+	}
+	if len(all) > 0 {
+		return all
+	}
+	return nil
+}
+
+func (c *cli) apply(ctx context.Context, file string) error {
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	changes, err := c.client.ApplyConfig(ctx, raw)
+	if es := config.AsErrors(err); es != nil {
+		for _, e := range es {
+			e.File = file
+		}
+		fmt.Fprintf(c.errOut, "%s rejected; the running config stays in force:\n", filepath.Base(file))
+		return es
+	}
+	if err != nil {
+		return err
+	}
+	if len(changes) == 0 {
+		fmt.Fprintln(c.out, "applied: no changes")
+		return nil
+	}
+	fmt.Fprintf(c.out, "applied: %d change(s)\n", len(changes))
+	for _, ch := range changes {
+		fmt.Fprintf(c.out, "  %s\n", ch)
+	}
+	return nil
+}
+
+func (c *cli) status(ctx context.Context, asJSON bool) error {
+	st, err := c.client.Status(ctx)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		enc := json.NewEncoder(c.out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(st)
+	}
+	printStatus(c.out, st, time.Now())
+	return nil
+}
+
+// printStatus writes the readable status table.
+func printStatus(w io.Writer, st *api.Status, now time.Time) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	name := st.Node.Name
+	if name == "" {
+		name = "(unconfigured)"
+	}
+	fmt.Fprintf(tw, "node\t%s\thalbd %s, pid %d, up %s\n", name, st.Node.Version, st.Node.PID,
+		now.Sub(st.Node.Started).Truncate(time.Second))
+	if st.Config.Loaded {
+		fmt.Fprintf(tw, "config\t%s\tapplied %s, sha256 %.12s\n", st.Config.Path,
+			st.Config.AppliedAt.Local().Format(time.DateTime), st.Config.SHA256)
+	} else {
+		fmt.Fprintf(tw, "config\t%s\tno config in force\n", st.Config.Path)
+	}
+	if r := st.Config.LastError; r != nil {
+		fmt.Fprintf(tw, "\tlast change rejected\t%s from %s, %d problem(s):\n", r.Time.Local().Format(time.DateTime), r.Source, len(r.Errors))
+		for _, e := range r.Errors {
+			fmt.Fprintf(tw, "\t\t  %s\n", e)
+		}
+	}
+	for _, part := range []struct {
+		name string
+		raw  json.RawMessage
+	}{
+		{"vrrp", st.VRRP}, {"services", st.Services}, {"backends", st.Backends},
+		{"time", st.Time}, {"peer", st.Peer}, {"network", st.Network},
+	} {
+		if len(part.raw) == 0 || string(part.raw) == "null" {
+			fmt.Fprintf(tw, "%s\t-\tnot running in this build\n", part.name)
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t\t%s\n", part.name, part.raw)
+	}
+	tw.Flush()
+}

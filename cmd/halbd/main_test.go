@@ -1,0 +1,359 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"halb/appliance/api"
+	"halb/appliance/config"
+)
+
+var halbdBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "halbd-test-")
+	if err != nil {
+		panic(err)
+	}
+	halbdBin = filepath.Join(dir, "halbd")
+	out, err := exec.Command("go", "build", "-o", halbdBin, ".").CombinedOutput()
+	if err != nil {
+		os.RemoveAll(dir)
+		panic("build halbd: " + err.Error() + "\n" + string(out))
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+const configA = `node:
+  name: lb1
+services:
+  - {name: echo, listen: ["127.0.0.1:7000"], mode: tcp, default_backend: echo}
+backends:
+  - name: echo
+    servers: [{name: e1, address: "127.0.0.1:7001"}]
+`
+
+// configB differs from configA in one server's weight.
+const configB = `node:
+  name: lb1
+services:
+  - {name: echo, listen: ["127.0.0.1:7000"], mode: tcp, default_backend: echo}
+backends:
+  - name: echo
+    servers: [{name: e1, address: "127.0.0.1:7001", weight: 5}]
+`
+
+const configBad = `node:
+  name: lb1
+services:
+  - {name: echo, listen: ["127.0.0.1:7000"], mode: tcp, default_backend: nope}
+backends:
+  - name: echo
+    servers: [{name: e1, address: "127.0.0.1:7001", weight: 999}]
+`
+
+// syncBuffer is a bytes.Buffer safe for the process's writer and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type halbd struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	config string
+	socket string
+	client *api.Client
+	logs   *syncBuffer
+	events chan api.Event
+}
+
+// startHalbd runs the real binary on a temporary config, socket and state
+// directory, and follows its event stream.
+func startHalbd(t *testing.T, cfg string) *halbd {
+	t.Helper()
+	dir := t.TempDir()
+	h := &halbd{
+		t:      t,
+		config: filepath.Join(dir, "halb.yaml"),
+		socket: filepath.Join(dir, "run", "halb.sock"),
+		logs:   &syncBuffer{},
+		events: make(chan api.Event, 100),
+	}
+	if cfg != "" {
+		if err := os.WriteFile(h.config, []byte(cfg), 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.cmd = exec.Command(halbdBin, "-config", h.config, "-socket", h.socket, "-state-dir", filepath.Join(dir, "state"))
+	h.cmd.Stdout, h.cmd.Stderr = h.logs, h.logs
+	if err := h.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if h.cmd.ProcessState == nil {
+			h.cmd.Process.Kill()
+			h.cmd.Wait()
+		}
+		if t.Failed() {
+			t.Logf("halbd log:\n%s", h.logs)
+		}
+	})
+	h.client = api.NewClient(h.socket)
+	t.Cleanup(h.client.Close)
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := h.client.Status(context.Background()); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("halbd did not answer on %s", h.socket)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan struct{})
+	go func() {
+		first := true
+		h.client.Events(ctx, func(ev api.Event) error {
+			if first {
+				close(ready)
+				first = false
+			}
+			h.events <- ev
+			return nil
+		})
+		if first {
+			close(ready)
+		}
+	}()
+	t.Cleanup(cancel)
+	// The stream is open once its first line (events.subscribed) arrives.
+	select {
+	case <-ready:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no event stream")
+	}
+	h.drain()
+	return h
+}
+
+func (h *halbd) sighup() {
+	h.t.Helper()
+	if err := h.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// drain forgets the events received so far, waiting briefly for stragglers.
+func (h *halbd) drain() {
+	for {
+		select {
+		case <-h.events:
+		case <-time.After(200 * time.Millisecond):
+			return
+		}
+	}
+}
+
+// waitEvent returns the next event of the given type.
+func (h *halbd) waitEvent(typ string) api.Event {
+	h.t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case ev := <-h.events:
+			if ev.Type == typ {
+				return ev
+			}
+		case <-timeout:
+			h.t.Fatalf("no %s event", typ)
+		}
+	}
+}
+
+func (h *halbd) servedConfig() string {
+	h.t.Helper()
+	raw, err := h.client.Config(context.Background())
+	if err != nil {
+		h.t.Fatalf("GET /v1/config: %v", err)
+	}
+	return string(raw)
+}
+
+func (h *halbd) write(cfg string) {
+	h.t.Helper()
+	if err := os.WriteFile(h.config, []byte(cfg), 0o640); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func TestReloadBySIGHUP(t *testing.T) {
+	h := startHalbd(t, configA)
+	if got := h.servedConfig(); got != configA {
+		t.Fatalf("served config at start:\n%s\nwant:\n%s", got, configA)
+	}
+
+	h.write(configB)
+	h.sighup()
+	ev := h.waitEvent("config.applied")
+	if !strings.Contains(ev.Message, "1 change") {
+		t.Errorf("applied event %q, want 1 change", ev.Message)
+	}
+	if got := h.servedConfig(); got != configB {
+		t.Fatalf("served config after valid reload:\n%s\nwant:\n%s", got, configB)
+	}
+
+	h.write(configBad)
+	h.sighup()
+	ev = h.waitEvent("config.rejected")
+	if !strings.Contains(ev.Message, "2 problem") {
+		t.Errorf("rejected event %q, want 2 problems", ev.Message)
+	}
+	if got := h.servedConfig(); got != configB {
+		t.Fatalf("invalid reload replaced the running config:\n%s", got)
+	}
+	st, err := h.client.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Config.Loaded || st.Config.LastError == nil || len(st.Config.LastError.Errors) != 2 {
+		t.Fatalf("status after rejected reload: %+v", st.Config)
+	}
+	want := []string{
+		"halb.yaml:4: services[0].default_backend: backend \"nope\" is not defined",
+		"halb.yaml:7: backends[0].servers[0].weight: 999 is out of range 0..256",
+	}
+	for i, e := range st.Config.LastError.Errors {
+		if e.Error() != want[i] {
+			t.Errorf("error %d = %q, want %q", i, e, want[i])
+		}
+	}
+	if !strings.Contains(h.logs.String(), "999 is out of range") {
+		t.Errorf("the rejection was not logged")
+	}
+}
+
+func TestApplyByAPI(t *testing.T) {
+	h := startHalbd(t, configA)
+	ctx := context.Background()
+
+	changes, err := h.client.ApplyConfig(ctx, []byte(configB))
+	if err != nil {
+		t.Fatalf("apply valid config: %v", err)
+	}
+	if len(changes) != 1 || changes[0].String() != `backends "echo" changed: servers` {
+		t.Errorf("changes = %v", changes)
+	}
+	h.waitEvent("config.applied")
+	if got := h.servedConfig(); got != configB {
+		t.Fatalf("served config after apply:\n%s", got)
+	}
+	onDisk, _ := os.ReadFile(h.config)
+	prev, _ := os.ReadFile(h.config + ".prev")
+	if string(onDisk) != configB || string(prev) != configA {
+		t.Fatalf("file on disk:\n%s\nprev:\n%s", onDisk, prev)
+	}
+
+	_, err = h.client.ApplyConfig(ctx, []byte(configBad))
+	es := config.AsErrors(err)
+	if len(es) != 2 || es[0].Line != 4 || es[1].Path != "backends[0].servers[0].weight" {
+		t.Fatalf("apply invalid config: err = %v, want 2 field errors", err)
+	}
+	h.waitEvent("config.rejected")
+	if got := h.servedConfig(); got != configB {
+		t.Fatalf("invalid apply replaced the running config:\n%s", got)
+	}
+	if onDisk, _ := os.ReadFile(h.config); string(onDisk) != configB {
+		t.Fatalf("invalid apply touched the file:\n%s", onDisk)
+	}
+
+	// Validation alone reports what would change and changes nothing.
+	changes, err = h.client.ValidateConfig(ctx, []byte(configA))
+	if err != nil || len(changes) != 1 {
+		t.Fatalf("validate: %v %v", changes, err)
+	}
+	if got := h.servedConfig(); got != configB {
+		t.Fatalf("validate changed the running config")
+	}
+}
+
+// TestUnconfiguredStart: with no config file the daemon runs, says so, and
+// takes a config through the API.
+func TestUnconfiguredStart(t *testing.T) {
+	h := startHalbd(t, "")
+	ctx := context.Background()
+	var se *api.StatusError
+	if _, err := h.client.Config(ctx); !errors.As(err, &se) || se.Code != 404 {
+		t.Fatalf("GET /v1/config unconfigured: %v, want 404", err)
+	}
+	st, err := h.client.Status(ctx)
+	if err != nil || st.Config.Loaded {
+		t.Fatalf("status: %+v %v", st, err)
+	}
+	if _, err := h.client.ApplyConfig(ctx, []byte(configA)); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := h.client.Status(ctx); !st.Config.Loaded || st.Node.Name != "lb1" {
+		t.Fatalf("status after apply: %+v", st)
+	}
+}
+
+func TestShutdownOnSIGTERM(t *testing.T) {
+	h := startHalbd(t, configA)
+	if err := h.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- h.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("halbd exit: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("halbd did not stop on SIGTERM")
+	}
+	if _, err := os.Stat(h.socket); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("socket left behind: %v", err)
+	}
+	if !strings.Contains(h.logs.String(), "halbd stopping") {
+		t.Errorf("no orderly shutdown in the log")
+	}
+}
+
+// TestSecondDaemonRefused: a second halbd on the same socket must not steal it.
+func TestSecondDaemonRefused(t *testing.T) {
+	h := startHalbd(t, configA)
+	out, err := exec.Command(halbdBin, "-config", h.config, "-socket", h.socket, "-state-dir", t.TempDir()).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "in use by another daemon") {
+		t.Fatalf("second halbd: err=%v\n%s", err, out)
+	}
+	if _, err := h.client.Status(context.Background()); err != nil {
+		t.Fatalf("first halbd lost its socket: %v", err)
+	}
+}
