@@ -20,6 +20,10 @@ import (
 // MaxSize bounds a config file; larger inputs are refused before parsing.
 const MaxSize = 4 << 20
 
+// MaxErrors bounds the problems reported for one file (the first ones by
+// line), so that a huge broken file is rejected quickly and readably.
+const MaxErrors = 100
+
 // Error is one problem in a config, located by field path and line.
 type Error struct {
 	File string `json:"file,omitempty"`
@@ -118,8 +122,11 @@ func Parse(name string, data []byte) (*Config, error) {
 		return nil, Errors{{File: name, Line: doc.Line, Msg: "the top level must be a mapping (node:, vrrp:, services:, ...)"}}
 	}
 
-	w := walker{lines: map[string]int{}}
+	w := walker{lines: map[string]int{}, bad: map[string]bool{}}
 	w.walk(doc, reflect.TypeOf(Config{}), "")
+	if len(w.errs) > MaxErrors {
+		return nil, w.finish(name)
+	}
 	cfg := new(Config)
 	if err := doc.Decode(cfg); err != nil {
 		// walk fixed every type mismatch it knows of; report what is left.
@@ -132,12 +139,8 @@ func Parse(name string, data []byte) (*Config, error) {
 	// problem; a field that already failed to decode is not reported twice,
 	// nor are the fields inside it.
 	applyDefaults(cfg, w.present)
-	bad := map[string]bool{}
-	for _, e := range w.errs {
-		bad[e.Path] = true
-	}
 	for _, e := range Validate(cfg) {
-		if !failedAt(bad, e.Path) {
+		if !failedAt(w.bad, e.Path) {
 			w.errs = append(w.errs, e)
 		}
 	}
@@ -170,6 +173,7 @@ func yamlError(name string, err error) *Error {
 type walker struct {
 	lines map[string]int
 	errs  Errors
+	bad   map[string]bool // paths whose value failed to decode
 }
 
 func (w *walker) present(path string) bool {
@@ -192,13 +196,24 @@ func failedAt(bad map[string]bool, path string) bool {
 	return false
 }
 
+// fail reports a value that cannot be decoded; validation errors at path or
+// below are then not reported.
 func (w *walker) fail(n *yaml.Node, path, format string, args ...any) {
+	w.failKey(n, path, format, args...)
+	w.bad[path] = true
+}
+
+// failKey reports a key that is dropped.
+func (w *walker) failKey(n *yaml.Node, path, format string, args ...any) {
 	w.errs = append(w.errs, &Error{Line: n.Line, Path: path, Msg: fmt.Sprintf(format, args...)})
 }
 
 var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
 
 func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
+	if len(w.errs) > MaxErrors {
+		return // enough to report; the decoder stops at what is left
+	}
 	if n.Kind == yaml.AliasNode {
 		w.fail(n, path, "YAML aliases are not supported in halb.yaml")
 		*n = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Line: n.Line}
@@ -239,13 +254,13 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 			f, ok := fields[k.Value]
 			switch {
 			case k.Kind == yaml.AliasNode:
-				w.fail(k, path, "YAML aliases are not supported in halb.yaml")
+				w.failKey(k, path, "YAML aliases are not supported in halb.yaml")
 				continue
 			case k.Kind != yaml.ScalarNode || !ok:
-				w.fail(k, p, "unknown key %q (known keys here: %s)", k.Value, strings.Join(yamlKeys(t), ", "))
+				w.failKey(k, p, "unknown key %q (known keys here: %s)", k.Value, strings.Join(yamlKeys(t), ", "))
 				continue
 			case seen[k.Value] > 0:
-				w.fail(k, p, "is already set on line %d", seen[k.Value])
+				w.failKey(k, p, "is already set on line %d", seen[k.Value])
 				continue
 			}
 			seen[k.Value] = k.Line
@@ -306,6 +321,10 @@ func (w *walker) finish(name string) Errors {
 		}
 	}
 	sort.SliceStable(w.errs, func(i, j int) bool { return w.errs[i].Line < w.errs[j].Line })
+	if n := len(w.errs); n > MaxErrors {
+		w.errs = append(w.errs[:MaxErrors:MaxErrors], &Error{File: name,
+			Msg: fmt.Sprintf("and more problems after line %d (only the first %d are shown)", w.errs[MaxErrors-1].Line, MaxErrors)})
+	}
 	return w.errs
 }
 

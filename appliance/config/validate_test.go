@@ -1,0 +1,1105 @@
+package config
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// doc turns a raw string literal into config bytes. A leading newline is
+// dropped, so that line 1 is the line after the opening backquote.
+func doc(s string) []byte { return []byte(strings.TrimPrefix(s, "\n")) }
+
+// parseErrors parses src as halb.yaml and returns its errors as strings, or
+// nil when it parsed.
+func parseErrors(t *testing.T, src string) []string {
+	t.Helper()
+	cfg, err := Parse("halb.yaml", doc(src))
+	if err == nil {
+		if cfg == nil {
+			t.Fatalf("Parse returned neither a config nor an error")
+		}
+		return nil
+	}
+	if cfg != nil {
+		t.Errorf("Parse returned a config together with an error")
+	}
+	es := AsErrors(err)
+	if len(es) == 0 {
+		t.Fatalf("Parse error is not a non-empty Errors: %T %v", err, err)
+	}
+	out := make([]string, len(es))
+	for i, e := range es {
+		out[i] = e.Error()
+	}
+	return out
+}
+
+// mustParse parses src and fails the test on any error.
+func mustParse(t *testing.T, src string) *Config {
+	t.Helper()
+	cfg, err := Parse("halb.yaml", doc(src))
+	if err != nil {
+		t.Fatalf("Parse: unexpected error:\n%v", err)
+	}
+	return cfg
+}
+
+func checkErrors(t *testing.T, src string, want []string) {
+	t.Helper()
+	got := parseErrors(t, src)
+	if !slices.Equal(got, want) {
+		t.Errorf("errors differ\ngot:\n\t%s\nwant:\n\t%s\nconfig:\n%s",
+			strings.Join(got, "\n\t"), strings.Join(want, "\n\t"), src)
+	}
+}
+
+type validationCase struct {
+	name string
+	yaml string
+	want []string // nil: the config is valid
+}
+
+func runValidationCases(t *testing.T, cases []validationCase) {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, tc := range cases {
+		if seen[tc.name] {
+			t.Fatalf("duplicate case name %q", tc.name)
+		}
+		seen[tc.name] = true
+		t.Run(tc.name, func(t *testing.T) {
+			checkErrors(t, tc.yaml, tc.want)
+		})
+	}
+}
+
+func TestValidateNode(t *testing.T) {
+	runValidationCases(t, []validationCase{
+		{"name missing", `
+node:
+  management: {}
+`, []string{"halb.yaml:1: node.name: is required"}},
+		{"name empty", `
+node: {name: ""}
+`, []string{"halb.yaml:1: node.name: is required"}},
+		{"name with underscore", `
+node:
+  name: lb_1
+`, []string{`halb.yaml:2: node.name: "lb_1" is not a valid host name`}},
+		{"name starting with hyphen", `
+node: {name: "-lb1"}
+`, []string{`halb.yaml:1: node.name: "-lb1" is not a valid host name`}},
+		{"name too long", `
+node: {name: ` + strings.Repeat("a", 64) + `}
+`, []string{`halb.yaml:1: node.name: "` + strings.Repeat("a", 64) + `" is not a valid host name`}},
+		{"name of 63 characters", `
+node: {name: ` + strings.Repeat("a", 63) + `}
+`, nil},
+		{"name with dots", `
+node: {name: lb1.example.com}
+`, nil},
+		{"management interface invalid", `
+node:
+  name: lb1
+  management: {interface: "eth0/1", dhcp: true}
+`, []string{`halb.yaml:3: node.management.interface: "eth0/1" is not a valid interface name`}},
+		{"management interface too long", `
+node:
+  name: lb1
+  management: {interface: abcdefghijklmnop, dhcp: true}
+`, []string{`halb.yaml:3: node.management.interface: "abcdefghijklmnop" is not a valid interface name`}},
+		{"management dhcp without interface", `
+node:
+  name: lb1
+  management: {dhcp: true}
+`, []string{"halb.yaml:3: node.management.interface: is required with dhcp or address"}},
+		{"management address without interface", `
+node:
+  name: lb1
+  management:
+    address: 172.16.0.1/16
+`, []string{"halb.yaml:3: node.management.interface: is required with dhcp or address"}},
+		{"management dhcp and address", `
+node:
+  name: lb1
+  management:
+    interface: eth0
+    dhcp: true
+    address: 172.16.0.1/16
+`, []string{"halb.yaml:6: node.management.address: cannot be set together with dhcp: true"}},
+		{"management address without prefix length", `
+node:
+  name: lb1
+  management: {interface: eth0, address: 172.16.0.1}
+`, []string{`halb.yaml:3: node.management.address: "172.16.0.1" is not an address in CIDR form (e.g. 172.16.0.1/16)`}},
+		{"management gateway not an IP", `
+node:
+  name: lb1
+  management:
+    interface: eth0
+    address: 172.16.0.1/16
+    gateway: router
+`, []string{`halb.yaml:6: node.management.gateway: "router" is not an IP address`}},
+		{"management gateway with dhcp", `
+node:
+  name: lb1
+  management:
+    interface: eth0
+    dhcp: true
+    gateway: 172.16.0.254
+`, []string{"halb.yaml:6: node.management.gateway: cannot be set together with dhcp: true"}},
+		{"management dns not an IP", `
+node:
+  name: lb1
+  management:
+    interface: eth0
+    address: 172.16.0.1/16
+    dns:
+      - 172.16.0.254
+      - dns.example.com
+`, []string{`halb.yaml:8: node.management.dns[1]: "dns.example.com" is not an IP address`}},
+		{"management static valid", `
+node:
+  name: lb1
+  management:
+    interface: eth0
+    address: "fd00::1/64"
+    gateway: "fd00::fe"
+    dns: ["fd00::53", 172.16.0.254]
+`, nil},
+		{"management dhcp valid", `
+node:
+  name: lb1
+  management: {interface: eth0, dhcp: true}
+`, nil},
+	})
+}
+
+func TestValidateTime(t *testing.T) {
+	runValidationCases(t, []validationCase{
+		{"servers valid", `
+node: {name: lb1}
+time:
+  servers: [172.16.0.254, "2001:db8::123", ntp.example.com]
+`, nil},
+		{"server not a host", `
+node: {name: lb1}
+time:
+  servers:
+    - ntp.example.com
+    - "not a host!"
+`, []string{`halb.yaml:5: time.servers[1]: "not a host!" is not an IP address or host name`}},
+		{"max_offset zero", `
+node: {name: lb1}
+time:
+  max_offset: 0s
+`, []string{"halb.yaml:3: time.max_offset: 0s must be positive"}},
+		{"max_offset negative", `
+node: {name: lb1}
+time: {max_offset: -1s}
+`, []string{"halb.yaml:2: time.max_offset: -1s must be positive"}},
+	})
+}
+
+func TestValidatePeers(t *testing.T) {
+	runValidationCases(t, []validationCase{
+		{"valid", `
+node: {name: lb1}
+peers:
+  - {name: lb2, address: 172.16.0.2}
+  - {name: lb3, address: "fd00::3"}
+`, nil},
+		{"name missing", `
+node: {name: lb1}
+peers:
+  - {address: 172.16.0.2}
+`, []string{"halb.yaml:3: peers[0].name: is required"}},
+		{"name invalid", `
+node: {name: lb1}
+peers:
+  - {name: "lb 2", address: 172.16.0.2}
+`, []string{`halb.yaml:3: peers[0].name: "lb 2" may hold only letters, digits, '-', '_' and '.' (at most 63)`}},
+		{"name duplicate", `
+node: {name: lb1}
+peers:
+  - {name: lb2, address: 172.16.0.2}
+  - {name: lb2, address: 172.16.0.3}
+`, []string{`halb.yaml:4: peers[1].name: "lb2" is already used by peers[0]`}},
+		{"name is this node", `
+node: {name: lb1}
+peers:
+  - name: lb1
+    address: 172.16.0.1
+`, []string{`halb.yaml:3: peers[0].name: "lb1" is this node's own name`}},
+		{"address missing", `
+node: {name: lb1}
+peers:
+  - name: lb2
+`, []string{"halb.yaml:3: peers[0].address: is required"}},
+		{"address a host name", `
+node: {name: lb1}
+peers:
+  - name: lb2
+    address: lb2.example.com
+`, []string{`halb.yaml:4: peers[0].address: "lb2.example.com" is not an IP address`}},
+	})
+}
+
+// vrrpDoc is the start of a config whose vrrp list starts on line 3; a case
+// appends a raw string that begins with a newline.
+const vrrpDoc = "node: {name: lb1}\nvrrp:"
+
+func TestValidateVRRP(t *testing.T) {
+	runValidationCases(t, []validationCase{
+		{"valid", vrrpDoc + `
+  - {name: a, interface: eth0, vrid: 1, vips: [10.0.0.1/24]}
+`, nil},
+		{"name missing", vrrpDoc + `
+  - {interface: eth0, vrid: 1, vips: [10.0.0.1/24]}
+`, []string{"halb.yaml:3: vrrp[0].name: is required"}},
+		{"name invalid", vrrpDoc + `
+  - {name: "web a", interface: eth0, vrid: 1, vips: [10.0.0.1/24]}
+`, []string{`halb.yaml:3: vrrp[0].name: "web a" may hold only letters, digits, '-', '_' and '.' (at most 63)`}},
+		{"name too long", vrrpDoc + `
+  - {name: ` + strings.Repeat("v", 64) + `, interface: eth0, vrid: 1, vips: [10.0.0.1/24]}
+`, []string{`halb.yaml:3: vrrp[0].name: "` + strings.Repeat("v", 64) + `" may hold only letters, digits, '-', '_' and '.' (at most 63)`}},
+		{"name duplicate", vrrpDoc + `
+  - {name: a, interface: eth0, vrid: 1, vips: [10.0.0.1/24]}
+  - {name: a, interface: eth0, vrid: 2, vips: [10.0.0.2/24]}
+`, []string{`halb.yaml:4: vrrp[1].name: "a" is already used by vrrp[0]`}},
+		{"interface missing", vrrpDoc + `
+  - {name: a, vrid: 1, vips: [10.0.0.1/24]}
+`, []string{"halb.yaml:3: vrrp[0].interface: is required"}},
+		{"interface invalid", vrrpDoc + `
+  - name: a
+    interface: "eth 0"
+    vrid: 1
+    vips: [10.0.0.1/24]
+`, []string{`halb.yaml:4: vrrp[0].interface: "eth 0" is not a valid interface name`}},
+		{"version 4", vrrpDoc + `
+  - name: a
+    interface: eth0
+    vrid: 1
+    version: 4
+    vips: [10.0.0.1/24]
+`, []string{"halb.yaml:6: vrrp[0].version: 4 is not 2 or 3"}},
+		{"version 2 valid", vrrpDoc + `
+  - {name: a, interface: eth0, vrid: 1, version: 2, vips: [10.0.0.1/24]}
+`, nil},
+
+		// Priority.
+		{"priority 0", vrrpDoc + `
+  - {name: a, interface: eth0, vrid: 1, priority: 0, vips: [10.0.0.1/24]}
+`, []string{"halb.yaml:3: vrrp[0].priority: 0 is out of range 1..255"}},
+		{"priority 256", vrrpDoc + `
+  - {name: a, interface: eth0, vrid: 1, priority: 256, vips: [10.0.0.1/24]}
+`, []string{"halb.yaml:3: vrrp[0].priority: 256 is out of range 1..255"}},
+		{"priority 255 without address_owner", vrrpDoc + `
+  - {name: a, interface: eth0, vrid: 1, priority: 255, vips: [10.0.0.1/24]}
+`, []string{"halb.yaml:3: vrrp[0].priority: 255 is reserved for the address owner (set address_owner: true), use 1..254"}},
+		{"address_owner with priority 100", vrrpDoc + `
+  - name: a
+    interface: eth0
+    vrid: 1
+    address_owner: true
+    priority: 100
+    vips: [10.0.0.1/24]
+`, []string{"halb.yaml:7: vrrp[0].priority: 100: an address owner has priority 255"}},
+		{"address_owner with priority 255", vrrpDoc + `
+  - {name: a, interface: eth0, vrid: 1, address_owner: true, priority: 255, vips: [10.0.0.1/24]}
+`, nil},
+		{"address_owner without priority", vrrpDoc + `
+  - {name: a, interface: eth0, vrid: 1, address_owner: true, vips: [10.0.0.1/24]}
+`, nil},
+		{"priority 1 and 254", vrrpDoc + `
+  - {name: a, interface: eth0, vrid: 1, priority: 1, vips: [10.0.0.1/24]}
+  - {name: b, interface: eth0, vrid: 2, priority: 254, vips: [10.0.0.2/24]}
+`, nil},
+
+		// Advertisement interval, VRRPv3: 10ms..40.95s in steps of 10ms.
+		{"advert_interval v3 bounds", vrrpDoc + `
+  - {name: a, interface: eth0, vrid: 1, advert_interval: 10ms, vips: [10.0.0.1/24]}
+  - {name: b, interface: eth0, vrid: 2, advert_interval: 40.95s, vips: [10.0.0.2/24]}
+`, nil},
+		{"advert_interval v3 too short", vrrpDoc + `
+  - {name: a, interface: eth0, vrid: 1, advert_interval: 5ms, vips: [10.0.0.1/24]}
+`, []string{"halb.yaml:3: vrrp[0].advert_interval: 5ms is out of range 10ms..40.95s"}},
+		{"advert_interval v3 zero", vrrpDoc + `
+  - {name: a, interface: eth0, vrid: 1, advert_interval: 0s, vips: [10.0.0.1/24]}
+`, []string{"halb.yaml:3: vrrp[0].advert_interval: 0s is out of range 10ms..40.95s"}},
+		{"advert_interval v3 too long", vrrpDoc + `
+  - name: a
+    interface: eth0
+    vrid: 1
+    advert_interval: 40.96s
+    vips: [10.0.0.1/24]
+`, []string{"halb.yaml:6: vrrp[0].advert_interval: 40.96s is out of range 10ms..40.95s"}},
+		{"advert_interval v3 not a 10ms step", vrrpDoc + `
+  - {name: a, interface: eth0, vrid: 1, advert_interval: 15ms, vips: [10.0.0.1/24]}
+`, []string{"halb.yaml:3: vrrp[0].advert_interval: 15ms is not a multiple of 10ms"}},
+
+		// Advertisement interval, VRRPv2: whole seconds 1s..255s.
+		{"advert_interval v2 bounds", vrrpDoc + `
+  - {name: a, interface: eth0, vrid: 1, version: 2, advert_interval: 1s, vips: [10.0.0.1/24]}
+  - {name: b, interface: eth0, vrid: 2, version: 2, advert_interval: 255s, vips: [10.0.0.2/24]}
+`, nil},
+		{"advert_interval v2 fraction", vrrpDoc + `
+  - {name: a, interface: eth0, vrid: 1, version: 2, advert_interval: 1500ms, vips: [10.0.0.1/24]}
+`, []string{"halb.yaml:3: vrrp[0].advert_interval: 1.5s: VRRP version 2 takes whole seconds 1s..255s"}},
+		{"advert_interval v2 below a second", vrrpDoc + `
+  - {name: a, interface: eth0, vrid: 1, version: 2, advert_interval: 100ms, vips: [10.0.0.1/24]}
+`, []string{"halb.yaml:3: vrrp[0].advert_interval: 100ms: VRRP version 2 takes whole seconds 1s..255s"}},
+		{"advert_interval v2 too long", vrrpDoc + `
+  - {name: a, interface: eth0, vrid: 1, version: 2, advert_interval: 256s, vips: [10.0.0.1/24]}
+`, []string{"halb.yaml:3: vrrp[0].advert_interval: 4m16s: VRRP version 2 takes whole seconds 1s..255s"}},
+
+		// Preempt delay.
+		{"preempt_delay bounds", vrrpDoc + `
+  - {name: a, interface: eth0, vrid: 1, preempt: false, preempt_delay: 0s, vips: [10.0.0.1/24]}
+  - {name: b, interface: eth0, vrid: 2, preempt_delay: 1000s, vips: [10.0.0.2/24]}
+`, nil},
+		{"preempt_delay negative", vrrpDoc + `
+  - {name: a, interface: eth0, vrid: 1, preempt_delay: -1s, vips: [10.0.0.1/24]}
+`, []string{"halb.yaml:3: vrrp[0].preempt_delay: -1s is out of range 0s..1000s"}},
+		{"preempt_delay too long", vrrpDoc + `
+  - {name: a, interface: eth0, vrid: 1, preempt_delay: 1001s, vips: [10.0.0.1/24]}
+`, []string{"halb.yaml:3: vrrp[0].preempt_delay: 16m41s is out of range 0s..1000s"}},
+
+		// VIPs.
+		{"vips missing", vrrpDoc + `
+  - {name: a, interface: eth0, vrid: 1}
+`, []string{"halb.yaml:3: vrrp[0].vips: at least one VIP is required"}},
+		{"vips empty", vrrpDoc + `
+  - name: a
+    interface: eth0
+    vrid: 1
+    vips: []
+`, []string{"halb.yaml:6: vrrp[0].vips: at least one VIP is required"}},
+		{"vip without prefix length", vrrpDoc + `
+  - {name: a, interface: eth0, vrid: 1, vips: [10.0.0.1]}
+`, []string{`halb.yaml:3: vrrp[0].vips[0]: "10.0.0.1" is not an address in CIDR form (e.g. 172.16.0.100/24)`}},
+		{"vip with zone", vrrpDoc + `
+  - {name: a, interface: eth0, vrid: 1, vips: ["fe80::1%eth0/64"]}
+`, []string{`halb.yaml:3: vrrp[0].vips[0]: "fe80::1%eth0/64" is not an address in CIDR form (e.g. 172.16.0.100/24)`}},
+		{"vips of mixed family", vrrpDoc + `
+  - name: a
+    interface: eth0
+    vrid: 1
+    vips:
+      - 10.0.0.1/24
+      - "fd00::1/64"
+`, []string{`halb.yaml:8: vrrp[0].vips[1]: "fd00::1/64" is ipv6 but this instance's first VIP is ipv4; use one instance per family`}},
+		{"vip in two instances", vrrpDoc + `
+  - {name: a, interface: eth0, vrid: 1, vips: [10.0.0.1/24]}
+  - {name: b, interface: eth1, vrid: 2, vips: [10.0.0.9/24, 10.0.0.1/32]}
+`, []string{"halb.yaml:4: vrrp[1].vips[1]: 10.0.0.1 is already a VIP of vrrp[0]"}},
+		{"version 2 with IPv6 VIP", vrrpDoc + `
+  - {name: a, interface: eth0, vrid: 1, version: 2, vips: ["fd00::1/64"]}
+`, []string{"halb.yaml:3: vrrp[0].version: VRRP version 2 carries IPv4 only; use version 3 for IPv6 VIPs"}},
+		{"version 3 with IPv6 VIP", vrrpDoc + `
+  - {name: a, interface: eth0, vrid: 1, vips: ["fd00::1/64"]}
+`, nil},
+
+		// VRID.
+		{"vrid missing", vrrpDoc + `
+  - {name: a, interface: eth0, vips: [10.0.0.1/24]}
+`, []string{"halb.yaml:3: vrrp[0].vrid: 0 is out of range 1..255"}},
+		{"vrid 0", vrrpDoc + `
+  - name: a
+    interface: eth0
+    vrid: 0
+    vips: [10.0.0.1/24]
+`, []string{"halb.yaml:5: vrrp[0].vrid: 0 is out of range 1..255"}},
+		{"vrid 300", vrrpDoc + `
+  - name: a
+    interface: eth0
+    vrid: 300
+    vips: [10.0.0.1/24]
+`, []string{"halb.yaml:5: vrrp[0].vrid: 300 is out of range 1..255"}},
+		{"vrid 1 and 255", vrrpDoc + `
+  - {name: a, interface: eth0, vrid: 1, vips: [10.0.0.1/24]}
+  - {name: b, interface: eth0, vrid: 255, vips: [10.0.0.2/24]}
+`, nil},
+		{"vrid twice on one interface", vrrpDoc + `
+  - {name: a, interface: eth0, vrid: 51, vips: [10.0.0.1/24]}
+  - {name: b, interface: eth0, vrid: 51, vips: [10.0.0.2/24]}
+`, []string{"halb.yaml:4: vrrp[1].vrid: 51 is already used on eth0 by vrrp[0]"}},
+		{"vrid twice on one interface IPv6", vrrpDoc + `
+  - {name: a, interface: eth0, vrid: 51, vips: ["fd00::1/64"]}
+  - {name: b, interface: eth0, vrid: 51, vips: ["fd00::2/64"]}
+`, []string{"halb.yaml:4: vrrp[1].vrid: 51 is already used on eth0 by vrrp[0]"}},
+		{"vrid reused on another interface", vrrpDoc + `
+  - {name: a, interface: eth0, vrid: 51, vips: [10.0.0.1/24]}
+  - {name: b, interface: eth1, vrid: 51, vips: [10.0.1.1/24]}
+`, nil},
+		{"vrid reused for the other family", vrrpDoc + `
+  - {name: a, interface: eth0, vrid: 51, vips: [10.0.0.1/24]}
+  - {name: a6, interface: eth0, vrid: 51, vips: ["fd00::1/64"]}
+`, nil},
+
+		// Unicast peers.
+		{"unicast peers valid", vrrpDoc + `
+  - {name: a, interface: eth0, vrid: 1, vips: [10.0.0.1/24], unicast_peers: [10.0.0.2, 10.0.0.3]}
+`, nil},
+		{"unicast peer not an IP", vrrpDoc + `
+  - name: a
+    interface: eth0
+    vrid: 1
+    vips: [10.0.0.1/24]
+    unicast_peers:
+      - 10.0.0.2
+      - lb2
+`, []string{`halb.yaml:9: vrrp[0].unicast_peers[1]: "lb2" is not an IP address`}},
+		{"unicast peer of the other family", vrrpDoc + `
+  - {name: a, interface: eth0, vrid: 1, vips: [10.0.0.1/24], unicast_peers: ["fd00::2"]}
+`, []string{`halb.yaml:3: vrrp[0].unicast_peers[0]: "fd00::2" is not ipv4 like the VIPs`}},
+		{"unicast peer IPv4 for IPv6 VIPs", vrrpDoc + `
+  - {name: a, interface: eth0, vrid: 1, vips: ["fd00::1/64"], unicast_peers: [10.0.0.2]}
+`, []string{`halb.yaml:3: vrrp[0].unicast_peers[0]: "10.0.0.2" is not ipv6 like the VIPs`}},
+
+		// Tracking.
+		{"track interface invalid", vrrpDoc + `
+  - name: a
+    interface: eth0
+    vrid: 1
+    vips: [10.0.0.1/24]
+    track:
+      interfaces: [eth1, "a/b"]
+`, []string{`halb.yaml:8: vrrp[0].track.interfaces[1]: "a/b" is not a valid interface name`}},
+		{"track service undefined", vrrpDoc + `
+  - name: a
+    interface: eth0
+    vrid: 1
+    vips: [10.0.0.1/24]
+    track:
+      services:
+        - web
+`, []string{`halb.yaml:9: vrrp[0].track.services[0]: service "web" is not defined`}},
+		{"track service defined", vrrpDoc + `
+  - {name: a, interface: eth0, vrid: 1, vips: [10.0.0.1/24], track: {interfaces: [eth0], services: [web], weight: -60}}
+services:
+  - {name: web, listen: [":80"], default_backend: www}
+backends:
+  - {name: www}
+`, nil},
+		{"track weight bounds", vrrpDoc + `
+  - {name: a, interface: eth0, vrid: 1, vips: [10.0.0.1/24], track: {weight: -254}}
+  - {name: b, interface: eth0, vrid: 2, vips: [10.0.0.2/24], track: {weight: 254}}
+  - {name: c, interface: eth0, vrid: 3, vips: [10.0.0.3/24], track: {weight: 0}}
+`, nil},
+		{"track weight too low", vrrpDoc + `
+  - name: a
+    interface: eth0
+    vrid: 1
+    vips: [10.0.0.1/24]
+    track:
+      interfaces: [eth1]
+      weight: -255
+`, []string{"halb.yaml:9: vrrp[0].track.weight: -255 is out of range -254..254"}},
+		{"track weight too high", vrrpDoc + `
+  - {name: a, interface: eth0, vrid: 1, vips: [10.0.0.1/24], track: {weight: 255}}
+`, []string{"halb.yaml:3: vrrp[0].track.weight: 255 is out of range -254..254"}},
+	})
+}
+
+// serviceDoc is the start of a config with a backend "www" whose services
+// list starts on line 5.
+const serviceDoc = "node: {name: lb1}\nbackends:\n  - name: www\nservices:"
+
+func TestValidateServices(t *testing.T) {
+	runValidationCases(t, []validationCase{
+		{"valid", serviceDoc + `
+  - {name: web, listen: [":80"], default_backend: www}
+`, nil},
+		{"name missing", serviceDoc + `
+  - {listen: [":80"], default_backend: www}
+`, []string{"halb.yaml:5: services[0].name: is required"}},
+		{"name invalid", serviceDoc + `
+  - {name: "web/1", listen: [":80"], default_backend: www}
+`, []string{`halb.yaml:5: services[0].name: "web/1" may hold only letters, digits, '-', '_' and '.' (at most 63)`}},
+		{"name duplicate", serviceDoc + `
+  - {name: web, listen: [":80"], default_backend: www}
+  - {name: web, listen: [":81"], default_backend: www}
+`, []string{`halb.yaml:6: services[1].name: "web" is already used by services[0]`}},
+
+		// Listen addresses.
+		{"listen missing", serviceDoc + `
+  - {name: web, default_backend: www}
+`, []string{"halb.yaml:5: services[0].listen: at least one host:port is required"}},
+		{"listen empty", serviceDoc + `
+  - name: web
+    listen: []
+    default_backend: www
+`, []string{"halb.yaml:6: services[0].listen: at least one host:port is required"}},
+		{"listen forms", serviceDoc + `
+  - name: web
+    listen: [":80", "0.0.0.0:8080", "[::]:443", "10.0.0.1:80", "[fd00::1]:80", "10.0.0.1:65535"]
+    default_backend: www
+`, nil},
+		{"listen without port", serviceDoc + `
+  - name: web
+    listen: ["80"]
+    default_backend: www
+`, []string{`halb.yaml:6: services[0].listen[0]: "80" is not host:port (IPv6 as [addr]:port)`}},
+		{"listen IPv6 without brackets", serviceDoc + `
+  - name: web
+    listen: ["fd00::1:80"]
+    default_backend: www
+`, []string{`halb.yaml:6: services[0].listen[0]: "fd00::1:80" is not host:port (IPv6 as [addr]:port)`}},
+		{"listen port 0", serviceDoc + `
+  - name: web
+    listen: ["10.0.0.1:0"]
+    default_backend: www
+`, []string{`halb.yaml:6: services[0].listen[0]: "10.0.0.1:0": port "0" is not a number in 1..65535`}},
+		{"listen port too high", serviceDoc + `
+  - name: web
+    listen: ["10.0.0.1:65536"]
+    default_backend: www
+`, []string{`halb.yaml:6: services[0].listen[0]: "10.0.0.1:65536": port "65536" is not a number in 1..65535`}},
+		{"listen port by name", serviceDoc + `
+  - name: web
+    listen: ["10.0.0.1:http"]
+    default_backend: www
+`, []string{`halb.yaml:6: services[0].listen[0]: "10.0.0.1:http": port "http" is not a number in 1..65535`}},
+		{"listen on a host name", serviceDoc + `
+  - name: web
+    listen:
+      - ":80"
+      - "localhost:8080"
+    default_backend: www
+`, []string{`halb.yaml:8: services[0].listen[1]: "localhost:8080": host "localhost" is not an IP address`}},
+		{"listen twice in two services", serviceDoc + `
+  - {name: web, listen: [":80"], default_backend: www}
+  - {name: web2, listen: [":80"], default_backend: www}
+`, []string{"halb.yaml:6: services[1].listen[0]: :80 is already a listen address of services[0]"}},
+		{"listen twice in one service", serviceDoc + `
+  - name: web
+    listen:
+      - 10.0.0.1:80
+      - 10.0.0.1:80
+    default_backend: www
+`, []string{"halb.yaml:8: services[0].listen[1]: 10.0.0.1:80 is already a listen address of services[0]"}},
+		{"listen same port other address", serviceDoc + `
+  - {name: web, listen: ["10.0.0.1:80", "10.0.0.1:443"], default_backend: www}
+  - {name: web2, listen: ["10.0.0.2:80"], default_backend: www}
+`, nil},
+
+		// Mode and backends.
+		{"mode unknown", serviceDoc + `
+  - {name: web, listen: [":80"], mode: udp, default_backend: www}
+`, []string{`halb.yaml:5: services[0].mode: "udp" is not one of http, tcp`}},
+		{"tcp with routes", serviceDoc + `
+  - name: db
+    listen: [":5432"]
+    mode: tcp
+    default_backend: www
+    routes:
+      - {backend: www}
+`, []string{"halb.yaml:9: services[0].routes: routes need mode: http (a tcp service has only default_backend)"}},
+		{"tcp without default_backend", serviceDoc + `
+  - {name: db, listen: [":5432"], mode: tcp}
+`, []string{"halb.yaml:5: services[0].default_backend: is required in tcp mode"}},
+		{"tcp valid", serviceDoc + `
+  - {name: db, listen: [":5432"], mode: tcp, default_backend: www}
+`, nil},
+		{"http without default_backend or routes", serviceDoc + `
+  - {name: web, listen: [":80"]}
+`, []string{"halb.yaml:5: services[0].default_backend: is required when there are no routes"}},
+		{"http with routes only", serviceDoc + `
+  - name: web
+    listen: [":80"]
+    routes:
+      - {host: www.example.com, backend: www}
+`, nil},
+		{"default_backend undefined", serviceDoc + `
+  - name: web
+    listen: [":80"]
+    default_backend: nope
+`, []string{`halb.yaml:7: services[0].default_backend: backend "nope" is not defined`}},
+
+		// Routes.
+		{"route hosts", serviceDoc + `
+  - name: web
+    listen: [":80"]
+    routes:
+      - {host: "www..example.com", backend: www}
+      - {host: "*", backend: www}
+      - {host: "a.*.example.com", backend: www}
+      - {host: "*.example.com", backend: www}
+      - {host: www.example.com, backend: www}
+      - {host: "-bad.example.com", backend: www}
+`, []string{
+			`halb.yaml:8: services[0].routes[0].host: "www..example.com" is not a host name or a *.suffix wildcard`,
+			`halb.yaml:9: services[0].routes[1].host: "*" is not a host name or a *.suffix wildcard`,
+			`halb.yaml:10: services[0].routes[2].host: "a.*.example.com" is not a host name or a *.suffix wildcard`,
+			`halb.yaml:13: services[0].routes[5].host: "-bad.example.com" is not a host name or a *.suffix wildcard`,
+		}},
+		{"route path_prefix without slash", serviceDoc + `
+  - name: web
+    listen: [":80"]
+    routes:
+      - host: www.example.com
+        path_prefix: api
+        backend: www
+`, []string{`halb.yaml:9: services[0].routes[0].path_prefix: "api" must start with /`}},
+		{"route path_prefix explicitly empty", serviceDoc + `
+  - name: web
+    listen: [":80"]
+    routes:
+      - {path_prefix: "", backend: www}
+`, []string{`halb.yaml:8: services[0].routes[0].path_prefix: "" must start with /`}},
+		{"route backend missing", serviceDoc + `
+  - name: web
+    listen: [":80"]
+    routes:
+      - {host: www.example.com, path_prefix: /v1/}
+`, []string{"halb.yaml:8: services[0].routes[0].backend: is required"}},
+		{"route backend undefined", serviceDoc + `
+  - name: web
+    listen: [":80"]
+    routes:
+      - host: www.example.com
+        backend: nope
+`, []string{`halb.yaml:9: services[0].routes[0].backend: backend "nope" is not defined`}},
+	})
+}
+
+// backendDoc is the start of a config whose backends list starts on line 3.
+const backendDoc = "node: {name: lb1}\nbackends:"
+
+func TestValidateBackends(t *testing.T) {
+	runValidationCases(t, []validationCase{
+		{"valid", backendDoc + `
+  - name: www
+    balance: leastconn
+    sticky: {cookie: SRVID}
+    health: {check: https, path: /healthz, expect_status: 204, interval: 5s, timeout: 2s, rise: 1, fall: 1, port: 8443}
+    servers:
+      - {name: web1, address: "10.0.0.11:80", weight: 10}
+      - {name: web2, address: "[fd00::12]:80"}
+      - {name: web3, address: "web3.internal:80"}
+`, nil},
+		{"name missing", backendDoc + `
+  - {balance: roundrobin}
+`, []string{"halb.yaml:3: backends[0].name: is required"}},
+		{"name invalid", backendDoc + `
+  - {name: "w w"}
+`, []string{`halb.yaml:3: backends[0].name: "w w" may hold only letters, digits, '-', '_' and '.' (at most 63)`}},
+		{"name duplicate", backendDoc + `
+  - {name: www}
+  - {name: api}
+  - {name: www}
+`, []string{`halb.yaml:5: backends[2].name: "www" is already used by backends[0]`}},
+		{"balance unknown", backendDoc + `
+  - name: www
+    balance: fastest
+`, []string{`halb.yaml:4: backends[0].balance: "fastest" is not one of roundrobin, leastconn, source, uri, random`}},
+
+		// Stickiness.
+		{"sticky cookie invalid", backendDoc + `
+  - name: www
+    sticky: {cookie: "a b"}
+`, []string{`halb.yaml:4: backends[0].sticky.cookie: "a b" is not a valid cookie name`}},
+		{"sticky cookie with separator", backendDoc + `
+  - name: www
+    sticky:
+      cookie: "SRV=ID"
+`, []string{`halb.yaml:5: backends[0].sticky.cookie: "SRV=ID" is not a valid cookie name`}},
+		{"sticky cookie and source", backendDoc + `
+  - name: www
+    sticky:
+      cookie: SRVID
+      source: true
+`, []string{"halb.yaml:4: backends[0].sticky: choose cookie or source, not both"}},
+		{"sticky source", backendDoc + `
+  - {name: www, sticky: {source: true}}
+`, nil},
+
+		// Health checks.
+		{"check unknown", backendDoc + `
+  - name: www
+    health: {check: ping}
+`, []string{`halb.yaml:4: backends[0].health.check: "ping" is not one of none, icmp, tcp, http, https`}},
+		{"check http path without slash", backendDoc + `
+  - name: www
+    health:
+      check: http
+      path: healthz
+`, []string{`halb.yaml:6: backends[0].health.path: "healthz" must start with /`}},
+		{"check https path explicitly empty", backendDoc + `
+  - name: www
+    health: {check: https, path: ""}
+`, []string{`halb.yaml:4: backends[0].health.path: "" must start with /`}},
+		{"check tcp ignores path", backendDoc + `
+  - name: www
+    health: {check: tcp, path: healthz}
+`, nil},
+		{"expect_status too high", backendDoc + `
+  - name: www
+    health:
+      check: http
+      expect_status: 600
+`, []string{"halb.yaml:6: backends[0].health.expect_status: 600 is out of range 100..599"}},
+		{"expect_status too low", backendDoc + `
+  - name: www
+    health: {check: https, expect_status: 99}
+`, []string{"halb.yaml:4: backends[0].health.expect_status: 99 is out of range 100..599"}},
+		{"expect_status explicitly zero", backendDoc + `
+  - name: www
+    health: {check: http, expect_status: 0}
+`, []string{"halb.yaml:4: backends[0].health.expect_status: 0 is out of range 100..599"}},
+		{"expect_status bounds", backendDoc + `
+  - {name: a, health: {check: http, expect_status: 100}}
+  - {name: b, health: {check: http, expect_status: 599}}
+`, nil},
+		{"interval negative", backendDoc + `
+  - name: www
+    health: {interval: -2s}
+`, []string{"halb.yaml:4: backends[0].health.interval: -2s must be positive"}},
+		{"timeout negative", backendDoc + `
+  - name: www
+    health: {timeout: -1ms}
+`, []string{"halb.yaml:4: backends[0].health.timeout: -1ms must be positive"}},
+		{"explicit zeros rejected", backendDoc + `
+  - name: www
+    health:
+      interval: 0s
+      timeout: 0s
+      rise: 0
+      fall: 0
+`, []string{
+			"halb.yaml:5: backends[0].health.interval: 0s must be positive",
+			"halb.yaml:6: backends[0].health.timeout: 0s must be positive",
+			"halb.yaml:7: backends[0].health.rise: 0 must be at least 1",
+			"halb.yaml:8: backends[0].health.fall: 0 must be at least 1",
+		}},
+		{"rise negative", backendDoc + `
+  - name: www
+    health: {rise: -1}
+`, []string{"halb.yaml:4: backends[0].health.rise: -1 must be at least 1"}},
+		{"fall negative", backendDoc + `
+  - name: www
+    health: {fall: -3}
+`, []string{"halb.yaml:4: backends[0].health.fall: -3 must be at least 1"}},
+		{"port too high", backendDoc + `
+  - name: www
+    health:
+      port: 70000
+`, []string{"halb.yaml:5: backends[0].health.port: 70000 is out of range 0..65535"}},
+		{"port negative", backendDoc + `
+  - name: www
+    health: {port: -1}
+`, []string{"halb.yaml:4: backends[0].health.port: -1 is out of range 0..65535"}},
+		{"port bounds", backendDoc + `
+  - {name: a, health: {port: 0}}
+  - {name: b, health: {port: 65535}}
+`, nil},
+
+		// Servers.
+		{"server name missing", backendDoc + `
+  - name: www
+    servers:
+      - {address: "10.0.0.1:80"}
+`, []string{"halb.yaml:5: backends[0].servers[0].name: is required"}},
+		{"server name invalid", backendDoc + `
+  - name: www
+    servers:
+      - {name: "web 1", address: "10.0.0.1:80"}
+`, []string{`halb.yaml:5: backends[0].servers[0].name: "web 1" may hold only letters, digits, '-', '_' and '.' (at most 63)`}},
+		{"server name duplicate in a backend", backendDoc + `
+  - name: www
+    servers:
+      - {name: s1, address: "10.0.0.1:80"}
+      - {name: s1, address: "10.0.0.2:80"}
+`, []string{`halb.yaml:6: backends[0].servers[1].name: "s1" is already used by backends[0].servers[0]`}},
+		{"server name reused in another backend", backendDoc + `
+  - name: www
+    servers:
+      - {name: s1, address: "10.0.0.1:80"}
+  - name: api
+    servers:
+      - {name: s1, address: "10.0.0.2:80"}
+`, nil},
+		{"server address missing", backendDoc + `
+  - name: www
+    servers:
+      - name: s1
+`, []string{"halb.yaml:5: backends[0].servers[0].address: is required"}},
+		{"server address without port", backendDoc + `
+  - name: www
+    servers:
+      - name: s1
+        address: 10.0.0.1
+`, []string{`halb.yaml:6: backends[0].servers[0].address: "10.0.0.1" is not host:port (IPv6 as [addr]:port)`}},
+		{"server address without host", backendDoc + `
+  - name: www
+    servers:
+      - {name: s1, address: ":80"}
+`, []string{`halb.yaml:5: backends[0].servers[0].address: ":80" has no host`}},
+		{"server address bad host name", backendDoc + `
+  - name: www
+    servers:
+      - {name: s1, address: "bad_host:80"}
+`, []string{`halb.yaml:5: backends[0].servers[0].address: "bad_host:80": host "bad_host" is not an IP address or host name`}},
+		{"server address port 0", backendDoc + `
+  - name: www
+    servers:
+      - {name: s1, address: "10.0.0.1:0"}
+`, []string{`halb.yaml:5: backends[0].servers[0].address: "10.0.0.1:0": port "0" is not a number in 1..65535`}},
+		{"server address host name", backendDoc + `
+  - name: www
+    servers:
+      - {name: s1, address: "web1.internal:80"}
+      - {name: s2, address: "localhost:8080"}
+`, nil},
+		{"server weight bounds", backendDoc + `
+  - name: www
+    servers:
+      - {name: s0, address: "10.0.0.1:80", weight: 0}
+      - {name: s1, address: "10.0.0.2:80", weight: 1}
+      - {name: s2, address: "10.0.0.3:80", weight: 256}
+`, nil},
+		{"server weight too high", backendDoc + `
+  - name: www
+    servers:
+      - name: s1
+        address: "10.0.0.1:80"
+        weight: 257
+`, []string{"halb.yaml:7: backends[0].servers[0].weight: 257 is out of range 0..256"}},
+		{"server weight negative", backendDoc + `
+  - name: www
+    servers:
+      - {name: s1, address: "10.0.0.1:80", weight: -1}
+`, []string{"halb.yaml:5: backends[0].servers[0].weight: -1 is out of range 0..256"}},
+	})
+}
+
+// TestEnumsAccepted checks that every documented value of an enumerated
+// field is accepted.
+func TestEnumsAccepted(t *testing.T) {
+	for _, m := range Modes {
+		checkErrors(t, serviceDoc+"\n  - {name: s, listen: [\":80\"], default_backend: www, mode: "+m+"}\n", nil)
+	}
+	for _, b := range Balances {
+		checkErrors(t, backendDoc+"\n  - {name: b, balance: "+b+"}\n", nil)
+	}
+	for _, c := range Checks {
+		checkErrors(t, backendDoc+"\n  - {name: b, health: {check: "+c+"}}\n", nil)
+	}
+}
+
+// TestValidateManyErrors checks that one run reports every problem, from the
+// walker and from validation alike, sorted by line.
+func TestValidateManyErrors(t *testing.T) {
+	checkErrors(t, `
+backends:
+  - name: www
+    balance: fastest
+    servers:
+      - {name: s1, address: "10.0.0.1"}
+node:
+  name: lb_1
+vrrp:
+  - name: a
+    interface: eth0
+    vrid: 300
+    priority: 0
+    vips: [10.0.0.1]
+services:
+  - name: web
+    listen: ["80"]
+    default_backend: nope
+    bogus: 1
+time:
+  max_offset: soon
+peers:
+  - {name: lb2, address: 172.16.0.2}
+  - {name: lb2, address: lb2}
+`, []string{
+		`halb.yaml:3: backends[0].balance: "fastest" is not one of roundrobin, leastconn, source, uri, random`,
+		`halb.yaml:5: backends[0].servers[0].address: "10.0.0.1" is not host:port (IPv6 as [addr]:port)`,
+		`halb.yaml:7: node.name: "lb_1" is not a valid host name`,
+		`halb.yaml:11: vrrp[0].vrid: 300 is out of range 1..255`,
+		`halb.yaml:12: vrrp[0].priority: 0 is out of range 1..255`,
+		`halb.yaml:13: vrrp[0].vips[0]: "10.0.0.1" is not an address in CIDR form (e.g. 172.16.0.100/24)`,
+		`halb.yaml:16: services[0].listen[0]: "80" is not host:port (IPv6 as [addr]:port)`,
+		`halb.yaml:17: services[0].default_backend: backend "nope" is not defined`,
+		`halb.yaml:18: services[0].bogus: unknown key "bogus" (known keys here: name, listen, mode, routes, default_backend)`,
+		`halb.yaml:20: time.max_offset: "soon" is not a duration (e.g. 200ms, 2s)`,
+		`halb.yaml:23: peers[1].name: "lb2" is already used by peers[0]`,
+		`halb.yaml:23: peers[1].address: "lb2" is not an IP address`,
+	})
+}
+
+// TestValidateWithoutFile checks Validate on a config built in Go: errors
+// have a path but no file or line.
+func TestValidateWithoutFile(t *testing.T) {
+	es := Validate(&Config{})
+	var got []string
+	for _, e := range es {
+		if e.File != "" || e.Line != 0 {
+			t.Errorf("error %q has a file or line", e)
+		}
+		got = append(got, e.Error())
+	}
+	want := []string{"node.name: is required", "time.max_offset: 0s must be positive"}
+	if !slices.Equal(got, want) {
+		t.Errorf("Validate(&Config{}) = %q, want %q", got, want)
+	}
+
+	cfg := mustParse(t, `
+node: {name: lb1}
+`)
+	if es := Validate(cfg); len(es) != 0 {
+		t.Errorf("Validate of a parsed config: %v", es)
+	}
+	cfg.VRRP = append(cfg.VRRP, VRRPInstance{Name: "a", Interface: "eth0", VRID: 1, Version: 3,
+		Priority: 100, AdvertInterval: Duration(time.Second), VIPs: []string{"10.0.0.1/24"}})
+	if es := Validate(cfg); len(es) != 0 {
+		t.Errorf("Validate after adding a valid instance: %v", es)
+	}
+	cfg.VRRP[0].VRID = 256
+	if got, want := Validate(cfg).Error(), "vrrp[0].vrid: 256 is out of range 1..255"; got != want {
+		t.Errorf("Validate = %q, want %q", got, want)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	cfg := mustParse(t, `
+node: {name: lb1}
+vrrp:
+  - {name: a, interface: eth0, vrid: 1, vips: [10.0.0.1/24]}
+  - {name: owner, interface: eth0, vrid: 2, address_owner: true, vips: [10.0.0.2/24]}
+  - {name: v2, interface: eth0, vrid: 3, version: 2, vips: [10.0.0.3/24]}
+services:
+  - name: web
+    listen: [":80"]
+    routes:
+      - {backend: www}
+backends:
+  - name: www
+    servers:
+      - {name: s1, address: "10.0.0.11:80"}
+  - name: checked
+    health: {check: http}
+  - name: checked-s
+    health: {check: https}
+`)
+	if got := cfg.Time.MaxOffset.D(); got != 500*time.Millisecond {
+		t.Errorf("time.max_offset = %v, want 500ms", got)
+	}
+	if got := cfg.Time.MaxOffset.D(); got != DefaultMaxOffset {
+		t.Errorf("time.max_offset = %v, want DefaultMaxOffset", got)
+	}
+
+	a := cfg.VRRP[0]
+	if a.Version != 3 || a.Priority != 100 || a.AdvertInterval.D() != 200*time.Millisecond ||
+		!a.PreemptOn() || a.Preempt == nil || !*a.Preempt || a.PreemptDelay != 0 || a.AddressOwner {
+		t.Errorf("vrrp defaults: %+v", a)
+	}
+	if owner := cfg.VRRP[1]; owner.Priority != 255 {
+		t.Errorf("address_owner: priority = %d, want 255", owner.Priority)
+	}
+	if v2 := cfg.VRRP[2]; v2.AdvertInterval.D() != time.Second || v2.Priority != 100 {
+		t.Errorf("version 2: advert_interval = %v, priority = %d; want 1s, 100", v2.AdvertInterval, v2.Priority)
+	}
+
+	s := cfg.Services[0]
+	if s.Mode != "http" {
+		t.Errorf("mode = %q, want http", s.Mode)
+	}
+	if s.Routes[0].PathPrefix != "/" || s.Routes[0].Host != "" {
+		t.Errorf("route defaults: %+v", s.Routes[0])
+	}
+
+	b := cfg.Backends[0]
+	if b.Balance != "roundrobin" {
+		t.Errorf("balance = %q, want roundrobin", b.Balance)
+	}
+	want := Health{Check: "tcp", Interval: Duration(2 * time.Second), Timeout: Duration(time.Second), Rise: 2, Fall: 3}
+	if b.Health != want {
+		t.Errorf("tcp health = %+v, want %+v", b.Health, want)
+	}
+	if b.Sticky != (Sticky{}) {
+		t.Errorf("sticky = %+v, want none", b.Sticky)
+	}
+	srv := b.Servers[0]
+	if srv.Weight == nil || *srv.Weight != 1 || srv.EffectiveWeight() != 1 {
+		t.Errorf("server weight = %v, want 1", srv.Weight)
+	}
+	for _, b := range cfg.Backends[1:] {
+		want := Health{Check: b.Health.Check, Path: "/", ExpectStatus: 200, Interval: Duration(2 * time.Second),
+			Timeout: Duration(time.Second), Rise: 2, Fall: 3}
+		if b.Health != want {
+			t.Errorf("%s health = %+v, want %+v", b.Name, b.Health, want)
+		}
+	}
+
+	// The exported constants agree with the values above.
+	if DefaultVRRPVersion != 3 || DefaultPriority != 100 || DefaultAdvertInterval != 200*time.Millisecond ||
+		DefaultAdvertIntervalV2 != time.Second || DefaultMode != "http" || DefaultBalance != "roundrobin" ||
+		DefaultCheck != "tcp" || DefaultCheckPath != "/" || DefaultExpectStatus != 200 ||
+		DefaultCheckInterval != 2*time.Second || DefaultCheckTimeout != time.Second ||
+		DefaultRise != 2 || DefaultFall != 3 || DefaultPathPrefix != "/" {
+		t.Errorf("a Default constant changed; update the docs and this test")
+	}
+}
+
+// TestDefaultsKeepExplicitValues checks that a present key keeps its value
+// and that a key set to false or 0 is not replaced by the default.
+func TestDefaultsKeepExplicitValues(t *testing.T) {
+	cfg := mustParse(t, `
+node: {name: lb1}
+time: {max_offset: 2s}
+vrrp:
+  - {name: a, interface: eth0, vrid: 1, version: 2, priority: 50, advert_interval: 3s, preempt: false, vips: [10.0.0.1/24]}
+services:
+  - {name: db, listen: [":5432"], mode: tcp, default_backend: pg}
+backends:
+  - name: pg
+    balance: source
+    health: {check: none, interval: 10s, timeout: 3s, rise: 5, fall: 1}
+    servers:
+      - {name: s1, address: "10.0.0.1:5432", weight: 0}
+`)
+	if cfg.Time.MaxOffset.D() != 2*time.Second {
+		t.Errorf("max_offset = %v", cfg.Time.MaxOffset)
+	}
+	v := cfg.VRRP[0]
+	if v.Version != 2 || v.Priority != 50 || v.AdvertInterval.D() != 3*time.Second || v.PreemptOn() {
+		t.Errorf("vrrp = %+v", v)
+	}
+	if cfg.Services[0].Mode != "tcp" {
+		t.Errorf("mode = %q", cfg.Services[0].Mode)
+	}
+	b := cfg.Backends[0]
+	want := Health{Check: "none", Interval: Duration(10 * time.Second), Timeout: Duration(3 * time.Second), Rise: 5, Fall: 1}
+	if b.Balance != "source" || b.Health != want {
+		t.Errorf("backend = %+v", b)
+	}
+	if w := b.Servers[0].Weight; w == nil || *w != 0 || b.Servers[0].EffectiveWeight() != 0 {
+		t.Errorf("weight 0 was replaced: %v", w)
+	}
+}
+
+func TestErrorString(t *testing.T) {
+	for _, tc := range []struct {
+		e    Error
+		want string
+	}{
+		{Error{File: "halb.yaml", Line: 7, Path: "vrrp[0].vrid", Msg: "300 is out of range 1..255"}, "halb.yaml:7: vrrp[0].vrid: 300 is out of range 1..255"},
+		{Error{File: "halb.yaml", Msg: "config is empty"}, "halb.yaml: config is empty"},
+		{Error{Path: "node.name", Msg: "is required"}, "node.name: is required"},
+		{Error{Msg: "bad"}, "bad"},
+	} {
+		if got := tc.e.Error(); got != tc.want {
+			t.Errorf("%+v.Error() = %q, want %q", tc.e, got, tc.want)
+		}
+	}
+	es := Errors{{File: "a", Line: 1, Msg: "x"}, {File: "a", Line: 2, Path: "p", Msg: "y"}}
+	if got, want := es.Error(), "a:1: x\na:2: p: y"; got != want {
+		t.Errorf("Errors.Error() = %q, want %q", got, want)
+	}
+}
