@@ -1,7 +1,15 @@
-// Package netlab builds topologies of network namespaces (a switch bridge,
-// hosts with veth links, several LANs), runs the real halbd — or the
-// keepalived + HAProxy reference — inside them, injects faults and measures
-// what a client sees during failover. Its tests need root; without root they
-// skip with the reason. It arrives with the netlab issue; `make netlab` runs
-// its scenarios.
+// Package netlab is halb's network lab: topologies of network namespaces
+// built with netlink (a bridge per LAN in its own namespace, hosts with veth
+// links, IPv4 and IPv6 addresses, routes), real programs run inside hosts,
+// in-process HTTP backends and a client probe, and faults (SIGKILL,
+// SIGSTOP/SIGCONT, link down, partitions and packet loss with nftables, a
+// host removed). Load-balancer nodes run either halbd or, as the
+// reference, Debian's keepalived and HAProxy configured from the same halb
+// config.
+//
+// Run the failover scenarios as root with `make netlab` (they are also part
+// of `make test`); each run writes out/netlab/report.md and report.json.
+// Without root every lab test skips with one reason. Prerequisites
+// (keepalived, haproxy, nftables, curl, wrk) come from scripts/deps.sh.
+// `bin/netlab down -all` removes leftovers of interrupted runs.
 package netlab
