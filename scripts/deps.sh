@@ -6,8 +6,13 @@ set -euo pipefail
 
 # package → a file that proves it is installed
 declare -A need=(
-	[gcc]=/usr/bin/gcc          # go test -race needs cgo
+	[gcc]=/usr/bin/gcc                   # go test -race needs cgo
 	[libc6-dev]=/usr/include/stdio.h
+	[keepalived]=/usr/sbin/keepalived    # netlab reference nodes
+	[haproxy]=/usr/sbin/haproxy
+	[curl]=/usr/bin/curl                 # reference track scripts
+	[nftables]=/usr/sbin/nft             # netlab faults: partition, loss
+	[wrk]=/usr/bin/wrk                   # make bench
 )
 
 missing=()
@@ -22,7 +27,16 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
-if ! apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
+# Package scripts must not start keepalived or haproxy on the machine itself.
+policy=/usr/sbin/policy-rc.d
+created_policy=
+if [ ! -e "$policy" ]; then
+	printf '#!/bin/sh\nexit 101\n' >"$policy"
+	chmod +x "$policy"
+	created_policy=1
+fi
+trap '[ -n "$created_policy" ] && rm -f "$policy"' EXIT
+if ! apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1; then
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi

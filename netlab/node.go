@@ -1,0 +1,177 @@
+package netlab
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+
+	"halb/appliance/config"
+)
+
+// Flavor says what a load-balancer node of the lab runs.
+type Flavor string
+
+const (
+	// FlavorHalb runs bin/halbd.
+	FlavorHalb Flavor = "halb"
+	// FlavorReference runs Debian's keepalived and HAProxy, configured
+	// from the same halb config.
+	FlavorReference Flavor = "reference"
+)
+
+// Flavors lists both, reference first: it is the yardstick.
+var Flavors = []Flavor{FlavorReference, FlavorHalb}
+
+// HalbdPath is the halbd binary halb nodes run. Tests build it (see
+// BuildHalbd); cmd/netlab uses bin/halbd.
+var HalbdPath = "bin/halbd"
+
+// HalbMissing says why the halb flavor cannot yet run a scenario that needs
+// VRRP, or "" once halbd can. Scenarios skip with this reason, never fake.
+var HalbMissing = "halbd has no VRRP yet (issue 4 adds it); the halb flavor of this scenario runs once it lands"
+
+// Node is a load balancer in the lab: a host running halbd, or keepalived
+// and HAProxy.
+type Node struct {
+	Host   *Host
+	Flavor Flavor
+	Config *config.Config
+	Raw    []byte
+	Dir    string
+
+	procs []*Process
+}
+
+// StartNode writes the node's config and starts its daemons on host h.
+func (l *Lab) StartNode(h *Host, flavor Flavor, raw []byte) (*Node, error) {
+	cfg, err := config.Parse("halb.yaml", raw)
+	if err != nil {
+		return nil, fmt.Errorf("netlab: node %s: %w", h.Name, err)
+	}
+	n := &Node{Host: h, Flavor: flavor, Config: cfg, Raw: raw, Dir: filepath.Join(l.Dir, h.Name)}
+	if err := os.MkdirAll(n.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	// Listeners bind the VIP before this node holds it, as both HAProxy
+	// setups and halb (IP_FREEBIND) do.
+	for _, k := range []string{"net/ipv4/ip_nonlocal_bind", "net/ipv6/ip_nonlocal_bind"} {
+		if err := h.Sysctl(k, "1"); err != nil {
+			return nil, fmt.Errorf("netlab: node %s: sysctl %s: %w", h.Name, k, err)
+		}
+	}
+	switch flavor {
+	case FlavorReference:
+		p := RefPaths{Dir: n.Dir}
+		kc, err := KeepalivedConfig(cfg, p)
+		if err != nil {
+			return nil, fmt.Errorf("netlab: node %s: %w", h.Name, err)
+		}
+		hc, err := HAProxyConfig(cfg, p)
+		if err != nil {
+			return nil, fmt.Errorf("netlab: node %s: %w", h.Name, err)
+		}
+		if err := os.WriteFile(p.KeepalivedConf(), kc, 0o644); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(p.HAProxyCfg(), hc, 0o644); err != nil {
+			return nil, err
+		}
+	case FlavorHalb:
+		if err := os.WriteFile(filepath.Join(n.Dir, "halb.yaml"), raw, 0o640); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("netlab: unknown flavor %q", flavor)
+	}
+	return n, n.Start()
+}
+
+// Start starts the node's daemons (again, after Kill).
+func (n *Node) Start() error {
+	var ps []*Process
+	start := func(name string, argv ...string) error {
+		p, err := n.Host.Start(name, argv...)
+		if err == nil {
+			ps = append(ps, p)
+		}
+		return err
+	}
+	var err error
+	switch n.Flavor {
+	case FlavorReference:
+		p := RefPaths{Dir: n.Dir}
+		err = errors.Join(
+			start("keepalived", append([]string{"keepalived"}, KeepalivedArgs(p)...)...),
+			start("haproxy", append([]string{"haproxy"}, HAProxyArgs(p)...)...),
+		)
+	case FlavorHalb:
+		err = start("halbd", HalbdPath,
+			"-config", filepath.Join(n.Dir, "halb.yaml"),
+			"-socket", filepath.Join(n.Dir, "halb.sock"),
+			"-state-dir", filepath.Join(n.Dir, "state"))
+	}
+	n.procs = ps
+	return err
+}
+
+// Kill SIGKILLs every daemon of the node (a crash: nothing is cleaned up).
+func (n *Node) Kill() error {
+	var errs []error
+	for _, p := range n.procs {
+		if p.Running() {
+			errs = append(errs, p.Kill())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Freeze SIGSTOPs the node's daemons; Thaw SIGCONTs them.
+func (n *Node) Freeze() error {
+	var errs []error
+	for _, p := range n.procs {
+		errs = append(errs, p.Stop())
+	}
+	return errors.Join(errs...)
+}
+
+// Thaw resumes the node's daemons after Freeze.
+func (n *Node) Thaw() error {
+	var errs []error
+	for _, p := range n.procs {
+		errs = append(errs, p.Cont())
+	}
+	return errors.Join(errs...)
+}
+
+// Running reports whether every daemon of the node is alive.
+func (n *Node) Running() bool {
+	for _, p := range n.procs {
+		if !p.Running() {
+			return false
+		}
+	}
+	return len(n.procs) > 0
+}
+
+// Processes returns the node's daemons.
+func (n *Node) Processes() []*Process { return n.procs }
+
+// HoldsVIP reports whether the VIP is configured on the node's host.
+func (n *Node) HoldsVIP(vip netip.Addr) bool { return n.Host.HasAddr(vip) }
+
+// WaitFor polls cond every 20ms until it holds or timeout passes.
+func WaitFor(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

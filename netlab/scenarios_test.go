@@ -1,0 +1,334 @@
+package netlab
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+)
+
+// report collects every scenario row of this run; TestMain writes it to
+// out/netlab/ (or $NETLAB_REPORT_DIR).
+var report Report
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if RootReason() == "" {
+		if rows := report.Rows(); len(rows) > 0 {
+			dir := os.Getenv("NETLAB_REPORT_DIR")
+			if dir == "" {
+				dir = filepath.Join("..", "out", "netlab")
+			}
+			if err := report.Write(dir); err != nil {
+				fmt.Fprintln(os.Stderr, "netlab: write report:", err)
+				code = 1
+			} else {
+				fmt.Printf("netlab: report in %s/report.md and report.json\n", dir)
+			}
+		}
+		// Nothing of this run may be left behind: every lab namespace
+		// carries the test process's pid in its prefix.
+		prefix := fmt.Sprintf("hl%dx", os.Getpid())
+		entries, _ := os.ReadDir(NetnsDir)
+		for _, e := range entries {
+			if len(e.Name()) > len(prefix) && e.Name()[:len(prefix)] == prefix {
+				fmt.Fprintln(os.Stderr, "netlab: namespace left behind:", e.Name())
+				code = 1
+			}
+		}
+	}
+	os.Exit(code)
+}
+
+// scenario runs fn once per flavor on a fresh classic topology and records a
+// report row. The halb flavor is skipped, with the reason, while halbd
+// lacks what the scenario needs.
+func scenario(t *testing.T, name string, fn func(t *testing.T, c *Classic, row *Row)) {
+	for _, fl := range Flavors {
+		t.Run(string(fl), func(t *testing.T) {
+			SkipUnlessRoot(t)
+			row := &Row{Scenario: name, Flavor: string(fl)}
+			if fl == FlavorHalb && HalbMissing != "" {
+				row.Skipped = HalbMissing
+				report.Add(row)
+				t.Skip(HalbMissing)
+			}
+			defer func() {
+				row.Pass = !t.Failed()
+				report.Add(row)
+			}()
+			l := New(t)
+			c, err := NewClassic(l, ClassicOptions{Flavor: fl})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(c.Close)
+			if err := c.WaitConverged(15 * time.Second); err != nil {
+				t.Fatal(err)
+			}
+			fn(t, c, row)
+		})
+	}
+}
+
+// measure runs the client probe around fault: two seconds of baseline, the
+// fault, then until settle returns true (or timeout; nil settle watches the
+// whole timeout) and tail longer.
+// It fills the row's client figures from the fault's start on.
+func measure(t *testing.T, c *Classic, row *Row, fault func(), settle func() bool, timeout, tail time.Duration) (*ProbeResult, time.Time) {
+	t.Helper()
+	p := c.StartProbe(context.Background(), false)
+	time.Sleep(2 * time.Second) // baseline; the control below checks its first second
+	t0 := time.Now()
+	fault()
+	if settle == nil {
+		time.Sleep(timeout) // watch the whole stretch
+	} else if !WaitFor(timeout, settle) {
+		t.Errorf("did not settle within %s after the fault", timeout)
+	}
+	time.Sleep(tail)
+	all := p.Stop()
+	// Control: requests that finished before the fault all succeeded
+	// (those still in flight when it struck may fail because of it).
+	before := all.Window(time.Time{}, t0.Add(-time.Second))
+	if before.Failed > 0 {
+		t.Errorf("control: %d of %d requests failed before the fault: %s", before.Failed, before.Sent, firstError(before))
+	}
+	w := all.Window(t0, time.Now())
+	row.OutageMS = w.LongestOutage.Milliseconds()
+	row.Failed, row.Sent = w.Failed, w.Sent
+	return w, t0
+}
+
+func firstError(r *ProbeResult) string {
+	for _, s := range r.Samples {
+		if !s.OK {
+			return fmt.Sprintf("%s at %s", s.Err, s.Sent.Format("15:04:05.000"))
+		}
+	}
+	return ""
+}
+
+// finish records where the VIP is and checks it is where want says, held by
+// exactly one live node, with the client's ARP entry pointing to it.
+func finish(t *testing.T, c *Classic, row *Row, want string) {
+	t.Helper()
+	// The client's entry moves on a gratuitous ARP, or when it re-resolves.
+	WaitFor(5*time.Second, func() bool { return c.ARPOwner() == want })
+	row.VIPOwner = c.ARPOwner()
+	row.VIPHolders = c.VIPHolders()
+	if live := c.LiveVIPHolders(); !slices.Equal(live, []string{want}) {
+		t.Errorf("live VIP holders %v, want [%s]", live, want)
+	}
+	if row.VIPOwner != want {
+		mac, state, _ := c.Client.Neighbor("eth0", c.VIP)
+		t.Errorf("client's ARP entry for the VIP points to %s (%s %s), want %s", row.VIPOwner, mac, state, want)
+	}
+	if stale := len(row.VIPHolders) - len(c.LiveVIPHolders()); stale > 0 {
+		row.Notef("a killed node keeps the VIP configured (stale, nothing cleans it up): holders %v", row.VIPHolders)
+	}
+}
+
+// failoverBound is the outage a client may see when lb1 fails: lb2 waits the
+// Master_Down_Interval, plus a second of slack for the gratuitous ARP, the
+// new master's first answer and the probe's period.
+func failoverBound(c *Classic) time.Duration {
+	return MasterDownInterval(c.Opts.AdvertInterval, c.Opts.Priorities[1]) + time.Second
+}
+
+func checkOutage(t *testing.T, row *Row, w *ProbeResult, bound time.Duration) {
+	t.Helper()
+	row.BoundMS = bound.Milliseconds()
+	if w.LongestOutage > bound {
+		t.Errorf("client outage %s exceeds the bound %s", w.LongestOutage, bound)
+	}
+}
+
+func TestMasterKilled(t *testing.T) {
+	scenario(t, "master-killed", func(t *testing.T, c *Classic, row *Row) {
+		bound := failoverBound(c)
+		w, _ := measure(t, c, row,
+			func() { c.LB[0].Kill() },
+			func() bool { return c.LB[1].HoldsVIP(c.VIP) },
+			bound+5*time.Second, 2*time.Second)
+		checkOutage(t, row, w, bound)
+		if w.Failed == 0 && w.LongestOutage < c.Opts.AdvertInterval {
+			t.Errorf("control: killing the master cost nothing; the probe cannot see the failover")
+		}
+		finish(t, c, row, "lb2")
+	})
+}
+
+func TestMasterLinkDown(t *testing.T) {
+	scenario(t, "master-link-down", func(t *testing.T, c *Classic, row *Row) {
+		bound := failoverBound(c)
+		w, _ := measure(t, c, row,
+			func() {
+				if err := c.LB[0].Host.SetLink("eth0", false); err != nil {
+					t.Fatal(err)
+				}
+			},
+			func() bool { return c.LB[1].HoldsVIP(c.VIP) },
+			bound+5*time.Second, 2*time.Second)
+		checkOutage(t, row, w, bound)
+		// lb1's link is down: only lb2 can answer, whatever lb1 still holds.
+		WaitFor(5*time.Second, func() bool { return c.ARPOwner() == "lb2" })
+		row.VIPOwner, row.VIPHolders = c.ARPOwner(), c.VIPHolders()
+		if row.VIPOwner != "lb2" {
+			t.Errorf("client's ARP entry points to %s, want lb2", row.VIPOwner)
+		}
+		if c.LB[0].HoldsVIP(c.VIP) {
+			row.Notef("lb1 keeps the VIP on its downed link")
+		}
+	})
+}
+
+func TestFailbackOnReturn(t *testing.T) {
+	scenario(t, "failback-preempt", func(t *testing.T, c *Classic, row *Row) {
+		c.LB[0].Kill()
+		if !WaitFor(failoverBound(c)+5*time.Second, func() bool { return c.LB[1].HoldsVIP(c.VIP) }) {
+			t.Fatal("lb2 did not take over")
+		}
+		if !WaitFor(5*time.Second, func() bool { _, err := c.Get(); return err == nil }) {
+			t.Fatal("no service through lb2")
+		}
+		// lb1 returns with the higher priority and preempts. The client
+		// should barely notice: lb2 steps down as lb1 takes over.
+		bound := c.Opts.AdvertInterval + time.Second
+		w, _ := measure(t, c, row,
+			func() {
+				if err := c.LB[0].Start(); err != nil {
+					t.Fatal(err)
+				}
+			},
+			func() bool { return slices.Equal(c.VIPHolders(), []string{"lb1"}) },
+			MasterDownInterval(c.Opts.AdvertInterval, c.Opts.Priorities[0])+10*time.Second, 2*time.Second)
+		checkOutage(t, row, w, bound)
+		finish(t, c, row, "lb1")
+	})
+}
+
+func TestPartitionAndHeal(t *testing.T) {
+	scenario(t, "partition-heal", func(t *testing.T, c *Classic, row *Row) {
+		bound := failoverBound(c)
+		row.BoundMS = bound.Milliseconds()
+		p := c.StartProbe(context.Background(), false)
+		time.Sleep(2 * time.Second)
+		t0 := time.Now()
+		heal, err := Partition(c.LB[0].Host, c.LB[1].Host)
+		if err != nil {
+			p.Stop()
+			t.Fatal(err)
+		}
+		// Cut off from each other, both become MASTER: VRRP's split brain.
+		if !WaitFor(bound+5*time.Second, func() bool { return slices.Equal(c.VIPHolders(), []string{"lb1", "lb2"}) }) {
+			t.Errorf("partitioned: VIP holders %v, want both (split brain)", c.VIPHolders())
+		}
+		row.Notef("partitioned: both nodes MASTER, the client's ARP entry flaps between them (now %s)", c.ARPOwner())
+		// Heal after lb2's second round of gratuitous ARPs (keepalived's
+		// garp_master_delay, 5s), so the client may point at either node.
+		time.Sleep(6 * time.Second)
+		tHeal := time.Now()
+		arpAtHeal := c.ARPOwner()
+		if err := heal(); err != nil {
+			t.Fatal(err)
+		}
+		// Healed: lb2 hears lb1's higher priority and steps down. The
+		// client must end up on lb1; how long that takes is the figure.
+		if !WaitFor(bound+5*time.Second, func() bool { return slices.Equal(c.VIPHolders(), []string{"lb1"}) }) {
+			t.Errorf("healed: VIP holders %v, want [lb1]", c.VIPHolders())
+		}
+		recovered := WaitFor(60*time.Second, func() bool { return c.ARPOwner() == "lb1" })
+		time.Sleep(2 * time.Second)
+		all := p.Stop()
+
+		split := all.Window(t0, tHeal)
+		after := all.Window(tHeal, time.Now())
+		row.OutageMS = max(split.LongestOutage, after.LongestOutage).Milliseconds()
+		row.Failed, row.Sent = split.Failed+after.Failed, split.Sent+after.Sent
+		if split.LongestOutage > bound {
+			t.Errorf("partitioned: client outage %s exceeds the bound %s", split.LongestOutage, bound)
+		}
+		if !recovered {
+			t.Errorf("healed: the client's ARP entry still points to %s after 60s", c.ARPOwner())
+		}
+		if after.LongestOutage > bound {
+			// keepalived: when lb2 steps down on lb1's first advert, lb1
+			// never sees a lower-priority advert and sends no gratuitous
+			// ARP; a client pointing at lb2 waits for ARP to re-resolve.
+			msg := fmt.Sprintf("after the heal the client (ARP on %s at the heal) had no answer for %s (%d failed) until its ARP entry moved to lb1",
+				arpAtHeal, after.LongestOutage.Round(time.Millisecond), after.Failed)
+			if c.Opts.Flavor == FlavorReference {
+				row.Notef("%s: keepalived sends no gratuitous ARP when the backup steps down", msg)
+			} else {
+				t.Errorf("%s; bound %s", msg, bound)
+			}
+		}
+		finish(t, c, row, "lb1")
+	})
+}
+
+// backendBound is when a failed server must be out of the pool: fall
+// failed checks an interval apart, plus a second of slack. A refused check
+// fails at once; a blackholed one (host gone) fails at its timeout, which
+// for HAProxy is min(timeout connect, inter) per its documentation when
+// "timeout check" is set (2s here), and halb's check timeout otherwise.
+func backendBound(fl Flavor, blackholed bool) time.Duration {
+	per := ClassicCheckInterval
+	if blackholed {
+		if fl == FlavorReference {
+			per += min(5*time.Second, ClassicCheckInterval) // HAProxy: timeout connect 5s
+		} else {
+			per += ClassicCheckTimeout
+		}
+	}
+	return ClassicCheckFall*per + time.Second
+}
+
+// checkBackendOut asserts that failures stopped within the bound after the
+// fault and that the survivor answered everything after it.
+func checkBackendOut(t *testing.T, row *Row, w *ProbeResult, t0 time.Time, survivor string, bound time.Duration) {
+	t.Helper()
+	row.BoundMS = bound.Milliseconds()
+	late := w.Window(t0.Add(bound), time.Now())
+	if late.Failed > 0 {
+		t.Errorf("%d requests failed more than %s after the fault", late.Failed, bound)
+	}
+	if late.Sent == 0 || late.Backends[survivor] != late.OK {
+		t.Errorf("after the bound, backends answering %v, want only %s", late.Backends, survivor)
+	}
+	if w.Failed > 0 {
+		row.Notef("%d requests failed before the server was taken out", w.Failed)
+	}
+}
+
+func TestBackendKilled(t *testing.T) {
+	scenario(t, "backend-killed", func(t *testing.T, c *Classic, row *Row) {
+		bound := backendBound(c.Opts.Flavor, false)
+		w, t0 := measure(t, c, row,
+			func() { c.Backends[0].Close() },
+			nil,
+			bound+2*time.Second, 0)
+		checkBackendOut(t, row, w, t0, "be2", bound)
+		finish(t, c, row, "lb1")
+	})
+}
+
+func TestBackendHostGone(t *testing.T) {
+	scenario(t, "backend-host-gone", func(t *testing.T, c *Classic, row *Row) {
+		bound := backendBound(c.Opts.Flavor, true)
+		w, t0 := measure(t, c, row,
+			func() {
+				if err := c.BEHosts[0].Remove(); err != nil {
+					t.Fatal(err)
+				}
+			},
+			nil,
+			bound+2*time.Second, 0)
+		checkBackendOut(t, row, w, t0, "be2", bound)
+		finish(t, c, row, "lb1")
+	})
+}
