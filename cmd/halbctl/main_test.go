@@ -1,0 +1,83 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"halb/appliance/api"
+	"halb/appliance/config"
+)
+
+func runCtl(args ...string) (int, string, string) {
+	var out, errOut bytes.Buffer
+	code := run(args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestValidateExamplesWithoutDaemon(t *testing.T) {
+	files, _ := filepath.Glob("../../examples/*.yaml")
+	if len(files) == 0 {
+		t.Fatal("no examples")
+	}
+	code, out, errOut := runCtl(append([]string{"-socket", "/nonexistent.sock", "config", "validate"}, files...)...)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	if strings.Count(out, ": ok\n") != len(files) {
+		t.Errorf("output:\n%s", out)
+	}
+}
+
+func TestValidateBrokenFileNamesEveryField(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte("node: {name: lb1}\nvrrp:\n  - {name: a, interface: eth0, vrid: 0, vips: [10.0.0.1]}\nbogus: 1\n"), 0o644)
+	code, _, errOut := runCtl("config", "validate", bad)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	for _, want := range []string{
+		bad + ":3: vrrp[0].vrid: 0 is out of range 1..255",
+		bad + `:3: vrrp[0].vips[0]: "10.0.0.1" is not an address in CIDR form`,
+		bad + `:4: bogus: unknown key "bogus"`,
+	} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("missing %q in:\n%s", want, errOut)
+		}
+	}
+}
+
+func TestUsageErrorsExit2(t *testing.T) {
+	for _, args := range [][]string{{}, {"frobnicate"}, {"config"}, {"config", "apply"}, {"config", "validate"}} {
+		if code, _, _ := runCtl(args...); code != 2 {
+			t.Errorf("halbctl %v: exit %d, want 2", args, code)
+		}
+	}
+}
+
+func TestNoDaemonIsAClearError(t *testing.T) {
+	code, _, errOut := runCtl("-socket", filepath.Join(t.TempDir(), "none.sock"), "status")
+	if code != 1 || !strings.Contains(errOut, "none.sock") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+}
+
+func TestStatusTable(t *testing.T) {
+	now := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	st := &api.Status{
+		Node: api.NodeStatus{Name: "lb1", Version: "v1", PID: 42, Started: now.Add(-90 * time.Second)},
+		Config: api.ConfigStatus{Path: "/etc/halb/halb.yaml", Loaded: true, SHA256: "0123456789abcdef", AppliedAt: now,
+			LastError: &api.Rejection{Time: now, Source: "api", Errors: config.Errors{{File: "halb.yaml", Line: 3, Path: "node.x", Msg: "bad"}}}},
+	}
+	var b bytes.Buffer
+	printStatus(&b, st, now)
+	out := b.String()
+	for _, want := range []string{"lb1", "halbd v1, pid 42, up 1m30s", "sha256 0123456789ab", "1 problem(s)", "halb.yaml:3: node.x: bad", "vrrp", "not running in this build"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status table lacks %q:\n%s", want, out)
+		}
+	}
+}
