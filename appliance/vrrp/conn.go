@@ -1,0 +1,149 @@
+package vrrp
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"syscall"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+	"golang.org/x/sys/unix"
+)
+
+// packetConn sends and receives VRRP messages (IP protocol 112) on one
+// interface. Received messages come with the IP header's source,
+// destination and TTL / hop limit.
+type packetConn interface {
+	Send(b []byte, dst netip.Addr) error
+	Recv(b []byte) (n int, src, dst netip.Addr, ttl int, err error)
+	Close() error
+}
+
+// rawConn is a raw IP socket for protocol 112 bound to one interface: it
+// joins the VRRP multicast group there, sends with TTL / hop limit 255 from
+// the interface's primary address, and reports each packet's TTL so the
+// receiver can drop anything that crossed a router (RFC 5798 §5.1.1.3).
+type rawConn struct {
+	v6  bool
+	ifi *net.Interface
+	src netip.Addr
+	p4  *ipv4.PacketConn
+	p6  *ipv6.PacketConn
+	c   net.PacketConn
+}
+
+func openConn(ifname string, v6 bool, src netip.Addr) (*rawConn, error) {
+	ifi, err := net.InterfaceByName(ifname)
+	if err != nil {
+		return nil, fmt.Errorf("interface %s: %w", ifname, err)
+	}
+	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			// Only this interface's packets, and sends leave through it.
+			serr = unix.SetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE, ifname)
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	network, group := "ip4:112", MulticastIPv4
+	if v6 {
+		network, group = "ip6:112", MulticastIPv6
+	}
+	c, err := lc.ListenPacket(context.Background(), network, "")
+	if err != nil {
+		return nil, fmt.Errorf("open raw socket (%s) on %s: %w", network, ifname, err)
+	}
+	rc := &rawConn{v6: v6, ifi: ifi, src: src, c: c}
+	fail := func(what string, err error) (*rawConn, error) {
+		c.Close()
+		return nil, fmt.Errorf("%s on %s: %w", what, ifname, err)
+	}
+	gaddr := &net.IPAddr{IP: group.AsSlice()}
+	if v6 {
+		p := ipv6.NewPacketConn(c)
+		rc.p6 = p
+		if err := p.JoinGroup(ifi, gaddr); err != nil {
+			return fail("join "+group.String(), err)
+		}
+		for _, f := range []func() error{
+			func() error { return p.SetMulticastHopLimit(255) },
+			func() error { return p.SetHopLimit(255) },
+			func() error { return p.SetMulticastLoopback(false) },
+			func() error { return p.SetMulticastInterface(ifi) },
+			func() error { return p.SetControlMessage(ipv6.FlagHopLimit|ipv6.FlagDst|ipv6.FlagInterface, true) },
+		} {
+			if err := f(); err != nil {
+				return fail("socket option", err)
+			}
+		}
+	} else {
+		p := ipv4.NewPacketConn(c)
+		rc.p4 = p
+		if err := p.JoinGroup(ifi, gaddr); err != nil {
+			return fail("join "+group.String(), err)
+		}
+		for _, f := range []func() error{
+			func() error { return p.SetMulticastTTL(255) },
+			func() error { return p.SetTTL(255) },
+			func() error { return p.SetMulticastLoopback(false) },
+			func() error { return p.SetMulticastInterface(ifi) },
+			func() error { return p.SetControlMessage(ipv4.FlagTTL|ipv4.FlagDst|ipv4.FlagInterface, true) },
+		} {
+			if err := f(); err != nil {
+				return fail("socket option", err)
+			}
+		}
+	}
+	return rc, nil
+}
+
+func (c *rawConn) Send(b []byte, dst netip.Addr) error {
+	to := &net.IPAddr{IP: dst.AsSlice()}
+	var err error
+	if c.v6 {
+		_, err = c.p6.WriteTo(b, &ipv6.ControlMessage{HopLimit: 255, Src: c.src.AsSlice(), IfIndex: c.ifi.Index}, to)
+	} else {
+		_, err = c.p4.WriteTo(b, &ipv4.ControlMessage{Src: c.src.AsSlice(), IfIndex: c.ifi.Index}, to)
+	}
+	return err
+}
+
+func (c *rawConn) Recv(b []byte) (int, netip.Addr, netip.Addr, int, error) {
+	if c.v6 {
+		n, cm, from, err := c.p6.ReadFrom(b)
+		if err != nil {
+			return 0, netip.Addr{}, netip.Addr{}, 0, err
+		}
+		var src, dst netip.Addr
+		if ia, ok := from.(*net.IPAddr); ok {
+			src, _ = netip.AddrFromSlice(ia.IP)
+		}
+		ttl := 0
+		if cm != nil {
+			dst, _ = netip.AddrFromSlice(cm.Dst)
+			ttl = cm.HopLimit
+		}
+		return n, src.Unmap(), dst.Unmap(), ttl, nil
+	}
+	n, cm, from, err := c.p4.ReadFrom(b)
+	if err != nil {
+		return 0, netip.Addr{}, netip.Addr{}, 0, err
+	}
+	var src, dst netip.Addr
+	if ia, ok := from.(*net.IPAddr); ok {
+		src, _ = netip.AddrFromSlice(ia.IP)
+	}
+	ttl := 0
+	if cm != nil {
+		dst, _ = netip.AddrFromSlice(cm.Dst)
+		ttl = cm.TTL
+	}
+	return n, src.Unmap(), dst.Unmap(), ttl, nil
+}
+
+func (c *rawConn) Close() error { return c.c.Close() }

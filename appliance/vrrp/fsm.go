@@ -1,0 +1,335 @@
+package vrrp
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// State is a VRRP instance's state (RFC 5798 §6.4, plus FAULT as keepalived
+// users know it: the instance cannot work, holds no VIPs and sends nothing).
+type State int
+
+const (
+	StateInit State = iota
+	StateBackup
+	StateMaster
+	StateFault
+)
+
+func (s State) String() string {
+	switch s {
+	case StateInit:
+		return "INIT"
+	case StateBackup:
+		return "BACKUP"
+	case StateMaster:
+		return "MASTER"
+	case StateFault:
+		return "FAULT"
+	}
+	return fmt.Sprintf("State(%d)", int(s))
+}
+
+// MarshalText writes the state's name (status JSON).
+func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// params are the settings of one instance that the state machine needs.
+type params struct {
+	Version        int
+	Priority       int // configured, 1..255
+	AdvertInterval time.Duration
+	Preempt        bool
+	PreemptDelay   time.Duration
+	// GARPRepeat is how many announcements follow the first one on
+	// becoming MASTER, GARPInterval apart.
+	GARPRepeat   int
+	GARPInterval time.Duration
+}
+
+// Actions is what one step asks the loop to do, in this order: remove the
+// VIPs, add them, send an advertisement with SendPriority, announce the VIPs
+// (gratuitous ARP / unsolicited NA).
+type Actions struct {
+	DelVIPs  bool
+	AddVIPs  bool
+	Send     bool
+	Priority uint8 // of the advertisement to send
+	Announce bool
+	// Transition is set when the state changed.
+	Transition *Transition
+}
+
+// Transition records a state change and why it happened.
+type Transition struct {
+	From, To State
+	Reason   string
+	At       time.Time
+}
+
+func (a *Actions) merge(b Actions) {
+	a.DelVIPs = a.DelVIPs || b.DelVIPs
+	a.AddVIPs = a.AddVIPs || b.AddVIPs
+	if b.Send {
+		a.Send, a.Priority = true, b.Priority
+	}
+	a.Announce = a.Announce || b.Announce
+	if b.Transition != nil {
+		a.Transition = b.Transition
+	}
+}
+
+// machine is the pure core of a VRRP instance: events in, actions out, time
+// passed in by the caller. Nothing here touches a socket, the kernel or the
+// wall clock, so every transition is unit-tested without sleeping.
+type machine struct {
+	p     params
+	local netip.Addr // this node's primary address, for the tie-break
+
+	state    State
+	priority int // effective: configured, adjusted by tracking
+
+	masterAdverInterval time.Duration
+	masterAddr          netip.Addr
+
+	masterDownAt time.Time // Backup: when to take over (zero: unarmed)
+	adverAt      time.Time // Master: when to send the next advert
+	garpAt       time.Time // Master: next repeated announcement
+	garpLeft     int
+
+	started       time.Time
+	preemptFrom   time.Time // no preemption before this
+	handover      bool      // gave MASTER away: stay BACKUP until another master is heard
+	handoverUntil time.Time // give up waiting and resume normal operation
+	fault         string    // why in FAULT ("" when not)
+	last          Transition
+}
+
+func newMachine(p params, local netip.Addr) *machine {
+	return &machine{p: p, local: local, priority: p.Priority, masterAdverInterval: p.AdvertInterval}
+}
+
+// skew is RFC 5798's Skew_Time: ((256 - priority) * Master_Adver_Interval) / 256.
+// For VRRPv2 (RFC 3768) it is (256 - priority) / 256 seconds.
+func (m *machine) skew() time.Duration {
+	if m.p.Version == 2 {
+		return time.Duration(256-m.priority) * time.Second / 256
+	}
+	return time.Duration(256-m.priority) * m.masterAdverInterval / 256
+}
+
+// masterDownInterval is 3 x Master_Adver_Interval + Skew_Time.
+func (m *machine) masterDownInterval() time.Duration {
+	return 3*m.masterAdverInterval + m.skew()
+}
+
+func (m *machine) to(now time.Time, s State, reason string) *Transition {
+	t := &Transition{From: m.state, To: s, Reason: reason, At: now}
+	m.state = s
+	m.last = *t
+	return t
+}
+
+// becomeMaster: add the VIPs, advertise at once, announce, and arm the
+// repeated announcements.
+func (m *machine) becomeMaster(now time.Time, reason string) Actions {
+	m.masterDownAt = time.Time{}
+	m.adverAt = now.Add(m.p.AdvertInterval)
+	m.masterAddr = m.local
+	m.garpLeft = m.p.GARPRepeat
+	m.garpAt = time.Time{}
+	if m.garpLeft > 0 {
+		m.garpAt = now.Add(m.p.GARPInterval)
+	}
+	return Actions{AddVIPs: true, Send: true, Priority: uint8(m.priority), Announce: true, Transition: m.to(now, StateMaster, reason)}
+}
+
+// becomeBackup arms the Master_Down_Timer (after the given delay).
+func (m *machine) becomeBackup(now time.Time, down time.Duration, reason string) Actions {
+	m.adverAt, m.garpAt, m.garpLeft = time.Time{}, time.Time{}, 0
+	m.masterDownAt = now.Add(down)
+	a := Actions{Transition: m.to(now, StateBackup, reason)}
+	if a.Transition.From == StateMaster {
+		a.DelVIPs = true
+	}
+	return a
+}
+
+// Start leaves Initialize (RFC 5798 §6.4.1): an address owner becomes
+// MASTER at once, anyone else BACKUP with the Master_Down_Timer running.
+func (m *machine) Start(now time.Time) Actions {
+	m.started = now
+	m.preemptFrom = now.Add(m.p.PreemptDelay)
+	if m.fault != "" {
+		return Actions{Transition: m.to(now, StateFault, m.fault)}
+	}
+	if m.priority == 255 {
+		return m.becomeMaster(now, "address owner (priority 255)")
+	}
+	m.masterAdverInterval = m.p.AdvertInterval
+	return m.becomeBackup(now, m.masterDownInterval(), "start")
+}
+
+// Shutdown returns to Initialize: a MASTER sends a priority-0 advert so a
+// backup takes over after Skew_Time instead of Master_Down_Interval.
+func (m *machine) Shutdown(now time.Time) Actions {
+	var a Actions
+	if m.state == StateMaster {
+		a = Actions{DelVIPs: true, Send: true, Priority: 0}
+	}
+	m.masterDownAt, m.adverAt, m.garpAt = time.Time{}, time.Time{}, time.Time{}
+	a.Transition = m.to(now, StateInit, "shutdown")
+	return a
+}
+
+// NextDeadline is when Tick must next be called (zero: no timer armed).
+func (m *machine) NextDeadline() time.Time {
+	var d time.Time
+	for _, t := range []time.Time{m.masterDownAt, m.adverAt, m.garpAt, m.handoverUntil} {
+		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
+			d = t
+		}
+	}
+	return d
+}
+
+// Tick fires the timers that are due at now.
+func (m *machine) Tick(now time.Time) Actions {
+	var a Actions
+	if !m.handoverUntil.IsZero() && !now.Before(m.handoverUntil) {
+		m.handover, m.handoverUntil = false, time.Time{}
+	}
+	switch m.state {
+	case StateBackup:
+		if !m.masterDownAt.IsZero() && !now.Before(m.masterDownAt) {
+			if m.handover {
+				// Handed over: let the peer take MASTER; wait again.
+				m.masterDownAt = now.Add(m.masterDownInterval())
+				return a
+			}
+			return m.becomeMaster(now, "master down: no advert within "+m.masterDownInterval().String())
+		}
+	case StateMaster:
+		if !m.adverAt.IsZero() && !now.Before(m.adverAt) {
+			a.Send, a.Priority = true, uint8(m.priority)
+			m.adverAt = now.Add(m.p.AdvertInterval)
+		}
+		if !m.garpAt.IsZero() && !now.Before(m.garpAt) {
+			a.Announce = true
+			m.garpLeft--
+			m.garpAt = time.Time{}
+			if m.garpLeft > 0 {
+				m.garpAt = now.Add(m.p.GARPInterval)
+			}
+		}
+	}
+	return a
+}
+
+// Advert handles a received, already validated advertisement for this
+// VRID from src (RFC 5798 §6.4.2, §6.4.3).
+func (m *machine) Advert(now time.Time, src netip.Addr, prio int, maxAdvert time.Duration) Actions {
+	switch m.state {
+	case StateBackup:
+		if m.handover && prio > 0 {
+			// Another node advertises as MASTER: the handover is done.
+			m.handover, m.handoverUntil = false, time.Time{}
+		}
+		if prio == 0 {
+			// The master is leaving: take over after Skew_Time.
+			m.masterDownAt = now.Add(m.skew())
+			return Actions{}
+		}
+		preemptNow := m.p.Preempt && !now.Before(m.preemptFrom)
+		if !preemptNow || prio >= m.priority {
+			m.masterAddr = src
+			if m.p.Version == 3 && maxAdvert > 0 {
+				m.masterAdverInterval = maxAdvert
+			}
+			m.masterDownAt = now.Add(m.masterDownInterval())
+			return Actions{}
+		}
+		// A lower-priority master and we may preempt: discard, so the
+		// Master_Down_Timer expires and we take over.
+		return Actions{}
+	case StateMaster:
+		if prio == 0 {
+			// A master left (or stepped down): re-assert at once and
+			// announce, so every client points at us.
+			m.adverAt = now.Add(m.p.AdvertInterval)
+			return Actions{Send: true, Priority: uint8(m.priority), Announce: true}
+		}
+		if prio > m.priority || (prio == m.priority && addrGreater(src, m.local)) {
+			if m.p.Version == 3 && maxAdvert > 0 {
+				m.masterAdverInterval = maxAdvert
+			}
+			m.masterAddr = src
+			a := m.becomeBackup(now, m.masterDownInterval(),
+				fmt.Sprintf("higher priority master %s (%d, ours %d)", src, prio, m.priority))
+			// Tell the winner we stepped down (priority 0): it then
+			// announces the VIPs, so a client that followed our
+			// gratuitous ARPs during a split brain moves back at once.
+			a.Send, a.Priority = true, 0
+			return a
+		}
+		// A lower-priority master (split brain healing): assert ourselves
+		// now rather than at the next interval, and announce.
+		m.adverAt = now.Add(m.p.AdvertInterval)
+		return Actions{Send: true, Priority: uint8(m.priority), Announce: true}
+	}
+	return Actions{}
+}
+
+// addrGreater compares primary addresses as unsigned integers (RFC 5798
+// tie-break: the higher primary IP address wins).
+func addrGreater(a, b netip.Addr) bool { return a.Compare(b) > 0 }
+
+// SetPriority changes the effective priority (tracking). A MASTER whose
+// priority drops keeps advertising the new value, so a preempting backup can
+// take over; a BACKUP re-evaluates on the next advert.
+func (m *machine) SetPriority(now time.Time, prio int) Actions {
+	prio = max(1, min(prio, 255))
+	if prio == m.priority {
+		return Actions{}
+	}
+	m.priority = prio
+	if m.state == StateMaster {
+		m.adverAt = now.Add(m.p.AdvertInterval)
+		return Actions{Send: true, Priority: uint8(prio)}
+	}
+	return Actions{}
+}
+
+// SetFault enters FAULT with reason (non-empty) or leaves it (empty).
+func (m *machine) SetFault(now time.Time, reason string) Actions {
+	was := m.fault
+	m.fault = reason
+	switch {
+	case reason != "" && m.state != StateFault && m.state != StateInit:
+		var a Actions
+		if m.state == StateMaster {
+			a = Actions{DelVIPs: true, Send: true, Priority: 0}
+		}
+		m.masterDownAt, m.adverAt, m.garpAt = time.Time{}, time.Time{}, time.Time{}
+		a.Transition = m.to(now, StateFault, reason)
+		return a
+	case reason == "" && was != "" && m.state == StateFault:
+		m.masterAdverInterval = m.p.AdvertInterval
+		return m.becomeBackup(now, m.masterDownInterval(), "fault cleared: "+was)
+	}
+	return Actions{}
+}
+
+// Handover gives up MASTER now: a priority-0 advert makes the peer take
+// over after its Skew_Time, and this node stays BACKUP until it hears the
+// new master (or, with no peer answering, for wait).
+func (m *machine) Handover(now time.Time, wait time.Duration) Actions {
+	if m.state != StateMaster {
+		return Actions{}
+	}
+	m.handover = true
+	m.handoverUntil = now.Add(wait)
+	a := m.becomeBackup(now, m.masterDownInterval(), "handover")
+	a.Send, a.Priority = true, 0
+	return a
+}

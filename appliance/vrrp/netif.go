@@ -1,0 +1,453 @@
+package vrrp
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/mdlayher/arp"
+	"github.com/mdlayher/ndp"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Netif is everything VRRP asks of the kernel. The netlink implementation is
+// below; tests of the state machine use a fake.
+type Netif interface {
+	// AddVIP puts the address on the interface (idempotent: already
+	// present is fine). IPv6 VIPs are added with IFA_F_NODAD so they are
+	// usable at once. IPv4 VIPs carry the label "<ifname>:halb" (when the
+	// interface name leaves room for it), which marks them as halb's.
+	AddVIP(ifname string, vip netip.Prefix) error
+	// DelVIP removes it (idempotent: absent is fine).
+	DelVIP(ifname string, vip netip.Prefix) error
+	// HasVIP reports whether the address is on the interface.
+	HasVIP(ifname string, vip netip.Addr) (bool, error)
+	// Announce tells the LAN that this node now answers for addrs: one
+	// gratuitous ARP per IPv4 address (an ARP request, sender = target =
+	// the address, from the interface's MAC, to the Ethernet broadcast, as
+	// keepalived sends them), and one unsolicited Neighbor Advertisement
+	// per IPv6 address (override set, solicited clear, target link-layer
+	// address option, to ff02::1 with hop limit 255). The sockets live in
+	// the network namespace of the calling thread.
+	Announce(ifname string, addrs []netip.Addr) error
+	// LinkUp reports whether the interface is up with carrier (oper state
+	// up, or IFF_UP+IFF_RUNNING as veth and dummy links report it).
+	LinkUp(ifname string) (bool, error)
+	// PrimaryAddr returns the interface's first address of the family. For
+	// IPv4 it is the first address that is not a VIP (a primary one when
+	// there is one); for IPv6 it is the link-local address, which RFC 5798
+	// requires as the source of IPv6 adverts. The result has no zone.
+	PrimaryAddr(ifname string, v6 bool, vips []netip.Prefix) (netip.Addr, error)
+	// RemoveLeftovers removes, from the named interface, addresses in vips
+	// still present (a crash left them): called at start before the state
+	// machine runs. Returns what it removed.
+	RemoveLeftovers(ifname string, vips []netip.Prefix) ([]netip.Prefix, error)
+	Close() error
+}
+
+// NetlinkNetif is the kernel implementation of Netif: addresses and links
+// through netlink, gratuitous ARP through a packet socket, unsolicited
+// Neighbor Advertisements through a raw ICMPv6 socket. Announce opens its
+// sockets for the call and closes them before it returns, so the only
+// descriptor held between calls is the netlink handle. It is safe for
+// concurrent use.
+type NetlinkNetif struct {
+	mu     sync.Mutex // serialises netlink requests and guards closed
+	h      *netlink.Handle
+	owned  bool // Close closes h
+	closed bool
+}
+
+var _ Netif = (*NetlinkNetif)(nil)
+
+// vipLabelSuffix marks an IPv4 address as a halb VIP: its label is the
+// interface name followed by this (an alias label, as `ip addr` shows it).
+// IPv6 has no address labels; see isLeftover.
+const vipLabelSuffix = ":halb"
+
+// announceTimeout bounds the writes of one Announce call.
+const announceTimeout = time.Second
+
+// NewNetlinkNetif returns the kernel implementation working in the calling
+// thread's network namespace (the daemon's).
+func NewNetlinkNetif() (*NetlinkNetif, error) {
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	if err != nil {
+		return nil, fmt.Errorf("vrrp: open netlink: %w", err)
+	}
+	return &NetlinkNetif{h: h, owned: true}, nil
+}
+
+// NewNetlinkNetifAt returns the kernel implementation using h for every
+// netlink call, e.g. a handle of another namespace in tests. The caller
+// keeps ownership of h: Close does not close it. Raw ARP/NDP sockets are
+// still opened in the namespace of the thread that calls Announce, so tests
+// call Announce inside that namespace (a netlab host's Do).
+func NewNetlinkNetifAt(h *netlink.Handle) *NetlinkNetif {
+	return &NetlinkNetif{h: h}
+}
+
+// Close releases the netlink handle (when NewNetlinkNetif opened it). Later
+// calls fail with net.ErrClosed. It is safe to call more than once.
+func (n *NetlinkNetif) Close() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return nil
+	}
+	n.closed = true
+	if n.owned {
+		n.h.Close()
+	}
+	n.h = nil
+	return nil
+}
+
+// lock takes the lock for a netlink call; it fails once n is closed.
+func (n *NetlinkNetif) lock() error {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return net.ErrClosed
+	}
+	return nil
+}
+
+// vipLabel is the IPv4 label of halb's VIPs on ifname, or "" when the name
+// leaves no room for the suffix (labels are at most 15 bytes).
+func vipLabel(ifname string) string {
+	l := ifname + vipLabelSuffix
+	if len(l) > unix.IFNAMSIZ-1 {
+		return ""
+	}
+	return l
+}
+
+func prefixAddr(p netip.Prefix) *netlink.Addr {
+	a := p.Addr().Unmap()
+	return &netlink.Addr{IPNet: &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(p.Bits(), a.BitLen())}}
+}
+
+// AddVIP implements Netif.
+func (n *NetlinkNetif) AddVIP(ifname string, vip netip.Prefix) error {
+	if err := n.lock(); err != nil {
+		return fmt.Errorf("vrrp: add VIP %s to %s: %w", vip, ifname, err)
+	}
+	defer n.mu.Unlock()
+	link, err := n.h.LinkByName(ifname)
+	if err != nil {
+		return fmt.Errorf("vrrp: add VIP %s to %s: %w", vip, ifname, err)
+	}
+	a := prefixAddr(vip)
+	if vip.Addr().Unmap().Is4() {
+		a.Label = vipLabel(ifname)
+	} else {
+		a.Flags = unix.IFA_F_NODAD
+	}
+	if err := n.h.AddrAdd(link, a); err != nil && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("vrrp: add VIP %s to %s: %w", vip, ifname, err)
+	}
+	return nil
+}
+
+// DelVIP implements Netif. It removes the address with vip's prefix length,
+// whatever its label.
+func (n *NetlinkNetif) DelVIP(ifname string, vip netip.Prefix) error {
+	if err := n.lock(); err != nil {
+		return fmt.Errorf("vrrp: delete VIP %s from %s: %w", vip, ifname, err)
+	}
+	defer n.mu.Unlock()
+	link, err := n.h.LinkByName(ifname)
+	if err != nil {
+		return fmt.Errorf("vrrp: delete VIP %s from %s: %w", vip, ifname, err)
+	}
+	if err := n.h.AddrDel(link, prefixAddr(vip)); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
+		return fmt.Errorf("vrrp: delete VIP %s from %s: %w", vip, ifname, err)
+	}
+	return nil
+}
+
+// HasVIP implements Netif.
+func (n *NetlinkNetif) HasVIP(ifname string, vip netip.Addr) (bool, error) {
+	if err := n.lock(); err != nil {
+		return false, fmt.Errorf("vrrp: look for %s on %s: %w", vip, ifname, err)
+	}
+	defer n.mu.Unlock()
+	addrs, err := n.addrs(ifname, familyOf(vip))
+	if err != nil {
+		return false, fmt.Errorf("vrrp: look for %s on %s: %w", vip, ifname, err)
+	}
+	for _, a := range addrs {
+		if addrOf(a) == vip.Unmap().WithZone("") {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// RemoveLeftovers removes, from the named interface, addresses in vips
+// still present (a crash left them): called at start before the state
+// machine runs. An address counts when its IP is one of vips' (whatever
+// its prefix length) and it looks like a halb VIP: an IPv4 address must
+// carry halb's label (unless the interface name is too long for one), an
+// IPv6 address must be a global one added without DAD. It returns what it
+// removed, as found on the interface.
+func (n *NetlinkNetif) RemoveLeftovers(ifname string, vips []netip.Prefix) ([]netip.Prefix, error) {
+	if err := n.lock(); err != nil {
+		return nil, fmt.Errorf("vrrp: remove leftover VIPs from %s: %w", ifname, err)
+	}
+	defer n.mu.Unlock()
+	addrs, err := n.addrs(ifname, netlink.FAMILY_ALL)
+	if err != nil {
+		return nil, fmt.Errorf("vrrp: remove leftover VIPs from %s: %w", ifname, err)
+	}
+	var removed []netip.Prefix
+	var errs []error
+	for _, a := range addrs {
+		if !isLeftover(ifname, a, vips) {
+			continue
+		}
+		p := prefixOf(a)
+		// The label is left out so that the kernel matches on the address
+		// and prefix length alone.
+		del := &netlink.Addr{IPNet: a.IPNet, LinkIndex: a.LinkIndex}
+		if err := n.h.AddrDel(nil, del); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
+			errs = append(errs, fmt.Errorf("vrrp: remove leftover VIP %s from %s: %w", p, ifname, err))
+			continue
+		}
+		removed = append(removed, p)
+	}
+	return removed, errors.Join(errs...)
+}
+
+// isLeftover reports whether a is one of vips and marked as halb's.
+func isLeftover(ifname string, a netlink.Addr, vips []netip.Prefix) bool {
+	ip := addrOf(a)
+	if !inPrefixes(ip, vips) {
+		return false
+	}
+	if ip.Is4() {
+		l := vipLabel(ifname)
+		return l == "" || a.Label == l
+	}
+	return !ip.IsLinkLocalUnicast() && a.Flags&unix.IFA_F_NODAD != 0
+}
+
+// Announce implements Netif. Its sockets are opened in the calling thread's
+// network namespace and closed before it returns.
+func (n *NetlinkNetif) Announce(ifname string, addrs []netip.Addr) error {
+	if err := n.lock(); err != nil {
+		return fmt.Errorf("vrrp: announce on %s: %w", ifname, err)
+	}
+	n.mu.Unlock()
+	var v4, v6 []netip.Addr
+	for _, a := range addrs {
+		a = a.Unmap().WithZone("")
+		if a.Is4() {
+			v4 = append(v4, a)
+		} else {
+			v6 = append(v6, a)
+		}
+	}
+	if len(v4) == 0 && len(v6) == 0 {
+		return nil
+	}
+	ifi, err := net.InterfaceByName(ifname)
+	if err != nil {
+		return fmt.Errorf("vrrp: announce on %s: %w", ifname, err)
+	}
+	var errs []error
+	if len(v4) > 0 {
+		errs = append(errs, sendGratuitousARP(ifi, v4))
+	}
+	if len(v6) > 0 {
+		errs = append(errs, sendUnsolicitedNA(ifi, v6))
+	}
+	return errors.Join(errs...)
+}
+
+// sendGratuitousARP sends, for each address, an ARP request with sender =
+// target = the address and the interface's MAC as sender hardware address,
+// to the Ethernet broadcast. The target hardware address is zero, as in
+// the kernel's own gratuitous ARP and RFC 5227's ARP announcement.
+func sendGratuitousARP(ifi *net.Interface, addrs []netip.Addr) error {
+	c, err := arp.Dial(ifi)
+	if err != nil {
+		return fmt.Errorf("vrrp: gratuitous ARP on %s: open socket: %w", ifi.Name, err)
+	}
+	defer c.Close()
+	if err := c.SetWriteDeadline(time.Now().Add(announceTimeout)); err != nil {
+		return fmt.Errorf("vrrp: gratuitous ARP on %s: %w", ifi.Name, err)
+	}
+	zero := make(net.HardwareAddr, len(ifi.HardwareAddr))
+	broadcast := net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	var errs []error
+	for _, a := range addrs {
+		p, err := arp.NewPacket(arp.OperationRequest, ifi.HardwareAddr, a, zero, a)
+		if err == nil {
+			err = c.WriteTo(p, broadcast)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("vrrp: gratuitous ARP for %s on %s: %w", a, ifi.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+var allNodes = netip.MustParseAddr("ff02::1")
+
+// sendUnsolicitedNA sends, for each address, an unsolicited Neighbor
+// Advertisement to all nodes. The message is built by ndp; the socket is a
+// plain raw ICMPv6 socket addressed by interface index rather than ndp's
+// Conn, which resolves the interface by name through a process-wide cache
+// (wrong when one process works in several namespaces, as tests do). The
+// kernel fills in the checksum and picks the source, the link-local
+// address of the interface.
+func sendUnsolicitedNA(ifi *net.Interface, addrs []netip.Addr) error {
+	fail := func(err error) error {
+		return fmt.Errorf("vrrp: unsolicited NA on %s: open socket: %w", ifi.Name, err)
+	}
+	fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_ICMPV6)
+	if err != nil {
+		return fail(err)
+	}
+	defer unix.Close(fd)
+	// Receive nothing: the socket only sends.
+	var filter unix.ICMPv6Filter
+	for i := range filter.Data {
+		filter.Data[i] = ^uint32(0)
+	}
+	if err := unix.SetsockoptICMPv6Filter(fd, unix.SOL_ICMPV6, unix.ICMPV6_FILTER, &filter); err != nil {
+		return fail(err)
+	}
+	for _, o := range []struct{ opt, v int }{
+		{unix.IPV6_MULTICAST_IF, ifi.Index},
+		{unix.IPV6_MULTICAST_HOPS, ndp.HopLimit}, // RFC 4861: receivers drop anything else
+		// Our own kernel must not see the advert: for an address still
+		// in DAD it would read as a duplicate.
+		{unix.IPV6_MULTICAST_LOOP, 0},
+	} {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, o.opt, o.v); err != nil {
+			return fail(err)
+		}
+	}
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &unix.Timeval{Sec: int64(announceTimeout / time.Second)}); err != nil {
+		return fail(err)
+	}
+	dst := &unix.SockaddrInet6{Addr: allNodes.As16(), ZoneId: uint32(ifi.Index)}
+	var errs []error
+	for _, a := range addrs {
+		b, err := ndp.MarshalMessage(&ndp.NeighborAdvertisement{
+			Override:      true,
+			TargetAddress: a,
+			Options:       []ndp.Option{&ndp.LinkLayerAddress{Direction: ndp.Target, Addr: ifi.HardwareAddr}},
+		})
+		if err == nil {
+			err = unix.Sendto(fd, b, 0, dst)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("vrrp: unsolicited NA for %s on %s: %w", a, ifi.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// LinkUp implements Netif.
+func (n *NetlinkNetif) LinkUp(ifname string) (bool, error) {
+	if err := n.lock(); err != nil {
+		return false, fmt.Errorf("vrrp: state of link %s: %w", ifname, err)
+	}
+	defer n.mu.Unlock()
+	link, err := n.h.LinkByName(ifname)
+	if err != nil {
+		return false, fmt.Errorf("vrrp: state of link %s: %w", ifname, err)
+	}
+	a := link.Attrs()
+	if a.RawFlags&unix.IFF_UP == 0 {
+		return false, nil
+	}
+	return a.OperState == netlink.OperUp || a.RawFlags&unix.IFF_RUNNING != 0, nil
+}
+
+// PrimaryAddr implements Netif. IPv6 addresses still in (or failed by)
+// duplicate address detection are skipped: nothing can be sent from them.
+func (n *NetlinkNetif) PrimaryAddr(ifname string, v6 bool, vips []netip.Prefix) (netip.Addr, error) {
+	fam, what := netlink.FAMILY_V4, "IPv4"
+	if v6 {
+		fam, what = netlink.FAMILY_V6, "IPv6 link-local"
+	}
+	if err := n.lock(); err != nil {
+		return netip.Addr{}, fmt.Errorf("vrrp: primary %s address of %s: %w", what, ifname, err)
+	}
+	defer n.mu.Unlock()
+	addrs, err := n.addrs(ifname, fam)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("vrrp: primary %s address of %s: %w", what, ifname, err)
+	}
+	var secondary netip.Addr
+	for _, a := range addrs {
+		ip := addrOf(a)
+		if v6 {
+			if ip.IsLinkLocalUnicast() && a.Flags&(unix.IFA_F_TENTATIVE|unix.IFA_F_DADFAILED) == 0 {
+				return ip, nil
+			}
+			continue
+		}
+		if !ip.Is4() || (a.Label != "" && a.Label == vipLabel(ifname)) || inPrefixes(ip, vips) {
+			continue
+		}
+		if a.Flags&unix.IFA_F_SECONDARY == 0 {
+			return ip, nil
+		}
+		if !secondary.IsValid() {
+			secondary = ip
+		}
+	}
+	if secondary.IsValid() {
+		return secondary, nil
+	}
+	return netip.Addr{}, fmt.Errorf("vrrp: primary %s address of %s: none", what, ifname)
+}
+
+// addrs lists the addresses of the family on the named interface. A dump
+// interrupted by a concurrent change is retried.
+func (n *NetlinkNetif) addrs(ifname string, family int) ([]netlink.Addr, error) {
+	link, err := n.h.LinkByName(ifname)
+	if err != nil {
+		return nil, err
+	}
+	for try := 0; ; try++ {
+		as, err := n.h.AddrList(link, family)
+		if errors.Is(err, netlink.ErrDumpInterrupted) && try < 10 {
+			continue
+		}
+		return as, err
+	}
+}
+
+// inPrefixes reports whether ip is the address of one of ps.
+func inPrefixes(ip netip.Addr, ps []netip.Prefix) bool {
+	return slices.ContainsFunc(ps, func(p netip.Prefix) bool { return p.Addr().Unmap().WithZone("") == ip })
+}
+
+func familyOf(a netip.Addr) int {
+	if a.Unmap().Is4() {
+		return netlink.FAMILY_V4
+	}
+	return netlink.FAMILY_V6
+}
+
+func addrOf(a netlink.Addr) netip.Addr {
+	ip, _ := netip.AddrFromSlice(a.IP)
+	return ip.Unmap()
+}
+
+func prefixOf(a netlink.Addr) netip.Prefix {
+	bits, _ := a.Mask.Size()
+	return netip.PrefixFrom(addrOf(a), bits)
+}
