@@ -68,6 +68,7 @@ type Backend struct {
 	closed      bool
 	changed     chan struct{} // closed and replaced on every change of state
 	conns       map[*trackedConn]struct{}
+	header      http.Header // extra response headers (SetHeader)
 }
 
 // NewBackend returns a Backend in ModeOK with no delay.
@@ -83,6 +84,16 @@ func NewBackend(name string) *Backend {
 		ErrorLog: log.New(io.Discard, "", 0),
 	}
 	return b
+}
+
+// SetHeader adds a header to every response (e.g. X-LB-Node).
+func (b *Backend) SetHeader(key, value string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.header == nil {
+		b.header = http.Header{}
+	}
+	b.header.Set(key, value)
 }
 
 // Name is the name the backend answers with.
@@ -295,6 +306,11 @@ func (b *Backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		body := b.name + "\n"
 		h := w.Header()
+		b.mu.Lock()
+		for k, v := range b.header {
+			h[k] = v
+		}
+		b.mu.Unlock()
 		h.Set("X-Backend", b.name)
 		h.Set("Content-Type", "text/plain; charset=utf-8")
 		h.Set("Content-Length", strconv.Itoa(len(body)))

@@ -178,11 +178,16 @@ func NewClassic(l *Lab, o ClassicOptions) (*Classic, error) {
 	return c, nil
 }
 
-// Close stops the in-process backends (the lab removes the rest).
+// Close stops the in-process servers (the lab removes the rest).
 func (c *Classic) Close() {
 	for _, b := range c.Backends {
 		if b != nil {
 			b.Close()
+		}
+	}
+	for _, n := range c.LB {
+		if n != nil {
+			n.Close()
 		}
 	}
 }

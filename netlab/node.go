@@ -3,6 +3,7 @@ package netlab
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -29,9 +30,24 @@ var Flavors = []Flavor{FlavorReference, FlavorHalb}
 // BuildHalbd); cmd/netlab uses bin/halbd.
 var HalbdPath = "bin/halbd"
 
-// HalbMissing says why the halb flavor cannot yet run a scenario that needs
-// VRRP, or "" once halbd can. Scenarios skip with this reason, never fake.
-var HalbMissing = "halbd has no VRRP yet (issue 4 adds it); the halb flavor of this scenario runs once it lands"
+// Features a scenario may need from a node.
+const (
+	NeedVRRP   = "vrrp"
+	NeedProxy  = "proxy"
+	NeedHealth = "health"
+)
+
+// HalbLacks says why halbd cannot yet run a scenario that needs feature, or
+// "" when it can. Scenarios skip with this reason, never fake.
+func HalbLacks(feature string) string {
+	switch feature {
+	case NeedProxy:
+		return "halbd has no proxy yet (issue 5 adds it)"
+	case NeedHealth:
+		return "halbd has no health checks yet (issue 6 adds them)"
+	}
+	return ""
+}
 
 // Node is a load balancer in the lab: a host running halbd, or keepalived
 // and HAProxy.
@@ -43,6 +59,10 @@ type Node struct {
 	Dir    string
 
 	procs []*Process
+	// responder stands in for halbd's proxy until it exists: an HTTP
+	// server on each service address naming this node, started and killed
+	// with halbd, so VRRP scenarios measure what a client of the VIP sees.
+	responders []*Backend
 }
 
 // StartNode writes the node's config and starts its daemons on host h.
@@ -108,24 +128,63 @@ func (n *Node) Start() error {
 			start("haproxy", append([]string{"haproxy"}, HAProxyArgs(p)...)...),
 		)
 	case FlavorHalb:
-		err = start("halbd", HalbdPath,
+		err = errors.Join(start("halbd", HalbdPath,
 			"-config", filepath.Join(n.Dir, "halb.yaml"),
 			"-socket", filepath.Join(n.Dir, "halb.sock"),
-			"-state-dir", filepath.Join(n.Dir, "state"))
+			"-state-dir", filepath.Join(n.Dir, "state")),
+			n.startResponders())
 	}
 	n.procs = ps
 	return err
 }
 
+// startResponders serves each service address of the config (see
+// responders) until halbd's proxy lands.
+func (n *Node) startResponders() error {
+	if HalbLacks(NeedProxy) == "" {
+		return nil
+	}
+	if len(n.responders) > 0 {
+		for _, r := range n.responders {
+			r.SetMode(ModeOK) // listens again
+		}
+		return nil
+	}
+	for _, s := range n.Config.Services {
+		for _, addr := range s.Listen {
+			ln, err := n.Host.Listen("tcp", addr)
+			if err != nil {
+				return fmt.Errorf("netlab: node %s: responder on %s: %w", n.Host.Name, addr, err)
+			}
+			r := NewBackend("responder")
+			r.SetHeader("X-LB-Node", n.Host.Name)
+			r.SetRelisten(func(a string) (net.Listener, error) { return n.Host.Listen("tcp", a) })
+			go r.Serve(ln)
+			n.responders = append(n.responders, r)
+		}
+	}
+	return nil
+}
+
 // Kill SIGKILLs every daemon of the node (a crash: nothing is cleaned up).
 func (n *Node) Kill() error {
 	var errs []error
+	for _, r := range n.responders {
+		r.SetMode(ModeRefuse) // its process died: connections are refused
+	}
 	for _, p := range n.procs {
 		if p.Running() {
 			errs = append(errs, p.Kill())
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Close stops the node's in-process responders (the lab kills the rest).
+func (n *Node) Close() {
+	for _, r := range n.responders {
+		r.Close()
+	}
 }
 
 // Freeze SIGSTOPs the node's daemons; Thaw SIGCONTs them.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -15,6 +16,19 @@ import (
 var report Report
 
 func TestMain(m *testing.M) {
+	if RootReason() == "" {
+		// halb nodes run the halbd of this tree.
+		dir, err := os.MkdirTemp("", "netlab-halbd-")
+		if err != nil {
+			panic(err)
+		}
+		defer os.RemoveAll(dir)
+		HalbdPath = filepath.Join(dir, "halbd")
+		if out, err := exec.Command("go", "build", "-o", HalbdPath, "../cmd/halbd").CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "netlab: build halbd: %v\n%s", err, out)
+			os.Exit(1)
+		}
+	}
 	code := m.Run()
 	if RootReason() == "" {
 		if rows := report.Rows(); len(rows) > 0 {
@@ -45,16 +59,18 @@ func TestMain(m *testing.M) {
 
 // scenario runs fn once per flavor on a fresh classic topology and records a
 // report row. The halb flavor is skipped, with the reason, while halbd
-// lacks what the scenario needs.
-func scenario(t *testing.T, name string, fn func(t *testing.T, c *Classic, row *Row)) {
+// lacks a feature the scenario needs.
+func scenario(t *testing.T, name string, needs []string, fn func(t *testing.T, c *Classic, row *Row)) {
 	for _, fl := range Flavors {
 		t.Run(string(fl), func(t *testing.T) {
 			SkipUnlessRoot(t)
 			row := &Row{Scenario: name, Flavor: string(fl)}
-			if fl == FlavorHalb && HalbMissing != "" {
-				row.Skipped = HalbMissing
-				report.Add(row)
-				t.Skip(HalbMissing)
+			for _, need := range needs {
+				if why := HalbLacks(need); fl == FlavorHalb && why != "" {
+					row.Skipped = why
+					report.Add(row)
+					t.Skip(why)
+				}
 			}
 			defer func() {
 				row.Pass = !t.Failed()
@@ -148,7 +164,7 @@ func checkOutage(t *testing.T, row *Row, w *ProbeResult, bound time.Duration) {
 }
 
 func TestMasterKilled(t *testing.T) {
-	scenario(t, "master-killed", func(t *testing.T, c *Classic, row *Row) {
+	scenario(t, "master-killed", []string{NeedVRRP}, func(t *testing.T, c *Classic, row *Row) {
 		bound := failoverBound(c)
 		w, _ := measure(t, c, row,
 			func() { c.LB[0].Kill() },
@@ -163,7 +179,7 @@ func TestMasterKilled(t *testing.T) {
 }
 
 func TestMasterLinkDown(t *testing.T) {
-	scenario(t, "master-link-down", func(t *testing.T, c *Classic, row *Row) {
+	scenario(t, "master-link-down", []string{NeedVRRP}, func(t *testing.T, c *Classic, row *Row) {
 		bound := failoverBound(c)
 		w, _ := measure(t, c, row,
 			func() {
@@ -187,7 +203,7 @@ func TestMasterLinkDown(t *testing.T) {
 }
 
 func TestFailbackOnReturn(t *testing.T) {
-	scenario(t, "failback-preempt", func(t *testing.T, c *Classic, row *Row) {
+	scenario(t, "failback-preempt", []string{NeedVRRP}, func(t *testing.T, c *Classic, row *Row) {
 		c.LB[0].Kill()
 		if !WaitFor(failoverBound(c)+5*time.Second, func() bool { return c.LB[1].HoldsVIP(c.VIP) }) {
 			t.Fatal("lb2 did not take over")
@@ -212,7 +228,7 @@ func TestFailbackOnReturn(t *testing.T) {
 }
 
 func TestPartitionAndHeal(t *testing.T) {
-	scenario(t, "partition-heal", func(t *testing.T, c *Classic, row *Row) {
+	scenario(t, "partition-heal", []string{NeedVRRP}, func(t *testing.T, c *Classic, row *Row) {
 		bound := failoverBound(c)
 		row.BoundMS = bound.Milliseconds()
 		p := c.StartProbe(context.Background(), false)
@@ -306,7 +322,7 @@ func checkBackendOut(t *testing.T, row *Row, w *ProbeResult, t0 time.Time, survi
 }
 
 func TestBackendKilled(t *testing.T) {
-	scenario(t, "backend-killed", func(t *testing.T, c *Classic, row *Row) {
+	scenario(t, "backend-killed", []string{NeedProxy, NeedHealth}, func(t *testing.T, c *Classic, row *Row) {
 		bound := backendBound(c.Opts.Flavor, false)
 		w, t0 := measure(t, c, row,
 			func() { c.Backends[0].Close() },
@@ -318,7 +334,7 @@ func TestBackendKilled(t *testing.T) {
 }
 
 func TestBackendHostGone(t *testing.T) {
-	scenario(t, "backend-host-gone", func(t *testing.T, c *Classic, row *Row) {
+	scenario(t, "backend-host-gone", []string{NeedProxy, NeedHealth}, func(t *testing.T, c *Classic, row *Row) {
 		bound := backendBound(c.Opts.Flavor, true)
 		w, t0 := measure(t, c, row,
 			func() {

@@ -25,6 +25,7 @@ import (
 
 	"halb/appliance/api"
 	"halb/appliance/config"
+	"halb/appliance/vrrp"
 )
 
 // Component is one part of the daemon (vrrp, proxy, health, ...).
@@ -92,7 +93,25 @@ func New(opts Options) *Daemon {
 	if opts.Notify == nil {
 		opts.Notify = func(string) {}
 	}
-	return &Daemon{opts: opts, log: opts.Logger, events: api.NewBroker()}
+	d := &Daemon{opts: opts, log: opts.Logger, events: api.NewBroker()}
+	d.components = d.newComponents()
+	return d
+}
+
+// publish is how components put events on the stream.
+func (d *Daemon) publish(typ, msg string, data any) {
+	d.events.Publish(api.Event{Type: typ, Message: msg, Data: data})
+}
+
+// newComponents wires the components of this build.
+func (d *Daemon) newComponents() []Component {
+	var cs []Component
+	if netif, err := vrrp.NewNetlinkNetif(); err != nil {
+		d.log.Error("VRRP disabled: no netlink", "err", err)
+	} else {
+		cs = append(cs, vrrp.New(netif, d.log, d.publish))
+	}
+	return cs
 }
 
 // Run loads the config, starts the API and the components, and works until

@@ -20,12 +20,14 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"halb/appliance/api"
 	"halb/appliance/config"
+	"halb/appliance/vrrp"
 )
 
 const usage = `usage: halbctl [-socket PATH] COMMAND
@@ -218,11 +220,12 @@ func printStatus(w io.Writer, st *api.Status, now time.Time) {
 			fmt.Fprintf(tw, "\t\t  %s\n", e)
 		}
 	}
+	printVRRP(tw, st.VRRP)
 	for _, part := range []struct {
 		name string
 		raw  json.RawMessage
 	}{
-		{"vrrp", st.VRRP}, {"services", st.Services}, {"backends", st.Backends},
+		{"services", st.Services}, {"backends", st.Backends},
 		{"time", st.Time}, {"peer", st.Peer}, {"network", st.Network},
 	} {
 		if len(part.raw) == 0 || string(part.raw) == "null" {
@@ -232,4 +235,42 @@ func printStatus(w io.Writer, st *api.Status, now time.Time) {
 		fmt.Fprintf(tw, "%s\t\t%s\n", part.name, part.raw)
 	}
 	tw.Flush()
+}
+
+// printVRRP writes one line per VRRP instance.
+func printVRRP(tw io.Writer, raw json.RawMessage) {
+	var ins []vrrp.InstanceStatus
+	if len(raw) == 0 || string(raw) == "null" || json.Unmarshal(raw, &ins) != nil {
+		fmt.Fprintf(tw, "vrrp\t-\tnot running in this build\n")
+		return
+	}
+	if len(ins) == 0 {
+		fmt.Fprintf(tw, "vrrp\t-\tno instances configured\n")
+	}
+	for _, in := range ins {
+		prio := fmt.Sprint(in.Priority)
+		if in.EffectivePriority != in.Priority {
+			prio = fmt.Sprintf("%d (configured %d)", in.EffectivePriority, in.Priority)
+		}
+		held := "none"
+		if len(in.HeldVIPs) > 0 {
+			held = strings.Join(in.HeldVIPs, ",")
+		}
+		fmt.Fprintf(tw, "vrrp %s\t%s\t%s vrid %d, priority %s, master %s, holds %s, adverts %d sent %d received, %d dropped\n",
+			in.Name, in.State, in.Interface, in.VRID, prio, orDash(in.Master), held,
+			in.Counters.AdvertsSent, in.Counters.AdvertsReceived, in.Counters.Dropped)
+		if t := in.LastTransition; t != nil {
+			fmt.Fprintf(tw, "\t\t  since %s: %s\n", t.At.Local().Format(time.DateTime), t.Reason)
+		}
+		if in.Error != "" {
+			fmt.Fprintf(tw, "\t\t  error: %s\n", in.Error)
+		}
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
