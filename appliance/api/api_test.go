@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -54,6 +55,16 @@ func (f *fakeDaemon) Apply(raw []byte) ([]config.Change, error) {
 }
 
 func (f *fakeDaemon) Events() *Broker { return f.events }
+
+func (f *fakeDaemon) Handover(names []string) error {
+	for _, n := range names {
+		if n != "web-a" {
+			return fmt.Errorf("vrrp instance %q: %w", n, ErrNotFound)
+		}
+	}
+	f.events.Publish(Event{Type: "vrrp.handover", Data: names})
+	return nil
+}
 
 // serve starts a Server on a socket in a temp dir and returns a client.
 func serve(t *testing.T) (*fakeDaemon, *Client, string) {
@@ -222,4 +233,19 @@ func TestBrokerDropsForSlowSubscriberAndSaysSo(t *testing.T) {
 		t.Fatal("channel open after cancel")
 	}
 	b.Publish(Event{Type: "after"}) // must not panic on a closed channel
+}
+
+func TestHandover(t *testing.T) {
+	_, c, _ := serve(t)
+	ctx := context.Background()
+	if err := c.Handover(ctx, "web-a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Handover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var se *StatusError
+	if err := c.Handover(ctx, "nope"); !errors.As(err, &se) || se.Code != 404 {
+		t.Fatalf("unknown instance: %v, want 404", err)
+	}
 }

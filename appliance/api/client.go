@@ -117,6 +117,17 @@ func (c *Client) ValidateConfig(ctx context.Context, raw []byte) ([]config.Chang
 	return res.Changes, nil
 }
 
+// Handover asks the named VRRP instances (all when none) to give up MASTER.
+func (c *Client) Handover(ctx context.Context, instances ...string) error {
+	body, _ := json.Marshal(HandoverRequest{Instances: instances})
+	resp, err := c.do(ctx, http.MethodPost, "/v1/vrrp/handover", body)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	return nil
+}
+
 // Events calls fn for each event until ctx ends, the stream ends, or fn
 // returns an error (which Events returns).
 func (c *Client) Events(ctx context.Context, fn func(Event) error) error {

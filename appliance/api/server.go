@@ -28,7 +28,13 @@ type Daemon interface {
 	Apply(raw []byte) ([]config.Change, error)
 	// Events is the broker behind GET /v1/events.
 	Events() *Broker
+	// Handover makes the named VRRP instances (all when none) give up
+	// MASTER now. An unknown name is an error wrapping ErrNotFound.
+	Handover(instances []string) error
 }
+
+// ErrNotFound marks errors about objects that do not exist (404).
+var ErrNotFound = errors.New("not found")
 
 // Server serves the control API for one daemon.
 type Server struct {
@@ -45,6 +51,7 @@ func NewServer(d Daemon, log *slog.Logger) *Server {
 	s.mux.HandleFunc("PUT /v1/config", s.putConfig)
 	s.mux.HandleFunc("POST /v1/config/validate", s.validate)
 	s.mux.HandleFunc("GET /v1/events", s.events)
+	s.mux.HandleFunc("POST /v1/vrrp/handover", s.handover)
 	return s
 }
 
@@ -182,6 +189,28 @@ func nonNil(c []config.Change) []config.Change {
 		return []config.Change{}
 	}
 	return c
+}
+
+// HandoverRequest is the body of POST /v1/vrrp/handover.
+type HandoverRequest struct {
+	// Instances to hand over; empty: every instance.
+	Instances []string `json:"instances"`
+}
+
+func (s *Server) handover(w http.ResponseWriter, r *http.Request) {
+	var req HandoverRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&req); err != nil && !errors.Is(err, io.EOF) {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("body: %w", err))
+		return
+	}
+	switch err := s.d.Handover(req.Instances); {
+	case errors.Is(err, ErrNotFound):
+		writeError(w, http.StatusNotFound, err)
+	case err != nil:
+		writeError(w, http.StatusConflict, err)
+	default:
+		writeJSON(w, http.StatusOK, map[string]any{"handover": req.Instances})
+	}
 }
 
 // events streams JSON lines until the client goes away or the server stops.

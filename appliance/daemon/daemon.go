@@ -74,6 +74,7 @@ type Daemon struct {
 	lastErr *api.Rejection
 
 	components []Component
+	vrrp       *vrrp.Component // nil when VRRP could not start
 }
 
 // New prepares a daemon. It does not load the config or open sockets; Run does.
@@ -109,7 +110,8 @@ func (d *Daemon) newComponents() []Component {
 	if netif, err := vrrp.NewNetlinkNetif(); err != nil {
 		d.log.Error("VRRP disabled: no netlink", "err", err)
 	} else {
-		cs = append(cs, vrrp.New(netif, d.log, d.publish))
+		d.vrrp = vrrp.New(netif, d.log, d.publish)
+		cs = append(cs, d.vrrp)
 	}
 	return cs
 }
@@ -273,6 +275,21 @@ func (d *Daemon) statusLine() string {
 func digest(b []byte) string {
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:])
+}
+
+// Handover makes VRRP instances give up MASTER now.
+func (d *Daemon) Handover(instances []string) error {
+	if d.vrrp == nil {
+		return errors.New("VRRP is not running")
+	}
+	err := d.vrrp.Handover(instances...)
+	if errors.Is(err, vrrp.ErrNoInstance) {
+		return fmt.Errorf("%w: %w", api.ErrNotFound, err)
+	}
+	if err == nil {
+		d.publish("vrrp.handover", fmt.Sprintf("handover requested for %v", instances), instances)
+	}
+	return err
 }
 
 // Running returns the config in force and its bytes; nil while unconfigured.

@@ -5,6 +5,7 @@
 //	halbctl [-socket PATH] config show
 //	halbctl [-socket PATH] config apply FILE
 //	halbctl [-socket PATH] events
+//	halbctl [-socket PATH] handover [INSTANCE...]
 //
 // Exit status: 0 success, 1 the operation failed (an invalid config, an
 // unreachable daemon), 2 a usage error.
@@ -38,6 +39,7 @@ commands:
   config show             print the running config
   config apply FILE       validate, save and apply FILE on the daemon
   events                  follow the daemon's event stream
+  handover [INSTANCE...]  give up VRRP MASTER now (all instances when none named)
 `
 
 func main() {
@@ -124,6 +126,12 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 		default:
 			return usageError(fmt.Sprintf("unknown config command %q", sub))
 		}
+	case "handover":
+		if err := c.client.Handover(ctx, rest...); err != nil {
+			return err
+		}
+		fmt.Fprintln(c.out, "handover requested: the peer takes over after its skew time")
+		return nil
 	case "events":
 		enc := json.NewEncoder(c.out)
 		return c.client.Events(ctx, func(ev api.Event) error { return enc.Encode(ev) })
