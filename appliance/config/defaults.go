@@ -44,6 +44,20 @@ func applyDefaults(c *Config, present func(path string) bool) {
 			on := true
 			v.Preempt = &on
 		}
+		setInt(&v.GARP.Repeat, p+".garp.repeat", DefaultGARPRepeat)
+		setDur(&v.GARP.Interval, p+".garp.interval", DefaultGARPInterval)
+		for j := range v.Track.Scripts {
+			s := &v.Track.Scripts[j]
+			sp := fmt.Sprintf("%s.track.scripts[%d]", p, j)
+			setDur(&s.Interval, sp+".interval", DefaultScriptInterval)
+			setDur(&s.Timeout, sp+".timeout", s.Interval.D())
+			setInt(&s.Rise, sp+".rise", DefaultScriptRise)
+			setInt(&s.Fall, sp+".fall", DefaultScriptFall)
+			if s.Weight == nil {
+				w := v.Track.Weight
+				s.Weight = &w
+			}
+		}
 	}
 	for i := range c.Services {
 		s := &c.Services[i]

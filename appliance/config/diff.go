@@ -8,7 +8,8 @@ import (
 
 // Change is one difference between two configs.
 type Change struct {
-	// Section is the top-level key: node, time, peers, vrrp, services, backends.
+	// Section is the top-level key: node, time, peers, vrrp,
+	// vrrp_sync_groups, services, backends.
 	Section string `json:"section"`
 	// Name is the list element's name; empty for node and time.
 	Name string `json:"name,omitempty"`
@@ -49,6 +50,7 @@ func Diff(old, new *Config) []Change {
 	}
 	out = append(out, diffList("peers", old.Peers, new.Peers, func(p Peer) string { return p.Name })...)
 	out = append(out, diffList("vrrp", old.VRRP, new.VRRP, func(v VRRPInstance) string { return v.Name })...)
+	out = append(out, diffList("vrrp_sync_groups", old.VRRPSyncGroups, new.VRRPSyncGroups, func(g VRRPSyncGroup) string { return g.Name })...)
 	out = append(out, diffList("services", old.Services, new.Services, func(s Service) string { return s.Name })...)
 	out = append(out, diffList("backends", old.Backends, new.Backends, func(b Backend) string { return b.Name })...)
 	return out

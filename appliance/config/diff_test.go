@@ -167,6 +167,10 @@ func TestDiffChanges(t *testing.T) {
 			[]Change{{Section: "backends", Name: "www", Kind: "changed", Fields: []string{"servers"}}}},
 		{"backend health", "  - name: www\n", "  - name: www\n    health: {check: http}\n",
 			[]Change{{Section: "backends", Name: "www", Kind: "changed", Fields: []string{"health"}}}},
+		{"sync group added", "services:\n", "vrrp_sync_groups: [{name: g, instances: [web-a, web-b]}]\nservices:\n",
+			[]Change{{Section: "vrrp_sync_groups", Name: "g", Kind: "added"}}},
+		{"vrrp notify", "vrid: 51, priority: 150,", "vrid: 51, priority: 150, notify: /bin/true,",
+			[]Change{{Section: "vrrp", Name: "web-a", Kind: "changed", Fields: []string{"notify"}}}},
 		{"rename is remove and add", "name: web-b", "name: web-c",
 			[]Change{
 				{Section: "vrrp", Name: "web-c", Kind: "added"},

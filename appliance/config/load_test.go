@@ -16,7 +16,7 @@ func TestUnknownKeys(t *testing.T) {
 		{"top level", `
 node: {name: lb1}
 nodes: {name: lb2}
-`, []string{`halb.yaml:2: nodes: unknown key "nodes" (known keys here: node, time, peers, vrrp, services, backends)`}},
+`, []string{`halb.yaml:2: nodes: unknown key "nodes" (known keys here: node, time, peers, vrrp, vrrp_sync_groups, services, backends)`}},
 		{"node.management", `
 node:
   name: lb1
@@ -36,7 +36,7 @@ vrrp:
     track:
       interfaces: [eth0]
       wieght: -10
-`, []string{`halb.yaml:10: vrrp[1].track.wieght: unknown key "wieght" (known keys here: interfaces, services, weight)`}},
+`, []string{`halb.yaml:10: vrrp[1].track.wieght: unknown key "wieght" (known keys here: interfaces, services, scripts, weight)`}},
 		{"backends[0].servers[0]", `
 node: {name: lb1}
 backends:
@@ -63,14 +63,14 @@ lb: 1
 			`halb.yaml:5: time.server: unknown key "server" (known keys here: servers, max_offset)`,
 			`halb.yaml:8: backends[0].health.url: unknown key "url" (known keys here: check, path, expect_status, interval, timeout, rise, fall, port)`,
 			`halb.yaml:10: backends[0].servers[0].backup: unknown key "backup" (known keys here: name, address, weight)`,
-			`halb.yaml:11: lb: unknown key "lb" (known keys here: node, time, peers, vrrp, services, backends)`,
+			`halb.yaml:11: lb: unknown key "lb" (known keys here: node, time, peers, vrrp, vrrp_sync_groups, services, backends)`,
 		}},
 		{"with validation errors too", `
 node: {name: lb1}
 vrrp:
   - {name: a, interface: eth0, vrid: 0, vips: [10.0.0.1/24], prio: 100}
 `, []string{
-			`halb.yaml:3: vrrp[0].prio: unknown key "prio" (known keys here: name, interface, vrid, version, priority, address_owner, advert_interval, preempt, preempt_delay, vips, unicast_peers, track)`,
+			`halb.yaml:3: vrrp[0].prio: unknown key "prio" (known keys here: name, interface, vrid, version, priority, address_owner, advert_interval, preempt, preempt_delay, vips, unicast_peers, track, notify, garp)`,
 			`halb.yaml:3: vrrp[0].vrid: 0 is out of range 1..255`,
 		}},
 		{"merge key", `
@@ -78,7 +78,7 @@ base: &b {name: lb1}
 node:
   <<: *b
 `, []string{
-			`halb.yaml:1: base: unknown key "base" (known keys here: node, time, peers, vrrp, services, backends)`,
+			`halb.yaml:1: base: unknown key "base" (known keys here: node, time, peers, vrrp, vrrp_sync_groups, services, backends)`,
 			`halb.yaml:2: node.name: is required`,
 			`halb.yaml:3: node.<<: unknown key "<<" (known keys here: name, management)`,
 		}},
@@ -157,7 +157,7 @@ vrrp:
     vrid: 1
     vips: [10.0.0.1/24]
     track: [eth0]
-`, []string{`halb.yaml:7: vrrp[0].track: want a mapping of keys (interfaces, services, weight)`}},
+`, []string{`halb.yaml:7: vrrp[0].track: want a mapping of keys (interfaces, services, scripts, weight)`}},
 		{"scalar for list", `
 node: {name: lb1}
 vrrp: web-a
@@ -173,7 +173,7 @@ vrrp:
 		{"scalar for list item", `
 node: {name: lb1}
 vrrp: [5]
-`, []string{`halb.yaml:2: vrrp[0]: want a mapping of keys (name, interface, vrid, version, priority, address_owner, advert_interval, preempt, preempt_delay, vips, unicast_peers, track)`}},
+`, []string{`halb.yaml:2: vrrp[0]: want a mapping of keys (name, interface, vrid, version, priority, address_owner, advert_interval, preempt, preempt_delay, vips, unicast_peers, track, notify, garp)`}},
 		{"yes for bool", `
 node: {name: lb1}
 vrrp:

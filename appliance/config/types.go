@@ -25,6 +25,11 @@ type Config struct {
 	Peers []Peer `yaml:"peers,omitempty" json:"peers"`
 	// VRRP lists the floating-address instances. Default: none.
 	VRRP []VRRPInstance `yaml:"vrrp,omitempty" json:"vrrp"`
+	// VRRPSyncGroups are sets of VRRP instances that change state together
+	// (keepalived's vrrp_sync_group): a FAULT in one member puts every
+	// member in FAULT, members become MASTER only together, and a member
+	// that steps down to BACKUP takes the others with it. Default: none.
+	VRRPSyncGroups []VRRPSyncGroup `yaml:"vrrp_sync_groups,omitempty" json:"vrrp_sync_groups"`
 	// Services are the listeners that accept client traffic. Default: none.
 	Services []Service `yaml:"services,omitempty" json:"services"`
 	// Backends are the pools of servers that services forward to. Default: none.
@@ -104,6 +109,34 @@ type VRRPInstance struct {
 	UnicastPeers []string `yaml:"unicast_peers,omitempty" json:"unicast_peers"`
 	// Track lowers the priority when tracked objects fail. Default: nothing tracked.
 	Track Track `yaml:"track,omitempty" json:"track"`
+	// Notify is the absolute path of a program run on every state change
+	// as `program NAME STATE PRIORITY` (NAME the instance's name; STATE
+	// MASTER, BACKUP, FAULT or STOP; PRIORITY the effective priority). It
+	// runs without a shell, at most one at a time per instance and in the
+	// order of the changes, and is killed after 10s. Default: none.
+	Notify string `yaml:"notify,omitempty" json:"notify,omitempty"`
+	// GARP sets the announcements (gratuitous ARP / unsolicited NA) sent on
+	// becoming MASTER. Default: the first at once, then 3 more 1s apart.
+	GARP GARP `yaml:"garp,omitempty" json:"garp"`
+}
+
+// GARP configures the announcements of a new MASTER: one at once, then
+// Repeat more, Interval apart.
+type GARP struct {
+	// Repeat is how many announcements follow the first one, 0..100.
+	// Default: 3.
+	Repeat int `yaml:"repeat,omitempty" json:"repeat"`
+	// Interval is the time between two announcements, 10ms..1m. Default: 1s.
+	Interval Duration `yaml:"interval,omitempty" json:"interval"`
+}
+
+// VRRPSyncGroup is a set of VRRP instances that change state together.
+type VRRPSyncGroup struct {
+	// Name identifies the group in status and logs. Required, unique.
+	Name string `yaml:"name" json:"name"`
+	// Instances are the names of the members, at least two; an instance
+	// belongs to at most one group. Required.
+	Instances []string `yaml:"instances" json:"instances"`
 }
 
 // PreemptOn reports whether preemption is enabled (the default).
@@ -116,10 +149,50 @@ type Track struct {
 	// Services (by name) whose having no healthy backend applies Weight.
 	// Default: none.
 	Services []string `yaml:"services,omitempty" json:"services"`
+	// Scripts are check programs run periodically; one fails while its
+	// program exits non-zero or times out. Default: none.
+	Scripts []TrackScript `yaml:"scripts,omitempty" json:"scripts"`
 	// Weight is added to the priority while a tracked object fails,
 	// -254..254; 0 means a failure forces the FAULT state (as keepalived
-	// does for tracking without weight). Default: 0.
+	// does for tracking without weight). The effective priority is
+	// clamped to 1..254 while anything fails. Default: 0.
 	Weight int `yaml:"weight,omitempty" json:"weight"`
+}
+
+// TrackScript is a check program tracked by a VRRP instance (keepalived's
+// vrrp_script). Runs do not overlap: the next starts at the first interval
+// tick after the previous one ended. Until its first run ends the script
+// counts as passing; the first result sets its state at once, later ones
+// need Rise passes or Fall failures in a row to change it.
+type TrackScript struct {
+	// Name identifies the script in status and logs. Required, unique
+	// within the instance.
+	Name string `yaml:"name" json:"name"`
+	// Command is the program and its arguments, run without a shell; the
+	// first element is an absolute path. Exit status 0 passes. Required.
+	Command []string `yaml:"command" json:"command"`
+	// Interval is the time between two runs, at least 10ms. Default: 1s.
+	Interval Duration `yaml:"interval,omitempty" json:"interval"`
+	// Timeout kills a run that takes longer (a failure). Default: the
+	// interval.
+	Timeout Duration `yaml:"timeout,omitempty" json:"timeout"`
+	// Rise is the number of passes in a row that make a failing script
+	// pass. Default: 1.
+	Rise int `yaml:"rise,omitempty" json:"rise"`
+	// Fall is the number of failures in a row that make a passing script
+	// fail. Default: 1.
+	Fall int `yaml:"fall,omitempty" json:"fall"`
+	// Weight is added to the priority while the script fails, -254..254;
+	// 0 forces FAULT. Default: the instance's track.weight.
+	Weight *int `yaml:"weight,omitempty" json:"weight"`
+}
+
+// EffectiveWeight is the script's weight, or trackWeight when unset.
+func (s *TrackScript) EffectiveWeight(trackWeight int) int {
+	if s.Weight == nil {
+		return trackWeight
+	}
+	return *s.Weight
 }
 
 // Service is a listener that accepts client connections.
@@ -254,4 +327,11 @@ const (
 	DefaultRise             = 2
 	DefaultFall             = 3
 	DefaultPathPrefix       = "/"
+	DefaultGARPRepeat       = 3
+	DefaultGARPInterval     = time.Second
+	DefaultScriptInterval   = time.Second
+	DefaultScriptRise       = 1
+	DefaultScriptFall       = 1
+	// NotifyTimeout bounds one run of a vrrp[].notify program.
+	NotifyTimeout = 10 * time.Second
 )

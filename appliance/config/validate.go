@@ -21,6 +21,7 @@ func Validate(c *Config) Errors {
 	services := names(c.Services, func(s Service) string { return s.Name })
 	backends := names(c.Backends, func(b Backend) string { return b.Name })
 	v.vrrp(c, services)
+	v.syncGroups(c)
 	v.services(c, backends)
 	v.backends(c)
 	return v.errs
@@ -298,6 +299,82 @@ func (v *validator) vrrp(c *Config, services map[string]bool) {
 			}
 		}
 		v.intRange(path+".track.weight", r.Track.Weight, -254, 254)
+		scripts := map[string]string{}
+		for j := range r.Track.Scripts {
+			v.trackScript(fmt.Sprintf("%s.track.scripts[%d]", path, j), &r.Track.Scripts[j], r.Track.Weight, scripts)
+		}
+		if r.Notify != "" {
+			v.program(path+".notify", r.Notify)
+		}
+		v.intRange(path+".garp.repeat", r.GARP.Repeat, 0, 100)
+		if d := r.GARP.Interval.D(); d < 10*time.Millisecond || d > time.Minute {
+			v.errf(path+".garp.interval", "%s is out of range 10ms..1m", r.GARP.Interval)
+		}
+	}
+}
+
+// trackScript checks one vrrp[].track.scripts entry; seen holds the names
+// of the instance's scripts so far.
+func (v *validator) trackScript(path string, s *TrackScript, trackWeight int, seen map[string]string) {
+	v.uniqueName(path, s.Name, seen)
+	if len(s.Command) == 0 {
+		v.errf(path+".command", "is required: the program's absolute path, then its arguments")
+	} else {
+		v.program(path+".command[0]", s.Command[0])
+		for j, a := range s.Command[1:] {
+			if strings.ContainsRune(a, 0) {
+				v.errf(fmt.Sprintf("%s.command[%d]", path, j+1), "contains a NUL byte")
+			}
+		}
+	}
+	if s.Interval.D() < 10*time.Millisecond {
+		v.errf(path+".interval", "%s is shorter than 10ms", s.Interval)
+	}
+	v.positive(path+".timeout", s.Timeout)
+	if s.Rise < 1 {
+		v.errf(path+".rise", "%d must be at least 1", s.Rise)
+	}
+	if s.Fall < 1 {
+		v.errf(path+".fall", "%d must be at least 1", s.Fall)
+	}
+	v.intRange(path+".weight", s.EffectiveWeight(trackWeight), -254, 254)
+}
+
+// program checks the path of a program to run: absolute, no NUL byte. The
+// file itself is not looked at (no side effects).
+func (v *validator) program(path, s string) {
+	switch {
+	case !strings.HasPrefix(s, "/"):
+		v.errf(path, "%q is not an absolute path", s)
+	case strings.ContainsRune(s, 0):
+		v.errf(path, "%q contains a NUL byte", s)
+	}
+}
+
+// syncGroups checks vrrp_sync_groups: unique names, at least two members,
+// each a defined instance and in no other group.
+func (v *validator) syncGroups(c *Config) {
+	instances := names(c.VRRP, func(r VRRPInstance) string { return r.Name })
+	seen := map[string]string{}
+	member := map[string]string{} // instance → path of its group
+	for i := range c.VRRPSyncGroups {
+		g := &c.VRRPSyncGroups[i]
+		path := fmt.Sprintf("vrrp_sync_groups[%d]", i)
+		v.uniqueName(path, g.Name, seen)
+		if len(g.Instances) < 2 {
+			v.errf(path+".instances", "at least two instances are required (a group of one syncs nothing)")
+		}
+		for j, n := range g.Instances {
+			p := fmt.Sprintf("%s.instances[%d]", path, j)
+			switch {
+			case !instances[n]:
+				v.errf(p, "VRRP instance %q is not defined", n)
+			case member[n] != "":
+				v.errf(p, "%q is already a member of %s", n, member[n])
+			default:
+				member[n] = path
+			}
+		}
 	}
 }
 

@@ -501,6 +501,222 @@ backends:
 		{"track weight too high", vrrpDoc + `
   - {name: a, interface: eth0, vrid: 1, vips: [10.0.0.1/24], track: {weight: 255}}
 `, []string{"halb.yaml:3: vrrp[0].track.weight: 255 is out of range -254..254"}},
+
+		// Tracked scripts.
+		{"track scripts valid", vrrpDoc + `
+  - name: a
+    interface: eth0
+    vrid: 1
+    vips: [10.0.0.1/24]
+    track:
+      weight: -20
+      scripts:
+        - {name: chk, command: [/usr/local/bin/check-web, --port, "80"]}
+        - {name: chk2, command: [/bin/true], interval: 10ms, timeout: 5s, rise: 3, fall: 2, weight: 0}
+`, nil},
+		{"track script name missing and duplicate", vrrpDoc + `
+  - name: a
+    interface: eth0
+    vrid: 1
+    vips: [10.0.0.1/24]
+    track:
+      scripts:
+        - {command: [/bin/true]}
+        - {name: chk, command: [/bin/true]}
+        - {name: chk, command: [/bin/false]}
+`, []string{
+			"halb.yaml:9: vrrp[0].track.scripts[0].name: is required",
+			`halb.yaml:11: vrrp[0].track.scripts[2].name: "chk" is already used by vrrp[0].track.scripts[1]`,
+		}},
+		{"track script names are per instance", vrrpDoc + `
+  - {name: a, interface: eth0, vrid: 1, vips: [10.0.0.1/24], track: {scripts: [{name: chk, command: [/bin/true]}]}}
+  - {name: b, interface: eth0, vrid: 2, vips: [10.0.0.2/24], track: {scripts: [{name: chk, command: [/bin/true]}]}}
+`, nil},
+		{"track script command missing", vrrpDoc + `
+  - name: a
+    interface: eth0
+    vrid: 1
+    vips: [10.0.0.1/24]
+    track:
+      scripts:
+        - name: chk
+`, []string{"halb.yaml:9: vrrp[0].track.scripts[0].command: is required: the program's absolute path, then its arguments"}},
+		{"track script command empty", vrrpDoc + `
+  - name: a
+    interface: eth0
+    vrid: 1
+    vips: [10.0.0.1/24]
+    track:
+      scripts:
+        - name: chk
+          command: []
+`, []string{"halb.yaml:10: vrrp[0].track.scripts[0].command: is required: the program's absolute path, then its arguments"}},
+		{"track script command relative", vrrpDoc + `
+  - name: a
+    interface: eth0
+    vrid: 1
+    vips: [10.0.0.1/24]
+    track:
+      scripts:
+        - name: chk
+          command:
+            - check-web
+            - --port
+`, []string{`halb.yaml:11: vrrp[0].track.scripts[0].command[0]: "check-web" is not an absolute path`}},
+		{"track script command a string", vrrpDoc + `
+  - name: a
+    interface: eth0
+    vrid: 1
+    vips: [10.0.0.1/24]
+    track:
+      scripts:
+        - name: chk
+          command: /bin/true --x
+`, []string{"halb.yaml:10: vrrp[0].track.scripts[0].command: want a list"}},
+		{"track script argument with NUL", vrrpDoc + `
+  - name: a
+    interface: eth0
+    vrid: 1
+    vips: [10.0.0.1/24]
+    track:
+      scripts:
+        - name: chk
+          command:
+            - /bin/echo
+            - "a\0b"
+`, []string{"halb.yaml:12: vrrp[0].track.scripts[0].command[1]: contains a NUL byte"}},
+		{"track script timings out of range", vrrpDoc + `
+  - name: a
+    interface: eth0
+    vrid: 1
+    vips: [10.0.0.1/24]
+    track:
+      scripts:
+        - name: chk
+          command: [/bin/true]
+          interval: 5ms
+          timeout: 0s
+          rise: 0
+          fall: -1
+`, []string{
+			"halb.yaml:11: vrrp[0].track.scripts[0].interval: 5ms is shorter than 10ms",
+			"halb.yaml:12: vrrp[0].track.scripts[0].timeout: 0s must be positive",
+			"halb.yaml:13: vrrp[0].track.scripts[0].rise: 0 must be at least 1",
+			"halb.yaml:14: vrrp[0].track.scripts[0].fall: -1 must be at least 1",
+		}},
+		{"track script weight out of range", vrrpDoc + `
+  - name: a
+    interface: eth0
+    vrid: 1
+    vips: [10.0.0.1/24]
+    track:
+      scripts:
+        - {name: chk, command: [/bin/true], weight: -300}
+`, []string{"halb.yaml:9: vrrp[0].track.scripts[0].weight: -300 is out of range -254..254"}},
+
+		// Notify.
+		{"notify valid", vrrpDoc + `
+  - {name: a, interface: eth0, vrid: 1, vips: [10.0.0.1/24], notify: /etc/halb/notify.sh}
+`, nil},
+		{"notify relative", vrrpDoc + `
+  - name: a
+    interface: eth0
+    vrid: 1
+    vips: [10.0.0.1/24]
+    notify: notify.sh
+`, []string{`halb.yaml:7: vrrp[0].notify: "notify.sh" is not an absolute path`}},
+		{"notify a list", vrrpDoc + `
+  - {name: a, interface: eth0, vrid: 1, vips: [10.0.0.1/24], notify: [/bin/echo, x]}
+`, []string{`halb.yaml:3: vrrp[0].notify: want a single value, got a list`}},
+
+		// Announcements.
+		{"garp bounds", vrrpDoc + `
+  - {name: a, interface: eth0, vrid: 1, vips: [10.0.0.1/24], garp: {repeat: 0, interval: 10ms}}
+  - {name: b, interface: eth0, vrid: 2, vips: [10.0.0.2/24], garp: {repeat: 100, interval: 1m}}
+`, nil},
+		{"garp out of range", vrrpDoc + `
+  - name: a
+    interface: eth0
+    vrid: 1
+    vips: [10.0.0.1/24]
+    garp:
+      repeat: 101
+      interval: 5ms
+  - {name: b, interface: eth0, vrid: 2, vips: [10.0.0.2/24], garp: {repeat: -1, interval: 61s}}
+`, []string{
+			"halb.yaml:8: vrrp[0].garp.repeat: 101 is out of range 0..100",
+			"halb.yaml:9: vrrp[0].garp.interval: 5ms is out of range 10ms..1m",
+			"halb.yaml:10: vrrp[1].garp.repeat: -1 is out of range 0..100",
+			"halb.yaml:10: vrrp[1].garp.interval: 1m1s is out of range 10ms..1m",
+		}},
+		{"garp unknown key", vrrpDoc + `
+  - {name: a, interface: eth0, vrid: 1, vips: [10.0.0.1/24], garp: {count: 3}}
+`, []string{`halb.yaml:3: vrrp[0].garp.count: unknown key "count" (known keys here: repeat, interval)`}},
+	})
+}
+
+// syncDoc is the start of a config with VRRP instances a, b and c; the
+// sync groups start on line 6.
+const syncDoc = `node: {name: lb1}
+vrrp:
+  - {name: a, interface: eth0, vrid: 1, vips: [10.0.0.1/24]}
+  - {name: b, interface: eth0, vrid: 2, vips: [10.0.0.2/24]}
+  - {name: c, interface: eth1, vrid: 3, vips: [10.0.1.3/24]}
+vrrp_sync_groups:`
+
+func TestValidateSyncGroups(t *testing.T) {
+	runValidationCases(t, []validationCase{
+		{"valid", syncDoc + `
+  - {name: g1, instances: [a, b]}
+`, nil},
+		{"valid three members", syncDoc + `
+  - name: all
+    instances: [a, b, c]
+`, nil},
+		{"name missing", syncDoc + `
+  - {instances: [a, b]}
+`, []string{"halb.yaml:7: vrrp_sync_groups[0].name: is required"}},
+		{"name duplicate", syncDoc + `
+  - {name: g, instances: [a, b]}
+  - {name: g, instances: [c, d]}
+`, []string{
+			`halb.yaml:8: vrrp_sync_groups[1].name: "g" is already used by vrrp_sync_groups[0]`,
+			`halb.yaml:8: vrrp_sync_groups[1].instances[1]: VRRP instance "d" is not defined`,
+		}},
+		{"one member", syncDoc + `
+  - name: g
+    instances: [a]
+`, []string{"halb.yaml:8: vrrp_sync_groups[0].instances: at least two instances are required (a group of one syncs nothing)"}},
+		{"instances missing", syncDoc + `
+  - name: g
+`, []string{"halb.yaml:7: vrrp_sync_groups[0].instances: at least two instances are required (a group of one syncs nothing)"}},
+		{"instance undefined", syncDoc + `
+  - name: g
+    instances:
+      - a
+      - web-b
+`, []string{`halb.yaml:10: vrrp_sync_groups[0].instances[1]: VRRP instance "web-b" is not defined`}},
+		{"instance in two groups", syncDoc + `
+  - {name: g1, instances: [a, b]}
+  - name: g2
+    instances:
+      - c
+      - b
+`, []string{`halb.yaml:11: vrrp_sync_groups[1].instances[1]: "b" is already a member of vrrp_sync_groups[0]`}},
+		{"instance twice in one group", syncDoc + `
+  - {name: g1, instances: [a, b, a]}
+`, []string{`halb.yaml:7: vrrp_sync_groups[0].instances[2]: "a" is already a member of vrrp_sync_groups[0]`}},
+		{"unknown key", syncDoc + `
+  - {name: g1, instances: [a, b], notify: /bin/true}
+`, []string{`halb.yaml:7: vrrp_sync_groups[0].notify: unknown key "notify" (known keys here: name, instances)`}},
+		{"groups without vrrp", `
+node: {name: lb1}
+vrrp_sync_groups:
+  - {name: g1, instances: [a, b]}
+`, []string{
+			`halb.yaml:3: vrrp_sync_groups[0].instances[0]: VRRP instance "a" is not defined`,
+			`halb.yaml:3: vrrp_sync_groups[0].instances[1]: VRRP instance "b" is not defined`,
+		}},
 	})
 }
 
@@ -956,7 +1172,8 @@ node: {name: lb1}
 		t.Errorf("Validate of a parsed config: %v", es)
 	}
 	cfg.VRRP = append(cfg.VRRP, VRRPInstance{Name: "a", Interface: "eth0", VRID: 1, Version: 3,
-		Priority: 100, AdvertInterval: Duration(time.Second), VIPs: []string{"10.0.0.1/24"}})
+		Priority: 100, AdvertInterval: Duration(time.Second), VIPs: []string{"10.0.0.1/24"},
+		GARP: GARP{Repeat: 3, Interval: Duration(time.Second)}})
 	if es := Validate(cfg); len(es) != 0 {
 		t.Errorf("Validate after adding a valid instance: %v", es)
 	}
@@ -1043,6 +1260,73 @@ backends:
 		DefaultCheck != "tcp" || DefaultCheckPath != "/" || DefaultExpectStatus != 200 ||
 		DefaultCheckInterval != 2*time.Second || DefaultCheckTimeout != time.Second ||
 		DefaultRise != 2 || DefaultFall != 3 || DefaultPathPrefix != "/" {
+		t.Errorf("a Default constant changed; update the docs and this test")
+	}
+}
+
+// TestDefaultsVRRPTracking checks the defaults of garp and track.scripts:
+// a script's timeout follows its interval and its weight the instance's
+// track.weight, unless given.
+func TestDefaultsVRRPTracking(t *testing.T) {
+	cfg := mustParse(t, `
+node: {name: lb1}
+vrrp:
+  - name: a
+    interface: eth0
+    vrid: 1
+    vips: [10.0.0.1/24]
+    track:
+      weight: -30
+      scripts:
+        - {name: plain, command: [/bin/true]}
+        - {name: slow, command: [/bin/true], interval: 5s}
+        - {name: given, command: [/bin/true], interval: 2s, timeout: 500ms, rise: 3, fall: 4, weight: 0}
+  - name: b
+    interface: eth0
+    vrid: 2
+    vips: [10.0.0.2/24]
+    garp: {repeat: 0}
+    track:
+      scripts:
+        - {name: plain, command: [/bin/true], weight: }
+`)
+	a := cfg.VRRP[0]
+	if want := (GARP{Repeat: 3, Interval: Duration(time.Second)}); a.GARP != want {
+		t.Errorf("garp = %+v, want %+v", a.GARP, want)
+	}
+	if a.Notify != "" {
+		t.Errorf("notify = %q, want none", a.Notify)
+	}
+	for _, tc := range []struct {
+		i                 int
+		interval, timeout time.Duration
+		rise, fall, wt    int
+	}{
+		{0, time.Second, time.Second, 1, 1, -30},
+		{1, 5 * time.Second, 5 * time.Second, 1, 1, -30},
+		{2, 2 * time.Second, 500 * time.Millisecond, 3, 4, 0},
+	} {
+		s := a.Track.Scripts[tc.i]
+		if s.Interval.D() != tc.interval || s.Timeout.D() != tc.timeout || s.Rise != tc.rise || s.Fall != tc.fall ||
+			s.Weight == nil || *s.Weight != tc.wt || s.EffectiveWeight(-30) != tc.wt {
+			t.Errorf("script %s = %+v (weight %v), want interval %v timeout %v rise %d fall %d weight %d",
+				s.Name, s, s.Weight, tc.interval, tc.timeout, tc.rise, tc.fall, tc.wt)
+		}
+	}
+	b := cfg.VRRP[1]
+	if want := (GARP{Repeat: 0, Interval: Duration(time.Second)}); b.GARP != want {
+		t.Errorf("explicit garp.repeat 0: garp = %+v, want %+v", b.GARP, want)
+	}
+	if w := b.Track.Scripts[0].Weight; w == nil || *w != 0 {
+		t.Errorf("script weight written without a value = %v, want the track.weight 0", w)
+	}
+	// Unset (a config built in Go): the track.weight.
+	var s TrackScript
+	if got := s.EffectiveWeight(-7); got != -7 {
+		t.Errorf("EffectiveWeight of an unset weight = %d, want -7", got)
+	}
+	if DefaultGARPRepeat != 3 || DefaultGARPInterval != time.Second || DefaultScriptInterval != time.Second ||
+		DefaultScriptRise != 1 || DefaultScriptFall != 1 || NotifyTimeout != 10*time.Second {
 		t.Errorf("a Default constant changed; update the docs and this test")
 	}
 }

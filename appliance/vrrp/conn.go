@@ -114,6 +114,13 @@ func (c *rawConn) Send(b []byte, dst netip.Addr) error {
 }
 
 func (c *rawConn) Recv(b []byte) (int, netip.Addr, netip.Addr, int, error) {
+	n, src, dst, ttl, err := c.recv(b)
+	// Never report more than the buffer holds, whatever the socket layer
+	// computed (golang.org/x/net once over-counted IPv4 headers with options).
+	return min(n, len(b)), src, dst, ttl, err
+}
+
+func (c *rawConn) recv(b []byte) (int, netip.Addr, netip.Addr, int, error) {
 	if c.v6 {
 		n, cm, from, err := c.p6.ReadFrom(b)
 		if err != nil {

@@ -3,6 +3,8 @@ package vrrp
 import (
 	"fmt"
 	"net/netip"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -58,6 +60,9 @@ type Actions struct {
 	Announce bool
 	// Transition is set when the state changed.
 	Transition *Transition
+	// ByGroup marks a transition ordered by the instance's sync group,
+	// which the group must not propagate again.
+	ByGroup bool
 }
 
 // Transition records a state change and why it happened.
@@ -77,6 +82,33 @@ func (a *Actions) merge(b Actions) {
 	if b.Transition != nil {
 		a.Transition = b.Transition
 	}
+	a.ByGroup = a.ByGroup || b.ByGroup
+}
+
+// Fault sources. An instance is in FAULT while any source has a reason;
+// tracked objects use faultTrack + kind + "/" + name.
+const (
+	faultLink        = "link"        // the instance's own interface
+	faultMaintenance = "maintenance" // the node is in maintenance
+	faultSync        = "sync"        // another member of the sync group
+	faultTrack       = "track/"      // a tracked object with weight 0
+)
+
+// fault is one reason for FAULT and where it comes from.
+type fault struct{ source, reason string }
+
+// effectivePriority is the configured priority plus the weights of the
+// failing tracked objects, clamped to 1..254: 255 is kept only by an
+// address owner with nothing failing (as keepalived does).
+func effectivePriority(configured int, failing []int) int {
+	if len(failing) == 0 {
+		return configured
+	}
+	p := configured
+	for _, w := range failing {
+		p += w
+	}
+	return max(1, min(p, 254))
 }
 
 // machine is the pure core of a VRRP instance: events in, actions out, time
@@ -101,8 +133,21 @@ type machine struct {
 	preemptFrom   time.Time // no preemption before this
 	handover      bool      // gave MASTER away: stay BACKUP until another master is heard
 	handoverUntil time.Time // give up waiting and resume normal operation
-	fault         string    // why in FAULT ("" when not)
+	faults        []fault   // why in FAULT (none: not), in the order they arose
 	last          Transition
+
+	// gated: the instance is in a sync group, so an expired
+	// Master_Down_Timer does not make it MASTER by itself; it sets want and
+	// the group orders MASTER once every member wants it (SyncMaster).
+	gated bool
+	want  bool
+
+	// holding: a planned step-down (handover, maintenance, the sync
+	// group's order) keeps the VIPs until the new master is heard, so no
+	// client meets a node without them (make before break); at releaseAt
+	// at the latest they go.
+	holding   bool
+	releaseAt time.Time
 }
 
 func newMachine(p params, local netip.Addr) *machine {
@@ -127,12 +172,14 @@ func (m *machine) to(now time.Time, s State, reason string) *Transition {
 	t := &Transition{From: m.state, To: s, Reason: reason, At: now}
 	m.state = s
 	m.last = *t
+	m.want = false
 	return t
 }
 
 // becomeMaster: add the VIPs, advertise at once, announce, and arm the
 // repeated announcements.
 func (m *machine) becomeMaster(now time.Time, reason string) Actions {
+	m.holding, m.releaseAt = false, time.Time{}
 	m.masterDownAt = time.Time{}
 	m.adverAt = now.Add(m.p.AdvertInterval)
 	m.masterAddr = m.local
@@ -155,13 +202,31 @@ func (m *machine) becomeBackup(now time.Time, down time.Duration, reason string)
 	return a
 }
 
+// hold turns the VIP removal of a planned step-down into holding: the VIPs
+// stay until another master is heard, at most one Master_Down_Interval.
+func (m *machine) hold(now time.Time, a Actions) Actions {
+	if a.DelVIPs {
+		a.DelVIPs = false
+		m.holding, m.releaseAt = true, now.Add(m.masterDownInterval())
+	}
+	return a
+}
+
+// release ends holding: the VIPs go now.
+func (m *machine) release(a *Actions) {
+	if m.holding {
+		m.holding, m.releaseAt = false, time.Time{}
+		a.DelVIPs = true
+	}
+}
+
 // Start leaves Initialize (RFC 5798 §6.4.1): an address owner becomes
 // MASTER at once, anyone else BACKUP with the Master_Down_Timer running.
 func (m *machine) Start(now time.Time) Actions {
 	m.started = now
 	m.preemptFrom = now.Add(m.p.PreemptDelay)
-	if m.fault != "" {
-		return Actions{Transition: m.to(now, StateFault, m.fault)}
+	if len(m.faults) > 0 {
+		return Actions{Transition: m.to(now, StateFault, m.faultReason())}
 	}
 	if m.priority == 255 {
 		return m.becomeMaster(now, "address owner (priority 255)")
@@ -177,6 +242,7 @@ func (m *machine) Shutdown(now time.Time) Actions {
 	if m.state == StateMaster {
 		a = Actions{DelVIPs: true, Send: true, Priority: 0}
 	}
+	m.release(&a)
 	m.masterDownAt, m.adverAt, m.garpAt = time.Time{}, time.Time{}, time.Time{}
 	a.Transition = m.to(now, StateInit, "shutdown")
 	return a
@@ -185,7 +251,7 @@ func (m *machine) Shutdown(now time.Time) Actions {
 // NextDeadline is when Tick must next be called (zero: no timer armed).
 func (m *machine) NextDeadline() time.Time {
 	var d time.Time
-	for _, t := range []time.Time{m.masterDownAt, m.adverAt, m.garpAt, m.handoverUntil} {
+	for _, t := range []time.Time{m.masterDownAt, m.adverAt, m.garpAt, m.handoverUntil, m.releaseAt} {
 		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
 			d = t
 		}
@@ -199,12 +265,21 @@ func (m *machine) Tick(now time.Time) Actions {
 	if !m.handoverUntil.IsZero() && !now.Before(m.handoverUntil) {
 		m.handover, m.handoverUntil = false, time.Time{}
 	}
+	if m.holding && !now.Before(m.releaseAt) {
+		m.release(&a) // no new master heard: the VIPs go anyway
+	}
 	switch m.state {
 	case StateBackup:
 		if !m.masterDownAt.IsZero() && !now.Before(m.masterDownAt) {
 			if m.handover {
 				// Handed over: let the peer take MASTER; wait again.
 				m.masterDownAt = now.Add(m.masterDownInterval())
+				return a
+			}
+			if m.gated {
+				// In a sync group: wait for the group's order.
+				m.masterDownAt = time.Time{}
+				m.want = true
 				return a
 			}
 			return m.becomeMaster(now, "master down: no advert within "+m.masterDownInterval().String())
@@ -227,8 +302,18 @@ func (m *machine) Tick(now time.Time) Actions {
 }
 
 // Advert handles a received, already validated advertisement for this
-// VRID from src (RFC 5798 §6.4.2, §6.4.3).
+// VRID from src (RFC 5798 §6.4.2, §6.4.3). A master heard after a planned
+// step-down has taken over: the VIPs held meanwhile go.
 func (m *machine) Advert(now time.Time, src netip.Addr, prio int, maxAdvert time.Duration) Actions {
+	var a Actions
+	if prio > 0 {
+		m.release(&a)
+	}
+	a.merge(m.advert(now, src, prio, maxAdvert))
+	return a
+}
+
+func (m *machine) advert(now time.Time, src netip.Addr, prio int, maxAdvert time.Duration) Actions {
 	switch m.state {
 	case StateBackup:
 		if m.handover && prio > 0 {
@@ -242,6 +327,7 @@ func (m *machine) Advert(now time.Time, src netip.Addr, prio int, maxAdvert time
 		}
 		preemptNow := m.p.Preempt && !now.Before(m.preemptFrom)
 		if !preemptNow || prio >= m.priority {
+			m.want = false
 			m.masterAddr = src
 			if m.p.Version == 3 && maxAdvert > 0 {
 				m.masterAdverInterval = maxAdvert
@@ -300,36 +386,134 @@ func (m *machine) SetPriority(now time.Time, prio int) Actions {
 	return Actions{}
 }
 
-// SetFault enters FAULT with reason (non-empty) or leaves it (empty).
-func (m *machine) SetFault(now time.Time, reason string) Actions {
-	was := m.fault
-	m.fault = reason
+// SetFault sets (reason non-empty) or clears (reason empty) the fault of
+// one source. The instance is in FAULT while any source has a fault. It
+// enters FAULT on the first: a MASTER sends a priority-0 advert, so a
+// backup takes over at once, and removes its VIPs (for maintenance, a
+// planned step-down, only once the new master is heard). It leaves FAULT
+// when the last one clears: an address owner becomes MASTER again at once,
+// anyone else BACKUP with the Master_Down_Timer running. Before Start the
+// faults are only recorded; Start then enters FAULT.
+func (m *machine) SetFault(now time.Time, source, reason string) Actions {
+	was := m.faultReason()
+	i := slices.IndexFunc(m.faults, func(f fault) bool { return f.source == source })
 	switch {
-	case reason != "" && m.state != StateFault && m.state != StateInit:
+	case reason == "" && i >= 0:
+		m.faults = slices.Delete(m.faults, i, i+1)
+	case reason != "" && i >= 0:
+		m.faults[i].reason = reason
+	case reason != "":
+		m.faults = append(m.faults, fault{source, reason})
+	}
+	switch {
+	case len(m.faults) > 0 && m.state != StateFault && m.state != StateInit:
 		var a Actions
 		if m.state == StateMaster {
 			a = Actions{DelVIPs: true, Send: true, Priority: 0}
+			if source == faultMaintenance {
+				a = m.hold(now, a) // planned: make before break
+			}
+		}
+		if source != faultMaintenance {
+			m.release(&a)
 		}
 		m.masterDownAt, m.adverAt, m.garpAt = time.Time{}, time.Time{}, time.Time{}
-		a.Transition = m.to(now, StateFault, reason)
+		m.handover, m.handoverUntil = false, time.Time{}
+		a.Transition = m.to(now, StateFault, m.faultReason())
 		return a
-	case reason == "" && was != "" && m.state == StateFault:
+	case reason != "" && source != faultMaintenance && m.holding:
+		// A real fault while the VIPs are held after a planned
+		// step-down: they go now.
+		var a Actions
+		m.release(&a)
+		return a
+	case len(m.faults) == 0 && was != "" && m.state == StateFault:
 		m.masterAdverInterval = m.p.AdvertInterval
+		if m.priority == 255 {
+			return m.becomeMaster(now, "fault cleared: "+was+"; address owner (priority 255)")
+		}
 		return m.becomeBackup(now, m.masterDownInterval(), "fault cleared: "+was)
 	}
 	return Actions{}
 }
 
+// faultReason joins the reasons of every fault ("" when none).
+func (m *machine) faultReason() string { return strings.Join(m.FaultReasons(), "; ") }
+
+// FaultReasons lists the reasons of the faults, in the order they arose.
+func (m *machine) FaultReasons() []string {
+	rs := make([]string, len(m.faults))
+	for i, f := range m.faults {
+		rs[i] = f.reason
+	}
+	return rs
+}
+
+// ownFault joins the reasons of the faults that are the instance's own,
+// not its sync group's ("" when none): what the group passes on.
+func (m *machine) ownFault() string {
+	var rs []string
+	for _, f := range m.faults {
+		if f.source != faultSync {
+			rs = append(rs, f.reason)
+		}
+	}
+	return strings.Join(rs, "; ")
+}
+
+// SetSynced puts the instance in a sync group (on) or takes it out. Out of
+// the group, a BACKUP that was waiting for the group's order takes over.
+func (m *machine) SetSynced(now time.Time, on bool) Actions {
+	m.gated = on
+	if on || !m.want {
+		return Actions{}
+	}
+	m.want = false
+	if m.state == StateBackup {
+		return m.becomeMaster(now, "left the sync group while waiting to become MASTER")
+	}
+	return Actions{}
+}
+
+// SyncMaster is the sync group's order to become MASTER (every member
+// wants to, or another member became MASTER). Only a BACKUP obeys.
+func (m *machine) SyncMaster(now time.Time, reason string) Actions {
+	if m.state != StateBackup {
+		return Actions{}
+	}
+	m.handover, m.handoverUntil = false, time.Time{}
+	a := m.becomeMaster(now, reason)
+	a.ByGroup = true
+	return a
+}
+
+// SyncBackup is the sync group's order to step down because another
+// member did: a MASTER sends a priority-0 advert so the peer takes over at
+// once, and waits as BACKUP, holding its VIPs until the new master is
+// heard.
+func (m *machine) SyncBackup(now time.Time, reason string) Actions {
+	m.want = false
+	if m.state != StateMaster {
+		return Actions{}
+	}
+	m.masterAdverInterval = m.p.AdvertInterval
+	a := m.hold(now, m.becomeBackup(now, m.masterDownInterval(), reason))
+	a.Send, a.Priority = true, 0
+	a.ByGroup = true
+	return a
+}
+
 // Handover gives up MASTER now: a priority-0 advert makes the peer take
 // over after its Skew_Time, and this node stays BACKUP until it hears the
-// new master (or, with no peer answering, for wait).
+// new master (or, with no peer answering, for wait). The VIPs stay until
+// the new master is heard (make before break).
 func (m *machine) Handover(now time.Time, wait time.Duration) Actions {
 	if m.state != StateMaster {
 		return Actions{}
 	}
 	m.handover = true
 	m.handoverUntil = now.Add(wait)
-	a := m.becomeBackup(now, m.masterDownInterval(), "handover")
+	a := m.hold(now, m.becomeBackup(now, m.masterDownInterval(), "handover"))
 	a.Send, a.Priority = true, 0
 	return a
 }

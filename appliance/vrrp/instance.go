@@ -13,13 +13,9 @@ import (
 	"halb/appliance/config"
 )
 
-// Default announcement settings: the first gratuitous ARP / NA goes out on
-// becoming MASTER, then GARPRepeat more, GARPInterval apart.
-const (
-	defaultGARPRepeat   = 3
-	defaultGARPInterval = time.Second
-	linkPoll            = 100 * time.Millisecond
-)
+// linkPoll is how often the instance's own interface and its tracked
+// interfaces are looked at.
+const linkPoll = 100 * time.Millisecond
 
 // InstanceStatus is the status of one VRRP instance.
 type InstanceStatus struct {
@@ -37,6 +33,15 @@ type InstanceStatus struct {
 	Counters          Counters        `json:"counters"`
 	Error             string          `json:"error,omitempty"`
 	Drops             map[string]uint `json:"drops,omitempty"`
+	// FaultReasons lists why the instance is in FAULT ("maintenance",
+	// "eth1 link down", "tracked script chk: exit status 1", a sync group
+	// member's fault, ...), in the order they arose; empty when not.
+	FaultReasons []string `json:"fault_reasons,omitempty"`
+	// Tracked lists the tracked objects (interfaces, services, scripts)
+	// with their state.
+	Tracked []TrackedStatus `json:"tracked,omitempty"`
+	// SyncGroup is the name of the instance's sync group, if any.
+	SyncGroup string `json:"sync_group,omitempty"`
 }
 
 // Counters count what an instance did.
@@ -45,6 +50,29 @@ type Counters struct {
 	AdvertsReceived uint64 `json:"adverts_received"`
 	Dropped         uint64 `json:"dropped"`
 	Transitions     uint64 `json:"transitions"`
+}
+
+// memberView is what a sync group knows of a member.
+type memberView struct {
+	State State
+	Fault string // the member's own faults, joined ("" when none)
+	Want  bool   // BACKUP whose Master_Down_Timer expired: wants MASTER
+}
+
+// inputs are what the instance is told from outside its loop; the loop
+// brings the machine in line with them (applyInputs).
+type inputs struct {
+	maintenance bool
+	syncGroup   string // "" when in none
+	syncFault   string // why the group holds this instance in FAULT
+	services    map[string]bool
+}
+
+// openFunc opens the VRRP socket of an instance (openConn; a fake in tests).
+type openFunc func(ifname string, v6 bool, src netip.Addr) (packetConn, error)
+
+func openRaw(ifname string, v6 bool, src netip.Addr) (packetConn, error) {
+	return openConn(ifname, v6, src)
 }
 
 // instance runs one VRRP instance: it owns the socket and the timers and
@@ -57,19 +85,38 @@ type instance struct {
 	netif   Netif
 	log     *slog.Logger
 	publish func(typ, msg string, data any)
+	open    openFunc
+	runProg programRunner // runs tracked scripts and the notify program
+	// report tells the component (sync groups) of the instance's view
+	// after a step that changed it; nil outside a component.
+	report func(in *instance, v memberView, t *Transition, byGroup bool)
 
-	mu      sync.Mutex
-	m       *machine
-	status  InstanceStatus
-	drops   map[string]uint
-	lastLog map[string]time.Time
+	mu       sync.Mutex
+	m        *machine
+	status   InstanceStatus
+	drops    map[string]uint
+	lastLog  map[string]time.Time
+	track    *tracker
+	inputs   inputs
+	ownLink  string // why the own interface fails ("" when up)
+	lastView memberView
+	reported bool
 
-	cmds chan func(m *machine, now time.Time) Actions
+	qmu   sync.Mutex
+	queue []func(m *machine, now time.Time) Actions // one-shot commands
+	kick  chan struct{}
+
+	scripts  chan scriptResult
+	notifier *notifier
 }
 
 func newInstance(cfg config.VRRPInstance, netif Netif, log *slog.Logger, publish func(string, string, any)) (*instance, error) {
 	in := &instance{cfg: cfg, netif: netif, log: log.With("vrrp", cfg.Name), publish: publish,
-		drops: map[string]uint{}, lastLog: map[string]time.Time{}, cmds: make(chan func(*machine, time.Time) Actions, 4)}
+		open: openRaw, runProg: execProgram, drops: map[string]uint{}, lastLog: map[string]time.Time{},
+		track: newTracker(cfg), kick: make(chan struct{}, 1), scripts: make(chan scriptResult, 1)}
+	if in.publish == nil {
+		in.publish = func(string, string, any) {}
+	}
 	for _, s := range cfg.VIPs {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
@@ -91,15 +138,71 @@ func newInstance(cfg config.VRRPInstance, netif Netif, log *slog.Logger, publish
 }
 
 func (in *instance) params() params {
+	garpInterval := in.cfg.GARP.Interval.D()
+	if garpInterval <= 0 {
+		garpInterval = config.DefaultGARPInterval
+	}
 	return params{
 		Version:        in.cfg.Version,
 		Priority:       in.cfg.Priority,
 		AdvertInterval: in.cfg.AdvertInterval.D(),
 		Preempt:        in.cfg.PreemptOn(),
 		PreemptDelay:   in.cfg.PreemptDelay.D(),
-		GARPRepeat:     defaultGARPRepeat,
-		GARPInterval:   defaultGARPInterval,
+		GARPRepeat:     max(in.cfg.GARP.Repeat, 0),
+		GARPInterval:   garpInterval,
 	}
+}
+
+// setInputs changes the inputs and wakes the loop to apply them. It never
+// blocks on the loop.
+func (in *instance) setInputs(f func(*inputs)) {
+	in.mu.Lock()
+	f(&in.inputs)
+	in.mu.Unlock()
+	in.wake()
+}
+
+// post queues a one-shot command for the loop. It never blocks; commands
+// still queued when the loop (re)starts are dropped.
+func (in *instance) post(f func(m *machine, now time.Time) Actions) {
+	in.qmu.Lock()
+	in.queue = append(in.queue, f)
+	in.qmu.Unlock()
+	in.wake()
+}
+
+func (in *instance) wake() {
+	select {
+	case in.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (in *instance) takeQueue() []func(*machine, time.Time) Actions {
+	in.qmu.Lock()
+	defer in.qmu.Unlock()
+	q := in.queue
+	in.queue = nil
+	return q
+}
+
+// syncTarget: the sync group talks to its members through these.
+
+func (in *instance) syncFault(reason string) {
+	in.setInputs(func(i *inputs) { i.syncFault = reason })
+}
+
+func (in *instance) syncJoin(group string) {
+	in.setInputs(func(i *inputs) { i.syncGroup = group })
+}
+
+func (in *instance) syncOrder(to State, reason string) {
+	in.post(func(m *machine, now time.Time) Actions {
+		if to == StateMaster {
+			return m.SyncMaster(now, reason)
+		}
+		return m.SyncBackup(now, reason)
+	})
 }
 
 type received struct {
@@ -112,9 +215,22 @@ type received struct {
 
 // run works until ctx ends; then it steps down (priority-0 advert, VIPs
 // removed) and returns. Start-up failures (no interface yet, say) are
-// retried: the instance stays in INIT, reports the error in status, and
-// tries again every second.
+// retried: the instance stays in INIT, reports the error in status (and to
+// its sync group, as a fault), and tries again every second. Tracked
+// scripts and the notify program run in goroutines that run waits for.
 func (in *instance) run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	if in.cfg.Notify != "" {
+		in.notifier = newNotifier(in.cfg.Name, in.cfg.Notify, config.NotifyTimeout, in.runProg, in.log)
+		wg.Go(in.notifier.loop)
+		defer in.notifier.close()
+	}
+	sctx, stopScripts := context.WithCancel(ctx)
+	defer stopScripts()
+	for _, s := range in.cfg.Track.Scripts {
+		wg.Go(func() { runScript(sctx, s, in.runProg, in.scripts) })
+	}
 	for {
 		err := in.runOnce(ctx)
 		if ctx.Err() != nil {
@@ -130,12 +246,23 @@ func (in *instance) run(ctx context.Context) error {
 	}
 }
 
+// setError records a start-up failure (nil: none) in status and, as the
+// instance's own fault, in its sync group's view.
 func (in *instance) setError(err error) {
 	in.mu.Lock()
-	defer in.mu.Unlock()
 	in.status.Error = ""
+	var v memberView
 	if err != nil {
 		in.status.Error = err.Error()
+		v = memberView{State: StateInit, Fault: err.Error()}
+	}
+	report := err != nil && (!in.reported || v != in.lastView)
+	if report {
+		in.lastView, in.reported = v, true
+	}
+	in.mu.Unlock()
+	if report && in.report != nil {
+		in.report(in, v, nil, false)
 	}
 }
 
@@ -149,7 +276,7 @@ func (in *instance) runOnce(ctx context.Context) error {
 	} else if len(removed) > 0 {
 		in.log.Warn("removed VIPs left by an earlier run", "vips", fmt.Sprint(removed))
 	}
-	conn, err := openConn(in.cfg.Interface, in.v6, local)
+	conn, err := in.open(in.cfg.Interface, in.v6, local)
 	if err != nil {
 		return fmt.Errorf("vrrp %q: %w", in.cfg.Name, err)
 	}
@@ -159,14 +286,15 @@ func (in *instance) runOnce(ctx context.Context) error {
 	in.mu.Lock()
 	in.m = newMachine(in.params(), local)
 	in.mu.Unlock()
+	in.takeQueue() // stale orders from before this start
 
 	recv := make(chan received, 16)
 	go in.readLoop(conn, recv)
 
+	// Everything known before Start: the links, the inputs.
+	in.pollLinks()
+	in.applyInputs(conn, local)
 	now := time.Now()
-	if up, err := in.netif.LinkUp(in.cfg.Interface); err == nil && !up {
-		in.step(conn, local, func(m *machine) Actions { return m.SetFault(now, in.cfg.Interface+" link down") })
-	}
 	in.step(conn, local, func(m *machine) Actions { return m.Start(now) })
 
 	timer := time.NewTimer(time.Hour)
@@ -188,23 +316,131 @@ func (in *instance) runOnce(ctx context.Context) error {
 			return nil
 		case r := <-recv:
 			if r.err != nil {
+				// Step down before retrying: without a socket we
+				// cannot defend the VIPs.
+				in.step(conn, local, func(m *machine) Actions { return m.Shutdown(time.Now()) })
 				return fmt.Errorf("vrrp %q: receive: %w", in.cfg.Name, r.err)
 			}
 			in.handle(conn, local, r)
 		case <-timer.C:
 			in.step(conn, local, func(m *machine) Actions { return m.Tick(time.Now()) })
 		case <-link.C:
-			up, err := in.netif.LinkUp(in.cfg.Interface)
-			if err != nil {
-				continue
+			if in.pollLinks() {
+				in.applyInputs(conn, local)
 			}
-			reason := ""
-			if !up {
-				reason = in.cfg.Interface + " link down"
+		case r := <-in.scripts:
+			in.mu.Lock()
+			changed := in.track.set(TrackScript, r.name, r.ok, r.detail)
+			in.mu.Unlock()
+			if changed {
+				in.trackChanged(TrackScript, r.name, r.ok, r.detail)
+				in.applyInputs(conn, local)
 			}
-			in.step(conn, local, func(m *machine) Actions { return m.SetFault(time.Now(), reason) })
-		case cmd := <-in.cmds:
-			in.step(conn, local, func(m *machine) Actions { return cmd(m, time.Now()) })
+		case <-in.kick:
+			for _, cmd := range in.takeQueue() {
+				in.step(conn, local, func(m *machine) Actions { return cmd(m, time.Now()) })
+			}
+			in.applyInputs(conn, local)
+		}
+	}
+}
+
+// pollLinks looks at the instance's own interface and the tracked ones; it
+// reports whether anything changed. A tracked interface that cannot be
+// read (gone, say) fails; the own one keeps its last state.
+func (in *instance) pollLinks() bool {
+	own, ownErr := in.netif.LinkUp(in.cfg.Interface)
+	type result struct {
+		name, detail string
+		ok           bool
+	}
+	var rs []result
+	in.mu.Lock()
+	names := in.track.interfaces()
+	in.mu.Unlock()
+	for _, n := range names {
+		up, err := in.netif.LinkUp(n)
+		r := result{name: n, ok: err == nil && up, detail: "link down"}
+		if err != nil {
+			r.detail = err.Error()
+		}
+		rs = append(rs, r)
+	}
+	changed := false
+	var flipped []result
+	in.mu.Lock()
+	if ownErr == nil {
+		why := ""
+		if !own {
+			why = in.cfg.Interface + " link down"
+		}
+		changed = why != in.ownLink
+		in.ownLink = why
+	}
+	for _, r := range rs {
+		if in.track.set(TrackInterface, r.name, r.ok, r.detail) {
+			changed = true
+			flipped = append(flipped, r)
+		}
+	}
+	in.mu.Unlock()
+	for _, r := range flipped {
+		in.trackChanged(TrackInterface, r.name, r.ok, r.detail)
+	}
+	return changed
+}
+
+// trackChanged logs a tracked object passing or failing and puts it on the
+// event stream.
+func (in *instance) trackChanged(kind, name string, ok bool, detail string) {
+	o := TrackedStatus{Kind: kind, Name: name, OK: ok, Detail: detail}
+	state := "fails"
+	if ok {
+		state = "passes"
+		in.log.Info("tracked object passes", "kind", kind, "name", name)
+	} else {
+		in.log.Warn("tracked object fails", "kind", kind, "name", name, "detail", detail)
+	}
+	in.publish("vrrp.track", fmt.Sprintf("%s: %s %s", in.cfg.Name, o.describe(), state),
+		map[string]any{"instance": in.cfg.Name, "kind": kind, "name": name, "ok": ok, "detail": detail})
+}
+
+// applyInputs brings the machine in line with everything known from
+// outside the packet path: sync group membership, tracked objects (the
+// priority and the weight-0 faults), the own link, maintenance and the
+// group's fault. Faults are set before others clear, so that a change of
+// reason never passes through BACKUP. Each change is its own step.
+func (in *instance) applyInputs(conn packetConn, local netip.Addr) {
+	in.mu.Lock()
+	var flipped []string
+	for _, s := range in.track.services() {
+		healthy, known := in.inputs.services[s]
+		if in.track.set(TrackService, s, !known || healthy, "no healthy backend") {
+			flipped = append(flipped, s)
+		}
+	}
+	synced := in.inputs.syncGroup != ""
+	prio := effectivePriority(in.cfg.Priority, in.track.failingWeights())
+	faults := append([]fault{{source: faultLink, reason: in.ownLink}}, in.track.faults()...)
+	maint := ""
+	if in.inputs.maintenance {
+		maint = "maintenance"
+	}
+	faults = append(faults, fault{faultMaintenance, maint}, fault{faultSync, in.inputs.syncFault})
+	services := in.inputs.services
+	in.mu.Unlock()
+	for _, s := range flipped {
+		healthy, known := services[s]
+		in.trackChanged(TrackService, s, !known || healthy, "no healthy backend")
+	}
+
+	in.step(conn, local, func(m *machine) Actions { return m.SetSynced(time.Now(), synced) })
+	in.step(conn, local, func(m *machine) Actions { return m.SetPriority(time.Now(), prio) })
+	for _, set := range []bool{true, false} {
+		for _, f := range faults {
+			if (f.reason != "") == set {
+				in.step(conn, local, func(m *machine) Actions { return m.SetFault(time.Now(), f.source, f.reason) })
+			}
 		}
 	}
 }
@@ -234,11 +470,12 @@ func (in *instance) handle(conn packetConn, local netip.Addr, r received) {
 	switch {
 	case r.src == local:
 		return // our own advert looped back
+	case int(r.pkt.VRID) != in.cfg.VRID:
+		// Another virtual router on the same LAN: not ours, not an error
+		// (and not counted against ours, whatever is wrong with it).
+		return
 	case r.ttl != 255:
 		in.drop("ttl", r.src, fmt.Errorf("TTL/hop limit %d, want 255", r.ttl))
-		return
-	case int(r.pkt.VRID) != in.cfg.VRID:
-		// Another virtual router on the same LAN: not ours, not an error.
 		return
 	case r.pkt.Version != in.cfg.Version:
 		in.drop("version", r.src, fmt.Errorf("version %d, ours %d", r.pkt.Version, in.cfg.Version))
@@ -305,6 +542,30 @@ func (in *instance) step(conn packetConn, local netip.Addr, f func(*machine) Act
 }
 
 func (in *instance) exec(conn packetConn, local netip.Addr, a Actions, prio int) {
+	// Status first: it reflects the machine at once, before the
+	// actions (announcements can take a while) have run.
+	in.mu.Lock()
+	in.status.EffectivePriority = prio
+	if t := a.Transition; t != nil {
+		in.status.Counters.Transitions++
+		tt := *t
+		in.status.LastTransition = &tt
+		in.status.State = t.To
+	}
+	if in.m != nil && in.m.masterAddr.IsValid() {
+		in.status.Master = in.m.masterAddr.String()
+	}
+	in.status.FaultReasons = nil
+	var v memberView
+	if in.m != nil {
+		if rs := in.m.FaultReasons(); len(rs) > 0 {
+			in.status.FaultReasons = rs
+		}
+		v = memberView{State: in.m.state, Fault: in.m.ownFault(), Want: in.m.want}
+	}
+	report := a.Transition != nil || !in.reported || v != in.lastView
+	in.lastView, in.reported = v, true
+	in.mu.Unlock()
 	if a.DelVIPs {
 		for _, v := range in.vips {
 			if err := in.netif.DelVIP(in.cfg.Interface, v); err != nil {
@@ -331,22 +592,16 @@ func (in *instance) exec(conn packetConn, local netip.Addr, a Actions, prio int)
 			in.logLimited("announce", "announce VIPs", "err", err)
 		}
 	}
-	in.mu.Lock()
-	in.status.EffectivePriority = prio
-	if t := a.Transition; t != nil {
-		in.status.Counters.Transitions++
-		tt := *t
-		in.status.LastTransition = &tt
-		in.status.State = t.To
-	}
-	if in.m != nil && in.m.masterAddr.IsValid() {
-		in.status.Master = in.m.masterAddr.String()
-	}
-	in.mu.Unlock()
 	if t := a.Transition; t != nil {
 		in.log.Info("state change", "from", t.From, "to", t.To, "reason", t.Reason, "priority", prio)
 		in.publish("vrrp.state", fmt.Sprintf("%s: %s → %s (%s)", in.cfg.Name, t.From, t.To, t.Reason),
 			map[string]any{"instance": in.cfg.Name, "from": t.From, "to": t.To, "reason": t.Reason, "priority": prio})
+		if in.notifier != nil {
+			in.notifier.notify(t.To, prio)
+		}
+	}
+	if report && in.report != nil {
+		in.report(in, v, a.Transition, a.ByGroup)
 	}
 }
 
@@ -386,6 +641,8 @@ func (in *instance) snapshot() InstanceStatus {
 	for k, v := range in.drops {
 		st.Drops[k] = v
 	}
+	st.Tracked = in.track.snapshot()
+	st.SyncGroup = in.inputs.syncGroup
 	in.mu.Unlock()
 	st.HeldVIPs = []string{}
 	for _, v := range in.vips {

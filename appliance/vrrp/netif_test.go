@@ -536,16 +536,18 @@ func TestAnnounceWireFormat(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	aLL, err := nif.PrimaryAddr("eth0", true, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var aLL netip.Addr
+	nifEventually(t, "a link-local address on eth0", func() (bool, string) {
+		var err error
+		aLL, err = nif.PrimaryAddr("eth0", true, nil)
+		return err == nil, "err=" + errString(err)
+	})
 
 	// Listeners in b: an ARP socket, and a raw ICMPv6 socket that passes
 	// only Neighbor Advertisements and reports hop limit and destination.
 	var arpc *arp.Client
 	var fd int
-	err = x.b.Do(func() error {
+	err := x.b.Do(func() error {
 		ifi, err := net.InterfaceByName("eth0")
 		if err != nil {
 			return err

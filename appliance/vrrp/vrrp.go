@@ -4,13 +4,24 @@
 // sleeping) driven by a loop that owns a raw IP protocol 112 socket on the
 // instance's interface and the timers; VIPs, gratuitous ARP and unsolicited
 // neighbor advertisements go through one door to the kernel (Netif).
+//
+// Around the instances: tracking of interfaces, services and scripts with
+// weights (track.go), notify programs (notify.go), sync groups whose
+// members change state together, and maintenance, in which the node holds
+// no VIPs (this file).
+//
+// Unit tests run anywhere (`go test ./appliance/vrrp/`); the tests of the
+// kernel door (netif_test.go) need root and skip without it.
 package vrrp
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"maps"
 	"reflect"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,12 +33,21 @@ type Component struct {
 	log     *slog.Logger
 	netif   Netif
 	publish func(typ, msg string, data any)
+	// open and runProg are the socket and program doors of the
+	// instances; tests replace them before Run.
+	open    openFunc
+	runProg programRunner
 
 	mu        sync.Mutex
 	want      []config.VRRPInstance
+	groups    []config.VRRPSyncGroup
 	changed   chan struct{}
 	running   map[string]*running
 	instances []*instance // for status, in config order
+	maint     bool
+	services  map[string]bool // health pushed by SetServiceHealth
+
+	sync *syncer
 }
 
 type running struct {
@@ -42,7 +62,8 @@ func New(netif Netif, log *slog.Logger, publish func(typ, msg string, data any))
 	if publish == nil {
 		publish = func(string, string, any) {}
 	}
-	return &Component{log: log, netif: netif, publish: publish, changed: make(chan struct{}, 1), running: map[string]*running{}}
+	return &Component{log: log, netif: netif, publish: publish, open: openRaw, runProg: execProgram,
+		changed: make(chan struct{}, 1), running: map[string]*running{}, services: map[string]bool{}, sync: newSyncer(log)}
 }
 
 // Name is the component's key in status.
@@ -50,10 +71,12 @@ func (c *Component) Name() string { return "vrrp" }
 
 // Apply hands the component a new config: instances that are new start,
 // removed ones step down (priority-0 advert, VIPs removed), changed ones
-// restart, unchanged ones keep running untouched.
+// restart, unchanged ones keep running untouched. Sync groups change
+// without restarting their members.
 func (c *Component) Apply(cfg *config.Config) error {
 	c.mu.Lock()
 	c.want = cfg.VRRP
+	c.groups = cfg.VRRPSyncGroups
 	c.mu.Unlock()
 	select {
 	case c.changed <- struct{}{}:
@@ -79,8 +102,16 @@ func (c *Component) Run(ctx context.Context) error {
 
 func (c *Component) reconcile(ctx context.Context) {
 	c.mu.Lock()
-	want := c.want
+	want, groups := c.want, c.groups
 	c.mu.Unlock()
+	groupOf := map[string]string{}
+	for _, g := range groups {
+		for _, n := range g.Instances {
+			groupOf[n] = g.Name
+		}
+	}
+	// Groups first, so that instances registered below join theirs.
+	c.sync.configure(groups)
 	keep := map[string]bool{}
 	var order []*instance
 	for _, ic := range want {
@@ -97,6 +128,16 @@ func (c *Component) reconcile(ctx context.Context) {
 			c.log.Error("vrrp instance not started", "err", err)
 			continue
 		}
+		in.open, in.runProg = c.open, c.runProg
+		in.report = func(in *instance, v memberView, t *Transition, byGroup bool) {
+			c.sync.update(in.cfg.Name, in, v, t, byGroup)
+		}
+		// What the instance must know before it starts: maintenance,
+		// service health, its group.
+		c.mu.Lock()
+		in.inputs = inputs{maintenance: c.maint, services: maps.Clone(c.services), syncGroup: groupOf[ic.Name]}
+		c.mu.Unlock()
+		c.sync.register(ic.Name, in)
 		ictx, cancel := context.WithCancel(ctx)
 		r := &running{in: in, cancel: cancel, done: make(chan struct{})}
 		go func() {
@@ -113,6 +154,12 @@ func (c *Component) reconcile(ctx context.Context) {
 	}
 	c.mu.Lock()
 	c.instances = order
+	// Again for every instance, in case SetMaintenance or
+	// SetServiceHealth ran while the list was being rebuilt.
+	for _, in := range order {
+		maint, services := c.maint, maps.Clone(c.services)
+		in.setInputs(func(i *inputs) { i.maintenance, i.services = maint, services })
+	}
 	c.mu.Unlock()
 }
 
@@ -121,6 +168,7 @@ func (c *Component) stop(name string) {
 	r.cancel()
 	<-r.done
 	delete(c.running, name)
+	c.sync.unregister(name, r.in)
 }
 
 func (c *Component) stopAll() {
@@ -162,10 +210,230 @@ func (c *Component) Handover(names ...string) error {
 		found++
 		// Wait for the peer for a few Master_Down_Intervals at most.
 		wait := 3 * (4 * in.cfg.AdvertInterval.D())
-		in.cmds <- func(m *machine, now time.Time) Actions { return m.Handover(now, wait) }
+		in.post(func(m *machine, now time.Time) Actions { return m.Handover(now, wait) })
 	}
 	if found < len(want) {
 		return ErrNoInstance
 	}
 	return nil
+}
+
+// SetMaintenance turns maintenance on or off. On: every instance leaves
+// MASTER (a priority-0 advert, so the peer takes over at once), removes its
+// VIPs and stays in FAULT with the reason "maintenance" until it is turned
+// off; instances started meanwhile start in FAULT. Each instance's change
+// goes to the event stream (vrrp.state, reason "maintenance"). The daemon
+// keeps the flag across restarts and calls this before Run.
+func (c *Component) SetMaintenance(on bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.maint = on
+	for _, in := range c.instances {
+		in.setInputs(func(i *inputs) { i.maintenance = on })
+	}
+}
+
+// Maintenance reports whether maintenance is on.
+func (c *Component) Maintenance() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.maint
+}
+
+// SetServiceHealth tells the instances that track the service whether it
+// has a healthy backend (the health component calls it on every change). A
+// service never reported counts as healthy.
+func (c *Component) SetServiceHealth(service string, healthy bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if h, ok := c.services[service]; ok && h == healthy {
+		return
+	}
+	c.services[service] = healthy
+	for _, in := range c.instances {
+		services := maps.Clone(c.services)
+		in.setInputs(func(i *inputs) { i.services = services })
+	}
+}
+
+// syncTarget is a sync group member as the group sees it (an instance).
+type syncTarget interface {
+	// syncFault sets (reason non-empty) or clears the fault the group
+	// holds the member in.
+	syncFault(reason string)
+	// syncJoin tells the member its group ("" for none).
+	syncJoin(group string)
+	// syncOrder orders a BACKUP to become MASTER or a MASTER to step
+	// down to BACKUP; other states ignore it.
+	syncOrder(to State, reason string)
+}
+
+// syncer runs the sync groups (keepalived's vrrp_sync_group): it follows
+// every member's view and orders the others along.
+//
+//   - A member with a fault of its own puts every other member in FAULT.
+//   - A member in a group does not become MASTER when its Master_Down_Timer
+//     expires; it wants MASTER, and when every member wants MASTER (or is
+//     MASTER already), the group orders all of them to MASTER together.
+//   - A member that becomes MASTER by itself (an address owner) takes the
+//     others to MASTER; one that steps down from MASTER to BACKUP (a higher
+//     priority master, a handover) takes the others to BACKUP.
+//
+// Its methods never block on an instance: the orders are queued.
+type syncer struct {
+	log *slog.Logger
+
+	mu      sync.Mutex
+	groupOf map[string]string     // instance → group
+	members map[string][]string   // group → instances, in config order
+	targets map[string]syncTarget // live instances
+	views   map[string]memberView
+	faults  map[string]string // the sync fault last set per instance
+	joined  map[string]string // the group last told per instance
+}
+
+func newSyncer(log *slog.Logger) *syncer {
+	return &syncer{log: log, groupOf: map[string]string{}, members: map[string][]string{},
+		targets: map[string]syncTarget{}, views: map[string]memberView{}, faults: map[string]string{}, joined: map[string]string{}}
+}
+
+// configure sets the groups and brings every member in line.
+func (s *syncer) configure(groups []config.VRRPSyncGroup) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.groupOf, s.members = map[string]string{}, map[string][]string{}
+	for _, g := range groups {
+		s.members[g.Name] = append([]string(nil), g.Instances...)
+		for _, n := range g.Instances {
+			s.groupOf[n] = g.Name
+		}
+	}
+	for name := range s.targets {
+		s.join(name)
+		if s.groupOf[name] == "" {
+			s.setFault(name, "")
+		}
+	}
+	for g := range s.members {
+		s.refresh(g)
+	}
+}
+
+// register adds a live instance (before it starts).
+func (s *syncer) register(name string, t syncTarget) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.targets[name] = t
+	delete(s.views, name)
+	s.faults[name], s.joined[name] = "", ""
+	s.join(name)
+	if g := s.groupOf[name]; g != "" {
+		s.refresh(g)
+	}
+}
+
+// unregister removes a stopped instance; its faults no longer hold the
+// group.
+func (s *syncer) unregister(name string, t syncTarget) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.targets[name] != t {
+		return
+	}
+	delete(s.targets, name)
+	delete(s.views, name)
+	delete(s.faults, name)
+	delete(s.joined, name)
+	if g := s.groupOf[name]; g != "" {
+		s.refresh(g)
+	}
+}
+
+func (s *syncer) join(name string) {
+	g := s.groupOf[name]
+	if s.joined[name] != g {
+		s.joined[name] = g
+		s.targets[name].syncJoin(g)
+	}
+}
+
+func (s *syncer) setFault(name, reason string) {
+	if s.faults[name] != reason {
+		s.faults[name] = reason
+		s.targets[name].syncFault(reason)
+	}
+}
+
+// update takes member name's view after a step (t: the transition, if
+// any; byGroup: the group ordered it). from is the member reporting.
+func (s *syncer) update(name string, from syncTarget, v memberView, t *Transition, byGroup bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.targets[name] != from {
+		return // a stopped instance's last words
+	}
+	s.views[name] = v
+	g := s.groupOf[name]
+	if g == "" {
+		return
+	}
+	s.refresh(g)
+	if t != nil && !byGroup {
+		switch {
+		case t.To == StateMaster:
+			s.order(g, name, StateMaster, fmt.Sprintf("sync group %s: %s became MASTER", g, name))
+		case t.From == StateMaster && t.To == StateBackup:
+			s.order(g, name, StateBackup, fmt.Sprintf("sync group %s: %s became BACKUP", g, name))
+		}
+	}
+	s.maybeMaster(g)
+}
+
+// refresh sets each member's sync fault from the others' own faults.
+func (s *syncer) refresh(g string) {
+	for _, m := range s.members[g] {
+		if s.targets[m] == nil {
+			continue
+		}
+		var rs []string
+		for _, o := range s.members[g] {
+			if v, ok := s.views[o]; ok && o != m && v.Fault != "" && s.targets[o] != nil {
+				rs = append(rs, fmt.Sprintf("sync group %s: %s in FAULT (%s)", g, o, v.Fault))
+			}
+		}
+		s.setFault(m, strings.Join(rs, "; "))
+	}
+}
+
+// order sends the order to every member of g but except.
+func (s *syncer) order(g, except string, to State, reason string) {
+	for _, m := range s.members[g] {
+		if t := s.targets[m]; t != nil && m != except {
+			t.syncOrder(to, reason)
+		}
+	}
+}
+
+// maybeMaster orders the members that want MASTER to take it once every
+// member wants it or holds it already.
+func (s *syncer) maybeMaster(g string) {
+	wanting := 0
+	for _, m := range s.members[g] {
+		v, ok := s.views[m]
+		if !ok || s.targets[m] == nil || v.Fault != "" || !(v.Want || v.State == StateMaster) {
+			return
+		}
+		if v.Want {
+			wanting++
+		}
+	}
+	if wanting == 0 {
+		return
+	}
+	s.log.Info("sync group becomes MASTER", "group", g)
+	for _, m := range s.members[g] {
+		if s.views[m].Want {
+			s.targets[m].syncOrder(StateMaster, fmt.Sprintf("sync group %s: every member wants MASTER", g))
+		}
+	}
 }
