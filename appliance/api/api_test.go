@@ -23,6 +23,7 @@ type fakeDaemon struct {
 	cfg    *config.Config
 	raw    []byte
 	events *Broker
+	maint  bool
 }
 
 func (f *fakeDaemon) Status() Status {
@@ -55,6 +56,19 @@ func (f *fakeDaemon) Apply(raw []byte) ([]config.Change, error) {
 }
 
 func (f *fakeDaemon) Events() *Broker { return f.events }
+
+func (f *fakeDaemon) SetMaintenance(on bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.maint = on
+	return nil
+}
+
+func (f *fakeDaemon) Maintenance() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.maint
+}
 
 func (f *fakeDaemon) Handover(names []string) error {
 	for _, n := range names {
@@ -247,5 +261,18 @@ func TestHandover(t *testing.T) {
 	var se *StatusError
 	if err := c.Handover(ctx, "nope"); !errors.As(err, &se) || se.Code != 404 {
 		t.Fatalf("unknown instance: %v, want 404", err)
+	}
+}
+
+func TestMaintenance(t *testing.T) {
+	_, c, _ := serve(t)
+	ctx := context.Background()
+	for _, on := range []bool{true, false} {
+		if err := c.SetMaintenance(ctx, on); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := c.Maintenance(ctx); err != nil || got != on {
+			t.Fatalf("maintenance %v, %v; want %v", got, err, on)
+		}
 	}
 }

@@ -128,6 +128,20 @@ func (c *Client) Handover(ctx context.Context, instances ...string) error {
 	return nil
 }
 
+// SetMaintenance turns maintenance on or off.
+func (c *Client) SetMaintenance(ctx context.Context, on bool) error {
+	body, _ := json.Marshal(MaintenanceState{On: on})
+	var st MaintenanceState
+	return c.getJSON(ctx, http.MethodPut, "/v1/maintenance", body, &st)
+}
+
+// Maintenance reports whether maintenance is on.
+func (c *Client) Maintenance(ctx context.Context) (bool, error) {
+	var st MaintenanceState
+	err := c.getJSON(ctx, http.MethodGet, "/v1/maintenance", nil, &st)
+	return st.On, err
+}
+
 // Events calls fn for each event until ctx ends, the stream ends, or fn
 // returns an error (which Events returns).
 func (c *Client) Events(ctx context.Context, fn func(Event) error) error {

@@ -31,6 +31,11 @@ type Daemon interface {
 	// Handover makes the named VRRP instances (all when none) give up
 	// MASTER now. An unknown name is an error wrapping ErrNotFound.
 	Handover(instances []string) error
+	// SetMaintenance turns maintenance on (this node keeps no VIPs) or
+	// off; it survives a daemon restart.
+	SetMaintenance(on bool) error
+	// Maintenance reports whether maintenance is on.
+	Maintenance() bool
 }
 
 // ErrNotFound marks errors about objects that do not exist (404).
@@ -52,6 +57,8 @@ func NewServer(d Daemon, log *slog.Logger) *Server {
 	s.mux.HandleFunc("POST /v1/config/validate", s.validate)
 	s.mux.HandleFunc("GET /v1/events", s.events)
 	s.mux.HandleFunc("POST /v1/vrrp/handover", s.handover)
+	s.mux.HandleFunc("GET /v1/maintenance", s.getMaintenance)
+	s.mux.HandleFunc("PUT /v1/maintenance", s.putMaintenance)
 	return s
 }
 
@@ -211,6 +218,28 @@ func (s *Server) handover(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeJSON(w, http.StatusOK, map[string]any{"handover": req.Instances})
 	}
+}
+
+// MaintenanceState is the body of GET and PUT /v1/maintenance.
+type MaintenanceState struct {
+	On bool `json:"on"`
+}
+
+func (s *Server) getMaintenance(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, MaintenanceState{On: s.d.Maintenance()})
+}
+
+func (s *Server) putMaintenance(w http.ResponseWriter, r *http.Request) {
+	var req MaintenanceState
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("body: want {\"on\": true|false}: %w", err))
+		return
+	}
+	if err := s.d.SetMaintenance(req.On); err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, MaintenanceState{On: s.d.Maintenance()})
 }
 
 // events streams JSON lines until the client goes away or the server stops.

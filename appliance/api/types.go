@@ -7,6 +7,9 @@
 //	PUT  /v1/config           validate, save atomically, apply (422 + errors when invalid)
 //	POST /v1/config/validate  validate only, and list what would change
 //	GET  /v1/events           a stream of JSON lines, one Event each
+//	POST /v1/vrrp/handover    give up VRRP MASTER now
+//	GET  /v1/maintenance      {"on": bool}
+//	PUT  /v1/maintenance      turn maintenance on or off (kept across restarts)
 package api
 
 import (
@@ -36,10 +39,12 @@ type Status struct {
 // NodeStatus describes the daemon process.
 type NodeStatus struct {
 	// Name is node.name of the running config; empty while unconfigured.
-	Name    string    `json:"name"`
-	Version string    `json:"version"`
-	PID     int       `json:"pid"`
-	Started time.Time `json:"started"`
+	Name string `json:"name"`
+	// Maintenance is on: this node keeps no VIPs.
+	Maintenance bool      `json:"maintenance"`
+	Version     string    `json:"version"`
+	PID         int       `json:"pid"`
+	Started     time.Time `json:"started"`
 }
 
 // ConfigStatus describes the config in force and the last attempt to change it.

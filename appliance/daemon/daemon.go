@@ -131,6 +131,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	defer os.Remove(d.opts.SocketPath)
 
+	if d.Maintenance() && d.vrrp != nil {
+		d.log.Warn("maintenance is on (from the state directory): this node keeps no VIPs")
+		d.vrrp.SetMaintenance(true)
+	}
 	d.Reload()
 
 	// The API outlives the components so that clients see the shutdown.
@@ -292,6 +296,36 @@ func (d *Daemon) Handover(instances []string) error {
 	return err
 }
 
+func (d *Daemon) maintenanceFile() string { return filepath.Join(d.opts.StateDir, "maintenance") }
+
+// Maintenance reports whether maintenance is on (the flag file exists).
+func (d *Daemon) Maintenance() bool {
+	_, err := os.Stat(d.maintenanceFile())
+	return err == nil
+}
+
+// SetMaintenance turns maintenance on (every VRRP instance leaves MASTER and
+// keeps no VIPs) or off. The state is a file in the state directory, so it
+// survives a restart.
+func (d *Daemon) SetMaintenance(on bool) error {
+	var err error
+	if on {
+		err = os.WriteFile(d.maintenanceFile(), []byte("on\n"), 0o640)
+	} else if err = os.Remove(d.maintenanceFile()); errors.Is(err, fs.ErrNotExist) {
+		err = nil
+	}
+	if err != nil {
+		return fmt.Errorf("maintenance: %w", err)
+	}
+	if d.vrrp != nil {
+		d.vrrp.SetMaintenance(on)
+	}
+	state := map[bool]string{true: "on", false: "off"}[on]
+	d.log.Info("maintenance " + state)
+	d.publish("daemon.maintenance", "maintenance "+state, map[string]bool{"on": on})
+	return nil
+}
+
 // Running returns the config in force and its bytes; nil while unconfigured.
 func (d *Daemon) Running() (*config.Config, []byte) {
 	d.mu.Lock()
@@ -306,7 +340,7 @@ func (d *Daemon) Events() *api.Broker { return d.events }
 func (d *Daemon) Status() api.Status {
 	d.mu.Lock()
 	st := api.Status{
-		Node: api.NodeStatus{Version: d.opts.Version, PID: os.Getpid(), Started: d.started},
+		Node: api.NodeStatus{Version: d.opts.Version, PID: os.Getpid(), Started: d.started, Maintenance: d.Maintenance()},
 		Config: api.ConfigStatus{
 			Path:      d.opts.ConfigPath,
 			Loaded:    d.cfg != nil,

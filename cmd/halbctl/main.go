@@ -6,6 +6,7 @@
 //	halbctl [-socket PATH] config apply FILE
 //	halbctl [-socket PATH] events
 //	halbctl [-socket PATH] handover [INSTANCE...]
+//	halbctl [-socket PATH] maintenance [on|off]
 //
 // Exit status: 0 success, 1 the operation failed (an invalid config, an
 // unreachable daemon), 2 a usage error.
@@ -40,6 +41,7 @@ commands:
   config apply FILE       validate, save and apply FILE on the daemon
   events                  follow the daemon's event stream
   handover [INSTANCE...]  give up VRRP MASTER now (all instances when none named)
+  maintenance [on|off]    keep no VIPs on this node until off (kept across restarts)
 `
 
 func main() {
@@ -132,6 +134,23 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 		}
 		fmt.Fprintln(c.out, "handover requested: the peer takes over after its skew time")
 		return nil
+	case "maintenance":
+		if len(rest) == 0 {
+			on, err := c.client.Maintenance(ctx)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.out, "maintenance %s\n", map[bool]string{true: "on", false: "off"}[on])
+			return nil
+		}
+		if len(rest) != 1 || (rest[0] != "on" && rest[0] != "off") {
+			return usageError("maintenance takes on or off")
+		}
+		if err := c.client.SetMaintenance(ctx, rest[0] == "on"); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.out, "maintenance %s\n", rest[0])
+		return nil
 	case "events":
 		enc := json.NewEncoder(c.out)
 		return c.client.Events(ctx, func(ev api.Event) error { return enc.Encode(ev) })
@@ -216,6 +235,9 @@ func printStatus(w io.Writer, st *api.Status, now time.Time) {
 	}
 	fmt.Fprintf(tw, "node\t%s\thalbd %s, pid %d, up %s\n", name, st.Node.Version, st.Node.PID,
 		now.Sub(st.Node.Started).Truncate(time.Second))
+	if st.Node.Maintenance {
+		fmt.Fprintf(tw, "\tMAINTENANCE\tthis node keeps no VIPs (halbctl maintenance off)\n")
+	}
 	if st.Config.Loaded {
 		fmt.Fprintf(tw, "config\t%s\tapplied %s, sha256 %.12s\n", st.Config.Path,
 			st.Config.AppliedAt.Local().Format(time.DateTime), st.Config.SHA256)
@@ -269,6 +291,23 @@ func printVRRP(tw io.Writer, raw json.RawMessage) {
 			in.Counters.AdvertsSent, in.Counters.AdvertsReceived, in.Counters.Dropped)
 		if t := in.LastTransition; t != nil {
 			fmt.Fprintf(tw, "\t\t  since %s: %s\n", t.At.Local().Format(time.DateTime), t.Reason)
+		}
+		if len(in.FaultReasons) > 0 {
+			fmt.Fprintf(tw, "\t\t  fault: %s\n", strings.Join(in.FaultReasons, "; "))
+		}
+		for _, tr := range in.Tracked {
+			state := "ok"
+			if !tr.OK {
+				state = "FAILING"
+				if tr.Detail != "" {
+					state += " (" + tr.Detail + ")"
+				}
+			}
+			effect := fmt.Sprintf("weight %+d", tr.Weight)
+			if tr.Weight == 0 {
+				effect = "fault on failure"
+			}
+			fmt.Fprintf(tw, "\t\t  track %s %s: %s, %s\n", tr.Kind, tr.Name, state, effect)
 		}
 		if in.Error != "" {
 			fmt.Fprintf(tw, "\t\t  error: %s\n", in.Error)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -72,10 +73,16 @@ func TestStatusTable(t *testing.T) {
 		Config: api.ConfigStatus{Path: "/etc/halb/halb.yaml", Loaded: true, SHA256: "0123456789abcdef", AppliedAt: now,
 			LastError: &api.Rejection{Time: now, Source: "api", Errors: config.Errors{{File: "halb.yaml", Line: 3, Path: "node.x", Msg: "bad"}}}},
 	}
+	st.VRRP = json.RawMessage(`[{"name":"web-a","interface":"eth1","vrid":51,"state":"FAULT","priority":150,"effective_priority":90,
+		"vips":["10.0.0.100/24"],"held_vips":[],"fault_reasons":["maintenance"],
+		"tracked":[{"kind":"script","name":"gw","ok":false,"weight":-60,"detail":"exit status 1"}],
+		"counters":{"adverts_sent":7,"adverts_received":3,"dropped":1,"transitions":2}}]`)
 	var b bytes.Buffer
 	printStatus(&b, st, now)
 	out := b.String()
-	for _, want := range []string{"lb1", "halbd v1, pid 42, up 1m30s", "sha256 0123456789ab", "1 problem(s)", "halb.yaml:3: node.x: bad", "vrrp", "not running in this build"} {
+	for _, want := range []string{"lb1", "halbd v1, pid 42, up 1m30s", "sha256 0123456789ab", "1 problem(s)", "halb.yaml:3: node.x: bad",
+		"vrrp web-a", "FAULT", "priority 90 (configured 150)", "holds none", "adverts 7 sent 3 received, 1 dropped",
+		"fault: maintenance", "track script gw: FAILING (exit status 1), weight -60", "services", "not running in this build"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status table lacks %q:\n%s", want, out)
 		}
