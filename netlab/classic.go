@@ -1,6 +1,7 @@
 package netlab
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"text/template"
 	"time"
 )
 
@@ -33,6 +35,24 @@ type ClassicOptions struct {
 	ClientOnBack bool
 	// SingleServer puts only be1 into the backend (benchmarks).
 	SingleServer bool
+	// IPv6 puts the VIP and the services on fd00:10::100 instead.
+	IPv6 bool
+	// Unicast sends adverts to the peer's address instead of multicast.
+	Unicast bool
+	// DualMaster adds a second instance (VIP2, vrid 52) with the
+	// priorities swapped: each node is MASTER of one VIP.
+	DualMaster bool
+	// NodeFlavors overrides Flavor per node (interoperability: one halb
+	// node and one keepalived node).
+	NodeFlavors [2]Flavor
+}
+
+// flavor of node i.
+func (o ClassicOptions) flavor(i int) Flavor {
+	if o.NodeFlavors[i] != "" {
+		return o.NodeFlavors[i]
+	}
+	return o.Flavor
 }
 
 // ClassicTCPPort is where the classic config's TCP-mode service listens on
@@ -62,48 +82,89 @@ const (
 	ClassicCheckRise     = 2
 )
 
-// ClassicConfig renders the halb config of lb1 (i=0) or lb2 (i=1).
-func ClassicConfig(o ClassicOptions, i int) []byte {
-	o = o.withDefaults()
-	be2 := `      - {name: be2, address: "10.0.0.12:80"}` + "\n"
-	if o.SingleServer {
-		be2 = ""
-	}
-	name, peer, peerAddr := "lb1", "lb2", "192.168.10.2"
-	if i == 1 {
-		name, peer, peerAddr = "lb2", "lb1", "192.168.10.1"
-	}
-	return fmt.Appendf(nil, `node: {name: %s}
-peers: [{name: %s, address: %s}]
+// ClassicVIP2 is the second VIP of the dual-master variant, MASTER on lb2.
+const ClassicVIP2 = "192.168.10.101"
+
+// ClassicVIP6 is the VIP of the IPv6 variant.
+const ClassicVIP6 = "fd00:10::100"
+
+var classicTemplate = template.Must(template.New("halb.yaml").Parse(`node: {name: {{.Name}}}
+peers: [{name: {{.Peer}}, address: {{.PeerAddr}}}]
 vrrp:
   - name: front
     interface: eth0
     vrid: 51
-    priority: %d
-    advert_interval: %s
+    priority: {{.Priority}}
+    advert_interval: {{.Advert}}
     preempt: true
-    vips: [%s/24]
+    vips: ["{{.VIP}}/{{.Bits}}"]
+{{- if .Unicast}}
+    unicast_peers: [{{.PeerAddr}}]
+{{- end}}
+{{- if .Dual}}
+  - name: front-b
+    interface: eth0
+    vrid: 52
+    priority: {{.Priority2}}
+    advert_interval: {{.Advert}}
+    preempt: true
+    vips: ["{{.VIP2}}/24"]
+{{- end}}
 services:
   - name: web
-    listen: ["%s:80"]
+    listen: ["{{.Listen}}:80"{{if .Dual}}, "{{.VIP2}}:80"{{end}}]
     mode: http
     default_backend: web
   - name: web-tcp
-    listen: ["%s:%d"]
+    listen: ["{{.Listen}}:{{.TCPPort}}"]
     mode: tcp
     default_backend: web-tcp
 backends:
-  - name: web
-    balance: roundrobin
-    health: {check: http, path: /healthz, interval: %s, timeout: %s, rise: %d, fall: %d}
+{{- range $b := .Backends}}
+  - name: {{$b.Name}}
+    health: {check: {{$b.Check}}{{if eq $b.Check "http"}}, path: /healthz{{end}}, interval: {{$.Check.Interval}}, timeout: {{$.Check.Timeout}}, rise: {{$.Check.Rise}}, fall: {{$.Check.Fall}}}
     servers:
-      - {name: be1, address: "10.0.0.11:80"}
-%[14]s  - name: web-tcp
-    health: {check: tcp, interval: %[10]s, timeout: %[11]s, rise: %[12]d, fall: %[13]d}
-    servers:
-      - {name: be1, address: "10.0.0.11:80"}
-%[14]s`, name, peer, peerAddr, o.Priorities[i], o.AdvertInterval, ClassicVIP, ClassicVIP, ClassicVIP, ClassicTCPPort,
-		ClassicCheckInterval, ClassicCheckTimeout, ClassicCheckRise, ClassicCheckFall, be2)
+{{- range $.Servers}}
+      - {name: {{.}}, address: "{{index $.ServerAddr .}}"}
+{{- end}}
+{{- end}}
+`))
+
+// ClassicConfig renders the halb config of lb1 (i=0) or lb2 (i=1).
+func ClassicConfig(o ClassicOptions, i int) []byte {
+	o = o.withDefaults()
+	type backend struct{ Name, Check string }
+	d := map[string]any{
+		"Name": "lb1", "Peer": "lb2", "PeerAddr": "192.168.10.2",
+		"Priority": o.Priorities[i], "Advert": o.AdvertInterval,
+		"VIP": ClassicVIP, "Bits": 24, "Listen": ClassicVIP, "Unicast": o.Unicast,
+		"Dual": o.DualMaster, "VIP2": ClassicVIP2, "Priority2": o.Priorities[1-i],
+		"TCPPort":  ClassicTCPPort,
+		"Backends": []backend{{"web", "http"}, {"web-tcp", "tcp"}},
+		"Check": map[string]any{"Interval": ClassicCheckInterval, "Timeout": ClassicCheckTimeout,
+			"Rise": ClassicCheckRise, "Fall": ClassicCheckFall},
+		"Servers":    []string{"be1", "be2"},
+		"ServerAddr": map[string]string{"be1": "10.0.0.11:80", "be2": "10.0.0.12:80"},
+	}
+	if i == 1 {
+		d["Name"], d["Peer"], d["PeerAddr"] = "lb2", "lb1", "192.168.10.1"
+	}
+	if o.IPv6 {
+		d["VIP"], d["Bits"], d["Listen"] = ClassicVIP6, 64, "["+ClassicVIP6+"]"
+		if i == 0 {
+			d["PeerAddr"] = "fd00:10::2"
+		} else {
+			d["PeerAddr"] = "fd00:10::1"
+		}
+	}
+	if o.SingleServer {
+		d["Servers"] = []string{"be1"}
+	}
+	var b bytes.Buffer
+	if err := classicTemplate.Execute(&b, d); err != nil {
+		panic(err) // the template and its data are fixed
+	}
+	return b.Bytes()
 }
 
 func (o ClassicOptions) withDefaults() ClassicOptions {
@@ -124,6 +185,9 @@ func (o ClassicOptions) withDefaults() ClassicOptions {
 func NewClassic(l *Lab, o ClassicOptions) (*Classic, error) {
 	o = o.withDefaults()
 	c := &Classic{Lab: l, Opts: o, VIP: netip.MustParseAddr(ClassicVIP), URL: classicURL}
+	if o.IPv6 {
+		c.VIP, c.URL = netip.MustParseAddr(ClassicVIP6), "http://["+ClassicVIP6+"]/"
+	}
 	var err error
 	if c.Front, err = l.AddLAN("front"); err != nil {
 		return nil, err
@@ -171,7 +235,7 @@ func NewClassic(l *Lab, o ClassicOptions) (*Classic, error) {
 		if _, err := h.Connect(c.Back, "eth1", fmt.Sprintf("10.0.0.%d/24", 1+i)); err != nil {
 			return nil, err
 		}
-		if c.LB[i], err = l.StartNode(h, o.Flavor, ClassicConfig(o, i)); err != nil {
+		if c.LB[i], err = l.StartNode(h, o.flavor(i), ClassicConfig(o, i)); err != nil {
 			return nil, err
 		}
 	}
@@ -230,10 +294,13 @@ func (c *Classic) Get() (string, error) {
 }
 
 // VIPHolders names the nodes whose host has the VIP configured.
-func (c *Classic) VIPHolders() []string {
+func (c *Classic) VIPHolders() []string { return c.HoldersOf(c.VIP) }
+
+// HoldersOf names the nodes whose host has vip configured.
+func (c *Classic) HoldersOf(vip netip.Addr) []string {
 	var out []string
 	for _, n := range c.LB {
-		if n.HoldsVIP(c.VIP) {
+		if n.HoldsVIP(vip) {
 			out = append(out, n.Host.Name)
 		}
 	}

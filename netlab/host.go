@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -273,11 +274,17 @@ func (h *Host) Listen(network, addr string) (net.Listener, error) {
 	return ln, err
 }
 
+// dialTimeout bounds every Dial from a host.
+const dialTimeout = 2 * time.Second
+
 // Dial connects from inside the host. It fits http.Transport.DialContext.
 func (h *Host) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	var c net.Conn
 	err := h.Do(func() (err error) {
-		var d net.Dialer
+		// The connect runs on this locked thread; bound it, or dials to a
+		// blackholed address (callers' contexts are not always cancelled)
+		// would each hold an OS thread for the kernel's SYN timeout.
+		d := net.Dialer{Timeout: dialTimeout}
 		c, err = d.DialContext(ctx, network, addr)
 		return err
 	})

@@ -1,6 +1,7 @@
 package netlab
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"halb/appliance/api"
 	"halb/appliance/config"
 )
 
@@ -180,6 +182,31 @@ func (n *Node) Kill() error {
 	return errors.Join(errs...)
 }
 
+// Handover gives up MASTER the way each flavor's operator would: halbctl
+// handover (the API) for halb; for keepalived, which has no such command,
+// a graceful stop of keepalived (SIGTERM: it sends priority 0), leaving
+// HAProxy running.
+func (n *Node) Handover() error {
+	switch n.Flavor {
+	case FlavorHalb:
+		c := n.API()
+		defer c.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return c.Handover(ctx)
+	default:
+		for _, p := range n.procs {
+			if p.Name == "keepalived" {
+				return p.Terminate(5 * time.Second)
+			}
+		}
+		return errors.New("netlab: no keepalived to stop")
+	}
+}
+
+// API returns a client of the node's halbd (halb flavor).
+func (n *Node) API() *api.Client { return api.NewClient(filepath.Join(n.Dir, "halb.sock")) }
+
 // Close stops the node's in-process responders (the lab kills the rest).
 func (n *Node) Close() {
 	for _, r := range n.responders {
@@ -190,6 +217,9 @@ func (n *Node) Close() {
 // Freeze SIGSTOPs the node's daemons; Thaw SIGCONTs them.
 func (n *Node) Freeze() error {
 	var errs []error
+	for _, r := range n.responders {
+		r.SetMode(ModeHang) // frozen with halbd: connections open, no answers
+	}
 	for _, p := range n.procs {
 		errs = append(errs, p.Stop())
 	}
@@ -199,6 +229,9 @@ func (n *Node) Freeze() error {
 // Thaw resumes the node's daemons after Freeze.
 func (n *Node) Thaw() error {
 	var errs []error
+	for _, r := range n.responders {
+		r.SetMode(ModeOK)
+	}
 	for _, p := range n.procs {
 		errs = append(errs, p.Cont())
 	}

@@ -61,6 +61,11 @@ func TestMain(m *testing.M) {
 // report row. The halb flavor is skipped, with the reason, while halbd
 // lacks a feature the scenario needs.
 func scenario(t *testing.T, name string, needs []string, fn func(t *testing.T, c *Classic, row *Row)) {
+	scenarioWith(t, name, needs, ClassicOptions{}, fn)
+}
+
+// scenarioWith is scenario with topology options (the flavor is set per run).
+func scenarioWith(t *testing.T, name string, needs []string, opts ClassicOptions, fn func(t *testing.T, c *Classic, row *Row)) {
 	for _, fl := range Flavors {
 		t.Run(string(fl), func(t *testing.T) {
 			SkipUnlessRoot(t)
@@ -77,7 +82,9 @@ func scenario(t *testing.T, name string, needs []string, fn func(t *testing.T, c
 				report.Add(row)
 			}()
 			l := New(t)
-			c, err := NewClassic(l, ClassicOptions{Flavor: fl})
+			o := opts
+			o.Flavor = fl
+			c, err := NewClassic(l, o)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -149,10 +156,12 @@ func finish(t *testing.T, c *Classic, row *Row, want string) {
 }
 
 // failoverBound is the outage a client may see when lb1 fails: lb2 waits the
-// Master_Down_Interval, plus a second of slack for the gratuitous ARP, the
-// new master's first answer and the probe's period.
+// Master_Down_Interval, plus slack for the gratuitous ARP, the new master's
+// first answer and the probe's period: an advert interval and 250ms, at most
+// a second.
 func failoverBound(c *Classic) time.Duration {
-	return MasterDownInterval(c.Opts.AdvertInterval, c.Opts.Priorities[1]) + time.Second
+	slack := min(time.Second, c.Opts.AdvertInterval+250*time.Millisecond)
+	return MasterDownInterval(c.Opts.AdvertInterval, c.Opts.Priorities[1]) + slack
 }
 
 func checkOutage(t *testing.T, row *Row, w *ProbeResult, bound time.Duration) {
