@@ -39,6 +39,11 @@ type ClassicOptions struct {
 	IPv6 bool
 	// Unicast sends adverts to the peer's address instead of multicast.
 	Unicast bool
+	// Version is the VRRP version (2 or 3). Default: 3.
+	Version int
+	// UseVMAC gives the VIP the virtual MAC 00:00:5e:00:01:33 (VRID 51)
+	// on a macvlan (use_vmac).
+	UseVMAC bool
 	// DualMaster adds a second instance (VIP2, vrid 52) with the
 	// priorities swapped: each node is MASTER of one VIP.
 	DualMaster bool
@@ -94,12 +99,16 @@ vrrp:
   - name: front
     interface: eth0
     vrid: 51
+    version: {{.Version}}
     priority: {{.Priority}}
     advert_interval: {{.Advert}}
     preempt: true
     vips: ["{{.VIP}}/{{.Bits}}"]
 {{- if .Unicast}}
     unicast_peers: [{{.PeerAddr}}]
+{{- end}}
+{{- if .UseVMAC}}
+    use_vmac: true
 {{- end}}
 {{- if .Dual}}
   - name: front-b
@@ -136,8 +145,8 @@ func ClassicConfig(o ClassicOptions, i int) []byte {
 	type backend struct{ Name, Check string }
 	d := map[string]any{
 		"Name": "lb1", "Peer": "lb2", "PeerAddr": "192.168.10.2",
-		"Priority": o.Priorities[i], "Advert": o.AdvertInterval,
-		"VIP": ClassicVIP, "Bits": 24, "Listen": ClassicVIP, "Unicast": o.Unicast,
+		"Priority": o.Priorities[i], "Advert": o.AdvertInterval, "Version": o.Version,
+		"VIP": ClassicVIP, "Bits": 24, "Listen": ClassicVIP, "Unicast": o.Unicast, "UseVMAC": o.UseVMAC,
 		"Dual": o.DualMaster, "VIP2": ClassicVIP2, "Priority2": o.Priorities[1-i],
 		"TCPPort":  ClassicTCPPort,
 		"Backends": []backend{{"web", "http"}, {"web-tcp", "tcp"}},
@@ -176,6 +185,9 @@ func (o ClassicOptions) withDefaults() ClassicOptions {
 	}
 	if o.Flavor == "" {
 		o.Flavor = FlavorReference
+	}
+	if o.Version == 0 {
+		o.Version = 3
 	}
 	return o
 }

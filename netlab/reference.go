@@ -169,6 +169,17 @@ func KeepalivedConfig(cfg *config.Config, p RefPaths) ([]byte, error) {
 		} else if v.PreemptDelay > 0 {
 			w(1, "preempt_delay %s", refSeconds(v.PreemptDelay.D()))
 		}
+		vipDev := " dev " + v.Interface
+		if v.UseVMAC {
+			// keepalived's use_vmac, with halb's name for the macvlan;
+			// the VIPs go on it. Unicast adverts leave from the
+			// interface, as halb's do.
+			w(1, "use_vmac %s", config.VMACName(v.VRID, vrrpIsV6(v)))
+			if len(v.UnicastPeers) > 0 {
+				w(1, "vmac_xmit_base")
+			}
+			vipDev = ""
+		}
 		if len(v.UnicastPeers) > 0 {
 			w(1, "unicast_peer {")
 			for _, a := range v.UnicastPeers {
@@ -178,7 +189,7 @@ func KeepalivedConfig(cfg *config.Config, p RefPaths) ([]byte, error) {
 		}
 		w(1, "virtual_ipaddress {")
 		for _, vip := range v.VIPs {
-			w(2, "%s dev %s", vip, v.Interface)
+			w(2, "%s%s", vip, vipDev)
 		}
 		w(1, "}")
 
@@ -568,4 +579,14 @@ func refMillis(d time.Duration) (string, error) {
 		return "", fmt.Errorf("%s is not a whole number of milliseconds, which HAProxy needs", d)
 	}
 	return strconv.FormatInt(d.Milliseconds(), 10) + "ms", nil
+}
+
+// vrrpIsV6 reports whether the instance's VIPs are IPv6.
+func vrrpIsV6(v *config.VRRPInstance) bool {
+	for _, s := range v.VIPs {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			return p.Addr().Is6()
+		}
+	}
+	return false
 }

@@ -279,6 +279,17 @@ vrrp:
     preempt_delay: 250ms
     vips: ["fd00:1::3/64"]
     track: {interfaces: [eth3]}
+  - name: vm
+    interface: eth3
+    vrid: 4
+    use_vmac: true
+    vips: [10.1.3.4/24]
+  - name: vm6
+    interface: eth3
+    vrid: 5
+    use_vmac: true
+    unicast_peers: ["fd00:3::9"]
+    vips: ["fd00:3::5/64"]
 services:
   - name: up
     listen: [":8080", "[::]:8081", "0.0.0.0:8082"]
@@ -332,6 +343,14 @@ func TestReferenceRules(t *testing.T) {
 	v3 := block(t, k, "vrrp_instance v3 {")
 	wantLines(t, "v3", v3, "advert_int 1.5", "preempt_delay 0.25", "fd00:1::3/64 dev eth2", "track_interface {", "eth3", "}")
 	noLine(t, "v3", v3, "nopreempt")
+
+	// use_vmac: keepalived's, with halb's macvlan name; the VIPs go on it
+	// (no dev); unicast adverts leave from the interface.
+	vm := block(t, k, "vrrp_instance vm {")
+	wantLines(t, "vm", vm, "use_vmac vrrp.4", "virtual_ipaddress {", "10.1.3.4/24", "}")
+	noLine(t, "vm", vm, "vmac_xmit_base")
+	vm6 := block(t, k, "vrrp_instance vm6 {")
+	wantLines(t, "vm6", vm6, "use_vmac vrrp6.5", "vmac_xmit_base", "unicast_peer {", "fd00:3::9", "}", "virtual_ipaddress {", "fd00:3::5/64", "}")
 	if !strings.Contains(k, "vrrp_script track_up {") || !strings.Contains(k, "vrrp_script track_tcp {") {
 		t.Errorf("missing vrrp_script for up or tcp:\n%s", k)
 	}

@@ -77,10 +77,7 @@ func scenarioWith(t *testing.T, name string, needs []string, opts ClassicOptions
 					t.Skip(why)
 				}
 			}
-			defer func() {
-				row.Pass = !t.Failed()
-				report.Add(row)
-			}()
+			recordWhenDone(t, row)
 			l := New(t)
 			o := opts
 			o.Flavor = fl
@@ -95,6 +92,20 @@ func scenarioWith(t *testing.T, name string, needs []string, opts ClassicOptions
 			fn(t, c, row)
 		})
 	}
+}
+
+// reportRow returns a row for the report, added when t ends (pass or fail).
+func reportRow(t *testing.T, scenario, flavor string) *Row {
+	row := &Row{Scenario: scenario, Flavor: flavor}
+	recordWhenDone(t, row)
+	return row
+}
+
+func recordWhenDone(t *testing.T, row *Row) {
+	t.Cleanup(func() {
+		row.Pass = !t.Failed()
+		report.Add(row)
+	})
 }
 
 // measure runs the client probe around fault: two seconds of baseline, the

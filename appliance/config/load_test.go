@@ -70,7 +70,7 @@ node: {name: lb1}
 vrrp:
   - {name: a, interface: eth0, vrid: 0, vips: [10.0.0.1/24], prio: 100}
 `, []string{
-			`halb.yaml:3: vrrp[0].prio: unknown key "prio" (known keys here: name, interface, vrid, version, priority, address_owner, advert_interval, preempt, preempt_delay, vips, unicast_peers, track, notify, garp)`,
+			`halb.yaml:3: vrrp[0].prio: unknown key "prio" (known keys here: name, interface, vrid, version, priority, address_owner, advert_interval, preempt, preempt_delay, vips, unicast_peers, track, notify, garp, use_vmac)`,
 			`halb.yaml:3: vrrp[0].vrid: 0 is out of range 1..255`,
 		}},
 		{"merge key", `
@@ -173,7 +173,7 @@ vrrp:
 		{"scalar for list item", `
 node: {name: lb1}
 vrrp: [5]
-`, []string{`halb.yaml:2: vrrp[0]: want a mapping of keys (name, interface, vrid, version, priority, address_owner, advert_interval, preempt, preempt_delay, vips, unicast_peers, track, notify, garp)`}},
+`, []string{`halb.yaml:2: vrrp[0]: want a mapping of keys (name, interface, vrid, version, priority, address_owner, advert_interval, preempt, preempt_delay, vips, unicast_peers, track, notify, garp, use_vmac)`}},
 		{"yes for bool", `
 node: {name: lb1}
 vrrp:

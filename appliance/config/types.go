@@ -118,6 +118,12 @@ type VRRPInstance struct {
 	// GARP sets the announcements (gratuitous ARP / unsolicited NA) sent on
 	// becoming MASTER. Default: the first at once, then 3 more 1s apart.
 	GARP GARP `yaml:"garp,omitempty" json:"garp"`
+	// UseVMAC gives the VIPs the RFC 5798 virtual MAC (00:00:5e:00:01:VRID,
+	// 00:00:5e:00:02:VRID for IPv6) on a macvlan interface "vrrp.VRID"
+	// ("vrrp6.VRID" for IPv6) over Interface, as keepalived's use_vmac:
+	// clients' ARP / neighbor entries stay valid across a failover.
+	// Default: false.
+	UseVMAC bool `yaml:"use_vmac,omitempty" json:"use_vmac,omitempty"`
 }
 
 // GARP configures the announcements of a new MASTER: one at once, then

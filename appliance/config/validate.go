@@ -218,9 +218,19 @@ func (v *validator) peers(c *Config) {
 	}
 }
 
+// VMACName is the name of the macvlan interface that carries the virtual
+// MAC of a use_vmac instance: "vrrp.VRID", or "vrrp6.VRID" for IPv6.
+func VMACName(vrid int, v6 bool) string {
+	if v6 {
+		return fmt.Sprintf("vrrp6.%d", vrid)
+	}
+	return fmt.Sprintf("vrrp.%d", vrid)
+}
+
 func (v *validator) vrrp(c *Config, services map[string]bool) {
 	seen := map[string]string{}
 	vrids := map[string]string{} // interface/family/vrid → path
+	vmacs := map[string]string{} // virtual MAC interface name → path
 	vips := map[netip.Addr]string{}
 	for i := range c.VRRP {
 		r := &c.VRRP[i]
@@ -280,6 +290,14 @@ func (v *validator) vrrp(c *Config, services map[string]bool) {
 				v.errf(path+".vrid", "%d is already used on %s by %s", r.VRID, r.Interface, other)
 			} else {
 				vrids[key] = path
+			}
+			if r.UseVMAC && family != "" {
+				name := VMACName(r.VRID, family == "ipv6")
+				if other, dup := vmacs[name]; dup {
+					v.errf(path+".use_vmac", "the virtual MAC interface %s is already used by %s (same VRID and family on another interface)", name, other)
+				} else {
+					vmacs[name] = path
+				}
 			}
 		}
 		for j, s := range r.UnicastPeers {

@@ -430,6 +430,10 @@ func TestValidateVRRP(t *testing.T) {
   - {name: a, interface: eth0, vrid: 51, vips: ["fd00::1/64"]}
   - {name: b, interface: eth0, vrid: 51, vips: ["fd00::2/64"]}
 `, []string{"halb.yaml:4: vrrp[1].vrid: 51 is already used on eth0 by vrrp[0]"}},
+		{"use_vmac: one VRID on two interfaces", vrrpDoc + `
+  - {name: a, interface: eth0, vrid: 51, use_vmac: true, vips: [10.0.0.1/24]}
+  - {name: b, interface: eth1, vrid: 51, use_vmac: true, vips: [10.0.1.1/24]}
+`, []string{"halb.yaml:4: vrrp[1].use_vmac: the virtual MAC interface vrrp.51 is already used by vrrp[0] (same VRID and family on another interface)"}},
 		{"vrid reused on another interface", vrrpDoc + `
   - {name: a, interface: eth0, vrid: 51, vips: [10.0.0.1/24]}
   - {name: b, interface: eth1, vrid: 51, vips: [10.0.1.1/24]}

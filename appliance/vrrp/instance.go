@@ -21,6 +21,7 @@ const linkPoll = 100 * time.Millisecond
 type InstanceStatus struct {
 	Name              string          `json:"name"`
 	Interface         string          `json:"interface"`
+	VMAC              string          `json:"vmac,omitempty"` // the virtual MAC interface (use_vmac)
 	VRID              int             `json:"vrid"`
 	Version           int             `json:"version"`
 	State             State           `json:"state"`
@@ -82,6 +83,8 @@ type instance struct {
 	vips    []netip.Prefix
 	v6      bool
 	peers   []netip.Addr // unicast peers; empty: multicast
+	vif     string       // where the VIPs live: the interface, or its virtual MAC macvlan
+	sendIf  string       // where adverts leave and are received
 	netif   Netif
 	log     *slog.Logger
 	publish func(typ, msg string, data any)
@@ -132,8 +135,23 @@ func newInstance(cfg config.VRRPInstance, netif Netif, log *slog.Logger, publish
 		}
 		in.peers = append(in.peers, a)
 	}
+	// With use_vmac the VIPs and the multicast adverts use the macvlan:
+	// everything this node says as (would-be) MASTER comes from the
+	// virtual MAC. Unicast adverts stay on the interface (as keepalived's
+	// vmac_xmit_base): both nodes' macvlans share one MAC, so unicast to
+	// the peer's own address must not be resolved to it.
+	in.vif, in.sendIf = cfg.Interface, cfg.Interface
+	if cfg.UseVMAC {
+		in.vif = config.VMACName(cfg.VRID, in.v6)
+		if len(in.peers) == 0 {
+			in.sendIf = in.vif
+		}
+	}
 	in.status = InstanceStatus{Name: cfg.Name, Interface: cfg.Interface, VRID: cfg.VRID, Version: cfg.Version,
 		State: StateInit, Priority: cfg.Priority, EffectivePriority: cfg.Priority, VIPs: cfg.VIPs, HeldVIPs: []string{}}
+	if cfg.UseVMAC {
+		in.status.VMAC = in.vif
+	}
 	return in, nil
 }
 
@@ -226,6 +244,14 @@ func (in *instance) run(ctx context.Context) error {
 		wg.Go(in.notifier.loop)
 		defer in.notifier.close()
 	}
+	if in.cfg.UseVMAC {
+		// Kept in every state and across retries; gone with the instance.
+		defer func() {
+			if err := in.netif.RemoveVMAC(in.vif); err != nil {
+				in.log.Error("remove virtual MAC interface", "err", err)
+			}
+		}()
+	}
 	sctx, stopScripts := context.WithCancel(ctx)
 	defer stopScripts()
 	for _, s := range in.cfg.Track.Scripts {
@@ -267,16 +293,23 @@ func (in *instance) setError(err error) {
 }
 
 func (in *instance) runOnce(ctx context.Context) error {
+	if in.cfg.UseVMAC {
+		if _, err := in.netif.EnsureVMAC(in.cfg.Interface, in.cfg.VRID, in.v6); err != nil {
+			return err
+		}
+	}
 	local, err := in.netif.PrimaryAddr(in.cfg.Interface, in.v6, in.vips)
 	if err != nil {
 		return err
 	}
-	if removed, err := in.netif.RemoveLeftovers(in.cfg.Interface, in.vips); err != nil {
-		return err
-	} else if len(removed) > 0 {
-		in.log.Warn("removed VIPs left by an earlier run", "vips", fmt.Sprint(removed))
+	for _, ifname := range uniq(in.cfg.Interface, in.vif) {
+		if removed, err := in.netif.RemoveLeftovers(ifname, in.vips); err != nil {
+			return err
+		} else if len(removed) > 0 {
+			in.log.Warn("removed VIPs left by an earlier run", "interface", ifname, "vips", fmt.Sprint(removed))
+		}
 	}
-	conn, err := in.open(in.cfg.Interface, in.v6, local)
+	conn, err := in.open(in.sendIf, in.v6, local)
 	if err != nil {
 		return fmt.Errorf("vrrp %q: %w", in.cfg.Name, err)
 	}
@@ -499,6 +532,14 @@ func (in *instance) handle(conn packetConn, local netip.Addr, r received) {
 	})
 }
 
+// uniq returns a and b, or a alone when they are equal.
+func uniq(a, b string) []string {
+	if a == b {
+		return []string{a}
+	}
+	return []string{a, b}
+}
+
 func containsAddr(as []netip.Addr, a netip.Addr) bool {
 	for _, x := range as {
 		if x == a {
@@ -568,14 +609,14 @@ func (in *instance) exec(conn packetConn, local netip.Addr, a Actions, prio int)
 	in.mu.Unlock()
 	if a.DelVIPs {
 		for _, v := range in.vips {
-			if err := in.netif.DelVIP(in.cfg.Interface, v); err != nil {
+			if err := in.netif.DelVIP(in.vif, v); err != nil {
 				in.log.Error("remove VIP", "vip", v, "err", err)
 			}
 		}
 	}
 	if a.AddVIPs {
 		for _, v := range in.vips {
-			if err := in.netif.AddVIP(in.cfg.Interface, v); err != nil {
+			if err := in.netif.AddVIP(in.vif, v); err != nil {
 				in.log.Error("add VIP", "vip", v, "err", err)
 			}
 		}
@@ -588,7 +629,7 @@ func (in *instance) exec(conn packetConn, local netip.Addr, a Actions, prio int)
 		for i, v := range in.vips {
 			addrs[i] = v.Addr()
 		}
-		if err := in.netif.Announce(in.cfg.Interface, addrs); err != nil {
+		if err := in.netif.Announce(in.vif, addrs); err != nil {
 			in.logLimited("announce", "announce VIPs", "err", err)
 		}
 	}
@@ -646,7 +687,7 @@ func (in *instance) snapshot() InstanceStatus {
 	in.mu.Unlock()
 	st.HeldVIPs = []string{}
 	for _, v := range in.vips {
-		if ok, _ := in.netif.HasVIP(in.cfg.Interface, v.Addr()); ok {
+		if ok, _ := in.netif.HasVIP(in.vif, v.Addr()); ok {
 			st.HeldVIPs = append(st.HeldVIPs, v.String())
 		}
 	}

@@ -5,13 +5,17 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"sync"
 	"time"
 
+	"halb/appliance/config"
+
 	"github.com/mdlayher/arp"
 	"github.com/mdlayher/ndp"
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 )
 
@@ -30,7 +34,8 @@ type Netif interface {
 	// Announce tells the LAN that this node now answers for addrs: one
 	// gratuitous ARP per IPv4 address (an ARP request, sender = target =
 	// the address, from the interface's MAC, to the Ethernet broadcast, as
-	// keepalived sends them), and one unsolicited Neighbor Advertisement
+	// keepalived sends them; from a VRRP virtual MAC an ARP reply, see
+	// sendGratuitousARP), and one unsolicited Neighbor Advertisement
 	// per IPv6 address (override set, solicited clear, target link-layer
 	// address option, to ff02::1 with hop limit 255). The sockets live in
 	// the network namespace of the calling thread.
@@ -47,6 +52,23 @@ type Netif interface {
 	// still present (a crash left them): called at start before the state
 	// machine runs. Returns what it removed.
 	RemoveLeftovers(ifname string, vips []netip.Prefix) ([]netip.Prefix, error)
+	// EnsureVMAC makes sure the virtual MAC interface of a use_vmac
+	// instance exists and is up (idempotent: a right one is kept, a wrong
+	// macvlan of that name replaced): a macvlan in private mode named
+	// config.VMACName(vrid, v6) over parent, with the RFC 5798 virtual MAC
+	// 00:00:5e:00:01:VRID (00:00:5e:00:02:VRID for IPv6). It sets the
+	// sysctls keepalived sets: arp_ignore=1 on parent and on the macvlan
+	// (only the macvlan answers ARP for the VIPs, and only for them);
+	// arp_filter=0, accept_local=1, rp_filter=0 on the macvlan; and
+	// arp_announce=2 on parent (its ARP requests never name a VIP). The
+	// macvlan generates no IPv6 address (addr_gen_mode none); an IPv6
+	// one gets a copy of parent's link-local address (the source of
+	// adverts, shared by both nodes' macvlans, hence no DAD). It returns
+	// the macvlan's name.
+	EnsureVMAC(parent string, vrid int, v6 bool) (string, error)
+	// RemoveVMAC deletes the macvlan named ifname (idempotent: absent is
+	// fine; an interface of that name that is not a macvlan is an error).
+	RemoveVMAC(ifname string) error
 	Close() error
 }
 
@@ -275,6 +297,12 @@ func (n *NetlinkNetif) Announce(ifname string, addrs []netip.Addr) error {
 // target = the address and the interface's MAC as sender hardware address,
 // to the Ethernet broadcast. The target hardware address is zero, as in
 // the kernel's own gratuitous ARP and RFC 5227's ARP announcement.
+//
+// From a VRRP virtual MAC (use_vmac) the announcement is an ARP reply
+// instead, with the target hardware address equal to the sender's (what
+// Linux takes as a gratuitous reply): another node whose daemon died and
+// left its macvlan holding the VIP answers a request, from its copy of the
+// virtual MAC, and so pulls the switch's entry for that MAC back to itself.
 func sendGratuitousARP(ifi *net.Interface, addrs []netip.Addr) error {
 	c, err := arp.Dial(ifi)
 	if err != nil {
@@ -284,11 +312,14 @@ func sendGratuitousARP(ifi *net.Interface, addrs []netip.Addr) error {
 	if err := c.SetWriteDeadline(time.Now().Add(announceTimeout)); err != nil {
 		return fmt.Errorf("vrrp: gratuitous ARP on %s: %w", ifi.Name, err)
 	}
-	zero := make(net.HardwareAddr, len(ifi.HardwareAddr))
+	op, target := arp.OperationRequest, make(net.HardwareAddr, len(ifi.HardwareAddr))
+	if isVirtualMAC(ifi.HardwareAddr) {
+		op, target = arp.OperationReply, ifi.HardwareAddr
+	}
 	broadcast := net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 	var errs []error
 	for _, a := range addrs {
-		p, err := arp.NewPacket(arp.OperationRequest, ifi.HardwareAddr, a, zero, a)
+		p, err := arp.NewPacket(op, ifi.HardwareAddr, a, target, a)
 		if err == nil {
 			err = c.WriteTo(p, broadcast)
 		}
@@ -450,4 +481,138 @@ func addrOf(a netlink.Addr) netip.Addr {
 func prefixOf(a netlink.Addr) netip.Prefix {
 	bits, _ := a.Mask.Size()
 	return netip.PrefixFrom(addrOf(a), bits)
+}
+
+// VirtualMAC is the RFC 5798 virtual router MAC address of a VRID:
+// 00:00:5e:00:01:VRID, or 00:00:5e:00:02:VRID for IPv6.
+func VirtualMAC(vrid int, v6 bool) net.HardwareAddr {
+	fam := byte(1)
+	if v6 {
+		fam = 2
+	}
+	return net.HardwareAddr{0x00, 0x00, 0x5e, 0x00, fam, byte(vrid)}
+}
+
+// isVirtualMAC reports whether mac is an RFC 5798 virtual router MAC.
+func isVirtualMAC(mac net.HardwareAddr) bool {
+	return len(mac) == 6 && mac[0] == 0 && mac[1] == 0 && mac[2] == 0x5e && mac[3] == 0 && (mac[4] == 1 || mac[4] == 2)
+}
+
+// EnsureVMAC implements Netif. The sysctls are written through /proc/sys,
+// which is the network namespace of the calling thread (the daemon's; in
+// tests, call it inside the namespace whose handle n uses).
+func (n *NetlinkNetif) EnsureVMAC(parent string, vrid int, v6 bool) (string, error) {
+	name := config.VMACName(vrid, v6)
+	mac := VirtualMAC(vrid, v6)
+	fail := func(err error) (string, error) {
+		return "", fmt.Errorf("vrrp: virtual MAC interface %s on %s: %w", name, parent, err)
+	}
+	if err := n.lock(); err != nil {
+		return fail(err)
+	}
+	defer n.mu.Unlock()
+	pl, err := n.h.LinkByName(parent)
+	if err != nil {
+		return fail(err)
+	}
+	link, err := n.h.LinkByName(name)
+	if err == nil {
+		mv, ok := link.(*netlink.Macvlan)
+		if !ok {
+			return fail(fmt.Errorf("%s exists and is a %s, not a macvlan", name, link.Type()))
+		}
+		a := mv.Attrs()
+		if a.ParentIndex != pl.Attrs().Index || !slices.Equal(a.HardwareAddr, mac) || mv.Mode != netlink.MACVLAN_MODE_PRIVATE {
+			if err := n.h.LinkDel(link); err != nil {
+				return fail(fmt.Errorf("replace the macvlan of that name: %w", err))
+			}
+			link = nil
+		}
+	} else {
+		var nf netlink.LinkNotFoundError
+		if !errors.As(err, &nf) {
+			return fail(err)
+		}
+		link = nil
+	}
+	if link == nil {
+		attrs := netlink.NewLinkAttrs()
+		attrs.Name, attrs.ParentIndex, attrs.HardwareAddr = name, pl.Attrs().Index, mac
+		mv := &netlink.Macvlan{LinkAttrs: attrs, Mode: netlink.MACVLAN_MODE_PRIVATE}
+		if err := n.h.LinkAdd(mv); err != nil {
+			return fail(fmt.Errorf("create macvlan: %w", err))
+		}
+		if link, err = n.h.LinkByName(name); err != nil {
+			return fail(err)
+		}
+	}
+	// Both nodes' macvlans have one MAC: an IPv6 address generated from
+	// it would be a duplicate, and its neighbor discovery and router
+	// solicitations would pull the switch's entry for the virtual MAC
+	// to the backup.
+	if err := n.h.LinkSetIP6AddrGenMode(link, nl.IN6_ADDR_GEN_MODE_NONE); err != nil {
+		return fail(fmt.Errorf("addr_gen_mode none: %w", err))
+	}
+	sysctls := []struct{ iface, key, val string }{
+		{parent, "arp_ignore", "1"},
+		// ARP requests the parent sends (for a client the VIP answers)
+		// name the parent's own address: with the VIP as sender they
+		// would point clients' entries for the VIP at the parent's MAC.
+		{parent, "arp_announce", "2"},
+		{name, "arp_ignore", "1"},
+		{name, "arp_filter", "0"},
+		{name, "accept_local", "1"},
+		{name, "rp_filter", "0"},
+	}
+	for _, s := range sysctls {
+		p := "/proc/sys/net/ipv4/conf/" + s.iface + "/" + s.key
+		if err := os.WriteFile(p, []byte(s.val), 0o644); err != nil {
+			return fail(fmt.Errorf("sysctl: %w", err))
+		}
+	}
+	if err := n.h.LinkSetUp(link); err != nil {
+		return fail(fmt.Errorf("set up: %w", err))
+	}
+	if v6 {
+		pas, err := n.h.AddrList(pl, netlink.FAMILY_V6)
+		if err != nil {
+			return fail(err)
+		}
+		for _, a := range pas {
+			if !addrOf(a).IsLinkLocalUnicast() {
+				continue
+			}
+			ll := &netlink.Addr{IPNet: a.IPNet, Flags: unix.IFA_F_NODAD, Scope: int(netlink.SCOPE_LINK)}
+			if err := n.h.AddrAdd(link, ll); err != nil && !errors.Is(err, unix.EEXIST) {
+				return fail(fmt.Errorf("copy link-local address %s: %w", addrOf(a), err))
+			}
+		}
+	}
+	return name, nil
+}
+
+// RemoveVMAC implements Netif.
+func (n *NetlinkNetif) RemoveVMAC(ifname string) error {
+	fail := func(err error) error {
+		return fmt.Errorf("vrrp: remove virtual MAC interface %s: %w", ifname, err)
+	}
+	if err := n.lock(); err != nil {
+		return fail(err)
+	}
+	defer n.mu.Unlock()
+	link, err := n.h.LinkByName(ifname)
+	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if errors.As(err, &nf) {
+			return nil
+		}
+		return fail(err)
+	}
+	if _, ok := link.(*netlink.Macvlan); !ok {
+		return fail(fmt.Errorf("a %s, not a macvlan", link.Type()))
+	}
+	if err := n.h.LinkDel(link); err != nil && !errors.Is(err, unix.ENODEV) {
+		return fail(err)
+	}
+	return nil
 }

@@ -663,3 +663,129 @@ func TestAnnounceWireFormat(t *testing.T) {
 		t.Fatalf("b heard no Neighbor Advertisement for %s within %v", vip6.Addr(), nifPollBound)
 	}
 }
+
+// TestVMAC: EnsureVMAC creates the macvlan with the virtual MAC (again:
+// no change), only it answers ARP for a VIP on it, an IPv6 one carries the
+// parent's link-local address alone, and RemoveVMAC deletes them.
+func TestVMAC(t *testing.T) {
+	x := newNifLab(t)
+	nif := nifOf(t, x.a)
+	nh := nifHandle(t, x.a)
+	var ll netip.Addr
+	nifEventually(t, "a link-local address on eth0", func() (bool, string) {
+		var err error
+		ll, err = nif.PrimaryAddr("eth0", true, nil)
+		return err == nil, "err=" + errString(err)
+	})
+	for _, v6 := range []bool{false, true} {
+		var name string
+		for range 2 {
+			err := x.a.Do(func() error {
+				var err error
+				name, err = nif.EnsureVMAC("eth0", 51, v6)
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if want := map[bool]string{false: "vrrp.51", true: "vrrp6.51"}[v6]; name != want {
+			t.Errorf("EnsureVMAC(v6=%v) = %q, want %q", v6, name, want)
+		}
+		link, err := nh.LinkByName(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mv, ok := link.(*netlink.Macvlan)
+		if !ok || mv.Mode != netlink.MACVLAN_MODE_PRIVATE || !bytes.Equal(mv.HardwareAddr, VirtualMAC(51, v6)) || mv.Flags&net.FlagUp == 0 {
+			t.Errorf("%s: %T mode %v MAC %s flags %v", name, link, mv.Mode, mv.HardwareAddr, mv.Flags)
+		}
+		if v6 {
+			addrs, _ := nh.AddrList(link, netlink.FAMILY_V6)
+			var got []netip.Addr
+			for _, a := range addrs {
+				got = append(got, addrOf(a))
+			}
+			if !slices.Equal(got, []netip.Addr{ll}) {
+				t.Errorf("%s has IPv6 addresses %v, want just eth0's %v", name, got, ll)
+			}
+		}
+	}
+	if got := VirtualMAC(51, false).String(); got != "00:00:5e:00:01:33" {
+		t.Errorf("VirtualMAC(51) = %s", got)
+	}
+
+	// Only the macvlan answers ARP for a VIP on it (eth0 would too without
+	// arp_ignore=1).
+	vip := mustPrefix("10.9.0.100/24")
+	if err := nif.AddVIP("vrrp.51", vip); err != nil {
+		t.Fatal(err)
+	}
+	err := x.b.Do(func() error {
+		ifi, err := net.InterfaceByName("eth0")
+		if err != nil {
+			return err
+		}
+		c, err := arp.Dial(ifi)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		for i := range 5 {
+			c.SetDeadline(time.Now().Add(500 * time.Millisecond))
+			mac, err := c.Resolve(vip.Addr())
+			if err != nil {
+				return fmt.Errorf("resolve %s (try %d): %w", vip.Addr(), i, err)
+			}
+			if mac.String() != "00:00:5e:00:01:33" {
+				return fmt.Errorf("%s resolved to %s, want the virtual MAC", vip.Addr(), mac)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Error(err)
+	}
+
+	// A wrong macvlan of that name is replaced; a non-macvlan is refused.
+	if err := nh.LinkSetHardwareAddr(mustLink(t, nh, "vrrp.51"), net.HardwareAddr{2, 0, 0, 0, 0, 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.a.Do(func() error { _, err := nif.EnsureVMAC("eth0", 51, false); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if mac := mustLink(t, nh, "vrrp.51").Attrs().HardwareAddr; !bytes.Equal(mac, VirtualMAC(51, false)) {
+		t.Errorf("vrrp.51 has MAC %s after EnsureVMAC, want the virtual MAC", mac)
+	}
+	if err := nif.RemoveVMAC("vrrp.51"); err != nil {
+		t.Fatal(err)
+	}
+	attrs := netlink.NewLinkAttrs()
+	attrs.Name = "vrrp.51"
+	if err := nh.LinkAdd(&netlink.Bridge{LinkAttrs: attrs}); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.a.Do(func() error { _, err := nif.EnsureVMAC("eth0", 51, false); return err }); err == nil {
+		t.Error("EnsureVMAC over a bridge named vrrp.51 succeeded")
+	}
+	if err := nif.RemoveVMAC("vrrp.51"); err == nil {
+		t.Error("RemoveVMAC deleted a bridge")
+	}
+	for _, name := range []string{"vrrp6.51", "vrrp6.51", "vrrp.52"} {
+		if err := nif.RemoveVMAC(name); err != nil {
+			t.Errorf("RemoveVMAC(%s): %v", name, err)
+		}
+	}
+	if _, err := nh.LinkByName("vrrp6.51"); err == nil {
+		t.Error("vrrp6.51 still there")
+	}
+}
+
+func mustLink(t *testing.T, nh *netlink.Handle, name string) netlink.Link {
+	t.Helper()
+	l, err := nh.LinkByName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}

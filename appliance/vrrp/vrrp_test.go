@@ -211,7 +211,8 @@ type fakeNetif struct {
 	down  map[string]bool
 	gone  map[string]bool
 	vips  map[string]map[netip.Prefix]bool
-	added int // AddVIP calls
+	added int             // AddVIP calls
+	vmacs map[string]bool // virtual MAC interfaces that exist
 }
 
 func newFakeNetif() *fakeNetif {
@@ -280,6 +281,30 @@ func (f *fakeNetif) PrimaryAddr(ifname string, v6 bool, _ []netip.Prefix) (netip
 
 func (f *fakeNetif) RemoveLeftovers(string, []netip.Prefix) ([]netip.Prefix, error) { return nil, nil }
 func (f *fakeNetif) Close() error                                                   { return nil }
+func (f *fakeNetif) EnsureVMAC(_ string, vrid int, v6 bool) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	name := config.VMACName(vrid, v6)
+	if f.vmacs == nil {
+		f.vmacs = map[string]bool{}
+	}
+	f.vmacs[name] = true
+	return name, nil
+}
+
+func (f *fakeNetif) RemoveVMAC(ifname string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.vmacs, ifname)
+	delete(f.vips, ifname)
+	return nil
+}
+
+func (f *fakeNetif) hasVMAC(ifname string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.vmacs[ifname]
+}
 
 // fakeConn is a VRRP socket that records what is sent and delivers what a
 // test injects.
@@ -545,6 +570,50 @@ func TestComponentMaintenance(t *testing.T) {
 	st = x.waitState("a", StateMaster)
 	if len(st.FaultReasons) != 0 || !x.holds(0) {
 		t.Errorf("after maintenance: reasons %q, VIP held %v", st.FaultReasons, x.holds(0))
+	}
+}
+
+// TestComponentVMAC: with use_vmac the macvlan exists from start to stop,
+// the VIPs and the multicast adverts use it; unicast adverts stay on the
+// interface.
+func TestComponentVMAC(t *testing.T) {
+	x := newFixture(t)
+	a := instanceCfg("a", 0) // VRID 10
+	a.UseVMAC = true
+	b := instanceCfg("b", 1) // VRID 11, unicast
+	b.UseVMAC = true
+	b.UnicastPeers = []string{"10.0.1.3"}
+	x.start(&config.Config{VRRP: []config.VRRPInstance{a, b}})
+	x.waitState("a", StateMaster)
+	x.waitState("b", StateMaster)
+	for _, c := range []struct{ vmac, parent, sendIf string }{{"vrrp.10", "eth0", "vrrp.10"}, {"vrrp.11", "eth1", "eth1"}} {
+		if !x.netif.hasVMAC(c.vmac) {
+			t.Errorf("no %s", c.vmac)
+		}
+		if x.conn(c.sendIf) == nil {
+			t.Errorf("adverts not sent on %s", c.sendIf)
+		}
+	}
+	if ok, _ := x.netif.HasVIP("vrrp.10", vip(0)); !ok {
+		t.Error("VIP not on vrrp.10")
+	}
+	if x.holds(0) {
+		t.Error("VIP on eth0 too")
+	}
+	if st := x.status("a"); st.VMAC != "vrrp.10" || len(st.HeldVIPs) != 1 {
+		t.Errorf("status: vmac %q, held %v", st.VMAC, st.HeldVIPs)
+	}
+	// Removed from the config: its macvlan goes; the other's stays.
+	if err := x.c.Apply(&config.Config{VRRP: []config.VRRPInstance{b}}); err != nil {
+		t.Fatal(err)
+	}
+	x.eventually("vrrp.10 removed", func() (bool, string) { return !x.netif.hasVMAC("vrrp.10"), "still there" })
+	if !x.netif.hasVMAC("vrrp.11") {
+		t.Error("vrrp.11 removed with a")
+	}
+	x.stop()
+	if x.netif.hasVMAC("vrrp.11") {
+		t.Error("vrrp.11 still there after stop")
 	}
 }
 
