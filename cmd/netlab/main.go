@@ -47,7 +47,7 @@ func main() {
 func usage() {
 	fmt.Fprint(os.Stderr, `usage:
   netlab down [-all]
-  netlab demo [-flavor reference|halb] [-halbd bin/halbd]
+  netlab demo [-flavor halb|reference] [-halbd bin/halbd]
   netlab bench [-d 10s] [-c 50] [-out out/bench]
 `)
 	os.Exit(2)
@@ -116,7 +116,7 @@ func closeOnSignal(l *netlab.Lab) func() {
 
 func demo(args []string) error {
 	fs := flag.NewFlagSet("demo", flag.ExitOnError)
-	flavor := fs.String("flavor", "reference", "node flavor: reference (keepalived+HAProxy) or halb")
+	flavor := fs.String("flavor", "halb", "node flavor: halb or reference (keepalived+HAProxy)")
 	halbd := fs.String("halbd", "bin/halbd", "halbd binary for -flavor halb")
 	fs.Parse(args)
 	if netlab.Flavor(*flavor) == netlab.FlavorHalb {
