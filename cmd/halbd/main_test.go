@@ -357,3 +357,53 @@ func TestSecondDaemonRefused(t *testing.T) {
 		t.Fatalf("first halbd lost its socket: %v", err)
 	}
 }
+
+// TestMaintenanceSurvivesRestart: maintenance is kept in the state
+// directory, so a restarted daemon comes back in maintenance.
+func TestMaintenanceSurvivesRestart(t *testing.T) {
+	h := startHalbd(t, configA)
+	ctx := context.Background()
+	if err := h.client.SetMaintenance(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	h.waitEvent("daemon.maintenance")
+	if err := h.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	h.cmd.Wait()
+
+	// Same config, socket and state directory.
+	h2 := &halbd{t: t, config: h.config, socket: h.socket, logs: &syncBuffer{}, events: make(chan api.Event, 100)}
+	h2.cmd = exec.Command(halbdBin, "-config", h.config, "-socket", h.socket, "-state-dir", filepath.Join(filepath.Dir(h.config), "state"))
+	h2.cmd.Stdout, h2.cmd.Stderr = h2.logs, h2.logs
+	if err := h2.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h2.cmd.Process.Kill(); h2.cmd.Wait() })
+	c := api.NewClient(h.socket)
+	defer c.Close()
+	var st *api.Status
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var err error
+		if st, err = c.Status(ctx); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("restarted halbd does not answer: %v\n%s", err, h2.logs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !st.Node.Maintenance {
+		t.Fatal("maintenance lost across a restart")
+	}
+	if !strings.Contains(h2.logs.String(), "maintenance is on") {
+		t.Errorf("the restart did not log maintenance:\n%s", h2.logs)
+	}
+	if err := c.SetMaintenance(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if on, err := c.Maintenance(ctx); err != nil || on {
+		t.Fatalf("maintenance off: %v %v", on, err)
+	}
+}
