@@ -25,6 +25,7 @@ import (
 
 	"halb/appliance/api"
 	"halb/appliance/config"
+	"halb/appliance/proxy"
 	"halb/appliance/vrrp"
 )
 
@@ -113,6 +114,7 @@ func (d *Daemon) newComponents() []Component {
 		d.vrrp = vrrp.New(netif, d.log, d.publish)
 		cs = append(cs, d.vrrp)
 	}
+	cs = append(cs, proxy.New(d.log))
 	return cs
 }
 

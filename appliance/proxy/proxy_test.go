@@ -1,0 +1,256 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"halb/appliance/config"
+)
+
+// namer answers every connection with its name and then echoes.
+func namer(t *testing.T, name string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				fmt.Fprintf(c, "%s\n", name)
+				io.Copy(c, c)
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// freePort returns a loopback address nobody listens on.
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+func mustConfig(t *testing.T, yaml string) *config.Config {
+	t.Helper()
+	cfg, err := config.Parse("halb.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func tcpConfig(listen string, servers ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "node: {name: lb1}\nservices:\n  - {name: t, listen: [\"%s\"], mode: tcp, default_backend: b}\nbackends:\n  - name: b\n    servers:\n", listen)
+	for i, s := range servers {
+		addr, w, _ := strings.Cut(s, "@")
+		if w == "" {
+			w = "1"
+		}
+		fmt.Fprintf(&b, "      - {name: s%d, address: \"%s\", weight: %s}\n", i, addr, w)
+	}
+	return b.String()
+}
+
+func run(t *testing.T, cfg *config.Config) *Component {
+	t.Helper()
+	c := New(slog.New(slog.DiscardHandler))
+	c.Apply(cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { c.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return c
+}
+
+// dialName connects through the proxy and returns the name the server sent.
+func dialName(t *testing.T, addr string) (string, net.Conn) {
+	t.Helper()
+	var c net.Conn
+	var err error
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if c, err = net.Dial("tcp", addr); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dial %s: %v", addr, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		t.Fatalf("read name: %v", err)
+	}
+	return strings.TrimSpace(line), c
+}
+
+func TestForwardsBothWaysWithHalfClose(t *testing.T) {
+	listen := freePort(t)
+	run(t, mustConfig(t, tcpConfig(listen, namer(t, "a"))))
+	c, err := net.Dial("tcp", listen)
+	for i := 0; err != nil && i < 100; i++ {
+		time.Sleep(10 * time.Millisecond)
+		c, err = net.Dial("tcp", listen)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	payload := strings.Repeat("halb ", 100000) // larger than socket buffers
+	go func() {
+		io.WriteString(c, payload)
+		c.(*net.TCPConn).CloseWrite() // the server must see EOF and finish
+	}()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	got, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "a\n" + payload; string(got) != want {
+		t.Fatalf("got %d bytes, want %d (name line + echo)", len(got), len(want))
+	}
+}
+
+func TestSmoothWeightedRoundRobin(t *testing.T) {
+	listen := freePort(t)
+	run(t, mustConfig(t, tcpConfig(listen, namer(t, "a")+"@1", namer(t, "b")+"@2", namer(t, "c")+"@0")))
+	counts := map[string]int{}
+	var seq []string
+	for range 30 {
+		name, c := dialName(t, listen)
+		c.Close()
+		counts[name]++
+		seq = append(seq, name)
+	}
+	if counts["a"] != 10 || counts["b"] != 20 || counts["c"] != 0 {
+		t.Fatalf("counts %v, want a:10 b:20 c:0 (weight 0 drains)", counts)
+	}
+	if strings.Contains(strings.Join(seq, ""), "bbb") {
+		t.Errorf("bursts in %v: smooth round robin spreads b", seq)
+	}
+}
+
+func TestRedispatchOnRefusedConnect(t *testing.T) {
+	listen := freePort(t)
+	dead := freePort(t)
+	c := run(t, mustConfig(t, tcpConfig(listen, dead, namer(t, "alive"))))
+	for range 20 {
+		name, conn := dialName(t, listen)
+		conn.Close()
+		if name != "alive" {
+			t.Fatalf("answered by %q", name)
+		}
+	}
+	st := c.Status().([]ServiceStatus)
+	if st[0].Servers[0].ConnectErrors == 0 || st[0].Retries == 0 || st[0].NoServer != 0 {
+		t.Fatalf("status %+v: want connect errors on the dead server, retries, no failures", st[0])
+	}
+}
+
+func TestNoServerClosesTheClient(t *testing.T) {
+	listen := freePort(t)
+	c := run(t, mustConfig(t, tcpConfig(listen, freePort(t))))
+	var conn net.Conn
+	var err error
+	for i := 0; i < 100; i++ {
+		if conn, err = net.Dial("tcp", listen); err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if n, err := conn.Read(make([]byte, 1)); n != 0 || err == nil {
+		t.Fatalf("read %d, %v: want the connection closed", n, err)
+	}
+	if st := c.Status().([]ServiceStatus); st[0].NoServer != 1 {
+		t.Fatalf("no_server %d, want 1", st[0].NoServer)
+	}
+}
+
+func TestReloadSwapsBackendKeepsOpenConnections(t *testing.T) {
+	listen := freePort(t)
+	c := run(t, mustConfig(t, tcpConfig(listen, namer(t, "old"))))
+	name, open := dialName(t, listen)
+	defer open.Close()
+	if name != "old" {
+		t.Fatalf("answered by %q", name)
+	}
+	c.Apply(mustConfig(t, tcpConfig(listen, namer(t, "new"))))
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		name, conn := dialName(t, listen)
+		conn.Close()
+		if name == "new" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the new backend never took new connections")
+		}
+	}
+	// The connection opened before the reload still works, on the old server.
+	io.WriteString(open, "ping\n")
+	line, err := bufio.NewReader(open).ReadString('\n')
+	if err != nil || line != "ping\n" {
+		t.Fatalf("open connection after reload: %q %v", line, err)
+	}
+}
+
+func TestRemovedServiceStopsListening(t *testing.T) {
+	listen := freePort(t)
+	c := run(t, mustConfig(t, tcpConfig(listen, namer(t, "a"))))
+	_, conn := dialName(t, listen)
+	conn.Close()
+	c.Apply(mustConfig(t, "node: {name: lb1}\n"))
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		conn, err := net.Dial("tcp", listen)
+		if err != nil {
+			break
+		}
+		conn.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("still listening after the service was removed")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestFreebind: a service binds an address this host does not have (a VIP
+// held by the peer), as IP_FREEBIND allows.
+func TestFreebind(t *testing.T) {
+	ln, err := listenFreebind("192.0.2.123:0") // TEST-NET-1: on no interface here
+	if err != nil {
+		t.Fatalf("freebind listen: %v", err)
+	}
+	ln.Close()
+	ln, err = listenFreebind("[2001:db8::123]:0")
+	if err != nil {
+		t.Skipf("no IPv6 here: %v", err)
+	}
+	ln.Close()
+}
