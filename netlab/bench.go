@@ -52,46 +52,75 @@ func Bench(l *Lab, o BenchOptions, logf func(string, ...any)) (results []BenchRe
 		return nil, nil, fmt.Errorf("netlab bench needs wrk (scripts/deps.sh installs it): %w", err)
 	}
 	// One server only, so direct and proxied runs load the same backend.
-	c, err := NewClassic(l, ClassicOptions{Flavor: FlavorReference, ClientOnBack: true, SingleServer: true})
-	if err != nil {
-		return nil, nil, err
-	}
-	defer c.Close()
-	if err := c.WaitConverged(15 * time.Second); err != nil {
-		return nil, nil, err
-	}
-	haproxyPID := 0
-	for _, p := range c.LB[0].Processes() {
-		if p.Name == "haproxy" {
-			haproxyPID = p.Cmd.Process.Pid
-		}
-	}
-	targets := []struct {
+	opts := ClassicOptions{ClientOnBack: true, SingleServer: true}
+	type target struct {
 		name, url string
 		pid       int
-	}{
-		{"direct", "http://10.0.0.11/", 0},
-		{"haproxy-http", "http://" + ClassicVIP + "/", haproxyPID},
-		{"haproxy-tcp", "http://" + ClassicVIP + ":" + strconv.Itoa(ClassicTCPPort) + "/", haproxyPID},
 	}
-	for _, tg := range targets {
-		logf("bench: %s (%s) for %s", tg.name, tg.url, o.Duration)
-		r, err := c.wrk(tg.url, o)
+	// Each flavor gets its own topology in its own lab, one after the
+	// other, on this same machine.
+	measure := func(lab *Lab, fl Flavor, targets func(c *Classic) []target) error {
+		co := opts
+		co.Flavor = fl
+		c, err := NewClassic(lab, co)
 		if err != nil {
-			return results, skipped, fmt.Errorf("bench %s: %w", tg.name, err)
+			return err
 		}
-		r.Name = tg.name
-		if tg.pid > 0 {
-			r.RSSBytes = rssTree(tg.pid) // HAProxy's master and its worker
+		defer c.Close()
+		if err := c.WaitConverged(15 * time.Second); err != nil {
+			return err
 		}
-		results = append(results, r)
+		for _, tg := range targets(c) {
+			logf("bench: %s (%s) for %s", tg.name, tg.url, o.Duration)
+			r, err := c.wrk(tg.url, o)
+			if err != nil {
+				return fmt.Errorf("bench %s: %w", tg.name, err)
+			}
+			r.Name = tg.name
+			if tg.pid > 0 {
+				r.RSSBytes = rssTree(tg.pid) // with children (HAProxy's worker)
+			}
+			results = append(results, r)
+		}
+		return nil
+	}
+	pidOf := func(c *Classic, name string) int {
+		for _, p := range c.LB[0].Processes() {
+			if p.Name == name {
+				return p.Cmd.Process.Pid
+			}
+		}
+		return 0
+	}
+	tcpURL := "http://" + ClassicVIP + ":" + strconv.Itoa(ClassicTCPPort) + "/"
+	err = measure(l, FlavorReference, func(c *Classic) []target {
+		pid := pidOf(c, "haproxy")
+		return []target{
+			{"direct", "http://10.0.0.11/", 0},
+			{"haproxy-http", "http://" + ClassicVIP + "/", pid},
+			{"haproxy-tcp", tcpURL, pid},
+		}
+	})
+	if err != nil {
+		return results, skipped, err
+	}
+	hl, err := NewLab(filepath.Join(l.Dir, "halb"))
+	if err != nil {
+		return results, skipped, err
+	}
+	defer hl.Close()
+	err = measure(hl, FlavorHalb, func(c *Classic) []target {
+		return []target{{"halb-tcp", tcpURL, pidOf(c, "halbd")}}
+	})
+	if err != nil {
+		return results, skipped, err
 	}
 	for i := range results {
 		if results[0].RPS > 0 {
 			results[i].Ratio = results[i].RPS / results[0].RPS
 		}
 	}
-	skipped = append(skipped, "halb-http, halb-tcp: halbd has no proxy yet (issue 5 adds it)")
+	skipped = append(skipped, "halb-http: halbd has no HTTP engine yet (issue 5 adds it)")
 	return results, skipped, nil
 }
 

@@ -44,7 +44,7 @@ const (
 func HalbLacks(feature string) string {
 	switch feature {
 	case NeedProxy:
-		return "halbd has no proxy yet (issue 5 adds it)"
+		return "halbd has no HTTP proxy yet (issue 5 adds it; TCP mode is there)"
 	case NeedHealth:
 		return "halbd has no health checks yet (issue 6 adds them)"
 	}
@@ -61,9 +61,10 @@ type Node struct {
 	Dir    string
 
 	procs []*Process
-	// responder stands in for halbd's proxy until it exists: an HTTP
-	// server on each service address naming this node, started and killed
-	// with halbd, so VRRP scenarios measure what a client of the VIP sees.
+	// responder stands in for halbd's HTTP proxy until it exists: an HTTP
+	// server on each http-mode service address naming this node, started
+	// and killed with halbd, so VRRP scenarios measure what a client of the
+	// VIP sees. TCP-mode services are halbd's own.
 	responders []*Backend
 }
 
@@ -153,6 +154,9 @@ func (n *Node) startResponders() error {
 		return nil
 	}
 	for _, s := range n.Config.Services {
+		if s.Mode == "tcp" {
+			continue // halbd serves TCP mode itself
+		}
 		for _, addr := range s.Listen {
 			ln, err := n.Host.Listen("tcp", addr)
 			if err != nil {

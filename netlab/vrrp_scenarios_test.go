@@ -374,3 +374,15 @@ func onlyAcrossTheSwitch(t *testing.T, c *Classic, w *ProbeResult) {
 		}
 	}
 }
+
+// TestMasterKilledTCPService: the client talks to the TCP-mode service on
+// the VIP (halbd's own TCP proxy; HAProxy in tcp mode), through a failover.
+func TestMasterKilledTCPService(t *testing.T) {
+	scenario(t, "master-killed-tcp-service", []string{NeedVRRP}, func(t *testing.T, c *Classic, row *Row) {
+		c.URL = fmt.Sprintf("http://%s:%d/", ClassicVIP, ClassicTCPPort)
+		if !WaitFor(10*time.Second, func() bool { _, err := c.Get(); return err == nil }) {
+			t.Fatal("no answer from the TCP service through the VIP")
+		}
+		masterKilled(t, c, row)
+	})
+}
