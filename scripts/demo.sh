@@ -29,6 +29,8 @@ for _ in $(seq 100); do [ -S "$work/halb.sock" ] && break; sleep 0.05; done
 pids+=($!)
 sleep 0.2
 ctl status
+echo "(examples/lb1.yaml names eth1, which this machine lacks: the VRRP instance says so and"
+echo " retries every second. Run 'make demo' as root to see VRRP fail over in the network lab.)"
 
 step "a broken config: every problem with its line, checked without a daemon"
 cat >"$work/broken.yaml" <<'YAML'

@@ -29,6 +29,7 @@ import (
 
 	"halb/appliance/api"
 	"halb/appliance/config"
+	"halb/appliance/proxy"
 	"halb/appliance/vrrp"
 )
 
@@ -251,11 +252,12 @@ func printStatus(w io.Writer, st *api.Status, now time.Time) {
 		}
 	}
 	printVRRP(tw, st.VRRP)
+	printServices(tw, st.Services)
 	for _, part := range []struct {
 		name string
 		raw  json.RawMessage
 	}{
-		{"services", st.Services}, {"backends", st.Backends},
+		{"backends", st.Backends},
 		{"time", st.Time}, {"peer", st.Peer}, {"network", st.Network},
 	} {
 		if len(part.raw) == 0 || string(part.raw) == "null" {
@@ -311,6 +313,29 @@ func printVRRP(tw io.Writer, raw json.RawMessage) {
 		}
 		if in.Error != "" {
 			fmt.Fprintf(tw, "\t\t  error: %s\n", in.Error)
+		}
+	}
+}
+
+// printServices writes one line per service and one per server.
+func printServices(tw io.Writer, raw json.RawMessage) {
+	var svcs []proxy.ServiceStatus
+	if len(raw) == 0 || string(raw) == "null" || json.Unmarshal(raw, &svcs) != nil {
+		fmt.Fprintf(tw, "services\t-\tnot running in this build\n")
+		return
+	}
+	if len(svcs) == 0 {
+		fmt.Fprintf(tw, "services\t-\tno tcp-mode services (http mode arrives with the HTTP engine)\n")
+	}
+	for _, sv := range svcs {
+		fmt.Fprintf(tw, "service %s\t%s\tlistening %s → %s, %d connections, %d retried, %d without a server, %d B in, %d B out\n",
+			sv.Name, sv.Mode, orDash(strings.Join(sv.Listening, ",")), sv.Backend, sv.Conns, sv.Retries, sv.NoServer, sv.BytesIn, sv.BytesOut)
+		if sv.Error != "" {
+			fmt.Fprintf(tw, "\t\t  error: %s\n", sv.Error)
+		}
+		for _, srv := range sv.Servers {
+			fmt.Fprintf(tw, "\t\t  server %s %s weight %d: %d active, %d total, %d connect errors\n",
+				srv.Name, srv.Address, srv.Weight, srv.Active, srv.Total, srv.ConnectErrors)
 		}
 	}
 }
