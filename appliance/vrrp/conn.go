@@ -123,34 +123,29 @@ func (c *rawConn) Recv(b []byte) (int, netip.Addr, netip.Addr, int, error) {
 func (c *rawConn) recv(b []byte) (int, netip.Addr, netip.Addr, int, error) {
 	if c.v6 {
 		n, cm, from, err := c.p6.ReadFrom(b)
-		if err != nil {
-			return 0, netip.Addr{}, netip.Addr{}, 0, err
+		if err != nil || cm == nil {
+			return n, ipOf(from), netip.Addr{}, 0, err
 		}
-		var src, dst netip.Addr
-		if ia, ok := from.(*net.IPAddr); ok {
-			src, _ = netip.AddrFromSlice(ia.IP)
-		}
-		ttl := 0
-		if cm != nil {
-			dst, _ = netip.AddrFromSlice(cm.Dst)
-			ttl = cm.HopLimit
-		}
-		return n, src.Unmap(), dst.Unmap(), ttl, nil
+		return n, ipOf(from), ipOfSlice(cm.Dst), cm.HopLimit, nil
 	}
 	n, cm, from, err := c.p4.ReadFrom(b)
-	if err != nil {
-		return 0, netip.Addr{}, netip.Addr{}, 0, err
+	if err != nil || cm == nil {
+		return n, ipOf(from), netip.Addr{}, 0, err
 	}
-	var src, dst netip.Addr
-	if ia, ok := from.(*net.IPAddr); ok {
-		src, _ = netip.AddrFromSlice(ia.IP)
+	return n, ipOf(from), ipOfSlice(cm.Dst), cm.TTL, nil
+}
+
+// ipOf is the address of a raw socket's peer (zero when unknown).
+func ipOf(a net.Addr) netip.Addr {
+	if ia, ok := a.(*net.IPAddr); ok {
+		return ipOfSlice(ia.IP)
 	}
-	ttl := 0
-	if cm != nil {
-		dst, _ = netip.AddrFromSlice(cm.Dst)
-		ttl = cm.TTL
-	}
-	return n, src.Unmap(), dst.Unmap(), ttl, nil
+	return netip.Addr{}
+}
+
+func ipOfSlice(ip net.IP) netip.Addr {
+	a, _ := netip.AddrFromSlice(ip)
+	return a.Unmap()
 }
 
 func (c *rawConn) Close() error { return c.c.Close() }
