@@ -63,6 +63,18 @@ func applyDefaults(c *Config, present func(path string) bool) {
 		s := &c.Services[i]
 		p := fmt.Sprintf("services[%d]", i)
 		setStr(&s.Mode, p+".mode", DefaultMode)
+		t := &s.Timeouts
+		setDur(&t.Connect, p+".timeouts.connect", DefaultConnectTimeout)
+		setDur(&t.Client, p+".timeouts.client", DefaultClientTimeout)
+		setDur(&t.Server, p+".timeouts.server", DefaultServerTimeout)
+		setDur(&t.HTTPRequest, p+".timeouts.http_request", DefaultHTTPRequest)
+		setDur(&t.HTTPKeepAlive, p+".timeouts.http_keep_alive", DefaultHTTPKeepAlive)
+		setDur(&t.Queue, p+".timeouts.queue", DefaultQueueTimeout)
+		setDur(&t.Tunnel, p+".timeouts.tunnel", DefaultTunnelTimeout)
+		l := &s.Limits
+		setInt(&l.MaxRequestLine, p+".limits.max_request_line", DefaultMaxRequestLine)
+		setInt(&l.MaxHeaderBytes, p+".limits.max_header_bytes", DefaultMaxHeaderBytes)
+		setInt(&l.MaxHeaders, p+".limits.max_headers", DefaultMaxHeaders)
 		for j := range s.Routes {
 			setStr(&s.Routes[j].PathPrefix, fmt.Sprintf("%s.routes[%d].path_prefix", p, j), DefaultPathPrefix)
 		}
@@ -71,6 +83,9 @@ func applyDefaults(c *Config, present func(path string) bool) {
 		b := &c.Backends[i]
 		p := fmt.Sprintf("backends[%d]", i)
 		setStr(&b.Balance, p+".balance", DefaultBalance)
+		if b.Sticky.Source {
+			setDur(&b.Sticky.Expire, p+".sticky.expire", DefaultStickyExpire)
+		}
 		h := &b.Health
 		setStr(&h.Check, p+".health.check", DefaultCheck)
 		if h.Check == "http" || h.Check == "https" {

@@ -195,6 +195,7 @@ func TestDiffExamples(t *testing.T) {
 		{Section: "peers", Name: "lb1", Kind: "added"},
 		{Section: "peers", Name: "lb2", Kind: "removed"},
 		{Section: "vrrp", Name: "web-a", Kind: "changed", Fields: []string{"priority"}},
+		{Section: "services", Name: "web", Kind: "changed", Fields: []string{"response_headers"}},
 	})
 }
 

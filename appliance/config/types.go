@@ -215,6 +215,66 @@ type Service struct {
 	// DefaultBackend serves requests no route matched. Required in tcp
 	// mode; in http mode required when there are no routes.
 	DefaultBackend string `yaml:"default_backend,omitempty" json:"default_backend"`
+	// Timeouts bound each phase of a connection, as HAProxy's "timeout"
+	// settings. Default: see Timeouts.
+	Timeouts Timeouts `yaml:"timeouts,omitempty" json:"timeouts"`
+	// Limits bound request heads and bodies (http mode). Default: see Limits.
+	Limits Limits `yaml:"limits,omitempty" json:"limits"`
+	// AcceptProxy lists client networks (CIDR) that are trusted to start
+	// every connection with a PROXY protocol header (v1 or v2) giving the
+	// real client address, as HAProxy's accept-proxy; a connection from such
+	// a network without a valid header is closed. Connections from other
+	// addresses are served as they come. Default: none.
+	AcceptProxy []string `yaml:"accept_proxy,omitempty" json:"accept_proxy"`
+	// ResponseHeaders are fields set on every response of an http-mode
+	// service, the proxy's own error responses included (HAProxy's
+	// http-after-response set-header), replacing fields of the same name
+	// from the server; e.g. {X-LB-Node: lb1}. Default: none.
+	ResponseHeaders map[string]string `yaml:"response_headers,omitempty" json:"response_headers,omitempty"`
+	// AccessLog logs one structured line per request (http mode) or
+	// connection (tcp mode). Default: false.
+	AccessLog bool `yaml:"access_log,omitempty" json:"access_log,omitempty"`
+}
+
+// Timeouts are a service's time limits. Each is at least 1ms.
+type Timeouts struct {
+	// Connect bounds one connection attempt to a server. Default: 5s.
+	Connect Duration `yaml:"connect,omitempty" json:"connect"`
+	// Client is the longest the client may stay silent while the proxy
+	// waits for it (a body, or the next bytes in tcp mode). Default: 30s.
+	Client Duration `yaml:"client,omitempty" json:"client"`
+	// Server is the longest a server may stay silent while the proxy waits
+	// for its response or the next bytes. Default: 30s.
+	Server Duration `yaml:"server,omitempty" json:"server"`
+	// HTTPRequest is the time a client has to send a complete request head
+	// (slowloris defence); after it the client gets 408. Default: 10s.
+	HTTPRequest Duration `yaml:"http_request,omitempty" json:"http_request"`
+	// HTTPKeepAlive is how long an idle keep-alive client connection waits
+	// for its next request. Default: 10s.
+	HTTPKeepAlive Duration `yaml:"http_keep_alive,omitempty" json:"http_keep_alive"`
+	// Queue is the longest a request waits for a server below its maxconn;
+	// after it the client gets 503. Default: 5s.
+	Queue Duration `yaml:"queue,omitempty" json:"queue"`
+	// Tunnel is the idle limit of an upgraded (WebSocket) connection.
+	// Default: 1h.
+	Tunnel Duration `yaml:"tunnel,omitempty" json:"tunnel"`
+}
+
+// Limits bound what a client may send in http mode.
+type Limits struct {
+	// MaxRequestLine is the longest request line in bytes, 64..65536;
+	// longer gets 414. Default: 8192.
+	MaxRequestLine int `yaml:"max_request_line,omitempty" json:"max_request_line"`
+	// MaxHeaderBytes is the largest request head in bytes, 1024..1048576;
+	// larger gets 431. Default: 16384.
+	MaxHeaderBytes int `yaml:"max_header_bytes,omitempty" json:"max_header_bytes"`
+	// MaxHeaders is the most header fields in a request, 1..1000; more get
+	// 431. Default: 100.
+	MaxHeaders int `yaml:"max_headers,omitempty" json:"max_headers"`
+	// MaxBodyBytes is the largest request body in bytes; larger gets 413
+	// (a chunked body is cut when it passes the limit). 0 means no limit.
+	// Default: 0.
+	MaxBodyBytes int64 `yaml:"max_body_bytes,omitempty" json:"max_body_bytes"`
 }
 
 // Route sends matching HTTP requests to a backend.
@@ -237,6 +297,10 @@ type Backend struct {
 	Sticky Sticky `yaml:"sticky,omitempty" json:"sticky"`
 	// Health configures the server checks.
 	Health Health `yaml:"health,omitempty" json:"health"`
+	// ProxyProtocol sends a PROXY protocol header (v1 or v2) with the
+	// client's address at the start of every server connection, as
+	// HAProxy's send-proxy / send-proxy-v2. Default: none.
+	ProxyProtocol string `yaml:"proxy_protocol,omitempty" json:"proxy_protocol,omitempty"`
 	// Servers are the real servers. Default: none (requests get 503).
 	Servers []Server `yaml:"servers,omitempty" json:"servers"`
 }
@@ -247,6 +311,9 @@ type Sticky struct {
 	Cookie string `yaml:"cookie,omitempty" json:"cookie,omitempty"`
 	// Source keeps a client address on one server. Default: false.
 	Source bool `yaml:"source,omitempty" json:"source,omitempty"`
+	// Expire forgets a source address idle this long (source only), 1s..24h.
+	// Default: 30m.
+	Expire Duration `yaml:"expire,omitempty" json:"expire,omitempty"`
 }
 
 // Health configures the active checks of a backend's servers.
@@ -277,6 +344,10 @@ type Server struct {
 	Address string `yaml:"address" json:"address"`
 	// Weight is 0..256; 0 drains the server. Default: 1.
 	Weight *int `yaml:"weight,omitempty" json:"weight"`
+	// MaxConn is the most concurrent connections (tcp) or requests (http)
+	// sent to this server; more wait in the service's queue up to
+	// timeouts.queue. 0 means no limit. Default: 0.
+	MaxConn int `yaml:"maxconn,omitempty" json:"maxconn,omitempty"`
 }
 
 // EffectiveWeight is the configured weight, or 1 when unset.
@@ -314,6 +385,8 @@ var (
 	Modes    = []string{"http", "tcp"}
 	Balances = []string{"roundrobin", "leastconn", "source", "uri", "random"}
 	Checks   = []string{"none", "icmp", "tcp", "http", "https"}
+	// ProxyProtocols are the values of backends[].proxy_protocol.
+	ProxyProtocols = []string{"", "v1", "v2"}
 )
 
 // Defaults, exported so docs and tests name them once.
@@ -333,6 +406,17 @@ const (
 	DefaultRise             = 2
 	DefaultFall             = 3
 	DefaultPathPrefix       = "/"
+	DefaultConnectTimeout   = 5 * time.Second
+	DefaultClientTimeout    = 30 * time.Second
+	DefaultServerTimeout    = 30 * time.Second
+	DefaultHTTPRequest      = 10 * time.Second
+	DefaultHTTPKeepAlive    = 10 * time.Second
+	DefaultQueueTimeout     = 5 * time.Second
+	DefaultTunnelTimeout    = time.Hour
+	DefaultMaxRequestLine   = 8192
+	DefaultMaxHeaderBytes   = 16384
+	DefaultMaxHeaders       = 100
+	DefaultStickyExpire     = 30 * time.Minute
 	DefaultGARPRepeat       = 3
 	DefaultGARPInterval     = time.Second
 	DefaultScriptInterval   = time.Second

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -460,6 +461,43 @@ func (v *validator) services(c *Config, backends map[string]bool) {
 		if s.DefaultBackend != "" {
 			backend(path+".default_backend", s.DefaultBackend)
 		}
+		t := &s.Timeouts
+		for _, d := range []struct {
+			key string
+			val Duration
+		}{{"connect", t.Connect}, {"client", t.Client}, {"server", t.Server}, {"http_request", t.HTTPRequest},
+			{"http_keep_alive", t.HTTPKeepAlive}, {"queue", t.Queue}, {"tunnel", t.Tunnel}} {
+			if d.val < Duration(time.Millisecond) {
+				v.errf(path+".timeouts."+d.key, "%s must be at least 1ms", d.val)
+			}
+		}
+		l := &s.Limits
+		v.intRange(path+".limits.max_request_line", l.MaxRequestLine, 64, 65536)
+		v.intRange(path+".limits.max_header_bytes", l.MaxHeaderBytes, 1024, 1<<20)
+		v.intRange(path+".limits.max_headers", l.MaxHeaders, 1, 1000)
+		if l.MaxBodyBytes < 0 {
+			v.errf(path+".limits.max_body_bytes", "%d must not be negative (0: no limit)", l.MaxBodyBytes)
+		}
+		if l.MaxRequestLine > l.MaxHeaderBytes && l.MaxHeaderBytes >= 1024 {
+			v.errf(path+".limits.max_request_line", "%d exceeds max_header_bytes %d (the request line is part of the head)", l.MaxRequestLine, l.MaxHeaderBytes)
+		}
+		for _, k := range slices.Sorted(maps.Keys(s.ResponseHeaders)) {
+			p := path + ".response_headers." + k
+			if s.Mode == "tcp" {
+				v.errf(p, "needs mode: http")
+			}
+			if !validCookieName(k) {
+				v.errf(p, "%q is not a valid field name", k)
+			}
+			if strings.ContainsAny(s.ResponseHeaders[k], "\r\n\x00") {
+				v.errf(p, "the value may not hold CR, LF or NUL")
+			}
+		}
+		for j, n := range s.AcceptProxy {
+			if _, err := netip.ParsePrefix(n); err != nil {
+				v.errf(fmt.Sprintf("%s.accept_proxy[%d]", path, j), "%q is not a network in CIDR form (e.g. 10.0.0.0/8)", n)
+			}
+		}
 		for j, r := range s.Routes {
 			p := fmt.Sprintf("%s.routes[%d]", path, j)
 			if r.Host != "" && !validRouteHost(r.Host) {
@@ -499,6 +537,17 @@ func (v *validator) backends(c *Config) {
 				v.errf(path+".sticky", "choose cookie or source, not both")
 			}
 		}
+		if b.Sticky.Source {
+			d := b.Sticky.Expire.D()
+			if d < time.Second || d > 24*time.Hour {
+				v.errf(path+".sticky.expire", "%s is out of range 1s..24h", b.Sticky.Expire)
+			}
+		} else if b.Sticky.Expire != 0 {
+			v.errf(path+".sticky.expire", "applies to source persistence only (sticky: {source: true})")
+		}
+		if b.ProxyProtocol != "" {
+			v.oneOf(path+".proxy_protocol", b.ProxyProtocol, ProxyProtocols[1:])
+		}
 		h := &b.Health
 		hp := path + ".health"
 		v.oneOf(hp+".check", h.Check, Checks)
@@ -529,6 +578,9 @@ func (v *validator) backends(c *Config) {
 				v.hostPort(p+".address", s.Address, false)
 			}
 			v.intRange(p+".weight", s.EffectiveWeight(), 0, 256)
+			if s.MaxConn < 0 {
+				v.errf(p+".maxconn", "%d must not be negative (0: no limit)", s.MaxConn)
+			}
 		}
 	}
 }

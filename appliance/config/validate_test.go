@@ -753,6 +753,63 @@ func TestValidateServices(t *testing.T) {
     listen: []
     default_backend: www
 `, []string{"halb.yaml:6: services[0].listen: at least one host:port is required"}},
+		// Timeouts, limits, PROXY protocol sources.
+		{"timeouts and limits valid", serviceDoc + `
+  - name: web
+    listen: [":80"]
+    default_backend: www
+    timeouts: {connect: 1s, client: 1m, server: 1m, http_request: 5s, http_keep_alive: 2s, queue: 1s, tunnel: 2h}
+    limits: {max_request_line: 4096, max_header_bytes: 8192, max_headers: 50, max_body_bytes: 1048576}
+    accept_proxy: [10.0.0.0/8, "fd00::/8"]
+    access_log: true
+`, nil},
+		{"timeout zero", serviceDoc + `
+  - name: web
+    listen: [":80"]
+    default_backend: www
+    timeouts:
+      connect: 0s
+      queue: 500us
+`, []string{
+			"halb.yaml:9: services[0].timeouts.connect: 0s must be at least 1ms",
+			"halb.yaml:10: services[0].timeouts.queue: 500µs must be at least 1ms",
+		}},
+		{"limits out of range", serviceDoc + `
+  - name: web
+    listen: [":80"]
+    default_backend: www
+    limits:
+      max_request_line: 10
+      max_header_bytes: 100
+      max_headers: 0
+      max_body_bytes: -1
+`, []string{
+			"halb.yaml:9: services[0].limits.max_request_line: 10 is out of range 64..65536",
+			"halb.yaml:10: services[0].limits.max_header_bytes: 100 is out of range 1024..1048576",
+			"halb.yaml:11: services[0].limits.max_headers: 0 is out of range 1..1000",
+			"halb.yaml:12: services[0].limits.max_body_bytes: -1 must not be negative (0: no limit)",
+		}},
+		{"request line longer than head", serviceDoc + `
+  - name: web
+    listen: [":80"]
+    default_backend: www
+    limits: {max_request_line: 8192, max_header_bytes: 4096}
+`, []string{"halb.yaml:8: services[0].limits.max_request_line: 8192 exceeds max_header_bytes 4096 (the request line is part of the head)"}},
+		{"response_headers", serviceDoc + `
+  - name: web
+    listen: [":80"]
+    default_backend: www
+    response_headers: {X-LB-Node: lb1, "bad name": x, X-Bad: "a\r\nb"}
+`, []string{
+			`halb.yaml:8: services[0].response_headers.X-Bad: the value may not hold CR, LF or NUL`,
+			`halb.yaml:8: services[0].response_headers.bad name: "bad name" is not a valid field name`,
+		}},
+		{"accept_proxy not cidr", serviceDoc + `
+  - name: web
+    listen: [":80"]
+    default_backend: www
+    accept_proxy: [10.0.0.1]
+`, []string{`halb.yaml:8: services[0].accept_proxy[0]: "10.0.0.1" is not a network in CIDR form (e.g. 10.0.0.0/8)`}},
 		{"listen forms", serviceDoc + `
   - name: web
     listen: [":80", "0.0.0.0:8080", "[::]:443", "10.0.0.1:80", "[fd00::1]:80", "10.0.0.1:65535"]
@@ -917,6 +974,31 @@ func TestValidateBackends(t *testing.T) {
     balance: fastest
 `, []string{`halb.yaml:4: backends[0].balance: "fastest" is not one of roundrobin, leastconn, source, uri, random`}},
 
+		// PROXY protocol towards servers, maxconn.
+		{"proxy_protocol and maxconn", backendDoc + `
+  - name: www
+    proxy_protocol: v2
+    servers:
+      - {name: s1, address: "10.0.0.1:80", maxconn: 100}
+`, nil},
+		{"proxy_protocol unknown", backendDoc + `
+  - name: www
+    proxy_protocol: v3
+`, []string{`halb.yaml:4: backends[0].proxy_protocol: "v3" is not one of v1, v2`}},
+		{"maxconn negative", backendDoc + `
+  - name: www
+    servers:
+      - {name: s1, address: "10.0.0.1:80", maxconn: -1}
+`, []string{"halb.yaml:5: backends[0].servers[0].maxconn: -1 must not be negative (0: no limit)"}},
+		{"sticky expire", backendDoc + `
+  - name: www
+    sticky: {source: true, expire: 48h}
+  - name: api
+    sticky: {cookie: SRV, expire: 1m}
+`, []string{
+			"halb.yaml:4: backends[0].sticky.expire: 48h0m0s is out of range 1s..24h",
+			"halb.yaml:6: backends[1].sticky.expire: applies to source persistence only (sticky: {source: true})",
+		}},
 		// Stickiness.
 		{"sticky cookie invalid", backendDoc + `
   - name: www
@@ -1146,7 +1228,7 @@ peers:
 		`halb.yaml:13: vrrp[0].vips[0]: "10.0.0.1" is not an address in CIDR form (e.g. 172.16.0.100/24)`,
 		`halb.yaml:16: services[0].listen[0]: "80" is not host:port (IPv6 as [addr]:port)`,
 		`halb.yaml:17: services[0].default_backend: backend "nope" is not defined`,
-		`halb.yaml:18: services[0].bogus: unknown key "bogus" (known keys here: name, listen, mode, routes, default_backend)`,
+		`halb.yaml:18: services[0].bogus: unknown key "bogus" (known keys here: name, listen, mode, routes, default_backend, timeouts, limits, accept_proxy, response_headers, access_log)`,
 		`halb.yaml:20: time.max_offset: "soon" is not a duration (e.g. 200ms, 2s)`,
 		`halb.yaml:23: peers[1].name: "lb2" is already used by peers[0]`,
 		`halb.yaml:23: peers[1].address: "lb2" is not an IP address`,
@@ -1233,6 +1315,18 @@ backends:
 	}
 	if s.Routes[0].PathPrefix != "/" || s.Routes[0].Host != "" {
 		t.Errorf("route defaults: %+v", s.Routes[0])
+	}
+
+	wantT := Timeouts{Connect: Duration(5 * time.Second), Client: Duration(30 * time.Second), Server: Duration(30 * time.Second),
+		HTTPRequest: Duration(10 * time.Second), HTTPKeepAlive: Duration(10 * time.Second), Queue: Duration(5 * time.Second), Tunnel: Duration(time.Hour)}
+	if s.Timeouts != wantT {
+		t.Errorf("timeouts = %+v, want %+v", s.Timeouts, wantT)
+	}
+	if wantL := (Limits{MaxRequestLine: 8192, MaxHeaderBytes: 16384, MaxHeaders: 100}); s.Limits != wantL {
+		t.Errorf("limits = %+v, want %+v", s.Limits, wantL)
+	}
+	if s.AcceptProxy != nil || s.AccessLog {
+		t.Errorf("accept_proxy = %v, access_log = %v; want none, false", s.AcceptProxy, s.AccessLog)
 	}
 
 	b := cfg.Backends[0]
