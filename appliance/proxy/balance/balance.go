@@ -1,0 +1,96 @@
+// Package balance chooses the server for each new session of a backend and
+// keeps the source-IP stick table. It is on the proxy hot path: every Pick is
+// allocation-free and every type is safe for concurrent use.
+//
+// The algorithms (New):
+//
+//   - roundrobin: smooth weighted round robin (nginx's): servers take turns
+//     in proportion to their weights, interleaved so that a heavy server
+//     never gets a burst of consecutive sessions.
+//   - leastconn: the server with the fewest active sessions per unit of
+//     weight; equal servers take turns (the scan starts at a rotating index).
+//   - source and uri: weighted rendezvous hashing (highest random weight) of
+//     the client IP bytes or the request path: a key always lands on the same
+//     server, and adding or removing a server moves only the keys that server
+//     gains or loses; a server that ok refuses hands its keys to each key's
+//     next-best server and nobody else's keys move.
+//   - random: power of two choices: two distinct servers drawn at random in
+//     proportion to their weights, and the less loaded (per unit of weight)
+//     of the two is taken.
+//
+// The hashing is deterministic across processes and nodes: FNV-1a 64 with
+// the murmur3 finaliser, no random seed, so both halves of an HA pair
+// configured with the same servers send a client to the same server. With
+// equal weights the comparison is integer-only; with unequal weights it uses
+// math.Log, which is exact across nodes of the same architecture.
+//
+// The stick table (NewStickTable) maps a client key to a server name for an
+// idle time, bounded in size and sharded to keep lock contention low.
+package balance
+
+import (
+	"fmt"
+)
+
+// Member is one server as the balancer sees it.
+type Member struct {
+	Name   string // stable identity (used by consistent hashing so a server keeps its place when others change)
+	Weight int    // 0 = drained: never picked for new sessions
+}
+
+// Picker chooses a server index for a new session.
+type Picker interface {
+	// Pick returns the index (into the members slice given to New) of the
+	// chosen server, or -1 when no member is eligible.
+	//
+	// key is the hashing input for "source" (client IP bytes) and "uri"
+	// (request path without query); ignored by other algorithms.
+	//
+	// ok(i) reports whether member i may be used now (the caller excludes
+	// servers that are down, full or already tried for this request);
+	// members with Weight 0 are never returned regardless of ok. ok must be
+	// cheap and must not call back into the Picker.
+	Pick(key []byte, ok func(i int) bool) int
+}
+
+// Load reports the current number of active sessions on member i (for
+// leastconn and random).
+type Load func(i int) int64
+
+// Algorithms are the names New accepts.
+var Algorithms = []string{"roundrobin", "leastconn", "source", "uri", "random"}
+
+// New returns the picker for algorithm alg: "roundrobin", "leastconn",
+// "source", "uri" or "random". The members are copied; load is required by
+// leastconn and random and ignored by the others. Negative weights and
+// unknown algorithms are errors.
+func New(alg string, members []Member, load Load) (Picker, error) {
+	weights := make([]int64, len(members))
+	for i, m := range members {
+		if m.Weight < 0 {
+			return nil, fmt.Errorf("balance %s: member %d (%q): negative weight %d", alg, i, m.Name, m.Weight)
+		}
+		weights[i] = int64(m.Weight)
+	}
+	switch alg {
+	case "roundrobin":
+		return newRoundRobin(weights), nil
+	case "leastconn":
+		if load == nil {
+			return nil, fmt.Errorf("balance %s: no load function", alg)
+		}
+		return &leastConn{weights: weights, load: load}, nil
+	case "source", "uri":
+		return newRendezvous(members), nil
+	case "random":
+		if load == nil {
+			return nil, fmt.Errorf("balance %s: no load function", alg)
+		}
+		return &twoChoices{weights: weights, load: load}, nil
+	}
+	return nil, fmt.Errorf("balance: unknown algorithm %q (want one of %q)", alg, Algorithms)
+}
+
+// lighter reports whether load a at weight wa is less per unit of weight
+// than load b at weight wb, without dividing.
+func lighter(a, wa, b, wb int64) bool { return a*wb < b*wa }
