@@ -3,8 +3,11 @@ package proxy
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"net"
+	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,22 +23,48 @@ type Component struct {
 	want     *config.Config
 	changed  chan struct{}
 	services map[string]*service
+	backends map[string]*backend
+	retired  []*backend // replaced by a reload; idle connections closed at the next sweep
 	order    []string
 	lastLog  map[string]time.Time
+
+	parkOnce sync.Once
+	park     *parker // nil when epoll is not available
+}
+
+// parker returns the component's parker of idle connections, started on
+// first use; nil if it could not start (connections then wait with their
+// goroutine).
+func (c *Component) parker() *parker {
+	c.parkOnce.Do(func() {
+		p, err := newParker()
+		if err != nil {
+			c.log.Warn("idle connections keep their goroutine", "err", err)
+			return
+		}
+		c.mu.Lock()
+		c.park = p
+		c.mu.Unlock()
+	})
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.park
 }
 
 // New returns the proxy component.
 func New(log *slog.Logger) *Component {
-	return &Component{log: log, changed: make(chan struct{}, 1), services: map[string]*service{}, lastLog: map[string]time.Time{}}
+	return &Component{log: log, changed: make(chan struct{}, 1), services: map[string]*service{},
+		backends: map[string]*backend{}, lastLog: map[string]time.Time{}}
 }
 
 // Name is the component's key in status.
 func (c *Component) Name() string { return "services" }
 
-// Apply hands over a new config: new services start listening; a changed
-// backend takes effect for new connections while open ones finish on the
-// old; services whose listen addresses changed are rebound; removed ones
-// stop listening and their open connections finish.
+// Apply hands over a new config: new services start listening; changed
+// routes, backends and servers take effect for new requests and
+// connections while open ones finish on the old state; services whose
+// listen addresses changed are rebound; removed ones stop listening and
+// their open connections finish.
 func (c *Component) Apply(cfg *config.Config) error {
 	c.mu.Lock()
 	c.want = cfg
@@ -48,22 +77,53 @@ func (c *Component) Apply(cfg *config.Config) error {
 }
 
 // Run works until ctx ends, then closes every listener and waits for open
-// connections to finish (they are cut when their peers close).
+// connections to finish (they are cut when their peers close or time out).
 func (c *Component) Run(ctx context.Context) error {
 	c.reconcile()
+	sweep := time.NewTicker(time.Second)
+	defer sweep.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			c.mu.Lock()
 			svcs := c.services
 			c.services = map[string]*service{}
+			bes := c.backends
 			c.mu.Unlock()
 			for _, s := range svcs {
 				s.stop()
 			}
+			for _, be := range bes {
+				be.purgeIdle(time.Now(), true)
+			}
+			c.parkOnce.Do(func() {}) // no parker from now on
+			c.mu.Lock()
+			p := c.park
+			c.mu.Unlock()
+			if p != nil {
+				p.close()
+			}
 			return nil
 		case <-c.changed:
 			c.reconcile()
+		case now := <-sweep.C:
+			c.mu.Lock()
+			bes := make([]*backend, 0, len(c.backends))
+			for _, be := range c.backends {
+				bes = append(bes, be)
+			}
+			retired := c.retired
+			c.retired = nil
+			c.mu.Unlock()
+			for _, be := range bes {
+				be.purgeIdle(now, false)
+				if t, ok := be.stick.(interface{ Purge(time.Time) int }); ok {
+					t.Purge(now)
+				}
+			}
+			for _, be := range retired {
+				be.purgeIdle(now, true)
+			}
 		}
 	}
 }
@@ -75,34 +135,46 @@ func (c *Component) reconcile() {
 	if cfg == nil {
 		return
 	}
-	backends := map[string]config.Backend{}
-	for _, b := range cfg.Backends {
-		backends[b.Name] = b
+	// Backends: keep unchanged ones (counters, pools, stick tables).
+	backends := map[string]*backend{}
+	c.mu.Lock()
+	for _, bc := range cfg.Backends {
+		old := c.backends[bc.Name]
+		if old != nil && old.sameConfig(bc) {
+			backends[bc.Name] = old
+			continue
+		}
+		backends[bc.Name] = newBackend(bc, old)
+		if old != nil {
+			c.retired = append(c.retired, old)
+		}
 	}
+	for name, old := range c.backends {
+		if backends[name] == nil {
+			c.retired = append(c.retired, old)
+		}
+	}
+	c.backends = backends
+	c.mu.Unlock()
+
 	keep := map[string]bool{}
 	var order []string
 	for _, sc := range cfg.Services {
-		if sc.Mode != "tcp" {
-			continue // HTTP mode arrives with the HTTP engine
-		}
 		keep[sc.Name] = true
 		order = append(order, sc.Name)
-		p := newPool(backends[sc.DefaultBackend])
+		st := newServiceState(sc, backends)
 		c.mu.Lock()
 		s := c.services[sc.Name]
 		c.mu.Unlock()
-		if s != nil && slices.Equal(s.cfg.Listen, sc.Listen) {
-			c.mu.Lock()
-			s.cfg = sc
-			c.mu.Unlock()
-			s.pool.Store(p) // new connections use the new pool
+		if s != nil && slices.Equal(s.listen, sc.Listen) && s.mode == sc.Mode {
+			s.state.Store(st) // new connections and requests use the new state
 			continue
 		}
 		if s != nil {
 			s.stop()
 		}
-		s = &service{cfg: sc, log: c.log, comp: c}
-		s.pool.Store(p)
+		s = &service{name: sc.Name, mode: sc.Mode, listen: sc.Listen, log: c.log, comp: c}
+		s.state.Store(st)
 		if err := s.start(); err != nil {
 			c.log.Error("service not started", "service", sc.Name, "err", err)
 		}
@@ -121,74 +193,86 @@ func (c *Component) reconcile() {
 	c.mu.Unlock()
 }
 
-// ServiceStatus is the status of one service.
-type ServiceStatus struct {
-	Name      string         `json:"name"`
-	Mode      string         `json:"mode"`
-	Listen    []string       `json:"listen"`
-	Listening []string       `json:"listening"`
-	Error     string         `json:"error,omitempty"`
-	Backend   string         `json:"backend"`
-	Conns     int64          `json:"connections"`
-	Retries   int64          `json:"retries"`
-	NoServer  int64          `json:"no_server"`
-	BytesIn   int64          `json:"bytes_in"`
-	BytesOut  int64          `json:"bytes_out"`
-	Servers   []ServerStatus `json:"servers"`
+// serviceState is what one request or connection of a service works with;
+// a reload swaps it atomically.
+type serviceState struct {
+	cfg     config.Service
+	routes  []route
+	def     *backend
+	trusted []netip.Prefix // accept_proxy
+
+	respFields []byte   // response_headers as "Name: value\r\n" lines
+	respNames  []string // their names, lower case
 }
 
-// ServerStatus is the status of one server of a service's backend.
-type ServerStatus struct {
-	Name          string `json:"name"`
-	Address       string `json:"address"`
-	Weight        int    `json:"weight"`
-	Active        int64  `json:"active"`
-	Total         int64  `json:"total"`
-	ConnectErrors int64  `json:"connect_errors"`
+type route struct {
+	host     string // lower case; "" any
+	wildcard bool   // host is ".suffix"
+	prefix   string
+	be       *backend
 }
 
-// Status lists the services this build serves (TCP mode), in config order.
-func (c *Component) Status() any {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make([]ServiceStatus, 0, len(c.order))
-	for _, name := range c.order {
-		s := c.services[name]
-		if s == nil {
-			continue
+func newServiceState(sc config.Service, backends map[string]*backend) *serviceState {
+	st := &serviceState{cfg: sc, def: backends[sc.DefaultBackend]}
+	for _, r := range sc.Routes {
+		rt := route{host: strings.ToLower(r.Host), prefix: r.PathPrefix, be: backends[r.Backend]}
+		if rest, ok := strings.CutPrefix(rt.host, "*"); ok {
+			rt.host, rt.wildcard = rest, true
 		}
-		st := ServiceStatus{Name: name, Mode: s.cfg.Mode, Listen: s.cfg.Listen, Backend: s.cfg.DefaultBackend, Error: errString(s.err),
-			Conns: s.stats.conns.Load(), Retries: s.stats.retries.Load(), NoServer: s.stats.noServer.Load(),
-			BytesIn: s.stats.bytesIn.Load(), BytesOut: s.stats.bytesOut.Load(), Listening: []string{}, Servers: []ServerStatus{}}
-		for _, ln := range s.listeners {
-			st.Listening = append(st.Listening, ln.Addr().String())
-		}
-		if p := s.pool.Load(); p != nil {
-			for _, sv := range p.servers {
-				st.Servers = append(st.Servers, ServerStatus{Name: sv.name, Address: sv.addr, Weight: sv.weight,
-					Active: sv.active.Load(), Total: sv.total.Load(), ConnectErrors: sv.connectErrors.Load()})
-			}
-		}
-		out = append(out, st)
+		st.routes = append(st.routes, rt)
 	}
+	for _, k := range slices.Sorted(maps.Keys(sc.ResponseHeaders)) {
+		st.respFields = append(st.respFields, k+": "+sc.ResponseHeaders[k]+"\r\n"...)
+		st.respNames = append(st.respNames, strings.ToLower(k))
+	}
+	for _, p := range sc.AcceptProxy {
+		if pfx, err := netip.ParsePrefix(p); err == nil {
+			st.trusted = append(st.trusted, pfx.Masked())
+		}
+	}
+	return st
+}
+
+// trusts reports whether a must send a PROXY protocol header.
+func (st *serviceState) trusts(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range st.trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// backendNames lists the backends the service uses, routes first.
+func (st *serviceState) backendList() []*backend {
+	var out []*backend
+	add := func(be *backend) {
+		if be != nil && !slices.Contains(out, be) {
+			out = append(out, be)
+		}
+	}
+	for _, r := range st.routes {
+		add(r.be)
+	}
+	add(st.def)
 	return out
 }
 
 type service struct {
-	cfg       config.Service
+	name      string
+	mode      string
+	listen    []string
 	log       *slog.Logger
 	comp      *Component
-	pool      atomic.Pointer[pool]
+	state     atomic.Pointer[serviceState]
 	listeners []net.Listener
 	err       error
-	wg        sync.WaitGroup
-	stats     struct {
-		conns, retries, noServer, bytesIn, bytesOut atomic.Int64
-	}
+	stats     serviceStats
 }
 
 func (s *service) start() error {
-	for _, addr := range s.cfg.Listen {
+	for _, addr := range s.listen {
 		ln, err := listenFreebind(addr)
 		if err != nil {
 			s.err = err
@@ -221,49 +305,39 @@ func (s *service) logLimited(key, msg string, args ...any) {
 	}
 }
 
-// pool is a backend's servers with a smooth weighted round-robin balancer
-// (nginx's algorithm: even spreading, weights respected, no bursts).
-type pool struct {
-	mu      sync.Mutex
-	servers []*server
+// ServiceStatus is the status of one service.
+type ServiceStatus struct {
+	Name      string          `json:"name"`
+	Mode      string          `json:"mode"`
+	Listen    []string        `json:"listen"`
+	Listening []string        `json:"listening"`
+	Error     string          `json:"error,omitempty"`
+	Backend   string          `json:"backend"`
+	Stats     ServiceCounters `json:"stats"`
+	Backends  []BackendStatus `json:"backends"`
 }
 
-type server struct {
-	idx           int
-	name, addr    string
-	weight        int
-	current       int
-	active, total atomic.Int64
-	connectErrors atomic.Int64
-}
-
-func newPool(b config.Backend) *pool {
-	p := &pool{}
-	for _, sc := range b.Servers {
-		p.servers = append(p.servers, &server{idx: len(p.servers), name: sc.Name, addr: sc.Address, weight: sc.EffectiveWeight()})
-	}
-	return p
-}
-
-// pick returns the next server by smooth weighted round robin among those
-// with weight > 0 not yet tried for this connection; nil when none is left.
-func (p *pool) pick(tried []bool) *server {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var best *server
-	total := 0
-	for _, s := range p.servers {
-		if s.weight <= 0 || tried[s.idx] {
+// Status lists the services in config order with their counters and the
+// backends they use.
+func (c *Component) Status() any {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]ServiceStatus, 0, len(c.order))
+	for _, name := range c.order {
+		s := c.services[name]
+		if s == nil {
 			continue
 		}
-		s.current += s.weight
-		total += s.weight
-		if best == nil || s.current > best.current {
-			best = s
+		st := s.state.Load()
+		ss := ServiceStatus{Name: name, Mode: s.mode, Listen: s.listen, Backend: st.cfg.DefaultBackend, Error: errString(s.err),
+			Stats: s.stats.snapshot(), Listening: []string{}, Backends: []BackendStatus{}}
+		for _, ln := range s.listeners {
+			ss.Listening = append(ss.Listening, ln.Addr().String())
 		}
+		for _, be := range st.backendList() {
+			ss.Backends = append(ss.Backends, be.status())
+		}
+		out = append(out, ss)
 	}
-	if best != nil {
-		best.current -= total
-	}
-	return best
+	return out
 }

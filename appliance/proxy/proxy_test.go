@@ -164,7 +164,7 @@ func TestRedispatchOnRefusedConnect(t *testing.T) {
 		}
 	}
 	st := c.Status().([]ServiceStatus)
-	if st[0].Servers[0].ConnectErrors == 0 || st[0].Retries == 0 || st[0].NoServer != 0 {
+	if st[0].Backends[0].Servers[0].ConnectErrors == 0 || st[0].Stats.Retries == 0 || st[0].Stats.NoServer != 0 {
 		t.Fatalf("status %+v: want connect errors on the dead server, retries, no failures", st[0])
 	}
 }
@@ -187,8 +187,8 @@ func TestNoServerClosesTheClient(t *testing.T) {
 	if n, err := conn.Read(make([]byte, 1)); n != 0 || err == nil {
 		t.Fatalf("read %d, %v: want the connection closed", n, err)
 	}
-	if st := c.Status().([]ServiceStatus); st[0].NoServer != 1 {
-		t.Fatalf("no_server %d, want 1", st[0].NoServer)
+	if st := c.Status().([]ServiceStatus); st[0].Stats.NoServer != 1 {
+		t.Fatalf("no_server %d, want 1", st[0].Stats.NoServer)
 	}
 }
 

@@ -325,19 +325,45 @@ func printServices(tw io.Writer, raw json.RawMessage) {
 		return
 	}
 	if len(svcs) == 0 {
-		fmt.Fprintf(tw, "services\t-\tno tcp-mode services (http mode arrives with the HTTP engine)\n")
+		fmt.Fprintf(tw, "services\t-\tnone configured\n")
 	}
 	for _, sv := range svcs {
-		fmt.Fprintf(tw, "service %s\t%s\tlistening %s → %s, %d connections, %d retried, %d without a server, %d B in, %d B out\n",
-			sv.Name, sv.Mode, orDash(strings.Join(sv.Listening, ",")), sv.Backend, sv.Conns, sv.Retries, sv.NoServer, sv.BytesIn, sv.BytesOut)
+		st := sv.Stats
+		fmt.Fprintf(tw, "service %s\t%s\tlistening %s → %s, %d connections (%d open), %d requests, %s, %d retried, %d without a server, %d B in, %d B out\n",
+			sv.Name, sv.Mode, orDash(strings.Join(sv.Listening, ",")), orDash(sv.Backend), st.Connections, st.ActiveConnections,
+			st.Requests, classes(st.Responses), st.Retries, st.NoServer, st.BytesIn, st.BytesOut)
 		if sv.Error != "" {
 			fmt.Fprintf(tw, "\t\t  error: %s\n", sv.Error)
 		}
-		for _, srv := range sv.Servers {
-			fmt.Fprintf(tw, "\t\t  server %s %s weight %d: %d active, %d total, %d connect errors\n",
-				srv.Name, srv.Address, srv.Weight, srv.Active, srv.Total, srv.ConnectErrors)
+		for _, be := range sv.Backends {
+			extra := ""
+			if be.Persistence != "" {
+				extra += ", persistence " + be.Persistence
+			}
+			if be.Queued > 0 || be.QueueMax > 0 {
+				extra += fmt.Sprintf(", queue %d (max %d, %d timed out)", be.Queued, be.QueueMax, be.QueueTimeouts)
+			}
+			fmt.Fprintf(tw, "\t\t  backend %s %s: %d requests%s\n", be.Name, be.Balance, be.Requests, extra)
+			for _, srv := range be.Servers {
+				fmt.Fprintf(tw, "\t\t    server %s %s weight %d: %d active, %d total, %d connect errors, %d idle, %s\n",
+					srv.Name, srv.Address, srv.Weight, srv.Active, srv.Total, srv.ConnectErrors, srv.Idle, classes(srv.Responses))
+			}
 		}
 	}
+}
+
+// classes writes response counts by class, "2xx 10 5xx 1", or "no responses".
+func classes(m map[string]int64) string {
+	var parts []string
+	for _, k := range []string{"1xx", "2xx", "3xx", "4xx", "5xx", "other"} {
+		if n := m[k]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", k, n))
+		}
+	}
+	if len(parts) == 0 {
+		return "no responses"
+	}
+	return strings.Join(parts, " ")
 }
 
 func orDash(s string) string {

@@ -78,15 +78,17 @@ func TestStatusTable(t *testing.T) {
 		"tracked":[{"kind":"script","name":"gw","ok":false,"weight":-60,"detail":"exit status 1"}],
 		"counters":{"adverts_sent":7,"adverts_received":3,"dropped":1,"transitions":2}}]`)
 	st.Services = json.RawMessage(`[{"name":"db","mode":"tcp","listen":["10.0.0.100:5432"],"listening":["10.0.0.100:5432"],
-		"backend":"pg","connections":12,"retries":1,"no_server":0,"bytes_in":100,"bytes_out":200,
-		"servers":[{"name":"pg1","address":"10.0.0.31:5432","weight":1,"active":2,"total":12,"connect_errors":1}]}]`)
+		"backend":"pg","stats":{"connections":12,"active_connections":2,"requests":0,"retries":1,"bytes_in":10,"bytes_out":20},
+		"backends":[{"name":"pg","balance":"source","persistence":"source","requests":12,
+		"servers":[{"name":"pg1","address":"10.0.0.31:5432","weight":1,"active":2,"total":12,"connect_errors":1,"responses":{"2xx":3}}]}]}]`)
 	var b bytes.Buffer
 	printStatus(&b, st, now)
 	out := b.String()
 	for _, want := range []string{"lb1", "halbd v1, pid 42, up 1m30s", "sha256 0123456789ab", "1 problem(s)", "halb.yaml:3: node.x: bad",
 		"vrrp web-a", "FAULT", "priority 90 (configured 150)", "holds none", "adverts 7 sent 3 received, 1 dropped",
 		"fault: maintenance", "track script gw: FAILING (exit status 1), weight -60",
-		"service db", "listening 10.0.0.100:5432 → pg, 12 connections, 1 retried", "server pg1 10.0.0.31:5432 weight 1: 2 active, 12 total, 1 connect errors",
+		"service db", "listening 10.0.0.100:5432 → pg, 12 connections (2 open), 0 requests, no responses, 1 retried",
+		"backend pg source: 12 requests, persistence source", "server pg1 10.0.0.31:5432 weight 1: 2 active, 12 total, 1 connect errors, 0 idle, 2xx 3",
 		"backends", "not running in this build"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status table lacks %q:\n%s", want, out)

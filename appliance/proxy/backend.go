@@ -1,0 +1,350 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"halb/appliance/config"
+	"halb/appliance/proxy/balance"
+	"halb/appliance/proxy/proxyproto"
+)
+
+// stickyTableMax bounds a source stick table (HAProxy's stick-table size).
+const stickyTableMax = 1 << 20
+
+// idleServerConnMax is how long an idle server connection stays in the pool.
+// Servers close idle keep-alive connections themselves (nginx after 75s,
+// Apache after 5s); closing ours first avoids most reuse races.
+const idleServerConnMax = 4 * time.Second
+
+// idlePerServer bounds the idle connections kept per server.
+const idlePerServer = 256
+
+var (
+	errNoServer     = errors.New("no server available")
+	errQueueTimeout = errors.New("queue timeout")
+)
+
+// backend is a pool of servers with its balancer, persistence and queue.
+// A reload that leaves a backend's config unchanged keeps the object (and so
+// its counters, idle connections and stick table); a changed backend gets a
+// new object and the old one finishes its sessions.
+type backend struct {
+	cfg     config.Backend
+	servers []*server
+	byName  map[string]*server
+	picker  balance.Picker
+	stick   balance.StickTable // source persistence; nil otherwise
+	cookie  string             // cookie persistence name; "" otherwise
+	limited bool               // some server has maxconn
+
+	mu     sync.Mutex
+	freed  chan struct{} // closed and replaced when a limited server frees a slot
+	queued atomic.Int64
+	stats  backendStats
+}
+
+type backendStats struct {
+	requests, noServer, queueTimeouts, queueMax atomic.Int64
+}
+
+// server is one real server of a backend.
+type server struct {
+	idx     int
+	name    string
+	addr    string
+	weight  int
+	maxconn int64
+
+	active, total, connectErrors atomic.Int64
+	responses                    [6]atomic.Int64 // by class: other, 1xx..5xx
+
+	idleMu sync.Mutex
+	idle   []idleConn
+}
+
+type idleConn struct {
+	c     *net.TCPConn
+	since time.Time
+}
+
+func newBackend(b config.Backend, old *backend) *backend {
+	be := &backend{cfg: b, byName: map[string]*server{}, freed: make(chan struct{}), cookie: b.Sticky.Cookie}
+	members := make([]balance.Member, 0, len(b.Servers))
+	for _, sc := range b.Servers {
+		s := &server{idx: len(be.servers), name: sc.Name, addr: sc.Address, weight: sc.EffectiveWeight(), maxconn: int64(sc.MaxConn)}
+		if sc.MaxConn > 0 {
+			be.limited = true
+		}
+		be.servers = append(be.servers, s)
+		be.byName[s.name] = s
+		members = append(members, balance.Member{Name: s.name, Weight: s.weight})
+	}
+	p, err := balance.New(b.Balance, members, func(i int) int64 { return be.servers[i].active.Load() })
+	if err != nil { // validation rules this out; fall back rather than fail
+		p, _ = balance.New("roundrobin", members, nil)
+	}
+	be.picker = p
+	if b.Sticky.Source {
+		if old != nil && old.stick != nil && old.cfg.Sticky == b.Sticky {
+			be.stick = old.stick // clients stay where they were across reloads
+		} else {
+			be.stick = balance.NewStickTable(b.Sticky.Expire.D(), stickyTableMax)
+		}
+	}
+	return be
+}
+
+// sameConfig reports whether b can be kept for cfg across a reload.
+func (be *backend) sameConfig(cfg config.Backend) bool { return reflect.DeepEqual(be.cfg, cfg) }
+
+// session is one pick: the server and how it was chosen.
+type session struct {
+	srv       *server
+	setCookie bool // cookie persistence: tell the client which server it got
+}
+
+// pickRequest chooses a server for a new session. tried marks servers
+// already tried for this session (redispatch). key is the hashing input of
+// source/uri balancing; client the client's address for source persistence;
+// cookieVal the client's persistence cookie value. When every eligible
+// server is at its maxconn, it waits up to queueTimeout for a slot.
+func (be *backend) pick(ctx context.Context, tried []bool, key []byte, client netip.Addr, cookieVal string, queueTimeout time.Duration) (session, error) {
+	be.stats.requests.Add(1)
+	eligible := func(i int) bool {
+		s := be.servers[i]
+		return !tried[i] && s.weight > 0 && (s.maxconn == 0 || s.active.Load() < s.maxconn)
+	}
+	var deadline *time.Timer
+	for {
+		// Persistence first: a server named by the cookie or the stick
+		// table is honoured while it is usable.
+		if cookieVal != "" {
+			if s := be.byName[cookieVal]; s != nil && eligible(s.idx) {
+				return session{srv: s}, nil
+			}
+		}
+		var stickKey string
+		if be.stick != nil && client.IsValid() {
+			stickKey = client.String()
+			if name, ok := be.stick.Get(stickKey, time.Now()); ok {
+				if s := be.byName[name]; s != nil && eligible(s.idx) {
+					return session{srv: s}, nil
+				}
+			}
+		}
+		var freed chan struct{}
+		if be.limited {
+			be.mu.Lock()
+			freed = be.freed
+			be.mu.Unlock()
+		}
+		if i := be.picker.Pick(key, eligible); i >= 0 {
+			s := be.servers[i]
+			if stickKey != "" {
+				be.stick.Put(stickKey, s.name, time.Now())
+			}
+			return session{srv: s, setCookie: be.cookie != ""}, nil
+		}
+		if !be.anyFull(tried) {
+			be.stats.noServer.Add(1)
+			return session{}, errNoServer
+		}
+		// Queue: wait for a slot on a limited server.
+		if deadline == nil {
+			n := be.queued.Add(1)
+			defer be.queued.Add(-1)
+			for {
+				m := be.stats.queueMax.Load()
+				if n <= m || be.stats.queueMax.CompareAndSwap(m, n) {
+					break
+				}
+			}
+			deadline = time.NewTimer(queueTimeout)
+			defer deadline.Stop()
+		}
+		select {
+		case <-freed:
+		case <-deadline.C:
+			be.stats.queueTimeouts.Add(1)
+			return session{}, errQueueTimeout
+		case <-ctx.Done():
+			return session{}, ctx.Err()
+		}
+	}
+}
+
+// anyFull reports whether some untried server with weight is at maxconn.
+func (be *backend) anyFull(tried []bool) bool {
+	for _, s := range be.servers {
+		if !tried[s.idx] && s.weight > 0 && s.maxconn > 0 && s.active.Load() >= s.maxconn {
+			return true
+		}
+	}
+	return false
+}
+
+// acquire counts a session on s; release ends it and wakes queued requests.
+func (be *backend) acquire(s *server) {
+	s.active.Add(1)
+	s.total.Add(1)
+}
+
+func (be *backend) release(s *server) {
+	s.active.Add(-1)
+	if s.maxconn > 0 && be.queued.Load() > 0 {
+		be.mu.Lock()
+		close(be.freed)
+		be.freed = make(chan struct{})
+		be.mu.Unlock()
+	}
+}
+
+// dial connects to s within timeout, sending a PROXY protocol header with
+// the client's addresses when the backend asks for one.
+func (be *backend) dial(ctx context.Context, s *server, timeout time.Duration, src, dst netip.AddrPort) (*net.TCPConn, error) {
+	d := net.Dialer{Timeout: timeout}
+	c, err := d.DialContext(ctx, "tcp", s.addr)
+	if err != nil {
+		s.connectErrors.Add(1)
+		return nil, err
+	}
+	tc := c.(*net.TCPConn)
+	if pp := be.cfg.ProxyProtocol; pp != "" && src.IsValid() && dst.IsValid() {
+		var hdr []byte
+		if pp == "v1" {
+			hdr = proxyproto.AppendV1(make([]byte, 0, 108), src, dst)
+		} else {
+			hdr = proxyproto.AppendV2(make([]byte, 0, 52), src, dst)
+		}
+		if _, err := tc.Write(hdr); err != nil {
+			tc.Close()
+			s.connectErrors.Add(1)
+			return nil, err
+		}
+	}
+	return tc, nil
+}
+
+// getIdle returns a pooled connection to s, or nil.
+func (s *server) getIdle(now time.Time) *net.TCPConn {
+	s.idleMu.Lock()
+	defer s.idleMu.Unlock()
+	for n := len(s.idle); n > 0; n = len(s.idle) {
+		ic := s.idle[n-1]
+		s.idle = s.idle[:n-1]
+		if now.Sub(ic.since) < idleServerConnMax {
+			return ic.c
+		}
+		ic.c.Close()
+	}
+	return nil
+}
+
+// putIdle pools c for reuse; it reports false (and closes c) when full.
+func (s *server) putIdle(c *net.TCPConn, now time.Time) {
+	s.idleMu.Lock()
+	if len(s.idle) < idlePerServer {
+		s.idle = append(s.idle, idleConn{c: c, since: now})
+		s.idleMu.Unlock()
+		return
+	}
+	s.idleMu.Unlock()
+	c.Close()
+}
+
+// purgeIdle closes pooled connections idle too long (all of them when all).
+func (be *backend) purgeIdle(now time.Time, all bool) {
+	for _, s := range be.servers {
+		s.idleMu.Lock()
+		keep := s.idle[:0]
+		for _, ic := range s.idle {
+			if all || now.Sub(ic.since) >= idleServerConnMax {
+				ic.c.Close()
+				continue
+			}
+			keep = append(keep, ic)
+		}
+		clear(s.idle[len(keep):])
+		s.idle = keep
+		s.idleMu.Unlock()
+	}
+}
+
+// BackendStatus is the status of one backend.
+type BackendStatus struct {
+	Name          string         `json:"name"`
+	Balance       string         `json:"balance"`
+	Persistence   string         `json:"persistence,omitempty"`
+	Requests      int64          `json:"requests"`
+	NoServer      int64          `json:"no_server"`
+	Queued        int64          `json:"queued"`
+	QueueMax      int64          `json:"queue_max"`
+	QueueTimeouts int64          `json:"queue_timeouts"`
+	StickEntries  int            `json:"stick_entries,omitempty"`
+	Servers       []ServerStatus `json:"servers"`
+}
+
+// ServerStatus is the status of one server of a backend.
+type ServerStatus struct {
+	Name          string           `json:"name"`
+	Address       string           `json:"address"`
+	Weight        int              `json:"weight"`
+	MaxConn       int64            `json:"maxconn,omitempty"`
+	Active        int64            `json:"active"`
+	Total         int64            `json:"total"`
+	ConnectErrors int64            `json:"connect_errors"`
+	Idle          int              `json:"idle_connections"`
+	Responses     map[string]int64 `json:"responses,omitempty"`
+}
+
+func (be *backend) status() BackendStatus {
+	st := BackendStatus{Name: be.cfg.Name, Balance: be.cfg.Balance, Requests: be.stats.requests.Load(),
+		NoServer: be.stats.noServer.Load(), Queued: be.queued.Load(), QueueMax: be.stats.queueMax.Load(),
+		QueueTimeouts: be.stats.queueTimeouts.Load(), Servers: []ServerStatus{}}
+	switch {
+	case be.cookie != "":
+		st.Persistence = "cookie " + be.cookie
+	case be.stick != nil:
+		st.Persistence = "source"
+		st.StickEntries = be.stick.Len()
+	}
+	for _, s := range be.servers {
+		s.idleMu.Lock()
+		idle := len(s.idle)
+		s.idleMu.Unlock()
+		st.Servers = append(st.Servers, ServerStatus{Name: s.name, Address: s.addr, Weight: s.weight, MaxConn: s.maxconn,
+			Active: s.active.Load(), Total: s.total.Load(), ConnectErrors: s.connectErrors.Load(), Idle: idle,
+			Responses: classMap(&s.responses)})
+	}
+	return st
+}
+
+// classMap turns response counters by class into "2xx": n entries.
+func classMap(c *[6]atomic.Int64) map[string]int64 {
+	var m map[string]int64
+	for i := range c {
+		if n := c[i].Load(); n > 0 {
+			if m == nil {
+				m = map[string]int64{}
+			}
+			m[classNames[i]] = n
+		}
+	}
+	return m
+}
+
+var classNames = [6]string{"other", "1xx", "2xx", "3xx", "4xx", "5xx"}
+
+func statusClass(code int) int {
+	if code >= 100 && code < 600 {
+		return code / 100
+	}
+	return 0
+}

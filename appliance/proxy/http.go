@@ -1,0 +1,1080 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"halb/appliance/proxy/h1"
+)
+
+// maxResponseHead bounds a server's response head (HAProxy's bufsize);
+// larger heads get 502.
+const maxResponseHead = copyBufSize
+
+// httpConn is one client connection in http mode. It holds a work area
+// (buffers, parsed heads) only while a request is in progress; between
+// requests, and while a slow client's head is unfinished, it is parked
+// (see parker) with no goroutine and no buffer.
+type httpConn struct {
+	s             *service
+	st            *serviceState // of the current request
+	c             *net.TCPConn
+	client, local netip.AddrPort
+	ipt           [46]byte // client address as text
+	ip            []byte
+	first         bool      // no request served yet
+	registered    bool      // the socket is in the parker's epoll set
+	headDeadline  time.Time // the current head must be complete by then
+	partial       []byte    // an unfinished head kept while parked
+
+	*work
+}
+
+// work is the per-request state, pooled.
+type work struct {
+	hb   *[]byte // client bytes: the head, then body and pipelined bytes
+	buf  []byte
+	r, w int
+
+	ob   *[]byte // heads written out
+	sb   *[]byte // server bytes
+	vec  net.Buffers
+	req  h1.Request
+	resp h1.Response
+	ch   h1.Chunked
+
+	bodySent int64 // Content-Length body bytes that went with the head
+}
+
+var workPool = sync.Pool{New: func() any { return new(work) }}
+
+// exchange outcome.
+type outcome int
+
+const (
+	keepAlive outcome = iota // read the next request
+	closeConn                // done; close the client connection
+)
+
+// headState is what readHead did.
+type headState int
+
+const (
+	headReady  headState = iota // h.req holds a complete head
+	headFailed                  // answered (or gone): close
+	headParked                  // parked until more bytes come
+)
+
+func (h *httpConn) serve(pre []byte) {
+	h.ip = h.client.Addr().AppendTo(h.ipt[:0])
+	h.first = true
+	h.st = h.s.state.Load()
+	h.headDeadline = time.Now().Add(h.st.cfg.Timeouts.HTTPRequest.D())
+	if len(pre) > 0 {
+		h.partial = append([]byte(nil), pre...)
+	}
+	h.run()
+}
+
+// close ends the connection.
+func (h *httpConn) close() {
+	h.releaseWork()
+	h.c.Close()
+	h.s.stats.active.Add(-1)
+}
+
+// run serves requests until the connection ends or parks.
+func (h *httpConn) run() {
+	for {
+		st := h.s.state.Load()
+		h.st = st
+		t := st.cfg.Timeouts
+		if h.work == nil || h.r == h.w {
+			if len(h.partial) == 0 {
+				h.releaseWork() // an idle connection holds no buffer
+				idle := t.HTTPKeepAlive.D()
+				if h.first {
+					idle = time.Until(h.headDeadline)
+				}
+				switch h.wait(idle, func() { h.close() }) {
+				case waitParked:
+					return
+				case waitGone:
+					h.close()
+					return
+				}
+				if !h.first {
+					h.headDeadline = time.Now().Add(t.HTTPRequest.D())
+				}
+			}
+		}
+		switch h.readHead(st) {
+		case headParked:
+			return
+		case headFailed:
+			h.close()
+			return
+		}
+		start := time.Now()
+		if h.exchange(st, start) != keepAlive {
+			h.close()
+			return
+		}
+		h.first = false
+	}
+}
+
+type waitResult int
+
+const (
+	waitReady  waitResult = iota // bytes (or EOF) to read
+	waitParked                   // parked: resumes with run, or onTimeout
+	waitGone                     // timed out or failed: close
+)
+
+// wait waits up to d for bytes without a buffer: briefly on the Go
+// netpoller, then parked. onTimeout runs if d passes while parked.
+func (h *httpConn) wait(d time.Duration, onTimeout func()) waitResult {
+	if d <= 0 {
+		return waitGone
+	}
+	first := min(d, parkAfter)
+	h.c.SetReadDeadline(time.Now().Add(first))
+	err := waitReadable(h.c)
+	if err == nil {
+		return waitReady
+	}
+	if !errors.Is(err, os.ErrDeadlineExceeded) || d <= first {
+		return waitGone
+	}
+	p := h.s.comp.parker()
+	if p == nil {
+		h.c.SetReadDeadline(time.Now().Add(d - first))
+		if waitReadable(h.c) == nil {
+			return waitReady
+		}
+		return waitGone
+	}
+	h.releaseWork()
+	registered := h.registered
+	h.registered = true // before park: the connection may resume at once
+	if err := p.park(h.c, registered, d-first, h.run, onTimeout); err != nil {
+		return waitGone
+	}
+	return waitParked
+}
+
+// waitReadable blocks until c has bytes (or EOF) to read, or its read
+// deadline passes, without a buffer: the kernel keeps the bytes.
+func waitReadable(c *net.TCPConn) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var perr error
+	calls := 0
+	err = rc.Read(func(fd uintptr) bool {
+		calls++
+		if calls > 1 {
+			return true
+		}
+		var b [1]byte
+		_, _, e := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		if e == unix.EAGAIN || e == unix.EINTR {
+			return false
+		}
+		perr = e
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	return perr
+}
+
+// ensureWork takes a work area with a head buffer of at least n bytes,
+// holding the saved partial head if any.
+func (h *httpConn) ensureWork(n int) {
+	if h.work == nil {
+		h.work = workPool.Get().(*work)
+	}
+	if h.hb == nil {
+		size := headBufSize
+		for size < n || size < len(h.partial) {
+			size *= 2
+		}
+		h.hb = getBuf(size)
+		h.buf = *h.hb
+		h.r, h.w = 0, copy(h.buf, h.partial)
+		h.partial = nil
+	}
+}
+
+// releaseWork gives the work area back to the pool (not while it holds
+// unread client bytes).
+func (h *httpConn) releaseWork() {
+	w := h.work
+	if w == nil || w.r < w.w {
+		return
+	}
+	putBuf(w.hb)
+	putBuf(w.ob)
+	putBuf(w.sb)
+	w.hb, w.buf, w.ob, w.sb = nil, nil, nil, nil
+	w.r, w.w = 0, 0
+	clear(w.vec)
+	w.vec = w.vec[:0]
+	w.req.Headers = w.req.Headers[:0]
+	w.resp.Headers = w.resp.Headers[:0]
+	h.work = nil
+	workPool.Put(w)
+}
+
+// grow makes room after h.w: it moves unread bytes to the front, or
+// doubles the buffer up to max. It reports false when the buffer is full
+// at max.
+func (h *httpConn) grow(max int) bool {
+	if h.w < len(h.buf) {
+		return true
+	}
+	if h.r > 0 {
+		h.w = copy(h.buf, h.buf[h.r:h.w])
+		h.r = 0
+		return true
+	}
+	if len(h.buf) >= max {
+		return false
+	}
+	size := min(2*len(h.buf), max)
+	nb := getBuf(size)
+	copy(*nb, h.buf[:h.w])
+	putBuf(h.hb)
+	h.hb, h.buf = nb, *nb
+	return true
+}
+
+// readHead reads until h.buf[h.r:] starts with a complete request head and
+// parses it into h.req. A bad head is answered; a late one gets 408; a
+// slow client's unfinished head is saved and the connection parked.
+func (h *httpConn) readHead(st *serviceState) headState {
+	l := st.cfg.Limits
+	lim := h1.Limits{MaxLine: l.MaxRequestLine, MaxHeaderBytes: l.MaxHeaderBytes, MaxHeaders: l.MaxHeaders}
+	h.ensureWork(0)
+	fresh := true // bytes are known to be waiting
+	for {
+		if h.w > h.r {
+			h.req.Headers = h.req.Headers[:0]
+			err := h1.ParseRequest(h.buf[h.r:h.w], lim, &h.req)
+			if err == nil {
+				return headReady
+			}
+			if !errors.Is(err, h1.ErrIncomplete) {
+				status := 400
+				var he *h1.Error
+				if errors.As(err, &he) {
+					status = he.Status
+				}
+				h.s.stats.badRequests.Add(1)
+				h.fail(status)
+				return headFailed
+			}
+		}
+		if !h.grow(max(l.MaxHeaderBytes, headBufSize) + 1) {
+			h.s.stats.badRequests.Add(1)
+			h.fail(431)
+			return headFailed
+		}
+		if !fresh {
+			// An unfinished head: wait for the rest without the buffer.
+			h.partial = append(make([]byte, 0, h.w-h.r), h.buf[h.r:h.w]...)
+			h.r = h.w
+			h.releaseWork()
+			switch h.wait(time.Until(h.headDeadline), func() { h.timeoutHead(); h.close() }) {
+			case waitParked:
+				return headParked
+			case waitGone:
+				h.timeoutHead()
+				return headFailed
+			}
+			h.ensureWork(0)
+		}
+		h.c.SetReadDeadline(h.headDeadline)
+		n, err := h.c.Read(h.buf[h.w:])
+		h.w += n
+		fresh = false
+		if n > 0 {
+			continue
+		}
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				h.s.stats.timeouts.Add(1)
+				h.fail(408)
+			}
+			return headFailed
+		}
+	}
+}
+
+// timeoutHead answers 408 to a head that did not complete in time.
+func (h *httpConn) timeoutHead() {
+	if len(h.partial) > 0 || (h.work != nil && h.w > h.r) {
+		h.s.stats.timeouts.Add(1)
+		h.fail(408)
+	}
+	h.partial = nil
+}
+
+// fail answers the client with a short error response; the connection is
+// closed afterwards.
+func (h *httpConn) fail(status int) {
+	h.s.stats.responses[statusClass(status)].Add(1)
+	h.c.SetWriteDeadline(time.Now().Add(time.Second))
+	msg := errorResponse(status)
+	if h.st != nil && len(h.st.respFields) > 0 {
+		i := bytes.Index(msg, []byte("\r\n")) + 2
+		msg = append(append(append(make([]byte, 0, len(msg)+len(h.st.respFields)), msg[:i]...), h.st.respFields...), msg[i:]...)
+	}
+	h.c.Write(msg)
+}
+
+// setsField reports whether response_headers replaces the field name.
+func (st *serviceState) setsField(name []byte) bool {
+	for _, n := range st.respNames {
+		if asciiEqualFold(name, n) {
+			return true
+		}
+	}
+	return false
+}
+
+// route finds the backend for host and path: the first matching route,
+// else the default backend.
+func (st *serviceState) route(host, path []byte) *backend {
+	if i := bytes.LastIndexByte(host, ':'); i >= 0 && !bytes.HasSuffix(host, []byte("]")) {
+		host = host[:i]
+	}
+	for i := range st.routes {
+		r := &st.routes[i]
+		if r.host != "" {
+			if r.wildcard {
+				if len(host) <= len(r.host) || !asciiEqualFold(host[len(host)-len(r.host):], r.host) {
+					continue
+				}
+			} else if !asciiEqualFold(host, r.host) {
+				continue
+			}
+		}
+		if !bytes.HasPrefix(path, []byte(r.prefix)) {
+			continue
+		}
+		return r.be
+	}
+	return st.def
+}
+
+// reqInfo is what the exchange needs of the request after its head's
+// bytes are reused.
+type reqInfo struct {
+	head, close, upgrade, http10 bool
+	expect100                    bool
+	chunked                      bool
+	length                       int64 // Content-Length, -1 without
+}
+
+// exchange proxies the request in h.req to a server and its response
+// back. start is when the request began.
+func (h *httpConn) exchange(st *serviceState, start time.Time) outcome {
+	s := h.s
+	req := &h.req
+	t := st.cfg.Timeouts
+	s.stats.requests.Add(1)
+	if max := st.cfg.Limits.MaxBodyBytes; max > 0 && req.ContentLength > max {
+		s.stats.badRequests.Add(1)
+		h.fail(413)
+		return closeConn
+	}
+	be := st.route(req.Host, req.Path)
+	if be == nil || len(be.servers) == 0 {
+		s.stats.noServer.Add(1)
+		h.fail(503)
+		return closeConn
+	}
+	info := reqInfo{head: string(req.Method) == "HEAD", close: req.Close, upgrade: req.Upgrade, http10: req.Minor == 0,
+		expect100: req.Expect100, chunked: req.Chunked, length: req.ContentLength}
+	var logMethod, logHost, logPath string
+	if st.cfg.AccessLog {
+		logMethod, logHost, logPath = string(req.Method), string(req.Host), string(req.Path)
+	}
+
+	// The body bytes already read.
+	bodyStart := h.r + req.HeadLen
+	inBuf := 0
+	bodyDone := true
+	switch {
+	case req.Chunked:
+		h.ch.Reset()
+		n, done, err := h.ch.Scan(h.buf[bodyStart:h.w])
+		if err != nil {
+			s.stats.badRequests.Add(1)
+			h.fail(400)
+			return closeConn
+		}
+		if max := st.cfg.Limits.MaxBodyBytes; max > 0 && h.ch.BodyBytes() > max {
+			s.stats.badRequests.Add(1)
+			h.fail(413)
+			return closeConn
+		}
+		inBuf, bodyDone = n, done
+	case req.ContentLength > 0:
+		inBuf = int(min(req.ContentLength, int64(h.w-bodyStart)))
+		bodyDone = int64(inBuf) == req.ContentLength
+	}
+
+	// Persistence and hashing inputs.
+	var cookieVal []byte
+	if be.cookie != "" {
+		cookieVal = findCookie(req.Headers, be.cookie)
+	}
+	var key []byte
+	var ipKey [16]byte
+	switch be.cfg.Balance {
+	case "uri":
+		key = req.Path
+		if i := bytes.IndexByte(key, '?'); i >= 0 {
+			key = key[:i]
+		}
+	case "source":
+		ipKey = h.client.Addr().As16()
+		key = ipKey[:]
+	}
+
+	var triedArr [16]bool
+	tried := triedArr[:]
+	if len(be.servers) > len(tried) {
+		tried = make([]bool, len(be.servers))
+	}
+
+	// The request head for the server, with the body bytes already read.
+	h.ob = getBuf(headBufSize)
+	out := h.buildRequest((*h.ob)[:0])
+	out = append(out, h.buf[bodyStart:bodyStart+inBuf]...)
+	s.stats.bytesIn.Add(int64(req.HeadLen + inBuf))
+	h.r = bodyStart + inBuf
+
+	x := &attempt{be: be, tried: tried, key: key, cookie: cookieVal, info: info, bodyDone: bodyDone}
+	defer x.end()
+	for tries := 0; ; tries++ {
+		if status := h.connect(st, x, tries > 0); status != 0 {
+			if status == 503 {
+				s.stats.noServer.Add(1)
+			}
+			h.fail(status)
+			return closeConn
+		}
+		x.sc.SetWriteDeadline(time.Now().Add(t.Server.D()))
+		if _, err := x.sc.Write(out); err != nil {
+			if x.reused && tries < 3 {
+				x.drop()
+				continue // a pooled connection the server had closed
+			}
+			s.stats.serverErrors.Add(1)
+			h.fail(502)
+			return closeConn
+		}
+		if !x.bodyDone && !info.expect100 {
+			x.streamed = true
+			if !h.sendBody(st, x) {
+				return closeConn
+			}
+		}
+		status, got := h.readResponseHead(x, t.Server.D())
+		if status == 0 {
+			break
+		}
+		if status == 502 && got == 0 && x.reused && !x.streamed && tries < 3 {
+			x.drop()
+			continue // closed while idle in the pool: send again on a new connection
+		}
+		if status == 504 {
+			s.stats.timeouts.Add(1)
+		} else {
+			s.stats.serverErrors.Add(1)
+		}
+		h.fail(status)
+		return closeConn
+	}
+	return h.response(st, x, start, logMethod, logHost, logPath)
+}
+
+// attempt is one request's server side: the chosen server and connection
+// and what has been sent.
+type attempt struct {
+	be        *backend
+	tried     []bool
+	key       []byte
+	cookie    []byte
+	info      reqInfo
+	sess      session
+	srv       *server
+	sc        *net.TCPConn
+	reused    bool
+	bodyDone  bool // the whole request body was sent
+	streamed  bool // body bytes were sent beyond the first write: no replay
+	reuseOK   bool // the server connection may go back to the pool
+	acquired  bool
+	headBytes int // response head bytes in sb
+	have      int // response bytes in sb
+}
+
+// drop closes the server connection and ends the session on its server.
+func (x *attempt) drop() {
+	if x.sc != nil {
+		x.sc.Close()
+		x.sc = nil
+	}
+	if x.acquired {
+		x.be.release(x.srv)
+		x.acquired = false
+	}
+}
+
+// end gives the connection back to the pool when reusable, else closes it.
+func (x *attempt) end() {
+	if x.sc != nil && x.reuseOK {
+		x.srv.putIdle(x.sc, time.Now())
+		x.sc = nil
+	}
+	x.drop()
+}
+
+// connect picks a server and gets a connection to it: a pooled one unless
+// fresh, else a new one; a failed connect is retried on another server
+// (nothing was sent). It returns 0, or the status to answer with.
+func (h *httpConn) connect(st *serviceState, x *attempt, fresh bool) int {
+	t := st.cfg.Timeouts
+	for {
+		sess, err := x.be.pick(context.Background(), x.tried, x.key, h.client.Addr(), string(x.cookie), t.Queue.D())
+		if err != nil {
+			return 503
+		}
+		x.sess, x.srv = sess, sess.srv
+		if x.sess.setCookie && string(x.cookie) == x.srv.name {
+			x.sess.setCookie = false // the client already names this server
+		}
+		x.be.acquire(x.srv)
+		x.acquired = true
+		x.reused = false
+		if !fresh {
+			if c := x.srv.getIdle(time.Now()); c != nil {
+				x.sc, x.reused = c, true
+				return 0
+			}
+		}
+		c, err := x.be.dial(context.Background(), x.srv, t.Connect.D(), h.client, h.local)
+		if err == nil {
+			x.sc = c
+			return 0
+		}
+		x.tried[x.srv.idx] = true
+		x.drop()
+		h.s.stats.retries.Add(1)
+		h.s.logLimited("connect", "connect to server failed; trying another", "service", h.s.name, "server", x.srv.name, "err", err)
+	}
+}
+
+// sendBody streams the rest of the request body from the client to the
+// server through h.buf; pipelined bytes after a chunked body stay in
+// h.buf[h.r:h.w]. It reports false when the exchange cannot go on (the
+// client has been answered or is gone).
+func (h *httpConn) sendBody(st *serviceState, x *attempt) bool {
+	t := st.cfg.Timeouts
+	maxBody := st.cfg.Limits.MaxBodyBytes
+	remaining := int64(0)
+	if !x.info.chunked {
+		remaining = x.info.length - h.sentBody()
+	}
+	h.r, h.w = 0, 0
+	for {
+		h.c.SetReadDeadline(time.Now().Add(t.Client.D()))
+		room := h.buf[h.w:]
+		if !x.info.chunked && int64(len(room)) > remaining {
+			room = room[:remaining]
+		}
+		n, err := h.c.Read(room)
+		if n > 0 {
+			h.w += n
+			chunk := h.buf[h.r:h.w]
+			done := false
+			if x.info.chunked {
+				k, d, serr := h.ch.Scan(chunk)
+				if serr != nil || (maxBody > 0 && h.ch.BodyBytes() > maxBody) {
+					h.s.stats.badRequests.Add(1)
+					if serr != nil {
+						h.fail(400)
+					} else {
+						h.fail(413)
+					}
+					return false
+				}
+				chunk, done = chunk[:k], d
+			} else {
+				remaining -= int64(n)
+				done = remaining == 0
+			}
+			x.sc.SetWriteDeadline(time.Now().Add(t.Server.D()))
+			if _, werr := x.sc.Write(chunk); werr != nil {
+				h.s.stats.serverErrors.Add(1)
+				h.fail(502)
+				return false
+			}
+			h.s.stats.bytesIn.Add(int64(len(chunk)))
+			h.r += len(chunk)
+			if done {
+				x.bodyDone = true
+				if h.r == h.w {
+					h.r, h.w = 0, 0
+				}
+				return true
+			}
+			if h.r == h.w {
+				h.r, h.w = 0, 0
+			}
+			continue
+		}
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				h.s.stats.timeouts.Add(1)
+				h.fail(408)
+			}
+			return false
+		}
+	}
+}
+
+// sentBody is how many Content-Length body bytes went with the head.
+func (h *httpConn) sentBody() int64 { return h.bodySent }
+
+// readResponseHead reads and parses a response head into h.resp; bytes
+// already in the server buffer (after a 1xx) are used first. It returns 0,
+// or the status to answer with (502, 504) and how many bytes came.
+func (h *httpConn) readResponseHead(x *attempt, timeout time.Duration) (int, int) {
+	if h.sb == nil {
+		h.sb = getBuf(copyBufSize)
+		x.have = 0
+	}
+	sb := *h.sb
+	lim := h1.Limits{MaxLine: 16 << 10, MaxHeaderBytes: maxResponseHead, MaxHeaders: 1000}
+	x.sc.SetReadDeadline(time.Now().Add(timeout))
+	got := 0
+	for {
+		if x.have > 0 {
+			h.resp.Headers = h.resp.Headers[:0]
+			err := h1.ParseResponse(sb[:x.have], lim, &h.resp)
+			if err == nil {
+				x.headBytes = h.resp.HeadLen
+				return 0, got
+			}
+			if !errors.Is(err, h1.ErrIncomplete) || x.have == len(sb) {
+				return 502, got
+			}
+		}
+		n, err := x.sc.Read(sb[x.have:])
+		x.have += n
+		got += n
+		if n > 0 {
+			continue
+		}
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return 504, got
+			}
+			return 502, got
+		}
+	}
+}
+
+// consumeHead drops the response head just handled from the server buffer.
+func (h *httpConn) consumeHead(x *attempt) {
+	sb := *h.sb
+	x.have = copy(sb, sb[x.headBytes:x.have])
+	x.headBytes = 0
+}
+
+// response relays the response whose head is in h.resp: interim 1xx
+// responses (sending the body after a 100 Continue), a protocol switch
+// (tunnel), then the final response and its body.
+func (h *httpConn) response(st *serviceState, x *attempt, start time.Time, logMethod, logHost, logPath string) outcome {
+	s := h.s
+	t := st.cfg.Timeouts
+	resp := &h.resp
+	for resp.Status >= 100 && resp.Status < 200 && resp.Status != 101 {
+		out := h.buildResponse((*h.ob)[:0], x, false)
+		h.c.SetWriteDeadline(time.Now().Add(t.Client.D()))
+		if _, err := h.c.Write(out); err != nil {
+			return closeConn
+		}
+		h.consumeHead(x)
+		if resp.Status == 100 && !x.bodyDone {
+			x.streamed = true
+			if !h.sendBody(st, x) {
+				return closeConn
+			}
+		}
+		if status, _ := h.readResponseHead(x, t.Server.D()); status != 0 {
+			h.fail(status)
+			return closeConn
+		}
+	}
+	s.stats.observe(time.Since(start))
+	s.stats.responses[statusClass(resp.Status)].Add(1)
+	x.srv.responses[statusClass(resp.Status)].Add(1)
+
+	if resp.Status == 101 {
+		if !x.info.upgrade || !x.bodyDone {
+			s.stats.serverErrors.Add(1)
+			h.fail(502)
+			return closeConn
+		}
+		out := h.buildResponse((*h.ob)[:0], x, false)
+		out = append(out, (*h.sb)[x.headBytes:x.have]...)
+		h.c.SetWriteDeadline(time.Now().Add(t.Client.D()))
+		if _, err := h.c.Write(out); err != nil {
+			return closeConn
+		}
+		if h.w > h.r {
+			if _, err := x.sc.Write(h.buf[h.r:h.w]); err != nil {
+				return closeConn
+			}
+			h.r = h.w
+		}
+		h.releaseWork()
+		h.c.SetDeadline(time.Time{})
+		x.sc.SetDeadline(time.Time{})
+		in, outN := tunnel(h.c, x.sc, t.Tunnel.D(), t.Tunnel.D())
+		s.stats.bytesIn.Add(in)
+		s.stats.bytesOut.Add(outN)
+		return closeConn
+	}
+
+	// Body framing of the final response (RFC 9112 6.3).
+	noBody := x.info.head || resp.Status == 204 || resp.Status == 304
+	untilClose := !noBody && !resp.Chunked && resp.ContentLength < 0
+	clientClose := x.info.close || untilClose || !x.bodyDone || (x.info.http10 && resp.Chunked)
+	out := h.buildResponse((*h.ob)[:0], x, clientClose)
+	sb := *h.sb
+	avail := sb[x.headBytes:x.have]
+	complete := false
+	var remaining int64
+	switch {
+	case noBody:
+		complete = len(avail) == 0
+		avail = avail[:0]
+	case resp.Chunked:
+		h.ch.Reset()
+		n, done, err := h.ch.Scan(avail)
+		if err != nil {
+			s.stats.serverErrors.Add(1)
+			h.fail(502)
+			return closeConn
+		}
+		avail, complete = avail[:n], done
+	case resp.ContentLength >= 0:
+		n := min(resp.ContentLength, int64(len(avail)))
+		avail = avail[:n]
+		remaining = resp.ContentLength - n
+		complete = remaining == 0 && x.have == x.headBytes+int(n)
+	default:
+	}
+	sent := int64(len(avail))
+	h.c.SetWriteDeadline(time.Now().Add(t.Client.D()))
+	var err error
+	if len(out)+len(avail) <= cap(out) {
+		_, err = h.c.Write(append(out, avail...))
+	} else {
+		h.vec = append(h.vec[:0], out, avail)
+		_, err = h.vec.WriteTo(h.c)
+	}
+	if err != nil {
+		return closeConn
+	}
+	if !complete && !noBody {
+		n, ok := h.relayBody(st, x, remaining)
+		sent += n
+		if !ok {
+			s.stats.bytesOut.Add(sent)
+			return closeConn
+		}
+		complete = !untilClose
+	}
+	s.stats.bytesOut.Add(sent)
+	x.reuseOK = complete && !resp.Close && !untilClose && x.bodyDone && !x.info.http10
+	if st.cfg.AccessLog {
+		s.log.Info("request", "service", s.name, "client", h.client.String(), "method", logMethod, "host", logHost,
+			"path", logPath, "status", resp.Status, "backend", x.be.cfg.Name, "server", x.srv.name,
+			"bytes", sent, "duration_ms", time.Since(start).Milliseconds())
+	}
+	if clientClose {
+		return closeConn
+	}
+	return keepAlive
+}
+
+// relayBody copies the rest of a response body from the server to the
+// client: remaining bytes of a Content-Length body, the rest of a chunked
+// body, or everything until the server closes. It reports the bytes sent
+// and whether the body ended cleanly.
+func (h *httpConn) relayBody(st *serviceState, x *attempt, remaining int64) (int64, bool) {
+	t := st.cfg.Timeouts
+	resp := &h.resp
+	sb := *h.sb
+	var sent int64
+	for {
+		room := sb
+		if !resp.Chunked && resp.ContentLength >= 0 && int64(len(room)) > remaining {
+			room = room[:remaining]
+		}
+		x.sc.SetReadDeadline(time.Now().Add(t.Server.D()))
+		n, err := x.sc.Read(room)
+		if n > 0 {
+			chunk := sb[:n]
+			done := false
+			switch {
+			case resp.Chunked:
+				k, d, serr := h.ch.Scan(chunk)
+				if serr != nil {
+					return sent, false
+				}
+				if k < n {
+					x.reuseOK = false // bytes after the body: do not reuse
+					done = true
+				}
+				chunk, done = chunk[:k], done || d
+			case resp.ContentLength >= 0:
+				remaining -= int64(n)
+				done = remaining == 0
+			}
+			h.c.SetWriteDeadline(time.Now().Add(t.Client.D()))
+			if _, werr := h.c.Write(chunk); werr != nil {
+				return sent, false
+			}
+			sent += int64(len(chunk))
+			if done {
+				return sent, true
+			}
+			continue
+		}
+		if err != nil {
+			if isEOF(err) && !resp.Chunked && resp.ContentLength < 0 {
+				return sent, true // a body delimited by the server's close
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				h.s.stats.timeouts.Add(1)
+			}
+			return sent, false
+		}
+	}
+}
+
+// buildRequest appends the request head for the server: the request line
+// (origin-form), the client's fields without hop-by-hop ones, and
+// X-Forwarded-For, X-Forwarded-Proto and Forwarded.
+func (h *httpConn) buildRequest(out []byte) []byte {
+	req := &h.req
+	out = append(out, req.Method...)
+	out = append(out, ' ')
+	out = append(out, req.Path...)
+	if req.Minor == 0 {
+		out = append(out, " HTTP/1.0\r\n"...)
+	} else {
+		out = append(out, " HTTP/1.1\r\n"...)
+	}
+	extra := connectionListsOthers(req.Headers)
+	for _, f := range req.Headers {
+		if hopByHop(f.Name, req.Upgrade) || asciiEqualFold(f.Name, "x-forwarded-proto") ||
+			(extra && listedInConnection(req.Headers, f.Name)) {
+			continue
+		}
+		out = appendField(out, f.Name, f.Value)
+	}
+	switch {
+	case req.Upgrade:
+		out = append(out, "Connection: upgrade\r\n"...)
+	case req.Minor == 0:
+		out = append(out, "Connection: close\r\n"...)
+	}
+	out = append(out, "X-Forwarded-For: "...)
+	out = append(out, h.ip...)
+	out = append(out, "\r\nX-Forwarded-Proto: http\r\nForwarded: for="...)
+	if h.client.Addr().Is6() {
+		out = append(out, `"[`...)
+		out = append(out, h.ip...)
+		out = append(out, `]"`...)
+	} else {
+		out = append(out, h.ip...)
+	}
+	if len(req.Host) > 0 {
+		out = append(out, `;host="`...)
+		out = append(out, req.Host...)
+		out = append(out, '"')
+	}
+	out = append(out, ";proto=http\r\n\r\n"...)
+	h.bodySent = 0
+	if !req.Chunked && req.ContentLength > 0 {
+		h.bodySent = min(req.ContentLength, int64(h.w-(h.r+req.HeadLen)))
+	}
+	return out
+}
+
+// buildResponse appends the response head for the client.
+func (h *httpConn) buildResponse(out []byte, x *attempt, clientClose bool) []byte {
+	resp := &h.resp
+	out = append(out, "HTTP/1.1 "...)
+	out = strconv.AppendInt(out, int64(resp.Status), 10)
+	out = append(out, ' ')
+	out = append(out, resp.Reason...)
+	out = append(out, "\r\n"...)
+	upgrade := resp.Status == 101
+	extra := connectionListsOthers(resp.Headers)
+	for _, f := range resp.Headers {
+		if hopByHop(f.Name, upgrade) || (extra && listedInConnection(resp.Headers, f.Name)) || h.st.setsField(f.Name) {
+			continue
+		}
+		out = appendField(out, f.Name, f.Value)
+	}
+	out = append(out, h.st.respFields...)
+	if resp.Status >= 200 && x.sess.setCookie {
+		out = append(out, "Set-Cookie: "...)
+		out = append(out, x.be.cookie...)
+		out = append(out, '=')
+		out = append(out, x.srv.name...)
+		out = append(out, "; Path=/\r\n"...)
+	}
+	switch {
+	case upgrade:
+		out = append(out, "Connection: upgrade\r\n"...)
+	case resp.Status < 200:
+	case clientClose:
+		out = append(out, "Connection: close\r\n"...)
+	case x.info.http10:
+		out = append(out, "Connection: keep-alive\r\n"...)
+	}
+	return append(out, "\r\n"...)
+}
+
+func appendField(out, name, value []byte) []byte {
+	out = append(out, name...)
+	out = append(out, ": "...)
+	out = append(out, value...)
+	return append(out, "\r\n"...)
+}
+
+// hopByHop reports whether a field belongs to one connection only (RFC
+// 9110 7.6.1) and is not forwarded; Upgrade is kept for a protocol switch.
+func hopByHop(name []byte, upgrade bool) bool {
+	switch len(name) {
+	case 2:
+		return asciiEqualFold(name, "te")
+	case 7:
+		return !upgrade && asciiEqualFold(name, "upgrade")
+	case 10:
+		return asciiEqualFold(name, "connection") || asciiEqualFold(name, "keep-alive")
+	case 16:
+		return asciiEqualFold(name, "proxy-connection")
+	}
+	return false
+}
+
+// connectionListsOthers reports whether a Connection field names fields
+// other than close, keep-alive and upgrade (those fields are hop-by-hop).
+func connectionListsOthers(fields []h1.Header) bool {
+	for _, f := range fields {
+		if !asciiEqualFold(f.Name, "connection") {
+			continue
+		}
+		for tok := range bytes.SplitSeq(f.Value, []byte(",")) {
+			tok = bytes.TrimSpace(tok)
+			if len(tok) > 0 && !asciiEqualFold(tok, "close") && !asciiEqualFold(tok, "keep-alive") && !asciiEqualFold(tok, "upgrade") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func listedInConnection(fields []h1.Header, name []byte) bool {
+	for _, f := range fields {
+		if asciiEqualFold(f.Name, "connection") && h1.HasToken(f.Value, string(name)) {
+			return true
+		}
+	}
+	return false
+}
+
+// findCookie returns the value of the cookie name in the Cookie fields.
+func findCookie(fields []h1.Header, name string) []byte {
+	for _, f := range fields {
+		if !asciiEqualFold(f.Name, "cookie") {
+			continue
+		}
+		for pair := range bytes.SplitSeq(f.Value, []byte(";")) {
+			pair = bytes.TrimSpace(pair)
+			k, v, ok := bytes.Cut(pair, []byte("="))
+			if ok && string(k) == name {
+				return bytes.Trim(v, `"`)
+			}
+		}
+	}
+	return nil
+}
+
+// asciiEqualFold compares b with the lower-case ASCII string s, ignoring case.
+func asciiEqualFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range len(b) {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != s[i] {
+			return false
+		}
+	}
+	return true
+}
+
+var errorResponses = map[int][]byte{}
+
+func init() {
+	for code, text := range map[int]string{
+		400: "Bad Request", 408: "Request Timeout", 413: "Content Too Large", 414: "URI Too Long",
+		417: "Expectation Failed", 431: "Request Header Fields Too Large", 501: "Not Implemented",
+		502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout", 505: "HTTP Version Not Supported",
+	} {
+		body := "halb: " + strconv.Itoa(code) + " " + text + "\n"
+		if code == 503 {
+			body = "halb: 503 Service Unavailable: no server is available to handle this request.\n"
+		}
+		errorResponses[code] = []byte("HTTP/1.1 " + strconv.Itoa(code) + " " + text +
+			"\r\nContent-Type: text/plain\r\nCache-Control: no-cache\r\nContent-Length: " + strconv.Itoa(len(body)) +
+			"\r\nConnection: close\r\n\r\n" + body)
+	}
+}
+
+// errorResponse is the short response for status (400 for unknown ones).
+func errorResponse(status int) []byte {
+	if b, ok := errorResponses[status]; ok {
+		return b
+	}
+	return errorResponses[400]
+}
