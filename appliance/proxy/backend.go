@@ -121,12 +121,18 @@ func (be *backend) pick(ctx context.Context, tried []bool, key []byte, client ne
 		s := be.servers[i]
 		return !tried[i] && s.weight > 0 && (s.maxconn == 0 || s.active.Load() < s.maxconn)
 	}
+	// Persistence may also send a client to a draining server (weight 0):
+	// its sessions finish there, as with HAProxy's drain state.
+	persistent := func(i int) bool {
+		s := be.servers[i]
+		return !tried[i] && (s.maxconn == 0 || s.active.Load() < s.maxconn)
+	}
 	var deadline *time.Timer
 	for {
 		// Persistence first: a server named by the cookie or the stick
 		// table is honoured while it is usable.
 		if cookieVal != "" {
-			if s := be.byName[cookieVal]; s != nil && eligible(s.idx) {
+			if s := be.byName[cookieVal]; s != nil && persistent(s.idx) {
 				return session{srv: s}, nil
 			}
 		}
@@ -134,7 +140,7 @@ func (be *backend) pick(ctx context.Context, tried []bool, key []byte, client ne
 		if be.stick != nil && client.IsValid() {
 			stickKey = client.String()
 			if name, ok := be.stick.Get(stickKey, time.Now()); ok {
-				if s := be.byName[name]; s != nil && eligible(s.idx) {
+				if s := be.byName[name]; s != nil && persistent(s.idx) {
 					return session{srv: s}, nil
 				}
 			}
@@ -232,17 +238,24 @@ func (be *backend) dial(ctx context.Context, s *server, timeout time.Duration, s
 	return tc, nil
 }
 
-// getIdle returns a pooled connection to s, or nil.
-func (s *server) getIdle(now time.Time) *net.TCPConn {
+// getIdle returns a connection to s pooled less than maxIdle ago, or nil.
+func (s *server) getIdle(now time.Time, maxIdle time.Duration) *net.TCPConn {
 	s.idleMu.Lock()
 	defer s.idleMu.Unlock()
 	for n := len(s.idle); n > 0; n = len(s.idle) {
 		ic := s.idle[n-1]
-		s.idle = s.idle[:n-1]
-		if now.Sub(ic.since) < idleServerConnMax {
-			return ic.c
+		if now.Sub(ic.since) >= maxIdle {
+			// The most recent is too old: keep the pool for others
+			// unless it is past the pool's own limit.
+			if now.Sub(ic.since) < idleServerConnMax {
+				return nil
+			}
+			s.idle = s.idle[:n-1]
+			ic.c.Close()
+			continue
 		}
-		ic.c.Close()
+		s.idle = s.idle[:n-1]
+		return ic.c
 	}
 	return nil
 }

@@ -20,6 +20,10 @@ import (
 // larger heads get 502.
 const maxResponseHead = copyBufSize
 
+// respBufSize is the first server buffer of a request: a response head and
+// a small body fit; longer bodies switch to copyBufSize.
+const respBufSize = 8 << 10
+
 // httpConn is one client connection in http mode. It holds a work area
 // (buffers, parsed heads) only while a request is in progress; between
 // requests, and while a slow client's head is unfinished, it is parked
@@ -100,17 +104,30 @@ func (h *httpConn) run() {
 		t := st.cfg.Timeouts
 		if h.work == nil || h.r == h.w {
 			if len(h.partial) == 0 {
-				h.releaseWork() // an idle connection holds no buffer
 				idle := t.HTTPKeepAlive.D()
 				if h.first {
 					idle = time.Until(h.headDeadline)
 				}
-				switch h.wait(idle, func() { h.close() }) {
-				case waitParked:
-					return
-				case waitGone:
+				// A busy keep-alive client sends its next request soon:
+				// read it into the buffer still at hand. Only a client
+				// idle for parkAfter gives the buffer back and parks.
+				got, gone, waited := h.readSoon(min(idle, parkAfter))
+				if gone {
 					h.close()
 					return
+				}
+				if !got {
+					h.releaseWork() // an idle connection holds no buffer
+					if waited {
+						idle -= parkAfter
+					}
+					switch h.wait(idle, !waited, func() { h.close() }) {
+					case waitParked:
+						return
+					case waitGone:
+						h.close()
+						return
+					}
 				}
 				if !h.first {
 					h.headDeadline = time.Now().Add(t.HTTPRequest.D())
@@ -141,20 +158,45 @@ const (
 	waitGone                     // timed out or failed: close
 )
 
+// readSoon reads the next bytes into the work buffer if they come within
+// d (when there is a work buffer: waited). It reports whether bytes came,
+// and gone when the client closed or failed.
+func (h *httpConn) readSoon(d time.Duration) (got, gone, waited bool) {
+	if h.work == nil || h.hb == nil || d <= 0 {
+		return false, false, false
+	}
+	// Only the head buffer waits; the others go back to their pools.
+	putBuf(h.ob)
+	putBuf(h.sb)
+	h.ob, h.sb = nil, nil
+	h.r, h.w = 0, 0
+	h.c.SetReadDeadline(time.Now().Add(d))
+	n, err := h.c.Read(h.buf)
+	h.w = n
+	if n > 0 {
+		return true, false, true
+	}
+	return false, !errors.Is(err, os.ErrDeadlineExceeded), true
+}
+
 // wait waits up to d for bytes without a buffer: briefly on the Go
-// netpoller, then parked. onTimeout runs if d passes while parked.
-func (h *httpConn) wait(d time.Duration, onTimeout func()) waitResult {
+// netpoller first when brief, then parked. onTimeout runs if d passes
+// while parked.
+func (h *httpConn) wait(d time.Duration, brief bool, onTimeout func()) waitResult {
 	if d <= 0 {
 		return waitGone
 	}
-	first := min(d, parkAfter)
-	h.c.SetReadDeadline(time.Now().Add(first))
-	err := waitReadable(h.c)
-	if err == nil {
-		return waitReady
-	}
-	if !errors.Is(err, os.ErrDeadlineExceeded) || d <= first {
-		return waitGone
+	first := time.Duration(0)
+	if brief {
+		first = min(d, parkAfter)
+		h.c.SetReadDeadline(time.Now().Add(first))
+		err := waitReadable(h.c)
+		if err == nil {
+			return waitReady
+		}
+		if !errors.Is(err, os.ErrDeadlineExceeded) || d <= first {
+			return waitGone
+		}
 	}
 	p := h.s.comp.parker()
 	if p == nil {
@@ -298,7 +340,7 @@ func (h *httpConn) readHead(st *serviceState) headState {
 			h.partial = append(make([]byte, 0, h.w-h.r), h.buf[h.r:h.w]...)
 			h.r = h.w
 			h.releaseWork()
-			switch h.wait(time.Until(h.headDeadline), func() { h.timeoutHead(); h.close() }) {
+			switch h.wait(time.Until(h.headDeadline), true, func() { h.timeoutHead(); h.close() }) {
 			case waitParked:
 				return headParked
 			case waitGone:
@@ -387,6 +429,7 @@ type reqInfo struct {
 	head, close, upgrade, http10 bool
 	expect100                    bool
 	chunked                      bool
+	replayable                   bool  // idempotent, no body: may be sent again (RFC 9110 9.2.2)
 	length                       int64 // Content-Length, -1 without
 }
 
@@ -409,7 +452,8 @@ func (h *httpConn) exchange(st *serviceState, start time.Time) outcome {
 		return closeConn
 	}
 	info := reqInfo{head: string(req.Method) == "HEAD", close: req.Close, upgrade: req.Upgrade, http10: req.Minor == 0,
-		expect100: req.Expect100, chunked: req.Chunked, length: req.ContentLength}
+		expect100: req.Expect100, chunked: req.Chunked, length: req.ContentLength,
+		replayable: !req.Chunked && req.ContentLength <= 0 && idempotent(req.Method)}
 	var logMethod, logHost, logPath string
 	if st.cfg.AccessLog {
 		logMethod, logHost, logPath = string(req.Method), string(req.Host), string(req.Path)
@@ -464,7 +508,9 @@ func (h *httpConn) exchange(st *serviceState, start time.Time) outcome {
 	}
 
 	// The request head for the server, with the body bytes already read.
-	h.ob = getBuf(headBufSize)
+	if h.ob == nil {
+		h.ob = getBuf(headBufSize)
+	}
 	out := h.buildRequest((*h.ob)[:0])
 	out = append(out, h.buf[bodyStart:bodyStart+inBuf]...)
 	s.stats.bytesIn.Add(int64(req.HeadLen + inBuf))
@@ -482,7 +528,7 @@ func (h *httpConn) exchange(st *serviceState, start time.Time) outcome {
 		}
 		x.sc.SetWriteDeadline(time.Now().Add(t.Server.D()))
 		if _, err := x.sc.Write(out); err != nil {
-			if x.reused && tries < 3 {
+			if x.reused && info.replayable && tries < 3 {
 				x.drop()
 				continue // a pooled connection the server had closed
 			}
@@ -500,7 +546,7 @@ func (h *httpConn) exchange(st *serviceState, start time.Time) outcome {
 		if status == 0 {
 			break
 		}
-		if status == 502 && got == 0 && x.reused && !x.streamed && tries < 3 {
+		if status == 502 && got == 0 && x.reused && info.replayable && tries < 3 {
 			x.drop()
 			continue // closed while idle in the pool: send again on a new connection
 		}
@@ -574,7 +620,14 @@ func (h *httpConn) connect(st *serviceState, x *attempt, fresh bool) int {
 		x.acquired = true
 		x.reused = false
 		if !fresh {
-			if c := x.srv.getIdle(time.Now()); c != nil {
+			// A request that may not be sent twice takes only a connection
+			// that was busy very recently: the server is unlikely to
+			// have closed it, which would cost a 502.
+			maxIdle := idleServerConnMax
+			if !x.info.replayable {
+				maxIdle = time.Second
+			}
+			if c := x.srv.getIdle(time.Now(), maxIdle); c != nil {
 				x.sc, x.reused = c, true
 				return 0
 			}
@@ -589,6 +642,15 @@ func (h *httpConn) connect(st *serviceState, x *attempt, fresh bool) int {
 		h.s.stats.retries.Add(1)
 		h.s.logLimited("connect", "connect to server failed; trying another", "service", h.s.name, "server", x.srv.name, "err", err)
 	}
+}
+
+// idempotent reports whether a method may be retried automatically.
+func idempotent(m []byte) bool {
+	switch string(m) {
+	case "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE":
+		return true
+	}
+	return false
 }
 
 // sendBody streams the rest of the request body from the client to the
@@ -668,7 +730,7 @@ func (h *httpConn) sentBody() int64 { return h.bodySent }
 // or the status to answer with (502, 504) and how many bytes came.
 func (h *httpConn) readResponseHead(x *attempt, timeout time.Duration) (int, int) {
 	if h.sb == nil {
-		h.sb = getBuf(copyBufSize)
+		h.sb = getBuf(respBufSize)
 		x.have = 0
 	}
 	sb := *h.sb
@@ -683,8 +745,12 @@ func (h *httpConn) readResponseHead(x *attempt, timeout time.Duration) (int, int
 				x.headBytes = h.resp.HeadLen
 				return 0, got
 			}
-			if !errors.Is(err, h1.ErrIncomplete) || x.have == len(sb) {
+			if !errors.Is(err, h1.ErrIncomplete) || x.have == maxResponseHead {
 				return 502, got
+			}
+			if x.have == len(sb) {
+				h.swapServerBuf(maxResponseHead, x.have)
+				sb = *h.sb
 			}
 		}
 		n, err := x.sc.Read(sb[x.have:])
@@ -700,6 +766,15 @@ func (h *httpConn) readResponseHead(x *attempt, timeout time.Duration) (int, int
 			return 502, got
 		}
 	}
+}
+
+// swapServerBuf replaces the server buffer by one of size bytes, keeping
+// its first keep bytes.
+func (h *httpConn) swapServerBuf(size, keep int) {
+	nb := getBuf(size)
+	copy(*nb, (*h.sb)[:keep])
+	putBuf(h.sb)
+	h.sb = nb
 }
 
 // consumeHead drops the response head just handled from the server buffer.
@@ -835,6 +910,9 @@ func (h *httpConn) response(st *serviceState, x *attempt, start time.Time, logMe
 func (h *httpConn) relayBody(st *serviceState, x *attempt, remaining int64) (int64, bool) {
 	t := st.cfg.Timeouts
 	resp := &h.resp
+	if len(*h.sb) < copyBufSize && (resp.Chunked || resp.ContentLength < 0 || remaining > int64(len(*h.sb))) {
+		h.swapServerBuf(copyBufSize, 0) // a long body: fewer, larger reads
+	}
 	sb := *h.sb
 	var sent int64
 	for {

@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -60,6 +61,11 @@ func (o *origin) serve(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprintf(w, "part %d\n", i)
 			fl.Flush()
 		}
+		return
+	case "/bighead":
+		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+		w.Header().Set("X-Big", strings.Repeat("h", n))
+		w.Write([]byte("small body"))
 		return
 	case "/big":
 		w.Header().Set("Content-Length", "1000000")
@@ -379,7 +385,7 @@ func TestHTTPIdleKeepAliveParked(t *testing.T) {
 		}
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
-		time.Sleep(200 * time.Millisecond) // parked after 50ms
+		time.Sleep(200 * time.Millisecond) // parked after parkAfter
 		if p := c.parker(); p == nil || p.Len() != 1 {
 			t.Fatalf("the idle connection is not parked")
 		}
@@ -428,6 +434,16 @@ func TestHTTPBodies(t *testing.T) {
 	resp, b = get(t, client, "http://"+listen+"/big")
 	if len(b) != 1000000 || resp.ContentLength != 1000000 {
 		t.Fatalf("big response: %d bytes", len(b))
+	}
+
+	// Response heads past the first server buffer, up to 32 KiB; a larger
+	// one is a 502.
+	resp, b = get(t, client, "http://"+listen+"/bighead?n=20000")
+	if resp.StatusCode != 200 || len(resp.Header.Get("X-Big")) != 20000 || string(b) != "small body" {
+		t.Fatalf("20 KB response head: %d, %d bytes of X-Big, body %q", resp.StatusCode, len(resp.Header.Get("X-Big")), b)
+	}
+	if resp, _ = get(t, client, "http://"+listen+"/bighead?n=40000"); resp.StatusCode != 502 {
+		t.Fatalf("40 KB response head: %d, want 502", resp.StatusCode)
 	}
 
 	// Pipelining: a chunked request and a GET in one write.
@@ -898,5 +914,48 @@ func TestCurl(t *testing.T) {
 	out, err = exec.Command(curl, "-sS", "-v", "-T", file, "-H", "Expect: 100-continue", "http://"+listen+"/put").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "HTTP/1.1 100 Continue") || !strings.Contains(string(out), "len=200000") {
 		t.Fatalf("curl upload with 100-continue: %v\n%s", err, out)
+	}
+}
+
+// TestHTTPPooledConnectionClosedByServer: a server that closes its idle
+// keep-alive connections without saying so; the next GET through the
+// pool is sent again on a new connection instead of failing.
+func TestHTTPPooledConnectionClosedByServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var accepted atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			go func() {
+				defer c.Close()
+				if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+					return
+				}
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				time.Sleep(50 * time.Millisecond) // then close while idle
+			}()
+		}
+	}()
+	listen := freePort(t)
+	run(t, mustConfig(t, httpConfig(listen, "", servers(ln.Addr().String()))))
+	waitListening(t, listen)
+	client := &http.Client{}
+	for i := range 3 {
+		resp, body := get(t, client, "http://"+listen+"/")
+		if resp.StatusCode != 200 || body != "ok" {
+			t.Fatalf("request %d: %d %q", i, resp.StatusCode, body)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if n := accepted.Load(); n < 3 {
+		t.Fatalf("%d server connections for 3 requests 200ms apart", n)
 	}
 }

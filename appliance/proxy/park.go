@@ -13,7 +13,7 @@ import (
 // parkAfter is how long a connection waiting for bytes keeps its goroutine
 // before it is parked: busy keep-alive connections never park, idle ones
 // cost no goroutine stack.
-const parkAfter = 50 * time.Millisecond
+const parkAfter = 10 * time.Millisecond
 
 // parker holds idle client connections without a goroutine each: their
 // sockets are in an epoll set of its own (one-shot), and a single
