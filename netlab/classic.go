@@ -124,6 +124,7 @@ services:
     listen: ["{{.Listen}}:80"{{if .Dual}}, "{{.VIP2}}:80"{{end}}]
     mode: http
     default_backend: web
+    response_headers: {X-LB-Node: {{.Name}}}
   - name: web-tcp
     listen: ["{{.Listen}}:{{.TCPPort}}"]
     mode: tcp
@@ -259,11 +260,6 @@ func (c *Classic) Close() {
 	for _, b := range c.Backends {
 		if b != nil {
 			b.Close()
-		}
-	}
-	for _, n := range c.LB {
-		if n != nil {
-			n.Close()
 		}
 	}
 }

@@ -482,7 +482,6 @@ func TestHostileVRRPUnicastStranger(t *testing.T) {
 		if nodes[i], err = l.StartNode(h, FlavorHalb, hostileUnicastConfig(name, 150-50*i, addrs[1-i], vipS)); err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(nodes[i].Close)
 	}
 	stranger, err := l.AddHost("stranger")
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -43,8 +42,6 @@ const (
 // "" when it can. Scenarios skip with this reason, never fake.
 func HalbLacks(feature string) string {
 	switch feature {
-	case NeedProxy:
-		return "halbd has no HTTP proxy yet (issue 5 adds it; TCP mode is there)"
 	case NeedHealth:
 		return "halbd has no health checks yet (issue 6 adds them)"
 	}
@@ -61,11 +58,6 @@ type Node struct {
 	Dir    string
 
 	procs []*Process
-	// responder stands in for halbd's HTTP proxy until it exists: an HTTP
-	// server on each http-mode service address naming this node, started
-	// and killed with halbd, so VRRP scenarios measure what a client of the
-	// VIP sees. TCP-mode services are halbd's own.
-	responders []*Backend
 }
 
 // StartNode writes the node's config and starts its daemons on host h.
@@ -131,53 +123,18 @@ func (n *Node) Start() error {
 			start("haproxy", append([]string{"haproxy"}, HAProxyArgs(p)...)...),
 		)
 	case FlavorHalb:
-		err = errors.Join(start("halbd", HalbdPath,
+		err = start("halbd", HalbdPath,
 			"-config", filepath.Join(n.Dir, "halb.yaml"),
 			"-socket", filepath.Join(n.Dir, "halb.sock"),
-			"-state-dir", filepath.Join(n.Dir, "state")),
-			n.startResponders())
+			"-state-dir", filepath.Join(n.Dir, "state"))
 	}
 	n.procs = ps
 	return err
 }
 
-// startResponders serves each service address of the config (see
-// responders) until halbd's proxy lands.
-func (n *Node) startResponders() error {
-	if HalbLacks(NeedProxy) == "" {
-		return nil
-	}
-	if len(n.responders) > 0 {
-		for _, r := range n.responders {
-			r.SetMode(ModeOK) // listens again
-		}
-		return nil
-	}
-	for _, s := range n.Config.Services {
-		if s.Mode == "tcp" {
-			continue // halbd serves TCP mode itself
-		}
-		for _, addr := range s.Listen {
-			ln, err := n.Host.Listen("tcp", addr)
-			if err != nil {
-				return fmt.Errorf("netlab: node %s: responder on %s: %w", n.Host.Name, addr, err)
-			}
-			r := NewBackend("responder")
-			r.SetHeader("X-LB-Node", n.Host.Name)
-			r.SetRelisten(func(a string) (net.Listener, error) { return n.Host.Listen("tcp", a) })
-			go r.Serve(ln)
-			n.responders = append(n.responders, r)
-		}
-	}
-	return nil
-}
-
 // Kill SIGKILLs every daemon of the node (a crash: nothing is cleaned up).
 func (n *Node) Kill() error {
 	var errs []error
-	for _, r := range n.responders {
-		r.SetMode(ModeRefuse) // its process died: connections are refused
-	}
 	for _, p := range n.procs {
 		if p.Running() {
 			errs = append(errs, p.Kill())
@@ -211,19 +168,9 @@ func (n *Node) Handover() error {
 // API returns a client of the node's halbd (halb flavor).
 func (n *Node) API() *api.Client { return api.NewClient(filepath.Join(n.Dir, "halb.sock")) }
 
-// Close stops the node's in-process responders (the lab kills the rest).
-func (n *Node) Close() {
-	for _, r := range n.responders {
-		r.Close()
-	}
-}
-
 // Freeze SIGSTOPs the node's daemons; Thaw SIGCONTs them.
 func (n *Node) Freeze() error {
 	var errs []error
-	for _, r := range n.responders {
-		r.SetMode(ModeHang) // frozen with halbd: connections open, no answers
-	}
 	for _, p := range n.procs {
 		errs = append(errs, p.Stop())
 	}
@@ -233,9 +180,6 @@ func (n *Node) Freeze() error {
 // Thaw resumes the node's daemons after Freeze.
 func (n *Node) Thaw() error {
 	var errs []error
-	for _, r := range n.responders {
-		r.SetMode(ModeOK)
-	}
 	for _, p := range n.procs {
 		errs = append(errs, p.Cont())
 	}

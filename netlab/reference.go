@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"path/filepath"
@@ -87,10 +88,6 @@ const refTrackURI = "/halb-track"
 
 // refSunPathMax is the longest unix socket path (sun_path less the NUL).
 const refSunPathMax = 107
-
-// refHeader names the answering node in every HTTP response, as halb does;
-// the lab's client reads it to see which node answered.
-const refHeader = "X-LB-Node"
 
 // KeepalivedConfig renders keepalived.conf for cfg, a config that passed
 // config.Parse (defaulted and validated). Each vrrp instance becomes a
@@ -304,6 +301,8 @@ func HAProxyConfig(cfg *config.Config, p RefPaths) ([]byte, error) {
 	w(1, "timeout http-request 10000ms")
 	w(1, "timeout http-keep-alive 2000ms")
 	w(1, "retries 3")
+	// Each frontend and backend sets its own timeouts below from the halb
+	// config; these defaults only cover the track frontends.
 
 	for i := range cfg.Services {
 		s := &cfg.Services[i]
@@ -319,14 +318,23 @@ func HAProxyConfig(cfg *config.Config, p RefPaths) ([]byte, error) {
 			}
 			w(1, "bind %s", bind)
 		}
+		t := s.Timeouts
+		w(1, "timeout client %s", ms(obj, "timeouts.client", t.Client))
+		if len(s.AcceptProxy) > 0 {
+			w(1, "tcp-request connection expect-proxy layer4 if { src %s }", strings.Join(s.AcceptProxy, " "))
+		}
 		if s.Mode != "http" {
 			w(1, "default_backend %s", s.DefaultBackend)
 			continue
 		}
+		w(1, "timeout http-request %s", ms(obj, "timeouts.http_request", t.HTTPRequest))
+		w(1, "timeout http-keep-alive %s", ms(obj, "timeouts.http_keep_alive", t.HTTPKeepAlive))
 		w(1, "option forwardfor")
 		// http-after-response, unlike http-response, also marks the
 		// answers HAProxy makes itself (503 with no server up, 504, ...).
-		w(1, "http-after-response set-header %s %s", refHeader, cfg.Node.Name)
+		for _, k := range slices.Sorted(maps.Keys(s.ResponseHeaders)) {
+			w(1, "http-after-response set-header %s %s", k, haproxyQuote(s.ResponseHeaders[k]))
+		}
 		var uses []string
 		for j, r := range s.Routes {
 			var conds []string
@@ -392,10 +400,30 @@ func HAProxyConfig(cfg *config.Config, p RefPaths) ([]byte, error) {
 		if !used {
 			mode = config.DefaultMode
 		}
+		// Server-side timeouts are per backend in HAProxy: every service
+		// using the backend must agree on them.
+		var bt *config.Timeouts
+		for k := range cfg.Services {
+			sv := &cfg.Services[k]
+			if !slices.Contains(refServiceBackends(sv), be.Name) {
+				continue
+			}
+			st := sv.Timeouts
+			if bt != nil && (bt.Connect != st.Connect || bt.Server != st.Server || bt.Queue != st.Queue || bt.Tunnel != st.Tunnel) {
+				fail("services using it differ in timeouts.connect/server/queue/tunnel, which HAProxy sets per backend")
+			}
+			bt = &st
+		}
 		h := &be.Health
 		w(0, "")
 		w(0, "backend %s", be.Name)
 		w(1, "mode %s", mode)
+		if bt != nil {
+			w(1, "timeout connect %s", ms(obj, "timeouts.connect", bt.Connect))
+			w(1, "timeout server %s", ms(obj, "timeouts.server", bt.Server))
+			w(1, "timeout queue %s", ms(obj, "timeouts.queue", bt.Queue))
+			w(1, "timeout tunnel %s", ms(obj, "timeouts.tunnel", bt.Tunnel))
+		}
 		switch be.Balance {
 		case "roundrobin", "leastconn":
 			w(1, "balance %s", be.Balance)
@@ -424,7 +452,7 @@ func HAProxyConfig(cfg *config.Config, p RefPaths) ([]byte, error) {
 			w(1, "cookie %s insert indirect nocache", be.Sticky.Cookie)
 		case be.Sticky.Source:
 			// type ipv6 keeps IPv4 clients too (as ::ffff:a.b.c.d).
-			w(1, "stick-table type ipv6 size 100k expire 30m")
+			w(1, "stick-table type ipv6 size 100k expire %s", ms(obj, "sticky.expire", be.Sticky.Expire))
 			w(1, "stick on src")
 		}
 
@@ -461,6 +489,15 @@ func HAProxyConfig(cfg *config.Config, p RefPaths) ([]byte, error) {
 			line := fmt.Sprintf("server %s %s weight %d", sv.Name, sv.Address, sv.EffectiveWeight())
 			if be.Sticky.Cookie != "" {
 				line += " cookie " + sv.Name
+			}
+			if sv.MaxConn > 0 {
+				line += fmt.Sprintf(" maxconn %d", sv.MaxConn)
+			}
+			switch be.ProxyProtocol {
+			case "v1":
+				line += " send-proxy"
+			case "v2":
+				line += " send-proxy-v2"
 			}
 			if check != "" {
 				line += " " + check
@@ -589,4 +626,12 @@ func vrrpIsV6(v *config.VRRPInstance) bool {
 		}
 	}
 	return false
+}
+
+// haproxyQuote writes v as one HAProxy configuration word.
+func haproxyQuote(v string) string {
+	if v != "" && !strings.ContainsAny(v, " \t\"'\\#$") {
+		return v
+	}
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, `$`, `\$`).Replace(v) + `"`
 }

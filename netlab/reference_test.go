@@ -245,7 +245,7 @@ func TestReferenceDualMaster(t *testing.T) {
 	wantLines(t, "backend www", block(t, h, "backend www"),
 		"mode http",
 		"balance random(2)",
-		"stick-table type ipv6 size 100k expire 30m",
+		"stick-table type ipv6 size 100k expire 1800000ms",
 		"stick on src",
 		"option httpchk GET /healthz",
 		"http-check expect status 200",

@@ -48,7 +48,7 @@ func usage() {
 	fmt.Fprint(os.Stderr, `usage:
   netlab down [-all]
   netlab demo [-flavor halb|reference] [-halbd bin/halbd]
-  netlab bench [-d 10s] [-c 50] [-out out/bench]
+  netlab bench [-d 10s] [-c 64] [-mem 9000] [-out out/bench]
 `)
 	os.Exit(2)
 }
@@ -70,7 +70,8 @@ func down(args []string) error {
 func bench(args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ExitOnError)
 	d := fs.Duration("d", 10*time.Second, "duration of each wrk run")
-	conns := fs.Int("c", 50, "wrk connections")
+	conns := fs.Int("c", 64, "wrk connections")
+	memConns := fs.Int("mem", 9000, "client connections held through each HTTP proxy for the memory figures (-1: skip)")
 	out := fs.String("out", "out/bench", "report directory")
 	fs.Parse(args)
 	l, err := netlab.NewLab(mustTemp())
@@ -80,13 +81,13 @@ func bench(args []string) error {
 	defer l.Close()
 	stop := closeOnSignal(l)
 	defer stop()
-	results, skipped, err := netlab.Bench(l, netlab.BenchOptions{Duration: *d, Connections: *conns}, func(f string, a ...any) {
+	rep, err := netlab.Bench(l, netlab.BenchOptions{Duration: *d, Connections: *conns, MemConns: *memConns}, func(f string, a ...any) {
 		fmt.Fprintf(os.Stderr, f+"\n", a...)
 	})
 	if err != nil {
 		return err
 	}
-	if err := netlab.WriteBench(os.Stdout, *out, results, skipped); err != nil {
+	if err := netlab.WriteBench(os.Stdout, *out, rep); err != nil {
 		return err
 	}
 	fmt.Printf("report: %s/report.json\n", *out)
@@ -121,9 +122,6 @@ func demo(args []string) error {
 	fs.Parse(args)
 	if netlab.Flavor(*flavor) == netlab.FlavorHalb {
 		netlab.HalbdPath = *halbd
-		if why := netlab.HalbLacks(netlab.NeedProxy); why != "" {
-			fmt.Printf("note: %s; a stand-in HTTP responder on each node answers on the VIP\n", why)
-		}
 	}
 	dir := mustTemp()
 	l, err := netlab.NewLab(dir)
