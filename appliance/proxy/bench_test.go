@@ -133,3 +133,62 @@ func mustConfigB(b *testing.B, yaml string) *config.Config {
 	}
 	return cfg
 }
+
+// BenchmarkHTTPParallel: 64 keep-alive clients at once, as wrk -c64.
+func BenchmarkHTTPParallel(b *testing.B) {
+	origin := rawOrigin(b)
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	listen := ln.Addr().String()
+	ln.Close()
+	cfg := "node: {name: lb1}\nservices:\n  - {name: web, listen: [\"" + listen + "\"], default_backend: b}\nbackends:\n  - name: b\n    servers: [{name: s0, address: \"" + origin + "\"}]\n"
+	c := New(slog.New(slog.DiscardHandler))
+	c.Apply(mustConfigB(b, cfg))
+	done := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { c.Run(ctx); close(done) }()
+	b.Cleanup(func() { cancel(); <-done })
+	for range 500 {
+		if conn, err := net.Dial("tcp", listen); err == nil {
+			conn.Close()
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	req := "GET / HTTP/1.1\r\nHost: bench\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n"
+	b.SetParallelism(32) // 64 clients on 2 CPUs
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		conn, err := net.Dial("tcp", listen)
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		defer conn.Close()
+		br := bufio.NewReaderSize(conn, 64<<10)
+		for pb.Next() {
+			if _, err := io.WriteString(conn, req); err != nil {
+				b.Error(err)
+				return
+			}
+			n := -1
+			for {
+				line, err := br.ReadSlice('\n')
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				if v, ok := bytes.CutPrefix(line, []byte("Content-Length: ")); ok {
+					n, _ = strconv.Atoi(string(bytes.TrimSpace(v)))
+				}
+				if len(line) <= 2 {
+					break
+				}
+			}
+			if _, err := br.Discard(n); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}

@@ -20,6 +20,10 @@ import (
 // larger heads get 502.
 const maxResponseHead = copyBufSize
 
+// expectWait is how long a request with Expect: 100-continue waits for the
+// server's interim response before its body is sent anyway.
+const expectWait = time.Second
+
 // respBufSize is the first server buffer of a request: a response head and
 // a small body fit; longer bodies switch to copyBufSize.
 const respBufSize = 8 << 10
@@ -542,7 +546,22 @@ func (h *httpConn) exchange(st *serviceState, start time.Time) outcome {
 				return closeConn
 			}
 		}
-		status, got := h.readResponseHead(x, t.Server.D())
+		status, got := 0, 0
+		if !x.bodyDone && info.expect100 {
+			// Wait for the server's 100 Continue, but not for long: a
+			// server that ignores Expect waits for the body (RFC 9110
+			// 10.1.1 lets a client send it anyway, as curl does after 1s).
+			status, got = h.readResponseHead(x, min(expectWait, t.Server.D()))
+			if status == 504 && got == 0 {
+				x.streamed = true
+				if !h.sendBody(st, x) {
+					return closeConn
+				}
+				status, got = h.readResponseHead(x, t.Server.D())
+			}
+		} else {
+			status, got = h.readResponseHead(x, t.Server.D())
+		}
 		if status == 0 {
 			break
 		}

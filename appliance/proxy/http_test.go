@@ -959,3 +959,46 @@ func TestHTTPPooledConnectionClosedByServer(t *testing.T) {
 		t.Fatalf("%d server connections for 3 requests 200ms apart", n)
 	}
 }
+
+// TestHTTPExpectIgnoredByServer: a server that ignores Expect and waits
+// for the body still gets it: after expectWait the proxy streams the body
+// the client sends once its own wait for 100 is over (curl waits 1s).
+func TestHTTPExpectIgnoredByServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				req, err := http.ReadRequest(bufio.NewReader(c)) // sends no 100
+				if err != nil {
+					return
+				}
+				b, _ := io.ReadAll(req.Body)
+				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(b), b)
+			}()
+		}
+	}()
+	listen := freePort(t)
+	run(t, mustConfig(t, httpConfig(listen, "", servers(ln.Addr().String()))))
+	waitListening(t, listen)
+	c, br := dialProxy(t, listen)
+	io.WriteString(c, "POST /e HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+	time.Sleep(1200 * time.Millisecond) // the client's own wait for 100
+	io.WriteString(c, "hello")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || string(b) != "hello" {
+		t.Fatalf("%d %q", resp.StatusCode, b)
+	}
+}
