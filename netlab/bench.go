@@ -3,6 +3,7 @@ package netlab
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -57,15 +59,18 @@ type BenchResult struct {
 	P99MS    float64 `json:"p99_ms"`
 	Errors   int     `json:"errors"`
 	RSSBytes int64   `json:"rss_bytes,omitempty"`
+	// Runs is how many wrk runs the figures are the median of.
+	Runs int `json:"runs"`
 	// Ratio is RPS relative to direct.
 	Ratio float64 `json:"ratio_to_direct"`
 }
 
 // BenchOptions shape a benchmark run.
 type BenchOptions struct {
-	Duration    time.Duration // per target; default 10s
+	Duration    time.Duration // per wrk run; default 5s
 	Connections int           // default 64
 	Threads     int           // default 2
+	Rounds      int           // wrk runs per target, taking turns; default 3
 	// MemConns is the number of client connections held open through
 	// each HTTP proxy for the memory figures; default 9000 (the hard
 	// open-file limit here is 20000 per process, and HAProxy derives its
@@ -79,13 +84,16 @@ type BenchOptions struct {
 func Bench(l *Lab, o BenchOptions, logf func(string, ...any)) (rep *BenchReport, err error) {
 	rep = &BenchReport{}
 	if o.Duration == 0 {
-		o.Duration = 10 * time.Second
+		o.Duration = 5 * time.Second
 	}
 	if o.Connections == 0 {
 		o.Connections = 64
 	}
 	if o.Threads == 0 {
 		o.Threads = 2
+	}
+	if o.Rounds == 0 {
+		o.Rounds = 3
 	}
 	if o.MemConns == 0 {
 		o.MemConns = 9000
@@ -96,36 +104,12 @@ func Bench(l *Lab, o BenchOptions, logf func(string, ...any)) (rep *BenchReport,
 	// One server only, so direct and proxied runs load the same backend.
 	opts := ClassicOptions{ClientOnBack: true, SingleServer: true}
 	type target struct {
+		c         *Classic
 		name, url string
 		pid       int
 	}
 	// Each flavor gets its own topology in its own lab, one after the
 	// other, on this same machine.
-	measure := func(lab *Lab, fl Flavor, targets func(c *Classic) []target) error {
-		co := opts
-		co.Flavor = fl
-		c, err := NewClassic(lab, co)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		if err := c.WaitConverged(15 * time.Second); err != nil {
-			return err
-		}
-		for _, tg := range targets(c) {
-			logf("bench: %s (%s) for %s", tg.name, tg.url, o.Duration)
-			r, err := c.wrk(tg.url, o)
-			if err != nil {
-				return fmt.Errorf("bench %s: %w", tg.name, err)
-			}
-			r.Name = tg.name
-			if tg.pid > 0 {
-				r.RSSBytes = rssTree(tg.pid) // with children (HAProxy's worker)
-			}
-			rep.Throughput = append(rep.Throughput, r)
-		}
-		return nil
-	}
 	pidOf := func(c *Classic, name string) int {
 		for _, p := range c.LB[0].Processes() {
 			if p.Name == name {
@@ -134,33 +118,66 @@ func Bench(l *Lab, o BenchOptions, logf func(string, ...any)) (rep *BenchReport,
 		}
 		return 0
 	}
-	tcpURL := "http://" + ClassicVIP + ":" + strconv.Itoa(ClassicTCPPort) + "/"
-	err = measure(l, FlavorReference, func(c *Classic) []target {
-		pid := pidOf(c, "haproxy")
-		return []target{
-			{"direct", "http://10.0.0.11/", 0},
-			{"haproxy-http", "http://" + ClassicVIP + "/", pid},
-			{"haproxy-tcp", tcpURL, pid},
+	// Both topologies run at once (separate labs, separate namespaces) and
+	// the targets take turns round after round, so that a slow spell of
+	// this shared machine does not land on one flavor only; each figure
+	// is the median of its rounds.
+	start := func(lab *Lab, fl Flavor) (*Classic, error) {
+		co := opts
+		co.Flavor = fl
+		c, err := NewClassic(lab, co)
+		if err != nil {
+			return nil, err
 		}
-	})
+		if err := c.WaitConverged(15 * time.Second); err != nil {
+			c.Close()
+			return nil, err
+		}
+		return c, nil
+	}
+	ref, err := start(l, FlavorReference)
 	if err != nil {
 		return rep, err
 	}
+	defer ref.Close()
 	hl, err := NewLab(filepath.Join(l.Dir, "halb"))
 	if err != nil {
 		return rep, err
 	}
 	defer hl.Close()
-	err = measure(hl, FlavorHalb, func(c *Classic) []target {
-		pid := pidOf(c, "halbd")
-		return []target{
-			{"halb-http", "http://" + ClassicVIP + "/", pid},
-			{"halb-tcp", tcpURL, pid},
-		}
-	})
+	hc, err := start(hl, FlavorHalb)
 	if err != nil {
 		return rep, err
 	}
+	defer hc.Close()
+	tcpURL := "http://" + ClassicVIP + ":" + strconv.Itoa(ClassicTCPPort) + "/"
+	targets := []target{
+		{ref, "direct", "http://10.0.0.11/", 0},
+		{ref, "haproxy-http", "http://" + ClassicVIP + "/", pidOf(ref, "haproxy")},
+		{ref, "haproxy-tcp", tcpURL, pidOf(ref, "haproxy")},
+		{hc, "halb-http", "http://" + ClassicVIP + "/", pidOf(hc, "halbd")},
+		{hc, "halb-tcp", tcpURL, pidOf(hc, "halbd")},
+	}
+	runs := make([][]BenchResult, len(targets))
+	for round := range o.Rounds {
+		for i, tg := range targets {
+			logf("bench: round %d/%d: %s (%s) for %s", round+1, o.Rounds, tg.name, tg.url, o.Duration)
+			r, err := tg.c.wrk(tg.url, o)
+			if err != nil {
+				return rep, fmt.Errorf("bench %s: %w", tg.name, err)
+			}
+			r.Name = tg.name
+			if tg.pid > 0 {
+				r.RSSBytes = rssTree(tg.pid) // with children (HAProxy's worker)
+			}
+			logf("bench:   %.0f requests/s, p99 %.2f ms", r.RPS, r.P99MS)
+			runs[i] = append(runs[i], r)
+		}
+	}
+	for _, rs := range runs {
+		rep.Throughput = append(rep.Throughput, medianResult(rs))
+	}
+
 	// Memory: each state in a fresh topology, so that no figure reuses
 	// memory a previous run left in the proxy's allocator.
 	for _, fl := range []Flavor{FlavorReference, FlavorHalb} {
@@ -289,6 +306,22 @@ func (c *Classic) connMemory(addr string, pid, n int, state string) (MemResult, 
 	return m, nil
 }
 
+// medianResult is the run with the median requests/s, its p99 replaced by
+// the median p99 of the runs.
+func medianResult(rs []BenchResult) BenchResult {
+	byRPS := slices.Clone(rs)
+	slices.SortFunc(byRPS, func(a, b BenchResult) int { return cmp.Compare(a.RPS, b.RPS) })
+	m := byRPS[len(byRPS)/2]
+	p99 := make([]float64, len(rs))
+	for i, r := range rs {
+		p99[i] = r.P99MS
+	}
+	slices.Sort(p99)
+	m.P99MS = p99[len(p99)/2]
+	m.Runs = len(rs)
+	return m
+}
+
 var (
 	wrkRPS     = regexp.MustCompile(`Requests/sec:\s+([\d.]+)`)
 	wrkPct     = regexp.MustCompile(`(?m)^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$`)
@@ -380,6 +413,9 @@ func rss(pid int) int64 {
 
 // WriteBench prints the tables to w and writes dir/report.json.
 func WriteBench(w io.Writer, dir string, rep *BenchReport) error {
+	if len(rep.Throughput) > 0 {
+		fmt.Fprintf(w, "medians of %d wrk runs per target, the targets taking turns\n", rep.Throughput[0].Runs)
+	}
 	fmt.Fprintf(w, "%-14s %12s %9s %9s %8s %10s %7s\n", "target", "requests/s", "p50 ms", "p99 ms", "errors", "rss MiB", "ratio")
 	for _, r := range rep.Throughput {
 		mem := "-"

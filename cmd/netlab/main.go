@@ -2,7 +2,7 @@
 //
 //	netlab down [-all]          remove lab namespaces left by dead runs (-all: every lab namespace)
 //	netlab demo [-flavor F]     the classic topology under steady client load, with keys for faults
-//	netlab bench [-d 10s]       wrk against a backend directly and through each proxy; out/bench/report.json
+//	netlab bench [-d 5s]        wrk against a backend directly and through each proxy; out/bench/report.json
 //
 // The scenarios themselves are Go tests: `make netlab`.
 package main
@@ -48,7 +48,7 @@ func usage() {
 	fmt.Fprint(os.Stderr, `usage:
   netlab down [-all]
   netlab demo [-flavor halb|reference] [-halbd bin/halbd]
-  netlab bench [-d 10s] [-c 64] [-mem 9000] [-out out/bench]
+  netlab bench [-d 5s] [-rounds 3] [-c 64] [-mem 9000] [-out out/bench]
 `)
 	os.Exit(2)
 }
@@ -69,7 +69,8 @@ func down(args []string) error {
 
 func bench(args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ExitOnError)
-	d := fs.Duration("d", 10*time.Second, "duration of each wrk run")
+	d := fs.Duration("d", 5*time.Second, "duration of each wrk run")
+	rounds := fs.Int("rounds", 3, "wrk runs per target, the targets taking turns; the report gives medians")
 	conns := fs.Int("c", 64, "wrk connections")
 	memConns := fs.Int("mem", 9000, "client connections held through each HTTP proxy for the memory figures (-1: skip)")
 	out := fs.String("out", "out/bench", "report directory")
@@ -81,7 +82,7 @@ func bench(args []string) error {
 	defer l.Close()
 	stop := closeOnSignal(l)
 	defer stop()
-	rep, err := netlab.Bench(l, netlab.BenchOptions{Duration: *d, Connections: *conns, MemConns: *memConns}, func(f string, a ...any) {
+	rep, err := netlab.Bench(l, netlab.BenchOptions{Duration: *d, Connections: *conns, MemConns: *memConns, Rounds: *rounds}, func(f string, a ...any) {
 		fmt.Fprintf(os.Stderr, f+"\n", a...)
 	})
 	if err != nil {
