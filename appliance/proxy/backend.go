@@ -70,7 +70,7 @@ type server struct {
 }
 
 type idleConn struct {
-	c     *net.TCPConn
+	c     *upstream
 	since time.Time
 }
 
@@ -239,7 +239,7 @@ func (be *backend) dial(ctx context.Context, s *server, timeout time.Duration, s
 }
 
 // getIdle returns a connection to s pooled less than maxIdle ago, or nil.
-func (s *server) getIdle(now time.Time, maxIdle time.Duration) *net.TCPConn {
+func (s *server) getIdle(now time.Time, maxIdle time.Duration) *upstream {
 	s.idleMu.Lock()
 	defer s.idleMu.Unlock()
 	for n := len(s.idle); n > 0; n = len(s.idle) {
@@ -261,7 +261,7 @@ func (s *server) getIdle(now time.Time, maxIdle time.Duration) *net.TCPConn {
 }
 
 // putIdle pools c for reuse; it reports false (and closes c) when full.
-func (s *server) putIdle(c *net.TCPConn, now time.Time) {
+func (s *server) putIdle(c *upstream, now time.Time) {
 	s.idleMu.Lock()
 	if len(s.idle) < idlePerServer {
 		s.idle = append(s.idle, idleConn{c: c, since: now})

@@ -3,7 +3,10 @@ package proxy
 import (
 	"errors"
 	"io"
+	"math/bits"
+	"net"
 	"sync"
+	"time"
 )
 
 // Buffer sizes. A connection holds no buffer while it waits for a request
@@ -15,24 +18,70 @@ const (
 	copyBufSize = 32 << 10 // bodies and tunnels
 )
 
-var bufPools sync.Map // size -> *sync.Pool of *[]byte
+// bufPools hold buffers of 1<<i bytes, 4 KiB to 1 MiB.
+var bufPools [21]sync.Pool
 
+const minBufShift = 12
+
+// getBuf returns a pooled buffer of at least size bytes (a power of two).
 func getBuf(size int) *[]byte {
-	p, _ := bufPools.Load(size)
-	if p == nil {
-		p, _ = bufPools.LoadOrStore(size, &sync.Pool{New: func() any { b := make([]byte, size); return &b }})
+	i := max(bits.Len(uint(size-1)), minBufShift)
+	if i >= len(bufPools) {
+		b := make([]byte, size)
+		return &b
 	}
-	return p.(*sync.Pool).Get().(*[]byte)
+	if b, ok := bufPools[i].Get().(*[]byte); ok {
+		return b
+	}
+	b := make([]byte, 1<<i)
+	return &b
 }
 
+// putBuf gives a buffer from getBuf back.
 func putBuf(b *[]byte) {
 	if b == nil {
 		return
 	}
-	if p, ok := bufPools.Load(cap(*b)); ok {
-		*b = (*b)[:cap(*b)]
-		p.(*sync.Pool).Put(b)
+	c := cap(*b)
+	i := bits.Len(uint(c - 1))
+	if c&(c-1) != 0 || i < minBufShift || i >= len(bufPools) {
+		return
 	}
+	*b = (*b)[:c]
+	bufPools[i].Put(b)
+}
+
+// deadlines caches a connection's read and write deadlines: setting one
+// costs a runtime timer update, so a new one is set only when it differs
+// from the one in force by more than a tolerance.
+type deadlines struct{ r, w time.Time }
+
+// read makes c's read deadline at, give or take tol.
+func (d *deadlines) read(c *net.TCPConn, at time.Time, tol time.Duration) {
+	if diff := at.Sub(d.r); diff > tol || diff < -tol {
+		c.SetReadDeadline(at)
+		d.r = at
+	}
+}
+
+// write makes c's write deadline at, give or take tol.
+func (d *deadlines) write(c *net.TCPConn, at time.Time, tol time.Duration) {
+	if diff := at.Sub(d.w); diff > tol || diff < -tol {
+		c.SetWriteDeadline(at)
+		d.w = at
+	}
+}
+
+// clear removes both deadlines.
+func (d *deadlines) clear(c *net.TCPConn) {
+	c.SetDeadline(time.Time{})
+	*d = deadlines{}
+}
+
+// upstream is a server connection with its cached deadlines.
+type upstream struct {
+	*net.TCPConn
+	dl deadlines
 }
 
 func isEOF(err error) bool { return errors.Is(err, io.EOF) }

@@ -43,6 +43,7 @@ type httpConn struct {
 	registered    bool      // the socket is in the parker's epoll set
 	headDeadline  time.Time // the current head must be complete by then
 	partial       []byte    // an unfinished head kept while parked
+	dl            deadlines // of c
 
 	*work
 }
@@ -174,7 +175,7 @@ func (h *httpConn) readSoon(d time.Duration) (got, gone, waited bool) {
 	putBuf(h.sb)
 	h.ob, h.sb = nil, nil
 	h.r, h.w = 0, 0
-	h.c.SetReadDeadline(time.Now().Add(d))
+	h.dl.read(h.c, time.Now().Add(d), d/2)
 	n, err := h.c.Read(h.buf)
 	h.w = n
 	if n > 0 {
@@ -193,7 +194,7 @@ func (h *httpConn) wait(d time.Duration, brief bool, onTimeout func()) waitResul
 	first := time.Duration(0)
 	if brief {
 		first = min(d, parkAfter)
-		h.c.SetReadDeadline(time.Now().Add(first))
+		h.dl.read(h.c, time.Now().Add(first), 0)
 		err := waitReadable(h.c)
 		if err == nil {
 			return waitReady
@@ -204,7 +205,7 @@ func (h *httpConn) wait(d time.Duration, brief bool, onTimeout func()) waitResul
 	}
 	p := h.s.comp.parker()
 	if p == nil {
-		h.c.SetReadDeadline(time.Now().Add(d - first))
+		h.dl.read(h.c, time.Now().Add(d-first), 0)
 		if waitReadable(h.c) == nil {
 			return waitReady
 		}
@@ -353,7 +354,7 @@ func (h *httpConn) readHead(st *serviceState) headState {
 			}
 			h.ensureWork(0)
 		}
-		h.c.SetReadDeadline(h.headDeadline)
+		h.dl.read(h.c, h.headDeadline, 0)
 		n, err := h.c.Read(h.buf[h.w:])
 		h.w += n
 		fresh = false
@@ -383,7 +384,7 @@ func (h *httpConn) timeoutHead() {
 // closed afterwards.
 func (h *httpConn) fail(status int) {
 	h.s.stats.responses[statusClass(status)].Add(1)
-	h.c.SetWriteDeadline(time.Now().Add(time.Second))
+	h.dl.write(h.c, time.Now().Add(time.Second), 0)
 	msg := errorResponse(status)
 	if h.st != nil && len(h.st.respFields) > 0 {
 		i := bytes.Index(msg, []byte("\r\n")) + 2
@@ -530,7 +531,7 @@ func (h *httpConn) exchange(st *serviceState, start time.Time) outcome {
 			h.fail(status)
 			return closeConn
 		}
-		x.sc.SetWriteDeadline(time.Now().Add(t.Server.D()))
+		x.sc.dl.write(x.sc.TCPConn, start.Add(t.Server.D()), t.Server.D()/8)
 		if _, err := x.sc.Write(out); err != nil {
 			if x.reused && info.replayable && tries < 3 {
 				x.drop()
@@ -590,7 +591,7 @@ type attempt struct {
 	info      reqInfo
 	sess      session
 	srv       *server
-	sc        *net.TCPConn
+	sc        *upstream
 	reused    bool
 	bodyDone  bool // the whole request body was sent
 	streamed  bool // body bytes were sent beyond the first write: no replay
@@ -653,7 +654,7 @@ func (h *httpConn) connect(st *serviceState, x *attempt, fresh bool) int {
 		}
 		c, err := x.be.dial(context.Background(), x.srv, t.Connect.D(), h.client, h.local)
 		if err == nil {
-			x.sc = c
+			x.sc = &upstream{TCPConn: c}
 			return 0
 		}
 		x.tried[x.srv.idx] = true
@@ -685,7 +686,7 @@ func (h *httpConn) sendBody(st *serviceState, x *attempt) bool {
 	}
 	h.r, h.w = 0, 0
 	for {
-		h.c.SetReadDeadline(time.Now().Add(t.Client.D()))
+		h.dl.read(h.c, time.Now().Add(t.Client.D()), t.Client.D()/8)
 		room := h.buf[h.w:]
 		if !x.info.chunked && int64(len(room)) > remaining {
 			room = room[:remaining]
@@ -711,7 +712,7 @@ func (h *httpConn) sendBody(st *serviceState, x *attempt) bool {
 				remaining -= int64(n)
 				done = remaining == 0
 			}
-			x.sc.SetWriteDeadline(time.Now().Add(t.Server.D()))
+			x.sc.dl.write(x.sc.TCPConn, time.Now().Add(t.Server.D()), t.Server.D()/8)
 			if _, werr := x.sc.Write(chunk); werr != nil {
 				h.s.stats.serverErrors.Add(1)
 				h.fail(502)
@@ -754,7 +755,7 @@ func (h *httpConn) readResponseHead(x *attempt, timeout time.Duration) (int, int
 	}
 	sb := *h.sb
 	lim := h1.Limits{MaxLine: 16 << 10, MaxHeaderBytes: maxResponseHead, MaxHeaders: 1000}
-	x.sc.SetReadDeadline(time.Now().Add(timeout))
+	x.sc.dl.read(x.sc.TCPConn, time.Now().Add(timeout), timeout/8)
 	got := 0
 	for {
 		if x.have > 0 {
@@ -812,7 +813,7 @@ func (h *httpConn) response(st *serviceState, x *attempt, start time.Time, logMe
 	resp := &h.resp
 	for resp.Status >= 100 && resp.Status < 200 && resp.Status != 101 {
 		out := h.buildResponse((*h.ob)[:0], x, false)
-		h.c.SetWriteDeadline(time.Now().Add(t.Client.D()))
+		h.dl.write(h.c, time.Now().Add(t.Client.D()), t.Client.D()/8)
 		if _, err := h.c.Write(out); err != nil {
 			return closeConn
 		}
@@ -840,7 +841,7 @@ func (h *httpConn) response(st *serviceState, x *attempt, start time.Time, logMe
 		}
 		out := h.buildResponse((*h.ob)[:0], x, false)
 		out = append(out, (*h.sb)[x.headBytes:x.have]...)
-		h.c.SetWriteDeadline(time.Now().Add(t.Client.D()))
+		h.dl.write(h.c, time.Now().Add(t.Client.D()), t.Client.D()/8)
 		if _, err := h.c.Write(out); err != nil {
 			return closeConn
 		}
@@ -851,9 +852,9 @@ func (h *httpConn) response(st *serviceState, x *attempt, start time.Time, logMe
 			h.r = h.w
 		}
 		h.releaseWork()
-		h.c.SetDeadline(time.Time{})
-		x.sc.SetDeadline(time.Time{})
-		in, outN := tunnel(h.c, x.sc, t.Tunnel.D(), t.Tunnel.D())
+		h.dl.clear(h.c)
+		x.sc.dl.clear(x.sc.TCPConn)
+		in, outN := tunnel(h.c, x.sc.TCPConn, t.Tunnel.D(), t.Tunnel.D())
 		s.stats.bytesIn.Add(in)
 		s.stats.bytesOut.Add(outN)
 		return closeConn
@@ -889,7 +890,7 @@ func (h *httpConn) response(st *serviceState, x *attempt, start time.Time, logMe
 	default:
 	}
 	sent := int64(len(avail))
-	h.c.SetWriteDeadline(time.Now().Add(t.Client.D()))
+	h.dl.write(h.c, time.Now().Add(t.Client.D()), t.Client.D()/8)
 	var err error
 	if len(out)+len(avail) <= cap(out) {
 		_, err = h.c.Write(append(out, avail...))
@@ -939,7 +940,7 @@ func (h *httpConn) relayBody(st *serviceState, x *attempt, remaining int64) (int
 		if !resp.Chunked && resp.ContentLength >= 0 && int64(len(room)) > remaining {
 			room = room[:remaining]
 		}
-		x.sc.SetReadDeadline(time.Now().Add(t.Server.D()))
+		x.sc.dl.read(x.sc.TCPConn, time.Now().Add(t.Server.D()), t.Server.D()/8)
 		n, err := x.sc.Read(room)
 		if n > 0 {
 			chunk := sb[:n]
@@ -959,7 +960,7 @@ func (h *httpConn) relayBody(st *serviceState, x *attempt, remaining int64) (int
 				remaining -= int64(n)
 				done = remaining == 0
 			}
-			h.c.SetWriteDeadline(time.Now().Add(t.Client.D()))
+			h.dl.write(h.c, time.Now().Add(t.Client.D()), t.Client.D()/8)
 			if _, werr := h.c.Write(chunk); werr != nil {
 				return sent, false
 			}

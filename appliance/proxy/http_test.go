@@ -509,32 +509,19 @@ func TestHTTPExpectContinue(t *testing.T) {
 
 // TestHTTPUpgradeTunnel: a WebSocket-style upgrade becomes a tunnel.
 func TestHTTPUpgradeTunnel(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				req, err := http.ReadRequest(br)
-				if err != nil || req.Header.Get("Upgrade") != "websocket" || !strings.Contains(strings.ToLower(req.Header.Get("Connection")), "upgrade") {
-					io.WriteString(c, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
-					return
-				}
-				io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
-				io.Copy(c, br) // echo
-			}()
+	addr := serveConns(t, func(c net.Conn) {
+		defer c.Close()
+		br := bufio.NewReader(c)
+		req, err := http.ReadRequest(br)
+		if err != nil || req.Header.Get("Upgrade") != "websocket" || !strings.Contains(strings.ToLower(req.Header.Get("Connection")), "upgrade") {
+			io.WriteString(c, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+			return
 		}
-	}()
+		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		io.Copy(c, br) // echo
+	})
 	listen := freePort(t)
-	run(t, mustConfig(t, httpConfig(listen, "", servers(ln.Addr().String()))))
+	run(t, mustConfig(t, httpConfig(listen, "", servers(addr))))
 	waitListening(t, listen)
 	c, br := dialProxy(t, listen)
 	io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
@@ -717,36 +704,23 @@ func TestHTTPReloadsUnderLoad(t *testing.T) {
 // TestHTTPServerErrors: a server that closes without answering gives 502, a
 // silent one 504 after timeouts.server.
 func TestHTTPServerErrors(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				buf := make([]byte, 4096)
-				n, _ := c.Read(buf)
-				if strings.Contains(string(buf[:n]), "/close") {
-					c.Close()
-					return
-				}
-				if strings.Contains(string(buf[:n]), "/garbage") {
-					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nxx")
-					c.Close()
-					return
-				}
-				time.Sleep(2 * time.Second)
-				c.Close()
-			}()
+	addr := serveConns(t, func(c net.Conn) {
+		buf := make([]byte, 4096)
+		n, _ := c.Read(buf)
+		if strings.Contains(string(buf[:n]), "/close") {
+			c.Close()
+			return
 		}
-	}()
+		if strings.Contains(string(buf[:n]), "/garbage") {
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nxx")
+			c.Close()
+			return
+		}
+		time.Sleep(2 * time.Second)
+		c.Close()
+	})
 	listen := freePort(t)
-	run(t, mustConfig(t, httpConfig(listen, "    timeouts: {server: 200ms}\n", servers(ln.Addr().String()))))
+	run(t, mustConfig(t, httpConfig(listen, "    timeouts: {server: 200ms}\n", servers(addr))))
 	waitListening(t, listen)
 	for path, want := range map[string]int{"/close": 502, "/garbage": 502, "/silent": 504} {
 		resp, _ := get(t, &http.Client{}, "http://"+listen+path)
@@ -779,33 +753,20 @@ func TestAcceptProxy(t *testing.T) {
 // the client's address first, in http and tcp mode.
 func TestSendProxy(t *testing.T) {
 	got := make(chan string, 4)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				line, _ := br.ReadString('\n')
-				got <- line
-				if req, err := http.ReadRequest(br); err == nil {
-					io.Copy(io.Discard, req.Body)
-					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-				}
-			}()
+	addr := serveConns(t, func(c net.Conn) {
+		defer c.Close()
+		br := bufio.NewReader(c)
+		line, _ := br.ReadString('\n')
+		got <- line
+		if req, err := http.ReadRequest(br); err == nil {
+			io.Copy(io.Discard, req.Body)
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 		}
-	}()
+	})
 	for _, mode := range []string{"http", "tcp"} {
 		listen := freePort(t)
 		cfg := fmt.Sprintf("node: {name: lb1}\nservices:\n  - {name: s, listen: [\"%s\"], mode: %s, default_backend: b}\nbackends:\n  - name: b\n    proxy_protocol: v1\n    servers: [{name: s0, address: \"%s\"}]\n",
-			listen, mode, ln.Addr())
+			listen, mode, addr)
 		run(t, mustConfig(t, cfg))
 		waitListening(t, listen)
 		c, br := dialProxy(t, listen)
@@ -921,31 +882,18 @@ func TestCurl(t *testing.T) {
 // keep-alive connections without saying so; the next GET through the
 // pool is sent again on a new connection instead of failing.
 func TestHTTPPooledConnectionClosedByServer(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	var accepted atomic.Int64
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepted.Add(1)
-			go func() {
-				defer c.Close()
-				if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
-					return
-				}
-				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-				time.Sleep(50 * time.Millisecond) // then close while idle
-			}()
+	addr := serveConns(t, func(c net.Conn) {
+		accepted.Add(1)
+		defer c.Close()
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+			return
 		}
-	}()
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		time.Sleep(50 * time.Millisecond) // then close while idle
+	})
 	listen := freePort(t)
-	run(t, mustConfig(t, httpConfig(listen, "", servers(ln.Addr().String()))))
+	run(t, mustConfig(t, httpConfig(listen, "", servers(addr))))
 	waitListening(t, listen)
 	client := &http.Client{}
 	for i := range 3 {
@@ -964,30 +912,17 @@ func TestHTTPPooledConnectionClosedByServer(t *testing.T) {
 // for the body still gets it: after expectWait the proxy streams the body
 // the client sends once its own wait for 100 is over (curl waits 1s).
 func TestHTTPExpectIgnoredByServer(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				req, err := http.ReadRequest(bufio.NewReader(c)) // sends no 100
-				if err != nil {
-					return
-				}
-				b, _ := io.ReadAll(req.Body)
-				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(b), b)
-			}()
+	addr := serveConns(t, func(c net.Conn) {
+		defer c.Close()
+		req, err := http.ReadRequest(bufio.NewReader(c)) // sends no 100
+		if err != nil {
+			return
 		}
-	}()
+		b, _ := io.ReadAll(req.Body)
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(b), b)
+	})
 	listen := freePort(t)
-	run(t, mustConfig(t, httpConfig(listen, "", servers(ln.Addr().String()))))
+	run(t, mustConfig(t, httpConfig(listen, "", servers(addr))))
 	waitListening(t, listen)
 	c, br := dialProxy(t, listen)
 	io.WriteString(c, "POST /e HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")

@@ -17,6 +17,17 @@ import (
 // namer answers every connection with its name and then echoes.
 func namer(t *testing.T, name string) string {
 	t.Helper()
+	return serveConns(t, func(c net.Conn) {
+		defer c.Close()
+		fmt.Fprintf(c, "%s\n", name)
+		io.Copy(c, c)
+	})
+}
+
+// serveConns serves every connection to a new loopback listener with
+// handle (which must close it) until the test ends; it returns the address.
+func serveConns(t *testing.T, handle func(c net.Conn)) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -28,11 +39,7 @@ func namer(t *testing.T, name string) string {
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				fmt.Fprintf(c, "%s\n", name)
-				io.Copy(c, c)
-			}()
+			go handle(c)
 		}
 	}()
 	return ln.Addr().String()
@@ -253,4 +260,56 @@ func TestFreebind(t *testing.T) {
 		t.Skipf("no IPv6 here: %v", err)
 	}
 	ln.Close()
+}
+
+// TestTCPIdleTimeouts: a tcp-mode connection idle both ways for the
+// client/server timeout is closed; one busy in a single direction is not.
+func TestTCPIdleTimeouts(t *testing.T) {
+	addr := serveConns(t, func(c net.Conn) {
+		defer c.Close()
+		line, err := bufio.NewReader(c).ReadString('\n')
+		if err != nil || line != "stream\n" {
+			io.Copy(io.Discard, c) // silent
+			return
+		}
+		for range 10 { // 1s of output, the client stays silent
+			if _, err := io.WriteString(c, "tick\n"); err != nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+	listen := freePort(t)
+	cfg := tcpConfig(listen, addr)
+	cfg = strings.Replace(cfg, "mode: tcp,", "mode: tcp, timeouts: {client: 300ms, server: 300ms},", 1)
+	run(t, mustConfig(t, cfg))
+	waitListening(t, listen)
+
+	idle, err := net.Dial("tcp", listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	idle.SetDeadline(time.Now().Add(5 * time.Second))
+	start := time.Now()
+	if _, err := idle.Read(make([]byte, 1)); err == nil {
+		t.Fatal("read from an idle connection")
+	}
+	if el := time.Since(start); el < 250*time.Millisecond || el > 2*time.Second {
+		t.Fatalf("idle connection closed after %v, want about 300ms", el)
+	}
+
+	busy, err := net.Dial("tcp", listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	busy.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(busy, "stream\n")
+	br := bufio.NewReader(busy)
+	for i := range 10 {
+		if _, err := br.ReadString('\n'); err != nil {
+			t.Fatalf("tick %d: %v (a side busy one way was timed out)", i, err)
+		}
+	}
 }

@@ -226,15 +226,15 @@ func pipe(src, dst *side) int64 {
 	buf := *bp
 	var n int64
 	var rdl, wdl time.Time
+	now := time.Now() // one clock read per chunk: after it arrived
 	for {
-		now := time.Now()
 		if now.Add(src.idle).Sub(rdl) > src.idle/8 {
 			rdl = now.Add(src.idle)
 			src.c.SetReadDeadline(rdl)
 		}
 		k, err := src.c.Read(buf)
+		now = time.Now()
 		if k > 0 {
-			now = time.Now()
 			src.touch(now)
 			if now.Add(dst.idle).Sub(wdl) > dst.idle/8 {
 				wdl = now.Add(dst.idle)
@@ -245,7 +245,7 @@ func pipe(src, dst *side) int64 {
 				dst.c.Close()
 				return n
 			}
-			dst.touch(time.Now())
+			dst.touch(now)
 			n += int64(k)
 		}
 		if err != nil {
@@ -253,7 +253,7 @@ func pipe(src, dst *side) int64 {
 				// Idle in this direction: end only if the side was idle
 				// both ways for its whole timeout.
 				last := time.Unix(0, src.last.Load())
-				if time.Since(last) < src.idle {
+				if now.Sub(last) < src.idle {
 					rdl = time.Time{}
 					continue
 				}
