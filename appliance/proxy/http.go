@@ -391,6 +391,9 @@ func (h *httpConn) fail(status int) {
 		msg = append(append(append(make([]byte, 0, len(msg)+len(h.st.respFields)), msg[:i]...), h.st.respFields...), msg[i:]...)
 	}
 	h.c.Write(msg)
+	if h.st != nil && h.st.cfg.AccessLog {
+		h.s.log.Info("request refused", "service", h.s.name, "client", h.client.String(), "status", status)
+	}
 }
 
 // setsField reports whether response_headers replaces the field name.

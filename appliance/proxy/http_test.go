@@ -831,6 +831,14 @@ func TestAccessLog(t *testing.T) {
 			t.Fatalf("access log %q lacks %s", line, want)
 		}
 	}
+	raw(t, listen, "GET / HTTP/1.1\r\n\r\n") // no Host: 400
+	deadline = time.Now().Add(3 * time.Second)
+	for !strings.Contains(buf.String(), `"status":400`) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !strings.Contains(buf.String(), `"msg":"request refused"`) {
+		t.Fatalf("no access log line for a refused request: %q", buf.String())
+	}
 }
 
 type syncBuffer struct {
