@@ -25,6 +25,7 @@ import (
 
 	"halb/appliance/api"
 	"halb/appliance/config"
+	"halb/appliance/health"
 	"halb/appliance/proxy"
 	"halb/appliance/vrrp"
 )
@@ -76,6 +77,8 @@ type Daemon struct {
 
 	components []Component
 	vrrp       *vrrp.Component // nil when VRRP could not start
+	proxy      *proxy.Component
+	health     *health.Component
 }
 
 // New prepares a daemon. It does not load the config or open sockets; Run does.
@@ -114,8 +117,53 @@ func (d *Daemon) newComponents() []Component {
 		d.vrrp = vrrp.New(netif, d.log, d.publish)
 		cs = append(cs, d.vrrp)
 	}
-	cs = append(cs, proxy.New(d.log))
+	d.proxy = proxy.New(d.log)
+	d.health = health.New(d.log, d.serverChanged)
+	cs = append(cs, d.health, d.proxy)
 	return cs
+}
+
+// serverChanged takes a server out of (or back into) the proxy's pool when
+// its health check says so, publishes the change, and tells VRRP tracking
+// which services still have a healthy server.
+func (d *Daemon) serverChanged(ch health.Change) {
+	d.proxy.SetServerUp(ch.Backend, ch.Server, ch.Up)
+	word := "down"
+	if ch.Up {
+		word = "up"
+	}
+	d.publish("health.server_"+word, fmt.Sprintf("%s/%s %s: %s", ch.Backend, ch.Server, word, ch.Reason), ch)
+	d.mu.Lock()
+	cfg := d.cfg
+	d.mu.Unlock()
+	d.updateServiceHealth(cfg)
+}
+
+// updateServiceHealth sets, for VRRP tracking, whether each service has a
+// server up (with weight) in a backend it uses.
+func (d *Daemon) updateServiceHealth(cfg *config.Config) {
+	if d.vrrp == nil || cfg == nil {
+		return
+	}
+	backends := map[string]config.Backend{}
+	for _, b := range cfg.Backends {
+		backends[b.Name] = b
+	}
+	for _, s := range cfg.Services {
+		names := []string{s.DefaultBackend}
+		for _, r := range s.Routes {
+			names = append(names, r.Backend)
+		}
+		healthy := false
+		for _, n := range names {
+			for _, sv := range backends[n].Servers {
+				if sv.EffectiveWeight() > 0 && d.health.Up(n, sv.Name) {
+					healthy = true
+				}
+			}
+		}
+		d.vrrp.SetServiceHealth(s.Name, healthy)
+	}
 }
 
 // Run loads the config, starts the API and the components, and works until
@@ -229,6 +277,7 @@ func (d *Daemon) apply(cfg *config.Config, raw []byte) []config.Change {
 			d.events.Publish(api.Event{Type: c.Name() + ".apply_failed", Message: err.Error()})
 		}
 	}
+	d.updateServiceHealth(cfg)
 	d.mu.Lock()
 	d.cfg, d.raw, d.applied, d.lastErr = cfg, raw, time.Now(), nil
 	d.mu.Unlock()

@@ -62,6 +62,7 @@ type server struct {
 	weight  int
 	maxconn int64
 
+	down                         atomic.Bool // by its health check
 	active, total, connectErrors atomic.Int64
 	responses                    [6]atomic.Int64 // by class: other, 1xx..5xx
 
@@ -119,13 +120,13 @@ func (be *backend) pick(ctx context.Context, tried []bool, key []byte, client ne
 	be.stats.requests.Add(1)
 	eligible := func(i int) bool {
 		s := be.servers[i]
-		return !tried[i] && s.weight > 0 && (s.maxconn == 0 || s.active.Load() < s.maxconn)
+		return !tried[i] && s.weight > 0 && !s.down.Load() && (s.maxconn == 0 || s.active.Load() < s.maxconn)
 	}
 	// Persistence may also send a client to a draining server (weight 0):
 	// its sessions finish there, as with HAProxy's drain state.
 	persistent := func(i int) bool {
 		s := be.servers[i]
-		return !tried[i] && (s.maxconn == 0 || s.active.Load() < s.maxconn)
+		return !tried[i] && !s.down.Load() && (s.maxconn == 0 || s.active.Load() < s.maxconn)
 	}
 	var deadline *time.Timer
 	for {
@@ -189,7 +190,7 @@ func (be *backend) pick(ctx context.Context, tried []bool, key []byte, client ne
 // anyFull reports whether some untried server with weight is at maxconn.
 func (be *backend) anyFull(tried []bool) bool {
 	for _, s := range be.servers {
-		if !tried[s.idx] && s.weight > 0 && s.maxconn > 0 && s.active.Load() >= s.maxconn {
+		if !tried[s.idx] && s.weight > 0 && !s.down.Load() && s.maxconn > 0 && s.active.Load() >= s.maxconn {
 			return true
 		}
 	}
@@ -272,6 +273,17 @@ func (s *server) putIdle(c *upstream, now time.Time) {
 	c.Close()
 }
 
+// closeIdle closes the server's pooled connections (it went down).
+func (s *server) closeIdle() {
+	s.idleMu.Lock()
+	idle := s.idle
+	s.idle = nil
+	s.idleMu.Unlock()
+	for _, ic := range idle {
+		ic.c.Close()
+	}
+}
+
 // purgeIdle closes pooled connections idle too long (all of them when all).
 func (be *backend) purgeIdle(now time.Time, all bool) {
 	for _, s := range be.servers {
@@ -308,6 +320,7 @@ type BackendStatus struct {
 type ServerStatus struct {
 	Name          string           `json:"name"`
 	Address       string           `json:"address"`
+	Up            bool             `json:"up"`
 	Weight        int              `json:"weight"`
 	MaxConn       int64            `json:"maxconn,omitempty"`
 	Active        int64            `json:"active"`
@@ -332,7 +345,7 @@ func (be *backend) status() BackendStatus {
 		s.idleMu.Lock()
 		idle := len(s.idle)
 		s.idleMu.Unlock()
-		st.Servers = append(st.Servers, ServerStatus{Name: s.name, Address: s.addr, Weight: s.weight, MaxConn: s.maxconn,
+		st.Servers = append(st.Servers, ServerStatus{Name: s.name, Address: s.addr, Up: !s.down.Load(), Weight: s.weight, MaxConn: s.maxconn,
 			Active: s.active.Load(), Total: s.total.Load(), ConnectErrors: s.connectErrors.Load(), Idle: idle,
 			Responses: classMap(&s.responses)})
 	}

@@ -945,3 +945,33 @@ func TestHTTPExpectIgnoredByServer(t *testing.T) {
 		t.Fatalf("%d %q", resp.StatusCode, b)
 	}
 }
+
+// TestServerDownByHealth: a server taken out by its health check gets no
+// new requests (persistence included), survives a reload taken out, and
+// is used again once back.
+func TestServerDownByHealth(t *testing.T) {
+	a, b := newOrigin(t, "a"), newOrigin(t, "b")
+	listen := freePort(t)
+	cfg := httpConfig(listen, "", "    sticky: {cookie: SRV}\n"+servers(a.addr(), b.addr()))
+	c := run(t, mustConfig(t, cfg))
+	waitListening(t, listen)
+	client := &http.Client{}
+	c.SetServerUp("b0", "s0", false)
+	c.Apply(mustConfig(t, cfg+"\n")) // a reload keeps it out
+	for range 6 {
+		if _, body := get(t, client, "http://"+listen+"/", "Cookie", "SRV=s0"); field(body, "server") != "b" {
+			t.Fatalf("a server down by health check got a request (cookie SRV=s0): %s", body)
+		}
+	}
+	if st := c.Status().([]ServiceStatus)[0].Backends[0].Servers[0]; st.Up {
+		t.Fatalf("status shows s0 up: %+v", st)
+	}
+	c.SetServerUp("b0", "s1", false)
+	if resp, _ := get(t, client, "http://"+listen+"/"); resp.StatusCode != 503 {
+		t.Fatalf("all servers down: %d, want 503", resp.StatusCode)
+	}
+	c.SetServerUp("b0", "s0", true)
+	if _, body := get(t, client, "http://"+listen+"/"); field(body, "server") != "a" {
+		t.Fatalf("after s0 came back: %s", body)
+	}
+}

@@ -19,9 +19,8 @@ import (
 type Component struct {
 	log *slog.Logger
 
+	latest   config.Latest
 	mu       sync.Mutex
-	want     *config.Config
-	changed  chan struct{}
 	services map[string]*service
 	backends map[string]*backend
 	retired  []*backend // replaced by a reload; idle connections closed at the next sweep
@@ -30,6 +29,30 @@ type Component struct {
 
 	parkOnce sync.Once
 	park     *parker // nil when epoll is not available
+
+	down map[string]bool // "backend/server" taken out by health checks
+}
+
+// SetServerUp takes a server out of its backend's pool (up false: no new
+// sessions; open ones finish) or puts it back, as its health checks say.
+// The state outlives reloads.
+func (c *Component) SetServerUp(backend, server string, up bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	key := backend + "/" + server
+	if up {
+		delete(c.down, key)
+	} else {
+		c.down[key] = true
+	}
+	if be := c.backends[backend]; be != nil {
+		if s := be.byName[server]; s != nil {
+			s.down.Store(!up)
+			if !up {
+				go s.closeIdle()
+			}
+		}
+	}
 }
 
 // parker returns the component's parker of idle connections, started on
@@ -53,8 +76,8 @@ func (c *Component) parker() *parker {
 
 // New returns the proxy component.
 func New(log *slog.Logger) *Component {
-	return &Component{log: log, changed: make(chan struct{}, 1), services: map[string]*service{},
-		backends: map[string]*backend{}, lastLog: map[string]time.Time{}}
+	return &Component{log: log, services: map[string]*service{},
+		backends: map[string]*backend{}, lastLog: map[string]time.Time{}, down: map[string]bool{}}
 }
 
 // Name is the component's key in status.
@@ -66,13 +89,7 @@ func (c *Component) Name() string { return "services" }
 // listen addresses changed are rebound; removed ones stop listening and
 // their open connections finish.
 func (c *Component) Apply(cfg *config.Config) error {
-	c.mu.Lock()
-	c.want = cfg
-	c.mu.Unlock()
-	select {
-	case c.changed <- struct{}{}:
-	default:
-	}
+	c.latest.Set(cfg)
 	return nil
 }
 
@@ -104,7 +121,7 @@ func (c *Component) Run(ctx context.Context) error {
 				p.close()
 			}
 			return nil
-		case <-c.changed:
+		case <-c.latest.Changed():
 			c.reconcile()
 		case now := <-sweep.C:
 			c.mu.Lock()
@@ -129,9 +146,7 @@ func (c *Component) Run(ctx context.Context) error {
 }
 
 func (c *Component) reconcile() {
-	c.mu.Lock()
-	cfg := c.want
-	c.mu.Unlock()
+	cfg := c.latest.Get()
 	if cfg == nil {
 		return
 	}
@@ -144,7 +159,11 @@ func (c *Component) reconcile() {
 			backends[bc.Name] = old
 			continue
 		}
-		backends[bc.Name] = newBackend(bc, old)
+		be := newBackend(bc, old)
+		for _, s := range be.servers {
+			s.down.Store(c.down[bc.Name+"/"+s.name])
+		}
+		backends[bc.Name] = be
 		if old != nil {
 			c.retired = append(c.retired, old)
 		}

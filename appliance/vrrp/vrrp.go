@@ -38,10 +38,8 @@ type Component struct {
 	open    openFunc
 	runProg programRunner
 
+	latest    config.Latest
 	mu        sync.Mutex
-	want      []config.VRRPInstance
-	groups    []config.VRRPSyncGroup
-	changed   chan struct{}
 	running   map[string]*running
 	instances []*instance // for status, in config order
 	maint     bool
@@ -63,7 +61,7 @@ func New(netif Netif, log *slog.Logger, publish func(typ, msg string, data any))
 		publish = func(string, string, any) {}
 	}
 	return &Component{log: log, netif: netif, publish: publish, open: openRaw, runProg: execProgram,
-		changed: make(chan struct{}, 1), running: map[string]*running{}, services: map[string]bool{}, sync: newSyncer(log)}
+		running: map[string]*running{}, services: map[string]bool{}, sync: newSyncer(log)}
 }
 
 // Name is the component's key in status.
@@ -74,14 +72,7 @@ func (c *Component) Name() string { return "vrrp" }
 // restart, unchanged ones keep running untouched. Sync groups change
 // without restarting their members.
 func (c *Component) Apply(cfg *config.Config) error {
-	c.mu.Lock()
-	c.want = cfg.VRRP
-	c.groups = cfg.VRRPSyncGroups
-	c.mu.Unlock()
-	select {
-	case c.changed <- struct{}{}:
-	default:
-	}
+	c.latest.Set(cfg)
 	return nil
 }
 
@@ -94,16 +85,18 @@ func (c *Component) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-c.changed:
+		case <-c.latest.Changed():
 			c.reconcile(ctx)
 		}
 	}
 }
 
 func (c *Component) reconcile(ctx context.Context) {
-	c.mu.Lock()
-	want, groups := c.want, c.groups
-	c.mu.Unlock()
+	var want []config.VRRPInstance
+	var groups []config.VRRPSyncGroup
+	if cfg := c.latest.Get(); cfg != nil {
+		want, groups = cfg.VRRP, cfg.VRRPSyncGroups
+	}
 	groupOf := map[string]string{}
 	for _, g := range groups {
 		for _, n := range g.Instances {

@@ -29,6 +29,7 @@ import (
 
 	"halb/appliance/api"
 	"halb/appliance/config"
+	"halb/appliance/health"
 	"halb/appliance/proxy"
 	"halb/appliance/vrrp"
 )
@@ -253,11 +254,11 @@ func printStatus(w io.Writer, st *api.Status, now time.Time) {
 	}
 	printVRRP(tw, st.VRRP)
 	printServices(tw, st.Services)
+	printHealth(tw, st.Backends)
 	for _, part := range []struct {
 		name string
 		raw  json.RawMessage
 	}{
-		{"backends", st.Backends},
 		{"time", st.Time}, {"peer", st.Peer}, {"network", st.Network},
 	} {
 		if len(part.raw) == 0 || string(part.raw) == "null" {
@@ -267,6 +268,27 @@ func printStatus(w io.Writer, st *api.Status, now time.Time) {
 		fmt.Fprintf(tw, "%s\t\t%s\n", part.name, part.raw)
 	}
 	tw.Flush()
+}
+
+// printHealth writes one line per checked server.
+func printHealth(tw io.Writer, raw json.RawMessage) {
+	var bes []health.BackendHealth
+	if len(raw) == 0 || string(raw) == "null" || json.Unmarshal(raw, &bes) != nil {
+		fmt.Fprintf(tw, "backends\t-\tnot running in this build\n")
+		return
+	}
+	for _, be := range bes {
+		for _, sv := range be.Servers {
+			line := fmt.Sprintf("%s check, %d checks, last %.1f ms, %d up / %d down transitions", be.Check, sv.Checks, sv.LatencyMS, sv.Ups, sv.Downs)
+			if sv.LastError != "" {
+				line += ", last error: " + sv.LastError
+			}
+			if sv.Reason != "" {
+				line += fmt.Sprintf(" (%s since %s: %s)", sv.State, sv.LastChange.Local().Format(time.TimeOnly), sv.Reason)
+			}
+			fmt.Fprintf(tw, "server %s/%s\t%s\t%s %s\n", be.Name, sv.Name, strings.ToUpper(sv.State), sv.Address, line)
+		}
+	}
 }
 
 // printVRRP writes one line per VRRP instance.

@@ -77,6 +77,9 @@ func TestStatusTable(t *testing.T) {
 		"vips":["10.0.0.100/24"],"held_vips":[],"fault_reasons":["maintenance"],
 		"tracked":[{"kind":"script","name":"gw","ok":false,"weight":-60,"detail":"exit status 1"}],
 		"counters":{"adverts_sent":7,"adverts_received":3,"dropped":1,"transitions":2}}]`)
+	st.Backends = json.RawMessage(`[{"name":"pg","check":"tcp","servers":[{"name":"pg1","address":"10.0.0.31:5432","state":"down",
+		"checks":7,"latency_ms":1.5,"last_error":"connect 10.0.0.31:5432: connection refused","last_change":"2026-11-26T10:00:00Z",
+		"reason":"connect 10.0.0.31:5432: connection refused, 3/3 failures","ups":0,"downs":1}]}]`)
 	st.Services = json.RawMessage(`[{"name":"db","mode":"tcp","listen":["10.0.0.100:5432"],"listening":["10.0.0.100:5432"],
 		"backend":"pg","stats":{"connections":12,"active_connections":2,"requests":0,"retries":1,"bytes_in":10,"bytes_out":20},
 		"backends":[{"name":"pg","balance":"source","persistence":"source","requests":12,
@@ -88,8 +91,10 @@ func TestStatusTable(t *testing.T) {
 		"vrrp web-a", "FAULT", "priority 90 (configured 150)", "holds none", "adverts 7 sent 3 received, 1 dropped",
 		"fault: maintenance", "track script gw: FAILING (exit status 1), weight -60",
 		"service db", "listening 10.0.0.100:5432 → pg, 12 connections (2 open), 0 requests, no responses, 1 retried",
-		"backend pg source: 12 requests, persistence source", "server pg1 10.0.0.31:5432 weight 1: 2 active, 12 total, 1 connect errors, 0 idle, 2xx 3",
-		"backends", "not running in this build"} {
+		"backend pg source: 12 requests, persistence source",
+		"server pg/pg1", "DOWN", "tcp check, 7 checks, last 1.5 ms, 0 up / 1 down transitions, last error: connect 10.0.0.31:5432: connection refused",
+		"connection refused, 3/3 failures)", "server pg1 10.0.0.31:5432 weight 1: 2 active, 12 total, 1 connect errors, 0 idle, 2xx 3",
+		"time", "not running in this build"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status table lacks %q:\n%s", want, out)
 		}

@@ -1,0 +1,336 @@
+package health
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Target is what one check probes.
+type Target struct {
+	// Addr is the server's address host:port as in the config; host may be a
+	// DNS name or an IPv6 address in brackets. icmp checks use only the host.
+	Addr string
+	// Port is checked instead of Addr's port. Default (0): Addr's port.
+	Port int
+	// Path is the request path of http(s) checks. Default: "/".
+	Path string
+	// ExpectStatus is the status an http(s) check wants. Default: 200.
+	ExpectStatus int
+	// Host is the Host header of http(s) checks, and their TLS server name.
+	// Default: Addr's host, without the port.
+	Host string
+}
+
+// Checker runs one check. It returns nil when the server passes, else an
+// error whose text explains the failure to an operator, e.g.
+// "connect 10.0.0.11:80: connection refused", "http status 503 (want 200)",
+// "read response from 10.0.0.11:80: timeout after 1s",
+// "no echo reply from 10.0.0.11 within 1s".
+//
+// The context bounds the check: Check returns by ctx's deadline or soon
+// after ctx is cancelled, and leaves no goroutine or socket behind. A
+// timeout matches errors.Is(err, context.DeadlineExceeded). Checkers are
+// safe for concurrent use.
+type Checker interface {
+	Check(ctx context.Context, t Target) error
+}
+
+// NewChecker returns the checker for kind: "tcp", "http", "https", "icmp"
+// or "none" (always passes).
+func NewChecker(kind string) (Checker, error) {
+	switch kind {
+	case "tcp":
+		return tcpChecker{}, nil
+	case "http":
+		return httpChecker{}, nil
+	case "https":
+		return httpChecker{tls: true}, nil
+	case "icmp":
+		return icmpChecker{}, nil
+	case "none":
+		return noneChecker{}, nil
+	}
+	return nil, fmt.Errorf("unknown check %q (want tcp, http, https, icmp or none)", kind)
+}
+
+type noneChecker struct{}
+
+func (noneChecker) Check(context.Context, Target) error { return nil }
+
+// tcpChecker passes when a TCP connection opens; it closes it at once.
+type tcpChecker struct{}
+
+func (tcpChecker) Check(ctx context.Context, t Target) error {
+	within := checkBudget(ctx)
+	if ctx.Err() != nil {
+		return failed(ctx, within, "check "+t.Addr, ctx.Err())
+	}
+	addr, _, err := t.dialAddr()
+	if err != nil {
+		return err
+	}
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return failed(ctx, within, "connect "+addr, err)
+	}
+	c.Close()
+	return nil
+}
+
+// maxHead bounds how much of an http(s) response a check reads.
+const maxHead = 16 << 10
+
+// httpChecker sends one GET on a fresh connection and wants ExpectStatus.
+// It is a minimal HTTP/1.1 client rather than net/http's Transport: no
+// connection pool, no goroutines that outlive the check, and the body is
+// never read.
+type httpChecker struct {
+	tls bool
+}
+
+// errBadResponse marks an http(s) response that is not HTTP/1.x.
+var errBadResponse = errors.New("bad response")
+
+func (h httpChecker) Check(ctx context.Context, t Target) error {
+	within := checkBudget(ctx)
+	if ctx.Err() != nil {
+		return failed(ctx, within, "check "+t.Addr, ctx.Err())
+	}
+	addr, host, err := t.dialAddr()
+	if err != nil {
+		return err
+	}
+	path := t.Path
+	if path == "" {
+		path = "/"
+	}
+	vhost := t.Host
+	if vhost == "" {
+		vhost = host
+		if strings.Contains(vhost, ":") { // IPv6; a zone has no place in Host
+			vhost, _, _ = strings.Cut(vhost, "%")
+			vhost = "[" + vhost + "]"
+		}
+	}
+	if !isToken(path) {
+		return fmt.Errorf("http check of %s: bad path %q", addr, path)
+	}
+	if !isToken(vhost) {
+		return fmt.Errorf("http check of %s: bad host %q", addr, vhost)
+	}
+	want := t.ExpectStatus
+	if want == 0 {
+		want = 200
+	}
+
+	var d net.Dialer
+	raw, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return failed(ctx, within, "connect "+addr, err)
+	}
+	defer raw.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		raw.SetDeadline(dl)
+	}
+	// Closing the TCP connection (not the TLS one, whose Close writes)
+	// ends any read, write or handshake in progress.
+	stop := context.AfterFunc(ctx, func() { raw.Close() })
+	defer stop()
+
+	conn := raw
+	if h.tls {
+		// Any certificate passes for now; verifying it is a later option.
+		tc := tls.Client(raw, &tls.Config{InsecureSkipVerify: true, ServerName: hostOnly(vhost)})
+		if err := tc.Handshake(); err != nil {
+			return failed(ctx, within, "tls handshake with "+addr, err)
+		}
+		conn = tc
+	}
+	req := "GET " + path + " HTTP/1.1\r\nHost: " + vhost +
+		"\r\nUser-Agent: halb-health\r\nConnection: close\r\nAccept: */*\r\n\r\n"
+	if _, err := io.WriteString(conn, req); err != nil {
+		return failed(ctx, within, "send request to "+addr, err)
+	}
+	code, err := readStatus(conn)
+	if errors.Is(err, errBadResponse) {
+		return err
+	}
+	if err != nil {
+		return failed(ctx, within, "read response from "+addr, err)
+	}
+	if code != want {
+		return fmt.Errorf("http status %d (want %d)", code, want)
+	}
+	return nil
+}
+
+// readStatus reads response heads from r, at most maxHead bytes in all, and
+// returns the status of the final one (interim 1xx responses are skipped).
+// A malformed or truncated head is errBadResponse; other errors are r's.
+func readStatus(r io.Reader) (int, error) {
+	lr := &io.LimitedReader{R: r, N: maxHead}
+	br := bufio.NewReaderSize(lr, maxHead)
+	read := 0 // bytes of heads read so far
+	line := func() (string, error) {
+		b, err := br.ReadSlice('\n')
+		read += len(b)
+		switch {
+		case err == io.EOF && lr.N == 0:
+			return "", fmt.Errorf("%w: head longer than %d bytes", errBadResponse, maxHead)
+		case err == io.EOF && read == 0:
+			return "", fmt.Errorf("%w: connection closed before the status line", errBadResponse)
+		case err == io.EOF:
+			return "", fmt.Errorf("%w: connection closed after %d bytes of head", errBadResponse, read)
+		case err != nil:
+			return "", err
+		}
+		return strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r"), nil
+	}
+	for {
+		status, err := line()
+		if err != nil {
+			return 0, err
+		}
+		code, err := parseStatusLine(status)
+		if err != nil {
+			return 0, err
+		}
+		for {
+			h, err := line()
+			if err != nil {
+				return 0, err
+			}
+			if h == "" {
+				break
+			}
+		}
+		// 101 Switching Protocols is final; we asked for no upgrade.
+		if code >= 200 || code == 101 {
+			return code, nil
+		}
+	}
+}
+
+// parseStatusLine returns the status of "HTTP/1.1 200 OK"; the reason
+// phrase may be empty or missing.
+func parseStatusLine(s string) (int, error) {
+	proto, rest, _ := strings.Cut(s, " ")
+	digits, _, _ := strings.Cut(rest, " ")
+	if len(proto) != len("HTTP/1.x") || !strings.HasPrefix(proto, "HTTP/1.") || !isDigits(proto[7:]) ||
+		len(digits) != 3 || !isDigits(digits) || digits[0] == '0' {
+		if len(s) > 64 {
+			s = s[:64] + "..."
+		}
+		return 0, fmt.Errorf("%w: status line %q", errBadResponse, s)
+	}
+	code, _ := strconv.Atoi(digits)
+	return code, nil
+}
+
+func isDigits(s string) bool {
+	for i := range len(s) {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// isToken reports whether s fits in a request line or header: not empty,
+// no spaces or control characters.
+func isToken(s string) bool {
+	for i := range len(s) {
+		if s[i] <= ' ' || s[i] == 0x7f {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// hostOnly drops the port from a Host header: "a.example:8443" -> "a.example",
+// "[::1]" -> "::1".
+func hostOnly(h string) string {
+	if host, _, err := net.SplitHostPort(h); err == nil {
+		return host
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
+}
+
+// splitAddr returns the host of t.Addr and the port to check: t.Port if
+// set, else Addr's (empty if it has none). Addr may lack the port ("db1",
+// "[2001:db8::1]", "2001:db8::1").
+func (t Target) splitAddr() (host, port string) {
+	host, port, err := net.SplitHostPort(t.Addr)
+	if err != nil {
+		host, port = strings.TrimSuffix(strings.TrimPrefix(t.Addr, "["), "]"), ""
+	}
+	if t.Port != 0 {
+		port = strconv.Itoa(t.Port)
+	}
+	return host, port
+}
+
+// dialAddr returns the host:port a tcp or http(s) check connects to, and
+// the host alone.
+func (t Target) dialAddr() (addr, host string, err error) {
+	host, port := t.splitAddr()
+	if host == "" || port == "" {
+		return "", "", fmt.Errorf("check %q: want host:port or a check port", t.Addr)
+	}
+	return net.JoinHostPort(host, port), host, nil
+}
+
+// checkBudget is the time left until ctx's deadline (0: none), rounded for
+// messages like "timeout after 1s".
+func checkBudget(ctx context.Context) time.Duration {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return 0
+	}
+	d := max(time.Until(dl), 0)
+	if d > time.Millisecond {
+		d = d.Round(time.Millisecond)
+	}
+	return d
+}
+
+// timeoutError is a check that ran out of time. It matches
+// context.DeadlineExceeded.
+type timeoutError struct{ msg string }
+
+func (e *timeoutError) Error() string        { return e.msg }
+func (e *timeoutError) Timeout() bool        { return true }
+func (e *timeoutError) Is(target error) bool { return target == context.DeadlineExceeded }
+
+// failed describes err from the step what of a check: running out of time
+// reads "timeout after 1s", a cancelled check gives ctx's cause, and a
+// socket error drops the addresses net repeats ("connect 10.0.0.11:80:
+// connection refused", not "...: dial tcp 10.0.0.11:80: connect: ...").
+func failed(ctx context.Context, within time.Duration, what string, err error) error {
+	switch cerr := ctx.Err(); {
+	case errors.Is(cerr, context.Canceled):
+		return fmt.Errorf("%s: %w", what, context.Cause(ctx))
+	case cerr != nil, errors.Is(err, os.ErrDeadlineExceeded):
+		return fmt.Errorf("%s: %w", what, &timeoutError{"timeout after " + within.String()})
+	}
+	var errno syscall.Errno
+	var op *net.OpError
+	switch {
+	case errors.As(err, &errno):
+		err = errno
+	case errors.As(err, &op) && op.Err != nil:
+		err = op.Err
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}

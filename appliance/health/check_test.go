@@ -1,0 +1,471 @@
+package health
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// runCheck runs one check of kind with a timeout.
+func runCheck(t *testing.T, kind string, timeout time.Duration, tg Target) error {
+	t.Helper()
+	c, err := NewChecker(kind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
+	defer cancel()
+	return c.Check(ctx, tg)
+}
+
+// listenTCP is a listener on 127.0.0.1 that accepts and closes connections.
+func listenTCP(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); <-done })
+	return ln
+}
+
+// closedPort is a loopback address where nothing listens.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// rawServer serves each connection with handle, on a goroutine it waits
+// for at cleanup.
+func rawServer(t *testing.T, handle func(c net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(5 * time.Second))
+				handle(c)
+			})
+		}
+	})
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	return ln.Addr().String()
+}
+
+// reply is a rawServer that reads the request head and writes resp.
+func reply(t *testing.T, resp string) string {
+	return rawServer(t, func(c net.Conn) {
+		readHead(c)
+		c.Write([]byte(resp))
+	})
+}
+
+// readHead reads a request head up to its blank line.
+func readHead(c net.Conn) (string, error) {
+	br := bufio.NewReader(c)
+	var head strings.Builder
+	for {
+		line, err := br.ReadString('\n')
+		head.WriteString(line)
+		if err != nil || line == "\r\n" {
+			return head.String(), err
+		}
+	}
+}
+
+// hangServer accepts connections and never answers. It starts no
+// goroutine per connection, so goroutine counts show only the client's.
+func hangServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+		done  = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return ln.Addr().String()
+}
+
+func TestCheckNewChecker(t *testing.T) {
+	for _, kind := range []string{"tcp", "http", "https", "icmp", "none"} {
+		if _, err := NewChecker(kind); err != nil {
+			t.Errorf("NewChecker(%q): %v", kind, err)
+		}
+	}
+	for _, kind := range []string{"", "TCP", "smtp"} {
+		if _, err := NewChecker(kind); err == nil {
+			t.Errorf("NewChecker(%q) = nil error, want one", kind)
+		}
+	}
+	// none passes even against nothing.
+	if err := runCheck(t, "none", time.Second, Target{Addr: closedPort(t)}); err != nil {
+		t.Errorf("none: %v", err)
+	}
+}
+
+func TestTCPPass(t *testing.T) {
+	ln := listenTCP(t)
+	if err := runCheck(t, "tcp", time.Second, Target{Addr: ln.Addr().String()}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestTCPRefused(t *testing.T) {
+	addr := closedPort(t)
+	err := runCheck(t, "tcp", time.Second, Target{Addr: addr})
+	if want := "connect " + addr + ": connection refused"; err == nil || err.Error() != want {
+		t.Fatalf("err = %v, want %q", err, want)
+	}
+}
+
+func TestTCPPortOverride(t *testing.T) {
+	ln := listenTCP(t)
+	open := ln.Addr().(*net.TCPAddr).Port
+	closed := closedPort(t)
+	_, closedStr, _ := net.SplitHostPort(closed)
+	closedNum, _ := strconv.Atoi(closedStr)
+
+	// Addr's port is closed, Port is open: passes.
+	if err := runCheck(t, "tcp", time.Second, Target{Addr: closed, Port: open}); err != nil {
+		t.Errorf("Port %d over closed Addr %s: %v", open, closed, err)
+	}
+	// Addr's port is open, Port is closed: fails, naming Port.
+	err := runCheck(t, "tcp", time.Second, Target{Addr: ln.Addr().String(), Port: closedNum})
+	if err == nil || !strings.Contains(err.Error(), closed) || !strings.Contains(err.Error(), "refused") {
+		t.Errorf("Port %d over open Addr: err = %v, want refused at %s", closedNum, err, closed)
+	}
+	// Addr without a port takes Port.
+	if err := runCheck(t, "tcp", time.Second, Target{Addr: "127.0.0.1", Port: open}); err != nil {
+		t.Errorf("Addr without port, Port %d: %v", open, err)
+	}
+	// ... and without Port it is an error, not a dial to port 0.
+	if err := runCheck(t, "tcp", time.Second, Target{Addr: "127.0.0.1"}); err == nil {
+		t.Errorf("Addr without port or Port: passed")
+	}
+}
+
+func TestTCPCancelled(t *testing.T) {
+	ln := listenTCP(t)
+	c, _ := NewChecker("tcp")
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	err := c.Check(ctx, Target{Addr: ln.Addr().String()})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+}
+
+// statusServer answers each request with the status in its path
+// (/204 -> 204) and records the last request's path and Host.
+type statusServer struct {
+	*httptest.Server
+	mu         sync.Mutex
+	path, host string
+}
+
+func newStatusServer(t *testing.T, tls bool) *statusServer {
+	s := &statusServer{}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.path, s.host = r.URL.RequestURI(), r.Host
+		s.mu.Unlock()
+		code, err := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/"))
+		if err != nil {
+			code = 200
+		}
+		w.WriteHeader(code)
+		fmt.Fprintln(w, "a body the check does not read")
+	})
+	if tls {
+		s.Server = httptest.NewTLSServer(h)
+	} else {
+		s.Server = httptest.NewServer(h)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *statusServer) addr() string { return s.Listener.Addr().String() }
+
+func TestHTTPStatus(t *testing.T) {
+	for _, kind := range []string{"http", "https"} {
+		s := newStatusServer(t, kind == "https")
+		for _, tc := range []struct {
+			path    string
+			expect  int
+			wantErr string
+		}{
+			{"", 0, ""},
+			{"/200", 0, ""},
+			{"/503", 0, "http status 503 (want 200)"},
+			{"/204", 204, ""},
+			{"/204", 0, "http status 204 (want 200)"},
+			{"/200", 204, "http status 200 (want 204)"},
+			{"/301", 301, ""},
+			{"/404", 0, "http status 404 (want 200)"},
+		} {
+			err := runCheck(t, kind, time.Second, Target{Addr: s.addr(), Path: tc.path, ExpectStatus: tc.expect})
+			if got := fmt.Sprint(err); (err == nil) != (tc.wantErr == "") || err != nil && got != tc.wantErr {
+				t.Errorf("%s %s expect %d: err = %v, want %q", kind, tc.path, tc.expect, err, tc.wantErr)
+			}
+		}
+	}
+}
+
+func TestHTTPRequest(t *testing.T) {
+	s := newStatusServer(t, false)
+	port := s.Listener.Addr().(*net.TCPAddr).Port
+	for _, tc := range []struct {
+		tg             Target
+		path, wantHost string
+	}{
+		{Target{Addr: s.addr()}, "/", "127.0.0.1"},
+		{Target{Addr: s.addr(), Path: "/healthz?deep=1", Host: "app.example"}, "/healthz?deep=1", "app.example"},
+		{Target{Addr: s.addr(), Host: "app.example:8080"}, "/", "app.example:8080"},
+		{Target{Addr: "127.0.0.1:1", Port: port}, "/", "127.0.0.1"},
+	} {
+		if err := runCheck(t, "http", time.Second, tc.tg); err != nil {
+			t.Errorf("%+v: %v", tc.tg, err)
+			continue
+		}
+		s.mu.Lock()
+		if s.path != tc.path || s.host != tc.wantHost {
+			t.Errorf("%+v: server saw path %q host %q, want %q %q", tc.tg, s.path, s.host, tc.path, tc.wantHost)
+		}
+		s.mu.Unlock()
+	}
+}
+
+// TestHTTPRequestBytes pins the request byte for byte.
+func TestHTTPRequestBytes(t *testing.T) {
+	got := make(chan string, 1)
+	addr := rawServer(t, func(c net.Conn) {
+		head, _ := readHead(c)
+		got <- head
+		c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"))
+	})
+	if err := runCheck(t, "http", time.Second, Target{Addr: addr, Path: "/ping"}); err != nil {
+		t.Fatal(err)
+	}
+	want := "GET /ping HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: halb-health\r\n" +
+		"Connection: close\r\nAccept: */*\r\n\r\n"
+	if g := <-got; g != want {
+		t.Errorf("request:\n%q\nwant\n%q", g, want)
+	}
+}
+
+func TestHTTPIPv6Host(t *testing.T) {
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	ln.Close()
+	got := make(chan string, 1)
+	ln, err = net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got <- r.Host })}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	if err := runCheck(t, "http", time.Second, Target{Addr: ln.Addr().String()}); err != nil {
+		t.Fatal(err)
+	}
+	if h := <-got; h != "[::1]" {
+		t.Errorf("Host %q, want [::1]", h)
+	}
+}
+
+func TestHTTPBadResponse(t *testing.T) {
+	for _, tc := range []struct{ name, resp, want string }{
+		{"garbage", "hello there\r\n\r\n", `bad response: status line "hello there"`},
+		{"binary", "\x15\x03\x01\x00\x02\x02\x46\n\n", `bad response: status line "\x15\x03\x01\x00\x02\x02F"`},
+		{"http2", "HTTP/2 200\r\n\r\n", `bad response: status line "HTTP/2 200"`},
+		{"long code", "HTTP/1.1 2000 OK\r\n\r\n", `bad response: status line "HTTP/1.1 2000 OK"`},
+		{"no code", "HTTP/1.1\r\n\r\n", `bad response: status line "HTTP/1.1"`},
+		{"empty", "", "bad response: connection closed before the status line"},
+		{"no end of head", "HTTP/1.1 200 OK\r\nServer: x\r\n", "bad response: connection closed after 28 bytes of head"},
+		{"huge head", "HTTP/1.1 200 OK\r\nX: " + strings.Repeat("a", 20<<10) + "\r\n\r\n", "bad response: head longer than 16384 bytes"},
+	} {
+		addr := reply(t, tc.resp)
+		err := runCheck(t, "http", time.Second, Target{Addr: addr})
+		if !errors.Is(err, errBadResponse) || err.Error() != tc.want {
+			t.Errorf("%s: err = %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+func TestHTTPGoodResponses(t *testing.T) {
+	for _, tc := range []struct{ name, resp string }{
+		{"HTTP/1.0", "HTTP/1.0 200 OK\r\n\r\n"},
+		{"bare LF", "HTTP/1.1 200 OK\nServer: x\n\n"},
+		{"no reason", "HTTP/1.1 200\r\n\r\n"},
+		{"interim 103 first", "HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 200 OK\r\n\r\n"},
+		{"body follows", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"},
+	} {
+		if err := runCheck(t, "http", time.Second, Target{Addr: reply(t, tc.resp)}); err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+	}
+}
+
+func TestHTTPTimeout(t *testing.T) {
+	const timeout = 200 * time.Millisecond
+	addr := hangServer(t)
+	for _, tc := range []struct{ kind, want string }{
+		{"http", "read response from " + addr + ": timeout after 200ms"},
+		{"https", "tls handshake with " + addr + ": timeout after 200ms"},
+	} {
+		start := time.Now()
+		err := runCheck(t, tc.kind, timeout, Target{Addr: addr})
+		took := time.Since(start)
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("%s: err = %v, want %q", tc.kind, err, tc.want)
+		}
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("%s: %v is not context.DeadlineExceeded", tc.kind, err)
+		}
+		if took > timeout+100*time.Millisecond {
+			t.Errorf("%s: returned after %v, want within %v", tc.kind, took, timeout+100*time.Millisecond)
+		}
+	}
+}
+
+// TestHTTPTimeoutAfterHead: a server that answers the status line and then
+// stalls is a timeout, not a pass.
+func TestHTTPTimeoutAfterHead(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	addr := rawServer(t, func(c net.Conn) {
+		readHead(c)
+		c.Write([]byte("HTTP/1.1 200 OK\r\n"))
+		<-release
+	})
+	err := runCheck(t, "http", 100*time.Millisecond, Target{Addr: addr})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want a timeout", err)
+	}
+}
+
+func TestHTTPCancelled(t *testing.T) {
+	addr := hangServer(t)
+	c, _ := NewChecker("http")
+	ctx, cancel := context.WithCancel(t.Context())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	start := time.Now()
+	err := c.Check(ctx, Target{Addr: addr})
+	if !errors.Is(err, context.Canceled) || err.Error() != "read response from "+addr+": context canceled" {
+		t.Errorf("err = %v, want context.Canceled", err)
+	}
+	if took := time.Since(start); took > 150*time.Millisecond {
+		t.Errorf("returned %v after the start, want about 50ms", took)
+	}
+}
+
+func TestHTTPSAgainstPlain(t *testing.T) {
+	s := newStatusServer(t, false)
+	err := runCheck(t, "https", time.Second, Target{Addr: s.addr()})
+	if err == nil || !strings.HasPrefix(err.Error(), "tls handshake with "+s.addr()+": ") {
+		t.Fatalf("err = %v, want a tls handshake error", err)
+	}
+}
+
+func TestHTTPBadTarget(t *testing.T) {
+	s := newStatusServer(t, false)
+	for _, tg := range []Target{
+		{Addr: s.addr(), Path: "/a b"},
+		{Addr: s.addr(), Path: "/\r\nX-Injected: 1"},
+		{Addr: s.addr(), Host: "a.example\r\nX: 1"},
+	} {
+		if err := runCheck(t, "http", time.Second, tg); err == nil {
+			t.Errorf("%+v: passed", tg)
+		}
+	}
+}
+
+// TestHTTPNoLeaks: checks that time out leave no goroutine behind.
+func TestHTTPNoLeaks(t *testing.T) {
+	addr := hangServer(t)
+	base := runtime.NumGoroutine()
+	for _, kind := range []string{"http", "https"} {
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, 20)
+		for range 100 {
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				if err := runCheck(t, kind, 50*time.Millisecond, Target{Addr: addr}); !errors.Is(err, context.DeadlineExceeded) {
+					t.Errorf("%s: err = %v, want a timeout", kind, err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	const slack = 2
+	var n int
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if n = runtime.NumGoroutine(); n <= base+slack {
+			return
+		}
+	}
+	buf := make([]byte, 1<<20)
+	t.Errorf("%d goroutines after 200 checks, %d before:\n%s", n, base, buf[:runtime.Stack(buf, true)])
+}

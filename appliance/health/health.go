@@ -1,0 +1,273 @@
+// Package health runs the active checks of backend servers (HAProxy's
+// check inter/rise/fall, keepalived's real-server checks) and reports each
+// server going down or coming back, with the reason, to whoever wires it:
+// the proxy takes a down server out of its pool, VRRP tracking counts a
+// service without a healthy server as failed.
+package health
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"reflect"
+	"sync"
+	"time"
+
+	"halb/appliance/config"
+)
+
+// Change is a server going down or coming back.
+type Change struct {
+	Backend string `json:"backend"`
+	Server  string `json:"server"`
+	Address string `json:"address"`
+	Up      bool   `json:"up"`
+	Reason  string `json:"reason"`
+}
+
+// jitter spreads checks: each interval is drawn within ±10% so that many
+// servers configured alike are not all checked in the same instant.
+const jitter = 0.1
+
+// Component checks every server of every backend.
+type Component struct {
+	log      *slog.Logger
+	onChange func(Change)
+
+	latest   config.Latest
+	mu       sync.Mutex
+	monitors map[string]*monitor // by backend/server
+	order    []string
+	wg       sync.WaitGroup
+	ctx      context.Context
+}
+
+// New returns the health component; onChange is called (from the checking
+// goroutine) on every state change.
+func New(log *slog.Logger, onChange func(Change)) *Component {
+	return &Component{log: log, onChange: onChange, monitors: map[string]*monitor{}}
+}
+
+// Name is the component's key in status.
+func (c *Component) Name() string { return "backends" }
+
+// Apply hands over a new config: servers whose check or address changed
+// restart their checks (checked at once, as on start); unchanged ones keep
+// their state; removed ones stop.
+func (c *Component) Apply(cfg *config.Config) error {
+	c.latest.Set(cfg)
+	return nil
+}
+
+// Run checks until ctx ends, then waits for every check to stop.
+func (c *Component) Run(ctx context.Context) error {
+	c.mu.Lock()
+	c.ctx = ctx
+	c.mu.Unlock()
+	c.reconcile()
+	for {
+		select {
+		case <-ctx.Done():
+			c.mu.Lock()
+			for _, m := range c.monitors {
+				m.cancel()
+			}
+			c.mu.Unlock()
+			c.wg.Wait()
+			return nil
+		case <-c.latest.Changed():
+			c.reconcile()
+		}
+	}
+}
+
+// Up reports whether a server is up (true for unknown servers and until
+// its first results, as HAProxy).
+func (c *Component) Up(backend, server string) bool {
+	c.mu.Lock()
+	m := c.monitors[backend+"/"+server]
+	c.mu.Unlock()
+	if m == nil {
+		return true
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.st.up
+}
+
+func (c *Component) reconcile() {
+	cfg := c.latest.Get()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cfg == nil || c.ctx == nil {
+		return
+	}
+	keep := map[string]bool{}
+	var order []string
+	for _, b := range cfg.Backends {
+		for _, s := range b.Servers {
+			key := b.Name + "/" + s.Name
+			keep[key] = true
+			order = append(order, key)
+			spec := monitorSpec{backend: b.Name, server: s.Name, addr: s.Address, health: b.Health}
+			if m := c.monitors[key]; m != nil {
+				if reflect.DeepEqual(m.spec, spec) {
+					continue
+				}
+				m.cancel()
+			}
+			m, err := c.newMonitor(spec)
+			if err != nil {
+				c.log.Error("health check not started", "backend", b.Name, "server", s.Name, "err", err)
+				delete(c.monitors, key)
+				continue
+			}
+			c.monitors[key] = m
+			c.wg.Add(1)
+			go func() {
+				defer c.wg.Done()
+				m.run()
+			}()
+		}
+	}
+	for key, m := range c.monitors {
+		if !keep[key] {
+			m.cancel()
+			delete(c.monitors, key)
+		}
+	}
+	c.order = order
+}
+
+type monitorSpec struct {
+	backend, server, addr string
+	health                config.Health
+}
+
+// monitor checks one server.
+type monitor struct {
+	spec    monitorSpec
+	checker Checker
+	target  Target
+	comp    *Component
+	ctx     context.Context
+	cancel  context.CancelFunc
+
+	mu sync.Mutex
+	st *state
+}
+
+func (c *Component) newMonitor(spec monitorSpec) (*monitor, error) {
+	h := spec.health
+	ch, err := NewChecker(h.Check)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(c.ctx)
+	t := Target{Addr: spec.addr, Port: h.Port, Path: h.Path, ExpectStatus: h.ExpectStatus}
+	return &monitor{spec: spec, checker: ch, target: t, comp: c, ctx: ctx, cancel: cancel,
+		st: newState(h.Rise, h.Fall, time.Now())}, nil
+}
+
+// run checks at once, then every interval (±jitter), until cancelled. A
+// check never outlives its timeout.
+func (m *monitor) run() {
+	h := m.spec.health
+	if h.Check == "none" {
+		<-m.ctx.Done()
+		return
+	}
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-m.ctx.Done():
+			return
+		case <-timer.C:
+		}
+		start := time.Now()
+		cctx, cancel := context.WithTimeout(m.ctx, h.Timeout.D())
+		err := m.checker.Check(cctx, m.target)
+		cancel()
+		if m.ctx.Err() != nil {
+			return // stopped or reconfigured mid-check: the result is moot
+		}
+		now := time.Now()
+		m.mu.Lock()
+		changed, reason := m.st.observe(err, now.Sub(start), now)
+		up := m.st.up
+		m.mu.Unlock()
+		if changed {
+			m.report(up, reason)
+		}
+		d := h.Interval.D()
+		timer.Reset(time.Duration(float64(d) * (1 - jitter + 2*jitter*rand.Float64())))
+	}
+}
+
+func (m *monitor) report(up bool, reason string) {
+	ch := Change{Backend: m.spec.backend, Server: m.spec.server, Address: m.spec.addr, Up: up, Reason: reason}
+	word := "down"
+	if up {
+		word = "up"
+	}
+	m.comp.log.Warn(fmt.Sprintf("server %s/%s %s: %s", ch.Backend, ch.Server, word, reason),
+		"backend", ch.Backend, "server", ch.Server, "up", up)
+	if m.comp.onChange != nil {
+		m.comp.onChange(ch)
+	}
+}
+
+// BackendHealth is the check state of one backend's servers.
+type BackendHealth struct {
+	Name    string         `json:"name"`
+	Check   string         `json:"check"`
+	Servers []ServerHealth `json:"servers"`
+}
+
+// ServerHealth is one server's check state.
+type ServerHealth struct {
+	Name       string    `json:"name"`
+	Address    string    `json:"address"`
+	State      string    `json:"state"` // up, down, or unchecked (check: none)
+	Checks     int64     `json:"checks"`
+	LastCheck  time.Time `json:"last_check,omitzero"`
+	LatencyMS  float64   `json:"latency_ms"`
+	LastError  string    `json:"last_error,omitempty"`
+	LastChange time.Time `json:"last_change,omitzero"`
+	Reason     string    `json:"reason,omitempty"`
+	Ups        int64     `json:"ups"`
+	Downs      int64     `json:"downs"`
+}
+
+// Status lists backends and servers in config order.
+func (c *Component) Status() any {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := []BackendHealth{}
+	for _, key := range c.order {
+		m := c.monitors[key]
+		if m == nil {
+			continue
+		}
+		if len(out) == 0 || out[len(out)-1].Name != m.spec.backend {
+			out = append(out, BackendHealth{Name: m.spec.backend, Check: m.spec.health.Check})
+		}
+		m.mu.Lock()
+		st := m.st
+		sh := ServerHealth{Name: m.spec.server, Address: m.spec.addr, State: "down", Checks: st.checks, LastCheck: st.lastCheck,
+			LatencyMS: float64(st.lastLatency.Microseconds()) / 1000, LastError: st.lastErr, LastChange: st.lastChange,
+			Reason: st.reason, Ups: st.ups, Downs: st.downs}
+		m.mu.Unlock()
+		switch {
+		case m.spec.health.Check == "none":
+			sh.State = "unchecked"
+		case st.up:
+			sh.State = "up"
+		}
+		b := &out[len(out)-1]
+		b.Servers = append(b.Servers, sh)
+	}
+	return out
+}

@@ -1,0 +1,142 @@
+package health
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"halb/appliance/config"
+)
+
+// backendOf serves HTTP on loopback with the status in code (settable).
+type backendOf struct {
+	addr string
+	code atomic.Int64
+	ln   net.Listener
+	srv  *http.Server
+}
+
+func newHTTPServer(t *testing.T) *backendOf {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &backendOf{addr: ln.Addr().String(), ln: ln}
+	b.code.Store(200)
+	b.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(int(b.code.Load()))
+	})}
+	go b.srv.Serve(ln)
+	t.Cleanup(func() { b.srv.Close() })
+	return b
+}
+
+type recorder struct {
+	mu      sync.Mutex
+	changes []Change
+	ch      chan Change
+}
+
+func (r *recorder) record(c Change) {
+	r.mu.Lock()
+	r.changes = append(r.changes, c)
+	r.mu.Unlock()
+	r.ch <- c
+}
+
+func (r *recorder) wait(t *testing.T, within time.Duration) Change {
+	t.Helper()
+	select {
+	case c := <-r.ch:
+		return c
+	case <-time.After(within):
+		t.Fatalf("no server state change within %v", within)
+		return Change{}
+	}
+}
+
+func runComponent(t *testing.T, yaml string) (*Component, *recorder) {
+	t.Helper()
+	cfg, err := config.Parse("halb.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{ch: make(chan Change, 16)}
+	c := New(slog.New(slog.DiscardHandler), rec.record)
+	c.Apply(cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { c.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return c, rec
+}
+
+// TestComponentHTTPDownAndBack: an http check takes a server answering
+// 503 down after fall checks, with the reason, and brings it back after
+// rise passes; status tells the story.
+func TestComponentHTTPDownAndBack(t *testing.T) {
+	b := newHTTPServer(t)
+	c, rec := runComponent(t, fmt.Sprintf(`node: {name: lb1}
+backends:
+  - name: web
+    health: {check: http, path: /healthz, interval: 30ms, timeout: 500ms, rise: 2, fall: 3}
+    servers: [{name: web1, address: "%s"}]
+`, b.addr))
+	time.Sleep(100 * time.Millisecond)
+	if !c.Up("web", "web1") {
+		t.Fatal("a passing server is down")
+	}
+	b.code.Store(503)
+	ch := rec.wait(t, 3*time.Second)
+	if ch.Up || ch.Backend != "web" || ch.Server != "web1" || ch.Reason != "http status 503 (want 200), 3/3 failures" {
+		t.Fatalf("change %+v", ch)
+	}
+	if c.Up("web", "web1") {
+		t.Fatal("Up says up after the change")
+	}
+	b.code.Store(200)
+	if ch := rec.wait(t, 3*time.Second); !ch.Up || ch.Reason != "2/2 checks passed" {
+		t.Fatalf("change %+v", ch)
+	}
+	st := c.Status().([]BackendHealth)
+	if len(st) != 1 || st[0].Servers[0].State != "up" || st[0].Servers[0].Ups != 1 || st[0].Servers[0].Downs != 1 || st[0].Servers[0].Checks < 5 {
+		t.Fatalf("status %+v", st)
+	}
+}
+
+// TestComponentTCPRefused: a tcp check takes a server whose port refuses
+// down; a reload that removes the server stops its checks.
+func TestComponentTCPRefused(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	c, rec := runComponent(t, fmt.Sprintf(`node: {name: lb1}
+backends:
+  - name: db
+    health: {check: tcp, interval: 20ms, timeout: 200ms, rise: 1, fall: 2}
+    servers: [{name: db1, address: "%s"}]
+`, addr))
+	ch := rec.wait(t, 3*time.Second)
+	if ch.Up || ch.Address != addr {
+		t.Fatalf("change %+v", ch)
+	}
+	cfg, _ := config.Parse("halb.yaml", []byte("node: {name: lb1}\nbackends:\n  - name: db\n"))
+	c.Apply(cfg)
+	deadline := time.Now().Add(3 * time.Second)
+	for len(c.Status().([]BackendHealth)) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("removed server still checked: %+v", c.Status())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

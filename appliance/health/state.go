@@ -1,0 +1,68 @@
+package health
+
+import (
+	"strconv"
+	"time"
+)
+
+// state is one server's health as HAProxy counts it: a server starts up
+// (until its first results say otherwise), goes down after fall failed
+// checks in a row and comes back after rise passed checks in a row. It is
+// pure: the caller gives the time, so tests need no clock.
+type state struct {
+	rise, fall int
+
+	up             bool
+	okRun, failRun int
+	checks         int64
+	lastCheck      time.Time
+	lastLatency    time.Duration
+	lastErr        string
+	lastChange     time.Time
+	ups, downs     int64
+	reason         string // why the last change happened
+}
+
+func newState(rise, fall int, now time.Time) *state {
+	return &state{rise: max(rise, 1), fall: max(fall, 1), up: true, lastChange: now}
+}
+
+// observe records one check result (err nil: passed) and reports whether
+// the server changed state; reason explains a change for an operator.
+func (s *state) observe(err error, latency time.Duration, now time.Time) (changed bool, reason string) {
+	s.checks++
+	s.lastCheck, s.lastLatency = now, latency
+	if err == nil {
+		s.lastErr = ""
+		s.okRun++
+		s.failRun = 0
+		if !s.up && s.okRun >= s.rise {
+			s.up = true
+			s.ups++
+			s.lastChange = now
+			s.reason = plural(s.okRun, s.rise, "check") + " passed"
+			return true, s.reason
+		}
+		return false, ""
+	}
+	s.lastErr = err.Error()
+	s.failRun++
+	s.okRun = 0
+	if s.up && s.failRun >= s.fall {
+		s.up = false
+		s.downs++
+		s.lastChange = now
+		s.reason = s.lastErr + ", " + plural(s.failRun, s.fall, "failure")
+		return true, s.reason
+	}
+	return false, ""
+}
+
+// plural writes "3/3 failures".
+func plural(n, of int, what string) string {
+	s := strconv.Itoa(n) + "/" + strconv.Itoa(of) + " " + what
+	if of != 1 {
+		s += "s"
+	}
+	return s
+}

@@ -1,0 +1,59 @@
+package health
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+// TestStateRiseFall: a server starts up, goes down after fall failures in
+// a row (a pass in between resets the count), comes back after rise
+// passes in a row, and says why.
+func TestStateRiseFall(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	s := newState(2, 3, t0)
+	fail := errors.New("http status 503 (want 200)")
+	steps := []struct {
+		err     error
+		changed bool
+		up      bool
+		reason  string
+	}{
+		{fail, false, true, ""},
+		{fail, false, true, ""},
+		{nil, false, true, ""}, // resets the failure run
+		{fail, false, true, ""},
+		{fail, false, true, ""},
+		{fail, true, false, "http status 503 (want 200), 3/3 failures"},
+		{fail, false, false, ""},
+		{nil, false, false, ""},
+		{fail, false, false, ""}, // resets the pass run
+		{nil, false, false, ""},
+		{nil, true, true, "2/2 checks passed"},
+		{nil, false, true, ""},
+	}
+	for i, st := range steps {
+		now := t0.Add(time.Duration(i+1) * time.Second)
+		changed, reason := s.observe(st.err, 5*time.Millisecond, now)
+		if changed != st.changed || s.up != st.up || reason != st.reason {
+			t.Fatalf("step %d: changed %v up %v reason %q; want %v %v %q", i, changed, s.up, reason, st.changed, st.up, st.reason)
+		}
+		if changed && !s.lastChange.Equal(now) {
+			t.Fatalf("step %d: last change %v, want %v", i, s.lastChange, now)
+		}
+	}
+	if s.ups != 1 || s.downs != 1 || s.checks != int64(len(steps)) {
+		t.Fatalf("ups %d downs %d checks %d", s.ups, s.downs, s.checks)
+	}
+}
+
+// TestStateRiseFallOne: rise 1 / fall 1 react to a single result.
+func TestStateRiseFallOne(t *testing.T) {
+	s := newState(1, 1, time.Unix(0, 0))
+	if changed, reason := s.observe(errors.New("connect 10.0.0.1:80: connection refused"), 0, time.Unix(1, 0)); !changed || s.up || reason != "connect 10.0.0.1:80: connection refused, 1/1 failure" {
+		t.Fatalf("fall 1: %v %v %q", changed, s.up, reason)
+	}
+	if changed, reason := s.observe(nil, 0, time.Unix(2, 0)); !changed || !s.up || reason != "1/1 check passed" {
+		t.Fatalf("rise 1: %v %v %q", changed, s.up, reason)
+	}
+}
