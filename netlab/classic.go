@@ -47,6 +47,10 @@ type ClassicOptions struct {
 	// DualMaster adds a second instance (VIP2, vrid 52) with the
 	// priorities swapped: each node is MASTER of one VIP.
 	DualMaster bool
+	// TrackServices makes the VRRP instance track the http service "web"
+	// (weight -60): a node whose checks see no healthy backend drops to
+	// 90 and the peer (100) takes over.
+	TrackServices bool
 	// NodeFlavors overrides Flavor per node (interoperability: one halb
 	// node and one keepalived node).
 	NodeFlavors [2]Flavor
@@ -110,6 +114,9 @@ vrrp:
 {{- if .UseVMAC}}
     use_vmac: true
 {{- end}}
+{{- if .TrackServices}}
+    track: {services: [web], weight: -60}
+{{- end}}
 {{- if .Dual}}
   - name: front-b
     interface: eth0
@@ -147,7 +154,7 @@ func ClassicConfig(o ClassicOptions, i int) []byte {
 	d := map[string]any{
 		"Name": "lb1", "Peer": "lb2", "PeerAddr": "192.168.10.2",
 		"Priority": o.Priorities[i], "Advert": o.AdvertInterval, "Version": o.Version,
-		"VIP": ClassicVIP, "Bits": 24, "Listen": ClassicVIP, "Unicast": o.Unicast, "UseVMAC": o.UseVMAC,
+		"VIP": ClassicVIP, "Bits": 24, "Listen": ClassicVIP, "Unicast": o.Unicast, "UseVMAC": o.UseVMAC, "TrackServices": o.TrackServices,
 		"Dual": o.DualMaster, "VIP2": ClassicVIP2, "Priority2": o.Priorities[1-i],
 		"TCPPort":  ClassicTCPPort,
 		"Backends": []backend{{"web", "http"}, {"web-tcp", "tcp"}},

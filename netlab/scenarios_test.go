@@ -372,3 +372,48 @@ func TestBackendHostGone(t *testing.T) {
 		finish(t, c, row, "lb1")
 	})
 }
+
+// TestServiceHealthMovesVIP: lb1 loses both backends (a partition on the
+// back LAN, lb1 only); its checks take them out, the tracked service has
+// no healthy server, its priority drops by 60 below lb2's, and lb2 takes
+// the VIP and serves. keepalived does it with a vrrp_script asking
+// HAProxy's monitor frontend.
+func TestServiceHealthMovesVIP(t *testing.T) {
+	scenarioWith(t, "service-health-moves-vip", []string{NeedVRRP, NeedHealth}, ClassicOptions{TrackServices: true},
+		func(t *testing.T, c *Classic, row *Row) {
+			// Checks: fall x (interval + timeout) for a blackholed server;
+			// then the tracking (keepalived's script: 1s), lb2 preempting
+			// on lb1's next advert, and slack.
+			bound := backendBound(FlavorHalb, true) + time.Second + 3*c.Opts.AdvertInterval + 2*time.Second
+			if c.Opts.Flavor == FlavorReference {
+				bound = backendBound(FlavorReference, true) + time.Second + 3*c.Opts.AdvertInterval + 2*time.Second
+			}
+			var heals []func() error
+			w, _ := measure(t, c, row,
+				func() {
+					for _, be := range c.BEHosts {
+						heal, err := Partition(c.LB[0].Host, be)
+						if err != nil {
+							t.Fatal(err)
+						}
+						heals = append(heals, heal)
+					}
+				},
+				func() bool { return c.LB[1].HoldsVIP(c.VIP) && !c.LB[0].HoldsVIP(c.VIP) },
+				bound, 3*time.Second)
+			row.BoundMS = bound.Milliseconds()
+			if w.LongestOutage > bound {
+				t.Errorf("client outage %s exceeds the bound %s", w.LongestOutage, bound)
+			}
+			// The tail after lb2 took over: everything answered, by lb2.
+			late := w.Window(time.Now().Add(-2*time.Second), time.Now())
+			if late.Failed > 0 || late.Sent == 0 || late.Nodes["lb2"] != late.OK {
+				t.Errorf("after lb2 took over: %d of %d failed, answered by %v; want all by lb2", late.Failed, late.Sent, late.Nodes)
+			}
+			row.Notef("%d requests failed while lb1 had no backend", w.Failed)
+			finish(t, c, row, "lb2")
+			for _, heal := range heals {
+				heal()
+			}
+		})
+}
