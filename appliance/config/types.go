@@ -238,7 +238,9 @@ type Service struct {
 
 // Timeouts are a service's time limits. Each is at least 1ms.
 type Timeouts struct {
-	// Connect bounds one connection attempt to a server. Default: 5s.
+	// Connect bounds one connection attempt to a server when no other
+	// server could take the request; while another is left to try, an
+	// attempt is given up after at most 500ms. Default: 5s.
 	Connect Duration `yaml:"connect,omitempty" json:"connect"`
 	// Client is the longest the client may stay silent while the proxy
 	// waits for it (a body, or the next bytes in tcp mode). Default: 30s.

@@ -219,6 +219,25 @@ func (m *monitor) report(up bool, reason string) {
 	}
 }
 
+// Passive takes the result of a connection attempt of real traffic to a
+// server (err nil: connected); fall failures in a row take the server down
+// before its next active check. Servers without checks are left alone.
+func (c *Component) Passive(backend, server string, err error) {
+	c.mu.Lock()
+	m := c.monitors[backend+"/"+server]
+	c.mu.Unlock()
+	if m == nil || m.spec.health.Check == "none" {
+		return
+	}
+	m.mu.Lock()
+	changed, reason := m.st.passive(err, time.Now())
+	up := m.st.up
+	m.mu.Unlock()
+	if changed {
+		m.report(up, reason)
+	}
+}
+
 // BackendHealth is the check state of one backend's servers.
 type BackendHealth struct {
 	Name    string         `json:"name"`

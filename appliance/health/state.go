@@ -21,6 +21,7 @@ type state struct {
 	lastChange     time.Time
 	ups, downs     int64
 	reason         string // why the last change happened
+	connFails      int    // connection failures in a row from traffic
 }
 
 func newState(rise, fall int, now time.Time) *state {
@@ -56,6 +57,29 @@ func (s *state) observe(err error, latency time.Duration, now time.Time) (change
 		return true, s.reason
 	}
 	return false, ""
+}
+
+// passive records the result of a connection attempt by real traffic
+// (HAProxy's observe layer4): fall failures in a row take an up server
+// down at once, before its next active check; only active checks bring it
+// back.
+func (s *state) passive(err error, now time.Time) (changed bool, reason string) {
+	if err == nil {
+		s.connFails = 0
+		return false, ""
+	}
+	s.connFails++
+	if !s.up || s.connFails < s.fall {
+		return false, ""
+	}
+	s.up = false
+	s.downs++
+	s.okRun = 0
+	s.lastChange = now
+	s.lastErr = err.Error()
+	s.reason = s.lastErr + ", " + strconv.Itoa(s.connFails) + " connection failures in a row from traffic"
+	s.connFails = 0
+	return true, s.reason
 }
 
 // plural writes "3/3 failures".

@@ -57,3 +57,30 @@ func TestStateRiseFallOne(t *testing.T) {
 		t.Fatalf("rise 1: %v %v %q", changed, s.up, reason)
 	}
 }
+
+// TestStatePassive: fall connection failures in a row from traffic take an
+// up server down at once; a success in between resets the count; active
+// checks bring it back.
+func TestStatePassive(t *testing.T) {
+	s := newState(2, 3, time.Unix(0, 0))
+	refused := errors.New("dial tcp 10.0.0.11:80: i/o timeout")
+	s.passive(refused, time.Unix(1, 0))
+	s.passive(refused, time.Unix(1, 0))
+	s.passive(nil, time.Unix(1, 0))
+	s.passive(refused, time.Unix(2, 0))
+	s.passive(refused, time.Unix(2, 0))
+	if !s.up {
+		t.Fatal("down after 2 failures in a row (fall 3)")
+	}
+	changed, reason := s.passive(refused, time.Unix(3, 0))
+	if !changed || s.up || reason != "dial tcp 10.0.0.11:80: i/o timeout, 3 connection failures in a row from traffic" {
+		t.Fatalf("%v %v %q", changed, s.up, reason)
+	}
+	if changed, _ := s.passive(refused, time.Unix(4, 0)); changed {
+		t.Fatal("a down server changed again")
+	}
+	s.observe(nil, 0, time.Unix(5, 0))
+	if changed, _ := s.observe(nil, 0, time.Unix(6, 0)); !changed || !s.up {
+		t.Fatal("active checks did not bring it back")
+	}
+}

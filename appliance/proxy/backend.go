@@ -43,6 +43,7 @@ type backend struct {
 	stick   balance.StickTable // source persistence; nil otherwise
 	cookie  string             // cookie persistence name; "" otherwise
 	limited bool               // some server has maxconn
+	observe func(backend, server string, err error)
 
 	mu     sync.Mutex
 	freed  chan struct{} // closed and replaced when a limited server frees a slot
@@ -213,11 +214,31 @@ func (be *backend) release(s *server) {
 	}
 }
 
+// redispatchConnect bounds a connection attempt while another server could
+// still take the request: a blackholed server then costs half a second
+// before the request moves on, not the whole connect timeout, and the
+// passive checks see its failures as fast.
+const redispatchConnect = 500 * time.Millisecond
+
+// connectTimeout is the time an attempt on s may take: timeout when s is
+// the last server left to try, at most redispatchConnect otherwise.
+func (be *backend) connectTimeout(tried []bool, s *server, timeout time.Duration) time.Duration {
+	for _, o := range be.servers {
+		if o != s && !tried[o.idx] && o.weight > 0 && !o.down.Load() {
+			return min(timeout, redispatchConnect)
+		}
+	}
+	return timeout
+}
+
 // dial connects to s within timeout, sending a PROXY protocol header with
 // the client's addresses when the backend asks for one.
 func (be *backend) dial(ctx context.Context, s *server, timeout time.Duration, src, dst netip.AddrPort) (*net.TCPConn, error) {
 	d := net.Dialer{Timeout: timeout}
 	c, err := d.DialContext(ctx, "tcp", s.addr)
+	if be.observe != nil {
+		be.observe(be.cfg.Name, s.name, err)
+	}
 	if err != nil {
 		s.connectErrors.Add(1)
 		return nil, err

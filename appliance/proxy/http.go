@@ -655,7 +655,7 @@ func (h *httpConn) connect(st *serviceState, x *attempt, fresh bool) int {
 				return 0
 			}
 		}
-		c, err := x.be.dial(context.Background(), x.srv, t.Connect.D(), h.client, h.local)
+		c, err := x.be.dial(context.Background(), x.srv, x.be.connectTimeout(x.tried, x.srv, t.Connect.D()), h.client, h.local)
 		if err == nil {
 			x.sc = &upstream{TCPConn: c}
 			return 0

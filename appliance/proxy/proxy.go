@@ -30,7 +30,17 @@ type Component struct {
 	parkOnce sync.Once
 	park     *parker // nil when epoll is not available
 
-	down map[string]bool // "backend/server" taken out by health checks
+	down    map[string]bool // "backend/server" taken out by health checks
+	observe func(backend, server string, err error)
+}
+
+// ObserveConnects has f told the result of every connection attempt to a
+// server (err nil: connected), for passive health checks. Call it before
+// Run.
+func (c *Component) ObserveConnects(f func(backend, server string, err error)) {
+	c.mu.Lock()
+	c.observe = f
+	c.mu.Unlock()
 }
 
 // SetServerUp takes a server out of its backend's pool (up false: no new
@@ -160,6 +170,7 @@ func (c *Component) reconcile() {
 			continue
 		}
 		be := newBackend(bc, old)
+		be.observe = c.observe
 		for _, s := range be.servers {
 			s.down.Store(c.down[bc.Name+"/"+s.name])
 		}

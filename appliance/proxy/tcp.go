@@ -155,7 +155,7 @@ func (s *service) forwardTCP(client *net.TCPConn, st *serviceState, from, to net
 		srv = sess.srv
 		tried[srv.idx] = true
 		be.acquire(srv)
-		c, err := be.dial(context.Background(), srv, t.Connect.D(), from, to)
+		c, err := be.dial(context.Background(), srv, be.connectTimeout(tried, srv, t.Connect.D()), from, to)
 		if err == nil {
 			upstream = c
 			break
