@@ -19,11 +19,31 @@ import (
 
 // fakeDaemon keeps a config in memory, as the real daemon does minus saving.
 type fakeDaemon struct {
-	mu     sync.Mutex
-	cfg    *config.Config
-	raw    []byte
-	events *Broker
-	maint  bool
+	mu      sync.Mutex
+	cfg     *config.Config
+	raw     []byte
+	events  *Broker
+	maint   bool
+	drained []string
+}
+
+func (f *fakeDaemon) DrainServer(server string, drain bool) error {
+	if server != "www/web1" {
+		return fmt.Errorf("server %q: %w", server, ErrNotFound)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.drained = nil
+	if drain {
+		f.drained = []string{server}
+	}
+	return nil
+}
+
+func (f *fakeDaemon) Drained() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string{}, f.drained...)
 }
 
 func (f *fakeDaemon) Status() Status {
@@ -261,6 +281,24 @@ func TestHandover(t *testing.T) {
 	var se *StatusError
 	if err := c.Handover(ctx, "nope"); !errors.As(err, &se) || se.Code != 404 {
 		t.Fatalf("unknown instance: %v, want 404", err)
+	}
+}
+
+func TestDrain(t *testing.T) {
+	_, c, _ := serve(t)
+	ctx := context.Background()
+	if got, err := c.DrainServer(ctx, "www/web1", true); err != nil || len(got) != 1 || got[0] != "www/web1" {
+		t.Fatalf("drain: %v %v", got, err)
+	}
+	if got, err := c.Drained(ctx); err != nil || len(got) != 1 {
+		t.Fatalf("drained: %v %v", got, err)
+	}
+	if got, err := c.DrainServer(ctx, "www/web1", false); err != nil || len(got) != 0 {
+		t.Fatalf("ready: %v %v", got, err)
+	}
+	_, err := c.DrainServer(ctx, "www/nope", true)
+	if err == nil || !strings.Contains(err.Error(), "404") && !strings.Contains(err.Error(), "not found") {
+		t.Fatalf("unknown server: %v, want not found", err)
 	}
 }
 

@@ -135,6 +135,22 @@ func (c *Client) SetMaintenance(ctx context.Context, on bool) error {
 	return c.getJSON(ctx, http.MethodPut, "/v1/maintenance", body, &st)
 }
 
+// DrainServer drains server ("backend/server") or makes it ready again; it
+// returns the drained servers.
+func (c *Client) DrainServer(ctx context.Context, server string, drain bool) ([]string, error) {
+	body, _ := json.Marshal(DrainRequest{Server: server, Drain: drain})
+	var st DrainState
+	err := c.getJSON(ctx, http.MethodPut, "/v1/drain", body, &st)
+	return st.Drained, err
+}
+
+// Drained lists the drained servers.
+func (c *Client) Drained(ctx context.Context) ([]string, error) {
+	var st DrainState
+	err := c.getJSON(ctx, http.MethodGet, "/v1/drain", nil, &st)
+	return st.Drained, err
+}
+
 // Maintenance reports whether maintenance is on.
 func (c *Client) Maintenance(ctx context.Context) (bool, error) {
 	var st MaintenanceState

@@ -36,6 +36,12 @@ type Daemon interface {
 	SetMaintenance(on bool) error
 	// Maintenance reports whether maintenance is on.
 	Maintenance() bool
+	// DrainServer drains a server ("backend/server": no new sessions,
+	// open ones and persistent clients finish) or makes it ready again; it
+	// survives reloads and restarts. An unknown server wraps ErrNotFound.
+	DrainServer(server string, drain bool) error
+	// Drained lists the drained servers.
+	Drained() []string
 }
 
 // ErrNotFound marks errors about objects that do not exist (404).
@@ -59,6 +65,8 @@ func NewServer(d Daemon, log *slog.Logger) *Server {
 	s.mux.HandleFunc("POST /v1/vrrp/handover", s.handover)
 	s.mux.HandleFunc("GET /v1/maintenance", s.getMaintenance)
 	s.mux.HandleFunc("PUT /v1/maintenance", s.putMaintenance)
+	s.mux.HandleFunc("GET /v1/drain", s.getDrain)
+	s.mux.HandleFunc("PUT /v1/drain", s.putDrain)
 	return s
 }
 
@@ -240,6 +248,37 @@ func (s *Server) putMaintenance(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, MaintenanceState{On: s.d.Maintenance()})
+}
+
+// DrainRequest is the body of PUT /v1/drain.
+type DrainRequest struct {
+	Server string `json:"server"` // backend/server
+	Drain  bool   `json:"drain"`
+}
+
+// DrainState is the answer of GET and PUT /v1/drain.
+type DrainState struct {
+	Drained []string `json:"drained"`
+}
+
+func (s *Server) getDrain(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, DrainState{Drained: s.d.Drained()})
+}
+
+func (s *Server) putDrain(w http.ResponseWriter, r *http.Request) {
+	var req DrainRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("body: want {\"server\": \"backend/server\", \"drain\": true|false}: %w", err))
+		return
+	}
+	switch err := s.d.DrainServer(req.Server, req.Drain); {
+	case errors.Is(err, ErrNotFound):
+		writeError(w, http.StatusNotFound, err)
+	case err != nil:
+		writeError(w, http.StatusInternalServerError, err)
+	default:
+		writeJSON(w, http.StatusOK, DrainState{Drained: s.d.Drained()})
+	}
 }
 
 // events streams JSON lines until the client goes away or the server stops.

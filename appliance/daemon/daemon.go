@@ -18,6 +18,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -182,6 +184,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	defer os.Remove(d.opts.SocketPath)
 
+	for _, key := range d.Drained() {
+		if b, s, ok := strings.Cut(key, "/"); ok {
+			d.proxy.SetServerDrained(b, s, true)
+		}
+	}
 	if d.Maintenance() && d.vrrp != nil {
 		d.log.Warn("maintenance is on (from the state directory): this node keeps no VIPs")
 		d.vrrp.SetMaintenance(true)
@@ -346,6 +353,67 @@ func (d *Daemon) Handover(instances []string) error {
 		d.publish("vrrp.handover", fmt.Sprintf("handover requested for %v", instances), instances)
 	}
 	return err
+}
+
+func (d *Daemon) drainFile() string { return filepath.Join(d.opts.StateDir, "drained") }
+
+// Drained lists the servers an operator drained ("backend/server"), as
+// kept in the state directory.
+func (d *Daemon) Drained() []string {
+	b, err := os.ReadFile(d.drainFile())
+	if err != nil {
+		return []string{}
+	}
+	out := []string{}
+	for _, l := range strings.Split(string(b), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !slices.Contains(out, l) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// DrainServer drains server ("backend/server") or makes it ready again.
+// The list is a file in the state directory, so it survives restarts; a
+// server that a reload removes stays listed and is drained again if it
+// comes back.
+func (d *Daemon) DrainServer(server string, drain bool) error {
+	b, s, ok := strings.Cut(server, "/")
+	d.mu.Lock()
+	cfg := d.cfg
+	d.mu.Unlock()
+	found := false
+	if cfg != nil && ok {
+		for _, be := range cfg.Backends {
+			for _, sv := range be.Servers {
+				found = found || (be.Name == b && sv.Name == s)
+			}
+		}
+	}
+	list := d.Drained()
+	if !found && !(slices.Contains(list, server) && !drain) {
+		return fmt.Errorf("server %q (want backend/server of the running config): %w", server, api.ErrNotFound)
+	}
+	list = slices.DeleteFunc(list, func(k string) bool { return k == server })
+	if drain {
+		list = append(list, server)
+	}
+	data := strings.Join(list, "\n")
+	if data != "" {
+		data += "\n"
+	}
+	tmp := d.drainFile() + ".tmp"
+	if err := os.WriteFile(tmp, []byte(data), 0o640); err != nil {
+		return fmt.Errorf("drain: %w", err)
+	}
+	if err := os.Rename(tmp, d.drainFile()); err != nil {
+		return fmt.Errorf("drain: %w", err)
+	}
+	d.proxy.SetServerDrained(b, s, drain)
+	word := map[bool]string{true: "drained", false: "ready"}[drain]
+	d.log.Info("server "+server+" "+word, "server", server)
+	d.publish("server."+word, "server "+server+" "+word, map[string]any{"server": server, "drained": drain})
+	return nil
 }
 
 func (d *Daemon) maintenanceFile() string { return filepath.Join(d.opts.StateDir, "maintenance") }

@@ -64,6 +64,7 @@ type server struct {
 	maxconn int64
 
 	down                         atomic.Bool // by its health check
+	drained                      atomic.Bool // by an operator (halbctl server drain)
 	active, total, connectErrors atomic.Int64
 	responses                    [6]atomic.Int64 // by class: other, 1xx..5xx
 
@@ -121,7 +122,7 @@ func (be *backend) pick(ctx context.Context, tried []bool, key []byte, client ne
 	be.stats.requests.Add(1)
 	eligible := func(i int) bool {
 		s := be.servers[i]
-		return !tried[i] && s.weight > 0 && !s.down.Load() && (s.maxconn == 0 || s.active.Load() < s.maxconn)
+		return !tried[i] && s.weight > 0 && !s.down.Load() && !s.drained.Load() && (s.maxconn == 0 || s.active.Load() < s.maxconn)
 	}
 	// Persistence may also send a client to a draining server (weight 0):
 	// its sessions finish there, as with HAProxy's drain state.
@@ -191,7 +192,7 @@ func (be *backend) pick(ctx context.Context, tried []bool, key []byte, client ne
 // anyFull reports whether some untried server with weight is at maxconn.
 func (be *backend) anyFull(tried []bool) bool {
 	for _, s := range be.servers {
-		if !tried[s.idx] && s.weight > 0 && !s.down.Load() && s.maxconn > 0 && s.active.Load() >= s.maxconn {
+		if !tried[s.idx] && s.weight > 0 && !s.down.Load() && !s.drained.Load() && s.maxconn > 0 && s.active.Load() >= s.maxconn {
 			return true
 		}
 	}
@@ -224,7 +225,7 @@ const redispatchConnect = 500 * time.Millisecond
 // the last server left to try, at most redispatchConnect otherwise.
 func (be *backend) connectTimeout(tried []bool, s *server, timeout time.Duration) time.Duration {
 	for _, o := range be.servers {
-		if o != s && !tried[o.idx] && o.weight > 0 && !o.down.Load() {
+		if o != s && !tried[o.idx] && o.weight > 0 && !o.down.Load() && !o.drained.Load() {
 			return min(timeout, redispatchConnect)
 		}
 	}
@@ -342,6 +343,7 @@ type ServerStatus struct {
 	Name          string           `json:"name"`
 	Address       string           `json:"address"`
 	Up            bool             `json:"up"`
+	Drained       bool             `json:"drained,omitempty"`
 	Weight        int              `json:"weight"`
 	MaxConn       int64            `json:"maxconn,omitempty"`
 	Active        int64            `json:"active"`
@@ -366,7 +368,7 @@ func (be *backend) status() BackendStatus {
 		s.idleMu.Lock()
 		idle := len(s.idle)
 		s.idleMu.Unlock()
-		st.Servers = append(st.Servers, ServerStatus{Name: s.name, Address: s.addr, Up: !s.down.Load(), Weight: s.weight, MaxConn: s.maxconn,
+		st.Servers = append(st.Servers, ServerStatus{Name: s.name, Address: s.addr, Up: !s.down.Load(), Drained: s.drained.Load(), Weight: s.weight, MaxConn: s.maxconn,
 			Active: s.active.Load(), Total: s.total.Load(), ConnectErrors: s.connectErrors.Load(), Idle: idle,
 			Responses: classMap(&s.responses)})
 	}

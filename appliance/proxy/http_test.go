@@ -975,3 +975,36 @@ func TestServerDownByHealth(t *testing.T) {
 		t.Fatalf("after s0 came back: %s", body)
 	}
 }
+
+// TestServerDrained: a drained server gets no new sessions but still its
+// persistent clients (HAProxy's drain), across a reload; ready restores it.
+func TestServerDrained(t *testing.T) {
+	a, b := newOrigin(t, "a"), newOrigin(t, "b")
+	listen := freePort(t)
+	cfg := httpConfig(listen, "", "    sticky: {cookie: SRV}\n"+servers(a.addr(), b.addr()))
+	c := run(t, mustConfig(t, cfg))
+	waitListening(t, listen)
+	client := &http.Client{}
+	c.SetServerDrained("b0", "s0", true)
+	c.Apply(mustConfig(t, cfg+"\n"))
+	for range 4 {
+		if _, body := get(t, client, "http://"+listen+"/"); field(body, "server") != "b" {
+			t.Fatalf("a drained server got a new session: %s", body)
+		}
+	}
+	if _, body := get(t, client, "http://"+listen+"/", "Cookie", "SRV=s0"); field(body, "server") != "a" {
+		t.Fatalf("a persistent client of the drained server was moved: %s", body)
+	}
+	if st := c.Status().([]ServiceStatus)[0].Backends[0].Servers[0]; !st.Drained || !st.Up {
+		t.Fatalf("status %+v", st)
+	}
+	c.SetServerDrained("b0", "s0", false)
+	seen := map[string]bool{}
+	for range 4 {
+		_, body := get(t, client, "http://"+listen+"/")
+		seen[field(body, "server")] = true
+	}
+	if !seen["a"] {
+		t.Fatalf("the ready server got nothing: %v", seen)
+	}
+}

@@ -31,7 +31,27 @@ type Component struct {
 	park     *parker // nil when epoll is not available
 
 	down    map[string]bool // "backend/server" taken out by health checks
+	drained map[string]bool // "backend/server" drained by an operator
 	observe func(backend, server string, err error)
+}
+
+// SetServerDrained drains a server (no new sessions; open ones and
+// persistent clients finish, as HAProxy's drain state) or makes it ready.
+// The state outlives reloads.
+func (c *Component) SetServerDrained(backend, server string, drained bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	key := backend + "/" + server
+	if drained {
+		c.drained[key] = true
+	} else {
+		delete(c.drained, key)
+	}
+	if be := c.backends[backend]; be != nil {
+		if s := be.byName[server]; s != nil {
+			s.drained.Store(drained)
+		}
+	}
 }
 
 // ObserveConnects has f told the result of every connection attempt to a
@@ -87,7 +107,7 @@ func (c *Component) parker() *parker {
 // New returns the proxy component.
 func New(log *slog.Logger) *Component {
 	return &Component{log: log, services: map[string]*service{},
-		backends: map[string]*backend{}, lastLog: map[string]time.Time{}, down: map[string]bool{}}
+		backends: map[string]*backend{}, lastLog: map[string]time.Time{}, down: map[string]bool{}, drained: map[string]bool{}}
 }
 
 // Name is the component's key in status.
@@ -173,6 +193,7 @@ func (c *Component) reconcile() {
 		be.observe = c.observe
 		for _, s := range be.servers {
 			s.down.Store(c.down[bc.Name+"/"+s.name])
+			s.drained.Store(c.drained[bc.Name+"/"+s.name])
 		}
 		backends[bc.Name] = be
 		if old != nil {

@@ -7,6 +7,7 @@
 //	halbctl [-socket PATH] events
 //	halbctl [-socket PATH] handover [INSTANCE...]
 //	halbctl [-socket PATH] maintenance [on|off]
+//	halbctl [-socket PATH] server [drain|ready BACKEND/SERVER]
 //
 // Exit status: 0 success, 1 the operation failed (an invalid config, an
 // unreachable daemon), 2 a usage error.
@@ -44,6 +45,9 @@ commands:
   events                  follow the daemon's event stream
   handover [INSTANCE...]  give up VRRP MASTER now (all instances when none named)
   maintenance [on|off]    keep no VIPs on this node until off (kept across restarts)
+  server [drain|ready BACKEND/SERVER]
+                          drain a server (no new sessions; kept across reloads and
+                          restarts) or make it ready; alone: list drained servers
 `
 
 func main() {
@@ -152,6 +156,28 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 			return err
 		}
 		fmt.Fprintf(c.out, "maintenance %s\n", rest[0])
+		return nil
+	case "server":
+		if len(rest) == 0 {
+			list, err := c.client.Drained(ctx)
+			if err != nil {
+				return err
+			}
+			if len(list) == 0 {
+				fmt.Fprintln(c.out, "no server is drained")
+			}
+			for _, s := range list {
+				fmt.Fprintf(c.out, "%s drained\n", s)
+			}
+			return nil
+		}
+		if len(rest) != 2 || (rest[0] != "drain" && rest[0] != "ready") || !strings.Contains(rest[1], "/") {
+			return usageError("server takes drain|ready BACKEND/SERVER")
+		}
+		if _, err := c.client.DrainServer(ctx, rest[1], rest[0] == "drain"); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.out, "server %s %s\n", rest[1], map[string]string{"drain": "drained: no new sessions", "ready": "ready"}[rest[0]])
 		return nil
 	case "events":
 		enc := json.NewEncoder(c.out)
@@ -367,8 +393,15 @@ func printServices(tw io.Writer, raw json.RawMessage) {
 			}
 			fmt.Fprintf(tw, "\t\t  backend %s %s: %d requests%s\n", be.Name, be.Balance, be.Requests, extra)
 			for _, srv := range be.Servers {
-				fmt.Fprintf(tw, "\t\t    server %s %s weight %d: %d active, %d total, %d connect errors, %d idle, %s\n",
-					srv.Name, srv.Address, srv.Weight, srv.Active, srv.Total, srv.ConnectErrors, srv.Idle, classes(srv.Responses))
+				state := ""
+				if !srv.Up {
+					state += " DOWN"
+				}
+				if srv.Drained {
+					state += " DRAINED"
+				}
+				fmt.Fprintf(tw, "\t\t    server %s %s weight %d%s: %d active, %d total, %d connect errors, %d idle, %s\n",
+					srv.Name, srv.Address, srv.Weight, state, srv.Active, srv.Total, srv.ConnectErrors, srv.Idle, classes(srv.Responses))
 			}
 		}
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -15,6 +16,7 @@ import (
 
 	"halb/appliance/api"
 	"halb/appliance/config"
+	"halb/appliance/proxy"
 )
 
 var halbdBin string
@@ -360,19 +362,15 @@ func TestSecondDaemonRefused(t *testing.T) {
 
 // TestMaintenanceSurvivesRestart: maintenance is kept in the state
 // directory, so a restarted daemon comes back in maintenance.
-func TestMaintenanceSurvivesRestart(t *testing.T) {
-	h := startHalbd(t, configA)
-	ctx := context.Background()
-	if err := h.client.SetMaintenance(ctx, true); err != nil {
-		t.Fatal(err)
-	}
-	h.waitEvent("daemon.maintenance")
+// restartHalbd stops h with SIGTERM and starts halbd again with the same
+// config, socket and state directory; it returns the new one, a client
+// and its first status.
+func restartHalbd(t *testing.T, h *halbd) (*halbd, *api.Client, *api.Status) {
+	t.Helper()
 	if err := h.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	h.cmd.Wait()
-
-	// Same config, socket and state directory.
 	h2 := &halbd{t: t, config: h.config, socket: h.socket, logs: &syncBuffer{}, events: make(chan api.Event, 100)}
 	h2.cmd = exec.Command(halbdBin, "-config", h.config, "-socket", h.socket, "-state-dir", filepath.Join(filepath.Dir(h.config), "state"))
 	h2.cmd.Stdout, h2.cmd.Stderr = h2.logs, h2.logs
@@ -381,19 +379,51 @@ func TestMaintenanceSurvivesRestart(t *testing.T) {
 	}
 	t.Cleanup(func() { h2.cmd.Process.Kill(); h2.cmd.Wait() })
 	c := api.NewClient(h.socket)
-	defer c.Close()
-	var st *api.Status
+	t.Cleanup(func() { c.Close() })
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		var err error
-		if st, err = c.Status(ctx); err == nil {
-			break
+		st, err := c.Status(context.Background())
+		if err == nil {
+			return h2, c, st
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("restarted halbd does not answer: %v\n%s", err, h2.logs)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// TestDrainSurvivesRestart: a drained server stays drained across a
+// restart (the state directory), shows in status, and an unknown server
+// is refused.
+func TestDrainSurvivesRestart(t *testing.T) {
+	h := startHalbd(t, configA)
+	ctx := context.Background()
+	if _, err := h.client.DrainServer(ctx, "echo/nope", true); err == nil || !strings.Contains(err.Error(), "not found") {
+		t.Fatalf("draining an unknown server: %v", err)
+	}
+	if list, err := h.client.DrainServer(ctx, "echo/e1", true); err != nil || len(list) != 1 {
+		t.Fatalf("drain: %v %v", list, err)
+	}
+	h.waitEvent("server.drained")
+	_, c, st := restartHalbd(t, h)
+	var svcs []proxy.ServiceStatus
+	if err := json.Unmarshal(st.Services, &svcs); err != nil || len(svcs) != 1 || !svcs[0].Backends[0].Servers[0].Drained {
+		t.Fatalf("after a restart: %s (%v)", st.Services, err)
+	}
+	if list, err := c.DrainServer(ctx, "echo/e1", false); err != nil || len(list) != 0 {
+		t.Fatalf("ready: %v %v", list, err)
+	}
+}
+
+func TestMaintenanceSurvivesRestart(t *testing.T) {
+	h := startHalbd(t, configA)
+	ctx := context.Background()
+	if err := h.client.SetMaintenance(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	h.waitEvent("daemon.maintenance")
+	h2, c, st := restartHalbd(t, h)
 	if !st.Node.Maintenance {
 		t.Fatal("maintenance lost across a restart")
 	}
