@@ -48,9 +48,11 @@ netlab: deps build
 	@status=0; $(GO) test -count=1 -p 1 -v -timeout 20m $(ROOT_PKGS) || status=$$?; \
 	  if [ -f out/netlab/report.md ]; then echo; cat out/netlab/report.md; fi; exit $$status
 
-# wrk against a backend directly and through the proxies, in one lab run (root).
+# wrk against a backend directly and through the proxies, in one lab run (root);
+# then the CPU share of 1000 health checks a second.
 bench: deps build
 	$(BIN)/netlab bench -out out/bench
+	$(GO) test -run '^$$' -bench Checks1000 -benchtime 1x ./appliance/health
 
 image:
 	@echo "make image: not yet built (the image issue fills mkosi.conf and image/)"; exit 2

@@ -75,6 +75,7 @@ func applyDefaults(c *Config, present func(path string) bool) {
 		setInt(&l.MaxRequestLine, p+".limits.max_request_line", DefaultMaxRequestLine)
 		setInt(&l.MaxHeaderBytes, p+".limits.max_header_bytes", DefaultMaxHeaderBytes)
 		setInt(&l.MaxHeaders, p+".limits.max_headers", DefaultMaxHeaders)
+		setInt(&s.MinHealthy, p+".min_healthy", 1)
 		for j := range s.Routes {
 			setStr(&s.Routes[j].PathPrefix, fmt.Sprintf("%s.routes[%d].path_prefix", p, j), DefaultPathPrefix)
 		}
@@ -96,6 +97,7 @@ func applyDefaults(c *Config, present func(path string) bool) {
 		setDur(&h.Timeout, p+".health.timeout", DefaultCheckTimeout)
 		setInt(&h.Rise, p+".health.rise", DefaultRise)
 		setInt(&h.Fall, p+".health.fall", DefaultFall)
+		setStr(&h.Initial, p+".health.initial", "up")
 		for j := range b.Servers {
 			if b.Servers[j].Weight == nil {
 				w := 1

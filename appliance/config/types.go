@@ -231,6 +231,10 @@ type Service struct {
 	// http-after-response set-header), replacing fields of the same name
 	// from the server; e.g. {X-LB-Node: lb1}. Default: none.
 	ResponseHeaders map[string]string `yaml:"response_headers,omitempty" json:"response_headers,omitempty"`
+	// MinHealthy is how many servers (up, weight above 0) the service's
+	// backends need for vrrp[].track.services to count it as healthy,
+	// 1..1000. Default: 1.
+	MinHealthy int `yaml:"min_healthy,omitempty" json:"min_healthy"`
 	// AccessLog logs one structured line per request (http mode) or
 	// connection (tcp mode). Default: false.
 	AccessLog bool `yaml:"access_log,omitempty" json:"access_log,omitempty"`
@@ -336,6 +340,10 @@ type Health struct {
 	Fall int `yaml:"fall,omitempty" json:"fall"`
 	// Port checks this port instead of the server's. Default: the server's port.
 	Port int `yaml:"port,omitempty" json:"port,omitempty"`
+	// Initial is the state of a server until its first check results: up
+	// (HAProxy's behaviour) or down (no traffic before rise passed
+	// checks). Default: up.
+	Initial string `yaml:"initial,omitempty" json:"initial,omitempty"`
 }
 
 // Server is one real server of a backend.
@@ -389,6 +397,8 @@ var (
 	Checks   = []string{"none", "icmp", "tcp", "http", "https"}
 	// ProxyProtocols are the values of backends[].proxy_protocol.
 	ProxyProtocols = []string{"", "v1", "v2"}
+	// InitialStates are the values of backends[].health.initial.
+	InitialStates = []string{"up", "down"}
 )
 
 // Defaults, exported so docs and tests name them once.

@@ -471,6 +471,7 @@ func (v *validator) services(c *Config, backends map[string]bool) {
 				v.errf(path+".timeouts."+d.key, "%s must be at least 1ms", d.val)
 			}
 		}
+		v.intRange(path+".min_healthy", s.MinHealthy, 1, 1000)
 		l := &s.Limits
 		v.intRange(path+".limits.max_request_line", l.MaxRequestLine, 64, 65536)
 		v.intRange(path+".limits.max_header_bytes", l.MaxHeaderBytes, 1024, 1<<20)
@@ -566,6 +567,7 @@ func (v *validator) backends(c *Config) {
 			v.errf(hp+".fall", "%d must be at least 1", h.Fall)
 		}
 		v.intRange(hp+".port", h.Port, 0, 65535)
+		v.oneOf(hp+".initial", h.Initial, InitialStates)
 
 		servers := map[string]string{}
 		for j := range b.Servers {

@@ -804,6 +804,9 @@ func TestValidateServices(t *testing.T) {
 			`halb.yaml:8: services[0].response_headers.X-Bad: the value may not hold CR, LF or NUL`,
 			`halb.yaml:8: services[0].response_headers.bad name: "bad name" is not a valid field name`,
 		}},
+		{"min_healthy out of range", serviceDoc + `
+  - {name: web, listen: [":80"], default_backend: www, min_healthy: 0}
+`, []string{"halb.yaml:5: services[0].min_healthy: 0 is out of range 1..1000"}},
 		{"accept_proxy not cidr", serviceDoc + `
   - name: web
     listen: [":80"]
@@ -981,6 +984,10 @@ func TestValidateBackends(t *testing.T) {
     servers:
       - {name: s1, address: "10.0.0.1:80", maxconn: 100}
 `, nil},
+		{"health initial", backendDoc + `
+  - {name: www, health: {initial: down}}
+  - {name: api, health: {initial: maybe}}
+`, []string{`halb.yaml:4: backends[1].health.initial: "maybe" is not one of up, down`}},
 		{"proxy_protocol unknown", backendDoc + `
   - name: www
     proxy_protocol: v3
@@ -1228,7 +1235,7 @@ peers:
 		`halb.yaml:13: vrrp[0].vips[0]: "10.0.0.1" is not an address in CIDR form (e.g. 172.16.0.100/24)`,
 		`halb.yaml:16: services[0].listen[0]: "80" is not host:port (IPv6 as [addr]:port)`,
 		`halb.yaml:17: services[0].default_backend: backend "nope" is not defined`,
-		`halb.yaml:18: services[0].bogus: unknown key "bogus" (known keys here: name, listen, mode, routes, default_backend, timeouts, limits, accept_proxy, response_headers, access_log)`,
+		`halb.yaml:18: services[0].bogus: unknown key "bogus" (known keys here: name, listen, mode, routes, default_backend, timeouts, limits, accept_proxy, response_headers, min_healthy, access_log)`,
 		`halb.yaml:20: time.max_offset: "soon" is not a duration (e.g. 200ms, 2s)`,
 		`halb.yaml:23: peers[1].name: "lb2" is already used by peers[0]`,
 		`halb.yaml:23: peers[1].address: "lb2" is not an IP address`,
@@ -1325,6 +1332,9 @@ backends:
 	if wantL := (Limits{MaxRequestLine: 8192, MaxHeaderBytes: 16384, MaxHeaders: 100}); s.Limits != wantL {
 		t.Errorf("limits = %+v, want %+v", s.Limits, wantL)
 	}
+	if s.MinHealthy != 1 {
+		t.Errorf("min_healthy = %d, want 1", s.MinHealthy)
+	}
 	if s.AcceptProxy != nil || s.AccessLog {
 		t.Errorf("accept_proxy = %v, access_log = %v; want none, false", s.AcceptProxy, s.AccessLog)
 	}
@@ -1333,7 +1343,7 @@ backends:
 	if b.Balance != "roundrobin" {
 		t.Errorf("balance = %q, want roundrobin", b.Balance)
 	}
-	want := Health{Check: "tcp", Interval: Duration(2 * time.Second), Timeout: Duration(time.Second), Rise: 2, Fall: 3}
+	want := Health{Check: "tcp", Interval: Duration(2 * time.Second), Timeout: Duration(time.Second), Rise: 2, Fall: 3, Initial: "up"}
 	if b.Health != want {
 		t.Errorf("tcp health = %+v, want %+v", b.Health, want)
 	}
@@ -1346,7 +1356,7 @@ backends:
 	}
 	for _, b := range cfg.Backends[1:] {
 		want := Health{Check: b.Health.Check, Path: "/", ExpectStatus: 200, Interval: Duration(2 * time.Second),
-			Timeout: Duration(time.Second), Rise: 2, Fall: 3}
+			Timeout: Duration(time.Second), Rise: 2, Fall: 3, Initial: "up"}
 		if b.Health != want {
 			t.Errorf("%s health = %+v, want %+v", b.Name, b.Health, want)
 		}
@@ -1457,7 +1467,7 @@ backends:
 		t.Errorf("mode = %q", cfg.Services[0].Mode)
 	}
 	b := cfg.Backends[0]
-	want := Health{Check: "none", Interval: Duration(10 * time.Second), Timeout: Duration(3 * time.Second), Rise: 5, Fall: 1}
+	want := Health{Check: "none", Interval: Duration(10 * time.Second), Timeout: Duration(3 * time.Second), Rise: 5, Fall: 1, Initial: "up"}
 	if b.Balance != "source" || b.Health != want {
 		t.Errorf("backend = %+v", b)
 	}

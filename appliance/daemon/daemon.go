@@ -142,8 +142,8 @@ func (d *Daemon) serverChanged(ch health.Change) {
 	d.updateServiceHealth(cfg)
 }
 
-// updateServiceHealth sets, for VRRP tracking, whether each service has a
-// server up (with weight) in a backend it uses.
+// updateServiceHealth sets, for VRRP tracking, whether each service has
+// at least min_healthy servers up (with weight) in the backends it uses.
 func (d *Daemon) updateServiceHealth(cfg *config.Config) {
 	if d.vrrp == nil || cfg == nil {
 		return
@@ -157,15 +157,15 @@ func (d *Daemon) updateServiceHealth(cfg *config.Config) {
 		for _, r := range s.Routes {
 			names = append(names, r.Backend)
 		}
-		healthy := false
-		for _, n := range names {
+		up := 0
+		for _, n := range slices.Compact(slices.Sorted(slices.Values(names))) {
 			for _, sv := range backends[n].Servers {
 				if sv.EffectiveWeight() > 0 && d.health.Up(n, sv.Name) {
-					healthy = true
+					up++
 				}
 			}
 		}
-		d.vrrp.SetServiceHealth(s.Name, healthy)
+		d.vrrp.SetServiceHealth(s.Name, up >= max(s.MinHealthy, 1))
 	}
 }
 

@@ -166,8 +166,11 @@ func (c *Component) newMonitor(spec monitorSpec) (*monitor, error) {
 	}
 	ctx, cancel := context.WithCancel(c.ctx)
 	t := Target{Addr: spec.addr, Port: h.Port, Path: h.Path, ExpectStatus: h.ExpectStatus}
-	return &monitor{spec: spec, checker: ch, target: t, comp: c, ctx: ctx, cancel: cancel,
-		st: newState(h.Rise, h.Fall, time.Now())}, nil
+	st := newState(h.Rise, h.Fall, time.Now())
+	if h.Initial == "down" && h.Check != "none" {
+		st = newStateDown(h.Rise, h.Fall, time.Now())
+	}
+	return &monitor{spec: spec, checker: ch, target: t, comp: c, ctx: ctx, cancel: cancel, st: st}, nil
 }
 
 // run checks at once, then every interval (±jitter), until cancelled. A
@@ -278,11 +281,12 @@ func (c *Component) Status() any {
 		sh := ServerHealth{Name: m.spec.server, Address: m.spec.addr, State: "down", Checks: st.checks, LastCheck: st.lastCheck,
 			LatencyMS: float64(st.lastLatency.Microseconds()) / 1000, LastError: st.lastErr, LastChange: st.lastChange,
 			Reason: st.reason, Ups: st.ups, Downs: st.downs}
+		up := st.up
 		m.mu.Unlock()
 		switch {
 		case m.spec.health.Check == "none":
 			sh.State = "unchecked"
-		case st.up:
+		case up:
 			sh.State = "up"
 		}
 		b := &out[len(out)-1]

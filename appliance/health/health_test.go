@@ -140,3 +140,19 @@ backends:
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestComponentInitialDown: with initial: down a server gets no traffic
+// until rise checks passed. A server that starts up never reports coming
+// up: this change proves it started down.
+func TestComponentInitialDown(t *testing.T) {
+	b := newHTTPServer(t)
+	_, rec := runComponent(t, fmt.Sprintf(`node: {name: lb1}
+backends:
+  - name: web
+    health: {check: http, interval: 30ms, timeout: 500ms, rise: 2, fall: 3, initial: down}
+    servers: [{name: web1, address: "%s"}]
+`, b.addr))
+	if ch := rec.wait(t, 3*time.Second); !ch.Up || ch.Reason != "2/2 checks passed" {
+		t.Fatalf("change %+v, want up after 2 passes", ch)
+	}
+}

@@ -28,6 +28,14 @@ func newState(rise, fall int, now time.Time) *state {
 	return &state{rise: max(rise, 1), fall: max(fall, 1), up: true, lastChange: now}
 }
 
+// newStateDown is a state that starts down (health.initial: down): rise
+// passed checks bring the server in.
+func newStateDown(rise, fall int, now time.Time) *state {
+	s := newState(rise, fall, now)
+	s.up = false
+	return s
+}
+
 // observe records one check result (err nil: passed) and reports whether
 // the server changed state; reason explains a change for an operator.
 func (s *state) observe(err error, latency time.Duration, now time.Time) (changed bool, reason string) {
