@@ -417,3 +417,55 @@ func TestServiceHealthMovesVIP(t *testing.T) {
 			}
 		})
 }
+
+// TestBackendFails500: be1 answers 500 (its /healthz too); the http check
+// takes it out within fall x interval, and be2 serves everything after.
+func TestBackendFails500(t *testing.T) {
+	scenario(t, "backend-fails-500", []string{NeedProxy, NeedHealth}, func(t *testing.T, c *Classic, row *Row) {
+		bound := ClassicCheckFall*ClassicCheckInterval + time.Second
+		w, t0 := measure(t, c, row, func() { c.Backends[0].SetMode(ModeFail) }, nil, bound+2*time.Second, 0)
+		checkBackendOut(t, row, w, t0, "be2", bound)
+		finish(t, c, row, "lb1")
+	})
+}
+
+// TestBackendHangs: be1 accepts and never answers; each check times out,
+// so it is out within fall x (interval + timeout).
+func TestBackendHangs(t *testing.T) {
+	scenario(t, "backend-hangs", []string{NeedProxy, NeedHealth}, func(t *testing.T, c *Classic, row *Row) {
+		bound := ClassicCheckFall*(ClassicCheckInterval+ClassicCheckTimeout) + time.Second
+		w, t0 := measure(t, c, row, func() { c.Backends[0].SetMode(ModeHang) }, nil, bound+2*time.Second, 0)
+		checkBackendOut(t, row, w, t0, "be2", bound)
+		finish(t, c, row, "lb1")
+	})
+}
+
+// TestBackendComesBack: be1 is refused until it is out, then listens
+// again; within rise x interval (+ jitter and slack) it takes requests
+// again, and nothing fails on the way back.
+func TestBackendComesBack(t *testing.T) {
+	scenario(t, "backend-comes-back", []string{NeedProxy, NeedHealth}, func(t *testing.T, c *Classic, row *Row) {
+		out := backendBound(c.Opts.Flavor, false)
+		back := ClassicCheckRise*ClassicCheckInterval + ClassicCheckInterval/2 + time.Second
+		c.Backends[0].SetMode(ModeRefuse)
+		time.Sleep(out)
+		w, t0 := measure(t, c, row, func() { c.Backends[0].SetMode(ModeOK) }, nil, back+2*time.Second, 0)
+		row.BoundMS = back.Milliseconds()
+		if w.Failed > 0 {
+			t.Errorf("%d requests failed while be1 came back", w.Failed)
+		}
+		late := w.Window(t0.Add(back), time.Now())
+		if late.Backends["be1"] == 0 {
+			t.Errorf("be1 answered nothing %s after it came back: %v", back, late.Backends)
+		}
+		first := time.Duration(-1)
+		for _, s := range w.Samples {
+			if s.Backend == "be1" && s.Sent.After(t0) {
+				first = s.Sent.Sub(t0)
+				break
+			}
+		}
+		row.Notef("be1 answered again %v after it listened again", first.Round(10*time.Millisecond))
+		finish(t, c, row, "lb1")
+	})
+}
