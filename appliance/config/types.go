@@ -340,6 +340,23 @@ type Health struct {
 	Fall int `yaml:"fall,omitempty" json:"fall"`
 	// Port checks this port instead of the server's. Default: the server's port.
 	Port int `yaml:"port,omitempty" json:"port,omitempty"`
+	// Method is the request method of http(s) checks. Default: GET.
+	Method string `yaml:"method,omitempty" json:"method,omitempty"`
+	// Host is the Host header of http(s) checks. Default: the server's
+	// host.
+	Host string `yaml:"host,omitempty" json:"host,omitempty"`
+	// ExpectBody must occur in the first 16 KiB of an http(s) check's
+	// response. Default: none.
+	ExpectBody string `yaml:"expect_body,omitempty" json:"expect_body,omitempty"`
+	// Verify checks an https server's certificate against the system
+	// roots. Default: false (any certificate passes).
+	Verify bool `yaml:"verify,omitempty" json:"verify,omitempty"`
+	// Send is written after a tcp check connects (YAML escapes such as
+	// "\r\n" in double quotes). Default: nothing.
+	Send string `yaml:"send,omitempty" json:"send,omitempty"`
+	// Expect must occur in the first 4 KiB a tcp check reads back.
+	// Default: none (the connect is enough).
+	Expect string `yaml:"expect,omitempty" json:"expect,omitempty"`
 	// Initial is the state of a server until its first check results: up
 	// (HAProxy's behaviour) or down (no traffic before rise passed
 	// checks). Default: up.

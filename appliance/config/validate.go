@@ -568,6 +568,29 @@ func (v *validator) backends(c *Config) {
 		}
 		v.intRange(hp+".port", h.Port, 0, 65535)
 		v.oneOf(hp+".initial", h.Initial, InitialStates)
+		web := h.Check == "http" || h.Check == "https"
+		for _, f := range []struct {
+			key, val string
+			ok       bool
+			need     string
+		}{
+			{"method", h.Method, web, "http or https"}, {"host", h.Host, web, "http or https"},
+			{"expect_body", h.ExpectBody, web, "http or https"},
+			{"send", h.Send, h.Check == "tcp", "tcp"}, {"expect", h.Expect, h.Check == "tcp", "tcp"},
+		} {
+			if f.val != "" && !f.ok {
+				v.errf(hp+"."+f.key, "applies to check: %s only", f.need)
+			}
+		}
+		if h.Verify && h.Check != "https" {
+			v.errf(hp+".verify", "applies to check: https only")
+		}
+		if h.Method != "" && !validCookieName(h.Method) {
+			v.errf(hp+".method", "%q is not a method token", h.Method)
+		}
+		if h.Host != "" && strings.ContainsAny(h.Host, " \t\r\n/@") {
+			v.errf(hp+".host", "%q is not a host[:port]", h.Host)
+		}
 
 		servers := map[string]string{}
 		for j := range b.Servers {

@@ -984,6 +984,25 @@ func TestValidateBackends(t *testing.T) {
     servers:
       - {name: s1, address: "10.0.0.1:80", maxconn: 100}
 `, nil},
+		{"health options for their checks", backendDoc + `
+  - name: www
+    health: {check: https, method: HEAD, host: "app.example:8443", expect_body: ok, verify: true}
+  - name: db
+    health: {check: tcp, send: "PING\\r\\n", expect: "+PONG"}
+`, nil},
+		{"health options for other checks", backendDoc + `
+  - name: www
+    health: {check: tcp, method: HEAD, verify: true}
+  - name: db
+    health: {check: http, send: x, expect: y, method: "GE T", host: "a b"}
+`, []string{
+			"halb.yaml:4: backends[0].health.method: applies to check: http or https only",
+			"halb.yaml:4: backends[0].health.verify: applies to check: https only",
+			"halb.yaml:6: backends[1].health.send: applies to check: tcp only",
+			"halb.yaml:6: backends[1].health.expect: applies to check: tcp only",
+			`halb.yaml:6: backends[1].health.method: "GE T" is not a method token`,
+			`halb.yaml:6: backends[1].health.host: "a b" is not a host[:port]`,
+		}},
 		{"health initial", backendDoc + `
   - {name: www, health: {initial: down}}
   - {name: api, health: {initial: maybe}}

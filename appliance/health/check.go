@@ -29,6 +29,19 @@ type Target struct {
 	// Host is the Host header of http(s) checks, and their TLS server name.
 	// Default: Addr's host, without the port.
 	Host string
+	// Method is the request method of http(s) checks. Default: GET.
+	Method string
+	// ExpectBody, when set, must occur in the first 16 KiB of an http(s)
+	// response (head and body; a chunked body is searched as sent).
+	ExpectBody string
+	// Verify checks an https server's certificate against the system roots
+	// for Host. Default: any certificate passes.
+	Verify bool
+	// Send is written after a tcp check connects. Default: nothing.
+	Send string
+	// Expect, when set, must occur in the first 4 KiB a tcp check reads
+	// back (after Send).
+	Expect string
 }
 
 // Checker runs one check. It returns nil when the server passes, else an
@@ -84,9 +97,42 @@ func (tcpChecker) Check(ctx context.Context, t Target) error {
 	if err != nil {
 		return failed(ctx, within, "connect "+addr, err)
 	}
-	c.Close()
-	return nil
+	defer c.Close()
+	if t.Send == "" && t.Expect == "" {
+		return nil
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		c.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	if t.Send != "" {
+		if _, err := io.WriteString(c, t.Send); err != nil {
+			return failed(ctx, within, "send to "+addr, err)
+		}
+	}
+	if t.Expect == "" {
+		return nil
+	}
+	buf := make([]byte, 0, maxExpect)
+	for len(buf) < maxExpect {
+		n, err := c.Read(buf[len(buf):maxExpect])
+		buf = buf[:len(buf)+n]
+		if strings.Contains(string(buf), t.Expect) {
+			return nil
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return failed(ctx, within, fmt.Sprintf("read from %s (%d bytes, no %q yet)", addr, len(buf), t.Expect), err)
+		}
+	}
+	return fmt.Errorf("tcp reply of %s: %q not in its first %d bytes", addr, t.Expect, len(buf))
 }
+
+// maxExpect bounds how much a tcp check reads looking for Expect.
+const maxExpect = 4 << 10
 
 // maxHead bounds how much of an http(s) response a check reads.
 const maxHead = 16 << 10
@@ -150,19 +196,26 @@ func (h httpChecker) Check(ctx context.Context, t Target) error {
 
 	conn := raw
 	if h.tls {
-		// Any certificate passes for now; verifying it is a later option.
-		tc := tls.Client(raw, &tls.Config{InsecureSkipVerify: true, ServerName: hostOnly(vhost)})
+		// Any certificate passes unless Verify asks for the system roots.
+		tc := tls.Client(raw, &tls.Config{InsecureSkipVerify: !t.Verify, ServerName: hostOnly(vhost)})
 		if err := tc.Handshake(); err != nil {
 			return failed(ctx, within, "tls handshake with "+addr, err)
 		}
 		conn = tc
 	}
-	req := "GET " + path + " HTTP/1.1\r\nHost: " + vhost +
+	method := t.Method
+	if method == "" {
+		method = "GET"
+	}
+	if !isToken(method) {
+		return fmt.Errorf("http check of %s: bad method %q", addr, method)
+	}
+	req := method + " " + path + " HTTP/1.1\r\nHost: " + vhost +
 		"\r\nUser-Agent: halb-health\r\nConnection: close\r\nAccept: */*\r\n\r\n"
 	if _, err := io.WriteString(conn, req); err != nil {
 		return failed(ctx, within, "send request to "+addr, err)
 	}
-	code, err := readStatus(conn)
+	code, br, err := readStatus(conn)
 	if errors.Is(err, errBadResponse) {
 		return err
 	}
@@ -172,13 +225,26 @@ func (h httpChecker) Check(ctx context.Context, t Target) error {
 	if code != want {
 		return fmt.Errorf("http status %d (want %d)", code, want)
 	}
-	return nil
+	if t.ExpectBody == "" {
+		return nil
+	}
+	// The rest of the 16 KiB: the server closes after the response
+	// (Connection: close), so reading to EOF or the bound is enough.
+	body, err := io.ReadAll(br)
+	if strings.Contains(string(body), t.ExpectBody) {
+		return nil
+	}
+	if err != nil {
+		return failed(ctx, within, "read body from "+addr, err)
+	}
+	return fmt.Errorf("http body of %s: %q not in its first %d bytes", addr, t.ExpectBody, len(body))
 }
 
 // readStatus reads response heads from r, at most maxHead bytes in all, and
-// returns the status of the final one (interim 1xx responses are skipped).
+// returns the status of the final one (interim 1xx responses are skipped)
+// and the reader positioned after its head (the body, within the bound).
 // A malformed or truncated head is errBadResponse; other errors are r's.
-func readStatus(r io.Reader) (int, error) {
+func readStatus(r io.Reader) (int, *bufio.Reader, error) {
 	lr := &io.LimitedReader{R: r, N: maxHead}
 	br := bufio.NewReaderSize(lr, maxHead)
 	read := 0 // bytes of heads read so far
@@ -200,16 +266,16 @@ func readStatus(r io.Reader) (int, error) {
 	for {
 		status, err := line()
 		if err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 		code, err := parseStatusLine(status)
 		if err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 		for {
 			h, err := line()
 			if err != nil {
-				return 0, err
+				return 0, nil, err
 			}
 			if h == "" {
 				break
@@ -217,7 +283,7 @@ func readStatus(r io.Reader) (int, error) {
 		}
 		// 101 Switching Protocols is final; we asked for no upgrade.
 		if code >= 200 || code == 101 {
-			return code, nil
+			return code, br, nil
 		}
 	}
 }

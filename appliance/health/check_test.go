@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -468,4 +470,71 @@ func TestHTTPNoLeaks(t *testing.T) {
 	}
 	buf := make([]byte, 1<<20)
 	t.Errorf("%d goroutines after 200 checks, %d before:\n%s", n, base, buf[:runtime.Stack(buf, true)])
+}
+
+// TestHTTPMethodBodyVerify: method, a body substring, and certificate
+// verification (httptest's certificate is not trusted by the system).
+func TestHTTPMethodBodyVerify(t *testing.T) {
+	var method atomic.Value
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		method.Store(r.Method)
+		fmt.Fprintln(w, "status: green")
+	}))
+	t.Cleanup(s.Close)
+	addr := s.Listener.Addr().String()
+	if err := runCheck(t, "http", time.Second, Target{Addr: addr, Method: "HEAD"}); err != nil || method.Load() != "HEAD" {
+		t.Fatalf("HEAD: %v, server saw %v", err, method.Load())
+	}
+	if err := runCheck(t, "http", time.Second, Target{Addr: addr, ExpectBody: "status: green"}); err != nil {
+		t.Fatalf("body found: %v", err)
+	}
+	err := runCheck(t, "http", time.Second, Target{Addr: addr, ExpectBody: "status: red"})
+	if err == nil || !strings.Contains(err.Error(), `"status: red" not in its first`) {
+		t.Fatalf("body missing: %v", err)
+	}
+	ts := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	t.Cleanup(ts.Close)
+	if err := runCheck(t, "https", time.Second, Target{Addr: ts.Listener.Addr().String()}); err != nil {
+		t.Fatalf("https without verify: %v", err)
+	}
+	if err := runCheck(t, "https", time.Second, Target{Addr: ts.Listener.Addr().String(), Verify: true}); err == nil || !strings.Contains(err.Error(), "tls handshake") {
+		t.Fatalf("https verify against an untrusted certificate: %v", err)
+	}
+}
+
+// TestTCPSendExpect: a simple protocol exchange (e.g. redis PING/PONG).
+func TestTCPSendExpect(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 64)
+				n, _ := c.Read(buf)
+				if string(buf[:n]) == "PING\r\n" {
+					io.WriteString(c, "+PO")
+					time.Sleep(20 * time.Millisecond)
+					io.WriteString(c, "NG\r\n") // split across reads
+					return
+				}
+				io.WriteString(c, "-ERR\r\n")
+			}()
+		}
+	}()
+	addr := ln.Addr().String()
+	if err := runCheck(t, "tcp", time.Second, Target{Addr: addr, Send: "PING\r\n", Expect: "+PONG"}); err != nil {
+		t.Fatalf("PING/PONG: %v", err)
+	}
+	err = runCheck(t, "tcp", time.Second, Target{Addr: addr, Send: "HELLO\r\n", Expect: "+PONG"})
+	if err == nil || !strings.Contains(err.Error(), `"+PONG" not in its first 6 bytes`) {
+		t.Fatalf("wrong reply: %v", err)
+	}
 }

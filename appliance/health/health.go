@@ -165,7 +165,8 @@ func (c *Component) newMonitor(spec monitorSpec) (*monitor, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(c.ctx)
-	t := Target{Addr: spec.addr, Port: h.Port, Path: h.Path, ExpectStatus: h.ExpectStatus}
+	t := Target{Addr: spec.addr, Port: h.Port, Path: h.Path, ExpectStatus: h.ExpectStatus, Host: h.Host, Method: h.Method,
+		ExpectBody: h.ExpectBody, Verify: h.Verify, Send: h.Send, Expect: h.Expect}
 	st := newState(h.Rise, h.Fall, time.Now())
 	if h.Initial == "down" && h.Check != "none" {
 		st = newStateDown(h.Rise, h.Fall, time.Now())
