@@ -97,11 +97,25 @@ func (c *Component) Up(backend, server string) bool {
 }
 
 func (c *Component) reconcile() {
+	// Changes go out after the lock is released: onChange may call Up.
+	var changes []func()
+	defer func() {
+		for _, f := range changes {
+			f()
+		}
+	}()
 	cfg := c.latest.Get()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if cfg == nil || c.ctx == nil {
 		return
+	}
+	// wasDown tells whether the monitor being replaced or dropped had the
+	// server down: the proxy holds that verdict until told otherwise.
+	wasDown := func(m *monitor) bool {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return !m.st.up
 	}
 	keep := map[string]bool{}
 	var order []string
@@ -111,11 +125,13 @@ func (c *Component) reconcile() {
 			keep[key] = true
 			order = append(order, key)
 			spec := monitorSpec{backend: b.Name, server: s.Name, addr: s.Address, health: b.Health}
+			down := false
 			if m := c.monitors[key]; m != nil {
 				if reflect.DeepEqual(m.spec, spec) {
 					continue
 				}
 				m.cancel()
+				down = wasDown(m)
 			}
 			m, err := c.newMonitor(spec)
 			if err != nil {
@@ -124,6 +140,14 @@ func (c *Component) reconcile() {
 				continue
 			}
 			c.monitors[key] = m
+			switch up := m.st.up; {
+			case down && up:
+				changes = append(changes, func() { m.report(true, "check changed: up until its first results") })
+			case !down && !up:
+				changes = append(changes, func() {
+					m.report(false, fmt.Sprintf("initial: down until %s", plural(m.st.rise, m.st.rise, "check")+" passed"))
+				})
+			}
 			c.wg.Add(1)
 			go func() {
 				defer c.wg.Done()
@@ -135,6 +159,11 @@ func (c *Component) reconcile() {
 		if !keep[key] {
 			m.cancel()
 			delete(c.monitors, key)
+			if wasDown(m) {
+				// Forgotten: a server that comes back into the config
+				// starts afresh.
+				changes = append(changes, func() { m.report(true, "removed from the config") })
+			}
 		}
 	}
 	c.order = order

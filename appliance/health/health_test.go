@@ -152,7 +152,59 @@ backends:
     health: {check: http, interval: 30ms, timeout: 500ms, rise: 2, fall: 3, initial: down}
     servers: [{name: web1, address: "%s"}]
 `, b.addr))
+	if ch := rec.wait(t, 3*time.Second); ch.Up || ch.Reason != "initial: down until 2/2 checks passed" {
+		t.Fatalf("first change %+v, want down at the start", ch)
+	}
 	if ch := rec.wait(t, 3*time.Second); !ch.Up || ch.Reason != "2/2 checks passed" {
 		t.Fatalf("change %+v, want up after 2 passes", ch)
 	}
+}
+
+// TestComponentForgetsDownOnChange: a down server whose check changes, or
+// that leaves the config, is reported up again, so the proxy does not
+// keep a verdict no monitor will ever lift.
+func TestComponentForgetsDownOnChange(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	conf := func(interval string) *config.Config {
+		cfg, err := config.Parse("halb.yaml", []byte(fmt.Sprintf(`node: {name: lb1}
+backends:
+  - name: db
+    health: {check: tcp, interval: %s, timeout: 200ms, rise: 1, fall: 1}
+    servers: [{name: db1, address: "%s"}]
+`, interval, addr)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	c, rec := runComponent(t, "node: {name: lb1}\n")
+	c.Apply(conf("20ms"))
+	if ch := rec.wait(t, 3*time.Second); ch.Up {
+		t.Fatalf("change %+v, want down (refused)", ch)
+	}
+	c.Apply(conf("30s")) // a new check: up until its first result
+	if ch := rec.wait(t, 3*time.Second); !ch.Up || ch.Reason != "check changed: up until its first results" {
+		t.Fatalf("change %+v", ch)
+	}
+	if ch := rec.wait(t, 3*time.Second); ch.Up {
+		t.Fatalf("change %+v, want down again after the first check", ch)
+	}
+	c.Apply(mustParse(t, "node: {name: lb1}\nbackends:\n  - name: db\n"))
+	if ch := rec.wait(t, 3*time.Second); !ch.Up || ch.Reason != "removed from the config" {
+		t.Fatalf("change %+v", ch)
+	}
+}
+
+func mustParse(t *testing.T, yaml string) *config.Config {
+	t.Helper()
+	cfg, err := config.Parse("halb.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }
