@@ -4,9 +4,7 @@ import (
 	"errors"
 	"io"
 	"math/bits"
-	"net"
 	"sync"
-	"time"
 )
 
 // Buffer sizes. A connection holds no buffer while it waits for a request
@@ -49,39 +47,6 @@ func putBuf(b *[]byte) {
 	}
 	*b = (*b)[:c]
 	bufPools[i].Put(b)
-}
-
-// deadlines caches a connection's read and write deadlines: setting one
-// costs a runtime timer update, so a new one is set only when it differs
-// from the one in force by more than a tolerance.
-type deadlines struct{ r, w time.Time }
-
-// read makes c's read deadline at, give or take tol.
-func (d *deadlines) read(c *net.TCPConn, at time.Time, tol time.Duration) {
-	if diff := at.Sub(d.r); diff > tol || diff < -tol {
-		c.SetReadDeadline(at)
-		d.r = at
-	}
-}
-
-// write makes c's write deadline at, give or take tol.
-func (d *deadlines) write(c *net.TCPConn, at time.Time, tol time.Duration) {
-	if diff := at.Sub(d.w); diff > tol || diff < -tol {
-		c.SetWriteDeadline(at)
-		d.w = at
-	}
-}
-
-// clear removes both deadlines.
-func (d *deadlines) clear(c *net.TCPConn) {
-	c.SetDeadline(time.Time{})
-	*d = deadlines{}
-}
-
-// upstream is a server connection with its cached deadlines.
-type upstream struct {
-	*net.TCPConn
-	dl deadlines
 }
 
 func isEOF(err error) bool { return errors.Is(err, io.EOF) }

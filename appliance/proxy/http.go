@@ -685,7 +685,7 @@ func (h *httpConn) sendBody(st *serviceState, x *attempt) bool {
 	maxBody := st.cfg.Limits.MaxBodyBytes
 	remaining := int64(0)
 	if !x.info.chunked {
-		remaining = x.info.length - h.sentBody()
+		remaining = x.info.length - h.bodySent
 	}
 	h.r, h.w = 0, 0
 	for {
@@ -744,9 +744,6 @@ func (h *httpConn) sendBody(st *serviceState, x *attempt) bool {
 		}
 	}
 }
-
-// sentBody is how many Content-Length body bytes went with the head.
-func (h *httpConn) sentBody() int64 { return h.bodySent }
 
 // readResponseHead reads and parses a response head into h.resp; bytes
 // already in the server buffer (after a 1xx) are used first. It returns 0,

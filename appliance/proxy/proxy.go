@@ -295,7 +295,7 @@ func (st *serviceState) trusts(a netip.Addr) bool {
 	return false
 }
 
-// backendNames lists the backends the service uses, routes first.
+// backendList lists the backends the service uses, routes first.
 func (st *serviceState) backendList() []*backend {
 	var out []*backend
 	add := func(be *backend) {

@@ -225,21 +225,17 @@ func pipe(src, dst *side) int64 {
 	defer putBuf(bp)
 	buf := *bp
 	var n int64
-	var rdl, wdl time.Time
+	// One goroutine per direction: dl.r is src's read deadline, dl.w dst's
+	// write deadline; each moves only when it drifts by an eighth.
+	var dl deadlines
 	now := time.Now() // one clock read per chunk: after it arrived
 	for {
-		if now.Add(src.idle).Sub(rdl) > src.idle/8 {
-			rdl = now.Add(src.idle)
-			src.c.SetReadDeadline(rdl)
-		}
+		dl.read(src.c, now.Add(src.idle), src.idle/8)
 		k, err := src.c.Read(buf)
 		now = time.Now()
 		if k > 0 {
 			src.touch(now)
-			if now.Add(dst.idle).Sub(wdl) > dst.idle/8 {
-				wdl = now.Add(dst.idle)
-				dst.c.SetWriteDeadline(wdl)
-			}
+			dl.write(dst.c, now.Add(dst.idle), dst.idle/8)
 			if _, werr := dst.c.Write(buf[:k]); werr != nil {
 				src.c.Close()
 				dst.c.Close()
@@ -254,7 +250,7 @@ func pipe(src, dst *side) int64 {
 				// both ways for its whole timeout.
 				last := time.Unix(0, src.last.Load())
 				if now.Sub(last) < src.idle {
-					rdl = time.Time{}
+					dl.r = time.Time{} // expired: set a new one
 					continue
 				}
 			} else if isEOF(err) {
