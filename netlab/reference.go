@@ -469,7 +469,7 @@ func HAProxyConfig(cfg *config.Config, p RefPaths) ([]byte, error) {
 				fail("health.path %q cannot be written in haproxy.cfg", h.Path)
 			}
 			w(1, "option httpchk GET %s", h.Path)
-			w(1, "http-check expect status %d", h.ExpectStatus)
+			w(1, "http-check expect status %s", h.ExpectStatus)
 			check = "check"
 		default:
 			fail("health.check %q has no HAProxy translation", h.Check)

@@ -91,7 +91,9 @@ func applyDefaults(c *Config, present func(path string) bool) {
 		setStr(&h.Check, p+".health.check", DefaultCheck)
 		if h.Check == "http" || h.Check == "https" {
 			setStr(&h.Path, p+".health.path", DefaultCheckPath)
-			setInt(&h.ExpectStatus, p+".health.expect_status", DefaultExpectStatus)
+			if !present(p + ".health.expect_status") {
+				h.ExpectStatus = StatusCodes{{DefaultExpectStatus, DefaultExpectStatus}}
+			}
 		}
 		setDur(&h.Interval, p+".health.interval", DefaultCheckInterval)
 		setDur(&h.Timeout, p+".health.timeout", DefaultCheckTimeout)

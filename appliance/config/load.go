@@ -225,6 +225,19 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
+	if t == reflect.TypeOf(StatusCodes{}) && n.Kind == yaml.SequenceNode {
+		// expect_status: [200, 204, 300-399] is the list "200,204,300-399".
+		parts := make([]string, 0, len(n.Content))
+		for _, item := range n.Content {
+			if item.Kind != yaml.ScalarNode {
+				w.fail(item, path, "want statuses or ranges in the list, got %s", describe(item))
+				*n = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Line: n.Line}
+				return
+			}
+			parts = append(parts, item.Value)
+		}
+		*n = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: strings.Join(parts, ","), Line: n.Line, Column: n.Column}
+	}
 	switch {
 	case reflect.PointerTo(t).Implements(textUnmarshaler):
 		if n.Kind != yaml.ScalarNode {

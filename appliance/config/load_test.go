@@ -125,8 +125,8 @@ backends:
 node: {name: lb1}
 backends:
   - name: www
-    health: {check: http, expect_status: !!int abc}
-`, []string{`halb.yaml:4: backends[0].health.expect_status: want a whole number, got "abc"`}},
+    health: {check: http, rise: !!int abc}
+`, []string{`halb.yaml:4: backends[0].health.rise: want a whole number, got "abc"`}},
 		{"list for int", `
 node: {name: lb1}
 backends:

@@ -328,8 +328,9 @@ type Health struct {
 	Check string `yaml:"check,omitempty" json:"check"`
 	// Path is the request path of http(s) checks. Default: "/".
 	Path string `yaml:"path,omitempty" json:"path,omitempty"`
-	// ExpectStatus is the status an http(s) check wants, 100..599. Default: 200.
-	ExpectStatus int `yaml:"expect_status,omitempty" json:"expect_status,omitempty"`
+	// ExpectStatus are the statuses a passing http(s) check gets: "200",
+	// "200-399" or "200,204,300-399", each within 100..599. Default: 200.
+	ExpectStatus StatusCodes `yaml:"expect_status,omitempty" json:"expect_status,omitempty"`
 	// Interval between checks. Default: 2s.
 	Interval Duration `yaml:"interval,omitempty" json:"interval"`
 	// Timeout of one check. Default: 1s.

@@ -556,7 +556,9 @@ func (v *validator) backends(c *Config) {
 			if !strings.HasPrefix(h.Path, "/") {
 				v.errf(hp+".path", "%q must start with /", h.Path)
 			}
-			v.intRange(hp+".expect_status", h.ExpectStatus, 100, 599)
+			if err := h.ExpectStatus.validate(); err != nil {
+				v.errf(hp+".expect_status", "%v", err)
+			}
 		}
 		v.positive(hp+".interval", h.Interval)
 		v.positive(hp+".timeout", h.Timeout)

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -1082,6 +1083,26 @@ func TestValidateBackends(t *testing.T) {
   - {name: a, health: {check: http, expect_status: 100}}
   - {name: b, health: {check: http, expect_status: 599}}
 `, nil},
+		{"expect_status ranges and lists", backendDoc + `
+  - {name: a, health: {check: http, expect_status: 200-399}}
+  - {name: b, health: {check: http, expect_status: "200,204, 300-399"}}
+  - {name: c, health: {check: https, expect_status: [200, 204, 300-399]}}
+`, nil},
+		{"expect_status range reversed", backendDoc + `
+  - {name: a, health: {check: http, expect_status: 399-200}}
+`, []string{"halb.yaml:3: backends[0].health.expect_status: range 399-200 ends before it starts"}},
+		{"expect_status range out of bounds", backendDoc + `
+  - {name: a, health: {check: http, expect_status: 200-600}}
+`, []string{"halb.yaml:3: backends[0].health.expect_status: 600 is out of range 100..599"}},
+		{"expect_status not a status", backendDoc + `
+  - {name: a, health: {check: http, expect_status: "2xx"}}
+`, []string{`halb.yaml:3: backends[0].health.expect_status: "2xx" is not a status, a range or a list (e.g. 200, 200-399, 200,204)`}},
+		{"expect_status empty list item", backendDoc + `
+  - {name: a, health: {check: http, expect_status: "200,"}}
+`, []string{`halb.yaml:3: backends[0].health.expect_status: "" is not a status, a range or a list (e.g. 200, 200-399, 200,204)`}},
+		{"expect_status list of mappings", backendDoc + `
+  - {name: a, health: {check: http, expect_status: [200, {a: b}]}}
+`, []string{`halb.yaml:3: backends[0].health.expect_status: want statuses or ranges in the list, got a mapping`}},
 		{"interval negative", backendDoc + `
   - name: www
     health: {interval: -2s}
@@ -1363,7 +1384,7 @@ backends:
 		t.Errorf("balance = %q, want roundrobin", b.Balance)
 	}
 	want := Health{Check: "tcp", Interval: Duration(2 * time.Second), Timeout: Duration(time.Second), Rise: 2, Fall: 3, Initial: "up"}
-	if b.Health != want {
+	if !reflect.DeepEqual(b.Health, want) {
 		t.Errorf("tcp health = %+v, want %+v", b.Health, want)
 	}
 	if b.Sticky != (Sticky{}) {
@@ -1374,9 +1395,9 @@ backends:
 		t.Errorf("server weight = %v, want 1", srv.Weight)
 	}
 	for _, b := range cfg.Backends[1:] {
-		want := Health{Check: b.Health.Check, Path: "/", ExpectStatus: 200, Interval: Duration(2 * time.Second),
+		want := Health{Check: b.Health.Check, Path: "/", ExpectStatus: StatusCodes{{200, 200}}, Interval: Duration(2 * time.Second),
 			Timeout: Duration(time.Second), Rise: 2, Fall: 3, Initial: "up"}
-		if b.Health != want {
+		if !reflect.DeepEqual(b.Health, want) {
 			t.Errorf("%s health = %+v, want %+v", b.Name, b.Health, want)
 		}
 	}
@@ -1487,7 +1508,7 @@ backends:
 	}
 	b := cfg.Backends[0]
 	want := Health{Check: "none", Interval: Duration(10 * time.Second), Timeout: Duration(3 * time.Second), Rise: 5, Fall: 1, Initial: "up"}
-	if b.Balance != "source" || b.Health != want {
+	if b.Balance != "source" || !reflect.DeepEqual(b.Health, want) {
 		t.Errorf("backend = %+v", b)
 	}
 	if w := b.Servers[0].Weight; w == nil || *w != 0 || b.Servers[0].EffectiveWeight() != 0 {

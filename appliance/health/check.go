@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"halb/appliance/config"
 )
 
 // Target is what one check probes.
@@ -24,8 +26,9 @@ type Target struct {
 	Port int
 	// Path is the request path of http(s) checks. Default: "/".
 	Path string
-	// ExpectStatus is the status an http(s) check wants. Default: 200.
-	ExpectStatus int
+	// ExpectStatus are the statuses a passing http(s) check gets.
+	// Default (empty): 200.
+	ExpectStatus config.StatusCodes
 	// Host is the Host header of http(s) checks, and their TLS server name.
 	// Default: Addr's host, without the port.
 	Host string
@@ -176,8 +179,8 @@ func (h httpChecker) Check(ctx context.Context, t Target) error {
 		return fmt.Errorf("http check of %s: bad host %q", addr, vhost)
 	}
 	want := t.ExpectStatus
-	if want == 0 {
-		want = 200
+	if len(want) == 0 {
+		want = config.StatusCodes{{Lo: 200, Hi: 200}}
 	}
 
 	var d net.Dialer
@@ -222,8 +225,8 @@ func (h httpChecker) Check(ctx context.Context, t Target) error {
 	if err != nil {
 		return failed(ctx, within, "read response from "+addr, err)
 	}
-	if code != want {
-		return fmt.Errorf("http status %d (want %d)", code, want)
+	if !want.Contains(code) {
+		return fmt.Errorf("http status %d (want %s)", code, want)
 	}
 	if t.ExpectBody == "" {
 		return nil

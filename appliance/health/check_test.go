@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"halb/appliance/config"
 )
 
 // runCheck runs one check of kind with a timeout.
@@ -252,21 +254,32 @@ func TestHTTPStatus(t *testing.T) {
 		s := newStatusServer(t, kind == "https")
 		for _, tc := range []struct {
 			path    string
-			expect  int
+			expect  string
 			wantErr string
 		}{
-			{"", 0, ""},
-			{"/200", 0, ""},
-			{"/503", 0, "http status 503 (want 200)"},
-			{"/204", 204, ""},
-			{"/204", 0, "http status 204 (want 200)"},
-			{"/200", 204, "http status 200 (want 204)"},
-			{"/301", 301, ""},
-			{"/404", 0, "http status 404 (want 200)"},
+			{"", "", ""},
+			{"/200", "", ""},
+			{"/503", "", "http status 503 (want 200)"},
+			{"/204", "204", ""},
+			{"/204", "", "http status 204 (want 200)"},
+			{"/200", "204", "http status 200 (want 204)"},
+			{"/301", "301", ""},
+			{"/404", "", "http status 404 (want 200)"},
+			{"/301", "200-399", ""},
+			{"/204", "200-299", ""},
+			{"/404", "200-399", "http status 404 (want 200-399)"},
+			{"/404", "200,404", ""},
+			{"/503", "200,204,300-399", "http status 503 (want 200,204,300-399)"},
 		} {
-			err := runCheck(t, kind, time.Second, Target{Addr: s.addr(), Path: tc.path, ExpectStatus: tc.expect})
+			var want config.StatusCodes
+			if tc.expect != "" {
+				if err := want.UnmarshalText([]byte(tc.expect)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err := runCheck(t, kind, time.Second, Target{Addr: s.addr(), Path: tc.path, ExpectStatus: want})
 			if got := fmt.Sprint(err); (err == nil) != (tc.wantErr == "") || err != nil && got != tc.wantErr {
-				t.Errorf("%s %s expect %d: err = %v, want %q", kind, tc.path, tc.expect, err, tc.wantErr)
+				t.Errorf("%s %s expect %q: err = %v, want %q", kind, tc.path, tc.expect, err, tc.wantErr)
 			}
 		}
 	}
