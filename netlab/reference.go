@@ -493,6 +493,9 @@ func HAProxyConfig(cfg *config.Config, p RefPaths) ([]byte, error) {
 			if sv.MaxConn > 0 {
 				line += fmt.Sprintf(" maxconn %d", sv.MaxConn)
 			}
+			if be.SlowStart > 0 {
+				line += " slowstart " + ms(obj, "slowstart", be.SlowStart)
+			}
 			switch be.ProxyProtocol {
 			case "v1":
 				line += " send-proxy"

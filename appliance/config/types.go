@@ -307,6 +307,12 @@ type Backend struct {
 	// client's address at the start of every server connection, as
 	// HAProxy's send-proxy / send-proxy-v2. Default: none.
 	ProxyProtocol string `yaml:"proxy_protocol,omitempty" json:"proxy_protocol,omitempty"`
+	// SlowStart ramps a server's weight up from almost nothing to its
+	// configured weight over this time when it comes back up after its
+	// health checks failed, or leaves drain (HAProxy's slowstart). Applies to
+	// roundrobin, leastconn and random; source and uri are static (a weight
+	// change would move keys). 0..1h. Default: 0 (off).
+	SlowStart Duration `yaml:"slowstart,omitempty" json:"slowstart,omitempty"`
 	// Servers are the real servers. Default: none (requests get 503).
 	Servers []Server `yaml:"servers,omitempty" json:"servers"`
 }

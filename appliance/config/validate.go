@@ -546,6 +546,9 @@ func (v *validator) backends(c *Config) {
 		} else if b.Sticky.Expire != 0 {
 			v.errf(path+".sticky.expire", "applies to source persistence only (sticky: {source: true})")
 		}
+		if d := b.SlowStart.D(); d < 0 || d > time.Hour {
+			v.errf(path+".slowstart", "%s is out of range 0s..1h", b.SlowStart)
+		}
 		if b.ProxyProtocol != "" {
 			v.oneOf(path+".proxy_protocol", b.ProxyProtocol, ProxyProtocols[1:])
 		}

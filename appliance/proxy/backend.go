@@ -63,8 +63,9 @@ type server struct {
 	weight  int
 	maxconn int64
 
-	down                         atomic.Bool // by its health check
-	drained                      atomic.Bool // by an operator (halbctl server drain)
+	rampWeight                   atomic.Int64 // scaled weight in slow start; 0 when not ramping
+	down                         atomic.Bool  // by its health check
+	drained                      atomic.Bool  // by an operator (halbctl server drain)
 	active, total, connectErrors atomic.Int64
 	responses                    [6]atomic.Int64 // by class: other, 1xx..5xx
 
@@ -87,7 +88,7 @@ func newBackend(b config.Backend, old *backend) *backend {
 		}
 		be.servers = append(be.servers, s)
 		be.byName[s.name] = s
-		members = append(members, balance.Member{Name: s.name, Weight: s.weight})
+		members = append(members, balance.Member{Name: s.name, Weight: s.weight * weightScale})
 	}
 	p, err := balance.New(b.Balance, members, func(i int) int64 { return be.servers[i].active.Load() })
 	if err != nil { // validation rules this out; fall back rather than fail
@@ -345,6 +346,7 @@ type ServerStatus struct {
 	Up            bool             `json:"up"`
 	Drained       bool             `json:"drained,omitempty"`
 	Weight        int              `json:"weight"`
+	SlowStartPct  int64            `json:"slowstart_pct,omitempty"` // weight in slow start, percent of Weight
 	MaxConn       int64            `json:"maxconn,omitempty"`
 	Active        int64            `json:"active"`
 	Total         int64            `json:"total"`
@@ -368,7 +370,11 @@ func (be *backend) status() BackendStatus {
 		s.idleMu.Lock()
 		idle := len(s.idle)
 		s.idleMu.Unlock()
-		st.Servers = append(st.Servers, ServerStatus{Name: s.name, Address: s.addr, Up: !s.down.Load(), Drained: s.drained.Load(), Weight: s.weight, MaxConn: s.maxconn,
+		var pct int64
+		if w := s.rampWeight.Load(); w > 0 && s.weight > 0 {
+			pct = max(w*100/(int64(s.weight)*weightScale), 1)
+		}
+		st.Servers = append(st.Servers, ServerStatus{Name: s.name, Address: s.addr, Up: !s.down.Load(), Drained: s.drained.Load(), Weight: s.weight, SlowStartPct: pct, MaxConn: s.maxconn,
 			Active: s.active.Load(), Total: s.total.Load(), ConnectErrors: s.connectErrors.Load(), Idle: idle,
 			Responses: classMap(&s.responses)})
 	}

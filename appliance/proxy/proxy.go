@@ -30,9 +30,11 @@ type Component struct {
 	parkOnce sync.Once
 	park     *parker // nil when epoll is not available
 
-	down    map[string]bool // "backend/server" taken out by health checks
-	drained map[string]bool // "backend/server" drained by an operator
+	down    map[string]bool      // "backend/server" taken out by health checks
+	drained map[string]bool      // "backend/server" drained by an operator
+	ramps   map[string]time.Time // "backend/server" in slow start, since
 	observe func(backend, server string, err error)
+	now     func() time.Time // the clock of slow start; tests set their own
 }
 
 // SetServerDrained drains a server (no new sessions; open ones and
@@ -42,10 +44,15 @@ func (c *Component) SetServerDrained(backend, server string, drained bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	key := backend + "/" + server
+	was := c.drained[key]
 	if drained {
 		c.drained[key] = true
+		c.stopRamp(key)
 	} else {
 		delete(c.drained, key)
+		if was && !c.down[key] {
+			c.startRamp(key)
+		}
 	}
 	if be := c.backends[backend]; be != nil {
 		if s := be.byName[server]; s != nil {
@@ -70,10 +77,15 @@ func (c *Component) SetServerUp(backend, server string, up bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	key := backend + "/" + server
+	was := c.down[key]
 	if up {
 		delete(c.down, key)
+		if was && !c.drained[key] {
+			c.startRamp(key)
+		}
 	} else {
 		c.down[key] = true
+		c.stopRamp(key)
 	}
 	if be := c.backends[backend]; be != nil {
 		if s := be.byName[server]; s != nil {
@@ -107,7 +119,8 @@ func (c *Component) parker() *parker {
 // New returns the proxy component.
 func New(log *slog.Logger) *Component {
 	return &Component{log: log, services: map[string]*service{},
-		backends: map[string]*backend{}, lastLog: map[string]time.Time{}, down: map[string]bool{}, drained: map[string]bool{}}
+		backends: map[string]*backend{}, lastLog: map[string]time.Time{}, down: map[string]bool{}, drained: map[string]bool{},
+		ramps: map[string]time.Time{}, now: time.Now}
 }
 
 // Name is the component's key in status.
@@ -129,8 +142,12 @@ func (c *Component) Run(ctx context.Context) error {
 	c.reconcile()
 	sweep := time.NewTicker(time.Second)
 	defer sweep.Stop()
+	ramp := time.NewTicker(rampStep)
+	defer ramp.Stop()
 	for {
 		select {
+		case <-ramp.C:
+			c.ramp(c.now())
 		case <-ctx.Done():
 			c.mu.Lock()
 			svcs := c.services
@@ -206,6 +223,7 @@ func (c *Component) reconcile() {
 		}
 	}
 	c.backends = backends
+	c.rampLocked(c.now()) // rebuilt backends take the weights of their ramps
 	c.mu.Unlock()
 
 	keep := map[string]bool{}

@@ -81,7 +81,12 @@ func tcpConfig(listen string, servers ...string) string {
 
 func run(t *testing.T, cfg *config.Config) *Component {
 	t.Helper()
-	c := New(slog.New(slog.DiscardHandler))
+	return runComponent(t, New(slog.New(slog.DiscardHandler)), cfg)
+}
+
+// runComponent runs c (made by New, then adjusted by the test) on cfg.
+func runComponent(t *testing.T, c *Component, cfg *config.Config) *Component {
+	t.Helper()
 	c.Apply(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

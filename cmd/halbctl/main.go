@@ -400,6 +400,9 @@ func printServices(tw io.Writer, raw json.RawMessage) {
 				if srv.Drained {
 					state += " DRAINED"
 				}
+				if srv.SlowStartPct > 0 {
+					state += fmt.Sprintf(" (slow start: %d%%)", srv.SlowStartPct)
+				}
 				fmt.Fprintf(tw, "\t\t    server %s %s weight %d%s: %d active, %d total, %d connect errors, %d idle, %s\n",
 					srv.Name, srv.Address, srv.Weight, state, srv.Active, srv.Total, srv.ConnectErrors, srv.Idle, classes(srv.Responses))
 			}

@@ -83,7 +83,7 @@ func TestStatusTable(t *testing.T) {
 	st.Services = json.RawMessage(`[{"name":"db","mode":"tcp","listen":["10.0.0.100:5432"],"listening":["10.0.0.100:5432"],
 		"backend":"pg","stats":{"connections":12,"active_connections":2,"requests":0,"retries":1,"bytes_in":10,"bytes_out":20},
 		"backends":[{"name":"pg","balance":"source","persistence":"source","requests":12,
-		"servers":[{"name":"pg1","address":"10.0.0.31:5432","up":true,"drained":true,"weight":1,"active":2,"total":12,"connect_errors":1,"responses":{"2xx":3}}]}]}]`)
+		"servers":[{"name":"pg1","address":"10.0.0.31:5432","up":true,"drained":true,"weight":1,"slowstart_pct":40,"active":2,"total":12,"connect_errors":1,"responses":{"2xx":3}}]}]}]`)
 	var b bytes.Buffer
 	printStatus(&b, st, now)
 	out := b.String()
@@ -93,7 +93,7 @@ func TestStatusTable(t *testing.T) {
 		"service db", "listening 10.0.0.100:5432 → pg, 12 connections (2 open), 0 requests, no responses, 1 retried",
 		"backend pg source: 12 requests, persistence source",
 		"server pg/pg1", "DOWN", "tcp check, 7 checks, last 1.5 ms, 0 up / 1 down transitions, last error: connect 10.0.0.31:5432: connection refused",
-		"connection refused, 3/3 failures)", "server pg1 10.0.0.31:5432 weight 1 DRAINED: 2 active, 12 total, 1 connect errors, 0 idle, 2xx 3",
+		"connection refused, 3/3 failures)", "server pg1 10.0.0.31:5432 weight 1 DRAINED (slow start: 40%): 2 active, 12 total, 1 connect errors, 0 idle, 2xx 3",
 		"time", "not running in this build"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status table lacks %q:\n%s", want, out)

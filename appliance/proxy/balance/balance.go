@@ -30,6 +30,7 @@ package balance
 
 import (
 	"fmt"
+	"sync/atomic"
 )
 
 // Member is one server as the balancer sees it.
@@ -51,6 +52,17 @@ type Picker interface {
 	// members with Weight 0 are never returned regardless of ok. ok must be
 	// cheap and must not call back into the Picker.
 	Pick(key []byte, ok func(i int) bool) int
+}
+
+// Weighter is implemented by the pickers of the dynamic algorithms
+// (roundrobin, leastconn, random): a member's weight may change while they
+// pick, which is how a recovered server's weight ramps up (slow start).
+// source and uri are static, as in HAProxy: a weight change there would move
+// keys between servers.
+type Weighter interface {
+	// SetWeight sets member i's weight (0: never picked). Negative weights
+	// count as 0.
+	SetWeight(i, weight int)
 }
 
 // Load reports the current number of active sessions on member i (for
@@ -79,16 +91,24 @@ func New(alg string, members []Member, load Load) (Picker, error) {
 		if load == nil {
 			return nil, fmt.Errorf("balance %s: no load function", alg)
 		}
-		return &leastConn{weights: weights, load: load}, nil
+		return &leastConn{weights: atomicWeights(weights), load: load}, nil
 	case "source", "uri":
 		return newRendezvous(members), nil
 	case "random":
 		if load == nil {
 			return nil, fmt.Errorf("balance %s: no load function", alg)
 		}
-		return &twoChoices{weights: weights, load: load}, nil
+		return &twoChoices{weights: atomicWeights(weights), load: load}, nil
 	}
 	return nil, fmt.Errorf("balance: unknown algorithm %q (want one of %q)", alg, Algorithms)
+}
+
+func atomicWeights(ws []int64) []atomic.Int64 {
+	out := make([]atomic.Int64, len(ws))
+	for i, w := range ws {
+		out[i].Store(w)
+	}
+	return out
 }
 
 // lighter reports whether load a at weight wa is less per unit of weight

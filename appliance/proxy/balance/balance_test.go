@@ -287,3 +287,50 @@ func TestPickAllocs(t *testing.T) {
 		}
 	}
 }
+
+// The dynamic algorithms take weight changes while they pick (slow start);
+// the static ones do not offer them.
+func TestSetWeight(t *testing.T) {
+	for _, alg := range []string{"roundrobin", "leastconn", "random"} {
+		p := mustNew(t, alg, members(16, 16), loads(0, 0))
+		w, ok := p.(Weighter)
+		if !ok {
+			t.Fatalf("%s: no Weighter", alg)
+		}
+		w.SetWeight(1, 0)
+		if got := count(picks(p, 100, all), 2); got[1] != 0 {
+			t.Errorf("%s: weight 0 picked %d times", alg, got[1])
+		}
+		w.SetWeight(1, -3)
+		if got := count(picks(p, 100, all), 2); got[1] != 0 {
+			t.Errorf("%s: negative weight picked %d times", alg, got[1])
+		}
+		w.SetWeight(1, 4)
+		switch got := count(picks(p, 2000, all), 2); alg {
+		case "roundrobin":
+			if got[1] != 400 { // exactly 4 in every 20
+				t.Errorf("%s: weight 4 of 20 picked %d of 2000, want 400", alg, got[1])
+			}
+		case "random":
+			if got[1] < 200 || got[1] > 600 { // ~1/5 drawn; equal loads keep the first
+				t.Errorf("%s: weight 4 of 20 picked %d of 2000, want about 400", alg, got[1])
+			}
+		}
+		w.SetWeight(1, 16)
+		if got := count(picks(p, 2000, all), 2); got[1] < 800 || got[1] > 1200 {
+			t.Errorf("%s: weight restored: picked %v of 2000, want about half each", alg, got)
+		}
+	}
+	// leastconn weighs load per unit of weight: at loads 3 and 1, a member
+	// of weight 4 against one of 16 is heavier (1/4 > 3/16).
+	p := mustNew(t, "leastconn", members(16, 16), loads(3, 1))
+	p.(Weighter).SetWeight(1, 4)
+	if got := p.Pick(nil, all); got != 0 {
+		t.Errorf("leastconn after SetWeight: picked %d, want 0", got)
+	}
+	for _, alg := range []string{"source", "uri"} {
+		if _, ok := mustNew(t, alg, members(1, 1), nil).(Weighter); ok {
+			t.Errorf("%s offers SetWeight; static algorithms must not", alg)
+		}
+	}
+}

@@ -6,7 +6,7 @@ import "sync/atomic"
 // weight. The scan starts at a rotating index and only a strictly lighter
 // member displaces the best so far, so equal members take turns.
 type leastConn struct {
-	weights []int64
+	weights []atomic.Int64
 	load    Load
 	next    atomic.Uint64
 }
@@ -17,11 +17,11 @@ func (l *leastConn) Pick(_ []byte, ok func(i int) bool) int {
 		return -1
 	}
 	i := int(l.next.Add(1) % uint64(n))
-	best, bestLoad := -1, int64(0)
+	best, bestLoad, bestWeight := -1, int64(0), int64(0)
 	for range n {
-		if w := l.weights[i]; w > 0 && ok(i) {
-			if ld := l.load(i); best < 0 || lighter(ld, w, bestLoad, l.weights[best]) {
-				best, bestLoad = i, ld
+		if w := l.weights[i].Load(); w > 0 && ok(i) {
+			if ld := l.load(i); best < 0 || lighter(ld, w, bestLoad, bestWeight) {
+				best, bestLoad, bestWeight = i, ld, w
 			}
 		}
 		if i++; i == n {
@@ -30,3 +30,5 @@ func (l *leastConn) Pick(_ []byte, ok func(i int) bool) int {
 	}
 	return best
 }
+
+func (l *leastConn) SetWeight(i, w int) { l.weights[i].Store(max(int64(w), 0)) }

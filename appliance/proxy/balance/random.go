@@ -1,23 +1,34 @@
 package balance
 
-import "math/rand/v2"
+import (
+	"math/rand/v2"
+	"sync/atomic"
+)
 
 // twoChoices is the power of two choices: two distinct eligible members are
 // drawn at random in proportion to their weights and the one with the lower
 // load per unit of weight wins (the first drawn on a tie, which keeps the
 // spread proportional to weight when loads are equal).
 type twoChoices struct {
-	weights []int64
+	weights []atomic.Int64
 	load    Load
 }
 
+func (t *twoChoices) SetWeight(i, w int) { t.weights[i].Store(max(int64(w), 0)) }
+
 func (t *twoChoices) Pick(_ []byte, ok func(i int) bool) int {
-	// Eligibility is asked once per member; for up to 64 members it is
-	// remembered in a bit mask, beyond that ok is asked again while drawing.
-	var mask uint64
+	// Eligibility and weight are read once per member; for up to 64
+	// members they are remembered (a bit mask and a copy of the weights,
+	// which slow start may change meanwhile), beyond that they are read
+	// again while drawing.
+	var (
+		mask uint64
+		snap [64]int64
+	)
 	small := len(t.weights) <= 64
 	total, count, last := int64(0), 0, -1
-	for i, w := range t.weights {
+	for i := range t.weights {
+		w := t.weights[i].Load()
 		if w == 0 || !ok(i) {
 			continue
 		}
@@ -26,6 +37,7 @@ func (t *twoChoices) Pick(_ []byte, ok func(i int) bool) int {
 		last = i
 		if small {
 			mask |= 1 << i
+			snap[i] = w
 		}
 	}
 	switch count {
@@ -34,33 +46,47 @@ func (t *twoChoices) Pick(_ []byte, ok func(i int) bool) int {
 	case 1:
 		return last
 	}
-	eligible := func(i int) bool {
+	weight := func(i int) int64 {
 		if small {
-			return mask&(1<<i) != 0
+			if mask&(1<<i) == 0 {
+				return 0
+			}
+			return snap[i]
 		}
-		return t.weights[i] > 0 && ok(i)
+		if w := t.weights[i].Load(); w > 0 && ok(i) {
+			return w
+		}
+		return 0
 	}
-	a := t.draw(rand.Int64N(total), -1, eligible)
+	a := t.draw(rand.Int64N(total), -1, weight)
 	if a < 0 {
-		// ok changed its mind between the passes (only possible with
+		// ok or a weight changed between the passes (only possible with
 		// more than 64 members); the last eligible member stands in.
 		return last
 	}
-	b := t.draw(rand.Int64N(total-t.weights[a]), a, eligible)
+	wa := weight(a)
+	if total-wa <= 0 {
+		return a
+	}
+	b := t.draw(rand.Int64N(total-wa), a, weight)
 	if b < 0 {
 		return a
 	}
-	if lighter(t.load(b), t.weights[b], t.load(a), t.weights[a]) {
+	if lighter(t.load(b), weight(b), t.load(a), wa) {
 		return b
 	}
 	return a
 }
 
-// draw returns the eligible member other than skip at weighted position r,
-// or -1 if the eligible weights (without skip's) do not reach past r.
-func (t *twoChoices) draw(r int64, skip int, eligible func(int) bool) int {
-	for i, w := range t.weights {
-		if i == skip || w == 0 || !eligible(i) {
+// draw returns the member other than skip at weighted position r, or -1 if
+// the weights (without skip's) do not reach past r.
+func (t *twoChoices) draw(r int64, skip int, weight func(int) int64) int {
+	for i := range t.weights {
+		if i == skip {
+			continue
+		}
+		w := weight(i)
+		if w == 0 {
 			continue
 		}
 		if r -= w; r < 0 {

@@ -8,9 +8,8 @@ import "sync"
 // the eligible members. Over any cycle of total-weight picks (with the same
 // members eligible) each member is picked exactly weight times, spread out.
 type roundRobin struct {
-	weights []int64
-
 	mu      sync.Mutex
+	weights []int64
 	current []int64
 }
 
@@ -36,4 +35,10 @@ func (r *roundRobin) Pick(_ []byte, ok func(i int) bool) int {
 		r.current[best] -= total
 	}
 	return best
+}
+
+func (r *roundRobin) SetWeight(i, w int) {
+	r.mu.Lock()
+	r.weights[i] = max(int64(w), 0)
+	r.mu.Unlock()
 }

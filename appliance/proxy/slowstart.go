@@ -1,0 +1,100 @@
+package proxy
+
+import (
+	"strings"
+	"time"
+
+	"halb/appliance/proxy/balance"
+)
+
+// weightScale multiplies configured weights for the balancers, as HAProxy's
+// BE_WEIGHT_SCALE does, so that even a server of weight 1 can ramp up in
+// steps during slow start.
+const weightScale = 16
+
+// rampStep is how often slow-start weights are recomputed.
+const rampStep = 100 * time.Millisecond
+
+// slowStartWeight is the balancer weight of a server of scaled weight full,
+// elapsed into a slow start of length d: it grows in proportion to the time
+// from 1 to full (HAProxy's slowstart), never below 1 so that the server
+// gets some traffic from the start.
+func slowStartWeight(full int64, elapsed, d time.Duration) int64 {
+	if d <= 0 || elapsed >= d || full <= 0 {
+		return full
+	}
+	elapsed = max(elapsed, 0)
+	// Ceiling of full*elapsed/d, in float64 to stay clear of overflow for
+	// long durations in nanoseconds.
+	w := int64(float64(full)*float64(elapsed)/float64(d) + 0.999999)
+	return min(max(w, 1), full)
+}
+
+// startRamp begins the slow start of a server that just came back (its
+// checks passed again, or it left drain). Called with c.mu held.
+func (c *Component) startRamp(key string) {
+	name, srv, _ := strings.Cut(key, "/")
+	be := c.backends[name]
+	if be == nil || be.cfg.SlowStart <= 0 || be.byName[srv] == nil {
+		return
+	}
+	if _, ok := be.picker.(balance.Weighter); !ok {
+		return // a static algorithm
+	}
+	c.ramps[key] = c.now()
+	c.rampLocked(c.now())
+}
+
+// stopRamp ends a slow start early (the server went down or was drained
+// again; the next comeback starts afresh). Called with c.mu held.
+func (c *Component) stopRamp(key string) {
+	if _, ok := c.ramps[key]; !ok {
+		return
+	}
+	delete(c.ramps, key)
+	name, srv, _ := strings.Cut(key, "/")
+	if be := c.backends[name]; be != nil && be.byName[srv] != nil {
+		be.byName[srv].rampWeight.Store(0)
+	}
+}
+
+// ramp recomputes the weights of the servers in slow start.
+func (c *Component) ramp(now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.rampLocked(now)
+}
+
+func (c *Component) rampLocked(now time.Time) {
+	for key, start := range c.ramps {
+		name, srv, _ := strings.Cut(key, "/")
+		be := c.backends[name]
+		var s *server
+		if be != nil {
+			s = be.byName[srv]
+		}
+		wr, ok := be.weighter()
+		if s == nil || !ok || be.cfg.SlowStart <= 0 {
+			delete(c.ramps, key) // gone from the config, or no slow start any more
+			continue
+		}
+		full := int64(s.weight) * weightScale
+		w := slowStartWeight(full, now.Sub(start), be.cfg.SlowStart.D())
+		wr.SetWeight(s.idx, int(w))
+		if w >= full {
+			s.rampWeight.Store(0)
+			delete(c.ramps, key)
+		} else {
+			s.rampWeight.Store(w)
+		}
+	}
+}
+
+// weighter is the backend's balancer when its weights can change.
+func (be *backend) weighter() (balance.Weighter, bool) {
+	if be == nil {
+		return nil, false
+	}
+	w, ok := be.picker.(balance.Weighter)
+	return w, ok
+}
