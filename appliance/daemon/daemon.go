@@ -71,6 +71,8 @@ type Daemon struct {
 
 	// applyMu serialises reloads; mu guards the fields below.
 	applyMu sync.Mutex
+	// drainMu serialises changes to the drained list (a file).
+	drainMu sync.Mutex
 	mu      sync.Mutex
 	cfg     *config.Config
 	raw     []byte
@@ -143,11 +145,13 @@ func (d *Daemon) serverChanged(ch health.Change) {
 }
 
 // updateServiceHealth sets, for VRRP tracking, whether each service has
-// at least min_healthy servers up (with weight) in the backends it uses.
+// at least min_healthy servers up, with weight and not drained, in the
+// backends it uses.
 func (d *Daemon) updateServiceHealth(cfg *config.Config) {
 	if d.vrrp == nil || cfg == nil {
 		return
 	}
+	drained := d.Drained()
 	backends := map[string]config.Backend{}
 	for _, b := range cfg.Backends {
 		backends[b.Name] = b
@@ -160,7 +164,7 @@ func (d *Daemon) updateServiceHealth(cfg *config.Config) {
 		up := 0
 		for _, n := range slices.Compact(slices.Sorted(slices.Values(names))) {
 			for _, sv := range backends[n].Servers {
-				if sv.EffectiveWeight() > 0 && d.health.Up(n, sv.Name) {
+				if sv.EffectiveWeight() > 0 && d.health.Up(n, sv.Name) && !slices.Contains(drained, n+"/"+sv.Name) {
 					up++
 				}
 			}
@@ -390,6 +394,8 @@ func (d *Daemon) DrainServer(server string, drain bool) error {
 			}
 		}
 	}
+	d.drainMu.Lock()
+	defer d.drainMu.Unlock()
 	list := d.Drained()
 	if !found && !(slices.Contains(list, server) && !drain) {
 		return fmt.Errorf("server %q (want backend/server of the running config): %w", server, api.ErrNotFound)
@@ -410,6 +416,7 @@ func (d *Daemon) DrainServer(server string, drain bool) error {
 		return fmt.Errorf("drain: %w", err)
 	}
 	d.proxy.SetServerDrained(b, s, drain)
+	d.updateServiceHealth(cfg)
 	word := map[bool]string{true: "drained", false: "ready"}[drain]
 	d.log.Info("server "+server+" "+word, "server", server)
 	d.publish("server."+word, "server "+server+" "+word, map[string]any{"server": server, "drained": drain})

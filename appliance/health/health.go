@@ -34,6 +34,11 @@ const jitter = 0.1
 type Component struct {
 	log      *slog.Logger
 	onChange func(Change)
+	clock    clock
+	// checker makes the checker of a check kind; tests script their own.
+	checker func(kind string) (Checker, error)
+	// jitter draws the factor of the next interval, within 1±jitter.
+	jitter func() float64
 
 	latest   config.Latest
 	mu       sync.Mutex
@@ -46,7 +51,8 @@ type Component struct {
 // New returns the health component; onChange is called (from the checking
 // goroutine) on every state change.
 func New(log *slog.Logger, onChange func(Change)) *Component {
-	return &Component{log: log, onChange: onChange, monitors: map[string]*monitor{}}
+	return &Component{log: log, onChange: onChange, monitors: map[string]*monitor{}, clock: realClock{}, checker: NewChecker,
+		jitter: func() float64 { return 1 - jitter + 2*jitter*rand.Float64() }}
 }
 
 // Name is the component's key in status.
@@ -189,16 +195,16 @@ type monitor struct {
 
 func (c *Component) newMonitor(spec monitorSpec) (*monitor, error) {
 	h := spec.health
-	ch, err := NewChecker(h.Check)
+	ch, err := c.checker(h.Check)
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(c.ctx)
 	t := Target{Addr: spec.addr, Port: h.Port, Path: h.Path, ExpectStatus: h.ExpectStatus, Host: h.Host, Method: h.Method,
 		ExpectBody: h.ExpectBody, Verify: h.Verify, Send: h.Send, Expect: h.Expect}
-	st := newState(h.Rise, h.Fall, time.Now())
+	st := newState(h.Rise, h.Fall, c.clock.Now())
 	if h.Initial == "down" && h.Check != "none" {
-		st = newStateDown(h.Rise, h.Fall, time.Now())
+		st = newStateDown(h.Rise, h.Fall, c.clock.Now())
 	}
 	return &monitor{spec: spec, checker: ch, target: t, comp: c, ctx: ctx, cancel: cancel, st: st}, nil
 }
@@ -211,22 +217,23 @@ func (m *monitor) run() {
 		<-m.ctx.Done()
 		return
 	}
-	timer := time.NewTimer(0)
+	clk := m.comp.clock
+	timer := clk.NewTimer(0)
 	defer timer.Stop()
 	for {
 		select {
 		case <-m.ctx.Done():
 			return
-		case <-timer.C:
+		case <-timer.C():
 		}
-		start := time.Now()
+		start := clk.Now()
 		cctx, cancel := context.WithTimeout(m.ctx, h.Timeout.D())
 		err := m.checker.Check(cctx, m.target)
 		cancel()
 		if m.ctx.Err() != nil {
 			return // stopped or reconfigured mid-check: the result is moot
 		}
-		now := time.Now()
+		now := clk.Now()
 		m.mu.Lock()
 		changed, reason := m.st.observe(err, now.Sub(start), now)
 		up := m.st.up
@@ -234,8 +241,7 @@ func (m *monitor) run() {
 		if changed {
 			m.report(up, reason)
 		}
-		d := h.Interval.D()
-		timer.Reset(time.Duration(float64(d) * (1 - jitter + 2*jitter*rand.Float64())))
+		timer.Reset(time.Duration(float64(h.Interval.D()) * m.comp.jitter()))
 	}
 }
 
@@ -263,7 +269,7 @@ func (c *Component) Passive(backend, server string, err error) {
 		return
 	}
 	m.mu.Lock()
-	changed, reason := m.st.passive(err, time.Now())
+	changed, reason := m.st.passive(err, c.clock.Now())
 	up := m.st.up
 	m.mu.Unlock()
 	if changed {

@@ -64,18 +64,24 @@ func (r *recorder) wait(t *testing.T, within time.Duration) Change {
 
 func runComponent(t *testing.T, yaml string) (*Component, *recorder) {
 	t.Helper()
+	rec := &recorder{ch: make(chan Change, 16)}
+	c := New(slog.New(slog.DiscardHandler), rec.record)
+	start(t, c, yaml)
+	return c, rec
+}
+
+// start runs c on the config yaml until the test ends.
+func start(t *testing.T, c *Component, yaml string) {
+	t.Helper()
 	cfg, err := config.Parse("halb.yaml", []byte(yaml))
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := &recorder{ch: make(chan Change, 16)}
-	c := New(slog.New(slog.DiscardHandler), rec.record)
 	c.Apply(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { c.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return c, rec
 }
 
 // TestComponentHTTPDownAndBack: an http check takes a server answering

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -413,6 +414,32 @@ func TestDrainSurvivesRestart(t *testing.T) {
 	}
 	if list, err := c.DrainServer(ctx, "echo/e1", false); err != nil || len(list) != 0 {
 		t.Fatalf("ready: %v %v", list, err)
+	}
+}
+
+// TestDrainConcurrent: drains of different servers at the same time all
+// land in the list (it is one file, rewritten under a lock).
+func TestDrainConcurrent(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("node: {name: lb1}\nbackends:\n  - name: many\n    health: {check: none}\n    servers:\n")
+	const n = 16
+	for i := range n {
+		fmt.Fprintf(&b, "      - {name: s%d, address: \"127.0.0.1:%d\"}\n", i, 7100+i)
+	}
+	h := startHalbd(t, b.String())
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			if _, err := h.client.DrainServer(ctx, fmt.Sprintf("many/s%d", i), true); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	list, err := h.client.Drained(ctx)
+	if err != nil || len(list) != n {
+		t.Fatalf("after %d concurrent drains the list has %d: %v %v", n, len(list), list, err)
 	}
 }
 

@@ -1,0 +1,251 @@
+package health
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeClock moves only when the test advances it; its timers fire then.
+type fakeClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	timers []*fakeTimer
+	resets []time.Duration // every Reset, in order
+}
+
+type fakeTimer struct {
+	clk   *fakeClock
+	c     chan time.Time
+	when  time.Time
+	armed bool
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{now: time.Unix(1_700_000_000, 0)} }
+
+func (f *fakeClock) Now() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.now
+}
+
+func (f *fakeClock) NewTimer(d time.Duration) timer {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t := &fakeTimer{clk: f, c: make(chan time.Time, 1)}
+	f.timers = append(f.timers, t)
+	t.arm(d)
+	return t
+}
+
+// arm sets the timer to fire d from now (at once if d <= 0); f.mu held.
+func (t *fakeTimer) arm(d time.Duration) {
+	t.when, t.armed = t.clk.now.Add(d), true
+	if d <= 0 {
+		t.armed = false
+		t.c <- t.clk.now
+	}
+}
+
+func (t *fakeTimer) C() <-chan time.Time { return t.c }
+
+func (t *fakeTimer) Reset(d time.Duration) {
+	t.clk.mu.Lock()
+	defer t.clk.mu.Unlock()
+	t.clk.resets = append(t.clk.resets, d)
+	t.arm(d)
+}
+
+func (t *fakeTimer) Stop() {
+	t.clk.mu.Lock()
+	t.armed = false
+	t.clk.mu.Unlock()
+}
+
+// advance moves the clock by d and fires the timers due by then.
+func (f *fakeClock) advance(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.now = f.now.Add(d)
+	for _, t := range f.timers {
+		if t.armed && !t.when.After(f.now) {
+			t.armed = false
+			t.c <- f.now
+		}
+	}
+}
+
+// waitArmed waits (in real time) until n timers are armed: the checking
+// goroutines have finished their checks and wait for the next interval.
+func (f *fakeClock) waitArmed(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		f.mu.Lock()
+		armed := 0
+		for _, tm := range f.timers {
+			if tm.armed {
+				armed++
+			}
+		}
+		f.mu.Unlock()
+		if armed == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d timers armed, want %d", armed, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// scripted is a checker whose result the test sets per server address.
+type scripted struct {
+	mu     sync.Mutex
+	result map[string]error
+	checks map[string]int
+}
+
+func (s *scripted) set(addr string, err error) {
+	s.mu.Lock()
+	s.result[addr] = err
+	s.mu.Unlock()
+}
+
+func (s *scripted) count(addr string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.checks[addr]
+}
+
+func (s *scripted) Check(_ context.Context, t Target) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.checks[t.Addr]++
+	return s.result[t.Addr]
+}
+
+// runFake runs the component on yaml with the fake clock and the scripted
+// checker; jitter is the interval factor (nil: the component's own).
+func runFake(t *testing.T, yaml string, clk *fakeClock, chk *scripted, jitter func() float64) (*Component, *recorder) {
+	t.Helper()
+	rec := &recorder{ch: make(chan Change, 1024)}
+	c := New(slog.New(slog.DiscardHandler), rec.record)
+	c.clock = clk
+	c.checker = func(string) (Checker, error) { return chk, nil }
+	if jitter != nil {
+		c.jitter = jitter
+	}
+	start(t, c, yaml)
+	return c, rec
+}
+
+func (r *recorder) none(t *testing.T, when string) {
+	t.Helper()
+	select {
+	case c := <-r.ch:
+		t.Fatalf("%s: unexpected change %+v", when, c)
+	default:
+	}
+}
+
+// TestScheduleRiseFall steps the checking loop on a fake clock: checked at
+// once on start, then every interval; down after exactly fall failed
+// checks, up after exactly rise passed ones, with the change times of the
+// clock.
+func TestScheduleRiseFall(t *testing.T) {
+	clk := newFakeClock()
+	t0 := clk.Now()
+	chk := &scripted{result: map[string]error{}, checks: map[string]int{}}
+	const addr = "10.0.0.1:80"
+	c, rec := runFake(t, `
+node: {name: lb1}
+backends:
+  - name: web
+    health: {check: tcp, interval: 2s, rise: 2, fall: 3}
+    servers: [{name: web1, address: "`+addr+`"}]
+`, clk, chk, func() float64 { return 1 })
+	clk.waitArmed(t, 1) // the check at start ran
+	if n := chk.count(addr); n != 1 {
+		t.Fatalf("%d checks at start, want 1", n)
+	}
+	step := func(n int) {
+		for range n {
+			clk.advance(2 * time.Second)
+			clk.waitArmed(t, 1)
+		}
+	}
+	chk.set(addr, errors.New("connect 10.0.0.1:80: connection refused"))
+	step(2)
+	rec.none(t, "after 2 of 3 failures")
+	step(1)
+	ch := rec.wait(t, time.Second)
+	if ch.Up || !strings.Contains(ch.Reason, "connection refused, 3/3 failures") {
+		t.Fatalf("change %+v, want down after 3/3 failures", ch)
+	}
+	st := c.Status().([]BackendHealth)[0].Servers[0]
+	if want := t0.Add(6 * time.Second); !st.LastChange.Equal(want) || st.State != "down" || st.Checks != 4 {
+		t.Fatalf("status %+v, want down at t0+6s after 4 checks", st)
+	}
+	chk.set(addr, nil)
+	step(1)
+	rec.none(t, "after 1 of 2 passed checks")
+	step(1)
+	if ch := rec.wait(t, time.Second); !ch.Up || ch.Reason != "2/2 checks passed" {
+		t.Fatalf("change %+v, want up after 2/2 checks passed", ch)
+	}
+	if st := c.Status().([]BackendHealth)[0].Servers[0]; !st.LastChange.Equal(t0.Add(10*time.Second)) || st.Ups != 1 || st.Downs != 1 {
+		t.Fatalf("status %+v, want up at t0+10s, 1 up and 1 down", st)
+	}
+	// A failure between passes resets the run: fall counts failures in a
+	// row.
+	for _, err := range []error{errors.New("x"), errors.New("x"), nil, errors.New("x"), errors.New("x")} {
+		chk.set(addr, err)
+		step(1)
+	}
+	rec.none(t, "after fail, fail, pass, fail, fail")
+	if n := chk.count(addr); n != 11 {
+		t.Errorf("%d checks in 20s at interval 2s (and one at start), want 11", n)
+	}
+}
+
+// TestScheduleJitter: each interval is drawn within ±10%, so 200 servers
+// started together spread out instead of being checked in the same
+// millisecond.
+func TestScheduleJitter(t *testing.T) {
+	clk := newFakeClock()
+	chk := &scripted{result: map[string]error{}, checks: map[string]int{}}
+	var b strings.Builder
+	b.WriteString("node: {name: lb1}\nbackends:\n  - name: many\n    health: {check: tcp, interval: 1s}\n    servers:\n")
+	const n = 200
+	for i := range n {
+		fmt.Fprintf(&b, "      - {name: s%d, address: \"10.0.%d.%d:80\"}\n", i, i/250, i%250+1)
+	}
+	runFake(t, b.String(), clk, chk, nil)
+	clk.waitArmed(t, n)
+	clk.mu.Lock()
+	resets := append([]time.Duration(nil), clk.resets...)
+	clk.mu.Unlock()
+	if len(resets) != n {
+		t.Fatalf("%d intervals drawn, want %d", len(resets), n)
+	}
+	perMS := map[time.Duration]int{}
+	busiest := 0
+	for _, d := range resets {
+		if d < 900*time.Millisecond || d > 1100*time.Millisecond {
+			t.Errorf("interval %v outside 1s ±10%%", d)
+		}
+		ms := d.Truncate(time.Millisecond)
+		perMS[ms]++
+		busiest = max(busiest, perMS[ms])
+	}
+	// 200 draws over 200 ms: about one per millisecond; a few collide.
+	if len(perMS) < 100 || busiest > 8 {
+		t.Errorf("next checks fall in %d distinct milliseconds, at most %d in one; want a spread", len(perMS), busiest)
+	}
+}
