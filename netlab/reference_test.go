@@ -307,11 +307,12 @@ services:
 backends:
   - name: plain
     health: {check: none}
+    slowstart: 30s
     servers:
       - {name: s1, address: "10.2.0.1:80"}
   - name: hashed
     balance: uri
-    health: {check: https, path: "/ready?full=1", expect_status: 204, port: 8443, interval: 250ms, timeout: 100ms, rise: 1, fall: 5}
+    health: {check: https, path: "/ready?full=1", expect_status: "204,300-399", port: 8443, interval: 250ms, timeout: 100ms, rise: 1, fall: 5}
     servers:
       - {name: h1, address: "localhost:8080", weight: 256}
   - name: raw
@@ -370,7 +371,7 @@ func TestReferenceRules(t *testing.T) {
 	wantLines(t, "track tcp", block(t, h, "frontend track:tcp"), "monitor fail if { nbsrv(raw) lt 1 }")
 
 	plain := block(t, h, "backend plain")
-	wantLines(t, "backend plain", plain, "mode http", "balance roundrobin", "server s1 10.2.0.1:80 weight 1")
+	wantLines(t, "backend plain", plain, "mode http", "balance roundrobin", "server s1 10.2.0.1:80 weight 1 slowstart 30000ms")
 	noLine(t, "backend plain", plain, "timeout check")
 	noLine(t, "backend plain", plain, "option httpchk")
 	wantLines(t, "backend hashed", block(t, h, "backend hashed"),
@@ -378,7 +379,7 @@ func TestReferenceRules(t *testing.T) {
 		"balance uri",
 		"hash-type consistent",
 		"option httpchk GET /ready?full=1",
-		"http-check expect status 204",
+		"http-check expect status 204,300-399",
 		"timeout check 100ms",
 		"server h1 localhost:8080 weight 256 check inter 250ms fall 5 rise 1 port 8443 check-ssl verify none")
 	wantLines(t, "backend raw", block(t, h, "backend raw"),
