@@ -225,12 +225,20 @@ const redispatchConnect = 500 * time.Millisecond
 // connectTimeout is the time an attempt on s may take: timeout when s is
 // the last server left to try, at most redispatchConnect otherwise.
 func (be *backend) connectTimeout(tried []bool, s *server, timeout time.Duration) time.Duration {
-	for _, o := range be.servers {
-		if o != s && !tried[o.idx] && o.weight > 0 && !o.down.Load() && !o.drained.Load() {
-			return min(timeout, redispatchConnect)
-		}
+	if be.othersLeft(tried, s) {
+		return min(timeout, redispatchConnect)
 	}
 	return timeout
+}
+
+// othersLeft reports whether a server other than s is left to try.
+func (be *backend) othersLeft(tried []bool, s *server) bool {
+	for _, o := range be.servers {
+		if o != s && !tried[o.idx] && o.weight > 0 && !o.down.Load() && !o.drained.Load() {
+			return true
+		}
+	}
+	return false
 }
 
 // dial connects to s within timeout, sending a PROXY protocol header with

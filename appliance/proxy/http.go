@@ -564,10 +564,28 @@ func (h *httpConn) exchange(st *serviceState, start time.Time) outcome {
 				status, got = h.readResponseHead(x, t.Server.D())
 			}
 		} else {
+			// A request on a pooled connection that may be sent again
+			// is watched for its acknowledgement while another server
+			// is left: a server gone since the connection was pooled
+			// would otherwise cost the client the whole server timeout.
+			x.ackCheck = x.reused && info.replayable && !x.streamed && tries < 3 && x.be.othersLeft(x.tried, x.srv)
 			status, got = h.readResponseHead(x, t.Server.D())
 		}
 		if status == 0 {
 			break
+		}
+		if status == statusUnacked {
+			// The server's TCP never acknowledged the request: it did
+			// not get it (its host or link is gone). Another server
+			// takes it; passive checks count it as a failed connection.
+			x.tried[x.srv.idx] = true
+			s.stats.retries.Add(1)
+			if x.be.observe != nil {
+				x.be.observe(x.be.cfg.Name, x.srv.name, errUnacked)
+			}
+			h.s.logLimited("unacked", "request not acknowledged by the server; trying another", "service", s.name, "server", x.srv.name)
+			x.drop()
+			continue
 		}
 		if status == 502 && got == 0 && x.reused && info.replayable && tries < 3 {
 			x.drop()
@@ -596,6 +614,7 @@ type attempt struct {
 	srv       *server
 	sc        *upstream
 	reused    bool
+	ackCheck  bool // check the request was acknowledged after unackedWait
 	bodyDone  bool // the whole request body was sent
 	streamed  bool // body bytes were sent beyond the first write: no replay
 	reuseOK   bool // the server connection may go back to the pool
@@ -755,7 +774,15 @@ func (h *httpConn) readResponseHead(x *attempt, timeout time.Duration) (int, int
 	}
 	sb := *h.sb
 	lim := h1.Limits{MaxLine: 16 << 10, MaxHeaderBytes: maxResponseHead, MaxHeaders: 1000}
-	x.sc.dl.read(x.sc.TCPConn, time.Now().Add(timeout), timeout/8)
+	sent := time.Now()
+	ackCheck := x.ackCheck && timeout > unackedWait
+	if ackCheck {
+		// Up to a quarter early: on a busy connection the deadline is
+		// then set only every so often, not for each request.
+		x.sc.dl.read(x.sc.TCPConn, sent.Add(unackedWait), unackedWait/4)
+	} else {
+		x.sc.dl.read(x.sc.TCPConn, sent.Add(timeout), timeout/8)
+	}
 	got := 0
 	for {
 		if x.have > 0 {
@@ -781,11 +808,43 @@ func (h *httpConn) readResponseHead(x *attempt, timeout time.Duration) (int, int
 		}
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
+				if ackCheck {
+					ackCheck = false
+					if got == 0 && unacked(x.sc.TCPConn) {
+						return statusUnacked, 0
+					}
+					x.sc.dl.read(x.sc.TCPConn, sent.Add(timeout), timeout/8)
+					continue
+				}
 				return 504, got
 			}
 			return 502, got
 		}
 	}
+}
+
+// unackedWait is how long (less up to a quarter) a request on a pooled
+// connection may go without the server's TCP acknowledging it before it is
+// taken elsewhere (see unacked). A live server's kernel acknowledges within
+// its delayed-ACK time (at most 200ms on Linux), whatever its application
+// is doing.
+const unackedWait = 400 * time.Millisecond
+
+// statusUnacked is readResponseHead's answer for a request the server's
+// TCP has not acknowledged: not an HTTP status.
+const statusUnacked = 1
+
+var errUnacked = errors.New("request not acknowledged by the server within " + unackedWait.String())
+
+// unacked reports whether data sent on c is still unacknowledged.
+func unacked(c *net.TCPConn) bool {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return false
+	}
+	var info *unix.TCPInfo
+	rc.Control(func(fd uintptr) { info, err = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO) })
+	return err == nil && info != nil && info.Unacked > 0
 }
 
 // swapServerBuf replaces the server buffer by one of size bytes, keeping
