@@ -51,6 +51,10 @@ type ClassicOptions struct {
 	// (weight -60): a node whose checks see no healthy backend drops to
 	// 90 and the peer (100) takes over.
 	TrackServices bool
+	// ObserveLayer7 makes the http backend observe responses (health
+	// observe: layer7; HAProxy's observe layer7 error-limit fall
+	// on-error mark-down).
+	ObserveLayer7 bool
 	// NodeFlavors overrides Flavor per node (interoperability: one halb
 	// node and one keepalived node).
 	NodeFlavors [2]Flavor
@@ -139,7 +143,7 @@ services:
 backends:
 {{- range $b := .Backends}}
   - name: {{$b.Name}}
-    health: {check: {{$b.Check}}{{if eq $b.Check "http"}}, path: /healthz{{end}}, interval: {{$.Check.Interval}}, timeout: {{$.Check.Timeout}}, rise: {{$.Check.Rise}}, fall: {{$.Check.Fall}}}
+    health: {check: {{$b.Check}}{{if eq $b.Check "http"}}, path: /healthz{{end}}, interval: {{$.Check.Interval}}, timeout: {{$.Check.Timeout}}, rise: {{$.Check.Rise}}, fall: {{$.Check.Fall}}{{if and $.Observe7 (eq $b.Check "http")}}, observe: layer7{{end}}}
     servers:
 {{- range $.Servers}}
       - {name: {{.}}, address: "{{index $.ServerAddr .}}"}
@@ -155,7 +159,8 @@ func ClassicConfig(o ClassicOptions, i int) []byte {
 		"Name": "lb1", "Peer": "lb2", "PeerAddr": "192.168.10.2",
 		"Priority": o.Priorities[i], "Advert": o.AdvertInterval, "Version": o.Version,
 		"VIP": ClassicVIP, "Bits": 24, "Listen": ClassicVIP, "Unicast": o.Unicast, "UseVMAC": o.UseVMAC, "TrackServices": o.TrackServices,
-		"Dual": o.DualMaster, "VIP2": ClassicVIP2, "Priority2": o.Priorities[1-i],
+		"Observe7": o.ObserveLayer7,
+		"Dual":     o.DualMaster, "VIP2": ClassicVIP2, "Priority2": o.Priorities[1-i],
 		"TCPPort":  ClassicTCPPort,
 		"Backends": []backend{{"web", "http"}, {"web-tcp", "tcp"}},
 		"Check": map[string]any{"Interval": ClassicCheckInterval, "Timeout": ClassicCheckTimeout,

@@ -483,6 +483,13 @@ func HAProxyConfig(cfg *config.Config, p RefPaths) ([]byte, error) {
 			if h.Check == "https" {
 				check += " check-ssl verify none"
 			}
+			// halb's default observe (layer4) stays HAProxy's default (no
+			// observing), so the rows compare both at their defaults; an
+			// explicit layer7 is HAProxy's observe layer7 with fall
+			// errors in a row marking the server down.
+			if h.Observe == "layer7" {
+				check += fmt.Sprintf(" observe layer7 error-limit %d on-error mark-down", h.Fall)
+			}
 		}
 		for j := range be.Servers {
 			sv := &be.Servers[j]

@@ -312,7 +312,7 @@ backends:
       - {name: s1, address: "10.2.0.1:80"}
   - name: hashed
     balance: uri
-    health: {check: https, path: "/ready?full=1", expect_status: "204,300-399", port: 8443, interval: 250ms, timeout: 100ms, rise: 1, fall: 5}
+    health: {check: https, observe: layer7, path: "/ready?full=1", expect_status: "204,300-399", port: 8443, interval: 250ms, timeout: 100ms, rise: 1, fall: 5}
     servers:
       - {name: h1, address: "localhost:8080", weight: 256}
   - name: raw
@@ -381,7 +381,7 @@ func TestReferenceRules(t *testing.T) {
 		"option httpchk GET /ready?full=1",
 		"http-check expect status 204,300-399",
 		"timeout check 100ms",
-		"server h1 localhost:8080 weight 256 check inter 250ms fall 5 rise 1 port 8443 check-ssl verify none")
+		"server h1 localhost:8080 weight 256 check inter 250ms fall 5 rise 1 port 8443 check-ssl verify none observe layer7 error-limit 5 on-error mark-down")
 	wantLines(t, "backend raw", block(t, h, "backend raw"),
 		"mode tcp",
 		"# health.check icmp: HAProxy has no ICMP check; a TCP connect check to the server's port stands in.",

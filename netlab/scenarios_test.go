@@ -440,6 +440,25 @@ func TestBackendFails500(t *testing.T) {
 	})
 }
 
+// TestBackendFails500Observed: as backend-fails-500, with the backend
+// observing responses (observe: layer7 on halb; HAProxy's observe layer7
+// error-limit 3 on-error mark-down): fall 500s in a row from traffic take
+// be1 out at once, long before its checks would.
+func TestBackendFails500Observed(t *testing.T) {
+	scenarioWith(t, "backend-fails-500-observed", []string{NeedProxy, NeedHealth}, ClassicOptions{ObserveLayer7: true},
+		func(t *testing.T, c *Classic, row *Row) {
+			bound := time.Second
+			w, t0 := measure(t, c, row, func() { c.Backends[0].SetMode(ModeFail) }, nil, bound+2*time.Second, 0)
+			checkBackendOut(t, row, w, t0, "be2", bound)
+			// fall 500s, and the requests already sent to be1 when the
+			// third came back.
+			if c.Opts.Flavor == FlavorHalb && w.Failed > 2*ClassicCheckFall {
+				t.Errorf("%d requests failed; want about fall (%d)", w.Failed, ClassicCheckFall)
+			}
+			finish(t, c, row, "lb1")
+		})
+}
+
 // TestBackendHangs: be1 accepts and never answers; each check times out,
 // so it is out within fall x (interval + timeout).
 func TestBackendHangs(t *testing.T) {

@@ -100,6 +100,7 @@ func applyDefaults(c *Config, present func(path string) bool) {
 		setInt(&h.Rise, p+".health.rise", DefaultRise)
 		setInt(&h.Fall, p+".health.fall", DefaultFall)
 		setStr(&h.Initial, p+".health.initial", "up")
+		setStr(&h.Observe, p+".health.observe", "layer4")
 		for j := range b.Servers {
 			if b.Servers[j].Weight == nil {
 				w := 1

@@ -61,7 +61,7 @@ lb: 1
 `, []string{
 			`halb.yaml:3: node.hostname: unknown key "hostname" (known keys here: name, management)`,
 			`halb.yaml:5: time.server: unknown key "server" (known keys here: servers, max_offset)`,
-			`halb.yaml:8: backends[0].health.url: unknown key "url" (known keys here: check, path, expect_status, interval, timeout, rise, fall, port, method, host, expect_body, verify, send, expect, initial)`,
+			`halb.yaml:8: backends[0].health.url: unknown key "url" (known keys here: check, path, expect_status, interval, timeout, rise, fall, port, method, host, expect_body, verify, send, expect, observe, initial)`,
 			`halb.yaml:10: backends[0].servers[0].backup: unknown key "backup" (known keys here: name, address, weight, maxconn)`,
 			`halb.yaml:11: lb: unknown key "lb" (known keys here: node, time, peers, vrrp, vrrp_sync_groups, services, backends)`,
 		}},

@@ -364,6 +364,13 @@ type Health struct {
 	// Expect must occur in the first 4 KiB a tcp check reads back.
 	// Default: none (the connect is enough).
 	Expect string `yaml:"expect,omitempty" json:"expect,omitempty"`
+	// Observe is what real traffic tells the checks (HAProxy's observe):
+	// layer4 counts failed connections to a server, layer7 also 5xx
+	// responses (but 501 and 505), response timeouts and invalid
+	// responses; fall of them in a row take the server down before its
+	// next active check (only active checks bring it back). none ignores
+	// traffic. Default: layer4.
+	Observe string `yaml:"observe,omitempty" json:"observe,omitempty"`
 	// Initial is the state of a server until its first check results: up
 	// (HAProxy's behaviour) or down (no traffic before rise passed
 	// checks). Default: up.
@@ -421,6 +428,8 @@ var (
 	Checks   = []string{"none", "icmp", "tcp", "http", "https"}
 	// ProxyProtocols are the values of backends[].proxy_protocol.
 	ProxyProtocols = []string{"", "v1", "v2"}
+	// Observes are the values of backends[].health.observe.
+	Observes = []string{"none", "layer4", "layer7"}
 	// InitialStates are the values of backends[].health.initial.
 	InitialStates = []string{"up", "down"}
 )

@@ -454,6 +454,11 @@ func (v *validator) services(c *Config, backends map[string]bool) {
 			if s.DefaultBackend == "" {
 				v.errf(path+".default_backend", "is required in tcp mode")
 			}
+			for j, b := range c.Backends {
+				if b.Name == s.DefaultBackend && b.Health.Observe == "layer7" {
+					v.errf(fmt.Sprintf("backends[%d].health.observe", j), "layer7 observes HTTP responses, but service %s uses this backend in mode: tcp (use layer4)", s.Name)
+				}
+			}
 		}
 		if s.Mode == "http" && s.DefaultBackend == "" && len(s.Routes) == 0 {
 			v.errf(path+".default_backend", "is required when there are no routes")
@@ -573,6 +578,7 @@ func (v *validator) backends(c *Config) {
 		}
 		v.intRange(hp+".port", h.Port, 0, 65535)
 		v.oneOf(hp+".initial", h.Initial, InitialStates)
+		v.oneOf(hp+".observe", h.Observe, Observes)
 		web := h.Check == "http" || h.Check == "https"
 		for _, f := range []struct {
 			key, val string

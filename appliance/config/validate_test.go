@@ -1083,6 +1083,18 @@ func TestValidateBackends(t *testing.T) {
   - {name: a, health: {check: http, expect_status: 100}}
   - {name: b, health: {check: http, expect_status: 599}}
 `, nil},
+		{"observe", backendDoc + `
+  - {name: a, health: {observe: layer7}}
+  - {name: b, health: {observe: none}}
+  - {name: c, health: {observe: layer5}}
+`, []string{`halb.yaml:5: backends[2].health.observe: "layer5" is not one of none, layer4, layer7`}},
+		{"observe layer7 in tcp mode", `
+node: {name: lb1}
+services:
+  - {name: db, listen: [":5432"], mode: tcp, default_backend: pg}
+backends:
+  - {name: pg, health: {observe: layer7}}
+`, []string{"halb.yaml:5: backends[0].health.observe: layer7 observes HTTP responses, but service db uses this backend in mode: tcp (use layer4)"}},
 		{"expect_status ranges and lists", backendDoc + `
   - {name: a, health: {check: http, expect_status: 200-399}}
   - {name: b, health: {check: http, expect_status: "200,204, 300-399"}}
@@ -1383,7 +1395,7 @@ backends:
 	if b.Balance != "roundrobin" {
 		t.Errorf("balance = %q, want roundrobin", b.Balance)
 	}
-	want := Health{Check: "tcp", Interval: Duration(2 * time.Second), Timeout: Duration(time.Second), Rise: 2, Fall: 3, Initial: "up"}
+	want := Health{Check: "tcp", Interval: Duration(2 * time.Second), Timeout: Duration(time.Second), Rise: 2, Fall: 3, Observe: "layer4", Initial: "up"}
 	if !reflect.DeepEqual(b.Health, want) {
 		t.Errorf("tcp health = %+v, want %+v", b.Health, want)
 	}
@@ -1396,7 +1408,7 @@ backends:
 	}
 	for _, b := range cfg.Backends[1:] {
 		want := Health{Check: b.Health.Check, Path: "/", ExpectStatus: StatusCodes{{200, 200}}, Interval: Duration(2 * time.Second),
-			Timeout: Duration(time.Second), Rise: 2, Fall: 3, Initial: "up"}
+			Timeout: Duration(time.Second), Rise: 2, Fall: 3, Observe: "layer4", Initial: "up"}
 		if !reflect.DeepEqual(b.Health, want) {
 			t.Errorf("%s health = %+v, want %+v", b.Name, b.Health, want)
 		}
@@ -1507,7 +1519,7 @@ backends:
 		t.Errorf("mode = %q", cfg.Services[0].Mode)
 	}
 	b := cfg.Backends[0]
-	want := Health{Check: "none", Interval: Duration(10 * time.Second), Timeout: Duration(3 * time.Second), Rise: 5, Fall: 1, Initial: "up"}
+	want := Health{Check: "none", Interval: Duration(10 * time.Second), Timeout: Duration(3 * time.Second), Rise: 5, Fall: 1, Observe: "layer4", Initial: "up"}
 	if b.Balance != "source" || !reflect.DeepEqual(b.Health, want) {
 		t.Errorf("backend = %+v", b)
 	}

@@ -124,6 +124,7 @@ func (d *Daemon) newComponents() []Component {
 	d.proxy = proxy.New(d.log)
 	d.health = health.New(d.log, d.serverChanged)
 	d.proxy.ObserveConnects(d.health.Passive)
+	d.proxy.ObserveResponses(d.health.PassiveResponse)
 	cs = append(cs, d.health, d.proxy)
 	return cs
 }

@@ -249,3 +249,56 @@ func TestScheduleJitter(t *testing.T) {
 		t.Errorf("next checks fall in %d distinct milliseconds, at most %d in one; want a spread", len(perMS), busiest)
 	}
 }
+
+// TestObserve: what traffic reports counts per the backend's observe:
+// layer7 takes 5xx (but 501, 505) and response errors in a row, a good
+// response resets the run and a connect does not; layer4 counts only
+// failed connects; none ignores traffic.
+func TestObserve(t *testing.T) {
+	clk := newFakeClock()
+	chk := &scripted{result: map[string]error{}, checks: map[string]int{}}
+	c, rec := runFake(t, `
+node: {name: lb1}
+backends:
+  - name: l7
+    health: {check: tcp, fall: 3, observe: layer7}
+    servers: [{name: s, address: "10.0.0.1:80"}]
+  - name: l4
+    health: {check: tcp, fall: 3}
+    servers: [{name: s, address: "10.0.0.2:80"}]
+  - name: off
+    health: {check: tcp, fall: 1, observe: none}
+    servers: [{name: s, address: "10.0.0.3:80"}]
+`, clk, chk, func() float64 { return 1 })
+	clk.waitArmed(t, 3)
+	timeout := errors.New("no response within 30s")
+	c.PassiveResponse("l7", "s", 500, nil)
+	c.PassiveResponse("l7", "s", 503, nil)
+	c.Passive("l7", "s", nil) // a connect: no reset under layer7
+	c.PassiveResponse("l7", "s", 501, nil)
+	c.PassiveResponse("l7", "s", 200, nil) // resets
+	c.PassiveResponse("l7", "s", 502, nil)
+	c.PassiveResponse("l7", "s", 0, timeout)
+	rec.none(t, "l7 after two failures in a row")
+	c.PassiveResponse("l7", "s", 504, nil)
+	if ch := rec.wait(t, time.Second); ch.Backend != "l7" || ch.Up || ch.Reason != "http status 504 from traffic, 3 failed requests in a row from traffic" {
+		t.Fatalf("change %+v", ch)
+	}
+
+	for range 5 {
+		c.PassiveResponse("l4", "s", 500, nil)
+		c.PassiveResponse("off", "s", 500, nil)
+		c.Passive("off", "s", timeout)
+	}
+	rec.none(t, "5xx on layer4, anything on none")
+	c.Passive("l4", "s", timeout)
+	c.Passive("l4", "s", timeout)
+	c.Passive("l4", "s", nil) // resets under layer4
+	c.Passive("l4", "s", timeout)
+	c.Passive("l4", "s", timeout)
+	rec.none(t, "l4 after a reset")
+	c.Passive("l4", "s", timeout)
+	if ch := rec.wait(t, time.Second); ch.Backend != "l4" || ch.Up {
+		t.Fatalf("change %+v", ch)
+	}
+}

@@ -260,16 +260,47 @@ func (m *monitor) report(up bool, reason string) {
 
 // Passive takes the result of a connection attempt of real traffic to a
 // server (err nil: connected); fall failures in a row take the server down
-// before its next active check. Servers without checks are left alone.
+// before its next active check. Servers without checks, or whose backend
+// does not observe traffic, are left alone. Under observe: layer7 only a
+// good response ends a run of failures (PassiveResponse), not a connect.
 func (c *Component) Passive(backend, server string, err error) {
+	m := c.observing(backend, server)
+	if m == nil || err == nil && m.spec.health.Observe == "layer7" {
+		return
+	}
+	m.passive(err, " connection failures in a row from traffic")
+}
+
+// PassiveResponse takes the outcome of a request to a server of a backend
+// with observe: layer7: err is a response timeout or an invalid response,
+// else status is the response's. A 5xx other than 501 and 505 fails (as
+// HAProxy counts them); anything else ends a run of failures.
+func (c *Component) PassiveResponse(backend, server string, status int, err error) {
+	m := c.observing(backend, server)
+	if m == nil || m.spec.health.Observe != "layer7" {
+		return
+	}
+	if err == nil && status >= 500 && status != 501 && status != 505 {
+		err = fmt.Errorf("http status %d from traffic", status)
+	}
+	m.passive(err, " failed requests in a row from traffic")
+}
+
+// observing is the monitor of a checked server whose backend observes
+// traffic, or nil.
+func (c *Component) observing(backend, server string) *monitor {
 	c.mu.Lock()
 	m := c.monitors[backend+"/"+server]
 	c.mu.Unlock()
-	if m == nil || m.spec.health.Check == "none" {
-		return
+	if m == nil || m.spec.health.Check == "none" || m.spec.health.Observe == "none" {
+		return nil
 	}
+	return m
+}
+
+func (m *monitor) passive(err error, what string) {
 	m.mu.Lock()
-	changed, reason := m.st.passive(err, c.clock.Now())
+	changed, reason := m.st.passive(err, m.comp.clock.Now(), what)
 	up := m.st.up
 	m.mu.Unlock()
 	if changed {

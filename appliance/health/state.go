@@ -21,7 +21,7 @@ type state struct {
 	lastChange     time.Time
 	ups, downs     int64
 	reason         string // why the last change happened
-	connFails      int    // connection failures in a row from traffic
+	connFails      int    // failures in a row from traffic
 }
 
 func newState(rise, fall int, now time.Time) *state {
@@ -71,7 +71,7 @@ func (s *state) observe(err error, latency time.Duration, now time.Time) (change
 // (HAProxy's observe layer4): fall failures in a row take an up server
 // down at once, before its next active check; only active checks bring it
 // back.
-func (s *state) passive(err error, now time.Time) (changed bool, reason string) {
+func (s *state) passive(err error, now time.Time, what string) (changed bool, reason string) {
 	if err == nil {
 		s.connFails = 0
 		return false, ""
@@ -85,7 +85,7 @@ func (s *state) passive(err error, now time.Time) (changed bool, reason string) 
 	s.okRun = 0
 	s.lastChange = now
 	s.lastErr = err.Error()
-	s.reason = s.lastErr + ", " + strconv.Itoa(s.connFails) + " connection failures in a row from traffic"
+	s.reason = s.lastErr + ", " + strconv.Itoa(s.connFails) + what
 	s.connFails = 0
 	return true, s.reason
 }

@@ -63,20 +63,21 @@ func TestStateRiseFallOne(t *testing.T) {
 // checks bring it back.
 func TestStatePassive(t *testing.T) {
 	s := newState(2, 3, time.Unix(0, 0))
+	const conns = " connection failures in a row from traffic"
 	refused := errors.New("dial tcp 10.0.0.11:80: i/o timeout")
-	s.passive(refused, time.Unix(1, 0))
-	s.passive(refused, time.Unix(1, 0))
-	s.passive(nil, time.Unix(1, 0))
-	s.passive(refused, time.Unix(2, 0))
-	s.passive(refused, time.Unix(2, 0))
+	s.passive(refused, time.Unix(1, 0), conns)
+	s.passive(refused, time.Unix(1, 0), conns)
+	s.passive(nil, time.Unix(1, 0), conns)
+	s.passive(refused, time.Unix(2, 0), conns)
+	s.passive(refused, time.Unix(2, 0), conns)
 	if !s.up {
 		t.Fatal("down after 2 failures in a row (fall 3)")
 	}
-	changed, reason := s.passive(refused, time.Unix(3, 0))
+	changed, reason := s.passive(refused, time.Unix(3, 0), conns)
 	if !changed || s.up || reason != "dial tcp 10.0.0.11:80: i/o timeout, 3 connection failures in a row from traffic" {
 		t.Fatalf("%v %v %q", changed, s.up, reason)
 	}
-	if changed, _ := s.passive(refused, time.Unix(4, 0)); changed {
+	if changed, _ := s.passive(refused, time.Unix(4, 0), conns); changed {
 		t.Fatal("a down server changed again")
 	}
 	s.observe(nil, 0, time.Unix(5, 0))

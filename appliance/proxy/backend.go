@@ -44,6 +44,9 @@ type backend struct {
 	cookie  string             // cookie persistence name; "" otherwise
 	limited bool               // some server has maxconn
 	observe func(backend, server string, err error)
+	// observeResp, set for backends with observe: layer7, is told every
+	// request's outcome.
+	observeResp func(backend, server string, status int, err error)
 
 	mu     sync.Mutex
 	freed  chan struct{} // closed and replaced when a limited server frees a slot

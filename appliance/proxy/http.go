@@ -596,11 +596,27 @@ func (h *httpConn) exchange(st *serviceState, start time.Time) outcome {
 		} else {
 			s.stats.serverErrors.Add(1)
 		}
+		if x.be.observeResp != nil {
+			err := errBadResponse
+			if status == 504 {
+				err = errResponseTimeout
+			}
+			x.be.observeResp(x.be.cfg.Name, x.srv.name, 0, err)
+		}
 		h.fail(status)
 		return closeConn
 	}
+	if x.be.observeResp != nil {
+		x.be.observeResp(x.be.cfg.Name, x.srv.name, h.resp.Status, nil)
+	}
 	return h.response(st, x, start, logMethod, logHost, logPath)
 }
+
+// The response failures passive layer-7 checks are told of.
+var (
+	errBadResponse     = errors.New("invalid or no response")
+	errResponseTimeout = errors.New("no response within timeouts.server")
+)
 
 // attempt is one request's server side: the chosen server and connection
 // and what has been sent.

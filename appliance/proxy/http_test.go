@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -66,6 +67,10 @@ func (o *origin) serve(w http.ResponseWriter, r *http.Request) {
 		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
 		w.Header().Set("X-Big", strings.Repeat("h", n))
 		w.Write([]byte("small body"))
+		return
+	case "/500", "/501", "/503":
+		code, _ := strconv.Atoi(r.URL.Path[1:])
+		w.WriteHeader(code)
 		return
 	case "/big":
 		w.Header().Set("Content-Length", "1000000")
@@ -1006,5 +1011,42 @@ func TestServerDrained(t *testing.T) {
 	}
 	if !seen["a"] {
 		t.Fatalf("the ready server got nothing: %v", seen)
+	}
+}
+
+// TestObserveResponses: a backend with observe: layer7 reports every
+// request's status (and response failures) for passive checks; others
+// report none.
+func TestObserveResponses(t *testing.T) {
+	a := newOrigin(t, "a")
+	listen := freePort(t)
+	type outcome struct {
+		backend, server string
+		status          int
+		err             bool
+	}
+	var mu sync.Mutex
+	var got []outcome
+	c := New(slog.New(slog.DiscardHandler))
+	c.ObserveResponses(func(b, s string, status int, err error) {
+		mu.Lock()
+		got = append(got, outcome{b, s, status, err != nil})
+		mu.Unlock()
+	})
+	cfg := "node: {name: lb1}\nservices:\n  - name: web\n    listen: [\"" + listen + "\"]\n    default_backend: b0\n" +
+		"    routes: [{path_prefix: /5, backend: b1}]\n    timeouts: {server: 200ms}\n" +
+		"backends:\n  - name: b0\n    health: {observe: layer7}\n" + servers(a.addr()) +
+		"  - name: b1\n" + servers(a.addr())
+	runComponent(t, c, mustConfig(t, cfg))
+	waitListening(t, listen)
+	client := &http.Client{}
+	get(t, client, "http://"+listen+"/")
+	get(t, client, "http://"+listen+"/500")  // b1: layer4, not reported
+	get(t, client, "http://"+listen+"/slow") // 300ms > timeouts.server: 504
+	mu.Lock()
+	defer mu.Unlock()
+	want := []outcome{{"b0", "s0", 200, false}, {"b0", "s0", 0, true}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("observed %+v, want %+v", got, want)
 	}
 }

@@ -34,7 +34,9 @@ type Component struct {
 	drained map[string]bool      // "backend/server" drained by an operator
 	ramps   map[string]time.Time // "backend/server" in slow start, since
 	observe func(backend, server string, err error)
-	now     func() time.Time // the clock of slow start; tests set their own
+	// observeResp is told request outcomes of layer-7 observed backends.
+	observeResp func(backend, server string, status int, err error)
+	now         func() time.Time // the clock of slow start; tests set their own
 }
 
 // SetServerDrained drains a server (no new sessions; open ones and
@@ -67,6 +69,16 @@ func (c *Component) SetServerDrained(backend, server string, drained bool) {
 func (c *Component) ObserveConnects(f func(backend, server string, err error)) {
 	c.mu.Lock()
 	c.observe = f
+	c.mu.Unlock()
+}
+
+// ObserveResponses has f told the outcome of every request to a server of
+// a backend with health.observe: layer7 (err: a response timeout or an
+// invalid response; else the status), for passive layer-7 checks. Call it
+// before Run.
+func (c *Component) ObserveResponses(f func(backend, server string, status int, err error)) {
+	c.mu.Lock()
+	c.observeResp = f
 	c.mu.Unlock()
 }
 
@@ -208,6 +220,9 @@ func (c *Component) reconcile() {
 		}
 		be := newBackend(bc, old)
 		be.observe = c.observe
+		if bc.Health.Observe == "layer7" {
+			be.observeResp = c.observeResp
+		}
 		for _, s := range be.servers {
 			s.down.Store(c.down[bc.Name+"/"+s.name])
 			s.drained.Store(c.drained[bc.Name+"/"+s.name])
