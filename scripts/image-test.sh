@@ -1,0 +1,346 @@
+#!/usr/bin/env bash
+# make image-test — boots the appliance image built by `make image` in QEMU
+# (root). Two parts:
+#   1. one VM (user networking): the kernel boots, the seed disk is imported,
+#      halbd is READY, the console is drawn on ttyS0, and a request to the
+#      proxied port (hostfwd on 127.0.0.1) is answered by a backend on the
+#      host (qemu guestfwd runs image-test's backend per connection).
+#   2. two VMs on one LAN (a bridge in a network namespace made here, which
+#      is also the client and holds the backend): lb1 (priority 150) holds
+#      the VIP; its QEMU is killed; lb2 must answer on the VIP.
+# KVM is used when a short probe boot works, else TCG. Logs and timings go
+# to out/image/test/. Skips (exit 0) with the reason when not root or when
+# QEMU/OVMF cannot be installed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$PWD
+img=$repo/out/image/halb.qcow2
+dir=$repo/out/image/test
+t_start=$(date +%s.%N)
+
+skip() { echo "image-test: SKIP: $*"; exit 0; }
+fail() { echo "image-test: FAIL: $*" >&2; exit 1; }
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+[ "$(id -u)" -eq 0 ] || skip "needs root (QEMU with tap devices, network namespaces)"
+
+declare -A need=(
+	[qemu-system-x86]=/usr/bin/qemu-system-x86_64
+	[qemu-utils]=/usr/bin/qemu-img
+	[ovmf]=/usr/share/OVMF/OVMF_CODE_4M.fd
+	[mtools]=/usr/bin/mcopy
+	[dosfstools]=/usr/sbin/mkfs.vfat
+	[curl]=/usr/bin/curl
+	[iproute2]=/usr/sbin/ip
+	[python3]=/usr/bin/python3
+	[openssl]=/usr/bin/openssl
+)
+missing=()
+for pkg in "${!need[@]}"; do [ -e "${need[$pkg]}" ] || missing+=("$pkg"); done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "image-test: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1 ||
+		{ apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1; } || true
+	for pkg in "${!need[@]}"; do [ -e "${need[$pkg]}" ] || skip "$pkg is missing and could not be installed"; done
+fi
+[ -f "$img" ] || fail "$img missing: run make image first"
+[ -x bin/halbctl ] || fail "bin/halbctl missing: run make build first"
+
+OVMF_CODE=/usr/share/OVMF/OVMF_CODE_4M.fd
+OVMF_VARS=/usr/share/OVMF/OVMF_VARS_4M.fd
+BOOT_TIMEOUT=${BOOT_TIMEOUT:-240}
+
+rm -rf "$dir"
+mkdir -p "$dir"
+ns=halbimg$$
+pids=()
+cleanup() {
+	local p
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	ip netns del "$ns" 2>/dev/null || true
+	rm -f "$dir"/*.qcow2 "$dir"/*.vars.fd
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------- helpers
+# seed_disk OUT.img DIR: a vfat disk labelled HALB-SEED with DIR's files,
+# made without mounting (mtools).
+seed_disk() {
+	local out=$1 src=$2 f
+	rm -f "$out"
+	mkfs.vfat -n HALB-SEED -C "$out" 2048 >/dev/null
+	export MTOOLS_SKIP_CHECK=1
+	for f in "$src"/*; do
+		if [ -d "$f" ]; then
+			mmd -i "$out" "::/$(basename "$f")"
+			mcopy -i "$out" "$f"/* "::/$(basename "$f")/"
+		else
+			mcopy -i "$out" "$f" "::/$(basename "$f")"
+		fi
+	done
+}
+
+# overlay NAME: a throwaway qcow2 over the image, and a copy of OVMF's vars.
+overlay() {
+	qemu-img create -q -f qcow2 -b "$img" -F qcow2 "$dir/$1.qcow2"
+	cp "$OVMF_VARS" "$dir/$1.vars.fd"
+}
+
+# qemu_args NAME: the common part of a VM's command line.
+accel=tcg
+qemu_args() {
+	local cpu=max
+	[ "$accel" = kvm ] && cpu=host
+	echo -machine q35,accel=$accel -cpu $cpu -m 512 -smp 1 -display none -no-reboot -monitor none -net none \
+		-drive if=pflash,format=raw,unit=0,readonly=on,file=$OVMF_CODE \
+		-drive if=pflash,format=raw,unit=1,file=$dir/$1.vars.fd \
+		-drive if=virtio,format=qcow2,file=$dir/$1.qcow2 \
+		-serial file:$dir/$1.serial.log
+}
+
+# wait_log FILE REGEX TIMEOUT: until the (serial) log has a line matching.
+wait_log() {
+	local end=$(($(date +%s) + $3))
+	while [ "$(date +%s)" -lt "$end" ]; do
+		grep -a -q -E "$2" "$1" 2>/dev/null && return 0
+		sleep 0.5
+	done
+	return 1
+}
+
+# alive PID: the VM is still running.
+alive() { kill -0 "$1" 2>/dev/null; }
+
+# ---------------------------------------------------------------- accel
+# KVM when /dev/kvm exists and OVMF gets as far as printing on the serial
+# port within a few seconds without a KVM error; otherwise TCG.
+if [ -e /dev/kvm ] && [ -z "${IMAGE_TEST_TCG:-}" ]; then
+	cp "$OVMF_VARS" "$dir/probe.vars.fd"
+	qemu-system-x86_64 -machine q35,accel=kvm -cpu host -m 256 -display none -no-reboot -monitor none -net none \
+		-drive if=pflash,format=raw,unit=0,readonly=on,file=$OVMF_CODE \
+		-drive if=pflash,format=raw,unit=1,file=$dir/probe.vars.fd \
+		-serial file:$dir/probe.serial.log >"$dir/probe.err" 2>&1 &
+	probe=$!
+	pids+=("$probe")
+	for _ in $(seq 1 16); do
+		sleep 0.5
+		grep -q -i "internal error" "$dir/probe.err" && break
+		alive "$probe" || break
+		if [ -s "$dir/probe.serial.log" ]; then accel=kvm; break; fi
+	done
+	kill "$probe" 2>/dev/null || true
+	wait "$probe" 2>/dev/null || true
+	rm -f "$dir/probe.vars.fd"
+fi
+echo "image-test: accelerator $accel"
+
+# ================================================================ part 1
+echo "image-test: part 1: one VM, seed disk, proxied request through hostfwd"
+cat >"$dir/backend.sh" <<'EOF'
+#!/bin/sh
+# Run by qemu's guestfwd for each connection to 10.0.2.100:8080 in the guest.
+while IFS= read -r line; do
+	line=$(printf '%s' "$line" | tr -d '\r')
+	[ -z "$line" ] && break
+done
+body='halb-image-test backend ok'
+printf 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %s\r\nConnection: close\r\n\r\n%s\n' $((${#body} + 1)) "$body"
+EOF
+chmod +x "$dir/backend.sh"
+
+mkdir -p "$dir/seed-solo"
+cat >"$dir/seed-solo/halb.yaml" <<'EOF'
+# image-test, part 1: one HTTP service on all addresses, its backend is the
+# test's backend on the host (qemu guestfwd 10.0.2.100:8080).
+node:
+  name: lb-solo
+services:
+  - name: web
+    listen: [":8080"]
+    mode: http
+    default_backend: host
+    response_headers: {X-LB-Node: lb-solo}
+backends:
+  - name: host
+    health: {check: tcp, interval: 5s}
+    servers:
+      - {name: h1, address: "10.0.2.100:8080"}
+EOF
+openssl passwd -6 -salt halbtest halb-test-password >"$dir/seed-solo/root_password_hash"
+bin/halbctl config validate "$dir/seed-solo/halb.yaml" >/dev/null || fail "seed config of part 1 does not validate"
+seed_disk "$dir/seed-solo.img" "$dir/seed-solo"
+
+hostport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+overlay solo
+t_boot=$(now)
+# shellcheck disable=SC2046
+qemu-system-x86_64 $(qemu_args solo) \
+	-drive if=virtio,format=raw,file="$dir/seed-solo.img" \
+	-nic "user,model=virtio-net-pci,restrict=off,hostfwd=tcp:127.0.0.1:$hostport-:8080,guestfwd=tcp:10.0.2.100:8080-cmd:$dir/backend.sh" \
+	>"$dir/solo.qemu.log" 2>&1 &
+solo=$!
+pids+=("$solo")
+log=$dir/solo.serial.log
+
+wait_log "$log" 'Linux version' 120 || fail "part 1: no kernel output on the serial port (see $log)"
+echo "image-test:   kernel booted after $(since "$t_boot")s"
+wait_log "$log" 'Started.*halbd\.service' "$BOOT_TIMEOUT" ||
+	fail "part 1: halbd did not become READY within ${BOOT_TIMEOUT}s (see $log)"
+ready_solo=$(since "$t_boot")
+echo "image-test:   halbd READY (systemd: Started halbd.service) after ${ready_solo}s"
+grep -a -q 'halb-seed: imported halb.yaml from the seed disk' "$log" || fail "part 1: the seed disk was not imported (see $log)"
+grep -a -q 'halb-seed: root password set from the seed' "$log" || fail "part 1: the root password was not set from the seed (see $log)"
+echo "image-test:   seed imported (halb.yaml, root password)"
+wait_log "$log" 'halb console' 60 || fail "part 1: no console banner on ttyS0 (see $log)"
+wait_log "$log" 'node +lb-solo' 30 || fail "part 1: the console does not show the seeded node lb-solo (see $log)"
+echo "image-test:   console drawn on ttyS0 with the seeded config (node lb-solo)"
+
+ok=
+end=$(($(date +%s) + 60))
+while [ "$(date +%s)" -lt "$end" ]; do
+	if curl -s -m 5 -D "$dir/solo.headers" -o "$dir/solo.body" "http://127.0.0.1:$hostport/" &&
+		grep -q 'backend ok' "$dir/solo.body" && grep -qi '^X-LB-Node: lb-solo' "$dir/solo.headers"; then
+		ok=1
+		break
+	fi
+	sleep 1
+done
+[ -n "$ok" ] || fail "part 1: no answer from the backend through 127.0.0.1:$hostport (see $dir/solo.headers, $log)"
+echo "image-test:   GET http://127.0.0.1:$hostport/ → $(head -n1 "$dir/solo.headers" | tr -d '\r'), X-LB-Node: lb-solo, body: $(cat "$dir/solo.body")"
+kill "$solo"
+wait "$solo" 2>/dev/null || true
+
+# ================================================================ part 2
+echo "image-test: part 2: two VMs, VRRP failover on a bridge in netns $ns"
+ADVERT_MS=${ADVERT_MS:-200}
+ip netns add "$ns"
+ip -n "$ns" link set lo up
+ip -n "$ns" link add br0 type bridge
+ip -n "$ns" link set br0 type bridge forward_delay 0 stp_state 0
+ip -n "$ns" addr add 192.168.77.254/24 dev br0
+ip -n "$ns" link set br0 up
+for t in tap1 tap2; do
+	ip -n "$ns" tuntap add dev $t mode tap
+	ip -n "$ns" link set $t master br0 up
+done
+
+mkdir -p "$dir/www"
+echo 'halb-image-test backend ok' >"$dir/www/index.html"
+ip netns exec "$ns" /usr/bin/python3 -m http.server --bind 192.168.77.254 --directory "$dir/www" 9000 \
+	>"$dir/backend2.log" 2>&1 &
+pids+=("$!")
+
+for n in 1 2; do
+	prio=$([ $n = 1 ] && echo 150 || echo 100)
+	mkdir -p "$dir/seed-lb$n/network"
+	cat >"$dir/seed-lb$n/halb.yaml" <<EOF
+# image-test, part 2: lb$n of a MASTER/BACKUP pair on the test's LAN.
+node:
+  name: lb$n
+vrrp:
+  - name: web-a
+    interface: eth0
+    vrid: 77
+    priority: $prio
+    advert_interval: ${ADVERT_MS}ms
+    vips: [192.168.77.100/24]
+services:
+  - name: web
+    listen: ["192.168.77.100:80"]
+    mode: http
+    default_backend: www
+    response_headers: {X-LB-Node: lb$n}
+backends:
+  - name: www
+    health: {check: tcp, interval: 2s}
+    servers:
+      - {name: w1, address: "192.168.77.254:9000"}
+EOF
+	cat >"$dir/seed-lb$n/network/eth0.network" <<EOF
+[Match]
+Name=eth0
+
+[Network]
+Address=192.168.77.$n/24
+LinkLocalAddressing=no
+IPv6AcceptRA=no
+EOF
+	bin/halbctl config validate "$dir/seed-lb$n/halb.yaml" >/dev/null || fail "seed config of lb$n does not validate"
+	seed_disk "$dir/seed-lb$n.img" "$dir/seed-lb$n"
+	overlay lb$n
+done
+
+declare -A vm
+t_boot2=$(now)
+for n in 1 2; do
+	# shellcheck disable=SC2046
+	ip netns exec "$ns" qemu-system-x86_64 $(qemu_args lb$n) \
+		-drive if=virtio,format=raw,file="$dir/seed-lb$n.img" \
+		-netdev tap,id=lan,ifname=tap$n,script=no,downscript=no \
+		-device virtio-net-pci,netdev=lan,mac=52:54:00:77:00:0$n \
+		>"$dir/lb$n.qemu.log" 2>&1 &
+	vm[$n]=$!
+	pids+=("${vm[$n]}")
+done
+for n in 1 2; do
+	wait_log "$dir/lb$n.serial.log" 'Started.*halbd\.service' "$BOOT_TIMEOUT" ||
+		fail "part 2: halbd on lb$n did not become READY (see $dir/lb$n.serial.log)"
+	grep -a -q 'halb-seed: imported halb.yaml from the seed disk' "$dir/lb$n.serial.log" ||
+		fail "part 2: lb$n did not import its seed"
+done
+echo "image-test:   both VMs READY after $(since "$t_boot2")s (booting side by side)"
+
+# get: one request to the VIP from the namespace; prints the answering node.
+get() {
+	ip netns exec "$ns" curl -s -m "${1:-1}" --connect-timeout "${1:-1}" -D - -o /dev/null http://192.168.77.100/ 2>/dev/null |
+		tr -d '\r' | sed -n 's/^[Xx]-[Ll][Bb]-[Nn]ode: //p' || true
+}
+# lb1 must be MASTER, answering on the VIP (preemption after lb2 came up first).
+end=$(($(date +%s) + 60))
+who=
+while [ "$(date +%s)" -lt "$end" ]; do
+	who=$(get 2)
+	[ "$who" = lb1 ] && break
+	sleep 0.5
+done
+[ "$who" = lb1 ] || fail "part 2: the VIP is not answered by lb1 (last answer: '${who:-none}')"
+# Stable for a moment (no flapping between the two).
+for _ in 1 2 3 4 5; do
+	who=$(get 2)
+	[ "$who" = lb1 ] || fail "part 2: the VIP moved away from lb1 without a fault (answer: '${who:-none}')"
+	sleep 0.2
+done
+echo "image-test:   VIP 192.168.77.100:80 answered by lb1 (MASTER)"
+
+# Kill lb1's QEMU: lb2 must take the VIP over.
+t_kill=$(now)
+kill -9 "${vm[1]}"
+wait "${vm[1]}" 2>/dev/null || true
+who=
+end=$(($(date +%s) + 30))
+while [ "$(date +%s)" -lt "$end" ]; do
+	who=$(get 0.2)
+	[ "$who" = lb2 ] && break
+	sleep 0.05
+done
+failover=$(since "$t_kill")
+[ "$who" = lb2 ] || fail "part 2: lb2 did not answer on the VIP within 30s after lb1 was killed"
+# RFC 5798: Master_Down_Interval = 3 * Advert + (256 - priority) * Advert / 256.
+bound=$(awk -v a="$ADVERT_MS" 'BEGIN { printf "%.2f", (3 * a + (256 - 100) * a / 256) / 1000 }')
+echo "image-test:   lb1 killed → VIP answered by lb2 after ${failover}s (VRRP bound ${bound}s, advert ${ADVERT_MS}ms; measured with 0.2s request timeouts)"
+slack=${FAILOVER_SLACK:-2}
+awk -v f="$failover" -v b="$bound" -v s="$slack" 'BEGIN { exit !(f <= b + s) }' ||
+	fail "part 2: failover took ${failover}s, more than the bound ${bound}s + ${slack}s"
+
+total=$(since "$t_start")
+{
+	echo "accelerator: $accel"
+	echo "boot to READY (one VM, from QEMU start): ${ready_solo}s"
+	echo "failover (kill -9 of lb1's QEMU to lb2 answering on the VIP): ${failover}s (bound ${bound}s)"
+	echo "image-test total: ${total}s"
+} | tee "$dir/timings.txt"
+echo "image-test: PASS"
