@@ -2,12 +2,16 @@
 # make image-test — boots the appliance image built by `make image` in QEMU
 # (root). Two parts:
 #   1. one VM (user networking): the kernel boots, the seed disk is imported,
-#      halbd is READY, the console is drawn on ttyS0, and a request to the
+#      halbd is READY, the console is drawn on ttyS0, a request to the
 #      proxied port (hostfwd on 127.0.0.1) is answered by a backend on the
-#      host (qemu guestfwd runs image-test's backend per connection).
+#      host (qemu guestfwd runs image-test's backend per connection), and the
+#      console's key ('!' + Enter) gives a root shell after the seeded
+#      password.
 #   2. two VMs on one LAN (a bridge in a network namespace made here, which
-#      is also the client and holds the backend): lb1 (priority 150) holds
-#      the VIP; its QEMU is killed; lb2 must answer on the VIP.
+#      is also the client and holds the backend): lb1 (UEFI, seed disk)
+#      and lb2 (direct kernel, config from halb.seed= on the command line);
+#      lb1 (priority 150) holds the VIP; its QEMU is killed; lb2 must answer
+#      on the VIP.
 # KVM is used when a short probe boot works, else TCG. Logs and timings go
 # to out/image/test/. Skips (exit 0) with the reason when not root or when
 # QEMU/OVMF cannot be installed.
@@ -90,16 +94,19 @@ overlay() {
 	cp "$OVMF_VARS" "$dir/$1.vars.fd"
 }
 
-# qemu_args NAME: the common part of a VM's command line.
+# qemu_args NAME [pipe]: the common part of a VM's command line; the serial
+# port goes to NAME.serial.log, or with pipe to the FIFOs NAME.in (keys) and
+# NAME.out (read into NAME.serial.log by the caller).
 accel=tcg
 qemu_args() {
-	local cpu=max
+	local cpu=max serial=file:$dir/$1.serial.log
 	[ "$accel" = kvm ] && cpu=host
+	[ "${2:-}" = pipe ] && serial=pipe:$dir/$1
 	echo -machine q35,accel=$accel -cpu $cpu -m 512 -smp 1 -display none -no-reboot -monitor none -net none \
 		-drive if=pflash,format=raw,unit=0,readonly=on,file=$OVMF_CODE \
 		-drive if=pflash,format=raw,unit=1,file=$dir/$1.vars.fd \
 		-drive if=virtio,format=qcow2,file=$dir/$1.qcow2 \
-		-serial file:$dir/$1.serial.log
+		-serial $serial
 }
 
 # wait_log FILE REGEX TIMEOUT: until the (serial) log has a line matching.
@@ -176,9 +183,14 @@ seed_disk "$dir/seed-solo.img" "$dir/seed-solo"
 
 hostport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 overlay solo
+# The serial port through FIFOs: the test types on the console too.
+mkfifo "$dir/solo.in" "$dir/solo.out"
+cat "$dir/solo.out" >"$dir/solo.serial.log" &
+pids+=("$!")
+exec 7<>"$dir/solo.in"
 t_boot=$(now)
 # shellcheck disable=SC2046
-qemu-system-x86_64 $(qemu_args solo) \
+qemu-system-x86_64 $(qemu_args solo pipe) \
 	-drive if=virtio,format=raw,file="$dir/seed-solo.img" \
 	-nic "user,model=virtio-net-pci,restrict=off,hostfwd=tcp:127.0.0.1:$hostport-:8080,guestfwd=tcp:10.0.2.100:8080-cmd:$dir/backend.sh" \
 	>"$dir/solo.qemu.log" 2>&1 &
@@ -211,6 +223,21 @@ while [ "$(date +%s)" -lt "$end" ]; do
 done
 [ -n "$ok" ] || fail "part 1: no answer from the backend through 127.0.0.1:$hostport (see $dir/solo.headers, $log)"
 echo "image-test:   GET http://127.0.0.1:$hostport/ → $(head -n1 "$dir/solo.headers" | tr -d '\r'), X-LB-Node: lb-solo, body: $(cat "$dir/solo.body")"
+
+# The console's one key: '!' then Enter asks for root's password (sulogin)
+# and gives a root shell; exit returns to the console.
+printf '!\r' >&7
+wait_log "$log" 'Give root password for maintenance' 30 || fail "part 1: '!' + Enter on the console did not ask for the root password (see $log)"
+printf 'halb-test-password\r' >&7
+sleep 2
+printf 'echo halb-shell-$((6*7)) $(id -u)\r' >&7
+wait_log "$log" 'halb-shell-42 0' 30 || fail "part 1: no root shell after the password (see $log)"
+printf 'exit\r' >&7
+banners=$(grep -a -c 'halb console ' "$log" || true)
+end=$(($(date +%s) + 30))
+while [ "$(grep -a -c 'halb console ' "$log" || true)" -le "$banners" ] && [ "$(date +%s)" -lt "$end" ]; do sleep 0.5; done
+[ "$(grep -a -c 'halb console ' "$log" || true)" -gt "$banners" ] || fail "part 1: the console did not come back after the shell (see $log)"
+echo "image-test:   console key '!' + Enter → sulogin with the seeded password → root shell → back to the console"
 kill "$solo"
 wait "$solo" 2>/dev/null || true
 
@@ -270,15 +297,30 @@ LinkLocalAddressing=no
 IPv6AcceptRA=no
 EOF
 	bin/halbctl config validate "$dir/seed-lb$n/halb.yaml" >/dev/null || fail "seed config of lb$n does not validate"
+	if [ $n = 2 ]; then
+		# lb2 takes its config from the kernel command line (halb.seed=),
+		# booted with a direct kernel; its seed disk has only the network.
+		grep -v '^#' "$dir/seed-lb2/halb.yaml" | base64 -w0 >"$dir/lb2.seed.b64"
+		mv "$dir/seed-lb2/halb.yaml" "$dir/lb2.halb.yaml"
+	fi
 	seed_disk "$dir/seed-lb$n.img" "$dir/seed-lb$n"
 	overlay lb$n
 done
+kver=$(sed -n 's/^kernel=//p' "$repo/out/image/layout.txt")
+rootuuid=$(sed -n 's/^root_partuuid=//p' "$repo/out/image/layout.txt")
+kernel=$repo/out/image/root/boot/vmlinuz-$kver
+initrd=$repo/out/image/root/boot/initrd.img-$kver
+[ -f "$kernel" ] && [ -f "$initrd" ] && [ -n "$rootuuid" ] || fail "no kernel, initrd or root PARTUUID of the image in out/image (run make image)"
+direct=(-kernel "$kernel" -initrd "$initrd"
+	-append "root=PARTUUID=$rootuuid ro rootfstype=ext4 console=ttyS0,115200 net.ifnames=0 halb.seed=$(cat "$dir/lb2.seed.b64")")
 
 declare -A vm
 t_boot2=$(now)
 for n in 1 2; do
 	# shellcheck disable=SC2046
-	ip netns exec "$ns" qemu-system-x86_64 $(qemu_args lb$n) \
+	extra=()
+	[ $n = 2 ] && extra=("${direct[@]}")
+	ip netns exec "$ns" qemu-system-x86_64 $(qemu_args lb$n) "${extra[@]}" \
 		-drive if=virtio,format=raw,file="$dir/seed-lb$n.img" \
 		-netdev tap,id=lan,ifname=tap$n,script=no,downscript=no \
 		-device virtio-net-pci,netdev=lan,mac=52:54:00:77:00:0$n \
@@ -289,10 +331,12 @@ done
 for n in 1 2; do
 	wait_log "$dir/lb$n.serial.log" 'Started.*halbd\.service' "$BOOT_TIMEOUT" ||
 		fail "part 2: halbd on lb$n did not become READY (see $dir/lb$n.serial.log)"
-	grep -a -q 'halb-seed: imported halb.yaml from the seed disk' "$dir/lb$n.serial.log" ||
-		fail "part 2: lb$n did not import its seed"
 done
-echo "image-test:   both VMs READY after $(since "$t_boot2")s (booting side by side)"
+grep -a -q 'halb-seed: imported halb.yaml from the seed disk' "$dir/lb1.serial.log" ||
+	fail "part 2: lb1 did not import its seed disk"
+grep -a -q 'halb-seed: imported halb.yaml from the kernel command line' "$dir/lb2.serial.log" ||
+	fail "part 2: lb2 did not import halb.seed= from the kernel command line"
+echo "image-test:   both VMs READY after $(since "$t_boot2")s (booting side by side; lb2 seeded by halb.seed= on a direct-kernel boot)"
 
 # get: one request to the VIP from the namespace; prints the answering node.
 get() {
