@@ -44,10 +44,43 @@ func TestMain(m *testing.M) {
 	}
 }
 
+// activeOpens is the machine's count of TCP connects started (Tcp
+// ActiveOpens in /proc/net/snmp): the checks, as neither checker lets the
+// listener accept (see tcpChecker).
+func activeOpens(b *testing.B) int64 {
+	data, err := os.ReadFile("/proc/net/snmp")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var names []string
+	for line := range strings.SplitSeq(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != "Tcp:" {
+			continue
+		}
+		if names == nil {
+			names = f
+			continue
+		}
+		for i, n := range names {
+			if n == "ActiveOpens" && i < len(f) {
+				v, err := strconv.ParseInt(f[i], 10, 64)
+				if err != nil {
+					b.Fatal(err)
+				}
+				return v
+			}
+		}
+	}
+	b.Fatal("no Tcp ActiveOpens in /proc/net/snmp")
+	return 0
+}
+
 // BenchmarkChecks1000 runs 1000 TCP checks a second (1000 servers, 1s
 // interval) for 5s against a loopback listener in another process and
 // reports the CPU time of this process, the checker's alone, as a share of
-// one core: make bench prints it.
+// one core, and the connects per second; then the same for HAProxy
+// checking the same servers. make bench prints it.
 func BenchmarkChecks1000(b *testing.B) {
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), "HALB_BENCH_LISTENER=1")
@@ -87,9 +120,9 @@ func BenchmarkChecks1000(b *testing.B) {
 		done := make(chan struct{})
 		go func() { c.Run(ctx); close(done) }()
 		time.Sleep(time.Second) // the first round, all at once
-		cpu0, t0 := cpuTime(), time.Now()
+		cpu0, t0, n0 := cpuTime(), time.Now(), activeOpens(b)
 		time.Sleep(5 * time.Second)
-		cpu, wall := cpuTime()-cpu0, time.Since(t0)
+		cpu, wall, n := cpuTime()-cpu0, time.Since(t0), activeOpens(b)-n0
 		var checks int64
 		for _, be := range c.Status().([]BackendHealth) {
 			for _, s := range be.Servers {
@@ -101,12 +134,16 @@ func BenchmarkChecks1000(b *testing.B) {
 		}
 		cancel()
 		<-done
+		if checks == 0 {
+			b.Fatal("no checks ran")
+		}
 		b.ReportMetric(100*cpu.Seconds()/wall.Seconds(), "%core")
-		b.ReportMetric(float64(checks)/(wall.Seconds()+1), "checks/s")
-		if share, err := haproxyChecks(b, addr); err != nil {
+		b.ReportMetric(float64(n)/wall.Seconds(), "checks/s")
+		if share, rate, err := haproxyChecks(b, addr); err != nil {
 			b.Logf("no HAProxy reference: %v", err)
 		} else {
 			b.ReportMetric(share, "haproxy-%core")
+			b.ReportMetric(rate, "haproxy-checks/s")
 		}
 	}
 }
@@ -114,10 +151,10 @@ func BenchmarkChecks1000(b *testing.B) {
 // haproxyChecks runs HAProxy (the reference, when installed) with the same
 // 1000 servers checked every second against the same listener, and
 // returns its CPU use over 5s as a share of one core.
-func haproxyChecks(b *testing.B, addr string) (float64, error) {
+func haproxyChecks(b *testing.B, addr string) (share, rate float64, err error) {
 	bin, err := exec.LookPath("haproxy")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	var cfg strings.Builder
 	cfg.WriteString("global\n  maxconn 4000\ndefaults\n  mode tcp\n  timeout connect 500ms\n  timeout client 1s\n  timeout server 1s\n  timeout check 500ms\n")
@@ -130,13 +167,13 @@ func haproxyChecks(b *testing.B, addr string) (float64, error) {
 	}
 	path := dir + "/haproxy.cfg"
 	if err := os.WriteFile(path, []byte(cfg.String()), 0o644); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	var out strings.Builder
 	cmd := exec.Command(bin, "-db", "-f", path)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
@@ -148,20 +185,22 @@ func haproxyChecks(b *testing.B, addr string) (float64, error) {
 	select {
 	case err := <-exited:
 		exited <- err
-		return 0, fmt.Errorf("haproxy exited: %v: %s", err, out.String())
+		return 0, 0, fmt.Errorf("haproxy exited: %v: %s", err, out.String())
 	default:
 	}
 	cpu0, err := procCPU(cmd.Process.Pid)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	t0 := time.Now()
+	t0, n0 := time.Now(), activeOpens(b)
 	time.Sleep(5 * time.Second)
+	n := activeOpens(b) - n0
 	cpu1, err := procCPU(cmd.Process.Pid)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return 100 * (cpu1 - cpu0).Seconds() / time.Since(t0).Seconds(), nil
+	wall := time.Since(t0).Seconds()
+	return 100 * (cpu1 - cpu0).Seconds() / wall, float64(n) / wall, nil
 }
 
 // procCPU is the user and system time of process pid (from /proc, in

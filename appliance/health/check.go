@@ -96,6 +96,17 @@ func (tcpChecker) Check(ctx context.Context, t Target) error {
 		return err
 	}
 	var d net.Dialer
+	if t.Send == "" && t.Expect == "" {
+		// A connect check, as HAProxy's: the server's SYN-ACK is the
+		// answer. With quick ACKs off our handshake ACK is held back,
+		// and the reset of closeNow goes out in its place: the server
+		// never completes the connection, its application never
+		// accepts (nor logs) a check, and both kernels do less.
+		d.Control = func(_, _ string, rc syscall.RawConn) error {
+			rc.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_QUICKACK, 0) })
+			return nil
+		}
+	}
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return failed(ctx, within, "connect "+addr, err)

@@ -551,3 +551,35 @@ func TestTCPSendExpect(t *testing.T) {
 		t.Fatalf("wrong reply: %v", err)
 	}
 }
+
+// TestTCPCheckNotAccepted: a plain connect check ends before the server
+// completes the handshake (no quick ACK, then a reset), as HAProxy's do:
+// the server's application never accepts a check connection.
+func TestTCPCheckNotAccepted(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	const n = 20
+	for range n {
+		if err := runCheck(t, "tcp", time.Second, Target{Addr: ln.Addr().String()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	accepted := 0
+	for {
+		ln.(*net.TCPListener).SetDeadline(time.Now().Add(200 * time.Millisecond))
+		c, err := ln.Accept()
+		if err != nil {
+			break
+		}
+		c.Close()
+		accepted++
+	}
+	// A reset that loses the race with the delayed-ACK timer (40ms) on a
+	// loaded machine lets one through now and then.
+	if accepted > 2 {
+		t.Errorf("the server accepted %d of %d check connections; want none", accepted, n)
+	}
+}
