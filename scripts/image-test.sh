@@ -9,7 +9,8 @@
 #      password.
 #   2. two VMs on one LAN (a bridge in a network namespace made here, which
 #      is also the client and holds the backend): lb1 (UEFI, seed disk)
-#      and lb2 (direct kernel, config from halb.seed= on the command line);
+#      and lb2 (direct kernel, config from halb.seed= on the command line,
+#      no root password: its console key must refuse a shell);
 #      lb1 (priority 150) holds the VIP; its QEMU is killed; lb2 must answer
 #      on the VIP.
 # KVM is used when a short probe boot works, else TCG. Logs and timings go
@@ -318,9 +319,17 @@ declare -A vm
 t_boot2=$(now)
 for n in 1 2; do
 	# shellcheck disable=SC2046
-	extra=()
-	[ $n = 2 ] && extra=("${direct[@]}")
-	ip netns exec "$ns" qemu-system-x86_64 $(qemu_args lb$n) "${extra[@]}" \
+	extra=() serial=
+	if [ $n = 2 ]; then
+		extra=("${direct[@]}")
+		# lb2's serial port through FIFOs: the test types on its console.
+		serial=pipe
+		mkfifo "$dir/lb2.in" "$dir/lb2.out"
+		cat "$dir/lb2.out" >"$dir/lb2.serial.log" &
+		pids+=("$!")
+		exec 8<>"$dir/lb2.in"
+	fi
+	ip netns exec "$ns" qemu-system-x86_64 $(qemu_args lb$n $serial) "${extra[@]}" \
 		-drive if=virtio,format=raw,file="$dir/seed-lb$n.img" \
 		-netdev tap,id=lan,ifname=tap$n,script=no,downscript=no \
 		-device virtio-net-pci,netdev=lan,mac=52:54:00:77:00:0$n \
@@ -359,6 +368,13 @@ for _ in 1 2 3 4 5; do
 	sleep 0.2
 done
 echo "image-test:   VIP 192.168.77.100:80 answered by lb1 (MASTER)"
+
+# lb2's seed has no root password: root stays locked and the console key
+# gives no shell.
+printf '!\r' >&8
+wait_log "$dir/lb2.serial.log" 'the root account is locked' 30 ||
+	fail "part 2: '!' on lb2's console (no root password seeded) did not say root is locked (see $dir/lb2.serial.log)"
+echo "image-test:   lb2 (no root password in its seed): '!' + Enter → \"the root account is locked\", no shell"
 
 # Kill lb1's QEMU: lb2 must take the VIP over.
 t_kill=$(now)
