@@ -203,7 +203,7 @@ func TestHAProxyConfigLB1(t *testing.T) {
 		"mode http",
 		"balance leastconn",
 		"timeout check 1000ms",
-		"server api1 10.0.0.21:8080 weight 1 check inter 2000ms fall 3 rise 2",
+		"server api1 10.0.0.21:8080 weight 1 slowstart 30000ms check inter 2000ms fall 3 rise 2 observe layer7 error-limit 3 on-error mark-down",
 	)
 	noLine(t, "backend api", api, "option httpchk") // default check: tcp
 	noLine(t, "backend api", api, "cookie")
