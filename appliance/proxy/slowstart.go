@@ -31,18 +31,13 @@ func slowStartWeight(full int64, elapsed, d time.Duration) int64 {
 }
 
 // startRamp begins the slow start of a server that just came back (its
-// checks passed again, or it left drain). Called with c.mu held.
+// checks passed again, or it left drain); rampLocked drops it at once when
+// its backend has no slow start or a static algorithm. Called with c.mu
+// held.
 func (c *Component) startRamp(key string) {
-	name, srv, _ := strings.Cut(key, "/")
-	be := c.backends[name]
-	if be == nil || be.cfg.SlowStart <= 0 || be.byName[srv] == nil {
-		return
-	}
-	if _, ok := be.picker.(balance.Weighter); !ok {
-		return // a static algorithm
-	}
-	c.ramps[key] = c.now()
-	c.rampLocked(c.now())
+	now := c.now()
+	c.ramps[key] = now
+	c.rampLocked(now)
 }
 
 // stopRamp ends a slow start early (the server went down or was drained
@@ -52,9 +47,8 @@ func (c *Component) stopRamp(key string) {
 		return
 	}
 	delete(c.ramps, key)
-	name, srv, _ := strings.Cut(key, "/")
-	if be := c.backends[name]; be != nil && be.byName[srv] != nil {
-		be.byName[srv].rampWeight.Store(0)
+	if _, s := c.serverByKey(key); s != nil {
+		s.rampWeight.Store(0)
 	}
 }
 
@@ -67,12 +61,7 @@ func (c *Component) ramp(now time.Time) {
 
 func (c *Component) rampLocked(now time.Time) {
 	for key, start := range c.ramps {
-		name, srv, _ := strings.Cut(key, "/")
-		be := c.backends[name]
-		var s *server
-		if be != nil {
-			s = be.byName[srv]
-		}
+		be, s := c.serverByKey(key)
 		wr, ok := be.weighter()
 		if s == nil || !ok || be.cfg.SlowStart <= 0 {
 			delete(c.ramps, key) // gone from the config, or no slow start any more
@@ -88,6 +77,17 @@ func (c *Component) rampLocked(now time.Time) {
 			s.rampWeight.Store(w)
 		}
 	}
+}
+
+// serverByKey finds "backend/server" in the running backends (nil when
+// either is gone). Called with c.mu held.
+func (c *Component) serverByKey(key string) (*backend, *server) {
+	name, srv, _ := strings.Cut(key, "/")
+	be := c.backends[name]
+	if be == nil {
+		return nil, nil
+	}
+	return be, be.byName[srv]
 }
 
 // weighter is the backend's balancer when its weights can change.
