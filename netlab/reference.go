@@ -329,7 +329,16 @@ func HAProxyConfig(cfg *config.Config, p RefPaths) ([]byte, error) {
 		}
 		w(1, "timeout http-request %s", ms(obj, "timeouts.http_request", t.HTTPRequest))
 		w(1, "timeout http-keep-alive %s", ms(obj, "timeouts.http_keep_alive", t.HTTPKeepAlive))
-		w(1, "option forwardfor")
+		if slices.Contains(s.ForwardHeaders, config.ForwardFor) {
+			w(1, "option forwardfor")
+		}
+		if slices.Contains(s.ForwardHeaders, config.ForwardProto) {
+			w(1, "http-request set-header X-Forwarded-Proto http")
+		}
+		if slices.Contains(s.ForwardHeaders, config.Forwarded) {
+			// HAProxy 2.6 has no "option forwarded" (2.7 does).
+			w(1, `http-request add-header Forwarded "for=%%[src];proto=http"`)
+		}
 		// http-after-response, unlike http-response, also marks the
 		// answers HAProxy makes itself (503 with no server up, 504, ...).
 		for _, k := range slices.Sorted(maps.Keys(s.ResponseHeaders)) {

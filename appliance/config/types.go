@@ -238,7 +238,20 @@ type Service struct {
 	// AccessLog logs one structured line per request (http mode) or
 	// connection (tcp mode). Default: false.
 	AccessLog bool `yaml:"access_log,omitempty" json:"access_log,omitempty"`
+	// ForwardHeaders lists the fields the proxy adds to every request in
+	// http mode, from x-forwarded-for (HAProxy's option forwardfor),
+	// x-forwarded-proto (a client's own is removed first) and forwarded
+	// (RFC 7239, HAProxy's option forwarded); [] adds none. Default: all
+	// three in http mode.
+	ForwardHeaders []string `yaml:"forward_headers" json:"forward_headers"`
 }
+
+// The fields services[].forward_headers may list.
+const (
+	ForwardFor   = "x-forwarded-for"
+	ForwardProto = "x-forwarded-proto"
+	Forwarded    = "forwarded"
+)
 
 // Timeouts are a service's time limits. Each is at least 1ms.
 type Timeouts struct {

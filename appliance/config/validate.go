@@ -499,6 +499,17 @@ func (v *validator) services(c *Config, backends map[string]bool) {
 				v.errf(p, "the value may not hold CR, LF or NUL")
 			}
 		}
+		for j, f := range s.ForwardHeaders {
+			p := fmt.Sprintf("%s.forward_headers[%d]", path, j)
+			switch {
+			case f != ForwardFor && f != ForwardProto && f != Forwarded:
+				v.errf(p, "%q is not one of %s, %s, %s", f, ForwardFor, ForwardProto, Forwarded)
+			case slices.Index(s.ForwardHeaders, f) < j:
+				v.errf(p, "%q is listed twice", f)
+			case s.Mode == "tcp":
+				v.errf(p, "needs mode: http")
+			}
+		}
 		for j, n := range s.AcceptProxy {
 			if _, err := netip.ParsePrefix(n); err != nil {
 				v.errf(fmt.Sprintf("%s.accept_proxy[%d]", path, j), "%q is not a network in CIDR form (e.g. 10.0.0.0/8)", n)

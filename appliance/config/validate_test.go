@@ -1287,7 +1287,7 @@ peers:
 		`halb.yaml:13: vrrp[0].vips[0]: "10.0.0.1" is not an address in CIDR form (e.g. 172.16.0.100/24)`,
 		`halb.yaml:16: services[0].listen[0]: "80" is not host:port (IPv6 as [addr]:port)`,
 		`halb.yaml:17: services[0].default_backend: backend "nope" is not defined`,
-		`halb.yaml:18: services[0].bogus: unknown key "bogus" (known keys here: name, listen, mode, routes, default_backend, timeouts, limits, accept_proxy, response_headers, min_healthy, access_log)`,
+		`halb.yaml:18: services[0].bogus: unknown key "bogus" (known keys here: name, listen, mode, routes, default_backend, timeouts, limits, accept_proxy, response_headers, min_healthy, access_log, forward_headers)`,
 		`halb.yaml:20: time.max_offset: "soon" is not a duration (e.g. 200ms, 2s)`,
 		`halb.yaml:23: peers[1].name: "lb2" is already used by peers[0]`,
 		`halb.yaml:23: peers[1].address: "lb2" is not an IP address`,

@@ -287,6 +287,8 @@ type serviceState struct {
 
 	respFields []byte   // response_headers as "Name: value\r\n" lines
 	respNames  []string // their names, lower case
+
+	fwdFor, fwdProto, forwarded bool // forward_headers
 }
 
 type route struct {
@@ -297,7 +299,10 @@ type route struct {
 }
 
 func newServiceState(sc config.Service, backends map[string]*backend) *serviceState {
-	st := &serviceState{cfg: sc, def: backends[sc.DefaultBackend]}
+	st := &serviceState{cfg: sc, def: backends[sc.DefaultBackend],
+		fwdFor:    slices.Contains(sc.ForwardHeaders, config.ForwardFor),
+		fwdProto:  slices.Contains(sc.ForwardHeaders, config.ForwardProto),
+		forwarded: slices.Contains(sc.ForwardHeaders, config.Forwarded)}
 	for _, r := range sc.Routes {
 		rt := route{host: strings.ToLower(r.Host), prefix: r.PathPrefix, be: backends[r.Backend]}
 		if rest, ok := strings.CutPrefix(rt.host, "*"); ok {
