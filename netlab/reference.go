@@ -329,13 +329,13 @@ func HAProxyConfig(cfg *config.Config, p RefPaths) ([]byte, error) {
 		}
 		w(1, "timeout http-request %s", ms(obj, "timeouts.http_request", t.HTTPRequest))
 		w(1, "timeout http-keep-alive %s", ms(obj, "timeouts.http_keep_alive", t.HTTPKeepAlive))
-		if slices.Contains(s.ForwardHeaders, config.ForwardFor) {
+		if s.Forwards(config.ForwardFor) {
 			w(1, "option forwardfor")
 		}
-		if slices.Contains(s.ForwardHeaders, config.ForwardProto) {
+		if s.Forwards(config.ForwardProto) {
 			w(1, "http-request set-header X-Forwarded-Proto http")
 		}
-		if slices.Contains(s.ForwardHeaders, config.Forwarded) {
+		if s.Forwards(config.Forwarded) {
 			// HAProxy 2.6 has no "option forwarded" (2.7 does).
 			w(1, `http-request add-header Forwarded "for=%%[src];proto=http"`)
 		}

@@ -76,9 +76,6 @@ func applyDefaults(c *Config, present func(path string) bool) {
 		setInt(&l.MaxHeaderBytes, p+".limits.max_header_bytes", DefaultMaxHeaderBytes)
 		setInt(&l.MaxHeaders, p+".limits.max_headers", DefaultMaxHeaders)
 		setInt(&s.MinHealthy, p+".min_healthy", 1)
-		if s.Mode == "http" && !present(p+".forward_headers") {
-			s.ForwardHeaders = []string{ForwardFor, ForwardProto, Forwarded}
-		}
 		for j := range s.Routes {
 			setStr(&s.Routes[j].PathPrefix, fmt.Sprintf("%s.routes[%d].path_prefix", p, j), DefaultPathPrefix)
 		}

@@ -11,6 +11,7 @@ package config
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -242,8 +243,19 @@ type Service struct {
 	// http mode, from x-forwarded-for (HAProxy's option forwardfor),
 	// x-forwarded-proto (a client's own is removed first) and forwarded
 	// (RFC 7239, HAProxy's option forwarded); [] adds none. Default: all
-	// three in http mode.
-	ForwardHeaders []string `yaml:"forward_headers" json:"forward_headers"`
+	// three in http mode (nil: absent).
+	ForwardHeaders *[]string `yaml:"forward_headers,omitempty" json:"forward_headers,omitempty"`
+}
+
+// Forwards reports whether the proxy adds field f (ForwardFor,
+// ForwardProto or Forwarded) to the service's requests: when
+// forward_headers lists it, or, when forward_headers is absent, in http
+// mode.
+func (s *Service) Forwards(f string) bool {
+	if s.ForwardHeaders == nil {
+		return s.Mode != "tcp"
+	}
+	return slices.Contains(*s.ForwardHeaders, f)
 }
 
 // The fields services[].forward_headers may list.

@@ -499,12 +499,16 @@ func (v *validator) services(c *Config, backends map[string]bool) {
 				v.errf(p, "the value may not hold CR, LF or NUL")
 			}
 		}
-		for j, f := range s.ForwardHeaders {
+		var forward []string
+		if s.ForwardHeaders != nil {
+			forward = *s.ForwardHeaders
+		}
+		for j, f := range forward {
 			p := fmt.Sprintf("%s.forward_headers[%d]", path, j)
 			switch {
 			case f != ForwardFor && f != ForwardProto && f != Forwarded:
 				v.errf(p, "%q is not one of %s, %s, %s", f, ForwardFor, ForwardProto, Forwarded)
-			case slices.Index(s.ForwardHeaders, f) < j:
+			case slices.Index(forward, f) < j:
 				v.errf(p, "%q is listed twice", f)
 			case s.Mode == "tcp":
 				v.errf(p, "needs mode: http")

@@ -300,9 +300,9 @@ type route struct {
 
 func newServiceState(sc config.Service, backends map[string]*backend) *serviceState {
 	st := &serviceState{cfg: sc, def: backends[sc.DefaultBackend],
-		fwdFor:    slices.Contains(sc.ForwardHeaders, config.ForwardFor),
-		fwdProto:  slices.Contains(sc.ForwardHeaders, config.ForwardProto),
-		forwarded: slices.Contains(sc.ForwardHeaders, config.Forwarded)}
+		fwdFor:    sc.Forwards(config.ForwardFor),
+		fwdProto:  sc.Forwards(config.ForwardProto),
+		forwarded: sc.Forwards(config.Forwarded)}
 	for _, r := range sc.Routes {
 		rt := route{host: strings.ToLower(r.Host), prefix: r.PathPrefix, be: backends[r.Backend]}
 		if rest, ok := strings.CutPrefix(rt.host, "*"); ok {
