@@ -1,35 +1,16 @@
 package proxy
 
 import (
-	"bufio"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
-	"net/netip"
-	"os"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
-)
 
-// loopbackAddr returns an address on a random 127/8 address that nothing
-// listened on a moment ago: the port is the kernel's pick for that address,
-// released at once. Another program taking the same port on the same random
-// address in between is as good as impossible.
-func loopbackAddr(t *testing.T) string {
-	t.Helper()
-	ip := netip.AddrFrom4([4]byte{127, byte(1 + rand.IntN(250)), byte(rand.IntN(256)), byte(1 + rand.IntN(250))})
-	ln, err := net.Listen("tcp", netip.AddrPortFrom(ip, 0).String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
+	"halb/appliance/sockettest"
+)
 
 // svcConfig is a config of tcp services, each "name=addr,addr>server"
 // (server: the address of its one server).
@@ -63,46 +44,22 @@ func waitName(t *testing.T, addr, name string) {
 	}
 }
 
-// listenInode returns the kernel's inode of the socket listening on addr
-// (an IPv4 address), from /proc/net/tcp: the same inode before and after a
-// reload is the same socket, which never stopped accepting.
-func listenInode(t *testing.T, addr string) string {
-	t.Helper()
-	ap := netip.MustParseAddrPort(addr)
-	ip := ap.Addr().As4()
-	local := fmt.Sprintf("%08X:%04X", binary.NativeEndian.Uint32(ip[:]), ap.Port())
-	f, err := os.Open("/proc/net/tcp")
-	if err != nil {
-		t.Skipf("no /proc/net/tcp: %v", err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fs := strings.Fields(sc.Text())
-		if len(fs) > 9 && fs[1] == local && fs[3] == "0A" { // TCP_LISTEN
-			return fs[9]
-		}
-	}
-	t.Fatalf("no socket listens on %s (%s) in /proc/net/tcp", addr, local)
-	return ""
-}
-
 // TestReloadHandsOverListeners: an address the running config holds is
 // handed to the new config's owner, not closed and bound again: when it
 // moves from one service to another, and when a service keeps it and gains
 // another, the same socket (same inode) goes on accepting.
 func TestReloadHandsOverListeners(t *testing.T) {
-	x, y := loopbackAddr(t), loopbackAddr(t)
+	x, y := sockettest.LoopbackAddr(t), sockettest.LoopbackAddr(t)
 	c := run(t, mustConfig(t, svcConfig("a="+x+">"+namer(t, "first"))))
 	waitName(t, x, "first")
-	ino := listenInode(t, x)
+	ino := sockettest.ListenInode(t, x)
 
 	// x moves from service a to a new service b (a is removed).
 	if err := c.Apply(mustConfig(t, svcConfig("b="+x+">"+namer(t, "moved")))); err != nil {
 		t.Fatalf("apply: %v", err)
 	}
 	waitName(t, x, "moved")
-	if got := listenInode(t, x); got != ino {
+	if got := sockettest.ListenInode(t, x); got != ino {
 		t.Fatalf("moving %s to another service bound a new socket (inode %s, was %s)", x, got, ino)
 	}
 
@@ -112,7 +69,7 @@ func TestReloadHandsOverListeners(t *testing.T) {
 	}
 	waitName(t, x, "both")
 	waitName(t, y, "both")
-	if got := listenInode(t, x); got != ino {
+	if got := sockettest.ListenInode(t, x); got != ino {
 		t.Fatalf("adding %s beside %s bound a new socket for %s (inode %s, was %s)", y, x, x, got, ino)
 	}
 	st := c.Status().([]ServiceStatus)
@@ -131,10 +88,10 @@ func TestApplyRefusesAddressInUse(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer held.Close()
-	x, y := loopbackAddr(t), loopbackAddr(t)
+	x, y := sockettest.LoopbackAddr(t), sockettest.LoopbackAddr(t)
 	c := run(t, mustConfig(t, svcConfig("web="+x+">"+namer(t, "old"))))
 	waitName(t, x, "old")
-	ino := listenInode(t, x)
+	ino := sockettest.ListenInode(t, x)
 
 	// The same service moved to the held port, and then the held port
 	// beside x and a free y.
@@ -152,11 +109,11 @@ func TestApplyRefusesAddressInUse(t *testing.T) {
 			t.Errorf("error %v does not wrap EADDRINUSE", err)
 		}
 	}
-	free(t, y) // bound while the second config was tried, released
+	sockettest.Free(t, y) // bound while the second config was tried, released
 	// The running config goes on: a new connection to x reaches "old" on the
 	// same socket, and status shows no error.
 	waitName(t, x, "old")
-	if got := listenInode(t, x); got != ino {
+	if got := sockettest.ListenInode(t, x); got != ino {
 		t.Fatalf("a refused Apply replaced the socket of %s", x)
 	}
 	st := c.Status().([]ServiceStatus)
@@ -181,7 +138,7 @@ func TestPrepareAbort(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer held.Close()
-	x, y, z := loopbackAddr(t), loopbackAddr(t), loopbackAddr(t)
+	x, y, z := sockettest.LoopbackAddr(t), sockettest.LoopbackAddr(t), sockettest.LoopbackAddr(t)
 	c := run(t, mustConfig(t, svcConfig("web="+x+">"+namer(t, "old"))))
 	waitName(t, x, "old")
 
@@ -190,7 +147,7 @@ func TestPrepareAbort(t *testing.T) {
 	if !errors.As(err, &be) || be.Service != "db" || be.Addr != held.Addr().String() {
 		t.Fatalf("Prepare with a held address: %v, want the BindError of db's %s", err, held.Addr())
 	}
-	free(t, y)
+	sockettest.Free(t, y)
 
 	next := mustConfig(t, svcConfig("web="+x+","+y+">"+namer(t, "new")))
 	if err := c.Prepare(next); err != nil {
@@ -202,7 +159,7 @@ func TestPrepareAbort(t *testing.T) {
 	}
 	waitName(t, x, "old") // nothing changed yet
 	c.Abort()
-	free(t, y)
+	sockettest.Free(t, y)
 
 	if err := c.Prepare(next); err != nil {
 		t.Fatal(err)
@@ -235,14 +192,4 @@ func TestPrepareAbort(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
-}
-
-// free fails the test unless addr can be bound (nobody holds it).
-func free(t *testing.T, addr string) {
-	t.Helper()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatalf("%s is held: %v", addr, err)
-	}
-	ln.Close()
 }
