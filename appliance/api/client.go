@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 
 	"halb/appliance/config"
 )
@@ -97,24 +98,33 @@ func (c *Client) Config(ctx context.Context) ([]byte, error) {
 	return io.ReadAll(resp.Body)
 }
 
-// ApplyConfig sends a new config. A config with problems returns
+// ApplyConfig sends a new config; name (the file it came from, or "" for
+// "api") is what the daemon's messages call it. A config with problems,
+// or one the node cannot take (a listen address in use), returns
 // config.Errors (use config.AsErrors) and the running config stays.
-func (c *Client) ApplyConfig(ctx context.Context, raw []byte) ([]config.Change, error) {
+func (c *Client) ApplyConfig(ctx context.Context, name string, raw []byte) ([]config.Change, error) {
 	var res ApplyResult
-	if err := c.getJSON(ctx, http.MethodPut, "/v1/config", raw, &res); err != nil {
+	if err := c.getJSON(ctx, http.MethodPut, "/v1/config"+nameQuery(name), raw, &res); err != nil {
 		return nil, err
 	}
 	return res.Changes, nil
 }
 
 // ValidateConfig checks a config against the daemon without applying it
-// and returns what would change.
-func (c *Client) ValidateConfig(ctx context.Context, raw []byte) ([]config.Change, error) {
+// and returns what would change; name as for ApplyConfig.
+func (c *Client) ValidateConfig(ctx context.Context, name string, raw []byte) ([]config.Change, error) {
 	var res ApplyResult
-	if err := c.getJSON(ctx, http.MethodPost, "/v1/config/validate", raw, &res); err != nil {
+	if err := c.getJSON(ctx, http.MethodPost, "/v1/config/validate"+nameQuery(name), raw, &res); err != nil {
 		return nil, err
 	}
 	return res.Changes, nil
+}
+
+func nameQuery(name string) string {
+	if name == "" {
+		return ""
+	}
+	return "?name=" + url.QueryEscape(name)
 }
 
 // Handover asks the named VRRP instances (all when none) to give up MASTER.

@@ -73,3 +73,25 @@ func Free(t testing.TB, addr string) {
 	}
 	ln.Close()
 }
+
+// Serve accepts connections on a new 127.0.0.1 listener until the test
+// ends and hands each to handle (in its own goroutine; handle closes it).
+// It returns the listener's address.
+func Serve(t testing.TB, handle func(c net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go handle(c)
+		}
+	}()
+	return ln.Addr().String()
+}

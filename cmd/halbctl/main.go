@@ -22,7 +22,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -218,12 +217,10 @@ func (c *cli) apply(ctx context.Context, file string) error {
 	if err != nil {
 		return err
 	}
-	changes, err := c.client.ApplyConfig(ctx, raw)
+	// The daemon names the file in its messages and status as given here.
+	changes, err := c.client.ApplyConfig(ctx, file, raw)
 	if es := config.AsErrors(err); es != nil {
-		for _, e := range es {
-			e.File = file
-		}
-		fmt.Fprintf(c.errOut, "%s rejected; the running config stays in force:\n", filepath.Base(file))
+		fmt.Fprintf(c.errOut, "%s rejected; the running config stays in force:\n", file)
 		return es
 	}
 	if err != nil {
