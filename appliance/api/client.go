@@ -46,6 +46,14 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte) (*htt
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // not the made-up URL
+		}
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" {
+			return nil, fmt.Errorf("cannot reach halbd: %w", err)
+		}
 		return nil, fmt.Errorf("halbd at %s: %w", c.socket, err)
 	}
 	if resp.StatusCode/100 != 2 {

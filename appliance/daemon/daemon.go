@@ -23,6 +23,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -459,19 +460,49 @@ func digest(b []byte) string {
 	return hex.EncodeToString(h[:])
 }
 
-// Handover makes VRRP instances give up MASTER now.
+// Handover makes the named VRRP instances of the running config (all when
+// none is named) give up MASTER now. No instance, or a name that is not
+// one, is an error wrapping api.ErrNotFound that says which.
 func (d *Daemon) Handover(instances []string) error {
+	d.mu.Lock()
+	cfg := d.cfg
+	d.mu.Unlock()
+	var names []string
+	if cfg != nil {
+		for _, in := range cfg.VRRP {
+			names = append(names, in.Name)
+		}
+	}
+	var unknown []string
+	for _, n := range instances {
+		if !slices.Contains(names, n) {
+			unknown = append(unknown, strconv.Quote(n))
+		}
+	}
+	have := "none is configured"
+	if len(names) > 0 {
+		have = "the instances are " + strings.Join(names, ", ")
+	}
+	switch {
+	case len(unknown) > 0:
+		return fmt.Errorf("no VRRP instance %s (%s): %w", strings.Join(unknown, ", "), have, api.ErrNotFound)
+	case len(names) == 0:
+		return fmt.Errorf("no VRRP instance is configured, nothing to hand over: %w", api.ErrNotFound)
+	}
 	if d.vrrp == nil {
-		return errors.New("VRRP is not running")
+		return errors.New("VRRP is not running on this node (see the log)")
 	}
-	err := d.vrrp.Handover(instances...)
-	if errors.Is(err, vrrp.ErrNoInstance) {
-		return fmt.Errorf("%w: %w", api.ErrNotFound, err)
+	if err := d.vrrp.Handover(instances...); errors.Is(err, vrrp.ErrNoInstance) {
+		return fmt.Errorf("VRRP instances %v not started yet: %w", instances, api.ErrNotFound)
+	} else if err != nil {
+		return err
 	}
-	if err == nil {
-		d.publish("vrrp.handover", fmt.Sprintf("handover requested for %v", instances), instances)
+	which := "every instance"
+	if len(instances) > 0 {
+		which = strings.Join(instances, ", ")
 	}
-	return err
+	d.publish("vrrp.handover", "handover requested for "+which, instances)
+	return nil
 }
 
 func (d *Daemon) drainFile() string { return filepath.Join(d.opts.StateDir, "drained") }

@@ -314,6 +314,29 @@ func TestApplyByAPI(t *testing.T) {
 	}
 }
 
+// TestHalbctlAgainstDaemon: halbctl's answers that need the daemon: a
+// handover with no VRRP instance, or of an unknown one, fails and says
+// which; version prints both sides.
+func TestHalbctlAgainstDaemon(t *testing.T) {
+	h := startHalbd(t, configA)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"handover"}, "no VRRP instance is configured"},
+		{[]string{"handover", "foo"}, `no VRRP instance "foo" (none is configured)`},
+	} {
+		code, out, errOut := h.halbctl(c.args...)
+		if code != 1 || !strings.Contains(errOut, c.want) || out != "" {
+			t.Errorf("halbctl %v: exit %d, want 1 saying %q\nstdout: %s\nstderr: %s", c.args, code, c.want, out, errOut)
+		}
+	}
+	code, out, errOut := h.halbctl("version")
+	if want := fmt.Sprintf("halbctl dev\nhalbd dev (pid %d, socket %s)\n", h.cmd.Process.Pid, h.socket); code != 0 || out != want {
+		t.Errorf("halbctl version: exit %d\n%s%s\nwant:\n%s", code, out, errOut, want)
+	}
+}
+
 // TestUnconfiguredStart: with no config file the daemon runs, says so, and
 // takes a config through the API.
 func TestUnconfiguredStart(t *testing.T) {
