@@ -169,7 +169,7 @@ func TestConfigRoundTrip(t *testing.T) {
 	if _, err := c.Config(ctx); !errors.As(err, &se) || se.Code != 404 {
 		t.Fatalf("Config while unconfigured: %v", err)
 	}
-	changes, err := c.ApplyConfig(ctx, "", []byte(good))
+	changes, err := c.ApplyConfig(ctx, []byte(good))
 	if err != nil || len(changes) != 2 || changes[0].String() != "node changed: name" {
 		t.Fatalf("ApplyConfig: %v %v", changes, err)
 	}
@@ -186,15 +186,15 @@ func TestConfigRoundTrip(t *testing.T) {
 func TestInvalidConfigIs422WithEveryError(t *testing.T) {
 	_, c, _ := serve(t)
 	ctx := context.Background()
-	if _, err := c.ApplyConfig(ctx, "", []byte(good)); err != nil {
+	if _, err := c.ApplyConfig(ctx, []byte(good)); err != nil {
 		t.Fatal(err)
 	}
 	bad := "node: {name: lb1, colour: blue}\nvrrp: [{name: a, interface: eth0, vrid: 0, vips: [10.0.0.1/24]}]\n"
 	// The errors name the config as the client named it, else "api".
 	for file, want := range map[string]string{"": "api", "/srv/new.yaml": "/srv/new.yaml", "a\nb": "api"} {
 		for name, call := range map[string]func() error{
-			"apply":    func() error { _, err := c.ApplyConfig(ctx, file, []byte(bad)); return err },
-			"validate": func() error { _, err := c.ValidateConfig(ctx, file, []byte(bad)); return err },
+			"apply":    func() error { _, err := c.ApplyConfigAs(ctx, file, []byte(bad)); return err },
+			"validate": func() error { _, err := c.ValidateConfigAs(ctx, file, []byte(bad)); return err },
 		} {
 			es := config.AsErrors(call())
 			if len(es) != 2 {
@@ -233,8 +233,8 @@ func TestUntakeableConfigIs409(t *testing.T) {
 func TestValidateListsChangesWithoutApplying(t *testing.T) {
 	_, c, _ := serve(t)
 	ctx := context.Background()
-	c.ApplyConfig(ctx, "", []byte(good))
-	changes, err := c.ValidateConfig(ctx, "", []byte("node: {name: lb2}\n"))
+	c.ApplyConfig(ctx, []byte(good))
+	changes, err := c.ValidateConfig(ctx, []byte("node: {name: lb2}\n"))
 	if err != nil || len(changes) != 1 || changes[0].String() != "node changed: name" {
 		t.Fatalf("ValidateConfig: %v %v", changes, err)
 	}
@@ -246,7 +246,7 @@ func TestValidateListsChangesWithoutApplying(t *testing.T) {
 func TestOversizedBodyIs413(t *testing.T) {
 	_, c, _ := serve(t)
 	big := []byte(good + "#" + strings.Repeat("x", config.MaxSize) + "\n")
-	_, err := c.ApplyConfig(context.Background(), "", big)
+	_, err := c.ApplyConfig(context.Background(), big)
 	var se *StatusError
 	if !errors.As(err, &se) || se.Code != 413 {
 		t.Fatalf("oversized config: %v, want 413", err)

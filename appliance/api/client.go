@@ -106,11 +106,17 @@ func (c *Client) Config(ctx context.Context) ([]byte, error) {
 	return io.ReadAll(resp.Body)
 }
 
-// ApplyConfig sends a new config; name (the file it came from, or "" for
-// "api") is what the daemon's messages call it. A config with problems,
-// or one the node cannot take (a listen address in use), returns
-// config.Errors (use config.AsErrors) and the running config stays.
-func (c *Client) ApplyConfig(ctx context.Context, name string, raw []byte) ([]config.Change, error) {
+// ApplyConfig sends a new config, named "api" in the daemon's messages. A
+// config with problems, or one the node cannot take (a listen address in
+// use), returns config.Errors (use config.AsErrors) and the running config
+// stays.
+func (c *Client) ApplyConfig(ctx context.Context, raw []byte) ([]config.Change, error) {
+	return c.ApplyConfigAs(ctx, "", raw)
+}
+
+// ApplyConfigAs is ApplyConfig for a config the daemon's messages and
+// status call name (the file it came from; "" for "api").
+func (c *Client) ApplyConfigAs(ctx context.Context, name string, raw []byte) ([]config.Change, error) {
 	var res ApplyResult
 	if err := c.getJSON(ctx, http.MethodPut, "/v1/config"+nameQuery(name), raw, &res); err != nil {
 		return nil, err
@@ -119,8 +125,13 @@ func (c *Client) ApplyConfig(ctx context.Context, name string, raw []byte) ([]co
 }
 
 // ValidateConfig checks a config against the daemon without applying it
-// and returns what would change; name as for ApplyConfig.
-func (c *Client) ValidateConfig(ctx context.Context, name string, raw []byte) ([]config.Change, error) {
+// and returns what would change.
+func (c *Client) ValidateConfig(ctx context.Context, raw []byte) ([]config.Change, error) {
+	return c.ValidateConfigAs(ctx, "", raw)
+}
+
+// ValidateConfigAs is ValidateConfig for a config named as in ApplyConfigAs.
+func (c *Client) ValidateConfigAs(ctx context.Context, name string, raw []byte) ([]config.Change, error) {
 	var res ApplyResult
 	if err := c.getJSON(ctx, http.MethodPost, "/v1/config/validate"+nameQuery(name), raw, &res); err != nil {
 		return nil, err

@@ -269,7 +269,7 @@ func (c *cli) apply(ctx context.Context, file string) error {
 		return err
 	}
 	// The daemon names the file in its messages and status as given here.
-	changes, err := c.client.ApplyConfig(ctx, file, raw)
+	changes, err := c.client.ApplyConfigAs(ctx, file, raw)
 	if es := config.AsErrors(err); es != nil {
 		fmt.Fprintf(c.errOut, "%s rejected; the running config stays in force:\n", file)
 		return es

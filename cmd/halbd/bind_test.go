@@ -197,7 +197,7 @@ func TestMovedListenAddress(t *testing.T) {
 	waitName(t, x, "a")
 	ino := sockettest.ListenInode(t, x)
 
-	if _, err := h.client.ApplyConfig(context.Background(), "", []byte(tcpService("b", x, namer(t, "b")))); err != nil {
+	if _, err := h.client.ApplyConfig(context.Background(), []byte(tcpService("b", x, namer(t, "b")))); err != nil {
 		t.Fatalf("apply: %v", err)
 	}
 	waitName(t, x, "b")

@@ -269,7 +269,7 @@ func TestApplyByAPI(t *testing.T) {
 	h := startHalbd(t, configA)
 	ctx := context.Background()
 
-	changes, err := h.client.ApplyConfig(ctx, "", []byte(configB))
+	changes, err := h.client.ApplyConfig(ctx, []byte(configB))
 	if err != nil {
 		t.Fatalf("apply valid config: %v", err)
 	}
@@ -286,7 +286,7 @@ func TestApplyByAPI(t *testing.T) {
 		t.Fatalf("file on disk:\n%s\nprev:\n%s", onDisk, prev)
 	}
 
-	_, err = h.client.ApplyConfig(ctx, "/srv/new.yaml", []byte(configBad))
+	_, err = h.client.ApplyConfigAs(ctx, "/srv/new.yaml", []byte(configBad))
 	es := config.AsErrors(err)
 	if len(es) != 2 || es[0].Line != 4 || es[1].Path != "backends[0].servers[0].weight" {
 		t.Fatalf("apply invalid config: err = %v, want 2 field errors", err)
@@ -305,7 +305,7 @@ func TestApplyByAPI(t *testing.T) {
 	}
 
 	// Validation alone reports what would change and changes nothing.
-	changes, err = h.client.ValidateConfig(ctx, "", []byte(configA))
+	changes, err = h.client.ValidateConfig(ctx, []byte(configA))
 	if err != nil || len(changes) != 1 {
 		t.Fatalf("validate: %v %v", changes, err)
 	}
@@ -350,7 +350,7 @@ func TestUnconfiguredStart(t *testing.T) {
 	if err != nil || st.Config.Loaded {
 		t.Fatalf("status: %+v %v", st, err)
 	}
-	if _, err := h.client.ApplyConfig(ctx, "", []byte(configA)); err != nil {
+	if _, err := h.client.ApplyConfig(ctx, []byte(configA)); err != nil {
 		t.Fatal(err)
 	}
 	if st, _ := h.client.Status(ctx); !st.Config.Loaded || st.Node.Name != "lb1" {
