@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"halb/appliance/config"
-	"halb/appliance/sockettest"
 )
 
 // namer answers every connection with its name and then echoes.
@@ -29,7 +28,21 @@ func namer(t *testing.T, name string) string {
 // handle (which must close it) until the test ends; it returns the address.
 func serveConns(t *testing.T, handle func(c net.Conn)) string {
 	t.Helper()
-	return sockettest.Serve(t, handle)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go handle(c)
+		}
+	}()
+	return ln.Addr().String()
 }
 
 // freePort returns a loopback address nobody listens on.
