@@ -24,19 +24,28 @@ const MaxSize = 4 << 20
 // line), so that a huge broken file is rejected quickly and readably.
 const MaxErrors = 100
 
-// Error is one problem in a config, located by field path and line.
+// Error is one problem in a config, located by field path and line, or by
+// line and column where there is no field path (a YAML syntax error).
 type Error struct {
 	File string `json:"file,omitempty"`
 	Line int    `json:"line,omitempty"`
-	Path string `json:"path,omitempty"`
-	Msg  string `json:"message"`
+	// Column counts characters from 1; 0 when the field path locates the
+	// problem.
+	Column int    `json:"column,omitempty"`
+	Path   string `json:"path,omitempty"`
+	Msg    string `json:"message"`
 }
 
+// Error formats the problem as file:line:column: path: message, leaving out
+// the parts that are not known.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString(e.File)
 	if e.Line > 0 {
 		fmt.Fprintf(&b, ":%d", e.Line)
+		if e.Column > 0 {
+			fmt.Fprintf(&b, ":%d", e.Column)
+		}
 	}
 	if b.Len() > 0 {
 		b.WriteString(": ")
@@ -100,12 +109,12 @@ func Parse(name string, data []byte) (*Config, error) {
 	var root, extra yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil && err != io.EOF {
-		return nil, Errors{yamlError(name, err)}
+		return nil, Errors{syntaxError(name, data, dec, err)}
 	}
 	switch err := dec.Decode(&extra); {
 	case err == io.EOF:
 	case err != nil:
-		return nil, Errors{yamlError(name, err)}
+		return nil, Errors{syntaxError(name, data, dec, err)}
 	default:
 		return nil, Errors{{File: name, Line: extra.Line, Msg: "only one YAML document is allowed (remove the second ---)"}}
 	}
@@ -152,7 +161,8 @@ func Parse(name string, data []byte) (*Config, error) {
 
 var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 
-// yamlError turns a yaml package error into an Error with a line.
+// yamlError turns a yaml package error into an Error with the line its
+// message names (for a syntax error, see syntaxError).
 func yamlError(name string, err error) *Error {
 	var te *yaml.TypeError
 	msg := err.Error()

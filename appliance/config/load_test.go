@@ -2,10 +2,13 @@ package config
 
 import (
 	"bytes"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -319,29 +322,117 @@ peers:
 	}
 }
 
+// syntaxCases are YAML syntax errors of every common kind, each with the
+// line and column of the offending token or character as the parser found
+// it: the same place PyYAML reports (TestSyntaxErrorsMatchPyYAML checks).
+var syntaxCases = []struct {
+	name      string
+	yaml      string
+	line, col int
+	msg       string
+}{
+	{"key less indented than its siblings", "node:\n  name: lb1\n vrrp: [\n", 3, 2,
+		"did not find expected key (while parsing a block mapping that starts at line 1, column 1)"},
+	{"key more indented than its siblings", "node:\n  name: lb1\n   vrrp: x\n", 3, 8,
+		"mapping values are not allowed in this context"},
+	{"list item among mapping keys", "node:\n  name: lb1\n  - x\n", 3, 3,
+		"did not find expected key (while parsing a block mapping that starts at line 2, column 3)"},
+	{"mapping key among list items", "node:\n  name: lb1\nvrrp:\n  - a\n  b: 1\n", 5, 3,
+		"did not find expected '-' indicator (while parsing a block collection that starts at line 4, column 3)"},
+	{"list item less indented than the list", "node:\n  name: lb1\n  dns:\n    - 1\n   - 2\n", 5, 4,
+		"did not find expected key (while parsing a block mapping that starts at line 2, column 3)"},
+	{"unclosed bracket, more keys follow", "node:\n  name: lb1\nvrrp: [a, b\nservices: []\n", 4, 9,
+		"did not find expected ',' or ']' (while parsing a flow sequence that starts at line 3, column 7)"},
+	{"unclosed bracket at the end", "node: {name: lb1}\nvrrp: [\n", 3, 1,
+		"did not find expected node content at the end of the file"},
+	{"unclosed brace", "node:\n  name: lb1\nfoo: {a: 1\nbar: 2\n", 4, 4,
+		"did not find expected ',' or '}' (while parsing a flow mapping that starts at line 3, column 6)"},
+	{"bracket closed by a brace", "node: {name: lb1}\nvrrp: {a: [b, c}\n", 2, 16,
+		"did not find expected ',' or ']' (while parsing a flow sequence that starts at line 2, column 11)"},
+	{"unclosed double quote", "node:\n  name: \"lb1\nvrrp: []\n", 4, 1,
+		"found unexpected end of stream (while scanning a quoted scalar that starts at line 2, column 9)"},
+	{"unclosed single quote", "node:\n  name: 'it''s\n", 3, 1,
+		"found unexpected end of stream (while scanning a quoted scalar that starts at line 2, column 9)"},
+	{"tab indentation", "node:\n\tname: lb1\n", 2, 1,
+		"found character '\\t' (a tab) that cannot start any token; indent with spaces, not tabs"},
+	{"tab indenting a later key", "node:\n  name: lb1\n\tvrrp: []\n", 3, 1,
+		"found a tab character that violates indentation; indent with spaces, not tabs (while scanning a plain scalar that starts at line 2, column 9)"},
+	{"key without its colon", "node:\n  name: lb1\n  vrrp\nservices: []\n", 4, 1,
+		"could not find expected ':' (while scanning a simple key that starts at line 3, column 3)"},
+	{"top-level line without a colon", "node:\n  name: lb1\nkey with no colon\n", 4, 1,
+		"could not find expected ':' at the end of the file (while scanning a simple key that starts at line 3, column 1)"},
+	{"colon in a plain value", "node:\n  name: lb1: x\n", 2, 12,
+		"mapping values are not allowed in this context"},
+	{"character that cannot start a token", "node: {name: lb1}\n@foo\n", 2, 1,
+		"found character '@' that cannot start any token"},
+	{"alias of an unknown anchor", "node: {name: lb1}\nvrrp: *nope\n", 2, 7,
+		"unknown anchor 'nope' referenced"},
+	{"broken second document", "node: {name: lb1}\n---\nfoo: [\n", 4, 1,
+		"did not find expected node content at the end of the file"},
+	{"control character", "node:\n  name: lb1\x01\n", 2, 12,
+		"control characters are not allowed (found '\\x01' (U+0001))"},
+	{"invalid UTF-8", "node:\n  name: lé\xff1\n", 2, 11,
+		"invalid leading UTF-8 octet (found byte 0xff)"},
+}
+
 func TestSyntaxErrors(t *testing.T) {
-	for _, tc := range []struct {
-		yaml string
-		line int
-		msg  string
-	}{
-		{"node:\n  name: lb1: x\n", 2, "mapping values are not allowed in this context"},
-		{"node: {name: lb1}\n@foo\n", 2, "found character that cannot start any token"},
-		{"node:\n  name: lb1\nvrrp:\n- a\n b: 1\n", 5, "mapping values are not allowed in this context"},
-		{"node: {name: lb1}\npeers:\n  - name: a\n    address: 1.2.3.4\n  - name: b\n     address: 1.2.3.5\n", 6, "mapping values are not allowed in this context"},
-		{"node:\n  name: \"lb1\n", 2, "found unexpected end of stream"},
-		{"node: [\n", 1, "did not find expected node content"},
-		{"node: {name: lb1}\n---\nfoo: [\n", 3, "did not find expected node content"},
-	} {
-		_, err := Parse("halb.yaml", []byte(tc.yaml))
-		es := AsErrors(err)
-		if len(es) != 1 {
-			t.Errorf("Parse(%q): want one error, got %v", tc.yaml, err)
-			continue
-		}
-		want := fmt.Sprintf("halb.yaml:%d: yaml: %s", tc.line, tc.msg)
-		if got := es[0].Error(); got != want || es[0].Line != tc.line {
-			t.Errorf("Parse(%q):\n got %q\nwant %q", tc.yaml, got, want)
+	for _, tc := range syntaxCases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("halb.yaml", []byte(tc.yaml))
+			es := AsErrors(err)
+			if len(es) != 1 {
+				t.Fatalf("Parse(%q): want one error, got %v", tc.yaml, err)
+			}
+			want := fmt.Sprintf("halb.yaml:%d:%d: yaml: %s", tc.line, tc.col, tc.msg)
+			if got := es[0].Error(); got != want || es[0].Line != tc.line || es[0].Column != tc.col {
+				t.Errorf("Parse(%q):\n got %q\nwant %q", tc.yaml, got, want)
+			}
+		})
+	}
+}
+
+// TestSyntaxErrorsMatchPyYAML checks the positions in syntaxCases against
+// PyYAML's problem mark (python3-yaml; skipped without it). PyYAML reports
+// the control character and the invalid UTF-8 as reader errors with an
+// offset, which the script turns into a line and column.
+func TestSyntaxErrorsMatchPyYAML(t *testing.T) {
+	if err := exec.Command("python3", "-c", "import yaml").Run(); err != nil {
+		t.Skipf("python3 with the yaml module is needed (apt-get install python3-yaml): %v", err)
+	}
+	const script = `
+import json, sys, yaml
+for doc in json.load(sys.stdin):
+    data = bytes.fromhex(doc)
+    try:
+        list(yaml.safe_load_all(data))
+        print("ok")
+    except yaml.MarkedYAMLError as e:
+        print(e.problem_mark.line + 1, e.problem_mark.column + 1)
+    except yaml.reader.ReaderError as e:
+        if e.encoding:  # a decoding error, at a byte offset
+            text = data[:e.position].decode("utf-8")
+        else:  # an unacceptable character, at a character offset
+            text = data.decode("utf-8")[:e.position]
+        print(text.count("\n") + 1, len(text) - text.rfind("\n"))
+`
+	docs := make([]string, len(syntaxCases))
+	for i, tc := range syntaxCases {
+		docs[i] = hex.EncodeToString([]byte(tc.yaml))
+	}
+	in, _ := json.Marshal(docs)
+	cmd := exec.Command("python3", "-c", script)
+	cmd.Stdin = bytes.NewReader(in)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("python3: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != len(syntaxCases) {
+		t.Fatalf("python3 printed %d lines for %d cases:\n%s", len(lines), len(syntaxCases), out)
+	}
+	for i, tc := range syntaxCases {
+		if want := fmt.Sprintf("%d %d", tc.line, tc.col); lines[i] != want {
+			t.Errorf("%s: PyYAML reports line and column %s, the table %s", tc.name, lines[i], want)
 		}
 	}
 }
