@@ -19,7 +19,7 @@ func TestUnknownKeys(t *testing.T) {
 		{"top level", `
 node: {name: lb1}
 nodes: {name: lb2}
-`, []string{`halb.yaml:2: nodes: unknown key "nodes" (known keys here: node, time, peers, vrrp, vrrp_sync_groups, services, backends)`}},
+`, []string{`halb.yaml:2: nodes: unknown key "nodes"; did you mean "node"? (known keys here: node, time, peers, vrrp, vrrp_sync_groups, services, backends)`}},
 		{"node.management", `
 node:
   name: lb1
@@ -39,7 +39,7 @@ vrrp:
     track:
       interfaces: [eth0]
       wieght: -10
-`, []string{`halb.yaml:10: vrrp[1].track.wieght: unknown key "wieght" (known keys here: interfaces, services, scripts, weight)`}},
+`, []string{`halb.yaml:10: vrrp[1].track.wieght: unknown key "wieght"; did you mean "weight"? (known keys here: interfaces, services, scripts, weight)`}},
 		{"backends[0].servers[0]", `
 node: {name: lb1}
 backends:
@@ -48,7 +48,7 @@ backends:
       - name: s1
         address: 10.0.0.1:80
         wieght: 5
-`, []string{`halb.yaml:7: backends[0].servers[0].wieght: unknown key "wieght" (known keys here: name, address, weight, maxconn)`}},
+`, []string{`halb.yaml:7: backends[0].servers[0].wieght: unknown key "wieght"; did you mean "weight"? (known keys here: name, address, weight, maxconn)`}},
 		{"several at once", `
 node:
   name: lb1
@@ -63,10 +63,36 @@ backends:
 lb: 1
 `, []string{
 			`halb.yaml:3: node.hostname: unknown key "hostname" (known keys here: name, management)`,
-			`halb.yaml:5: time.server: unknown key "server" (known keys here: servers, max_offset)`,
+			`halb.yaml:5: time.server: unknown key "server"; did you mean "servers"? (known keys here: servers, max_offset)`,
 			`halb.yaml:8: backends[0].health.url: unknown key "url" (known keys here: check, path, expect_status, interval, timeout, rise, fall, port, method, host, expect_body, verify, send, expect, observe, initial)`,
 			`halb.yaml:10: backends[0].servers[0].backup: unknown key "backup" (known keys here: name, address, weight, maxconn)`,
 			`halb.yaml:11: lb: unknown key "lb" (known keys here: node, time, peers, vrrp, vrrp_sync_groups, services, backends)`,
+		}},
+		{"suggestions", `
+node:
+  Name: lb1
+  managment: {}
+backends:
+  - name: www
+    heath: {}
+    balanse: leastconn
+    sticky: {cokie: x, expires: 1m}
+    servers:
+      - {name: s1, adress: "10.0.0.1:80", maxcon: 5, w: 1}
+servises: []
+`, []string{
+			`halb.yaml:1: node.name: is required`,
+			`halb.yaml:2: node.Name: unknown key "Name"; did you mean "name"? (known keys here: name, management)`,
+			`halb.yaml:3: node.managment: unknown key "managment"; did you mean "management"? (known keys here: name, management)`,
+			`halb.yaml:6: backends[0].heath: unknown key "heath"; did you mean "health"? (known keys here: name, balance, sticky, health, proxy_protocol, slowstart, servers)`,
+			`halb.yaml:7: backends[0].balanse: unknown key "balanse"; did you mean "balance"? (known keys here: name, balance, sticky, health, proxy_protocol, slowstart, servers)`,
+			`halb.yaml:8: backends[0].sticky.cokie: unknown key "cokie"; did you mean "cookie"? (known keys here: cookie, source, expire)`,
+			`halb.yaml:8: backends[0].sticky.expires: unknown key "expires"; did you mean "expire"? (known keys here: cookie, source, expire)`,
+			`halb.yaml:10: backends[0].servers[0].adress: unknown key "adress"; did you mean "address"? (known keys here: name, address, weight, maxconn)`,
+			`halb.yaml:10: backends[0].servers[0].maxcon: unknown key "maxcon"; did you mean "maxconn"? (known keys here: name, address, weight, maxconn)`,
+			`halb.yaml:10: backends[0].servers[0].w: unknown key "w" (known keys here: name, address, weight, maxconn)`,
+			`halb.yaml:10: backends[0].servers[0].address: is required`,
+			`halb.yaml:11: servises: unknown key "servises"; did you mean "services"? (known keys here: node, time, peers, vrrp, vrrp_sync_groups, services, backends)`,
 		}},
 		{"with validation errors too", `
 node: {name: lb1}
@@ -91,7 +117,7 @@ node: {name: lb1, vrid: 5}
 		{"key case matters", `
 node: {Name: lb1}
 `, []string{
-			`halb.yaml:1: node.Name: unknown key "Name" (known keys here: name, management)`,
+			`halb.yaml:1: node.Name: unknown key "Name"; did you mean "name"? (known keys here: name, management)`,
 			`halb.yaml:1: node.name: is required`,
 		}},
 	})
@@ -697,7 +723,7 @@ backends:                               # 17
     servers:                            # 20
       - {name: web1, address: "10.0.0.11", weight: 300}  # 21
 `, []string{
-		`halb.yaml:3: node.managment: unknown key "managment" (known keys here: name, management)`,
+		`halb.yaml:3: node.managment: unknown key "managment"; did you mean "management"? (known keys here: name, management)`,
 		`halb.yaml:5: peers[0].name: "lb1" is this node's own name`,
 		`halb.yaml:6: time.max_offset: "5 seconds" is not a duration (e.g. 200ms, 2s)`,
 		`halb.yaml:10: vrrp[0].priority: 255 is reserved for the address owner (set address_owner: true), use 1..254`,
@@ -728,5 +754,21 @@ func TestManyProblemsAreCapped(t *testing.T) {
 	}
 	if es[0].Path != "vrrp[0]" || es[0].Line != 2 {
 		t.Errorf("first error %q", es[0])
+	}
+}
+
+func TestEditDistance(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want int
+	}{
+		{"", "", 0}, {"", "abc", 3}, {"abc", "", 3}, {"name", "name", 0},
+		{"nmae", "name", 1}, {"adress", "address", 1}, {"maxconn", "maxcon", 1},
+		{"heath", "health", 1}, {"servises", "services", 1}, {"ca", "abc", 3},
+		{"kitten", "sitting", 3}, {"géne", "gène", 1},
+	} {
+		if got := editDistance(tc.a, tc.b); got != tc.want {
+			t.Errorf("editDistance(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
+		}
 	}
 }
