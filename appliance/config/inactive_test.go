@@ -74,24 +74,6 @@ func TestInactiveKeysExist(t *testing.T) {
 	}
 }
 
-// TestExamplesSetNoInactiveKey: the shipped examples comment the inactive
-// keys out, so that nobody copies a setting that does nothing.
-func TestExamplesSetNoInactiveKey(t *testing.T) {
-	files, err := filepath.Glob("../../examples/*.yaml")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no examples found: %v", err)
-	}
-	for _, f := range files {
-		cfg, _, err := Load(f)
-		if err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		if ks := Inactive(cfg); len(ks) > 0 {
-			t.Errorf("%s sets %q", filepath.Base(f), inactiveNames(ks))
-		}
-	}
-}
-
 // TestExamplesCommentedKeysParse uncomments the commented-out settings of
 // the examples (a comment line whose text starts with a key or a list item)
 // and checks that the result is valid and sets the inactive keys: the
