@@ -282,6 +282,7 @@ func (d *Daemon) apply(cfg *config.Config, raw []byte) []config.Change {
 	old := d.cfg
 	d.mu.Unlock()
 	changes := config.Diff(old, cfg)
+	d.warnInactive(cfg)
 	for _, c := range d.components {
 		if err := c.Apply(cfg); err != nil {
 			// The config is valid; a component that cannot take its part
