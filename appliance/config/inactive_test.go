@@ -100,3 +100,24 @@ func TestExamplesCommentedKeysParse(t *testing.T) {
 		}
 	}
 }
+
+// TestInactiveKeysDocumented: docs/config.md lists exactly the inactive
+// keys, so that removing one from inactiveKeys removes it from the docs too.
+func TestInactiveKeysDocumented(t *testing.T) {
+	data, err := os.ReadFile("../../docs/config.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(data), "\n## Keys not active in this build\n")
+	if !ok {
+		t.Fatal(`docs/config.md has no section "Keys not active in this build"`)
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	var documented []string
+	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z_.]+)` \\|").FindAllStringSubmatch(section, -1) {
+		documented = append(documented, m[1])
+	}
+	if want := inactiveNames(InactiveKeys()); !reflect.DeepEqual(documented, want) {
+		t.Errorf("docs/config.md lists %q as not active, inactiveKeys has %q", documented, want)
+	}
+}
