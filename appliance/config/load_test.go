@@ -772,3 +772,12 @@ func TestEditDistance(t *testing.T) {
 		}
 	}
 }
+
+// TestSyntaxErrorFallback: without the parser's marks (a yaml version that
+// moved them), the line of the message is used.
+func TestSyntaxErrorFallback(t *testing.T) {
+	e := syntaxError("halb.yaml", []byte("a\nb\nc\n"), nil, errors.New("yaml: line 3: did not find expected key"))
+	if got, want := e.Error(), "halb.yaml:3: yaml: did not find expected key"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
