@@ -390,6 +390,7 @@ func (d *Daemon) commit(cfg *config.Config, raw []byte) []config.Change {
 	changes := config.Diff(d.cfg, cfg)
 	d.cfg, d.raw, d.applied, d.lastErr = cfg, raw, time.Now(), nil
 	d.mu.Unlock()
+	d.warnInactive(cfg)
 	// VRRP tracking learns the services' health under the new config
 	// (min_healthy, servers) before its instances do.
 	d.updateServiceHealth(cfg)
