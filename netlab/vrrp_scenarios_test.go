@@ -50,7 +50,7 @@ func TestPlannedHandover(t *testing.T) {
 			},
 			func() bool { return slices.Equal(c.LiveVIPHolders(), []string{"lb2"}) && c.ARPOwner() == "lb2" },
 			5*time.Second, time.Second)
-		row.BoundMS = bound.Milliseconds()
+		row.SetBound(bound, w.LongestOutage <= bound)
 		if w.Failed > 0 {
 			row.Notef("%d requests failed during the handover (longest outage %s): %s", w.Failed, w.LongestOutage, firstError(w))
 		}
