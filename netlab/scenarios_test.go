@@ -20,7 +20,9 @@ func TestMain(m *testing.M) { os.Exit(runTests(m)) }
 // runTests runs the tests and returns the exit code; its deferred calls
 // run, unlike those of a function that calls os.Exit.
 func runTests(m *testing.M) int {
-	if RootReason() == "" {
+	if p := os.Getenv(envHalbd); p != "" && RootReason() == "" {
+		HalbdPath = p // an isolated run (see isolated): the parent built it
+	} else if RootReason() == "" {
 		// halb nodes run the halbd of this tree.
 		dir, err := os.MkdirTemp("", "netlab-halbd-")
 		if err != nil {
