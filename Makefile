@@ -32,7 +32,7 @@ lint:
 
 test: deps lint build
 	$(GO) test $(RACE) -count=1 $(UNIT_PKGS)
-	$(GO) test -count=1 -p 1 -timeout 20m $(ROOT_PKGS)
+	$(GO) test -count=1 -p 1 -parallel 4 -timeout 20m $(ROOT_PKGS)
 
 # As root: the classic two-node topology in network namespaces under client
 # load, with keys for faults. Otherwise: the daemon and CLI demo.
@@ -45,7 +45,7 @@ fuzz:
 
 # The failover scenarios (root): out/netlab/report.md and report.json.
 netlab: deps build
-	@status=0; $(GO) test -count=1 -p 1 -v -timeout 20m $(ROOT_PKGS) || status=$$?; \
+	@status=0; $(GO) test -count=1 -p 1 -parallel 4 -v -timeout 20m $(ROOT_PKGS) || status=$$?; \
 	  if [ -f out/netlab/report.md ]; then echo; cat out/netlab/report.md; fi; exit $$status
 
 # wrk against a backend directly and through the proxies, in one lab run (root):

@@ -17,4 +17,8 @@
 // coexists with `ip netns`: before it creates one it makes /run/netns a
 // mount point with shared propagation as `ip netns add` does, and it
 // removes a namespace whatever mounts lie on top of it (netns.go).
+//
+// Scenarios that measure failovers of hundreds of milliseconds and more,
+// with the CPU mostly idle, run concurrently (after the serial ones), at
+// most NETLAB_PARALLEL (default 4) lab topologies at a time.
 package netlab

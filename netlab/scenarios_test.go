@@ -7,6 +7,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -63,6 +66,56 @@ func runTests(m *testing.M) int {
 	return code
 }
 
+// labSlots bounds how many lab topologies of concurrent scenarios run at
+// once: NETLAB_PARALLEL, default 4. (go test's -parallel, GOMAXPROCS by
+// default, bounds them too: make test passes -parallel 4.)
+var labSlots = make(chan struct{}, envInt("NETLAB_PARALLEL", 4))
+
+func envInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
+
+// concurrentTests holds the names of the tests marked concurrent.
+var concurrentTests sync.Map
+
+// concurrent marks t as a scenario whose figures and bounds cannot be
+// disturbed by other such scenarios running at the same time: it measures
+// failovers and server changes of hundreds of milliseconds and more
+// (adverts of 200ms or longer, checks 2s apart) while the CPU is mostly
+// idle. It runs in parallel with the other concurrent tests (after every
+// serial test of the package has run, alone: go test's rule), each of
+// its lab topologies holding one of labSlots (see labSlot). Scenarios that
+// load the machine or time things to tens of milliseconds stay serial.
+func concurrent(t *testing.T) {
+	t.Parallel()
+	concurrentTests.Store(t.Name(), true)
+}
+
+// labSlot is called by a test, or a subtest, of a concurrent test before it
+// builds its lab: it runs in parallel with its siblings and holds a slot of
+// labSlots until its cleanups (the lab's teardown among them) are done. In
+// a serial test it does nothing.
+func labSlot(t *testing.T) {
+	parts := strings.Split(t.Name(), "/")
+	marked := false
+	for i := range parts {
+		if _, ok := concurrentTests.Load(strings.Join(parts[:i+1], "/")); ok {
+			marked = true
+		}
+	}
+	if !marked {
+		return
+	}
+	if _, self := concurrentTests.Load(t.Name()); !self {
+		t.Parallel()
+	}
+	labSlots <- struct{}{}
+	t.Cleanup(func() { <-labSlots })
+}
+
 // scenario runs fn once per flavor on a fresh classic topology and records a
 // report row. The halb flavor is skipped, with the reason, while halbd
 // lacks a feature the scenario needs.
@@ -84,6 +137,7 @@ func scenarioWith(t *testing.T, name string, needs []string, opts ClassicOptions
 					t.Skip(why)
 				}
 			}
+			labSlot(t)
 			recordWhenDone(t, row)
 			l := New(t)
 			o := opts
@@ -196,6 +250,7 @@ func checkOutage(t *testing.T, row *Row, w *ProbeResult, bound time.Duration) {
 }
 
 func TestMasterKilled(t *testing.T) {
+	concurrent(t)
 	scenario(t, "master-killed", []string{NeedVRRP}, func(t *testing.T, c *Classic, row *Row) {
 		bound := failoverBound(c)
 		w, _ := measure(t, c, row,
@@ -211,6 +266,7 @@ func TestMasterKilled(t *testing.T) {
 }
 
 func TestMasterLinkDown(t *testing.T) {
+	concurrent(t)
 	scenario(t, "master-link-down", []string{NeedVRRP}, func(t *testing.T, c *Classic, row *Row) {
 		bound := failoverBound(c)
 		w, _ := measure(t, c, row,
@@ -235,6 +291,7 @@ func TestMasterLinkDown(t *testing.T) {
 }
 
 func TestFailbackOnReturn(t *testing.T) {
+	concurrent(t)
 	scenario(t, "failback-preempt", []string{NeedVRRP}, func(t *testing.T, c *Classic, row *Row) {
 		c.LB[0].Kill()
 		if !WaitFor(failoverBound(c)+5*time.Second, func() bool { return c.LB[1].HoldsVIP(c.VIP) }) {
@@ -260,6 +317,7 @@ func TestFailbackOnReturn(t *testing.T) {
 }
 
 func TestPartitionAndHeal(t *testing.T) {
+	concurrent(t)
 	scenario(t, "partition-heal", []string{NeedVRRP}, func(t *testing.T, c *Classic, row *Row) {
 		bound := failoverBound(c)
 		p := c.StartProbe(context.Background(), false)
@@ -363,6 +421,7 @@ func checkBackendOut(t *testing.T, row *Row, w *ProbeResult, t0 time.Time, survi
 // takes the server out; halb: at once, before any byte is sent), so the
 // scenario runs on halb before health checks exist.
 func TestBackendKilled(t *testing.T) {
+	concurrent(t)
 	scenario(t, "backend-killed", []string{NeedProxy}, func(t *testing.T, c *Classic, row *Row) {
 		bound := backendBound(c.Opts.Flavor, false)
 		w, t0 := measure(t, c, row,
@@ -375,6 +434,7 @@ func TestBackendKilled(t *testing.T) {
 }
 
 func TestBackendHostGone(t *testing.T) {
+	concurrent(t)
 	scenario(t, "backend-host-gone", []string{NeedProxy, NeedHealth}, func(t *testing.T, c *Classic, row *Row) {
 		bound := backendBound(c.Opts.Flavor, true)
 		w, t0 := measure(t, c, row,
@@ -403,6 +463,7 @@ func TestBackendHostGone(t *testing.T) {
 // the VIP and serves. keepalived does it with a vrrp_script asking
 // HAProxy's monitor frontend.
 func TestServiceHealthMovesVIP(t *testing.T) {
+	concurrent(t)
 	scenarioWith(t, "service-health-moves-vip", []string{NeedVRRP, NeedHealth}, ClassicOptions{TrackServices: true},
 		func(t *testing.T, c *Classic, row *Row) {
 			// Checks: fall x (interval + timeout) for a blackholed server;
@@ -445,6 +506,7 @@ func TestServiceHealthMovesVIP(t *testing.T) {
 // TestBackendFails500: be1 answers 500 (its /healthz too); the http check
 // takes it out within fall x interval, and be2 serves everything after.
 func TestBackendFails500(t *testing.T) {
+	concurrent(t)
 	scenario(t, "backend-fails-500", []string{NeedProxy, NeedHealth}, func(t *testing.T, c *Classic, row *Row) {
 		bound := ClassicCheckFall*ClassicCheckInterval + time.Second
 		w, t0 := measure(t, c, row, func() { c.Backends[0].SetMode(ModeFail) }, nil, bound+2*time.Second, 0)
@@ -475,6 +537,7 @@ func TestBackendFails500Observed(t *testing.T) {
 // TestBackendHangs: be1 accepts and never answers; each check times out,
 // so it is out within fall x (interval + check timeout), see backendBound.
 func TestBackendHangs(t *testing.T) {
+	concurrent(t)
 	scenario(t, "backend-hangs", []string{NeedProxy, NeedHealth}, func(t *testing.T, c *Classic, row *Row) {
 		bound := backendBound(c.Opts.Flavor, true)
 		w, t0 := measure(t, c, row, func() { c.Backends[0].SetMode(ModeHang) }, nil, bound+2*time.Second, 0)
@@ -487,6 +550,7 @@ func TestBackendHangs(t *testing.T) {
 // again; within rise x interval (+ jitter and slack) it takes requests
 // again, and nothing fails on the way back.
 func TestBackendComesBack(t *testing.T) {
+	concurrent(t)
 	scenario(t, "backend-comes-back", []string{NeedProxy, NeedHealth}, func(t *testing.T, c *Classic, row *Row) {
 		out := backendBound(c.Opts.Flavor, false)
 		back := ClassicCheckRise*ClassicCheckInterval + ClassicCheckInterval/2 + time.Second
