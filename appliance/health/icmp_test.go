@@ -142,15 +142,16 @@ func echoPeer(t *testing.T, v6 bool, answer func(req *icmp.Echo) []icmp.Message)
 	return c.LocalAddr()
 }
 
-// probe runs one echo exchange with a peer over plain UDP.
-func probe(t *testing.T, ctx context.Context, peer net.Addr, v6, matchID bool) error {
+// probe runs one echo exchange with a peer over plain UDP; within is the
+// timeout its errors name.
+func probe(t *testing.T, ctx context.Context, within time.Duration, peer net.Addr, v6, matchID bool) error {
 	t.Helper()
 	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	p := echoProbe{conn: c, dst: peer, v6: v6, matchID: matchID, who: "peer", within: checkBudget(ctx)}
+	p := echoProbe{conn: c, dst: peer, v6: v6, matchID: matchID, who: "peer", within: within}
 	return p.run(ctx)
 }
 
@@ -199,9 +200,10 @@ func TestICMPReplyMatching(t *testing.T) {
 			}, false},
 		} {
 			const timeout = 100 * time.Millisecond
+			peer := echoPeer(t, v6, tc.answer)
 			ctx, cancel := context.WithTimeout(t.Context(), timeout)
 			start := time.Now()
-			err := probe(t, ctx, echoPeer(t, v6, tc.answer), v6, tc.matchID)
+			err := probe(t, ctx, timeout, peer, v6, tc.matchID)
 			took := time.Since(start)
 			cancel()
 			if tc.pass {
@@ -228,7 +230,7 @@ func TestICMPCancelWhileWaiting(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	time.AfterFunc(30*time.Millisecond, cancel)
 	start := time.Now()
-	err := probe(t, ctx, peer, false, true)
+	err := probe(t, ctx, 0, peer, false, true)
 	if !errors.Is(err, context.Canceled) || err.Error() != "ping peer: context canceled" {
 		t.Errorf("err = %v, want context.Canceled", err)
 	}
