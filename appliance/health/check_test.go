@@ -20,13 +20,14 @@ import (
 	"halb/appliance/config"
 )
 
-// runCheck runs one check of kind with a timeout.
+// runCheck runs one check of kind with a timeout, as a monitor does.
 func runCheck(t *testing.T, kind string, timeout time.Duration, tg Target) error {
 	t.Helper()
 	c, err := NewChecker(kind)
 	if err != nil {
 		t.Fatal(err)
 	}
+	tg.Timeout = timeout
 	ctx, cancel := context.WithTimeout(t.Context(), timeout)
 	defer cancel()
 	return c.Check(ctx, tg)
@@ -400,6 +401,22 @@ func TestHTTPTimeout(t *testing.T) {
 		}
 		if took > timeout+100*time.Millisecond {
 			t.Errorf("%s: returned after %v, want within %v", tc.kind, took, timeout+100*time.Millisecond)
+		}
+	}
+}
+
+// TestTimeoutNamesTheTimeout: a check's timeout error names the configured
+// timeout, not what was left of it when the check started (a loaded
+// machine took 190 of the 200 ms here before the check began).
+func TestTimeoutNamesTheTimeout(t *testing.T) {
+	addr := hangServer(t)
+	for _, kind := range []string{"http", "https"} {
+		c, _ := NewChecker(kind)
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Millisecond)
+		err := c.Check(ctx, Target{Addr: addr, Timeout: 200 * time.Millisecond})
+		cancel()
+		if err == nil || !strings.HasSuffix(err.Error(), ": timeout after 200ms") || !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("%s: err = %v, want a timeout after 200ms", kind, err)
 		}
 	}
 }

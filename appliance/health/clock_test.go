@@ -111,6 +111,7 @@ type scripted struct {
 	mu     sync.Mutex
 	result map[string]error
 	checks map[string]int
+	last   Target
 }
 
 func (s *scripted) set(addr string, err error) {
@@ -129,6 +130,7 @@ func (s *scripted) Check(_ context.Context, t Target) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.checks[t.Addr]++
+	s.last = t
 	return s.result[t.Addr]
 }
 
@@ -169,13 +171,18 @@ func TestScheduleRiseFall(t *testing.T) {
 node: {name: lb1}
 backends:
   - name: web
-    health: {check: tcp, interval: 2s, rise: 2, fall: 3}
+    health: {check: tcp, interval: 2s, timeout: 1500ms, rise: 2, fall: 3}
     servers: [{name: web1, address: "`+addr+`"}]
 `, clk, chk, func() float64 { return 1 })
 	clk.waitArmed(t, 1) // the check at start ran
 	if n := chk.count(addr); n != 1 {
 		t.Fatalf("%d checks at start, want 1", n)
 	}
+	chk.mu.Lock()
+	if chk.last.Addr != addr || chk.last.Timeout != 1500*time.Millisecond {
+		t.Errorf("checked %+v, want %s with the timeout 1.5s its errors name", chk.last, addr)
+	}
+	chk.mu.Unlock()
 	step := func(n int) {
 		for range n {
 			clk.advance(2 * time.Second)

@@ -192,7 +192,7 @@ func (c *Component) newMonitor(spec monitorSpec) (*monitor, error) {
 	}
 	ctx, cancel := context.WithCancel(c.ctx)
 	t := Target{Addr: spec.addr, Port: h.Port, Path: h.Path, ExpectStatus: h.ExpectStatus, Host: h.Host, Method: h.Method,
-		ExpectBody: h.ExpectBody, Verify: h.Verify, Send: h.Send, Expect: h.Expect}
+		ExpectBody: h.ExpectBody, Verify: h.Verify, Send: h.Send, Expect: h.Expect, Timeout: h.Timeout.D()}
 	st := newState(h.Rise, h.Fall, c.clock.Now())
 	if h.Initial == "down" && h.Check != "none" {
 		st = newStateDown(h.Rise, h.Fall, c.clock.Now())
