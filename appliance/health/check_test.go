@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"halb/appliance/config"
+	"halb/internal/testutil"
 )
 
 // runCheck runs one check of kind with a timeout, as a monitor does.
@@ -53,18 +54,6 @@ func listenTCP(t *testing.T) net.Listener {
 	}()
 	t.Cleanup(func() { ln.Close(); <-done })
 	return ln
-}
-
-// closedPort is a loopback address where nothing listens.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
 
 // rawServer serves each connection with handle, on a goroutine it waits
@@ -161,7 +150,7 @@ func TestCheckNewChecker(t *testing.T) {
 		}
 	}
 	// none passes even against nothing.
-	if err := runCheck(t, "none", time.Second, Target{Addr: closedPort(t)}); err != nil {
+	if err := runCheck(t, "none", time.Second, Target{Addr: testutil.ReservedAddr(t)}); err != nil {
 		t.Errorf("none: %v", err)
 	}
 }
@@ -174,7 +163,7 @@ func TestTCPPass(t *testing.T) {
 }
 
 func TestTCPRefused(t *testing.T) {
-	addr := closedPort(t)
+	addr := testutil.ReservedAddr(t)
 	err := runCheck(t, "tcp", time.Second, Target{Addr: addr})
 	if want := "connect " + addr + ": connection refused"; err == nil || err.Error() != want {
 		t.Fatalf("err = %v, want %q", err, want)
@@ -184,7 +173,7 @@ func TestTCPRefused(t *testing.T) {
 func TestTCPPortOverride(t *testing.T) {
 	ln := listenTCP(t)
 	open := ln.Addr().(*net.TCPAddr).Port
-	closed := closedPort(t)
+	closed := testutil.ReservedAddr(t)
 	_, closedStr, _ := net.SplitHostPort(closed)
 	closedNum, _ := strconv.Atoi(closedStr)
 
