@@ -30,22 +30,39 @@ import (
 // given the port meanwhile, as they could a port that was bound and closed.
 func ReservedAddr(t testing.TB) string {
 	t.Helper()
+	addr, release, err := ReserveAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(release)
+	return addr
+}
+
+// ReserveAddr is ReservedAddr for a TestMain: the port is kept until
+// release.
+func ReserveAddr() (addr string, release func(), err error) {
 	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
-		t.Fatalf("reserve a loopback port: socket: %v", err)
+		return "", nil, fmt.Errorf("reserve a loopback port: socket: %w", err)
 	}
-	t.Cleanup(func() { syscall.Close(fd) })
-	if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1); err != nil {
-		t.Fatalf("reserve a loopback port: SO_REUSEADDR: %v", err)
-	}
-	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatalf("reserve a loopback port: bind: %v", err)
-	}
-	sa, err := syscall.Getsockname(fd)
+	sa, err := func() (syscall.Sockaddr, error) {
+		if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1); err != nil {
+			return nil, fmt.Errorf("reserve a loopback port: SO_REUSEADDR: %w", err)
+		}
+		if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+			return nil, fmt.Errorf("reserve a loopback port: bind: %w", err)
+		}
+		sa, err := syscall.Getsockname(fd)
+		if err != nil {
+			return nil, fmt.Errorf("reserve a loopback port: getsockname: %w", err)
+		}
+		return sa, nil
+	}()
 	if err != nil {
-		t.Fatalf("reserve a loopback port: getsockname: %v", err)
+		syscall.Close(fd)
+		return "", nil, err
 	}
-	return fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
+	return fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port), func() { syscall.Close(fd) }, nil
 }
 
 // Listen returns a TCP listener on 127.0.0.1 (a port of the kernel's
