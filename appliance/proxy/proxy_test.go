@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"halb/appliance/config"
+	"halb/internal/testutil"
 )
 
 // namer answers every connection with its name and then echoes.
@@ -45,16 +46,12 @@ func serveConns(t *testing.T, handle func(c net.Conn)) string {
 	return ln.Addr().String()
 }
 
-// freePort returns a loopback address nobody listens on.
+// freePort returns a loopback address reserved for the test, where
+// nothing listens until the proxy does: a port bound and closed could be
+// taken meanwhile by any listener or outgoing connection on the host.
 func freePort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	return testutil.ReservedAddr(t)
 }
 
 func mustConfig(t *testing.T, yaml string) *config.Config {
