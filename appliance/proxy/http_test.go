@@ -632,8 +632,7 @@ func TestHTTPMaxconnQueue(t *testing.T) {
 		t.Fatalf("queue_max %d: requests should have queued", st.QueueMax)
 	}
 
-	c.Apply(mustConfig(t, httpConfig(listen, "    timeouts: {queue: 50ms}\n", be)))
-	time.Sleep(100 * time.Millisecond)
+	apply(t, c, mustConfig(t, httpConfig(listen, "    timeouts: {queue: 50ms}\n", be)))
 	for i := range codes {
 		wg.Add(1)
 		go func() {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -90,6 +91,35 @@ func runComponent(t *testing.T, c *Component, cfg *config.Config) *Component {
 	go func() { c.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 	return c
+}
+
+// apply hands c a config and waits until its services and backends run it:
+// Apply only queues the config for the component's loop.
+func apply(t *testing.T, c *Component, cfg *config.Config) {
+	t.Helper()
+	c.Apply(cfg)
+	testutil.WaitFor(t, "the proxy to run the config applied", func() bool { return c.runs(cfg) })
+}
+
+// runs reports whether c's services and backends are those of cfg.
+func (c *Component) runs(cfg *config.Config) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.services) != len(cfg.Services) || len(c.backends) != len(cfg.Backends) {
+		return false
+	}
+	for _, sc := range cfg.Services {
+		s := c.services[sc.Name]
+		if s == nil || !reflect.DeepEqual(s.state.Load().cfg, sc) {
+			return false
+		}
+	}
+	for _, bc := range cfg.Backends {
+		if be := c.backends[bc.Name]; be == nil || !be.sameConfig(bc) {
+			return false
+		}
+	}
+	return true
 }
 
 // dialName connects through the proxy and returns the name the server sent.

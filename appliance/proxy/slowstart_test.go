@@ -130,8 +130,7 @@ func TestSlowStart(t *testing.T) {
 	}
 
 	// source is static: no ramp.
-	c.Apply(mustConfig(t, httpConfig(listen, "", "    balance: source\n    slowstart: 10s\n"+servers(a.addr(), b.addr()))))
-	time.Sleep(50 * time.Millisecond)
+	apply(t, c, mustConfig(t, httpConfig(listen, "", "    balance: source\n    slowstart: 10s\n"+servers(a.addr(), b.addr()))))
 	c.SetServerUp("b0", "s0", true)
 	if p := pct(); p != 0 {
 		t.Errorf("balance source: slow start %d%%, want none", p)
