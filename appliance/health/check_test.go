@@ -37,10 +37,7 @@ func runCheck(t *testing.T, kind string, timeout time.Duration, tg Target) error
 // listenTCP is a listener on 127.0.0.1 that accepts and closes connections.
 func listenTCP(t *testing.T) net.Listener {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testutil.Listen(t)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -60,10 +57,7 @@ func listenTCP(t *testing.T) net.Listener {
 // for at cleanup.
 func rawServer(t *testing.T, handle func(c net.Conn)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testutil.Listen(t)
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for {
@@ -107,10 +101,7 @@ func readHead(c net.Conn) (string, error) {
 // goroutine per connection, so goroutine counts show only the client's.
 func hangServer(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testutil.Listen(t)
 	var (
 		mu    sync.Mutex
 		conns []net.Conn
@@ -523,11 +514,7 @@ func TestHTTPMethodBodyVerify(t *testing.T) {
 
 // TestTCPSendExpect: a simple protocol exchange (e.g. redis PING/PONG).
 func TestTCPSendExpect(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
+	ln := testutil.Listen(t)
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -552,7 +539,7 @@ func TestTCPSendExpect(t *testing.T) {
 	if err := runCheck(t, "tcp", time.Second, Target{Addr: addr, Send: "PING\r\n", Expect: "+PONG"}); err != nil {
 		t.Fatalf("PING/PONG: %v", err)
 	}
-	err = runCheck(t, "tcp", time.Second, Target{Addr: addr, Send: "HELLO\r\n", Expect: "+PONG"})
+	err := runCheck(t, "tcp", time.Second, Target{Addr: addr, Send: "HELLO\r\n", Expect: "+PONG"})
 	if err == nil || !strings.Contains(err.Error(), `"+PONG" not in its first 6 bytes`) {
 		t.Fatalf("wrong reply: %v", err)
 	}
@@ -562,11 +549,7 @@ func TestTCPSendExpect(t *testing.T) {
 // completes the handshake (no quick ACK, then a reset), as HAProxy's do:
 // the server's application never accepts a check connection.
 func TestTCPCheckNotAccepted(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	ln := testutil.Listen(t)
 	const n = 20
 	for range n {
 		if err := runCheck(t, "tcp", time.Second, Target{Addr: ln.Addr().String()}); err != nil {

@@ -25,10 +25,7 @@ type backendOf struct {
 
 func newHTTPServer(t *testing.T) *backendOf {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testutil.Listen(t)
 	b := &backendOf{addr: ln.Addr().String(), ln: ln}
 	b.code.Store(200)
 	b.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
