@@ -30,11 +30,7 @@ func namer(t *testing.T, name string) string {
 // handle (which must close it) until the test ends; it returns the address.
 func serveConns(t *testing.T, handle func(c net.Conn)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
+	ln := testutil.Listen(t)
 	go func() {
 		for {
 			c, err := ln.Accept()
