@@ -173,7 +173,7 @@ func TestICMPReplyMatching(t *testing.T) {
 				echo(request, r.ID, r.Seq, r.Data),
 				echo(reply, r.ID^1, r.Seq, r.Data),
 				echo(reply, r.ID, r.Seq^1, r.Data),
-				echo(reply, r.ID, r.Seq, append([]byte{'x'}, r.Data[1:]...)),
+				echo(reply, r.ID, r.Seq, append([]byte{r.Data[0] ^ 0xff}, r.Data[1:]...)), // another payload
 				echo(reply, r.ID, r.Seq, r.Data[:8]),
 				{Type: other, Body: &icmp.DstUnreach{Data: make([]byte, 28)}},
 			}
