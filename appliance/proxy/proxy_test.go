@@ -97,22 +97,33 @@ func apply(t *testing.T, c *Component, cfg *config.Config) {
 	testutil.WaitFor(t, "the proxy to run the config applied", func() bool { return c.runs(cfg) })
 }
 
-// runs reports whether c's services and backends are those of cfg.
+// runs reports whether c's services and backends are those of cfg, and
+// the services use those backends (a reload swaps a service's state after
+// it has built the backends).
 func (c *Component) runs(cfg *config.Config) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.services) != len(cfg.Services) || len(c.backends) != len(cfg.Backends) {
 		return false
 	}
-	for _, sc := range cfg.Services {
-		s := c.services[sc.Name]
-		if s == nil || !reflect.DeepEqual(s.state.Load().cfg, sc) {
-			return false
-		}
-	}
 	for _, bc := range cfg.Backends {
 		if be := c.backends[bc.Name]; be == nil || !be.sameConfig(bc) {
 			return false
+		}
+	}
+	for _, sc := range cfg.Services {
+		s := c.services[sc.Name]
+		if s == nil {
+			return false
+		}
+		st := s.state.Load()
+		if !reflect.DeepEqual(st.cfg, sc) {
+			return false
+		}
+		for _, be := range st.backendList() {
+			if c.backends[be.cfg.Name] != be {
+				return false
+			}
 		}
 	}
 	return true

@@ -101,13 +101,9 @@ func TestSlowStart(t *testing.T) {
 	}
 	// A reload that rebuilds the backend (a third server) keeps the ramp.
 	o := newOrigin(t, "c")
-	c.Apply(mustConfig(t, httpConfig(listen, "", "    slowstart: 10s\n"+servers(a.addr(), b.addr(), o.addr()))))
-	deadline := time.Now().Add(5 * time.Second)
-	for pct() != 50 {
-		if time.Now().After(deadline) {
-			t.Fatalf("after a reload: slow start %d%%, want 50", pct())
-		}
-		time.Sleep(10 * time.Millisecond)
+	apply(t, c, mustConfig(t, httpConfig(listen, "", "    slowstart: 10s\n"+servers(a.addr(), b.addr(), o.addr()))))
+	if p := pct(); p != 50 {
+		t.Fatalf("after a reload: slow start %d%%, want 50", p)
 	}
 	clock.advance(5 * time.Second)
 	c.ramp(clock.Now())
