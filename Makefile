@@ -26,7 +26,7 @@ deps:
 	@scripts/deps.sh
 
 lint:
-	@out=$$(gofmt -l appliance cmd netlab tui scripts 2>/dev/null); \
+	@out=$$(gofmt -l appliance cmd internal netlab tui scripts 2>/dev/null); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
