@@ -9,11 +9,15 @@
 package testutil
 
 import (
+	"bufio"
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -168,4 +172,65 @@ func loUp() error {
 		return fmt.Errorf("lo up: %w", err)
 	}
 	return nil
+}
+
+// ListenInode returns the kernel's inode of the socket listening on addr
+// (an IPv4 "ip:port"), from /proc/net/tcp: the same inode before and after
+// a reload is the same socket, which never stopped accepting. The test
+// fails when nothing listens there.
+func ListenInode(t testing.TB, addr string) string {
+	t.Helper()
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil || !ap.Addr().Is4() {
+		t.Fatalf("ListenInode(%q): want an IPv4 ip:port", addr)
+	}
+	ip := ap.Addr().As4()
+	// The kernel prints the address as a host-order 32-bit number.
+	local := fmt.Sprintf("%08X:%04X", binary.NativeEndian.Uint32(ip[:]), ap.Port())
+	f, err := os.Open("/proc/net/tcp")
+	if err != nil {
+		t.Skipf("no /proc/net/tcp: %v", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fs := strings.Fields(sc.Text())
+		if len(fs) > 9 && fs[1] == local && fs[3] == "0A" { // TCP_LISTEN
+			return fs[9]
+		}
+	}
+	t.Fatalf("no socket listens on %s (%s in /proc/net/tcp)", addr, local)
+	return ""
+}
+
+// Free fails the test unless addr can be bound (no socket holds it).
+func Free(t testing.TB, addr string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("%s is held: %v", addr, err)
+	}
+	ln.Close()
+}
+
+// Serve accepts connections on a new 127.0.0.1 listener until the test
+// ends and hands each to handle (in its own goroutine; handle closes it).
+// It returns the listener's address.
+func Serve(t testing.TB, handle func(c net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go handle(c)
+		}
+	}()
+	return ln.Addr().String()
 }
