@@ -35,9 +35,12 @@ test: deps lint build
 	$(GO) test -count=1 -p 1 -timeout 20m $(ROOT_PKGS)
 
 # As root: the classic two-node topology in network namespaces under client
-# load, with keys for faults. Otherwise: the daemon and CLI demo.
+# load, with keys for faults; DEMO_FLAVOR=reference runs keepalived + HAProxy
+# on the nodes (only that flavor's packages are installed). Otherwise: the
+# daemon and CLI demo on loopback.
+DEMO_FLAVOR ?= halb
 demo: build
-	@if [ "$$(id -u)" -eq 0 ]; then scripts/deps.sh && $(BIN)/netlab demo; \
+	@if [ "$$(id -u)" -eq 0 ]; then scripts/deps.sh demo-$(DEMO_FLAVOR) && $(BIN)/netlab demo -flavor $(DEMO_FLAVOR); \
 	  else echo "(not root: the network-lab demo needs root; showing the daemon demo)"; scripts/demo.sh; fi
 
 fuzz:
@@ -61,6 +64,7 @@ image:
 image-test:
 	@scripts/image-test.sh
 
+# Lab namespaces of dead runs go first, while bin/netlab still exists.
 clean:
+	@if [ "$$(id -u)" -eq 0 ] && [ -x $(BIN)/netlab ]; then $(BIN)/netlab down || true; fi
 	rm -rf $(BIN) out
-	@if [ "$$(id -u)" -eq 0 ]; then $(BIN)/netlab down 2>/dev/null || true; fi
