@@ -3,6 +3,7 @@
 //	netlab down [-all]          remove lab namespaces left by dead runs (-all: every lab namespace)
 //	netlab demo [-flavor F]     the classic topology under steady client load, with keys for faults
 //	netlab bench [-d 5s]        wrk against a backend directly and through each proxy; out/bench/report.json
+//	netlab backend ADDR         an HTTP backend on a loopback address (no root; the daemon demo's)
 //
 // The scenarios themselves are Go tests: `make netlab`.
 package main
@@ -35,6 +36,8 @@ func main() {
 		err = demo(os.Args[2:])
 	case "bench":
 		err = bench(os.Args[2:])
+	case "backend":
+		err = backend(os.Args[2:])
 	default:
 		usage()
 	}
@@ -49,6 +52,7 @@ func usage() {
   netlab down [-all]
   netlab demo [-flavor halb|reference] [-halbd bin/halbd]
   netlab bench [-d 5s] [-rounds 3] [-c 64] [-mem 9000] [-out out/bench]
+  netlab backend [-name be1] 127.0.0.1:PORT
 `)
 	os.Exit(2)
 }
