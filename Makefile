@@ -9,8 +9,8 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 
 # Packages whose tests need root and network namespaces (they skip with the
 # reason when not root); everything else runs with -race.
-ROOT_PKGS := ./netlab/...
-UNIT_PKGS  = $(shell $(GO) list ./... | grep -v '^halb/netlab')
+ROOT_PKGS := ./netlab/... ./cmd/netlab
+UNIT_PKGS  = $(shell $(GO) list ./... | grep -v -e '^halb/netlab' -e '^halb/cmd/netlab$$')
 # -race needs cgo and a C compiler; scripts/deps.sh installs gcc as root.
 RACE      ?= $(shell command -v gcc >/dev/null 2>&1 && echo -race)
 FUZZTIME  ?= 15s
