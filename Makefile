@@ -15,7 +15,7 @@ UNIT_PKGS  = $(shell $(GO) list ./... | grep -v -e '^halb/netlab' -e '^halb/cmd/
 RACE      ?= $(shell command -v gcc >/dev/null 2>&1 && echo -race)
 FUZZTIME  ?= 15s
 
-.PHONY: all build test deps lint demo netlab bench image image-test fuzz clean
+.PHONY: all build test deps lint demo netlab bench image image-test image-run fuzz clean
 
 all: build
 
@@ -63,6 +63,11 @@ image:
 
 image-test:
 	@scripts/image-test.sh
+
+# Boot the built image in QEMU on this terminal to try it (Ctrl-A X quits);
+# CONFIG=file seeds another config than examples/single.yaml.
+image-run: build
+	@scripts/image-run.sh $(CONFIG)
 
 # Lab namespaces of dead runs go first, while bin/netlab still exists.
 clean:
