@@ -172,7 +172,9 @@ grep -a -q 'halb-seed: root password set from the seed' "$log" || fail "part 1: 
 echo "image-test:   seed imported (halb.yaml, root password)"
 wait_log "$log" 'halb console' 60 || fail "part 1: no console banner on ttyS0 (see $log)"
 wait_log "$log" 'node +lb-solo' 30 || fail "part 1: the console does not show the seeded node lb-solo (see $log)"
-echo "image-test:   console drawn on ttyS0 with the seeded config (node lb-solo)"
+# The serial console leaves the terminal's scrollback alone (no ESC [3J).
+! grep -a -q $'\e\[3J' "$log" || fail "part 1: the serial console cleared the terminal's scrollback (ESC [3J; see $log)"
+echo "image-test:   console drawn on ttyS0 with the seeded config (node lb-solo), scrollback kept"
 
 ok=
 end=$(($(date +%s) + 60))
