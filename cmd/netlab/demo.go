@@ -77,8 +77,14 @@ func demo(args []string) error {
 	defer signal.Stop(sigs)
 	quit := make(chan struct{})
 	started := make(chan struct{})
+	done := make(chan struct{})
+	defer close(done)
 	go func() {
-		<-sigs
+		select {
+		case <-sigs:
+		case <-done:
+			return
+		}
 		select {
 		case <-started:
 			close(quit)

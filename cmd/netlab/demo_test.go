@@ -28,24 +28,38 @@ func newScreen(t *testing.T, width, height int, command string) *screen {
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Skip("tmux is not installed (scripts/deps.sh installs it as root)")
 	}
-	s := &screen{t: t, socket: fmt.Sprintf("halbdemo%d", os.Getpid())}
+	s := &screen{t: t, socket: fmt.Sprintf("halbdemo%d-%s", os.Getpid(), strings.ReplaceAll(t.Name(), "/", "-"))}
 	t.Cleanup(func() { exec.Command("tmux", "-L", s.socket, "kill-server").Run() })
-	// The pane stays when the command ends, to be read and asked for its
-	// exit status.
-	s.tmux("new-session", "-d", "-x", strconv.Itoa(width), "-y", strconv.Itoa(height), command,
-		";", "set-option", "-w", "remain-on-exit", "on")
+	s.tmux("new-session", "-d", "-x", strconv.Itoa(width), "-y", strconv.Itoa(height), command)
 	return s
 }
 
-// exited reports whether the command has ended.
-func (s *screen) exited() bool {
-	out, err := exec.Command("tmux", "-L", s.socket, "display-message", "-p", "#{pane_dead}").Output()
-	return err != nil || strings.TrimSpace(string(out)) == "1"
-}
-
-// exitStatus is the ended command's exit status.
-func (s *screen) exitStatus() string {
-	return strings.TrimSpace(s.tmux("display-message", "-p", "#{pane_dead_status}"))
+// childPid is the pid of the process named comm whose parent is the pane's
+// shell, or 0.
+func (s *screen) childPid(comm string) int {
+	shell := strings.TrimSpace(s.tmux("list-panes", "-F", "#{pane_pid}"))
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", p.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...
+		st := string(b)
+		open, end := strings.IndexByte(st, '('), strings.LastIndexByte(st, ')')
+		if open < 0 || end < open {
+			continue
+		}
+		f := strings.Fields(st[end+1:])
+		if len(f) > 1 && st[open+1:end] == comm && f[1] == shell {
+			return pid
+		}
+	}
+	return 0
 }
 
 func (s *screen) tmux(args ...string) string {
@@ -95,7 +109,8 @@ var statusLines = regexp.MustCompile(`(?m)^VIP on .*\| checks .*$`)
 // person does: keys typed while the lab is being built do nothing, the
 // legend of the keys stays on the screen, a SIGKILLed node's VIP is marked
 // stale, the backends' check state per node is shown, q tears it all down
-// and removes the log directory.
+// and removes the log directory. Both flavors: halb nodes (checks from
+// halbd's status) and keepalived + HAProxy (checks from HAProxy's stats).
 func TestDemoOnATerminal(t *testing.T) {
 	netlab.SkipUnlessRoot(t)
 	bin := t.TempDir()
@@ -104,24 +119,39 @@ func TestDemoOnATerminal(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
+	for _, f := range netlab.Flavors {
+		t.Run(string(f), func(t *testing.T) {
+			if f == netlab.FlavorReference {
+				for _, b := range []string{"keepalived", "haproxy"} {
+					if _, err := exec.LookPath(b); err != nil {
+						t.Skipf("%s is not installed (scripts/deps.sh installs it as root)", b)
+					}
+				}
+			}
+			testDemo(t, bin, f)
+		})
+	}
+}
+
+func testDemo(t *testing.T, bin string, flavor netlab.Flavor) {
 	tmp := t.TempDir() // the demo's TMPDIR: where its log directory goes
-	pidFile := filepath.Join(t.TempDir(), "pid")
-	// exec: the demo's pid is the shell's, and it names the lab's namespaces.
-	s := newScreen(t, 160, 24, fmt.Sprintf(`echo $$ >%s; TMPDIR=%s exec %s/netlab demo -halbd %s/halbd`, pidFile, tmp, bin, bin))
+	status := filepath.Join(t.TempDir(), "status")
+	// The shell waits for the demo and writes its exit status (tmux may
+	// not reap a pane's process), then stays, so the screen can be read.
+	s := newScreen(t, 160, 24, fmt.Sprintf(`TMPDIR=%[1]s %[2]s/netlab demo -flavor %[3]s -halbd %[2]s/halbd; echo $? >%[4]s.tmp; mv %[4]s.tmp %[4]s; exec sleep 86400`,
+		tmp, bin, flavor, status))
+	exited := func() bool { _, err := os.Stat(status); return err == nil }
+	// The demo's pid names the lab's namespaces.
 	pid := 0
-	netlab.WaitFor(10*time.Second, func() bool {
-		b, _ := os.ReadFile(pidFile)
-		pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
-		return pid > 0
-	})
+	netlab.WaitFor(10*time.Second, func() bool { pid = s.childPid("netlab"); return pid > 0 })
 	if pid == 0 {
 		t.Fatalf("the demo did not start:\n%s", s.all())
 	}
 	t.Cleanup(func() {
 		// Whatever happened, no lab of this demo is left behind.
-		if !s.exited() {
+		if !exited() {
 			syscall.Kill(pid, syscall.SIGTERM)
-			netlab.WaitFor(30*time.Second, s.exited)
+			netlab.WaitFor(30*time.Second, exited)
 		}
 		netlab.Down(false)
 	})
@@ -176,11 +206,11 @@ func TestDemoOnATerminal(t *testing.T) {
 	}
 
 	s.keys("q")
-	if !netlab.WaitFor(60*time.Second, s.exited) {
+	if !netlab.WaitFor(60*time.Second, exited) {
 		t.Fatalf("the demo did not exit after q:\n%s", s.all())
 	}
-	if st := s.exitStatus(); st != "0" {
-		t.Errorf("netlab demo exited %s, want 0:\n%s", st, s.all())
+	if b, _ := os.ReadFile(status); strings.TrimSpace(string(b)) != "0" {
+		t.Errorf("netlab demo exited with status %q, want 0:\n%s", b, s.all())
 	}
 	if left, _ := filepath.Glob(filepath.Join(tmp, "netlab-*")); len(left) > 0 {
 		t.Errorf("the demo left its log directory behind: %v", left)
