@@ -15,7 +15,6 @@ require (
 	github.com/mdlayher/arp v0.0.0-20220512170110-6706a2966875
 	github.com/mdlayher/ndp v1.1.0
 	golang.org/x/net v0.62.0
-	golang.org/x/term v0.48.0
 )
 
 require (
