@@ -77,6 +77,11 @@ func (f *fakeDaemon) Apply(raw []byte) ([]config.Change, error) {
 
 func (f *fakeDaemon) Events() *Broker { return f.events }
 
+func (f *fakeDaemon) Interfaces() ([]Interface, error) {
+	return []Interface{{Name: "eth0", Kind: "device", MAC: "52:54:00:00:00:01", MTU: 1500, Up: true, Carrier: true,
+		Addresses: []string{"10.0.0.1/24"}, VRRP: []HeardRouter{{VRID: 51, Version: 3, Source: "10.0.0.2", Priority: 100}}}}, nil
+}
+
 func (f *fakeDaemon) SetMaintenance(on bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -312,5 +317,13 @@ func TestMaintenance(t *testing.T) {
 		if got, err := c.Maintenance(ctx); err != nil || got != on {
 			t.Fatalf("maintenance %v, %v; want %v", got, err, on)
 		}
+	}
+}
+
+func TestInterfaces(t *testing.T) {
+	_, c, _ := serve(t)
+	l, err := c.Interfaces(context.Background())
+	if err != nil || len(l) != 1 || l[0].Name != "eth0" || !l[0].Carrier || len(l[0].VRRP) != 1 || l[0].VRRP[0].VRID != 51 {
+		t.Fatalf("interfaces: %+v %v", l, err)
 	}
 }

@@ -158,6 +158,13 @@ func (c *Client) Maintenance(ctx context.Context) (bool, error) {
 	return st.On, err
 }
 
+// Interfaces lists the node's network interfaces.
+func (c *Client) Interfaces(ctx context.Context) ([]Interface, error) {
+	var l InterfaceList
+	err := c.getJSON(ctx, http.MethodGet, "/v1/interfaces", nil, &l)
+	return l.Interfaces, err
+}
+
 // Events calls fn for each event until ctx ends, the stream ends, or fn
 // returns an error (which Events returns).
 func (c *Client) Events(ctx context.Context, fn func(Event) error) error {

@@ -42,6 +42,9 @@ type Daemon interface {
 	DrainServer(server string, drain bool) error
 	// Drained lists the drained servers.
 	Drained() []string
+	// Interfaces lists the node's network interfaces with the VRRP
+	// routers heard on each.
+	Interfaces() ([]Interface, error)
 }
 
 // ErrNotFound marks errors about objects that do not exist (404).
@@ -67,6 +70,7 @@ func NewServer(d Daemon, log *slog.Logger) *Server {
 	s.mux.HandleFunc("PUT /v1/maintenance", s.putMaintenance)
 	s.mux.HandleFunc("GET /v1/drain", s.getDrain)
 	s.mux.HandleFunc("PUT /v1/drain", s.putDrain)
+	s.mux.HandleFunc("GET /v1/interfaces", s.interfaces)
 	return s
 }
 
@@ -319,4 +323,16 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 			fl.Flush()
 		}
 	}
+}
+
+func (s *Server) interfaces(w http.ResponseWriter, r *http.Request) {
+	l, err := s.d.Interfaces()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	if l == nil {
+		l = []Interface{}
+	}
+	writeJSON(w, http.StatusOK, InterfaceList{Interfaces: l})
 }

@@ -10,6 +10,7 @@
 //	POST /v1/vrrp/handover    give up VRRP MASTER now
 //	GET  /v1/maintenance      {"on": bool}
 //	PUT  /v1/maintenance      turn maintenance on or off (kept across restarts)
+//	GET  /v1/interfaces       the node's network interfaces and the VRRP routers heard on each
 package api
 
 import (
@@ -92,4 +93,35 @@ type ErrorBody struct {
 	Error string `json:"error"`
 	// Errors lists every config problem (422 responses).
 	Errors config.Errors `json:"errors,omitempty"`
+}
+
+// Interface is one network interface of the node (GET /v1/interfaces).
+type Interface struct {
+	Name string `json:"name"`
+	// Kind is device, bridge, vlan, bond, veth, dummy, loopback, ...
+	Kind string `json:"kind"`
+	MAC  string `json:"mac,omitempty"`
+	MTU  int    `json:"mtu"`
+	// Up is administratively up; Carrier is a link detected.
+	Up      bool `json:"up"`
+	Carrier bool `json:"carrier"`
+	// Addresses are the interface's addresses in CIDR form, VIPs included.
+	Addresses []string `json:"addresses"`
+	// VRRP lists the VRRP routers of other nodes heard on this link.
+	VRRP []HeardRouter `json:"vrrp,omitempty"`
+}
+
+// HeardRouter is a VRRP router of another node, heard on a link.
+type HeardRouter struct {
+	VRID     int       `json:"vrid"`
+	Version  int       `json:"version"`
+	Source   string    `json:"source"`
+	Priority int       `json:"priority"`
+	VIPs     []string  `json:"vips,omitempty"`
+	LastSeen time.Time `json:"last_seen"`
+}
+
+// InterfaceList answers GET /v1/interfaces.
+type InterfaceList struct {
+	Interfaces []Interface `json:"interfaces"`
 }

@@ -28,6 +28,7 @@ import (
 	"halb/appliance/api"
 	"halb/appliance/config"
 	"halb/appliance/health"
+	"halb/appliance/netcfg"
 	"halb/appliance/proxy"
 	"halb/appliance/vrrp"
 )
@@ -503,4 +504,37 @@ func (d *Daemon) Status() api.Status {
 		}
 	}
 	return st
+}
+
+// Interfaces lists the node's network interfaces with the VRRP routers of
+// other nodes heard on each.
+func (d *Daemon) Interfaces() ([]api.Interface, error) {
+	links, err := netcfg.Links()
+	if err != nil {
+		return nil, err
+	}
+	var heard []vrrp.HeardRouter
+	if d.vrrp != nil {
+		heard = d.vrrp.Heard()
+	}
+	out := make([]api.Interface, 0, len(links))
+	for _, l := range links {
+		in := api.Interface{Name: l.Name, Kind: l.Kind, MAC: l.MAC, MTU: l.MTU, Up: l.Up, Carrier: l.Carrier,
+			Addresses: l.Addresses}
+		if in.Addresses == nil {
+			in.Addresses = []string{}
+		}
+		for _, h := range heard {
+			if h.Interface != l.Name {
+				continue
+			}
+			r := api.HeardRouter{VRID: h.VRID, Version: h.Version, Source: h.Source.String(), Priority: h.Priority, LastSeen: h.Last}
+			for _, a := range h.VIPs {
+				r.VIPs = append(r.VIPs, a.String())
+			}
+			in.VRRP = append(in.VRRP, r)
+		}
+		out = append(out, in)
+	}
+	return out, nil
 }

@@ -1,0 +1,371 @@
+package tui
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/ansi"
+	"github.com/charmbracelet/x/exp/golden"
+	"github.com/charmbracelet/x/exp/teatest"
+
+	"halb/appliance/api"
+	"halb/appliance/config"
+)
+
+func TestMain(m *testing.M) {
+	time.Local = time.UTC // event times in golden files
+	os.Exit(m.Run())
+}
+
+// console runs the console on a fake API in an 80x24 terminal.
+type console struct {
+	t  *testing.T
+	tm *teatest.TestModel
+	f  *fakeClient
+	// keys counts the keystrokes sent, as an operator would type them.
+	keys int
+}
+
+func startConsole(t *testing.T, f *fakeClient, profile int) *console {
+	t.Helper()
+	term := terms[profile]
+	app := New(f, themeFor(term.profile, term.ascii), Options{Socket: "/run/halb/halb.sock", Version: "test",
+		Now: func() time.Time { return testTime }, Poll: 50 * time.Millisecond})
+	tm := teatest.NewTestModel(t, app, teatest.WithInitialTermSize(80, 24))
+	t.Cleanup(func() { tm.Quit() })
+	return &console{t: t, tm: tm, f: f}
+}
+
+// waitFor waits until the screen shows text (escape sequences removed).
+func (c *console) waitFor(text string) {
+	c.t.Helper()
+	var s string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if s = ansi.Strip(c.screen()); strings.Contains(s, text) {
+			return
+		}
+	}
+	c.t.Fatalf("the screen never showed %q; it shows:\n%s", text, s)
+}
+
+// typeText types s, one key a character.
+func (c *console) typeText(s string) {
+	c.tm.Type(s)
+	c.keys += len(s)
+}
+
+func (c *console) press(keys ...tea.KeyType) {
+	for _, k := range keys {
+		c.tm.Send(tea.KeyMsg{Type: k})
+		c.keys++
+	}
+}
+
+func (c *console) runes(s string) {
+	for _, r := range s {
+		c.tm.Send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}})
+		c.keys++
+	}
+}
+
+// screen is the current view (the program's model, drawn now).
+func (c *console) screen() string {
+	c.t.Helper()
+	c.tm.Send(screenRequest{})
+	select {
+	case s := <-screens:
+		return s
+	case <-time.After(5 * time.Second):
+		c.t.Fatal("no screen")
+		return ""
+	}
+}
+
+// screenRequest asks the App (through testHook) for its view.
+type screenRequest struct{}
+
+var screens = make(chan string, 1)
+
+func init() {
+	testHook = func(a *App, msg tea.Msg) bool {
+		if _, ok := msg.(screenRequest); ok {
+			screens <- a.View()
+			return true
+		}
+		return false
+	}
+}
+
+// golden compares the screen, as the terminal shows it (styles kept), with
+// testdata/<test>.golden; `go test -update` rewrites them.
+func (c *console) golden() {
+	c.t.Helper()
+	golden.RequireEqual(c.t, []byte(c.screen()))
+}
+
+// completeWizard fills the wizard as a keyboard-only operator would: node
+// lb1, VIP 10.0.0.100/24 on the preselected eth0, the suggested VRID, a
+// web service on port 80 with two servers.
+func (c *console) completeWizard(stopAt string) {
+	c.waitFor("Node name")
+	c.typeText("lb1")
+	c.press(tea.KeyEnter)
+	c.waitFor("Interface")
+	c.waitFor("(x) eth0")
+	if stopAt == "vrrp" {
+		return
+	}
+	c.press(tea.KeyEnter) // eth0
+	c.typeText("10.0.0.100/24")
+	c.press(tea.KeyEnter, tea.KeyEnter) // the VIP, then leave the list
+	c.press(tea.KeyEnter)               // VRID as suggested
+	c.press(tea.KeyEnter)               // primary
+	c.press(tea.KeyEnter)               // advert interval: default
+	c.press(tea.KeyEnter)               // no dual-master: next step
+	c.waitFor("Service name")
+	if stopAt == "service" {
+		return
+	}
+	c.press(tea.KeyEnter, tea.KeyEnter, tea.KeyEnter) // web, 80, http
+	c.typeText("10.0.1.11:80")
+	c.press(tea.KeyEnter)
+	c.typeText("10.0.1.12:80")
+	c.press(tea.KeyEnter, tea.KeyEnter) // leave the list
+	c.press(tea.KeyEnter, tea.KeyEnter, tea.KeyEnter)
+	c.waitFor("A first config for lb1")
+}
+
+func TestWizardGolden(t *testing.T) {
+	for i, term := range terms {
+		for _, step := range []string{"node", "vrrp", "service", "review"} {
+			t.Run(term.name+"/"+step, func(t *testing.T) {
+				c := startConsole(t, newFake(t), i)
+				if step == "node" {
+					c.waitFor("Node name")
+				} else {
+					c.completeWizard(step)
+				}
+				c.golden()
+			})
+		}
+	}
+}
+
+// TestWizardApplies: the wizard's config reaches the daemon whole, parses
+// there, and is what the operator chose; the dashboard follows.
+func TestWizardApplies(t *testing.T) {
+	f := newFake(t)
+	c := startConsole(t, f, 2)
+	c.completeWizard("")
+	c.press(tea.KeyEnter) // apply
+	c.waitFor("config applied")
+	f.mu.Lock()
+	raw := f.applied[len(f.applied)-1]
+	f.mu.Unlock()
+	cfg, err := config.Parse("applied", raw)
+	if err != nil {
+		t.Fatalf("the console sent a config the daemon refuses: %v\n%s", err, raw)
+	}
+	v := cfg.VRRP[0]
+	if cfg.Node.Name != "lb1" || v.Interface != "eth0" || v.VRID != 52 || v.Priority != 150 || v.VIPs[0] != "10.0.0.100/24" {
+		t.Errorf("vrrp %+v", v)
+	}
+	s, b := cfg.Services[0], cfg.Backends[0]
+	if s.Name != "web" || s.Listen[0] != "10.0.0.100:80" || s.Mode != "http" || len(b.Servers) != 2 || b.Servers[1].Address != "10.0.1.12:80" {
+		t.Errorf("service %+v backend %+v", s, b)
+	}
+	// The file round-trips: parsed and written again, it is the same.
+	again, err := marshalConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reparsed, err := config.Parse("again", again)
+	if err != nil || len(config.Diff(cfg, reparsed)) != 0 {
+		t.Errorf("round trip: %v %v", err, config.Diff(cfg, reparsed))
+	}
+	t.Logf("keystrokes for node, VIP and a service with two servers: %d", c.keys)
+}
+
+// TestWizardValidation: each message is the daemon's, on its field, and
+// the wizard stays on the step until it is right.
+func TestWizardValidation(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		drive func(c *console)
+		want  string
+	}{
+		{"empty node name", func(c *console) {
+			c.waitFor("Node name")
+			c.press(tea.KeyEnter)
+		}, "! is required"},
+		{"bad node name", func(c *console) {
+			c.waitFor("Node name")
+			c.typeText("lb_1")
+			c.press(tea.KeyEnter)
+		}, `! "lb_1" is not a valid host name`},
+		{"VIP without prefix", func(c *console) {
+			c.completeWizard("vrrp")
+			c.press(tea.KeyEnter)
+			c.typeText("10.0.0.300")
+			c.press(tea.KeyEnter, tea.KeyEnter, tea.KeyEnter, tea.KeyEnter, tea.KeyEnter, tea.KeyEnter)
+		}, `! "10.0.0.300" is not an address in CIDR form`},
+		{"VRID heard on the link", func(c *console) {
+			c.completeWizard("vrrp")
+			c.press(tea.KeyEnter)
+			c.typeText("10.0.0.100/24")
+			c.press(tea.KeyEnter, tea.KeyEnter)
+			c.press(tea.KeyBackspace, tea.KeyBackspace)
+			c.typeText("51")
+			c.press(tea.KeyEnter, tea.KeyEnter, tea.KeyEnter, tea.KeyEnter)
+		}, "! VRID 51 is in use on eth0 by 10.0.0.5 (priority"},
+		{"VRID not a number", func(c *console) {
+			c.completeWizard("vrrp")
+			c.press(tea.KeyEnter)
+			c.typeText("10.0.0.100/24")
+			c.press(tea.KeyEnter, tea.KeyEnter)
+			c.press(tea.KeyBackspace, tea.KeyBackspace)
+			c.typeText("x1")
+			c.press(tea.KeyEnter, tea.KeyEnter, tea.KeyEnter, tea.KeyEnter)
+		}, `! want a whole number, got "x1"`},
+		{"VRID out of range", func(c *console) {
+			c.completeWizard("vrrp")
+			c.press(tea.KeyEnter)
+			c.typeText("10.0.0.100/24")
+			c.press(tea.KeyEnter, tea.KeyEnter)
+			c.press(tea.KeyBackspace, tea.KeyBackspace)
+			c.typeText("300")
+			c.press(tea.KeyEnter, tea.KeyEnter, tea.KeyEnter, tea.KeyEnter)
+		}, "! 300 is out of range 1..255"},
+		{"advert interval not a duration", func(c *console) {
+			c.completeWizard("vrrp")
+			c.press(tea.KeyEnter)
+			c.typeText("10.0.0.100/24")
+			c.press(tea.KeyEnter, tea.KeyEnter, tea.KeyEnter, tea.KeyEnter)
+			c.typeText("5")
+			c.press(tea.KeyEnter, tea.KeyEnter)
+		}, `! "5" is not a duration (e.g. 200ms, 2s)`},
+		{"server without port", func(c *console) {
+			c.completeWizard("service")
+			c.press(tea.KeyEnter, tea.KeyEnter, tea.KeyEnter)
+			c.typeText("10.0.1.11")
+			c.press(tea.KeyEnter, tea.KeyEnter, tea.KeyEnter, tea.KeyEnter, tea.KeyEnter)
+		}, `! "10.0.1.11" is not host:port`},
+		{"no servers", func(c *console) {
+			c.completeWizard("service")
+			c.press(tea.KeyEnter, tea.KeyEnter, tea.KeyEnter, tea.KeyEnter, tea.KeyEnter, tea.KeyEnter, tea.KeyEnter)
+		}, "A first config for lb1"}, // a backend without servers is valid (503 until some are added)
+		{"bad port", func(c *console) {
+			c.completeWizard("service")
+			c.press(tea.KeyEnter)
+			c.press(tea.KeyBackspace, tea.KeyBackspace)
+			c.typeText("http")
+			c.press(tea.KeyEnter, tea.KeyEnter)
+			c.typeText("10.0.1.11:80")
+			c.press(tea.KeyEnter, tea.KeyEnter, tea.KeyEnter, tea.KeyEnter, tea.KeyEnter)
+		}, `! "10.0.0.100:http": port "http" is not a number in 1..65535`},
+		{"bad expected status", func(c *console) {
+			c.completeWizard("service")
+			c.press(tea.KeyEnter, tea.KeyEnter, tea.KeyEnter)
+			c.typeText("10.0.1.11:80")
+			c.press(tea.KeyEnter, tea.KeyEnter)
+			c.runes("h") // check: http
+			c.press(tea.KeyEnter, tea.KeyEnter)
+			c.press(tea.KeyCtrlU)
+			c.typeText("700")
+			c.press(tea.KeyEnter, tea.KeyEnter, tea.KeyEnter)
+		}, "! 700 is out of range 100..599"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := startConsole(t, newFake(t), 2)
+			tt.drive(c)
+			c.waitFor(tt.want)
+		})
+	}
+}
+
+// TestApplyRefusedPlacesErrors: a 422 from the daemon puts each error on
+// the field its path names and goes back to that step.
+func TestApplyRefusedPlacesErrors(t *testing.T) {
+	f := newFake(t)
+	f.applyErr = config.Errors{{File: "halb.yaml", Line: 9, Path: "services[0].listen[0]", Msg: "address 10.0.0.100:80 is in use by another process"}}
+	c := startConsole(t, f, 2)
+	c.completeWizard("")
+	c.press(tea.KeyEnter)
+	c.waitFor("halbd refused the config: 1 problem(s), shown on their fields")
+	if s := ansi.Strip(c.screen()); !strings.Contains(s, "Listen port") || !strings.Contains(s, "! address 10.0.0.100:80 is in use") {
+		t.Fatalf("the error is not on the port field:\n%s", s)
+	}
+}
+
+func TestDashboardGolden(t *testing.T) {
+	for i, term := range terms {
+		t.Run(term.name, func(t *testing.T) {
+			f := newFake(t)
+			f.configured()
+			c := startConsole(t, f, i)
+			c.waitFor("vip-a MASTER")
+			f.events <- api.Event{Time: testTime, Type: "vrrp.transition", Message: "vip-a: BACKUP → MASTER (master down)"}
+			f.events <- api.Event{Time: testTime.Add(time.Second), Type: "backends.server_down", Message: "server web/web2 down: connect: connection refused"}
+			c.waitFor("web2 down")
+			c.golden()
+		})
+	}
+}
+
+// TestDashboardActions: each action asks first, and only yes calls the API.
+func TestDashboardActions(t *testing.T) {
+	f := newFake(t)
+	f.configured()
+	c := startConsole(t, f, 2)
+	c.waitFor("vip-a MASTER")
+	c.runes("h")
+	c.waitFor("Hand the VIPs over to the peer now?")
+	c.runes("n")
+	c.waitFor("cancelled")
+	c.runes("h")
+	c.runes("y")
+	c.waitFor("hand over: done")
+	c.runes("m")
+	c.runes("y")
+	c.waitFor("maintenance on: done")
+	c.press(tea.KeyDown, tea.KeyDown) // web2
+	c.runes("d")
+	c.waitFor("Drain web/web2?")
+	c.runes("y")
+	c.waitFor("drain web/web2: done")
+	f.mu.Lock()
+	got := strings.Join(f.calls, ", ")
+	f.mu.Unlock()
+	if got != "handover, maintenance on, drain web/web2 on" {
+		t.Fatalf("API calls %q", got)
+	}
+}
+
+// TestReconnects: a daemon that stops answering shows "reconnecting", and
+// the console resumes by itself when it answers again.
+func TestReconnects(t *testing.T) {
+	f := newFake(t)
+	f.configured()
+	c := startConsole(t, f, 2)
+	c.waitFor("vip-a MASTER")
+	f.mu.Lock()
+	f.statusErr = fmt.Errorf("dial unix /run/halb/halb.sock: connect: no such file or directory")
+	f.mu.Unlock()
+	c.waitFor("reconnecting to halbd (/run/halb/halb.sock)")
+	f.mu.Lock()
+	f.statusErr = nil
+	f.mu.Unlock()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		s := ansi.Strip(c.screen())
+		if !strings.Contains(s, "reconnecting") && strings.Contains(s, "vip-a MASTER") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still not reconnected:\n%s", s)
+		}
+	}
+}
