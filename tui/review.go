@@ -159,4 +159,3 @@ func (s *reviewStep) View(c *Context, w, h int) string {
 func (s *reviewStep) Help(c *Context) []Binding {
 	return []Binding{{"enter", "apply"}, {"up/down", "scroll"}}
 }
-

@@ -19,7 +19,7 @@ import (
 type formStep struct{ form *Form }
 
 func (s *formStep) Update(c *Context, msg tea.Msg) (bool, tea.Cmd) { return s.form.Update(msg) }
-func (s *formStep) View(c *Context, w, h int) string         { return s.form.View(c.Theme, w) }
+func (s *formStep) View(c *Context, w, h int) string               { return s.form.View(c.Theme, w) }
 func (s *formStep) Help(c *Context) []Binding {
 	return formHelp(s.form.step(s.form.Focused(), 1) == s.form.Focused())
 }
@@ -120,8 +120,8 @@ type vrrpStep struct {
 func newVRRPStep() Step {
 	s := &vrrpStep{
 		iface: NewChoice("Interface", "left/right: the link the VIPs live on (state, MAC, addresses)", ""),
-		vips: NewList("VIPs", "10.0.0.100/24", "the virtual addresses with their prefix; none: no VRRP (a single node)"),
-		vrid: NewText("VRID", "", "51", "virtual router id 1..255, the same on both nodes; one no other router uses on the link"),
+		vips:  NewList("VIPs", "10.0.0.100/24", "the virtual addresses with their prefix; none: no VRRP (a single node)"),
+		vrid:  NewText("VRID", "", "51", "virtual router id 1..255, the same on both nodes; one no other router uses on the link"),
 		role: NewChoice("Role", "primary holds the VIPs while it is up; secondary takes them over", "primary",
 			Option{"primary", fmt.Sprintf("primary (priority %d)", primaryPriority)},
 			Option{"secondary", fmt.Sprintf("secondary (priority %d)", secondaryPriority)}),
