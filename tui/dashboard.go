@@ -8,7 +8,6 @@ import (
 
 	tea "github.com/charmbracelet/bubbletea"
 
-	"halb/appliance/config"
 	"halb/appliance/vrrp"
 )
 
@@ -86,7 +85,7 @@ func (d *Dashboard) Update(c *Context, msg tea.Msg) (Screen, tea.Cmd) {
 			d.flash, d.flashErr = "cannot read the running config: "+m.err.Error(), true
 			return d, nil
 		}
-		w := NewWizard(c, m.cfg)
+		w := NewWizard(c, m.draft)
 		return w, w.Init(c)
 	case tea.KeyMsg:
 		if d.dialog != nil {
@@ -172,8 +171,8 @@ func onOff(on bool) string {
 
 // wizardConfigMsg carries the running config for the wizard.
 type wizardConfigMsg struct {
-	cfg *config.Config
-	err error
+	draft *Draft
+	err   error
 }
 
 func loadForWizard(c *Context) tea.Cmd {
@@ -185,8 +184,8 @@ func loadForWizard(c *Context) tea.Cmd {
 		if err != nil {
 			return wizardConfigMsg{err: err}
 		}
-		cfg, err := config.Parse("running", raw)
-		return wizardConfigMsg{cfg: cfg, err: err}
+		d, err := DraftOf(raw)
+		return wizardConfigMsg{draft: d, err: err}
 	}
 }
 

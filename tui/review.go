@@ -39,7 +39,7 @@ func (s *reviewStep) Load(c *Context, d *Draft) tea.Cmd {
 		s.problem = err
 		return nil
 	}
-	base := d.Base
+	base := d.Running
 	if base == nil {
 		// A first config: compare with an empty one that has the same
 		// defaults, so that only what the wizard made is listed.

@@ -275,10 +275,15 @@ func (s *vrrpStep) Save(d *Draft) int {
 	bad := 0
 	vips := s.vips.Values()
 	var managed []config.VRRPInstance
+	// The instances the wizard edits keep whatever else they set (a
+	// preempt delay, unicast peers, ...).
+	var oldA, oldB config.VRRPInstance
 	keep := d.Cfg.VRRP
 	if len(keep) > 0 {
+		oldA = keep[0]
 		n := 1
-		if _, ok := dualPartner(keep); ok {
+		if b, ok := dualPartner(keep); ok {
+			oldB = b
 			n = 2
 		}
 		keep = keep[n:]
@@ -303,16 +308,22 @@ func (s *vrrpStep) Save(d *Draft) int {
 	if s.role.Value() == "secondary" {
 		prioA, prioB = prioB, prioA
 	}
-	track := config.Track{Weight: trackWeight}
-	if len(d.Cfg.Services) > 0 && d.Cfg.Services[0].Name != "" {
-		track.Services = []string{d.Cfg.Services[0].Name}
+	a := oldA
+	if a.Name == "" {
+		// A new instance follows the first service (set by the next step).
+		a.Name = s.nameA
+		a.Track = config.Track{Weight: trackWeight}
 	}
-	a := config.VRRPInstance{Name: s.nameA, Interface: s.iface.Value(), VRID: vrid, Priority: prioA,
-		AdvertInterval: advert, VIPs: vips, Track: track}
+	a.Interface, a.VRID, a.Priority, a.AdvertInterval, a.VIPs = s.iface.Value(), vrid, prioA, advert, vips
 	managed = append(managed, a)
 	if vb := s.vipsB.Values(); len(vb) > 0 {
-		b := a
-		b.Name, b.VRID, b.Priority, b.VIPs = s.nameB, vrid+1, prioB, vb
+		b := oldB
+		if b.Name == "" {
+			b = a
+			b.Name = s.nameB
+			b.Track.Services = slices.Clone(a.Track.Services)
+		}
+		b.Interface, b.VRID, b.Priority, b.AdvertInterval, b.VIPs = a.Interface, vrid+1, prioB, advert, vb
 		managed = append(managed, b)
 	}
 	// A VRID another router already uses on the link is refused, unless
@@ -509,32 +520,63 @@ func (s *serviceStep) Save(d *Draft) int {
 	if len(listen) == 0 {
 		listen = []string{":" + port}
 	}
-	svc := config.Service{Name: name, Listen: listen, Mode: s.mode.Value(), DefaultBackend: name}
-	be := config.Backend{Name: name, Balance: s.balance.Value()}
+	// The service and backend the wizard edits keep whatever else they
+	// set (routes, timeouts, check intervals, server weights, ...).
+	si, bi := wizardService(&d.Cfg)
+	var svc config.Service
+	var be config.Backend
+	if si >= 0 {
+		svc = d.Cfg.Services[si]
+	}
+	if bi >= 0 {
+		be = d.Cfg.Backends[bi]
+	}
+	svc.Name, svc.Listen, svc.Mode, svc.DefaultBackend = name, listen, s.mode.Value(), name
+	be.Name, be.Balance = name, s.balance.Value()
 	switch s.pers.Value() {
 	case "cookie":
-		be.Sticky.Cookie = "SRVID"
+		if be.Sticky.Cookie == "" {
+			be.Sticky = config.Sticky{Cookie: "SRVID"}
+		}
 	case "source":
-		be.Sticky.Source = true
+		be.Sticky.Cookie, be.Sticky.Source = "", true
+	default:
+		be.Sticky = config.Sticky{}
 	}
-	be.Health.Check = s.check.Value()
+	if be.Health.Check != s.check.Value() {
+		be.Health = config.Health{Check: s.check.Value(), Interval: be.Health.Interval, Timeout: be.Health.Timeout,
+			Rise: be.Health.Rise, Fall: be.Health.Fall}
+	}
 	if be.Health.Check == "http" {
 		be.Health.Path = s.path.Value()
+		be.Health.ExpectStatus = nil
 		if err := be.Health.ExpectStatus.UnmarshalText([]byte(s.expect.Value())); err != nil {
 			s.expect.SetError(-1, err.Error())
 			bad++
 		}
 	}
-	for i, a := range s.servers.Values() {
-		be.Servers = append(be.Servers, config.Server{Name: fmt.Sprintf("%s%d", name, i+1), Address: a})
+	old := be.Servers
+	be.Servers = nil
+	used := map[string]bool{}
+	for _, x := range old {
+		used[x.Name] = true
 	}
-	si, bi := wizardService(&d.Cfg)
+	for _, a := range s.servers.Values() {
+		i := slices.IndexFunc(old, func(x config.Server) bool { return x.Address == a })
+		if i >= 0 {
+			be.Servers = append(be.Servers, old[i]) // its name, weight and maxconn stay
+			continue
+		}
+		n := 1
+		for used[fmt.Sprintf("%s%d", name, n)] {
+			n++
+		}
+		used[fmt.Sprintf("%s%d", name, n)] = true
+		be.Servers = append(be.Servers, config.Server{Name: fmt.Sprintf("%s%d", name, n), Address: a})
+	}
 	if si < 0 {
 		d.Cfg.Services = append([]config.Service{svc}, d.Cfg.Services...)
 	} else {
-		old := d.Cfg.Services[si]
-		svc.Routes, svc.Timeouts, svc.Limits = old.Routes, old.Timeouts, old.Limits
-		svc.ResponseHeaders, svc.AccessLog, svc.AcceptProxy = old.ResponseHeaders, old.AccessLog, old.AcceptProxy
 		d.Cfg.Services[si] = svc
 	}
 	if bi < 0 {

@@ -50,10 +50,13 @@ type Wizard struct {
 	note string
 }
 
-// NewWizard starts the wizard on a draft of the running config (nil when
-// unconfigured).
-func NewWizard(c *Context, running *config.Config) *Wizard {
-	w := &Wizard{draft: NewDraft(running)}
+// NewWizard starts the wizard on a draft of the running config (NewDraft
+// when unconfigured).
+func NewWizard(c *Context, d *Draft) *Wizard {
+	if d == nil {
+		d = NewDraft()
+	}
+	w := &Wizard{draft: d}
 	for _, mk := range wizardSteps {
 		w.steps = append(w.steps, mk())
 	}
@@ -85,7 +88,7 @@ func (w *Wizard) Update(c *Context, msg tea.Msg) (Screen, tea.Cmd) {
 	case tea.KeyMsg:
 		if m.String() == "esc" {
 			if w.i == 0 {
-				if w.draft.Base != nil {
+				if w.draft.Running != nil {
 					return NewDashboard(c), nil // leave the wizard: nothing applied
 				}
 				return w, nil
@@ -149,7 +152,7 @@ func (w *Wizard) Help(c *Context) []Binding {
 	keys := w.steps[w.i].Help(c)
 	back := "back"
 	if w.i == 0 {
-		if w.draft.Base == nil {
+		if w.draft.Running == nil {
 			return keys
 		}
 		back = "leave (nothing applied)"
