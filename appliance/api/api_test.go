@@ -2,11 +2,13 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -62,10 +64,13 @@ func (f *fakeDaemon) Running() (*config.Config, []byte) {
 	return f.cfg, f.raw
 }
 
-func (f *fakeDaemon) Apply(raw []byte) ([]config.Change, error) {
-	cfg, err := config.Parse("halb.yaml", raw)
+func (f *fakeDaemon) Apply(name string, raw []byte) ([]config.Change, error) {
+	cfg, err := config.Parse(name, raw)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Node.Name == "busy" { // as a config whose listen address is in use
+		return nil, fmt.Errorf("%w: %w", ErrConflict, config.Errors{{File: name, Line: 1, Msg: "cannot listen"}})
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -190,20 +195,43 @@ func TestInvalidConfigIs422WithEveryError(t *testing.T) {
 		t.Fatal(err)
 	}
 	bad := "node: {name: lb1, colour: blue}\nvrrp: [{name: a, interface: eth0, vrid: 0, vips: [10.0.0.1/24]}]\n"
-	for name, call := range map[string]func() error{
-		"apply":    func() error { _, err := c.ApplyConfig(ctx, []byte(bad)); return err },
-		"validate": func() error { _, err := c.ValidateConfig(ctx, []byte(bad)); return err },
-	} {
-		es := config.AsErrors(call())
-		if len(es) != 2 {
-			t.Fatalf("%s: errors %v, want 2", name, es)
-		}
-		if es[0].Line != 1 || es[0].Path != "node.colour" || es[1].Line != 2 || es[1].Path != "vrrp[0].vrid" {
-			t.Errorf("%s: errors %q", name, es)
+	// The errors name the config as the client named it, else "api".
+	for file, want := range map[string]string{"": "api", "/srv/new.yaml": "/srv/new.yaml", "a\nb": "api"} {
+		for name, call := range map[string]func() error{
+			"apply":    func() error { _, err := c.ApplyConfigAs(ctx, file, []byte(bad)); return err },
+			"validate": func() error { _, err := c.ValidateConfigAs(ctx, file, []byte(bad)); return err },
+		} {
+			es := config.AsErrors(call())
+			if len(es) != 2 {
+				t.Fatalf("%s: errors %v, want 2", name, es)
+			}
+			if es[0].Line != 1 || es[0].Path != "node.colour" || es[1].Line != 2 || es[1].Path != "vrrp[0].vrid" {
+				t.Errorf("%s: errors %q", name, es)
+			}
+			if es[0].File != want {
+				t.Errorf("%s of %q: the errors name the config %q, want %q", name, file, es[0].File, want)
+			}
 		}
 	}
 	if raw, _ := c.Config(ctx); string(raw) != good {
 		t.Fatalf("running config changed to %q", raw)
+	}
+}
+
+// TestUntakeableConfigIs409: a valid config the node cannot take (a listen
+// address in use) is answered 409 with its errors.
+func TestUntakeableConfigIs409(t *testing.T) {
+	_, c, _ := serve(t)
+	req, _ := http.NewRequest(http.MethodPut, "http://halbd/v1/config?name=busy.yaml", strings.NewReader("node: {name: busy}\n"))
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var eb ErrorBody
+	if err := json.NewDecoder(resp.Body).Decode(&eb); err != nil || resp.StatusCode != http.StatusConflict ||
+		len(eb.Errors) != 1 || eb.Errors[0].Error() != "busy.yaml:1: cannot listen" {
+		t.Fatalf("%s %+v %v, want 409 and the error", resp.Status, eb, err)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 
 	"halb/appliance/config"
 )
@@ -45,6 +46,14 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte) (*htt
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // not the made-up URL
+		}
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" {
+			return nil, fmt.Errorf("cannot reach halbd: %w", err)
+		}
 		return nil, fmt.Errorf("halbd at %s: %w", c.socket, err)
 	}
 	if resp.StatusCode/100 != 2 {
@@ -97,11 +106,19 @@ func (c *Client) Config(ctx context.Context) ([]byte, error) {
 	return io.ReadAll(resp.Body)
 }
 
-// ApplyConfig sends a new config. A config with problems returns
-// config.Errors (use config.AsErrors) and the running config stays.
+// ApplyConfig sends a new config, named "api" in the daemon's messages. A
+// config with problems, or one the node cannot take (a listen address in
+// use), returns config.Errors (use config.AsErrors) and the running config
+// stays.
 func (c *Client) ApplyConfig(ctx context.Context, raw []byte) ([]config.Change, error) {
+	return c.ApplyConfigAs(ctx, "", raw)
+}
+
+// ApplyConfigAs is ApplyConfig for a config the daemon's messages and
+// status call name (the file it came from; "" for "api").
+func (c *Client) ApplyConfigAs(ctx context.Context, name string, raw []byte) ([]config.Change, error) {
 	var res ApplyResult
-	if err := c.getJSON(ctx, http.MethodPut, "/v1/config", raw, &res); err != nil {
+	if err := c.getJSON(ctx, http.MethodPut, "/v1/config"+nameQuery(name), raw, &res); err != nil {
 		return nil, err
 	}
 	return res.Changes, nil
@@ -110,11 +127,23 @@ func (c *Client) ApplyConfig(ctx context.Context, raw []byte) ([]config.Change, 
 // ValidateConfig checks a config against the daemon without applying it
 // and returns what would change.
 func (c *Client) ValidateConfig(ctx context.Context, raw []byte) ([]config.Change, error) {
+	return c.ValidateConfigAs(ctx, "", raw)
+}
+
+// ValidateConfigAs is ValidateConfig for a config named as in ApplyConfigAs.
+func (c *Client) ValidateConfigAs(ctx context.Context, name string, raw []byte) ([]config.Change, error) {
 	var res ApplyResult
-	if err := c.getJSON(ctx, http.MethodPost, "/v1/config/validate", raw, &res); err != nil {
+	if err := c.getJSON(ctx, http.MethodPost, "/v1/config/validate"+nameQuery(name), raw, &res); err != nil {
 		return nil, err
 	}
 	return res.Changes, nil
+}
+
+func nameQuery(name string) string {
+	if name == "" {
+		return ""
+	}
+	return "?name=" + url.QueryEscape(name)
 }
 
 // Handover asks the named VRRP instances (all when none) to give up MASTER.

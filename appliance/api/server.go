@@ -11,8 +11,10 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
+	"unicode"
 
 	"halb/appliance/config"
 )
@@ -23,9 +25,12 @@ type Daemon interface {
 	Status() Status
 	// Running returns the config in force and its bytes; nil while unconfigured.
 	Running() (*config.Config, []byte)
-	// Apply validates raw, saves it atomically and applies it. A config
-	// that fails validation returns config.Errors and changes nothing.
-	Apply(raw []byte) ([]config.Change, error)
+	// Apply validates raw, saves it atomically and applies it; name is
+	// what messages call it (the client's file name, or "api"). A config
+	// that fails validation returns config.Errors, one this node cannot
+	// take (a listen address in use) config.Errors wrapping ErrConflict;
+	// either changes nothing.
+	Apply(name string, raw []byte) ([]config.Change, error)
 	// Events is the broker behind GET /v1/events.
 	Events() *Broker
 	// Handover makes the named VRRP instances (all when none) give up
@@ -49,6 +54,10 @@ type Daemon interface {
 
 // ErrNotFound marks errors about objects that do not exist (404).
 var ErrNotFound = errors.New("not found")
+
+// ErrConflict marks a valid config that this node cannot take now, such as
+// a listen address another program holds (409).
+var ErrConflict = errors.New("cannot be applied on this node")
 
 // Server serves the control API for one daemon.
 type Server struct {
@@ -173,13 +182,25 @@ func readConfigBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	return raw, true
 }
 
+// configName is what messages call a config sent by a client: the file
+// name it gives in ?name= (printable, at most 256 bytes), else "api".
+func configName(r *http.Request) string {
+	name := r.URL.Query().Get("name")
+	if name == "" || len(name) > 256 || strings.ContainsFunc(name, func(r rune) bool { return !unicode.IsPrint(r) }) {
+		return "api"
+	}
+	return name
+}
+
 func (s *Server) putConfig(w http.ResponseWriter, r *http.Request) {
 	raw, ok := readConfigBody(w, r)
 	if !ok {
 		return
 	}
-	changes, err := s.d.Apply(raw)
+	changes, err := s.d.Apply(configName(r), raw)
 	switch {
+	case errors.Is(err, ErrConflict):
+		writeError(w, http.StatusConflict, err)
 	case config.AsErrors(err) != nil:
 		writeError(w, http.StatusUnprocessableEntity, err)
 	case err != nil:
@@ -194,7 +215,7 @@ func (s *Server) validate(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	cfg, err := config.Parse("halb.yaml", raw)
+	cfg, err := config.Parse(configName(r), raw)
 	if err != nil {
 		writeError(w, http.StatusUnprocessableEntity, err)
 		return

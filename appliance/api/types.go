@@ -4,8 +4,10 @@
 //
 //	GET  /v1/status           Status: one key per component
 //	GET  /v1/config           the running config, as YAML
-//	PUT  /v1/config           validate, save atomically, apply (422 + errors when invalid)
-//	POST /v1/config/validate  validate only, and list what would change
+//	PUT  /v1/config           validate, save atomically, apply (422 + errors when invalid,
+//	                          409 + errors when this node cannot take it, e.g. a listen
+//	                          address in use); ?name=FILE names it in messages
+//	POST /v1/config/validate  validate only, and list what would change (?name= as PUT)
 //	GET  /v1/events           a stream of JSON lines, one Event each
 //	POST /v1/vrrp/handover    give up VRRP MASTER now
 //	GET  /v1/maintenance      {"on": bool}

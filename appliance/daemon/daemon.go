@@ -2,9 +2,13 @@
 // the control API and every component, hands each component its part of a
 // new config on reload, and shuts everything down in order.
 //
-// A reload (SIGHUP, or PUT /v1/config) validates the new config first; an
-// invalid one is logged, reported in status and on the event stream, and the
-// running config stays in force.
+// A reload (SIGHUP, or PUT /v1/config) validates the new config, then has
+// every component take what can be refused (Preparer: the proxy binds the
+// listen addresses the running config does not hold), and only then saves
+// the file and hands each component its part. A config that is invalid or
+// that a component cannot take is logged, reported in status and on the
+// event stream, and changes nothing: the running config, its listeners and
+// the file stay.
 package daemon
 
 import (
@@ -19,6 +23,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -44,6 +49,28 @@ type Component interface {
 	Apply(cfg *config.Config) error
 	// Status returns a JSON-encodable snapshot.
 	Status() any
+}
+
+// A Preparer is a Component whose part of a config needs what can be
+// refused (listening sockets). The daemon calls Prepare on a new config
+// before it saves or applies anything, so that a config some part cannot
+// take changes nothing, then either Apply with the same config or Abort.
+type Preparer interface {
+	Component
+	// Prepare takes what cfg needs without changing what runs; on error
+	// it holds nothing new.
+	Prepare(cfg *config.Config) error
+	// Abort gives back what the last Prepare took.
+	Abort()
+}
+
+// vrrpPart is what the daemon asks of the VRRP component; tests, which
+// cannot open raw sockets, give a fake.
+type vrrpPart interface {
+	Component
+	SetServiceHealth(service string, healthy bool)
+	SetMaintenance(on bool)
+	Handover(names ...string) error
 }
 
 // Options configure a Daemon.
@@ -80,14 +107,27 @@ type Daemon struct {
 	applied time.Time
 	lastErr *api.Rejection
 
+	// components in the order they take a new config: checks and
+	// listeners before VRRP, which may then take VIPs.
 	components []Component
-	vrrp       *vrrp.Component // nil when VRRP could not start
+	vrrp       vrrpPart // nil when VRRP could not start
 	proxy      *proxy.Component
 	health     *health.Component
 }
 
 // New prepares a daemon. It does not load the config or open sockets; Run does.
 func New(opts Options) *Daemon {
+	return newDaemon(opts, func(d *Daemon) (vrrpPart, error) {
+		netif, err := vrrp.NewNetlinkNetif()
+		if err != nil {
+			return nil, fmt.Errorf("no netlink: %w", err)
+		}
+		return vrrp.New(netif, d.log, d.publish), nil
+	})
+}
+
+// newDaemon is New with the VRRP component made by newVRRP.
+func newDaemon(opts Options, newVRRP func(d *Daemon) (vrrpPart, error)) *Daemon {
 	if opts.ConfigPath == "" {
 		opts.ConfigPath = "/etc/halb/halb.yaml"
 	}
@@ -104,30 +144,23 @@ func New(opts Options) *Daemon {
 		opts.Notify = func(string) {}
 	}
 	d := &Daemon{opts: opts, log: opts.Logger, events: api.NewBroker()}
-	d.components = d.newComponents()
+	d.proxy = proxy.New(d.log)
+	d.health = health.New(d.log, d.serverChanged)
+	d.proxy.ObserveConnects(d.health.Passive)
+	d.proxy.ObserveResponses(d.health.PassiveResponse)
+	d.components = []Component{d.health, d.proxy}
+	if v, err := newVRRP(d); err != nil {
+		d.log.Error("VRRP disabled", "err", err)
+	} else {
+		d.vrrp = v
+		d.components = append(d.components, v)
+	}
 	return d
 }
 
 // publish is how components put events on the stream.
 func (d *Daemon) publish(typ, msg string, data any) {
 	d.events.Publish(api.Event{Type: typ, Message: msg, Data: data})
-}
-
-// newComponents wires the components of this build.
-func (d *Daemon) newComponents() []Component {
-	var cs []Component
-	if netif, err := vrrp.NewNetlinkNetif(); err != nil {
-		d.log.Error("VRRP disabled: no netlink", "err", err)
-	} else {
-		d.vrrp = vrrp.New(netif, d.log, d.publish)
-		cs = append(cs, d.vrrp)
-	}
-	d.proxy = proxy.New(d.log)
-	d.health = health.New(d.log, d.serverChanged)
-	d.proxy.ObserveConnects(d.health.Passive)
-	d.proxy.ObserveResponses(d.health.PassiveResponse)
-	cs = append(cs, d.health, d.proxy)
-	return cs
 }
 
 // serverChanged takes a server out of (or back into) the proxy's pool when
@@ -241,60 +274,133 @@ func (d *Daemon) Run(ctx context.Context) error {
 	return runErr
 }
 
-// Reload reads the config file again. An invalid file is rejected and the
-// running config stays in force.
+// Reload reads the config file again. A file that is invalid, or that a
+// component cannot take (a listen address in use), is rejected and the
+// running config stays in force; at start, nothing runs until a config is
+// taken.
 func (d *Daemon) Reload() {
 	d.applyMu.Lock()
 	defer d.applyMu.Unlock()
-	cfg, raw, err := config.Load(d.opts.ConfigPath)
+	path := d.opts.ConfigPath
+	cfg, raw, err := config.Load(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		d.log.Warn("no config file; running unconfigured until one is applied", "path", d.opts.ConfigPath)
+		d.log.Warn("no config file; running unconfigured until one is applied", "path", path)
 		return
+	}
+	for _, e := range config.AsErrors(err) {
+		e.File = path // Load names the file by its base name
+	}
+	if err == nil {
+		err = d.prepare(path, raw, cfg)
 	}
 	if err != nil {
-		d.reject("file", err)
+		d.reject("file", path, err)
 		return
 	}
-	d.apply(cfg, raw)
+	d.commit(cfg, raw)
 }
 
-// Apply validates raw, saves it as the config file and applies it. An
-// invalid config returns config.Errors and changes nothing.
-func (d *Daemon) Apply(raw []byte) ([]config.Change, error) {
+// Apply validates raw, has every component take it (listeners bind), saves
+// it as the config file and applies it. name is what messages call the
+// config (the file the client sent; "api" when empty). A config that is
+// invalid returns config.Errors, one that a component cannot take
+// config.Errors wrapping api.ErrConflict; either changes nothing.
+func (d *Daemon) Apply(name string, raw []byte) ([]config.Change, error) {
 	d.applyMu.Lock()
 	defer d.applyMu.Unlock()
-	cfg, err := config.Parse(filepath.Base(d.opts.ConfigPath), raw)
+	if name == "" {
+		name = "api"
+	}
+	cfg, err := config.Parse(name, raw)
+	if err == nil {
+		err = d.prepare(name, raw, cfg)
+	}
 	if err != nil {
-		d.reject("api", err)
+		d.reject("api", name, err)
 		return nil, err
 	}
 	if err := config.Save(d.opts.ConfigPath, raw); err != nil {
+		d.abort()
 		err = fmt.Errorf("save %s: %w", d.opts.ConfigPath, err)
 		d.log.Error("config not applied", "err", err)
 		return nil, err
 	}
-	return d.apply(cfg, raw), nil
+	return d.commit(cfg, raw), nil
 }
 
-// apply hands a validated config to every component and makes it current.
-// Callers hold applyMu.
-func (d *Daemon) apply(cfg *config.Config, raw []byte) []config.Change {
+// prepare has every Preparer take cfg. If one cannot, those before it
+// abort and the error lists what failed as config errors of name: a
+// listen address that cannot be bound at its field and line.
+func (d *Daemon) prepare(name string, raw []byte, cfg *config.Config) error {
+	var done []Preparer
+	for _, c := range d.components {
+		p, ok := c.(Preparer)
+		if !ok {
+			continue
+		}
+		if err := p.Prepare(cfg); err != nil {
+			for _, q := range done {
+				q.Abort()
+			}
+			return fmt.Errorf("%w: %w", api.ErrConflict, prepareErrors(name, raw, cfg, c.Name(), err))
+		}
+		done = append(done, p)
+	}
+	return nil
+}
+
+// abort gives back what prepare took.
+func (d *Daemon) abort() {
+	for _, c := range d.components {
+		if p, ok := c.(Preparer); ok {
+			p.Abort()
+		}
+	}
+}
+
+// prepareErrors turns what a component could not take into config errors:
+// a proxy.BindError at the listen address's field and line, anything else
+// named by the component.
+func prepareErrors(name string, raw []byte, cfg *config.Config, component string, err error) config.Errors {
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	var out config.Errors
+	for _, e := range errs {
+		var be *proxy.BindError
+		if !errors.As(e, &be) {
+			out = append(out, &config.Error{File: name, Msg: component + ": " + e.Error()})
+			continue
+		}
+		path := ""
+		for i, s := range cfg.Services {
+			if j := slices.Index(s.Listen, be.Addr); s.Name == be.Service && j >= 0 {
+				path = fmt.Sprintf("services[%d].listen[%d]", i, j)
+			}
+		}
+		out = append(out, &config.Error{File: name, Line: config.LineOf(raw, path), Path: path, Msg: be.Error()})
+	}
+	return out
+}
+
+// commit makes a prepared config current and hands it to every component,
+// in order. Callers hold applyMu.
+func (d *Daemon) commit(cfg *config.Config, raw []byte) []config.Change {
 	d.mu.Lock()
-	old := d.cfg
+	changes := config.Diff(d.cfg, cfg)
+	d.cfg, d.raw, d.applied, d.lastErr = cfg, raw, time.Now(), nil
 	d.mu.Unlock()
-	changes := config.Diff(old, cfg)
+	// VRRP tracking learns the services' health under the new config
+	// (min_healthy, servers) before its instances do.
+	d.updateServiceHealth(cfg)
 	for _, c := range d.components {
 		if err := c.Apply(cfg); err != nil {
-			// The config is valid; a component that cannot take its part
-			// (a port in use, say) reports it and keeps running.
+			// Prepare took what can be refused; this is a bug to report.
 			d.log.Error("component did not apply config", "component", c.Name(), "err", err)
 			d.events.Publish(api.Event{Type: c.Name() + ".apply_failed", Message: err.Error()})
 		}
 	}
-	d.updateServiceHealth(cfg)
-	d.mu.Lock()
-	d.cfg, d.raw, d.applied, d.lastErr = cfg, raw, time.Now(), nil
-	d.mu.Unlock()
 
 	msg := fmt.Sprintf("config applied: %d change(s)", len(changes))
 	attrs := []any{"changes", len(changes), "sha256", digest(raw)}
@@ -307,23 +413,32 @@ func (d *Daemon) apply(cfg *config.Config, raw []byte) []config.Change {
 	return changes
 }
 
-func (d *Daemon) reject(source string, err error) {
+// reject records a config that was not taken (from source "file" or
+// "api", called name in messages) in status, the log and the event stream.
+func (d *Daemon) reject(source, name string, err error) {
 	es := config.AsErrors(err)
 	if es == nil {
-		es = config.Errors{{File: filepath.Base(d.opts.ConfigPath), Msg: err.Error()}}
+		es = config.Errors{{File: name, Msg: err.Error()}}
 	}
 	d.mu.Lock()
 	d.lastErr = &api.Rejection{Time: time.Now(), Source: source, Errors: es}
 	loaded := d.cfg != nil
 	d.mu.Unlock()
-	for _, e := range es {
-		d.log.Error("config rejected", "source", source, "error", e.Error())
-	}
 	keep := "running config stays in force"
 	if !loaded {
 		keep = "no config in force"
 	}
-	msg := fmt.Sprintf("config rejected (%d problem(s)); %s", len(es), keep)
+	for _, e := range es {
+		d.log.Error("config rejected; "+keep, "source", source, "error", e.Error())
+	}
+	var list []string
+	for _, e := range es[:min(len(es), 3)] {
+		list = append(list, e.Error())
+	}
+	if len(es) > 3 {
+		list = append(list, fmt.Sprintf("and %d more", len(es)-3))
+	}
+	msg := fmt.Sprintf("config rejected (%d problem(s)); %s: %s", len(es), keep, strings.Join(list, "; "))
 	d.events.Publish(api.Event{Type: "config.rejected", Message: msg, Data: es})
 	d.opts.Notify("STATUS=" + d.statusLine())
 }
@@ -346,19 +461,49 @@ func digest(b []byte) string {
 	return hex.EncodeToString(h[:])
 }
 
-// Handover makes VRRP instances give up MASTER now.
+// Handover makes the named VRRP instances of the running config (all when
+// none is named) give up MASTER now. No instance, or a name that is not
+// one, is an error wrapping api.ErrNotFound that says which.
 func (d *Daemon) Handover(instances []string) error {
+	d.mu.Lock()
+	cfg := d.cfg
+	d.mu.Unlock()
+	var names []string
+	if cfg != nil {
+		for _, in := range cfg.VRRP {
+			names = append(names, in.Name)
+		}
+	}
+	var unknown []string
+	for _, n := range instances {
+		if !slices.Contains(names, n) {
+			unknown = append(unknown, strconv.Quote(n))
+		}
+	}
+	have := "none is configured"
+	if len(names) > 0 {
+		have = "the instances are " + strings.Join(names, ", ")
+	}
+	switch {
+	case len(unknown) > 0:
+		return fmt.Errorf("no VRRP instance %s (%s): %w", strings.Join(unknown, ", "), have, api.ErrNotFound)
+	case len(names) == 0:
+		return fmt.Errorf("no VRRP instance is configured, nothing to hand over: %w", api.ErrNotFound)
+	}
 	if d.vrrp == nil {
-		return errors.New("VRRP is not running")
+		return errors.New("VRRP is not running on this node (see the log)")
 	}
-	err := d.vrrp.Handover(instances...)
-	if errors.Is(err, vrrp.ErrNoInstance) {
-		return fmt.Errorf("%w: %w", api.ErrNotFound, err)
+	if err := d.vrrp.Handover(instances...); errors.Is(err, vrrp.ErrNoInstance) {
+		return fmt.Errorf("VRRP instances %v not started yet: %w", instances, api.ErrNotFound)
+	} else if err != nil {
+		return err
 	}
-	if err == nil {
-		d.publish("vrrp.handover", fmt.Sprintf("handover requested for %v", instances), instances)
+	which := "every instance"
+	if len(instances) > 0 {
+		which = strings.Join(instances, ", ")
 	}
-	return err
+	d.publish("vrrp.handover", "handover requested for "+which, instances)
+	return nil
 }
 
 func (d *Daemon) drainFile() string { return filepath.Join(d.opts.StateDir, "drained") }

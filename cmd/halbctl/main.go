@@ -8,9 +8,10 @@
 //	halbctl [-socket PATH] handover [INSTANCE...]
 //	halbctl [-socket PATH] maintenance [on|off]
 //	halbctl [-socket PATH] server [drain|ready BACKEND/SERVER]
+//	halbctl [-socket PATH] version
 //
-// Exit status: 0 success, 1 the operation failed (an invalid config, an
-// unreachable daemon), 2 a usage error.
+// Exit status: 0 success (and -h), 1 the operation failed (an invalid
+// config, an unreachable daemon), 2 a usage error.
 package main
 
 import (
@@ -20,9 +21,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -48,7 +49,13 @@ commands:
   server [drain|ready BACKEND/SERVER]
                           drain a server (no new sessions; kept across reloads and
                           restarts) or make it ready; alone: list drained servers
+  version                 print halbctl's version and the daemon's
+
+options:
 `
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -62,13 +69,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("halbctl", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	socket := fs.String("socket", api.DefaultSocket, "control API unix socket of halbd")
-	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
-	if err := fs.Parse(args); err != nil {
+	printUsage := func(w io.Writer) {
+		fmt.Fprint(w, usage)
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+		fs.SetOutput(stderr)
+	}
+	fs.Usage = func() {} // run prints it, on stdout when asked for
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		printUsage(stdout)
+		return 0
+	} else if err != nil {
+		printUsage(stderr)
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	c := &cli{client: api.NewClient(*socket), out: stdout, errOut: stderr}
+	c := &cli{client: api.NewClient(*socket), socket: *socket, out: stdout, errOut: stderr}
 	defer c.client.Close()
 
 	err := c.dispatch(ctx, fs.Args())
@@ -76,8 +93,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch {
 	case err == nil:
 		return 0
+	case errors.Is(err, flag.ErrHelp):
+		printUsage(stdout)
+		return 0
 	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "halbctl: %v\n\n%s", err, usage)
+		fmt.Fprintf(stderr, "halbctl: %v\n\n", err)
+		printUsage(stderr)
 		return 2
 	case errors.Is(err, context.Canceled):
 		return 0
@@ -86,13 +107,29 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, es.Error())
 		} else {
 			fmt.Fprintf(stderr, "halbctl: %v\n", err)
+			if hint := dialHint(err, *socket); hint != "" {
+				fmt.Fprintln(stderr, hint)
+			}
 		}
 		return 1
 	}
 }
 
+// dialHint says what to check when err is a failure to reach the daemon.
+func dialHint(err error, socket string) string {
+	var op *net.OpError
+	if !errors.As(err, &op) || op.Op != "dial" {
+		return ""
+	}
+	if errors.Is(err, os.ErrPermission) {
+		return fmt.Sprintf("halbctl: no permission on %s: run as root or as a member of the socket's group", socket)
+	}
+	return fmt.Sprintf("halbctl: is halbd running? (socket %s; -socket PATH to use another)", socket)
+}
+
 type cli struct {
 	client      *api.Client
+	socket      string
 	out, errOut io.Writer
 }
 
@@ -105,7 +142,10 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 		fs := flag.NewFlagSet("status", flag.ContinueOnError)
 		fs.SetOutput(c.errOut)
 		asJSON := fs.Bool("json", false, "print the raw status JSON")
-		if err := fs.Parse(rest); err != nil {
+		fs.Usage = func() {}
+		if err := fs.Parse(rest); errors.Is(err, flag.ErrHelp) {
+			return err
+		} else if err != nil {
 			return usageError(err.Error())
 		}
 		return c.status(ctx, *asJSON)
@@ -182,9 +222,19 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 	case "events":
 		enc := json.NewEncoder(c.out)
 		return c.client.Events(ctx, func(ev api.Event) error { return enc.Encode(ev) })
-	case "help", "-h", "--help":
-		fmt.Fprint(c.out, usage)
+	case "version":
+		if len(rest) > 0 {
+			return usageError("version takes no arguments")
+		}
+		fmt.Fprintf(c.out, "halbctl %s\n", version)
+		st, err := c.client.Status(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.out, "halbd %s (pid %d, socket %s)\n", st.Node.Version, st.Node.PID, c.socket)
 		return nil
+	case "help":
+		return flag.ErrHelp
 	default:
 		return usageError(fmt.Sprintf("unknown command %q", cmd))
 	}
@@ -218,12 +268,10 @@ func (c *cli) apply(ctx context.Context, file string) error {
 	if err != nil {
 		return err
 	}
-	changes, err := c.client.ApplyConfig(ctx, raw)
+	// The daemon names the file in its messages and status as given here.
+	changes, err := c.client.ApplyConfigAs(ctx, file, raw)
 	if es := config.AsErrors(err); es != nil {
-		for _, e := range es {
-			e.File = file
-		}
-		fmt.Fprintf(c.errOut, "%s rejected; the running config stays in force:\n", filepath.Base(file))
+		fmt.Fprintf(c.errOut, "%s rejected; the running config stays in force:\n", file)
 		return es
 	}
 	if err != nil {

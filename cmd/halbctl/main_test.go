@@ -60,9 +60,34 @@ func TestUsageErrorsExit2(t *testing.T) {
 }
 
 func TestNoDaemonIsAClearError(t *testing.T) {
-	code, _, errOut := runCtl("-socket", filepath.Join(t.TempDir(), "none.sock"), "status")
-	if code != 1 || !strings.Contains(errOut, "none.sock") {
+	sock := filepath.Join(t.TempDir(), "none.sock")
+	code, _, errOut := runCtl("-socket", sock, "status")
+	if code != 1 || !strings.Contains(errOut, "is halbd running? (socket "+sock) {
 		t.Fatalf("exit %d: %s", code, errOut)
+	}
+}
+
+// TestHelpExits0: asking for help is not an error: the usage goes to
+// stdout and the exit status is 0.
+func TestHelpExits0(t *testing.T) {
+	for _, args := range [][]string{{"-h"}, {"--help"}, {"help"}, {"status", "-h"}} {
+		code, out, errOut := runCtl(args...)
+		if code != 0 || !strings.Contains(out, "usage: halbctl") || !strings.Contains(out, "-socket") || errOut != "" {
+			t.Errorf("halbctl %v: exit %d\nstdout: %s\nstderr: %s", args, code, out, errOut)
+		}
+	}
+	if code, _, errOut := runCtl("-bogus"); code != 2 || !strings.Contains(errOut, "usage: halbctl") {
+		t.Errorf("halbctl -bogus: exit %d, want 2 with the usage\n%s", code, errOut)
+	}
+}
+
+// TestVersionWithoutDaemon: halbctl's own version is printed even when the
+// daemon's cannot be asked.
+func TestVersionWithoutDaemon(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "none.sock")
+	code, out, errOut := runCtl("-socket", sock, "version")
+	if code != 1 || out != "halbctl "+version+"\n" || !strings.Contains(errOut, "is halbd running?") {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
 	}
 }
 

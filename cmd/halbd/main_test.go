@@ -20,18 +20,21 @@ import (
 	"halb/appliance/proxy"
 )
 
-var halbdBin string
+// halbdBin and halbctlBin are the binaries under test, built by TestMain.
+var halbdBin, halbctlBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "halbd-test-")
 	if err != nil {
 		panic(err)
 	}
-	halbdBin = filepath.Join(dir, "halbd")
-	out, err := exec.Command("go", "build", "-o", halbdBin, ".").CombinedOutput()
-	if err != nil {
-		os.RemoveAll(dir)
-		panic("build halbd: " + err.Error() + "\n" + string(out))
+	halbdBin, halbctlBin = filepath.Join(dir, "halbd"), filepath.Join(dir, "halbctl")
+	for bin, pkg := range map[string]string{halbdBin: ".", halbctlBin: "../halbctl"} {
+		out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput()
+		if err != nil {
+			os.RemoveAll(dir)
+			panic("build " + pkg + ": " + err.Error() + "\n" + string(out))
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
@@ -247,9 +250,10 @@ func TestReloadBySIGHUP(t *testing.T) {
 	if !st.Config.Loaded || st.Config.LastError == nil || len(st.Config.LastError.Errors) != 2 {
 		t.Fatalf("status after rejected reload: %+v", st.Config)
 	}
+	// The file is named by its path, as the daemon was told it.
 	want := []string{
-		"halb.yaml:4: services[0].default_backend: backend \"nope\" is not defined",
-		"halb.yaml:7: backends[0].servers[0].weight: 999 is out of range 0..256",
+		h.config + ":4: services[0].default_backend: backend \"nope\" is not defined",
+		h.config + ":7: backends[0].servers[0].weight: 999 is out of range 0..256",
 	}
 	for i, e := range st.Config.LastError.Errors {
 		if e.Error() != want[i] {
@@ -282,12 +286,17 @@ func TestApplyByAPI(t *testing.T) {
 		t.Fatalf("file on disk:\n%s\nprev:\n%s", onDisk, prev)
 	}
 
-	_, err = h.client.ApplyConfig(ctx, []byte(configBad))
+	_, err = h.client.ApplyConfigAs(ctx, "/srv/new.yaml", []byte(configBad))
 	es := config.AsErrors(err)
 	if len(es) != 2 || es[0].Line != 4 || es[1].Path != "backends[0].servers[0].weight" {
 		t.Fatalf("apply invalid config: err = %v, want 2 field errors", err)
 	}
 	h.waitEvent("config.rejected")
+	// The rejection names the config as the client did, not as halb.yaml.
+	if st, err := h.client.Status(ctx); err != nil || st.Config.LastError == nil || st.Config.LastError.Source != "api" ||
+		st.Config.LastError.Errors[0].File != "/srv/new.yaml" || es[0].File != "/srv/new.yaml" {
+		t.Fatalf("rejection of /srv/new.yaml: %v, status %+v %v", es, st.Config.LastError, err)
+	}
 	if got := h.servedConfig(); got != configB {
 		t.Fatalf("invalid apply replaced the running config:\n%s", got)
 	}
@@ -302,6 +311,29 @@ func TestApplyByAPI(t *testing.T) {
 	}
 	if got := h.servedConfig(); got != configB {
 		t.Fatalf("validate changed the running config")
+	}
+}
+
+// TestHalbctlAgainstDaemon: halbctl's answers that need the daemon: a
+// handover with no VRRP instance, or of an unknown one, fails and says
+// which; version prints both sides.
+func TestHalbctlAgainstDaemon(t *testing.T) {
+	h := startHalbd(t, configA)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"handover"}, "no VRRP instance is configured"},
+		{[]string{"handover", "foo"}, `no VRRP instance "foo" (none is configured)`},
+	} {
+		code, out, errOut := h.halbctl(c.args...)
+		if code != 1 || !strings.Contains(errOut, c.want) || out != "" {
+			t.Errorf("halbctl %v: exit %d, want 1 saying %q\nstdout: %s\nstderr: %s", c.args, code, c.want, out, errOut)
+		}
+	}
+	code, out, errOut := h.halbctl("version")
+	if want := fmt.Sprintf("halbctl dev\nhalbd dev (pid %d, socket %s)\n", h.cmd.Process.Pid, h.socket); code != 0 || out != want {
+		t.Errorf("halbctl version: exit %d\n%s%s\nwant:\n%s", code, out, errOut, want)
 	}
 }
 
