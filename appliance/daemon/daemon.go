@@ -71,6 +71,7 @@ type vrrpPart interface {
 	SetServiceHealth(service string, healthy bool)
 	SetMaintenance(on bool)
 	Handover(names ...string) error
+	Heard() []vrrp.HeardRouter
 }
 
 // Options configure a Daemon.

@@ -17,6 +17,7 @@ import (
 
 	"halb/appliance/api"
 	"halb/appliance/config"
+	"halb/appliance/vrrp"
 	"halb/appliance/proxy"
 	"halb/appliance/sockettest"
 )
@@ -36,6 +37,8 @@ type fakeVRRP struct {
 func newFakeVRRP() *fakeVRRP { return &fakeVRRP{health: map[string]bool{}} }
 
 func (f *fakeVRRP) Name() string { return "vrrp" }
+
+func (f *fakeVRRP) Heard() []vrrp.HeardRouter { return nil }
 
 func (f *fakeVRRP) Run(ctx context.Context) error {
 	f.record("run")
