@@ -17,9 +17,9 @@ import (
 
 	"halb/appliance/api"
 	"halb/appliance/config"
-	"halb/appliance/vrrp"
 	"halb/appliance/proxy"
 	"halb/appliance/sockettest"
+	"halb/appliance/vrrp"
 )
 
 // fakeVRRP stands in for the VRRP component, which needs raw sockets and
