@@ -87,6 +87,12 @@ func (d *Dashboard) Update(c *Context, msg tea.Msg) (Screen, tea.Cmd) {
 		}
 		w := NewWizard(c, m.draft)
 		return w, w.Init(c)
+	case editConfigMsg:
+		if m.err != nil {
+			d.flash, d.flashErr = "cannot read the running config: "+m.err.Error(), true
+			return d, nil
+		}
+		return newEditMenu(m.draft), nil
 	case tea.KeyMsg:
 		if d.dialog != nil {
 			switch m.String() {
@@ -158,6 +164,8 @@ func (d *Dashboard) key(c *Context, k tea.KeyMsg) (Screen, tea.Cmd) {
 			func(ctx context.Context) error { _, err := c.Client.DrainServer(ctx, key, drain); return err })}
 	case "w":
 		return d, loadForWizard(c)
+	case "e":
+		return d, loadForEdit(c)
 	}
 	return d, nil
 }
@@ -193,7 +201,7 @@ func (d *Dashboard) Help(c *Context) []Binding {
 	if d.dialog != nil {
 		return []Binding{{"y", "yes"}, {"n", "no"}}
 	}
-	keys := []Binding{{"h", "hand over"}, {"m", "maintenance"}, {"d", "drain/ready"}, {"w", "wizard"}, {"tab", "panel"}}
+	keys := []Binding{{"h", "hand over"}, {"m", "maintenance"}, {"d", "drain/ready"}, {"e", "edit"}, {"w", "wizard"}, {"tab", "panel"}}
 	if c.Opts.Shell != nil {
 		keys = append(keys, Binding{"!", "shell"})
 	}

@@ -483,8 +483,10 @@ func (f *ListField) Update(k tea.KeyMsg) (bool, tea.Cmd) {
 			f.entries[0].SetValue("")
 			return true, nil
 		}
+		f.entries[f.i].Blur()
 		f.entries = append(f.entries[:f.i], f.entries[f.i+1:]...)
-		return true, f.move(min(f.i, len(f.entries)-1))
+		f.i = min(f.i, len(f.entries)-1)
+		return true, f.entries[f.i].Focus()
 	case "tab", "shift+tab", "esc", "pgup", "pgdown":
 		return false, nil
 	}

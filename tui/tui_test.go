@@ -369,3 +369,65 @@ func TestReconnects(t *testing.T) {
 		}
 	}
 }
+
+// TestEditBackend: the edit menu changes one backend's servers; the file
+// sent keeps what was not edited, and the review lists the change.
+func TestEditBackend(t *testing.T) {
+	f := newFake(t)
+	f.configured()
+	c := startConsole(t, f, 2)
+	c.waitFor("vip-a MASTER")
+	c.runes("e")
+	c.waitFor("backend web: 2 server(s)")
+	c.press(tea.KeyDown, tea.KeyDown) // VIPs, service web, backend web
+	c.press(tea.KeyEnter)
+	c.waitFor("Servers")
+	c.press(tea.KeyDown)     // the second server
+	c.press(tea.KeyCtrlD)    // removed
+	c.press(tea.KeyUp)       // the first
+	c.typeText(" w=10")      // weight 10
+	c.press(tea.KeyEnter, tea.KeyEnter, tea.KeyEnter, tea.KeyEnter)
+	c.waitFor(`~ backends "web" changed: servers`)
+	c.press(tea.KeyEnter)
+	c.waitFor("config applied")
+	f.mu.Lock()
+	raw := string(f.applied[len(f.applied)-1])
+	f.mu.Unlock()
+	cfg, err := config.Parse("sent", []byte(raw))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, raw)
+	}
+	s := cfg.Backends[0].Servers
+	if len(s) != 1 || s[0].Name != "web1" || s[0].EffectiveWeight() != 10 {
+		t.Fatalf("servers %+v\n%s", s, raw)
+	}
+	if !strings.Contains(raw, "- {name: vip-a, interface: eth0, vrid: 52, priority: 150, vips: [10.0.0.100/24]}") {
+		t.Errorf("the VRRP section was rewritten:\n%s", raw)
+	}
+}
+
+// TestEditVIPFollowsServices: a VIP replaced in place moves the services
+// that listened on it.
+func TestEditVIPFollowsServices(t *testing.T) {
+	f := newFake(t)
+	f.configured()
+	c := startConsole(t, f, 2)
+	c.waitFor("vip-a MASTER")
+	c.runes("e")
+	c.waitFor("VIPs of vip-a")
+	c.press(tea.KeyEnter)
+	c.waitFor("VIPs of vip-a")
+	c.press(tea.KeyCtrlU)
+	c.typeText("10.0.0.200/24")
+	c.press(tea.KeyEnter, tea.KeyEnter)
+	c.waitFor(`~ services "web" changed: listen`)
+	c.press(tea.KeyEnter)
+	c.waitFor("config applied")
+	f.mu.Lock()
+	raw := string(f.applied[len(f.applied)-1])
+	f.mu.Unlock()
+	cfg, err := config.Parse("sent", []byte(raw))
+	if err != nil || cfg.VRRP[0].VIPs[0] != "10.0.0.200/24" || cfg.Services[0].Listen[0] != "10.0.0.200:80" {
+		t.Fatalf("%v\n%s", err, raw)
+	}
+}

@@ -43,6 +43,7 @@ var wizardSteps = []func() Step{
 // validation, messages on the fields) before the next; nothing is applied
 // before the review step.
 type Wizard struct {
+	title string
 	draft *Draft
 	steps []Step
 	i     int
@@ -50,17 +51,24 @@ type Wizard struct {
 	note string
 }
 
-// NewWizard starts the wizard on a draft of the running config (NewDraft
-// when unconfigured).
+// NewWizard starts the setup wizard on a draft of the running config
+// (NewDraft when unconfigured).
 func NewWizard(c *Context, d *Draft) *Wizard {
+	var steps []Step
+	for _, mk := range wizardSteps {
+		steps = append(steps, mk())
+	}
+	return NewFlow("halb setup", d, steps...)
+}
+
+// NewFlow is a sequence of steps on a draft, checked step by step, that
+// ends in a review (the last step) which applies it: the setup wizard, and
+// the editors of one section.
+func NewFlow(title string, d *Draft, steps ...Step) *Wizard {
 	if d == nil {
 		d = NewDraft()
 	}
-	w := &Wizard{draft: d}
-	for _, mk := range wizardSteps {
-		w.steps = append(w.steps, mk())
-	}
-	return w
+	return &Wizard{title: title, draft: d, steps: steps}
 }
 
 // Init loads the first step.
@@ -127,7 +135,7 @@ func (w *Wizard) next(c *Context) tea.Cmd {
 func (w *Wizard) View(c *Context, width, height int) string {
 	t := c.Theme
 	var b strings.Builder
-	title := fmt.Sprintf(" halb setup  %d/%d  %s", w.i+1, len(w.steps), w.steps[w.i].Title())
+	title := fmt.Sprintf(" %s  %d/%d  %s", w.title, w.i+1, len(w.steps), w.steps[w.i].Title())
 	b.WriteString(t.Title.Render(pad(title, width)) + "\n")
 	// The steps, the current one marked.
 	var names []string
