@@ -382,10 +382,10 @@ func TestEditBackend(t *testing.T) {
 	c.press(tea.KeyDown, tea.KeyDown) // VIPs, service web, backend web
 	c.press(tea.KeyEnter)
 	c.waitFor("Servers")
-	c.press(tea.KeyDown)     // the second server
-	c.press(tea.KeyCtrlD)    // removed
-	c.press(tea.KeyUp)       // the first
-	c.typeText(" w=10")      // weight 10
+	c.press(tea.KeyDown)  // the second server
+	c.press(tea.KeyCtrlD) // removed
+	c.press(tea.KeyUp)    // the first
+	c.typeText(" w=10")   // weight 10
 	c.press(tea.KeyEnter, tea.KeyEnter, tea.KeyEnter, tea.KeyEnter)
 	c.waitFor(`~ backends "web" changed: servers`)
 	c.press(tea.KeyEnter)
