@@ -66,6 +66,11 @@ type Context struct {
 	// Rates holds each service's requests per second over the last minute.
 	Rates *Rates
 
+	// Running is the running config (read again when its digest in the
+	// status changes); nil while unconfigured or not yet read.
+	Running    *config.Config
+	runningSHA string
+
 	// parsed component status, decoded from Status
 	VRRP     []VRRPInstance
 	Services []ServiceStatus
@@ -241,6 +246,13 @@ func (a *App) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			return a, nil
 		}
 		return a, a.follow()
+	case runningMsg:
+		if m.sha == c.runningSHA && m.cfg != nil {
+			c.Running = m.cfg
+		} else if m.sha == c.runningSHA {
+			c.runningSHA = "" // read it again with the next status
+		}
+		return a, nil
 	case ShowMsg:
 		a.screen = m.Screen
 		if i, ok := m.Screen.(interface{ Init(*Context) tea.Cmd }); ok {
@@ -254,6 +266,25 @@ func (a *App) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 }
 
 type resubscribeMsg struct{ gen int }
+
+// runningMsg carries the running config.
+type runningMsg struct {
+	sha string
+	cfg *config.Config
+}
+
+func fetchRunning(client Client, sha string) tea.Cmd {
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		raw, err := client.Config(ctx)
+		if err != nil {
+			return runningMsg{sha: sha}
+		}
+		cfg, _ := config.Parse("running", raw)
+		return runningMsg{sha: sha, cfg: cfg}
+	}
+}
 
 // testHook lets the package's tests look at the App between messages.
 var testHook func(*App, tea.Msg) bool
@@ -283,6 +314,14 @@ func (a *App) takeStatus(m statusMsg) tea.Cmd {
 		c.Status, c.StatusAt = m.st, m.at
 		c.decode()
 		c.Rates.add(m.at, c.Services)
+		if sha := m.st.Config.SHA256; sha != c.runningSHA {
+			c.runningSHA = sha
+			if sha == "" {
+				c.Running = nil
+			} else {
+				cmds = append(cmds, fetchRunning(c.Client, sha))
+			}
+		}
 		if !a.chosen {
 			a.chosen = true
 			var s Screen

@@ -36,6 +36,9 @@ type confirm struct {
 	action   tea.Cmd
 }
 
+// startFailoverMsg opens the failover test after its confirmation.
+type startFailoverMsg struct{}
+
 // actionDoneMsg reports an action's result.
 type actionDoneMsg struct {
 	what string
@@ -87,6 +90,10 @@ func (d *Dashboard) Update(c *Context, msg tea.Msg) (Screen, tea.Cmd) {
 		}
 		w := NewWizard(c, m.draft)
 		return w, w.Init(c)
+	case startFailoverMsg:
+		d.busy = ""
+		f, cmd := newFailoverTest(c)
+		return f, cmd
 	case editConfigMsg:
 		if m.err != nil {
 			d.flash, d.flashErr = "cannot read the running config: "+m.err.Error(), true
@@ -166,6 +173,13 @@ func (d *Dashboard) key(c *Context, k tea.KeyMsg) (Screen, tea.Cmd) {
 		return d, loadForWizard(c)
 	case "e":
 		return d, loadForEdit(c)
+	case "t":
+		if len(c.VRRP) == 0 {
+			d.flash, d.flashErr = "no VRRP instance: nothing to fail over", true
+			return d, nil
+		}
+		d.dialog = &confirm{question: "Test failover: hand the VIPs to the peer and take them back?",
+			action: func() tea.Msg { return startFailoverMsg{} }}
 	}
 	return d, nil
 }
@@ -201,7 +215,7 @@ func (d *Dashboard) Help(c *Context) []Binding {
 	if d.dialog != nil {
 		return []Binding{{"y", "yes"}, {"n", "no"}}
 	}
-	keys := []Binding{{"h", "hand over"}, {"m", "maintenance"}, {"d", "drain/ready"}, {"e", "edit"}, {"w", "wizard"}, {"tab", "panel"}}
+	keys := []Binding{{"h", "handover"}, {"m", "maintenance"}, {"d", "drain"}, {"e", "edit"}, {"t", "test failover"}, {"w", "wizard"}, {"tab", "panel"}}
 	if c.Opts.Shell != nil {
 		keys = append(keys, Binding{"!", "shell"})
 	}

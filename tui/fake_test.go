@@ -32,6 +32,7 @@ type fakeClient struct {
 	calls      []string
 	events     chan api.Event
 	done       chan struct{}
+	onHandover func()
 }
 
 func newFake(t *testing.T) *fakeClient {
@@ -103,6 +104,9 @@ func (f *fakeClient) Events(ctx context.Context, fn func(api.Event) error) error
 
 func (f *fakeClient) Handover(ctx context.Context, instances ...string) error {
 	f.record("handover")
+	if f.onHandover != nil {
+		go f.onHandover()
+	}
 	return nil
 }
 

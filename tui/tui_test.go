@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -14,6 +15,7 @@ import (
 
 	"halb/appliance/api"
 	"halb/appliance/config"
+	"halb/appliance/vrrp"
 )
 
 func TestMain(m *testing.M) {
@@ -430,4 +432,34 @@ func TestEditVIPFollowsServices(t *testing.T) {
 	if err != nil || cfg.VRRP[0].VIPs[0] != "10.0.0.200/24" || cfg.Services[0].Listen[0] != "10.0.0.200:80" {
 		t.Fatalf("%v\n%s", err, raw)
 	}
+}
+
+// TestFailoverTest: the failover test hands over and shows the transition
+// times both ways as halbd recorded them.
+func TestFailoverTest(t *testing.T) {
+	f := newFake(t)
+	f.configured()
+	f.onHandover = func() {
+		set := func(state vrrp.State, at time.Duration, master string) {
+			f.setStatus(func(st *api.Status) {
+				var ins []vrrp.InstanceStatus
+				json.Unmarshal(st.VRRP, &ins)
+				from := ins[0].State
+				ins[0].State, ins[0].Master = state, master
+				ins[0].LastTransition = &vrrp.Transition{From: from, To: state, Reason: "test", At: testTime.Add(at)}
+				st.VRRP = mustJSON(ins)
+			})
+		}
+		set(vrrp.StateBackup, 620*time.Millisecond, "10.0.0.2")
+		time.Sleep(100 * time.Millisecond)
+		set(vrrp.StateMaster, 2620*time.Millisecond, "")
+	}
+	c := startConsole(t, f, 2)
+	c.waitFor("vip-a MASTER")
+	c.runes("t")
+	c.waitFor("Test failover: hand the VIPs to the peer and take them back?")
+	c.runes("y")
+	c.waitFor("to 10.0.0.2: this node was BACKUP 0.62 s after the request")
+	c.waitFor("back: MASTER again 2.00 s after the handover (preempt)")
+	c.waitFor("done")
 }
