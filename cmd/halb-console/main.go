@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	tea "github.com/charmbracelet/bubbletea"
@@ -31,7 +32,17 @@ func main() {
 	ascii := flag.String("ascii", "auto", "draw with ASCII only: auto (from TERM and the locale), on, off")
 	appliance := flag.Bool("appliance", false, "the machine's console: ctrl+c does not quit, ! gives a root shell (sulogin)")
 	showVersion := flag.Bool("version", false, "print the version and exit")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to this file (measuring the console's cost)")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "halb-console:", err)
+			os.Exit(1)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 	if *showVersion {
 		fmt.Println("halb-console", version)
 		return
