@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -27,6 +28,9 @@ type fakeDaemon struct {
 	events  *Broker
 	maint   bool
 	drained []string
+	// hist holds every applied config, version i+1 at i.
+	hist []HistoryEntry
+	raws [][]byte
 }
 
 func (f *fakeDaemon) DrainServer(server string, drain bool) error {
@@ -64,20 +68,49 @@ func (f *fakeDaemon) Running() (*config.Config, []byte) {
 	return f.cfg, f.raw
 }
 
-func (f *fakeDaemon) Apply(name string, raw []byte) ([]config.Change, error) {
+func (f *fakeDaemon) ApplyFrom(source, name string, raw []byte) (ApplyResult, error) {
 	cfg, err := config.Parse(name, raw)
 	if err != nil {
-		return nil, err
+		return ApplyResult{}, err
 	}
 	if cfg.Node.Name == "busy" { // as a config whose listen address is in use
-		return nil, fmt.Errorf("%w: %w", ErrConflict, config.Errors{{File: name, Line: 1, Msg: "cannot listen"}})
+		return ApplyResult{}, fmt.Errorf("%w: %w", ErrConflict, config.Errors{{File: name, Line: 1, Msg: "cannot listen"}})
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	ch := config.Diff(f.cfg, cfg)
 	f.cfg, f.raw = cfg, raw
+	f.hist = append(f.hist, HistoryEntry{Version: len(f.hist) + 1, Source: source, Summary: name})
+	f.raws = append(f.raws, raw)
 	f.events.Publish(Event{Type: "config.applied"})
-	return ch, nil
+	return ApplyResult{Changes: ch, Version: len(f.hist)}, nil
+}
+
+func (f *fakeDaemon) History() []HistoryEntry {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []HistoryEntry
+	for i := len(f.hist) - 1; i >= 0; i-- {
+		out = append(out, f.hist[i])
+	}
+	return out
+}
+
+func (f *fakeDaemon) HistoryConfig(v int) ([]byte, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if v > len(f.hist) {
+		return nil, fmt.Errorf("config version %d: %w", v, ErrNotFound)
+	}
+	return f.raws[v-1], nil
+}
+
+func (f *fakeDaemon) Rollback(v int) (ApplyResult, error) {
+	raw, err := f.HistoryConfig(v)
+	if err != nil {
+		return ApplyResult{}, err
+	}
+	return f.ApplyFrom(SourceRollback, fmt.Sprintf("history/%d.yaml", v), raw)
 }
 
 func (f *fakeDaemon) Events() *Broker { return f.events }
@@ -354,4 +387,71 @@ func TestInterfaces(t *testing.T) {
 	if err != nil || len(l) != 1 || l[0].Name != "eth0" || !l[0].Carrier || len(l[0].VRRP) != 1 || l[0].VRRP[0].VRID != 51 {
 		t.Fatalf("interfaces: %+v %v", l, err)
 	}
+}
+
+// TestHistoryAndRollback: the history, a version's YAML and a rollback go
+// through the API; the console's configs are marked as the console's; bad
+// versions are 400 and unknown ones 404.
+func TestHistoryAndRollback(t *testing.T) {
+	d, c, sock := serve(t)
+	ctx := context.Background()
+	if l, err := c.History(ctx); err != nil || len(l) != 0 {
+		t.Fatalf("empty history: %v %v", l, err)
+	}
+	if res, err := c.Apply(ctx, "", []byte(good)); err != nil || res.Version != 1 {
+		t.Fatalf("apply: %+v %v", res, err)
+	}
+	console := NewClient(sock)
+	defer console.Close()
+	console.SetAgent(SourceConsole)
+	if _, err := console.ApplyConfig(ctx, []byte("node: {name: lb2}\n")); err != nil {
+		t.Fatal(err)
+	}
+	l, err := c.History(ctx)
+	if err != nil || len(l) != 2 || l[0].Version != 2 || l[0].Source != SourceConsole || l[1].Source != SourceAPI {
+		t.Fatalf("history %+v %v, want 2 (console) then 1 (api)", l, err)
+	}
+	if raw, err := c.HistoryConfig(ctx, 1); err != nil || string(raw) != good {
+		t.Fatalf("version 1: %q %v", raw, err)
+	}
+	res, err := c.Rollback(ctx, 1)
+	if err != nil || res.Version != 3 || len(res.Changes) != 1 || res.Changes[0].String() != "node changed: name" {
+		t.Fatalf("rollback: %+v %v", res, err)
+	}
+	if d.History()[0].Source != SourceRollback {
+		t.Errorf("the rollback is recorded as from %q", d.History()[0].Source)
+	}
+	var se *StatusError
+	if _, err := c.Rollback(ctx, 9); !errors.As(err, &se) || se.Code != 404 {
+		t.Errorf("rollback to an unknown version: %v, want 404", err)
+	}
+	if _, err := c.HistoryConfig(ctx, 9); !errors.As(err, &se) || se.Code != 404 {
+		t.Errorf("an unknown version: %v, want 404", err)
+	}
+	for _, tc := range []struct{ method, path, body, want string }{
+		{"GET", "/v1/config/history/x", "", `config version \"x\" is not a positive whole number`},
+		{"GET", "/v1/config/history/0", "", `config version \"0\" is not a positive whole number`},
+		{"POST", "/v1/config/rollback", `{"version": 0}`, "version 0: want the positive version number"},
+		{"POST", "/v1/config/rollback", `{"versoin": 2}`, `body: want {\"version\": N}: json: unknown field \"versoin\"`},
+		{"POST", "/v1/config/rollback", ``, `body: want {\"version\": N}: EOF`},
+	} {
+		code, body := rawRequest(t, c, tc.method, tc.path, tc.body)
+		if code != 400 || !strings.Contains(body, tc.want) {
+			t.Errorf("%s %s %s: %d %s, want 400 saying %s", tc.method, tc.path, tc.body, code, body, tc.want)
+		}
+	}
+}
+
+// rawRequest sends a request through c's connection and returns the
+// status code and body.
+func rawRequest(t *testing.T, c *Client, method, path, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, "http://halbd"+path, strings.NewReader(body))
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }

@@ -19,6 +19,7 @@ import (
 type Client struct {
 	socket string
 	hc     *http.Client
+	agent  string
 }
 
 // NewClient returns a client of the daemon listening on socket.
@@ -32,6 +33,11 @@ func NewClient(socket string) *Client {
 	return &Client{socket: socket, hc: &http.Client{Transport: tr}}
 }
 
+// SetAgent names the program using c to the daemon (the header
+// X-Halb-Client). SourceConsole makes the configs it applies count as the
+// console's in the config history. Call it before using c.
+func (c *Client) SetAgent(agent string) { c.agent = agent }
+
 // Close releases idle connections.
 func (c *Client) Close() { c.hc.CloseIdleConnections() }
 
@@ -43,6 +49,9 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte) (*htt
 	req, err := http.NewRequestWithContext(ctx, method, "http://halbd"+path, rd)
 	if err != nil {
 		return nil, err
+	}
+	if c.agent != "" {
+		req.Header.Set(ClientHeader, c.agent)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -117,11 +126,43 @@ func (c *Client) ApplyConfig(ctx context.Context, raw []byte) ([]config.Change, 
 // ApplyConfigAs is ApplyConfig for a config the daemon's messages and
 // status call name (the file it came from; "" for "api").
 func (c *Client) ApplyConfigAs(ctx context.Context, name string, raw []byte) ([]config.Change, error) {
+	res, err := c.Apply(ctx, name, raw)
+	return res.Changes, err
+}
+
+// Apply is ApplyConfigAs that also returns the version the config got in
+// the config history.
+func (c *Client) Apply(ctx context.Context, name string, raw []byte) (ApplyResult, error) {
 	var res ApplyResult
-	if err := c.getJSON(ctx, http.MethodPut, "/v1/config"+nameQuery(name), raw, &res); err != nil {
+	err := c.getJSON(ctx, http.MethodPut, "/v1/config"+nameQuery(name), raw, &res)
+	return res, err
+}
+
+// History lists the applied configs the daemon keeps, newest first.
+func (c *Client) History(ctx context.Context) ([]HistoryEntry, error) {
+	var l HistoryList
+	err := c.getJSON(ctx, http.MethodGet, "/v1/config/history", nil, &l)
+	return l.Entries, err
+}
+
+// HistoryConfig returns the YAML of a version of the config history.
+func (c *Client) HistoryConfig(ctx context.Context, version int) ([]byte, error) {
+	resp, err := c.do(ctx, http.MethodGet, fmt.Sprintf("/v1/config/history/%d", version), nil)
+	if err != nil {
 		return nil, err
 	}
-	return res.Changes, nil
+	defer resp.Body.Close()
+	return io.ReadAll(resp.Body)
+}
+
+// Rollback applies a version of the config history again. A config the
+// daemon refuses returns config.Errors, as ApplyConfig; a version it does
+// not keep a *StatusError with code 404.
+func (c *Client) Rollback(ctx context.Context, version int) (ApplyResult, error) {
+	body, _ := json.Marshal(RollbackRequest{Version: version})
+	var res ApplyResult
+	err := c.getJSON(ctx, http.MethodPost, "/v1/config/rollback", body, &res)
+	return res, err
 }
 
 // ValidateConfig checks a config against the daemon without applying it

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -25,12 +26,22 @@ type Daemon interface {
 	Status() Status
 	// Running returns the config in force and its bytes; nil while unconfigured.
 	Running() (*config.Config, []byte)
-	// Apply validates raw, saves it atomically and applies it; name is
-	// what messages call it (the client's file name, or "api"). A config
-	// that fails validation returns config.Errors, one this node cannot
-	// take (a listen address in use) config.Errors wrapping ErrConflict;
-	// either changes nothing.
-	Apply(name string, raw []byte) ([]config.Change, error)
+	// ApplyFrom validates raw, saves it atomically, applies it and
+	// records it in the config history; source is SourceAPI or
+	// SourceConsole, name what messages call the config (the client's
+	// file name, or "api"). A config that fails validation returns
+	// config.Errors, one this node cannot take (a listen address in use)
+	// config.Errors wrapping ErrConflict; either changes nothing.
+	ApplyFrom(source, name string, raw []byte) (ApplyResult, error)
+	// History lists the applied configs kept, newest first.
+	History() []HistoryEntry
+	// HistoryConfig returns the YAML of a version of the history; one
+	// that is not kept is an error wrapping ErrNotFound.
+	HistoryConfig(version int) ([]byte, error)
+	// Rollback applies a version of the history again, as ApplyFrom, and
+	// records it as a new version from SourceRollback. A version not kept
+	// wraps ErrNotFound.
+	Rollback(version int) (ApplyResult, error)
 	// Events is the broker behind GET /v1/events.
 	Events() *Broker
 	// Handover makes the named VRRP instances (all when none) give up
@@ -73,6 +84,9 @@ func NewServer(d Daemon, log *slog.Logger) *Server {
 	s.mux.HandleFunc("GET /v1/config", s.getConfig)
 	s.mux.HandleFunc("PUT /v1/config", s.putConfig)
 	s.mux.HandleFunc("POST /v1/config/validate", s.validate)
+	s.mux.HandleFunc("GET /v1/config/history", s.history)
+	s.mux.HandleFunc("GET /v1/config/history/{version}", s.historyConfig)
+	s.mux.HandleFunc("POST /v1/config/rollback", s.rollback)
 	s.mux.HandleFunc("GET /v1/events", s.events)
 	s.mux.HandleFunc("POST /v1/vrrp/handover", s.handover)
 	s.mux.HandleFunc("GET /v1/maintenance", s.getMaintenance)
@@ -192,13 +206,32 @@ func configName(r *http.Request) string {
 	return name
 }
 
+// ClientHeader names the program behind a request: "console" for
+// halb-console, whose configs the history records as SourceConsole.
+const ClientHeader = "X-Halb-Client"
+
+// sourceOf says where a config sent in r comes from.
+func sourceOf(r *http.Request) string {
+	if r.Header.Get(ClientHeader) == SourceConsole {
+		return SourceConsole
+	}
+	return SourceAPI
+}
+
 func (s *Server) putConfig(w http.ResponseWriter, r *http.Request) {
 	raw, ok := readConfigBody(w, r)
 	if !ok {
 		return
 	}
-	changes, err := s.d.Apply(configName(r), raw)
+	res, err := s.d.ApplyFrom(sourceOf(r), configName(r), raw)
+	writeApplied(w, res, err)
+}
+
+// writeApplied answers a request that applied a config (or did not).
+func writeApplied(w http.ResponseWriter, res ApplyResult, err error) {
 	switch {
+	case errors.Is(err, ErrNotFound):
+		writeError(w, http.StatusNotFound, err)
 	case errors.Is(err, ErrConflict):
 		writeError(w, http.StatusConflict, err)
 	case config.AsErrors(err) != nil:
@@ -206,8 +239,70 @@ func (s *Server) putConfig(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		writeError(w, http.StatusInternalServerError, err)
 	default:
-		writeJSON(w, http.StatusOK, ApplyResult{Changes: nonNil(changes)})
+		res.Changes = nonNil(res.Changes)
+		writeJSON(w, http.StatusOK, res)
 	}
+}
+
+func (s *Server) history(w http.ResponseWriter, r *http.Request) {
+	l := s.d.History()
+	if l == nil {
+		l = []HistoryEntry{}
+	}
+	writeJSON(w, http.StatusOK, HistoryList{Entries: l})
+}
+
+// version parses a config version given by a client.
+func parseVersion(s string) (int, error) {
+	v, err := strconv.Atoi(s)
+	if err != nil || v <= 0 {
+		return 0, fmt.Errorf("config version %q is not a positive whole number", s)
+	}
+	return v, nil
+}
+
+func (s *Server) historyConfig(w http.ResponseWriter, r *http.Request) {
+	v, err := parseVersion(r.PathValue("version"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	raw, err := s.d.HistoryConfig(v)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		writeError(w, http.StatusNotFound, err)
+	case err != nil:
+		writeError(w, http.StatusInternalServerError, err)
+	default:
+		w.Header().Set("Content-Type", "application/yaml")
+		w.Write(raw)
+	}
+}
+
+func (s *Server) rollback(w http.ResponseWriter, r *http.Request) {
+	var req RollbackRequest
+	if !decodeBody(w, r, &req, `{"version": N}`) {
+		return
+	}
+	if req.Version <= 0 {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("body: version %d: want the positive version number of a config in the history", req.Version))
+		return
+	}
+	res, err := s.d.Rollback(req.Version)
+	writeApplied(w, res, err)
+}
+
+// decodeBody decodes a JSON request body of at most 64 KiB into v; an
+// unknown field is an error. On error it answers 400 saying what the body
+// should be (want) and returns false.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any, want string) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("body: want %s: %w", want, err))
+		return false
+	}
+	return true
 }
 
 func (s *Server) validate(w http.ResponseWriter, r *http.Request) {

@@ -2,8 +2,10 @@
 //
 //	halbctl [-socket PATH] status [-json]
 //	halbctl config validate FILE...   (no daemon needed)
-//	halbctl [-socket PATH] config show
+//	halbctl [-socket PATH] config show [VERSION]
 //	halbctl [-socket PATH] config apply FILE
+//	halbctl [-socket PATH] config history
+//	halbctl [-socket PATH] config rollback VERSION
 //	halbctl [-socket PATH] events
 //	halbctl [-socket PATH] handover [INSTANCE...]
 //	halbctl [-socket PATH] maintenance [on|off]
@@ -24,6 +26,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -41,8 +44,10 @@ const usage = `usage: halbctl [-socket PATH] COMMAND
 commands:
   status [-json]          show the daemon's state (-json: the raw status)
   config validate FILE... check config files, without a daemon
-  config show             print the running config
+  config show [VERSION]   print the running config (or a version of the history)
   config apply FILE       validate, save and apply FILE on the daemon
+  config history          list the last 20 applied configs, newest first
+  config rollback VERSION apply a version of the history again
   events                  follow the daemon's event stream
   handover [INSTANCE...]  give up VRRP MASTER now (all instances when none named)
   maintenance [on|off]    keep no VIPs on this node until off (kept across restarts)
@@ -151,7 +156,7 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 		return c.status(ctx, *asJSON)
 	case "config":
 		if len(rest) == 0 {
-			return usageError("config needs validate, show or apply")
+			return usageError("config needs validate, show, apply, history or rollback")
 		}
 		switch sub, files := rest[0], rest[1:]; sub {
 		case "validate":
@@ -160,12 +165,44 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 			}
 			return c.validate(files)
 		case "show":
-			raw, err := c.client.Config(ctx)
+			var raw []byte
+			var err error
+			switch len(files) {
+			case 0:
+				raw, err = c.client.Config(ctx)
+			case 1:
+				v, verr := versionArg(files[0])
+				if verr != nil {
+					return verr
+				}
+				raw, err = c.client.HistoryConfig(ctx, v)
+			default:
+				return usageError("config show takes at most one VERSION")
+			}
 			if err != nil {
 				return err
 			}
 			_, err = c.out.Write(raw)
 			return err
+		case "history":
+			if len(files) != 0 {
+				return usageError("config history takes no arguments")
+			}
+			l, err := c.client.History(ctx)
+			if err != nil {
+				return err
+			}
+			printHistory(c.out, l)
+			return nil
+		case "rollback":
+			if len(files) != 1 {
+				return usageError("config rollback needs one VERSION")
+			}
+			v, err := versionArg(files[0])
+			if err != nil {
+				return err
+			}
+			return c.rollback(ctx, v)
 		case "apply":
 			if len(files) != 1 {
 				return usageError("config apply needs one FILE")
@@ -288,6 +325,50 @@ func (c *cli) apply(ctx context.Context, file string) error {
 	return nil
 }
 
+// versionArg parses a config version given on the command line.
+func versionArg(s string) (int, error) {
+	v, err := strconv.Atoi(s)
+	if err != nil || v <= 0 {
+		return 0, usageError(fmt.Sprintf("%q is not a config version (a number from halbctl config history)", s))
+	}
+	return v, nil
+}
+
+func (c *cli) rollback(ctx context.Context, v int) error {
+	res, err := c.client.Rollback(ctx, v)
+	if es := config.AsErrors(err); es != nil {
+		fmt.Fprintf(c.errOut, "version %d rejected; the running config stays in force:\n", v)
+		return es
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.out, "rolled back to version %d (now version %d): %d change(s)\n", v, res.Version, len(res.Changes))
+	for _, ch := range res.Changes {
+		fmt.Fprintf(c.out, "  %s\n", ch)
+	}
+	return nil
+}
+
+// printHistory writes the config history as a table, the running
+// version marked with *.
+func printHistory(w io.Writer, l []api.HistoryEntry) {
+	if len(l) == 0 {
+		fmt.Fprintln(w, "no config applied yet")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  VERSION\tAPPLIED\tSOURCE\tSHA256\tCHANGES")
+	for _, e := range l {
+		mark := " "
+		if e.Running {
+			mark = "*"
+		}
+		fmt.Fprintf(tw, "%s %d\t%s\t%s\t%.12s\t%s\n", mark, e.Version, e.Time.Local().Format(time.DateTime), e.Source, e.SHA256, e.Summary)
+	}
+	tw.Flush()
+}
+
 func (c *cli) status(ctx context.Context, asJSON bool) error {
 	st, err := c.client.Status(ctx)
 	if err != nil {
@@ -315,7 +396,11 @@ func printStatus(w io.Writer, st *api.Status, now time.Time) {
 		fmt.Fprintf(tw, "\tMAINTENANCE\tthis node keeps no VIPs (halbctl maintenance off)\n")
 	}
 	if st.Config.Loaded {
-		fmt.Fprintf(tw, "config\t%s\tapplied %s, sha256 %.12s\n", st.Config.Path,
+		version := ""
+		if st.Config.Version > 0 {
+			version = fmt.Sprintf("version %d, ", st.Config.Version)
+		}
+		fmt.Fprintf(tw, "config\t%s\t%sapplied %s, sha256 %.12s\n", st.Config.Path, version,
 			st.Config.AppliedAt.Local().Format(time.DateTime), st.Config.SHA256)
 	} else {
 		fmt.Fprintf(tw, "config\t%s\tno config in force\n", st.Config.Path)
