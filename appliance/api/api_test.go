@@ -31,6 +31,51 @@ type fakeDaemon struct {
 	// hist holds every applied config, version i+1 at i.
 	hist []HistoryEntry
 	raws [][]byte
+	// password is the console password; wrong counts wrong ones.
+	password string
+	wrong    int
+}
+
+func (f *fakeDaemon) ConsoleAuth() ConsoleAuth {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return ConsoleAuth{PasswordSet: f.password != "", Required: true}
+}
+
+func (f *fakeDaemon) SetConsolePassword(password, old string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(password) < 8 {
+		return fmt.Errorf("too short: %w", ErrInvalid)
+	}
+	if f.password != "" && old != f.password {
+		return fmt.Errorf("wrong: %w", ErrUnauthorized)
+	}
+	f.password = password
+	return nil
+}
+
+func (f *fakeDaemon) ResetConsolePassword() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.password = ""
+	return nil
+}
+
+// CheckConsolePassword holds off every check after two wrong ones.
+func (f *fakeDaemon) CheckConsolePassword(password string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case f.password == "":
+		return fmt.Errorf("none set: %w", ErrNoPassword)
+	case f.wrong >= 2:
+		return &RetryError{After: 1500 * time.Millisecond, Msg: "2 wrong"}
+	case password != f.password:
+		f.wrong++
+		return fmt.Errorf("wrong console password: %w", ErrUnauthorized)
+	}
+	return nil
 }
 
 func (f *fakeDaemon) DrainServer(server string, drain bool) error {
@@ -454,4 +499,57 @@ func rawRequest(t *testing.T, c *Client, method, path, body string) (int, string
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// TestConsolePasswordAPI: the console password's endpoints answer with
+// the status codes the console relies on, which the client turns into
+// errors that errors.Is can tell apart.
+func TestConsolePasswordAPI(t *testing.T) {
+	_, c, _ := serve(t)
+	ctx := context.Background()
+	if a, err := c.ConsoleAuth(ctx); err != nil || a.PasswordSet || !a.Required {
+		t.Fatalf("auth: %+v %v", a, err)
+	}
+	var se *StatusError
+	if err := c.CheckConsolePassword(ctx, "x"); !errors.As(err, &se) || se.Code != 409 || !strings.Contains(se.Msg, "none set") {
+		t.Fatalf("check without a password: %v, want 409", err)
+	}
+	if err := c.SetConsolePassword(ctx, "short", ""); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("short password: %v, want ErrInvalid (400)", err)
+	}
+	if err := c.SetConsolePassword(ctx, "long enough", ""); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := c.ConsoleAuth(ctx); err != nil || !a.PasswordSet {
+		t.Fatalf("auth after set: %+v %v", a, err)
+	}
+	if err := c.SetConsolePassword(ctx, "longer still", "bad"); !errors.Is(err, ErrUnauthorized) {
+		t.Fatalf("change with a wrong old password: %v, want ErrUnauthorized (401)", err)
+	}
+	if err := c.CheckConsolePassword(ctx, "long enough"); err != nil {
+		t.Fatalf("the right password: %v", err)
+	}
+	for range 2 {
+		if err := c.CheckConsolePassword(ctx, "wrong"); !errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrNotFound) {
+			t.Fatalf("a wrong password: %v, want ErrUnauthorized (401)", err)
+		}
+	}
+	err := c.CheckConsolePassword(ctx, "long enough")
+	if !errors.As(err, &se) || se.Code != 429 || se.RetryAfter != 2*time.Second || !strings.Contains(se.Msg, "2 wrong: try again in 1.5s") {
+		t.Fatalf("a check held off: %#v, want 429 with Retry-After 2", err)
+	}
+	if err := c.ResetConsolePassword(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := c.ConsoleAuth(ctx); a.PasswordSet {
+		t.Fatal("a password is set after a reset")
+	}
+	for _, tc := range []struct{ method, path, body, want string }{
+		{"POST", "/v1/console/auth", `{"pasword": "x"}`, `unknown field \"pasword\"`},
+		{"PUT", "/v1/console/password", `"x"`, `body: want {\"password\": \"...\", \"old\": \"...\"}: json: cannot unmarshal string`},
+	} {
+		if code, body := rawRequest(t, c, tc.method, tc.path, tc.body); code != 400 || !strings.Contains(body, tc.want) {
+			t.Errorf("%s %s %s: %d %s, want 400 saying %s", tc.method, tc.path, tc.body, code, body, tc.want)
+		}
+	}
 }

@@ -61,10 +61,49 @@ type Daemon interface {
 	// Interfaces lists the node's network interfaces with the VRRP
 	// routers heard on each.
 	Interfaces() ([]Interface, error)
+	// ConsoleAuth says whether a console password is set and whether the
+	// console must ask for it.
+	ConsoleAuth() ConsoleAuth
+	// SetConsolePassword sets the console password. When one is set, old
+	// must be it: else an error wrapping ErrUnauthorized, or a
+	// *RetryError while wrong passwords are being held off. A password too
+	// short wraps ErrInvalid.
+	SetConsolePassword(password, old string) error
+	// ResetConsolePassword removes the console password.
+	ResetConsolePassword() error
+	// CheckConsolePassword returns nil for the right password, an error
+	// wrapping ErrUnauthorized for a wrong one, a *RetryError after wrong
+	// ones until a delay that grows with each has passed, and an error
+	// wrapping ErrNoPassword when none is set.
+	CheckConsolePassword(password string) error
 }
 
 // ErrNotFound marks errors about objects that do not exist (404).
 var ErrNotFound = errors.New("not found")
+
+// ErrInvalid marks a request the daemon cannot take as given (400).
+var ErrInvalid = errors.New("invalid request")
+
+// ErrUnauthorized marks a wrong console password (401).
+var ErrUnauthorized = errors.New("wrong password")
+
+// ErrNotEnabled marks an action this daemon was not started to do (403).
+var ErrNotEnabled = errors.New("not enabled on this node")
+
+// ErrNoPassword marks a password check while no console password is set
+// (409).
+var ErrNoPassword = errors.New("no console password is set")
+
+// RetryError refuses a request for a while: a password check after wrong
+// passwords (429, with Retry-After).
+type RetryError struct {
+	After time.Duration
+	Msg   string
+}
+
+func (e *RetryError) Error() string {
+	return fmt.Sprintf("%s: try again in %s", e.Msg, e.After.Round(100*time.Millisecond))
+}
 
 // ErrConflict marks a valid config that this node cannot take now, such as
 // a listen address another program holds (409).
@@ -94,6 +133,10 @@ func NewServer(d Daemon, log *slog.Logger) *Server {
 	s.mux.HandleFunc("GET /v1/drain", s.getDrain)
 	s.mux.HandleFunc("PUT /v1/drain", s.putDrain)
 	s.mux.HandleFunc("GET /v1/interfaces", s.interfaces)
+	s.mux.HandleFunc("GET /v1/console/auth", s.consoleAuth)
+	s.mux.HandleFunc("POST /v1/console/auth", s.checkPassword)
+	s.mux.HandleFunc("PUT /v1/console/password", s.setPassword)
+	s.mux.HandleFunc("DELETE /v1/console/password", s.resetPassword)
 	return s
 }
 
@@ -229,19 +272,72 @@ func (s *Server) putConfig(w http.ResponseWriter, r *http.Request) {
 
 // writeApplied answers a request that applied a config (or did not).
 func writeApplied(w http.ResponseWriter, res ApplyResult, err error) {
+	if err != nil {
+		writeFailure(w, err)
+		return
+	}
+	res.Changes = nonNil(res.Changes)
+	writeJSON(w, http.StatusOK, res)
+}
+
+// writeFailure answers err with the status its kind calls for.
+func writeFailure(w http.ResponseWriter, err error) {
+	var re *RetryError
 	switch {
+	case errors.As(err, &re):
+		w.Header().Set("Retry-After", strconv.Itoa(int((re.After+time.Second-1)/time.Second)))
+		writeError(w, http.StatusTooManyRequests, err)
+	case errors.Is(err, ErrInvalid):
+		writeError(w, http.StatusBadRequest, err)
+	case errors.Is(err, ErrUnauthorized):
+		writeError(w, http.StatusUnauthorized, err)
+	case errors.Is(err, ErrNotEnabled):
+		writeError(w, http.StatusForbidden, err)
 	case errors.Is(err, ErrNotFound):
 		writeError(w, http.StatusNotFound, err)
-	case errors.Is(err, ErrConflict):
+	case errors.Is(err, ErrConflict), errors.Is(err, ErrNoPassword):
 		writeError(w, http.StatusConflict, err)
 	case config.AsErrors(err) != nil:
 		writeError(w, http.StatusUnprocessableEntity, err)
-	case err != nil:
-		writeError(w, http.StatusInternalServerError, err)
 	default:
-		res.Changes = nonNil(res.Changes)
-		writeJSON(w, http.StatusOK, res)
+		writeError(w, http.StatusInternalServerError, err)
 	}
+}
+
+func (s *Server) consoleAuth(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.d.ConsoleAuth())
+}
+
+func (s *Server) checkPassword(w http.ResponseWriter, r *http.Request) {
+	var req AuthRequest
+	if !decodeBody(w, r, &req, `{"password": "..."}`) {
+		return
+	}
+	if err := s.d.CheckConsolePassword(req.Password); err != nil {
+		writeFailure(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) setPassword(w http.ResponseWriter, r *http.Request) {
+	var req PasswordRequest
+	if !decodeBody(w, r, &req, `{"password": "...", "old": "..."}`) {
+		return
+	}
+	if err := s.d.SetConsolePassword(req.Password, req.Old); err != nil {
+		writeFailure(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) resetPassword(w http.ResponseWriter, r *http.Request) {
+	if err := s.d.ResetConsolePassword(); err != nil {
+		writeFailure(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *Server) history(w http.ResponseWriter, r *http.Request) {
@@ -268,15 +364,12 @@ func (s *Server) historyConfig(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	raw, err := s.d.HistoryConfig(v)
-	switch {
-	case errors.Is(err, ErrNotFound):
-		writeError(w, http.StatusNotFound, err)
-	case err != nil:
-		writeError(w, http.StatusInternalServerError, err)
-	default:
-		w.Header().Set("Content-Type", "application/yaml")
-		w.Write(raw)
+	if err != nil {
+		writeFailure(w, err)
+		return
 	}
+	w.Header().Set("Content-Type", "application/yaml")
+	w.Write(raw)
 }
 
 func (s *Server) rollback(w http.ResponseWriter, r *http.Request) {

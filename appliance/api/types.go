@@ -172,3 +172,27 @@ type HeardRouter struct {
 type InterfaceList struct {
 	Interfaces []Interface `json:"interfaces"`
 }
+
+// ConsoleAuth answers GET /v1/console/auth.
+type ConsoleAuth struct {
+	// PasswordSet: a console admin password is set.
+	PasswordSet bool `json:"password_set"`
+	// Required: the running config's console.require_password (true
+	// while unconfigured). The console asks for the password before every
+	// action that changes state when Required and PasswordSet, and has
+	// one set first when Required and not PasswordSet.
+	Required bool `json:"required"`
+}
+
+// PasswordRequest is the body of PUT /v1/console/password.
+type PasswordRequest struct {
+	// Password is the new password, at least 8 characters.
+	Password string `json:"password"`
+	// Old is the current password, required when one is set.
+	Old string `json:"old,omitempty"`
+}
+
+// AuthRequest is the body of POST /v1/console/auth.
+type AuthRequest struct {
+	Password string `json:"password"`
+}

@@ -111,6 +111,8 @@ type Daemon struct {
 
 	// hist is the config history in the state directory.
 	hist *history
+	// pw is the console password in the state directory.
+	pw *passwordStore
 
 	// components in the order they take a new config: checks and
 	// listeners before VRRP, which may then take VIPs.
@@ -150,6 +152,7 @@ func newDaemon(opts Options, newVRRP func(d *Daemon) (vrrpPart, error)) *Daemon 
 	}
 	d := &Daemon{opts: opts, log: opts.Logger, events: api.NewBroker()}
 	d.hist = newHistory(filepath.Join(opts.StateDir, "history"))
+	d.pw = newPasswordStore(filepath.Join(opts.StateDir, "console-password"))
 	d.proxy = proxy.New(d.log)
 	d.health = health.New(d.log, d.serverChanged)
 	d.proxy.ObserveConnects(d.health.Passive)

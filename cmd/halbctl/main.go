@@ -10,6 +10,8 @@
 //	halbctl [-socket PATH] handover [INSTANCE...]
 //	halbctl [-socket PATH] maintenance [on|off]
 //	halbctl [-socket PATH] server [drain|ready BACKEND/SERVER]
+//	halbctl [-socket PATH] console
+//	halbctl [-socket PATH] console password [--reset]
 //	halbctl [-socket PATH] version
 //
 // Exit status: 0 success (and -h), 1 the operation failed (an invalid
@@ -17,6 +19,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -31,6 +34,8 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"golang.org/x/term"
 
 	"halb/appliance/api"
 	"halb/appliance/config"
@@ -54,6 +59,11 @@ commands:
   server [drain|ready BACKEND/SERVER]
                           drain a server (no new sessions; kept across reloads and
                           restarts) or make it ready; alone: list drained servers
+  console                 say whether a console admin password is set and required
+  console password        set or change the console admin password (asks twice,
+                          without echo; one per line when stdin is not a terminal)
+  console password --reset
+                          remove the console admin password
   version                 print halbctl's version and the daemon's
 
 options:
@@ -136,6 +146,112 @@ type cli struct {
 	client      *api.Client
 	socket      string
 	out, errOut io.Writer
+	lines       *bufio.Reader // stdin, when it is not a terminal
+}
+
+// stdin is where halbctl reads passwords; tests replace it.
+var stdin io.Reader = os.Stdin
+
+func (c *cli) console(ctx context.Context, args []string) error {
+	switch {
+	case len(args) == 0:
+		a, err := c.client.ConsoleAuth(ctx)
+		if err != nil {
+			return err
+		}
+		set := map[bool]string{true: "set", false: "not set"}[a.PasswordSet]
+		req := "console actions that change state ask for it"
+		if !a.Required {
+			req = "not required (console.require_password: false)"
+		} else if !a.PasswordSet {
+			req = "required: the console asks for one to be set"
+		}
+		fmt.Fprintf(c.out, "console password %s; %s\n", set, req)
+		return nil
+	case len(args) == 2 && args[0] == "password" && (args[1] == "--reset" || args[1] == "-reset"):
+		if err := c.client.ResetConsolePassword(ctx); err != nil {
+			return err
+		}
+		fmt.Fprintln(c.out, "console password removed")
+		return nil
+	case len(args) == 1 && args[0] == "password":
+		return c.setPassword(ctx)
+	}
+	return usageError("console takes nothing, password or password --reset")
+}
+
+func (c *cli) setPassword(ctx context.Context) error {
+	a, err := c.client.ConsoleAuth(ctx)
+	if err != nil {
+		return err
+	}
+	var old string
+	if a.PasswordSet {
+		if old, err = c.readPassword(ctx, "Current console password: "); err != nil {
+			return err
+		}
+	}
+	pw, err := c.readPassword(ctx, "New console password: ")
+	if err != nil {
+		return err
+	}
+	again, err := c.readPassword(ctx, "New console password again: ")
+	if err != nil {
+		return err
+	}
+	if pw != again {
+		return errors.New("the two passwords differ; nothing changed")
+	}
+	if err := c.client.SetConsolePassword(ctx, pw, old); err != nil {
+		return err
+	}
+	fmt.Fprintln(c.out, "console password set")
+	return nil
+}
+
+// readPassword asks for a password: without echo on a terminal, else as a
+// line of stdin.
+func (c *cli) readPassword(ctx context.Context, prompt string) (string, error) {
+	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		return readTerminal(ctx, int(f.Fd()), c.errOut, prompt)
+	}
+	if c.lines == nil {
+		c.lines = bufio.NewReader(stdin)
+	}
+	line, err := c.lines.ReadString('\n')
+	if err != nil && (line == "" || err != io.EOF) {
+		return "", fmt.Errorf("read password from stdin: %w", err)
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}
+
+// readTerminal reads a line from the terminal fd without echo; ctrl+c
+// (which ends ctx) gives up and puts the terminal back.
+func readTerminal(ctx context.Context, fd int, w io.Writer, prompt string) (string, error) {
+	state, err := term.GetState(fd)
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprint(w, prompt)
+	type result struct {
+		b   []byte
+		err error
+	}
+	done := make(chan result, 1)
+	// The goroutine ends with the read; on ctrl+c halbctl exits.
+	go func() {
+		b, err := term.ReadPassword(fd)
+		done <- result{b, err}
+	}()
+	select {
+	case r := <-done:
+		fmt.Fprintln(w)
+		return string(r.b), r.err
+	case <-ctx.Done():
+		term.Restore(fd, state)
+		fmt.Fprintln(w)
+		return "", ctx.Err()
+	}
 }
 
 func (c *cli) dispatch(ctx context.Context, args []string) error {
@@ -270,6 +386,8 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 		}
 		fmt.Fprintf(c.out, "halbd %s (pid %d, socket %s)\n", st.Node.Version, st.Node.PID, c.socket)
 		return nil
+	case "console":
+		return c.console(ctx, rest)
 	case "help":
 		return flag.ErrHelp
 	default:

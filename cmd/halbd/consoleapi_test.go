@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"halb/appliance/api"
 	"halb/appliance/sockettest"
 )
 
@@ -100,4 +102,66 @@ func holdWhenFree(t *testing.T, addr string) net.Listener {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// TestConsolePasswordByHalbctl: halbctl sets the console password (asked
+// twice), changes it (with the current one), refuses two that differ or
+// one too short, and removes it; the daemon checks what it set, and the
+// hash is a 0600 file in the state directory.
+func TestConsolePasswordByHalbctl(t *testing.T) {
+	h := startHalbd(t, configA)
+	ctx := context.Background()
+	check := func(code int, out, errOut string, wantCode int, want string) {
+		t.Helper()
+		if code != wantCode || !strings.Contains(out+errOut, want) {
+			t.Fatalf("exit %d, want %d saying %q\nstdout: %s\nstderr: %s", code, wantCode, want, out, errOut)
+		}
+	}
+	code, out, errOut := h.halbctl("console")
+	check(code, out, errOut, 0, "console password not set; required: the console asks for one to be set")
+	code, out, errOut = h.halbctlIn("first password\nfirst pasword\n", "console", "password")
+	check(code, out, errOut, 1, "the two passwords differ; nothing changed")
+	code, out, errOut = h.halbctlIn("seven77\nseven77\n", "console", "password")
+	check(code, out, errOut, 1, "the console password must have at least 8 characters")
+	code, out, errOut = h.halbctlIn("first password\nfirst password\n", "console", "password")
+	check(code, out, errOut, 0, "console password set")
+	h.waitEvent("console.password_set")
+	if err := h.client.CheckConsolePassword(ctx, "first password"); err != nil {
+		t.Fatalf("the password halbctl set: %v", err)
+	}
+	file := filepath.Join(filepath.Dir(h.config), "state", "console-password")
+	if fi, err := os.Stat(file); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("%s: %v %v", file, fi, err)
+	}
+	code, out, errOut = h.halbctl("console")
+	check(code, out, errOut, 0, "console password set; console actions that change state ask for it")
+
+	// A change asks for the current password first.
+	code, out, errOut = h.halbctlIn("first password\nsecond password\nsecond password\n", "console", "password")
+	check(code, out, errOut, 0, "console password set")
+	if err := h.client.CheckConsolePassword(ctx, "second password"); err != nil {
+		t.Fatalf("the changed password: %v", err)
+	}
+	// A wrong password holds off the next check, even of the right one.
+	if err := h.client.CheckConsolePassword(ctx, "first password"); !errors.Is(err, api.ErrUnauthorized) {
+		t.Fatalf("the old password: %v, want ErrUnauthorized", err)
+	}
+	var se *api.StatusError
+	if err := h.client.CheckConsolePassword(ctx, "second password"); !errors.As(err, &se) || se.Code != 429 || se.RetryAfter != time.Second {
+		t.Fatalf("a check right after a wrong password: %v, want 429 with Retry-After 1", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for h.client.CheckConsolePassword(ctx, "second password") != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the right password is still refused")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	code, out, errOut = h.halbctl("console", "password", "--reset")
+	check(code, out, errOut, 0, "console password removed")
+	if _, err := os.Stat(file); !os.IsNotExist(err) {
+		t.Fatalf("the password file is still there: %v", err)
+	}
+	code, out, errOut = h.halbctl("console", "pasword")
+	check(code, out, errOut, 2, "console takes nothing, password or password --reset")
 }
