@@ -8,6 +8,9 @@
 //	                          409 + errors when this node cannot take it, e.g. a listen
 //	                          address in use); ?name=FILE names it in messages
 //	POST /v1/config/validate  validate only, and list what would change (?name= as PUT)
+//	GET  /v1/config/history   the last 20 applied configs, newest first
+//	GET  /v1/config/history/N version N's YAML
+//	POST /v1/config/rollback  apply a version of the history again ({"version": N})
 //	GET  /v1/events           a stream of JSON lines, one Event each
 //	POST /v1/vrrp/handover    give up VRRP MASTER now
 //	GET  /v1/maintenance      {"on": bool}
@@ -61,6 +64,8 @@ type ConfigStatus struct {
 	SHA256 string `json:"sha256,omitempty"`
 	// AppliedAt is when the running config took effect.
 	AppliedAt time.Time `json:"applied_at,omitzero"`
+	// Version is the running config's version in the config history.
+	Version int `json:"version,omitempty"`
 	// LastError is the most recent rejected reload; cleared by a successful one.
 	LastError *Rejection `json:"last_error,omitempty"`
 }
@@ -68,7 +73,7 @@ type ConfigStatus struct {
 // Rejection records a config that was refused, and why.
 type Rejection struct {
 	Time   time.Time     `json:"time"`
-	Source string        `json:"source"` // "file" (start, SIGHUP) or "api"
+	Source string        `json:"source"` // SourceFile, SourceAPI, SourceConsole or SourceRollback
 	Errors config.Errors `json:"errors"`
 }
 
@@ -84,10 +89,50 @@ type Event struct {
 	Data any `json:"data,omitempty"`
 }
 
-// ApplyResult answers PUT /v1/config and POST /v1/config/validate.
+// ApplyResult answers PUT /v1/config, POST /v1/config/validate and POST
+// /v1/config/rollback.
 type ApplyResult struct {
 	// Changes lists what differs from the running config.
 	Changes []config.Change `json:"changes"`
+	// Version is the applied config's version in the config history (not
+	// set by validate).
+	Version int `json:"version,omitempty"`
+}
+
+// Where a config came from, as the config history and rejections say.
+const (
+	SourceFile     = "file"     // the config file, at start or on SIGHUP
+	SourceAPI      = "api"      // PUT /v1/config (halbctl config apply)
+	SourceConsole  = "console"  // PUT /v1/config from halb-console (header X-Halb-Client: console)
+	SourceRollback = "rollback" // POST /v1/config/rollback
+)
+
+// HistoryEntry is one config the daemon applied (GET /v1/config/history).
+type HistoryEntry struct {
+	// Version numbers grow by one with every applied config, and are never
+	// reused (but after a factory reset).
+	Version int       `json:"version"`
+	Time    time.Time `json:"time"`
+	// Source is SourceFile, SourceAPI, SourceConsole or SourceRollback.
+	Source string `json:"source"`
+	SHA256 string `json:"sha256"`
+	// Summary is a line saying what changed from the config before, e.g.
+	// `2 change(s): services "web" added; backends "www" added`, or
+	// "rollback to 5: ..." for a rollback.
+	Summary string `json:"summary"`
+	// Running marks the config in force.
+	Running bool `json:"running,omitempty"`
+}
+
+// HistoryList answers GET /v1/config/history.
+type HistoryList struct {
+	// Entries are newest first.
+	Entries []HistoryEntry `json:"entries"`
+}
+
+// RollbackRequest is the body of POST /v1/config/rollback.
+type RollbackRequest struct {
+	Version int `json:"version"`
 }
 
 // ErrorBody is the body of every error response.
@@ -126,4 +171,28 @@ type HeardRouter struct {
 // InterfaceList answers GET /v1/interfaces.
 type InterfaceList struct {
 	Interfaces []Interface `json:"interfaces"`
+}
+
+// ConsoleAuth answers GET /v1/console/auth.
+type ConsoleAuth struct {
+	// PasswordSet: a console admin password is set.
+	PasswordSet bool `json:"password_set"`
+	// Required: the running config's console.require_password (true
+	// while unconfigured). The console asks for the password before every
+	// action that changes state when Required and PasswordSet, and has
+	// one set first when Required and not PasswordSet.
+	Required bool `json:"required"`
+}
+
+// PasswordRequest is the body of PUT /v1/console/password.
+type PasswordRequest struct {
+	// Password is the new password, at least 8 characters.
+	Password string `json:"password"`
+	// Old is the current password, required when one is set.
+	Old string `json:"old,omitempty"`
+}
+
+// AuthRequest is the body of POST /v1/console/auth.
+type AuthRequest struct {
+	Password string `json:"password"`
 }
