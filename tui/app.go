@@ -25,6 +25,12 @@ type Client interface {
 	SetMaintenance(ctx context.Context, on bool) error
 	DrainServer(ctx context.Context, server string, drain bool) ([]string, error)
 	Interfaces(ctx context.Context) ([]api.Interface, error)
+	ConsoleAuth(ctx context.Context) (api.ConsoleAuth, error)
+	CheckConsolePassword(ctx context.Context, password string) error
+	SetConsolePassword(ctx context.Context, password, old string) error
+	History(ctx context.Context) ([]api.HistoryEntry, error)
+	HistoryConfig(ctx context.Context, version int) ([]byte, error)
+	Rollback(ctx context.Context, version int) (api.ApplyResult, error)
 }
 
 // Options configure the console.
@@ -70,6 +76,10 @@ type Context struct {
 	// status changes); nil while unconfigured or not yet read.
 	Running    *config.Config
 	runningSHA string
+	// Auth says whether actions need the console password (read with
+	// the running config).
+	Auth     api.ConsoleAuth
+	authRead bool
 
 	// parsed component status, decoded from Status
 	VRRP     []VRRPInstance
@@ -247,10 +257,12 @@ func (a *App) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		return a, a.follow()
 	case runningMsg:
-		if m.sha == c.runningSHA && m.cfg != nil {
-			c.Running = m.cfg
-		} else if m.sha == c.runningSHA {
-			c.runningSHA = "" // read it again with the next status
+		switch {
+		case m.sha != c.runningSHA:
+		case m.cfg != nil || m.sha == "":
+			c.Running, c.Auth = m.cfg, m.auth
+		default:
+			c.authRead = false // read it again with the next status
 		}
 		return a, nil
 	case ShowMsg:
@@ -269,20 +281,28 @@ type resubscribeMsg struct{ gen int }
 
 // runningMsg carries the running config.
 type runningMsg struct {
-	sha string
-	cfg *config.Config
+	sha  string
+	cfg  *config.Config
+	auth api.ConsoleAuth
 }
 
 func fetchRunning(client Client, sha string) tea.Cmd {
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		raw, err := client.Config(ctx)
-		if err != nil {
-			return runningMsg{sha: sha}
+		var cfg *config.Config
+		if sha != "" {
+			raw, err := client.Config(ctx)
+			if err != nil {
+				return runningMsg{sha: sha}
+			}
+			cfg, _ = config.Parse("running", raw)
 		}
-		cfg, _ := config.Parse("running", raw)
-		return runningMsg{sha: sha, cfg: cfg}
+		auth, err := client.ConsoleAuth(ctx)
+		if err != nil {
+			auth = api.ConsoleAuth{Required: true, PasswordSet: true} // ask rather than not
+		}
+		return runningMsg{sha: sha, cfg: cfg, auth: auth}
 	}
 }
 
@@ -314,13 +334,12 @@ func (a *App) takeStatus(m statusMsg) tea.Cmd {
 		c.Status, c.StatusAt = m.st, m.at
 		c.decode()
 		c.Rates.add(m.at, c.Services)
-		if sha := m.st.Config.SHA256; sha != c.runningSHA {
-			c.runningSHA = sha
+		if sha := m.st.Config.SHA256; sha != c.runningSHA || !c.authRead {
+			c.runningSHA, c.authRead = sha, true
 			if sha == "" {
 				c.Running = nil
-			} else {
-				cmds = append(cmds, fetchRunning(c.Client, sha))
 			}
+			cmds = append(cmds, fetchRunning(c.Client, sha))
 		}
 		if !a.chosen {
 			a.chosen = true

@@ -30,12 +30,6 @@ type Dashboard struct {
 // NewDashboard returns the dashboard.
 func NewDashboard(c *Context) *Dashboard { return &Dashboard{} }
 
-// confirm is a yes/no question before an action.
-type confirm struct {
-	question string
-	action   tea.Cmd
-}
-
 // startFailoverMsg opens the failover test after its confirmation.
 type startFailoverMsg struct{}
 
@@ -94,29 +88,50 @@ func (d *Dashboard) Update(c *Context, msg tea.Msg) (Screen, tea.Cmd) {
 		d.busy = ""
 		f, cmd := newFailoverTest(c)
 		return f, cmd
+	case historyMsg:
+		if m.err != nil {
+			d.flash, d.flashErr = "cannot read the config history: "+m.err.Error(), true
+			return d, nil
+		}
+		return &historyScreen{entries: m.entries}, nil
 	case editConfigMsg:
 		if m.err != nil {
 			d.flash, d.flashErr = "cannot read the running config: "+m.err.Error(), true
 			return d, nil
 		}
 		return newEditMenu(m.draft), nil
-	case tea.KeyMsg:
-		if d.dialog != nil {
-			switch m.String() {
-			case "y", "Y":
-				cmd := d.dialog.action
-				d.busy = d.dialog.question
-				d.dialog = nil
+	}
+	if d.dialog != nil {
+		switch msg.(type) {
+		case tea.KeyMsg, passwordCheckedMsg:
+			done, run, cmd := d.dialog.update(c, msg)
+			if !done {
 				return d, cmd
-			case "n", "N", "esc":
-				d.dialog = nil
-				d.flash, d.flashErr = "cancelled", false
 			}
-			return d, nil
+			if run == nil {
+				d.flash, d.flashErr = "cancelled", false
+			} else {
+				d.busy = d.dialog.question
+			}
+			d.dialog = nil
+			return d, run
 		}
-		return d.key(c, m)
+		return d, nil
+	}
+	if k, ok := msg.(tea.KeyMsg); ok {
+		return d.key(c, k)
 	}
 	return d, nil
+}
+
+// ask puts a question (and the console password, when required) before an
+// action.
+func (d *Dashboard) ask(c *Context, question string, action tea.Cmd) {
+	if noPasswordYet(c) {
+		d.flash, d.flashErr = "set a console password first: p (actions need one on this node)", true
+		return
+	}
+	d.dialog = newConfirm(question, action)
 }
 
 func (d *Dashboard) key(c *Context, k tea.KeyMsg) (Screen, tea.Cmd) {
@@ -145,16 +160,16 @@ func (d *Dashboard) key(c *Context, k tea.KeyMsg) (Screen, tea.Cmd) {
 			d.flash, d.flashErr = "no VRRP instance to hand over", true
 			return d, nil
 		}
-		d.dialog = &confirm{question: "Hand the VIPs over to the peer now?",
-			action: act("hand over", func(ctx context.Context) error { return c.Client.Handover(ctx) })}
+		d.ask(c, "Hand the VIPs over to the peer now?",
+			act("hand over", func(ctx context.Context) error { return c.Client.Handover(ctx) }))
 	case "m":
 		on := c.Status == nil || !c.Status.Node.Maintenance
 		q := "Turn maintenance ON (this node gives up its VIPs and keeps none)?"
 		if !on {
 			q = "Turn maintenance OFF (this node takes part in VRRP again)?"
 		}
-		d.dialog = &confirm{question: q, action: act(fmt.Sprintf("maintenance %s", onOff(on)),
-			func(ctx context.Context) error { return c.Client.SetMaintenance(ctx, on) })}
+		d.ask(c, q, act(fmt.Sprintf("maintenance %s", onOff(on)),
+			func(ctx context.Context) error { return c.Client.SetMaintenance(ctx, on) }))
 	case "d":
 		if d.sel >= len(rows) || rows[d.sel].server == "" {
 			d.flash, d.flashErr = "select a server (up/down) to drain or make ready", true
@@ -167,8 +182,8 @@ func (d *Dashboard) key(c *Context, k tea.KeyMsg) (Screen, tea.Cmd) {
 		if !drain {
 			verb = "Make ready"
 		}
-		d.dialog = &confirm{question: fmt.Sprintf("%s %s?", verb, key), action: act(strings.ToLower(verb)+" "+key,
-			func(ctx context.Context) error { _, err := c.Client.DrainServer(ctx, key, drain); return err })}
+		d.ask(c, fmt.Sprintf("%s %s?", verb, key), act(strings.ToLower(verb)+" "+key,
+			func(ctx context.Context) error { _, err := c.Client.DrainServer(ctx, key, drain); return err }))
 	case "w":
 		return d, loadForWizard(c)
 	case "e":
@@ -178,8 +193,15 @@ func (d *Dashboard) key(c *Context, k tea.KeyMsg) (Screen, tea.Cmd) {
 			d.flash, d.flashErr = "no VRRP instance: nothing to fail over", true
 			return d, nil
 		}
-		d.dialog = &confirm{question: "Test failover: hand the VIPs to the peer and take them back?",
-			action: func() tea.Msg { return startFailoverMsg{} }}
+		d.ask(c, "Test failover: hand the VIPs to the peer and take them back?",
+			func() tea.Msg { return startFailoverMsg{} })
+	case "r":
+		return d, loadHistory(c)
+	case "p":
+		s := newPasswordScreen(c)
+		return s, s.Init(c)
+	case "?":
+		return &keysScreen{back: d}, nil
 	}
 	return d, nil
 }
@@ -213,13 +235,10 @@ func loadForWizard(c *Context) tea.Cmd {
 
 func (d *Dashboard) Help(c *Context) []Binding {
 	if d.dialog != nil {
-		return []Binding{{"y", "yes"}, {"n", "no"}}
+		return d.dialog.help()
 	}
-	keys := []Binding{{"h", "handover"}, {"m", "maintenance"}, {"d", "drain"}, {"e", "edit"}, {"t", "test failover"}, {"w", "wizard"}, {"tab", "panel"}}
-	if c.Opts.Shell != nil {
-		keys = append(keys, Binding{"!", "shell"})
-	}
-	return keys
+	return []Binding{{"h", "handover"}, {"m", "maint"}, {"d", "drain"}, {"e", "edit"}, {"t", "failover"},
+		{"r", "rollback"}, {"x", "system"}, {"?", "keys"}}
 }
 
 func (d *Dashboard) View(c *Context, w, h int) string {
@@ -242,8 +261,7 @@ func (d *Dashboard) View(c *Context, w, h int) string {
 	b.WriteString(d.alarmLine(c, w) + "\n")
 
 	if d.dialog != nil {
-		box := t.Dialog.Render(d.dialog.question + "\n\n" + "y = yes, n = no")
-		b.WriteString("\n" + box + "\n")
+		b.WriteString("\n" + d.dialog.view(t, w) + "\n")
 		return b.String()
 	}
 	used := strings.Count(b.String(), "\n")

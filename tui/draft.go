@@ -30,6 +30,9 @@ type Draft struct {
 	// defaults): what did not change is written back from doc.
 	doc  *yaml.Node
 	base config.Config
+	// ConsolePassword is set by the wizard's password step; the review
+	// sets it on the daemon before it applies the config.
+	ConsolePassword string
 }
 
 // NewDraft starts an empty draft (an unconfigured node).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"sync"
 	"testing"
@@ -33,10 +34,15 @@ type fakeClient struct {
 	events     chan api.Event
 	done       chan struct{}
 	onHandover func()
+	// the console password ("" none) and whether actions need it
+	password string
+	required bool
+	history  []api.HistoryEntry
+	versions map[int][]byte
 }
 
 func newFake(t *testing.T) *fakeClient {
-	f := &fakeClient{events: make(chan api.Event, 16), done: make(chan struct{})}
+	f := &fakeClient{events: make(chan api.Event, 16), done: make(chan struct{}), required: true, versions: map[int][]byte{}}
 	t.Cleanup(func() { close(f.done) })
 	f.status = &api.Status{Node: api.NodeStatus{Version: "test"}, Config: api.ConfigStatus{Path: "/var/lib/halb/halb.yaml"}}
 	f.interfaces = []api.Interface{
@@ -169,9 +175,17 @@ backends:
       - {name: web1, address: "10.0.1.11:80"}
       - {name: web2, address: "10.0.1.12:80"}
 `)
+	f.password = "secret123"
+	f.history = []api.HistoryEntry{
+		{Version: 8, Time: testTime.Add(-time.Hour), Source: "console", Summary: `1 change(s): backends "web" changed: servers`, Running: true},
+		{Version: 7, Time: testTime.Add(-2 * time.Hour), Source: "file", Summary: `3 change(s): vrrp "vip-a" added; ...`},
+	}
+	f.versions[7] = []byte("node: {name: lb1}\nvrrp:\n  - {name: vip-a, interface: eth0, vrid: 52, priority: 150, vips: [10.0.0.100/24]}\n")
+	f.versions[8] = f.config
 	st := f.status
 	st.Node.Name = "lb1"
 	st.Config.Loaded = true
+	st.Config.SHA256 = "8f2a"
 	st.VRRP = mustJSON([]vrrp.InstanceStatus{{Name: "vip-a", Interface: "eth0", VRID: 52, Version: 3, State: vrrp.StateMaster,
 		Priority: 150, EffectivePriority: 150, VIPs: []string{"10.0.0.100/24"}, HeldVIPs: []string{"10.0.0.100/24"}}})
 	st.Services = mustJSON([]proxy.ServiceStatus{{Name: "web", Mode: "http", Listen: []string{"10.0.0.100:80"},
@@ -193,4 +207,60 @@ func mustJSON(v any) json.RawMessage {
 		panic(err)
 	}
 	return b
+}
+
+func (f *fakeClient) ConsoleAuth(ctx context.Context) (api.ConsoleAuth, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return api.ConsoleAuth{PasswordSet: f.password != "", Required: f.required}, nil
+}
+
+func (f *fakeClient) CheckConsolePassword(ctx context.Context, password string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if password != f.password {
+		return &api.StatusError{Code: 401, Msg: "wrong password"}
+	}
+	return nil
+}
+
+func (f *fakeClient) SetConsolePassword(ctx context.Context, password, old string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.password != "" && old != f.password {
+		return &api.StatusError{Code: 401, Msg: "wrong password"}
+	}
+	if len(password) < 8 {
+		return &api.StatusError{Code: 400, Msg: "the password must have at least 8 characters"}
+	}
+	f.password = password
+	f.calls = append(f.calls, "password")
+	return nil
+}
+
+func (f *fakeClient) History(ctx context.Context) ([]api.HistoryEntry, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.history, nil
+}
+
+func (f *fakeClient) HistoryConfig(ctx context.Context, version int) ([]byte, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if b, ok := f.versions[version]; ok {
+		return b, nil
+	}
+	return nil, &api.StatusError{Code: 404, Msg: "no such version"}
+}
+
+func (f *fakeClient) Rollback(ctx context.Context, version int) (api.ApplyResult, error) {
+	f.mu.Lock()
+	raw, ok := f.versions[version]
+	f.mu.Unlock()
+	if !ok {
+		return api.ApplyResult{}, &api.StatusError{Code: 404, Msg: "no such version"}
+	}
+	f.record(fmt.Sprintf("rollback %d", version))
+	ch, err := f.ApplyConfig(ctx, raw)
+	return api.ApplyResult{Changes: ch, Version: 9}, err
 }

@@ -22,6 +22,7 @@ type reviewStep struct {
 	msgs     []string // refusals no field owns
 	offset   int
 	first    string // the node name, when this is the node's first config
+	password string // the console password to set first
 }
 
 func newReviewStep() Step { return &reviewStep{} }
@@ -30,6 +31,7 @@ func (s *reviewStep) Title() string { return "Review" }
 
 func (s *reviewStep) Load(c *Context, d *Draft) tea.Cmd {
 	s.applyErr, s.applying, s.offset = nil, false, 0
+	s.password = d.ConsolePassword
 	s.raw, s.problem = d.YAML()
 	if s.problem != nil {
 		return nil
@@ -69,10 +71,15 @@ type applyDoneMsg struct {
 }
 
 func (s *reviewStep) apply(c *Context) tea.Cmd {
-	client, raw := c.Client, s.raw
+	client, raw, pw := c.Client, s.raw, s.password
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
+		if pw != "" {
+			if err := client.SetConsolePassword(ctx, pw, ""); err != nil {
+				return applyDoneMsg{err: fmt.Errorf("console password: %w", err)}
+			}
+		}
 		ch, err := client.ApplyConfig(ctx, raw)
 		return applyDoneMsg{ch, err}
 	}

@@ -3,6 +3,7 @@ package tui
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"os"
 	"strings"
 	"testing"
@@ -138,12 +139,20 @@ func (c *console) completeWizard(stopAt string) {
 	c.typeText("10.0.1.12:80")
 	c.press(tea.KeyEnter, tea.KeyEnter) // leave the list
 	c.press(tea.KeyEnter, tea.KeyEnter, tea.KeyEnter)
+	c.waitFor("Console password")
+	if stopAt == "password" {
+		return
+	}
+	c.typeText("s3cret-pw")
+	c.press(tea.KeyEnter)
+	c.typeText("s3cret-pw")
+	c.press(tea.KeyEnter)
 	c.waitFor("A first config for lb1")
 }
 
 func TestWizardGolden(t *testing.T) {
 	for i, term := range terms {
-		for _, step := range []string{"node", "vrrp", "service", "review"} {
+		for _, step := range []string{"node", "vrrp", "service", "password", "review"} {
 			t.Run(term.name+"/"+step, func(t *testing.T) {
 				c := startConsole(t, newFake(t), i)
 				if step == "node" {
@@ -167,7 +176,11 @@ func TestWizardApplies(t *testing.T) {
 	c.waitFor("config applied")
 	f.mu.Lock()
 	raw := f.applied[len(f.applied)-1]
+	pw := f.password
 	f.mu.Unlock()
+	if pw != "s3cret-pw" {
+		t.Errorf("console password %q, want the wizard's", pw)
+	}
 	cfg, err := config.Parse("applied", raw)
 	if err != nil {
 		t.Fatalf("the console sent a config the daemon refuses: %v\n%s", err, raw)
@@ -259,7 +272,19 @@ func TestWizardValidation(t *testing.T) {
 		{"no servers", func(c *console) {
 			c.completeWizard("service")
 			c.press(tea.KeyEnter, tea.KeyEnter, tea.KeyEnter, tea.KeyEnter, tea.KeyEnter, tea.KeyEnter, tea.KeyEnter)
-		}, "A first config for lb1"}, // a backend without servers is valid (503 until some are added)
+		}, "Console password"}, // a backend without servers is valid (503 until some are added)
+		{"short password", func(c *console) {
+			c.completeWizard("password")
+			c.typeText("short")
+			c.press(tea.KeyEnter, tea.KeyEnter)
+		}, "! at least 8 characters"},
+		{"passwords differ", func(c *console) {
+			c.completeWizard("password")
+			c.typeText("long-enough")
+			c.press(tea.KeyEnter)
+			c.typeText("long-enougH")
+			c.press(tea.KeyEnter)
+		}, "! the two passwords differ"},
 		{"bad port", func(c *console) {
 			c.completeWizard("service")
 			c.press(tea.KeyEnter)
@@ -330,14 +355,24 @@ func TestDashboardActions(t *testing.T) {
 	c.waitFor("cancelled")
 	c.runes("h")
 	c.runes("y")
+	c.waitFor("Console password:")
+	c.typeText("wrong-one")
+	c.press(tea.KeyEnter)
+	c.waitFor("wrong password")
+	c.typeText("secret123")
+	c.press(tea.KeyEnter)
 	c.waitFor("hand over: done")
 	c.runes("m")
 	c.runes("y")
+	c.typeText("secret123")
+	c.press(tea.KeyEnter)
 	c.waitFor("maintenance on: done")
 	c.press(tea.KeyDown, tea.KeyDown) // web2
 	c.runes("d")
 	c.waitFor("Drain web/web2?")
 	c.runes("y")
+	c.typeText("secret123")
+	c.press(tea.KeyEnter)
 	c.waitFor("drain web/web2: done")
 	f.mu.Lock()
 	got := strings.Join(f.calls, ", ")
@@ -459,7 +494,56 @@ func TestFailoverTest(t *testing.T) {
 	c.runes("t")
 	c.waitFor("Test failover: hand the VIPs to the peer and take them back?")
 	c.runes("y")
+	c.typeText("secret123")
+	c.press(tea.KeyEnter)
 	c.waitFor("to 10.0.0.2: this node was BACKUP 0.62 s after the request")
 	c.waitFor("back: MASTER again 2.00 s after the handover (preempt)")
 	c.waitFor("done")
+}
+
+// TestRollback: the history lists the applied configs; choosing one shows
+// what rolling back changes; the rollback asks for the password.
+func TestRollback(t *testing.T) {
+	f := newFake(t)
+	f.configured()
+	c := startConsole(t, f, 2)
+	c.waitFor("vip-a MASTER")
+	c.runes("r")
+	c.waitFor("*   8  2026")
+	c.press(tea.KeyDown, tea.KeyEnter)
+	c.waitFor(`Rolling back to version 7 changes:`)
+	c.waitFor(`services "web" removed`)
+	c.press(tea.KeyEnter)
+	c.waitFor("Roll back to version 7?")
+	c.runes("y")
+	c.typeText("secret123")
+	c.press(tea.KeyEnter)
+	c.waitFor("rolled back to version 7: now version 9")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !slices.Contains(f.calls, "rollback 7") {
+		t.Fatalf("calls %v", f.calls)
+	}
+}
+
+// TestEditsNeedPassword: on a node that requires a console password but
+// has none, actions are refused until one is set (p).
+func TestActionsNeedAPasswordFirst(t *testing.T) {
+	f := newFake(t)
+	f.configured()
+	f.password = ""
+	c := startConsole(t, f, 2)
+	c.waitFor("vip-a MASTER")
+	c.runes("h")
+	c.waitFor("set a console password first: p")
+	c.runes("p")
+	c.waitFor("New password")
+	c.typeText("new-password")
+	c.press(tea.KeyEnter)
+	c.typeText("new-password")
+	c.press(tea.KeyEnter)
+	c.waitFor("console password set")
+	c.runes("h")
+	c.runes("y")
+	c.waitFor("Console password:")
 }

@@ -36,6 +36,7 @@ var wizardSteps = []func() Step{
 	newNodeStep,
 	newVRRPStep,
 	newServiceStep,
+	newPasswordStep,
 	newReviewStep,
 }
 
