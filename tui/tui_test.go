@@ -3,8 +3,8 @@ package tui
 import (
 	"encoding/json"
 	"fmt"
-	"slices"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
