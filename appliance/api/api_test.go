@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -34,6 +35,38 @@ type fakeDaemon struct {
 	// password is the console password; wrong counts wrong ones.
 	password string
 	wrong    int
+	// system enables the system actions; actions lists those done.
+	system  bool
+	actions []string
+}
+
+func (f *fakeDaemon) systemAction(action string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.system {
+		return fmt.Errorf("system actions are not enabled: %w", ErrNotEnabled)
+	}
+	f.actions = append(f.actions, action)
+	return nil
+}
+
+func (f *fakeDaemon) Reboot() error   { return f.systemAction("reboot") }
+func (f *fakeDaemon) Poweroff() error { return f.systemAction("poweroff") }
+
+func (f *fakeDaemon) FactoryReset(name string) error {
+	if name != "lb1" {
+		return fmt.Errorf("node_name %q is not this node's name: %w", name, ErrInvalid)
+	}
+	return f.systemAction("factory-reset")
+}
+
+// Logs returns n records, "record 1" the oldest.
+func (f *fakeDaemon) Logs(n int) []LogRecord {
+	var out []LogRecord
+	for i := range min(n, 3) {
+		out = append(out, LogRecord{Level: "INFO", Message: fmt.Sprintf("record %d", i+1), Attrs: "k=v"})
+	}
+	return out
 }
 
 func (f *fakeDaemon) ConsoleAuth() ConsoleAuth {
@@ -551,5 +584,66 @@ func TestConsolePasswordAPI(t *testing.T) {
 		if code, body := rawRequest(t, c, tc.method, tc.path, tc.body); code != 400 || !strings.Contains(body, tc.want) {
 			t.Errorf("%s %s %s: %d %s, want 400 saying %s", tc.method, tc.path, tc.body, code, body, tc.want)
 		}
+	}
+}
+
+func TestLogs(t *testing.T) {
+	_, c, _ := serve(t)
+	ctx := context.Background()
+	if l, err := c.Logs(ctx, 0); err != nil || len(l) != 3 || l[0].Message != "record 1" || l[0].Attrs != "k=v" {
+		t.Fatalf("logs: %+v %v", l, err)
+	}
+	if l, err := c.Logs(ctx, 2); err != nil || len(l) != 2 {
+		t.Fatalf("logs n=2: %+v %v", l, err)
+	}
+	for _, q := range []string{"0", "-1", "x", "1e3"} {
+		if code, body := rawRequest(t, c, "GET", "/v1/logs?n="+q, ""); code != 400 || !strings.Contains(body, "want a positive number of log records") {
+			t.Errorf("n=%s: %d %s, want 400", q, code, body)
+		}
+	}
+}
+
+// TestSystemActions: reboot, poweroff and factory reset answer 403 on a
+// daemon that does not enable them, 202 once under way; a factory reset
+// with the wrong name or no body is 400.
+func TestSystemActions(t *testing.T) {
+	d, c, _ := serve(t)
+	ctx := context.Background()
+	for name, call := range map[string]func() error{
+		"reboot":        func() error { return c.Reboot(ctx) },
+		"poweroff":      func() error { return c.Poweroff(ctx) },
+		"factory-reset": func() error { return c.FactoryReset(ctx, "lb1") },
+	} {
+		var se *StatusError
+		if err := call(); !errors.Is(err, ErrNotEnabled) || !errors.As(err, &se) || se.Code != 403 {
+			t.Errorf("%s while not enabled: %v, want 403", name, err)
+		}
+	}
+	d.mu.Lock()
+	d.system = true
+	d.mu.Unlock()
+	if err := c.Reboot(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Poweroff(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.FactoryReset(ctx, "lb2"); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), `node_name "lb2" is not this node's name`) {
+		t.Errorf("factory reset with another name: %v, want 400", err)
+	}
+	if err := c.FactoryReset(ctx, "lb1"); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := rawRequest(t, c, "POST", "/v1/system/factory-reset", ""); code != 400 || !strings.Contains(body, `want {\"node_name\": \"this node's name\"}`) {
+		t.Errorf("factory reset without a body: %d %s", code, body)
+	}
+	code, body := rawRequest(t, c, "POST", "/v1/system/reboot", "")
+	if code != 202 || !strings.Contains(body, `"action": "reboot"`) {
+		t.Errorf("reboot: %d %s", code, body)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if want := []string{"reboot", "poweroff", "factory-reset", "reboot"}; !slices.Equal(d.actions, want) {
+		t.Errorf("actions %q, want %q", d.actions, want)
 	}
 }

@@ -261,6 +261,41 @@ func (c *Client) Interfaces(ctx context.Context) ([]Interface, error) {
 	return l.Interfaces, err
 }
 
+// Logs returns the daemon's newest n log records (0: DefaultLogs), oldest
+// first.
+func (c *Client) Logs(ctx context.Context, n int) ([]LogRecord, error) {
+	path := "/v1/logs"
+	if n > 0 {
+		path += "?n=" + strconv.Itoa(n)
+	}
+	var l LogList
+	err := c.getJSON(ctx, http.MethodGet, path, nil, &l)
+	return l.Records, err
+}
+
+// Reboot has the daemon reboot the machine; a daemon started without
+// -system-actions refuses (an error matching ErrNotEnabled).
+func (c *Client) Reboot(ctx context.Context) error {
+	var res SystemResult
+	return c.getJSON(ctx, http.MethodPost, "/v1/system/reboot", nil, &res)
+}
+
+// Poweroff has the daemon power the machine off; refused as Reboot.
+func (c *Client) Poweroff(ctx context.Context) error {
+	var res SystemResult
+	return c.getJSON(ctx, http.MethodPost, "/v1/system/poweroff", nil, &res)
+}
+
+// FactoryReset has the daemon remove the config and all of halb's state
+// and reboot; nodeName confirms it (the node's name, "" when
+// unconfigured; another is an error matching ErrInvalid). Refused as
+// Reboot.
+func (c *Client) FactoryReset(ctx context.Context, nodeName string) error {
+	body, _ := json.Marshal(FactoryResetRequest{NodeName: nodeName})
+	var res SystemResult
+	return c.getJSON(ctx, http.MethodPost, "/v1/system/factory-reset", body, &res)
+}
+
 // ConsoleAuth says whether a console password is set and required.
 func (c *Client) ConsoleAuth(ctx context.Context) (ConsoleAuth, error) {
 	var a ConsoleAuth

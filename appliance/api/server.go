@@ -71,6 +71,18 @@ type Daemon interface {
 	SetConsolePassword(password, old string) error
 	// ResetConsolePassword removes the console password.
 	ResetConsolePassword() error
+	// Logs returns the newest n log records, oldest first.
+	Logs(n int) []LogRecord
+	// Reboot and Poweroff run systemctl reboot or poweroff; a daemon not
+	// started with -system-actions refuses with an error wrapping
+	// ErrNotEnabled.
+	Reboot() error
+	Poweroff() error
+	// FactoryReset removes the config and all of halb's state, leaves the
+	// daemon unconfigured and reboots. nodeName must be the running
+	// node's name ("" while unconfigured), else an error wrapping
+	// ErrInvalid. Refused as Reboot.
+	FactoryReset(nodeName string) error
 	// CheckConsolePassword returns nil for the right password, an error
 	// wrapping ErrUnauthorized for a wrong one, a *RetryError after wrong
 	// ones until a delay that grows with each has passed, and an error
@@ -137,6 +149,10 @@ func NewServer(d Daemon, log *slog.Logger) *Server {
 	s.mux.HandleFunc("POST /v1/console/auth", s.checkPassword)
 	s.mux.HandleFunc("PUT /v1/console/password", s.setPassword)
 	s.mux.HandleFunc("DELETE /v1/console/password", s.resetPassword)
+	s.mux.HandleFunc("GET /v1/logs", s.logs)
+	s.mux.HandleFunc("POST /v1/system/reboot", s.system("reboot", "rebooting"))
+	s.mux.HandleFunc("POST /v1/system/poweroff", s.system("poweroff", "powering off"))
+	s.mux.HandleFunc("POST /v1/system/factory-reset", s.system("factory-reset", "config and state removed; rebooting"))
 	return s
 }
 
@@ -302,6 +318,51 @@ func writeFailure(w http.ResponseWriter, err error) {
 	default:
 		writeError(w, http.StatusInternalServerError, err)
 	}
+}
+
+// system answers the POST /v1/system/ requests: 202 once the action is
+// under way (systemctl has queued the job), or why not.
+func (s *Server) system(action, msg string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var err error
+		switch action {
+		case "reboot":
+			err = s.d.Reboot()
+		case "poweroff":
+			err = s.d.Poweroff()
+		case "factory-reset":
+			var req FactoryResetRequest
+			if !decodeBody(w, r, &req, `{"node_name": "this node's name"}`) {
+				return
+			}
+			err = s.d.FactoryReset(req.NodeName)
+		}
+		if err != nil {
+			writeFailure(w, err)
+			return
+		}
+		writeJSON(w, http.StatusAccepted, SystemResult{Action: action, Message: msg})
+	}
+}
+
+// DefaultLogs is how many log records GET /v1/logs returns without ?n=.
+const DefaultLogs = 100
+
+func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
+	n := DefaultLogs
+	if q := r.URL.Query().Get("n"); q != "" {
+		v, err := strconv.Atoi(q)
+		if err != nil || v <= 0 {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("n=%q: want a positive number of log records", q))
+			return
+		}
+		n = v
+	}
+	l := s.d.Logs(n)
+	if l == nil {
+		l = []LogRecord{}
+	}
+	writeJSON(w, http.StatusOK, LogList{Records: l})
 }
 
 func (s *Server) consoleAuth(w http.ResponseWriter, r *http.Request) {

@@ -16,6 +16,16 @@
 //	GET  /v1/maintenance      {"on": bool}
 //	PUT  /v1/maintenance      turn maintenance on or off (kept across restarts)
 //	GET  /v1/interfaces       the node's network interfaces and the VRRP routers heard on each
+//	GET  /v1/console/auth     whether a console password is set and required
+//	POST /v1/console/auth     check a console password (204, 401, 429 after wrong ones)
+//	PUT  /v1/console/password set or change it ({"password", "old"})
+//	DELETE /v1/console/password  remove it
+//	GET  /v1/logs?n=N         the daemon's newest N log records (at most 500 are kept)
+//	POST /v1/system/reboot    reboot the machine (only with halbd -system-actions)
+//	POST /v1/system/poweroff  power it off (idem)
+//	POST /v1/system/factory-reset  remove the config and all state, then reboot ({"node_name"})
+//
+// docs/api.md describes every request and answer.
 package api
 
 import (
@@ -47,10 +57,13 @@ type NodeStatus struct {
 	// Name is node.name of the running config; empty while unconfigured.
 	Name string `json:"name"`
 	// Maintenance is on: this node keeps no VIPs.
-	Maintenance bool      `json:"maintenance"`
-	Version     string    `json:"version"`
-	PID         int       `json:"pid"`
-	Started     time.Time `json:"started"`
+	Maintenance bool `json:"maintenance"`
+	// SystemActions: reboot, poweroff and factory reset are enabled
+	// (halbd -system-actions, on the appliance).
+	SystemActions bool      `json:"system_actions"`
+	Version       string    `json:"version"`
+	PID           int       `json:"pid"`
+	Started       time.Time `json:"started"`
 }
 
 // ConfigStatus describes the config in force and the last attempt to change it.
@@ -195,4 +208,35 @@ type PasswordRequest struct {
 // AuthRequest is the body of POST /v1/console/auth.
 type AuthRequest struct {
 	Password string `json:"password"`
+}
+
+// LogRecord is one record of the daemon's log (GET /v1/logs).
+type LogRecord struct {
+	Time time.Time `json:"time"`
+	// Level is DEBUG, INFO, WARN or ERROR.
+	Level   string `json:"level"`
+	Message string `json:"message"`
+	// Attrs are the record's attributes as key=value text, space
+	// separated, values quoted where needed (as logfmt).
+	Attrs string `json:"attrs,omitempty"`
+}
+
+// LogList answers GET /v1/logs.
+type LogList struct {
+	// Records are oldest first.
+	Records []LogRecord `json:"records"`
+}
+
+// FactoryResetRequest is the body of POST /v1/system/factory-reset.
+type FactoryResetRequest struct {
+	// NodeName confirms the reset: the running config's node.name, or ""
+	// while the node is unconfigured.
+	NodeName string `json:"node_name"`
+}
+
+// SystemResult answers the POST /v1/system/ requests (202).
+type SystemResult struct {
+	// Action is reboot, poweroff or factory-reset.
+	Action  string `json:"action"`
+	Message string `json:"message"`
 }

@@ -84,11 +84,19 @@ type Options struct {
 	StateDir string
 	// Version is reported in status.
 	Version string
-	// Logger defaults to slog.Default().
+	// Logger defaults to slog.Default(). The daemon keeps the last
+	// records it logs in memory as well (Daemon.Logger, GET /v1/logs).
 	Logger *slog.Logger
 	// Notify receives sd_notify-style state strings (READY=1, STATUS=...);
 	// nil discards them.
 	Notify func(state string)
+	// SystemActions lets the control API reboot, power off and
+	// factory-reset the machine (halbd -system-actions, which only the
+	// appliance's unit passes). Default: false.
+	SystemActions bool
+	// Systemctl is the program run as "Systemctl reboot" and "Systemctl
+	// poweroff". Default: systemctl (tests give a fake).
+	Systemctl string
 }
 
 // Daemon is one halbd.
@@ -113,6 +121,8 @@ type Daemon struct {
 	hist *history
 	// pw is the console password in the state directory.
 	pw *passwordStore
+	// logs keeps the last records logged.
+	logs *logRing
 
 	// components in the order they take a new config: checks and
 	// listeners before VRRP, which may then take VIPs.
@@ -150,7 +160,11 @@ func newDaemon(opts Options, newVRRP func(d *Daemon) (vrrpPart, error)) *Daemon 
 	if opts.Notify == nil {
 		opts.Notify = func(string) {}
 	}
-	d := &Daemon{opts: opts, log: opts.Logger, events: api.NewBroker()}
+	if opts.Systemctl == "" {
+		opts.Systemctl = "systemctl"
+	}
+	d := &Daemon{opts: opts, events: api.NewBroker(), logs: &logRing{}}
+	d.log = slog.New(newRingHandler(opts.Logger.Handler(), d.logs))
 	d.hist = newHistory(filepath.Join(opts.StateDir, "history"))
 	d.pw = newPasswordStore(filepath.Join(opts.StateDir, "console-password"))
 	d.proxy = proxy.New(d.log)
@@ -694,7 +708,8 @@ func (d *Daemon) Events() *api.Broker { return d.events }
 func (d *Daemon) Status() api.Status {
 	d.mu.Lock()
 	st := api.Status{
-		Node: api.NodeStatus{Version: d.opts.Version, PID: os.Getpid(), Started: d.started, Maintenance: d.Maintenance()},
+		Node: api.NodeStatus{Version: d.opts.Version, PID: os.Getpid(), Started: d.started, Maintenance: d.Maintenance(),
+			SystemActions: d.opts.SystemActions},
 		Config: api.ConfigStatus{
 			Path:      d.opts.ConfigPath,
 			Loaded:    d.cfg != nil,

@@ -10,6 +10,9 @@
 //	halbctl [-socket PATH] handover [INSTANCE...]
 //	halbctl [-socket PATH] maintenance [on|off]
 //	halbctl [-socket PATH] server [drain|ready BACKEND/SERVER]
+//	halbctl [-socket PATH] logs [-n N]
+//	halbctl [-socket PATH] system reboot|poweroff
+//	halbctl [-socket PATH] system factory-reset NODE_NAME
 //	halbctl [-socket PATH] console
 //	halbctl [-socket PATH] console password [--reset]
 //	halbctl [-socket PATH] version
@@ -59,6 +62,11 @@ commands:
   server [drain|ready BACKEND/SERVER]
                           drain a server (no new sessions; kept across reloads and
                           restarts) or make it ready; alone: list drained servers
+  logs [-n N]             print the daemon's last N log records (default 100, at most 500)
+  system reboot|poweroff  reboot or power off the machine (halbd -system-actions only)
+  system factory-reset NODE_NAME
+                          remove the config and all of halb's state, then reboot;
+                          NODE_NAME confirms it ("" on an unconfigured node)
   console                 say whether a console admin password is set and required
   console password        set or change the console admin password (asks twice,
                           without echo; one per line when stdin is not a terminal)
@@ -178,6 +186,40 @@ func (c *cli) console(ctx context.Context, args []string) error {
 		return c.setPassword(ctx)
 	}
 	return usageError("console takes nothing, password or password --reset")
+}
+
+func (c *cli) system(ctx context.Context, args []string) error {
+	switch {
+	case len(args) == 1 && args[0] == "reboot":
+		if err := c.client.Reboot(ctx); err != nil {
+			return err
+		}
+		fmt.Fprintln(c.out, "rebooting")
+	case len(args) == 1 && args[0] == "poweroff":
+		if err := c.client.Poweroff(ctx); err != nil {
+			return err
+		}
+		fmt.Fprintln(c.out, "powering off")
+	case len(args) == 2 && args[0] == "factory-reset":
+		if err := c.client.FactoryReset(ctx, args[1]); err != nil {
+			return err
+		}
+		fmt.Fprintln(c.out, "factory reset: config and state removed; rebooting")
+	default:
+		return usageError("system takes reboot, poweroff or factory-reset NODE_NAME")
+	}
+	return nil
+}
+
+// printLogs writes log records one a line: time, level, message, attributes.
+func printLogs(w io.Writer, l []api.LogRecord) {
+	for _, r := range l {
+		line := fmt.Sprintf("%s %-5s %s", r.Time.Local().Format("2006-01-02 15:04:05.000"), r.Level, r.Message)
+		if r.Attrs != "" {
+			line += " " + r.Attrs
+		}
+		fmt.Fprintln(w, line)
+	}
 }
 
 func (c *cli) setPassword(ctx context.Context) error {
@@ -388,6 +430,27 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 		return nil
 	case "console":
 		return c.console(ctx, rest)
+	case "logs":
+		fs := flag.NewFlagSet("logs", flag.ContinueOnError)
+		fs.SetOutput(c.errOut)
+		n := fs.Int("n", api.DefaultLogs, "how many records")
+		fs.Usage = func() {}
+		if err := fs.Parse(rest); errors.Is(err, flag.ErrHelp) {
+			return err
+		} else if err != nil {
+			return usageError(err.Error())
+		}
+		if *n <= 0 || fs.NArg() > 0 {
+			return usageError("logs takes -n N, N at least 1")
+		}
+		l, err := c.client.Logs(ctx, *n)
+		if err != nil {
+			return err
+		}
+		printLogs(c.out, l)
+		return nil
+	case "system":
+		return c.system(ctx, rest)
 	case "help":
 		return flag.ErrHelp
 	default:

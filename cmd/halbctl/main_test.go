@@ -54,7 +54,8 @@ func TestValidateBrokenFileNamesEveryField(t *testing.T) {
 func TestUsageErrorsExit2(t *testing.T) {
 	for _, args := range [][]string{{}, {"frobnicate"}, {"config"}, {"config", "apply"}, {"config", "validate"},
 		{"config", "rollback"}, {"config", "rollback", "x"}, {"config", "rollback", "0"}, {"config", "show", "-1"},
-		{"config", "show", "1", "2"}, {"config", "history", "1"}} {
+		{"config", "show", "1", "2"}, {"config", "history", "1"}, {"logs", "-n", "0"}, {"logs", "x"}, {"logs", "-n", "x"},
+		{"system"}, {"system", "reboot", "now"}, {"system", "factory-reset"}, {"console", "password", "x"}} {
 		if code, _, _ := runCtl(args...); code != 2 {
 			t.Errorf("halbctl %v: exit %d, want 2", args, code)
 		}
@@ -146,5 +147,18 @@ func TestHistoryTable(t *testing.T) {
 	printHistory(&b, nil)
 	if b.String() != "no config applied yet\n" {
 		t.Errorf("empty history: %q", b.String())
+	}
+}
+
+func TestLogsLines(t *testing.T) {
+	at := time.Date(2026, 11, 26, 10, 0, 0, 5e6, time.Local)
+	var b bytes.Buffer
+	printLogs(&b, []api.LogRecord{
+		{Time: at, Level: "INFO", Message: "halbd started", Attrs: "config=/etc/halb/halb.yaml"},
+		{Time: at, Level: "ERROR", Message: "config rejected"},
+	})
+	want := "2026-11-26 10:00:00.005 INFO  halbd started config=/etc/halb/halb.yaml\n2026-11-26 10:00:00.005 ERROR config rejected\n"
+	if b.String() != want {
+		t.Errorf("logs:\n%s\nwant:\n%s", b.String(), want)
 	}
 }

@@ -165,3 +165,107 @@ func TestConsolePasswordByHalbctl(t *testing.T) {
 	code, out, errOut = h.halbctl("console", "pasword")
 	check(code, out, errOut, 2, "console takes nothing, password or password --reset")
 }
+
+// TestLogsByHalbctl: halbctl prints the daemon's last log records, oldest
+// first, as many as asked.
+func TestLogsByHalbctl(t *testing.T) {
+	h := startHalbd(t, configA)
+	var code, started, applied int
+	var out, errOut string
+	// "halbd started" is logged just after the daemon answers.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		code, out, errOut = h.halbctl("logs", "-n", "500")
+		started = strings.Index(out, " INFO  halbd started config="+h.config+" socket="+h.socket+"\n")
+		if started >= 0 || code != 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	applied = strings.Index(out, " INFO  config applied: 4 change(s) (version 1) changes=4 sha256=")
+	if code != 0 || started < 0 || applied < 0 || applied > started {
+		t.Fatalf("halbctl logs: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, out, _ := h.halbctl("logs", "-n", "1"); code != 0 || strings.Count(out, "\n") != 1 {
+		t.Fatalf("halbctl logs -n 1: exit %d\n%s", code, out)
+	}
+}
+
+// TestSystemActionsRefusedWithoutFlag: a halbd started without
+// -system-actions (a development machine, netlab) refuses to reboot,
+// power off or factory-reset, and keeps its config.
+func TestSystemActionsRefusedWithoutFlag(t *testing.T) {
+	h := startHalbd(t, configA)
+	for _, args := range [][]string{{"system", "reboot"}, {"system", "poweroff"}, {"system", "factory-reset", "lb1"}} {
+		code, out, errOut := h.halbctl(args...)
+		if code != 1 || out != "" || !strings.Contains(errOut, "system actions are not enabled on this node (halbd -system-actions) (403)") {
+			t.Errorf("halbctl %v: exit %d\nstdout: %s\nstderr: %s", args, code, out, errOut)
+		}
+	}
+	if h.servedConfig() != configA {
+		t.Fatal("the config changed")
+	}
+}
+
+// TestFactoryResetByHalbctl: on a halbd with -system-actions (and a fake
+// systemctl), a factory reset confirmed with another name is refused; with
+// the node's name it empties the state directory, removes the config,
+// closes the listeners, says so on the event stream, and runs systemctl
+// reboot; the daemon, and a daemon started again, are unconfigured.
+func TestFactoryResetByHalbctl(t *testing.T) {
+	dir := t.TempDir()
+	calls, prog := filepath.Join(dir, "calls"), filepath.Join(dir, "systemctl")
+	os.WriteFile(prog, []byte("#!/bin/sh\necho \"$@\" >> "+calls+"\n"), 0o755)
+	x := sockettest.LoopbackAddr(t)
+	cfg := tcpService("echo", x, namer(t, "one"))
+	h := startHalbd(t, cfg, "-system-actions", "-systemctl", prog)
+	waitName(t, x, "one")
+	ctx := context.Background()
+	if _, err := h.client.DrainServer(ctx, "be/s1", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.client.SetMaintenance(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.client.SetConsolePassword(ctx, "a password", ""); err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(filepath.Dir(h.config), "state")
+	if ents, _ := os.ReadDir(state); len(ents) != 4 { // history, drained, maintenance, console-password
+		t.Fatalf("state before: %v", ents)
+	}
+
+	code, out, errOut := h.halbctl("system", "factory-reset", "lb2")
+	if code != 1 || !strings.Contains(errOut, `node_name "lb2" is not this node's name`) {
+		t.Fatalf("factory reset with another name: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = h.halbctl("system", "factory-reset", "lb1")
+	if code != 0 || out != "factory reset: config and state removed; rebooting\n" {
+		t.Fatalf("factory reset: exit %d\n%s%s", code, out, errOut)
+	}
+	h.waitEvent("system.factory_reset")
+	h.waitEvent("system.reboot")
+	if b, _ := os.ReadFile(calls); string(b) != "reboot\n" {
+		t.Fatalf("systemctl ran with %q", b)
+	}
+	if ents, err := os.ReadDir(state); err != nil || len(ents) != 0 {
+		t.Fatalf("state after: %v %v", ents, err)
+	}
+	if _, err := os.Stat(h.config); !os.IsNotExist(err) {
+		t.Fatalf("%s is still there: %v", h.config, err)
+	}
+	st, err := h.client.Status(ctx)
+	if err != nil || st.Config.Loaded || st.Node.Name != "" || st.Node.Maintenance || !st.Node.SystemActions {
+		t.Fatalf("status after the reset: %+v %v", st, err)
+	}
+	holdWhenFree(t, x).Close() // the listener is gone
+	if a, _ := h.client.ConsoleAuth(ctx); a.PasswordSet {
+		t.Error("a console password is set after the reset")
+	}
+
+	_, c, st := restartHalbd(t, h)
+	if st.Config.Loaded || st.Node.Maintenance {
+		t.Fatalf("a restart after the reset: %+v", st)
+	}
+	if l, err := c.History(ctx); err != nil || len(l) != 0 {
+		t.Fatalf("history after the reset: %v %v", l, err)
+	}
+}
