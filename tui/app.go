@@ -31,6 +31,10 @@ type Client interface {
 	History(ctx context.Context) ([]api.HistoryEntry, error)
 	HistoryConfig(ctx context.Context, version int) ([]byte, error)
 	Rollback(ctx context.Context, version int) (api.ApplyResult, error)
+	Logs(ctx context.Context, n int) ([]api.LogRecord, error)
+	Reboot(ctx context.Context) error
+	Poweroff(ctx context.Context) error
+	FactoryReset(ctx context.Context, nodeName string) error
 }
 
 // Options configure the console.

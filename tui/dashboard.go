@@ -202,6 +202,8 @@ func (d *Dashboard) key(c *Context, k tea.KeyMsg) (Screen, tea.Cmd) {
 		return s, s.Init(c)
 	case "?":
 		return &keysScreen{back: d}, nil
+	case "x":
+		return newSystemScreen(), nil
 	}
 	return d, nil
 }

@@ -264,3 +264,25 @@ func (f *fakeClient) Rollback(ctx context.Context, version int) (api.ApplyResult
 	ch, err := f.ApplyConfig(ctx, raw)
 	return api.ApplyResult{Changes: ch, Version: 9}, err
 }
+
+func (f *fakeClient) Logs(ctx context.Context, n int) ([]api.LogRecord, error) {
+	return []api.LogRecord{
+		{Time: testTime.Add(-2 * time.Second), Level: "INFO", Message: "halbd started", Attrs: "config=/var/lib/halb/halb.yaml"},
+		{Time: testTime.Add(-time.Second), Level: "WARN", Message: "server web/web2 down", Attrs: `reason="connection refused"`},
+	}, nil
+}
+
+func (f *fakeClient) Reboot(ctx context.Context) error {
+	f.record("reboot")
+	return nil
+}
+
+func (f *fakeClient) Poweroff(ctx context.Context) error {
+	f.record("poweroff")
+	return nil
+}
+
+func (f *fakeClient) FactoryReset(ctx context.Context, nodeName string) error {
+	f.record("factory-reset " + nodeName)
+	return nil
+}

@@ -547,3 +547,43 @@ func TestActionsNeedAPasswordFirst(t *testing.T) {
 	c.runes("y")
 	c.waitFor("Console password:")
 }
+
+// TestSystemMenu: interfaces, logs, and the system actions behind their
+// confirmations; a factory reset needs the node's name typed.
+func TestSystemMenu(t *testing.T) {
+	f := newFake(t)
+	f.configured()
+	f.setStatus(func(st *api.Status) { st.Node.SystemActions = true })
+	c := startConsole(t, f, 2)
+	c.waitFor("vip-a MASTER")
+	c.runes("x")
+	c.waitFor("interfaces and their link state")
+	c.press(tea.KeyEnter)
+	c.waitFor("eth1     no link")
+	c.press(tea.KeyEsc, tea.KeyDown, tea.KeyEnter)
+	c.waitFor(`server web/web2 down reason="connection refused"`)
+	c.press(tea.KeyEsc, tea.KeyDown, tea.KeyDown, tea.KeyEnter) // reboot
+	c.waitFor("Reboot this node now?")
+	c.runes("y")
+	c.typeText("secret123")
+	c.press(tea.KeyEnter)
+	c.waitFor("reboot: halbd is doing it")
+	c.press(tea.KeyDown, tea.KeyDown, tea.KeyEnter) // factory reset
+	c.waitFor("Type the node's name (lb1)")
+	c.typeText("lb2")
+	c.press(tea.KeyEnter)
+	c.waitFor(`the name typed is not this node's ("lb1"): nothing done`)
+	c.press(tea.KeyEnter)
+	c.typeText("lb1")
+	c.press(tea.KeyEnter)
+	c.waitFor("Factory reset lb1")
+	c.runes("y")
+	c.typeText("secret123")
+	c.press(tea.KeyEnter)
+	c.waitFor("factory reset: halbd is doing it")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if got := strings.Join(f.calls, ", "); got != "reboot, factory-reset lb1" {
+		t.Fatalf("calls %q", got)
+	}
+}
