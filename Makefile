@@ -26,13 +26,13 @@ deps:
 	@scripts/deps.sh
 
 lint:
-	@out=$$(gofmt -l appliance cmd netlab tui scripts 2>/dev/null); \
+	@out=$$(gofmt -l appliance cmd internal netlab tui scripts 2>/dev/null); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
 test: deps lint build
 	$(GO) test $(RACE) -count=1 $(UNIT_PKGS)
-	$(GO) test -count=1 -p 1 -timeout 20m $(ROOT_PKGS)
+	$(GO) test -count=1 -p 1 -parallel 4 -timeout 20m $(ROOT_PKGS)
 
 # As root: the classic two-node topology in network namespaces under client
 # load, with keys for faults. Otherwise: the daemon and CLI demo.
@@ -45,14 +45,15 @@ fuzz:
 
 # The failover scenarios (root): out/netlab/report.md and report.json.
 netlab: deps build
-	@status=0; $(GO) test -count=1 -p 1 -v -timeout 20m $(ROOT_PKGS) || status=$$?; \
+	@status=0; $(GO) test -count=1 -p 1 -parallel 4 -v -timeout 20m $(ROOT_PKGS) || status=$$?; \
 	  if [ -f out/netlab/report.md ]; then echo; cat out/netlab/report.md; fi; exit $$status
 
-# wrk against a backend directly and through the proxies, in one lab run (root);
-# then the CPU share of 1000 health checks a second.
+# wrk against a backend directly and through the proxies, in one lab run (root):
+# 5 rounds of 5 s per target, the targets taking turns; medians and spreads.
+# Then the CPU share of 1000 health checks a second, 3 runs.
 bench: deps build
 	$(BIN)/netlab bench -out out/bench
-	$(GO) test -run '^$$' -bench Checks1000 -benchtime 1x ./appliance/health
+	$(GO) test -run '^$$' -bench Checks1000 -benchtime 1x -count 3 ./appliance/health
 
 image:
 	@$(MAKE) --no-print-directory build

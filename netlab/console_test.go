@@ -32,11 +32,8 @@ func buildConsole(t *testing.T) string {
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Skip("tmux is not installed (scripts/deps.sh installs it)")
 	}
-	dir, err := os.MkdirTemp("", "netlab-console-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(dir, "halb-console")
+	// Beside the halbd TestMain builds (and removes).
+	p := filepath.Join(filepath.Dir(HalbdPath), "halb-console")
 	if out, err := exec.Command("go", "build", "-o", p, "../cmd/halb-console").CombinedOutput(); err != nil {
 		t.Fatalf("build halb-console: %v\n%s", err, out)
 	}
@@ -88,6 +85,25 @@ func (s *tmuxConsole) screen() string {
 		return ""
 	}
 	return string(out)
+}
+
+// save writes the screen as the README shows it: out/netlab/console/NAME.txt
+// (or $NETLAB_REPORT_DIR/console).
+func (s *tmuxConsole) save(name string) {
+	dir := os.Getenv("NETLAB_REPORT_DIR")
+	if dir == "" {
+		dir = filepath.Join("..", "out", "netlab")
+	}
+	dir = filepath.Join(dir, "console")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		s.t.Logf("save %s: %v", name, err)
+		return
+	}
+	lines := strings.Split(strings.TrimRight(s.screen(), "\n"), "\n")
+	for i := range lines {
+		lines[i] = strings.TrimRight(lines[i], " ")
+	}
+	os.WriteFile(filepath.Join(dir, name+".txt"), []byte(strings.Join(lines, "\n")+"\n"), 0o644)
 }
 
 // waitFor waits until the screen shows text and returns the screen.
@@ -173,6 +189,7 @@ func TestConsoleSetsUpANode(t *testing.T) {
 	c.typeText("192.168.10.300/24") // a typo
 	c.send("Enter", "Enter", "Enter", "Enter", "Enter", "Enter")
 	c.waitFor(`! "192.168.10.300/24" is not an address in CIDR form`, 5*time.Second)
+	c.save("wizard-vrrp-refused")
 	c.send("Up", "Up", "Up", "Up", "C-u") // back to the VIP, cleared
 	c.typeText("192.168.10.100/24")
 	c.send("Enter", "Enter", "Enter", "Enter", "Enter", "Enter")
@@ -181,6 +198,7 @@ func TestConsoleSetsUpANode(t *testing.T) {
 	c.typeText("10.0.0.11:80")
 	c.send("Enter")
 	c.typeText("10.0.0.12:80")
+	c.save("wizard-service")
 	c.send("Enter", "Enter", "Enter", "Enter", "Enter")
 	c.waitFor("Console password", 5*time.Second)
 	c.typeText("lab-password")
@@ -188,6 +206,7 @@ func TestConsoleSetsUpANode(t *testing.T) {
 	c.typeText("lab-password")
 	c.send("Enter")
 	c.waitFor("A first config for lb1", 5*time.Second)
+	c.save("wizard-review")
 	c.send("Enter")
 	c.waitFor("config applied", 10*time.Second)
 	c.waitFor("vip-a MASTER", 10*time.Second)
@@ -207,6 +226,8 @@ func TestConsoleSetsUpANode(t *testing.T) {
 	}) {
 		t.Fatalf("the client did not reach both backends through the VIP: %v", seen)
 	}
+	c.waitFor("web/web2 10.0.0.12:80   UP", 10*time.Second)
+	c.save("dashboard")
 
 	// The daemon restarts: "reconnecting", then live data.
 	halbd.Terminate(5 * time.Second)

@@ -115,6 +115,7 @@ type vrrpStep struct {
 	loadErr error
 	// names of the instances the wizard manages (kept from the draft)
 	nameA, nameB string
+	suggested    bool // the VRID field got its suggestion
 }
 
 func newVRRPStep() Step {
@@ -212,7 +213,9 @@ func (s *vrrpStep) Update(c *Context, msg tea.Msg) (bool, tea.Cmd) {
 		if cur != "" {
 			s.iface.Set(cur)
 		}
-		if s.vrid.Value() == "" {
+		if s.vrid.Value() == "" && !s.suggested && m.err == nil {
+			// Once: an operator who clears the field keeps it cleared.
+			s.suggested = true
 			s.vrid.SetValue(strconv.Itoa(s.suggestVRID()))
 		}
 		return false, nil

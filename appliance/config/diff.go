@@ -17,6 +17,10 @@ type Change struct {
 	Kind string `json:"kind"`
 	// Fields lists the changed keys of a changed element.
 	Fields []string `json:"fields,omitempty"`
+	// Inactive names the keys of this change that this build parses but
+	// does not use (see InactiveKeys): applying the change does nothing
+	// for them.
+	Inactive []string `json:"inactive,omitempty"`
 }
 
 func (c Change) String() string {
@@ -29,17 +33,21 @@ func (c Change) String() string {
 	if len(c.Fields) > 0 {
 		b.WriteString(": " + strings.Join(c.Fields, ", "))
 	}
+	if len(c.Inactive) > 0 {
+		b.WriteString(" (not active in this build: " + strings.Join(c.Inactive, ", ") + ")")
+	}
 	return b.String()
 }
 
 // Diff lists what changed from old to new, section by section, in the order
-// of the file. A nil old is an empty config.
+// of the file, each change marked with the inactive keys it touches. A nil
+// config is an empty file: every key at its default.
 func Diff(old, new *Config) []Change {
 	if old == nil {
-		old = &Config{}
+		old = emptyConfig()
 	}
 	if new == nil {
-		new = &Config{}
+		new = emptyConfig()
 	}
 	var out []Change
 	if f := changedFields(old.Node, new.Node); len(f) > 0 {
@@ -55,6 +63,9 @@ func Diff(old, new *Config) []Change {
 	out = append(out, diffList("backends", old.Backends, new.Backends, func(b Backend) string { return b.Name })...)
 	if f := changedFields(old.Console.explicit(), new.Console.explicit()); len(f) > 0 {
 		out = append(out, Change{Section: "console", Kind: "changed", Fields: f})
+	}
+	for i := range out {
+		out[i].Inactive = inactiveIn(out[i])
 	}
 	return out
 }

@@ -482,6 +482,7 @@ func (d *Daemon) commit(cfg *config.Config, raw []byte, source, what string) api
 	d.mu.Lock()
 	d.cfg, d.raw, d.applied, d.version, d.lastErr = cfg, raw, time.Now(), version, nil
 	d.mu.Unlock()
+	d.warnInactive(cfg)
 	// VRRP tracking learns the services' health under the new config
 	// (min_healthy, servers) before its instances do.
 	d.updateServiceHealth(cfg)

@@ -18,8 +18,8 @@ import (
 	"halb/appliance/api"
 	"halb/appliance/config"
 	"halb/appliance/proxy"
-	"halb/appliance/sockettest"
 	"halb/appliance/vrrp"
+	"halb/internal/testutil"
 )
 
 // fakeVRRP stands in for the VRRP component, which needs raw sockets and
@@ -207,7 +207,7 @@ func (td *testDaemon) onDisk() string {
 // namer serves connections on a loopback port until the test ends: each
 // is sent name and a newline, then closed. It returns the address.
 func namer(t *testing.T, name string) string {
-	return sockettest.Serve(t, func(c net.Conn) {
+	return testutil.Serve(t, func(c net.Conn) {
 		fmt.Fprintf(c, "%s\n", name)
 		c.Close()
 	})
@@ -303,7 +303,7 @@ func TestMinHealthy(t *testing.T) {
 		}
 	}()
 	s3 := ln3.Addr().String()
-	listen := sockettest.LoopbackAddr(t)
+	listen := testutil.ReservedAddr(t)
 	servers := []string{"s1=" + s1, "s2=" + s2, "s3=" + s3}
 	cfg := func(minHealthy int) string {
 		return configOf(service("web", listen, "b", minHealthy), backend("b", servers...))
@@ -339,7 +339,7 @@ func TestMinHealthy(t *testing.T) {
 // new services' health; a config the proxy cannot take reaches no
 // component.
 func TestReloadOrder(t *testing.T) {
-	x, y := sockettest.LoopbackAddr(t), sockettest.LoopbackAddr(t)
+	x, y := testutil.ReservedAddr(t), testutil.ReservedAddr(t)
 	srv := namer(t, "srv")
 	first := configOf(service("web", x, "b", 1), backend("b", "s1="+srv))
 	td := startDaemon(t, t.TempDir(), first)
@@ -416,7 +416,7 @@ func (td *testDaemon) servers(be string) map[string]proxy.ServerStatus {
 func TestStateKeptAcrossRestart(t *testing.T) {
 	dir := t.TempDir()
 	srv := namer(t, "srv")
-	withS2 := configOf(service("web", sockettest.LoopbackAddr(t), "b", 1), backend("b", "s1="+srv, "s2="+srv))
+	withS2 := configOf(service("web", testutil.ReservedAddr(t), "b", 1), backend("b", "s1="+srv, "s2="+srv))
 	td := startDaemon(t, dir, withS2)
 	if err := td.DrainServer("b/s2", true); err != nil {
 		t.Fatal(err)
@@ -483,13 +483,13 @@ func TestRejectionKeepsRunningConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer held.Close()
-	x, y := sockettest.LoopbackAddr(t), sockettest.LoopbackAddr(t)
+	x, y := testutil.ReservedAddr(t), testutil.ReservedAddr(t)
 	srv := namer(t, "srv")
 	good := configOf(service("web", x, "b", 1), backend("b", "s1="+srv))
 	dir := t.TempDir()
 	td := startDaemon(t, dir, good)
 	waitName(t, x, "srv")
-	ino := sockettest.ListenInode(t, x)
+	ino := testutil.ListenInode(t, x)
 	path := td.opts.ConfigPath
 
 	unchanged := func(when string, applied int) {
@@ -501,7 +501,7 @@ func TestRejectionKeepsRunningConfig(t *testing.T) {
 			t.Fatalf("%s: VRRP got %d configs, want %d", when, n, applied)
 		}
 		waitName(t, x, "srv")
-		if sockettest.ListenInode(t, x) != ino {
+		if testutil.ListenInode(t, x) != ino {
 			t.Fatalf("%s: the listener of %s was replaced", when, x)
 		}
 	}
@@ -534,7 +534,7 @@ func TestRejectionKeepsRunningConfig(t *testing.T) {
 	}
 	unchanged("held address by Apply", 1)
 	lastError("held address by Apply", "api", "busy.yaml"+why)
-	sockettest.Free(t, y)
+	testutil.Free(t, y)
 
 	if err := os.WriteFile(path, []byte(busy), 0o640); err != nil {
 		t.Fatal(err)
@@ -543,7 +543,7 @@ func TestRejectionKeepsRunningConfig(t *testing.T) {
 	lastError("held address by Reload", "file", path+why)
 	os.WriteFile(path, []byte(good), 0o640)
 	unchanged("held address by Reload", 1)
-	sockettest.Free(t, y)
+	testutil.Free(t, y)
 
 	// A config that cannot be saved: halb.yaml.prev is a directory.
 	if err := os.Mkdir(path+".prev", 0o750); err != nil {
@@ -554,7 +554,7 @@ func TestRejectionKeepsRunningConfig(t *testing.T) {
 		t.Fatalf("Apply that cannot save: %v", err)
 	}
 	unchanged("unsaved config", 1)
-	sockettest.Free(t, y) // bound by Prepare, released by Abort
+	testutil.Free(t, y) // bound by Prepare, released by Abort
 	os.Remove(path + ".prev")
 
 	// The next good config applies.
@@ -575,7 +575,7 @@ func TestStartWithHeldAddress(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer held.Close()
-	x := sockettest.LoopbackAddr(t)
+	x := testutil.ReservedAddr(t)
 	cfg := configOf(service("web", x+","+held.Addr().String(), "b", 1), backend("b", "s1="+namer(t, "srv")))
 	td := startDaemon(t, t.TempDir(), cfg)
 	if c, _ := td.Running(); c != nil {
@@ -589,7 +589,7 @@ func TestStartWithHeldAddress(t *testing.T) {
 	if st.Config.Loaded || st.Config.LastError == nil || st.Config.LastError.Errors[0].Error() != want {
 		t.Fatalf("status %+v, want the error %q", st.Config, want)
 	}
-	sockettest.Free(t, x)
+	testutil.Free(t, x)
 }
 
 // TestHandoverNames: a handover names the instances it does not know, and

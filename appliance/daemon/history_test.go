@@ -12,7 +12,7 @@ import (
 
 	"halb/appliance/api"
 	"halb/appliance/config"
-	"halb/appliance/sockettest"
+	"halb/internal/testutil"
 )
 
 // nodeConfig is a valid config whose bytes differ for each i.
@@ -122,7 +122,7 @@ func TestHistory(t *testing.T) {
 // path (the file, the components) and is recorded as a new version; one
 // that is not kept, or that the node cannot take now, changes nothing.
 func TestRollback(t *testing.T) {
-	x, y := sockettest.LoopbackAddr(t), sockettest.LoopbackAddr(t)
+	x, y := testutil.ReservedAddr(t), testutil.ReservedAddr(t)
 	srv := namer(t, "srv")
 	v1 := configOf(service("web", x, "b", 1), backend("b", "s1="+srv))
 	v2 := configOf(service("web", x, "b", 1)+service("db", y, "b", 1), backend("b", "s1="+srv))

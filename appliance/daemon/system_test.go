@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"halb/appliance/api"
-	"halb/appliance/sockettest"
+	"halb/internal/testutil"
 )
 
 // fakeSystemctl writes a program that appends its arguments to a file,
@@ -99,7 +99,7 @@ func TestRebootAndPoweroff(t *testing.T) {
 func TestFactoryReset(t *testing.T) {
 	dir := t.TempDir()
 	prog, calls := fakeSystemctl(t, 0)
-	x := sockettest.LoopbackAddr(t)
+	x := testutil.ReservedAddr(t)
 	cfg := configOf(service("web", x, "b", 1), backend("b", "s1="+namer(t, "srv")))
 	td := startSystemDaemon(t, dir, cfg, prog)
 	td.pw.iter = 1000
@@ -150,7 +150,7 @@ func TestFactoryReset(t *testing.T) {
 		len(td.History()) != 0 || len(td.Drained()) != 0 {
 		t.Fatalf("status after the reset: %+v %+v", st.Node, st.Config)
 	}
-	sockettest.Free(t, x) // the proxy closed the listener
+	testutil.Free(t, x) // the proxy closed the listener
 	if calls := td.vrrp.callList(); calls[len(calls)-1] != "maintenance off" {
 		t.Errorf("VRRP calls %q: want maintenance off last", calls)
 	}

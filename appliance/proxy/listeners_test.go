@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"halb/appliance/sockettest"
+	"halb/internal/testutil"
 )
 
 // svcConfig is a config of tcp services, each "name=addr,addr>server"
@@ -49,17 +49,17 @@ func waitName(t *testing.T, addr, name string) {
 // moves from one service to another, and when a service keeps it and gains
 // another, the same socket (same inode) goes on accepting.
 func TestReloadHandsOverListeners(t *testing.T) {
-	x, y := sockettest.LoopbackAddr(t), sockettest.LoopbackAddr(t)
+	x, y := testutil.ReservedAddr(t), testutil.ReservedAddr(t)
 	c := run(t, mustConfig(t, svcConfig("a="+x+">"+namer(t, "first"))))
 	waitName(t, x, "first")
-	ino := sockettest.ListenInode(t, x)
+	ino := testutil.ListenInode(t, x)
 
 	// x moves from service a to a new service b (a is removed).
 	if err := c.Apply(mustConfig(t, svcConfig("b="+x+">"+namer(t, "moved")))); err != nil {
 		t.Fatalf("apply: %v", err)
 	}
 	waitName(t, x, "moved")
-	if got := sockettest.ListenInode(t, x); got != ino {
+	if got := testutil.ListenInode(t, x); got != ino {
 		t.Fatalf("moving %s to another service bound a new socket (inode %s, was %s)", x, got, ino)
 	}
 
@@ -69,7 +69,7 @@ func TestReloadHandsOverListeners(t *testing.T) {
 	}
 	waitName(t, x, "both")
 	waitName(t, y, "both")
-	if got := sockettest.ListenInode(t, x); got != ino {
+	if got := testutil.ListenInode(t, x); got != ino {
 		t.Fatalf("adding %s beside %s bound a new socket for %s (inode %s, was %s)", y, x, x, got, ino)
 	}
 	st := c.Status().([]ServiceStatus)
@@ -88,10 +88,10 @@ func TestApplyRefusesAddressInUse(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer held.Close()
-	x, y := sockettest.LoopbackAddr(t), sockettest.LoopbackAddr(t)
+	x, y := testutil.ReservedAddr(t), testutil.ReservedAddr(t)
 	c := run(t, mustConfig(t, svcConfig("web="+x+">"+namer(t, "old"))))
 	waitName(t, x, "old")
-	ino := sockettest.ListenInode(t, x)
+	ino := testutil.ListenInode(t, x)
 
 	// The same service moved to the held port, and then the held port
 	// beside x and a free y.
@@ -109,11 +109,11 @@ func TestApplyRefusesAddressInUse(t *testing.T) {
 			t.Errorf("error %v does not wrap EADDRINUSE", err)
 		}
 	}
-	sockettest.Free(t, y) // bound while the second config was tried, released
+	testutil.Free(t, y) // bound while the second config was tried, released
 	// The running config goes on: a new connection to x reaches "old" on the
 	// same socket, and status shows no error.
 	waitName(t, x, "old")
-	if got := sockettest.ListenInode(t, x); got != ino {
+	if got := testutil.ListenInode(t, x); got != ino {
 		t.Fatalf("a refused Apply replaced the socket of %s", x)
 	}
 	st := c.Status().([]ServiceStatus)
@@ -138,7 +138,7 @@ func TestPrepareAbort(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer held.Close()
-	x, y, z := sockettest.LoopbackAddr(t), sockettest.LoopbackAddr(t), sockettest.LoopbackAddr(t)
+	x, y, z := testutil.ReservedAddr(t), testutil.ReservedAddr(t), testutil.ReservedAddr(t)
 	c := run(t, mustConfig(t, svcConfig("web="+x+">"+namer(t, "old"))))
 	waitName(t, x, "old")
 
@@ -147,7 +147,7 @@ func TestPrepareAbort(t *testing.T) {
 	if !errors.As(err, &be) || be.Service != "db" || be.Addr != held.Addr().String() {
 		t.Fatalf("Prepare with a held address: %v, want the BindError of db's %s", err, held.Addr())
 	}
-	sockettest.Free(t, y)
+	testutil.Free(t, y)
 
 	next := mustConfig(t, svcConfig("web="+x+","+y+">"+namer(t, "new")))
 	if err := c.Prepare(next); err != nil {
@@ -159,7 +159,7 @@ func TestPrepareAbort(t *testing.T) {
 	}
 	waitName(t, x, "old") // nothing changed yet
 	c.Abort()
-	sockettest.Free(t, y)
+	testutil.Free(t, y)
 
 	if err := c.Prepare(next); err != nil {
 		t.Fatal(err)

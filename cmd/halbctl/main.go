@@ -462,10 +462,13 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 func (c *cli) validate(files []string) error {
 	var all config.Errors
 	for _, f := range files {
-		_, _, err := config.Load(f)
+		cfg, _, err := config.Load(f)
 		switch es := config.AsErrors(err); {
 		case err == nil:
 			fmt.Fprintf(c.out, "%s: ok\n", f)
+			for _, k := range config.Inactive(cfg) {
+				fmt.Fprintf(c.errOut, "%s: warning: %s\n", f, k)
+			}
 		case es != nil:
 			for _, e := range es {
 				e.File = f

@@ -15,14 +15,14 @@ import (
 	"testing"
 	"time"
 
-	"halb/appliance/sockettest"
+	"halb/internal/testutil"
 )
 
 // namer serves connections on a loopback port until the test ends: each
 // gets name and a newline, then an echo. It returns the address.
 func namer(t *testing.T, name string) string {
 	t.Helper()
-	return sockettest.Serve(t, func(c net.Conn) {
+	return testutil.Serve(t, func(c net.Conn) {
 		defer c.Close()
 		fmt.Fprintf(c, "%s\n", name)
 		io.Copy(c, c)
@@ -100,11 +100,11 @@ func TestApplyRefusedWhenAddressInUse(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer held.Close()
-	x, server := sockettest.LoopbackAddr(t), namer(t, "one")
+	x, server := testutil.ReservedAddr(t), namer(t, "one")
 	running := tcpService("echo", x, server)
 	h := startHalbd(t, running)
 	waitName(t, x, "one")
-	ino := sockettest.ListenInode(t, x)
+	ino := testutil.ListenInode(t, x)
 
 	bad := filepath.Join(t.TempDir(), "moved.yaml")
 	badCfg := tcpService("echo", held.Addr().String(), server)
@@ -152,7 +152,7 @@ func (h *halbd) checkRefused(file, why, running, x, ino, source string) {
 		t.Fatalf("the running config changed:\n%s", got)
 	}
 	waitName(t, x, "one")
-	if got := sockettest.ListenInode(t, x); got != ino {
+	if got := testutil.ListenInode(t, x); got != ino {
 		t.Fatalf("the running listener on %s was replaced (inode %s, was %s)", x, got, ino)
 	}
 	st, err := h.client.Status(context.Background())
@@ -198,16 +198,16 @@ func TestStartWithAddressInUse(t *testing.T) {
 // another, and a service that keeps its address and gains one, go on
 // accepting on the same socket, by API apply and by SIGHUP.
 func TestMovedListenAddress(t *testing.T) {
-	x, y := sockettest.LoopbackAddr(t), sockettest.LoopbackAddr(t)
+	x, y := testutil.ReservedAddr(t), testutil.ReservedAddr(t)
 	h := startHalbd(t, tcpService("a", x, namer(t, "a")))
 	waitName(t, x, "a")
-	ino := sockettest.ListenInode(t, x)
+	ino := testutil.ListenInode(t, x)
 
 	if _, err := h.client.ApplyConfig(context.Background(), []byte(tcpService("b", x, namer(t, "b")))); err != nil {
 		t.Fatalf("apply: %v", err)
 	}
 	waitName(t, x, "b")
-	if got := sockettest.ListenInode(t, x); got != ino {
+	if got := testutil.ListenInode(t, x); got != ino {
 		t.Fatalf("moving %s from service a to b bound a new socket", x)
 	}
 
@@ -216,7 +216,7 @@ func TestMovedListenAddress(t *testing.T) {
 	h.waitEvent("config.applied")
 	waitName(t, y, "b2")
 	waitName(t, x, "b2")
-	if got := sockettest.ListenInode(t, x); got != ino {
+	if got := testutil.ListenInode(t, x); got != ino {
 		t.Fatalf("adding %s beside %s bound a new socket for %s", y, x, x)
 	}
 }

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"halb/appliance/api"
-	"halb/appliance/sockettest"
+	"halb/internal/testutil"
 )
 
 // TestConfigHistoryByHalbctl: halbctl lists the configs the daemon
@@ -21,7 +21,7 @@ import (
 // and records the rollback), and a rollback the node cannot take or to a
 // version it does not keep fails with exit 1 saying why, changing nothing.
 func TestConfigHistoryByHalbctl(t *testing.T) {
-	x, y := sockettest.LoopbackAddr(t), sockettest.LoopbackAddr(t)
+	x, y := testutil.ReservedAddr(t), testutil.ReservedAddr(t)
 	one, two := namer(t, "one"), namer(t, "two")
 	v1 := tcpService("echo", x+","+y, one)
 	v2 := tcpService("echo", x, two)
@@ -214,7 +214,7 @@ func TestFactoryResetByHalbctl(t *testing.T) {
 	dir := t.TempDir()
 	calls, prog := filepath.Join(dir, "calls"), filepath.Join(dir, "systemctl")
 	os.WriteFile(prog, []byte("#!/bin/sh\necho \"$@\" >> "+calls+"\n"), 0o755)
-	x := sockettest.LoopbackAddr(t)
+	x := testutil.ReservedAddr(t)
 	cfg := tcpService("echo", x, namer(t, "one"))
 	h := startHalbd(t, cfg, "-system-actions", "-systemctl", prog)
 	waitName(t, x, "one")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,12 +17,25 @@ import (
 	"halb/appliance/api"
 	"halb/appliance/config"
 	"halb/appliance/proxy"
+	"halb/internal/testutil"
 )
 
 // halbdBin and halbctlBin are the binaries under test, built by TestMain.
 var halbdBin, halbctlBin string
 
 func TestMain(m *testing.M) {
+	// The service's listener and its server: loopback ports reserved for
+	// this run, not fixed ones another program or test run may hold.
+	listen, releaseListen, err := testutil.ReserveAddr()
+	if err != nil {
+		panic(err)
+	}
+	server, releaseServer, err := testutil.ReserveAddr()
+	if err != nil {
+		panic(err)
+	}
+	r := strings.NewReplacer("127.0.0.1:7000", listen, "127.0.0.1:7001", server)
+	configA, configB, configBad = r.Replace(configA), r.Replace(configB), r.Replace(configBad)
 	dir, err := os.MkdirTemp("", "halbd-test-")
 	if err != nil {
 		panic(err)
@@ -38,10 +50,14 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
+	releaseListen()
+	releaseServer()
 	os.Exit(code)
 }
 
-const configA = `node:
+// The configs of the tests; TestMain puts reserved ports in place of 7000
+// (the service) and 7001 (its server).
+var configA = `node:
   name: lb1
 services:
   - {name: echo, listen: ["127.0.0.1:7000"], mode: tcp, default_backend: echo}
@@ -51,7 +67,7 @@ backends:
 `
 
 // configB differs from configA in one server's weight.
-const configB = `node:
+var configB = `node:
   name: lb1
 services:
   - {name: echo, listen: ["127.0.0.1:7000"], mode: tcp, default_backend: echo}
@@ -60,7 +76,7 @@ backends:
     servers: [{name: e1, address: "127.0.0.1:7001", weight: 5}]
 `
 
-const configBad = `node:
+var configBad = `node:
   name: lb1
 services:
   - {name: echo, listen: ["127.0.0.1:7000"], mode: tcp, default_backend: nope}
@@ -69,31 +85,13 @@ backends:
     servers: [{name: e1, address: "127.0.0.1:7001", weight: 999}]
 `
 
-// syncBuffer is a bytes.Buffer safe for the process's writer and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type halbd struct {
 	t      *testing.T
 	cmd    *exec.Cmd
 	config string
 	socket string
 	client *api.Client
-	logs   *syncBuffer
+	logs   *testutil.SyncBuffer
 	events chan api.Event
 }
 
@@ -106,7 +104,7 @@ func startHalbd(t *testing.T, cfg string, args ...string) *halbd {
 		t:      t,
 		config: filepath.Join(dir, "halb.yaml"),
 		socket: filepath.Join(dir, "run", "halb.sock"),
-		logs:   &syncBuffer{},
+		logs:   &testutil.SyncBuffer{},
 		events: make(chan api.Event, 100),
 	}
 	if cfg != "" {
@@ -404,7 +402,7 @@ func restartHalbd(t *testing.T, h *halbd) (*halbd, *api.Client, *api.Status) {
 		t.Fatal(err)
 	}
 	h.cmd.Wait()
-	h2 := &halbd{t: t, config: h.config, socket: h.socket, logs: &syncBuffer{}, events: make(chan api.Event, 100)}
+	h2 := &halbd{t: t, config: h.config, socket: h.socket, logs: &testutil.SyncBuffer{}, events: make(chan api.Event, 100)}
 	h2.cmd = exec.Command(halbdBin, "-config", h.config, "-socket", h.socket, "-state-dir", filepath.Join(filepath.Dir(h.config), "state"))
 	h2.cmd.Stdout, h2.cmd.Stderr = h2.logs, h2.logs
 	if err := h2.cmd.Start(); err != nil {

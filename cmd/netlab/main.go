@@ -48,7 +48,7 @@ func usage() {
 	fmt.Fprint(os.Stderr, `usage:
   netlab down [-all]
   netlab demo [-flavor halb|reference] [-halbd bin/halbd]
-  netlab bench [-d 5s] [-rounds 3] [-c 64] [-mem 9000] [-out out/bench]
+  netlab bench [-d 5s] [-rounds 5] [-c 64] [-mem 9000] [-out out/bench]
 `)
 	os.Exit(2)
 }
@@ -70,7 +70,7 @@ func down(args []string) error {
 func bench(args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ExitOnError)
 	d := fs.Duration("d", 5*time.Second, "duration of each wrk run")
-	rounds := fs.Int("rounds", 3, "wrk runs per target, the targets taking turns; the report gives medians")
+	rounds := fs.Int("rounds", 5, "wrk runs per target, the targets taking turns; the report gives medians and spreads")
 	conns := fs.Int("c", 64, "wrk connections")
 	memConns := fs.Int("mem", 9000, "client connections held through each HTTP proxy for the memory figures (-1: skip)")
 	out := fs.String("out", "out/bench", "report directory")
@@ -88,11 +88,29 @@ func bench(args []string) error {
 	if err != nil {
 		return err
 	}
+	rep.Command = benchCommand(os.Args)
 	if err := netlab.WriteBench(os.Stdout, *out, rep); err != nil {
 		return err
 	}
 	fmt.Printf("report: %s/report.json\n", *out)
 	return nil
+}
+
+// benchCommand is the command line for the report, with the make target
+// when make ran it (the bench target is the only one that runs it).
+func benchCommand(args []string) string {
+	quoted := make([]string, len(args))
+	for i, a := range args {
+		quoted[i] = a
+		if a == "" || strings.ContainsAny(a, " \t'\"$\\") {
+			quoted[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+	}
+	cmd := strings.Join(quoted, " ")
+	if os.Getenv("MAKELEVEL") != "" {
+		cmd = "make bench: " + cmd
+	}
+	return cmd
 }
 
 func mustTemp() string {
