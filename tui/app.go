@@ -83,7 +83,9 @@ type Context struct {
 	// Auth says whether actions need the console password (read with
 	// the running config).
 	Auth     api.ConsoleAuth
-	authRead bool
+	authRead bool // asked for
+	// AuthKnown: Auth holds the daemon's answer; until then actions wait.
+	AuthKnown bool
 
 	// parsed component status, decoded from Status
 	VRRP     []VRRPInstance
@@ -264,7 +266,7 @@ func (a *App) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		switch {
 		case m.sha != c.runningSHA:
 		case m.cfg != nil || m.sha == "":
-			c.Running, c.Auth = m.cfg, m.auth
+			c.Running, c.Auth, c.AuthKnown = m.cfg, m.auth, true
 		default:
 			c.authRead = false // read it again with the next status
 		}

@@ -127,8 +127,8 @@ func (d *Dashboard) Update(c *Context, msg tea.Msg) (Screen, tea.Cmd) {
 // ask puts a question (and the console password, when required) before an
 // action.
 func (d *Dashboard) ask(c *Context, question string, action tea.Cmd) {
-	if noPasswordYet(c) {
-		d.flash, d.flashErr = "set a console password first: p (actions need one on this node)", true
+	if why := refuseAction(c); why != "" {
+		d.flash, d.flashErr = why, true
 		return
 	}
 	d.dialog = newConfirm(question, action)

@@ -38,6 +38,19 @@ func needsPassword(c *Context) bool { return c.Auth.Required && c.Auth.PasswordS
 // console password but has none.
 func noPasswordYet(c *Context) bool { return c.Auth.Required && !c.Auth.PasswordSet }
 
+// refuseAction says why an action cannot be asked for now ("" when it
+// can): the console's settings are not read yet, or a password is
+// required and none is set.
+func refuseAction(c *Context) string {
+	switch {
+	case !c.AuthKnown:
+		return "one moment: reading this node's console settings"
+	case noPasswordYet(c):
+		return "set a console password first: p (actions need one on this node)"
+	}
+	return ""
+}
+
 // update handles the dialog's messages; done is set when the dialog ends
 // (run is then the action, or nil when cancelled).
 func (d *confirm) update(c *Context, msg tea.Msg) (done bool, run tea.Cmd, cmd tea.Cmd) {

@@ -107,8 +107,8 @@ func (s *historyScreen) Update(c *Context, msg tea.Msg) (Screen, tea.Cmd) {
 			if s.version == 0 {
 				return s, s.loadVersion(c, e.Version)
 			}
-			if noPasswordYet(c) {
-				s.result = "set a console password first (p on the dashboard)"
+			if why := refuseAction(c); why != "" {
+				s.result = why
 				return s, nil
 			}
 			v := s.version

@@ -58,8 +58,8 @@ func fetchLogs(c *Context) tea.Cmd {
 // systemAction asks, then runs a system action (refused by the daemon
 // unless it runs with -system-actions).
 func (s *systemScreen) systemAction(c *Context, question, what string, f func(ctx context.Context) error) {
-	if noPasswordYet(c) {
-		s.flash = "set a console password first (p on the dashboard)"
+	if why := refuseAction(c); why != "" {
+		s.flash = why
 		return
 	}
 	s.dialog = newConfirm(question, act(what, f))

@@ -55,6 +55,20 @@ func (c *console) waitFor(text string) {
 	c.t.Fatalf("the screen never showed %q; it shows:\n%s", text, s)
 }
 
+// ready waits until the dashboard shows and the console knows whether
+// actions need the password.
+func (c *console) ready() {
+	c.t.Helper()
+	c.waitFor("vip-a MASTER")
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		c.tm.Send(authRequest{})
+		if <-authKnown {
+			return
+		}
+	}
+	c.t.Fatal("the console never read its settings")
+}
+
 // typeText types s, one key a character.
 func (c *console) typeText(s string) {
 	c.tm.Type(s)
@@ -93,10 +107,19 @@ type screenRequest struct{}
 
 var screens = make(chan string, 1)
 
+// authRequest asks the App whether it read the console settings.
+type authRequest struct{}
+
+var authKnown = make(chan bool, 1)
+
 func init() {
 	testHook = func(a *App, msg tea.Msg) bool {
-		if _, ok := msg.(screenRequest); ok {
+		switch msg.(type) {
+		case screenRequest:
 			screens <- a.View()
+			return true
+		case authRequest:
+			authKnown <- a.c.AuthKnown
 			return true
 		}
 		return false
@@ -348,7 +371,7 @@ func TestDashboardActions(t *testing.T) {
 	f := newFake(t)
 	f.configured()
 	c := startConsole(t, f, 2)
-	c.waitFor("vip-a MASTER")
+	c.ready()
 	c.runes("h")
 	c.waitFor("Hand the VIPs over to the peer now?")
 	c.runes("n")
@@ -413,7 +436,7 @@ func TestEditBackend(t *testing.T) {
 	f := newFake(t)
 	f.configured()
 	c := startConsole(t, f, 2)
-	c.waitFor("vip-a MASTER")
+	c.ready()
 	c.runes("e")
 	c.waitFor("backend web: 2 server(s)")
 	c.press(tea.KeyDown, tea.KeyDown) // VIPs, service web, backend web
@@ -449,7 +472,7 @@ func TestEditVIPFollowsServices(t *testing.T) {
 	f := newFake(t)
 	f.configured()
 	c := startConsole(t, f, 2)
-	c.waitFor("vip-a MASTER")
+	c.ready()
 	c.runes("e")
 	c.waitFor("VIPs of vip-a")
 	c.press(tea.KeyEnter)
@@ -490,7 +513,7 @@ func TestFailoverTest(t *testing.T) {
 		set(vrrp.StateMaster, 2620*time.Millisecond, "")
 	}
 	c := startConsole(t, f, 2)
-	c.waitFor("vip-a MASTER")
+	c.ready()
 	c.runes("t")
 	c.waitFor("Test failover: hand the VIPs to the peer and take them back?")
 	c.runes("y")
@@ -507,7 +530,7 @@ func TestRollback(t *testing.T) {
 	f := newFake(t)
 	f.configured()
 	c := startConsole(t, f, 2)
-	c.waitFor("vip-a MASTER")
+	c.ready()
 	c.runes("r")
 	c.waitFor("*   8  2026")
 	c.press(tea.KeyDown, tea.KeyEnter)
@@ -533,7 +556,7 @@ func TestActionsNeedAPasswordFirst(t *testing.T) {
 	f.configured()
 	f.password = ""
 	c := startConsole(t, f, 2)
-	c.waitFor("vip-a MASTER")
+	c.ready()
 	c.runes("h")
 	c.waitFor("set a console password first: p")
 	c.runes("p")
@@ -555,7 +578,7 @@ func TestSystemMenu(t *testing.T) {
 	f.configured()
 	f.setStatus(func(st *api.Status) { st.Node.SystemActions = true })
 	c := startConsole(t, f, 2)
-	c.waitFor("vip-a MASTER")
+	c.ready()
 	c.runes("x")
 	c.waitFor("interfaces and their link state")
 	c.press(tea.KeyEnter)
