@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -226,7 +227,16 @@ func TestConsoleSetsUpANode(t *testing.T) {
 	}) {
 		t.Fatalf("the client did not reach both backends through the VIP: %v", seen)
 	}
-	c.waitFor("web/web2 10.0.0.12:80   UP", 10*time.Second)
+	// Some traffic, so that the dashboard shows counters and a rate.
+	for range 40 {
+		getFrom(client, "http://192.168.10.100/")
+		time.Sleep(25 * time.Millisecond)
+	}
+	if !WaitFor(10*time.Second, func() bool {
+		return regexp.MustCompile(`web2 10\.0\.0\.12:80 +UP .* [1-9][0-9]* req`).MatchString(c.screen())
+	}) {
+		t.Fatalf("the dashboard does not show the requests:\n%s", c.screen())
+	}
 	c.save("dashboard")
 
 	// The daemon restarts: "reconnecting", then live data.

@@ -385,7 +385,7 @@ func serverHealth(c *Context, backend, server string) (ServerHealth, bool) {
 
 func (d *Dashboard) servicesPanel(c *Context, w, h int) string {
 	t := c.Theme
-	widths := []int{26, 7, 14, 6, 7}
+	widths := []int{30, 7, 14, 6, 7}
 	head := columns(widths, "SERVICE / SERVER", "STATE", "CHECK", "CONN", "REQ/S", "LAST MINUTE")
 	marker := " "
 	if d.focus == 0 {
@@ -404,7 +404,7 @@ func (d *Dashboard) servicesPanel(c *Context, w, h int) string {
 	if d.sel >= d.top[0]+room {
 		d.top[0] = d.sel - room + 1
 	}
-	sparkW := max(w-1-sum(widths)-6, 5)
+	sparkW := max(w-1-sum(widths), 5)
 	for i := d.top[0]; i < len(rows) && i < d.top[0]+room; i++ {
 		r := rows[i]
 		var line string
@@ -426,6 +426,25 @@ func (d *Dashboard) servicesPanel(c *Context, w, h int) string {
 		lines = append(lines, "")
 	}
 	return strings.Join(lines, "\n") + "\n"
+}
+
+// resample fits a minute of samples (oldest first) into n cells: each
+// cell the mean of the samples it covers; fewer samples than cells are
+// shown as they are.
+func resample(xs []float64, n int) []float64 {
+	if len(xs) <= n {
+		return xs
+	}
+	out := make([]float64, n)
+	for i := range n {
+		lo, hi := i*len(xs)/n, (i+1)*len(xs)/n
+		s := 0.0
+		for _, x := range xs[lo:hi] {
+			s += x
+		}
+		out[i] = s / float64(hi-lo)
+	}
+	return out
 }
 
 func sum(xs []int) int {
@@ -461,13 +480,9 @@ func (d *Dashboard) serviceRow(c *Context, name string, widths []int, sparkW int
 			state = t.Good.Render("OK")
 		}
 		errs := s.Stats.BadRequests + s.Stats.ServerErrors + s.Stats.Timeouts + s.Stats.NoServer
-		series := c.Rates.Series(name)
-		if len(series) > sparkW {
-			series = series[len(series)-sparkW:]
-		}
-		return columns(widths, s.Name+" "+s.Mode+" "+listen, state, fmt.Sprintf("%d up", up),
+		return columns(widths, s.Name+" "+s.Mode+" "+listen, state, fmt.Sprintf("%d up, %d err", up, errs),
 			fmt.Sprint(s.Stats.ActiveConnections), fmt.Sprintf("%.1f", c.Rates.Now(name)),
-			t.spark(series)+fmt.Sprintf(" err %d", errs))
+			t.spark(resample(c.Rates.Series(name), sparkW)))
 	}
 	return name
 }
@@ -504,8 +519,8 @@ func (d *Dashboard) serverRow(c *Context, r row, widths []int) string {
 				if sv.SlowStartPct > 0 {
 					check += fmt.Sprintf(" slow %d%%", sv.SlowStartPct)
 				}
-				return columns(widths, "  "+r.backend+"/"+r.server+" "+sv.Address, state, check,
-					fmt.Sprint(sv.Active), "", fmt.Sprintf("total %d, errors %d", sv.Total, sv.ConnectErrors))
+				return columns(widths, "  "+r.server+" "+sv.Address, state, check,
+					fmt.Sprint(sv.Active), "", fmt.Sprintf("%d req, %d err", sv.Total, sv.ConnectErrors))
 			}
 		}
 	}

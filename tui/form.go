@@ -145,7 +145,10 @@ func (f *Form) View(t *Theme, w int) string {
 		}
 	}
 	if h := f.Fields[f.focus].Hint(); h != "" && len(f.Fields) > 0 {
-		b.WriteString("\n" + t.Dim.Render(h) + "\n")
+		b.WriteString("\n")
+		for _, l := range strings.Split(ansi.Wordwrap(h, w, " "), "\n") {
+			b.WriteString(t.Dim.Render(l) + "\n")
+		}
 	}
 	return b.String()
 }
@@ -406,7 +409,7 @@ func (f *ListField) add(v string) {
 
 func (f *ListField) Label() string { return f.label }
 func (f *ListField) Hint() string {
-	return strings.TrimSpace(f.hint + "  enter on the last entry adds one, ctrl+d removes one")
+	return strings.TrimSpace(f.hint + "; enter on the last entry adds one, ctrl+d removes one")
 }
 
 // Values are the filled entries, in order.
