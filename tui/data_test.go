@@ -39,4 +39,6 @@ func TestRates(t *testing.T) {
 	}
 }
 
-func statsWith(requests int64) proxy.ServiceCounters { return proxy.ServiceCounters{Requests: requests} }
+func statsWith(requests int64) proxy.ServiceCounters {
+	return proxy.ServiceCounters{Requests: requests}
+}
