@@ -106,6 +106,18 @@ var ErrNotEnabled = errors.New("not enabled on this node")
 // (409).
 var ErrNoPassword = errors.New("no console password is set")
 
+// Errorf formats an error as fmt.Errorf does that errors.Is also matches
+// with kind (ErrInvalid, ErrNotFound, ...), without kind's text in its
+// message.
+func Errorf(kind error, format string, args ...any) error {
+	return &kindError{kind: kind, err: fmt.Errorf(format, args...)}
+}
+
+type kindError struct{ kind, err error }
+
+func (e *kindError) Error() string   { return e.err.Error() }
+func (e *kindError) Unwrap() []error { return []error{e.err, e.kind} }
+
 // RetryError refuses a request for a while: a password check after wrong
 // passwords (429, with Retry-After).
 type RetryError struct {

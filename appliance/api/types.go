@@ -15,6 +15,8 @@
 //	POST /v1/vrrp/handover    give up VRRP MASTER now
 //	GET  /v1/maintenance      {"on": bool}
 //	PUT  /v1/maintenance      turn maintenance on or off (kept across restarts)
+//	GET  /v1/drain            the drained servers
+//	PUT  /v1/drain            drain a server or make it ready ({"server", "drain"})
 //	GET  /v1/interfaces       the node's network interfaces and the VRRP routers heard on each
 //	GET  /v1/console/auth     whether a console password is set and required
 //	POST /v1/console/auth     check a console password (204, 401, 429 after wrong ones)

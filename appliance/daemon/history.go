@@ -199,7 +199,7 @@ func (h *history) get(v int) ([]byte, string, error) {
 	}
 	h.mu.Unlock()
 	if i < 0 {
-		return nil, "", fmt.Errorf("config version %d is not in the history (%s): %w", v, kept, api.ErrNotFound)
+		return nil, "", api.Errorf(api.ErrNotFound, "config version %d is not in the history (%s)", v, kept)
 	}
 	path := h.file(v)
 	raw, err := os.ReadFile(path)

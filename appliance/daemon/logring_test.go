@@ -84,9 +84,18 @@ func TestDaemonLogs(t *testing.T) {
 	}
 }
 
+// nopHandler takes every record and does nothing with it.
+type nopHandler struct{}
+
+func (nopHandler) Enabled(context.Context, slog.Level) bool  { return true }
+func (nopHandler) Handle(context.Context, slog.Record) error { return nil }
+func (h nopHandler) WithAttrs([]slog.Attr) slog.Handler      { return h }
+func (h nopHandler) WithGroup(string) slog.Handler           { return h }
+
 // BenchmarkLogRecord measures what keeping a record costs: one record of
-// four attributes (as the daemon's "config applied") through the text
-// handler alone and with the ring.
+// five attributes (as the daemon's "config applied") through the text
+// handler alone, with the ring, and through the ring alone (over a
+// handler that does nothing).
 func BenchmarkLogRecord(b *testing.B) {
 	text := slog.NewTextHandler(io.Discard, nil)
 	for _, bc := range []struct {
@@ -95,6 +104,8 @@ func BenchmarkLogRecord(b *testing.B) {
 	}{
 		{"text", text},
 		{"text+ring", newRingHandler(text, &logRing{})},
+		{"nop", nopHandler{}},
+		{"nop+ring", newRingHandler(nopHandler{}, &logRing{})},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			log := slog.New(bc.h).With("component", "daemon")

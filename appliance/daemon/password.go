@@ -139,7 +139,7 @@ func (p *passwordStore) verify(password string) error {
 		return err
 	}
 	if !ok {
-		return fmt.Errorf("no console password is set: %w", api.ErrNoPassword)
+		return api.Errorf(api.ErrNoPassword, "no console password is set")
 	}
 	if subtle.ConstantTimeCompare(derive(password, h.salt, h.iter), h.key) == 1 {
 		p.fails, p.next = 0, time.Time{}
@@ -147,7 +147,7 @@ func (p *passwordStore) verify(password string) error {
 	}
 	p.fails = min(p.fails+1, 1000)
 	p.next = p.now().Add(failDelay(p.fails))
-	return fmt.Errorf("wrong console password: %w", api.ErrUnauthorized)
+	return api.Errorf(api.ErrUnauthorized, "wrong console password")
 }
 
 // check verifies password (see verify).
@@ -162,14 +162,14 @@ func (p *passwordStore) check(password string) error {
 // characters, or more than MaxPasswordLen bytes, wraps api.ErrInvalid.
 func (p *passwordStore) set(password, old string) error {
 	if n := utf8.RuneCountInString(password); n < MinPasswordLen || len(password) > MaxPasswordLen {
-		return fmt.Errorf("the console password must have at least %d characters (and at most %d bytes); it has %d: %w",
-			MinPasswordLen, MaxPasswordLen, n, api.ErrInvalid)
+		return api.Errorf(api.ErrInvalid, "the console password must have at least %d characters (and at most %d bytes); it has %d",
+			MinPasswordLen, MaxPasswordLen, n)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if _, ok, err := p.load(); ok || err != nil {
 		if old == "" {
-			return fmt.Errorf("a console password is set: give the current one as old (or remove it with halbctl console password --reset): %w", api.ErrUnauthorized)
+			return api.Errorf(api.ErrUnauthorized, "a console password is set: give the current one as old (or remove it with halbctl console password --reset)")
 		}
 		if err := p.verify(old); err != nil {
 			return err

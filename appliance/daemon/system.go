@@ -16,12 +16,7 @@ import (
 
 // errNoSystemActions answers a system action on a daemon started without
 // -system-actions (a development machine, netlab).
-var errNoSystemActions = notEnabled("system actions are not enabled on this node (halbd -system-actions)")
-
-type notEnabled string
-
-func (e notEnabled) Error() string        { return string(e) }
-func (e notEnabled) Is(target error) bool { return target == api.ErrNotEnabled }
+var errNoSystemActions = api.Errorf(api.ErrNotEnabled, "system actions are not enabled on this node (halbd -system-actions)")
 
 // systemctlTimeout bounds one run of systemctl (it queues the job and
 // returns).
@@ -99,9 +94,9 @@ func (d *Daemon) factoryReset(nodeName string) (reset bool, err error) {
 	d.mu.Unlock()
 	if nodeName != name {
 		if name == "" {
-			return false, fmt.Errorf("node_name %q: this node is unconfigured, confirm with node_name \"\": %w", nodeName, api.ErrInvalid)
+			return false, api.Errorf(api.ErrInvalid, "node_name %q: this node is unconfigured, confirm with node_name \"\"", nodeName)
 		}
-		return false, fmt.Errorf("node_name %q is not this node's name: confirm with the node's name: %w", nodeName, api.ErrInvalid)
+		return false, api.Errorf(api.ErrInvalid, "node_name %q is not this node's name: confirm with the node's name", nodeName)
 	}
 	d.log.Warn("factory reset: removing the config and every state file, then rebooting", "node", name)
 	d.publish("system.factory_reset", "factory reset: removing the config and every state file, then rebooting", map[string]string{"node": name})

@@ -119,7 +119,7 @@ func TestFactoryReset(t *testing.T) {
 	}
 
 	err := td.FactoryReset("lb2")
-	if !errors.Is(err, api.ErrInvalid) || err.Error() != `node_name "lb2" is not this node's name: confirm with the node's name: invalid request` {
+	if !errors.Is(err, api.ErrInvalid) || err.Error() != `node_name "lb2" is not this node's name: confirm with the node's name` {
 		t.Fatalf("factory reset with another name: %v", err)
 	}
 	if td.running() == "" || !td.Maintenance() || callsOf(calls) != "" {

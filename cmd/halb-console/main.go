@@ -69,6 +69,8 @@ func main() {
 	}
 	client := api.NewClient(*socket)
 	defer client.Close()
+	// The configs applied here are the console's in the config history.
+	client.SetAgent(api.SourceConsole)
 	app := tui.New(client, tui.NewTheme(r, useASCII), opts)
 	p := tea.NewProgram(app, tea.WithAltScreen(), tea.WithFPS(20))
 	if _, err := p.Run(); err != nil {
