@@ -9,7 +9,7 @@ import (
 // Change is one difference between two configs.
 type Change struct {
 	// Section is the top-level key: node, time, peers, vrrp,
-	// vrrp_sync_groups, services, backends.
+	// vrrp_sync_groups, services, backends, console.
 	Section string `json:"section"`
 	// Name is the list element's name; empty for node and time.
 	Name string `json:"name,omitempty"`
@@ -61,6 +61,9 @@ func Diff(old, new *Config) []Change {
 	out = append(out, diffList("vrrp_sync_groups", old.VRRPSyncGroups, new.VRRPSyncGroups, func(g VRRPSyncGroup) string { return g.Name })...)
 	out = append(out, diffList("services", old.Services, new.Services, func(s Service) string { return s.Name })...)
 	out = append(out, diffList("backends", old.Backends, new.Backends, func(b Backend) string { return b.Name })...)
+	if f := changedFields(old.Console.explicit(), new.Console.explicit()); len(f) > 0 {
+		out = append(out, Change{Section: "console", Kind: "changed", Fields: f})
+	}
 	for i := range out {
 		out[i].Inactive = inactiveIn(out[i])
 	}
@@ -132,4 +135,12 @@ func equal(a, b reflect.Value) bool {
 		return equal(a.Elem(), b.Elem())
 	}
 	return reflect.DeepEqual(a.Interface(), b.Interface())
+}
+
+// explicit is c with every default spelled out, so that an absent key and
+// its default value compare equal.
+func (c Console) explicit() Console {
+	on := c.PasswordRequired()
+	c.RequirePassword = &on
+	return c
 }

@@ -183,6 +183,10 @@ func TestDiffChanges(t *testing.T) {
 				{Section: "vrrp", Name: "web-c", Kind: "added"},
 				{Section: "vrrp", Name: "web-b", Kind: "removed"},
 			}},
+		{"console password off", "node: {name: lb1}", "node: {name: lb1}\nconsole: {require_password: false}",
+			[]Change{{Section: "console", Kind: "changed", Fields: []string{"require_password"}}}},
+		{"console password default written out", "node: {name: lb1}", "node: {name: lb1}\nconsole: {require_password: true}", nil},
+		{"console empty", "node: {name: lb1}", "node: {name: lb1}\nconsole: {}", nil},
 		{"reorder is no change", `  - {name: web-a, interface: eth1, vrid: 51, priority: 150, vips: [192.168.10.100/24]}
   - {name: web-b, interface: eth1, vrid: 52, priority: 100, vips: [192.168.10.101/24]}
 `, `  - {name: web-b, interface: eth1, vrid: 52, priority: 100, vips: [192.168.10.101/24]}

@@ -35,7 +35,23 @@ type Config struct {
 	Services []Service `yaml:"services,omitempty" json:"services"`
 	// Backends are the pools of servers that services forward to. Default: none.
 	Backends []Backend `yaml:"backends,omitempty" json:"backends"`
+	// Console configures the console on the node's screen and serial
+	// port. Default: see Console.
+	Console Console `yaml:"console,omitempty" json:"console"`
 }
+
+// Console configures the console (halb-console on tty1 and ttyS0).
+type Console struct {
+	// RequirePassword makes every console action that changes state ask
+	// for the console admin password (set by the console's setup wizard or
+	// `halbctl console password`); false is for labs. Viewing never asks.
+	// Default: true (nil: absent).
+	RequirePassword *bool `yaml:"require_password,omitempty" json:"require_password,omitempty"`
+}
+
+// PasswordRequired reports whether console actions ask for the console
+// password: require_password, true when absent.
+func (c Console) PasswordRequired() bool { return c.RequirePassword == nil || *c.RequirePassword }
 
 // Node describes this machine.
 type Node struct {

@@ -33,6 +33,7 @@ import (
 	"halb/appliance/api"
 	"halb/appliance/config"
 	"halb/appliance/health"
+	"halb/appliance/netcfg"
 	"halb/appliance/proxy"
 	"halb/appliance/vrrp"
 )
@@ -70,6 +71,7 @@ type vrrpPart interface {
 	SetServiceHealth(service string, healthy bool)
 	SetMaintenance(on bool)
 	Handover(names ...string) error
+	Heard() []vrrp.HeardRouter
 }
 
 // Options configure a Daemon.
@@ -82,11 +84,19 @@ type Options struct {
 	StateDir string
 	// Version is reported in status.
 	Version string
-	// Logger defaults to slog.Default().
+	// Logger defaults to slog.Default(). The daemon keeps the last
+	// records it logs in memory as well (Daemon.Logger, GET /v1/logs).
 	Logger *slog.Logger
 	// Notify receives sd_notify-style state strings (READY=1, STATUS=...);
 	// nil discards them.
 	Notify func(state string)
+	// SystemActions lets the control API reboot, power off and
+	// factory-reset the machine (halbd -system-actions, which only the
+	// appliance's unit passes). Default: false.
+	SystemActions bool
+	// Systemctl is the program run as "Systemctl reboot" and "Systemctl
+	// poweroff". Default: systemctl (tests give a fake).
+	Systemctl string
 }
 
 // Daemon is one halbd.
@@ -104,7 +114,15 @@ type Daemon struct {
 	cfg     *config.Config
 	raw     []byte
 	applied time.Time
+	version int // the running config's version in hist
 	lastErr *api.Rejection
+
+	// hist is the config history in the state directory.
+	hist *history
+	// pw is the console password in the state directory.
+	pw *passwordStore
+	// logs keeps the last records logged.
+	logs *logRing
 
 	// components in the order they take a new config: checks and
 	// listeners before VRRP, which may then take VIPs.
@@ -142,7 +160,13 @@ func newDaemon(opts Options, newVRRP func(d *Daemon) (vrrpPart, error)) *Daemon 
 	if opts.Notify == nil {
 		opts.Notify = func(string) {}
 	}
-	d := &Daemon{opts: opts, log: opts.Logger, events: api.NewBroker()}
+	if opts.Systemctl == "" {
+		opts.Systemctl = "systemctl"
+	}
+	d := &Daemon{opts: opts, events: api.NewBroker(), logs: &logRing{}}
+	d.log = slog.New(newRingHandler(opts.Logger.Handler(), d.logs))
+	d.hist = newHistory(filepath.Join(opts.StateDir, "history"))
+	d.pw = newPasswordStore(filepath.Join(opts.StateDir, "console-password"))
 	d.proxy = proxy.New(d.log)
 	d.health = health.New(d.log, d.serverChanged)
 	d.proxy.ObserveConnects(d.health.Passive)
@@ -222,6 +246,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	defer os.Remove(d.opts.SocketPath)
 
+	if err := d.hist.load(); err != nil {
+		d.log.Error("config history damaged", "err", err)
+	}
 	for _, key := range d.Drained() {
 		if b, s, ok := strings.Cut(key, "/"); ok {
 			d.proxy.SetServerDrained(b, s, true)
@@ -293,38 +320,89 @@ func (d *Daemon) Reload() {
 		err = d.prepare(path, raw, cfg)
 	}
 	if err != nil {
-		d.reject("file", path, err)
+		d.reject(api.SourceFile, path, err)
 		return
 	}
-	d.commit(cfg, raw)
+	d.commit(cfg, raw, api.SourceFile, "")
 }
 
 // Apply validates raw, has every component take it (listeners bind), saves
-// it as the config file and applies it. name is what messages call the
-// config (the file the client sent; "api" when empty). A config that is
-// invalid returns config.Errors, one that a component cannot take
-// config.Errors wrapping api.ErrConflict; either changes nothing.
+// it as the config file, applies it and records it in the config history
+// as from the API. name is what messages call the config (the file the
+// client sent; "api" when empty). A config that is invalid returns
+// config.Errors, one that a component cannot take config.Errors wrapping
+// api.ErrConflict; either changes nothing.
 func (d *Daemon) Apply(name string, raw []byte) ([]config.Change, error) {
+	res, err := d.ApplyFrom(api.SourceAPI, name, raw)
+	return res.Changes, err
+}
+
+// ApplyFrom is Apply for a config from source (api.SourceAPI or
+// api.SourceConsole); it also returns the config's version in the history.
+func (d *Daemon) ApplyFrom(source, name string, raw []byte) (api.ApplyResult, error) {
 	d.applyMu.Lock()
 	defer d.applyMu.Unlock()
 	if name == "" {
 		name = "api"
 	}
+	return d.apply(source, name, "", raw)
+}
+
+// Rollback applies version v of the config history again, as Apply does,
+// and records it as a new version from api.SourceRollback. A version the
+// history does not keep is an error wrapping api.ErrNotFound.
+func (d *Daemon) Rollback(v int) (api.ApplyResult, error) {
+	d.applyMu.Lock()
+	defer d.applyMu.Unlock()
+	raw, path, err := d.hist.get(v)
+	if err != nil {
+		return api.ApplyResult{}, err
+	}
+	d.log.Info("rolling back the config", "version", v)
+	// Errors name the history's file of the version, as a config file's.
+	return d.apply(api.SourceRollback, path, fmt.Sprintf("rollback to %d", v), raw)
+}
+
+// apply parses raw (called name in messages), prepares, saves and commits
+// it; what prefixes the history's summary. Callers hold applyMu.
+func (d *Daemon) apply(source, name, what string, raw []byte) (api.ApplyResult, error) {
 	cfg, err := config.Parse(name, raw)
 	if err == nil {
 		err = d.prepare(name, raw, cfg)
 	}
 	if err != nil {
-		d.reject("api", name, err)
-		return nil, err
+		d.reject(source, name, err)
+		return api.ApplyResult{}, err
 	}
 	if err := config.Save(d.opts.ConfigPath, raw); err != nil {
 		d.abort()
 		err = fmt.Errorf("save %s: %w", d.opts.ConfigPath, err)
 		d.log.Error("config not applied", "err", err)
-		return nil, err
+		return api.ApplyResult{}, err
 	}
-	return d.commit(cfg, raw), nil
+	return d.commit(cfg, raw, source, what), nil
+}
+
+// History lists the applied configs kept in the state directory, newest
+// first, the running one marked.
+func (d *Daemon) History() []api.HistoryEntry {
+	l := d.hist.list()
+	d.mu.Lock()
+	running := d.version
+	if d.cfg == nil {
+		running = 0
+	}
+	d.mu.Unlock()
+	for i := range l {
+		l[i].Running = l[i].Version == running
+	}
+	return l
+}
+
+// HistoryConfig returns the YAML of version v of the config history.
+func (d *Daemon) HistoryConfig(v int) ([]byte, error) {
+	raw, _, err := d.hist.get(v)
+	return raw, err
 }
 
 // prepare has every Preparer take cfg. If one cannot, those before it
@@ -383,12 +461,26 @@ func prepareErrors(name string, raw []byte, cfg *config.Config, component string
 	return out
 }
 
-// commit makes a prepared config current and hands it to every component,
-// in order. Callers hold applyMu.
-func (d *Daemon) commit(cfg *config.Config, raw []byte) []config.Change {
+// commit makes a prepared config from source current, records it in the
+// config history (what, when set, prefixing its summary) and hands it to
+// every component, in order. Callers hold applyMu.
+func (d *Daemon) commit(cfg *config.Config, raw []byte, source, what string) api.ApplyResult {
 	d.mu.Lock()
 	changes := config.Diff(d.cfg, cfg)
-	d.cfg, d.raw, d.applied, d.lastErr = cfg, raw, time.Now(), nil
+	d.mu.Unlock()
+	summary := summarize(changes)
+	if what != "" {
+		summary = what + ": " + summary
+	}
+	// The history is the record of what ran; a config is in force even if
+	// it cannot be recorded (a full disk), which the log and events say.
+	version, herr := d.hist.record(source, summary, raw)
+	if herr != nil {
+		d.log.Error("config history not written", "err", herr)
+		d.publish("config.history_failed", herr.Error(), nil)
+	}
+	d.mu.Lock()
+	d.cfg, d.raw, d.applied, d.version, d.lastErr = cfg, raw, time.Now(), version, nil
 	d.mu.Unlock()
 	d.warnInactive(cfg)
 	// VRRP tracking learns the services' health under the new config
@@ -403,18 +495,21 @@ func (d *Daemon) commit(cfg *config.Config, raw []byte) []config.Change {
 	}
 
 	msg := fmt.Sprintf("config applied: %d change(s)", len(changes))
-	attrs := []any{"changes", len(changes), "sha256", digest(raw)}
+	if version > 0 {
+		msg += fmt.Sprintf(" (version %d)", version)
+	}
+	attrs := []any{"changes", len(changes), "sha256", digest(raw), "version", version, "source", source}
 	for _, c := range changes {
 		attrs = append(attrs, slog.String("change", c.String()))
 	}
 	d.log.Info(msg, attrs...)
 	d.events.Publish(api.Event{Type: "config.applied", Message: msg, Data: changes})
 	d.opts.Notify("STATUS=" + d.statusLine())
-	return changes
+	return api.ApplyResult{Changes: changes, Version: version}
 }
 
-// reject records a config that was not taken (from source "file" or
-// "api", called name in messages) in status, the log and the event stream.
+// reject records a config that was not taken (from source, called name in
+// messages) in status, the log and the event stream.
 func (d *Daemon) reject(source, name string, err error) {
 	es := config.AsErrors(err)
 	if es == nil {
@@ -614,7 +709,8 @@ func (d *Daemon) Events() *api.Broker { return d.events }
 func (d *Daemon) Status() api.Status {
 	d.mu.Lock()
 	st := api.Status{
-		Node: api.NodeStatus{Version: d.opts.Version, PID: os.Getpid(), Started: d.started, Maintenance: d.Maintenance()},
+		Node: api.NodeStatus{Version: d.opts.Version, PID: os.Getpid(), Started: d.started, Maintenance: d.Maintenance(),
+			SystemActions: d.opts.SystemActions},
 		Config: api.ConfigStatus{
 			Path:      d.opts.ConfigPath,
 			Loaded:    d.cfg != nil,
@@ -625,6 +721,7 @@ func (d *Daemon) Status() api.Status {
 	if d.cfg != nil {
 		st.Node.Name = d.cfg.Node.Name
 		st.Config.SHA256 = digest(d.raw)
+		st.Config.Version = d.version
 	}
 	d.mu.Unlock()
 
@@ -649,4 +746,37 @@ func (d *Daemon) Status() api.Status {
 		}
 	}
 	return st
+}
+
+// Interfaces lists the node's network interfaces with the VRRP routers of
+// other nodes heard on each.
+func (d *Daemon) Interfaces() ([]api.Interface, error) {
+	links, err := netcfg.Links()
+	if err != nil {
+		return nil, err
+	}
+	var heard []vrrp.HeardRouter
+	if d.vrrp != nil {
+		heard = d.vrrp.Heard()
+	}
+	out := make([]api.Interface, 0, len(links))
+	for _, l := range links {
+		in := api.Interface{Name: l.Name, Kind: l.Kind, MAC: l.MAC, MTU: l.MTU, Up: l.Up, Carrier: l.Carrier,
+			Addresses: l.Addresses}
+		if in.Addresses == nil {
+			in.Addresses = []string{}
+		}
+		for _, h := range heard {
+			if h.Interface != l.Name {
+				continue
+			}
+			r := api.HeardRouter{VRID: h.VRID, Version: h.Version, Source: h.Source.String(), Priority: h.Priority, LastSeen: h.Last}
+			for _, a := range h.VIPs {
+				r.VIPs = append(r.VIPs, a.String())
+			}
+			in.VRRP = append(in.VRRP, r)
+		}
+		out = append(out, in)
+	}
+	return out, nil
 }

@@ -18,6 +18,7 @@ import (
 	"halb/appliance/api"
 	"halb/appliance/config"
 	"halb/appliance/proxy"
+	"halb/appliance/vrrp"
 	"halb/internal/testutil"
 )
 
@@ -36,6 +37,8 @@ type fakeVRRP struct {
 func newFakeVRRP() *fakeVRRP { return &fakeVRRP{health: map[string]bool{}} }
 
 func (f *fakeVRRP) Name() string { return "vrrp" }
+
+func (f *fakeVRRP) Heard() []vrrp.HeardRouter { return nil }
 
 func (f *fakeVRRP) Run(ctx context.Context) error {
 	f.record("run")
@@ -90,6 +93,12 @@ func (f *fakeVRRP) appliedCount() int {
 	return len(f.applied)
 }
 
+func (f *fakeVRRP) lastApplied() *config.Config {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.applied[len(f.applied)-1]
+}
+
 func (f *fakeVRRP) callList() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -112,6 +121,12 @@ type testDaemon struct {
 // returns once it has started.
 func startDaemon(t *testing.T, dir, cfg string) *testDaemon {
 	t.Helper()
+	return startDaemonWith(t, dir, cfg, nil)
+}
+
+// startDaemonWith is startDaemon with options changed by edit.
+func startDaemonWith(t *testing.T, dir, cfg string, edit func(*Options)) *testDaemon {
+	t.Helper()
 	if cfg != "" {
 		if err := os.WriteFile(filepath.Join(dir, "halb.yaml"), []byte(cfg), 0o640); err != nil {
 			t.Fatal(err)
@@ -123,13 +138,17 @@ func startDaemon(t *testing.T, dir, cfg string) *testDaemon {
 		t.Fatal(err)
 	}
 	td := &testDaemon{t: t, dir: dir, vrrp: newFakeVRRP(), logs: logs.Name()}
-	td.Daemon = newDaemon(Options{
+	opts := Options{
 		ConfigPath: filepath.Join(dir, "halb.yaml"),
 		SocketPath: filepath.Join(dir, "halb.sock"),
 		StateDir:   filepath.Join(dir, "state"),
 		Version:    "test",
 		Logger:     slog.New(slog.NewTextHandler(logs, nil)),
-	}, func(*Daemon) (vrrpPart, error) { return td.vrrp, nil })
+	}
+	if edit != nil {
+		edit(&opts)
+	}
+	td.Daemon = newDaemon(opts, func(*Daemon) (vrrpPart, error) { return td.vrrp, nil })
 	events, cancelEvents := td.Events().Subscribe(256)
 	td.events = events
 	ctx, cancel := context.WithCancel(context.Background())

@@ -68,9 +68,15 @@ backends:
 // output.
 func (h *halbd) halbctl(args ...string) (int, string, string) {
 	h.t.Helper()
+	return h.halbctlIn("", args...)
+}
+
+// halbctlIn is halbctl with stdin as its standard input.
+func (h *halbd) halbctlIn(stdin string, args ...string) (int, string, string) {
+	h.t.Helper()
 	var out, errOut bytes.Buffer
 	cmd := exec.Command(halbctlBin, append([]string{"-socket", h.socket}, args...)...)
-	cmd.Stdout, cmd.Stderr = &out, &errOut
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = strings.NewReader(stdin), &out, &errOut
 	err := cmd.Run()
 	var ee *exec.ExitError
 	switch {

@@ -96,8 +96,8 @@ type halbd struct {
 }
 
 // startHalbd runs the real binary on a temporary config, socket and state
-// directory, and follows its event stream.
-func startHalbd(t *testing.T, cfg string) *halbd {
+// directory, with args added, and follows its event stream.
+func startHalbd(t *testing.T, cfg string, args ...string) *halbd {
 	t.Helper()
 	dir := t.TempDir()
 	h := &halbd{
@@ -112,7 +112,7 @@ func startHalbd(t *testing.T, cfg string) *halbd {
 			t.Fatal(err)
 		}
 	}
-	h.cmd = exec.Command(halbdBin, "-config", h.config, "-socket", h.socket, "-state-dir", filepath.Join(dir, "state"))
+	h.cmd = exec.Command(halbdBin, append([]string{"-config", h.config, "-socket", h.socket, "-state-dir", filepath.Join(dir, "state")}, args...)...)
 	h.cmd.Stdout, h.cmd.Stderr = h.logs, h.logs
 	if err := h.cmd.Start(); err != nil {
 		t.Fatal(err)
