@@ -68,7 +68,7 @@ if [ -z "${HALB_ROOT_PASSWORD+set}" ] && [ -t 0 ]; then
 fi
 if [ -n "${HALB_ROOT_PASSWORD:-}" ]; then
 	openssl passwd -6 -stdin <<<"$HALB_ROOT_PASSWORD" >"$dir/seed/root_password_hash"
-	root="set from HALB_ROOT_PASSWORD or the prompt: '!' then Enter on the console for a root shell"
+	root="set from HALB_ROOT_PASSWORD or the prompt: '!' on the console for a root shell"
 else
 	root="locked (no password given): the console has no shell"
 fi
@@ -101,7 +101,8 @@ image-run: booting $img in QEMU ($accel), in $dir (removed on exit)
   root:     $root
 ${backends:+  backends: $backends
 }  try:      curl -i http://127.0.0.1:$port/   (the guest's port 80, once halbd is up: about a minute under TCG)
-  console:  this terminal (the guest's ttyS0), redrawn every 2 s
+  console:  this terminal (the guest's ttyS0): halb-console, the dashboard of the seeded node
+            (80x24, ASCII; ? lists its keys, ! a root shell when root has a password)
   quit:     Ctrl-A then X
 
 EOF
