@@ -45,8 +45,18 @@ bin/halbctl config validate "$config" >/dev/null || {
 
 dir=$(mktemp -d /tmp/halb-image-run.XXXXXX)
 pids=()
+# restore_tty: the guest's console draws on this terminal in its alternate
+# screen, with the cursor hidden and mouse reports on; QEMU ends without
+# undoing that.
+restore_tty() {
+	if [ -n "${qemu_ran:-}" ] && [ -t 1 ]; then
+		printf '\e[?1049l\e[?25h\e[?1000l\e[?1002l\e[?1003l\e[?1006l\e[?2004l\e[0m'
+	fi
+	qemu_ran=
+}
 cleanup() {
 	local p
+	restore_tty
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
 	rm -rf "$dir"
@@ -68,7 +78,7 @@ if [ -z "${HALB_ROOT_PASSWORD+set}" ] && [ -t 0 ]; then
 fi
 if [ -n "${HALB_ROOT_PASSWORD:-}" ]; then
 	openssl passwd -6 -stdin <<<"$HALB_ROOT_PASSWORD" >"$dir/seed/root_password_hash"
-	root="set from HALB_ROOT_PASSWORD or the prompt: '!' then Enter on the console for a root shell"
+	root="set from HALB_ROOT_PASSWORD or the prompt: '!' on the console for a root shell"
 else
 	root="locked (no password given): the console has no shell"
 fi
@@ -101,11 +111,13 @@ image-run: booting $img in QEMU ($accel), in $dir (removed on exit)
   root:     $root
 ${backends:+  backends: $backends
 }  try:      curl -i http://127.0.0.1:$port/   (the guest's port 80, once halbd is up: about a minute under TCG)
-  console:  this terminal (the guest's ttyS0), redrawn every 2 s
+  console:  this terminal (the guest's ttyS0): halb-console, the dashboard of the seeded node
+            (80x24, ASCII; ? lists its keys, ! a root shell when root has a password)
   quit:     Ctrl-A then X
 
 EOF
 # -serial mon:stdio: the console on this terminal, Ctrl-A X quits.
+qemu_ran=1
 qemu-system-x86_64 -machine q35,accel=$accel -cpu $cpu -m 512 -smp 2 -display none \
 	-drive if=pflash,format=raw,unit=0,readonly=on,file=$OVMF_CODE \
 	-drive if=pflash,format=raw,unit=1,file="$dir/vars.fd" \
@@ -113,4 +125,5 @@ qemu-system-x86_64 -machine q35,accel=$accel -cpu $cpu -m 512 -smp 2 -display no
 	-drive if=virtio,format=raw,file="$dir/seed.img" \
 	-nic "user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:$port-:80" \
 	-serial mon:stdio
+restore_tty
 echo "image-run: QEMU exited; removing $dir"

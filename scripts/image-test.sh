@@ -1,18 +1,27 @@
 #!/usr/bin/env bash
 # make image-test — boots the appliance image built by `make image` in QEMU
-# (root). Two parts:
+# (root). Four parts:
 #   1. one VM (user networking): the kernel boots, the seed disk is imported,
-#      halbd is READY, the console is drawn on ttyS0, a request to the
-#      proxied port (hostfwd on 127.0.0.1) is answered by a backend on the
-#      host (qemu guestfwd runs image-test's backend per connection), and the
-#      console's key ('!' + Enter) gives a root shell after the seeded
-#      password.
+#      halbd is READY, the console (halb-console) shows the seeded node on
+#      ttyS0, a request to the proxied port (hostfwd on 127.0.0.1) is
+#      answered by a backend on the host (qemu guestfwd runs image-test's
+#      backend per connection), ctrl+c does not end the console, the
+#      console's key ('!') gives a root shell after the seeded password, and
+#      a killed console comes back (systemd).
 #   2. two VMs on one LAN (a bridge in a network namespace made here, which
 #      is also the client and holds the backend): lb1 (UEFI, seed disk)
 #      and lb2 (direct kernel, config from halb.seed= on the command line,
 #      no root password: its console key must refuse a shell);
 #      lb1 (priority 150) holds the VIP; its QEMU is killed; lb2 must answer
 #      on the VIP.
+#   3. lb2 boots again with a seed that carries a root password.
+#   4. (booting beside part 3) a VM with NO seed at all on the same LAN
+#      (an address from a DHCP server the test runs there): the test
+#      completes the console's setup wizard over the serial port alone
+#      (keys sent and the screen read through tmux), and a client on the
+#      LAN gets an answer from the backend through the VIP and service the
+#      wizard configured.
+# IMAGE_TEST_ONLY=wizard runs part 4 alone (while working on it).
 # KVM is used when a short probe boot works, else TCG. Logs and timings go
 # to out/image/test/. Skips (exit 0) with the reason when not root or when
 # QEMU/OVMF cannot be installed.
@@ -34,7 +43,8 @@ since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 . scripts/qemu-lib.sh
 qemu_packages qemu-system-x86=/usr/bin/qemu-system-x86_64 qemu-utils=/usr/bin/qemu-img \
 	ovmf=$OVMF_CODE mtools=/usr/bin/mcopy dosfstools=/usr/sbin/mkfs.vfat curl=/usr/bin/curl \
-	iproute2=/usr/sbin/ip python3=/usr/bin/python3 openssl=/usr/bin/openssl ||
+	iproute2=/usr/sbin/ip python3=/usr/bin/python3 openssl=/usr/bin/openssl \
+	tmux=/usr/bin/tmux socat=/usr/bin/socat dnsmasq-base=/usr/sbin/dnsmasq ||
 	skip "the packages above are missing"
 [ -f "$img" ] || fail "$img missing: run make image first"
 [ -x bin/halbctl ] || fail "bin/halbctl missing: run make build first"
@@ -44,12 +54,18 @@ BOOT_TIMEOUT=${BOOT_TIMEOUT:-240}
 rm -rf "$dir"
 mkdir -p "$dir"
 ns=halbimg$$
+session=halbimg$$-wiz
+# Unix sockets have a short path limit: theirs is a directory in /tmp.
+sockdir=$(mktemp -d /tmp/halbimg.XXXXXX)
 pids=()
+declare -A vm # the VMs' QEMU PIDs
 cleanup() {
 	local p
+	tmux kill-session -t "$session" 2>/dev/null || true
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
 	ip netns del "$ns" 2>/dev/null || true
+	rm -rf "$sockdir"
 	rm -f "$dir"/*.qcow2 "$dir"/*.vars.fd
 }
 trap cleanup EXIT
@@ -62,14 +78,19 @@ overlay() {
 	cp "$OVMF_VARS" "$dir/$1.vars.fd"
 }
 
-# qemu_args NAME [pipe]: the common part of a VM's command line; the serial
-# port goes to NAME.serial.log, or with pipe to the FIFOs NAME.in (keys) and
-# NAME.out (read into NAME.serial.log by the caller).
+# qemu_args NAME [pipe|socket]: the common part of a VM's command line; the
+# serial port goes to NAME.serial.log, or with pipe to the FIFOs NAME.in
+# (keys) and NAME.out (read into NAME.serial.log by the caller), or with
+# socket to the unix socket $sockdir/NAME.sock (a terminal attaches there)
+# and NAME.serial.log.
 accel=tcg
 qemu_args() {
 	local cpu=max serial=file:$dir/$1.serial.log
 	[ "$accel" = kvm ] && cpu=host
-	[ "${2:-}" = pipe ] && serial=pipe:$dir/$1
+	case "${2:-}" in
+	pipe) serial=pipe:$dir/$1 ;;
+	socket) serial="chardev:ser -chardev socket,id=ser,path=$sockdir/$1.sock,server=on,wait=off,logfile=$dir/$1.serial.log" ;;
+	esac
 	echo -machine q35,accel=$accel -cpu $cpu -m 512 -smp 1 -display none -no-reboot -monitor none -net none \
 		-drive if=pflash,format=raw,unit=0,readonly=on,file=$OVMF_CODE \
 		-drive if=pflash,format=raw,unit=1,file=$dir/$1.vars.fd \
@@ -88,17 +109,58 @@ wait_log() {
 }
 
 # root_shell FD LOG PASSWORD COMMAND WANT WHAT: on a console (keys to fd
-# FD, its output in LOG): '!' + Enter, PASSWORD for sulogin, COMMAND in the
-# root shell; its output must show WANT. WHAT names the step in failures.
+# FD, its output in LOG): '!', PASSWORD for sulogin, COMMAND in the root
+# shell; its output must show WANT. WHAT names the step in failures.
 root_shell() {
 	local fd=$1 log=$2 pw=$3 cmd=$4 want=$5 what=$6
-	printf '!\r' >&"$fd"
+	printf '!' >&"$fd"
 	wait_log "$log" 'Give root password for maintenance' 30 ||
-		fail "$what: '!' + Enter on the console did not ask for the root password (see $log)"
+		fail "$what: '!' on the console did not ask for the root password (see $log)"
 	printf '%s\r' "$pw" >&"$fd"
 	wait_log "$log" 'root@halb:' 30 || fail "$what: no root shell prompt after the password (see $log)"
-	printf '%s\r' "$cmd" >&"$fd"
-	wait_log "$log" "$want" 30 || fail "$what: no root shell after the password, or no $want from '$cmd' (see $log)"
+	shell_cmd "$fd" "$log" "$cmd" "$want" "$what"
+}
+
+# shell_cmd FD LOG COMMAND WANT WHAT: COMMAND in the root shell on the
+# console; its output must show WANT within 30 s.
+shell_cmd() {
+	printf '%s\r' "$3" >&"$1"
+	wait_log "$2" "$4" 30 || fail "$5: no $4 from '$3' in the root shell (see $2)"
+}
+
+# count LOG REGEX: the lines of LOG matching REGEX.
+count() { grep -a -c -E "$2" "$1" 2>/dev/null || true; }
+
+# wait_more LOG REGEX N TIMEOUT: until LOG has more than N lines matching.
+wait_more() {
+	local end=$(($(date +%s) + $4))
+	while [ "$(date +%s)" -lt "$end" ]; do
+		[ "$(count "$1" "$2")" -gt "$3" ] && return 0
+		sleep 0.5
+	done
+	return 1
+}
+
+# lan_up: the LAN of parts 2 and 4: a bridge in the network namespace $ns
+# (192.168.77.254, also the client) with a tap per VM (tap1, tap2: lb1,
+# lb2; tap3: part 4's VM) and the backend on 192.168.77.254:9000.
+lan_up() {
+	local t
+	ip netns add "$ns"
+	ip -n "$ns" link set lo up
+	ip -n "$ns" link add br0 type bridge
+	ip -n "$ns" link set br0 type bridge forward_delay 0 stp_state 0
+	ip -n "$ns" addr add 192.168.77.254/24 dev br0
+	ip -n "$ns" link set br0 up
+	for t in tap1 tap2 tap3; do
+		ip -n "$ns" tuntap add dev $t mode tap
+		ip -n "$ns" link set $t master br0 up
+	done
+	mkdir -p "$dir/www"
+	echo 'halb-image-test backend ok' >"$dir/www/index.html"
+	ip netns exec "$ns" /usr/bin/python3 -m http.server --bind 192.168.77.254 --directory "$dir/www" 9000 \
+		>"$dir/backend2.log" 2>&1 &
+	pids+=("$!")
 }
 
 # alive PID: the VM is still running.
@@ -107,6 +169,129 @@ alive() { kill -0 "$1" 2>/dev/null; }
 # ---------------------------------------------------------------- accel
 if [ -z "${IMAGE_TEST_TCG:-}" ]; then accel=$(qemu_accel "$dir"); fi
 echo "image-test: accelerator $accel"
+
+# ---------------------------------------------------------------- part 4
+# The VM with no seed at all, its console on ttyS0 read and typed on
+# through tmux: QEMU's serial port is a unix socket, socat in an 80x24 tmux
+# pane is the terminal on it (the size the console on ttyS0 is set to).
+WIZ_VIP=192.168.77.110
+wkeys=0
+
+# wizard_boot: starts part 4's VM on the LAN (tap3), with a DHCP server on
+# the LAN for its address (the image's default: DHCP on every NIC).
+wizard_boot() {
+	[ -e "/run/netns/$ns" ] || lan_up
+	ip netns exec "$ns" dnsmasq --keep-in-foreground --port=0 --interface=br0 --bind-interfaces \
+		--dhcp-range=192.168.77.3,static,255.255.255.0 --dhcp-host=52:54:00:77:00:03,192.168.77.3 \
+		--dhcp-leasefile="$dir/dnsmasq.leases" --pid-file= --log-dhcp --log-facility=- >"$dir/dnsmasq.log" 2>&1 &
+	pids+=("$!")
+	overlay wiz
+	t_wiz=$(now)
+	# shellcheck disable=SC2046
+	ip netns exec "$ns" qemu-system-x86_64 $(qemu_args wiz socket) \
+		-netdev tap,id=lan,ifname=tap3,script=no,downscript=no \
+		-device virtio-net-pci,netdev=lan,mac=52:54:00:77:00:03 \
+		>"$dir/wiz.qemu.log" 2>&1 &
+	vm[wiz]=$!
+	pids+=("${vm[wiz]}")
+	local end=$(($(date +%s) + 30))
+	until [ -S "$sockdir/wiz.sock" ]; do
+		[ "$(date +%s)" -lt "$end" ] && alive "${vm[wiz]}" || fail "part 4: QEMU made no serial socket (see $dir/wiz.qemu.log)"
+		sleep 0.1
+	done
+	tmux new-session -d -s "$session" -x 80 -y 24 "socat -,raw,echo=0 UNIX-CONNECT:$sockdir/wiz.sock"
+}
+
+# screen: the 24 lines of part 4's console as the terminal shows them.
+screen() { tmux capture-pane -p -t "$session" 2>/dev/null; }
+
+# save_screen NAME: the screen as $dir/console-NAME.txt (trailing blanks cut).
+save_screen() { screen | sed 's/ *$//' >"$dir/console-$1.txt"; }
+
+# wait_screen REGEX TIMEOUT WHAT: until the screen shows REGEX.
+wait_screen() {
+	local end=$(($(date +%s) + $2))
+	while [ "$(date +%s)" -lt "$end" ]; do
+		screen | grep -q -E "$1" && return 0
+		sleep 0.2
+	done
+	save_screen failed
+	fail "part 4: the console never showed /$1/ ($3); the screen is in $dir/console-failed.txt, the serial log in $dir/wiz.serial.log"
+}
+
+# keys KEY...: tmux key names (Enter, C-u), one keystroke each; text TEXT:
+# typed as is, a keystroke per character.
+keys() {
+	tmux send-keys -t "$session" "$@"
+	wkeys=$((wkeys + $#))
+}
+text() {
+	tmux send-keys -t "$session" -l "$1"
+	wkeys=$((wkeys + ${#1}))
+}
+
+# ascii_screen WHAT: the serial console (TERM=vt220) draws in ASCII only,
+# laid out for 80x24 (the help line on the last row).
+ascii_screen() {
+	! screen | LC_ALL=C grep -q '[^ -~]' || { save_screen failed; fail "part 4: non-ASCII characters on the serial console ($1; $dir/console-failed.txt)"; }
+	[ "$(screen | wc -l)" -eq 24 ] && screen | sed -n 24p | grep -q -E "$2" ||
+		{ save_screen failed; fail "part 4: the $1 screen is not laid out for 80x24: no help line on row 24 ($dir/console-failed.txt)"; }
+}
+
+# wizard_run: the wizard over the serial port, then a client through the VIP.
+wizard_run() {
+	echo "image-test: part 4: no seed; the setup wizard over the serial console, then a client through the VIP"
+	wait_log "$dir/wiz.serial.log" 'Started.*halbd\.service' "$BOOT_TIMEOUT" ||
+		fail "part 4: halbd did not become READY (see $dir/wiz.serial.log)"
+	grep -a -q 'halb-seed: imported' "$dir/wiz.serial.log" && fail "part 4: a seed was imported on a VM with none (see $dir/wiz.serial.log)"
+	wait_screen 'halb setup +1/5 +Node' 120 "the wizard on first boot"
+	wait_screen '> Node name' 10 "the node name field"
+	ascii_screen "wizard's first" 'enter next step'
+	save_screen first-boot
+	echo "image-test:   no seed: the console on ttyS0 shows the setup wizard $(since "$t_wiz")s after QEMU started"
+	local t0
+	t0=$(now)
+	text lb-wiz
+	keys Enter
+	# The interface list comes from halbd; eth0 with its DHCP address.
+	wait_screen '\(x\) eth0 +link up +52:54:00:77:00:03 +192\.168\.77\.3/24' 60 "eth0 with its DHCP address in the interface list"
+	save_screen wizard-vrrp
+	keys Enter
+	text "$WIZ_VIP/24"
+	keys Enter Enter C-u # the VIP, its list left; the suggested VRID cleared
+	text 42
+	keys Enter Enter Enter Enter # VRID, role (primary), advert (default), no dual-master VIPs
+	wait_screen '> Service name +web' 10 "the service step"
+	keys Enter Enter Enter # web, port 80, http
+	text 192.168.77.254:9000
+	keys Enter Enter Enter Enter Enter # the server, the list left, tcp check, roundrobin, no persistence
+	wait_screen '> Console password' 10 "the password step"
+	text halb-console-pw
+	keys Enter
+	text halb-console-pw
+	keys Enter
+	wait_screen 'A first config for lb-wiz' 10 "the review step"
+	save_screen wizard-review
+	screen | grep -q -E '^ +- 192\.168\.77\.110/24' || fail "part 4: the review does not show the VIP (see $dir/console-wizard-review.txt)"
+	keys Enter
+	wait_screen "vip-a MASTER prio 150 VRID 42 on eth0 +VIPs $WIZ_VIP/24" 30 "the dashboard with vip-a MASTER"
+	wizard_s=$(since "$t0")
+	echo "image-test:   wizard completed over the serial port: $wkeys keystrokes, ${wizard_s}s from the first key to vip-a MASTER on the dashboard"
+	local ok='' end=$(($(date +%s) + 60))
+	while [ "$(date +%s)" -lt "$end" ]; do
+		if ip netns exec "$ns" curl -s -m 2 -o "$dir/wiz.body" "http://$WIZ_VIP/" && grep -q 'backend ok' "$dir/wiz.body"; then
+			ok=1
+			break
+		fi
+		sleep 0.5
+	done
+	[ -n "$ok" ] || fail "part 4: no answer from the backend through http://$WIZ_VIP/ (see $dir/wiz.serial.log, $dir/backend2.log)"
+	echo "image-test:   GET http://$WIZ_VIP/ from the LAN → the backend answers through the service the wizard made: $(cat "$dir/wiz.body")"
+	wait_screen 'web1 192\.168\.77\.254:9000 +UP .* [1-9][0-9]* req' 30 "the request on the dashboard"
+	ascii_screen dashboard 'h handover'
+	save_screen dashboard
+	part4_s=$(since "$t_wiz")
+}
 
 # ================================================================ part 1
 echo "image-test: part 1: one VM, seed disk, proxied request through hostfwd"
@@ -170,11 +355,11 @@ echo "image-test:   halbd READY (systemd: Started halbd.service) after ${ready_s
 grep -a -q 'halb-seed: imported halb.yaml from the seed disk' "$log" || fail "part 1: the seed disk was not imported (see $log)"
 grep -a -q 'halb-seed: root password set from the seed' "$log" || fail "part 1: the root password was not set from the seed (see $log)"
 echo "image-test:   seed imported (halb.yaml, root password)"
-wait_log "$log" 'halb console' 60 || fail "part 1: no console banner on ttyS0 (see $log)"
-wait_log "$log" 'node +lb-solo' 30 || fail "part 1: the console does not show the seeded node lb-solo (see $log)"
+# The dashboard's header names the node (the wizard is for unconfigured ones).
+wait_log "$log" ' halb lb-solo ' 60 || fail "part 1: the console on ttyS0 does not show the seeded node lb-solo (see $log)"
 # The serial console leaves the terminal's scrollback alone (no ESC [3J).
 ! grep -a -q $'\e\[3J' "$log" || fail "part 1: the serial console cleared the terminal's scrollback (ESC [3J; see $log)"
-echo "image-test:   console drawn on ttyS0 with the seeded config (node lb-solo), scrollback kept"
+echo "image-test:   console (halb-console) on ttyS0 shows the dashboard of the seeded node lb-solo, scrollback kept"
 
 ok=
 end=$(($(date +%s) + 60))
@@ -189,37 +374,30 @@ done
 [ -n "$ok" ] || fail "part 1: no answer from the backend through 127.0.0.1:$hostport (see $dir/solo.headers, $log)"
 echo "image-test:   GET http://127.0.0.1:$hostport/ → $(head -n1 "$dir/solo.headers" | tr -d '\r'), X-LB-Node: lb-solo, body: $(cat "$dir/solo.body")"
 
-# The console's one key: '!' then Enter asks for root's password (sulogin)
-# and gives a root shell; exit returns to the console.
-root_shell 7 "$log" halb-test-password 'echo halb-shell-$((6*7)) $(id -u)' 'halb-shell-42 0' "part 1"
+# ctrl+c and ctrl+\ on the console end nothing (checked below from the
+# shell: the console on ttyS0 was never restarted).
+printf '\003\034' >&7
+# The console's key: '!' asks for root's password (sulogin) and gives a
+# root shell; exit returns to the console.
+root_shell 7 "$log" halb-test-password \
+	'echo halb-shell-$((6*7)) $(id -u) restarts=$(systemctl show -p NRestarts --value halb-console@ttyS0) $(systemctl show -p ExecStart --value halb-console@ttyS0 | grep -o "argv.*-appliance ;")' \
+	'halb-shell-42 0 restarts=0 argv\[\]=/usr/bin/halb-console -appliance ;' "part 1"
+echo "image-test:   ctrl+c, ctrl+\\ on the console: still the first run of halb-console -appliance (NRestarts=0)"
+# A console that dies comes back (Restart=always): tty1's, killed here.
+shell_cmd 7 "$log" 'p=$(systemctl show -p MainPID --value halb-console@tty1); kill -9 $p; while q=$(systemctl show -p MainPID --value halb-console@tty1); [ "$q" = "$p" ] || [ "$q" = 0 ]; do sleep 0.2; done; echo tty1-$(systemctl is-active halb-console@tty1)-$(ps -o args= -p $q)' \
+	'tty1-active-/usr/bin/halb-console -appliance' "part 1 (the console on tty1 killed)"
+echo "image-test:   console on tty1 killed (kill -9) → restarted by systemd"
+heads=$(count "$log" ' halb lb-solo ')
 printf 'exit\r' >&7
-banners=$(grep -a -c 'halb console ' "$log" || true)
-end=$(($(date +%s) + 30))
-while [ "$(grep -a -c 'halb console ' "$log" || true)" -le "$banners" ] && [ "$(date +%s)" -lt "$end" ]; do sleep 0.5; done
-[ "$(grep -a -c 'halb console ' "$log" || true)" -gt "$banners" ] || fail "part 1: the console did not come back after the shell (see $log)"
-echo "image-test:   console key '!' + Enter → sulogin with the seeded password → root shell → back to the console"
+wait_more "$log" ' halb lb-solo ' "$heads" 30 || fail "part 1: the console did not come back after the shell (see $log)"
+echo "image-test:   console key '!' → sulogin with the seeded password → root shell → back to the console"
 kill "$solo"
 wait "$solo" 2>/dev/null || true
 
 # ================================================================ part 2
 echo "image-test: part 2: two VMs, VRRP failover on a bridge in netns $ns"
 ADVERT_MS=${ADVERT_MS:-200}
-ip netns add "$ns"
-ip -n "$ns" link set lo up
-ip -n "$ns" link add br0 type bridge
-ip -n "$ns" link set br0 type bridge forward_delay 0 stp_state 0
-ip -n "$ns" addr add 192.168.77.254/24 dev br0
-ip -n "$ns" link set br0 up
-for t in tap1 tap2; do
-	ip -n "$ns" tuntap add dev $t mode tap
-	ip -n "$ns" link set $t master br0 up
-done
-
-mkdir -p "$dir/www"
-echo 'halb-image-test backend ok' >"$dir/www/index.html"
-ip netns exec "$ns" /usr/bin/python3 -m http.server --bind 192.168.77.254 --directory "$dir/www" 9000 \
-	>"$dir/backend2.log" 2>&1 &
-pids+=("$!")
+lan_up
 
 for n in 1 2; do
 	prio=$([ $n = 1 ] && echo 150 || echo 100)
@@ -274,7 +452,6 @@ initrd=$repo/out/image/root/boot/initrd.img-$kver
 direct=(-kernel "$kernel" -initrd "$initrd"
 	-append "root=PARTUUID=$rootuuid ro rootfstype=ext4 console=ttyS0,115200 net.ifnames=0 halb.seed=$(cat "$dir/lb2.seed.b64")")
 
-declare -A vm
 t_boot2=$(now)
 for n in 1 2; do
 	# shellcheck disable=SC2046
@@ -329,11 +506,18 @@ done
 echo "image-test:   VIP 192.168.77.100:80 answered by lb1 (MASTER)"
 
 # lb2's seed has no root password: root stays locked and the console key
-# gives no shell.
-printf '!\r' >&8
+# gives no shell. (Keys typed before the console runs are flushed when
+# systemd hands it the terminal: first its screen.)
+wait_log "$dir/lb2.serial.log" ' halb lb2 ' 60 || fail "part 2: lb2's console does not show its node (see $dir/lb2.serial.log)"
+printf '!' >&8
 wait_log "$dir/lb2.serial.log" 'the root account is locked' 30 ||
 	fail "part 2: '!' on lb2's console (no root password seeded) did not say root is locked (see $dir/lb2.serial.log)"
-echo "image-test:   lb2 (no root password in its seed): '!' + Enter → \"the root account is locked\", no shell"
+# sulogin waits for Enter, then the console is back.
+heads=$(count "$dir/lb2.serial.log" ' halb lb2 ')
+printf '\r' >&8
+wait_more "$dir/lb2.serial.log" ' halb lb2 ' "$heads" 30 ||
+	fail "part 2: lb2's console did not come back after sulogin refused (see $dir/lb2.serial.log)"
+echo "image-test:   lb2 (no root password in its seed): '!' → \"the root account is locked\", no shell, back to the console"
 
 # Kill lb1's QEMU: lb2 must take the VIP over.
 t_kill=$(now)
@@ -360,7 +544,8 @@ awk -v f="$failover" -v b="$bound" -v s="$slack" 'BEGIN { exit !(f <= b + s) }' 
 # boot is done. It boots again with a seed that carries a password (and a
 # halb.yaml, which must be ignored: lb2 has its config): the password is
 # set on this boot too, and the console's key gives a root shell with it.
-echo "image-test: part 3: lb2 boots again with a seed that carries a root password"
+echo "image-test: part 3: lb2 boots again with a seed that carries a root password (part 4's VM boots beside it)"
+wizard_boot
 kill -9 "${vm[2]}"
 wait "${vm[2]}" 2>/dev/null || true
 exec 8>&-
@@ -387,20 +572,28 @@ grep -a -q 'halb-seed: root password set from the seed' "$log" ||
 	fail "part 3: the seed's root password was not set on lb2's second boot (see $log)"
 grep -a -q 'halb-seed: halb.yaml on the seed disk ignored: /var/lib/halb/halb.yaml exists' "$log" ||
 	fail "part 3: the console does not say the seed's halb.yaml was ignored (see $log)"
-wait_log "$log" 'node +lb2' 60 || fail "part 3: the console does not show lb2's own config (see $log)"
+wait_log "$log" ' halb lb2 ' 60 || fail "part 3: the console does not show lb2's own config (see $log)"
 echo "image-test:   second boot READY after $(since "$t_boot3")s: \"root password set from the seed\", the seed's halb.yaml ignored (lb2 keeps its config)"
 root_shell 8 "$log" halb-test-password-2 \
 	'echo halb-journal-$(journalctl -b -u halb-seed --no-pager | grep -c "root password set from the seed") $(id -u)' \
 	'halb-journal-1 0' "part 3 (the journal must have halb-seed's message)"
-echo "image-test:   console key '!' + Enter → sulogin with the new seed's password → root shell; the journal has halb-seed's message"
+echo "image-test:   console key '!' → sulogin with the new seed's password → root shell; the journal has halb-seed's message"
 kill "${vm[2]}"
 wait "${vm[2]}" 2>/dev/null || true
+
+# ================================================================ part 4
+t_part4=$(now)
+wizard_run
+after3=$(since "$t_part4")
+kill "${vm[wiz]}"
+wait "${vm[wiz]}" 2>/dev/null || true
 
 total=$(since "$t_start")
 {
 	echo "accelerator: $accel"
 	echo "boot to READY (one VM, from QEMU start): ${ready_solo}s"
 	echo "failover (kill -9 of lb1's QEMU to lb2 answering on the VIP): ${failover}s (VRRP bound ${bound}s; the test allows ${slack}s more)"
+	echo "part 4 (no seed, the wizard over ttyS0): ${part4_s}s from QEMU start to the client's answer through the VIP (booting beside part 3; ${after3}s after part 3 ended); the wizard ${wizard_s}s, $wkeys keystrokes"
 	echo "image-test total: ${total}s"
 } | tee "$dir/timings.txt"
 echo "image-test: PASS"

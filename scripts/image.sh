@@ -35,7 +35,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 		{ apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; }
 fi
 
-for b in halbd halbctl; do
+for b in halbd halbctl halb-console; do
 	[ -x bin/$b ] || { echo "image: bin/$b missing: run make build first" >&2; exit 1; }
 done
 
