@@ -33,8 +33,14 @@ func newRates(size int) *Rates {
 	return &Rates{size: size, last: map[string]sample{}, hist: map[string][]float64{}}
 }
 
+// minRateInterval is the shortest interval a rate is taken over: a status
+// read soon after another (an event asks for one) would turn one request
+// into several per second.
+const minRateInterval = 900 * time.Millisecond
+
 // add takes one poll's counters. A counter that went back (the daemon
-// restarted, the service was re-created) starts a new series.
+// restarted, the service was re-created) starts a new series; a poll
+// within minRateInterval of the last sample waits for the next one.
 func (r *Rates) add(at time.Time, services []ServiceStatus) {
 	seen := map[string]bool{}
 	for _, s := range services {
@@ -44,14 +50,14 @@ func (r *Rates) add(at time.Time, services []ServiceStatus) {
 			n = s.Stats.Connections
 		}
 		prev, ok := r.last[s.Name]
+		if ok && n >= prev.requests && at.Sub(prev.at) < minRateInterval {
+			continue
+		}
 		r.last[s.Name] = sample{at, n}
 		if !ok || n < prev.requests {
 			continue
 		}
 		dt := at.Sub(prev.at).Seconds()
-		if dt <= 0 {
-			continue
-		}
 		h := append(r.hist[s.Name], float64(n-prev.requests)/dt)
 		if len(h) > r.size {
 			h = h[len(h)-r.size:]

@@ -37,6 +37,17 @@ func TestRates(t *testing.T) {
 	if got := r.Series("web"); !slices.Equal(got, []float64{10, 20, 5}) || r.Now("web") != 5 {
 		t.Fatalf("after a restart: %v", got)
 	}
+	// A read 250ms after the last one (an event asked for it) makes no
+	// rate of its own: one request there is not 4 per second.
+	at = at.Add(-2*time.Second + 250*time.Millisecond)
+	r.add(at, []ServiceStatus{{Name: "web", Mode: "http", Stats: statsWith(16)}})
+	if got := r.Series("web"); !slices.Equal(got, []float64{10, 20, 5}) {
+		t.Fatalf("a read 250ms after the last: %v", got)
+	}
+	r.add(at.Add(1750*time.Millisecond), []ServiceStatus{{Name: "web", Mode: "http", Stats: statsWith(19)}})
+	if got := r.Series("web"); !slices.Equal(got, []float64{10, 20, 5, 2}) {
+		t.Fatalf("the next read, 2s after the last sample: %v", got)
+	}
 }
 
 func statsWith(requests int64) proxy.ServiceCounters {
