@@ -21,6 +21,10 @@ type Component struct {
 
 	latest   config.Latest
 	mu       sync.Mutex
+	running  bool          // Run is going: Apply waits for its reconcile
+	wantGen  uint64        // configs given to Apply
+	doneGen  uint64        // of them, reconciled
+	doneCh   chan struct{} // closed and replaced after each reconcile, and when Run ends
 	services map[string]*service
 	backends map[string]*backend
 	retired  []*backend // replaced by a reload; idle connections closed at the next sweep
@@ -142,15 +146,49 @@ func (c *Component) Name() string { return "services" }
 // routes, backends and servers take effect for new requests and
 // connections while open ones finish on the old state; services whose
 // listen addresses changed are rebound; removed ones stop listening and
-// their open connections finish.
+// their open connections finish. While Run is going, Apply returns once
+// the config is in force: every request whose head completes afterwards
+// is routed by it. (Before Run, Run starts with the latest config.)
 func (c *Component) Apply(cfg *config.Config) error {
+	c.mu.Lock()
+	c.wantGen++
+	gen := c.wantGen
 	c.latest.Set(cfg)
-	return nil
+	c.mu.Unlock()
+	for {
+		c.mu.Lock()
+		if !c.running || c.doneGen >= gen {
+			c.mu.Unlock()
+			return nil
+		}
+		ch := c.doneCh
+		c.mu.Unlock()
+		<-ch
+	}
+}
+
+// reconciled records that the configs up to gen are in force (or, with
+// stopped, that Run ended) and wakes the Apply calls waiting.
+func (c *Component) reconciled(gen uint64, stopped bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.doneGen = max(c.doneGen, gen)
+	if stopped {
+		c.running = false
+	}
+	if c.doneCh != nil {
+		close(c.doneCh)
+	}
+	c.doneCh = make(chan struct{})
 }
 
 // Run works until ctx ends, then closes every listener and waits for open
 // connections to finish (they are cut when their peers close or time out).
 func (c *Component) Run(ctx context.Context) error {
+	c.mu.Lock()
+	c.running = true
+	c.mu.Unlock()
+	defer c.reconciled(0, true)
 	c.reconcile()
 	sweep := time.NewTicker(time.Second)
 	defer sweep.Stop()
@@ -205,10 +243,14 @@ func (c *Component) Run(ctx context.Context) error {
 }
 
 func (c *Component) reconcile() {
+	c.mu.Lock()
+	gen := c.wantGen // cfg below is this one or newer
+	c.mu.Unlock()
 	cfg := c.latest.Get()
 	if cfg == nil {
 		return
 	}
+	defer c.reconciled(gen, false)
 	// Backends: keep unchanged ones (counters, pools, stick tables).
 	backends := map[string]*backend{}
 	c.mu.Lock()
@@ -241,10 +283,26 @@ func (c *Component) reconcile() {
 	c.rampLocked(c.now()) // rebuilt backends take the weights of their ramps
 	c.mu.Unlock()
 
+	// Removed services stop listening first, so that their addresses are
+	// free for the services that start below.
 	keep := map[string]bool{}
-	var order []string
 	for _, sc := range cfg.Services {
 		keep[sc.Name] = true
+	}
+	var gone []*service
+	c.mu.Lock()
+	for name, s := range c.services {
+		if !keep[name] {
+			gone = append(gone, s)
+			delete(c.services, name)
+		}
+	}
+	c.mu.Unlock()
+	for _, s := range gone {
+		s.stop()
+	}
+	var order []string
+	for _, sc := range cfg.Services {
 		order = append(order, sc.Name)
 		st := newServiceState(sc, backends)
 		c.mu.Lock()
@@ -267,12 +325,6 @@ func (c *Component) reconcile() {
 		c.mu.Unlock()
 	}
 	c.mu.Lock()
-	for name, s := range c.services {
-		if !keep[name] {
-			go s.stop()
-			delete(c.services, name)
-		}
-	}
 	c.order = order
 	c.mu.Unlock()
 }
