@@ -146,6 +146,10 @@ func (h *httpConn) run() {
 			h.close()
 			return
 		}
+		// The request is routed by the config in force now that its head
+		// is here, not by the one of when the connection began waiting.
+		st = h.s.state.Load()
+		h.st = st
 		start := time.Now()
 		if h.exchange(st, start) != keepAlive {
 			h.close()
