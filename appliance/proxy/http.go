@@ -225,19 +225,16 @@ func (h *httpConn) wait(d time.Duration, brief bool, onTimeout func()) waitResul
 }
 
 // waitReadable blocks until c has bytes (or EOF) to read, or its read
-// deadline passes, without a buffer: the kernel keeps the bytes.
+// deadline passes, without a buffer: the kernel keeps the bytes. It looks
+// at every wake-up: the netpoller may report readiness for bytes already
+// read (an edge it had not delivered yet).
 func waitReadable(c *net.TCPConn) error {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return err
 	}
 	var perr error
-	calls := 0
 	err = rc.Read(func(fd uintptr) bool {
-		calls++
-		if calls > 1 {
-			return true
-		}
 		var b [1]byte
 		_, _, e := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
 		if e == unix.EAGAIN || e == unix.EINTR {
