@@ -342,11 +342,16 @@ func (h *httpConn) readHead(st *serviceState) headState {
 			return headFailed
 		}
 		if !fresh {
-			// An unfinished head: wait for the rest without the buffer.
+			// An unfinished head: wait for the rest without the buffer,
+			// on the netpoller first while the head is young (its next
+			// segments are on their way), parked at once when it has been
+			// coming for longer than parkAfter: a slow client's every
+			// byte would otherwise cost a timer and a second wake-up.
+			young := time.Until(h.headDeadline) > st.cfg.Timeouts.HTTPRequest.D()-parkAfter
 			h.partial = append(make([]byte, 0, h.w-h.r), h.buf[h.r:h.w]...)
 			h.r = h.w
 			h.releaseWork()
-			switch h.wait(time.Until(h.headDeadline), true, func() { h.timeoutHead(); h.close() }) {
+			switch h.wait(time.Until(h.headDeadline), young, func() { h.timeoutHead(); h.close() }) {
 			case waitParked:
 				return headParked
 			case waitGone:
