@@ -9,13 +9,13 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 
 # Packages whose tests need root and network namespaces (they skip with the
 # reason when not root); everything else runs with -race.
-ROOT_PKGS := ./netlab/...
-UNIT_PKGS  = $(shell $(GO) list ./... | grep -v '^halb/netlab')
+ROOT_PKGS := ./netlab/... ./cmd/netlab
+UNIT_PKGS  = $(shell $(GO) list ./... | grep -v -e '^halb/netlab' -e '^halb/cmd/netlab$$')
 # -race needs cgo and a C compiler; scripts/deps.sh installs gcc as root.
 RACE      ?= $(shell command -v gcc >/dev/null 2>&1 && echo -race)
 FUZZTIME  ?= 15s
 
-.PHONY: all build test deps lint demo netlab bench image image-test fuzz clean
+.PHONY: all build test deps lint demo netlab bench image image-test image-run fuzz clean
 
 all: build
 
@@ -26,18 +26,21 @@ deps:
 	@scripts/deps.sh
 
 lint:
-	@out=$$(gofmt -l appliance cmd netlab tui scripts 2>/dev/null); \
+	@out=$$(gofmt -l appliance cmd internal netlab tui scripts 2>/dev/null); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
 test: deps lint build
 	$(GO) test $(RACE) -count=1 $(UNIT_PKGS)
-	$(GO) test -count=1 -p 1 -timeout 20m $(ROOT_PKGS)
+	$(GO) test -count=1 -p 1 -parallel 4 -timeout 20m $(ROOT_PKGS)
 
 # As root: the classic two-node topology in network namespaces under client
-# load, with keys for faults. Otherwise: the daemon and CLI demo.
+# load, with keys for faults; DEMO_FLAVOR=reference runs keepalived + HAProxy
+# on the nodes (only that flavor's packages are installed). Otherwise: the
+# daemon and CLI demo on loopback.
+DEMO_FLAVOR ?= halb
 demo: build
-	@if [ "$$(id -u)" -eq 0 ]; then scripts/deps.sh && $(BIN)/netlab demo; \
+	@if [ "$$(id -u)" -eq 0 ]; then scripts/deps.sh demo-$(DEMO_FLAVOR) && $(BIN)/netlab demo -flavor $(DEMO_FLAVOR); \
 	  else echo "(not root: the network-lab demo needs root; showing the daemon demo)"; scripts/demo.sh; fi
 
 fuzz:
@@ -45,14 +48,15 @@ fuzz:
 
 # The failover scenarios (root): out/netlab/report.md and report.json.
 netlab: deps build
-	@status=0; $(GO) test -count=1 -p 1 -v -timeout 20m $(ROOT_PKGS) || status=$$?; \
+	@status=0; $(GO) test -count=1 -p 1 -parallel 4 -v -timeout 20m $(ROOT_PKGS) || status=$$?; \
 	  if [ -f out/netlab/report.md ]; then echo; cat out/netlab/report.md; fi; exit $$status
 
-# wrk against a backend directly and through the proxies, in one lab run (root);
-# then the CPU share of 1000 health checks a second.
+# wrk against a backend directly and through the proxies, in one lab run (root):
+# 5 rounds of 5 s per target, the targets taking turns; medians and spreads.
+# Then the CPU share of 1000 health checks a second, 3 runs.
 bench: deps build
 	$(BIN)/netlab bench -out out/bench
-	$(GO) test -run '^$$' -bench Checks1000 -benchtime 1x ./appliance/health
+	$(GO) test -run '^$$' -bench Checks1000 -benchtime 1x -count 3 ./appliance/health
 
 image:
 	@$(MAKE) --no-print-directory build
@@ -61,6 +65,12 @@ image:
 image-test:
 	@scripts/image-test.sh
 
+# Boot the built image in QEMU on this terminal to try it (Ctrl-A X quits);
+# CONFIG=file seeds another config than examples/single.yaml.
+image-run: build
+	@scripts/image-run.sh $(CONFIG)
+
+# Lab namespaces of dead runs go first, while bin/netlab still exists.
 clean:
+	@if [ "$$(id -u)" -eq 0 ] && [ -x $(BIN)/netlab ]; then $(BIN)/netlab down || true; fi
 	rm -rf $(BIN) out
-	@if [ "$$(id -u)" -eq 0 ]; then $(BIN)/netlab down 2>/dev/null || true; fi

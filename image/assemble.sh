@@ -39,6 +39,7 @@ var_partuuid=$(cat /proc/sys/kernel/random/uuid)
 esp_partuuid=$(cat /proc/sys/kernel/random/uuid)
 
 # --- ESP: vfat made and filled with mtools, never mounted.
+echo "ESP: vfat with systemd-boot, kernel $kver and initrd (mtools)"
 ksz=$(stat -c %s "$kernel"); isz=$(stat -c %s "$initrd")
 esp_mb=$(( $(mib $((ksz + isz))) * 2 + 16 ))   # room for one more kernel+initrd
 [ $esp_mb -lt 64 ] && esp_mb=64
@@ -61,6 +62,7 @@ mcopy -i "$esp" "$work/loader.conf" ::/loader/loader.conf
 mcopy -i "$esp" "$work/halb.conf" ::/loader/entries/halb.conf
 
 # --- var: the tree's /var, made with mke2fs -d (no mount).
+echo "/var: ext4 of ${VAR_MB} MiB (mke2fs -d)"
 mv "$tree/var" "$work/var"
 mkdir -m 0755 "$tree/var"
 restore() { if [ -d "$work/var" ]; then rmdir "$tree/var" 2>/dev/null && mv "$work/var" "$tree/var"; fi; }
@@ -77,6 +79,7 @@ trap restore2 EXIT
 used_kb=$(du -sk --apparent-size "$tree" | cut -f1)
 inodes=$(find "$tree" | wc -l)
 root_mb=$(( used_kb * 115 / 100 / 1024 + 48 ))
+echo "root: ext4 of ${root_mb} MiB, read-only (mke2fs -d)"
 mkfs.ext4 -q -F -L halb-root -U "$root_uuid" -O ^has_journal -E root_owner=0:0 -m 0 \
 	-N $((inodes + 8192)) -d "$tree" "$work/root.img" "${root_mb}M" >/dev/null
 restore2
@@ -85,6 +88,7 @@ trap - EXIT
 # --- the GPT disk: 1 MiB header, ESP, root, var, 1 MiB backup header.
 raw=$out/halb.raw
 rm -f "$raw"
+echo "GPT disk halb.raw (sfdisk, dd)"
 total_mb=$((1 + esp_mb + root_mb + VAR_MB + 1))
 truncate -s "${total_mb}M" "$raw"
 s1=2048
@@ -101,6 +105,7 @@ dd if="$esp" of="$raw" bs=1M seek=$((s1 / 2048)) conv=notrunc,sparse status=none
 dd if="$work/root.img" of="$raw" bs=1M seek=$((s2 / 2048)) conv=notrunc,sparse status=none
 dd if="$work/var.img" of="$raw" bs=1M seek=$((s3 / 2048)) conv=notrunc,sparse status=none
 
+echo "halb.qcow2 (qemu-img convert, compressed) and SHA256SUMS"
 qemu-img convert -f raw -O qcow2 -c -o compression_type=zstd "$raw" "$out/halb.qcow2" 2>/dev/null ||
 	qemu-img convert -f raw -O qcow2 -c "$raw" "$out/halb.qcow2"
 (cd "$out" && sha256sum halb.raw halb.qcow2 >SHA256SUMS)

@@ -13,8 +13,8 @@ systemctl mask getty@.service serial-getty@.service container-getty@.service \
 # Nothing runs on a timer behind halb's back.
 systemctl mask apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer \
 	e2scrub_reap.service fstrim.timer >/dev/null 2>&1 || true
-# The root account starts locked; the first boot sets a password only when
-# the seed carries root_password_hash (see /usr/lib/halb/halb-seed).
+# The root account starts locked; a boot sets a password only when a seed
+# carries root_password_hash (see /usr/lib/halb/halb-seed).
 usermod -p '!' root
 # Mount points of the disk layout (image/assemble.sh).
 mkdir -p /boot/efi /var/lib/halb

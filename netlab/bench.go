@@ -3,7 +3,6 @@ package netlab
 import (
 	"bufio"
 	"bytes"
-	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -22,6 +21,19 @@ import (
 
 // BenchReport is what make bench measures in one lab run.
 type BenchReport struct {
+	// Command is the command line that produced the report.
+	Command string `json:"command"`
+	// Started is when the run began; Elapsed how long it took, in all.
+	Started time.Time     `json:"started"`
+	Elapsed time.Duration `json:"elapsed_ns"`
+	// Rounds, Duration, Connections and Threads are the wrk settings:
+	// every target ran Rounds times for Duration, the targets taking
+	// turns round after round.
+	Rounds      int           `json:"rounds"`
+	Duration    time.Duration `json:"duration_ns"`
+	Connections int           `json:"connections"`
+	Threads     int           `json:"threads"`
+
 	Throughput []BenchResult `json:"throughput"`
 	// Ratios compare halb with HAProxy in each mode.
 	Ratios []BenchRatio `json:"ratios"`
@@ -30,11 +42,21 @@ type BenchReport struct {
 	Skipped []string `json:"skipped,omitempty"`
 }
 
-// BenchRatio is halb / HAProxy for one mode: requests/s and p99 latency.
+// BenchRatio is halb / HAProxy for one mode: the ratios of the medians of
+// requests/s and p99 latency, and the spread of the per-round requests/s
+// ratios (rounds in which both runs were accepted; the two ran one right
+// after the other).
 type BenchRatio struct {
-	Mode string  `json:"mode"`
-	RPS  float64 `json:"rps_ratio"`
-	P99  float64 `json:"p99_ratio"`
+	Mode      string  `json:"mode"`
+	RPS       float64 `json:"rps_ratio"`
+	RPSSpread Spread  `json:"rps_ratio_rounds"`
+	P99       float64 `json:"p99_ratio"`
+}
+
+// Spread is the lowest and highest figure over the accepted rounds.
+type Spread struct {
+	Min float64 `json:"min"`
+	Max float64 `json:"max"`
 }
 
 // MemResult is the memory a proxy holds for client connections: RSS (with
@@ -49,20 +71,44 @@ type MemResult struct {
 	PerConnBytes float64 `json:"per_connection_bytes"`
 }
 
-// BenchResult is one wrk run: a target measured from the client host.
+// BenchRound is one wrk run of one target.
+type BenchRound struct {
+	RPS          float64 `json:"rps"`
+	P50MS        float64 `json:"p50_ms"`
+	P99MS        float64 `json:"p99_ms"`
+	SocketErrors int     `json:"socket_errors"` // connect, read, write and timeout errors
+	Non2xx       int     `json:"non_2xx_3xx"`   // responses other than 2xx and 3xx
+	RSSBytes     int64   `json:"rss_bytes,omitempty"`
+	// Rejected: the run had errors or non-2xx/3xx responses; it is left
+	// out of the medians (a proxy answering errors fast is not fast).
+	Rejected bool `json:"rejected,omitempty"`
+}
+
+// BenchResult is a target measured from the client host: the medians over
+// its accepted rounds, each figure with its spread. p50 and p99 are the
+// medians of the rounds' own percentiles, over the same rounds as
+// requests/s.
 type BenchResult struct {
 	// Name is direct, haproxy-http, haproxy-tcp, halb-http or halb-tcp.
-	Name     string  `json:"name"`
-	URL      string  `json:"url"`
-	RPS      float64 `json:"rps"`
-	P50MS    float64 `json:"p50_ms"`
-	P99MS    float64 `json:"p99_ms"`
-	Errors   int     `json:"errors"`
-	RSSBytes int64   `json:"rss_bytes,omitempty"`
-	// Runs is how many wrk runs the figures are the median of.
-	Runs int `json:"runs"`
+	Name      string  `json:"name"`
+	URL       string  `json:"url"`
+	RPS       float64 `json:"rps"`
+	RPSSpread Spread  `json:"rps_rounds"`
+	P50MS     float64 `json:"p50_ms"`
+	P50Spread Spread  `json:"p50_ms_rounds"`
+	P99MS     float64 `json:"p99_ms"`
+	P99Spread Spread  `json:"p99_ms_rounds"`
+	// Errors counts socket errors and non-2xx/3xx responses over every
+	// round, the rejected ones included.
+	Errors   int   `json:"errors"`
+	RSSBytes int64 `json:"rss_bytes,omitempty"`
+	// Runs is how many rounds the figures are the median of (the
+	// accepted ones); RoundsRun how many ran.
+	Runs      int `json:"runs"`
+	RoundsRun int `json:"rounds_run"`
 	// Ratio is RPS relative to direct.
-	Ratio float64 `json:"ratio_to_direct"`
+	Ratio  float64      `json:"ratio_to_direct"`
+	Rounds []BenchRound `json:"per_round"`
 }
 
 // BenchOptions shape a benchmark run.
@@ -70,7 +116,7 @@ type BenchOptions struct {
 	Duration    time.Duration // per wrk run; default 5s
 	Connections int           // default 64
 	Threads     int           // default 2
-	Rounds      int           // wrk runs per target, taking turns; default 3
+	Rounds      int           // wrk runs per target, taking turns; default 5
 	// MemConns is the number of client connections held open through
 	// each HTTP proxy for the memory figures; default 9000 (the hard
 	// open-file limit here is 20000 per process, and HAProxy derives its
@@ -82,7 +128,8 @@ type BenchOptions struct {
 // directly and against each flavor's proxy in front of the same backend.
 // Flavors whose proxy does not exist yet are left out and named in skipped.
 func Bench(l *Lab, o BenchOptions, logf func(string, ...any)) (rep *BenchReport, err error) {
-	rep = &BenchReport{}
+	rep = &BenchReport{Started: time.Now()}
+	defer func() { rep.Elapsed = time.Since(rep.Started).Round(time.Second) }()
 	if o.Duration == 0 {
 		o.Duration = 5 * time.Second
 	}
@@ -93,11 +140,12 @@ func Bench(l *Lab, o BenchOptions, logf func(string, ...any)) (rep *BenchReport,
 		o.Threads = 2
 	}
 	if o.Rounds == 0 {
-		o.Rounds = 3
+		o.Rounds = 5
 	}
 	if o.MemConns == 0 {
 		o.MemConns = 9000
 	}
+	rep.Rounds, rep.Duration, rep.Connections, rep.Threads = o.Rounds, o.Duration, o.Connections, o.Threads
 	if _, err := exec.LookPath("wrk"); err != nil {
 		return nil, fmt.Errorf("netlab bench needs wrk (scripts/deps.sh installs it): %w", err)
 	}
@@ -158,7 +206,7 @@ func Bench(l *Lab, o BenchOptions, logf func(string, ...any)) (rep *BenchReport,
 		{hc, "halb-http", "http://" + ClassicVIP + "/", pidOf(hc, "halbd")},
 		{hc, "halb-tcp", tcpURL, pidOf(hc, "halbd")},
 	}
-	runs := make([][]BenchResult, len(targets))
+	runs := make([][]BenchRound, len(targets))
 	for round := range o.Rounds {
 		for i, tg := range targets {
 			logf("bench: round %d/%d: %s (%s) for %s", round+1, o.Rounds, tg.name, tg.url, o.Duration)
@@ -166,16 +214,19 @@ func Bench(l *Lab, o BenchOptions, logf func(string, ...any)) (rep *BenchReport,
 			if err != nil {
 				return rep, fmt.Errorf("bench %s: %w", tg.name, err)
 			}
-			r.Name = tg.name
 			if tg.pid > 0 {
 				r.RSSBytes = rssTree(tg.pid) // with children (HAProxy's worker)
 			}
-			logf("bench:   %.0f requests/s, p99 %.2f ms", r.RPS, r.P99MS)
+			msg := ""
+			if r.Rejected {
+				msg = fmt.Sprintf(" — rejected: %d socket errors, %d non-2xx/3xx", r.SocketErrors, r.Non2xx)
+			}
+			logf("bench:   %.0f requests/s, p50 %.2f ms, p99 %.2f ms%s", r.RPS, r.P50MS, r.P99MS, msg)
 			runs[i] = append(runs[i], r)
 		}
 	}
-	for _, rs := range runs {
-		rep.Throughput = append(rep.Throughput, medianResult(rs))
+	for i, rs := range runs {
+		rep.Throughput = append(rep.Throughput, summarizeRounds(targets[i].name, targets[i].url, rs))
 	}
 
 	// Memory: each state in a fresh topology, so that no figure reuses
@@ -215,7 +266,13 @@ func Bench(l *Lab, o BenchOptions, logf func(string, ...any)) (rep *BenchReport,
 			rep.Memory = append(rep.Memory, m)
 		}
 	}
-	res := rep.Throughput
+	rep.Ratios = ratios(rep.Throughput)
+	return rep, nil
+}
+
+// ratios sets each result's ratio to direct (the first) and returns
+// halb / HAProxy per mode.
+func ratios(res []BenchResult) []BenchRatio {
 	byName := map[string]BenchResult{}
 	for i := range res {
 		if res[0].RPS > 0 {
@@ -223,13 +280,66 @@ func Bench(l *Lab, o BenchOptions, logf func(string, ...any)) (rep *BenchReport,
 		}
 		byName[res[i].Name] = res[i]
 	}
+	var out []BenchRatio
 	for _, mode := range []string{"http", "tcp"} {
 		h, r := byName["halb-"+mode], byName["haproxy-"+mode]
-		if h.RPS > 0 && r.RPS > 0 && r.P99MS > 0 {
-			rep.Ratios = append(rep.Ratios, BenchRatio{Mode: mode, RPS: h.RPS / r.RPS, P99: h.P99MS / r.P99MS})
+		if h.RPS <= 0 || r.RPS <= 0 || r.P99MS <= 0 {
+			continue
+		}
+		br := BenchRatio{Mode: mode, RPS: h.RPS / r.RPS, P99: h.P99MS / r.P99MS}
+		var per []float64
+		for i := range min(len(h.Rounds), len(r.Rounds)) {
+			if hr, rr := h.Rounds[i], r.Rounds[i]; !hr.Rejected && !rr.Rejected && rr.RPS > 0 {
+				per = append(per, hr.RPS/rr.RPS)
+			}
+		}
+		br.RPSSpread = spread(per)
+		out = append(out, br)
+	}
+	return out
+}
+
+// summarizeRounds turns a target's rounds into its result: medians and spreads
+// over the accepted rounds, errors over all.
+func summarizeRounds(name, url string, rounds []BenchRound) BenchResult {
+	res := BenchResult{Name: name, URL: url, RoundsRun: len(rounds), Rounds: rounds}
+	var rps, p50, p99, mem []float64
+	for _, r := range rounds {
+		res.Errors += r.SocketErrors + r.Non2xx
+		if r.Rejected {
+			continue
+		}
+		rps, p50, p99 = append(rps, r.RPS), append(p50, r.P50MS), append(p99, r.P99MS)
+		if r.RSSBytes > 0 {
+			mem = append(mem, float64(r.RSSBytes))
 		}
 	}
-	return rep, nil
+	res.Runs = len(rps)
+	res.RPS, res.RPSSpread = median(rps), spread(rps)
+	res.P50MS, res.P50Spread = median(p50), spread(p50)
+	res.P99MS, res.P99Spread = median(p99), spread(p99)
+	res.RSSBytes = int64(median(mem))
+	return res
+}
+
+// median of xs (the mean of the middle two for an even count), 0 for none.
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if n := len(s); n%2 == 0 {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+	return s[len(s)/2]
+}
+
+func spread(xs []float64) Spread {
+	if len(xs) == 0 {
+		return Spread{}
+	}
+	return Spread{Min: slices.Min(xs), Max: slices.Max(xs)}
 }
 
 // connMemory opens n connections from the client to addr, leaves them in
@@ -306,22 +416,6 @@ func (c *Classic) connMemory(addr string, pid, n int, state string) (MemResult, 
 	return m, nil
 }
 
-// medianResult is the run with the median requests/s, its p99 replaced by
-// the median p99 of the runs.
-func medianResult(rs []BenchResult) BenchResult {
-	byRPS := slices.Clone(rs)
-	slices.SortFunc(byRPS, func(a, b BenchResult) int { return cmp.Compare(a.RPS, b.RPS) })
-	m := byRPS[len(byRPS)/2]
-	p99 := make([]float64, len(rs))
-	for i, r := range rs {
-		p99[i] = r.P99MS
-	}
-	slices.Sort(p99)
-	m.P99MS = p99[len(p99)/2]
-	m.Runs = len(rs)
-	return m
-}
-
 var (
 	wrkRPS     = regexp.MustCompile(`Requests/sec:\s+([\d.]+)`)
 	wrkPct     = regexp.MustCompile(`(?m)^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$`)
@@ -331,24 +425,28 @@ var (
 )
 
 // wrk runs wrk inside the client host and parses its report.
-func (c *Classic) wrk(url string, o BenchOptions) (BenchResult, error) {
+func (c *Classic) wrk(url string, o BenchOptions) (BenchRound, error) {
 	cmd := exec.Command("wrk", "--latency", "-t", strconv.Itoa(o.Threads), "-c", strconv.Itoa(o.Connections),
 		"-d", fmt.Sprintf("%ds", int(o.Duration.Seconds())), url)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := c.Client.Do(cmd.Run); err != nil {
-		return BenchResult{}, fmt.Errorf("wrk: %w\n%s", err, out.String())
+		return BenchRound{}, fmt.Errorf("wrk: %w\n%s", err, out.String())
 	}
-	return parseWrk(url, out.String())
+	return parseWrk(out.String())
 }
 
-func parseWrk(url, s string) (BenchResult, error) {
-	r := BenchResult{URL: url}
+// parseWrk reads a wrk --latency report: requests/s, the 50% and 99%
+// latencies, "Socket errors" and "Non-2xx or 3xx responses" (lines wrk
+// prints only when there are any). A round with either is rejected.
+func parseWrk(s string) (BenchRound, error) {
+	var r BenchRound
 	m := wrkRPS.FindStringSubmatch(s)
 	if m == nil {
 		return r, fmt.Errorf("no Requests/sec in wrk output:\n%s", s)
 	}
 	r.RPS, _ = strconv.ParseFloat(m[1], 64)
+	seen := map[string]bool{}
 	for _, m := range wrkPct.FindAllStringSubmatch(s, -1) {
 		v, _ := strconv.ParseFloat(m[2], 64)
 		switch m[3] {
@@ -362,17 +460,21 @@ func parseWrk(url, s string) (BenchResult, error) {
 		} else {
 			r.P99MS = v
 		}
+		seen[m[1]] = true
+	}
+	if !seen["50"] || !seen["99"] {
+		return r, fmt.Errorf("no 50%% and 99%% latencies in wrk output (wrk --latency):\n%s", s)
 	}
 	if m := wrkErrors.FindStringSubmatch(s); m != nil {
 		for _, n := range m[1:] {
 			v, _ := strconv.Atoi(n)
-			r.Errors += v
+			r.SocketErrors += v
 		}
 	}
 	if m := wrkNon2xx.FindStringSubmatch(s); m != nil {
-		v, _ := strconv.Atoi(m[1])
-		r.Errors += v
+		r.Non2xx, _ = strconv.Atoi(m[1])
 	}
+	r.Rejected = r.SocketErrors > 0 || r.Non2xx > 0
 	return r, nil
 }
 
@@ -413,20 +515,26 @@ func rss(pid int) int64 {
 
 // WriteBench prints the tables to w and writes dir/report.json.
 func WriteBench(w io.Writer, dir string, rep *BenchReport) error {
-	if len(rep.Throughput) > 0 {
-		fmt.Fprintf(w, "medians of %d wrk runs per target, the targets taking turns\n", rep.Throughput[0].Runs)
-	}
-	fmt.Fprintf(w, "%-14s %12s %9s %9s %8s %10s %7s\n", "target", "requests/s", "p50 ms", "p99 ms", "errors", "rss MiB", "ratio")
+	fmt.Fprintf(w, "netlab bench: %s\n", rep.Command)
+	fmt.Fprintf(w, "started %s, %s in all; wrk -t%d -c%d, %d rounds of %s per target, the targets taking turns\n",
+		rep.Started.UTC().Format(time.RFC3339), rep.Elapsed, rep.Threads, rep.Connections, rep.Rounds, rep.Duration)
+	fmt.Fprintln(w, "medians over the accepted rounds (min-max); a round with socket errors or non-2xx/3xx responses is rejected;")
+	fmt.Fprintln(w, "p50 and p99 are the medians of the same rounds' own percentiles")
+	fmt.Fprintf(w, "%-13s %-22s %-18s %-18s %7s %7s %8s %6s\n", "target", "requests/s", "p50 ms", "p99 ms", "errors", "rounds", "rss MiB", "ratio")
 	for _, r := range rep.Throughput {
 		mem := "-"
 		if r.RSSBytes > 0 {
 			mem = fmt.Sprintf("%.1f", float64(r.RSSBytes)/(1<<20))
 		}
-		fmt.Fprintf(w, "%-14s %12.0f %9.2f %9.2f %8d %10s %7.2f\n", r.Name, r.RPS, r.P50MS, r.P99MS, r.Errors, mem, r.Ratio)
+		fmt.Fprintf(w, "%-13s %-22s %-18s %-18s %7d %7s %8s %6.2f\n", r.Name,
+			fmt.Sprintf("%.0f (%.0f-%.0f)", r.RPS, r.RPSSpread.Min, r.RPSSpread.Max),
+			fmt.Sprintf("%.2f (%.2f-%.2f)", r.P50MS, r.P50Spread.Min, r.P50Spread.Max),
+			fmt.Sprintf("%.2f (%.2f-%.2f)", r.P99MS, r.P99Spread.Min, r.P99Spread.Max),
+			r.Errors, fmt.Sprintf("%d/%d", r.Runs, r.RoundsRun), mem, r.Ratio)
 	}
 	fmt.Fprintln(w)
 	for _, r := range rep.Ratios {
-		fmt.Fprintf(w, "halb/HAProxy %-4s requests/s %.2f, p99 %.2f\n", r.Mode, r.RPS, r.P99)
+		fmt.Fprintf(w, "halb/HAProxy %-4s requests/s %.2f (rounds %.2f-%.2f), p99 %.2f\n", r.Mode, r.RPS, r.RPSSpread.Min, r.RPSSpread.Max, r.P99)
 	}
 	if len(rep.Memory) > 0 {
 		fmt.Fprintf(w, "\n%-14s %-16s %8s %12s %12s %12s\n", "proxy", "connections", "count", "rss before", "rss after", "per conn")

@@ -12,4 +12,13 @@
 // Without root every lab test skips with one reason. Prerequisites
 // (keepalived, haproxy, nftables, curl, wrk) come from scripts/deps.sh.
 // `bin/netlab down -all` removes leftovers of interrupted runs.
+//
+// Named namespaces live in /run/netns, as iproute2's do, and the lab
+// coexists with `ip netns`: before it creates one it makes /run/netns a
+// mount point with shared propagation as `ip netns add` does, and it
+// removes a namespace whatever mounts lie on top of it (netns.go).
+//
+// Scenarios that measure failovers of hundreds of milliseconds and more,
+// with the CPU mostly idle, run concurrently (after the serial ones), at
+// most NETLAB_PARALLEL (default 4) lab topologies at a time.
 package netlab

@@ -2,7 +2,6 @@ package netlab
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -77,7 +76,7 @@ func (n *LAN) remove() error {
 	}
 	n.ns.Close()
 	killNamespaceProcesses(filepath.Join(NetnsDir, n.full))
-	if err := netns.DeleteNamed(n.full); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := deleteNamespace(n.full); err != nil {
 		return fmt.Errorf("netlab: remove LAN %s: %w", n.Name, err)
 	}
 	return nil
@@ -394,7 +393,7 @@ func (h *Host) remove() error {
 	}
 	h.ns.Close()
 	killNamespaceProcesses(h.NamespacePath())
-	if err := netns.DeleteNamed(h.full); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := deleteNamespace(h.full); err != nil {
 		return fmt.Errorf("netlab: remove host %s: %w", h.Name, err)
 	}
 	return nil

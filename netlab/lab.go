@@ -85,7 +85,7 @@ func NewLab(dir string) (*Lab, error) {
 	if r := RootReason(); r != "" {
 		return nil, errors.New(r)
 	}
-	if err := os.MkdirAll(NetnsDir, 0o755); err != nil {
+	if err := shareNetnsDir(); err != nil {
 		return nil, err
 	}
 	if _, err := Down(false); err != nil {
@@ -171,37 +171,56 @@ func (l *Lab) newNamespace(name string) (netns.NsHandle, string, error) {
 }
 
 // Down removes the namespaces of lab runs and kills the processes inside
-// them. With all, every lab namespace goes (`netlab down --all`); without,
-// only those of runs whose owning process has exited. It returns the names
-// removed.
+// them, whatever mounts lie on top of them (see deleteNamespace). With all,
+// every lab namespace goes (`netlab down -all`); without, only those of
+// runs whose owning process has exited. It returns the names removed.
 func Down(all bool) ([]string, error) {
-	entries, err := os.ReadDir(NetnsDir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
+	names, err := labNamespaces()
 	if err != nil {
 		return nil, err
 	}
 	var removed []string
 	var errs []error
-	for _, e := range entries {
-		m := runName.FindStringSubmatch(e.Name())
-		if m == nil {
-			continue
-		}
+	for _, name := range names {
+		m := runName.FindStringSubmatch(name)
 		pid, _ := strconv.Atoi(m[1])
 		if !all && (pid == os.Getpid() || processAlive(pid)) {
 			continue
 		}
-		path := filepath.Join(NetnsDir, e.Name())
-		killNamespaceProcesses(path)
-		if err := netns.DeleteNamed(e.Name()); err != nil {
-			errs = append(errs, fmt.Errorf("delete namespace %s: %w", e.Name(), err))
+		killNamespaceProcesses(filepath.Join(NetnsDir, name))
+		if err := deleteNamespace(name); err != nil {
+			errs = append(errs, err)
 			continue
 		}
-		removed = append(removed, e.Name())
+		removed = append(removed, name)
 	}
 	return removed, errors.Join(errs...)
+}
+
+// labNamespaces names the lab namespaces present: files in NetnsDir and
+// mounts listed under it (a mount hidden under another file system
+// mounted over NetnsDir has no file in sight).
+func labNamespaces() ([]string, error) {
+	entries, err := os.ReadDir(NetnsDir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	ms, err := readMountInfo("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range ms {
+		if filepath.Dir(m.Point) == NetnsDir {
+			names = append(names, filepath.Base(m.Point))
+		}
+	}
+	slices.Sort(names)
+	names = slices.Compact(names)
+	return slices.DeleteFunc(names, func(n string) bool { return !runName.MatchString(n) }), nil
 }
 
 func processAlive(pid int) bool {
@@ -209,11 +228,11 @@ func processAlive(pid int) bool {
 	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
-// namespacePIDs lists the processes whose network namespace is the one
-// bind-mounted at path.
+// namespacePIDs lists the processes whose network namespace is one
+// bind-mounted at path, in sight or hidden under a mount on top.
 func namespacePIDs(path string) []int {
-	var want syscall.Stat_t
-	if err := syscall.Stat(path, &want); err != nil {
+	ids := netnsIDs(path)
+	if len(ids) == 0 {
 		return nil
 	}
 	procs, _ := os.ReadDir("/proc")
@@ -224,7 +243,7 @@ func namespacePIDs(path string) []int {
 			continue
 		}
 		var st syscall.Stat_t
-		if syscall.Stat("/proc/"+p.Name()+"/ns/net", &st) == nil && st.Ino == want.Ino && st.Dev == want.Dev {
+		if syscall.Stat("/proc/"+p.Name()+"/ns/net", &st) == nil && slices.Contains(ids, [2]uint64{st.Dev, st.Ino}) {
 			pids = append(pids, pid)
 		}
 	}

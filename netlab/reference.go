@@ -295,14 +295,28 @@ func HAProxyConfig(cfg *config.Config, p RefPaths) ([]byte, error) {
 	w(1, "stats socket %s mode 600 level admin", p.HAProxySocket())
 	w(0, "")
 	w(0, "defaults")
+	// Each frontend and backend sets its own timeouts below from the halb
+	// config; these defaults only cover the track frontends.
 	w(1, "timeout connect 5000ms")
 	w(1, "timeout client 30000ms")
 	w(1, "timeout server 30000ms")
 	w(1, "timeout http-request 10000ms")
 	w(1, "timeout http-keep-alive 2000ms")
+	// halb retries a failed connect (refused, or timed out) on another
+	// server at once; HAProxy's equivalent is a redispatch on every retry
+	// (plain "option redispatch" moves only the last of the retries,
+	// after a turn-around of up to a second per retry on the same server).
+	w(1, "# A failed connect is retried (3 times, HAProxy's default), each time on")
+	w(1, "# another server, as halb does.")
 	w(1, "retries 3")
-	// Each frontend and backend sets its own timeouts below from the halb
-	// config; these defaults only cover the track frontends.
+	w(1, "option redispatch 1")
+	// Left at HAProxy's defaults on purpose, as a user would: keep-alive
+	// on both sides (option http-keep-alive), http-reuse safe (halb's
+	// pools reuse more eagerly, like "always", but replay only requests
+	// that may be sent twice; "always" would save HAProxy connects under
+	// load and cost it its server timeout on a dead pooled connection),
+	// retry-on conn-failure, and no abortonclose (halb, too, serves a
+	// queued request whose client has closed its side).
 
 	for i := range cfg.Services {
 		s := &cfg.Services[i]
@@ -329,7 +343,16 @@ func HAProxyConfig(cfg *config.Config, p RefPaths) ([]byte, error) {
 		}
 		w(1, "timeout http-request %s", ms(obj, "timeouts.http_request", t.HTTPRequest))
 		w(1, "timeout http-keep-alive %s", ms(obj, "timeouts.http_keep_alive", t.HTTPKeepAlive))
-		w(1, "option forwardfor")
+		if s.Forwards(config.ForwardFor) {
+			w(1, "option forwardfor")
+		}
+		if s.Forwards(config.ForwardProto) {
+			w(1, "http-request set-header X-Forwarded-Proto http")
+		}
+		if s.Forwards(config.Forwarded) {
+			// HAProxy 2.6 has no "option forwarded" (2.7 does).
+			w(1, `http-request add-header Forwarded "for=%%[src];proto=http"`)
+		}
 		// http-after-response, unlike http-response, also marks the
 		// answers HAProxy makes itself (503 with no server up, 504, ...).
 		for _, k := range slices.Sorted(maps.Keys(s.ResponseHeaders)) {
@@ -483,12 +506,15 @@ func HAProxyConfig(cfg *config.Config, p RefPaths) ([]byte, error) {
 			if h.Check == "https" {
 				check += " check-ssl verify none"
 			}
-			// halb's default observe (layer4) stays HAProxy's default (no
-			// observing), so the rows compare both at their defaults; an
-			// explicit layer7 is HAProxy's observe layer7 with fall
-			// errors in a row marking the server down.
-			if h.Observe == "layer7" {
-				check += fmt.Sprintf(" observe layer7 error-limit %d on-error mark-down", h.Fall)
+			// Passive checks from traffic, halb's observe (layer4 by
+			// default): HAProxy's observe with fall errors in a row
+			// marking the server down at once, as in halb.
+			switch h.Observe {
+			case "layer4", "layer7":
+				check += fmt.Sprintf(" observe %s error-limit %d on-error mark-down", h.Observe, h.Fall)
+			case "none":
+			default:
+				fail("health.observe %q has no HAProxy translation", h.Observe)
 			}
 		}
 		for j := range be.Servers {

@@ -158,8 +158,13 @@ func TestHAProxyConfigLB1(t *testing.T) {
 	defaults := block(t, h, "defaults")
 	wantLines(t, "defaults", defaults,
 		"timeout connect 5000ms", "timeout client 30000ms", "timeout server 30000ms",
-		"timeout http-request 10000ms", "timeout http-keep-alive 2000ms", "retries 3")
-	noLine(t, "defaults", defaults, "option redispatch")
+		"timeout http-request 10000ms", "timeout http-keep-alive 2000ms",
+		// As halb: a failed connect is retried on another server.
+		"retries 3", "option redispatch 1")
+	// HAProxy's defaults stand, as in halb: no other reuse or retry policy.
+	noLine(t, "defaults", defaults, "http-reuse")
+	noLine(t, "defaults", defaults, "retry-on")
+	noLine(t, "defaults", defaults, "option abortonclose")
 
 	web := block(t, h, "frontend web")
 	wantLines(t, "frontend web", web,
@@ -195,8 +200,9 @@ func TestHAProxyConfigLB1(t *testing.T) {
 		"option httpchk GET /healthz",
 		"http-check expect status 200",
 		"timeout check 1000ms",
-		"server web1 10.0.0.11:80 weight 10 cookie web1 check inter 2000ms fall 3 rise 2",
-		"server web2 10.0.0.12:80 weight 10 cookie web2 check inter 2000ms fall 3 rise 2",
+		// halb's default observe (layer4): HAProxy's, marking the server down at fall errors in a row.
+		"server web1 10.0.0.11:80 weight 10 cookie web1 check inter 2000ms fall 3 rise 2 observe layer4 error-limit 3 on-error mark-down",
+		"server web2 10.0.0.12:80 weight 10 cookie web2 check inter 2000ms fall 3 rise 2 observe layer4 error-limit 3 on-error mark-down",
 	)
 	api := block(t, h, "backend api")
 	wantLines(t, "backend api", api,
@@ -212,8 +218,8 @@ func TestHAProxyConfigLB1(t *testing.T) {
 		"balance source",
 		"hash-type consistent",
 		"timeout check 1000ms",
-		"server pg1 10.0.0.31:5432 weight 1 check inter 1000ms fall 3 rise 2",
-		"server pg2 10.0.0.32:5432 weight 0 check inter 1000ms fall 3 rise 2",
+		"server pg1 10.0.0.31:5432 weight 1 check inter 1000ms fall 3 rise 2 observe layer4 error-limit 3 on-error mark-down",
+		"server pg2 10.0.0.32:5432 weight 0 check inter 1000ms fall 3 rise 2 observe layer4 error-limit 3 on-error mark-down",
 	)
 }
 
@@ -249,8 +255,8 @@ func TestReferenceDualMaster(t *testing.T) {
 		"stick on src",
 		"option httpchk GET /healthz",
 		"http-check expect status 200",
-		"server web1 10.0.0.11:80 weight 1 check inter 2000ms fall 3 rise 2",
-		"server web2 [fd00:20::12]:80 weight 1 check inter 2000ms fall 3 rise 2",
+		"server web1 10.0.0.11:80 weight 1 check inter 2000ms fall 3 rise 2 observe layer4 error-limit 3 on-error mark-down",
+		"server web2 [fd00:20::12]:80 weight 1 check inter 2000ms fall 3 rise 2 observe layer4 error-limit 3 on-error mark-down",
 	)
 }
 
@@ -316,7 +322,7 @@ backends:
     servers:
       - {name: h1, address: "localhost:8080", weight: 256}
   - name: raw
-    health: {check: icmp}
+    health: {check: icmp, observe: none}
     servers:
       - {name: r1, address: "10.2.0.3:22"}
 `

@@ -1,23 +1,40 @@
 #!/usr/bin/env bash
-# Installs the Debian packages that halb's tests need, when running as root
-# and they are missing. Idempotent and quiet when there is nothing to do.
-# Without root it only says what is missing; tests that need it skip.
+# scripts/deps.sh [SET] — installs the Debian packages a make target needs,
+# when running as root and they are missing. Idempotent and quiet when there
+# is nothing to do. Without root it only says what is missing; tests that
+# need it skip.
+#
+# SET (default: test):
+#   test            everything make test, make netlab and make bench use
+#   demo-halb       make demo as root with halb nodes (nftables: the partition key)
+#   demo-reference  make demo as root with keepalived + HAProxy nodes
 set -euo pipefail
+set_name=${1:-test}
 
 # package → a file that proves it is installed
-declare -A need=(
-	[gcc]=/usr/bin/gcc                   # go test -race needs cgo
+declare -A where=(
+	[gcc]=/usr/bin/gcc                # go test -race needs cgo
 	[libc6-dev]=/usr/include/stdio.h
-	[keepalived]=/usr/sbin/keepalived    # netlab reference nodes
+	[keepalived]=/usr/sbin/keepalived # netlab reference nodes
 	[haproxy]=/usr/sbin/haproxy
-	[curl]=/usr/bin/curl                 # reference track scripts
-	[nftables]=/usr/sbin/nft             # netlab faults: partition, loss
-	[wrk]=/usr/bin/wrk                   # make bench
+	[curl]=/usr/bin/curl              # reference track scripts
+	[nftables]=/usr/sbin/nft          # netlab faults: partition, loss
+	[wrk]=/usr/bin/wrk                # make bench
+	[tmux]=/usr/bin/tmux              # the netlab demo's test types on a terminal
 )
+case "$set_name" in
+test) pkgs=(gcc libc6-dev keepalived haproxy curl nftables wrk tmux) ;;
+demo-halb) pkgs=(nftables) ;;
+demo-reference) pkgs=(keepalived haproxy nftables) ;;
+*)
+	echo "deps: unknown set $set_name (test, demo-halb, demo-reference)" >&2
+	exit 2
+	;;
+esac
 
 missing=()
-for pkg in "${!need[@]}"; do
-	[ -e "${need[$pkg]}" ] || missing+=("$pkg")
+for pkg in "${pkgs[@]}"; do
+	[ -e "${where[$pkg]}" ] || missing+=("$pkg")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 

@@ -30,31 +30,15 @@ since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
 [ "$(id -u)" -eq 0 ] || skip "needs root (QEMU with tap devices, network namespaces)"
 
-declare -A need=(
-	[qemu-system-x86]=/usr/bin/qemu-system-x86_64
-	[qemu-utils]=/usr/bin/qemu-img
-	[ovmf]=/usr/share/OVMF/OVMF_CODE_4M.fd
-	[mtools]=/usr/bin/mcopy
-	[dosfstools]=/usr/sbin/mkfs.vfat
-	[curl]=/usr/bin/curl
-	[iproute2]=/usr/sbin/ip
-	[python3]=/usr/bin/python3
-	[openssl]=/usr/bin/openssl
-)
-missing=()
-for pkg in "${!need[@]}"; do [ -e "${need[$pkg]}" ] || missing+=("$pkg"); done
-if [ ${#missing[@]} -gt 0 ]; then
-	echo "image-test: installing ${missing[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1 ||
-		{ apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1; } || true
-	for pkg in "${!need[@]}"; do [ -e "${need[$pkg]}" ] || skip "$pkg is missing and could not be installed"; done
-fi
+# shellcheck source=scripts/qemu-lib.sh
+. scripts/qemu-lib.sh
+qemu_packages qemu-system-x86=/usr/bin/qemu-system-x86_64 qemu-utils=/usr/bin/qemu-img \
+	ovmf=$OVMF_CODE mtools=/usr/bin/mcopy dosfstools=/usr/sbin/mkfs.vfat curl=/usr/bin/curl \
+	iproute2=/usr/sbin/ip python3=/usr/bin/python3 openssl=/usr/bin/openssl ||
+	skip "the packages above are missing"
 [ -f "$img" ] || fail "$img missing: run make image first"
 [ -x bin/halbctl ] || fail "bin/halbctl missing: run make build first"
 
-OVMF_CODE=/usr/share/OVMF/OVMF_CODE_4M.fd
-OVMF_VARS=/usr/share/OVMF/OVMF_VARS_4M.fd
 BOOT_TIMEOUT=${BOOT_TIMEOUT:-240}
 
 rm -rf "$dir"
@@ -72,23 +56,6 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ---------------------------------------------------------------- helpers
-# seed_disk OUT.img DIR: a vfat disk labelled HALB-SEED with DIR's files,
-# made without mounting (mtools).
-seed_disk() {
-	local out=$1 src=$2 f
-	rm -f "$out"
-	mkfs.vfat -n HALB-SEED -C "$out" 2048 >/dev/null
-	export MTOOLS_SKIP_CHECK=1
-	for f in "$src"/*; do
-		if [ -d "$f" ]; then
-			mmd -i "$out" "::/$(basename "$f")"
-			mcopy -i "$out" "$f"/* "::/$(basename "$f")/"
-		else
-			mcopy -i "$out" "$f" "::/$(basename "$f")"
-		fi
-	done
-}
-
 # overlay NAME: a throwaway qcow2 over the image, and a copy of OVMF's vars.
 overlay() {
 	qemu-img create -q -f qcow2 -b "$img" -F qcow2 "$dir/$1.qcow2"
@@ -120,30 +87,25 @@ wait_log() {
 	return 1
 }
 
+# root_shell FD LOG PASSWORD COMMAND WANT WHAT: on a console (keys to fd
+# FD, its output in LOG): '!' + Enter, PASSWORD for sulogin, COMMAND in the
+# root shell; its output must show WANT. WHAT names the step in failures.
+root_shell() {
+	local fd=$1 log=$2 pw=$3 cmd=$4 want=$5 what=$6
+	printf '!\r' >&"$fd"
+	wait_log "$log" 'Give root password for maintenance' 30 ||
+		fail "$what: '!' + Enter on the console did not ask for the root password (see $log)"
+	printf '%s\r' "$pw" >&"$fd"
+	wait_log "$log" 'root@halb:' 30 || fail "$what: no root shell prompt after the password (see $log)"
+	printf '%s\r' "$cmd" >&"$fd"
+	wait_log "$log" "$want" 30 || fail "$what: no root shell after the password, or no $want from '$cmd' (see $log)"
+}
+
 # alive PID: the VM is still running.
 alive() { kill -0 "$1" 2>/dev/null; }
 
 # ---------------------------------------------------------------- accel
-# KVM when /dev/kvm exists and OVMF gets as far as printing on the serial
-# port within a few seconds without a KVM error; otherwise TCG.
-if [ -e /dev/kvm ] && [ -z "${IMAGE_TEST_TCG:-}" ]; then
-	cp "$OVMF_VARS" "$dir/probe.vars.fd"
-	qemu-system-x86_64 -machine q35,accel=kvm -cpu host -m 256 -display none -no-reboot -monitor none -net none \
-		-drive if=pflash,format=raw,unit=0,readonly=on,file=$OVMF_CODE \
-		-drive if=pflash,format=raw,unit=1,file=$dir/probe.vars.fd \
-		-serial file:$dir/probe.serial.log >"$dir/probe.err" 2>&1 &
-	probe=$!
-	pids+=("$probe")
-	for _ in $(seq 1 16); do
-		sleep 0.5
-		grep -q -i "internal error" "$dir/probe.err" && break
-		alive "$probe" || break
-		if [ -s "$dir/probe.serial.log" ]; then accel=kvm; break; fi
-	done
-	kill "$probe" 2>/dev/null || true
-	wait "$probe" 2>/dev/null || true
-	rm -f "$dir/probe.vars.fd"
-fi
+if [ -z "${IMAGE_TEST_TCG:-}" ]; then accel=$(qemu_accel "$dir"); fi
 echo "image-test: accelerator $accel"
 
 # ================================================================ part 1
@@ -210,7 +172,9 @@ grep -a -q 'halb-seed: root password set from the seed' "$log" || fail "part 1: 
 echo "image-test:   seed imported (halb.yaml, root password)"
 wait_log "$log" 'halb console' 60 || fail "part 1: no console banner on ttyS0 (see $log)"
 wait_log "$log" 'node +lb-solo' 30 || fail "part 1: the console does not show the seeded node lb-solo (see $log)"
-echo "image-test:   console drawn on ttyS0 with the seeded config (node lb-solo)"
+# The serial console leaves the terminal's scrollback alone (no ESC [3J).
+! grep -a -q $'\e\[3J' "$log" || fail "part 1: the serial console cleared the terminal's scrollback (ESC [3J; see $log)"
+echo "image-test:   console drawn on ttyS0 with the seeded config (node lb-solo), scrollback kept"
 
 ok=
 end=$(($(date +%s) + 60))
@@ -227,12 +191,7 @@ echo "image-test:   GET http://127.0.0.1:$hostport/ → $(head -n1 "$dir/solo.he
 
 # The console's one key: '!' then Enter asks for root's password (sulogin)
 # and gives a root shell; exit returns to the console.
-printf '!\r' >&7
-wait_log "$log" 'Give root password for maintenance' 30 || fail "part 1: '!' + Enter on the console did not ask for the root password (see $log)"
-printf 'halb-test-password\r' >&7
-sleep 2
-printf 'echo halb-shell-$((6*7)) $(id -u)\r' >&7
-wait_log "$log" 'halb-shell-42 0' 30 || fail "part 1: no root shell after the password (see $log)"
+root_shell 7 "$log" halb-test-password 'echo halb-shell-$((6*7)) $(id -u)' 'halb-shell-42 0' "part 1"
 printf 'exit\r' >&7
 banners=$(grep -a -c 'halb console ' "$log" || true)
 end=$(($(date +%s) + 30))
@@ -396,11 +355,52 @@ slack=${FAILOVER_SLACK:-2}
 awk -v f="$failover" -v b="$bound" -v s="$slack" 'BEGIN { exit !(f <= b + s) }' ||
 	fail "part 2: failover took ${failover}s, more than the bound ${bound}s + ${slack}s"
 
+# ================================================================ part 3
+# lb2 booted once with no root password: root is locked and the first
+# boot is done. It boots again with a seed that carries a password (and a
+# halb.yaml, which must be ignored: lb2 has its config): the password is
+# set on this boot too, and the console's key gives a root shell with it.
+echo "image-test: part 3: lb2 boots again with a seed that carries a root password"
+kill -9 "${vm[2]}"
+wait "${vm[2]}" 2>/dev/null || true
+exec 8>&-
+mkdir -p "$dir/seed-lb2b"
+openssl passwd -6 -salt halbtest2 halb-test-password-2 >"$dir/seed-lb2b/root_password_hash"
+cp "$dir/seed-solo/halb.yaml" "$dir/seed-lb2b/halb.yaml"
+seed_disk "$dir/seed-lb2b.img" "$dir/seed-lb2b"
+mv "$dir/lb2.serial.log" "$dir/lb2.boot1.serial.log"
+rm -f "$dir/lb2.in" "$dir/lb2.out"
+mkfifo "$dir/lb2.in" "$dir/lb2.out"
+cat "$dir/lb2.out" >"$dir/lb2.serial.log" &
+pids+=("$!")
+exec 8<>"$dir/lb2.in"
+t_boot3=$(now)
+# shellcheck disable=SC2046
+qemu-system-x86_64 $(qemu_args lb2 pipe) -kernel "$kernel" -initrd "$initrd" \
+	-append "root=PARTUUID=$rootuuid ro rootfstype=ext4 console=ttyS0,115200 net.ifnames=0" \
+	-drive if=virtio,format=raw,file="$dir/seed-lb2b.img" >"$dir/lb2.boot2.qemu.log" 2>&1 &
+vm[2]=$!
+pids+=("${vm[2]}")
+log=$dir/lb2.serial.log
+wait_log "$log" 'Started.*halbd\.service' "$BOOT_TIMEOUT" || fail "part 3: halbd on lb2 did not become READY on its second boot (see $log)"
+grep -a -q 'halb-seed: root password set from the seed' "$log" ||
+	fail "part 3: the seed's root password was not set on lb2's second boot (see $log)"
+grep -a -q 'halb-seed: halb.yaml on the seed disk ignored: /var/lib/halb/halb.yaml exists' "$log" ||
+	fail "part 3: the console does not say the seed's halb.yaml was ignored (see $log)"
+wait_log "$log" 'node +lb2' 60 || fail "part 3: the console does not show lb2's own config (see $log)"
+echo "image-test:   second boot READY after $(since "$t_boot3")s: \"root password set from the seed\", the seed's halb.yaml ignored (lb2 keeps its config)"
+root_shell 8 "$log" halb-test-password-2 \
+	'echo halb-journal-$(journalctl -b -u halb-seed --no-pager | grep -c "root password set from the seed") $(id -u)' \
+	'halb-journal-1 0' "part 3 (the journal must have halb-seed's message)"
+echo "image-test:   console key '!' + Enter → sulogin with the new seed's password → root shell; the journal has halb-seed's message"
+kill "${vm[2]}"
+wait "${vm[2]}" 2>/dev/null || true
+
 total=$(since "$t_start")
 {
 	echo "accelerator: $accel"
 	echo "boot to READY (one VM, from QEMU start): ${ready_solo}s"
-	echo "failover (kill -9 of lb1's QEMU to lb2 answering on the VIP): ${failover}s (bound ${bound}s)"
+	echo "failover (kill -9 of lb1's QEMU to lb2 answering on the VIP): ${failover}s (VRRP bound ${bound}s; the test allows ${slack}s more)"
 	echo "image-test total: ${total}s"
 } | tee "$dir/timings.txt"
 echo "image-test: PASS"

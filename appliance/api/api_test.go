@@ -2,13 +2,17 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -25,6 +29,86 @@ type fakeDaemon struct {
 	events  *Broker
 	maint   bool
 	drained []string
+	// hist holds every applied config, version i+1 at i.
+	hist []HistoryEntry
+	raws [][]byte
+	// password is the console password; wrong counts wrong ones.
+	password string
+	wrong    int
+	// system enables the system actions; actions lists those done.
+	system  bool
+	actions []string
+}
+
+func (f *fakeDaemon) systemAction(action string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.system {
+		return fmt.Errorf("system actions are not enabled: %w", ErrNotEnabled)
+	}
+	f.actions = append(f.actions, action)
+	return nil
+}
+
+func (f *fakeDaemon) Reboot() error   { return f.systemAction("reboot") }
+func (f *fakeDaemon) Poweroff() error { return f.systemAction("poweroff") }
+
+func (f *fakeDaemon) FactoryReset(name string) error {
+	if name != "lb1" {
+		return fmt.Errorf("node_name %q is not this node's name: %w", name, ErrInvalid)
+	}
+	return f.systemAction("factory-reset")
+}
+
+// Logs returns n records, "record 1" the oldest.
+func (f *fakeDaemon) Logs(n int) []LogRecord {
+	var out []LogRecord
+	for i := range min(n, 3) {
+		out = append(out, LogRecord{Level: "INFO", Message: fmt.Sprintf("record %d", i+1), Attrs: "k=v"})
+	}
+	return out
+}
+
+func (f *fakeDaemon) ConsoleAuth() ConsoleAuth {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return ConsoleAuth{PasswordSet: f.password != "", Required: true}
+}
+
+func (f *fakeDaemon) SetConsolePassword(password, old string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(password) < 8 {
+		return fmt.Errorf("too short: %w", ErrInvalid)
+	}
+	if f.password != "" && old != f.password {
+		return fmt.Errorf("wrong: %w", ErrUnauthorized)
+	}
+	f.password = password
+	return nil
+}
+
+func (f *fakeDaemon) ResetConsolePassword() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.password = ""
+	return nil
+}
+
+// CheckConsolePassword holds off every check after two wrong ones.
+func (f *fakeDaemon) CheckConsolePassword(password string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case f.password == "":
+		return fmt.Errorf("none set: %w", ErrNoPassword)
+	case f.wrong >= 2:
+		return &RetryError{After: 1500 * time.Millisecond, Msg: "2 wrong"}
+	case password != f.password:
+		f.wrong++
+		return fmt.Errorf("wrong console password: %w", ErrUnauthorized)
+	}
+	return nil
 }
 
 func (f *fakeDaemon) DrainServer(server string, drain bool) error {
@@ -62,20 +146,57 @@ func (f *fakeDaemon) Running() (*config.Config, []byte) {
 	return f.cfg, f.raw
 }
 
-func (f *fakeDaemon) Apply(raw []byte) ([]config.Change, error) {
-	cfg, err := config.Parse("halb.yaml", raw)
+func (f *fakeDaemon) ApplyFrom(source, name string, raw []byte) (ApplyResult, error) {
+	cfg, err := config.Parse(name, raw)
 	if err != nil {
-		return nil, err
+		return ApplyResult{}, err
+	}
+	if cfg.Node.Name == "busy" { // as a config whose listen address is in use
+		return ApplyResult{}, fmt.Errorf("%w: %w", ErrConflict, config.Errors{{File: name, Line: 1, Msg: "cannot listen"}})
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	ch := config.Diff(f.cfg, cfg)
 	f.cfg, f.raw = cfg, raw
+	f.hist = append(f.hist, HistoryEntry{Version: len(f.hist) + 1, Source: source, Summary: name})
+	f.raws = append(f.raws, raw)
 	f.events.Publish(Event{Type: "config.applied"})
-	return ch, nil
+	return ApplyResult{Changes: ch, Version: len(f.hist)}, nil
+}
+
+func (f *fakeDaemon) History() []HistoryEntry {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []HistoryEntry
+	for i := len(f.hist) - 1; i >= 0; i-- {
+		out = append(out, f.hist[i])
+	}
+	return out
+}
+
+func (f *fakeDaemon) HistoryConfig(v int) ([]byte, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if v > len(f.hist) {
+		return nil, fmt.Errorf("config version %d: %w", v, ErrNotFound)
+	}
+	return f.raws[v-1], nil
+}
+
+func (f *fakeDaemon) Rollback(v int) (ApplyResult, error) {
+	raw, err := f.HistoryConfig(v)
+	if err != nil {
+		return ApplyResult{}, err
+	}
+	return f.ApplyFrom(SourceRollback, fmt.Sprintf("history/%d.yaml", v), raw)
 }
 
 func (f *fakeDaemon) Events() *Broker { return f.events }
+
+func (f *fakeDaemon) Interfaces() ([]Interface, error) {
+	return []Interface{{Name: "eth0", Kind: "device", MAC: "52:54:00:00:00:01", MTU: 1500, Up: true, Carrier: true,
+		Addresses: []string{"10.0.0.1/24"}, VRRP: []HeardRouter{{VRID: 51, Version: 3, Source: "10.0.0.2", Priority: 100}}}}, nil
+}
 
 func (f *fakeDaemon) SetMaintenance(on bool) error {
 	f.mu.Lock()
@@ -165,7 +286,7 @@ func TestConfigRoundTrip(t *testing.T) {
 		t.Fatalf("Config while unconfigured: %v", err)
 	}
 	changes, err := c.ApplyConfig(ctx, []byte(good))
-	if err != nil || len(changes) != 2 || changes[0].String() != "node changed: name" {
+	if err != nil || len(changes) != 1 || changes[0].String() != "node changed: name" {
 		t.Fatalf("ApplyConfig: %v %v", changes, err)
 	}
 	raw, err := c.Config(ctx)
@@ -185,20 +306,43 @@ func TestInvalidConfigIs422WithEveryError(t *testing.T) {
 		t.Fatal(err)
 	}
 	bad := "node: {name: lb1, colour: blue}\nvrrp: [{name: a, interface: eth0, vrid: 0, vips: [10.0.0.1/24]}]\n"
-	for name, call := range map[string]func() error{
-		"apply":    func() error { _, err := c.ApplyConfig(ctx, []byte(bad)); return err },
-		"validate": func() error { _, err := c.ValidateConfig(ctx, []byte(bad)); return err },
-	} {
-		es := config.AsErrors(call())
-		if len(es) != 2 {
-			t.Fatalf("%s: errors %v, want 2", name, es)
-		}
-		if es[0].Line != 1 || es[0].Path != "node.colour" || es[1].Line != 2 || es[1].Path != "vrrp[0].vrid" {
-			t.Errorf("%s: errors %q", name, es)
+	// The errors name the config as the client named it, else "api".
+	for file, want := range map[string]string{"": "api", "/srv/new.yaml": "/srv/new.yaml", "a\nb": "api"} {
+		for name, call := range map[string]func() error{
+			"apply":    func() error { _, err := c.ApplyConfigAs(ctx, file, []byte(bad)); return err },
+			"validate": func() error { _, err := c.ValidateConfigAs(ctx, file, []byte(bad)); return err },
+		} {
+			es := config.AsErrors(call())
+			if len(es) != 2 {
+				t.Fatalf("%s: errors %v, want 2", name, es)
+			}
+			if es[0].Line != 1 || es[0].Path != "node.colour" || es[1].Line != 2 || es[1].Path != "vrrp[0].vrid" {
+				t.Errorf("%s: errors %q", name, es)
+			}
+			if es[0].File != want {
+				t.Errorf("%s of %q: the errors name the config %q, want %q", name, file, es[0].File, want)
+			}
 		}
 	}
 	if raw, _ := c.Config(ctx); string(raw) != good {
 		t.Fatalf("running config changed to %q", raw)
+	}
+}
+
+// TestUntakeableConfigIs409: a valid config the node cannot take (a listen
+// address in use) is answered 409 with its errors.
+func TestUntakeableConfigIs409(t *testing.T) {
+	_, c, _ := serve(t)
+	req, _ := http.NewRequest(http.MethodPut, "http://halbd/v1/config?name=busy.yaml", strings.NewReader("node: {name: busy}\n"))
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var eb ErrorBody
+	if err := json.NewDecoder(resp.Body).Decode(&eb); err != nil || resp.StatusCode != http.StatusConflict ||
+		len(eb.Errors) != 1 || eb.Errors[0].Error() != "busy.yaml:1: cannot listen" {
+		t.Fatalf("%s %+v %v, want 409 and the error", resp.Status, eb, err)
 	}
 }
 
@@ -312,5 +456,194 @@ func TestMaintenance(t *testing.T) {
 		if got, err := c.Maintenance(ctx); err != nil || got != on {
 			t.Fatalf("maintenance %v, %v; want %v", got, err, on)
 		}
+	}
+}
+
+func TestInterfaces(t *testing.T) {
+	_, c, _ := serve(t)
+	l, err := c.Interfaces(context.Background())
+	if err != nil || len(l) != 1 || l[0].Name != "eth0" || !l[0].Carrier || len(l[0].VRRP) != 1 || l[0].VRRP[0].VRID != 51 {
+		t.Fatalf("interfaces: %+v %v", l, err)
+	}
+}
+
+// TestHistoryAndRollback: the history, a version's YAML and a rollback go
+// through the API; the console's configs are marked as the console's; bad
+// versions are 400 and unknown ones 404.
+func TestHistoryAndRollback(t *testing.T) {
+	d, c, sock := serve(t)
+	ctx := context.Background()
+	if l, err := c.History(ctx); err != nil || len(l) != 0 {
+		t.Fatalf("empty history: %v %v", l, err)
+	}
+	if res, err := c.Apply(ctx, "", []byte(good)); err != nil || res.Version != 1 {
+		t.Fatalf("apply: %+v %v", res, err)
+	}
+	console := NewClient(sock)
+	defer console.Close()
+	console.SetAgent(SourceConsole)
+	if _, err := console.ApplyConfig(ctx, []byte("node: {name: lb2}\n")); err != nil {
+		t.Fatal(err)
+	}
+	l, err := c.History(ctx)
+	if err != nil || len(l) != 2 || l[0].Version != 2 || l[0].Source != SourceConsole || l[1].Source != SourceAPI {
+		t.Fatalf("history %+v %v, want 2 (console) then 1 (api)", l, err)
+	}
+	if raw, err := c.HistoryConfig(ctx, 1); err != nil || string(raw) != good {
+		t.Fatalf("version 1: %q %v", raw, err)
+	}
+	res, err := c.Rollback(ctx, 1)
+	if err != nil || res.Version != 3 || len(res.Changes) != 1 || res.Changes[0].String() != "node changed: name" {
+		t.Fatalf("rollback: %+v %v", res, err)
+	}
+	if d.History()[0].Source != SourceRollback {
+		t.Errorf("the rollback is recorded as from %q", d.History()[0].Source)
+	}
+	var se *StatusError
+	if _, err := c.Rollback(ctx, 9); !errors.As(err, &se) || se.Code != 404 {
+		t.Errorf("rollback to an unknown version: %v, want 404", err)
+	}
+	if _, err := c.HistoryConfig(ctx, 9); !errors.As(err, &se) || se.Code != 404 {
+		t.Errorf("an unknown version: %v, want 404", err)
+	}
+	for _, tc := range []struct{ method, path, body, want string }{
+		{"GET", "/v1/config/history/x", "", `config version \"x\" is not a positive whole number`},
+		{"GET", "/v1/config/history/0", "", `config version \"0\" is not a positive whole number`},
+		{"POST", "/v1/config/rollback", `{"version": 0}`, "version 0: want the positive version number"},
+		{"POST", "/v1/config/rollback", `{"versoin": 2}`, `body: want {\"version\": N}: json: unknown field \"versoin\"`},
+		{"POST", "/v1/config/rollback", ``, `body: want {\"version\": N}: EOF`},
+	} {
+		code, body := rawRequest(t, c, tc.method, tc.path, tc.body)
+		if code != 400 || !strings.Contains(body, tc.want) {
+			t.Errorf("%s %s %s: %d %s, want 400 saying %s", tc.method, tc.path, tc.body, code, body, tc.want)
+		}
+	}
+}
+
+// rawRequest sends a request through c's connection and returns the
+// status code and body.
+func rawRequest(t *testing.T, c *Client, method, path, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, "http://halbd"+path, strings.NewReader(body))
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestConsolePasswordAPI: the console password's endpoints answer with
+// the status codes the console relies on, which the client turns into
+// errors that errors.Is can tell apart.
+func TestConsolePasswordAPI(t *testing.T) {
+	_, c, _ := serve(t)
+	ctx := context.Background()
+	if a, err := c.ConsoleAuth(ctx); err != nil || a.PasswordSet || !a.Required {
+		t.Fatalf("auth: %+v %v", a, err)
+	}
+	var se *StatusError
+	if err := c.CheckConsolePassword(ctx, "x"); !errors.As(err, &se) || se.Code != 409 || !strings.Contains(se.Msg, "none set") {
+		t.Fatalf("check without a password: %v, want 409", err)
+	}
+	if err := c.SetConsolePassword(ctx, "short", ""); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("short password: %v, want ErrInvalid (400)", err)
+	}
+	if err := c.SetConsolePassword(ctx, "long enough", ""); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := c.ConsoleAuth(ctx); err != nil || !a.PasswordSet {
+		t.Fatalf("auth after set: %+v %v", a, err)
+	}
+	if err := c.SetConsolePassword(ctx, "longer still", "bad"); !errors.Is(err, ErrUnauthorized) {
+		t.Fatalf("change with a wrong old password: %v, want ErrUnauthorized (401)", err)
+	}
+	if err := c.CheckConsolePassword(ctx, "long enough"); err != nil {
+		t.Fatalf("the right password: %v", err)
+	}
+	for range 2 {
+		if err := c.CheckConsolePassword(ctx, "wrong"); !errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrNotFound) {
+			t.Fatalf("a wrong password: %v, want ErrUnauthorized (401)", err)
+		}
+	}
+	err := c.CheckConsolePassword(ctx, "long enough")
+	if !errors.As(err, &se) || se.Code != 429 || se.RetryAfter != 2*time.Second || !strings.Contains(se.Msg, "2 wrong: try again in 1.5s") {
+		t.Fatalf("a check held off: %#v, want 429 with Retry-After 2", err)
+	}
+	if err := c.ResetConsolePassword(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := c.ConsoleAuth(ctx); a.PasswordSet {
+		t.Fatal("a password is set after a reset")
+	}
+	for _, tc := range []struct{ method, path, body, want string }{
+		{"POST", "/v1/console/auth", `{"pasword": "x"}`, `unknown field \"pasword\"`},
+		{"PUT", "/v1/console/password", `"x"`, `body: want {\"password\": \"...\", \"old\": \"...\"}: json: cannot unmarshal string`},
+	} {
+		if code, body := rawRequest(t, c, tc.method, tc.path, tc.body); code != 400 || !strings.Contains(body, tc.want) {
+			t.Errorf("%s %s %s: %d %s, want 400 saying %s", tc.method, tc.path, tc.body, code, body, tc.want)
+		}
+	}
+}
+
+func TestLogs(t *testing.T) {
+	_, c, _ := serve(t)
+	ctx := context.Background()
+	if l, err := c.Logs(ctx, 0); err != nil || len(l) != 3 || l[0].Message != "record 1" || l[0].Attrs != "k=v" {
+		t.Fatalf("logs: %+v %v", l, err)
+	}
+	if l, err := c.Logs(ctx, 2); err != nil || len(l) != 2 {
+		t.Fatalf("logs n=2: %+v %v", l, err)
+	}
+	for _, q := range []string{"0", "-1", "x", "1e3"} {
+		if code, body := rawRequest(t, c, "GET", "/v1/logs?n="+q, ""); code != 400 || !strings.Contains(body, "want a positive number of log records") {
+			t.Errorf("n=%s: %d %s, want 400", q, code, body)
+		}
+	}
+}
+
+// TestSystemActions: reboot, poweroff and factory reset answer 403 on a
+// daemon that does not enable them, 202 once under way; a factory reset
+// with the wrong name or no body is 400.
+func TestSystemActions(t *testing.T) {
+	d, c, _ := serve(t)
+	ctx := context.Background()
+	for name, call := range map[string]func() error{
+		"reboot":        func() error { return c.Reboot(ctx) },
+		"poweroff":      func() error { return c.Poweroff(ctx) },
+		"factory-reset": func() error { return c.FactoryReset(ctx, "lb1") },
+	} {
+		var se *StatusError
+		if err := call(); !errors.Is(err, ErrNotEnabled) || !errors.As(err, &se) || se.Code != 403 {
+			t.Errorf("%s while not enabled: %v, want 403", name, err)
+		}
+	}
+	d.mu.Lock()
+	d.system = true
+	d.mu.Unlock()
+	if err := c.Reboot(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Poweroff(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.FactoryReset(ctx, "lb2"); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), `node_name "lb2" is not this node's name`) {
+		t.Errorf("factory reset with another name: %v, want 400", err)
+	}
+	if err := c.FactoryReset(ctx, "lb1"); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := rawRequest(t, c, "POST", "/v1/system/factory-reset", ""); code != 400 || !strings.Contains(body, `want {\"node_name\": \"this node's name\"}`) {
+		t.Errorf("factory reset without a body: %d %s", code, body)
+	}
+	code, body := rawRequest(t, c, "POST", "/v1/system/reboot", "")
+	if code != 202 || !strings.Contains(body, `"action": "reboot"`) {
+		t.Errorf("reboot: %d %s", code, body)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if want := []string{"reboot", "poweroff", "factory-reset", "reboot"}; !slices.Equal(d.actions, want) {
+		t.Errorf("actions %q, want %q", d.actions, want)
 	}
 }

@@ -10,6 +10,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
+	"strconv"
+	"time"
 
 	"halb/appliance/config"
 )
@@ -18,6 +21,7 @@ import (
 type Client struct {
 	socket string
 	hc     *http.Client
+	agent  string
 }
 
 // NewClient returns a client of the daemon listening on socket.
@@ -31,6 +35,11 @@ func NewClient(socket string) *Client {
 	return &Client{socket: socket, hc: &http.Client{Transport: tr}}
 }
 
+// SetAgent names the program using c to the daemon (the header
+// X-Halb-Client). SourceConsole makes the configs it applies count as the
+// console's in the config history. Call it before using c.
+func (c *Client) SetAgent(agent string) { c.agent = agent }
+
 // Close releases idle connections.
 func (c *Client) Close() { c.hc.CloseIdleConnections() }
 
@@ -43,8 +52,19 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte) (*htt
 	if err != nil {
 		return nil, err
 	}
+	if c.agent != "" {
+		req.Header.Set(ClientHeader, c.agent)
+	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // not the made-up URL
+		}
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" {
+			return nil, fmt.Errorf("cannot reach halbd: %w", err)
+		}
 		return nil, fmt.Errorf("halbd at %s: %w", c.socket, err)
 	}
 	if resp.StatusCode/100 != 2 {
@@ -56,18 +76,42 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte) (*htt
 		if len(eb.Errors) > 0 {
 			return nil, eb.Errors
 		}
-		return nil, &StatusError{Code: resp.StatusCode, Msg: eb.Error}
+		se := &StatusError{Code: resp.StatusCode, Msg: eb.Error}
+		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil {
+			se.RetryAfter = time.Duration(s) * time.Second
+		}
+		return nil, se
 	}
 	return resp, nil
 }
 
-// StatusError is an error response of the API other than a config error list.
+// StatusError is an error response of the API other than a config error
+// list. errors.Is matches it with the error its code stands for:
+// ErrInvalid (400), ErrUnauthorized (401), ErrNotEnabled (403),
+// ErrNotFound (404).
 type StatusError struct {
 	Code int
 	Msg  string
+	// RetryAfter is when to try again (429: wrong passwords).
+	RetryAfter time.Duration
 }
 
 func (e *StatusError) Error() string { return fmt.Sprintf("halbd: %s (%d)", e.Msg, e.Code) }
+
+// Is reports whether target is the error e's code stands for.
+func (e *StatusError) Is(target error) bool {
+	switch e.Code {
+	case http.StatusBadRequest:
+		return target == ErrInvalid
+	case http.StatusUnauthorized:
+		return target == ErrUnauthorized
+	case http.StatusForbidden:
+		return target == ErrNotEnabled
+	case http.StatusNotFound:
+		return target == ErrNotFound
+	}
+	return false
+}
 
 func (c *Client) getJSON(ctx context.Context, method, path string, body []byte, v any) error {
 	resp, err := c.do(ctx, method, path, body)
@@ -97,24 +141,76 @@ func (c *Client) Config(ctx context.Context) ([]byte, error) {
 	return io.ReadAll(resp.Body)
 }
 
-// ApplyConfig sends a new config. A config with problems returns
-// config.Errors (use config.AsErrors) and the running config stays.
+// ApplyConfig sends a new config, named "api" in the daemon's messages. A
+// config with problems, or one the node cannot take (a listen address in
+// use), returns config.Errors (use config.AsErrors) and the running config
+// stays.
 func (c *Client) ApplyConfig(ctx context.Context, raw []byte) ([]config.Change, error) {
+	return c.ApplyConfigAs(ctx, "", raw)
+}
+
+// ApplyConfigAs is ApplyConfig for a config the daemon's messages and
+// status call name (the file it came from; "" for "api").
+func (c *Client) ApplyConfigAs(ctx context.Context, name string, raw []byte) ([]config.Change, error) {
+	res, err := c.Apply(ctx, name, raw)
+	return res.Changes, err
+}
+
+// Apply is ApplyConfigAs that also returns the version the config got in
+// the config history.
+func (c *Client) Apply(ctx context.Context, name string, raw []byte) (ApplyResult, error) {
 	var res ApplyResult
-	if err := c.getJSON(ctx, http.MethodPut, "/v1/config", raw, &res); err != nil {
+	err := c.getJSON(ctx, http.MethodPut, "/v1/config"+nameQuery(name), raw, &res)
+	return res, err
+}
+
+// History lists the applied configs the daemon keeps, newest first.
+func (c *Client) History(ctx context.Context) ([]HistoryEntry, error) {
+	var l HistoryList
+	err := c.getJSON(ctx, http.MethodGet, "/v1/config/history", nil, &l)
+	return l.Entries, err
+}
+
+// HistoryConfig returns the YAML of a version of the config history.
+func (c *Client) HistoryConfig(ctx context.Context, version int) ([]byte, error) {
+	resp, err := c.do(ctx, http.MethodGet, fmt.Sprintf("/v1/config/history/%d", version), nil)
+	if err != nil {
 		return nil, err
 	}
-	return res.Changes, nil
+	defer resp.Body.Close()
+	return io.ReadAll(resp.Body)
+}
+
+// Rollback applies a version of the config history again. A config the
+// daemon refuses returns config.Errors, as ApplyConfig; a version it does
+// not keep a *StatusError with code 404.
+func (c *Client) Rollback(ctx context.Context, version int) (ApplyResult, error) {
+	body, _ := json.Marshal(RollbackRequest{Version: version})
+	var res ApplyResult
+	err := c.getJSON(ctx, http.MethodPost, "/v1/config/rollback", body, &res)
+	return res, err
 }
 
 // ValidateConfig checks a config against the daemon without applying it
 // and returns what would change.
 func (c *Client) ValidateConfig(ctx context.Context, raw []byte) ([]config.Change, error) {
+	return c.ValidateConfigAs(ctx, "", raw)
+}
+
+// ValidateConfigAs is ValidateConfig for a config named as in ApplyConfigAs.
+func (c *Client) ValidateConfigAs(ctx context.Context, name string, raw []byte) ([]config.Change, error) {
 	var res ApplyResult
-	if err := c.getJSON(ctx, http.MethodPost, "/v1/config/validate", raw, &res); err != nil {
+	if err := c.getJSON(ctx, http.MethodPost, "/v1/config/validate"+nameQuery(name), raw, &res); err != nil {
 		return nil, err
 	}
 	return res.Changes, nil
+}
+
+func nameQuery(name string) string {
+	if name == "" {
+		return ""
+	}
+	return "?name=" + url.QueryEscape(name)
 }
 
 // Handover asks the named VRRP instances (all when none) to give up MASTER.
@@ -156,6 +252,87 @@ func (c *Client) Maintenance(ctx context.Context) (bool, error) {
 	var st MaintenanceState
 	err := c.getJSON(ctx, http.MethodGet, "/v1/maintenance", nil, &st)
 	return st.On, err
+}
+
+// Interfaces lists the node's network interfaces.
+func (c *Client) Interfaces(ctx context.Context) ([]Interface, error) {
+	var l InterfaceList
+	err := c.getJSON(ctx, http.MethodGet, "/v1/interfaces", nil, &l)
+	return l.Interfaces, err
+}
+
+// Logs returns the daemon's newest n log records (0: DefaultLogs), oldest
+// first.
+func (c *Client) Logs(ctx context.Context, n int) ([]LogRecord, error) {
+	path := "/v1/logs"
+	if n > 0 {
+		path += "?n=" + strconv.Itoa(n)
+	}
+	var l LogList
+	err := c.getJSON(ctx, http.MethodGet, path, nil, &l)
+	return l.Records, err
+}
+
+// Reboot has the daemon reboot the machine; a daemon started without
+// -system-actions refuses (an error matching ErrNotEnabled).
+func (c *Client) Reboot(ctx context.Context) error {
+	var res SystemResult
+	return c.getJSON(ctx, http.MethodPost, "/v1/system/reboot", nil, &res)
+}
+
+// Poweroff has the daemon power the machine off; refused as Reboot.
+func (c *Client) Poweroff(ctx context.Context) error {
+	var res SystemResult
+	return c.getJSON(ctx, http.MethodPost, "/v1/system/poweroff", nil, &res)
+}
+
+// FactoryReset has the daemon remove the config and all of halb's state
+// and reboot; nodeName confirms it (the node's name, "" when
+// unconfigured; another is an error matching ErrInvalid). Refused as
+// Reboot.
+func (c *Client) FactoryReset(ctx context.Context, nodeName string) error {
+	body, _ := json.Marshal(FactoryResetRequest{NodeName: nodeName})
+	var res SystemResult
+	return c.getJSON(ctx, http.MethodPost, "/v1/system/factory-reset", body, &res)
+}
+
+// ConsoleAuth says whether a console password is set and required.
+func (c *Client) ConsoleAuth(ctx context.Context) (ConsoleAuth, error) {
+	var a ConsoleAuth
+	err := c.getJSON(ctx, http.MethodGet, "/v1/console/auth", nil, &a)
+	return a, err
+}
+
+// CheckConsolePassword returns nil when password is the console password.
+// A wrong one is an error matching ErrUnauthorized; after wrong ones the
+// daemon refuses checks for a while: a *StatusError with code 429 and
+// RetryAfter.
+func (c *Client) CheckConsolePassword(ctx context.Context, password string) error {
+	body, _ := json.Marshal(AuthRequest{Password: password})
+	return c.noContent(ctx, http.MethodPost, "/v1/console/auth", body)
+}
+
+// SetConsolePassword sets the console password; old is the current one
+// (when one is set). A password shorter than 8 characters is an error
+// matching ErrInvalid, a wrong old one ErrUnauthorized.
+func (c *Client) SetConsolePassword(ctx context.Context, password, old string) error {
+	body, _ := json.Marshal(PasswordRequest{Password: password, Old: old})
+	return c.noContent(ctx, http.MethodPut, "/v1/console/password", body)
+}
+
+// ResetConsolePassword removes the console password.
+func (c *Client) ResetConsolePassword(ctx context.Context) error {
+	return c.noContent(ctx, http.MethodDelete, "/v1/console/password", nil)
+}
+
+// noContent sends a request whose answer has no body.
+func (c *Client) noContent(ctx context.Context, method, path string, body []byte) error {
+	resp, err := c.do(ctx, method, path, body)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	return nil
 }
 
 // Events calls fn for each event until ctx ends, the stream ends, or fn

@@ -11,8 +11,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
+	"unicode"
 
 	"halb/appliance/config"
 )
@@ -23,9 +26,22 @@ type Daemon interface {
 	Status() Status
 	// Running returns the config in force and its bytes; nil while unconfigured.
 	Running() (*config.Config, []byte)
-	// Apply validates raw, saves it atomically and applies it. A config
-	// that fails validation returns config.Errors and changes nothing.
-	Apply(raw []byte) ([]config.Change, error)
+	// ApplyFrom validates raw, saves it atomically, applies it and
+	// records it in the config history; source is SourceAPI or
+	// SourceConsole, name what messages call the config (the client's
+	// file name, or "api"). A config that fails validation returns
+	// config.Errors, one this node cannot take (a listen address in use)
+	// config.Errors wrapping ErrConflict; either changes nothing.
+	ApplyFrom(source, name string, raw []byte) (ApplyResult, error)
+	// History lists the applied configs kept, newest first.
+	History() []HistoryEntry
+	// HistoryConfig returns the YAML of a version of the history; one
+	// that is not kept is an error wrapping ErrNotFound.
+	HistoryConfig(version int) ([]byte, error)
+	// Rollback applies a version of the history again, as ApplyFrom, and
+	// records it as a new version from SourceRollback. A version not kept
+	// wraps ErrNotFound.
+	Rollback(version int) (ApplyResult, error)
 	// Events is the broker behind GET /v1/events.
 	Events() *Broker
 	// Handover makes the named VRRP instances (all when none) give up
@@ -42,10 +58,80 @@ type Daemon interface {
 	DrainServer(server string, drain bool) error
 	// Drained lists the drained servers.
 	Drained() []string
+	// Interfaces lists the node's network interfaces with the VRRP
+	// routers heard on each.
+	Interfaces() ([]Interface, error)
+	// ConsoleAuth says whether a console password is set and whether the
+	// console must ask for it.
+	ConsoleAuth() ConsoleAuth
+	// SetConsolePassword sets the console password. When one is set, old
+	// must be it: else an error wrapping ErrUnauthorized, or a
+	// *RetryError while wrong passwords are being held off. A password too
+	// short wraps ErrInvalid.
+	SetConsolePassword(password, old string) error
+	// ResetConsolePassword removes the console password.
+	ResetConsolePassword() error
+	// Logs returns the newest n log records, oldest first.
+	Logs(n int) []LogRecord
+	// Reboot and Poweroff run systemctl reboot or poweroff; a daemon not
+	// started with -system-actions refuses with an error wrapping
+	// ErrNotEnabled.
+	Reboot() error
+	Poweroff() error
+	// FactoryReset removes the config and all of halb's state, leaves the
+	// daemon unconfigured and reboots. nodeName must be the running
+	// node's name ("" while unconfigured), else an error wrapping
+	// ErrInvalid. Refused as Reboot.
+	FactoryReset(nodeName string) error
+	// CheckConsolePassword returns nil for the right password, an error
+	// wrapping ErrUnauthorized for a wrong one, a *RetryError after wrong
+	// ones until a delay that grows with each has passed, and an error
+	// wrapping ErrNoPassword when none is set.
+	CheckConsolePassword(password string) error
 }
 
 // ErrNotFound marks errors about objects that do not exist (404).
 var ErrNotFound = errors.New("not found")
+
+// ErrInvalid marks a request the daemon cannot take as given (400).
+var ErrInvalid = errors.New("invalid request")
+
+// ErrUnauthorized marks a wrong console password (401).
+var ErrUnauthorized = errors.New("wrong password")
+
+// ErrNotEnabled marks an action this daemon was not started to do (403).
+var ErrNotEnabled = errors.New("not enabled on this node")
+
+// ErrNoPassword marks a password check while no console password is set
+// (409).
+var ErrNoPassword = errors.New("no console password is set")
+
+// Errorf formats an error as fmt.Errorf does that errors.Is also matches
+// with kind (ErrInvalid, ErrNotFound, ...), without kind's text in its
+// message.
+func Errorf(kind error, format string, args ...any) error {
+	return &kindError{kind: kind, err: fmt.Errorf(format, args...)}
+}
+
+type kindError struct{ kind, err error }
+
+func (e *kindError) Error() string   { return e.err.Error() }
+func (e *kindError) Unwrap() []error { return []error{e.err, e.kind} }
+
+// RetryError refuses a request for a while: a password check after wrong
+// passwords (429, with Retry-After).
+type RetryError struct {
+	After time.Duration
+	Msg   string
+}
+
+func (e *RetryError) Error() string {
+	return fmt.Sprintf("%s: try again in %s", e.Msg, e.After.Round(100*time.Millisecond))
+}
+
+// ErrConflict marks a valid config that this node cannot take now, such as
+// a listen address another program holds (409).
+var ErrConflict = errors.New("cannot be applied on this node")
 
 // Server serves the control API for one daemon.
 type Server struct {
@@ -61,12 +147,24 @@ func NewServer(d Daemon, log *slog.Logger) *Server {
 	s.mux.HandleFunc("GET /v1/config", s.getConfig)
 	s.mux.HandleFunc("PUT /v1/config", s.putConfig)
 	s.mux.HandleFunc("POST /v1/config/validate", s.validate)
+	s.mux.HandleFunc("GET /v1/config/history", s.history)
+	s.mux.HandleFunc("GET /v1/config/history/{version}", s.historyConfig)
+	s.mux.HandleFunc("POST /v1/config/rollback", s.rollback)
 	s.mux.HandleFunc("GET /v1/events", s.events)
 	s.mux.HandleFunc("POST /v1/vrrp/handover", s.handover)
 	s.mux.HandleFunc("GET /v1/maintenance", s.getMaintenance)
 	s.mux.HandleFunc("PUT /v1/maintenance", s.putMaintenance)
 	s.mux.HandleFunc("GET /v1/drain", s.getDrain)
 	s.mux.HandleFunc("PUT /v1/drain", s.putDrain)
+	s.mux.HandleFunc("GET /v1/interfaces", s.interfaces)
+	s.mux.HandleFunc("GET /v1/console/auth", s.consoleAuth)
+	s.mux.HandleFunc("POST /v1/console/auth", s.checkPassword)
+	s.mux.HandleFunc("PUT /v1/console/password", s.setPassword)
+	s.mux.HandleFunc("DELETE /v1/console/password", s.resetPassword)
+	s.mux.HandleFunc("GET /v1/logs", s.logs)
+	s.mux.HandleFunc("POST /v1/system/reboot", s.system("reboot", "rebooting"))
+	s.mux.HandleFunc("POST /v1/system/poweroff", s.system("poweroff", "powering off"))
+	s.mux.HandleFunc("POST /v1/system/factory-reset", s.system("factory-reset", "config and state removed; rebooting"))
 	return s
 }
 
@@ -169,20 +267,208 @@ func readConfigBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	return raw, true
 }
 
+// configName is what messages call a config sent by a client: the file
+// name it gives in ?name= (printable, at most 256 bytes), else "api".
+func configName(r *http.Request) string {
+	name := r.URL.Query().Get("name")
+	if name == "" || len(name) > 256 || strings.ContainsFunc(name, func(r rune) bool { return !unicode.IsPrint(r) }) {
+		return "api"
+	}
+	return name
+}
+
+// ClientHeader names the program behind a request: "console" for
+// halb-console, whose configs the history records as SourceConsole.
+const ClientHeader = "X-Halb-Client"
+
+// sourceOf says where a config sent in r comes from.
+func sourceOf(r *http.Request) string {
+	if r.Header.Get(ClientHeader) == SourceConsole {
+		return SourceConsole
+	}
+	return SourceAPI
+}
+
 func (s *Server) putConfig(w http.ResponseWriter, r *http.Request) {
 	raw, ok := readConfigBody(w, r)
 	if !ok {
 		return
 	}
-	changes, err := s.d.Apply(raw)
+	res, err := s.d.ApplyFrom(sourceOf(r), configName(r), raw)
+	writeApplied(w, res, err)
+}
+
+// writeApplied answers a request that applied a config (or did not).
+func writeApplied(w http.ResponseWriter, res ApplyResult, err error) {
+	if err != nil {
+		writeFailure(w, err)
+		return
+	}
+	res.Changes = nonNil(res.Changes)
+	writeJSON(w, http.StatusOK, res)
+}
+
+// writeFailure answers err with the status its kind calls for.
+func writeFailure(w http.ResponseWriter, err error) {
+	var re *RetryError
 	switch {
+	case errors.As(err, &re):
+		w.Header().Set("Retry-After", strconv.Itoa(int((re.After+time.Second-1)/time.Second)))
+		writeError(w, http.StatusTooManyRequests, err)
+	case errors.Is(err, ErrInvalid):
+		writeError(w, http.StatusBadRequest, err)
+	case errors.Is(err, ErrUnauthorized):
+		writeError(w, http.StatusUnauthorized, err)
+	case errors.Is(err, ErrNotEnabled):
+		writeError(w, http.StatusForbidden, err)
+	case errors.Is(err, ErrNotFound):
+		writeError(w, http.StatusNotFound, err)
+	case errors.Is(err, ErrConflict), errors.Is(err, ErrNoPassword):
+		writeError(w, http.StatusConflict, err)
 	case config.AsErrors(err) != nil:
 		writeError(w, http.StatusUnprocessableEntity, err)
-	case err != nil:
-		writeError(w, http.StatusInternalServerError, err)
 	default:
-		writeJSON(w, http.StatusOK, ApplyResult{Changes: nonNil(changes)})
+		writeError(w, http.StatusInternalServerError, err)
 	}
+}
+
+// system answers the POST /v1/system/ requests: 202 once the action is
+// under way (systemctl has queued the job), or why not.
+func (s *Server) system(action, msg string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var err error
+		switch action {
+		case "reboot":
+			err = s.d.Reboot()
+		case "poweroff":
+			err = s.d.Poweroff()
+		case "factory-reset":
+			var req FactoryResetRequest
+			if !decodeBody(w, r, &req, `{"node_name": "this node's name"}`) {
+				return
+			}
+			err = s.d.FactoryReset(req.NodeName)
+		}
+		if err != nil {
+			writeFailure(w, err)
+			return
+		}
+		writeJSON(w, http.StatusAccepted, SystemResult{Action: action, Message: msg})
+	}
+}
+
+// DefaultLogs is how many log records GET /v1/logs returns without ?n=.
+const DefaultLogs = 100
+
+func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
+	n := DefaultLogs
+	if q := r.URL.Query().Get("n"); q != "" {
+		v, err := strconv.Atoi(q)
+		if err != nil || v <= 0 {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("n=%q: want a positive number of log records", q))
+			return
+		}
+		n = v
+	}
+	l := s.d.Logs(n)
+	if l == nil {
+		l = []LogRecord{}
+	}
+	writeJSON(w, http.StatusOK, LogList{Records: l})
+}
+
+func (s *Server) consoleAuth(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.d.ConsoleAuth())
+}
+
+func (s *Server) checkPassword(w http.ResponseWriter, r *http.Request) {
+	var req AuthRequest
+	if !decodeBody(w, r, &req, `{"password": "..."}`) {
+		return
+	}
+	if err := s.d.CheckConsolePassword(req.Password); err != nil {
+		writeFailure(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) setPassword(w http.ResponseWriter, r *http.Request) {
+	var req PasswordRequest
+	if !decodeBody(w, r, &req, `{"password": "...", "old": "..."}`) {
+		return
+	}
+	if err := s.d.SetConsolePassword(req.Password, req.Old); err != nil {
+		writeFailure(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) resetPassword(w http.ResponseWriter, r *http.Request) {
+	if err := s.d.ResetConsolePassword(); err != nil {
+		writeFailure(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) history(w http.ResponseWriter, r *http.Request) {
+	l := s.d.History()
+	if l == nil {
+		l = []HistoryEntry{}
+	}
+	writeJSON(w, http.StatusOK, HistoryList{Entries: l})
+}
+
+// version parses a config version given by a client.
+func parseVersion(s string) (int, error) {
+	v, err := strconv.Atoi(s)
+	if err != nil || v <= 0 {
+		return 0, fmt.Errorf("config version %q is not a positive whole number", s)
+	}
+	return v, nil
+}
+
+func (s *Server) historyConfig(w http.ResponseWriter, r *http.Request) {
+	v, err := parseVersion(r.PathValue("version"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	raw, err := s.d.HistoryConfig(v)
+	if err != nil {
+		writeFailure(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/yaml")
+	w.Write(raw)
+}
+
+func (s *Server) rollback(w http.ResponseWriter, r *http.Request) {
+	var req RollbackRequest
+	if !decodeBody(w, r, &req, `{"version": N}`) {
+		return
+	}
+	if req.Version <= 0 {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("body: version %d: want the positive version number of a config in the history", req.Version))
+		return
+	}
+	res, err := s.d.Rollback(req.Version)
+	writeApplied(w, res, err)
+}
+
+// decodeBody decodes a JSON request body of at most 64 KiB into v; an
+// unknown field is an error. On error it answers 400 saying what the body
+// should be (want) and returns false.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any, want string) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("body: want %s: %w", want, err))
+		return false
+	}
+	return true
 }
 
 func (s *Server) validate(w http.ResponseWriter, r *http.Request) {
@@ -190,7 +476,7 @@ func (s *Server) validate(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	cfg, err := config.Parse("halb.yaml", raw)
+	cfg, err := config.Parse(configName(r), raw)
 	if err != nil {
 		writeError(w, http.StatusUnprocessableEntity, err)
 		return
@@ -319,4 +605,16 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 			fl.Flush()
 		}
 	}
+}
+
+func (s *Server) interfaces(w http.ResponseWriter, r *http.Request) {
+	l, err := s.d.Interfaces()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	if l == nil {
+		l = []Interface{}
+	}
+	writeJSON(w, http.StatusOK, InterfaceList{Interfaces: l})
 }

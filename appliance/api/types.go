@@ -4,12 +4,30 @@
 //
 //	GET  /v1/status           Status: one key per component
 //	GET  /v1/config           the running config, as YAML
-//	PUT  /v1/config           validate, save atomically, apply (422 + errors when invalid)
-//	POST /v1/config/validate  validate only, and list what would change
+//	PUT  /v1/config           validate, save atomically, apply (422 + errors when invalid,
+//	                          409 + errors when this node cannot take it, e.g. a listen
+//	                          address in use); ?name=FILE names it in messages
+//	POST /v1/config/validate  validate only, and list what would change (?name= as PUT)
+//	GET  /v1/config/history   the last 20 applied configs, newest first
+//	GET  /v1/config/history/N version N's YAML
+//	POST /v1/config/rollback  apply a version of the history again ({"version": N})
 //	GET  /v1/events           a stream of JSON lines, one Event each
 //	POST /v1/vrrp/handover    give up VRRP MASTER now
 //	GET  /v1/maintenance      {"on": bool}
 //	PUT  /v1/maintenance      turn maintenance on or off (kept across restarts)
+//	GET  /v1/drain            the drained servers
+//	PUT  /v1/drain            drain a server or make it ready ({"server", "drain"})
+//	GET  /v1/interfaces       the node's network interfaces and the VRRP routers heard on each
+//	GET  /v1/console/auth     whether a console password is set and required
+//	POST /v1/console/auth     check a console password (204, 401, 429 after wrong ones)
+//	PUT  /v1/console/password set or change it ({"password", "old"})
+//	DELETE /v1/console/password  remove it
+//	GET  /v1/logs?n=N         the daemon's newest N log records (at most 500 are kept)
+//	POST /v1/system/reboot    reboot the machine (only with halbd -system-actions)
+//	POST /v1/system/poweroff  power it off (idem)
+//	POST /v1/system/factory-reset  remove the config and all state, then reboot ({"node_name"})
+//
+// docs/api.md describes every request and answer.
 package api
 
 import (
@@ -41,10 +59,13 @@ type NodeStatus struct {
 	// Name is node.name of the running config; empty while unconfigured.
 	Name string `json:"name"`
 	// Maintenance is on: this node keeps no VIPs.
-	Maintenance bool      `json:"maintenance"`
-	Version     string    `json:"version"`
-	PID         int       `json:"pid"`
-	Started     time.Time `json:"started"`
+	Maintenance bool `json:"maintenance"`
+	// SystemActions: reboot, poweroff and factory reset are enabled
+	// (halbd -system-actions, on the appliance).
+	SystemActions bool      `json:"system_actions"`
+	Version       string    `json:"version"`
+	PID           int       `json:"pid"`
+	Started       time.Time `json:"started"`
 }
 
 // ConfigStatus describes the config in force and the last attempt to change it.
@@ -58,6 +79,8 @@ type ConfigStatus struct {
 	SHA256 string `json:"sha256,omitempty"`
 	// AppliedAt is when the running config took effect.
 	AppliedAt time.Time `json:"applied_at,omitzero"`
+	// Version is the running config's version in the config history.
+	Version int `json:"version,omitempty"`
 	// LastError is the most recent rejected reload; cleared by a successful one.
 	LastError *Rejection `json:"last_error,omitempty"`
 }
@@ -65,7 +88,7 @@ type ConfigStatus struct {
 // Rejection records a config that was refused, and why.
 type Rejection struct {
 	Time   time.Time     `json:"time"`
-	Source string        `json:"source"` // "file" (start, SIGHUP) or "api"
+	Source string        `json:"source"` // SourceFile, SourceAPI, SourceConsole or SourceRollback
 	Errors config.Errors `json:"errors"`
 }
 
@@ -81,10 +104,50 @@ type Event struct {
 	Data any `json:"data,omitempty"`
 }
 
-// ApplyResult answers PUT /v1/config and POST /v1/config/validate.
+// ApplyResult answers PUT /v1/config, POST /v1/config/validate and POST
+// /v1/config/rollback.
 type ApplyResult struct {
 	// Changes lists what differs from the running config.
 	Changes []config.Change `json:"changes"`
+	// Version is the applied config's version in the config history (not
+	// set by validate).
+	Version int `json:"version,omitempty"`
+}
+
+// Where a config came from, as the config history and rejections say.
+const (
+	SourceFile     = "file"     // the config file, at start or on SIGHUP
+	SourceAPI      = "api"      // PUT /v1/config (halbctl config apply)
+	SourceConsole  = "console"  // PUT /v1/config from halb-console (header X-Halb-Client: console)
+	SourceRollback = "rollback" // POST /v1/config/rollback
+)
+
+// HistoryEntry is one config the daemon applied (GET /v1/config/history).
+type HistoryEntry struct {
+	// Version numbers grow by one with every applied config, and are never
+	// reused (but after a factory reset).
+	Version int       `json:"version"`
+	Time    time.Time `json:"time"`
+	// Source is SourceFile, SourceAPI, SourceConsole or SourceRollback.
+	Source string `json:"source"`
+	SHA256 string `json:"sha256"`
+	// Summary is a line saying what changed from the config before, e.g.
+	// `2 change(s): services "web" added; backends "www" added`, or
+	// "rollback to 5: ..." for a rollback.
+	Summary string `json:"summary"`
+	// Running marks the config in force.
+	Running bool `json:"running,omitempty"`
+}
+
+// HistoryList answers GET /v1/config/history.
+type HistoryList struct {
+	// Entries are newest first.
+	Entries []HistoryEntry `json:"entries"`
+}
+
+// RollbackRequest is the body of POST /v1/config/rollback.
+type RollbackRequest struct {
+	Version int `json:"version"`
 }
 
 // ErrorBody is the body of every error response.
@@ -92,4 +155,90 @@ type ErrorBody struct {
 	Error string `json:"error"`
 	// Errors lists every config problem (422 responses).
 	Errors config.Errors `json:"errors,omitempty"`
+}
+
+// Interface is one network interface of the node (GET /v1/interfaces).
+type Interface struct {
+	Name string `json:"name"`
+	// Kind is device, bridge, vlan, bond, veth, dummy, loopback, ...
+	Kind string `json:"kind"`
+	MAC  string `json:"mac,omitempty"`
+	MTU  int    `json:"mtu"`
+	// Up is administratively up; Carrier is a link detected.
+	Up      bool `json:"up"`
+	Carrier bool `json:"carrier"`
+	// Addresses are the interface's addresses in CIDR form, VIPs included.
+	Addresses []string `json:"addresses"`
+	// VRRP lists the VRRP routers of other nodes heard on this link.
+	VRRP []HeardRouter `json:"vrrp,omitempty"`
+}
+
+// HeardRouter is a VRRP router of another node, heard on a link.
+type HeardRouter struct {
+	VRID     int       `json:"vrid"`
+	Version  int       `json:"version"`
+	Source   string    `json:"source"`
+	Priority int       `json:"priority"`
+	VIPs     []string  `json:"vips,omitempty"`
+	LastSeen time.Time `json:"last_seen"`
+}
+
+// InterfaceList answers GET /v1/interfaces.
+type InterfaceList struct {
+	Interfaces []Interface `json:"interfaces"`
+}
+
+// ConsoleAuth answers GET /v1/console/auth.
+type ConsoleAuth struct {
+	// PasswordSet: a console admin password is set.
+	PasswordSet bool `json:"password_set"`
+	// Required: the running config's console.require_password (true
+	// while unconfigured). The console asks for the password before every
+	// action that changes state when Required and PasswordSet, and has
+	// one set first when Required and not PasswordSet.
+	Required bool `json:"required"`
+}
+
+// PasswordRequest is the body of PUT /v1/console/password.
+type PasswordRequest struct {
+	// Password is the new password, at least 8 characters.
+	Password string `json:"password"`
+	// Old is the current password, required when one is set.
+	Old string `json:"old,omitempty"`
+}
+
+// AuthRequest is the body of POST /v1/console/auth.
+type AuthRequest struct {
+	Password string `json:"password"`
+}
+
+// LogRecord is one record of the daemon's log (GET /v1/logs).
+type LogRecord struct {
+	Time time.Time `json:"time"`
+	// Level is DEBUG, INFO, WARN or ERROR.
+	Level   string `json:"level"`
+	Message string `json:"message"`
+	// Attrs are the record's attributes as key=value text, space
+	// separated, values quoted where needed (as logfmt).
+	Attrs string `json:"attrs,omitempty"`
+}
+
+// LogList answers GET /v1/logs.
+type LogList struct {
+	// Records are oldest first.
+	Records []LogRecord `json:"records"`
+}
+
+// FactoryResetRequest is the body of POST /v1/system/factory-reset.
+type FactoryResetRequest struct {
+	// NodeName confirms the reset: the running config's node.name, or ""
+	// while the node is unconfigured.
+	NodeName string `json:"node_name"`
+}
+
+// SystemResult answers the POST /v1/system/ requests (202).
+type SystemResult struct {
+	// Action is reboot, poweroff or factory-reset.
+	Action  string `json:"action"`
+	Message string `json:"message"`
 }

@@ -9,7 +9,7 @@ import (
 // Change is one difference between two configs.
 type Change struct {
 	// Section is the top-level key: node, time, peers, vrrp,
-	// vrrp_sync_groups, services, backends.
+	// vrrp_sync_groups, services, backends, console.
 	Section string `json:"section"`
 	// Name is the list element's name; empty for node and time.
 	Name string `json:"name,omitempty"`
@@ -17,6 +17,10 @@ type Change struct {
 	Kind string `json:"kind"`
 	// Fields lists the changed keys of a changed element.
 	Fields []string `json:"fields,omitempty"`
+	// Inactive names the keys of this change that this build parses but
+	// does not use (see InactiveKeys): applying the change does nothing
+	// for them.
+	Inactive []string `json:"inactive,omitempty"`
 }
 
 func (c Change) String() string {
@@ -29,17 +33,21 @@ func (c Change) String() string {
 	if len(c.Fields) > 0 {
 		b.WriteString(": " + strings.Join(c.Fields, ", "))
 	}
+	if len(c.Inactive) > 0 {
+		b.WriteString(" (not active in this build: " + strings.Join(c.Inactive, ", ") + ")")
+	}
 	return b.String()
 }
 
 // Diff lists what changed from old to new, section by section, in the order
-// of the file. A nil old is an empty config.
+// of the file, each change marked with the inactive keys it touches. A nil
+// config is an empty file: every key at its default.
 func Diff(old, new *Config) []Change {
 	if old == nil {
-		old = &Config{}
+		old = emptyConfig()
 	}
 	if new == nil {
-		new = &Config{}
+		new = emptyConfig()
 	}
 	var out []Change
 	if f := changedFields(old.Node, new.Node); len(f) > 0 {
@@ -53,6 +61,12 @@ func Diff(old, new *Config) []Change {
 	out = append(out, diffList("vrrp_sync_groups", old.VRRPSyncGroups, new.VRRPSyncGroups, func(g VRRPSyncGroup) string { return g.Name })...)
 	out = append(out, diffList("services", old.Services, new.Services, func(s Service) string { return s.Name })...)
 	out = append(out, diffList("backends", old.Backends, new.Backends, func(b Backend) string { return b.Name })...)
+	if f := changedFields(old.Console.explicit(), new.Console.explicit()); len(f) > 0 {
+		out = append(out, Change{Section: "console", Kind: "changed", Fields: f})
+	}
+	for i := range out {
+		out[i].Inactive = inactiveIn(out[i])
+	}
 	return out
 }
 
@@ -121,4 +135,12 @@ func equal(a, b reflect.Value) bool {
 		return equal(a.Elem(), b.Elem())
 	}
 	return reflect.DeepEqual(a.Interface(), b.Interface())
+}
+
+// explicit is c with every default spelled out, so that an absent key and
+// its default value compare equal.
+func (c Console) explicit() Console {
+	on := c.PasswordRequired()
+	c.RequirePassword = &on
+	return c
 }

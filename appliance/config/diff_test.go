@@ -61,9 +61,7 @@ func edit(t *testing.T, old, new string) *Config {
 func TestDiffFromNil(t *testing.T) {
 	cfg := loadExample(t, "lb1.yaml")
 	checkDiff(t, Diff(nil, cfg), []Change{
-		{Section: "node", Kind: "changed", Fields: []string{"name", "management"}},
-		{Section: "time", Kind: "changed", Fields: []string{"servers", "max_offset"}},
-		{Section: "peers", Name: "lb2", Kind: "added"},
+		{Section: "node", Kind: "changed", Fields: []string{"name"}},
 		{Section: "vrrp", Name: "web-a", Kind: "added"},
 		{Section: "services", Name: "web", Kind: "added"},
 		{Section: "services", Name: "db", Kind: "added"},
@@ -72,9 +70,7 @@ func TestDiffFromNil(t *testing.T) {
 		{Section: "backends", Name: "pg", Kind: "added"},
 	})
 	checkDiff(t, Diff(cfg, nil), []Change{
-		{Section: "node", Kind: "changed", Fields: []string{"name", "management"}},
-		{Section: "time", Kind: "changed", Fields: []string{"servers", "max_offset"}},
-		{Section: "peers", Name: "lb2", Kind: "removed"},
+		{Section: "node", Kind: "changed", Fields: []string{"name"}},
 		{Section: "vrrp", Name: "web-a", Kind: "removed"},
 		{Section: "services", Name: "web", Kind: "removed"},
 		{Section: "services", Name: "db", Kind: "removed"},
@@ -83,6 +79,15 @@ func TestDiffFromNil(t *testing.T) {
 		{Section: "backends", Name: "pg", Kind: "removed"},
 	})
 	checkDiff(t, Diff(nil, nil), nil)
+
+	// Keys left out are at their defaults, not changes from an empty file.
+	checkDiff(t, Diff(nil, mustParse(t, "node: {name: lb1}\n")), []Change{
+		{Section: "node", Kind: "changed", Fields: []string{"name"}},
+	})
+	checkDiff(t, Diff(nil, mustParse(t, "node: {name: lb1}\ntime: {max_offset: 1s}\n")), []Change{
+		{Section: "node", Kind: "changed", Fields: []string{"name"}},
+		{Section: "time", Kind: "changed", Fields: []string{"max_offset"}, Inactive: []string{"time"}},
+	})
 }
 
 func TestDiffIdentical(t *testing.T) {
@@ -158,11 +163,13 @@ func TestDiffChanges(t *testing.T) {
 		{"node name", "node: {name: lb1}", "node: {name: lb2}",
 			[]Change{{Section: "node", Kind: "changed", Fields: []string{"name"}}}},
 		{"node management", "node: {name: lb1}", "node: {name: lb1, management: {interface: eth0, dhcp: true}}",
-			[]Change{{Section: "node", Kind: "changed", Fields: []string{"management"}}}},
+			[]Change{{Section: "node", Kind: "changed", Fields: []string{"management"}, Inactive: []string{"node.management"}}}},
+		{"node name and management", "node: {name: lb1}", "node: {name: lb2, management: {interface: eth0, dhcp: true}}",
+			[]Change{{Section: "node", Kind: "changed", Fields: []string{"name", "management"}, Inactive: []string{"node.management"}}}},
 		{"time", "node: {name: lb1}", "node: {name: lb1}\ntime: {servers: [172.16.0.254]}",
-			[]Change{{Section: "time", Kind: "changed", Fields: []string{"servers"}}}},
+			[]Change{{Section: "time", Kind: "changed", Fields: []string{"servers"}, Inactive: []string{"time"}}}},
 		{"peer added", "node: {name: lb1}", "node: {name: lb1}\npeers: [{name: lb2, address: 172.16.0.2}]",
-			[]Change{{Section: "peers", Name: "lb2", Kind: "added"}}},
+			[]Change{{Section: "peers", Name: "lb2", Kind: "added", Inactive: []string{"peers"}}}},
 		{"server weight", `{name: web1, address: "10.0.0.11:80"}`, `{name: web1, address: "10.0.0.11:80", weight: 0}`,
 			[]Change{{Section: "backends", Name: "www", Kind: "changed", Fields: []string{"servers"}}}},
 		{"backend health", "  - name: www\n", "  - name: www\n    health: {check: http}\n",
@@ -176,6 +183,10 @@ func TestDiffChanges(t *testing.T) {
 				{Section: "vrrp", Name: "web-c", Kind: "added"},
 				{Section: "vrrp", Name: "web-b", Kind: "removed"},
 			}},
+		{"console password off", "node: {name: lb1}", "node: {name: lb1}\nconsole: {require_password: false}",
+			[]Change{{Section: "console", Kind: "changed", Fields: []string{"require_password"}}}},
+		{"console password default written out", "node: {name: lb1}", "node: {name: lb1}\nconsole: {require_password: true}", nil},
+		{"console empty", "node: {name: lb1}", "node: {name: lb1}\nconsole: {}", nil},
 		{"reorder is no change", `  - {name: web-a, interface: eth1, vrid: 51, priority: 150, vips: [192.168.10.100/24]}
   - {name: web-b, interface: eth1, vrid: 52, priority: 100, vips: [192.168.10.101/24]}
 `, `  - {name: web-b, interface: eth1, vrid: 52, priority: 100, vips: [192.168.10.101/24]}
@@ -191,9 +202,7 @@ func TestDiffChanges(t *testing.T) {
 // TestDiffExamples compares the two nodes of the example pair.
 func TestDiffExamples(t *testing.T) {
 	checkDiff(t, Diff(loadExample(t, "lb1.yaml"), loadExample(t, "lb2.yaml")), []Change{
-		{Section: "node", Kind: "changed", Fields: []string{"name", "management"}},
-		{Section: "peers", Name: "lb1", Kind: "added"},
-		{Section: "peers", Name: "lb2", Kind: "removed"},
+		{Section: "node", Kind: "changed", Fields: []string{"name"}},
 		{Section: "vrrp", Name: "web-a", Kind: "changed", Fields: []string{"priority"}},
 		{Section: "services", Name: "web", Kind: "changed", Fields: []string{"response_headers"}},
 	})
@@ -220,6 +229,10 @@ func TestChangeString(t *testing.T) {
 		{Change{Section: "services", Name: "web", Kind: "added"}, `services "web" added`},
 		{Change{Section: "node", Kind: "changed", Fields: []string{"name", "management"}}, `node changed: name, management`},
 		{Change{Section: "time", Kind: "changed", Fields: []string{"max_offset"}}, `time changed: max_offset`},
+		{Change{Section: "time", Kind: "changed", Fields: []string{"max_offset"}, Inactive: []string{"time"}},
+			`time changed: max_offset (not active in this build: time)`},
+		{Change{Section: "node", Kind: "changed", Fields: []string{"name", "management"}, Inactive: []string{"node.management"}},
+			`node changed: name, management (not active in this build: node.management)`},
 	} {
 		if got := tc.c.String(); got != tc.want {
 			t.Errorf("%#v.String() = %q, want %q", tc.c, got, tc.want)

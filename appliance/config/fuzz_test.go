@@ -50,6 +50,9 @@ func FuzzParse(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
+	for _, tc := range syntaxCases {
+		f.Add([]byte(tc.yaml))
+	}
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := Parse("fuzz.yaml", data)

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -24,19 +25,28 @@ const MaxSize = 4 << 20
 // line), so that a huge broken file is rejected quickly and readably.
 const MaxErrors = 100
 
-// Error is one problem in a config, located by field path and line.
+// Error is one problem in a config, located by field path and line, or by
+// line and column where there is no field path (a YAML syntax error).
 type Error struct {
 	File string `json:"file,omitempty"`
 	Line int    `json:"line,omitempty"`
-	Path string `json:"path,omitempty"`
-	Msg  string `json:"message"`
+	// Column counts characters from 1; 0 when the field path locates the
+	// problem.
+	Column int    `json:"column,omitempty"`
+	Path   string `json:"path,omitempty"`
+	Msg    string `json:"message"`
 }
 
+// Error formats the problem as file:line:column: path: message, leaving out
+// the parts that are not known.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString(e.File)
 	if e.Line > 0 {
 		fmt.Fprintf(&b, ":%d", e.Line)
+		if e.Column > 0 {
+			fmt.Fprintf(&b, ":%d", e.Column)
+		}
 	}
 	if b.Len() > 0 {
 		b.WriteString(": ")
@@ -100,12 +110,12 @@ func Parse(name string, data []byte) (*Config, error) {
 	var root, extra yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil && err != io.EOF {
-		return nil, Errors{yamlError(name, err)}
+		return nil, Errors{syntaxError(name, data, dec, err)}
 	}
 	switch err := dec.Decode(&extra); {
 	case err == io.EOF:
 	case err != nil:
-		return nil, Errors{yamlError(name, err)}
+		return nil, Errors{syntaxError(name, data, dec, err)}
 	default:
 		return nil, Errors{{File: name, Line: extra.Line, Msg: "only one YAML document is allowed (remove the second ---)"}}
 	}
@@ -152,7 +162,8 @@ func Parse(name string, data []byte) (*Config, error) {
 
 var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 
-// yamlError turns a yaml package error into an Error with a line.
+// yamlError turns a yaml package error into an Error with the line its
+// message names (for a syntax error, see syntaxError).
 func yamlError(name string, err error) *Error {
 	var te *yaml.TypeError
 	msg := err.Error()
@@ -270,7 +281,7 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 				w.failKey(k, path, "YAML aliases are not supported in halb.yaml")
 				continue
 			case k.Kind != yaml.ScalarNode || !ok:
-				w.failKey(k, p, "unknown key %q (known keys here: %s)", k.Value, strings.Join(yamlKeys(t), ", "))
+				w.failKey(k, p, "unknown key %q%s (known keys here: %s)", k.Value, suggest(k.Value, yamlKeys(t)), strings.Join(yamlKeys(t), ", "))
 				continue
 			case seen[k.Value] > 0:
 				w.failKey(k, p, "is already set on line %d", seen[k.Value])
@@ -387,4 +398,53 @@ func yamlKeys(t reflect.Type) []string {
 		}
 	}
 	return ks
+}
+
+// suggest returns `; did you mean "KEY"?` naming the known keys closest to
+// an unknown one, or "" when none is close: at most 2 edits (a transposition
+// counts as one, case is ignored) and at most a third of the known key's
+// length, so that "wieght" gets "weight" and "lb" gets nothing.
+func suggest(unknown string, known []string) string {
+	best, names := 3, []string(nil)
+	for _, k := range known {
+		d := editDistance(strings.ToLower(unknown), k)
+		if d > max(1, utf8.RuneCountInString(k)/3) || d > best {
+			continue
+		}
+		if d < best {
+			best, names = d, nil
+		}
+		names = append(names, strconv.Quote(k))
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return "; did you mean " + strings.Join(names, " or ") + "?"
+}
+
+// editDistance is the optimal string alignment distance of a and b:
+// insertions, deletions, substitutions and transpositions of two adjacent
+// characters, each counting one.
+func editDistance(a, b string) int {
+	x, y := []rune(a), []rune(b)
+	// d[i][j] is the distance of x[:i] and y[:j]; three rows suffice.
+	prev2, prev, cur := make([]int, len(y)+1), make([]int, len(y)+1), make([]int, len(y)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(x); i++ {
+		cur[0] = i
+		for j := 1; j <= len(y); j++ {
+			cost := 1
+			if x[i-1] == y[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && x[i-1] == y[j-2] && x[i-2] == y[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return prev[len(y)]
 }

@@ -2,10 +2,13 @@ package config
 
 import (
 	"bytes"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,7 +19,7 @@ func TestUnknownKeys(t *testing.T) {
 		{"top level", `
 node: {name: lb1}
 nodes: {name: lb2}
-`, []string{`halb.yaml:2: nodes: unknown key "nodes" (known keys here: node, time, peers, vrrp, vrrp_sync_groups, services, backends)`}},
+`, []string{`halb.yaml:2: nodes: unknown key "nodes"; did you mean "node"? (known keys here: node, time, peers, vrrp, vrrp_sync_groups, services, backends, console)`}},
 		{"node.management", `
 node:
   name: lb1
@@ -36,7 +39,7 @@ vrrp:
     track:
       interfaces: [eth0]
       wieght: -10
-`, []string{`halb.yaml:10: vrrp[1].track.wieght: unknown key "wieght" (known keys here: interfaces, services, scripts, weight)`}},
+`, []string{`halb.yaml:10: vrrp[1].track.wieght: unknown key "wieght"; did you mean "weight"? (known keys here: interfaces, services, scripts, weight)`}},
 		{"backends[0].servers[0]", `
 node: {name: lb1}
 backends:
@@ -45,7 +48,7 @@ backends:
       - name: s1
         address: 10.0.0.1:80
         wieght: 5
-`, []string{`halb.yaml:7: backends[0].servers[0].wieght: unknown key "wieght" (known keys here: name, address, weight, maxconn)`}},
+`, []string{`halb.yaml:7: backends[0].servers[0].wieght: unknown key "wieght"; did you mean "weight"? (known keys here: name, address, weight, maxconn)`}},
 		{"several at once", `
 node:
   name: lb1
@@ -60,10 +63,36 @@ backends:
 lb: 1
 `, []string{
 			`halb.yaml:3: node.hostname: unknown key "hostname" (known keys here: name, management)`,
-			`halb.yaml:5: time.server: unknown key "server" (known keys here: servers, max_offset)`,
+			`halb.yaml:5: time.server: unknown key "server"; did you mean "servers"? (known keys here: servers, max_offset)`,
 			`halb.yaml:8: backends[0].health.url: unknown key "url" (known keys here: check, path, expect_status, interval, timeout, rise, fall, port, method, host, expect_body, verify, send, expect, observe, initial)`,
 			`halb.yaml:10: backends[0].servers[0].backup: unknown key "backup" (known keys here: name, address, weight, maxconn)`,
-			`halb.yaml:11: lb: unknown key "lb" (known keys here: node, time, peers, vrrp, vrrp_sync_groups, services, backends)`,
+			`halb.yaml:11: lb: unknown key "lb" (known keys here: node, time, peers, vrrp, vrrp_sync_groups, services, backends, console)`,
+		}},
+		{"suggestions", `
+node:
+  Name: lb1
+  managment: {}
+backends:
+  - name: www
+    heath: {}
+    balanse: leastconn
+    sticky: {cokie: x, expires: 1m}
+    servers:
+      - {name: s1, adress: "10.0.0.1:80", maxcon: 5, w: 1}
+servises: []
+`, []string{
+			`halb.yaml:1: node.name: is required`,
+			`halb.yaml:2: node.Name: unknown key "Name"; did you mean "name"? (known keys here: name, management)`,
+			`halb.yaml:3: node.managment: unknown key "managment"; did you mean "management"? (known keys here: name, management)`,
+			`halb.yaml:6: backends[0].heath: unknown key "heath"; did you mean "health"? (known keys here: name, balance, sticky, health, proxy_protocol, slowstart, servers)`,
+			`halb.yaml:7: backends[0].balanse: unknown key "balanse"; did you mean "balance"? (known keys here: name, balance, sticky, health, proxy_protocol, slowstart, servers)`,
+			`halb.yaml:8: backends[0].sticky.cokie: unknown key "cokie"; did you mean "cookie"? (known keys here: cookie, source, expire)`,
+			`halb.yaml:8: backends[0].sticky.expires: unknown key "expires"; did you mean "expire"? (known keys here: cookie, source, expire)`,
+			`halb.yaml:10: backends[0].servers[0].adress: unknown key "adress"; did you mean "address"? (known keys here: name, address, weight, maxconn)`,
+			`halb.yaml:10: backends[0].servers[0].maxcon: unknown key "maxcon"; did you mean "maxconn"? (known keys here: name, address, weight, maxconn)`,
+			`halb.yaml:10: backends[0].servers[0].w: unknown key "w" (known keys here: name, address, weight, maxconn)`,
+			`halb.yaml:10: backends[0].servers[0].address: is required`,
+			`halb.yaml:11: servises: unknown key "servises"; did you mean "services"? (known keys here: node, time, peers, vrrp, vrrp_sync_groups, services, backends, console)`,
 		}},
 		{"with validation errors too", `
 node: {name: lb1}
@@ -78,7 +107,7 @@ base: &b {name: lb1}
 node:
   <<: *b
 `, []string{
-			`halb.yaml:1: base: unknown key "base" (known keys here: node, time, peers, vrrp, vrrp_sync_groups, services, backends)`,
+			`halb.yaml:1: base: unknown key "base" (known keys here: node, time, peers, vrrp, vrrp_sync_groups, services, backends, console)`,
 			`halb.yaml:2: node.name: is required`,
 			`halb.yaml:3: node.<<: unknown key "<<" (known keys here: name, management)`,
 		}},
@@ -88,7 +117,7 @@ node: {name: lb1, vrid: 5}
 		{"key case matters", `
 node: {Name: lb1}
 `, []string{
-			`halb.yaml:1: node.Name: unknown key "Name" (known keys here: name, management)`,
+			`halb.yaml:1: node.Name: unknown key "Name"; did you mean "name"? (known keys here: name, management)`,
 			`halb.yaml:1: node.name: is required`,
 		}},
 	})
@@ -319,29 +348,117 @@ peers:
 	}
 }
 
+// syntaxCases are YAML syntax errors of every common kind, each with the
+// line and column of the offending token or character as the parser found
+// it: the same place PyYAML reports (TestSyntaxErrorsMatchPyYAML checks).
+var syntaxCases = []struct {
+	name      string
+	yaml      string
+	line, col int
+	msg       string
+}{
+	{"key less indented than its siblings", "node:\n  name: lb1\n vrrp: [\n", 3, 2,
+		"did not find expected key (while parsing a block mapping that starts at line 1, column 1)"},
+	{"key more indented than its siblings", "node:\n  name: lb1\n   vrrp: x\n", 3, 8,
+		"mapping values are not allowed in this context"},
+	{"list item among mapping keys", "node:\n  name: lb1\n  - x\n", 3, 3,
+		"did not find expected key (while parsing a block mapping that starts at line 2, column 3)"},
+	{"mapping key among list items", "node:\n  name: lb1\nvrrp:\n  - a\n  b: 1\n", 5, 3,
+		"did not find expected '-' indicator (while parsing a block collection that starts at line 4, column 3)"},
+	{"list item less indented than the list", "node:\n  name: lb1\n  dns:\n    - 1\n   - 2\n", 5, 4,
+		"did not find expected key (while parsing a block mapping that starts at line 2, column 3)"},
+	{"unclosed bracket, more keys follow", "node:\n  name: lb1\nvrrp: [a, b\nservices: []\n", 4, 9,
+		"did not find expected ',' or ']' (while parsing a flow sequence that starts at line 3, column 7)"},
+	{"unclosed bracket at the end", "node: {name: lb1}\nvrrp: [\n", 3, 1,
+		"did not find expected node content at the end of the file"},
+	{"unclosed brace", "node:\n  name: lb1\nfoo: {a: 1\nbar: 2\n", 4, 4,
+		"did not find expected ',' or '}' (while parsing a flow mapping that starts at line 3, column 6)"},
+	{"bracket closed by a brace", "node: {name: lb1}\nvrrp: {a: [b, c}\n", 2, 16,
+		"did not find expected ',' or ']' (while parsing a flow sequence that starts at line 2, column 11)"},
+	{"unclosed double quote", "node:\n  name: \"lb1\nvrrp: []\n", 4, 1,
+		"found unexpected end of stream (while scanning a quoted scalar that starts at line 2, column 9)"},
+	{"unclosed single quote", "node:\n  name: 'it''s\n", 3, 1,
+		"found unexpected end of stream (while scanning a quoted scalar that starts at line 2, column 9)"},
+	{"tab indentation", "node:\n\tname: lb1\n", 2, 1,
+		"found character '\\t' (a tab) that cannot start any token; indent with spaces, not tabs"},
+	{"tab indenting a later key", "node:\n  name: lb1\n\tvrrp: []\n", 3, 1,
+		"found a tab character that violates indentation; indent with spaces, not tabs (while scanning a plain scalar that starts at line 2, column 9)"},
+	{"key without its colon", "node:\n  name: lb1\n  vrrp\nservices: []\n", 4, 1,
+		"could not find expected ':' (while scanning a simple key that starts at line 3, column 3)"},
+	{"top-level line without a colon", "node:\n  name: lb1\nkey with no colon\n", 4, 1,
+		"could not find expected ':' at the end of the file (while scanning a simple key that starts at line 3, column 1)"},
+	{"colon in a plain value", "node:\n  name: lb1: x\n", 2, 12,
+		"mapping values are not allowed in this context"},
+	{"character that cannot start a token", "node: {name: lb1}\n@foo\n", 2, 1,
+		"found character '@' that cannot start any token"},
+	{"alias of an unknown anchor", "node: {name: lb1}\nvrrp: *nope\n", 2, 7,
+		"unknown anchor 'nope' referenced"},
+	{"broken second document", "node: {name: lb1}\n---\nfoo: [\n", 4, 1,
+		"did not find expected node content at the end of the file"},
+	{"control character", "node:\n  name: lb1\x01\n", 2, 12,
+		"control characters are not allowed (found '\\x01' (U+0001))"},
+	{"invalid UTF-8", "node:\n  name: lé\xff1\n", 2, 11,
+		"invalid leading UTF-8 octet (found byte 0xff)"},
+}
+
 func TestSyntaxErrors(t *testing.T) {
-	for _, tc := range []struct {
-		yaml string
-		line int
-		msg  string
-	}{
-		{"node:\n  name: lb1: x\n", 2, "mapping values are not allowed in this context"},
-		{"node: {name: lb1}\n@foo\n", 2, "found character that cannot start any token"},
-		{"node:\n  name: lb1\nvrrp:\n- a\n b: 1\n", 5, "mapping values are not allowed in this context"},
-		{"node: {name: lb1}\npeers:\n  - name: a\n    address: 1.2.3.4\n  - name: b\n     address: 1.2.3.5\n", 6, "mapping values are not allowed in this context"},
-		{"node:\n  name: \"lb1\n", 2, "found unexpected end of stream"},
-		{"node: [\n", 1, "did not find expected node content"},
-		{"node: {name: lb1}\n---\nfoo: [\n", 3, "did not find expected node content"},
-	} {
-		_, err := Parse("halb.yaml", []byte(tc.yaml))
-		es := AsErrors(err)
-		if len(es) != 1 {
-			t.Errorf("Parse(%q): want one error, got %v", tc.yaml, err)
-			continue
-		}
-		want := fmt.Sprintf("halb.yaml:%d: yaml: %s", tc.line, tc.msg)
-		if got := es[0].Error(); got != want || es[0].Line != tc.line {
-			t.Errorf("Parse(%q):\n got %q\nwant %q", tc.yaml, got, want)
+	for _, tc := range syntaxCases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("halb.yaml", []byte(tc.yaml))
+			es := AsErrors(err)
+			if len(es) != 1 {
+				t.Fatalf("Parse(%q): want one error, got %v", tc.yaml, err)
+			}
+			want := fmt.Sprintf("halb.yaml:%d:%d: yaml: %s", tc.line, tc.col, tc.msg)
+			if got := es[0].Error(); got != want || es[0].Line != tc.line || es[0].Column != tc.col {
+				t.Errorf("Parse(%q):\n got %q\nwant %q", tc.yaml, got, want)
+			}
+		})
+	}
+}
+
+// TestSyntaxErrorsMatchPyYAML checks the positions in syntaxCases against
+// PyYAML's problem mark (python3-yaml; skipped without it). PyYAML reports
+// the control character and the invalid UTF-8 as reader errors with an
+// offset, which the script turns into a line and column.
+func TestSyntaxErrorsMatchPyYAML(t *testing.T) {
+	if err := exec.Command("python3", "-c", "import yaml").Run(); err != nil {
+		t.Skipf("python3 with the yaml module is needed (apt-get install python3-yaml): %v", err)
+	}
+	const script = `
+import json, sys, yaml
+for doc in json.load(sys.stdin):
+    data = bytes.fromhex(doc)
+    try:
+        list(yaml.safe_load_all(data))
+        print("ok")
+    except yaml.MarkedYAMLError as e:
+        print(e.problem_mark.line + 1, e.problem_mark.column + 1)
+    except yaml.reader.ReaderError as e:
+        if e.encoding:  # a decoding error, at a byte offset
+            text = data[:e.position].decode("utf-8")
+        else:  # an unacceptable character, at a character offset
+            text = data.decode("utf-8")[:e.position]
+        print(text.count("\n") + 1, len(text) - text.rfind("\n"))
+`
+	docs := make([]string, len(syntaxCases))
+	for i, tc := range syntaxCases {
+		docs[i] = hex.EncodeToString([]byte(tc.yaml))
+	}
+	in, _ := json.Marshal(docs)
+	cmd := exec.Command("python3", "-c", script)
+	cmd.Stdin = bytes.NewReader(in)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("python3: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != len(syntaxCases) {
+		t.Fatalf("python3 printed %d lines for %d cases:\n%s", len(lines), len(syntaxCases), out)
+	}
+	for i, tc := range syntaxCases {
+		if want := fmt.Sprintf("%d %d", tc.line, tc.col); lines[i] != want {
+			t.Errorf("%s: PyYAML reports line and column %s, the table %s", tc.name, lines[i], want)
 		}
 	}
 }
@@ -606,7 +723,7 @@ backends:                               # 17
     servers:                            # 20
       - {name: web1, address: "10.0.0.11", weight: 300}  # 21
 `, []string{
-		`halb.yaml:3: node.managment: unknown key "managment" (known keys here: name, management)`,
+		`halb.yaml:3: node.managment: unknown key "managment"; did you mean "management"? (known keys here: name, management)`,
 		`halb.yaml:5: peers[0].name: "lb1" is this node's own name`,
 		`halb.yaml:6: time.max_offset: "5 seconds" is not a duration (e.g. 200ms, 2s)`,
 		`halb.yaml:10: vrrp[0].priority: 255 is reserved for the address owner (set address_owner: true), use 1..254`,
@@ -637,5 +754,30 @@ func TestManyProblemsAreCapped(t *testing.T) {
 	}
 	if es[0].Path != "vrrp[0]" || es[0].Line != 2 {
 		t.Errorf("first error %q", es[0])
+	}
+}
+
+func TestEditDistance(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want int
+	}{
+		{"", "", 0}, {"", "abc", 3}, {"abc", "", 3}, {"name", "name", 0},
+		{"nmae", "name", 1}, {"adress", "address", 1}, {"maxconn", "maxcon", 1},
+		{"heath", "health", 1}, {"servises", "services", 1}, {"ca", "abc", 3},
+		{"kitten", "sitting", 3}, {"géne", "gène", 1},
+	} {
+		if got := editDistance(tc.a, tc.b); got != tc.want {
+			t.Errorf("editDistance(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
+		}
+	}
+}
+
+// TestSyntaxErrorFallback: without the parser's marks (a yaml version that
+// moved them), the line of the message is used.
+func TestSyntaxErrorFallback(t *testing.T) {
+	e := syntaxError("halb.yaml", []byte("a\nb\nc\n"), nil, errors.New("yaml: line 3: did not find expected key"))
+	if got, want := e.Error(), "halb.yaml:3: yaml: did not find expected key"; got != want {
+		t.Errorf("got %q, want %q", got, want)
 	}
 }

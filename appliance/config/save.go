@@ -31,16 +31,28 @@ func Save(path string, data []byte) error {
 	old, err := os.ReadFile(path)
 	switch {
 	case err == nil:
-		if err := writeAtomic(dir, base+".prev", old); err != nil {
+		if err := writeAtomic(dir, base+".prev", old, FileMode); err != nil {
 			return fmt.Errorf("keep previous config: %w", err)
 		}
 	case !errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("read current config: %w", err)
 	}
-	return writeAtomic(dir, base, data)
+	return writeAtomic(dir, base, data, FileMode)
 }
 
-func writeAtomic(dir, name string, data []byte) (err error) {
+// WriteFile writes data to the file at path atomically, as Save does, with
+// permissions perm: a temporary file in the same directory, synced and
+// renamed over path, then the directory synced. A crash leaves the old
+// file or the new one, never a part. For the daemon's other state files.
+func WriteFile(path string, data []byte, perm fs.FileMode) error {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	return writeAtomic(dir, base, data, perm)
+}
+
+func writeAtomic(dir, name string, data []byte, perm fs.FileMode) (err error) {
 	f, err := os.CreateTemp(dir, "."+name+".tmp-*")
 	if err != nil {
 		return err
@@ -51,7 +63,7 @@ func writeAtomic(dir, name string, data []byte) (err error) {
 			os.Remove(tmp)
 		}
 	}()
-	if err := f.Chmod(FileMode); err != nil {
+	if err := f.Chmod(perm); err != nil {
 		f.Close()
 		return err
 	}

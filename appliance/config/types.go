@@ -11,6 +11,7 @@ package config
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -34,7 +35,23 @@ type Config struct {
 	Services []Service `yaml:"services,omitempty" json:"services"`
 	// Backends are the pools of servers that services forward to. Default: none.
 	Backends []Backend `yaml:"backends,omitempty" json:"backends"`
+	// Console configures the console on the node's screen and serial
+	// port. Default: see Console.
+	Console Console `yaml:"console,omitempty" json:"console"`
 }
+
+// Console configures the console (halb-console on tty1 and ttyS0).
+type Console struct {
+	// RequirePassword makes every console action that changes state ask
+	// for the console admin password (set by the console's setup wizard or
+	// `halbctl console password`); false is for labs. Viewing never asks.
+	// Default: true (nil: absent).
+	RequirePassword *bool `yaml:"require_password,omitempty" json:"require_password,omitempty"`
+}
+
+// PasswordRequired reports whether console actions ask for the console
+// password: require_password, true when absent.
+func (c Console) PasswordRequired() bool { return c.RequirePassword == nil || *c.RequirePassword }
 
 // Node describes this machine.
 type Node struct {
@@ -238,7 +255,31 @@ type Service struct {
 	// AccessLog logs one structured line per request (http mode) or
 	// connection (tcp mode). Default: false.
 	AccessLog bool `yaml:"access_log,omitempty" json:"access_log,omitempty"`
+	// ForwardHeaders lists the fields the proxy adds to every request in
+	// http mode, from x-forwarded-for (HAProxy's option forwardfor),
+	// x-forwarded-proto (a client's own is removed first) and forwarded
+	// (RFC 7239, HAProxy's option forwarded); [] adds none. Default: all
+	// three in http mode (nil: absent).
+	ForwardHeaders *[]string `yaml:"forward_headers,omitempty" json:"forward_headers,omitempty"`
 }
+
+// Forwards reports whether the proxy adds field f (ForwardFor,
+// ForwardProto or Forwarded) to the service's requests: when
+// forward_headers lists it, or, when forward_headers is absent, in http
+// mode.
+func (s *Service) Forwards(f string) bool {
+	if s.ForwardHeaders == nil {
+		return s.Mode != "tcp"
+	}
+	return slices.Contains(*s.ForwardHeaders, f)
+}
+
+// The fields services[].forward_headers may list.
+const (
+	ForwardFor   = "x-forwarded-for"
+	ForwardProto = "x-forwarded-proto"
+	Forwarded    = "forwarded"
+)
 
 // Timeouts are a service's time limits. Each is at least 1ms.
 type Timeouts struct {

@@ -117,12 +117,67 @@ func (v *validator) oneOf(path, s string, allowed []string) {
 }
 
 func (v *validator) ip(path, s string) (netip.Addr, bool) {
-	a, err := netip.ParseAddr(s)
-	if err != nil || a.Zone() != "" {
-		v.errf(path, "%q is not an IP address", s)
+	a, problem := checkHost(s, false)
+	if problem != "" {
+		v.errf(path, "%q %s", s, problem)
 		return netip.Addr{}, false
 	}
 	return a, true
+}
+
+// checkHost checks the host of an address: an IP address, or with names a
+// DNS name too. It returns the address (the zero Addr for a name), or what
+// is wrong as a phrase to follow the quoted host.
+//
+// A host that looks like an IP literal (127.0.0.300, 10.1, 2130706433,
+// anything with a colon) but does not parse as one is an error even where
+// names are allowed: as a name it would fail at run time, or a resolver
+// with inet_aton's rules would read it as some other address.
+func checkHost(host string, names bool) (netip.Addr, string) {
+	a, err := netip.ParseAddr(host)
+	switch {
+	case err == nil && a.Zone() != "":
+		return netip.Addr{}, fmt.Sprintf("has a zone (%%%s): halb.yaml takes addresses without one", a.Zone())
+	case err == nil:
+		return a, ""
+	case looksLikeIP(host):
+		reason := err.Error()
+		if _, r, ok := strings.Cut(reason, "): "); ok {
+			reason = r // drop ParseAddr("..."), which repeats the host
+		}
+		return netip.Addr{}, fmt.Sprintf("looks like an IP address but is not one: %s", reason)
+	case !names:
+		return netip.Addr{}, "is not an IP address"
+	case !validHostname(host):
+		return netip.Addr{}, "is not an IP address or host name"
+	case numericLabel(host[strings.LastIndexByte(strings.TrimSuffix(host, "."), '.')+1:]):
+		return netip.Addr{}, "is not a host name (its last label is a number, which a top-level domain never is) nor an IP address"
+	}
+	return netip.Addr{}, ""
+}
+
+// looksLikeIP reports whether host was meant as an IP literal: it holds a
+// colon (IPv6), or each of its dot-separated parts is a number, in decimal
+// or 0x hex (the forms inet_aton takes).
+func looksLikeIP(host string) bool {
+	if strings.Contains(host, ":") {
+		return true
+	}
+	for l := range strings.SplitSeq(host, ".") {
+		if !numericLabel(l) {
+			return false
+		}
+	}
+	return true
+}
+
+// numericLabel reports whether l is a decimal number or 0x and hex digits.
+func numericLabel(l string) bool {
+	digits := "0123456789"
+	if len(l) > 2 && (l[:2] == "0x" || l[:2] == "0X") {
+		l, digits = l[2:], "0123456789abcdefABCDEF"
+	}
+	return l != "" && strings.Trim(l, digits) == ""
 }
 
 // hostPort checks "host:port". With ipOnly the host must be an IP literal
@@ -145,19 +200,15 @@ func (v *validator) hostPort(path, s string, ipOnly bool) (netip.AddrPort, bool)
 		v.errf(path, "%q has no host", s)
 		return netip.AddrPort{}, false
 	}
-	a, err := netip.ParseAddr(host)
-	if err == nil && a.Zone() == "" {
-		return netip.AddrPortFrom(a, uint16(p)), true
+	a, problem := checkHost(host, !ipOnly)
+	if problem == "" && strings.HasPrefix(s, "[") && !a.IsValid() {
+		problem = "is in brackets, which hold an IPv6 address"
 	}
-	if ipOnly || !validHostname(host) {
-		want := "an IP address or host name"
-		if ipOnly {
-			want = "an IP address"
-		}
-		v.errf(path, "%q: host %q is not %s", s, host, want)
+	if problem != "" {
+		v.errf(path, "%q: host %q %s", s, host, problem)
 		return netip.AddrPort{}, false
 	}
-	return netip.AddrPortFrom(netip.Addr{}, uint16(p)), true
+	return netip.AddrPortFrom(a, uint16(p)), true
 }
 
 func (v *validator) node(c *Config) {
@@ -196,8 +247,8 @@ func (v *validator) node(c *Config) {
 
 func (v *validator) time(c *Config) {
 	for i, s := range c.Time.Servers {
-		if _, err := netip.ParseAddr(s); err != nil && !validHostname(s) {
-			v.errf(fmt.Sprintf("time.servers[%d]", i), "%q is not an IP address or host name", s)
+		if _, problem := checkHost(s, true); problem != "" {
+			v.errf(fmt.Sprintf("time.servers[%d]", i), "%q %s", s, problem)
 		}
 	}
 	v.positive("time.max_offset", c.Time.MaxOffset)
@@ -497,6 +548,21 @@ func (v *validator) services(c *Config, backends map[string]bool) {
 			}
 			if strings.ContainsAny(s.ResponseHeaders[k], "\r\n\x00") {
 				v.errf(p, "the value may not hold CR, LF or NUL")
+			}
+		}
+		var forward []string
+		if s.ForwardHeaders != nil {
+			forward = *s.ForwardHeaders
+		}
+		for j, f := range forward {
+			p := fmt.Sprintf("%s.forward_headers[%d]", path, j)
+			switch {
+			case f != ForwardFor && f != ForwardProto && f != Forwarded:
+				v.errf(p, "%q is not one of %s, %s, %s", f, ForwardFor, ForwardProto, Forwarded)
+			case slices.Index(forward, f) < j:
+				v.errf(p, "%q is listed twice", f)
+			case s.Mode == "tcp":
+				v.errf(p, "needs mode: http")
 			}
 		}
 		for j, n := range s.AcceptProxy {

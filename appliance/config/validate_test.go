@@ -1287,7 +1287,7 @@ peers:
 		`halb.yaml:13: vrrp[0].vips[0]: "10.0.0.1" is not an address in CIDR form (e.g. 172.16.0.100/24)`,
 		`halb.yaml:16: services[0].listen[0]: "80" is not host:port (IPv6 as [addr]:port)`,
 		`halb.yaml:17: services[0].default_backend: backend "nope" is not defined`,
-		`halb.yaml:18: services[0].bogus: unknown key "bogus" (known keys here: name, listen, mode, routes, default_backend, timeouts, limits, accept_proxy, response_headers, min_healthy, access_log)`,
+		`halb.yaml:18: services[0].bogus: unknown key "bogus" (known keys here: name, listen, mode, routes, default_backend, timeouts, limits, accept_proxy, response_headers, min_healthy, access_log, forward_headers)`,
 		`halb.yaml:20: time.max_offset: "soon" is not a duration (e.g. 200ms, 2s)`,
 		`halb.yaml:23: peers[1].name: "lb2" is already used by peers[0]`,
 		`halb.yaml:23: peers[1].address: "lb2" is not an IP address`,
@@ -1546,4 +1546,62 @@ func TestErrorString(t *testing.T) {
 	if got, want := es.Error(), "a:1: x\na:2: p: y"; got != want {
 		t.Errorf("Errors.Error() = %q, want %q", got, want)
 	}
+}
+
+// TestAddressesThatLookLikeIPs: a host that looks like an IP literal but is
+// not a valid one is an error naming the field, in every field that takes
+// an address, and not a host name that fails only at run time.
+func TestAddressesThatLookLikeIPs(t *testing.T) {
+	server := func(addr string) string {
+		return backendDoc + "\n  - name: www\n    servers:\n      - {name: s1, address: \"" + addr + "\"}\n"
+	}
+	serverErr := func(addr, msg string) []string {
+		return []string{`halb.yaml:5: backends[0].servers[0].address: "` + addr + `": ` + msg}
+	}
+	runValidationCases(t, []validationCase{
+		{"server, the issue's address", server("127.0.0.300:9002"),
+			serverErr("127.0.0.300:9002", `host "127.0.0.300" looks like an IP address but is not one: IPv4 field has value >255`)},
+		{"server, two numbers", server("10.1:80"),
+			serverErr("10.1:80", `host "10.1" looks like an IP address but is not one: IPv4 address too short`)},
+		{"server, five numbers", server("1.2.3.4.5:80"),
+			serverErr("1.2.3.4.5:80", `host "1.2.3.4.5" looks like an IP address but is not one: IPv4 address too long`)},
+		{"server, leading zero", server("10.0.0.010:80"),
+			serverErr("10.0.0.010:80", `host "10.0.0.010" looks like an IP address but is not one: IPv4 field has octet with leading zero`)},
+		{"server, one number", server("2130706433:80"),
+			serverErr("2130706433:80", `host "2130706433" looks like an IP address but is not one: unable to parse IP`)},
+		{"server, hex", server("0x7f.0.0.1:80"),
+			serverErr("0x7f.0.0.1:80", `host "0x7f.0.0.1" looks like an IP address but is not one: unexpected character (at "x7f.0.0.1")`)},
+		{"server, name ending in a number", server("web.123:80"),
+			serverErr("web.123:80", `host "web.123" is not a host name (its last label is a number, which a top-level domain never is) nor an IP address`)},
+		{"server, bad IPv6 in brackets", server("[fd00::g]:80"),
+			serverErr("[fd00::g]:80", `host "fd00::g" looks like an IP address but is not one: each colon-separated field must have at least one digit (at "g")`)},
+		{"server, name in brackets", server("[web1]:80"),
+			serverErr("[web1]:80", `host "web1" is in brackets, which hold an IPv6 address`)},
+		{"server, zone", server("[fe80::1%eth0]:80"),
+			serverErr("[fe80::1%eth0]:80", `host "fe80::1%eth0" has a zone (%eth0): halb.yaml takes addresses without one`)},
+		{"server, names that are fine", server("1web.example:80") + "      - {name: s2, address: \"3com:80\"}\n      - {name: s3, address: \"[fd00::1]:80\"}\n", nil},
+		{"time server", "node: {name: lb1}\ntime: {servers: [ntp1, 127.0.0.300, ntp.123]}\n", []string{
+			`halb.yaml:2: time.servers[1]: "127.0.0.300" looks like an IP address but is not one: IPv4 field has value >255`,
+			`halb.yaml:2: time.servers[2]: "ntp.123" is not a host name (its last label is a number, which a top-level domain never is) nor an IP address`,
+		}},
+		{"listen", serviceDoc + "\n  - {name: web, listen: [\"127.0.0.300:80\", \"[::1x]:80\"], default_backend: www}\n", []string{
+			`halb.yaml:5: services[0].listen[0]: "127.0.0.300:80": host "127.0.0.300" looks like an IP address but is not one: IPv4 field has value >255`,
+			`halb.yaml:5: services[0].listen[1]: "[::1x]:80": host "::1x" looks like an IP address but is not one: unexpected character, want colon (at "x")`,
+		}},
+		{"peer", "node: {name: lb1}\npeers: [{name: lb2, address: 127.0.0.300}]\n", []string{
+			`halb.yaml:2: peers[0].address: "127.0.0.300" looks like an IP address but is not one: IPv4 field has value >255`,
+		}},
+		{"management", "node:\n  name: lb1\n  management: {interface: eth0, address: 10.0.0.300/24, gateway: 10.0.0.256, dns: [10.0.0.1, 1.1.1]}\n", []string{
+			`halb.yaml:3: node.management.address: "10.0.0.300/24" is not an address in CIDR form (e.g. 172.16.0.1/16)`,
+			`halb.yaml:3: node.management.gateway: "10.0.0.256" looks like an IP address but is not one: IPv4 field has value >255`,
+			`halb.yaml:3: node.management.dns[1]: "1.1.1" looks like an IP address but is not one: IPv4 address too short`,
+		}},
+		{"vip and unicast peer", vrrpDoc + "\n  - {name: a, interface: eth0, vrid: 1, vips: [10.0.0.300/24], unicast_peers: [10.0.0.2, 10.0.0.300]}\n", []string{
+			`halb.yaml:3: vrrp[0].vips[0]: "10.0.0.300/24" is not an address in CIDR form (e.g. 172.16.0.100/24)`,
+			`halb.yaml:3: vrrp[0].unicast_peers[1]: "10.0.0.300" looks like an IP address but is not one: IPv4 field has value >255`,
+		}},
+		{"accept_proxy", serviceDoc + "\n  - {name: web, listen: [\":80\"], default_backend: www, accept_proxy: [10.0.0.300/8]}\n", []string{
+			`halb.yaml:5: services[0].accept_proxy[0]: "10.0.0.300/8" is not a network in CIDR form (e.g. 10.0.0.0/8)`,
+		}},
+	})
 }

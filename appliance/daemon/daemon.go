@@ -2,9 +2,13 @@
 // the control API and every component, hands each component its part of a
 // new config on reload, and shuts everything down in order.
 //
-// A reload (SIGHUP, or PUT /v1/config) validates the new config first; an
-// invalid one is logged, reported in status and on the event stream, and the
-// running config stays in force.
+// A reload (SIGHUP, or PUT /v1/config) validates the new config, then has
+// every component take what can be refused (Preparer: the proxy binds the
+// listen addresses the running config does not hold), and only then saves
+// the file and hands each component its part. A config that is invalid or
+// that a component cannot take is logged, reported in status and on the
+// event stream, and changes nothing: the running config, its listeners and
+// the file stay.
 package daemon
 
 import (
@@ -19,6 +23,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -28,6 +33,7 @@ import (
 	"halb/appliance/api"
 	"halb/appliance/config"
 	"halb/appliance/health"
+	"halb/appliance/netcfg"
 	"halb/appliance/proxy"
 	"halb/appliance/vrrp"
 )
@@ -45,6 +51,29 @@ type Component interface {
 	Status() any
 }
 
+// A Preparer is a Component whose part of a config needs what can be
+// refused (listening sockets). The daemon calls Prepare on a new config
+// before it saves or applies anything, so that a config some part cannot
+// take changes nothing, then either Apply with the same config or Abort.
+type Preparer interface {
+	Component
+	// Prepare takes what cfg needs without changing what runs; on error
+	// it holds nothing new.
+	Prepare(cfg *config.Config) error
+	// Abort gives back what the last Prepare took.
+	Abort()
+}
+
+// vrrpPart is what the daemon asks of the VRRP component; tests, which
+// cannot open raw sockets, give a fake.
+type vrrpPart interface {
+	Component
+	SetServiceHealth(service string, healthy bool)
+	SetMaintenance(on bool)
+	Handover(names ...string) error
+	Heard() []vrrp.HeardRouter
+}
+
 // Options configure a Daemon.
 type Options struct {
 	// ConfigPath is halb.yaml. Default: /etc/halb/halb.yaml.
@@ -55,11 +84,19 @@ type Options struct {
 	StateDir string
 	// Version is reported in status.
 	Version string
-	// Logger defaults to slog.Default().
+	// Logger defaults to slog.Default(). The daemon keeps the last
+	// records it logs in memory as well (Daemon.Logger, GET /v1/logs).
 	Logger *slog.Logger
 	// Notify receives sd_notify-style state strings (READY=1, STATUS=...);
 	// nil discards them.
 	Notify func(state string)
+	// SystemActions lets the control API reboot, power off and
+	// factory-reset the machine (halbd -system-actions, which only the
+	// appliance's unit passes). Default: false.
+	SystemActions bool
+	// Systemctl is the program run as "Systemctl reboot" and "Systemctl
+	// poweroff". Default: systemctl (tests give a fake).
+	Systemctl string
 }
 
 // Daemon is one halbd.
@@ -77,16 +114,37 @@ type Daemon struct {
 	cfg     *config.Config
 	raw     []byte
 	applied time.Time
+	version int // the running config's version in hist
 	lastErr *api.Rejection
 
+	// hist is the config history in the state directory.
+	hist *history
+	// pw is the console password in the state directory.
+	pw *passwordStore
+	// logs keeps the last records logged.
+	logs *logRing
+
+	// components in the order they take a new config: checks and
+	// listeners before VRRP, which may then take VIPs.
 	components []Component
-	vrrp       *vrrp.Component // nil when VRRP could not start
+	vrrp       vrrpPart // nil when VRRP could not start
 	proxy      *proxy.Component
 	health     *health.Component
 }
 
 // New prepares a daemon. It does not load the config or open sockets; Run does.
 func New(opts Options) *Daemon {
+	return newDaemon(opts, func(d *Daemon) (vrrpPart, error) {
+		netif, err := vrrp.NewNetlinkNetif()
+		if err != nil {
+			return nil, fmt.Errorf("no netlink: %w", err)
+		}
+		return vrrp.New(netif, d.log, d.publish), nil
+	})
+}
+
+// newDaemon is New with the VRRP component made by newVRRP.
+func newDaemon(opts Options, newVRRP func(d *Daemon) (vrrpPart, error)) *Daemon {
 	if opts.ConfigPath == "" {
 		opts.ConfigPath = "/etc/halb/halb.yaml"
 	}
@@ -102,31 +160,30 @@ func New(opts Options) *Daemon {
 	if opts.Notify == nil {
 		opts.Notify = func(string) {}
 	}
-	d := &Daemon{opts: opts, log: opts.Logger, events: api.NewBroker()}
-	d.components = d.newComponents()
+	if opts.Systemctl == "" {
+		opts.Systemctl = "systemctl"
+	}
+	d := &Daemon{opts: opts, events: api.NewBroker(), logs: &logRing{}}
+	d.log = slog.New(newRingHandler(opts.Logger.Handler(), d.logs))
+	d.hist = newHistory(filepath.Join(opts.StateDir, "history"))
+	d.pw = newPasswordStore(filepath.Join(opts.StateDir, "console-password"))
+	d.proxy = proxy.New(d.log)
+	d.health = health.New(d.log, d.serverChanged)
+	d.proxy.ObserveConnects(d.health.Passive)
+	d.proxy.ObserveResponses(d.health.PassiveResponse)
+	d.components = []Component{d.health, d.proxy}
+	if v, err := newVRRP(d); err != nil {
+		d.log.Error("VRRP disabled", "err", err)
+	} else {
+		d.vrrp = v
+		d.components = append(d.components, v)
+	}
 	return d
 }
 
 // publish is how components put events on the stream.
 func (d *Daemon) publish(typ, msg string, data any) {
 	d.events.Publish(api.Event{Type: typ, Message: msg, Data: data})
-}
-
-// newComponents wires the components of this build.
-func (d *Daemon) newComponents() []Component {
-	var cs []Component
-	if netif, err := vrrp.NewNetlinkNetif(); err != nil {
-		d.log.Error("VRRP disabled: no netlink", "err", err)
-	} else {
-		d.vrrp = vrrp.New(netif, d.log, d.publish)
-		cs = append(cs, d.vrrp)
-	}
-	d.proxy = proxy.New(d.log)
-	d.health = health.New(d.log, d.serverChanged)
-	d.proxy.ObserveConnects(d.health.Passive)
-	d.proxy.ObserveResponses(d.health.PassiveResponse)
-	cs = append(cs, d.health, d.proxy)
-	return cs
 }
 
 // serverChanged takes a server out of (or back into) the proxy's pool when
@@ -189,6 +246,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	defer os.Remove(d.opts.SocketPath)
 
+	if err := d.hist.load(); err != nil {
+		d.log.Error("config history damaged", "err", err)
+	}
 	for _, key := range d.Drained() {
 		if b, s, ok := strings.Cut(key, "/"); ok {
 			d.proxy.SetServerDrained(b, s, true)
@@ -240,89 +300,240 @@ func (d *Daemon) Run(ctx context.Context) error {
 	return runErr
 }
 
-// Reload reads the config file again. An invalid file is rejected and the
-// running config stays in force.
+// Reload reads the config file again. A file that is invalid, or that a
+// component cannot take (a listen address in use), is rejected and the
+// running config stays in force; at start, nothing runs until a config is
+// taken.
 func (d *Daemon) Reload() {
 	d.applyMu.Lock()
 	defer d.applyMu.Unlock()
-	cfg, raw, err := config.Load(d.opts.ConfigPath)
+	path := d.opts.ConfigPath
+	cfg, raw, err := config.Load(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		d.log.Warn("no config file; running unconfigured until one is applied", "path", d.opts.ConfigPath)
+		d.log.Warn("no config file; running unconfigured until one is applied", "path", path)
 		return
+	}
+	for _, e := range config.AsErrors(err) {
+		e.File = path // Load names the file by its base name
+	}
+	if err == nil {
+		err = d.prepare(path, raw, cfg)
 	}
 	if err != nil {
-		d.reject("file", err)
+		d.reject(api.SourceFile, path, err)
 		return
 	}
-	d.apply(cfg, raw)
+	d.commit(cfg, raw, api.SourceFile, "")
 }
 
-// Apply validates raw, saves it as the config file and applies it. An
-// invalid config returns config.Errors and changes nothing.
-func (d *Daemon) Apply(raw []byte) ([]config.Change, error) {
+// Apply validates raw, has every component take it (listeners bind), saves
+// it as the config file, applies it and records it in the config history
+// as from the API. name is what messages call the config (the file the
+// client sent; "api" when empty). A config that is invalid returns
+// config.Errors, one that a component cannot take config.Errors wrapping
+// api.ErrConflict; either changes nothing.
+func (d *Daemon) Apply(name string, raw []byte) ([]config.Change, error) {
+	res, err := d.ApplyFrom(api.SourceAPI, name, raw)
+	return res.Changes, err
+}
+
+// ApplyFrom is Apply for a config from source (api.SourceAPI or
+// api.SourceConsole); it also returns the config's version in the history.
+func (d *Daemon) ApplyFrom(source, name string, raw []byte) (api.ApplyResult, error) {
 	d.applyMu.Lock()
 	defer d.applyMu.Unlock()
-	cfg, err := config.Parse(filepath.Base(d.opts.ConfigPath), raw)
-	if err != nil {
-		d.reject("api", err)
-		return nil, err
+	if name == "" {
+		name = "api"
 	}
-	if err := config.Save(d.opts.ConfigPath, raw); err != nil {
-		err = fmt.Errorf("save %s: %w", d.opts.ConfigPath, err)
-		d.log.Error("config not applied", "err", err)
-		return nil, err
-	}
-	return d.apply(cfg, raw), nil
+	return d.apply(source, name, "", raw)
 }
 
-// apply hands a validated config to every component and makes it current.
-// Callers hold applyMu.
-func (d *Daemon) apply(cfg *config.Config, raw []byte) []config.Change {
+// Rollback applies version v of the config history again, as Apply does,
+// and records it as a new version from api.SourceRollback. A version the
+// history does not keep is an error wrapping api.ErrNotFound.
+func (d *Daemon) Rollback(v int) (api.ApplyResult, error) {
+	d.applyMu.Lock()
+	defer d.applyMu.Unlock()
+	raw, path, err := d.hist.get(v)
+	if err != nil {
+		return api.ApplyResult{}, err
+	}
+	d.log.Info("rolling back the config", "version", v)
+	// Errors name the history's file of the version, as a config file's.
+	return d.apply(api.SourceRollback, path, fmt.Sprintf("rollback to %d", v), raw)
+}
+
+// apply parses raw (called name in messages), prepares, saves and commits
+// it; what prefixes the history's summary. Callers hold applyMu.
+func (d *Daemon) apply(source, name, what string, raw []byte) (api.ApplyResult, error) {
+	cfg, err := config.Parse(name, raw)
+	if err == nil {
+		err = d.prepare(name, raw, cfg)
+	}
+	if err != nil {
+		d.reject(source, name, err)
+		return api.ApplyResult{}, err
+	}
+	if err := config.Save(d.opts.ConfigPath, raw); err != nil {
+		d.abort()
+		err = fmt.Errorf("save %s: %w", d.opts.ConfigPath, err)
+		d.log.Error("config not applied", "err", err)
+		return api.ApplyResult{}, err
+	}
+	return d.commit(cfg, raw, source, what), nil
+}
+
+// History lists the applied configs kept in the state directory, newest
+// first, the running one marked.
+func (d *Daemon) History() []api.HistoryEntry {
+	l := d.hist.list()
 	d.mu.Lock()
-	old := d.cfg
+	running := d.version
+	if d.cfg == nil {
+		running = 0
+	}
 	d.mu.Unlock()
-	changes := config.Diff(old, cfg)
+	for i := range l {
+		l[i].Running = l[i].Version == running
+	}
+	return l
+}
+
+// HistoryConfig returns the YAML of version v of the config history.
+func (d *Daemon) HistoryConfig(v int) ([]byte, error) {
+	raw, _, err := d.hist.get(v)
+	return raw, err
+}
+
+// prepare has every Preparer take cfg. If one cannot, those before it
+// abort and the error lists what failed as config errors of name: a
+// listen address that cannot be bound at its field and line.
+func (d *Daemon) prepare(name string, raw []byte, cfg *config.Config) error {
+	var done []Preparer
+	for _, c := range d.components {
+		p, ok := c.(Preparer)
+		if !ok {
+			continue
+		}
+		if err := p.Prepare(cfg); err != nil {
+			for _, q := range done {
+				q.Abort()
+			}
+			return fmt.Errorf("%w: %w", api.ErrConflict, prepareErrors(name, raw, cfg, c.Name(), err))
+		}
+		done = append(done, p)
+	}
+	return nil
+}
+
+// abort gives back what prepare took.
+func (d *Daemon) abort() {
+	for _, c := range d.components {
+		if p, ok := c.(Preparer); ok {
+			p.Abort()
+		}
+	}
+}
+
+// prepareErrors turns what a component could not take into config errors:
+// a proxy.BindError at the listen address's field and line, anything else
+// named by the component.
+func prepareErrors(name string, raw []byte, cfg *config.Config, component string, err error) config.Errors {
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	var out config.Errors
+	for _, e := range errs {
+		var be *proxy.BindError
+		if !errors.As(e, &be) {
+			out = append(out, &config.Error{File: name, Msg: component + ": " + e.Error()})
+			continue
+		}
+		path := ""
+		for i, s := range cfg.Services {
+			if j := slices.Index(s.Listen, be.Addr); s.Name == be.Service && j >= 0 {
+				path = fmt.Sprintf("services[%d].listen[%d]", i, j)
+			}
+		}
+		out = append(out, &config.Error{File: name, Line: config.LineOf(raw, path), Path: path, Msg: be.Error()})
+	}
+	return out
+}
+
+// commit makes a prepared config from source current, records it in the
+// config history (what, when set, prefixing its summary) and hands it to
+// every component, in order. Callers hold applyMu.
+func (d *Daemon) commit(cfg *config.Config, raw []byte, source, what string) api.ApplyResult {
+	d.mu.Lock()
+	changes := config.Diff(d.cfg, cfg)
+	d.mu.Unlock()
+	summary := summarize(changes)
+	if what != "" {
+		summary = what + ": " + summary
+	}
+	// The history is the record of what ran; a config is in force even if
+	// it cannot be recorded (a full disk), which the log and events say.
+	version, herr := d.hist.record(source, summary, raw)
+	if herr != nil {
+		d.log.Error("config history not written", "err", herr)
+		d.publish("config.history_failed", herr.Error(), nil)
+	}
+	d.mu.Lock()
+	d.cfg, d.raw, d.applied, d.version, d.lastErr = cfg, raw, time.Now(), version, nil
+	d.mu.Unlock()
+	d.warnInactive(cfg)
+	// VRRP tracking learns the services' health under the new config
+	// (min_healthy, servers) before its instances do.
+	d.updateServiceHealth(cfg)
 	for _, c := range d.components {
 		if err := c.Apply(cfg); err != nil {
-			// The config is valid; a component that cannot take its part
-			// (a port in use, say) reports it and keeps running.
+			// Prepare took what can be refused; this is a bug to report.
 			d.log.Error("component did not apply config", "component", c.Name(), "err", err)
 			d.events.Publish(api.Event{Type: c.Name() + ".apply_failed", Message: err.Error()})
 		}
 	}
-	d.updateServiceHealth(cfg)
-	d.mu.Lock()
-	d.cfg, d.raw, d.applied, d.lastErr = cfg, raw, time.Now(), nil
-	d.mu.Unlock()
 
 	msg := fmt.Sprintf("config applied: %d change(s)", len(changes))
-	attrs := []any{"changes", len(changes), "sha256", digest(raw)}
+	if version > 0 {
+		msg += fmt.Sprintf(" (version %d)", version)
+	}
+	attrs := []any{"changes", len(changes), "sha256", digest(raw), "version", version, "source", source}
 	for _, c := range changes {
 		attrs = append(attrs, slog.String("change", c.String()))
 	}
 	d.log.Info(msg, attrs...)
 	d.events.Publish(api.Event{Type: "config.applied", Message: msg, Data: changes})
 	d.opts.Notify("STATUS=" + d.statusLine())
-	return changes
+	return api.ApplyResult{Changes: changes, Version: version}
 }
 
-func (d *Daemon) reject(source string, err error) {
+// reject records a config that was not taken (from source, called name in
+// messages) in status, the log and the event stream.
+func (d *Daemon) reject(source, name string, err error) {
 	es := config.AsErrors(err)
 	if es == nil {
-		es = config.Errors{{File: filepath.Base(d.opts.ConfigPath), Msg: err.Error()}}
+		es = config.Errors{{File: name, Msg: err.Error()}}
 	}
 	d.mu.Lock()
 	d.lastErr = &api.Rejection{Time: time.Now(), Source: source, Errors: es}
 	loaded := d.cfg != nil
 	d.mu.Unlock()
-	for _, e := range es {
-		d.log.Error("config rejected", "source", source, "error", e.Error())
-	}
 	keep := "running config stays in force"
 	if !loaded {
 		keep = "no config in force"
 	}
-	msg := fmt.Sprintf("config rejected (%d problem(s)); %s", len(es), keep)
+	for _, e := range es {
+		d.log.Error("config rejected; "+keep, "source", source, "error", e.Error())
+	}
+	var list []string
+	for _, e := range es[:min(len(es), 3)] {
+		list = append(list, e.Error())
+	}
+	if len(es) > 3 {
+		list = append(list, fmt.Sprintf("and %d more", len(es)-3))
+	}
+	msg := fmt.Sprintf("config rejected (%d problem(s)); %s: %s", len(es), keep, strings.Join(list, "; "))
 	d.events.Publish(api.Event{Type: "config.rejected", Message: msg, Data: es})
 	d.opts.Notify("STATUS=" + d.statusLine())
 }
@@ -345,19 +556,49 @@ func digest(b []byte) string {
 	return hex.EncodeToString(h[:])
 }
 
-// Handover makes VRRP instances give up MASTER now.
+// Handover makes the named VRRP instances of the running config (all when
+// none is named) give up MASTER now. No instance, or a name that is not
+// one, is an error wrapping api.ErrNotFound that says which.
 func (d *Daemon) Handover(instances []string) error {
+	d.mu.Lock()
+	cfg := d.cfg
+	d.mu.Unlock()
+	var names []string
+	if cfg != nil {
+		for _, in := range cfg.VRRP {
+			names = append(names, in.Name)
+		}
+	}
+	var unknown []string
+	for _, n := range instances {
+		if !slices.Contains(names, n) {
+			unknown = append(unknown, strconv.Quote(n))
+		}
+	}
+	have := "none is configured"
+	if len(names) > 0 {
+		have = "the instances are " + strings.Join(names, ", ")
+	}
+	switch {
+	case len(unknown) > 0:
+		return fmt.Errorf("no VRRP instance %s (%s): %w", strings.Join(unknown, ", "), have, api.ErrNotFound)
+	case len(names) == 0:
+		return fmt.Errorf("no VRRP instance is configured, nothing to hand over: %w", api.ErrNotFound)
+	}
 	if d.vrrp == nil {
-		return errors.New("VRRP is not running")
+		return errors.New("VRRP is not running on this node (see the log)")
 	}
-	err := d.vrrp.Handover(instances...)
-	if errors.Is(err, vrrp.ErrNoInstance) {
-		return fmt.Errorf("%w: %w", api.ErrNotFound, err)
+	if err := d.vrrp.Handover(instances...); errors.Is(err, vrrp.ErrNoInstance) {
+		return fmt.Errorf("VRRP instances %v not started yet: %w", instances, api.ErrNotFound)
+	} else if err != nil {
+		return err
 	}
-	if err == nil {
-		d.publish("vrrp.handover", fmt.Sprintf("handover requested for %v", instances), instances)
+	which := "every instance"
+	if len(instances) > 0 {
+		which = strings.Join(instances, ", ")
 	}
-	return err
+	d.publish("vrrp.handover", "handover requested for "+which, instances)
+	return nil
 }
 
 func (d *Daemon) drainFile() string { return filepath.Join(d.opts.StateDir, "drained") }
@@ -468,7 +709,8 @@ func (d *Daemon) Events() *api.Broker { return d.events }
 func (d *Daemon) Status() api.Status {
 	d.mu.Lock()
 	st := api.Status{
-		Node: api.NodeStatus{Version: d.opts.Version, PID: os.Getpid(), Started: d.started, Maintenance: d.Maintenance()},
+		Node: api.NodeStatus{Version: d.opts.Version, PID: os.Getpid(), Started: d.started, Maintenance: d.Maintenance(),
+			SystemActions: d.opts.SystemActions},
 		Config: api.ConfigStatus{
 			Path:      d.opts.ConfigPath,
 			Loaded:    d.cfg != nil,
@@ -479,6 +721,7 @@ func (d *Daemon) Status() api.Status {
 	if d.cfg != nil {
 		st.Node.Name = d.cfg.Node.Name
 		st.Config.SHA256 = digest(d.raw)
+		st.Config.Version = d.version
 	}
 	d.mu.Unlock()
 
@@ -503,4 +746,37 @@ func (d *Daemon) Status() api.Status {
 		}
 	}
 	return st
+}
+
+// Interfaces lists the node's network interfaces with the VRRP routers of
+// other nodes heard on each.
+func (d *Daemon) Interfaces() ([]api.Interface, error) {
+	links, err := netcfg.Links()
+	if err != nil {
+		return nil, err
+	}
+	var heard []vrrp.HeardRouter
+	if d.vrrp != nil {
+		heard = d.vrrp.Heard()
+	}
+	out := make([]api.Interface, 0, len(links))
+	for _, l := range links {
+		in := api.Interface{Name: l.Name, Kind: l.Kind, MAC: l.MAC, MTU: l.MTU, Up: l.Up, Carrier: l.Carrier,
+			Addresses: l.Addresses}
+		if in.Addresses == nil {
+			in.Addresses = []string{}
+		}
+		for _, h := range heard {
+			if h.Interface != l.Name {
+				continue
+			}
+			r := api.HeardRouter{VRID: h.VRID, Version: h.Version, Source: h.Source.String(), Priority: h.Priority, LastSeen: h.Last}
+			for _, a := range h.VIPs {
+				r.VIPs = append(r.VIPs, a.String())
+			}
+			in.VRRP = append(in.VRRP, r)
+		}
+		out = append(out, in)
+	}
+	return out, nil
 }

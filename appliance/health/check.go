@@ -45,6 +45,12 @@ type Target struct {
 	// Expect, when set, must occur in the first 4 KiB a tcp check reads
 	// back (after Send).
 	Expect string
+	// Timeout is the check's timeout as its errors name it ("timeout after
+	// 1s"); the context's deadline is what bounds the check. Default (0):
+	// the time left until that deadline as the check starts, to the
+	// millisecond, which is less than the timeout by however long the
+	// caller took to start the check.
+	Timeout time.Duration
 }
 
 // Checker runs one check. It returns nil when the server passes, else an
@@ -87,7 +93,7 @@ func (noneChecker) Check(context.Context, Target) error { return nil }
 type tcpChecker struct{}
 
 func (tcpChecker) Check(ctx context.Context, t Target) error {
-	within := checkBudget(ctx)
+	within := t.budget(ctx)
 	if ctx.Err() != nil {
 		return failed(ctx, within, "check "+t.Addr, ctx.Err())
 	}
@@ -173,7 +179,7 @@ type httpChecker struct {
 var errBadResponse = errors.New("bad response")
 
 func (h httpChecker) Check(ctx context.Context, t Target) error {
-	within := checkBudget(ctx)
+	within := t.budget(ctx)
 	if ctx.Err() != nil {
 		return failed(ctx, within, "check "+t.Addr, ctx.Err())
 	}
@@ -379,6 +385,15 @@ func (t Target) dialAddr() (addr, host string, err error) {
 		return "", "", fmt.Errorf("check %q: want host:port or a check port", t.Addr)
 	}
 	return net.JoinHostPort(host, port), host, nil
+}
+
+// budget is the check's timeout for messages like "timeout after 1s":
+// t.Timeout, else checkBudget.
+func (t Target) budget(ctx context.Context) time.Duration {
+	if t.Timeout > 0 {
+		return t.Timeout
+	}
+	return checkBudget(ctx)
 }
 
 // checkBudget is the time left until ctx's deadline (0: none), rounded for

@@ -18,15 +18,17 @@ import (
 	"time"
 
 	"halb/appliance/config"
+	"halb/internal/testutil"
 )
 
-// runCheck runs one check of kind with a timeout.
+// runCheck runs one check of kind with a timeout, as a monitor does.
 func runCheck(t *testing.T, kind string, timeout time.Duration, tg Target) error {
 	t.Helper()
 	c, err := NewChecker(kind)
 	if err != nil {
 		t.Fatal(err)
 	}
+	tg.Timeout = timeout
 	ctx, cancel := context.WithTimeout(t.Context(), timeout)
 	defer cancel()
 	return c.Check(ctx, tg)
@@ -35,10 +37,7 @@ func runCheck(t *testing.T, kind string, timeout time.Duration, tg Target) error
 // listenTCP is a listener on 127.0.0.1 that accepts and closes connections.
 func listenTCP(t *testing.T) net.Listener {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testutil.Listen(t)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -54,26 +53,11 @@ func listenTCP(t *testing.T) net.Listener {
 	return ln
 }
 
-// closedPort is a loopback address where nothing listens.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 // rawServer serves each connection with handle, on a goroutine it waits
 // for at cleanup.
 func rawServer(t *testing.T, handle func(c net.Conn)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testutil.Listen(t)
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for {
@@ -117,10 +101,7 @@ func readHead(c net.Conn) (string, error) {
 // goroutine per connection, so goroutine counts show only the client's.
 func hangServer(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testutil.Listen(t)
 	var (
 		mu    sync.Mutex
 		conns []net.Conn
@@ -160,7 +141,7 @@ func TestCheckNewChecker(t *testing.T) {
 		}
 	}
 	// none passes even against nothing.
-	if err := runCheck(t, "none", time.Second, Target{Addr: closedPort(t)}); err != nil {
+	if err := runCheck(t, "none", time.Second, Target{Addr: testutil.ReservedAddr(t)}); err != nil {
 		t.Errorf("none: %v", err)
 	}
 }
@@ -173,7 +154,7 @@ func TestTCPPass(t *testing.T) {
 }
 
 func TestTCPRefused(t *testing.T) {
-	addr := closedPort(t)
+	addr := testutil.ReservedAddr(t)
 	err := runCheck(t, "tcp", time.Second, Target{Addr: addr})
 	if want := "connect " + addr + ": connection refused"; err == nil || err.Error() != want {
 		t.Fatalf("err = %v, want %q", err, want)
@@ -183,7 +164,7 @@ func TestTCPRefused(t *testing.T) {
 func TestTCPPortOverride(t *testing.T) {
 	ln := listenTCP(t)
 	open := ln.Addr().(*net.TCPAddr).Port
-	closed := closedPort(t)
+	closed := testutil.ReservedAddr(t)
 	_, closedStr, _ := net.SplitHostPort(closed)
 	closedNum, _ := strconv.Atoi(closedStr)
 
@@ -404,6 +385,22 @@ func TestHTTPTimeout(t *testing.T) {
 	}
 }
 
+// TestTimeoutNamesTheTimeout: a check's timeout error names the configured
+// timeout, not what was left of it when the check started (a loaded
+// machine took 190 of the 200 ms here before the check began).
+func TestTimeoutNamesTheTimeout(t *testing.T) {
+	addr := hangServer(t)
+	for _, kind := range []string{"http", "https"} {
+		c, _ := NewChecker(kind)
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Millisecond)
+		err := c.Check(ctx, Target{Addr: addr, Timeout: 200 * time.Millisecond})
+		cancel()
+		if err == nil || !strings.HasSuffix(err.Error(), ": timeout after 200ms") || !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("%s: err = %v, want a timeout after 200ms", kind, err)
+		}
+	}
+}
+
 // TestHTTPTimeoutAfterHead: a server that answers the status line and then
 // stalls is a timeout, not a pass.
 func TestHTTPTimeoutAfterHead(t *testing.T) {
@@ -517,11 +514,7 @@ func TestHTTPMethodBodyVerify(t *testing.T) {
 
 // TestTCPSendExpect: a simple protocol exchange (e.g. redis PING/PONG).
 func TestTCPSendExpect(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
+	ln := testutil.Listen(t)
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -546,7 +539,7 @@ func TestTCPSendExpect(t *testing.T) {
 	if err := runCheck(t, "tcp", time.Second, Target{Addr: addr, Send: "PING\r\n", Expect: "+PONG"}); err != nil {
 		t.Fatalf("PING/PONG: %v", err)
 	}
-	err = runCheck(t, "tcp", time.Second, Target{Addr: addr, Send: "HELLO\r\n", Expect: "+PONG"})
+	err := runCheck(t, "tcp", time.Second, Target{Addr: addr, Send: "HELLO\r\n", Expect: "+PONG"})
 	if err == nil || !strings.Contains(err.Error(), `"+PONG" not in its first 6 bytes`) {
 		t.Fatalf("wrong reply: %v", err)
 	}
@@ -556,11 +549,7 @@ func TestTCPSendExpect(t *testing.T) {
 // completes the handshake (no quick ACK, then a reset), as HAProxy's do:
 // the server's application never accepts a check connection.
 func TestTCPCheckNotAccepted(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	ln := testutil.Listen(t)
 	const n = 20
 	for range n {
 		if err := runCheck(t, "tcp", time.Second, Target{Addr: ln.Addr().String()}); err != nil {

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -109,6 +111,7 @@ type scripted struct {
 	mu     sync.Mutex
 	result map[string]error
 	checks map[string]int
+	last   Target
 }
 
 func (s *scripted) set(addr string, err error) {
@@ -127,6 +130,7 @@ func (s *scripted) Check(_ context.Context, t Target) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.checks[t.Addr]++
+	s.last = t
 	return s.result[t.Addr]
 }
 
@@ -167,13 +171,18 @@ func TestScheduleRiseFall(t *testing.T) {
 node: {name: lb1}
 backends:
   - name: web
-    health: {check: tcp, interval: 2s, rise: 2, fall: 3}
+    health: {check: tcp, interval: 2s, timeout: 1500ms, rise: 2, fall: 3}
     servers: [{name: web1, address: "`+addr+`"}]
 `, clk, chk, func() float64 { return 1 })
 	clk.waitArmed(t, 1) // the check at start ran
 	if n := chk.count(addr); n != 1 {
 		t.Fatalf("%d checks at start, want 1", n)
 	}
+	chk.mu.Lock()
+	if chk.last.Addr != addr || chk.last.Timeout != 1500*time.Millisecond {
+		t.Errorf("checked %+v, want %s with the timeout 1.5s its errors name", chk.last, addr)
+	}
+	chk.mu.Unlock()
 	step := func(n int) {
 		for range n {
 			clk.advance(2 * time.Second)
@@ -300,5 +309,165 @@ backends:
 	c.Passive("l4", "s", timeout)
 	if ch := rec.wait(t, time.Second); ch.Backend != "l4" || ch.Up {
 		t.Fatalf("change %+v", ch)
+	}
+}
+
+// changesOf returns the changes recorded so far for one server, as
+// "up: reason" or "down: reason".
+func (r *recorder) changesOf(backend, server string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, c := range r.changes {
+		if c.Backend == backend && c.Server == server {
+			word := "down"
+			if c.Up {
+				word = "up"
+			}
+			out = append(out, word+": "+c.Reason)
+		}
+	}
+	return out
+}
+
+// waitChanges waits until n changes are recorded for a server and returns
+// them.
+func (r *recorder) waitChanges(t *testing.T, backend, server string, n int) []string {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := r.changesOf(backend, server)
+		if len(got) >= n {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s/%s: changes %q, want %d", backend, server, got, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestReportsInOrderOfChanges: when a reconcile restarts a server's check,
+// the reset it reports (up until the first results, or initial: down) goes
+// out before anything the new check finds; else the proxy keeps the stale
+// verdict and no later check corrects it (a down server kept in the pool,
+// an up one kept out). The race is made certain: reconcile makes server b's
+// checker after it has started a's new check, and the checker factory holds
+// it there until a's new check has reported its result.
+func TestReportsInOrderOfChanges(t *testing.T) {
+	const a, b = "10.0.0.1:80", "10.0.0.2:80"
+	conf := func(health string) string {
+		if health == "" {
+			return "node: {name: lb1}\n"
+		}
+		return `node: {name: lb1}
+backends:
+  - name: web
+    health: {` + health + `}
+    servers: [{name: a, address: "` + a + `"}, {name: b, address: "` + b + `"}]
+`
+	}
+	const refused = "down: connect 10.0.0.1:80: connection refused, 1/1 failure"
+	for _, tc := range []struct {
+		name          string
+		before, after string // health of the config before and of the one that restarts the checks
+		fail          bool   // a's checks fail
+		want          []string
+	}{
+		{"check changed", "check: tcp, interval: 2s, rise: 1, fall: 1", "check: tcp, interval: 3s, rise: 1, fall: 1", true,
+			[]string{refused, "up: check changed: up until its first results", refused}},
+		{"initial down", "", "check: tcp, interval: 2s, rise: 1, fall: 1, initial: down", false,
+			[]string{"down: initial: down until 1/1 check passed", "up: 1/1 check passed"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := newFakeClock()
+			chk := &scripted{result: map[string]error{}, checks: map[string]int{}}
+			if tc.fail {
+				chk.set(a, errors.New("connect 10.0.0.1:80: connection refused"))
+			}
+			rec := &recorder{ch: make(chan Change, 1024)}
+			c := New(slog.New(slog.DiscardHandler), rec.record)
+			c.clock = clk
+			// a's new check has reported once its result is recorded as
+			// often as wanted.
+			result := tc.want[len(tc.want)-1]
+			count := func(changes []string) (n int) {
+				for _, ch := range changes {
+					if ch == result {
+						n++
+					}
+				}
+				return n
+			}
+			reported := func() bool { return count(rec.changesOf("web", "a")) == count(tc.want) }
+			var calls, holdAt atomic.Int64
+			c.checker = func(string) (Checker, error) {
+				if calls.Add(1) == holdAt.Load() { // b's checker
+					for deadline := time.Now().Add(5 * time.Second); !reported(); time.Sleep(time.Millisecond) {
+						if time.Now().After(deadline) {
+							t.Errorf("a's new check reported nothing while reconcile was held: %q", rec.changesOf("web", "a"))
+							break
+						}
+					}
+				}
+				return chk, nil
+			}
+			start(t, c, conf(tc.before))
+			if tc.before != "" {
+				clk.waitArmed(t, 2)
+				rec.waitChanges(t, "web", "a", 1)
+			}
+			holdAt.Store(calls.Load() + 2)
+			c.Apply(mustParse(t, conf(tc.after)))
+			rec.waitChanges(t, "web", "a", len(tc.want))
+			clk.waitArmed(t, 2)
+			got := rec.changesOf("web", "a")
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("a's changes, in the order reported:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+			}
+			if up := c.Up("web", "a"); up != strings.HasPrefix(got[len(got)-1], "up") {
+				t.Fatalf("Up(a) = %v, but the last change reported is %q", up, got[len(got)-1])
+			}
+		})
+	}
+}
+
+// TestPassiveOfReplacedCheck: traffic that looked its server up just
+// before a reconcile replaced the server's check lands on the old check;
+// it must change nothing, or the proxy would keep a down verdict the new
+// check (which has the server up) never lifts.
+func TestPassiveOfReplacedCheck(t *testing.T) {
+	clk := newFakeClock()
+	chk := &scripted{result: map[string]error{}, checks: map[string]int{}}
+	conf := func(interval string) string {
+		return `node: {name: lb1}
+backends:
+  - name: web
+    health: {check: tcp, interval: ` + interval + `, fall: 1}
+    servers: [{name: a, address: "10.0.0.1:80"}]
+`
+	}
+	c, rec := runFake(t, conf("2s"), clk, chk, func() float64 { return 1 })
+	clk.waitArmed(t, 1)
+	c.mu.Lock()
+	old := c.monitors["web/a"]
+	c.mu.Unlock()
+	c.Apply(mustParse(t, conf("3s")))
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		c.mu.Lock()
+		replaced := c.monitors["web/a"] != old
+		c.mu.Unlock()
+		if replaced {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the check was not replaced")
+		}
+	}
+	clk.waitArmed(t, 1)
+	old.passive(errors.New("connect 10.0.0.1:80: connection refused"), " connection failures in a row from traffic")
+	rec.none(t, "a failure from traffic on the replaced check")
+	if !c.Up("web", "a") {
+		t.Fatal("Up(a) = false: the replaced check's verdict leaked")
 	}
 }

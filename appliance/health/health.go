@@ -46,10 +46,13 @@ type Component struct {
 	order    []string
 	wg       sync.WaitGroup
 	ctx      context.Context
+	reports  reports
 }
 
-// New returns the health component; onChange is called (from the checking
-// goroutine) on every state change.
+// New returns the health component; onChange is called on every state
+// change, one call at a time and in the order of the changes, with no lock
+// of the component held (it may call Up). It runs on a checking goroutine,
+// the one that applies a config, or a caller of Passive.
 func New(log *slog.Logger, onChange func(Change)) *Component {
 	return &Component{log: log, onChange: onChange, monitors: map[string]*monitor{}, clock: realClock{}, checker: NewChecker,
 		jitter: func() float64 { return 1 - jitter + 2*jitter*rand.Float64() }}
@@ -77,7 +80,7 @@ func (c *Component) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			c.mu.Lock()
 			for _, m := range c.monitors {
-				m.cancel()
+				m.stop()
 			}
 			c.mu.Unlock()
 			c.wg.Wait()
@@ -102,26 +105,16 @@ func (c *Component) Up(backend, server string) bool {
 	return m.st.up
 }
 
+// reconcile starts, restarts and stops monitors to match the latest
+// config. The changes it reports (a reset, a removal) are queued before a
+// new monitor starts, so they go out before anything the new check finds.
 func (c *Component) reconcile() {
-	// Changes go out after the lock is released: onChange may call Up.
-	var changes []func()
-	defer func() {
-		for _, f := range changes {
-			f()
-		}
-	}()
+	defer c.flush() // after c.mu is released: onChange may call Up
 	cfg := c.latest.Get()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if cfg == nil || c.ctx == nil {
 		return
-	}
-	// wasDown tells whether the monitor being replaced or dropped had the
-	// server down: the proxy holds that verdict until told otherwise.
-	wasDown := func(m *monitor) bool {
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		return !m.st.up
 	}
 	keep := map[string]bool{}
 	var order []string
@@ -131,13 +124,14 @@ func (c *Component) reconcile() {
 			keep[key] = true
 			order = append(order, key)
 			spec := monitorSpec{backend: b.Name, server: s.Name, addr: s.Address, health: b.Health}
+			// down: the monitor being replaced had the server down; the
+			// proxy holds that verdict until told otherwise.
 			down := false
 			if m := c.monitors[key]; m != nil {
 				if reflect.DeepEqual(m.spec, spec) {
 					continue
 				}
-				m.cancel()
-				down = wasDown(m)
+				down = m.stop()
 			}
 			m, err := c.newMonitor(spec)
 			if err != nil {
@@ -148,11 +142,9 @@ func (c *Component) reconcile() {
 			c.monitors[key] = m
 			switch up := m.st.up; {
 			case down && up:
-				changes = append(changes, func() { m.report(true, "check changed: up until its first results") })
+				c.reports.push(m.change(true, "check changed: up until its first results"))
 			case !down && !up:
-				changes = append(changes, func() {
-					m.report(false, fmt.Sprintf("initial: down until %s", plural(m.st.rise, m.st.rise, "check")+" passed"))
-				})
+				c.reports.push(m.change(false, "initial: down until "+plural(m.st.rise, m.st.rise, "check")+" passed"))
 			}
 			c.wg.Add(1)
 			go func() {
@@ -163,12 +155,11 @@ func (c *Component) reconcile() {
 	}
 	for key, m := range c.monitors {
 		if !keep[key] {
-			m.cancel()
 			delete(c.monitors, key)
-			if wasDown(m) {
+			if m.stop() {
 				// Forgotten: a server that comes back into the config
 				// starts afresh.
-				changes = append(changes, func() { m.report(true, "removed from the config") })
+				c.reports.push(m.change(true, "removed from the config"))
 			}
 		}
 	}
@@ -201,12 +192,41 @@ func (c *Component) newMonitor(spec monitorSpec) (*monitor, error) {
 	}
 	ctx, cancel := context.WithCancel(c.ctx)
 	t := Target{Addr: spec.addr, Port: h.Port, Path: h.Path, ExpectStatus: h.ExpectStatus, Host: h.Host, Method: h.Method,
-		ExpectBody: h.ExpectBody, Verify: h.Verify, Send: h.Send, Expect: h.Expect}
+		ExpectBody: h.ExpectBody, Verify: h.Verify, Send: h.Send, Expect: h.Expect, Timeout: h.Timeout.D()}
 	st := newState(h.Rise, h.Fall, c.clock.Now())
 	if h.Initial == "down" && h.Check != "none" {
 		st = newStateDown(h.Rise, h.Fall, c.clock.Now())
 	}
 	return &monitor{spec: spec, checker: ch, target: t, comp: c, ctx: ctx, cancel: cancel, st: st}, nil
+}
+
+// stop ends the monitor's checks and reports whether it had the server
+// down. Once stop returns the monitor queues no change: a check or traffic
+// result that arrives later is moot.
+func (m *monitor) stop() (down bool) {
+	m.cancel()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return !m.st.up
+}
+
+// record applies one result to the state under m.mu, unless the monitor
+// was stopped, and queues the change it makes; then it delivers what is
+// queued.
+func (m *monitor) record(result func(st *state) (changed bool, reason string)) {
+	m.mu.Lock()
+	if m.ctx.Err() != nil {
+		m.mu.Unlock()
+		return
+	}
+	changed, reason := result(m.st)
+	if changed {
+		m.comp.reports.push(m.change(m.st.up, reason))
+	}
+	m.mu.Unlock()
+	if changed {
+		m.comp.flush()
+	}
 }
 
 // run checks at once, then every interval (±jitter), until cancelled. A
@@ -234,28 +254,66 @@ func (m *monitor) run() {
 			return // stopped or reconfigured mid-check: the result is moot
 		}
 		now := clk.Now()
-		m.mu.Lock()
-		changed, reason := m.st.observe(err, now.Sub(start), now)
-		up := m.st.up
-		m.mu.Unlock()
-		if changed {
-			m.report(up, reason)
-		}
+		m.record(func(st *state) (bool, string) { return st.observe(err, now.Sub(start), now) })
 		timer.Reset(time.Duration(float64(h.Interval.D()) * m.comp.jitter()))
 	}
 }
 
-func (m *monitor) report(up bool, reason string) {
-	ch := Change{Backend: m.spec.backend, Server: m.spec.server, Address: m.spec.addr, Up: up, Reason: reason}
-	word := "down"
-	if up {
-		word = "up"
+func (m *monitor) change(up bool, reason string) Change {
+	return Change{Backend: m.spec.backend, Server: m.spec.server, Address: m.spec.addr, Up: up, Reason: reason}
+}
+
+// reports is the queue of changes on their way to onChange. A change is
+// queued under the lock that made it (its monitor's, or the component's
+// for a reset or a removal), so the queue holds the changes in the order
+// they happened; it is delivered with no lock held, by whichever goroutine
+// finds no delivery in progress, so the order is kept to the end.
+type reports struct {
+	mu         sync.Mutex
+	queue      []Change
+	delivering bool
+}
+
+func (r *reports) push(ch Change) {
+	r.mu.Lock()
+	r.queue = append(r.queue, ch)
+	r.mu.Unlock()
+}
+
+// deliver sends what is queued, and what is queued meanwhile, to send; it
+// returns at once if another goroutine is delivering (that one sends it).
+func (r *reports) deliver(send func(Change)) {
+	r.mu.Lock()
+	if r.delivering {
+		r.mu.Unlock()
+		return
 	}
-	m.comp.log.Warn(fmt.Sprintf("server %s/%s %s: %s", ch.Backend, ch.Server, word, reason),
-		"backend", ch.Backend, "server", ch.Server, "up", up)
-	if m.comp.onChange != nil {
-		m.comp.onChange(ch)
+	r.delivering = true
+	for len(r.queue) > 0 {
+		ch := r.queue[0]
+		r.queue = r.queue[1:]
+		r.mu.Unlock()
+		send(ch)
+		r.mu.Lock()
 	}
+	r.queue = nil
+	r.delivering = false
+	r.mu.Unlock()
+}
+
+// flush delivers the queued changes: logs each and calls onChange.
+func (c *Component) flush() {
+	c.reports.deliver(func(ch Change) {
+		word := "down"
+		if ch.Up {
+			word = "up"
+		}
+		c.log.Warn(fmt.Sprintf("server %s/%s %s: %s", ch.Backend, ch.Server, word, ch.Reason),
+			"backend", ch.Backend, "server", ch.Server, "up", ch.Up)
+		if c.onChange != nil {
+			c.onChange(ch)
+		}
+	})
 }
 
 // Passive takes the result of a connection attempt of real traffic to a
@@ -299,13 +357,8 @@ func (c *Component) observing(backend, server string) *monitor {
 }
 
 func (m *monitor) passive(err error, what string) {
-	m.mu.Lock()
-	changed, reason := m.st.passive(err, m.comp.clock.Now(), what)
-	up := m.st.up
-	m.mu.Unlock()
-	if changed {
-		m.report(up, reason)
-	}
+	now := m.comp.clock.Now()
+	m.record(func(st *state) (bool, string) { return st.passive(err, now, what) })
 }
 
 // BackendHealth is the check state of one backend's servers.

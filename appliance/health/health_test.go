@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"halb/appliance/config"
+	"halb/internal/testutil"
 )
 
 // backendOf serves HTTP on loopback with the status in code (settable).
@@ -24,10 +25,7 @@ type backendOf struct {
 
 func newHTTPServer(t *testing.T) *backendOf {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testutil.Listen(t)
 	b := &backendOf{addr: ln.Addr().String(), ln: ln}
 	b.code.Store(200)
 	b.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -95,10 +93,14 @@ backends:
     health: {check: http, path: /healthz, interval: 30ms, timeout: 500ms, rise: 2, fall: 3}
     servers: [{name: web1, address: "%s"}]
 `, b.addr))
-	time.Sleep(100 * time.Millisecond)
+	testutil.WaitFor(t, "two checks passed", func() bool {
+		st := c.Status().([]BackendHealth)
+		return len(st) == 1 && st[0].Servers[0].Checks >= 2
+	})
 	if !c.Up("web", "web1") {
 		t.Fatal("a passing server is down")
 	}
+	rec.none(t, "two checks passed")
 	b.code.Store(503)
 	ch := rec.wait(t, 3*time.Second)
 	if ch.Up || ch.Backend != "web" || ch.Server != "web1" || ch.Reason != "http status 503 (want 200), 3/3 failures" {
@@ -120,12 +122,7 @@ backends:
 // TestComponentTCPRefused: a tcp check takes a server whose port refuses
 // down; a reload that removes the server stops its checks.
 func TestComponentTCPRefused(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := testutil.ReservedAddr(t) // refuses
 	c, rec := runComponent(t, fmt.Sprintf(`node: {name: lb1}
 backends:
   - name: db
@@ -138,13 +135,7 @@ backends:
 	}
 	cfg, _ := config.Parse("halb.yaml", []byte("node: {name: lb1}\nbackends:\n  - name: db\n"))
 	c.Apply(cfg)
-	deadline := time.Now().Add(3 * time.Second)
-	for len(c.Status().([]BackendHealth)) != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("removed server still checked: %+v", c.Status())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.WaitFor(t, "the removed server's checks to stop", func() bool { return len(c.Status().([]BackendHealth)) == 0 })
 }
 
 // TestComponentInitialDown: with initial: down a server gets no traffic
@@ -170,12 +161,7 @@ backends:
 // that leaves the config, is reported up again, so the proxy does not
 // keep a verdict no monitor will ever lift.
 func TestComponentForgetsDownOnChange(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := testutil.ReservedAddr(t) // refuses
 	conf := func(interval string) *config.Config {
 		cfg, err := config.Parse("halb.yaml", []byte(fmt.Sprintf(`node: {name: lb1}
 backends:

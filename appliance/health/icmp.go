@@ -28,7 +28,7 @@ import (
 type icmpChecker struct{}
 
 func (icmpChecker) Check(ctx context.Context, t Target) error {
-	within := checkBudget(ctx)
+	within := t.budget(ctx)
 	host, _ := t.splitAddr()
 	if host == "" {
 		return fmt.Errorf("check %q: want a host", t.Addr)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +15,8 @@ import (
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
+
+	"halb/internal/testutil"
 )
 
 // skipUnlessICMP skips when this process may open neither a raw ICMP
@@ -142,15 +143,16 @@ func echoPeer(t *testing.T, v6 bool, answer func(req *icmp.Echo) []icmp.Message)
 	return c.LocalAddr()
 }
 
-// probe runs one echo exchange with a peer over plain UDP.
-func probe(t *testing.T, ctx context.Context, peer net.Addr, v6, matchID bool) error {
+// probe runs one echo exchange with a peer over plain UDP; within is the
+// timeout its errors name.
+func probe(t *testing.T, ctx context.Context, within time.Duration, peer net.Addr, v6, matchID bool) error {
 	t.Helper()
 	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	p := echoProbe{conn: c, dst: peer, v6: v6, matchID: matchID, who: "peer", within: checkBudget(ctx)}
+	p := echoProbe{conn: c, dst: peer, v6: v6, matchID: matchID, who: "peer", within: within}
 	return p.run(ctx)
 }
 
@@ -171,7 +173,7 @@ func TestICMPReplyMatching(t *testing.T) {
 				echo(request, r.ID, r.Seq, r.Data),
 				echo(reply, r.ID^1, r.Seq, r.Data),
 				echo(reply, r.ID, r.Seq^1, r.Data),
-				echo(reply, r.ID, r.Seq, append([]byte{'x'}, r.Data[1:]...)),
+				echo(reply, r.ID, r.Seq, append([]byte{r.Data[0] ^ 0xff}, r.Data[1:]...)), // another payload
 				echo(reply, r.ID, r.Seq, r.Data[:8]),
 				{Type: other, Body: &icmp.DstUnreach{Data: make([]byte, 28)}},
 			}
@@ -199,9 +201,10 @@ func TestICMPReplyMatching(t *testing.T) {
 			}, false},
 		} {
 			const timeout = 100 * time.Millisecond
+			peer := echoPeer(t, v6, tc.answer)
 			ctx, cancel := context.WithTimeout(t.Context(), timeout)
 			start := time.Now()
-			err := probe(t, ctx, echoPeer(t, v6, tc.answer), v6, tc.matchID)
+			err := probe(t, ctx, timeout, peer, v6, tc.matchID)
 			took := time.Since(start)
 			cancel()
 			if tc.pass {
@@ -228,7 +231,7 @@ func TestICMPCancelWhileWaiting(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	time.AfterFunc(30*time.Millisecond, cancel)
 	start := time.Now()
-	err := probe(t, ctx, peer, false, true)
+	err := probe(t, ctx, 0, peer, false, true)
 	if !errors.Is(err, context.Canceled) || err.Error() != "ping peer: context canceled" {
 		t.Errorf("err = %v, want context.Canceled", err)
 	}
@@ -241,53 +244,19 @@ func TestICMPCancelWhileWaiting(t *testing.T) {
 // namespace that allows ping sockets, on a thread without CAP_NET_RAW, the
 // raw socket is refused and the check pings over a ping socket.
 func TestICMPPingSocket(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for a network namespace")
+	skip, err := testutil.InFreshNetns(func() (string, error) { return pingInFreshNetns(t) })
+	if skip != "" {
+		t.Skip(skip)
 	}
-	type result struct {
-		skip string
-		err  error
-	}
-	done := make(chan result, 1)
-	go func() {
-		// The thread keeps the namespace and the dropped capability: it is
-		// never unlocked, so it ends with this goroutine.
-		runtime.LockOSThread()
-		skip, err := pingInFreshNetns(t)
-		done <- result{skip, err}
-	}()
-	r := <-done
-	if r.skip != "" {
-		t.Skip(r.skip)
-	}
-	if r.err != nil {
-		t.Fatal(r.err)
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
-// pingInFreshNetns is TestICMPPingSocket on its locked thread; it reports
-// why the host cannot run the test, or what failed.
+// pingInFreshNetns is TestICMPPingSocket on its thread in the fresh
+// namespace (which keeps the dropped capability); it reports why the host
+// cannot run the test, or what failed.
 func pingInFreshNetns(t *testing.T) (skip string, err error) {
-	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-		return fmt.Sprintf("no network namespace: %v", err), nil
-	}
-	// lo up.
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return "", err
-	}
-	defer unix.Close(fd)
-	ifr, err := unix.NewIfreq("lo")
-	if err != nil {
-		return "", err
-	}
-	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
-		return "", fmt.Errorf("lo flags: %w", err)
-	}
-	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
-	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
-		return "", fmt.Errorf("lo up: %w", err)
-	}
 	// /proc/sys/net is the namespace of the thread that opens it.
 	if err := os.WriteFile("/proc/sys/net/ipv4/ping_group_range", []byte("0 2147483647"), 0); err != nil {
 		return fmt.Sprintf("cannot allow ping sockets in the namespace: %v", err), nil

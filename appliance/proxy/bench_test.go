@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"halb/appliance/config"
+	"halb/internal/testutil"
 )
 
 // rawOrigin answers every request on a keep-alive connection with a fixed
@@ -57,9 +58,7 @@ func rawOrigin(b *testing.B) string {
 // go test -run X -bench HTTPKeepAlive -cpuprofile cpu.out ./appliance/proxy
 func BenchmarkHTTPKeepAlive(b *testing.B) {
 	origin := rawOrigin(b)
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	listen := ln.Addr().String()
-	ln.Close()
+	listen := testutil.ReservedAddr(b)
 	// Two servers (the same origin): a pooled request is then watched for
 	// its acknowledgement, as in a real pool of several servers.
 	cfg := "node: {name: lb1}\nservices:\n  - {name: web, listen: [\"" + listen + "\"], default_backend: b}\nbackends:\n  - name: b\n    servers: [{name: s0, address: \"" + origin + "\"}, {name: s1, address: \"" + origin + "\"}]\n"
@@ -69,9 +68,7 @@ func BenchmarkHTTPKeepAlive(b *testing.B) {
 // BenchmarkTCP measures the same exchange through a tcp-mode service.
 func BenchmarkTCP(b *testing.B) {
 	origin := rawOrigin(b)
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	listen := ln.Addr().String()
-	ln.Close()
+	listen := testutil.ReservedAddr(b)
 	cfg := "node: {name: lb1}\nservices:\n  - {name: t, listen: [\"" + listen + "\"], mode: tcp, default_backend: b}\nbackends:\n  - name: b\n    servers: [{name: s0, address: \"" + origin + "\"}]\n"
 	benchRun(b, cfg, listen, "GET / HTTP/1.1\r\nHost: bench\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n")
 }
@@ -139,9 +136,7 @@ func mustConfigB(b *testing.B, yaml string) *config.Config {
 // BenchmarkHTTPParallel: 64 keep-alive clients at once, as wrk -c64.
 func BenchmarkHTTPParallel(b *testing.B) {
 	origin := rawOrigin(b)
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	listen := ln.Addr().String()
-	ln.Close()
+	listen := testutil.ReservedAddr(b)
 	cfg := "node: {name: lb1}\nservices:\n  - {name: web, listen: [\"" + listen + "\"], default_backend: b}\nbackends:\n  - name: b\n    servers: [{name: s0, address: \"" + origin + "\"}]\n"
 	c := New(slog.New(slog.DiscardHandler))
 	c.Apply(mustConfigB(b, cfg))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -43,6 +44,7 @@ type httpConn struct {
 	registered    bool      // the socket is in the parker's epoll set
 	headDeadline  time.Time // the current head must be complete by then
 	partial       []byte    // an unfinished head kept while parked
+	refused       bool      // answered with an error: linger before closing
 	dl            deadlines // of c
 
 	*work
@@ -94,11 +96,46 @@ func (h *httpConn) serve(pre []byte) {
 	h.run()
 }
 
-// close ends the connection.
+// close ends the connection; after a refusal it lingers first.
 func (h *httpConn) close() {
+	if h.refused {
+		h.linger()
+	}
 	h.releaseWork()
 	h.c.Close()
 	h.s.stats.active.Add(-1)
+}
+
+// Lingering close: how long, and how many bytes, a refused client may
+// still send before its connection is closed.
+const (
+	lingerTime  = 500 * time.Millisecond
+	lingerBytes = 256 << 10
+)
+
+// linger lets the answer to a refused request reach the client. Closing a
+// socket with unread bytes resets the connection, and on a real network
+// the reset can overtake the answer, which the client then never reads.
+// So the write side is shut (the client reads the answer, then EOF) and
+// what the client still sends is read and dropped until it closes, or for
+// lingerTime or lingerBytes at most.
+func (h *httpConn) linger() {
+	if h.c.CloseWrite() != nil {
+		return
+	}
+	var small [512]byte
+	b := small[:]
+	if h.work != nil && len(h.buf) > len(b) {
+		b = h.buf
+	}
+	h.dl.read(h.c, time.Now().Add(lingerTime), 0)
+	for n := 0; n < lingerBytes; {
+		m, err := h.c.Read(b)
+		n += m
+		if err != nil {
+			return
+		}
+	}
 }
 
 // run serves requests until the connection ends or parks.
@@ -257,13 +294,13 @@ func (h *httpConn) ensureWork(n int) {
 	}
 	if h.hb == nil {
 		size := headBufSize
-		for size < n || size < len(h.partial) {
+		for size < n || size <= len(h.partial) { // room to read more
 			size *= 2
 		}
 		h.hb = getBuf(size)
 		h.buf = *h.hb
 		h.r, h.w = 0, copy(h.buf, h.partial)
-		h.partial = nil
+		h.partial = h.partial[:0] // its array is reused if the head stays unfinished
 	}
 }
 
@@ -311,18 +348,24 @@ func (h *httpConn) grow(max int) bool {
 }
 
 // readHead reads until h.buf[h.r:] starts with a complete request head and
-// parses it into h.req. A bad head is answered; a late one gets 408; a
-// slow client's unfinished head is saved and the connection parked.
+// parses it into h.req. A bad head is answered at once; a late one gets
+// 408; a slow client's unfinished head is saved and the connection parked.
+//
+// It reads what the kernel holds without waiting, so a head larger than the
+// buffer that arrived in one piece is read whole before anything waits,
+// and it parks only when the kernel has nothing more: a head is refused
+// (400, 414, 431) as soon as the bytes that make it bad have arrived.
 func (h *httpConn) readHead(st *serviceState) headState {
 	l := st.cfg.Limits
 	lim := h1.Limits{MaxLine: l.MaxRequestLine, MaxHeaderBytes: l.MaxHeaderBytes, MaxHeaders: l.MaxHeaders}
 	h.ensureWork(0)
-	fresh := true // bytes are known to be waiting
+	parse := true // bytes arrived that may complete or refuse the head
 	for {
-		if h.w > h.r {
+		if parse && h.w > h.r {
 			h.req.Headers = h.req.Headers[:0]
 			err := h1.ParseRequest(h.buf[h.r:h.w], lim, &h.req)
 			if err == nil {
+				h.partial = nil
 				return headReady
 			}
 			if !errors.Is(err, h1.ErrIncomplete) {
@@ -341,30 +384,16 @@ func (h *httpConn) readHead(st *serviceState) headState {
 			h.fail(431)
 			return headFailed
 		}
-		if !fresh {
-			// An unfinished head: wait for the rest without the buffer,
-			// on the netpoller first while the head is young (its next
-			// segments are on their way), parked at once when it has been
-			// coming for longer than parkAfter: a slow client's every
-			// byte would otherwise cost a timer and a second wake-up.
-			young := time.Until(h.headDeadline) > st.cfg.Timeouts.HTTPRequest.D()-parkAfter
-			h.partial = append(make([]byte, 0, h.w-h.r), h.buf[h.r:h.w]...)
-			h.r = h.w
-			h.releaseWork()
-			switch h.wait(time.Until(h.headDeadline), young, func() { h.timeoutHead(); h.close() }) {
-			case waitParked:
-				return headParked
-			case waitGone:
-				h.timeoutHead()
-				return headFailed
-			}
-			h.ensureWork(0)
-		}
-		h.dl.read(h.c, h.headDeadline, 0)
-		n, err := h.c.Read(h.buf[h.w:])
-		h.w += n
-		fresh = false
+		from := h.w
+		h.dl.read(h.c, h.headDeadline, 0) // a wait may have left a shorter one
+		n, err := readNow(h.c, h.buf[h.w:])
 		if n > 0 {
+			h.w += n
+			// Parsing again is worth it only when a line ended, while
+			// the request line is unfinished (it is checked byte by
+			// byte), or at the size limit.
+			i := bytes.IndexByte(h.buf[from:h.w], '\n')
+			parse = i >= 0 || bytes.IndexByte(h.buf[h.r:from], '\n') < 0 || h.w-h.r >= l.MaxHeaderBytes
 			continue
 		}
 		if err != nil {
@@ -372,9 +401,58 @@ func (h *httpConn) readHead(st *serviceState) headState {
 				h.s.stats.timeouts.Add(1)
 				h.fail(408)
 			}
+			return headFailed // closed or failed before the head was complete
+		}
+		// The kernel has nothing more: wait for the rest without the
+		// buffer, on the netpoller first while the head is young (its next
+		// segments are on their way), parked at once when it has been
+		// coming for longer than parkAfter: a slow client's every byte
+		// would otherwise cost a timer and a second wake-up.
+		young := time.Until(h.headDeadline) > st.cfg.Timeouts.HTTPRequest.D()-parkAfter
+		h.partial = append(h.partial[:0], h.buf[h.r:h.w]...)
+		h.r = h.w
+		h.releaseWork()
+		switch h.wait(time.Until(h.headDeadline), young, func() { h.timeoutHead(); h.close() }) {
+		case waitParked:
+			return headParked
+		case waitGone:
+			h.timeoutHead()
 			return headFailed
 		}
+		h.ensureWork(0)
+		parse = false
 	}
+}
+
+// readNow reads what c's socket holds without waiting: n is 0 and err nil
+// when nothing is there yet; err is io.EOF when the peer closed.
+func readNow(c *net.TCPConn, b []byte) (int, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	var rerr error
+	err = rc.Read(func(fd uintptr) bool {
+		for {
+			n, rerr = unix.Read(int(fd), b)
+			if rerr != unix.EINTR {
+				break
+			}
+		}
+		return true
+	})
+	switch {
+	case err != nil:
+		return 0, err
+	case rerr == unix.EAGAIN:
+		return 0, nil
+	case rerr != nil:
+		return 0, rerr
+	case n == 0 && len(b) > 0:
+		return 0, io.EOF
+	}
+	return n, nil
 }
 
 // timeoutHead answers 408 to a head that did not complete in time.
@@ -389,6 +467,7 @@ func (h *httpConn) timeoutHead() {
 // fail answers the client with a short error response; the connection is
 // closed afterwards.
 func (h *httpConn) fail(status int) {
+	h.refused = true
 	h.s.stats.responses[statusClass(status)].Add(1)
 	h.dl.write(h.c, time.Now().Add(time.Second), 0)
 	msg := errorResponse(status)
@@ -396,7 +475,8 @@ func (h *httpConn) fail(status int) {
 		i := bytes.Index(msg, []byte("\r\n")) + 2
 		msg = append(append(append(make([]byte, 0, len(msg)+len(h.st.respFields)), msg[:i]...), h.st.respFields...), msg[i:]...)
 	}
-	h.c.Write(msg)
+	n, _ := h.c.Write(msg)
+	h.s.stats.bytesOut.Add(int64(n))
 	if h.st != nil && h.st.cfg.AccessLog {
 		h.s.log.Info("request refused", "service", h.s.name, "client", h.client.String(), "status", status)
 	}
@@ -898,6 +978,7 @@ func (h *httpConn) response(st *serviceState, x *attempt, start time.Time, logMe
 		if _, err := h.c.Write(out); err != nil {
 			return closeConn
 		}
+		s.stats.bytesOut.Add(int64(len(out)))
 		h.consumeHead(x)
 		if resp.Status == 100 && !x.bodyDone {
 			x.streamed = true
@@ -926,6 +1007,7 @@ func (h *httpConn) response(st *serviceState, x *attempt, start time.Time, logMe
 		if _, err := h.c.Write(out); err != nil {
 			return closeConn
 		}
+		s.stats.bytesOut.Add(int64(len(out)))
 		if h.w > h.r {
 			if _, err := x.sc.Write(h.buf[h.r:h.w]); err != nil {
 				return closeConn
@@ -970,7 +1052,7 @@ func (h *httpConn) response(st *serviceState, x *attempt, start time.Time, logMe
 		complete = remaining == 0 && x.have == x.headBytes+int(n)
 	default:
 	}
-	sent := int64(len(avail))
+	sent := int64(len(out) + len(avail)) // bytes out count the head, as HAProxy's
 	h.dl.write(h.c, time.Now().Add(t.Client.D()), t.Client.D()/8)
 	var err error
 	if len(out)+len(avail) <= cap(out) {
@@ -1076,9 +1158,10 @@ func (h *httpConn) buildRequest(out []byte) []byte {
 	} else {
 		out = append(out, " HTTP/1.1\r\n"...)
 	}
+	st := h.st
 	extra := connectionListsOthers(req.Headers)
 	for _, f := range req.Headers {
-		if hopByHop(f.Name, req.Upgrade) || asciiEqualFold(f.Name, "x-forwarded-proto") ||
+		if hopByHop(f.Name, req.Upgrade) || st.fwdProto && asciiEqualFold(f.Name, "x-forwarded-proto") ||
 			(extra && listedInConnection(req.Headers, f.Name)) {
 			continue
 		}
@@ -1090,22 +1173,31 @@ func (h *httpConn) buildRequest(out []byte) []byte {
 	case req.Minor == 0:
 		out = append(out, "Connection: close\r\n"...)
 	}
-	out = append(out, "X-Forwarded-For: "...)
-	out = append(out, h.ip...)
-	out = append(out, "\r\nX-Forwarded-Proto: http\r\nForwarded: for="...)
-	if h.client.Addr().Is6() {
-		out = append(out, `"[`...)
+	if st.fwdFor {
+		out = append(out, "X-Forwarded-For: "...)
 		out = append(out, h.ip...)
-		out = append(out, `]"`...)
-	} else {
-		out = append(out, h.ip...)
+		out = append(out, "\r\n"...)
 	}
-	if len(req.Host) > 0 {
-		out = append(out, `;host="`...)
-		out = append(out, req.Host...)
-		out = append(out, '"')
+	if st.fwdProto {
+		out = append(out, "X-Forwarded-Proto: http\r\n"...)
 	}
-	out = append(out, ";proto=http\r\n\r\n"...)
+	if st.forwarded {
+		out = append(out, "Forwarded: for="...)
+		if h.client.Addr().Is6() {
+			out = append(out, `"[`...)
+			out = append(out, h.ip...)
+			out = append(out, `]"`...)
+		} else {
+			out = append(out, h.ip...)
+		}
+		if len(req.Host) > 0 {
+			out = append(out, `;host="`...)
+			out = append(out, req.Host...)
+			out = append(out, '"')
+		}
+		out = append(out, ";proto=http\r\n"...)
+	}
+	out = append(out, "\r\n"...)
 	h.bodySent = 0
 	if !req.Chunked && req.ContentLength > 0 {
 		h.bodySent = min(req.ContentLength, int64(h.w-(h.r+req.HeadLen)))

@@ -23,6 +23,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"halb/internal/testutil"
 )
 
 // origin is a net/http server (the reference implementation) that reports
@@ -630,8 +632,7 @@ func TestHTTPMaxconnQueue(t *testing.T) {
 		t.Fatalf("queue_max %d: requests should have queued", st.QueueMax)
 	}
 
-	c.Apply(mustConfig(t, httpConfig(listen, "    timeouts: {queue: 50ms}\n", be)))
-	time.Sleep(100 * time.Millisecond)
+	apply(t, c, mustConfig(t, httpConfig(listen, "    timeouts: {queue: 50ms}\n", be)))
 	for i := range codes {
 		wg.Add(1)
 		go func() {
@@ -816,7 +817,7 @@ func TestBalanceAlgorithmsThroughProxy(t *testing.T) {
 func TestAccessLog(t *testing.T) {
 	o := newOrigin(t, "a")
 	listen := freePort(t)
-	var buf syncBuffer
+	var buf testutil.SyncBuffer
 	c := New(slog.New(slog.NewJSONHandler(&buf, nil)))
 	c.Apply(mustConfig(t, httpConfig(listen, "    access_log: true\n", servers(o.addr()))))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -844,23 +845,6 @@ func TestAccessLog(t *testing.T) {
 	if !strings.Contains(buf.String(), `"msg":"request refused"`) {
 		t.Fatalf("no access log line for a refused request: %q", buf.String())
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestCurl: the real client HTTP users reach for: HTTP/1.0, keep-alive

@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"maps"
-	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -19,7 +18,12 @@ import (
 type Component struct {
 	log *slog.Logger
 
-	latest   config.Latest
+	latest config.Latest
+	// reloadMu serialises Prepare, Apply, Abort, reconcile and the
+	// shutdown; it guards pool and is taken before mu.
+	reloadMu sync.Mutex
+	pool     *listenerPool
+
 	mu       sync.Mutex
 	running  bool          // Run is going: Apply waits for its reconcile
 	wantGen  uint64        // configs given to Apply
@@ -134,7 +138,7 @@ func (c *Component) parker() *parker {
 
 // New returns the proxy component.
 func New(log *slog.Logger) *Component {
-	return &Component{log: log, services: map[string]*service{},
+	return &Component{log: log, services: map[string]*service{}, pool: newListenerPool(), doneCh: make(chan struct{}),
 		backends: map[string]*backend{}, lastLog: map[string]time.Time{}, down: map[string]bool{}, drained: map[string]bool{},
 		ramps: map[string]time.Time{}, now: time.Now}
 }
@@ -142,19 +146,29 @@ func New(log *slog.Logger) *Component {
 // Name is the component's key in status.
 func (c *Component) Name() string { return "services" }
 
-// Apply hands over a new config: new services start listening; changed
-// routes, backends and servers take effect for new requests and
-// connections while open ones finish on the old state; services whose
-// listen addresses changed are rebound; removed ones stop listening and
-// their open connections finish. While Run is going, Apply returns once
-// the config is in force: every request whose head completes afterwards
-// is routed by it. (Before Run, Run starts with the latest config.)
+// Apply hands over a new config. It first binds every listen address the
+// running config does not hold; if one cannot be bound it returns the
+// *BindError of each (errors.Join) and changes nothing. Then, in Run:
+// changed routes, backends and servers take effect for new requests and
+// connections while open ones finish on the old state; an address the
+// running config holds is handed to its new service without being closed;
+// addresses no longer configured stop listening, and open connections
+// finish. While Run is going, Apply returns once the config is in force:
+// every request whose head completes afterwards is routed by it. (Before
+// Run, Run starts with the latest config.)
 func (c *Component) Apply(cfg *config.Config) error {
+	c.reloadMu.Lock()
+	if err := c.pool.bind(cfg); err != nil {
+		c.reloadMu.Unlock()
+		return err
+	}
+	c.pool.pending = nil
 	c.mu.Lock()
 	c.wantGen++
 	gen := c.wantGen
-	c.latest.Set(cfg)
 	c.mu.Unlock()
+	c.latest.Set(cfg)
+	c.reloadMu.Unlock()
 	for {
 		c.mu.Lock()
 		if !c.running || c.doneGen >= gen {
@@ -176,10 +190,43 @@ func (c *Component) reconciled(gen uint64, stopped bool) {
 	if stopped {
 		c.running = false
 	}
-	if c.doneCh != nil {
-		close(c.doneCh)
-	}
+	close(c.doneCh)
 	c.doneCh = make(chan struct{})
+}
+
+// Prepare binds every listen address of cfg that the running config does
+// not hold, without changing what runs, so that a caller learns that cfg
+// cannot be applied before it saves or applies anything. On failure it
+// returns the *BindError of each address (errors.Join) and holds nothing
+// new. After success the caller hands cfg to Apply, which finds the
+// sockets bound, or calls Abort, which closes them.
+func (c *Component) Prepare(cfg *config.Config) error {
+	c.reloadMu.Lock()
+	defer c.reloadMu.Unlock()
+	if err := c.pool.bind(cfg); err != nil {
+		return err
+	}
+	c.pool.pending = keys(cfg)
+	return nil
+}
+
+// Abort closes what the last Prepare bound for a config that is not
+// applied after all.
+func (c *Component) Abort() {
+	c.reloadMu.Lock()
+	defer c.reloadMu.Unlock()
+	c.pool.pending = nil
+	c.pool.sweep(c.wanted())
+}
+
+// wanted is the set of addresses to keep open: those of the latest applied
+// config and of a prepared one. Callers hold reloadMu.
+func (c *Component) wanted() map[string]bool {
+	k := keys(c.latest.Get())
+	for a := range c.pool.pending {
+		k[a] = true
+	}
+	return k
 }
 
 // Run works until ctx ends, then closes every listener and waits for open
@@ -199,14 +246,15 @@ func (c *Component) Run(ctx context.Context) error {
 		case <-ramp.C:
 			c.ramp(c.now())
 		case <-ctx.Done():
+			c.reconciled(0, true) // Apply calls waiting return now
+			c.reloadMu.Lock()
+			c.pool.close()
+			c.reloadMu.Unlock()
+			c.pool.wg.Wait()
 			c.mu.Lock()
-			svcs := c.services
 			c.services = map[string]*service{}
 			bes := c.backends
 			c.mu.Unlock()
-			for _, s := range svcs {
-				s.stop()
-			}
 			for _, be := range bes {
 				be.purgeIdle(time.Now(), true)
 			}
@@ -243,11 +291,13 @@ func (c *Component) Run(ctx context.Context) error {
 }
 
 func (c *Component) reconcile() {
+	c.reloadMu.Lock()
+	defer c.reloadMu.Unlock()
 	c.mu.Lock()
-	gen := c.wantGen // cfg below is this one or newer
+	gen := c.wantGen // cfg below is this one (Apply sets both under reloadMu)
 	c.mu.Unlock()
 	cfg := c.latest.Get()
-	if cfg == nil {
+	if cfg == nil || c.pool.closed {
 		return
 	}
 	defer c.reconciled(gen, false)
@@ -283,50 +333,39 @@ func (c *Component) reconcile() {
 	c.rampLocked(c.now()) // rebuilt backends take the weights of their ramps
 	c.mu.Unlock()
 
-	// Removed services stop listening first, so that their addresses are
-	// free for the services that start below.
 	keep := map[string]bool{}
-	for _, sc := range cfg.Services {
-		keep[sc.Name] = true
-	}
-	var gone []*service
-	c.mu.Lock()
-	for name, s := range c.services {
-		if !keep[name] {
-			gone = append(gone, s)
-			delete(c.services, name)
-		}
-	}
-	c.mu.Unlock()
-	for _, s := range gone {
-		s.stop()
-	}
 	var order []string
 	for _, sc := range cfg.Services {
+		keep[sc.Name] = true
 		order = append(order, sc.Name)
-		st := newServiceState(sc, backends)
 		c.mu.Lock()
 		s := c.services[sc.Name]
 		c.mu.Unlock()
-		if s != nil && slices.Equal(s.listen, sc.Listen) && s.mode == sc.Mode {
-			s.state.Store(st) // new connections and requests use the new state
-			continue
+		if s == nil || s.mode != sc.Mode {
+			s = &service{name: sc.Name, mode: sc.Mode, log: c.log, comp: c}
 		}
-		if s != nil {
-			s.stop()
-		}
-		s = &service{name: sc.Name, mode: sc.Mode, listen: sc.Listen, log: c.log, comp: c}
-		s.state.Store(st)
-		if err := s.start(); err != nil {
-			c.log.Error("service not started", "service", sc.Name, "err", err)
+		// New connections and requests use the new state; open ones finish
+		// on theirs.
+		s.state.Store(newServiceState(sc, backends))
+		listening, err := c.pool.take(s, sc.Listen)
+		if err != nil {
+			// Only when a socket closed between Apply and now.
+			c.log.Error("service not listening on every address", "service", sc.Name, "err", err)
 		}
 		c.mu.Lock()
+		s.listen, s.listening, s.err = sc.Listen, listening, err
 		c.services[sc.Name] = s
 		c.mu.Unlock()
 	}
 	c.mu.Lock()
+	for name := range c.services {
+		if !keep[name] {
+			delete(c.services, name) // its listeners went to others or close below
+		}
+	}
 	c.order = order
 	c.mu.Unlock()
+	c.pool.sweep(c.wanted())
 }
 
 // serviceState is what one request or connection of a service works with;
@@ -339,6 +378,8 @@ type serviceState struct {
 
 	respFields []byte   // response_headers as "Name: value\r\n" lines
 	respNames  []string // their names, lower case
+
+	fwdFor, fwdProto, forwarded bool // forward_headers
 }
 
 type route struct {
@@ -349,7 +390,10 @@ type route struct {
 }
 
 func newServiceState(sc config.Service, backends map[string]*backend) *serviceState {
-	st := &serviceState{cfg: sc, def: backends[sc.DefaultBackend]}
+	st := &serviceState{cfg: sc, def: backends[sc.DefaultBackend],
+		fwdFor:    sc.Forwards(config.ForwardFor),
+		fwdProto:  sc.Forwards(config.ForwardProto),
+		forwarded: sc.Forwards(config.Forwarded)}
 	for _, r := range sc.Routes {
 		rt := route{host: strings.ToLower(r.Host), prefix: r.PathPrefix, be: backends[r.Backend]}
 		if rest, ok := strings.CutPrefix(rt.host, "*"); ok {
@@ -395,36 +439,21 @@ func (st *serviceState) backendList() []*backend {
 	return out
 }
 
+// service is one configured service. A reload keeps it (its counters) and
+// swaps its state, unless its mode changed; its listening sockets belong
+// to the component's pool, which hands it their connections.
 type service struct {
-	name      string
-	mode      string
-	listen    []string
-	log       *slog.Logger
-	comp      *Component
-	state     atomic.Pointer[serviceState]
-	listeners []net.Listener
-	err       error
-	stats     serviceStats
-}
+	name  string
+	mode  string
+	log   *slog.Logger
+	comp  *Component
+	state atomic.Pointer[serviceState]
+	stats serviceStats
 
-func (s *service) start() error {
-	for _, addr := range s.listen {
-		ln, err := listenFreebind(addr)
-		if err != nil {
-			s.err = err
-			continue
-		}
-		s.listeners = append(s.listeners, ln)
-		go s.serve(ln)
-	}
-	return s.err
-}
-
-// stop closes the listeners; open connections finish on their own.
-func (s *service) stop() {
-	for _, ln := range s.listeners {
-		ln.Close()
-	}
+	// Guarded by comp.mu.
+	listen    []string // as configured
+	listening []string // the sockets' addresses
+	err       error    // addresses that could not be bound
 }
 
 func (s *service) logLimited(key, msg string, args ...any) {
@@ -466,10 +495,7 @@ func (c *Component) Status() any {
 		}
 		st := s.state.Load()
 		ss := ServiceStatus{Name: name, Mode: s.mode, Listen: s.listen, Backend: st.cfg.DefaultBackend, Error: errString(s.err),
-			Stats: s.stats.snapshot(), Listening: []string{}, Backends: []BackendStatus{}}
-		for _, ln := range s.listeners {
-			ss.Listening = append(ss.Listening, ln.Addr().String())
-		}
+			Stats: s.stats.snapshot(), Listening: append([]string{}, s.listening...), Backends: []BackendStatus{}}
 		for _, be := range st.backendList() {
 			ss.Backends = append(ss.Backends, be.status())
 		}

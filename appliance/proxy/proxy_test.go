@@ -7,11 +7,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"halb/appliance/config"
+	"halb/internal/testutil"
 )
 
 // namer answers every connection with its name and then echoes.
@@ -28,11 +30,7 @@ func namer(t *testing.T, name string) string {
 // handle (which must close it) until the test ends; it returns the address.
 func serveConns(t *testing.T, handle func(c net.Conn)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
+	ln := testutil.Listen(t)
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -45,16 +43,12 @@ func serveConns(t *testing.T, handle func(c net.Conn)) string {
 	return ln.Addr().String()
 }
 
-// freePort returns a loopback address nobody listens on.
+// freePort returns a loopback address reserved for the test, where
+// nothing listens until the proxy does: a port bound and closed could be
+// taken meanwhile by any listener or outgoing connection on the host.
 func freePort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	return testutil.ReservedAddr(t)
 }
 
 func mustConfig(t *testing.T, yaml string) *config.Config {
@@ -93,6 +87,46 @@ func runComponent(t *testing.T, c *Component, cfg *config.Config) *Component {
 	go func() { c.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 	return c
+}
+
+// apply hands c a config and waits until its services and backends run it:
+// Apply only queues the config for the component's loop.
+func apply(t *testing.T, c *Component, cfg *config.Config) {
+	t.Helper()
+	c.Apply(cfg)
+	testutil.WaitFor(t, "the proxy to run the config applied", func() bool { return c.runs(cfg) })
+}
+
+// runs reports whether c's services and backends are those of cfg, and
+// the services use those backends (a reload swaps a service's state after
+// it has built the backends).
+func (c *Component) runs(cfg *config.Config) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.services) != len(cfg.Services) || len(c.backends) != len(cfg.Backends) {
+		return false
+	}
+	for _, bc := range cfg.Backends {
+		if be := c.backends[bc.Name]; be == nil || !be.sameConfig(bc) {
+			return false
+		}
+	}
+	for _, sc := range cfg.Services {
+		s := c.services[sc.Name]
+		if s == nil {
+			return false
+		}
+		st := s.state.Load()
+		if !reflect.DeepEqual(st.cfg, sc) {
+			return false
+		}
+		for _, be := range st.backendList() {
+			if c.backends[be.cfg.Name] != be {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // dialName connects through the proxy and returns the name the server sent.

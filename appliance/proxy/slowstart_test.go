@@ -101,13 +101,9 @@ func TestSlowStart(t *testing.T) {
 	}
 	// A reload that rebuilds the backend (a third server) keeps the ramp.
 	o := newOrigin(t, "c")
-	c.Apply(mustConfig(t, httpConfig(listen, "", "    slowstart: 10s\n"+servers(a.addr(), b.addr(), o.addr()))))
-	deadline := time.Now().Add(5 * time.Second)
-	for pct() != 50 {
-		if time.Now().After(deadline) {
-			t.Fatalf("after a reload: slow start %d%%, want 50", pct())
-		}
-		time.Sleep(10 * time.Millisecond)
+	apply(t, c, mustConfig(t, httpConfig(listen, "", "    slowstart: 10s\n"+servers(a.addr(), b.addr(), o.addr()))))
+	if p := pct(); p != 50 {
+		t.Fatalf("after a reload: slow start %d%%, want 50", p)
 	}
 	clock.advance(5 * time.Second)
 	c.ramp(clock.Now())
@@ -130,8 +126,7 @@ func TestSlowStart(t *testing.T) {
 	}
 
 	// source is static: no ramp.
-	c.Apply(mustConfig(t, httpConfig(listen, "", "    balance: source\n    slowstart: 10s\n"+servers(a.addr(), b.addr()))))
-	time.Sleep(50 * time.Millisecond)
+	apply(t, c, mustConfig(t, httpConfig(listen, "", "    balance: source\n    slowstart: 10s\n"+servers(a.addr(), b.addr()))))
 	c.SetServerUp("b0", "s0", true)
 	if p := pct(); p != 0 {
 		t.Errorf("balance source: slow start %d%%, want none", p)

@@ -45,27 +45,6 @@ func listenFreebind(addr string) (net.Listener, error) {
 	return lc.Listen(context.Background(), "tcp", addr)
 }
 
-// serve accepts on ln until it is closed.
-func (s *service) serve(ln net.Listener) {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			s.logLimited("accept", "accept failed", "service", s.name, "err", err)
-			time.Sleep(10 * time.Millisecond) // e.g. EMFILE: do not spin
-			continue
-		}
-		s.stats.conns.Add(1)
-		go s.handle(c.(*net.TCPConn))
-	}
-}
-
 // handle serves one client connection in the service's mode, after reading
 // a PROXY protocol header from a trusted source.
 func (s *service) handle(c *net.TCPConn) {

@@ -46,6 +46,10 @@ type Component struct {
 	services  map[string]bool // health pushed by SetServiceHealth
 
 	sync *syncer
+	// heard follows other nodes' routers; listenHeard starts it in Run
+	// (tests turn it off).
+	heard       *heard
+	listenHeard bool
 }
 
 type running struct {
@@ -61,8 +65,12 @@ func New(netif Netif, log *slog.Logger, publish func(typ, msg string, data any))
 		publish = func(string, string, any) {}
 	}
 	return &Component{log: log, netif: netif, publish: publish, open: openRaw, runProg: execProgram,
-		running: map[string]*running{}, services: map[string]bool{}, sync: newSyncer(log)}
+		running: map[string]*running{}, services: map[string]bool{}, sync: newSyncer(log),
+		heard: newHeard(time.Now), listenHeard: true}
 }
+
+// Heard lists the VRRP routers of other nodes heard recently on each link.
+func (c *Component) Heard() []HeardRouter { return c.heard.list() }
 
 // Name is the component's key in status.
 func (c *Component) Name() string { return "vrrp" }
@@ -80,6 +88,12 @@ func (c *Component) Apply(cfg *config.Config) error {
 func (c *Component) Run(ctx context.Context) error {
 	defer c.netif.Close()
 	defer c.stopAll()
+	if c.listenHeard {
+		hctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { c.heard.listen(hctx, c.log); close(done) }()
+		defer func() { stop(); <-done }()
+	}
 	c.reconcile(ctx)
 	for {
 		select {

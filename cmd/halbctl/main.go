@@ -2,31 +2,43 @@
 //
 //	halbctl [-socket PATH] status [-json]
 //	halbctl config validate FILE...   (no daemon needed)
-//	halbctl [-socket PATH] config show
+//	halbctl [-socket PATH] config show [VERSION]
 //	halbctl [-socket PATH] config apply FILE
+//	halbctl [-socket PATH] config history
+//	halbctl [-socket PATH] config rollback VERSION
 //	halbctl [-socket PATH] events
 //	halbctl [-socket PATH] handover [INSTANCE...]
 //	halbctl [-socket PATH] maintenance [on|off]
 //	halbctl [-socket PATH] server [drain|ready BACKEND/SERVER]
+//	halbctl [-socket PATH] logs [-n N]
+//	halbctl [-socket PATH] system reboot|poweroff
+//	halbctl [-socket PATH] system factory-reset NODE_NAME
+//	halbctl [-socket PATH] console
+//	halbctl [-socket PATH] console password [--reset]
+//	halbctl [-socket PATH] version
 //
-// Exit status: 0 success, 1 the operation failed (an invalid config, an
-// unreachable daemon), 2 a usage error.
+// Exit status: 0 success (and -h), 1 the operation failed (an invalid
+// config, an unreachable daemon), 2 a usage error.
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"golang.org/x/term"
 
 	"halb/appliance/api"
 	"halb/appliance/config"
@@ -40,15 +52,33 @@ const usage = `usage: halbctl [-socket PATH] COMMAND
 commands:
   status [-json]          show the daemon's state (-json: the raw status)
   config validate FILE... check config files, without a daemon
-  config show             print the running config
+  config show [VERSION]   print the running config (or a version of the history)
   config apply FILE       validate, save and apply FILE on the daemon
+  config history          list the last 20 applied configs, newest first
+  config rollback VERSION apply a version of the history again
   events                  follow the daemon's event stream
   handover [INSTANCE...]  give up VRRP MASTER now (all instances when none named)
   maintenance [on|off]    keep no VIPs on this node until off (kept across restarts)
   server [drain|ready BACKEND/SERVER]
                           drain a server (no new sessions; kept across reloads and
                           restarts) or make it ready; alone: list drained servers
+  logs [-n N]             print the daemon's last N log records (default 100, at most 500)
+  system reboot|poweroff  reboot or power off the machine (halbd -system-actions only)
+  system factory-reset NODE_NAME
+                          remove the config and all of halb's state, then reboot;
+                          NODE_NAME confirms it ("" on an unconfigured node)
+  console                 say whether a console admin password is set and required
+  console password        set or change the console admin password (asks twice,
+                          without echo; one per line when stdin is not a terminal)
+  console password --reset
+                          remove the console admin password
+  version                 print halbctl's version and the daemon's
+
+options:
 `
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -62,13 +92,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("halbctl", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	socket := fs.String("socket", api.DefaultSocket, "control API unix socket of halbd")
-	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
-	if err := fs.Parse(args); err != nil {
+	printUsage := func(w io.Writer) {
+		fmt.Fprint(w, usage)
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+		fs.SetOutput(stderr)
+	}
+	fs.Usage = func() {} // run prints it, on stdout when asked for
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		printUsage(stdout)
+		return 0
+	} else if err != nil {
+		printUsage(stderr)
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	c := &cli{client: api.NewClient(*socket), out: stdout, errOut: stderr}
+	c := &cli{client: api.NewClient(*socket), socket: *socket, out: stdout, errOut: stderr}
 	defer c.client.Close()
 
 	err := c.dispatch(ctx, fs.Args())
@@ -76,8 +116,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch {
 	case err == nil:
 		return 0
+	case errors.Is(err, flag.ErrHelp):
+		printUsage(stdout)
+		return 0
 	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "halbctl: %v\n\n%s", err, usage)
+		fmt.Fprintf(stderr, "halbctl: %v\n\n", err)
+		printUsage(stderr)
 		return 2
 	case errors.Is(err, context.Canceled):
 		return 0
@@ -86,14 +130,170 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, es.Error())
 		} else {
 			fmt.Fprintf(stderr, "halbctl: %v\n", err)
+			if hint := dialHint(err, *socket); hint != "" {
+				fmt.Fprintln(stderr, hint)
+			}
 		}
 		return 1
 	}
 }
 
+// dialHint says what to check when err is a failure to reach the daemon.
+func dialHint(err error, socket string) string {
+	var op *net.OpError
+	if !errors.As(err, &op) || op.Op != "dial" {
+		return ""
+	}
+	if errors.Is(err, os.ErrPermission) {
+		return fmt.Sprintf("halbctl: no permission on %s: run as root or as a member of the socket's group", socket)
+	}
+	return fmt.Sprintf("halbctl: is halbd running? (socket %s; -socket PATH to use another)", socket)
+}
+
 type cli struct {
 	client      *api.Client
+	socket      string
 	out, errOut io.Writer
+	lines       *bufio.Reader // stdin, when it is not a terminal
+}
+
+// stdin is where halbctl reads passwords; tests replace it.
+var stdin io.Reader = os.Stdin
+
+func (c *cli) console(ctx context.Context, args []string) error {
+	switch {
+	case len(args) == 0:
+		a, err := c.client.ConsoleAuth(ctx)
+		if err != nil {
+			return err
+		}
+		set := map[bool]string{true: "set", false: "not set"}[a.PasswordSet]
+		req := "console actions that change state ask for it"
+		if !a.Required {
+			req = "not required (console.require_password: false)"
+		} else if !a.PasswordSet {
+			req = "required: the console asks for one to be set"
+		}
+		fmt.Fprintf(c.out, "console password %s; %s\n", set, req)
+		return nil
+	case len(args) == 2 && args[0] == "password" && (args[1] == "--reset" || args[1] == "-reset"):
+		if err := c.client.ResetConsolePassword(ctx); err != nil {
+			return err
+		}
+		fmt.Fprintln(c.out, "console password removed")
+		return nil
+	case len(args) == 1 && args[0] == "password":
+		return c.setPassword(ctx)
+	}
+	return usageError("console takes nothing, password or password --reset")
+}
+
+func (c *cli) system(ctx context.Context, args []string) error {
+	switch {
+	case len(args) == 1 && args[0] == "reboot":
+		if err := c.client.Reboot(ctx); err != nil {
+			return err
+		}
+		fmt.Fprintln(c.out, "rebooting")
+	case len(args) == 1 && args[0] == "poweroff":
+		if err := c.client.Poweroff(ctx); err != nil {
+			return err
+		}
+		fmt.Fprintln(c.out, "powering off")
+	case len(args) == 2 && args[0] == "factory-reset":
+		if err := c.client.FactoryReset(ctx, args[1]); err != nil {
+			return err
+		}
+		fmt.Fprintln(c.out, "factory reset: config and state removed; rebooting")
+	default:
+		return usageError("system takes reboot, poweroff or factory-reset NODE_NAME")
+	}
+	return nil
+}
+
+// printLogs writes log records one a line: time, level, message, attributes.
+func printLogs(w io.Writer, l []api.LogRecord) {
+	for _, r := range l {
+		line := fmt.Sprintf("%s %-5s %s", r.Time.Local().Format("2006-01-02 15:04:05.000"), r.Level, r.Message)
+		if r.Attrs != "" {
+			line += " " + r.Attrs
+		}
+		fmt.Fprintln(w, line)
+	}
+}
+
+func (c *cli) setPassword(ctx context.Context) error {
+	a, err := c.client.ConsoleAuth(ctx)
+	if err != nil {
+		return err
+	}
+	var old string
+	if a.PasswordSet {
+		if old, err = c.readPassword(ctx, "Current console password: "); err != nil {
+			return err
+		}
+	}
+	pw, err := c.readPassword(ctx, "New console password: ")
+	if err != nil {
+		return err
+	}
+	again, err := c.readPassword(ctx, "New console password again: ")
+	if err != nil {
+		return err
+	}
+	if pw != again {
+		return errors.New("the two passwords differ; nothing changed")
+	}
+	if err := c.client.SetConsolePassword(ctx, pw, old); err != nil {
+		return err
+	}
+	fmt.Fprintln(c.out, "console password set")
+	return nil
+}
+
+// readPassword asks for a password: without echo on a terminal, else as a
+// line of stdin.
+func (c *cli) readPassword(ctx context.Context, prompt string) (string, error) {
+	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		return readTerminal(ctx, int(f.Fd()), c.errOut, prompt)
+	}
+	if c.lines == nil {
+		c.lines = bufio.NewReader(stdin)
+	}
+	line, err := c.lines.ReadString('\n')
+	if err != nil && (line == "" || err != io.EOF) {
+		return "", fmt.Errorf("read password from stdin: %w", err)
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}
+
+// readTerminal reads a line from the terminal fd without echo; ctrl+c
+// (which ends ctx) gives up and puts the terminal back.
+func readTerminal(ctx context.Context, fd int, w io.Writer, prompt string) (string, error) {
+	state, err := term.GetState(fd)
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprint(w, prompt)
+	type result struct {
+		b   []byte
+		err error
+	}
+	done := make(chan result, 1)
+	// The goroutine ends with the read; on ctrl+c halbctl exits.
+	go func() {
+		b, err := term.ReadPassword(fd)
+		done <- result{b, err}
+	}()
+	select {
+	case r := <-done:
+		fmt.Fprintln(w)
+		return string(r.b), r.err
+	case <-ctx.Done():
+		term.Restore(fd, state)
+		fmt.Fprintln(w)
+		return "", ctx.Err()
+	}
 }
 
 func (c *cli) dispatch(ctx context.Context, args []string) error {
@@ -105,13 +305,16 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 		fs := flag.NewFlagSet("status", flag.ContinueOnError)
 		fs.SetOutput(c.errOut)
 		asJSON := fs.Bool("json", false, "print the raw status JSON")
-		if err := fs.Parse(rest); err != nil {
+		fs.Usage = func() {}
+		if err := fs.Parse(rest); errors.Is(err, flag.ErrHelp) {
+			return err
+		} else if err != nil {
 			return usageError(err.Error())
 		}
 		return c.status(ctx, *asJSON)
 	case "config":
 		if len(rest) == 0 {
-			return usageError("config needs validate, show or apply")
+			return usageError("config needs validate, show, apply, history or rollback")
 		}
 		switch sub, files := rest[0], rest[1:]; sub {
 		case "validate":
@@ -120,12 +323,44 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 			}
 			return c.validate(files)
 		case "show":
-			raw, err := c.client.Config(ctx)
+			var raw []byte
+			var err error
+			switch len(files) {
+			case 0:
+				raw, err = c.client.Config(ctx)
+			case 1:
+				v, verr := versionArg(files[0])
+				if verr != nil {
+					return verr
+				}
+				raw, err = c.client.HistoryConfig(ctx, v)
+			default:
+				return usageError("config show takes at most one VERSION")
+			}
 			if err != nil {
 				return err
 			}
 			_, err = c.out.Write(raw)
 			return err
+		case "history":
+			if len(files) != 0 {
+				return usageError("config history takes no arguments")
+			}
+			l, err := c.client.History(ctx)
+			if err != nil {
+				return err
+			}
+			printHistory(c.out, l)
+			return nil
+		case "rollback":
+			if len(files) != 1 {
+				return usageError("config rollback needs one VERSION")
+			}
+			v, err := versionArg(files[0])
+			if err != nil {
+				return err
+			}
+			return c.rollback(ctx, v)
 		case "apply":
 			if len(files) != 1 {
 				return usageError("config apply needs one FILE")
@@ -182,9 +417,42 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 	case "events":
 		enc := json.NewEncoder(c.out)
 		return c.client.Events(ctx, func(ev api.Event) error { return enc.Encode(ev) })
-	case "help", "-h", "--help":
-		fmt.Fprint(c.out, usage)
+	case "version":
+		if len(rest) > 0 {
+			return usageError("version takes no arguments")
+		}
+		fmt.Fprintf(c.out, "halbctl %s\n", version)
+		st, err := c.client.Status(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.out, "halbd %s (pid %d, socket %s)\n", st.Node.Version, st.Node.PID, c.socket)
 		return nil
+	case "console":
+		return c.console(ctx, rest)
+	case "logs":
+		fs := flag.NewFlagSet("logs", flag.ContinueOnError)
+		fs.SetOutput(c.errOut)
+		n := fs.Int("n", api.DefaultLogs, "how many records")
+		fs.Usage = func() {}
+		if err := fs.Parse(rest); errors.Is(err, flag.ErrHelp) {
+			return err
+		} else if err != nil {
+			return usageError(err.Error())
+		}
+		if *n <= 0 || fs.NArg() > 0 {
+			return usageError("logs takes -n N, N at least 1")
+		}
+		l, err := c.client.Logs(ctx, *n)
+		if err != nil {
+			return err
+		}
+		printLogs(c.out, l)
+		return nil
+	case "system":
+		return c.system(ctx, rest)
+	case "help":
+		return flag.ErrHelp
 	default:
 		return usageError(fmt.Sprintf("unknown command %q", cmd))
 	}
@@ -194,10 +462,13 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 func (c *cli) validate(files []string) error {
 	var all config.Errors
 	for _, f := range files {
-		_, _, err := config.Load(f)
+		cfg, _, err := config.Load(f)
 		switch es := config.AsErrors(err); {
 		case err == nil:
 			fmt.Fprintf(c.out, "%s: ok\n", f)
+			for _, k := range config.Inactive(cfg) {
+				fmt.Fprintf(c.errOut, "%s: warning: %s\n", f, k)
+			}
 		case es != nil:
 			for _, e := range es {
 				e.File = f
@@ -218,12 +489,10 @@ func (c *cli) apply(ctx context.Context, file string) error {
 	if err != nil {
 		return err
 	}
-	changes, err := c.client.ApplyConfig(ctx, raw)
+	// The daemon names the file in its messages and status as given here.
+	changes, err := c.client.ApplyConfigAs(ctx, file, raw)
 	if es := config.AsErrors(err); es != nil {
-		for _, e := range es {
-			e.File = file
-		}
-		fmt.Fprintf(c.errOut, "%s rejected; the running config stays in force:\n", filepath.Base(file))
+		fmt.Fprintf(c.errOut, "%s rejected; the running config stays in force:\n", file)
 		return es
 	}
 	if err != nil {
@@ -238,6 +507,50 @@ func (c *cli) apply(ctx context.Context, file string) error {
 		fmt.Fprintf(c.out, "  %s\n", ch)
 	}
 	return nil
+}
+
+// versionArg parses a config version given on the command line.
+func versionArg(s string) (int, error) {
+	v, err := strconv.Atoi(s)
+	if err != nil || v <= 0 {
+		return 0, usageError(fmt.Sprintf("%q is not a config version (a number from halbctl config history)", s))
+	}
+	return v, nil
+}
+
+func (c *cli) rollback(ctx context.Context, v int) error {
+	res, err := c.client.Rollback(ctx, v)
+	if es := config.AsErrors(err); es != nil {
+		fmt.Fprintf(c.errOut, "version %d rejected; the running config stays in force:\n", v)
+		return es
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.out, "rolled back to version %d (now version %d): %d change(s)\n", v, res.Version, len(res.Changes))
+	for _, ch := range res.Changes {
+		fmt.Fprintf(c.out, "  %s\n", ch)
+	}
+	return nil
+}
+
+// printHistory writes the config history as a table, the running
+// version marked with *.
+func printHistory(w io.Writer, l []api.HistoryEntry) {
+	if len(l) == 0 {
+		fmt.Fprintln(w, "no config applied yet")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  VERSION\tAPPLIED\tSOURCE\tSHA256\tCHANGES")
+	for _, e := range l {
+		mark := " "
+		if e.Running {
+			mark = "*"
+		}
+		fmt.Fprintf(tw, "%s %d\t%s\t%s\t%.12s\t%s\n", mark, e.Version, e.Time.Local().Format(time.DateTime), e.Source, e.SHA256, e.Summary)
+	}
+	tw.Flush()
 }
 
 func (c *cli) status(ctx context.Context, asJSON bool) error {
@@ -267,7 +580,11 @@ func printStatus(w io.Writer, st *api.Status, now time.Time) {
 		fmt.Fprintf(tw, "\tMAINTENANCE\tthis node keeps no VIPs (halbctl maintenance off)\n")
 	}
 	if st.Config.Loaded {
-		fmt.Fprintf(tw, "config\t%s\tapplied %s, sha256 %.12s\n", st.Config.Path,
+		version := ""
+		if st.Config.Version > 0 {
+			version = fmt.Sprintf("version %d, ", st.Config.Version)
+		}
+		fmt.Fprintf(tw, "config\t%s\t%sapplied %s, sha256 %.12s\n", st.Config.Path, version,
 			st.Config.AppliedAt.Local().Format(time.DateTime), st.Config.SHA256)
 	} else {
 		fmt.Fprintf(tw, "config\t%s\tno config in force\n", st.Config.Path)

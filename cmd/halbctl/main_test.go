@@ -52,7 +52,10 @@ func TestValidateBrokenFileNamesEveryField(t *testing.T) {
 }
 
 func TestUsageErrorsExit2(t *testing.T) {
-	for _, args := range [][]string{{}, {"frobnicate"}, {"config"}, {"config", "apply"}, {"config", "validate"}} {
+	for _, args := range [][]string{{}, {"frobnicate"}, {"config"}, {"config", "apply"}, {"config", "validate"},
+		{"config", "rollback"}, {"config", "rollback", "x"}, {"config", "rollback", "0"}, {"config", "show", "-1"},
+		{"config", "show", "1", "2"}, {"config", "history", "1"}, {"logs", "-n", "0"}, {"logs", "x"}, {"logs", "-n", "x"},
+		{"system"}, {"system", "reboot", "now"}, {"system", "factory-reset"}, {"console", "password", "x"}} {
 		if code, _, _ := runCtl(args...); code != 2 {
 			t.Errorf("halbctl %v: exit %d, want 2", args, code)
 		}
@@ -60,9 +63,34 @@ func TestUsageErrorsExit2(t *testing.T) {
 }
 
 func TestNoDaemonIsAClearError(t *testing.T) {
-	code, _, errOut := runCtl("-socket", filepath.Join(t.TempDir(), "none.sock"), "status")
-	if code != 1 || !strings.Contains(errOut, "none.sock") {
+	sock := filepath.Join(t.TempDir(), "none.sock")
+	code, _, errOut := runCtl("-socket", sock, "status")
+	if code != 1 || !strings.Contains(errOut, "is halbd running? (socket "+sock) {
 		t.Fatalf("exit %d: %s", code, errOut)
+	}
+}
+
+// TestHelpExits0: asking for help is not an error: the usage goes to
+// stdout and the exit status is 0.
+func TestHelpExits0(t *testing.T) {
+	for _, args := range [][]string{{"-h"}, {"--help"}, {"help"}, {"status", "-h"}} {
+		code, out, errOut := runCtl(args...)
+		if code != 0 || !strings.Contains(out, "usage: halbctl") || !strings.Contains(out, "-socket") || errOut != "" {
+			t.Errorf("halbctl %v: exit %d\nstdout: %s\nstderr: %s", args, code, out, errOut)
+		}
+	}
+	if code, _, errOut := runCtl("-bogus"); code != 2 || !strings.Contains(errOut, "usage: halbctl") {
+		t.Errorf("halbctl -bogus: exit %d, want 2 with the usage\n%s", code, errOut)
+	}
+}
+
+// TestVersionWithoutDaemon: halbctl's own version is printed even when the
+// daemon's cannot be asked.
+func TestVersionWithoutDaemon(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "none.sock")
+	code, out, errOut := runCtl("-socket", sock, "version")
+	if code != 1 || out != "halbctl "+version+"\n" || !strings.Contains(errOut, "is halbd running?") {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
 	}
 }
 
@@ -70,7 +98,7 @@ func TestStatusTable(t *testing.T) {
 	now := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
 	st := &api.Status{
 		Node: api.NodeStatus{Name: "lb1", Version: "v1", PID: 42, Started: now.Add(-90 * time.Second)},
-		Config: api.ConfigStatus{Path: "/etc/halb/halb.yaml", Loaded: true, SHA256: "0123456789abcdef", AppliedAt: now,
+		Config: api.ConfigStatus{Path: "/etc/halb/halb.yaml", Loaded: true, SHA256: "0123456789abcdef", AppliedAt: now, Version: 7,
 			LastError: &api.Rejection{Time: now, Source: "api", Errors: config.Errors{{File: "halb.yaml", Line: 3, Path: "node.x", Msg: "bad"}}}},
 	}
 	st.VRRP = json.RawMessage(`[{"name":"web-a","interface":"eth1","vrid":51,"state":"FAULT","priority":150,"effective_priority":90,
@@ -87,7 +115,7 @@ func TestStatusTable(t *testing.T) {
 	var b bytes.Buffer
 	printStatus(&b, st, now)
 	out := b.String()
-	for _, want := range []string{"lb1", "halbd v1, pid 42, up 1m30s", "sha256 0123456789ab", "1 problem(s)", "halb.yaml:3: node.x: bad",
+	for _, want := range []string{"lb1", "halbd v1, pid 42, up 1m30s", "version 7, applied ", "sha256 0123456789ab", "1 problem(s)", "halb.yaml:3: node.x: bad",
 		"vrrp web-a", "FAULT", "priority 90 (configured 150)", "holds none", "adverts 7 sent 3 received, 1 dropped",
 		"fault: maintenance", "track script gw: FAILING (exit status 1), weight -60",
 		"service db", "listening 10.0.0.100:5432 → pg, 12 connections (2 open), 0 requests, no responses, 1 retried",
@@ -98,5 +126,39 @@ func TestStatusTable(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("status table lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+func TestHistoryTable(t *testing.T) {
+	at := time.Date(2026, 11, 26, 10, 0, 0, 0, time.Local)
+	var b bytes.Buffer
+	printHistory(&b, []api.HistoryEntry{
+		{Version: 12, Time: at, Source: api.SourceRollback, SHA256: "00112233445566778899", Summary: "rollback to 10: 1 change(s): node changed: name", Running: true},
+		{Version: 11, Time: at, Source: api.SourceConsole, SHA256: "aabbccddeeff00112233", Summary: "no changes"},
+	})
+	want := `  VERSION  APPLIED              SOURCE    SHA256        CHANGES
+* 12       2026-11-26 10:00:00  rollback  001122334455  rollback to 10: 1 change(s): node changed: name
+  11       2026-11-26 10:00:00  console   aabbccddeeff  no changes
+`
+	if b.String() != want {
+		t.Errorf("history table:\n%s\nwant:\n%s", b.String(), want)
+	}
+	b.Reset()
+	printHistory(&b, nil)
+	if b.String() != "no config applied yet\n" {
+		t.Errorf("empty history: %q", b.String())
+	}
+}
+
+func TestLogsLines(t *testing.T) {
+	at := time.Date(2026, 11, 26, 10, 0, 0, 5e6, time.Local)
+	var b bytes.Buffer
+	printLogs(&b, []api.LogRecord{
+		{Time: at, Level: "INFO", Message: "halbd started", Attrs: "config=/etc/halb/halb.yaml"},
+		{Time: at, Level: "ERROR", Message: "config rejected"},
+	})
+	want := "2026-11-26 10:00:00.005 INFO  halbd started config=/etc/halb/halb.yaml\n2026-11-26 10:00:00.005 ERROR config rejected\n"
+	if b.String() != want {
+		t.Errorf("logs:\n%s\nwant:\n%s", b.String(), want)
 	}
 }

@@ -3,9 +3,16 @@
 // use.
 //
 //	halbd -config /etc/halb/halb.yaml [-socket /run/halb/halb.sock] [-state-dir /var/lib/halb]
+//	      [-system-actions [-systemctl PATH]]
 //
 // SIGHUP reloads the config file (an invalid file is rejected and the running
 // config stays); SIGTERM and SIGINT shut down in order.
+//
+// -system-actions lets the control API reboot, power off and factory-reset
+// the machine (the console's recovery menu); only the appliance's unit
+// passes it, so that a development machine or a netlab node never acts on
+// its host. -systemctl names the program run as "PATH reboot" and "PATH
+// poweroff" instead of systemctl: for tests.
 package main
 
 import (
@@ -30,6 +37,8 @@ func main() {
 		socket     = flag.String("socket", api.DefaultSocket, "control API unix socket")
 		stateDir   = flag.String("state-dir", "/var/lib/halb", "directory for state kept across restarts")
 		debug      = flag.Bool("debug", false, "log at debug level")
+		system     = flag.Bool("system-actions", false, "let the control API reboot, power off and factory-reset this machine (the appliance)")
+		systemctl  = flag.String("systemctl", "systemctl", "program run as `PATH` reboot|poweroff (tests give a fake)")
 		showVer    = flag.Bool("version", false, "print the version and exit")
 	)
 	flag.Parse()
@@ -58,7 +67,13 @@ func main() {
 		Version:    version,
 		Logger:     log,
 		Notify:     daemon.SdNotify,
+
+		SystemActions: *system,
+		Systemctl:     *systemctl,
 	})
+	// The daemon's logger also keeps the last records for GET /v1/logs.
+	log = d.Logger()
+	slog.SetDefault(log)
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,27 +17,47 @@ import (
 	"halb/appliance/api"
 	"halb/appliance/config"
 	"halb/appliance/proxy"
+	"halb/internal/testutil"
 )
 
-var halbdBin string
+// halbdBin and halbctlBin are the binaries under test, built by TestMain.
+var halbdBin, halbctlBin string
 
 func TestMain(m *testing.M) {
+	// The service's listener and its server: loopback ports reserved for
+	// this run, not fixed ones another program or test run may hold.
+	listen, releaseListen, err := testutil.ReserveAddr()
+	if err != nil {
+		panic(err)
+	}
+	server, releaseServer, err := testutil.ReserveAddr()
+	if err != nil {
+		panic(err)
+	}
+	r := strings.NewReplacer("127.0.0.1:7000", listen, "127.0.0.1:7001", server)
+	configA, configB, configBad = r.Replace(configA), r.Replace(configB), r.Replace(configBad)
 	dir, err := os.MkdirTemp("", "halbd-test-")
 	if err != nil {
 		panic(err)
 	}
-	halbdBin = filepath.Join(dir, "halbd")
-	out, err := exec.Command("go", "build", "-o", halbdBin, ".").CombinedOutput()
-	if err != nil {
-		os.RemoveAll(dir)
-		panic("build halbd: " + err.Error() + "\n" + string(out))
+	halbdBin, halbctlBin = filepath.Join(dir, "halbd"), filepath.Join(dir, "halbctl")
+	for bin, pkg := range map[string]string{halbdBin: ".", halbctlBin: "../halbctl"} {
+		out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput()
+		if err != nil {
+			os.RemoveAll(dir)
+			panic("build " + pkg + ": " + err.Error() + "\n" + string(out))
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
+	releaseListen()
+	releaseServer()
 	os.Exit(code)
 }
 
-const configA = `node:
+// The configs of the tests; TestMain puts reserved ports in place of 7000
+// (the service) and 7001 (its server).
+var configA = `node:
   name: lb1
 services:
   - {name: echo, listen: ["127.0.0.1:7000"], mode: tcp, default_backend: echo}
@@ -48,7 +67,7 @@ backends:
 `
 
 // configB differs from configA in one server's weight.
-const configB = `node:
+var configB = `node:
   name: lb1
 services:
   - {name: echo, listen: ["127.0.0.1:7000"], mode: tcp, default_backend: echo}
@@ -57,7 +76,7 @@ backends:
     servers: [{name: e1, address: "127.0.0.1:7001", weight: 5}]
 `
 
-const configBad = `node:
+var configBad = `node:
   name: lb1
 services:
   - {name: echo, listen: ["127.0.0.1:7000"], mode: tcp, default_backend: nope}
@@ -66,44 +85,26 @@ backends:
     servers: [{name: e1, address: "127.0.0.1:7001", weight: 999}]
 `
 
-// syncBuffer is a bytes.Buffer safe for the process's writer and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type halbd struct {
 	t      *testing.T
 	cmd    *exec.Cmd
 	config string
 	socket string
 	client *api.Client
-	logs   *syncBuffer
+	logs   *testutil.SyncBuffer
 	events chan api.Event
 }
 
 // startHalbd runs the real binary on a temporary config, socket and state
-// directory, and follows its event stream.
-func startHalbd(t *testing.T, cfg string) *halbd {
+// directory, with args added, and follows its event stream.
+func startHalbd(t *testing.T, cfg string, args ...string) *halbd {
 	t.Helper()
 	dir := t.TempDir()
 	h := &halbd{
 		t:      t,
 		config: filepath.Join(dir, "halb.yaml"),
 		socket: filepath.Join(dir, "run", "halb.sock"),
-		logs:   &syncBuffer{},
+		logs:   &testutil.SyncBuffer{},
 		events: make(chan api.Event, 100),
 	}
 	if cfg != "" {
@@ -111,7 +112,7 @@ func startHalbd(t *testing.T, cfg string) *halbd {
 			t.Fatal(err)
 		}
 	}
-	h.cmd = exec.Command(halbdBin, "-config", h.config, "-socket", h.socket, "-state-dir", filepath.Join(dir, "state"))
+	h.cmd = exec.Command(halbdBin, append([]string{"-config", h.config, "-socket", h.socket, "-state-dir", filepath.Join(dir, "state")}, args...)...)
 	h.cmd.Stdout, h.cmd.Stderr = h.logs, h.logs
 	if err := h.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -247,9 +248,10 @@ func TestReloadBySIGHUP(t *testing.T) {
 	if !st.Config.Loaded || st.Config.LastError == nil || len(st.Config.LastError.Errors) != 2 {
 		t.Fatalf("status after rejected reload: %+v", st.Config)
 	}
+	// The file is named by its path, as the daemon was told it.
 	want := []string{
-		"halb.yaml:4: services[0].default_backend: backend \"nope\" is not defined",
-		"halb.yaml:7: backends[0].servers[0].weight: 999 is out of range 0..256",
+		h.config + ":4: services[0].default_backend: backend \"nope\" is not defined",
+		h.config + ":7: backends[0].servers[0].weight: 999 is out of range 0..256",
 	}
 	for i, e := range st.Config.LastError.Errors {
 		if e.Error() != want[i] {
@@ -282,12 +284,17 @@ func TestApplyByAPI(t *testing.T) {
 		t.Fatalf("file on disk:\n%s\nprev:\n%s", onDisk, prev)
 	}
 
-	_, err = h.client.ApplyConfig(ctx, []byte(configBad))
+	_, err = h.client.ApplyConfigAs(ctx, "/srv/new.yaml", []byte(configBad))
 	es := config.AsErrors(err)
 	if len(es) != 2 || es[0].Line != 4 || es[1].Path != "backends[0].servers[0].weight" {
 		t.Fatalf("apply invalid config: err = %v, want 2 field errors", err)
 	}
 	h.waitEvent("config.rejected")
+	// The rejection names the config as the client did, not as halb.yaml.
+	if st, err := h.client.Status(ctx); err != nil || st.Config.LastError == nil || st.Config.LastError.Source != "api" ||
+		st.Config.LastError.Errors[0].File != "/srv/new.yaml" || es[0].File != "/srv/new.yaml" {
+		t.Fatalf("rejection of /srv/new.yaml: %v, status %+v %v", es, st.Config.LastError, err)
+	}
 	if got := h.servedConfig(); got != configB {
 		t.Fatalf("invalid apply replaced the running config:\n%s", got)
 	}
@@ -302,6 +309,29 @@ func TestApplyByAPI(t *testing.T) {
 	}
 	if got := h.servedConfig(); got != configB {
 		t.Fatalf("validate changed the running config")
+	}
+}
+
+// TestHalbctlAgainstDaemon: halbctl's answers that need the daemon: a
+// handover with no VRRP instance, or of an unknown one, fails and says
+// which; version prints both sides.
+func TestHalbctlAgainstDaemon(t *testing.T) {
+	h := startHalbd(t, configA)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"handover"}, "no VRRP instance is configured"},
+		{[]string{"handover", "foo"}, `no VRRP instance "foo" (none is configured)`},
+	} {
+		code, out, errOut := h.halbctl(c.args...)
+		if code != 1 || !strings.Contains(errOut, c.want) || out != "" {
+			t.Errorf("halbctl %v: exit %d, want 1 saying %q\nstdout: %s\nstderr: %s", c.args, code, c.want, out, errOut)
+		}
+	}
+	code, out, errOut := h.halbctl("version")
+	if want := fmt.Sprintf("halbctl dev\nhalbd dev (pid %d, socket %s)\n", h.cmd.Process.Pid, h.socket); code != 0 || out != want {
+		t.Errorf("halbctl version: exit %d\n%s%s\nwant:\n%s", code, out, errOut, want)
 	}
 }
 
@@ -372,7 +402,7 @@ func restartHalbd(t *testing.T, h *halbd) (*halbd, *api.Client, *api.Status) {
 		t.Fatal(err)
 	}
 	h.cmd.Wait()
-	h2 := &halbd{t: t, config: h.config, socket: h.socket, logs: &syncBuffer{}, events: make(chan api.Event, 100)}
+	h2 := &halbd{t: t, config: h.config, socket: h.socket, logs: &testutil.SyncBuffer{}, events: make(chan api.Event, 100)}
 	h2.cmd = exec.Command(halbdBin, "-config", h.config, "-socket", h.socket, "-state-dir", filepath.Join(filepath.Dir(h.config), "state"))
 	h2.cmd.Stdout, h2.cmd.Stderr = h2.logs, h2.logs
 	if err := h2.cmd.Start(); err != nil {

@@ -22,6 +22,9 @@ func FuzzParseRequest(f *testing.F) {
 			var req Request
 			err := ParseRequest(data, lim, &req)
 			checkRequest(t, data, lim, &req, err)
+			if err == nil && req.HeadLen <= 2048 {
+				checkPrefixesWait(t, data[:req.HeadLen], lim)
+			}
 			if err == nil && req.Chunked {
 				checkChunkedSplits(t, false, data[req.HeadLen:])
 			}

@@ -85,15 +85,11 @@ func ParseRequest(buf []byte, lim Limits, req *Request) error {
 	}
 	l, next, ok := line(win, 0)
 	if !ok {
-		// Refuse what cannot become a method early (such as TLS sent to
-		// a plain-text port) rather than wait for the line to end.
-		for i, c := range win {
-			if class[c]&cToken == 0 {
-				if c != ' ' || i == 0 {
-					return fail(400, "invalid method")
-				}
-				break
-			}
+		// Refuse what cannot become a request line (such as TLS sent to a
+		// plain-text port, or control bytes) as soon as it arrives rather
+		// than wait for the line to end.
+		if err := checkPartialLine(win); err != nil {
+			return err
 		}
 		if len(win) == lim.MaxLine {
 			return fail(414, "request line too long")
@@ -163,6 +159,60 @@ func ParseRequest(buf []byte, lim Limits, req *Request) error {
 	req.Expect100 = f.expect100 && req.Minor == 1
 	req.Close = f.close || req.Minor == 0 && !f.keepAlive
 	req.Upgrade = req.Minor == 1 && f.upgradeToken && f.upgrade
+	return nil
+}
+
+// checkPartialLine refuses the start of a request line that no bytes
+// could complete into a valid one: the method, the target and the version
+// are checked as far as they have arrived, with the statuses parseLine
+// would give.
+func checkPartialLine(p []byte) error {
+	i := 0
+	for i < len(p) && class[p[i]]&cToken != 0 {
+		i++
+	}
+	if i == len(p) {
+		return nil
+	}
+	if i == 0 || p[i] != ' ' {
+		return fail(400, "invalid method")
+	}
+	i++
+	start := i
+	for i < len(p) && class[p[i]]&cTarget != 0 {
+		i++
+	}
+	if i == len(p) {
+		return nil
+	}
+	if i == start {
+		return fail(400, "malformed request line")
+	}
+	if p[i] != ' ' {
+		if p[i] == '\r' { // HTTP/0.9 "GET /"
+			return fail(400, "malformed request line")
+		}
+		return fail(400, "invalid byte in request-target")
+	}
+	v := p[i+1:]
+	const proto = "HTTP/"
+	for k := 0; k < len(v) && k < 8; k++ {
+		c := v[k]
+		ok := k < len(proto) && c == proto[k] ||
+			(k == 5 || k == 7) && c >= '0' && c <= '9' ||
+			k == 6 && c == '.'
+		if !ok {
+			return fail(400, "malformed HTTP version")
+		}
+	}
+	if len(v) >= 8 {
+		if _, err := parseVersion(v[:8]); err != nil {
+			return err
+		}
+	}
+	if len(v) > 8 && (v[8] != '\r' || len(v) > 9) {
+		return fail(400, "malformed request line")
+	}
 	return nil
 }
 

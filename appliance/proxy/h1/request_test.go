@@ -377,3 +377,75 @@ func TestValidValue(t *testing.T) {
 		}
 	}
 }
+
+// TestParseRequestEarlyRefusal: a request line that no further bytes could
+// make valid is refused before its line end arrives, with the status the
+// whole line would get; the start of a valid line waits for more.
+func TestParseRequestEarlyRefusal(t *testing.T) {
+	for _, tt := range []struct {
+		in     string
+		status int // -1: wait for more
+	}{
+		{"G", -1},
+		{"GET", -1},
+		{"GET ", -1},
+		{"GET /a?b", -1},
+		{"GET / ", -1},
+		{"GET / HT", -1},
+		{"GET / HTTP/1.", -1},
+		{"GET / HTTP/1.1", -1},
+		{"GET / HTTP/1.1\r", -1},
+		{"\r\n\r\nGET / HTTP/1", -1},
+		{"GET /\x01\x02", 400},        // control bytes in the target
+		{"GET /\x00", 400},            // NUL
+		{"GET /\r", 400},              // HTTP/0.9 "GET /"
+		{"GET /a\tb", 400},            // HTAB in the target
+		{"GET /#frag", 400},           // '#' is no target byte
+		{"GE(T", 400},                 // non-token method
+		{" GET", 400},                 // empty method
+		{"GET  /", 400},               // double SP
+		{"\x16\x03\x01\x02\x00", 400}, // TLS sent to a plain port
+		{"GET / XTTP", 400},           // not HTTP
+		{"GET / HTTP/1,", 400},        // bad version syntax
+		{"GET / HTTP/x", 400},         // bad version syntax
+		{"GET / HTTP/2.0", 505},       // a version we do not speak
+		{"GET / HTTP/1.1 ", 400},      // SP after the version
+		{"GET / HTTP/1.1\rX", 400},    // bare CR
+		{"GET / HTTP/1.12", 400},      // version too long
+		{"GET " + strings.Repeat("a", 20) + "\x7f", 400},
+	} {
+		var req Request
+		if got := outcome(t, ParseRequest([]byte(tt.in), DefaultLimits, &req)); got != tt.status {
+			t.Errorf("%q: got %d, want %d", tt.in, got, tt.status)
+		}
+	}
+}
+
+// TestParseRequestPrefixesWait: no prefix of a valid head is refused, so
+// early refusal never turns away a request sent in pieces.
+func TestParseRequestPrefixesWait(t *testing.T) {
+	for _, head := range []string{
+		"GET /a?b=c HTTP/1.1\r\nHost: example.com\r\n\r\n",
+		"\r\nPOST http://a.example/x HTTP/1.0\r\nContent-Length: 0\r\n\r\n",
+		"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET / HTTP/1.1\nHost: a\n\n",
+		get("Cookie: " + strings.Repeat("c", 5000) + "\r\n"),
+	} {
+		checkPrefixesWait(t, []byte(head), DefaultLimits)
+	}
+}
+
+// checkPrefixesWait fails if ParseRequest refuses any proper prefix of
+// head, which it parses whole.
+func checkPrefixesWait(t *testing.T, head []byte, lim Limits) {
+	t.Helper()
+	var req Request
+	if err := ParseRequest(head, lim, &req); err != nil || req.HeadLen != len(head) {
+		t.Fatalf("%q: %v, HeadLen %d", head, err, req.HeadLen)
+	}
+	for i := range len(head) {
+		if err := ParseRequest(head[:i], lim, &req); err != ErrIncomplete {
+			t.Fatalf("prefix %q of a valid head: %v, want ErrIncomplete", head[:i], err)
+		}
+	}
+}

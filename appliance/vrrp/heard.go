@@ -1,0 +1,207 @@
+package vrrp
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+)
+
+// HeardRouter is a VRRP router of another node, heard on a link.
+type HeardRouter struct {
+	Interface string
+	VRID      int
+	Version   int
+	Priority  int
+	Source    netip.Addr
+	VIPs      []netip.Addr
+	Interval  time.Duration
+	Last      time.Time
+}
+
+// heard records the VRRP routers of other nodes heard on each link: every
+// valid advertisement that reaches the node, whatever its VRID, from an
+// address that is not one of the node's own. With it the console suggests
+// a VRID no router on the link uses, and refuses one that is taken.
+type heard struct {
+	mu  sync.Mutex
+	m   map[heardKey]*HeardRouter
+	now func() time.Time
+}
+
+type heardKey struct {
+	ifname string
+	v6     bool
+	vrid   int
+	src    netip.Addr
+}
+
+func newHeard(now func() time.Time) *heard {
+	return &heard{m: map[heardKey]*HeardRouter{}, now: now}
+}
+
+func (h *heard) record(ifname string, src netip.Addr, p *Packet) {
+	k := heardKey{ifname, src.Is6(), int(p.VRID), src}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.m[k] = &HeardRouter{Interface: ifname, VRID: int(p.VRID), Version: p.Version, Priority: int(p.Priority),
+		Source: src, VIPs: slices.Clone(p.Addrs), Interval: p.MaxAdvertInterval, Last: h.now()}
+}
+
+// list returns the routers heard recently: within three of their
+// advertisement intervals (a router that stopped is forgotten as its
+// backups would declare it dead), at least 3 s.
+func (h *heard) list() []HeardRouter {
+	now := h.now()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []HeardRouter
+	for k, r := range h.m {
+		if now.Sub(r.Last) > max(3*r.Interval, 3*time.Second)+time.Second {
+			delete(h.m, k)
+			continue
+		}
+		out = append(out, *r)
+	}
+	slices.SortFunc(out, func(a, b HeardRouter) int {
+		if a.Interface != b.Interface {
+			if a.Interface < b.Interface {
+				return -1
+			}
+			return 1
+		}
+		return a.VRID - b.VRID
+	})
+	return out
+}
+
+// listen follows the VRRP advertisements that reach the node on every
+// interface, IPv4 and IPv6, until ctx ends. It joins the VRRP groups on
+// each multicast interface (again as interfaces come), so that it hears
+// routers even where no instance of this node runs.
+func (h *heard) listen(ctx context.Context, log *slog.Logger) {
+	var wg sync.WaitGroup
+	for _, v6 := range []bool{false, true} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := h.listenFamily(ctx, v6); err != nil && ctx.Err() == nil {
+				log.Warn("VRRP routers of other nodes are not followed", "ipv6", v6, "err", err)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// heardRejoin is how often new interfaces are joined and the node's own
+// addresses are read again.
+const heardRejoin = 5 * time.Second
+
+func (h *heard) listenFamily(ctx context.Context, v6 bool) error {
+	network, group := "ip4:112", MulticastIPv4
+	if v6 {
+		network, group = "ip6:112", MulticastIPv6
+	}
+	c, err := net.ListenPacket(network, "")
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	go func() { <-ctx.Done(); c.Close() }()
+	var p4 *ipv4.PacketConn
+	var p6 *ipv6.PacketConn
+	if v6 {
+		p6 = ipv6.NewPacketConn(c)
+		if err := p6.SetControlMessage(ipv6.FlagHopLimit|ipv6.FlagDst|ipv6.FlagInterface, true); err != nil {
+			return err
+		}
+	} else {
+		p4 = ipv4.NewPacketConn(c)
+		if err := p4.SetControlMessage(ipv4.FlagTTL|ipv4.FlagDst|ipv4.FlagInterface, true); err != nil {
+			return err
+		}
+	}
+	joined := map[int]bool{}
+	own := map[netip.Addr]bool{}
+	names := map[int]string{}
+	var next time.Time
+	refresh := func() {
+		ifs, err := net.Interfaces()
+		if err != nil {
+			return
+		}
+		clear(own)
+		for _, ifi := range ifs {
+			names[ifi.Index] = ifi.Name
+			if addrs, err := ifi.Addrs(); err == nil {
+				for _, a := range addrs {
+					if ipn, ok := a.(*net.IPNet); ok {
+						own[ipOfSlice(ipn.IP)] = true
+					}
+				}
+			}
+			if joined[ifi.Index] || ifi.Flags&net.FlagMulticast == 0 || ifi.Flags&net.FlagUp == 0 {
+				continue
+			}
+			g := &net.IPAddr{IP: group.AsSlice()}
+			if v6 {
+				err = p6.JoinGroup(&ifi, g)
+			} else {
+				err = p4.JoinGroup(&ifi, g)
+			}
+			joined[ifi.Index] = err == nil
+		}
+	}
+	buf := make([]byte, 1500)
+	for {
+		if now := time.Now(); now.After(next) {
+			refresh()
+			next = now.Add(heardRejoin)
+		}
+		c.SetReadDeadline(time.Now().Add(heardRejoin))
+		var n, ifindex, ttl int
+		var src, dst netip.Addr
+		if v6 {
+			var cm *ipv6.ControlMessage
+			var from net.Addr
+			n, cm, from, err = p6.ReadFrom(buf)
+			src = ipOf(from)
+			if cm != nil {
+				ifindex, ttl, dst = cm.IfIndex, cm.HopLimit, ipOfSlice(cm.Dst)
+			}
+		} else {
+			var cm *ipv4.ControlMessage
+			var from net.Addr
+			n, cm, from, err = p4.ReadFrom(buf)
+			src = ipOf(from)
+			if cm != nil {
+				ifindex, ttl, dst = cm.IfIndex, cm.TTL, ipOfSlice(cm.Dst)
+			}
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return err
+		}
+		if ttl != 255 || own[src] || names[ifindex] == "" {
+			continue
+		}
+		p, err := Parse(buf[:min(n, len(buf))], src, dst)
+		if err != nil {
+			continue
+		}
+		h.record(names[ifindex], src, p)
+	}
+}

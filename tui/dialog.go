@@ -1,0 +1,134 @@
+package tui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+
+	"halb/appliance/api"
+)
+
+// confirm asks yes or no before an action that changes state, then the
+// console password when the node requires one (console.require_password).
+type confirm struct {
+	question string
+	action   tea.Cmd
+	asking   bool // the password is being asked
+	pw       *TextField
+	checking bool
+	err      string
+}
+
+func newConfirm(question string, action tea.Cmd) *confirm {
+	return &confirm{question: question, action: action, pw: NewText("Console password", "", "", "").Password()}
+}
+
+// passwordCheckedMsg is the daemon's answer to a password.
+type passwordCheckedMsg struct{ err error }
+
+// needsPassword reports whether actions must give the console password.
+func needsPassword(c *Context) bool { return c.Auth.Required && c.Auth.PasswordSet }
+
+// noPasswordYet is why actions are refused on a node that requires a
+// console password but has none.
+func noPasswordYet(c *Context) bool { return c.Auth.Required && !c.Auth.PasswordSet }
+
+// refuseAction says why an action cannot be asked for now ("" when it
+// can): the console's settings are not read yet, or a password is
+// required and none is set.
+func refuseAction(c *Context) string {
+	switch {
+	case !c.AuthKnown:
+		return "one moment: reading this node's console settings"
+	case noPasswordYet(c):
+		return "set a console password first: p (actions need one on this node)"
+	}
+	return ""
+}
+
+// update handles the dialog's messages; done is set when the dialog ends
+// (run is then the action, or nil when cancelled).
+func (d *confirm) update(c *Context, msg tea.Msg) (done bool, run tea.Cmd, cmd tea.Cmd) {
+	switch m := msg.(type) {
+	case passwordCheckedMsg:
+		d.checking = false
+		switch {
+		case m.err == nil:
+			return true, d.action, nil
+		case errors.Is(m.err, api.ErrUnauthorized):
+			d.err = "wrong password"
+		default:
+			var se *api.StatusError
+			if errors.As(m.err, &se) && se.Code == http.StatusTooManyRequests {
+				d.err = fmt.Sprintf("too many wrong passwords: try again in %s", se.RetryAfter.Round(time.Second))
+			} else {
+				d.err = m.err.Error()
+			}
+		}
+		d.pw.SetValue("")
+		return false, nil, nil
+	case tea.KeyMsg:
+		if d.checking {
+			return false, nil, nil
+		}
+		if !d.asking {
+			switch m.String() {
+			case "y", "Y":
+				if !needsPassword(c) {
+					return true, d.action, nil
+				}
+				d.asking = true
+				return false, nil, d.pw.Focus()
+			case "n", "N", "esc":
+				return true, nil, nil
+			}
+			return false, nil, nil
+		}
+		switch m.String() {
+		case "esc":
+			return true, nil, nil
+		case "enter":
+			d.checking, d.err = true, ""
+			client, pw := c.Client, d.pw.Value()
+			return false, nil, func() tea.Msg {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				return passwordCheckedMsg{client.CheckConsolePassword(ctx, pw)}
+			}
+		}
+		_, cmd := d.pw.Update(m)
+		return false, nil, cmd
+	}
+	return false, nil, nil
+}
+
+func (d *confirm) view(t *Theme, w int) string {
+	var b strings.Builder
+	b.WriteString(d.question + "\n\n")
+	switch {
+	case !d.asking:
+		b.WriteString("y = yes, n = no")
+	default:
+		b.WriteString("Console password: " + d.pw.in.View() + "\n")
+		if d.checking {
+			b.WriteString("checking" + t.Ellip)
+		} else if d.err != "" {
+			b.WriteString(t.Error.Render(d.err))
+		} else {
+			b.WriteString(t.Dim.Render("enter = go on, esc = cancel"))
+		}
+	}
+	return t.Dialog.Render(b.String())
+}
+
+func (d *confirm) help() []Binding {
+	if d.asking {
+		return []Binding{{"enter", "check the password"}, {"esc", "cancel"}}
+	}
+	return []Binding{{"y", "yes"}, {"n", "no"}}
+}

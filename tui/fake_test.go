@@ -1,0 +1,288 @@
+package tui
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/charmbracelet/lipgloss"
+	"github.com/muesli/termenv"
+
+	"halb/appliance/api"
+	"halb/appliance/config"
+	"halb/appliance/health"
+	"halb/appliance/proxy"
+	"halb/appliance/vrrp"
+)
+
+// fakeClient is the control API for the console's unit tests: canned
+// answers, and a record of what the console sent.
+type fakeClient struct {
+	mu         sync.Mutex
+	status     *api.Status
+	statusErr  error
+	interfaces []api.Interface
+	config     []byte
+	applyErr   error
+	applied    [][]byte
+	calls      []string
+	events     chan api.Event
+	done       chan struct{}
+	onHandover func()
+	// the console password ("" none) and whether actions need it
+	password string
+	required bool
+	history  []api.HistoryEntry
+	versions map[int][]byte
+}
+
+func newFake(t *testing.T) *fakeClient {
+	f := &fakeClient{events: make(chan api.Event, 16), done: make(chan struct{}), required: true, versions: map[int][]byte{}}
+	t.Cleanup(func() { close(f.done) })
+	f.status = &api.Status{Node: api.NodeStatus{Version: "test"}, Config: api.ConfigStatus{Path: "/var/lib/halb/halb.yaml"}}
+	f.interfaces = []api.Interface{
+		{Name: "lo", Kind: "loopback", MTU: 65536, Up: true, Carrier: true, Addresses: []string{"127.0.0.1/8"}},
+		{Name: "eth0", Kind: "device", MAC: "52:54:00:12:34:01", MTU: 1500, Up: true, Carrier: true, Addresses: []string{"10.0.0.11/24"},
+			VRRP: []api.HeardRouter{{VRID: 51, Version: 3, Source: "10.0.0.5", Priority: 100, VIPs: []string{"10.0.0.50"}}}},
+		{Name: "eth1", Kind: "device", MAC: "52:54:00:12:34:02", MTU: 1500, Up: true, Addresses: []string{}},
+	}
+	return f
+}
+
+func (f *fakeClient) record(call string) {
+	f.mu.Lock()
+	f.calls = append(f.calls, call)
+	f.mu.Unlock()
+}
+
+func (f *fakeClient) Status(ctx context.Context) (*api.Status, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.statusErr != nil {
+		return nil, f.statusErr
+	}
+	st := *f.status
+	return &st, nil
+}
+
+func (f *fakeClient) Config(ctx context.Context) ([]byte, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.config, nil
+}
+
+func (f *fakeClient) ApplyConfig(ctx context.Context, raw []byte) ([]config.Change, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.applied = append(f.applied, raw)
+	if f.applyErr != nil {
+		return nil, f.applyErr
+	}
+	cfg, err := config.Parse("api", raw)
+	if err != nil {
+		return nil, err
+	}
+	f.config = raw
+	f.status.Config.Loaded = true
+	f.status.Node.Name = cfg.Node.Name
+	return config.Diff(nil, cfg), nil
+}
+
+func (f *fakeClient) Events(ctx context.Context, fn func(api.Event) error) error {
+	for {
+		select {
+		case ev := <-f.events:
+			if err := fn(ev); err != nil {
+				return err
+			}
+		case <-f.done:
+			return errors.New("closed")
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (f *fakeClient) Handover(ctx context.Context, instances ...string) error {
+	f.record("handover")
+	if f.onHandover != nil {
+		go f.onHandover()
+	}
+	return nil
+}
+
+func (f *fakeClient) SetMaintenance(ctx context.Context, on bool) error {
+	f.record("maintenance " + onOff(on))
+	return nil
+}
+
+func (f *fakeClient) DrainServer(ctx context.Context, server string, drain bool) ([]string, error) {
+	f.record("drain " + server + " " + onOff(drain))
+	return nil, nil
+}
+
+func (f *fakeClient) Interfaces(ctx context.Context) ([]api.Interface, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.interfaces, nil
+}
+
+func (f *fakeClient) setStatus(fn func(st *api.Status)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fn(f.status)
+}
+
+// testTime is the fake clock's time.
+var testTime = time.Date(2026, 12, 4, 10, 30, 0, 0, time.UTC)
+
+// terms are the terminals the golden tests draw for: the Linux console,
+// a serial vt100 and a modern xterm.
+var terms = []struct {
+	name    string
+	profile termenv.Profile
+	ascii   bool
+}{
+	{"linux", termenv.ANSI, false},
+	{"vt100", termenv.Ascii, true},
+	{"xterm-256color", termenv.ANSI256, false},
+}
+
+func themeFor(profile termenv.Profile, ascii bool) *Theme {
+	r := lipgloss.NewRenderer(io.Discard)
+	r.SetColorProfile(profile)
+	return NewTheme(r, ascii)
+}
+
+// configured makes the fake a configured node: two VRRP instances, a
+// service with two servers (one down), events.
+func (f *fakeClient) configured() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.config = []byte(`node: {name: lb1}
+vrrp:
+  - {name: vip-a, interface: eth0, vrid: 52, priority: 150, vips: [10.0.0.100/24]}
+services:
+  - {name: web, listen: ["10.0.0.100:80"], default_backend: web}
+backends:
+  - name: web
+    servers:
+      - {name: web1, address: "10.0.1.11:80"}
+      - {name: web2, address: "10.0.1.12:80"}
+`)
+	f.password = "secret123"
+	f.history = []api.HistoryEntry{
+		{Version: 8, Time: testTime.Add(-time.Hour), Source: "console", Summary: `1 change(s): backends "web" changed: servers`, Running: true},
+		{Version: 7, Time: testTime.Add(-2 * time.Hour), Source: "file", Summary: `3 change(s): vrrp "vip-a" added; ...`},
+	}
+	f.versions[7] = []byte("node: {name: lb1}\nvrrp:\n  - {name: vip-a, interface: eth0, vrid: 52, priority: 150, vips: [10.0.0.100/24]}\n")
+	f.versions[8] = f.config
+	st := f.status
+	st.Node.Name = "lb1"
+	st.Config.Loaded = true
+	st.Config.SHA256 = "8f2a"
+	st.VRRP = mustJSON([]vrrp.InstanceStatus{{Name: "vip-a", Interface: "eth0", VRID: 52, Version: 3, State: vrrp.StateMaster,
+		Priority: 150, EffectivePriority: 150, VIPs: []string{"10.0.0.100/24"}, HeldVIPs: []string{"10.0.0.100/24"}}})
+	st.Services = mustJSON([]proxy.ServiceStatus{{Name: "web", Mode: "http", Listen: []string{"10.0.0.100:80"},
+		Listening: []string{"10.0.0.100:80"}, Backend: "web",
+		Stats: proxy.ServiceCounters{Connections: 40, ActiveConnections: 3, Requests: 1200},
+		Backends: []proxy.BackendStatus{{Name: "web", Balance: "roundrobin", Servers: []proxy.ServerStatus{
+			{Name: "web1", Address: "10.0.1.11:80", Up: true, Weight: 1, Active: 3, Total: 1200},
+			{Name: "web2", Address: "10.0.1.12:80", Up: false, Weight: 1, ConnectErrors: 4},
+		}}}}})
+	st.Backends = mustJSON([]health.BackendHealth{{Name: "web", Check: "tcp", Servers: []health.ServerHealth{
+		{Name: "web1", Address: "10.0.1.11:80", State: "up", Checks: 30, LatencyMS: 0.4},
+		{Name: "web2", Address: "10.0.1.12:80", State: "down", Checks: 30, LastError: "connect: connection refused"},
+	}}})
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func (f *fakeClient) ConsoleAuth(ctx context.Context) (api.ConsoleAuth, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return api.ConsoleAuth{PasswordSet: f.password != "", Required: f.required}, nil
+}
+
+func (f *fakeClient) CheckConsolePassword(ctx context.Context, password string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if password != f.password {
+		return &api.StatusError{Code: 401, Msg: "wrong password"}
+	}
+	return nil
+}
+
+func (f *fakeClient) SetConsolePassword(ctx context.Context, password, old string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.password != "" && old != f.password {
+		return &api.StatusError{Code: 401, Msg: "wrong password"}
+	}
+	if len(password) < 8 {
+		return &api.StatusError{Code: 400, Msg: "the password must have at least 8 characters"}
+	}
+	f.password = password
+	f.calls = append(f.calls, "password")
+	return nil
+}
+
+func (f *fakeClient) History(ctx context.Context) ([]api.HistoryEntry, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.history, nil
+}
+
+func (f *fakeClient) HistoryConfig(ctx context.Context, version int) ([]byte, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if b, ok := f.versions[version]; ok {
+		return b, nil
+	}
+	return nil, &api.StatusError{Code: 404, Msg: "no such version"}
+}
+
+func (f *fakeClient) Rollback(ctx context.Context, version int) (api.ApplyResult, error) {
+	f.mu.Lock()
+	raw, ok := f.versions[version]
+	f.mu.Unlock()
+	if !ok {
+		return api.ApplyResult{}, &api.StatusError{Code: 404, Msg: "no such version"}
+	}
+	f.record(fmt.Sprintf("rollback %d", version))
+	ch, err := f.ApplyConfig(ctx, raw)
+	return api.ApplyResult{Changes: ch, Version: 9}, err
+}
+
+func (f *fakeClient) Logs(ctx context.Context, n int) ([]api.LogRecord, error) {
+	return []api.LogRecord{
+		{Time: testTime.Add(-2 * time.Second), Level: "INFO", Message: "halbd started", Attrs: "config=/var/lib/halb/halb.yaml"},
+		{Time: testTime.Add(-time.Second), Level: "WARN", Message: "server web/web2 down", Attrs: `reason="connection refused"`},
+	}, nil
+}
+
+func (f *fakeClient) Reboot(ctx context.Context) error {
+	f.record("reboot")
+	return nil
+}
+
+func (f *fakeClient) Poweroff(ctx context.Context) error {
+	f.record("poweroff")
+	return nil
+}
+
+func (f *fakeClient) FactoryReset(ctx context.Context, nodeName string) error {
+	f.record("factory-reset " + nodeName)
+	return nil
+}

@@ -1,0 +1,168 @@
+package tui
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+
+	"halb/appliance/config"
+)
+
+// reviewStep shows what the wizard will apply, as the changes to the
+// running config and the whole file, and applies it through the API.
+type reviewStep struct {
+	raw      []byte
+	changes  []config.Change
+	problem  error // the draft does not even marshal or parse
+	applying bool
+	applyErr error
+	msgs     []string // refusals no field owns
+	offset   int
+	first    string // the node name, when this is the node's first config
+	password string // the console password to set first
+}
+
+func newReviewStep() Step { return &reviewStep{} }
+
+func (s *reviewStep) Title() string { return "Review" }
+
+func (s *reviewStep) Load(c *Context, d *Draft) tea.Cmd {
+	s.applyErr, s.applying, s.offset = nil, false, 0
+	s.password = d.ConsolePassword
+	s.raw, s.problem = d.YAML()
+	if s.problem != nil {
+		return nil
+	}
+	cfg, err := config.Parse("console", s.raw)
+	if err != nil {
+		s.problem = err
+		return nil
+	}
+	base := d.Running
+	if base == nil {
+		// A first config: compare with an empty one that has the same
+		// defaults, so that only what the wizard made is listed.
+		base, _ = config.Parse("empty", []byte("node: {name: "+cfg.Node.Name+"}\n"))
+		s.first = cfg.Node.Name
+	}
+	s.changes = config.Diff(base, cfg)
+	return nil
+}
+
+func (s *reviewStep) Save(d *Draft) int { return 0 }
+
+func (s *reviewStep) ClearErrors() { s.msgs = nil }
+
+// Place takes the refusals without a field path.
+func (s *reviewStep) Place(e *config.Error) bool {
+	if e.Path != "" {
+		return false
+	}
+	s.msgs = append(s.msgs, e.Error())
+	return true
+}
+
+type applyDoneMsg struct {
+	changes []config.Change
+	err     error
+}
+
+func (s *reviewStep) apply(c *Context) tea.Cmd {
+	client, raw, pw := c.Client, s.raw, s.password
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if pw != "" {
+			if err := client.SetConsolePassword(ctx, pw, ""); err != nil {
+				return applyDoneMsg{err: fmt.Errorf("console password: %w", err)}
+			}
+		}
+		ch, err := client.ApplyConfig(ctx, raw)
+		return applyDoneMsg{ch, err}
+	}
+}
+
+func (s *reviewStep) Update(c *Context, msg tea.Msg) (bool, tea.Cmd) {
+	switch m := msg.(type) {
+	case applyDoneMsg:
+		s.applying = false
+		if m.err == nil {
+			d := NewDashboard(c)
+			d.flash = fmt.Sprintf("config applied: %d change(s)", len(m.changes))
+			return false, func() tea.Msg { return ShowMsg{Screen: d} }
+		}
+		if es := config.AsErrors(m.err); es != nil {
+			return false, func() tea.Msg { return applyFailedMsg{es} }
+		}
+		s.applyErr = m.err
+	case tea.KeyMsg:
+		switch m.String() {
+		case "enter":
+			if s.problem == nil && !s.applying {
+				s.applying, s.applyErr = true, nil
+				return false, s.apply(c)
+			}
+		case "down", "j":
+			s.offset++
+		case "up", "k":
+			s.offset = max(s.offset-1, 0)
+		case "pgdown", " ":
+			s.offset += 10
+		case "pgup":
+			s.offset = max(s.offset-10, 0)
+		}
+	}
+	return false, nil
+}
+
+func (s *reviewStep) View(c *Context, w, h int) string {
+	t := c.Theme
+	var b strings.Builder
+	if s.problem != nil {
+		b.WriteString(t.Error.Render("the draft is not a config: "+s.problem.Error()) + "\n")
+		return b.String()
+	}
+	if s.first != "" {
+		b.WriteString(t.Section.Render("A first config for "+s.first+" (nothing runs yet)") + "\n")
+	} else {
+		b.WriteString(t.Section.Render("Changes to the running config") + "\n")
+	}
+	if len(s.changes) == 0 {
+		b.WriteString("  none\n")
+	}
+	for _, ch := range s.changes {
+		sign := "~"
+		switch ch.Kind {
+		case "added":
+			sign = "+"
+		case "removed":
+			sign = "-"
+		}
+		b.WriteString("  " + sign + " " + ch.String() + "\n")
+	}
+	for _, m := range s.msgs {
+		b.WriteString(t.Error.Render("! "+m) + "\n")
+	}
+	switch {
+	case s.applying:
+		b.WriteString(t.Bold.Render("applying"+t.Ellip) + "\n")
+	case s.applyErr != nil:
+		b.WriteString(t.Error.Render("not applied: "+s.applyErr.Error()) + "\n")
+	}
+	b.WriteString("\n" + t.Section.Render("halb.yaml") + "\n")
+	lines := strings.Split(strings.TrimRight(string(s.raw), "\n"), "\n")
+	room := h - strings.Count(b.String(), "\n")
+	s.offset = min(s.offset, max(len(lines)-room, 0))
+	end := min(len(lines), s.offset+max(room, 1))
+	for _, l := range lines[s.offset:end] {
+		b.WriteString("  " + l + "\n")
+	}
+	return b.String()
+}
+
+func (s *reviewStep) Help(c *Context) []Binding {
+	return []Binding{{"enter", "apply"}, {"up/down", "scroll"}}
+}

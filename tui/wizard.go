@@ -1,0 +1,195 @@
+package tui
+
+import (
+	"fmt"
+	"strings"
+
+	tea "github.com/charmbracelet/bubbletea"
+
+	"halb/appliance/config"
+)
+
+// Step is one page of the setup wizard. Steps fill the draft from their
+// fields (Save), show the daemon's errors on the fields their paths name
+// (Place), and are checked before the wizard moves on.
+type Step interface {
+	Title() string
+	// Load fills the fields from the draft when the step is entered.
+	Load(c *Context, d *Draft) tea.Cmd
+	// Save writes the fields into the draft; it returns how many problems
+	// it found itself (a number that is no number), shown on the fields.
+	Save(d *Draft) int
+	// Place shows e on the field its path names and reports whether the
+	// path is this step's.
+	Place(e *config.Error) bool
+	// ClearErrors removes the messages Place put.
+	ClearErrors()
+	// Update takes messages while the step is shown; submit moves on.
+	Update(c *Context, msg tea.Msg) (submit bool, cmd tea.Cmd)
+	View(c *Context, w, h int) string
+	Help(c *Context) []Binding
+}
+
+// wizardSteps are the setup wizard's steps in order. A later feature adds
+// a step here.
+var wizardSteps = []func() Step{
+	newNodeStep,
+	newVRRPStep,
+	newServiceStep,
+	newPasswordStep,
+	newReviewStep,
+}
+
+// Wizard sets a node up: each step is checked (the daemon's own
+// validation, messages on the fields) before the next; nothing is applied
+// before the review step.
+type Wizard struct {
+	title string
+	draft *Draft
+	steps []Step
+	i     int
+	// note is a line under the step title (e.g. why the wizard went back).
+	note string
+}
+
+// NewWizard starts the setup wizard on a draft of the running config
+// (NewDraft when unconfigured).
+func NewWizard(c *Context, d *Draft) *Wizard {
+	var steps []Step
+	for _, mk := range wizardSteps {
+		steps = append(steps, mk())
+	}
+	return NewFlow("halb setup", d, steps...)
+}
+
+// NewFlow is a sequence of steps on a draft, checked step by step, that
+// ends in a review (the last step) which applies it: the setup wizard, and
+// the editors of one section.
+func NewFlow(title string, d *Draft, steps ...Step) *Wizard {
+	if d == nil {
+		d = NewDraft()
+	}
+	return &Wizard{title: title, draft: d, steps: steps}
+}
+
+// Init loads the first step.
+func (w *Wizard) Init(c *Context) tea.Cmd { return w.steps[0].Load(c, w.draft) }
+
+func (w *Wizard) Update(c *Context, msg tea.Msg) (Screen, tea.Cmd) {
+	switch m := msg.(type) {
+	case applyFailedMsg:
+		// The daemon refused the config: put each error on its field and
+		// go to the first step that has one.
+		first := -1
+		for i, s := range w.steps {
+			s.ClearErrors()
+			for _, e := range m.errs {
+				if s.Place(e) && first < 0 {
+					first = i
+				}
+			}
+		}
+		if first >= 0 && first != w.i {
+			w.i = first
+			w.note = fmt.Sprintf("halbd refused the config: %d problem(s), shown on their fields", len(m.errs))
+			return w, nil
+		}
+	case tea.KeyMsg:
+		if m.String() == "esc" {
+			if w.i == 0 {
+				if w.draft.Running != nil {
+					return NewDashboard(c), nil // leave the wizard: nothing applied
+				}
+				return w, nil
+			}
+			w.steps[w.i].Save(w.draft)
+			w.i--
+			w.note = ""
+			return w, w.steps[w.i].Load(c, w.draft)
+		}
+	}
+	submit, cmd := w.steps[w.i].Update(c, msg)
+	if !submit {
+		return w, cmd
+	}
+	return w, tea.Batch(cmd, w.next(c))
+}
+
+// next checks the current step and moves on when its fields are right.
+func (w *Wizard) next(c *Context) tea.Cmd {
+	s := w.steps[w.i]
+	s.ClearErrors()
+	bad := s.Save(w.draft)
+	for _, e := range w.draft.Check() {
+		if s.Place(e) {
+			bad++
+		}
+	}
+	if bad > 0 || w.i == len(w.steps)-1 {
+		return nil
+	}
+	w.i++
+	w.note = ""
+	return w.steps[w.i].Load(c, w.draft)
+}
+
+func (w *Wizard) View(c *Context, width, height int) string {
+	t := c.Theme
+	var b strings.Builder
+	title := fmt.Sprintf(" %s  %d/%d  %s", w.title, w.i+1, len(w.steps), w.steps[w.i].Title())
+	b.WriteString(t.Title.Render(pad(title, width)) + "\n")
+	// The steps, the current one marked.
+	var names []string
+	for i, s := range w.steps {
+		n := s.Title()
+		if i == w.i {
+			n = t.Bold.Render("[" + n + "]")
+		}
+		names = append(names, n)
+	}
+	b.WriteString(truncate(strings.Join(names, " > "), width) + "\n")
+	if w.note != "" {
+		b.WriteString(t.Error.Render(w.note) + "\n")
+	}
+	b.WriteString("\n")
+	used := strings.Count(b.String(), "\n")
+	b.WriteString(w.steps[w.i].View(c, width, height-used))
+	return b.String()
+}
+
+func (w *Wizard) Help(c *Context) []Binding {
+	keys := w.steps[w.i].Help(c)
+	back := "back"
+	if w.i == 0 {
+		if w.draft.Running == nil {
+			return keys
+		}
+		back = "leave (nothing applied)"
+	}
+	return append(keys, Binding{"esc", back})
+}
+
+// Typing reports whether the focused field takes text.
+func (w *Wizard) Typing() bool {
+	fs, ok := w.steps[w.i].(interface{ focusedField() Field })
+	if !ok {
+		return false
+	}
+	switch fs.focusedField().(type) {
+	case *ChoiceField:
+		return false
+	}
+	return true
+}
+
+// formHelp is the help line of a step that is a form.
+func formHelp(last bool) []Binding {
+	enter := "next field"
+	if last {
+		enter = "next step"
+	}
+	return []Binding{{"enter", enter}, {"tab/shift+tab", "move"}}
+}
+
+// applyFailedMsg carries the daemon's refusal of a config.
+type applyFailedMsg struct{ errs config.Errors }
