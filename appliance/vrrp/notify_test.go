@@ -125,7 +125,8 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 }
 
 // TestNotifierRealProgram runs a real program and logs its exit status;
-// one that hangs is killed after the timeout.
+// one that hangs is killed after the timeout. The timeout leaves a loaded
+// machine time to start a shell (200ms did not, once, under a full test run).
 func TestNotifierRealProgram(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out")
@@ -136,7 +137,7 @@ func TestNotifierRealProgram(t *testing.T) {
 	}
 	var logs bytes.Buffer
 	var mu sync.Mutex
-	n := newNotifier("web-a", prog, 200*time.Millisecond, execProgram, slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil)))
+	n := newNotifier("web-a", prog, 2*time.Second, execProgram, slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil)))
 	go n.loop()
 	n.notify(StateBackup, 100)
 	n.notify(StateFault, 100)
@@ -156,7 +157,7 @@ func TestNotifierRealProgram(t *testing.T) {
 	if strings.Count(l, "notify program ran") != 3 || !strings.Contains(l, "exit=\"status 0\"") {
 		t.Errorf("successful runs not logged with their exit status:\n%s", l)
 	}
-	if !strings.Contains(l, "notify program failed") || !strings.Contains(l, `exit="timed out after 200ms"`) || !strings.Contains(l, "state=FAULT") {
+	if !strings.Contains(l, "notify program failed") || !strings.Contains(l, `exit="timed out after 2s"`) || !strings.Contains(l, "state=FAULT") {
 		t.Errorf("the hung run is not logged as timed out:\n%s", l)
 	}
 }

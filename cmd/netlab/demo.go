@@ -11,7 +11,9 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -27,7 +29,7 @@ import (
 // legend, so that it stays on a 24-line screen.
 const legendEvery = 10
 
-const legend = "keys: m kill lb1's daemons | s restart them | l lb1 link down/up | p partition lb1/lb2, heal | b be1 down/up | q quit"
+const legend = "keys: m kill lb1's daemons | s restart them | l lb1 link down/up | p partition lb1/lb2, heal | b be1 down/up | c lb1's console | q quit"
 
 // demo runs the classic topology under client load and prints a status line
 // a second; keys inject faults. The lab's log directory is removed on a
@@ -38,6 +40,7 @@ func demo(args []string) error {
 	flavor := fs.String("flavor", "halb", "node flavor: halb or reference (keepalived+HAProxy)")
 	halbd := fs.String("halbd", "bin/halbd", "halbd binary for -flavor halb")
 	keep := fs.Bool("keep", false, "keep the lab's log directory after a clean exit")
+	console := fs.String("console", "bin/halb-console", "halb-console binary, run on lb1's socket by the key c (flavor halb)")
 	fs.Parse(args)
 	if netlab.Flavor(*flavor) == netlab.FlavorHalb {
 		netlab.HalbdPath = *halbd
@@ -139,6 +142,9 @@ func demo(args []string) error {
 			var msg string
 			var err error
 			switch k {
+			case 'c':
+				msg, err = openConsole(c, netlab.Flavor(*flavor), *console)
+				fmt.Println(legend)
 			case 'm':
 				msg, err = "killed lb1's daemons (SIGKILL: its VIP stays on its link, stale)", c.LB[0].Kill()
 			case 's':
@@ -164,7 +170,9 @@ func demo(args []string) error {
 				}
 			case 'q':
 				return nil
-			default:
+			}
+			kb.next()
+			if msg == "" {
 				continue
 			}
 			if err != nil {
@@ -173,6 +181,22 @@ func demo(args []string) error {
 			fmt.Printf(">>> %s\n", msg)
 		}
 	}
+}
+
+// openConsole runs halb-console against lb1's control socket on this
+// terminal until it quits (ctrl+c); the status lines wait meanwhile (the
+// client's load and the nodes go on). The console's alternate screen
+// leaves the demo's lines as they were.
+func openConsole(c *netlab.Classic, flavor netlab.Flavor, bin string) (string, error) {
+	if flavor != netlab.FlavorHalb {
+		return "the console is halb's: run the demo with -flavor halb", nil
+	}
+	cmd := exec.Command(bin, "-socket", filepath.Join(c.LB[0].Dir, "halb.sock"))
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return "lb1's console", err
+	}
+	return "back from lb1's console", nil
 }
 
 // statusLine is the demo's line for one second: s against last.
@@ -337,15 +361,18 @@ func haproxyChecks(ctx context.Context, sock string) (map[string]string, error) 
 // keyboard reads the demo's keys from stdin. On a terminal it turns echo
 // and line buffering off from the start, so keys typed while the lab is
 // being built are neither shown nor acted on: start discards them. Output
-// processing stays on, and so does ^C (a signal).
+// processing stays on, and so does ^C (a signal). It reads the next key
+// only once the last one was handled (next), so a program the demo runs on
+// the terminal (the console) gets the keys typed while it runs.
 type keyboard struct {
-	f     *os.File
-	fd    int
-	saved *unix.Termios
+	f       *os.File
+	fd      int
+	saved   *unix.Termios
+	handled chan struct{}
 }
 
 func openKeyboard(f *os.File) *keyboard {
-	k := &keyboard{f: f, fd: int(f.Fd())}
+	k := &keyboard{f: f, fd: int(f.Fd()), handled: make(chan struct{})}
 	t, err := unix.IoctlGetTermios(k.fd, unix.TCGETS)
 	if err != nil {
 		return k // not a terminal
@@ -366,19 +393,24 @@ func (k *keyboard) start(out chan<- byte) {
 		unix.IoctlSetInt(k.fd, unix.TCFLSH, unix.TCIFLUSH)
 	}
 	go func() {
-		r := bufio.NewReader(k.f)
+		var b [1]byte
 		for {
-			b, err := r.ReadByte()
-			if err != nil {
+			// One byte at a time, unbuffered: what the demo has not asked
+			// for stays in the terminal for a program it runs.
+			if n, err := k.f.Read(b[:]); err != nil || n == 0 {
 				out <- 'q'
 				return
 			}
-			if b != '\n' && b != '\r' {
-				out <- b
+			if b[0] != '\n' && b[0] != '\r' {
+				out <- b[0]
+				<-k.handled
 			}
 		}
 	}()
 }
+
+// next lets the reader read the key after the one just delivered.
+func (k *keyboard) next() { k.handled <- struct{}{} }
 
 // restore puts the terminal back as it was.
 func (k *keyboard) restore() {

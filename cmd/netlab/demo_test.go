@@ -114,7 +114,7 @@ var statusLines = regexp.MustCompile(`(?m)^VIP on .*\| checks .*$`)
 func TestDemoOnATerminal(t *testing.T) {
 	netlab.SkipUnlessRoot(t)
 	bin := t.TempDir()
-	build := exec.Command("go", "build", "-o", bin+"/", "halb/cmd/netlab", "halb/cmd/halbd")
+	build := exec.Command("go", "build", "-o", bin+"/", "halb/cmd/netlab", "halb/cmd/halbd", "halb/cmd/halb-console")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
@@ -138,7 +138,7 @@ func testDemo(t *testing.T, bin string, flavor netlab.Flavor) {
 	status := filepath.Join(t.TempDir(), "status")
 	// The shell waits for the demo and writes its exit status (tmux may
 	// not reap a pane's process), then stays, so the screen can be read.
-	s := newScreen(t, 160, 24, fmt.Sprintf(`TMPDIR=%[1]s %[2]s/netlab demo -flavor %[3]s -halbd %[2]s/halbd; echo $? >%[4]s.tmp; mv %[4]s.tmp %[4]s; exec sleep 86400`,
+	s := newScreen(t, 160, 24, fmt.Sprintf(`TMPDIR=%[1]s %[2]s/netlab demo -flavor %[3]s -halbd %[2]s/halbd -console %[2]s/halb-console; echo $? >%[4]s.tmp; mv %[4]s.tmp %[4]s; exec sleep 86400`,
 		tmp, bin, flavor, status))
 	exited := func() bool { _, err := os.Stat(status); return err == nil }
 	// The demo's pid names the lab's namespaces.
@@ -177,6 +177,22 @@ func testDemo(t *testing.T, bin string, flavor netlab.Flavor) {
 	line := statusLines.FindAllString(s.all(), -1)
 	if got := line[len(line)-1]; !strings.HasPrefix(got, "VIP on lb1  ARP→lb1") || !strings.Contains(got, "checks lb1 be1 up be2 up, lb2 be1 up be2 up") {
 		t.Fatalf("status line before any fault: %q, want VIP on lb1, ARP to lb1, both nodes seeing be1 and be2 up", got)
+	}
+
+	// c opens lb1's console (halb's nodes); ctrl+c comes back to the lines.
+	s.keys("c")
+	if flavor == netlab.FlavorHalb {
+		if !netlab.WaitFor(30*time.Second, func() bool {
+			v := s.visible()
+			return regexp.MustCompile(`(?m)^ halb lb1 `).MatchString(v) && regexp.MustCompile(`(?m)MASTER .*VIPs `+regexp.QuoteMeta(netlab.ClassicVIP)).MatchString(v) &&
+				regexp.MustCompile(`(?m)UP `).MatchString(v)
+		}) {
+			t.Fatalf("c did not show lb1's console with its MASTER instance and servers up:\n%s", s.visible())
+		}
+		s.tmux("send-keys", "C-c")
+		s.waitFor("the demo's lines after the console", 30*time.Second, regexp.MustCompile(`>>> back from lb1's console\n(.*\n)*VIP on `))
+	} else {
+		s.waitFor("the reference's answer to c", 10*time.Second, regexp.MustCompile(`>>> the console is halb's`))
 	}
 
 	// SIGKILL lb1: lb2 takes over, lb1's address is marked stale.
