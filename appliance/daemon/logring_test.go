@@ -79,7 +79,7 @@ func TestDaemonLogs(t *testing.T) {
 		}
 		return len(msgs) >= 2
 	})
-	if !strings.HasPrefix(msgs[0], "config applied: 2 change(s)") || msgs[1] != "halbd started" {
+	if !strings.HasPrefix(msgs[0], "config applied: 1 change(s)") || msgs[1] != "halbd started" {
 		t.Fatalf("the daemon's log: %q", msgs)
 	}
 }
