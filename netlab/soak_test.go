@@ -35,6 +35,12 @@ func pick[T any](short, long T) T {
 // servers s1..sN and cfg in force, every service of cfg answering, and
 // records a report row per flavor.
 func soloScenario(t *testing.T, name string, servers int, cfg SoloConfig, fn func(t *testing.T, s *Solo, row *Row)) {
+	soloScenarioWith(t, name, servers, cfg, nil, fn)
+}
+
+// soloScenarioWith is soloScenario with a setup run on the topology before
+// its services must answer (a scenario's own servers).
+func soloScenarioWith(t *testing.T, name string, servers int, cfg SoloConfig, setup func(s *Solo) error, fn func(t *testing.T, s *Solo, row *Row)) {
 	for _, fl := range Flavors {
 		t.Run(string(fl), func(t *testing.T) {
 			SkipUnlessRoot(t)
@@ -45,6 +51,11 @@ func soloScenario(t *testing.T, name string, servers int, cfg SoloConfig, fn fun
 				t.Fatal(err)
 			}
 			t.Cleanup(s.Close)
+			if setup != nil {
+				if err := setup(s); err != nil {
+					t.Fatal(err)
+				}
+			}
 			for _, svc := range cfg.Services {
 				if err := s.WaitServing(svc.Port, 15*time.Second); err != nil {
 					t.Fatal(err)

@@ -563,3 +563,69 @@ func procStatusBytes(pid int, field string) int64 {
 	}
 	return 0
 }
+
+// cpuTree is the CPU time (user and system) used so far by pid and its
+// descendants alive now.
+func cpuTree(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndex(s, ")")+1:])
+	var total time.Duration
+	if len(f) > 12 {
+		ut, _ := strconv.ParseInt(f[11], 10, 64) // fields 14 and 15 of stat
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		total = time.Duration(ut+st) * time.Second / clockTicks
+	}
+	kids, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	for _, k := range strings.Fields(string(kids)) {
+		if child, err := strconv.Atoi(k); err == nil {
+			total += cpuTree(child)
+		}
+	}
+	return total
+}
+
+// clockTicks is USER_HZ, the unit of /proc/pid/stat times (100 on Linux).
+const clockTicks = 100
+
+// ProxyCPU is the CPU time the proxy (halbd; HAProxy's master and
+// workers) has used so far.
+func (s *Solo) ProxyCPU() time.Duration { return cpuTree(s.ProxyPID()) }
+
+// ProxyFDs is the number of open file descriptors of the proxy (halbd;
+// HAProxy's master and workers).
+func (s *Solo) ProxyFDs() int { return fdTree(s.ProxyPID()) }
+
+// fdTree counts the open file descriptors of pid and its descendants.
+func fdTree(pid int) int {
+	fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	n := len(fds)
+	kids, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	for _, k := range strings.Fields(string(kids)) {
+		if child, err := strconv.Atoi(k); err == nil {
+			n += fdTree(child)
+		}
+	}
+	return n
+}
+
+// ProxyAnonRSS is the proxy's anonymous resident memory (RssAnon: heap,
+// stacks, buffers), halbd or HAProxy's master and workers together. It
+// leaves out the pages of the program's file that the load brought in (code
+// run for the first time stays mapped): a leak grows this figure.
+func (s *Solo) ProxyAnonRSS() int64 { return anonTree(s.ProxyPID()) }
+
+// anonTree sums RssAnon over pid and its descendants.
+func anonTree(pid int) int64 {
+	n := procStatusBytes(pid, "RssAnon")
+	kids, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	for _, k := range strings.Fields(string(kids)) {
+		if child, err := strconv.Atoi(k); err == nil {
+			n += anonTree(child)
+		}
+	}
+	return n
+}
