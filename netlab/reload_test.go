@@ -148,7 +148,7 @@ func TestReloadUnderLoad(t *testing.T) {
 		}
 		row.Notef("keep-alive client %d/%d failed, new-connection client %d/%d failed", rk.Failed, rk.Sent, rn.Failed, rn.Sent)
 		if row.Failed > 0 {
-			row.Notef("failures: %s", errorKinds(rk)+"; "+errorKinds(rn))
+			row.Notef("failures: %s", joinNonEmpty(errorKinds(rk), errorKinds(rn)))
 		}
 		row.Notef("%d requests reached a server after its removal was applied%s", len(late), firstOf(late))
 		for _, u := range unused {
