@@ -74,3 +74,13 @@ image-run: build
 clean:
 	@if [ "$$(id -u)" -eq 0 ] && [ -x $(BIN)/netlab ]; then $(BIN)/netlab down || true; fi
 	rm -rf $(BIN) out
+
+# The reload and overload scenarios at full length (root): more changes,
+# connections and time than in make netlab, and the long soak
+# (NETLAB_SOAK_FOR, default 10m). The report: out/soak/report.md and .json.
+.PHONY: soak
+SOAK_TESTS := TestReloadUnderLoad|TestSlowClients|TestChurnAndGarbage|TestBigBodies|TestBackendFlapping|TestLongSoak
+soak: deps build
+	@status=0; NETLAB_SOAK=1 NETLAB_REPORT_DIR=$(CURDIR)/out/soak $(GO) test -count=1 -p 1 -v -timeout 90m \
+	  -run '^($(SOAK_TESTS))$$' $(ROOT_PKGS) || status=$$?; \
+	  if [ -f out/soak/report.md ]; then echo; cat out/soak/report.md; fi; exit $$status

@@ -7,6 +7,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -69,6 +70,21 @@ type Backend struct {
 	changed     chan struct{} // closed and replaced on every change of state
 	conns       map[*trackedConn]struct{}
 	header      http.Header // extra response headers (SetHeader)
+	recording   bool        // RecordArrivals
+	arrivals    []Arrival
+}
+
+// SentHeader carries the time a probe started a request (Unix nanoseconds,
+// ProbeConfig.StampSent) to the backend that gets it.
+const SentHeader = "X-Netlab-Sent"
+
+// Arrival is one request as a Backend got it (see RecordArrivals).
+type Arrival struct {
+	// At is when the backend's handler got the request.
+	At time.Time
+	// Sent is when the client started the request (SentHeader); zero
+	// without the header.
+	Sent time.Time
 }
 
 // NewBackend returns a Backend in ModeOK with no delay.
@@ -116,6 +132,36 @@ func (b *Backend) Mode() BackendMode {
 
 // Requests is the number of requests answered (any status).
 func (b *Backend) Requests() int64 { return b.requests.Load() }
+
+// RecordArrivals makes the backend keep an Arrival for every request it
+// gets from now on (those it drops unanswered included), until
+// RecordArrivals(false).
+func (b *Backend) RecordArrivals(on bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.recording = on
+}
+
+// Arrivals returns the requests recorded so far, in order of arrival.
+func (b *Backend) Arrivals() []Arrival {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.arrivals)
+}
+
+// record keeps r's arrival when recording.
+func (b *Backend) record(r *http.Request) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.recording {
+		return
+	}
+	a := Arrival{At: time.Now()}
+	if ns, err := strconv.ParseInt(r.Header.Get(SentHeader), 10, 64); err == nil {
+		a.Sent = time.Unix(0, ns)
+	}
+	b.arrivals = append(b.arrivals, a)
+}
 
 // SetRelisten sets how the backend listens again on its address when it
 // leaves ModeRefuse. The default is net.Listen("tcp", addr); a lab passes a
@@ -269,6 +315,7 @@ func (b *Backend) state() (mode BackendMode, delay time.Duration, changed <-chan
 func (b *Backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	b.inflight.Add(1)
 	defer b.inflight.Add(-1)
+	b.record(r)
 	ctx := r.Context()
 	delayed := false
 	for {

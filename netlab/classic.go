@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"net/netip"
 	"slices"
 	"strings"
@@ -240,14 +237,9 @@ func NewClassic(l *Lab, o ClassicOptions) (*Classic, error) {
 			return nil, err
 		}
 		c.BEHosts[i] = h
-		b := NewBackend(name)
-		b.SetRelisten(func(addr string) (net.Listener, error) { return h.Listen("tcp", addr) })
-		ln, err := h.Listen("tcp", ":80")
-		if err != nil {
+		if c.Backends[i], err = h.ServeBackend(name, ":80"); err != nil {
 			return nil, err
 		}
-		go b.Serve(ln)
-		c.Backends[i] = b
 	}
 	for i, name := range []string{"lb1", "lb2"} {
 		h, err := l.AddHost(name)
@@ -297,21 +289,7 @@ func (c *Classic) WaitConverged(timeout time.Duration) error {
 
 // Get makes one request through the VIP from the client and returns the
 // name of the backend that answered.
-func (c *Classic) Get() (string, error) {
-	tr := &http.Transport{DialContext: c.Client.Dial, DisableKeepAlives: true}
-	defer tr.CloseIdleConnections()
-	hc := &http.Client{Transport: tr, Timeout: time.Second}
-	resp, err := hc.Get(c.URL)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	io.Copy(io.Discard, resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("status %s", resp.Status)
-	}
-	return resp.Header.Get("X-Backend"), nil
-}
+func (c *Classic) Get() (string, error) { return c.Client.GetBackend(c.URL) }
 
 // VIPHolders names the nodes whose host has the VIP configured.
 func (c *Classic) VIPHolders() []string { return c.HoldersOf(c.VIP) }

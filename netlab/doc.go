@@ -21,4 +21,10 @@
 // Scenarios that measure failovers of hundreds of milliseconds and more,
 // with the CPU mostly idle, run concurrently (after the serial ones), at
 // most NETLAB_PARALLEL (default 4) lab topologies at a time.
+//
+// The reload and overload scenarios (soak_test.go and the files it names:
+// reload under load, slow clients, churn and garbage, big bodies, backend
+// flapping) run serially on the solo topology, halb beside HAProxy, short
+// in `make netlab`; `make soak` runs them at full length and adds the long
+// soak (NETLAB_SOAK_FOR, default 10m), writing out/soak/report.md.
 package netlab

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -25,6 +26,9 @@ type ProbeConfig struct {
 	// StartProbe panics without it, so a probe never silently runs from
 	// the wrong namespace.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// StampSent sends each request's Sent time in SentHeader, so that a
+	// Backend recording arrivals knows when the client started it.
+	StampSent bool
 }
 
 // Sample is one request of a probe.
@@ -179,6 +183,9 @@ func (p *Probe) do(sent time.Time) Sample {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.cfg.URL, nil)
 	if err != nil {
 		return finish(err)
+	}
+	if p.cfg.StampSent {
+		req.Header.Set(SentHeader, strconv.FormatInt(sent.UnixNano(), 10))
 	}
 	resp, err := p.client.Do(req)
 	if err != nil {

@@ -183,6 +183,10 @@ func (h *httpConn) run() {
 			h.close()
 			return
 		}
+		// The request is routed by the config in force now that its head
+		// is here, not by the one of when the connection began waiting.
+		st = h.s.state.Load()
+		h.st = st
 		start := time.Now()
 		if h.exchange(st, start) != keepAlive {
 			h.close()
@@ -258,19 +262,16 @@ func (h *httpConn) wait(d time.Duration, brief bool, onTimeout func()) waitResul
 }
 
 // waitReadable blocks until c has bytes (or EOF) to read, or its read
-// deadline passes, without a buffer: the kernel keeps the bytes.
+// deadline passes, without a buffer: the kernel keeps the bytes. It looks
+// at every wake-up: the netpoller may report readiness for bytes already
+// read (an edge it had not delivered yet).
 func waitReadable(c *net.TCPConn) error {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return err
 	}
 	var perr error
-	calls := 0
 	err = rc.Read(func(fd uintptr) bool {
-		calls++
-		if calls > 1 {
-			return true
-		}
 		var b [1]byte
 		_, _, e := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
 		if e == unix.EAGAIN || e == unix.EINTR {
@@ -402,11 +403,16 @@ func (h *httpConn) readHead(st *serviceState) headState {
 			}
 			return headFailed // closed or failed before the head was complete
 		}
-		// The kernel has nothing more: wait for the rest without the buffer.
+		// The kernel has nothing more: wait for the rest without the
+		// buffer, on the netpoller first while the head is young (its next
+		// segments are on their way), parked at once when it has been
+		// coming for longer than parkAfter: a slow client's every byte
+		// would otherwise cost a timer and a second wake-up.
+		young := time.Until(h.headDeadline) > st.cfg.Timeouts.HTTPRequest.D()-parkAfter
 		h.partial = append(h.partial[:0], h.buf[h.r:h.w]...)
 		h.r = h.w
 		h.releaseWork()
-		switch h.wait(time.Until(h.headDeadline), true, func() { h.timeoutHead(); h.close() }) {
+		switch h.wait(time.Until(h.headDeadline), young, func() { h.timeoutHead(); h.close() }) {
 		case waitParked:
 			return headParked
 		case waitGone:

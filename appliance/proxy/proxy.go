@@ -25,6 +25,10 @@ type Component struct {
 	pool     *listenerPool
 
 	mu       sync.Mutex
+	running  bool          // Run is going: Apply waits for its reconcile
+	wantGen  uint64        // configs given to Apply
+	doneGen  uint64        // of them, reconciled
+	doneCh   chan struct{} // closed and replaced after each reconcile, and when Run ends
 	services map[string]*service
 	backends map[string]*backend
 	retired  []*backend // replaced by a reload; idle connections closed at the next sweep
@@ -134,7 +138,7 @@ func (c *Component) parker() *parker {
 
 // New returns the proxy component.
 func New(log *slog.Logger) *Component {
-	return &Component{log: log, services: map[string]*service{}, pool: newListenerPool(),
+	return &Component{log: log, services: map[string]*service{}, pool: newListenerPool(), doneCh: make(chan struct{}),
 		backends: map[string]*backend{}, lastLog: map[string]time.Time{}, down: map[string]bool{}, drained: map[string]bool{},
 		ramps: map[string]time.Time{}, now: time.Now}
 }
@@ -149,16 +153,45 @@ func (c *Component) Name() string { return "services" }
 // connections while open ones finish on the old state; an address the
 // running config holds is handed to its new service without being closed;
 // addresses no longer configured stop listening, and open connections
-// finish.
+// finish. While Run is going, Apply returns once the config is in force:
+// every request whose head completes afterwards is routed by it. (Before
+// Run, Run starts with the latest config.)
 func (c *Component) Apply(cfg *config.Config) error {
 	c.reloadMu.Lock()
-	defer c.reloadMu.Unlock()
 	if err := c.pool.bind(cfg); err != nil {
+		c.reloadMu.Unlock()
 		return err
 	}
 	c.pool.pending = nil
+	c.mu.Lock()
+	c.wantGen++
+	gen := c.wantGen
+	c.mu.Unlock()
 	c.latest.Set(cfg)
-	return nil
+	c.reloadMu.Unlock()
+	for {
+		c.mu.Lock()
+		if !c.running || c.doneGen >= gen {
+			c.mu.Unlock()
+			return nil
+		}
+		ch := c.doneCh
+		c.mu.Unlock()
+		<-ch
+	}
+}
+
+// reconciled records that the configs up to gen are in force (or, with
+// stopped, that Run ended) and wakes the Apply calls waiting.
+func (c *Component) reconciled(gen uint64, stopped bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.doneGen = max(c.doneGen, gen)
+	if stopped {
+		c.running = false
+	}
+	close(c.doneCh)
+	c.doneCh = make(chan struct{})
 }
 
 // Prepare binds every listen address of cfg that the running config does
@@ -199,6 +232,10 @@ func (c *Component) wanted() map[string]bool {
 // Run works until ctx ends, then closes every listener and waits for open
 // connections to finish (they are cut when their peers close or time out).
 func (c *Component) Run(ctx context.Context) error {
+	c.mu.Lock()
+	c.running = true
+	c.mu.Unlock()
+	defer c.reconciled(0, true)
 	c.reconcile()
 	sweep := time.NewTicker(time.Second)
 	defer sweep.Stop()
@@ -209,6 +246,7 @@ func (c *Component) Run(ctx context.Context) error {
 		case <-ramp.C:
 			c.ramp(c.now())
 		case <-ctx.Done():
+			c.reconciled(0, true) // Apply calls waiting return now
 			c.reloadMu.Lock()
 			c.pool.close()
 			c.reloadMu.Unlock()
@@ -255,10 +293,14 @@ func (c *Component) Run(ctx context.Context) error {
 func (c *Component) reconcile() {
 	c.reloadMu.Lock()
 	defer c.reloadMu.Unlock()
+	c.mu.Lock()
+	gen := c.wantGen // cfg below is this one (Apply sets both under reloadMu)
+	c.mu.Unlock()
 	cfg := c.latest.Get()
 	if cfg == nil || c.pool.closed {
 		return
 	}
+	defer c.reconciled(gen, false)
 	// Backends: keep unchanged ones (counters, pools, stick tables).
 	backends := map[string]*backend{}
 	c.mu.Lock()
