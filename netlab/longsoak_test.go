@@ -17,8 +17,10 @@ import (
 // head timeout (5s) closes them, and every 30s a burst of 2000
 // connect-and-close, 200 random-byte and 20 1-MiB-header-line connections.
 // Asserted for halb: no failed request, no request to a server after its
-// removal was applied, and memory (taken after a first burst of garbage)
-// and open file descriptors back to their baseline after the run.
+// removal was applied, memory after the run no higher than a third of the
+// way through it (with the whole mix running since the start: the heap the
+// runtime keeps from the mix's peak is not a leak, growth over the last two
+// thirds is), and open file descriptors back to their baseline.
 // Reported for both: the same figures.
 func TestLongSoak(t *testing.T) {
 	if !soakLong() {
@@ -114,10 +116,13 @@ func TestLongSoak(t *testing.T) {
 		// Config changes, in this goroutine.
 		cfgs := []SoloConfig{cfgA}
 		var reloads []Reload
-		var peak int64
+		var peak, third int64
 		for time.Now().Before(end) {
 			time.Sleep(15 * time.Second)
 			peak = max(peak, s.ProxyAnonRSS())
+			if third == 0 && time.Since(t0) >= dur/3 {
+				third = medianMem(s.ProxyAnonRSS, 5, 200*time.Millisecond)
+			}
 			next := cfgA
 			if len(reloads)%2 == 0 {
 				next = cfgB
@@ -136,7 +141,8 @@ func TestLongSoak(t *testing.T) {
 		wk, wn := rk.Window(t0, time.Now()), rn.Window(t0, time.Now())
 		row.Sent, row.Failed = wk.Sent+wn.Sent, wk.Failed+wn.Failed
 
-		tol := memTolerance(baseline)
+		ref := max(baseline, third)
+		tol := memTolerance(ref)
 		after := settledMem(s)
 		fdsAfter := s.ProxyFDs()
 		late := reloadViolations(s, cfgs, reloads)
@@ -147,8 +153,8 @@ func TestLongSoak(t *testing.T) {
 		row.Notef("normal client p50 %s, p99 %s (keep-alive), p50 %s, p99 %s (new connections)",
 			ms(latencyPercentile(wk, 50)), ms(latencyPercentile(wk, 99)), ms(latencyPercentile(wn, 50)), ms(latencyPercentile(wn, 99)))
 		row.Notef("%d requests reached a server after its removal was applied%s", len(late), firstOf(late))
-		row.Notef("proxy anonymous RSS: baseline %s (after a first burst of garbage), highest sampled %s, %s %s after the run (tolerance %s); open fds %d before, %d after",
-			mib(baseline), mib(peak), mib(after), memSettle, mib(tol), fdsBefore, fdsAfter)
+		row.Notef("proxy anonymous RSS: %s before the mix (after a first burst of garbage), %s a third of the way, highest sampled %s, %s %s after the run (tolerance %s); open fds %d before, %d after",
+			mib(baseline), mib(third), mib(peak), mib(after), memSettle, mib(tol), fdsBefore, fdsAfter)
 		for _, p := range problems {
 			t.Error(p)
 		}
@@ -161,8 +167,8 @@ func TestLongSoak(t *testing.T) {
 		if len(late) > 0 {
 			t.Errorf("%d requests reached a server after its removal was applied: %s", len(late), strings.Join(late[:min(5, len(late))], "; "))
 		}
-		if after > baseline+tol {
-			t.Errorf("halbd's anonymous RSS %s is not back within %s of its baseline %s %s after the run", mib(after), mib(tol), mib(baseline), memSettle)
+		if after > ref+tol {
+			t.Errorf("halbd's anonymous RSS %s %s after the run is more than %s above the %s it had a third of the way (before the mix: %s)", mib(after), memSettle, mib(tol), mib(ref), mib(baseline))
 		}
 		if fdsAfter > fdsBefore+fdSlack {
 			t.Errorf("halbd has %d open fds after the run, %d before", fdsAfter, fdsBefore)
