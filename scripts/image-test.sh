@@ -387,6 +387,13 @@ echo "image-test:   ctrl+c, ctrl+\\ on the console: still the first run of halb-
 shell_cmd 7 "$log" 'p=$(systemctl show -p MainPID --value halb-console@tty1); kill -9 $p; while q=$(systemctl show -p MainPID --value halb-console@tty1); [ "$q" = "$p" ] || [ "$q" = 0 ]; do sleep 0.2; done; echo tty1-$(systemctl is-active halb-console@tty1)-$(ps -o args= -p $q)' \
 	'tty1-active-/usr/bin/halb-console -appliance' "part 1 (the console on tty1 killed)"
 echo "image-test:   console on tty1 killed (kill -9) → restarted by systemd"
+# What tty1's screen shows (the kernel's copy of it, /dev/vcs1, one row per
+# COLUMNS characters): the restarted console's dashboard, its header and
+# help line. The bytes that are not printable ASCII are listed (hex) for
+# the log.
+shell_cmd 7 "$log" 'c=$(stty -F /dev/tty1 size | cut -d" " -f2); for i in $(seq 100); do fold -w $c /dev/vcs1 | grep -q " halb lb-solo " && fold -w $c /dev/vcs1 | grep -q "? keys" && break; sleep 0.2; done; echo tty1-screen-cols$c-$(fold -w $c /dev/vcs1 | grep -c " halb lb-solo ")-$(fold -w $c /dev/vcs1 | grep -c "h handover .* ? keys")-other[$(LC_ALL=C tr -d "[:print:][:space:]" </dev/vcs1 | od -An -tx1 | tr -d " \n")]' \
+	'tty1-screen-cols[0-9]+-1-1-other' "part 1 (the dashboard on tty1)"
+echo "image-test:   tty1 ($(grep -a -o -E 'tty1-screen-cols[0-9]+' "$log" | tail -n1 | sed 's/.*cols//') columns) shows the dashboard of lb-solo and its help line; bytes other than printable ASCII: [$(grep -a -o -E 'tty1-screen-cols[0-9]+-1-1-other\[[0-9a-f]*\]' "$log" | tail -n1 | sed 's/.*other\[//; s/\]$//')]"
 heads=$(count "$log" ' halb lb-solo ')
 printf 'exit\r' >&7
 wait_more "$log" ' halb lb-solo ' "$heads" 30 || fail "part 1: the console did not come back after the shell (see $log)"
