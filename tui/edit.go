@@ -314,16 +314,7 @@ func (s *backendEdit) Save(d *Draft) int {
 	}
 	be := &d.Cfg.Backends[s.idx]
 	be.Balance = s.balance.Value()
-	switch s.pers.Value() {
-	case "cookie":
-		if be.Sticky.Cookie == "" {
-			be.Sticky = config.Sticky{Cookie: "SRVID"}
-		}
-	case "source":
-		be.Sticky.Cookie, be.Sticky.Source = "", true
-	default:
-		be.Sticky = config.Sticky{}
-	}
+	setPersistence(be, s.pers.Value())
 	bad := 0
 	old := be.Servers
 	be.Servers = nil

@@ -536,16 +536,7 @@ func (s *serviceStep) Save(d *Draft) int {
 	}
 	svc.Name, svc.Listen, svc.Mode, svc.DefaultBackend = name, listen, s.mode.Value(), name
 	be.Name, be.Balance = name, s.balance.Value()
-	switch s.pers.Value() {
-	case "cookie":
-		if be.Sticky.Cookie == "" {
-			be.Sticky = config.Sticky{Cookie: "SRVID"}
-		}
-	case "source":
-		be.Sticky.Cookie, be.Sticky.Source = "", true
-	default:
-		be.Sticky = config.Sticky{}
-	}
+	setPersistence(&be, s.pers.Value())
 	if be.Health.Check != s.check.Value() {
 		be.Health = config.Health{Check: s.check.Value(), Interval: be.Health.Interval, Timeout: be.Health.Timeout,
 			Rise: be.Health.Rise, Fall: be.Health.Fall}
@@ -647,4 +638,19 @@ func (s *serviceStep) Place(e *config.Error) bool {
 		}
 	}
 	return true
+}
+
+// setPersistence sets a backend's stickiness from the form's choice (none,
+// cookie, source); a cookie name already set is kept.
+func setPersistence(be *config.Backend, choice string) {
+	switch choice {
+	case "cookie":
+		if be.Sticky.Cookie == "" {
+			be.Sticky = config.Sticky{Cookie: "SRVID"}
+		}
+	case "source":
+		be.Sticky.Cookie, be.Sticky.Source = "", true
+	default:
+		be.Sticky = config.Sticky{}
+	}
 }
