@@ -26,6 +26,9 @@ func applyDefaults(c *Config, present func(path string) bool) {
 	}
 
 	setDur(&c.Time.MaxOffset, "time.max_offset", DefaultMaxOffset)
+	setDur(&c.Time.StepThreshold, "time.step_threshold", DefaultStepThreshold)
+	setDur(&c.Time.MinPoll, "time.min_poll", DefaultMinPoll)
+	setDur(&c.Time.MaxPoll, "time.max_poll", DefaultMaxPoll)
 	for i := range c.VRRP {
 		v := &c.VRRP[i]
 		p := fmt.Sprintf("vrrp[%d]", i)

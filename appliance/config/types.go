@@ -58,8 +58,14 @@ type Node struct {
 	// Name is this node's name, unique within the cluster. Required.
 	Name string `yaml:"name" json:"name"`
 	// Management is the management network interface. Default: unset (the
-	// interface is left as the operating system configured it).
+	// interface is left as the operating system configured it; with
+	// manage_system, every wired interface takes DHCP until it is set).
 	Management Management `yaml:"management,omitempty" json:"management"`
+	// ManageSystem lets halbd set the host name from name, write
+	// /etc/hosts (this node and its peers) and /etc/resolv.conf. The image
+	// sets it; leave it false on a dev machine or in a lab, where the
+	// host's files are not halbd's. Default: false.
+	ManageSystem bool `yaml:"manage_system,omitempty" json:"manage_system,omitempty"`
 }
 
 // Management configures the management interface: DHCP or a static address.
@@ -82,9 +88,21 @@ type Management struct {
 type Time struct {
 	// Servers are NTP servers (addresses or host names). Default: none.
 	Servers []string `yaml:"servers,omitempty" json:"servers"`
-	// MaxOffset is the clock offset above which the node reports its clock
-	// as unsynchronised. Default: 500ms.
+	// MaxOffset is the clock offset above which the node raises the clock
+	// alarm. Default: 500ms.
 	MaxOffset Duration `yaml:"max_offset,omitempty" json:"max_offset"`
+	// SetClock lets halbd correct the system clock (step or slew). The
+	// image sets it; leave it false on a dev machine or in a lab: the
+	// offset is then only measured. Default: false.
+	SetClock bool `yaml:"set_clock,omitempty" json:"set_clock,omitempty"`
+	// StepThreshold is the offset above which the clock is stepped at
+	// once; below it the clock is slewed. Default: 128ms (ntpd's).
+	StepThreshold Duration `yaml:"step_threshold,omitempty" json:"step_threshold"`
+	// MinPoll and MaxPoll bound the poll interval: it starts at min_poll
+	// and doubles up to max_poll while the clock stays stable. 1s..36h.
+	// Defaults: 64s and 1024s.
+	MinPoll Duration `yaml:"min_poll,omitempty" json:"min_poll"`
+	MaxPoll Duration `yaml:"max_poll,omitempty" json:"max_poll"`
 }
 
 // Peer is another halb node of this cluster.
@@ -482,6 +500,9 @@ const (
 	DefaultAdvertInterval   = 200 * time.Millisecond
 	DefaultAdvertIntervalV2 = time.Second
 	DefaultMaxOffset        = 500 * time.Millisecond
+	DefaultStepThreshold    = 128 * time.Millisecond
+	DefaultMinPoll          = 64 * time.Second
+	DefaultMaxPoll          = 1024 * time.Second
 	DefaultMode             = "http"
 	DefaultBalance          = "roundrobin"
 	DefaultCheck            = "tcp"

@@ -252,6 +252,18 @@ func (v *validator) time(c *Config) {
 		}
 	}
 	v.positive("time.max_offset", c.Time.MaxOffset)
+	v.positive("time.step_threshold", c.Time.StepThreshold)
+	for _, p := range []struct {
+		path string
+		d    Duration
+	}{{"time.min_poll", c.Time.MinPoll}, {"time.max_poll", c.Time.MaxPoll}} {
+		if p.d.D() < time.Second || p.d.D() > 36*time.Hour {
+			v.errf(p.path, "%s is outside 1s..36h", p.d.D())
+		}
+	}
+	if c.Time.MaxPoll < c.Time.MinPoll {
+		v.errf("time.max_poll", "%s is below time.min_poll (%s)", c.Time.MaxPoll.D(), c.Time.MinPoll.D())
+	}
 }
 
 func (v *validator) peers(c *Config) {

@@ -201,6 +201,22 @@ time:
 node: {name: lb1}
 time: {max_offset: -1s}
 `, []string{"halb.yaml:2: time.max_offset: -1s must be positive"}},
+		{"clock keys valid", `
+node: {name: lb1}
+time: {set_clock: true, step_threshold: 1s, min_poll: 2s, max_poll: 2s}
+`, nil},
+		{"poll bounds", `
+node: {name: lb1}
+time:
+  min_poll: 500ms
+  max_poll: 37h
+  step_threshold: 0s
+`, []string{"halb.yaml:3: time.min_poll: 500ms is outside 1s..36h", "halb.yaml:4: time.max_poll: 37h0m0s is outside 1s..36h",
+			"halb.yaml:5: time.step_threshold: 0s must be positive"}},
+		{"max_poll below min_poll", `
+node: {name: lb1}
+time: {min_poll: 128s, max_poll: 64s}
+`, []string{"halb.yaml:2: time.max_poll: 1m4s is below time.min_poll (2m8s)"}},
 	})
 }
 
@@ -1305,7 +1321,8 @@ func TestValidateWithoutFile(t *testing.T) {
 		}
 		got = append(got, e.Error())
 	}
-	want := []string{"node.name: is required", "time.max_offset: 0s must be positive"}
+	want := []string{"node.name: is required", "time.max_offset: 0s must be positive", "time.step_threshold: 0s must be positive",
+		"time.min_poll: 0s is outside 1s..36h", "time.max_poll: 0s is outside 1s..36h"}
 	if !slices.Equal(got, want) {
 		t.Errorf("Validate(&Config{}) = %q, want %q", got, want)
 	}
