@@ -35,6 +35,9 @@ type fakeDaemon struct {
 	// password is the console password; wrong counts wrong ones.
 	password string
 	wrong    int
+	// pending is the confirmation window of the last ApplyConfirmed; 0 when
+	// none awaits.
+	pending time.Duration
 	// system enables the system actions; actions lists those done.
 	system  bool
 	actions []string
@@ -162,6 +165,27 @@ func (f *fakeDaemon) ApplyFrom(source, name string, raw []byte) (ApplyResult, er
 	f.raws = append(f.raws, raw)
 	f.events.Publish(Event{Type: "config.applied"})
 	return ApplyResult{Changes: ch, Version: len(f.hist)}, nil
+}
+
+func (f *fakeDaemon) ApplyConfirmed(source, name string, raw []byte, within time.Duration) (ApplyResult, error) {
+	res, err := f.ApplyFrom(source, name, raw)
+	if err == nil {
+		res.ConfirmBy = time.Unix(0, 0).Add(within)
+		f.mu.Lock()
+		f.pending = within
+		f.mu.Unlock()
+	}
+	return res, err
+}
+
+func (f *fakeDaemon) Confirm() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.pending == 0 {
+		return Errorf(ErrNotFound, "no change awaits confirmation")
+	}
+	f.pending = 0
+	return nil
 }
 
 func (f *fakeDaemon) History() []HistoryEntry {
@@ -470,6 +494,31 @@ func TestInterfaces(t *testing.T) {
 // TestHistoryAndRollback: the history, a version's YAML and a rollback go
 // through the API; the console's configs are marked as the console's; bad
 // versions are 400 and unknown ones 404.
+// TestConfirmedApply: confirm_within reaches the daemon as a duration with
+// the config's name, the answer carries the deadline, a bad duration is
+// 400, and confirming with nothing pending is 404.
+func TestConfirmedApply(t *testing.T) {
+	d, c, _ := serve(t)
+	ctx := context.Background()
+	res, err := c.ApplyConfirmed(ctx, "mgmt.yaml", []byte(good), 90*time.Second)
+	if err != nil || res.Version != 1 || !res.ConfirmBy.Equal(time.Unix(90, 0)) {
+		t.Fatalf("ApplyConfirmed: %+v %v", res, err)
+	}
+	if h := d.History(); h[0].Summary != "mgmt.yaml" {
+		t.Errorf("name lost: %+v", h)
+	}
+	if err := c.Confirm(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var se *StatusError
+	if err := c.Confirm(ctx); !errors.As(err, &se) || se.Code != 404 {
+		t.Errorf("second confirm: %v, want 404", err)
+	}
+	if code, body := rawRequest(t, c, http.MethodPut, "/v1/config?confirm_within=soon", good); code != 400 || !strings.Contains(body, "not a duration") {
+		t.Errorf("confirm_within=soon: %d %s, want 400", code, body)
+	}
+}
+
 func TestHistoryAndRollback(t *testing.T) {
 	d, c, sock := serve(t)
 	ctx := context.Background()

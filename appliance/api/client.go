@@ -164,6 +164,25 @@ func (c *Client) Apply(ctx context.Context, name string, raw []byte) (ApplyResul
 	return res, err
 }
 
+// ApplyConfirmed is Apply for a change that the daemon reverts unless
+// Confirm comes within within (ApplyResult.ConfirmBy says when).
+func (c *Client) ApplyConfirmed(ctx context.Context, name string, raw []byte, within time.Duration) (ApplyResult, error) {
+	var res ApplyResult
+	q := nameQuery(name)
+	if q == "" {
+		q = "?"
+	} else {
+		q += "&"
+	}
+	err := c.getJSON(ctx, http.MethodPut, "/v1/config"+q+"confirm_within="+url.QueryEscape(within.String()), raw, &res)
+	return res, err
+}
+
+// Confirm keeps the change that awaits confirmation.
+func (c *Client) Confirm(ctx context.Context) error {
+	return c.noContent(ctx, http.MethodPost, "/v1/config/confirm", nil)
+}
+
 // History lists the applied configs the daemon keeps, newest first.
 func (c *Client) History(ctx context.Context) ([]HistoryEntry, error) {
 	var l HistoryList

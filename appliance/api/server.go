@@ -33,6 +33,13 @@ type Daemon interface {
 	// config.Errors, one this node cannot take (a listen address in use)
 	// config.Errors wrapping ErrConflict; either changes nothing.
 	ApplyFrom(source, name string, raw []byte) (ApplyResult, error)
+	// ApplyConfirmed is ApplyFrom for a change that goes back to the
+	// running config unless Confirm comes within within. While it awaits
+	// confirmation, other changes are refused (ErrConflict).
+	ApplyConfirmed(source, name string, raw []byte, within time.Duration) (ApplyResult, error)
+	// Confirm keeps the change that awaits confirmation; none wraps
+	// ErrNotFound.
+	Confirm() error
 	// History lists the applied configs kept, newest first.
 	History() []HistoryEntry
 	// HistoryConfig returns the YAML of a version of the history; one
@@ -147,6 +154,7 @@ func NewServer(d Daemon, log *slog.Logger) *Server {
 	s.mux.HandleFunc("GET /v1/config", s.getConfig)
 	s.mux.HandleFunc("PUT /v1/config", s.putConfig)
 	s.mux.HandleFunc("POST /v1/config/validate", s.validate)
+	s.mux.HandleFunc("POST /v1/config/confirm", s.confirm)
 	s.mux.HandleFunc("GET /v1/config/history", s.history)
 	s.mux.HandleFunc("GET /v1/config/history/{version}", s.historyConfig)
 	s.mux.HandleFunc("POST /v1/config/rollback", s.rollback)
@@ -294,8 +302,27 @@ func (s *Server) putConfig(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	res, err := s.d.ApplyFrom(sourceOf(r), configName(r), raw)
+	var res ApplyResult
+	var err error
+	if q := r.URL.Query().Get("confirm_within"); q != "" {
+		within, perr := time.ParseDuration(q)
+		if perr != nil {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("confirm_within: %q is not a duration (e.g. 60s)", q))
+			return
+		}
+		res, err = s.d.ApplyConfirmed(sourceOf(r), configName(r), raw, within)
+	} else {
+		res, err = s.d.ApplyFrom(sourceOf(r), configName(r), raw)
+	}
 	writeApplied(w, res, err)
+}
+
+func (s *Server) confirm(w http.ResponseWriter, r *http.Request) {
+	if err := s.d.Confirm(); err != nil {
+		writeFailure(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // writeApplied answers a request that applied a config (or did not).

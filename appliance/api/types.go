@@ -83,6 +83,8 @@ type ConfigStatus struct {
 	Version int `json:"version,omitempty"`
 	// LastError is the most recent rejected reload; cleared by a successful one.
 	LastError *Rejection `json:"last_error,omitempty"`
+	// Pending is the change that awaits confirmation; nil when none.
+	Pending *PendingChange `json:"pending,omitempty"`
 }
 
 // Rejection records a config that was refused, and why.
@@ -112,6 +114,19 @@ type ApplyResult struct {
 	// Version is the applied config's version in the config history (not
 	// set by validate).
 	Version int `json:"version,omitempty"`
+	// ConfirmBy is set for a change applied with confirm_within: it
+	// reverts at this time unless POST /v1/config/confirm comes first.
+	ConfirmBy time.Time `json:"confirm_by,omitzero"`
+}
+
+// PendingChange is a config applied with confirm_within that awaits
+// confirmation.
+type PendingChange struct {
+	// Version is the unconfirmed config's version in the history.
+	Version int `json:"version"`
+	// RevertTo is the version that comes back at Deadline.
+	RevertTo int       `json:"revert_to"`
+	Deadline time.Time `json:"deadline"`
 }
 
 // Where a config came from, as the config history and rejections say.
@@ -120,6 +135,7 @@ const (
 	SourceAPI      = "api"      // PUT /v1/config (halbctl config apply)
 	SourceConsole  = "console"  // PUT /v1/config from halb-console (header X-Halb-Client: console)
 	SourceRollback = "rollback" // POST /v1/config/rollback
+	SourceRevert   = "revert"   // a change applied with confirm_within and not confirmed in time
 )
 
 // HistoryEntry is one config the daemon applied (GET /v1/config/history).

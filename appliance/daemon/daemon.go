@@ -116,6 +116,9 @@ type Daemon struct {
 	applied time.Time
 	version int // the running config's version in hist
 	lastErr *api.Rejection
+	// pending is the change that awaits confirmation (confirm.go).
+	pending     *api.PendingChange
+	revertTimer *time.Timer
 
 	// hist is the config history in the state directory.
 	hist *history
@@ -259,6 +262,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.vrrp.SetMaintenance(true)
 	}
 	d.Reload()
+	d.loadPending()
+	defer d.stopPending()
 
 	// The API outlives the components so that clients see the shutdown.
 	apiCtx, stopAPI := context.WithCancel(context.Background())
@@ -342,6 +347,9 @@ func (d *Daemon) Apply(name string, raw []byte) ([]config.Change, error) {
 func (d *Daemon) ApplyFrom(source, name string, raw []byte) (api.ApplyResult, error) {
 	d.applyMu.Lock()
 	defer d.applyMu.Unlock()
+	if err := d.refuseWhilePending(); err != nil {
+		return api.ApplyResult{}, err
+	}
 	if name == "" {
 		name = "api"
 	}
@@ -354,6 +362,9 @@ func (d *Daemon) ApplyFrom(source, name string, raw []byte) (api.ApplyResult, er
 func (d *Daemon) Rollback(v int) (api.ApplyResult, error) {
 	d.applyMu.Lock()
 	defer d.applyMu.Unlock()
+	if err := d.refuseWhilePending(); err != nil {
+		return api.ApplyResult{}, err
+	}
 	raw, path, err := d.hist.get(v)
 	if err != nil {
 		return api.ApplyResult{}, err
@@ -716,6 +727,7 @@ func (d *Daemon) Status() api.Status {
 			Loaded:    d.cfg != nil,
 			AppliedAt: d.applied,
 			LastError: d.lastErr,
+			Pending:   d.pending,
 		},
 	}
 	if d.cfg != nil {

@@ -43,7 +43,9 @@ import (
 	"halb/appliance/api"
 	"halb/appliance/config"
 	"halb/appliance/health"
+	"halb/appliance/netcfg"
 	"halb/appliance/proxy"
+	"halb/appliance/timesync"
 	"halb/appliance/vrrp"
 )
 
@@ -53,7 +55,10 @@ commands:
   status [-json]          show the daemon's state (-json: the raw status)
   config validate FILE... check config files, without a daemon
   config show [VERSION]   print the running config (or a version of the history)
-  config apply FILE       validate, save and apply FILE on the daemon
+  config apply [-confirm-within D] FILE
+                          validate, save and apply FILE on the daemon; with
+                          -confirm-within (e.g. 60s) it reverts unless confirmed
+  config confirm          keep the change applied with -confirm-within
   config history          list the last 20 applied configs, newest first
   config rollback VERSION apply a version of the history again
   events                  follow the daemon's event stream
@@ -314,7 +319,7 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 		return c.status(ctx, *asJSON)
 	case "config":
 		if len(rest) == 0 {
-			return usageError("config needs validate, show, apply, history or rollback")
+			return usageError("config needs validate, show, apply, confirm, history or rollback")
 		}
 		switch sub, files := rest[0], rest[1:]; sub {
 		case "validate":
@@ -362,10 +367,28 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 			}
 			return c.rollback(ctx, v)
 		case "apply":
-			if len(files) != 1 {
+			fs := flag.NewFlagSet("config apply", flag.ContinueOnError)
+			fs.SetOutput(c.errOut)
+			within := fs.Duration("confirm-within", 0, "revert unless `halbctl config confirm` comes within this time")
+			fs.Usage = func() {}
+			if err := fs.Parse(files); errors.Is(err, flag.ErrHelp) {
+				return err
+			} else if err != nil {
+				return usageError(err.Error())
+			}
+			if fs.NArg() != 1 {
 				return usageError("config apply needs one FILE")
 			}
-			return c.apply(ctx, files[0])
+			return c.apply(ctx, fs.Arg(0), *within)
+		case "confirm":
+			if len(files) != 0 {
+				return usageError("config confirm takes no arguments")
+			}
+			if err := c.client.Confirm(ctx); err != nil {
+				return err
+			}
+			fmt.Fprintln(c.out, "confirmed: the change stays in force")
+			return nil
 		default:
 			return usageError(fmt.Sprintf("unknown config command %q", sub))
 		}
@@ -484,13 +507,19 @@ func (c *cli) validate(files []string) error {
 	return nil
 }
 
-func (c *cli) apply(ctx context.Context, file string) error {
+func (c *cli) apply(ctx context.Context, file string, within time.Duration) error {
 	raw, err := os.ReadFile(file)
 	if err != nil {
 		return err
 	}
 	// The daemon names the file in its messages and status as given here.
-	changes, err := c.client.ApplyConfigAs(ctx, file, raw)
+	var res api.ApplyResult
+	if within > 0 {
+		res, err = c.client.ApplyConfirmed(ctx, file, raw, within)
+	} else {
+		res, err = c.client.Apply(ctx, file, raw)
+	}
+	changes := res.Changes
 	if es := config.AsErrors(err); es != nil {
 		fmt.Fprintf(c.errOut, "%s rejected; the running config stays in force:\n", file)
 		return es
@@ -500,11 +529,14 @@ func (c *cli) apply(ctx context.Context, file string) error {
 	}
 	if len(changes) == 0 {
 		fmt.Fprintln(c.out, "applied: no changes")
-		return nil
+	} else {
+		fmt.Fprintf(c.out, "applied: %d change(s)\n", len(changes))
 	}
-	fmt.Fprintf(c.out, "applied: %d change(s)\n", len(changes))
 	for _, ch := range changes {
 		fmt.Fprintf(c.out, "  %s\n", ch)
+	}
+	if !res.ConfirmBy.IsZero() {
+		fmt.Fprintf(c.out, "reverts at %s unless confirmed: halbctl config confirm\n", res.ConfirmBy.Local().Format(time.TimeOnly))
 	}
 	return nil
 }
@@ -595,6 +627,12 @@ func printStatus(w io.Writer, st *api.Status, now time.Time) {
 			fmt.Fprintf(tw, "\t\t  %s\n", e)
 		}
 	}
+	if p := st.Config.Pending; p != nil {
+		fmt.Fprintf(tw, "	AWAITS CONFIRMATION	version %d reverts to version %d at %s (halbctl config confirm)\n",
+			p.Version, p.RevertTo, p.Deadline.Local().Format(time.TimeOnly))
+	}
+	printNetwork(tw, st.Network, now)
+	printTime(tw, st.Time, now)
 	printVRRP(tw, st.VRRP)
 	printServices(tw, st.Services)
 	printHealth(tw, st.Backends)
@@ -602,7 +640,7 @@ func printStatus(w io.Writer, st *api.Status, now time.Time) {
 		name string
 		raw  json.RawMessage
 	}{
-		{"time", st.Time}, {"peer", st.Peer}, {"network", st.Network},
+		{"peer", st.Peer},
 	} {
 		if len(part.raw) == 0 || string(part.raw) == "null" {
 			fmt.Fprintf(tw, "%s\t-\tnot running in this build\n", part.name)
@@ -611,6 +649,114 @@ func printStatus(w io.Writer, st *api.Status, now time.Time) {
 		fmt.Fprintf(tw, "%s\t\t%s\n", part.name, part.raw)
 	}
 	tw.Flush()
+}
+
+// printNetwork writes the management network: the mode, each managed
+// link with its addresses and lease, the gateway and name servers.
+func printNetwork(w io.Writer, raw json.RawMessage, now time.Time) {
+	var n netcfg.Status
+	if len(raw) == 0 || string(raw) == "null" || json.Unmarshal(raw, &n) != nil {
+		fmt.Fprintf(w, "network\t-\tnot running\n")
+		return
+	}
+	line := n.Mode
+	if n.Gateway != "" {
+		line += ", gateway " + n.Gateway
+	}
+	if len(n.DNS) > 0 {
+		line += ", dns " + strings.Join(n.DNS, " ")
+	}
+	if len(n.NTP) > 0 {
+		line += ", ntp " + strings.Join(n.NTP, " ")
+	}
+	fmt.Fprintf(w, "network\t%s\t%s\n", n.Mode, strings.TrimPrefix(strings.TrimPrefix(line, n.Mode), ", "))
+	if n.Error != "" {
+		fmt.Fprintf(w, "\tERROR\t%s\n", n.Error)
+	}
+	for _, in := range n.Interfaces {
+		link := "link up"
+		if !in.Carrier {
+			link = "NO LINK"
+		}
+		fmt.Fprintf(w, "\t%s\t%s, %s, %s\n", in.Name, link, in.MAC, orNone(strings.Join(in.Addresses, " ")))
+		if l := in.Lease; l != nil {
+			lease := "dhcp " + l.State
+			if l.Address != "" {
+				lease += fmt.Sprintf(" %s from %s, renew in %s, expires in %s, %d renewal(s)", l.Address, l.Server,
+					until(l.T1, now), until(l.Expiry, now), l.Renewals)
+			}
+			fmt.Fprintf(w, "\t\t%s\n", lease)
+		}
+	}
+}
+
+// printTime writes the clock: synchronised or not, the offset, the server
+// chosen, and one line per server.
+func printTime(w io.Writer, raw json.RawMessage, now time.Time) {
+	var t timesync.Status
+	if len(raw) == 0 || string(raw) == "null" || json.Unmarshal(raw, &t) != nil {
+		fmt.Fprintf(w, "time\t-\tnot running\n")
+		return
+	}
+	state := "not synchronised"
+	if t.Synchronized {
+		state = "synchronised"
+	}
+	line := state
+	if !t.LastSync.IsZero() {
+		line += fmt.Sprintf(", offset %s from %s, %s ago", signed(t.Offset), t.Server, now.Sub(t.LastSync).Truncate(time.Second))
+	}
+	if !t.SetClock {
+		line += " (clock not set by halbd: time.set_clock off)"
+	}
+	fmt.Fprintf(w, "time\t%s\t%s\n", state, strings.TrimPrefix(strings.TrimPrefix(line, state), ", "))
+	if t.Alarm != "" {
+		fmt.Fprintf(w, "\tALARM\t%s\n", t.Alarm)
+	}
+	for _, s := range t.Servers {
+		var line string
+		switch {
+		case !s.Reachable:
+			line = "unreachable"
+			if s.Error != "" {
+				line += ": " + s.Error
+			}
+		default:
+			line = fmt.Sprintf("offset %s, delay %s, jitter %s, stratum %d", signed(s.Offset), s.Delay.Round(time.Microsecond),
+				s.Jitter.Round(time.Microsecond), s.Stratum)
+		}
+		switch {
+		case s.Chosen:
+			line += ", chosen"
+		case s.Falseticker:
+			line += ", FALSETICKER (dropped)"
+		}
+		fmt.Fprintf(w, "\t%s\t%s (%s)\n", s.Name, line, s.Source)
+	}
+}
+
+// signed formats an offset with its sign, to the microsecond.
+func signed(d time.Duration) string {
+	d = d.Round(time.Microsecond)
+	if d >= 0 {
+		return "+" + d.String()
+	}
+	return d.String()
+}
+
+// until is how long from now until t, to the second; "-" when unset.
+func until(t, now time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Sub(now).Truncate(time.Second).String()
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "no address"
+	}
+	return s
 }
 
 // printHealth writes one line per checked server.

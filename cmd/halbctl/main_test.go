@@ -122,9 +122,43 @@ func TestStatusTable(t *testing.T) {
 		"backend pg source: 12 requests, persistence source",
 		"server pg/pg1", "DOWN", "tcp check, 7 checks, last 1.5 ms, 0 up / 1 down transitions, last error: connect 10.0.0.31:5432: connection refused",
 		"connection refused, 3/3 failures)", "server pg1 10.0.0.31:5432 weight 1 DRAINED (slow start: 40%): 2 active, 12 total, 1 connect errors, 0 idle, 2xx 3",
-		"time", "not running in this build"} {
+		"peer", "not running in this build", "not running\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status table lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestStatusNetworkAndTime: the management network with its lease, the
+// clock with its servers and alarm, and a change awaiting confirmation.
+func TestStatusNetworkAndTime(t *testing.T) {
+	now := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	st := &api.Status{
+		Node:   api.NodeStatus{Name: "lb1", Version: "v1", PID: 42, Started: now},
+		Config: api.ConfigStatus{Loaded: true, Version: 4, Pending: &api.PendingChange{Version: 4, RevertTo: 3, Deadline: now.Add(time.Minute)}},
+	}
+	st.Network = json.RawMessage(`{"mode":"dhcp","gateway":"10.0.0.1","dns":["10.0.0.53"],"ntp":["10.0.0.123"],
+		"interfaces":[{"name":"eth0","mac":"52:54:00:00:00:01","carrier":true,"addresses":["10.0.0.5/24","10.0.0.100/32"],"managed":["10.0.0.5/24"],
+		"lease":{"state":"BOUND","address":"10.0.0.5/24","server":"10.0.0.1","obtained":"2026-11-26T09:59:00Z","t1":"2026-11-26T10:29:00Z","expiry":"2026-11-26T10:59:00Z","renewals":3}}]}`)
+	st.Time = json.RawMessage(`{"synchronized":false,"offset_ns":3000000000,"server":"10.0.0.123","last_sync":"2026-11-26T09:59:50Z",
+		"alarm":"offset +3s beyond max_offset 500ms","servers":[
+		{"name":"10.0.0.123","source":"dhcp","reachable":true,"offset_ns":15300,"delay_ns":200000,"jitter_ns":3000,"stratum":2,"chosen":true},
+		{"name":"liar","source":"config","reachable":true,"offset_ns":3000000000,"stratum":1,"falseticker":true},
+		{"name":"gone","source":"config","error":"i/o timeout"}]}`)
+	var b bytes.Buffer
+	printStatus(&b, st, now)
+	// Columns are padded to the widest cell: compare words.
+	out := strings.Join(strings.Fields(b.String()), " ")
+	for _, want := range []string{"AWAITS CONFIRMATION", "version 4 reverts to version 3 at ",
+		"network dhcp gateway 10.0.0.1, dns 10.0.0.53, ntp 10.0.0.123",
+		"eth0 link up, 52:54:00:00:00:01, 10.0.0.5/24 10.0.0.100/32",
+		"dhcp BOUND 10.0.0.5/24 from 10.0.0.1, renew in 29m0s, expires in 59m0s, 3 renewal(s)",
+		"time not synchronised offset +3s from 10.0.0.123, 10s ago (clock not set by halbd: time.set_clock off)",
+		"ALARM offset +3s beyond max_offset 500ms",
+		"10.0.0.123 offset +15µs, delay 200µs, jitter 3µs, stratum 2, chosen (dhcp)",
+		"FALSETICKER (dropped) (config)", "gone unreachable: i/o timeout (config)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status table lacks %q:\n%s", want, b.String())
 		}
 	}
 }
