@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"halb/appliance/config"
+	"halb/appliance/timesync"
 )
 
 // fakeDaemon keeps a config in memory, as the real daemon does minus saving.
@@ -186,6 +187,24 @@ func (f *fakeDaemon) Confirm() error {
 	}
 	f.pending = 0
 	return nil
+}
+
+func (f *fakeDaemon) RevertNow() error { return f.Confirm() }
+
+func (f *fakeDaemon) TestNetwork(ctx context.Context) ([]CheckResult, error) {
+	return []CheckResult{{Name: "ping gateway 10.0.0.1", OK: true, Detail: "echo reply", Took: time.Millisecond},
+		{Name: "resolve ntp.example.net", Detail: "no such host"}}, nil
+}
+
+func (f *fakeDaemon) TestTime(ctx context.Context, servers []string) ([]timesync.ServerStatus, error) {
+	if len(servers) == 0 {
+		return nil, Errorf(ErrInvalid, "no time server to test")
+	}
+	var out []timesync.ServerStatus
+	for _, s := range servers {
+		out = append(out, timesync.ServerStatus{Name: s, Reachable: true, Stratum: 2, Offset: time.Millisecond})
+	}
+	return out, nil
 }
 
 func (f *fakeDaemon) History() []HistoryEntry {
@@ -516,6 +535,29 @@ func TestConfirmedApply(t *testing.T) {
 	}
 	if code, body := rawRequest(t, c, http.MethodPut, "/v1/config?confirm_within=soon", good); code != 400 || !strings.Contains(body, "not a duration") {
 		t.Errorf("confirm_within=soon: %d %s, want 400", code, body)
+	}
+}
+
+// TestManagementTests: the network test's results and the time test's
+// servers come back as the daemon gives them; a bad server name is 400
+// before the daemon sees it, no server at all is the daemon's 400.
+func TestManagementTests(t *testing.T) {
+	_, c, _ := serve(t)
+	ctx := context.Background()
+	l, err := c.TestNetwork(ctx)
+	if err != nil || len(l) != 2 || !l[0].OK || l[0].Took != time.Millisecond || l[1].OK || l[1].Detail != "no such host" {
+		t.Fatalf("TestNetwork: %+v %v", l, err)
+	}
+	ts, err := c.TestTime(ctx, []string{"10.0.0.123", "ntp.example.net"})
+	if err != nil || len(ts) != 2 || ts[1].Name != "ntp.example.net" || ts[0].Stratum != 2 {
+		t.Fatalf("TestTime: %+v %v", ts, err)
+	}
+	var se *StatusError
+	if _, err := c.TestTime(ctx, []string{"bad name"}); !errors.As(err, &se) || se.Code != 400 {
+		t.Errorf("bad name: %v, want 400", err)
+	}
+	if _, err := c.TestTime(ctx, nil); !errors.As(err, &se) || se.Code != 400 {
+		t.Errorf("no servers: %v, want 400", err)
 	}
 }
 

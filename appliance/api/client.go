@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"halb/appliance/config"
+	"halb/appliance/timesync"
 )
 
 // Client talks to halbd's control API over its unix socket.
@@ -181,6 +182,27 @@ func (c *Client) ApplyConfirmed(ctx context.Context, name string, raw []byte, wi
 // Confirm keeps the change that awaits confirmation.
 func (c *Client) Confirm(ctx context.Context) error {
 	return c.noContent(ctx, http.MethodPost, "/v1/config/confirm", nil)
+}
+
+// RevertNow puts back the config before the change that awaits
+// confirmation.
+func (c *Client) RevertNow(ctx context.Context) error {
+	return c.noContent(ctx, http.MethodPost, "/v1/config/revert", nil)
+}
+
+// TestNetwork runs the management network test.
+func (c *Client) TestNetwork(ctx context.Context) ([]CheckResult, error) {
+	var l CheckList
+	err := c.getJSON(ctx, http.MethodPost, "/v1/network/test", nil, &l)
+	return l.Checks, err
+}
+
+// TestTime queries time servers once (none: the configured ones).
+func (c *Client) TestTime(ctx context.Context, servers []string) ([]timesync.ServerStatus, error) {
+	body, _ := json.Marshal(TimeTestRequest{Servers: servers})
+	var res TimeTestResult
+	err := c.getJSON(ctx, http.MethodPost, "/v1/time/test", body, &res)
+	return res.Servers, err
 }
 
 // History lists the applied configs the daemon keeps, newest first.

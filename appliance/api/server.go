@@ -18,6 +18,7 @@ import (
 	"unicode"
 
 	"halb/appliance/config"
+	"halb/appliance/timesync"
 )
 
 // Daemon is what the API serves: implemented by appliance/daemon.
@@ -40,6 +41,16 @@ type Daemon interface {
 	// Confirm keeps the change that awaits confirmation; none wraps
 	// ErrNotFound.
 	Confirm() error
+	// RevertNow puts back the config before the change that awaits
+	// confirmation at once; none wraps ErrNotFound.
+	RevertNow() error
+	// TestNetwork checks the management network from this node: the
+	// gateway answers a ping, names resolve, the time servers answer,
+	// the peers answer a ping. Each check is one result.
+	TestNetwork(ctx context.Context) ([]CheckResult, error)
+	// TestTime queries time servers once (the configured ones when none
+	// are named) without changing the clock or the daemon's state.
+	TestTime(ctx context.Context, servers []string) ([]timesync.ServerStatus, error)
 	// History lists the applied configs kept, newest first.
 	History() []HistoryEntry
 	// HistoryConfig returns the YAML of a version of the history; one
@@ -155,6 +166,9 @@ func NewServer(d Daemon, log *slog.Logger) *Server {
 	s.mux.HandleFunc("PUT /v1/config", s.putConfig)
 	s.mux.HandleFunc("POST /v1/config/validate", s.validate)
 	s.mux.HandleFunc("POST /v1/config/confirm", s.confirm)
+	s.mux.HandleFunc("POST /v1/config/revert", s.revertNow)
+	s.mux.HandleFunc("POST /v1/network/test", s.testNetwork)
+	s.mux.HandleFunc("POST /v1/time/test", s.testTime)
 	s.mux.HandleFunc("GET /v1/config/history", s.history)
 	s.mux.HandleFunc("GET /v1/config/history/{version}", s.historyConfig)
 	s.mux.HandleFunc("POST /v1/config/rollback", s.rollback)
@@ -315,6 +329,59 @@ func (s *Server) putConfig(w http.ResponseWriter, r *http.Request) {
 		res, err = s.d.ApplyFrom(sourceOf(r), configName(r), raw)
 	}
 	writeApplied(w, res, err)
+}
+
+func (s *Server) revertNow(w http.ResponseWriter, r *http.Request) {
+	if err := s.d.RevertNow(); err != nil {
+		writeFailure(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// testTimeout bounds the management network and time tests.
+const testTimeout = 15 * time.Second
+
+func (s *Server) testNetwork(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), testTimeout)
+	defer cancel()
+	l, err := s.d.TestNetwork(ctx)
+	if err != nil {
+		writeFailure(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, CheckList{Checks: nonNilChecks(l)})
+}
+
+func (s *Server) testTime(w http.ResponseWriter, r *http.Request) {
+	var req TimeTestRequest
+	if r.ContentLength != 0 && !decodeBody(w, r, &req, `{"servers": ["ADDRESS OR NAME", ...]}`) {
+		return
+	}
+	for _, sv := range req.Servers {
+		if sv == "" || len(sv) > 253 || strings.ContainsFunc(sv, func(r rune) bool { return !unicode.IsPrint(r) || r == ' ' }) {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("servers: %q is not an address or host name", sv))
+			return
+		}
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), testTimeout)
+	defer cancel()
+	l, err := s.d.TestTime(ctx, req.Servers)
+	if err != nil {
+		writeFailure(w, err)
+		return
+	}
+	if l == nil {
+		l = []timesync.ServerStatus{}
+	}
+	writeJSON(w, http.StatusOK, TimeTestResult{Servers: l})
+}
+
+func nonNilChecks(l []CheckResult) []CheckResult {
+	if l == nil {
+		return []CheckResult{}
+	}
+	return l
 }
 
 func (s *Server) confirm(w http.ResponseWriter, r *http.Request) {

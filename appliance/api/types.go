@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"halb/appliance/config"
+	"halb/appliance/timesync"
 )
 
 // DefaultSocket is where halbd listens unless told otherwise.
@@ -257,4 +258,30 @@ type SystemResult struct {
 	// Action is reboot, poweroff or factory-reset.
 	Action  string `json:"action"`
 	Message string `json:"message"`
+}
+
+// CheckResult is one check of the management network test.
+type CheckResult struct {
+	// Name says what was checked: "ping gateway 10.0.0.1",
+	// "resolve ntp.example.net", "time server 10.0.0.123", "ping peer lb2".
+	Name   string        `json:"name"`
+	OK     bool          `json:"ok"`
+	Detail string        `json:"detail"`
+	Took   time.Duration `json:"took_ns"`
+}
+
+// CheckList is the body of POST /v1/network/test.
+type CheckList struct {
+	Checks []CheckResult `json:"checks"`
+}
+
+// TimeTestRequest is the body of POST /v1/time/test: the servers to query
+// (none: the configured ones).
+type TimeTestRequest struct {
+	Servers []string `json:"servers"`
+}
+
+// TimeTestResult is the answer of POST /v1/time/test.
+type TimeTestResult struct {
+	Servers []timesync.ServerStatus `json:"servers"`
 }

@@ -89,6 +89,18 @@ func (d *Daemon) Confirm() error {
 	return nil
 }
 
+// RevertNow puts back the config before the change that awaits
+// confirmation, at once. Nothing pending wraps api.ErrNotFound.
+func (d *Daemon) RevertNow() error {
+	d.mu.Lock()
+	p := d.pending
+	d.mu.Unlock()
+	if p == nil {
+		return api.Errorf(api.ErrNotFound, "no change awaits confirmation")
+	}
+	return d.revert(p, "reverted by the operator")
+}
+
 // refuseWhilePending is the error for a change while another awaits
 // confirmation. Callers hold applyMu.
 func (d *Daemon) refuseWhilePending() error {
@@ -112,7 +124,9 @@ func (d *Daemon) setPending(p *api.PendingChange) error {
 		d.revertTimer = nil
 	}
 	if p != nil {
-		d.revertTimer = time.AfterFunc(time.Until(p.Deadline), func() { d.revert(p) })
+		d.revertTimer = time.AfterFunc(time.Until(p.Deadline), func() {
+			d.revert(p, fmt.Sprintf("not confirmed by %s", p.Deadline.Format(time.TimeOnly)))
+		})
 	}
 	d.mu.Unlock()
 	if p == nil {
@@ -125,31 +139,33 @@ func (d *Daemon) setPending(p *api.PendingChange) error {
 	return config.WriteFile(d.pendingFile(), append(b, '\n'), config.FileMode)
 }
 
-// revert puts p's previous config back when p is still the pending change.
-func (d *Daemon) revert(p *api.PendingChange) {
+// revert puts p's previous config back when p is still the pending change;
+// why says what made it revert.
+func (d *Daemon) revert(p *api.PendingChange, why string) error {
 	d.applyMu.Lock()
 	defer d.applyMu.Unlock()
 	d.mu.Lock()
 	current := d.pending == p
 	d.mu.Unlock()
 	if !current {
-		return // confirmed (or replaced) meanwhile
+		return api.Errorf(api.ErrNotFound, "the change was confirmed meanwhile") // or replaced
 	}
 	if err := d.setPending(nil); err != nil {
 		d.log.Error("pending change", "err", err)
 	}
-	msg := fmt.Sprintf("config version %d not confirmed by %s: reverting to version %d", p.Version, p.Deadline.Format(time.TimeOnly), p.RevertTo)
+	msg := fmt.Sprintf("config version %d %s: reverting to version %d", p.Version, why, p.RevertTo)
 	d.log.Warn(msg)
 	raw, path, err := d.hist.get(p.RevertTo)
 	if err == nil {
-		_, err = d.apply(api.SourceRevert, path, fmt.Sprintf("not confirmed, back to %d", p.RevertTo), raw)
+		_, err = d.apply(api.SourceRevert, path, fmt.Sprintf("%s, back to %d", why, p.RevertTo), raw)
 	}
 	if err != nil {
 		d.log.Error("revert failed; the unconfirmed config stays in force", "version", p.RevertTo, "err", err)
 		d.publish("config.revert_failed", fmt.Sprintf("revert to version %d failed: %v", p.RevertTo, err), p)
-		return
+		return fmt.Errorf("revert to version %d: %w", p.RevertTo, err)
 	}
 	d.publish("config.reverted", msg, p)
+	return nil
 }
 
 // loadPending re-arms the revert of a change left unconfirmed by a previous

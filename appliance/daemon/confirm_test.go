@@ -70,6 +70,27 @@ func TestConfirmedApplyKept(t *testing.T) {
 	}
 }
 
+// TestRevertNow: the operator puts the previous config back before the
+// deadline.
+func TestRevertNow(t *testing.T) {
+	td := startDaemon(t, t.TempDir(), nodeConfig(0))
+	if _, err := td.ApplyConfirmed(api.SourceConsole, "", []byte(nodeConfig(1)), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := td.RevertNow(); err != nil {
+		t.Fatal(err)
+	}
+	if td.running() != nodeConfig(0) || td.Status().Config.Pending != nil {
+		t.Fatalf("after RevertNow: running %q, pending %+v", td.running(), td.Status().Config.Pending)
+	}
+	if h := td.History(); h[0].Source != api.SourceRevert || h[0].Summary != "reverted by the operator, back to 1: no changes" {
+		t.Errorf("history: %+v", h[0])
+	}
+	if err := td.RevertNow(); !errors.Is(err, api.ErrNotFound) {
+		t.Errorf("second RevertNow: %v", err)
+	}
+}
+
 // TestConfirmedApplySurvivesRestart: a daemon stopped while a change
 // awaits confirmation reverts it when it starts after the deadline.
 func TestConfirmedApplySurvivesRestart(t *testing.T) {

@@ -133,7 +133,13 @@ type Daemon struct {
 	vrrp       vrrpPart // nil when VRRP could not start
 	proxy      *proxy.Component
 	health     *health.Component
+	// clock is the time component; nil when it is not running.
+	clock timeTester
 }
+
+// netStatus is the management network's status; nil when netcfg is not
+// running.
+func (d *Daemon) netStatus() *netcfg.Status { return nil }
 
 // New prepares a daemon. It does not load the config or open sockets; Run does.
 func New(opts Options) *Daemon {
