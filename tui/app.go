@@ -12,6 +12,8 @@ import (
 
 	"halb/appliance/api"
 	"halb/appliance/config"
+	"halb/appliance/netcfg"
+	"halb/appliance/timesync"
 )
 
 // Client is what the console needs of halbd's control API; *api.Client
@@ -35,6 +37,11 @@ type Client interface {
 	Reboot(ctx context.Context) error
 	Poweroff(ctx context.Context) error
 	FactoryReset(ctx context.Context, nodeName string) error
+	ApplyConfirmed(ctx context.Context, name string, raw []byte, within time.Duration) (api.ApplyResult, error)
+	Confirm(ctx context.Context) error
+	RevertNow(ctx context.Context) error
+	TestNetwork(ctx context.Context) ([]api.CheckResult, error)
+	TestTime(ctx context.Context, servers []string) ([]timesync.ServerStatus, error)
 }
 
 // Options configure the console.
@@ -91,6 +98,10 @@ type Context struct {
 	VRRP     []VRRPInstance
 	Services []ServiceStatus
 	Health   []BackendHealth
+	// Network and Time are the management network's and the clock's
+	// status; nil when the daemon does not run them.
+	Network *netcfg.Status
+	Time    *timesync.Status
 }
 
 const maxEvents = 500
@@ -391,13 +402,21 @@ func (a *App) View() string {
 
 // decode parses the component parts of the status the dashboard shows.
 func (c *Context) decode() {
-	c.VRRP, c.Services, c.Health = nil, nil, nil
+	c.VRRP, c.Services, c.Health, c.Network, c.Time = nil, nil, nil, nil, nil
 	if c.Status == nil {
 		return
 	}
 	json.Unmarshal(c.Status.VRRP, &c.VRRP)
 	json.Unmarshal(c.Status.Services, &c.Services)
 	json.Unmarshal(c.Status.Backends, &c.Health)
+	var n netcfg.Status
+	if json.Unmarshal(c.Status.Network, &n) == nil && n.Mode != "" {
+		c.Network = &n
+	}
+	var t timesync.Status
+	if len(c.Status.Time) > 0 && string(c.Status.Time) != "null" && json.Unmarshal(c.Status.Time, &t) == nil {
+		c.Time = &t
+	}
 }
 
 func errString(err error) string {

@@ -8,6 +8,7 @@ import (
 
 	tea "github.com/charmbracelet/bubbletea"
 
+	"halb/appliance/api"
 	"halb/appliance/vrrp"
 )
 
@@ -136,6 +137,14 @@ func (d *Dashboard) ask(c *Context, question string, action tea.Cmd) {
 
 func (d *Dashboard) key(c *Context, k tea.KeyMsg) (Screen, tea.Cmd) {
 	rows := d.rows(c)
+	if pendingChange(c) != nil {
+		switch k.String() {
+		case "y":
+			return d, act("keep the new settings", func(ctx context.Context) error { return c.Client.Confirm(ctx) })
+		case "n":
+			return d, act("revert", func(ctx context.Context) error { return c.Client.RevertNow(ctx) })
+		}
+	}
 	switch k.String() {
 	case "tab":
 		d.focus = 1 - d.focus
@@ -200,6 +209,9 @@ func (d *Dashboard) key(c *Context, k tea.KeyMsg) (Screen, tea.Cmd) {
 	case "p":
 		s := newPasswordScreen(c)
 		return s, s.Init(c)
+	case "n":
+		s, cmd := newNetTest(c)
+		return s, cmd
 	case "?":
 		return &keysScreen{back: d}, nil
 	case "x":
@@ -239,6 +251,9 @@ func (d *Dashboard) Help(c *Context) []Binding {
 	if d.dialog != nil {
 		return d.dialog.help()
 	}
+	if pendingChange(c) != nil {
+		return []Binding{{"y", "keep settings"}, {"n", "revert now"}, {"?", "keys"}}
+	}
 	return []Binding{{"h", "handover"}, {"m", "maint"}, {"d", "drain"}, {"e", "edit"}, {"t", "failover"},
 		{"r", "rollback"}, {"x", "system"}, {"?", "keys"}}
 }
@@ -260,7 +275,16 @@ func (d *Dashboard) View(c *Context, w, h int) string {
 	for _, line := range d.vrrpLines(c, w) {
 		b.WriteString(line + "\n")
 	}
+	if line := mgmtLine(c); line != "" {
+		b.WriteString(truncate(line, w) + "\n")
+	}
 	b.WriteString(d.alarmLine(c, w) + "\n")
+	if p := pendingChange(c); p != nil {
+		left := p.Deadline.Sub(c.Opts.Now())
+		b.WriteString("\n" + t.Bad.Render(truncate(fmt.Sprintf(" Keep the new settings? Config version %d reverts to version %d in %s.",
+			p.Version, p.RevertTo, shortDur(left)), w)) + "\n")
+		b.WriteString(t.Bold.Render("  y keep them   n revert now") + "\n")
+	}
 
 	if d.dialog != nil {
 		b.WriteString("\n" + d.dialog.view(t, w) + "\n")
@@ -330,6 +354,25 @@ func alarms(c *Context) []string {
 		if le := c.Status.Config.LastError; le != nil {
 			out = append(out, fmt.Sprintf("config rejected (%d problem(s))", len(le.Errors)))
 		}
+		if p := c.Status.Config.Pending; p != nil {
+			out = append(out, fmt.Sprintf("config version %d awaits confirmation", p.Version))
+		}
+	}
+	if n := c.Network; n != nil {
+		if n.Error != "" {
+			out = append(out, "network: "+n.Error)
+		}
+		for _, in := range n.Interfaces {
+			if n.Mode != "first-boot" && !in.Carrier {
+				out = append(out, "management link "+in.Name+" down")
+			}
+			if in.Lease != nil && in.Lease.Address == "" && n.Mode != "first-boot" {
+				out = append(out, "no DHCP lease on "+in.Name)
+			}
+		}
+	}
+	if c.Time != nil && c.Time.Alarm != "" {
+		out = append(out, "clock: "+c.Time.Alarm)
 	}
 	for _, in := range c.VRRP {
 		if in.State == vrrp.StateFault {
@@ -546,4 +589,49 @@ func (d *Dashboard) eventsPanel(c *Context, w, h int) string {
 		lines = append(lines, "")
 	}
 	return strings.Join(lines, "\n") + "\n"
+}
+
+// pendingChange is the change that awaits the operator's confirmation.
+func pendingChange(c *Context) *api.PendingChange {
+	if c.Status == nil {
+		return nil
+	}
+	return c.Status.Config.Pending
+}
+
+// mgmtLine is the dashboard's line for the management network and the
+// clock: "mgmt eth0 10.0.0.5/24 dhcp, renew 29m0s  gw 10.0.0.1  clock
+// +1.2ms 10.0.0.123".
+func mgmtLine(c *Context) string {
+	var parts []string
+	if n := c.Network; n != nil && n.Mode != "unmanaged" {
+		for _, in := range n.Interfaces {
+			p := "mgmt " + in.Name + " "
+			switch {
+			case in.Lease != nil && in.Lease.Address != "":
+				p += in.Lease.Address + " dhcp, renew " + shortDur(in.Lease.T1.Sub(c.Opts.Now()))
+			case in.Lease != nil:
+				p += "dhcp " + in.Lease.State
+			case len(in.Managed) > 0:
+				p += strings.Join(in.Managed, " ") + " static"
+			default:
+				p += "no address"
+			}
+			parts = append(parts, p)
+		}
+		if n.Gateway != "" {
+			parts = append(parts, "gw "+n.Gateway)
+		}
+	}
+	if t := c.Time; t != nil {
+		switch {
+		case t.Synchronized:
+			parts = append(parts, "clock "+signedDur(t.Offset)+" "+t.Server)
+		case len(t.Servers) == 0:
+			parts = append(parts, "clock: no time server")
+		default:
+			parts = append(parts, "clock not synchronised")
+		}
+	}
+	return strings.Join(parts, "  ")
 }

@@ -21,7 +21,7 @@ func TestResample(t *testing.T) {
 // that goes back (a restarted daemon) starts a new series.
 func TestRates(t *testing.T) {
 	r := newRates(60)
-	at := testTime
+	at := testNow
 	add := func(n int64) {
 		r.add(at, []ServiceStatus{{Name: "web", Mode: "http", Stats: statsWith(n)}})
 		at = at.Add(2 * time.Second)

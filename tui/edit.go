@@ -59,6 +59,16 @@ func newEditMenu(d *Draft) *editMenu {
 		m.items = append(m.items, editItem{fmt.Sprintf("health check of %s", name),
 			func() Step { return newHealthEdit(name) }})
 	}
+	mg := d.Cfg.Node.Management
+	net := "left to the OS"
+	switch {
+	case mg.DHCP:
+		net = mg.Interface + " DHCP"
+	case mg.Address != "":
+		net = mg.Interface + " " + mg.Address
+	}
+	m.items = append(m.items, editItem{"management network: " + net, newNetStep},
+		editItem{fmt.Sprintf("time servers: %s", orNoneText(strings.Join(d.Cfg.Time.Servers, " "))), newTimeStep})
 	return m
 }
 
@@ -506,4 +516,11 @@ func (s *healthEdit) Place(e *config.Error) bool {
 		s.check.SetError(-1, strings.TrimPrefix(strings.TrimPrefix(e.Path, prefix), ".")+": "+e.Msg)
 	}
 	return true
+}
+
+func orNoneText(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
 }

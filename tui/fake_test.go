@@ -16,7 +16,9 @@ import (
 	"halb/appliance/api"
 	"halb/appliance/config"
 	"halb/appliance/health"
+	"halb/appliance/netcfg"
 	"halb/appliance/proxy"
+	"halb/appliance/timesync"
 	"halb/appliance/vrrp"
 )
 
@@ -132,14 +134,61 @@ func (f *fakeClient) Interfaces(ctx context.Context) ([]api.Interface, error) {
 	return f.interfaces, nil
 }
 
+func (f *fakeClient) ApplyConfirmed(ctx context.Context, name string, raw []byte, within time.Duration) (api.ApplyResult, error) {
+	ch, err := f.ApplyConfig(ctx, raw)
+	if err != nil {
+		return api.ApplyResult{}, err
+	}
+	f.record(fmt.Sprintf("apply confirmed within %s", within))
+	f.mu.Lock()
+	f.status.Config.Version++
+	f.status.Config.Pending = &api.PendingChange{Version: f.status.Config.Version, RevertTo: f.status.Config.Version - 1,
+		Deadline: testNow.Add(within)}
+	f.mu.Unlock()
+	return api.ApplyResult{Changes: ch, ConfirmBy: testNow.Add(within)}, nil
+}
+
+func (f *fakeClient) Confirm(ctx context.Context) error {
+	f.record("confirm")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.status.Config.Pending = nil
+	return nil
+}
+
+func (f *fakeClient) RevertNow(ctx context.Context) error {
+	f.record("revert")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.status.Config.Pending = nil
+	return nil
+}
+
+func (f *fakeClient) TestNetwork(ctx context.Context) ([]api.CheckResult, error) {
+	f.record("test network")
+	return []api.CheckResult{{Name: "ping gateway 10.0.0.1", OK: true, Detail: "echo reply", Took: 2 * time.Millisecond},
+		{Name: "resolve ntp.example.net", Detail: "lookup ntp.example.net: no such host", Took: 40 * time.Millisecond},
+		{Name: "time server 10.0.0.123", OK: true, Detail: "offset +1.2ms, stratum 2", Took: 3 * time.Millisecond}}, nil
+}
+
+func (f *fakeClient) TestTime(ctx context.Context, servers []string) ([]timesync.ServerStatus, error) {
+	f.record(fmt.Sprintf("test time %v", servers))
+	var out []timesync.ServerStatus
+	for i, s := range servers {
+		out = append(out, timesync.ServerStatus{Name: s, Source: "config", Reachable: i == 0, Offset: 1200 * time.Microsecond,
+			Delay: 300 * time.Microsecond, Stratum: 2, Error: map[bool]string{true: "", false: "read udp: i/o timeout"}[i == 0]})
+	}
+	return out, nil
+}
+
 func (f *fakeClient) setStatus(fn func(st *api.Status)) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	fn(f.status)
 }
 
-// testTime is the fake clock's time.
-var testTime = time.Date(2026, 12, 4, 10, 30, 0, 0, time.UTC)
+// testNow is the fake clock's time.
+var testNow = time.Date(2026, 12, 4, 10, 30, 0, 0, time.UTC)
 
 // terms are the terminals the golden tests draw for: the Linux console,
 // a serial vt100 and a modern xterm.
@@ -177,8 +226,8 @@ backends:
 `)
 	f.password = "secret123"
 	f.history = []api.HistoryEntry{
-		{Version: 8, Time: testTime.Add(-time.Hour), Source: "console", Summary: `1 change(s): backends "web" changed: servers`, Running: true},
-		{Version: 7, Time: testTime.Add(-2 * time.Hour), Source: "file", Summary: `3 change(s): vrrp "vip-a" added; ...`},
+		{Version: 8, Time: testNow.Add(-time.Hour), Source: "console", Summary: `1 change(s): backends "web" changed: servers`, Running: true},
+		{Version: 7, Time: testNow.Add(-2 * time.Hour), Source: "file", Summary: `3 change(s): vrrp "vip-a" added; ...`},
 	}
 	f.versions[7] = []byte("node: {name: lb1}\nvrrp:\n  - {name: vip-a, interface: eth0, vrid: 52, priority: 150, vips: [10.0.0.100/24]}\n")
 	f.versions[8] = f.config
@@ -199,6 +248,15 @@ backends:
 		{Name: "web1", Address: "10.0.1.11:80", State: "up", Checks: 30, LatencyMS: 0.4},
 		{Name: "web2", Address: "10.0.1.12:80", State: "down", Checks: 30, LastError: "connect: connection refused"},
 	}}})
+	st.Network = mustJSON(netcfg.Status{Mode: "dhcp", Gateway: "10.0.0.1", DNS: []string{"10.0.0.1"}, NTP: []string{"10.0.0.123"},
+		Interfaces: []netcfg.InterfaceStatus{{Name: "eth0", MAC: "52:54:00:12:34:01", Carrier: true,
+			Addresses: []string{"10.0.0.11/24", "10.0.0.100/24"}, Managed: []string{"10.0.0.11/24"},
+			Lease: &netcfg.Lease{State: "BOUND", Address: "10.0.0.11/24", Server: "10.0.0.1", Router: "10.0.0.1",
+				Obtained: testNow.Add(-10 * time.Minute), T1: testNow.Add(20 * time.Minute), T2: testNow.Add(42 * time.Minute),
+				Expiry: testNow.Add(50 * time.Minute)}}}})
+	st.Time = mustJSON(timesync.Status{Synchronized: true, Offset: 1234 * time.Microsecond, Server: "10.0.0.123",
+		LastSync: testNow.Add(-30 * time.Second), Servers: []timesync.ServerStatus{{Name: "10.0.0.123", Source: "dhcp", Reachable: true,
+			Offset: 1234 * time.Microsecond, Delay: 400 * time.Microsecond, Stratum: 2, Chosen: true}}})
 }
 
 func mustJSON(v any) json.RawMessage {
@@ -267,8 +325,8 @@ func (f *fakeClient) Rollback(ctx context.Context, version int) (api.ApplyResult
 
 func (f *fakeClient) Logs(ctx context.Context, n int) ([]api.LogRecord, error) {
 	return []api.LogRecord{
-		{Time: testTime.Add(-2 * time.Second), Level: "INFO", Message: "halbd started", Attrs: "config=/var/lib/halb/halb.yaml"},
-		{Time: testTime.Add(-time.Second), Level: "WARN", Message: "server web/web2 down", Attrs: `reason="connection refused"`},
+		{Time: testNow.Add(-2 * time.Second), Level: "INFO", Message: "halbd started", Attrs: "config=/var/lib/halb/halb.yaml"},
+		{Time: testNow.Add(-time.Second), Level: "WARN", Message: "server web/web2 down", Attrs: `reason="connection refused"`},
 	}, nil
 }
 

@@ -17,6 +17,8 @@ var dashboardKeys = []Binding{
 	{"d", "drain the selected server, or make it ready"},
 	{"e", "edit VIPs, a service, a backend or a health check"},
 	{"t", "test failover: to the peer and back, with the times"},
+	{"n", "test the management network: gateway, names, time servers, peers"},
+	{"y / n", "keep / revert a management change that awaits confirmation"},
 	{"r", "config history: roll back to an earlier version"},
 	{"x", "system: interfaces, logs, reboot, power off, factory reset"},
 	{"w", "run the setup wizard again"},

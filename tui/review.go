@@ -23,6 +23,9 @@ type reviewStep struct {
 	offset   int
 	first    string // the node name, when this is the node's first config
 	password string // the console password to set first
+	// confirm: the change touches the running node's management network:
+	// it is applied with ConfirmWithin and reverts unless kept.
+	confirm bool
 }
 
 func newReviewStep() Step { return &reviewStep{} }
@@ -49,6 +52,7 @@ func (s *reviewStep) Load(c *Context, d *Draft) tea.Cmd {
 		s.first = cfg.Node.Name
 	}
 	s.changes = config.Diff(base, cfg)
+	s.confirm = d.Running != nil && touchesManagement(s.changes)
 	return nil
 }
 
@@ -68,10 +72,11 @@ func (s *reviewStep) Place(e *config.Error) bool {
 type applyDoneMsg struct {
 	changes []config.Change
 	err     error
+	pending bool // applied with a confirmation window
 }
 
 func (s *reviewStep) apply(c *Context) tea.Cmd {
-	client, raw, pw := c.Client, s.raw, s.password
+	client, raw, pw, confirm := c.Client, s.raw, s.password, s.confirm
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
@@ -80,8 +85,12 @@ func (s *reviewStep) apply(c *Context) tea.Cmd {
 				return applyDoneMsg{err: fmt.Errorf("console password: %w", err)}
 			}
 		}
+		if confirm {
+			res, err := client.ApplyConfirmed(ctx, "console", raw, ConfirmWithin)
+			return applyDoneMsg{res.Changes, err, err == nil}
+		}
 		ch, err := client.ApplyConfig(ctx, raw)
-		return applyDoneMsg{ch, err}
+		return applyDoneMsg{ch, err, false}
 	}
 }
 
@@ -92,6 +101,9 @@ func (s *reviewStep) Update(c *Context, msg tea.Msg) (bool, tea.Cmd) {
 		if m.err == nil {
 			d := NewDashboard(c)
 			d.flash = fmt.Sprintf("config applied: %d change(s)", len(m.changes))
+			if m.pending {
+				d.flash += "; management network changed: keep it (y) or it reverts"
+			}
 			return false, func() tea.Msg { return ShowMsg{Screen: d} }
 		}
 		if es := config.AsErrors(m.err); es != nil {
@@ -151,6 +163,9 @@ func (s *reviewStep) View(c *Context, w, h int) string {
 		b.WriteString(t.Bold.Render("applying"+t.Ellip) + "\n")
 	case s.applyErr != nil:
 		b.WriteString(t.Error.Render("not applied: "+s.applyErr.Error()) + "\n")
+	case s.confirm:
+		b.WriteString(t.Bold.Render(fmt.Sprintf("The management network changes: keep them within %s after applying,", ConfirmWithin)) + "\n" +
+			t.Bold.Render("or the previous settings come back.") + "\n")
 	}
 	b.WriteString("\n" + t.Section.Render("halb.yaml") + "\n")
 	lines := strings.Split(strings.TrimRight(string(s.raw), "\n"), "\n")

@@ -191,28 +191,7 @@ func (s *vrrpStep) Update(c *Context, msg tea.Msg) (bool, tea.Cmd) {
 	}
 	if m, ok := msg.(interfacesMsg); ok {
 		s.ifaces, s.loadErr = m.list, m.err
-		cur := s.iface.Value()
-		var opts []Option
-		for _, in := range m.list {
-			if in.Kind == "loopback" {
-				continue
-			}
-			opts = append(opts, Option{in.Name, describeInterface(in)})
-		}
-		s.iface.opts = opts
-		s.iface.i = 0
-		if cur == "" {
-			// Preselect the first link that is up and has an address.
-			for _, in := range m.list {
-				if in.Kind != "loopback" && in.Carrier && len(in.Addresses) > 0 {
-					cur = in.Name
-					break
-				}
-			}
-		}
-		if cur != "" {
-			s.iface.Set(cur)
-		}
+		setInterfaces(s.iface, m.list, firstLinkWithAddress)
 		if s.vrid.Value() == "" && !s.suggested && m.err == nil {
 			// Once: an operator who clears the field keeps it cleared.
 			s.suggested = true
@@ -221,6 +200,35 @@ func (s *vrrpStep) Update(c *Context, msg tea.Msg) (bool, tea.Cmd) {
 		return false, nil
 	}
 	return s.formStep.Update(c, msg)
+}
+
+// setInterfaces makes list (but loopback) the choices of f, keeping its
+// choice, or preselecting guess(list) when it had none.
+func setInterfaces(f *ChoiceField, list []api.Interface, guess func([]api.Interface) string) {
+	cur := f.Value()
+	var opts []Option
+	for _, in := range list {
+		if in.Kind != "loopback" {
+			opts = append(opts, Option{in.Name, describeInterface(in)})
+		}
+	}
+	f.opts, f.i = opts, 0
+	if cur == "" {
+		cur = guess(list)
+	}
+	if cur != "" {
+		f.Set(cur)
+	}
+}
+
+// firstLinkWithAddress is the first link that is up and has an address.
+func firstLinkWithAddress(l []api.Interface) string {
+	for _, in := range l {
+		if in.Kind != "loopback" && in.Carrier && len(in.Addresses) > 0 {
+			return in.Name
+		}
+	}
+	return ""
 }
 
 // describeInterface is an interface's line in the list: name, link state,

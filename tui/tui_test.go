@@ -37,7 +37,7 @@ func startConsole(t *testing.T, f *fakeClient, profile int) *console {
 	t.Helper()
 	term := terms[profile]
 	app := New(f, themeFor(term.profile, term.ascii), Options{Socket: "/run/halb/halb.sock", Version: "test",
-		Now: func() time.Time { return testTime }, Poll: 50 * time.Millisecond})
+		Now: func() time.Time { return testNow }, Poll: 50 * time.Millisecond})
 	tm := teatest.NewTestModel(t, app, teatest.WithInitialTermSize(80, 24))
 	t.Cleanup(func() { tm.Quit() })
 	return &console{t: t, tm: tm, f: f}
@@ -140,7 +140,18 @@ func (c *console) completeWizard(stopAt string) {
 	c.waitFor("Node name")
 	c.typeText("lb1")
 	c.press(tea.KeyEnter)
-	c.waitFor("Interface")
+	c.waitFor("2/7  Network")
+	c.waitFor("(x) eth0")
+	if stopAt == "network" {
+		return
+	}
+	c.press(tea.KeyEnter, tea.KeyEnter) // eth0, as the OS set it up (not the appliance)
+	c.waitFor("Time servers")
+	if stopAt == "time" {
+		return
+	}
+	c.press(tea.KeyEnter) // no time server
+	c.waitFor("VRID")
 	c.waitFor("(x) eth0")
 	if stopAt == "vrrp" {
 		return
@@ -175,7 +186,7 @@ func (c *console) completeWizard(stopAt string) {
 
 func TestWizardGolden(t *testing.T) {
 	for i, term := range terms {
-		for _, step := range []string{"node", "vrrp", "service", "password", "review"} {
+		for _, step := range []string{"node", "network", "time", "vrrp", "service", "password", "review"} {
 			t.Run(term.name+"/"+step, func(t *testing.T) {
 				c := startConsole(t, newFake(t), i)
 				if step == "node" {
@@ -245,6 +256,19 @@ func TestWizardValidation(t *testing.T) {
 			c.typeText("lb_1")
 			c.press(tea.KeyEnter)
 		}, `! "lb_1" is not a valid host name`},
+		{"static address without prefix", func(c *console) {
+			c.completeWizard("network")
+			c.press(tea.KeyEnter, tea.KeyLeft) // eth0; leave to the OS → static
+			c.waitFor("Address/prefix")
+			c.press(tea.KeyEnter)
+			c.typeText("10.0.0.11")
+			c.press(tea.KeyEnter, tea.KeyEnter, tea.KeyEnter)
+		}, `! "10.0.0.11" is not an address in CIDR form (e.g.`},
+		{"time server not a host", func(c *console) {
+			c.completeWizard("time")
+			c.typeText("ntp example")
+			c.press(tea.KeyEnter, tea.KeyEnter)
+		}, `! "ntp example" is not an IP address or host name`},
 		{"VIP without prefix", func(c *console) {
 			c.completeWizard("vrrp")
 			c.press(tea.KeyEnter)
@@ -358,8 +382,8 @@ func TestDashboardGolden(t *testing.T) {
 			f.configured()
 			c := startConsole(t, f, i)
 			c.waitFor("vip-a MASTER")
-			f.events <- api.Event{Time: testTime, Type: "vrrp.transition", Message: "vip-a: BACKUP → MASTER (master down)"}
-			f.events <- api.Event{Time: testTime.Add(time.Second), Type: "backends.server_down", Message: "server web/web2 down: connect: connection refused"}
+			f.events <- api.Event{Time: testNow, Type: "vrrp.transition", Message: "vip-a: BACKUP → MASTER (master down)"}
+			f.events <- api.Event{Time: testNow.Add(time.Second), Type: "backends.server_down", Message: "server web/web2 down: connect: connection refused"}
 			c.waitFor("web2 down")
 			c.golden()
 		})
@@ -492,6 +516,74 @@ func TestEditVIPFollowsServices(t *testing.T) {
 	}
 }
 
+// TestEditManagementConfirms: a change of the management network from the
+// console is applied with a confirmation window; the dashboard asks to
+// keep it, and y confirms.
+func TestEditManagementConfirms(t *testing.T) {
+	f := newFake(t)
+	f.configured()
+	c := startConsole(t, f, 2)
+	c.ready()
+	c.runes("e")
+	c.waitFor("management network: left to the OS")
+	c.press(tea.KeyDown, tea.KeyDown, tea.KeyDown, tea.KeyDown) // VIPs, service, backend, health, management
+	c.press(tea.KeyEnter)
+	c.waitFor("Address")
+	c.press(tea.KeyEnter, tea.KeyLeft) // eth0; leave to the OS → static
+	c.waitFor("Address/prefix")
+	c.press(tea.KeyEnter)
+	c.typeText("10.0.0.11/24")
+	c.press(tea.KeyEnter)
+	c.typeText("10.0.0.1")
+	c.press(tea.KeyEnter, tea.KeyEnter)
+	c.waitFor("management network changes: keep them within 1m0s after applying")
+	c.press(tea.KeyEnter)
+	c.waitFor("Keep the new settings? Config version 1 reverts to version 0 in 1m0s.")
+	c.runes("y")
+	c.waitFor("keep the new settings: done")
+	f.mu.Lock()
+	calls := strings.Join(f.calls, "; ")
+	raw := string(f.applied[len(f.applied)-1])
+	f.mu.Unlock()
+	if !strings.Contains(calls, "apply confirmed within 1m0s") || !strings.Contains(calls, "confirm") {
+		t.Errorf("calls: %s", calls)
+	}
+	cfg, err := config.Parse("sent", []byte(raw))
+	if err != nil || cfg.Node.Management.Address != "10.0.0.11/24" || cfg.Node.Management.Gateway != "10.0.0.1" || cfg.Node.ManageSystem {
+		t.Fatalf("%v\n%s", err, raw)
+	}
+}
+
+// TestTimeStepTest: ctrl+t queries the servers typed so far and shows each
+// one's offset and stratum, or why it did not answer.
+func TestTimeStepTest(t *testing.T) {
+	f := newFake(t)
+	c := startConsole(t, f, 2)
+	c.completeWizard("time")
+	c.typeText("10.0.0.123")
+	c.press(tea.KeyEnter)
+	c.typeText("ntp.example.net")
+	c.press(tea.KeyCtrlT)
+	c.waitFor("10.0.0.123: offset +1.2ms, delay 300µs, stratum 2")
+	c.waitFor("ntp.example.net: read udp: i/o timeout")
+}
+
+// TestNetworkTestScreen: n on the dashboard runs the management network
+// test and shows one line per check.
+func TestNetworkTestScreen(t *testing.T) {
+	f := newFake(t)
+	f.configured()
+	c := startConsole(t, f, 2)
+	c.ready()
+	c.runes("n")
+	c.waitFor("ping gateway 10.0.0.1")
+	c.waitFor("resolve ntp.example.net")
+	c.waitFor("lookup ntp.example.net: no such host")
+	c.waitFor("3 check(s) in")
+	c.press(tea.KeyEsc)
+	c.waitFor("vip-a MASTER")
+}
+
 // TestFailoverTest: the failover test hands over and shows the transition
 // times both ways as halbd recorded them.
 func TestFailoverTest(t *testing.T) {
@@ -504,7 +596,7 @@ func TestFailoverTest(t *testing.T) {
 				json.Unmarshal(st.VRRP, &ins)
 				from := ins[0].State
 				ins[0].State, ins[0].Master = state, master
-				ins[0].LastTransition = &vrrp.Transition{From: from, To: state, Reason: "test", At: testTime.Add(at)}
+				ins[0].LastTransition = &vrrp.Transition{From: from, To: state, Reason: "test", At: testNow.Add(at)}
 				st.VRRP = mustJSON(ins)
 			})
 		}

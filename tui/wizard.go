@@ -34,6 +34,8 @@ type Step interface {
 // a step here.
 var wizardSteps = []func() Step{
 	newNodeStep,
+	newNetStep,
+	newTimeStep,
 	newVRRPStep,
 	newServiceStep,
 	newPasswordStep,
@@ -55,6 +57,15 @@ type Wizard struct {
 // NewWizard starts the setup wizard on a draft of the running config
 // (NewDraft when unconfigured).
 func NewWizard(c *Context, d *Draft) *Wizard {
+	if d == nil {
+		d = NewDraft()
+	}
+	if c.Opts.Appliance && d.Running == nil {
+		// The appliance's first config: halbd owns the host name, its
+		// files and the clock (a dev machine's are not halbd's).
+		d.Cfg.Node.ManageSystem = true
+		d.Cfg.Time.SetClock = true
+	}
 	var steps []Step
 	for _, mk := range wizardSteps {
 		steps = append(steps, mk())
