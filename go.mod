@@ -12,6 +12,7 @@ require (
 )
 
 require (
+	github.com/beevik/ntp v1.6.0
 	github.com/charmbracelet/bubbles v1.0.0
 	github.com/charmbracelet/bubbletea v1.3.10
 	github.com/charmbracelet/lipgloss v1.1.0
