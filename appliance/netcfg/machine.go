@@ -39,6 +39,10 @@ type Timing struct {
 	// RENEWING and REBINDING. Default: 60 s (RFC 2131 4.4.5), never more
 	// than the time left.
 	MinRenewRetry time.Duration
+	// MaxRenewRetry, when set, caps that wait: a server back after an
+	// outage is found sooner than RFC 2131's half of the time left.
+	// Default: no cap.
+	MaxRenewRetry time.Duration
 	// RenewAfter, when set, replaces T1 after every ACK: a test knob to
 	// renew many times under a server's minimum lease. Zero: T1 from the
 	// lease.
@@ -361,6 +365,9 @@ func (m *machine) sendRenew(now time.Time) {
 	}
 	left := until.Sub(now)
 	wait := max(left/2, m.timing.MinRenewRetry)
+	if m.timing.MaxRenewRetry > 0 && wait > m.timing.MaxRenewRetry {
+		wait = m.timing.MaxRenewRetry
+	}
 	if wait > left {
 		wait = left
 	}
