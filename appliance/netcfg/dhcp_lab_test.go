@@ -1,0 +1,208 @@
+package netcfg
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"halb/appliance/config"
+	"halb/internal/testutil"
+)
+
+// waitLong polls cond every 100 ms for up to limit (for states bound to a
+// lease's real times, beyond testutil.WaitFor's 10 s).
+func waitLong(t *testing.T, what string, limit time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %v for %s", limit, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestDHCPLabObtainAndRenew: dnsmasq hands out a lease (T1 2 s, T2 4 s,
+// lease 2 min, dnsmasq's minimum); the client applies address, default
+// route, resolv.conf and reports NTP; at T1 it renews by unicast and
+// dnsmasq logs the REQUEST; the address is extended in place.
+func TestDHCPLabObtainAndRenew(t *testing.T) {
+	l := newDHCPLab(t, "--dhcp-option=option:T1,2", "--dhcp-option=option:T2,4")
+	h := l.handle()
+	resolv := filepath.Join(l.dir, "resolv.conf")
+	var events testutil.SyncBuffer
+	mg, _ := l.manager(config.Management{Interface: labIf, DHCP: true},
+		Options{ManageSystem: true, ResolvConf: resolv, Events: func(k, m string) { events.Write([]byte(k + ": " + m + "\n")) }})
+	ls := bound(t, mg)
+	p := mustPrefix(t, ls.Address)
+	if p.Bits() != 24 || !netip.MustParsePrefix("10.77.0.0/24").Contains(p.Addr()) || ls.Server != labServer || ls.Router != labServer {
+		t.Fatalf("lease %+v", ls)
+	}
+	if got := l.addrs(h); !slices.Contains(got, p.String()) {
+		t.Fatalf("%v not on %s: %v", p, labIf, got)
+	}
+	if rs := l.defaultRoutes(h); len(rs) != 1 || rs[0] != "via 10.77.0.1 proto 16" {
+		t.Fatalf("default routes %v, want one via %s proto dhcp", rs, labServer)
+	}
+	st := mg.Status()
+	if st.Mode != "dhcp" || st.Gateway != labServer || !slices.Equal(st.DNS, []string{"10.77.0.53"}) || !slices.Equal(st.NTP, []string{"10.77.0.123"}) || ls.Domain != "lab.test" {
+		t.Fatalf("status %+v lease %+v", st, ls)
+	}
+	b, _ := os.ReadFile(resolv)
+	if !strings.Contains(string(b), "nameserver 10.77.0.53\n") || !strings.Contains(string(b), "search lab.test\n") {
+		t.Fatalf("resolv.conf:\n%s", b)
+	}
+	if t1 := ls.T1.Sub(ls.Obtained); t1 < time.Second || t1 > 4*time.Second || ls.Expiry.Sub(ls.Obtained) != 2*time.Minute {
+		t.Fatalf("T1 %v expiry %v after obtained", ls.T1.Sub(ls.Obtained), ls.Expiry.Sub(ls.Obtained))
+	}
+	from := len(l.logText())
+	obtained := ls.Obtained
+	waitLong(t, "a renewal", 15*time.Second, func() bool {
+		s := mg.Status().Interfaces[0].Lease
+		return s.Renewals >= 1 && s.State == stBound
+	})
+	renewedAt := time.Now()
+	if renewedAt.Before(ls.T1) {
+		t.Fatalf("renewed %v after the ACK, before T1", renewedAt.Sub(obtained))
+	}
+	waitLog(t, l, from, "DHCPACK", 1)
+	if n := l.count(from, "DHCPDISCOVER"); n != 0 {
+		t.Fatalf("renewal went through DISCOVER (%d)", n)
+	}
+	if !slices.Contains(l.addrs(h), p.String()) || mg.Status().Interfaces[0].Lease.Address != ls.Address {
+		t.Fatal("address changed by the renewal")
+	}
+	if ev := events.String(); !strings.Contains(ev, "dhcp: mgmt0: bound "+p.String()+" from 10.77.0.1, lease 2m0s\n") {
+		t.Fatalf("events %q", ev)
+	}
+}
+
+func waitLog(t *testing.T, l *dhcpLab, from int, what string, n int) {
+	t.Helper()
+	waitLong(t, "dnsmasq to log "+what, 10*time.Second, func() bool { return l.count(from, what) >= n })
+}
+
+// TestDHCPLabServerOutage: dnsmasq stops; the client renews, then
+// rebinds by broadcast, and keeps the address; dnsmasq comes back and the
+// REBINDING broadcast is answered (no DISCOVER); dnsmasq stops again and
+// the address stays until the lease's expiry, then goes.
+func TestDHCPLabServerOutage(t *testing.T) {
+	l := newDHCPLab(t, "--dhcp-option=option:T1,2", "--dhcp-option=option:T2,4")
+	h := l.handle()
+	mg, _ := l.manager(config.Management{Interface: labIf, DHCP: true}, Options{})
+	ls := bound(t, mg)
+	l.stop()
+	waitLong(t, "REBINDING", 15*time.Second, func() bool { return mg.Status().Interfaces[0].Lease.State == stRebinding })
+	if !slices.Contains(l.addrs(h), ls.Address) {
+		t.Fatal("address removed while rebinding, before expiry")
+	}
+	from := len(l.logText())
+	renewals := mg.Status().Interfaces[0].Lease.Renewals
+	l.start()
+	waitLong(t, "rebound", 15*time.Second, func() bool {
+		s := mg.Status().Interfaces[0].Lease
+		return s.State == stBound && s.Renewals > renewals
+	})
+	if n := l.count(from, "DHCPDISCOVER"); n != 0 || l.count(from, "DHCPREQUEST") == 0 {
+		t.Fatalf("rebinding: %d DISCOVER, %d REQUEST in dnsmasq's log", n, l.count(from, "DHCPREQUEST"))
+	}
+	// Second outage: held until expiry, not a moment before.
+	l.stop()
+	expiry := mg.Status().Interfaces[0].Lease.Expiry
+	var lastSeen time.Time
+	waitLong(t, "the address removed at expiry", time.Until(expiry)+15*time.Second, func() bool {
+		if slices.Contains(l.addrs(h), ls.Address) {
+			lastSeen = time.Now()
+			return false
+		}
+		return true
+	})
+	if d := expiry.Sub(lastSeen); d > 500*time.Millisecond {
+		t.Fatalf("address gone %v before expiry %v", d, expiry)
+	}
+	if rs := l.defaultRoutes(h); len(rs) != 0 {
+		t.Fatalf("default route left after expiry: %v", rs)
+	}
+	t.Logf("address last seen %v after expiry", lastSeen.Sub(expiry))
+}
+
+// TestDHCPLabRestartInitReboot: halbd stops (no release) and a new
+// manager on the same state dir confirms the saved lease with a REQUEST
+// and no DISCOVER; the address never left.
+func TestDHCPLabRestartInitReboot(t *testing.T) {
+	l := newDHCPLab(t)
+	h := l.handle()
+	state := filepath.Join(l.dir, "state")
+	mg, stop := l.manager(config.Management{Interface: labIf, DHCP: true}, Options{StateDir: state})
+	ls := bound(t, mg)
+	stop()
+	if !slices.Contains(l.addrs(h), ls.Address) {
+		t.Fatal("orderly stop removed the address (no release was asked)")
+	}
+	if _, err := os.Stat(leasePath(state, labIf)); err != nil {
+		t.Fatalf("lease file: %v", err)
+	}
+	from := len(l.logText())
+	mg2, _ := l.manager(config.Management{Interface: labIf, DHCP: true}, Options{StateDir: state})
+	ls2 := bound(t, mg2)
+	waitLog(t, l, from, "DHCPACK", 1)
+	if ls2.Address != ls.Address || l.count(from, "DHCPDISCOVER") != 0 || l.count(from, "DHCPREQUEST") != 1 {
+		t.Fatalf("restart: address %s (was %s), dnsmasq saw %d DISCOVER %d REQUEST", ls2.Address, ls.Address,
+			l.count(from, "DHCPDISCOVER"), l.count(from, "DHCPREQUEST"))
+	}
+}
+
+// TestDHCPLabStaticToDHCP: a static address applied, then DHCP by Apply:
+// the static address and route go, the lease's come; then back to static:
+// the lease is released (dnsmasq logs it) and its address goes. A VIP the
+// test added survives every step.
+func TestDHCPLabStaticToDHCP(t *testing.T) {
+	l := newDHCPLab(t)
+	h := l.handle()
+	run(t, "ip", "-n", l.cli, "addr", "add", "10.77.0.250/32", "dev", labIf)
+	vip := "10.77.0.250/32"
+	static := config.Management{Interface: labIf, Address: "10.77.0.9/24", Gateway: labServer, DNS: []string{"10.77.0.53"}}
+	mg, _ := l.manager(static, Options{})
+	waitLong(t, "the static address", 10*time.Second, func() bool { return slices.Contains(l.addrs(h), "10.77.0.9/24") })
+	if rs := l.defaultRoutes(h); len(rs) != 1 || rs[0] != "via 10.77.0.1 proto 4" {
+		t.Fatalf("static default route %v", rs)
+	}
+	if err := mg.Apply(config.Management{Interface: labIf, DHCP: true}); err != nil {
+		t.Fatal(err)
+	}
+	ls := bound(t, mg)
+	got := l.addrs(h)
+	if want := []string{vip, ls.Address}; !sameSet(got, want) {
+		t.Fatalf("after static→dhcp: addresses %v, want %v", got, want)
+	}
+	if rs := l.defaultRoutes(h); len(rs) != 1 || rs[0] != "via 10.77.0.1 proto 16" {
+		t.Fatalf("after static→dhcp: default routes %v", rs)
+	}
+	from := len(l.logText())
+	if err := mg.Apply(static); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, l, from, "DHCPRELEASE", 1)
+	waitLong(t, "static again", 10*time.Second, func() bool { return sameSet(l.addrs(h), []string{vip, "10.77.0.9/24"}) })
+	if rs := l.defaultRoutes(h); len(rs) != 1 || rs[0] != "via 10.77.0.1 proto 4" {
+		t.Fatalf("after dhcp→static: default routes %v", rs)
+	}
+	if err := mg.Apply(config.Management{}); err != nil {
+		t.Fatal(err)
+	}
+	waitLong(t, "unmanaged", 10*time.Second, func() bool { return sameSet(l.addrs(h), []string{vip}) })
+	if st := mg.Status(); st.Mode != "unmanaged" {
+		t.Fatalf("mode %s", st.Mode)
+	}
+}
+
+func sameSet(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
+}
