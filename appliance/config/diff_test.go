@@ -86,7 +86,7 @@ func TestDiffFromNil(t *testing.T) {
 	})
 	checkDiff(t, Diff(nil, mustParse(t, "node: {name: lb1}\ntime: {max_offset: 1s}\n")), []Change{
 		{Section: "node", Kind: "changed", Fields: []string{"name"}},
-		{Section: "time", Kind: "changed", Fields: []string{"max_offset"}, Inactive: []string{"time"}},
+		{Section: "time", Kind: "changed", Fields: []string{"max_offset"}},
 	})
 }
 
@@ -163,11 +163,11 @@ func TestDiffChanges(t *testing.T) {
 		{"node name", "node: {name: lb1}", "node: {name: lb2}",
 			[]Change{{Section: "node", Kind: "changed", Fields: []string{"name"}}}},
 		{"node management", "node: {name: lb1}", "node: {name: lb1, management: {interface: eth0, dhcp: true}}",
-			[]Change{{Section: "node", Kind: "changed", Fields: []string{"management"}, Inactive: []string{"node.management"}}}},
+			[]Change{{Section: "node", Kind: "changed", Fields: []string{"management"}}}},
 		{"node name and management", "node: {name: lb1}", "node: {name: lb2, management: {interface: eth0, dhcp: true}}",
-			[]Change{{Section: "node", Kind: "changed", Fields: []string{"name", "management"}, Inactive: []string{"node.management"}}}},
+			[]Change{{Section: "node", Kind: "changed", Fields: []string{"name", "management"}}}},
 		{"time", "node: {name: lb1}", "node: {name: lb1}\ntime: {servers: [172.16.0.254]}",
-			[]Change{{Section: "time", Kind: "changed", Fields: []string{"servers"}, Inactive: []string{"time"}}}},
+			[]Change{{Section: "time", Kind: "changed", Fields: []string{"servers"}}}},
 		{"peer added", "node: {name: lb1}", "node: {name: lb1}\npeers: [{name: lb2, address: 172.16.0.2}]",
 			[]Change{{Section: "peers", Name: "lb2", Kind: "added", Inactive: []string{"peers"}}}},
 		{"server weight", `{name: web1, address: "10.0.0.11:80"}`, `{name: web1, address: "10.0.0.11:80", weight: 0}`,

@@ -19,8 +19,6 @@ type InactiveKey struct {
 // inactiveKeys is the one list of keys that do nothing in this build. Remove
 // an entry when the component that uses the key lands.
 var inactiveKeys = []InactiveKey{
-	{Key: "node.management", Until: "the management network component (issue 14); the OS's own network setup stays in force"},
-	{Key: "time", Until: "time sync (issue 14); the OS's clock setup stays in force"},
 	{Key: "peers", Until: "peer sync (issue 15); each node runs on its own file"},
 }
 

@@ -24,9 +24,7 @@ func TestInactive(t *testing.T) {
 	}{
 		{"none", "node: {name: lb1}\n", nil},
 		{"defaults written out are not set", "node: {name: lb1, management: {}}\ntime: {max_offset: 500ms}\npeers: []\n", nil},
-		{"management", "node: {name: lb1, management: {interface: eth0, dhcp: true}}\n", []string{"node.management"}},
-		{"time servers", "node: {name: lb1}\ntime: {servers: [172.16.0.254]}\n", []string{"time"}},
-		{"time max_offset", "node: {name: lb1}\ntime: {max_offset: 1s}\n", []string{"time"}},
+		{"management and time are active", "node: {name: lb1, management: {interface: eth0, dhcp: true}}\ntime: {servers: [172.16.0.254]}\n", nil},
 		{"peers", "node: {name: lb1}\npeers: [{name: lb2, address: 172.16.0.2}]\n", []string{"peers"}},
 		{"all", `
 node:
@@ -34,7 +32,7 @@ node:
   management: {interface: eth0, address: 172.16.0.1/16}
 time: {servers: [ntp.example.com]}
 peers: [{name: lb2, address: 172.16.0.2}]
-`, []string{"node.management", "time", "peers"}},
+`, []string{"peers"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := inactiveNames(Inactive(mustParse(t, tc.yaml))); !reflect.DeepEqual(got, tc.want) {
@@ -81,8 +79,8 @@ func TestInactiveKeysExist(t *testing.T) {
 func TestExamplesCommentedKeysParse(t *testing.T) {
 	setting := regexp.MustCompile(`(?m)^(\s*)# ?(\s*(?:[a-z_]+:|- ).*)$`)
 	for name, want := range map[string][]string{
-		"lb1.yaml":         {"node.management", "time", "peers"},
-		"lb2.yaml":         {"node.management", "time", "peers"},
+		"lb1.yaml":         {"peers"},
+		"lb2.yaml":         {"peers"},
 		"dual-master.yaml": {"peers"},
 	} {
 		data, err := os.ReadFile(filepath.Join("../../examples", name))

@@ -94,6 +94,11 @@ type Options struct {
 	// factory-reset the machine (halbd -system-actions, which only the
 	// appliance's unit passes). Default: false.
 	SystemActions bool
+	// Appliance: halbd owns the machine (the image): until a config says
+	// otherwise (node.manage_system, node.management, time.set_clock) it
+	// takes DHCP on every wired link, writes resolv.conf and sets the
+	// clock from the time servers DHCP names.
+	Appliance bool
 	// Systemctl is the program run as "Systemctl reboot" and "Systemctl
 	// poweroff". Default: systemctl (tests give a fake).
 	Systemctl string
@@ -133,13 +138,15 @@ type Daemon struct {
 	vrrp       vrrpPart // nil when VRRP could not start
 	proxy      *proxy.Component
 	health     *health.Component
-	// clock is the time component; nil when it is not running.
-	clock timeTester
+	// network and clockPart are the management network and the clock;
+	// clock is what the tests query time servers through.
+	network   *networkPart
+	clockPart *clockPart
+	clock     timeTester
 }
 
-// netStatus is the management network's status; nil when netcfg is not
-// running.
-func (d *Daemon) netStatus() *netcfg.Status { return nil }
+// netStatus is the management network's status; nil before it runs.
+func (d *Daemon) netStatus() *netcfg.Status { return d.network.status() }
 
 // New prepares a daemon. It does not load the config or open sockets; Run does.
 func New(opts Options) *Daemon {
@@ -180,7 +187,10 @@ func newDaemon(opts Options, newVRRP func(d *Daemon) (vrrpPart, error)) *Daemon 
 	d.health = health.New(d.log, d.serverChanged)
 	d.proxy.ObserveConnects(d.health.Passive)
 	d.proxy.ObserveResponses(d.health.PassiveResponse)
-	d.components = []Component{d.health, d.proxy}
+	d.network, d.clockPart = newNetworkPart(d), newClockPart(d)
+	d.clock = d.clockPart
+	// The management network first: the rest may need its address.
+	d.components = []Component{d.network, d.clockPart, d.health, d.proxy}
 	if v, err := newVRRP(d); err != nil {
 		d.log.Error("VRRP disabled", "err", err)
 	} else {

@@ -698,6 +698,10 @@ func printTime(w io.Writer, raw json.RawMessage, now time.Time) {
 		fmt.Fprintf(w, "time\t-\tnot running\n")
 		return
 	}
+	if len(t.Servers) == 0 && t.LastSync.IsZero() {
+		fmt.Fprintf(w, "time\t-\tno time server (time.servers, or from DHCP)\n")
+		return
+	}
 	state := "not synchronised"
 	if t.Synchronized {
 		state = "synchronised"

@@ -38,6 +38,7 @@ func main() {
 		stateDir   = flag.String("state-dir", "/var/lib/halb", "directory for state kept across restarts")
 		debug      = flag.Bool("debug", false, "log at debug level")
 		system     = flag.Bool("system-actions", false, "let the control API reboot, power off and factory-reset this machine (the appliance)")
+		appliance  = flag.Bool("appliance", false, "own the machine (the image): DHCP on every wired link, resolv.conf and the clock until the config says otherwise")
 		systemctl  = flag.String("systemctl", "systemctl", "program run as `PATH` reboot|poweroff (tests give a fake)")
 		showVer    = flag.Bool("version", false, "print the version and exit")
 	)
@@ -70,6 +71,7 @@ func main() {
 
 		SystemActions: *system,
 		Systemctl:     *systemctl,
+		Appliance:     *appliance,
 	})
 	// The daemon's logger also keeps the last records for GET /v1/logs.
 	log = d.Logger()
