@@ -98,6 +98,14 @@ func (c *dhcpClient) run(ctx context.Context) error {
 		}
 	}
 	c.setErr(nil)
+	if set, err := c.k.ensureUp(c.link); err != nil {
+		c.setErr(err)
+	} else if set {
+		c.log.Info("link set up", "interface", c.ifname)
+		if l, err := c.k.link(c.ifname); err == nil {
+			c.link = l
+		}
+	}
 	a := c.link.Attrs()
 	c.mu.Lock()
 	c.mac = a.HardwareAddr

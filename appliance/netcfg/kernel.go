@@ -105,6 +105,19 @@ func (k *kernel) link(name string) (netlink.Link, error) {
 	return l, nil
 }
 
+// ensureUp sets a managed link administratively up (as a network manager
+// does: on the image nothing else brings the NICs up). It reports whether
+// it had to.
+func (k *kernel) ensureUp(l netlink.Link) (bool, error) {
+	if l.Attrs().Flags&net.FlagUp != 0 {
+		return false, nil
+	}
+	if err := k.h.LinkSetUp(l); err != nil {
+		return false, fmt.Errorf("netcfg: set %s up: %w", l.Attrs().Name, err)
+	}
+	return true, nil
+}
+
 // carrier reports whether the link is up with a carrier.
 func carrier(l netlink.Link) bool {
 	a := l.Attrs()

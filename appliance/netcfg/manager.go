@@ -369,6 +369,11 @@ func (m *Manager) applyStatic(rec *staticRecord, p netip.Prefix, gw netip.Addr) 
 	if err != nil {
 		return err
 	}
+	if set, err := m.k.ensureUp(l); err != nil {
+		return err
+	} else if set {
+		m.log.Info("link set up", "interface", rec.Interface)
+	}
 	// What a previous static config added and this one does not have.
 	if rec.Address.IsValid() && rec.Address != p {
 		if err := m.k.addrDel(l, rec.Address); err != nil {
