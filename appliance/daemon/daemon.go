@@ -99,6 +99,11 @@ type Options struct {
 	// takes DHCP on every wired link, writes resolv.conf and sets the
 	// clock from the time servers DHCP names.
 	Appliance bool
+	// System is where the host's files are (tests); zero: /etc's.
+	System netcfg.System
+	// NetNS is the network namespace the management network is in
+	// (tests); empty: the daemon's own.
+	NetNS string
 	// Systemctl is the program run as "Systemctl reboot" and "Systemctl
 	// poweroff". Default: systemctl (tests give a fake).
 	Systemctl string

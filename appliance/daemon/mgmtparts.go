@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -35,16 +36,21 @@ type networkPart struct {
 }
 
 func newNetworkPart(d *Daemon) *networkPart {
-	sys := netcfg.DefaultSystem()
-	sys.SetHostname = func(name string) error {
-		err := unix.Sethostname([]byte(name))
-		if errors.Is(err, syscall.EPERM) {
-			// The image's halbd has no CAP_SYS_ADMIN: halb-hostname.path
-			// sets the host name from /etc/hostname when it changes.
-			d.log.Debug("host name left to halb-hostname.path", "name", name)
-			return nil
+	sys := d.opts.System
+	if sys.HostsPath == "" {
+		sys = netcfg.DefaultSystem()
+	}
+	if sys.SetHostname == nil {
+		sys.SetHostname = func(name string) error {
+			err := unix.Sethostname([]byte(name))
+			if errors.Is(err, syscall.EPERM) {
+				// The image's halbd has no CAP_SYS_ADMIN: halb-hostname.path
+				// sets the host name from /etc/hostname when it changes.
+				d.log.Debug("host name left to halb-hostname.path", "name", name)
+				return nil
+			}
+			return err
 		}
-		return err
 	}
 	return &networkPart{d: d, sys: sys}
 }
@@ -69,6 +75,8 @@ func (n *networkPart) Run(ctx context.Context) error {
 	manage := n.manageSystem(cfg)
 	m, err := netcfg.New(mg, netcfg.Options{
 		StateDir:     n.d.opts.StateDir,
+		NetNS:        n.d.opts.NetNS,
+		ResolvConf:   n.sys.ResolvPath,
 		ManageSystem: manage,
 		FirstBoot:    manage,
 		Logger:       n.d.log,
@@ -84,8 +92,31 @@ func (n *networkPart) Run(ctx context.Context) error {
 	n.m = m
 	n.mu.Unlock()
 	n.changed()
-	return m.Run(ctx)
+	// Events come as the network changes, but a lease's address may reach
+	// the status a moment after its event: look again every few seconds
+	// (changed writes only when something it writes from changed).
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(recheckEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				n.changed()
+			}
+		}
+	}()
+	err = m.Run(ctx)
+	<-done
+	return err
 }
+
+// recheckEvery is how often the network part looks at netcfg's status
+// besides its events.
+const recheckEvery = 2 * time.Second
 
 func (n *networkPart) Apply(cfg *config.Config) error {
 	n.mu.Lock()
