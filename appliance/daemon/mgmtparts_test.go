@@ -67,12 +67,14 @@ peers: [{name: %s, address: 10.9.0.6}]
 		t.Errorf("sethostname calls %q", names)
 	}
 	mu.Unlock()
-	if b, _ := os.ReadFile(sys.ResolvPath); !strings.Contains(string(b), "nameserver 10.9.0.53\n") {
-		t.Errorf("resolv.conf %q", b)
-	}
-	if out, _ := exec.Command("ip", "-n", ns, "-4", "addr", "show", "mg0").Output(); !strings.Contains(string(out), "10.9.0.5/24") {
-		t.Errorf("static address not applied: %s", out)
-	}
+	testutil.WaitFor(t, "resolv.conf", func() bool {
+		b, _ := os.ReadFile(sys.ResolvPath)
+		return strings.Contains(string(b), "nameserver 10.9.0.53\n")
+	})
+	testutil.WaitFor(t, "the static address", func() bool {
+		out, _ := exec.Command("ip", "-n", ns, "-4", "addr", "show", "mg0").Output()
+		return strings.Contains(string(out), "10.9.0.5/24")
+	})
 	var st netcfg.Status
 	if err := jsonOf(td.Status().Network, &st); err != nil || st.Mode != "static" {
 		t.Errorf("network status %+v %v", st, err)

@@ -379,20 +379,20 @@ func (m *Manager) applyStatic(rec *staticRecord, p netip.Prefix, gw netip.Addr) 
 		if err := m.k.addrDel(l, rec.Address); err != nil {
 			return err
 		}
-		rec.Address = netip.Prefix{}
+		m.setRecord(func() { rec.Address = netip.Prefix{} })
 	}
 	if rec.Gateway.IsValid() && rec.Gateway != gw {
 		if err := m.k.routeDel(l, rec.Gateway, defaultMetric, protoStatic); err != nil {
 			return err
 		}
-		rec.Gateway = netip.Addr{}
+		m.setRecord(func() { rec.Gateway = netip.Addr{} })
 	}
 	added, err := m.k.addrAdd(l, p)
 	if err != nil {
 		return err
 	}
 	if added {
-		rec.Address = p
+		m.setRecord(func() { rec.Address = p })
 	}
 	if gw.IsValid() {
 		added, err := m.k.routeAdd(l, gw, defaultMetric, protoStatic)
@@ -400,10 +400,17 @@ func (m *Manager) applyStatic(rec *staticRecord, p netip.Prefix, gw netip.Addr) 
 			return err
 		}
 		if added {
-			rec.Gateway = gw
+			m.setRecord(func() { rec.Gateway = gw })
 		}
 	}
 	return saveStatic(m.opts.StateDir, rec)
+}
+
+// setRecord changes the static record under mu: Status reads it.
+func (m *Manager) setRecord(f func()) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f()
 }
 
 // removeStatic removes what rec says netcfg added, unless next keeps it.
