@@ -194,10 +194,10 @@ func (m *Manager) Apply(c config.Management) error {
 	m.applyMu.Lock()
 	defer m.applyMu.Unlock()
 	m.mu.Lock()
-	old, running := m.cur, m.running
+	old, running, same := m.cur, m.running, sameManagement(m.cfg, c)
 	m.cfg = c
 	m.mu.Unlock()
-	if !running {
+	if !running || same && old != nil {
 		return nil
 	}
 	if old != nil {
@@ -213,6 +213,10 @@ func (m *Manager) Apply(c config.Management) error {
 	}
 	m.start(c)
 	return nil
+}
+
+func sameManagement(a, b config.Management) bool {
+	return a.Interface == b.Interface && a.DHCP == b.DHCP && a.Address == b.Address && a.Gateway == b.Gateway && slices.Equal(a.DNS, b.DNS)
 }
 
 func (r *runner) stop(release bool) {
