@@ -274,3 +274,46 @@ func TestDHCPLabLinkFlap(t *testing.T) {
 		t.Fatalf("address gone after the flap: %v", l.addrs(h))
 	}
 }
+
+// TestDHCPLabInitRebootNak: the saved lease names an address dnsmasq
+// (authoritative) does not give: INIT-REBOOT is NAKed, the adopted
+// address is removed and DISCOVER gets a new one.
+func TestDHCPLabInitRebootNak(t *testing.T) {
+	l := newDHCPLab(t)
+	h := l.handle()
+	state := filepath.Join(l.dir, "state")
+	now := time.Now()
+	stale := &dhcpLease{Address: netip.MustParsePrefix("10.77.0.99/24"), Server: netip.MustParseAddr(labServer),
+		Obtained: now, T1: now.Add(30 * time.Minute), T2: now.Add(50 * time.Minute), Expiry: now.Add(time.Hour)}
+	if err := saveLease(state, labIf, stale); err != nil {
+		t.Fatal(err)
+	}
+	mg, _ := l.manager(config.Management{Interface: labIf, DHCP: true}, Options{StateDir: state})
+	waitLog(t, l, 0, "DHCPNAK", 1)
+	ls := bound(t, mg)
+	if ls.Address == stale.Address.String() || !sameSet(l.addrs(h), []string{ls.Address}) {
+		t.Fatalf("after NAK: lease %s, addresses %v (stale %v must be gone)", ls.Address, l.addrs(h), stale.Address)
+	}
+	if l.count(0, "DHCPDISCOVER") == 0 {
+		t.Fatal("no DISCOVER after the NAK")
+	}
+}
+
+// TestDHCPLabReleaseOnStop: with ReleaseOnStop the orderly stop sends
+// RELEASE (dnsmasq logs it), removes the address and the lease file.
+func TestDHCPLabReleaseOnStop(t *testing.T) {
+	l := newDHCPLab(t)
+	h := l.handle()
+	state := filepath.Join(l.dir, "state")
+	mg, stop := l.manager(config.Management{Interface: labIf, DHCP: true}, Options{StateDir: state, ReleaseOnStop: true})
+	bound(t, mg)
+	from := len(l.logText())
+	stop()
+	waitLog(t, l, from, "DHCPRELEASE", 1)
+	if got := l.addrs(h); len(got) != 0 {
+		t.Fatalf("addresses after release: %v", got)
+	}
+	if _, err := os.Stat(leasePath(state, labIf)); !os.IsNotExist(err) {
+		t.Fatalf("lease file after release: %v", err)
+	}
+}
