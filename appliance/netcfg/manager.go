@@ -333,22 +333,25 @@ func (m *Manager) runStatic(ctx context.Context, r *runner) {
 	if err := m.k.subscribeLinks(links, done); err != nil {
 		r.setErr(err)
 	}
-	apply := func() {
+	apply := func() error {
 		err := m.applyStatic(rec, p, gw)
 		r.setErr(err)
 		if err != nil {
 			m.log.Error("static", "err", err)
 		}
+		return err
 	}
-	apply()
-	if m.opts.Events != nil && r.err == nil {
+	err = apply()
+	if m.opts.Events != nil && err == nil {
 		msg := fmt.Sprintf("%s: static %v", c.Interface, p)
 		if gw.IsValid() {
 			msg += " via " + gw.String()
 		}
 		m.opts.Events("network", msg)
 	}
-	wasUp := true
+	// A failed apply (the link missing, say) is retried when the link
+	// shows up.
+	wasUp := err == nil
 	for {
 		select {
 		case <-ctx.Done():
