@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netlink"
+
 	"halb/appliance/config"
 	"halb/internal/testutil"
 )
@@ -23,7 +25,7 @@ const networkdPath = "/lib/systemd/systemd-networkd"
 // "link up" to the leased address on the link, halb's client against
 // systemd-networkd, on the same dnsmasq (--no-ping, so its address probe
 // does not dominate), in alternating rounds, each client starting fresh
-// (no saved lease) and waiting with the link down. systemd-networkd runs
+// (no saved lease) and waiting for the carrier. systemd-networkd runs
 // in the client namespace in a private mount namespace (its own /run,
 // /etc/systemd/network and a read-only /sys so it does not wait for udev)
 // without D-Bus. Run: NETLAB_DHCP_COMPARE=10 (rounds) go test -run
@@ -43,23 +45,38 @@ func TestDHCPLabLinkUpToAddress(t *testing.T) {
 	l := newDHCPLab(t, "--no-ping")
 	h := l.handle()
 	netfile := filepath.Join(l.dir, "mgmt0.network")
-	if err := os.WriteFile(netfile, []byte("[Match]\nName="+labIf+"\n[Link]\nActivationPolicy=manual\n[Network]\nDHCP=ipv4\nLinkLocalAddressing=no\nIPv6AcceptRA=no\n[DHCPv4]\nClientIdentifier=mac\n"), 0o644); err != nil {
+	if err := os.WriteFile(netfile, []byte("[Match]\nName="+labIf+"\n[Network]\nDHCP=ipv4\nLinkLocalAddressing=no\nIPv6AcceptRA=no\n[DHCPv4]\nClientIdentifier=mac\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	reset := func() {
-		run(t, "ip", "-n", l.cli, "link", "set", labIf, "down")
-		run(t, "ip", "-n", l.cli, "-4", "addr", "flush", "dev", labIf)
-		os.RemoveAll(filepath.Join(l.dir, "state"))
-	}
-	// linkUp sets the link up and returns the time until an IPv4 address
-	// is on it.
-	linkUp := func() time.Duration {
-		lk, err := h.LinkByName(labIf)
+	// "Link up" is the cable: the server side of the veth pair (vs0) goes
+	// up, and mgmt0 (administratively up all along) gets its carrier.
+	// Both clients wait for the carrier; neither is timed on setting the
+	// link up itself.
+	srvNS := l.srvNS()
+	srvLink := func() (netlink.Link, *netlink.Handle) {
+		sh, err := netlink.NewHandleAt(srvNS)
 		if err != nil {
 			t.Fatal(err)
 		}
+		lk, err := sh.LinkByName("vs0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return lk, sh
+	}
+	reset := func() {
+		run(t, "ip", "-n", l.srv, "link", "set", "vs0", "down")
+		run(t, "ip", "-n", l.cli, "-4", "addr", "flush", "dev", labIf)
+		run(t, "ip", "-n", l.cli, "link", "set", labIf, "up")
+		os.RemoveAll(filepath.Join(l.dir, "state"))
+	}
+	// linkUp gives mgmt0 its carrier and returns the time until an IPv4
+	// address is on it.
+	linkUp := func() time.Duration {
+		lk, sh := srvLink()
+		defer sh.Close()
 		start := time.Now()
-		if err := h.LinkSetUp(lk); err != nil {
+		if err := sh.LinkSetUp(lk); err != nil {
 			t.Fatal(err)
 		}
 		for len(l.addrs(h)) == 0 {
