@@ -51,6 +51,23 @@ type dhcpClient struct {
 	xchgWG  sync.WaitGroup
 }
 
+// openRaw opens the broadcast socket and its nclient4 client.
+func (c *dhcpClient) openRaw() error {
+	if err := c.k.inNS(func() (err error) {
+		c.rawConn, err = nclient4.NewRawUDPConn(c.ifname, nclient4.ClientPort)
+		return err
+	}); err != nil {
+		return fmt.Errorf("netcfg: dhcp socket on %s: %w", c.ifname, err)
+	}
+	raw, err := nclient4.NewWithConn(c.rawConn, c.link.Attrs().HardwareAddr, nclient4.WithTimeout(24*time.Hour), nclient4.WithRetry(1))
+	if err != nil {
+		c.rawConn.Close()
+		return fmt.Errorf("netcfg: dhcp client on %s: %w", c.ifname, err)
+	}
+	c.raw = raw
+	return nil
+}
+
 // snapshot is the client's state for Status.
 func (c *dhcpClient) snapshot() (*dhcpLease, string, net.HardwareAddr, string) {
 	c.mu.Lock()
@@ -110,18 +127,9 @@ func (c *dhcpClient) run(ctx context.Context) error {
 	c.mu.Lock()
 	c.mac = a.HardwareAddr
 	c.mu.Unlock()
-	if err := c.k.inNS(func() (err error) {
-		c.rawConn, err = nclient4.NewRawUDPConn(c.ifname, nclient4.ClientPort)
+	if err := c.openRaw(); err != nil {
 		return err
-	}); err != nil {
-		return fmt.Errorf("netcfg: dhcp socket on %s: %w", c.ifname, err)
 	}
-	raw, err := nclient4.NewWithConn(c.rawConn, a.HardwareAddr, nclient4.WithTimeout(24*time.Hour), nclient4.WithRetry(1))
-	if err != nil {
-		c.rawConn.Close()
-		return fmt.Errorf("netcfg: dhcp client on %s: %w", c.ifname, err)
-	}
-	c.raw = raw
 	defer c.closeSockets()
 
 	saved, err := loadLease(c.opts.StateDir, c.ifname)
@@ -131,11 +139,11 @@ func (c *dhcpClient) run(ctx context.Context) error {
 	c.m = newMachine(c.ifname, a.HardwareAddr, c.opts.timing, saved)
 	c.pkts = make(chan []byte, 16)
 	clk := c.opts.Clock
-	c.do(c.m.step(event{Kind: evStart, Now: clk.Now()}))
 	up := carrier(c.link)
 	if !up {
 		c.do(c.m.step(event{Kind: evLinkDown, Now: clk.Now()}))
 	}
+	c.do(c.m.step(event{Kind: evStart, Now: clk.Now()}))
 	for {
 		var timer <-chan time.Time
 		if d := c.m.deadline(); !d.IsZero() {
@@ -165,6 +173,19 @@ func (c *dhcpClient) run(ctx context.Context) error {
 			kind := evLinkDown
 			if up {
 				kind = evLinkUp
+				// A packet socket bound to a link that went down has
+				// failed its reads (ENETDOWN ends nclient4's receive
+				// loop): open the sockets anew.
+				c.stopExchange()
+				c.closeUnicast()
+				if c.raw != nil {
+					c.raw.Close()
+					c.raw = nil
+				}
+				if err := c.openRaw(); err != nil {
+					c.log.Error("reopen the dhcp socket", "err", err)
+					c.setErr(err)
+				}
 			}
 			c.event("network", fmt.Sprintf("%s: link %s", c.ifname, map[bool]string{true: "up", false: "down"}[up]))
 			c.do(c.m.step(event{Kind: kind, Now: clk.Now()}))
@@ -238,6 +259,10 @@ func (c *dhcpClient) send(a action) {
 		} else {
 			c.log.Warn("unicast socket unavailable: sending through the raw socket", "err", err)
 		}
+	}
+	if cl == nil {
+		c.log.Warn("no dhcp socket: not sent", "msg", a.Msg.MessageType().String())
+		return
 	}
 	if a.Msg.MessageType() == dhcpv4.MessageTypeRelease {
 		conn := c.rawConn

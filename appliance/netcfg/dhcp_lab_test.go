@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netlink"
+
 	"halb/appliance/config"
 	"halb/internal/testutil"
 )
@@ -52,10 +54,10 @@ func TestDHCPLabObtainAndRenew(t *testing.T) {
 	if st.Mode != "dhcp" || st.Gateway != labServer || !slices.Equal(st.DNS, []string{"10.77.0.53"}) || !slices.Equal(st.NTP, []string{"10.77.0.123"}) || ls.Domain != "lab.test" {
 		t.Fatalf("status %+v lease %+v", st, ls)
 	}
-	b, _ := os.ReadFile(resolv)
-	if !strings.Contains(string(b), "nameserver 10.77.0.53\n") || !strings.Contains(string(b), "search lab.test\n") {
-		t.Fatalf("resolv.conf:\n%s", b)
-	}
+	waitLong(t, "resolv.conf from the lease", 10*time.Second, func() bool {
+		b, _ := os.ReadFile(resolv)
+		return strings.Contains(string(b), "nameserver 10.77.0.53\n") && strings.Contains(string(b), "search lab.test\n")
+	})
 	if t1 := ls.T1.Sub(ls.Obtained); t1 < time.Second || t1 > 4*time.Second || ls.Expiry.Sub(ls.Obtained) != 2*time.Minute {
 		t.Fatalf("T1 %v expiry %v after obtained", ls.T1.Sub(ls.Obtained), ls.Expiry.Sub(ls.Obtained))
 	}
@@ -167,10 +169,10 @@ func TestDHCPLabStaticToDHCP(t *testing.T) {
 	vip := "10.77.0.250/32"
 	static := config.Management{Interface: labIf, Address: "10.77.0.9/24", Gateway: labServer, DNS: []string{"10.77.0.53"}}
 	mg, _ := l.manager(static, Options{})
-	waitLong(t, "the static address", 10*time.Second, func() bool { return slices.Contains(l.addrs(h), "10.77.0.9/24") })
-	if rs := l.defaultRoutes(h); len(rs) != 1 || rs[0] != "via 10.77.0.1 proto 4" {
-		t.Fatalf("static default route %v", rs)
-	}
+	staticRoute := []string{"via 10.77.0.1 proto 4"}
+	waitLong(t, "the static address and route", 10*time.Second, func() bool {
+		return slices.Contains(l.addrs(h), "10.77.0.9/24") && slices.Equal(l.defaultRoutes(h), staticRoute)
+	})
 	if err := mg.Apply(config.Management{Interface: labIf, DHCP: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -187,14 +189,15 @@ func TestDHCPLabStaticToDHCP(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitLog(t, l, from, "DHCPRELEASE", 1)
-	waitLong(t, "static again", 10*time.Second, func() bool { return sameSet(l.addrs(h), []string{vip, "10.77.0.9/24"}) })
-	if rs := l.defaultRoutes(h); len(rs) != 1 || rs[0] != "via 10.77.0.1 proto 4" {
-		t.Fatalf("after dhcp→static: default routes %v", rs)
-	}
+	waitLong(t, "static again, the lease's address and route gone", 10*time.Second, func() bool {
+		return sameSet(l.addrs(h), []string{vip, "10.77.0.9/24"}) && slices.Equal(l.defaultRoutes(h), staticRoute)
+	})
 	if err := mg.Apply(config.Management{}); err != nil {
 		t.Fatal(err)
 	}
-	waitLong(t, "unmanaged", 10*time.Second, func() bool { return sameSet(l.addrs(h), []string{vip}) })
+	waitLong(t, "unmanaged: only the VIP left, no default route", 10*time.Second, func() bool {
+		return sameSet(l.addrs(h), []string{vip}) && len(l.defaultRoutes(h)) == 0
+	})
 	if st := mg.Status(); st.Mode != "unmanaged" {
 		t.Fatalf("mode %s", st.Mode)
 	}
@@ -205,4 +208,112 @@ func sameSet(a, b []string) bool {
 	slices.Sort(a)
 	slices.Sort(b)
 	return slices.Equal(a, b)
+}
+
+// TestDHCPLabFirstBoot: no management config and FirstBoot: DHCP on every
+// wired link (here the test counts veth as wired: a namespace has no PCI
+// NIC); then the operator's config names that link with dhcp: the lease
+// carries over (no RELEASE, no DISCOVER).
+func TestDHCPLabFirstBoot(t *testing.T) {
+	l := newDHCPLab(t)
+	o := Options{FirstBoot: true}
+	o.wired = func(lk netlink.Link) bool { return lk.Type() == "veth" }
+	mg, _ := l.manager(config.Management{}, o)
+	ls := bound(t, mg)
+	if st := mg.Status(); st.Mode != "first-boot" || st.Interfaces[0].Name != labIf || st.Interfaces[0].MAC == "" || !st.Interfaces[0].Carrier {
+		t.Fatalf("status %+v", st)
+	}
+	from := len(l.logText())
+	if err := mg.Apply(config.Management{Interface: labIf, DHCP: true}); err != nil {
+		t.Fatal(err)
+	}
+	ls2 := bound(t, mg)
+	waitLog(t, l, from, "DHCPACK", 1)
+	if ls2.Address != ls.Address || l.count(from, "DHCPRELEASE") != 0 || l.count(from, "DHCPDISCOVER") != 0 || mg.Status().Mode != "dhcp" {
+		t.Fatalf("first-boot → dhcp: %s → %s, dnsmasq: %d RELEASE %d DISCOVER", ls.Address, ls2.Address,
+			l.count(from, "DHCPRELEASE"), l.count(from, "DHCPDISCOVER"))
+	}
+}
+
+func TestPhysicalLinks(t *testing.T) {
+	skipUnlessRoot(t)
+	k, err := newKernel("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.close()
+	lo, err := k.link("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.physical(lo) {
+		t.Fatal("lo counted as wired")
+	}
+}
+
+// TestDHCPLabLinkFlap: the link goes down and up; the client re-confirms
+// its lease by INIT-REBOOT (a REQUEST, no DISCOVER), keeps the address and
+// puts back the default route the administrative down flushed.
+func TestDHCPLabLinkFlap(t *testing.T) {
+	l := newDHCPLab(t)
+	h := l.handle()
+	mg, _ := l.manager(config.Management{Interface: labIf, DHCP: true}, Options{})
+	ls := bound(t, mg)
+	run(t, "ip", "-n", l.cli, "link", "set", labIf, "down")
+	waitLong(t, "LINK-DOWN", 10*time.Second, func() bool { return mg.Status().Interfaces[0].Lease.State == stLinkDown })
+	from := len(l.logText())
+	run(t, "ip", "-n", l.cli, "link", "set", labIf, "up")
+	waitLog(t, l, from, "DHCPACK", 1)
+	ls2 := bound(t, mg)
+	if ls2.Address != ls.Address || l.count(from, "DHCPDISCOVER") != 0 || l.count(from, "DHCPREQUEST") != 1 {
+		t.Fatalf("after the flap: %s (was %s); dnsmasq: %d DISCOVER, %d REQUEST", ls2.Address, ls.Address,
+			l.count(from, "DHCPDISCOVER"), l.count(from, "DHCPREQUEST"))
+	}
+	waitLong(t, "the default route back", 10*time.Second, func() bool { return len(l.defaultRoutes(h)) == 1 })
+	if !slices.Contains(l.addrs(h), ls.Address) {
+		t.Fatalf("address gone after the flap: %v", l.addrs(h))
+	}
+}
+
+// TestDHCPLabInitRebootNak: the saved lease names an address dnsmasq
+// (authoritative) does not give: INIT-REBOOT is NAKed, the adopted
+// address is removed and DISCOVER gets a new one.
+func TestDHCPLabInitRebootNak(t *testing.T) {
+	l := newDHCPLab(t)
+	h := l.handle()
+	state := filepath.Join(l.dir, "state")
+	now := time.Now()
+	stale := &dhcpLease{Address: netip.MustParsePrefix("10.77.0.99/24"), Server: netip.MustParseAddr(labServer),
+		Obtained: now, T1: now.Add(30 * time.Minute), T2: now.Add(50 * time.Minute), Expiry: now.Add(time.Hour)}
+	if err := saveLease(state, labIf, stale); err != nil {
+		t.Fatal(err)
+	}
+	mg, _ := l.manager(config.Management{Interface: labIf, DHCP: true}, Options{StateDir: state})
+	waitLog(t, l, 0, "DHCPNAK", 1)
+	ls := bound(t, mg)
+	if ls.Address == stale.Address.String() || !sameSet(l.addrs(h), []string{ls.Address}) {
+		t.Fatalf("after NAK: lease %s, addresses %v (stale %v must be gone)", ls.Address, l.addrs(h), stale.Address)
+	}
+	if l.count(0, "DHCPDISCOVER") == 0 {
+		t.Fatal("no DISCOVER after the NAK")
+	}
+}
+
+// TestDHCPLabReleaseOnStop: with ReleaseOnStop the orderly stop sends
+// RELEASE (dnsmasq logs it), removes the address and the lease file.
+func TestDHCPLabReleaseOnStop(t *testing.T) {
+	l := newDHCPLab(t)
+	h := l.handle()
+	state := filepath.Join(l.dir, "state")
+	mg, stop := l.manager(config.Management{Interface: labIf, DHCP: true}, Options{StateDir: state, ReleaseOnStop: true})
+	bound(t, mg)
+	from := len(l.logText())
+	stop()
+	waitLog(t, l, from, "DHCPRELEASE", 1)
+	if got := l.addrs(h); len(got) != 0 {
+		t.Fatalf("addresses after release: %v", got)
+	}
+	if _, err := os.Stat(leasePath(state, labIf)); !os.IsNotExist(err) {
+		t.Fatalf("lease file after release: %v", err)
+	}
 }

@@ -133,6 +133,17 @@ func (l *dhcpLab) count(from int, what string) int {
 
 func (l *dhcpLab) nsPath(name string) string { return "/run/netns/" + name }
 
+// srvNS is the server namespace's handle, closed at the test's end.
+func (l *dhcpLab) srvNS() netns.NsHandle {
+	l.t.Helper()
+	ns, err := netns.GetFromName(l.srv)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	l.t.Cleanup(func() { ns.Close() })
+	return ns
+}
+
 // manager makes a Manager for the client namespace and runs it until the
 // returned stop is called (or the test ends).
 func (l *dhcpLab) manager(m config.Management, o Options) (*Manager, func()) {

@@ -179,8 +179,13 @@ func (m *machine) step(ev event) []action {
 			// Adopt the saved lease (a restart of halbd keeps the address
 			// and its connections) and confirm it: INIT-REBOOT.
 			m.out = append(m.out, action{Kind: actApply, Lease: m.lease()})
+		}
+		switch {
+		case m.linkDown:
+			m.state, m.next = stLinkDown, time.Time{}
+		case m.cur != nil:
 			m.initReboot(now)
-		} else {
+		default:
 			m.discover(now)
 		}
 	case evTimer:
@@ -193,7 +198,11 @@ func (m *machine) step(ev event) []action {
 		}
 		m.linkDown = true
 		m.state, m.next = stLinkDown, time.Time{}
-		m.logf(slog.LevelInfo, "link down: holding the lease until it is confirmed or expires")
+		if m.cur != nil {
+			m.logf(slog.LevelInfo, "link down: holding %v until the link is back and the lease confirmed, or it expires", m.cur.Address)
+		} else {
+			m.logf(slog.LevelInfo, "link down: waiting for it")
+		}
 	case evLinkUp:
 		if !m.linkDown {
 			break

@@ -485,3 +485,14 @@ func TestMachineRenewAfterKnob(t *testing.T) {
 		t.Fatalf("renew after %v", d)
 	}
 }
+
+func TestMachineStartWithLinkDown(t *testing.T) {
+	h := newHarness(t, nil)
+	h.step(event{Kind: evLinkDown})
+	if acts := h.step(event{Kind: evStart}); has(acts, actSend) || h.m.state != stLinkDown || !h.m.deadline().IsZero() {
+		t.Fatalf("start with the link down: %s %+v", h.m.state, acts)
+	}
+	if d := only(t, h.step(event{Kind: evLinkUp}), actSend); d.Msg.MessageType() != dhcpv4.MessageTypeDiscover {
+		t.Fatalf("link up: %s", d.Msg.Summary())
+	}
+}

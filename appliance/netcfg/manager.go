@@ -194,10 +194,10 @@ func (m *Manager) Apply(c config.Management) error {
 	m.applyMu.Lock()
 	defer m.applyMu.Unlock()
 	m.mu.Lock()
-	old, running := m.cur, m.running
+	old, running, same := m.cur, m.running, sameManagement(m.cfg, c)
 	m.cfg = c
 	m.mu.Unlock()
-	if !running {
+	if !running || same && old != nil {
 		return nil
 	}
 	if old != nil {
@@ -213,6 +213,10 @@ func (m *Manager) Apply(c config.Management) error {
 	}
 	m.start(c)
 	return nil
+}
+
+func sameManagement(a, b config.Management) bool {
+	return a.Interface == b.Interface && a.DHCP == b.DHCP && a.Address == b.Address && a.Gateway == b.Gateway && slices.Equal(a.DNS, b.DNS)
 }
 
 func (r *runner) stop(release bool) {
@@ -329,22 +333,25 @@ func (m *Manager) runStatic(ctx context.Context, r *runner) {
 	if err := m.k.subscribeLinks(links, done); err != nil {
 		r.setErr(err)
 	}
-	apply := func() {
+	apply := func() error {
 		err := m.applyStatic(rec, p, gw)
 		r.setErr(err)
 		if err != nil {
 			m.log.Error("static", "err", err)
 		}
+		return err
 	}
-	apply()
-	if m.opts.Events != nil && r.err == nil {
+	err = apply()
+	if m.opts.Events != nil && err == nil {
 		msg := fmt.Sprintf("%s: static %v", c.Interface, p)
 		if gw.IsValid() {
 			msg += " via " + gw.String()
 		}
 		m.opts.Events("network", msg)
 	}
-	wasUp := true
+	// A failed apply (the link missing, say) is retried when the link
+	// shows up.
+	wasUp := err == nil
 	for {
 		select {
 		case <-ctx.Done():
