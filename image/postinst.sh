@@ -5,8 +5,17 @@
 set -euo pipefail
 [ "${1:-final}" = final ] || exit 0
 
-systemctl enable halbd.service halb-seed.service systemd-networkd.service \
+systemctl enable halbd.service halb-seed.service halb-hostname.path \
 	halb-console@tty1.service halb-console@ttyS0.service >/dev/null 2>&1
+# halbd owns the management network (DHCP or static, resolv.conf): nothing
+# else may configure links or remove addresses it did not add.
+systemctl mask systemd-networkd.service systemd-networkd.socket systemd-networkd-wait-online.service \
+	systemd-resolved.service systemd-timesyncd.service >/dev/null 2>&1 || true
+# The host's files halbd keeps live on /var (the root file system is
+# read-only); halb-seed gives them a first content.
+for f in hosts hostname resolv.conf; do
+	ln -sfn "/var/lib/halb/etc/$f" "/etc/$f"
+done
 # The console replaces the login prompts on every terminal.
 systemctl mask getty@.service serial-getty@.service container-getty@.service \
 	console-getty.service >/dev/null 2>&1

@@ -21,9 +21,11 @@ declare -A where=(
 	[nftables]=/usr/sbin/nft          # netlab faults: partition, loss
 	[wrk]=/usr/bin/wrk                # make bench
 	[tmux]=/usr/bin/tmux              # the netlab demo's test types on a terminal
+	[dnsmasq-base]=/usr/sbin/dnsmasq  # DHCP server of the netcfg tests
+	[chrony]=/usr/sbin/chronyd        # NTP server of the timesync tests (never started on the host)
 )
 case "$set_name" in
-test) pkgs=(gcc libc6-dev keepalived haproxy curl nftables wrk tmux) ;;
+test) pkgs=(gcc libc6-dev keepalived haproxy curl nftables wrk tmux dnsmasq-base chrony) ;;
 demo-halb) pkgs=(nftables) ;;
 demo-reference) pkgs=(keepalived haproxy nftables) ;;
 *)
@@ -44,7 +46,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
-# Package scripts must not start keepalived or haproxy on the machine itself.
+# Package scripts must not start keepalived, haproxy or chronyd on the machine itself.
 policy=/usr/sbin/policy-rc.d
 created_policy=
 if [ ! -e "$policy" ]; then

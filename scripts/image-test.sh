@@ -44,7 +44,7 @@ since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 qemu_packages qemu-system-x86=/usr/bin/qemu-system-x86_64 qemu-utils=/usr/bin/qemu-img \
 	ovmf=$OVMF_CODE mtools=/usr/bin/mcopy dosfstools=/usr/sbin/mkfs.vfat curl=/usr/bin/curl \
 	iproute2=/usr/sbin/ip python3=/usr/bin/python3 openssl=/usr/bin/openssl \
-	tmux=/usr/bin/tmux socat=/usr/bin/socat dnsmasq-base=/usr/sbin/dnsmasq ||
+	tmux=/usr/bin/tmux socat=/usr/bin/socat dnsmasq-base=/usr/sbin/dnsmasq chrony=/usr/sbin/chronyd ||
 	skip "the packages above are missing"
 [ -f "$img" ] || fail "$img missing: run make image first"
 [ -x bin/halbctl ] || fail "bin/halbctl missing: run make build first"
@@ -117,7 +117,7 @@ root_shell() {
 	wait_log "$log" 'Give root password for maintenance' 30 ||
 		fail "$what: '!' on the console did not ask for the root password (see $log)"
 	printf '%s\r' "$pw" >&"$fd"
-	wait_log "$log" 'root@halb:' 30 || fail "$what: no root shell prompt after the password (see $log)"
+	wait_log "$log" 'root@[a-z0-9-]+:' 30 || fail "$what: no root shell prompt after the password (see $log)"
 	shell_cmd "$fd" "$log" "$cmd" "$want" "$what"
 }
 
@@ -143,7 +143,10 @@ wait_more() {
 
 # lan_up: the LAN of parts 2 and 4: a bridge in the network namespace $ns
 # (192.168.77.254, also the client) with a tap per VM (tap1, tap2: lb1,
-# lb2; tap3: part 4's VM) and the backend on 192.168.77.254:9000.
+# lb2; tap3: part 4's VM), the backend on 192.168.77.254:9000, Debian's
+# dnsmasq as the DHCP server (lb2 → .2, part 4's VM → .3; option 42 names
+# the NTP server) and Debian's chronyd as the NTP server on .254 (-x: it
+# never touches the host's clock; it serves the host's clock).
 lan_up() {
 	local t
 	ip netns add "$ns"
@@ -161,6 +164,16 @@ lan_up() {
 	ip netns exec "$ns" /usr/bin/python3 -m http.server --bind 192.168.77.254 --directory "$dir/www" 9000 \
 		>"$dir/backend2.log" 2>&1 &
 	pids+=("$!")
+	ip netns exec "$ns" dnsmasq --keep-in-foreground --port=0 --interface=br0 --bind-interfaces \
+		--dhcp-range=192.168.77.2,static,255.255.255.0,10m --dhcp-host=52:54:00:77:00:02,192.168.77.2 \
+		--dhcp-host=52:54:00:77:00:03,192.168.77.3 --dhcp-option=option:ntp-server,192.168.77.254 \
+		--dhcp-option=option:router,192.168.77.254 \
+		--dhcp-leasefile="$dir/dnsmasq.leases" --pid-file= --log-dhcp --log-facility=- >"$dir/dnsmasq.log" 2>&1 &
+	pids+=("$!")
+	printf '%s\n' 'local stratum 8' 'allow 192.168.77.0/24' 'bindaddress 192.168.77.254' 'port 123' 'cmdport 0' \
+		"pidfile $dir/chronyd.pid" "driftfile $dir/chrony.drift" >"$dir/chrony.conf"
+	ip netns exec "$ns" /usr/sbin/chronyd -f "$dir/chrony.conf" -d -x -u root >"$dir/chronyd.log" 2>&1 &
+	pids+=("$!")
 }
 
 # alive PID: the VM is still running.
@@ -177,14 +190,10 @@ echo "image-test: accelerator $accel"
 WIZ_VIP=192.168.77.110
 wkeys=0
 
-# wizard_boot: starts part 4's VM on the LAN (tap3), with a DHCP server on
-# the LAN for its address (the image's default: DHCP on every NIC).
+# wizard_boot: starts part 4's VM on the LAN (tap3), where the DHCP server
+# gives it its address (the image's default: halbd's DHCP on every NIC).
 wizard_boot() {
 	[ -e "/run/netns/$ns" ] || lan_up
-	ip netns exec "$ns" dnsmasq --keep-in-foreground --port=0 --interface=br0 --bind-interfaces \
-		--dhcp-range=192.168.77.3,static,255.255.255.0 --dhcp-host=52:54:00:77:00:03,192.168.77.3 \
-		--dhcp-leasefile="$dir/dnsmasq.leases" --pid-file= --log-dhcp --log-facility=- >"$dir/dnsmasq.log" 2>&1 &
-	pids+=("$!")
 	overlay wiz
 	t_wiz=$(now)
 	# shellcheck disable=SC2046
@@ -244,7 +253,7 @@ wizard_run() {
 	wait_log "$dir/wiz.serial.log" 'Started.*halbd\.service' "$BOOT_TIMEOUT" ||
 		fail "part 4: halbd did not become READY (see $dir/wiz.serial.log)"
 	grep -a -q 'halb-seed: imported' "$dir/wiz.serial.log" && fail "part 4: a seed was imported on a VM with none (see $dir/wiz.serial.log)"
-	wait_screen 'halb setup +1/5 +Node' 120 "the wizard on first boot"
+	wait_screen 'halb setup +1/7 +Node' 120 "the wizard on first boot"
 	wait_screen '> Node name' 10 "the node name field"
 	ascii_screen "wizard's first" 'enter next step'
 	save_screen first-boot
@@ -253,8 +262,22 @@ wizard_run() {
 	t0=$(now)
 	text lb-wiz
 	keys Enter
-	# The interface list comes from halbd; eth0 with its DHCP address.
+	# The management network: eth0 with the address halbd's DHCP client got
+	# at first boot, DHCP preselected, and the lease shown.
+	wait_screen '2/7 +Network' 10 "the network step"
 	wait_screen '\(x\) eth0 +link up +52:54:00:77:00:03 +192\.168\.77\.3/24' 60 "eth0 with its DHCP address in the interface list"
+	wait_screen 'dhcp BOUND 192\.168\.77\.3/24 from 192\.168\.77\.254' 30 "the lease on the network step"
+	save_screen wizard-network
+	keys Enter Enter # eth0, DHCP
+	# Time: the NTP server DHCP named, offered as the first entry; ctrl+t
+	# queries it (chronyd: local stratum 8).
+	wait_screen '> Time servers +1\. 192\.168\.77\.254' 10 "the time step with DHCP's NTP server"
+	keys C-t
+	wait_screen '192\.168\.77\.254: offset [-+][0-9.]+[mun]?s, delay [0-9.]+[mun]?s, stratum 8' 30 "the time server test"
+	save_screen wizard-time
+	keys Enter Enter # the entry, then leave the list
+	wait_screen 'VRID' 10 "the VRRP step"
+	wait_screen '\(x\) eth0 +link up +52:54:00:77:00:03 +192\.168\.77\.3/24' 60 "eth0 in the VRRP step's interface list"
 	save_screen wizard-vrrp
 	keys Enter
 	text "$WIZ_VIP/24"
@@ -272,7 +295,8 @@ wizard_run() {
 	keys Enter
 	wait_screen 'A first config for lb-wiz' 10 "the review step"
 	save_screen wizard-review
-	screen | grep -q -E '^ +- 192\.168\.77\.110/24' || fail "part 4: the review does not show the VIP (see $dir/console-wizard-review.txt)"
+	screen | grep -q -F '+ vrrp "vip-a" added' && screen | grep -q -F '~ node changed: management, manage_system' ||
+		fail "part 4: the review does not list the VRRP instance and the management network (see $dir/console-wizard-review.txt)"
 	keys Enter
 	wait_screen "vip-a MASTER prio 150 VRID 42 on eth0 +VIPs $WIZ_VIP/24" 30 "the dashboard with vip-a MASTER"
 	wizard_s=$(since "$t0")
@@ -310,9 +334,12 @@ chmod +x "$dir/backend.sh"
 mkdir -p "$dir/seed-solo"
 cat >"$dir/seed-solo/halb.yaml" <<'EOF'
 # image-test, part 1: one HTTP service on all addresses, its backend is the
-# test's backend on the host (qemu guestfwd 10.0.2.100:8080).
+# test's backend on the host (qemu guestfwd 10.0.2.100:8080). halbd owns
+# the machine: DHCP on eth0 (QEMU's user network), the host name.
 node:
   name: lb-solo
+  manage_system: true
+  management: {interface: eth0, dhcp: true}
 services:
   - name: web
     listen: [":8080"]
@@ -383,6 +410,11 @@ root_shell 7 "$log" halb-test-password \
 	'echo halb-shell-$((6*7)) $(id -u) restarts=$(systemctl show -p NRestarts --value halb-console@ttyS0) $(systemctl show -p ExecStart --value halb-console@ttyS0 | grep -o "argv.*-appliance ;")' \
 	'halb-shell-42 0 restarts=0 argv\[\]=/usr/bin/halb-console -appliance ;' "part 1"
 echo "image-test:   ctrl+c, ctrl+\\ on the console: still the first run of halb-console -appliance (NRestarts=0)"
+# halbd's DHCP client holds eth0's address (no systemd-networkd), the host
+# name is node.name and /etc/hosts names it at that address.
+shell_cmd 7 "$log" 'echo net-$(systemctl is-active systemd-networkd)-$(hostname)-$(getent hosts lb-solo | cut -d" " -f1)-$(ip -4 -o addr show dev eth0 | grep -o "inet [0-9./]*" | cut -d" " -f2)-$(halbctl status | grep -o "dhcp BOUND [0-9./]* from [0-9.]*" | tr " " _)' \
+	'net-inactive-lb-solo-10\.0\.2\.15-10\.0\.2\.15/24-dhcp_BOUND_10\.0\.2\.15/24_from_10\.0\.2\.2' "part 1 (the management network and the host name)"
+echo "image-test:   eth0 10.0.2.15/24 from halbd's DHCP client (BOUND, QEMU's server 10.0.2.2; systemd-networkd inactive); host name lb-solo, /etc/hosts: lb-solo → 10.0.2.15"
 # A console that dies comes back (Restart=always): tty1's, killed here.
 shell_cmd 7 "$log" 'p=$(systemctl show -p MainPID --value halb-console@tty1); kill -9 $p; while q=$(systemctl show -p MainPID --value halb-console@tty1); [ "$q" = "$p" ] || [ "$q" = 0 ]; do sleep 0.2; done; echo tty1-$(systemctl is-active halb-console@tty1)-$(ps -o args= -p $q)' \
 	'tty1-active-/usr/bin/halb-console -appliance' "part 1 (the console on tty1 killed)"
@@ -408,11 +440,24 @@ lan_up
 
 for n in 1 2; do
 	prio=$([ $n = 1 ] && echo 150 || echo 100)
-	mkdir -p "$dir/seed-lb$n/network"
+	mkdir -p "$dir/seed-lb$n"
+	if [ $n = 1 ]; then
+		mgmt="{interface: eth0, address: 192.168.77.1/24}" peer="{name: lb2, address: 192.168.77.2}"
+		clock="{servers: [192.168.77.254], set_clock: true}"
+	else
+		mgmt="{interface: eth0, dhcp: true}" peer="{name: lb1, address: 192.168.77.1}"
+		clock="{set_clock: true}"
+	fi
 	cat >"$dir/seed-lb$n/halb.yaml" <<EOF
-# image-test, part 2: lb$n of a MASTER/BACKUP pair on the test's LAN.
+# image-test, part 2: lb$n of a MASTER/BACKUP pair on the test's LAN; lb1's
+# address is static, lb2's from DHCP; the clock from chronyd on the LAN,
+# configured (lb1) or named by DHCP (lb2).
 node:
   name: lb$n
+  manage_system: true
+  management: $mgmt
+peers: [$peer]
+time: $clock
 vrrp:
   - name: web-a
     interface: eth0
@@ -432,19 +477,10 @@ backends:
     servers:
       - {name: w1, address: "192.168.77.254:9000"}
 EOF
-	cat >"$dir/seed-lb$n/network/eth0.network" <<EOF
-[Match]
-Name=eth0
-
-[Network]
-Address=192.168.77.$n/24
-LinkLocalAddressing=no
-IPv6AcceptRA=no
-EOF
 	bin/halbctl config validate "$dir/seed-lb$n/halb.yaml" >/dev/null || fail "seed config of lb$n does not validate"
 	if [ $n = 2 ]; then
 		# lb2 takes its config from the kernel command line (halb.seed=),
-		# booted with a direct kernel; its seed disk has only the network.
+		# booted with a direct kernel; its seed disk is empty.
 		grep -v '^#' "$dir/seed-lb2/halb.yaml" | base64 -w0 >"$dir/lb2.seed.b64"
 		mv "$dir/seed-lb2/halb.yaml" "$dir/lb2.halb.yaml"
 	fi
@@ -551,7 +587,9 @@ awk -v f="$failover" -v b="$bound" -v s="$slack" 'BEGIN { exit !(f <= b + s) }' 
 # boot is done. It boots again with a seed that carries a password (and a
 # halb.yaml, which must be ignored: lb2 has its config): the password is
 # set on this boot too, and the console's key gives a root shell with it.
-echo "image-test: part 3: lb2 boots again with a seed that carries a root password (part 4's VM boots beside it)"
+# Its clock starts one hour behind (QEMU -rtc base=): halbd's DHCP client
+# renews the lease, the NTP server DHCP names sets the clock right.
+echo "image-test: part 3: lb2 boots again with a seed that carries a root password and its clock an hour behind (part 4's VM boots beside it)"
 wizard_boot
 kill -9 "${vm[2]}"
 wait "${vm[2]}" 2>/dev/null || true
@@ -568,9 +606,12 @@ pids+=("$!")
 exec 8<>"$dir/lb2.in"
 t_boot3=$(now)
 # shellcheck disable=SC2046
-qemu-system-x86_64 $(qemu_args lb2 pipe) -kernel "$kernel" -initrd "$initrd" \
+ip netns exec "$ns" qemu-system-x86_64 $(qemu_args lb2 pipe) -kernel "$kernel" -initrd "$initrd" \
 	-append "root=PARTUUID=$rootuuid ro rootfstype=ext4 console=ttyS0,115200 net.ifnames=0" \
-	-drive if=virtio,format=raw,file="$dir/seed-lb2b.img" >"$dir/lb2.boot2.qemu.log" 2>&1 &
+	-rtc "base=$(date -u -d '-1 hour' +%Y-%m-%dT%H:%M:%S),clock=host" \
+	-drive if=virtio,format=raw,file="$dir/seed-lb2b.img" \
+	-netdev tap,id=lan,ifname=tap2,script=no,downscript=no \
+	-device virtio-net-pci,netdev=lan,mac=52:54:00:77:00:02 >"$dir/lb2.boot2.qemu.log" 2>&1 &
 vm[2]=$!
 pids+=("${vm[2]}")
 log=$dir/lb2.serial.log
@@ -585,6 +626,41 @@ root_shell 8 "$log" halb-test-password-2 \
 	'echo halb-journal-$(journalctl -b -u halb-seed --no-pager | grep -c "root password set from the seed") $(id -u)' \
 	'halb-journal-1 0' "part 3 (the journal must have halb-seed's message)"
 echo "image-test:   console key '!' → sulogin with the new seed's password → root shell; the journal has halb-seed's message"
+# Names: the host name is lb2's, /etc/hosts names its peer; its address is
+# the lease's (halbd's DHCP client, dnsmasq on the LAN).
+shell_cmd 8 "$log" 'echo names-$(hostname)-$(getent hosts lb1 | cut -d" " -f1)-$(getent hosts lb2 | cut -d" " -f1)' \
+	'names-lb2-192\.168\.77\.1-192\.168\.77\.2' "part 3 (host name and /etc/hosts)"
+grep -q 'DHCPACK(br0) 192.168.77.2 52:54:00:77:00:02' "$dir/dnsmasq.log" || fail "part 3: dnsmasq never acknowledged lb2's lease (see $dir/dnsmasq.log)"
+echo "image-test:   lb2: host name lb2, /etc/hosts: lb1 → 192.168.77.1, lb2 → 192.168.77.2 (its DHCP address)"
+# The clock: halbd steps it once the NTP server DHCP named answers; then
+# the guest's clock is read over the serial console between two readings
+# of the host's, which bound the error.
+shell_cmd 8 "$log" 'for i in $(seq 120); do halbctl status -json | grep -q "\"steps\": [1-9]" && break; sleep 0.5; done; echo stepped-$(halbctl status -json | grep -o "\"steps\": [0-9]*" | tr -dc 0-9)' \
+	'stepped-[1-9]' "part 3 (halbd stepped the clock)"
+# Five readings; the one with the shortest round trip bounds the error best.
+clock_off= clock_err=
+for _ in 1 2 3 4 5; do
+	clock_n=$(count "$log" 'guestclock-[0-9]+\.[0-9]+-end')
+	h0=$(date +%s.%N)
+	printf 'echo guestclock-$(date +%%s.%%N)-end\r' >&8
+	until [ "$(count "$log" 'guestclock-[0-9]+\.[0-9]+-end')" -gt "$clock_n" ]; do
+		awk -v a="$h0" -v b="$(date +%s.%N)" 'BEGIN { exit !(b - a < 30) }' || fail "part 3: no clock reading from lb2's shell (see $log)"
+		sleep 0.005
+	done
+	h1=$(date +%s.%N)
+	g=$(grep -a -o -E 'guestclock-[0-9]+\.[0-9]+-end' "$log" | tail -n1 | sed 's/guestclock-//; s/-end//')
+	read -r off err < <(awk -v g="$g" -v a="$h0" -v b="$h1" 'BEGIN { printf "%.3f %.3f\n", (g - (a + b) / 2) * 1000, (b - a) / 2 * 1000 }')
+	if [ -z "$clock_err" ] || awk -v e="$err" -v c="$clock_err" 'BEGIN { exit !(e < c) }'; then
+		clock_off=$off clock_err=$err
+	fi
+done
+# halbd's own view (the marker is split in the command so that its echo
+# does not match).
+shell_cmd 8 "$log" 'halbctl status | grep -E "^ *time " | sed "s/^/clock""line: /"' 'clockline: time' "part 3 (halbctl status time line)"
+clock_halbd=$(grep -a -o -E 'offset [-+]?[0-9.]+[^ ,]*s from 192\.168\.77\.254' "$log" | tail -n1)
+echo "image-test:   lb2's clock (booted 1 h behind) after halbd's step: ${clock_off} ms from the host's, ±${clock_err} ms (half the shortest serial round trip of 5); halbd's own figure: ${clock_halbd:-none}"
+awk -v o="$clock_off" -v e="$clock_err" 'BEGIN { if (o < 0) o = -o; exit !(o <= 100 + e) }' ||
+	fail "part 3: lb2's clock is ${clock_off} ms off the host's (±${clock_err} ms), more than 100 ms"
 kill "${vm[2]}"
 wait "${vm[2]}" 2>/dev/null || true
 
@@ -600,6 +676,7 @@ total=$(since "$t_start")
 	echo "accelerator: $accel"
 	echo "boot to READY (one VM, from QEMU start): ${ready_solo}s"
 	echo "failover (kill -9 of lb1's QEMU to lb2 answering on the VIP): ${failover}s (VRRP bound ${bound}s; the test allows ${slack}s more)"
+	echo "clock (lb2 booted 1 h behind, stepped by halbd from chronyd on the LAN): ${clock_off} ms from the host's, ±${clock_err} ms (serial console reading); halbd: ${clock_halbd:-none}"
 	echo "part 4 (no seed, the wizard over ttyS0): ${part4_s}s from QEMU start to the client's answer through the VIP (booting beside part 3; ${after3}s after part 3 ended); the wizard ${wizard_s}s, $wkeys keystrokes"
 	echo "image-test total: ${total}s"
 } | tee "$dir/timings.txt"

@@ -16,8 +16,14 @@ qemu_packages() {
 	fi
 	echo "installing ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
+	# Package scripts must not start services (chronyd) on the machine itself.
+	local policy=/usr/sbin/policy-rc.d created=
+	if [ ! -e "$policy" ]; then
+		printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && created=1
+	fi
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1 ||
 		{ apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1; } || true
+	[ -n "$created" ] && rm -f "$policy"
 	for want in "$@"; do
 		pkg=${want%%=*}
 		[ -e "${want#*=}" ] || { echo "$pkg is missing and could not be installed" >&2; return 1; }

@@ -107,7 +107,7 @@ func ProfileFor(term string, out io.Writer) termenv.Profile {
 
 // asciiReplacements are the non-ASCII characters the daemon's messages
 // use, as ASCII.
-var asciiReplacements = strings.NewReplacer("→", "->", "←", "<-", "…", "...", "—", "-", "–", "-", "×", "x", "µ", "u", "“", `"`, "”", `"`, "‘", "'", "’", "'")
+var asciiReplacements = strings.NewReplacer("→", "->", "←", "<-", "…", "...", "—", "-", "–", "-", "×", "x", "µ", "u", "“", `"`, "”", `"`, "‘", "'", "’", "'", "✓", "OK", "✗", "NO")
 
 // asciiOnly makes text safe for an ASCII terminal: known characters are
 // replaced, any other non-ASCII one becomes '?'.
