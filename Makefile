@@ -57,6 +57,8 @@ netlab: deps build
 bench: deps build
 	$(BIN)/netlab bench -out out/bench
 	$(GO) test -run '^$$' -bench Checks1000 -benchtime 1x -count 3 ./appliance/health
+	NETLAB_DHCP_COMPARE=20 $(GO) test -count=1 -run TestDHCPLabLinkUpToAddress -v ./appliance/netcfg | grep -E '^(=== RUN|---|ok|FAIL)|link up|median'
+	HALB_TIMESYNC_SOAK=30s $(GO) test -count=1 -run '^$$' -bench ChronyOffset -benchtime 1x ./appliance/timesync
 
 image:
 	@$(MAKE) --no-print-directory build

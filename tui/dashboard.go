@@ -601,7 +601,8 @@ func pendingChange(c *Context) *api.PendingChange {
 
 // mgmtLine is the dashboard's line for the management network and the
 // clock: "mgmt eth0 10.0.0.5/24 dhcp, renew 29m0s  gw 10.0.0.1  clock
-// +1.2ms 10.0.0.123".
+// +1.2ms" (the server is on the Time screens: the line must fit 80
+// columns).
 func mgmtLine(c *Context) string {
 	var parts []string
 	if n := c.Network; n != nil && n.Mode != "unmanaged" {
@@ -626,7 +627,7 @@ func mgmtLine(c *Context) string {
 	if t := c.Time; t != nil {
 		switch {
 		case t.Synchronized:
-			parts = append(parts, "clock "+signedDur(t.Offset)+" "+t.Server)
+			parts = append(parts, "clock "+signedDur(t.Offset))
 		case len(t.Servers) == 0:
 			parts = append(parts, "clock: no time server")
 		default:

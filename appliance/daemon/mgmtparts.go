@@ -171,6 +171,9 @@ func (n *networkPart) changed() {
 		return
 	}
 	self := selfAddress(cfg, st)
+	if !self.IsValid() {
+		self = netcfg.UnknownSelf // what /etc/hosts names this node at
+	}
 	key := fmt.Sprint(cfg.Node.Name, self, cfg.Peers)
 	n.mu.Lock()
 	same := key == n.wrote

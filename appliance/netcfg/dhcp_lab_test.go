@@ -33,6 +33,7 @@ func waitLong(t *testing.T, what string, limit time.Duration, cond func() bool) 
 // route, resolv.conf and reports NTP; at T1 it renews by unicast and
 // dnsmasq logs the REQUEST; the address is extended in place.
 func TestDHCPLabObtainAndRenew(t *testing.T) {
+	t.Parallel() // own namespaces and dnsmasq
 	l := newDHCPLab(t, "--dhcp-option=option:T1,2", "--dhcp-option=option:T2,4")
 	h := l.handle()
 	resolv := filepath.Join(l.dir, "resolv.conf")
@@ -93,6 +94,7 @@ func waitLog(t *testing.T, l *dhcpLab, from int, what string, n int) {
 // REBINDING broadcast is answered (no DISCOVER); dnsmasq stops again and
 // the address stays until the lease's expiry, then goes.
 func TestDHCPLabServerOutage(t *testing.T) {
+	t.Parallel() // own namespaces and dnsmasq
 	l := newDHCPLab(t, "--dhcp-option=option:T1,2", "--dhcp-option=option:T2,4")
 	h := l.handle()
 	mg, _ := l.manager(config.Management{Interface: labIf, DHCP: true}, Options{})
@@ -136,6 +138,7 @@ func TestDHCPLabServerOutage(t *testing.T) {
 // manager on the same state dir confirms the saved lease with a REQUEST
 // and no DISCOVER; the address never left.
 func TestDHCPLabRestartInitReboot(t *testing.T) {
+	t.Parallel() // own namespaces and dnsmasq
 	l := newDHCPLab(t)
 	h := l.handle()
 	state := filepath.Join(l.dir, "state")
@@ -163,6 +166,7 @@ func TestDHCPLabRestartInitReboot(t *testing.T) {
 // the lease is released (dnsmasq logs it) and its address goes. A VIP the
 // test added survives every step.
 func TestDHCPLabStaticToDHCP(t *testing.T) {
+	t.Parallel() // own namespaces and dnsmasq
 	l := newDHCPLab(t)
 	h := l.handle()
 	run(t, "ip", "-n", l.cli, "addr", "add", "10.77.0.250/32", "dev", labIf)
@@ -215,6 +219,7 @@ func sameSet(a, b []string) bool {
 // NIC); then the operator's config names that link with dhcp: the lease
 // carries over (no RELEASE, no DISCOVER).
 func TestDHCPLabFirstBoot(t *testing.T) {
+	t.Parallel() // own namespaces and dnsmasq
 	l := newDHCPLab(t)
 	o := Options{FirstBoot: true}
 	o.wired = func(lk netlink.Link) bool { return lk.Type() == "veth" }
@@ -255,6 +260,7 @@ func TestPhysicalLinks(t *testing.T) {
 // its lease by INIT-REBOOT (a REQUEST, no DISCOVER), keeps the address and
 // puts back the default route the administrative down flushed.
 func TestDHCPLabLinkFlap(t *testing.T) {
+	t.Parallel() // own namespaces and dnsmasq
 	l := newDHCPLab(t)
 	h := l.handle()
 	mg, _ := l.manager(config.Management{Interface: labIf, DHCP: true}, Options{})
@@ -279,6 +285,7 @@ func TestDHCPLabLinkFlap(t *testing.T) {
 // (authoritative) does not give: INIT-REBOOT is NAKed, the adopted
 // address is removed and DISCOVER gets a new one.
 func TestDHCPLabInitRebootNak(t *testing.T) {
+	t.Parallel() // own namespaces and dnsmasq
 	l := newDHCPLab(t)
 	h := l.handle()
 	state := filepath.Join(l.dir, "state")
@@ -302,6 +309,7 @@ func TestDHCPLabInitRebootNak(t *testing.T) {
 // TestDHCPLabReleaseOnStop: with ReleaseOnStop the orderly stop sends
 // RELEASE (dnsmasq logs it), removes the address and the lease file.
 func TestDHCPLabReleaseOnStop(t *testing.T) {
+	t.Parallel() // own namespaces and dnsmasq
 	l := newDHCPLab(t)
 	h := l.handle()
 	state := filepath.Join(l.dir, "state")

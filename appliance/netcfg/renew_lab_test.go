@@ -26,6 +26,7 @@ import (
 // NETLAB_DHCP_RENEWALS sets the count (default 1000, the figure:
 // about 50 s here).
 func TestDHCPLabRenewalsKeepConnections(t *testing.T) {
+	t.Parallel() // own namespaces and dnsmasq
 	want := 1000
 	if s := os.Getenv("NETLAB_DHCP_RENEWALS"); s != "" {
 		n, err := strconv.Atoi(s)

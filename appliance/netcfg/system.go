@@ -38,13 +38,17 @@ func DefaultSystem() System {
 // Marker is the first line of the files halbd writes.
 const Marker = "# Written by halbd from halb.yaml (node.manage_system): edit the config, not this file."
 
-// Hosts is the /etc/hosts of node name at address self (127.0.1.1 when
-// unknown, Debian's convention) with its peers.
+// UnknownSelf is the address /etc/hosts names this node at while its
+// management address is not known: Debian's convention.
+var UnknownSelf = netip.AddrFrom4([4]byte{127, 0, 1, 1})
+
+// Hosts is the /etc/hosts of node name at address self (UnknownSelf when
+// invalid) with its peers.
 func Hosts(name string, self netip.Addr, peers []config.Peer) []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "%s\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n", Marker)
 	if !self.IsValid() {
-		self = netip.AddrFrom4([4]byte{127, 0, 1, 1})
+		self = UnknownSelf
 	}
 	fmt.Fprintf(&b, "%s\t%s\n", self, name)
 	for _, p := range peers {

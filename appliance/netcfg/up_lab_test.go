@@ -13,6 +13,7 @@ import (
 // every NIC is on the image, where no other network manager runs) is set up
 // and gets its lease; a static link likewise gets its address.
 func TestDHCPLabSetsLinkUp(t *testing.T) {
+	t.Parallel() // own namespaces and dnsmasq
 	l := newDHCPLab(t)
 	run(t, "ip", "-n", l.cli, "link", "set", labIf, "down")
 	mg, stop := l.manager(config.Management{Interface: labIf, DHCP: true}, Options{})
