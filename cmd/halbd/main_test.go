@@ -108,6 +108,7 @@ func startHalbd(t *testing.T, cfg string, args ...string) *halbd {
 		events: make(chan api.Event, 100),
 	}
 	if cfg != "" {
+		touchesHost(t, cfg)
 		if err := os.WriteFile(h.config, []byte(cfg), 0o640); err != nil {
 			t.Fatal(err)
 		}
@@ -492,5 +493,21 @@ func TestMaintenanceSurvivesRestart(t *testing.T) {
 	}
 	if on, err := c.Maintenance(ctx); err != nil || on {
 		t.Fatalf("maintenance off: %v %v", on, err)
+	}
+}
+
+// touchesHost fails the test when cfg would make a halbd run here, in the
+// machine's own network namespace, configure the machine's links or send
+// NTP queries off the machine: node.management, time.servers,
+// manage_system, set_clock. (A test of those runs halbd in a namespace of
+// its own: appliance/daemon's TestManageSystem, the netlab tests.)
+func touchesHost(t *testing.T, cfg string) {
+	t.Helper()
+	c, err := config.Parse("test", []byte(cfg))
+	if err != nil {
+		return // an invalid config: halbd refuses it, nothing runs
+	}
+	if m := c.Node.Management; m.Interface != "" || m.DHCP || m.Address != "" || len(c.Time.Servers) > 0 || c.Node.ManageSystem || c.Time.SetClock {
+		t.Fatalf("a test config for halbd in the machine's own namespace sets node.management, time.servers, manage_system or set_clock: halbd would configure this machine's network or clock")
 	}
 }
