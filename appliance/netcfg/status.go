@@ -21,17 +21,6 @@ type Status struct {
 	NTP []string `json:"ntp,omitempty"`
 	// Error is the last failure to apply the settings; empty when none.
 	Error string `json:"error,omitempty"`
-	// Pending is set while a management change waits for the operator's
-	// confirmation; the previous settings come back at Deadline.
-	Pending *Pending `json:"pending,omitempty"`
-}
-
-// Pending describes an unconfirmed management change.
-type Pending struct {
-	Deadline time.Time `json:"deadline"`
-	// Version is the config history version that comes back when the
-	// change is not confirmed.
-	Version int `json:"previous_version"`
 }
 
 // InterfaceStatus is one managed link.
