@@ -102,18 +102,9 @@ func (c *dhcpClient) run(ctx context.Context) error {
 	c.mu.Lock()
 	c.mac = a.HardwareAddr
 	c.mu.Unlock()
-	if err := c.k.inNS(func() (err error) {
-		c.rawConn, err = nclient4.NewRawUDPConn(c.ifname, nclient4.ClientPort)
+	if err := c.openRaw(a.HardwareAddr); err != nil {
 		return err
-	}); err != nil {
-		return fmt.Errorf("netcfg: dhcp socket on %s: %w", c.ifname, err)
 	}
-	raw, err := nclient4.NewWithConn(c.rawConn, a.HardwareAddr, nclient4.WithTimeout(24*time.Hour), nclient4.WithRetry(1))
-	if err != nil {
-		c.rawConn.Close()
-		return fmt.Errorf("netcfg: dhcp client on %s: %w", c.ifname, err)
-	}
-	c.raw = raw
 	defer c.closeSockets()
 
 	saved, err := loadLease(c.opts.StateDir, c.ifname)
@@ -157,11 +148,43 @@ func (c *dhcpClient) run(ctx context.Context) error {
 			kind := evLinkDown
 			if up {
 				kind = evLinkUp
+				// The raw socket saw the link down: its reader is gone.
+				if err := c.openRaw(u.Attrs().HardwareAddr); err != nil {
+					c.log.Error("reopen the DHCP socket", "err", err)
+					c.setErr(err)
+				}
 			}
 			c.event("network", fmt.Sprintf("%s: link %s", c.ifname, map[bool]string{true: "up", false: "down"}[up]))
 			c.do(c.m.step(event{Kind: kind, Now: clk.Now()}))
 		}
 	}
+}
+
+// openRaw (re)opens the raw socket for broadcasts and its nclient4
+// client. A packet socket bound to a link that is down, or goes down,
+// reports ENETDOWN to its reader, and nclient4's receive loop ends at the
+// first read error: the client would go on sending and never hear a
+// reply. So the socket is opened afresh whenever the link comes up.
+func (c *dhcpClient) openRaw(mac net.HardwareAddr) error {
+	c.stopExchange()
+	if c.raw != nil {
+		c.raw.Close()
+		c.raw, c.rawConn = nil, nil
+	}
+	var conn net.PacketConn
+	if err := c.k.inNS(func() (err error) {
+		conn, err = nclient4.NewRawUDPConn(c.ifname, nclient4.ClientPort)
+		return err
+	}); err != nil {
+		return fmt.Errorf("netcfg: dhcp socket on %s: %w", c.ifname, err)
+	}
+	raw, err := nclient4.NewWithConn(conn, mac, nclient4.WithTimeout(24*time.Hour), nclient4.WithRetry(1))
+	if err != nil {
+		conn.Close()
+		return fmt.Errorf("netcfg: dhcp client on %s: %w", c.ifname, err)
+	}
+	c.raw, c.rawConn = raw, conn
+	return nil
 }
 
 func (c *dhcpClient) event(kind, msg string) {
