@@ -1,11 +1,14 @@
 package netcfg
 
 import (
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -215,7 +218,20 @@ func sameSet(a, b []string) bool {
 func TestDHCPLabStartWithLinkDown(t *testing.T) {
 	l := newDHCPLab(t)
 	run(t, "ip", "-n", l.cli, "link", "set", labIf, "down")
-	mg, _ := l.manager(config.Management{Interface: labIf, DHCP: true}, Options{})
+	// The daemon follows the lease by these events (its NTP servers go
+	// to the clock): the status must show the lease when they come.
+	var mgp atomic.Pointer[Manager]
+	var mu sync.Mutex
+	var seen []string
+	events := func(kind, msg string) {
+		if m := mgp.Load(); m != nil && kind == "dhcp" {
+			mu.Lock()
+			seen = append(seen, fmt.Sprintf("%s: status ntp %v", msg, m.Status().NTP))
+			mu.Unlock()
+		}
+	}
+	mg, _ := l.manager(config.Management{Interface: labIf, DHCP: true}, Options{Events: events})
+	mgp.Store(mg)
 	waitLong(t, "the client to see the link down", 10*time.Second, func() bool {
 		st := mg.Status()
 		return len(st.Interfaces) == 1 && !st.Interfaces[0].Carrier && st.Interfaces[0].Lease != nil
@@ -225,6 +241,11 @@ func TestDHCPLabStartWithLinkDown(t *testing.T) {
 	if l.count(0, "DHCPDISCOVER") == 0 {
 		t.Fatalf("lease %+v without a DISCOVER in dnsmasq's log", ls)
 	}
+	mu.Lock()
+	if len(seen) != 1 || !strings.HasSuffix(seen[0], "status ntp [10.77.0.123]") {
+		t.Errorf("dhcp events %q, want one, with the lease's NTP server in the status", seen)
+	}
+	mu.Unlock()
 	// A flap while bound: the lease is re-confirmed (REQUEST, ACK), the
 	// same address kept.
 	from := len(l.logText())
