@@ -171,9 +171,11 @@ func TestDHCPLabStaticToDHCP(t *testing.T) {
 	static := config.Management{Interface: labIf, Address: "10.77.0.9/24", Gateway: labServer, DNS: []string{"10.77.0.53"}}
 	mg, _ := l.manager(static, Options{})
 	waitLong(t, "the static address", 10*time.Second, func() bool { return slices.Contains(l.addrs(h), "10.77.0.9/24") })
-	if rs := l.defaultRoutes(h); len(rs) != 1 || rs[0] != "via 10.77.0.1 proto 4" {
-		t.Fatalf("static default route %v", rs)
-	}
+	// The address and the route are added one after the other.
+	waitLong(t, "the static default route via 10.77.0.1 proto 4", 10*time.Second, func() bool {
+		rs := l.defaultRoutes(h)
+		return len(rs) == 1 && rs[0] == "via 10.77.0.1 proto 4"
+	})
 	if err := mg.Apply(config.Management{Interface: labIf, DHCP: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -182,18 +184,20 @@ func TestDHCPLabStaticToDHCP(t *testing.T) {
 	if want := []string{vip, ls.Address}; !sameSet(got, want) {
 		t.Fatalf("after static→dhcp: addresses %v, want %v", got, want)
 	}
-	if rs := l.defaultRoutes(h); len(rs) != 1 || rs[0] != "via 10.77.0.1 proto 16" {
-		t.Fatalf("after static→dhcp: default routes %v", rs)
-	}
+	waitLong(t, "after static→dhcp: the default route via 10.77.0.1 proto 16", 10*time.Second, func() bool {
+		rs := l.defaultRoutes(h)
+		return len(rs) == 1 && rs[0] == "via 10.77.0.1 proto 16"
+	})
 	from := len(l.logText())
 	if err := mg.Apply(static); err != nil {
 		t.Fatal(err)
 	}
 	waitLog(t, l, from, "DHCPRELEASE", 1)
 	waitLong(t, "static again", 10*time.Second, func() bool { return sameSet(l.addrs(h), []string{vip, "10.77.0.9/24"}) })
-	if rs := l.defaultRoutes(h); len(rs) != 1 || rs[0] != "via 10.77.0.1 proto 4" {
-		t.Fatalf("after dhcp→static: default routes %v", rs)
-	}
+	waitLong(t, "after dhcp→static: the default route via 10.77.0.1 proto 4", 10*time.Second, func() bool {
+		rs := l.defaultRoutes(h)
+		return len(rs) == 1 && rs[0] == "via 10.77.0.1 proto 4"
+	})
 	if err := mg.Apply(config.Management{}); err != nil {
 		t.Fatal(err)
 	}
@@ -256,4 +260,24 @@ func TestDHCPLabStartWithLinkDown(t *testing.T) {
 	if ls2 := bound(t, mg); ls2.Address != ls.Address || l.count(from, "DHCPDISCOVER") != 0 {
 		t.Fatalf("after the flap: lease %s (was %s), %d DISCOVER", ls2.Address, ls.Address, l.count(from, "DHCPDISCOVER"))
 	}
+}
+
+// TestDHCPLabSubnetVIPSurvivesStatic: a VIP in the lease's subnet with the
+// same prefix length (10.77.0.250/24, as keepalived users write them) is
+// a secondary address of the leased one; removing the leased (primary)
+// address flushes its secondaries unless the link promotes them. Leaving
+// DHCP for static keeps the VIP.
+func TestDHCPLabSubnetVIPSurvivesStatic(t *testing.T) {
+	l := newDHCPLab(t)
+	h := l.handle()
+	run(t, "ip", "netns", "exec", l.cli, "sysctl", "-qw", "net.ipv4.conf."+labIf+".promote_secondaries=0")
+	mg, _ := l.manager(config.Management{Interface: labIf, DHCP: true}, Options{})
+	ls := bound(t, mg)
+	const vip = "10.77.0.250/24"
+	run(t, "ip", "-n", l.cli, "addr", "add", vip, "dev", labIf)
+	if err := mg.Apply(config.Management{Interface: labIf, Address: "10.77.0.9/24", Gateway: labServer}); err != nil {
+		t.Fatal(err)
+	}
+	waitLong(t, "the lease gone", 10*time.Second, func() bool { return !slices.Contains(l.addrs(h), ls.Address) })
+	waitLong(t, "the static address and the VIP", 10*time.Second, func() bool { return sameSet(l.addrs(h), []string{vip, "10.77.0.9/24"}) })
 }
