@@ -10,7 +10,8 @@
 // Run the failover scenarios as root with `make netlab` (they are also part
 // of `make test`); each run writes out/netlab/report.md and report.json.
 // Without root every lab test skips with one reason. Prerequisites
-// (keepalived, haproxy, nftables, curl, wrk) come from scripts/deps.sh.
+// (keepalived, haproxy, nftables, curl, wrk; dnsmasq and chronyd for the
+// management network scenario, mgmt_test.go) come from scripts/deps.sh.
 // `bin/netlab down -all` removes leftovers of interrupted runs.
 //
 // Named namespaces live in /run/netns, as iproute2's do, and the lab

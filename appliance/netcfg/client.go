@@ -49,6 +49,8 @@ type dhcpClient struct {
 	pkts    chan []byte
 	xchg    context.CancelFunc
 	xchgWG  sync.WaitGroup
+	// events wait in do until the state they tell of is in status.
+	events [][2]string
 }
 
 // openRaw opens the broadcast socket and its nclient4 client.
@@ -221,7 +223,7 @@ func (c *dhcpClient) do(acts []action) {
 				c.log.Error("remove lease", "err", err)
 				c.setErr(err)
 			}
-			c.event("dhcp", fmt.Sprintf("%s: %v removed (lease ended)", c.ifname, a.Lease.Address))
+			c.events = append(c.events, [2]string{"dhcp", fmt.Sprintf("%s: %v removed (lease ended)", c.ifname, a.Lease.Address)})
 			changed = true
 		case actSave:
 			if err := saveLease(c.opts.StateDir, c.ifname, a.Lease); err != nil {
@@ -235,6 +237,12 @@ func (c *dhcpClient) do(acts []action) {
 	if changed && c.changed != nil {
 		c.changed()
 	}
+	// After the status shows the lease: whoever hears of it (the daemon
+	// hands the lease's NTP servers to the clock) reads the status.
+	for _, e := range c.events {
+		c.event(e[0], e[1])
+	}
+	c.events = c.events[:0]
 }
 
 func (c *dhcpClient) stopExchange() {
@@ -366,7 +374,7 @@ func (c *dhcpClient) apply(l, prev *dhcpLease) error {
 	}
 	switch {
 	case prev == nil || prev.Address != l.Address:
-		c.event("dhcp", fmt.Sprintf("%s: bound %v from %v, lease %s", c.ifname, l.Address, l.Server, leaseLen(l)))
+		c.events = append(c.events, [2]string{"dhcp", fmt.Sprintf("%s: bound %v from %v, lease %s", c.ifname, l.Address, l.Server, leaseLen(l))})
 	default:
 		c.log.Debug("lease extended", "address", l.Address.String(), "expiry", l.Expiry, "renewals", l.Renewals)
 	}

@@ -1,11 +1,14 @@
 package netcfg
 
 import (
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -185,9 +188,10 @@ func TestDHCPLabStaticToDHCP(t *testing.T) {
 	if want := []string{vip, ls.Address}; !sameSet(got, want) {
 		t.Fatalf("after static→dhcp: addresses %v, want %v", got, want)
 	}
-	if rs := l.defaultRoutes(h); len(rs) != 1 || rs[0] != "via 10.77.0.1 proto 16" {
-		t.Fatalf("after static→dhcp: default routes %v", rs)
-	}
+	waitLong(t, "after static→dhcp: the default route via 10.77.0.1 proto 16", 10*time.Second, func() bool {
+		rs := l.defaultRoutes(h)
+		return len(rs) == 1 && rs[0] == "via 10.77.0.1 proto 16"
+	})
 	from := len(l.logText())
 	if err := mg.Apply(static); err != nil {
 		t.Fatal(err)
@@ -324,4 +328,78 @@ func TestDHCPLabReleaseOnStop(t *testing.T) {
 	if _, err := os.Stat(leasePath(state, labIf)); !os.IsNotExist(err) {
 		t.Fatalf("lease file after release: %v", err)
 	}
+}
+
+// TestDHCPLabStartWithLinkDown: the client starts while its link is down
+// (a box booting before its cable is plugged in); when the link comes up
+// it obtains a lease by DISCOVER at once; after a flap while bound it
+// confirms the lease. (A client whose link was administratively down at
+// start once lost its raw socket's reader and never got a lease; netcfg
+// now sets the link up itself and reopens the socket on every link up,
+// which TestDHCPLabLinkFlap and TestDHCPLabSetsLinkUp hold.)
+func TestDHCPLabStartWithLinkDown(t *testing.T) {
+	t.Parallel() // own namespaces and dnsmasq
+	l := newDHCPLab(t)
+	// The cable is out: the far end of the veth is down, so the client's
+	// link (which netcfg sets administratively up) has no carrier.
+	run(t, "ip", "-n", l.srv, "link", "set", "vs0", "down")
+	// The daemon follows the lease by these events (its NTP servers go
+	// to the clock): the status must show the lease when they come.
+	var mgp atomic.Pointer[Manager]
+	var mu sync.Mutex
+	var seen []string
+	events := func(kind, msg string) {
+		if m := mgp.Load(); m != nil && kind == "dhcp" {
+			mu.Lock()
+			seen = append(seen, fmt.Sprintf("%s: status ntp %v", msg, m.Status().NTP))
+			mu.Unlock()
+		}
+	}
+	mg, _ := l.manager(config.Management{Interface: labIf, DHCP: true}, Options{Events: events})
+	mgp.Store(mg)
+	waitLong(t, "the client to see the link down", 10*time.Second, func() bool {
+		st := mg.Status()
+		return len(st.Interfaces) == 1 && !st.Interfaces[0].Carrier && st.Interfaces[0].Lease != nil
+	})
+	run(t, "ip", "-n", l.srv, "link", "set", "vs0", "up")
+	ls := bound(t, mg)
+	if l.count(0, "DHCPDISCOVER") == 0 {
+		t.Fatalf("lease %+v without a DISCOVER in dnsmasq's log", ls)
+	}
+	mu.Lock()
+	if len(seen) != 1 || !strings.HasSuffix(seen[0], "status ntp [10.77.0.123]") {
+		t.Errorf("dhcp events %q, want one, with the lease's NTP server in the status", seen)
+	}
+	mu.Unlock()
+	// A flap while bound: the lease is re-confirmed (REQUEST, ACK), the
+	// same address kept.
+	from := len(l.logText())
+	run(t, "ip", "-n", l.cli, "link", "set", labIf, "down")
+	waitLong(t, "the link down in status", 10*time.Second, func() bool { return !mg.Status().Interfaces[0].Carrier })
+	run(t, "ip", "-n", l.cli, "link", "set", labIf, "up")
+	waitLog(t, l, from, "DHCPACK", 1)
+	if ls2 := bound(t, mg); ls2.Address != ls.Address || l.count(from, "DHCPDISCOVER") != 0 {
+		t.Fatalf("after the flap: lease %s (was %s), %d DISCOVER", ls2.Address, ls.Address, l.count(from, "DHCPDISCOVER"))
+	}
+}
+
+// TestDHCPLabSubnetVIPSurvivesStatic: a VIP in the lease's subnet with the
+// same prefix length (10.77.0.250/24, as keepalived users write them) is
+// a secondary address of the leased one; removing the leased (primary)
+// address flushes its secondaries unless the link promotes them. Leaving
+// DHCP for static keeps the VIP.
+func TestDHCPLabSubnetVIPSurvivesStatic(t *testing.T) {
+	t.Parallel() // own namespaces and dnsmasq
+	l := newDHCPLab(t)
+	h := l.handle()
+	run(t, "ip", "netns", "exec", l.cli, "sysctl", "-qw", "net.ipv4.conf."+labIf+".promote_secondaries=0")
+	mg, _ := l.manager(config.Management{Interface: labIf, DHCP: true}, Options{})
+	ls := bound(t, mg)
+	const vip = "10.77.0.250/24"
+	run(t, "ip", "-n", l.cli, "addr", "add", vip, "dev", labIf)
+	if err := mg.Apply(config.Management{Interface: labIf, Address: "10.77.0.9/24", Gateway: labServer}); err != nil {
+		t.Fatal(err)
+	}
+	waitLong(t, "the lease gone", 10*time.Second, func() bool { return !slices.Contains(l.addrs(h), ls.Address) })
+	waitLong(t, "the static address and the VIP", 10*time.Second, func() bool { return sameSet(l.addrs(h), []string{vip, "10.77.0.9/24"}) })
 }

@@ -156,8 +156,20 @@ func (k *kernel) addrAdd(l netlink.Link, p netip.Prefix) (added bool, err error)
 	return true, nil
 }
 
-// addrDel removes p; an address already gone is not an error.
+// addrDel removes p; an address already gone is not an error. An IPv4
+// address is removed only once the link promotes secondaries
+// (promote_secondaries, as systemd-networkd sets it): otherwise the
+// kernel flushes, with a primary address, every secondary one of its
+// subnet — a VIP of the same subnet and prefix length among them.
 func (k *kernel) addrDel(l netlink.Link, p netip.Prefix) error {
+	if p.Addr().Is4() {
+		name := l.Attrs().Name
+		if err := k.inNS(func() error {
+			return os.WriteFile("/proc/sys/net/ipv4/conf/"+name+"/promote_secondaries", []byte("1"), 0o644)
+		}); err != nil {
+			return fmt.Errorf("netcfg: remove %v from %s: promote secondaries first: %w", p, name, err)
+		}
+	}
 	if err := k.h.AddrDel(l, nlAddr(p)); err != nil && !errors.Is(err, syscall.EADDRNOTAVAIL) && !errors.Is(err, syscall.ENOENT) {
 		return fmt.Errorf("netcfg: remove %v from %s: %w", p, l.Attrs().Name, err)
 	}
