@@ -17,6 +17,9 @@ import (
 // destination and TTL / hop limit.
 type packetConn interface {
 	Send(b []byte, dst netip.Addr) error
+	// SetSource changes the source address of what is sent (the
+	// interface's primary address changed).
+	SetSource(src netip.Addr)
 	Recv(b []byte) (n int, src, dst netip.Addr, ttl int, err error)
 	Close() error
 }
@@ -101,6 +104,8 @@ func openConn(ifname string, v6 bool, src netip.Addr) (*rawConn, error) {
 	}
 	return rc, nil
 }
+
+func (c *rawConn) SetSource(src netip.Addr) { c.src = src }
 
 func (c *rawConn) Send(b []byte, dst netip.Addr) error {
 	to := &net.IPAddr{IP: dst.AsSlice()}

@@ -150,6 +150,15 @@ type machine struct {
 	releaseAt time.Time
 }
 
+// setLocal changes this node's primary address (the tie-break, and the
+// master's address while this node is master).
+func (m *machine) setLocal(a netip.Addr) {
+	if m.masterAddr == m.local {
+		m.masterAddr = a
+	}
+	m.local = a
+}
+
 func newMachine(p params, local netip.Addr) *machine {
 	return &machine{p: p, local: local, priority: p.Priority, masterAdverInterval: p.AdvertInterval}
 }

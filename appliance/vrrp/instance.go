@@ -17,6 +17,10 @@ import (
 // interfaces are looked at.
 const linkPoll = 100 * time.Millisecond
 
+// primaryPoll is how often a running instance looks at its interface's
+// primary address.
+const primaryPoll = time.Second
+
 // InstanceStatus is the status of one VRRP instance.
 type InstanceStatus struct {
 	Name              string          `json:"name"`
@@ -334,6 +338,8 @@ func (in *instance) runOnce(ctx context.Context) error {
 	defer timer.Stop()
 	link := time.NewTicker(linkPoll)
 	defer link.Stop()
+	primary := time.NewTicker(primaryPoll)
+	defer primary.Stop()
 	for {
 		in.mu.Lock()
 		next := in.m.NextDeadline()
@@ -360,6 +366,19 @@ func (in *instance) runOnce(ctx context.Context) error {
 		case <-link.C:
 			if in.pollLinks() {
 				in.applyInputs(conn, local)
+			}
+		case <-primary.C:
+			// The interface's address may change under a running
+			// instance (a DHCP lease replaced, static ↔ DHCP): adverts
+			// from the old one would fail (or name an address the link
+			// no longer has). Follow it without leaving the state.
+			if now, err := in.netif.PrimaryAddr(in.cfg.Interface, in.v6, in.vips); err == nil && now != local {
+				in.log.Info("primary address changed: adverts now from it", "from", local, "to", now)
+				local = now
+				conn.SetSource(now)
+				in.mu.Lock()
+				in.m.setLocal(now)
+				in.mu.Unlock()
 			}
 		case r := <-in.scripts:
 			in.mu.Lock()

@@ -213,6 +213,18 @@ type fakeNetif struct {
 	vips  map[string]map[netip.Prefix]bool
 	added int             // AddVIP calls
 	vmacs map[string]bool // virtual MAC interfaces that exist
+	// primary overrides an interface's primary address (default
+	// 10.0.N.2 on ethN).
+	primary map[string]netip.Addr
+}
+
+func (f *fakeNetif) setPrimary(ifname string, a netip.Addr) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.primary == nil {
+		f.primary = map[string]netip.Addr{}
+	}
+	f.primary[ifname] = a
 }
 
 func newFakeNetif() *fakeNetif {
@@ -272,6 +284,12 @@ func (f *fakeNetif) LinkUp(ifname string) (bool, error) {
 }
 
 func (f *fakeNetif) PrimaryAddr(ifname string, v6 bool, _ []netip.Prefix) (netip.Addr, error) {
+	f.mu.Lock()
+	a, ok := f.primary[ifname]
+	f.mu.Unlock()
+	if ok {
+		return a, nil
+	}
 	var n int
 	if _, err := fmt.Sscanf(ifname, "eth%d", &n); err != nil {
 		return netip.Addr{}, fmt.Errorf("no address on %s", ifname)
@@ -310,6 +328,7 @@ func (f *fakeNetif) hasVMAC(ifname string) bool {
 // test injects.
 type fakeConn struct {
 	ifname string
+	netif  *fakeNetif // the kernel: a source not on the link is refused
 	src    netip.Addr
 	in     chan []byte
 	peer   chan netip.Addr
@@ -320,7 +339,14 @@ type fakeConn struct {
 	sent []*Packet
 }
 
+func (c *fakeConn) SetSource(src netip.Addr) { c.src = src }
+
 func (c *fakeConn) Send(b []byte, dst netip.Addr) error {
+	if c.netif != nil {
+		if now, err := c.netif.PrimaryAddr(c.ifname, false, nil); err == nil && now != c.src {
+			return fmt.Errorf("sendmsg from %v: network is unreachable", c.src)
+		}
+	}
 	p, err := Parse(b, c.src, dst)
 	if err != nil {
 		return err
@@ -399,6 +425,9 @@ func newFixture(t *testing.T) *fixture {
 	})
 	x.c.open = func(ifname string, v6 bool, src netip.Addr) (packetConn, error) {
 		c := &fakeConn{ifname: ifname, src: src, in: make(chan []byte), peer: make(chan netip.Addr, 1), closed: make(chan struct{})}
+		if !v6 {
+			c.netif = x.netif
+		}
 		x.mu.Lock()
 		x.conns[ifname] = c
 		x.mu.Unlock()
@@ -570,6 +599,24 @@ func TestComponentMaintenance(t *testing.T) {
 	st = x.waitState("a", StateMaster)
 	if len(st.FaultReasons) != 0 || !x.holds(0) {
 		t.Errorf("after maintenance: reasons %q, VIP held %v", st.FaultReasons, x.holds(0))
+	}
+}
+
+// TestComponentPrimaryAddressChanges: the interface's address changes under
+// a MASTER (a DHCP lease replaced, static ↔ DHCP): it stays MASTER, keeps
+// its VIP and goes on advertising from the new address.
+func TestComponentPrimaryAddressChanges(t *testing.T) {
+	x := newFixture(t)
+	x.start(&config.Config{VRRP: []config.VRRPInstance{instanceCfg("a", 0)}})
+	x.waitState("a", StateMaster)
+	x.netif.setPrimary("eth0", netip.MustParseAddr("10.0.0.7"))
+	sent := x.status("a").Counters.AdvertsSent
+	x.eventually("adverts sent from the new address", func() (bool, string) {
+		n := x.status("a").Counters.AdvertsSent
+		return n >= sent+5, fmt.Sprint(n-sent, " sent since")
+	})
+	if st := x.status("a"); st.State != StateMaster || !x.holds(0) {
+		t.Fatalf("after the address change: %s, VIP held %v", st.State, x.holds(0))
 	}
 }
 
