@@ -9,32 +9,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"halb/appliance/config"
 )
 
-// writeAtomic replaces path with data: a temporary file in the same
-// directory, fsynced, renamed over it.
-func writeAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("netcfg: write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(perm)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
+// writeFile replaces path with data atomically (config.WriteFile: a
+// temporary file, fsync, rename, fsync of the directory).
+func writeFile(path string, data []byte) error {
+	if err := config.WriteFile(path, data, 0o644); err != nil {
 		return fmt.Errorf("netcfg: write %s: %w", path, err)
 	}
 	return nil
@@ -63,7 +45,7 @@ func saveLease(stateDir, ifname string, l *dhcpLease) error {
 	if err := os.MkdirAll(stateDir, 0o755); err != nil {
 		return fmt.Errorf("netcfg: state dir: %w", err)
 	}
-	return writeAtomic(p, append(b, '\n'), 0o644)
+	return writeFile(p, append(b, '\n'))
 }
 
 // loadLease reads a saved lease; none (or an unreadable one, logged by the
@@ -116,7 +98,7 @@ func saveStatic(stateDir string, r *staticRecord) error {
 	if err := os.MkdirAll(stateDir, 0o755); err != nil {
 		return fmt.Errorf("netcfg: state dir: %w", err)
 	}
-	return writeAtomic(p, append(b, '\n'), 0o644)
+	return writeFile(p, append(b, '\n'))
 }
 
 func loadStatic(stateDir string) (*staticRecord, error) {

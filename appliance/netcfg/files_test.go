@@ -39,11 +39,11 @@ func TestLeaseFileRoundTrip(t *testing.T) {
 	}
 }
 
-func TestWriteAtomicLeavesNoTemp(t *testing.T) {
+func TestWriteFileLeavesNoTemp(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "resolv.conf")
 	for i := range 3 {
-		if err := writeAtomic(p, resolvConf([]netip.Addr{netip.MustParseAddr("10.0.0.53")}, []string{"a.test"}), 0o644); err != nil {
+		if err := writeFile(p, resolvConf([]netip.Addr{netip.MustParseAddr("10.0.0.53")}, []string{"a.test"})); err != nil {
 			t.Fatal(i, err)
 		}
 	}
@@ -55,7 +55,7 @@ func TestWriteAtomicLeavesNoTemp(t *testing.T) {
 	if !strings.HasSuffix(string(b), "search a.test\nnameserver 10.0.0.53\n") {
 		t.Fatalf("resolv.conf:\n%s", b)
 	}
-	if err := writeAtomic(filepath.Join(dir, "missing", "x"), nil, 0o644); err == nil {
+	if err := writeFile(filepath.Join(dir, "missing", "x"), nil); err == nil {
 		t.Fatal("write into a missing directory succeeded")
 	}
 }

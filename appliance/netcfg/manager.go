@@ -1,7 +1,6 @@
 package netcfg
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -83,7 +82,6 @@ type Manager struct {
 	wg      sync.WaitGroup
 	cur     *runner
 	lastErr string
-	dnsSent []byte
 }
 
 // runner is one applied configuration's live part.
@@ -482,25 +480,16 @@ func (m *Manager) dns(r *runner) (dns []netip.Addr, search []string) {
 }
 
 // writeResolv writes resolv.conf when the system is netcfg's to manage
-// and there is something to write.
+// and there is something to write: where the file points when it is a
+// link (the image's /etc/resolv.conf links into /var/lib/halb/etc on a
+// read-only root), and only when its content changes.
 func (m *Manager) writeResolv(dns []netip.Addr, search []string) {
 	if !m.opts.ManageSystem || len(dns) == 0 {
 		return
 	}
-	b := resolvConf(dns, search)
-	m.mu.Lock()
-	same := bytes.Equal(b, m.dnsSent)
-	m.mu.Unlock()
-	if same {
-		return
-	}
-	if err := writeAtomic(m.opts.ResolvConf, b, 0o644); err != nil {
+	if _, err := writeIfChanged(m.opts.ResolvConf, resolvConf(dns, search)); err != nil {
 		m.log.Error("resolv.conf", "err", err)
-		return
 	}
-	m.mu.Lock()
-	m.dnsSent = b
-	m.mu.Unlock()
 }
 
 // Status is the management network now.

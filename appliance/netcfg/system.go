@@ -15,8 +15,8 @@ import (
 	"halb/appliance/config"
 )
 
-// System writes the host's own files: the host name, /etc/hosts and
-// /etc/resolv.conf. halbd uses it only with node.manage_system (the
+// System writes the host's own files: the host name and /etc/hosts
+// (resolv.conf is the Manager's, from the DNS servers in force). halbd uses it only with node.manage_system (the
 // image); in a lab or on a dev machine the host's files are not halbd's.
 //
 // A file that is a symbolic link is written where the link points (the
@@ -57,19 +57,6 @@ func Hosts(name string, self netip.Addr, peers []config.Peer) []byte {
 	return b.Bytes()
 }
 
-// Resolv is a resolv.conf naming servers, with search domain when set.
-func Resolv(servers []string, domain string) []byte {
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "%s\n", Marker)
-	if domain != "" {
-		fmt.Fprintf(&b, "search %s\n", domain)
-	}
-	for _, s := range servers {
-		fmt.Fprintf(&b, "nameserver %s\n", s)
-	}
-	return b.Bytes()
-}
-
 // ApplyNames sets the host name and writes /etc/hosts and /etc/hostname.
 // It reports whether anything changed.
 func (s System) ApplyNames(name string, self netip.Addr, peers []config.Peer) (bool, error) {
@@ -95,14 +82,6 @@ func (s System) ApplyNames(name string, self netip.Addr, peers []config.Peer) (b
 		errs = append(errs, err)
 	}
 	return changed, errors.Join(errs...)
-}
-
-// ApplyResolv writes resolv.conf; no servers leaves the file alone.
-func (s System) ApplyResolv(servers []string, domain string) (bool, error) {
-	if len(servers) == 0 {
-		return false, nil
-	}
-	return writeIfChanged(s.ResolvPath, Resolv(servers, domain))
 }
 
 // writeIfChanged writes data to path (where it points, if a symbolic link)

@@ -1,6 +1,7 @@
 package netcfg
 
 import (
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -72,19 +73,31 @@ func TestWriteThroughLink(t *testing.T) {
 	}
 }
 
-func TestApplyResolv(t *testing.T) {
-	s, _ := testSystem(t)
-	if changed, err := s.ApplyResolv(nil, ""); changed || err != nil {
-		t.Fatalf("no servers: %v %v", changed, err)
-	}
-	if _, err := os.Stat(s.ResolvPath); err == nil {
-		t.Fatal("resolv.conf written without servers")
-	}
-	if _, err := s.ApplyResolv([]string{"10.0.0.53", "10.0.0.54"}, "example.net"); err != nil {
+// TestWriteResolv: the Manager writes resolv.conf only with ManageSystem and
+// servers to name, where a link points (the image's /etc/resolv.conf), and
+// leaves the link in place.
+func TestWriteResolv(t *testing.T) {
+	dir := t.TempDir()
+	link := filepath.Join(dir, "resolv.conf")
+	if err := os.Symlink("var/resolv.conf", link); err != nil {
 		t.Fatal(err)
 	}
-	b, _ := os.ReadFile(s.ResolvPath)
-	if want := Marker + "\nsearch example.net\nnameserver 10.0.0.53\nnameserver 10.0.0.54\n"; string(b) != want {
-		t.Errorf("resolv.conf:\n%s\nwant:\n%s", b, want)
+	m := &Manager{opts: Options{ManageSystem: true, ResolvConf: link}, log: slog.New(slog.DiscardHandler)}
+	m.writeResolv(nil, nil)
+	if _, err := os.Stat(filepath.Join(dir, "var", "resolv.conf")); err == nil {
+		t.Fatal("resolv.conf written without servers")
+	}
+	m.writeResolv([]netip.Addr{netip.MustParseAddr("10.0.0.53"), netip.MustParseAddr("10.0.0.54")}, []string{"example.net"})
+	b, _ := os.ReadFile(filepath.Join(dir, "var", "resolv.conf"))
+	if !strings.HasSuffix(string(b), "\nsearch example.net\nnameserver 10.0.0.53\nnameserver 10.0.0.54\n") {
+		t.Errorf("resolv.conf:\n%s", b)
+	}
+	if l, err := os.Readlink(link); err != nil || l != "var/resolv.conf" {
+		t.Errorf("link replaced: %q %v", l, err)
+	}
+	m.opts.ManageSystem = false
+	m.writeResolv([]netip.Addr{netip.MustParseAddr("10.0.0.99")}, nil)
+	if b2, _ := os.ReadFile(filepath.Join(dir, "var", "resolv.conf")); string(b2) != string(b) {
+		t.Errorf("written without ManageSystem:\n%s", b2)
 	}
 }
