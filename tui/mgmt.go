@@ -3,6 +3,7 @@ package tui
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,19 +26,8 @@ const ConfirmWithin = 60 * time.Second
 // (the settings the operator may be connected over).
 func touchesManagement(changes []config.Change) bool {
 	for _, c := range changes {
-		if c.Section == "node" && (len(c.Fields) == 0 || containsAny(c.Fields, "management", "manage_system")) {
+		if c.Section == "node" && (len(c.Fields) == 0 || slices.Contains(c.Fields, "management") || slices.Contains(c.Fields, "manage_system")) {
 			return true
-		}
-	}
-	return false
-}
-
-func containsAny(l []string, want ...string) bool {
-	for _, x := range l {
-		for _, w := range want {
-			if x == w {
-				return true
-			}
 		}
 	}
 	return false
