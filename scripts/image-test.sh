@@ -412,9 +412,9 @@ root_shell 7 "$log" halb-test-password \
 echo "image-test:   ctrl+c, ctrl+\\ on the console: still the first run of halb-console -appliance (NRestarts=0)"
 # halbd's DHCP client holds eth0's address (no systemd-networkd), the host
 # name is node.name and /etc/hosts names it at that address.
-shell_cmd 7 "$log" 'echo net-$(systemctl is-active systemd-networkd)-$(hostname)-$(getent hosts lb-solo | cut -d" " -f1)-$(ip -4 -o addr show dev eth0 | grep -o "inet [0-9./]*" | cut -d" " -f2)-$(halbctl status | grep -o "dhcp BOUND [0-9./]* from [0-9.]*" | tr " " _)' \
-	'net-inactive-lb-solo-10\.0\.2\.15-10\.0\.2\.15/24-dhcp_BOUND_10\.0\.2\.15/24_from_10\.0\.2\.2' "part 1 (the management network and the host name)"
-echo "image-test:   eth0 10.0.2.15/24 from halbd's DHCP client (BOUND, QEMU's server 10.0.2.2; systemd-networkd inactive); host name lb-solo, /etc/hosts: lb-solo → 10.0.2.15"
+shell_cmd 7 "$log" 'echo net-$(systemctl is-active systemd-networkd)-$(hostname)-$(getent hosts lb-solo | cut -d" " -f1)-$(ip -4 -o addr show dev eth0 | grep -o "inet [0-9./]*" | cut -d" " -f2)-$(halbctl status | grep -o "dhcp BOUND [0-9./]* from [0-9.]*" | tr " " _)-dns$(grep -c "^nameserver 10.0.2.3$" /etc/resolv.conf)' \
+	'net-inactive-lb-solo-10\.0\.2\.15-10\.0\.2\.15/24-dhcp_BOUND_10\.0\.2\.15/24_from_10\.0\.2\.2-dns1' "part 1 (the management network and the host name)"
+echo "image-test:   eth0 10.0.2.15/24 from halbd's DHCP client (BOUND, QEMU's server 10.0.2.2; systemd-networkd inactive); host name lb-solo, /etc/hosts: lb-solo → 10.0.2.15; /etc/resolv.conf names the lease's DNS server 10.0.2.3"
 # A console that dies comes back (Restart=always): tty1's, killed here.
 shell_cmd 7 "$log" 'p=$(systemctl show -p MainPID --value halb-console@tty1); kill -9 $p; while q=$(systemctl show -p MainPID --value halb-console@tty1); [ "$q" = "$p" ] || [ "$q" = 0 ]; do sleep 0.2; done; echo tty1-$(systemctl is-active halb-console@tty1)-$(ps -o args= -p $q)' \
 	'tty1-active-/usr/bin/halb-console -appliance' "part 1 (the console on tty1 killed)"
