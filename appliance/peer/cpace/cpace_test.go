@@ -235,6 +235,36 @@ func TestInvalidInputsB311(t *testing.T) {
 	}
 }
 
+// Not from the draft: further encodings Finish must refuse (RFC 9496
+// decoding: 32 bytes, a canonical field element, non-negative).
+func TestFinishRejectsMalformed(t *testing.T) {
+	v := newVectorRun(t)
+	yb := unhex(t, vecYbPoint)
+	p := unhex(t, "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f") // 2^255-19
+	pPlus2 := append([]byte(nil), p...)
+	pPlus2[0] += 2 // p+2, the non-canonical spelling of 2
+	for _, c := range []struct {
+		name string
+		msg  []byte
+	}{
+		{"empty", nil},
+		{"31 bytes", yb[:31]},
+		{"33 bytes", append(append([]byte(nil), yb...), 0)},
+		{"field modulus p", p},
+		{"p+2", pPlus2},
+		{"all ones", bytes.Repeat([]byte{0xff}, 32)},
+		{"valid share with the top bit set", append(append([]byte(nil), yb[:31]...), yb[31]|0x80)},
+	} {
+		st, _, err := Start(Initiator, v.prs, v.ci, v.sid, v.ada, bytes.NewReader(v.ya))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if isk, err := st.Finish(c.msg, v.adb); !errors.Is(err, ErrInvalidPeerShare) {
+			t.Errorf("%s: Finish = %x, %v; want ErrInvalidPeerShare", c.name, isk, err)
+		}
+	}
+}
+
 // The vector comparisons above must be able to fail: change one byte of
 // any input and the ISK no longer matches B.3.5.
 func TestVectorsDetectOneByteChange(t *testing.T) {
@@ -397,6 +427,9 @@ func FuzzFinish(f *testing.F) {
 	f.Add(bytes.Repeat([]byte{0xff}, 32), []byte(nil))
 	f.Add(unhex(f, vecYbPoint)[:31], []byte(nil))
 	f.Add(append(unhex(f, vecYbPoint), 0), []byte(nil))
+	topBit := unhex(f, vecYbPoint)
+	topBit[31] |= 0x80
+	f.Add(topBit, []byte(nil))
 	v := newVectorRun(f)
 	identity := make([]byte, 32)
 	f.Fuzz(func(t *testing.T, peerMsg, peerAD []byte) {
