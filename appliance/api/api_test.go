@@ -42,6 +42,8 @@ type fakeDaemon struct {
 	// system enables the system actions; actions lists those done.
 	system  bool
 	actions []string
+	// code is the active pairing code (peer_test.go).
+	code *PairingCode
 }
 
 func (f *fakeDaemon) systemAction(action string) error {

@@ -106,6 +106,7 @@ type Daemon interface {
 	// ones until a delay that grows with each has passed, and an error
 	// wrapping ErrNoPassword when none is set.
 	CheckConsolePassword(password string) error
+	PeerDaemon
 }
 
 // ErrNotFound marks errors about objects that do not exist (404).
@@ -187,6 +188,7 @@ func NewServer(d Daemon, log *slog.Logger) *Server {
 	s.mux.HandleFunc("POST /v1/system/reboot", s.system("reboot", "rebooting"))
 	s.mux.HandleFunc("POST /v1/system/poweroff", s.system("poweroff", "powering off"))
 	s.mux.HandleFunc("POST /v1/system/factory-reset", s.system("factory-reset", "config and state removed; rebooting"))
+	s.peerRoutes()
 	return s
 }
 

@@ -145,7 +145,9 @@ type HistoryEntry struct {
 	// reused (but after a factory reset).
 	Version int       `json:"version"`
 	Time    time.Time `json:"time"`
-	// Source is SourceFile, SourceAPI, SourceConsole or SourceRollback.
+	// Source is SourceFile, SourceAPI, SourceConsole, SourceRollback,
+	// SourceRevert or one of the peer sources (SourcePeer, SourcePairing,
+	// SourceConflict, SourceUnpair).
 	Source string `json:"source"`
 	SHA256 string `json:"sha256"`
 	// Summary is a line saying what changed from the config before, e.g.

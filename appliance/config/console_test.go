@@ -45,8 +45,8 @@ console:
 // false survives.
 func TestConsoleRoundTrip(t *testing.T) {
 	for src, want := range map[string]string{
-		"node: {name: lb1}\n": "node:\n    name: lb1\ntime:\n    max_offset: 500ms\n    step_threshold: 128ms\n    min_poll: 1m4s\n    max_poll: 17m4s\n",
-		"node: {name: lb1}\nconsole: {require_password: false}\n": "node:\n    name: lb1\ntime:\n    max_offset: 500ms\n    step_threshold: 128ms\n    min_poll: 1m4s\n    max_poll: 17m4s\nconsole:\n    require_password: false\n",
+		"node: {name: lb1}\n": "node:\n    name: lb1\n    peer_port: 7900\ntime:\n    max_offset: 500ms\n    step_threshold: 128ms\n    min_poll: 1m4s\n    max_poll: 17m4s\n",
+		"node: {name: lb1}\nconsole: {require_password: false}\n": "node:\n    name: lb1\n    peer_port: 7900\ntime:\n    max_offset: 500ms\n    step_threshold: 128ms\n    min_poll: 1m4s\n    max_poll: 17m4s\nconsole:\n    require_password: false\n",
 	} {
 		out, err := yaml.Marshal(mustParse(t, src))
 		if err != nil {

@@ -25,6 +25,10 @@ func applyDefaults(c *Config, present func(path string) bool) {
 		}
 	}
 
+	setInt(&c.Node.PeerPort, "node.peer_port", DefaultPeerPort)
+	for i := range c.Peers {
+		setInt(&c.Peers[i].Port, fmt.Sprintf("peers[%d].port", i), DefaultPeerPort)
+	}
 	setDur(&c.Time.MaxOffset, "time.max_offset", DefaultMaxOffset)
 	setDur(&c.Time.StepThreshold, "time.step_threshold", DefaultStepThreshold)
 	setDur(&c.Time.MinPoll, "time.min_poll", DefaultMinPoll)

@@ -62,7 +62,7 @@ backends:
       - {name: s1, address: "10.0.0.1:80", backup: true}
 lb: 1
 `, []string{
-			`halb.yaml:3: node.hostname: unknown key "hostname" (known keys here: name, management, manage_system)`,
+			`halb.yaml:3: node.hostname: unknown key "hostname" (known keys here: name, management, manage_system, peer_port)`,
 			`halb.yaml:5: time.server: unknown key "server"; did you mean "servers"? (known keys here: servers, max_offset, set_clock, step_threshold, min_poll, max_poll)`,
 			`halb.yaml:8: backends[0].health.url: unknown key "url" (known keys here: check, path, expect_status, interval, timeout, rise, fall, port, method, host, expect_body, verify, send, expect, observe, initial)`,
 			`halb.yaml:10: backends[0].servers[0].backup: unknown key "backup" (known keys here: name, address, weight, maxconn)`,
@@ -82,8 +82,8 @@ backends:
 servises: []
 `, []string{
 			`halb.yaml:1: node.name: is required`,
-			`halb.yaml:2: node.Name: unknown key "Name"; did you mean "name"? (known keys here: name, management, manage_system)`,
-			`halb.yaml:3: node.managment: unknown key "managment"; did you mean "management"? (known keys here: name, management, manage_system)`,
+			`halb.yaml:2: node.Name: unknown key "Name"; did you mean "name"? (known keys here: name, management, manage_system, peer_port)`,
+			`halb.yaml:3: node.managment: unknown key "managment"; did you mean "management"? (known keys here: name, management, manage_system, peer_port)`,
 			`halb.yaml:6: backends[0].heath: unknown key "heath"; did you mean "health"? (known keys here: name, balance, sticky, health, proxy_protocol, slowstart, servers)`,
 			`halb.yaml:7: backends[0].balanse: unknown key "balanse"; did you mean "balance"? (known keys here: name, balance, sticky, health, proxy_protocol, slowstart, servers)`,
 			`halb.yaml:8: backends[0].sticky.cokie: unknown key "cokie"; did you mean "cookie"? (known keys here: cookie, source, expire)`,
@@ -109,15 +109,15 @@ node:
 `, []string{
 			`halb.yaml:1: base: unknown key "base" (known keys here: node, time, peers, vrrp, vrrp_sync_groups, services, backends, console)`,
 			`halb.yaml:2: node.name: is required`,
-			`halb.yaml:3: node.<<: unknown key "<<" (known keys here: name, management, manage_system)`,
+			`halb.yaml:3: node.<<: unknown key "<<" (known keys here: name, management, manage_system, peer_port)`,
 		}},
 		{"known key of another section", `
 node: {name: lb1, vrid: 5}
-`, []string{`halb.yaml:1: node.vrid: unknown key "vrid" (known keys here: name, management, manage_system)`}},
+`, []string{`halb.yaml:1: node.vrid: unknown key "vrid" (known keys here: name, management, manage_system, peer_port)`}},
 		{"key case matters", `
 node: {Name: lb1}
 `, []string{
-			`halb.yaml:1: node.Name: unknown key "Name"; did you mean "name"? (known keys here: name, management, manage_system)`,
+			`halb.yaml:1: node.Name: unknown key "Name"; did you mean "name"? (known keys here: name, management, manage_system, peer_port)`,
 			`halb.yaml:1: node.name: is required`,
 		}},
 	})
@@ -177,7 +177,7 @@ vrrp:
 `, []string{`halb.yaml:4: vrrp[0].interface: want a single value, got a mapping`}},
 		{"scalar for mapping", `
 node: lb1
-`, []string{`halb.yaml:1: node: want a mapping of keys (name, management, manage_system)`}},
+`, []string{`halb.yaml:1: node: want a mapping of keys (name, management, manage_system, peer_port)`}},
 		{"list for mapping", `
 node: {name: lb1}
 vrrp:
@@ -723,7 +723,7 @@ backends:                               # 17
     servers:                            # 20
       - {name: web1, address: "10.0.0.11", weight: 300}  # 21
 `, []string{
-		`halb.yaml:3: node.managment: unknown key "managment"; did you mean "management"? (known keys here: name, management, manage_system)`,
+		`halb.yaml:3: node.managment: unknown key "managment"; did you mean "management"? (known keys here: name, management, manage_system, peer_port)`,
 		`halb.yaml:5: peers[0].name: "lb1" is this node's own name`,
 		`halb.yaml:6: time.max_offset: "5 seconds" is not a duration (e.g. 200ms, 2s)`,
 		`halb.yaml:10: vrrp[0].priority: 255 is reserved for the address owner (set address_owner: true), use 1..254`,

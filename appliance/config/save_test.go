@@ -177,7 +177,7 @@ func TestSaveInvalidRefused(t *testing.T) {
 		{"validation", "node: {name: lb1}\nvrrp: [{name: a, interface: eth0, vrid: 300, vips: [10.0.0.1/24]}]\n",
 			"halb.yaml:2: vrrp[0].vrid: 300 is out of range 1..255"},
 		{"unknown key", "node: {name: lb1, nmae: x}\n",
-			`halb.yaml:1: node.nmae: unknown key "nmae"; did you mean "name"? (known keys here: name, management, manage_system)`},
+			`halb.yaml:1: node.nmae: unknown key "nmae"; did you mean "name"? (known keys here: name, management, manage_system, peer_port)`},
 		{"syntax", "node: {name: lb1\n", ""},
 		{"empty", "", "halb.yaml: config is empty: at least node.name is required"},
 		{"truncated", string(configV2[:len(configV2)/2]), ""},

@@ -18,12 +18,15 @@ import (
 // Config is the whole of halb.yaml. Every field has a safe default; the zero
 // Config is not valid because node.name is required.
 type Config struct {
-	// Node describes this machine. Required: node.name.
-	Node Node `yaml:"node" json:"node"`
+	// Node describes this machine. Required: node.name. A node part:
+	// never copied to a peer (cluster.go).
+	Node Node `yaml:"node" json:"node" halb:"node"`
 	// Time configures clock synchronisation (used by the timesync component).
 	Time Time `yaml:"time,omitempty" json:"time"`
-	// Peers are the other halb nodes of this cluster. Default: none.
-	Peers []Peer `yaml:"peers,omitempty" json:"peers"`
+	// Peers are the other halb nodes of this cluster; pairing (halbctl
+	// pair) adds them. A node part: each node lists the others. Default:
+	// none.
+	Peers []Peer `yaml:"peers,omitempty" json:"peers" halb:"node"`
 	// VRRP lists the floating-address instances. Default: none.
 	VRRP []VRRPInstance `yaml:"vrrp,omitempty" json:"vrrp"`
 	// VRRPSyncGroups are sets of VRRP instances that change state together
@@ -66,6 +69,11 @@ type Node struct {
 	// sets it; leave it false on a dev machine or in a lab, where the
 	// host's files are not halbd's. Default: false.
 	ManageSystem bool `yaml:"manage_system,omitempty" json:"manage_system,omitempty"`
+	// PeerPort is the TCP port of the peer link (pairing, then mutual TLS
+	// with the paired nodes) on every address of this node. It is open
+	// only while a pairing code is active or a peer is paired. Default:
+	// 7900.
+	PeerPort int `yaml:"peer_port,omitempty" json:"peer_port"`
 }
 
 // Management configures the management interface: DHCP or a static address.
@@ -94,7 +102,7 @@ type Time struct {
 	// SetClock lets halbd correct the system clock (step or slew). The
 	// image sets it; leave it false on a dev machine or in a lab: the
 	// offset is then only measured. Default: false.
-	SetClock bool `yaml:"set_clock,omitempty" json:"set_clock,omitempty"`
+	SetClock bool `yaml:"set_clock,omitempty" json:"set_clock,omitempty" halb:"node"`
 	// StepThreshold is the offset above which the clock is stepped at
 	// once; below it the clock is slewed. Default: 128ms (ntpd's).
 	StepThreshold Duration `yaml:"step_threshold,omitempty" json:"step_threshold"`
@@ -111,6 +119,12 @@ type Peer struct {
 	Name string `yaml:"name" json:"name"`
 	// Address is the peer's management IP address. Required.
 	Address string `yaml:"address" json:"address"`
+	// Port is the peer's peer_port. Default: 7900.
+	Port int `yaml:"port,omitempty" json:"port"`
+	// Fingerprint pins the peer's certificate: "sha256:" and the hex
+	// SHA-256 of its DER bytes. Pairing sets it; a peer without one is
+	// not paired and nothing is exchanged with it. Default: none.
+	Fingerprint string `yaml:"fingerprint,omitempty" json:"fingerprint,omitempty"`
 }
 
 // VRRPInstance is one virtual router: a VRID on an interface holding VIPs.
@@ -123,11 +137,13 @@ type VRRPInstance struct {
 	VRID int `yaml:"vrid" json:"vrid"`
 	// Version is the VRRP version: 3 (RFC 5798) or 2 (RFC 3768). Default: 3.
 	Version int `yaml:"version,omitempty" json:"version"`
-	// Priority is 1..254; 255 only with address_owner. Default: 100.
-	Priority int `yaml:"priority,omitempty" json:"priority"`
+	// Priority is 1..254; 255 only with address_owner. A node part: each
+	// node keeps its own (an instance that a peer's change brings in
+	// takes the peer's priority less 50, at least 1). Default: 100.
+	Priority int `yaml:"priority,omitempty" json:"priority" halb:"node"`
 	// AddressOwner marks this node as owning the VIPs as its real addresses
 	// (RFC 5798 priority 255). Default: false.
-	AddressOwner bool `yaml:"address_owner,omitempty" json:"address_owner,omitempty"`
+	AddressOwner bool `yaml:"address_owner,omitempty" json:"address_owner,omitempty" halb:"node"`
 	// AdvertInterval is the advertisement interval, 10ms..40.95s in steps of
 	// 10ms (VRRPv3); whole seconds 1s..255s for version 2. Default: 200ms
 	// for version 3, 1s for version 2.
@@ -140,8 +156,10 @@ type VRRPInstance struct {
 	// VIPs are the virtual addresses in CIDR form. At least one is required.
 	VIPs []string `yaml:"vips" json:"vips"`
 	// UnicastPeers sends adverts to these addresses instead of multicast.
-	// Default: none (multicast 224.0.0.18 / ff02::12).
-	UnicastPeers []string `yaml:"unicast_peers,omitempty" json:"unicast_peers"`
+	// A node part (each node names the others; an instance that a peer's
+	// change brings in unicasts to that peer's address). Default: none
+	// (multicast 224.0.0.18 / ff02::12).
+	UnicastPeers []string `yaml:"unicast_peers,omitempty" json:"unicast_peers" halb:"node"`
 	// Track lowers the priority when tracked objects fail. Default: nothing tracked.
 	Track Track `yaml:"track,omitempty" json:"track"`
 	// Notify is the absolute path of a program run on every state change
@@ -497,6 +515,7 @@ var (
 const (
 	DefaultVRRPVersion      = 3
 	DefaultPriority         = 100
+	DefaultPeerPort         = 7900
 	DefaultAdvertInterval   = 200 * time.Millisecond
 	DefaultAdvertIntervalV2 = time.Second
 	DefaultMaxOffset        = 500 * time.Millisecond

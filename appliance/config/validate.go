@@ -243,6 +243,7 @@ func (v *validator) node(c *Config) {
 	for i, d := range m.DNS {
 		v.ip(fmt.Sprintf("node.management.dns[%d]", i), d)
 	}
+	v.intRange("node.peer_port", n.PeerPort, 1, 65535)
 }
 
 func (v *validator) time(c *Config) {
@@ -279,7 +280,26 @@ func (v *validator) peers(c *Config) {
 		} else {
 			v.ip(path+".address", p.Address)
 		}
+		v.intRange(path+".port", p.Port, 1, 65535)
+		if p.Fingerprint != "" && !ValidFingerprint(p.Fingerprint) {
+			v.errf(path+".fingerprint", "%q is not \"sha256:\" and 64 hex digits", p.Fingerprint)
+		}
 	}
+}
+
+// ValidFingerprint reports whether s is a certificate fingerprint as
+// peers[].fingerprint holds it: "sha256:" and 64 lower-case hex digits.
+func ValidFingerprint(s string) bool {
+	h, ok := strings.CutPrefix(s, "sha256:")
+	if !ok || len(h) != 64 {
+		return false
+	}
+	for _, r := range h {
+		if !('0' <= r && r <= '9' || 'a' <= r && r <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // VMACName is the name of the macvlan interface that carries the virtual

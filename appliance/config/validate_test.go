@@ -1321,7 +1321,7 @@ func TestValidateWithoutFile(t *testing.T) {
 		}
 		got = append(got, e.Error())
 	}
-	want := []string{"node.name: is required", "time.max_offset: 0s must be positive", "time.step_threshold: 0s must be positive",
+	want := []string{"node.name: is required", "node.peer_port: 0 is out of range 1..65535", "time.max_offset: 0s must be positive", "time.step_threshold: 0s must be positive",
 		"time.min_poll: 0s is outside 1s..36h", "time.max_poll: 0s is outside 1s..36h"}
 	if !slices.Equal(got, want) {
 		t.Errorf("Validate(&Config{}) = %q, want %q", got, want)

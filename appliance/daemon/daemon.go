@@ -148,6 +148,9 @@ type Daemon struct {
 	network   *networkPart
 	clockPart *clockPart
 	clock     timeTester
+	// peer is the peer link (pairing, config and state sync); nil when
+	// it could not start.
+	peer peerPart
 }
 
 // netStatus is the management network's status; nil before it runs.

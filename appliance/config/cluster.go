@@ -1,0 +1,240 @@
+package config
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// A config has cluster parts, which paired nodes keep equal (the peer
+// component replicates them), and node parts, which belong to one machine
+// and are never copied to a peer: the fields tagged `halb:"node"` in
+// types.go. That tag is the one list; NodeKeys, ClusterPart, Merge, the
+// docs and the tests all read it.
+
+// nodeTag marks a node part.
+func nodeTag(f reflect.StructField) bool { return f.Tag.Get("halb") == "node" }
+
+// NodeKeys lists the node parts as key paths (node, peers,
+// vrrp[].priority, ...), in the order of the types.
+func NodeKeys() []string {
+	var keys []string
+	var walk func(t reflect.Type, prefix string)
+	walk = func(t reflect.Type, prefix string) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name := yamlName(f)
+			if name == "" || name == "-" {
+				continue
+			}
+			key := name
+			if prefix != "" {
+				key = prefix + "." + name
+			}
+			if nodeTag(f) {
+				keys = append(keys, key)
+				continue
+			}
+			ft := f.Type
+			if ft.Kind() == reflect.Slice {
+				ft = ft.Elem()
+				key += "[]"
+			}
+			if ft.Kind() == reflect.Struct && ft != reflect.TypeFor[Duration]() {
+				walk(ft, key)
+			}
+		}
+	}
+	walk(reflect.TypeFor[Config](), "")
+	return keys
+}
+
+// ClusterPart returns a copy of c without its node parts: what is the same
+// on every node of a cluster.
+func ClusterPart(c *Config) *Config {
+	out := clone(c)
+	clearNode(reflect.ValueOf(out).Elem())
+	return out
+}
+
+// ClusterDigest identifies the cluster parts of a parsed config (defaults
+// filled, so that a default written out and one left out are the same): the
+// hex SHA-256 of their YAML.
+func ClusterDigest(c *Config) string {
+	b, err := Marshal(ClusterPart(c))
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// Merge is the config this node runs when a peer's config arrives: the
+// cluster parts of remote and the node parts of local. Elements of a list
+// (vrrp, services, ...) are matched by name. A VRRP instance that local
+// does not have yet takes remote's priority less 50 (at least 1), so the
+// node where it was made stays its MASTER, and when remote unicasts its
+// adverts, unicasts them to peerAddress (remote's management address).
+// Both configs are as written (Decode, not Parse: defaults not filled).
+func Merge(local, remote *Config, peerAddress string) *Config {
+	out := clone(remote)
+	mergeNode(reflect.ValueOf(out).Elem(), reflect.ValueOf(local).Elem(), true)
+	for i := range out.VRRP {
+		v := &out.VRRP[i]
+		if hasVRRP(local, v.Name) {
+			continue
+		}
+		r := remote.VRRP[i]
+		p := r.Priority
+		if p == 0 {
+			p = DefaultPriority
+			if r.AddressOwner {
+				p = 255
+			}
+		}
+		v.Priority = max(1, min(p, 254)-50)
+		if len(r.UnicastPeers) > 0 && peerAddress != "" {
+			v.UnicastPeers = []string{peerAddress}
+		}
+	}
+	return out
+}
+
+func hasVRRP(c *Config, name string) bool {
+	for _, v := range c.VRRP {
+		if v.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Decode reads a config as written: strict about unknown keys as Parse is
+// (call Parse first for the errors), but without defaults or validation.
+func Decode(data []byte) (*Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// Marshal renders c as halb.yaml (two-space indent).
+func Marshal(c *Config) ([]byte, error) {
+	var b bytes.Buffer
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(c); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return b.Bytes(), nil
+}
+
+// clone copies c deeply (through YAML, as the console's drafts do).
+func clone(c *Config) *Config {
+	b, err := Marshal(c)
+	if err == nil {
+		if out, err := Decode(b); err == nil {
+			return out
+		}
+	}
+	// Every Config marshals; should that ever fail, a shallow copy is
+	// what callers can still use.
+	cp := *c
+	return &cp
+}
+
+// clearNode zeroes every node part under v.
+func clearNode(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.Struct:
+		t := v.Type()
+		for i := range t.NumField() {
+			if nodeTag(t.Field(i)) {
+				v.Field(i).SetZero()
+				continue
+			}
+			clearNode(v.Field(i))
+		}
+	case reflect.Slice:
+		for i := range v.Len() {
+			clearNode(v.Index(i))
+		}
+	case reflect.Pointer:
+		if !v.IsNil() {
+			clearNode(v.Elem())
+		}
+	}
+}
+
+// mergeNode sets the node parts under dst to local's (found: local is the
+// element of the same name) or to zero (not found: the key is absent and
+// takes its default).
+func mergeNode(dst, local reflect.Value, found bool) {
+	switch dst.Kind() {
+	case reflect.Struct:
+		t := dst.Type()
+		for i := range t.NumField() {
+			if nodeTag(t.Field(i)) {
+				if found {
+					dst.Field(i).Set(local.Field(i))
+				} else {
+					dst.Field(i).SetZero()
+				}
+				continue
+			}
+			var lf reflect.Value
+			if found {
+				lf = local.Field(i)
+			}
+			mergeNode(dst.Field(i), lf, found)
+		}
+	case reflect.Slice:
+		for i := range dst.Len() {
+			e := dst.Index(i)
+			l, ok := namedElement(local, found, e)
+			mergeNode(e, l, ok)
+		}
+	case reflect.Pointer:
+		if !dst.IsNil() {
+			var l reflect.Value
+			ok := found && !local.IsNil()
+			if ok {
+				l = local.Elem()
+			}
+			mergeNode(dst.Elem(), l, ok)
+		}
+	}
+}
+
+// namedElement finds in the list local the element with e's name (a
+// struct's Name field); elements without a name match by index.
+func namedElement(local reflect.Value, found bool, e reflect.Value) (reflect.Value, bool) {
+	if !found || e.Kind() != reflect.Struct {
+		return reflect.Value{}, false
+	}
+	name := e.FieldByName("Name")
+	if !name.IsValid() || name.Kind() != reflect.String {
+		return reflect.Value{}, false
+	}
+	for i := range local.Len() {
+		if l := local.Index(i); l.FieldByName("Name").String() == name.String() {
+			return l, true
+		}
+	}
+	return reflect.Value{}, false
+}
+
+// NodeKeysText is NodeKeys as one line, for messages and docs.
+func NodeKeysText() string { return strings.Join(NodeKeys(), ", ") }

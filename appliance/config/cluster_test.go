@@ -1,0 +1,118 @@
+package config
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestNodeKeys(t *testing.T) {
+	want := []string{"node", "time.set_clock", "peers", "vrrp[].priority", "vrrp[].address_owner", "vrrp[].unicast_peers"}
+	if got := NodeKeys(); !slices.Equal(got, want) {
+		t.Fatalf("NodeKeys() = %q, want %q", got, want)
+	}
+}
+
+const lb1Config = `node: {name: lb1, management: {interface: eth0, address: 10.0.0.1/24}}
+time: {servers: [10.0.0.254], set_clock: true}
+peers: [{name: lb2, address: 10.0.0.2, fingerprint: "sha256:` + "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef" + `"}]
+vrrp:
+  - {name: web-a, interface: eth0, vrid: 51, priority: 150, vips: [10.0.0.100/24], unicast_peers: [10.0.0.2]}
+services:
+  - {name: web, listen: ["10.0.0.100:80"], default_backend: www}
+backends:
+  - name: www
+    servers: [{name: web1, address: "10.0.1.11:80"}]
+`
+
+const lb2Config = `node: {name: lb2, management: {interface: eth0, dhcp: true}}
+peers: [{name: lb1, address: 10.0.0.1}]
+vrrp:
+  - {name: web-a, interface: eth0, vrid: 51, priority: 90, vips: [10.0.0.100/24], unicast_peers: [10.0.0.1]}
+`
+
+func mustDecode(t *testing.T, s string) *Config {
+	t.Helper()
+	if _, err := Parse("t.yaml", []byte(s)); err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	c, err := Decode([]byte(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestMergeKeepsNodeParts(t *testing.T) {
+	lb1, lb2 := mustDecode(t, lb1Config), mustDecode(t, lb2Config)
+	m := Merge(lb2, lb1, "10.0.0.1")
+	if m.Node.Name != "lb2" || !m.Node.Management.DHCP || m.Node.Management.Address != "" {
+		t.Errorf("node = %+v, want lb2's", m.Node)
+	}
+	if m.Time.SetClock {
+		t.Error("time.set_clock copied from the peer")
+	}
+	if !slices.Equal(m.Time.Servers, []string{"10.0.0.254"}) {
+		t.Errorf("time.servers = %q, want the peer's (a cluster part)", m.Time.Servers)
+	}
+	if len(m.Peers) != 1 || m.Peers[0].Name != "lb1" {
+		t.Errorf("peers = %+v, want lb2's own", m.Peers)
+	}
+	if v := m.VRRP[0]; v.Priority != 90 || !slices.Equal(v.UnicastPeers, []string{"10.0.0.1"}) {
+		t.Errorf("vrrp[0] priority %d unicast %q, want lb2's 90 and [10.0.0.1]", v.Priority, v.UnicastPeers)
+	}
+	if len(m.Services) != 1 || len(m.Backends) != 1 {
+		t.Errorf("services/backends not taken from the peer: %+v %+v", m.Services, m.Backends)
+	}
+	raw, err := Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Parse("merged", raw); err != nil {
+		t.Fatalf("merged config does not parse: %v\n%s", err, raw)
+	}
+	if ClusterDigest(parseRaw(t, raw)) != ClusterDigest(parseRaw(t, []byte(lb1Config))) {
+		t.Errorf("merged cluster parts differ from lb1's:\n%s", raw)
+	}
+}
+
+func parseRaw(t *testing.T, raw []byte) *Config {
+	t.Helper()
+	c, err := Parse("t.yaml", raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestMergeSeedsNewInstance(t *testing.T) {
+	lb1 := mustDecode(t, lb1Config)
+	fresh := mustDecode(t, "node: {name: lb2}\n")
+	m := Merge(fresh, lb1, "10.0.0.1")
+	if v := m.VRRP[0]; v.Priority != 100 || !slices.Equal(v.UnicastPeers, []string{"10.0.0.1"}) {
+		t.Errorf("new instance: priority %d unicast %q, want 150-50=100 and the peer's address", v.Priority, v.UnicastPeers)
+	}
+	if m.Node.Name != "lb2" || len(m.Peers) != 0 {
+		t.Errorf("node parts of the fresh node lost: %+v", m)
+	}
+	low := mustDecode(t, strings.Replace(lb1Config, "priority: 150", "priority: 20", 1))
+	if p := Merge(fresh, low, "").VRRP[0].Priority; p != 1 {
+		t.Errorf("priority 20 - 50 = %d, want clamped to 1", p)
+	}
+}
+
+func TestClusterDigestIgnoresNodePartsAndDefaults(t *testing.T) {
+	a := parseRaw(t, []byte(lb1Config))
+	b := parseRaw(t, []byte(strings.NewReplacer("priority: 150", "priority: 10", "name: lb1,", "name: lbx,", "set_clock: true", "set_clock: false").Replace(lb1Config)))
+	if ClusterDigest(a) != ClusterDigest(b) {
+		t.Error("node parts changed the cluster digest")
+	}
+	c := parseRaw(t, []byte(strings.Replace(lb1Config, `servers: [{name: web1, address: "10.0.1.11:80"}]`, `servers: [{name: web1, address: "10.0.1.11:80", weight: 1}]`, 1)))
+	if ClusterDigest(a) != ClusterDigest(c) {
+		t.Error("a default written out changed the cluster digest")
+	}
+	d := parseRaw(t, []byte(strings.Replace(lb1Config, "10.0.1.11:80", "10.0.1.12:80", 1)))
+	if ClusterDigest(a) == ClusterDigest(d) {
+		t.Error("a server address change did not change the cluster digest")
+	}
+}
