@@ -41,7 +41,7 @@ type PeerStatus struct {
 	ConfigVersion string `json:"config_version"`
 	// Origin says where the running cluster parts were changed last,
 	// e.g. "lb1:5 at 10:42:07".
-	Origin string `json:"origin,omitempty"`
+	Origin string      `json:"origin,omitempty"`
 	Peers  []PeerState `json:"peers"`
 	// Conflict is the last conflict found on reconnect, until settled.
 	Conflict *Conflict `json:"conflict,omitempty"`
