@@ -1,6 +1,8 @@
 package config
 
 import (
+	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -114,5 +116,26 @@ func TestClusterDigestIgnoresNodePartsAndDefaults(t *testing.T) {
 	d := parseRaw(t, []byte(strings.Replace(lb1Config, "10.0.1.11:80", "10.0.1.12:80", 1)))
 	if ClusterDigest(a) == ClusterDigest(d) {
 		t.Error("a server address change did not change the cluster digest")
+	}
+}
+
+// TestNodePartsDocumented: docs/config.md's table of node parts is
+// NodeKeys.
+func TestNodePartsDocumented(t *testing.T) {
+	data, err := os.ReadFile("../../docs/config.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(data), "\n## Cluster parts and node parts\n")
+	if !ok {
+		t.Fatal(`docs/config.md has no section "Cluster parts and node parts"`)
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	var documented []string
+	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z_.\\[\\]]+)`").FindAllStringSubmatch(section, -1) {
+		documented = append(documented, m[1])
+	}
+	if !slices.Equal(documented, NodeKeys()) {
+		t.Errorf("docs/config.md lists node parts %q, NodeKeys is %q", documented, NodeKeys())
 	}
 }

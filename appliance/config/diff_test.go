@@ -169,7 +169,7 @@ func TestDiffChanges(t *testing.T) {
 		{"time", "node: {name: lb1}", "node: {name: lb1}\ntime: {servers: [172.16.0.254]}",
 			[]Change{{Section: "time", Kind: "changed", Fields: []string{"servers"}}}},
 		{"peer added", "node: {name: lb1}", "node: {name: lb1}\npeers: [{name: lb2, address: 172.16.0.2}]",
-			[]Change{{Section: "peers", Name: "lb2", Kind: "added", Inactive: []string{"peers"}}}},
+			[]Change{{Section: "peers", Name: "lb2", Kind: "added"}}},
 		{"server weight", `{name: web1, address: "10.0.0.11:80"}`, `{name: web1, address: "10.0.0.11:80", weight: 0}`,
 			[]Change{{Section: "backends", Name: "www", Kind: "changed", Fields: []string{"servers"}}}},
 		{"backend health", "  - name: www\n", "  - name: www\n    health: {check: http}\n",

@@ -18,9 +18,7 @@ type InactiveKey struct {
 
 // inactiveKeys is the one list of keys that do nothing in this build. Remove
 // an entry when the component that uses the key lands.
-var inactiveKeys = []InactiveKey{
-	{Key: "peers", Until: "peer sync (issue 15); each node runs on its own file"},
-}
+var inactiveKeys = []InactiveKey{}
 
 // InactiveKeys lists every key that this build parses and validates but
 // does not use.

@@ -205,6 +205,10 @@ func newDaemon(opts Options, newVRRP func(d *Daemon) (vrrpPart, error)) *Daemon 
 		d.vrrp = v
 		d.components = append(d.components, v)
 	}
+	if p := d.newPeer(); p != nil {
+		d.peer = p
+		d.components = append(d.components, p)
+	}
 	return d
 }
 
@@ -236,6 +240,15 @@ func (d *Daemon) updateServiceHealth(cfg *config.Config) {
 	if d.vrrp == nil || cfg == nil {
 		return
 	}
+	for name, ok := range d.serviceHealth(cfg) {
+		d.vrrp.SetServiceHealth(name, ok)
+	}
+}
+
+// serviceHealth says for each service of cfg whether it has at least
+// min_healthy servers up, with weight and not drained.
+func (d *Daemon) serviceHealth(cfg *config.Config) map[string]bool {
+	out := map[string]bool{}
 	drained := d.Drained()
 	backends := map[string]config.Backend{}
 	for _, b := range cfg.Backends {
@@ -254,8 +267,9 @@ func (d *Daemon) updateServiceHealth(cfg *config.Config) {
 				}
 			}
 		}
-		d.vrrp.SetServiceHealth(s.Name, up >= max(s.MinHealthy, 1))
+		out[s.Name] = up >= max(s.MinHealthy, 1)
 	}
+	return out
 }
 
 // Run loads the config, starts the API and the components, and works until

@@ -2,8 +2,13 @@ package daemon
 
 import (
 	"context"
+	"net/netip"
+	"path/filepath"
 
 	"halb/appliance/api"
+	"halb/appliance/netcfg"
+	"halb/appliance/peer"
+	"halb/appliance/vrrp"
 )
 
 // peerPart is what the daemon asks of the peer component (appliance/peer).
@@ -67,4 +72,86 @@ func (d *Daemon) ResolveConflict(keep string) (api.ApplyResult, error) {
 		return api.ApplyResult{}, errNoPeer
 	}
 	return d.peer.Resolve(keep)
+}
+
+// newPeer makes the peer component; nil (logged) when its identity cannot
+// be read or made.
+func (d *Daemon) newPeer() peerPart {
+	p, err := peer.New(peer.Options{
+		StateDir:  filepath.Join(d.opts.StateDir, "peer"),
+		Logger:    d.log,
+		Events:    d.publish,
+		Change:    d.changeForPeer,
+		Running:   d.Running,
+		Record:    d.hist.record,
+		Rollback:  d.Rollback,
+		Local:     d.peerLocal,
+		Addresses: managementAddresses,
+	})
+	if err != nil {
+		d.log.Error("peer link disabled", "err", err)
+		return nil
+	}
+	return p
+}
+
+// changeForPeer applies what fn makes of the running config, under the
+// apply lock, as a config from the peer component's source.
+func (d *Daemon) changeForPeer(fn peer.ChangeFunc) (int, error) {
+	d.applyMu.Lock()
+	defer d.applyMu.Unlock()
+	d.mu.Lock()
+	cfg, raw, version := d.cfg, d.raw, d.version
+	d.mu.Unlock()
+	out, source, what, err := fn(cfg, raw, version)
+	if err != nil || out == nil {
+		return 0, err
+	}
+	if err := d.refuseWhilePending(); err != nil {
+		return 0, err
+	}
+	res, err := d.apply(source, source, what, out)
+	return res.Version, err
+}
+
+// peerLocal is what this node tells its peers: VRRP roles and effective
+// priorities, and each service's health.
+func (d *Daemon) peerLocal() peer.LocalState {
+	st := peer.LocalState{Roles: map[string]string{}, Priorities: map[string]int{}}
+	if d.vrrp != nil {
+		if ins, ok := d.vrrp.Status().([]vrrp.InstanceStatus); ok {
+			for _, in := range ins {
+				st.Roles[in.Name] = in.State.String()
+				st.Priorities[in.Name] = in.EffectivePriority
+			}
+		}
+	}
+	d.mu.Lock()
+	cfg := d.cfg
+	d.mu.Unlock()
+	if cfg != nil {
+		st.Services = d.serviceHealth(cfg)
+	}
+	return st
+}
+
+// managementAddresses lists the node's addresses outside loopback, for
+// the person who types one into the other node.
+func managementAddresses() []string {
+	links, err := netcfg.Links()
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, l := range links {
+		if l.Kind == "loopback" {
+			continue
+		}
+		for _, a := range l.Addresses {
+			if p, err := netip.ParsePrefix(a); err == nil && p.Addr().IsGlobalUnicast() {
+				out = append(out, p.Addr().String())
+			}
+		}
+	}
+	return out
 }

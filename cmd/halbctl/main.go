@@ -72,6 +72,16 @@ commands:
   system factory-reset NODE_NAME
                           remove the config and all of halb's state, then reboot;
                           NODE_NAME confirms it ("" on an unconfigured node)
+  pair show               make a pairing code (valid 10 minutes, 5 tries) and print it
+                          with this node's addresses, port and fingerprint
+  pair join [-port N] ADDRESS CODE
+                          pair with the node at ADDRESS that shows CODE; this node
+                          takes that node's services, backends and VIPs
+  pair cancel             end the pairing code
+  unpair NAME             forget the peer NAME (it is told, when reachable)
+  peer resolve mine|theirs
+                          settle the reported conflict: apply this node's losing
+                          change again (mine) or keep the winner (theirs)
   console                 say whether a console admin password is set and required
   console password        set or change the console admin password (asks twice,
                           without echo; one per line when stdin is not a terminal)
@@ -310,11 +320,8 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 		fs := flag.NewFlagSet("status", flag.ContinueOnError)
 		fs.SetOutput(c.errOut)
 		asJSON := fs.Bool("json", false, "print the raw status JSON")
-		fs.Usage = func() {}
-		if err := fs.Parse(rest); errors.Is(err, flag.ErrHelp) {
+		if err := parseFlags(fs, rest); err != nil {
 			return err
-		} else if err != nil {
-			return usageError(err.Error())
 		}
 		return c.status(ctx, *asJSON)
 	case "config":
@@ -370,11 +377,8 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 			fs := flag.NewFlagSet("config apply", flag.ContinueOnError)
 			fs.SetOutput(c.errOut)
 			within := fs.Duration("confirm-within", 0, "revert unless `halbctl config confirm` comes within this time")
-			fs.Usage = func() {}
-			if err := fs.Parse(files); errors.Is(err, flag.ErrHelp) {
+			if err := parseFlags(fs, files); err != nil {
 				return err
-			} else if err != nil {
-				return usageError(err.Error())
 			}
 			if fs.NArg() != 1 {
 				return usageError("config apply needs one FILE")
@@ -457,11 +461,8 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 		fs := flag.NewFlagSet("logs", flag.ContinueOnError)
 		fs.SetOutput(c.errOut)
 		n := fs.Int("n", api.DefaultLogs, "how many records")
-		fs.Usage = func() {}
-		if err := fs.Parse(rest); errors.Is(err, flag.ErrHelp) {
+		if err := parseFlags(fs, rest); err != nil {
 			return err
-		} else if err != nil {
-			return usageError(err.Error())
 		}
 		if *n <= 0 || fs.NArg() > 0 {
 			return usageError("logs takes -n N, N at least 1")
@@ -474,6 +475,31 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 		return nil
 	case "system":
 		return c.system(ctx, rest)
+	case "pair":
+		return c.pair(ctx, rest)
+	case "unpair":
+		if len(rest) != 1 {
+			return usageError("unpair needs the peer's NAME")
+		}
+		if err := c.client.Unpair(ctx, rest[0]); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.out, "unpaired %s\n", rest[0])
+		return nil
+	case "peer":
+		if len(rest) != 2 || rest[0] != "resolve" || (rest[1] != "mine" && rest[1] != "theirs") {
+			return usageError("peer takes resolve mine|theirs")
+		}
+		res, err := c.client.ResolveConflict(ctx, rest[1])
+		if err != nil {
+			return err
+		}
+		if res.Version > 0 {
+			fmt.Fprintf(c.out, "conflict settled: this node's change applied again as version %d; it goes to the peer\n", res.Version)
+		} else {
+			fmt.Fprintln(c.out, "conflict settled: the winner stays")
+		}
+		return nil
 	case "help":
 		return flag.ErrHelp
 	default:
@@ -636,18 +662,7 @@ func printStatus(w io.Writer, st *api.Status, now time.Time) {
 	printVRRP(tw, st.VRRP)
 	printServices(tw, st.Services)
 	printHealth(tw, st.Backends)
-	for _, part := range []struct {
-		name string
-		raw  json.RawMessage
-	}{
-		{"peer", st.Peer},
-	} {
-		if len(part.raw) == 0 || string(part.raw) == "null" {
-			fmt.Fprintf(tw, "%s\t-\tnot running in this build\n", part.name)
-			continue
-		}
-		fmt.Fprintf(tw, "%s\t\t%s\n", part.name, part.raw)
-	}
+	printPeer(tw, st.Peer, now)
 	tw.Flush()
 }
 

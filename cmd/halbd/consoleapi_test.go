@@ -229,7 +229,7 @@ func TestFactoryResetByHalbctl(t *testing.T) {
 		t.Fatal(err)
 	}
 	state := filepath.Join(filepath.Dir(h.config), "state")
-	if ents, _ := os.ReadDir(state); len(ents) != 4 { // history, drained, maintenance, console-password
+	if ents, _ := os.ReadDir(state); len(ents) != 5 { // history, drained, maintenance, console-password, peer (identity)
 		t.Fatalf("state before: %v", ents)
 	}
 

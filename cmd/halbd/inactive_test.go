@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"halb/appliance/config"
 )
 
 // configInactive sets every key that this build does not use, and nothing
@@ -19,6 +21,9 @@ peers: [{name: lb2, address: 172.16.0.2}]
 // TestInactiveKeysWarned: loading, reloading and applying a config that sets
 // keys this build does not use logs a warning naming each of them.
 func TestInactiveKeysWarned(t *testing.T) {
+	if len(config.InactiveKeys()) == 0 {
+		t.Skip("every key is active in this build (the last one, peers, since issue 15)")
+	}
 	h := startHalbd(t, configInactive)
 	waitWarnings := func(when string, n int) {
 		t.Helper()

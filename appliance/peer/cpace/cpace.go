@@ -21,6 +21,7 @@
 package cpace
 
 import (
+	"crypto/hmac"
 	"crypto/sha512"
 	"crypto/subtle"
 	"errors"
@@ -281,4 +282,20 @@ func transcriptIR(ya, ada, yb, adb []byte) []byte {
 // transcriptOC is o_cat(lv_cat(Ya, ADa), lv_cat(Yb, ADb)) (Appendix A.3.6).
 func transcriptOC(ya, ada, yb, adb []byte) []byte {
 	return oCat(lvCat(ya, ada), lvCat(yb, adb))
+}
+
+// ConfirmationTag is one party's explicit key confirmation as the draft's
+// Section 10.4 describes it, instantiated with HMAC-SHA512: the MAC, keyed
+// with mac_key = H.hash(b"CPaceMac" || sid || ISK), of lv_cat(Y, AD) for
+// that party's message Y and associated data AD. Each side sends the tag of
+// its own message and checks the peer's tag (with hmac.Equal) against
+// ConfirmationTag of the peer's message before it trusts the ISK.
+func ConfirmationTag(isk, sid, y, ad []byte) []byte {
+	h := sha512.New()
+	h.Write([]byte("CPaceMac"))
+	h.Write(sid)
+	h.Write(isk)
+	mac := hmac.New(sha512.New, h.Sum(nil))
+	mac.Write(lvCat(y, ad))
+	return mac.Sum(nil)
 }
