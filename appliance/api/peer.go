@@ -87,6 +87,9 @@ type PeerState struct {
 	Sync *SyncState `json:"sync,omitempty"`
 	// SplitBrain lists the VRRP instances both nodes are MASTER of.
 	SplitBrain []string `json:"split_brain,omitempty"`
+	// ViaPeerLink lists the peer's VRRP instances that hear no adverts on
+	// their link and take them over the peer link.
+	ViaPeerLink []string `json:"via_peer_link,omitempty"`
 }
 
 // SyncState is the fate of one change sent to a peer.

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -72,6 +73,7 @@ type vrrpPart interface {
 	SetMaintenance(on bool)
 	Handover(names ...string) error
 	Heard() []vrrp.HeardRouter
+	PeerAdvert(name string, src netip.Addr, prio int)
 }
 
 // Options configure a Daemon.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -39,6 +40,8 @@ func newFakeVRRP() *fakeVRRP { return &fakeVRRP{health: map[string]bool{}} }
 func (f *fakeVRRP) Name() string { return "vrrp" }
 
 func (f *fakeVRRP) Heard() []vrrp.HeardRouter { return nil }
+
+func (f *fakeVRRP) PeerAdvert(name string, src netip.Addr, prio int) {}
 
 func (f *fakeVRRP) Run(ctx context.Context) error {
 	f.record("run")

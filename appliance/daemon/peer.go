@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 
 	"halb/appliance/api"
+	"halb/appliance/config"
 	"halb/appliance/netcfg"
 	"halb/appliance/peer"
 	"halb/appliance/vrrp"
@@ -78,14 +79,22 @@ func (d *Daemon) ResolveConflict(keep string) (api.ApplyResult, error) {
 // be read or made.
 func (d *Daemon) newPeer() peerPart {
 	p, err := peer.New(peer.Options{
-		StateDir:  filepath.Join(d.opts.StateDir, "peer"),
-		Logger:    d.log,
-		Events:    d.publish,
-		Change:    d.changeForPeer,
-		Running:   d.Running,
-		Record:    d.hist.record,
-		Rollback:  d.Rollback,
-		Local:     d.peerLocal,
+		StateDir: filepath.Join(d.opts.StateDir, "peer"),
+		Logger:   d.log,
+		Events:   d.publish,
+		Change:   d.changeForPeer,
+		Running:  d.Running,
+		Record:   d.hist.record,
+		Rollback: d.Rollback,
+		Local:    d.peerLocal,
+		PeerMaster: func(pc config.Peer, instance string, prio int) {
+			if d.vrrp == nil {
+				return
+			}
+			if a, err := netip.ParseAddr(pc.Address); err == nil {
+				d.vrrp.PeerAdvert(instance, a, prio)
+			}
+		},
 		Addresses: managementAddresses,
 	})
 	if err != nil {
@@ -123,6 +132,9 @@ func (d *Daemon) peerLocal() peer.LocalState {
 			for _, in := range ins {
 				st.Roles[in.Name] = in.State.String()
 				st.Priorities[in.Name] = in.EffectivePriority
+				if in.ViaPeerLink {
+					st.ViaPeerLink = append(st.ViaPeerLink, in.Name)
+				}
 			}
 		}
 	}

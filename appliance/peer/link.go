@@ -230,6 +230,8 @@ type link struct {
 	skew     time.Duration
 	haveSkew bool
 	sync     *api.SyncState
+	// splitAt is when a split brain of an instance was last reported.
+	splitAt map[string]time.Time
 	// offered is the digest last offered and when: a change the peer
 	// rejected is offered again only after a while.
 	offered   string
@@ -358,13 +360,33 @@ func shortErr(err error) string {
 // heard records the peer's state, from its answer (skew measured) or its
 // request.
 func (l *link) heard(in stateMsg, at time.Time, skew time.Duration, measured bool) {
+	local := l.p.opts.Local()
+	var split []string
 	l.mu.Lock()
+	for name, role := range in.State.Roles {
+		if role == "MASTER" && local.Roles[name] == "MASTER" && at.Sub(l.splitAt[name]) > 10*time.Second {
+			if l.splitAt == nil {
+				l.splitAt = map[string]time.Time{}
+			}
+			l.splitAt[name] = at
+			split = append(split, name)
+		}
+	}
 	back := l.lastErr != "" || l.lastOK.IsZero()
 	l.lastOK, l.lastErr, l.remote, l.have = at, "", in, true
 	if measured {
 		l.skew, l.haveSkew = skew, true
 	}
 	l.mu.Unlock()
+	for name, role := range in.State.Roles {
+		if role == "MASTER" {
+			l.p.opts.PeerMaster(l.peer, name, in.State.Priorities[name])
+		}
+	}
+	for _, name := range split {
+		l.p.event("peer.split_brain", fmt.Sprintf("split brain: this node and %s are both MASTER of %s; settled over the peer link by priority (%d here, %d there)",
+			l.peer.Name, name, local.Priorities[name], in.State.Priorities[name]), map[string]any{"peer": l.peer.Name, "instance": name})
+	}
 	if back && measured {
 		l.p.event("peer.reachable", fmt.Sprintf("peer %s reachable (config %s)", l.peer.Name, in.Version), map[string]string{"peer": l.peer.Name})
 	}
@@ -381,6 +403,7 @@ func (l *link) fill(ps *api.PeerState, now time.Time, mine Version) {
 	}
 	if l.have {
 		ps.Roles, ps.Services = l.remote.State.Roles, l.remote.State.Services
+		ps.ViaPeerLink = l.remote.State.ViaPeerLink
 		ps.ConfigVersion = l.remote.Version.Vector.String()
 		ps.InSync = l.remote.Version.Digest == mine.Digest
 		local := l.p.opts.Local()

@@ -52,6 +52,10 @@ type Options struct {
 	Rollback func(v int) (api.ApplyResult, error)
 	// Local is this node's state as the peers see it.
 	Local func() LocalState
+	// PeerMaster hears, on every exchange, that peer pc is MASTER of a
+	// VRRP instance with the effective priority prio (the daemon feeds
+	// it to VRRP as an advert that came over the peer link).
+	PeerMaster func(pc config.Peer, instance string, prio int)
 	// Addresses are this node's management addresses.
 	Addresses func() []string
 	// Now is the clock; tests shift it. Default: time.Now.
@@ -72,6 +76,9 @@ type LocalState struct {
 	Priorities map[string]int    `json:"priorities"`
 	// Services: each service has its min_healthy servers up.
 	Services map[string]bool `json:"services"`
+	// ViaPeerLink lists the instances that hear no adverts on their
+	// link and take them from the peer link.
+	ViaPeerLink []string `json:"via_peer_link,omitempty"`
 }
 
 // Timing of the link.
@@ -131,6 +138,9 @@ func New(opts Options) (*Peer, error) {
 	}
 	if opts.Local == nil {
 		opts.Local = func() LocalState { return LocalState{} }
+	}
+	if opts.PeerMaster == nil {
+		opts.PeerMaster = func(config.Peer, string, int) {}
 	}
 	if opts.Addresses == nil {
 		opts.Addresses = func() []string { return nil }
@@ -344,6 +354,7 @@ func (p *Peer) status() api.PeerStatus {
 	}
 	mine := p.st.Version
 	p.mu.Unlock()
+	local := p.opts.Local()
 	for _, pc := range peers {
 		ps := api.PeerState{Name: pc.Name, Address: pc.Address, Port: pc.Port, Fingerprint: pc.Fingerprint, Paired: pc.Fingerprint != ""}
 		if l := links[pc.Name]; l != nil {
@@ -360,6 +371,12 @@ func (p *Peer) status() api.PeerStatus {
 		}
 		if len(ps.SplitBrain) > 0 {
 			s.Alarms = append(s.Alarms, fmt.Sprintf("split brain: this node and %s are both MASTER of %v", pc.Name, ps.SplitBrain))
+		}
+		for _, name := range local.ViaPeerLink {
+			s.Alarms = append(s.Alarms, fmt.Sprintf("vrrp %s hears no adverts from %s on its link (multicast blocked between the nodes?): roles are settled over the peer link", name, pc.Name))
+		}
+		for _, name := range ps.ViaPeerLink {
+			s.Alarms = append(s.Alarms, fmt.Sprintf("%s's vrrp %s hears no adverts from this node on its link (multicast blocked between the nodes?): roles are settled over the peer link", pc.Name, name))
 		}
 		if ps.Sync != nil && ps.Sync.State == "rejected" {
 			s.Alarms = append(s.Alarms, fmt.Sprintf("peer %s rejected config %s: %s", pc.Name, ps.Sync.Version, ps.Sync.Error))

@@ -47,6 +47,9 @@ type InstanceStatus struct {
 	Tracked []TrackedStatus `json:"tracked,omitempty"`
 	// SyncGroup is the name of the instance's sync group, if any.
 	SyncGroup string `json:"sync_group,omitempty"`
+	// ViaPeerLink: no adverts arrive on the link and the peer link carries
+	// them (multicast blocked between the nodes).
+	ViaPeerLink bool `json:"via_peer_link,omitempty"`
 }
 
 // Counters count what an instance did.
@@ -55,6 +58,9 @@ type Counters struct {
 	AdvertsReceived uint64 `json:"adverts_received"`
 	Dropped         uint64 `json:"dropped"`
 	Transitions     uint64 `json:"transitions"`
+	// PeerLinkAdverts counts adverts that came over the peer link while
+	// none arrived on the network (Component.PeerAdvert).
+	PeerLinkAdverts uint64 `json:"peer_link_adverts,omitempty"`
 }
 
 // memberView is what a sync group knows of a member.
@@ -111,7 +117,9 @@ type instance struct {
 
 	qmu   sync.Mutex
 	queue []func(m *machine, now time.Time) Actions // one-shot commands
-	kick  chan struct{}
+	// lastReal is when the loop last took an advert from the link.
+	lastReal time.Time
+	kick     chan struct{}
 
 	scripts  chan scriptResult
 	notifier *notifier
@@ -206,6 +214,16 @@ func (in *instance) takeQueue() []func(*machine, time.Time) Actions {
 	q := in.queue
 	in.queue = nil
 	return q
+}
+
+// setViaPeer records whether the peer link carries the adverts; it
+// reports whether that changed.
+func (in *instance) setViaPeer(on bool) bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	changed := in.status.ViaPeerLink != on
+	in.status.ViaPeerLink = on
+	return changed
 }
 
 // syncTarget: the sync group talks to its members through these.
@@ -546,6 +564,10 @@ func (in *instance) handle(conn packetConn, local netip.Addr, r received) {
 	in.mu.Lock()
 	in.status.Counters.AdvertsReceived++
 	in.mu.Unlock()
+	in.lastReal = r.at
+	if in.setViaPeer(false) {
+		in.log.Info("VRRP adverts heard on the link again", "from", r.src)
+	}
 	in.step(conn, local, func(m *machine) Actions {
 		return m.Advert(r.at, r.src, int(r.pkt.Priority), r.pkt.MaxAdvertInterval)
 	})

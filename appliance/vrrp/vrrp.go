@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/netip"
 	"reflect"
 	"strings"
 	"sync"
@@ -223,6 +224,46 @@ func (c *Component) Handover(names ...string) error {
 		return ErrNoInstance
 	}
 	return nil
+}
+
+// PeerLinkAdvertInterval is the Max Advert Interval of an advert that
+// comes over the peer link: the link exchanges state every second.
+const PeerLinkAdvertInterval = time.Second
+
+// PeerAdvert feeds instance name an advertisement that came over the peer
+// link instead of the network: the paired node src says it is MASTER with
+// priority prio. It counts only while the instance hears no adverts on its
+// link (none for three of its advert intervals): when multicast between
+// the nodes is blocked, both would be MASTER (split brain); the peer link
+// then carries the adverts, and RFC 5798's rules settle the roles by
+// priority (then address) as they would on the wire. Master_Down_Interval
+// follows the link's one-second interval while it does. An unknown name
+// is ignored.
+func (c *Component) PeerAdvert(name string, src netip.Addr, prio int) {
+	c.mu.Lock()
+	ins := append([]*instance(nil), c.instances...)
+	c.mu.Unlock()
+	for _, in := range ins {
+		if in.cfg.Name != name || prio < 1 || prio > 255 {
+			continue
+		}
+		at := time.Now()
+		in.post(func(m *machine, now time.Time) Actions {
+			// step runs this with in.mu held.
+			if !in.lastReal.IsZero() && at.Sub(in.lastReal) < 3*in.cfg.AdvertInterval.D() {
+				in.status.ViaPeerLink = false
+				return Actions{}
+			}
+			if !in.status.ViaPeerLink {
+				in.status.ViaPeerLink = true
+				in.log.Warn("no VRRP adverts on the link; the peer link carries them (multicast blocked between the nodes?)", "peer", src, "peer_priority", prio)
+				go in.publish("vrrp.peer_link", fmt.Sprintf("%s: no adverts heard on %s; roles settled over the peer link (peer %s priority %d)", in.cfg.Name, in.cfg.Interface, src, prio),
+					map[string]any{"instance": in.cfg.Name, "peer": src.String(), "priority": prio})
+			}
+			in.status.Counters.PeerLinkAdverts++
+			return m.Advert(at, src, prio, PeerLinkAdvertInterval)
+		})
+	}
 }
 
 // SetMaintenance turns maintenance on or off. On: every instance leaves

@@ -880,3 +880,62 @@ func TestComponentServiceHealthBeforeStart(t *testing.T) {
 	x.c.SetServiceHealth("web", true)
 	x.waitState("a", StateMaster)
 }
+
+// TestComponentPeerAdvert: with no adverts on the link (multicast blocked
+// between the nodes) both nodes would be MASTER; adverts that come over the
+// peer link settle it as adverts on the wire would: a higher-priority peer
+// makes this node BACKUP and keeps it there while they keep coming, and
+// when they stop the node takes over after Master_Down_Interval at the
+// link's one-second interval. While adverts arrive on the link, those over
+// the peer link change nothing.
+func TestComponentPeerAdvert(t *testing.T) {
+	x := newFixture(t)
+	x.start(&config.Config{VRRP: []config.VRRPInstance{instanceCfg("a", 0)}})
+	x.waitState("a", StateMaster)
+	peer := netip.MustParseAddr("10.0.0.9")
+	x.c.PeerAdvert("a", peer, 150)
+	st := x.waitState("a", StateBackup)
+	if !st.ViaPeerLink || st.Counters.PeerLinkAdverts != 1 {
+		t.Errorf("after a peer-link advert: via peer link %v, %d counted", st.ViaPeerLink, st.Counters.PeerLinkAdverts)
+	}
+	x.eventually("VIP released", func() (bool, string) { return !x.holds(0), "held" })
+	x.eventually("event", func() (bool, string) { return x.hasEvent("vrrp.peer_link"), "no vrrp.peer_link event" })
+	// Kept BACKUP by adverts every 500ms (10ms adverts on the wire would
+	// have timed out 50 times over).
+	for range 6 {
+		time.Sleep(500 * time.Millisecond)
+		x.c.PeerAdvert("a", peer, 150)
+		if s := x.status("a").State; s != StateBackup {
+			t.Fatalf("with peer-link adverts coming: %s, want BACKUP", s)
+		}
+	}
+	// They stop (the peer died): MASTER again.
+	x.waitState("a", StateMaster)
+
+	// Adverts on the wire from a lower peer: the peer link's claim of a
+	// higher one changes nothing (the wire is the authority while it works).
+	c := x.conn("eth0")
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+				c.inject(t, peer, &Packet{Version: 3, VRID: 10, Priority: 50, MaxAdvertInterval: 10 * time.Millisecond, Addrs: []netip.Addr{vip(0)}})
+			}
+		}
+	}()
+	x.eventually("adverts from the wire", func() (bool, string) {
+		n := x.status("a").Counters.AdvertsReceived
+		return n > 5, fmt.Sprint(n)
+	})
+	for range 5 {
+		x.c.PeerAdvert("a", peer, 200)
+		time.Sleep(100 * time.Millisecond)
+		if st := x.status("a"); st.State != StateMaster || st.ViaPeerLink {
+			t.Fatalf("peer-link advert while the wire works: %s, via peer link %v", st.State, st.ViaPeerLink)
+		}
+	}
+}

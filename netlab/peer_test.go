@@ -1,0 +1,312 @@
+package netlab
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"halb/appliance/api"
+	"halb/appliance/config"
+	"halb/appliance/peer"
+)
+
+// peerStatus reads status.peer of n.
+func peerStatus(t *testing.T, n *Node) api.PeerStatus {
+	t.Helper()
+	st, err := n.API().Status(context.Background())
+	if err != nil {
+		t.Fatalf("%s: status: %v", n.Host.Name, err)
+	}
+	var p api.PeerStatus
+	if err := json.Unmarshal(st.Peer, &p); err != nil {
+		t.Fatalf("%s: status.peer: %v: %s", n.Host.Name, err, st.Peer)
+	}
+	return p
+}
+
+var pairingCode = regexp.MustCompile(`pairing code\s+([0-9A-Z]{5}-[0-9A-Z]{5})`)
+
+// pairCode has n make a pairing code with halbctl and returns it.
+func pairCode(t *testing.T, ctx context.Context, n *Node) string {
+	t.Helper()
+	out, err := n.Halbctl(ctx, "pair", "show")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := pairingCode.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no code in halbctl pair show:\n%s", out)
+	}
+	return m[1]
+}
+
+// editRunning applies n's running config with edit made to it, through
+// the API (as halbctl config apply does).
+func editRunning(t *testing.T, n *Node, edit func(*config.Config)) time.Time {
+	t.Helper()
+	ctx := context.Background()
+	raw, err := n.API().Config(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Decode(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit(c)
+	out, err := config.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.API().ApplyConfig(ctx, out); err != nil {
+		t.Fatalf("%s: apply: %v", n.Host.Name, err)
+	}
+	return time.Now()
+}
+
+// header sets the web service's response header X-Peer-Test.
+func header(v string) func(*config.Config) {
+	return func(c *config.Config) {
+		if c.Services[0].ResponseHeaders == nil {
+			c.Services[0].ResponseHeaders = map[string]string{}
+		}
+		c.Services[0].ResponseHeaders["X-Peer-Test"] = v
+	}
+}
+
+// runs reports whether n runs a config whose web service sends
+// X-Peer-Test: v.
+func runs(n *Node, v string) bool {
+	raw, err := n.API().Config(context.Background())
+	return err == nil && strings.Contains(string(raw), "X-Peer-Test: "+v+"\n")
+}
+
+// TestPeerPairingAndSync pairs the two halb nodes of the classic lab by a
+// code, as an operator does with halbctl, and proves the peer link: a
+// change on either node reaches the other within a second; a wrong code is
+// refused and the code dies after 5 tries; an unpaired host's TLS
+// connection is refused; a change the peer cannot take is reported to the
+// origin; changes made during a partition converge on reconnect, reported
+// as a conflict with the loser in the history; and with VRRP multicast
+// blocked between the nodes, the split brain is seen and settled over the
+// peer link.
+func TestPeerPairingAndSync(t *testing.T) {
+	SkipUnlessRoot(t)
+	row := reportRow(t, "peer-sync", string(FlavorHalb))
+	l := New(t)
+	c, err := NewClassic(l, ClassicOptions{Flavor: FlavorHalb, AdvertInterval: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.WaitConverged(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	lb1, lb2 := c.LB[0], c.LB[1]
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+
+	// A third node that knows the address but not the code.
+	h3, err := l.AddHost("lb3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h3.Connect(c.Front, "eth0", "192.168.10.3/24"); err != nil {
+		t.Fatal(err)
+	}
+	lb3, err := l.StartNode(h3, FlavorHalb, []byte("node: {name: lb3}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !WaitFor(10*time.Second, func() bool { _, err := lb3.API().Status(ctx); return err == nil }) {
+		t.Fatal("lb3's halbd does not answer")
+	}
+
+	code := pairCode(t, ctx, lb1)
+	wrong := "00000-00000"
+	if code == wrong {
+		wrong = "00000-00001"
+	}
+	for i := 1; i <= peer.CodeTries; i++ {
+		out, err := lb3.Halbctl(ctx, "pair", "join", "192.168.10.1", wrong)
+		if err == nil || !strings.Contains(out, fmt.Sprintf("(%d tries left on lb1)", peer.CodeTries-i)) {
+			t.Fatalf("lb3's try %d with a wrong code: %v\n%s", i, err, out)
+		}
+	}
+	out, err := lb3.Halbctl(ctx, "pair", "join", "192.168.10.1", code)
+	if err == nil || !strings.Contains(out, "no pairing code is active on lb1") && !strings.Contains(out, "cannot reach") {
+		t.Fatalf("the right code after 5 wrong tries: %v\n%s", err, out)
+	}
+	row.Notef("a third node with a wrong code: refused 5 times, then the right code is refused too (code dead)")
+
+	// The operator pairs lb2 with a fresh code.
+	code = pairCode(t, ctx, lb1)
+	start := time.Now()
+	out, err = lb2.Halbctl(ctx, "pair", "join", "192.168.10.1", strings.ToLower(code))
+	if err != nil || !strings.Contains(out, "paired with lb1") {
+		t.Fatalf("lb2 pair join: %v\n%s", err, out)
+	}
+	if !WaitFor(10*time.Second, func() bool {
+		p1, p2 := peerStatus(t, lb1), peerStatus(t, lb2)
+		return len(p1.Peers) == 1 && p1.Peers[0].Paired && p1.Peers[0].Reachable && p1.Peers[0].InSync &&
+			len(p2.Peers) == 1 && p2.Peers[0].Reachable && p2.Peers[0].InSync
+	}) {
+		t.Fatalf("not in sync after pairing:\nlb1 %+v\nlb2 %+v", peerStatus(t, lb1), peerStatus(t, lb2))
+	}
+	row.Notef("paired by halbctl pair show / pair join in %s (both reachable and in sync)", time.Since(start).Round(time.Millisecond))
+
+	// An unpaired host's TLS connection is refused on the peer port.
+	err = h3.Do(func() error {
+		id, err := peer.LoadIdentity(t.TempDir())
+		if err != nil {
+			return err
+		}
+		d := tls.Dialer{Config: &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{id.Cert},
+			InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}}}
+		conn, err := d.DialContext(ctx, "tcp", "192.168.10.1:7900")
+		if err != nil {
+			return nil // refused at the handshake
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(conn, "POST /peer/v1/state HTTP/1.1\r\nHost: lb1\r\nContent-Length: 2\r\n\r\n{}")
+		b := make([]byte, 64)
+		if n, err := conn.Read(b); err == nil {
+			return fmt.Errorf("an unpaired host read %q from the peer port", b[:n])
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A change on either node reaches the other, within a second.
+	var took []time.Duration
+	for i := range 6 {
+		from, to := lb1, lb2
+		if i%2 == 1 {
+			from, to = lb2, lb1
+		}
+		v := fmt.Sprintf("v%d", i)
+		at := editRunning(t, from, header(v))
+		if !WaitFor(5*time.Second, func() bool { return runs(to, v) }) {
+			t.Fatalf("%s's change %s did not reach %s", from.Host.Name, v, to.Host.Name)
+		}
+		d := time.Since(at)
+		took = append(took, d)
+		if d > time.Second {
+			t.Errorf("%s's change reached %s after %s, want within 1s", from.Host.Name, to.Host.Name, d)
+		}
+		// The origin says "applied on peer" only once the peer applied it.
+		if !WaitFor(5*time.Second, func() bool {
+			s := peerStatus(t, from).Peers[0].Sync
+			return s != nil && s.State == "applied"
+		}) {
+			t.Fatalf("%s does not say its change was applied on %s: %+v", from.Host.Name, to.Host.Name, peerStatus(t, from).Peers[0].Sync)
+		}
+	}
+	slices.Sort(took)
+	row.Notef("a change reached the peer in %s median (min %s, max %s, 6 changes, 3 each way)",
+		took[len(took)/2].Round(time.Millisecond), took[0].Round(time.Millisecond), took[len(took)-1].Round(time.Millisecond))
+	// Node parts stay: each node keeps its name and priority.
+	for i, n := range []*Node{lb1, lb2} {
+		raw, _ := n.API().Config(ctx)
+		cfg, err := config.Parse("running", raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Node.Name != n.Host.Name || cfg.VRRP[0].Priority != c.Opts.Priorities[i] {
+			t.Errorf("%s runs node %q priority %d, want its own (%d)", n.Host.Name, cfg.Node.Name, cfg.VRRP[0].Priority, c.Opts.Priorities[i])
+		}
+	}
+
+	// A change the peer cannot take is reported back to the origin: lb2
+	// cannot listen where something else does.
+	blocker, err := c.LB[1].Host.Listen("tcp", "192.168.10.2:9099")
+	if err != nil {
+		t.Fatal(err)
+	}
+	editRunning(t, lb1, func(c *config.Config) {
+		c.Services = append(c.Services, config.Service{Name: "extra", Listen: []string{"0.0.0.0:9099"}, Mode: "tcp", DefaultBackend: c.Backends[0].Name})
+	})
+	if !WaitFor(5*time.Second, func() bool {
+		s := peerStatus(t, lb1)
+		return s.Peers[0].Sync != nil && s.Peers[0].Sync.State == "rejected" && strings.Contains(s.Peers[0].Sync.Error, "9099")
+	}) {
+		t.Fatalf("lb1 does not report lb2's rejection: %+v", peerStatus(t, lb1))
+	}
+	if raw, _ := lb2.API().Config(ctx); strings.Contains(string(raw), "extra") {
+		t.Error("lb2 runs the config it rejected")
+	}
+	row.Notef("a change lb2 cannot take (listen address in use there): lb1 reports %q", peerStatus(t, lb1).Peers[0].Sync.Error)
+	blocker.Close()
+	editRunning(t, lb1, func(c *config.Config) { c.Services = c.Services[:len(c.Services)-1] })
+	if !WaitFor(5*time.Second, func() bool { return peerStatus(t, lb1).Peers[0].InSync }) {
+		t.Fatalf("not in sync after the fix: %+v", peerStatus(t, lb1))
+	}
+
+	// Partition the peer link, change both, heal: both converge on the
+	// later change, both report the conflict, the loser is in the history.
+	if err := lb2.Host.Nft("table inet netlab_peerlink {\n chain in {\n  type filter hook input priority 0;\n  tcp dport 7900 drop\n  tcp sport 7900 drop\n }\n}\n"); err != nil {
+		t.Fatal(err)
+	}
+	if !WaitFor(10*time.Second, func() bool { return !peerStatus(t, lb1).Peers[0].Reachable }) {
+		t.Fatal("lb1 still sees lb2 through the partition")
+	}
+	editRunning(t, lb1, header("lost"))
+	time.Sleep(50 * time.Millisecond) // lb2's change is the later one
+	editRunning(t, lb2, header("won"))
+	if err := lb2.Host.Nft("delete table inet netlab_peerlink\n"); err != nil {
+		t.Fatal(err)
+	}
+	if !WaitFor(15*time.Second, func() bool { return runs(lb1, "won") && runs(lb2, "won") }) {
+		t.Fatal("the nodes did not converge on the later change after the partition")
+	}
+	for _, n := range []*Node{lb1, lb2} {
+		var cf *api.Conflict
+		if !WaitFor(5*time.Second, func() bool { cf = peerStatus(t, n).Conflict; return cf != nil }) {
+			t.Fatalf("%s reports no conflict", n.Host.Name)
+		}
+		lost, err := n.API().HistoryConfig(ctx, cf.LoserHistory)
+		if err != nil || !strings.Contains(string(lost), "X-Peer-Test: lost") {
+			t.Errorf("%s: the loser is not version %d of its history: %v", n.Host.Name, cf.LoserHistory, err)
+		}
+		row.Notef("%s after the partition: %s", n.Host.Name, cf.Message)
+	}
+	if _, err := lb2.Halbctl(ctx, "peer", "resolve", "theirs"); err != nil {
+		t.Fatal(err)
+	}
+
+	// Split brain: VRRP adverts blocked between the nodes, the peer link
+	// up. Both would be MASTER; the peer link settles it by priority.
+	if err := lb2.Host.Nft("table inet netlab_novrrp {\n chain in {\n  type filter hook input priority 0;\n  meta l4proto 112 drop\n }\n}\n"); err != nil {
+		t.Fatal(err)
+	}
+	defer lb2.Host.Nft("delete table inet netlab_novrrp\n")
+	var alarm string
+	if !WaitFor(15*time.Second, func() bool {
+		for _, a := range peerStatus(t, lb2).Alarms {
+			if strings.Contains(a, "hears no adverts") {
+				alarm = a
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Fatalf("no alarm on lb2 with VRRP blocked: %+v", peerStatus(t, lb2))
+	}
+	// Settled: only lb1 (priority 150) holds the VIP, for several seconds.
+	for range 5 {
+		time.Sleep(time.Second)
+		if h := c.VIPHolders(); !slices.Equal(h, []string{"lb1"}) {
+			t.Fatalf("VIP holders with VRRP blocked and the peer link up: %v, want lb1 only", h)
+		}
+	}
+	row.Notef("VRRP blocked between the nodes: lb2 says %q; only lb1 holds the VIP", alarm)
+}
