@@ -112,7 +112,7 @@ func (d *Dashboard) Update(c *Context, msg tea.Msg) (Screen, tea.Cmd) {
 			if run == nil {
 				d.flash, d.flashErr = "cancelled", false
 			} else {
-				d.busy = d.dialog.question
+				d.busy = d.dialog.busy
 			}
 			d.dialog = nil
 			return d, run

@@ -37,7 +37,7 @@ func startConsole(t *testing.T, f *fakeClient, profile int) *console {
 	t.Helper()
 	term := terms[profile]
 	app := New(f, themeFor(term.profile, term.ascii), Options{Socket: "/run/halb/halb.sock", Version: "test",
-		Now: func() time.Time { return testNow }, Poll: 50 * time.Millisecond})
+		Now: f.Now, Poll: 50 * time.Millisecond})
 	tm := teatest.NewTestModel(t, app, teatest.WithInitialTermSize(80, 24))
 	t.Cleanup(func() { tm.Quit() })
 	return &console{t: t, tm: tm, f: f}
