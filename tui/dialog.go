@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/ansi"
 
 	"halb/appliance/api"
 )
@@ -134,7 +136,7 @@ func (d *confirm) update(c *Context, msg tea.Msg) (done bool, run tea.Cmd, cmd t
 
 func (d *confirm) view(t *Theme, w int) string {
 	var b strings.Builder
-	b.WriteString(d.question + "\n\n")
+	b.WriteString(ansi.Wordwrap(d.question, max(w-4, 20), " ") + "\n\n")
 	switch {
 	case !d.asking:
 		var answers []string
@@ -144,6 +146,9 @@ func (d *confirm) view(t *Theme, w int) string {
 		sep := ", "
 		if len(d.choices) > 2 {
 			sep = "\n"
+		}
+		if !d.cancels() {
+			answers = append(answers, "esc = cancel")
 		}
 		b.WriteString(strings.Join(answers, sep))
 	default:
@@ -167,8 +172,13 @@ func (d *confirm) help() []Binding {
 	for _, ch := range d.choices {
 		keys = append(keys, Binding{ch.key, ch.label})
 	}
-	if len(d.choices) > 2 {
+	if !d.cancels() {
 		keys = append(keys, Binding{"esc", "cancel"})
 	}
 	return keys
+}
+
+// cancels reports whether one of the choices is "no".
+func (d *confirm) cancels() bool {
+	return slices.ContainsFunc(d.choices, func(ch choice) bool { return ch.action == nil })
 }

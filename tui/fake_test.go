@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -490,5 +492,6 @@ func (f *fakeClient) ResolveConflict(ctx context.Context, keep string) (api.Appl
 		return api.ApplyResult{}, &api.StatusError{Code: 404, Msg: "no conflict to settle"}
 	}
 	f.peer.Conflict = nil
+	f.peer.Alarms = slices.DeleteFunc(f.peer.Alarms, func(a string) bool { return strings.Contains(a, "conflict") })
 	return api.ApplyResult{Version: 13}, nil
 }

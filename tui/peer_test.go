@@ -1,0 +1,254 @@
+package tui
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/ansi"
+
+	"halb/appliance/api"
+	"halb/appliance/config"
+)
+
+// callList is what the console asked of the fake so far.
+func (f *fakeClient) callList() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.calls)
+}
+
+// wantCalls fails t unless the console asked exactly want, in order.
+func (f *fakeClient) wantCalls(t *testing.T, want ...string) {
+	t.Helper()
+	if got := f.callList(); !slices.Equal(got, want) {
+		t.Fatalf("calls %q, want %q", got, want)
+	}
+}
+
+// toPeerStep fills the wizard up to its Peer step: node lb1, the network
+// as the OS set it up, no time server.
+func (c *console) toPeerStep() {
+	c.t.Helper()
+	c.completeWizard("peer")
+	c.waitFor("4/8  Peer")
+}
+
+// joinStep chooses "join" on the Peer step and types the node and code.
+func (c *console) joinStep(address, code, port string) {
+	c.t.Helper()
+	c.toPeerStep()
+	c.runes("j") // the option that starts with J
+	c.waitFor("(x) Join a node that shows a code")
+	c.press(tea.KeyEnter)
+	c.typeText(address)
+	c.press(tea.KeyEnter)
+	c.typeText(code)
+	c.press(tea.KeyEnter)
+	c.typeText(port)
+	c.press(tea.KeyEnter)
+}
+
+// finishAfterPeer types the password and reaches the review of a wizard
+// whose Peer step skipped VRRP and Service.
+func (c *console) finishAfterPeer() {
+	c.t.Helper()
+	c.waitFor("Console password")
+	c.typeText("s3cret-pw")
+	c.press(tea.KeyEnter)
+	c.typeText("s3cret-pw")
+	c.press(tea.KeyEnter)
+	c.waitFor("A first config for lb1")
+}
+
+func TestWizardPeerGolden(t *testing.T) {
+	for i, term := range terms {
+		for _, view := range []string{"first", "join", "join-review"} {
+			t.Run(term.name+"/"+view, func(t *testing.T) {
+				f := newFake(t)
+				f.peered()
+				c := startConsole(t, f, i)
+				switch view {
+				case "first":
+					c.toPeerStep()
+					c.runes("f")
+					c.waitFor("(x) First node of a pair")
+				case "join":
+					c.toPeerStep()
+					c.runes("j")
+					c.press(tea.KeyEnter)
+					c.typeText("10.0.0.12")
+					c.press(tea.KeyEnter)
+					c.typeText("K7QM-4XRT-9C")
+					c.waitFor("K7QM-4XRT-9C")
+				case "join-review":
+					c.joinStep("10.0.0.12", "K7QM-4XRT-9C", "")
+					c.finishAfterPeer()
+				}
+				c.golden()
+			})
+		}
+	}
+}
+
+// TestWizardPeerValidation: the join fields are checked on the step, with
+// messages in the daemon's words.
+func TestWizardPeerValidation(t *testing.T) {
+	for _, tt := range []struct {
+		name                string
+		address, code, port string
+		want                string
+	}{
+		{"no address", "", "K7QM-4XRT-9C", "", "! is required"},
+		{"address not an IP", "10.0.0.300", "K7QM-4XRT-9C", "", `! "10.0.0.300" is not an IP address`},
+		{"no code", "10.0.0.12", "", "", "! is required"},
+		{"port not a number", "10.0.0.12", "K7QM-4XRT-9C", "x1", `! want a whole number, got "x1"`},
+		{"port out of range", "10.0.0.12", "K7QM-4XRT-9C", "70000", "! 70000 is out of range 1..65535"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake(t)
+			f.peered()
+			c := startConsole(t, f, 2)
+			c.joinStep(tt.address, tt.code, tt.port)
+			c.waitFor(tt.want)
+			if s := ansi.Strip(c.screen()); !strings.Contains(s, "[Peer]") {
+				t.Fatalf("the wizard left the Peer step:\n%s", s)
+			}
+		})
+	}
+}
+
+// TestWizardSingleNode: the default choice asks nothing of the peer
+// component and ends on the dashboard as before.
+func TestWizardSingleNode(t *testing.T) {
+	f := newFake(t)
+	f.peered()
+	c := startConsole(t, f, 2)
+	c.completeWizard("")
+	c.press(tea.KeyEnter)
+	c.waitFor("config applied")
+	for _, call := range f.callList() {
+		if strings.Contains(call, "pair") || strings.Contains(call, "join") {
+			t.Fatalf("a single node asked %q", call)
+		}
+	}
+}
+
+// TestWizardJoin: "join" skips the VRRP and Service steps, the review says
+// where they come from, the config is applied without them, and a wrong
+// code is corrected and tried again on the join screen without redoing
+// the wizard.
+func TestWizardJoin(t *testing.T) {
+	f := newFake(t)
+	f.peered()
+	c := startConsole(t, f, 1)
+	c.joinStep("10.0.0.12", "K7QM-4XRT-9X", "") // a typo in the code
+	c.waitFor("5/6  Password")
+	if s := ansi.Strip(c.screen()); strings.Contains(s, "VRRP") || strings.Contains(s, "Service") {
+		t.Fatalf("the steps of a joining node list VRRP or Service:\n%s", s)
+	}
+	c.finishAfterPeer()
+	c.waitFor("services, backends and VIPs come from 10.0.0.12 when paired.")
+	// esc from the review goes back over the skipped steps to the Peer step.
+	c.press(tea.KeyEsc)
+	c.waitFor("5/6  Password")
+	c.press(tea.KeyEsc)
+	c.waitFor("4/6  Peer")
+	c.waitFor("(x) Join a node")
+	c.press(tea.KeyEnter, tea.KeyEnter, tea.KeyEnter, tea.KeyEnter)
+	c.waitFor("5/6  Password")
+	c.press(tea.KeyEnter, tea.KeyEnter) // the password typed before is kept
+	c.waitFor("A first config for lb1")
+	c.press(tea.KeyEnter) // apply
+	c.waitFor("! pairing with 10.0.0.12 refused: wrong code (4 tries left)")
+	c.golden()
+	c.press(tea.KeyBackspace)
+	c.typeText("C")
+	c.press(tea.KeyEnter, tea.KeyEnter) // the code, then the port: join
+	c.waitFor("Paired with lb2.")
+	c.waitFor("config taken        lb2:7 (history version 2)")
+	c.waitFor("sha256 9c2e 4b6a 8d0f 1e3c 5a7b 9d1f 3e5c 7a9b")
+	c.press(tea.KeyEnter)
+	c.waitFor("paired with lb2: took its config lb2:7")
+
+	f.mu.Lock()
+	applied := slices.Clone(f.applied)
+	pw := f.password
+	f.mu.Unlock()
+	if len(applied) != 1 {
+		t.Fatalf("the config was applied %d times, want once", len(applied))
+	}
+	cfg, err := config.Parse("applied", applied[0])
+	if err != nil || cfg.Node.Name != "lb1" || len(cfg.VRRP) != 0 || len(cfg.Services) != 0 || len(cfg.Backends) != 0 {
+		t.Fatalf("a joining node's first config: %v\n%s", err, applied[0])
+	}
+	if pw != "s3cret-pw" {
+		t.Errorf("console password %q", pw)
+	}
+	want := []string{"password", "join 10.0.0.12 0 K7QM-4XRT-9X", "join 10.0.0.12 0 K7QM-4XRT-9C"}
+	f.wantCalls(t, want...)
+}
+
+// TestWizardFirstNode: "first node" applies the config, then shows a
+// pairing code with its expiry counting down and the tries left, and
+// closes when a new peer is paired.
+func TestWizardFirstNode(t *testing.T) {
+	f := newFake(t)
+	f.peered()
+	c := startConsole(t, f, 1)
+	c.toPeerStep()
+	c.runes("f")
+	c.press(tea.KeyEnter)
+	c.waitFor("VRID")
+	c.press(tea.KeyEnter)
+	c.typeText("10.0.0.100/24")
+	c.press(tea.KeyEnter, tea.KeyEnter, tea.KeyEnter, tea.KeyEnter, tea.KeyEnter, tea.KeyEnter)
+	c.waitFor("Service name")
+	c.press(tea.KeyEnter, tea.KeyEnter, tea.KeyEnter)
+	c.typeText("10.0.1.11:80")
+	c.press(tea.KeyEnter, tea.KeyEnter, tea.KeyEnter, tea.KeyEnter, tea.KeyEnter)
+	c.finishAfterPeer()
+	c.waitFor("Then this node shows a pairing code for the other node to type.")
+	c.press(tea.KeyEnter)
+	c.waitFor("code K7QM-4XRT-9C   expires in 10m0s   5 tries left")
+	c.golden()
+
+	f.advance(90 * time.Second)
+	c.waitFor("expires in 8m30s")
+	// A wrong try on the other node: status says so.
+	f.setPeer(func(p *api.PeerStatus) { p.Pairing.TriesLeft = 4 })
+	c.waitFor("expires in 8m30s   4 tries left")
+	f.advance(time.Second)
+	c.waitFor("expires in 8m29s   4 tries left")
+	// Paired.
+	f.setPeer(func(p *api.PeerStatus) {
+		p.Pairing = nil
+		p.Peers = append(p.Peers, api.PeerState{Name: "lb2", Address: "10.0.0.12", Port: 7900, Paired: true,
+			Reachable: true, LastSeen: testNow, ConfigVersion: "lb1:1", InSync: true})
+	})
+	c.waitFor("paired with lb2")
+	f.wantCalls(t, "password", "start pairing")
+}
+
+// TestPairingRefused: a daemon without the peer component refuses the code;
+// the screen says what halbd said.
+func TestPairingRefused(t *testing.T) {
+	f := newFake(t)
+	f.peered()
+	f.pairingErr = &api.StatusError{Code: 403, Msg: "peer: not enabled on this node"}
+	c := startConsole(t, f, 2)
+	c.toPeerStep()
+	c.runes("f")
+	c.press(tea.KeyEnter)
+	c.waitFor("VRID")
+	c.press(tea.KeyEnter, tea.KeyEnter, tea.KeyEnter, tea.KeyEnter, tea.KeyEnter, tea.KeyEnter) // no VIP
+	c.waitFor("Service name")
+	c.press(tea.KeyEnter, tea.KeyEnter, tea.KeyEnter, tea.KeyEnter, tea.KeyEnter, tea.KeyEnter, tea.KeyEnter) // no server
+	c.finishAfterPeer()
+	c.press(tea.KeyEnter)
+	c.waitFor("! cannot make a pairing code: peer: not enabled on this node")
+	c.press(tea.KeyEsc)
+	c.waitFor("h handover")
+}
