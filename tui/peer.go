@@ -12,6 +12,7 @@ import (
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/ansi"
 
 	"halb/appliance/api"
 	"halb/appliance/config"
@@ -585,4 +586,171 @@ func (s *pairingScreen) Help(c *Context) []Binding {
 		return []Binding{{"enter", "new code"}, {"esc", "dashboard"}}
 	}
 	return []Binding{{"esc", "cancel the code"}}
+}
+
+// ---- the dashboard's peer lines ----
+
+// peerLines are the dashboard's lines for the peers: each one's state,
+// config version and clock skew, then the last change sent to it, split
+// brain, and the conflict to resolve. None when halbd runs no peer
+// component.
+func peerLines(c *Context, w int) []string {
+	ps := c.Peer
+	if ps == nil {
+		return nil
+	}
+	t := c.Theme
+	now := c.Opts.Now()
+	var lines []string
+	if len(ps.Peers) == 0 {
+		l := "peer: none paired (P shows a code for a node to join, J joins a node)"
+		if p := ps.Pairing; p != nil {
+			l = fmt.Sprintf("peer: none paired; a pairing code is active, expires in %s, %d tries left", shortDur(p.Expires.Sub(now)), p.TriesLeft)
+		}
+		lines = append(lines, t.Dim.Render(truncate(l, w)))
+	}
+	for _, p := range ps.Peers {
+		lines = append(lines, truncate(peerLine(t, p, now), w))
+		var more []string
+		if !p.Reachable && p.Error != "" {
+			more = append(more, "last error: "+p.Error)
+		}
+		if s := p.Sync; s != nil {
+			switch s.State {
+			case "applied":
+				more = append(more, s.Version+" applied on "+p.Name)
+			case "rejected":
+				// The daemon's reason, whole: it says what to fix.
+				why := strings.Split(ansi.Wordwrap(s.Version+" REJECTED by "+p.Name+": "+s.Error, max(w-4, 20), " "), "\n")
+				why[0] = strings.Replace(why[0], "REJECTED", t.Bad.Render("REJECTED"), 1)
+				more = append(more, strings.Join(why, "\n  "))
+			case "sending":
+				more = append(more, "sending "+s.Version+" to "+p.Name+t.Ellip)
+			default:
+				more = append(more, s.Version+" "+s.State)
+			}
+		}
+		if len(p.SplitBrain) > 0 {
+			more = append(more, t.Bad.Render("SPLIT BRAIN")+": both MASTER of "+strings.Join(p.SplitBrain, ", "))
+		}
+		for _, l := range more {
+			for _, part := range strings.Split("  "+l, "\n") {
+				lines = append(lines, truncate(part, w))
+			}
+		}
+	}
+	if cf := ps.Conflict; cf != nil {
+		lines = append(lines, truncate(t.Bad.Render("CONFLICT")+fmt.Sprintf(": %s won over %s; C resolves", cf.Winner, cf.Loser), w))
+		if cf.Message != "" {
+			lines = append(lines, truncate("  "+cf.Message, w))
+		}
+	}
+	return lines
+}
+
+// peerLine is one peer's state: reachable, config version, clock skew.
+func peerLine(t *Theme, p api.PeerState, now time.Time) string {
+	if !p.Paired {
+		return fmt.Sprintf("peer %s %s: %s", p.Name, p.Address, t.Warn.Render("NOT PAIRED"))
+	}
+	var reach string
+	switch {
+	case p.Reachable:
+		reach = t.Good.Render("reachable")
+	case p.LastSeen.IsZero():
+		reach = t.Bad.Render("UNREACHABLE") + " (never seen)"
+	default:
+		reach = t.Bad.Render("UNREACHABLE") + " (seen " + shortDur(now.Sub(p.LastSeen)) + " ago)"
+	}
+	cfg := p.ConfigVersion
+	if cfg == "" {
+		cfg = "?"
+	}
+	sync := "in sync"
+	if !p.InSync {
+		sync = t.Warn.Render("NOT in sync")
+	}
+	line := fmt.Sprintf("peer %s %s  config %s %s", p.Name, reach, cfg, sync)
+	if !p.LastSeen.IsZero() {
+		skew := "skew " + signedDur(p.ClockSkew.Round(100*time.Microsecond))
+		if p.SkewAlarm {
+			skew = t.Bad.Render(skew + " TOO LARGE")
+		}
+		line += "  " + skew
+	}
+	return line
+}
+
+// ---- the dashboard's peer actions ----
+
+// pairKey (P) asks, then shows the pairing screen, which makes the code.
+func (d *Dashboard) pairKey(c *Context) {
+	if c.Peer == nil {
+		d.flash, d.flashErr = "this halbd runs no peer component", true
+		return
+	}
+	d.ask(c, "Make a pairing code for another node to join this one? (valid 10 minutes; it replaces any code made before)",
+		func() tea.Msg { s := newPairingScreen(c, false); return ShowMsg{Screen: s} })
+}
+
+// unpairKey (U) asks which peer (when there are several) and unpairs it.
+func (d *Dashboard) unpairKey(c *Context) {
+	names := pairedNames(c)
+	if len(names) == 0 {
+		d.flash, d.flashErr = "no peer is paired", true
+		return
+	}
+	if why := refuseAction(c); why != "" {
+		d.flash, d.flashErr = why, true
+		return
+	}
+	unpair := func(name string) tea.Cmd {
+		return act("unpair "+name, func(ctx context.Context) error { return c.Client.Unpair(ctx, name) })
+	}
+	if len(names) == 1 {
+		d.dialog = newConfirm(fmt.Sprintf("Unpair %s? The two nodes stop syncing; each keeps its config as it is, and %s is told when it can be reached.",
+			names[0], names[0]), unpair(names[0]))
+		return
+	}
+	var chs []choice
+	for i, n := range names {
+		chs = append(chs, choice{strconv.Itoa(i + 1), "unpair " + n, unpair(n), "unpair " + n})
+	}
+	d.dialog = newChoices("Unpair which peer? The two nodes stop syncing; each keeps its config as it is.", chs...)
+}
+
+// conflictKey (C) shows the conflict and settles it: keep mine or take
+// theirs.
+func (d *Dashboard) conflictKey(c *Context) {
+	if c.Peer == nil || c.Peer.Conflict == nil {
+		d.flash, d.flashErr = "no conflict to resolve", true
+		return
+	}
+	if why := refuseAction(c); why != "" {
+		d.flash, d.flashErr = why, true
+		return
+	}
+	cf := c.Peer.Conflict
+	peer := "the peer"
+	if names := pairedNames(c); len(names) == 1 {
+		peer = names[0]
+	}
+	// Which change each answer runs on both nodes.
+	mine, theirs := cf.Winner+" (this node's, running) stays", cf.Loser+" ("+peer+"'s) is applied again"
+	if cf.Mine {
+		mine, theirs = cf.Loser+" (this node's) is applied again", cf.Winner+" ("+peer+"'s, running) stays"
+	}
+	q := fmt.Sprintf("Conflict found %s: changes were made on both nodes while they could not talk.\n"+
+		"  winner %s (runs on both)\n  loser  %s (kept in the history as version %d)\n  %s\n\n"+
+		"keep mine: %s\ntake theirs: %s",
+		c.Opts.Now().Sub(cf.At).Truncate(time.Second).String()+" ago", cf.Winner, cf.Loser, cf.LoserHistory, cf.Message, mine, theirs)
+	resolve := func(keep string) tea.Cmd {
+		return act("resolve the conflict: keep "+keep, func(ctx context.Context) error {
+			_, err := c.Client.ResolveConflict(ctx, keep)
+			return err
+		})
+	}
+	d.dialog = newChoices(q,
+		choice{"m", "keep mine", resolve("mine"), "keep mine"},
+		choice{"t", "take theirs", resolve("theirs"), "take theirs"})
 }

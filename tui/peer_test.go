@@ -28,6 +28,22 @@ func (f *fakeClient) wantCalls(t *testing.T, want ...string) {
 	}
 }
 
+// peerDashboard starts the console on a configured node whose status.peer
+// set fills (nil: no peer yet), on terminal profile, and waits until it
+// can ask for actions.
+func peerDashboard(t *testing.T, profile int, set func(p *api.PeerStatus)) (*console, *fakeClient) {
+	t.Helper()
+	f := newFake(t)
+	f.configured()
+	f.peered()
+	if set != nil {
+		f.setPeer(set)
+	}
+	c := startConsole(t, f, profile)
+	c.ready()
+	return c, f
+}
+
 // toPeerStep fills the wizard up to its Peer step: node lb1, the network
 // as the OS set it up, no time server.
 func (c *console) toPeerStep() {
@@ -229,7 +245,40 @@ func TestWizardFirstNode(t *testing.T) {
 			Reachable: true, LastSeen: testNow, ConfigVersion: "lb1:1", InSync: true})
 	})
 	c.waitFor("paired with lb2")
+	c.waitFor("peer lb2 reachable  config lb1:1 in sync")
 	f.wantCalls(t, "password", "start pairing")
+}
+
+// TestPairingScreenCodeEnds: a code that expires, or that the tries used
+// up, is said so; enter makes a new one; esc cancels an active code.
+func TestPairingScreenCodeEnds(t *testing.T) {
+	c, f := peerDashboard(t, 2, nil)
+	c.runes("P")
+	c.waitFor("Make a pairing code for another node to join this one?")
+	c.runes("y")
+	c.typeText("secret123")
+	c.press(tea.KeyEnter)
+	c.waitFor("expires in 10m0s   5 tries left")
+	c.waitFor("waiting for the other node")
+	f.advance(10 * time.Minute)
+	c.waitFor("EXPIRED")
+	c.waitFor("enter makes a new code")
+	c.press(tea.KeyEnter)
+	c.waitFor("expires in 10m0s   5 tries left")
+	// Five wrong tries on the other node: the daemon drops the code.
+	f.setPeer(func(p *api.PeerStatus) { p.Pairing = nil })
+	c.waitFor("NO LONGER VALID")
+	c.press(tea.KeyEnter)
+	c.waitFor("expires in 10m0s   5 tries left")
+	c.press(tea.KeyEsc)
+	c.waitFor("cancel the pairing code: done")
+	want := []string{"start pairing", "start pairing", "start pairing", "cancel pairing"}
+	f.wantCalls(t, want...)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.code != nil || f.peer.Pairing != nil {
+		t.Fatalf("the code is still active after esc")
+	}
 }
 
 // TestPairingRefused: a daemon without the peer component refuses the code;
@@ -251,4 +300,156 @@ func TestPairingRefused(t *testing.T) {
 	c.waitFor("! cannot make a pairing code: peer: not enabled on this node")
 	c.press(tea.KeyEsc)
 	c.waitFor("h handover")
+}
+
+// peerStates are the dashboard's peer panel in the states it tells apart.
+var peerStates = []struct {
+	name string
+	set  func(p *api.PeerStatus)
+	want []string
+}{
+	{"reachable", func(p *api.PeerStatus) {
+		p.Peers = []api.PeerState{{Name: "lb2", Address: "10.0.0.12", Port: 7900, Paired: true, Reachable: true,
+			LastSeen: testNow.Add(-time.Second), ConfigVersion: "lb1:5 lb2:3", InSync: true, ClockSkew: 1234 * time.Microsecond,
+			Sync: &api.SyncState{Version: "lb1:5 lb2:3", State: "applied", At: testNow.Add(-time.Minute)}}}
+	}, []string{"peer lb2 reachable  config lb1:5 lb2:3 in sync  skew +1.2ms", "lb1:5 lb2:3 applied on lb2", "alarms: none"}},
+	{"unreachable", func(p *api.PeerStatus) {
+		p.Peers = []api.PeerState{{Name: "lb2", Address: "10.0.0.12", Port: 7900, Paired: true, Reachable: false,
+			LastSeen: testNow.Add(-42 * time.Second), Error: "dial tcp 10.0.0.12:7900: connect: connection refused",
+			ConfigVersion: "lb1:4 lb2:3", ClockSkew: -300 * time.Microsecond,
+			Sync: &api.SyncState{Version: "lb1:5 lb2:3", State: "sending", At: testNow.Add(-40 * time.Second)}}}
+		p.Alarms = []string{"peer lb2 unreachable for 42s"}
+	}, []string{"peer lb2 UNREACHABLE (seen 42s ago)  config lb1:4 lb2:3 NOT in sync  skew -300", "last error: dial tcp 10.0.0.12:7900",
+		"sending lb1:5 lb2:3 to lb2", "ALARM: peer lb2 unreachable for 42s"}},
+	{"rejected", func(p *api.PeerStatus) {
+		p.Peers = []api.PeerState{{Name: "lb2", Address: "10.0.0.12", Port: 7900, Paired: true, Reachable: true,
+			LastSeen: testNow, ConfigVersion: "lb1:5 lb2:3", ClockSkew: 800 * time.Microsecond,
+			Sync: &api.SyncState{Version: "lb1:6 lb2:3", State: "rejected", At: testNow.Add(-5 * time.Second),
+				Error: "services[0].listen[0]: address 10.0.0.100:80 is in use"}}}
+		p.Alarms = []string{"lb2 rejected config lb1:6 lb2:3"}
+	}, []string{"config lb1:5 lb2:3 NOT in sync", "lb1:6 lb2:3 REJECTED by lb2: services[0].listen[0]: address",
+		"  in use", "ALARM: lb2 rejected config lb1:6"}},
+	{"conflict", func(p *api.PeerStatus) {
+		p.Peers = []api.PeerState{{Name: "lb2", Address: "10.0.0.12", Port: 7900, Paired: true, Reachable: true,
+			LastSeen: testNow, ConfigVersion: "lb1:6 lb2:3", InSync: true}}
+		p.Conflict = &api.Conflict{At: testNow.Add(-2 * time.Minute), Winner: "lb1:6 lb2:3", Loser: "lb1:5 lb2:4",
+			Message: `backends "web" changed on both`, LoserHistory: 12, Mine: false}
+		p.Alarms = []string{"config conflict with lb2: lb1:5 lb2:4 lost"}
+	}, []string{"CONFLICT: lb1:6 lb2:3 won over lb1:5 lb2:4; C resolves", `  backends "web" changed on both`,
+		"ALARM: config conflict with lb2"}},
+	{"skew-alarm", func(p *api.PeerStatus) {
+		p.Peers = []api.PeerState{{Name: "lb2", Address: "10.0.0.12", Port: 7900, Paired: true, Reachable: true,
+			LastSeen: testNow, ConfigVersion: "lb1:5 lb2:3", InSync: true, ClockSkew: 812 * time.Millisecond, SkewAlarm: true,
+			SplitBrain: []string{"vip-a"}}}
+		p.Alarms = []string{"clock skew with lb2 +812ms beyond time.max_offset 500ms", "split brain: vip-a MASTER on both"}
+	}, []string{"skew +812ms TOO LARGE", "SPLIT BRAIN: both MASTER of vip-a", "ALARM: clock skew with lb2 +812ms"}},
+	{"none", func(p *api.PeerStatus) {}, []string{"peer: none paired (P shows a code for a node to join, J joins a node)"}},
+}
+
+// TestDashboardPeerGolden: each state of the peer panel, in text (vt100:
+// no colour, ASCII), and the first on every terminal.
+func TestDashboardPeerGolden(t *testing.T) {
+	for _, st := range peerStates {
+		for i, term := range terms {
+			if term.name != "vt100" && st.name != "reachable" && st.name != "skew-alarm" {
+				continue
+			}
+			t.Run(st.name+"/"+term.name, func(t *testing.T) {
+				c, _ := peerDashboard(t, i, st.set)
+				for _, w := range st.want {
+					c.waitFor(w)
+				}
+				c.golden()
+			})
+		}
+	}
+}
+
+// TestPeerActions: pair, join, unpair and resolve ask first and for the
+// console password, as every action does; only then they call halbd.
+func TestPeerActions(t *testing.T) {
+	t.Run("pair", func(t *testing.T) {
+		c, f := peerDashboard(t, 2, nil)
+		c.runes("P")
+		c.runes("n")
+		c.waitFor("cancelled")
+		c.runes("P")
+		c.runes("y")
+		c.typeText("wrong-one")
+		c.press(tea.KeyEnter)
+		c.waitFor("wrong password")
+		c.typeText("secret123")
+		c.press(tea.KeyEnter)
+		c.waitFor("code K7QM-4XRT-9C")
+		c.waitFor("this node    10.0.0.11  fd00::11  port 7900")
+		c.waitFor("fingerprint  sha256 3f9a 1c0b 7e52 d4a8 c6e1 f0b9 a7d3 c2e5")
+		f.wantCalls(t, "start pairing")
+	})
+	t.Run("join", func(t *testing.T) {
+		c, f := peerDashboard(t, 2, nil)
+		c.runes("J")
+		c.waitFor("Its address")
+		c.typeText("10.0.0.12")
+		c.press(tea.KeyEnter)
+		c.typeText("wrong")
+		c.press(tea.KeyEnter)
+		c.typeText("7901")
+		c.press(tea.KeyEnter)
+		c.waitFor("Join 10.0.0.12:7901? This node takes its services, backends and VIPs")
+		c.runes("y")
+		c.typeText("secret123")
+		c.press(tea.KeyEnter)
+		c.waitFor("! pairing with 10.0.0.12 refused: wrong code (4 tries left)")
+		// Tried again at once: the password was given on this screen.
+		c.press(tea.KeyCtrlU)
+		c.typeText("K7QM-4XRT-9C")
+		c.press(tea.KeyEnter, tea.KeyEnter)
+		c.waitFor("Paired with lb2.")
+		c.press(tea.KeyEnter)
+		c.waitFor("peer lb2 reachable")
+		want := []string{"join 10.0.0.12 7901 wrong", "join 10.0.0.12 7901 K7QM-4XRT-9C"}
+		f.wantCalls(t, want...)
+	})
+	t.Run("unpair", func(t *testing.T) {
+		c, f := peerDashboard(t, 2, peerStates[0].set)
+		c.waitFor("peer lb2 reachable")
+		c.runes("U")
+		c.waitFor("Unpair lb2? The two nodes stop syncing")
+		c.runes("y")
+		c.typeText("secret123")
+		c.press(tea.KeyEnter)
+		c.waitFor("unpair lb2: done")
+		c.waitFor("peer: none paired")
+		f.wantCalls(t, "unpair lb2")
+	})
+	for _, keep := range []string{"mine", "theirs"} {
+		t.Run("conflict "+keep, func(t *testing.T) {
+			c, f := peerDashboard(t, 1, peerStates[3].set)
+			c.runes("C")
+			c.waitFor("Conflict found 2m0s ago")
+			c.waitFor("winner lb1:6 lb2:3 (runs on both)")
+			c.waitFor("loser  lb1:5 lb2:4 (kept in the history as version 12)")
+			c.waitFor("keep mine: lb1:6 lb2:3 (this node's, running) stays")
+			c.waitFor("take theirs: lb1:5 lb2:4 (lb2's) is applied again")
+			c.waitFor("m = keep mine, t = take theirs, esc = cancel")
+			if keep == "mine" {
+				c.golden()
+			}
+			c.runes(keep[:1])
+			c.waitFor("Console password:")
+			c.typeText("secret123")
+			c.press(tea.KeyEnter)
+			c.waitFor("resolve the conflict: keep " + keep + ": done")
+			c.waitFor("alarms: none") // the panel follows status
+			f.wantCalls(t, "resolve "+keep)
+		})
+	}
+	t.Run("nothing to do", func(t *testing.T) {
+		c, f := peerDashboard(t, 2, nil)
+		c.runes("U")
+		c.waitFor("no peer is paired")
+		c.runes("C")
+		c.waitFor("no conflict to resolve")
+		f.wantCalls(t)
+	})
 }
