@@ -344,6 +344,10 @@ var peerStates = []struct {
 		p.Alarms = []string{"clock skew with lb2 +812ms beyond time.max_offset 500ms", "split brain: vip-a MASTER on both"}
 	}, []string{"skew +812ms TOO LARGE", "SPLIT BRAIN: both MASTER of vip-a", "ALARM: clock skew with lb2 +812ms"}},
 	{"none", func(p *api.PeerStatus) {}, []string{"peer: none paired (P shows a code for a node to join, J joins a node)"}},
+	{"code-active", func(p *api.PeerStatus) {
+		p.Listen = ":7900"
+		p.Pairing = &api.PairingState{Expires: testNow.Add(8*time.Minute + 12*time.Second), TriesLeft: 3}
+	}, []string{"peer: none paired; a pairing code is active, expires in 8m12s, 3 tries left"}},
 }
 
 // TestDashboardPeerGolden: each state of the peer panel, in text (vt100:
