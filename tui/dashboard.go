@@ -85,6 +85,10 @@ func (d *Dashboard) Update(c *Context, msg tea.Msg) (Screen, tea.Cmd) {
 		}
 		w := NewWizard(c, m.draft)
 		return w, w.Init(c)
+	case showPairingMsg:
+		d.busy = ""
+		s := newPairingScreen(c, false)
+		return s, s.Init(c)
 	case startFailoverMsg:
 		d.busy = ""
 		f, cmd := newFailoverTest(c)

@@ -690,8 +690,13 @@ func (d *Dashboard) pairKey(c *Context) {
 		return
 	}
 	d.ask(c, "Make a pairing code for another node to join this one? (valid 10 minutes; it replaces any code made before)",
-		func() tea.Msg { s := newPairingScreen(c, false); return ShowMsg{Screen: s} })
+		func() tea.Msg { return showPairingMsg{} })
 }
+
+// showPairingMsg opens the pairing screen once P was answered. The screen
+// is made in Update, which alone reads the Context (a command runs on a
+// goroutine of its own).
+type showPairingMsg struct{}
 
 // unpairKey (U) asks which peer (when there are several) and unpairs it.
 func (d *Dashboard) unpairKey(c *Context) {
