@@ -457,3 +457,29 @@ func TestPeerActions(t *testing.T) {
 		f.wantCalls(t)
 	})
 }
+
+// TestPeerStepNotes: the Peer step says when halbd cannot pair (no peer
+// component) and when the node is paired already (the wizard run again);
+// the VRRP step says the priority is this node's own.
+func TestPeerStepNotes(t *testing.T) {
+	t.Run("no peer component", func(t *testing.T) {
+		c := startConsole(t, newFake(t), 2)
+		c.toPeerStep()
+		c.waitFor("This halbd runs no peer component: pairing is refused until it does.")
+	})
+	t.Run("paired", func(t *testing.T) {
+		c, _ := peerDashboard(t, 2, peerStates[0].set)
+		c.runes("w")
+		c.waitFor("Node name")
+		c.press(tea.KeyEnter)
+		c.waitFor("2/8  Network")
+		c.press(tea.KeyEnter, tea.KeyEnter) // eth0, left to the OS
+		c.waitFor("Time servers")
+		c.press(tea.KeyEnter, tea.KeyEnter) // DHCP's server kept; a new entry, left empty
+		c.waitFor("This node is paired with lb2: the pairing stays (U on the dashboard unpairs).")
+		c.press(tea.KeyEnter)
+		c.waitFor("VRID")
+		c.press(tea.KeyDown, tea.KeyDown, tea.KeyDown) // VIPs, VRID, role
+		c.waitFor("is this node's own: it is never copied to a peer")
+	})
+}
