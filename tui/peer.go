@@ -189,18 +189,21 @@ func pairedNames(c *Context) []string {
 }
 
 // afterApply is the screen that carries out the wizard's peer plan once
-// the config is applied: the join screen, the pairing screen, or nil (a
-// single node: the dashboard). authorized: the console password need not
-// be asked again (the first config of a node, applied by the person who
-// just set it).
-func afterApply(c *Context, p PeerPlan, authorized bool) Screen {
-	switch p.Mode {
-	case "join":
+// the config is applied: the join screen, the pairing screen, or d (a
+// single node). authorized: the console password need not be asked (the
+// first config of a node, applied by the person who just set it); else
+// the join screen asks before it joins, and the dashboard d before it
+// shows a code, as P does.
+func afterApply(c *Context, d *Dashboard, p PeerPlan, authorized bool) Screen {
+	switch {
+	case p.Mode == "join":
 		return newJoinScreen(c, p, authorized)
-	case "first":
+	case p.Mode == "first" && authorized:
 		return newPairingScreen(c, true)
+	case p.Mode == "first":
+		d.pairKey(c)
 	}
-	return nil
+	return d
 }
 
 // apiMessage is what halbd said, without the client's wrapping.
@@ -257,12 +260,30 @@ type joinDoneMsg struct {
 	err error
 }
 
-// Init joins at once when the wizard gave the node and the code.
+// Init joins at once when the wizard gave the node and the code (asking
+// first, unless authorized).
 func (s *joinScreen) Init(c *Context) tea.Cmd {
-	if s.authorized && s.plan.Address != "" && s.plan.Code != "" {
-		return s.join(c)
+	if s.plan.Address != "" && s.plan.Code != "" {
+		return s.start(c)
 	}
 	return s.form.FocusOn(0)
+}
+
+// start joins the plan's node, or asks first (and for the console
+// password) when the screen is not authorized yet.
+func (s *joinScreen) start(c *Context) tea.Cmd {
+	s.err = nil
+	if s.authorized {
+		return s.join(c)
+	}
+	if why := refuseAction(c); why != "" {
+		s.err = errors.New(why)
+		return s.form.FocusOn(0)
+	}
+	s.dialog = newConfirm(fmt.Sprintf("Join %s? This node takes its services, backends and VIPs in place of its own "+
+		"(kept in the config history); its name, management network and priorities stay.", s.plan.target()),
+		func() tea.Msg { return joinStartMsg{} })
+	return nil
 }
 
 func (s *joinScreen) join(c *Context) tea.Cmd {
@@ -334,18 +355,8 @@ func (s *joinScreen) Update(c *Context, msg tea.Msg) (Screen, tea.Cmd) {
 		if bad > 0 {
 			return s, nil
 		}
-		s.plan, s.err = p, nil
-		if s.authorized {
-			return s, s.join(c)
-		}
-		if why := refuseAction(c); why != "" {
-			s.err = errors.New(why)
-			return s, nil
-		}
-		s.dialog = newConfirm(fmt.Sprintf("Join %s? This node takes its services, backends and VIPs in place of its own "+
-			"(kept in the config history); its name, management network and priorities stay.", p.target()),
-			func() tea.Msg { return joinStartMsg{} })
-		return s, nil
+		s.plan = p
+		return s, s.start(c)
 	case joinStartMsg:
 		return s, s.join(c)
 	}

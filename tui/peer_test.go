@@ -67,6 +67,20 @@ func (c *console) joinStep(address, code, port string) {
 	c.press(tea.KeyEnter)
 }
 
+// wizardAgainToPeer runs the wizard again from the dashboard (w) up to
+// its Peer step, keeping what the running config sets.
+func (c *console) wizardAgainToPeer() {
+	c.t.Helper()
+	c.runes("w")
+	c.waitFor("Node name")
+	c.press(tea.KeyEnter)
+	c.waitFor("2/8  Network")
+	c.press(tea.KeyEnter, tea.KeyEnter) // eth0, left to the OS
+	c.waitFor("Time servers")
+	c.press(tea.KeyEnter, tea.KeyEnter) // DHCP's server kept; a new entry, left empty
+	c.waitFor("4/8  Peer")
+}
+
 // finishAfterPeer types the password and reaches the review of a wizard
 // whose Peer step skipped VRRP and Service.
 func (c *console) finishAfterPeer() {
@@ -469,17 +483,61 @@ func TestPeerStepNotes(t *testing.T) {
 	})
 	t.Run("paired", func(t *testing.T) {
 		c, _ := peerDashboard(t, 2, peerStates[0].set)
-		c.runes("w")
-		c.waitFor("Node name")
-		c.press(tea.KeyEnter)
-		c.waitFor("2/8  Network")
-		c.press(tea.KeyEnter, tea.KeyEnter) // eth0, left to the OS
-		c.waitFor("Time servers")
-		c.press(tea.KeyEnter, tea.KeyEnter) // DHCP's server kept; a new entry, left empty
+		c.wizardAgainToPeer()
 		c.waitFor("This node is paired with lb2: the pairing stays (U on the dashboard unpairs).")
 		c.press(tea.KeyEnter)
 		c.waitFor("VRID")
 		c.press(tea.KeyDown, tea.KeyDown, tea.KeyDown) // VIPs, VRID, role
 		c.waitFor("is this node's own: it is never copied to a peer")
 	})
+}
+
+// TestWizardAgainAsks: the wizard run again on a node with a console
+// password asks for it before it joins or shows a code, as the
+// dashboard's J and P do; the wizard's first config does not (its
+// password was set a moment before).
+func TestWizardAgainAsks(t *testing.T) {
+	for _, mode := range []string{"join", "first"} {
+		t.Run(mode, func(t *testing.T) {
+			c, f := peerDashboard(t, 2, nil)
+			c.wizardAgainToPeer()
+			c.runes(mode[:1])
+			if mode == "join" {
+				c.press(tea.KeyEnter)
+				c.typeText("10.0.0.12")
+				c.press(tea.KeyEnter)
+				c.typeText("K7QM-4XRT-9C")
+				c.press(tea.KeyEnter, tea.KeyEnter)
+				c.waitFor("5/6  Password")
+			} else {
+				c.press(tea.KeyEnter)
+				c.waitFor("5/8  VRRP")
+				c.press(tea.KeyEnter, tea.KeyEnter, tea.KeyEnter, tea.KeyEnter, tea.KeyEnter, tea.KeyEnter, tea.KeyEnter)
+				c.waitFor("6/8  Service")
+				c.press(tea.KeyEnter, tea.KeyEnter, tea.KeyEnter) // web, 80, http
+				c.press(tea.KeyEnter, tea.KeyEnter, tea.KeyEnter) // the two servers; a new entry, left empty
+				c.press(tea.KeyEnter, tea.KeyEnter, tea.KeyEnter) // check, balance, persistence
+			}
+			c.waitFor("A console password is set")
+			c.press(tea.KeyEnter)
+			c.waitFor("Changes to the running config")
+			c.press(tea.KeyEnter)
+			if mode == "join" {
+				c.waitFor("Join 10.0.0.12? This node takes its services")
+			} else {
+				c.waitFor("Make a pairing code for another node to join this one?")
+			}
+			f.wantCalls(t)
+			c.runes("y")
+			c.typeText("secret123")
+			c.press(tea.KeyEnter)
+			if mode == "join" {
+				c.waitFor("Paired with lb2.")
+				f.wantCalls(t, "join 10.0.0.12 0 K7QM-4XRT-9C")
+			} else {
+				c.waitFor("code K7QM-4XRT-9C")
+				f.wantCalls(t, "start pairing")
+			}
+		})
+	}
 }

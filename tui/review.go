@@ -110,12 +110,12 @@ func (s *reviewStep) Update(c *Context, msg tea.Msg) (bool, tea.Cmd) {
 				if s.peer.Mode == "join" || s.peer.Mode == "first" {
 					d.flash += "; then pair (P or J)"
 				}
-			} else if next := afterApply(c, s.peer, s.first != "" || !needsPassword(c)); next != nil {
-				// The first config's password was set a moment ago by
-				// the person at the console: it is not asked again.
-				return false, func() tea.Msg { return ShowMsg{Screen: next} }
+				return false, func() tea.Msg { return ShowMsg{Screen: d} }
 			}
-			return false, func() tea.Msg { return ShowMsg{Screen: d} }
+			// The first config's password was set a moment ago by the
+			// person at the console: it is not asked again.
+			next := afterApply(c, d, s.peer, s.first != "")
+			return false, func() tea.Msg { return ShowMsg{Screen: next} }
 		}
 		if es := config.AsErrors(m.err); es != nil {
 			return false, func() tea.Msg { return applyFailedMsg{es} }
