@@ -185,12 +185,14 @@ func TestConsoleSetsUpANode(t *testing.T) {
 	c.waitFor("Node name", 10*time.Second)
 	c.typeText("lb1")
 	c.send("Enter")
-	c.waitFor("2/7  Network", 5*time.Second)
+	c.waitFor("2/8  Network", 5*time.Second)
 	c.waitFor("(x) eth0", 5*time.Second)
 	c.save("wizard-network")
 	c.send("Enter", "Enter") // eth0, left to the OS (a lab node, not the appliance)
 	c.waitFor("Time servers", 5*time.Second)
 	c.send("Enter") // none
+	c.waitFor("Single node (pair later", 5*time.Second)
+	c.send("Enter") // a single node
 	c.waitFor("VRID", 5*time.Second)
 	c.waitFor("(x) eth0", 5*time.Second)
 	c.send("Enter")

@@ -253,7 +253,7 @@ wizard_run() {
 	wait_log "$dir/wiz.serial.log" 'Started.*halbd\.service' "$BOOT_TIMEOUT" ||
 		fail "part 4: halbd did not become READY (see $dir/wiz.serial.log)"
 	grep -a -q 'halb-seed: imported' "$dir/wiz.serial.log" && fail "part 4: a seed was imported on a VM with none (see $dir/wiz.serial.log)"
-	wait_screen 'halb setup +1/7 +Node' 120 "the wizard on first boot"
+	wait_screen 'halb setup +1/8 +Node' 120 "the wizard on first boot"
 	wait_screen '> Node name' 10 "the node name field"
 	ascii_screen "wizard's first" 'enter next step'
 	save_screen first-boot
@@ -264,7 +264,7 @@ wizard_run() {
 	keys Enter
 	# The management network: eth0 with the address halbd's DHCP client got
 	# at first boot, DHCP preselected, and the lease shown.
-	wait_screen '2/7 +Network' 10 "the network step"
+	wait_screen '2/8 +Network' 10 "the network step"
 	wait_screen '\(x\) eth0 +link up +52:54:00:77:00:03 +192\.168\.77\.3/24' 60 "eth0 with its DHCP address in the interface list"
 	wait_screen 'dhcp BOUND 192\.168\.77\.3/24 from 192\.168\.77\.254' 30 "the lease on the network step"
 	save_screen wizard-network
@@ -276,6 +276,8 @@ wizard_run() {
 	wait_screen '192\.168\.77\.254: offset [-+][0-9.]+[mun]?s, delay [0-9.]+[mun]?s, stratum 8' 30 "the time server test"
 	save_screen wizard-time
 	keys Enter Enter # the entry, then leave the list
+	wait_screen '> Peer +\(x\) Single node' 10 "the peer step"
+	keys Enter # a single node
 	wait_screen 'VRID' 10 "the VRRP step"
 	wait_screen '\(x\) eth0 +link up +52:54:00:77:00:03 +192\.168\.77\.3/24' 60 "eth0 in the VRRP step's interface list"
 	save_screen wizard-vrrp

@@ -42,7 +42,17 @@ type Client interface {
 	RevertNow(ctx context.Context) error
 	TestNetwork(ctx context.Context) ([]api.CheckResult, error)
 	TestTime(ctx context.Context, servers []string) ([]timesync.ServerStatus, error)
+	// The peer requests (appliance/api/peer.go).
+	StartPairing(ctx context.Context) (api.PairingCode, error)
+	Pairing(ctx context.Context) (api.PairingCode, error)
+	CancelPairing(ctx context.Context) error
+	JoinPeer(ctx context.Context, address string, port int, code string) (api.JoinResult, error)
+	Unpair(ctx context.Context, name string) error
+	ResolveConflict(ctx context.Context, keep string) (api.ApplyResult, error)
 }
+
+// *api.Client is what the console runs on.
+var _ Client = (*api.Client)(nil)
 
 // Options configure the console.
 type Options struct {
@@ -102,6 +112,9 @@ type Context struct {
 	// status; nil when the daemon does not run them.
 	Network *netcfg.Status
 	Time    *timesync.Status
+	// Peer is status.peer: the peer link and what this node knows of
+	// its peers; nil when the daemon does not run the peer component.
+	Peer *api.PeerStatus
 }
 
 const maxEvents = 500
@@ -402,7 +415,7 @@ func (a *App) View() string {
 
 // decode parses the component parts of the status the dashboard shows.
 func (c *Context) decode() {
-	c.VRRP, c.Services, c.Health, c.Network, c.Time = nil, nil, nil, nil, nil
+	c.VRRP, c.Services, c.Health, c.Network, c.Time, c.Peer = nil, nil, nil, nil, nil, nil
 	if c.Status == nil {
 		return
 	}
@@ -416,6 +429,10 @@ func (c *Context) decode() {
 	var t timesync.Status
 	if len(c.Status.Time) > 0 && string(c.Status.Time) != "null" && json.Unmarshal(c.Status.Time, &t) == nil {
 		c.Time = &t
+	}
+	var p api.PeerStatus
+	if len(c.Status.Peer) > 0 && string(c.Status.Peer) != "null" && json.Unmarshal(c.Status.Peer, &p) == nil {
+		c.Peer = &p
 	}
 }
 

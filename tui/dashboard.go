@@ -85,6 +85,10 @@ func (d *Dashboard) Update(c *Context, msg tea.Msg) (Screen, tea.Cmd) {
 		}
 		w := NewWizard(c, m.draft)
 		return w, w.Init(c)
+	case showPairingMsg:
+		d.busy = ""
+		s := newPairingScreen(c, false)
+		return s, s.Init(c)
 	case startFailoverMsg:
 		d.busy = ""
 		f, cmd := newFailoverTest(c)
@@ -112,7 +116,7 @@ func (d *Dashboard) Update(c *Context, msg tea.Msg) (Screen, tea.Cmd) {
 			if run == nil {
 				d.flash, d.flashErr = "cancelled", false
 			} else {
-				d.busy = d.dialog.question
+				d.busy = d.dialog.busy
 			}
 			d.dialog = nil
 			return d, run
@@ -216,6 +220,19 @@ func (d *Dashboard) key(c *Context, k tea.KeyMsg) (Screen, tea.Cmd) {
 		return &keysScreen{back: d}, nil
 	case "x":
 		return newSystemScreen(), nil
+	case "P":
+		d.pairKey(c)
+	case "J":
+		if c.Peer == nil {
+			d.flash, d.flashErr = "this halbd runs no peer component", true
+			return d, nil
+		}
+		s := newJoinScreen(c, PeerPlan{}, false)
+		return s, s.Init(c)
+	case "U":
+		d.unpairKey(c)
+	case "C":
+		d.conflictKey(c)
 	}
 	return d, nil
 }
@@ -277,6 +294,9 @@ func (d *Dashboard) View(c *Context, w, h int) string {
 	}
 	if line := mgmtLine(c); line != "" {
 		b.WriteString(truncate(line, w) + "\n")
+	}
+	for _, line := range peerLines(c, w) {
+		b.WriteString(line + "\n")
 	}
 	b.WriteString(d.alarmLine(c, w) + "\n")
 	if p := pendingChange(c); p != nil {
@@ -373,6 +393,9 @@ func alarms(c *Context) []string {
 	}
 	if c.Time != nil && c.Time.Alarm != "" {
 		out = append(out, "clock: "+c.Time.Alarm)
+	}
+	if c.Peer != nil {
+		out = append(out, c.Peer.Alarms...)
 	}
 	for _, in := range c.VRRP {
 		if in.State == vrrp.StateFault {

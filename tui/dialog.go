@@ -5,27 +5,47 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/ansi"
 
 	"halb/appliance/api"
 )
 
-// confirm asks yes or no before an action that changes state, then the
-// console password when the node requires one (console.require_password).
+// confirm asks yes or no (or one of a few choices) before an action that
+// changes state, then the console password when the node requires one
+// (console.require_password).
 type confirm struct {
 	question string
-	action   tea.Cmd
+	choices  []choice
+	action   tea.Cmd // the choice made, while the password is asked
+	// busy is what the dashboard shows while the action runs.
+	busy     string
 	asking   bool // the password is being asked
 	pw       *TextField
 	checking bool
 	err      string
 }
 
+// choice is one answer of a confirm: its key, what it does (shown as
+// "key = label"), and the action (nil: cancel).
+type choice struct {
+	key, label string
+	action     tea.Cmd
+	busy       string
+}
+
 func newConfirm(question string, action tea.Cmd) *confirm {
-	return &confirm{question: question, action: action, pw: NewText("Console password", "", "", "").Password()}
+	return newChoices(question, choice{"y", "yes", action, question}, choice{"n", "no", nil, ""})
+}
+
+// newChoices asks question with answers other than yes and no (esc
+// always cancels).
+func newChoices(question string, choices ...choice) *confirm {
+	return &confirm{question: question, choices: choices, pw: NewText("Console password", "", "", "").Password()}
 }
 
 // passwordCheckedMsg is the daemon's answer to a password.
@@ -77,15 +97,22 @@ func (d *confirm) update(c *Context, msg tea.Msg) (done bool, run tea.Cmd, cmd t
 			return false, nil, nil
 		}
 		if !d.asking {
-			switch m.String() {
-			case "y", "Y":
+			if m.String() == "esc" {
+				return true, nil, nil
+			}
+			for _, ch := range d.choices {
+				if !strings.EqualFold(m.String(), ch.key) {
+					continue
+				}
+				if ch.action == nil {
+					return true, nil, nil
+				}
+				d.action, d.busy = ch.action, ch.busy
 				if !needsPassword(c) {
 					return true, d.action, nil
 				}
 				d.asking = true
 				return false, nil, d.pw.Focus()
-			case "n", "N", "esc":
-				return true, nil, nil
 			}
 			return false, nil, nil
 		}
@@ -109,10 +136,21 @@ func (d *confirm) update(c *Context, msg tea.Msg) (done bool, run tea.Cmd, cmd t
 
 func (d *confirm) view(t *Theme, w int) string {
 	var b strings.Builder
-	b.WriteString(d.question + "\n\n")
+	b.WriteString(ansi.Wordwrap(d.question, max(w-4, 20), " ") + "\n\n")
 	switch {
 	case !d.asking:
-		b.WriteString("y = yes, n = no")
+		var answers []string
+		for _, ch := range d.choices {
+			answers = append(answers, ch.key+" = "+ch.label)
+		}
+		sep := ", "
+		if len(d.choices) > 2 {
+			sep = "\n"
+		}
+		if !d.cancels() {
+			answers = append(answers, "esc = cancel")
+		}
+		b.WriteString(strings.Join(answers, sep))
 	default:
 		b.WriteString("Console password: " + d.pw.in.View() + "\n")
 		if d.checking {
@@ -130,5 +168,17 @@ func (d *confirm) help() []Binding {
 	if d.asking {
 		return []Binding{{"enter", "check the password"}, {"esc", "cancel"}}
 	}
-	return []Binding{{"y", "yes"}, {"n", "no"}}
+	var keys []Binding
+	for _, ch := range d.choices {
+		keys = append(keys, Binding{ch.key, ch.label})
+	}
+	if !d.cancels() {
+		keys = append(keys, Binding{"esc", "cancel"})
+	}
+	return keys
+}
+
+// cancels reports whether one of the choices is "no".
+func (d *confirm) cancels() bool {
+	return slices.ContainsFunc(d.choices, func(ch choice) bool { return ch.action == nil })
 }

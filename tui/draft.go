@@ -33,6 +33,9 @@ type Draft struct {
 	// ConsolePassword is set by the wizard's password step; the review
 	// sets it on the daemon before it applies the config.
 	ConsolePassword string
+	// Peer is what the wizard's Peer step chose; the review carries it
+	// out once the config is applied.
+	Peer PeerPlan
 }
 
 // NewDraft starts an empty draft (an unconfigured node).

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -41,10 +43,23 @@ type fakeClient struct {
 	required bool
 	history  []api.HistoryEntry
 	versions map[int][]byte
+	// now is the console's clock (Options.Now); advance moves it.
+	now time.Time
+	// peer is status.peer (nil: the daemon runs no peer component);
+	// code the active pairing code; joinCode the code a join needs,
+	// joinTries the tries it has left, joinResult what it answers.
+	peer       *api.PeerStatus
+	code       *api.PairingCode
+	pairingErr error
+	joinCode   string
+	joinTries  int
+	joinResult api.JoinResult
+	joinPeer   api.PeerState // the peer a join adds to status.peer
 }
 
 func newFake(t *testing.T) *fakeClient {
-	f := &fakeClient{events: make(chan api.Event, 16), done: make(chan struct{}), required: true, versions: map[int][]byte{}}
+	f := &fakeClient{events: make(chan api.Event, 16), done: make(chan struct{}), required: true, versions: map[int][]byte{},
+		now: testNow}
 	t.Cleanup(func() { close(f.done) })
 	f.status = &api.Status{Node: api.NodeStatus{Version: "test"}, Config: api.ConfigStatus{Path: "/var/lib/halb/halb.yaml"}}
 	f.interfaces = []api.Interface{
@@ -69,6 +84,9 @@ func (f *fakeClient) Status(ctx context.Context) (*api.Status, error) {
 		return nil, f.statusErr
 	}
 	st := *f.status
+	if f.peer != nil {
+		st.Peer = mustJSON(f.peer)
+	}
 	return &st, nil
 }
 
@@ -343,4 +361,137 @@ func (f *fakeClient) Poweroff(ctx context.Context) error {
 func (f *fakeClient) FactoryReset(ctx context.Context, nodeName string) error {
 	f.record("factory-reset " + nodeName)
 	return nil
+}
+
+// Now is the console's clock.
+func (f *fakeClient) Now() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.now
+}
+
+// advance moves the console's clock.
+func (f *fakeClient) advance(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.now = f.now.Add(d)
+}
+
+// setPeer changes status.peer (made first when nil).
+func (f *fakeClient) setPeer(fn func(p *api.PeerStatus)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.peer == nil {
+		f.peer = &api.PeerStatus{}
+	}
+	fn(f.peer)
+}
+
+// fingerprints of the fake's nodes.
+const (
+	fpLB1 = "sha256:3f9a1c0b7e52d4a8c6e1f0b9a7d3c2e5f4a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7"
+	fpLB2 = "sha256:9c2e4b6a8d0f1e3c5a7b9d1f3e5c7a9b1d3f5e7c9a1b3d5f7e9c1a3b5d7f9e1c"
+)
+
+// peered makes the fake a node with the peer component and no peer.
+func (f *fakeClient) peered() {
+	f.setPeer(func(p *api.PeerStatus) {
+		p.Fingerprint = fpLB1
+		p.ConfigVersion = "lb1:5"
+		p.Peers = []api.PeerState{}
+	})
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.joinCode, f.joinTries = "K7QM-4XRT-9C", 5
+	f.joinResult = api.JoinResult{Peer: "lb2", Fingerprint: fpLB2, ConfigVersion: "lb2:7", Version: 2,
+		Message: "took lb2's cluster parts: 3 change(s)"}
+	f.joinPeer = api.PeerState{Name: "lb2", Address: "10.0.0.12", Port: 7900, Fingerprint: fpLB2, Paired: true,
+		Reachable: true, ConfigVersion: "lb2:7", InSync: true}
+}
+
+func (f *fakeClient) StartPairing(ctx context.Context) (api.PairingCode, error) {
+	f.record("start pairing")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.pairingErr != nil {
+		return api.PairingCode{}, f.pairingErr
+	}
+	f.code = &api.PairingCode{Code: "K7QM-4XRT-9C", Expires: f.now.Add(10 * time.Minute), TriesLeft: 5,
+		Fingerprint: fpLB1, Port: 7900, Addresses: []string{"10.0.0.11", "fd00::11"}}
+	if f.peer != nil {
+		f.peer.Listen = ":7900"
+		f.peer.Pairing = &api.PairingState{Expires: f.code.Expires, TriesLeft: 5}
+	}
+	return *f.code, nil
+}
+
+func (f *fakeClient) Pairing(ctx context.Context) (api.PairingCode, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.code == nil {
+		return api.PairingCode{}, &api.StatusError{Code: 404, Msg: "no pairing code is active"}
+	}
+	return *f.code, nil
+}
+
+func (f *fakeClient) CancelPairing(ctx context.Context) error {
+	f.record("cancel pairing")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.code == nil {
+		return &api.StatusError{Code: 404, Msg: "no pairing code is active"}
+	}
+	f.code = nil
+	if f.peer != nil {
+		f.peer.Pairing = nil
+	}
+	return nil
+}
+
+// JoinPeer pairs when the code is joinCode; a wrong one costs a try, and
+// the daemon's message says how many are left.
+func (f *fakeClient) JoinPeer(ctx context.Context, address string, port int, code string) (api.JoinResult, error) {
+	f.record(fmt.Sprintf("join %s %d %s", address, port, code))
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.joinTries <= 0 {
+		return api.JoinResult{}, &api.StatusError{Code: 401, Msg: fmt.Sprintf("pairing with %s refused: the code is no longer valid", address)}
+	}
+	if code != f.joinCode {
+		f.joinTries--
+		return api.JoinResult{}, &api.StatusError{Code: 401,
+			Msg: fmt.Sprintf("pairing with %s refused: wrong code (%d tries left)", address, f.joinTries)}
+	}
+	if f.peer != nil {
+		f.peer.Peers = append(f.peer.Peers, f.joinPeer)
+		f.peer.ConfigVersion = f.joinResult.ConfigVersion
+	}
+	return f.joinResult, nil
+}
+
+func (f *fakeClient) Unpair(ctx context.Context, name string) error {
+	f.record("unpair " + name)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.peer != nil {
+		for i, p := range f.peer.Peers {
+			if p.Name == name {
+				f.peer.Peers = append(f.peer.Peers[:i:i], f.peer.Peers[i+1:]...)
+				return nil
+			}
+		}
+	}
+	return &api.StatusError{Code: 404, Msg: fmt.Sprintf("no peer %q", name)}
+}
+
+func (f *fakeClient) ResolveConflict(ctx context.Context, keep string) (api.ApplyResult, error) {
+	f.record("resolve " + keep)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.peer == nil || f.peer.Conflict == nil {
+		return api.ApplyResult{}, &api.StatusError{Code: 404, Msg: "no conflict to settle"}
+	}
+	f.peer.Conflict = nil
+	f.peer.Alarms = slices.DeleteFunc(f.peer.Alarms, func(a string) bool { return strings.Contains(a, "conflict") })
+	return api.ApplyResult{Version: 13}, nil
 }

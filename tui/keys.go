@@ -23,6 +23,10 @@ var dashboardKeys = []Binding{
 	{"x", "system: interfaces, logs, reboot, power off, factory reset"},
 	{"w", "run the setup wizard again"},
 	{"p", "set or change the console password"},
+	{"P", "pair: show a code for another node to join this one"},
+	{"J", "join a node that shows a pairing code"},
+	{"U", "unpair a peer"},
+	{"C", "resolve a config conflict with the peer: keep mine / take theirs"},
 	{"!", "root shell (asks root's password; none while root is locked)"},
 }
 

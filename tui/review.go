@@ -26,6 +26,9 @@ type reviewStep struct {
 	// confirm: the change touches the running node's management network:
 	// it is applied with ConfirmWithin and reverts unless kept.
 	confirm bool
+	// peer is the wizard's peer plan, carried out once the config is
+	// applied.
+	peer PeerPlan
 }
 
 func newReviewStep() Step { return &reviewStep{} }
@@ -35,6 +38,7 @@ func (s *reviewStep) Title() string { return "Review" }
 func (s *reviewStep) Load(c *Context, d *Draft) tea.Cmd {
 	s.applyErr, s.applying, s.offset = nil, false, 0
 	s.password = d.ConsolePassword
+	s.peer = d.Peer
 	s.raw, s.problem = d.YAML()
 	if s.problem != nil {
 		return nil
@@ -103,8 +107,15 @@ func (s *reviewStep) Update(c *Context, msg tea.Msg) (bool, tea.Cmd) {
 			d.flash = fmt.Sprintf("config applied: %d change(s)", len(m.changes))
 			if m.pending {
 				d.flash += "; management network changed: keep it (y) or it reverts"
+				if s.peer.Mode == "join" || s.peer.Mode == "first" {
+					d.flash += "; then pair (P or J)"
+				}
+				return false, func() tea.Msg { return ShowMsg{Screen: d} }
 			}
-			return false, func() tea.Msg { return ShowMsg{Screen: d} }
+			// The first config's password was set a moment ago by the
+			// person at the console: it is not asked again.
+			next := afterApply(c, d, s.peer, s.first != "")
+			return false, func() tea.Msg { return ShowMsg{Screen: next} }
 		}
 		if es := config.AsErrors(m.err); es != nil {
 			return false, func() tea.Msg { return applyFailedMsg{es} }
@@ -154,6 +165,13 @@ func (s *reviewStep) View(c *Context, w, h int) string {
 			sign = "-"
 		}
 		b.WriteString("  " + sign + " " + ch.String() + "\n")
+	}
+	switch s.peer.Mode {
+	case "join":
+		b.WriteString(t.Bold.Render(fmt.Sprintf("Then this node joins %s with the code %s:", s.peer.target(), s.peer.Code)) + "\n" +
+			t.Bold.Render(fmt.Sprintf("services, backends and VIPs come from %s when paired.", s.peer.Address)) + "\n")
+	case "first":
+		b.WriteString(t.Bold.Render("Then this node shows a pairing code for the other node to type.") + "\n")
 	}
 	for _, m := range s.msgs {
 		b.WriteString(t.Error.Render("! "+m) + "\n")

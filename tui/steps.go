@@ -123,7 +123,8 @@ func newVRRPStep() Step {
 		iface: NewChoice("Interface", "left/right: the link the VIPs live on (state, MAC, addresses)", ""),
 		vips:  NewList("VIPs", "10.0.0.100/24", "the virtual addresses with their prefix; none: no VRRP (a single node)"),
 		vrid:  NewText("VRID", "", "51", "virtual router id 1..255, the same on both nodes; one no other router uses on the link"),
-		role: NewChoice("Role", "primary holds the VIPs while it is up; secondary takes them over", "primary",
+		role: NewChoice("Role", "primary holds the VIPs while it is up; secondary takes them over. The priority is this node's own: "+
+			"it is never copied to a peer", "primary",
 			Option{"primary", fmt.Sprintf("primary (priority %d)", primaryPriority)},
 			Option{"secondary", fmt.Sprintf("secondary (priority %d)", secondaryPriority)}),
 		advert: NewText("Advert interval", "", "(default 200ms)", "how often the master announces itself; failover takes about 3 of them"),

@@ -37,7 +37,7 @@ func startConsole(t *testing.T, f *fakeClient, profile int) *console {
 	t.Helper()
 	term := terms[profile]
 	app := New(f, themeFor(term.profile, term.ascii), Options{Socket: "/run/halb/halb.sock", Version: "test",
-		Now: func() time.Time { return testNow }, Poll: 50 * time.Millisecond})
+		Now: f.Now, Poll: 50 * time.Millisecond})
 	tm := teatest.NewTestModel(t, app, teatest.WithInitialTermSize(80, 24))
 	t.Cleanup(func() { tm.Quit() })
 	return &console{t: t, tm: tm, f: f}
@@ -140,7 +140,7 @@ func (c *console) completeWizard(stopAt string) {
 	c.waitFor("Node name")
 	c.typeText("lb1")
 	c.press(tea.KeyEnter)
-	c.waitFor("2/7  Network")
+	c.waitFor("2/8  Network")
 	c.waitFor("(x) eth0")
 	if stopAt == "network" {
 		return
@@ -151,6 +151,11 @@ func (c *console) completeWizard(stopAt string) {
 		return
 	}
 	c.press(tea.KeyEnter) // no time server
+	c.waitFor("Single node (pair later")
+	if stopAt == "peer" {
+		return
+	}
+	c.press(tea.KeyEnter) // a single node
 	c.waitFor("VRID")
 	c.waitFor("(x) eth0")
 	if stopAt == "vrrp" {
@@ -186,9 +191,13 @@ func (c *console) completeWizard(stopAt string) {
 
 func TestWizardGolden(t *testing.T) {
 	for i, term := range terms {
-		for _, step := range []string{"node", "network", "time", "vrrp", "service", "password", "review"} {
+		for _, step := range []string{"node", "network", "time", "peer", "vrrp", "service", "password", "review"} {
 			t.Run(term.name+"/"+step, func(t *testing.T) {
-				c := startConsole(t, newFake(t), i)
+				f := newFake(t)
+				if step == "peer" {
+					f.peered()
+				}
+				c := startConsole(t, f, i)
 				if step == "node" {
 					c.waitFor("Node name")
 				} else {

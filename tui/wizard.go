@@ -36,6 +36,7 @@ var wizardSteps = []func() Step{
 	newNodeStep,
 	newNetStep,
 	newTimeStep,
+	newPeerStep,
 	newVRRPStep,
 	newServiceStep,
 	newPasswordStep,
@@ -114,7 +115,7 @@ func (w *Wizard) Update(c *Context, msg tea.Msg) (Screen, tea.Cmd) {
 				return w, nil
 			}
 			w.steps[w.i].Save(w.draft)
-			w.i--
+			w.i = w.step(w.i, -1)
 			w.note = ""
 			return w, w.steps[w.i].Load(c, w.draft)
 		}
@@ -136,28 +137,55 @@ func (w *Wizard) next(c *Context) tea.Cmd {
 			bad++
 		}
 	}
-	if bad > 0 || w.i == len(w.steps)-1 {
+	j := w.step(w.i, 1)
+	if bad > 0 || j == w.i {
 		return nil
 	}
-	w.i++
+	w.i = j
 	w.note = ""
 	return w.steps[w.i].Load(c, w.draft)
+}
+
+// skipper is a step that the choices made before it leave out (the VRRP
+// and Service steps of a node that joins a peer).
+type skipper interface{ skipped(d *Draft) bool }
+
+func (w *Wizard) skipped(i int) bool {
+	s, ok := w.steps[i].(skipper)
+	return ok && s.skipped(w.draft)
+}
+
+// step is the next step from i in direction d that is not skipped (i
+// itself at either end).
+func (w *Wizard) step(i, d int) int {
+	for j := i + d; j >= 0 && j < len(w.steps); j += d {
+		if !w.skipped(j) {
+			return j
+		}
+	}
+	return i
 }
 
 func (w *Wizard) View(c *Context, width, height int) string {
 	t := c.Theme
 	var b strings.Builder
-	title := fmt.Sprintf(" %s  %d/%d  %s", w.title, w.i+1, len(w.steps), w.steps[w.i].Title())
-	b.WriteString(t.Title.Render(pad(title, width)) + "\n")
-	// The steps, the current one marked.
+	// The steps that are not skipped, the current one marked.
 	var names []string
+	n, cur := 0, 0
 	for i, s := range w.steps {
-		n := s.Title()
-		if i == w.i {
-			n = t.Bold.Render("[" + n + "]")
+		if i != w.i && w.skipped(i) {
+			continue
 		}
-		names = append(names, n)
+		n++
+		name := s.Title()
+		if i == w.i {
+			cur = n
+			name = t.Bold.Render("[" + name + "]")
+		}
+		names = append(names, name)
 	}
+	title := fmt.Sprintf(" %s  %d/%d  %s", w.title, cur, n, w.steps[w.i].Title())
+	b.WriteString(t.Title.Render(pad(title, width)) + "\n")
 	b.WriteString(truncate(strings.Join(names, " > "), width) + "\n")
 	if w.note != "" {
 		b.WriteString(t.Error.Render(w.note) + "\n")
