@@ -158,8 +158,10 @@ type JoinResult struct {
 
 // ResolveRequest is the body of POST /v1/peer/conflict.
 type ResolveRequest struct {
-	// Keep is "mine" (apply this node's losing change again, which then
-	// replicates) or "theirs" (keep the winner; the conflict is settled).
+	// Keep is "mine" (what this node had) or "theirs" (what the peer
+	// had). Choosing the winner, which runs, settles the conflict;
+	// choosing the loser applies it again from the history, a new change
+	// that replicates to the peer.
 	Keep string `json:"keep"`
 }
 

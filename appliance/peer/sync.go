@@ -357,9 +357,11 @@ func (p *Peer) handleUnpair(w http.ResponseWriter, r *http.Request) {
 	}()
 }
 
-// Resolve settles the reported conflict: "theirs" keeps the winner that
-// runs; "mine" applies this node's losing change again (a new change, which
-// replicates).
+// Resolve settles the reported conflict from this node's side: "mine"
+// keeps what this node had, "theirs" what the peer had. The side that won
+// runs already, so choosing it only clears the conflict; choosing the side
+// that lost applies the loser again from the history (a new change, which
+// replicates to the peer).
 func (p *Peer) Resolve(keep string) (api.ApplyResult, error) {
 	p.mu.Lock()
 	c := p.st.Conflict
@@ -370,9 +372,8 @@ func (p *Peer) Resolve(keep string) (api.ApplyResult, error) {
 	if c == nil {
 		return api.ApplyResult{}, api.Errorf(api.ErrNotFound, "no conflict to settle")
 	}
-	if keep == "theirs" || !c.Mine {
-		// The winner runs already (when this node's change won, "mine" is
-		// what runs).
+	if (keep == "mine") != c.Mine {
+		// The chosen side is the winner, which runs.
 		p.clearConflict(fmt.Sprintf("kept %s", c.Winner))
 		return api.ApplyResult{}, nil
 	}
@@ -383,6 +384,6 @@ func (p *Peer) Resolve(keep string) (api.ApplyResult, error) {
 	if err != nil {
 		return res, err
 	}
-	p.clearConflict(fmt.Sprintf("this node's change (history version %d) applied again", c.LoserHistory))
+	p.clearConflict(fmt.Sprintf("the losing change %s (history version %d) applied again", c.Loser, c.LoserHistory))
 	return res, nil
 }
