@@ -415,3 +415,20 @@ func (h *Host) Remove() error {
 	}
 	return h.remove()
 }
+
+// AddAddrs adds addresses (with prefix length bits) to the host's
+// interface ifname.
+func (h *Host) AddAddrs(ifname string, addrs []netip.Addr, bits int) error {
+	return h.Do(func() error {
+		link, err := h.nl.LinkByName(ifname)
+		if err != nil {
+			return fmt.Errorf("netlab: %s: %s: %w", h.Name, ifname, err)
+		}
+		for _, a := range addrs {
+			if err := h.nl.AddrAdd(link, nlAddr(netip.PrefixFrom(a, bits))); err != nil {
+				return fmt.Errorf("netlab: %s: add %s to %s: %w", h.Name, a, ifname, err)
+			}
+		}
+		return nil
+	})
+}

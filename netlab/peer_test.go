@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"regexp"
 	"slices"
 	"strings"
@@ -29,6 +30,8 @@ func peerStatus(t *testing.T, n *Node) api.PeerStatus {
 	}
 	return p
 }
+
+var receivedEntries = regexp.MustCompile(`(\d+) received`)
 
 var pairingCode = regexp.MustCompile(`pairing code\s+([0-9A-Z]{5}-[0-9A-Z]{5})`)
 
@@ -99,18 +102,8 @@ func runs(n *Node, v string) bool {
 func TestPeerPairingAndSync(t *testing.T) {
 	SkipUnlessRoot(t)
 	row := reportRow(t, "peer-sync", string(FlavorHalb))
-	l := New(t)
-	c, err := NewClassic(l, ClassicOptions{Flavor: FlavorHalb, AdvertInterval: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.WaitConverged(30 * time.Second); err != nil {
-		t.Fatal(err)
-	}
+	l, c, ctx := peerLab(t)
 	lb1, lb2 := c.LB[0], c.LB[1]
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
 
 	// A third node that knows the address but not the code.
 	h3, err := l.AddHost("lb3")
@@ -309,4 +302,140 @@ func TestPeerPairingAndSync(t *testing.T) {
 		}
 	}
 	row.Notef("VRRP blocked between the nodes: lb2 says %q; only lb1 holds the VIP", alarm)
+}
+
+// peerLab is the classic lab with halb nodes (200ms adverts), converged,
+// and a context that ends with the test (at most 4 minutes).
+func peerLab(t *testing.T) (*Lab, *Classic, context.Context) {
+	t.Helper()
+	l := New(t)
+	c, err := NewClassic(l, ClassicOptions{Flavor: FlavorHalb, AdvertInterval: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	if err := c.WaitConverged(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	t.Cleanup(cancel)
+	return l, c, ctx
+}
+
+// pairByHalbctl pairs b with a as an operator does: halbctl pair show on
+// a, halbctl pair join on b; it waits until both are in sync.
+func pairByHalbctl(t *testing.T, ctx context.Context, a, b *Node) {
+	t.Helper()
+	code := pairCode(t, ctx, a)
+	addr := a.Host.Addr("eth0", 4).String()
+	if out, err := b.Halbctl(ctx, "pair", "join", addr, code); err != nil {
+		t.Fatalf("pair join: %v\n%s", err, out)
+	}
+	if !WaitFor(10*time.Second, func() bool {
+		pa, pb := peerStatus(t, a), peerStatus(t, b)
+		return len(pa.Peers) == 1 && pa.Peers[0].Reachable && pa.Peers[0].InSync && len(pb.Peers) == 1 && pb.Peers[0].Reachable
+	}) {
+		t.Fatalf("not in sync after pairing:\n%+v\n%+v", peerStatus(t, a), peerStatus(t, b))
+	}
+}
+
+// TestPeerPersistenceFailover: clients stuck to a server by their source
+// address (tcp service) and by cookie (http service) keep their server
+// when the MASTER dies and its peer takes the VIP: the source entries
+// reached the peer over the peer link; the cookie names the server.
+func TestPeerPersistenceFailover(t *testing.T) {
+	SkipUnlessRoot(t)
+	row := reportRow(t, "peer-persistence-failover", string(FlavorHalb))
+	_, c, ctx := peerLab(t)
+	lb1, lb2 := c.LB[0], c.LB[1]
+	pairByHalbctl(t, ctx, lb1, lb2)
+	editRunning(t, lb1, func(cfg *config.Config) {
+		for i := range cfg.Backends {
+			// Random balancing: a node without the entries would pick
+			// each client's server by chance (round robin would repeat
+			// lb1's sequence on lb2 and keep them all without any sync).
+			cfg.Backends[i].Balance = "random"
+			switch cfg.Backends[i].Name {
+			case "web":
+				cfg.Backends[i].Sticky = config.Sticky{Cookie: "SRVID"}
+			case "web-tcp":
+				cfg.Backends[i].Sticky = config.Sticky{Source: true}
+			}
+		}
+	})
+	if !WaitFor(10*time.Second, func() bool {
+		raw, err := lb2.API().Config(ctx)
+		return err == nil && strings.Contains(string(raw), "SRVID") && strings.Contains(string(raw), "source: true")
+	}) {
+		t.Fatal("the sticky settings did not reach lb2")
+	}
+
+	// 20 clients: each its own source address and its own cookie jar.
+	const clients = 20
+	var sources []netip.Addr
+	for i := range clients {
+		sources = append(sources, netip.AddrFrom4([4]byte{192, 168, 10, byte(150 + i)}))
+	}
+	if err := c.Client.AddAddrs("eth0", sources, 24); err != nil {
+		t.Fatal(err)
+	}
+	tcpURL := fmt.Sprintf("http://%s:%d/", ClassicVIP, ClassicTCPPort)
+	bySource := map[netip.Addr]string{}
+	cookies := make([]string, clients)
+	byCookie := make([]string, clients)
+	for i, src := range sources {
+		be, _, err := c.Client.GetFrom(src, tcpURL, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		bySource[src] = be
+		be, cookie, err := c.Client.GetFrom(src, c.URL, "")
+		if err != nil || cookie == "" {
+			t.Fatalf("cookie client %d: %q %q %v", i, be, cookie, err)
+		}
+		byCookie[i], cookies[i] = be, cookie
+	}
+	// The source entries reach lb2 over the peer link.
+	if !WaitFor(10*time.Second, func() bool {
+		m := receivedEntries.FindStringSubmatch(peerStatus(t, lb2).Peers[0].Persistence)
+		got := 0
+		if m != nil {
+			fmt.Sscan(m[1], &got)
+		}
+		return got >= clients
+	}) {
+		t.Fatalf("lb2 did not receive the source entries: %q", peerStatus(t, lb2).Peers[0].Persistence)
+	}
+
+	// lb1 dies; lb2 takes the VIP.
+	if err := lb1.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if !WaitFor(10*time.Second, func() bool { return slices.Equal(c.LiveVIPHolders(), []string{"lb2"}) }) {
+		t.Fatalf("live VIP holders after lb1 died: %v", c.LiveVIPHolders())
+	}
+	keptSource, keptCookie := 0, 0
+	for i, src := range sources {
+		if !WaitFor(5*time.Second, func() bool { _, _, err := c.Client.GetFrom(src, tcpURL, ""); return err == nil }) {
+			t.Fatalf("no answer through lb2 from %s", src)
+		}
+		be, _, err := c.Client.GetFrom(src, tcpURL, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if be == bySource[src] {
+			keptSource++
+		}
+		be, _, err = c.Client.GetFrom(src, c.URL, cookies[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if be == byCookie[i] {
+			keptCookie++
+		}
+	}
+	row.Notef("after lb1 died: %d/%d clients stuck by source kept their server, %d/%d stuck by cookie (by chance alone about half would)", keptSource, clients, keptCookie, clients)
+	if keptSource != clients || keptCookie != clients {
+		t.Errorf("kept their server: %d/%d by source, %d/%d by cookie; want all", keptSource, clients, keptCookie, clients)
+	}
 }

@@ -19,6 +19,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -628,4 +629,42 @@ func anonTree(pid int) int64 {
 		}
 	}
 	return n
+}
+
+// GetFrom sends a GET to url from the host's address src (one of its own),
+// with the cookie header cookie when not empty, on a new connection. It
+// returns the X-Backend of the answer and the name=value of the cookie the
+// answer sets, if any.
+func (h *Host) GetFrom(src netip.Addr, url, cookie string) (backend, setCookie string, err error) {
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var c net.Conn
+		err := h.Do(func() (err error) {
+			d := net.Dialer{Timeout: dialTimeout, LocalAddr: &net.TCPAddr{IP: src.AsSlice()}}
+			c, err = d.DialContext(ctx, network, addr)
+			return err
+		})
+		return c, err
+	}
+	tr := &http.Transport{DialContext: dial, DisableKeepAlives: true}
+	defer tr.CloseIdleConnections()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return "", "", err
+	}
+	if cookie != "" {
+		req.Header.Set("Cookie", cookie)
+	}
+	resp, err := (&http.Client{Transport: tr, Timeout: time.Second}).Do(req)
+	if err != nil {
+		return "", "", err
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return "", "", fmt.Errorf("status %s", resp.Status)
+	}
+	if cs := resp.Cookies(); len(cs) > 0 {
+		setCookie = cs[0].Name + "=" + cs[0].Value
+	}
+	return resp.Header.Get("X-Backend"), setCookie, nil
 }

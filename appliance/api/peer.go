@@ -83,6 +83,9 @@ type PeerState struct {
 	// time.max_offset.
 	ClockSkew time.Duration `json:"clock_skew_ns"`
 	SkewAlarm bool          `json:"skew_alarm,omitempty"`
+	// Persistence says what the persistence sync (source stick entries)
+	// sent and received, e.g. "120 sent, 80 received, 0 queued".
+	Persistence string `json:"persistence,omitempty"`
 	// Sync is the last change this node sent the peer.
 	Sync *SyncState `json:"sync,omitempty"`
 	// SplitBrain lists the VRRP instances both nodes are MASTER of.

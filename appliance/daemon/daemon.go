@@ -301,6 +301,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.log.Warn("maintenance is on (from the state directory): this node keeps no VIPs")
 		d.vrrp.SetMaintenance(true)
 	}
+	d.loadStick()
 	d.Reload()
 	d.loadPending()
 	defer d.stopPending()
@@ -338,6 +339,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.events.Publish(api.Event{Type: "daemon.stopping", Message: "halbd stopping"})
 	d.log.Info("halbd stopping")
 	runErr = errors.Join(runErr, g.Wait())
+	d.saveStick()
 	stopAPI()
 	if apiErr != nil {
 		runErr = errors.Join(runErr, <-apiErr)

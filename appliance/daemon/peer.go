@@ -2,13 +2,16 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"net/netip"
+	"os"
 	"path/filepath"
 
 	"halb/appliance/api"
 	"halb/appliance/config"
 	"halb/appliance/netcfg"
 	"halb/appliance/peer"
+	"halb/appliance/proxy"
 	"halb/appliance/vrrp"
 )
 
@@ -95,13 +98,55 @@ func (d *Daemon) newPeer() peerPart {
 				d.vrrp.PeerAdvert(instance, a, prio)
 			}
 		},
-		Addresses: managementAddresses,
+		Addresses:    managementAddresses,
+		StickEntries: d.proxy.StickEntries,
+		ImportStick:  d.proxy.ImportStick,
 	})
 	if err != nil {
 		d.log.Error("peer link disabled", "err", err)
 		return nil
 	}
+	d.proxy.ObserveStick(p.QueueStick)
 	return p
+}
+
+// stickFile keeps the source-persistence entries across a restart.
+func (d *Daemon) stickFile() string { return filepath.Join(d.opts.StateDir, "stick.json") }
+
+// saveStick writes the proxy's source-persistence entries to the state
+// directory (at shutdown), so that clients keep their servers across a
+// restart of halbd.
+func (d *Daemon) saveStick() {
+	es := d.proxy.StickEntries()
+	if len(es) == 0 {
+		os.Remove(d.stickFile())
+		return
+	}
+	b, err := json.Marshal(es)
+	if err == nil {
+		err = config.WriteFile(d.stickFile(), b, 0o600)
+	}
+	if err != nil {
+		d.log.Error("source persistence entries not saved", "err", err)
+		return
+	}
+	d.log.Info("source persistence entries saved", "entries", len(es))
+}
+
+// loadStick has the proxy take the entries saved at the last shutdown
+// (those of backends with source persistence that have not expired) once
+// it runs the config.
+func (d *Daemon) loadStick() {
+	b, err := os.ReadFile(d.stickFile())
+	if err != nil {
+		return
+	}
+	var es []proxy.StickEntry
+	if err := json.Unmarshal(b, &es); err != nil {
+		d.log.Error("source persistence entries unreadable", "err", err)
+		return
+	}
+	d.proxy.RestoreStick(es)
 }
 
 // changeForPeer applies what fn makes of the running config, under the

@@ -19,6 +19,7 @@ import (
 
 	"halb/appliance/api"
 	"halb/appliance/config"
+	"halb/appliance/proxy"
 )
 
 // ALPN protocols on the peer port: pairing (the only exchange with an
@@ -50,6 +51,7 @@ func (p *Peer) listen(ctx context.Context, port int) (net.Listener, error) {
 	mux.HandleFunc("POST /peer/v1/state", p.handleState)
 	mux.HandleFunc("POST /peer/v1/offer", p.handleOffer)
 	mux.HandleFunc("POST /peer/v1/unpair", p.handleUnpair)
+	mux.HandleFunc("POST /peer/v1/stick", p.handleStick)
 	srv := &http.Server{
 		Handler:           mux,
 		TLSConfig:         p.serverTLS(),
@@ -230,6 +232,12 @@ type link struct {
 	skew     time.Duration
 	haveSkew bool
 	sync     *api.SyncState
+	// The persistence sync's queue (stick.go), under stickMu.
+	stickMu       sync.Mutex
+	stickQ        map[[2]string]proxy.StickEntry
+	stickFull     bool
+	stickSent     uint64
+	stickReceived uint64
 	// splitAt is when a split brain of an instance was last reported.
 	splitAt map[string]time.Time
 	// offered is the digest last offered and when: a change the peer
@@ -276,6 +284,8 @@ func (l *link) run(ctx context.Context) {
 	defer l.client.CloseIdleConnections()
 	t := time.NewTimer(0)
 	defer t.Stop()
+	flush := time.NewTicker(stickFlushEvery)
+	defer flush.Stop()
 	pushNow := false
 	for {
 		select {
@@ -283,6 +293,9 @@ func (l *link) run(ctx context.Context) {
 			return
 		case <-l.pushc:
 			pushNow = true
+		case <-flush.C:
+			l.flushStick(ctx)
+			continue
 		case <-t.C:
 		}
 		if pushNow {
@@ -387,6 +400,10 @@ func (l *link) heard(in stateMsg, at time.Time, skew time.Duration, measured boo
 		l.p.event("peer.split_brain", fmt.Sprintf("split brain: this node and %s are both MASTER of %s; settled over the peer link by priority (%d here, %d there)",
 			l.peer.Name, name, local.Priorities[name], in.State.Priorities[name]), map[string]any{"peer": l.peer.Name, "instance": name})
 	}
+	if back {
+		// Whatever changed while the link was down: the whole table.
+		l.needStickCatchUp()
+	}
 	if back && measured {
 		l.p.event("peer.reachable", fmt.Sprintf("peer %s reachable (config %s)", l.peer.Name, in.Version), map[string]string{"peer": l.peer.Name})
 	}
@@ -423,6 +440,7 @@ func (l *link) fill(ps *api.PeerState, now time.Time, mine Version) {
 		s := *l.sync
 		ps.Sync = &s
 	}
+	ps.Persistence = l.stickLine()
 }
 
 func (p *Peer) maxOffset() time.Duration {

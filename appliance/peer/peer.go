@@ -26,6 +26,7 @@ import (
 
 	"halb/appliance/api"
 	"halb/appliance/config"
+	"halb/appliance/proxy"
 )
 
 // Options configure a Peer.
@@ -56,6 +57,10 @@ type Options struct {
 	// VRRP instance with the effective priority prio (the daemon feeds
 	// it to VRRP as an advert that came over the peer link).
 	PeerMaster func(pc config.Peer, instance string, prio int)
+	// StickEntries lists this node's source-persistence entries;
+	// ImportStick takes a peer's.
+	StickEntries func() []proxy.StickEntry
+	ImportStick  func([]proxy.StickEntry) int
 	// Addresses are this node's management addresses.
 	Addresses func() []string
 	// Now is the clock; tests shift it. Default: time.Now.
@@ -141,6 +146,12 @@ func New(opts Options) (*Peer, error) {
 	}
 	if opts.PeerMaster == nil {
 		opts.PeerMaster = func(config.Peer, string, int) {}
+	}
+	if opts.StickEntries == nil {
+		opts.StickEntries = func() []proxy.StickEntry { return nil }
+	}
+	if opts.ImportStick == nil {
+		opts.ImportStick = func([]proxy.StickEntry) int { return 0 }
 	}
 	if opts.Addresses == nil {
 		opts.Addresses = func() []string { return nil }

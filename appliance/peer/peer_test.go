@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +17,7 @@ import (
 
 	"halb/appliance/api"
 	"halb/appliance/config"
+	"halb/appliance/proxy"
 )
 
 // node is a daemon for the peer component's tests: it applies configs
@@ -23,7 +25,7 @@ import (
 // appliance/daemon does. The link between two nodes is real: TLS over
 // loopback sockets.
 type node struct {
-	t    *testing.T
+	t    testing.TB
 	name string
 	port int
 
@@ -36,14 +38,18 @@ type node struct {
 	// that cannot bind does).
 	refuse func(*config.Config) error
 
-	shift  atomic.Int64 // the node's clock minus the real one
-	events chan api.Event
-	p      *Peer
-	stop   context.CancelFunc
-	done   chan struct{}
+	shift atomic.Int64 // the node's clock minus the real one
+	// own are the node's stick entries; imported what peers sent.
+	stickMu  sync.Mutex
+	own      []proxy.StickEntry
+	imported map[string]proxy.StickEntry
+	events   chan api.Event
+	p        *Peer
+	stop     context.CancelFunc
+	done     chan struct{}
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -53,7 +59,7 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-func newNode(t *testing.T, name, extra string) *node {
+func newNode(t testing.TB, name, extra string) *node {
 	t.Helper()
 	n := &node{t: t, name: name, port: freePort(t), events: make(chan api.Event, 256)}
 	p, err := New(Options{
@@ -66,7 +72,23 @@ func newNode(t *testing.T, name, extra string) *node {
 		Rollback:   n.rollback,
 		Now:        func() time.Time { return time.Now().Add(time.Duration(n.shift.Load())) },
 		ListenHost: "127.0.0.1",
-		Addresses:  func() []string { return []string{"127.0.0.1"} },
+		StickEntries: func() []proxy.StickEntry {
+			n.stickMu.Lock()
+			defer n.stickMu.Unlock()
+			return slices.Clone(n.own)
+		},
+		ImportStick: func(es []proxy.StickEntry) int {
+			n.stickMu.Lock()
+			defer n.stickMu.Unlock()
+			if n.imported == nil {
+				n.imported = map[string]proxy.StickEntry{}
+			}
+			for _, e := range es {
+				n.imported[e.Backend+"/"+e.Key] = e
+			}
+			return len(es)
+		},
+		Addresses: func() []string { return []string{"127.0.0.1"} },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -190,7 +212,7 @@ func (n *node) servers() string {
 	return strings.Join(s, ",")
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {
@@ -211,7 +233,7 @@ backends:
 `
 
 // pair has b join a with a's code.
-func pair(t *testing.T, a, b *node) api.JoinResult {
+func pair(t testing.TB, a, b *node) api.JoinResult {
 	t.Helper()
 	code, err := a.p.StartPairing()
 	if err != nil {
@@ -494,4 +516,69 @@ func TestUnpairAndRepairFreshNode(t *testing.T) {
 	if err := lb1.p.Unpair("lb2"); !errors.Is(err, api.ErrNotFound) {
 		t.Errorf("unpair twice: %v", err)
 	}
+}
+
+func (n *node) importedCount() int {
+	n.stickMu.Lock()
+	defer n.stickMu.Unlock()
+	return len(n.imported)
+}
+
+// TestStickSync: source-persistence entries go to the peer in batches; a
+// peer that was away gets the whole table when it is back.
+func TestStickSync(t *testing.T) {
+	lb1 := newNode(t, "lb1", clusterParts)
+	lb2 := newNode(t, "lb2", "")
+	pair(t, lb1, lb2)
+	waitFor(t, "link up", func() bool { return lb1.p.status().Peers[0].Reachable })
+	exp := time.Now().Add(time.Hour)
+	entry := func(i int) proxy.StickEntry {
+		return proxy.StickEntry{Backend: "www", Key: fmt.Sprintf("10.1.%d.%d", i/250, i%250), Server: "web1", Expires: exp}
+	}
+	// As the proxy does: the table holds what it tells.
+	put := func(i int) {
+		lb1.stickMu.Lock()
+		lb1.own = append(lb1.own, entry(i))
+		lb1.stickMu.Unlock()
+		lb1.p.QueueStick(entry(i))
+	}
+	for i := range 12000 {
+		put(i)
+	}
+	waitFor(t, "12000 entries on lb2", func() bool { return lb2.importedCount() == 12000 })
+	waitFor(t, "lb1 counts them sent", func() bool {
+		var sent int
+		fmt.Sscanf(lb1.p.status().Peers[0].Persistence, "%d sent", &sent)
+		return sent >= 12000
+	})
+	// lb2 away: entries made meanwhile reach it with the catch-up.
+	lb2.halt()
+	for i := 12000; i < 12500; i++ {
+		put(i)
+	}
+	lb2.start()
+	waitFor(t, "the catch-up on lb2", func() bool { return lb2.importedCount() == 12500 })
+}
+
+// BenchmarkStickSync measures the entries a second the peer link carries
+// (two nodes over loopback TLS): go test -bench StickSync ./appliance/peer.
+func BenchmarkStickSync(b *testing.B) {
+	lb1 := newNode(b, "lb1", clusterParts)
+	lb2 := newNode(b, "lb2", "")
+	pair(b, lb1, lb2)
+	waitFor(b, "link up", func() bool { return lb1.p.status().Peers[0].Reachable && lb2.p.status().Peers[0].Reachable })
+	time.Sleep(2 * exchangeEvery) // past the catch-up of the link coming up
+	exp := time.Now().Add(time.Hour)
+	b.ResetTimer()
+	for i := range b.N {
+		// As the proxy does: the table holds what it tells (a queue
+		// that overflows sends the table).
+		e := proxy.StickEntry{Backend: "www", Key: fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255), Server: "web1", Expires: exp}
+		lb1.stickMu.Lock()
+		lb1.own = append(lb1.own, e)
+		lb1.stickMu.Unlock()
+		lb1.p.QueueStick(e)
+	}
+	waitFor(b, "entries on lb2", func() bool { return lb2.importedCount() == b.N })
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "entries/s")
 }

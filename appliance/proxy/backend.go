@@ -40,9 +40,9 @@ type backend struct {
 	servers []*server
 	byName  map[string]*server
 	picker  balance.Picker
-	stick   balance.StickTable // source persistence; nil otherwise
-	cookie  string             // cookie persistence name; "" otherwise
-	limited bool               // some server has maxconn
+	stick   *balance.Table // source persistence; nil otherwise
+	cookie  string         // cookie persistence name; "" otherwise
+	limited bool           // some server has maxconn
 	observe func(backend, server string, err error)
 	// observeResp, set for backends with observe: layer7, is told every
 	// request's outcome.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"halb/appliance/config"
+	"halb/appliance/proxy/balance"
 )
 
 // Component runs the services of the config.
@@ -42,6 +43,12 @@ type Component struct {
 	drained map[string]bool      // "backend/server" drained by an operator
 	ramps   map[string]time.Time // "backend/server" in slow start, since
 	observe func(backend, server string, err error)
+	// restore holds entries saved at the last shutdown, for the first
+	// reconcile (RestoreStick).
+	restore []StickEntry
+	// observeStick is told of new, moved and renewed source-persistence
+	// entries (replication to the peer).
+	observeStick func(StickEntry)
 	// observeResp is told request outcomes of layer-7 observed backends.
 	observeResp func(backend, server string, status int, err error)
 	now         func() time.Time // the clock of slow start; tests set their own
@@ -69,6 +76,69 @@ func (c *Component) SetServerDrained(backend, server string, drained bool) {
 			s.drained.Store(drained)
 		}
 	}
+}
+
+// StickEntry is one source-persistence entry: in backend Backend, the
+// client Key (its address) goes to Server until Expires (renewed on use).
+type StickEntry struct {
+	Backend string    `json:"b"`
+	Key     string    `json:"k"`
+	Server  string    `json:"s"`
+	Expires time.Time `json:"e"`
+}
+
+// ObserveStick has f told of every source-persistence entry that is new,
+// moves to another server, or is renewed a quarter of its idle time after
+// it was last told, on the goroutine of the request that made it: f must
+// not block. Call it before Run.
+func (c *Component) ObserveStick(f func(StickEntry)) {
+	c.mu.Lock()
+	c.observeStick = f
+	c.mu.Unlock()
+}
+
+// ImportStick puts entries a peer's tables hold into this node's (entries
+// of backends without source persistence here, or expired, are skipped)
+// and returns how many it took. Imported entries are not told to
+// ObserveStick.
+func (c *Component) ImportStick(es []StickEntry) int {
+	now := time.Now()
+	c.mu.Lock()
+	bes := c.backends
+	c.mu.Unlock()
+	n := 0
+	for _, e := range es {
+		if be := bes[e.Backend]; be != nil && be.stick != nil && be.byName[e.Server] != nil && be.stick.Import(e.Key, e.Server, e.Expires, now) {
+			n++
+		}
+	}
+	return n
+}
+
+// RestoreStick has the next reconcile (the first config in force) take
+// entries saved at the last shutdown, as ImportStick does.
+func (c *Component) RestoreStick(es []StickEntry) {
+	c.mu.Lock()
+	c.restore = es
+	c.mu.Unlock()
+}
+
+// StickEntries lists the live source-persistence entries of every backend.
+func (c *Component) StickEntries() []StickEntry {
+	now := time.Now()
+	c.mu.Lock()
+	bes := c.backends
+	c.mu.Unlock()
+	var out []StickEntry
+	for name, be := range bes {
+		if be.stick == nil {
+			continue
+		}
+		for _, e := range be.stick.Entries(now) {
+			out = append(out, StickEntry{Backend: name, Key: e.Key, Server: e.Server, Expires: e.Expires})
+		}
+	}
+	return out
 }
 
 // ObserveConnects has f told the result of every connection attempt to a
@@ -279,8 +349,8 @@ func (c *Component) Run(ctx context.Context) error {
 			c.mu.Unlock()
 			for _, be := range bes {
 				be.purgeIdle(now, false)
-				if t, ok := be.stick.(interface{ Purge(time.Time) int }); ok {
-					t.Purge(now)
+				if be.stick != nil {
+					be.stick.Purge(now)
 				}
 			}
 			for _, be := range retired {
@@ -311,6 +381,10 @@ func (c *Component) reconcile() {
 			continue
 		}
 		be := newBackend(bc, old)
+		if be.stick != nil && (old == nil || be.stick != old.stick) && c.observeStick != nil {
+			name, f := bc.Name, c.observeStick
+			be.stick.OnChange(func(e balance.Entry) { f(StickEntry{Backend: name, Key: e.Key, Server: e.Server, Expires: e.Expires}) })
+		}
 		be.observe = c.observe
 		if bc.Health.Observe == "layer7" {
 			be.observeResp = c.observeResp
@@ -331,7 +405,13 @@ func (c *Component) reconcile() {
 	}
 	c.backends = backends
 	c.rampLocked(c.now()) // rebuilt backends take the weights of their ramps
+	restore := c.restore
+	c.restore = nil
 	c.mu.Unlock()
+	if len(restore) > 0 {
+		n := c.ImportStick(restore)
+		c.log.Info("source persistence entries restored", "entries", n, "saved", len(restore))
+	}
 
 	keep := map[string]bool{}
 	var order []string

@@ -45,7 +45,17 @@ const (
 type Table struct {
 	expire time.Duration
 	shards []shard
+	// onChange, when set, hears of every entry that is new, points to
+	// another server, or was renewed a quarter of the idle time after it
+	// was last told (replication to a peer): after the shard's lock is
+	// released, on the caller's goroutine.
+	onChange func(Entry)
 }
+
+// OnChange sets f to hear of new, changed and renewed entries (see
+// Table.onChange); entries put with Import are not told. Set it before the
+// table is used.
+func (t *Table) OnChange(f func(Entry)) { t.onChange = f }
 
 type shard struct {
 	mu  sync.Mutex
@@ -59,6 +69,7 @@ type shard struct {
 type node struct {
 	key, server string
 	expires     time.Time
+	told        time.Time // when onChange last heard of it
 	prev, next  *node
 }
 
@@ -97,29 +108,62 @@ func (t *Table) shard(key string) *shard {
 func (t *Table) Get(key string, now time.Time) (string, bool) {
 	s := t.shard(key)
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	n := s.m[key]
 	if n == nil {
+		s.mu.Unlock()
 		return "", false
 	}
 	if !now.Before(n.expires) {
 		s.remove(n)
+		s.mu.Unlock()
 		return "", false
 	}
 	n.expires = now.Add(t.expire)
 	s.toFront(n)
-	return n.server, true
+	e := Entry{Key: key, Server: n.server, Expires: n.expires}
+	tell := t.onChange != nil && now.Sub(n.told) >= t.expire/4
+	if tell {
+		n.told = now
+	}
+	s.mu.Unlock()
+	if tell {
+		t.onChange(e)
+	}
+	return e.Server, true
 }
 
 // Put sets the server of key, expiring at now plus the idle time.
 func (t *Table) Put(key, server string, now time.Time) {
+	t.put(key, server, now.Add(t.expire), now, t.onChange != nil)
+}
+
+// Import sets the server of key until expires, as a peer's table has it,
+// without telling onChange (which would send it back); an expired entry
+// is ignored. It reports whether it set the entry.
+func (t *Table) Import(key, server string, expires, now time.Time) bool {
+	if !now.Before(expires) {
+		return false
+	}
+	t.put(key, server, expires, now, false)
+	return true
+}
+
+func (t *Table) put(key, server string, expires, now time.Time, tell bool) {
 	s := t.shard(key)
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	expires := now.Add(t.expire)
 	if n := s.m[key]; n != nil {
+		// Import (tell false) marks the entry as known to the peer.
+		if !tell || n.server != server || now.Sub(n.told) >= t.expire/4 {
+			n.told = now
+		} else {
+			tell = false
+		}
 		n.server, n.expires = server, expires
 		s.toFront(n)
+		s.mu.Unlock()
+		if tell {
+			t.onChange(Entry{Key: key, Server: server, Expires: expires})
+		}
 		return
 	}
 	s.purge(now)
@@ -131,9 +175,13 @@ func (t *Table) Put(key, server string, now time.Time) {
 	} else {
 		n = &node{}
 	}
-	*n = node{key: key, server: server, expires: expires}
+	*n = node{key: key, server: server, expires: expires, told: now}
 	s.m[key] = n
 	s.toFront(n)
+	s.mu.Unlock()
+	if tell {
+		t.onChange(Entry{Key: key, Server: server, Expires: expires})
+	}
 }
 
 // Delete removes key.

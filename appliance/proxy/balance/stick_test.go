@@ -2,6 +2,9 @@ package balance
 
 import (
 	"fmt"
+	"net/netip"
+	"runtime"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -167,5 +170,54 @@ func TestStickGetAllocs(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(1000, func() { tb.Get("198.51.100.1", sec(1)) }); n != 0 {
 		t.Errorf("%.1f allocs per Get miss, want 0", n)
+	}
+}
+
+// TestStickOnChange: the table tells of new entries, of an entry that
+// moves to another server and of renewals a quarter of the idle time
+// apart, but not of every hit, nor of what Import put.
+func TestStickOnChange(t *testing.T) {
+	t0 := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+	tb := NewStickTable(time.Minute, 100)
+	var told []string
+	tb.OnChange(func(e Entry) { told = append(told, e.Key+">"+e.Server+"@"+e.Expires.Sub(t0).String()) })
+	tb.Put("10.0.0.1", "s1", t0)
+	tb.Get("10.0.0.1", t0.Add(time.Second))         // a hit: not told
+	tb.Put("10.0.0.1", "s1", t0.Add(2*time.Second)) // same server, soon: not told
+	tb.Get("10.0.0.1", t0.Add(16*time.Second))      // a quarter of a minute on: told
+	tb.Put("10.0.0.1", "s2", t0.Add(17*time.Second))
+	if !tb.Import("10.0.0.2", "s3", t0.Add(50*time.Second), t0.Add(18*time.Second)) {
+		t.Fatal("Import refused a live entry")
+	}
+	if tb.Import("10.0.0.3", "s3", t0.Add(time.Second), t0.Add(18*time.Second)) {
+		t.Fatal("Import took an expired entry")
+	}
+	if s, ok := tb.Get("10.0.0.2", t0.Add(19*time.Second)); !ok || s != "s3" {
+		t.Fatalf("imported entry: %q %v", s, ok)
+	}
+	want := []string{"10.0.0.1>s1@1m0s", "10.0.0.1>s1@1m16s", "10.0.0.1>s2@1m17s"}
+	if !slices.Equal(told, want) {
+		t.Errorf("told %q, want %q", told, want)
+	}
+}
+
+// BenchmarkStickMemory reports the heap a source-persistence entry takes
+// (IPv4 client keys, as source persistence makes them): go test -bench
+// StickMemory ./appliance/proxy/balance.
+func BenchmarkStickMemory(b *testing.B) {
+	const n = 100_000
+	now := time.Now()
+	for range b.N {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		tb := NewStickTable(time.Hour, 0)
+		for i := range n {
+			tb.Put(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}).String(), "web1", now)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "B/entry")
+		runtime.KeepAlive(tb)
 	}
 }
