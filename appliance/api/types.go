@@ -26,6 +26,10 @@
 //	POST /v1/system/reboot    reboot the machine (only with halbd -system-actions)
 //	POST /v1/system/poweroff  power it off (idem)
 //	POST /v1/system/factory-reset  remove the config and all state, then reboot ({"node_name"})
+//	POST|GET|DELETE /v1/peer/pairing  make, show or end the pairing code
+//	POST /v1/peer/join        pair with a node that shows a code
+//	DELETE /v1/peer/{name}    unpair
+//	POST /v1/peer/conflict    settle a reported conflict
 //
 // docs/api.md describes every request and answer.
 package api
