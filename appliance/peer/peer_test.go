@@ -61,7 +61,13 @@ func freePort(t testing.TB) int {
 
 func newNode(t testing.TB, name, extra string) *node {
 	t.Helper()
-	n := &node{t: t, name: name, port: freePort(t), events: make(chan api.Event, 256)}
+	return newNodeAt(t, name, extra, freePort(t))
+}
+
+// newNodeAt is newNode with its peer port.
+func newNodeAt(t testing.TB, name, extra string, port int) *node {
+	t.Helper()
+	n := &node{t: t, name: name, port: port, events: make(chan api.Event, 256)}
 	p, err := New(Options{
 		StateDir:   t.TempDir(),
 		Logger:     slog.New(slog.DiscardHandler),
@@ -581,4 +587,33 @@ func BenchmarkStickSync(b *testing.B) {
 	}
 	waitFor(b, "entries on lb2", func() bool { return lb2.importedCount() == b.N })
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "entries/s")
+}
+
+// TestSwappedCertificateRefused: another host (a new key) answering at a
+// paired peer's address is refused by the pin, and nothing is synced to it.
+func TestSwappedCertificateRefused(t *testing.T) {
+	lb1 := newNode(t, "lb1", clusterParts)
+	lb2 := newNode(t, "lb2", "")
+	pair(t, lb1, lb2)
+	waitFor(t, "link up", func() bool { return lb1.p.status().Peers[0].Reachable })
+	lb2.halt()
+	impostor := newNodeAt(t, "lb2", "", lb2.port)
+	// The impostor lists lb1 as if paired, with lb1's real fingerprint.
+	impostor.edit(func(c *config.Config) {
+		c.Peers = []config.Peer{{Name: "lb1", Address: "127.0.0.1", Port: lb1.port, Fingerprint: lb1.p.Fingerprint()}}
+	})
+	waitFor(t, "lb1 refuses the impostor", func() bool {
+		p := lb1.p.status().Peers[0]
+		return !p.Reachable && strings.Contains(p.Error, "not the one pinned")
+	})
+	lb1.edit(setServer("10.99.1.77:80"))
+	time.Sleep(3 * exchangeEvery) // nothing may arrive: nothing to wait for
+	if impostor.servers() != "" {
+		t.Errorf("the impostor got lb1's config: %q", impostor.servers())
+	}
+	// And lb1 refuses the impostor's connections (its certificate is not
+	// pinned on lb1).
+	if s := impostor.p.status().Peers[0]; s.Reachable {
+		t.Errorf("the impostor reaches lb1: %+v", s)
+	}
 }
