@@ -48,6 +48,10 @@ func newChoices(question string, choices ...choice) *confirm {
 	return &confirm{question: question, choices: choices, pw: NewText("Console password", "", "", "").Password()}
 }
 
+// typing reports whether the dialog takes text (the console password),
+// so that every printable key is the password's: `!` too.
+func (d *confirm) typing() bool { return d != nil && d.asking }
+
 // passwordCheckedMsg is the daemon's answer to a password.
 type passwordCheckedMsg struct{ err error }
 

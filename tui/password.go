@@ -101,6 +101,9 @@ func (s *passwordScreen) View(c *Context, w, h int) string {
 	return b.String()
 }
 
+// Typing: every field is a password.
+func (s *passwordScreen) Typing() bool { return true }
+
 func (s *passwordScreen) Help(c *Context) []Binding {
 	return []Binding{{"enter", "next / set"}, {"esc", "cancel"}}
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,11 +34,14 @@ type console struct {
 	keys int
 }
 
-func startConsole(t *testing.T, f *fakeClient, profile int) *console {
+func startConsole(t *testing.T, f *fakeClient, profile int, opts ...func(*Options)) *console {
 	t.Helper()
 	term := terms[profile]
-	app := New(f, themeFor(term.profile, term.ascii), Options{Socket: "/run/halb/halb.sock", Version: "test",
-		Now: f.Now, Poll: 50 * time.Millisecond})
+	o := Options{Socket: "/run/halb/halb.sock", Version: "test", Now: f.Now, Poll: 50 * time.Millisecond}
+	for _, set := range opts {
+		set(&o)
+	}
+	app := New(f, themeFor(term.profile, term.ascii), o)
 	tm := teatest.NewTestModel(t, app, teatest.WithInitialTermSize(80, 24))
 	t.Cleanup(func() { tm.Quit() })
 	return &console{t: t, tm: tm, f: f}
@@ -670,6 +674,52 @@ func TestActionsNeedAPasswordFirst(t *testing.T) {
 	c.runes("h")
 	c.runes("y")
 	c.waitFor("Console password:")
+}
+
+// TestPasswordsTakeTheShellKey: `!` (the root shell outside a text
+// field) is a character of the console password in the dialogs that ask
+// for it and on the password screen; elsewhere it still gives the shell.
+// Before, it ran the shell in the middle of the password.
+func TestPasswordsTakeTheShellKey(t *testing.T) {
+	f := newFake(t)
+	f.configured()
+	f.password = "pw!shell9"
+	var shells atomic.Int32
+	c := startConsole(t, f, 2, func(o *Options) {
+		o.Shell = func() tea.Cmd { shells.Add(1); return nil }
+	})
+	c.ready()
+	c.runes("h")
+	c.waitFor("Hand the VIPs over to the peer now?")
+	c.runes("y")
+	c.waitFor("Console password:")
+	c.typeText("pw!shell9")
+	c.press(tea.KeyEnter)
+	c.waitFor("hand over: done")
+	c.runes("p")
+	c.waitFor("Current password")
+	c.typeText("pw!shell9")
+	c.press(tea.KeyEnter)
+	c.typeText("new!pass99")
+	c.press(tea.KeyEnter)
+	c.typeText("new!pass99")
+	c.press(tea.KeyEnter)
+	c.waitFor("console password set")
+	if n := shells.Load(); n != 0 {
+		t.Fatalf("the shell ran %d time(s) while passwords were typed", n)
+	}
+	f.mu.Lock()
+	pw := f.password
+	f.mu.Unlock()
+	if pw != "new!pass99" {
+		t.Fatalf("password %q, want new!pass99", pw)
+	}
+	c.runes("!")
+	for deadline := time.Now().Add(5 * time.Second); shells.Load() == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("! on the dashboard did not run the shell")
+		}
+	}
 }
 
 // TestSystemMenu: interfaces, logs, and the system actions behind their
