@@ -82,13 +82,16 @@ type applyDoneMsg struct {
 func (s *reviewStep) apply(c *Context) tea.Cmd {
 	client, raw, pw, confirm := c.Client, s.raw, s.password, s.confirm
 	return func() tea.Msg {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
 		if pw != "" {
-			if err := client.SetConsolePassword(ctx, pw, ""); err != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), passwordTimeout)
+			err := client.SetConsolePassword(ctx, pw, "")
+			cancel()
+			if err != nil {
 				return applyDoneMsg{err: fmt.Errorf("console password: %w", err)}
 			}
 		}
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
 		if confirm {
 			res, err := client.ApplyConfirmed(ctx, "console", raw, ConfirmWithin)
 			return applyDoneMsg{res.Changes, err, err == nil}

@@ -228,6 +228,7 @@ func TestWizardApplies(t *testing.T) {
 	if pw != "s3cret-pw" {
 		t.Errorf("console password %q, want the wizard's", pw)
 	}
+	f.slowHashes(t, 1)
 	cfg, err := config.Parse("applied", raw)
 	if err != nil {
 		t.Fatalf("the console sent a config the daemon refuses: %v\n%s", err, raw)
@@ -714,6 +715,7 @@ func TestPasswordsTakeTheShellKey(t *testing.T) {
 	if pw != "new!pass99" {
 		t.Fatalf("password %q, want new!pass99", pw)
 	}
+	f.slowHashes(t, 2)
 	c.runes("!")
 	for deadline := time.Now().Add(5 * time.Second); shells.Load() == 0; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
