@@ -264,6 +264,9 @@ func loadForWizard(c *Context) tea.Cmd {
 	}
 }
 
+// Typing: a dialog asks for the console password.
+func (d *Dashboard) Typing() bool { return d.dialog.typing() }
+
 func (d *Dashboard) Help(c *Context) []Binding {
 	if d.dialog != nil {
 		return d.dialog.help()

@@ -48,6 +48,17 @@ func newChoices(question string, choices ...choice) *confirm {
 	return &confirm{question: question, choices: choices, pw: NewText("Console password", "", "", "").Password()}
 }
 
+// passwordTimeout bounds a check or change of the console password: halbd
+// hashes it with PBKDF2 (600 000 rounds; appliance/daemon/password.go),
+// about 0.2 s of a core with SHA instructions, but a hundred times that on
+// an emulated machine (the image under QEMU TCG), where a few seconds of
+// margin failed a right password.
+const passwordTimeout = time.Minute
+
+// typing reports whether the dialog takes text (the console password),
+// so that every printable key is the password's: `!` too.
+func (d *confirm) typing() bool { return d != nil && d.asking }
+
 // passwordCheckedMsg is the daemon's answer to a password.
 type passwordCheckedMsg struct{ err error }
 
@@ -123,7 +134,7 @@ func (d *confirm) update(c *Context, msg tea.Msg) (done bool, run tea.Cmd, cmd t
 			d.checking, d.err = true, ""
 			client, pw := c.Client, d.pw.Value()
 			return false, nil, func() tea.Msg {
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				ctx, cancel := context.WithTimeout(context.Background(), passwordTimeout)
 				defer cancel()
 				return passwordCheckedMsg{client.CheckConsolePassword(ctx, pw)}
 			}

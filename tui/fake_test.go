@@ -41,6 +41,9 @@ type fakeClient struct {
 	// the console password ("" none) and whether actions need it
 	password string
 	required bool
+	// pwTimes: the time each password check or change was given
+	// (its context's deadline, from the call).
+	pwTimes  []time.Duration
 	history  []api.HistoryEntry
 	versions map[int][]byte
 	// now is the console's clock (Options.Now); advance moves it.
@@ -291,9 +294,35 @@ func (f *fakeClient) ConsoleAuth(ctx context.Context) (api.ConsoleAuth, error) {
 	return api.ConsoleAuth{PasswordSet: f.password != "", Required: f.required}, nil
 }
 
+// slowHashes checks that the console gave each of the n password calls
+// made so far (checks, changes) the time halbd's hash takes on a slow
+// machine: more than 50 s (passwordTimeout; it was 10 s and 15 s, which an
+// emulated machine overran).
+func (f *fakeClient) slowHashes(t *testing.T, n int) {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.pwTimes) != n {
+		t.Fatalf("%d password calls, want %d", len(f.pwTimes), n)
+	}
+	for i, d := range f.pwTimes {
+		if d < 50*time.Second {
+			t.Errorf("password call %d was given %v, want about a minute (a slow machine's hash)", i+1, d.Round(time.Second))
+		}
+	}
+}
+
+// passwordCall records the time a password call was given.
+func (f *fakeClient) passwordCall(ctx context.Context) {
+	if d, ok := ctx.Deadline(); ok {
+		f.pwTimes = append(f.pwTimes, time.Until(d))
+	}
+}
+
 func (f *fakeClient) CheckConsolePassword(ctx context.Context, password string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.passwordCall(ctx)
 	if password != f.password {
 		return &api.StatusError{Code: 401, Msg: "wrong password"}
 	}
@@ -303,6 +332,7 @@ func (f *fakeClient) CheckConsolePassword(ctx context.Context, password string) 
 func (f *fakeClient) SetConsolePassword(ctx context.Context, password, old string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.passwordCall(ctx)
 	if f.password != "" && old != f.password {
 		return &api.StatusError{Code: 401, Msg: "wrong password"}
 	}

@@ -200,6 +200,9 @@ func (s *historyScreen) View(c *Context, w, h int) string {
 	return b.String()
 }
 
+// Typing: the dialog asks for the console password.
+func (s *historyScreen) Typing() bool { return s.dialog.typing() }
+
 func (s *historyScreen) Help(c *Context) []Binding {
 	switch {
 	case s.dialog != nil:

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 
@@ -42,7 +41,7 @@ type passwordSetMsg struct{ err error }
 func setPassword(c *Context, pw, old string) tea.Cmd {
 	client := c.Client
 	return func() tea.Msg {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), passwordTimeout)
 		defer cancel()
 		return passwordSetMsg{client.SetConsolePassword(ctx, pw, old)}
 	}
@@ -100,6 +99,9 @@ func (s *passwordScreen) View(c *Context, w, h int) string {
 	}
 	return b.String()
 }
+
+// Typing: every field is a password.
+func (s *passwordScreen) Typing() bool { return true }
 
 func (s *passwordScreen) Help(c *Context) []Binding {
 	return []Binding{{"enter", "next / set"}, {"esc", "cancel"}}

@@ -416,8 +416,9 @@ func (s *joinScreen) Help(c *Context) []Binding {
 	return []Binding{{"enter", "next field / join"}, {"tab/shift+tab", "move"}, {"esc", "leave (not paired)"}}
 }
 
-// Typing: the fields take every printable key.
-func (s *joinScreen) Typing() bool { return s.result == nil && s.dialog == nil }
+// Typing: the fields, or the dialog's console password, take every
+// printable key.
+func (s *joinScreen) Typing() bool { return s.result == nil && (s.dialog == nil || s.dialog.typing()) }
 
 // ---- show a pairing code ----
 

@@ -522,6 +522,7 @@ func TestWizardAgainAsks(t *testing.T) {
 			c.press(tea.KeyEnter)
 			c.waitFor("Changes to the running config")
 			c.press(tea.KeyEnter)
+			c.confirmApply("secret123")
 			if mode == "join" {
 				c.waitFor("Join 10.0.0.12? This node takes its services")
 			} else {

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -29,6 +30,11 @@ type reviewStep struct {
 	// peer is the wizard's peer plan, carried out once the config is
 	// applied.
 	peer PeerPlan
+	// dialog asks before a change of the running config is applied, and
+	// for the console password, as every action that changes the node
+	// does. A node's first config is not asked for: its password is set
+	// in the same wizard.
+	dialog *confirm
 }
 
 func newReviewStep() Step { return &reviewStep{} }
@@ -36,7 +42,7 @@ func newReviewStep() Step { return &reviewStep{} }
 func (s *reviewStep) Title() string { return "Review" }
 
 func (s *reviewStep) Load(c *Context, d *Draft) tea.Cmd {
-	s.applyErr, s.applying, s.offset = nil, false, 0
+	s.applyErr, s.applying, s.offset, s.dialog = nil, false, 0, nil
 	s.password = d.ConsolePassword
 	s.peer = d.Peer
 	s.raw, s.problem = d.YAML()
@@ -82,13 +88,16 @@ type applyDoneMsg struct {
 func (s *reviewStep) apply(c *Context) tea.Cmd {
 	client, raw, pw, confirm := c.Client, s.raw, s.password, s.confirm
 	return func() tea.Msg {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
 		if pw != "" {
-			if err := client.SetConsolePassword(ctx, pw, ""); err != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), passwordTimeout)
+			err := client.SetConsolePassword(ctx, pw, "")
+			cancel()
+			if err != nil {
 				return applyDoneMsg{err: fmt.Errorf("console password: %w", err)}
 			}
 		}
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
 		if confirm {
 			res, err := client.ApplyConfirmed(ctx, "console", raw, ConfirmWithin)
 			return applyDoneMsg{res.Changes, err, err == nil}
@@ -98,8 +107,25 @@ func (s *reviewStep) apply(c *Context) tea.Cmd {
 	}
 }
 
+// reviewApplyMsg applies the config once the dialog has been answered.
+type reviewApplyMsg struct{}
+
 func (s *reviewStep) Update(c *Context, msg tea.Msg) (bool, tea.Cmd) {
+	if s.dialog != nil {
+		switch msg.(type) {
+		case tea.KeyMsg, passwordCheckedMsg:
+			done, run, cmd := s.dialog.update(c, msg)
+			if done {
+				s.dialog = nil
+				cmd = run
+			}
+			return false, cmd
+		}
+	}
 	switch m := msg.(type) {
+	case reviewApplyMsg:
+		s.applying, s.applyErr = true, nil
+		return false, s.apply(c)
 	case applyDoneMsg:
 		s.applying = false
 		if m.err == nil {
@@ -124,10 +150,18 @@ func (s *reviewStep) Update(c *Context, msg tea.Msg) (bool, tea.Cmd) {
 	case tea.KeyMsg:
 		switch m.String() {
 		case "enter":
-			if s.problem == nil && !s.applying {
+			if s.problem != nil || s.applying {
+				break
+			}
+			if s.first != "" {
 				s.applying, s.applyErr = true, nil
 				return false, s.apply(c)
 			}
+			if why := refuseAction(c); why != "" {
+				s.applyErr = errors.New(why)
+				break
+			}
+			s.dialog = newConfirm("Apply these changes to the running config?", func() tea.Msg { return reviewApplyMsg{} })
 		case "down", "j":
 			s.offset++
 		case "up", "k":
@@ -176,6 +210,10 @@ func (s *reviewStep) View(c *Context, w, h int) string {
 	for _, m := range s.msgs {
 		b.WriteString(t.Error.Render("! "+m) + "\n")
 	}
+	if s.dialog != nil {
+		b.WriteString("\n" + s.dialog.view(t, w) + "\n")
+		return b.String()
+	}
 	switch {
 	case s.applying:
 		b.WriteString(t.Bold.Render("applying"+t.Ellip) + "\n")
@@ -197,5 +235,14 @@ func (s *reviewStep) View(c *Context, w, h int) string {
 }
 
 func (s *reviewStep) Help(c *Context) []Binding {
+	if s.dialog != nil {
+		return s.dialog.help()
+	}
 	return []Binding{{"enter", "apply"}, {"up/down", "scroll"}}
 }
+
+// Typing: the dialog asks for the console password.
+func (s *reviewStep) Typing() bool { return s.dialog.typing() }
+
+// modal: the dialog takes esc (it cancels the dialog, not the step).
+func (s *reviewStep) modal() bool { return s.dialog != nil }

@@ -260,6 +260,9 @@ func (s *systemScreen) View(c *Context, w, h int) string {
 	return b.String()
 }
 
+// Typing: the dialog asks for the console password.
+func (s *systemScreen) Typing() bool { return s.dialog.typing() }
+
 func (s *systemScreen) Help(c *Context) []Binding {
 	switch {
 	case s.dialog != nil:

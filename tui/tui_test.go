@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,11 +34,14 @@ type console struct {
 	keys int
 }
 
-func startConsole(t *testing.T, f *fakeClient, profile int) *console {
+func startConsole(t *testing.T, f *fakeClient, profile int, opts ...func(*Options)) *console {
 	t.Helper()
 	term := terms[profile]
-	app := New(f, themeFor(term.profile, term.ascii), Options{Socket: "/run/halb/halb.sock", Version: "test",
-		Now: f.Now, Poll: 50 * time.Millisecond})
+	o := Options{Socket: "/run/halb/halb.sock", Version: "test", Now: f.Now, Poll: 50 * time.Millisecond}
+	for _, set := range opts {
+		set(&o)
+	}
+	app := New(f, themeFor(term.profile, term.ascii), o)
 	tm := teatest.NewTestModel(t, app, teatest.WithInitialTermSize(80, 24))
 	t.Cleanup(func() { tm.Quit() })
 	return &console{t: t, tm: tm, f: f}
@@ -67,6 +71,32 @@ func (c *console) ready() {
 		}
 	}
 	c.t.Fatal("the console never read its settings")
+}
+
+// shellConsole is the dashboard of a configured node whose console
+// password is password, with a root shell that counts its runs.
+func shellConsole(t *testing.T, password string) (*console, *fakeClient, *atomic.Int32) {
+	t.Helper()
+	f := newFake(t)
+	f.configured()
+	f.password = password
+	shells := new(atomic.Int32)
+	c := startConsole(t, f, 2, func(o *Options) {
+		o.Shell = func() tea.Cmd { shells.Add(1); return nil }
+	})
+	c.ready()
+	return c, f, shells
+}
+
+// confirmApply answers the review's question before a change of the
+// running config and gives the console password.
+func (c *console) confirmApply(password string) {
+	c.t.Helper()
+	c.waitFor("Apply these changes to the running config?")
+	c.runes("y")
+	c.waitFor("Console password:")
+	c.typeText(password)
+	c.press(tea.KeyEnter)
 }
 
 // typeText types s, one key a character.
@@ -224,6 +254,7 @@ func TestWizardApplies(t *testing.T) {
 	if pw != "s3cret-pw" {
 		t.Errorf("console password %q, want the wizard's", pw)
 	}
+	f.slowHashes(t, 1)
 	cfg, err := config.Parse("applied", raw)
 	if err != nil {
 		t.Fatalf("the console sent a config the daemon refuses: %v\n%s", err, raw)
@@ -482,6 +513,7 @@ func TestEditBackend(t *testing.T) {
 	c.press(tea.KeyEnter, tea.KeyEnter, tea.KeyEnter, tea.KeyEnter)
 	c.waitFor(`~ backends "web" changed: servers`)
 	c.press(tea.KeyEnter)
+	c.confirmApply("secret123")
 	c.waitFor("config applied")
 	f.mu.Lock()
 	raw := string(f.applied[len(f.applied)-1])
@@ -496,6 +528,40 @@ func TestEditBackend(t *testing.T) {
 	}
 	if !strings.Contains(raw, "- {name: vip-a, interface: eth0, vrid: 52, priority: 150, vips: [10.0.0.100/24]}") {
 		t.Errorf("the VRRP section was rewritten:\n%s", raw)
+	}
+}
+
+// TestEditNeedsPassword: an edit of the running config is asked for, and
+// for the console password, before it is applied (it was applied with
+// none); esc leaves the question on the review, a wrong password applies
+// nothing, and `!` is a character of the password there.
+func TestEditNeedsPassword(t *testing.T) {
+	c, f, shells := shellConsole(t, "pw!edit99")
+	c.runes("e")
+	c.waitFor("backend web: 2 server(s)")
+	c.press(tea.KeyDown, tea.KeyDown, tea.KeyEnter)
+	c.waitFor("Servers")
+	c.press(tea.KeyDown, tea.KeyCtrlD, tea.KeyEnter, tea.KeyEnter, tea.KeyEnter, tea.KeyEnter)
+	c.waitFor(`~ backends "web" changed: servers`)
+	c.press(tea.KeyEnter)
+	c.waitFor("Apply these changes to the running config?")
+	c.press(tea.KeyEsc) // the question goes, the review stays
+	c.waitFor("enter apply")
+	c.waitFor(`~ backends "web" changed: servers`)
+	c.press(tea.KeyEnter)
+	c.confirmApply("pw!wrong9")
+	c.waitFor("wrong password")
+	f.mu.Lock()
+	applied := len(f.applied)
+	f.mu.Unlock()
+	if applied != 0 {
+		t.Fatalf("%d config(s) applied before the right password", applied)
+	}
+	c.typeText("pw!edit99")
+	c.press(tea.KeyEnter)
+	c.waitFor("config applied")
+	if n := shells.Load(); n != 0 {
+		t.Errorf("the shell ran %d time(s) while the password was typed", n)
 	}
 }
 
@@ -515,6 +581,7 @@ func TestEditVIPFollowsServices(t *testing.T) {
 	c.press(tea.KeyEnter, tea.KeyEnter)
 	c.waitFor(`~ services "web" changed: listen`)
 	c.press(tea.KeyEnter)
+	c.confirmApply("secret123")
 	c.waitFor("config applied")
 	f.mu.Lock()
 	raw := string(f.applied[len(f.applied)-1])
@@ -547,6 +614,7 @@ func TestEditManagementConfirms(t *testing.T) {
 	c.press(tea.KeyEnter, tea.KeyEnter)
 	c.waitFor("management network changes: keep them within 1m0s after applying")
 	c.press(tea.KeyEnter)
+	c.confirmApply("secret123")
 	c.waitFor("Keep the new settings? Config version 1 reverts to version 0 in 1m0s.")
 	c.runes("y")
 	c.waitFor("keep the new settings: done")
@@ -670,6 +738,46 @@ func TestActionsNeedAPasswordFirst(t *testing.T) {
 	c.runes("h")
 	c.runes("y")
 	c.waitFor("Console password:")
+}
+
+// TestPasswordsTakeTheShellKey: `!` (the root shell outside a text
+// field) is a character of the console password in the dialogs that ask
+// for it and on the password screen; elsewhere it still gives the shell.
+// Before, it ran the shell in the middle of the password.
+func TestPasswordsTakeTheShellKey(t *testing.T) {
+	c, f, shells := shellConsole(t, "pw!shell9")
+	c.runes("h")
+	c.waitFor("Hand the VIPs over to the peer now?")
+	c.runes("y")
+	c.waitFor("Console password:")
+	c.typeText("pw!shell9")
+	c.press(tea.KeyEnter)
+	c.waitFor("hand over: done")
+	c.runes("p")
+	c.waitFor("Current password")
+	c.typeText("pw!shell9")
+	c.press(tea.KeyEnter)
+	c.typeText("new!pass99")
+	c.press(tea.KeyEnter)
+	c.typeText("new!pass99")
+	c.press(tea.KeyEnter)
+	c.waitFor("console password set")
+	if n := shells.Load(); n != 0 {
+		t.Fatalf("the shell ran %d time(s) while passwords were typed", n)
+	}
+	f.mu.Lock()
+	pw := f.password
+	f.mu.Unlock()
+	if pw != "new!pass99" {
+		t.Fatalf("password %q, want new!pass99", pw)
+	}
+	f.slowHashes(t, 2)
+	c.runes("!")
+	for deadline := time.Now().Add(5 * time.Second); shells.Load() == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("! on the dashboard did not run the shell")
+		}
+	}
 }
 
 // TestSystemMenu: interfaces, logs, and the system actions behind their

@@ -107,7 +107,7 @@ func (w *Wizard) Update(c *Context, msg tea.Msg) (Screen, tea.Cmd) {
 			return w, nil
 		}
 	case tea.KeyMsg:
-		if m.String() == "esc" {
+		if m.String() == "esc" && !modal(w.steps[w.i]) {
 			if w.i == 0 {
 				if w.draft.Running != nil {
 					return NewDashboard(c), nil // leave the wizard: nothing applied
@@ -208,8 +208,18 @@ func (w *Wizard) Help(c *Context) []Binding {
 	return append(keys, Binding{"esc", back})
 }
 
-// Typing reports whether the focused field takes text.
+// modal reports whether step s has a dialog open, which takes esc.
+func modal(s Step) bool {
+	m, ok := s.(interface{ modal() bool })
+	return ok && m.modal()
+}
+
+// Typing reports whether the focused field (or a step's dialog) takes
+// text.
 func (w *Wizard) Typing() bool {
+	if t, ok := w.steps[w.i].(interface{ Typing() bool }); ok {
+		return t.Typing()
+	}
 	fs, ok := w.steps[w.i].(interface{ focusedField() Field })
 	if !ok {
 		return false

@@ -235,6 +235,17 @@ func (p *Peer) servePairing(ctx context.Context, c *tls.Conn) {
 		refuse(why)
 		return
 	}
+	// The port stays open until this exchange ends, even once the code
+	// is used up below and before the peer is in the config.
+	p.mu.Lock()
+	p.pairing++
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		p.pairing--
+		p.mu.Unlock()
+		p.wake()
+	}()
 	if hello.Name == self {
 		refuse(fmt.Sprintf("both nodes are called %s: give each its own node name", self))
 		return

@@ -120,9 +120,13 @@ type Peer struct {
 	// under the daemon's apply lock, taken by Apply).
 	expect *Version
 	code   *pairingCode
-	links  map[string]*link
-	ln     net.Listener
-	lnPort int
+	// pairing counts the pairing exchanges under way: the peer port
+	// stays open for them after their code is used up and before the
+	// peer they pin is in the config (closing it would cut them off).
+	pairing int
+	links   map[string]*link
+	ln      net.Listener
+	lnPort  int
 	// kick wakes Run to reconcile the listener and the links.
 	kick chan struct{}
 	// wg holds the goroutines Run started; runCtx is Run's context.
@@ -292,7 +296,7 @@ func (p *Peer) reconcile(ctx context.Context) {
 		peers, port = p.cfg.Peers, p.cfg.Node.PeerPort
 	}
 	paired := slices.ContainsFunc(peers, func(x config.Peer) bool { return x.Fingerprint != "" })
-	want := p.code != nil || paired
+	want := p.code != nil || paired || p.pairing > 0
 	if p.ln != nil && (!want || p.lnPort != port) {
 		p.ln.Close()
 		p.ln = nil

@@ -37,6 +37,9 @@ type node struct {
 	// refuse, when set, makes the node refuse a config (as a listener
 	// that cannot bind does).
 	refuse func(*config.Config) error
+	// beforeApply, when set, runs in change before the config is applied
+	// (under the apply lock, as the daemon's apply takes its time).
+	beforeApply func()
 
 	shift atomic.Int64 // the node's clock minus the real one
 	// own are the node's stick entries; imported what peers sent.
@@ -145,6 +148,9 @@ func (n *node) change(fn ChangeFunc) (int, error) {
 		return 0, err
 	}
 	_ = what
+	if n.beforeApply != nil {
+		n.beforeApply()
+	}
 	return n.applyLocked(source, out)
 }
 
@@ -306,6 +312,40 @@ func TestPairAndSyncBothWays(t *testing.T) {
 	if c1, _ := lb1.running(); c1.VRRP[0].Priority != 150 {
 		t.Errorf("lb2's priority reached lb1: %d", c1.VRRP[0].Priority)
 	}
+}
+
+// TestPairingWhileTheShowerReconciles: the shower uses its code up, then
+// applies the config that pins the joiner; its component reconciling in
+// between (its once-a-second tick, when an apply takes a moment on a slow
+// machine) must not close the peer port and so cut off the exchange
+// (before the fix the joiner read EOF while the shower pinned it: paired
+// on one side only).
+func TestPairingWhileTheShowerReconciles(t *testing.T) {
+	lb1 := newNode(t, "lb1", clusterParts)
+	lb2 := newNode(t, "lb2", "")
+	var reconciled atomic.Bool
+	lb1.mu.Lock()
+	lb1.beforeApply = func() {
+		lb1.beforeApply = nil
+		lb1.p.mu.Lock()
+		ctx := lb1.p.runCtx
+		lb1.p.mu.Unlock()
+		lb1.p.reconcile(ctx)
+		reconciled.Store(true)
+	}
+	lb1.mu.Unlock()
+	res := pair(t, lb1, lb2)
+	if !reconciled.Load() {
+		t.Fatal("the shower applied no config during the pairing")
+	}
+	if res.Peer != "lb1" {
+		t.Fatalf("join result %+v", res)
+	}
+	waitFor(t, "both in sync and reachable", func() bool {
+		s1, s2 := lb1.p.status(), lb2.p.status()
+		return len(s1.Peers) == 1 && s1.Peers[0].Reachable && s1.Peers[0].InSync &&
+			len(s2.Peers) == 1 && s2.Peers[0].Reachable && s2.Peers[0].InSync
+	})
 }
 
 func TestPairingWrongCodesKillTheCode(t *testing.T) {

@@ -117,7 +117,10 @@ type instance struct {
 
 	qmu   sync.Mutex
 	queue []func(m *machine, now time.Time) Actions // one-shot commands
-	// lastReal is when the loop last took an advert from the link.
+	// lastReal is when the loop last took an advert from the link, or
+	// started listening on it: a peer-link advert counts only after three
+	// advert intervals without one (PeerAdvert), and one that just started
+	// has heard none because none was due yet.
 	lastReal time.Time
 	kick     chan struct{}
 
@@ -350,6 +353,7 @@ func (in *instance) runOnce(ctx context.Context) error {
 	in.pollLinks()
 	in.applyInputs(conn, local)
 	now := time.Now()
+	in.lastReal = now
 	in.step(conn, local, func(m *machine) Actions { return m.Start(now) })
 
 	timer := time.NewTimer(time.Hour)

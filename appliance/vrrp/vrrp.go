@@ -233,10 +233,10 @@ const PeerLinkAdvertInterval = time.Second
 // PeerAdvert feeds instance name an advertisement that came over the peer
 // link instead of the network: the paired node src says it is MASTER with
 // priority prio. It counts only while the instance hears no adverts on its
-// link (none for three of its advert intervals): when multicast between
-// the nodes is blocked, both would be MASTER (split brain); the peer link
-// then carries the adverts, and RFC 5798's rules settle the roles by
-// priority (then address) as they would on the wire. Master_Down_Interval
+// link (none for three of its advert intervals, counted from its start):
+// when multicast between the nodes is blocked, both would be MASTER (split
+// brain); the peer link then carries the adverts, and RFC 5798's rules
+// settle the roles by priority (then address) as they would on the wire. Master_Down_Interval
 // follows the link's one-second interval while it does. An unknown name
 // is ignored.
 func (c *Component) PeerAdvert(name string, src netip.Addr, prio int) {
@@ -250,7 +250,7 @@ func (c *Component) PeerAdvert(name string, src netip.Addr, prio int) {
 		at := time.Now()
 		in.post(func(m *machine, now time.Time) Actions {
 			// step runs this with in.mu held.
-			if !in.lastReal.IsZero() && at.Sub(in.lastReal) < 3*in.cfg.AdvertInterval.D() {
+			if at.Sub(in.lastReal) < 3*in.cfg.AdvertInterval.D() {
 				in.status.ViaPeerLink = false
 				return Actions{}
 			}

@@ -881,6 +881,33 @@ func TestComponentServiceHealthBeforeStart(t *testing.T) {
 	x.waitState("a", StateMaster)
 }
 
+// TestComponentPeerAdvertAtStart: an instance that has just started has
+// heard no advert because none was due yet; a peer-link advert then (the
+// peer link's first exchange after a join, or after halbd restarts on a
+// paired node) does not mean the link carries none. Before, it set "via
+// the peer link" (the multicast-blocked warning, event and alarm) on every
+// join, until the first advert on the wire cleared it a moment later.
+func TestComponentPeerAdvertAtStart(t *testing.T) {
+	x := newFixture(t)
+	a := instanceCfg("a", 0)
+	a.AdvertInterval = config.Duration(2 * time.Second)
+	x.start(&config.Config{VRRP: []config.VRRPInstance{a}})
+	x.waitState("a", StateBackup)
+	x.c.PeerAdvert("a", netip.MustParseAddr("10.0.0.9"), 150)
+	// The loop runs queued orders in turn: once this one ran, so did the
+	// peer-link advert.
+	x.c.mu.Lock()
+	in := x.c.instances[0]
+	x.c.mu.Unlock()
+	done := make(chan struct{})
+	in.post(func(*machine, time.Time) Actions { close(done); return Actions{} })
+	<-done
+	if st := x.status("a"); st.ViaPeerLink || st.Counters.PeerLinkAdverts != 0 {
+		t.Errorf("a peer-link advert 0s after the start (advert interval 2s): via peer link %v, %d counted; want neither",
+			st.ViaPeerLink, st.Counters.PeerLinkAdverts)
+	}
+}
+
 // TestComponentPeerAdvert: with no adverts on the link (multicast blocked
 // between the nodes) both nodes would be MASTER; adverts that come over the
 // peer link settle it as adverts on the wire would: a higher-priority peer
