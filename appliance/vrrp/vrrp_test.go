@@ -917,7 +917,11 @@ func TestComponentPeerAdvertAtStart(t *testing.T) {
 // the peer link change nothing.
 func TestComponentPeerAdvert(t *testing.T) {
 	x := newFixture(t)
-	x.start(&config.Config{VRRP: []config.VRRPInstance{instanceCfg("a", 0)}})
+	// 200ms adverts: "adverts on the wire" means one in the last 600ms,
+	// which the injected ones (every 20ms) keep true on a loaded machine.
+	a := instanceCfg("a", 0)
+	a.AdvertInterval = config.Duration(200 * time.Millisecond)
+	x.start(&config.Config{VRRP: []config.VRRPInstance{a}})
 	x.waitState("a", StateMaster)
 	peer := netip.MustParseAddr("10.0.0.9")
 	x.c.PeerAdvert("a", peer, 150)
@@ -927,8 +931,8 @@ func TestComponentPeerAdvert(t *testing.T) {
 	}
 	x.eventually("VIP released", func() (bool, string) { return !x.holds(0), "held" })
 	x.eventually("event", func() (bool, string) { return x.hasEvent("vrrp.peer_link"), "no vrrp.peer_link event" })
-	// Kept BACKUP by adverts every 500ms (10ms adverts on the wire would
-	// have timed out 50 times over).
+	// Kept BACKUP by adverts every 500ms (200ms adverts on the wire would
+	// have timed out after 600ms and some).
 	for range 6 {
 		time.Sleep(500 * time.Millisecond)
 		x.c.PeerAdvert("a", peer, 150)
@@ -949,8 +953,8 @@ func TestComponentPeerAdvert(t *testing.T) {
 			select {
 			case <-stop:
 				return
-			case <-time.After(5 * time.Millisecond):
-				c.inject(t, peer, &Packet{Version: 3, VRID: 10, Priority: 50, MaxAdvertInterval: 10 * time.Millisecond, Addrs: []netip.Addr{vip(0)}})
+			case <-time.After(20 * time.Millisecond):
+				c.inject(t, peer, &Packet{Version: 3, VRID: 10, Priority: 50, MaxAdvertInterval: 200 * time.Millisecond, Addrs: []netip.Addr{vip(0)}})
 			}
 		}
 	}()
