@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make image-test — boots the appliance image built by `make image` in QEMU
-# (root). Four parts:
+# (root). Five parts:
 #   1. one VM (user networking): the kernel boots, the seed disk is imported,
 #      halbd is READY, the console (halb-console) shows the seeded node on
 #      ttyS0, a request to the proxied port (hostfwd on 127.0.0.1) is
@@ -14,14 +14,24 @@
 #      no root password: its console key must refuse a shell);
 #      lb1 (priority 150) holds the VIP; its QEMU is killed; lb2 must answer
 #      on the VIP.
-#   3. lb2 boots again with a seed that carries a root password.
+#   3. lb2 boots again with a seed that carries a root password (its
+#      console, from here on, read and typed on through tmux); it stays up
+#      for part 5.
 #   4. (booting beside part 3) a VM with NO seed at all on the same LAN
 #      (an address from a DHCP server the test runs there): the test
 #      completes the console's setup wizard over the serial port alone
 #      (keys sent and the screen read through tmux), and a client on the
 #      LAN gets an answer from the backend through the VIP and service the
 #      wizard configured.
-# IMAGE_TEST_ONLY=wizard runs part 4 alone (while working on it).
+#   5. lb2 and part 4's VM (lb-wiz) paired over their serial consoles:
+#      lb2's console sets a console password and shows a pairing code
+#      (beside part 4's wizard), the code is read off its screen, lb-wiz's
+#      console joins with it (J); both screens must say so (the same
+#      fingerprint), lb-wiz takes lb2's VRRP instance and service; a server
+#      added in lb2's edit menu must show on lb-wiz's dashboard, and lb2's
+#      must say lb-wiz applied it.
+# IMAGE_TEST_ONLY=wizard runs part 4 alone, IMAGE_TEST_ONLY=pair parts 4
+# and 5 (lb2 seeded at once), while working on them.
 # KVM is used when a short probe boot works, else TCG. Logs and timings go
 # to out/image/test/. Skips (exit 0) with the reason when not root or when
 # QEMU/OVMF cannot be installed.
@@ -50,11 +60,13 @@ qemu_packages qemu-system-x86=/usr/bin/qemu-system-x86_64 qemu-utils=/usr/bin/qe
 [ -x bin/halbctl ] || fail "bin/halbctl missing: run make build first"
 
 BOOT_TIMEOUT=${BOOT_TIMEOUT:-240}
+ADVERT_MS=${ADVERT_MS:-200}
 
 rm -rf "$dir"
 mkdir -p "$dir"
 ns=halbimg$$
 session=halbimg$$-wiz
+session_lb2=halbimg$$-lb2
 # Unix sockets have a short path limit: theirs is a directory in /tmp.
 sockdir=$(mktemp -d /tmp/halbimg.XXXXXX)
 pids=()
@@ -62,6 +74,7 @@ declare -A vm # the VMs' QEMU PIDs
 cleanup() {
 	local p
 	tmux kill-session -t "$session" 2>/dev/null || true
+	tmux kill-session -t "$session_lb2" 2>/dev/null || true
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
 	ip netns del "$ns" 2>/dev/null || true
@@ -108,23 +121,33 @@ wait_log() {
 	return 1
 }
 
-# root_shell FD LOG PASSWORD COMMAND WANT WHAT: on a console (keys to fd
-# FD, its output in LOG): '!', PASSWORD for sulogin, COMMAND in the root
-# shell; its output must show WANT. WHAT names the step in failures.
-root_shell() {
-	local fd=$1 log=$2 pw=$3 cmd=$4 want=$5 what=$6
-	printf '!' >&"$fd"
-	wait_log "$log" 'Give root password for maintenance' 30 ||
-		fail "$what: '!' on the console did not ask for the root password (see $log)"
-	printf '%s\r' "$pw" >&"$fd"
-	wait_log "$log" 'root@[a-z0-9-]+:' 30 || fail "$what: no root shell prompt after the password (see $log)"
-	shell_cmd "$fd" "$log" "$cmd" "$want" "$what"
+# send TO TEXT: TEXT typed on a console: TO is a file descriptor (the
+# serial port's FIFO) or a tmux session (the terminal on its socket).
+send() {
+	if [[ $1 =~ ^[0-9]+$ ]]; then
+		printf '%s' "$2" >&"$1"
+	else
+		tmux send-keys -t "$1" -l "$2"
+	fi
 }
 
-# shell_cmd FD LOG COMMAND WANT WHAT: COMMAND in the root shell on the
+# root_shell TO LOG PASSWORD COMMAND WANT WHAT: on a console (keys to TO,
+# see send; its output in LOG): '!', PASSWORD for sulogin, COMMAND in the
+# root shell; its output must show WANT. WHAT names the step in failures.
+root_shell() {
+	local to=$1 log=$2 pw=$3 cmd=$4 want=$5 what=$6
+	send "$to" '!'
+	wait_log "$log" 'Give root password for maintenance' 30 ||
+		fail "$what: '!' on the console did not ask for the root password (see $log)"
+	send "$to" "$pw"$'\r'
+	wait_log "$log" 'root@[a-z0-9-]+:' 30 || fail "$what: no root shell prompt after the password (see $log)"
+	shell_cmd "$to" "$log" "$cmd" "$want" "$what"
+}
+
+# shell_cmd TO LOG COMMAND WANT WHAT: COMMAND in the root shell on the
 # console; its output must show WANT within 30 s.
 shell_cmd() {
-	printf '%s\r' "$3" >&"$1"
+	send "$1" "$3"$'\r'
 	wait_log "$2" "$4" 30 || fail "$5: no $4 from '$3' in the root shell (see $2)"
 }
 
@@ -176,6 +199,49 @@ lan_up() {
 	pids+=("$!")
 }
 
+# lb_config N: lb N's config (parts 2, 3 and 5) as $dir/seed-lbN/halb.yaml.
+lb_config() {
+	local n=$1 prio mgmt peer clock
+	prio=$([ "$n" = 1 ] && echo 150 || echo 100)
+	mkdir -p "$dir/seed-lb$n"
+	if [ "$n" = 1 ]; then
+		mgmt="{interface: eth0, address: 192.168.77.1/24}" peer="{name: lb2, address: 192.168.77.2}"
+		clock="{servers: [192.168.77.254], set_clock: true}"
+	else
+		mgmt="{interface: eth0, dhcp: true}" peer="{name: lb1, address: 192.168.77.1}"
+		clock="{set_clock: true}"
+	fi
+	cat >"$dir/seed-lb$n/halb.yaml" <<-EOF
+	# image-test, part 2: lb$n of a MASTER/BACKUP pair on the test's LAN; lb1's
+	# address is static, lb2's from DHCP; the clock from chronyd on the LAN,
+	# configured (lb1) or named by DHCP (lb2).
+	node:
+	  name: lb$n
+	  manage_system: true
+	  management: $mgmt
+	peers: [$peer]
+	time: $clock
+	vrrp:
+	  - name: web-a
+	    interface: eth0
+	    vrid: 77
+	    priority: $prio
+	    advert_interval: ${ADVERT_MS}ms
+	    vips: [192.168.77.100/24]
+	services:
+	  - name: web
+	    listen: ["192.168.77.100:80"]
+	    mode: http
+	    default_backend: www
+	    response_headers: {X-LB-Node: lb$n}
+	backends:
+	  - name: www
+	    health: {check: tcp, interval: 2s}
+	    servers:
+	      - {name: w1, address: "192.168.77.254:9000"}
+	EOF
+}
+
 # alive PID: the VM is still running.
 alive() { kill -0 "$1" 2>/dev/null; }
 
@@ -183,12 +249,86 @@ alive() { kill -0 "$1" 2>/dev/null; }
 if [ -z "${IMAGE_TEST_TCG:-}" ]; then accel=$(qemu_accel "$dir"); fi
 echo "image-test: accelerator $accel"
 
+# ---------------------------------------------------------------- consoles
+# A console read and typed on through tmux: QEMU's serial port is a unix
+# socket, socat in an 80x24 tmux pane is the terminal on it (the size the
+# console on ttyS0 is set to). Part 4's VM is $session, lb2 in parts 3
+# and 5 $session_lb2.
+nkeys=0 # keystrokes sent by keys_to and text_to
+
+# serial_term NAME PID SESSION WHAT: waits for the serial socket of VM
+# NAME (QEMU PID), then opens the terminal on it in tmux session SESSION.
+serial_term() {
+	local end=$(($(date +%s) + 30))
+	until [ -S "$sockdir/$1.sock" ]; do
+		[ "$(date +%s)" -lt "$end" ] && alive "$2" || fail "$4: QEMU made no serial socket for $1"
+		sleep 0.1
+	done
+	tmux new-session -d -s "$3" -x 80 -y 24 "socat -,raw,echo=0 UNIX-CONNECT:$sockdir/$1.sock"
+}
+
+# screen_of SESSION: the 24 lines of a console as the terminal shows them.
+screen_of() { tmux capture-pane -p -t "$1" 2>/dev/null; }
+
+# save_screen_of SESSION NAME: the screen as $dir/console-NAME.txt
+# (trailing blanks cut).
+save_screen_of() { screen_of "$1" | sed 's/ *$//' >"$dir/console-$2.txt"; }
+
+# wait_screen_of SESSION REGEX TIMEOUT WHAT: until the screen shows REGEX
+# (looked at every 0.1 s).
+wait_screen_of() {
+	local end=$(($(date +%s) + $3))
+	while [ "$(date +%s)" -lt "$end" ]; do
+		screen_of "$1" | grep -q -E "$2" && return 0
+		sleep 0.1
+	done
+	save_screen_of "$1" failed
+	fail "$4: the console never showed /$2/; the screen is in $dir/console-failed.txt"
+}
+
+# wait_gone SESSION REGEX TIMEOUT WHAT: until the screen no longer shows
+# REGEX.
+wait_gone() {
+	local end=$(($(date +%s) + $3))
+	while [ "$(date +%s)" -lt "$end" ]; do
+		screen_of "$1" | grep -q -E "$2" || return 0
+		sleep 0.1
+	done
+	save_screen_of "$1" failed
+	fail "$4: the console still shows /$2/; the screen is in $dir/console-failed.txt"
+}
+
+# keys_to SESSION KEY...: tmux key names (Enter, C-u), one keystroke each;
+# text_to SESSION TEXT: typed as is, a keystroke per character.
+keys_to() {
+	tmux send-keys -t "$1" "${@:2}"
+	nkeys=$((nkeys + $# - 1))
+}
+text_to() {
+	tmux send-keys -t "$1" -l "$2"
+	nkeys=$((nkeys + ${#2}))
+}
+
+# lb2_boot SEED WHAT QEMU-ARG...: boots lb2 (tap2, its MAC; parts 3 and 5)
+# with the seed disk SEED; its serial port is a socket with a terminal in
+# tmux ($session_lb2), its log $dir/lb2.serial.log.
+lb2_boot() {
+	local seed=$1 what=$2
+	shift 2
+	# shellcheck disable=SC2046
+	ip netns exec "$ns" qemu-system-x86_64 $(qemu_args lb2 socket) "$@" \
+		-drive if=virtio,format=raw,file="$seed" \
+		-netdev tap,id=lan,ifname=tap2,script=no,downscript=no \
+		-device virtio-net-pci,netdev=lan,mac=52:54:00:77:00:02 >"$dir/lb2.qemu.log" 2>&1 &
+	vm[2]=$!
+	pids+=("${vm[2]}")
+	serial_term lb2 "${vm[2]}" "$session_lb2" "$what (see $dir/lb2.qemu.log)"
+}
+
 # ---------------------------------------------------------------- part 4
 # The VM with no seed at all, its console on ttyS0 read and typed on
-# through tmux: QEMU's serial port is a unix socket, socat in an 80x24 tmux
-# pane is the terminal on it (the size the console on ttyS0 is set to).
+# through tmux ($session).
 WIZ_VIP=192.168.77.110
-wkeys=0
 
 # wizard_boot: starts part 4's VM on the LAN (tap3), where the DHCP server
 # gives it its address (the image's default: halbd's DHCP on every NIC).
@@ -203,41 +343,16 @@ wizard_boot() {
 		>"$dir/wiz.qemu.log" 2>&1 &
 	vm[wiz]=$!
 	pids+=("${vm[wiz]}")
-	local end=$(($(date +%s) + 30))
-	until [ -S "$sockdir/wiz.sock" ]; do
-		[ "$(date +%s)" -lt "$end" ] && alive "${vm[wiz]}" || fail "part 4: QEMU made no serial socket (see $dir/wiz.qemu.log)"
-		sleep 0.1
-	done
-	tmux new-session -d -s "$session" -x 80 -y 24 "socat -,raw,echo=0 UNIX-CONNECT:$sockdir/wiz.sock"
+	serial_term wiz "${vm[wiz]}" "$session" "part 4 (see $dir/wiz.qemu.log)"
 }
 
-# screen: the 24 lines of part 4's console as the terminal shows them.
-screen() { tmux capture-pane -p -t "$session" 2>/dev/null; }
-
-# save_screen NAME: the screen as $dir/console-NAME.txt (trailing blanks cut).
-save_screen() { screen | sed 's/ *$//' >"$dir/console-$1.txt"; }
-
-# wait_screen REGEX TIMEOUT WHAT: until the screen shows REGEX.
-wait_screen() {
-	local end=$(($(date +%s) + $2))
-	while [ "$(date +%s)" -lt "$end" ]; do
-		screen | grep -q -E "$1" && return 0
-		sleep 0.2
-	done
-	save_screen failed
-	fail "part 4: the console never showed /$1/ ($3); the screen is in $dir/console-failed.txt, the serial log in $dir/wiz.serial.log"
-}
-
-# keys KEY...: tmux key names (Enter, C-u), one keystroke each; text TEXT:
-# typed as is, a keystroke per character.
-keys() {
-	tmux send-keys -t "$session" "$@"
-	wkeys=$((wkeys + $#))
-}
-text() {
-	tmux send-keys -t "$session" -l "$1"
-	wkeys=$((wkeys + ${#1}))
-}
+# Part 4's console: screen, save_screen NAME, wait_screen REGEX TIMEOUT
+# WHAT, keys KEY..., text TEXT.
+screen() { screen_of "$session"; }
+save_screen() { save_screen_of "$session" "$1"; }
+wait_screen() { wait_screen_of "$session" "$1" "$2" "part 4 ($3; the serial log is $dir/wiz.serial.log)"; }
+keys() { keys_to "$session" "$@"; }
+text() { text_to "$session" "$1"; }
 
 # ascii_screen WHAT: the serial console (TERM=vt220) draws in ASCII only,
 # laid out for 80x24 (the help line on the last row).
@@ -258,7 +373,7 @@ wizard_run() {
 	ascii_screen "wizard's first" 'enter next step'
 	save_screen first-boot
 	echo "image-test:   no seed: the console on ttyS0 shows the setup wizard $(since "$t_wiz")s after QEMU started"
-	local t0
+	local t0 k0=$nkeys
 	t0=$(now)
 	text lb-wiz
 	keys Enter
@@ -301,7 +416,7 @@ wizard_run() {
 		fail "part 4: the review does not list the VRRP instance and the management network (see $dir/console-wizard-review.txt)"
 	keys Enter
 	wait_screen "vip-a MASTER prio 150 VRID 42 on eth0 +VIPs $WIZ_VIP/24" 30 "the dashboard with vip-a MASTER"
-	wizard_s=$(since "$t0")
+	wizard_s=$(since "$t0") wkeys=$((nkeys - k0))
 	echo "image-test:   wizard completed over the serial port: $wkeys keystrokes, ${wizard_s}s from the first key to vip-a MASTER on the dashboard"
 	local ok='' end=$(($(date +%s) + 60))
 	while [ "$(date +%s)" -lt "$end" ]; do
@@ -318,6 +433,247 @@ wizard_run() {
 	save_screen dashboard
 	part4_s=$(since "$t_wiz")
 }
+
+# ---------------------------------------------------------------- part 5
+# Two nodes paired over their consoles: lb2 (seeded in part 2, booted
+# again in part 3) shows a pairing code, on its console while part 4's
+# wizard runs on the other VM; then lb-wiz (set up by that wizard) joins it
+# with J and the code read off lb2's screen; a server added to a backend
+# in lb2's edit menu must then show on lb-wiz's dashboard, and lb2's must
+# say that lb-wiz applied it.
+# Each console password halbd sets or checks costs a PBKDF2 hash (600 000
+# rounds): about 0.2 s of a real core, 5 to 20 s of an emulated one (TCG),
+# hence the waits of 70 s (the console gives it a minute) and lb2's part
+# beside part 4.
+LB2_PW=halb-console-pw-lb2 # lb2's console password, set in part 5
+WIZ_PW=halb-console-pw     # lb-wiz's, set by part 4's wizard
+
+# fingerprint_on SCREEN LABEL: the 64 hex digits of the certificate
+# fingerprint a screen shows after LABEL (two lines of eight groups).
+fingerprint_on() {
+	grep -A1 -E "$2 +sha256 " <<<"$1" | grep -o -w -E '[0-9a-f]{4}' | tr -d '\n'
+}
+
+# peer_version SESSION PEER: the config version the console's peer line
+# for PEER shows ("peer PEER reachable  config VERSION in sync").
+peer_version() {
+	screen_of "$1" | sed -n -E "s/^peer $2 reachable +config (.+) in sync( .*)?$/\1/p" | head -n1
+}
+
+# password_to SESSION PASSWORD WHAT: the console password in the dialog
+# that asks for it; sets checked_s to the time halbd took to check it.
+password_to() {
+	local t0
+	wait_screen_of "$1" 'Console password:' 10 "$3 (the console password asked)"
+	text_to "$1" "$2"
+	t0=$(now)
+	keys_to "$1" Enter
+	wait_gone "$1" 'Console password:' 70 "$3 (the console password checked)"
+	checked_s=$(since "$t0")
+}
+
+# pair_show: on lb2's console, a pairing code (P); the code is read off
+# the screen. lb2's seed set no console password: P refuses until one is
+# set (p), then asks, and for the password.
+pair_show() {
+	local a=$session_lb2 sc t0 k0=$nkeys end
+	wait_screen_of "$a" '^h handover .* \? keys' 60 "part 5 (lb2's dashboard)"
+	# A console that has just started reads whether a password is set a
+	# moment later ("one moment: reading this node's console settings"
+	# until then): P again.
+	end=$(($(date +%s) + 60))
+	until screen_of "$a" | grep -q 'set a console password first: p'; do
+		[ "$(date +%s)" -lt "$end" ] || {
+			save_screen_of "$a" failed
+			fail "part 5: P on lb2 (no console password) did not say to set one first (see $dir/console-failed.txt)"
+		}
+		keys_to "$a" P
+		sleep 1
+	done
+	keys_to "$a" p
+	wait_screen_of "$a" '> New password' 10 "part 5 (p on lb2's dashboard)"
+	text_to "$a" "$LB2_PW"
+	keys_to "$a" Enter
+	text_to "$a" "$LB2_PW"
+	t0=$(now)
+	keys_to "$a" Enter
+	wait_screen_of "$a" '^console password set' 70 "part 5 (lb2's console password)"
+	set_a_s=$(since "$t0")
+	keys_to "$a" P
+	wait_screen_of "$a" 'Make a pairing code for another node to join this one' 10 "part 5 (P on lb2's dashboard)"
+	keys_to "$a" y
+	password_to "$a" "$LB2_PW" "part 5 (P on lb2)"
+	check_a_s=$checked_s
+	wait_screen_of "$a" '^ +code [0-9A-Z]+(-[0-9A-Z]+)+ +expires in [0-9hms]+ +5 tries left' 30 "part 5 (lb2's pairing screen)"
+	wait_screen_of "$a" '^waiting for the other node' 10 "part 5 (lb2's pairing screen)"
+	save_screen_of "$a" pair-code
+	sc=$(screen_of "$a")
+	pair_code=$(sed -n -E 's/^ +code ([0-9A-Z-]+) +expires in .*/\1/p' <<<"$sc")
+	pair_fp=$(fingerprint_on "$sc" fingerprint)
+	[ ${#pair_fp} -eq 64 ] || fail "part 5: no fingerprint on lb2's pairing screen (see $dir/console-pair-code.txt)"
+	grep -q -E '^ +this node +192\.168\.77\.2 .*port 7900$' <<<"$sc" ||
+		fail "part 5: lb2's pairing screen does not give its address 192.168.77.2 and port 7900 (see $dir/console-pair-code.txt)"
+	show_keys=$((nkeys - k0))
+	echo "image-test:   lb2's console: P → \"set a console password first\"; p, the password (set in ${set_a_s}s); P, y, the password (checked in ${check_a_s}s) → the pairing screen: code $pair_code read off the screen (address 192.168.77.2, port 7900, fingerprint sha256 ${pair_fp:0:16}...)"
+}
+
+# pair_show_start: pair_show in the background (beside part 4's wizard on
+# the other VM); pair_show_end waits for it and takes what it read.
+pair_show_start() {
+	echo "image-test: part 5 (first steps, beside part 4): lb2's console shows a pairing code"
+	(
+		pair_show
+		for v in pair_code pair_fp set_a_s check_a_s show_keys; do printf '%s=%q\n' "$v" "${!v}"; done >"$dir/pair-show.vars"
+	) >"$dir/pair-show.log" 2>&1 &
+	show_pid=$!
+	pids+=("$show_pid")
+}
+pair_show_end() {
+	local rc=0
+	wait "$show_pid" || rc=$?
+	cat "$dir/pair-show.log"
+	[ "$rc" -eq 0 ] || fail "part 5: lb2's pairing screen (above)"
+	# shellcheck source=/dev/null
+	. "$dir/pair-show.vars"
+}
+
+# pair_join: on lb-wiz's console, J with lb2's address and the code read
+# off lb2's screen; lb-wiz's screen must say it is paired, with lb2's
+# fingerprint as lb2 showed it, and lb2's pairing screen must close
+# saying so.
+pair_join() {
+	local a=$session_lb2 b=$session t0 sc fp
+	wait_screen_of "$b" '^h handover .* \? keys' 10 "part 5 (lb-wiz's dashboard)"
+	keys_to "$b" J
+	wait_screen_of "$b" '^> Its address' 10 "part 5 (J on lb-wiz's dashboard)"
+	text_to "$b" 192.168.77.2
+	keys_to "$b" Enter
+	text_to "$b" "$pair_code"
+	keys_to "$b" Enter Enter # the code; the default peer port
+	wait_screen_of "$b" 'Join 192\.168\.77\.2\? This node takes its services' 10 "part 5 (the join asks)"
+	keys_to "$b" y
+	password_to "$b" "$WIZ_PW" "part 5 (J on lb-wiz)"
+	check_b_s=$checked_s
+	t0=$(now)
+	wait_screen_of "$b" '^Paired with lb2\.$' 60 "part 5 (lb-wiz joins lb2)"
+	join_s=$(since "$t0")
+	wait_screen_of "$b" '^ +config taken +' 10 "part 5 (the join's result)"
+	save_screen_of "$b" pair-joined
+	sc=$(screen_of "$b")
+	fp=$(fingerprint_on "$sc" "lb2's fingerprint")
+	[ "$fp" = "$pair_fp" ] ||
+		fail "part 5: lb-wiz shows lb2's fingerprint as '$fp', lb2's pairing screen showed '$pair_fp' (see $dir/console-pair-joined.txt, $dir/console-pair-code.txt)"
+	echo "image-test:   lb-wiz's console: J, 192.168.77.2, the code, y, the password (checked in ${check_b_s}s) → \"Paired with lb2.\" ${join_s}s later, lb2's fingerprint as lb2's screen shows it; $(sed -n -E 's/^ +config taken +(.*)/took lb2'"'"'s config \1/p' <<<"$sc")"
+	wait_screen_of "$a" '^paired with lb-wiz$' 30 "part 5 (lb2's pairing screen closes when lb-wiz is paired)"
+	closed_s=$(since "$t0")
+	save_screen_of "$a" pair-closed
+	echo "image-test:   lb2's pairing screen closed: \"paired with lb-wiz\" on its dashboard ${closed_s}s after the join began"
+	keys_to "$b" Enter
+	wait_screen_of "$b" '^peer lb2 reachable +config .+ in sync' 30 "part 5 (lb-wiz's peer line)"
+	wait_screen_of "$a" '^peer lb-wiz reachable +config .+ in sync' 30 "part 5 (lb2's peer line)"
+	# lb2's VRRP instance and service came with the pairing; the priority
+	# is lb-wiz's own: lb2's less 50 (docs/config.md, the node parts).
+	wait_screen_of "$b" '^web-a BACKUP prio 50 VRID 77 on eth0 +VIPs 192\.168\.77\.100/24' 30 "part 5 (lb2's VRRP instance on lb-wiz)"
+	wait_screen_of "$b" '^>?web http 192\.168\.77\.100:80 ' 10 "part 5 (lb2's service on lb-wiz)"
+	save_screen_of "$b" peer-paired
+	echo "image-test:   both dashboards: the peer reachable, config $(peer_version "$b" lb2) in sync; lb-wiz runs lb2's web-a (BACKUP, prio 50: its own) and service web"
+}
+
+# pair_change: a second server for backend www, added in lb2's edit menu
+# (a cluster part), must show on lb-wiz's dashboard; lb2's must then say
+# lb-wiz applied it.
+pair_change() {
+	local a=$session_lb2 b=$session t0 v0 v end
+	v0=$(peer_version "$b" lb2)
+	keys_to "$a" e
+	wait_screen_of "$a" '^  backend www: 1 server\(s\)' 10 "part 5 (e on lb2's dashboard)"
+	keys_to "$a" Down Down Enter # VIPs of web-a, service web, backend www
+	wait_screen_of "$a" '^> Servers +1\. 192\.168\.77\.254:9000' 10 "part 5 (the backend's form)"
+	keys_to "$a" Enter # a second entry
+	text_to "$a" 192.168.77.254:9001
+	keys_to "$a" Enter Enter Enter Enter # the entry, leave the list, balance, persistence
+	wait_screen_of "$a" '~ backends "www" changed: servers' 10 "part 5 (the edit's review)"
+	save_screen_of "$a" peer-edit-review
+	keys_to "$a" Enter
+	wait_screen_of "$a" 'Apply these changes to the running config\?' 10 "part 5 (the edit asks)"
+	keys_to "$a" y
+	password_to "$a" "$LB2_PW" "part 5 (the edit on lb2)"
+	check_edit_s=$checked_s
+	t0=$(now) # the password checked: the console applies the config
+	wait_screen_of "$b" '^ +www[0-9]+ 192\.168\.77\.254:9001 ' 30 "part 5 (lb2's change on lb-wiz's dashboard)"
+	change_s=$(since "$t0")
+	save_screen_of "$b" peer-change-arrived
+	end=$(($(date +%s) + 30))
+	while :; do
+		v=$(screen_of "$a" | sed -n -E 's/^  (.+) applied on lb-wiz$/\1/p' | head -n1)
+		[ -n "$v" ] && [ "$v" != "$v0" ] && break
+		[ "$(date +%s)" -lt "$end" ] || {
+			save_screen_of "$a" failed
+			fail "part 5: lb2's dashboard does not say lb-wiz applied the change (last: '${v:-none}', before the change: $v0; see $dir/console-failed.txt)"
+		}
+		sleep 0.1
+	done
+	applied_s=$(since "$t0")
+	save_screen_of "$a" peer-applied
+	wait_screen_of "$b" "^peer lb2 reachable +config $v in sync" 10 "part 5 (lb-wiz runs config $v)"
+	echo "image-test:   lb2's edit menu: server 192.168.77.254:9001 added to backend www, y, the password (checked in ${check_edit_s}s) → on lb-wiz's dashboard ${change_s}s later; lb2's dashboard: \"$v applied on lb-wiz\" after ${applied_s}s (config $v0 → $v on both)"
+}
+
+# pair_run: part 5 after lb2's pairing screen (pair_show): the join and
+# the change.
+pair_run() {
+	echo "image-test: part 5: lb-wiz joins lb2 over its serial console; a change on lb2 reaches lb-wiz"
+	local k0=$nkeys t0
+	t0=$(now)
+	pair_join
+	pair_change
+	pkeys=$((nkeys - k0 + show_keys)) part5_s=$(since "$t0")
+}
+
+# report: the figures of the parts that ran, to $dir/timings.txt.
+report() {
+	total=$(since "$t_start")
+	{
+		echo "accelerator: $accel"
+		[ -z "${ready_solo:-}" ] || echo "boot to READY (one VM, from QEMU start): ${ready_solo}s"
+		[ -z "${failover:-}" ] || echo "failover (kill -9 of lb1's QEMU to lb2 answering on the VIP): ${failover}s (VRRP bound ${bound}s; the test allows ${slack}s more)"
+		[ -z "${clock_off:-}" ] || echo "clock (lb2 booted 1 h behind, stepped by halbd from chronyd on the LAN): ${clock_off} ms from the host's, ±${clock_err} ms (serial console reading); halbd: ${clock_halbd:-none}"
+		[ -z "${wizard_s:-}" ] || echo "part 4 (no seed, the wizard over ttyS0): ${part4_s}s from QEMU start to the client's answer through the VIP${after3:+ (booting beside part 3; ${after3}s after part 3 ended)}; the wizard ${wizard_s}s, $wkeys keystrokes"
+		[ -z "${change_s:-}" ] || echo "part 5 (pairing over the consoles; ${pkeys} keystrokes on both): ${part5_s}s after part 4 (lb2's pairing screen made beside it); console password hashes (PBKDF2, TCG): set ${set_a_s}s, checked ${check_a_s}s, ${check_b_s}s, ${check_edit_s}s; the join ${join_s}s from the password checked to \"Paired with lb2.\" (lb2's pairing screen closed after ${closed_s}s); a server added on lb2 showed on lb-wiz's dashboard ${change_s}s after lb2 applied it, \"applied on lb-wiz\" on lb2's after ${applied_s}s (the consoles read halbd's status every second, the test reads the screens every 0.1s)"
+		echo "image-test total: ${total}s"
+	} | tee "$dir/timings.txt"
+	echo "image-test: PASS"
+}
+
+# IMAGE_TEST_ONLY (while working on a part): wizard runs part 4 alone;
+# pair runs parts 4 and 5, lb2 seeded with its config at once (no parts
+# 1-3).
+case ${IMAGE_TEST_ONLY:-} in
+"") ;;
+wizard)
+	wizard_boot
+	wizard_run
+	report
+	exit 0
+	;;
+pair)
+	lan_up
+	lb_config 2
+	openssl passwd -6 -salt halbtest2 halb-test-password-2 >"$dir/seed-lb2/root_password_hash"
+	seed_disk "$dir/seed-lb2.img" "$dir/seed-lb2"
+	overlay lb2
+	lb2_boot "$dir/seed-lb2.img" "part 5"
+	wizard_boot
+	wait_log "$dir/lb2.serial.log" 'Started.*halbd\.service' "$BOOT_TIMEOUT" || fail "part 5: halbd on lb2 did not become READY (see $dir/lb2.serial.log)"
+	pair_show_start
+	wizard_run
+	pair_show_end
+	pair_run
+	report
+	exit 0
+	;;
+*) fail "IMAGE_TEST_ONLY=$IMAGE_TEST_ONLY: wizard or pair" ;;
+esac
 
 # ================================================================ part 1
 echo "image-test: part 1: one VM, seed disk, proxied request through hostfwd"
@@ -437,48 +793,10 @@ wait "$solo" 2>/dev/null || true
 
 # ================================================================ part 2
 echo "image-test: part 2: two VMs, VRRP failover on a bridge in netns $ns"
-ADVERT_MS=${ADVERT_MS:-200}
 lan_up
 
 for n in 1 2; do
-	prio=$([ $n = 1 ] && echo 150 || echo 100)
-	mkdir -p "$dir/seed-lb$n"
-	if [ $n = 1 ]; then
-		mgmt="{interface: eth0, address: 192.168.77.1/24}" peer="{name: lb2, address: 192.168.77.2}"
-		clock="{servers: [192.168.77.254], set_clock: true}"
-	else
-		mgmt="{interface: eth0, dhcp: true}" peer="{name: lb1, address: 192.168.77.1}"
-		clock="{set_clock: true}"
-	fi
-	cat >"$dir/seed-lb$n/halb.yaml" <<EOF
-# image-test, part 2: lb$n of a MASTER/BACKUP pair on the test's LAN; lb1's
-# address is static, lb2's from DHCP; the clock from chronyd on the LAN,
-# configured (lb1) or named by DHCP (lb2).
-node:
-  name: lb$n
-  manage_system: true
-  management: $mgmt
-peers: [$peer]
-time: $clock
-vrrp:
-  - name: web-a
-    interface: eth0
-    vrid: 77
-    priority: $prio
-    advert_interval: ${ADVERT_MS}ms
-    vips: [192.168.77.100/24]
-services:
-  - name: web
-    listen: ["192.168.77.100:80"]
-    mode: http
-    default_backend: www
-    response_headers: {X-LB-Node: lb$n}
-backends:
-  - name: www
-    health: {check: tcp, interval: 2s}
-    servers:
-      - {name: w1, address: "192.168.77.254:9000"}
-EOF
+	lb_config $n
 	bin/halbctl config validate "$dir/seed-lb$n/halb.yaml" >/dev/null || fail "seed config of lb$n does not validate"
 	if [ $n = 2 ]; then
 		# lb2 takes its config from the kernel command line (halb.seed=),
@@ -601,21 +919,11 @@ openssl passwd -6 -salt halbtest2 halb-test-password-2 >"$dir/seed-lb2b/root_pas
 cp "$dir/seed-solo/halb.yaml" "$dir/seed-lb2b/halb.yaml"
 seed_disk "$dir/seed-lb2b.img" "$dir/seed-lb2b"
 mv "$dir/lb2.serial.log" "$dir/lb2.boot1.serial.log"
-rm -f "$dir/lb2.in" "$dir/lb2.out"
-mkfifo "$dir/lb2.in" "$dir/lb2.out"
-cat "$dir/lb2.out" >"$dir/lb2.serial.log" &
-pids+=("$!")
-exec 8<>"$dir/lb2.in"
+mv "$dir/lb2.qemu.log" "$dir/lb2.boot1.qemu.log"
 t_boot3=$(now)
-# shellcheck disable=SC2046
-ip netns exec "$ns" qemu-system-x86_64 $(qemu_args lb2 pipe) -kernel "$kernel" -initrd "$initrd" \
+lb2_boot "$dir/seed-lb2b.img" "part 3" -kernel "$kernel" -initrd "$initrd" \
 	-append "root=PARTUUID=$rootuuid ro rootfstype=ext4 console=ttyS0,115200 net.ifnames=0" \
-	-rtc "base=$(date -u -d '-1 hour' +%Y-%m-%dT%H:%M:%S),clock=host" \
-	-drive if=virtio,format=raw,file="$dir/seed-lb2b.img" \
-	-netdev tap,id=lan,ifname=tap2,script=no,downscript=no \
-	-device virtio-net-pci,netdev=lan,mac=52:54:00:77:00:02 >"$dir/lb2.boot2.qemu.log" 2>&1 &
-vm[2]=$!
-pids+=("${vm[2]}")
+	-rtc "base=$(date -u -d '-1 hour' +%Y-%m-%dT%H:%M:%S),clock=host"
 log=$dir/lb2.serial.log
 wait_log "$log" 'Started.*halbd\.service' "$BOOT_TIMEOUT" || fail "part 3: halbd on lb2 did not become READY on its second boot (see $log)"
 grep -a -q 'halb-seed: root password set from the seed' "$log" ||
@@ -624,27 +932,27 @@ grep -a -q 'halb-seed: halb.yaml on the seed disk ignored: /var/lib/halb/halb.ya
 	fail "part 3: the console does not say the seed's halb.yaml was ignored (see $log)"
 wait_log "$log" ' halb lb2 ' 60 || fail "part 3: the console does not show lb2's own config (see $log)"
 echo "image-test:   second boot READY after $(since "$t_boot3")s: \"root password set from the seed\", the seed's halb.yaml ignored (lb2 keeps its config)"
-root_shell 8 "$log" halb-test-password-2 \
+root_shell "$session_lb2" "$log" halb-test-password-2 \
 	'echo halb-journal-$(journalctl -b -u halb-seed --no-pager | grep -c "root password set from the seed") $(id -u)' \
 	'halb-journal-1 0' "part 3 (the journal must have halb-seed's message)"
 echo "image-test:   console key '!' → sulogin with the new seed's password → root shell; the journal has halb-seed's message"
 # Names: the host name is lb2's, /etc/hosts names its peer; its address is
 # the lease's (halbd's DHCP client, dnsmasq on the LAN).
-shell_cmd 8 "$log" 'echo names-$(hostname)-$(getent hosts lb1 | cut -d" " -f1)-$(getent hosts lb2 | cut -d" " -f1)' \
+shell_cmd "$session_lb2" "$log" 'echo names-$(hostname)-$(getent hosts lb1 | cut -d" " -f1)-$(getent hosts lb2 | cut -d" " -f1)' \
 	'names-lb2-192\.168\.77\.1-192\.168\.77\.2' "part 3 (host name and /etc/hosts)"
 grep -q 'DHCPACK(br0) 192.168.77.2 52:54:00:77:00:02' "$dir/dnsmasq.log" || fail "part 3: dnsmasq never acknowledged lb2's lease (see $dir/dnsmasq.log)"
 echo "image-test:   lb2: host name lb2, /etc/hosts: lb1 → 192.168.77.1, lb2 → 192.168.77.2 (its DHCP address)"
 # The clock: halbd steps it once the NTP server DHCP named answers; then
 # the guest's clock is read over the serial console between two readings
 # of the host's, which bound the error.
-shell_cmd 8 "$log" 'for i in $(seq 120); do halbctl status -json | grep -q "\"steps\": [1-9]" && break; sleep 0.5; done; echo stepped-$(halbctl status -json | grep -o "\"steps\": [0-9]*" | tr -dc 0-9)' \
+shell_cmd "$session_lb2" "$log" 'for i in $(seq 120); do halbctl status -json | grep -q "\"steps\": [1-9]" && break; sleep 0.5; done; echo stepped-$(halbctl status -json | grep -o "\"steps\": [0-9]*" | tr -dc 0-9)' \
 	'stepped-[1-9]' "part 3 (halbd stepped the clock)"
 # Five readings; the one with the shortest round trip bounds the error best.
 clock_off= clock_err=
 for _ in 1 2 3 4 5; do
 	clock_n=$(count "$log" 'guestclock-[0-9]+\.[0-9]+-end')
 	h0=$(date +%s.%N)
-	printf 'echo guestclock-$(date +%%s.%%N)-end\r' >&8
+	send "$session_lb2" 'echo guestclock-$(date +%s.%N)-end'$'\r'
 	until [ "$(count "$log" 'guestclock-[0-9]+\.[0-9]+-end')" -gt "$clock_n" ]; do
 		awk -v a="$h0" -v b="$(date +%s.%N)" 'BEGIN { exit !(b - a < 30) }' || fail "part 3: no clock reading from lb2's shell (see $log)"
 		sleep 0.005
@@ -658,28 +966,22 @@ for _ in 1 2 3 4 5; do
 done
 # halbd's own view (the marker is split in the command so that its echo
 # does not match).
-shell_cmd 8 "$log" 'halbctl status | grep -E "^ *time " | sed "s/^/clock""line: /"' 'clockline: time' "part 3 (halbctl status time line)"
+shell_cmd "$session_lb2" "$log" 'halbctl status | grep -E "^ *time " | sed "s/^/clock""line: /"' 'clockline: time' "part 3 (halbctl status time line)"
 clock_halbd=$(grep -a -o -E 'offset [-+]?[0-9.]+[^ ,]*s from 192\.168\.77\.254' "$log" | tail -n1)
 echo "image-test:   lb2's clock (booted 1 h behind) after halbd's step: ${clock_off} ms from the host's, ±${clock_err} ms (half the shortest serial round trip of 5); halbd's own figure: ${clock_halbd:-none}"
 awk -v o="$clock_off" -v e="$clock_err" 'BEGIN { if (o < 0) o = -o; exit !(o <= 100 + e) }' ||
 	fail "part 3: lb2's clock is ${clock_off} ms off the host's (±${clock_err} ms), more than 100 ms"
-kill "${vm[2]}"
-wait "${vm[2]}" 2>/dev/null || true
+# lb2 stays up for part 5: back to its console.
+send "$session_lb2" exit$'\r'
+wait_screen_of "$session_lb2" '^h handover .* \? keys' 30 "part 3 (lb2's console after the root shell)"
 
 # ================================================================ part 4
 t_part4=$(now)
+pair_show_start # part 5's first steps, on lb2's console
 wizard_run
 after3=$(since "$t_part4")
-kill "${vm[wiz]}"
-wait "${vm[wiz]}" 2>/dev/null || true
 
-total=$(since "$t_start")
-{
-	echo "accelerator: $accel"
-	echo "boot to READY (one VM, from QEMU start): ${ready_solo}s"
-	echo "failover (kill -9 of lb1's QEMU to lb2 answering on the VIP): ${failover}s (VRRP bound ${bound}s; the test allows ${slack}s more)"
-	echo "clock (lb2 booted 1 h behind, stepped by halbd from chronyd on the LAN): ${clock_off} ms from the host's, ±${clock_err} ms (serial console reading); halbd: ${clock_halbd:-none}"
-	echo "part 4 (no seed, the wizard over ttyS0): ${part4_s}s from QEMU start to the client's answer through the VIP (booting beside part 3; ${after3}s after part 3 ended); the wizard ${wizard_s}s, $wkeys keystrokes"
-	echo "image-test total: ${total}s"
-} | tee "$dir/timings.txt"
-echo "image-test: PASS"
+# ================================================================ part 5
+pair_show_end
+pair_run
+report
