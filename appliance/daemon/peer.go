@@ -98,7 +98,7 @@ func (d *Daemon) newPeer() peerPart {
 				d.vrrp.PeerAdvert(instance, a, prio)
 			}
 		},
-		Addresses:    managementAddresses,
+		Addresses:    d.managementAddresses,
 		StickEntries: d.proxy.StickEntries,
 		ImportStick:  d.proxy.ImportStick,
 	})
@@ -192,20 +192,33 @@ func (d *Daemon) peerLocal() peer.LocalState {
 	return st
 }
 
-// managementAddresses lists the node's addresses outside loopback, for
-// the person who types one into the other node.
-func managementAddresses() []string {
+// managementAddresses lists the node's addresses outside loopback and the
+// VIPs (which move with MASTER), for the person who types one into the
+// other node.
+func (d *Daemon) managementAddresses() []string {
 	links, err := netcfg.Links()
 	if err != nil {
 		return nil
 	}
+	vips := map[netip.Addr]bool{}
+	d.mu.Lock()
+	if d.cfg != nil {
+		for _, v := range d.cfg.VRRP {
+			for _, s := range v.VIPs {
+				if p, err := netip.ParsePrefix(s); err == nil {
+					vips[p.Addr()] = true
+				}
+			}
+		}
+	}
+	d.mu.Unlock()
 	var out []string
 	for _, l := range links {
 		if l.Kind == "loopback" {
 			continue
 		}
 		for _, a := range l.Addresses {
-			if p, err := netip.ParsePrefix(a); err == nil && p.Addr().IsGlobalUnicast() {
+			if p, err := netip.ParsePrefix(a); err == nil && p.Addr().IsGlobalUnicast() && !vips[p.Addr()] {
 				out = append(out, p.Addr().String())
 			}
 		}

@@ -210,6 +210,7 @@ func (p *Peer) wake() {
 // count in the version vector goes up and the change goes to every peer.
 func (p *Peer) Apply(cfg *config.Config) error {
 	digest := config.ClusterDigest(cfg)
+	local := false
 	p.mu.Lock()
 	p.cfg = cfg
 	switch {
@@ -223,6 +224,7 @@ func (p *Peer) Apply(cfg *config.Config) error {
 		p.st.Version = v
 		p.saveState()
 	case digest != p.st.Version.Digest:
+		local = true
 		self := cfg.Node.Name
 		p.st.Version = Version{Vector: p.st.Version.Vector.Bump(self), Origin: self, Time: p.opts.Now().UTC().Round(time.Millisecond), Digest: digest}
 		p.saveState()
@@ -230,8 +232,12 @@ func (p *Peer) Apply(cfg *config.Config) error {
 	}
 	p.mu.Unlock()
 	p.wake()
-	for _, l := range p.linkList() {
-		l.push()
+	if local {
+		// A change made here goes to every peer at once; one taken from
+		// a peer is not offered back (the state exchange shows it).
+		for _, l := range p.linkList() {
+			l.push()
+		}
 	}
 	return nil
 }
