@@ -1,8 +1,6 @@
 package config
 
 import (
-	"os"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -122,19 +120,7 @@ func TestClusterDigestIgnoresNodePartsAndDefaults(t *testing.T) {
 // TestNodePartsDocumented: docs/config.md's table of node parts is
 // NodeKeys.
 func TestNodePartsDocumented(t *testing.T) {
-	data, err := os.ReadFile("../../docs/config.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, section, ok := strings.Cut(string(data), "\n## Cluster parts and node parts\n")
-	if !ok {
-		t.Fatal(`docs/config.md has no section "Cluster parts and node parts"`)
-	}
-	section, _, _ = strings.Cut(section, "\n## ")
-	var documented []string
-	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z_.\\[\\]]+)`").FindAllStringSubmatch(section, -1) {
-		documented = append(documented, m[1])
-	}
+	documented := docTableKeys(t, "Cluster parts and node parts", "(?m)^\\| `([a-z_.\\[\\]]+)`")
 	if !slices.Equal(documented, NodeKeys()) {
 		t.Errorf("docs/config.md lists node parts %q, NodeKeys is %q", documented, NodeKeys())
 	}

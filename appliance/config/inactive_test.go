@@ -102,20 +102,28 @@ func TestExamplesCommentedKeysParse(t *testing.T) {
 // TestInactiveKeysDocumented: docs/config.md lists exactly the inactive
 // keys, so that removing one from inactiveKeys removes it from the docs too.
 func TestInactiveKeysDocumented(t *testing.T) {
+	documented := docTableKeys(t, "Keys not active in this build", "(?m)^\\| `([a-z_.]+)` \\|")
+	if want := inactiveNames(InactiveKeys()); !reflect.DeepEqual(documented, want) {
+		t.Errorf("docs/config.md lists %q as not active, inactiveKeys has %q", documented, want)
+	}
+}
+
+// docTableKeys lists the first submatch of pattern on every line of the
+// section of docs/config.md headed "## heading".
+func docTableKeys(t *testing.T, heading, pattern string) []string {
+	t.Helper()
 	data, err := os.ReadFile("../../docs/config.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, section, ok := strings.Cut(string(data), "\n## Keys not active in this build\n")
+	_, section, ok := strings.Cut(string(data), "\n## "+heading+"\n")
 	if !ok {
-		t.Fatal(`docs/config.md has no section "Keys not active in this build"`)
+		t.Fatalf("docs/config.md has no section %q", heading)
 	}
 	section, _, _ = strings.Cut(section, "\n## ")
-	var documented []string
-	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z_.]+)` \\|").FindAllStringSubmatch(section, -1) {
-		documented = append(documented, m[1])
+	var keys []string
+	for _, m := range regexp.MustCompile(pattern).FindAllStringSubmatch(section, -1) {
+		keys = append(keys, m[1])
 	}
-	if want := inactiveNames(InactiveKeys()); !reflect.DeepEqual(documented, want) {
-		t.Errorf("docs/config.md lists %q as not active, inactiveKeys has %q", documented, want)
-	}
+	return keys
 }

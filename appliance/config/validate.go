@@ -78,6 +78,10 @@ func validIfName(s string) bool {
 }
 
 // validHostname checks a DNS name (RFC 1123 labels).
+// ValidNodeName reports whether s can be a node.name: a host name of at
+// most 63 characters.
+func ValidNodeName(s string) bool { return s != "" && len(s) <= 63 && validHostname(s) }
+
 func validHostname(s string) bool {
 	s = strings.TrimSuffix(s, ".")
 	if s == "" || len(s) > 253 {
@@ -216,7 +220,7 @@ func (v *validator) node(c *Config) {
 	switch {
 	case n.Name == "":
 		v.errf("node.name", "is required")
-	case !validHostname(n.Name) || len(n.Name) > 63:
+	case !ValidNodeName(n.Name):
 		v.errf("node.name", "%q is not a valid host name", n.Name)
 	}
 	m := &n.Management

@@ -410,7 +410,7 @@ func (l *link) heard(in stateMsg, at time.Time, skew time.Duration, measured boo
 }
 
 // fill writes what the link knows into ps.
-func (l *link) fill(ps *api.PeerState, now time.Time, mine Version) {
+func (l *link) fill(ps *api.PeerState, now time.Time, mine Version, local LocalState) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	ps.LastSeen, ps.Error = l.lastOK, l.lastErr
@@ -423,7 +423,6 @@ func (l *link) fill(ps *api.PeerState, now time.Time, mine Version) {
 		ps.ViaPeerLink = l.remote.State.ViaPeerLink
 		ps.ConfigVersion = l.remote.Version.Vector.String()
 		ps.InSync = l.remote.Version.Digest == mine.Digest
-		local := l.p.opts.Local()
 		for name, role := range l.remote.State.Roles {
 			if role == "MASTER" && local.Roles[name] == "MASTER" && ps.Reachable {
 				ps.SplitBrain = append(ps.SplitBrain, name)

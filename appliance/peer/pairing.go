@@ -226,7 +226,7 @@ func (p *Peer) servePairing(ctx context.Context, c *tls.Conn) {
 		return
 	}
 	refuse := func(msg string) { writeFrame(c, pairReply{Error: msg}) }
-	if !validPeerName(hello.Name) || hello.Port < 1 || hello.Port > 65535 || len(hello.Sid) != 16 {
+	if !config.ValidNodeName(hello.Name) || hello.Port < 1 || hello.Port > 65535 || len(hello.Sid) != 16 {
 		refuse("malformed hello")
 		return
 	}
@@ -321,14 +321,6 @@ func (p *Peer) wrongTry(from, name string, left int) {
 		p.event("peer.pairing_dead", fmt.Sprintf("pairing code ended after %d wrong tries", CodeTries), nil)
 		p.wake()
 	}
-}
-
-func validPeerName(s string) bool {
-	if s == "" || len(s) > 63 {
-		return false
-	}
-	_, err := config.Parse("hello", []byte("node: {name: "+strconv.Quote(s)+"}\n"))
-	return err == nil
 }
 
 // Join pairs this node with the node at req.Address that shows req.Code,

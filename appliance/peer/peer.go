@@ -379,7 +379,7 @@ func (p *Peer) status() api.PeerStatus {
 	for _, pc := range peers {
 		ps := api.PeerState{Name: pc.Name, Address: pc.Address, Port: pc.Port, Fingerprint: pc.Fingerprint, Paired: pc.Fingerprint != ""}
 		if l := links[pc.Name]; l != nil {
-			l.fill(&ps, now, mine)
+			l.fill(&ps, now, mine, local)
 		}
 		switch {
 		case !ps.Paired:
