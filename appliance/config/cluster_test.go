@@ -7,7 +7,7 @@ import (
 )
 
 func TestNodeKeys(t *testing.T) {
-	want := []string{"node", "time.set_clock", "peers", "vrrp[].priority", "vrrp[].address_owner", "vrrp[].unicast_peers"}
+	want := []string{"node", "time.set_clock", "peers", "vrrp[].priority", "vrrp[].address_owner", "vrrp[].unicast_peers", "observe.listen"}
 	if got := NodeKeys(); !slices.Equal(got, want) {
 		t.Fatalf("NodeKeys() = %q, want %q", got, want)
 	}

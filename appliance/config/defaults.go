@@ -30,6 +30,28 @@ func applyDefaults(c *Config, present func(path string) bool) {
 		setInt(&c.Peers[i].Port, fmt.Sprintf("peers[%d].port", i), DefaultPeerPort)
 	}
 	setDur(&c.Time.MaxOffset, "time.max_offset", DefaultMaxOffset)
+	for i := range c.Observe.Logs {
+		l := &c.Observe.Logs[i]
+		p := fmt.Sprintf("observe.logs[%d]", i)
+		setStr(&l.Name, p+".name", fmt.Sprintf("log%d", i))
+		if !present(p + ".streams") {
+			l.Streams = []string{"access"}
+		}
+		if l.To == "file" {
+			if !present(p + ".max_size") {
+				l.MaxSize = DefaultLogMaxSize
+			}
+			setInt(&l.Keep, p+".keep", DefaultLogKeep)
+		}
+		if l.To == "syslog" {
+			setStr(&l.Transport, p+".transport", DefaultLogTransport)
+			setStr(&l.Facility, p+".facility", DefaultLogFacility)
+		}
+		if l.To == "syslog" || l.To == "journald" {
+			setStr(&l.Tag, p+".tag", DefaultLogTag)
+		}
+		setInt(&l.Queue, p+".queue", DefaultLogQueue)
+	}
 	setDur(&c.Time.StepThreshold, "time.step_threshold", DefaultStepThreshold)
 	setDur(&c.Time.MinPoll, "time.min_poll", DefaultMinPoll)
 	setDur(&c.Time.MaxPoll, "time.max_poll", DefaultMaxPoll)

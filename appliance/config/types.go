@@ -41,6 +41,74 @@ type Config struct {
 	// Console configures the console on the node's screen and serial
 	// port. Default: see Console.
 	Console Console `yaml:"console,omitempty" json:"console"`
+	// Observe configures the metrics and stats listener and where logs go.
+	// Default: no listener, logs only to the journal (or stderr).
+	Observe Observe `yaml:"observe,omitempty" json:"observe"`
+}
+
+// Observe configures what an operator watches: Prometheus metrics, the
+// stats page and the log targets.
+type Observe struct {
+	// Listen is the host:port of the read-only HTTP listener serving
+	// /metrics, /stats and /stats;json. An empty host (":8404") listens on
+	// every address of the node but refuses connections to a VIP. A node
+	// part: each node has its own management address. Default: "" (off).
+	Listen string `yaml:"listen,omitempty" json:"listen,omitempty" halb:"node"`
+	// Users may read the listener with HTTP basic auth; when there are
+	// none, no authentication is asked. Default: none.
+	Users []ObserveUser `yaml:"users,omitempty" json:"users"`
+	// Allow lists the client networks (CIDR, or a single address) that may
+	// connect; others get 403. Default: none (any client).
+	Allow []string `yaml:"allow,omitempty" json:"allow"`
+	// Logs are the log targets: files, syslog servers, the journal. Each
+	// gets the streams it names. Default: none.
+	Logs []LogTarget `yaml:"logs,omitempty" json:"logs"`
+}
+
+// ObserveUser is a user of the observe listener.
+type ObserveUser struct {
+	// Name is the basic-auth user name. Required, unique.
+	Name string `yaml:"name" json:"name"`
+	// PasswordHash is the bcrypt hash of the password ("$2a$", "$2b$" or
+	// "$2y$"; `htpasswd -nbB` or `halbctl observe hash` make one).
+	// Required.
+	PasswordHash string `yaml:"password_hash" json:"password_hash"`
+}
+
+// LogTarget is one place logs are written to.
+type LogTarget struct {
+	// Name identifies the target in status and metrics. Default: its
+	// position ("log0", "log1", ...).
+	Name string `yaml:"name,omitempty" json:"name"`
+	// To is file, syslog or journald. Required.
+	To string `yaml:"to" json:"to"`
+	// Streams are what the target gets: "access" (one line per request
+	// or tcp connection of services with access_log) and "daemon" (halbd's
+	// own log: VRRP, checks, config). Default: [access].
+	Streams []string `yaml:"streams,omitempty" json:"streams"`
+	// Path is the file written (to: file). Required there.
+	Path string `yaml:"path,omitempty" json:"path,omitempty"`
+	// MaxSize is the size in bytes at which the file is rotated to
+	// PATH.1 (PATH.1 to PATH.2, ...). Default: 10485760 (10 MiB).
+	MaxSize int64 `yaml:"max_size,omitempty" json:"max_size,omitempty"`
+	// Keep is how many rotated files are kept. Default: 5.
+	Keep int `yaml:"keep,omitempty" json:"keep,omitempty"`
+	// Address is the syslog server's host:port (to: syslog); port 514 by
+	// custom. Required there.
+	Address string `yaml:"address,omitempty" json:"address,omitempty"`
+	// Transport is udp or tcp (RFC 5425-style octet counting over TCP,
+	// RFC 6587). Default: udp.
+	Transport string `yaml:"transport,omitempty" json:"transport,omitempty"`
+	// Facility is the syslog facility: kern, user, daemon, local0..local7
+	// and the other RFC 5424 names. Default: local0.
+	Facility string `yaml:"facility,omitempty" json:"facility,omitempty"`
+	// Tag is the syslog APP-NAME (and the journal's SYSLOG_IDENTIFIER).
+	// Default: halb.
+	Tag string `yaml:"tag,omitempty" json:"tag,omitempty"`
+	// Queue is how many lines wait for a slow target before new ones are
+	// dropped (and counted): logging never blocks traffic. 16..1048576.
+	// Default: 4096.
+	Queue int `yaml:"queue,omitempty" json:"queue,omitempty"`
 }
 
 // Console configures the console (halb-console on tty1 and ttyS0).
@@ -509,6 +577,17 @@ var (
 	Observes = []string{"none", "layer4", "layer7"}
 	// InitialStates are the values of backends[].health.initial.
 	InitialStates = []string{"up", "down"}
+	// LogTargets are the values of observe.logs[].to.
+	LogTargets = []string{"file", "syslog", "journald"}
+	// LogStreams are the values of observe.logs[].streams.
+	LogStreams = []string{"access", "daemon"}
+	// LogTransports are the values of observe.logs[].transport.
+	LogTransports = []string{"udp", "tcp"}
+	// SyslogFacilities are the RFC 5424 facility names, in code order
+	// (kern is 0, local7 is 23).
+	SyslogFacilities = []string{"kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
+		"authpriv", "ftp", "ntp", "security", "console", "solaris-cron",
+		"local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7"}
 )
 
 // Defaults, exported so docs and tests name them once.
@@ -548,6 +627,12 @@ const (
 	DefaultScriptInterval   = time.Second
 	DefaultScriptRise       = 1
 	DefaultScriptFall       = 1
+	DefaultLogMaxSize       = 10 << 20
+	DefaultLogKeep          = 5
+	DefaultLogTransport     = "udp"
+	DefaultLogFacility      = "local0"
+	DefaultLogTag           = "halb"
+	DefaultLogQueue         = 4096
 	// NotifyTimeout bounds one run of a vrrp[].notify program.
 	NotifyTimeout = 10 * time.Second
 )

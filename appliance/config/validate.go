@@ -25,7 +25,133 @@ func Validate(c *Config) Errors {
 	v.syncGroups(c)
 	v.services(c, backends)
 	v.backends(c)
+	v.observe(c)
 	return v.errs
+}
+
+// observe checks the observe section: the listener (never on a VIP), its
+// users and allowed networks, and the log targets.
+func (v *validator) observe(c *Config) {
+	o := &c.Observe
+	if o.Listen != "" {
+		if ap, ok := v.hostPort("observe.listen", o.Listen, true); ok && !ap.Addr().IsUnspecified() {
+			for i, r := range c.VRRP {
+				for _, s := range r.VIPs {
+					if p, err := netip.ParsePrefix(s); err == nil && p.Addr() == ap.Addr() {
+						v.errf("observe.listen", "%s is a VIP of vrrp[%d] (%s): metrics belong on the management address", ap.Addr(), i, r.Name)
+					}
+				}
+			}
+		}
+	}
+	users := map[string]string{}
+	for i, u := range o.Users {
+		path := fmt.Sprintf("observe.users[%d]", i)
+		v.uniqueName(path, u.Name, users)
+		if !ValidBcrypt(u.PasswordHash) {
+			v.errf(path+".password_hash", "is not a bcrypt hash (\"$2b$10$\" and 53 characters; htpasswd -nbB makes one)")
+		}
+	}
+	for i, a := range o.Allow {
+		if _, err := ParseNetwork(a); err != nil {
+			v.errf(fmt.Sprintf("observe.allow[%d]", i), "%q is not a network (10.0.0.0/8) or an address", a)
+		}
+	}
+	targets := map[string]string{}
+	for i, l := range o.Logs {
+		path := fmt.Sprintf("observe.logs[%d]", i)
+		v.uniqueName(path, l.Name, targets)
+		if l.To == "" {
+			v.errf(path+".to", "is required (one of %s)", strings.Join(LogTargets, ", "))
+		} else {
+			v.oneOf(path+".to", l.To, LogTargets)
+		}
+		if len(l.Streams) == 0 {
+			v.errf(path+".streams", "names no stream (%s)", strings.Join(LogStreams, ", "))
+		}
+		for j, st := range l.Streams {
+			v.oneOf(fmt.Sprintf("%s.streams[%d]", path, j), st, LogStreams)
+		}
+		v.intRange(path+".queue", l.Queue, 16, 1<<20)
+		fileOnly := func(key string, set bool) {
+			if set && l.To != "file" {
+				v.errf(path+"."+key, "applies only to: file")
+			}
+		}
+		syslogOnly := func(key string, set bool) {
+			if set && l.To != "syslog" {
+				v.errf(path+"."+key, "applies only to: syslog")
+			}
+		}
+		fileOnly("path", l.Path != "")
+		fileOnly("max_size", l.MaxSize != 0)
+		fileOnly("keep", l.Keep != 0)
+		syslogOnly("address", l.Address != "")
+		syslogOnly("transport", l.Transport != "")
+		syslogOnly("facility", l.Facility != "")
+		if l.Tag != "" && l.To == "file" {
+			v.errf(path+".tag", "applies only to: syslog, journald")
+		}
+		switch l.To {
+		case "file":
+			if l.Path == "" {
+				v.errf(path+".path", "is required with to: file")
+			} else if !strings.HasPrefix(l.Path, "/") {
+				v.errf(path+".path", "%q is not an absolute path", l.Path)
+			}
+			if l.MaxSize < 4096 || l.MaxSize > 1<<40 {
+				v.errf(path+".max_size", "%d is out of range 4096..1099511627776", l.MaxSize)
+			}
+			v.intRange(path+".keep", l.Keep, 0, 100)
+		case "syslog":
+			if l.Address == "" {
+				v.errf(path+".address", "is required with to: syslog (host:port, e.g. 10.0.0.1:514)")
+			} else {
+				v.hostPort(path+".address", l.Address, false)
+			}
+			v.oneOf(path+".transport", l.Transport, LogTransports)
+			v.oneOf(path+".facility", l.Facility, SyslogFacilities)
+		}
+		if l.Tag != "" && !validTag(l.Tag) {
+			v.errf(path+".tag", "%q may hold 1..48 printable ASCII characters without spaces", l.Tag)
+		}
+	}
+}
+
+// ValidBcrypt reports whether s looks like a bcrypt hash as htpasswd -B
+// and Go's bcrypt write it ("$2b$10$" and 53 characters of salt and hash).
+func ValidBcrypt(s string) bool {
+	if len(s) != 60 || s[0] != '$' || s[1] != '2' || s[3] != '$' || s[6] != '$' || !strings.ContainsRune("aby", rune(s[2])) {
+		return false
+	}
+	cost, err := strconv.Atoi(s[4:6])
+	return err == nil && cost >= 4 && cost <= 31
+}
+
+// ParseNetwork reads an observe.allow entry: a CIDR prefix or a single
+// address (as /32 or /128).
+func ParseNetwork(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// validTag: an RFC 5424 APP-NAME (1*48PRINTUSASCII).
+func validTag(s string) bool {
+	if len(s) > 48 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 33 || s[i] > 126 {
+			return false
+		}
+	}
+	return true
 }
 
 type validator struct{ errs Errors }
