@@ -381,6 +381,9 @@ type ServerHealth struct {
 	Reason     string    `json:"reason,omitempty"`
 	Ups        int64     `json:"ups"`
 	Downs      int64     `json:"downs"`
+	// Downtime is how long the server has been down since halbd started
+	// (the current outage included).
+	Downtime time.Duration `json:"downtime_ns"`
 }
 
 // Status lists backends and servers in config order.

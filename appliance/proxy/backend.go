@@ -348,6 +348,23 @@ type BackendStatus struct {
 	QueueTimeouts int64          `json:"queue_timeouts"`
 	StickEntries  int            `json:"stick_entries,omitempty"`
 	Servers       []ServerStatus `json:"servers"`
+	// Sessions (connections to servers) open now and since start, bytes
+	// from and to the clients, and the responses by class.
+	Active    int64            `json:"active"`
+	Total     int64            `json:"total"`
+	BytesIn   int64            `json:"bytes_in"`
+	BytesOut  int64            `json:"bytes_out"`
+	Responses map[string]int64 `json:"responses,omitempty"`
+	// Retries counts connection attempts beyond a session's first;
+	// Redispatches those that went to another server.
+	Retries      int64 `json:"retries"`
+	Redispatches int64 `json:"redispatches"`
+	// Time waiting for a server slot (Tw), to connect (Tc), from the
+	// request sent to the response head (Tr, http), and whole (Ta/Tt).
+	QueueTime    Histogram `json:"queue_time"`
+	ConnectTime  Histogram `json:"connect_time"`
+	ResponseTime Histogram `json:"response_time"`
+	TotalTime    Histogram `json:"total_time"`
 }
 
 // ServerStatus is the status of one server of a backend.
@@ -364,6 +381,14 @@ type ServerStatus struct {
 	ConnectErrors int64            `json:"connect_errors"`
 	Idle          int              `json:"idle_connections"`
 	Responses     map[string]int64 `json:"responses,omitempty"`
+	// MaxActive is the most sessions open at once since start.
+	MaxActive    int64 `json:"max_active"`
+	BytesIn      int64 `json:"bytes_in"`
+	BytesOut     int64 `json:"bytes_out"`
+	Retries      int64 `json:"retries"`
+	Redispatches int64 `json:"redispatches"`
+	// LastSession is when the server was last given a session.
+	LastSession time.Time `json:"last_session,omitzero"`
 }
 
 func (be *backend) status() BackendStatus {

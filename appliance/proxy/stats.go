@@ -47,6 +47,20 @@ type ServiceCounters struct {
 	Responses         map[string]int64 `json:"responses,omitempty"`
 	Latency           []Bucket         `json:"latency"`
 	LatencySumMicros  int64            `json:"latency_sum_us"`
+	// MaxActive is the most connections open at once since start.
+	MaxActive int64 `json:"max_active"`
+	// TotalTime is the histogram of whole requests (http, HAProxy's Ta)
+	// and connections (tcp, Tt).
+	TotalTime Histogram `json:"total_time"`
+}
+
+// Histogram is a distribution of durations: Counts[i] observations at
+// most Bounds[i] seconds and above Bounds[i-1] (not cumulative); the last
+// count is above every bound. Sum is the total in seconds.
+type Histogram struct {
+	Bounds []float64 `json:"bounds"`
+	Counts []uint64  `json:"counts"`
+	Sum    float64   `json:"sum"`
 }
 
 // Bucket is one latency histogram bucket: Count observations at most LE
