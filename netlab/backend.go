@@ -55,6 +55,7 @@ type Backend struct {
 	name     string
 	srv      *http.Server
 	requests atomic.Int64  // responses written
+	served   atomic.Int64  // responses written to requests other than health checks
 	inflight atomic.Int64  // requests in the handler, not yet answered
 	done     chan struct{} // closed by Close
 
@@ -132,6 +133,10 @@ func (b *Backend) Mode() BackendMode {
 
 // Requests is the number of requests answered (any status).
 func (b *Backend) Requests() int64 { return b.requests.Load() }
+
+// Served is the number of requests answered other than health checks
+// (GET /healthz): the ones clients sent through a balancer.
+func (b *Backend) Served() int64 { return b.served.Load() }
 
 // RecordArrivals makes the backend keep an Arrival for every request it
 // gets from now on (those it drops unanswered included), until
@@ -364,6 +369,9 @@ func (b *Backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(status)
 		io.WriteString(w, body)
 		b.requests.Add(1)
+		if r.URL.Path != "/healthz" {
+			b.served.Add(1)
+		}
 		return
 	}
 }

@@ -88,14 +88,19 @@ func (s *tmuxConsole) screen() string {
 	return string(out)
 }
 
+// reportDir is where tests put what the README shows: out/netlab (or
+// $NETLAB_REPORT_DIR).
+func reportDir() string {
+	if dir := os.Getenv("NETLAB_REPORT_DIR"); dir != "" {
+		return dir
+	}
+	return filepath.Join("..", "out", "netlab")
+}
+
 // save writes the screen as the README shows it: out/netlab/console/NAME.txt
 // (or $NETLAB_REPORT_DIR/console).
 func (s *tmuxConsole) save(name string) {
-	dir := os.Getenv("NETLAB_REPORT_DIR")
-	if dir == "" {
-		dir = filepath.Join("..", "out", "netlab")
-	}
-	dir = filepath.Join(dir, "console")
+	dir := filepath.Join(reportDir(), "console")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		s.t.Logf("save %s: %v", name, err)
 		return

@@ -428,6 +428,20 @@ wizard_run() {
 	done
 	[ -n "$ok" ] || fail "part 4: no answer from the backend through http://$WIZ_VIP/ (see $dir/wiz.serial.log, $dir/backend2.log)"
 	echo "image-test:   GET http://$WIZ_VIP/ from the LAN → the backend answers through the service the wizard made: $(cat "$dir/wiz.body")"
+	# The wizard's config serves /metrics and /stats on the management
+	# address (observe.listen ":8404"), never on the VIP.
+	ip netns exec "$ns" curl -s -m 10 -o "$dir/wiz.metrics" http://192.168.77.3:8404/metrics ||
+		fail "part 4: no /metrics on 192.168.77.3:8404"
+	grep -q -E '^halb_frontend_http_requests_total\{proxy="web"\} [1-9]' "$dir/wiz.metrics" &&
+		grep -q -E '^halb_vrrp_state\{instance="vip-a"[^}]*\} 2$' "$dir/wiz.metrics" ||
+		fail "part 4: /metrics lacks web's requests or vip-a MASTER (see $dir/wiz.metrics)"
+	ip netns exec "$ns" curl -s -m 10 -o "$dir/wiz.stats.html" http://192.168.77.3:8404/stats &&
+		grep -q 'vip-a' "$dir/wiz.stats.html" && grep -q 'web1' "$dir/wiz.stats.html" ||
+		fail "part 4: /stats does not show vip-a and web1 (see $dir/wiz.stats.html)"
+	if ip netns exec "$ns" curl -s -m 3 -o /dev/null "http://$WIZ_VIP:8404/metrics"; then
+		fail "part 4: /metrics answered on the VIP $WIZ_VIP"
+	fi
+	echo "image-test:   /metrics and /stats on 192.168.77.3:8404 ($(grep -c '^halb_' "$dir/wiz.metrics") halb series; web's requests and vip-a MASTER in them); refused on the VIP"
 	wait_screen 'web1 192\.168\.77\.254:9000 +UP .* [1-9][0-9]* req' 30 "the request on the dashboard"
 	ascii_screen dashboard 'h handover'
 	save_screen dashboard

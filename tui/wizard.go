@@ -55,6 +55,10 @@ type Wizard struct {
 	note string
 }
 
+// ApplianceObserveListen is observe.listen in the appliance's first
+// config: /metrics and /stats on every address but the VIPs.
+const ApplianceObserveListen = ":8404"
+
 // NewWizard starts the setup wizard on a draft of the running config
 // (NewDraft when unconfigured).
 func NewWizard(c *Context, d *Draft) *Wizard {
@@ -63,9 +67,11 @@ func NewWizard(c *Context, d *Draft) *Wizard {
 	}
 	if c.Opts.Appliance && d.Running == nil {
 		// The appliance's first config: halbd owns the host name, its
-		// files and the clock (a dev machine's are not halbd's).
+		// files and the clock (a dev machine's are not halbd's), and
+		// serves metrics and the stats page on the management address.
 		d.Cfg.Node.ManageSystem = true
 		d.Cfg.Time.SetClock = true
+		d.Cfg.Observe.Listen = ApplianceObserveListen
 	}
 	var steps []Step
 	for _, mk := range wizardSteps {
