@@ -429,3 +429,19 @@ type slogPrinter struct{ log *slog.Logger }
 func (p slogPrinter) Println(v ...any) { p.log.Error("metrics: " + fmt.Sprint(v...)) }
 
 func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
+
+// VIPs lists the addresses of c's VRRP VIPs: what Apply's listener with
+// an empty host refuses connections to.
+func VIPs(c *config.Config) []netip.Addr {
+	var out []netip.Addr
+	for _, r := range c.VRRP {
+		for _, v := range r.VIPs {
+			if p, err := netip.ParsePrefix(v); err == nil {
+				out = append(out, p.Addr())
+			} else if a, err := netip.ParseAddr(v); err == nil {
+				out = append(out, a)
+			}
+		}
+	}
+	return out
+}

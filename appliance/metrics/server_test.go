@@ -430,3 +430,12 @@ func TestStatsHTML(t *testing.T) {
 		t.Errorf("GET /nothing: %d, want 404", code)
 	}
 }
+
+func TestVIPs(t *testing.T) {
+	c := &config.Config{VRRP: []config.VRRPInstance{{VIPs: []string{"192.168.10.100/24", "fd00::5/64"}}, {VIPs: []string{"10.0.0.9/32"}}}}
+	got := VIPs(c)
+	want := []netip.Addr{netip.MustParseAddr("192.168.10.100"), netip.MustParseAddr("fd00::5"), netip.MustParseAddr("10.0.0.9")}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
+		t.Fatalf("VIPs = %v, want %v", got, want)
+	}
+}
