@@ -14,6 +14,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"halb/appliance/health"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
@@ -247,5 +249,38 @@ func TestMetricsHEAD(t *testing.T) {
 	body, _ := io.ReadAll(rec.Body)
 	if rec.Code != 405 || rec.Header().Get("Allow") != "GET, HEAD" {
 		t.Fatalf("POST /metrics: %d %q Allow %q, want 405", rec.Code, body, rec.Header().Get("Allow"))
+	}
+}
+
+// TestSharedAndCheckOnlyBackends: a backend two services use is reported
+// once; one only the checks know (no service uses it) has its servers'
+// check figures and no proxy figures.
+func TestSharedAndCheckOnlyBackends(t *testing.T) {
+	snap := fullSnapshot()
+	snap.Services[1].Backends = append(snap.Services[1].Backends, snap.Services[0].Backends[0]) // db uses www too
+	snap.Health = append(snap.Health, health.BackendHealth{Name: "spare", Check: "tcp", Servers: []health.ServerHealth{
+		{Name: "s1", Address: "10.0.0.99:80", State: "down", Checks: 4, LastError: "refused", Downs: 1}}})
+	s := New(func() Snapshot { return snap }, quiet())
+	if _, err := s.Registry().Gather(); err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	fams := scrape(t, s)
+	if n := len(fams["halb_backend_sessions_total"].Metric); n != 3 {
+		t.Errorf("%d halb_backend_sessions_total series, want 3 (www once, api, pg)", n)
+	}
+	if v, ok := value(fams, "halb_server_up", "proxy", "spare", "server", "s1"); !ok || v != 0 {
+		t.Errorf("spare/s1 up = %v (%v), want 0", v, ok)
+	}
+	if v, ok := value(fams, "halb_server_check_up", "proxy", "spare", "server", "s1"); !ok || v != 0 {
+		t.Errorf("spare/s1 check_up = %v (%v), want 0", v, ok)
+	}
+	if _, ok := value(fams, "halb_server_sessions_total", "proxy", "spare"); ok {
+		t.Error("spare, which no service uses, has session figures")
+	}
+	if _, ok := value(fams, "halb_backend_sessions_total", "proxy", "spare"); ok {
+		t.Error("spare, which no service uses, has backend session figures")
+	}
+	if v, ok := value(fams, "halb_backend_up", "proxy", "spare"); !ok || v != 0 {
+		t.Errorf("spare up = %v (%v), want 0", v, ok)
 	}
 }

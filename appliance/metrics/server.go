@@ -158,6 +158,9 @@ func (s *Server) Apply(o config.Observe, vips []netip.Addr) error {
 	}
 	if o.Listen == "" {
 		s.acc.Store(acc)
+		if s.cur != nil {
+			s.log.Info("observe listener stopped", "listen", s.cur.listen)
+		}
 		s.stopLocked()
 		s.listen, s.lastErr = "", nil
 		return nil
