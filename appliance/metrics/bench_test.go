@@ -6,23 +6,34 @@ import (
 	"testing"
 )
 
-// BenchmarkScrape measures one GET /metrics (text format, no compression)
-// with services × backends × servers (each service its own backends), all
-// http and checked: the time and bytes of a scrape, and the series in it.
+// BenchmarkScrape measures one GET /metrics (text format, plain and
+// gzipped as Prometheus asks) with services × backends × servers (each
+// service its own backends), all http and checked: the time and bytes of a
+// scrape, and the series in it.
 //
 //	go test -run '^$' -bench Scrape -benchmem ./appliance/metrics
 func BenchmarkScrape(b *testing.B) {
 	for _, n := range [][3]int{{10, 10, 10}, {2, 2, 4}} {
-		b.Run(fmt.Sprintf("%dx%dx%d", n[0], n[1], n[2]), func(b *testing.B) { benchScrape(b, bigSnapshot(n[0], n[1], n[2])) })
+		for _, gz := range []bool{false, true} {
+			name := fmt.Sprintf("%dx%dx%d", n[0], n[1], n[2])
+			if gz {
+				name += "/gzip"
+			}
+			b.Run(name, func(b *testing.B) { benchScrape(b, bigSnapshot(n[0], n[1], n[2]), gz) })
+		}
 	}
 }
 
-func benchScrape(b *testing.B, snap Snapshot) {
+func benchScrape(b *testing.B, snap Snapshot, gz bool) {
 	s := New(func() Snapshot { return snap }, quiet())
 	var size int
 	for b.Loop() {
 		rec := httptest.NewRecorder()
-		s.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		req := httptest.NewRequest("GET", "/metrics", nil)
+		if gz {
+			req.Header.Set("Accept-Encoding", "gzip") // as Prometheus asks
+		}
+		s.ServeHTTP(rec, req)
 		if rec.Code != 200 {
 			b.Fatalf("GET /metrics: %d", rec.Code)
 		}

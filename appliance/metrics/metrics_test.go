@@ -1,6 +1,8 @@
 package metrics
 
 import (
+	"bytes"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -283,4 +285,50 @@ func TestSharedAndCheckOnlyBackends(t *testing.T) {
 	if v, ok := value(fams, "halb_backend_up", "proxy", "spare"); !ok || v != 0 {
 		t.Errorf("spare up = %v (%v), want 0", v, ok)
 	}
+}
+
+// TestStatsJSONDocumented: every key /stats;json can have is named in
+// docs/metrics.md's JSON shape.
+func TestStatsJSONDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/metrics.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := bytes.Index(doc, []byte("## /stats;json"))
+	if i < 0 {
+		t.Fatal("docs/metrics.md has no /stats;json section")
+	}
+	shape := string(doc[i:])
+	st := buildStats(fullSnapshot(), t0)
+	st.Listener = Status{Listen: ":8404", Listening: "[::]:8404", Error: "x", Refused: map[string]uint64{"vip": 1}}
+	b, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatal(err)
+	}
+	// Maps whose keys are data, not names.
+	dataKeys := map[string]bool{"responses": true, "drops": true, "refused": true}
+	var walk func(key string, v any)
+	walk = func(key string, v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			if dataKeys[key] {
+				return
+			}
+			for k, e := range x {
+				if !strings.Contains(shape, `"`+k+`"`) {
+					t.Errorf("/stats;json key %q (in %q) is not in docs/metrics.md", k, key)
+				}
+				walk(k, e)
+			}
+		case []any:
+			for _, e := range x {
+				walk(key, e)
+			}
+		}
+	}
+	walk("", v)
 }

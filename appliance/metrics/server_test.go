@@ -439,3 +439,25 @@ func TestVIPs(t *testing.T) {
 		t.Fatalf("VIPs = %v, want %v", got, want)
 	}
 }
+
+// TestBusy: past maxInFlight requests at once, a request gets 503 (and is
+// counted) instead of queueing.
+func TestBusy(t *testing.T) {
+	s := New(fullSnapshot, quiet())
+	for range maxInFlight {
+		s.sem <- struct{}{}
+	}
+	w := &discard{h: http.Header{}}
+	r, _ := http.NewRequest("GET", "/metrics", nil)
+	r.RemoteAddr = "127.0.0.1:5000"
+	s.ServeHTTP(w, r)
+	if w.code != 503 || s.Status().Refused["busy"] != 1 {
+		t.Fatalf("request beyond the limit: %d, refused %v; want 503 and busy 1", w.code, s.Status().Refused)
+	}
+	<-s.sem
+	w = &discard{h: http.Header{}}
+	s.ServeHTTP(w, r)
+	if w.code != 0 && w.code != 200 {
+		t.Fatalf("request with a free slot: %d", w.code)
+	}
+}
