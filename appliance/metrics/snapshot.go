@@ -11,6 +11,17 @@
 // are configured, refuses clients outside observe.allow, and with an empty
 // host (":8404") refuses connections that arrive at a VIP.
 //
+// Wiring (the daemon):
+//
+//	obs := metrics.New(d.metricsSnapshot, log)    // once
+//	err := obs.Apply(cfg.Observe, metrics.VIPs(cfg)) // at start and on every reload
+//	g.Go(func() error { return obs.Run(ctx) })    // serves until ctx ends
+//
+// where metricsSnapshot fills a Snapshot from the components' Status()
+// (proxy: []proxy.ServiceStatus, health: []health.BackendHealth, vrrp:
+// []vrrp.InstanceStatus, the clock: timesync.Status, the peer link:
+// api.PeerStatus) and the log targets' counters.
+//
 // Tests: go test ./appliance/metrics (the browser test needs Debian's
 // chromium and skips without it); the scrape cost: go test -run '^$'
 // -bench Scrape ./appliance/metrics.
