@@ -66,9 +66,10 @@ type access struct {
 
 // binding is one bound listener and its HTTP server.
 type binding struct {
-	listen string // as configured
-	ln     net.Listener
-	srv    *http.Server
+	listen   string // as configured
+	ln       net.Listener
+	srv      *http.Server
+	stopping atomic.Bool // closed on purpose: Serve's error is no failure
 }
 
 // Server is the observe listener. Its goroutines (one HTTP server per
@@ -213,7 +214,7 @@ func (s *Server) startLocked(listen string, ln net.Listener) {
 	b := &binding{listen: listen, ln: ln, srv: srv}
 	s.cur = b
 	s.wg.Go(func() {
-		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) && !b.stopping.Load() {
 			s.log.Error("observe listener failed", "listen", listen, "err", err)
 		}
 	})
@@ -227,7 +228,8 @@ func (s *Server) stopLocked() {
 		return
 	}
 	s.cur = nil
-	b.ln.Close()
+	b.stopping.Store(true)
+	b.ln.Close() // at once: the port may be bound again right after
 	s.wg.Go(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 		defer cancel()

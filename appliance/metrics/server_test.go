@@ -167,7 +167,12 @@ func TestVIPRefused(t *testing.T) {
 
 func TestApplyRebind(t *testing.T) {
 	a1, a2 := testutil.ReservedAddr(t), testutil.ReservedAddr(t)
-	s := start(t, fullSnapshot, config.Observe{Listen: a1})
+	rec := &recorder{}
+	s := New(fullSnapshot, slog.New(rec))
+	if err := s.Apply(config.Observe{Listen: a1}, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
 	if code, _, _ := get(t, "http://"+a1+"/metrics", "", ""); code != 200 {
 		t.Fatalf("%s: %d", a1, code)
 	}
@@ -223,6 +228,15 @@ func TestApplyRebind(t *testing.T) {
 		}
 		return err != nil
 	})
+	// Listeners stopped on purpose are not reported as failures.
+	s.Close()
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for _, r := range rec.recs {
+		if r.Level >= slog.LevelError {
+			t.Errorf("logged %s %q", r.Level, r.Message)
+		}
+	}
 }
 
 func TestRunCloses(t *testing.T) {
