@@ -332,3 +332,26 @@ func TestStatsJSONDocumented(t *testing.T) {
 	}
 	walk("", v)
 }
+
+// TestEmptySnapshot: an unconfigured daemon (nothing running) still
+// answers every path.
+func TestEmptySnapshot(t *testing.T) {
+	s := New(func() Snapshot { return Snapshot{} }, quiet())
+	fams := scrape(t, s)
+	if v, ok := value(fams, "halb_up"); !ok || v != 1 {
+		t.Errorf("halb_up = %v %v", v, ok)
+	}
+	if fams["halb_node_info"] != nil || fams["halb_time_synchronized"] != nil {
+		t.Error("node or time metrics without a node name or time sync")
+	}
+	for _, path := range []string{"/stats", "/stats;json"} {
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		if rec.Code != 200 {
+			t.Fatalf("GET %s: %d", path, rec.Code)
+		}
+		if path == "/stats;json" && !strings.Contains(rec.Body.String(), `"frontends": []`) {
+			t.Errorf("empty lists are not [] in JSON: %.300s", rec.Body)
+		}
+	}
+}
