@@ -23,9 +23,10 @@ declare -A where=(
 	[tmux]=/usr/bin/tmux              # the netlab demo's test types on a terminal
 	[dnsmasq-base]=/usr/sbin/dnsmasq  # DHCP server of the netcfg tests
 	[chrony]=/usr/sbin/chronyd        # NTP server of the timesync tests (never started on the host)
+	[chromium]=/usr/bin/chromium      # headless: the stats page's browser test (appliance/metrics)
 )
 case "$set_name" in
-test) pkgs=(gcc libc6-dev keepalived haproxy curl nftables wrk tmux dnsmasq-base chrony) ;;
+test) pkgs=(gcc libc6-dev keepalived haproxy curl nftables wrk tmux dnsmasq-base chrony chromium) ;;
 demo-halb) pkgs=(nftables) ;;
 demo-reference) pkgs=(keepalived haproxy nftables) ;;
 *)
