@@ -61,6 +61,13 @@ func (c *captureLog) wait(t *testing.T, n int) []logs.Access {
 // respond returns a server that reads one request head and runs then.
 func respond(t *testing.T, then func(c net.Conn)) string {
 	t.Helper()
+	return respondEach(t, func(c net.Conn) bool { then(c); return false })
+}
+
+// respondEach returns a server that runs then after each request head
+// (of requests without a body) while then reports true.
+func respondEach(t *testing.T, then func(c net.Conn) bool) string {
+	t.Helper()
 	return testutil.Serve(t, func(c net.Conn) {
 		defer c.Close()
 		br := bufio.NewReader(c)
@@ -69,11 +76,10 @@ func respond(t *testing.T, then func(c net.Conn)) string {
 			if err != nil {
 				return
 			}
-			if line == "\r\n" {
-				break
+			if line == "\r\n" && !then(c) {
+				return
 			}
 		}
-		then(c)
 	})
 }
 
@@ -393,18 +399,9 @@ func TestAccessRecordsRedispatch(t *testing.T) {
 // records; their bytes out add up to what the client got, and the second
 // starts where the first ended.
 func TestAccessRecordsKeepAlive(t *testing.T) {
-	srv := testutil.Serve(t, func(c net.Conn) {
-		defer c.Close()
-		br := bufio.NewReader(c)
-		for {
-			line, err := br.ReadString('\n')
-			if err != nil {
-				return
-			}
-			if line == "\r\n" {
-				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc")
-			}
-		}
+	srv := respondEach(t, func(c net.Conn) bool {
+		_, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc")
+		return err == nil
 	})
 	c, listen, rec := accessProxy(t, "", "    servers: [{name: s0, address: \""+srv+"\"}]\n")
 	cn, _ := dialProxy(t, listen)
