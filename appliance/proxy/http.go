@@ -858,6 +858,9 @@ func (h *httpConn) connect(st *serviceState, x *attempt, fresh bool) ([2]byte, b
 		// is a retry.
 		sess, at, err := x.be.pickTimed(x.tried, x.key, h.client.Addr(), string(x.cookie), t.Queue.D(), &h.rec, h.s.stats, x.srv)
 		if err != nil {
+			// The record names the last server tried; its counters
+			// take no bytes of a request it never got.
+			h.recSrv = nil
 			return noConnection(err, dialErr), false
 		}
 		x.sess, x.srv = sess, sess.srv

@@ -159,7 +159,7 @@ func (s *service) forwardTCP(client *net.TCPConn, st *serviceState, from, to net
 		s.stats.noServer.Add(1)
 		rec.Termination = noConnection(pickErr, dialErr)
 		rec.Total = time.Since(accepted)
-		s.account(st, &rec, be, srv)
+		s.account(st, &rec, be, nil)
 		return
 	}
 	s.stats.observe(time.Since(start))
