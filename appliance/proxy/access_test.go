@@ -190,6 +190,12 @@ func TestAccessRecordsHTTP(t *testing.T) {
 			status: 503, term: "SC", backend: true, server0: true, stages: upToConnect},
 		{name: "connect timeout", server: fullBacklog, extra: "    timeouts: {connect: 200ms}\n", req: get,
 			status: 503, term: "sC", backend: true, server0: true, stages: upToConnect, minStage: 200 * time.Millisecond},
+		{name: "client closes during its body", server: func(t *testing.T) string { return respond(t, func(c net.Conn) { io.Copy(io.Discard, c) }) },
+			req: "POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789", client: func(c net.Conn) []byte { return nil },
+			term: "CD", backend: true, server0: true, stages: upToConnect},
+		{name: "client silent during its body", server: func(t *testing.T) string { return respond(t, func(c net.Conn) { io.Copy(io.Discard, c) }) },
+			extra: "    timeouts: {client: 200ms}\n", req: "POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789",
+			status: 408, term: "cD", backend: true, server0: true, stages: upToConnect},
 		{name: "response timeout", server: func(t *testing.T) string { return respond(t, func(c net.Conn) { io.Copy(io.Discard, c) }) },
 			extra: "    timeouts: {server: 200ms}\n", req: get, status: 504, term: "sH", backend: true, server0: true, stages: upToConnect},
 		{name: "server closes before its head", server: func(t *testing.T) string { return respond(t, func(net.Conn) {}) }, req: get,
@@ -358,7 +364,12 @@ func TestAccessRecordsQueue(t *testing.T) {
 	if string(r.Termination[:]) != "--" || r.Status != 200 || r.Server != "s0" || r.BytesOut != int64(len(got)) {
 		t.Fatalf("first request's record %+v (client got %q)", r, got)
 	}
-	be := c.Status().([]ServiceStatus)[0].Backends[0]
+	st := c.Status().([]ServiceStatus)[0]
+	// At least: waitListening's connection may not have ended yet.
+	if st.Stats.MaxActive < 2 {
+		t.Errorf("service's max active %d, want the 2 clients at once", st.Stats.MaxActive)
+	}
+	be := st.Backends[0]
 	if q := be.QueueTime; sum(q.Counts) != 2 || be.QueueTimeouts != 1 || be.Total != 1 || be.Servers[0].MaxActive != 1 {
 		t.Fatalf("backend status %+v: want 2 queue times, 1 timeout, 1 session, at most 1 at once", be)
 	}
@@ -386,6 +397,9 @@ func TestAccessRecordsRedispatch(t *testing.T) {
 	}
 	st := c.Status().([]ServiceStatus)[0]
 	be := st.Backends[0]
+	if last := be.Servers[1].LastSession; last.Before(r.Start) || last.After(r.Start.Add(r.Total)) || !be.Servers[0].LastSession.After(r.Start) {
+		t.Errorf("last sessions %v, %v; the request ran from %v for %v", be.Servers[0].LastSession, last, r.Start, r.Total)
+	}
 	if st.Stats.Retries != 1 || be.Retries != 1 || be.Redispatches != 1 || be.Servers[0].Retries != 1 || be.Servers[0].Redispatches != 1 ||
 		be.Servers[1].Retries != 0 || be.Servers[0].ConnectErrors != 1 {
 		t.Fatalf("status %+v: want one retry and one redispatch, counted on s0", st)
