@@ -544,3 +544,29 @@ func TestAccessRecordsTCP(t *testing.T) {
 		})
 	}
 }
+
+// TestAccessRecordsRetrySameServer: a request sent on a pooled connection
+// that its server had closed is sent again on a new connection to the
+// same server: a retry, not a redispatch.
+func TestAccessRecordsRetrySameServer(t *testing.T) {
+	// The server answers one request per connection, then closes it: the
+	// proxy pools it, for a keep-alive response.
+	closed := make(chan struct{}, 2)
+	srv := respond(t, func(c net.Conn) {
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		closed <- struct{}{}
+	})
+	c, listen, rec := accessProxy(t, "", "    servers: [{name: s0, address: \""+srv+"\"}]\n")
+	const get = "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+	exchangeRaw(t, listen, get, nil)
+	<-closed
+	got := exchangeRaw(t, listen, get, nil)
+	r := rec.wait(t, 2)[1]
+	if r.Status != 200 || r.Server != "s0" || r.Retries != 1 || r.Redispatched || string(r.Termination[:]) != "--" || r.BytesOut != int64(len(got)) {
+		t.Fatalf("record %+v, want 200 from s0 after one retry, not redispatched", r)
+	}
+	be := c.Status().([]ServiceStatus)[0].Backends[0]
+	if be.Retries != 1 || be.Redispatches != 0 || be.Servers[0].Retries != 1 || be.Servers[0].Redispatches != 0 {
+		t.Fatalf("backend %+v: want one retry, no redispatch", be)
+	}
+}
