@@ -382,8 +382,10 @@ type BackendStatus struct {
 	// Redispatches those that went to another server.
 	Retries      int64 `json:"retries"`
 	Redispatches int64 `json:"redispatches"`
-	// Time waiting for a server slot (Tw), to connect (Tc), from the
-	// request sent to the response head (Tr, http), and whole (Ta/Tt).
+	// Time waiting for a server slot (Tw, one per pick: a retry picks
+	// again), to connect (Tc, new connections only: a pooled one costs
+	// none), from the request sent to the response head (Tr, http), and
+	// whole (Ta/Tt, one per request or connection routed here).
 	QueueTime    Histogram `json:"queue_time"`
 	ConnectTime  Histogram `json:"connect_time"`
 	ResponseTime Histogram `json:"response_time"`

@@ -121,7 +121,9 @@ type ServiceCounters struct {
 
 // Histogram is a distribution of durations: Counts[i] observations at
 // most Bounds[i] seconds and above Bounds[i-1] (not cumulative); the last
-// count is above every bound. Sum is the total in seconds.
+// count is above every bound. Sum is the total in seconds. Every histogram
+// of the proxy has the same Bounds (0.5ms to 10s), one slice that callers
+// must not modify.
 type Histogram struct {
 	Bounds []float64 `json:"bounds"`
 	Counts []uint64  `json:"counts"`
