@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"halb/internal/testutil"
 )
 
 // fakeClock moves only when the test advances it; its timers fire then.
@@ -469,5 +471,54 @@ backends:
 	rec.none(t, "a failure from traffic on the replaced check")
 	if !c.Up("web", "a") {
 		t.Fatal("Up(a) = false: the replaced check's verdict leaked")
+	}
+}
+
+// TestDowntime: the status's downtime counts the outages on the
+// component's clock, the current one included, and carries on when a
+// reload changes the server's check.
+func TestDowntime(t *testing.T) {
+	clk := newFakeClock()
+	chk := &scripted{result: map[string]error{}, checks: map[string]int{}}
+	const addr = "10.0.0.1:80"
+	cfg := func(interval string) string {
+		return `
+node: {name: lb1}
+backends:
+  - name: web
+    health: {check: tcp, interval: ` + interval + `, rise: 1, fall: 1}
+    servers: [{name: web1, address: "` + addr + `"}]
+`
+	}
+	c, rec := runFake(t, cfg("2s"), clk, chk, func() float64 { return 1 })
+	downtime := func() time.Duration { return c.Status().([]BackendHealth)[0].Servers[0].Downtime }
+	clk.waitArmed(t, 1)
+	// flip makes the next check's result err, which changes the state to
+	// up; two seconds after the change the downtime is want.
+	flip := func(err error, up bool, want time.Duration) {
+		t.Helper()
+		chk.set(addr, err)
+		clk.advance(2 * time.Second)
+		if ch := rec.wait(t, time.Second); ch.Up != up {
+			t.Fatalf("change %+v, want up %v", ch, up)
+		}
+		clk.waitArmed(t, 1)
+		clk.advance(2 * time.Second)
+		clk.waitArmed(t, 1)
+		if d := downtime(); d != want {
+			t.Fatalf("downtime %v two seconds after going up %v, want %v", d, up, want)
+		}
+	}
+	flip(errors.New("refused"), false, 2*time.Second) // down at t0+2s: in the outage
+	flip(nil, true, 4*time.Second)                    // up at t0+6s: a 4s outage
+	c.Apply(mustParse(t, cfg("3s")))
+	testutil.WaitFor(t, "the new check", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		m := c.monitors["web/web1"]
+		return m != nil && m.spec.health.Interval.D() == 3*time.Second
+	})
+	if d := downtime(); d != 4*time.Second {
+		t.Fatalf("downtime %v after the check changed, want the 4s it had", d)
 	}
 }

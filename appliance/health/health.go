@@ -125,13 +125,18 @@ func (c *Component) reconcile() {
 			order = append(order, key)
 			spec := monitorSpec{backend: b.Name, server: s.Name, addr: s.Address, health: b.Health}
 			// down: the monitor being replaced had the server down; the
-			// proxy holds that verdict until told otherwise.
+			// proxy holds that verdict until told otherwise. Its
+			// downtime carries on (an outage it had ends now).
 			down := false
+			var downtime time.Duration
 			if m := c.monitors[key]; m != nil {
 				if reflect.DeepEqual(m.spec, spec) {
 					continue
 				}
 				down = m.stop()
+				m.mu.Lock()
+				downtime = m.st.downtimeAt(c.clock.Now())
+				m.mu.Unlock()
 			}
 			m, err := c.newMonitor(spec)
 			if err != nil {
@@ -139,6 +144,7 @@ func (c *Component) reconcile() {
 				delete(c.monitors, key)
 				continue
 			}
+			m.st.downtime = downtime
 			c.monitors[key] = m
 			switch up := m.st.up; {
 			case down && up:
@@ -403,7 +409,7 @@ func (c *Component) Status() any {
 		st := m.st
 		sh := ServerHealth{Name: m.spec.server, Address: m.spec.addr, State: "down", Checks: st.checks, LastCheck: st.lastCheck,
 			LatencyMS: float64(st.lastLatency.Microseconds()) / 1000, LastError: st.lastErr, LastChange: st.lastChange,
-			Reason: st.reason, Ups: st.ups, Downs: st.downs}
+			Reason: st.reason, Ups: st.ups, Downs: st.downs, Downtime: st.downtimeAt(c.clock.Now())}
 		up := st.up
 		m.mu.Unlock()
 		switch {

@@ -22,6 +22,10 @@ type state struct {
 	ups, downs     int64
 	reason         string // why the last change happened
 	connFails      int    // failures in a row from traffic
+	// downtime is the length of the outages that ended; downSince the
+	// start of the current one (while down).
+	downtime  time.Duration
+	downSince time.Time
 }
 
 func newState(rise, fall int, now time.Time) *state {
@@ -33,7 +37,29 @@ func newState(rise, fall int, now time.Time) *state {
 func newStateDown(rise, fall int, now time.Time) *state {
 	s := newState(rise, fall, now)
 	s.up = false
+	s.downSince = now
 	return s
+}
+
+// downtimeAt is the time the server was down until now, the current
+// outage included.
+func (s *state) downtimeAt(now time.Time) time.Duration {
+	if s.up {
+		return s.downtime
+	}
+	return s.downtime + max(now.Sub(s.downSince), 0)
+}
+
+// setUp records a change of state at now.
+func (s *state) setUp(up bool, now time.Time) {
+	s.downtime = s.downtimeAt(now) // an outage that ends now
+	s.up, s.lastChange = up, now
+	if up {
+		s.ups++
+		return
+	}
+	s.downs++
+	s.downSince = now
 }
 
 // observe records one check result (err nil: passed) and reports whether
@@ -46,9 +72,7 @@ func (s *state) observe(err error, latency time.Duration, now time.Time) (change
 		s.okRun++
 		s.failRun = 0
 		if !s.up && s.okRun >= s.rise {
-			s.up = true
-			s.ups++
-			s.lastChange = now
+			s.setUp(true, now)
 			s.reason = plural(s.okRun, s.rise, "check") + " passed"
 			return true, s.reason
 		}
@@ -58,9 +82,7 @@ func (s *state) observe(err error, latency time.Duration, now time.Time) (change
 	s.failRun++
 	s.okRun = 0
 	if s.up && s.failRun >= s.fall {
-		s.up = false
-		s.downs++
-		s.lastChange = now
+		s.setUp(false, now)
 		s.reason = s.lastErr + ", " + plural(s.failRun, s.fall, "failure")
 		return true, s.reason
 	}
@@ -80,10 +102,8 @@ func (s *state) passive(err error, now time.Time, what string) (changed bool, re
 	if !s.up || s.connFails < s.fall {
 		return false, ""
 	}
-	s.up = false
-	s.downs++
+	s.setUp(false, now)
 	s.okRun = 0
-	s.lastChange = now
 	s.lastErr = err.Error()
 	s.reason = s.lastErr + ", " + strconv.Itoa(s.connFails) + what
 	s.connFails = 0

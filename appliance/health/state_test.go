@@ -85,3 +85,32 @@ func TestStatePassive(t *testing.T) {
 		t.Fatal("active checks did not bring it back")
 	}
 }
+
+// TestStateDowntime: downtime adds up the outages, the current one to the
+// time asked; a server that starts down (initial: down) is down from then.
+func TestStateDowntime(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	fail := errors.New("refused")
+	s := newState(1, 1, t0)
+	s.observe(fail, 0, at(10)) // down at 10
+	if d := s.downtimeAt(at(15)); d != 5*time.Second {
+		t.Fatalf("downtime %v during the outage, want 5s", d)
+	}
+	s.observe(nil, 0, at(20)) // up at 20
+	if d := s.downtimeAt(at(100)); d != 10*time.Second {
+		t.Fatalf("downtime %v after a 10s outage, want 10s", d)
+	}
+	s.passive(fail, at(200), " failures from traffic") // down at 200
+	if d := s.downtimeAt(at(230)); d != 40*time.Second {
+		t.Fatalf("downtime %v, want 10s + 30s so far", d)
+	}
+	s.observe(nil, 0, at(250))
+	if d := s.downtimeAt(at(300)); d != 60*time.Second {
+		t.Fatalf("downtime %v, want 10s + 50s", d)
+	}
+	d := newStateDown(2, 3, t0)
+	if got := d.downtimeAt(at(7)); got != 7*time.Second {
+		t.Fatalf("initially down: downtime %v, want 7s", got)
+	}
+}

@@ -33,8 +33,9 @@ var (
 
 // backend is a pool of servers with its balancer, persistence and queue.
 // A reload that leaves a backend's config unchanged keeps the object (and so
-// its counters, idle connections and stick table); a changed backend gets a
-// new object and the old one finishes its sessions.
+// its idle connections and stick table); a changed backend gets a new object
+// and the old one finishes its sessions. Counters belong to the backend's
+// and servers' names (counters), so they carry on across either.
 type backend struct {
 	cfg     config.Backend
 	servers []*server
@@ -51,11 +52,29 @@ type backend struct {
 	mu     sync.Mutex
 	freed  chan struct{} // closed and replaced when a limited server frees a slot
 	queued atomic.Int64
-	stats  backendStats
+	stats  *backendStats
 }
 
+// backendStats are a backend's counters, kept by name across reloads.
 type backendStats struct {
 	requests, noServer, queueTimeouts, queueMax atomic.Int64
+	// Sessions on servers, bytes from and to clients, responses sent to
+	// clients by class, connection retries and redispatches.
+	active, total, bytesIn, bytesOut, retries, redispatches atomic.Int64
+	responses                                               [6]atomic.Int64
+	queueTime, connectTime, responseTime, totalTime         histogram
+}
+
+// serverStats are a server's counters, kept by backend and server name
+// across reloads.
+type serverStats struct {
+	// active counts the sessions on the server of every backend object
+	// of its name (a reload's old one finishing included), for the
+	// status; the balancer and maxconn count server.active.
+	active, maxActive, total, connectErrors  atomic.Int64
+	bytesIn, bytesOut, retries, redispatches atomic.Int64
+	lastSession                              atomic.Int64    // unix nanoseconds; 0 never
+	responses                                [6]atomic.Int64 // by class: other, 1xx..5xx
 }
 
 // server is one real server of a backend.
@@ -66,11 +85,11 @@ type server struct {
 	weight  int
 	maxconn int64
 
-	rampWeight                   atomic.Int64 // scaled weight in slow start; 0 when not ramping
-	down                         atomic.Bool  // by its health check
-	drained                      atomic.Bool  // by an operator (halbctl server drain)
-	active, total, connectErrors atomic.Int64
-	responses                    [6]atomic.Int64 // by class: other, 1xx..5xx
+	rampWeight atomic.Int64 // scaled weight in slow start; 0 when not ramping
+	down       atomic.Bool  // by its health check
+	drained    atomic.Bool  // by an operator (halbctl server drain)
+	active     atomic.Int64 // sessions given by this object (balancing, maxconn)
+	stats      *serverStats
 
 	idleMu sync.Mutex
 	idle   []idleConn
@@ -81,11 +100,14 @@ type idleConn struct {
 	since time.Time
 }
 
-func newBackend(b config.Backend, old *backend) *backend {
-	be := &backend{cfg: b, byName: map[string]*server{}, freed: make(chan struct{}), cookie: b.Sticky.Cookie}
+// newBackend builds the backend of b; old is the object of b's name being
+// replaced (nil if none), ctr keeps the counters by name.
+func newBackend(b config.Backend, old *backend, ctr *counters) *backend {
+	be := &backend{cfg: b, byName: map[string]*server{}, freed: make(chan struct{}), cookie: b.Sticky.Cookie, stats: ctr.backend(b.Name)}
 	members := make([]balance.Member, 0, len(b.Servers))
 	for _, sc := range b.Servers {
-		s := &server{idx: len(be.servers), name: sc.Name, addr: sc.Address, weight: sc.EffectiveWeight(), maxconn: int64(sc.MaxConn)}
+		s := &server{idx: len(be.servers), name: sc.Name, addr: sc.Address, weight: sc.EffectiveWeight(), maxconn: int64(sc.MaxConn),
+			stats: ctr.server(b.Name, sc.Name)}
 		if sc.MaxConn > 0 {
 			be.limited = true
 		}
@@ -171,14 +193,8 @@ func (be *backend) pick(ctx context.Context, tried []bool, key []byte, client ne
 		}
 		// Queue: wait for a slot on a limited server.
 		if deadline == nil {
-			n := be.queued.Add(1)
+			raiseMax(&be.stats.queueMax, be.queued.Add(1))
 			defer be.queued.Add(-1)
-			for {
-				m := be.stats.queueMax.Load()
-				if n <= m || be.stats.queueMax.CompareAndSwap(m, n) {
-					break
-				}
-			}
 			deadline = time.NewTimer(queueTimeout)
 			defer deadline.Stop()
 		}
@@ -203,14 +219,21 @@ func (be *backend) anyFull(tried []bool) bool {
 	return false
 }
 
-// acquire counts a session on s; release ends it and wakes queued requests.
-func (be *backend) acquire(s *server) {
+// acquire counts a session on s, given at now; release ends it and wakes
+// queued requests.
+func (be *backend) acquire(s *server, now time.Time) {
 	s.active.Add(1)
-	s.total.Add(1)
+	raiseMax(&s.stats.maxActive, s.stats.active.Add(1))
+	s.stats.total.Add(1)
+	s.stats.lastSession.Store(now.UnixNano())
+	be.stats.active.Add(1)
+	be.stats.total.Add(1)
 }
 
 func (be *backend) release(s *server) {
 	s.active.Add(-1)
+	s.stats.active.Add(-1)
+	be.stats.active.Add(-1)
 	if s.maxconn > 0 && be.queued.Load() > 0 {
 		be.mu.Lock()
 		close(be.freed)
@@ -253,7 +276,7 @@ func (be *backend) dial(ctx context.Context, s *server, timeout time.Duration, s
 		be.observe(be.cfg.Name, s.name, err)
 	}
 	if err != nil {
-		s.connectErrors.Add(1)
+		s.stats.connectErrors.Add(1)
 		return nil, err
 	}
 	tc := c.(*net.TCPConn)
@@ -266,7 +289,7 @@ func (be *backend) dial(ctx context.Context, s *server, timeout time.Duration, s
 		}
 		if _, err := tc.Write(hdr); err != nil {
 			tc.Close()
-			s.connectErrors.Add(1)
+			s.stats.connectErrors.Add(1)
 			return nil, err
 		}
 	}
@@ -359,8 +382,10 @@ type BackendStatus struct {
 	// Redispatches those that went to another server.
 	Retries      int64 `json:"retries"`
 	Redispatches int64 `json:"redispatches"`
-	// Time waiting for a server slot (Tw), to connect (Tc), from the
-	// request sent to the response head (Tr, http), and whole (Ta/Tt).
+	// Time waiting for a server slot (Tw, one per pick: a retry picks
+	// again), to connect (Tc, new connections only: a pooled one costs
+	// none), from the request sent to the response head (Tr, http), and
+	// whole (Ta/Tt, one per request or connection routed here).
 	QueueTime    Histogram `json:"queue_time"`
 	ConnectTime  Histogram `json:"connect_time"`
 	ResponseTime Histogram `json:"response_time"`
@@ -392,9 +417,14 @@ type ServerStatus struct {
 }
 
 func (be *backend) status() BackendStatus {
-	st := BackendStatus{Name: be.cfg.Name, Balance: be.cfg.Balance, Requests: be.stats.requests.Load(),
-		NoServer: be.stats.noServer.Load(), Queued: be.queued.Load(), QueueMax: be.stats.queueMax.Load(),
-		QueueTimeouts: be.stats.queueTimeouts.Load(), Servers: []ServerStatus{}}
+	bs := be.stats
+	st := BackendStatus{Name: be.cfg.Name, Balance: be.cfg.Balance, Requests: bs.requests.Load(),
+		NoServer: bs.noServer.Load(), Queued: be.queued.Load(), QueueMax: bs.queueMax.Load(),
+		QueueTimeouts: bs.queueTimeouts.Load(), Servers: []ServerStatus{},
+		Active: bs.active.Load(), Total: bs.total.Load(), BytesIn: bs.bytesIn.Load(), BytesOut: bs.bytesOut.Load(),
+		Responses: classMap(&bs.responses), Retries: bs.retries.Load(), Redispatches: bs.redispatches.Load(),
+		QueueTime: bs.queueTime.snapshot(), ConnectTime: bs.connectTime.snapshot(),
+		ResponseTime: bs.responseTime.snapshot(), TotalTime: bs.totalTime.snapshot()}
 	switch {
 	case be.cookie != "":
 		st.Persistence = "cookie " + be.cookie
@@ -410,9 +440,15 @@ func (be *backend) status() BackendStatus {
 		if w := s.rampWeight.Load(); w > 0 && s.weight > 0 {
 			pct = max(w*100/(int64(s.weight)*weightScale), 1)
 		}
+		ss := s.stats
+		var last time.Time
+		if ns := ss.lastSession.Load(); ns != 0 {
+			last = time.Unix(0, ns)
+		}
 		st.Servers = append(st.Servers, ServerStatus{Name: s.name, Address: s.addr, Up: !s.down.Load(), Drained: s.drained.Load(), Weight: s.weight, SlowStartPct: pct, MaxConn: s.maxconn,
-			Active: s.active.Load(), Total: s.total.Load(), ConnectErrors: s.connectErrors.Load(), Idle: idle,
-			Responses: classMap(&s.responses)})
+			Active: ss.active.Load(), Total: ss.total.Load(), ConnectErrors: ss.connectErrors.Load(), Idle: idle,
+			Responses: classMap(&ss.responses), MaxActive: ss.maxActive.Load(), BytesIn: ss.bytesIn.Load(), BytesOut: ss.bytesOut.Load(),
+			Retries: ss.retries.Load(), Redispatches: ss.redispatches.Load(), LastSession: last})
 	}
 	return st
 }

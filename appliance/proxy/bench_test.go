@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"halb/appliance/config"
+	"halb/appliance/logs"
 	"halb/internal/testutil"
 )
 
@@ -62,7 +63,22 @@ func BenchmarkHTTPKeepAlive(b *testing.B) {
 	// Two servers (the same origin): a pooled request is then watched for
 	// its acknowledgement, as in a real pool of several servers.
 	cfg := "node: {name: lb1}\nservices:\n  - {name: web, listen: [\"" + listen + "\"], default_backend: b}\nbackends:\n  - name: b\n    servers: [{name: s0, address: \"" + origin + "\"}, {name: s1, address: \"" + origin + "\"}]\n"
-	benchRun(b, cfg, listen, "GET / HTTP/1.1\r\nHost: bench\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n")
+	benchRun(b, cfg, listen, "GET / HTTP/1.1\r\nHost: bench\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n", nil)
+}
+
+// discardAccess takes access records and drops them: the proxy's own cost
+// of the access log, without a sink's.
+type discardAccess struct{}
+
+func (discardAccess) Access(*logs.Access) {}
+
+// BenchmarkHTTPKeepAliveAccessLog is BenchmarkHTTPKeepAlive with
+// access_log on and a logger that drops the records.
+func BenchmarkHTTPKeepAliveAccessLog(b *testing.B) {
+	origin := rawOrigin(b)
+	listen := testutil.ReservedAddr(b)
+	cfg := "node: {name: lb1}\nservices:\n  - {name: web, listen: [\"" + listen + "\"], default_backend: b, access_log: true}\nbackends:\n  - name: b\n    servers: [{name: s0, address: \"" + origin + "\"}, {name: s1, address: \"" + origin + "\"}]\n"
+	benchRun(b, cfg, listen, "GET / HTTP/1.1\r\nHost: bench\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n", discardAccess{})
 }
 
 // BenchmarkTCP measures the same exchange through a tcp-mode service.
@@ -70,11 +86,14 @@ func BenchmarkTCP(b *testing.B) {
 	origin := rawOrigin(b)
 	listen := testutil.ReservedAddr(b)
 	cfg := "node: {name: lb1}\nservices:\n  - {name: t, listen: [\"" + listen + "\"], mode: tcp, default_backend: b}\nbackends:\n  - name: b\n    servers: [{name: s0, address: \"" + origin + "\"}]\n"
-	benchRun(b, cfg, listen, "GET / HTTP/1.1\r\nHost: bench\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n")
+	benchRun(b, cfg, listen, "GET / HTTP/1.1\r\nHost: bench\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n", nil)
 }
 
-func benchRun(b *testing.B, cfg, listen, req string) {
+// benchRun runs a proxy on cfg, with the access logger al if not nil, and
+// sends req b.N times on one connection to listen.
+func benchRun(b *testing.B, cfg, listen, req string, al logs.AccessLogger) {
 	c := New(slog.New(slog.DiscardHandler))
+	c.SetAccessLog(al)
 	parsed := mustConfigB(b, cfg)
 	c.Apply(parsed)
 	done := make(chan struct{})

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"io"
 	"net"
@@ -14,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"halb/appliance/logs"
 	"halb/appliance/proxy/h1"
 )
 
@@ -46,6 +46,18 @@ type httpConn struct {
 	partial       []byte    // an unfinished head kept while parked
 	refused       bool      // answered with an error: linger before closing
 	dl            deadlines // of c
+
+	// The request in progress, for its access record and the counters:
+	// begun once its first byte is here (firstByte: TR and Ta count from
+	// then), with the backend and server it went to.
+	rec       logs.Access
+	begun     bool
+	firstByte time.Time
+	recBe     *backend
+	recSrv    *server
+	// The request line's host and path of the last record: a client
+	// asking again for the same costs no allocation.
+	lastHost, lastPath string
 
 	*work
 }
@@ -85,7 +97,8 @@ const (
 	headParked                  // parked until more bytes come
 )
 
-func (h *httpConn) serve(pre []byte) {
+func (h *httpConn) serve(pre []byte, accepted time.Time) {
+	h.rec = newRecord(accepted, h.client, h.s.name, true)
 	h.ip = h.client.Addr().AppendTo(h.ipt[:0])
 	h.first = true
 	h.st = h.s.state.Load()
@@ -96,8 +109,10 @@ func (h *httpConn) serve(pre []byte) {
 	h.run()
 }
 
-// close ends the connection; after a refusal it lingers first.
+// close ends the connection, and the request in progress if any; after a
+// refusal it lingers first.
 func (h *httpConn) close() {
+	h.finish()
 	if h.refused {
 		h.linger()
 	}
@@ -144,6 +159,7 @@ func (h *httpConn) run() {
 		st := h.s.state.Load()
 		h.st = st
 		t := st.cfg.Timeouts
+		fresh := false // waited for the bytes of a new request
 		if h.work == nil || h.r == h.w {
 			if len(h.partial) == 0 {
 				idle := t.HTTPKeepAlive.D()
@@ -171,9 +187,16 @@ func (h *httpConn) run() {
 						return
 					}
 				}
-				if !h.first {
-					h.headDeadline = time.Now().Add(t.HTTPRequest.D())
-				}
+				fresh = true
+			}
+		}
+		if !h.begun {
+			// The request's first bytes are here (or the client closed:
+			// readHead then drops a request without a byte).
+			now := time.Now()
+			h.begun, h.firstByte = true, now
+			if fresh && !h.first {
+				h.headDeadline = now.Add(t.HTTPRequest.D())
 			}
 		}
 		switch h.readHead(st) {
@@ -188,7 +211,10 @@ func (h *httpConn) run() {
 		st = h.s.state.Load()
 		h.st = st
 		start := time.Now()
-		if h.exchange(st, start) != keepAlive {
+		h.rec.Request = start.Sub(h.firstByte)
+		out := h.exchange(st, start)
+		h.finish()
+		if out != keepAlive {
 			h.close()
 			return
 		}
@@ -375,13 +401,15 @@ func (h *httpConn) readHead(st *serviceState) headState {
 					status = he.Status
 				}
 				h.s.stats.badRequests.Add(1)
-				h.fail(status)
+				h.in(int64(h.w - h.r))
+				h.fail(status, stPR)
 				return headFailed
 			}
 		}
 		if !h.grow(max(l.MaxHeaderBytes, headBufSize) + 1) {
 			h.s.stats.badRequests.Add(1)
-			h.fail(431)
+			h.in(int64(h.w - h.r))
+			h.fail(431, stPR)
 			return headFailed
 		}
 		from := h.w
@@ -397,9 +425,16 @@ func (h *httpConn) readHead(st *serviceState) headState {
 			continue
 		}
 		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) {
+			switch {
+			case errors.Is(err, os.ErrDeadlineExceeded):
 				h.s.stats.timeouts.Add(1)
-				h.fail(408)
+				h.in(int64(h.w - h.r))
+				h.fail(408, stcR)
+			case h.w == h.r:
+				h.begun = false // no byte of a request: nothing to record
+			default:
+				h.in(int64(h.w - h.r))
+				h.rec.Termination = stCR
 			}
 			return headFailed // closed or failed before the head was complete
 		}
@@ -457,16 +492,50 @@ func readNow(c *net.TCPConn, b []byte) (int, error) {
 
 // timeoutHead answers 408 to a head that did not complete in time.
 func (h *httpConn) timeoutHead() {
-	if len(h.partial) > 0 || (h.work != nil && h.w > h.r) {
+	n := len(h.partial)
+	if h.work != nil {
+		n += h.w - h.r
+	}
+	if n > 0 {
 		h.s.stats.timeouts.Add(1)
-		h.fail(408)
+		h.in(int64(n))
+		h.fail(408, stcR)
+	} else {
+		h.begun = false // no byte of a request: nothing to record
 	}
 	h.partial = nil
 }
 
-// fail answers the client with a short error response; the connection is
-// closed afterwards.
-func (h *httpConn) fail(status int) {
+// in and out count bytes from and to the client, in the request's record
+// and the service's counters.
+func (h *httpConn) in(n int64) {
+	h.rec.BytesIn += n
+	h.s.stats.bytesIn.Add(n)
+}
+
+func (h *httpConn) out(n int64) {
+	h.rec.BytesOut += n
+	h.s.stats.bytesOut.Add(n)
+}
+
+// finish ends the request in progress, if any: its total time, the
+// counters of its backend and server, its access record. The next
+// request's record starts now.
+func (h *httpConn) finish() {
+	if !h.begun {
+		return
+	}
+	now := time.Now()
+	h.rec.Total = now.Sub(h.firstByte)
+	h.s.account(h.st, &h.rec, h.recBe, h.recSrv)
+	h.begun, h.recBe, h.recSrv = false, nil, nil
+	h.rec = newRecord(now, h.client, h.s.name, true)
+}
+
+// fail answers the client with a short error response, ending the request
+// in the termination state term; the connection is closed afterwards.
+func (h *httpConn) fail(status int, term [2]byte) {
+	h.rec.Status, h.rec.Termination = status, term
 	h.refused = true
 	h.s.stats.responses[statusClass(status)].Add(1)
 	h.dl.write(h.c, time.Now().Add(time.Second), 0)
@@ -476,10 +545,36 @@ func (h *httpConn) fail(status int) {
 		msg = append(append(append(make([]byte, 0, len(msg)+len(h.st.respFields)), msg[:i]...), h.st.respFields...), msg[i:]...)
 	}
 	n, _ := h.c.Write(msg)
-	h.s.stats.bytesOut.Add(int64(n))
-	if h.st != nil && h.st.cfg.AccessLog {
-		h.s.log.Info("request refused", "service", h.s.name, "client", h.client.String(), "status", status)
+	h.out(int64(n))
+}
+
+// recordRequestLine copies the request line into the access record, before
+// the head's bytes are reused: common methods and a host or path equal to
+// the previous request's cost no allocation.
+func (h *httpConn) recordRequestLine() {
+	req := &h.req
+	h.rec.Method = method(req.Method)
+	if string(req.Host) != h.lastHost {
+		h.lastHost = string(req.Host)
 	}
+	if string(req.Path) != h.lastPath {
+		h.lastPath = string(req.Path)
+	}
+	h.rec.Host, h.rec.Path = h.lastHost, h.lastPath
+	h.rec.Proto = "HTTP/1.1"
+	if req.Minor == 0 {
+		h.rec.Proto = "HTTP/1.0"
+	}
+}
+
+// method returns m as a string, without allocating for the common ones.
+func method(m []byte) string {
+	for _, k := range [...]string{"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE"} {
+		if string(m) == k {
+			return k
+		}
+	}
+	return string(m)
 }
 
 // setsField reports whether response_headers replaces the field name.
@@ -534,24 +629,28 @@ func (h *httpConn) exchange(st *serviceState, start time.Time) outcome {
 	req := &h.req
 	t := st.cfg.Timeouts
 	s.stats.requests.Add(1)
+	if st.cfg.AccessLog {
+		h.recordRequestLine()
+	}
 	if max := st.cfg.Limits.MaxBodyBytes; max > 0 && req.ContentLength > max {
 		s.stats.badRequests.Add(1)
-		h.fail(413)
+		h.in(int64(req.HeadLen))
+		h.fail(413, stPR)
 		return closeConn
 	}
 	be := st.route(req.Host, req.Path)
+	if be != nil {
+		h.recBe, h.rec.Backend = be, be.cfg.Name
+	}
 	if be == nil || len(be.servers) == 0 {
 		s.stats.noServer.Add(1)
-		h.fail(503)
+		h.in(int64(req.HeadLen))
+		h.fail(503, stSC)
 		return closeConn
 	}
 	info := reqInfo{head: string(req.Method) == "HEAD", close: req.Close, upgrade: req.Upgrade, http10: req.Minor == 0,
 		expect100: req.Expect100, chunked: req.Chunked, length: req.ContentLength,
 		replayable: !req.Chunked && req.ContentLength <= 0 && idempotent(req.Method)}
-	var logMethod, logHost, logPath string
-	if st.cfg.AccessLog {
-		logMethod, logHost, logPath = string(req.Method), string(req.Host), string(req.Path)
-	}
 
 	// The body bytes already read.
 	bodyStart := h.r + req.HeadLen
@@ -563,12 +662,14 @@ func (h *httpConn) exchange(st *serviceState, start time.Time) outcome {
 		n, done, err := h.ch.Scan(h.buf[bodyStart:h.w])
 		if err != nil {
 			s.stats.badRequests.Add(1)
-			h.fail(400)
+			h.in(int64(req.HeadLen))
+			h.fail(400, stPR)
 			return closeConn
 		}
 		if max := st.cfg.Limits.MaxBodyBytes; max > 0 && h.ch.BodyBytes() > max {
 			s.stats.badRequests.Add(1)
-			h.fail(413)
+			h.in(int64(req.HeadLen))
+			h.fail(413, stPR)
 			return closeConn
 		}
 		inBuf, bodyDone = n, done
@@ -607,17 +708,15 @@ func (h *httpConn) exchange(st *serviceState, start time.Time) outcome {
 	}
 	out := h.buildRequest((*h.ob)[:0])
 	out = append(out, h.buf[bodyStart:bodyStart+inBuf]...)
-	s.stats.bytesIn.Add(int64(req.HeadLen + inBuf))
+	h.in(int64(req.HeadLen + inBuf))
 	h.r = bodyStart + inBuf
 
 	x := &attempt{be: be, tried: tried, key: key, cookie: cookieVal, info: info, bodyDone: bodyDone}
 	defer x.end()
 	for tries := 0; ; tries++ {
-		if status := h.connect(st, x, tries > 0); status != 0 {
-			if status == 503 {
-				s.stats.noServer.Add(1)
-			}
-			h.fail(status)
+		if term, ok := h.connect(st, x, tries > 0); !ok {
+			s.stats.noServer.Add(1)
+			h.fail(503, term)
 			return closeConn
 		}
 		x.sc.dl.write(x.sc.TCPConn, start.Add(t.Server.D()), t.Server.D()/8)
@@ -627,7 +726,7 @@ func (h *httpConn) exchange(st *serviceState, start time.Time) outcome {
 				continue // a pooled connection the server had closed
 			}
 			s.stats.serverErrors.Add(1)
-			h.fail(502)
+			h.fail(502, stSH)
 			return closeConn
 		}
 		if !x.bodyDone && !info.expect100 {
@@ -665,7 +764,6 @@ func (h *httpConn) exchange(st *serviceState, start time.Time) outcome {
 			// not get it (its host or link is gone). Another server
 			// takes it; passive checks count it as a failed connection.
 			x.tried[x.srv.idx] = true
-			s.stats.retries.Add(1)
 			if x.be.observe != nil {
 				x.be.observe(x.be.cfg.Name, x.srv.name, errUnacked)
 			}
@@ -689,13 +787,13 @@ func (h *httpConn) exchange(st *serviceState, start time.Time) outcome {
 			}
 			x.be.observeResp(x.be.cfg.Name, x.srv.name, 0, err)
 		}
-		h.fail(status)
+		h.fail(status, x.term)
 		return closeConn
 	}
 	if x.be.observeResp != nil {
 		x.be.observeResp(x.be.cfg.Name, x.srv.name, h.resp.Status, nil)
 	}
-	return h.response(st, x, start, logMethod, logHost, logPath)
+	return h.response(st, x, start)
 }
 
 // The response failures passive layer-7 checks are told of.
@@ -721,8 +819,10 @@ type attempt struct {
 	streamed  bool // body bytes were sent beyond the first write: no replay
 	reuseOK   bool // the server connection may go back to the pool
 	acquired  bool
-	headBytes int // response head bytes in sb
-	have      int // response bytes in sb
+	headBytes int       // response head bytes in sb
+	have      int       // response bytes in sb
+	sentAt    time.Time // the request was sent (Tr counts from then)
+	term      [2]byte   // why readResponseHead failed
 }
 
 // drop closes the server connection and ends the session on its server.
@@ -748,19 +848,26 @@ func (x *attempt) end() {
 
 // connect picks a server and gets a connection to it: a pooled one unless
 // fresh, else a new one; a failed connect is retried on another server
-// (nothing was sent). It returns 0, or the status to answer with.
-func (h *httpConn) connect(st *serviceState, x *attempt, fresh bool) int {
+// (nothing was sent). It reports false, with the termination state, when
+// no server took the request (503).
+func (h *httpConn) connect(st *serviceState, x *attempt, fresh bool) ([2]byte, bool) {
 	t := st.cfg.Timeouts
+	var dialErr error
 	for {
-		sess, err := x.be.pick(context.Background(), x.tried, x.key, h.client.Addr(), string(x.cookie), t.Queue.D())
+		// x.srv is the server of the previous attempt, if any: this one
+		// is a retry.
+		sess, at, err := x.be.pickTimed(x.tried, x.key, h.client.Addr(), string(x.cookie), t.Queue.D(), &h.rec, h.s.stats, x.srv)
 		if err != nil {
-			return 503
+			// The record names the last server tried; its counters
+			// take no bytes of a request it never got.
+			h.recSrv = nil
+			return noConnection(err, dialErr), false
 		}
 		x.sess, x.srv = sess, sess.srv
+		h.recSrv = x.srv
 		if x.sess.setCookie && string(x.cookie) == x.srv.name {
 			x.sess.setCookie = false // the client already names this server
 		}
-		x.be.acquire(x.srv)
 		x.acquired = true
 		x.reused = false
 		if !fresh {
@@ -771,19 +878,20 @@ func (h *httpConn) connect(st *serviceState, x *attempt, fresh bool) int {
 			if !x.info.replayable {
 				maxIdle = time.Second
 			}
-			if c := x.srv.getIdle(time.Now(), maxIdle); c != nil {
+			if c := x.srv.getIdle(at, maxIdle); c != nil {
 				x.sc, x.reused = c, true
-				return 0
+				addTime(&h.rec.Connect, 0) // reached, at no cost
+				return stNormal, true
 			}
 		}
-		c, err := x.be.dial(context.Background(), x.srv, x.be.connectTimeout(x.tried, x.srv, t.Connect.D()), h.client, h.local)
+		c, err := x.be.dialTimed(x.srv, x.be.connectTimeout(x.tried, x.srv, t.Connect.D()), h.client, h.local, at, &h.rec)
 		if err == nil {
 			x.sc = &upstream{TCPConn: c}
-			return 0
+			return stNormal, true
 		}
+		dialErr = err
 		x.tried[x.srv.idx] = true
 		x.drop()
-		h.s.stats.retries.Add(1)
 		h.s.logLimited("connect", "connect to server failed; trying another", "service", h.s.name, "server", x.srv.name, "err", err)
 	}
 }
@@ -825,9 +933,9 @@ func (h *httpConn) sendBody(st *serviceState, x *attempt) bool {
 				if serr != nil || (maxBody > 0 && h.ch.BodyBytes() > maxBody) {
 					h.s.stats.badRequests.Add(1)
 					if serr != nil {
-						h.fail(400)
+						h.fail(400, stPD)
 					} else {
-						h.fail(413)
+						h.fail(413, stPD)
 					}
 					return false
 				}
@@ -839,10 +947,10 @@ func (h *httpConn) sendBody(st *serviceState, x *attempt) bool {
 			x.sc.dl.write(x.sc.TCPConn, time.Now().Add(t.Server.D()), t.Server.D()/8)
 			if _, werr := x.sc.Write(chunk); werr != nil {
 				h.s.stats.serverErrors.Add(1)
-				h.fail(502)
+				h.fail(502, stSH)
 				return false
 			}
-			h.s.stats.bytesIn.Add(int64(len(chunk)))
+			h.in(int64(len(chunk)))
 			h.r += len(chunk)
 			if done {
 				x.bodyDone = true
@@ -859,7 +967,9 @@ func (h *httpConn) sendBody(st *serviceState, x *attempt) bool {
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				h.s.stats.timeouts.Add(1)
-				h.fail(408)
+				h.fail(408, stcD)
+			} else {
+				h.rec.Termination = stCD // the client left during its body
 			}
 			return false
 		}
@@ -877,6 +987,7 @@ func (h *httpConn) readResponseHead(x *attempt, timeout time.Duration) (int, int
 	sb := *h.sb
 	lim := h1.Limits{MaxLine: 16 << 10, MaxHeaderBytes: maxResponseHead, MaxHeaders: 1000}
 	sent := time.Now()
+	x.sentAt = sent // all of the request the server waits for was sent
 	ackCheck := x.ackCheck && timeout > unackedWait
 	if ackCheck {
 		// Up to a quarter early: on a busy connection the deadline is
@@ -895,6 +1006,7 @@ func (h *httpConn) readResponseHead(x *attempt, timeout time.Duration) (int, int
 				return 0, got
 			}
 			if !errors.Is(err, h1.ErrIncomplete) || x.have == maxResponseHead {
+				x.term = stPH
 				return 502, got
 			}
 			if x.have == len(sb) {
@@ -918,8 +1030,10 @@ func (h *httpConn) readResponseHead(x *attempt, timeout time.Duration) (int, int
 					x.sc.dl.read(x.sc.TCPConn, sent.Add(timeout), timeout/8)
 					continue
 				}
+				x.term = stsH
 				return 504, got
 			}
+			x.term = stSH
 			return 502, got
 		}
 	}
@@ -968,17 +1082,19 @@ func (h *httpConn) consumeHead(x *attempt) {
 // response relays the response whose head is in h.resp: interim 1xx
 // responses (sending the body after a 100 Continue), a protocol switch
 // (tunnel), then the final response and its body.
-func (h *httpConn) response(st *serviceState, x *attempt, start time.Time, logMethod, logHost, logPath string) outcome {
+func (h *httpConn) response(st *serviceState, x *attempt, start time.Time) outcome {
 	s := h.s
 	t := st.cfg.Timeouts
 	resp := &h.resp
 	for resp.Status >= 100 && resp.Status < 200 && resp.Status != 101 {
 		out := h.buildResponse((*h.ob)[:0], x, false)
 		h.dl.write(h.c, time.Now().Add(t.Client.D()), t.Client.D()/8)
-		if _, err := h.c.Write(out); err != nil {
+		n, err := h.c.Write(out)
+		h.out(int64(n))
+		if err != nil {
+			h.rec.Termination = byTimeout(err, 'C', 'D')
 			return closeConn
 		}
-		s.stats.bytesOut.Add(int64(len(out)))
 		h.consumeHead(x)
 		if resp.Status == 100 && !x.bodyDone {
 			x.streamed = true
@@ -987,29 +1103,36 @@ func (h *httpConn) response(st *serviceState, x *attempt, start time.Time, logMe
 			}
 		}
 		if status, _ := h.readResponseHead(x, t.Server.D()); status != 0 {
-			h.fail(status)
+			h.fail(status, x.term)
 			return closeConn
 		}
 	}
-	s.stats.observe(time.Since(start))
+	now := time.Now()
+	s.stats.observe(now.Sub(start))
+	h.rec.Response = now.Sub(x.sentAt)
+	x.be.stats.responseTime.observe(h.rec.Response)
+	h.rec.Status = resp.Status
 	s.stats.responses[statusClass(resp.Status)].Add(1)
-	x.srv.responses[statusClass(resp.Status)].Add(1)
+	x.srv.stats.responses[statusClass(resp.Status)].Add(1)
 
 	if resp.Status == 101 {
 		if !x.info.upgrade || !x.bodyDone {
 			s.stats.serverErrors.Add(1)
-			h.fail(502)
+			h.fail(502, stPH)
 			return closeConn
 		}
 		out := h.buildResponse((*h.ob)[:0], x, false)
 		out = append(out, (*h.sb)[x.headBytes:x.have]...)
 		h.dl.write(h.c, time.Now().Add(t.Client.D()), t.Client.D()/8)
-		if _, err := h.c.Write(out); err != nil {
+		n, err := h.c.Write(out)
+		h.out(int64(n))
+		if err != nil {
+			h.rec.Termination = byTimeout(err, 'C', 'D')
 			return closeConn
 		}
-		s.stats.bytesOut.Add(int64(len(out)))
 		if h.w > h.r {
 			if _, err := x.sc.Write(h.buf[h.r:h.w]); err != nil {
+				h.rec.Termination = byTimeout(err, 'S', 'D')
 				return closeConn
 			}
 			h.r = h.w
@@ -1017,9 +1140,10 @@ func (h *httpConn) response(st *serviceState, x *attempt, start time.Time, logMe
 		h.releaseWork()
 		h.dl.clear(h.c)
 		x.sc.dl.clear(x.sc.TCPConn)
-		in, outN := tunnel(h.c, x.sc.TCPConn, t.Tunnel.D(), t.Tunnel.D())
-		s.stats.bytesIn.Add(in)
-		s.stats.bytesOut.Add(outN)
+		in, outN, end := tunnel(h.c, x.sc.TCPConn, t.Tunnel.D(), t.Tunnel.D())
+		h.in(in)
+		h.out(outN)
+		h.rec.Termination = end
 		return closeConn
 	}
 
@@ -1041,7 +1165,7 @@ func (h *httpConn) response(st *serviceState, x *attempt, start time.Time, logMe
 		n, done, err := h.ch.Scan(avail)
 		if err != nil {
 			s.stats.serverErrors.Add(1)
-			h.fail(502)
+			h.fail(502, stPH)
 			return closeConn
 		}
 		avail, complete = avail[:n], done
@@ -1052,34 +1176,34 @@ func (h *httpConn) response(st *serviceState, x *attempt, start time.Time, logMe
 		complete = remaining == 0 && x.have == x.headBytes+int(n)
 	default:
 	}
-	sent := int64(len(out) + len(avail)) // bytes out count the head, as HAProxy's
+	// Bytes out count the head, as HAProxy's.
 	h.dl.write(h.c, time.Now().Add(t.Client.D()), t.Client.D()/8)
+	var sent int64
 	var err error
 	if len(out)+len(avail) <= cap(out) {
-		_, err = h.c.Write(append(out, avail...))
+		var n int
+		n, err = h.c.Write(append(out, avail...))
+		sent = int64(n)
 	} else {
 		h.vec = append(h.vec[:0], out, avail)
-		_, err = h.vec.WriteTo(h.c)
+		sent, err = h.vec.WriteTo(h.c)
 	}
 	if err != nil {
+		h.out(sent)
+		h.rec.Termination = byTimeout(err, 'C', 'D')
 		return closeConn
 	}
 	if !complete && !noBody {
 		n, ok := h.relayBody(st, x, remaining)
 		sent += n
 		if !ok {
-			s.stats.bytesOut.Add(sent)
+			h.out(sent)
 			return closeConn
 		}
 		complete = !untilClose
 	}
-	s.stats.bytesOut.Add(sent)
+	h.out(sent)
 	x.reuseOK = complete && !resp.Close && !untilClose && x.bodyDone && !x.info.http10
-	if st.cfg.AccessLog {
-		s.log.Info("request", "service", s.name, "client", h.client.String(), "method", logMethod, "host", logHost,
-			"path", logPath, "status", resp.Status, "backend", x.be.cfg.Name, "server", x.srv.name,
-			"bytes", sent, "duration_ms", time.Since(start).Milliseconds())
-	}
 	if clientClose {
 		return closeConn
 	}
@@ -1112,6 +1236,7 @@ func (h *httpConn) relayBody(st *serviceState, x *attempt, remaining int64) (int
 			case resp.Chunked:
 				k, d, serr := h.ch.Scan(chunk)
 				if serr != nil {
+					h.rec.Termination = stPD
 					return sent, false
 				}
 				if k < n {
@@ -1124,10 +1249,12 @@ func (h *httpConn) relayBody(st *serviceState, x *attempt, remaining int64) (int
 				done = remaining == 0
 			}
 			h.dl.write(h.c, time.Now().Add(t.Client.D()), t.Client.D()/8)
-			if _, werr := h.c.Write(chunk); werr != nil {
+			w, werr := h.c.Write(chunk)
+			sent += int64(w)
+			if werr != nil {
+				h.rec.Termination = byTimeout(werr, 'C', 'D')
 				return sent, false
 			}
-			sent += int64(len(chunk))
 			if done {
 				return sent, true
 			}
@@ -1140,6 +1267,7 @@ func (h *httpConn) relayBody(st *serviceState, x *attempt, remaining int64) (int
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				h.s.stats.timeouts.Add(1)
 			}
+			h.rec.Termination = byTimeout(err, 'S', 'D')
 			return sent, false
 		}
 	}

@@ -3,7 +3,6 @@ package proxy
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -23,8 +22,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"halb/internal/testutil"
 )
 
 // origin is a net/http server (the reference implementation) that reports
@@ -813,37 +810,33 @@ func TestBalanceAlgorithmsThroughProxy(t *testing.T) {
 	}
 }
 
-// TestAccessLog: one structured line per request when access_log is on.
+// TestAccessLog: one record per request, the refused ones included, to
+// the access logger when access_log is on; none when it is off.
 func TestAccessLog(t *testing.T) {
 	o := newOrigin(t, "a")
-	listen := freePort(t)
-	var buf testutil.SyncBuffer
-	c := New(slog.New(slog.NewJSONHandler(&buf, nil)))
-	c.Apply(mustConfig(t, httpConfig(listen, "    access_log: true\n", servers(o.addr()))))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { c.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	listen, quiet := freePort(t), freePort(t)
+	var rec captureLog
+	c := New(slog.New(slog.DiscardHandler))
+	c.SetAccessLog(&rec)
+	cfg := fmt.Sprintf("node: {name: lb1}\nservices:\n  - {name: web, listen: [\"%s\"], default_backend: b0, access_log: true}\n  - {name: quiet, listen: [\"%s\"], default_backend: b0}\nbackends:\n  - name: b0\n%s",
+		listen, quiet, servers(o.addr()))
+	runComponent(t, c, mustConfig(t, cfg))
 	waitListening(t, listen)
+	waitListening(t, quiet)
+	get(t, &http.Client{}, "http://"+quiet+"/not-logged")
 	get(t, &http.Client{}, "http://"+listen+"/logged?x=1", "Host", "www.example.com")
-	deadline := time.Now().Add(3 * time.Second)
-	for !strings.Contains(buf.String(), `"msg":"request"`) && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	line := buf.String()
-	for _, want := range []string{`"msg":"request"`, `"service":"web"`, `"method":"GET"`, `"host":"www.example.com"`,
-		`"path":"/logged?x=1"`, `"status":200`, `"backend":"b0"`, `"server":"s0"`} {
-		if !strings.Contains(line, want) {
-			t.Fatalf("access log %q lacks %s", line, want)
-		}
+	r := rec.wait(t, 1)[0]
+	if r.Service != "web" || !r.HTTP || r.Method != "GET" || r.Host != "www.example.com" || r.Path != "/logged?x=1" || r.Proto != "HTTP/1.1" ||
+		r.Status != 200 || r.Backend != "b0" || r.Server != "s0" || r.Termination != stNormal || !r.Client.Addr().IsLoopback() {
+		t.Fatalf("record %+v", r)
 	}
 	raw(t, listen, "GET / HTTP/1.1\r\n\r\n") // no Host: 400
-	deadline = time.Now().Add(3 * time.Second)
-	for !strings.Contains(buf.String(), `"status":400`) && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
+	r = rec.wait(t, 2)[1]
+	if r.Status != 400 || r.Termination != stPR || r.Backend != "" || r.Server != "" {
+		t.Fatalf("refused request's record %+v", r)
 	}
-	if !strings.Contains(buf.String(), `"msg":"request refused"`) {
-		t.Fatalf("no access log line for a refused request: %q", buf.String())
+	if n := len(rec.all()); n != 2 {
+		t.Fatalf("%d records, want 2 (none from the service without access_log)", n)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"halb/appliance/config"
+	"halb/appliance/logs"
 	"halb/appliance/proxy/balance"
 )
 
@@ -52,6 +53,31 @@ type Component struct {
 	// observeResp is told request outcomes of layer-7 observed backends.
 	observeResp func(backend, server string, status int, err error)
 	now         func() time.Time // the clock of slow start; tests set their own
+
+	ctr    counters                   // by name, across reloads
+	access atomic.Pointer[accessSink] // nil: no access records
+}
+
+// accessSink holds the access logger (an interface in an atomic pointer).
+type accessSink struct{ l logs.AccessLogger }
+
+// SetAccessLog has l take one record per request (http) or connection
+// (tcp) of every service with access_log: true; nil stops the records. It
+// may be called at any time; l's Access must not block.
+func (c *Component) SetAccessLog(l logs.AccessLogger) {
+	if l == nil {
+		c.access.Store(nil)
+		return
+	}
+	c.access.Store(&accessSink{l: l})
+}
+
+// accessLog is the access logger, or nil.
+func (c *Component) accessLog() logs.AccessLogger {
+	if a := c.access.Load(); a != nil {
+		return a.l
+	}
+	return nil
 }
 
 // SetServerDrained drains a server (no new sessions; open ones and
@@ -380,7 +406,7 @@ func (c *Component) reconcile() {
 			backends[bc.Name] = old
 			continue
 		}
-		be := newBackend(bc, old)
+		be := newBackend(bc, old, &c.ctr)
 		if be.stick != nil && (old == nil || be.stick != old.stick) && c.observeStick != nil {
 			name, f := bc.Name, c.observeStick
 			be.stick.OnChange(func(e balance.Entry) { f(StickEntry{Backend: name, Key: e.Key, Server: e.Server, Expires: e.Expires}) })
@@ -422,7 +448,7 @@ func (c *Component) reconcile() {
 		s := c.services[sc.Name]
 		c.mu.Unlock()
 		if s == nil || s.mode != sc.Mode {
-			s = &service{name: sc.Name, mode: sc.Mode, log: c.log, comp: c}
+			s = &service{name: sc.Name, mode: sc.Mode, log: c.log, comp: c, stats: c.ctr.service(sc.Name)}
 		}
 		// New connections and requests use the new state; open ones finish
 		// on theirs.
@@ -528,7 +554,7 @@ type service struct {
 	log   *slog.Logger
 	comp  *Component
 	state atomic.Pointer[serviceState]
-	stats serviceStats
+	stats *serviceStats // of its name: a rebuilt service keeps them
 
 	// Guarded by comp.mu.
 	listen    []string // as configured

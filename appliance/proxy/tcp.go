@@ -48,7 +48,8 @@ func listenFreebind(addr string) (net.Listener, error) {
 // handle serves one client connection in the service's mode, after reading
 // a PROXY protocol header from a trusted source.
 func (s *service) handle(c *net.TCPConn) {
-	s.stats.active.Add(1)
+	accepted := time.Now()
+	s.stats.opened()
 	st := s.state.Load()
 	client := addrPort(c.RemoteAddr())
 	local := addrPort(c.LocalAddr())
@@ -58,6 +59,10 @@ func (s *service) handle(c *net.TCPConn) {
 		if err != nil {
 			s.stats.badRequests.Add(1)
 			s.logLimited("proxyproto", "PROXY protocol header refused", "service", s.name, "client", client, "err", err)
+			rec := newRecord(accepted, client, s.name, s.mode != "tcp")
+			rec.Termination = stPR
+			rec.Total = time.Since(accepted)
+			s.account(st, &rec, nil, nil)
 			c.Close()
 			s.stats.active.Add(-1)
 			return
@@ -69,12 +74,12 @@ func (s *service) handle(c *net.TCPConn) {
 		pre = rest
 	}
 	if s.mode == "tcp" {
-		s.forwardTCP(c, st, client, local, pre)
+		s.forwardTCP(c, st, client, local, pre, accepted)
 		s.stats.active.Add(-1)
 		return
 	}
 	h := &httpConn{s: s, c: c, client: client, local: local}
-	h.serve(pre)
+	h.serve(pre, accepted)
 }
 
 // readProxyHeader reads a PROXY protocol v1/v2 header within timeout and
@@ -109,13 +114,19 @@ func readProxyHeader(c *net.TCPConn, timeout time.Duration) (proxyproto.Header, 
 // servers the balancer picks, each at most once, until one accepts the
 // connection (nothing has been sent yet, so a retry is safe), then copies
 // both ways with half-close passed on and the client/server idle timeouts.
-func (s *service) forwardTCP(client *net.TCPConn, st *serviceState, from, to netip.AddrPort, pre []byte) {
+// It accounts the connection (one access record) when it ends.
+func (s *service) forwardTCP(client *net.TCPConn, st *serviceState, from, to netip.AddrPort, pre []byte, accepted time.Time) {
 	defer client.Close()
+	rec := newRecord(accepted, from, s.name, false)
 	be := st.def
 	if be == nil || len(be.servers) == 0 {
 		s.stats.noServer.Add(1)
+		rec.Termination = stSC
+		rec.Total = time.Since(accepted)
+		s.account(st, &rec, nil, nil)
 		return
 	}
+	rec.Backend = be.cfg.Name
 	t := st.cfg.Timeouts
 	var triedArr [16]bool
 	tried := triedArr[:]
@@ -126,42 +137,51 @@ func (s *service) forwardTCP(client *net.TCPConn, st *serviceState, from, to net
 	start := time.Now()
 	var upstream *net.TCPConn
 	var srv *server
+	var pickErr, dialErr error
 	for range be.servers {
-		sess, err := be.pick(context.Background(), tried, key[:], from.Addr(), "", t.Queue.D())
+		sess, at, err := be.pickTimed(tried, key[:], from.Addr(), "", t.Queue.D(), &rec, s.stats, srv)
 		if err != nil {
+			pickErr = err
 			break
 		}
 		srv = sess.srv
 		tried[srv.idx] = true
-		be.acquire(srv)
-		c, err := be.dial(context.Background(), srv, be.connectTimeout(tried, srv, t.Connect.D()), from, to)
+		c, err := be.dialTimed(srv, be.connectTimeout(tried, srv, t.Connect.D()), from, to, at, &rec)
 		if err == nil {
 			upstream = c
 			break
 		}
+		dialErr = err
 		be.release(srv)
-		s.stats.retries.Add(1)
 		s.logLimited("connect", "connect to server failed; trying another", "service", s.name, "server", srv.name, "err", err)
 	}
 	if upstream == nil {
 		s.stats.noServer.Add(1)
+		rec.Termination = noConnection(pickErr, dialErr)
+		rec.Total = time.Since(accepted)
+		s.account(st, &rec, be, nil)
 		return
 	}
-	defer be.release(srv)
-	defer upstream.Close()
 	s.stats.observe(time.Since(start))
-	if len(pre) > 0 {
-		if _, err := upstream.Write(pre); err != nil {
-			return
-		}
+	var in, out int64
+	var err error
+	if len(pre) > 0 { // bytes that came with a PROXY header
+		_, err = upstream.Write(pre)
 	}
-	in, out := tunnel(client, upstream, t.Client.D(), t.Server.D())
-	s.stats.bytesIn.Add(in + int64(len(pre)))
+	if err != nil {
+		rec.Termination = byTimeout(err, 'S', 'D')
+	} else {
+		ab, ba, end := tunnel(client, upstream, t.Client.D(), t.Server.D())
+		in, out = int64(len(pre))+ab, ba
+		rec.Termination = end
+	}
+	upstream.Close()
+	be.release(srv)
+	s.stats.bytesIn.Add(in)
 	s.stats.bytesOut.Add(out)
-	if st.cfg.AccessLog {
-		s.log.Info("connection", "service", s.name, "client", from.String(), "backend", be.cfg.Name, "server", srv.name,
-			"bytes_in", in+int64(len(pre)), "bytes_out", out, "duration_ms", time.Since(start).Milliseconds())
-	}
+	rec.BytesIn, rec.BytesOut = in, out
+	rec.Total = time.Since(accepted)
+	s.account(st, &rec, be, srv)
 }
 
 // side is one end of a tunnel: its connection, its idle timeout and the
@@ -170,19 +190,27 @@ func (s *service) forwardTCP(client *net.TCPConn, st *serviceState, from, to net
 // activity both ways on a side).
 type side struct {
 	c    *net.TCPConn
+	who  byte // 'C' client, 'S' server: in termination states
 	idle time.Duration
 	last atomic.Int64 // unix nanoseconds
+	// end is the tunnel's termination state, shared by both sides: the
+	// first failure sets it, before it closes the connections (so the
+	// other direction's failure that the close causes loses).
+	end *atomic.Uint32
 }
 
 func (s *side) touch(now time.Time) { s.last.Store(now.UnixNano()) }
 
-// tunnel copies both ways until both directions end, passing half-closes
-// on; an idle side or an error ends both. It returns the bytes copied
-// from a to b and from b to a.
-func tunnel(a, b *net.TCPConn, aIdle, bIdle time.Duration) (ab, ba int64) {
+// tunnel copies both ways between the client a and the server b until
+// both directions end, passing half-closes on; an idle side or an error
+// ends both. It returns the bytes copied from a to b and from b to a, and
+// the termination state: "--" when both directions ended, else the first
+// failure's (CD, SD, or cD, sD for an idle timeout).
+func tunnel(a, b *net.TCPConn, aIdle, bIdle time.Duration) (ab, ba int64, end [2]byte) {
 	now := time.Now()
-	sa := &side{c: a, idle: aIdle}
-	sb := &side{c: b, idle: bIdle}
+	var state atomic.Uint32
+	sa := &side{c: a, who: 'C', idle: aIdle, end: &state}
+	sb := &side{c: b, who: 'S', idle: bIdle, end: &state}
 	sa.touch(now)
 	sb.touch(now)
 	var wg sync.WaitGroup
@@ -193,7 +221,18 @@ func tunnel(a, b *net.TCPConn, aIdle, bIdle time.Duration) (ab, ba int64) {
 	}()
 	ab = pipe(sa, sb)
 	wg.Wait()
-	return ab, ba
+	end = stNormal
+	if v := state.Load(); v != 0 {
+		end = [2]byte{byte(v >> 8), byte(v)}
+	}
+	return ab, ba, end
+}
+
+// fail records the tunnel's termination state unless one is set: side
+// who failed, in the data stage, by a timeout if err is one.
+func (s *side) fail(who byte, err error) {
+	st := byTimeout(err, who, 'D')
+	s.end.CompareAndSwap(0, uint32(st[0])<<8|uint32(st[1]))
 }
 
 // pipe copies src to dst with a pooled buffer. At src's EOF it half-closes
@@ -216,6 +255,7 @@ func pipe(src, dst *side) int64 {
 			src.touch(now)
 			dl.write(dst.c, now.Add(dst.idle), dst.idle/8)
 			if _, werr := dst.c.Write(buf[:k]); werr != nil {
+				src.fail(dst.who, werr)
 				src.c.Close()
 				dst.c.Close()
 				return n
@@ -236,6 +276,7 @@ func pipe(src, dst *side) int64 {
 				dst.c.CloseWrite()
 				return n
 			}
+			src.fail(src.who, err)
 			src.c.Close()
 			dst.c.Close()
 			return n
