@@ -3,6 +3,7 @@ package logs
 import (
 	"net/netip"
 	"strconv"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -13,8 +14,55 @@ import (
 // cut at a character boundary.
 const MaxLine = 8192
 
-// acceptDate is HAProxy's %t/%tr date: local time with milliseconds.
-const acceptDate = "02/Jan/2006:15:04:05.000"
+// stamp is a timestamp's text to the second, kept while the second lasts
+// (formatting is most of an access line's cost).
+type stamp struct {
+	sec        int64
+	date, zone string
+}
+
+var acceptStamp, rfc3339Stamp atomic.Pointer[stamp]
+
+// appendAcceptDate appends HAProxy's %t/%tr date: local time with
+// milliseconds, 05/Dec/2026:09:00:00.123.
+func appendAcceptDate(b []byte, t time.Time) []byte {
+	sec := t.Unix()
+	st := acceptStamp.Load()
+	if st == nil || st.sec != sec {
+		st = &stamp{sec: sec, date: t.Local().Format("02/Jan/2006:15:04:05")}
+		acceptStamp.Store(st)
+	}
+	b = append(b, st.date...)
+	return appendFrac(b, t.Nanosecond()/1e6, 3)
+}
+
+// appendRFC3339Micro appends t as RFC 3339 with microseconds, in local
+// time with its offset (Z for UTC): 2026-12-05T09:00:00.123456Z.
+func appendRFC3339Micro(b []byte, t time.Time) []byte {
+	sec := t.Unix()
+	st := rfc3339Stamp.Load()
+	if st == nil || st.sec != sec {
+		l := t.Local()
+		st = &stamp{sec: sec, date: l.Format("2006-01-02T15:04:05"), zone: l.Format("Z07:00")}
+		rfc3339Stamp.Store(st)
+	}
+	b = append(b, st.date...)
+	b = appendFrac(b, t.Nanosecond()/1e3, 6)
+	return append(b, st.zone...)
+}
+
+// appendFrac appends '.' and v in digits digits, zero-padded.
+func appendFrac(b []byte, v, digits int) []byte {
+	b = append(b, '.')
+	for d := digits - 1; d >= 0; d-- {
+		p := 1
+		for range d {
+			p *= 10
+		}
+		b = append(b, byte('0'+v/p%10))
+	}
+	return b
+}
 
 // appendAccess appends the access line of r: HAProxy's "option httplog"
 // shape for an http record, "option tcplog" for a tcp one. Fields HAProxy
@@ -25,7 +73,7 @@ func appendAccess(b []byte, r *Access) []byte {
 	start := len(b)
 	b = appendClient(b, r.Client)
 	b = append(b, " ["...)
-	b = r.Start.Local().AppendFormat(b, acceptDate)
+	b = appendAcceptDate(b, r.Start)
 	b = append(b, "] "...)
 	b = appendName(b, r.Service)
 	b = append(b, ' ')
@@ -161,26 +209,43 @@ const hexDigits = "0123456789ABCDEF"
 // would grow beyond limit, never inside an escape, and reports whether s
 // went in whole.
 func appendEscaped(b []byte, s string, hdr bool, limit int) ([]byte, bool) {
+	esc := &escRequest
+	if hdr {
+		esc = &escHeader
+	}
+	run := 0 // start of the bytes not yet appended
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		esc := c < 32 || c > 126 || c == '#' || c == '"'
-		if hdr && (c == '{' || c == '|' || c == '}' || c == ' ') {
-			esc = true
-		}
-		if !esc {
-			if len(b)+1 > limit {
-				return b, false
-			}
-			b = append(b, c)
+		if !esc[c] {
 			continue
 		}
-		if len(b)+3 > limit {
-			return b, false
+		if len(b)+i-run+3 > limit {
+			return appendCut(b, s[run:i], limit), false
 		}
+		b = append(b, s[run:i]...)
 		b = append(b, '#', hexDigits[c>>4], hexDigits[c&15])
+		run = i + 1
 	}
-	return b, true
+	if len(b)+len(s)-run > limit {
+		return appendCut(b, s[run:], limit), false
+	}
+	return append(b, s[run:]...), true
 }
+
+// appendCut appends as much of plain (nothing in it to escape) as fits
+// before limit.
+func appendCut(b []byte, plain string, limit int) []byte {
+	return append(b, plain[:max(0, min(len(plain), limit-len(b)))]...)
+}
+
+// escRequest and escHeader are the bytes appendEscaped escapes.
+var escRequest, escHeader = func() (r, h [256]bool) {
+	for c := range 256 {
+		r[c] = c < 32 || c > 126 || c == '#' || c == '"'
+		h[c] = r[c] || c == '{' || c == '|' || c == '}' || c == ' '
+	}
+	return r, h
+}()
 
 // severity is a syslog severity (RFC 5424 6.2.1).
 type severity uint8
@@ -211,10 +276,6 @@ func (s stream) String() string {
 	return "access"
 }
 
-// rfc3339Micro is the timestamp of a syslog message and of a file line:
-// RFC 3339 with microseconds, in local time with its offset (Z for UTC).
-const rfc3339Micro = "2006-01-02T15:04:05.000000Z07:00"
-
 // appendSyslog appends an RFC 5424 message without framing:
 // <PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID - MSG. The MSG is cut so
 // that the whole message is at most max bytes (max 0: no limit). MSG is
@@ -224,7 +285,7 @@ func appendSyslog(b []byte, facility int, e *entry, host, app, procid string, ma
 	b = append(b, '<')
 	b = strconv.AppendInt(b, int64(facility*8+int(e.sev)), 10)
 	b = append(b, ">1 "...)
-	b = time.Unix(0, e.at).AppendFormat(b, rfc3339Micro)
+	b = appendRFC3339Micro(b, time.Unix(0, e.at))
 	b = append(b, ' ')
 	b = append(b, host...)
 	b = append(b, ' ')
@@ -245,7 +306,7 @@ func appendSyslog(b []byte, facility int, e *entry, host, app, procid string, ma
 // LINE, or TIMESTAMP HOSTNAME daemon.SEVERITY: MESSAGE, and a newline (the
 // shape rsyslog's RSYSLOG_FileFormat gives a received message).
 func appendFileLine(b []byte, e *entry, host string) []byte {
-	b = time.Unix(0, e.at).AppendFormat(b, rfc3339Micro)
+	b = appendRFC3339Micro(b, time.Unix(0, e.at))
 	b = append(b, ' ')
 	b = append(b, host...)
 	b = append(b, ' ')

@@ -70,7 +70,7 @@ func TestSyslogMessage(t *testing.T) {
 	at := time.Date(2026, 12, 5, 9, 0, 1, 2_003_000, time.UTC)
 	e := entry{line: []byte("hello wörld"), at: at.UnixNano(), sev: sevWarning, stream: streamDaemon}
 	got := string(appendSyslog(nil, 16, &e, "lb1", "halb", "42", 0))
-	ts := at.Local().Format(rfc3339Micro)
+	ts := at.Local().Format("2006-01-02T15:04:05.000000Z07:00")
 	if want := "<132>1 " + ts + " lb1 halb 42 daemon - hello wörld"; got != want {
 		t.Fatalf("message\n got %q\nwant %q", got, want)
 	}
@@ -104,5 +104,29 @@ func TestHeaderField(t *testing.T) {
 	}
 	if got := syslogHeaderField(strings.Repeat("x", 60), 48); len(got) != 48 {
 		t.Errorf("not cut to 48: %d", len(got))
+	}
+}
+
+func TestAppendEscaped(t *testing.T) {
+	for _, tc := range []struct {
+		s     string
+		hdr   bool
+		limit int
+		want  string
+		whole bool
+	}{
+		{"plain", false, 100, "plain", true},
+		{"a b{|}#\"\x00\xff", false, 100, "a b{|}#23#22#00#FF", true},
+		{"a b{|}#", true, 100, "a#20b#7B#7C#7D#23", true},
+		{"abcdef", false, 4, "abcd", false},
+		{"ab#", false, 4, "ab", false},   // the escape would not fit whole
+		{"ab#", false, 5, "ab#23", true}, // it fits exactly
+		{"ab#cd", false, 6, "ab#23c", false},
+		{"#", false, 2, "", false},
+	} {
+		got, whole := appendEscaped(nil, tc.s, tc.hdr, tc.limit)
+		if string(got) != tc.want || whole != tc.whole {
+			t.Errorf("appendEscaped(%q, hdr %v, %d) = %q, %v; want %q, %v", tc.s, tc.hdr, tc.limit, got, whole, tc.want, tc.whole)
+		}
 	}
 }

@@ -20,7 +20,7 @@ import (
 )
 
 // testOptions are Options with a captured daemon log and short waits.
-func testOptions(t *testing.T) (Options, *testutil.SyncBuffer) {
+func testOptions(t testing.TB) (Options, *testutil.SyncBuffer) {
 	t.Helper()
 	out := &testutil.SyncBuffer{}
 	return Options{
@@ -33,7 +33,7 @@ func testOptions(t *testing.T) (Options, *testutil.SyncBuffer) {
 	}, out
 }
 
-func newManager(t *testing.T, targets []config.LogTarget, opts Options) *Manager {
+func newManager(t testing.TB, targets []config.LogTarget, opts Options) *Manager {
 	t.Helper()
 	m, err := New(targets, opts)
 	if err != nil {
@@ -139,7 +139,7 @@ type udpReceiver struct {
 	done chan struct{}
 }
 
-func newUDPReceiver(t *testing.T) *udpReceiver {
+func newUDPReceiver(t testing.TB) *udpReceiver {
 	t.Helper()
 	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
