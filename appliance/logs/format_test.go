@@ -2,16 +2,23 @@ package logs
 
 import (
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"time"
 )
 
-func TestAccessLine(t *testing.T) {
+// accessCases are access records and their lines; docs/logging.md shows
+// them (TestDocExamples keeps it exact).
+var accessCases = func() []struct {
+	name string
+	r    Access
+	want string
+} {
 	start := time.Date(2026, 12, 5, 9, 0, 0, 123_456_789, time.Local)
 	date := "[05/Dec/2026:09:00:00.123]"
 	ms := time.Millisecond
-	for _, tc := range []struct {
+	return []struct {
 		name string
 		r    Access
 		want string
@@ -40,7 +47,11 @@ func TestAccessLine(t *testing.T) {
 		name: "tcp unset termination and client",
 		r:    Access{Start: start, Service: "db", Queue: -1, Connect: -1, Total: 0},
 		want: "-:- " + date + " db db/<NOSRV> -1/-1/0 0 -- -/-/-/-/0 -/-",
-	}} {
+	}}
+}()
+
+func TestAccessLine(t *testing.T) {
+	for _, tc := range accessCases {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := string(appendAccess(nil, &tc.r)); got != tc.want {
 				t.Errorf("line\n got %s\nwant %s", got, tc.want)
@@ -127,6 +138,19 @@ func TestAppendEscaped(t *testing.T) {
 		got, whole := appendEscaped(nil, tc.s, tc.hdr, tc.limit)
 		if string(got) != tc.want || whole != tc.whole {
 			t.Errorf("appendEscaped(%q, hdr %v, %d) = %q, %v; want %q, %v", tc.s, tc.hdr, tc.limit, got, whole, tc.want, tc.whole)
+		}
+	}
+}
+
+// The example lines of docs/logging.md are what halb writes.
+func TestDocExamples(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/logging.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range accessCases[:4] {
+		if !strings.Contains(string(doc), "\n"+tc.want+"\n") {
+			t.Errorf("docs/logging.md lacks the %s example line:\n%s", tc.name, tc.want)
 		}
 	}
 }
