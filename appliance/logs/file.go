@@ -112,6 +112,10 @@ func (s *fileSink) deliver(ctx context.Context, batch []entry) {
 	c := s.t.c
 	force := false // a rotation failed: write beyond max_size rather than lose lines
 	for len(batch) > 0 {
+		if ctx.Err() != nil { // past the drain deadline
+			c.droppedFailed.Add(uint64(len(batch)))
+			return
+		}
 		if s.f == nil {
 			if err := s.open(); err != nil {
 				if !s.t.retry(ctx, &s.back, err, batch) {

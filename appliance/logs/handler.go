@@ -85,13 +85,22 @@ func unwrap(h slog.Handler) slog.Handler {
 
 // daemon formats r as a daemon line and queues it on every target taking
 // the daemon stream (but the one r reports about).
+//
+// The record is formatted before the Manager's lock is taken (a LogValuer
+// that logs would otherwise take it twice).
 func (m *Manager) daemon(ctx context.Context, h *daemonHandler, r slog.Record) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	if m.closed || len(m.set.daemon) == 0 {
+	if !m.daemonOn.Load() {
 		return
 	}
 	self, _ := ctx.Value(selfKey{}).(string)
+	// Resolve LogValuers before taking the formatter's lock: one that
+	// logs would otherwise take it twice.
+	rr := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		rr.AddAttrs(resolve(a))
+		return true
+	})
+	r = rr
 	h.fmt.mu.Lock()
 	h.fmt.buf = h.fmt.buf[:0]
 	herr := h.text.Handle(ctx, r)
@@ -105,11 +114,30 @@ func (m *Manager) daemon(ctx context.Context, h *daemonHandler, r slog.Record) {
 		at = time.Now()
 	}
 	e := entry{line: line, at: at.UnixNano(), sev: levelSeverity(r.Level), stream: streamDaemon}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return
+	}
 	for _, t := range m.set.daemon {
 		if t.cfg.Name != self {
 			t.enqueue(e)
 		}
 	}
+}
+
+// resolve resolves a's LogValuers, in groups too.
+func resolve(a slog.Attr) slog.Attr {
+	a.Value = a.Value.Resolve()
+	if a.Value.Kind() == slog.KindGroup {
+		g := a.Value.Group()
+		out := make([]slog.Attr, len(g))
+		for i, m := range g {
+			out[i] = resolve(m)
+		}
+		a.Value = slog.GroupValue(out...)
+	}
+	return a
 }
 
 // daemonLine turns the text handler's `msg="text" k=v` into a fresh

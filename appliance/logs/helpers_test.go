@@ -293,3 +293,15 @@ func (r *tcpReceiver) stop() {
 	}
 	r.wg.Wait()
 }
+
+// isClosed returns a condition for testutil.WaitFor: ch is closed.
+func isClosed(ch <-chan struct{}) func() bool {
+	return func() bool {
+		select {
+		case <-ch:
+			return true
+		default:
+			return false
+		}
+	}
+}

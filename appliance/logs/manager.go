@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"halb/appliance/config"
@@ -54,6 +55,9 @@ type Manager struct {
 	mu     sync.RWMutex
 	set    *targetSet
 	closed bool
+	// daemonOn is whether a target takes the daemon stream, read without
+	// the lock so that a record is formatted before it is taken.
+	daemonOn atomic.Bool
 
 	applyMu  sync.Mutex           // serialises Apply and Close
 	counters map[string]*counters // by target name, for the Manager's life
@@ -156,6 +160,7 @@ func (m *Manager) Apply(targets []config.LogTarget) error {
 
 	m.mu.Lock()
 	m.set = next
+	m.daemonOn.Store(len(next.daemon) > 0)
 	m.mu.Unlock()
 
 	// No sender can hold a queue of the old set now.
@@ -237,6 +242,7 @@ func (m *Manager) Close() error {
 	}
 	old := m.set
 	m.closed = true // the set stays, for Status's final totals
+	m.daemonOn.Store(false)
 	m.mu.Unlock()
 	for _, t := range old.all {
 		t.stop(m.opts.DrainTimeout)
@@ -252,17 +258,18 @@ func (m *Manager) Close() error {
 // "access", attribute line. After Close it does nothing.
 func (m *Manager) Access(r *Access) {
 	m.mu.RLock()
+	s, closed := m.set, m.closed
+	if closed || len(s.access) == 0 {
+		m.mu.RUnlock()
+		if !closed {
+			// Outside the lock: the logger may lead back to the Manager.
+			var buf [512]byte
+			m.log.LogAttrs(context.Background(), slog.LevelInfo, "access",
+				slog.String("line", string(appendAccess(buf[:0], r))))
+		}
+		return
+	}
 	defer m.mu.RUnlock()
-	if m.closed {
-		return
-	}
-	s := m.set
-	if len(s.access) == 0 {
-		var buf [512]byte
-		m.log.LogAttrs(context.Background(), slog.LevelInfo, "access",
-			slog.String("line", string(appendAccess(buf[:0], r))))
-		return
-	}
 	sc := scratch.Get().(*[]byte)
 	b := appendAccess((*sc)[:0], r)
 	e := entry{line: append(make([]byte, 0, len(b)), b...), at: time.Now().UnixNano(), sev: sevInfo, stream: streamAccess}
@@ -348,8 +355,9 @@ func (m *Manager) Status() []TargetStatus {
 			st.Queued += len(p.q)
 		}
 		st.Dropped = st.DroppedQueueFull + st.DroppedFailed
+		st.Failing = c.failing.Load()
 		c.mu.Lock()
-		st.LastError, st.LastErrorAt, st.Failing = c.lastErr, c.errAt, c.failing
+		st.LastError, st.LastErrorAt = c.lastErr, c.errAt
 		c.mu.Unlock()
 		out = append(out, st)
 	}

@@ -278,3 +278,93 @@ func TestJournalVars(t *testing.T) {
 		t.Errorf("%d fields, want %d: %v", len(vars), len(want), vars)
 	}
 }
+
+// loggingValuer is a LogValuer that logs: the daemon handler must not
+// deadlock on it.
+type loggingValuer struct{ log *slog.Logger }
+
+func (v loggingValuer) LogValue() slog.Value {
+	v.log.Info("inner")
+	return slog.StringValue("outer-value")
+}
+
+func TestDaemonHandlerReentrant(t *testing.T) {
+	d := fileTarget("d", filepath.Join(t.TempDir(), "daemon.log"))
+	d.Streams = []string{"daemon"}
+	opts, _ := testOptions(t)
+	m := newManager(t, []config.LogTarget{d}, opts)
+	log := slog.New(m.Handler(slog.NewTextHandler(&testutil.SyncBuffer{}, nil)))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		log.Info("outer", "v", loggingValuer{log}, slog.Group("g", "w", loggingValuer{log}))
+	}()
+	testutil.WaitFor(t, "a record with a logging LogValuer handled (no deadlock)", isClosed(done))
+	m.Close()
+	lines := readLines(t, d.Path, 0, 0)
+	if n := len(lines); n < 2 || !strings.HasSuffix(lines[n-1], "daemon.info: outer v=outer-value g.w=outer-value") {
+		t.Fatalf("lines %q", lines)
+	}
+}
+
+// probeHandler runs before each record it passes on.
+type probeHandler struct {
+	slog.Handler
+	before func()
+}
+
+func (p probeHandler) Handle(ctx context.Context, r slog.Record) error {
+	p.before()
+	return p.Handler.Handle(ctx, r)
+}
+
+// The Manager's logger may lead back to the Manager (a daemon logger
+// wrapped again above its Handler): an access line going to it while an
+// Apply waits for the lock must not deadlock.
+func TestAccessFallbackReentrant(t *testing.T) {
+	d := fileTarget("d", filepath.Join(t.TempDir(), "daemon.log"))
+	d.Streams = []string{"daemon"}
+	opts, _ := testOptions(t)
+	var m *Manager
+	var applied chan error
+	// The daemon's logger as a lead might build it: something above the
+	// Manager's handler, and that logger given back as Options.Logger.
+	opts.Logger = slog.New(probeHandler{
+		Handler: handlerFunc(func() slog.Handler { return m.Handler(slog.NewTextHandler(&testutil.SyncBuffer{}, nil)) }),
+		before: func() {
+			// Start an Apply and wait until it waits for the lock (or is done).
+			applied = make(chan error, 1)
+			go func() { applied <- m.Apply([]config.LogTarget{d}) }()
+			testutil.WaitFor(t, "the Apply waiting or done", func() bool {
+				if len(applied) > 0 {
+					return true
+				}
+				if m.mu.TryRLock() {
+					m.mu.RUnlock()
+					return false
+				}
+				return true
+			})
+		},
+	})
+	m = newManager(t, []config.LogTarget{d}, opts)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		m.Access(httpRecord(1))
+	}()
+	testutil.WaitFor(t, "Access returned (no deadlock)", isClosed(done))
+	if err := <-applied; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// handlerFunc is a slog.Handler built on first use.
+type handlerFunc func() slog.Handler
+
+func (f handlerFunc) Enabled(ctx context.Context, l slog.Level) bool { return f().Enabled(ctx, l) }
+func (f handlerFunc) Handle(ctx context.Context, r slog.Record) error {
+	return f().Handle(ctx, r)
+}
+func (f handlerFunc) WithAttrs(as []slog.Attr) slog.Handler { return f().WithAttrs(as) }
+func (f handlerFunc) WithGroup(n string) slog.Handler       { return f().WithGroup(n) }

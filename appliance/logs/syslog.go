@@ -161,6 +161,10 @@ func (s *syslogSink) tick() {}
 func (s *syslogSink) deliver(ctx context.Context, batch []entry) {
 	c := s.t.c
 	for len(batch) > 0 {
+		if ctx.Err() != nil { // past the drain deadline
+			c.droppedFailed.Add(uint64(len(batch)))
+			return
+		}
 		if s.conn == nil || s.conn.closed.Load() {
 			s.dropConn()
 			if err := s.connect(ctx); err != nil {

@@ -47,10 +47,11 @@ type counters struct {
 	reconnects, rotations                            atomic.Uint64
 	connected                                        atomic.Bool
 
-	mu      sync.Mutex
+	failing atomic.Bool // the last write or connection attempt failed
+
+	mu      sync.Mutex // guards lastErr and errAt
 	lastErr string
 	errAt   time.Time
-	failing bool // the last write or connection attempt failed
 }
 
 // fail records err; it returns true when it starts a failure streak (the
@@ -58,20 +59,14 @@ type counters struct {
 func (c *counters) fail(err error, now time.Time) bool {
 	c.writeErrors.Add(1)
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.lastErr, c.errAt = err.Error(), now
-	started := !c.failing
-	c.failing = true
-	return started
+	c.mu.Unlock()
+	return !c.failing.Swap(true)
 }
 
 // ok records a success; it returns true when it ends a failure streak.
 func (c *counters) ok() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	ended := c.failing
-	c.failing = false
-	return ended
+	return c.failing.Load() && c.failing.Swap(false)
 }
 
 // sink is where a target's writer goroutine puts lines.
@@ -151,9 +146,11 @@ func (t *target) enqueue(e entry) {
 func (t *target) run() {
 	defer close(t.done)
 	defer t.sink.close()
+	defer t.cancel()
 	if p := t.prev.Load(); p != nil {
 		<-p.done
 		t.prev.Store(nil)
+		t.sink.tick() // the old self may have rotated the file we opened
 	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
