@@ -3,6 +3,7 @@ package logs
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -188,7 +190,20 @@ type tcpReceiver struct {
 
 func newTCPReceiver(t *testing.T, addr string, paused bool) *tcpReceiver {
 	t.Helper()
-	ln, err := net.Listen("tcp", addr)
+	var lc net.ListenConfig
+	if paused {
+		// A small receive buffer (inherited by accepted connections)
+		// keeps what the kernel holds for a stalled receiver small next
+		// to the lines sent, however fast the machine.
+		lc.Control = func(_, _ string, c syscall.RawConn) error {
+			var serr error
+			err := c.Control(func(fd uintptr) {
+				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+			})
+			return errors.Join(err, serr)
+		}
+	}
+	ln, err := lc.Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
