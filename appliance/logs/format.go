@@ -182,12 +182,13 @@ func appendMillis(b []byte, d time.Duration) []byte {
 	return strconv.AppendInt(b, d.Milliseconds(), 10)
 }
 
-// termChar is one termination-state character; an unset one is '-'.
+// termChar is one termination-state character: a letter (HAProxy's
+// codes are letters), or '-' for anything else (unset, normal).
 func termChar(c byte) byte {
-	if c <= ' ' || c > '~' {
-		return '-'
+	if c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' {
+		return c
 	}
-	return c
+	return '-'
 }
 
 // appendName appends a service, backend or server name: config names are
