@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -236,5 +237,53 @@ func TestFileOpenError(t *testing.T) {
 	_, err = New([]config.LogTarget{fileTarget("a", dir+"/x"), fileTarget("b", dir+"/./x")}, opts)
 	if err == nil || !strings.Contains(err.Error(), "also target") {
 		t.Fatalf("two targets on one file: err = %v", err)
+	}
+}
+
+// A full disk (a tmpfs of 64 KiB): lines that do not fit are dropped and
+// counted, no partial line stays in the file, and once there is room again
+// lines are written again.
+func TestFileDiskFull(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a small tmpfs")
+	}
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=64k"); err != nil {
+		t.Skipf("mount tmpfs: %v", err)
+	}
+	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	path := filepath.Join(dir, "access.log")
+	cfg := fileTarget("f", path)
+	cfg.Queue = 4096
+	opts, logs := testOptions(t)
+	m := newManager(t, []config.LogTarget{cfg}, opts)
+	const n = 2000 // about 420 KB: far beyond 64 KiB
+	for i := range n {
+		m.Access(httpRecord(i))
+	}
+	testutil.WaitFor(t, "every line written or dropped", func() bool {
+		s := status(t, m, "f")
+		return s.Written+s.Dropped == n
+	})
+	s := status(t, m, "f")
+	if s.Written == 0 || s.DroppedFailed == 0 || !s.Failing || !strings.Contains(s.LastError, "no space") {
+		t.Fatalf("status %+v", s)
+	}
+	if !strings.Contains(logs.String(), "log target failing") {
+		t.Errorf("the daemon log does not report the failure:\n%s", logs)
+	}
+	if lines := readLines(t, path, 0, 0); uint64(len(lines)) != s.Written { // fails on a partial line
+		t.Fatalf("%d whole lines in the file, %d counted written", len(lines), s.Written)
+	}
+	// Room again: the next line is written.
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	m.Access(httpRecord(n))
+	testutil.WaitFor(t, "a line written after room was made", func() bool { return !status(t, m, "f").Failing })
+	m.Close()
+	lines := readLines(t, path, 0, 0)
+	if len(lines) != 1 || !strings.Contains(lines[0], fmt.Sprintf("/item/%d ", n)) {
+		t.Fatalf("after room was made: %q", lines)
 	}
 }
