@@ -259,3 +259,28 @@ func TestCloseBoundedWithDeadTarget(t *testing.T) {
 		t.Fatalf("status %+v", s)
 	}
 }
+
+// UDP to an IPv6 receiver: the batch sender works on an IPv6 socket too.
+func TestSyslogUDPIPv6(t *testing.T) {
+	c, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback})
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	defer c.Close()
+	opts, _ := testOptions(t)
+	m := newManager(t, []config.LogTarget{syslogTarget("s", "udp", c.LocalAddr().String())}, opts)
+	for i := range 3 {
+		m.Access(httpRecord(i))
+	}
+	buf := make([]byte, 4096)
+	for i := range 3 {
+		c.SetReadDeadline(time.Now().Add(testutil.WaitTimeout))
+		n, err := c.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := checkMsg(t, buf[:n], "access", 6); itemID([]byte(got.text)) != i {
+			t.Fatalf("datagram %d is %q", i, got.text)
+		}
+	}
+}
