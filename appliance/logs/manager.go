@@ -39,6 +39,8 @@ type Options struct {
 	backoffMin, backoffMax time.Duration
 }
 
+var _ AccessLogger = (*Manager)(nil)
+
 // Manager owns the log targets: one queue and one writer goroutine each.
 // It is the proxy's AccessLogger, and its Handler wraps the daemon's log
 // handler to feed the daemon stream. Its methods are safe for concurrent

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -368,3 +369,27 @@ func (f handlerFunc) Handle(ctx context.Context, r slog.Record) error {
 }
 func (f handlerFunc) WithAttrs(as []slog.Attr) slog.Handler { return f().WithAttrs(as) }
 func (f handlerFunc) WithGroup(n string) slog.Handler       { return f().WithGroup(n) }
+
+// Close stops every goroutine the Manager started: writers, TCP readers,
+// and what Apply left draining.
+func TestCloseStopsGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	tcp := newTCPReceiver(t, "127.0.0.1:0", false)
+	udp := newUDPReceiver(t)
+	receivers := runtime.NumGoroutine() - before
+	opts, _ := testOptions(t)
+	f := fileTarget("f", filepath.Join(t.TempDir(), "a.log"))
+	m, err := New([]config.LogTarget{f, syslogTarget("t", "tcp", tcp.addr()), syslogTarget("u", "udp", udp.addr())}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Access(httpRecord(1))
+	testutil.WaitFor(t, "the tcp target connected", func() bool { return status(t, m, "t").Connected })
+	if err := m.Apply([]config.LogTarget{f}); err != nil { // t and u left draining
+		t.Fatal(err)
+	}
+	m.Close()
+	testutil.WaitFor(t, "the Manager's goroutines gone", func() bool {
+		return runtime.NumGoroutine() <= before+receivers
+	})
+}

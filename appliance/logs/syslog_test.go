@@ -66,6 +66,14 @@ func TestSyslog(t *testing.T) {
 			if want := string(appendAccess(nil, httpRecord(1))); got.text != want {
 				t.Errorf("MSG\n got %s\nwant %s", got.text, want)
 			}
+			// The access fields, as a reader of HAProxy's lines splits them.
+			f := strings.SplitN(got.text, " ", 14)
+			for i, want := range map[int]string{0: "10.0.0.5:51234", 2: "web", 3: "www/web1", 4: "0/0/1/3/5",
+				5: "200", 6: "512", 9: "----", 10: "-/-/-/-/0", 12: "{www.example.com}", 13: `"GET /item/1 HTTP/1.1"`} {
+				if len(f) != 14 || f[i] != want {
+					t.Errorf("access field %d of %q is not %q", i, got.text, want)
+				}
+			}
 			if got := checkMsg(t, msgs[1], "daemon", 4); got.text != "vrrp state changed instance=vi1 to=MASTER" {
 				t.Errorf("daemon MSG %q", got.text)
 			}
