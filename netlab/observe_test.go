@@ -207,13 +207,15 @@ func TestObserve(t *testing.T) {
 	}
 	// The stats page, rendered by chromium from the client while the
 	// probe runs.
-	statsPage(t, c, row)
+	statsPage(t, c, row, false)
 	res := probe.Stop()
 	if res.Failed > 0 {
 		t.Errorf("%d of %d requests failed while the syslog receiver was stalled: %s", res.Failed, res.Sent, firstError(res))
 	}
 	row.Notef("a syslog receiver that stops reading (tcp, queue 64): %.0f lines dropped and counted, %d/%d probe requests ok",
 		m2.Val("halb_log_dropped_total", `target="stalled"`), res.Sent-res.Failed, res.Sent)
+
+	statsPage(t, c, row, true)
 
 	// Failover: lb2's VRRP metrics follow, and its daemon log says so.
 	b0, err := c.Client.Scrape(observeURL(1, "/metrics"))
@@ -251,9 +253,10 @@ const (
 )
 
 // statsPage has Debian's chromium (headless, in the client's namespace)
-// render lb1's /stats and checks what it shows against /stats;json; the
-// screenshot goes to the report directory.
-func statsPage(t *testing.T, c *Classic, row *Row) {
+// render lb1's /stats: during traffic it checks what the page shows and
+// takes the screenshot (into the report directory); once traffic stopped
+// (quiet true) it checks the page's numbers against /metrics.
+func statsPage(t *testing.T, c *Classic, row *Row, quiet bool) {
 	t.Helper()
 	chromium, err := exec.LookPath("chromium")
 	if err != nil {
@@ -276,34 +279,67 @@ func statsPage(t *testing.T, c *Classic, row *Row) {
 		}
 		return out, nil
 	}
+	before, err := c.Client.Scrape(observeURL(0, "/metrics"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	dom, err := run("--dump-dom", observeURL(0, "/stats"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := c.Client.Scrape(observeURL(0, "/metrics"))
+	if !quiet {
+		for _, want := range []string{">lb1<", "Service web<", "Service web-tcp<", ">be1<", ">be2<", ">front<", ">MASTER<", "192.168.10.100", ">UP<", "Sessions cur"} {
+			if !bytes.Contains(dom, []byte(want)) {
+				t.Errorf("the rendered stats page lacks %q", want)
+			}
+		}
+		if err := os.MkdirAll(reportDir(), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		// The page measures rates against a view at least 1 s old: the
+		// screenshot, a second view, shows them.
+		time.Sleep(1100 * time.Millisecond)
+		shot := filepath.Join(reportDir(), "stats.png")
+		if _, err := run("--screenshot="+shot, "--window-size=1400,1000", "--hide-scrollbars", observeURL(0, "/stats")); err != nil {
+			t.Fatal(err)
+		}
+		if st, err := os.Stat(shot); err != nil || st.Size() < 10000 {
+			t.Errorf("screenshot %s: %v", shot, err)
+		}
+		row.Notef("stats page rendered by chromium during traffic (%d bytes of DOM); screenshot %s", len(dom), shot)
+		return
+	}
+	// No traffic: the counters the page shows cannot move between the
+	// scrapes around it.
+	after, err := c.Client.Scrape(observeURL(0, "/metrics"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"lb1", "web", "web-tcp", "be1", "be2", "front", "MASTER", "192.168.10.100", "UP"} {
-		if !bytes.Contains(dom, []byte(">"+want+"<")) && !bytes.Contains(dom, []byte(want)) {
-			t.Errorf("the rendered stats page lacks %q", want)
+	for _, q := range []struct{ name, labels string }{
+		{"halb_frontend_sessions_total", `proxy="web"`},
+		{"halb_frontend_http_requests_total", `proxy="web"`},
+		{"halb_frontend_bytes_out_total", `proxy="web"`},
+		{"halb_frontend_sessions_total", `proxy="web-tcp"`},
+		{"halb_server_sessions_total", `server="be1"`},
+		{"halb_server_bytes_out_total", `server="be2"`},
+	} {
+		v := after.Val(q.name, q.labels)
+		if v != before.Val(q.name, q.labels) {
+			t.Fatalf("%s{%s} moved without traffic", q.name, q.labels)
 		}
 	}
-	// The page's session total of web is at most the later scrape's and
-	// at least the count before the probe.
-	if !bytes.Contains(dom, []byte("sessions")) {
-		t.Errorf("the rendered stats page has no sessions column")
+	page := string(dom)
+	for _, q := range []struct{ name, labels string }{
+		{"halb_frontend_sessions_total", `proxy="web"`},
+		{"halb_frontend_http_requests_total", `proxy="web"`},
+		{"halb_frontend_bytes_out_total", `proxy="web"`},
+		{"halb_frontend_sessions_total", `proxy="web-tcp"`},
+	} {
+		want := fmt.Sprintf("<td>%.0f</td>", after.Val(q.name, q.labels))
+		if !strings.Contains(page, want) {
+			t.Errorf("the stats page lacks %s{%s} = %s", q.name, q.labels, want)
+		}
 	}
-	if err := os.MkdirAll(reportDir(), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	shot := filepath.Join(reportDir(), "stats.png")
-	if _, err := run("--screenshot="+shot, "--window-size=1400,1100", "--hide-scrollbars", observeURL(0, "/stats")); err != nil {
-		t.Fatal(err)
-	}
-	if st, err := os.Stat(shot); err != nil || st.Size() < 10000 {
-		t.Errorf("screenshot %s: %v (%d bytes)", shot, err, st.Size())
-	}
-	row.Notef("stats page rendered by chromium during traffic (%d bytes of DOM, web's sessions %v at the next scrape); screenshot %s",
-		len(dom), m.Val("halb_frontend_sessions_total", `proxy="web"`), shot)
+	row.Notef("stats page after the traffic: web's sessions (%.0f), requests, bytes out and web-tcp's sessions as /metrics counts them",
+		after.Val("halb_frontend_sessions_total", `proxy="web"`))
 }

@@ -57,6 +57,9 @@ type Status struct {
 	Time     json.RawMessage `json:"time"`
 	Peer     json.RawMessage `json:"peer"`
 	Network  json.RawMessage `json:"network"`
+	// Observe is the metrics listener and the log targets
+	// (daemon.ObserveStatus).
+	Observe json.RawMessage `json:"observe"`
 }
 
 // NodeStatus describes the daemon process.

@@ -64,6 +64,9 @@ func Diff(old, new *Config) []Change {
 	if f := changedFields(old.Console.explicit(), new.Console.explicit()); len(f) > 0 {
 		out = append(out, Change{Section: "console", Kind: "changed", Fields: f})
 	}
+	if f := changedFields(old.Observe, new.Observe); len(f) > 0 {
+		out = append(out, Change{Section: "observe", Kind: "changed", Fields: f})
+	}
 	for i := range out {
 		out[i].Inactive = inactiveIn(out[i])
 	}

@@ -239,3 +239,36 @@ func TestChangeString(t *testing.T) {
 		}
 	}
 }
+
+// TestDiffCoversEverySection: a change to any top-level section of the
+// config is reported (a section added to Config without a line in Diff
+// would change silently: reviews and the history would not show it).
+func TestDiffCoversEverySection(t *testing.T) {
+	base := &Config{Node: Node{Name: "lb1"}}
+	changed := map[string]func(c *Config){
+		"node":             func(c *Config) { c.Node.Name = "lb2" },
+		"time":             func(c *Config) { c.Time.Servers = []string{"10.0.0.1"} },
+		"peers":            func(c *Config) { c.Peers = []Peer{{Name: "p"}} },
+		"vrrp":             func(c *Config) { c.VRRP = []VRRPInstance{{Name: "v"}} },
+		"vrrp_sync_groups": func(c *Config) { c.VRRPSyncGroups = []VRRPSyncGroup{{Name: "g"}} },
+		"services":         func(c *Config) { c.Services = []Service{{Name: "s"}} },
+		"backends":         func(c *Config) { c.Backends = []Backend{{Name: "b"}} },
+		"console":          func(c *Config) { b := false; c.Console.RequirePassword = &b },
+		"observe":          func(c *Config) { c.Observe.Listen = ":8404" },
+	}
+	ty := reflect.TypeOf(Config{})
+	for i := range ty.NumField() {
+		section := yamlName(ty.Field(i))
+		edit := changed[section]
+		if edit == nil {
+			t.Errorf("section %q: no case in this test", section)
+			continue
+		}
+		c := *base
+		edit(&c)
+		got := Diff(base, &c)
+		if len(got) != 1 || got[0].Section != section {
+			t.Errorf("a change of %s: Diff = %v", section, got)
+		}
+	}
+}

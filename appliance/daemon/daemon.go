@@ -34,6 +34,7 @@ import (
 	"halb/appliance/api"
 	"halb/appliance/config"
 	"halb/appliance/health"
+	"halb/appliance/logs"
 	"halb/appliance/netcfg"
 	"halb/appliance/proxy"
 	"halb/appliance/vrrp"
@@ -42,7 +43,7 @@ import (
 // Component is one part of the daemon (vrrp, proxy, health, ...).
 type Component interface {
 	// Name is the component's key in status: vrrp, services, backends,
-	// time, peer or network.
+	// time, peer, network or observe.
 	Name() string
 	// Run works until ctx ends and returns after cleaning up.
 	Run(ctx context.Context) error
@@ -138,6 +139,10 @@ type Daemon struct {
 	pw *passwordStore
 	// logs keeps the last records logged.
 	logs *logRing
+	// logOut is the log targets (observe.logs): the daemon stream from
+	// d.log, the access stream from the proxy.
+	logOut  *logs.Manager
+	observe *observePart
 
 	// components in the order they take a new config: checks and
 	// listeners before VRRP, which may then take VIPs.
@@ -190,7 +195,7 @@ func newDaemon(opts Options, newVRRP func(d *Daemon) (vrrpPart, error)) *Daemon 
 		opts.Systemctl = "systemctl"
 	}
 	d := &Daemon{opts: opts, events: api.NewBroker(), logs: &logRing{}}
-	d.log = slog.New(newRingHandler(opts.Logger.Handler(), d.logs))
+	d.logOut, d.log = newLogOutput(newRingHandler(opts.Logger.Handler(), d.logs))
 	d.hist = newHistory(filepath.Join(opts.StateDir, "history"))
 	d.pw = newPasswordStore(filepath.Join(opts.StateDir, "console-password"))
 	d.proxy = proxy.New(d.log)
@@ -211,6 +216,9 @@ func newDaemon(opts Options, newVRRP func(d *Daemon) (vrrpPart, error)) *Daemon 
 		d.peer = p
 		d.components = append(d.components, p)
 	}
+	d.proxy.SetAccessLog(d.logOut)
+	d.observe = newObservePart(d, d.logOut)
+	d.components = append(d.components, d.observe)
 	return d
 }
 
@@ -343,6 +351,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	stopAPI()
 	if apiErr != nil {
 		runErr = errors.Join(runErr, <-apiErr)
+	}
+	// The log targets last: they write the daemon's final lines.
+	if err := d.logOut.Close(); err != nil {
+		runErr = errors.Join(runErr, err)
 	}
 	return runErr
 }
@@ -499,6 +511,10 @@ func prepareErrors(name string, raw []byte, cfg *config.Config, component string
 	var out config.Errors
 	for _, e := range errs {
 		var be *proxy.BindError
+		if msg, ok := strings.CutPrefix(e.Error(), "observe.listen "); ok {
+			out = append(out, &config.Error{File: name, Line: config.LineOf(raw, "observe.listen"), Path: "observe.listen", Msg: msg})
+			continue
+		}
 		if !errors.As(e, &be) {
 			out = append(out, &config.Error{File: name, Msg: component + ": " + e.Error()})
 			continue
@@ -797,6 +813,8 @@ func (d *Daemon) Status() api.Status {
 			st.Peer = b
 		case "network":
 			st.Network = b
+		case "observe":
+			st.Observe = b
 		}
 	}
 	return st

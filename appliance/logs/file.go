@@ -37,7 +37,6 @@ type fileSink struct {
 	path    string
 	maxSize int64
 	keep    int
-	host    string
 
 	f    *os.File
 	size int64
@@ -49,7 +48,7 @@ func newFileSink(t *target, cfg config.LogTarget) (*fileSink, error) {
 	if !filepath.IsAbs(cfg.Path) {
 		return nil, fmt.Errorf("path %q is not absolute", cfg.Path)
 	}
-	s := &fileSink{t: t, path: cfg.Path, maxSize: cfg.MaxSize, keep: cfg.Keep, host: t.m.host,
+	s := &fileSink{t: t, path: cfg.Path, maxSize: cfg.MaxSize, keep: cfg.Keep,
 		back: backoff{min: t.m.opts.backoffMin, max: t.m.opts.backoffMax}}
 	if s.maxSize <= 0 {
 		s.maxSize = config.DefaultLogMaxSize
@@ -130,7 +129,7 @@ func (s *fileSink) deliver(ctx context.Context, batch []entry) {
 		n := 0
 		for n < len(batch) {
 			before := len(s.buf)
-			s.buf = appendFileLine(s.buf, &batch[n], s.host)
+			s.buf = appendFileLine(s.buf, &batch[n], s.t.m.hostname())
 			if !force && s.size+int64(len(s.buf)) > s.maxSize && s.size+int64(before) > 0 {
 				s.buf = s.buf[:before]
 				break
@@ -144,7 +143,7 @@ func (s *fileSink) deliver(ctx context.Context, batch []entry) {
 				// Count the lines written whole; cut a partial one off.
 				whole, off := 0, 0
 				for i := range n {
-					l := len(appendFileLine(nil, &batch[i], s.host))
+					l := len(appendFileLine(nil, &batch[i], s.t.m.hostname()))
 					if off+l > w {
 						break
 					}

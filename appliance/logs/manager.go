@@ -24,7 +24,7 @@ type Options struct {
 	// its targets' failures and recoveries on it. Default: slog.Default().
 	Logger *slog.Logger
 	// Hostname is the node name: the HOSTNAME of syslog messages and the
-	// host in file lines. Default: os.Hostname().
+	// host in file lines (SetHostname changes it). Default: os.Hostname().
 	Hostname string
 	// WriteTimeout bounds one write to a syslog server and one connect:
 	// a server that stops reading is noticed within it. Default: 5s.
@@ -48,7 +48,7 @@ var _ AccessLogger = (*Manager)(nil)
 type Manager struct {
 	opts Options
 	log  *slog.Logger
-	host string
+	host atomic.Pointer[string] // SetHostname
 
 	// mu guards set and closed. Senders (Access, the daemon handler) hold
 	// it for reading while they hand a line to the queues, so that Apply
@@ -95,11 +95,7 @@ func New(targets []config.LogTarget, opts Options) (*Manager, error) {
 	}
 	m := &Manager{opts: opts, counters: map[string]*counters{}, set: &targetSet{}}
 	m.log = slog.New(unwrap(opts.Logger.Handler()))
-	m.host = opts.Hostname
-	if m.host == "" {
-		m.host, _ = os.Hostname()
-	}
-	m.host = syslogHeaderField(m.host, 255)
+	m.SetHostname(opts.Hostname)
 	if err := m.Apply(targets); err != nil {
 		return nil, err
 	}
@@ -331,6 +327,19 @@ type TargetStatus struct {
 	// Rotations (file) counts rotations (and truncations with keep 0).
 	Rotations uint64 `json:"rotations"`
 }
+
+// SetHostname sets the HOSTNAME of syslog messages and the host of file
+// lines from now on (the node name, which a reload may change); "" is the
+// machine's host name.
+func (m *Manager) SetHostname(name string) {
+	if name == "" {
+		name, _ = os.Hostname()
+	}
+	name = syslogHeaderField(name, 255)
+	m.host.Store(&name)
+}
+
+func (m *Manager) hostname() string { return *m.host.Load() }
 
 // Status returns every target's state in configuration order (after
 // Close: their final totals).

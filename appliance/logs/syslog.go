@@ -47,7 +47,6 @@ type syslogSink struct {
 	address  string
 	facility int
 	app      string
-	host     string
 	procid   string
 	timeout  time.Duration
 	back     backoff
@@ -88,7 +87,6 @@ func newSyslogSink(t *target, cfg config.LogTarget) (*syslogSink, error) {
 	s := &syslogSink{
 		t: t, network: network, address: cfg.Address, facility: fac,
 		app:     syslogHeaderField(tag, 48),
-		host:    syslogHeaderField(t.m.host, 255),
 		procid:  strconv.Itoa(os.Getpid()),
 		timeout: t.m.opts.WriteTimeout,
 		back:    backoff{min: t.m.opts.backoffMin, max: t.m.opts.backoffMax},
@@ -199,7 +197,7 @@ func (s *syslogSink) deliver(ctx context.Context, batch []entry) {
 		// TCP: frames of as many lines as fit in one write.
 		s.buf, s.ends = s.buf[:0], s.ends[:0]
 		for i := range batch {
-			s.msg = appendSyslog(s.msg[:0], s.facility, &batch[i], s.host, s.app, s.procid, 0)
+			s.msg = appendSyslog(s.msg[:0], s.facility, &batch[i], s.t.m.hostname(), s.app, s.procid, 0)
 			s.buf = strconv.AppendInt(s.buf, int64(len(s.msg)), 10)
 			s.buf = append(s.buf, ' ')
 			s.buf = append(s.buf, s.msg...)
@@ -233,7 +231,7 @@ func (s *syslogSink) deliver(ctx context.Context, batch []entry) {
 func (s *syslogSink) sendUDP(batch []entry) []entry {
 	c := s.t.c
 	for i := range batch {
-		s.buf = appendSyslog(s.buf[:0], s.facility, &batch[i], s.host, s.app, s.procid, MaxDatagram)
+		s.buf = appendSyslog(s.buf[:0], s.facility, &batch[i], s.t.m.hostname(), s.app, s.procid, MaxDatagram)
 		s.conn.SetWriteDeadline(time.Now().Add(s.timeout))
 		if _, err := s.conn.Write(s.buf); err != nil {
 			// The line is lost (a refused datagram is reported on a
