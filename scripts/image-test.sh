@@ -441,6 +441,7 @@ wizard_run() {
 	if ip netns exec "$ns" curl -s -m 3 -o /dev/null "http://$WIZ_VIP:8404/metrics"; then
 		fail "part 4: /metrics answered on the VIP $WIZ_VIP"
 	fi
+	wait_screen 'stats http://192\.168\.77\.3:8404/stats' 10 "the stats page's address on the dashboard"
 	echo "image-test:   /metrics and /stats on 192.168.77.3:8404 ($(grep -c '^halb_' "$dir/wiz.metrics") halb series; web's requests and vip-a MASTER in them); refused on the VIP"
 	wait_screen 'web1 192\.168\.77\.254:9000 +UP .* [1-9][0-9]* req' 30 "the request on the dashboard"
 	ascii_screen dashboard 'h handover'

@@ -115,6 +115,17 @@ type Context struct {
 	// Peer is status.peer: the peer link and what this node knows of
 	// its peers; nil when the daemon does not run the peer component.
 	Peer *api.PeerStatus
+	// Observe is the metrics listener's part of status.observe; nil when
+	// the daemon does not run it.
+	Observe *ObserveListener
+}
+
+// ObserveListener is what the console shows of status.observe.listener
+// (metrics.Status, not imported: the console needs two fields).
+type ObserveListener struct {
+	Listen    string `json:"listen"`
+	Listening string `json:"listening"`
+	Error     string `json:"error"`
 }
 
 const maxEvents = 500
@@ -415,7 +426,7 @@ func (a *App) View() string {
 
 // decode parses the component parts of the status the dashboard shows.
 func (c *Context) decode() {
-	c.VRRP, c.Services, c.Health, c.Network, c.Time, c.Peer = nil, nil, nil, nil, nil, nil
+	c.VRRP, c.Services, c.Health, c.Network, c.Time, c.Peer, c.Observe = nil, nil, nil, nil, nil, nil, nil
 	if c.Status == nil {
 		return
 	}
@@ -433,6 +444,12 @@ func (c *Context) decode() {
 	var p api.PeerStatus
 	if len(c.Status.Peer) > 0 && string(c.Status.Peer) != "null" && json.Unmarshal(c.Status.Peer, &p) == nil {
 		c.Peer = &p
+	}
+	var o struct {
+		Listener ObserveListener `json:"listener"`
+	}
+	if len(c.Status.Observe) > 0 && string(c.Status.Observe) != "null" && json.Unmarshal(c.Status.Observe, &o) == nil {
+		c.Observe = &o.Listener
 	}
 }
 

@@ -3,6 +3,7 @@ package tui
 import (
 	"context"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
@@ -296,6 +297,9 @@ func (d *Dashboard) View(c *Context, w, h int) string {
 		b.WriteString(line + "\n")
 	}
 	if line := mgmtLine(c); line != "" {
+		b.WriteString(truncate(line, w) + "\n")
+	}
+	if line := statsLine(c); line != "" {
 		b.WriteString(truncate(line, w) + "\n")
 	}
 	for _, line := range peerLines(c, w) {
@@ -623,6 +627,43 @@ func pendingChange(c *Context) *api.PendingChange {
 		return nil
 	}
 	return c.Status.Config.Pending
+}
+
+// statsLine is where a browser finds this node's stats page and Prometheus
+// its metrics: "stats http://10.0.0.5:8404/stats  metrics /metrics", with
+// the management address when the listener is on every address; "" when
+// off.
+func statsLine(c *Context) string {
+	o := c.Observe
+	if o == nil || o.Listen == "" {
+		return ""
+	}
+	if o.Listening == "" {
+		return "stats: not listening on " + o.Listen + ": " + o.Error
+	}
+	host, port, err := net.SplitHostPort(o.Listening)
+	if err != nil {
+		return ""
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = ""
+		if n := c.Network; n != nil {
+			for _, in := range n.Interfaces {
+				addrs := in.Managed
+				if in.Lease != nil && in.Lease.Address != "" {
+					addrs = []string{in.Lease.Address}
+				}
+				if len(addrs) > 0 {
+					host, _, _ = strings.Cut(addrs[0], "/")
+					break
+				}
+			}
+		}
+		if host == "" {
+			return "stats on port " + port + " of every address but the VIPs: /stats, /metrics"
+		}
+	}
+	return "stats http://" + net.JoinHostPort(host, port) + "/stats  metrics /metrics"
 }
 
 // mgmtLine is the dashboard's line for the management network and the

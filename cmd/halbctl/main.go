@@ -87,6 +87,8 @@ commands:
                           without echo; one per line when stdin is not a terminal)
   console password --reset
                           remove the console admin password
+  observe hash            print a bcrypt hash of a password (asked twice) for
+                          observe.users[].password_hash; needs no daemon
   version                 print halbctl's version and the daemon's
 
 options:
@@ -475,6 +477,8 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 		return nil
 	case "system":
 		return c.system(ctx, rest)
+	case "observe":
+		return c.observe(ctx, rest)
 	case "pair":
 		return c.pair(ctx, rest)
 	case "unpair":
@@ -663,6 +667,7 @@ func printStatus(w io.Writer, st *api.Status, now time.Time) {
 	printServices(tw, st.Services)
 	printHealth(tw, st.Backends)
 	printPeer(tw, st.Peer, now)
+	printObserve(tw, st.Observe)
 	tw.Flush()
 }
 
