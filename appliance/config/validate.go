@@ -5,6 +5,7 @@ import (
 	"maps"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -58,9 +59,17 @@ func (v *validator) observe(c *Config) {
 		}
 	}
 	targets := map[string]string{}
+	files := map[string]string{}
 	for i, l := range o.Logs {
 		path := fmt.Sprintf("observe.logs[%d]", i)
 		v.uniqueName(path, l.Name, targets)
+		if l.To == "file" && l.Path != "" {
+			if other, dup := files[filepath.Clean(l.Path)]; dup {
+				v.errf(path+".path", "%q is written by %s already", l.Path, other)
+			} else {
+				files[filepath.Clean(l.Path)] = path
+			}
+		}
 		if l.To == "" {
 			v.errf(path+".to", "is required (one of %s)", strings.Join(LogTargets, ", "))
 		} else {

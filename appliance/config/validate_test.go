@@ -1622,3 +1622,62 @@ func TestAddressesThatLookLikeIPs(t *testing.T) {
 		}},
 	})
 }
+
+func TestValidateObserve(t *testing.T) {
+	const hash = "$2y$10$abcdefghijklmnopqrstuu5ZhtmJz2ZpvrVSHj0wbvkRh0u4rAQ0S"
+	runValidationCases(t, []validationCase{
+		{"valid", `node: {name: lb1}
+observe:
+  listen: ":8404"
+  users: [{name: prom, password_hash: "` + hash + `"}]
+  allow: [10.0.0.0/8, 192.168.1.7, "fd00::/64"]
+  logs:
+    - {to: file, path: /var/log/halb/access.log}
+    - {name: central, to: syslog, address: "logs.example.com:514", transport: tcp, facility: local3, streams: [access, daemon], tag: lb}
+    - {to: journald, streams: [daemon]}
+`, nil},
+		{"listen on a VIP", `node: {name: lb1}
+vrrp:
+  - {name: web-a, interface: eth0, vrid: 51, vips: [10.0.0.100/24]}
+observe: {listen: "10.0.0.100:8404"}
+`, []string{`halb.yaml:4: observe.listen: 10.0.0.100 is a VIP of vrrp[0] (web-a): metrics belong on the management address`}},
+		{"listen without a port", `node: {name: lb1}
+observe: {listen: "10.0.0.1"}
+`, []string{`halb.yaml:2: observe.listen: "10.0.0.1" is not host:port (IPv6 as [addr]:port)`}},
+		{"users and networks", `node: {name: lb1}
+observe:
+  users:
+    - {name: prom, password_hash: "secret"}
+    - {name: prom, password_hash: "` + hash + `"}
+  allow: [10.0.0.0/33]
+`, []string{
+			`halb.yaml:4: observe.users[0].password_hash: is not a bcrypt hash ("$2b$10$" and 53 characters; htpasswd -nbB makes one)`,
+			`halb.yaml:5: observe.users[1].name: "prom" is already used by observe.users[0]`,
+			`halb.yaml:6: observe.allow[0]: "10.0.0.0/33" is not a network (10.0.0.0/8) or an address`}},
+		{"targets", `node: {name: lb1}
+observe:
+  logs:
+    - {to: printer}
+    - {to: file}
+    - {to: file, path: relative.log, transport: tcp}
+    - {to: syslog, streams: [audit], max_size: 10}
+    - {to: syslog, address: "10.0.0.1:514", transport: sctp, facility: local9, queue: 1}
+    - {to: file, path: /var/log/a.log, max_size: 100, keep: 101, tag: x}
+    - {to: file, path: /var/log/a.log}
+`, []string{
+			`halb.yaml:4: observe.logs[0].to: "printer" is not one of file, syslog, journald`,
+			`halb.yaml:5: observe.logs[1].path: is required with to: file`,
+			`halb.yaml:6: observe.logs[2].transport: applies only to: syslog`,
+			`halb.yaml:6: observe.logs[2].path: "relative.log" is not an absolute path`,
+			`halb.yaml:7: observe.logs[3].streams[0]: "audit" is not one of access, daemon`,
+			`halb.yaml:7: observe.logs[3].max_size: applies only to: file`,
+			`halb.yaml:7: observe.logs[3].address: is required with to: syslog (host:port, e.g. 10.0.0.1:514)`,
+			`halb.yaml:8: observe.logs[4].queue: 1 is out of range 16..1048576`,
+			`halb.yaml:8: observe.logs[4].transport: "sctp" is not one of udp, tcp`,
+			`halb.yaml:8: observe.logs[4].facility: "local9" is not one of kern, user, mail, daemon, auth, syslog, lpr, news, uucp, cron, authpriv, ftp, ntp, security, console, solaris-cron, local0, local1, local2, local3, local4, local5, local6, local7`,
+			`halb.yaml:9: observe.logs[5].tag: applies only to: syslog, journald`,
+			`halb.yaml:9: observe.logs[5].max_size: 100 is out of range 4096..1099511627776`,
+			`halb.yaml:9: observe.logs[5].keep: 101 is out of range 0..100`,
+			`halb.yaml:10: observe.logs[6].path: "/var/log/a.log" is written by observe.logs[5] already`}},
+	})
+}
