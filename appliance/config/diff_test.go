@@ -68,6 +68,7 @@ func TestDiffFromNil(t *testing.T) {
 		{Section: "backends", Name: "www", Kind: "added"},
 		{Section: "backends", Name: "api", Kind: "added"},
 		{Section: "backends", Name: "pg", Kind: "added"},
+		{Section: "observe", Kind: "changed", Fields: []string{"listen", "logs"}},
 	})
 	checkDiff(t, Diff(cfg, nil), []Change{
 		{Section: "node", Kind: "changed", Fields: []string{"name"}},
@@ -77,6 +78,7 @@ func TestDiffFromNil(t *testing.T) {
 		{Section: "backends", Name: "www", Kind: "removed"},
 		{Section: "backends", Name: "api", Kind: "removed"},
 		{Section: "backends", Name: "pg", Kind: "removed"},
+		{Section: "observe", Kind: "changed", Fields: []string{"listen", "logs"}},
 	})
 	checkDiff(t, Diff(nil, nil), nil)
 
