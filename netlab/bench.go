@@ -212,10 +212,11 @@ func Bench(l *Lab, o BenchOptions, logf func(string, ...any)) (rep *BenchReport,
 		}
 		return 0
 	}
-	// Both topologies run at once (separate labs, separate namespaces) and
-	// the targets take turns round after round, so that a slow spell of
-	// this shared machine does not land on one flavor only; each figure
-	// is the median of its rounds.
+	// The topologies (each flavor plain and with the access log) run at
+	// once (separate labs, separate namespaces) and the targets take
+	// turns round after round, so that a slow spell of this shared
+	// machine does not land on one row only; each figure is the median
+	// of its rounds.
 	start := func(lab *Lab, fl Flavor, co ClassicOptions) (*Classic, error) {
 		co.Flavor = fl
 		c, err := NewClassic(lab, co)
