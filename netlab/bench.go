@@ -329,7 +329,10 @@ func Bench(l *Lab, o BenchOptions, logf func(string, ...any)) (rep *BenchReport,
 				msg += fmt.Sprintf(", %d access lines for %d requests", r.LogLines, r.Requests)
 			}
 			if tg.scrape != "" {
-				msg += fmt.Sprintf(", %d scrapes (%d failed: %v) of %.0f KiB in %.1f ms", r.Scrapes, r.ScrapeErrors, st.FirstErr, r.ScrapeBytes/1024, r.ScrapeMS)
+				msg += fmt.Sprintf(", %d scrapes of %.0f KiB in %.1f ms", r.Scrapes, r.ScrapeBytes/1024, r.ScrapeMS)
+				if st.Failed > 0 {
+					msg += fmt.Sprintf(", %d failed: %v", st.Failed, st.FirstErr)
+				}
 			}
 			if r.Rejected {
 				msg += " — rejected: " + r.Why
@@ -682,7 +685,8 @@ func WriteBench(w io.Writer, dir string, rep *BenchReport) error {
 	fmt.Fprintf(w, "netlab bench: %s\n", rep.Command)
 	fmt.Fprintf(w, "started %s, %s in all; wrk -t%d -c%d, %d rounds of %s per target, the targets taking turns\n",
 		rep.Started.UTC().Format(time.RFC3339), rep.Elapsed, rep.Threads, rep.Connections, rep.Rounds, rep.Duration)
-	fmt.Fprintln(w, "medians over the accepted rounds (min-max); a round with socket errors or non-2xx/3xx responses is rejected;")
+	fmt.Fprintln(w, "medians over the accepted rounds (min-max); a round with socket errors or non-2xx/3xx responses is rejected,")
+	fmt.Fprintln(w, "and so is a -log round whose syslog receiver got under 9 access lines in 10 requests, a -scrape round with a failed scrape;")
 	fmt.Fprintln(w, "p50 and p99 are the medians of the same rounds' own percentiles")
 	fmt.Fprintf(w, "%-19s %-22s %-18s %-18s %7s %7s %8s %6s\n", "target", "requests/s", "p50 ms", "p99 ms", "errors", "rounds", "rss MiB", "ratio")
 	for _, r := range rep.Throughput {
