@@ -3,6 +3,7 @@ package netlab
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -35,19 +36,28 @@ type BenchReport struct {
 	Threads     int           `json:"threads"`
 
 	Throughput []BenchResult `json:"throughput"`
-	// Ratios compare halb with HAProxy in each mode.
+	// Ratios compare halb with HAProxy in each mode: http, tcp, http-log
+	// (the access log on, to UDP syslog) and http-scrape (/metrics
+	// scraped every ScrapeEvery).
 	Ratios []BenchRatio `json:"ratios"`
-	Memory []MemResult  `json:"memory"`
+	// Costs compare each flavor's http-log and http-scrape rows with its
+	// http row: what the access log and a scrape cost it.
+	Costs       []BenchRatio  `json:"costs"`
+	ScrapeEvery time.Duration `json:"scrape_every_ns"`
+	Memory      []MemResult   `json:"memory"`
 	// Skipped names what was not measured, and why.
 	Skipped []string `json:"skipped,omitempty"`
 }
 
-// BenchRatio is halb / HAProxy for one mode: the ratios of the medians of
-// requests/s and p99 latency, and the spread of the per-round requests/s
-// ratios (rounds in which both runs were accepted; the two ran one right
-// after the other).
+// BenchRatio is row Of / row To (halb / HAProxy in one mode, or a
+// flavor's row with logging or scraping / its row without): the ratios of
+// the medians of requests/s and p99 latency, and the spread of the
+// per-round requests/s ratios (rounds in which both runs were accepted;
+// the two ran in the same round).
 type BenchRatio struct {
 	Mode      string  `json:"mode"`
+	Of        string  `json:"of"`
+	To        string  `json:"to"`
 	RPS       float64 `json:"rps_ratio"`
 	RPSSpread Spread  `json:"rps_ratio_rounds"`
 	P99       float64 `json:"p99_ratio"`
@@ -79,9 +89,24 @@ type BenchRound struct {
 	SocketErrors int     `json:"socket_errors"` // connect, read, write and timeout errors
 	Non2xx       int     `json:"non_2xx_3xx"`   // responses other than 2xx and 3xx
 	RSSBytes     int64   `json:"rss_bytes,omitempty"`
-	// Rejected: the run had errors or non-2xx/3xx responses; it is left
-	// out of the medians (a proxy answering errors fast is not fast).
-	Rejected bool `json:"rejected,omitempty"`
+	// Requests is wrk's count of completed requests.
+	Requests int64 `json:"requests"`
+	// LogLines (log rows) is how many access lines of the round the
+	// syslog receiver got.
+	LogLines int64 `json:"log_lines,omitempty"`
+	// Scrapes and ScrapeErrors (scrape rows) count the good and the
+	// failed scrapes during the round; ScrapeBytes and ScrapeMS are the
+	// medians of the good ones' sizes and durations.
+	Scrapes      int     `json:"scrapes,omitempty"`
+	ScrapeErrors int     `json:"scrape_errors,omitempty"`
+	ScrapeBytes  float64 `json:"scrape_bytes,omitempty"`
+	ScrapeMS     float64 `json:"scrape_ms,omitempty"`
+	// Rejected: the run had errors or non-2xx/3xx responses, a log
+	// row's receiver got fewer than 9 lines in 10 requests, or a scrape
+	// failed; it is left out of the medians (a proxy answering errors
+	// fast is not fast, one that loses its log lines did not log).
+	Rejected bool   `json:"rejected,omitempty"`
+	Why      string `json:"rejected_why,omitempty"`
 }
 
 // BenchResult is a target measured from the client host: the medians over
@@ -106,6 +131,16 @@ type BenchResult struct {
 	// accepted ones); RoundsRun how many ran.
 	Runs      int `json:"runs"`
 	RoundsRun int `json:"rounds_run"`
+	// LogLines and Requests sum a log row's rounds (all of them): the
+	// access lines the syslog receiver got, the requests wrk completed.
+	LogLines int64 `json:"log_lines,omitempty"`
+	Requests int64 `json:"requests"`
+	// Scrapes and ScrapeErrors sum a scrape row's rounds; ScrapeBytes and
+	// ScrapeMS are the medians of the accepted rounds' medians.
+	Scrapes      int     `json:"scrapes,omitempty"`
+	ScrapeErrors int     `json:"scrape_errors,omitempty"`
+	ScrapeBytes  float64 `json:"scrape_bytes,omitempty"`
+	ScrapeMS     float64 `json:"scrape_ms,omitempty"`
 	// Ratio is RPS relative to direct.
 	Ratio  float64      `json:"ratio_to_direct"`
 	Rounds []BenchRound `json:"per_round"`
@@ -117,6 +152,9 @@ type BenchOptions struct {
 	Connections int           // default 64
 	Threads     int           // default 2
 	Rounds      int           // wrk runs per target, taking turns; default 5
+	// ScrapeEvery is how often the scrape rows GET /metrics; default
+	// 100ms.
+	ScrapeEvery time.Duration
 	// MemConns is the number of client connections held open through
 	// each HTTP proxy for the memory figures; default 9000 (the hard
 	// open-file limit here is 20000 per process, and HAProxy derives its
@@ -145,7 +183,11 @@ func Bench(l *Lab, o BenchOptions, logf func(string, ...any)) (rep *BenchReport,
 	if o.MemConns == 0 {
 		o.MemConns = 9000
 	}
+	if o.ScrapeEvery == 0 {
+		o.ScrapeEvery = 100 * time.Millisecond
+	}
 	rep.Rounds, rep.Duration, rep.Connections, rep.Threads = o.Rounds, o.Duration, o.Connections, o.Threads
+	rep.ScrapeEvery = o.ScrapeEvery
 	if _, err := exec.LookPath("wrk"); err != nil {
 		return nil, fmt.Errorf("netlab bench needs wrk (scripts/deps.sh installs it): %w", err)
 	}
@@ -155,6 +197,10 @@ func Bench(l *Lab, o BenchOptions, logf func(string, ...any)) (rep *BenchReport,
 		c         *Classic
 		name, url string
 		pid       int
+		// log: the access log goes to this receiver; scrape: the
+		// bench GETs this URL every o.ScrapeEvery during the run.
+		log    *AccessCounter
+		scrape string
 	}
 	// Each flavor gets its own topology in its own lab, one after the
 	// other, on this same machine.
@@ -166,12 +212,12 @@ func Bench(l *Lab, o BenchOptions, logf func(string, ...any)) (rep *BenchReport,
 		}
 		return 0
 	}
-	// Both topologies run at once (separate labs, separate namespaces) and
-	// the targets take turns round after round, so that a slow spell of
-	// this shared machine does not land on one flavor only; each figure
-	// is the median of its rounds.
-	start := func(lab *Lab, fl Flavor) (*Classic, error) {
-		co := opts
+	// The topologies (each flavor plain and with the access log) run at
+	// once (separate labs, separate namespaces) and the targets take
+	// turns round after round, so that a slow spell of this shared
+	// machine does not land on one row only; each figure is the median
+	// of its rounds.
+	start := func(lab *Lab, fl Flavor, co ClassicOptions) (*Classic, error) {
 		co.Flavor = fl
 		c, err := NewClassic(lab, co)
 		if err != nil {
@@ -183,47 +229,120 @@ func Bench(l *Lab, o BenchOptions, logf func(string, ...any)) (rep *BenchReport,
 		}
 		return c, nil
 	}
-	ref, err := start(l, FlavorReference)
-	if err != nil {
-		return rep, err
+	// The plain rows' topologies have observe.listen on (idle but for
+	// the scrape rows: the counters behind /metrics are kept either
+	// way); the log rows' have the access log of both services on, sent
+	// to a UDP syslog receiver on their client.
+	plain := opts
+	plain.ObserveListen = ":" + benchObservePort
+	logged := opts
+	logged.AccessLogTo = benchSyslogAddr
+	labs := map[string]*Classic{}
+	for _, tp := range []struct {
+		name string
+		fl   Flavor
+		co   ClassicOptions
+	}{{"", FlavorReference, plain}, {"halb", FlavorHalb, plain}, {"reference-log", FlavorReference, logged}, {"halb-log", FlavorHalb, logged}} {
+		lab := l
+		if tp.name != "" {
+			if lab, err = NewLab(filepath.Join(l.Dir, tp.name)); err != nil {
+				return rep, err
+			}
+			defer lab.Close()
+		}
+		c, err := start(lab, tp.fl, tp.co)
+		if err != nil {
+			return rep, err
+		}
+		defer c.Close()
+		labs[tp.name] = c
 	}
-	defer ref.Close()
-	hl, err := NewLab(filepath.Join(l.Dir, "halb"))
-	if err != nil {
-		return rep, err
+	ref, hc := labs[""], labs["halb"]
+	var rcv [2]*AccessCounter
+	for i, name := range []string{"reference-log", "halb-log"} {
+		if rcv[i], err = labs[name].Client.ListenAccessCounter(benchSyslogAddr); err != nil {
+			return rep, err
+		}
+		defer rcv[i].Close()
 	}
-	defer hl.Close()
-	hc, err := start(hl, FlavorHalb)
-	if err != nil {
-		return rep, err
-	}
-	defer hc.Close()
+	refLog, hcLog := labs["reference-log"], labs["halb-log"]
+	httpURL := "http://" + ClassicVIP + "/"
 	tcpURL := "http://" + ClassicVIP + ":" + strconv.Itoa(ClassicTCPPort) + "/"
+	// lb1's listener, on its front address.
+	metricsURL := "http://192.168.10.1:" + benchObservePort + "/metrics"
 	targets := []target{
-		{ref, "direct", "http://10.0.0.11/", 0},
-		{ref, "haproxy-http", "http://" + ClassicVIP + "/", pidOf(ref, "haproxy")},
-		{ref, "haproxy-tcp", tcpURL, pidOf(ref, "haproxy")},
-		{hc, "halb-http", "http://" + ClassicVIP + "/", pidOf(hc, "halbd")},
-		{hc, "halb-tcp", tcpURL, pidOf(hc, "halbd")},
+		{c: ref, name: "direct", url: "http://10.0.0.11/"},
+		{c: ref, name: "haproxy-http", url: httpURL, pid: pidOf(ref, "haproxy")},
+		{c: ref, name: "haproxy-tcp", url: tcpURL, pid: pidOf(ref, "haproxy")},
+		{c: hc, name: "halb-http", url: httpURL, pid: pidOf(hc, "halbd")},
+		{c: hc, name: "halb-tcp", url: tcpURL, pid: pidOf(hc, "halbd")},
+		{c: refLog, name: "haproxy-http-log", url: httpURL, pid: pidOf(refLog, "haproxy"), log: rcv[0]},
+		{c: hcLog, name: "halb-http-log", url: httpURL, pid: pidOf(hcLog, "halbd"), log: rcv[1]},
+		{c: ref, name: "haproxy-http-scrape", url: httpURL, pid: pidOf(ref, "haproxy"), scrape: metricsURL},
+		{c: hc, name: "halb-http-scrape", url: httpURL, pid: pidOf(hc, "halbd"), scrape: metricsURL},
 	}
 	runs := make([][]BenchRound, len(targets))
 	for round := range o.Rounds {
 		for i, tg := range targets {
 			logf("bench: round %d/%d: %s (%s) for %s", round+1, o.Rounds, tg.name, tg.url, o.Duration)
+			var lines0 int64
+			if tg.log != nil {
+				lines0 = tg.log.Lines()
+			}
+			var st scrapeStats
+			ctx, stop := context.WithCancel(context.Background())
+			scraped := make(chan struct{})
+			go func() {
+				defer close(scraped)
+				if tg.scrape != "" {
+					st = scrapeEvery(ctx, tg.c.Client.Dial, tg.scrape, "_frontend_http_requests_total", o.ScrapeEvery)
+				}
+			}()
 			r, err := tg.c.wrk(tg.url, o)
+			stop()
+			<-scraped
 			if err != nil {
 				return rep, fmt.Errorf("bench %s: %w", tg.name, err)
 			}
 			if tg.pid > 0 {
 				r.RSSBytes = rssTree(tg.pid) // with children (HAProxy's worker)
 			}
+			if tg.log != nil {
+				// Lines of requests answered as wrk stopped may come
+				// after it; a proxy that sends none measures nothing.
+				r.LogLines = tg.log.WaitLines(lines0, r.Requests, 500*time.Millisecond, 5*time.Second)
+				if r.LogLines == 0 {
+					return rep, fmt.Errorf("bench %s: round %d: the syslog receiver on %s got no access line for %d requests (%d other messages): the row would measure no logging",
+						tg.name, round+1, benchSyslogAddr, r.Requests, tg.log.Other())
+				}
+			}
+			if tg.scrape != "" {
+				if st.OK == 0 {
+					return rep, fmt.Errorf("bench %s: round %d: no good scrape of %s (%d failed: %v)", tg.name, round+1, tg.scrape, st.Failed, st.FirstErr)
+				}
+				r.Scrapes, r.ScrapeErrors = st.OK, st.Failed
+				r.ScrapeBytes, r.ScrapeMS = median(st.Bytes), median(st.MS)
+			}
+			judgeRound(&r)
 			msg := ""
+			if tg.log != nil {
+				msg += fmt.Sprintf(", %d access lines for %d requests", r.LogLines, r.Requests)
+			}
+			if tg.scrape != "" {
+				msg += fmt.Sprintf(", %d scrapes of %.0f KiB in %.1f ms", r.Scrapes, r.ScrapeBytes/1024, r.ScrapeMS)
+				if st.Failed > 0 {
+					msg += fmt.Sprintf(", %d failed: %v", st.Failed, st.FirstErr)
+				}
+			}
 			if r.Rejected {
-				msg = fmt.Sprintf(" — rejected: %d socket errors, %d non-2xx/3xx", r.SocketErrors, r.Non2xx)
+				msg += " — rejected: " + r.Why
 			}
 			logf("bench:   %.0f requests/s, p50 %.2f ms, p99 %.2f ms%s", r.RPS, r.P50MS, r.P99MS, msg)
 			runs[i] = append(runs[i], r)
 		}
+	}
+	for i, name := range []string{"haproxy", "halb"} {
+		logf("bench: %s's access line at the receiver: %s", name, rcv[i].Sample())
 	}
 	for i, rs := range runs {
 		rep.Throughput = append(rep.Throughput, summarizeRounds(targets[i].name, targets[i].url, rs))
@@ -266,13 +385,33 @@ func Bench(l *Lab, o BenchOptions, logf func(string, ...any)) (rep *BenchReport,
 			rep.Memory = append(rep.Memory, m)
 		}
 	}
-	rep.Ratios = ratios(rep.Throughput)
+	rep.Ratios, rep.Costs = ratios(rep.Throughput)
 	return rep, nil
 }
 
+// judgeRound rejects a round that had socket errors or non-2xx/3xx
+// responses, whose syslog receiver got fewer than 9 access lines in 10
+// requests (log rows: LogLines > 0), or in which a scrape failed, and says
+// why.
+func judgeRound(r *BenchRound) {
+	var why []string
+	if r.SocketErrors > 0 || r.Non2xx > 0 {
+		why = append(why, fmt.Sprintf("%d socket errors, %d non-2xx/3xx", r.SocketErrors, r.Non2xx))
+	}
+	if r.LogLines > 0 && r.LogLines*10 < r.Requests*9 {
+		why = append(why, fmt.Sprintf("syslog got %d access lines for %d requests", r.LogLines, r.Requests))
+	}
+	if r.ScrapeErrors > 0 {
+		why = append(why, fmt.Sprintf("%d scrapes failed", r.ScrapeErrors))
+	}
+	r.Rejected, r.Why = len(why) > 0, strings.Join(why, "; ")
+}
+
 // ratios sets each result's ratio to direct (the first) and returns
-// halb / HAProxy per mode.
-func ratios(res []BenchResult) []BenchRatio {
+// halb / HAProxy per mode, and each flavor's cost of the access log
+// (mode access-log: FLAVOR-http-log / FLAVOR-http) and of scraping
+// (mode scrape: FLAVOR-http-scrape / FLAVOR-http).
+func ratios(res []BenchResult) (vs, costs []BenchRatio) {
 	byName := map[string]BenchResult{}
 	for i := range res {
 		if res[0].RPS > 0 {
@@ -280,32 +419,50 @@ func ratios(res []BenchResult) []BenchRatio {
 		}
 		byName[res[i].Name] = res[i]
 	}
-	var out []BenchRatio
-	for _, mode := range []string{"http", "tcp"} {
-		h, r := byName["halb-"+mode], byName["haproxy-"+mode]
-		if h.RPS <= 0 || r.RPS <= 0 || r.P99MS <= 0 {
-			continue
+	for _, mode := range []string{"http", "tcp", "http-log", "http-scrape"} {
+		if br, ok := compare(mode, byName["halb-"+mode], byName["haproxy-"+mode]); ok {
+			vs = append(vs, br)
 		}
-		br := BenchRatio{Mode: mode, RPS: h.RPS / r.RPS, P99: h.P99MS / r.P99MS}
-		var per []float64
-		for i := range min(len(h.Rounds), len(r.Rounds)) {
-			if hr, rr := h.Rounds[i], r.Rounds[i]; !hr.Rejected && !rr.Rejected && rr.RPS > 0 {
-				per = append(per, hr.RPS/rr.RPS)
+	}
+	for _, fl := range []string{"haproxy", "halb"} {
+		for _, c := range []struct{ mode, row string }{{"access-log", "-http-log"}, {"scrape", "-http-scrape"}} {
+			if br, ok := compare(c.mode, byName[fl+c.row], byName[fl+"-http"]); ok {
+				costs = append(costs, br)
 			}
 		}
-		br.RPSSpread = spread(per)
-		out = append(out, br)
 	}
-	return out
+	return vs, costs
+}
+
+// compare is a / b: the ratios of the medians, and the spread of the
+// per-round requests/s ratios over the rounds both had accepted; ok is
+// false when either has no figure.
+func compare(mode string, a, b BenchResult) (_ BenchRatio, ok bool) {
+	if a.RPS <= 0 || b.RPS <= 0 || b.P99MS <= 0 {
+		return BenchRatio{}, false
+	}
+	br := BenchRatio{Mode: mode, Of: a.Name, To: b.Name, RPS: a.RPS / b.RPS, P99: a.P99MS / b.P99MS}
+	var per []float64
+	for i := range min(len(a.Rounds), len(b.Rounds)) {
+		if ar, bf := a.Rounds[i], b.Rounds[i]; !ar.Rejected && !bf.Rejected && bf.RPS > 0 {
+			per = append(per, ar.RPS/bf.RPS)
+		}
+	}
+	br.RPSSpread = spread(per)
+	return br, true
 }
 
 // summarizeRounds turns a target's rounds into its result: medians and spreads
 // over the accepted rounds, errors over all.
 func summarizeRounds(name, url string, rounds []BenchRound) BenchResult {
 	res := BenchResult{Name: name, URL: url, RoundsRun: len(rounds), Rounds: rounds}
-	var rps, p50, p99, mem []float64
+	var rps, p50, p99, mem, sBytes, sMS []float64
 	for _, r := range rounds {
 		res.Errors += r.SocketErrors + r.Non2xx
+		res.LogLines += r.LogLines
+		res.Requests += r.Requests
+		res.Scrapes += r.Scrapes
+		res.ScrapeErrors += r.ScrapeErrors
 		if r.Rejected {
 			continue
 		}
@@ -313,7 +470,11 @@ func summarizeRounds(name, url string, rounds []BenchRound) BenchResult {
 		if r.RSSBytes > 0 {
 			mem = append(mem, float64(r.RSSBytes))
 		}
+		if r.Scrapes > 0 {
+			sBytes, sMS = append(sBytes, r.ScrapeBytes), append(sMS, r.ScrapeMS)
+		}
 	}
+	res.ScrapeBytes, res.ScrapeMS = median(sBytes), median(sMS)
 	res.Runs = len(rps)
 	res.RPS, res.RPSSpread = median(rps), spread(rps)
 	res.P50MS, res.P50Spread = median(p50), spread(p50)
@@ -418,6 +579,7 @@ func (c *Classic) connMemory(addr string, pid, n int, state string) (MemResult, 
 
 var (
 	wrkRPS     = regexp.MustCompile(`Requests/sec:\s+([\d.]+)`)
+	wrkCount   = regexp.MustCompile(`(?m)^\s+(\d+) requests in `)
 	wrkPct     = regexp.MustCompile(`(?m)^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$`)
 	wrkErrors  = regexp.MustCompile(`Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
 	wrkNon2xx  = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
@@ -446,6 +608,11 @@ func parseWrk(s string) (BenchRound, error) {
 		return r, fmt.Errorf("no Requests/sec in wrk output:\n%s", s)
 	}
 	r.RPS, _ = strconv.ParseFloat(m[1], 64)
+	if m := wrkCount.FindStringSubmatch(s); m != nil {
+		r.Requests, _ = strconv.ParseInt(m[1], 10, 64)
+	} else {
+		return r, fmt.Errorf("no request count (N requests in) in wrk output:\n%s", s)
+	}
 	seen := map[string]bool{}
 	for _, m := range wrkPct.FindAllStringSubmatch(s, -1) {
 		v, _ := strconv.ParseFloat(m[2], 64)
@@ -474,7 +641,7 @@ func parseWrk(s string) (BenchRound, error) {
 	if m := wrkNon2xx.FindStringSubmatch(s); m != nil {
 		r.Non2xx, _ = strconv.Atoi(m[1])
 	}
-	r.Rejected = r.SocketErrors > 0 || r.Non2xx > 0
+	judgeRound(&r)
 	return r, nil
 }
 
@@ -518,23 +685,37 @@ func WriteBench(w io.Writer, dir string, rep *BenchReport) error {
 	fmt.Fprintf(w, "netlab bench: %s\n", rep.Command)
 	fmt.Fprintf(w, "started %s, %s in all; wrk -t%d -c%d, %d rounds of %s per target, the targets taking turns\n",
 		rep.Started.UTC().Format(time.RFC3339), rep.Elapsed, rep.Threads, rep.Connections, rep.Rounds, rep.Duration)
-	fmt.Fprintln(w, "medians over the accepted rounds (min-max); a round with socket errors or non-2xx/3xx responses is rejected;")
+	fmt.Fprintln(w, "medians over the accepted rounds (min-max); a round with socket errors or non-2xx/3xx responses is rejected,")
+	fmt.Fprintln(w, "and so is a -log round whose syslog receiver got under 9 access lines in 10 requests, a -scrape round with a failed scrape;")
 	fmt.Fprintln(w, "p50 and p99 are the medians of the same rounds' own percentiles")
-	fmt.Fprintf(w, "%-13s %-22s %-18s %-18s %7s %7s %8s %6s\n", "target", "requests/s", "p50 ms", "p99 ms", "errors", "rounds", "rss MiB", "ratio")
+	fmt.Fprintf(w, "%-19s %-22s %-18s %-18s %7s %7s %8s %6s\n", "target", "requests/s", "p50 ms", "p99 ms", "errors", "rounds", "rss MiB", "ratio")
 	for _, r := range rep.Throughput {
 		mem := "-"
 		if r.RSSBytes > 0 {
 			mem = fmt.Sprintf("%.1f", float64(r.RSSBytes)/(1<<20))
 		}
-		fmt.Fprintf(w, "%-13s %-22s %-18s %-18s %7d %7s %8s %6.2f\n", r.Name,
+		fmt.Fprintf(w, "%-19s %-22s %-18s %-18s %7d %7s %8s %6.2f\n", r.Name,
 			fmt.Sprintf("%.0f (%.0f-%.0f)", r.RPS, r.RPSSpread.Min, r.RPSSpread.Max),
 			fmt.Sprintf("%.2f (%.2f-%.2f)", r.P50MS, r.P50Spread.Min, r.P50Spread.Max),
 			fmt.Sprintf("%.2f (%.2f-%.2f)", r.P99MS, r.P99Spread.Min, r.P99Spread.Max),
 			r.Errors, fmt.Sprintf("%d/%d", r.Runs, r.RoundsRun), mem, r.Ratio)
 	}
 	fmt.Fprintln(w)
+	for _, r := range rep.Throughput {
+		if strings.HasSuffix(r.Name, "-log") {
+			fmt.Fprintf(w, "%s: the syslog receiver got %d access lines for %d requests (%.3f per request)\n",
+				r.Name, r.LogLines, r.Requests, float64(r.LogLines)/float64(max(r.Requests, 1)))
+		}
+		if strings.HasSuffix(r.Name, "-scrape") {
+			fmt.Fprintf(w, "%s: %d scrapes of /metrics (every %s), %d failed; %.1f KiB in %.1f ms (medians)\n",
+				r.Name, r.Scrapes, rep.ScrapeEvery, r.ScrapeErrors, r.ScrapeBytes/1024, r.ScrapeMS)
+		}
+	}
 	for _, r := range rep.Ratios {
-		fmt.Fprintf(w, "halb/HAProxy %-4s requests/s %.2f (rounds %.2f-%.2f), p99 %.2f\n", r.Mode, r.RPS, r.RPSSpread.Min, r.RPSSpread.Max, r.P99)
+		fmt.Fprintf(w, "halb/HAProxy %-11s requests/s %.2f (rounds %.2f-%.2f), p99 %.2f\n", r.Mode, r.RPS, r.RPSSpread.Min, r.RPSSpread.Max, r.P99)
+	}
+	for _, r := range rep.Costs {
+		fmt.Fprintf(w, "cost of %-10s %-19s / %-12s requests/s %.2f (rounds %.2f-%.2f), p99 %.2f\n", r.Mode+":", r.Of, r.To, r.RPS, r.RPSSpread.Min, r.RPSSpread.Max, r.P99)
 	}
 	if len(rep.Memory) > 0 {
 		fmt.Fprintf(w, "\n%-14s %-16s %8s %12s %12s %12s\n", "proxy", "connections", "count", "rss before", "rss after", "per conn")

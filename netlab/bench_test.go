@@ -44,18 +44,18 @@ func TestParseWrk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := BenchRound{RPS: 60800, P50MS: 0.97, P99MS: 11.6}
-	if math.Abs(r.P50MS-want.P50MS) > 1e-9 || r.RPS != want.RPS || r.P99MS != want.P99MS || r.Rejected || r.SocketErrors != 0 || r.Non2xx != 0 {
+	want := BenchRound{RPS: 60800, P50MS: 0.97, P99MS: 11.6, Requests: 304000}
+	if math.Abs(r.P50MS-want.P50MS) > 1e-9 || r.RPS != want.RPS || r.P99MS != want.P99MS || r.Requests != want.Requests || r.Rejected || r.SocketErrors != 0 || r.Non2xx != 0 {
 		t.Errorf("clean run = %+v, want %+v", r, want)
 	}
 	r, err = parseWrk(wrkErrorsOut)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.SocketErrors != 16 || r.Non2xx != 42 || !r.Rejected || r.P99MS != 1200 || r.RPS != 31900.5 {
+	if r.SocketErrors != 16 || r.Non2xx != 42 || !r.Rejected || r.P99MS != 1200 || r.RPS != 31900.5 || r.Requests != 159500 || r.Why != "16 socket errors, 42 non-2xx/3xx" {
 		t.Errorf("run with errors = %+v, want 16 socket errors, 42 non-2xx, rejected, p99 1200 ms", r)
 	}
-	for _, bad := range []string{"", "Requests/sec: 1\n", strings.Replace(wrkClean, "99%", "98%", 1)} {
+	for _, bad := range []string{"", "Requests/sec: 1\n", strings.Replace(wrkClean, "99%", "98%", 1), strings.Replace(wrkClean, "304000 requests in", "requests in", 1)} {
 		if _, err := parseWrk(bad); err == nil {
 			t.Errorf("parsed %q", bad)
 		}
@@ -96,8 +96,11 @@ func TestBenchRatios(t *testing.T) {
 		summarizeRounds("haproxy-http", "", []BenchRound{{RPS: 500, P99MS: 2}, {RPS: 400, P99MS: 2}}),
 		summarizeRounds("halb-http", "", []BenchRound{{RPS: 450, P99MS: 3}, {RPS: 600, P99MS: 1, Non2xx: 1, Rejected: true}}),
 	}
-	rs := ratios(res)
-	if len(rs) != 1 || rs[0].Mode != "http" {
+	rs, costs := ratios(res)
+	if len(costs) != 0 {
+		t.Errorf("costs %+v without log or scrape rows", costs)
+	}
+	if len(rs) != 1 || rs[0].Mode != "http" || rs[0].Of != "halb-http" || rs[0].To != "haproxy-http" {
 		t.Fatalf("ratios %+v, want http only", rs)
 	}
 	// Medians 450 / 450; per round only the first counts (the second
@@ -110,12 +113,85 @@ func TestBenchRatios(t *testing.T) {
 	}
 }
 
+// TestBenchCosts: each flavor's log and scrape rows against its plain http
+// row, round by round, and halb against HAProxy with logging on.
+func TestBenchCosts(t *testing.T) {
+	rows := func(name string, rps ...float64) BenchResult {
+		var rs []BenchRound
+		for _, x := range rps {
+			rs = append(rs, BenchRound{RPS: x, P99MS: x / 1000})
+		}
+		return summarizeRounds(name, "", rs)
+	}
+	res := []BenchResult{
+		rows("direct", 1000, 1000, 1000),
+		rows("haproxy-http", 500, 400, 600),
+		rows("halb-http", 400, 500, 300),
+		rows("haproxy-http-log", 450, 400, 480),
+		rows("halb-http-log", 400, 450, 300),
+		rows("halb-http-scrape", 200, 250, 300),
+	}
+	vs, costs := ratios(res)
+	byMode := map[string]BenchRatio{}
+	for _, r := range vs {
+		byMode[r.Mode] = r
+	}
+	if r := byMode["http-log"]; r.Of != "halb-http-log" || r.To != "haproxy-http-log" || r.RPS != 400.0/450 || r.RPSSpread != (Spread{300.0 / 480, 450.0 / 400}) {
+		t.Errorf("halb/HAProxy http-log %+v", r)
+	}
+	if _, ok := byMode["http-scrape"]; ok {
+		t.Errorf("http-scrape compared without an HAProxy row: %+v", vs)
+	}
+	want := []BenchRatio{
+		{Mode: "access-log", Of: "haproxy-http-log", To: "haproxy-http", RPS: 450.0 / 500, RPSSpread: Spread{0.8, 1}, P99: 450.0 / 500},
+		{Mode: "access-log", Of: "halb-http-log", To: "halb-http", RPS: 1, RPSSpread: Spread{0.9, 1}, P99: 1},
+		{Mode: "scrape", Of: "halb-http-scrape", To: "halb-http", RPS: 250.0 / 400, RPSSpread: Spread{0.5, 1}, P99: 250.0 / 400},
+	}
+	if len(costs) != len(want) {
+		t.Fatalf("costs %+v, want %+v", costs, want)
+	}
+	for i := range want {
+		if math.Abs(costs[i].RPS-want[i].RPS) > 1e-9 || math.Abs(costs[i].P99-want[i].P99) > 1e-9 || costs[i].Mode != want[i].Mode || costs[i].Of != want[i].Of || costs[i].To != want[i].To ||
+			math.Abs(costs[i].RPSSpread.Min-want[i].RPSSpread.Min) > 1e-9 || math.Abs(costs[i].RPSSpread.Max-want[i].RPSSpread.Max) > 1e-9 {
+			t.Errorf("cost %d = %+v, want %+v", i, costs[i], want[i])
+		}
+	}
+}
+
+// TestJudgeRound: a log round needs 9 access lines in 10 requests, a scrape
+// round every scrape good.
+func TestJudgeRound(t *testing.T) {
+	for _, c := range []struct {
+		r   BenchRound
+		why string
+	}{
+		{BenchRound{Requests: 1000, LogLines: 1000}, ""},
+		{BenchRound{Requests: 1000, LogLines: 1040}, ""}, // answered as wrk stopped
+		{BenchRound{Requests: 1000, LogLines: 900}, ""},
+		{BenchRound{Requests: 1000, LogLines: 899}, "syslog got 899 access lines for 1000 requests"},
+		{BenchRound{Requests: 1000, Scrapes: 50}, ""},
+		{BenchRound{Requests: 1000, Scrapes: 49, ScrapeErrors: 1}, "1 scrapes failed"},
+		{BenchRound{Requests: 1000, Non2xx: 2, LogLines: 10}, "0 socket errors, 2 non-2xx/3xx; syslog got 10 access lines for 1000 requests"},
+	} {
+		r := c.r
+		judgeRound(&r)
+		if r.Why != c.why || r.Rejected != (c.why != "") {
+			t.Errorf("%+v: rejected %v %q, want %q", c.r, r.Rejected, r.Why, c.why)
+		}
+	}
+}
+
 func TestWriteBench(t *testing.T) {
 	rep := &BenchReport{
 		Command: "make bench: bin/netlab bench -out out/bench", Started: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC),
 		Elapsed: 200 * time.Second, Rounds: 5, Duration: 5 * time.Second, Connections: 64, Threads: 2,
-		Throughput: []BenchResult{summarizeRounds("halb-http", "http://x/", []BenchRound{{RPS: 100, P50MS: 1, P99MS: 5}, {RPS: 50, Non2xx: 3, Rejected: true}})},
+		ScrapeEvery: 100 * time.Millisecond,
+		Throughput: []BenchResult{summarizeRounds("halb-http", "http://x/", []BenchRound{{RPS: 100, P50MS: 1, P99MS: 5}, {RPS: 50, Non2xx: 3, Rejected: true}}),
+			summarizeRounds("halb-http-log", "http://x/", []BenchRound{{RPS: 90, P99MS: 6, Requests: 1000, LogLines: 990}}),
+			summarizeRounds("halb-http-scrape", "http://x/", []BenchRound{{RPS: 80, P99MS: 7, Requests: 1000, Scrapes: 100, ScrapeBytes: 2048, ScrapeMS: 1.5}}),
+		},
 	}
+	rep.Ratios, rep.Costs = ratios(rep.Throughput)
 	var b strings.Builder
 	dir := t.TempDir()
 	if err := WriteBench(&b, dir, rep); err != nil {
@@ -126,7 +202,10 @@ func TestWriteBench(t *testing.T) {
 		"netlab bench: make bench: bin/netlab bench -out out/bench",
 		"5 rounds of 5s per target",
 		"rejected",
-		"halb-http     100 (100-100)          1.00 (1.00-1.00)   5.00 (5.00-5.00)         3     1/2",
+		"halb-http           100 (100-100)          1.00 (1.00-1.00)   5.00 (5.00-5.00)         3     1/2",
+		"halb-http-log: the syslog receiver got 990 access lines for 1000 requests (0.990 per request)",
+		"halb-http-scrape: 100 scrapes of /metrics (every 100ms), 0 failed; 2.0 KiB in 1.5 ms (medians)",
+		"cost of access-log: halb-http-log       / halb-http    requests/s 0.90 (rounds 0.90-0.90), p99 1.20",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
@@ -140,7 +219,8 @@ func TestWriteBench(t *testing.T) {
 	if err := json.Unmarshal(js, &back); err != nil {
 		t.Fatal(err)
 	}
-	if back.Command != rep.Command || len(back.Throughput) != 1 || len(back.Throughput[0].Rounds) != 2 || !back.Throughput[0].Rounds[1].Rejected {
+	if back.Command != rep.Command || len(back.Throughput) != 3 || len(back.Throughput[0].Rounds) != 2 || !back.Throughput[0].Rounds[1].Rejected ||
+		back.Throughput[1].LogLines != 990 || back.Throughput[2].Scrapes != 100 || len(back.Costs) != 2 {
 		t.Errorf("report.json round trip: %+v", back)
 	}
 }

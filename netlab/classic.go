@@ -55,6 +55,12 @@ type ClassicOptions struct {
 	// NodeFlavors overrides Flavor per node (interoperability: one halb
 	// node and one keepalived node).
 	NodeFlavors [2]Flavor
+	// ObserveListen is observe.listen of both nodes (":8404"; benchmarks
+	// scrape it). Default: off.
+	ObserveListen string
+	// AccessLogTo turns on the access log of both services and sends it
+	// to this UDP syslog server (host:port; benchmarks). Default: off.
+	AccessLogTo string
 }
 
 // flavor of node i.
@@ -133,10 +139,16 @@ services:
     mode: http
     default_backend: web
     response_headers: {X-LB-Node: {{.Name}}}
+{{- if .AccessLogTo}}
+    access_log: true
+{{- end}}
   - name: web-tcp
     listen: ["{{.Listen}}:{{.TCPPort}}"]
     mode: tcp
     default_backend: web-tcp
+{{- if .AccessLogTo}}
+    access_log: true
+{{- end}}
 backends:
 {{- range $b := .Backends}}
   - name: {{$b.Name}}
@@ -144,6 +156,15 @@ backends:
     servers:
 {{- range $.Servers}}
       - {name: {{.}}, address: "{{index $.ServerAddr .}}"}
+{{- end}}
+{{- end}}
+{{- if or .ObserveListen .AccessLogTo}}
+observe:
+{{- if .ObserveListen}}
+  listen: "{{.ObserveListen}}"
+{{- end}}
+{{- if .AccessLogTo}}
+  logs: [{name: access, to: syslog, address: "{{.AccessLogTo}}", transport: udp}]
 {{- end}}
 {{- end}}
 `))
@@ -162,8 +183,9 @@ func ClassicConfig(o ClassicOptions, i int) []byte {
 		"Backends": []backend{{"web", "http"}, {"web-tcp", "tcp"}},
 		"Check": map[string]any{"Interval": ClassicCheckInterval, "Timeout": ClassicCheckTimeout,
 			"Rise": ClassicCheckRise, "Fall": ClassicCheckFall},
-		"Servers":    []string{"be1", "be2"},
-		"ServerAddr": map[string]string{"be1": "10.0.0.11:80", "be2": "10.0.0.12:80"},
+		"Servers":       []string{"be1", "be2"},
+		"ServerAddr":    map[string]string{"be1": "10.0.0.11:80", "be2": "10.0.0.12:80"},
+		"ObserveListen": o.ObserveListen, "AccessLogTo": o.AccessLogTo,
 	}
 	if i == 1 {
 		d["Name"], d["Peer"], d["PeerAddr"] = "lb2", "lb1", "192.168.10.1"

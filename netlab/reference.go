@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"halb/appliance/config"
+	"halb/appliance/logs"
 )
 
 // RefPaths are the files a reference node's daemons use, all inside one
@@ -293,6 +294,11 @@ func HAProxyConfig(cfg *config.Config, p RefPaths) ([]byte, error) {
 	// (e.g. 20000) needs twice as many fds and HAProxy refuses to start
 	// where the hard limit is lower.
 	w(1, "stats socket %s mode 600 level admin", p.HAProxySocket())
+	logGlobal, logErrs := refLogs(cfg)
+	errs = append(errs, logErrs...)
+	for _, l := range logGlobal {
+		w(1, "%s", l)
+	}
 	w(0, "")
 	w(0, "defaults")
 	// Each frontend and backend sets its own timeouts below from the halb
@@ -334,6 +340,17 @@ func HAProxyConfig(cfg *config.Config, p RefPaths) ([]byte, error) {
 		}
 		t := s.Timeouts
 		w(1, "timeout client %s", ms(obj, "timeouts.client", t.Client))
+		if s.AccessLog && len(logGlobal) > 0 {
+			// HAProxy's access log in the shape halb's imitates: httplog
+			// with the Host header captured, or tcplog; Debian's default
+			// haproxy.cfg leaves out connections that sent nothing.
+			w(1, "log global")
+			w(1, "option %slog", s.Mode)
+			if s.Mode == "http" {
+				w(1, "capture request header Host len 64")
+			}
+			w(1, "option dontlognull")
+		}
 		if len(s.AcceptProxy) > 0 {
 			w(1, "tcp-request connection expect-proxy layer4 if { src %s }", strings.Join(s.AcceptProxy, " "))
 		}
@@ -411,6 +428,29 @@ func HAProxyConfig(cfg *config.Config, p RefPaths) ([]byte, error) {
 		w(1, "monitor-uri %s", refTrackURI)
 		w(1, "monitor fail if %s", strings.Join(conds, " "))
 		w(1, "http-request deny deny_status 404")
+	}
+
+	if l := cfg.Observe.Listen; l != "" {
+		bind, err := refBind(l)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("observe.listen %q: %w", l, err))
+		}
+		if len(cfg.Observe.Users) > 0 || len(cfg.Observe.Allow) > 0 {
+			errs = append(errs, errors.New("observe.users and observe.allow have no HAProxy translation in netlab"))
+		}
+		w(0, "")
+		w(0, "# observe.listen: HAProxy's own Prometheus exporter and stats page.")
+		w(0, "frontend observe:listen")
+		w(1, "mode http")
+		w(1, "bind %s", bind)
+		if vips := refVIPAddrs(cfg); len(vips) > 0 {
+			// halb's listener refuses connections that arrive at a VIP.
+			w(1, "tcp-request connection reject if { dst %s }", strings.Join(vips, " "))
+		}
+		w(1, "http-request use-service prometheus-exporter if { path /metrics }")
+		w(1, "stats enable")
+		w(1, "stats uri /stats")
+		w(1, "stats refresh 10s")
 	}
 
 	for i := range cfg.Backends {
@@ -545,6 +585,72 @@ func HAProxyConfig(cfg *config.Config, p RefPaths) ([]byte, error) {
 		return nil, fmt.Errorf("haproxy.cfg: %w", errors.Join(errs...))
 	}
 	return b.Bytes(), nil
+}
+
+// refFacilities are HAProxy's facility names in code order (kern is 0,
+// local7 is 23), beside config.SyslogFacilities.
+var refFacilities = []string{"kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
+	"auth2", "ftp", "ntp", "audit", "alert", "cron2",
+	"local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7"}
+
+// refLogs translates the observe.logs targets that take the access stream
+// into HAProxy's global log lines (HAProxy users' "log 10.0.0.1:514
+// local0"), sending what halb sends: RFC 5424 messages of up to
+// logs.MaxDatagram bytes with the node's name and the target's tag. Targets
+// of the daemon stream alone are keepalived's and HAProxy's own messages,
+// which the lab keeps on their consoles. The other targets have no HAProxy
+// translation: HAProxy writes no file and no journal itself (it needs a
+// syslog daemon for those), and sends TCP syslog only through a ring.
+func refLogs(cfg *config.Config) (global []string, errs []error) {
+	tag := ""
+	for i, l := range cfg.Observe.Logs {
+		if !slices.Contains(l.Streams, "access") {
+			continue
+		}
+		obj := fmt.Sprintf("observe.logs[%d] (%s)", i, l.Name)
+		switch {
+		case l.To != "syslog":
+			errs = append(errs, fmt.Errorf("%s: to %s has no HAProxy translation in netlab (HAProxy writes files and the journal only through a syslog daemon)", obj, l.To))
+			continue
+		case l.Transport != "udp":
+			errs = append(errs, fmt.Errorf("%s: transport %s has no HAProxy translation in netlab (HAProxy 2.6 sends TCP syslog only through a ring)", obj, l.Transport))
+			continue
+		}
+		ap, err := netip.ParseAddrPort(l.Address)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: address %q: HAProxy's log takes an IP address and port: %w", obj, l.Address, err))
+			continue
+		}
+		fac := slices.Index(config.SyslogFacilities, l.Facility)
+		if fac < 0 {
+			errs = append(errs, fmt.Errorf("%s: facility %q is not a syslog facility", obj, l.Facility))
+			continue
+		}
+		if t := l.Tag; tag != "" && t != tag {
+			errs = append(errs, fmt.Errorf("%s: tag %q differs from another target's %q: HAProxy has one log-tag", obj, t, tag))
+		} else if !refSafeWord(t) {
+			errs = append(errs, fmt.Errorf("%s: tag %q cannot be written in haproxy.cfg", obj, t))
+		}
+		tag = l.Tag
+		global = append(global, fmt.Sprintf("log %s len %d format rfc5424 %s", ap, logs.MaxDatagram, refFacilities[fac]))
+	}
+	if len(global) > 0 {
+		global = append([]string{"log-send-hostname " + cfg.Node.Name, "log-tag " + tag}, global...)
+	}
+	return global, errs
+}
+
+// refVIPAddrs lists the addresses of every VIP, in config order.
+func refVIPAddrs(cfg *config.Config) []string {
+	var out []string
+	for _, v := range cfg.VRRP {
+		for _, s := range v.VIPs {
+			if p, err := netip.ParsePrefix(s); err == nil {
+				out = append(out, p.Addr().String())
+			}
+		}
+	}
+	return out
 }
 
 // refCheckDir checks that p.Dir can be written unquoted into both configs.

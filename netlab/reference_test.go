@@ -394,6 +394,59 @@ func TestReferenceRules(t *testing.T) {
 		"server r1 10.2.0.3:22 weight 1 check inter 2000ms fall 3 rise 2")
 }
 
+// TestReferenceObserve: the bench's classic config with the access log
+// sent to UDP syslog and observe.listen on becomes what an HAProxy user
+// writes for the same: global log lines sending RFC 5424 (what halb sends)
+// with the node's name and tag, httplog (with the Host halb's line carries)
+// and tcplog on the services, and the Prometheus exporter and stats page
+// on a frontend that refuses the VIP, as halb's listener does.
+func TestReferenceObserve(t *testing.T) {
+	o := ClassicOptions{SingleServer: true, ObserveListen: ":8404", AccessLogTo: "192.168.10.10:5514"}
+	_, h := renderBoth(t, parseConfig(t, string(ClassicConfig(o, 1))), RefPaths{Dir: "/run/netlab/lb2"})
+	wantLines(t, "global", block(t, h, "global"),
+		"log-send-hostname lb2", "log-tag halb", "log 192.168.10.10:5514 len 2048 format rfc5424 local0")
+	wantLines(t, "frontend web", block(t, h, "frontend web"),
+		"log global", "option httplog", "capture request header Host len 64", "option dontlognull")
+	tcp := block(t, h, "frontend web-tcp")
+	wantLines(t, "frontend web-tcp", tcp, "log global", "option tcplog", "option dontlognull")
+	noLine(t, "frontend web-tcp", tcp, "capture")
+	wantLines(t, "observe", block(t, h, "frontend observe:listen"),
+		"mode http", "bind [::]:8404 v4v6",
+		"tcp-request connection reject if { dst 192.168.10.100 }",
+		"http-request use-service prometheus-exporter if { path /metrics }",
+		"stats uri /stats")
+
+	// Without them: no log line, no listener (the bench's other rows).
+	_, plain := renderBoth(t, parseConfig(t, string(ClassicConfig(ClassicOptions{SingleServer: true}, 0))), RefPaths{Dir: "/run/netlab/lb1"})
+	for _, l := range []string{"log", "option httplog", "observe:listen"} {
+		if strings.Contains(plain, l) {
+			t.Errorf("config without observe has %q:\n%s", l, plain)
+		}
+	}
+	// A target of the daemon stream alone, and a service without
+	// access_log, log nothing; facilities keep their codes.
+	_, h = renderBoth(t, parseConfig(t, `
+node: {name: n1}
+services:
+  - {name: a, listen: ["10.0.0.1:80"], default_backend: b, access_log: true}
+  - {name: q, listen: ["10.0.0.1:81"], default_backend: b}
+backends:
+  - {name: b, servers: [{name: s, address: "10.0.0.9:80"}]}
+observe:
+  logs:
+    - {to: syslog, address: "10.0.0.1:514", streams: [daemon]}
+    - {to: syslog, address: "[fd00::1]:514", facility: authpriv, tag: lb, streams: [access, daemon]}
+`), RefPaths{Dir: "/run/netlab/n1"})
+	g := block(t, h, "global")
+	wantLines(t, "global", g, "log-send-hostname n1", "log-tag lb", "log [fd00::1]:514 len 2048 format rfc5424 auth2")
+	noLine(t, "global", g, "log 10.0.0.1")
+	wantLines(t, "frontend a", block(t, h, "frontend a"), "log global", "option httplog")
+	noLine(t, "frontend q", block(t, h, "frontend q"), "log")
+	if len(refFacilities) != len(config.SyslogFacilities) {
+		t.Errorf("%d HAProxy facilities for %d syslog ones", len(refFacilities), len(config.SyslogFacilities))
+	}
+}
+
 func TestReferenceDeterministic(t *testing.T) {
 	for _, name := range refExamples {
 		cfg := loadExample(t, name)
@@ -482,6 +535,27 @@ backends:
 `,
 			render: HAProxyConfig,
 			want:   []string{`service "h": routes[0].path_prefix "/a#b" cannot be written`, `backend "b": health.path "/x y" cannot be written`},
+		},
+		{
+			name: "log targets HAProxy cannot take",
+			yaml: `
+node: {name: n1}
+observe:
+  listen: "127.0.0.1:8404"
+  users: [{name: u, password_hash: "$2b$10$abcdefghijklmnopqrstuuKQ8E0bKqwnKNh7vW7vJWvOe8Ui6jGfe"}]
+  logs:
+    - {name: f, to: file, path: /var/log/a.log}
+    - {name: t, to: syslog, address: "10.0.0.1:514", transport: tcp}
+    - {name: j, to: journald}
+    - {name: byname, to: syslog, address: "logs.example.com:514"}
+    - {name: u1, to: syslog, address: "10.0.0.1:514", tag: one}
+    - {name: u2, to: syslog, address: "10.0.0.2:514", tag: two}
+    - {name: d, to: file, path: /var/log/d.log, streams: [daemon]}
+`,
+			render: HAProxyConfig,
+			want: []string{`observe.logs[0] (f): to file has no HAProxy translation`, `observe.logs[1] (t): transport tcp has no HAProxy translation`, `observe.logs[2] (j): to journald has`,
+				`observe.logs[3] (byname): address "logs.example.com:514"`, `observe.logs[5] (u2): tag "two" differs from another target's "one"`,
+				`observe.users and observe.allow have no HAProxy translation`},
 		},
 		{
 			name: "sub-millisecond durations",
@@ -587,7 +661,8 @@ func writeRef(t *testing.T, cfg *config.Config) RefPaths {
 }
 
 func refTestConfigs(t *testing.T) map[string]*config.Config {
-	cfgs := map[string]*config.Config{"rich": parseConfig(t, refRich)}
+	cfgs := map[string]*config.Config{"rich": parseConfig(t, refRich),
+		"bench-observe": parseConfig(t, string(ClassicConfig(ClassicOptions{SingleServer: true, ObserveListen: ":8404", AccessLogTo: "192.168.10.10:5514"}, 0)))}
 	for _, name := range refExamples {
 		cfgs[name] = loadExample(t, name)
 	}

@@ -47,7 +47,7 @@ func usage() {
 	fmt.Fprint(os.Stderr, `usage:
   netlab down [-all]
   netlab demo [-flavor halb|reference] [-halbd bin/halbd] [-keep]
-  netlab bench [-d 5s] [-rounds 5] [-c 64] [-mem 9000] [-out out/bench]
+  netlab bench [-d 5s] [-rounds 5] [-c 64] [-mem 9000] [-scrape 100ms] [-out out/bench]
   netlab backend [-name be1] 127.0.0.1:PORT
 `)
 	os.Exit(2)
@@ -73,6 +73,7 @@ func bench(args []string) error {
 	rounds := fs.Int("rounds", 5, "wrk runs per target, the targets taking turns; the report gives medians and spreads")
 	conns := fs.Int("c", 64, "wrk connections")
 	memConns := fs.Int("mem", 9000, "client connections held through each HTTP proxy for the memory figures (-1: skip)")
+	scrape := fs.Duration("scrape", 100*time.Millisecond, "how often the scrape rows GET /metrics")
 	out := fs.String("out", "out/bench", "report directory")
 	fs.Parse(args)
 	l, err := netlab.NewLab(mustTemp())
@@ -82,7 +83,7 @@ func bench(args []string) error {
 	defer l.Close()
 	stop := closeOnSignal(l)
 	defer stop()
-	rep, err := netlab.Bench(l, netlab.BenchOptions{Duration: *d, Connections: *conns, MemConns: *memConns, Rounds: *rounds}, func(f string, a ...any) {
+	rep, err := netlab.Bench(l, netlab.BenchOptions{Duration: *d, Connections: *conns, MemConns: *memConns, Rounds: *rounds, ScrapeEvery: *scrape}, func(f string, a ...any) {
 		fmt.Fprintf(os.Stderr, f+"\n", a...)
 	})
 	if err != nil {
