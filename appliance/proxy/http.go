@@ -30,36 +30,57 @@ const expectWait = time.Second
 const respBufSize = 8 << 10
 
 // httpConn is one client connection in http mode. It holds a work area
-// (buffers, parsed heads) only while a request is in progress; between
-// requests, and while a slow client's head is unfinished, it is parked
-// (see parker) with no goroutine and no buffer.
+// (buffers, parsed heads) and an access record only while a request is in
+// progress; between requests, and while a slow client's head is
+// unfinished, it is parked (see parker) with no goroutine, no buffer and
+// no record. Every idle connection costs its httpConn, so it is kept
+// small (TestHTTPConnSize): fields are ordered to leave no padding.
 type httpConn struct {
-	s             *service
-	st            *serviceState // of the current request
-	c             *net.TCPConn
+	s  *service
+	st *serviceState // of the current request
+	c  *net.TCPConn
+	*work
+	rec           *requestRecord // the request's record, once it has one
 	client, local netip.AddrPort
-	ipt           [46]byte // client address as text
-	ip            []byte
-	first         bool      // no request served yet
-	registered    bool      // the socket is in the parker's epoll set
 	headDeadline  time.Time // the current head must be complete by then
 	partial       []byte    // an unfinished head kept while parked
-	refused       bool      // answered with an error: linger before closing
 	dl            deadlines // of c
 
-	// The request in progress, for its access record and the counters:
-	// begun once its first byte is here (firstByte: TR and Ta count from
-	// then), with the backend and server it went to.
-	rec       logs.Access
-	begun     bool
-	firstByte time.Time
-	recBe     *backend
-	recSrv    *server
-	// The request line's host and path of the last record: a client
-	// asking again for the same costs no allocation.
-	lastHost, lastPath string
+	// The request in progress is begun once its first byte is here
+	// (firstByte: TR and Ta count from then); its record starts at
+	// recStart: when the connection was accepted, or when the previous
+	// request ended.
+	firstByte, recStart time.Time
+	begun               bool
+	first               bool // no request served yet
+	registered          bool // the socket is in the parker's epoll set
+	refused             bool // answered with an error: linger before closing
+}
 
-	*work
+// requestRecord is the access record of a request in progress, with the
+// backend and server it went to for the counters. It is pooled: a
+// connection takes one when its request first has something to record
+// and gives it back when the request ends.
+type requestRecord struct {
+	logs.Access
+	be  *backend
+	srv *server
+	// The request line's host and path of the last record made with this
+	// one: a client asking again for the same costs no allocation.
+	lastHost, lastPath string
+}
+
+var recordPool = sync.Pool{New: func() any { return new(requestRecord) }}
+
+// record returns the record of the request in progress, taking one that
+// starts at recStart if it has none yet.
+func (h *httpConn) record() *requestRecord {
+	if h.rec == nil {
+		r := recordPool.Get().(*requestRecord)
+		r.Access = newRecord(h.recStart, h.client, h.s.name, true)
+		h.rec = r
+	}
+	return h.rec
 }
 
 // work is the per-request state, pooled.
@@ -98,8 +119,7 @@ const (
 )
 
 func (h *httpConn) serve(pre []byte, accepted time.Time) {
-	h.rec = newRecord(accepted, h.client, h.s.name, true)
-	h.ip = h.client.Addr().AppendTo(h.ipt[:0])
+	h.recStart = accepted
 	h.first = true
 	h.st = h.s.state.Load()
 	h.headDeadline = time.Now().Add(h.st.cfg.Timeouts.HTTPRequest.D())
@@ -211,7 +231,7 @@ func (h *httpConn) run() {
 		st = h.s.state.Load()
 		h.st = st
 		start := time.Now()
-		h.rec.Request = start.Sub(h.firstByte)
+		h.record().Request = start.Sub(h.firstByte)
 		out := h.exchange(st, start)
 		h.finish()
 		if out != keepAlive {
@@ -434,7 +454,7 @@ func (h *httpConn) readHead(st *serviceState) headState {
 				h.begun = false // no byte of a request: nothing to record
 			default:
 				h.in(int64(h.w - h.r))
-				h.rec.Termination = stCR
+				h.record().Termination = stCR
 			}
 			return headFailed // closed or failed before the head was complete
 		}
@@ -509,33 +529,38 @@ func (h *httpConn) timeoutHead() {
 // in and out count bytes from and to the client, in the request's record
 // and the service's counters.
 func (h *httpConn) in(n int64) {
-	h.rec.BytesIn += n
+	h.record().BytesIn += n
 	h.s.stats.bytesIn.Add(n)
 }
 
 func (h *httpConn) out(n int64) {
-	h.rec.BytesOut += n
+	h.record().BytesOut += n
 	h.s.stats.bytesOut.Add(n)
 }
 
 // finish ends the request in progress, if any: its total time, the
-// counters of its backend and server, its access record. The next
-// request's record starts now.
+// counters of its backend and server, its access record, which goes back
+// to the pool. The next request's record starts now.
 func (h *httpConn) finish() {
-	if !h.begun {
-		return
+	if h.begun {
+		now := time.Now()
+		r := h.record()
+		r.Total = now.Sub(h.firstByte)
+		h.s.account(h.st, &r.Access, r.be, r.srv)
+		h.begun, h.recStart = false, now
 	}
-	now := time.Now()
-	h.rec.Total = now.Sub(h.firstByte)
-	h.s.account(h.st, &h.rec, h.recBe, h.recSrv)
-	h.begun, h.recBe, h.recSrv = false, nil, nil
-	h.rec = newRecord(now, h.client, h.s.name, true)
+	if r := h.rec; r != nil {
+		r.be, r.srv = nil, nil
+		h.rec = nil
+		recordPool.Put(r)
+	}
 }
 
 // fail answers the client with a short error response, ending the request
 // in the termination state term; the connection is closed afterwards.
 func (h *httpConn) fail(status int, term [2]byte) {
-	h.rec.Status, h.rec.Termination = status, term
+	r := h.record()
+	r.Status, r.Termination = status, term
 	h.refused = true
 	h.s.stats.responses[statusClass(status)].Add(1)
 	h.dl.write(h.c, time.Now().Add(time.Second), 0)
@@ -552,18 +577,18 @@ func (h *httpConn) fail(status int, term [2]byte) {
 // the head's bytes are reused: common methods and a host or path equal to
 // the previous request's cost no allocation.
 func (h *httpConn) recordRequestLine() {
-	req := &h.req
-	h.rec.Method = method(req.Method)
-	if string(req.Host) != h.lastHost {
-		h.lastHost = string(req.Host)
+	req, r := &h.req, h.rec
+	r.Method = method(req.Method)
+	if string(req.Host) != r.lastHost {
+		r.lastHost = string(req.Host)
 	}
-	if string(req.Path) != h.lastPath {
-		h.lastPath = string(req.Path)
+	if string(req.Path) != r.lastPath {
+		r.lastPath = string(req.Path)
 	}
-	h.rec.Host, h.rec.Path = h.lastHost, h.lastPath
-	h.rec.Proto = "HTTP/1.1"
+	r.Host, r.Path = r.lastHost, r.lastPath
+	r.Proto = "HTTP/1.1"
 	if req.Minor == 0 {
-		h.rec.Proto = "HTTP/1.0"
+		r.Proto = "HTTP/1.0"
 	}
 }
 
@@ -640,7 +665,7 @@ func (h *httpConn) exchange(st *serviceState, start time.Time) outcome {
 	}
 	be := st.route(req.Host, req.Path)
 	if be != nil {
-		h.recBe, h.rec.Backend = be, be.cfg.Name
+		h.rec.be, h.rec.Backend = be, be.cfg.Name
 	}
 	if be == nil || len(be.servers) == 0 {
 		s.stats.noServer.Add(1)
@@ -856,15 +881,15 @@ func (h *httpConn) connect(st *serviceState, x *attempt, fresh bool) ([2]byte, b
 	for {
 		// x.srv is the server of the previous attempt, if any: this one
 		// is a retry.
-		sess, at, err := x.be.pickTimed(x.tried, x.key, h.client.Addr(), string(x.cookie), t.Queue.D(), &h.rec, h.s.stats, x.srv)
+		sess, at, err := x.be.pickTimed(x.tried, x.key, h.client.Addr(), string(x.cookie), t.Queue.D(), &h.rec.Access, h.s.stats, x.srv)
 		if err != nil {
 			// The record names the last server tried; its counters
 			// take no bytes of a request it never got.
-			h.recSrv = nil
+			h.rec.srv = nil
 			return noConnection(err, dialErr), false
 		}
 		x.sess, x.srv = sess, sess.srv
-		h.recSrv = x.srv
+		h.rec.srv = x.srv
 		if x.sess.setCookie && string(x.cookie) == x.srv.name {
 			x.sess.setCookie = false // the client already names this server
 		}
@@ -884,7 +909,7 @@ func (h *httpConn) connect(st *serviceState, x *attempt, fresh bool) ([2]byte, b
 				return stNormal, true
 			}
 		}
-		c, err := x.be.dialTimed(x.srv, x.be.connectTimeout(x.tried, x.srv, t.Connect.D()), h.client, h.local, at, &h.rec)
+		c, err := x.be.dialTimed(x.srv, x.be.connectTimeout(x.tried, x.srv, t.Connect.D()), h.client, h.local, at, &h.rec.Access)
 		if err == nil {
 			x.sc = &upstream{TCPConn: c}
 			return stNormal, true
@@ -1303,7 +1328,7 @@ func (h *httpConn) buildRequest(out []byte) []byte {
 	}
 	if st.fwdFor {
 		out = append(out, "X-Forwarded-For: "...)
-		out = append(out, h.ip...)
+		out = h.client.Addr().AppendTo(out)
 		out = append(out, "\r\n"...)
 	}
 	if st.fwdProto {
@@ -1313,10 +1338,10 @@ func (h *httpConn) buildRequest(out []byte) []byte {
 		out = append(out, "Forwarded: for="...)
 		if h.client.Addr().Is6() {
 			out = append(out, `"[`...)
-			out = append(out, h.ip...)
+			out = h.client.Addr().AppendTo(out)
 			out = append(out, `]"`...)
 		} else {
-			out = append(out, h.ip...)
+			out = h.client.Addr().AppendTo(out)
 		}
 		if len(req.Host) > 0 {
 			out = append(out, `;host="`...)
