@@ -7,22 +7,24 @@ import (
 
 // deadlines caches a connection's read and write deadlines: setting one
 // costs a runtime timer update, so a new one is set only when it differs
-// from the one in force by more than a tolerance.
-type deadlines struct{ r, w time.Time }
+// from the one in force by more than a tolerance. 0 is none (or unknown).
+type deadlines struct{ r, w mono }
 
 // read makes c's read deadline at, give or take tol.
 func (d *deadlines) read(c *net.TCPConn, at time.Time, tol time.Duration) {
-	if diff := at.Sub(d.r); diff > tol || diff < -tol {
+	m := monoOf(at)
+	if diff := time.Duration(m - d.r); d.r == 0 || diff > tol || diff < -tol {
 		c.SetReadDeadline(at)
-		d.r = at
+		d.r = m
 	}
 }
 
 // write makes c's write deadline at, give or take tol.
 func (d *deadlines) write(c *net.TCPConn, at time.Time, tol time.Duration) {
-	if diff := at.Sub(d.w); diff > tol || diff < -tol {
+	m := monoOf(at)
+	if diff := time.Duration(m - d.w); d.w == 0 || diff > tol || diff < -tol {
 		c.SetWriteDeadline(at)
-		d.w = at
+		d.w = m
 	}
 }
 
@@ -37,3 +39,19 @@ type upstream struct {
 	*net.TCPConn
 	dl deadlines
 }
+
+// monoEpoch is the origin of mono times.
+var monoEpoch = time.Now()
+
+// mono is a time on the monotonic clock, in nanoseconds since monoEpoch:
+// 8 bytes where a time.Time takes 24, for the times of a connection that
+// are only compared or subtracted, never shown (an idle connection's size
+// counts). Its wall reading would drift with a clock step since the
+// process began, so a time that is logged stays a time.Time.
+type mono int64
+
+// monoOf is t (read from time.Now, so with a monotonic reading) as a mono.
+func monoOf(t time.Time) mono { return mono(t.Sub(monoEpoch)) }
+
+// time is m as a time.Time with a monotonic reading.
+func (m mono) time() time.Time { return monoEpoch.Add(time.Duration(m)) }

@@ -42,19 +42,20 @@ type httpConn struct {
 	*work
 	rec           *requestRecord // the request's record, once it has one
 	client, local netip.AddrPort
-	headDeadline  time.Time // the current head must be complete by then
 	partial       []byte    // an unfinished head kept while parked
 	dl            deadlines // of c
 
 	// The request in progress is begun once its first byte is here
 	// (firstByte: TR and Ta count from then); its record starts at
 	// recStart: when the connection was accepted, or when the previous
-	// request ended.
-	firstByte, recStart time.Time
-	begun               bool
-	first               bool // no request served yet
-	registered          bool // the socket is in the parker's epoll set
-	refused             bool // answered with an error: linger before closing
+	// request ended (logged: a wall-clock time).
+	recStart     time.Time
+	firstByte    mono
+	headDeadline mono // the current head must be complete by then
+	begun        bool
+	first        bool // no request served yet
+	registered   bool // the socket is in the parker's epoll set
+	refused      bool // answered with an error: linger before closing
 }
 
 // requestRecord is the access record of a request in progress, with the
@@ -122,7 +123,7 @@ func (h *httpConn) serve(pre []byte, accepted time.Time) {
 	h.recStart = accepted
 	h.first = true
 	h.st = h.s.state.Load()
-	h.headDeadline = time.Now().Add(h.st.cfg.Timeouts.HTTPRequest.D())
+	h.headDeadline = monoOf(time.Now().Add(h.st.cfg.Timeouts.HTTPRequest.D()))
 	if len(pre) > 0 {
 		h.partial = append([]byte(nil), pre...)
 	}
@@ -184,7 +185,7 @@ func (h *httpConn) run() {
 			if len(h.partial) == 0 {
 				idle := t.HTTPKeepAlive.D()
 				if h.first {
-					idle = time.Until(h.headDeadline)
+					idle = time.Until(h.headDeadline.time())
 				}
 				// A busy keep-alive client sends its next request soon:
 				// read it into the buffer still at hand. Only a client
@@ -214,9 +215,9 @@ func (h *httpConn) run() {
 			// The request's first bytes are here (or the client closed:
 			// readHead then drops a request without a byte).
 			now := time.Now()
-			h.begun, h.firstByte = true, now
+			h.begun, h.firstByte = true, monoOf(now)
 			if fresh && !h.first {
-				h.headDeadline = now.Add(t.HTTPRequest.D())
+				h.headDeadline = monoOf(now.Add(t.HTTPRequest.D()))
 			}
 		}
 		switch h.readHead(st) {
@@ -231,7 +232,7 @@ func (h *httpConn) run() {
 		st = h.s.state.Load()
 		h.st = st
 		start := time.Now()
-		h.record().Request = start.Sub(h.firstByte)
+		h.record().Request = start.Sub(h.firstByte.time())
 		out := h.exchange(st, start)
 		h.finish()
 		if out != keepAlive {
@@ -433,7 +434,7 @@ func (h *httpConn) readHead(st *serviceState) headState {
 			return headFailed
 		}
 		from := h.w
-		h.dl.read(h.c, h.headDeadline, 0) // a wait may have left a shorter one
+		h.dl.read(h.c, h.headDeadline.time(), 0) // a wait may have left a shorter one
 		n, err := readNow(h.c, h.buf[h.w:])
 		if n > 0 {
 			h.w += n
@@ -463,11 +464,11 @@ func (h *httpConn) readHead(st *serviceState) headState {
 		// segments are on their way), parked at once when it has been
 		// coming for longer than parkAfter: a slow client's every byte
 		// would otherwise cost a timer and a second wake-up.
-		young := time.Until(h.headDeadline) > st.cfg.Timeouts.HTTPRequest.D()-parkAfter
+		young := time.Until(h.headDeadline.time()) > st.cfg.Timeouts.HTTPRequest.D()-parkAfter
 		h.partial = append(h.partial[:0], h.buf[h.r:h.w]...)
 		h.r = h.w
 		h.releaseWork()
-		switch h.wait(time.Until(h.headDeadline), young, func() { h.timeoutHead(); h.close() }) {
+		switch h.wait(time.Until(h.headDeadline.time()), young, func() { h.timeoutHead(); h.close() }) {
 		case waitParked:
 			return headParked
 		case waitGone:
@@ -545,7 +546,7 @@ func (h *httpConn) finish() {
 	if h.begun {
 		now := time.Now()
 		r := h.record()
-		r.Total = now.Sub(h.firstByte)
+		r.Total = now.Sub(h.firstByte.time())
 		h.s.account(h.st, &r.Access, r.be, r.srv)
 		h.begun, h.recStart = false, now
 	}

@@ -269,7 +269,7 @@ func pipe(src, dst *side) int64 {
 				// both ways for its whole timeout.
 				last := time.Unix(0, src.last.Load())
 				if now.Sub(last) < src.idle {
-					dl.r = time.Time{} // expired: set a new one
+					dl.r = 0 // expired: set a new one
 					continue
 				}
 			} else if isEOF(err) {
