@@ -200,9 +200,12 @@ func TestSyslogTCPReconnect(t *testing.T) {
 	testutil.WaitFor(t, "line 0 received", func() bool { return len(r.messages()) == 1 })
 
 	r.stop()
-	testutil.WaitFor(t, "the target to notice the peer closed", func() bool {
+	// Until the receiver is back, reconnects are refused: wait for one (a
+	// new receiver started before any was tried would leave no
+	// "unreachable" to report, as happened under load).
+	testutil.WaitFor(t, "a refused reconnect", func() bool {
 		m.Access(httpRecord(1))
-		return status(t, m, "s").WriteErrors > 0
+		return strings.Contains(status(t, m, "s").LastError, "connect")
 	})
 	r2 := newTCPReceiver(t, addr, false)
 	id := 2
@@ -241,12 +244,10 @@ func TestSyslogResolvesName(t *testing.T) {
 // Close drains what is queued for a syslog target that is unreachable
 // only until DrainTimeout: it returns, and the lines are counted dropped.
 func TestCloseBoundedWithDeadTarget(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // nothing listens: every connect is refused
+	// Nothing listens: every connect is refused. A port bound and closed
+	// could be taken meanwhile by another test's listener (it was, by a
+	// parallel package's: the lines were written).
+	addr := testutil.ReservedAddr(t)
 	opts, _ := testOptions(t)
 	opts.DrainTimeout = 300 * time.Millisecond
 	m := newManager(t, []config.LogTarget{syslogTarget("s", "tcp", addr)}, opts)
