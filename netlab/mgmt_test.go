@@ -129,9 +129,16 @@ func serveEcho(t *testing.T, h *Host, port int) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	keepConns(t, ln, func(c net.Conn) { go io.Copy(c, c) }) // ends when the peer closes, or at cleanup
+}
+
+// keepConns accepts connections on ln until the test ends, handing each
+// to serve (nil: holds it without reading); at cleanup ln and every
+// connection are closed.
+func keepConns(t *testing.T, ln net.Listener, serve func(net.Conn)) {
 	var mu sync.Mutex
 	var conns []net.Conn
-	go func() { // owned by ln, which the lab closes
+	go func() { // owned by ln, closed at cleanup
 		for {
 			c, err := ln.Accept()
 			if err != nil {
@@ -140,7 +147,9 @@ func serveEcho(t *testing.T, h *Host, port int) {
 			mu.Lock()
 			conns = append(conns, c)
 			mu.Unlock()
-			go io.Copy(c, c) // ends when the peer closes, or at cleanup
+			if serve != nil {
+				serve(c)
+			}
 		}
 	}()
 	t.Cleanup(func() {
