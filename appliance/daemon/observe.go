@@ -58,7 +58,6 @@ func (o *observePart) Prepare(cfg *config.Config) error {
 		}
 		return err
 	}
-	o.logs.SetHostname(cfg.Node.Name)
 	return nil
 }
 
@@ -79,6 +78,7 @@ func (o *observePart) Apply(cfg *config.Config) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.running, o.vips = cfg.Observe, metrics.VIPs(cfg)
+	o.logs.SetHostname(cfg.Node.Name)
 	return nil
 }
 
