@@ -54,7 +54,7 @@ type httpConn struct {
 	headDeadline mono // the current head must be complete by then
 	begun        bool
 	first        bool // no request served yet
-	registered   bool // the socket is in the parker's epoll set
+	parkedHead   bool // parked waiting for the rest of a head
 	refused      bool // answered with an error: linger before closing
 }
 
@@ -200,7 +200,7 @@ func (h *httpConn) run() {
 					if waited {
 						idle -= parkAfter
 					}
-					switch h.wait(idle, !waited, func() { h.close() }) {
+					switch h.wait(idle, !waited, false) {
 					case waitParked:
 						return
 					case waitGone:
@@ -273,9 +273,9 @@ func (h *httpConn) readSoon(d time.Duration) (got, gone, waited bool) {
 }
 
 // wait waits up to d for bytes without a buffer: briefly on the Go
-// netpoller first when brief, then parked. onTimeout runs if d passes
-// while parked.
-func (h *httpConn) wait(d time.Duration, brief bool, onTimeout func()) waitResult {
+// netpoller first when brief, then parked. head: the wait is for the rest
+// of a head (a 408 if d passes while parked).
+func (h *httpConn) wait(d time.Duration, brief, head bool) waitResult {
 	if d <= 0 {
 		return waitGone
 	}
@@ -291,21 +291,44 @@ func (h *httpConn) wait(d time.Duration, brief bool, onTimeout func()) waitResul
 			return waitGone
 		}
 	}
-	p := h.s.comp.parker()
-	if p == nil {
-		h.dl.read(h.c, time.Now().Add(d-first), 0)
-		if waitReadable(h.c) == nil {
-			return waitReady
+	if p := h.s.comp.parker(); p != nil {
+		h.releaseWork()
+		h.parkedHead = head
+		// An idle keep-alive connection keeps no net.TCPConn while
+		// parked (unpark gives it a new one); a slow head, which parks
+		// again at every byte, keeps its own. h is not touched once
+		// parked: it may resume at once.
+		c := h.c
+		h.c = nil
+		if p.park(c, d-first, h, !head) == nil {
+			return waitParked
 		}
-		return waitGone
+		h.c = c
+		// No descriptor to spare (or the parker is closing): wait
+		// with the goroutine.
 	}
-	h.releaseWork()
-	registered := h.registered
-	h.registered = true // before park: the connection may resume at once
-	if err := p.park(h.c, registered, d-first, h.run, onTimeout); err != nil {
-		return waitGone
+	h.dl.read(h.c, time.Now().Add(d-first), 0)
+	if waitReadable(h.c) == nil {
+		return waitReady
 	}
-	return waitParked
+	return waitGone
+}
+
+// unpark takes the connection back from the parker: serves what arrived,
+// or ends it after its deadline (a head's with 408).
+func (h *httpConn) unpark(c *net.TCPConn, timedOut bool) {
+	h.c, h.dl = c, deadlines{}
+	switch {
+	case c == nil: // no descriptor to make it of: the socket is closed
+		h.close()
+	case timedOut:
+		if h.parkedHead {
+			h.timeoutHead()
+		}
+		h.close()
+	default:
+		h.run()
+	}
 }
 
 // waitReadable blocks until c has bytes (or EOF) to read, or its read
@@ -468,7 +491,7 @@ func (h *httpConn) readHead(st *serviceState) headState {
 		h.partial = append(h.partial[:0], h.buf[h.r:h.w]...)
 		h.r = h.w
 		h.releaseWork()
-		switch h.wait(time.Until(h.headDeadline.time()), young, func() { h.timeoutHead(); h.close() }) {
+		switch h.wait(time.Until(h.headDeadline.time()), young, true) {
 		case waitParked:
 			return headParked
 		case waitGone:

@@ -1,10 +1,11 @@
 package proxy
 
 import (
+	"container/heap"
 	"errors"
 	"net"
+	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -15,27 +16,73 @@ import (
 // cost no goroutine stack.
 const parkAfter = 10 * time.Millisecond
 
-// parker holds idle client connections without a goroutine each: their
-// sockets are in an epoll set of its own (one-shot), and a single
-// goroutine hands a connection back to a new goroutine when bytes arrive.
-// A timer per parked connection enforces its timeout. This is what keeps
-// an idle keep-alive connection, or a slow client's unfinished head, at
-// about a kilobyte instead of a goroutine stack and a buffer.
+// parker holds idle client connections without a goroutine each: a
+// parked connection is its socket in an epoll set of the parker's own
+// (one-shot), its deadline in the parker's heap (no timer per
+// connection), and the owner to call back on a new goroutine when bytes
+// arrive or the deadline passes. An idle keep-alive connection is parked
+// detached, with no net.TCPConn either: its descriptor is duplicated and
+// the net.TCPConn closed, which frees the net package's and the runtime's
+// state of the socket, and a new one is made when it resumes; it then costs
+// what its owner keeps (the httpConn) and one slot here.
 type parker struct {
 	epfd, wake int
-	mu         sync.Mutex
-	parked     map[uint64]*parked
-	next       atomic.Uint64
-	closed     bool
-	done       chan struct{}
+
+	mu      sync.Mutex
+	slots   []parkSlot // by index; an epoll event carries index and generation
+	free    []int32    // unused slot indices
+	due     parkHeap   // used slot indices, earliest deadline first
+	n       int        // parked connections
+	waiting mono       // the deadline the loop sleeps until; 0: none
+	closed  bool
+	done    chan struct{}
 }
 
-type parked struct {
-	c         *net.TCPConn
-	timer     *time.Timer
-	resume    func()
-	onTimeout func()
+// parkOwner is what a parked connection returns to: unpark is called once,
+// on a new goroutine, with the connection as a new net.TCPConn (nil if it
+// could not be made: the socket is then closed) and whether its deadline
+// passed rather than bytes arriving.
+type parkOwner interface {
+	unpark(c *net.TCPConn, timedOut bool)
 }
+
+type parkSlot struct {
+	owner    parkOwner    // nil: free
+	c        *net.TCPConn // attached; nil: detached, fd is the parker's
+	fd       int32
+	gen      uint32
+	at       int32 // index in due
+	deadline mono
+}
+
+// parkHeap orders slot indices by deadline; it keeps each slot's at.
+type parkHeap struct {
+	idx   []int32
+	slots *[]parkSlot
+}
+
+func (h *parkHeap) Len() int { return len(h.idx) }
+func (h *parkHeap) Less(i, j int) bool {
+	return (*h.slots)[h.idx[i]].deadline < (*h.slots)[h.idx[j]].deadline
+}
+func (h *parkHeap) Swap(i, j int) {
+	h.idx[i], h.idx[j] = h.idx[j], h.idx[i]
+	(*h.slots)[h.idx[i]].at = int32(i)
+	(*h.slots)[h.idx[j]].at = int32(j)
+}
+func (h *parkHeap) Push(x any) {
+	i := x.(int32)
+	(*h.slots)[i].at = int32(len(h.idx))
+	h.idx = append(h.idx, i)
+}
+func (h *parkHeap) Pop() any {
+	i := h.idx[len(h.idx)-1]
+	h.idx = h.idx[:len(h.idx)-1]
+	return i
+}
+
+// wakeData marks the eventfd's events.
+const wakeData = ^uint64(0)
 
 func newParker() (*parker, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
@@ -48,117 +95,248 @@ func newParker() (*parker, error) {
 		return nil, err
 	}
 	ev := unix.EpollEvent{Events: unix.EPOLLIN}
+	setEventData(&ev, wakeData)
 	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wake, &ev); err != nil {
 		unix.Close(epfd)
 		unix.Close(wake)
 		return nil, err
 	}
-	p := &parker{epfd: epfd, wake: wake, parked: map[uint64]*parked{}, done: make(chan struct{})}
-	p.next.Store(1) // 0 is the wake-up eventfd
+	p := &parker{epfd: epfd, wake: wake, done: make(chan struct{})}
+	p.due.slots = &p.slots
 	go p.loop()
 	return p, nil
 }
 
+func setEventData(ev *unix.EpollEvent, d uint64) {
+	ev.Fd, ev.Pad = int32(uint32(d)), int32(uint32(d>>32))
+}
+
+func eventData(ev *unix.EpollEvent) uint64 {
+	return uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
+}
+
 var errParkerClosed = errors.New("parker closed")
 
-// park waits for c to become readable, then calls resume on a new
-// goroutine; after timeout it calls onTimeout instead. registered tells
-// whether c's socket is already in the set (from an earlier park).
-func (p *parker) park(c *net.TCPConn, registered bool, timeout time.Duration, resume, onTimeout func()) error {
-	id := p.next.Add(1)
-	pc := &parked{c: c, resume: resume, onTimeout: onTimeout}
+// park hands c to the parker until it becomes readable or timeout passes;
+// then owner.unpark gets it back. detach: c is closed once parked (its
+// socket lives on in the parker) and unpark gets a new net.TCPConn, which
+// frees the net package's and the runtime's state of the socket for as
+// long as it is parked, at a dozen system calls when it resumes: for
+// connections that park seldom and long (idle keep-alive). Otherwise c
+// stays open and unpark gets c itself: for connections that park often
+// and briefly (a slow client's head, byte after byte). On error c is
+// untouched and still the caller's.
+func (p *parker) park(c *net.TCPConn, timeout time.Duration, owner parkOwner, detach bool) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	fd := -1
+	var derr error
+	if err := rc.Control(func(s uintptr) {
+		fd = int(s)
+		if detach {
+			fd, derr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0)
+		}
+	}); err != nil {
+		return err
+	}
+	if derr != nil {
+		return derr
+	}
+	attached := c
+	if detach {
+		attached = nil
+	}
+	deadline := monoOf(time.Now().Add(timeout))
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
+		if detach {
+			unix.Close(fd)
+		}
 		return errParkerClosed
 	}
-	p.parked[id] = pc
-	pc.timer = time.AfterFunc(timeout, func() {
-		if p.take(id) != nil {
-			onTimeout()
-		}
-	})
+	var i int32
+	if k := len(p.free); k > 0 {
+		i, p.free = p.free[k-1], p.free[:k-1]
+	} else {
+		p.slots = append(p.slots, parkSlot{})
+		i = int32(len(p.slots) - 1)
+	}
+	s := &p.slots[i]
+	s.owner, s.c, s.fd, s.deadline = owner, attached, int32(fd), deadline
+	s.gen++
+	gen := s.gen
+	heap.Push(&p.due, i)
+	p.n++
+	wake := p.waiting == 0 || deadline < p.waiting
+	if wake {
+		p.waiting = deadline
+	}
 	p.mu.Unlock()
-	rc, err := c.SyscallConn()
-	if err != nil {
-		p.take(id)
-		return err
-	}
-	var cerr error
-	err = rc.Control(func(fd uintptr) {
-		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT, Fd: int32(uint32(id)), Pad: int32(uint32(id >> 32))}
-		op := unix.EPOLL_CTL_MOD
-		if !registered {
-			op = unix.EPOLL_CTL_ADD
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT}
+	setEventData(&ev, uint64(i)|uint64(gen)<<32)
+	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		p.mu.Lock()
+		mine := p.slots[i].owner != nil && p.slots[i].gen == gen
+		if mine {
+			p.release(i)
 		}
-		cerr = unix.EpollCtl(p.epfd, op, int(fd), &ev)
-	})
-	if err == nil {
-		err = cerr
-	}
-	if err != nil {
-		if pc := p.take(id); pc != nil {
-			pc.timer.Stop()
+		p.mu.Unlock()
+		if mine {
+			if detach {
+				unix.Close(fd)
+			}
+			return err
 		}
-		return err
+		// The loop took it already (its deadline passed): it is parked.
+	}
+	if wake {
+		p.poke()
+	}
+	if detach {
+		c.Close()
 	}
 	return nil
 }
 
-// take removes id from the parked set; exactly one of the event loop, the
-// timer and close gets it.
-func (p *parker) take(id uint64) *parked {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	pc := p.parked[id]
-	delete(p.parked, id)
-	return pc
+// poke wakes the loop.
+func (p *parker) poke() {
+	unix.Write(p.wake, []byte{1, 0, 0, 0, 0, 0, 0, 0})
+}
+
+// release frees slot i (p.mu held).
+func (p *parker) release(i int32) {
+	heap.Remove(&p.due, int(p.slots[i].at))
+	p.slots[i].owner, p.slots[i].c = nil, nil
+	p.free = append(p.free, i)
+	p.n--
+}
+
+// taken is a connection the loop took from its slot, to give back.
+type taken struct {
+	owner    parkOwner
+	c        *net.TCPConn // attached
+	fd       int
+	timedOut bool
 }
 
 func (p *parker) loop() {
 	defer close(p.done)
 	events := make([]unix.EpollEvent, 256)
+	var out []taken
 	for {
-		n, err := unix.EpollWait(p.epfd, events, -1)
-		if err != nil {
-			if err == unix.EINTR {
-				continue
-			}
+		p.mu.Lock()
+		wait := -1
+		if p.due.Len() > 0 {
+			d := p.slots[p.due.idx[0]].deadline
+			p.waiting = d
+			wait = max(0, int((time.Duration(d-monoOf(time.Now()))+time.Millisecond-1)/time.Millisecond))
+		} else {
+			p.waiting = 0
+		}
+		p.mu.Unlock()
+		n, err := unix.EpollWait(p.epfd, events, wait)
+		if err != nil && err != unix.EINTR {
 			return
 		}
-		for _, ev := range events[:n] {
-			id := uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
-			if id == 0 {
-				return // close
+		now := monoOf(time.Now())
+		out = out[:0]
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			return
+		}
+		for k := range max(n, 0) {
+			d := eventData(&events[k])
+			if d == wakeData {
+				var b [8]byte
+				unix.Read(p.wake, b[:])
+				continue
 			}
-			if pc := p.take(id); pc != nil {
-				pc.timer.Stop()
-				go pc.resume()
+			i, gen := int32(uint32(d)), uint32(d>>32)
+			if s := &p.slots[i]; s.owner != nil && s.gen == gen {
+				out = append(out, taken{owner: s.owner, c: s.c, fd: int(s.fd)})
+				p.release(i)
 			}
 		}
+		for p.due.Len() > 0 {
+			i := p.due.idx[0]
+			s := &p.slots[i]
+			if s.deadline > now {
+				break
+			}
+			out = append(out, taken{owner: s.owner, c: s.c, fd: int(s.fd), timedOut: true})
+			p.release(i)
+		}
+		p.mu.Unlock()
+		for k := range out {
+			t := out[k]
+			out[k] = taken{}
+			// The socket leaves this set before its descriptor is
+			// duplicated or closed: the set holds it by descriptor and
+			// would keep reporting it while another one is open.
+			unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, t.fd, nil)
+			c := t.c
+			if c == nil {
+				c = connOf(t.fd)
+			}
+			go t.owner.unpark(c, t.timedOut)
+		}
 	}
+}
+
+// connOf makes a net.TCPConn of a parked socket's descriptor, which it
+// closes (the connection has a duplicate); nil if that fails.
+func connOf(fd int) *net.TCPConn {
+	f := os.NewFile(uintptr(fd), "")
+	c, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		return nil
+	}
+	tc, _ := c.(*net.TCPConn)
+	if tc == nil {
+		c.Close()
+	}
+	return tc
 }
 
 // Len is the number of parked connections.
 func (p *parker) Len() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.parked)
+	return p.n
 }
 
 // close stops the loop and closes every parked connection.
 func (p *parker) close() {
 	p.mu.Lock()
 	p.closed = true
-	all := p.parked
-	p.parked = map[uint64]*parked{}
-	p.mu.Unlock()
-	for _, pc := range all {
-		pc.timer.Stop()
-		pc.c.Close()
+	var fds []int
+	var conns []*net.TCPConn
+	for i := range p.slots {
+		s := &p.slots[i]
+		switch {
+		case s.owner == nil:
+		case s.c != nil:
+			conns = append(conns, s.c)
+		default:
+			fds = append(fds, int(s.fd))
+		}
+		s.owner, s.c = nil, nil
 	}
-	unix.Write(p.wake, []byte{1, 0, 0, 0, 0, 0, 0, 0})
+	p.due.idx, p.free, p.n = nil, nil, 0
+	p.mu.Unlock()
+	p.poke()
 	<-p.done
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
 	unix.Close(p.epfd)
 	unix.Close(p.wake)
 }

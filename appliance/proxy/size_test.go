@@ -8,7 +8,7 @@ import (
 // TestHTTPConnSize keeps httpConn within the 192-byte size class of Go's
 // allocator. An idle keep-alive connection, or a slow client's unfinished
 // head, holds little of the proxy's besides its httpConn: its socket (the
-// net package's), a parker entry with its timer, and the unfinished head's
+// descriptor, while parked: no net.TCPConn), a parker slot, and the unfinished head's
 // bytes. Each of the thousands of idle connections a proxy holds costs
 // that (netlab bench's memory table, beside HAProxy's). Per-request state (buffers,
 // heads, the access record) belongs in the pooled work and requestRecord,
