@@ -339,10 +339,11 @@ func emit(ch chan<- prometheus.Metric, st *Stats) {
 }
 
 // newRegistry is the listener's registry: the snapshot collector and the
-// Go runtime and process collectors.
+// Go runtime and process collectors (the process figures at most once
+// per processEvery).
 func newRegistry(s *Server) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collector{srv: s}, collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		&cachedCollector{c: collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), every: processEvery, now: time.Now})
 	return reg
 }

@@ -118,7 +118,9 @@ func New(source func() Snapshot, log *slog.Logger) *Server {
 		sem: make(chan struct{}, maxInFlight), limited: map[netip.Addr]*logState{}}
 	s.acc.Store(&access{})
 	s.reg = newRegistry(s)
-	s.metric = promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{ErrorLog: slogPrinter{s.log}})
+	// Compressed here at gzip's fastest level (promhttp's is the
+	// default level, three times the CPU for a few percent fewer bytes).
+	s.metric = gzipped(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{ErrorLog: slogPrinter{s.log}, DisableCompression: true}))
 	return s
 }
 

@@ -1,0 +1,112 @@
+package metrics
+
+import (
+	"compress/gzip"
+	"io"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// TestMetricsGzip: a scraper that accepts gzip gets the same text
+// compressed (and Vary), one that does not gets it plain; HEAD has no body.
+func TestMetricsGzip(t *testing.T) {
+	s := New(fullSnapshot, quiet())
+	get := func(method, enc string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(method, "/metrics", nil)
+		if enc != "" {
+			req.Header.Set("Accept-Encoding", enc)
+		}
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, req)
+		if rec.Code != 200 {
+			t.Fatalf("%s /metrics (Accept-Encoding %q): %d", method, enc, rec.Code)
+		}
+		return rec
+	}
+	plain := get("GET", "")
+	if ce := plain.Header().Get("Content-Encoding"); ce != "" {
+		t.Fatalf("without Accept-Encoding: Content-Encoding %q", ce)
+	}
+	for _, enc := range []string{"gzip", "deflate, gzip;q=0.5", "GZIP"} {
+		rec := get("GET", enc)
+		if rec.Header().Get("Content-Encoding") != "gzip" || !strings.Contains(rec.Header().Get("Vary"), "Accept-Encoding") {
+			t.Fatalf("Accept-Encoding %q: Content-Encoding %q, Vary %q", enc, rec.Header().Get("Content-Encoding"), rec.Header().Get("Vary"))
+		}
+		zr, err := gzip.NewReader(rec.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text, err := io.ReadAll(zr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The process figures and the listener's count of requests
+		// differ between two scrapes; the snapshot's may not.
+		want, got := halbLines(plain.Body.String()), halbLines(string(text))
+		if want != got || want == "" {
+			t.Fatalf("gzipped text differs from the plain one:\n%s\n---\n%s", got, want)
+		}
+	}
+	if rec := get("GET", "gzip;q=0, identity"); rec.Header().Get("Content-Encoding") != "" {
+		t.Fatalf("gzip;q=0: Content-Encoding %q", rec.Header().Get("Content-Encoding"))
+	}
+	if rec := get("HEAD", "gzip"); rec.Body.Len() != 0 {
+		t.Fatalf("HEAD with gzip: %d bytes of body", rec.Body.Len())
+	}
+}
+
+func halbLines(text string) string {
+	var out []string
+	for l := range strings.SplitSeq(text, "\n") {
+		if strings.HasPrefix(l, "halb_") && !strings.HasPrefix(l, "halb_observe_") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+type countingCollector struct {
+	n int
+	m prometheus.Metric
+}
+
+func (c *countingCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.m.Desc() }
+func (c *countingCollector) Collect(ch chan<- prometheus.Metric) {
+	c.n++
+	ch <- c.m
+}
+
+// TestCachedCollector: the wrapped collector runs at most once per every;
+// its metrics are sent again in between.
+func TestCachedCollector(t *testing.T) {
+	d := prometheus.NewDesc("x", "x", nil, nil)
+	inner := &countingCollector{m: prometheus.MustNewConstMetric(d, prometheus.GaugeValue, 1)}
+	now := t0
+	cc := &cachedCollector{c: inner, every: time.Second, now: func() time.Time { return now }}
+	collect := func() int {
+		ch := make(chan prometheus.Metric, 8)
+		cc.Collect(ch)
+		close(ch)
+		n := 0
+		for range ch {
+			n++
+		}
+		return n
+	}
+	for i, step := range []struct {
+		advance time.Duration
+		calls   int
+	}{{0, 1}, {500 * time.Millisecond, 1}, {499 * time.Millisecond, 1}, {time.Millisecond, 2}, {-time.Hour, 3}} {
+		now = now.Add(step.advance)
+		if got := collect(); got != 1 {
+			t.Fatalf("step %d: %d metrics, want 1", i, got)
+		}
+		if inner.n != step.calls {
+			t.Fatalf("step %d: the collector ran %d times, want %d", i, inner.n, step.calls)
+		}
+	}
+}
