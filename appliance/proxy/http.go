@@ -769,7 +769,12 @@ func (h *httpConn) exchange(st *serviceState, start time.Time) outcome {
 			return closeConn
 		}
 		x.sc.dl.write(x.sc.TCPConn, start.Add(t.Server.D()), t.Server.D()/8)
-		if _, err := x.sc.Write(out); err != nil {
+		// A request whose body is all in out is sent by the first read
+		// of the response (see sendThenRead); others are sent now.
+		x.pending = nil
+		if x.bodyDone {
+			x.pending = out
+		} else if _, err := x.sc.Write(out); err != nil {
 			if x.reused && info.replayable && tries < 3 {
 				x.drop()
 				continue // a pooled connection the server had closed
@@ -807,6 +812,15 @@ func (h *httpConn) exchange(st *serviceState, start time.Time) outcome {
 		}
 		if status == 0 {
 			break
+		}
+		if status == statusUnsent {
+			if x.reused && info.replayable && tries < 3 {
+				x.drop()
+				continue // a pooled connection the server had closed
+			}
+			s.stats.serverErrors.Add(1)
+			h.fail(502, stSH)
+			return closeConn
 		}
 		if status == statusUnacked {
 			// The server's TCP never acknowledged the request: it did
@@ -868,6 +882,7 @@ type attempt struct {
 	streamed  bool // body bytes were sent beyond the first write: no replay
 	reuseOK   bool // the server connection may go back to the pool
 	acquired  bool
+	pending   []byte    // the request, when readResponseHead sends it
 	headBytes int       // response head bytes in sb
 	have      int       // response bytes in sb
 	sentAt    time.Time // the request was sent (Tr counts from then)
@@ -1063,7 +1078,18 @@ func (h *httpConn) readResponseHead(x *attempt, timeout time.Duration) (int, int
 				sb = *h.sb
 			}
 		}
-		n, err := x.sc.Read(sb[x.have:])
+		var n int
+		var err error
+		if x.pending != nil {
+			out := x.pending
+			x.pending = nil
+			var werr error
+			if n, werr, err = sendThenRead(x.sc.TCPConn, out, sb[x.have:]); werr != nil {
+				return statusUnsent, 0
+			}
+		} else {
+			n, err = x.sc.Read(sb[x.have:])
+		}
 		x.have += n
 		got += n
 		if n > 0 {
@@ -1096,8 +1122,56 @@ func (h *httpConn) readResponseHead(x *attempt, timeout time.Duration) (int, int
 const unackedWait = 400 * time.Millisecond
 
 // statusUnacked is readResponseHead's answer for a request the server's
-// TCP has not acknowledged: not an HTTP status.
-const statusUnacked = 1
+// TCP has not acknowledged, statusUnsent for one it could not send (see
+// attempt.pending): not HTTP statuses.
+const (
+	statusUnacked = 1
+	statusUnsent  = 2
+)
+
+// sendThenRead writes out to c, then reads c's answer into b, with one
+// read system call where c.Write and c.Read take two: Go's Read tries the
+// socket before it waits, and right after a request the answer is never
+// there yet (a read that fails with EAGAIN for each request). The write is
+// made from inside the read's wait, after the runtime has forgotten any
+// earlier readiness of c, so the readiness the answer brings cannot be
+// missed; the first read comes when the poller says the answer (or the
+// server's close or reset) is there. c's deadlines apply. werr is the
+// write's error (nothing was read), err the read's (io.EOF when the server
+// closed).
+func sendThenRead(c *net.TCPConn, out, b []byte) (n int, werr, err error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return 0, err, nil
+	}
+	sent := false
+	var rerr error
+	err = rc.Read(func(fd uintptr) bool {
+		if !sent {
+			sent = true
+			_, werr = c.Write(out)
+			return werr != nil
+		}
+		for {
+			n, rerr = unix.Read(int(fd), b)
+			if rerr != unix.EINTR {
+				break
+			}
+		}
+		return rerr != unix.EAGAIN
+	})
+	switch {
+	case werr != nil:
+		return 0, werr, nil
+	case err != nil: // the deadline, or c closed
+		return 0, nil, err
+	case rerr != nil:
+		return 0, nil, os.NewSyscallError("read", rerr)
+	case n <= 0:
+		return 0, nil, io.EOF
+	}
+	return n, nil, nil
+}
 
 var errUnacked = errors.New("request not acknowledged by the server within " + unackedWait.String())
 
