@@ -771,26 +771,16 @@ func (h *httpConn) exchange(st *serviceState, start time.Time) outcome {
 		x.sc.dl.write(x.sc.TCPConn, start.Add(t.Server.D()), t.Server.D()/8)
 		// A request whose body is all in out is sent by the first read
 		// of the response (see sendThenRead); others are sent now.
+		status, got := 0, 0
 		x.pending = nil
 		if x.bodyDone {
 			x.pending = out
 		} else if _, err := x.sc.Write(out); err != nil {
-			if x.reused && info.replayable && tries < 3 {
-				x.drop()
-				continue // a pooled connection the server had closed
-			}
-			s.stats.serverErrors.Add(1)
-			h.fail(502, stSH)
-			return closeConn
+			status = statusUnsent
 		}
-		if !x.bodyDone && !info.expect100 {
-			x.streamed = true
-			if !h.sendBody(st, x) {
-				return closeConn
-			}
-		}
-		status, got := 0, 0
-		if !x.bodyDone && info.expect100 {
+		switch {
+		case status != 0:
+		case !x.bodyDone && info.expect100:
 			// Wait for the server's 100 Continue, but not for long: a
 			// server that ignores Expect waits for the body (RFC 9110
 			// 10.1.1 lets a client send it anyway, as curl does after 1s).
@@ -802,7 +792,13 @@ func (h *httpConn) exchange(st *serviceState, start time.Time) outcome {
 				}
 				status, got = h.readResponseHead(x, t.Server.D())
 			}
-		} else {
+		case !x.bodyDone:
+			x.streamed = true
+			if !h.sendBody(st, x) {
+				return closeConn
+			}
+			fallthrough
+		default:
 			// A request on a pooled connection that may be sent again
 			// is watched for its acknowledgement while another server
 			// is left: a server gone since the connection was pooled
