@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
 )
 
 // TestMetricsGzip: a scraper that accepts gzip gets the same text
@@ -109,4 +111,37 @@ func TestCachedCollector(t *testing.T) {
 			t.Fatalf("step %d: the collector ran %d times, want %d", i, inner.n, step.calls)
 		}
 	}
+}
+
+// TestFamiliesAsRegistry: /metrics builds its families without the
+// registry (famSink); their text is the registry's, byte for byte, for a
+// node with everything, a bigger one and an empty one.
+func TestFamiliesAsRegistry(t *testing.T) {
+	for name, snap := range map[string]Snapshot{"full": fullSnapshot(), "big": bigSnapshot(3, 2, 4), "empty": {}} {
+		s := New(func() Snapshot { return snap }, quiet())
+		reg, err := s.Registry().Gather()
+		if err != nil {
+			t.Fatalf("%s: registry: %v", name, err)
+		}
+		fs := newFamSink()
+		emit(fs, s.stats())
+		want, got := familiesText(t, reg), familiesText(t, fs.families())
+		if got != want || !strings.Contains(want, "halb_up 1") {
+			t.Errorf("%s: the families differ from the registry's:\n%s\n--- registry:\n%s", name, got, want)
+		}
+	}
+}
+
+// familiesText is the text exposition of the halb_ families.
+func familiesText(t *testing.T, fams []*dto.MetricFamily) string {
+	var b strings.Builder
+	for _, f := range fams {
+		if !strings.HasPrefix(f.GetName(), "halb_") {
+			continue
+		}
+		if _, err := expfmt.MetricFamilyToText(&b, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return b.String()
 }

@@ -1,21 +1,37 @@
 package metrics
 
 import (
+	"sort"
 	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	dto "github.com/prometheus/client_model/go"
 
 	"halb/appliance/proxy"
 )
 
 // descs lists every metric the collector emits (Describe sends them all;
 // docs/metrics.md has a row for each, a test checks it).
-var descs []*prometheus.Desc
+var descs []*metricDesc
 
-func desc(name, help string, labels ...string) *prometheus.Desc {
-	d := prometheus.NewDesc(name, help, labels, nil)
+// metricDesc is a metric's name, help and label names, with its
+// client_golang Desc (for the registry) and the order of its labels by
+// name (for the families built directly, see famSink).
+type metricDesc struct {
+	name, help string
+	labels     []string
+	sorted     []int // indices of labels in name order
+	pd         *prometheus.Desc
+}
+
+func desc(name, help string, labels ...string) *metricDesc {
+	d := &metricDesc{name: name, help: help, labels: labels, pd: prometheus.NewDesc(name, help, labels, nil)}
+	for i := range labels {
+		d.sorted = append(d.sorted, i)
+	}
+	sort.SliceStable(d.sorted, func(i, j int) bool { return labels[d.sorted[i]] < labels[d.sorted[j]] })
 	descs = append(descs, d)
 	return d
 }
@@ -131,28 +147,54 @@ var (
 // RefuseReasons are the reasons the listener refuses a client.
 var RefuseReasons = []string{"forbidden", "unauthorized", "method", "vip", "busy"}
 
-// collector turns one Snapshot per scrape into const metrics.
+// collector turns one Snapshot per scrape into const metrics: the
+// registry's way (Registry, the tests); /metrics builds the same families
+// directly (gatherer).
 type collector struct {
 	srv *Server
 }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range descs {
-		ch <- d
+		ch <- d.pd
 	}
 }
 
 func (c collector) Collect(ch chan<- prometheus.Metric) {
-	st := c.srv.stats()
-	emit(ch, st)
+	emit(chanSink(ch), c.srv.stats())
 }
 
-func gauge(ch chan<- prometheus.Metric, d *prometheus.Desc, v float64, l ...string) {
-	ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, l...)
+// sink takes the samples emit makes.
+type sink interface {
+	sample(d *metricDesc, t dto.MetricType, v float64, labels []string)
+	histogram(d *metricDesc, count uint64, sum float64, bounds []float64, cum []uint64, labels []string)
 }
 
-func counter(ch chan<- prometheus.Metric, d *prometheus.Desc, v float64, l ...string) {
-	ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, l...)
+// chanSink makes client_golang const metrics of the samples.
+type chanSink chan<- prometheus.Metric
+
+func (ch chanSink) sample(d *metricDesc, t dto.MetricType, v float64, labels []string) {
+	vt := prometheus.GaugeValue
+	if t == dto.MetricType_COUNTER {
+		vt = prometheus.CounterValue
+	}
+	ch <- prometheus.MustNewConstMetric(d.pd, vt, v, labels...)
+}
+
+func (ch chanSink) histogram(d *metricDesc, count uint64, sum float64, bounds []float64, cum []uint64, labels []string) {
+	buckets := make(map[float64]uint64, len(bounds))
+	for i, b := range bounds {
+		buckets[b] = cum[i]
+	}
+	ch <- prometheus.MustNewConstHistogram(d.pd, count, sum, buckets, labels...)
+}
+
+func gauge(sk sink, d *metricDesc, v float64, l ...string) {
+	sk.sample(d, dto.MetricType_GAUGE, v, l)
+}
+
+func counter(sk sink, d *metricDesc, v float64, l ...string) {
+	sk.sample(d, dto.MetricType_COUNTER, v, l)
 }
 
 func b2f(b bool) float64 {
@@ -164,30 +206,30 @@ func b2f(b bool) float64 {
 
 // histogram turns a proxy histogram (non-cumulative counts, the last
 // above every bound) into a Prometheus one.
-func histogram(ch chan<- prometheus.Metric, d *prometheus.Desc, h proxy.Histogram, l ...string) {
-	buckets := make(map[float64]uint64, len(h.Bounds))
-	var cum uint64
-	for i, b := range h.Bounds {
+func histogram(sk sink, d *metricDesc, h proxy.Histogram, l ...string) {
+	cum := make([]uint64, len(h.Bounds))
+	var c uint64
+	for i := range h.Bounds {
 		if i < len(h.Counts) {
-			cum += h.Counts[i]
+			c += h.Counts[i]
 		}
-		buckets[b] = cum
+		cum[i] = c
 	}
 	for i := len(h.Bounds); i < len(h.Counts); i++ {
-		cum += h.Counts[i]
+		c += h.Counts[i]
 	}
-	ch <- prometheus.MustNewConstHistogram(d, cum, h.Sum, buckets, l...)
+	sk.histogram(d, c, h.Sum, h.Bounds, cum, l)
 }
 
-func responses(ch chan<- prometheus.Metric, d *prometheus.Desc, m map[string]int64, l ...string) {
+func responses(sk sink, d *metricDesc, m map[string]int64, l ...string) {
 	for _, c := range classes {
-		counter(ch, d, float64(m[c]), with(l, c)...)
+		counter(sk, d, float64(m[c]), with(l, c)...)
 	}
 }
 
 func since(now, t time.Time) float64 { return max(now.Sub(t).Seconds(), 0) }
 
-func emit(ch chan<- prometheus.Metric, st *Stats) {
+func emit(ch sink, st *Stats) {
 	now := st.Now
 	gauge(ch, mUp, 1)
 	gauge(ch, mBuild, 1, st.Version)
@@ -338,12 +380,18 @@ func emit(ch chan<- prometheus.Metric, st *Stats) {
 	}
 }
 
+// runtimeCollectors are the Go runtime's and the process's collectors
+// (the process figures at most once per processEvery).
+func runtimeCollectors() []prometheus.Collector {
+	return []prometheus.Collector{collectors.NewGoCollector(),
+		&cachedCollector{c: collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), every: processEvery, now: time.Now}}
+}
+
 // newRegistry is the listener's registry: the snapshot collector and the
-// Go runtime and process collectors (the process figures at most once
-// per processEvery).
-func newRegistry(s *Server) *prometheus.Registry {
+// runtime ones.
+func newRegistry(s *Server, runtime []prometheus.Collector) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collector{srv: s}, collectors.NewGoCollector(),
-		&cachedCollector{c: collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), every: processEvery, now: time.Now})
+	reg.MustRegister(collector{srv: s})
+	reg.MustRegister(runtime...)
 	return reg
 }

@@ -117,10 +117,13 @@ func New(source func() Snapshot, log *slog.Logger) *Server {
 	s := &Server{source: source, log: log.With("component", "observe"), now: time.Now, auth: newAuthCache(),
 		sem: make(chan struct{}, maxInFlight), limited: map[netip.Addr]*logState{}}
 	s.acc.Store(&access{})
-	s.reg = newRegistry(s)
+	rt := runtimeCollectors()
+	s.reg = newRegistry(s, rt)
+	rtReg := prometheus.NewRegistry()
+	rtReg.MustRegister(rt...)
 	// Compressed here at gzip's fastest level (promhttp's is the
 	// default level, three times the CPU for a few percent fewer bytes).
-	s.metric = gzipped(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{ErrorLog: slogPrinter{s.log}, DisableCompression: true}))
+	s.metric = gzipped(promhttp.HandlerFor(gatherer{srv: s, runtime: rtReg}, promhttp.HandlerOpts{ErrorLog: slogPrinter{s.log}, DisableCompression: true}))
 	return s
 }
 
