@@ -126,6 +126,12 @@ type BenchRound struct {
 	SlowServed  int64  `json:"slow_served,omitempty"`
 	SlowFailed  int64  `json:"slow_failed,omitempty"`
 	SlowErr     string `json:"slow_error,omitempty"`
+	// RouteCheck (routes rows): the route backends must have got at
+	// least the requests wrk completed (Routed, from the proxy's
+	// /metrics), and the default backend none (Unrouted).
+	RouteCheck bool  `json:"-"`
+	Routed     int64 `json:"routed,omitempty"`
+	Unrouted   int64 `json:"unrouted,omitempty"`
 	// Rejected: the run had errors or non-2xx/3xx responses, a log
 	// row's receiver got fewer than 9 lines in 10 requests, a scrape
 	// failed, a conn row's requests shared connections, or a slow
@@ -176,6 +182,9 @@ type BenchResult struct {
 	// NewConns and Accepted sum a conn row's rounds (all of them).
 	NewConns int64 `json:"new_connections,omitempty"`
 	Accepted int64 `json:"accepted_connections,omitempty"`
+	// Routed and Unrouted sum a routes row's rounds (all of them).
+	Routed   int64 `json:"routed,omitempty"`
+	Unrouted int64 `json:"unrouted,omitempty"`
 	// SlowClients is a slow row's crowd; SlowServed and SlowFailed sum
 	// its rounds (all of them).
 	SlowClients int   `json:"slow_clients,omitempty"`
@@ -521,7 +530,8 @@ func Bench(l *Lab, o BenchOptions, logf func(string, ...any)) (rep *BenchReport,
 // responses, whose syslog receiver got fewer than 9 access lines in 10
 // requests (log rows: LogLines > 0), in which a scrape failed, whose
 // requests were fewer than the new connections from the client or
-// accepted by the target (conn rows), or in which a slow client failed or
+// accepted by the target (conn rows), whose requests did not all reach
+// the routes' backends (routes rows), or in which a slow client failed or
 // was never served (slow rows), and says why.
 func judgeRound(r *BenchRound) {
 	var why []string
@@ -536,6 +546,9 @@ func judgeRound(r *BenchRound) {
 	}
 	if r.ConnPerRequest && (r.NewConns < r.Requests || r.Accepted < r.Requests) {
 		why = append(why, fmt.Sprintf("%d requests over %d new connections from the client, %d accepted: not one a request", r.Requests, r.NewConns, r.Accepted))
+	}
+	if r.RouteCheck && (r.Routed < r.Requests || r.Unrouted > 0) {
+		why = append(why, fmt.Sprintf("%d requests, %d to the routes' backends, %d to the default: not routed by host", r.Requests, r.Routed, r.Unrouted))
 	}
 	if r.SlowClients > 0 && (r.SlowFailed > 0 || r.SlowServed < int64(r.SlowClients)) {
 		w := fmt.Sprintf("%d slow clients: %d requests served, %d failed", r.SlowClients, r.SlowServed, r.SlowFailed)
@@ -625,6 +638,8 @@ func summarizeRounds(name, url string, rounds []BenchRound) BenchResult {
 		res.Scrapes += r.Scrapes
 		res.ScrapeErrors += r.ScrapeErrors
 		res.NewConns += r.NewConns
+		res.Routed += r.Routed
+		res.Unrouted += r.Unrouted
 		res.Accepted += r.Accepted
 		res.SlowClients = max(res.SlowClients, r.SlowClients)
 		res.SlowServed += r.SlowServed
@@ -864,7 +879,7 @@ func WriteBench(w io.Writer, dir string, rep *BenchReport) error {
 		fmt.Fprintf(w, "the -conn, -16k, -1m, -slow and scale (-servers, -routes) rows: %d rounds of %s per target; ratio: to direct-KIND where there is one, else to direct\n",
 			rep.RowRounds, rep.RowDuration)
 	}
-	fmt.Fprintf(w, "%-24s %-22s %-18s %-20s %-18s %7s %7s %8s %6s\n", "target", "requests/s", "p50 ms", "p99 ms", "MB/s", "errors", "rounds", "rss MiB", "ratio")
+	fmt.Fprintf(w, "%-24s %-22s %-20s %-20s %-18s %7s %7s %8s %6s\n", "target", "requests/s", "p50 ms", "p99 ms", "MB/s", "errors", "rounds", "rss MiB", "ratio")
 	for _, r := range rep.Throughput {
 		mem, mb, ratio := "-", "-", "-"
 		if r.Ratio > 0 {
@@ -876,7 +891,7 @@ func WriteBench(w io.Writer, dir string, rep *BenchReport) error {
 		if r.MBps > 0 {
 			mb = fmt.Sprintf("%.0f (%.0f-%.0f)", r.MBps, r.MBpsSpread.Min, r.MBpsSpread.Max)
 		}
-		fmt.Fprintf(w, "%-24s %-22s %-18s %-20s %-18s %7d %7s %8s %6s\n", r.Name,
+		fmt.Fprintf(w, "%-24s %-22s %-20s %-20s %-18s %7d %7s %8s %6s\n", r.Name,
 			fmt.Sprintf("%.0f (%.0f-%.0f)", r.RPS, r.RPSSpread.Min, r.RPSSpread.Max),
 			fmt.Sprintf("%.2f (%.2f-%.2f)", r.P50MS, r.P50Spread.Min, r.P50Spread.Max),
 			fmt.Sprintf("%.2f (%.2f-%.2f)", r.P99MS, r.P99Spread.Min, r.P99Spread.Max),
@@ -895,6 +910,10 @@ func WriteBench(w io.Writer, dir string, rep *BenchReport) error {
 		if strings.HasSuffix(r.Name, "-conn") {
 			fmt.Fprintf(w, "%s: %d requests over %d new connections from the client, %d accepted by the target\n",
 				r.Name, r.Requests, r.NewConns, r.Accepted)
+		}
+		if strings.Contains(r.Name, "-routes") {
+			fmt.Fprintf(w, "%s: %d requests, %d to the routes' backends and %d to the default backend (the proxy's /metrics)\n",
+				r.Name, r.Requests, r.Routed, r.Unrouted)
 		}
 		if r.SlowClients > 0 {
 			fmt.Fprintf(w, "%s: %d slow clients held in each round: %d slow requests served, %d clients failed; requests/s and p99 are wrk's normal clients'\n",

@@ -2,10 +2,13 @@ package netlab
 
 import (
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -75,6 +78,9 @@ type rowTarget struct {
 	accepts *Host
 	// slow: slow clients held during the run.
 	slow int
+	// routes: /metrics to read, before and after the run, the requests
+	// the route backends (rb*) and the default backend got.
+	routes string
 }
 
 // BenchRowDefinitions says what each row of the report measures.
@@ -98,6 +104,9 @@ func slowHeadFor(n int) string {
 // extraTargets lists the conn, size and slow rows' targets on the plain
 // topologies ref and hc.
 func extraTargets(rows []string, ref, hc *Classic, pidOf func(*Classic, string) int) []rowTarget {
+	if !slices.Contains(rows, "conn") && !slices.Contains(rows, "size") {
+		return nil // ref and hc may not exist
+	}
 	vip := "http://" + ClassicVIP
 	tcp := vip + ":" + strconv.Itoa(ClassicTCPPort)
 	direct := "http://10.0.0.11"
@@ -196,6 +205,12 @@ func (tg rowTarget) round(o BenchOptions) (BenchRound, error) {
 			return BenchRound{}, err
 		}
 	}
+	var routed0, default0 int64
+	if tg.routes != "" {
+		if routed0, default0, err = routeCounts(tg.c.Client, tg.routes); err != nil {
+			return BenchRound{}, err
+		}
+	}
 	r, err := tg.c.wrk(tg.url, o, tg.wrk...)
 	if slow != nil {
 		served, failed, first := slow.Stop()
@@ -215,6 +230,13 @@ func (tg rowTarget) round(o BenchOptions) (BenchRound, error) {
 			return r, err
 		}
 		r.ConnPerRequest, r.NewConns, r.Accepted = true, active1-active0, passive1-passive0
+	}
+	if tg.routes != "" {
+		routed, def, err := routeCounts(tg.c.Client, tg.routes)
+		if err != nil {
+			return r, err
+		}
+		r.RouteCheck, r.Routed, r.Unrouted = true, routed-routed0, def-default0
 	}
 	if tg.size > 0 {
 		r.MBps = r.RPS * float64(tg.size) / 1e6
@@ -246,6 +268,9 @@ func benchScale(l *Lab, o BenchOptions, pidOf func(*Classic, string) int, logf f
 	}
 	for _, sc := range benchScales {
 		co := ClassicOptions{ClientOnBack: true, SingleServer: true, NoChecks: true, Servers: sc.servers, Routes: sc.routes}
+		if sc.routes > 0 {
+			co.ObserveListen = ":" + benchObservePort
+		}
 		logf("bench: scale %s: starting both flavors", sc.name)
 		res, err := func() ([]BenchResult, error) {
 			var ts []rowTarget
@@ -270,6 +295,7 @@ func benchScale(l *Lab, o BenchOptions, pidOf func(*Classic, string) int, logf f
 				tg := rowTarget{c: c, name: fl.name + "-http-" + sc.name, url: classicURL, pid: pidOf(c, fl.proc)}
 				if sc.routes > 0 {
 					tg.wrk = []string{"-s", lua}
+					tg.routes = "http://192.168.10.1:" + benchObservePort + "/metrics"
 				}
 				ts = append(ts, tg)
 			}
@@ -294,4 +320,52 @@ request = function()
   return wrk.format(nil, nil, { ["Host"] = "r" .. i .. ".bench" })
 end
 `, n)
+}
+
+// routeCounts reads the requests the route backends (rb*) and the default
+// backend (web) got, from the proxy's /metrics at url (HAProxy's exporter
+// and halb name the series alike).
+func routeCounts(h *Host, url string) (routed, def int64, err error) {
+	tr := &http.Transport{DialContext: h.Dial}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get(url)
+	if err != nil {
+		return 0, 0, fmt.Errorf("route counts: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return 0, 0, fmt.Errorf("route counts: GET %s: %s %v", url, resp.Status, err)
+	}
+	per, err := parseBackendRequests(string(b))
+	if err != nil {
+		return 0, 0, fmt.Errorf("route counts: %s: %w", url, err)
+	}
+	for be, n := range per {
+		if strings.HasPrefix(be, "rb") {
+			routed += n
+		}
+	}
+	return routed, per["web"], nil
+}
+
+// backendRequests matches a backend's HTTP request counter in Prometheus
+// text: haproxy_ or halb_backend_http_requests_total{proxy="NAME"} VALUE.
+var backendRequests = regexp.MustCompile(`(?m)^(?:haproxy|halb)_backend_http_requests_total\{(?:[^}]*,)?proxy="([^"]+)"[^}]*\} ([0-9.e+]+)$`)
+
+// parseBackendRequests reads each backend's HTTP request counter; none is
+// an error.
+func parseBackendRequests(text string) (map[string]int64, error) {
+	out := map[string]int64{}
+	for _, m := range backendRequests.FindAllStringSubmatch(text, -1) {
+		v, err := strconv.ParseFloat(m[2], 64)
+		if err != nil {
+			return nil, fmt.Errorf("backend %s: %q: %w", m[1], m[2], err)
+		}
+		out[m[1]] = int64(v)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no backend_http_requests_total series")
+	}
+	return out, nil
 }

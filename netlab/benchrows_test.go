@@ -83,6 +83,9 @@ func TestJudgeRoundRows(t *testing.T) {
 		{BenchRound{Requests: 1000, ConnPerRequest: true, NewConns: 1000, Accepted: 999}, "1000 requests over 1000 new connections from the client, 999 accepted: not one a request"},
 		{BenchRound{Requests: 1000, ConnPerRequest: true}, "1000 requests over 0 new connections from the client, 0 accepted: not one a request"},
 		{BenchRound{Requests: 1000, SlowClients: 1000, SlowServed: 1500}, ""},
+		{BenchRound{Requests: 1000, RouteCheck: true, Routed: 1064}, ""},
+		{BenchRound{Requests: 1000, RouteCheck: true, Routed: 999}, "1000 requests, 999 to the routes' backends, 0 to the default: not routed by host"},
+		{BenchRound{Requests: 1000, RouteCheck: true, Routed: 1000, Unrouted: 3}, "1000 requests, 1000 to the routes' backends, 3 to the default: not routed by host"},
 		{BenchRound{Requests: 1000, SlowClients: 1000, SlowServed: 999}, "1000 slow clients: 999 requests served, 0 failed"},
 		{BenchRound{Requests: 1000, SlowClients: 1000, SlowServed: 2000, SlowFailed: 1, SlowErr: "EOF"}, "1000 slow clients: 2000 requests served, 1 failed (EOF)"},
 	} {
@@ -142,7 +145,7 @@ func TestBenchRowsSummary(t *testing.T) {
 	out := b.String()
 	for _, want := range []string{
 		"3 rounds of 3s per target",
-		"haproxy-http-16k         300 (200-400)          0.00 (0.00-0.00)   2.00 (2.00-2.00)     3 (2-4)                  0     2/2        -   0.38",
+		"haproxy-http-16k         300 (200-400)          0.00 (0.00-0.00)     2.00 (2.00-2.00)     3 (2-4)                  0     2/2        -   0.38",
 		"haproxy-http-conn: 660 requests over 680 new connections from the client, 683 accepted by the target",
 		"halb-http-slow: 1000 slow clients held in each round: 2300 slow requests served, 2 clients failed",
 		"halb/HAProxy http-16k          requests/s 1.33 (rounds 1.00-1.00), p99 0.50 (= MB/s)",
@@ -244,5 +247,23 @@ func TestHostsLua(t *testing.T) {
 	counts := slices.Collect(maps.Values(hosts))
 	if len(hosts) < 2 || slices.Max(counts)-slices.Min(counts) > 1 {
 		t.Errorf("%d hosts, each %d to %d times; want host after host, in turn:\n%s", len(hosts), slices.Min(counts), slices.Max(counts), out)
+	}
+}
+
+func TestParseBackendRequests(t *testing.T) {
+	text := `# HELP haproxy_backend_http_requests_total Total number of HTTP requests received
+# TYPE haproxy_backend_http_requests_total counter
+haproxy_backend_http_requests_total{proxy="rb0"} 1234
+haproxy_backend_http_requests_total{proxy="web"} 2
+haproxy_frontend_http_requests_total{proxy="web"} 99999
+halb_backend_http_requests_total{proxy="rb1"} 1.5e+06
+`
+	got, err := parseBackendRequests(text)
+	want := map[string]int64{"rb0": 1234, "web": 2, "rb1": 1500000}
+	if err != nil || !maps.Equal(got, want) {
+		t.Errorf("parseBackendRequests = %v, %v; want %v", got, err, want)
+	}
+	if _, err := parseBackendRequests("haproxy_frontend_http_requests_total{proxy=\"web\"} 1\n"); err == nil {
+		t.Error("no backend series: parsed")
 	}
 }
