@@ -83,17 +83,28 @@ type rowTarget struct {
 	routes string
 }
 
-// BenchRowDefinitions says what each row of the report measures.
+// BenchRowDefinitions says what each row of o.Rows measures (log, scrape
+// and mem are said in the table's header and footer).
 func BenchRowDefinitions(o BenchOptions) []string {
-	return []string{
-		"http, tcp: wrk keep-alive GET / (a 4-byte body) through each proxy's http and tcp service and directly to the backend",
-		"-conn: wrk -H 'Connection: close': every request on a new connection, so requests/s is connections/s; a round counts only when the client's TCP active opens and the target's passive opens (lb1, or be1 for direct) are each at least wrk's completed requests",
-		fmt.Sprintf("-16k, -1m: wrk keep-alive GET /bytes?n=%d or %d from the backend, which writes the same bytes from memory; MB/s is requests/s x body bytes / 10^6 (headers not counted)", benchSmallBody, benchLargeBody),
-		fmt.Sprintf("-slow: %d slow clients held through the run, each on its own connection sending GET /bytes?n=%d one byte every %s (%s a head) and reading the answer %d bytes every %s, then the next request; requests/s and p99 are wrk -c%d's (normal clients) meanwhile; after wrk, every slow client finishes its request, and a round counts only when each was served at least once and none failed",
-			o.SlowClients, benchSmallBody, o.SlowByteEvery, time.Duration(len(slowHeadFor(benchSmallBody)))*o.SlowByteEvery, SlowReadChunk, SlowReadEvery, o.Connections),
-		"-servers<N>: the http backend has N servers, all the same backend process (be1:80), balanced roundrobin, health checks off (check: none) in both flavors: the cost of balancing over N",
-		fmt.Sprintf("-routes10000: 10 000 exact host routes r<i>.bench over %d backends of one server (be1:80), checks off; wrk's Lua script sends each request to the next host in turn; HAProxy looks the host up in a map file (use_backend %%[req.hdr(host),host_only,lower,map(file,web)]), as its users write many hosts, not 10 000 ACLs", RouteBackends),
+	defs := []struct {
+		rows []string
+		def  string
+	}{
+		{[]string{"http", "tcp"}, "http, tcp: wrk keep-alive GET / (a 4-byte body) through each proxy's http and tcp service and directly to the backend"},
+		{[]string{"conn"}, "-conn: wrk -H 'Connection: close': every request on a new connection, so requests/s is connections/s; a round counts only when the client's TCP active opens and the target's passive opens (lb1, or be1 for direct) are each at least wrk's completed requests"},
+		{[]string{"size"}, fmt.Sprintf("-16k, -1m: wrk keep-alive GET /bytes?n=%d or %d from the backend, which writes the same bytes from memory; MB/s is requests/s x body bytes / 10^6 (headers not counted)", benchSmallBody, benchLargeBody)},
+		{[]string{"slow"}, fmt.Sprintf("-slow: %d slow clients held through the run, each on its own connection sending GET /bytes?n=%d one byte every %s (%s a head) and reading the answer %d bytes every %s, then the next request; requests/s and p99 are wrk -c%d's (normal clients) meanwhile; after wrk, every slow client finishes its request, and a round counts only when each was served at least once and none failed",
+			o.SlowClients, benchSmallBody, o.SlowByteEvery, time.Duration(len(slowHeadFor(benchSmallBody)))*o.SlowByteEvery, SlowReadChunk, SlowReadEvery, o.Connections)},
+		{[]string{"scale"}, "-servers<N>: the http backend has N servers, all the same backend process (be1:80), balanced roundrobin, health checks off (check: none) in both flavors: the cost of balancing over N"},
+		{[]string{"scale"}, fmt.Sprintf("-routes10000: 10 000 exact host routes r<i>.bench over %d backends of one server (be1:80), checks off; wrk's Lua script sends each request to the next host in turn; HAProxy looks the host up in a map file (use_backend %%[req.hdr(host),host_only,lower,map(file,web)]), as its users write many hosts, not 10 000 ACLs; a round counts only when the routes' backends got at least wrk's completed requests and the default backend none (each proxy's /metrics)", RouteBackends)},
 	}
+	var out []string
+	for _, d := range defs {
+		if slices.ContainsFunc(d.rows, o.row) {
+			out = append(out, d.def)
+		}
+	}
+	return out
 }
 
 // slowHeadFor is the head a slow client sends for a body of n bytes.

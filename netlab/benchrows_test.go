@@ -30,6 +30,13 @@ func TestParseBenchRows(t *testing.T) {
 			t.Errorf("ParseBenchRows(%q) = %v, %v; want %v", c.in, got, err, c.want)
 		}
 	}
+	defs := BenchRowDefinitions(BenchOptions{Rows: []string{"conn", "mem"}}.withDefaults())
+	if len(defs) != 1 || !strings.HasPrefix(defs[0], "-conn: ") {
+		t.Errorf("definitions of conn and mem: %q", defs)
+	}
+	if defs := BenchRowDefinitions(BenchOptions{}.withDefaults()); len(defs) != 6 {
+		t.Errorf("definitions of every row: %d, want 6", len(defs))
+	}
 	for _, bad := range []string{"http,bogus", ",", "HTTP"} {
 		if _, err := ParseBenchRows(bad); err == nil {
 			t.Errorf("ParseBenchRows(%q) took it", bad)
