@@ -47,7 +47,8 @@ func (m BackendMode) String() string {
 
 // Backend is an HTTP server that names itself in every response: status 200,
 // body "<name>\n" and header "X-Backend: <name>", on every path ("/healthz"
-// included). Its knobs (SetMode, SetDelay) are safe to use while it serves.
+// included) but BytesPath, where the body is n bytes (GET /bytes?n=16384;
+// benchmarks of large responses). Its knobs (SetMode, SetDelay) are safe to use while it serves.
 //
 // Backend is namespace-agnostic: it serves on the listener it is given and,
 // after ModeRefuse, listens again through the function set by SetRelisten.
@@ -357,6 +358,12 @@ func (b *Backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			status = http.StatusInternalServerError
 		}
 		body := b.name + "\n"
+		size := int64(-1)
+		if r.URL.Path == BytesPath {
+			if size = bytesParam(r); size < 0 {
+				status, body = http.StatusBadRequest, "n: a byte count up to 1 GiB\n"
+			}
+		}
 		h := w.Header()
 		b.mu.Lock()
 		for k, v := range b.header {
@@ -365,9 +372,16 @@ func (b *Backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		b.mu.Unlock()
 		h.Set("X-Backend", b.name)
 		h.Set("Content-Type", "text/plain; charset=utf-8")
-		h.Set("Content-Length", strconv.Itoa(len(body)))
-		w.WriteHeader(status)
-		io.WriteString(w, body)
+		if size >= 0 {
+			h.Set("Content-Type", "application/octet-stream")
+			h.Set("Content-Length", strconv.FormatInt(size, 10))
+			w.WriteHeader(status)
+			writeBytes(w, size)
+		} else {
+			h.Set("Content-Length", strconv.Itoa(len(body)))
+			w.WriteHeader(status)
+			io.WriteString(w, body)
+		}
 		b.requests.Add(1)
 		if r.URL.Path != "/healthz" {
 			b.served.Add(1)
@@ -597,4 +611,39 @@ func (e *EchoServer) Close() error {
 	}
 	e.wg.Wait()
 	return nil
+}
+
+// BytesPath is the Backend path whose answer is a body of n bytes (query
+// n, at most 1 GiB) with a Content-Length: the same bytes every time, from
+// memory, so that the body costs the backend no more than writing it.
+const BytesPath = "/bytes"
+
+// bytesChunk is what writeBytes repeats.
+var bytesChunk = func() []byte {
+	b := make([]byte, 64<<10)
+	for i := range b {
+		b[i] = 'a' + byte(i%26)
+	}
+	return b
+}()
+
+// bytesParam is the n of a BytesPath request, -1 when missing or out of
+// range.
+func bytesParam(r *http.Request) int64 {
+	n, err := strconv.ParseInt(r.URL.Query().Get("n"), 10, 64)
+	if err != nil || n < 0 || n > 1<<30 {
+		return -1
+	}
+	return n
+}
+
+// writeBytes writes n bytes of bytesChunk, over and over.
+func writeBytes(w io.Writer, n int64) {
+	for n > 0 {
+		k := min(n, int64(len(bytesChunk)))
+		if _, err := w.Write(bytesChunk[:k]); err != nil {
+			return
+		}
+		n -= k
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -417,5 +418,37 @@ func TestEchoServer(t *testing.T) {
 	}
 	if e.Close() != nil || e.Name() != "echo1" {
 		t.Fatal("second Close or Name")
+	}
+}
+
+// TestBackendBytes: /bytes?n=N answers N bytes with that Content-Length
+// (more than one 64 KiB chunk too); a bad n is a 400.
+func TestBackendBytes(t *testing.T) {
+	_, addr := startBackend(t, "be1")
+	c := newClient(true, 5*time.Second)
+	for _, n := range []int64{0, 16 << 10, 1<<20 + 3} {
+		resp, err := c.Get("http://" + addr + BytesPath + "?n=" + strconv.FormatInt(n, 10))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 || resp.ContentLength != n || int64(len(body)) != n {
+			t.Errorf("n=%d: status %d, Content-Length %d, %d bytes (%v)", n, resp.StatusCode, resp.ContentLength, len(body), err)
+		}
+		if n > 0 && (body[0] != 'a' || body[n-1] != 'a'+byte((n-1)%(64<<10)%26)) {
+			t.Errorf("n=%d: body starts %q, ends %q", n, body[0], body[n-1])
+		}
+	}
+	for _, q := range []string{"", "?n=-1", "?n=x", "?n=2000000000"} {
+		resp, err := c.Get("http://" + addr + BytesPath + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 400 {
+			t.Errorf("%s%s: status %d, want 400", BytesPath, q, resp.StatusCode)
+		}
 	}
 }

@@ -34,6 +34,16 @@ type BenchReport struct {
 	Duration    time.Duration `json:"duration_ns"`
 	Connections int           `json:"connections"`
 	Threads     int           `json:"threads"`
+	// Rows are the rows run (BenchRows); RowRounds and RowDuration the
+	// wrk rounds of the conn, size, slow and scale rows; SlowClients and
+	// SlowByteEvery the slow row's crowd.
+	Rows          []string      `json:"rows"`
+	RowRounds     int           `json:"row_rounds"`
+	RowDuration   time.Duration `json:"row_duration_ns"`
+	SlowClients   int           `json:"slow_clients"`
+	SlowByteEvery time.Duration `json:"slow_byte_every_ns"`
+	// Definitions say what each row measures.
+	Definitions []string `json:"row_definitions"`
 
 	Throughput []BenchResult `json:"throughput"`
 	// Ratios compare halb with HAProxy in each mode: http, tcp, http-log
@@ -101,10 +111,33 @@ type BenchRound struct {
 	ScrapeErrors int     `json:"scrape_errors,omitempty"`
 	ScrapeBytes  float64 `json:"scrape_bytes,omitempty"`
 	ScrapeMS     float64 `json:"scrape_ms,omitempty"`
+	// MBps (size rows) is requests/s x the body's bytes / 10^6.
+	MBps float64 `json:"mb_per_s,omitempty"`
+	// ConnPerRequest (conn rows): every request must come on a new
+	// connection; NewConns counts the client's TCP active opens during
+	// the run, Accepted the target host's passive opens.
+	ConnPerRequest bool  `json:"-"`
+	NewConns       int64 `json:"new_connections,omitempty"`
+	Accepted       int64 `json:"accepted_connections,omitempty"`
+	// SlowClients (slow rows) were held during the run; SlowServed
+	// counts their answered requests, SlowFailed the clients whose
+	// request failed (SlowErr: the first failure).
+	SlowClients int    `json:"slow_clients,omitempty"`
+	SlowServed  int64  `json:"slow_served,omitempty"`
+	SlowFailed  int64  `json:"slow_failed,omitempty"`
+	SlowErr     string `json:"slow_error,omitempty"`
+	// RouteCheck (routes rows): the route backends must have got at
+	// least the requests wrk completed (Routed, from the proxy's
+	// /metrics), and the default backend none (Unrouted).
+	RouteCheck bool  `json:"-"`
+	Routed     int64 `json:"routed,omitempty"`
+	Unrouted   int64 `json:"unrouted,omitempty"`
 	// Rejected: the run had errors or non-2xx/3xx responses, a log
-	// row's receiver got fewer than 9 lines in 10 requests, or a scrape
-	// failed; it is left out of the medians (a proxy answering errors
-	// fast is not fast, one that loses its log lines did not log).
+	// row's receiver got fewer than 9 lines in 10 requests, a scrape
+	// failed, a conn row's requests shared connections, or a slow
+	// client was not served; it is left out of the medians (a proxy
+	// answering errors fast is not fast, one that loses its log lines
+	// did not log).
 	Rejected bool   `json:"rejected,omitempty"`
 	Why      string `json:"rejected_why,omitempty"`
 }
@@ -141,7 +174,24 @@ type BenchResult struct {
 	ScrapeErrors int     `json:"scrape_errors,omitempty"`
 	ScrapeBytes  float64 `json:"scrape_bytes,omitempty"`
 	ScrapeMS     float64 `json:"scrape_ms,omitempty"`
-	// Ratio is RPS relative to direct.
+	// BodyBytes (size rows) is the response body's size; MBps the median
+	// of the accepted rounds' MB/s.
+	BodyBytes  int64   `json:"body_bytes,omitempty"`
+	MBps       float64 `json:"mb_per_s,omitempty"`
+	MBpsSpread Spread  `json:"mb_per_s_rounds,omitzero"`
+	// NewConns and Accepted sum a conn row's rounds (all of them).
+	NewConns int64 `json:"new_connections,omitempty"`
+	Accepted int64 `json:"accepted_connections,omitempty"`
+	// Routed and Unrouted sum a routes row's rounds (all of them).
+	Routed   int64 `json:"routed,omitempty"`
+	Unrouted int64 `json:"unrouted,omitempty"`
+	// SlowClients is a slow row's crowd; SlowServed and SlowFailed sum
+	// its rounds (all of them).
+	SlowClients int   `json:"slow_clients,omitempty"`
+	SlowServed  int64 `json:"slow_served,omitempty"`
+	SlowFailed  int64 `json:"slow_failed,omitempty"`
+	// Ratio is RPS relative to direct (the direct row of the same kind,
+	// direct-conn for -conn rows, when there is one).
 	Ratio  float64      `json:"ratio_to_direct"`
 	Rounds []BenchRound `json:"per_round"`
 }
@@ -160,14 +210,19 @@ type BenchOptions struct {
 	// open-file limit here is 20000 per process, and HAProxy derives its
 	// maxconn from it at about half). 0 after defaults: skip.
 	MemConns int
+	// Rows to run (BenchRows); default all.
+	Rows []string
+	// RowDuration and RowRounds are the wrk runs of the conn, size, slow
+	// and scale rows; default 3s and 3.
+	RowDuration time.Duration
+	RowRounds   int
+	// SlowClients is the slow row's crowd, sending a byte every
+	// SlowByteEvery; default 1000 and 100ms.
+	SlowClients   int
+	SlowByteEvery time.Duration
 }
 
-// Bench measures, in one lab run, wrk from the client against a backend
-// directly and against each flavor's proxy in front of the same backend.
-// Flavors whose proxy does not exist yet are left out and named in skipped.
-func Bench(l *Lab, o BenchOptions, logf func(string, ...any)) (rep *BenchReport, err error) {
-	rep = &BenchReport{Started: time.Now()}
-	defer func() { rep.Elapsed = time.Since(rep.Started).Round(time.Second) }()
+func (o BenchOptions) withDefaults() BenchOptions {
 	if o.Duration == 0 {
 		o.Duration = 5 * time.Second
 	}
@@ -186,8 +241,38 @@ func Bench(l *Lab, o BenchOptions, logf func(string, ...any)) (rep *BenchReport,
 	if o.ScrapeEvery == 0 {
 		o.ScrapeEvery = 100 * time.Millisecond
 	}
+	if len(o.Rows) == 0 {
+		o.Rows = slices.Clone(BenchRows)
+	}
+	if o.RowDuration == 0 {
+		o.RowDuration = 3 * time.Second
+	}
+	if o.RowRounds == 0 {
+		o.RowRounds = 3
+	}
+	if o.SlowClients == 0 {
+		o.SlowClients = 1000
+	}
+	if o.SlowByteEvery == 0 {
+		o.SlowByteEvery = 100 * time.Millisecond
+	}
+	return o
+}
+
+func (o BenchOptions) row(name string) bool { return slices.Contains(o.Rows, name) }
+
+// Bench measures, in one lab run, wrk from the client against a backend
+// directly and against each flavor's proxy in front of the same backend.
+// Flavors whose proxy does not exist yet are left out and named in skipped.
+func Bench(l *Lab, o BenchOptions, logf func(string, ...any)) (rep *BenchReport, err error) {
+	rep = &BenchReport{Started: time.Now()}
+	defer func() { rep.Elapsed = time.Since(rep.Started).Round(time.Second) }()
+	o = o.withDefaults()
 	rep.Rounds, rep.Duration, rep.Connections, rep.Threads = o.Rounds, o.Duration, o.Connections, o.Threads
 	rep.ScrapeEvery = o.ScrapeEvery
+	rep.Rows, rep.RowRounds, rep.RowDuration = o.Rows, o.RowRounds, o.RowDuration
+	rep.SlowClients, rep.SlowByteEvery = o.SlowClients, o.SlowByteEvery
+	rep.Definitions = BenchRowDefinitions(o)
 	if _, err := exec.LookPath("wrk"); err != nil {
 		return nil, fmt.Errorf("netlab bench needs wrk (scripts/deps.sh installs it): %w", err)
 	}
@@ -238,11 +323,19 @@ func Bench(l *Lab, o BenchOptions, logf func(string, ...any)) (rep *BenchReport,
 	logged := opts
 	logged.AccessLogTo = benchSyslogAddr
 	labs := map[string]*Classic{}
-	for _, tp := range []struct {
+	type topo struct {
 		name string
 		fl   Flavor
 		co   ClassicOptions
-	}{{"", FlavorReference, plain}, {"halb", FlavorHalb, plain}, {"reference-log", FlavorReference, logged}, {"halb-log", FlavorHalb, logged}} {
+	}
+	var topos []topo
+	if o.row("http") || o.row("tcp") || o.row("scrape") || o.row("conn") || o.row("size") || o.row("slow") {
+		topos = append(topos, topo{"", FlavorReference, plain}, topo{"halb", FlavorHalb, plain})
+	}
+	if o.row("log") {
+		topos = append(topos, topo{"reference-log", FlavorReference, logged}, topo{"halb-log", FlavorHalb, logged})
+	}
+	for _, tp := range topos {
 		lab := l
 		if tp.name != "" {
 			if lab, err = NewLab(filepath.Join(l.Dir, tp.name)); err != nil {
@@ -260,6 +353,9 @@ func Bench(l *Lab, o BenchOptions, logf func(string, ...any)) (rep *BenchReport,
 	ref, hc := labs[""], labs["halb"]
 	var rcv [2]*AccessCounter
 	for i, name := range []string{"reference-log", "halb-log"} {
+		if labs[name] == nil {
+			continue
+		}
 		if rcv[i], err = labs[name].Client.ListenAccessCounter(benchSyslogAddr); err != nil {
 			return rep, err
 		}
@@ -270,16 +366,33 @@ func Bench(l *Lab, o BenchOptions, logf func(string, ...any)) (rep *BenchReport,
 	tcpURL := "http://" + ClassicVIP + ":" + strconv.Itoa(ClassicTCPPort) + "/"
 	// lb1's listener, on its front address.
 	metricsURL := "http://192.168.10.1:" + benchObservePort + "/metrics"
-	targets := []target{
-		{c: ref, name: "direct", url: "http://10.0.0.11/"},
-		{c: ref, name: "haproxy-http", url: httpURL, pid: pidOf(ref, "haproxy")},
-		{c: ref, name: "haproxy-tcp", url: tcpURL, pid: pidOf(ref, "haproxy")},
-		{c: hc, name: "halb-http", url: httpURL, pid: pidOf(hc, "halbd")},
-		{c: hc, name: "halb-tcp", url: tcpURL, pid: pidOf(hc, "halbd")},
-		{c: refLog, name: "haproxy-http-log", url: httpURL, pid: pidOf(refLog, "haproxy"), log: rcv[0]},
-		{c: hcLog, name: "halb-http-log", url: httpURL, pid: pidOf(hcLog, "halbd"), log: rcv[1]},
-		{c: ref, name: "haproxy-http-scrape", url: httpURL, pid: pidOf(ref, "haproxy"), scrape: metricsURL},
-		{c: hc, name: "halb-http-scrape", url: httpURL, pid: pidOf(hc, "halbd"), scrape: metricsURL},
+	var targets []target
+	if o.row("http") || o.row("tcp") || o.row("scrape") {
+		targets = append(targets, target{c: ref, name: "direct", url: "http://10.0.0.11/"})
+	} else if o.row("log") {
+		targets = append(targets, target{c: refLog, name: "direct", url: "http://10.0.0.11/"})
+	}
+	if o.row("http") {
+		targets = append(targets, target{c: ref, name: "haproxy-http", url: httpURL, pid: pidOf(ref, "haproxy")})
+	}
+	if o.row("tcp") {
+		targets = append(targets, target{c: ref, name: "haproxy-tcp", url: tcpURL, pid: pidOf(ref, "haproxy")})
+	}
+	if o.row("http") {
+		targets = append(targets, target{c: hc, name: "halb-http", url: httpURL, pid: pidOf(hc, "halbd")})
+	}
+	if o.row("tcp") {
+		targets = append(targets, target{c: hc, name: "halb-tcp", url: tcpURL, pid: pidOf(hc, "halbd")})
+	}
+	if o.row("log") {
+		targets = append(targets,
+			target{c: refLog, name: "haproxy-http-log", url: httpURL, pid: pidOf(refLog, "haproxy"), log: rcv[0]},
+			target{c: hcLog, name: "halb-http-log", url: httpURL, pid: pidOf(hcLog, "halbd"), log: rcv[1]})
+	}
+	if o.row("scrape") {
+		targets = append(targets,
+			target{c: ref, name: "haproxy-http-scrape", url: httpURL, pid: pidOf(ref, "haproxy"), scrape: metricsURL},
+			target{c: hc, name: "halb-http-scrape", url: httpURL, pid: pidOf(hc, "halbd"), scrape: metricsURL})
 	}
 	runs := make([][]BenchRound, len(targets))
 	for round := range o.Rounds {
@@ -342,17 +455,41 @@ func Bench(l *Lab, o BenchOptions, logf func(string, ...any)) (rep *BenchReport,
 		}
 	}
 	for i, name := range []string{"haproxy", "halb"} {
-		logf("bench: %s's access line at the receiver: %s", name, rcv[i].Sample())
+		if rcv[i] != nil {
+			logf("bench: %s's access line at the receiver: %s", name, rcv[i].Sample())
+		}
 	}
 	for i, rs := range runs {
 		rep.Throughput = append(rep.Throughput, summarizeRounds(targets[i].name, targets[i].url, rs))
+	}
+
+	// The conn, size and slow rows on the same topologies, the scale row
+	// on topologies of its own: shorter rounds, the targets of a row
+	// group taking turns as above.
+	extra := extraTargets(o.Rows, ref, hc, pidOf)
+	if o.row("slow") {
+		extra = append(extra, slowTargets(o, ref, hc, pidOf)...)
+	}
+	if len(extra) > 0 {
+		res, err := runRows(extra, o, logf)
+		if err != nil {
+			return rep, err
+		}
+		rep.Throughput = append(rep.Throughput, res...)
+	}
+	if o.row("scale") {
+		res, err := benchScale(l, o, pidOf, logf)
+		rep.Throughput = append(rep.Throughput, res...)
+		if err != nil {
+			return rep, err
+		}
 	}
 
 	// Memory: each state in a fresh topology, so that no figure reuses
 	// memory a previous run left in the proxy's allocator.
 	for _, fl := range []Flavor{FlavorReference, FlavorHalb} {
 		for _, state := range []string{"idle-keepalive", "unfinished-head"} {
-			if o.MemConns <= 0 {
+			if o.MemConns <= 0 || !o.row("mem") {
 				break
 			}
 			name := map[Flavor]string{FlavorReference: "haproxy-http", FlavorHalb: "halb-http"}[fl]
@@ -391,8 +528,11 @@ func Bench(l *Lab, o BenchOptions, logf func(string, ...any)) (rep *BenchReport,
 
 // judgeRound rejects a round that had socket errors or non-2xx/3xx
 // responses, whose syslog receiver got fewer than 9 access lines in 10
-// requests (log rows: LogLines > 0), or in which a scrape failed, and says
-// why.
+// requests (log rows: LogLines > 0), in which a scrape failed, whose
+// requests were fewer than the new connections from the client or
+// accepted by the target (conn rows), whose requests did not all reach
+// the routes' backends (routes rows), or in which a slow client failed or
+// was never served (slow rows), and says why.
 func judgeRound(r *BenchRound) {
 	var why []string
 	if r.SocketErrors > 0 || r.Non2xx > 0 {
@@ -404,23 +544,43 @@ func judgeRound(r *BenchRound) {
 	if r.ScrapeErrors > 0 {
 		why = append(why, fmt.Sprintf("%d scrapes failed", r.ScrapeErrors))
 	}
+	if r.ConnPerRequest && (r.NewConns < r.Requests || r.Accepted < r.Requests) {
+		why = append(why, fmt.Sprintf("%d requests over %d new connections from the client, %d accepted: not one a request", r.Requests, r.NewConns, r.Accepted))
+	}
+	if r.RouteCheck && (r.Routed < r.Requests || r.Unrouted > 0) {
+		why = append(why, fmt.Sprintf("%d requests, %d to the routes' backends, %d to the default: not routed by host", r.Requests, r.Routed, r.Unrouted))
+	}
+	if r.SlowClients > 0 && (r.SlowFailed > 0 || r.SlowServed < int64(r.SlowClients)) {
+		w := fmt.Sprintf("%d slow clients: %d requests served, %d failed", r.SlowClients, r.SlowServed, r.SlowFailed)
+		if r.SlowErr != "" {
+			w += " (" + r.SlowErr + ")"
+		}
+		why = append(why, w)
+	}
 	r.Rejected, r.Why = len(why) > 0, strings.Join(why, "; ")
 }
 
-// ratios sets each result's ratio to direct (the first) and returns
-// halb / HAProxy per mode, and each flavor's cost of the access log
-// (mode access-log: FLAVOR-http-log / FLAVOR-http) and of scraping
-// (mode scrape: FLAVOR-http-scrape / FLAVOR-http).
+// ratios sets each result's ratio to direct (directOf) and returns
+// halb / HAProxy per mode (every halb-MODE with a haproxy-MODE, in the
+// order of res), and each flavor's cost of the access log (mode
+// access-log: FLAVOR-http-log / FLAVOR-http) and of scraping (mode scrape:
+// FLAVOR-http-scrape / FLAVOR-http).
 func ratios(res []BenchResult) (vs, costs []BenchRatio) {
 	byName := map[string]BenchResult{}
-	for i := range res {
-		if res[0].RPS > 0 {
-			res[i].Ratio = res[i].RPS / res[0].RPS
-		}
-		byName[res[i].Name] = res[i]
+	for _, r := range res {
+		byName[r.Name] = r
 	}
-	for _, mode := range []string{"http", "tcp", "http-log", "http-scrape"} {
-		if br, ok := compare(mode, byName["halb-"+mode], byName["haproxy-"+mode]); ok {
+	for i := range res {
+		if d, ok := byName[directOf(res[i].Name, byName)]; ok && d.RPS > 0 {
+			res[i].Ratio = res[i].RPS / d.RPS
+		}
+	}
+	for _, r := range res {
+		mode, ok := strings.CutPrefix(r.Name, "halb-")
+		if !ok {
+			continue
+		}
+		if br, ok := compare(mode, r, byName["haproxy-"+mode]); ok {
 			vs = append(vs, br)
 		}
 	}
@@ -432,6 +592,20 @@ func ratios(res []BenchResult) (vs, costs []BenchRatio) {
 		}
 	}
 	return vs, costs
+}
+
+// directOf names the direct row a result is compared with: direct-KIND
+// for FLAVOR-http-KIND and FLAVOR-tcp-KIND when there is one (direct-conn,
+// direct-16k), else direct.
+func directOf(name string, byName map[string]BenchResult) string {
+	for _, p := range []string{"haproxy-http-", "haproxy-tcp-", "halb-http-", "halb-tcp-", "direct-"} {
+		if kind, ok := strings.CutPrefix(name, p); ok {
+			if _, ok := byName["direct-"+kind]; ok {
+				return "direct-" + kind
+			}
+		}
+	}
+	return "direct"
 }
 
 // compare is a / b: the ratios of the medians, and the spread of the
@@ -456,17 +630,27 @@ func compare(mode string, a, b BenchResult) (_ BenchRatio, ok bool) {
 // over the accepted rounds, errors over all.
 func summarizeRounds(name, url string, rounds []BenchRound) BenchResult {
 	res := BenchResult{Name: name, URL: url, RoundsRun: len(rounds), Rounds: rounds}
-	var rps, p50, p99, mem, sBytes, sMS []float64
+	var rps, p50, p99, mem, sBytes, sMS, mbps []float64
 	for _, r := range rounds {
 		res.Errors += r.SocketErrors + r.Non2xx
 		res.LogLines += r.LogLines
 		res.Requests += r.Requests
 		res.Scrapes += r.Scrapes
 		res.ScrapeErrors += r.ScrapeErrors
+		res.NewConns += r.NewConns
+		res.Routed += r.Routed
+		res.Unrouted += r.Unrouted
+		res.Accepted += r.Accepted
+		res.SlowClients = max(res.SlowClients, r.SlowClients)
+		res.SlowServed += r.SlowServed
+		res.SlowFailed += r.SlowFailed
 		if r.Rejected {
 			continue
 		}
 		rps, p50, p99 = append(rps, r.RPS), append(p50, r.P50MS), append(p99, r.P99MS)
+		if r.MBps > 0 {
+			mbps = append(mbps, r.MBps)
+		}
 		if r.RSSBytes > 0 {
 			mem = append(mem, float64(r.RSSBytes))
 		}
@@ -480,6 +664,7 @@ func summarizeRounds(name, url string, rounds []BenchRound) BenchResult {
 	res.P50MS, res.P50Spread = median(p50), spread(p50)
 	res.P99MS, res.P99Spread = median(p99), spread(p99)
 	res.RSSBytes = int64(median(mem))
+	res.MBps, res.MBpsSpread = median(mbps), spread(mbps)
 	return res
 }
 
@@ -586,10 +771,12 @@ var (
 	rssPattern = regexp.MustCompile(`(?m)^VmRSS:\s+(\d+) kB`)
 )
 
-// wrk runs wrk inside the client host and parses its report.
-func (c *Classic) wrk(url string, o BenchOptions) (BenchRound, error) {
-	cmd := exec.Command("wrk", "--latency", "-t", strconv.Itoa(o.Threads), "-c", strconv.Itoa(o.Connections),
-		"-d", fmt.Sprintf("%ds", int(o.Duration.Seconds())), url)
+// wrk runs wrk inside the client host, with extra arguments (-H, -s)
+// before the URL, and parses its report.
+func (c *Classic) wrk(url string, o BenchOptions, extra ...string) (BenchRound, error) {
+	args := []string{"--latency", "-t", strconv.Itoa(o.Threads), "-c", strconv.Itoa(o.Connections),
+		"-d", fmt.Sprintf("%ds", int(o.Duration.Seconds()))}
+	cmd := exec.Command("wrk", append(append(args, extra...), url)...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := c.Client.Do(cmd.Run); err != nil {
@@ -688,17 +875,27 @@ func WriteBench(w io.Writer, dir string, rep *BenchReport) error {
 	fmt.Fprintln(w, "medians over the accepted rounds (min-max); a round with socket errors or non-2xx/3xx responses is rejected,")
 	fmt.Fprintln(w, "and so is a -log round whose syslog receiver got under 9 access lines in 10 requests, a -scrape round with a failed scrape;")
 	fmt.Fprintln(w, "p50 and p99 are the medians of the same rounds' own percentiles")
-	fmt.Fprintf(w, "%-19s %-22s %-18s %-18s %7s %7s %8s %6s\n", "target", "requests/s", "p50 ms", "p99 ms", "errors", "rounds", "rss MiB", "ratio")
+	if rep.RowRounds > 0 {
+		fmt.Fprintf(w, "the -conn, -16k, -1m, -slow and scale (-servers, -routes) rows: %d rounds of %s per target; ratio: to direct-KIND where there is one, else to direct\n",
+			rep.RowRounds, rep.RowDuration)
+	}
+	fmt.Fprintf(w, "%-24s %-22s %-20s %-20s %-18s %7s %7s %8s %6s\n", "target", "requests/s", "p50 ms", "p99 ms", "MB/s", "errors", "rounds", "rss MiB", "ratio")
 	for _, r := range rep.Throughput {
-		mem := "-"
+		mem, mb, ratio := "-", "-", "-"
+		if r.Ratio > 0 {
+			ratio = fmt.Sprintf("%.2f", r.Ratio)
+		}
 		if r.RSSBytes > 0 {
 			mem = fmt.Sprintf("%.1f", float64(r.RSSBytes)/(1<<20))
 		}
-		fmt.Fprintf(w, "%-19s %-22s %-18s %-18s %7d %7s %8s %6.2f\n", r.Name,
+		if r.MBps > 0 {
+			mb = fmt.Sprintf("%.0f (%.0f-%.0f)", r.MBps, r.MBpsSpread.Min, r.MBpsSpread.Max)
+		}
+		fmt.Fprintf(w, "%-24s %-22s %-20s %-20s %-18s %7d %7s %8s %6s\n", r.Name,
 			fmt.Sprintf("%.0f (%.0f-%.0f)", r.RPS, r.RPSSpread.Min, r.RPSSpread.Max),
 			fmt.Sprintf("%.2f (%.2f-%.2f)", r.P50MS, r.P50Spread.Min, r.P50Spread.Max),
 			fmt.Sprintf("%.2f (%.2f-%.2f)", r.P99MS, r.P99Spread.Min, r.P99Spread.Max),
-			r.Errors, fmt.Sprintf("%d/%d", r.Runs, r.RoundsRun), mem, r.Ratio)
+			mb, r.Errors, fmt.Sprintf("%d/%d", r.Runs, r.RoundsRun), mem, ratio)
 	}
 	fmt.Fprintln(w)
 	for _, r := range rep.Throughput {
@@ -710,9 +907,28 @@ func WriteBench(w io.Writer, dir string, rep *BenchReport) error {
 			fmt.Fprintf(w, "%s: %d scrapes of /metrics (every %s), %d failed; %.1f KiB in %.1f ms (medians)\n",
 				r.Name, r.Scrapes, rep.ScrapeEvery, r.ScrapeErrors, r.ScrapeBytes/1024, r.ScrapeMS)
 		}
+		if strings.HasSuffix(r.Name, "-conn") {
+			fmt.Fprintf(w, "%s: %d requests over %d new connections from the client, %d accepted by the target\n",
+				r.Name, r.Requests, r.NewConns, r.Accepted)
+		}
+		if strings.Contains(r.Name, "-routes") {
+			fmt.Fprintf(w, "%s: %d requests, %d to the routes' backends and %d to the default backend (the proxy's /metrics)\n",
+				r.Name, r.Requests, r.Routed, r.Unrouted)
+		}
+		if r.SlowClients > 0 {
+			fmt.Fprintf(w, "%s: %d slow clients held in each round: %d slow requests served, %d clients failed; requests/s and p99 are wrk's normal clients'\n",
+				r.Name, r.SlowClients, r.SlowServed, r.SlowFailed)
+		}
 	}
 	for _, r := range rep.Ratios {
-		fmt.Fprintf(w, "halb/HAProxy %-11s requests/s %.2f (rounds %.2f-%.2f), p99 %.2f\n", r.Mode, r.RPS, r.RPSSpread.Min, r.RPSSpread.Max, r.P99)
+		mb := ""
+		if strings.HasSuffix(r.Mode, "-16k") || strings.HasSuffix(r.Mode, "-1m") {
+			mb = " (= MB/s)"
+		}
+		if strings.HasSuffix(r.Mode, "-slow") {
+			mb = " (normal clients)"
+		}
+		fmt.Fprintf(w, "halb/HAProxy %-17s requests/s %.2f (rounds %.2f-%.2f), p99 %.2f%s\n", r.Mode, r.RPS, r.RPSSpread.Min, r.RPSSpread.Max, r.P99, mb)
 	}
 	for _, r := range rep.Costs {
 		fmt.Fprintf(w, "cost of %-10s %-19s / %-12s requests/s %.2f (rounds %.2f-%.2f), p99 %.2f\n", r.Mode+":", r.Of, r.To, r.RPS, r.RPSSpread.Min, r.RPSSpread.Max, r.P99)
@@ -726,6 +942,12 @@ func WriteBench(w io.Writer, dir string, rep *BenchReport) error {
 	}
 	for _, s := range rep.Skipped {
 		fmt.Fprintf(w, "not measured: %s\n", s)
+	}
+	if len(rep.Definitions) > 0 {
+		fmt.Fprintln(w, "\nwhat the rows measure:")
+		for _, d := range rep.Definitions {
+			fmt.Fprintf(w, "  %s\n", d)
+		}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err

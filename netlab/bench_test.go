@@ -202,7 +202,7 @@ func TestWriteBench(t *testing.T) {
 		"netlab bench: make bench: bin/netlab bench -out out/bench",
 		"5 rounds of 5s per target",
 		"rejected",
-		"halb-http           100 (100-100)          1.00 (1.00-1.00)   5.00 (5.00-5.00)         3     1/2",
+		"halb-http                100 (100-100)          1.00 (1.00-1.00)     5.00 (5.00-5.00)     -                        3     1/2",
 		"halb-http-log: the syslog receiver got 990 access lines for 1000 requests (0.990 per request)",
 		"halb-http-scrape: 100 scrapes of /metrics (every 100ms), 0 failed; 2.0 KiB in 1.5 ms (medians)",
 		"cost of access-log: halb-http-log       / halb-http    requests/s 0.90 (rounds 0.90-0.90), p99 1.20",

@@ -61,7 +61,26 @@ type ClassicOptions struct {
 	// AccessLogTo turns on the access log of both services and sends it
 	// to this UDP syslog server (host:port; benchmarks). Default: off.
 	AccessLogTo string
+	// Servers, when > 0, gives the http backend "web" this many servers,
+	// s1..sN, all at be1's address (benchmarks: the cost of balancing
+	// over many servers, not of more backend processes). Default: 0, the
+	// classic be1 and be2 (be1 alone with SingleServer).
+	Servers int
+	// Routes adds this many exact host routes to the http service, host
+	// r<i>.bench to backend "rb<i mod RouteBackends>" (each with be1 as
+	// its one server); other hosts go to "web" (benchmarks: the cost of
+	// routing). Default: none.
+	Routes int
+	// NoChecks turns the http backends' health checks off (check: none):
+	// a benchmark of routing and balancing measures those alone.
+	NoChecks bool
 }
+
+// RouteBackends is how many backends the Routes share.
+const RouteBackends = 10
+
+// RouteHost is the host of route i (ClassicOptions.Routes).
+func RouteHost(i int) string { return fmt.Sprintf("r%d.bench", i) }
 
 // flavor of node i.
 func (o ClassicOptions) flavor(i int) Flavor {
@@ -139,6 +158,12 @@ services:
     mode: http
     default_backend: web
     response_headers: {X-LB-Node: {{.Name}}}
+{{- if .Routes}}
+    routes:
+{{- range .Routes}}
+      - {host: {{.Host}}, backend: {{.Backend}}}
+{{- end}}
+{{- end}}
 {{- if .AccessLogTo}}
     access_log: true
 {{- end}}
@@ -152,10 +177,10 @@ services:
 backends:
 {{- range $b := .Backends}}
   - name: {{$b.Name}}
-    health: {check: {{$b.Check}}{{if eq $b.Check "http"}}, path: /healthz{{end}}, interval: {{$.Check.Interval}}, timeout: {{$.Check.Timeout}}, rise: {{$.Check.Rise}}, fall: {{$.Check.Fall}}{{if and $.Observe7 (eq $b.Check "http")}}, observe: layer7{{end}}}
+    health: {check: {{$b.Check}}{{if ne $b.Check "none"}}{{if eq $b.Check "http"}}, path: /healthz{{end}}, interval: {{$.Check.Interval}}, timeout: {{$.Check.Timeout}}, rise: {{$.Check.Rise}}, fall: {{$.Check.Fall}}{{if and $.Observe7 (eq $b.Check "http")}}, observe: layer7{{end}}{{end}}}
     servers:
-{{- range $.Servers}}
-      - {name: {{.}}, address: "{{index $.ServerAddr .}}"}
+{{- range $b.Servers}}
+      - {name: {{.Name}}, address: "{{.Addr}}"}
 {{- end}}
 {{- end}}
 {{- if or .ObserveListen .AccessLogTo}}
@@ -172,7 +197,36 @@ observe:
 // ClassicConfig renders the halb config of lb1 (i=0) or lb2 (i=1).
 func ClassicConfig(o ClassicOptions, i int) []byte {
 	o = o.withDefaults()
-	type backend struct{ Name, Check string }
+	type server struct{ Name, Addr string }
+	type backend struct {
+		Name, Check string
+		Servers     []server
+	}
+	type route struct{ Host, Backend string }
+	servers := []server{{"be1", "10.0.0.11:80"}, {"be2", "10.0.0.12:80"}}
+	if o.SingleServer {
+		servers = servers[:1]
+	}
+	httpCheck := "http"
+	if o.NoChecks {
+		httpCheck = "none"
+	}
+	backends := []backend{{"web", httpCheck, servers}, {"web-tcp", "tcp", servers}}
+	if o.Servers > 0 {
+		backends[0].Servers = nil
+		for k := range o.Servers {
+			backends[0].Servers = append(backends[0].Servers, server{fmt.Sprintf("s%d", k+1), servers[0].Addr})
+		}
+	}
+	var routes []route
+	if o.Routes > 0 {
+		for k := range RouteBackends {
+			backends = append(backends, backend{fmt.Sprintf("rb%d", k), httpCheck, servers[:1]})
+		}
+		for k := range o.Routes {
+			routes = append(routes, route{RouteHost(k), fmt.Sprintf("rb%d", k%RouteBackends)})
+		}
+	}
 	d := map[string]any{
 		"Name": "lb1", "Peer": "lb2", "PeerAddr": "192.168.10.2",
 		"Priority": o.Priorities[i], "Advert": o.AdvertInterval, "Version": o.Version,
@@ -180,11 +234,9 @@ func ClassicConfig(o ClassicOptions, i int) []byte {
 		"Observe7": o.ObserveLayer7,
 		"Dual":     o.DualMaster, "VIP2": ClassicVIP2, "Priority2": o.Priorities[1-i],
 		"TCPPort":  ClassicTCPPort,
-		"Backends": []backend{{"web", "http"}, {"web-tcp", "tcp"}},
+		"Backends": backends, "Routes": routes,
 		"Check": map[string]any{"Interval": ClassicCheckInterval, "Timeout": ClassicCheckTimeout,
 			"Rise": ClassicCheckRise, "Fall": ClassicCheckFall},
-		"Servers":       []string{"be1", "be2"},
-		"ServerAddr":    map[string]string{"be1": "10.0.0.11:80", "be2": "10.0.0.12:80"},
 		"ObserveListen": o.ObserveListen, "AccessLogTo": o.AccessLogTo,
 	}
 	if i == 1 {
@@ -197,9 +249,6 @@ func ClassicConfig(o ClassicOptions, i int) []byte {
 		} else {
 			d["PeerAddr"] = "fd00:10::1"
 		}
-	}
-	if o.SingleServer {
-		d["Servers"] = []string{"be1"}
 	}
 	var b bytes.Buffer
 	if err := classicTemplate.Execute(&b, d); err != nil {

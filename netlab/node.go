@@ -92,6 +92,11 @@ func (l *Lab) StartNode(h *Host, flavor Flavor, raw []byte) (*Node, error) {
 		if err := os.WriteFile(p.HAProxyCfg(), hc, 0o644); err != nil {
 			return nil, err
 		}
+		for path, m := range HAProxyMaps(cfg, p) {
+			if err := os.WriteFile(path, m, 0o644); err != nil {
+				return nil, err
+			}
+		}
 	case FlavorHalb:
 		if err := os.WriteFile(filepath.Join(n.Dir, "halb.yaml"), raw, 0o640); err != nil {
 			return nil, err

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -657,12 +658,19 @@ func writeRef(t *testing.T, cfg *config.Config) RefPaths {
 	if err := os.WriteFile(p.HAProxyCfg(), []byte(h), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	for path, m := range HAProxyMaps(cfg, p) {
+		if err := os.WriteFile(path, m, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return p
 }
 
 func refTestConfigs(t *testing.T) map[string]*config.Config {
 	cfgs := map[string]*config.Config{"rich": parseConfig(t, refRich),
-		"bench-observe": parseConfig(t, string(ClassicConfig(ClassicOptions{SingleServer: true, ObserveListen: ":8404", AccessLogTo: "192.168.10.10:5514"}, 0)))}
+		"bench-observe":       parseConfig(t, string(ClassicConfig(ClassicOptions{SingleServer: true, ObserveListen: ":8404", AccessLogTo: "192.168.10.10:5514"}, 0))),
+		"bench-scale":         parseConfig(t, string(ClassicConfig(ClassicOptions{SingleServer: true, Servers: 50, Routes: 40, NoChecks: true}, 0))),
+		"host-map-no-default": parseConfig(t, refHostMapNoDefault)}
 	for _, name := range refExamples {
 		cfgs[name] = loadExample(t, name)
 	}
@@ -819,5 +827,65 @@ wait
 	}
 	if !bytes.Contains(kl, []byte("(vi) Entering MASTER STATE")) {
 		t.Errorf("keepalived never became MASTER:\n%s", kl)
+	}
+}
+
+// refHostMapNoDefault: a service of 16 host routes (a map file) and no
+// default backend.
+var refHostMapNoDefault = func() string {
+	var b strings.Builder
+	b.WriteString("node: {name: n1}\nservices:\n  - name: a\n    listen: [\"10.0.0.1:80\"]\n    routes:\n")
+	for i := range refHostMapMin {
+		fmt.Fprintf(&b, "      - {host: H%d.example, backend: b}\n", i)
+	}
+	b.WriteString("backends:\n  - {name: b, servers: [{name: s, address: \"10.0.0.9:80\"}]}\n")
+	return b.String()
+}()
+
+// TestReferenceHostMap: the bench's scaling configs become what an HAProxy
+// user writes: many exact host routes are one map lookup (hosts lowercased,
+// the first route of a host winning, the default backend as the map's
+// default), not an ACL a host; N servers at one address; no checks with
+// check: none. Fewer routes, or a wildcard or path among them, stay ACLs.
+func TestReferenceHostMap(t *testing.T) {
+	o := ClassicOptions{SingleServer: true, Servers: 3, Routes: 20, NoChecks: true}
+	p := RefPaths{Dir: "/run/netlab/lb1"}
+	cfg := parseConfig(t, string(ClassicConfig(o, 0)))
+	_, h := renderBoth(t, cfg, p)
+	fe := block(t, h, "frontend web")
+	wantLines(t, "frontend web", fe, "use_backend %[req.hdr(host),host_only,lower,map(/run/netlab/lb1/hosts-web.map,web)]", "default_backend web")
+	noLine(t, "frontend web", fe, "acl")
+	wantLines(t, "backend web", block(t, h, "backend web"), "server s1 10.0.0.11:80 weight 1", "server s3 10.0.0.11:80 weight 1")
+	noLine(t, "backend web", block(t, h, "backend web"), "check")
+	files := HAProxyMaps(cfg, p)
+	m := string(files["/run/netlab/lb1/hosts-web.map"])
+	if len(files) != 1 || !strings.Contains(m, "\nr0.bench rb0\n") || !strings.Contains(m, "\nr19.bench rb9\n") || strings.Count(m, "\n") != 21 {
+		t.Errorf("maps %v, want hosts-web.map with 20 routes:\n%s", slices.Collect(maps.Keys(files)), m)
+	}
+
+	cfg = parseConfig(t, refHostMapNoDefault)
+	cfg.Services[0].Routes = append(cfg.Services[0].Routes, cfg.Services[0].Routes[0])
+	cfg.Services[0].Routes[len(cfg.Services[0].Routes)-1].Backend = "other"
+	_, h = renderBoth(t, parseConfig(t, refHostMapNoDefault), p)
+	key := "req.hdr(host),host_only,lower,map(/run/netlab/lb1/hosts-a.map)"
+	wantLines(t, "frontend a", block(t, h, "frontend a"), "use_backend %["+key+"] if { "+key+" -m found }")
+	if m := string(HAProxyMaps(cfg, p)["/run/netlab/lb1/hosts-a.map"]); !strings.Contains(m, "\nh0.example b\n") || strings.Contains(m, "other") {
+		t.Errorf("map with a host twice (the first wins, lowercased):\n%s", m)
+	}
+
+	for name, edit := range map[string]func(*config.Service){
+		"few":      func(s *config.Service) { s.Routes = s.Routes[:refHostMapMin-1] },
+		"wildcard": func(s *config.Service) { s.Routes[3].Host = "*.example" },
+		"path":     func(s *config.Service) { s.Routes[5].PathPrefix = "/api" },
+	} {
+		cfg := parseConfig(t, refHostMapNoDefault)
+		edit(&cfg.Services[0])
+		_, h := renderBoth(t, cfg, p)
+		if fe := strings.Join(block(t, h, "frontend a"), "\n"); strings.Contains(fe, "map(") || !strings.Contains(fe, "acl r0_host") {
+			t.Errorf("%s: routes became a map:\n%s", name, fe)
+		}
+		if len(HAProxyMaps(cfg, p)) != 0 {
+			t.Errorf("%s: a map file", name)
+		}
 	}
 }

@@ -453,6 +453,11 @@ func (s *Solo) reloadHAProxy(cfg *config.Config) (Reload, error) {
 	if err != nil {
 		return r, err
 	}
+	for path, m := range HAProxyMaps(cfg, p) {
+		if err := writeAtomic(path, m); err != nil {
+			return r, err
+		}
+	}
 	if err := writeAtomic(p.HAProxyCfg(), hc); err != nil {
 		return r, err
 	}

@@ -2,7 +2,7 @@
 //
 //	netlab down [-all]          remove lab namespaces left by dead runs (-all: every lab namespace)
 //	netlab demo [-flavor F]     the classic topology under steady client load, with keys for faults
-//	netlab bench [-d 5s]        wrk against a backend directly and through each proxy; out/bench/report.json
+//	netlab bench [-rows all]    wrk against a backend directly and through each proxy; out/bench/report.json
 //	netlab backend ADDR         an HTTP backend on a loopback address (no root; the daemon demo's)
 //
 // The scenarios themselves are Go tests: `make netlab`.
@@ -47,7 +47,9 @@ func usage() {
 	fmt.Fprint(os.Stderr, `usage:
   netlab down [-all]
   netlab demo [-flavor halb|reference] [-halbd bin/halbd] [-keep]
-  netlab bench [-d 5s] [-rounds 5] [-c 64] [-mem 9000] [-scrape 100ms] [-out out/bench]
+  netlab bench [-rows all] [-d 5s] [-rounds 5] [-c 64] [-mem 9000] [-scrape 100ms]
+               [-rowd 3s] [-rowrounds 3] [-slow 1000] [-out out/bench]
+      rows: `+strings.Join(netlab.BenchRows, ",")+`
   netlab backend [-name be1] 127.0.0.1:PORT
 `)
 	os.Exit(2)
@@ -74,8 +76,16 @@ func bench(args []string) error {
 	conns := fs.Int("c", 64, "wrk connections")
 	memConns := fs.Int("mem", 9000, "client connections held through each HTTP proxy for the memory figures (-1: skip)")
 	scrape := fs.Duration("scrape", 100*time.Millisecond, "how often the scrape rows GET /metrics")
+	rowList := fs.String("rows", "all", "rows to run, comma-separated: "+strings.Join(netlab.BenchRows, ","))
+	rowD := fs.Duration("rowd", 3*time.Second, "duration of each wrk run of the conn, size, slow and scale rows")
+	rowRounds := fs.Int("rowrounds", 3, "wrk runs per target of the conn, size, slow and scale rows")
+	slow := fs.Int("slow", 1000, "slow clients held in the slow row")
 	out := fs.String("out", "out/bench", "report directory")
 	fs.Parse(args)
+	rows, err := netlab.ParseBenchRows(*rowList)
+	if err != nil {
+		return err
+	}
 	l, err := netlab.NewLab(mustTemp())
 	if err != nil {
 		return err
@@ -83,7 +93,8 @@ func bench(args []string) error {
 	defer l.Close()
 	stop := closeOnSignal(l)
 	defer stop()
-	rep, err := netlab.Bench(l, netlab.BenchOptions{Duration: *d, Connections: *conns, MemConns: *memConns, Rounds: *rounds, ScrapeEvery: *scrape}, func(f string, a ...any) {
+	rep, err := netlab.Bench(l, netlab.BenchOptions{Duration: *d, Connections: *conns, MemConns: *memConns, Rounds: *rounds, ScrapeEvery: *scrape,
+		Rows: rows, RowDuration: *rowD, RowRounds: *rowRounds, SlowClients: *slow}, func(f string, a ...any) {
 		fmt.Fprintf(os.Stderr, f+"\n", a...)
 	})
 	if err != nil {
