@@ -78,7 +78,7 @@ func addTime(t *time.Duration, d time.Duration) {
 // server it returns. After a failed attempt on prev (nil for the first),
 // it counts the retry, and a redispatch when the session goes elsewhere.
 // It returns when the pick ended.
-func (be *backend) pickTimed(tried []bool, key []byte, client netip.Addr, cookie string, queueTimeout time.Duration,
+func (be *backend) pickTimed(tried *triedSet, key []byte, client netip.Addr, cookie string, queueTimeout time.Duration,
 	rec *logs.Access, svc *serviceStats, prev *server) (session, time.Time, error) {
 	t0 := time.Now()
 	sess, err := be.pick(context.Background(), tried, key, client, cookie, queueTimeout)

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -144,17 +145,17 @@ type session struct {
 // source/uri balancing; client the client's address for source persistence;
 // cookieVal the client's persistence cookie value. When every eligible
 // server is at its maxconn, it waits up to queueTimeout for a slot.
-func (be *backend) pick(ctx context.Context, tried []bool, key []byte, client netip.Addr, cookieVal string, queueTimeout time.Duration) (session, error) {
+func (be *backend) pick(ctx context.Context, tried *triedSet, key []byte, client netip.Addr, cookieVal string, queueTimeout time.Duration) (session, error) {
 	be.stats.requests.Add(1)
 	eligible := func(i int) bool {
 		s := be.servers[i]
-		return !tried[i] && s.weight > 0 && !s.down.Load() && !s.drained.Load() && (s.maxconn == 0 || s.active.Load() < s.maxconn)
+		return !tried.has(i) && s.weight > 0 && !s.down.Load() && !s.drained.Load() && (s.maxconn == 0 || s.active.Load() < s.maxconn)
 	}
 	// Persistence may also send a client to a draining server (weight 0):
 	// its sessions finish there, as with HAProxy's drain state.
 	persistent := func(i int) bool {
 		s := be.servers[i]
-		return !tried[i] && !s.down.Load() && (s.maxconn == 0 || s.active.Load() < s.maxconn)
+		return !tried.has(i) && !s.down.Load() && (s.maxconn == 0 || s.active.Load() < s.maxconn)
 	}
 	var deadline *time.Timer
 	for {
@@ -209,10 +210,41 @@ func (be *backend) pick(ctx context.Context, tried []bool, key []byte, client ne
 	}
 }
 
+// triedSet holds the servers already tried for one session (retries and
+// redispatch): a handful, so a small array whatever the backend's size (a
+// flag per server cost an allocation per request in a backend of more
+// than 16 servers).
+type triedSet struct {
+	n    int
+	idx  [6]int32
+	more []int32
+}
+
+func (t *triedSet) has(i int) bool {
+	for _, k := range t.idx[:min(t.n, len(t.idx))] {
+		if int(k) == i {
+			return true
+		}
+	}
+	return t.n > len(t.idx) && slices.Contains(t.more, int32(i))
+}
+
+func (t *triedSet) add(i int) {
+	if t.has(i) {
+		return
+	}
+	if t.n < len(t.idx) {
+		t.idx[t.n] = int32(i)
+	} else {
+		t.more = append(t.more, int32(i))
+	}
+	t.n++
+}
+
 // anyFull reports whether some untried server with weight is at maxconn.
-func (be *backend) anyFull(tried []bool) bool {
+func (be *backend) anyFull(tried *triedSet) bool {
 	for _, s := range be.servers {
-		if !tried[s.idx] && s.weight > 0 && !s.down.Load() && !s.drained.Load() && s.maxconn > 0 && s.active.Load() >= s.maxconn {
+		if !tried.has(s.idx) && s.weight > 0 && !s.down.Load() && !s.drained.Load() && s.maxconn > 0 && s.active.Load() >= s.maxconn {
 			return true
 		}
 	}
@@ -250,7 +282,7 @@ const redispatchConnect = 500 * time.Millisecond
 
 // connectTimeout is the time an attempt on s may take: timeout when s is
 // the last server left to try, at most redispatchConnect otherwise.
-func (be *backend) connectTimeout(tried []bool, s *server, timeout time.Duration) time.Duration {
+func (be *backend) connectTimeout(tried *triedSet, s *server, timeout time.Duration) time.Duration {
 	if be.othersLeft(tried, s) {
 		return min(timeout, redispatchConnect)
 	}
@@ -258,9 +290,9 @@ func (be *backend) connectTimeout(tried []bool, s *server, timeout time.Duration
 }
 
 // othersLeft reports whether a server other than s is left to try.
-func (be *backend) othersLeft(tried []bool, s *server) bool {
+func (be *backend) othersLeft(tried *triedSet, s *server) bool {
 	for _, o := range be.servers {
-		if o != s && !tried[o.idx] && o.weight > 0 && !o.down.Load() && !o.drained.Load() {
+		if o != s && !tried.has(o.idx) && o.weight > 0 && !o.down.Load() && !o.drained.Load() {
 			return true
 		}
 	}

@@ -642,23 +642,65 @@ func (st *serviceState) route(host, path []byte) *backend {
 	if i := bytes.LastIndexByte(host, ':'); i >= 0 && !bytes.HasSuffix(host, []byte("]")) {
 		host = host[:i]
 	}
+	if st.byHost != nil && len(host) <= maxIndexedHost {
+		return st.routeIndexed(host, path)
+	}
 	for i := range st.routes {
-		r := &st.routes[i]
-		if r.host != "" {
-			if r.wildcard {
-				if len(host) <= len(r.host) || !asciiEqualFold(host[len(host)-len(r.host):], r.host) {
-					continue
-				}
-			} else if !asciiEqualFold(host, r.host) {
-				continue
-			}
+		if r := &st.routes[i]; r.matches(host, path) {
+			return r.be
 		}
-		if !bytes.HasPrefix(path, []byte(r.prefix)) {
-			continue
-		}
-		return r.be
 	}
 	return st.def
+}
+
+// routeIndexMin is how many routes a service needs for route to look its
+// exact hosts up in a map rather than try each route in turn; a host
+// longer than maxIndexedHost (DNS names have at most 253 bytes) is
+// matched by the scan.
+const (
+	routeIndexMin  = 16
+	maxIndexedHost = 255
+)
+
+// routeIndexed is route with the index: the first route that matches is
+// the first of the host's exact routes and the others, in config order.
+func (st *serviceState) routeIndexed(host, path []byte) *backend {
+	var lower [maxIndexedHost]byte
+	for i, c := range host {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		lower[i] = c
+	}
+	exact := st.byHost[string(lower[:len(host)])]
+	others := st.anyHost
+	for len(exact) > 0 || len(others) > 0 {
+		var i int32
+		if len(others) == 0 || (len(exact) > 0 && exact[0] < others[0]) {
+			i, exact = exact[0], exact[1:]
+		} else {
+			i, others = others[0], others[1:]
+		}
+		if r := &st.routes[i]; r.matches(host, path) {
+			return r.be
+		}
+	}
+	return st.def
+}
+
+// matches reports whether a request for host (without port) and path
+// takes route r.
+func (r *route) matches(host, path []byte) bool {
+	if r.host != "" {
+		if r.wildcard {
+			if len(host) <= len(r.host) || !asciiEqualFold(host[len(host)-len(r.host):], r.host) {
+				return false
+			}
+		} else if !asciiEqualFold(host, r.host) {
+			return false
+		}
+	}
+	return bytes.HasPrefix(path, []byte(r.prefix))
 }
 
 // reqInfo is what the exchange needs of the request after its head's
@@ -745,12 +787,6 @@ func (h *httpConn) exchange(st *serviceState, start time.Time) outcome {
 		key = ipKey[:]
 	}
 
-	var triedArr [16]bool
-	tried := triedArr[:]
-	if len(be.servers) > len(tried) {
-		tried = make([]bool, len(be.servers))
-	}
-
 	// The request head for the server, with the body bytes already read.
 	if h.ob == nil {
 		h.ob = getBuf(headBufSize)
@@ -760,7 +796,7 @@ func (h *httpConn) exchange(st *serviceState, start time.Time) outcome {
 	h.in(int64(req.HeadLen + inBuf))
 	h.r = bodyStart + inBuf
 
-	x := &attempt{be: be, tried: tried, key: key, cookie: cookieVal, info: info, bodyDone: bodyDone}
+	x := &attempt{be: be, key: key, cookie: cookieVal, info: info, bodyDone: bodyDone}
 	defer x.end()
 	for tries := 0; ; tries++ {
 		if term, ok := h.connect(st, x, tries > 0); !ok {
@@ -803,7 +839,7 @@ func (h *httpConn) exchange(st *serviceState, start time.Time) outcome {
 			// is watched for its acknowledgement while another server
 			// is left: a server gone since the connection was pooled
 			// would otherwise cost the client the whole server timeout.
-			x.ackCheck = x.reused && info.replayable && !x.streamed && tries < 3 && x.be.othersLeft(x.tried, x.srv)
+			x.ackCheck = x.reused && info.replayable && !x.streamed && tries < 3 && x.be.othersLeft(&x.tried, x.srv)
 			status, got = h.readResponseHead(x, t.Server.D())
 		}
 		if status == 0 {
@@ -822,7 +858,7 @@ func (h *httpConn) exchange(st *serviceState, start time.Time) outcome {
 			// The server's TCP never acknowledged the request: it did
 			// not get it (its host or link is gone). Another server
 			// takes it; passive checks count it as a failed connection.
-			x.tried[x.srv.idx] = true
+			x.tried.add(x.srv.idx)
 			if x.be.observe != nil {
 				x.be.observe(x.be.cfg.Name, x.srv.name, errUnacked)
 			}
@@ -865,7 +901,7 @@ var (
 // and what has been sent.
 type attempt struct {
 	be        *backend
-	tried     []bool
+	tried     triedSet
 	key       []byte
 	cookie    []byte
 	info      reqInfo
@@ -916,7 +952,7 @@ func (h *httpConn) connect(st *serviceState, x *attempt, fresh bool) ([2]byte, b
 	for {
 		// x.srv is the server of the previous attempt, if any: this one
 		// is a retry.
-		sess, at, err := x.be.pickTimed(x.tried, x.key, h.client.Addr(), string(x.cookie), t.Queue.D(), &h.rec.Access, h.s.stats, x.srv)
+		sess, at, err := x.be.pickTimed(&x.tried, x.key, h.client.Addr(), string(x.cookie), t.Queue.D(), &h.rec.Access, h.s.stats, x.srv)
 		if err != nil {
 			// The record names the last server tried; its counters
 			// take no bytes of a request it never got.
@@ -944,13 +980,13 @@ func (h *httpConn) connect(st *serviceState, x *attempt, fresh bool) ([2]byte, b
 				return stNormal, true
 			}
 		}
-		c, err := x.be.dialTimed(x.srv, x.be.connectTimeout(x.tried, x.srv, t.Connect.D()), h.client, h.local, at, &h.rec.Access)
+		c, err := x.be.dialTimed(x.srv, x.be.connectTimeout(&x.tried, x.srv, t.Connect.D()), h.client, h.local, at, &h.rec.Access)
 		if err == nil {
 			x.sc = &upstream{TCPConn: c}
 			return stNormal, true
 		}
 		dialErr = err
-		x.tried[x.srv.idx] = true
+		x.tried.add(x.srv.idx)
 		x.drop()
 		h.s.logLimited("connect", "connect to server failed; trying another", "service", h.s.name, "server", x.srv.name, "err", err)
 	}

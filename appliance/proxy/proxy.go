@@ -477,8 +477,13 @@ func (c *Component) reconcile() {
 // serviceState is what one request or connection of a service works with;
 // a reload swaps it atomically.
 type serviceState struct {
-	cfg     config.Service
-	routes  []route
+	cfg    config.Service
+	routes []route
+	// byHost indexes the routes of a service with many (routeIndexMin):
+	// the exact-host routes by host, in order; anyHost are the others
+	// (wildcard, or no host), in order. nil: route scans routes.
+	byHost  map[string][]int32
+	anyHost []int32
 	def     *backend
 	trusted []netip.Prefix // accept_proxy
 
@@ -506,6 +511,16 @@ func newServiceState(sc config.Service, backends map[string]*backend) *serviceSt
 			rt.host, rt.wildcard = rest, true
 		}
 		st.routes = append(st.routes, rt)
+	}
+	if len(st.routes) >= routeIndexMin {
+		st.byHost = map[string][]int32{}
+		for i, r := range st.routes {
+			if r.host == "" || r.wildcard {
+				st.anyHost = append(st.anyHost, int32(i))
+			} else {
+				st.byHost[r.host] = append(st.byHost[r.host], int32(i))
+			}
+		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(sc.ResponseHeaders)) {
 		st.respFields = append(st.respFields, k+": "+sc.ResponseHeaders[k]+"\r\n"...)

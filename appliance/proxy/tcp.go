@@ -128,25 +128,21 @@ func (s *service) forwardTCP(client *net.TCPConn, st *serviceState, from, to net
 	}
 	rec.Backend = be.cfg.Name
 	t := st.cfg.Timeouts
-	var triedArr [16]bool
-	tried := triedArr[:]
-	if len(be.servers) > len(tried) {
-		tried = make([]bool, len(be.servers))
-	}
+	var tried triedSet
 	key := from.Addr().As16()
 	start := time.Now()
 	var upstream *net.TCPConn
 	var srv *server
 	var pickErr, dialErr error
 	for range be.servers {
-		sess, at, err := be.pickTimed(tried, key[:], from.Addr(), "", t.Queue.D(), &rec, s.stats, srv)
+		sess, at, err := be.pickTimed(&tried, key[:], from.Addr(), "", t.Queue.D(), &rec, s.stats, srv)
 		if err != nil {
 			pickErr = err
 			break
 		}
 		srv = sess.srv
-		tried[srv.idx] = true
-		c, err := be.dialTimed(srv, be.connectTimeout(tried, srv, t.Connect.D()), from, to, at, &rec)
+		tried.add(srv.idx)
+		c, err := be.dialTimed(srv, be.connectTimeout(&tried, srv, t.Connect.D()), from, to, at, &rec)
 		if err == nil {
 			upstream = c
 			break

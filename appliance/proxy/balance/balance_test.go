@@ -334,3 +334,47 @@ func TestSetWeight(t *testing.T) {
 		}
 	}
 }
+
+// TestRoundRobinEqualAndUneven: with equal weights (the rotation) every
+// member of a large backend is picked once per cycle, refused ones
+// skipped; a weight change to unequal weights goes back to the smooth
+// round robin's exact cycles, and back to equal to the rotation.
+func TestRoundRobinEqualAndUneven(t *testing.T) {
+	ws := make([]int, 1000)
+	for i := range ws {
+		ws[i] = 3
+	}
+	p := mustNew(t, "roundrobin", members(ws...), nil)
+	seq := picks(p, 3000, all)
+	for i, c := range count(seq, 1000) {
+		if c != 3 {
+			t.Fatalf("member %d picked %d times in 3000 picks of 1000 equal members, want 3", i, c)
+		}
+	}
+	seq = picks(p, 999*2, except(500))
+	for i, c := range count(seq, 1000) {
+		if want := map[bool]int{true: 0, false: 2}[i == 500]; c != want {
+			t.Fatalf("member %d picked %d times with 500 refused, want %d", i, c, want)
+		}
+	}
+	p3 := mustNew(t, "roundrobin", members(1, 1, 1), nil)
+	w := p3.(Weighter)
+	w.SetWeight(2, 3) // 1, 1, 3: smooth, exact per cycle of 5
+	seq = picks(p3, 500, all)
+	for start := 0; start < len(seq); start += 5 {
+		if got := count(seq[start:start+5], 3); !slices.Equal(got, []int{1, 1, 3}) {
+			t.Fatalf("picks %d..%d counts = %v, want [1 1 3]", start, start+4, got)
+		}
+	}
+	w.SetWeight(0, 3)
+	w.SetWeight(1, 3) // equal again
+	if got := count(picks(p3, 300, all), 3); !slices.Equal(got, []int{100, 100, 100}) {
+		t.Fatalf("counts after the weights are equal again = %v", got)
+	}
+	w.SetWeight(0, 0)
+	w.SetWeight(1, 0)
+	w.SetWeight(2, 0) // all drained
+	if i := p3.Pick(nil, all); i != -1 {
+		t.Fatalf("picked %d with every weight 0", i)
+	}
+}
