@@ -314,6 +314,43 @@ func (h *httpConn) wait(d time.Duration, brief, head bool) waitResult {
 	return waitGone
 }
 
+// parkedRead takes the bytes of a slow client's head while it is parked,
+// on the parker's goroutine: a client that sends its head a byte at a
+// time (slowloris, or a slow link) then costs a read and a look at the
+// bytes per arrival, not a goroutine and a wake-up. The connection stays
+// parked until a line of the head ends, the request line turns out to be
+// invalid, the head reaches its size limit, or the client closes; then
+// run takes it with the bytes in partial, as if it had read them itself.
+func (h *httpConn) parkedRead(fd int) bool {
+	if !h.parkedHead {
+		return false
+	}
+	lim := h.s.state.Load().cfg.Limits
+	room := lim.MaxHeaderBytes - len(h.partial)
+	if room <= 0 {
+		return false
+	}
+	var b [256]byte
+	n, err := unix.Read(fd, b[:min(len(b), room)])
+	if n <= 0 {
+		return err == unix.EAGAIN
+	}
+	from := len(h.partial)
+	h.partial = append(h.partial, b[:n]...)
+	if bytes.IndexByte(b[:n], '\n') >= 0 || len(h.partial) >= lim.MaxHeaderBytes || n == len(b) {
+		return false
+	}
+	if bytes.IndexByte(h.partial[:from], '\n') < 0 {
+		// The request line is checked byte by byte (see readHead).
+		var req h1.Request
+		l := h1.Limits{MaxLine: lim.MaxRequestLine, MaxHeaderBytes: lim.MaxHeaderBytes, MaxHeaders: lim.MaxHeaders}
+		if !errors.Is(h1.ParseRequest(h.partial, l, &req), h1.ErrIncomplete) {
+			return false
+		}
+	}
+	return true
+}
+
 // unpark takes the connection back from the parker: serves what arrived,
 // or ends it after its deadline (a head's with 408).
 func (h *httpConn) unpark(c *net.TCPConn, timedOut bool) {

@@ -81,19 +81,7 @@ func BenchmarkIdleConnMemory(b *testing.B) {
 		exchange(fd)
 		fds = append(fds, fd)
 	}
-	allParked := func(n int) {
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			if p := c.parker(); p != nil && p.Len() == n {
-				return
-			}
-			if time.Now().After(deadline) {
-				b.Fatalf("%d of %d connections parked after 30s", c.parker().Len(), n)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
-	allParked(len(fds))
+	awaitParked(b, c, len(fds), 30*time.Second)
 	heap0, rss0 := liveHeap(), selfRSS(b)
 	for range b.N {
 		for range conns {
@@ -102,7 +90,7 @@ func BenchmarkIdleConnMemory(b *testing.B) {
 			fds = append(fds, fd)
 		}
 	}
-	allParked(len(fds))
+	awaitParked(b, c, len(fds), 30*time.Second)
 	time.Sleep(time.Second) // the runtime returns what it freed
 	heap1, rss1 := liveHeap(), selfRSS(b)
 	if f := os.Getenv("HALB_IDLEMEM_PROFILE"); f != "" {

@@ -226,6 +226,7 @@ func (p *parker) loop() {
 	defer close(p.done)
 	events := make([]unix.EpollEvent, 256)
 	var out []taken
+	var inline []ready
 	for {
 		p.mu.Lock()
 		wait := -1
@@ -241,8 +242,7 @@ func (p *parker) loop() {
 		if err != nil && err != unix.EINTR {
 			return
 		}
-		now := monoOf(time.Now())
-		out = out[:0]
+		out, inline = out[:0], inline[:0]
 		p.mu.Lock()
 		if p.closed {
 			p.mu.Unlock()
@@ -256,11 +256,40 @@ func (p *parker) loop() {
 				continue
 			}
 			i, gen := int32(uint32(d)), uint32(d>>32)
-			if s := &p.slots[i]; s.owner != nil && s.gen == gen {
-				out = append(out, taken{owner: s.owner, c: s.c, fd: int(s.fd)})
-				p.release(i)
+			s := &p.slots[i]
+			if s.owner == nil || s.gen != gen {
+				continue
 			}
+			if r, ok := s.owner.(parkReader); ok && s.c != nil {
+				inline = append(inline, ready{i: i, gen: gen, r: r, fd: int(s.fd)})
+				continue
+			}
+			out = append(out, taken{owner: s.owner, c: s.c, fd: int(s.fd)})
+			p.release(i)
 		}
+		p.mu.Unlock()
+		// Bytes for an attached owner that can take them here: no
+		// goroutine unless it needs one. Only this loop takes slots, so
+		// each is still the owner's.
+		for k := range inline {
+			e := inline[k]
+			inline[k] = ready{}
+			if e.r.parkedRead(e.fd) {
+				ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT}
+				setEventData(&ev, uint64(e.i)|uint64(e.gen)<<32)
+				if unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, e.fd, &ev) == nil {
+					continue
+				}
+			}
+			p.mu.Lock()
+			if s := &p.slots[e.i]; s.owner != nil && s.gen == e.gen {
+				out = append(out, taken{owner: s.owner, c: s.c, fd: int(s.fd)})
+				p.release(e.i)
+			}
+			p.mu.Unlock()
+		}
+		now := monoOf(time.Now())
+		p.mu.Lock()
 		for p.due.Len() > 0 {
 			i := p.due.idx[0]
 			s := &p.slots[i]
@@ -285,6 +314,23 @@ func (p *parker) loop() {
 			go t.owner.unpark(c, t.timedOut)
 		}
 	}
+}
+
+// parkReader is an owner of attached connections that can take the bytes
+// that arrive on one while it is parked, on the parker's goroutine:
+// parkedRead reads what the descriptor holds without blocking and reports
+// whether the connection stays parked (its deadline unchanged); false
+// hands it back with unpark. It must not block, and must not park.
+type parkReader interface {
+	parkedRead(fd int) (stay bool)
+}
+
+// ready is an event for a parkReader's connection.
+type ready struct {
+	i   int32
+	gen uint32
+	r   parkReader
+	fd  int
 }
 
 // connOf makes a net.TCPConn of a parked socket's descriptor, which it

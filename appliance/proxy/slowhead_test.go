@@ -1,7 +1,10 @@
 package proxy
 
 import (
+	"io"
 	"net"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -60,5 +63,88 @@ func TestSlowHeadsStayParked(t *testing.T) {
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
+	}
+}
+
+// TestSlowHeadReadWhileParked: the bytes of a parked slow head are taken
+// by the parker itself until a line ends: the head is served whole and
+// right; an invalid request line is refused (400) as soon as its bad byte
+// arrives, not when the head times out; a client that closes mid-head is
+// let go.
+func TestSlowHeadReadWhileParked(t *testing.T) {
+	o := newOrigin(t, "o")
+	listen := freePort(t)
+	c := run(t, mustConfig(t, httpConfig(listen, "    timeouts: {http_request: 1m}\n", servers(o.addr()))))
+	waitListening(t, listen)
+	slow := func(cn net.Conn, s string) {
+		t.Helper()
+		for i := range len(s) {
+			if _, err := cn.Write([]byte{s[i]}); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+
+	cn, br := dialProxy(t, listen)
+	cn.Write([]byte("G"))
+	time.Sleep(3 * parkAfter) // past the young head's wait on the netpoller
+	slow(cn, "ET /slow HTTP/1.1\r")
+	awaitParked(t, c, 1, 10*time.Second)
+	slow(cn, "\nHost: slow.example\r\nX-A: 1\r\n\r\n")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "o") {
+		t.Fatalf("slow head answered %d %q", resp.StatusCode, body)
+	}
+	cn.Close()
+	waitActive(t, c, 0)
+
+	bad, badr := dialProxy(t, listen)
+	bad.Write([]byte("G"))
+	time.Sleep(3 * parkAfter)
+	slow(bad, "ET")
+	awaitParked(t, c, 1, 10*time.Second)
+	start := time.Now()
+	bad.Write([]byte{0x01}) // a control byte cannot be in a method
+	resp, err = http.ReadResponse(badr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 400 || time.Since(start) > 5*time.Second {
+		t.Fatalf("invalid request line answered %d after %v, want 400 at once", resp.StatusCode, time.Since(start))
+	}
+
+	gone, _ := dialProxy(t, listen)
+	gone.Write([]byte("GET / HT"))
+	time.Sleep(3 * parkAfter)
+	gone.Write([]byte("T"))
+	awaitParked(t, c, 1, 10*time.Second)
+	gone.Close()
+	awaitParked(t, c, 0, 10*time.Second)
+	waitActive(t, c, 0)
+}
+
+// awaitParked waits until n connections of c are parked, at most within.
+func awaitParked(tb testing.TB, c *Component, n int, within time.Duration) {
+	tb.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		p := c.parker()
+		if p != nil && p.Len() == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			got := 0
+			if p != nil {
+				got = p.Len()
+			}
+			tb.Fatalf("%d connections parked after %v, want %d", got, within, n)
+		}
+		time.Sleep(2 * time.Millisecond)
 	}
 }
