@@ -47,6 +47,9 @@ type Component struct {
 	wg       sync.WaitGroup
 	ctx      context.Context
 	reports  reports
+	// l4 runs the plain tcp connect checks (nil: each monitor runs its
+	// own, as with a fake clock).
+	l4 *l4Loop
 }
 
 // New returns the health component; onChange is called on every state
@@ -73,6 +76,19 @@ func (c *Component) Apply(cfg *config.Config) error {
 func (c *Component) Run(ctx context.Context) error {
 	c.mu.Lock()
 	c.ctx = ctx
+	if _, real := c.clock.(realClock); real {
+		l, err := newL4Loop()
+		if err != nil {
+			c.log.Error("tcp checks run one goroutine per server", "err", err)
+		} else {
+			c.l4 = l
+			c.wg.Go(func() {
+				if err := l.run(ctx); err != nil {
+					c.log.Error("tcp checks stopped", "err", err)
+				}
+			})
+		}
+	}
 	c.mu.Unlock()
 	c.reconcile()
 	for {
@@ -152,11 +168,12 @@ func (c *Component) reconcile() {
 			case !down && !up:
 				c.reports.push(m.change(false, "initial: down until "+plural(m.st.rise, m.st.rise, "check")+" passed"))
 			}
-			c.wg.Add(1)
-			go func() {
-				defer c.wg.Done()
-				m.run()
-			}()
+			switch {
+			case m.probe != nil:
+				c.l4.add(m.probe)
+			case spec.health.Check != "none":
+				c.wg.Go(m.run)
+			}
 		}
 	}
 	for key, m := range c.monitors {
@@ -185,6 +202,9 @@ type monitor struct {
 	comp    *Component
 	ctx     context.Context
 	cancel  context.CancelFunc
+	// probe is the monitor's checks in the component's l4 loop (nil: run
+	// checks them).
+	probe *l4Probe
 
 	mu sync.Mutex
 	st *state
@@ -203,7 +223,16 @@ func (c *Component) newMonitor(spec monitorSpec) (*monitor, error) {
 	if h.Initial == "down" && h.Check != "none" {
 		st = newStateDown(h.Rise, h.Fall, c.clock.Now())
 	}
-	return &monitor{spec: spec, checker: ch, target: t, comp: c, ctx: ctx, cancel: cancel, st: st}, nil
+	m := &monitor{spec: spec, checker: ch, target: t, comp: c, ctx: ctx, cancel: cancel, st: st}
+	if _, tcp := ch.(tcpChecker); tcp && c.l4 != nil {
+		m.probe = newL4Probe(t, h.Timeout.D(),
+			func() time.Duration { return time.Duration(float64(h.Interval.D()) * c.jitter()) },
+			func(err error, latency time.Duration) {
+				now := c.clock.Now()
+				m.record(func(st *state) (bool, string) { return st.observe(err, latency, now) })
+			})
+	}
+	return m, nil
 }
 
 // stop ends the monitor's checks and reports whether it had the server
@@ -211,6 +240,9 @@ func (c *Component) newMonitor(spec monitorSpec) (*monitor, error) {
 // result that arrives later is moot.
 func (m *monitor) stop() (down bool) {
 	m.cancel()
+	if m.probe != nil {
+		m.comp.l4.remove(m.probe)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return !m.st.up
@@ -239,10 +271,6 @@ func (m *monitor) record(result func(st *state) (changed bool, reason string)) {
 // check never outlives its timeout.
 func (m *monitor) run() {
 	h := m.spec.health
-	if h.Check == "none" {
-		<-m.ctx.Done()
-		return
-	}
 	clk := m.comp.clock
 	timer := clk.NewTimer(0)
 	defer timer.Stop()
