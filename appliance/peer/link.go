@@ -451,6 +451,16 @@ func (p *Peer) maxOffset() time.Duration {
 	return p.cfg.Time.MaxOffset.D()
 }
 
+// settled marks the offer of version applied when the peer was seen
+// running it while this node still waited for its answer.
+func (l *link) settled(version string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if s := l.sync; s != nil && s.Version == version && s.State == "sending" {
+		l.sync = &api.SyncState{Version: version, State: "applied", At: l.p.opts.Now()}
+	}
+}
+
 func (l *link) setSync(version, state, errText string) {
 	l.mu.Lock()
 	l.sync = &api.SyncState{Version: version, State: state, Error: errText, At: l.p.opts.Now()}

@@ -657,3 +657,33 @@ func TestSwappedCertificateRefused(t *testing.T) {
 		t.Errorf("the impostor reaches lb1: %+v", s)
 	}
 }
+
+// TestOfferAnswerLost: when the peer's apply outlasts the offer's request
+// (its answer is lost to the timeout), the sender sees the peer run the
+// version in the state exchange and says applied. (Before the fix it said
+// "sending" for good: found by the image test, two VMs under load.)
+func TestOfferAnswerLost(t *testing.T) {
+	lb1 := newNode(t, "lb1", clusterParts)
+	lb2 := newNode(t, "lb2", "")
+	pair(t, lb1, lb2)
+	waitFor(t, "both in sync", func() bool {
+		s1 := lb1.p.status()
+		return len(s1.Peers) == 1 && s1.Peers[0].InSync
+	})
+	lb2.mu.Lock()
+	lb2.beforeApply = func() {
+		lb2.beforeApply = nil
+		time.Sleep(requestTimeout + 500*time.Millisecond)
+	}
+	lb2.mu.Unlock()
+	lb1.edit(setServer("10.99.1.14:80"))
+	waitFor(t, "the offer's request timed out", func() bool {
+		s := lb1.p.status().Peers[0].Sync
+		return s != nil && s.State == "sending" && s.Error != ""
+	})
+	waitFor(t, "lb1's change on lb2", func() bool { return lb2.servers() == "10.99.1.14:80" })
+	waitFor(t, "applied on lb2 once lb2 is seen running it", func() bool {
+		s := lb1.p.status().Peers[0].Sync
+		return s != nil && s.State == "applied"
+	})
+}

@@ -70,8 +70,13 @@ func (l *link) offer(ctx context.Context, force bool) {
 	}
 	if have {
 		switch Decide(o.Version, remote) {
-		case Same, Take:
-			return // the peer has it, or has newer and offers it to us
+		case Same:
+			// The peer runs it: an offer whose answer was lost (the
+			// peer's apply outlasted requestTimeout) is done.
+			l.settled(o.Version.String())
+			return
+		case Take:
+			return // the peer has newer and offers it to us
 		}
 	}
 	if recently && !force {
