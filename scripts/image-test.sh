@@ -96,8 +96,10 @@ overlay() {
 	cp "$OVMF_VARS" "$dir/$1.vars.fd"
 }
 
-# qemu_args NAME [pipe|socket]: the common part of a VM's command line; the
-# serial port goes to NAME.serial.log, or with pipe to the FIFOs NAME.in
+# qemu_args NAME [pipe|socket]: the common part of a VM's command line
+# (-nodefaults: none of q35's default DVD-ROM, parallel port and VGA, which
+# OVMF, the kernel and udev would probe on every boot); the serial port
+# goes to NAME.serial.log, or with pipe to the FIFOs NAME.in
 # (keys) and NAME.out (read into NAME.serial.log by the caller), or with
 # socket to the unix socket $sockdir/NAME.sock (a terminal attaches there)
 # and NAME.serial.log.
@@ -109,7 +111,7 @@ qemu_args() {
 	pipe) serial=pipe:$dir/$1 ;;
 	socket) serial="chardev:ser -chardev socket,id=ser,path=$sockdir/$1.sock,server=on,wait=off,logfile=$dir/$1.serial.log" ;;
 	esac
-	echo -machine q35,accel=$accel -cpu $cpu -m 512 -smp 1 -display none -no-reboot -monitor none -net none \
+	echo -machine q35,accel=$accel -cpu $cpu -m 512 -smp 1 -nodefaults -display none -no-reboot -monitor none -net none \
 		-drive if=pflash,format=raw,unit=0,readonly=on,file=$OVMF_CODE \
 		-drive if=pflash,format=raw,unit=1,file=$dir/$1.vars.fd \
 		-drive if=virtio,format=qcow2,file=$dir/$1.qcow2 \
