@@ -23,15 +23,14 @@ systemctl mask getty@.service serial-getty@.service container-getty@.service \
 systemctl mask apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer \
 	e2scrub_reap.service fstrim.timer >/dev/null 2>&1 || true
 # Boot time (under an emulated CPU every unit costs seconds): what halbd and
-# the console do not need. No D-Bus (halbd uses none; systemctl as root
-# talks to systemd directly; the console's '!' is sulogin, no logind);
-# no modules loaded ahead of need (drm, fuse, dm_mod, loop, configfs,
-# efi_pstore) or static nodes for them; no hugepages, mqueue, debug,
-# tracing, fuse or configfs mounts; no utmp, pstore, random seed (the
-# kernel's RNG is ready at once), hwdb rebuild (image/prepare.sh removes
-# the hwdb); no timers.
-systemctl mask dbus.service dbus.socket systemd-logind.service \
-	modprobe@drm.service modprobe@fuse.service modprobe@dm_mod.service \
+# the console do not need. No modules loaded ahead of need (drm, fuse,
+# dm_mod, loop, configfs, efi_pstore) or static nodes for them; no
+# hugepages, mqueue, debug, tracing, fuse or configfs mounts; no utmp,
+# pstore, random seed (the kernel's RNG is ready at once), hwdb rebuild
+# (image/prepare.sh removes the hwdb); no timers. D-Bus and logind stay:
+# halbd uses neither, but logind turns the power button (a hypervisor's
+# ACPI shutdown) into a clean poweroff.
+systemctl mask modprobe@drm.service modprobe@fuse.service modprobe@dm_mod.service \
 	modprobe@loop.service modprobe@configfs.service modprobe@efi_pstore.service \
 	kmod-static-nodes.service dev-hugepages.mount dev-mqueue.mount \
 	sys-kernel-debug.mount sys-kernel-tracing.mount sys-fs-fuse-connections.mount \

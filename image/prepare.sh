@@ -33,14 +33,16 @@ moddir=/lib/modules/$kver
 #   fs    ext4, vfat (the seed), ISO, squashfs, overlay, loop, efivarfs, autofs
 #   net   the network stack: bonding, VLAN, macvlan, tunnels, WireGuard,
 #         all of netfilter, traffic control, IPv4, IPv6
-#   misc  keyboard (HID/USB), watchdogs, CPU crypto, QEMU helpers, SCSI
-#         generic, all of crypto/ and lib/
+#   misc  keyboard (HID/USB), the power button, watchdogs, CPU crypto, QEMU
+#         helpers, SCSI generic, all of crypto/ and lib/ (not efi_pstore:
+#         nothing reads crash dumps from EFI variables, systemd-pstore is
+#         masked, and loading it costs seconds of an emulated CPU)
 groups='vm: virtio_net virtio_blk virtio_scsi virtio_pci virtio_balloon virtio_console virtio_rng vmxnet3 vmw_pvscsi hv_netvsc hv_storvsc hv_vmbus xen_netfront xen_blkfront ena gve e1000 e1000e 8139cp ne2k_pci pcnet32
 nic: igb igc ixgbe ixgbevf i40e iavf ice mlx4_en mlx5_core bnxt_en bnx2 bnx2x tg3 r8169 sfc be2net qede cxgb4 atlantic enic
 disk: ahci ata_piix ata_generic nvme sd_mod sr_mod megaraid_sas mpt3sas smartpqi hpsa aacraid usb_storage uas xhci_pci ehci_pci ohci_pci uhci_hcd raid1 raid10 raid456 dm_mod dm_mirror
 fs: ext4 vfat nls_cp437 nls_ascii nls_iso8859_1 nls_utf8 isofs squashfs overlay loop efivarfs autofs4
 net: bonding 8021q macvlan ipvlan veth vxlan geneve dummy tun bridge wireguard tls ifb ipip ip_gre ip6_tunnel sit xfrm_user esp4 esp6 tcp_bbr net/netfilter/ net/sched/ net/ipv4/ net/ipv6/
-misc: hid_generic usbhid evdev psmouse serio_raw button efi_pstore i6300esb iTCO_wdt softdog crc32c_intel aesni_intel sha256_ssse3 ghash_clmulni_intel msr cpuid ptp_kvm vmw_vsock_virtio_transport qemu_fw_cfg sg crypto/ lib/'
+misc: hid_generic usbhid evdev psmouse serio_raw button i6300esb iTCO_wdt softdog crc32c_intel aesni_intel sha256_ssse3 ghash_clmulni_intel msr cpuid ptp_kvm vmw_vsock_virtio_transport qemu_fw_cfg sg crypto/ lib/'
 sel=$(mktemp)
 # For each allowlisted name (or directory, ending in /): the module and its
 # dependencies (modules.dep lists them all, transitively).
