@@ -452,8 +452,10 @@ wizard_run() {
 	save_screen wizard-review
 	screen | grep -q -F '+ vrrp "vip-a" added' && screen | grep -q -F '~ node changed: management, manage_system' ||
 		fail "part 4: the review does not list the VRRP instance and the management network (see $dir/console-wizard-review.txt)"
+	# The apply sets the console password first: a PBKDF2 hash, 5 to 20 s
+	# of an emulated CPU and more on a busy host (70 s, as in part 5).
 	keys Enter
-	wait_screen "vip-a MASTER prio 150 VRID 42 on eth0 +VIPs $WIZ_VIP/24" 30 "the dashboard with vip-a MASTER"
+	wait_screen "vip-a MASTER prio 150 VRID 42 on eth0 +VIPs $WIZ_VIP/24" 70 "the dashboard with vip-a MASTER"
 	wizard_s=$(since "$t0") wkeys=$((nkeys - k0))
 	echo "image-test:   wizard completed over the serial port: $wkeys keystrokes, ${wizard_s}s from the first key to vip-a MASTER on the dashboard"
 	local ok='' end=$(($(date +%s) + 60))
