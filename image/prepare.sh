@@ -4,8 +4,10 @@
 # builds, so the slow steps here run only when the package set changes
 # (`make image` with IMAGE_CLEAN=1, or a changed mkosi.conf or prepare.sh).
 #   - purge systemd-resolved (mkosi adds it; it would listen on :53/:5355)
-#   - drop kernel modules an appliance does not need
-#   - build the initrd (mkosi runs apt with INITRD=No)
+#   - keep only the kernel modules a VM or server needs (allowlist)
+#   - build a small initrd (mkosi runs apt with INITRD=No), then remove
+#     what only built it or installs packages (perl, apt, initramfs-tools)
+#   - drop udev's hwdb, iconv modules
 #   - drop apt lists/caches, docs, locales
 set -euo pipefail
 [ "${1:-final}" = final ] || exit 0
@@ -19,45 +21,152 @@ rm -f /etc/resolv.conf
 : >/etc/resolv.conf
 
 kver=$(ls /lib/modules | sort -V | tail -n1)
-mods=/lib/modules/$kver/kernel
-# Whole subsystems an appliance load balancer does not use. Kept: virtio,
-# storage (ata, nvme, scsi, md, usb-storage), wired NICs (net/ethernet),
-# input/hid (keyboard for the console), ext4/vfat/nls, the whole network
-# stack (netfilter, macvlan, bonding, vlan), crypto.
-drop=(
-	sound
-	drivers/gpu drivers/media drivers/infiniband drivers/staging drivers/iio
-	drivers/net/wireless drivers/net/can drivers/net/usb drivers/net/wwan
-	drivers/net/ieee802154 drivers/net/hamradio drivers/net/arcnet drivers/net/fddi
-	drivers/bluetooth drivers/isdn drivers/mtd drivers/nfc drivers/comedi
-	drivers/input/touchscreen drivers/input/joystick drivers/input/tablet drivers/input/misc
-	drivers/usb/gadget drivers/usb/serial drivers/usb/misc drivers/usb/musb drivers/usb/dwc2 drivers/usb/dwc3
-	drivers/hwmon drivers/leds drivers/power drivers/thunderbolt drivers/fpga
-	drivers/scsi/lpfc drivers/scsi/qla2xxx drivers/scsi/qla4xxx drivers/scsi/bfa
-	drivers/scsi/be2iscsi drivers/scsi/bnx2fc drivers/scsi/fcoe drivers/scsi/csiostor
-	drivers/target drivers/nvme/target drivers/spi drivers/w1 drivers/pcmcia
-	drivers/video/fbdev drivers/platform/chrome drivers/platform/surface
-	drivers/mfd drivers/regulator drivers/pinctrl drivers/gnss drivers/atm
-	drivers/net/ethernet/mellanox/mlxsw drivers/net/ethernet/netronome
-	drivers/net/ethernet/marvell/octeontx2 drivers/net/ethernet/huawei
-	drivers/md/bcache drivers/misc drivers/rtc drivers/extcon drivers/char/tpm/st33zp24
-	net/wireless net/mac80211 net/bluetooth net/nfc net/ceph net/rxrpc net/ieee802154
-	net/mac802154 net/6lowpan net/can net/atm net/appletalk net/x25 net/lapb net/rds
-	net/sunrpc net/9p net/batman-adv net/dsa net/mpls net/tipc net/smc net/sctp
-	fs/btrfs fs/xfs fs/ocfs2 fs/nfs fs/nfsd fs/cifs fs/smb fs/ceph fs/gfs2 fs/f2fs
-	fs/ntfs3 fs/ubifs fs/jfs fs/reiserfs fs/nilfs2 fs/erofs fs/afs fs/coda fs/dlm
-	fs/orangefs fs/hfs fs/hfsplus fs/udf fs/ufs fs/minix fs/romfs fs/omfs fs/qnx4
-	fs/qnx6 fs/befs fs/sysv fs/efs fs/freevxfs fs/adfs fs/affs fs/bfs fs/hpfs
-	fs/jffs2 fs/gfs2 fs/lockd fs/nfs_common fs/9p fs/fscache fs/cachefiles
-	fs/zonefs fs/exfat fs/ntfs
-)
-for d in "${drop[@]}"; do rm -rf "${mods:?}/$d"; done
+moddir=/lib/modules/$kver
+# Kernel modules: an allowlist of what a VM or a server needs (groups below;
+# each module with everything it depends on, from modules.dep); every other
+# module goes. A name that is neither a module nor built into the kernel
+# fails the build, so a trimmed list cannot silently lose a NIC or a disk.
+#   vm    virtual NICs and disks (KVM/QEMU, VMware, Hyper-V, Xen, AWS, GCP)
+#   nic   the server NICs (Intel, Mellanox, Broadcom, Realtek, Solarflare,
+#         Emulex, QLogic, Chelsio, Aquantia, Cisco)
+#   disk  SATA/NVMe/SAS/RAID controllers, USB storage, md RAID, device mapper
+#   fs    ext4, vfat (the seed), ISO, squashfs, overlay, loop, efivarfs, autofs
+#   net   the network stack: bonding, VLAN, macvlan, tunnels, WireGuard,
+#         all of netfilter, traffic control, IPv4, IPv6
+#   misc  keyboard (HID/USB), the power button, watchdogs, CPU crypto, QEMU
+#         helpers, SCSI generic, all of crypto/ and lib/ (not efi_pstore:
+#         nothing reads crash dumps from EFI variables, systemd-pstore is
+#         masked, and loading it costs seconds of an emulated CPU)
+groups='vm: virtio_net virtio_blk virtio_scsi virtio_pci virtio_balloon virtio_console virtio_rng vmxnet3 vmw_pvscsi hv_netvsc hv_storvsc hv_vmbus xen_netfront xen_blkfront ena gve e1000 e1000e 8139cp ne2k_pci pcnet32
+nic: igb igc ixgbe ixgbevf i40e iavf ice mlx4_en mlx5_core bnxt_en bnx2 bnx2x tg3 r8169 sfc be2net qede cxgb4 atlantic enic
+disk: ahci ata_piix ata_generic nvme sd_mod sr_mod megaraid_sas mpt3sas smartpqi hpsa aacraid usb_storage uas xhci_pci ehci_pci ohci_pci uhci_hcd raid1 raid10 raid456 dm_mod dm_mirror
+fs: ext4 vfat nls_cp437 nls_ascii nls_iso8859_1 nls_utf8 isofs squashfs overlay loop efivarfs autofs4
+net: bonding 8021q macvlan ipvlan veth vxlan geneve dummy tun bridge wireguard tls ifb ipip ip_gre ip6_tunnel sit xfrm_user esp4 esp6 tcp_bbr net/netfilter/ net/sched/ net/ipv4/ net/ipv6/
+misc: hid_generic usbhid evdev psmouse serio_raw button i6300esb iTCO_wdt softdog crc32c_intel aesni_intel sha256_ssse3 ghash_clmulni_intel msr cpuid ptp_kvm vmw_vsock_virtio_transport qemu_fw_cfg sg crypto/ lib/'
+sel=$(mktemp)
+# For each allowlisted name (or directory, ending in /): the module and its
+# dependencies (modules.dep lists them all, transitively).
+printf '%s\n' "$groups" | awk '
+function base(p,  b) { b = p; sub(/.*\//, "", b); sub(/\.ko.*$/, "", b); gsub(/-/, "_", b); return b }
+function add(p,   i, n, d) {
+	if (p in kept) return
+	kept[p] = 1
+	n = split(dep[p], d, " ")
+	for (i = 1; i <= n; i++) add(d[i])
+}
+FILENAME == "-" { for (i = 2; i <= NF; i++) want[++nw] = $i; next }
+FILENAME ~ /modules\.dep$/ {
+	p = $1; sub(/:$/, "", p)
+	dep[p] = ""
+	for (i = 2; i <= NF; i++) dep[p] = dep[p] " " $i
+	byname[base(p)] = p
+	next
+}
+{ builtin[base($1)] = 1 }
+END {
+	for (i = 1; i <= nw; i++) {
+		w = want[i]
+		if (w ~ /\/$/) {
+			hit = 0
+			for (p in dep) if (index(p, "kernel/" w) == 1) { add(p); hit = 1 }
+			if (!hit) print "missing " w
+		} else {
+			n = w; gsub(/-/, "_", n)
+			if (n in byname) add(byname[n])
+			else if (!(n in builtin)) print "missing " w
+		}
+	}
+	for (p in kept) print "keep " p
+}' - "$moddir/modules.dep" "$moddir/modules.builtin" >"$sel"
+if grep -q '^missing ' "$sel"; then
+	echo "prepare: allowlisted modules not in kernel $kver: $(sed -n 's/^missing //p' "$sel" | tr '\n' ' ')" >&2
+	exit 1
+fi
+all_n=$(find "$moddir/kernel" -name '*.ko*' | wc -l)
+all_b=$(find "$moddir/kernel" -name '*.ko*' -printf '%s\n' | awk '{ s += $1 } END { print s }')
+# Drop the rest; what went, per directory (3 levels under kernel/), largest
+# first, for the build report.
+report=/usr/lib/halb/modules.txt
+mkdir -p /usr/lib/halb
+(cd "$moddir" && find kernel -name '*.ko*' -printf '%s %p\n') |
+	awk -v sel="$sel" 'BEGIN { while ((getline l < sel) > 0) if (l ~ /^keep /) k[substr(l, 6)] = 1 }
+		!($2 in k) { print }' >"$sel.drop"
+(cd "$moddir" && cut -d' ' -f2 "$sel.drop" | xargs -r rm -f)
+find "$moddir/kernel" -type d -empty -delete
 depmod "$kver"
+kept_n=$(find "$moddir/kernel" -name '*.ko*' | wc -l)
+kept_b=$(find "$moddir/kernel" -name '*.ko*' -printf '%s\n' | awk '{ s += $1 } END { print s }')
+{
+	awk -v an="$all_n" -v ab="$all_b" -v kn="$kept_n" -v kb="$kept_b" 'BEGIN {
+		printf "kernel modules: %d of %d kept, %.1f of %.1f MB (allowlist groups: vm nic disk fs net misc); %d removed, %.1f MB\n",
+			kn, an, kb / 1e6, ab / 1e6, an - kn, (ab - kb) / 1e6 }'
+	echo "removed, the 25 largest directories (MB):"
+	awk '{ n = split($2, p, "/"); d = p[2]; for (i = 3; i <= 4 && i < n; i++) d = d "/" p[i]; s[d] += $1 }
+		END { for (d in s) printf "  %6.1f %s\n", s[d] / 1e6, d }' "$sel.drop" | sort -rn | awk 'NR <= 25'
+} >"$report"
+cat "$report"
+rm -f "$sel" "$sel.drop"
 
-# The initrd: all storage drivers that are left (MODULES=most), zstd.
-mkdir -p /etc/initramfs-tools/conf.d
-printf 'MODULES=most\nCOMPRESS=zstd\n' >/etc/initramfs-tools/conf.d/halb.conf
+# The initrd: small (MODULES=list, an empty modules file): the hook below
+# copies the storage drivers in without loading them, and the initrd's udev
+# loads those whose hardware is there (the modules file would force-load
+# every one of them). It also mounts /var (halb-var below).
+mkdir -p /etc/initramfs-tools/conf.d /etc/initramfs-tools/hooks /etc/initramfs-tools/scripts/local-bottom
+printf 'MODULES=list\nCOMPRESS=zstd\n' >/etc/initramfs-tools/conf.d/halb.conf
+: >/etc/initramfs-tools/modules
+cat >/etc/initramfs-tools/hooks/halb-storage <<'HOOK'
+#!/bin/sh
+# halb: the drivers the root disk may need, copied in, loaded by udev only
+# when their hardware is present.
+[ "$1" = prereqs ] && exit 0
+. /usr/share/initramfs-tools/hook-functions
+manual_add_modules virtio_pci virtio_blk virtio_scsi nvme ahci ata_piix sd_mod ext4 \
+	megaraid_sas mpt3sas smartpqi hpsa aacraid vmw_pvscsi hv_storvsc xen_blkfront \
+	xhci_pci ehci_pci uas usb_storage
+HOOK
+# /var mounted by the initrd, where udev already knows the disk: systemd
+# then finds var.mount active, and local-fs.target (halb-seed, halbd) does
+# not wait for the main system's udev coldplug to reach the /var partition.
+# When it cannot, systemd mounts /var from /etc/fstab as before.
+cat >/etc/initramfs-tools/scripts/local-bottom/halb-var <<'VAR'
+#!/bin/sh
+[ "$1" = prereqs ] && exit 0
+. /scripts/functions
+dev=/dev/disk/by-label/halb-var
+[ -e "$dev" ] || wait_for_udev 10
+[ -e "$dev" ] || dev=$(blkid -L halb-var 2>/dev/null)
+if [ -n "$dev" ] && mount -t ext4 -o rw,noatime,nodev,nosuid "$dev" "${rootmnt}/var"; then
+	log_success_msg "halb: /var mounted from $dev"
+else
+	log_warning_msg "halb: /var not mounted in the initrd (systemd mounts it)"
+fi
+exit 0
+VAR
+chmod 0755 /etc/initramfs-tools/hooks/halb-storage /etc/initramfs-tools/scripts/local-bottom/halb-var
 update-initramfs -c -k "$kver" >/dev/null 2>&1 || update-initramfs -u -k "$kver"
+[ -s "/boot/initrd.img-$kver" ] || { echo "prepare: no initrd for $kver" >&2; exit 1; }
+initrd_files=$(lsinitramfs "/boot/initrd.img-$kver")
+grep -q 'scripts/local-bottom/halb-var$' <<<"$initrd_files" && grep -q '/virtio_blk\.ko' <<<"$initrd_files" ||
+	{ echo "prepare: the initrd lacks halb-var or virtio_blk" >&2; exit 1; }
+
+# What only built the initrd or installs packages goes now (the root file
+# system is read-only: no in-place upgrades): perl (Essential, but only
+# debconf/adduser use it, at install time), apt, initramfs-tools, klibc,
+# cpio, zstd, the openssl program (libssl stays).
+# --remove, not --purge: apt's purge would empty /var/cache/apt, where
+# mkosi has mounted the build machine's package cache. perl goes last (the
+# others' removal scripts may still call it).
+cp "/boot/initrd.img-$kver" /tmp/halb-initrd
+dpkg --remove --force-remove-essential --force-depends \
+	apt libapt-pkg6.0 gpgv debian-archive-keyring \
+	initramfs-tools initramfs-tools-core klibc-utils libklibc cpio zstd openssl >/dev/null
+dpkg --remove --force-remove-essential --force-depends perl-base >/dev/null
+[ -s "/boot/initrd.img-$kver" ] || cp /tmp/halb-initrd "/boot/initrd.img-$kver"
+rm -f /tmp/halb-initrd
+# udev's hardware database (device names and keymaps only; every device
+# looked up in it costs boot time) and its sources; glibc's iconv modules
+# (nothing on the appliance converts character sets).
+rm -rf /usr/lib/udev/hwdb.d /usr/lib/udev/hwdb.bin /etc/udev/hwdb.bin /usr/lib/x86_64-linux-gnu/gconv
 
 # Caches, docs, locales: not needed on the appliance (apt update refills).
 # (No apt-get clean: /var/cache/apt/archives is mkosi's package cache,

@@ -117,8 +117,10 @@ ${backends:+  backends: $backends
 
 EOF
 # -serial mon:stdio: the console on this terminal, Ctrl-A X quits.
+# -nodefaults: none of q35's default DVD-ROM, parallel port and VGA (the
+# boot is faster without OVMF, the kernel and udev probing them).
 qemu_ran=1
-qemu-system-x86_64 -machine q35,accel=$accel -cpu $cpu -m 512 -smp 2 -display none \
+qemu-system-x86_64 -machine q35,accel=$accel -cpu $cpu -m 512 -smp 2 -nodefaults -display none \
 	-drive if=pflash,format=raw,unit=0,readonly=on,file=$OVMF_CODE \
 	-drive if=pflash,format=raw,unit=1,file="$dir/vars.fd" \
 	-drive if=virtio,format=qcow2,file="$dir/halb.qcow2" \

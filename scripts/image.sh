@@ -133,5 +133,7 @@ chroot "$out/root" dpkg-query -W -f '${Package} ${Version}\n' >"$out/packages.tx
 	echo "root tree (without /var): $(du -sh --exclude=./var "$out/root" | cut -f1), /var: $(du -sh "$out/root/var" | cut -f1)"
 	cat "$out/layout.txt"
 	echo "packages: $(wc -l <"$out/packages.txt")"
+	# What image/prepare.sh's module allowlist kept and removed.
+	cat "$out/root/usr/lib/halb/modules.txt" 2>/dev/null || true
 	ls -ls --block-size=M "$out/halb.raw" "$out/halb.qcow2" | awk '{printf "%s: %s apparent, %s allocated\n", $NF, $6, $1}'
 } | tee "$out/build-report.txt"
