@@ -141,18 +141,75 @@ func Marshal(c *Config) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// clone copies c deeply (through YAML, as the console's drafts do).
+// clone copies c deeply: no slice, map or pointer of the copy is shared
+// with c. (A YAML round trip did this before; on a config of 10 000
+// servers it took half a second of every reload.)
 func clone(c *Config) *Config {
-	b, err := Marshal(c)
-	if err == nil {
-		if out, err := Decode(b); err == nil {
-			return out
+	out := new(Config)
+	deepCopy(reflect.ValueOf(out).Elem(), reflect.ValueOf(c).Elem())
+	return out
+}
+
+// deepCopy sets dst, settable, to a deep copy of src, of the same type.
+// Config types hold only exported fields of plain kinds, structs, slices,
+// maps and pointers.
+func deepCopy(dst, src reflect.Value) {
+	switch src.Kind() {
+	case reflect.Struct:
+		for i := range src.NumField() {
+			deepCopy(dst.Field(i), src.Field(i))
 		}
+	case reflect.Slice:
+		if src.IsNil() {
+			return
+		}
+		s := reflect.MakeSlice(src.Type(), src.Len(), src.Len())
+		if plain(src.Type().Elem()) {
+			reflect.Copy(s, src)
+		} else {
+			for i := range src.Len() {
+				deepCopy(s.Index(i), src.Index(i))
+			}
+		}
+		dst.Set(s)
+	case reflect.Map:
+		if src.IsNil() {
+			return
+		}
+		m := reflect.MakeMapWithSize(src.Type(), src.Len())
+		for it := src.MapRange(); it.Next(); {
+			v := reflect.New(src.Type().Elem()).Elem()
+			deepCopy(v, it.Value())
+			m.SetMapIndex(it.Key(), v)
+		}
+		dst.Set(m)
+	case reflect.Pointer:
+		if src.IsNil() {
+			return
+		}
+		p := reflect.New(src.Type().Elem())
+		deepCopy(p.Elem(), src.Elem())
+		dst.Set(p)
+	default:
+		dst.Set(src)
 	}
-	// Every Config marshals; should that ever fail, a shallow copy is
-	// what callers can still use.
-	cp := *c
-	return &cp
+}
+
+// plain reports whether values of t hold no reference: copying one
+// copies it deeply.
+func plain(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if !plain(t.Field(i).Type) {
+				return false
+			}
+		}
+		return true
+	case reflect.Slice, reflect.Map, reflect.Pointer, reflect.Interface, reflect.Array, reflect.Chan, reflect.Func:
+		return false
+	}
+	return true
 }
 
 // clearNode zeroes every node part under v.

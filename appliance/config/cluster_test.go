@@ -1,6 +1,7 @@
 package config
 
 import (
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -123,5 +124,57 @@ func TestNodePartsDocumented(t *testing.T) {
 	documented := docTableKeys(t, "Cluster parts and node parts", "(?m)^\\| `([a-z_.\\[\\]]+)`")
 	if !slices.Equal(documented, NodeKeys()) {
 		t.Errorf("docs/config.md lists node parts %q, NodeKeys is %q", documented, NodeKeys())
+	}
+}
+
+// richConfig sets fields of every kind a Config holds: maps, pointers to
+// values and to slices, slices of structs.
+const richConfig = lb1Config + `vrrp_sync_groups: [{name: g, instances: [web-a, web-b]}]
+` + `console: {require_password: false}
+`
+
+func richServices(s string) string {
+	s = strings.Replace(s, "vips: [10.0.0.100/24], unicast_peers: [10.0.0.2]}\n",
+		"vips: [10.0.0.100/24], unicast_peers: [10.0.0.2]}\n  - {name: web-b, interface: eth0, vrid: 52, vips: [10.0.0.101/24], preempt: false}\n", 1)
+	return strings.Replace(s, `  - {name: web, listen: ["10.0.0.100:80"], default_backend: www}`,
+		`  - {name: web, listen: ["10.0.0.100:80"], default_backend: www, response_headers: {X-A: b}, forward_headers: [x-forwarded-for],
+     routes: [{host: a.example, backend: www}]}`, 1)
+}
+
+// TestCloneIsDeep: a clone equals its source and shares nothing with it:
+// changing the clone's maps, pointers and slices leaves the source as it
+// was.
+func TestCloneIsDeep(t *testing.T) {
+	src := parseRaw(t, []byte(richServices(richConfig)))
+	before, err := Marshal(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := clone(src)
+	if !reflect.DeepEqual(c, src) {
+		t.Fatalf("clone differs from its source:\n%+v\n%+v", c, src)
+	}
+	c.Services[0].ResponseHeaders["X-A"] = "changed"
+	(*c.Services[0].ForwardHeaders)[0] = "forwarded"
+	c.Services[0].Routes[0].Host = "changed.example"
+	c.Services[0].Listen[0] = "10.0.0.1:1"
+	*c.VRRP[0].Preempt = !*c.VRRP[0].Preempt
+	c.VRRP[0].VIPs[0] = "10.9.9.9/24"
+	*c.Backends[0].Servers[0].Weight = 77
+	c.Backends[0].Servers[0].Address = "10.9.9.9:1"
+	*c.Console.RequirePassword = true
+	c.VRRPSyncGroups[0].Instances[0] = "other"
+	after, _ := Marshal(src)
+	if string(after) != string(before) {
+		t.Fatalf("changing the clone changed its source:\n%s\nwas\n%s", after, before)
+	}
+}
+
+// TestClusterDigestStable: the digest of a config is the one earlier
+// builds computed (peers of different builds compare digests).
+func TestClusterDigestStable(t *testing.T) {
+	const want = "6b467036e0ca0a86fb9616ab901e7654632f5c99290c32e961954020efb54655"
+	if got := ClusterDigest(parseRaw(t, []byte(richServices(richConfig)))); got != want {
+		t.Fatalf("ClusterDigest = %s, want %s", got, want)
 	}
 }
