@@ -42,21 +42,22 @@ func bigConfig(listen []string, nb, ns int, addr string, weight int) []byte {
 	return b.Bytes()
 }
 
-// heapInuse is the heap in use after a collection.
-func heapInuse() uint64 {
+// inuse is the heap and the goroutine stacks in use after a collection.
+func inuse() (heap, stacks uint64) {
 	runtime.GC()
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
-	return m.HeapInuse
+	return m.HeapInuse, m.StackInuse
 }
 
 // BenchmarkReload1000x10 applies a config of 1000 backends of 10 servers
 // (10 http services of 100 host routes each) the way the API does (parse,
 // validate, prepare, save, history, apply): once to an unconfigured
 // daemon, then as reloads that each change one server's weight. It reports
-// parse+validate and Diff on their own, the first apply's time and the
-// heap the config in force holds (HeapInuse after a collection, less the
-// unconfigured daemon's), and a reload's time and allocations.
+// parse+validate and Diff on their own, the first apply's time, the heap
+// and goroutine stacks the config in force holds (HeapInuse and StackInuse
+// after a collection, less the unconfigured daemon's), and a reload's time
+// and allocations.
 func BenchmarkReload1000x10(b *testing.B) {
 	const nsvc, nb, ns = 10, 1000, 10
 	addr := testutil.Serve(b, func(c net.Conn) { c.Close() })
@@ -91,13 +92,13 @@ func BenchmarkReload1000x10(b *testing.B) {
 
 	b.Run("apply", func(b *testing.B) {
 		td := startDaemon(b, b.TempDir(), "")
-		before := heapInuse()
+		heap0, stack0 := inuse()
 		start := time.Now()
 		if _, err := td.Apply("big.yaml", raw[0]); err != nil {
 			b.Fatal(err)
 		}
 		first := time.Since(start)
-		held := heapInuse() - before
+		heap1, stack1 := inuse()
 		n := 0
 		b.ReportAllocs()
 		for b.Loop() {
@@ -107,6 +108,7 @@ func BenchmarkReload1000x10(b *testing.B) {
 			}
 		}
 		b.ReportMetric(float64(first.Microseconds())/1000, "first-ms")
-		b.ReportMetric(float64(held)/(1<<20), "held-MiB")
+		b.ReportMetric(float64(heap1-heap0)/(1<<20), "heap-MiB")
+		b.ReportMetric(float64(stack1-stack0)/(1<<20), "stack-MiB")
 	})
 }
