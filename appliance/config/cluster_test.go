@@ -1,6 +1,8 @@
 package config
 
 import (
+	"bytes"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -176,5 +178,52 @@ func TestClusterDigestStable(t *testing.T) {
 	const want = "6b467036e0ca0a86fb9616ab901e7654632f5c99290c32e961954020efb54655"
 	if got := ClusterDigest(parseRaw(t, []byte(richServices(richConfig)))); got != want {
 		t.Fatalf("ClusterDigest = %s, want %s", got, want)
+	}
+}
+
+// TestClusterYAML: the cluster part's YAML that the digest hashes, put
+// together from the YAML of each service and backend and reused across
+// calls, is Marshal's, byte for byte: for configs with and without
+// services, backends, console and observe keys, and after a change of
+// every server, a renamed backend, an added service, and a service
+// removed from the middle of the list.
+func TestClusterYAML(t *testing.T) {
+	rich := richServices(richConfig) + "observe: {listen: \":9100\"}\n"
+	big := func(w int) string {
+		var b strings.Builder
+		b.WriteString("node: {name: lb1}\nservices:\n")
+		for i := range 30 {
+			fmt.Fprintf(&b, "  - {name: s%d, listen: [\"10.0.0.1:%d\"], default_backend: b%d, response_headers: {X-N: \"%d\"}}\n", i, 8000+i, i, i)
+		}
+		b.WriteString("backends:\n")
+		for i := range 30 {
+			fmt.Fprintf(&b, "  - name: b%d\n    health: {check: http, path: /h}\n    servers:\n", i)
+			for j := range 3 {
+				fmt.Fprintf(&b, "      - {name: s%d, address: \"10.1.%d.%d:80\", weight: %d}\n", j, i, j, w)
+			}
+		}
+		return b.String()
+	}
+	for i, raw := range []string{
+		lb1Config, lb2Config, rich, big(1), big(2), big(2),
+		strings.NewReplacer("  - name: b7\n", "  - name: b7x\n", "default_backend: b7,", "default_backend: b8,").Replace(big(2)),
+		strings.Replace(big(2), "services:\n", "services:\n  - {name: new, listen: [\"10.0.0.1:99\"], default_backend: b1}\n", 1),
+		strings.NewReplacer("  - {name: s3, listen: [\"10.0.0.1:8003\"], default_backend: b3, response_headers: {X-N: \"3\"}}\n", "",
+			"  - name: b3\n", "  - name: b3\n    servers: []\n  - name: gone\n").Replace(big(2)),
+		"node: {name: x}\nconsole: {require_password: false}\nbackends:\n  - {name: b, servers: []}\n",
+		"node: {name: x}\nservices: []\n",
+	} {
+		cp := ClusterPart(parseRaw(t, []byte(raw)))
+		want, err := Marshal(cp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := clusterYAML(cp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("config %d: clusterYAML\n%s\nwant Marshal's\n%s", i, got, want)
+		}
 	}
 }
