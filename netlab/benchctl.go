@@ -138,6 +138,9 @@ type VRRPRow struct {
 	Max        float64   `json:"failover_max_ms"`
 	// Missing counts instances the backup did not take within 10s.
 	Missing int `json:"missing"`
+	// Unsettled says why the failovers stopped early: the pair did not
+	// return to lb1 holding every VIP after a thaw.
+	Unsettled string `json:"unsettled,omitempty"`
 }
 
 // ctlConfig is the reload config: backend bN (N from 0) of o.Servers
@@ -362,7 +365,12 @@ func benchVRRP(parent *Lab, fl Flavor, o CtlOptions, logf func(string, ...any)) 
 			return nil, err
 		}
 		if !WaitFor(30*time.Second, converged) {
-			return nil, fmt.Errorf("lb1 did not take its VIPs back within 30s of the thaw: lb1 %d, lb2 %d", holds(nodes[0]), holds(nodes[1]))
+			// A finding, not a failure of the bench: reported, and no
+			// more failovers of this flavor.
+			row.Unsettled = fmt.Sprintf("after failover %d lb1 did not take its VIPs back within 30s of the thaw: lb1 holds %d, lb2 %d",
+				round+1, holds(nodes[0]), holds(nodes[1]))
+			logf("%s: %s", fl, row.Unsettled)
+			break
 		}
 		time.Sleep(time.Second)
 	}
@@ -431,10 +439,10 @@ func WriteBenchControl(w io.Writer, dir string, rep *CtlReport) error {
 			r.ApplyMedian, r.Apply.Min, r.Apply.Max, r.Failed, r.Sent, r.RSSBefore>>20, r.RSSAfter>>20, r.PeakRSS>>20, r.CPUS)
 	}
 	if len(rep.VRRP) > 0 {
-		fmt.Fprintln(tw, "\nVRRP\tinstances\tadvert\tCPU master\tCPU backup\tfailover ms median\tp99\tmax\tmissing")
+		fmt.Fprintln(tw, "\nVRRP\tinstances\tadvert\tCPU master\tCPU backup\tfailover ms median\tp99\tmax\tmissing\tunsettled")
 		for _, r := range rep.VRRP {
-			fmt.Fprintf(tw, "%s\t%d\t%.0fms\t%.1f%%\t%.1f%%\t%.0f\t%.0f\t%.0f\t%d\n", r.Flavor, r.Instances, r.AdvertMS,
-				100*r.MasterCPU, 100*r.BackupCPU, r.Median, r.P99, r.Max, r.Missing)
+			fmt.Fprintf(tw, "%s\t%d\t%.0fms\t%.1f%%\t%.1f%%\t%.0f\t%.0f\t%.0f\t%d\t%s\n", r.Flavor, r.Instances, r.AdvertMS,
+				100*r.MasterCPU, 100*r.BackupCPU, r.Median, r.P99, r.Max, r.Missing, r.Unsettled)
 		}
 	}
 	return errors.Join(tw.Flush())
