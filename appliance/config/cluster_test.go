@@ -1,6 +1,9 @@
 package config
 
 import (
+	"bytes"
+	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -123,5 +126,104 @@ func TestNodePartsDocumented(t *testing.T) {
 	documented := docTableKeys(t, "Cluster parts and node parts", "(?m)^\\| `([a-z_.\\[\\]]+)`")
 	if !slices.Equal(documented, NodeKeys()) {
 		t.Errorf("docs/config.md lists node parts %q, NodeKeys is %q", documented, NodeKeys())
+	}
+}
+
+// richConfig sets fields of every kind a Config holds: maps, pointers to
+// values and to slices, slices of structs.
+const richConfig = lb1Config + `vrrp_sync_groups: [{name: g, instances: [web-a, web-b]}]
+` + `console: {require_password: false}
+`
+
+func richServices(s string) string {
+	s = strings.Replace(s, "vips: [10.0.0.100/24], unicast_peers: [10.0.0.2]}\n",
+		"vips: [10.0.0.100/24], unicast_peers: [10.0.0.2]}\n  - {name: web-b, interface: eth0, vrid: 52, vips: [10.0.0.101/24], preempt: false}\n", 1)
+	return strings.Replace(s, `  - {name: web, listen: ["10.0.0.100:80"], default_backend: www}`,
+		`  - {name: web, listen: ["10.0.0.100:80"], default_backend: www, response_headers: {X-A: b}, forward_headers: [x-forwarded-for],
+     routes: [{host: a.example, backend: www}]}`, 1)
+}
+
+// TestCloneIsDeep: a clone equals its source and shares nothing with it:
+// changing the clone's maps, pointers and slices leaves the source as it
+// was.
+func TestCloneIsDeep(t *testing.T) {
+	src := parseRaw(t, []byte(richServices(richConfig)))
+	before, err := Marshal(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := clone(src)
+	if !reflect.DeepEqual(c, src) {
+		t.Fatalf("clone differs from its source:\n%+v\n%+v", c, src)
+	}
+	c.Services[0].ResponseHeaders["X-A"] = "changed"
+	(*c.Services[0].ForwardHeaders)[0] = "forwarded"
+	c.Services[0].Routes[0].Host = "changed.example"
+	c.Services[0].Listen[0] = "10.0.0.1:1"
+	*c.VRRP[0].Preempt = !*c.VRRP[0].Preempt
+	c.VRRP[0].VIPs[0] = "10.9.9.9/24"
+	*c.Backends[0].Servers[0].Weight = 77
+	c.Backends[0].Servers[0].Address = "10.9.9.9:1"
+	*c.Console.RequirePassword = true
+	c.VRRPSyncGroups[0].Instances[0] = "other"
+	after, _ := Marshal(src)
+	if string(after) != string(before) {
+		t.Fatalf("changing the clone changed its source:\n%s\nwas\n%s", after, before)
+	}
+}
+
+// TestClusterDigestStable: the digest of a config is the one earlier
+// builds computed (peers of different builds compare digests).
+func TestClusterDigestStable(t *testing.T) {
+	const want = "6b467036e0ca0a86fb9616ab901e7654632f5c99290c32e961954020efb54655"
+	if got := ClusterDigest(parseRaw(t, []byte(richServices(richConfig)))); got != want {
+		t.Fatalf("ClusterDigest = %s, want %s", got, want)
+	}
+}
+
+// TestClusterYAML: the cluster part's YAML that the digest hashes, put
+// together from the YAML of each service and backend and reused across
+// calls, is Marshal's, byte for byte: for configs with and without
+// services, backends, console and observe keys, and after a change of
+// every server, a renamed backend, an added service, and a service
+// removed from the middle of the list.
+func TestClusterYAML(t *testing.T) {
+	rich := richServices(richConfig) + "observe: {listen: \":9100\"}\n"
+	big := func(w int) string {
+		var b strings.Builder
+		b.WriteString("node: {name: lb1}\nservices:\n")
+		for i := range 30 {
+			fmt.Fprintf(&b, "  - {name: s%d, listen: [\"10.0.0.1:%d\"], default_backend: b%d, response_headers: {X-N: \"%d\"}}\n", i, 8000+i, i, i)
+		}
+		b.WriteString("backends:\n")
+		for i := range 30 {
+			fmt.Fprintf(&b, "  - name: b%d\n    health: {check: http, path: /h}\n    servers:\n", i)
+			for j := range 3 {
+				fmt.Fprintf(&b, "      - {name: s%d, address: \"10.1.%d.%d:80\", weight: %d}\n", j, i, j, w)
+			}
+		}
+		return b.String()
+	}
+	for i, raw := range []string{
+		lb1Config, lb2Config, rich, big(1), big(2), big(2),
+		strings.NewReplacer("  - name: b7\n", "  - name: b7x\n", "default_backend: b7,", "default_backend: b8,").Replace(big(2)),
+		strings.Replace(big(2), "services:\n", "services:\n  - {name: new, listen: [\"10.0.0.1:99\"], default_backend: b1}\n", 1),
+		strings.NewReplacer("  - {name: s3, listen: [\"10.0.0.1:8003\"], default_backend: b3, response_headers: {X-N: \"3\"}}\n", "",
+			"  - name: b3\n", "  - name: b3\n    servers: []\n  - name: gone\n").Replace(big(2)),
+		"node: {name: x}\nconsole: {require_password: false}\nbackends:\n  - {name: b, servers: []}\n",
+		"node: {name: x}\nservices: []\n",
+	} {
+		cp := ClusterPart(parseRaw(t, []byte(raw)))
+		want, err := Marshal(cp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := clusterYAML(cp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("config %d: clusterYAML\n%s\nwant Marshal's\n%s", i, got, want)
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
@@ -379,7 +380,12 @@ func yamlName(f reflect.StructField) string {
 	return name
 }
 
+// yamlFields maps the YAML keys of struct type t to its fields. The map
+// is made once per type and shared: callers must not change it.
 func yamlFields(t reflect.Type) map[string]reflect.StructField {
+	if m, ok := fieldsByType.Load(t); ok {
+		return m.(map[string]reflect.StructField)
+	}
 	m := map[string]reflect.StructField{}
 	for i := range t.NumField() {
 		f := t.Field(i)
@@ -387,8 +393,13 @@ func yamlFields(t reflect.Type) map[string]reflect.StructField {
 			m[n] = f
 		}
 	}
+	fieldsByType.Store(t, m)
 	return m
 }
+
+// fieldsByType caches yamlFields: the walker asks once per mapping of the
+// file (10 000 servers, 10 000 times).
+var fieldsByType sync.Map
 
 func yamlKeys(t reflect.Type) []string {
 	var ks []string

@@ -24,6 +24,13 @@ func Save(path string, data []byte) error {
 	if _, err := Parse(filepath.Base(path), data); err != nil {
 		return err
 	}
+	return SaveParsed(path, data)
+}
+
+// SaveParsed is Save for data that the caller has had Parse take: it does
+// not parse data again (a config of 10 000 servers takes a third of a
+// second to parse).
+func SaveParsed(path string, data []byte) error {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."

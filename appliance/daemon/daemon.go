@@ -439,7 +439,7 @@ func (d *Daemon) apply(source, name, what string, raw []byte) (api.ApplyResult, 
 		d.reject(source, name, err)
 		return api.ApplyResult{}, err
 	}
-	if err := config.Save(d.opts.ConfigPath, raw); err != nil {
+	if err := config.SaveParsed(d.opts.ConfigPath, raw); err != nil {
 		d.abort()
 		err = fmt.Errorf("save %s: %w", d.opts.ConfigPath, err)
 		d.log.Error("config not applied", "err", err)

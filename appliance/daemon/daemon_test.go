@@ -111,7 +111,7 @@ func (f *fakeVRRP) callList() []string {
 // testDaemon is a Daemon running in the test, with a fake VRRP.
 type testDaemon struct {
 	*Daemon
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	vrrp   *fakeVRRP
 	logs   string // the log file
@@ -122,13 +122,13 @@ type testDaemon struct {
 // startDaemon runs a daemon on dir (its halb.yaml, socket and state
 // directory; cfg, when not empty, is written as halb.yaml first) and
 // returns once it has started.
-func startDaemon(t *testing.T, dir, cfg string) *testDaemon {
+func startDaemon(t testing.TB, dir, cfg string) *testDaemon {
 	t.Helper()
 	return startDaemonWith(t, dir, cfg, nil)
 }
 
 // startDaemonWith is startDaemon with options changed by edit.
-func startDaemonWith(t *testing.T, dir, cfg string, edit func(*Options)) *testDaemon {
+func startDaemonWith(t testing.TB, dir, cfg string, edit func(*Options)) *testDaemon {
 	t.Helper()
 	if cfg != "" {
 		if err := os.WriteFile(filepath.Join(dir, "halb.yaml"), []byte(cfg), 0o640); err != nil {
@@ -464,7 +464,7 @@ func TestStateKeptAcrossRestart(t *testing.T) {
 }
 
 // eventually waits until cond holds; what says what it waits for.
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {

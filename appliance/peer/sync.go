@@ -45,8 +45,15 @@ const retryRejected = 10 * time.Second
 func (p *Peer) runningOffer(cfg *config.Config, raw []byte) (offer, bool) {
 	p.mu.Lock()
 	v := p.st.Version
+	digest := p.cfgDigest
+	if cfg != p.cfg && cfg != nil {
+		digest = ""
+	}
 	p.mu.Unlock()
-	if cfg == nil || raw == nil || config.ClusterDigest(cfg) != v.Digest {
+	if digest == "" && cfg != nil {
+		digest = config.ClusterDigest(cfg)
+	}
+	if cfg == nil || raw == nil || digest != v.Digest {
 		return offer{}, false
 	}
 	return offer{From: cfg.Node.Name, Version: v, Raw: raw}, true

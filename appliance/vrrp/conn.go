@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"syscall"
 
+	"golang.org/x/net/bpf"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
@@ -28,6 +29,9 @@ type packetConn interface {
 // joins the VRRP multicast group there, sends with TTL / hop limit 255 from
 // the interface's primary address, and reports each packet's TTL so the
 // receiver can drop anything that crossed a router (RFC 5798 §5.1.1.3).
+// It receives only the packets of one VRID (a socket filter): every raw
+// socket of protocol 112 gets a copy of every VRRP packet, so without it
+// N instances on a link would each read the adverts of all N (N² reads).
 type rawConn struct {
 	v6  bool
 	ifi *net.Interface
@@ -37,7 +41,7 @@ type rawConn struct {
 	c   net.PacketConn
 }
 
-func openConn(ifname string, v6 bool, src netip.Addr) (*rawConn, error) {
+func openConn(ifname string, v6 bool, src netip.Addr, vrid int) (*rawConn, error) {
 	ifi, err := net.InterfaceByName(ifname)
 	if err != nil {
 		return nil, fmt.Errorf("interface %s: %w", ifname, err)
@@ -67,6 +71,10 @@ func openConn(ifname string, v6 bool, src netip.Addr) (*rawConn, error) {
 		return nil, fmt.Errorf("%s on %s: %w", what, ifname, err)
 	}
 	gaddr := &net.IPAddr{IP: group.AsSlice()}
+	filter, err := vridFilter(v6, vrid)
+	if err != nil {
+		return fail("socket filter", err)
+	}
 	if v6 {
 		p := ipv6.NewPacketConn(c)
 		rc.p6 = p
@@ -74,6 +82,7 @@ func openConn(ifname string, v6 bool, src netip.Addr) (*rawConn, error) {
 			return fail("join "+group.String(), err)
 		}
 		for _, f := range []func() error{
+			func() error { return p.SetBPF(filter) },
 			func() error { return p.SetMulticastHopLimit(255) },
 			func() error { return p.SetHopLimit(255) },
 			func() error { return p.SetMulticastLoopback(false) },
@@ -91,6 +100,7 @@ func openConn(ifname string, v6 bool, src netip.Addr) (*rawConn, error) {
 			return fail("join "+group.String(), err)
 		}
 		for _, f := range []func() error{
+			func() error { return p.SetBPF(filter) },
 			func() error { return p.SetMulticastTTL(255) },
 			func() error { return p.SetTTL(255) },
 			func() error { return p.SetMulticastLoopback(false) },
@@ -103,6 +113,25 @@ func openConn(ifname string, v6 bool, src netip.Addr) (*rawConn, error) {
 		}
 	}
 	return rc, nil
+}
+
+// vridFilter is the socket filter that passes the VRRP packets of vrid:
+// the second byte of the VRRP header. An IPv4 raw socket's filter sees
+// the IP header first (its length in the low nibble of byte 0); an IPv6
+// one sees the VRRP header at offset 0. A packet too short to hold a VRID
+// is dropped.
+func vridFilter(v6 bool, vrid int) ([]bpf.RawInstruction, error) {
+	var prog []bpf.Instruction
+	if v6 {
+		prog = []bpf.Instruction{bpf.LoadAbsolute{Off: 1, Size: 1}}
+	} else {
+		prog = []bpf.Instruction{bpf.LoadMemShift{Off: 0}, bpf.LoadIndirect{Off: 1, Size: 1}}
+	}
+	prog = append(prog,
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(vrid), SkipFalse: 1},
+		bpf.RetConstant{Val: 1 << 16},
+		bpf.RetConstant{Val: 0})
+	return bpf.Assemble(prog)
 }
 
 func (c *rawConn) SetSource(src netip.Addr) { c.src = src }

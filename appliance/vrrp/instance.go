@@ -80,10 +80,11 @@ type inputs struct {
 }
 
 // openFunc opens the VRRP socket of an instance (openConn; a fake in tests).
-type openFunc func(ifname string, v6 bool, src netip.Addr) (packetConn, error)
+// It receives the packets of VRID vrid only.
+type openFunc func(ifname string, v6 bool, src netip.Addr, vrid int) (packetConn, error)
 
-func openRaw(ifname string, v6 bool, src netip.Addr) (packetConn, error) {
-	return openConn(ifname, v6, src)
+func openRaw(ifname string, v6 bool, src netip.Addr, vrid int) (packetConn, error) {
+	return openConn(ifname, v6, src, vrid)
 }
 
 // instance runs one VRRP instance: it owns the socket and the timers and
@@ -334,7 +335,7 @@ func (in *instance) runOnce(ctx context.Context) error {
 			in.log.Warn("removed VIPs left by an earlier run", "interface", ifname, "vips", fmt.Sprint(removed))
 		}
 	}
-	conn, err := in.open(in.sendIf, in.v6, local)
+	conn, err := in.open(in.sendIf, in.v6, local, in.cfg.VRID)
 	if err != nil {
 		return fmt.Errorf("vrrp %q: %w", in.cfg.Name, err)
 	}

@@ -423,7 +423,7 @@ func newFixture(t *testing.T) *fixture {
 		x.events = append(x.events, typ+": "+msg)
 		x.mu.Unlock()
 	})
-	x.c.open = func(ifname string, v6 bool, src netip.Addr) (packetConn, error) {
+	x.c.open = func(ifname string, v6 bool, src netip.Addr, vrid int) (packetConn, error) {
 		c := &fakeConn{ifname: ifname, src: src, in: make(chan []byte), peer: make(chan netip.Addr, 1), closed: make(chan struct{})}
 		if !v6 {
 			c.netif = x.netif

@@ -3,6 +3,7 @@
 //	netlab down [-all]          remove lab namespaces left by dead runs (-all: every lab namespace)
 //	netlab demo [-flavor F]     the classic topology under steady client load, with keys for faults
 //	netlab bench [-rows all]    wrk against a backend directly and through each proxy; out/bench/report.json
+//	netlab benchctl [-out D]    reload of 1000 backends x 10 servers under load, 100 VRRP instances at 50ms; D/control.json
 //	netlab backend ADDR         an HTTP backend on a loopback address (no root; the daemon demo's)
 //
 // The scenarios themselves are Go tests: `make netlab`.
@@ -32,6 +33,8 @@ func main() {
 		err = demo(os.Args[2:])
 	case "bench":
 		err = bench(os.Args[2:])
+	case "benchctl":
+		err = benchctl(os.Args[2:])
 	case "backend":
 		err = backend(os.Args[2:])
 	default:
@@ -50,6 +53,7 @@ func usage() {
   netlab bench [-rows all] [-d 5s] [-rounds 5] [-c 64] [-mem 9000] [-scrape 100ms]
                [-rowd 3s] [-rowrounds 3] [-slow 1000] [-out out/bench]
       rows: `+strings.Join(netlab.BenchRows, ",")+`
+  netlab benchctl [-halbd bin/halbd] [-backends 1000] [-servers 10] [-reloads 10] [-rate 200] [-instances 100] [-advert 50ms] [-failovers 3] [-out out/bench]
   netlab backend [-name be1] 127.0.0.1:PORT
 `)
 	os.Exit(2)
@@ -105,6 +109,40 @@ func bench(args []string) error {
 		return err
 	}
 	fmt.Printf("report: %s/report.json\n", *out)
+	return nil
+}
+
+func benchctl(args []string) error {
+	fs := flag.NewFlagSet("benchctl", flag.ExitOnError)
+	var o netlab.CtlOptions
+	fs.IntVar(&o.Backends, "backends", 1000, "backends (each the default backend of a service of its own)")
+	fs.IntVar(&o.Servers, "servers", 10, "servers per backend")
+	fs.StringVar(&o.Health, "health", "check: tcp, interval: 30s, timeout: 1s", "the backends' health mapping (YAML flow, no braces)")
+	fs.IntVar(&o.Reloads, "reloads", 10, "changed configs each flavor applies under load (-1: no reload part)")
+	fs.StringVar(&netlab.HalbdPath, "halbd", netlab.HalbdPath, "the halbd halb nodes run (halbctl beside it)")
+	fs.IntVar(&o.Rate, "rate", 200, "probe requests/s on keep-alive connections, and as many on new ones")
+	fs.IntVar(&o.Instances, "instances", 100, "VRRP instances on each of two nodes (-1: no VRRP part)")
+	fs.DurationVar(&o.Advert, "advert", 50*time.Millisecond, "VRRP advert interval")
+	fs.DurationVar(&o.CPUWindow, "cpu-window", 20*time.Second, "how long the VRRP daemons' CPU is measured")
+	fs.IntVar(&o.Failovers, "failovers", 3, "times each flavor's VRRP master is frozen")
+	out := fs.String("out", "out/bench", "report directory (control.json)")
+	fs.Parse(args)
+	l, err := netlab.NewLab(mustTemp())
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	stop := closeOnSignal(l)
+	defer stop()
+	rep, err := netlab.BenchControl(l, o, func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) })
+	if err != nil {
+		return err
+	}
+	rep.Command = benchCommand(os.Args)
+	if err := netlab.WriteBenchControl(os.Stdout, *out, rep); err != nil {
+		return err
+	}
+	fmt.Printf("report: %s/control.json\n", *out)
 	return nil
 }
 
