@@ -54,12 +54,15 @@ netlab: deps build
 # wrk against a backend directly and through the proxies, in one lab run (root):
 # 5 rounds of 5 s per target, the targets taking turns; medians and spreads;
 # then the conn, size, slow and scale rows, 3 rounds of 3 s (BENCH_ROWS=conn,scale
-# runs only those; see netlab bench -h). Then the CPU share of 1000 health
-# checks a second, 3 runs.
+# runs only those; see netlab bench -h). Then the CPU share of 1000 and
+# 10 000 health checks a second beside HAProxy, 3 runs (out/bench/checks.txt),
+# and the control plane beside HAProxy and keepalived: a reload of 10 000
+# servers under load, 100 VRRP instances at 50 ms (out/bench/control.json).
 BENCH_ROWS ?= all
 bench: deps build
 	$(BIN)/netlab bench -rows $(BENCH_ROWS) -out out/bench
-	$(GO) test -run '^$$' -bench Checks1000 -benchtime 1x -count 3 ./appliance/health
+	set -o pipefail; $(GO) test -run '^$$' -bench Checks1000 -benchtime 1x -count 3 ./appliance/health | tee out/bench/checks.txt
+	$(BIN)/netlab benchctl -out out/bench
 	NETLAB_DHCP_COMPARE=20 $(GO) test -count=1 -run TestDHCPLabLinkUpToAddress -v ./appliance/netcfg | grep -E '^(=== RUN|---|ok|FAIL)|link up|median'
 	HALB_TIMESYNC_SOAK=30s $(GO) test -count=1 -run '^$$' -bench ChronyOffset -benchtime 1x ./appliance/timesync
 
