@@ -1,0 +1,258 @@
+package proxy
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"halb/internal/testutil"
+)
+
+// These tests pin down what a tcp-mode tunnel does, whatever carries its
+// bytes (today two goroutines with Go's blocking-style I/O): half-close each
+// way, byte-exact large transfers with the byte counts in the access
+// record, many tunnels at once, and nothing left behind when they end.
+
+// tunnelService runs a tcp service (access records on) in front of the
+// server at addr and returns its address, the component and the records.
+func tunnelService(t *testing.T, addr string) (string, *Component, *captureLog) {
+	t.Helper()
+	c, listen, rec := accessProxy(t, "    mode: tcp\n", "    servers: [{name: s0, address: \""+addr+"\"}]\n")
+	return listen, c, rec
+}
+
+// dialTunnel connects to listen, with a deadline long enough for a
+// large transfer under -race.
+func dialTunnel(t *testing.T, listen string) *net.TCPConn {
+	t.Helper()
+	c, _ := dialProxy(t, listen)
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	return c.(*net.TCPConn)
+}
+
+// TestTunnelHalfCloseEachWay: the side that finishes sending first (its
+// FIN passed on) still receives, and the other side still sends, in both
+// orders; the tunnel then ends normally with both byte counts.
+func TestTunnelHalfCloseEachWay(t *testing.T) {
+	t.Run("client first", func(t *testing.T) {
+		// The server answers only after the client's EOF.
+		addr := serveConns(t, func(c net.Conn) {
+			defer c.Close()
+			b, _ := io.ReadAll(c)
+			io.WriteString(c, "got "+string(b))
+		})
+		listen, _, rec := tunnelService(t, addr)
+		c := dialTunnel(t, listen)
+		io.WriteString(c, "question")
+		c.CloseWrite()
+		got, err := io.ReadAll(c)
+		if err != nil || string(got) != "got question" {
+			t.Fatalf("read %q, %v: want the answer sent after the client's FIN", got, err)
+		}
+		r := rec.waitClient(t, c.LocalAddr())
+		if string(r.Termination[:]) != "--" || r.BytesIn != 8 || r.BytesOut != 12 {
+			t.Fatalf("record: termination %s, in %d, out %d; want --, 8, 12", r.Termination[:], r.BytesIn, r.BytesOut)
+		}
+	})
+	t.Run("server first", func(t *testing.T) {
+		// The server says hello and closes its sending side at once,
+		// then reads the client's bytes until EOF and acknowledges
+		// them by closing.
+		got := make(chan string, 1)
+		addr := serveConns(t, func(c net.Conn) {
+			defer c.Close()
+			io.WriteString(c, "hello")
+			c.(*net.TCPConn).CloseWrite()
+			b, _ := io.ReadAll(c)
+			got <- string(b)
+		})
+		listen, _, rec := tunnelService(t, addr)
+		c := dialTunnel(t, listen)
+		b, err := io.ReadAll(c) // the server's FIN arrives first
+		if err != nil || string(b) != "hello" {
+			t.Fatalf("read %q, %v: want hello then EOF", b, err)
+		}
+		io.WriteString(c, "after your FIN")
+		c.CloseWrite()
+		// (waitListening's connection got a hello too, and sent nothing)
+		for s := ""; s == ""; {
+			select {
+			case s = <-got:
+				if s != "" && s != "after your FIN" {
+					t.Fatalf("server got %q", s)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the client's bytes sent after the server's FIN never arrived")
+			}
+		}
+		r := rec.waitClient(t, c.LocalAddr())
+		if string(r.Termination[:]) != "--" || r.BytesIn != 14 || r.BytesOut != 5 {
+			t.Fatalf("record: termination %s, in %d, out %d; want --, 14, 5", r.Termination[:], r.BytesIn, r.BytesOut)
+		}
+	})
+}
+
+// TestTunnelLargeBothWaysByteExact: 8 MiB each way at once (far beyond the
+// socket buffers and the copy buffer) arrive byte for byte, and the access
+// record counts them.
+func TestTunnelLargeBothWaysByteExact(t *testing.T) {
+	const size = 8 << 20
+	fill := func(seed uint64) []byte {
+		b := make([]byte, size)
+		r := rand.New(rand.NewPCG(seed, seed))
+		for i := range b {
+			b[i] = byte(r.Uint32())
+		}
+		return b
+	}
+	up, down := fill(1), fill(2)
+	serverGot := make(chan [32]byte, 2)
+	addr := serveConns(t, func(c net.Conn) {
+		var wg sync.WaitGroup
+		defer c.Close()
+		defer wg.Wait() // the close waits for the sending
+		wg.Go(func() {
+			c.Write(down)
+			c.(*net.TCPConn).CloseWrite()
+		})
+		h := sha256.New()
+		if n, _ := io.Copy(h, c); n > 0 { // not waitListening's connection
+			serverGot <- [32]byte(h.Sum(nil))
+		}
+	})
+	listen, _, rec := tunnelService(t, addr)
+	c := dialTunnel(t, listen)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		c.Write(up)
+		c.CloseWrite()
+	})
+	got, err := io.ReadAll(c)
+	wg.Wait()
+	if err != nil || !bytes.Equal(got, down) {
+		t.Fatalf("client got %d bytes (%v), not the server's %d", len(got), err, size)
+	}
+	select {
+	case h := <-serverGot:
+		if h != sha256.Sum256(up) {
+			t.Fatal("the server got other bytes than the client sent")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the server never saw the client's EOF")
+	}
+	r := rec.waitClient(t, c.LocalAddr())
+	if string(r.Termination[:]) != "--" || r.BytesIn != size || r.BytesOut != size {
+		t.Fatalf("record: termination %s, in %d, out %d; want --, %d each way", r.Termination[:], r.BytesIn, r.BytesOut, size)
+	}
+}
+
+// TestTunnelsManyAtOnceLeaveNothing: 200 tunnels open at once, each with
+// 20 round trips, all answered right; when they have ended, the service
+// counts none active, no goroutine is left in a tunnel and the process
+// holds no more file descriptors than before them.
+func TestTunnelsManyAtOnceLeaveNothing(t *testing.T) {
+	const n, trips = 200, 20
+	addr := serveConns(t, func(c net.Conn) {
+		defer c.Close()
+		// Plain reads and writes: io.Copy between two TCPConns would
+		// splice through pipes that only the GC closes, fds the
+		// check below would count.
+		io.Copy(struct{ io.Writer }{c}, struct{ io.Reader }{c})
+	})
+	listen, comp, rec := tunnelService(t, addr)
+	fd0 := openFDs(t)
+
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			c, err := net.Dial("tcp", listen)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(30 * time.Second))
+			<-start
+			buf := make([]byte, 64)
+			for j := range trips {
+				msg := fmt.Sprintf("tunnel %d trip %d", i, j)
+				if _, err := io.WriteString(c, msg); err != nil {
+					errs <- err
+					return
+				}
+				if _, err := io.ReadFull(c, buf[:len(msg)]); err != nil || string(buf[:len(msg)]) != msg {
+					errs <- fmt.Errorf("tunnel %d trip %d: got %q, %v", i, j, buf[:len(msg)], err)
+					return
+				}
+			}
+			c.(*net.TCPConn).CloseWrite()
+			if b, err := io.ReadAll(c); err != nil || len(b) != 0 {
+				errs <- fmt.Errorf("tunnel %d: after the last trip %q, %v; want EOF", i, b, err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if t.Failed() {
+		return
+	}
+	rec.wait(t, n+1) // +1: waitListening's connection
+	testutil.WaitFor(t, "no active connection", func() bool {
+		return comp.Status().([]ServiceStatus)[0].Stats.ActiveConnections == 0
+	})
+	var g, fd int
+	testutil.WaitFor(t, "no goroutine in a tunnel and the fds back to where they were", func() bool {
+		g, fd = tunnelGoroutines(), openFDs(t)
+		return g == 0 && fd <= fd0
+	})
+	t.Logf("%d goroutines in tunnels, %d fds (%d before the tunnels)", g, fd, fd0)
+	st := comp.Status().([]ServiceStatus)[0].Stats
+	if want := int64(n * trips * len("tunnel 000 trip 00")); st.BytesIn < want*8/10 || st.BytesIn != st.BytesOut {
+		t.Fatalf("bytes in %d, out %d: want equal (an echo), about %d", st.BytesIn, st.BytesOut, want)
+	}
+}
+
+// tunnelGoroutines is the number of goroutines serving a tcp-mode
+// connection.
+func tunnelGoroutines() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	n := 0
+	for g := range bytes.SplitSeq(buf, []byte("\n\n")) {
+		if bytes.Contains(g, []byte("proxy.(*service).forwardTCP")) || bytes.Contains(g, []byte("proxy.tunnel(")) || bytes.Contains(g, []byte("proxy.pipe(")) {
+			n++
+		}
+	}
+	return n
+}
+
+// openFDs is the number of file descriptors this process holds.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc/self/fd: %v", err)
+	}
+	return len(ents)
+}
