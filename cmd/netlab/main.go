@@ -90,6 +90,24 @@ func bench(args []string) error {
 	if err != nil {
 		return err
 	}
+	return inLab(func(l *netlab.Lab) error {
+		rep, err := netlab.Bench(l, netlab.BenchOptions{Duration: *d, Connections: *conns, MemConns: *memConns, Rounds: *rounds, ScrapeEvery: *scrape,
+			Rows: rows, RowDuration: *rowD, RowRounds: *rowRounds, SlowClients: *slow}, stderrf)
+		if err != nil {
+			return err
+		}
+		rep.Command = benchCommand(os.Args)
+		if err := netlab.WriteBench(os.Stdout, *out, rep); err != nil {
+			return err
+		}
+		fmt.Printf("report: %s/report.json\n", *out)
+		return nil
+	})
+}
+
+// inLab runs f in a new lab that is removed after it, or when a signal
+// ends the command.
+func inLab(f func(l *netlab.Lab) error) error {
 	l, err := netlab.NewLab(mustTemp())
 	if err != nil {
 		return err
@@ -97,20 +115,11 @@ func bench(args []string) error {
 	defer l.Close()
 	stop := closeOnSignal(l)
 	defer stop()
-	rep, err := netlab.Bench(l, netlab.BenchOptions{Duration: *d, Connections: *conns, MemConns: *memConns, Rounds: *rounds, ScrapeEvery: *scrape,
-		Rows: rows, RowDuration: *rowD, RowRounds: *rowRounds, SlowClients: *slow}, func(f string, a ...any) {
-		fmt.Fprintf(os.Stderr, f+"\n", a...)
-	})
-	if err != nil {
-		return err
-	}
-	rep.Command = benchCommand(os.Args)
-	if err := netlab.WriteBench(os.Stdout, *out, rep); err != nil {
-		return err
-	}
-	fmt.Printf("report: %s/report.json\n", *out)
-	return nil
+	return f(l)
 }
+
+// stderrf is the benches' progress log.
+func stderrf(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }
 
 func benchctl(args []string) error {
 	fs := flag.NewFlagSet("benchctl", flag.ExitOnError)
@@ -127,23 +136,18 @@ func benchctl(args []string) error {
 	fs.IntVar(&o.Failovers, "failovers", 3, "times each flavor's VRRP master is frozen")
 	out := fs.String("out", "out/bench", "report directory (control.json)")
 	fs.Parse(args)
-	l, err := netlab.NewLab(mustTemp())
-	if err != nil {
-		return err
-	}
-	defer l.Close()
-	stop := closeOnSignal(l)
-	defer stop()
-	rep, err := netlab.BenchControl(l, o, func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) })
-	if err != nil {
-		return err
-	}
-	rep.Command = benchCommand(os.Args)
-	if err := netlab.WriteBenchControl(os.Stdout, *out, rep); err != nil {
-		return err
-	}
-	fmt.Printf("report: %s/control.json\n", *out)
-	return nil
+	return inLab(func(l *netlab.Lab) error {
+		rep, err := netlab.BenchControl(l, o, stderrf)
+		if err != nil {
+			return err
+		}
+		rep.Command = benchCommand(os.Args)
+		if err := netlab.WriteBenchControl(os.Stdout, *out, rep); err != nil {
+			return err
+		}
+		fmt.Printf("report: %s/control.json\n", *out)
+		return nil
+	})
 }
 
 // benchCommand is the command line for the report, with the make target
