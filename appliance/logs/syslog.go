@@ -14,6 +14,9 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+
 	"halb/appliance/config"
 )
 
@@ -56,6 +59,7 @@ type syslogSink struct {
 	buf  []byte
 	msg  []byte
 	ends []int
+	msgs []ipv4.Message // sendmmsg's datagrams, over s.buf
 
 	dialed bool // a connection was made before: the next is a reconnect
 	stopAf func() bool
@@ -64,8 +68,14 @@ type syslogSink struct {
 // syslogConn is one connection and, over TCP, its reader goroutine.
 type syslogConn struct {
 	net.Conn
+	batch batchWriter // over UDP: sends many datagrams in one system call
 	closed atomic.Bool   // the peer closed or the read failed
 	done   chan struct{} // the reader returned (nil over UDP)
+}
+
+// batchWriter is what x/net's ipv4 and ipv6 PacketConns share.
+type batchWriter interface {
+	WriteBatch(ms []ipv4.Message, flags int) (int, error)
 }
 
 func newSyslogSink(t *target, cfg config.LogTarget) (*syslogSink, error) {
@@ -122,6 +132,15 @@ func (s *syslogSink) connect(ctx context.Context) error {
 		return err
 	}
 	sc := &syslogConn{Conn: c}
+	if uc, ok := c.(*net.UDPConn); ok {
+		// The socket is connected: the datagrams carry no address, and
+		// either family's wrapper does (ipv4's for IPv4 only by name).
+		if ra, _ := uc.RemoteAddr().(*net.UDPAddr); ra != nil && ra.IP.To4() == nil {
+			sc.batch = ipv6.NewPacketConn(uc)
+		} else {
+			sc.batch = ipv4.NewPacketConn(uc)
+		}
+	}
 	if s.network == "tcp" {
 		sc.done = make(chan struct{})
 		go func() {
@@ -226,14 +245,40 @@ func (s *syslogSink) deliver(ctx context.Context, batch []entry) {
 	}
 }
 
-// sendUDP sends each line of batch as one datagram; it returns what is
-// left when the connection failed (to be sent on a new one).
+// sendUDP sends each line of batch as one datagram, as many as fit in
+// one sendmmsg(2) at a time; it returns what is left when the connection
+// failed (to be sent on a new one). The datagram the error is about is
+// lost and counted.
 func (s *syslogSink) sendUDP(batch []entry) []entry {
 	c := s.t.c
-	for i := range batch {
-		s.buf = appendSyslog(s.buf[:0], s.facility, &batch[i], s.t.m.hostname(), s.app, s.procid, MaxDatagram)
+	for len(batch) > 0 {
+		n := min(len(batch), udpBatch)
+		s.buf, s.ends = s.buf[:0], s.ends[:0]
+		for i := range batch[:n] {
+			s.buf = appendSyslog(s.buf, s.facility, &batch[i], s.t.m.hostname(), s.app, s.procid, MaxDatagram)
+			s.ends = append(s.ends, len(s.buf))
+		}
+		if len(s.msgs) < n {
+			s.msgs = make([]ipv4.Message, udpBatch)
+			for i := range s.msgs {
+				s.msgs[i].Buffers = make([][]byte, 1)
+			}
+		}
+		start := 0
+		for i, end := range s.ends {
+			s.msgs[i].Buffers[0] = s.buf[start:end]
+			start = end
+		}
 		s.conn.SetWriteDeadline(time.Now().Add(s.timeout))
-		if _, err := s.conn.Write(s.buf); err != nil {
+		sent := 0
+		var err error
+		for sent < n && err == nil {
+			var k int
+			k, err = s.conn.batch.WriteBatch(s.msgs[sent:n], 0)
+			sent += k
+		}
+		c.written.Add(uint64(sent))
+		if err != nil {
 			// The line is lost (a refused datagram is reported on a
 			// later send); a new socket resolves the address again.
 			c.droppedFailed.Add(1)
@@ -241,15 +286,19 @@ func (s *syslogSink) sendUDP(batch []entry) []entry {
 				s.t.logf(slog.LevelWarn, "log target failing: lines are dropped", "err", err)
 			}
 			s.dropConn()
-			return batch[i+1:]
+			return batch[sent+1:]
 		}
-		c.written.Add(1)
 		if c.ok() {
 			s.t.logf(slog.LevelInfo, "log target writing again")
 		}
+		batch = batch[n:]
 	}
 	return nil
 }
+
+// udpBatch is how many datagrams one sendmmsg(2) takes at most (the
+// kernel's UIO_MAXIOV is 1024).
+const udpBatch = 64
 
 // backoff is a capped exponential wait between failed attempts.
 type backoff struct {

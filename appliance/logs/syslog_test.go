@@ -299,3 +299,33 @@ func TestSyslogUDPIPv6(t *testing.T) {
 		}
 	}
 }
+
+// Lines that queue up go out many datagrams per sendmmsg: each line is
+// still one datagram holding one whole message, in order, and the
+// writer's linger between batches loses none (the queue holds them).
+func TestSyslogUDPBatches(t *testing.T) {
+	r := newUDPReceiver(t)
+	cfg := syslogTarget("s", "udp", r.addr())
+	cfg.Queue = 4096
+	opts, _ := testOptions(t)
+	m := newManager(t, []config.LogTarget{cfg}, opts)
+	// In rounds of two sendmmsg's worth: the receiver's socket buffer
+	// (capped by rmem_max, 208 KiB on a stock kernel) holds a round, not
+	// all of them, and
+	// UDP drops what overflows it.
+	const round, lines = 2 * udpBatch, 2 * udpBatch * 5
+	for i := range lines {
+		m.Access(httpRecord(i))
+		if (i+1)%round == 0 {
+			testutil.WaitFor(t, "the round received", func() bool { return len(r.messages()) >= i+1 })
+		}
+	}
+	for i, msg := range r.messages() {
+		if got := checkMsg(t, msg, "access", 6); itemID([]byte(got.text)) != i {
+			t.Fatalf("datagram %d is %q", i, got.text)
+		}
+	}
+	if s := status(t, m, "s"); s.Written != lines || s.Dropped != 0 {
+		t.Fatalf("status %+v", s)
+	}
+}

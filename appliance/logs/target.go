@@ -38,6 +38,15 @@ const (
 	batchBytes = 64 << 10
 )
 
+// linger is how long a writer whose last batch held more than one line
+// (lines are coming in faster than it wakes) waits before it takes the
+// next: meanwhile senders only append to the queue's buffer, instead of
+// waking the writer's goroutine for each line, and the next batch is one
+// write (or one sendmmsg) for many lines. A writer that took a single
+// line does not wait (a quiet log is written at once), nor one whose
+// batch was full (the queue is backing up).
+const linger = time.Millisecond
+
 // counters are a target's totals. They live as long as the Manager and
 // are shared by every incarnation of a target name, so they never go
 // backwards across Apply (a reconfigured target drains its old queue while
@@ -182,6 +191,9 @@ func (t *target) run() {
 				t.sink.deliver(t.ctx, batch)
 			}
 			clear(batch) // let the lines go
+			if n := len(batch); n > 1 && n < min(maxBatch, cap(t.q)/2) && size < batchBytes {
+				time.Sleep(linger)
+			}
 		case <-tick.C:
 			t.sink.tick()
 		}
