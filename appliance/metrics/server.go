@@ -123,7 +123,10 @@ func New(source func() Snapshot, log *slog.Logger) *Server {
 	rtReg.MustRegister(rt...)
 	// Compressed here at gzip's fastest level (promhttp's is the
 	// default level, three times the CPU for a few percent fewer bytes).
-	s.metric = gzipped(promhttp.HandlerFor(gatherer{srv: s, runtime: rtReg}, promhttp.HandlerOpts{ErrorLog: slogPrinter{s.log}, DisableCompression: true}))
+	// The text format is written straight from the snapshot (textSink);
+	// other formats and name filters go through promhttp.
+	g := gatherer{srv: s, runtime: rtReg}
+	s.metric = gzipped(textHandler{g: g, slow: promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorLog: slogPrinter{s.log}, DisableCompression: true})})
 	return s
 }
 
