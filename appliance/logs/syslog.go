@@ -68,7 +68,7 @@ type syslogSink struct {
 // syslogConn is one connection and, over TCP, its reader goroutine.
 type syslogConn struct {
 	net.Conn
-	batch batchWriter // over UDP: sends many datagrams in one system call
+	batch  batchWriter   // over UDP: sends many datagrams in one system call
 	closed atomic.Bool   // the peer closed or the read failed
 	done   chan struct{} // the reader returned (nil over UDP)
 }
