@@ -314,12 +314,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.loadPending()
 	defer d.stopPending()
 
-	// The API outlives the components so that clients see the shutdown.
-	apiCtx, stopAPI := context.WithCancel(context.Background())
-	defer stopAPI()
-	apiErr := make(chan error, 1)
-	go func() { apiErr <- api.NewServer(d, d.log).Serve(apiCtx, ln) }()
-
 	compCtx, stopComponents := context.WithCancel(ctx)
 	defer stopComponents()
 	g, gctx := errgroup.WithContext(compCtx)
@@ -331,6 +325,23 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return nil
 		})
 	}
+	// Clients (and systemd's READY) see the config in force: a component
+	// that puts it in force in Run says when it has. Until then the API's
+	// clients wait in its listener's backlog.
+	for _, c := range d.components {
+		if r, ok := c.(interface{ Ready() <-chan struct{} }); ok {
+			select {
+			case <-r.Ready():
+			case <-gctx.Done():
+			}
+		}
+	}
+
+	// The API outlives the components so that clients see the shutdown.
+	apiCtx, stopAPI := context.WithCancel(context.Background())
+	defer stopAPI()
+	apiErr := make(chan error, 1)
+	go func() { apiErr <- api.NewServer(d, d.log).Serve(apiCtx, ln) }()
 	d.events.Publish(api.Event{Type: "daemon.started", Message: "halbd " + d.opts.Version + " started"})
 	d.opts.Notify("READY=1\nSTATUS=" + d.statusLine())
 	d.log.Info("halbd started", "config", d.opts.ConfigPath, "socket", d.opts.SocketPath)

@@ -31,6 +31,8 @@ type Component struct {
 	wantGen  uint64        // configs given to Apply
 	doneGen  uint64        // of them, reconciled
 	doneCh   chan struct{} // closed and replaced after each reconcile, and when Run ends
+	ready    chan struct{} // closed after Run's first reconcile
+	readyOne sync.Once
 	services map[string]*service
 	backends map[string]*backend
 	retired  []*backend // replaced by a reload; idle connections closed at the next sweep
@@ -234,13 +236,17 @@ func (c *Component) parker() *parker {
 
 // New returns the proxy component.
 func New(log *slog.Logger) *Component {
-	return &Component{log: log, services: map[string]*service{}, pool: newListenerPool(), doneCh: make(chan struct{}),
+	return &Component{log: log, services: map[string]*service{}, pool: newListenerPool(), doneCh: make(chan struct{}), ready: make(chan struct{}),
 		backends: map[string]*backend{}, lastLog: map[string]time.Time{}, down: map[string]bool{}, drained: map[string]bool{},
 		ramps: map[string]time.Time{}, now: time.Now}
 }
 
 // Name is the component's key in status.
 func (c *Component) Name() string { return "services" }
+
+// Ready is closed once Run has put the config applied before it in force:
+// from then on status lists its services and they listen.
+func (c *Component) Ready() <-chan struct{} { return c.ready }
 
 // Apply hands over a new config. It first binds every listen address the
 // running config does not hold; if one cannot be bound it returns the
@@ -333,6 +339,7 @@ func (c *Component) Run(ctx context.Context) error {
 	c.mu.Unlock()
 	defer c.reconciled(0, true)
 	c.reconcile()
+	c.readyOne.Do(func() { close(c.ready) })
 	sweep := time.NewTicker(time.Second)
 	defer sweep.Stop()
 	ramp := time.NewTicker(rampStep)

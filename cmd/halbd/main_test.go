@@ -409,7 +409,13 @@ func restartHalbd(t *testing.T, h *halbd) (*halbd, *api.Client, *api.Status) {
 	if err := h2.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { h2.cmd.Process.Kill(); h2.cmd.Wait() })
+	t.Cleanup(func() {
+		h2.cmd.Process.Kill()
+		h2.cmd.Wait()
+		if t.Failed() {
+			t.Logf("restarted halbd's log:\n%s", h2.logs)
+		}
+	})
 	c := api.NewClient(h.socket)
 	t.Cleanup(func() { c.Close() })
 	deadline := time.Now().Add(10 * time.Second)
