@@ -108,6 +108,13 @@ func clusterYAML(cp *Config) ([]byte, error) {
 			return nil, err
 		}
 	}
+	for name := range yamlCache.chunks { // of elements gone
+		kind, n, _ := strings.Cut(name, "/")
+		if kind == "services" && !slices.ContainsFunc(svcs, func(s Service) bool { return s.Name == n }) ||
+			kind == "backends" && !slices.ContainsFunc(bes, func(b Backend) bool { return b.Name == n }) {
+			delete(yamlCache.chunks, name)
+		}
+	}
 	at := len(b)
 	for _, key := range []string{"console:", "observe:"} {
 		if i := bytes.Index(b, []byte("\n"+key)); i >= 0 && i+1 < at {
@@ -125,6 +132,15 @@ var yamlCache struct {
 	mu       sync.Mutex
 	services elemYAML[Service]
 	backends elemYAML[Backend]
+	// chunks: the YAML of each chunk of a long list (spliceList) by
+	// "services/NAME" or "backends/NAME", kept from the last call.
+	chunks map[string][]chunkYAML
+}
+
+// chunkYAML is the YAML of one chunk of a long list, and the chunk.
+type chunkYAML struct {
+	items any
+	text  []byte
 }
 
 // elemYAML remembers the YAML of the elements of a top-level list, as
@@ -143,23 +159,125 @@ func (e *elemYAML[T]) appendYAML(b []byte, xs []T) ([]byte, error) {
 		if i < len(e.elems) && reflect.DeepEqual(e.elems[i], x) {
 			text[i] = e.text[i]
 		} else {
-			var one bytes.Buffer
-			enc := yaml.NewEncoder(&one)
-			enc.SetIndent(2)
-			if err := enc.Encode(struct {
-				L []T `yaml:"l"`
-			}{[]T{x}}); err != nil {
-				return nil, fmt.Errorf("config: %w", err)
+			t, err := elemText(any(x))
+			if err != nil {
+				return nil, err
 			}
-			if err := enc.Close(); err != nil {
-				return nil, fmt.Errorf("config: %w", err)
-			}
-			text[i] = bytes.TrimPrefix(one.Bytes(), []byte("l:\n"))
+			text[i] = t
 		}
 		b = append(b, text[i]...)
 	}
 	e.elems, e.text = xs, text
 	return b, nil
+}
+
+// itemsYAML is the YAML of xs as Marshal renders a top-level list's items
+// (at indent 2, without the list's key).
+func itemsYAML[T any](xs []T) ([]byte, error) {
+	var b bytes.Buffer
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(struct {
+		L []T `yaml:"l"`
+	}{xs}); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return bytes.TrimPrefix(b.Bytes(), []byte("l:\n")), nil
+}
+
+// longList is the length from which a service's routes or a backend's
+// servers are rendered in chunks of that many: YAML's emitter keeps every
+// event of a document until its end, so one service of 10 000 routes
+// took 120 MB of garbage per digest (halbd's RSS at start was 110 MB
+// with such a config, a tenth of it live).
+const longList = 256
+
+// elemText is the YAML of one service or backend as an item of its
+// top-level list: a long list in it (routes, servers) is rendered in
+// chunks (spliceList).
+func elemText(x any) ([]byte, error) {
+	switch v := x.(type) {
+	case Service:
+		return withList(v, v.Routes, "routes", "services/"+v.Name, func(s *Service, r []Route) { s.Routes = r })
+	case Backend:
+		return withList(v, v.Servers, "servers", "backends/"+v.Name, func(b *Backend, s []Server) { b.Servers = s })
+	}
+	return nil, fmt.Errorf("config: no YAML for %T", x)
+}
+
+// withList is the YAML of x whose list under key is list (set puts a
+// list in x's copy).
+func withList[T, E any](x T, list []E, key, name string, set func(*T, []E)) ([]byte, error) {
+	if len(list) <= longList {
+		return itemsYAML([]T{x})
+	}
+	return spliceList(x, key, list, name, set)
+}
+
+// spliceList renders x, whose list under key is all, as x with only the
+// list's first element, then puts all in that element's place, encoded
+// longList at a time and indented as Marshal nests them (set puts a list
+// in a copy of x). When a line of all's would come out
+// longer than the emitter's width (80: a nested scalar may then be folded
+// where a less indented one was not) it renders the whole item at once.
+// A chunk equal to the one at its place in the last call under name
+// (yamlCache.chunks, whose lock the caller holds) reuses its YAML: a
+// reload that changes one route of 10 000 renders 256.
+func spliceList[T, E any](x T, key string, all []E, name string, set func(*T, []E)) ([]byte, error) {
+	whole := func() ([]byte, error) { return itemsYAML([]T{x}) }
+	one := x
+	set(&one, all[:1])
+	text, err := itemsYAML([]T{one})
+	if err != nil {
+		return nil, err
+	}
+	// The item's keys are at indent 4, its list's items at 6.
+	marker := []byte("\n    " + key + ":\n")
+	i := bytes.Index(text, marker)
+	if i < 0 {
+		return whole()
+	}
+	start := i + len(marker)
+	end := start
+	for end < len(text) && bytes.HasPrefix(text[end:], []byte("      ")) {
+		n := bytes.IndexByte(text[end:], '\n')
+		if n < 0 {
+			return whole()
+		}
+		end += n + 1
+	}
+	out := append([]byte(nil), text[:start]...)
+	prev := yamlCache.chunks[name]
+	var chunks []chunkYAML
+	for k := 0; k < len(all); k += longList {
+		items := all[k:min(k+longList, len(all))]
+		var nested []byte
+		if i := k / longList; i < len(prev) && reflect.DeepEqual(prev[i].items, items) {
+			nested = prev[i].text
+		} else {
+			chunk, err := itemsYAML(items)
+			if err != nil {
+				return nil, err
+			}
+			for line := range bytes.Lines(chunk) {
+				if len(line)+4 > 80+1 { // with its newline
+					return whole()
+				}
+				nested = append(nested, "    "...)
+				nested = append(nested, line...)
+			}
+		}
+		chunks = append(chunks, chunkYAML{items: items, text: nested})
+		out = append(out, nested...)
+	}
+	if yamlCache.chunks == nil {
+		yamlCache.chunks = map[string][]chunkYAML{}
+	}
+	yamlCache.chunks[name] = chunks
+	return append(out, text[end:]...), nil
 }
 
 // Merge is the config this node runs when a peer's config arrives: the

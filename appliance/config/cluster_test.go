@@ -204,6 +204,30 @@ func TestClusterYAML(t *testing.T) {
 		}
 		return b.String()
 	}
+	// Long lists (rendered in chunks): n routes of one service and n
+	// servers of one backend; hosts and paths long enough to reach the
+	// emitter's width when nested take the path that renders them whole.
+	long := func(n int, host, path string) string {
+		var b strings.Builder
+		b.WriteString("node: {name: lb1}\nservices:\n  - name: web\n    listen: [\"10.0.0.1:80\"]\n    default_backend: b0\n    routes:\n")
+		for i := range n {
+			fmt.Fprintf(&b, "      - {host: %q, path_prefix: %q, backend: b%d}\n", fmt.Sprintf(host, i), "/"+fmt.Sprintf(path, i), i%3)
+		}
+		b.WriteString("    access_log: true\nbackends:\n")
+		for k := range 3 {
+			fmt.Fprintf(&b, "  - name: b%d\n    servers:\n", k)
+			for j := range n {
+				fmt.Fprintf(&b, "      - {name: s%d, address: \"10.%d.%d.%d:80\"}\n", j, k, j/250, j%250+1)
+			}
+			b.WriteString("    balance: leastconn\n")
+		}
+		return b.String()
+	}
+	for _, want := range []string{"r300.example.com", "s301, address: \"10.1.1.52:80\"", "      - {host: \"r5.example.com\", path_prefix: \"/p5\", backend: b2}\n"} {
+		if !strings.Contains(long(600, "r%d.example.com", "p%d"), want) {
+			t.Fatalf("the long config lacks %q, which a case below changes", want)
+		}
+	}
 	for i, raw := range []string{
 		lb1Config, lb2Config, rich, big(1), big(2), big(2),
 		strings.NewReplacer("  - name: b7\n", "  - name: b7x\n", "default_backend: b7,", "default_backend: b8,").Replace(big(2)),
@@ -212,6 +236,13 @@ func TestClusterYAML(t *testing.T) {
 			"  - name: b3\n", "  - name: b3\n    servers: []\n  - name: gone\n").Replace(big(2)),
 		"node: {name: x}\nconsole: {require_password: false}\nbackends:\n  - {name: b, servers: []}\n",
 		"node: {name: x}\nservices: []\n",
+		long(600, "r%d.example.com", "p%d"),
+		// One route and one server changed in the second chunk, then one
+		// of the first chunk gone (every chunk after it shifts).
+		strings.NewReplacer("r300.example.com", "changed.example.com", "s301, address: \"10.1.1.52:80\"", "s301, address: \"10.9.9.9:80\"").Replace(long(600, "r%d.example.com", "p%d")),
+		strings.Replace(long(600, "r%d.example.com", "p%d"), "      - {host: \"r5.example.com\", path_prefix: \"/p5\", backend: b2}\n", "", 1),
+		long(longList+1, "host-%d-"+strings.Repeat("x", 40)+"."+strings.Repeat("z", 30)+".example", "p%d"),
+		long(longList+1, "h%d.example", "/a/long path with spaces %d "+strings.Repeat("y", 50)),
 	} {
 		cp := ClusterPart(parseRaw(t, []byte(raw)))
 		want, err := Marshal(cp)
