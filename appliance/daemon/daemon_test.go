@@ -176,6 +176,10 @@ func startDaemonWith(t testing.TB, dir, cfg string, edit func(*Options)) *testDa
 		logs.Close()
 	})
 	td.waitEvent("daemon.started")
+	// The components' Run goroutines are started by then, not
+	// necessarily running: tests that read the fake VRRP's calls in order
+	// want its "run" first.
+	eventually(t, "VRRP runs", func() bool { return slices.Contains(td.vrrp.callList(), "run") })
 	return td
 }
 
