@@ -349,9 +349,12 @@ func (p *Peer) Join(ctx context.Context, req api.JoinRequest) (api.JoinResult, e
 	ctx, cancel := context.WithTimeout(ctx, pairTimeout)
 	defer cancel()
 	d := tls.Dialer{NetDialer: &net.Dialer{Timeout: 5 * time.Second}, Config: p.clientTLS("", alpnPair)}
+	unreachable := func(err error) error {
+		return api.Errorf(api.ErrConflict, "cannot reach %s: %v (is a pairing code shown there, and port %d open?)", addr, err, port)
+	}
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return api.JoinResult{}, api.Errorf(api.ErrConflict, "cannot reach %s: %v (is a pairing code shown there, and port %d open?)", addr, err, port)
+		return api.JoinResult{}, unreachable(err)
 	}
 	c := nc.(*tls.Conn)
 	defer c.Close()
@@ -380,12 +383,15 @@ func (p *Peer) Join(ctx context.Context, req api.JoinRequest) (api.JoinResult, e
 		myPort = p.cfg.Node.PeerPort
 	}
 	p.mu.Unlock()
+	// A connection cut before the reply is a port closing as its code
+	// ends (the last wrong try, the lifetime) while this one connected:
+	// as unreachable as a refused connect.
 	if err := writeFrame(c, pairHello{Name: self, Port: myPort, Sid: sid, Share: ya}); err != nil {
-		return api.JoinResult{}, fmt.Errorf("pairing with %s: %w", addr, err)
+		return api.JoinResult{}, unreachable(err)
 	}
 	var rep pairReply
 	if err := readFrame(c, &rep); err != nil {
-		return api.JoinResult{}, fmt.Errorf("pairing with %s: %w", addr, err)
+		return api.JoinResult{}, unreachable(err)
 	}
 	if rep.Error != "" {
 		return api.JoinResult{}, api.Errorf(api.ErrConflict, "pairing with %s refused: %s", addr, rep.Error)
