@@ -25,23 +25,39 @@ type packetConn interface {
 	Close() error
 }
 
+// linkSocket is the VRRP socket of one interface and address family that
+// the instances on it share (sockets, mux.go): each advert is sent from
+// the source its instance gives, and the socket filter passes the VRIDs
+// of the instances on it.
+type linkSocket interface {
+	Send(b []byte, src, dst netip.Addr) error
+	Recv(b []byte) (n int, src, dst netip.Addr, ttl int, err error)
+	// SetVRIDs sets the socket filter: only packets of these VRIDs are
+	// received.
+	SetVRIDs(vrids []int) error
+	Close() error
+}
+
 // rawConn is a raw IP socket for protocol 112 bound to one interface: it
-// joins the VRRP multicast group there, sends with TTL / hop limit 255 from
-// the interface's primary address, and reports each packet's TTL so the
-// receiver can drop anything that crossed a router (RFC 5798 §5.1.1.3).
-// It receives only the packets of one VRID (a socket filter): every raw
-// socket of protocol 112 gets a copy of every VRRP packet, so without it
-// N instances on a link would each read the adverts of all N (N² reads).
+// joins the VRRP multicast group there, sends with TTL / hop limit 255,
+// and reports each packet's TTL so the receiver can drop anything that
+// crossed a router (RFC 5798 §5.1.1.3). It receives only the packets of
+// the VRIDs set by SetVRIDs (a socket filter; none until then): every raw
+// socket of protocol 112 gets a copy of every VRRP packet the node
+// receives, so the instances of a link share one (mux.go), and it skips
+// the adverts of other virtual routers on the link.
 type rawConn struct {
 	v6  bool
 	ifi *net.Interface
-	src netip.Addr
 	p4  *ipv4.PacketConn
 	p6  *ipv6.PacketConn
 	c   net.PacketConn
+	r   *batchReader // only the link's reader reads
 }
 
-func openConn(ifname string, v6 bool, src netip.Addr, vrid int) (*rawConn, error) {
+var _ linkSocket = (*rawConn)(nil)
+
+func openConn(ifname string, v6 bool) (*rawConn, error) {
 	ifi, err := net.InterfaceByName(ifname)
 	if err != nil {
 		return nil, fmt.Errorf("interface %s: %w", ifname, err)
@@ -51,6 +67,10 @@ func openConn(ifname string, v6 bool, src netip.Addr, vrid int) (*rawConn, error
 		err := rc.Control(func(fd uintptr) {
 			// Only this interface's packets, and sends leave through it.
 			serr = unix.SetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE, ifname)
+			if serr == nil {
+				// Room for a burst of every instance's adverts.
+				serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, rcvBuf)
+			}
 		})
 		if err != nil {
 			return err
@@ -65,13 +85,13 @@ func openConn(ifname string, v6 bool, src netip.Addr, vrid int) (*rawConn, error
 	if err != nil {
 		return nil, fmt.Errorf("open raw socket (%s) on %s: %w", network, ifname, err)
 	}
-	rc := &rawConn{v6: v6, ifi: ifi, src: src, c: c}
+	rc := &rawConn{v6: v6, ifi: ifi, c: c}
 	fail := func(what string, err error) (*rawConn, error) {
 		c.Close()
 		return nil, fmt.Errorf("%s on %s: %w", what, ifname, err)
 	}
 	gaddr := &net.IPAddr{IP: group.AsSlice()}
-	filter, err := vridFilter(v6, vrid)
+	filter, err := vridFilter(v6, nil)
 	if err != nil {
 		return fail("socket filter", err)
 	}
@@ -112,61 +132,141 @@ func openConn(ifname string, v6 bool, src netip.Addr, vrid int) (*rawConn, error
 			}
 		}
 	}
+	rc.r = newBatchReader(rc.p4, rc.p6)
 	return rc, nil
 }
 
-// vridFilter is the socket filter that passes the VRRP packets of vrid:
-// the second byte of the VRRP header. An IPv4 raw socket's filter sees
-// the IP header first (its length in the low nibble of byte 0); an IPv6
-// one sees the VRRP header at offset 0. A packet too short to hold a VRID
-// is dropped.
-func vridFilter(v6 bool, vrid int) ([]bpf.RawInstruction, error) {
+// rcvBuf is the receive buffer of a link's socket (the kernel doubles it).
+const rcvBuf = 256 << 10
+
+// vridFilter is the socket filter that passes the VRRP packets of the
+// VRIDs: the second byte of the VRRP header. An IPv4 raw socket's filter
+// sees the IP header first (its length in the low nibble of byte 0); an
+// IPv6 one sees the VRRP header at offset 0. A packet too short to hold a
+// VRID is dropped, and so is every packet when vrids is empty.
+func vridFilter(v6 bool, vrids []int) ([]bpf.RawInstruction, error) {
+	if len(vrids) > 255 {
+		return nil, fmt.Errorf("%d VRIDs in one socket filter, at most 255", len(vrids))
+	}
 	var prog []bpf.Instruction
 	if v6 {
 		prog = []bpf.Instruction{bpf.LoadAbsolute{Off: 1, Size: 1}}
 	} else {
 		prog = []bpf.Instruction{bpf.LoadMemShift{Off: 0}, bpf.LoadIndirect{Off: 1, Size: 1}}
 	}
+	// Each match jumps over the remaining tests and the drop.
+	for i, v := range vrids {
+		prog = append(prog, bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(v), SkipTrue: uint8(len(vrids) - i)})
+	}
 	prog = append(prog,
-		bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(vrid), SkipFalse: 1},
-		bpf.RetConstant{Val: 1 << 16},
-		bpf.RetConstant{Val: 0})
+		bpf.RetConstant{Val: 0},
+		bpf.RetConstant{Val: 1 << 16})
 	return bpf.Assemble(prog)
 }
 
-func (c *rawConn) SetSource(src netip.Addr) { c.src = src }
+// SetVRIDs implements linkSocket.
+func (c *rawConn) SetVRIDs(vrids []int) error {
+	filter, err := vridFilter(c.v6, vrids)
+	if err != nil {
+		return err
+	}
+	if c.v6 {
+		return c.p6.SetBPF(filter)
+	}
+	return c.p4.SetBPF(filter)
+}
 
-func (c *rawConn) Send(b []byte, dst netip.Addr) error {
+// Send implements linkSocket.
+func (c *rawConn) Send(b []byte, src, dst netip.Addr) error {
 	to := &net.IPAddr{IP: dst.AsSlice()}
 	var err error
 	if c.v6 {
-		_, err = c.p6.WriteTo(b, &ipv6.ControlMessage{HopLimit: 255, Src: c.src.AsSlice(), IfIndex: c.ifi.Index}, to)
+		_, err = c.p6.WriteTo(b, &ipv6.ControlMessage{HopLimit: 255, Src: src.AsSlice(), IfIndex: c.ifi.Index}, to)
 	} else {
-		_, err = c.p4.WriteTo(b, &ipv4.ControlMessage{Src: c.src.AsSlice(), IfIndex: c.ifi.Index}, to)
+		_, err = c.p4.WriteTo(b, &ipv4.ControlMessage{Src: src.AsSlice(), IfIndex: c.ifi.Index}, to)
 	}
 	return err
 }
 
+// Recv implements linkSocket.
 func (c *rawConn) Recv(b []byte) (int, netip.Addr, netip.Addr, int, error) {
-	n, src, dst, ttl, err := c.recv(b)
-	// Never report more than the buffer holds, whatever the socket layer
-	// computed (golang.org/x/net once over-counted IPv4 headers with options).
-	return min(n, len(b)), src, dst, ttl, err
+	n, src, dst, ttl, _, err := c.r.read(b)
+	return n, src, dst, ttl, err
 }
 
-func (c *rawConn) recv(b []byte) (int, netip.Addr, netip.Addr, int, error) {
-	if c.v6 {
-		n, cm, from, err := c.p6.ReadFrom(b)
-		if err != nil || cm == nil {
-			return n, ipOf(from), netip.Addr{}, 0, err
+// batchReader reads a raw protocol 112 socket a batch of packets at a
+// time (recvmmsg): the adverts of a link's instances come in bursts, and
+// each read that finds the socket empty costs a wait in the poller.
+type batchReader struct {
+	v6          bool
+	p4          *ipv4.PacketConn
+	p6          *ipv6.PacketConn
+	ms          []ipv4.Message // ipv6.Message is the same type
+	next, count int
+}
+
+// readBatch is how many packets one read takes at most.
+const readBatch = 32
+
+func newBatchReader(p4 *ipv4.PacketConn, p6 *ipv6.PacketConn) *batchReader {
+	r := &batchReader{v6: p6 != nil, p4: p4, p6: p6, ms: make([]ipv4.Message, readBatch)}
+	oob := ipv4.NewControlMessage(ipv4.FlagTTL | ipv4.FlagDst | ipv4.FlagInterface)
+	if r.v6 {
+		oob = ipv6.NewControlMessage(ipv6.FlagHopLimit | ipv6.FlagDst | ipv6.FlagInterface)
+	}
+	for i := range r.ms {
+		r.ms[i].Buffers = [][]byte{make([]byte, 1500)}
+		r.ms[i].OOB = make([]byte, len(oob))
+	}
+	return r
+}
+
+// buffered reports whether packets of the last batch are still to be read
+// (read will not wait).
+func (r *batchReader) buffered() bool { return r.next < r.count }
+
+// read copies the next packet's VRRP message (without the IP header) into
+// b and returns its length (at most len(b)), the IP header's source,
+// destination and TTL / hop limit, and the interface it came in on.
+func (r *batchReader) read(b []byte) (n int, src, dst netip.Addr, ttl, ifindex int, err error) {
+	if r.next == r.count {
+		r.next = 0
+		if r.v6 {
+			r.count, err = r.p6.ReadBatch(r.ms, 0)
+		} else {
+			r.count, err = r.p4.ReadBatch(r.ms, 0)
 		}
-		return n, ipOf(from), ipOfSlice(cm.Dst), cm.HopLimit, nil
+		if err != nil {
+			r.count = 0
+			return 0, src, dst, 0, 0, err
+		}
 	}
-	n, cm, from, err := c.p4.ReadFrom(b)
-	if err != nil || cm == nil {
-		return n, ipOf(from), netip.Addr{}, 0, err
+	m := &r.ms[r.next]
+	r.next++
+	pkt := m.Buffers[0][:m.N]
+	src = ipOf(m.Addr)
+	if r.v6 {
+		var cm ipv6.ControlMessage
+		if cm.Parse(m.OOB[:m.NN]) == nil {
+			dst, ttl, ifindex = ipOfSlice(cm.Dst), cm.HopLimit, cm.IfIndex
+		}
+	} else {
+		var cm ipv4.ControlMessage
+		if cm.Parse(m.OOB[:m.NN]) == nil {
+			dst, ttl, ifindex = ipOfSlice(cm.Dst), cm.TTL, cm.IfIndex
+		}
+		// A batch read keeps the IPv4 header (and its options).
+		hl := 0
+		if len(pkt) > 0 {
+			hl = int(pkt[0]&0x0f) << 2
+		}
+		if hl >= ipv4.HeaderLen && hl <= len(pkt) {
+			pkt = pkt[hl:]
+		} else {
+			pkt = nil
+		}
 	}
-	return n, ipOf(from), ipOfSlice(cm.Dst), cm.TTL, nil
+	return copy(b, pkt), src, dst, ttl, ifindex, nil
 }
 
 // ipOf is the address of a raw socket's peer (zero when unknown).

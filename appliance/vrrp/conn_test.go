@@ -1,57 +1,66 @@
 package vrrp
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"testing"
 	"time"
+
+	"halb/netlab"
 )
+
+// connFamilies are a's addresses in a nifLab and the VRRP groups, per
+// family.
+var connFamilies = []struct {
+	v6       bool
+	src, dst netip.Addr
+}{
+	{false, netip.MustParseAddr("10.9.0.1"), MulticastIPv4},
+	{true, netip.MustParseAddr("fd00:9::1"), MulticastIPv6},
+}
 
 // TestConnReceivesItsVRID: an instance's socket receives the adverts of
 // its VRID and none of another VRID on the same link, over IPv4 and IPv6.
-// b opens a socket for VRID 1 and one for VRID 2; a sends an advert of
-// VRID 2, then one of VRID 1: each socket's first packet is its own.
+// b's instances of VRIDs 1 and 2 share a socket (one sockets); a sends
+// adverts of VRIDs 3 (no instance), 2, then 1: each instance's first
+// packet is its own, and the socket filter kept VRID 3 out.
 func TestConnReceivesItsVRID(t *testing.T) {
 	x := newNifLab(t)
-	for _, fam := range []struct {
-		v6       bool
-		src, dst netip.Addr
-	}{
-		{false, netip.MustParseAddr("10.9.0.1"), MulticastIPv4},
-		{true, netip.MustParseAddr("fd00:9::1"), MulticastIPv6},
-	} {
+	for _, fam := range connFamilies {
 		t.Run(fmt.Sprintf("v6=%v", fam.v6), func(t *testing.T) {
-			var recv [3]*rawConn // by VRID 1, 2
+			socks := newSockets(openRawLink)
+			var recv [3]packetConn // by VRID 1, 2
 			for vrid := 1; vrid <= 2; vrid++ {
 				if err := x.b.Do(func() (err error) {
-					recv[vrid], err = openConn("eth0", fam.v6, netip.Addr{}, vrid)
+					recv[vrid], err = socks.conn("eth0", fam.v6, netip.Addr{}, vrid)
 					return err
 				}); err != nil {
 					t.Fatal(err)
 				}
 				defer recv[vrid].Close()
 			}
-			var send *rawConn
-			if err := x.a.Do(func() (err error) {
-				send, err = openConn("eth0", fam.v6, fam.src, 9)
+			l := socks.links[linkKey{"eth0", fam.v6}]
+			if len(socks.links) != 1 || l == nil {
+				t.Fatalf("%d sockets for two instances on one link, want 1", len(socks.links))
+			}
+			// The bare socket with the same filter.
+			var filtered *rawConn
+			if err := x.b.Do(func() (err error) {
+				if filtered, err = openConn("eth0", fam.v6); err == nil {
+					err = filtered.SetVRIDs([]int{1, 2})
+				}
 				return err
 			}); err != nil {
 				t.Fatal(err)
 			}
-			defer send.Close()
-			for _, vrid := range []int{2, 1} {
-				p := Packet{Version: 3, VRID: uint8(vrid), Priority: 100, MaxAdvertInterval: time.Second,
-					Addrs: []netip.Addr{fam.src}}
-				b, err := p.Marshal(fam.src, fam.dst)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := send.Send(b, fam.dst); err != nil {
-					t.Fatal(err)
-				}
+			defer filtered.Close()
+			send := openSender(t, x.a, fam.v6)
+			for _, vrid := range []int{3, 2, 1} {
+				sendAdvert(t, send, fam.src, fam.dst, vrid)
 			}
+			l.sock.(*rawConn).c.SetReadDeadline(time.Now().Add(5 * time.Second))
 			for vrid := 1; vrid <= 2; vrid++ {
-				recv[vrid].c.SetReadDeadline(time.Now().Add(5 * time.Second))
 				buf := make([]byte, 1500)
 				n, src, dst, _, err := recv[vrid].Recv(buf)
 				if err != nil {
@@ -65,6 +74,85 @@ func TestConnReceivesItsVRID(t *testing.T) {
 					t.Errorf("socket of VRID %d received first an advert of VRID %d", vrid, p.VRID)
 				}
 			}
+			filtered.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			for _, vrid := range []int{2, 1} {
+				buf := make([]byte, 1500)
+				n, _, _, _, err := filtered.Recv(buf)
+				if err != nil {
+					t.Fatalf("socket filtered for VRIDs 1 and 2: %v", err)
+				}
+				if n < 2 || int(buf[1]) != vrid {
+					t.Errorf("socket filtered for VRIDs 1 and 2 received %x, want VRID %d next", buf[:n], vrid)
+				}
+			}
 		})
+	}
+}
+
+// TestHeardListens: the listener of other nodes' routers (batch reads of
+// a socket on every interface) hears a's adverts of VRIDs 5 and 6 on b's
+// eth0, over IPv4 (whose batch reads keep the IP header) and IPv6.
+func TestHeardListens(t *testing.T) {
+	x := newNifLab(t)
+	for _, fam := range connFamilies {
+		t.Run(fmt.Sprintf("v6=%v", fam.v6), func(t *testing.T) {
+			h := newHeard(time.Now)
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- x.b.Do(func() error { return h.listenFamily(ctx, fam.v6) }) }()
+			defer func() {
+				cancel()
+				if err := <-done; err != nil {
+					t.Errorf("listen: %v", err)
+				}
+			}()
+			send := openSender(t, x.a, fam.v6)
+			heardBoth := func() bool {
+				got := map[int]bool{}
+				for _, r := range h.list() {
+					if r.Interface == "eth0" && r.Source == fam.src && r.Priority == 100 {
+						got[r.VRID] = true
+					}
+				}
+				return got[5] && got[6]
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for !heardBoth() {
+				if time.Now().After(deadline) {
+					t.Fatalf("heard %+v, want VRIDs 5 and 6 from %s on eth0", h.list(), fam.src)
+				}
+				for _, vrid := range []int{5, 6} {
+					sendAdvert(t, send, fam.src, fam.dst, vrid)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		})
+	}
+}
+
+// openSender opens a link socket on h's eth0, closed when the test ends.
+func openSender(t *testing.T, h *netlab.Host, v6 bool) *rawConn {
+	t.Helper()
+	var c *rawConn
+	if err := h.Do(func() (err error) {
+		c, err = openConn("eth0", v6)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// sendAdvert sends a v3 advert of vrid at priority 100 from src to dst.
+func sendAdvert(t *testing.T, c *rawConn, src, dst netip.Addr, vrid int) {
+	t.Helper()
+	p := Packet{Version: 3, VRID: uint8(vrid), Priority: 100, MaxAdvertInterval: time.Second, Addrs: []netip.Addr{src}}
+	b, err := p.Marshal(src, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Send(b, src, dst); err != nil {
+		t.Fatal(err)
 	}
 }

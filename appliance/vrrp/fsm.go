@@ -185,12 +185,27 @@ func (m *machine) to(now time.Time, s State, reason string) *Transition {
 	return t
 }
 
+// nextAdvert is when a MASTER that advertised at now advertises next: at
+// the next multiple of the advert interval on the clock, at most one
+// interval away (the first gap after a transition or an advert out of turn
+// is shorter, never longer). So the instances of a node with one interval
+// advertise together: the node wakes once per interval for all of them,
+// not once for each (100 instances at 50 ms: 20 wakeups a second, not
+// 2000), and their peers receive the adverts in one burst.
+func (m *machine) nextAdvert(now time.Time) time.Time {
+	iv := m.p.AdvertInterval
+	if iv <= 0 {
+		return now
+	}
+	return now.Add(iv - time.Duration(now.UnixNano()%int64(iv)))
+}
+
 // becomeMaster: add the VIPs, advertise at once, announce, and arm the
 // repeated announcements.
 func (m *machine) becomeMaster(now time.Time, reason string) Actions {
 	m.holding, m.releaseAt = false, time.Time{}
 	m.masterDownAt = time.Time{}
-	m.adverAt = now.Add(m.p.AdvertInterval)
+	m.adverAt = m.nextAdvert(now)
 	m.masterAddr = m.local
 	m.garpLeft = m.p.GARPRepeat
 	m.garpAt = time.Time{}
@@ -296,7 +311,7 @@ func (m *machine) Tick(now time.Time) Actions {
 	case StateMaster:
 		if !m.adverAt.IsZero() && !now.Before(m.adverAt) {
 			a.Send, a.Priority = true, uint8(m.priority)
-			m.adverAt = now.Add(m.p.AdvertInterval)
+			m.adverAt = m.nextAdvert(now)
 		}
 		if !m.garpAt.IsZero() && !now.Before(m.garpAt) {
 			a.Announce = true
@@ -351,7 +366,7 @@ func (m *machine) advert(now time.Time, src netip.Addr, prio int, maxAdvert time
 		if prio == 0 {
 			// A master left (or stepped down): re-assert at once and
 			// announce, so every client points at us.
-			m.adverAt = now.Add(m.p.AdvertInterval)
+			m.adverAt = m.nextAdvert(now)
 			return Actions{Send: true, Priority: uint8(m.priority), Announce: true}
 		}
 		if prio > m.priority || (prio == m.priority && addrGreater(src, m.local)) {
@@ -369,7 +384,7 @@ func (m *machine) advert(now time.Time, src netip.Addr, prio int, maxAdvert time
 		}
 		// A lower-priority master (split brain healing): assert ourselves
 		// now rather than at the next interval, and announce.
-		m.adverAt = now.Add(m.p.AdvertInterval)
+		m.adverAt = m.nextAdvert(now)
 		return Actions{Send: true, Priority: uint8(m.priority), Announce: true}
 	}
 	return Actions{}
@@ -389,7 +404,7 @@ func (m *machine) SetPriority(now time.Time, prio int) Actions {
 	}
 	m.priority = prio
 	if m.state == StateMaster {
-		m.adverAt = now.Add(m.p.AdvertInterval)
+		m.adverAt = m.nextAdvert(now)
 		return Actions{Send: true, Priority: uint8(prio)}
 	}
 	return Actions{}

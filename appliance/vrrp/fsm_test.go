@@ -145,15 +145,35 @@ func masterAt(t *testing.T, p params) *machine {
 	return m
 }
 
+// TestMasterAdvertisesEveryInterval: a MASTER advertises on the clock's
+// multiples of its interval (so that a node's instances advertise
+// together): the first advert after the transition's is due at the next
+// one, then one every interval.
 func TestMasterAdvertisesEveryInterval(t *testing.T) {
 	m := masterAt(t, testParams())
 	start := m.last.At
-	a := m.Tick(start.Add(time.Second))
-	if !a.Send || a.Priority != 100 {
-		t.Fatalf("no advert after one interval: %+v", a)
+	first := start.Truncate(time.Second).Add(time.Second)
+	if !m.adverAt.Equal(first) {
+		t.Fatalf("first advert after the transition at %s, want %s (the next whole second)", m.adverAt.Sub(start), first.Sub(start))
 	}
-	if !m.adverAt.Equal(start.Add(2 * time.Second)) {
-		t.Fatalf("next advert at %s", m.adverAt.Sub(start))
+	if a := m.Tick(first.Add(-time.Millisecond)); a.Send {
+		t.Fatalf("advert before it was due: %+v", a)
+	}
+	for i := range 3 {
+		now := first.Add(time.Duration(i) * time.Second)
+		if a := m.Tick(now); !a.Send || a.Priority != 100 {
+			t.Fatalf("no advert at %s: %+v", now.Sub(start), a)
+		}
+		if want := now.Add(time.Second); !m.adverAt.Equal(want) {
+			t.Fatalf("advert at %s: next at %s, want %s", now.Sub(start), m.adverAt.Sub(start), want.Sub(start))
+		}
+	}
+	// Late (a loaded node): the next one is back on the grid, sooner
+	// than an interval.
+	late := first.Add(3*time.Second + 300*time.Millisecond)
+	m.Tick(late)
+	if want := first.Add(4 * time.Second); !m.adverAt.Equal(want) {
+		t.Fatalf("advert late at %s: next at %s, want %s", late.Sub(start), m.adverAt.Sub(start), want.Sub(start))
 	}
 }
 

@@ -51,6 +51,11 @@ func (h *heard) record(ifname string, src netip.Addr, p *Packet) {
 	k := heardKey{ifname, src.Is6(), int(p.VRID), src}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if r := h.m[k]; r != nil && r.Version == p.Version && r.Priority == int(p.Priority) &&
+		r.Interval == p.MaxAdvertInterval && slices.Equal(r.VIPs, p.Addrs) {
+		r.Last = h.now() // the same router again: no copy
+		return
+	}
 	h.m[k] = &HeardRouter{Interface: ifname, VRID: int(p.VRID), Version: p.Version, Priority: int(p.Priority),
 		Source: src, VIPs: slices.Clone(p.Addrs), Interval: p.MaxAdvertInterval, Last: h.now()}
 }
@@ -160,31 +165,16 @@ func (h *heard) listenFamily(ctx context.Context, v6 bool) error {
 		}
 	}
 	buf := make([]byte, 1500)
+	r := newBatchReader(p4, p6)
 	for {
 		if now := time.Now(); now.After(next) {
 			refresh()
 			next = now.Add(heardRejoin)
 		}
-		c.SetReadDeadline(time.Now().Add(heardRejoin))
-		var n, ifindex, ttl int
-		var src, dst netip.Addr
-		if v6 {
-			var cm *ipv6.ControlMessage
-			var from net.Addr
-			n, cm, from, err = p6.ReadFrom(buf)
-			src = ipOf(from)
-			if cm != nil {
-				ifindex, ttl, dst = cm.IfIndex, cm.HopLimit, ipOfSlice(cm.Dst)
-			}
-		} else {
-			var cm *ipv4.ControlMessage
-			var from net.Addr
-			n, cm, from, err = p4.ReadFrom(buf)
-			src = ipOf(from)
-			if cm != nil {
-				ifindex, ttl, dst = cm.IfIndex, cm.TTL, ipOfSlice(cm.Dst)
-			}
+		if !r.buffered() {
+			c.SetReadDeadline(time.Now().Add(heardRejoin))
 		}
+		n, src, dst, ttl, ifindex, err := r.read(buf)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -198,7 +188,7 @@ func (h *heard) listenFamily(ctx context.Context, v6 bool) error {
 		if ttl != 255 || own[src] || names[ifindex] == "" {
 			continue
 		}
-		p, err := Parse(buf[:min(n, len(buf))], src, dst)
+		p, err := Parse(buf[:n], src, dst)
 		if err != nil {
 			continue
 		}

@@ -13,8 +13,9 @@ import (
 	"halb/appliance/config"
 )
 
-// linkPoll is how often the instance's own interface and its tracked
-// interfaces are looked at.
+// linkPoll is how often the instances' own interfaces and their tracked
+// interfaces are looked at (by the Component, for all of them at once:
+// Component.pollLinks).
 const linkPoll = 100 * time.Millisecond
 
 // primaryPoll is how often a running instance looks at its interface's
@@ -79,12 +80,15 @@ type inputs struct {
 	services    map[string]bool
 }
 
-// openFunc opens the VRRP socket of an instance (openConn; a fake in tests).
-// It receives the packets of VRID vrid only.
+// openFunc opens the VRRP socket of an instance (the Component's shared
+// sockets, mux.go; a fake in tests). It receives the packets of VRID vrid
+// only.
 type openFunc func(ifname string, v6 bool, src netip.Addr, vrid int) (packetConn, error)
 
+// openRaw opens a socket of the instance's own (an instance outside a
+// Component).
 func openRaw(ifname string, v6 bool, src netip.Addr, vrid int) (packetConn, error) {
-	return openConn(ifname, v6, src, vrid)
+	return newSockets(openRawLink).conn(ifname, v6, src, vrid)
 }
 
 // instance runs one VRRP instance: it owns the socket and the timers and
@@ -115,6 +119,7 @@ type instance struct {
 	ownLink  string // why the own interface fails ("" when up)
 	lastView memberView
 	reported bool
+	master   netip.Addr // status.Master, parsed
 
 	qmu   sync.Mutex
 	queue []func(m *machine, now time.Time) Actions // one-shot commands
@@ -127,6 +132,7 @@ type instance struct {
 
 	scripts  chan scriptResult
 	notifier *notifier
+	adverts  adverts
 }
 
 func newInstance(cfg config.VRRPInstance, netif Netif, log *slog.Logger, publish func(string, string, any)) (*instance, error) {
@@ -359,8 +365,6 @@ func (in *instance) runOnce(ctx context.Context) error {
 
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	link := time.NewTicker(linkPoll)
-	defer link.Stop()
 	primary := time.NewTicker(primaryPoll)
 	defer primary.Stop()
 	for {
@@ -386,10 +390,6 @@ func (in *instance) runOnce(ctx context.Context) error {
 			in.handle(conn, local, r)
 		case <-timer.C:
 			in.step(conn, local, func(m *machine) Actions { return m.Tick(time.Now()) })
-		case <-link.C:
-			if in.pollLinks() {
-				in.applyInputs(conn, local)
-			}
 		case <-primary.C:
 			// The interface's address may change under a running
 			// instance (a DHCP lease replaced, static ↔ DHCP): adverts
@@ -412,6 +412,7 @@ func (in *instance) runOnce(ctx context.Context) error {
 				in.applyInputs(conn, local)
 			}
 		case <-in.kick:
+			// Commands, new inputs, or links changed (pollLinks).
 			for _, cmd := range in.takeQueue() {
 				in.step(conn, local, func(m *machine) Actions { return cmd(m, time.Now()) })
 			}
@@ -639,8 +640,9 @@ func (in *instance) exec(conn packetConn, local netip.Addr, a Actions, prio int)
 		in.status.LastTransition = &tt
 		in.status.State = t.To
 	}
-	if in.m != nil && in.m.masterAddr.IsValid() {
-		in.status.Master = in.m.masterAddr.String()
+	if in.m != nil && in.m.masterAddr.IsValid() && in.m.masterAddr != in.master {
+		in.master = in.m.masterAddr
+		in.status.Master = in.master.String()
 	}
 	in.status.FaultReasons = nil
 	var v memberView
@@ -692,7 +694,40 @@ func (in *instance) exec(conn packetConn, local netip.Addr, a Actions, prio int)
 	}
 }
 
+// send sends an advert at priority prio from local to every destination.
+// The packets are built once and again only when the priority or the
+// source changed (the checksum covers both).
 func (in *instance) send(conn packetConn, local netip.Addr, prio uint8) {
+	a := &in.adverts
+	if a.bufs == nil || a.prio != prio || a.local != local {
+		in.buildAdverts(local, prio)
+	}
+	for i, dst := range a.dsts {
+		err := a.errs[i]
+		if err == nil {
+			err = conn.Send(a.bufs[i], dst)
+		}
+		if err != nil {
+			in.logLimited("send", "send advert", "to", dst, "err", err)
+			continue
+		}
+		in.mu.Lock()
+		in.status.Counters.AdvertsSent++
+		in.mu.Unlock()
+	}
+}
+
+// adverts are an instance's advert packets as last built, one per
+// destination; only the instance's loop uses them.
+type adverts struct {
+	prio  uint8
+	local netip.Addr
+	dsts  []netip.Addr
+	bufs  [][]byte
+	errs  []error // Marshal's, per destination
+}
+
+func (in *instance) buildAdverts(local netip.Addr, prio uint8) {
 	pkt := &Packet{Version: in.cfg.Version, VRID: uint8(in.cfg.VRID), Priority: prio,
 		MaxAdvertInterval: in.cfg.AdvertInterval.D()}
 	for _, v := range in.vips {
@@ -705,19 +740,11 @@ func (in *instance) send(conn packetConn, local netip.Addr, prio uint8) {
 			dsts = []netip.Addr{MulticastIPv6}
 		}
 	}
-	for _, dst := range dsts {
-		b, err := pkt.Marshal(local, dst)
-		if err == nil {
-			err = conn.Send(b, dst)
-		}
-		if err != nil {
-			in.logLimited("send", "send advert", "to", dst, "err", err)
-			continue
-		}
-		in.mu.Lock()
-		in.status.Counters.AdvertsSent++
-		in.mu.Unlock()
+	a := adverts{prio: prio, local: local, dsts: dsts, bufs: make([][]byte, len(dsts)), errs: make([]error, len(dsts))}
+	for i, dst := range dsts {
+		a.bufs[i], a.errs[i] = pkt.Marshal(local, dst)
 	}
+	in.adverts = a
 }
 
 // snapshot returns the instance's status, with the VIPs actually held.

@@ -84,8 +84,8 @@ type NetlinkNetif struct {
 	owned  bool // Close closes h
 	closed bool
 
-	// The answers to the instances' polls (LinkUp every linkPoll,
-	// PrimaryAddr every primaryPoll, each instance on its own), reused
+	// The answers to the instances' polls (LinkUp every linkPoll for
+	// each instance, PrimaryAddr every primaryPoll), reused
 	// for pollShare: with 100 instances on one interface the polls were
 	// 1100 netlink requests a second through mu, each parsing every
 	// address of the link (the VIPs among them), and the instances'
@@ -98,9 +98,10 @@ type NetlinkNetif struct {
 const pollShare = linkPoll / 2
 
 type linkPollState struct {
-	up  bool
-	err error
-	at  time.Time
+	link netlink.Link // nil when err
+	up   bool
+	err  error
+	at   time.Time
 }
 
 type primaryKey struct {
@@ -190,17 +191,14 @@ func (n *NetlinkNetif) AddVIP(ifname string, vip netip.Prefix) error {
 		return fmt.Errorf("vrrp: add VIP %s to %s: %w", vip, ifname, err)
 	}
 	defer n.mu.Unlock()
-	link, err := n.h.LinkByName(ifname)
-	if err != nil {
-		return fmt.Errorf("vrrp: add VIP %s to %s: %w", vip, ifname, err)
-	}
 	a := prefixAddr(vip)
 	if vip.Addr().Unmap().Is4() {
 		a.Label = vipLabel(ifname)
 	} else {
 		a.Flags = unix.IFA_F_NODAD
 	}
-	if err := n.h.AddrAdd(link, a); err != nil && !errors.Is(err, unix.EEXIST) {
+	err := n.withLink(ifname, func(link netlink.Link) error { return n.h.AddrAdd(link, a) })
+	if err != nil && !errors.Is(err, unix.EEXIST) {
 		return fmt.Errorf("vrrp: add VIP %s to %s: %w", vip, ifname, err)
 	}
 	return nil
@@ -213,11 +211,8 @@ func (n *NetlinkNetif) DelVIP(ifname string, vip netip.Prefix) error {
 		return fmt.Errorf("vrrp: delete VIP %s from %s: %w", vip, ifname, err)
 	}
 	defer n.mu.Unlock()
-	link, err := n.h.LinkByName(ifname)
-	if err != nil {
-		return fmt.Errorf("vrrp: delete VIP %s from %s: %w", vip, ifname, err)
-	}
-	if err := n.h.AddrDel(link, prefixAddr(vip)); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
+	err := n.withLink(ifname, func(link netlink.Link) error { return n.h.AddrDel(link, prefixAddr(vip)) })
+	if err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
 		return fmt.Errorf("vrrp: delete VIP %s from %s: %w", vip, ifname, err)
 	}
 	return nil
@@ -423,28 +418,55 @@ func (n *NetlinkNetif) LinkUp(ifname string) (bool, error) {
 		return false, fmt.Errorf("vrrp: state of link %s: %w", ifname, err)
 	}
 	defer n.mu.Unlock()
-	now := time.Now()
-	if c, ok := n.links[ifname]; ok && now.Sub(c.at) < pollShare && now.Sub(c.at) >= 0 {
-		return c.up, c.err
+	c := n.link(ifname, false)
+	if c.err != nil {
+		return false, fmt.Errorf("vrrp: state of link %s: %w", ifname, c.err)
 	}
-	up, err := n.linkUp(ifname)
+	return c.up, nil
+}
+
+// link returns the interface as looked up less than pollShare ago, or
+// looks it up (fresh: always). n.mu held.
+func (n *NetlinkNetif) link(ifname string, fresh bool) linkPollState {
+	now := time.Now()
+	if c, ok := n.links[ifname]; ok && !fresh && now.Sub(c.at) < pollShare && now.Sub(c.at) >= 0 {
+		return c
+	}
+	c := linkPollState{at: now}
+	c.link, c.err = n.h.LinkByName(ifname)
+	if c.err != nil {
+		c.link = nil
+	} else {
+		a := c.link.Attrs()
+		c.up = a.RawFlags&unix.IFF_UP != 0 && (a.OperState == netlink.OperUp || a.RawFlags&unix.IFF_RUNNING != 0)
+	}
 	if n.links == nil {
 		n.links = map[string]linkPollState{}
 	}
-	n.links[ifname] = linkPollState{up: up, err: err, at: now}
-	return up, err
+	n.links[ifname] = c
+	return c
 }
 
-func (n *NetlinkNetif) linkUp(ifname string) (bool, error) {
-	link, err := n.h.LinkByName(ifname)
-	if err != nil {
-		return false, fmt.Errorf("vrrp: state of link %s: %w", ifname, err)
+// withLink runs f on the interface, looked up at most pollShare ago (the
+// 100 instances of a link taking over at once look it up once); if f
+// finds it gone (an interface recreated under the name), on a fresh
+// lookup again. n.mu held.
+func (n *NetlinkNetif) withLink(ifname string, f func(netlink.Link) error) error {
+	c := n.link(ifname, false)
+	if c.link == nil {
+		c = n.link(ifname, true)
 	}
-	a := link.Attrs()
-	if a.RawFlags&unix.IFF_UP == 0 {
-		return false, nil
+	if c.link == nil {
+		return c.err
 	}
-	return a.OperState == netlink.OperUp || a.RawFlags&unix.IFF_RUNNING != 0, nil
+	err := f(c.link)
+	if errors.Is(err, unix.ENODEV) {
+		if c = n.link(ifname, true); c.link == nil {
+			return c.err
+		}
+		err = f(c.link)
+	}
+	return err
 }
 
 // PrimaryAddr implements Netif. IPv6 addresses still in (or failed by)

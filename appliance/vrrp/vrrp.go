@@ -1,8 +1,10 @@
 // Package vrrp is halb's keepalived half: RFC 5798 VRRPv3 (and RFC 3768
 // VRRPv2 for interoperability) floating addresses. Each configured instance
 // is a pure state machine (fsm.go, tested transition by transition without
-// sleeping) driven by a loop that owns a raw IP protocol 112 socket on the
-// instance's interface and the timers; VIPs, gratuitous ARP and unsolicited
+// sleeping) driven by a loop that owns the timers and its share of the raw
+// IP protocol 112 socket of its interface (one per interface and family,
+// read by one goroutine that hands each packet to the instances of its
+// VRID: mux.go); VIPs, gratuitous ARP and unsolicited
 // neighbor advertisements go through one door to the kernel (Netif).
 //
 // Around the instances: tracking of interfaces, services and scripts with
@@ -35,7 +37,8 @@ type Component struct {
 	netif   Netif
 	publish func(typ, msg string, data any)
 	// open and runProg are the socket and program doors of the
-	// instances; tests replace them before Run.
+	// instances (open shares one socket per link among them, mux.go);
+	// tests replace them before Run.
 	open    openFunc
 	runProg programRunner
 
@@ -65,7 +68,7 @@ func New(netif Netif, log *slog.Logger, publish func(typ, msg string, data any))
 	if publish == nil {
 		publish = func(string, string, any) {}
 	}
-	return &Component{log: log, netif: netif, publish: publish, open: openRaw, runProg: execProgram,
+	return &Component{log: log, netif: netif, publish: publish, open: newSockets(openRawLink).conn, runProg: execProgram,
 		running: map[string]*running{}, services: map[string]bool{}, sync: newSyncer(log),
 		heard: newHeard(time.Now), listenHeard: true}
 }
@@ -95,6 +98,10 @@ func (c *Component) Run(ctx context.Context) error {
 		go func() { c.heard.listen(hctx, c.log); close(done) }()
 		defer func() { stop(); <-done }()
 	}
+	pctx, stopPoll := context.WithCancel(ctx)
+	polled := make(chan struct{})
+	go func() { c.pollLinks(pctx); close(polled) }()
+	defer func() { stopPoll(); <-polled }()
 	c.reconcile(ctx)
 	for {
 		select {
@@ -169,6 +176,30 @@ func (c *Component) reconcile(ctx context.Context) {
 		in.setInputs(func(i *inputs) { i.maintenance, i.services = maint, services })
 	}
 	c.mu.Unlock()
+}
+
+// pollLinks looks at every instance's own and tracked interfaces every
+// linkPoll until ctx ends, and wakes the instances whose links changed to
+// apply it. One loop for all: a ticker in each instance's loop was as
+// many wakeups as the instances' adverts at 50 ms.
+func (c *Component) pollLinks(ctx context.Context) {
+	t := time.NewTicker(linkPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		c.mu.Lock()
+		ins := append([]*instance(nil), c.instances...)
+		c.mu.Unlock()
+		for _, in := range ins {
+			if in.pollLinks() {
+				in.wake()
+			}
+		}
+	}
 }
 
 func (c *Component) stop(name string) {

@@ -1,0 +1,211 @@
+package vrrp
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+)
+
+// sockets shares one VRRP socket per interface and address family among
+// the instances on it. The kernel hands every VRRP packet to every raw
+// socket of protocol 112, so with a socket per instance each advert was
+// copied to (and filtered by) all the link's sockets; here one socket
+// receives it, and its reader hands it to the instances of its VRID (all
+// of them: a v2 and a v3 instance may share one). Packets of VRIDs no
+// instance runs are not received (the socket filter follows the
+// instances), and packets too short to name a VRID are ignored, as each
+// instance's own socket filter did. Parsing, and counting what is
+// malformed, stays with each instance (readLoop).
+//
+// The socket opens with the first instance of its link and closes with
+// the last; a receive error ends it for every instance on it (each steps
+// down and retries, opening a new one).
+type sockets struct {
+	open func(ifname string, v6 bool) (linkSocket, error)
+
+	mu    sync.Mutex
+	links map[linkKey]*sharedLink
+}
+
+type linkKey struct {
+	ifname string
+	v6     bool
+}
+
+// sharedLink is one shared socket and the instances on it.
+type sharedLink struct {
+	s    *sockets
+	key  linkKey
+	sock linkSocket
+	// subs by VRID; guarded by s.mu. The reader reads it under s.mu too.
+	subs map[int][]*subConn
+	// dead is closed when the reader ends; err says why (net.ErrClosed
+	// after the last instance left).
+	dead chan struct{}
+	err  error
+}
+
+// subQueue is how many packets wait for an instance's loop; more are
+// dropped, as a full socket buffer would.
+const subQueue = 32
+
+// subConn is an instance's view of a shared socket: the packets of its
+// VRID, and adverts sent from its source address.
+type subConn struct {
+	l    *sharedLink
+	vrid int
+	src  netip.Addr // only the instance's loop sends and sets it
+	in   chan muxPacket
+	done chan struct{}
+	once sync.Once
+}
+
+type muxPacket struct {
+	b        []byte
+	src, dst netip.Addr
+	ttl      int
+}
+
+var _ packetConn = (*subConn)(nil)
+
+func newSockets(open func(ifname string, v6 bool) (linkSocket, error)) *sockets {
+	return &sockets{open: open, links: map[linkKey]*sharedLink{}}
+}
+
+// openRawLink opens the kernel's socket of a link.
+func openRawLink(ifname string, v6 bool) (linkSocket, error) { return openConn(ifname, v6) }
+
+// conn joins the instance of vrid to the socket of (ifname, v6), opening
+// it if it is the first; src is the source of its adverts. It has the
+// signature of openFunc.
+func (s *sockets) conn(ifname string, v6 bool, src netip.Addr, vrid int) (packetConn, error) {
+	if vrid < 1 || vrid > 255 {
+		return nil, fmt.Errorf("VRID %d out of range", vrid)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := linkKey{ifname, v6}
+	l := s.links[key]
+	if l == nil {
+		sock, err := s.open(ifname, v6)
+		if err != nil {
+			return nil, err
+		}
+		l = &sharedLink{s: s, key: key, sock: sock, subs: map[int][]*subConn{}, dead: make(chan struct{})}
+		s.links[key] = l
+		go l.read()
+	}
+	c := &subConn{l: l, vrid: vrid, src: src, in: make(chan muxPacket, subQueue), done: make(chan struct{})}
+	l.subs[vrid] = append(l.subs[vrid], c)
+	if len(l.subs[vrid]) == 1 {
+		if err := l.sock.SetVRIDs(l.vrids()); err != nil {
+			l.leave(c)
+			return nil, fmt.Errorf("socket filter on %s: %w", ifname, err)
+		}
+	}
+	return c, nil
+}
+
+// vrids lists the VRIDs of the instances on the link, in order; s.mu held.
+func (l *sharedLink) vrids() []int {
+	return slices.Sorted(func(yield func(int) bool) {
+		for v := range l.subs {
+			if !yield(v) {
+				return
+			}
+		}
+	})
+}
+
+// leave removes c; the last to leave closes the socket. s.mu held.
+func (l *sharedLink) leave(c *subConn) {
+	subs := slices.DeleteFunc(l.subs[c.vrid], func(x *subConn) bool { return x == c })
+	if len(subs) > 0 {
+		l.subs[c.vrid] = subs
+		return
+	}
+	delete(l.subs, c.vrid)
+	if len(l.subs) == 0 {
+		if l.s.links[l.key] == l {
+			delete(l.s.links, l.key)
+		}
+		l.sock.Close()
+		return
+	}
+	select {
+	case <-l.dead:
+	default:
+		// Best effort: a stale filter only lets in packets no one takes.
+		l.sock.SetVRIDs(l.vrids())
+	}
+}
+
+// read hands each received packet to the instances of its VRID until the
+// socket fails or closes.
+func (l *sharedLink) read() {
+	buf := make([]byte, 1500)
+	for {
+		n, src, dst, ttl, err := l.sock.Recv(buf)
+		if err != nil {
+			l.s.mu.Lock()
+			if l.s.links[l.key] == l {
+				delete(l.s.links, l.key) // the next instance opens a new one
+			}
+			l.err = err
+			l.s.mu.Unlock()
+			close(l.dead)
+			return
+		}
+		if n < 2 {
+			continue // no VRID: the filter drops these
+		}
+		l.s.mu.Lock()
+		for _, c := range l.subs[int(buf[1])] {
+			select {
+			case c.in <- muxPacket{b: slices.Clone(buf[:n]), src: src, dst: dst, ttl: ttl}:
+			default:
+			}
+		}
+		l.s.mu.Unlock()
+	}
+}
+
+func (c *subConn) SetSource(src netip.Addr) { c.src = src }
+
+func (c *subConn) Send(b []byte, dst netip.Addr) error { return c.l.sock.Send(b, c.src, dst) }
+
+// Recv returns the next packet of the instance's VRID; net.ErrClosed
+// once the instance closed it, and the socket's error if it failed.
+func (c *subConn) Recv(b []byte) (int, netip.Addr, netip.Addr, int, error) {
+	select {
+	case p := <-c.in:
+		return copy(b, p.b), p.src, p.dst, p.ttl, nil
+	case <-c.done:
+		return 0, netip.Addr{}, netip.Addr{}, 0, net.ErrClosed
+	case <-c.l.dead:
+		select {
+		case <-c.done:
+			return 0, netip.Addr{}, netip.Addr{}, 0, net.ErrClosed
+		default:
+		}
+		err := c.l.err
+		if errors.Is(err, net.ErrClosed) {
+			err = errors.New("VRRP socket closed")
+		}
+		return 0, netip.Addr{}, netip.Addr{}, 0, err
+	}
+}
+
+// Close leaves the shared socket (closing it if c was the last).
+func (c *subConn) Close() error {
+	c.once.Do(func() {
+		close(c.done)
+		c.l.s.mu.Lock()
+		c.l.leave(c)
+		c.l.s.mu.Unlock()
+	})
+	return nil
+}
