@@ -41,7 +41,23 @@ func TestMain(m *testing.M) {
 		if err != nil {
 			os.Exit(1)
 		}
-		c.Close()
+		if os.Getenv("HALB_BENCH_LISTENER") != "http" {
+			c.Close()
+			continue
+		}
+		go func() { // an HTTP server's answer to one request
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(2 * time.Second))
+			buf := make([]byte, 0, 1024)
+			for !strings.Contains(string(buf), "\r\n\r\n") && len(buf) < cap(buf) {
+				n, err := c.Read(buf[len(buf):cap(buf)])
+				buf = buf[:len(buf)+n]
+				if err != nil {
+					return
+				}
+			}
+			c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"))
+		}()
 	}
 }
 
@@ -83,18 +99,23 @@ func activeOpens(b *testing.B) int64 {
 // one core, and the connects per second; then the same for HAProxy
 // checking the same servers. make bench prints it (its -bench Checks1000
 // runs BenchmarkChecks10000 too).
-func BenchmarkChecks1000(b *testing.B) { benchChecks(b, 1000) }
+func BenchmarkChecks1000(b *testing.B) { benchChecks(b, 1000, "tcp") }
 
 // BenchmarkChecks10000 is BenchmarkChecks1000 with 10 000 servers.
-func BenchmarkChecks10000(b *testing.B) { benchChecks(b, 10000) }
+func BenchmarkChecks10000(b *testing.B) { benchChecks(b, 10000, "tcp") }
+
+// BenchmarkChecks1000HTTP is BenchmarkChecks1000 with HTTP checks (GET /,
+// status 200; HAProxy's option httpchk and http-check expect status 200)
+// against a listener that answers each request and closes.
+func BenchmarkChecks1000HTTP(b *testing.B) { benchChecks(b, 1000, "http") }
 
 // benchChecks checks n servers every second, with halb and then HAProxy.
 // The connects per second are the machine's (Tcp ActiveOpens), so other
 // work on the machine adds to them; halb's own count of checks is in
 // checks/s.
-func benchChecks(b *testing.B, n int) {
+func benchChecks(b *testing.B, n int, check string) {
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), "HALB_BENCH_LISTENER=1")
+	cmd.Env = append(os.Environ(), "HALB_BENCH_LISTENER="+check)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		b.Fatal(err)
@@ -116,7 +137,7 @@ func benchChecks(b *testing.B, n int) {
 		b.Fatalf("listener process: %q", line)
 	}
 	var y strings.Builder
-	y.WriteString("node: {name: lb1}\nbackends:\n  - name: many\n    health: {check: tcp, interval: 1s, timeout: 500ms}\n    servers:\n")
+	fmt.Fprintf(&y, "node: {name: lb1}\nbackends:\n  - name: many\n    health: {check: %s, interval: 1s, timeout: 500ms}\n    servers:\n", check)
 	for i := range n {
 		fmt.Fprintf(&y, "      - {name: s%d, address: \"%s\"}\n", i, addr)
 	}
@@ -144,7 +165,7 @@ func benchChecks(b *testing.B, n int) {
 		b.ReportMetric(100*cpu.Seconds()/wall.Seconds(), "%core")
 		b.ReportMetric(float64(checks)/wall.Seconds(), "checks/s")
 		b.ReportMetric(float64(opens)/wall.Seconds(), "connects/s")
-		if share, rate, err := haproxyChecks(b, addr, n); err != nil {
+		if share, rate, err := haproxyChecks(b, addr, n, check); err != nil {
 			b.Logf("no HAProxy reference: %v", err)
 		} else {
 			b.ReportMetric(share, "haproxy-%core")
@@ -173,7 +194,7 @@ func checksDone(b *testing.B, c *Component) int64 {
 // its CPU use over 5s as a share of one core and the machine's connects
 // per second meanwhile. Every server must be up at the end (HAProxy's
 // stats socket says).
-func haproxyChecks(b *testing.B, addr string, n int) (share, rate float64, err error) {
+func haproxyChecks(b *testing.B, addr string, n int, check string) (share, rate float64, err error) {
 	bin, err := exec.LookPath("haproxy")
 	if err != nil {
 		return 0, 0, err
@@ -185,6 +206,9 @@ func haproxyChecks(b *testing.B, addr string, n int) (share, rate float64, err e
 	fmt.Fprintf(&cfg, "frontend f\n  bind unix@%s/f.sock\n  default_backend many\n", dir)
 	fmt.Fprintf(&cfg, "listen stats\n  bind unix@%s/stats.sock\n  mode http\n  stats enable\n  stats uri /\n", dir)
 	cfg.WriteString("backend many\n  default-server check inter 1s\n")
+	if check == "http" {
+		cfg.WriteString("  option httpchk GET /\n  http-check expect status 200\n")
+	}
 	for i := range n {
 		fmt.Fprintf(&cfg, "  server s%d %s\n", i, addr)
 	}

@@ -2,6 +2,7 @@ package health
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -167,6 +169,10 @@ const maxExpect = 4 << 10
 // maxHead bounds how much of an http(s) response a check reads.
 const maxHead = 16 << 10
 
+// headReaders are the checks' response readers (maxHead each: a thousand
+// checks a second would otherwise make 16 MB/s of garbage).
+var headReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, maxHead) }}
+
 // httpChecker sends one GET on a fresh connection and wants ExpectStatus.
 // It is a minimal HTTP/1.1 client rather than net/http's Transport: no
 // connection pool, no goroutines that outlive the check, and the body is
@@ -183,34 +189,13 @@ func (h httpChecker) Check(ctx context.Context, t Target) error {
 	if ctx.Err() != nil {
 		return failed(ctx, within, "check "+t.Addr, ctx.Err())
 	}
-	addr, host, err := t.dialAddr()
+	hr, err := t.httpRequest()
 	if err != nil {
 		return err
 	}
-	path := t.Path
-	if path == "" {
-		path = "/"
-	}
-	vhost := t.Host
-	if vhost == "" {
-		vhost = host
-		if strings.Contains(vhost, ":") { // IPv6; a zone has no place in Host
-			vhost, _, _ = strings.Cut(vhost, "%")
-			vhost = "[" + vhost + "]"
-		}
-	}
-	if !isToken(path) {
-		return fmt.Errorf("http check of %s: bad path %q", addr, path)
-	}
-	if !isToken(vhost) {
-		return fmt.Errorf("http check of %s: bad host %q", addr, vhost)
-	}
-	want := t.ExpectStatus
-	if len(want) == 0 {
-		want = config.StatusCodes{{Lo: 200, Hi: 200}}
-	}
+	addr, vhost, want, req := hr.addr, hr.vhost, hr.want, hr.req
 
-	var d net.Dialer
+	d := net.Dialer{KeepAlive: -1} // one exchange: no keep-alive set-up
 	raw, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return failed(ctx, within, "connect "+addr, err)
@@ -233,19 +218,12 @@ func (h httpChecker) Check(ctx context.Context, t Target) error {
 		}
 		conn = tc
 	}
-	method := t.Method
-	if method == "" {
-		method = "GET"
-	}
-	if !isToken(method) {
-		return fmt.Errorf("http check of %s: bad method %q", addr, method)
-	}
-	req := method + " " + path + " HTTP/1.1\r\nHost: " + vhost +
-		"\r\nUser-Agent: halb-health\r\nConnection: close\r\nAccept: */*\r\n\r\n"
 	if _, err := io.WriteString(conn, req); err != nil {
 		return failed(ctx, within, "send request to "+addr, err)
 	}
-	code, br, err := readStatus(conn)
+	br := headReaders.Get().(*bufio.Reader)
+	defer func() { br.Reset(nil); headReaders.Put(br) }()
+	code, err := readStatus(conn, br)
 	if errors.Is(err, errBadResponse) {
 		return err
 	}
@@ -253,7 +231,7 @@ func (h httpChecker) Check(ctx context.Context, t Target) error {
 		return failed(ctx, within, "read response from "+addr, err)
 	}
 	if !want.Contains(code) {
-		return fmt.Errorf("http status %d (want %s)", code, want)
+		return statusError(code, want)
 	}
 	if t.ExpectBody == "" {
 		return nil
@@ -270,13 +248,115 @@ func (h httpChecker) Check(ctx context.Context, t Target) error {
 	return fmt.Errorf("http body of %s: %q not in its first %d bytes", addr, t.ExpectBody, len(body))
 }
 
-// readStatus reads response heads from r, at most maxHead bytes in all, and
-// returns the status of the final one (interim 1xx responses are skipped)
-// and the reader positioned after its head (the body, within the bound).
+// httpCheck is what an http(s) check of a Target sends and wants.
+type httpCheck struct {
+	addr  string // host:port to connect to
+	vhost string // the Host header
+	want  config.StatusCodes
+	req   string
+}
+
+// httpRequest is the request an http(s) check of t sends, checked.
+func (t Target) httpRequest() (httpCheck, error) {
+	addr, host, err := t.dialAddr()
+	if err != nil {
+		return httpCheck{}, err
+	}
+	path := t.Path
+	if path == "" {
+		path = "/"
+	}
+	vhost := t.Host
+	if vhost == "" {
+		vhost = host
+		if strings.Contains(vhost, ":") { // IPv6; a zone has no place in Host
+			vhost, _, _ = strings.Cut(vhost, "%")
+			vhost = "[" + vhost + "]"
+		}
+	}
+	if !isToken(path) {
+		return httpCheck{}, fmt.Errorf("http check of %s: bad path %q", addr, path)
+	}
+	if !isToken(vhost) {
+		return httpCheck{}, fmt.Errorf("http check of %s: bad host %q", addr, vhost)
+	}
+	want := t.ExpectStatus
+	if len(want) == 0 {
+		want = config.StatusCodes{{Lo: 200, Hi: 200}}
+	}
+	method := t.Method
+	if method == "" {
+		method = "GET"
+	}
+	if !isToken(method) {
+		return httpCheck{}, fmt.Errorf("http check of %s: bad method %q", addr, method)
+	}
+	req := method + " " + path + " HTTP/1.1\r\nHost: " + vhost +
+		"\r\nUser-Agent: halb-health\r\nConnection: close\r\nAccept: */*\r\n\r\n"
+	return httpCheck{addr: addr, vhost: vhost, want: want, req: req}, nil
+}
+
+func statusError(code int, want config.StatusCodes) error {
+	return fmt.Errorf("http status %d (want %s)", code, want)
+}
+
+// parseHeads reads the response heads in b as readStatus does: the status
+// of the final one once its head is complete (done), or done false when b
+// holds no complete final head yet. eof says no more bytes will come.
+func parseHeads(b []byte, eof bool) (code int, done bool, err error) {
+	rest := b
+	line := func() ([]byte, bool) {
+		i := bytes.IndexByte(rest, '\n')
+		if i < 0 {
+			return nil, false
+		}
+		l := rest[:i]
+		rest = rest[i+1:]
+		return bytes.TrimSuffix(l, []byte("\r")), true
+	}
+	incomplete := func() (int, bool, error) {
+		switch {
+		case len(b) >= maxHead:
+			return 0, false, fmt.Errorf("%w: head longer than %d bytes", errBadResponse, maxHead)
+		case !eof:
+			return 0, false, nil
+		case len(b) == 0:
+			return 0, false, fmt.Errorf("%w: connection closed before the status line", errBadResponse)
+		}
+		return 0, false, fmt.Errorf("%w: connection closed after %d bytes of head", errBadResponse, len(b))
+	}
+	for {
+		status, ok := line()
+		if !ok {
+			return incomplete()
+		}
+		code, err := parseStatusLine(string(status))
+		if err != nil {
+			return 0, false, err
+		}
+		for {
+			h, ok := line()
+			if !ok {
+				return incomplete()
+			}
+			if len(h) == 0 {
+				break
+			}
+		}
+		if code >= 200 || code == 101 {
+			return code, true, nil
+		}
+	}
+}
+
+// readStatus reads response heads from r through br, at most maxHead
+// bytes in all, and returns the status of the final one (interim 1xx
+// responses are skipped), br positioned after its head (the body, within
+// the bound).
 // A malformed or truncated head is errBadResponse; other errors are r's.
-func readStatus(r io.Reader) (int, *bufio.Reader, error) {
+func readStatus(r io.Reader, br *bufio.Reader) (int, error) {
 	lr := &io.LimitedReader{R: r, N: maxHead}
-	br := bufio.NewReaderSize(lr, maxHead)
+	br.Reset(lr)
 	read := 0 // bytes of heads read so far
 	line := func() (string, error) {
 		b, err := br.ReadSlice('\n')
@@ -296,16 +376,16 @@ func readStatus(r io.Reader) (int, *bufio.Reader, error) {
 	for {
 		status, err := line()
 		if err != nil {
-			return 0, nil, err
+			return 0, err
 		}
 		code, err := parseStatusLine(status)
 		if err != nil {
-			return 0, nil, err
+			return 0, err
 		}
 		for {
 			h, err := line()
 			if err != nil {
-				return 0, nil, err
+				return 0, err
 			}
 			if h == "" {
 				break
@@ -313,7 +393,7 @@ func readStatus(r io.Reader) (int, *bufio.Reader, error) {
 		}
 		// 101 Switching Protocols is final; we asked for no upgrade.
 		if code >= 200 || code == 101 {
-			return code, br, nil
+			return code, nil
 		}
 	}
 }

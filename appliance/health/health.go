@@ -224,13 +224,27 @@ func (c *Component) newMonitor(spec monitorSpec) (*monitor, error) {
 		st = newStateDown(h.Rise, h.Fall, c.clock.Now())
 	}
 	m := &monitor{spec: spec, checker: ch, target: t, comp: c, ctx: ctx, cancel: cancel, st: st}
-	if _, tcp := ch.(tcpChecker); tcp && c.l4 != nil {
-		m.probe = newL4Probe(t, h.Timeout.D(),
-			func() time.Duration { return time.Duration(float64(h.Interval.D()) * c.jitter()) },
-			func(err error, latency time.Duration) {
-				now := c.clock.Now()
-				m.record(func(st *state) (bool, string) { return st.observe(err, latency, now) })
-			})
+	if c.l4 != nil {
+		newProbe := newL4Probe
+		switch ch := ch.(type) {
+		case tcpChecker:
+		case httpChecker:
+			if ch.tls {
+				newProbe = nil
+			} else {
+				newProbe = newHTTPProbe
+			}
+		default:
+			newProbe = nil
+		}
+		if newProbe != nil {
+			m.probe = newProbe(t, h.Timeout.D(),
+				func() time.Duration { return time.Duration(float64(h.Interval.D()) * c.jitter()) },
+				func(err error, latency time.Duration) {
+					now := c.clock.Now()
+					m.record(func(st *state) (bool, string) { return st.observe(err, latency, now) })
+				})
+		}
 	}
 	return m, nil
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"halb/appliance/config"
 )
 
 // l4Loop runs the plain TCP connect checks (HAProxy's L4 checks) of many
@@ -64,6 +66,40 @@ type l4Probe struct {
 	start int64 // mono: start of this check
 	errno unix.Errno
 	err   error // the last failure, reused while it repeats
+	errAt phase // the phase p.err is about
+
+	// An http check (req not nil): the request, the statuses that pass,
+	// the phase of the check in flight, the bytes of the request sent and
+	// of the response read.
+	req   []byte
+	want  config.StatusCodes
+	phase phase
+	sent  int
+	buf   []byte
+	code  int // the status of the last failure for a status not wanted
+}
+
+// phase is where an http check is: connecting, sending its request,
+// reading the response.
+type phase uint8
+
+const (
+	phaseConnect phase = iota
+	phaseSend
+	phaseRecv
+	phaseStatus // a response came with a status not wanted (p.err's phase)
+	phaseBad    // a response that is not HTTP/1.x (p.err's phase)
+)
+
+// what names the step of phase in an error, as httpChecker does.
+func (ph phase) what(addr string) string {
+	switch ph {
+	case phaseSend:
+		return "send request to " + addr
+	case phaseRecv:
+		return "read response from " + addr
+	}
+	return "connect " + addr
 }
 
 type l4Op struct {
@@ -104,6 +140,28 @@ func newL4Probe(t Target, timeout time.Duration, next func() time.Duration, done
 	if t.Send != "" || t.Expect != "" {
 		return nil
 	}
+	return newProbe(t, timeout, next, done)
+}
+
+// newHTTPProbe returns the probe of a plain http check of t (status only),
+// or nil when t is not one the loop can run: a body to look for, or an
+// address that is not an IP literal and port number, go to httpChecker.
+func newHTTPProbe(t Target, timeout time.Duration, next func() time.Duration, done func(error, time.Duration)) *l4Probe {
+	if t.ExpectBody != "" {
+		return nil
+	}
+	hr, err := t.httpRequest()
+	if err != nil {
+		return nil // httpChecker reports it
+	}
+	p := newProbe(t, timeout, next, done)
+	if p != nil {
+		p.req, p.want = []byte(hr.req), hr.want
+	}
+	return p
+}
+
+func newProbe(t Target, timeout time.Duration, next func() time.Duration, done func(error, time.Duration)) *l4Probe {
 	host, port := t.splitAddr()
 	ip, err := netip.ParseAddr(host)
 	if err != nil {
@@ -233,6 +291,7 @@ func (l *l4Loop) takeOps(now int64) {
 // start opens p's next check; an error opening it is its result.
 func (l *l4Loop) start(p *l4Probe, now int64) {
 	p.start = now
+	p.phase, p.sent, p.buf = phaseConnect, 0, p.buf[:0]
 	fd, err := unix.Socket(p.family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		l.end(p, errnoOf(err), now)
@@ -262,9 +321,14 @@ func (l *l4Loop) start(p *l4Probe, now int64) {
 	l.fix(p)
 }
 
-// finish ends p's check on its epoll events: writable and no error is a
-// connection.
+// finish takes p's epoll events: for a tcp check, writable and no error
+// is a connection and ends it; an http check goes on to its request and
+// response.
 func (l *l4Loop) finish(p *l4Probe, events uint32, now int64) {
+	if p.req != nil && p.phase != phaseConnect {
+		l.exchange(p, now)
+		return
+	}
 	var errno unix.Errno
 	if events&(unix.EPOLLERR|unix.EPOLLHUP) != 0 || events&unix.EPOLLOUT == 0 {
 		v, err := unix.GetsockoptInt(p.fd, unix.SOL_SOCKET, unix.SO_ERROR)
@@ -277,7 +341,79 @@ func (l *l4Loop) finish(p *l4Probe, events uint32, now int64) {
 			errno = unix.ECONNRESET
 		}
 	}
+	if p.req != nil && errno == 0 {
+		p.phase = phaseSend
+		l.exchange(p, now)
+		return
+	}
 	l.end(p, errno, now)
+}
+
+// exchange sends an http check's request and reads its response as far as
+// the socket lets it, then waits for the next event, or ends the check:
+// with the status of the final response, or the error of a send or read,
+// or a response that is not HTTP/1.x.
+func (l *l4Loop) exchange(p *l4Probe, now int64) {
+	for p.phase == phaseSend {
+		n, err := unix.Write(p.fd, p.req[p.sent:])
+		switch {
+		case err == unix.EAGAIN || err == unix.EINTR:
+			return // writable again later (EPOLLOUT is still asked)
+		case err != nil:
+			l.end(p, errnoOf(err), now)
+			return
+		}
+		if p.sent += n; p.sent == len(p.req) {
+			p.phase = phaseRecv
+			l.ev = unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: p.slot, Pad: p.gen}
+			if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, p.fd, &l.ev); err != nil {
+				l.end(p, errnoOf(err), now)
+				return
+			}
+		}
+	}
+	for {
+		if len(p.buf) == cap(p.buf) {
+			p.buf = append(p.buf, make([]byte, min(max(512, cap(p.buf)), maxHead-cap(p.buf)))...)[:len(p.buf)]
+		}
+		n, err := unix.Read(p.fd, p.buf[len(p.buf):cap(p.buf)])
+		switch {
+		case err == unix.EAGAIN || err == unix.EINTR:
+			return
+		case err != nil:
+			l.end(p, errnoOf(err), now)
+			return
+		}
+		p.buf = p.buf[:len(p.buf)+n]
+		code, done, perr := parseHeads(p.buf, n == 0)
+		switch {
+		case perr != nil:
+			l.endWith(p, phaseBad, 0, perr, now)
+		case done && !p.want.Contains(code):
+			l.endWith(p, phaseStatus, code, nil, now)
+		case done:
+			l.end(p, 0, now)
+		case n > 0:
+			continue
+		default: // parseHeads reports an unfinished head at the end
+			l.endWith(p, phaseBad, 0, fmt.Errorf("%w: connection closed", errBadResponse), now)
+		}
+		return
+	}
+}
+
+// endWith ends an http check that got a response: a status not wanted
+// (code) or one that is not HTTP/1.x (perr). Its error is made again only
+// when it differs from the last one.
+func (l *l4Loop) endWith(p *l4Probe, ph phase, code int, perr error, now int64) {
+	l.closeCheck(p)
+	switch {
+	case ph == phaseStatus && (p.err == nil || p.errAt != ph || p.code != code):
+		p.err, p.errAt, p.code = statusError(code, p.want), ph, code
+	case ph == phaseBad:
+		p.err, p.errAt = perr, ph
+	}
+	l.deliver(p, p.err, now)
 }
 
 // end closes p's check with its result (0: passed), delivers it and
@@ -286,15 +422,20 @@ func (l *l4Loop) end(p *l4Probe, errno unix.Errno, now int64) {
 	l.closeCheck(p)
 	var err error
 	if errno != 0 {
-		if p.err == nil || p.errno != errno {
+		if p.err == nil || p.errno != errno || p.errAt != p.phase {
 			var cause error = errno
 			if errno == errL4Timeout {
 				cause = &timeoutError{"timeout after " + p.timeout.String()}
 			}
-			p.errno, p.err = errno, fmt.Errorf("connect %s: %w", p.addr, cause)
+			p.errno, p.errAt, p.err = errno, p.phase, fmt.Errorf("%s: %w", p.phase.what(p.addr), cause)
 		}
 		err = p.err
 	}
+	l.deliver(p, err, now)
+}
+
+// deliver hands p's result to its owner and schedules the next check.
+func (l *l4Loop) deliver(p *l4Probe, err error, now int64) {
 	p.done(err, time.Duration(now-p.start))
 	p.due = l.now() + int64(p.next())
 	l.fix(p)

@@ -474,3 +474,105 @@ backends:
 	testutil.WaitFor(t, "the removed servers' checks to stop", func() bool { return len(c.Status().([]BackendHealth)) == 0 })
 	testutil.WaitFor(t, "no check socket open", func() bool { return openFDs(t) <= fds })
 }
+
+// TestHTTPInLoop: a plain http check in the loop gets the result
+// httpChecker gets, error text included, from servers that answer, fail,
+// send an interim response, trickle their head, send garbage, close early,
+// send too long a head, hang, or are not there; and the request is the same
+// bytes.
+func TestHTTPInLoop(t *testing.T) {
+	answer := func(parts ...string) func(net.Conn) {
+		return func(c net.Conn) {
+			for i, p := range parts {
+				if i > 0 {
+					time.Sleep(20 * time.Millisecond)
+				}
+				c.Write([]byte(p))
+			}
+		}
+	}
+	cases := []struct {
+		name   string
+		want   config.StatusCodes
+		answer func(net.Conn) // nil: nothing listens
+		pass   bool
+	}{
+		{"200", nil, answer("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"), true},
+		{"500", nil, answer("HTTP/1.1 500 Internal Server Error\r\n\r\n"), false},
+		{"302 in range", config.StatusCodes{{Lo: 200, Hi: 399}}, answer("HTTP/1.0 302 Found\r\nLocation: /x\r\n\r\n"), true},
+		{"interim then 200", nil, answer("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n\r\n"), true},
+		{"trickled head", nil, answer("HTTP/1.1 2", "00 OK\r\nA: b\r", "\n\r\n"), true},
+		{"garbage", nil, answer("hello there\r\n\r\n"), false},
+		{"closed before the status", nil, answer(), false},
+		{"closed in the head", nil, answer("HTTP/1.1 200 OK\r\nX: y"), false},
+		{"head too long", nil, answer("HTTP/1.1 200 OK\r\n" + strings.Repeat("X-Long: "+strings.Repeat("y", 100)+"\r\n", 200)), false},
+		{"hangs", nil, func(c net.Conn) { time.Sleep(time.Second) }, false},
+		{"refused", nil, nil, false},
+	}
+	l, _ := startLoop(t)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var addr string
+			reqs := make(chan string, 4)
+			if tc.answer == nil {
+				addr = testutil.ReservedAddr(t)
+			} else {
+				addr = testutil.Serve(t, func(c net.Conn) {
+					defer c.Close()
+					buf := make([]byte, 4096)
+					var got []byte
+					for !strings.Contains(string(got), "\r\n\r\n") {
+						n, err := c.Read(buf)
+						if err != nil {
+							return
+						}
+						got = append(got, buf[:n]...)
+					}
+					reqs <- string(got)
+					tc.answer(c)
+				})
+			}
+			target := Target{Addr: addr, Path: "/health", ExpectStatus: tc.want, Timeout: 300 * time.Millisecond}
+			ctx, cancel := context.WithTimeout(context.Background(), target.Timeout)
+			defer cancel()
+			want := httpChecker{}.Check(ctx, target)
+			results := make(chan loopResult, 1)
+			p := newHTTPProbe(target, target.Timeout, func() time.Duration { return time.Hour }, func(err error, latency time.Duration) {
+				results <- loopResult{err, latency}
+			})
+			if p == nil {
+				t.Fatal("no probe")
+			}
+			l.add(p)
+			defer l.remove(p)
+			got := next(t, results).err
+			if (want == nil) != tc.pass || fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("loop: %v\nhttpChecker: %v (want pass %v)", got, want, tc.pass)
+			}
+			t.Logf("%v", got)
+			if tc.answer != nil {
+				if r1, r2 := <-reqs, <-reqs; r1 != r2 || !strings.HasPrefix(r1, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n") {
+					t.Fatalf("requests differ:\n%q\n%q", r1, r2)
+				}
+			}
+		})
+	}
+}
+
+// An http check with a body to look for, or over TLS, is not the loop's.
+func TestHTTPProbeOf(t *testing.T) {
+	next := func() time.Duration { return time.Second }
+	done := func(error, time.Duration) {}
+	if newHTTPProbe(Target{Addr: "127.0.0.1:80", ExpectBody: "ok"}, time.Second, next, done) != nil {
+		t.Error("a probe for a body check")
+	}
+	if newHTTPProbe(Target{Addr: "db.example:80"}, time.Second, next, done) != nil {
+		t.Error("a probe for a name")
+	}
+	if newHTTPProbe(Target{Addr: "127.0.0.1:80", Path: "/a b"}, time.Second, next, done) != nil {
+		t.Error("a probe for a bad path")
+	}
+	if p := newHTTPProbe(Target{Addr: "127.0.0.1:80"}, time.Second, next, done); p == nil || p.req == nil {
+		t.Error("no probe for a plain check")
+	}
+}
