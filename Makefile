@@ -55,7 +55,8 @@ netlab: deps build
 # 5 rounds of 5 s per target, the targets taking turns; medians and spreads;
 # then the conn, size, slow and scale rows, 3 rounds of 3 s (BENCH_ROWS=conn,scale
 # runs only those; see netlab bench -h). Then the CPU share of 1000 and
-# 10 000 health checks a second beside HAProxy, 3 runs (out/bench/checks.txt),
+# 10 000 tcp and 1000 http health checks a second beside HAProxy, 3 runs
+# (out/bench/checks.txt),
 # and the control plane beside HAProxy and keepalived: a reload of 10 000
 # servers under load, 100 VRRP instances at 50 ms (out/bench/control.json).
 BENCH_ROWS ?= all
