@@ -26,9 +26,10 @@ import (
 
 // listenFreebind listens on addr with IP_FREEBIND (IPv6: IPV6_FREEBIND) so a
 // service binds its VIP before this node holds it: a VRRP takeover then
-// needs no rebind.
+// needs no rebind. Accepted connections get no TCP keep-alive probes
+// (HAProxy's default, no clitcpka), as dialed ones (see backend.dial).
 func listenFreebind(addr string) (net.Listener, error) {
-	lc := net.ListenConfig{Control: func(network, _ string, rc syscall.RawConn) error {
+	lc := net.ListenConfig{KeepAlive: -1, Control: func(network, _ string, rc syscall.RawConn) error {
 		var serr error
 		err := rc.Control(func(fd uintptr) {
 			if network == "tcp6" {
@@ -167,7 +168,7 @@ func (s *service) forwardTCP(client *net.TCPConn, st *serviceState, from, to net
 	if err != nil {
 		rec.Termination = byTimeout(err, 'S', 'D')
 	} else {
-		ab, ba, end := tunnel(client, upstream, t.Client.D(), t.Server.D())
+		ab, ba, end := s.tunnel(client, upstream, t.Client.D(), t.Server.D())
 		in, out = int64(len(pre))+ab, ba
 		rec.Termination = end
 	}
@@ -196,6 +197,19 @@ type side struct {
 }
 
 func (s *side) touch(now time.Time) { s.last.Store(now.UnixNano()) }
+
+// tunnel carries the tunnel in a tunnel loop, or with two goroutines
+// (tunnel) when there is none.
+func (s *service) tunnel(a, b *net.TCPConn, aIdle, bIdle time.Duration) (ab, ba int64, end [2]byte) {
+	if ls := s.comp.tunLoops(); ls != nil {
+		ab, ba, end, err := ls.pick().run(a, b, aIdle, bIdle)
+		if err == nil {
+			return ab, ba, end
+		}
+		s.logLimited("tunloop", "tunnel loop refused a tunnel; it takes two goroutines", "service", s.name, "err", err)
+	}
+	return tunnel(a, b, aIdle, bIdle)
+}
 
 // tunnel copies both ways between the client a and the server b until
 // both directions end, passing half-closes on; an idle side or an error

@@ -122,10 +122,7 @@ func TestTunnelLargeBothWaysByteExact(t *testing.T) {
 			c.Write(down)
 			c.(*net.TCPConn).CloseWrite()
 		})
-		h := sha256.New()
-		if n, _ := io.Copy(h, c); n > 0 { // not waitListening's connection
-			serverGot <- [32]byte(h.Sum(nil))
-		}
+		hashAll(c, serverGot)
 	})
 	listen, _, rec := tunnelService(t, addr)
 	c := dialTunnel(t, listen)
@@ -139,14 +136,7 @@ func TestTunnelLargeBothWaysByteExact(t *testing.T) {
 	if err != nil || !bytes.Equal(got, down) {
 		t.Fatalf("client got %d bytes (%v), not the server's %d", len(got), err, size)
 	}
-	select {
-	case h := <-serverGot:
-		if h != sha256.Sum256(up) {
-			t.Fatal("the server got other bytes than the client sent")
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the server never saw the client's EOF")
-	}
+	waitHash(t, serverGot, up)
 	r := rec.waitClient(t, c.LocalAddr())
 	if string(r.Termination[:]) != "--" || r.BytesIn != size || r.BytesOut != size {
 		t.Fatalf("record: termination %s, in %d, out %d; want --, %d each way", r.Termination[:], r.BytesIn, r.BytesOut, size)
@@ -167,6 +157,7 @@ func TestTunnelsManyAtOnceLeaveNothing(t *testing.T) {
 		io.Copy(struct{ io.Writer }{c}, struct{ io.Reader }{c})
 	})
 	listen, comp, rec := tunnelService(t, addr)
+	comp.tunLoops() // started on first use: before the count
 	fd0 := openFDs(t)
 
 	var wg sync.WaitGroup
@@ -219,6 +210,9 @@ func TestTunnelsManyAtOnceLeaveNothing(t *testing.T) {
 		return g == 0 && fd <= fd0
 	})
 	t.Logf("%d goroutines in tunnels, %d fds (%d before the tunnels)", g, fd, fd0)
+	if ls := comp.tunLoops(); ls != nil && ls.Len() != 0 {
+		t.Fatalf("%d tunnels left in the loops", ls.Len())
+	}
 	st := comp.Status().([]ServiceStatus)[0].Stats
 	if want := int64(n * trips * len("tunnel 000 trip 00")); st.BytesIn < want*8/10 || st.BytesIn != st.BytesOut {
 		t.Fatalf("bytes in %d, out %d: want equal (an echo), about %d", st.BytesIn, st.BytesOut, want)
@@ -244,6 +238,28 @@ func tunnelGoroutines() int {
 		}
 	}
 	return n
+}
+
+// hashAll sends the SHA-256 of what c sends until EOF to got, unless c
+// sent nothing (waitListening's connection).
+func hashAll(c net.Conn, got chan<- [32]byte) {
+	h := sha256.New()
+	if n, _ := io.Copy(h, c); n > 0 {
+		got <- [32]byte(h.Sum(nil))
+	}
+}
+
+// waitHash waits for hashAll's hash of want on got.
+func waitHash(t *testing.T, got <-chan [32]byte, want []byte) {
+	t.Helper()
+	select {
+	case h := <-got:
+		if h != sha256.Sum256(want) {
+			t.Fatal("the server got other bytes than the client sent")
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the server never saw the client's EOF")
+	}
 }
 
 // openFDs is the number of file descriptors this process holds.

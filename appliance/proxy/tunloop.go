@@ -1,0 +1,504 @@
+package proxy
+
+import (
+	"container/heap"
+	"errors"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// tunLoop carries established tcp-mode tunnels' bytes without a goroutine
+// per direction: both sockets of a tunnel are in an epoll set of the
+// loop's own (edge-triggered, registered once), and on readiness the loop
+// reads and writes them itself with non-blocking system calls, as
+// HAProxy's event loop does. Go's blocking-style I/O costs a read that
+// finds nothing and a goroutine wake-up per direction and request; here a
+// request costs one read and one write, and a wake-up of the loop per
+// batch of ready sockets.
+//
+// The loop sleeps in Go's poller, not in epoll_wait: its epoll descriptor
+// is itself pollable (readable while it holds events), so a sleeping loop
+// holds no thread, and the runtime's scheduler is not kept waiting for it.
+//
+// A write that would block keeps the bytes it could not write in a buffer
+// of the tunnel's direction and stops reading that direction's source
+// (back-pressure) until the destination is writable again. Idle timeouts
+// are a heap of the tunnels' next deadlines, checked lazily: activity only
+// updates a side's last time, and a tunnel whose deadline passes is pushed
+// back with its new one unless a side was idle for its whole timeout.
+type tunLoop struct {
+	ep   *os.File // the epoll set, pollable by Go's poller
+	epfd int
+	buf  []byte // the loop's read buffer
+
+	mu     sync.Mutex
+	slots  []*tun   // by index, nil when free; an event carries index, side and generation
+	gens   []uint32 // by index: the generation of the slot's last tunnel
+	free   []int32  // unused slot indices
+	due    tunHeap  // live tunnels, earliest deadline first
+	armed  mono     // the loop's wake-up deadline (ep's read deadline); 0: none
+	closed bool
+	done   chan struct{}
+}
+
+// tun is one tunnel in a loop. Side 0 is the client, 1 the server;
+// direction d reads side d and writes side 1-d.
+type tun struct {
+	slot     int32
+	gen      uint32
+	at       int32 // index in due
+	fd       [2]int
+	idle     [2]time.Duration
+	last     [2]mono // a side's last read or write
+	hup      [2]bool // an event showed the side's peer closing or an error: read to the end
+	want     uint8   // directions (bit d) the events of this batch ask to pump
+	dir      [2]tunDir
+	deadline mono // in due
+	end      [2]byte
+	done     chan struct{} // closed when the tunnel has ended
+}
+
+// tunDir is one direction of a tunnel.
+type tunDir struct {
+	pend     *[]byte // bytes read but not yet written; nil: none
+	off, len int
+	eof      bool  // the source sent its FIN
+	shut     bool  // the FIN was passed on: this direction has ended
+	n        int64 // bytes written to the destination
+}
+
+var tunWho = [2]byte{'C', 'S'}
+
+// tunHeap orders live tunnels by deadline; it keeps each one's at.
+type tunHeap []*tun
+
+func (h tunHeap) Len() int           { return len(h) }
+func (h tunHeap) Less(i, j int) bool { return h[i].deadline < h[j].deadline }
+func (h tunHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].at, h[j].at = int32(i), int32(j)
+}
+func (h *tunHeap) Push(x any) {
+	t := x.(*tun)
+	t.at = int32(len(*h))
+	*h = append(*h, t)
+}
+func (h *tunHeap) Pop() any {
+	old := *h
+	t := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return t
+}
+
+// tunLoopBufSize is the loop's read buffer: a read that fills it is
+// followed by another.
+const tunLoopBufSize = 64 << 10
+
+func newTunLoop() (*tunLoop, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		unix.Close(epfd)
+		return nil, err
+	}
+	// Non-blocking: os.NewFile puts it in Go's poller.
+	l := &tunLoop{ep: os.NewFile(uintptr(epfd), "tunloop"), epfd: epfd, buf: make([]byte, tunLoopBufSize), done: make(chan struct{})}
+	rc, err := l.ep.SyscallConn()
+	if err != nil {
+		l.ep.Close()
+		return nil, err
+	}
+	go l.loop(rc)
+	return l, nil
+}
+
+var errTunLoopClosed = errors.New("tunnel loop closed")
+
+// run carries the tunnel between client and server until both directions
+// end, an error or an idle side ends it; it returns the bytes copied each
+// way and the termination state, as tunnel does. The loop takes the
+// sockets: client and server are closed when run returns, whatever it
+// returns. On errTunLoopClosed (before any byte moved) both are still
+// open and the caller's.
+func (l *tunLoop) run(client, server *net.TCPConn, clientIdle, serverIdle time.Duration) (ab, ba int64, end [2]byte, err error) {
+	var fds [2]int
+	for i, c := range [2]*net.TCPConn{client, server} {
+		fd, err := dupConn(c)
+		if err != nil {
+			if i == 1 {
+				unix.Close(fds[0])
+			}
+			return 0, 0, end, err
+		}
+		fds[i] = fd
+	}
+	now := monoOf(time.Now())
+	t := &tun{fd: fds, idle: [2]time.Duration{clientIdle, serverIdle}, last: [2]mono{now, now}, done: make(chan struct{})}
+	t.deadline = t.next()
+	if err := l.add(t); err != nil {
+		unix.Close(fds[0])
+		unix.Close(fds[1])
+		return 0, 0, end, err
+	}
+	// The Go side closes its descriptors: the sockets leave Go's poller
+	// and live on in the loop's.
+	client.Close()
+	server.Close()
+	<-t.done
+	end = stNormal
+	if t.end != [2]byte{} {
+		end = t.end
+	}
+	return t.dir[0].n, t.dir[1].n, end, nil
+}
+
+// add gives t a slot and puts its sockets in the epoll set. Under l.mu:
+// the loop looks the slot up when the first event comes, which may be at
+// once.
+func (l *tunLoop) add(t *tun) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return errTunLoopClosed
+	}
+	if k := len(l.free); k > 0 {
+		t.slot, l.free = l.free[k-1], l.free[:k-1]
+	} else {
+		t.slot = int32(len(l.slots))
+		l.slots = append(l.slots, nil)
+		l.gens = append(l.gens, 0)
+	}
+	l.gens[t.slot]++
+	t.gen = l.gens[t.slot]
+	l.slots[t.slot] = t
+	for side := range 2 {
+		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET}
+		setEventData(&ev, uint64(t.slot)<<1|uint64(side)|uint64(t.gen)<<32)
+		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, t.fd[side], &ev); err != nil {
+			if side == 1 {
+				unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, t.fd[0], nil)
+			}
+			l.slots[t.slot] = nil
+			l.free = append(l.free, t.slot)
+			return err
+		}
+	}
+	heap.Push(&l.due, t)
+	if l.armed == 0 || t.deadline < l.armed {
+		l.armed = t.deadline
+		l.ep.SetReadDeadline(t.deadline.time())
+	}
+	return nil
+}
+
+// dupConn returns a duplicate of c's descriptor (non-blocking, as Go
+// makes its sockets).
+func dupConn(c *net.TCPConn) (int, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	fd := -1
+	var derr error
+	if err := rc.Control(func(s uintptr) {
+		fd, derr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil {
+		return -1, err
+	}
+	return fd, derr
+}
+
+// next is t's next deadline: the earliest of its sides' last activity
+// plus idle timeout (a side without one never times out).
+func (t *tun) next() mono {
+	d := mono(1<<63 - 1)
+	for s := range 2 {
+		if t.idle[s] > 0 {
+			d = min(d, t.last[s]+mono(t.idle[s]))
+		}
+	}
+	return d
+}
+
+func (l *tunLoop) loop(rc interface {
+	Read(func(uintptr) bool) error
+}) {
+	defer close(l.done)
+	defer l.ep.Close()
+	events := make([]unix.EpollEvent, 128)
+	batch := make([]*tun, 0, 128)
+	var n int
+	wait := func(fd uintptr) bool {
+		for {
+			k, err := unix.EpollWait(int(fd), events, 0)
+			if err == unix.EINTR {
+				continue
+			}
+			n = k
+			return k > 0 || err != nil
+		}
+	}
+	for {
+		n = 0
+		err := rc.Read(wait)
+		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			return // closed
+		}
+		now := monoOf(time.Now())
+		batch = batch[:0]
+		l.mu.Lock()
+		for k := range max(n, 0) {
+			d := eventData(&events[k])
+			i, side, gen := int32(uint32(d)>>1), int(d&1), uint32(d>>32)
+			if int(i) >= len(l.slots) {
+				continue
+			}
+			t := l.slots[i]
+			if t == nil || t.gen != gen {
+				continue
+			}
+			ev := events[k].Events
+			if ev&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+				t.hup[side] = true
+			}
+			// Readable: pump the direction it is the source of;
+			// writable: the one it is the destination of, if that one
+			// holds bytes (the flags are the socket's state, not why
+			// the event came: a writable socket shows EPOLLOUT always).
+			want := t.want
+			if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+				t.want |= 1 << side
+			}
+			if ev&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0 && t.dir[1-side].len > 0 {
+				t.want |= 1 << (1 - side)
+			}
+			if want == 0 && t.want != 0 {
+				batch = append(batch, t)
+			}
+		}
+		l.mu.Unlock()
+		for k, t := range batch {
+			batch[k] = nil
+			if t.fd[0] < 0 { // ended by an earlier event of this batch
+				continue
+			}
+			if l.pump(t, now) {
+				l.finish(t)
+			}
+		}
+		if l.expire(now) {
+			return
+		}
+	}
+}
+
+// pump moves what it can in the directions t.want asks for and reports
+// whether the tunnel has ended.
+func (l *tunLoop) pump(t *tun, now mono) bool {
+	want := t.want
+	t.want = 0
+	for d := range 2 {
+		if want&(1<<d) != 0 && !l.pumpDir(t, d, now) {
+			return true
+		}
+	}
+	return t.dir[0].shut && t.dir[1].shut
+}
+
+// pumpDir moves direction d's bytes until its source has no more or its
+// destination takes no more; false: the tunnel failed (t.end set).
+func (l *tunLoop) pumpDir(t *tun, d int, now mono) bool {
+	x := &t.dir[d]
+	src, dst := t.fd[d], t.fd[1-d]
+	for !x.shut {
+		if x.len > 0 {
+			k, err := unix.Write(dst, (*x.pend)[x.off:x.off+x.len])
+			if err == unix.EAGAIN {
+				return true // the destination's EPOLLOUT resumes
+			}
+			if err != nil {
+				t.end = byTimeout(err, tunWho[1-d], 'D')
+				return false
+			}
+			t.last[1-d] = now
+			x.off += k
+			x.len -= k
+			x.n += int64(k)
+			if x.len == 0 {
+				putBuf(x.pend)
+				x.pend, x.off = nil, 0
+			}
+			continue
+		}
+		if x.eof {
+			unix.Shutdown(dst, unix.SHUT_WR)
+			x.shut = true
+			return true
+		}
+		k, err := unix.Read(src, l.buf)
+		if k == 0 && err == nil {
+			x.eof = true
+			continue
+		}
+		if err == unix.EAGAIN {
+			return true // the source's EPOLLIN resumes
+		}
+		if err != nil {
+			t.end = byTimeout(err, tunWho[d], 'D')
+			return false
+		}
+		t.last[d] = now
+		w, err := unix.Write(dst, l.buf[:k])
+		if err != nil && err != unix.EAGAIN {
+			t.end = byTimeout(err, tunWho[1-d], 'D')
+			return false
+		}
+		w = max(w, 0)
+		if w > 0 {
+			t.last[1-d] = now
+			x.n += int64(w)
+		}
+		if w < k { // back-pressure: keep the rest, read no more
+			x.pend = getBuf(k - w)
+			x.len = copy(*x.pend, l.buf[w:k])
+			continue // the next write finds the destination full
+		}
+		// A short read drained the socket: a later byte, FIN or error
+		// brings another event, unless one came already (hup), whose
+		// FIN or error must then be read now.
+		if k < len(l.buf) && !t.hup[d] {
+			return true
+		}
+	}
+	return true
+}
+
+// expire ends the tunnels with a side idle for its whole timeout and
+// re-arms the loop's deadline. It reports whether the loop is closed and
+// has no tunnel left: it then ends.
+func (l *tunLoop) expire(now mono) (end bool) {
+	var ended []*tun
+	l.mu.Lock()
+	for len(l.due) > 0 && l.due[0].deadline <= now {
+		t := l.due[0]
+		if t.end == [2]byte{} {
+			for s := range 2 {
+				if t.idle[s] > 0 && now-t.last[s] >= mono(t.idle[s]) {
+					t.end = byTimeout(os.ErrDeadlineExceeded, tunWho[s], 'D')
+					break
+				}
+			}
+		}
+		if t.end != [2]byte{} {
+			heap.Pop(&l.due)
+			t.at = -1
+			ended = append(ended, t)
+			continue
+		}
+		t.deadline = t.next()
+		heap.Fix(&l.due, 0)
+	}
+	var want mono
+	if len(l.due) > 0 {
+		want = l.due[0].deadline
+	}
+	if want != l.armed {
+		l.armed = want
+		if want == 0 {
+			l.ep.SetReadDeadline(time.Time{})
+		} else {
+			l.ep.SetReadDeadline(want.time())
+		}
+	}
+	l.mu.Unlock()
+	for _, t := range ended {
+		l.finish(t)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.closed && len(l.due) == 0
+}
+
+// finish ends t: its sockets are closed (which takes them out of the
+// epoll set), its slot freed and its owner woken.
+func (l *tunLoop) finish(t *tun) {
+	l.mu.Lock()
+	if t.at >= 0 {
+		heap.Remove(&l.due, int(t.at))
+		t.at = -1
+	}
+	l.slots[t.slot] = nil
+	l.free = append(l.free, t.slot)
+	l.mu.Unlock()
+	for s := range 2 {
+		unix.Close(t.fd[s])
+		t.fd[s] = -1
+		putBuf(t.dir[s].pend)
+		t.dir[s].pend = nil
+	}
+	close(t.done)
+}
+
+// Len is the number of tunnels in the loop.
+func (l *tunLoop) Len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.due)
+}
+
+// close refuses new tunnels; the loop ends when its last tunnel has ended
+// (at once if it has none): the tunnels open at a shutdown go on until
+// their peers close or time out, as the component's other connections do.
+func (l *tunLoop) close() {
+	l.mu.Lock()
+	l.closed = true
+	l.armed = 1
+	l.mu.Unlock()
+	l.ep.SetReadDeadline(time.Unix(1, 0)) // wake the loop: it checks
+}
+
+// tunLoops spreads tunnels over one loop per CPU.
+type tunLoops struct {
+	loops []*tunLoop
+	next  atomic.Uint32
+}
+
+func newTunLoops(n int) (*tunLoops, error) {
+	ls := &tunLoops{}
+	for range max(n, 1) {
+		l, err := newTunLoop()
+		if err != nil {
+			ls.close()
+			return nil, err
+		}
+		ls.loops = append(ls.loops, l)
+	}
+	return ls, nil
+}
+
+func (ls *tunLoops) pick() *tunLoop {
+	return ls.loops[int(ls.next.Add(1))%len(ls.loops)]
+}
+
+// Len is the number of tunnels in the loops.
+func (ls *tunLoops) Len() int {
+	n := 0
+	for _, l := range ls.loops {
+		n += l.Len()
+	}
+	return n
+}
+
+func (ls *tunLoops) close() {
+	for _, l := range ls.loops {
+		l.close()
+	}
+}
