@@ -21,6 +21,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"halb/appliance/logs"
+
 	"halb/appliance/proxy/proxyproto"
 )
 
@@ -133,6 +135,11 @@ func (s *service) forwardTCP(client *net.TCPConn, st *serviceState, from, to net
 	key := from.Addr().As16()
 	start := time.Now()
 	var upstream *net.TCPConn
+	var lt *tun // upstream's stand-in when it is connected in a tunnel loop
+	var l *tunLoop
+	if ls := s.comp.tunLoops(); ls != nil {
+		l = ls.pick()
+	}
 	var srv *server
 	var pickErr, dialErr error
 	for range be.servers {
@@ -143,16 +150,24 @@ func (s *service) forwardTCP(client *net.TCPConn, st *serviceState, from, to net
 		}
 		srv = sess.srv
 		tried.add(srv.idx)
-		c, err := be.dialTimed(srv, be.connectTimeout(&tried, srv, t.Connect.D()), from, to, at, &rec)
+		timeout := be.connectTimeout(&tried, srv, t.Connect.D())
+		if l != nil && srv.ap.IsValid() {
+			lt, err = be.connectTimed(l, srv, timeout, at, &rec)
+			if errors.Is(err, errTunLoopClosed) { // shutting down
+				l = nil
+			}
+		}
+		if l == nil || !srv.ap.IsValid() {
+			upstream, err = be.dialTimed(srv, timeout, from, to, at, &rec)
+		}
 		if err == nil {
-			upstream = c
 			break
 		}
 		dialErr = err
 		be.release(srv)
 		s.logLimited("connect", "connect to server failed; trying another", "service", s.name, "server", srv.name, "err", err)
 	}
-	if upstream == nil {
+	if upstream == nil && lt == nil {
 		s.stats.noServer.Add(1)
 		rec.Termination = noConnection(pickErr, dialErr)
 		rec.Total = time.Since(accepted)
@@ -161,6 +176,14 @@ func (s *service) forwardTCP(client *net.TCPConn, st *serviceState, from, to net
 	}
 	s.stats.observe(time.Since(start))
 	var in, out int64
+	if lt != nil {
+		hdr := be.proxyHeader(from, to)
+		ab, ba, end := l.carry(lt, client, append(hdr, pre...), t.Client.D(), t.Server.D())
+		in, out = max(ab-int64(len(hdr)), 0), ba
+		rec.Termination = end
+		s.ended(st, &rec, be, srv, in, out, accepted)
+		return
+	}
 	var err error
 	if len(pre) > 0 { // bytes that came with a PROXY header
 		_, err = upstream.Write(pre)
@@ -173,12 +196,18 @@ func (s *service) forwardTCP(client *net.TCPConn, st *serviceState, from, to net
 		rec.Termination = end
 	}
 	upstream.Close()
+	s.ended(st, &rec, be, srv, in, out, accepted)
+}
+
+// ended accounts a tunnel to srv that has ended, in and out bytes from and
+// to the client.
+func (s *service) ended(st *serviceState, rec *logs.Access, be *backend, srv *server, in, out int64, accepted time.Time) {
 	be.release(srv)
 	s.stats.bytesIn.Add(in)
 	s.stats.bytesOut.Add(out)
 	rec.BytesIn, rec.BytesOut = in, out
 	rec.Total = time.Since(accepted)
-	s.account(st, &rec, be, srv)
+	s.account(st, rec, be, srv)
 }
 
 // side is one end of a tunnel: its connection, its idle timeout and the

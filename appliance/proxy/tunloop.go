@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"errors"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -56,23 +57,48 @@ type tun struct {
 	idle     [2]time.Duration
 	last     [2]mono // a side's last read or write
 	hup      [2]bool // an event showed the side's peer closing or an error: read to the end
-	want     uint8   // directions (bit d) the events of this batch ask to pump
-	dir      [2]tunDir
-	deadline mono // in due
-	end      [2]byte
-	done     chan struct{} // closed when the tunnel has ended
+	want     uint8   // directions (bit d) the events ask to pump; wantConnect: the connect ended
+	queued   bool    // in the batch being pumped
+	ended    bool    // finished
+	attached bool    // both sockets in the set (not while connecting, see connect)
+	// connecting: the server's socket is connecting (see connect), the
+	// client's not in the set yet; ready is closed when that ends,
+	// connErr saying how.
+	connecting bool
+	connErr    error
+	ready      chan struct{}
+	dir        [2]tunDir
+	deadline   mono // in due
+	end        [2]byte
+	done       chan struct{} // closed when the tunnel has ended
 }
 
 // tunDir is one direction of a tunnel.
 type tunDir struct {
 	pend     *[]byte // bytes read but not yet written; nil: none
+	pooled   bool    // pend is from getBuf
 	off, len int
 	eof      bool  // the source sent its FIN
 	shut     bool  // the FIN was passed on: this direction has ended
 	n        int64 // bytes written to the destination
 }
 
+// free lets go of x's buffer.
+func (x *tunDir) free() {
+	if x.pooled {
+		putBuf(x.pend)
+	}
+	x.pend, x.pooled, x.off, x.len = nil, false, 0, 0
+}
+
 var tunWho = [2]byte{'C', 'S'}
+
+// wantConnect is the bit of tun.want for an event of a connecting socket.
+const wantConnect = 4
+
+// noDeadline is the deadline of a tunnel the heap has no reason to wake
+// the loop for.
+const noDeadline = mono(1<<63 - 1)
 
 // tunHeap orders live tunnels by deadline; it keeps each one's at.
 type tunHeap []*tun
@@ -141,9 +167,9 @@ func (l *tunLoop) run(client, server *net.TCPConn, clientIdle, serverIdle time.D
 		fds[i] = fd
 	}
 	now := monoOf(time.Now())
-	t := &tun{fd: fds, idle: [2]time.Duration{clientIdle, serverIdle}, last: [2]mono{now, now}, done: make(chan struct{})}
+	t := &tun{fd: fds, idle: [2]time.Duration{clientIdle, serverIdle}, last: [2]mono{now, now}, done: make(chan struct{}), attached: true}
 	t.deadline = t.next()
-	if err := l.add(t); err != nil {
+	if err := l.add(t, 0, 2); err != nil {
 		unix.Close(fds[0])
 		unix.Close(fds[1])
 		return 0, 0, end, err
@@ -160,10 +186,10 @@ func (l *tunLoop) run(client, server *net.TCPConn, clientIdle, serverIdle time.D
 	return t.dir[0].n, t.dir[1].n, end, nil
 }
 
-// add gives t a slot and puts its sockets in the epoll set. Under l.mu:
-// the loop looks the slot up when the first event comes, which may be at
-// once.
-func (l *tunLoop) add(t *tun) error {
+// add gives t a slot and puts its sockets from side first to side end-1 in
+// the epoll set. Under l.mu: the loop looks the slot up when the first
+// event comes, which may be at once.
+func (l *tunLoop) add(t *tun, first, end int) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
@@ -179,12 +205,10 @@ func (l *tunLoop) add(t *tun) error {
 	l.gens[t.slot]++
 	t.gen = l.gens[t.slot]
 	l.slots[t.slot] = t
-	for side := range 2 {
-		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET}
-		setEventData(&ev, uint64(t.slot)<<1|uint64(side)|uint64(t.gen)<<32)
-		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, t.fd[side], &ev); err != nil {
-			if side == 1 {
-				unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, t.fd[0], nil)
+	for side := first; side < end; side++ {
+		if err := l.register(t, side); err != nil {
+			if side > first {
+				unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, t.fd[first], nil)
 			}
 			l.slots[t.slot] = nil
 			l.free = append(l.free, t.slot)
@@ -192,11 +216,112 @@ func (l *tunLoop) add(t *tun) error {
 		}
 	}
 	heap.Push(&l.due, t)
-	if l.armed == 0 || t.deadline < l.armed {
-		l.armed = t.deadline
-		l.ep.SetReadDeadline(t.deadline.time())
-	}
+	l.arm(t.deadline)
 	return nil
+}
+
+// register puts t's socket of side in the epoll set, for good.
+func (l *tunLoop) register(t *tun, side int) error {
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET}
+	setEventData(&ev, uint64(t.slot)<<1|uint64(side)|uint64(t.gen)<<32)
+	return unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, t.fd[side], &ev)
+}
+
+// arm makes the loop wake by d (l.mu held).
+func (l *tunLoop) arm(d mono) {
+	if l.armed == 0 || d < l.armed {
+		l.armed = d
+		l.ep.SetReadDeadline(d.time())
+	}
+}
+
+// connect dials addr with a non-blocking socket whose connect completes
+// in the loop's set: the server's socket never enters Go's poller, and the
+// client's first bytes can go as soon as carry has it. It returns when the
+// connect succeeded, failed or took timeout; connected, the tunnel is the
+// caller's to carry or drop.
+func (l *tunLoop) connect(addr netip.AddrPort, timeout time.Duration) (*tun, error) {
+	family, sa := unix.AF_INET, unix.Sockaddr(nil)
+	if a := addr.Addr(); a.Is4() || a.Is4In6() {
+		sa = &unix.SockaddrInet4{Port: int(addr.Port()), Addr: a.Unmap().As4()}
+	} else {
+		family = unix.AF_INET6
+		sa = &unix.SockaddrInet6{Port: int(addr.Port()), Addr: a.As16()}
+	}
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, os.NewSyscallError("socket", err)
+	}
+	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	if err := unix.Connect(fd, sa); err != nil && err != unix.EINPROGRESS {
+		unix.Close(fd)
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(addr), Err: os.NewSyscallError("connect", err)}
+	}
+	t := &tun{fd: [2]int{-1, fd}, connecting: true, ready: make(chan struct{}), done: make(chan struct{})}
+	t.deadline = monoOf(time.Now().Add(timeout))
+	if err := l.add(t, 1, 2); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	<-t.ready
+	if t.connErr != nil {
+		<-t.done
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(addr), Err: t.connErr}
+	}
+	return t, nil
+}
+
+// carry carries the tunnel of a connected t to client, with the bytes in
+// first (a PROXY protocol header, bytes that came with the client's) sent
+// to the server before the client's, as run does; first is t's.
+func (l *tunLoop) carry(t *tun, client *net.TCPConn, first []byte, clientIdle, serverIdle time.Duration) (ab, ba int64, end [2]byte) {
+	fd, err := dupConn(client)
+	if err != nil {
+		l.drop(t, err)
+		return 0, 0, byTimeout(err, 'C', 'D')
+	}
+	now := monoOf(time.Now())
+	l.mu.Lock()
+	t.fd[0] = fd
+	t.idle = [2]time.Duration{clientIdle, serverIdle}
+	t.last = [2]mono{now, now}
+	if len(first) > 0 {
+		t.dir[0].pend = &first
+		t.dir[0].len = len(first)
+	}
+	if err := l.register(t, 0); err != nil {
+		t.fd[0] = -1
+		l.mu.Unlock()
+		unix.Close(fd)
+		l.drop(t, err)
+		return 0, 0, byTimeout(err, 'C', 'D')
+	}
+	// The registration's first event (the socket is writable) pumps both
+	// ways: bytes may wait on either side.
+	t.attached = true
+	t.want |= 3
+	t.deadline = t.next()
+	heap.Fix(&l.due, int(t.at))
+	l.arm(t.deadline)
+	l.mu.Unlock()
+	client.Close()
+	<-t.done
+	end = stNormal
+	if t.end != [2]byte{} {
+		end = t.end
+	}
+	return t.dir[0].n, t.dir[1].n, end
+}
+
+// drop ends a connected t that will not be carried.
+func (l *tunLoop) drop(t *tun, why error) {
+	l.mu.Lock()
+	t.end = byTimeout(why, 'C', 'D')
+	t.deadline = 0 // expire ends it
+	heap.Fix(&l.due, int(t.at))
+	l.arm(1)
+	l.mu.Unlock()
+	<-t.done
 }
 
 // dupConn returns a duplicate of c's descriptor (non-blocking, as Go
@@ -273,21 +398,25 @@ func (l *tunLoop) loop(rc interface {
 			// writable: the one it is the destination of, if that one
 			// holds bytes (the flags are the socket's state, not why
 			// the event came: a writable socket shows EPOLLOUT always).
-			want := t.want
-			if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+			switch {
+			case t.connecting:
+				t.want |= wantConnect
+			case ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0:
 				t.want |= 1 << side
 			}
 			if ev&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0 && t.dir[1-side].len > 0 {
 				t.want |= 1 << (1 - side)
 			}
-			if want == 0 && t.want != 0 {
+			// Not attached: the bits wait for carry's event.
+			if t.want != 0 && !t.queued && (t.attached || t.connecting) {
+				t.queued = true
 				batch = append(batch, t)
 			}
 		}
 		l.mu.Unlock()
 		for k, t := range batch {
 			batch[k] = nil
-			if t.fd[0] < 0 { // ended by an earlier event of this batch
+			if t.ended { // by an earlier event of this batch
 				continue
 			}
 			if l.pump(t, now) {
@@ -303,6 +432,10 @@ func (l *tunLoop) loop(rc interface {
 // pump moves what it can in the directions t.want asks for and reports
 // whether the tunnel has ended.
 func (l *tunLoop) pump(t *tun, now mono) bool {
+	t.queued = false
+	if t.connecting {
+		return l.connected(t, now)
+	}
 	want := t.want
 	t.want = 0
 	for d := range 2 {
@@ -311,6 +444,31 @@ func (l *tunLoop) pump(t *tun, now mono) bool {
 		}
 	}
 	return t.dir[0].shut && t.dir[1].shut
+}
+
+// connected ends the connect of t, which an event of its socket says
+// has ended: false when it succeeded (t.ready closed, t is the connect
+// caller's), true when it failed (t.connErr set).
+func (l *tunLoop) connected(t *tun, now mono) bool {
+	t.want = 0
+	soerr, err := unix.GetsockoptInt(t.fd[1], unix.SOL_SOCKET, unix.SO_ERROR)
+	switch {
+	case err != nil:
+		t.connErr = os.NewSyscallError("getsockopt", err)
+	case soerr != 0:
+		t.connErr = os.NewSyscallError("connect", unix.Errno(soerr))
+	}
+	if t.connErr != nil {
+		return true
+	}
+	l.mu.Lock()
+	t.connecting = false
+	t.deadline = noDeadline // carry or drop sets it
+	heap.Fix(&l.due, int(t.at))
+	l.mu.Unlock()
+	t.last = [2]mono{now, now}
+	close(t.ready)
+	return false
 }
 
 // pumpDir moves direction d's bytes until its source has no more or its
@@ -333,8 +491,7 @@ func (l *tunLoop) pumpDir(t *tun, d int, now mono) bool {
 			x.len -= k
 			x.n += int64(k)
 			if x.len == 0 {
-				putBuf(x.pend)
-				x.pend, x.off = nil, 0
+				x.free()
 			}
 			continue
 		}
@@ -367,7 +524,7 @@ func (l *tunLoop) pumpDir(t *tun, d int, now mono) bool {
 			x.n += int64(w)
 		}
 		if w < k { // back-pressure: keep the rest, read no more
-			x.pend = getBuf(k - w)
+			x.pend, x.pooled = getBuf(k-w), true
 			x.len = copy(*x.pend, l.buf[w:k])
 			continue // the next write finds the destination full
 		}
@@ -389,7 +546,10 @@ func (l *tunLoop) expire(now mono) (end bool) {
 	l.mu.Lock()
 	for len(l.due) > 0 && l.due[0].deadline <= now {
 		t := l.due[0]
-		if t.end == [2]byte{} {
+		if t.connecting && t.connErr == nil {
+			t.connErr = os.ErrDeadlineExceeded
+		}
+		if t.end == [2]byte{} && t.connErr == nil {
 			for s := range 2 {
 				if t.idle[s] > 0 && now-t.last[s] >= mono(t.idle[s]) {
 					t.end = byTimeout(os.ErrDeadlineExceeded, tunWho[s], 'D')
@@ -397,7 +557,7 @@ func (l *tunLoop) expire(now mono) (end bool) {
 				}
 			}
 		}
-		if t.end != [2]byte{} {
+		if t.end != [2]byte{} || t.connErr != nil {
 			heap.Pop(&l.due)
 			t.at = -1
 			ended = append(ended, t)
@@ -439,10 +599,16 @@ func (l *tunLoop) finish(t *tun) {
 	l.free = append(l.free, t.slot)
 	l.mu.Unlock()
 	for s := range 2 {
-		unix.Close(t.fd[s])
-		t.fd[s] = -1
-		putBuf(t.dir[s].pend)
-		t.dir[s].pend = nil
+		if t.fd[s] >= 0 {
+			unix.Close(t.fd[s])
+			t.fd[s] = -1
+		}
+		t.dir[s].free()
+	}
+	t.ended = true
+	if t.connecting { // the connect failed
+		t.connecting = false
+		close(t.ready)
 	}
 	close(t.done)
 }

@@ -152,3 +152,34 @@ func TestTunLoopShutdownLetsTunnelsFinish(t *testing.T) {
 	}
 	testutil.WaitFor(t, "the fds back to where they were", func() bool { return openFDs(t) <= fd0 })
 }
+
+// TestTunLoopConnectFails: a connect made in a loop that is refused or
+// times out ends as the Go dialer's did: SC or sC, the client closed, the
+// connect time counted.
+func TestTunLoopConnectFails(t *testing.T) {
+	for _, tc := range []struct {
+		name, term string
+		server     func(t *testing.T) string
+		min        time.Duration
+	}{
+		{"refused", "SC", freePort, 0},
+		{"timeout", "sC", fullBacklog, 200 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			comp, listen, rec := accessProxy(t, "    mode: tcp\n    timeouts: {connect: 200ms}\n", "    servers: [{name: s0, address: \""+tc.server(t)+"\"}]\n")
+			c := dialTunnel(t, listen)
+			if b, err := io.ReadAll(c); err != nil || len(b) != 0 {
+				t.Fatalf("read %q, %v; want EOF", b, err)
+			}
+			r := rec.waitClient(t, c.LocalAddr())
+			if string(r.Termination[:]) != tc.term || r.Connect < tc.min || r.Server != "s0" {
+				t.Fatalf("record: termination %s, connect %v, server %q; want %s, at least %v, s0", r.Termination[:], r.Connect, r.Server, tc.term, tc.min)
+			}
+			if ls := comp.tunLoops(); ls == nil {
+				t.Fatal("no tunnel loops")
+			} else {
+				testutil.WaitFor(t, "no tunnel in the loops", func() bool { return ls.Len() == 0 })
+			}
+		})
+	}
+}
