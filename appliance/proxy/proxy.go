@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"maps"
 	"net/netip"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -226,8 +225,7 @@ func (c *Component) parker() *parker {
 // tunLoops returns the component's tunnel loops, started on first use; nil
 // if they could not start (tunnels then take two goroutines each).
 func (c *Component) tunLoops() *tunLoops {
-	return startOnce(c, &c.tunOnce, &c.tuns, func() (*tunLoops, error) { return newTunLoops(runtime.GOMAXPROCS(0)) },
-		"tunnels take two goroutines each")
+	return startOnce(c, &c.tunOnce, &c.tuns, newTunLoops, "tunnels take two goroutines each")
 }
 
 // startOnce returns *p, started by start on the first call (once); nil if

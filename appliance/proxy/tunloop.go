@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,9 +23,13 @@ import (
 // request costs one read and one write, and a wake-up of the loop per
 // batch of ready sockets.
 //
-// The loop sleeps in Go's poller, not in epoll_wait: its epoll descriptor
-// is itself pollable (readable while it holds events), so a sleeping loop
-// holds no thread, and the runtime's scheduler is not kept waiting for it.
+// The loop has a thread of its own and sleeps in epoll_wait, as HAProxy's
+// threads do: bytes that arrive wake that thread and nothing else, where a
+// goroutine woken through Go's poller costs the runtime's netpoll, run
+// queue and often a second thread's wake-up. A thread blocked in a system
+// call keeps its P (Go's right to run code) until the runtime takes it
+// back, so the runtime is given one P more per loop (see newTunLoops):
+// goroutines never wait for a sleeping loop's.
 //
 // A write that would block keeps the bytes it could not write in a buffer
 // of the tunnel's direction and stops reading that direction's source
@@ -33,16 +38,15 @@ import (
 // updates a side's last time, and a tunnel whose deadline passes is pushed
 // back with its new one unless a side was idle for its whole timeout.
 type tunLoop struct {
-	ep   *os.File // the epoll set, pollable by Go's poller
-	epfd int
-	buf  []byte // the loop's read buffer
+	epfd, wake int    // the epoll set; an eventfd in it that wakes the loop
+	buf        []byte // the loop's read buffer
 
 	mu     sync.Mutex
 	slots  []*tun   // by index, nil when free; an event carries index, side and generation
 	gens   []uint32 // by index: the generation of the slot's last tunnel
 	free   []int32  // unused slot indices
 	due    tunHeap  // live tunnels, earliest deadline first
-	armed  mono     // the loop's wake-up deadline (ep's read deadline); 0: none
+	armed  mono     // the deadline the loop sleeps until at most; 0: none
 	closed bool
 	done   chan struct{}
 }
@@ -131,18 +135,20 @@ func newTunLoop() (*tunLoop, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := unix.SetNonblock(epfd, true); err != nil {
+	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
 		unix.Close(epfd)
 		return nil, err
 	}
-	// Non-blocking: os.NewFile puts it in Go's poller.
-	l := &tunLoop{ep: os.NewFile(uintptr(epfd), "tunloop"), epfd: epfd, buf: make([]byte, tunLoopBufSize), done: make(chan struct{})}
-	rc, err := l.ep.SyscallConn()
-	if err != nil {
-		l.ep.Close()
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET}
+	setEventData(&ev, wakeData)
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wake, &ev); err != nil {
+		unix.Close(epfd)
+		unix.Close(wake)
 		return nil, err
 	}
-	go l.loop(rc)
+	l := &tunLoop{epfd: epfd, wake: wake, buf: make([]byte, tunLoopBufSize), done: make(chan struct{})}
+	go l.loop()
 	return l, nil
 }
 
@@ -227,12 +233,21 @@ func (l *tunLoop) register(t *tun, side int) error {
 	return unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, t.fd[side], &ev)
 }
 
+// maxSleep bounds the loop's sleep, so that a deadline later than that
+// needs no wake-up (a connect's, a new tunnel's: most are).
+const maxSleep = time.Second
+
 // arm makes the loop wake by d (l.mu held).
 func (l *tunLoop) arm(d mono) {
-	if l.armed == 0 || d < l.armed {
+	if (l.armed == 0 || d < l.armed) && d < monoOf(time.Now().Add(maxSleep)) {
 		l.armed = d
-		l.ep.SetReadDeadline(d.time())
+		l.poke()
 	}
+}
+
+// poke wakes the loop.
+func (l *tunLoop) poke() {
+	unix.Write(l.wake, []byte{1, 0, 0, 0, 0, 0, 0, 0})
 }
 
 // connect dials addr with a non-blocking socket whose connect completes
@@ -353,35 +368,34 @@ func (t *tun) next() mono {
 	return d
 }
 
-func (l *tunLoop) loop(rc interface {
-	Read(func(uintptr) bool) error
-}) {
+func (l *tunLoop) loop() {
+	runtime.LockOSThread() // never unlocked: the thread ends with the loop
 	defer close(l.done)
-	defer l.ep.Close()
+	defer unix.Close(l.wake)
+	defer unix.Close(l.epfd)
 	events := make([]unix.EpollEvent, 128)
 	batch := make([]*tun, 0, 128)
-	var n int
-	wait := func(fd uintptr) bool {
-		for {
-			k, err := unix.EpollWait(int(fd), events, 0)
-			if err == unix.EINTR {
-				continue
-			}
-			n = k
-			return k > 0 || err != nil
-		}
-	}
 	for {
-		n = 0
-		err := rc.Read(wait)
-		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
-			return // closed
+		l.mu.Lock()
+		wait := int(maxSleep / time.Millisecond)
+		if l.armed != 0 {
+			wait = min(wait, max(0, int((time.Duration(l.armed-monoOf(time.Now()))+time.Millisecond-1)/time.Millisecond)))
+		}
+		l.mu.Unlock()
+		n, err := unix.EpollWait(l.epfd, events, wait)
+		if err != nil && err != unix.EINTR {
+			return
 		}
 		now := monoOf(time.Now())
 		batch = batch[:0]
 		l.mu.Lock()
 		for k := range max(n, 0) {
 			d := eventData(&events[k])
+			if d == wakeData {
+				var b [8]byte
+				unix.Read(l.wake, b[:])
+				continue
+			}
 			i, side, gen := int32(uint32(d)>>1), int(d&1), uint32(d>>32)
 			if int(i) >= len(l.slots) {
 				continue
@@ -570,14 +584,7 @@ func (l *tunLoop) expire(now mono) (end bool) {
 	if len(l.due) > 0 {
 		want = l.due[0].deadline
 	}
-	if want != l.armed {
-		l.armed = want
-		if want == 0 {
-			l.ep.SetReadDeadline(time.Time{})
-		} else {
-			l.ep.SetReadDeadline(want.time())
-		}
-	}
+	l.armed = want
 	l.mu.Unlock()
 	for _, t := range ended {
 		l.finish(t)
@@ -626,9 +633,8 @@ func (l *tunLoop) Len() int {
 func (l *tunLoop) close() {
 	l.mu.Lock()
 	l.closed = true
-	l.armed = 1
 	l.mu.Unlock()
-	l.ep.SetReadDeadline(time.Unix(1, 0)) // wake the loop: it checks
+	l.poke() // the loop checks
 }
 
 // tunLoops spreads tunnels over one loop per CPU.
@@ -637,9 +643,21 @@ type tunLoops struct {
 	next  atomic.Uint32
 }
 
-func newTunLoops(n int) (*tunLoops, error) {
+// tunLoopsPerComponent is the number of loops a component runs: one per P
+// the runtime had before the first ones started, which added as many.
+var (
+	tunLoopsOnce         sync.Once
+	tunLoopsPerComponent int
+)
+
+func newTunLoops() (*tunLoops, error) {
+	tunLoopsOnce.Do(func() {
+		n := runtime.GOMAXPROCS(0)
+		tunLoopsPerComponent = n
+		runtime.GOMAXPROCS(2 * n)
+	})
 	ls := &tunLoops{}
-	for range max(n, 1) {
+	for range tunLoopsPerComponent {
 		l, err := newTunLoop()
 		if err != nil {
 			ls.close()
