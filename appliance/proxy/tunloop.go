@@ -377,10 +377,11 @@ func (l *tunLoop) loop() {
 	batch := make([]*tun, 0, 128)
 	for {
 		l.mu.Lock()
-		wait := int(maxSleep / time.Millisecond)
+		sleep := maxSleep
 		if l.armed != 0 {
-			wait = min(wait, max(0, int((time.Duration(l.armed-monoOf(time.Now()))+time.Millisecond-1)/time.Millisecond)))
+			sleep = max(0, min(sleep, time.Duration(l.armed-monoOf(time.Now()))))
 		}
+		wait := int((sleep + time.Millisecond - 1) / time.Millisecond)
 		l.mu.Unlock()
 		n, err := unix.EpollWait(l.epfd, events, wait)
 		if err != nil && err != unix.EINTR {
