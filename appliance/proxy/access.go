@@ -109,30 +109,12 @@ func (be *backend) pickTimed(tried *triedSet, key []byte, client netip.Addr, coo
 // in the backend's histogram.
 func (be *backend) dialTimed(s *server, timeout time.Duration, src, dst netip.AddrPort, since time.Time, rec *logs.Access) (*net.TCPConn, error) {
 	c, err := be.dial(context.Background(), s, timeout, src, dst)
-	be.timeConnect(err, since, rec)
-	return c, err
-}
-
-// connectTimed connects to s as dialTimed does, in the tunnel loop l (see
-// tunLoop.connect); the PROXY protocol header is carry's to send.
-func (be *backend) connectTimed(l *tunLoop, s *server, timeout time.Duration, since time.Time, rec *logs.Access) (*tun, error) {
-	t, err := l.connect(s.ap, timeout)
-	if errors.Is(err, errTunLoopClosed) {
-		return nil, err // not tried
-	}
-	be.dialed(s, err)
-	be.timeConnect(err, since, rec)
-	return t, err
-}
-
-// timeConnect counts the time of a connect from since in the record's
-// connect time and, connected (err nil), in the backend's histogram.
-func (be *backend) timeConnect(err error, since time.Time, rec *logs.Access) {
 	d := time.Since(since)
 	addTime(&rec.Connect, d)
 	if err == nil {
 		be.stats.connectTime.observe(d)
 	}
+	return c, err
 }
 
 // account adds an ended record to the counters of the backend and server

@@ -83,7 +83,6 @@ type server struct {
 	idx     int
 	name    string
 	addr    string
-	ap      netip.AddrPort // addr parsed; not valid if it is not an address (and port)
 	weight  int
 	maxconn int64
 
@@ -108,11 +107,7 @@ func newBackend(b config.Backend, old *backend, ctr *counters) *backend {
 	be := &backend{cfg: b, byName: map[string]*server{}, freed: make(chan struct{}), cookie: b.Sticky.Cookie, stats: ctr.backend(b.Name)}
 	members := make([]balance.Member, 0, len(b.Servers))
 	for _, sc := range b.Servers {
-		ap, _ := netip.ParseAddrPort(sc.Address)
-		if ap.Addr().Zone() != "" {
-			ap = netip.AddrPort{} // dialed by name
-		}
-		s := &server{idx: len(be.servers), name: sc.Name, addr: sc.Address, ap: ap, weight: sc.EffectiveWeight(), maxconn: int64(sc.MaxConn),
+		s := &server{idx: len(be.servers), name: sc.Name, addr: sc.Address, weight: sc.EffectiveWeight(), maxconn: int64(sc.MaxConn),
 			stats: ctr.server(b.Name, sc.Name)}
 		if sc.MaxConn > 0 {
 			be.limited = true
@@ -312,12 +307,21 @@ func (be *backend) dial(ctx context.Context, s *server, timeout time.Duration, s
 	// turn the probes on are a cost per connection.
 	d := net.Dialer{Timeout: timeout, KeepAlive: -1}
 	c, err := d.DialContext(ctx, "tcp", s.addr)
-	be.dialed(s, err)
+	if be.observe != nil {
+		be.observe(be.cfg.Name, s.name, err)
+	}
 	if err != nil {
+		s.stats.connectErrors.Add(1)
 		return nil, err
 	}
 	tc := c.(*net.TCPConn)
-	if hdr := be.proxyHeader(src, dst); hdr != nil {
+	if pp := be.cfg.ProxyProtocol; pp != "" && src.IsValid() && dst.IsValid() {
+		var hdr []byte
+		if pp == "v1" {
+			hdr = proxyproto.AppendV1(make([]byte, 0, 108), src, dst)
+		} else {
+			hdr = proxyproto.AppendV2(make([]byte, 0, 52), src, dst)
+		}
 		if _, err := tc.Write(hdr); err != nil {
 			tc.Close()
 			s.stats.connectErrors.Add(1)
@@ -325,30 +329,6 @@ func (be *backend) dial(ctx context.Context, s *server, timeout time.Duration, s
 		}
 	}
 	return tc, nil
-}
-
-// dialed tells the observer of connects and the counters how a connect to
-// s ended.
-func (be *backend) dialed(s *server, err error) {
-	if be.observe != nil {
-		be.observe(be.cfg.Name, s.name, err)
-	}
-	if err != nil {
-		s.stats.connectErrors.Add(1)
-	}
-}
-
-// proxyHeader is the PROXY protocol header to send a server for a client
-// at src that connected to dst; nil when the backend sends none.
-func (be *backend) proxyHeader(src, dst netip.AddrPort) []byte {
-	pp := be.cfg.ProxyProtocol
-	if pp == "" || !src.IsValid() || !dst.IsValid() {
-		return nil
-	}
-	if pp == "v1" {
-		return proxyproto.AppendV1(make([]byte, 0, 108), src, dst)
-	}
-	return proxyproto.AppendV2(make([]byte, 0, 52), src, dst)
 }
 
 // getIdle returns a connection to s pooled less than maxIdle ago, or nil.

@@ -84,16 +84,6 @@ func BenchmarkHTTPKeepAliveAccessLog(b *testing.B) {
 
 const benchReq = "GET / HTTP/1.1\r\nHost: bench\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n"
 
-// tunnelCarriers runs f with the tunnels carried by the tunnel loops
-// ("loop") and by two goroutines each ("goroutines"), for comparison.
-func tunnelCarriers(b *testing.B, f func(b *testing.B, opt func(*Component))) {
-	b.Run("loop", func(b *testing.B) { f(b, func(*Component) {}) })
-	b.Run("goroutines", func(b *testing.B) { f(b, noTunLoops) })
-}
-
-// noTunLoops makes c carry its tunnels with two goroutines each.
-func noTunLoops(c *Component) { c.tunOnce.Do(func() {}) }
-
 // tcpBenchConfig is a tcp service at listen in front of origin.
 func tcpBenchConfig(listen, origin string) string {
 	return "node: {name: lb1}\nservices:\n  - {name: t, listen: [\"" + listen + "\"], mode: tcp, default_backend: b}\nbackends:\n  - name: b\n    servers: [{name: s0, address: \"" + origin + "\"}]\n"
@@ -101,42 +91,33 @@ func tcpBenchConfig(listen, origin string) string {
 
 // BenchmarkTCP measures the same exchange through a tcp-mode service.
 func BenchmarkTCP(b *testing.B) {
-	tunnelCarriers(b, func(b *testing.B, opt func(*Component)) {
-		origin := rawOrigin(b)
-		listen := testutil.ReservedAddr(b)
-		benchRun(b, tcpBenchConfig(listen, origin), listen, benchReq, nil, opt)
-	})
+	origin := rawOrigin(b)
+	listen := testutil.ReservedAddr(b)
+	benchRun(b, tcpBenchConfig(listen, origin), listen, benchReq, nil)
 }
 
 // BenchmarkTCPParallel: 64 keep-alive clients at once through a tcp-mode
 // service, as wrk -c64.
 func BenchmarkTCPParallel(b *testing.B) {
-	tunnelCarriers(b, func(b *testing.B, opt func(*Component)) {
-		origin := rawOrigin(b)
-		listen := testutil.ReservedAddr(b)
-		benchParallel(b, tcpBenchConfig(listen, origin), listen, false, opt)
-	})
+	origin := rawOrigin(b)
+	listen := testutil.ReservedAddr(b)
+	benchParallel(b, tcpBenchConfig(listen, origin), listen, false)
 }
 
 // BenchmarkTCPConn: 16 clients at once, each request on a new connection
 // through a tcp-mode service (wrk -H 'Connection: close'): an op is a
 // connection.
 func BenchmarkTCPConn(b *testing.B) {
-	tunnelCarriers(b, func(b *testing.B, opt func(*Component)) {
-		origin := rawOrigin(b)
-		listen := testutil.ReservedAddr(b)
-		benchParallel(b, tcpBenchConfig(listen, origin), listen, true, opt)
-	})
+	origin := rawOrigin(b)
+	listen := testutil.ReservedAddr(b)
+	benchParallel(b, tcpBenchConfig(listen, origin), listen, true)
 }
 
-// startBench runs a proxy on cfg, with the access logger al if not nil and
-// opts applied, and waits until listen accepts.
-func startBench(b *testing.B, cfg, listen string, al logs.AccessLogger, opts ...func(*Component)) {
+// startBench runs a proxy on cfg, with the access logger al if not nil,
+// and waits until listen accepts.
+func startBench(b *testing.B, cfg, listen string, al logs.AccessLogger) {
 	c := New(slog.New(slog.DiscardHandler))
 	c.SetAccessLog(al)
-	for _, o := range opts {
-		o(c)
-	}
 	c.Apply(mustConfigB(b, cfg))
 	done := make(chan struct{})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -180,8 +161,8 @@ func exchange(conn net.Conn, br *bufio.Reader, req string) error {
 
 // benchRun runs a proxy on cfg, with the access logger al if not nil, and
 // sends req b.N times on one connection to listen.
-func benchRun(b *testing.B, cfg, listen, req string, al logs.AccessLogger, opts ...func(*Component)) {
-	startBench(b, cfg, listen, al, opts...)
+func benchRun(b *testing.B, cfg, listen, req string, al logs.AccessLogger) {
+	startBench(b, cfg, listen, al)
 	conn, err := net.Dial("tcp", listen)
 	if err != nil {
 		b.Fatal(err)
@@ -211,17 +192,14 @@ func BenchmarkHTTPParallel(b *testing.B) {
 	origin := rawOrigin(b)
 	listen := testutil.ReservedAddr(b)
 	cfg := "node: {name: lb1}\nservices:\n  - {name: web, listen: [\"" + listen + "\"], default_backend: b}\nbackends:\n  - name: b\n    servers: [{name: s0, address: \"" + origin + "\"}]\n"
-	benchParallel(b, cfg, listen, false, nil)
+	benchParallel(b, cfg, listen, false)
 }
 
 // benchParallel runs a proxy on cfg and clients of listen at once, 64 of
 // them on keep-alive connections, or 16 with a new connection per request
 // (perConn).
-func benchParallel(b *testing.B, cfg, listen string, perConn bool, opt func(*Component)) {
-	if opt == nil {
-		opt = func(*Component) {}
-	}
-	startBench(b, cfg, listen, nil, opt)
+func benchParallel(b *testing.B, cfg, listen string, perConn bool) {
+	startBench(b, cfg, listen, nil)
 	b.SetParallelism(32) // 64 clients on 2 CPUs
 	if perConn {
 		b.SetParallelism(8)

@@ -39,8 +39,6 @@ type Component struct {
 
 	parkOnce sync.Once
 	park     *parker // nil when epoll is not available
-	tunOnce  sync.Once
-	tuns     *tunLoops // nil when epoll is not available
 
 	down    map[string]bool      // "backend/server" taken out by health checks
 	drained map[string]bool      // "backend/server" drained by an operator
@@ -219,31 +217,19 @@ func (c *Component) SetServerUp(backend, server string, up bool) {
 // first use; nil if it could not start (connections then wait with their
 // goroutine).
 func (c *Component) parker() *parker {
-	return startOnce(c, &c.parkOnce, &c.park, newParker, "idle connections keep their goroutine")
-}
-
-// tunLoops returns the component's tunnel loops, started on first use; nil
-// if they could not start (tunnels then take two goroutines each).
-func (c *Component) tunLoops() *tunLoops {
-	return startOnce(c, &c.tunOnce, &c.tuns, newTunLoops, "tunnels take two goroutines each")
-}
-
-// startOnce returns *p, started by start on the first call (once); nil if
-// that failed, which it logs with warn (what is done without it).
-func startOnce[T any](c *Component, once *sync.Once, p **T, start func() (*T, error), warn string) *T {
-	once.Do(func() {
-		v, err := start()
+	c.parkOnce.Do(func() {
+		p, err := newParker()
 		if err != nil {
-			c.log.Warn(warn, "err", err)
+			c.log.Warn("idle connections keep their goroutine", "err", err)
 			return
 		}
 		c.mu.Lock()
-		*p = v
+		c.park = p
 		c.mu.Unlock()
 	})
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return *p
+	return c.park
 }
 
 // New returns the proxy component.
@@ -369,15 +355,11 @@ func (c *Component) Run(ctx context.Context) error {
 				be.purgeIdle(time.Now(), true)
 			}
 			c.parkOnce.Do(func() {}) // no parker from now on
-			c.tunOnce.Do(func() {})  // no tunnel loops either
 			c.mu.Lock()
-			p, ls := c.park, c.tuns
+			p := c.park
 			c.mu.Unlock()
 			if p != nil {
 				p.close()
-			}
-			if ls != nil {
-				ls.close()
 			}
 			return nil
 		case <-c.latest.Changed():

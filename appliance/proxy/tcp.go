@@ -21,8 +21,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"halb/appliance/logs"
-
 	"halb/appliance/proxy/proxyproto"
 )
 
@@ -135,11 +133,6 @@ func (s *service) forwardTCP(client *net.TCPConn, st *serviceState, from, to net
 	key := from.Addr().As16()
 	start := time.Now()
 	var upstream *net.TCPConn
-	var lt *tun // upstream's stand-in when it is connected in a tunnel loop
-	var l *tunLoop
-	if ls := s.comp.tunLoops(); ls != nil {
-		l = ls.pick()
-	}
 	var srv *server
 	var pickErr, dialErr error
 	for range be.servers {
@@ -150,24 +143,16 @@ func (s *service) forwardTCP(client *net.TCPConn, st *serviceState, from, to net
 		}
 		srv = sess.srv
 		tried.add(srv.idx)
-		timeout := be.connectTimeout(&tried, srv, t.Connect.D())
-		if l != nil && srv.ap.IsValid() {
-			lt, err = be.connectTimed(l, srv, timeout, at, &rec)
-			if errors.Is(err, errTunLoopClosed) { // shutting down
-				l = nil
-			}
-		}
-		if l == nil || !srv.ap.IsValid() {
-			upstream, err = be.dialTimed(srv, timeout, from, to, at, &rec)
-		}
+		c, err := be.dialTimed(srv, be.connectTimeout(&tried, srv, t.Connect.D()), from, to, at, &rec)
 		if err == nil {
+			upstream = c
 			break
 		}
 		dialErr = err
 		be.release(srv)
 		s.logLimited("connect", "connect to server failed; trying another", "service", s.name, "server", srv.name, "err", err)
 	}
-	if upstream == nil && lt == nil {
+	if upstream == nil {
 		s.stats.noServer.Add(1)
 		rec.Termination = noConnection(pickErr, dialErr)
 		rec.Total = time.Since(accepted)
@@ -176,14 +161,6 @@ func (s *service) forwardTCP(client *net.TCPConn, st *serviceState, from, to net
 	}
 	s.stats.observe(time.Since(start))
 	var in, out int64
-	if lt != nil {
-		hdr := be.proxyHeader(from, to)
-		ab, ba, end := l.carry(lt, client, append(hdr, pre...), t.Client.D(), t.Server.D())
-		in, out = max(ab-int64(len(hdr)), 0), ba
-		rec.Termination = end
-		s.ended(st, &rec, be, srv, in, out, accepted)
-		return
-	}
 	var err error
 	if len(pre) > 0 { // bytes that came with a PROXY header
 		_, err = upstream.Write(pre)
@@ -191,23 +168,17 @@ func (s *service) forwardTCP(client *net.TCPConn, st *serviceState, from, to net
 	if err != nil {
 		rec.Termination = byTimeout(err, 'S', 'D')
 	} else {
-		ab, ba, end := s.tunnel(client, upstream, t.Client.D(), t.Server.D())
+		ab, ba, end := tunnel(client, upstream, t.Client.D(), t.Server.D())
 		in, out = int64(len(pre))+ab, ba
 		rec.Termination = end
 	}
 	upstream.Close()
-	s.ended(st, &rec, be, srv, in, out, accepted)
-}
-
-// ended accounts a tunnel to srv that has ended, in and out bytes from and
-// to the client.
-func (s *service) ended(st *serviceState, rec *logs.Access, be *backend, srv *server, in, out int64, accepted time.Time) {
 	be.release(srv)
 	s.stats.bytesIn.Add(in)
 	s.stats.bytesOut.Add(out)
 	rec.BytesIn, rec.BytesOut = in, out
 	rec.Total = time.Since(accepted)
-	s.account(st, rec, be, srv)
+	s.account(st, &rec, be, srv)
 }
 
 // side is one end of a tunnel: its connection, its idle timeout and the
@@ -226,19 +197,6 @@ type side struct {
 }
 
 func (s *side) touch(now time.Time) { s.last.Store(now.UnixNano()) }
-
-// tunnel carries the tunnel in a tunnel loop, or with two goroutines
-// (tunnel) when there is none.
-func (s *service) tunnel(a, b *net.TCPConn, aIdle, bIdle time.Duration) (ab, ba int64, end [2]byte) {
-	if ls := s.comp.tunLoops(); ls != nil {
-		ab, ba, end, err := ls.pick().run(a, b, aIdle, bIdle)
-		if err == nil {
-			return ab, ba, end
-		}
-		s.logLimited("tunloop", "tunnel loop refused a tunnel; it takes two goroutines", "service", s.name, "err", err)
-	}
-	return tunnel(a, b, aIdle, bIdle)
-}
 
 // tunnel copies both ways between the client a and the server b until
 // both directions end, passing half-closes on; an idle side or an error
