@@ -302,7 +302,10 @@ func (be *backend) othersLeft(tried *triedSet, s *server) bool {
 // dial connects to s within timeout, sending a PROXY protocol header with
 // the client's addresses when the backend asks for one.
 func (be *backend) dial(ctx context.Context, s *server, timeout time.Duration, src, dst netip.AddrPort) (*net.TCPConn, error) {
-	d := net.Dialer{Timeout: timeout}
+	// No TCP keep-alive probes (HAProxy's default, no srvtcpka): the idle
+	// timeouts end dead connections, and the four setsockopt calls that
+	// turn the probes on are a cost per connection.
+	d := net.Dialer{Timeout: timeout, KeepAlive: -1}
 	c, err := d.DialContext(ctx, "tcp", s.addr)
 	if be.observe != nil {
 		be.observe(be.cfg.Name, s.name, err)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -81,63 +82,97 @@ func BenchmarkHTTPKeepAliveAccessLog(b *testing.B) {
 	benchRun(b, cfg, listen, "GET / HTTP/1.1\r\nHost: bench\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n", discardAccess{})
 }
 
+const benchReq = "GET / HTTP/1.1\r\nHost: bench\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n"
+
+// tcpBenchConfig is a tcp service at listen in front of origin.
+func tcpBenchConfig(listen, origin string) string {
+	return "node: {name: lb1}\nservices:\n  - {name: t, listen: [\"" + listen + "\"], mode: tcp, default_backend: b}\nbackends:\n  - name: b\n    servers: [{name: s0, address: \"" + origin + "\"}]\n"
+}
+
 // BenchmarkTCP measures the same exchange through a tcp-mode service.
 func BenchmarkTCP(b *testing.B) {
 	origin := rawOrigin(b)
 	listen := testutil.ReservedAddr(b)
-	cfg := "node: {name: lb1}\nservices:\n  - {name: t, listen: [\"" + listen + "\"], mode: tcp, default_backend: b}\nbackends:\n  - name: b\n    servers: [{name: s0, address: \"" + origin + "\"}]\n"
-	benchRun(b, cfg, listen, "GET / HTTP/1.1\r\nHost: bench\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n", nil)
+	benchRun(b, tcpBenchConfig(listen, origin), listen, benchReq, nil)
+}
+
+// BenchmarkTCPParallel: 64 keep-alive clients at once through a tcp-mode
+// service, as wrk -c64.
+func BenchmarkTCPParallel(b *testing.B) {
+	origin := rawOrigin(b)
+	listen := testutil.ReservedAddr(b)
+	benchParallel(b, tcpBenchConfig(listen, origin), listen, false)
+}
+
+// BenchmarkTCPConn: 16 clients at once, each request on a new connection
+// through a tcp-mode service (wrk -H 'Connection: close'): an op is a
+// connection.
+func BenchmarkTCPConn(b *testing.B) {
+	origin := rawOrigin(b)
+	listen := testutil.ReservedAddr(b)
+	benchParallel(b, tcpBenchConfig(listen, origin), listen, true)
+}
+
+// startBench runs a proxy on cfg, with the access logger al if not nil,
+// and waits until listen accepts.
+func startBench(b *testing.B, cfg, listen string, al logs.AccessLogger) {
+	c := New(slog.New(slog.DiscardHandler))
+	c.SetAccessLog(al)
+	c.Apply(mustConfigB(b, cfg))
+	done := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { c.Run(ctx); close(done) }()
+	b.Cleanup(func() { cancel(); <-done })
+	for range 500 {
+		if conn, err := net.Dial("tcp", listen); err == nil {
+			conn.Close()
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	b.Fatal("the proxy never listened on " + listen)
+}
+
+// exchange sends req on conn and reads rawOrigin's answer.
+func exchange(conn net.Conn, br *bufio.Reader, req string) error {
+	if _, err := io.WriteString(conn, req); err != nil {
+		return err
+	}
+	// Read the head, then the body.
+	n := -1
+	for {
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			return err
+		}
+		if v, ok := bytes.CutPrefix(line, []byte("Content-Length: ")); ok {
+			n, _ = strconv.Atoi(string(bytes.TrimSpace(v)))
+		}
+		if len(line) <= 2 {
+			break
+		}
+	}
+	if n != 612 {
+		return fmt.Errorf("Content-Length %d", n)
+	}
+	_, err := br.Discard(n)
+	return err
 }
 
 // benchRun runs a proxy on cfg, with the access logger al if not nil, and
 // sends req b.N times on one connection to listen.
 func benchRun(b *testing.B, cfg, listen, req string, al logs.AccessLogger) {
-	c := New(slog.New(slog.DiscardHandler))
-	c.SetAccessLog(al)
-	parsed := mustConfigB(b, cfg)
-	c.Apply(parsed)
-	done := make(chan struct{})
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() { c.Run(ctx); close(done) }()
-	b.Cleanup(func() { cancel(); <-done })
-	var conn net.Conn
-	var err error
-	for range 500 {
-		if conn, err = net.Dial("tcp", listen); err == nil {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	startBench(b, cfg, listen, al)
+	conn, err := net.Dial("tcp", listen)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer conn.Close()
 	br := bufio.NewReaderSize(conn, 64<<10)
-	want := 612
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		if _, err := io.WriteString(conn, req); err != nil {
-			b.Fatal(err)
-		}
-		// Read the head, then the body.
-		n := -1
-		for {
-			line, err := br.ReadSlice('\n')
-			if err != nil {
-				b.Fatal(err)
-			}
-			if v, ok := bytes.CutPrefix(line, []byte("Content-Length: ")); ok {
-				n, _ = strconv.Atoi(string(bytes.TrimSpace(v)))
-			}
-			if len(line) <= 2 {
-				break
-			}
-		}
-		if n != want {
-			b.Fatalf("Content-Length %d", n)
-		}
-		if _, err := br.Discard(n); err != nil {
+		if err := exchange(conn, br, req); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -157,53 +192,44 @@ func BenchmarkHTTPParallel(b *testing.B) {
 	origin := rawOrigin(b)
 	listen := testutil.ReservedAddr(b)
 	cfg := "node: {name: lb1}\nservices:\n  - {name: web, listen: [\"" + listen + "\"], default_backend: b}\nbackends:\n  - name: b\n    servers: [{name: s0, address: \"" + origin + "\"}]\n"
-	c := New(slog.New(slog.DiscardHandler))
-	c.Apply(mustConfigB(b, cfg))
-	done := make(chan struct{})
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() { c.Run(ctx); close(done) }()
-	b.Cleanup(func() { cancel(); <-done })
-	for range 500 {
-		if conn, err := net.Dial("tcp", listen); err == nil {
-			conn.Close()
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	req := "GET / HTTP/1.1\r\nHost: bench\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n"
+	benchParallel(b, cfg, listen, false)
+}
+
+// benchParallel runs a proxy on cfg and clients of listen at once, 64 of
+// them on keep-alive connections, or 16 with a new connection per request
+// (perConn).
+func benchParallel(b *testing.B, cfg, listen string, perConn bool) {
+	startBench(b, cfg, listen, nil)
 	b.SetParallelism(32) // 64 clients on 2 CPUs
+	if perConn {
+		b.SetParallelism(8)
+	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
-		conn, err := net.Dial("tcp", listen)
-		if err != nil {
-			b.Error(err)
-			return
-		}
-		defer conn.Close()
-		br := bufio.NewReaderSize(conn, 64<<10)
-		for pb.Next() {
-			if _, err := io.WriteString(conn, req); err != nil {
-				b.Error(err)
-				return
+		var conn net.Conn
+		var br *bufio.Reader
+		defer func() {
+			if conn != nil {
+				conn.Close()
 			}
-			n := -1
-			for {
-				line, err := br.ReadSlice('\n')
-				if err != nil {
+		}()
+		for pb.Next() {
+			if conn == nil {
+				var err error
+				if conn, err = net.Dial("tcp", listen); err != nil {
 					b.Error(err)
 					return
 				}
-				if v, ok := bytes.CutPrefix(line, []byte("Content-Length: ")); ok {
-					n, _ = strconv.Atoi(string(bytes.TrimSpace(v)))
-				}
-				if len(line) <= 2 {
-					break
-				}
+				br = bufio.NewReaderSize(conn, 64<<10)
 			}
-			if _, err := br.Discard(n); err != nil {
+			if err := exchange(conn, br, benchReq); err != nil {
 				b.Error(err)
 				return
+			}
+			if perConn {
+				conn.Close()
+				conn = nil
 			}
 		}
 	})

@@ -26,9 +26,10 @@ import (
 
 // listenFreebind listens on addr with IP_FREEBIND (IPv6: IPV6_FREEBIND) so a
 // service binds its VIP before this node holds it: a VRRP takeover then
-// needs no rebind.
+// needs no rebind. Accepted connections get no TCP keep-alive probes
+// (HAProxy's default, no clitcpka), as dialed ones (see backend.dial).
 func listenFreebind(addr string) (net.Listener, error) {
-	lc := net.ListenConfig{Control: func(network, _ string, rc syscall.RawConn) error {
+	lc := net.ListenConfig{KeepAlive: -1, Control: func(network, _ string, rc syscall.RawConn) error {
 		var serr error
 		err := rc.Control(func(fd uintptr) {
 			if network == "tcp6" {

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"fmt"
@@ -122,34 +123,85 @@ func TestTunnelLargeBothWaysByteExact(t *testing.T) {
 			c.Write(down)
 			c.(*net.TCPConn).CloseWrite()
 		})
-		h := sha256.New()
-		if n, _ := io.Copy(h, c); n > 0 { // not waitListening's connection
-			serverGot <- [32]byte(h.Sum(nil))
-		}
+		hashAll(c, serverGot)
 	})
 	listen, _, rec := tunnelService(t, addr)
 	c := dialTunnel(t, listen)
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		c.Write(up)
-		c.CloseWrite()
-	})
+	wg := sendAll(c, up)
 	got, err := io.ReadAll(c)
 	wg.Wait()
 	if err != nil || !bytes.Equal(got, down) {
 		t.Fatalf("client got %d bytes (%v), not the server's %d", len(got), err, size)
 	}
-	select {
-	case h := <-serverGot:
-		if h != sha256.Sum256(up) {
-			t.Fatal("the server got other bytes than the client sent")
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the server never saw the client's EOF")
-	}
+	waitHash(t, serverGot, up)
 	r := rec.waitClient(t, c.LocalAddr())
 	if string(r.Termination[:]) != "--" || r.BytesIn != size || r.BytesOut != size {
 		t.Fatalf("record: termination %s, in %d, out %d; want --, %d each way", r.Termination[:], r.BytesIn, r.BytesOut, size)
+	}
+}
+
+// TestTunnelBackPressureOneWay: the server reads nothing for a while, so
+// the client's 8 MiB fill the sockets and that direction is held
+// back; meanwhile the server's lines still reach the client; when the
+// server reads, every byte arrives, and the record counts them.
+func TestTunnelBackPressureOneWay(t *testing.T) {
+	const size = 8 << 20
+	up := bytes.Repeat([]byte("0123456789abcdef"), size/16)
+	serverGot := make(chan [32]byte, 2)
+	release := make(chan struct{})
+	addr := serveConns(t, func(c net.Conn) {
+		defer c.Close()
+		if _, err := io.WriteString(c, "line 0\n"); err != nil {
+			return
+		}
+		select {
+		case <-release:
+		case <-time.After(20 * time.Second):
+			return
+		}
+		hashAll(c, serverGot)
+	})
+	listen, _, rec := tunnelService(t, addr)
+	c := dialTunnel(t, listen)
+	wg := sendAll(c, up)
+	br := bufio.NewReader(c)
+	if line, err := br.ReadString('\n'); err != nil || line != "line 0\n" {
+		t.Fatalf("read %q, %v while the upload is held back", line, err)
+	}
+	close(release)
+	wg.Wait()
+	waitHash(t, serverGot, up)
+	if rest, err := io.ReadAll(br); err != nil || len(rest) != 0 {
+		t.Fatalf("after the server closed: %q, %v; want EOF", rest, err)
+	}
+	r := rec.waitClient(t, c.LocalAddr())
+	if string(r.Termination[:]) != "--" || r.BytesIn != size || r.BytesOut != 7 {
+		t.Fatalf("record: termination %s, in %d, out %d; want --, %d, 7", r.Termination[:], r.BytesIn, r.BytesOut, size)
+	}
+}
+
+// TestTCPConnectFails: a tcp-mode connect that is refused or times out
+// ends in SC or sC, the client closed, the connect time counted.
+func TestTCPConnectFails(t *testing.T) {
+	for _, tc := range []struct {
+		name, term string
+		server     func(t *testing.T) string
+		min        time.Duration
+	}{
+		{"refused", "SC", freePort, 0},
+		{"timeout", "sC", fullBacklog, 200 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, listen, rec := accessProxy(t, "    mode: tcp\n    timeouts: {connect: 200ms}\n", "    servers: [{name: s0, address: \""+tc.server(t)+"\"}]\n")
+			c := dialTunnel(t, listen)
+			if b, err := io.ReadAll(c); err != nil || len(b) != 0 {
+				t.Fatalf("read %q, %v; want EOF", b, err)
+			}
+			r := rec.waitClient(t, c.LocalAddr())
+			if string(r.Termination[:]) != tc.term || r.Connect < tc.min || r.Server != "s0" {
+				t.Fatalf("record: termination %s, connect %v, server %q; want %s, at least %v, s0", r.Termination[:], r.Connect, r.Server, tc.term, tc.min)
+			}
+		})
 	}
 }
 
@@ -244,6 +296,39 @@ func tunnelGoroutines() int {
 		}
 	}
 	return n
+}
+
+// sendAll writes b to c and half-closes it, on a goroutine the returned
+// group waits for.
+func sendAll(c *net.TCPConn, b []byte) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		c.Write(b)
+		c.CloseWrite()
+	})
+	return &wg
+}
+
+// hashAll sends the SHA-256 of what c sends until EOF to got, unless c
+// sent nothing (waitListening's connection).
+func hashAll(c net.Conn, got chan<- [32]byte) {
+	h := sha256.New()
+	if n, _ := io.Copy(h, c); n > 0 {
+		got <- [32]byte(h.Sum(nil))
+	}
+}
+
+// waitHash waits for hashAll's hash of want on got.
+func waitHash(t *testing.T, got <-chan [32]byte, want []byte) {
+	t.Helper()
+	select {
+	case h := <-got:
+		if h != sha256.Sum256(want) {
+			t.Fatal("the server got other bytes than the client sent")
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the server never saw the client's EOF")
+	}
 }
 
 // openFDs is the number of file descriptors this process holds.
