@@ -244,6 +244,27 @@ func TestDHCPLabFirstBoot(t *testing.T) {
 	}
 }
 
+// TestDHCPLabFirstBootLateLink: at first boot a wired link that shows up
+// after the start (a NIC whose driver udev loads after halbd started) gets
+// DHCP too. The lab's link is parked in the server's namespace while the
+// manager starts, then moved back.
+func TestDHCPLabFirstBootLateLink(t *testing.T) {
+	t.Parallel() // own namespaces and dnsmasq
+	l := newDHCPLab(t)
+	run(t, "ip", "-n", l.cli, "link", "set", labIf, "netns", l.srv)
+	o := Options{FirstBoot: true}
+	o.wired = func(lk netlink.Link) bool { return lk.Type() == "veth" }
+	mg, _ := l.manager(config.Management{}, o)
+	testutil.WaitFor(t, "first boot with no wired link", func() bool {
+		return strings.Contains(mg.Status().Error, "no wired interface")
+	})
+	run(t, "ip", "-n", l.srv, "link", "set", labIf, "netns", l.cli)
+	bound(t, mg)
+	if st := mg.Status(); st.Mode != "first-boot" || st.Interfaces[0].Name != labIf || strings.Contains(st.Error, "no wired interface") {
+		t.Fatalf("status %+v", st)
+	}
+}
+
 func TestPhysicalLinks(t *testing.T) {
 	skipUnlessRoot(t)
 	k, err := newKernel("")
