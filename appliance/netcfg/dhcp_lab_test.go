@@ -265,6 +265,25 @@ func TestDHCPLabFirstBootLateLink(t *testing.T) {
 	}
 }
 
+// TestStaticLateLink: a static config whose link shows up after the start
+// (administratively down, as a NIC whose driver udev loads after halbd
+// started) is applied then: the link set up, the address and route added.
+func TestStaticLateLink(t *testing.T) {
+	t.Parallel() // own namespaces
+	l := newDHCPLab(t)
+	h := l.handle()
+	run(t, "ip", "-n", l.cli, "link", "set", labIf, "netns", l.srv)
+	static := config.Management{Interface: labIf, Address: "10.77.0.9/24", Gateway: labServer}
+	mg, _ := l.manager(static, Options{})
+	testutil.WaitFor(t, "the static config failing on the missing link", func() bool { return mg.Status().Error != "" })
+	run(t, "ip", "-n", l.srv, "link", "set", labIf, "down")
+	run(t, "ip", "-n", l.srv, "link", "set", labIf, "netns", l.cli)
+	waitLong(t, "the static address and route on the late link", 10*time.Second, func() bool {
+		return slices.Contains(l.addrs(h), "10.77.0.9/24") && slices.Equal(l.defaultRoutes(h), []string{"via 10.77.0.1 proto 4"})
+	})
+	testutil.WaitFor(t, "no error in status once the link came", func() bool { return mg.Status().Error == "" })
+}
+
 func TestPhysicalLinks(t *testing.T) {
 	skipUnlessRoot(t)
 	k, err := newKernel("")

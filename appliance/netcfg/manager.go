@@ -424,9 +424,12 @@ func (m *Manager) runStatic(ctx context.Context, r *runner) {
 		}
 		m.opts.Events("network", msg)
 	}
-	// A failed apply (the link missing, say) is retried when the link
-	// shows up.
-	wasUp := err == nil
+	// A failed apply (the link missing, say) is retried on every change of
+	// the link, first when it shows up: a NIC whose driver udev loads after
+	// halbd started comes administratively down, and apply sets it up. An
+	// applied config is applied again when the carrier comes back.
+	ok := err == nil
+	wasUp := ok
 	for {
 		select {
 		case <-ctx.Done():
@@ -436,8 +439,8 @@ func (m *Manager) runStatic(ctx context.Context, r *runner) {
 				continue
 			}
 			up := carrier(u.Link)
-			if up && !wasUp {
-				apply()
+			if !ok || up && !wasUp {
+				ok = apply() == nil
 			}
 			wasUp = up
 		}
