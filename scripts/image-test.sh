@@ -1077,7 +1077,9 @@ root_shell "$session_lb2" "$log" halb-test-password-2 \
 echo "image-test:   console key '!' → sulogin with the new seed's password → root shell; the journal has halb-seed's message"
 # Names: the host name is lb2's, /etc/hosts names its peer; its address is
 # the lease's (halbd's DHCP client, dnsmasq on the LAN).
-shell_cmd "$session_lb2" "$log" 'echo names-$(hostname)-$(getent hosts lb1 | cut -d" " -f1)-$(getent hosts lb2 | cut -d" " -f1)' \
+# (halbd writes them when the lease comes, which may be after READY: up
+# to 20 s more.)
+shell_cmd "$session_lb2" "$log" 'SECONDS=0; while [ $SECONDS -lt 20 ] && [ "$(getent hosts lb2 | cut -d" " -f1)" != 192.168.77.2 ]; do sleep 0.5; done; echo names-$(hostname)-$(getent hosts lb1 | cut -d" " -f1)-$(getent hosts lb2 | cut -d" " -f1)' \
 	'names-lb2-192\.168\.77\.1-192\.168\.77\.2' "part 3 (host name and /etc/hosts)"
 grep -q 'DHCPACK(br0) 192.168.77.2 52:54:00:77:00:02' "$dir/dnsmasq.log" || fail "part 3: dnsmasq never acknowledged lb2's lease (see $dir/dnsmasq.log)"
 echo "image-test:   lb2: host name lb2, /etc/hosts: lb1 → 192.168.77.1, lb2 → 192.168.77.2 (its DHCP address)"
