@@ -19,7 +19,7 @@ set -euo pipefail
 tree=${1:?tree}
 out=${2:?outdir}
 VAR_MB=${VAR_MB:-256}
-KERNEL_CMDLINE=${KERNEL_CMDLINE:-"ro rootfstype=ext4 console=tty1 console=ttyS0,115200 net.ifnames=0 systemd.show_status=true"}
+KERNEL_CMDLINE=${KERNEL_CMDLINE:-"ro rootfstype=ext4 quiet loglevel=3 console=tty1 console=ttyS0,115200 net.ifnames=0 systemd.show_status=true"}
 sdboot=/usr/lib/systemd/boot/efi/systemd-bootx64.efi
 [ -f "$sdboot" ] || { echo "assemble: $sdboot missing (apt-get install systemd-boot-efi)" >&2; exit 1; }
 

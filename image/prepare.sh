@@ -135,10 +135,12 @@ cat >/etc/initramfs-tools/scripts/local-bottom/halb-var <<'VAR'
 dev=/dev/disk/by-label/halb-var
 [ -e "$dev" ] || wait_for_udev 10
 [ -e "$dev" ] || dev=$(blkid -L halb-var 2>/dev/null)
+# The messages go to the kernel log (the command line is quiet: the
+# initrd's own log_*_msg would print nothing).
 if [ -n "$dev" ] && mount -t ext4 -o rw,noatime,nodev,nosuid "$dev" "${rootmnt}/var"; then
-	log_success_msg "halb: /var mounted from $dev"
+	echo "<5>halb: /var mounted from $dev" >/dev/kmsg
 else
-	log_warning_msg "halb: /var not mounted in the initrd (systemd mounts it)"
+	echo "<4>halb: /var not mounted in the initrd (systemd mounts it)" >/dev/kmsg
 fi
 exit 0
 VAR

@@ -311,6 +311,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.loadStick()
 	d.Reload()
+	d.settleSeed()
 	d.loadPending()
 	defer d.stopPending()
 
@@ -394,6 +395,37 @@ func (d *Daemon) Reload() {
 		return
 	}
 	d.commit(cfg, raw, api.SourceFile, "")
+}
+
+// SeedSuffix names the marker the appliance's seed import (image/halb-seed)
+// leaves beside a config file it took from a seed: the config path plus
+// this. The import does not check the config (a second Go program on the
+// boot's critical path costs seconds of an emulated CPU); halbd's first load
+// is the check.
+const SeedSuffix = ".seed"
+
+// settleSeed, after the first load: a seeded config that was rejected is
+// moved aside to <config>.rejected (the next boot's seed import may then
+// take a corrected one; an operator reads the errors in the journal and
+// status) and halbd stays unconfigured. The marker goes either way.
+func (d *Daemon) settleSeed() {
+	path := d.opts.ConfigPath
+	if _, err := os.Stat(path + SeedSuffix); err != nil {
+		return
+	}
+	d.mu.Lock()
+	loaded := d.cfg != nil
+	d.mu.Unlock()
+	if !loaded {
+		if err := os.Rename(path, path+".rejected"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			d.log.Error("seeded config rejected; could not move it aside", "err", err)
+		} else if err == nil {
+			d.log.Error("seeded config rejected; moved aside, running unconfigured", "path", path+".rejected")
+		}
+	}
+	if err := os.Remove(path + SeedSuffix); err != nil {
+		d.log.Error("seed marker", "err", err)
+	}
 }
 
 // Apply validates raw, has every component take it (listeners bind), saves

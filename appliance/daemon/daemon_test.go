@@ -621,3 +621,43 @@ func TestHandoverNames(t *testing.T) {
 		t.Errorf("VRRP calls %q", calls)
 	}
 }
+
+// TestSeededConfig: a config the seed import left (with its marker) that
+// halbd rejects is moved aside to halb.yaml.rejected; a good one stays.
+// The marker goes either way.
+func TestSeededConfig(t *testing.T) {
+	x := testutil.ReservedAddr(t)
+	good := configOf(service("web", x, "b", 1), backend("b", "s1="+namer(t, "srv")))
+	for _, tc := range []struct {
+		name, cfg string
+		loaded    bool
+	}{
+		{"rejected", "services: [{name: web}]\n", false},
+		{"good", good, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "halb.yaml")
+			if err := os.WriteFile(path+SeedSuffix, nil, 0o640); err != nil {
+				t.Fatal(err)
+			}
+			td := startDaemon(t, dir, tc.cfg)
+			if loaded := td.Status().Config.Loaded; loaded != tc.loaded {
+				t.Fatalf("loaded %v, want %v", loaded, tc.loaded)
+			}
+			_, errCfg := os.Stat(path)
+			_, errRej := os.Stat(path + ".rejected")
+			if tc.loaded && (errCfg != nil || errRej == nil) {
+				t.Errorf("a good seeded config: halb.yaml %v, halb.yaml.rejected %v; want it kept", errCfg, errRej)
+			}
+			if !tc.loaded && (errCfg == nil || errRej != nil) {
+				t.Errorf("a rejected seeded config: halb.yaml %v, halb.yaml.rejected %v; want it moved aside", errCfg, errRej)
+			}
+			if _, err := os.Stat(path + SeedSuffix); err == nil {
+				t.Errorf("the seed marker is still there")
+			}
+			td.stop()
+		})
+	}
+	testutil.Free(t, x)
+}

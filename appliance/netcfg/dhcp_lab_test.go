@@ -244,6 +244,46 @@ func TestDHCPLabFirstBoot(t *testing.T) {
 	}
 }
 
+// TestDHCPLabFirstBootLateLink: at first boot a wired link that shows up
+// after the start (a NIC whose driver udev loads after halbd started) gets
+// DHCP too. The lab's link is parked in the server's namespace while the
+// manager starts, then moved back.
+func TestDHCPLabFirstBootLateLink(t *testing.T) {
+	t.Parallel() // own namespaces and dnsmasq
+	l := newDHCPLab(t)
+	run(t, "ip", "-n", l.cli, "link", "set", labIf, "netns", l.srv)
+	o := Options{FirstBoot: true}
+	o.wired = func(lk netlink.Link) bool { return lk.Type() == "veth" }
+	mg, _ := l.manager(config.Management{}, o)
+	testutil.WaitFor(t, "first boot with no wired link", func() bool {
+		return strings.Contains(mg.Status().Error, "no wired interface")
+	})
+	run(t, "ip", "-n", l.srv, "link", "set", labIf, "netns", l.cli)
+	bound(t, mg)
+	if st := mg.Status(); st.Mode != "first-boot" || st.Interfaces[0].Name != labIf || strings.Contains(st.Error, "no wired interface") {
+		t.Fatalf("status %+v", st)
+	}
+}
+
+// TestStaticLateLink: a static config whose link shows up after the start
+// (administratively down, as a NIC whose driver udev loads after halbd
+// started) is applied then: the link set up, the address and route added.
+func TestStaticLateLink(t *testing.T) {
+	t.Parallel() // own namespaces
+	l := newDHCPLab(t)
+	h := l.handle()
+	run(t, "ip", "-n", l.cli, "link", "set", labIf, "netns", l.srv)
+	static := config.Management{Interface: labIf, Address: "10.77.0.9/24", Gateway: labServer}
+	mg, _ := l.manager(static, Options{})
+	testutil.WaitFor(t, "the static config failing on the missing link", func() bool { return mg.Status().Error != "" })
+	run(t, "ip", "-n", l.srv, "link", "set", labIf, "down")
+	run(t, "ip", "-n", l.srv, "link", "set", labIf, "netns", l.cli)
+	waitLong(t, "the static address and route on the late link", 10*time.Second, func() bool {
+		return slices.Contains(l.addrs(h), "10.77.0.9/24") && slices.Equal(l.defaultRoutes(h), []string{"via 10.77.0.1 proto 4"})
+	})
+	testutil.WaitFor(t, "no error in status once the link came", func() bool { return mg.Status().Error == "" })
+}
+
 func TestPhysicalLinks(t *testing.T) {
 	skipUnlessRoot(t)
 	k, err := newKernel("")

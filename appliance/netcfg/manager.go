@@ -89,7 +89,8 @@ type runner struct {
 	mode    string
 	cancel  context.CancelFunc
 	done    chan struct{}
-	clients []*dhcpClient
+	clients []*dhcpClient // first-boot adds to it (a NIC that shows up later): cmu
+	cmu     sync.Mutex
 	static  *staticRecord     // what the static config added
 	cfg     config.Management // static settings (DNS, gateway)
 	err     error
@@ -201,7 +202,7 @@ func (m *Manager) Apply(c config.Management) error {
 	if old != nil {
 		// A DHCP client on the same link keeps its lease across the
 		// change (first-boot to dhcp on that link); the others release.
-		for _, cl := range old.clients {
+		for _, cl := range old.clientList() {
 			cl.release.Store(!(c.DHCP && c.Interface == cl.ifname))
 		}
 		old.stop(false)
@@ -217,8 +218,15 @@ func sameManagement(a, b config.Management) bool {
 	return a.Interface == b.Interface && a.DHCP == b.DHCP && a.Address == b.Address && a.Gateway == b.Gateway && slices.Equal(a.DNS, b.DNS)
 }
 
+// clientList is the runner's DHCP clients now.
+func (r *runner) clientList() []*dhcpClient {
+	r.cmu.Lock()
+	defer r.cmu.Unlock()
+	return slices.Clone(r.clients)
+}
+
 func (r *runner) stop(release bool) {
-	for _, c := range r.clients {
+	for _, c := range r.clientList() {
 		if release {
 			c.release.Store(true)
 		}
@@ -249,13 +257,9 @@ func (m *Manager) start(c config.Management) *runner {
 			r.setErr(fmt.Errorf("netcfg: list links: %w", err))
 		}
 		sort.Slice(links, func(i, j int) bool { return links[i].Attrs().Index < links[j].Attrs().Index })
-		for i, l := range links {
-			wired := m.k.physical
-			if m.opts.wired != nil {
-				wired = m.opts.wired
-			}
-			if wired(l) {
-				r.clients = append(r.clients, m.client(l.Attrs().Name, defaultMetric+i))
+		for _, l := range links {
+			if m.wired(l) {
+				r.clients = append(r.clients, m.client(l.Attrs().Name, firstBootMetric(l)))
 			}
 		}
 		if len(r.clients) == 0 {
@@ -277,10 +281,14 @@ func (m *Manager) start(c config.Management) *runner {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := cl.run(ctx); err != nil {
-				m.log.Error("dhcp client", "interface", cl.ifname, "err", err)
-				cl.setErr(err)
-			}
+			m.runClient(ctx, cl)
+		}()
+	}
+	if r.mode == "first-boot" {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m.watchWired(ctx, r, &wg)
 		}()
 	}
 	m.wg.Add(1)
@@ -294,6 +302,75 @@ func (m *Manager) start(c config.Management) *runner {
 		m.writeResolv(m.dns(r))
 	}
 	return r
+}
+
+func (m *Manager) runClient(ctx context.Context, cl *dhcpClient) {
+	if err := cl.run(ctx); err != nil {
+		m.log.Error("dhcp client", "interface", cl.ifname, "err", err)
+		cl.setErr(err)
+	}
+}
+
+// wired reports whether first-boot DHCP runs on l.
+func (m *Manager) wired(l netlink.Link) bool {
+	if m.opts.wired != nil {
+		return m.opts.wired(l)
+	}
+	return m.k.physical(l)
+}
+
+// firstBootMetric: the default route of a lower-numbered link wins.
+func firstBootMetric(l netlink.Link) int { return defaultMetric + l.Attrs().Index - 1 }
+
+// watchWired, at first boot, starts DHCP on each wired link that shows up
+// after the start (a NIC whose driver udev loads after halbd started: halbd
+// does not wait for udev's coldplug), until ctx ends. wg counts the
+// clients it starts.
+func (m *Manager) watchWired(ctx context.Context, r *runner, wg *sync.WaitGroup) {
+	links := make(chan netlink.LinkUpdate, 16)
+	done := make(chan struct{})
+	defer close(done)
+	if err := m.k.subscribeLinks(links, done); err != nil {
+		m.log.Error("first boot: new links not watched", "err", err)
+		return
+	}
+	take := func(l netlink.Link) {
+		if !m.wired(l) {
+			return
+		}
+		name := l.Attrs().Name
+		r.cmu.Lock()
+		for _, c := range r.clients {
+			if c.ifname == name {
+				r.cmu.Unlock()
+				return
+			}
+		}
+		cl := m.client(name, firstBootMetric(l))
+		r.clients = append(r.clients, cl)
+		r.cmu.Unlock()
+		r.setErr(nil)
+		m.log.Info("first boot: DHCP on a new link", "interface", name)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m.runClient(ctx, cl)
+		}()
+	}
+	// The links that came between start's list and the subscription.
+	if ls, err := m.k.h.LinkList(); err == nil {
+		for _, l := range ls {
+			take(l)
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case u := <-links:
+			take(u.Link)
+		}
+	}
 }
 
 func (m *Manager) client(ifname string, metric int) *dhcpClient {
@@ -347,9 +424,12 @@ func (m *Manager) runStatic(ctx context.Context, r *runner) {
 		}
 		m.opts.Events("network", msg)
 	}
-	// A failed apply (the link missing, say) is retried when the link
-	// shows up.
-	wasUp := err == nil
+	// A failed apply (the link missing, say) is retried on every change of
+	// the link, first when it shows up: a NIC whose driver udev loads after
+	// halbd started comes administratively down, and apply sets it up. An
+	// applied config is applied again when the carrier comes back.
+	ok := err == nil
+	wasUp := ok
 	for {
 		select {
 		case <-ctx.Done():
@@ -359,8 +439,8 @@ func (m *Manager) runStatic(ctx context.Context, r *runner) {
 				continue
 			}
 			up := carrier(u.Link)
-			if up && !wasUp {
-				apply()
+			if !ok || up && !wasUp {
+				ok = apply() == nil
 			}
 			wasUp = up
 		}
@@ -462,7 +542,7 @@ func (m *Manager) dns(r *runner) (dns []netip.Addr, search []string) {
 		}
 		return dns, nil
 	}
-	for _, c := range r.clients {
+	for _, c := range r.clientList() {
 		l, _, _, _ := c.snapshot()
 		if l == nil {
 			continue
@@ -520,7 +600,7 @@ func (m *Manager) Status() Status {
 		st.Interfaces = append(st.Interfaces, is)
 		st.Gateway = cfg.Gateway
 	}
-	for _, c := range r.clients {
+	for _, c := range r.clientList() {
 		l, state, _, cerr := c.snapshot()
 		is := m.ifStatus(c.ifname)
 		ls := &Lease{State: state}
