@@ -8,11 +8,11 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"halb/internal/procnet"
 )
 
 // slowClients are legitimate slow clients (a phone on a bad link): each of
@@ -145,53 +145,11 @@ func tcpOpens(h *Host) (active, passive int64, err error) {
 		if err != nil {
 			return err
 		}
-		active, passive, err = parseTCPOpens(string(b))
+		active, passive, err = procnet.TCPOpens(string(b))
 		return err
 	})
 	if err != nil {
 		return 0, 0, fmt.Errorf("netlab: tcp opens of %s: %w", h.Name, err)
 	}
 	return active, passive, nil
-}
-
-// parseTCPOpens finds ActiveOpens and PassiveOpens in /proc/net/snmp: a
-// "Tcp:" line of names followed by a "Tcp:" line of values.
-func parseTCPOpens(snmp string) (active, passive int64, err error) {
-	var names []string
-	for line := range strings.Lines(snmp) {
-		f := strings.Fields(line)
-		if len(f) == 0 || f[0] != "Tcp:" {
-			continue
-		}
-		if names == nil {
-			names = f
-			continue
-		}
-		if len(f) != len(names) {
-			return 0, 0, fmt.Errorf("snmp: Tcp: %d names, %d values", len(names), len(f))
-		}
-		found := 0
-		for i, n := range names {
-			var p *int64
-			switch n {
-			case "ActiveOpens":
-				p = &active
-			case "PassiveOpens":
-				p = &passive
-			default:
-				continue
-			}
-			v, err := strconv.ParseInt(f[i], 10, 64)
-			if err != nil {
-				return 0, 0, fmt.Errorf("snmp: Tcp: %s %q: %w", n, f[i], err)
-			}
-			*p = v
-			found++
-		}
-		if found != 2 {
-			return 0, 0, fmt.Errorf("snmp: no ActiveOpens and PassiveOpens in the Tcp: lines")
-		}
-		return active, passive, nil
-	}
-	return 0, 0, fmt.Errorf("snmp: no Tcp: names and values")
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"halb/appliance/config"
+	"halb/internal/procnet"
 )
 
 // TestMain doubles as the listener process of BenchmarkChecks1000 when
@@ -69,28 +70,11 @@ func activeOpens(b *testing.B) int64 {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var names []string
-	for line := range strings.SplitSeq(string(data), "\n") {
-		f := strings.Fields(line)
-		if len(f) == 0 || f[0] != "Tcp:" {
-			continue
-		}
-		if names == nil {
-			names = f
-			continue
-		}
-		for i, n := range names {
-			if n == "ActiveOpens" && i < len(f) {
-				v, err := strconv.ParseInt(f[i], 10, 64)
-				if err != nil {
-					b.Fatal(err)
-				}
-				return v
-			}
-		}
+	active, _, err := procnet.TCPOpens(string(data))
+	if err != nil {
+		b.Fatal(err)
 	}
-	b.Fatal("no Tcp ActiveOpens in /proc/net/snmp")
-	return 0
+	return active
 }
 
 // BenchmarkChecks1000 runs 1000 TCP checks a second (1000 servers, 1s
