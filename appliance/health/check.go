@@ -300,10 +300,13 @@ func statusError(code int, want config.StatusCodes) error {
 	return fmt.Errorf("http status %d (want %s)", code, want)
 }
 
-// parseHeads reads the response heads in b as readStatus does: the status
-// of the final one once its head is complete (done), or done false when b
-// holds no complete final head yet. eof says no more bytes will come.
-func parseHeads(b []byte, eof bool) (code int, done bool, err error) {
+// parseHeads reads the response heads in b: the status of the final one
+// (interim 1xx responses are skipped; 101 is final, no upgrade was asked)
+// and the length of the heads once its head is complete (done), or done
+// false when b holds no complete final head yet. eof says no more bytes
+// will come: an unfinished head is then errBadResponse, as is one of
+// maxHead bytes or more.
+func parseHeads(b []byte, eof bool) (code, n int, done bool, err error) {
 	rest := b
 	line := func() ([]byte, bool) {
 		i := bytes.IndexByte(rest, '\n')
@@ -314,16 +317,16 @@ func parseHeads(b []byte, eof bool) (code int, done bool, err error) {
 		rest = rest[i+1:]
 		return bytes.TrimSuffix(l, []byte("\r")), true
 	}
-	incomplete := func() (int, bool, error) {
+	incomplete := func() (int, int, bool, error) {
 		switch {
 		case len(b) >= maxHead:
-			return 0, false, fmt.Errorf("%w: head longer than %d bytes", errBadResponse, maxHead)
+			return 0, 0, false, fmt.Errorf("%w: head longer than %d bytes", errBadResponse, maxHead)
 		case !eof:
-			return 0, false, nil
+			return 0, 0, false, nil
 		case len(b) == 0:
-			return 0, false, fmt.Errorf("%w: connection closed before the status line", errBadResponse)
+			return 0, 0, false, fmt.Errorf("%w: connection closed before the status line", errBadResponse)
 		}
-		return 0, false, fmt.Errorf("%w: connection closed after %d bytes of head", errBadResponse, len(b))
+		return 0, 0, false, fmt.Errorf("%w: connection closed after %d bytes of head", errBadResponse, len(b))
 	}
 	for {
 		status, ok := line()
@@ -332,7 +335,7 @@ func parseHeads(b []byte, eof bool) (code int, done bool, err error) {
 		}
 		code, err := parseStatusLine(string(status))
 		if err != nil {
-			return 0, false, err
+			return 0, 0, false, err
 		}
 		for {
 			h, ok := line()
@@ -344,57 +347,33 @@ func parseHeads(b []byte, eof bool) (code int, done bool, err error) {
 			}
 		}
 		if code >= 200 || code == 101 {
-			return code, true, nil
+			return code, len(b) - len(rest), true, nil
 		}
 	}
 }
 
 // readStatus reads response heads from r through br, at most maxHead
-// bytes in all, and returns the status of the final one (interim 1xx
-// responses are skipped), br positioned after its head (the body, within
-// the bound).
-// A malformed or truncated head is errBadResponse; other errors are r's.
+// bytes in all, and returns the status of the final one (parseHeads: interim
+// 1xx responses are skipped), br positioned after its head (the body,
+// within the bound). A malformed or truncated head is errBadResponse;
+// other errors are r's.
 func readStatus(r io.Reader, br *bufio.Reader) (int, error) {
-	lr := &io.LimitedReader{R: r, N: maxHead}
-	br.Reset(lr)
-	read := 0 // bytes of heads read so far
-	line := func() (string, error) {
-		b, err := br.ReadSlice('\n')
-		read += len(b)
-		switch {
-		case err == io.EOF && lr.N == 0:
-			return "", fmt.Errorf("%w: head longer than %d bytes", errBadResponse, maxHead)
-		case err == io.EOF && read == 0:
-			return "", fmt.Errorf("%w: connection closed before the status line", errBadResponse)
-		case err == io.EOF:
-			return "", fmt.Errorf("%w: connection closed after %d bytes of head", errBadResponse, read)
-		case err != nil:
-			return "", err
-		}
-		return strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r"), nil
-	}
-	for {
-		status, err := line()
-		if err != nil {
+	br.Reset(&io.LimitedReader{R: r, N: maxHead})
+	for want := 1; ; {
+		_, err := br.Peek(want) // what has come, and at least one byte more
+		if err != nil && err != io.EOF {
 			return 0, err
 		}
-		code, err := parseStatusLine(status)
-		if err != nil {
-			return 0, err
+		b, _ := br.Peek(br.Buffered())
+		code, n, done, perr := parseHeads(b, err == io.EOF)
+		if perr != nil {
+			return 0, perr
 		}
-		for {
-			h, err := line()
-			if err != nil {
-				return 0, err
-			}
-			if h == "" {
-				break
-			}
-		}
-		// 101 Switching Protocols is final; we asked for no upgrade.
-		if code >= 200 || code == 101 {
+		if done {
+			br.Discard(n)
 			return code, nil
 		}
+		want = len(b) + 1
 	}
 }
 

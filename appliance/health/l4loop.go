@@ -385,7 +385,7 @@ func (l *l4Loop) exchange(p *l4Probe, now int64) {
 			return
 		}
 		p.buf = p.buf[:len(p.buf)+n]
-		code, done, perr := parseHeads(p.buf, n == 0)
+		code, _, done, perr := parseHeads(p.buf, n == 0)
 		switch {
 		case perr != nil:
 			l.endWith(p, phaseBad, 0, perr, now)
