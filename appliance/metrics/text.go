@@ -98,12 +98,12 @@ func (s *textSink) histogram(d *metricDesc, count uint64, sum float64, bounds []
 // sortedBounds is the order of bounds from the lowest (the histograms'
 // bounds are ascending already; then no allocation).
 func sortedBounds(bounds []float64) []int {
-	order := ascending[:0:0]
 	if len(bounds) <= len(ascending) && slices.IsSorted(bounds) {
 		return ascending[:len(bounds)]
 	}
-	for i := range bounds {
-		order = append(order, i)
+	order := make([]int, len(bounds))
+	for i := range order {
+		order[i] = i
 	}
 	slices.SortStableFunc(order, func(a, b int) int {
 		switch {
