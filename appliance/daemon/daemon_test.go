@@ -116,7 +116,11 @@ type testDaemon struct {
 	vrrp   *fakeVRRP
 	logs   string // the log file
 	events <-chan api.Event
-	stop   func() // stops Run and waits for it
+	// early are the events before daemon.started, which startDaemon
+	// passed over (a pending change past its deadline is reverted at
+	// start, before or after the components are ready).
+	early []api.Event
+	stop  func() // stops Run and waits for it
 }
 
 // startDaemon runs a daemon on dir (its halb.yaml, socket and state
@@ -175,7 +179,9 @@ func startDaemonWith(t testing.TB, dir, cfg string, edit func(*Options)) *testDa
 		}
 		logs.Close()
 	})
-	td.waitEvent("daemon.started")
+	for ev := td.waitEvent(""); ev.Type != "daemon.started"; ev = td.waitEvent("") {
+		td.early = append(td.early, ev)
+	}
 	// The components' Run goroutines are started by then, not
 	// necessarily running: tests that read the fake VRRP's calls in order
 	// want its "run" first.
@@ -183,18 +189,18 @@ func startDaemonWith(t testing.TB, dir, cfg string, edit func(*Options)) *testDa
 	return td
 }
 
-// waitEvent returns the next event of type typ.
+// waitEvent returns the next event of type typ ("": of any type).
 func (td *testDaemon) waitEvent(typ string) api.Event {
 	td.t.Helper()
 	timeout := time.After(10 * time.Second)
 	for {
 		select {
 		case ev := <-td.events:
-			if ev.Type == typ {
+			if ev.Type == typ || typ == "" {
 				return ev
 			}
 		case <-timeout:
-			td.t.Fatalf("no %s event", typ)
+			td.t.Fatalf("no %s event (\"\": any)", typ)
 		}
 	}
 }
