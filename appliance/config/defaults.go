@@ -52,6 +52,22 @@ func applyDefaults(c *Config, present func(path string) bool) {
 		}
 		setInt(&l.Queue, p+".queue", DefaultLogQueue)
 	}
+	for i := range c.Services {
+		t := c.Services[i].TLS
+		if t == nil {
+			continue
+		}
+		p := fmt.Sprintf("services[%d].tls", i)
+		setStr(&t.Policy, p+".policy", "intermediate")
+		if t.Policy == "modern" {
+			setStr(&t.MinVersion, p+".min_version", "1.3")
+		} else {
+			setStr(&t.MinVersion, p+".min_version", "1.2")
+		}
+		if t.Default == "" && !present(p+".default") && len(t.Certificates) > 0 {
+			t.Default = t.Certificates[0].Name
+		}
+	}
 	setDur(&c.Time.StepThreshold, "time.step_threshold", DefaultStepThreshold)
 	setDur(&c.Time.MinPoll, "time.min_poll", DefaultMinPoll)
 	setDur(&c.Time.MaxPoll, "time.max_poll", DefaultMaxPoll)

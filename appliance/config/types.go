@@ -365,7 +365,55 @@ type Service struct {
 	// (RFC 7239, HAProxy's option forwarded); [] adds none. Default: all
 	// three in http mode (nil: absent).
 	ForwardHeaders *[]string `yaml:"forward_headers,omitempty" json:"forward_headers,omitempty"`
+	// TLS terminates TLS on the service's listen addresses (HAProxy's
+	// "bind ... ssl crt"): the proxy handshakes with the client, then serves
+	// the decrypted stream in the service's mode. Absent: plain TCP.
+	TLS *TLS `yaml:"tls,omitempty" json:"tls,omitempty"`
 }
+
+// TLS is a service's TLS termination (docs/tls.md).
+type TLS struct {
+	// Certificates are the certificates the service can serve; the client's
+	// SNI name picks one: a certificate whose DNS names hold the name
+	// exactly wins over a wildcard match; among several (an ECDSA and an
+	// RSA one for the same names) the first the client supports. At least
+	// one is required.
+	Certificates []TLSCertificate `yaml:"certificates" json:"certificates"`
+	// Default names the certificate served when the client sends no SNI or
+	// one no certificate matches. Default: the first.
+	Default string `yaml:"default,omitempty" json:"default,omitempty"`
+	// MinVersion is the lowest protocol version accepted, "1.2" or "1.3".
+	// Default: "1.2" ("1.3" with policy modern).
+	MinVersion string `yaml:"min_version,omitempty" json:"min_version"`
+	// Policy is the cipher and curve policy, Mozilla's "intermediate" (TLS
+	// 1.2 with ECDHE and AEAD ciphers only, and TLS 1.3) or "modern" (TLS
+	// 1.3 only). Default: intermediate.
+	Policy string `yaml:"policy,omitempty" json:"policy"`
+	// ALPN lists the protocols offered by ALPN; only "http/1.1" for now
+	// (h2 is not supported yet). Default: [http/1.1] in http mode, none in
+	// tcp mode.
+	ALPN *[]string `yaml:"alpn,omitempty" json:"alpn,omitempty"`
+}
+
+// TLSCertificate is one certificate of a service: a certificate of the
+// store (halbctl cert add) by name, or a pair of PEM files.
+type TLSCertificate struct {
+	// Name is the certificate's name in the store, or, with Cert and Key,
+	// the name the service knows the files by. Required, unique in the
+	// service.
+	Name string `yaml:"name" json:"name"`
+	// Cert is the path of a PEM file with the certificate chain, leaf
+	// first. Absent: the store's certificate Name.
+	Cert string `yaml:"cert,omitempty" json:"cert,omitempty"`
+	// Key is the path of the PEM private key of Cert; required with Cert.
+	Key string `yaml:"key,omitempty" json:"key,omitempty"`
+}
+
+// TLS versions and policies of services[].tls.
+var (
+	TLSVersions = []string{"1.2", "1.3"}
+	TLSPolicies = []string{"intermediate", "modern"}
+)
 
 // Forwards reports whether the proxy adds field f (ForwardFor,
 // ForwardProto or Forwarded) to the service's requests: when

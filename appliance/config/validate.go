@@ -741,6 +741,9 @@ func (v *validator) services(c *Config, backends map[string]bool) {
 				v.errf(fmt.Sprintf("%s.accept_proxy[%d]", path, j), "%q is not a network in CIDR form (e.g. 10.0.0.0/8)", n)
 			}
 		}
+		if s.TLS != nil {
+			v.serviceTLS(path+".tls", s)
+		}
 		for j, r := range s.Routes {
 			p := fmt.Sprintf("%s.routes[%d]", path, j)
 			if r.Host != "" && !validRouteHost(r.Host) {
@@ -756,6 +759,70 @@ func (v *validator) services(c *Config, backends map[string]bool) {
 			}
 		}
 	}
+}
+
+// serviceTLS checks a service's tls section. The certificates themselves
+// are read and checked when the config is applied (the proxy's Prepare),
+// where a missing or invalid one is refused at its field and line too.
+func (v *validator) serviceTLS(path string, s *Service) {
+	t := s.TLS
+	if len(t.Certificates) == 0 {
+		v.errf(path+".certificates", "at least one certificate is required")
+	}
+	seen := map[string]bool{}
+	for j, c := range t.Certificates {
+		p := fmt.Sprintf("%s.certificates[%d]", path, j)
+		switch {
+		case c.Name == "":
+			v.errf(p+".name", "is required")
+		case !ValidCertName(c.Name):
+			v.errf(p+".name", "%q is not a certificate name (a-z, 0-9, '.', '_', '-'; up to 63)", c.Name)
+		case seen[c.Name]:
+			v.errf(p+".name", "%q is listed twice", c.Name)
+		}
+		seen[c.Name] = true
+		if (c.Cert == "") != (c.Key == "") {
+			v.errf(p, "cert and key go together (neither: the store's certificate %q)", c.Name)
+		}
+		for _, f := range []struct{ key, val string }{{"cert", c.Cert}, {"key", c.Key}} {
+			if f.val != "" && !strings.HasPrefix(f.val, "/") {
+				v.errf(p+"."+f.key, "%q must be an absolute path", f.val)
+			}
+		}
+	}
+	if t.Default != "" && !seen[t.Default] {
+		v.errf(path+".default", "%q is not one of the service's certificates", t.Default)
+	}
+	v.oneOf(path+".policy", t.Policy, TLSPolicies)
+	v.oneOf(path+".min_version", t.MinVersion, TLSVersions)
+	if t.Policy == "modern" && t.MinVersion == "1.2" {
+		v.errf(path+".min_version", "policy modern is TLS 1.3 only")
+	}
+	if t.ALPN != nil {
+		for j, a := range *t.ALPN {
+			if a != "http/1.1" {
+				v.errf(fmt.Sprintf("%s.alpn[%d]", path, j), "%q is not supported (only http/1.1; h2 is not implemented yet)", a)
+			} else if s.Mode == "tcp" {
+				v.errf(fmt.Sprintf("%s.alpn[%d]", path, j), "http/1.1 needs mode: http")
+			}
+		}
+	}
+}
+
+// ValidCertName reports whether s is a certificate name of the store:
+// [a-z0-9][a-z0-9._-]{0,62}.
+func ValidCertName(s string) bool {
+	if len(s) == 0 || len(s) > 63 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		ok := c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || i > 0 && (c == '.' || c == '_' || c == '-')
+		if !ok {
+			return false
+		}
+	}
+	return true
 }
 
 func validRouteHost(h string) bool {

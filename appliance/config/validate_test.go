@@ -770,6 +770,57 @@ func TestValidateServices(t *testing.T) {
     listen: []
     default_backend: www
 `, []string{"halb.yaml:6: services[0].listen: at least one host:port is required"}},
+		// TLS termination.
+		{"tls valid", serviceDoc + `
+  - name: web
+    listen: [":443"]
+    default_backend: www
+    tls:
+      certificates:
+        - {name: www.example.com}
+        - {name: files, cert: /etc/halb/a.pem, key: /etc/halb/a.key}
+      default: files
+      min_version: "1.3"
+      alpn: [http/1.1]
+  - name: db
+    mode: tcp
+    listen: [":5433"]
+    default_backend: www
+    tls: {certificates: [{name: db}], policy: modern}
+`, nil},
+		{"tls invalid", serviceDoc + `
+  - name: web
+    listen: [":443"]
+    default_backend: www
+    tls:
+      certificates:
+        - {name: Web}
+        - {name: a, cert: /a.pem}
+        - {name: a, cert: a.pem, key: /a.key}
+        - {cert: /b.pem, key: /b.key}
+      default: nope
+      min_version: "1.1"
+      policy: old
+      alpn: [h2]
+  - name: db
+    mode: tcp
+    listen: [":5433"]
+    default_backend: www
+    tls: {certificates: [], policy: modern, min_version: "1.2", alpn: [http/1.1]}
+`, []string{
+			`halb.yaml:10: services[0].tls.certificates[0].name: "Web" is not a certificate name (a-z, 0-9, '.', '_', '-'; up to 63)`,
+			`halb.yaml:11: services[0].tls.certificates[1]: cert and key go together (neither: the store's certificate "a")`,
+			`halb.yaml:12: services[0].tls.certificates[2].name: "a" is listed twice`,
+			`halb.yaml:12: services[0].tls.certificates[2].cert: "a.pem" must be an absolute path`,
+			`halb.yaml:13: services[0].tls.certificates[3].name: is required`,
+			`halb.yaml:14: services[0].tls.default: "nope" is not one of the service's certificates`,
+			`halb.yaml:15: services[0].tls.min_version: "1.1" is not one of 1.2, 1.3`,
+			`halb.yaml:16: services[0].tls.policy: "old" is not one of intermediate, modern`,
+			`halb.yaml:17: services[0].tls.alpn[0]: "h2" is not supported (only http/1.1; h2 is not implemented yet)`,
+			`halb.yaml:22: services[1].tls.certificates: at least one certificate is required`,
+			`halb.yaml:22: services[1].tls.min_version: policy modern is TLS 1.3 only`,
+			`halb.yaml:22: services[1].tls.alpn[0]: http/1.1 needs mode: http`,
+		}},
 		// Timeouts, limits, PROXY protocol sources.
 		{"timeouts and limits valid", serviceDoc + `
   - name: web
@@ -1303,7 +1354,7 @@ peers:
 		`halb.yaml:13: vrrp[0].vips[0]: "10.0.0.1" is not an address in CIDR form (e.g. 172.16.0.100/24)`,
 		`halb.yaml:16: services[0].listen[0]: "80" is not host:port (IPv6 as [addr]:port)`,
 		`halb.yaml:17: services[0].default_backend: backend "nope" is not defined`,
-		`halb.yaml:18: services[0].bogus: unknown key "bogus" (known keys here: name, listen, mode, routes, default_backend, timeouts, limits, accept_proxy, response_headers, min_healthy, access_log, forward_headers)`,
+		`halb.yaml:18: services[0].bogus: unknown key "bogus" (known keys here: name, listen, mode, routes, default_backend, timeouts, limits, accept_proxy, response_headers, min_healthy, access_log, forward_headers, tls)`,
 		`halb.yaml:20: time.max_offset: "soon" is not a duration (e.g. 200ms, 2s)`,
 		`halb.yaml:23: peers[1].name: "lb2" is already used by peers[0]`,
 		`halb.yaml:23: peers[1].address: "lb2" is not an IP address`,

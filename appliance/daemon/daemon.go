@@ -558,6 +558,17 @@ func prepareErrors(name string, raw []byte, cfg *config.Config, component string
 			out = append(out, &config.Error{File: name, Line: config.LineOf(raw, "observe.listen"), Path: "observe.listen", Msg: msg})
 			continue
 		}
+		var ce *proxy.CertError
+		if errors.As(e, &ce) {
+			path := ""
+			for i, s := range cfg.Services {
+				if s.Name == ce.Service {
+					path = fmt.Sprintf("services[%d].tls.certificates[%d]", i, ce.Index)
+				}
+			}
+			out = append(out, &config.Error{File: name, Line: config.LineOf(raw, path), Path: path, Msg: ce.Err.Error()})
+			continue
+		}
 		if !errors.As(e, &be) {
 			out = append(out, &config.Error{File: name, Msg: component + ": " + e.Error()})
 			continue

@@ -538,6 +538,15 @@ func TestRejectionKeepsRunningConfig(t *testing.T) {
 		t.Errorf("the error does not name the file as sent: %v", err)
 	}
 
+	// A certificate that cannot be loaded, at its field and line.
+	noCert := strings.Replace(good, "min_healthy: 1}", "min_healthy: 1, tls: {certificates: [{name: a, cert: /nonexistent.crt, key: /nonexistent.key}]}}", 1)
+	_, err = td.Apply("tls.yaml", []byte(noCert))
+	if !errors.Is(err, api.ErrConflict) {
+		t.Fatalf("Apply with a missing certificate: %v, want ErrConflict", err)
+	}
+	unchanged("missing certificate", 1)
+	lastError("missing certificate", "api", "tls.yaml:3: services[0].tls.certificates[0]: open /nonexistent.crt: no such file or directory")
+
 	// A held address beside a free one (y), by Apply and by Reload.
 	busy := configOf(service("web", x+","+y+","+held.Addr().String(), "b", 1), backend("b", "s1="+srv))
 	why := fmt.Sprintf(`:3: services[0].listen[2]: service "web" cannot listen on %s: bind: address already in use`, held.Addr())

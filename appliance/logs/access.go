@@ -48,6 +48,12 @@ type Access struct {
 	Termination [2]byte
 	// Request line (http): method, host, path (with query), protocol.
 	Method, Host, Path, Proto string
+	// TLS, when the service terminates it: the version ("TLSv1.3"), the
+	// cipher suite, the client's SNI name ("" none) and the handshake's
+	// time (HAProxy's %sslv, %sslc, %[ssl_fc_sni], %Th; the connection's
+	// first request only, 0 for the next ones).
+	TLSVersion, TLSCipher, SNI string
+	Handshake                  time.Duration
 }
 
 // AccessLogger takes access records. Access must not block and must not

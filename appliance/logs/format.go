@@ -71,6 +71,10 @@ func appendFrac(b []byte, v, digits int) []byte {
 // docs/logging.md describes every field.
 func appendAccess(b []byte, r *Access) []byte {
 	start := len(b)
+	// The TLS fields end the line; the request line is cut to leave them
+	// room.
+	var tlsBuf [128]byte
+	tlsPart := appendTLS(tlsBuf[:0], r)
 	b = appendClient(b, r.Client)
 	b = append(b, " ["...)
 	b = appendAcceptDate(b, r.Start)
@@ -132,7 +136,7 @@ func appendAccess(b []byte, r *Access) []byte {
 	b = strconv.AppendInt(b, int64(r.Retries), 10)
 	b = append(b, " -/-"...)
 	if !r.HTTP {
-		return b
+		return append(b, tlsPart...)
 	}
 	// The Host header, as HAProxy's "capture request header Host" shows it.
 	b = append(b, " {"...)
@@ -142,7 +146,7 @@ func appendAccess(b []byte, r *Access) []byte {
 		b = append(b, "<BADREQ>"...)
 	} else {
 		// Cut at MaxLine, leaving room for the closing quote.
-		limit := start + MaxLine - 1
+		limit := start + MaxLine - 1 - len(tlsPart)
 		for i, part := range [3]string{r.Method, r.Path, r.Proto} {
 			if part == "" {
 				continue
@@ -159,7 +163,27 @@ func appendAccess(b []byte, r *Access) []byte {
 			}
 		}
 	}
-	return append(b, '"')
+	return append(append(b, '"'), tlsPart...)
+}
+
+// appendTLS appends, for a TLS connection, " version/cipher/sni/Th" (sni
+// "-" when none, escaped as a header field and cut at 255 bytes; Th in ms).
+func appendTLS(b []byte, r *Access) []byte {
+	if r.TLSVersion == "" {
+		return b
+	}
+	b = append(b, ' ')
+	b = append(b, r.TLSVersion...)
+	b = append(b, '/')
+	b = append(b, r.TLSCipher...)
+	b = append(b, '/')
+	if r.SNI == "" {
+		b = append(b, '-')
+	} else {
+		b, _ = appendEscaped(b, r.SNI, true, len(b)+255)
+	}
+	b = append(b, '/')
+	return appendMillis(b, r.Handshake)
 }
 
 // appendClient appends ip:port as HAProxy does (an IPv6 address without

@@ -44,6 +44,20 @@ var accessCases = func() []struct {
 			Server: "srv1", Queue: 0, Connect: 0, Total: 5007 * ms, BytesIn: 10, BytesOut: 212, Termination: [2]byte{'c', 'D'}},
 		want: "10.0.1.2:33313 " + date + " db bck/srv1 0/0/5007 212 cD -/-/-/-/0 -/-",
 	}, {
+		name: "http over TLS",
+		r: func() Access {
+			r := *httpRecord(7)
+			r.TLSVersion, r.TLSCipher, r.SNI, r.Handshake = "TLSv1.3", "TLS_AES_128_GCM_SHA256", "www.example.com", 4*ms
+			return r
+		}(),
+		want: "10.0.0.5:51234 " + date + " web www/web1 0/0/1/3/5 200 512 - - ---- -/-/-/-/0 -/- {www.example.com} \"GET /item/7 HTTP/1.1\" TLSv1.3/TLS_AES_128_GCM_SHA256/www.example.com/4",
+	}, {
+		name: "tcp over TLS, no SNI",
+		r: Access{Start: start, Client: netip.MustParseAddrPort("10.0.1.2:33313"), Service: "db", Backend: "bck",
+			Server: "srv1", Queue: 0, Connect: 0, Total: 5007 * ms, BytesIn: 10, BytesOut: 212, Termination: [2]byte{'-', '-'},
+			TLSVersion: "TLSv1.2", TLSCipher: "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"},
+		want: "10.0.1.2:33313 " + date + " db bck/srv1 0/0/5007 212 -- -/-/-/-/0 -/- TLSv1.2/TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256/-/0",
+	}, {
 		name: "tcp unset termination and client",
 		r:    Access{Start: start, Service: "db", Queue: -1, Connect: -1, Total: 0},
 		want: "-:- " + date + " db db/<NOSRV> -1/-1/0 0 -- -/-/-/-/0 -/-",
@@ -74,6 +88,12 @@ func TestAccessLineLimit(t *testing.T) {
 	}
 	if !strings.HasSuffix(string(line), "#7F\"") {
 		t.Fatalf("line does not end with a whole escape and the quote: ...%s", line[len(line)-10:])
+	}
+	// TLS fields keep their room at the end.
+	r.TLSVersion, r.TLSCipher, r.SNI = "TLSv1.3", "TLS_AES_128_GCM_SHA256", strings.Repeat("\x7f", 300)
+	line = appendAccess(nil, r)
+	if len(line) > MaxLine || !strings.HasSuffix(string(line), "#7F/0") || !strings.Contains(string(line), "#7F\" TLSv1.3/") {
+		t.Fatalf("line of %d bytes with TLS fields: ...%s", len(line), line[max(0, len(line)-120):])
 	}
 }
 

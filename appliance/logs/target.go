@@ -289,6 +289,12 @@ func journalVars(e *entry, tag string) map[string]string {
 	if r.Redispatched {
 		vars["HALB_REDISPATCHED"] = "1"
 	}
+	if r.TLSVersion != "" {
+		vars["HALB_TLS_VERSION"] = r.TLSVersion
+		vars["HALB_TLS_CIPHER"] = r.TLSCipher
+		vars["HALB_TLS_SNI"] = r.SNI
+		vars["HALB_TIME_HANDSHAKE_MS"] = string(appendMillis(nil, r.Handshake))
+	}
 	if r.HTTP {
 		vars["HALB_STATUS"] = fmt.Sprint(r.Status)
 		vars["HALB_TIME_REQUEST_MS"] = string(appendMillis(nil, r.Request))

@@ -11,7 +11,7 @@ import (
 type deadlines struct{ r, w mono }
 
 // read makes c's read deadline at, give or take tol.
-func (d *deadlines) read(c *net.TCPConn, at time.Time, tol time.Duration) {
+func (d *deadlines) read(c streamConn, at time.Time, tol time.Duration) {
 	m := monoOf(at)
 	if diff := time.Duration(m - d.r); d.r == 0 || diff > tol || diff < -tol {
 		c.SetReadDeadline(at)
@@ -20,7 +20,7 @@ func (d *deadlines) read(c *net.TCPConn, at time.Time, tol time.Duration) {
 }
 
 // write makes c's write deadline at, give or take tol.
-func (d *deadlines) write(c *net.TCPConn, at time.Time, tol time.Duration) {
+func (d *deadlines) write(c streamConn, at time.Time, tol time.Duration) {
 	m := monoOf(at)
 	if diff := time.Duration(m - d.w); d.w == 0 || diff > tol || diff < -tol {
 		c.SetWriteDeadline(at)
@@ -29,7 +29,7 @@ func (d *deadlines) write(c *net.TCPConn, at time.Time, tol time.Duration) {
 }
 
 // clear removes both deadlines.
-func (d *deadlines) clear(c *net.TCPConn) {
+func (d *deadlines) clear(c streamConn) {
 	c.SetDeadline(time.Time{})
 	*d = deadlines{}
 }

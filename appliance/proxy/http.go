@@ -38,7 +38,8 @@ const respBufSize = 8 << 10
 type httpConn struct {
 	s  *service
 	st *serviceState // of the current request
-	c  *net.TCPConn
+	c  *net.TCPConn  // the socket (nil while parked detached)
+	t  *tlsClient    // nil: no TLS
 	*work
 	rec           *requestRecord // the request's record, once it has one
 	client, local netip.AddrPort
@@ -49,7 +50,7 @@ type httpConn struct {
 	// (firstByte: TR and Ta count from then); its record starts at
 	// recStart: when the connection was accepted, or when the previous
 	// request ended (logged: a wall-clock time).
-	recStart     time.Time
+	recStart     int64 // wall clock, unix nanoseconds (it is only logged)
 	firstByte    mono
 	headDeadline mono // the current head must be complete by then
 	begun        bool
@@ -78,7 +79,13 @@ var recordPool = sync.Pool{New: func() any { return new(requestRecord) }}
 func (h *httpConn) record() *requestRecord {
 	if h.rec == nil {
 		r := recordPool.Get().(*requestRecord)
-		r.Access = newRecord(h.recStart, h.client, h.s.name, true)
+		r.Access = newRecord(time.Unix(0, h.recStart), h.client, h.s.name, true)
+		if h.t != nil {
+			h.t.info.record(&r.Access)
+			if !h.first {
+				r.Handshake = 0
+			}
+		}
 		h.rec = r
 	}
 	return h.rec
@@ -120,7 +127,7 @@ const (
 )
 
 func (h *httpConn) serve(pre []byte, accepted time.Time) {
-	h.recStart = accepted
+	h.recStart = accepted.UnixNano()
 	h.first = true
 	h.st = h.s.state.Load()
 	h.headDeadline = monoOf(time.Now().Add(h.st.cfg.Timeouts.HTTPRequest.D()))
@@ -138,7 +145,7 @@ func (h *httpConn) close() {
 		h.linger()
 	}
 	h.releaseWork()
-	h.c.Close()
+	h.conn().Close()
 	h.s.stats.active.Add(-1)
 }
 
@@ -156,7 +163,7 @@ const (
 // what the client still sends is read and dropped until it closes, or for
 // lingerTime or lingerBytes at most.
 func (h *httpConn) linger() {
-	if h.c.CloseWrite() != nil {
+	if h.conn().CloseWrite() != nil {
 		return
 	}
 	var small [512]byte
@@ -166,7 +173,7 @@ func (h *httpConn) linger() {
 	}
 	h.dl.read(h.c, time.Now().Add(lingerTime), 0)
 	for n := 0; n < lingerBytes; {
-		m, err := h.c.Read(b)
+		m, err := h.conn().Read(b)
 		n += m
 		if err != nil {
 			return
@@ -264,7 +271,7 @@ func (h *httpConn) readSoon(d time.Duration) (got, gone, waited bool) {
 	h.ob, h.sb = nil, nil
 	h.r, h.w = 0, 0
 	h.dl.read(h.c, time.Now().Add(d), d/2)
-	n, err := h.c.Read(h.buf)
+	n, err := h.conn().Read(h.buf)
 	h.w = n
 	if n > 0 {
 		return true, false, true
@@ -278,6 +285,9 @@ func (h *httpConn) readSoon(d time.Duration) (got, gone, waited bool) {
 func (h *httpConn) wait(d time.Duration, brief, head bool) waitResult {
 	if d <= 0 {
 		return waitGone
+	}
+	if h.t != nil && h.t.pending() {
+		return waitReady
 	}
 	first := time.Duration(0)
 	if brief {
@@ -300,7 +310,7 @@ func (h *httpConn) wait(d time.Duration, brief, head bool) waitResult {
 		// parked: it may resume at once.
 		c := h.c
 		h.c = nil
-		if p.park(c, d-first, h, !head) == nil {
+		if p.park(c, d-first, h, !head && h.t == nil) == nil {
 			return waitParked
 		}
 		h.c = c
@@ -322,7 +332,7 @@ func (h *httpConn) wait(d time.Duration, brief, head bool) waitResult {
 // invalid, the head reaches its size limit, or the client closes; then
 // run takes it with the bytes in partial, as if it had read them itself.
 func (h *httpConn) parkedRead(fd int) bool {
-	if !h.parkedHead {
+	if !h.parkedHead || h.t != nil {
 		return false
 	}
 	lim := h.s.state.Load().cfg.Limits
@@ -366,6 +376,14 @@ func (h *httpConn) unpark(c *net.TCPConn, timedOut bool) {
 	default:
 		h.run()
 	}
+}
+
+// conn is the client stream: the socket, or TLS over it.
+func (h *httpConn) conn() streamConn {
+	if h.t != nil {
+		return h.t
+	}
+	return h.c
 }
 
 // waitReadable blocks until c has bytes (or EOF) to read, or its read
@@ -495,7 +513,13 @@ func (h *httpConn) readHead(st *serviceState) headState {
 		}
 		from := h.w
 		h.dl.read(h.c, h.headDeadline.time(), 0) // a wait may have left a shorter one
-		n, err := readNow(h.c, h.buf[h.w:])
+		var n int
+		var err error
+		if h.t != nil {
+			n, err = h.t.readNow(h.buf[h.w:])
+		} else {
+			n, err = readNow(h.c, h.buf[h.w:])
+		}
 		if n > 0 {
 			h.w += n
 			// Parsing again is worth it only when a line ended, while
@@ -608,7 +632,7 @@ func (h *httpConn) finish() {
 		r := h.record()
 		r.Total = now.Sub(h.firstByte.time())
 		h.s.account(h.st, &r.Access, r.be, r.srv)
-		h.begun, h.recStart = false, now
+		h.begun, h.recStart = false, now.UnixNano()
 	}
 	if r := h.rec; r != nil {
 		r.be, r.srv = nil, nil
@@ -630,7 +654,7 @@ func (h *httpConn) fail(status int, term [2]byte) {
 		i := bytes.Index(msg, []byte("\r\n")) + 2
 		msg = append(append(append(make([]byte, 0, len(msg)+len(h.st.respFields)), msg[:i]...), h.st.respFields...), msg[i:]...)
 	}
-	n, _ := h.c.Write(msg)
+	n, _ := h.conn().Write(msg)
 	h.out(int64(n))
 }
 
@@ -1056,7 +1080,7 @@ func (h *httpConn) sendBody(st *serviceState, x *attempt) bool {
 		if !x.info.chunked && int64(len(room)) > remaining {
 			room = room[:remaining]
 		}
-		n, err := h.c.Read(room)
+		n, err := h.conn().Read(room)
 		if n > 0 {
 			h.w += n
 			chunk := h.buf[h.r:h.w]
@@ -1281,7 +1305,7 @@ func (h *httpConn) response(st *serviceState, x *attempt, start time.Time) outco
 	for resp.Status >= 100 && resp.Status < 200 && resp.Status != 101 {
 		out := h.buildResponse((*h.ob)[:0], x, false)
 		h.dl.write(h.c, time.Now().Add(t.Client.D()), t.Client.D()/8)
-		n, err := h.c.Write(out)
+		n, err := h.conn().Write(out)
 		h.out(int64(n))
 		if err != nil {
 			h.rec.Termination = byTimeout(err, 'C', 'D')
@@ -1316,7 +1340,7 @@ func (h *httpConn) response(st *serviceState, x *attempt, start time.Time) outco
 		out := h.buildResponse((*h.ob)[:0], x, false)
 		out = append(out, (*h.sb)[x.headBytes:x.have]...)
 		h.dl.write(h.c, time.Now().Add(t.Client.D()), t.Client.D()/8)
-		n, err := h.c.Write(out)
+		n, err := h.conn().Write(out)
 		h.out(int64(n))
 		if err != nil {
 			h.rec.Termination = byTimeout(err, 'C', 'D')
@@ -1332,7 +1356,7 @@ func (h *httpConn) response(st *serviceState, x *attempt, start time.Time) outco
 		h.releaseWork()
 		h.dl.clear(h.c)
 		x.sc.dl.clear(x.sc.TCPConn)
-		in, outN, end := tunnel(h.c, x.sc.TCPConn, t.Tunnel.D(), t.Tunnel.D())
+		in, outN, end := tunnel(h.conn(), x.sc.TCPConn, t.Tunnel.D(), t.Tunnel.D())
 		h.in(in)
 		h.out(outN)
 		h.rec.Termination = end
@@ -1374,11 +1398,11 @@ func (h *httpConn) response(st *serviceState, x *attempt, start time.Time) outco
 	var err error
 	if len(out)+len(avail) <= cap(out) {
 		var n int
-		n, err = h.c.Write(append(out, avail...))
+		n, err = h.conn().Write(append(out, avail...))
 		sent = int64(n)
 	} else {
 		h.vec = append(h.vec[:0], out, avail)
-		sent, err = h.vec.WriteTo(h.c)
+		sent, err = h.vec.WriteTo(h.conn())
 	}
 	if err != nil {
 		h.out(sent)
@@ -1441,7 +1465,7 @@ func (h *httpConn) relayBody(st *serviceState, x *attempt, remaining int64) (int
 				done = remaining == 0
 			}
 			h.dl.write(h.c, time.Now().Add(t.Client.D()), t.Client.D()/8)
-			w, werr := h.c.Write(chunk)
+			w, werr := h.conn().Write(chunk)
 			sent += int64(w)
 			if werr != nil {
 				h.rec.Termination = byTimeout(werr, 'C', 'D')
@@ -1498,8 +1522,14 @@ func (h *httpConn) buildRequest(out []byte) []byte {
 		out = h.client.Addr().AppendTo(out)
 		out = append(out, "\r\n"...)
 	}
+	scheme := "http"
+	if h.t != nil {
+		scheme = "https"
+	}
 	if st.fwdProto {
-		out = append(out, "X-Forwarded-Proto: http\r\n"...)
+		out = append(out, "X-Forwarded-Proto: "...)
+		out = append(out, scheme...)
+		out = append(out, "\r\n"...)
 	}
 	if st.forwarded {
 		out = append(out, "Forwarded: for="...)
@@ -1515,7 +1545,9 @@ func (h *httpConn) buildRequest(out []byte) []byte {
 			out = append(out, req.Host...)
 			out = append(out, '"')
 		}
-		out = append(out, ";proto=http\r\n"...)
+		out = append(out, ";proto="...)
+		out = append(out, scheme...)
+		out = append(out, "\r\n"...)
 	}
 	out = append(out, "\r\n"...)
 	h.bodySent = 0

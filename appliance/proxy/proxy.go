@@ -58,6 +58,12 @@ type Component struct {
 
 	ctr    counters                   // by name, across reloads
 	access atomic.Pointer[accessSink] // nil: no access records
+
+	// TLS termination: how certificates are loaded (SetCertLoaders), and
+	// the session ticket keys every service shares.
+	loadStore CertLoader
+	loadFiles FileLoader
+	tickets   ticketKeys
 }
 
 // accessSink holds the access logger (an interface in an atomic pointer).
@@ -305,6 +311,9 @@ func (c *Component) reconciled(gen uint64, stopped bool) {
 func (c *Component) Prepare(cfg *config.Config) error {
 	c.reloadMu.Lock()
 	defer c.reloadMu.Unlock()
+	if err := c.certErrors(cfg, time.Now()); err != nil {
+		return err
+	}
 	if err := c.pool.bind(cfg); err != nil {
 		return err
 	}
@@ -344,10 +353,14 @@ func (c *Component) Run(ctx context.Context) error {
 	defer sweep.Stop()
 	ramp := time.NewTicker(rampStep)
 	defer ramp.Stop()
+	tickets := time.NewTicker(ticketRotate)
+	defer tickets.Stop()
 	for {
 		select {
 		case <-ramp.C:
 			c.ramp(c.now())
+		case now := <-tickets.C:
+			c.rotateTickets(now)
 		case <-ctx.Done():
 			c.reconciled(0, true) // Apply calls waiting return now
 			c.reloadMu.Lock()
@@ -459,7 +472,13 @@ func (c *Component) reconcile() {
 		}
 		// New connections and requests use the new state; open ones finish
 		// on theirs.
-		s.state.Store(newServiceState(sc, backends))
+		nst := newServiceState(sc, backends)
+		var old *tlsTerm
+		if ost := s.state.Load(); ost != nil {
+			old = ost.tls
+		}
+		nst.tls = c.termFor(old, &sc, time.Now())
+		s.state.Store(nst)
 		listening, err := c.pool.take(s, sc.Listen)
 		if err != nil {
 			// Only when a socket closed between Apply and now.
@@ -498,6 +517,8 @@ type serviceState struct {
 	respNames  []string // their names, lower case
 
 	fwdFor, fwdProto, forwarded bool // forward_headers
+
+	tls *tlsTerm // nil: no TLS; shared by the service's states
 }
 
 type route struct {
@@ -606,6 +627,7 @@ type ServiceStatus struct {
 	Listening []string        `json:"listening"`
 	Error     string          `json:"error,omitempty"`
 	Backend   string          `json:"backend"`
+	TLS       *TLSStatus      `json:"tls,omitempty"`
 	Stats     ServiceCounters `json:"stats"`
 	Backends  []BackendStatus `json:"backends"`
 }
@@ -626,6 +648,10 @@ func (c *Component) Status() any {
 			Stats: s.stats.snapshot(), Listening: append([]string{}, s.listening...), Backends: []BackendStatus{}}
 		for _, be := range st.backendList() {
 			ss.Backends = append(ss.Backends, be.status())
+		}
+		if st.tls != nil {
+			ss.TLS = st.tls.status(time.Now())
+			ss.Stats.TLS = s.stats.tlsSnapshot()
 		}
 		out = append(out, ss)
 	}

@@ -83,6 +83,11 @@ type serviceStats struct {
 	latency                                               [len(latencyBounds) + 1]atomic.Int64
 	latencySumMicros                                      atomic.Int64
 	totalTime                                             histogram
+	// TLS: handshakes completed, of them resumed, failed by reason (by
+	// index in HandshakeFailures), completed by version (1.2, 1.3).
+	tlsOK, tlsResumed atomic.Int64
+	tlsFail           [9]atomic.Int64
+	tlsVersions       [2]atomic.Int64
 }
 
 // opened counts a client connection open (conns counts it at accept).
@@ -117,6 +122,8 @@ type ServiceCounters struct {
 	// TotalTime is the histogram of whole requests (http, HAProxy's Ta)
 	// and connections (tcp, Tt).
 	TotalTime Histogram `json:"total_time"`
+	// TLS counts the handshakes of a service that terminates TLS.
+	TLS *TLSCounters `json:"tls,omitempty"`
 }
 
 // Histogram is a distribution of durations: Counts[i] observations at

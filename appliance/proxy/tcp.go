@@ -74,12 +74,37 @@ func (s *service) handle(c *net.TCPConn) {
 		}
 		pre = rest
 	}
+	var tc *tlsClient
+	if st.tls != nil {
+		// The handshake is bounded as a request head (http) or by the
+		// client's idle timeout (tcp).
+		d := st.cfg.Timeouts.Client.D()
+		if s.mode != "tcp" {
+			d = st.cfg.Timeouts.HTTPRequest.D()
+		}
+		var err error
+		tc, err = s.handshake(c, pre, st.tls, accepted.Add(d))
+		if err != nil {
+			why := handshakeFailure(err)
+			s.stats.tlsFailed(why)
+			s.logLimited("tls:"+why, "TLS handshake failed", "service", s.name, "client", client, "reason", why, "err", err)
+			c.Close()
+			s.stats.active.Add(-1)
+			return
+		}
+		s.stats.tlsDone(&tc.info)
+		pre = nil
+	}
 	if s.mode == "tcp" {
-		s.forwardTCP(c, st, client, local, pre, accepted)
+		var cc streamConn = c
+		if tc != nil {
+			cc = tc
+		}
+		s.forwardTCP(cc, st, client, local, pre, accepted, tc)
 		s.stats.active.Add(-1)
 		return
 	}
-	h := &httpConn{s: s, c: c, client: client, local: local}
+	h := &httpConn{s: s, c: c, t: tc, client: client, local: local}
 	h.serve(pre, accepted)
 }
 
@@ -116,9 +141,12 @@ func readProxyHeader(c *net.TCPConn, timeout time.Duration) (proxyproto.Header, 
 // connection (nothing has been sent yet, so a retry is safe), then copies
 // both ways with half-close passed on and the client/server idle timeouts.
 // It accounts the connection (one access record) when it ends.
-func (s *service) forwardTCP(client *net.TCPConn, st *serviceState, from, to netip.AddrPort, pre []byte, accepted time.Time) {
+func (s *service) forwardTCP(client streamConn, st *serviceState, from, to netip.AddrPort, pre []byte, accepted time.Time, tc *tlsClient) {
 	defer client.Close()
 	rec := newRecord(accepted, from, s.name, false)
+	if tc != nil {
+		tc.info.record(&rec)
+	}
 	be := st.def
 	if be == nil || len(be.servers) == 0 {
 		s.stats.noServer.Add(1)
@@ -186,7 +214,7 @@ func (s *service) forwardTCP(client *net.TCPConn, st *serviceState, from, to net
 // not timed out by the other (HAProxy's client/server timeouts count
 // activity both ways on a side).
 type side struct {
-	c    *net.TCPConn
+	c    streamConn
 	who  byte // 'C' client, 'S' server: in termination states
 	idle time.Duration
 	last atomic.Int64 // unix nanoseconds
@@ -203,7 +231,7 @@ func (s *side) touch(now time.Time) { s.last.Store(now.UnixNano()) }
 // ends both. It returns the bytes copied from a to b and from b to a, and
 // the termination state: "--" when both directions ended, else the first
 // failure's (CD, SD, or cD, sD for an idle timeout).
-func tunnel(a, b *net.TCPConn, aIdle, bIdle time.Duration) (ab, ba int64, end [2]byte) {
+func tunnel(a, b streamConn, aIdle, bIdle time.Duration) (ab, ba int64, end [2]byte) {
 	now := time.Now()
 	var state atomic.Uint32
 	sa := &side{c: a, who: 'C', idle: aIdle, end: &state}

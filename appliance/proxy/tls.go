@@ -1,0 +1,674 @@
+package proxy
+
+import (
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"halb/appliance/config"
+	"halb/appliance/logs"
+)
+
+// TLS termination (services[].tls, docs/tls.md). The handshake is Go's
+// crypto/tls on the connection's own goroutine; the decrypted stream is
+// then served by the same http and tcp code as a plain one, through a
+// tlsClient. Two things make a tls.Conn fit that code, which parks idle
+// connections on their socket's readiness and reads what the kernel holds
+// without waiting:
+//   - tlsRaw, under the tls.Conn, hands it at most one TLS record per read
+//     and keeps what follows in the socket's bytes for later, so the
+//     tls.Conn never holds bytes of a record it has not decrypted: when
+//     tlsRaw has nothing pending, the socket's readiness is the stream's.
+//   - tlsClient reads a record's whole plaintext at once (into a buffer of
+//     its own when the caller's is smaller), so the tls.Conn never holds
+//     decrypted bytes either.
+//
+// A TLS connection parks attached (its tls.Conn stays), never detached.
+
+// maxPlain is the most plaintext one TLS record carries (RFC 8446 5.1).
+const maxPlain = 16384
+
+// tlsRaw is the socket under a tls.Conn (see above).
+type tlsRaw struct {
+	*net.TCPConn
+	more   []byte  // read from the socket past the record being handed over
+	hdr    [5]byte // the record header being read
+	hdrN   int     // bytes of hdr seen
+	body   int     // bytes of the current record's body not handed over yet
+	closed atomic.Bool
+}
+
+// Read hands over the socket's bytes up to the end of the current record.
+func (r *tlsRaw) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	var n int
+	if len(r.more) > 0 {
+		n = copy(p, r.more)
+		r.more = r.more[n:]
+		if len(r.more) == 0 {
+			r.more = nil
+		}
+	} else {
+		var err error
+		n, err = r.TCPConn.Read(p)
+		if n == 0 {
+			return 0, err
+		}
+	}
+	cut := r.scan(p[:n])
+	if cut < n {
+		r.more = append(append([]byte(nil), p[cut:n]...), r.more...)
+	}
+	return cut, nil
+}
+
+// scan follows the record framing over b and returns where the record it
+// is in ends (len(b) if not within b).
+func (r *tlsRaw) scan(b []byte) int {
+	for i := 0; i < len(b); {
+		if r.body > 0 {
+			k := min(r.body, len(b)-i)
+			i += k
+			r.body -= k
+			if r.body == 0 {
+				return i
+			}
+			continue
+		}
+		r.hdr[r.hdrN] = b[i]
+		r.hdrN++
+		i++
+		if r.hdrN == len(r.hdr) {
+			r.hdrN = 0
+			r.body = int(r.hdr[3])<<8 | int(r.hdr[4])
+			if r.body == 0 {
+				return i
+			}
+		}
+	}
+	return len(b)
+}
+
+// tlsClient is a client connection with TLS terminated.
+type tlsClient struct {
+	raw   *tlsRaw
+	tc    *tls.Conn
+	stage *[]byte // plaintext read ahead of a small read: stage[so:sn]
+	so    int
+	sn    int
+	info  tlsInfo
+}
+
+// tlsInfo is what the access log and counters learn of a handshake.
+type tlsInfo struct {
+	version, cipher uint16
+	sni             string
+	resumed         bool
+	handshake       time.Duration
+}
+
+// pending reports whether bytes of the stream are here without the socket
+// being readable.
+func (t *tlsClient) pending() bool { return t.sn > t.so || len(t.raw.more) > 0 }
+
+func (t *tlsClient) Read(p []byte) (int, error) {
+	if t.sn > t.so {
+		n := copy(p, (*t.stage)[t.so:t.sn])
+		t.so += n
+		if t.so == t.sn {
+			putBuf(t.stage)
+			t.stage, t.so, t.sn = nil, 0, 0
+		}
+		return n, nil
+	}
+	if len(p) >= maxPlain {
+		return t.tc.Read(p)
+	}
+	bp := getBuf(maxPlain)
+	n, err := t.tc.Read((*bp)[:maxPlain])
+	k := copy(p, (*bp)[:n])
+	if k < n {
+		t.stage, t.so, t.sn = bp, k, n
+	} else {
+		putBuf(bp)
+	}
+	if k > 0 && err != nil && t.sn > t.so {
+		err = nil // the rest first
+	}
+	return k, err
+}
+
+func (t *tlsClient) Write(p []byte) (int, error) { return t.tc.Write(p) }
+
+// Close sends close_notify (when the connection is not broken) and closes
+// the socket.
+func (t *tlsClient) Close() error {
+	if t.stage != nil {
+		putBuf(t.stage)
+		t.stage, t.so, t.sn = nil, 0, 0
+	}
+	if t.raw.closed.Swap(true) {
+		return nil
+	}
+	t.raw.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	return t.tc.Close()
+}
+
+// CloseWrite sends close_notify and shuts the socket's write side.
+func (t *tlsClient) CloseWrite() error {
+	if err := t.tc.CloseWrite(); err != nil {
+		return err
+	}
+	return t.raw.CloseWrite()
+}
+
+func (t *tlsClient) SetReadDeadline(at time.Time) error  { return t.raw.SetReadDeadline(at) }
+func (t *tlsClient) SetWriteDeadline(at time.Time) error { return t.raw.SetWriteDeadline(at) }
+func (t *tlsClient) SetDeadline(at time.Time) error      { return t.raw.SetDeadline(at) }
+
+// readNow reads what is here without waiting for the socket: n is 0 and
+// err nil when nothing is. A record that has begun to arrive is waited
+// for (within the read deadline).
+func (t *tlsClient) readNow(b []byte) (int, error) {
+	if !t.pending() {
+		rc, err := t.raw.SyscallConn()
+		if err != nil {
+			return 0, err
+		}
+		ready := false
+		if err := rc.Control(func(fd uintptr) {
+			var one [1]byte
+			_, _, e := unix.Recvfrom(int(fd), one[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+			ready = e != unix.EAGAIN
+		}); err != nil {
+			return 0, err
+		}
+		if !ready {
+			return 0, nil
+		}
+	}
+	n, err := t.Read(b)
+	if n == 0 && err == nil {
+		return 0, nil
+	}
+	return n, err
+}
+
+// streamConn is a client or server stream: a *net.TCPConn or a tlsClient.
+type streamConn interface {
+	io.ReadWriteCloser
+	CloseWrite() error
+	SetReadDeadline(time.Time) error
+	SetWriteDeadline(time.Time) error
+	SetDeadline(time.Time) error
+}
+
+// TLS configuration.
+
+// intermediateSuites are Mozilla's "intermediate" TLS 1.2 ciphers that Go
+// implements (the DHE ones it does not): ECDHE key exchange, AEAD ciphers.
+// TLS 1.3's are Go's (all AEAD).
+var intermediateSuites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+}
+
+// curves: the post-quantum hybrid first (Go's default), then Mozilla's
+// intermediate list.
+var curves = []tls.CurveID{tls.X25519MLKEM768, tls.X25519, tls.CurveP256, tls.CurveP384}
+
+// loadedCert is one certificate of a service as loaded at the last
+// (re)load.
+type loadedCert struct {
+	name string
+	cert *tls.Certificate // nil when it could not be loaded
+	err  error
+}
+
+// certSet picks a service's certificate by SNI.
+type certSet struct {
+	list  []loadedCert
+	exact map[string][]*tls.Certificate // by DNS name, lower case
+	wild  map[string][]*tls.Certificate // "*.example.com" by "example.com"
+	def   *tls.Certificate
+}
+
+func newCertSet(list []loadedCert, def string) *certSet {
+	cs := &certSet{list: list, exact: map[string][]*tls.Certificate{}, wild: map[string][]*tls.Certificate{}}
+	for _, lc := range list {
+		if lc.cert == nil {
+			continue
+		}
+		if cs.def == nil || lc.name == def {
+			cs.def = lc.cert
+		}
+		for _, n := range lc.cert.Leaf.DNSNames {
+			n = strings.ToLower(n)
+			if rest, ok := strings.CutPrefix(n, "*."); ok {
+				cs.wild[rest] = append(cs.wild[rest], lc.cert)
+			} else {
+				cs.exact[n] = append(cs.exact[n], lc.cert)
+			}
+		}
+	}
+	return cs
+}
+
+// pick chooses the certificate for hello: an exact name before a wildcard,
+// among several the first the client supports; the default otherwise.
+func (cs *certSet) pick(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	name := strings.ToLower(strings.TrimSuffix(hello.ServerName, "."))
+	choose := func(l []*tls.Certificate) *tls.Certificate {
+		for _, c := range l {
+			if hello.SupportsCertificate(c) == nil {
+				return c
+			}
+		}
+		if len(l) > 0 {
+			return l[0]
+		}
+		return nil
+	}
+	if name != "" {
+		if c := choose(cs.exact[name]); c != nil {
+			return c, nil
+		}
+		if i := strings.IndexByte(name, '.'); i > 0 {
+			if c := choose(cs.wild[name[i+1:]]); c != nil {
+				return c, nil
+			}
+		}
+	}
+	if cs.def == nil {
+		return nil, errNoCertificate
+	}
+	return cs.def, nil
+}
+
+var errNoCertificate = errors.New("no certificate could be loaded")
+
+// tlsTerm is a service's TLS termination, kept across reloads of the
+// service: its config is rebuilt when the certificates, the settings or
+// the session ticket keys change.
+type tlsTerm struct {
+	cfg   atomic.Pointer[tls.Config]
+	certs atomic.Pointer[certSet]
+	sc    atomic.Pointer[config.TLS]
+}
+
+// build makes the tls.Config of settings t with certificates cs and the
+// session ticket keys.
+func buildTLS(t *config.TLS, mode string, cs *certSet, keys [][32]byte) *tls.Config {
+	cfg := &tls.Config{
+		MinVersion:       tls.VersionTLS12,
+		CipherSuites:     intermediateSuites,
+		CurvePreferences: curves,
+		GetCertificate:   cs.pick,
+	}
+	if t.MinVersion == "1.3" || t.Policy == "modern" {
+		cfg.MinVersion = tls.VersionTLS13
+	}
+	switch {
+	case t.ALPN != nil:
+		cfg.NextProtos = *t.ALPN
+	case mode != "tcp":
+		cfg.NextProtos = []string{"http/1.1"}
+	}
+	if len(keys) > 0 {
+		cfg.SetSessionTicketKeys(keys)
+	}
+	return cfg
+}
+
+// ticketKeys are the session ticket keys of every service: a new one every
+// ticketRotate, ticketKeep kept to resume the sessions of their tickets.
+type ticketKeys struct {
+	mu      sync.Mutex
+	keys    [][32]byte // newest first: it encrypts new tickets
+	rotated time.Time
+}
+
+const (
+	ticketRotate = time.Hour
+	ticketKeep   = 12
+)
+
+// current returns the keys, rotating them first when due; changed: a new
+// key was made.
+func (k *ticketKeys) current(now time.Time) (keys [][32]byte, changed bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if len(k.keys) == 0 || now.Sub(k.rotated) >= ticketRotate {
+		var key [32]byte
+		rand.Read(key[:])
+		k.keys = append([][32]byte{key}, k.keys[:min(len(k.keys), ticketKeep-1)]...)
+		k.rotated = now
+		changed = true
+	}
+	return append([][32]byte(nil), k.keys...), changed
+}
+
+// CertError is a certificate of a service that could not be loaded.
+type CertError struct {
+	Service string // the service's name
+	Index   int    // in services[].tls.certificates
+	Name    string
+	Err     error
+}
+
+func (e *CertError) Error() string {
+	return fmt.Sprintf("service %q certificate %q: %v", e.Service, e.Name, e.Err)
+}
+
+func (e *CertError) Unwrap() error { return e.Err }
+
+// CertLoader loads a certificate of the store by name.
+type CertLoader func(name string, now time.Time) (tls.Certificate, error)
+
+// FileLoader loads a certificate from a pair of PEM files.
+type FileLoader func(certPath, keyPath string, now time.Time) (tls.Certificate, error)
+
+// loadFilesPlain is the FileLoader until SetCertLoaders gives another: the
+// pair must match and the leaf be valid now.
+func loadFilesPlain(certPath, keyPath string, now time.Time) (tls.Certificate, error) {
+	c, err := tls.LoadX509KeyPair(certPath, keyPath)
+	if err != nil {
+		return c, err
+	}
+	if now.After(c.Leaf.NotAfter) {
+		return c, fmt.Errorf("expired on %s", c.Leaf.NotAfter.UTC().Format(time.DateOnly))
+	}
+	return c, nil
+}
+
+// SetCertLoaders sets how certificates are loaded: store by name (nil: a
+// service naming one is refused), files by path (nil: a plain loader).
+// Call before Run.
+func (c *Component) SetCertLoaders(store CertLoader, files FileLoader) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.loadStore, c.loadFiles = store, files
+}
+
+// loadCerts loads the certificates of service sc.
+func (c *Component) loadCerts(sc *config.Service, now time.Time) []loadedCert {
+	c.mu.Lock()
+	store, files := c.loadStore, c.loadFiles
+	c.mu.Unlock()
+	if files == nil {
+		files = loadFilesPlain
+	}
+	out := make([]loadedCert, 0, len(sc.TLS.Certificates))
+	for _, tc := range sc.TLS.Certificates {
+		var cert tls.Certificate
+		var err error
+		switch {
+		case tc.Cert != "":
+			cert, err = files(tc.Cert, tc.Key, now)
+		case store == nil:
+			err = errors.New("no certificate store")
+		default:
+			cert, err = store(tc.Name, now)
+		}
+		lc := loadedCert{name: tc.Name, err: err}
+		if err == nil {
+			if cert.Leaf == nil && len(cert.Certificate) > 0 {
+				cert.Leaf, err = x509.ParseCertificate(cert.Certificate[0])
+			}
+			if err == nil {
+				lc.cert = &cert
+			}
+			lc.err = err
+		}
+		out = append(out, lc)
+	}
+	return out
+}
+
+// certErrors lists what could not be loaded of cfg's certificates.
+func (c *Component) certErrors(cfg *config.Config, now time.Time) error {
+	var errs []error
+	for i := range cfg.Services {
+		sc := &cfg.Services[i]
+		if sc.TLS == nil {
+			continue
+		}
+		for j, lc := range c.loadCerts(sc, now) {
+			if lc.err != nil {
+				errs = append(errs, &CertError{Service: sc.Name, Index: j, Name: lc.name, Err: lc.err})
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// termFor returns the TLS termination of service s under sc (nil when sc
+// has no tls), with its certificates loaded afresh.
+func (c *Component) termFor(t *tlsTerm, sc *config.Service, now time.Time) *tlsTerm {
+	if sc.TLS == nil {
+		return nil
+	}
+	if t == nil {
+		t = &tlsTerm{}
+	}
+	list := c.loadCerts(sc, now)
+	for _, lc := range list {
+		if lc.err != nil {
+			c.log.Error("certificate not loaded", "service", sc.Name, "certificate", lc.name, "err", lc.err)
+		}
+	}
+	tc := *sc.TLS
+	t.sc.Store(&tc)
+	cs := newCertSet(list, tc.Default)
+	t.certs.Store(cs)
+	keys, _ := c.tickets.current(now)
+	t.cfg.Store(buildTLS(&tc, sc.Mode, cs, keys))
+	return t
+}
+
+// ReloadCerts loads every service's certificates afresh (after the store
+// changed): handshakes from then on get the new ones; open connections
+// keep theirs.
+func (c *Component) ReloadCerts() {
+	cfg := c.latest.Get()
+	if cfg == nil {
+		return
+	}
+	now := time.Now()
+	c.reloadMu.Lock()
+	defer c.reloadMu.Unlock()
+	for i := range cfg.Services {
+		sc := &cfg.Services[i]
+		c.mu.Lock()
+		s := c.services[sc.Name]
+		c.mu.Unlock()
+		if s == nil || sc.TLS == nil {
+			continue
+		}
+		if st := s.state.Load(); st.tls != nil {
+			c.termFor(st.tls, sc, now)
+		}
+	}
+}
+
+// rotateTickets rebuilds every service's tls.Config with new session
+// ticket keys when they are due.
+func (c *Component) rotateTickets(now time.Time) {
+	keys, changed := c.tickets.current(now)
+	if !changed {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.services {
+		if t := s.state.Load().tls; t != nil {
+			if sc, cs := t.sc.Load(), t.certs.Load(); sc != nil && cs != nil {
+				t.cfg.Store(buildTLS(sc, s.mode, cs, keys))
+			}
+		}
+	}
+}
+
+// handshake terminates TLS on c (pre: bytes already read from it) by
+// deadline.
+func (s *service) handshake(c *net.TCPConn, pre []byte, t *tlsTerm, deadline time.Time) (*tlsClient, error) {
+	raw := &tlsRaw{TCPConn: c}
+	if len(pre) > 0 {
+		raw.more = append([]byte(nil), pre...)
+	}
+	start := time.Now()
+	tc := tls.Server(raw, t.cfg.Load())
+	c.SetDeadline(deadline)
+	err := tc.Handshake()
+	c.SetDeadline(time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	cs := tc.ConnectionState()
+	return &tlsClient{raw: raw, tc: tc, info: tlsInfo{version: cs.Version, cipher: cs.CipherSuite,
+		sni: cs.ServerName, resumed: cs.DidResume, handshake: time.Since(start)}}, nil
+}
+
+// handshakeFailure names the cause of a failed handshake for the counters.
+func handshakeFailure(err error) string {
+	var ae tls.AlertError
+	var re tls.RecordHeaderError
+	msg := err.Error()
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed), errors.Is(err, unix.ECONNRESET):
+		return "closed"
+	case errors.As(err, &re):
+		return "not_tls"
+	case strings.Contains(msg, "unsupported versions"), strings.Contains(msg, "protocol version"):
+		return "version"
+	case strings.Contains(msg, "cipher suite"), strings.Contains(msg, "no ECDHE curve"), strings.Contains(msg, "no mutually supported"):
+		return "cipher"
+	case strings.Contains(msg, "application protocol"):
+		return "alpn"
+	case errors.Is(err, errNoCertificate):
+		return "no_certificate"
+	case errors.As(err, &ae):
+		return "alert"
+	}
+	return "other"
+}
+
+// HandshakeFailures are the reasons failed handshakes are counted by.
+var HandshakeFailures = []string{"timeout", "closed", "not_tls", "version", "cipher", "alpn", "no_certificate", "alert", "other"}
+
+// TLSCounters count a service's TLS handshakes.
+type TLSCounters struct {
+	Handshakes int64            `json:"handshakes"`
+	Resumed    int64            `json:"resumed"`
+	TLS12      int64            `json:"tls12"`
+	TLS13      int64            `json:"tls13"`
+	Failed     map[string]int64 `json:"failed"` // by reason (HandshakeFailures)
+}
+
+func (s *serviceStats) tlsFailed(why string) {
+	for i, r := range HandshakeFailures {
+		if r == why {
+			s.tlsFail[i].Add(1)
+		}
+	}
+}
+
+func (s *serviceStats) tlsDone(i *tlsInfo) {
+	s.tlsOK.Add(1)
+	if i.resumed {
+		s.tlsResumed.Add(1)
+	}
+	if i.version == tls.VersionTLS13 {
+		s.tlsVersions[1].Add(1)
+	} else {
+		s.tlsVersions[0].Add(1)
+	}
+}
+
+func (s *serviceStats) tlsSnapshot() *TLSCounters {
+	c := &TLSCounters{Handshakes: s.tlsOK.Load(), Resumed: s.tlsResumed.Load(),
+		TLS12: s.tlsVersions[0].Load(), TLS13: s.tlsVersions[1].Load(), Failed: map[string]int64{}}
+	for i, r := range HandshakeFailures {
+		if n := s.tlsFail[i].Load(); n > 0 {
+			c.Failed[r] = n
+		}
+	}
+	return c
+}
+
+// record puts the handshake in an access record.
+func (i *tlsInfo) record(r *logs.Access) {
+	r.TLSVersion = versionName(i.version)
+	r.TLSCipher = tls.CipherSuiteName(i.cipher)
+	r.SNI = i.sni
+	r.Handshake = i.handshake
+}
+
+func versionName(v uint16) string {
+	switch v {
+	case tls.VersionTLS12:
+		return "TLSv1.2"
+	case tls.VersionTLS13:
+		return "TLSv1.3"
+	}
+	return fmt.Sprintf("0x%04x", v)
+}
+
+// CertStatus is one certificate of a service as loaded.
+type CertStatus struct {
+	Name     string    `json:"name"`
+	Subject  string    `json:"subject,omitempty"`
+	DNSNames []string  `json:"dns_names,omitempty"`
+	NotAfter time.Time `json:"not_after,omitzero"`
+	// ExpiresSoon: within 14 days (or expired): an alarm.
+	ExpiresSoon bool   `json:"expires_soon,omitempty"`
+	Error       string `json:"error,omitempty"`
+}
+
+// TLSStatus is a service's TLS termination.
+type TLSStatus struct {
+	MinVersion   string       `json:"min_version"`
+	Policy       string       `json:"policy"`
+	Default      string       `json:"default"`
+	Certificates []CertStatus `json:"certificates"`
+}
+
+// expirySoon is how close to its expiry a certificate raises an alarm.
+const expirySoon = 14 * 24 * time.Hour
+
+func (t *tlsTerm) status(now time.Time) *TLSStatus {
+	sc, cs := t.sc.Load(), t.certs.Load()
+	if sc == nil || cs == nil {
+		return nil
+	}
+	out := &TLSStatus{MinVersion: sc.MinVersion, Policy: sc.Policy, Default: sc.Default, Certificates: []CertStatus{}}
+	for _, lc := range cs.list {
+		c := CertStatus{Name: lc.name, Error: errString(lc.err)}
+		if lc.cert != nil {
+			l := lc.cert.Leaf
+			c.Subject, c.DNSNames, c.NotAfter = l.Subject.String(), l.DNSNames, l.NotAfter
+			c.ExpiresSoon = l.NotAfter.Sub(now) < expirySoon
+		}
+		out.Certificates = append(out.Certificates, c)
+	}
+	return out
+}

@@ -1,0 +1,493 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"halb/appliance/config"
+	"halb/internal/testutil"
+)
+
+// testCA signs the test's certificates.
+type testCA struct {
+	cert *x509.Certificate
+	key  crypto.Signer
+	pool *x509.CertPool
+}
+
+func newTestCA(t *testing.T) *testCA {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "halb test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return &testCA{cert: cert, key: key, pool: pool}
+}
+
+// issue writes a leaf for names (RSA when rsaKey) to dir and returns the
+// paths of its chain and key files.
+func (ca *testCA) issue(t *testing.T, dir, file string, rsaKey bool, notAfter time.Time, names ...string) (string, string) {
+	t.Helper()
+	var key crypto.Signer
+	if rsaKey {
+		key, _ = rsa.GenerateKey(rand.Reader, 2048)
+	} else {
+		key, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	}
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: names[0]}, DNSNames: names,
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: notAfter,
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, key.Public(), ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalPKCS8PrivateKey(key)
+	crt, kf := filepath.Join(dir, file+".crt"), filepath.Join(dir, file+".key")
+	chain := append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw})...)
+	if err := os.WriteFile(crt, chain, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(kf, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return crt, kf
+}
+
+// tlsSetup is a TLS-terminating http service with three certificates:
+// www (ECDSA, www.example.com), www-rsa (RSA, the same name), wild (ECDSA,
+// *.example.org) and def (the default, default.test).
+type tlsSetup struct {
+	ca     *testCA
+	dir    string
+	addr   string
+	comp   *Component
+	origin *origin
+}
+
+func tlsCertsYAML(s *tlsSetup, extra string) string {
+	var b strings.Builder
+	b.WriteString("    tls:\n      certificates:\n")
+	for _, n := range []string{"www", "www-rsa", "wild", "def"} {
+		fmt.Fprintf(&b, "        - {name: %s, cert: %s, key: %s}\n", n, filepath.Join(s.dir, n+".crt"), filepath.Join(s.dir, n+".key"))
+	}
+	b.WriteString("      default: def\n" + extra)
+	return b.String()
+}
+
+func newTLSSetup(t *testing.T, extra string) *tlsSetup {
+	t.Helper()
+	s := &tlsSetup{ca: newTestCA(t), dir: t.TempDir(), addr: freePort(t), origin: newOrigin(t, "o1")}
+	day := time.Now().Add(24 * time.Hour)
+	s.ca.issue(t, s.dir, "www", false, day, "www.example.com")
+	s.ca.issue(t, s.dir, "www-rsa", true, day, "www.example.com")
+	s.ca.issue(t, s.dir, "wild", false, day, "*.example.org")
+	s.ca.issue(t, s.dir, "def", false, day, "default.test")
+	cfg := mustConfig(t, httpConfig(s.addr, "    access_log: true\n"+tlsCertsYAML(s, extra), servers(s.origin.addr())))
+	s.comp = run(t, cfg)
+	waitListening(t, s.addr)
+	return s
+}
+
+func (s *tlsSetup) client(name string, cfg *tls.Config) *http.Client {
+	if cfg == nil {
+		cfg = &tls.Config{}
+	}
+	cfg.RootCAs, cfg.ServerName = s.ca.pool, name
+	if name == "" {
+		cfg.InsecureSkipVerify = true // no name to verify against
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: false}}
+}
+
+func TestTLSTerminatesHTTP(t *testing.T) {
+	s := newTLSSetup(t, "")
+	logged := &captureLog{}
+	s.comp.SetAccessLog(logged)
+	for _, tc := range []struct {
+		sni  string
+		opts *tls.Config
+		want string // the served leaf's first DNS name
+		rsa  bool
+	}{
+		{"www.example.com", nil, "www.example.com", false},
+		{"WWW.Example.COM", nil, "www.example.com", false},
+		{"www.example.com", &tls.Config{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256}}, "www.example.com", true},
+		{"a.example.org", nil, "*.example.org", false},
+		{"b.a.example.org", nil, "default.test", false}, // a wildcard is one label
+		{"other.test", nil, "default.test", false},
+		{"", nil, "default.test", false},
+	} {
+		t.Run(tc.sni, func(t *testing.T) {
+			c := s.client(tc.sni, tc.opts)
+			if tc.want != "default.test" && tc.sni != "" && tc.want != tc.sni && !strings.HasPrefix(tc.want, "*.") && !strings.EqualFold(tc.want, tc.sni) {
+				t.Fatal("bad case")
+			}
+			if tc.want == "default.test" && tc.sni != "" {
+				c.Transport.(*http.Transport).TLSClientConfig.ServerName = tc.sni
+				c.Transport.(*http.Transport).TLSClientConfig.InsecureSkipVerify = true
+			}
+			resp, body := get(t, c, "https://"+s.addr+"/x")
+			if resp.StatusCode != 200 || field(body, "server") != "o1" {
+				t.Fatalf("status %d body %q", resp.StatusCode, body)
+			}
+			leaf := resp.TLS.PeerCertificates[0]
+			if leaf.DNSNames[0] != tc.want {
+				t.Errorf("served %v, want %s", leaf.DNSNames, tc.want)
+			}
+			if _, isRSA := leaf.PublicKey.(*rsa.PublicKey); isRSA != tc.rsa {
+				t.Errorf("served an RSA key: %v, want %v", isRSA, tc.rsa)
+			}
+			if got := field(body, "xfp"); got != "https" {
+				t.Errorf("X-Forwarded-Proto %q, want https", got)
+			}
+			if got := field(body, "fwd"); !strings.HasSuffix(got, ";proto=https") {
+				t.Errorf("Forwarded %q, want proto=https", got)
+			}
+		})
+	}
+	st := s.comp.Status().([]ServiceStatus)[0]
+	if st.TLS == nil || len(st.TLS.Certificates) != 4 || st.TLS.Default != "def" || st.Stats.TLS == nil {
+		t.Fatalf("status: %+v", st)
+	}
+	if st.Stats.TLS.Handshakes != 7 || st.Stats.TLS.TLS12 != 1 || st.Stats.TLS.TLS13 != 6 {
+		t.Errorf("handshakes %+v, want 7: 1 TLS 1.2, 6 TLS 1.3", st.Stats.TLS)
+	}
+	recs := logged.wait(t, 7)
+	if r := recs[0]; r.TLSVersion != "TLSv1.3" || !strings.HasPrefix(r.TLSCipher, "TLS_") || r.SNI != "www.example.com" || r.Handshake <= 0 {
+		t.Errorf("first record's TLS fields: %q %q %q %v", r.TLSVersion, r.TLSCipher, r.SNI, r.Handshake)
+	}
+	if r := recs[2]; r.TLSVersion != "TLSv1.2" || r.TLSCipher != "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256" {
+		t.Errorf("TLS 1.2 record: %q %q", r.TLSVersion, r.TLSCipher)
+	}
+	if r := recs[6]; r.SNI != "" || r.TLSVersion == "" {
+		t.Errorf("no-SNI record: %q %q", r.TLSVersion, r.SNI)
+	}
+}
+
+// TestTLSStream holds the decrypted stream to the plain one: keep-alive,
+// pipelined requests in one record, a head sent a byte per record and
+// parked, an idle connection parked and resumed, large bodies both ways.
+func TestTLSStream(t *testing.T) {
+	s := newTLSSetup(t, "")
+	nc, err := net.Dial("tcp", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := &holdConn{Conn: nc}
+	conn := tls.Client(held, &tls.Config{RootCAs: s.ca.pool, ServerName: "www.example.com"})
+	defer conn.Close()
+	br := bufio.NewReader(conn)
+	read := func(what string) string {
+		t.Helper()
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("%s: status %d, %v", what, resp.StatusCode, err)
+		}
+		return string(body)
+	}
+	req := "GET /a HTTP/1.1\r\nHost: www.example.com\r\n\r\n"
+	// Three pipelined requests in one write (one record).
+	io.WriteString(conn, req+req+req)
+	for i := range 3 {
+		if b := read(fmt.Sprintf("pipelined %d", i)); field(b, "uri") != "/a" {
+			t.Fatalf("pipelined %d: %q", i, b)
+		}
+	}
+	// Records that arrive together: the second one waits in tlsRaw, not
+	// in the socket.
+	held.hold = true
+	io.WriteString(conn, req)
+	io.WriteString(conn, req)
+	held.flush()
+	read("together 1")
+	read("together 2")
+	// A record with more plaintext than the head buffer takes.
+	big := "GET /b HTTP/1.1\r\nHost: x\r\nX-Pad: " + strings.Repeat("p", 3000) + "\r\n\r\n"
+	io.WriteString(conn, big+big+big)
+	for i := range 3 {
+		if b := read(fmt.Sprintf("large record %d", i)); field(b, "uri") != "/b" {
+			t.Fatalf("large record %d: %q", i, b)
+		}
+	}
+	// Idle past parkAfter: the connection parks (attached) and resumes.
+	time.Sleep(5 * parkAfter)
+	io.WriteString(conn, req)
+	read("after idle")
+	// A head a byte per record, slower than parkAfter.
+	for i := range len(req) {
+		io.WriteString(conn, req[i:i+1])
+		if i%8 == 0 {
+			time.Sleep(2 * parkAfter)
+		}
+	}
+	read("slow head")
+	// A 1 MB body up, and down.
+	body := bytes.Repeat([]byte("0123456789abcdef"), 1<<16)
+	fmt.Fprintf(conn, "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", len(body))
+	conn.Write(body)
+	sum := sha256.Sum256(body)
+	if b := read("upload"); field(b, "sha") != hex.EncodeToString(sum[:]) {
+		t.Fatalf("upload arrived as %q", b)
+	}
+	io.WriteString(conn, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+	if b := read("download"); len(b) != 1000000 {
+		t.Fatalf("downloaded %d bytes", len(b))
+	}
+}
+
+func TestTLSResumption(t *testing.T) {
+	s := newTLSSetup(t, "")
+	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		cache := tls.NewLRUClientSessionCache(4)
+		for i := range 2 {
+			c, err := tls.Dial("tcp", s.addr, &tls.Config{RootCAs: s.ca.pool, ServerName: "www.example.com", MaxVersion: v, ClientSessionCache: cache})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// TLS 1.3 tickets come after the handshake: read a response.
+			io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+			io.ReadAll(c)
+			if got := c.ConnectionState().DidResume; got != (i == 1) {
+				t.Errorf("version %x connection %d resumed: %v", v, i, got)
+			}
+			c.Close()
+		}
+	}
+	if tc := s.comp.Status().([]ServiceStatus)[0].Stats.TLS; tc.Resumed != 2 {
+		t.Errorf("resumed %d, want 2", tc.Resumed)
+	}
+}
+
+func TestTLSHandshakeFailures(t *testing.T) {
+	s := newTLSSetup(t, "      min_version: \"1.3\"\n")
+	// Plain HTTP to the TLS port.
+	c, _ := net.Dial("tcp", s.addr)
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	io.ReadAll(c)
+	c.Close()
+	// TLS 1.2 only against min_version 1.3.
+	if _, err := tls.Dial("tcp", s.addr, &tls.Config{RootCAs: s.ca.pool, ServerName: "www.example.com", MaxVersion: tls.VersionTLS12}); err == nil {
+		t.Error("a TLS 1.2 client was served")
+	}
+	// A client that stops in the middle of its hello.
+	c, _ = net.Dial("tcp", s.addr)
+	c.Write([]byte{22, 3, 1, 0, 200, 1})
+	c.Close()
+	want := map[string]int64{"not_tls": 1, "version": 1, "closed": 1}
+	testutil.WaitFor(t, "the failures counted", func() bool {
+		got := s.comp.Status().([]ServiceStatus)[0].Stats.TLS.Failed
+		return fmt.Sprint(got) == fmt.Sprint(want)
+	})
+}
+
+func TestTLSHandshakeTimeout(t *testing.T) {
+	s := newTLSSetup(t, "")
+	cfg := s.comp.latest.Get()
+	cfg2 := *cfg
+	cfg2.Services = append([]config.Service(nil), cfg.Services...)
+	cfg2.Services[0].Timeouts.HTTPRequest = config.Duration(200 * time.Millisecond)
+	apply(t, s.comp, &cfg2)
+	c, _ := net.Dial("tcp", s.addr)
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("a silent client got %v, want EOF after the handshake timeout", err)
+	}
+	if got := s.comp.Status().([]ServiceStatus)[0].Stats.TLS.Failed["timeout"]; got != 1 {
+		t.Errorf("timeouts counted %d, want 1", got)
+	}
+}
+
+// TestTLSCertSwap replaces a certificate's files: new handshakes get the
+// new one after ReloadCerts, an open connection keeps working.
+func TestTLSCertSwap(t *testing.T) {
+	s := newTLSSetup(t, "")
+	cfg := &tls.Config{RootCAs: s.ca.pool, ServerName: "www.example.com"}
+	open, err := tls.Dial("tcp", s.addr, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer open.Close()
+	before := open.ConnectionState().PeerCertificates[0].SerialNumber
+	s.ca.issue(t, s.dir, "www", false, time.Now().Add(48*time.Hour), "www.example.com")
+	s.comp.ReloadCerts()
+	c, err := tls.Dial("tcp", s.addr, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if after := c.ConnectionState().PeerCertificates[0].SerialNumber; after.Cmp(before) == 0 {
+		t.Error("the old certificate is still served")
+	}
+	io.WriteString(open, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	open.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if b, err := io.ReadAll(open); err != nil || !bytes.Contains(b, []byte("server=o1")) {
+		t.Errorf("the open connection: %q %v", b, err)
+	}
+}
+
+func TestTLSCertErrorsRefuseConfig(t *testing.T) {
+	s := newTLSSetup(t, "")
+	s.ca.issue(t, s.dir, "old", false, time.Now().Add(-time.Minute), "old.test")
+	bad := strings.Replace(s.comp.latest.Get().Services[0].TLS.Certificates[3].Cert, "def", "old", 1)
+	y := httpConfig(s.addr, fmt.Sprintf("    tls:\n      certificates:\n        - {name: old, cert: %s, key: %s}\n        - {name: gone, cert: /nonexistent.crt, key: /nonexistent.key}\n        - {name: store}\n", bad, strings.Replace(bad, ".crt", ".key", 1)), servers(s.origin.addr()))
+	err := s.comp.Prepare(mustConfig(t, y))
+	if err == nil {
+		t.Fatal("a config with unloadable certificates was prepared")
+	}
+	for _, want := range []string{`service "web" certificate "old": expired on`, `certificate "gone": open /nonexistent.crt`, `certificate "store": no certificate store`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	var ce *CertError
+	if !errors.As(err, &ce) || ce.Service != "web" || ce.Index != 0 {
+		t.Errorf("not a CertError of certificates[0]: %#v", ce)
+	}
+}
+
+// TestTLSTCPMode terminates TLS in tcp mode: the server gets plaintext,
+// both directions and the client's half-close pass.
+func TestTLSTCPMode(t *testing.T) {
+	s := &tlsSetup{ca: newTestCA(t), dir: t.TempDir(), addr: freePort(t)}
+	crt, key := s.ca.issue(t, s.dir, "db", false, time.Now().Add(time.Hour), "db.example.com")
+	server := namer(t, "s0")
+	y := tcpConfig(s.addr, server)
+	y = strings.Replace(y, "default_backend: b}", fmt.Sprintf("default_backend: b, tls: {certificates: [{name: db, cert: %s, key: %s}]}}", crt, key), 1)
+	run(t, mustConfig(t, y))
+	waitListening(t, s.addr)
+	c, err := tls.Dial("tcp", s.addr, &tls.Config{RootCAs: s.ca.pool, ServerName: "db.example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if p := c.ConnectionState().NegotiatedProtocol; p != "" {
+		t.Errorf("ALPN %q in tcp mode", p)
+	}
+	br := bufio.NewReader(c)
+	if line, _ := br.ReadString('\n'); line != "s0\n" {
+		t.Fatalf("got %q", line)
+	}
+	io.WriteString(c, "echo me")
+	c.CloseWrite()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if rest, err := io.ReadAll(br); string(rest) != "echo me" || err != nil {
+		t.Fatalf("echo %q %v", rest, err)
+	}
+}
+
+// TestTLSOpenSSL talks to the service with Debian's openssl s_client:
+// TLS 1.2 and 1.3, with and without SNI, and a resumed session.
+func TestTLSOpenSSL(t *testing.T) {
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Skip("openssl is not installed")
+	}
+	s := newTLSSetup(t, "")
+	caFile := filepath.Join(s.dir, "ca.pem")
+	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.ca.cert.Raw}), 0o644)
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"-tls1_3", "-servername", "www.example.com"}, []string{"Verify return code: 0 (ok)", "TLSv1.3", "server=o1", "CN = www.example.com"}},
+		{[]string{"-tls1_2", "-servername", "a.example.org"}, []string{"Verify return code: 0 (ok)", "TLSv1.2", "server=o1", "CN = *.example.org"}},
+		{[]string{"-tls1_2", "-noservername"}, []string{"CN = default.test", "server=o1"}},
+		{[]string{"-tls1_2", "-servername", "www.example.com", "-reconnect"}, []string{"Reused, TLSv1.2"}},
+	} {
+		args := append([]string{"s_client", "-connect", s.addr, "-CAfile", caFile, "-ign_eof"}, tc.args...)
+		cmd := exec.Command("openssl", args...)
+		cmd.Stdin = strings.NewReader("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		out, _ := cmd.CombinedOutput()
+		for _, w := range tc.want {
+			if !strings.Contains(string(out), w) {
+				t.Errorf("openssl %v: output lacks %q:\n%s", tc.args, w, out)
+			}
+		}
+	}
+}
+
+func TestTLSRawScan(t *testing.T) {
+	// Records of 3, 0 and 2 bytes, fed in every split.
+	stream := []byte{23, 3, 3, 0, 3, 'a', 'b', 'c', 21, 3, 3, 0, 0, 23, 3, 3, 0, 2, 'd', 'e'}
+	ends := []int{8, 13, 20}
+	for split := 1; split < len(stream); split++ {
+		var r tlsRaw
+		var got []int
+		pos := 0
+		for pos < len(stream) {
+			chunk := stream[pos:min(len(stream), pos+split)]
+			cut := r.scan(chunk)
+			if cut < len(chunk) {
+				// Where a record ends inside the chunk; resume after it.
+				got = append(got, pos+cut)
+				pos += cut
+				continue
+			}
+			pos += len(chunk)
+			if r.body == 0 && r.hdrN == 0 {
+				got = append(got, pos)
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(ends) {
+			t.Errorf("split %d: records end at %v, want %v", split, got, ends)
+		}
+	}
+}
+
+// holdConn keeps what is written while hold is set, until flush sends it
+// in one write.
+type holdConn struct {
+	net.Conn
+	hold bool
+	buf  []byte
+}
+
+func (h *holdConn) Write(p []byte) (int, error) {
+	if h.hold {
+		h.buf = append(h.buf, p...)
+		return len(p), nil
+	}
+	return h.Conn.Write(p)
+}
+
+func (h *holdConn) flush() {
+	h.hold = false
+	h.Conn.Write(h.buf)
+	h.buf = nil
+}
