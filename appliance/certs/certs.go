@@ -158,16 +158,24 @@ func subjectOf(c *x509.Certificate) string {
 	return "no subject"
 }
 
+// pemBlocks decodes the PEM blocks of data; rest says whether something
+// other than space follows the last.
+func pemBlocks(data []byte) (blocks []*pem.Block, rest bool) {
+	for {
+		b, more := pem.Decode(data)
+		if b == nil {
+			return blocks, len(bytes.TrimSpace(data)) > 0
+		}
+		blocks, data = append(blocks, b), more
+	}
+}
+
 // parseChain decodes the cert file: CERTIFICATE blocks only, at least one.
 func parseChain(data []byte) ([]*x509.Certificate, error) {
 	var chain []*x509.Certificate
-	rest := data
-	for n := 1; ; n++ {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			break
-		}
+	blocks, rest := pemBlocks(data)
+	for i, b := range blocks {
+		n := i + 1
 		if b.Type != "CERTIFICATE" {
 			return nil, errorf(ErrInvalid, "cert file: PEM block %d is %s, want CERTIFICATE only (the key goes in the key file)", n, b.Type)
 		}
@@ -180,7 +188,7 @@ func parseChain(data []byte) ([]*x509.Certificate, error) {
 	if len(chain) == 0 {
 		return nil, errorf(ErrInvalid, "cert file: no PEM certificate found")
 	}
-	if len(bytes.TrimSpace(rest)) > 0 {
+	if rest {
 		return nil, errorf(ErrInvalid, "cert file: data after certificate %d is not PEM", len(chain))
 	}
 	return chain, nil
@@ -190,13 +198,9 @@ func parseChain(data []byte) ([]*x509.Certificate, error) {
 // TLS, and at most an EC PARAMETERS block beside it.
 func parseKey(data []byte) (crypto.Signer, error) {
 	var keyBlock *pem.Block
-	rest := data
-	for n := 1; ; n++ {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			break
-		}
+	blocks, rest := pemBlocks(data)
+	for i, b := range blocks {
+		n := i + 1
 		switch b.Type {
 		case "EC PARAMETERS":
 			continue
@@ -217,7 +221,7 @@ func parseKey(data []byte) (crypto.Signer, error) {
 	if keyBlock == nil {
 		return nil, errorf(ErrInvalid, "key file: no PEM private key found")
 	}
-	if len(bytes.TrimSpace(rest)) > 0 {
+	if rest {
 		return nil, errorf(ErrInvalid, "key file: data after the key is not PEM")
 	}
 	var key any
