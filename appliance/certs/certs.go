@@ -41,8 +41,9 @@ type Info struct {
 	// Warnings are what is accepted but worth fixing: a leaf without DNS
 	// or IP names (modern clients ignore the CN and refuse it).
 	Warnings []string `json:"warnings,omitempty"`
-	// Error is why a stored entry cannot be used (Store.List only); the
-	// other fields are then empty.
+	// Error is why a stored entry cannot be used (Store.List only). The
+	// other fields describe its chain when the cert file decodes, else
+	// only Name is set.
 	Error string `json:"error,omitempty"`
 }
 
@@ -98,32 +99,43 @@ var systemRoots = x509.SystemCertPool
 // error matches ErrInvalid and names the certificate by its place in the
 // file and its subject.
 func Parse(certPEM, keyPEM []byte, now time.Time) (tls.Certificate, Info, error) {
+	tc, info, err := parse(certPEM, keyPEM, now)
+	if err != nil {
+		return tls.Certificate{}, Info{}, err
+	}
+	return tc, info, nil
+}
+
+// parse is Parse that also describes a chain it refuses, as long as the
+// cert file decodes: Store.List shows what an unusable entry is.
+func parse(certPEM, keyPEM []byte, now time.Time) (tls.Certificate, Info, error) {
 	chain, err := parseChain(certPEM)
 	if err != nil {
 		return tls.Certificate{}, Info{}, err
 	}
+	info := describeLeaf(chain)
 	key, err := parseKey(keyPEM)
 	if err != nil {
-		return tls.Certificate{}, Info{}, err
+		return tls.Certificate{}, info, err
 	}
 	leaf := chain[0]
 	if pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool }); !ok || !pub.Equal(leaf.PublicKey) {
-		return tls.Certificate{}, Info{}, errorf(ErrInvalid, "the key does not match %s", describe(chain, 0))
+		return tls.Certificate{}, info, errorf(ErrInvalid, "the key does not match %s", describe(chain, 0))
 	}
 	switch {
 	case now.Before(leaf.NotBefore):
-		return tls.Certificate{}, Info{}, errorf(ErrInvalid, "%s is not valid yet: not before %s", describe(chain, 0), stamp(leaf.NotBefore))
+		return tls.Certificate{}, info, errorf(ErrInvalid, "%s is not valid yet: not before %s", describe(chain, 0), stamp(leaf.NotBefore))
 	case now.After(leaf.NotAfter):
-		return tls.Certificate{}, Info{}, errorf(ErrInvalid, "%s expired on %s", describe(chain, 0), stamp(leaf.NotAfter))
+		return tls.Certificate{}, info, errorf(ErrInvalid, "%s expired on %s", describe(chain, 0), stamp(leaf.NotAfter))
 	}
 	if err := checkChain(chain, now); err != nil {
-		return tls.Certificate{}, Info{}, err
+		return tls.Certificate{}, info, err
 	}
 	tc := tls.Certificate{PrivateKey: key, Leaf: leaf}
 	for _, c := range chain {
 		tc.Certificate = append(tc.Certificate, c.Raw)
 	}
-	return tc, describeLeaf(chain), nil
+	return tc, info, nil
 }
 
 // LoadFiles reads and Parses a pair of files given by path.

@@ -115,6 +115,9 @@ func TestParse(t *testing.T) {
 				if !errors.Is(err, ErrInvalid) {
 					t.Errorf("err %v does not match ErrInvalid", err)
 				}
+				if info.Subject != "" || tlsCert.Leaf != nil {
+					t.Errorf("refused pair returned %+v", info)
+				}
 				return
 			}
 			if err != nil {

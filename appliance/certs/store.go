@@ -159,17 +159,15 @@ func (s *Store) load(name string, now time.Time) (tls.Certificate, Info, error) 
 	} else if err != nil {
 		return tls.Certificate{}, Info{}, err
 	}
-	tc, info, err := Parse(certPEM, keyPEM, now)
-	if err != nil {
-		return tls.Certificate{}, Info{}, err
-	}
+	tc, info, err := parse(certPEM, keyPEM, now)
 	info.Name = name
-	return tc, info, nil
+	return tc, info, err
 }
 
 // List describes every stored certificate at now, sorted by name. An
 // entry that cannot be read or is invalid now (expired, a file missing)
-// is listed with only Name and Error. A missing Dir is an empty store.
+// is listed with Error, and described as far as its cert file decodes. A
+// missing Dir is an empty store.
 func (s *Store) List(now time.Time) ([]Info, error) {
 	ents, err := os.ReadDir(s.Dir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -190,7 +188,7 @@ func (s *Store) List(now time.Time) ([]Info, error) {
 	for _, n := range names {
 		_, info, err := s.load(n, now)
 		if err != nil {
-			info = Info{Name: n, Error: err.Error()}
+			info.Name, info.Error = n, err.Error()
 		}
 		out = append(out, info)
 	}

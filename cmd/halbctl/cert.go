@@ -121,8 +121,8 @@ func dayCount(n int) string {
 	return fmt.Sprintf("%d days", n)
 }
 
-// printCerts writes the stored certificates as a table; an entry that
-// cannot be used shows why.
+// printCerts writes the stored certificates as a table; why an entry
+// cannot be used follows the table.
 func printCerts(w io.Writer, l []api.CertInfo, now time.Time) {
 	if len(l) == 0 {
 		fmt.Fprintln(w, "no certificate stored (halbctl cert add NAME --cert FILE --key FILE)")
@@ -130,15 +130,22 @@ func printCerts(w io.Writer, l []api.CertInfo, now time.Time) {
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tSUBJECT\tSANS\tEXPIRES\tKEY\tCHAIN\tIN-USE")
+	var broken []string
 	for _, i := range l {
 		users := orDash(strings.Join(i.InUseBy, ", "))
 		if i.Error != "" {
-			fmt.Fprintf(tw, "%s\tERROR: %s\t\t\t\t\t%s\n", i.Name, i.Error, users)
+			broken = append(broken, i.Name+": "+i.Error)
+		}
+		if i.Subject == "" && i.Error != "" {
+			fmt.Fprintf(tw, "%s\t-\t-\tERROR (below)\t-\t-\t%s\n", i.Name, users)
 			continue
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", i.Name, i.Subject, sans(i.SANs), expiry(i.Info, now), i.KeyType, i.Chain, users)
 	}
 	tw.Flush()
+	for _, b := range broken {
+		fmt.Fprintf(w, "ERROR %s\n", b)
+	}
 }
 
 // sans shortens a list of names for the table: the first two and a count.

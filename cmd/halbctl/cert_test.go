@@ -21,7 +21,8 @@ func TestCertTable(t *testing.T) {
 	l := []api.CertInfo{
 		{Info: certs.Info{Name: "api", Subject: "CN=api.example.com", SANs: []string{"api.example.com", "a.example.com", "b.example.com", "192.0.2.1"},
 			NotAfter: now.Add(42*day + time.Hour), KeyType: "RSA 2048", Chain: 2}, InUseBy: []string{}},
-		{Info: certs.Info{Name: "old", Subject: "CN=old.example.com", SANs: []string{"old.example.com"}, NotAfter: now.Add(-3*day - time.Hour), KeyType: "Ed25519", Chain: 1}},
+		{Info: certs.Info{Name: "old", Subject: "CN=old.example.com", SANs: []string{"old.example.com"}, NotAfter: now.Add(-3*day - time.Hour), KeyType: "Ed25519", Chain: 1,
+			Error: "certificate 1 (CN=old.example.com) expired on 2026-12-02"}},
 		{Info: certs.Info{Name: "soon", Subject: "CN=soon.example.com", NotAfter: now.Add(5*day + time.Hour), KeyType: "ECDSA P-256", Chain: 3},
 			InUseBy: []string{"service web", "service shop"}},
 		{Info: certs.Info{Name: "broken", Error: "the key does not match certificate 1 (CN=x)"}, InUseBy: []string{"service b"}},
@@ -34,7 +35,9 @@ func TestCertTable(t *testing.T) {
 		{"api", "CN=api.example.com", "api.example.com,a.example.com +2", now.Add(42*day).Format(time.DateOnly) + " (in 42 days)", "RSA 2048", "2", "-"},
 		{"old", "EXPIRED 3 days ago", "Ed25519", "1"},
 		{"soon", "NONE (CN only)", "(expires in 5 days!)", "ECDSA P-256", "3", "service web, service shop"},
-		{"broken", "ERROR: the key does not match certificate 1 (CN=x)", "service b"},
+		{"broken", "ERROR (below)", "service b"},
+		{"ERROR old: certificate 1 (CN=old.example.com) expired on 2026-12-02"},
+		{"ERROR broken: the key does not match certificate 1 (CN=x)"},
 	} {
 		for _, w := range want {
 			if !strings.Contains(lines[i], w) {
