@@ -85,7 +85,11 @@ func (c *cli) certAdd(ctx context.Context, args []string) error {
 	if *replace {
 		verb = "stored"
 	}
-	fmt.Fprintf(c.out, "certificate %s %s: %s, %s\n", info.Name, verb, info.Subject, orNone(strings.Join(info.SANs, " ")))
+	names := strings.Join(info.SANs, " ")
+	if names == "" {
+		names = "no DNS or IP names"
+	}
+	fmt.Fprintf(c.out, "certificate %s %s: %s, %s\n", info.Name, verb, info.Subject, names)
 	fmt.Fprintf(c.out, "%s, chain of %d, issued by %s, expires %s\nsha256 %s\n", info.KeyType, info.Chain, info.Issuer, expiry(info.Info, time.Now()), info.Fingerprint)
 	for _, w := range info.Warnings {
 		fmt.Fprintf(c.out, "warning: %s\n", w)
