@@ -269,6 +269,12 @@ func (f *fakeDaemon) Handover(names []string) error {
 // serve starts a Server on a socket in a temp dir and returns a client.
 func serve(t *testing.T) (*fakeDaemon, *Client, string) {
 	t.Helper()
+	return serveWith(t, Options{})
+}
+
+// serveWith is serve for a server that also serves what opts gives.
+func serveWith(t *testing.T, opts Options) (*fakeDaemon, *Client, string) {
+	t.Helper()
 	d := &fakeDaemon{events: NewBroker()}
 	sock := filepath.Join(t.TempDir(), "sub", "halb.sock")
 	ln, err := Listen(sock)
@@ -277,7 +283,7 @@ func serve(t *testing.T) (*fakeDaemon, *Client, string) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- NewServer(d, slog.New(slog.DiscardHandler)).Serve(ctx, ln) }()
+	go func() { done <- NewServerWith(d, slog.New(slog.DiscardHandler), opts).Serve(ctx, ln) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

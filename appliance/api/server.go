@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 	"unicode"
@@ -154,14 +155,21 @@ var ErrConflict = errors.New("cannot be applied on this node")
 
 // Server serves the control API for one daemon.
 type Server struct {
-	d   Daemon
-	log *slog.Logger
-	mux *http.ServeMux
+	d    Daemon
+	log  *slog.Logger
+	mux  *http.ServeMux
+	opts Options
+	// certMu serialises the changes of the certificate store.
+	certMu sync.Mutex
 }
 
 // NewServer returns the API server of d.
-func NewServer(d Daemon, log *slog.Logger) *Server {
-	s := &Server{d: d, log: log, mux: http.NewServeMux()}
+func NewServer(d Daemon, log *slog.Logger) *Server { return NewServerWith(d, log, Options{}) }
+
+// NewServerWith returns the API server of d that also serves what opts
+// gives.
+func NewServerWith(d Daemon, log *slog.Logger, opts Options) *Server {
+	s := &Server{d: d, log: log, mux: http.NewServeMux(), opts: opts}
 	s.mux.HandleFunc("GET /v1/status", s.status)
 	s.mux.HandleFunc("GET /v1/config", s.getConfig)
 	s.mux.HandleFunc("PUT /v1/config", s.putConfig)
@@ -189,6 +197,7 @@ func NewServer(d Daemon, log *slog.Logger) *Server {
 	s.mux.HandleFunc("POST /v1/system/poweroff", s.system("poweroff", "powering off"))
 	s.mux.HandleFunc("POST /v1/system/factory-reset", s.system("factory-reset", "config and state removed; rebooting"))
 	s.peerRoutes()
+	s.certRoutes()
 	return s
 }
 

@@ -30,6 +30,9 @@
 //	POST /v1/peer/join        pair with a node that shows a code
 //	DELETE /v1/peer/{name}    unpair
 //	POST /v1/peer/conflict    settle a reported conflict
+//	GET  /v1/certs            the stored TLS certificates (never their keys) and what uses each
+//	POST /v1/certs            add or replace one ({"name", "cert", "key", "replace"})
+//	DELETE /v1/certs/{name}   remove one that nothing uses
 //
 // docs/api.md describes every request and answer.
 package api

@@ -342,7 +342,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	apiCtx, stopAPI := context.WithCancel(context.Background())
 	defer stopAPI()
 	apiErr := make(chan error, 1)
-	go func() { apiErr <- api.NewServer(d, d.log).Serve(apiCtx, ln) }()
+	go func() { apiErr <- api.NewServerWith(d, d.log, d.apiOptions()).Serve(apiCtx, ln) }()
 	d.events.Publish(api.Event{Type: "daemon.started", Message: "halbd " + d.opts.Version + " started"})
 	d.opts.Notify("READY=1\nSTATUS=" + d.statusLine())
 	d.log.Info("halbd started", "config", d.opts.ConfigPath, "socket", d.opts.SocketPath)

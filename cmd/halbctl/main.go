@@ -13,6 +13,9 @@
 //	halbctl [-socket PATH] logs [-n N]
 //	halbctl [-socket PATH] system reboot|poweroff
 //	halbctl [-socket PATH] system factory-reset NODE_NAME
+//	halbctl [-socket PATH] cert add NAME --cert FILE --key FILE [--replace]
+//	halbctl [-socket PATH] cert list
+//	halbctl [-socket PATH] cert remove NAME
 //	halbctl [-socket PATH] console
 //	halbctl [-socket PATH] console password [--reset]
 //	halbctl [-socket PATH] version
@@ -82,6 +85,13 @@ commands:
   peer resolve mine|theirs
                           settle the reported conflict: apply this node's losing
                           change again (mine) or keep the winner (theirs)
+  cert add NAME --cert FILE --key FILE [--replace]
+                          check a PEM chain (leaf first) and its key and store them
+                          on the daemon as NAME for services[].tls; --replace
+                          replaces the certificate stored as NAME
+  cert list               list the stored certificates: subject, names, expiry, key
+                          type, chain length and the services using each
+  cert remove NAME        remove a stored certificate that no service uses
   console                 say whether a console admin password is set and required
   console password        set or change the console admin password (asks twice,
                           without echo; one per line when stdin is not a terminal)
@@ -481,6 +491,8 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 		return c.observe(ctx, rest)
 	case "pair":
 		return c.pair(ctx, rest)
+	case "cert":
+		return c.cert(ctx, rest)
 	case "unpair":
 		if len(rest) != 1 {
 			return usageError("unpair needs the peer's NAME")
