@@ -47,13 +47,16 @@
 //
 // Parse returns ErrShort only while the bytes seen so far can still begin a
 // valid hello, and it checks everything it has: a bad length early in the
-// first record is an error at once, not when the rest arrives. It needs at
-// most MaxHello bytes to decide.
+// first record is an error as soon as it is in, not when the rest arrives
+// (a host name is checked once all of it is in). A hello whose length
+// cannot fit in MaxHello bytes of records is ErrTooLong as soon as its
+// handshake header is in, so Parse never needs more than MaxHello bytes to
+// decide.
 //
 // Test, fuzz and benchmark with:
 //
 //	go test -race ./appliance/proxy/hello
-//	go test -run X -fuzz FuzzParse -fuzztime 60s ./appliance/proxy/hello
+//	go test -run X -fuzz FuzzParse -fuzztime 60s -fuzzminimizetime 200x ./appliance/proxy/hello
 //	go test -run X -bench . -benchmem ./appliance/proxy/hello
 //
 // The tests capture real hellos from Go's crypto/tls and, when installed,

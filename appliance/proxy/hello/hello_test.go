@@ -122,6 +122,8 @@ func captureHello(t *testing.T, cmd func(addr string) *exec.Cmd) []byte {
 	c := cmd(ln.Addr().String())
 	c = exec.CommandContext(ctx, c.Path, c.Args[1:]...)
 	out, _ := c.CombinedOutput() // the client fails when we close
+	// A client that exited without connecting leaves Accept waiting.
+	ln.Close()
 	r := <-got
 	if r.err != nil {
 		t.Fatalf("%v: %v\nclient output:\n%s", c.Args, r.err, out)

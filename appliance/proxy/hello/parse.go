@@ -3,6 +3,7 @@ package hello
 import (
 	"errors"
 	"fmt"
+	"slices"
 )
 
 const (
@@ -192,44 +193,29 @@ const (
 	fLength field = 0x80 // flag: the length prefix of the field
 )
 
+var fieldNames = [...]string{
+	fHello:        "ClientHello",
+	fVersion:      "legacy_version",
+	fRandom:       "random",
+	fSessionIDLen: "session id length",
+	fSessionID:    "session id",
+	fSuites:       "cipher suites",
+	fCompression:  "compression methods",
+	fExtensions:   "extensions block",
+	fExtHeader:    "extension header",
+	fSNIList:      "server_name list",
+	fNameType:     "name type",
+	fName:         "server name",
+	fALPNList:     "protocol_name_list",
+	fProto:        "protocol name",
+	fVersList:     "supported_versions list",
+}
+
 func (f field) String() string {
-	var s string
-	switch f &^ fLength {
-	case fHello:
-		s = "ClientHello"
-	case fVersion:
-		s = "legacy_version"
-	case fRandom:
-		s = "random"
-	case fSessionIDLen:
-		s = "session id length"
-	case fSessionID:
-		s = "session id"
-	case fSuites:
-		s = "cipher suites"
-	case fCompression:
-		s = "compression methods"
-	case fExtensions:
-		s = "extensions block"
-	case fExtHeader:
-		s = "extension header"
-	case fSNIList:
-		s = "server_name list"
-	case fNameType:
-		s = "name type"
-	case fName:
-		s = "server name"
-	case fALPNList:
-		s = "protocol_name_list"
-	case fProto:
-		s = "protocol name"
-	case fVersList:
-		s = "supported_versions list"
-	}
 	if f&fLength != 0 {
-		s += " length"
+		return fieldNames[f&^fLength] + " length"
 	}
-	return s
+	return fieldNames[f]
 }
 
 // span is a length-delimited container: b holds the part of it available
@@ -379,55 +365,67 @@ func parseHello(msg []byte) (raw, error) {
 
 // extensions checks the extensions block and parses the ones routing needs.
 func extensions(exts *span) (raw, error) {
-	var seen [maxSeenSmall]uint16
 	var r raw
-	count, psk := 0, false
-	err := func() error {
-		for exts.left() > 0 {
-			h, err := exts.take(4, fExtHeader)
-			if err != nil {
-				return err
-			}
-			typ, l := int(h[0])<<8|int(h[1]), int(h[2])<<8|int(h[3])
-			if psk {
-				return malformed("%s after pre_shared_key, which must be last", extLabel(typ))
-			}
-			if count < len(seen) {
-				for _, t := range seen[:count] {
-					if int(t) == typ {
-						return malformed("duplicate %s", extLabel(typ))
-					}
-				}
-				seen[count] = uint16(typ)
-			}
-			count++
-			data, err := exts.sub(l, fExtension, typ)
-			if err != nil {
-				return err
-			}
-			switch typ {
-			case extServerName:
-				r.sni, err = serverName(&data)
-			case extALPN:
-				r.alpn, r.nalpn, err = protocols(&data)
-			case extSupportedVersions:
-				r.versions, err = supportedVersions(&data)
-				r.hasVers = err == nil
-			case extPreSharedKey:
-				psk = true
-			}
-			if err != nil {
-				return err
-			}
+	var seen [maxSeenSmall]uint16
+	count, psk, short := 0, false, false
+	for exts.left() > 0 && !short {
+		h, err := exts.take(4, fExtHeader)
+		if err == ErrShort {
+			short = true
+			break
 		}
-		return nil
-	}()
-	if (err == nil || err == ErrShort) && count > len(seen) {
-		if derr := duplicates(exts.b, count); derr != nil {
-			return raw{}, derr
+		if err != nil {
+			return raw{}, err
+		}
+		typ, l := int(h[0])<<8|int(h[1]), int(h[2])<<8|int(h[3])
+		if psk {
+			return raw{}, malformed("%s after pre_shared_key, which must be last", extLabel(typ))
+		}
+		if count < len(seen) {
+			if slices.Contains(seen[:count], uint16(typ)) {
+				return raw{}, malformed("duplicate %s", extLabel(typ))
+			}
+			seen[count] = uint16(typ)
+		}
+		count++
+		if typ != extServerName && typ != extALPN && typ != extSupportedVersions {
+			// Only skipped: no need for its bytes to be in.
+			if l > exts.left() {
+				return raw{}, malformed("%s length %d exceeds extensions block (%d left)", extLabel(typ), l, exts.left())
+			}
+			exts.off += l
+			psk = typ == extPreSharedKey
+			continue
+		}
+		data, err := exts.sub(l, fExtension, typ)
+		if err != nil {
+			return raw{}, err
+		}
+		switch typ {
+		case extServerName:
+			r.sni, err = serverName(&data)
+		case extALPN:
+			r.alpn, r.nalpn, err = protocols(&data)
+		case extSupportedVersions:
+			r.versions, err = supportedVersions(&data)
+			r.hasVers = err == nil
+		}
+		short = err == ErrShort
+		if err != nil && !short {
+			return raw{}, err
 		}
 	}
-	return r, err
+	// Beyond the first extensions, which seen holds, check for duplicates
+	// among all those whose header is in.
+	if count > len(seen) {
+		if err := duplicates(exts.b, count); err != nil {
+			return raw{}, err
+		}
+	}
+	if short {
+		return raw{}, ErrShort
+	}
+	return r, nil
 }
 
 // duplicates checks the first count extension headers in block (all of

@@ -19,6 +19,10 @@ const minRead = 2048
 // it read (to replay to the backend), with the Info; on error too, so that
 // the caller can decide what to do with a client that is not speaking TLS.
 //
+// Read parses again only when a record (or record header) is complete, so
+// a client that sends one byte at a time costs one parse per record, not
+// one per byte.
+//
 // Read errors wrap os.ErrDeadlineExceeded when the deadline passed first
 // and io.ErrUnexpectedEOF when the client closed before the hello was
 // complete; Reason tells them apart.

@@ -97,9 +97,13 @@ func TestReadWithBytesAfter(t *testing.T) {
 	if _, err := client.Write(sent); err != nil {
 		t.Fatal(err)
 	}
-	r := <-readAsync(server, 10*time.Second, nil)
+	buf := make([]byte, 0, MaxHello)
+	r := <-readAsync(server, 10*time.Second, buf)
 	if r.err != nil || r.info.SNI != "more.example" {
 		t.Fatalf("%+v, %v", r.info, r.err)
+	}
+	if &r.b[0] != &buf[:1][0] {
+		t.Fatal("Read did not read into the buffer it was given")
 	}
 	// Whatever arrived with the hello is returned for replay.
 	if !bytes.HasPrefix(sent, r.b) || len(r.b) < len(hello) {
