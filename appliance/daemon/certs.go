@@ -1,7 +1,9 @@
 package daemon
 
 import (
+	"crypto/tls"
 	"path/filepath"
+	"time"
 
 	"halb/appliance/api"
 	"halb/appliance/certs"
@@ -15,5 +17,41 @@ func (d *Daemon) certStore() *certs.Store {
 
 // apiOptions are what the API serves beside the daemon's methods.
 func (d *Daemon) apiOptions() api.Options {
-	return api.Options{Certs: d.certStore()}
+	return api.Options{Certs: d.certStore(), CertUsers: d.certUsers, CertsChanged: d.proxy.ReloadCerts}
+}
+
+// certUsers names the services of the running config that serve the
+// stored certificate name.
+func (d *Daemon) certUsers(name string) []string {
+	d.mu.Lock()
+	cfg := d.cfg
+	d.mu.Unlock()
+	if cfg == nil {
+		return nil
+	}
+	var out []string
+	for _, s := range cfg.Services {
+		if s.TLS == nil {
+			continue
+		}
+		for _, c := range s.TLS.Certificates {
+			if c.Name == name && c.Cert == "" {
+				out = append(out, "service "+s.Name)
+			}
+		}
+	}
+	return out
+}
+
+// loadCerts has the proxy load certificates from the store and from files
+// with the store's checks.
+func (d *Daemon) loadCerts() {
+	store := d.certStore()
+	d.proxy.SetCertLoaders(func(name string, now time.Time) (tls.Certificate, error) {
+		c, _, err := store.Load(name, now)
+		return c, err
+	}, func(cert, key string, now time.Time) (tls.Certificate, error) {
+		c, _, err := certs.LoadFiles(cert, key, now)
+		return c, err
+	})
 }

@@ -199,6 +199,7 @@ func newDaemon(opts Options, newVRRP func(d *Daemon) (vrrpPart, error)) *Daemon 
 	d.hist = newHistory(filepath.Join(opts.StateDir, "history"))
 	d.pw = newPasswordStore(filepath.Join(opts.StateDir, "console-password"))
 	d.proxy = proxy.New(d.log)
+	d.loadCerts()
 	d.health = health.New(d.log, d.serverChanged)
 	d.proxy.ObserveConnects(d.health.Passive)
 	d.proxy.ObserveResponses(d.health.PassiveResponse)

@@ -882,6 +882,7 @@ func printServices(tw io.Writer, raw json.RawMessage) {
 		if sv.Error != "" {
 			fmt.Fprintf(tw, "\t\t  error: %s\n", sv.Error)
 		}
+		printTLS(tw, sv, time.Now())
 		for _, be := range sv.Backends {
 			extra := ""
 			if be.Persistence != "" {
@@ -906,6 +907,43 @@ func printServices(tw io.Writer, raw json.RawMessage) {
 					srv.Name, srv.Address, srv.Weight, state, srv.Active, srv.Total, srv.ConnectErrors, srv.Idle, classes(srv.Responses))
 			}
 		}
+	}
+}
+
+// printTLS writes a TLS service's handshakes and certificates.
+func printTLS(tw io.Writer, sv proxy.ServiceStatus, now time.Time) {
+	if sv.TLS == nil {
+		return
+	}
+	line := fmt.Sprintf("\t\t  tls %s min %s", sv.TLS.Policy, sv.TLS.MinVersion)
+	if c := sv.Stats.TLS; c != nil {
+		line += fmt.Sprintf(": %d handshakes (%d resumed, TLS 1.2 %d, 1.3 %d)", c.Handshakes, c.Resumed, c.TLS12, c.TLS13)
+		var failed []string
+		for _, r := range proxy.HandshakeFailures {
+			if n := c.Failed[r]; n > 0 {
+				failed = append(failed, fmt.Sprintf("%s %d", r, n))
+			}
+		}
+		if len(failed) > 0 {
+			line += ", failed: " + strings.Join(failed, " ")
+		}
+	}
+	fmt.Fprintln(tw, line)
+	for _, c := range sv.TLS.Certificates {
+		def := ""
+		if c.Name == sv.TLS.Default {
+			def = " (default)"
+		}
+		if c.Error != "" {
+			fmt.Fprintf(tw, "\t\t    certificate %s%s: NOT LOADED: %s\n", c.Name, def, c.Error)
+			continue
+		}
+		days := int(c.NotAfter.Sub(now).Hours() / 24)
+		when := fmt.Sprintf("expires %s (in %d days)", c.NotAfter.UTC().Format(time.DateOnly), days)
+		if c.ExpiresSoon {
+			when = "EXPIRES SOON: " + when
+		}
+		fmt.Fprintf(tw, "\t\t    certificate %s%s: %s, %s\n", c.Name, def, strings.Join(c.DNSNames, ","), when)
 	}
 }
 

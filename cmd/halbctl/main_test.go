@@ -11,6 +11,7 @@ import (
 
 	"halb/appliance/api"
 	"halb/appliance/config"
+	"halb/appliance/proxy"
 )
 
 func runCtl(args ...string) (int, string, string) {
@@ -194,5 +195,24 @@ func TestLogsLines(t *testing.T) {
 	want := "2026-11-26 10:00:00.005 INFO  halbd started config=/etc/halb/halb.yaml\n2026-11-26 10:00:00.005 ERROR config rejected\n"
 	if b.String() != want {
 		t.Errorf("logs:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
+func TestPrintTLS(t *testing.T) {
+	now := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	sv := proxy.ServiceStatus{Name: "web",
+		TLS: &proxy.TLSStatus{Policy: "intermediate", MinVersion: "1.2", Default: "www", Certificates: []proxy.CertStatus{
+			{Name: "www", DNSNames: []string{"www.example.com"}, NotAfter: now.Add(60 * 24 * time.Hour)},
+			{Name: "old", DNSNames: []string{"old.example.com"}, NotAfter: now.Add(3 * 24 * time.Hour), ExpiresSoon: true},
+			{Name: "gone", Error: "certificate \"gone\": not found"}}},
+		Stats: proxy.ServiceCounters{TLS: &proxy.TLSCounters{Handshakes: 10, Resumed: 4, TLS12: 3, TLS13: 7, Failed: map[string]int64{"version": 2, "timeout": 1}}}}
+	var b strings.Builder
+	printTLS(&b, sv, now)
+	want := "\t\t  tls intermediate min 1.2: 10 handshakes (4 resumed, TLS 1.2 3, 1.3 7), failed: timeout 1 version 2\n" +
+		"\t\t    certificate www (default): www.example.com, expires 2027-02-03 (in 60 days)\n" +
+		"\t\t    certificate old: old.example.com, EXPIRES SOON: expires 2026-12-08 (in 3 days)\n" +
+		"\t\t    certificate gone: NOT LOADED: certificate \"gone\": not found\n"
+	if b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
 	}
 }
