@@ -14,6 +14,7 @@ import (
 	"maps"
 	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -63,6 +64,12 @@ func (p RefPaths) HostMap(service string) string {
 	return filepath.Join(p.Dir, "hosts-"+service+".map")
 }
 
+// CertPEM is the HAProxy crt file (chain and key in one PEM) of a
+// certificate of service's tls (see HAProxyMaps).
+func (p RefPaths) CertPEM(service, cert string) string {
+	return filepath.Join(p.Dir, "crt-"+service+"-"+cert+".pem")
+}
+
 // refHostMapMin is how many routes a service needs before its exact host
 // routes become a map file.
 const refHostMapMin = 16
@@ -104,6 +111,21 @@ func HAProxyMaps(cfg *config.Config, p RefPaths) map[string][]byte {
 			}
 		}
 		out[p.HostMap(s.Name)] = b.Bytes()
+	}
+	// TLS: HAProxy's crt files hold the chain and the key together.
+	for i := range cfg.Services {
+		s := &cfg.Services[i]
+		if s.TLS == nil {
+			continue
+		}
+		for _, c := range s.TLS.Certificates {
+			crt, err1 := os.ReadFile(c.Cert)
+			key, err2 := os.ReadFile(c.Key)
+			if c.Cert == "" || err1 != nil || err2 != nil {
+				continue // HAProxyConfig says why
+			}
+			out[p.CertPEM(s.Name, c.Name)] = append(append(crt, '\n'), key...)
+		}
 	}
 	return out
 }
@@ -381,13 +403,17 @@ func HAProxyConfig(cfg *config.Config, p RefPaths) ([]byte, error) {
 		w(0, "")
 		w(0, "frontend %s", s.Name)
 		w(1, "mode %s", s.Mode)
+		ssl, err := refSSL(s, p)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", obj, err))
+		}
 		for _, l := range s.Listen {
 			bind, err := refBind(l)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: listen %q: %w", obj, l, err))
 				continue
 			}
-			w(1, "bind %s", bind)
+			w(1, "bind %s%s", bind, ssl)
 		}
 		t := s.Timeouts
 		w(1, "timeout client %s", ms(obj, "timeouts.client", t.Client))
@@ -415,11 +441,11 @@ func HAProxyConfig(cfg *config.Config, p RefPaths) ([]byte, error) {
 			w(1, "option forwardfor")
 		}
 		if s.Forwards(config.ForwardProto) {
-			w(1, "http-request set-header X-Forwarded-Proto http")
+			w(1, "http-request set-header X-Forwarded-Proto %s", refScheme(s))
 		}
 		if s.Forwards(config.Forwarded) {
 			// HAProxy 2.6 has no "option forwarded" (2.7 does).
-			w(1, `http-request add-header Forwarded "for=%%[src];proto=http"`)
+			w(1, `http-request add-header Forwarded "for=%%[src];proto=%s"`, refScheme(s))
 		}
 		// http-after-response, unlike http-response, also marks the
 		// answers HAProxy makes itself (503 with no server up, 504, ...).
@@ -785,6 +811,65 @@ func refServiceBackends(s *config.Service) []string {
 
 // refScriptName is the vrrp_script of a tracked service.
 func refScriptName(service string) string { return "track_" + service }
+
+// refScheme is the scheme of service s's requests.
+func refScheme(s *config.Service) string {
+	if s.TLS != nil {
+		return "https"
+	}
+	return "http"
+}
+
+// refMozillaIntermediate are the TLS 1.2 ciphers of Mozilla's
+// intermediate configuration for HAProxy without the DHE ones (halb, on
+// Go, has no DHE; a dhparam would be needed too), and its TLS 1.3 suites.
+const (
+	refMozillaIntermediate = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+	refTLS13Suites         = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
+)
+
+// refSSL is the bind options of service s's TLS ("" without): its
+// certificates (the default first: HAProxy serves the first crt when no
+// other matches the SNI), the version floor, Mozilla's ciphers and ALPN,
+// as a competent HAProxy user writes them. Certificates of halb's store
+// have no file to give HAProxy.
+func refSSL(s *config.Service, p RefPaths) (string, error) {
+	t := s.TLS
+	if t == nil {
+		return "", nil
+	}
+	var b strings.Builder
+	b.WriteString(" ssl")
+	order := []config.TLSCertificate{}
+	for _, c := range t.Certificates {
+		if c.Name == t.Default {
+			order = append([]config.TLSCertificate{c}, order...)
+		} else {
+			order = append(order, c)
+		}
+	}
+	for _, c := range order {
+		if c.Cert == "" {
+			return "", fmt.Errorf("tls certificate %q is in halb's store: the reference needs cert and key files", c.Name)
+		}
+		fmt.Fprintf(&b, " crt %s", p.CertPEM(s.Name, c.Name))
+	}
+	minVer := "TLSv1.2"
+	if t.MinVersion == "1.3" || t.Policy == "modern" {
+		minVer = "TLSv1.3"
+	}
+	fmt.Fprintf(&b, " ssl-min-ver %s ciphers %s ciphersuites %s curves X25519:P-256:P-384", minVer, refMozillaIntermediate, refTLS13Suites)
+	alpn := []string{}
+	if t.ALPN != nil {
+		alpn = *t.ALPN
+	} else if s.Mode != "tcp" {
+		alpn = []string{"http/1.1"}
+	}
+	if len(alpn) > 0 {
+		fmt.Fprintf(&b, " alpn %s", strings.Join(alpn, ","))
+	}
+	return b.String(), nil
+}
 
 // refBind turns a halb listen address into HAProxy bind syntax. No host
 // and [::] mean every address of both families, as in halb.

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"halb/appliance/certs/certstest"
 	"halb/appliance/config"
 )
 
@@ -670,7 +671,8 @@ func refTestConfigs(t *testing.T) map[string]*config.Config {
 	cfgs := map[string]*config.Config{"rich": parseConfig(t, refRich),
 		"bench-observe":       parseConfig(t, string(ClassicConfig(ClassicOptions{SingleServer: true, ObserveListen: ":8404", AccessLogTo: "192.168.10.10:5514"}, 0))),
 		"bench-scale":         parseConfig(t, string(ClassicConfig(ClassicOptions{SingleServer: true, Servers: 50, Routes: 40, NoChecks: true}, 0))),
-		"host-map-no-default": parseConfig(t, refHostMapNoDefault)}
+		"host-map-no-default": parseConfig(t, refHostMapNoDefault),
+		"tls":                 parseConfig(t, refTLSConfig(t))}
 	for _, name := range refExamples {
 		cfgs[name] = loadExample(t, name)
 	}
@@ -887,5 +889,71 @@ func TestReferenceHostMap(t *testing.T) {
 		if len(HAProxyMaps(cfg, p)) != 0 {
 			t.Errorf("%s: a map file", name)
 		}
+	}
+}
+
+// refTLSConfig is a config with TLS services (http and tcp) whose
+// certificates it writes to a temporary directory.
+func refTLSConfig(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	root := certstest.Root(t, "ref root")
+	write := func(name string, o certstest.Options) (string, string) {
+		p := root.Leaf(t, o)
+		crt, key := filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
+		os.WriteFile(crt, certstest.Cat(p.CertPEM, root.PEM), 0o644)
+		os.WriteFile(key, p.KeyPEM, 0o600)
+		return crt, key
+	}
+	wc, wk := write("www", certstest.Options{CN: "www.example.com", DNS: []string{"www.example.com"}})
+	rc, rk := write("www-rsa", certstest.Options{CN: "www.example.com", DNS: []string{"www.example.com"}, Key: "rsa"})
+	dc, dk := write("db", certstest.Options{CN: "db.example.com", DNS: []string{"db.example.com"}})
+	return fmt.Sprintf(`
+node: {name: lb1}
+services:
+  - name: web
+    listen: ["192.168.10.100:443"]
+    default_backend: b
+    tls:
+      certificates:
+        - {name: www, cert: %s, key: %s}
+        - {name: www-rsa, cert: %s, key: %s}
+      default: www-rsa
+  - name: db
+    mode: tcp
+    listen: ["192.168.10.100:5433"]
+    default_backend: t
+    tls: {certificates: [{name: db, cert: %s, key: %s}], policy: modern}
+backends:
+  - name: b
+    health: {check: none}
+    servers: [{name: s1, address: "10.0.0.11:80"}]
+  - name: t
+    health: {check: none}
+    servers: [{name: s1, address: "10.0.0.11:5432"}]
+`, wc, wk, rc, rk, dc, dk)
+}
+
+// TestReferenceTLS: a TLS service becomes a bind with ssl and its crt
+// files (the default first), Mozilla's intermediate ciphers without DHE,
+// the version floor and ALPN; X-Forwarded-Proto says https.
+func TestReferenceTLS(t *testing.T) {
+	cfg := parseConfig(t, refTLSConfig(t))
+	p := RefPaths{Dir: "/run/netlab/lb1"}
+	_, h := renderBoth(t, cfg, p)
+	wantLines(t, "frontend web", block(t, h, "frontend web"),
+		"bind 192.168.10.100:443 ssl crt /run/netlab/lb1/crt-web-www-rsa.pem crt /run/netlab/lb1/crt-web-www.pem ssl-min-ver TLSv1.2 ciphers "+
+			refMozillaIntermediate+" ciphersuites "+refTLS13Suites+" curves X25519:P-256:P-384 alpn http/1.1",
+		"http-request set-header X-Forwarded-Proto https", `http-request add-header Forwarded "for=%[src];proto=https"`)
+	wantLines(t, "frontend db", block(t, h, "frontend db"),
+		"bind 192.168.10.100:5433 ssl crt /run/netlab/lb1/crt-db-db.pem ssl-min-ver TLSv1.3 ciphers "+refMozillaIntermediate+" ciphersuites "+refTLS13Suites+" curves X25519:P-256:P-384")
+	files := HAProxyMaps(cfg, p)
+	pemFile := string(files["/run/netlab/lb1/crt-web-www.pem"])
+	if len(files) != 3 || strings.Count(pemFile, "BEGIN CERTIFICATE") != 2 || !strings.Contains(pemFile, "PRIVATE KEY") {
+		t.Errorf("crt files %v; www:\n%s", slices.Collect(maps.Keys(files)), pemFile)
+	}
+	cfg.Services[0].TLS.Certificates[0].Cert, cfg.Services[0].TLS.Certificates[0].Key = "", ""
+	if _, err := HAProxyConfig(cfg, p); err == nil || !strings.Contains(err.Error(), `tls certificate "www" is in halb's store`) {
+		t.Errorf("a store certificate: %v", err)
 	}
 }
