@@ -432,6 +432,24 @@ func HAProxyConfig(cfg *config.Config, p RefPaths) ([]byte, error) {
 			w(1, "tcp-request connection expect-proxy layer4 if { src %s }", strings.Join(s.AcceptProxy, " "))
 		}
 		if s.Mode != "http" {
+			if len(s.SNIRoutes) > 0 && s.TLS == nil {
+				// HAProxy's SNI routing of TLS it does not terminate:
+				// wait for a whole ClientHello (within halb's bound),
+				// refuse what is not one.
+				w(1, "tcp-request inspect-delay %s", ms(obj, "timeouts.http_request", t.HTTPRequest))
+				w(1, "tcp-request content reject if !{ req.ssl_hello_type 1 }")
+			}
+			for _, r := range s.SNIRoutes {
+				fetch := "req.ssl_sni"
+				if s.TLS != nil {
+					fetch = "ssl_fc_sni"
+				}
+				if rest, ok := strings.CutPrefix(strings.ToLower(r.SNI), "*."); ok {
+					w(1, `use_backend %s if { %s -m reg -i ^[^.]+\.%s$ }`, r.Backend, fetch, strings.ReplaceAll(rest, ".", `\.`))
+				} else {
+					w(1, "use_backend %s if { %s -i %s }", r.Backend, fetch, r.SNI)
+				}
+			}
 			w(1, "default_backend %s", s.DefaultBackend)
 			continue
 		}
@@ -797,14 +815,16 @@ func refService(cfg *config.Config, name string) *config.Service {
 // refServiceBackends lists the backends a service can send to: its routes'
 // then its default, each once.
 func refServiceBackends(s *config.Service) []string {
-	var out []string
+	out := []string{}
 	for _, r := range s.Routes {
 		if !slices.Contains(out, r.Backend) {
 			out = append(out, r.Backend)
 		}
 	}
-	if s.DefaultBackend != "" && !slices.Contains(out, s.DefaultBackend) {
-		out = append(out, s.DefaultBackend)
+	for _, b := range s.BackendNames() {
+		if !slices.Contains(out, b) {
+			out = append(out, b)
+		}
 	}
 	return out
 }

@@ -924,6 +924,14 @@ services:
     listen: ["192.168.10.100:5433"]
     default_backend: t
     tls: {certificates: [{name: db, cert: %s, key: %s}], policy: modern}
+    sni_routes: [{sni: db.example.com, backend: t}]
+  - name: pass
+    mode: tcp
+    listen: ["192.168.10.100:8443"]
+    default_backend: t
+    sni_routes:
+      - {sni: www.example.com, backend: b2}
+      - {sni: "*.example.org", backend: t}
 backends:
   - name: b
     health: {check: none}
@@ -931,6 +939,9 @@ backends:
   - name: t
     health: {check: none}
     servers: [{name: s1, address: "10.0.0.11:5432"}]
+  - name: b2
+    health: {check: none}
+    servers: [{name: s1, address: "10.0.0.12:443"}]
 `, wc, wk, rc, rk, dc, dk)
 }
 
@@ -947,6 +958,10 @@ func TestReferenceTLS(t *testing.T) {
 		"http-request set-header X-Forwarded-Proto https", `http-request add-header Forwarded "for=%[src];proto=https"`)
 	wantLines(t, "frontend db", block(t, h, "frontend db"),
 		"bind 192.168.10.100:5433 ssl crt /run/netlab/lb1/crt-db-db.pem ssl-min-ver TLSv1.3 ciphers "+refMozillaIntermediate+" ciphersuites "+refTLS13Suites+" curves X25519:P-256:P-384")
+	wantLines(t, "frontend db", block(t, h, "frontend db"), "use_backend t if { ssl_fc_sni -i db.example.com }", "default_backend t")
+	wantLines(t, "frontend pass", block(t, h, "frontend pass"), "tcp-request inspect-delay 10000ms",
+		"tcp-request content reject if !{ req.ssl_hello_type 1 }", "use_backend b2 if { req.ssl_sni -i www.example.com }",
+		`use_backend t if { req.ssl_sni -m reg -i ^[^.]+\.example\.org$ }`, "default_backend t")
 	files := HAProxyMaps(cfg, p)
 	pemFile := string(files["/run/netlab/lb1/crt-web-www.pem"])
 	if len(files) != 3 || strings.Count(pemFile, "BEGIN CERTIFICATE") != 2 || !strings.Contains(pemFile, "PRIVATE KEY") {

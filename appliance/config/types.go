@@ -369,6 +369,39 @@ type Service struct {
 	// "bind ... ssl crt"): the proxy handshakes with the client, then serves
 	// the decrypted stream in the service's mode. Absent: plain TCP.
 	TLS *TLS `yaml:"tls,omitempty" json:"tls,omitempty"`
+	// SNIRoutes pick a backend by the server name of the client's TLS
+	// ClientHello (tcp mode; HAProxy's req.ssl_sni): without tls, the
+	// proxy reads the hello without terminating TLS and replays it to the
+	// server; with tls, the handshake's name routes. An exact name wins over
+	// a wildcard; no name or no match: default_backend. Default: none.
+	SNIRoutes []SNIRoute `yaml:"sni_routes,omitempty" json:"sni_routes,omitempty"`
+}
+
+// BackendNames lists the backends service s uses: default_backend, then
+// those of routes and sni_routes, each once.
+func (s *Service) BackendNames() []string {
+	var out []string
+	add := func(n string) {
+		if n != "" && !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	add(s.DefaultBackend)
+	for _, r := range s.Routes {
+		add(r.Backend)
+	}
+	for _, r := range s.SNIRoutes {
+		add(r.Backend)
+	}
+	return out
+}
+
+// SNIRoute is a tcp service's route by TLS server name.
+type SNIRoute struct {
+	// SNI is a host name or a *.suffix wildcard (one label). Required.
+	SNI string `yaml:"sni" json:"sni"`
+	// Backend takes the connections with that name. Required.
+	Backend string `yaml:"backend" json:"backend"`
 }
 
 // TLS is a service's TLS termination (docs/tls.md).

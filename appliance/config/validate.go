@@ -677,7 +677,7 @@ func (v *validator) services(c *Config, backends map[string]bool) {
 				v.errf(path+".default_backend", "is required in tcp mode")
 			}
 			for j, b := range c.Backends {
-				if b.Name == s.DefaultBackend && b.Health.Observe == "layer7" {
+				if slices.Contains(s.BackendNames(), b.Name) && b.Health.Observe == "layer7" {
 					v.errf(fmt.Sprintf("backends[%d].health.observe", j), "layer7 observes HTTP responses, but service %s uses this backend in mode: tcp (use layer4)", s.Name)
 				}
 			}
@@ -743,6 +743,29 @@ func (v *validator) services(c *Config, backends map[string]bool) {
 		}
 		if s.TLS != nil {
 			v.serviceTLS(path+".tls", s)
+		}
+		snis := map[string]int{}
+		for j, r := range s.SNIRoutes {
+			p := fmt.Sprintf("%s.sni_routes[%d]", path, j)
+			if s.Mode != "tcp" {
+				v.errf(p, "needs mode: tcp (http services route by Host: routes)")
+			}
+			name := strings.ToLower(r.SNI)
+			switch k, dup := snis[name]; {
+			case r.SNI == "":
+				v.errf(p+".sni", "is required")
+			case !validRouteHost(r.SNI):
+				v.errf(p+".sni", "%q is not a host name or a *.suffix wildcard", r.SNI)
+			case dup:
+				v.errf(p+".sni", "%q is already routed by sni_routes[%d]", r.SNI, k)
+			default:
+				snis[name] = j
+			}
+			if r.Backend == "" {
+				v.errf(p+".backend", "is required")
+			} else {
+				backend(p+".backend", r.Backend)
+			}
 		}
 		for j, r := range s.Routes {
 			p := fmt.Sprintf("%s.routes[%d]", path, j)

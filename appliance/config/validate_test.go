@@ -821,6 +821,35 @@ func TestValidateServices(t *testing.T) {
 			`halb.yaml:22: services[1].tls.min_version: policy modern is TLS 1.3 only`,
 			`halb.yaml:22: services[1].tls.alpn[0]: http/1.1 needs mode: http`,
 		}},
+		// SNI routes.
+		{"sni routes valid", serviceDoc + `
+  - name: pass
+    mode: tcp
+    listen: [":443"]
+    default_backend: www
+    sni_routes:
+      - {sni: www.example.com, backend: www}
+      - {sni: "*.example.org", backend: www}
+`, nil},
+		{"sni routes invalid", serviceDoc + `
+  - name: pass
+    listen: [":443"]
+    default_backend: www
+    sni_routes:
+      - {sni: "www.example.com", backend: nope}
+      - {sni: "WWW.example.com", backend: www}
+      - {sni: "a b", backend: www}
+      - {backend: www}
+`, []string{
+			`halb.yaml:9: services[0].sni_routes[0]: needs mode: tcp (http services route by Host: routes)`,
+			`halb.yaml:9: services[0].sni_routes[0].backend: backend "nope" is not defined`,
+			`halb.yaml:10: services[0].sni_routes[1]: needs mode: tcp (http services route by Host: routes)`,
+			`halb.yaml:10: services[0].sni_routes[1].sni: "WWW.example.com" is already routed by sni_routes[0]`,
+			`halb.yaml:11: services[0].sni_routes[2]: needs mode: tcp (http services route by Host: routes)`,
+			`halb.yaml:11: services[0].sni_routes[2].sni: "a b" is not a host name or a *.suffix wildcard`,
+			`halb.yaml:12: services[0].sni_routes[3]: needs mode: tcp (http services route by Host: routes)`,
+			`halb.yaml:12: services[0].sni_routes[3].sni: is required`,
+		}},
 		// Timeouts, limits, PROXY protocol sources.
 		{"timeouts and limits valid", serviceDoc + `
   - name: web
@@ -1354,7 +1383,7 @@ peers:
 		`halb.yaml:13: vrrp[0].vips[0]: "10.0.0.1" is not an address in CIDR form (e.g. 172.16.0.100/24)`,
 		`halb.yaml:16: services[0].listen[0]: "80" is not host:port (IPv6 as [addr]:port)`,
 		`halb.yaml:17: services[0].default_backend: backend "nope" is not defined`,
-		`halb.yaml:18: services[0].bogus: unknown key "bogus" (known keys here: name, listen, mode, routes, default_backend, timeouts, limits, accept_proxy, response_headers, min_healthy, access_log, forward_headers, tls)`,
+		`halb.yaml:18: services[0].bogus: unknown key "bogus" (known keys here: name, listen, mode, routes, default_backend, timeouts, limits, accept_proxy, response_headers, min_healthy, access_log, forward_headers, tls, sni_routes)`,
 		`halb.yaml:20: time.max_offset: "soon" is not a duration (e.g. 200ms, 2s)`,
 		`halb.yaml:23: peers[1].name: "lb2" is already used by peers[0]`,
 		`halb.yaml:23: peers[1].address: "lb2" is not an IP address`,

@@ -266,12 +266,8 @@ func (d *Daemon) serviceHealth(cfg *config.Config) map[string]bool {
 		backends[b.Name] = b
 	}
 	for _, s := range cfg.Services {
-		names := []string{s.DefaultBackend}
-		for _, r := range s.Routes {
-			names = append(names, r.Backend)
-		}
 		up := 0
-		for _, n := range slices.Compact(slices.Sorted(slices.Values(names))) {
+		for _, n := range s.BackendNames() {
 			for _, sv := range backends[n].Servers {
 				if sv.EffectiveWeight() > 0 && d.health.Up(n, sv.Name) && !slices.Contains(drained, n+"/"+sv.Name) {
 					up++

@@ -168,14 +168,21 @@ func appendAccess(b []byte, r *Access) []byte {
 
 // appendTLS appends, for a TLS connection, " version/cipher/sni/Th" (sni
 // "-" when none, escaped as a header field and cut at 255 bytes; Th in ms).
+// A connection routed by its SNI without termination has "-/-/sni/-1".
 func appendTLS(b []byte, r *Access) []byte {
-	if r.TLSVersion == "" {
+	if r.TLSVersion == "" && r.SNI == "" {
 		return b
 	}
+	dash := func(b []byte, s string) []byte {
+		if s == "" {
+			return append(b, '-')
+		}
+		return append(b, s...)
+	}
 	b = append(b, ' ')
-	b = append(b, r.TLSVersion...)
+	b = dash(b, r.TLSVersion)
 	b = append(b, '/')
-	b = append(b, r.TLSCipher...)
+	b = dash(b, r.TLSCipher)
 	b = append(b, '/')
 	if r.SNI == "" {
 		b = append(b, '-')

@@ -519,6 +519,26 @@ type serviceState struct {
 	fwdFor, fwdProto, forwarded bool // forward_headers
 
 	tls *tlsTerm // nil: no TLS; shared by the service's states
+
+	// sni_routes (tcp mode): backends by exact name and by the suffix of a
+	// "*." wildcard, lower case; sniRouted: the service has some.
+	sniExact, sniWild map[string]*backend
+	sniRouted         bool
+}
+
+// sniBackend is the backend of TLS server name name: an exact route, a
+// wildcard one (one label), else the default.
+func (st *serviceState) sniBackend(name string) *backend {
+	name = strings.ToLower(strings.TrimSuffix(name, "."))
+	if be := st.sniExact[name]; be != nil {
+		return be
+	}
+	if i := strings.IndexByte(name, '.'); i > 0 {
+		if be := st.sniWild[name[i+1:]]; be != nil {
+			return be
+		}
+	}
+	return st.def
 }
 
 type route struct {
@@ -554,6 +574,18 @@ func newServiceState(sc config.Service, backends map[string]*backend) *serviceSt
 		st.respFields = append(st.respFields, k+": "+sc.ResponseHeaders[k]+"\r\n"...)
 		st.respNames = append(st.respNames, strings.ToLower(k))
 	}
+	if len(sc.SNIRoutes) > 0 {
+		st.sniRouted = true
+		st.sniExact, st.sniWild = map[string]*backend{}, map[string]*backend{}
+		for _, r := range sc.SNIRoutes {
+			name := strings.ToLower(r.SNI)
+			if rest, ok := strings.CutPrefix(name, "*."); ok {
+				st.sniWild[rest] = backends[r.Backend]
+			} else {
+				st.sniExact[name] = backends[r.Backend]
+			}
+		}
+	}
 	for _, p := range sc.AcceptProxy {
 		if pfx, err := netip.ParsePrefix(p); err == nil {
 			st.trusted = append(st.trusted, pfx.Masked())
@@ -583,6 +615,9 @@ func (st *serviceState) backendList() []*backend {
 	}
 	for _, r := range st.routes {
 		add(r.be)
+	}
+	for _, r := range st.cfg.SNIRoutes {
+		add(st.sniBackend(strings.TrimPrefix(r.SNI, "*")))
 	}
 	add(st.def)
 	return out
@@ -652,6 +687,9 @@ func (c *Component) Status() any {
 		if st.tls != nil {
 			ss.TLS = st.tls.status(time.Now())
 			ss.Stats.TLS = s.stats.tlsSnapshot()
+		}
+		if st.sniRouted {
+			ss.Stats.SNI = s.stats.sniSnapshot()
 		}
 		out = append(out, ss)
 	}

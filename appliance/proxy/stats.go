@@ -88,6 +88,10 @@ type serviceStats struct {
 	tlsOK, tlsResumed atomic.Int64
 	tlsFail           [9]atomic.Int64
 	tlsVersions       [2]atomic.Int64
+	// sni_routes: connections routed by name, sent to the default, and
+	// refused for their ClientHello by reason (index in hello.Reasons()).
+	sniRoutedN, sniDefault atomic.Int64
+	helloFail              [8]atomic.Int64
 }
 
 // opened counts a client connection open (conns counts it at accept).
@@ -124,6 +128,8 @@ type ServiceCounters struct {
 	TotalTime Histogram `json:"total_time"`
 	// TLS counts the handshakes of a service that terminates TLS.
 	TLS *TLSCounters `json:"tls,omitempty"`
+	// SNI counts the routing of a service with sni_routes.
+	SNI *SNICounters `json:"sni,omitempty"`
 }
 
 // Histogram is a distribution of durations: Counts[i] observations at

@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"halb/appliance/proxy/hello"
 	"halb/appliance/proxy/proxyproto"
 )
 
@@ -100,12 +101,52 @@ func (s *service) handle(c *net.TCPConn) {
 		if tc != nil {
 			cc = tc
 		}
-		s.forwardTCP(cc, st, client, local, pre, accepted, tc)
+		be, sni := st.def, ""
+		if st.sniRouted {
+			if tc != nil {
+				sni = tc.info.sni
+			} else {
+				// Not terminated: read the ClientHello for its name,
+				// then replay it (after the bytes that came with a PROXY
+				// header) to the server.
+				info, raw, err := hello.Read(&prefixConn{TCPConn: c, pre: pre}, accepted.Add(st.cfg.Timeouts.HTTPRequest.D()), nil)
+				if err != nil {
+					why := hello.Reason(err)
+					s.stats.helloFailed(why)
+					s.logLimited("hello:"+why, "TLS ClientHello refused", "service", s.name, "client", client, "reason", why, "err", err)
+					rec := newRecord(accepted, client, s.name, false)
+					rec.Termination, rec.BytesIn, rec.Total = stPR, int64(len(raw)), time.Since(accepted)
+					s.account(st, &rec, nil, nil)
+					c.Close()
+					s.stats.active.Add(-1)
+					return
+				}
+				sni, pre = info.SNI, raw
+			}
+			be = st.sniBackend(sni)
+			s.stats.sniRouted(be != st.def)
+		}
+		s.forwardTCP(cc, st, be, client, local, pre, accepted, tc, sni)
 		s.stats.active.Add(-1)
 		return
 	}
 	h := &httpConn{s: s, c: c, t: tc, client: client, local: local}
 	h.serve(pre, accepted)
+}
+
+// prefixConn reads pre before the socket's bytes.
+type prefixConn struct {
+	*net.TCPConn
+	pre []byte
+}
+
+func (p *prefixConn) Read(b []byte) (int, error) {
+	if len(p.pre) > 0 {
+		n := copy(b, p.pre)
+		p.pre = p.pre[n:]
+		return n, nil
+	}
+	return p.TCPConn.Read(b)
 }
 
 // readProxyHeader reads a PROXY protocol v1/v2 header within timeout and
@@ -141,13 +182,15 @@ func readProxyHeader(c *net.TCPConn, timeout time.Duration) (proxyproto.Header, 
 // connection (nothing has been sent yet, so a retry is safe), then copies
 // both ways with half-close passed on and the client/server idle timeouts.
 // It accounts the connection (one access record) when it ends.
-func (s *service) forwardTCP(client streamConn, st *serviceState, from, to netip.AddrPort, pre []byte, accepted time.Time, tc *tlsClient) {
+func (s *service) forwardTCP(client streamConn, st *serviceState, be *backend, from, to netip.AddrPort, pre []byte, accepted time.Time, tc *tlsClient, sni string) {
 	defer client.Close()
 	rec := newRecord(accepted, from, s.name, false)
+	rec.SNI = sni
 	if tc != nil {
 		tc.info.record(&rec)
+	} else if sni != "" {
+		rec.Handshake = -1 // not terminated here
 	}
-	be := st.def
 	if be == nil || len(be.servers) == 0 {
 		s.stats.noServer.Add(1)
 		rec.Termination = stSC

@@ -18,6 +18,7 @@ import (
 
 	"halb/appliance/config"
 	"halb/appliance/logs"
+	"halb/appliance/proxy/hello"
 )
 
 // TLS termination (services[].tls, docs/tls.md). The handshake is Go's
@@ -671,4 +672,39 @@ func (t *tlsTerm) status(now time.Time) *TLSStatus {
 		out.Certificates = append(out.Certificates, c)
 	}
 	return out
+}
+
+// SNICounters count a tcp service's routing by TLS server name.
+type SNICounters struct {
+	Routed  int64            `json:"routed"`  // by a route
+	Default int64            `json:"default"` // no name, or no route for it
+	Refused map[string]int64 `json:"refused"` // ClientHellos refused, by reason
+}
+
+func (s *serviceStats) sniRouted(byRoute bool) {
+	if byRoute {
+		s.sniRoutedN.Add(1)
+	} else {
+		s.sniDefault.Add(1)
+	}
+}
+
+func (s *serviceStats) helloFailed(why string) {
+	for i, r := range hello.Reasons() {
+		if r == why && i < len(s.helloFail) {
+			s.helloFail[i].Add(1)
+		}
+	}
+}
+
+func (s *serviceStats) sniSnapshot() *SNICounters {
+	c := &SNICounters{Routed: s.sniRoutedN.Load(), Default: s.sniDefault.Load(), Refused: map[string]int64{}}
+	for i, r := range hello.Reasons() {
+		if i < len(s.helloFail) {
+			if n := s.helloFail[i].Load(); n > 0 {
+				c.Refused[r] = n
+			}
+		}
+	}
+	return c
 }

@@ -20,10 +20,12 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -231,7 +233,9 @@ func TestTLSStream(t *testing.T) {
 	}
 	// Records that arrive together: the second one waits in tlsRaw, not
 	// in the socket.
+	held.mu.Lock()
 	held.hold = true
+	held.mu.Unlock()
 	io.WriteString(conn, req)
 	io.WriteString(conn, req)
 	held.flush()
@@ -474,11 +478,14 @@ func TestTLSRawScan(t *testing.T) {
 // in one write.
 type holdConn struct {
 	net.Conn
+	mu   sync.Mutex
 	hold bool
 	buf  []byte
 }
 
 func (h *holdConn) Write(p []byte) (int, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	if h.hold {
 		h.buf = append(h.buf, p...)
 		return len(p), nil
@@ -487,7 +494,141 @@ func (h *holdConn) Write(p []byte) (int, error) {
 }
 
 func (h *holdConn) flush() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	h.hold = false
 	h.Conn.Write(h.buf)
 	h.buf = nil
+}
+
+// tlsNamer is a TLS server (not terminated by the proxy) that sends its
+// name after the handshake.
+func tlsNamer(t *testing.T, ca *testCA, dir, name string) string {
+	t.Helper()
+	crt, key := ca.issue(t, dir, "srv-"+name, false, time.Now().Add(time.Hour), name+".backend")
+	cert, err := tls.LoadX509KeyPair(crt, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return serveConns(t, func(c net.Conn) {
+		defer c.Close()
+		tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert}})
+		if tc.Handshake() == nil {
+			fmt.Fprintf(tc, "%s %s\n", name, tc.ConnectionState().ServerName)
+		}
+	})
+}
+
+// TestSNIRoutes routes TLS it does not terminate by the ClientHello's
+// name, replaying the hello: the client's handshake completes with the
+// server.
+func TestSNIRoutes(t *testing.T) {
+	ca, dir := newTestCA(t), t.TempDir()
+	addr := freePort(t)
+	y := fmt.Sprintf(`node: {name: lb1}
+services:
+  - name: pass
+    mode: tcp
+    listen: ["%s"]
+    default_backend: def
+    accept_proxy: [127.0.0.2/32]
+    timeouts: {http_request: 300ms}
+    access_log: true
+    sni_routes:
+      - {sni: www.example.com, backend: www}
+      - {sni: "*.example.org", backend: org}
+backends:
+  - {name: def, servers: [{name: d, address: "%s"}]}
+  - {name: www, servers: [{name: w, address: "%s"}]}
+  - {name: org, servers: [{name: o, address: "%s"}]}
+`, addr, tlsNamer(t, ca, dir, "def"), tlsNamer(t, ca, dir, "www"), tlsNamer(t, ca, dir, "org"))
+	comp := run(t, mustConfig(t, y))
+	logged := &captureLog{}
+	comp.SetAccessLog(logged)
+	waitListening(t, addr)
+	say := func(nc net.Conn, sni string) string {
+		t.Helper()
+		c := tls.Client(nc, &tls.Config{ServerName: sni, InsecureSkipVerify: true})
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		line, err := bufio.NewReader(c).ReadString('\n')
+		if err != nil {
+			t.Fatalf("sni %q: %v", sni, err)
+		}
+		return strings.TrimSpace(line)
+	}
+	dial := func() net.Conn {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	for sni, want := range map[string]string{"www.example.com": "www www.example.com", "WWW.EXAMPLE.COM": "www WWW.EXAMPLE.COM",
+		"a.example.org": "org a.example.org", "a.b.example.org": "def a.b.example.org", "other.test": "def other.test", "": "def"} {
+		if got := say(dial(), sni); got != want {
+			t.Errorf("sni %q reached %q, want %q", sni, got, want)
+		}
+	}
+	// A hello a few bytes per write.
+	slow := &dribble{Conn: dial(), n: 7, pause: time.Millisecond}
+	if got := say(slow, "www.example.com"); got != "www www.example.com" {
+		t.Errorf("a dribbled hello reached %q", got)
+	}
+	// From a trusted PROXY source: the header, then the hello in one write.
+	pc, err := net.DialTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}, net.TCPAddrFromAddrPort(netip.MustParseAddrPort(addr)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := &holdConn{Conn: pc, hold: true}
+	io.WriteString(held, "PROXY TCP4 192.0.2.7 127.0.0.1 5555 443\r\n")
+	go func() { time.Sleep(50 * time.Millisecond); held.flush() }()
+	if got := say(held, "x.example.org"); got != "org x.example.org" {
+		t.Errorf("after a PROXY header: %q", got)
+	}
+	// Refused: plain HTTP, and half a hello that never completes.
+	c := dial()
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	io.ReadAll(c)
+	c.Close()
+	c = dial()
+	c.Write([]byte{22, 3, 1, 0, 100, 1, 0})
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("half a hello: %v, want EOF after http_request", err)
+	}
+	c.Close()
+	testutil.WaitFor(t, "the counters", func() bool {
+		sni := comp.Status().([]ServiceStatus)[0].Stats.SNI
+		return sni != nil && sni.Routed == 5 && sni.Default == 3 && sni.Refused["not_tls"] == 1 && sni.Refused["timeout"] == 1
+	})
+	var www, proxied int
+	for _, r := range logged.wait(t, 10) {
+		if r.SNI == "www.example.com" && r.Backend == "www" && r.Handshake == -1 {
+			www++
+		}
+		if r.Client.Addr().String() == "192.0.2.7" && r.SNI == "x.example.org" {
+			proxied++
+		}
+	}
+	if www != 3 || proxied != 1 {
+		t.Errorf("access records: %d for www.example.com (want 3), %d from the PROXY client (want 1)", www, proxied)
+	}
+}
+
+// dribble writes n bytes at a time with a pause between.
+type dribble struct {
+	net.Conn
+	n     int
+	pause time.Duration
+}
+
+func (d *dribble) Write(p []byte) (int, error) {
+	for i := 0; i < len(p); i += d.n {
+		if _, err := d.Conn.Write(p[i:min(len(p), i+d.n)]); err != nil {
+			return i, err
+		}
+		time.Sleep(d.pause)
+	}
+	return len(p), nil
 }
