@@ -683,6 +683,24 @@ func HAProxyConfig(cfg *config.Config, p RefPaths) ([]byte, error) {
 			case "v2":
 				line += " send-proxy-v2"
 			}
+			if t := be.TLS; t != nil {
+				// HAProxy's checks of an ssl server use ssl too, as
+				// halb's http checks use backends[].tls.
+				switch {
+				case t.Verify == "none":
+					line += " ssl verify none"
+				case t.CA == "":
+					line += " ssl verify required ca-file @system-ca"
+				default:
+					line += " ssl verify required ca-file " + t.CA
+				}
+				if t.ServerName != "" {
+					line += " sni str(" + t.ServerName + ")"
+					if t.Verify != "none" {
+						line += " verifyhost " + t.ServerName
+					}
+				}
+			}
 			if check != "" {
 				line += " " + check
 			}

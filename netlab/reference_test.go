@@ -908,6 +908,8 @@ func refTLSConfig(t *testing.T) string {
 	wc, wk := write("www", certstest.Options{CN: "www.example.com", DNS: []string{"www.example.com"}})
 	rc, rk := write("www-rsa", certstest.Options{CN: "www.example.com", DNS: []string{"www.example.com"}, Key: "rsa"})
 	dc, dk := write("db", certstest.Options{CN: "db.example.com", DNS: []string{"db.example.com"}})
+	caFile := filepath.Join(dir, "ca.pem")
+	os.WriteFile(caFile, root.PEM, 0o644)
 	return fmt.Sprintf(`
 node: {name: lb1}
 services:
@@ -942,7 +944,15 @@ backends:
   - name: b2
     health: {check: none}
     servers: [{name: s1, address: "10.0.0.12:443"}]
-`, wc, wk, rc, rk, dc, dk)
+  - name: up
+    tls: {ca: %s, server_name: origin.test}
+    health: {check: http}
+    servers: [{name: s1, address: "10.0.0.12:8443"}]
+  - name: loose
+    tls: {verify: none}
+    health: {check: none}
+    servers: [{name: s1, address: "10.0.0.12:8444"}]
+`, wc, wk, rc, rk, dc, dk, caFile)
 }
 
 // TestReferenceTLS: a TLS service becomes a bind with ssl and its crt
@@ -962,6 +972,11 @@ func TestReferenceTLS(t *testing.T) {
 	wantLines(t, "frontend pass", block(t, h, "frontend pass"), "tcp-request inspect-delay 10000ms",
 		"tcp-request content reject if !{ req.ssl_hello_type 1 }", "use_backend b2 if { req.ssl_sni -i www.example.com }",
 		`use_backend t if { req.ssl_sni -m reg -i ^[^.]+\.example\.org$ }`, "default_backend t")
+	up := strings.Join(block(t, h, "backend up"), "\n")
+	if !strings.Contains(up, "server s1 10.0.0.12:8443 weight 1 ssl verify required ca-file "+cfg.Backends[3].TLS.CA+" sni str(origin.test) verifyhost origin.test check") {
+		t.Errorf("backend up:\n%s", up)
+	}
+	wantLines(t, "backend loose", block(t, h, "backend loose"), "server s1 10.0.0.12:8444 weight 1 ssl verify none")
 	files := HAProxyMaps(cfg, p)
 	pemFile := string(files["/run/netlab/lb1/crt-web-www.pem"])
 	if len(files) != 3 || strings.Count(pemFile, "BEGIN CERTIFICATE") != 2 || !strings.Contains(pemFile, "PRIVATE KEY") {

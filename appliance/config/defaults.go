@@ -52,6 +52,11 @@ func applyDefaults(c *Config, present func(path string) bool) {
 		}
 		setInt(&l.Queue, p+".queue", DefaultLogQueue)
 	}
+	for i := range c.Backends {
+		if t := c.Backends[i].TLS; t != nil {
+			setStr(&t.Verify, fmt.Sprintf("backends[%d].tls.verify", i), "full")
+		}
+	}
 	for i := range c.Services {
 		t := c.Services[i].TLS
 		if t == nil {

@@ -396,6 +396,24 @@ func (s *Service) BackendNames() []string {
 	return out
 }
 
+// BackendTLS is how a backend talks TLS to its servers.
+type BackendTLS struct {
+	// Verify is "full": a server's certificate must chain to CA and hold
+	// ServerName (or, without it, the server's IP address); or "none":
+	// any certificate passes (encryption without authentication, marked in
+	// status). Default: full.
+	Verify string `yaml:"verify,omitempty" json:"verify"`
+	// CA is the path of a PEM bundle of the CAs that sign the servers'
+	// certificates. Default: the system roots.
+	CA string `yaml:"ca,omitempty" json:"ca,omitempty"`
+	// ServerName is sent as SNI and verified. Default: none (the server's
+	// IP address is verified).
+	ServerName string `yaml:"server_name,omitempty" json:"server_name,omitempty"`
+}
+
+// BackendVerifies are the values of backends[].tls.verify.
+var BackendVerifies = []string{"full", "none"}
+
 // SNIRoute is a tcp service's route by TLS server name.
 type SNIRoute struct {
 	// SNI is a host name or a *.suffix wildcard (one label). Required.
@@ -533,6 +551,10 @@ type Backend struct {
 	// client's address at the start of every server connection, as
 	// HAProxy's send-proxy / send-proxy-v2. Default: none.
 	ProxyProtocol string `yaml:"proxy_protocol,omitempty" json:"proxy_protocol,omitempty"`
+	// TLS encrypts the connections to the servers (HAProxy's "server ...
+	// ssl verify required ca-file ... sni ..."); http checks use it too.
+	// Absent: plain TCP.
+	TLS *BackendTLS `yaml:"tls,omitempty" json:"tls,omitempty"`
 	// SlowStart ramps a server's weight up from almost nothing to its
 	// configured weight over this time when it comes back up after its
 	// health checks failed, or leaves drain (HAProxy's slowstart). Applies to

@@ -881,6 +881,18 @@ func (v *validator) backends(c *Config) {
 		if d := b.SlowStart.D(); d < 0 || d > time.Hour {
 			v.errf(path+".slowstart", "%s is out of range 0s..1h", b.SlowStart)
 		}
+		if t := b.TLS; t != nil {
+			v.oneOf(path+".tls.verify", t.Verify, BackendVerifies)
+			if t.CA != "" && !strings.HasPrefix(t.CA, "/") {
+				v.errf(path+".tls.ca", "%q must be an absolute path", t.CA)
+			}
+			if t.CA != "" && t.Verify == "none" {
+				v.errf(path+".tls.ca", "is not used with verify: none")
+			}
+			if t.ServerName != "" && !validHostname(t.ServerName) {
+				v.errf(path+".tls.server_name", "%q is not a host name", t.ServerName)
+			}
+		}
 		if b.ProxyProtocol != "" {
 			v.oneOf(path+".proxy_protocol", b.ProxyProtocol, ProxyProtocols[1:])
 		}

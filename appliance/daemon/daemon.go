@@ -559,8 +559,13 @@ func prepareErrors(name string, raw []byte, cfg *config.Config, component string
 		if errors.As(e, &ce) {
 			path := ""
 			for i, s := range cfg.Services {
-				if s.Name == ce.Service {
+				if s.Name == ce.Service && ce.Backend == "" {
 					path = fmt.Sprintf("services[%d].tls.certificates[%d]", i, ce.Index)
+				}
+			}
+			for i, b := range cfg.Backends {
+				if b.Name == ce.Backend {
+					path = fmt.Sprintf("backends[%d].tls.ca", i)
 				}
 			}
 			out = append(out, &config.Error{File: name, Line: config.LineOf(raw, path), Path: path, Msg: ce.Err.Error()})

@@ -42,6 +42,9 @@ type Target struct {
 	// Verify checks an https server's certificate against the system roots
 	// for Host. Default: any certificate passes.
 	Verify bool
+	// TLS, when set, is the TLS config of an https check (the backend's
+	// backends[].tls), instead of Verify and Host.
+	TLS *tls.Config
 	// Send is written after a tcp check connects. Default: nothing.
 	Send string
 	// Expect, when set, must occur in the first 4 KiB a tcp check reads
@@ -212,7 +215,11 @@ func (h httpChecker) Check(ctx context.Context, t Target) error {
 	conn := raw
 	if h.tls {
 		// Any certificate passes unless Verify asks for the system roots.
-		tc := tls.Client(raw, &tls.Config{InsecureSkipVerify: !t.Verify, ServerName: hostOnly(vhost)})
+		cfg := t.TLS
+		if cfg == nil {
+			cfg = &tls.Config{InsecureSkipVerify: !t.Verify, ServerName: hostOnly(vhost)}
+		}
+		tc := tls.Client(raw, cfg)
 		if err := tc.Handshake(); err != nil {
 			return failed(ctx, within, "tls handshake with "+addr, err)
 		}

@@ -10,10 +10,12 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"reflect"
 	"sync"
 	"time"
 
+	"halb/appliance/certs"
 	"halb/appliance/config"
 )
 
@@ -140,6 +142,9 @@ func (c *Component) reconcile() {
 			keep[key] = true
 			order = append(order, key)
 			spec := monitorSpec{backend: b.Name, server: s.Name, addr: s.Address, health: b.Health}
+			if b.TLS != nil {
+				spec.tls, spec.tlsOn = *b.TLS, true
+			}
 			// down: the monitor being replaced had the server down; the
 			// proxy holds that verdict until told otherwise. Its
 			// downtime carries on (an outage it had ends now).
@@ -192,6 +197,10 @@ func (c *Component) reconcile() {
 type monitorSpec struct {
 	backend, server, addr string
 	health                config.Health
+	// tls: the backend's backends[].tls (tlsOn: it has one); its http
+	// checks talk TLS with it.
+	tls   config.BackendTLS
+	tlsOn bool
 }
 
 // monitor checks one server.
@@ -216,9 +225,20 @@ func (c *Component) newMonitor(spec monitorSpec) (*monitor, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(c.ctx)
 	t := Target{Addr: spec.addr, Port: h.Port, Path: h.Path, ExpectStatus: h.ExpectStatus, Host: h.Host, Method: h.Method,
 		ExpectBody: h.ExpectBody, Verify: h.Verify, Send: h.Send, Expect: h.Expect, Timeout: h.Timeout.D()}
+	if spec.tlsOn && (h.Check == "http" || h.Check == "https") {
+		// The backend's TLS settings, as the proxy's connections use them.
+		cfg, err := certs.ClientConfig(spec.tls.Verify, spec.tls.CA, spec.tls.ServerName)
+		if err != nil {
+			return nil, fmt.Errorf("backends %s tls: %w", spec.backend, err)
+		}
+		if cfg.ServerName == "" {
+			cfg.ServerName, _, _ = net.SplitHostPort(spec.addr)
+		}
+		ch, t.TLS = httpChecker{tls: true}, cfg
+	}
+	ctx, cancel := context.WithCancel(c.ctx)
 	st := newState(h.Rise, h.Fall, c.clock.Now())
 	if h.Initial == "down" && h.Check != "none" {
 		st = newStateDown(h.Rise, h.Fall, c.clock.Now())

@@ -2,15 +2,23 @@ package health
 
 import (
 	"context"
+	"encoding/pem"
 	"fmt"
+	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"halb/appliance/certs/certstest"
 	"halb/appliance/config"
 	"halb/internal/testutil"
 )
@@ -199,4 +207,46 @@ func mustParse(t *testing.T, yaml string) *config.Config {
 		t.Fatal(err)
 	}
 	return cfg
+}
+
+// TestComponentBackendTLS: the http checks of a backend with tls talk TLS
+// with its settings: its CA passes the server, another CA's does not and
+// the reason says why.
+func TestComponentBackendTLS(t *testing.T) {
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	ts.Config.ErrorLog = log.New(io.Discard, "", 0)
+	ts.StartTLS()
+	t.Cleanup(ts.Close)
+	dir := t.TempDir()
+	good, bad := filepath.Join(dir, "good.pem"), filepath.Join(dir, "bad.pem")
+	os.WriteFile(good, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw}), 0o644)
+	other := certstest.Root(t, "other")
+	os.WriteFile(bad, other.PEM, 0o644)
+	yaml := func(ca string) string {
+		return fmt.Sprintf(`node: {name: lb1}
+backends:
+  - name: web
+    tls: {ca: %s}
+    health: {check: http, interval: 30ms, timeout: 500ms, rise: 1, fall: 1, initial: down}
+    servers: [{name: web1, address: "%s"}]
+`, ca, ts.Listener.Addr().String())
+	}
+	c, rec := runComponent(t, yaml(good))
+	if ch := rec.wait(t, 3*time.Second); ch.Up || !strings.HasPrefix(ch.Reason, "initial: down") {
+		t.Fatalf("first: %+v", ch)
+	}
+	if ch := rec.wait(t, 3*time.Second); !ch.Up {
+		t.Fatalf("with its CA: %+v", ch)
+	}
+	cfg, _ := config.Parse("halb.yaml", []byte(yaml(bad)))
+	c.Apply(cfg)
+	var last string
+	testutil.WaitFor(t, "the check with another CA to fail", func() bool {
+		st := c.Status().([]BackendHealth)
+		last = st[0].Servers[0].LastError
+		return st[0].Servers[0].State == "down" && last != ""
+	})
+	if !strings.Contains(last, "tls handshake with "+ts.Listener.Addr().String()) || !strings.Contains(last, "certificate signed by unknown authority") {
+		t.Fatalf("with another CA: %q", last)
+	}
 }

@@ -107,7 +107,7 @@ func (be *backend) pickTimed(tried *triedSet, key []byte, client netip.Addr, coo
 // dialTimed dials s as dial does, from since (when the session was
 // given), counting the time in the record's connect time and, connected,
 // in the backend's histogram.
-func (be *backend) dialTimed(s *server, timeout time.Duration, src, dst netip.AddrPort, since time.Time, rec *logs.Access) (*net.TCPConn, error) {
+func (be *backend) dialTimed(s *server, timeout time.Duration, src, dst netip.AddrPort, since time.Time, rec *logs.Access) (*upstream, error) {
 	c, err := be.dial(context.Background(), s, timeout, src, dst)
 	d := time.Since(since)
 	addTime(&rec.Connect, d)

@@ -2,7 +2,9 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"reflect"
@@ -11,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"halb/appliance/certs"
 	"halb/appliance/config"
 	"halb/appliance/proxy/balance"
 	"halb/appliance/proxy/proxyproto"
@@ -39,6 +42,7 @@ var (
 // and servers' names (counters), so they carry on across either.
 type backend struct {
 	cfg     config.Backend
+	tlsErr  error // backends[].tls could not be set up (its CA): every dial fails with it
 	servers []*server
 	byName  map[string]*server
 	picker  balance.Picker
@@ -86,6 +90,7 @@ type server struct {
 	weight  int
 	maxconn int64
 
+	tls        *tls.Config  // backends[].tls for this server; nil: plain TCP
 	rampWeight atomic.Int64 // scaled weight in slow start; 0 when not ramping
 	down       atomic.Bool  // by its health check
 	drained    atomic.Bool  // by an operator (halbctl server drain)
@@ -115,6 +120,22 @@ func newBackend(b config.Backend, old *backend, ctr *counters) *backend {
 		be.servers = append(be.servers, s)
 		be.byName[s.name] = s
 		members = append(members, balance.Member{Name: s.name, Weight: s.weight * weightScale})
+	}
+	if b.TLS != nil {
+		base, err := certs.ClientConfig(b.TLS.Verify, b.TLS.CA, b.TLS.ServerName)
+		be.tlsErr = err
+		for _, s := range be.servers {
+			if err != nil {
+				break
+			}
+			s.tls = base.Clone()
+			if s.tls.ServerName == "" {
+				// Verify the server's IP address (no SNI is sent for one).
+				host, _, _ := net.SplitHostPort(s.addr)
+				s.tls.ServerName = host
+			}
+			s.tls.ClientSessionCache = tls.NewLRUClientSessionCache(idlePerServer)
+		}
 	}
 	p, err := balance.New(b.Balance, members, func(i int) int64 { return be.servers[i].active.Load() })
 	if err != nil { // validation rules this out; fall back rather than fail
@@ -300,17 +321,26 @@ func (be *backend) othersLeft(tried *triedSet, s *server) bool {
 }
 
 // dial connects to s within timeout, sending a PROXY protocol header with
-// the client's addresses when the backend asks for one.
-func (be *backend) dial(ctx context.Context, s *server, timeout time.Duration, src, dst netip.AddrPort) (*net.TCPConn, error) {
+// the client's addresses when the backend asks for one, then, with
+// backends[].tls, handshaking (within the same timeout).
+func (be *backend) dial(ctx context.Context, s *server, timeout time.Duration, src, dst netip.AddrPort) (*upstream, error) {
+	if be.tlsErr != nil {
+		s.stats.connectErrors.Add(1)
+		return nil, be.tlsErr
+	}
 	// No TCP keep-alive probes (HAProxy's default, no srvtcpka): the idle
 	// timeouts end dead connections, and the four setsockopt calls that
 	// turn the probes on are a cost per connection.
+	start := time.Now()
 	d := net.Dialer{Timeout: timeout, KeepAlive: -1}
 	c, err := d.DialContext(ctx, "tcp", s.addr)
-	if be.observe != nil {
-		be.observe(be.cfg.Name, s.name, err)
+	if err == nil && s.tls == nil && be.observe != nil {
+		be.observe(be.cfg.Name, s.name, nil)
 	}
 	if err != nil {
+		if be.observe != nil {
+			be.observe(be.cfg.Name, s.name, err)
+		}
 		s.stats.connectErrors.Add(1)
 		return nil, err
 	}
@@ -328,7 +358,26 @@ func (be *backend) dial(ctx context.Context, s *server, timeout time.Duration, s
 			return nil, err
 		}
 	}
-	return tc, nil
+	u := &upstream{TCPConn: tc}
+	if s.tls != nil {
+		t := tls.Client(tc, s.tls)
+		tc.SetDeadline(start.Add(timeout))
+		err := t.HandshakeContext(ctx)
+		tc.SetDeadline(time.Time{})
+		if err != nil {
+			err = fmt.Errorf("tls handshake with %s: %w", s.addr, err)
+		}
+		if be.observe != nil {
+			be.observe(be.cfg.Name, s.name, err)
+		}
+		if err != nil {
+			tc.Close()
+			s.stats.connectErrors.Add(1)
+			return nil, err
+		}
+		u.t = t
+	}
+	return u, nil
 }
 
 // getIdle returns a connection to s pooled less than maxIdle ago, or nil.
@@ -396,7 +445,10 @@ func (be *backend) purgeIdle(now time.Time, all bool) {
 
 // BackendStatus is the status of one backend.
 type BackendStatus struct {
-	Name          string         `json:"name"`
+	Name string `json:"name"`
+	// TLS says how the backend talks to its servers: "" plain TCP, else
+	// "verify full ..." or, loudly, "verify NONE ...".
+	TLS           string         `json:"tls,omitempty"`
 	Balance       string         `json:"balance"`
 	Persistence   string         `json:"persistence,omitempty"`
 	Requests      int64          `json:"requests"`
@@ -451,9 +503,32 @@ type ServerStatus struct {
 	LastSession time.Time `json:"last_session,omitzero"`
 }
 
+// tlsStatus describes backends[].tls for status.
+func (be *backend) tlsStatus() string {
+	t := be.cfg.TLS
+	switch {
+	case t == nil:
+		return ""
+	case be.tlsErr != nil:
+		return "ERROR: " + be.tlsErr.Error()
+	case t.Verify == "none":
+		return "verify NONE: the servers' certificates are not checked"
+	}
+	s := "verify full against "
+	if t.CA == "" {
+		s += "the system roots"
+	} else {
+		s += t.CA
+	}
+	if t.ServerName != "" {
+		return s + " for " + t.ServerName
+	}
+	return s + " for each server's address"
+}
+
 func (be *backend) status() BackendStatus {
 	bs := be.stats
-	st := BackendStatus{Name: be.cfg.Name, Balance: be.cfg.Balance, Requests: bs.requests.Load(),
+	st := BackendStatus{Name: be.cfg.Name, TLS: be.tlsStatus(), Balance: be.cfg.Balance, Requests: bs.requests.Load(),
 		NoServer: bs.noServer.Load(), Queued: be.queued.Load(), QueueMax: bs.queueMax.Load(),
 		QueueTimeouts: bs.queueTimeouts.Load(), Servers: []ServerStatus{},
 		Active: bs.active.Load(), Total: bs.total.Load(), BytesIn: bs.bytesIn.Load(), BytesOut: bs.bytesOut.Load(),

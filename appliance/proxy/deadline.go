@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"net"
 	"time"
 )
@@ -34,10 +35,45 @@ func (d *deadlines) clear(c streamConn) {
 	*d = deadlines{}
 }
 
-// upstream is a server connection with its cached deadlines.
+// upstream is a server connection with its cached deadlines, over TLS
+// when t is set.
 type upstream struct {
 	*net.TCPConn
+	t  *tls.Conn
 	dl deadlines
+}
+
+func (u *upstream) Read(b []byte) (int, error) {
+	if u.t != nil {
+		return u.t.Read(b)
+	}
+	return u.TCPConn.Read(b)
+}
+
+func (u *upstream) Write(b []byte) (int, error) {
+	if u.t != nil {
+		return u.t.Write(b)
+	}
+	return u.TCPConn.Write(b)
+}
+
+// Close closes the connection; over TLS after a close_notify if it can be
+// sent at once.
+func (u *upstream) Close() error {
+	if u.t != nil {
+		u.TCPConn.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+		return u.t.Close()
+	}
+	return u.TCPConn.Close()
+}
+
+func (u *upstream) CloseWrite() error {
+	if u.t != nil {
+		if err := u.t.CloseWrite(); err != nil {
+			return err
+		}
+	}
+	return u.TCPConn.CloseWrite()
 }
 
 // monoEpoch is the origin of mono times.

@@ -1043,7 +1043,7 @@ func (h *httpConn) connect(st *serviceState, x *attempt, fresh bool) ([2]byte, b
 		}
 		c, err := x.be.dialTimed(x.srv, x.be.connectTimeout(&x.tried, x.srv, t.Connect.D()), h.client, h.local, at, &h.rec.Access)
 		if err == nil {
-			x.sc = &upstream{TCPConn: c}
+			x.sc = c
 			return stNormal, true
 		}
 		dialErr = err
@@ -1177,7 +1177,15 @@ func (h *httpConn) readResponseHead(x *attempt, timeout time.Duration) (int, int
 			out := x.pending
 			x.pending = nil
 			var werr error
-			if n, werr, err = sendThenRead(x.sc.TCPConn, out, sb[x.have:]); werr != nil {
+			if x.sc.t != nil {
+				// TLS: the record is written, then read (no raw shortcut).
+				if _, werr = x.sc.Write(out); werr == nil {
+					n, err = x.sc.Read(sb[x.have:])
+				}
+			} else {
+				n, werr, err = sendThenRead(x.sc.TCPConn, out, sb[x.have:])
+			}
+			if werr != nil {
 				return statusUnsent, 0
 			}
 		} else {
@@ -1356,7 +1364,7 @@ func (h *httpConn) response(st *serviceState, x *attempt, start time.Time) outco
 		h.releaseWork()
 		h.dl.clear(h.c)
 		x.sc.dl.clear(x.sc.TCPConn)
-		in, outN, end := tunnel(h.conn(), x.sc.TCPConn, t.Tunnel.D(), t.Tunnel.D())
+		in, outN, end := tunnel(h.conn(), x.sc, t.Tunnel.D(), t.Tunnel.D())
 		h.in(in)
 		h.out(outN)
 		h.rec.Termination = end

@@ -86,7 +86,7 @@ type serviceStats struct {
 	// TLS: handshakes completed, of them resumed, failed by reason (by
 	// index in HandshakeFailures), completed by version (1.2, 1.3).
 	tlsOK, tlsResumed atomic.Int64
-	tlsFail           [9]atomic.Int64
+	tlsFail           [10]atomic.Int64
 	tlsVersions       [2]atomic.Int64
 	// sni_routes: connections routed by name, sent to the default, and
 	// refused for their ClientHello by reason (index in hello.Reasons()).

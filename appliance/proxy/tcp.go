@@ -88,7 +88,9 @@ func (s *service) handle(c *net.TCPConn) {
 		if err != nil {
 			why := handshakeFailure(err)
 			s.stats.tlsFailed(why)
-			s.logLimited("tls:"+why, "TLS handshake failed", "service", s.name, "client", client, "reason", why, "err", err)
+			if why != "empty" {
+				s.logLimited("tls:"+why, "TLS handshake failed", "service", s.name, "client", client, "reason", why, "err", err)
+			}
 			c.Close()
 			s.stats.active.Add(-1)
 			return
@@ -203,7 +205,7 @@ func (s *service) forwardTCP(client streamConn, st *serviceState, be *backend, f
 	var tried triedSet
 	key := from.Addr().As16()
 	start := time.Now()
-	var upstream *net.TCPConn
+	var upstream *upstream
 	var srv *server
 	var pickErr, dialErr error
 	for range be.servers {

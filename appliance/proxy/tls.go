@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"halb/appliance/certs"
 	"halb/appliance/config"
 	"halb/appliance/logs"
 	"halb/appliance/proxy/hello"
@@ -47,6 +48,7 @@ type tlsRaw struct {
 	hdr    [5]byte // the record header being read
 	hdrN   int     // bytes of hdr seen
 	body   int     // bytes of the current record's body not handed over yet
+	got    bool    // some byte came
 	closed atomic.Bool
 }
 
@@ -69,6 +71,7 @@ func (r *tlsRaw) Read(p []byte) (int, error) {
 			return 0, err
 		}
 	}
+	r.got = true
 	cut := r.scan(p[:n])
 	if cut < n {
 		r.more = append(append([]byte(nil), p[cut:n]...), r.more...)
@@ -366,15 +369,20 @@ func (k *ticketKeys) current(now time.Time) (keys [][32]byte, changed bool) {
 	return append([][32]byte(nil), k.keys...), changed
 }
 
-// CertError is a certificate of a service that could not be loaded.
+// CertError is a certificate of a service that could not be loaded, or
+// (Backend set) a backend's CA bundle.
 type CertError struct {
 	Service string // the service's name
 	Index   int    // in services[].tls.certificates
 	Name    string
+	Backend string // the backend's name: its tls.ca
 	Err     error
 }
 
 func (e *CertError) Error() string {
+	if e.Backend != "" {
+		return fmt.Sprintf("backend %q tls: %v", e.Backend, e.Err)
+	}
 	return fmt.Sprintf("service %q certificate %q: %v", e.Service, e.Name, e.Err)
 }
 
@@ -446,6 +454,13 @@ func (c *Component) loadCerts(sc *config.Service, now time.Time) []loadedCert {
 // certErrors lists what could not be loaded of cfg's certificates.
 func (c *Component) certErrors(cfg *config.Config, now time.Time) error {
 	var errs []error
+	for _, b := range cfg.Backends {
+		if b.TLS != nil {
+			if _, err := certs.ClientConfig(b.TLS.Verify, b.TLS.CA, b.TLS.ServerName); err != nil {
+				errs = append(errs, &CertError{Backend: b.Name, Err: err})
+			}
+		}
+	}
 	for i := range cfg.Services {
 		sc := &cfg.Services[i]
 		if sc.TLS == nil {
@@ -540,6 +555,9 @@ func (s *service) handshake(c *net.TCPConn, pre []byte, t *tlsTerm, deadline tim
 	err := tc.Handshake()
 	c.SetDeadline(time.Time{})
 	if err != nil {
+		if !raw.got && !errors.Is(err, os.ErrDeadlineExceeded) {
+			err = &emptyError{err}
+		}
 		return nil, err
 	}
 	cs := tc.ConnectionState()
@@ -547,12 +565,22 @@ func (s *service) handshake(c *net.TCPConn, pre []byte, t *tlsTerm, deadline tim
 		sni: cs.ServerName, resumed: cs.DidResume, handshake: time.Since(start)}}, nil
 }
 
+// emptyError is a handshake that failed because the client closed
+// without sending a byte: a TCP check or a port scan, not a TLS client
+// (counted as "empty", not logged).
+type emptyError struct{ error }
+
+func (e *emptyError) Unwrap() error { return e.error }
+
 // handshakeFailure names the cause of a failed handshake for the counters.
 func handshakeFailure(err error) string {
 	var ae tls.AlertError
 	var re tls.RecordHeaderError
+	var ee *emptyError
 	msg := err.Error()
 	switch {
+	case errors.As(err, &ee):
+		return "empty"
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return "timeout"
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed), errors.Is(err, unix.ECONNRESET):
@@ -574,7 +602,7 @@ func handshakeFailure(err error) string {
 }
 
 // HandshakeFailures are the reasons failed handshakes are counted by.
-var HandshakeFailures = []string{"timeout", "closed", "not_tls", "version", "cipher", "alpn", "no_certificate", "alert", "other"}
+var HandshakeFailures = []string{"timeout", "closed", "not_tls", "version", "cipher", "alpn", "no_certificate", "alert", "other", "empty"}
 
 // TLSCounters count a service's TLS handshakes.
 type TLSCounters struct {

@@ -888,6 +888,9 @@ func printServices(tw io.Writer, raw json.RawMessage) {
 			if be.Persistence != "" {
 				extra += ", persistence " + be.Persistence
 			}
+			if be.TLS != "" {
+				extra += ", tls " + be.TLS
+			}
 			if be.Queued > 0 || be.QueueMax > 0 {
 				extra += fmt.Sprintf(", queue %d (max %d, %d timed out)", be.Queued, be.QueueMax, be.QueueTimeouts)
 			}
