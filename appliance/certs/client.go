@@ -19,7 +19,18 @@ func ClientConfig(verify, caPath, serverName string) (*tls.Config, error) {
 	if caPath == "" || verify == "none" {
 		return cfg, nil
 	}
-	b, err := os.ReadFile(caPath)
+	pool, err := LoadPool(caPath)
+	if err != nil {
+		return nil, err
+	}
+	cfg.RootCAs = pool
+	return cfg, nil
+}
+
+// LoadPool reads a PEM bundle of CA certificates (other blocks are
+// skipped); one at least.
+func LoadPool(path string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -36,14 +47,13 @@ func ClientConfig(verify, caPath, serverName string) (*tls.Config, error) {
 		}
 		c, err := x509.ParseCertificate(blk.Bytes)
 		if err != nil {
-			return nil, fmt.Errorf("%s: certificate %d: %w", caPath, n+1, err)
+			return nil, fmt.Errorf("%s: certificate %d: %w", path, n+1, err)
 		}
 		pool.AddCert(c)
 		n++
 	}
 	if n == 0 {
-		return nil, fmt.Errorf("%s: no PEM certificate", caPath)
+		return nil, fmt.Errorf("%s: no PEM certificate", path)
 	}
-	cfg.RootCAs = pool
-	return cfg, nil
+	return pool, nil
 }

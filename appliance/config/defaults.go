@@ -69,6 +69,9 @@ func applyDefaults(c *Config, present func(path string) bool) {
 		} else {
 			setStr(&t.MinVersion, p+".min_version", "1.2")
 		}
+		if t.ClientAuth != nil {
+			setStr(&t.ClientAuth.Verify, p+".client_auth.verify", "required")
+		}
 		if t.Default == "" && !present(p+".default") && len(t.Certificates) > 0 {
 			t.Default = t.Certificates[0].Name
 		}

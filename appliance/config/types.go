@@ -365,6 +365,11 @@ type Service struct {
 	// (RFC 7239, HAProxy's option forwarded); [] adds none. Default: all
 	// three in http mode (nil: absent).
 	ForwardHeaders *[]string `yaml:"forward_headers,omitempty" json:"forward_headers,omitempty"`
+	// HTTPSRedirect answers every request of a plain http service with a
+	// redirect of this status (301, 302, 303, 307 or 308) to the same
+	// host and path over https (HAProxy's "http-request redirect scheme
+	// https"). Default: 0 (off).
+	HTTPSRedirect int `yaml:"https_redirect,omitempty" json:"https_redirect,omitempty"`
 	// TLS terminates TLS on the service's listen addresses (HAProxy's
 	// "bind ... ssl crt"): the proxy handshakes with the client, then serves
 	// the decrypted stream in the service's mode. Absent: plain TCP.
@@ -444,7 +449,24 @@ type TLS struct {
 	// (h2 is not supported yet). Default: [http/1.1] in http mode, none in
 	// tcp mode.
 	ALPN *[]string `yaml:"alpn,omitempty" json:"alpn,omitempty"`
+	// ClientAuth asks clients for certificates (mutual TLS). Absent: none
+	// is asked for.
+	ClientAuth *ClientAuth `yaml:"client_auth,omitempty" json:"client_auth,omitempty"`
 }
+
+// ClientAuth is a TLS service's check of client certificates.
+type ClientAuth struct {
+	// CA is the path of a PEM bundle of the CAs client certificates must
+	// chain to. Required.
+	CA string `yaml:"ca" json:"ca"`
+	// Verify is "required" (a client without a valid certificate fails
+	// the handshake) or "optional" (one it sends must be valid).
+	// Default: required.
+	Verify string `yaml:"verify,omitempty" json:"verify"`
+}
+
+// ClientVerifies are the values of services[].tls.client_auth.verify.
+var ClientVerifies = []string{"required", "optional"}
 
 // TLSCertificate is one certificate of a service: a certificate of the
 // store (halbctl cert add) by name, or a pair of PEM files.

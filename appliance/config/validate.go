@@ -744,6 +744,16 @@ func (v *validator) services(c *Config, backends map[string]bool) {
 		if s.TLS != nil {
 			v.serviceTLS(path+".tls", s)
 		}
+		if r := s.HTTPSRedirect; r != 0 {
+			switch {
+			case r != 301 && r != 302 && r != 303 && r != 307 && r != 308:
+				v.errf(path+".https_redirect", "%d is not one of 301, 302, 303, 307, 308", r)
+			case s.Mode == "tcp":
+				v.errf(path+".https_redirect", "needs mode: http")
+			case s.TLS != nil:
+				v.errf(path+".https_redirect", "is for a plain service (this one has tls)")
+			}
+		}
 		snis := map[string]int{}
 		for j, r := range s.SNIRoutes {
 			p := fmt.Sprintf("%s.sni_routes[%d]", path, j)
@@ -820,6 +830,14 @@ func (v *validator) serviceTLS(path string, s *Service) {
 	v.oneOf(path+".min_version", t.MinVersion, TLSVersions)
 	if t.Policy == "modern" && t.MinVersion == "1.2" {
 		v.errf(path+".min_version", "policy modern is TLS 1.3 only")
+	}
+	if ca := t.ClientAuth; ca != nil {
+		if ca.CA == "" {
+			v.errf(path+".client_auth.ca", "is required")
+		} else if !strings.HasPrefix(ca.CA, "/") {
+			v.errf(path+".client_auth.ca", "%q must be an absolute path", ca.CA)
+		}
+		v.oneOf(path+".client_auth.verify", ca.Verify, ClientVerifies)
 	}
 	if t.ALPN != nil {
 		for j, a := range *t.ALPN {

@@ -821,6 +821,34 @@ func TestValidateServices(t *testing.T) {
 			`halb.yaml:22: services[1].tls.min_version: policy modern is TLS 1.3 only`,
 			`halb.yaml:22: services[1].tls.alpn[0]: http/1.1 needs mode: http`,
 		}},
+		// Client certificates and the redirect to https.
+		{"client_auth and https_redirect", serviceDoc + `
+  - name: web
+    listen: [":443"]
+    default_backend: www
+    tls:
+      certificates: [{name: w}]
+      client_auth: {ca: ca.pem, verify: maybe}
+  - name: plain
+    listen: [":80"]
+    default_backend: www
+    https_redirect: 300
+  - name: both
+    listen: [":81"]
+    default_backend: www
+    https_redirect: 301
+    tls: {certificates: [{name: w}], client_auth: {verify: optional}}
+  - name: ok
+    listen: [":82"]
+    default_backend: www
+    https_redirect: 308
+`, []string{
+			`halb.yaml:10: services[0].tls.client_auth.ca: "ca.pem" must be an absolute path`,
+			`halb.yaml:10: services[0].tls.client_auth.verify: "maybe" is not one of required, optional`,
+			`halb.yaml:14: services[1].https_redirect: 300 is not one of 301, 302, 303, 307, 308`,
+			`halb.yaml:18: services[2].https_redirect: is for a plain service (this one has tls)`,
+			`halb.yaml:19: services[2].tls.client_auth.ca: is required`,
+		}},
 		// SNI routes.
 		{"sni routes valid", serviceDoc + `
   - name: pass
@@ -1383,7 +1411,7 @@ peers:
 		`halb.yaml:13: vrrp[0].vips[0]: "10.0.0.1" is not an address in CIDR form (e.g. 172.16.0.100/24)`,
 		`halb.yaml:16: services[0].listen[0]: "80" is not host:port (IPv6 as [addr]:port)`,
 		`halb.yaml:17: services[0].default_backend: backend "nope" is not defined`,
-		`halb.yaml:18: services[0].bogus: unknown key "bogus" (known keys here: name, listen, mode, routes, default_backend, timeouts, limits, accept_proxy, response_headers, min_healthy, access_log, forward_headers, tls, sni_routes)`,
+		`halb.yaml:18: services[0].bogus: unknown key "bogus" (known keys here: name, listen, mode, routes, default_backend, timeouts, limits, accept_proxy, response_headers, min_healthy, access_log, forward_headers, https_redirect, tls, sni_routes)`,
 		`halb.yaml:20: time.max_offset: "soon" is not a duration (e.g. 200ms, 2s)`,
 		`halb.yaml:23: peers[1].name: "lb2" is already used by peers[0]`,
 		`halb.yaml:23: peers[1].address: "lb2" is not an IP address`,

@@ -561,6 +561,9 @@ func prepareErrors(name string, raw []byte, cfg *config.Config, component string
 			for i, s := range cfg.Services {
 				if s.Name == ce.Service && ce.Backend == "" {
 					path = fmt.Sprintf("services[%d].tls.certificates[%d]", i, ce.Index)
+					if ce.Index < 0 {
+						path = fmt.Sprintf("services[%d].tls.client_auth.ca", i)
+					}
 				}
 			}
 			for i, b := range cfg.Backends {

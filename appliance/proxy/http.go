@@ -595,6 +595,36 @@ func readNow(c *net.TCPConn, b []byte) (int, error) {
 	return n, nil
 }
 
+// redirectText are the reasons of https_redirect's statuses.
+var redirectText = map[int]string{301: "Moved Permanently", 302: "Found", 303: "See Other", 307: "Temporary Redirect", 308: "Permanent Redirect"}
+
+// redirectHTTPS answers the request with a redirect of status code to
+// https://<Host without port><path>, and closes (lingering) like a refusal:
+// a body the client sends is not read. No Host: 400.
+func (h *httpConn) redirectHTTPS(st *serviceState, code int) {
+	host := string(h.req.Host)
+	if host == "" {
+		h.fail(400, stPR)
+		return
+	}
+	if hp, _, err := net.SplitHostPort(host); err == nil {
+		host = hp
+		if bytes.IndexByte([]byte(host), ':') >= 0 {
+			host = "[" + host + "]"
+		}
+	}
+	r := h.record()
+	r.Status, r.Termination = code, stPR
+	h.refused = true
+	h.s.stats.responses[statusClass(code)].Add(1)
+	h.dl.write(h.c, time.Now().Add(time.Second), 0)
+	msg := append([]byte("HTTP/1.1 "+strconv.Itoa(code)+" "+redirectText[code]+"\r\nLocation: https://"+host), h.req.Path...)
+	msg = append(msg, "\r\nContent-Length: 0\r\nConnection: close\r\n"...)
+	msg = append(append(msg, st.respFields...), "\r\n"...)
+	n, _ := h.conn().Write(msg)
+	h.out(int64(n))
+}
+
 // timeoutHead answers 408 to a head that did not complete in time.
 func (h *httpConn) timeoutHead() {
 	n := len(h.partial)
@@ -783,6 +813,11 @@ func (h *httpConn) exchange(st *serviceState, start time.Time) outcome {
 	s.stats.requests.Add(1)
 	if st.cfg.AccessLog {
 		h.recordRequestLine()
+	}
+	if code := st.cfg.HTTPSRedirect; code != 0 {
+		h.in(int64(req.HeadLen))
+		h.redirectHTTPS(st, code)
+		return closeConn
 	}
 	if max := st.cfg.Limits.MaxBodyBytes; max > 0 && req.ContentLength > max {
 		s.stats.badRequests.Add(1)

@@ -312,19 +312,29 @@ var errNoCertificate = errors.New("no certificate could be loaded")
 // service: its config is rebuilt when the certificates, the settings or
 // the session ticket keys change.
 type tlsTerm struct {
-	cfg   atomic.Pointer[tls.Config]
-	certs atomic.Pointer[certSet]
-	sc    atomic.Pointer[config.TLS]
+	cfg     atomic.Pointer[tls.Config]
+	certs   atomic.Pointer[certSet]
+	sc      atomic.Pointer[config.TLS]
+	clients atomic.Pointer[x509.CertPool] // client_auth.ca
 }
 
-// build makes the tls.Config of settings t with certificates cs and the
-// session ticket keys.
-func buildTLS(t *config.TLS, mode string, cs *certSet, keys [][32]byte) *tls.Config {
+// build makes the tls.Config of settings t with certificates cs, the CAs
+// of client certificates and the session ticket keys.
+func buildTLS(t *config.TLS, mode string, cs *certSet, clients *x509.CertPool, keys [][32]byte) *tls.Config {
 	cfg := &tls.Config{
 		MinVersion:       tls.VersionTLS12,
 		CipherSuites:     intermediateSuites,
 		CurvePreferences: curves,
 		GetCertificate:   cs.pick,
+	}
+	if ca := t.ClientAuth; ca != nil {
+		if clients == nil {
+			clients = x509.NewCertPool() // the CA could not be read: no client passes
+		}
+		cfg.ClientCAs, cfg.ClientAuth = clients, tls.RequireAndVerifyClientCert
+		if ca.Verify == "optional" {
+			cfg.ClientAuth = tls.VerifyClientCertIfGiven
+		}
 	}
 	if t.MinVersion == "1.3" || t.Policy == "modern" {
 		cfg.MinVersion = tls.VersionTLS13
@@ -373,7 +383,7 @@ func (k *ticketKeys) current(now time.Time) (keys [][32]byte, changed bool) {
 // (Backend set) a backend's CA bundle.
 type CertError struct {
 	Service string // the service's name
-	Index   int    // in services[].tls.certificates
+	Index   int    // in services[].tls.certificates; -1: the client_auth CA
 	Name    string
 	Backend string // the backend's name: its tls.ca
 	Err     error
@@ -382,6 +392,9 @@ type CertError struct {
 func (e *CertError) Error() string {
 	if e.Backend != "" {
 		return fmt.Sprintf("backend %q tls: %v", e.Backend, e.Err)
+	}
+	if e.Index < 0 {
+		return fmt.Sprintf("service %q client_auth: %v", e.Service, e.Err)
 	}
 	return fmt.Sprintf("service %q certificate %q: %v", e.Service, e.Name, e.Err)
 }
@@ -471,6 +484,11 @@ func (c *Component) certErrors(cfg *config.Config, now time.Time) error {
 				errs = append(errs, &CertError{Service: sc.Name, Index: j, Name: lc.name, Err: lc.err})
 			}
 		}
+		if ca := sc.TLS.ClientAuth; ca != nil {
+			if _, err := certs.LoadPool(ca.CA); err != nil {
+				errs = append(errs, &CertError{Service: sc.Name, Index: -1, Err: err})
+			}
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -494,8 +512,16 @@ func (c *Component) termFor(t *tlsTerm, sc *config.Service, now time.Time) *tlsT
 	t.sc.Store(&tc)
 	cs := newCertSet(list, tc.Default)
 	t.certs.Store(cs)
+	var pool *x509.CertPool
+	if ca := tc.ClientAuth; ca != nil {
+		var err error
+		if pool, err = certs.LoadPool(ca.CA); err != nil {
+			c.log.Error("client CA not loaded: no client certificate passes", "service", sc.Name, "err", err)
+		}
+	}
+	t.clients.Store(pool)
 	keys, _ := c.tickets.current(now)
-	t.cfg.Store(buildTLS(&tc, sc.Mode, cs, keys))
+	t.cfg.Store(buildTLS(&tc, sc.Mode, cs, pool, keys))
 	return t
 }
 
@@ -536,7 +562,7 @@ func (c *Component) rotateTickets(now time.Time) {
 	for _, s := range c.services {
 		if t := s.state.Load().tls; t != nil {
 			if sc, cs := t.sc.Load(), t.certs.Load(); sc != nil && cs != nil {
-				t.cfg.Store(buildTLS(sc, s.mode, cs, keys))
+				t.cfg.Store(buildTLS(sc, s.mode, cs, t.clients.Load(), keys))
 			}
 		}
 	}

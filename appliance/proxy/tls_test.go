@@ -797,3 +797,81 @@ func TestBackendTLSTCPMode(t *testing.T) {
 		t.Errorf("echo %q %v", b, err)
 	}
 }
+
+// clientCert makes a client certificate of ca.
+func (ca *testCA) clientCert(t *testing.T, cn string) tls.Certificate {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, key.Public(), ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// TestTLSClientAuth: with client_auth required a client needs a
+// certificate of the CA; optional also serves a client without one.
+func TestTLSClientAuth(t *testing.T) {
+	clientCA := newTestCA(t)
+	caFile := filepath.Join(t.TempDir(), "clients.pem")
+	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: clientCA.cert.Raw}), 0o644)
+	for _, verify := range []string{"required", "optional"} {
+		t.Run(verify, func(t *testing.T) {
+			s := newTLSSetup(t, fmt.Sprintf("      client_auth: {ca: %s, verify: %s}\n", caFile, verify))
+			try := func(certs ...tls.Certificate) error {
+				c, err := tls.Dial("tcp", s.addr, &tls.Config{RootCAs: s.ca.pool, ServerName: "www.example.com", Certificates: certs})
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+				c.SetReadDeadline(time.Now().Add(5 * time.Second))
+				b, err := io.ReadAll(c)
+				if err == nil && !bytes.Contains(b, []byte("server=o1")) {
+					err = fmt.Errorf("response %q", b)
+				}
+				return err
+			}
+			if err := try(clientCA.clientCert(t, "alice")); err != nil {
+				t.Errorf("a client with a certificate of the CA: %v", err)
+			}
+			if err := try(newTestCA(t).clientCert(t, "mallory")); err == nil {
+				t.Error("a client with another CA's certificate was served")
+			}
+			err := try()
+			if verify == "required" && err == nil {
+				t.Error("a client without a certificate was served")
+			}
+			if verify == "optional" && err != nil {
+				t.Errorf("optional: a client without a certificate: %v", err)
+			}
+		})
+	}
+}
+
+// TestHTTPSRedirect: a plain http service with https_redirect answers
+// every request with a redirect to the same host (without its port) and
+// path.
+func TestHTTPSRedirect(t *testing.T) {
+	o := newOrigin(t, "o1")
+	addr := freePort(t)
+	run(t, mustConfig(t, httpConfig(addr, "    https_redirect: 308\n    response_headers: {X-LB: lb1}\n", servers(o.addr()))))
+	waitListening(t, addr)
+	for host, want := range map[string]string{"www.example.com": "https://www.example.com/a?b=c", "www.example.com:8080": "https://www.example.com/a?b=c",
+		"[2001:db8::1]:80": "https://[2001:db8::1]/a?b=c"} {
+		got := exchangeRaw(t, addr, "GET /a?b=c HTTP/1.1\r\nHost: "+host+"\r\n\r\n", nil)
+		resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(got)), nil)
+		if err != nil {
+			t.Fatalf("%s: %v: %q", host, err, got)
+		}
+		if resp.StatusCode != 308 || resp.Header.Get("Location") != want || resp.Header.Get("X-LB") != "lb1" {
+			t.Errorf("Host %s: %d Location %q, want 308 %q: %q", host, resp.StatusCode, resp.Header.Get("Location"), want, got)
+		}
+	}
+	if o.reqs.Load() != 0 {
+		t.Errorf("the server got %d requests", o.reqs.Load())
+	}
+}
