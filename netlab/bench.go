@@ -71,6 +71,10 @@ type BenchRatio struct {
 	RPS       float64 `json:"rps_ratio"`
 	RPSSpread Spread  `json:"rps_ratio_rounds"`
 	P99       float64 `json:"p99_ratio"`
+	// ProxyUS is the ratio of the proxies' CPU per request (medians;
+	// rows that measure it), which a client sharing the machine does not
+	// compress as it does requests/s.
+	ProxyUS float64 `json:"proxy_us_ratio,omitempty"`
 }
 
 // Spread is the lowest and highest figure over the accepted rounds.
@@ -140,6 +144,27 @@ type BenchRound struct {
 	// did not log).
 	Rejected bool   `json:"rejected,omitempty"`
 	Why      string `json:"rejected_why,omitempty"`
+	// ClientCPU and ProxyCPU (rows of runRows) are the cores the client
+	// (wrk or tlsload, user and system) and the proxy (with its
+	// children) kept busy during the run; ProxyUS the proxy's CPU
+	// microseconds per completed request.
+	ClientCPU float64 `json:"client_cores,omitempty"`
+	ProxyCPU  float64 `json:"proxy_cores,omitempty"`
+	ProxyUS   float64 `json:"proxy_us_per_request,omitempty"`
+	// TLS rows: Negotiated is the version, cipher and key exchange the
+	// client got; ClientFull and ClientResumed (tlsload) its full and
+	// resumed handshakes, ServerFull and ServerResumed the proxy's
+	// count of the same over the round (halb's status, HAProxy's
+	// ssl_sess and ssl_reused_sess). WantHandshakes: "full" (no
+	// handshake may resume) or "resumed" (none may be full but each
+	// client's first: at most FirstFull, at both ends).
+	Negotiated     string `json:"negotiated,omitempty"`
+	ClientFull     int64  `json:"client_full_handshakes,omitempty"`
+	ClientResumed  int64  `json:"client_resumed_handshakes,omitempty"`
+	ServerFull     int64  `json:"server_full_handshakes,omitempty"`
+	ServerResumed  int64  `json:"server_resumed_handshakes,omitempty"`
+	WantHandshakes string `json:"-"`
+	FirstFull      int64  `json:"-"`
 }
 
 // BenchResult is a target measured from the client host: the medians over
@@ -190,6 +215,16 @@ type BenchResult struct {
 	SlowClients int   `json:"slow_clients,omitempty"`
 	SlowServed  int64 `json:"slow_served,omitempty"`
 	SlowFailed  int64 `json:"slow_failed,omitempty"`
+	// ClientCPU, ProxyCPU and ProxyUS are the medians of the accepted
+	// rounds' (BenchRound); ServerFull and ServerResumed sum the rounds'
+	// handshakes at the proxy (all of them), Negotiated is the last
+	// round's.
+	ClientCPU     float64 `json:"client_cores,omitempty"`
+	ProxyCPU      float64 `json:"proxy_cores,omitempty"`
+	ProxyUS       float64 `json:"proxy_us_per_request,omitempty"`
+	ServerFull    int64   `json:"server_full_handshakes,omitempty"`
+	ServerResumed int64   `json:"server_resumed_handshakes,omitempty"`
+	Negotiated    string  `json:"negotiated,omitempty"`
 	// Ratio is RPS relative to direct (the direct row of the same kind,
 	// direct-conn for -conn rows, when there is one).
 	Ratio  float64      `json:"ratio_to_direct"`
@@ -220,6 +255,9 @@ type BenchOptions struct {
 	// SlowByteEvery; default 1000 and 100ms.
 	SlowClients   int
 	SlowByteEvery time.Duration
+	// PerfDir, when set, has perf record each round of the tls row's
+	// targets (the proxy's CPU, 999 Hz) into PerfDir/TARGET-rN.data.
+	PerfDir string
 }
 
 func (o BenchOptions) withDefaults() BenchOptions {
@@ -329,7 +367,13 @@ func Bench(l *Lab, o BenchOptions, logf func(string, ...any)) (rep *BenchReport,
 		co   ClassicOptions
 	}
 	var topos []topo
-	if o.row("http") || o.row("tcp") || o.row("scrape") || o.row("conn") || o.row("size") || o.row("slow") {
+	if o.row("tls") {
+		plain.TLSDir = filepath.Join(l.Dir, "certs")
+		if err := WriteBenchCerts(plain.TLSDir); err != nil {
+			return rep, err
+		}
+	}
+	if o.row("http") || o.row("tcp") || o.row("scrape") || o.row("conn") || o.row("size") || o.row("slow") || o.row("tls") {
 		topos = append(topos, topo{"", FlavorReference, plain}, topo{"halb", FlavorHalb, plain})
 	}
 	if o.row("log") {
@@ -470,6 +514,9 @@ func Bench(l *Lab, o BenchOptions, logf func(string, ...any)) (rep *BenchReport,
 	if o.row("slow") {
 		extra = append(extra, slowTargets(o, ref, hc, pidOf)...)
 	}
+	if o.row("tls") {
+		extra = append(extra, tlsTargets(ref, hc, pidOf)...)
+	}
 	if len(extra) > 0 {
 		res, err := runRows(extra, o, logf)
 		if err != nil {
@@ -550,6 +597,16 @@ func judgeRound(r *BenchRound) {
 	if r.RouteCheck && (r.Routed < r.Requests || r.Unrouted > 0) {
 		why = append(why, fmt.Sprintf("%d requests, %d to the routes' backends, %d to the default: not routed by host", r.Requests, r.Routed, r.Unrouted))
 	}
+	switch r.WantHandshakes {
+	case "full":
+		if r.ClientResumed > 0 || r.ServerResumed > 0 || r.ServerFull < r.Requests {
+			why = append(why, fmt.Sprintf("%d requests: the client made %d full and %d resumed handshakes, the proxy %d and %d: not a full handshake each", r.Requests, r.ClientFull, r.ClientResumed, r.ServerFull, r.ServerResumed))
+		}
+	case "resumed":
+		if r.ClientFull > r.FirstFull || r.ServerFull > r.FirstFull || r.ClientFull+r.ClientResumed < r.Requests || r.ServerFull+r.ServerResumed < r.Requests {
+			why = append(why, fmt.Sprintf("%d requests: the client made %d full and %d resumed handshakes, the proxy %d and %d: more full ones than the %d clients' first", r.Requests, r.ClientFull, r.ClientResumed, r.ServerFull, r.ServerResumed, r.FirstFull))
+		}
+	}
 	if r.SlowClients > 0 && (r.SlowFailed > 0 || r.SlowServed < int64(r.SlowClients)) {
 		w := fmt.Sprintf("%d slow clients: %d requests served, %d failed", r.SlowClients, r.SlowServed, r.SlowFailed)
 		if r.SlowErr != "" {
@@ -598,6 +655,9 @@ func ratios(res []BenchResult) (vs, costs []BenchRatio) {
 // for FLAVOR-http-KIND and FLAVOR-tcp-KIND when there is one (direct-conn,
 // direct-16k), else direct.
 func directOf(name string, byName map[string]BenchResult) string {
+	if strings.Contains(name, "https") {
+		return "" // no direct TLS backend
+	}
 	for _, p := range []string{"haproxy-http-", "haproxy-tcp-", "halb-http-", "halb-tcp-", "direct-"} {
 		if kind, ok := strings.CutPrefix(name, p); ok {
 			if _, ok := byName["direct-"+kind]; ok {
@@ -616,6 +676,9 @@ func compare(mode string, a, b BenchResult) (_ BenchRatio, ok bool) {
 		return BenchRatio{}, false
 	}
 	br := BenchRatio{Mode: mode, Of: a.Name, To: b.Name, RPS: a.RPS / b.RPS, P99: a.P99MS / b.P99MS}
+	if a.ProxyUS > 0 && b.ProxyUS > 0 {
+		br.ProxyUS = a.ProxyUS / b.ProxyUS
+	}
 	var per []float64
 	for i := range min(len(a.Rounds), len(b.Rounds)) {
 		if ar, bf := a.Rounds[i], b.Rounds[i]; !ar.Rejected && !bf.Rejected && bf.RPS > 0 {
@@ -630,7 +693,7 @@ func compare(mode string, a, b BenchResult) (_ BenchRatio, ok bool) {
 // over the accepted rounds, errors over all.
 func summarizeRounds(name, url string, rounds []BenchRound) BenchResult {
 	res := BenchResult{Name: name, URL: url, RoundsRun: len(rounds), Rounds: rounds}
-	var rps, p50, p99, mem, sBytes, sMS, mbps []float64
+	var rps, p50, p99, mem, sBytes, sMS, mbps, ccpu, pcpu, pus []float64
 	for _, r := range rounds {
 		res.Errors += r.SocketErrors + r.Non2xx
 		res.LogLines += r.LogLines
@@ -644,6 +707,11 @@ func summarizeRounds(name, url string, rounds []BenchRound) BenchResult {
 		res.SlowClients = max(res.SlowClients, r.SlowClients)
 		res.SlowServed += r.SlowServed
 		res.SlowFailed += r.SlowFailed
+		res.ServerFull += r.ServerFull
+		res.ServerResumed += r.ServerResumed
+		if r.Negotiated != "" {
+			res.Negotiated = r.Negotiated
+		}
 		if r.Rejected {
 			continue
 		}
@@ -653,6 +721,9 @@ func summarizeRounds(name, url string, rounds []BenchRound) BenchResult {
 		}
 		if r.RSSBytes > 0 {
 			mem = append(mem, float64(r.RSSBytes))
+		}
+		if r.ProxyUS > 0 {
+			ccpu, pcpu, pus = append(ccpu, r.ClientCPU), append(pcpu, r.ProxyCPU), append(pus, r.ProxyUS)
 		}
 		if r.Scrapes > 0 {
 			sBytes, sMS = append(sBytes, r.ScrapeBytes), append(sMS, r.ScrapeMS)
@@ -665,6 +736,7 @@ func summarizeRounds(name, url string, rounds []BenchRound) BenchResult {
 	res.P99MS, res.P99Spread = median(p99), spread(p99)
 	res.RSSBytes = int64(median(mem))
 	res.MBps, res.MBpsSpread = median(mbps), spread(mbps)
+	res.ClientCPU, res.ProxyCPU, res.ProxyUS = median(ccpu), median(pcpu), median(pus)
 	return res
 }
 
@@ -776,13 +848,27 @@ var (
 func (c *Classic) wrk(url string, o BenchOptions, extra ...string) (BenchRound, error) {
 	args := []string{"--latency", "-t", strconv.Itoa(o.Threads), "-c", strconv.Itoa(o.Connections),
 		"-d", fmt.Sprintf("%ds", int(o.Duration.Seconds()))}
-	cmd := exec.Command("wrk", append(append(args, extra...), url)...)
+	return c.runLoad("wrk", exec.Command("wrk", append(append(args, extra...), url)...), o.Duration, parseWrk)
+}
+
+// runLoad runs a load client (wrk, tlsload) for d inside the client host,
+// parses its report and adds the cores it kept busy.
+func (c *Classic) runLoad(name string, cmd *exec.Cmd, d time.Duration, parse func(string) (BenchRound, error)) (BenchRound, error) {
+	out, err := c.runClient(cmd)
+	if err != nil {
+		return BenchRound{}, fmt.Errorf("%s: %w\n%s", name, err, out)
+	}
+	r, err := parse(out)
+	r.ClientCPU = cmdCPU(cmd) / d.Seconds()
+	return r, err
+}
+
+// runClient runs cmd inside the client host and returns its output.
+func (c *Classic) runClient(cmd *exec.Cmd) (string, error) {
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := c.Client.Do(cmd.Run); err != nil {
-		return BenchRound{}, fmt.Errorf("wrk: %w\n%s", err, out.String())
-	}
-	return parseWrk(out.String())
+	err := c.Client.Do(cmd.Run)
+	return out.String(), err
 }
 
 // parseWrk reads a wrk --latency report: requests/s, the 50% and 99%
@@ -834,22 +920,9 @@ func parseWrk(s string) (BenchRound, error) {
 
 // rssTree sums the resident memory of pid and all its descendants.
 func rssTree(pid int) int64 {
-	total := rss(pid)
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		child, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", child))
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		f := strings.Fields(s[strings.LastIndex(s, ")")+1:])
-		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
-			total += rssTree(child)
-		}
+	var total int64
+	for _, p := range pidTree(pid) {
+		total += rss(p)
 	}
 	return total
 }
@@ -907,13 +980,19 @@ func WriteBench(w io.Writer, dir string, rep *BenchReport) error {
 			fmt.Fprintf(w, "%s: %d scrapes of /metrics (every %s), %d failed; %.1f KiB in %.1f ms (medians)\n",
 				r.Name, r.Scrapes, rep.ScrapeEvery, r.ScrapeErrors, r.ScrapeBytes/1024, r.ScrapeMS)
 		}
-		if strings.HasSuffix(r.Name, "-conn") {
+		if strings.HasSuffix(r.Name, "-conn") || (strings.Contains(r.Name, "-conn-") && r.NewConns > 0) {
 			fmt.Fprintf(w, "%s: %d requests over %d new connections from the client, %d accepted by the target\n",
 				r.Name, r.Requests, r.NewConns, r.Accepted)
 		}
 		if strings.Contains(r.Name, "-routes") {
 			fmt.Fprintf(w, "%s: %d requests, %d to the routes' backends and %d to the default backend (the proxy's /metrics)\n",
 				r.Name, r.Requests, r.Routed, r.Unrouted)
+		}
+		if r.Negotiated != "" {
+			fmt.Fprintf(w, "%s: %s; handshakes at the proxy: %d full, %d resumed\n", r.Name, r.Negotiated, r.ServerFull, r.ServerResumed)
+		}
+		if r.ProxyUS > 0 && strings.Contains(r.Name, "https") {
+			fmt.Fprintf(w, "%s: proxy %.0f µs of CPU a request, %.2f cores; client %.2f cores (medians)\n", r.Name, r.ProxyUS, r.ProxyCPU, r.ClientCPU)
 		}
 		if r.SlowClients > 0 {
 			fmt.Fprintf(w, "%s: %d slow clients held in each round: %d slow requests served, %d clients failed; requests/s and p99 are wrk's normal clients'\n",
@@ -927,6 +1006,9 @@ func WriteBench(w io.Writer, dir string, rep *BenchReport) error {
 		}
 		if strings.HasSuffix(r.Mode, "-slow") {
 			mb = " (normal clients)"
+		}
+		if r.ProxyUS > 0 && strings.Contains(r.Mode, "https") {
+			mb += fmt.Sprintf(", proxy CPU a request %.2f", r.ProxyUS)
 		}
 		fmt.Fprintf(w, "halb/HAProxy %-17s requests/s %.2f (rounds %.2f-%.2f), p99 %.2f%s\n", r.Mode, r.RPS, r.RPSSpread.Min, r.RPSSpread.Max, r.P99, mb)
 	}

@@ -24,9 +24,11 @@ import (
 //	conn       a new connection per request (connections/s), http and tcp
 //	size       16 KiB and 1 MiB responses (MB/s), http and tcp
 //	slow       1000 slow clients held while wrk measures normal clients
+//	tls        https: keep-alive requests, full handshakes (ECDSA P-256,
+//	           RSA 2048), resumed handshakes, 1 MiB responses
 //	scale      1, 10, 100 and 1000 servers, and 10 000 host routes
 //	mem        memory per held connection
-var BenchRows = []string{"http", "tcp", "log", "scrape", "conn", "size", "slow", "scale", "mem"}
+var BenchRows = []string{"http", "tcp", "log", "scrape", "conn", "size", "slow", "tls", "scale", "mem"}
 
 // ParseBenchRows reads a comma-separated list of BenchRows ("" or "all":
 // every row).
@@ -81,6 +83,10 @@ type rowTarget struct {
 	// routes: /metrics to read, before and after the run, the requests
 	// the route backends (rb*) and the default backend got.
 	routes string
+	// tlsService: the https service whose handshakes the proxy counts
+	// (tls rows); tlsLoad: the client is TLSLoad, not wrk.
+	tlsService string
+	tlsLoad    tlsLoadKind
 }
 
 // BenchRowDefinitions says what each row of o.Rows measures (log, scrape
@@ -95,6 +101,9 @@ func BenchRowDefinitions(o BenchOptions) []string {
 		{[]string{"size"}, fmt.Sprintf("-16k, -1m: wrk keep-alive GET /bytes?n=%d or %d from the backend, which writes the same bytes from memory; MB/s is requests/s x body bytes / 10^6 (headers not counted)", benchSmallBody, benchLargeBody)},
 		{[]string{"slow"}, fmt.Sprintf("-slow: %d slow clients held through the run, each on its own connection sending GET /bytes?n=%d one byte every %s (%s a head) and reading the answer %d bytes every %s, then the next request; requests/s and p99 are wrk -c%d's (normal clients) meanwhile; after wrk, every slow client finishes its request, and a round counts only when each was served at least once and none failed",
 			o.SlowClients, benchSmallBody, o.SlowByteEvery, time.Duration(len(slowHeadFor(benchSmallBody)))*o.SlowByteEvery, SlowReadChunk, SlowReadEvery, o.Connections)},
+		{[]string{"tls"}, fmt.Sprintf("https-*: an https service (service web-tls on :%d, ECDSA P-256 certificate; web-tls-rsa on :%d, RSA 2048) over the same backend, certificates made at start (leaf and root in the chain); halb's Go crypto/tls against HAProxy's OpenSSL 3.0 bind ssl crt with Mozilla's intermediate ciphers; clients offer X25519 (OpenSSL 3.0 has no ML-KEM)", ClassicTLSPort, ClassicTLSRSAPort)},
+		{[]string{"tls"}, "https, https-1m: wrk (OpenSSL) keep-alive GET / and /bytes?n=1048576 (MB/s) over TLS; -conn-wrk: wrk -H 'Connection: close' over TLS (wrk keeps each connection's session for the next: resumed handshakes, an OpenSSL client)"},
+		{[]string{"tls"}, "https-conn-ecdsa, https-conn-rsa, https-resume: netlab tlsload (Go crypto/tls client, its own process), -c connections each doing handshake, GET / with Connection: close, read, close: requests/s is handshakes/s; -conn-*: no session cache, a round counts only when no handshake resumed at either end; -resume: one session cache (TLS 1.3 tickets), a round counts only when no handshake but each client's first was full, at both ends; all -conn rows count only with at least one new TCP connection a request at both ends"},
 		{[]string{"scale"}, "-servers<N>: the http backend has N servers, all the same backend process (be1:80), balanced roundrobin, health checks off (check: none) in both flavors: the cost of balancing over N"},
 		{[]string{"scale"}, fmt.Sprintf("-routes10000: 10 000 exact host routes r<i>.bench over %d backends of one server (be1:80), checks off; wrk's Lua script sends each request to the next host in turn; HAProxy looks the host up in a map file (use_backend %%[req.hdr(host),host_only,lower,map(file,web)]), as its users write many hosts, not 10 000 ACLs; a round counts only when the routes' backends got at least wrk's completed requests and the default backend none (each proxy's /metrics)", RouteBackends)},
 	}
@@ -160,7 +169,7 @@ func runRows(ts []rowTarget, o BenchOptions, logf func(string, ...any)) ([]Bench
 	for round := range ro.Rounds {
 		for i, tg := range ts {
 			logf("bench: round %d/%d: %s (%s) for %s", round+1, ro.Rounds, tg.name, tg.url, ro.Duration)
-			r, err := tg.round(ro)
+			r, err := tg.round(ro, round+1)
 			if err != nil {
 				return nil, fmt.Errorf("bench %s: round %d: %w", tg.name, round+1, err)
 			}
@@ -170,6 +179,13 @@ func runRows(ts []rowTarget, o BenchOptions, logf func(string, ...any)) ([]Bench
 			}
 			if tg.accepts != nil {
 				msg += fmt.Sprintf(", %d new connections from the client, %d accepted", r.NewConns, r.Accepted)
+			}
+			if tg.tlsService != "" {
+				msg += fmt.Sprintf(", proxy %.0f µs CPU a request (%.2f cores), client %.2f cores, handshakes: client %d full %d resumed, proxy %d full %d resumed",
+					r.ProxyUS, r.ProxyCPU, r.ClientCPU, r.ClientFull, r.ClientResumed, r.ServerFull, r.ServerResumed)
+				if r.Negotiated != "" {
+					msg += ", " + r.Negotiated
+				}
 			}
 			if tg.slow > 0 {
 				msg += fmt.Sprintf(", %d slow clients: %d requests served, %d failed", r.SlowClients, r.SlowServed, r.SlowFailed)
@@ -191,7 +207,8 @@ func runRows(ts []rowTarget, o BenchOptions, logf func(string, ...any)) ([]Bench
 }
 
 // round is one wrk run of the target, with what its row counts around it.
-func (tg rowTarget) round(o BenchOptions) (BenchRound, error) {
+func (tg rowTarget) round(o BenchOptions, roundNo int) (BenchRound, error) {
+	var r0 BenchRound
 	var active0, passive0, active1, passive1 int64
 	var err error
 	if tg.accepts != nil {
@@ -222,7 +239,41 @@ func (tg rowTarget) round(o BenchOptions) (BenchRound, error) {
 			return BenchRound{}, err
 		}
 	}
-	r, err := tg.c.wrk(tg.url, o, tg.wrk...)
+	var full0, resumed0 int64
+	if tg.tlsService != "" {
+		if tg.tlsLoad == 0 {
+			tg.c.negotiated(tg.url, &r0)
+		}
+		if full0, resumed0, err = tg.c.tlsCounters(tg.tlsService); err != nil {
+			return BenchRound{}, err
+		}
+	}
+	var perfWait func() error
+	if o.PerfDir != "" && tg.tlsService != "" && tg.pid > 0 {
+		perfWait = perfRecord(tg.pid, o.Duration, filepath.Join(o.PerfDir, fmt.Sprintf("%s-r%d.data", tg.name, roundNo)))
+	}
+	cpu0 := cpuTree(tg.pid)
+	var r BenchRound
+	if tg.tlsLoad != 0 {
+		r, err = tg.c.tlsLoad(tg.url, tg.tlsLoad == tlsLoadResume, o)
+	} else {
+		r, err = tg.c.wrk(tg.url, o, tg.wrk...)
+	}
+	if tg.pid > 0 {
+		used := (cpuTree(tg.pid) - cpu0).Seconds()
+		r.ProxyCPU = used / o.Duration.Seconds()
+		if r.Requests > 0 {
+			r.ProxyUS = used * 1e6 / float64(r.Requests)
+		}
+	}
+	if perfWait != nil {
+		if err := perfWait(); err != nil {
+			return r, fmt.Errorf("perf record: %w", err)
+		}
+	}
+	if r0.Negotiated != "" {
+		r.Negotiated = r0.Negotiated
+	}
 	if slow != nil {
 		served, failed, first := slow.Stop()
 		r.SlowClients, r.SlowServed, r.SlowFailed = tg.slow, served, failed
@@ -241,6 +292,15 @@ func (tg rowTarget) round(o BenchOptions) (BenchRound, error) {
 			return r, err
 		}
 		r.ConnPerRequest, r.NewConns, r.Accepted = true, active1-active0, passive1-passive0
+	}
+	if tg.tlsService != "" {
+		full, resumed, err := tg.c.tlsCounters(tg.tlsService)
+		if err != nil {
+			return r, err
+		}
+		r.ServerFull, r.ServerResumed = full-full0, resumed-resumed0
+		r.WantHandshakes = map[tlsLoadKind]string{tlsLoadFull: "full", tlsLoadResume: "resumed"}[tg.tlsLoad]
+		r.FirstFull = int64(o.Connections)
 	}
 	if tg.routes != "" {
 		routed, def, err := routeCounts(tg.c.Client, tg.routes)

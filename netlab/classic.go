@@ -74,7 +74,19 @@ type ClassicOptions struct {
 	// NoChecks turns the http backends' health checks off (check: none):
 	// a benchmark of routing and balancing measures those alone.
 	NoChecks bool
+	// TLSDir, when set, adds two https services over the http backend
+	// "web": web-tls on VIP:ClassicTLSPort with the ECDSA P-256
+	// certificate TLSDir/ecdsa.crt and .key, web-tls-rsa on
+	// VIP:ClassicTLSRSAPort with the RSA 2048 one TLSDir/rsa.crt and .key
+	// (WriteBenchCerts makes them; benchmarks). Default: none.
+	TLSDir string
 }
+
+// The https services' ports (ClassicOptions.TLSDir).
+const (
+	ClassicTLSPort    = 443
+	ClassicTLSRSAPort = 8443
+)
 
 // RouteBackends is how many backends the Routes share.
 const RouteBackends = 10
@@ -174,6 +186,13 @@ services:
 {{- if .AccessLogTo}}
     access_log: true
 {{- end}}
+{{- range .TLS}}
+  - name: {{.Name}}
+    listen: ["{{$.Listen}}:{{.Port}}"]
+    mode: http
+    default_backend: web
+    tls: {certificates: [{name: {{.Cert}}, cert: {{.Dir}}/{{.Cert}}.crt, key: {{.Dir}}/{{.Cert}}.key}]}
+{{- end}}
 backends:
 {{- range $b := .Backends}}
   - name: {{$b.Name}}
@@ -249,6 +268,13 @@ func ClassicConfig(o ClassicOptions, i int) []byte {
 		} else {
 			d["PeerAddr"] = "fd00:10::1"
 		}
+	}
+	type tlsService struct {
+		Name, Cert, Dir string
+		Port            int
+	}
+	if o.TLSDir != "" {
+		d["TLS"] = []tlsService{{"web-tls", "ecdsa", o.TLSDir, ClassicTLSPort}, {"web-tls-rsa", "rsa", o.TLSDir, ClassicTLSRSAPort}}
 	}
 	var b bytes.Buffer
 	if err := classicTemplate.Execute(&b, d); err != nil {

@@ -672,7 +672,8 @@ func refTestConfigs(t *testing.T) map[string]*config.Config {
 		"bench-observe":       parseConfig(t, string(ClassicConfig(ClassicOptions{SingleServer: true, ObserveListen: ":8404", AccessLogTo: "192.168.10.10:5514"}, 0))),
 		"bench-scale":         parseConfig(t, string(ClassicConfig(ClassicOptions{SingleServer: true, Servers: 50, Routes: 40, NoChecks: true}, 0))),
 		"host-map-no-default": parseConfig(t, refHostMapNoDefault),
-		"tls":                 parseConfig(t, refTLSConfig(t))}
+		"tls":                 parseConfig(t, refTLSConfig(t)),
+		"bench-tls":           parseConfig(t, string(ClassicConfig(ClassicOptions{SingleServer: true, TLSDir: benchCertsDir(t)}, 0)))}
 	for _, name := range refExamples {
 		cfgs[name] = loadExample(t, name)
 	}

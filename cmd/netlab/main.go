@@ -5,6 +5,7 @@
 //	netlab bench [-rows all]    wrk against a backend directly and through each proxy; out/bench/report.json
 //	netlab benchctl [-out D]    reload of 1000 backends x 10 servers under load, 100 VRRP instances at 50ms; D/control.json
 //	netlab backend ADDR         an HTTP backend on a loopback address (no root; the daemon demo's)
+//	netlab tlsload URL          the bench's TLS handshake client (a new TLS connection a request)
 //
 // The scenarios themselves are Go tests: `make netlab`.
 package main
@@ -37,6 +38,8 @@ func main() {
 		err = benchctl(os.Args[2:])
 	case "backend":
 		err = backend(os.Args[2:])
+	case "tlsload":
+		err = tlsload(os.Args[2:])
 	default:
 		usage()
 	}
@@ -51,10 +54,11 @@ func usage() {
   netlab down [-all]
   netlab demo [-flavor halb|reference] [-halbd bin/halbd] [-keep]
   netlab bench [-rows all] [-d 5s] [-rounds 5] [-c 64] [-mem 9000] [-scrape 100ms]
-               [-rowd 3s] [-rowrounds 3] [-slow 1000] [-out out/bench]
+               [-rowd 3s] [-rowrounds 3] [-slow 1000] [-perf DIR] [-out out/bench]
       rows: `+strings.Join(netlab.BenchRows, ",")+`
   netlab benchctl [-halbd bin/halbd] [-backends 1000] [-servers 10] [-reloads 10] [-rate 200] [-instances 100] [-advert 50ms] [-failovers 3] [-out out/bench]
   netlab backend [-name be1] 127.0.0.1:PORT
+  netlab tlsload [-c 64] [-d 3s] [-resume] https://HOST[:PORT]/PATH
 `)
 	os.Exit(2)
 }
@@ -84,6 +88,7 @@ func bench(args []string) error {
 	rowD := fs.Duration("rowd", 3*time.Second, "duration of each wrk run of the conn, size, slow and scale rows")
 	rowRounds := fs.Int("rowrounds", 3, "wrk runs per target of the conn, size, slow and scale rows")
 	slow := fs.Int("slow", 1000, "slow clients held in the slow row")
+	perfDir := fs.String("perf", "", "perf record every round of the tls row's targets into this directory")
 	out := fs.String("out", "out/bench", "report directory")
 	fs.Parse(args)
 	rows, err := netlab.ParseBenchRows(*rowList)
@@ -92,7 +97,7 @@ func bench(args []string) error {
 	}
 	return inLab(func(l *netlab.Lab) error {
 		rep, err := netlab.Bench(l, netlab.BenchOptions{Duration: *d, Connections: *conns, MemConns: *memConns, Rounds: *rounds, ScrapeEvery: *scrape,
-			Rows: rows, RowDuration: *rowD, RowRounds: *rowRounds, SlowClients: *slow}, stderrf)
+			Rows: rows, RowDuration: *rowD, RowRounds: *rowRounds, SlowClients: *slow, PerfDir: *perfDir}, stderrf)
 		if err != nil {
 			return err
 		}
@@ -186,4 +191,19 @@ func closeOnSignal(l *netlab.Lab) func() {
 		}
 	}()
 	return func() { signal.Stop(ch); close(ch) }
+}
+
+// tlsload runs the bench's TLS handshake client (netlab.TLSLoad) and
+// prints its wrk-like report.
+func tlsload(args []string) error {
+	fs := flag.NewFlagSet("tlsload", flag.ExitOnError)
+	c := fs.Int("c", 64, "concurrent clients")
+	d := fs.Duration("d", 3*time.Second, "duration")
+	resume := fs.Bool("resume", false, "one session cache for all clients (resumed handshakes)")
+	fs.Parse(args)
+	if fs.NArg() != 1 {
+		fs.Usage()
+		os.Exit(2)
+	}
+	return netlab.TLSLoad(netlab.TLSLoadOptions{URL: fs.Arg(0), Connections: *c, Duration: *d, Resume: *resume}, os.Stdout)
 }
