@@ -1443,6 +1443,19 @@ func (h *httpConn) response(st *serviceState, x *attempt, start time.Time) outco
 		var n int
 		n, err = h.conn().Write(append(out, avail...))
 		sent = int64(n)
+	} else if h.t != nil {
+		// TLS: the head and what fits of the body in one write, so in
+		// full records rather than a short one for the head.
+		bp := getBuf(copyBufSize)
+		b := append((*bp)[:0], out...)
+		k := min(len(avail), cap(b)-len(b))
+		n, werr := h.t.Write(append(b, avail[:k]...))
+		putBuf(bp)
+		sent, err = int64(n), werr
+		if err == nil && k < len(avail) {
+			n, err = h.t.Write(avail[k:])
+			sent += int64(n)
+		}
 	} else {
 		h.vec = append(h.vec[:0], out, avail)
 		sent, err = h.vec.WriteTo(h.conn())
