@@ -98,9 +98,11 @@ func (d *Daemon) newPeer() peerPart {
 				d.vrrp.PeerAdvert(instance, a, prio)
 			}
 		},
-		Addresses:    d.managementAddresses,
-		StickEntries: d.proxy.StickEntries,
-		ImportStick:  d.proxy.ImportStick,
+		Addresses:       d.managementAddresses,
+		StickEntries:    d.proxy.StickEntries,
+		ImportStick:     d.proxy.ImportStick,
+		TicketKeys:      d.proxy.TicketKeys,
+		MergeTicketKeys: d.proxy.MergeTicketKeys,
 	})
 	if err != nil {
 		d.log.Error("peer link disabled", "err", err)

@@ -152,13 +152,21 @@ type stateMsg struct {
 	Received time.Time  `json:"received,omitzero"`
 	State    LocalState `json:"state"`
 	Version  Version    `json:"version"`
+	// TicketKeys are the sender's TLS session ticket keys (the link is
+	// mutual TLS with pinned certificates): both nodes use the union, so
+	// a session resumes on either after a failover.
+	TicketKeys []proxy.TicketKey `json:"ticket_keys,omitempty"`
 }
 
 func (p *Peer) ownState() stateMsg {
 	p.mu.Lock()
 	v := p.st.Version
 	p.mu.Unlock()
-	return stateMsg{Name: p.selfName(), State: p.opts.Local(), Version: v}
+	m := stateMsg{Name: p.selfName(), State: p.opts.Local(), Version: v}
+	if p.opts.TicketKeys != nil {
+		m.TicketKeys = p.opts.TicketKeys()
+	}
+	return m
 }
 
 func (p *Peer) handleState(w http.ResponseWriter, r *http.Request) {
@@ -373,6 +381,10 @@ func shortErr(err error) string {
 // heard records the peer's state, from its answer (skew measured) or its
 // request.
 func (l *link) heard(in stateMsg, at time.Time, skew time.Duration, measured bool) {
+	if len(in.TicketKeys) > 0 && l.p.opts.MergeTicketKeys != nil {
+		l.p.opts.MergeTicketKeys(in.TicketKeys)
+	}
+	in.TicketKeys = nil // secrets are not kept with the peer's state
 	local := l.p.opts.Local()
 	var split []string
 	l.mu.Lock()

@@ -61,6 +61,10 @@ type Options struct {
 	// ImportStick takes a peer's.
 	StickEntries func() []proxy.StickEntry
 	ImportStick  func([]proxy.StickEntry) int
+	// TicketKeys lists this node's TLS session ticket keys for the peer;
+	// MergeTicketKeys takes the peer's. nil: not shared.
+	TicketKeys      func() []proxy.TicketKey
+	MergeTicketKeys func([]proxy.TicketKey)
 	// Addresses are this node's management addresses.
 	Addresses func() []string
 	// Now is the clock; tests shift it. Default: time.Now.

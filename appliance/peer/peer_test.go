@@ -1,8 +1,11 @@
 package peer
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -46,10 +49,13 @@ type node struct {
 	stickMu  sync.Mutex
 	own      []proxy.StickEntry
 	imported map[string]proxy.StickEntry
-	events   chan api.Event
-	p        *Peer
-	stop     context.CancelFunc
-	done     chan struct{}
+	// tickets are the node's TLS ticket keys as a proxy would hold them:
+	// its own, merged with the peer's.
+	tickets *proxy.Component
+	events  chan api.Event
+	p       *Peer
+	stop    context.CancelFunc
+	done    chan struct{}
 }
 
 func freePort(t testing.TB) int {
@@ -70,7 +76,7 @@ func newNode(t testing.TB, name, extra string) *node {
 // newNodeAt is newNode with its peer port.
 func newNodeAt(t testing.TB, name, extra string, port int) *node {
 	t.Helper()
-	n := &node{t: t, name: name, port: port, events: make(chan api.Event, 256)}
+	n := &node{t: t, name: name, port: port, events: make(chan api.Event, 256), tickets: proxy.New(slog.New(slog.DiscardHandler))}
 	p, err := New(Options{
 		StateDir:   t.TempDir(),
 		Logger:     slog.New(slog.DiscardHandler),
@@ -97,7 +103,9 @@ func newNodeAt(t testing.TB, name, extra string, port int) *node {
 			}
 			return len(es)
 		},
-		Addresses: func() []string { return []string{"127.0.0.1"} },
+		Addresses:       func() []string { return []string{"127.0.0.1"} },
+		TicketKeys:      n.tickets.TicketKeys,
+		MergeTicketKeys: n.tickets.MergeTicketKeys,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -686,4 +694,26 @@ func TestOfferAnswerLost(t *testing.T) {
 		s := lb1.p.status().Peers[0].Sync
 		return s != nil && s.State == "applied"
 	})
+}
+
+// TestTicketKeysShared: the state exchange gives each node the other's TLS
+// session ticket keys; they are not kept with the peer's state (status).
+func TestTicketKeysShared(t *testing.T) {
+	lb1 := newNode(t, "lb1", clusterParts)
+	lb2 := newNode(t, "lb2", "")
+	k1, k2 := lb1.tickets.TicketKeys(), lb2.tickets.TicketKeys()
+	if len(k1) != 1 || len(k2) != 1 || bytes.Equal(k1[0].Key, k2[0].Key) {
+		t.Fatalf("keys before pairing: %d, %d", len(k1), len(k2))
+	}
+	pair(t, lb1, lb2)
+	has := func(n *node, k proxy.TicketKey) bool {
+		return slices.ContainsFunc(n.tickets.TicketKeys(), func(o proxy.TicketKey) bool { return bytes.Equal(o.Key, k.Key) })
+	}
+	waitFor(t, "each node to hold both keys", func() bool { return has(lb1, k2[0]) && has(lb2, k1[0]) })
+	st, _ := json.Marshal(lb1.p.status())
+	for _, k := range [][]byte{k1[0].Key, k2[0].Key} {
+		if bytes.Contains(st, []byte(base64.StdEncoding.EncodeToString(k))) {
+			t.Fatal("a ticket key is in the peer status")
+		}
+	}
 }

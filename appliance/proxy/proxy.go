@@ -353,7 +353,7 @@ func (c *Component) Run(ctx context.Context) error {
 	defer sweep.Stop()
 	ramp := time.NewTicker(rampStep)
 	defer ramp.Stop()
-	tickets := time.NewTicker(ticketRotate)
+	tickets := time.NewTicker(time.Minute) // rotates when the newest key is ticketRotate old
 	defer tickets.Stop()
 	for {
 		select {

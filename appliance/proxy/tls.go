@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
@@ -9,6 +10,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -353,10 +355,17 @@ func buildTLS(t *config.TLS, mode string, cs *certSet, clients *x509.CertPool, k
 
 // ticketKeys are the session ticket keys of every service: a new one every
 // ticketRotate, ticketKeep kept to resume the sessions of their tickets.
+// With a peer, both nodes use the union of theirs (MergeTicketKeys): the
+// newest of either encrypts, any decrypts.
 type ticketKeys struct {
-	mu      sync.Mutex
-	keys    [][32]byte // newest first: it encrypts new tickets
-	rotated time.Time
+	mu   sync.Mutex
+	keys []TicketKey // newest first: it encrypts new tickets
+}
+
+// TicketKey is a session ticket key and when it was made.
+type TicketKey struct {
+	Created time.Time `json:"created"`
+	Key     []byte    `json:"key"` // 32 bytes
 }
 
 const (
@@ -369,14 +378,61 @@ const (
 func (k *ticketKeys) current(now time.Time) (keys [][32]byte, changed bool) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if len(k.keys) == 0 || now.Sub(k.rotated) >= ticketRotate {
-		var key [32]byte
-		rand.Read(key[:])
-		k.keys = append([][32]byte{key}, k.keys[:min(len(k.keys), ticketKeep-1)]...)
-		k.rotated = now
+	if len(k.keys) == 0 || now.Sub(k.keys[0].Created) >= ticketRotate {
+		key := make([]byte, 32)
+		rand.Read(key)
+		k.keys = append([]TicketKey{{Created: now, Key: key}}, k.keys[:min(len(k.keys), ticketKeep-1)]...)
 		changed = true
 	}
-	return append([][32]byte(nil), k.keys...), changed
+	return k.raw(), changed
+}
+
+func (k *ticketKeys) raw() [][32]byte {
+	out := make([][32]byte, len(k.keys))
+	for i, t := range k.keys {
+		copy(out[i][:], t.Key)
+	}
+	return out
+}
+
+// merge adds keys it does not have, keeping the newest ticketKeep;
+// changed: the set changed.
+func (k *ticketKeys) merge(in []TicketKey) (keys [][32]byte, changed bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, t := range in {
+		if len(t.Key) != 32 || slices.ContainsFunc(k.keys, func(o TicketKey) bool { return bytes.Equal(o.Key, t.Key) }) {
+			continue
+		}
+		k.keys = append(k.keys, TicketKey{Created: t.Created, Key: bytes.Clone(t.Key)})
+		changed = true
+	}
+	if !changed {
+		return nil, false
+	}
+	slices.SortStableFunc(k.keys, func(a, b TicketKey) int { return b.Created.Compare(a.Created) })
+	k.keys = k.keys[:min(len(k.keys), ticketKeep)]
+	return k.raw(), true
+}
+
+// TicketKeys lists the session ticket keys (for the peer).
+func (c *Component) TicketKeys() []TicketKey {
+	c.tickets.current(time.Now())
+	c.tickets.mu.Lock()
+	defer c.tickets.mu.Unlock()
+	out := make([]TicketKey, len(c.tickets.keys))
+	for i, t := range c.tickets.keys {
+		out[i] = TicketKey{Created: t.Created, Key: bytes.Clone(t.Key)}
+	}
+	return out
+}
+
+// MergeTicketKeys takes the peer's session ticket keys: from then on a
+// ticket either node issued resumes here.
+func (c *Component) MergeTicketKeys(in []TicketKey) {
+	if keys, changed := c.tickets.merge(in); changed {
+		c.rebuildTLS(keys)
+	}
 }
 
 // CertError is a certificate of a service that could not be loaded, or
@@ -553,10 +609,13 @@ func (c *Component) ReloadCerts() {
 // rotateTickets rebuilds every service's tls.Config with new session
 // ticket keys when they are due.
 func (c *Component) rotateTickets(now time.Time) {
-	keys, changed := c.tickets.current(now)
-	if !changed {
-		return
+	if keys, changed := c.tickets.current(now); changed {
+		c.rebuildTLS(keys)
 	}
+}
+
+// rebuildTLS gives every service's TLS config the ticket keys.
+func (c *Component) rebuildTLS(keys [][32]byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, s := range c.services {

@@ -876,3 +876,41 @@ func TestHTTPSRedirect(t *testing.T) {
 		t.Errorf("the server got %d requests", o.reqs.Load())
 	}
 }
+
+// TestTLSTicketsAcrossNodes: a session ticket from one node resumes on the
+// other once they share ticket keys (as paired nodes do), not before.
+func TestTLSTicketsAcrossNodes(t *testing.T) {
+	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		a := newTLSSetup(t, "")
+		b := &tlsSetup{ca: a.ca, dir: a.dir, addr: freePort(t), origin: a.origin}
+		b.comp = run(t, mustConfig(t, httpConfig(b.addr, tlsCertsYAML(b, ""), servers(a.origin.addr()))))
+		waitListening(t, b.addr)
+		resumes := func(first, then string) bool {
+			t.Helper()
+			cache := tls.NewLRUClientSessionCache(4)
+			var resumed bool
+			for _, addr := range []string{first, then} {
+				c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: a.ca.pool, ServerName: "www.example.com", MaxVersion: v, ClientSessionCache: cache})
+				if err != nil {
+					t.Fatal(err)
+				}
+				io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+				io.ReadAll(c) // TLS 1.3 tickets come after the handshake
+				resumed = c.ConnectionState().DidResume
+				c.Close()
+			}
+			return resumed
+		}
+		if resumes(a.addr, b.addr) {
+			t.Fatalf("version %x: resumed on a node with other keys", v)
+		}
+		b.comp.MergeTicketKeys(a.comp.TicketKeys())
+		if !resumes(a.addr, b.addr) {
+			t.Errorf("version %x: a ticket of node a did not resume on node b after the merge", v)
+		}
+		a.comp.MergeTicketKeys(b.comp.TicketKeys())
+		if !resumes(b.addr, a.addr) {
+			t.Errorf("version %x: a ticket of node b did not resume on node a after both merged", v)
+		}
+	}
+}
