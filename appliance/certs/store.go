@@ -90,6 +90,7 @@ func (s *Store) Add(name string, certPEM, keyPEM []byte, now time.Time, replace 
 	if err := os.Rename(tmpCrt, crt); err != nil {
 		return Info{}, fmt.Errorf("certificate store: %w", err)
 	}
+	os.Remove(s.tombstone(name))
 	return info, syncDir(s.Dir)
 }
 
@@ -213,6 +214,10 @@ func (s *Store) Remove(name string) error {
 	}
 	if !found {
 		return errorf(ErrNotFound, "certificate %q is not in the store", name)
+	}
+	// Remembered for the peer (see Manifest).
+	if err := os.WriteFile(s.tombstone(name), nil, CertMode); err != nil {
+		return fmt.Errorf("certificate store: %w", err)
 	}
 	return syncDir(s.Dir)
 }

@@ -103,6 +103,9 @@ func (d *Daemon) newPeer() peerPart {
 		ImportStick:     d.proxy.ImportStick,
 		TicketKeys:      d.proxy.TicketKeys,
 		MergeTicketKeys: d.proxy.MergeTicketKeys,
+		Certs:           d.certStore(),
+		CertInUse:       func(name string) bool { return len(d.certUsers(name)) > 0 },
+		CertsChanged:    d.proxy.ReloadCerts,
 	})
 	if err != nil {
 		d.log.Error("peer link disabled", "err", err)

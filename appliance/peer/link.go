@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"halb/appliance/api"
+	"halb/appliance/certs"
 	"halb/appliance/config"
 	"halb/appliance/proxy"
 )
@@ -52,6 +53,7 @@ func (p *Peer) listen(ctx context.Context, port int) (net.Listener, error) {
 	mux.HandleFunc("POST /peer/v1/offer", p.handleOffer)
 	mux.HandleFunc("POST /peer/v1/unpair", p.handleUnpair)
 	mux.HandleFunc("POST /peer/v1/stick", p.handleStick)
+	mux.HandleFunc("POST /peer/v1/certs", p.handleCerts)
 	srv := &http.Server{
 		Handler:           mux,
 		TLSConfig:         p.serverTLS(),
@@ -156,6 +158,8 @@ type stateMsg struct {
 	// mutual TLS with pinned certificates): both nodes use the union, so
 	// a session resumes on either after a failover.
 	TicketKeys []proxy.TicketKey `json:"ticket_keys,omitempty"`
+	// Certs is the sender's certificate manifest (certs.go).
+	Certs []certs.Entry `json:"certs,omitempty"`
 }
 
 func (p *Peer) ownState() stateMsg {
@@ -166,6 +170,7 @@ func (p *Peer) ownState() stateMsg {
 	if p.opts.TicketKeys != nil {
 		m.TicketKeys = p.opts.TicketKeys()
 	}
+	m.Certs = p.manifest()
 	return m
 }
 
@@ -252,6 +257,9 @@ type link struct {
 	// rejected is offered again only after a while.
 	offered   string
 	offeredAt time.Time
+	// certRefused: certificate changes (name → the change's time) the
+	// peer refused; not pushed again until they change.
+	certRefused map[string]time.Time
 }
 
 func (p *Peer) newLink(pc config.Peer) *link {
@@ -307,10 +315,12 @@ func (l *link) run(ctx context.Context) {
 		case <-t.C:
 		}
 		if pushNow {
+			l.pushCerts(ctx) // a config may name a certificate just added
 			l.offer(ctx, true)
 			pushNow = false
 		}
 		if err := l.exchange(ctx); err == nil {
+			l.pushCerts(ctx)
 			l.offer(ctx, false)
 		}
 		t.Reset(exchangeEvery)

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"halb/appliance/api"
+	"halb/appliance/certs"
 	"halb/appliance/config"
 	"halb/appliance/proxy"
 )
@@ -65,6 +66,13 @@ type Options struct {
 	// MergeTicketKeys takes the peer's. nil: not shared.
 	TicketKeys      func() []proxy.TicketKey
 	MergeTicketKeys func([]proxy.TicketKey)
+	// Certs is the certificate store shared with the peer (nil: not
+	// shared); CertInUse says whether the running config uses a stored
+	// certificate (a peer's removal of it is refused then); CertsChanged
+	// is called after the peer's certificates were stored.
+	Certs        *certs.Store
+	CertInUse    func(name string) bool
+	CertsChanged func()
 	// Addresses are this node's management addresses.
 	Addresses func() []string
 	// Now is the clock; tests shift it. Default: time.Now.

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -19,6 +20,8 @@ import (
 	"time"
 
 	"halb/appliance/api"
+	"halb/appliance/certs"
+	"halb/appliance/certs/certstest"
 	"halb/appliance/config"
 	"halb/appliance/proxy"
 )
@@ -52,10 +55,15 @@ type node struct {
 	// tickets are the node's TLS ticket keys as a proxy would hold them:
 	// its own, merged with the peer's.
 	tickets *proxy.Component
-	events  chan api.Event
-	p       *Peer
-	stop    context.CancelFunc
-	done    chan struct{}
+	// store is the node's certificate store; inUse names what its config
+	// would use; certsChanged counts the peer's pushes.
+	store        *certs.Store
+	inUse        sync.Map
+	certsChanged atomic.Int64
+	events       chan api.Event
+	p            *Peer
+	stop         context.CancelFunc
+	done         chan struct{}
 }
 
 func freePort(t testing.TB) int {
@@ -76,7 +84,8 @@ func newNode(t testing.TB, name, extra string) *node {
 // newNodeAt is newNode with its peer port.
 func newNodeAt(t testing.TB, name, extra string, port int) *node {
 	t.Helper()
-	n := &node{t: t, name: name, port: port, events: make(chan api.Event, 256), tickets: proxy.New(slog.New(slog.DiscardHandler))}
+	n := &node{t: t, name: name, port: port, events: make(chan api.Event, 256), tickets: proxy.New(slog.New(slog.DiscardHandler)),
+		store: &certs.Store{Dir: filepath.Join(t.TempDir(), "certs")}}
 	p, err := New(Options{
 		StateDir:   t.TempDir(),
 		Logger:     slog.New(slog.DiscardHandler),
@@ -106,6 +115,9 @@ func newNodeAt(t testing.TB, name, extra string, port int) *node {
 		Addresses:       func() []string { return []string{"127.0.0.1"} },
 		TicketKeys:      n.tickets.TicketKeys,
 		MergeTicketKeys: n.tickets.MergeTicketKeys,
+		Certs:           n.store,
+		CertInUse:       func(name string) bool { _, ok := n.inUse.Load(name); return ok },
+		CertsChanged:    func() { n.certsChanged.Add(1) },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -715,5 +727,64 @@ func TestTicketKeysShared(t *testing.T) {
 		if bytes.Contains(st, []byte(base64.StdEncoding.EncodeToString(k))) {
 			t.Fatal("a ticket key is in the peer status")
 		}
+	}
+}
+
+// TestCertsShared: a certificate added, replaced or removed on one node
+// reaches the other's store; the newer change wins; a removal of a
+// certificate the receiver uses is refused.
+func TestCertsShared(t *testing.T) {
+	lb1 := newNode(t, "lb1", clusterParts)
+	lb2 := newNode(t, "lb2", "")
+	pair(t, lb1, lb2)
+	root := certstest.Root(t, "root")
+	leaf := func(cn string) certstest.Pair { return root.Leaf(t, certstest.Options{CN: cn, DNS: []string{cn}}) }
+	add := func(n *node, name string, p certstest.Pair) {
+		t.Helper()
+		if _, err := n.store.Add(name, certstest.Cat(p.CertPEM, root.PEM), p.KeyPEM, time.Now(), true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	same := func(what string) {
+		t.Helper()
+		waitFor(t, what, func() bool {
+			m1, _ := lb1.store.Manifest(time.Now())
+			m2, _ := lb2.store.Manifest(time.Now())
+			return len(m1) > 0 && fmt.Sprint(m1) == fmt.Sprint(m2)
+		})
+	}
+	www := leaf("www.example.com")
+	add(lb1, "www", www)
+	same("www on both")
+	if _, info, err := lb2.store.Load("www", time.Now()); err != nil || info.Fingerprint == "" {
+		t.Fatalf("lb2's www: %v", err)
+	}
+	time.Sleep(10 * time.Millisecond) // a later change
+	add(lb2, "api", leaf("api.example.com"))
+	www2 := leaf("www.example.com")
+	add(lb2, "www", www2)
+	same("lb2's changes on lb1")
+	if c, _, _ := lb1.store.Load("www", time.Now()); !bytes.Equal(c.Certificate[0], www2.Cert.Raw) {
+		t.Fatal("lb1 kept the older www")
+	}
+	lb2.inUse.Store("api", true)
+	if err := lb1.store.Remove("api"); err != nil {
+		t.Fatal(err)
+	}
+	if err := lb1.store.Remove("www"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "www removed on lb2", func() bool { _, _, err := lb2.store.Load("www", time.Now()); return err != nil })
+	if _, _, err := lb2.store.Load("api", time.Now()); err != nil {
+		t.Errorf("api, in use on lb2, was removed there: %v", err)
+	}
+	waitFor(t, "lb1 to stop pushing the refused removal", func() bool {
+		l := lb1.p.linkOf("lb2")
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return !l.certRefused["api"].IsZero()
+	})
+	if lb1.certsChanged.Load() == 0 || lb2.certsChanged.Load() == 0 {
+		t.Errorf("CertsChanged called %d and %d times", lb1.certsChanged.Load(), lb2.certsChanged.Load())
 	}
 }
