@@ -1,11 +1,16 @@
 package netlab
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -13,8 +18,10 @@ import (
 	"time"
 
 	"halb/appliance/api"
+	"halb/appliance/certs/certstest"
 	"halb/appliance/config"
 	"halb/appliance/peer"
+	"halb/appliance/proxy"
 )
 
 // peerStatus reads status.peer of n.
@@ -437,5 +444,98 @@ func TestPeerPersistenceFailover(t *testing.T) {
 	row.Notef("after lb1 died: %d/%d clients stuck by source kept their server, %d/%d stuck by cookie (by chance alone about half would)", keptSource, clients, keptCookie, clients)
 	if keptSource != clients || keptCookie != clients {
 		t.Errorf("kept their server: %d/%d by source, %d/%d by cookie; want all", keptSource, clients, keptCookie, clients)
+	}
+}
+
+// TestPeerTLSFailover: a certificate added on lb1 with halbctl cert add and
+// a TLS service on the VIP that names it reach lb2 (the certificate before
+// the config); when lb1 dies, lb2 serves the same certificate and a client
+// resumes its TLS session there: the nodes share their ticket keys.
+func TestPeerTLSFailover(t *testing.T) {
+	SkipUnlessRoot(t)
+	row := reportRow(t, "peer-tls-failover", string(FlavorHalb))
+	_, c, ctx := peerLab(t)
+	lb1, lb2 := c.LB[0], c.LB[1]
+	pairByHalbctl(t, ctx, lb1, lb2)
+
+	dir := t.TempDir()
+	root := certstest.Root(t, "lab root")
+	leaf := root.Leaf(t, certstest.Options{CN: "www.example.com", DNS: []string{"www.example.com"}})
+	crt, key := filepath.Join(dir, "www.crt"), filepath.Join(dir, "www.key")
+	os.WriteFile(crt, certstest.Cat(leaf.CertPEM, root.PEM), 0o644)
+	os.WriteFile(key, leaf.KeyPEM, 0o600)
+	if out, err := lb1.Halbctl(ctx, "cert", "add", "www", "--cert", crt, "--key", key); err != nil {
+		t.Fatalf("halbctl cert add: %v\n%s", err, out)
+	}
+	editRunning(t, lb1, func(cfg *config.Config) {
+		s := cfg.Services[0] // web, http
+		s.Name, s.Listen = "web-tls", []string{ClassicVIP + ":443"}
+		s.TLS = &config.TLS{Certificates: []config.TLSCertificate{{Name: "www"}}}
+		cfg.Services = append(cfg.Services, s)
+	})
+	served := func(n *Node) bool {
+		var svcs []proxy.ServiceStatus
+		st, err := n.API().Status(ctx)
+		if err != nil || json.Unmarshal(st.Services, &svcs) != nil {
+			return false
+		}
+		for _, s := range svcs {
+			if s.Name == "web-tls" && s.TLS != nil && len(s.TLS.Certificates) == 1 && s.TLS.Certificates[0].Error == "" {
+				return true
+			}
+		}
+		return false
+	}
+	if !WaitFor(15*time.Second, func() bool { return served(lb2) }) {
+		raw, _ := lb2.API().Config(ctx)
+		t.Fatalf("lb2 does not serve web-tls with the certificate; its config:\n%s\npeer: %+v", raw, peerStatus(t, lb2))
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(root.Cert)
+	cache := tls.NewLRUClientSessionCache(4)
+	get := func() (*x509.Certificate, bool, error) {
+		nc, err := c.Client.Dial(ctx, "tcp", ClassicVIP+":443")
+		if err != nil {
+			return nil, false, err
+		}
+		tc := tls.Client(nc, &tls.Config{RootCAs: pool, ServerName: "www.example.com", ClientSessionCache: cache})
+		defer tc.Close()
+		tc.SetDeadline(time.Now().Add(3 * time.Second))
+		if _, err := io.WriteString(tc, "GET / HTTP/1.1\r\nHost: www.example.com\r\nConnection: close\r\n\r\n"); err != nil {
+			return nil, false, err
+		}
+		b, err := io.ReadAll(tc)
+		if err != nil || !bytes.HasPrefix(b, []byte("HTTP/1.1 200")) {
+			return nil, false, fmt.Errorf("response %.40q: %v", b, err)
+		}
+		cs := tc.ConnectionState()
+		return cs.PeerCertificates[0], cs.DidResume, nil
+	}
+	first, _, err := get()
+	if err != nil {
+		t.Fatalf("through lb1: %v", err)
+	}
+	if !first.Equal(leaf.Cert) {
+		t.Fatalf("lb1 served %s, not the added certificate", first.Subject)
+	}
+	// lb2 holds lb1's ticket keys once an exchange carried them.
+	time.Sleep(2 * time.Second)
+	if err := lb1.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if !WaitFor(10*time.Second, func() bool { return slices.Equal(c.LiveVIPHolders(), []string{"lb2"}) }) {
+		t.Fatalf("live VIP holders after lb1 died: %v", c.LiveVIPHolders())
+	}
+	var cert *x509.Certificate
+	var resumed bool
+	if !WaitFor(5*time.Second, func() bool { cert, resumed, err = get(); return err == nil }) {
+		t.Fatalf("through lb2: %v", err)
+	}
+	row.Notef("lb2 served the certificate added on lb1 (%v) and resumed lb1's TLS session: %v", cert.Equal(leaf.Cert), resumed)
+	if !cert.Equal(leaf.Cert) {
+		t.Errorf("lb2 served %s, not the certificate added on lb1", cert.Subject)
+	}
+	if !resumed {
+		t.Error("the client's session from lb1 did not resume on lb2")
 	}
 }
