@@ -429,7 +429,17 @@ func TestStatsHTML(t *testing.T) {
 	}
 	for _, want := range []string{"<title>halb lb1 stats</title>", `<meta http-equiv="refresh" content="5">`,
 		"&lt;b&gt;bind&lt;/b&gt; &amp; &#34;failed&#34;", ">DOWN<", ">DRAIN<", "UP 40%", "(unchecked)", ">MASTER<", ">BACKUP<",
-		">98835432<", ">23456<", "failed in 1000.0 ms: dial tcp 10.0.0.21:8080: i/o timeout", "10m0s ago", "1d2h"} {
+		">98835432<", ">23456<", "failed in 1000.0 ms: dial tcp 10.0.0.21:8080: i/o timeout", "10m0s ago", "1d2h",
+		// TLS: handshakes, failures, each certificate's expiry (soon
+		// yellow, not loaded red), SNI routing, backends' verification.
+		"<b>4980</b> handshakes, 1200 resumed, TLSv1.2 480, TLSv1.3 4500", `<span class="err">12 failed</span> <span class="small">(timeout 9, version 3)</span>`,
+		`www.example.com, example.com</td><td class="l w ">2027-03-05 (in 90 days)`,
+		`<td class="l w ss">EXPIRES SOON: 2026-12-12 (in 7 days)`,
+		`<td class="l w down">NOT LOADED: open /etc/halb/tls/broken.pem: no such file or directory`,
+		"main <span class=\"small\">(default)</span>",
+		"SNI: <b>850</b> routed, 40 to the default backend", `refused: not_tls 6, timeout 4`,
+		"tls verify full against the system roots for each server&#39;s address",
+		`<span class="err">tls verify NONE: the servers&#39; certificates are not checked</span>`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %q", want)
 		}
