@@ -147,14 +147,13 @@ var statsTmpl = template.Must(template.New("stats").Funcs(template.FuncMap{
 		}
 		return strconv.FormatInt(n, 10)
 	},
-	"classes":  func() []string { return classes[:] },
-	"deref":    func(b *bool) bool { return b != nil && *b },
-	"clock":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
-	"refresh":  func() int { return refreshSeconds },
-	"nonzero":  nonzero,
-	"verifies": verifies,
-	"join":     func(s []string) string { return strings.Join(s, ", ") },
-	"expiry":   expiry,
+	"classes": func() []string { return classes[:] },
+	"deref":   func(b *bool) bool { return b != nil && *b },
+	"clock":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
+	"refresh": func() int { return refreshSeconds },
+	"nonzero": nonzero,
+	"join":    func(s []string) string { return strings.Join(s, ", ") },
+	"expiry":  expiry,
 	"certClass": func(now time.Time, c Certificate) string {
 		switch {
 		case c.Error != "" || !c.NotAfter.After(now):
@@ -164,6 +163,8 @@ var statsTmpl = template.Must(template.New("stats").Funcs(template.FuncMap{
 		}
 		return ""
 	},
+	// tlsBad: a backend's TLS is verify none or did not load (red).
+	"tlsBad": func(tls string) bool { return !verifies(tls) || strings.HasPrefix(tls, "ERROR") },
 }).Parse(statsHTML))
 
 // nonzero writes the non-zero counts of m by key: "timeout 9, version 3";
