@@ -384,6 +384,17 @@ func TestStatsJSON(t *testing.T) {
 	if pg := a.Backends[2]; pg.Servers[0].Checked || pg.Servers[0].CheckOK != nil || pg.Servers[0].State != StateUp {
 		t.Errorf("unchecked pg1 %+v", pg.Servers[0])
 	}
+	if tl := a.Frontends[0].TLS; tl == nil || tl.Handshakes != 4980 || tl.Versions["TLSv1.3"] != 4500 || tl.Failed["timeout"] != 9 ||
+		tl.Failed["alert"] != 0 || tl.FailedTotal != 12 || len(tl.Certificates) != 3 || tl.Certificates[0].Alarm ||
+		!tl.Certificates[1].Alarm || !tl.Certificates[2].Alarm || !tl.Certificates[0].NotAfter.Equal(t0.Add(90*24*time.Hour)) {
+		t.Errorf("web tls %+v", tl)
+	}
+	if sni := a.Frontends[1].SNI; sni == nil || sni.Routed != 850 || sni.Refused["not_tls"] != 6 || a.Frontends[1].TLS != nil {
+		t.Errorf("db sni %+v", sni)
+	}
+	if !strings.HasPrefix(a.Backends[1].TLS, "verify NONE") || a.Backends[2].TLS != "" {
+		t.Errorf("backends' tls %q %q", a.Backends[1].TLS, a.Backends[2].TLS)
+	}
 	if a.VRRP[0].State != "MASTER" || a.VRRP[0].Drops["ttl"] != 2 || a.Peer.ConfigChanges != 8 || a.Time.Offset != 0.0015 {
 		t.Errorf("vrrp/peer/time %+v %+v %+v", a.VRRP[0], a.Peer, a.Time)
 	}
