@@ -305,7 +305,9 @@ func (d *Dashboard) View(c *Context, w, h int) string {
 	for _, line := range peerLines(c, w) {
 		b.WriteString(line + "\n")
 	}
-	b.WriteString(d.alarmLine(c, w) + "\n")
+	for _, line := range d.alarmLines(c, w) {
+		b.WriteString(line + "\n")
+	}
 	if p := pendingChange(c); p != nil {
 		left := p.Deadline.Sub(c.Opts.Now())
 		b.WriteString("\n" + t.Bad.Render(truncate(fmt.Sprintf(" Keep the new settings? Config version %d reverts to version %d in %s.",
@@ -433,12 +435,87 @@ func alarms(c *Context) []string {
 	return out
 }
 
-func (d *Dashboard) alarmLine(c *Context, w int) string {
-	a := alarms(c)
-	if len(a) == 0 {
-		return c.Theme.Dim.Render("alarms: none")
+// alarmLines are the alarms: the node's on one line, then one line for
+// each TLS certificate that needs renewing or did not load (at most
+// maxTLSAlarmLines, then how many more).
+func (d *Dashboard) alarmLines(c *Context, w int) []string {
+	a, ta := alarms(c), tlsAlarms(c)
+	if len(a) == 0 && len(ta) == 0 {
+		return []string{c.Theme.Dim.Render("alarms: none")}
 	}
-	return c.Theme.Bad.Render(truncate("ALARM: "+strings.Join(a, "; "), w))
+	var lines []string
+	if len(a) > 0 {
+		lines = append(lines, "ALARM: "+strings.Join(a, "; "))
+	}
+	for i, x := range ta {
+		if i == maxTLSAlarmLines && len(ta) > i+1 {
+			lines = append(lines, fmt.Sprintf("ALARM: tls: %d more certificates expire soon or are not loaded (halbctl status)", len(ta)-i))
+			break
+		}
+		lines = append(lines, "ALARM: "+x)
+	}
+	for i, l := range lines {
+		lines[i] = c.Theme.Bad.Render(truncate(l, w))
+	}
+	return lines
+}
+
+// maxTLSAlarmLines is how many certificates get a line of their own.
+const maxTLSAlarmLines = 3
+
+// tlsAlarms are the TLS certificates that expire within 14 days (or have
+// expired) or could not be loaded, as the proxy reports them:
+// "tls: certificate www of service web expires 2026-12-12 (in 7 days)".
+func tlsAlarms(c *Context) []string {
+	var out []string
+	now := c.Opts.Now()
+	for _, s := range c.Services {
+		if s.TLS == nil {
+			continue
+		}
+		for _, cert := range s.TLS.Certificates {
+			what := fmt.Sprintf("tls: certificate %s of service %s ", cert.Name, s.Name)
+			days := int(cert.NotAfter.Sub(now).Hours() / 24)
+			date := cert.NotAfter.UTC().Format(time.DateOnly)
+			switch {
+			case cert.Error != "":
+				out = append(out, what+"NOT LOADED: "+cert.Error)
+			case !cert.NotAfter.After(now):
+				out = append(out, what+fmt.Sprintf("EXPIRED %s (%d days ago)", date, -days))
+			case cert.ExpiresSoon:
+				out = append(out, what+fmt.Sprintf("expires %s (in %d days)", date, days))
+			}
+		}
+	}
+	return out
+}
+
+// modeLabel is a service's mode as the console lists it: "https" or
+// "tls" for a service that terminates TLS, "sni" for a tcp service that
+// routes by server name, else its mode.
+func modeLabel(s ServiceStatus) string {
+	switch {
+	case s.TLS != nil && s.Mode == "http":
+		return "https"
+	case s.TLS != nil:
+		return "tls"
+	case s.Stats.SNI != nil:
+		return "sni"
+	}
+	return s.Mode
+}
+
+// backendTLSMark marks the servers of a backend whose TLS does not
+// verify them ("noverify") or could not be set up ("tls-error"); "" for
+// plain TCP and verify full.
+func backendTLSMark(t *Theme, tls string) string {
+	switch {
+	case strings.HasPrefix(tls, "verify NONE"):
+		return t.Warn.Render("noverify") + " "
+	case strings.HasPrefix(tls, "ERROR"):
+		return t.Bad.Render("tls-error") + " "
+	}
+	return ""
 }
 
 // serverHealth finds a server's check state.
@@ -553,7 +630,7 @@ func (d *Dashboard) serviceRow(c *Context, name string, widths []int, sparkW int
 			state = t.Good.Render("OK")
 		}
 		errs := s.Stats.BadRequests + s.Stats.ServerErrors + s.Stats.Timeouts + s.Stats.NoServer
-		return columns(widths, s.Name+" "+s.Mode+" "+listen, state, fmt.Sprintf("%d up, %d err", up, errs),
+		return columns(widths, s.Name+" "+modeLabel(s)+" "+listen, state, fmt.Sprintf("%d up, %d err", up, errs),
 			fmt.Sprint(s.Stats.ActiveConnections), fmt.Sprintf("%.1f", c.Rates.Now(name)),
 			t.spark(resample(c.Rates.Series(name), sparkW)))
 	}
@@ -592,7 +669,7 @@ func (d *Dashboard) serverRow(c *Context, r row, widths []int) string {
 				if sv.SlowStartPct > 0 {
 					check += fmt.Sprintf(" slow %d%%", sv.SlowStartPct)
 				}
-				return columns(widths, "  "+r.server+" "+sv.Address, state, check,
+				return columns(widths, "  "+r.server+" "+backendTLSMark(t, be.TLS)+sv.Address, state, check,
 					fmt.Sprint(sv.Active), "", fmt.Sprintf("%d req, %d err", sv.Total, sv.ConnectErrors))
 			}
 		}

@@ -49,12 +49,23 @@ func newEditMenu(d *Draft) *editMenu {
 	}
 	for _, s := range d.Cfg.Services {
 		name := s.Name
-		m.items = append(m.items, editItem{fmt.Sprintf("service %s: listen %s", name, strings.Join(s.Listen, " ")),
+		mode := ""
+		switch {
+		case s.TLS != nil && s.Mode == "tcp":
+			mode = " (tls)"
+		case s.TLS != nil:
+			mode = " (https)"
+		}
+		m.items = append(m.items, editItem{fmt.Sprintf("service %s%s: listen %s", name, mode, strings.Join(s.Listen, " ")),
 			func() Step { return newServiceEdit(name) }})
 	}
 	for _, b := range d.Cfg.Backends {
 		name := b.Name
-		m.items = append(m.items, editItem{fmt.Sprintf("backend %s: %d server(s), balance, persistence", name, len(b.Servers)),
+		tls := ""
+		if b.TLS != nil && b.TLS.Verify == "none" {
+			tls = " (tls verify NONE)"
+		}
+		m.items = append(m.items, editItem{fmt.Sprintf("backend %s%s: %d server(s), balance, persistence", name, tls, len(b.Servers)),
 			func() Step { return newBackendEdit(name) }})
 		m.items = append(m.items, editItem{fmt.Sprintf("health check of %s", name),
 			func() Step { return newHealthEdit(name) }})

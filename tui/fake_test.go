@@ -231,13 +231,17 @@ func themeFor(profile termenv.Profile, ascii bool) *Theme {
 
 // configured makes the fake a configured node: two VRRP instances, a
 // service with two servers (one down), events.
+// fakeHead is the start of the configured fakes' config: the node and its
+// VRRP instance.
+const fakeHead = `node: {name: lb1}
+vrrp:
+  - {name: vip-a, interface: eth0, vrid: 52, priority: 150, vips: [10.0.0.100/24]}
+`
+
 func (f *fakeClient) configured() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.config = []byte(`node: {name: lb1}
-vrrp:
-  - {name: vip-a, interface: eth0, vrid: 52, priority: 150, vips: [10.0.0.100/24]}
-services:
+	f.config = []byte(fakeHead + `services:
   - {name: web, listen: ["10.0.0.100:80"], default_backend: web}
 backends:
   - name: web
@@ -278,6 +282,46 @@ backends:
 	st.Time = mustJSON(timesync.Status{Synchronized: true, Offset: 1234 * time.Microsecond, Server: "10.0.0.123",
 		LastSync: testNow.Add(-30 * time.Second), Servers: []timesync.ServerStatus{{Name: "10.0.0.123", Source: "dhcp", Reachable: true,
 			Offset: 1234 * time.Microsecond, Delay: 400 * time.Microsecond, Stratum: 2, Chosen: true}}})
+}
+
+// configuredTLS is configured with a web service that terminates TLS:
+// certificate main loaded (90 days left), old expiring in 7 days, broken
+// not loaded; its backend web re-encrypts with verify none.
+func (f *fakeClient) configuredTLS() {
+	f.configured()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.config = []byte(fakeHead + `services:
+  - name: web
+    listen: ["10.0.0.100:443"]
+    default_backend: web
+    tls: {certificates: [{name: main}, {name: old}, {name: broken}]}
+backends:
+  - name: web
+    tls: {verify: none}
+    servers:
+      - {name: web1, address: "10.0.1.11:443"}
+      - {name: web2, address: "10.0.1.12:443"}
+`)
+	f.versions[8] = f.config
+	f.status.Services = mustJSON([]proxy.ServiceStatus{{Name: "web", Mode: "http", Listen: []string{"10.0.0.100:443"},
+		Listening: []string{"10.0.0.100:443"}, Backend: "web",
+		TLS: &proxy.TLSStatus{MinVersion: "1.2", Policy: "intermediate", Default: "main", Certificates: []proxy.CertStatus{
+			{Name: "main", DNSNames: []string{"www.example.com"}, NotAfter: testNow.Add(90 * 24 * time.Hour)},
+			{Name: "old", DNSNames: []string{"old.example.com"}, NotAfter: testNow.Add(7*24*time.Hour + time.Hour), ExpiresSoon: true},
+			{Name: "broken", Error: "open /var/lib/halb/certs/broken.pem: no such file or directory"},
+		}},
+		Stats: proxy.ServiceCounters{Connections: 40, ActiveConnections: 3, Requests: 1200,
+			TLS: &proxy.TLSCounters{Handshakes: 40, Resumed: 10, TLS13: 40, Failed: map[string]int64{}}},
+		Backends: []proxy.BackendStatus{{Name: "web", TLS: "verify NONE: the servers' certificates are not checked", Balance: "roundrobin",
+			Servers: []proxy.ServerStatus{
+				{Name: "web1", Address: "10.0.1.11:443", Up: true, Weight: 1, Active: 3, Total: 1200},
+				{Name: "web2", Address: "10.0.1.12:443", Up: true, Weight: 1, Total: 0},
+			}}}}})
+	f.status.Backends = mustJSON([]health.BackendHealth{{Name: "web", Check: "tcp", Servers: []health.ServerHealth{
+		{Name: "web1", Address: "10.0.1.11:443", State: "up", Checks: 30, LatencyMS: 0.4},
+		{Name: "web2", Address: "10.0.1.12:443", State: "up", Checks: 30, LatencyMS: 0.5},
+	}}})
 }
 
 func mustJSON(v any) json.RawMessage {

@@ -416,18 +416,50 @@ func TestApplyRefusedPlacesErrors(t *testing.T) {
 }
 
 func TestDashboardGolden(t *testing.T) {
+	dashboardGolden(t, (*fakeClient).configured, func(c *console, f *fakeClient) {
+		c.waitFor("vip-a MASTER")
+		f.events <- api.Event{Time: testNow, Type: "vrrp.transition", Message: "vip-a: BACKUP → MASTER (master down)"}
+		f.events <- api.Event{Time: testNow.Add(time.Second), Type: "backends.server_down", Message: "server web/web2 down: connect: connection refused"}
+		c.waitFor("web2 down")
+	})
+}
+
+// dashboardGolden compares the dashboard of a fake set up by setup with
+// the golden file of each terminal, once show saw it ready.
+func dashboardGolden(t *testing.T, setup func(*fakeClient), show func(*console, *fakeClient)) {
 	for i, term := range terms {
 		t.Run(term.name, func(t *testing.T) {
 			f := newFake(t)
-			f.configured()
+			setup(f)
 			c := startConsole(t, f, i)
-			c.waitFor("vip-a MASTER")
-			f.events <- api.Event{Time: testNow, Type: "vrrp.transition", Message: "vip-a: BACKUP → MASTER (master down)"}
-			f.events <- api.Event{Time: testNow.Add(time.Second), Type: "backends.server_down", Message: "server web/web2 down: connect: connection refused"}
-			c.waitFor("web2 down")
+			show(c, f)
 			c.golden()
 		})
 	}
+}
+
+// TestDashboardTLSGolden: a TLS service is listed as https, the servers of
+// a backend with verify none are marked, and each certificate that expires
+// within 14 days or did not load has an alarm line.
+func TestDashboardTLSGolden(t *testing.T) {
+	dashboardGolden(t, (*fakeClient).configuredTLS, func(c *console, f *fakeClient) {
+		c.waitFor("web https 10.0.0.100:443")
+		c.waitFor("tls: certificate old of service web expires 2026-12-11 (in 7 days)")
+		c.waitFor("tls: certificate broken of service web NOT LOADED: open /var/lib") // cut at 80 columns
+		c.waitFor("web1 noverify 10.0.1.11:443")
+	})
+}
+
+// TestEditMenuMarksTLS: the edit menu lists a TLS service as https and a
+// backend with verify none as such.
+func TestEditMenuMarksTLS(t *testing.T) {
+	f := newFake(t)
+	f.configuredTLS()
+	c := startConsole(t, f, 2)
+	c.ready()
+	c.runes("e")
+	c.waitFor("service web (https): listen 10.0.0.100:443")
+	c.waitFor("backend web (tls verify NONE): 2 server(s)")
 }
 
 // TestDashboardActions: each action asks first, and only yes calls the API.

@@ -31,7 +31,8 @@ func TestStatsInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"halb lb1 stats", ">98835432<", ">23456<", ">15000<", ">12590<", "UP 40%", ">DOWN<", ">DRAIN<",
-		"(unchecked)", ">MASTER<", ">BACKUP<", "192.168.10.100/24", "in sync", "1.5 ms", ">847<"} {
+		"(unchecked)", ">MASTER<", ">BACKUP<", "192.168.10.100/24", "in sync", "1.5 ms", ">847<",
+		"EXPIRES SOON: 2026-12-12 (in 7 days)", "NOT LOADED: open /etc/halb/tls/broken.pem", "tls verify NONE"} {
 		if !strings.Contains(dom, want) {
 			t.Errorf("rendered DOM lacks %q", want)
 		}

@@ -10,6 +10,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"halb/appliance/proxy"
+	"halb/appliance/proxy/hello"
 )
 
 // descs lists every metric the collector emits (Describe sends them all;
@@ -69,6 +70,16 @@ var (
 	mFeRetries  = desc("halb_frontend_retries_total", "Connection attempts beyond a request's first.", fe...)
 	mFeTime     = desc("halb_frontend_total_time_seconds", "Whole requests (http: HAProxy's Ta) and connections (tcp: Tt).", fe...)
 
+	mFeTLSHandshakes = desc("halb_frontend_tls_handshakes_total", "TLS handshakes completed with clients (services with tls).", fe...)
+	mFeTLSResumed    = desc("halb_frontend_tls_resumed_total", "Completed TLS handshakes that resumed a session.", fe...)
+	mFeTLSVersion    = desc("halb_frontend_tls_version_handshakes_total", "Completed TLS handshakes by protocol version.", with(fe, "version")...)
+	mFeTLSFailed     = desc("halb_frontend_tls_failed_handshakes_total", "Failed TLS handshakes by reason.", with(fe, "reason")...)
+	mFeCertExpiry    = desc("halb_frontend_tls_certificate_not_after_timestamp_seconds", "When the certificate expires, Unix time (absent when it is not loaded).", with(fe, "certificate")...)
+	mFeCertAlarm     = desc("halb_frontend_tls_certificate_alarm", "1: the certificate expires within 14 days (or has expired), or could not be loaded.", with(fe, "certificate")...)
+	mFeSNIRouted     = desc("halb_frontend_sni_routed_total", "Connections routed by an sni_route (services with sni_routes).", fe...)
+	mFeSNIDefault    = desc("halb_frontend_sni_default_total", "Connections sent to default_backend: no server name, or no route for it.", fe...)
+	mFeSNIRefused    = desc("halb_frontend_sni_refused_total", "ClientHellos refused (not read or not TLS), by reason.", with(fe, "reason")...)
+
 	mBeUp        = desc("halb_backend_up", "1: at least one server is UP.", fe...)
 	mBeActive    = desc("halb_backend_active_servers", "Servers taking new sessions (UP, not drained, weight > 0).", fe...)
 	mBeWeight    = desc("halb_backend_weight", "Sum of the effective weights of the active servers.", fe...)
@@ -90,6 +101,7 @@ var (
 	mBeCTime     = desc("halb_backend_connect_time_seconds", "Time to connect to the server (Tc).", fe...)
 	mBeRTime     = desc("halb_backend_response_time_seconds", "Time from the request sent to the response head (Tr, http).", fe...)
 	mBeTTime     = desc("halb_backend_total_time_seconds", "Whole request (Ta) or connection (Tt).", fe...)
+	mBeTLSVerify = desc("halb_backend_tls_verify", "Backends with tls: 1 the servers' certificates are verified, 0 verify none (not checked).", fe...)
 
 	mSvUp        = desc("halb_server_up", "1: the server is up (checks passing, or unchecked); 0: down.", sv...)
 	mSvDrain     = desc("halb_server_drained", "1: the server is drained (by the operator, or weight 0): no new sessions.", sv...)
@@ -229,6 +241,24 @@ func responses(sk sink, d *metricDesc, m map[string]int64, l ...string) {
 
 func since(now, t time.Time) float64 { return max(now.Sub(t).Seconds(), 0) }
 
+// emitTLS emits a TLS service's handshakes and certificates.
+func emitTLS(ch sink, t *FrontendTLS, n string) {
+	counter(ch, mFeTLSHandshakes, float64(t.Handshakes), n)
+	counter(ch, mFeTLSResumed, float64(t.Resumed), n)
+	for _, v := range TLSVersions {
+		counter(ch, mFeTLSVersion, float64(t.Versions[v]), n, v)
+	}
+	for _, r := range proxy.HandshakeFailures {
+		counter(ch, mFeTLSFailed, float64(t.Failed[r]), n, r)
+	}
+	for _, c := range t.Certificates {
+		if c.Error == "" && !c.NotAfter.IsZero() {
+			gauge(ch, mFeCertExpiry, float64(c.NotAfter.Unix()), n, c.Name)
+		}
+		gauge(ch, mFeCertAlarm, b2f(c.Alarm), n, c.Name)
+	}
+}
+
 func emit(ch sink, st *Stats) {
 	now := st.Now
 	gauge(ch, mUp, 1)
@@ -258,12 +288,25 @@ func emit(ch sink, st *Stats) {
 		counter(ch, mFeNoServer, float64(f.NoServer), n)
 		counter(ch, mFeRetries, float64(f.Retries), n)
 		histogram(ch, mFeTime, f.totalTime, n)
+		if t := f.TLS; t != nil {
+			emitTLS(ch, t, n)
+		}
+		if s := f.SNI; s != nil {
+			counter(ch, mFeSNIRouted, float64(s.Routed), n)
+			counter(ch, mFeSNIDefault, float64(s.Default), n)
+			for _, r := range hello.Reasons() {
+				counter(ch, mFeSNIRefused, float64(s.Refused[r]), n, r)
+			}
+		}
 	}
 	for _, b := range st.Backends {
 		n := b.Name
 		gauge(ch, mBeUp, b2f(b.Up), n)
 		gauge(ch, mBeActive, float64(b.Active), n)
 		gauge(ch, mBeWeight, float64(b.Weight), n)
+		if b.TLS != "" {
+			gauge(ch, mBeTLSVerify, b2f(verifies(b.TLS)), n)
+		}
 		if b.hasProxy {
 			gauge(ch, mBeQCur, float64(b.QueueCur), n)
 			gauge(ch, mBeQMax, float64(b.QueueMax), n)

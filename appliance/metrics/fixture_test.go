@@ -27,10 +27,12 @@ func hist(counts ...uint64) proxy.Histogram {
 }
 
 // fullSnapshot is a node with every kind of thing the collector reports:
-// an http and a tcp service, servers up, down, drained, in slow start and
-// unchecked, two VRRP instances, time, a peer and log targets.
+// an http service that terminates TLS (a certificate loaded, one expiring
+// soon, one not loaded) and a tcp service with sni_routes, backends with
+// TLS verify full and verify none, servers up, down, drained, in slow
+// start and unchecked, two VRRP instances, time, a peer and log targets.
 func fullSnapshot() Snapshot {
-	www := proxy.BackendStatus{Name: "www", Balance: "roundrobin", Persistence: "cookie SRVID", Requests: 12345, NoServer: 2,
+	www := proxy.BackendStatus{Name: "www", TLS: "verify full against the system roots for each server's address", Balance: "roundrobin", Persistence: "cookie SRVID", Requests: 12345, NoServer: 2,
 		Queued: 3, QueueMax: 17, QueueTimeouts: 1, Active: 42, Total: 23456, BytesIn: 1234567, BytesOut: 98765432,
 		Responses: map[string]int64{"2xx": 12000, "3xx": 100, "4xx": 200, "5xx": 45}, Retries: 7, Redispatches: 5,
 		QueueTime: hist(100, 10, 1, 0, 0), ConnectTime: hist(20000, 3000, 400, 50, 6), ResponseTime: hist(1000, 9000, 2000, 300, 45),
@@ -43,7 +45,7 @@ func fullSnapshot() Snapshot {
 				Responses: map[string]int64{"2xx": 4000, "3xx": 100, "4xx": 200, "5xx": 5}, MaxActive: 33, BytesIn: 434567,
 				BytesOut: 38765432, Retries: 2, Redispatches: 1, LastSession: t0.Add(-time.Second)},
 		}}
-	apiBe := proxy.BackendStatus{Name: "api", Balance: "leastconn", Requests: 600, Total: 600, BytesIn: 5000, BytesOut: 70000,
+	apiBe := proxy.BackendStatus{Name: "api", TLS: "verify NONE: the servers' certificates are not checked", Balance: "leastconn", Requests: 600, Total: 600, BytesIn: 5000, BytesOut: 70000,
 		Responses: map[string]int64{"2xx": 590, "5xx": 10},
 		Servers: []proxy.ServerStatus{
 			{Name: "api1", Address: "10.0.0.21:8080", Up: false, Weight: 1, Total: 300, ConnectErrors: 9, LastSession: t0.Add(-time.Hour)},
@@ -58,13 +60,19 @@ func fullSnapshot() Snapshot {
 		Node: "lb1", Version: "1.2.3", Started: t0.Add(-26 * time.Hour), At: t0,
 		Services: []proxy.ServiceStatus{
 			{Name: "web", Mode: "http", Listen: []string{"192.168.10.100:80"}, Listening: []string{"192.168.10.100:80"}, Backend: "www",
+				TLS: &proxy.TLSStatus{MinVersion: "1.2", Policy: "intermediate", Default: "main", Certificates: []proxy.CertStatus{
+					{Name: "main", Subject: "CN=www.example.com", DNSNames: []string{"www.example.com", "example.com"}, NotAfter: t0.Add(90 * 24 * time.Hour)},
+					{Name: "old", Subject: "CN=old.example.com", DNSNames: []string{"old.example.com"}, NotAfter: t0.Add(7*24*time.Hour + time.Hour), ExpiresSoon: true},
+					{Name: "broken", Error: "open /etc/halb/tls/broken.pem: no such file or directory"},
+				}},
 				Stats: proxy.ServiceCounters{Connections: 5000, ActiveConnections: 44, Requests: 12945, BytesIn: 1239567,
 					BytesOut: 98835432, Retries: 7, NoServer: 2, BadRequests: 3, Timeouts: 4, ServerErrors: 6, MaxActive: 120,
-					Responses: map[string]int64{"2xx": 12590, "3xx": 100, "4xx": 200, "5xx": 55}, TotalTime: hist(1500, 9000, 2500, 300, 45)},
+					Responses: map[string]int64{"2xx": 12590, "3xx": 100, "4xx": 200, "5xx": 55}, TotalTime: hist(1500, 9000, 2500, 300, 45),
+					TLS: &proxy.TLSCounters{Handshakes: 4980, Resumed: 1200, TLS12: 480, TLS13: 4500, Failed: map[string]int64{"timeout": 9, "version": 3}}},
 				Backends: []proxy.BackendStatus{www, apiBe}},
 			{Name: "db", Mode: "tcp", Listen: []string{"192.168.10.100:5432"}, Listening: []string{"192.168.10.100:5432"}, Backend: "pg",
 				Stats: proxy.ServiceCounters{Connections: 900, ActiveConnections: 5, BytesIn: 111, BytesOut: 222, MaxActive: 9,
-					TotalTime: hist(0, 0, 100, 700, 100)},
+					TotalTime: hist(0, 0, 100, 700, 100), SNI: &proxy.SNICounters{Routed: 850, Default: 40, Refused: map[string]int64{"not_tls": 6, "timeout": 4}}},
 				Backends: []proxy.BackendStatus{pg}},
 		},
 		Health: []health.BackendHealth{

@@ -310,7 +310,7 @@ func TestStatsJSONDocumented(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Maps whose keys are data, not names.
-	dataKeys := map[string]bool{"responses": true, "drops": true, "refused": true}
+	dataKeys := map[string]bool{"responses": true, "drops": true, "refused": true, "failed": true, "versions": true}
 	var walk func(key string, v any)
 	walk = func(key string, v any) {
 		switch x := v.(type) {
@@ -355,3 +355,76 @@ func TestEmptySnapshot(t *testing.T) {
 		}
 	}
 }
+
+// TestTLSMetricsText: the TLS and SNI series of the fixture, exactly as
+// /metrics writes them: every failure and refusal reason and both
+// versions (0 when none happened), each certificate's expiry (none for
+// the one not loaded) and alarm, and the backends' verify gauge (0 for
+// verify none).
+func TestTLSMetricsText(t *testing.T) {
+	s := New(fullSnapshot, quiet())
+	rec := httptest.NewRecorder()
+	s.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	var got []string
+	for _, l := range strings.Split(rec.Body.String(), "\n") {
+		if strings.Contains(l, "halb_frontend_tls_") || strings.Contains(l, "halb_frontend_sni_") || strings.Contains(l, "halb_backend_tls_") {
+			got = append(got, l)
+		}
+	}
+	if want := strings.TrimSpace(tlsMetricsText); strings.Join(got, "\n") != want {
+		t.Errorf("TLS series:\n%s\n\nwant:\n%s", strings.Join(got, "\n"), want)
+	}
+}
+
+const tlsMetricsText = `
+# HELP halb_backend_tls_verify Backends with tls: 1 the servers' certificates are verified, 0 verify none (not checked).
+# TYPE halb_backend_tls_verify gauge
+halb_backend_tls_verify{proxy="api"} 0
+halb_backend_tls_verify{proxy="www"} 1
+# HELP halb_frontend_sni_default_total Connections sent to default_backend: no server name, or no route for it.
+# TYPE halb_frontend_sni_default_total counter
+halb_frontend_sni_default_total{proxy="db"} 40
+# HELP halb_frontend_sni_refused_total ClientHellos refused (not read or not TLS), by reason.
+# TYPE halb_frontend_sni_refused_total counter
+halb_frontend_sni_refused_total{proxy="db",reason="eof"} 0
+halb_frontend_sni_refused_total{proxy="db",reason="io"} 0
+halb_frontend_sni_refused_total{proxy="db",reason="malformed"} 0
+halb_frontend_sni_refused_total{proxy="db",reason="not_tls"} 6
+halb_frontend_sni_refused_total{proxy="db",reason="short"} 0
+halb_frontend_sni_refused_total{proxy="db",reason="timeout"} 4
+halb_frontend_sni_refused_total{proxy="db",reason="too_long"} 0
+# HELP halb_frontend_sni_routed_total Connections routed by an sni_route (services with sni_routes).
+# TYPE halb_frontend_sni_routed_total counter
+halb_frontend_sni_routed_total{proxy="db"} 850
+# HELP halb_frontend_tls_certificate_alarm 1: the certificate expires within 14 days (or has expired), or could not be loaded.
+# TYPE halb_frontend_tls_certificate_alarm gauge
+halb_frontend_tls_certificate_alarm{certificate="broken",proxy="web"} 1
+halb_frontend_tls_certificate_alarm{certificate="main",proxy="web"} 0
+halb_frontend_tls_certificate_alarm{certificate="old",proxy="web"} 1
+# HELP halb_frontend_tls_certificate_not_after_timestamp_seconds When the certificate expires, Unix time (absent when it is not loaded).
+# TYPE halb_frontend_tls_certificate_not_after_timestamp_seconds gauge
+halb_frontend_tls_certificate_not_after_timestamp_seconds{certificate="main",proxy="web"} 1.8042408e+09
+halb_frontend_tls_certificate_not_after_timestamp_seconds{certificate="old",proxy="web"} 1.7970732e+09
+# HELP halb_frontend_tls_failed_handshakes_total Failed TLS handshakes by reason.
+# TYPE halb_frontend_tls_failed_handshakes_total counter
+halb_frontend_tls_failed_handshakes_total{proxy="web",reason="alert"} 0
+halb_frontend_tls_failed_handshakes_total{proxy="web",reason="alpn"} 0
+halb_frontend_tls_failed_handshakes_total{proxy="web",reason="cipher"} 0
+halb_frontend_tls_failed_handshakes_total{proxy="web",reason="closed"} 0
+halb_frontend_tls_failed_handshakes_total{proxy="web",reason="empty"} 0
+halb_frontend_tls_failed_handshakes_total{proxy="web",reason="no_certificate"} 0
+halb_frontend_tls_failed_handshakes_total{proxy="web",reason="not_tls"} 0
+halb_frontend_tls_failed_handshakes_total{proxy="web",reason="other"} 0
+halb_frontend_tls_failed_handshakes_total{proxy="web",reason="timeout"} 9
+halb_frontend_tls_failed_handshakes_total{proxy="web",reason="version"} 3
+# HELP halb_frontend_tls_handshakes_total TLS handshakes completed with clients (services with tls).
+# TYPE halb_frontend_tls_handshakes_total counter
+halb_frontend_tls_handshakes_total{proxy="web"} 4980
+# HELP halb_frontend_tls_resumed_total Completed TLS handshakes that resumed a session.
+# TYPE halb_frontend_tls_resumed_total counter
+halb_frontend_tls_resumed_total{proxy="web"} 1200
+# HELP halb_frontend_tls_version_handshakes_total Completed TLS handshakes by protocol version.
+# TYPE halb_frontend_tls_version_handshakes_total counter
+halb_frontend_tls_version_handshakes_total{proxy="web",version="TLSv1.2"} 480
+halb_frontend_tls_version_handshakes_total{proxy="web",version="TLSv1.3"} 4500
+`

@@ -384,6 +384,17 @@ func TestStatsJSON(t *testing.T) {
 	if pg := a.Backends[2]; pg.Servers[0].Checked || pg.Servers[0].CheckOK != nil || pg.Servers[0].State != StateUp {
 		t.Errorf("unchecked pg1 %+v", pg.Servers[0])
 	}
+	if tl := a.Frontends[0].TLS; tl == nil || tl.Handshakes != 4980 || tl.Versions["TLSv1.3"] != 4500 || tl.Failed["timeout"] != 9 ||
+		tl.Failed["alert"] != 0 || tl.FailedTotal != 12 || len(tl.Certificates) != 3 || tl.Certificates[0].Alarm ||
+		!tl.Certificates[1].Alarm || !tl.Certificates[2].Alarm || !tl.Certificates[0].NotAfter.Equal(t0.Add(90*24*time.Hour)) {
+		t.Errorf("web tls %+v", tl)
+	}
+	if sni := a.Frontends[1].SNI; sni == nil || sni.Routed != 850 || sni.Refused["not_tls"] != 6 || a.Frontends[1].TLS != nil {
+		t.Errorf("db sni %+v", sni)
+	}
+	if !strings.HasPrefix(a.Backends[1].TLS, "verify NONE") || a.Backends[2].TLS != "" {
+		t.Errorf("backends' tls %q %q", a.Backends[1].TLS, a.Backends[2].TLS)
+	}
 	if a.VRRP[0].State != "MASTER" || a.VRRP[0].Drops["ttl"] != 2 || a.Peer.ConfigChanges != 8 || a.Time.Offset != 0.0015 {
 		t.Errorf("vrrp/peer/time %+v %+v %+v", a.VRRP[0], a.Peer, a.Time)
 	}
@@ -429,7 +440,17 @@ func TestStatsHTML(t *testing.T) {
 	}
 	for _, want := range []string{"<title>halb lb1 stats</title>", `<meta http-equiv="refresh" content="5">`,
 		"&lt;b&gt;bind&lt;/b&gt; &amp; &#34;failed&#34;", ">DOWN<", ">DRAIN<", "UP 40%", "(unchecked)", ">MASTER<", ">BACKUP<",
-		">98835432<", ">23456<", "failed in 1000.0 ms: dial tcp 10.0.0.21:8080: i/o timeout", "10m0s ago", "1d2h"} {
+		">98835432<", ">23456<", "failed in 1000.0 ms: dial tcp 10.0.0.21:8080: i/o timeout", "10m0s ago", "1d2h",
+		// TLS: handshakes, failures, each certificate's expiry (soon
+		// yellow, not loaded red), SNI routing, backends' verification.
+		"<b>4980</b> handshakes, 1200 resumed, TLSv1.2 480, TLSv1.3 4500", `<span class="err">12 failed</span> <span class="small">(timeout 9, version 3)</span>`,
+		`www.example.com, example.com</td><td class="l w ">2027-03-05 (in 90 days)`,
+		`<td class="l w ss">EXPIRES SOON: 2026-12-12 (in 7 days)`,
+		`<td class="l w down">NOT LOADED: open /etc/halb/tls/broken.pem: no such file or directory`,
+		"main <span class=\"small\">(default)</span>",
+		"SNI: <b>850</b> routed, 40 to the default backend", `refused: not_tls 6, timeout 4`,
+		"tls verify full against the system roots for each server&#39;s address",
+		`<span class="err">tls verify NONE: the servers&#39; certificates are not checked</span>`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %q", want)
 		}

@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -150,7 +151,51 @@ var statsTmpl = template.Must(template.New("stats").Funcs(template.FuncMap{
 	"deref":   func(b *bool) bool { return b != nil && *b },
 	"clock":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 	"refresh": func() int { return refreshSeconds },
+	"nonzero": nonzero,
+	"join":    func(s []string) string { return strings.Join(s, ", ") },
+	"expiry":  expiry,
+	"certClass": func(now time.Time, c Certificate) string {
+		switch {
+		case c.Error != "" || !c.NotAfter.After(now):
+			return "down"
+		case c.ExpiresSoon:
+			return "ss"
+		}
+		return ""
+	},
+	// tlsBad: a backend's TLS is verify none or did not load (red).
+	"tlsBad": func(tls string) bool { return !verifies(tls) || strings.HasPrefix(tls, "ERROR") },
 }).Parse(statsHTML))
+
+// nonzero writes the non-zero counts of m by key: "timeout 9, version 3";
+// "" when all are 0.
+func nonzero(m map[string]int64) string {
+	var parts []string
+	for _, k := range sortedKeys(m) {
+		if m[k] != 0 {
+			parts = append(parts, k+" "+strconv.FormatInt(m[k], 10))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// expiry says when a certificate expires, as halbctl status does:
+// "2027-03-05 (in 90 days)", "EXPIRES SOON: 2026-12-12 (in 7 days)",
+// "EXPIRED 2026-12-01 (3 days ago)", "NOT LOADED: why".
+func expiry(now time.Time, c Certificate) string {
+	if c.Error != "" {
+		return "NOT LOADED: " + c.Error
+	}
+	date := c.NotAfter.UTC().Format(time.DateOnly)
+	days := int(c.NotAfter.Sub(now).Hours() / 24)
+	switch {
+	case !c.NotAfter.After(now):
+		return fmt.Sprintf("EXPIRED %s (%d days ago)", date, -days)
+	case c.ExpiresSoon:
+		return fmt.Sprintf("EXPIRES SOON: %s (in %d days)", date, days)
+	}
+	return fmt.Sprintf("%s (in %d days)", date, days)
+}
 
 // refreshSeconds is how often the page reloads itself.
 const refreshSeconds = 5

@@ -7,6 +7,7 @@ import (
 
 	"halb/appliance/health"
 	"halb/appliance/proxy"
+	"halb/appliance/proxy/hello"
 	"halb/appliance/vrrp"
 )
 
@@ -68,9 +69,51 @@ type Frontend struct {
 	Timeouts       int64 `json:"timeouts"`
 	NoServer       int64 `json:"no_server"`
 	Retries        int64 `json:"retries"`
+	// TLS: the service terminates TLS (services[].tls); SNI: it routes
+	// by the ClientHello's server name (sni_routes).
+	TLS *FrontendTLS `json:"tls,omitempty"`
+	SNI *FrontendSNI `json:"sni,omitempty"`
 
 	totalTime proxy.Histogram
 }
+
+// FrontendTLS is a service's TLS termination: its settings, handshakes
+// and certificates.
+type FrontendTLS struct {
+	Policy     string `json:"policy"`
+	MinVersion string `json:"min_version"`
+	Default    string `json:"default"`
+	// Handshakes completed, of them Resumed, and by Version (TLSv1.2,
+	// TLSv1.3); Failed handshakes by reason (every reason of
+	// proxy.HandshakeFailures, 0 when none happened), FailedTotal their sum.
+	Handshakes   int64            `json:"handshakes"`
+	Resumed      int64            `json:"resumed"`
+	Versions     map[string]int64 `json:"versions"`
+	Failed       map[string]int64 `json:"failed"`
+	FailedTotal  int64            `json:"failed_total"`
+	Certificates []Certificate    `json:"certificates"`
+}
+
+// Certificate is one certificate of a service as the proxy loaded it.
+// Alarm: it expires within 14 days (or has expired), or it could not be
+// loaded (Error).
+type Certificate struct {
+	proxy.CertStatus
+	Alarm bool `json:"alarm"`
+}
+
+// FrontendSNI is a service's routing by TLS server name: connections
+// Routed by an sni_route, sent to the Default backend (no name or no
+// route for it), and ClientHellos Refused by reason (every reason of
+// hello.Reasons, 0 when none happened).
+type FrontendSNI struct {
+	Routed  int64            `json:"routed"`
+	Default int64            `json:"default"`
+	Refused map[string]int64 `json:"refused"`
+}
+
+// TLSVersions are the TLS versions handshakes are counted by.
+var TLSVersions = []string{"TLSv1.2", "TLSv1.3"}
 
 // Backend is one backend with its servers.
 type Backend struct {
@@ -78,6 +121,10 @@ type Backend struct {
 	Balance     string `json:"balance,omitempty"`
 	Persistence string `json:"persistence,omitempty"`
 	Check       string `json:"check,omitempty"`
+	// TLS is how the backend talks to its servers (backends[].tls): ""
+	// plain TCP, "verify full against ...", "verify NONE: ..." or
+	// "ERROR: ..." (the settings could not be loaded: every dial fails).
+	TLS string `json:"tls,omitempty"`
 	// HTTP: a service in mode http uses the backend (its response
 	// counters mean something).
 	HTTP bool `json:"http"`
@@ -235,7 +282,7 @@ func buildStats(s Snapshot, now time.Time) *Stats {
 			Sessions: Sessions{Cur: c.ActiveConnections, Max: c.MaxActive, Total: c.Connections},
 			Requests: c.Requests, Responses: classes6(c.Responses), BytesIn: c.BytesIn, BytesOut: c.BytesOut,
 			RequestErrors: c.BadRequests, ResponseErrors: c.ServerErrors, Timeouts: c.Timeouts, NoServer: c.NoServer,
-			Retries: c.Retries, totalTime: c.TotalTime}
+			Retries: c.Retries, totalTime: c.TotalTime, TLS: frontendTLS(svc), SNI: frontendSNI(c.SNI)}
 		for _, b := range svc.Backends {
 			f.Backends = append(f.Backends, b.Name)
 			i, ok := idx[b.Name]
@@ -300,8 +347,49 @@ func buildStats(s Snapshot, now time.Time) *Stats {
 var DropReasons = []string{"short", "version", "type", "length", "addr_count", "checksum", "family", "interval", "auth",
 	"ttl", "unknown_peer", "other"}
 
+// frontendTLS is a service's TLS, nil when it terminates none.
+func frontendTLS(svc proxy.ServiceStatus) *FrontendTLS {
+	t := svc.TLS
+	if t == nil {
+		return nil
+	}
+	f := &FrontendTLS{Policy: t.Policy, MinVersion: t.MinVersion, Default: t.Default, Versions: map[string]int64{},
+		Failed: map[string]int64{}, Certificates: []Certificate{}}
+	c := svc.Stats.TLS
+	if c == nil {
+		c = &proxy.TLSCounters{}
+	}
+	f.Handshakes, f.Resumed = c.Handshakes, c.Resumed
+	f.Versions[TLSVersions[0]], f.Versions[TLSVersions[1]] = c.TLS12, c.TLS13
+	for _, r := range proxy.HandshakeFailures {
+		f.Failed[r] = c.Failed[r]
+		f.FailedTotal += c.Failed[r]
+	}
+	for _, cs := range t.Certificates {
+		f.Certificates = append(f.Certificates, Certificate{CertStatus: cs, Alarm: cs.ExpiresSoon || cs.Error != ""})
+	}
+	return f
+}
+
+// frontendSNI is a service's routing by server name, nil without
+// sni_routes.
+func frontendSNI(c *proxy.SNICounters) *FrontendSNI {
+	if c == nil {
+		return nil
+	}
+	f := &FrontendSNI{Routed: c.Routed, Default: c.Default, Refused: map[string]int64{}}
+	for _, r := range hello.Reasons() {
+		f.Refused[r] = c.Refused[r]
+	}
+	return f
+}
+
+// verifies: a backend's TLS is not "verify none" (plain backends have no
+// TLS to verify; an ERROR dials nothing).
+func verifies(tls string) bool { return !strings.HasPrefix(tls, "verify NONE") }
+
 func proxyBackend(b proxy.BackendStatus) Backend {
-	be := Backend{Name: b.Name, Balance: b.Balance, Persistence: b.Persistence, hasProxy: true,
+	be := Backend{Name: b.Name, TLS: b.TLS, Balance: b.Balance, Persistence: b.Persistence, hasProxy: true,
 		QueueCur: b.Queued, QueueMax: b.QueueMax, QueueTimeouts: b.QueueTimeouts,
 		Sessions: Sessions{Cur: b.Active, Total: b.Total}, Requests: b.Requests, Responses: classes6(b.Responses),
 		BytesIn: b.BytesIn, BytesOut: b.BytesOut, Retries: b.Retries, Redispatches: b.Redispatches, NoServer: b.NoServer,
