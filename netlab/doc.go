@@ -28,4 +28,16 @@
 // flapping) run serially on the solo topology, halb beside HAProxy, short
 // in `make netlab`; `make soak` runs them at full length and adds the long
 // soak (NETLAB_SOAK_FOR, default 10m), writing out/soak/report.md.
+//
+// The TLS scenario (tls_test.go, TestTLS) proves TLS termination on the
+// solo topology, halb beside HAProxy: interop with curl, openssl
+// s_client, python3's ssl module and Go's crypto/tls (SNI choice,
+// resumption, a request to a backend each), a certificate replaced under
+// 100 new TLS connections/s (halbctl cert add --replace; HAProxy's runtime
+// API), and testssl.sh's audit of both flavors at once, side by side in
+// report.md. The audit runs testssl's protocols, standard ciphers, forward
+// secrecy, server defaults and vulnerability checks with --fast (about 70 s
+// of CPU a run); NETLAB_TESTSSL=full runs testssl's whole default run
+// (minutes), and NETLAB_TESTSSL="--protocols --fs" (any options starting
+// with "-") runs those checks instead.
 package netlab

@@ -2,6 +2,7 @@ package netlab
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -29,6 +30,9 @@ type ProbeConfig struct {
 	// StampSent sends each request's Sent time in SentHeader, so that a
 	// Backend recording arrivals knows when the client started it.
 	StampSent bool
+	// TLS configures the client side of an https URL (its roots, the
+	// server name to send); nil: Go's defaults.
+	TLS *tls.Config
 }
 
 // Sample is one request of a probe.
@@ -40,6 +44,9 @@ type Sample struct {
 	Err     string        // why it failed; "" when OK
 	Backend string        // X-Backend of the response
 	Node    string        // X-LB-Node of the response
+	// CertSerial is the serial number (hex) of the certificate the
+	// server presented on an https URL; "" without one.
+	CertSerial string
 }
 
 // ProbeStats are a probe's live counts.
@@ -111,6 +118,7 @@ func StartProbe(ctx context.Context, cfg ProbeConfig) *Probe {
 	tr := &http.Transport{
 		Proxy:                 nil, // never a proxy from the environment
 		DialContext:           cfg.Dial,
+		TLSClientConfig:       cfg.TLS,
 		DisableKeepAlives:     !cfg.KeepAlive,
 		DisableCompression:    true,
 		MaxIdleConns:          0, // no overall limit
@@ -195,6 +203,9 @@ func (p *Probe) do(sent time.Time) Sample {
 	s.Status = resp.StatusCode
 	s.Backend = resp.Header.Get("X-Backend")
 	s.Node = resp.Header.Get("X-LB-Node")
+	if resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {
+		s.CertSerial = resp.TLS.PeerCertificates[0].SerialNumber.Text(16)
+	}
 	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
 		return finish(fmt.Errorf("reading body: %w", err))
 	}

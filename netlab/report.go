@@ -3,6 +3,7 @@ package netlab
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -117,8 +118,22 @@ func (r *Row) boundText() string {
 
 // Report collects rows from concurrent tests.
 type Report struct {
-	mu   sync.Mutex
-	rows []*Row
+	mu       sync.Mutex
+	rows     []*Row
+	sections map[string]string
+}
+
+// AddSection adds a section of Markdown under title to report.md, after
+// the rows and their notes (sections in order of title; a title added
+// again replaces the section). Scenarios whose findings do not fit a row,
+// such as a side-by-side table of the two flavors, write them here.
+func (rep *Report) AddSection(title, markdown string) {
+	rep.mu.Lock()
+	defer rep.mu.Unlock()
+	if rep.sections == nil {
+		rep.sections = map[string]string{}
+	}
+	rep.sections[title] = markdown
 }
 
 // Add records a row.
@@ -184,5 +199,11 @@ func (rep *Report) Write(dir string) error {
 	if len(notes) > 0 {
 		b.WriteString("\nNotes:\n\n" + strings.Join(notes, "\n") + "\n")
 	}
+	rep.mu.Lock()
+	titles := slices.Sorted(maps.Keys(rep.sections))
+	for _, title := range titles {
+		fmt.Fprintf(&b, "\n## %s\n\n%s\n", title, strings.TrimRight(rep.sections[title], "\n"))
+	}
+	rep.mu.Unlock()
 	return os.WriteFile(filepath.Join(dir, "report.md"), []byte(b.String()), 0o644)
 }

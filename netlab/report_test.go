@@ -72,6 +72,7 @@ func TestReportWrite(t *testing.T) {
 		r.Judge(false)
 		rep.Add(r)
 	}
+	rep.AddSection("TLS audit", "| | a |\n|---|---|\n| x | y |\n")
 	dir := t.TempDir()
 	if err := rep.Write(dir); err != nil {
 		t.Fatal(err)
@@ -84,6 +85,7 @@ func TestReportWrite(t *testing.T) {
 		"| master-killed | halb | 3600 ms | 4610 ms | 720/2000 |  |  | bound met |",
 		"| partition-heal | reference | 31900 ms | 4610 ms | 0/0 |  |  | reference, bound not held |",
 		"| maintenance | halb | 0 ms | no bound | 0/0 |  |  | checks held (no bound) |",
+		"\n## TLS audit\n\n| | a |\n|---|---|\n| x | y |\n",
 	} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("report.md lacks %q:\n%s", want, md)

@@ -14,6 +14,7 @@ package netlab
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -64,6 +65,10 @@ type SoloService struct {
 	Name    string
 	Port    int
 	Backend string
+	// TLS is the service's tls mapping in YAML flow style without the
+	// braces, e.g. "certificates: [{name: www}], default: www"; "" means
+	// plain HTTP.
+	TLS string
 }
 
 // SoloConfig is the proxy part of a solo node's halb config.
@@ -83,6 +88,9 @@ func (c SoloConfig) YAML() []byte {
 	for _, s := range c.Services {
 		fmt.Fprintf(&b, "  - name: %s\n    listen: [\"%s:%d\"]\n    mode: http\n    default_backend: %s\n    response_headers: {X-LB-Node: lb1}\n",
 			s.Name, SoloAddr, s.Port, s.Backend)
+		if s.TLS != "" {
+			fmt.Fprintf(&b, "    tls: {%s}\n", s.TLS)
+		}
 		if c.Timeouts != "" {
 			fmt.Fprintf(&b, "    timeouts: {%s}\n", c.Timeouts)
 		}
@@ -256,8 +264,19 @@ func (s *Solo) Config() SoloConfig {
 	return s.cfg.Clone()
 }
 
-// URL is the address of the service listening on port.
-func (s *Solo) URL(port int) string { return fmt.Sprintf("http://%s:%d/", SoloAddr, port) }
+// URL is the address of the service listening on port: https when the
+// service in force there terminates TLS.
+func (s *Solo) URL(port int) string {
+	scheme := "http"
+	s.mu.Lock()
+	for _, svc := range s.cfg.Services {
+		if svc.Port == port && svc.TLS != "" {
+			scheme = "https"
+		}
+	}
+	s.mu.Unlock()
+	return fmt.Sprintf("%s://%s:%d/", scheme, SoloAddr, port)
+}
 
 // Get makes one request from the client on a new connection and returns
 // the backend that answered.
@@ -265,8 +284,11 @@ func (s *Solo) Get(url string) (string, error) { return s.Client.GetBackend(url)
 
 // GetBackend makes one request from inside the host on a new connection
 // (1s timeout) and returns the X-Backend of the answer, which must be 200.
+// An https URL's certificate is not verified: GetBackend asks whether a
+// service answers; the TLS scenario checks certificates itself.
 func (h *Host) GetBackend(url string) (string, error) {
-	tr := &http.Transport{DialContext: h.Dial, DisableKeepAlives: true}
+	tr := &http.Transport{DialContext: h.Dial, DisableKeepAlives: true,
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
 	defer tr.CloseIdleConnections()
 	resp, err := (&http.Client{Transport: tr, Timeout: time.Second}).Get(url)
 	if err != nil {
@@ -470,6 +492,13 @@ func (s *Solo) reloadHAProxy(cfg *config.Config) (Reload, error) {
 	if master == nil {
 		return r, errors.New("netlab: no HAProxy master")
 	}
+	// A master just started ignores SIGUSR2 until it enters its loop
+	// (after it logged its first "Loading success."): a signal then is
+	// lost. Wait until it catches the signal.
+	pid := master.Cmd.Process.Pid
+	if !WaitFor(10*time.Second, func() bool { return sigCaught(pid, syscall.SIGUSR2) }) {
+		return r, fmt.Errorf("netlab: HAProxy's master (pid %d) does not catch SIGUSR2", pid)
+	}
 	const loaded = "Loading success."
 	before := strings.Count(master.Log(), loaded)
 	r.Start = time.Now()
@@ -481,6 +510,22 @@ func (s *Solo) reloadHAProxy(cfg *config.Config) (Reload, error) {
 	}
 	r.Applied = time.Now()
 	return r, nil
+}
+
+// sigCaught reports whether process pid has a handler for sig (SigCgt of
+// /proc/pid/status).
+func sigCaught(pid int, sig syscall.Signal) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "SigCgt:"); ok {
+			mask, err := strconv.ParseUint(strings.TrimSpace(rest), 16, 64)
+			return err == nil && mask&(1<<(uint(sig)-1)) != 0
+		}
+	}
+	return false
 }
 
 // writeAtomic replaces path with b through a rename, so a reader never

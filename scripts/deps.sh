@@ -24,10 +24,11 @@ declare -A where=(
 	[dnsmasq-base]=/usr/sbin/dnsmasq  # DHCP server of the netcfg tests
 	[chrony]=/usr/sbin/chronyd        # NTP server of the timesync tests (never started on the host)
 	[chromium]=/usr/bin/chromium      # renders the stats page (metrics tests, netlab)
+	[testssl.sh]=/usr/bin/testssl     # the netlab TLS scenario's audit
 	[fonts-dejavu-core]=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf # its screenshots' text
 )
 case "$set_name" in
-test) pkgs=(gcc libc6-dev keepalived haproxy curl nftables wrk tmux dnsmasq-base chrony chromium fonts-dejavu-core) ;;
+test) pkgs=(gcc libc6-dev keepalived haproxy curl nftables wrk tmux dnsmasq-base chrony chromium fonts-dejavu-core testssl.sh) ;;
 demo-halb) pkgs=(nftables) ;;
 demo-reference) pkgs=(keepalived haproxy nftables) ;;
 *)
