@@ -127,6 +127,9 @@ func newTLSSetup(t *testing.T, extra string) *tlsSetup {
 	s.ca.issue(t, s.dir, "def", false, day, "default.test")
 	cfg := mustConfig(t, httpConfig(s.addr, "    access_log: true\n"+tlsCertsYAML(s, extra), servers(s.origin.addr())))
 	s.comp = run(t, cfg)
+	// Status lists the service once Run has put the config in force (the
+	// socket accepts into its backlog before).
+	testutil.WaitFor(t, "the proxy to run the config", func() bool { return s.comp.runs(cfg) })
 	waitListening(t, s.addr)
 	return s
 }
@@ -574,9 +577,11 @@ backends:
   - {name: www, servers: [{name: w, address: "%s"}]}
   - {name: org, servers: [{name: o, address: "%s"}]}
 `, addr, quick, tlsNamer(t, ca, dir, "def"), tlsNamer(t, ca, dir, "www"), tlsNamer(t, ca, dir, "org"))
-	comp := run(t, mustConfig(t, y))
+	cfg := mustConfig(t, y)
+	comp := run(t, cfg)
 	logged := &captureLog{}
 	comp.SetAccessLog(logged)
+	testutil.WaitFor(t, "the proxy to run the config", func() bool { return comp.runs(cfg) })
 	waitListening(t, addr)
 	say := func(nc net.Conn, sni string) string {
 		t.Helper()
