@@ -463,6 +463,11 @@ type ClientAuth struct {
 	// the handshake) or "optional" (one it sends must be valid).
 	// Default: required.
 	Verify string `yaml:"verify,omitempty" json:"verify"`
+	// Forward passes the client certificate to the servers (http mode):
+	// X-SSL-Client-Verify (SUCCESS or NONE), X-SSL-Client-DN (the
+	// subject) and X-SSL-Client-SHA256 (the certificate's fingerprint),
+	// replacing any the client sent. Default: false.
+	Forward bool `yaml:"forward,omitempty" json:"forward,omitempty"`
 }
 
 // ClientVerifies are the values of services[].tls.client_auth.verify.

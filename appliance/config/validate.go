@@ -838,6 +838,9 @@ func (v *validator) serviceTLS(path string, s *Service) {
 			v.errf(path+".client_auth.ca", "%q must be an absolute path", ca.CA)
 		}
 		v.oneOf(path+".client_auth.verify", ca.Verify, ClientVerifies)
+		if ca.Forward && s.Mode == "tcp" {
+			v.errf(path+".client_auth.forward", "needs mode: http")
+		}
 	}
 	if t.ALPN != nil {
 		for j, a := range *t.ALPN {

@@ -849,6 +849,13 @@ func TestValidateServices(t *testing.T) {
 			`halb.yaml:18: services[2].https_redirect: is for a plain service (this one has tls)`,
 			`halb.yaml:19: services[2].tls.client_auth.ca: is required`,
 		}},
+		{"client_auth forward in tcp mode", serviceDoc + `
+  - name: db
+    mode: tcp
+    listen: [":5432"]
+    default_backend: www
+    tls: {certificates: [{name: w}], client_auth: {ca: /ca.pem, forward: true}}
+`, []string{`halb.yaml:9: services[0].tls.client_auth.forward: needs mode: http`}},
 		// SNI routes.
 		{"sni routes valid", serviceDoc + `
   - name: pass

@@ -1562,7 +1562,8 @@ func (h *httpConn) buildRequest(out []byte) []byte {
 	extra := connectionListsOthers(req.Headers)
 	for _, f := range req.Headers {
 		if hopByHop(f.Name, req.Upgrade) || st.fwdProto && asciiEqualFold(f.Name, "x-forwarded-proto") ||
-			(extra && listedInConnection(req.Headers, f.Name)) {
+			(extra && listedInConnection(req.Headers, f.Name)) ||
+			st.fwdClientCert && len(f.Name) > 13 && asciiEqualFold(f.Name[:13], "x-ssl-client-") {
 			continue
 		}
 		out = appendField(out, f.Name, f.Value)
@@ -1581,6 +1582,17 @@ func (h *httpConn) buildRequest(out []byte) []byte {
 	scheme := "http"
 	if h.t != nil {
 		scheme = "https"
+	}
+	if st.fwdClientCert && h.t != nil {
+		if i := &h.t.info; i.clientSHA != "" {
+			out = append(out, "X-SSL-Client-Verify: SUCCESS\r\nX-SSL-Client-DN: "...)
+			out = append(out, i.clientDN...)
+			out = append(out, "\r\nX-SSL-Client-SHA256: "...)
+			out = append(out, i.clientSHA...)
+			out = append(out, "\r\n"...)
+		} else {
+			out = append(out, "X-SSL-Client-Verify: NONE\r\n"...)
+		}
 	}
 	if st.fwdProto {
 		out = append(out, "X-Forwarded-Proto: "...)

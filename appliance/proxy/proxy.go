@@ -462,8 +462,16 @@ func (c *Component) reconcile() {
 	keep := map[string]bool{}
 	var order []string
 	for _, sc := range cfg.Services {
-		keep[sc.Name] = true
 		order = append(order, sc.Name)
+	}
+	// Status lists the services in this order from now on (one not made
+	// yet is skipped): a service's listener serves as soon as it is taken
+	// below, and its first request may end before this loop does.
+	c.mu.Lock()
+	c.order = order
+	c.mu.Unlock()
+	for _, sc := range cfg.Services {
+		keep[sc.Name] = true
 		c.mu.Lock()
 		s := c.services[sc.Name]
 		c.mu.Unlock()
@@ -479,6 +487,14 @@ func (c *Component) reconcile() {
 		}
 		nst.tls = c.termFor(old, &sc, time.Now())
 		s.state.Store(nst)
+		c.mu.Lock()
+		if c.services[sc.Name] != s {
+			// Listed before its listener serves (its first request may
+			// end before the loop does), as not listening yet.
+			s.listen, s.listening, s.err = sc.Listen, nil, nil
+			c.services[sc.Name] = s
+		}
+		c.mu.Unlock()
 		listening, err := c.pool.take(s, sc.Listen)
 		if err != nil {
 			// Only when a socket closed between Apply and now.
@@ -519,6 +535,8 @@ type serviceState struct {
 	fwdFor, fwdProto, forwarded bool // forward_headers
 
 	tls *tlsTerm // nil: no TLS; shared by the service's states
+	// fwdClientCert: tls.client_auth.forward.
+	fwdClientCert bool
 
 	// sni_routes (tcp mode): backends by exact name and by the suffix of a
 	// "*." wildcard, lower case; sniRouted: the service has some.
@@ -574,6 +592,7 @@ func newServiceState(sc config.Service, backends map[string]*backend) *serviceSt
 		st.respFields = append(st.respFields, k+": "+sc.ResponseHeaders[k]+"\r\n"...)
 		st.respNames = append(st.respNames, strings.ToLower(k))
 	}
+	st.fwdClientCert = sc.TLS != nil && sc.TLS.ClientAuth != nil && sc.TLS.ClientAuth.Forward
 	if len(sc.SNIRoutes) > 0 {
 		st.sniRouted = true
 		st.sniExact, st.sniWild = map[string]*backend{}, map[string]*backend{}

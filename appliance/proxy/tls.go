@@ -3,8 +3,10 @@ package proxy
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -124,6 +126,9 @@ type tlsInfo struct {
 	sni             string
 	resumed         bool
 	handshake       time.Duration
+	// The client's certificate (client_auth), for client_auth.forward:
+	// its subject and SHA-256 fingerprint; "" when it sent none.
+	clientDN, clientSHA string
 }
 
 // pending reports whether bytes of the stream are here without the socket
@@ -646,8 +651,13 @@ func (s *service) handshake(c *net.TCPConn, pre []byte, t *tlsTerm, deadline tim
 		return nil, err
 	}
 	cs := tc.ConnectionState()
-	return &tlsClient{raw: raw, tc: tc, info: tlsInfo{version: cs.Version, cipher: cs.CipherSuite,
-		sni: cs.ServerName, resumed: cs.DidResume, handshake: time.Since(start)}}, nil
+	info := tlsInfo{version: cs.Version, cipher: cs.CipherSuite, sni: cs.ServerName, resumed: cs.DidResume, handshake: time.Since(start)}
+	if len(cs.PeerCertificates) > 0 {
+		leaf := cs.PeerCertificates[0]
+		sum := sha256.Sum256(leaf.Raw)
+		info.clientDN, info.clientSHA = headerSafe(leaf.Subject.String()), hex.EncodeToString(sum[:])
+	}
+	return &tlsClient{raw: raw, tc: tc, info: info}, nil
 }
 
 // emptyError is a handshake that failed because the client closed
@@ -656,6 +666,17 @@ func (s *service) handshake(c *net.TCPConn, pre []byte, t *tlsTerm, deadline tim
 type emptyError struct{ error }
 
 func (e *emptyError) Unwrap() error { return e.error }
+
+// headerSafe replaces the bytes a header value may not hold (controls,
+// DEL) with '?'.
+func headerSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, s)
+}
 
 // handshakeFailure names the cause of a failed handshake for the counters.
 func handshakeFailure(err error) string {

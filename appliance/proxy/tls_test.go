@@ -919,3 +919,46 @@ func TestTLSTicketsAcrossNodes(t *testing.T) {
 		}
 	}
 }
+
+// TestTLSClientCertForward: with client_auth.forward the servers get the
+// client's certificate subject and fingerprint (NONE without one), and a
+// client's own X-SSL-Client-* fields never reach them.
+func TestTLSClientCertForward(t *testing.T) {
+	clientCA := newTestCA(t)
+	s := &tlsSetup{ca: newTestCA(t), dir: t.TempDir(), addr: freePort(t)}
+	caFile := filepath.Join(s.dir, "clients.pem")
+	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: clientCA.cert.Raw}), 0o644)
+	day := time.Now().Add(24 * time.Hour)
+	for _, n := range []string{"www", "www-rsa", "wild", "def"} {
+		s.ca.issue(t, s.dir, n, false, day, n+".example.com")
+	}
+	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "verify=%q dn=%q sha=%q", r.Header.Values("X-Ssl-Client-Verify"), r.Header.Values("X-Ssl-Client-Dn"), r.Header.Values("X-Ssl-Client-Sha256"))
+	}))
+	t.Cleanup(echo.Close)
+	cfg := mustConfig(t, httpConfig(s.addr, tlsCertsYAML(s, fmt.Sprintf("      client_auth: {ca: %s, verify: optional, forward: true}\n", caFile)), servers(echo.Listener.Addr().String())))
+	comp := run(t, cfg)
+	testutil.WaitFor(t, "the proxy to run the config", func() bool { return comp.runs(cfg) })
+	ask := func(certs ...tls.Certificate) string {
+		c, err := tls.Dial("tcp", s.addr, &tls.Config{InsecureSkipVerify: true, Certificates: certs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nX-SSL-Client-Verify: SUCCESS\r\nX-SSL-Client-DN: CN=admin\r\nConnection: close\r\n\r\n")
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		b, _ := io.ReadAll(c)
+		_, body, _ := strings.Cut(string(b), "\r\n\r\n")
+		return body
+	}
+	cert := clientCA.clientCert(t, "alice\r\nX-Evil: 1")
+	leaf, _ := x509.ParseCertificate(cert.Certificate[0])
+	sum := sha256.Sum256(leaf.Raw)
+	want := fmt.Sprintf("verify=[\"SUCCESS\"] dn=[\"CN=alice??X-Evil: 1\"] sha=[%q]", hex.EncodeToString(sum[:]))
+	if got := ask(cert); got != want {
+		t.Errorf("with a certificate:\n got %s\nwant %s", got, want)
+	}
+	if got := ask(); got != `verify=["NONE"] dn=[] sha=[]` {
+		t.Errorf("without a certificate: %s", got)
+	}
+}
