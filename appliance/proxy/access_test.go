@@ -543,8 +543,19 @@ func TestAccessRecordsTCP(t *testing.T) {
 				t.Errorf("bytes in %d out %d, want in %d, out %d (what the client got)", r.BytesIn, r.BytesOut, tc.in, len(got))
 			}
 			checkStages(t, r, tc.stages)
-			st := c.Status().([]ServiceStatus)[0]
-			if be := st.Backends[0]; be.BytesIn != st.Stats.BytesIn || be.BytesOut != st.Stats.BytesOut {
+			// waitListening's connection may still be ending (a status
+			// read between its service and backend counts would differ).
+			var st ServiceStatus
+			same := func() bool {
+				st = c.Status().([]ServiceStatus)[0]
+				be := st.Backends[0]
+				return be.BytesIn == st.Stats.BytesIn && be.BytesOut == st.Stats.BytesOut
+			}
+			ok := same()
+			for deadline := time.Now().Add(testutil.WaitTimeout); !ok && time.Now().Before(deadline); ok = same() {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if be := st.Backends[0]; !ok {
 				t.Errorf("backend bytes %d/%d, service %d/%d", be.BytesIn, be.BytesOut, st.Stats.BytesIn, st.Stats.BytesOut)
 			}
 		})
