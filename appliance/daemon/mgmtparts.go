@@ -251,11 +251,27 @@ func (c *clockPart) Run(ctx context.Context) error {
 func (c *clockPart) Apply(cfg *config.Config) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.cfg = cfg.Time
+	c.cfg = withTimeDefaults(cfg.Time)
 	if c.m == nil {
 		return nil
 	}
-	return c.m.Apply(cfg.Time)
+	return c.m.Apply(c.cfg)
+}
+
+// withTimeDefaults fills the durations an unconfigured node's empty config
+// (after a factory reset) leaves at zero: timesync refuses zero, and a Run
+// that starts after such an Apply would fail and stop halbd.
+func withTimeDefaults(t config.Time) config.Time {
+	for _, f := range []struct {
+		d   *config.Duration
+		def time.Duration
+	}{{&t.MaxOffset, config.DefaultMaxOffset}, {&t.StepThreshold, config.DefaultStepThreshold},
+		{&t.MinPoll, config.DefaultMinPoll}, {&t.MaxPoll, config.DefaultMaxPoll}} {
+		if *f.d == 0 {
+			*f.d = config.Duration(f.def)
+		}
+	}
+	return t
 }
 
 func (c *clockPart) Status() any {

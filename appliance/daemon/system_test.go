@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"halb/appliance/api"
+	"halb/appliance/config"
+	"halb/appliance/timesync"
 	"halb/internal/testutil"
 )
 
@@ -174,5 +176,19 @@ func TestFactoryReset(t *testing.T) {
 	}
 	if err := td.FactoryReset(""); err != nil {
 		t.Fatalf("factory reset of an unconfigured node: %v", err)
+	}
+}
+
+// TestClockPartUnconfigured: the time part takes the empty config of an
+// unconfigured node (after a factory reset) with the defaults, so a Run
+// that starts after that Apply can make its manager (a CI run stopped
+// halbd here: "timesync: time.max_offset: 0s must be positive").
+func TestClockPartUnconfigured(t *testing.T) {
+	c := &clockPart{}
+	if err := c.Apply(&config.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := timesync.New(c.cfg, timesync.Options{}); err != nil {
+		t.Fatalf("the time part's config after an empty one: %v", err)
 	}
 }
