@@ -225,9 +225,7 @@ type clockPart struct {
 }
 
 func newClockPart(d *Daemon) *clockPart {
-	t := config.Time{MaxOffset: config.Duration(config.DefaultMaxOffset), StepThreshold: config.Duration(config.DefaultStepThreshold),
-		MinPoll: config.Duration(config.DefaultMinPoll), MaxPoll: config.Duration(config.DefaultMaxPoll), SetClock: d.opts.Appliance}
-	return &clockPart{d: d, cfg: t}
+	return &clockPart{d: d, cfg: withTimeDefaults(config.Time{SetClock: d.opts.Appliance})}
 }
 
 func (c *clockPart) Name() string { return "time" }
