@@ -48,7 +48,7 @@ backends:
       - name: s1
         address: 10.0.0.1:80
         wieght: 5
-`, []string{`halb.yaml:7: backends[0].servers[0].wieght: unknown key "wieght"; did you mean "weight"? (known keys here: name, address, weight, maxconn)`}},
+`, []string{`halb.yaml:7: backends[0].servers[0].wieght: unknown key "wieght"; did you mean "weight"? (known keys here: name, address, weight, maxconn, backup, disabled)`}},
 		{"several at once", `
 node:
   name: lb1
@@ -59,13 +59,13 @@ backends:
   - name: www
     health: {check: http, url: /}
     servers:
-      - {name: s1, address: "10.0.0.1:80", backup: true}
+      - {name: s1, address: "10.0.0.1:80", spare: true}
 lb: 1
 `, []string{
 			`halb.yaml:3: node.hostname: unknown key "hostname" (known keys here: name, management, manage_system, peer_port)`,
 			`halb.yaml:5: time.server: unknown key "server"; did you mean "servers"? (known keys here: servers, max_offset, set_clock, step_threshold, min_poll, max_poll)`,
 			`halb.yaml:8: backends[0].health.url: unknown key "url" (known keys here: check, path, expect_status, interval, timeout, rise, fall, port, method, host, expect_body, verify, send, expect, observe, initial)`,
-			`halb.yaml:10: backends[0].servers[0].backup: unknown key "backup" (known keys here: name, address, weight, maxconn)`,
+			`halb.yaml:10: backends[0].servers[0].spare: unknown key "spare" (known keys here: name, address, weight, maxconn, backup, disabled)`,
 			`halb.yaml:11: lb: unknown key "lb" (known keys here: node, time, peers, vrrp, vrrp_sync_groups, services, backends, console, observe)`,
 		}},
 		{"suggestions", `
@@ -88,9 +88,9 @@ servises: []
 			`halb.yaml:7: backends[0].balanse: unknown key "balanse"; did you mean "balance"? (known keys here: name, balance, sticky, health, proxy_protocol, tls, slowstart, servers)`,
 			`halb.yaml:8: backends[0].sticky.cokie: unknown key "cokie"; did you mean "cookie"? (known keys here: cookie, source, expire)`,
 			`halb.yaml:8: backends[0].sticky.expires: unknown key "expires"; did you mean "expire"? (known keys here: cookie, source, expire)`,
-			`halb.yaml:10: backends[0].servers[0].adress: unknown key "adress"; did you mean "address"? (known keys here: name, address, weight, maxconn)`,
-			`halb.yaml:10: backends[0].servers[0].maxcon: unknown key "maxcon"; did you mean "maxconn"? (known keys here: name, address, weight, maxconn)`,
-			`halb.yaml:10: backends[0].servers[0].w: unknown key "w" (known keys here: name, address, weight, maxconn)`,
+			`halb.yaml:10: backends[0].servers[0].adress: unknown key "adress"; did you mean "address"? (known keys here: name, address, weight, maxconn, backup, disabled)`,
+			`halb.yaml:10: backends[0].servers[0].maxcon: unknown key "maxcon"; did you mean "maxconn"? (known keys here: name, address, weight, maxconn, backup, disabled)`,
+			`halb.yaml:10: backends[0].servers[0].w: unknown key "w" (known keys here: name, address, weight, maxconn, backup, disabled)`,
 			`halb.yaml:10: backends[0].servers[0].address: is required`,
 			`halb.yaml:11: servises: unknown key "servises"; did you mean "services"? (known keys here: node, time, peers, vrrp, vrrp_sync_groups, services, backends, console, observe)`,
 		}},

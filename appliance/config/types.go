@@ -556,10 +556,13 @@ type Limits struct {
 
 // Route sends matching HTTP requests to a backend.
 type Route struct {
-	// Host is an exact host name or a "*.suffix" wildcard. Default: any host.
+	// Host is an exact host name, a "*.suffix" wildcard (one label) or a
+	// ".domain" (the domain and every name under it). Default: any host.
 	Host string `yaml:"host,omitempty" json:"host,omitempty"`
 	// PathPrefix must start with "/". Default: "/".
 	PathPrefix string `yaml:"path_prefix,omitempty" json:"path_prefix"`
+	// Path, when set, must equal the request path (without the query).
+	Path string `yaml:"path,omitempty" json:"path,omitempty"`
 	// Backend names the backend. Required.
 	Backend string `yaml:"backend" json:"backend"`
 }
@@ -664,6 +667,12 @@ type Server struct {
 	// sent to this server; more wait in the service's queue up to
 	// timeouts.queue. 0 means no limit. Default: 0.
 	MaxConn int `yaml:"maxconn,omitempty" json:"maxconn,omitempty"`
+	// Backup servers get sessions only while no other server of the
+	// backend is up (HAProxy's backup).
+	Backup bool `yaml:"backup,omitempty" json:"backup,omitempty"`
+	// Disabled servers get no traffic and are not checked (HAProxy's
+	// disabled: maintenance).
+	Disabled bool `yaml:"disabled,omitempty" json:"disabled,omitempty"`
 }
 
 // EffectiveWeight is the configured weight, or 1 when unset.
