@@ -556,12 +556,16 @@ type Limits struct {
 
 // Route sends matching HTTP requests to a backend.
 type Route struct {
-	// Host is an exact host name, a "*.suffix" wildcard (one label) or a
-	// ".domain" (the domain and every name under it). Default: any host.
+	// Host is an exact host name, a "*.suffix" wildcard (every name under
+	// suffix, at any depth, not suffix itself: nginx's *.suffix) or a
+	// ".domain" (the domain and every name under it: nginx's .domain).
+	// Default: any host.
 	Host string `yaml:"host,omitempty" json:"host,omitempty"`
 	// PathPrefix must start with "/". Default: "/".
 	PathPrefix string `yaml:"path_prefix,omitempty" json:"path_prefix"`
-	// Path, when set, must equal the request path (without the query).
+	// Path, when set, must equal the request path without the query
+	// (HAProxy's path); with PathPrefix, both must hold. It must start
+	// with "/". Default: any path.
 	Path string `yaml:"path,omitempty" json:"path,omitempty"`
 	// Backend names the backend. Required.
 	Backend string `yaml:"backend" json:"backend"`
