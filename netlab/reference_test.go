@@ -726,6 +726,7 @@ func refTestConfigs(t *testing.T) map[string]*config.Config {
 		"bench-scale":         parseConfig(t, string(ClassicConfig(ClassicOptions{SingleServer: true, Servers: 50, Routes: 40, NoChecks: true}, 0))),
 		"host-map-no-default": parseConfig(t, refHostMapNoDefault),
 		"backups":             parseConfig(t, refBackups),
+		"classic-backups":     parseConfig(t, string(ClassicConfig(ClassicOptions{Backups: true}, 0))),
 		"tls":                 parseConfig(t, refTLSConfig(t)),
 		"bench-tls":           parseConfig(t, string(ClassicConfig(ClassicOptions{SingleServer: true, TLSDir: benchCertsDir(t)}, 0)))}
 	for _, name := range refExamples {

@@ -1,0 +1,45 @@
+package netlab
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// TestBackupServers: the http backend has be1 and be2, the backups bk1
+// and bk2 and a disabled server off (ClassicOptions.Backups). With the
+// primaries up the backups and off get nothing; with both primaries
+// stopped, once the checks take them out, the first backup bk1 answers
+// every request and bk2 and off still get nothing. HAProxy (backup,
+// disabled, no option allbackups) and halb alike.
+func TestBackupServers(t *testing.T) {
+	concurrent(t)
+	scenarioWith(t, "backup-servers", []string{NeedProxy, NeedHealth}, ClassicOptions{Backups: true}, func(t *testing.T, c *Classic, row *Row) {
+		p := c.StartProbe(context.Background(), false)
+		time.Sleep(2 * time.Second)
+		t0 := time.Now()
+		c.Backends[0].Close()
+		c.Backends[1].Close()
+		bound := backendBound(c.Opts.Flavor, false)
+		time.Sleep(bound + 2*time.Second)
+		all := p.Stop()
+
+		// Requests in flight when the primaries stopped may fail.
+		before := all.Window(time.Time{}, t0.Add(-time.Second))
+		if before.Failed > 0 || before.Sent == 0 || before.Backends["be1"]+before.Backends["be2"] != before.OK {
+			t.Errorf("primaries up: %d of %d failed, answered by %v; want all by be1 and be2", before.Failed, before.Sent, before.Backends)
+		}
+		late := all.Window(t0.Add(bound), time.Now())
+		row.SetBound(bound, late.Failed == 0 && late.Sent > 0 && late.Backends["bk1"] == late.OK)
+		if late.Failed > 0 || late.Sent == 0 || late.Backends["bk1"] != late.OK {
+			t.Errorf("primaries stopped, after %s: %d of %d failed, answered by %v; want all by the first backup bk1", bound, late.Failed, late.Sent, late.Backends)
+		}
+		if n := all.Backends["bk2"] + all.Backends["off"]; n > 0 {
+			t.Errorf("the second backup and the disabled server answered %d requests (%v), want none", n, all.Backends)
+		}
+		w := all.Window(t0, time.Now())
+		row.Failed, row.Sent = w.Failed, w.Sent
+		row.OutageMS = w.LongestOutage.Milliseconds()
+		row.Notef("primaries up: %v; both stopped, after %s: %v (%d requests failed before the checks took them out)", before.Backends, bound, late.Backends, w.Failed)
+	})
+}
