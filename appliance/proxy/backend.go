@@ -289,7 +289,7 @@ func (be *backend) pick(ctx context.Context, tried *triedSet, key []byte, client
 				i = s.pos
 			}
 		} else {
-			i = t.picker.Pick(key, eligible)
+			i = balance.Pick(t.picker, key, eligible)
 		}
 		if i >= 0 {
 			s := t.servers[i]

@@ -157,23 +157,27 @@ func TestDisabledServer(t *testing.T) {
 	}
 }
 
-// TestPickAllocsBackup: picking among the backups allocates no more than
-// among the actives.
-func TestPickAllocsBackup(t *testing.T) {
-	for _, all := range []bool{false, true} {
-		be := backupBackend(t, "roundrobin", all, config.Sticky{})
-		pick := func() {
-			var tr triedSet
-			if _, err := be.pick(context.Background(), &tr, nil, netip.Addr{}, "", 0); err != nil {
-				t.Fatal(err)
+// TestPickAllocs: a pick allocates nothing, among the actives and among
+// the backups, first or all (balance.Pick keeps the eligibility closure
+// on the stack).
+func TestPickAllocs(t *testing.T) {
+	for _, alg := range []string{"roundrobin", "leastconn", "source", "random"} {
+		for _, all := range []bool{false, true} {
+			be := backupBackend(t, alg, all, config.Sticky{})
+			pick := func() {
+				var tr triedSet
+				if _, err := be.pick(context.Background(), &tr, []byte("k"), netip.Addr{}, "", 0); err != nil {
+					t.Fatal(err)
+				}
 			}
-		}
-		actives := testing.AllocsPerRun(200, pick)
-		be.byName["a1"].down.Store(true)
-		be.byName["a2"].down.Store(true)
-		backups := testing.AllocsPerRun(200, pick)
-		if backups > actives {
-			t.Errorf("all_backups %v: a pick allocates %v times on the backups, %v on the actives", all, backups, actives)
+			if n := testing.AllocsPerRun(200, pick); n != 0 {
+				t.Errorf("%s: a pick among the actives allocates %v times", alg, n)
+			}
+			be.byName["a1"].down.Store(true)
+			be.byName["a2"].down.Store(true)
+			if n := testing.AllocsPerRun(200, pick); n != 0 {
+				t.Errorf("%s all_backups %v: a pick among the backups allocates %v times", alg, all, n)
+			}
 		}
 	}
 }
