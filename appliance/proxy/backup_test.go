@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"context"
+	"fmt"
+	"net/http"
 	"net/netip"
 	"testing"
 	"time"
@@ -179,5 +181,52 @@ func TestPickAllocs(t *testing.T) {
 				t.Errorf("%s all_backups %v: a pick among the backups allocates %v times", alg, all, n)
 			}
 		}
+	}
+}
+
+// TestHTTPBackupAndDisabled, end to end: the active answers while it is
+// up; taken out, the first backup answers; a cookie naming the disabled
+// server is not honoured; the active back, it answers again, while a
+// client whose cookie names the backup stays there.
+func TestHTTPBackupAndDisabled(t *testing.T) {
+	act, bk1, bk2, off := newOrigin(t, "act"), newOrigin(t, "bk1"), newOrigin(t, "bk2"), newOrigin(t, "off")
+	listen := freePort(t)
+	c := run(t, mustConfig(t, httpConfig(listen, "", fmt.Sprintf(`    sticky: {cookie: SRV}
+    servers:
+      - {name: act, address: "%s"}
+      - {name: bk1, address: "%s", backup: true}
+      - {name: bk2, address: "%s", backup: true}
+      - {name: off, address: "%s", disabled: true}
+`, act.addr(), bk1.addr(), bk2.addr(), off.addr()))))
+	waitListening(t, listen)
+	client := &http.Client{}
+	served := func(cookie string) string {
+		t.Helper()
+		var hdr []string
+		if cookie != "" {
+			hdr = []string{"Cookie", "SRV=" + cookie}
+		}
+		_, body := get(t, client, "http://"+listen+"/", hdr...)
+		return field(body, "server")
+	}
+	for _, tc := range []struct{ cookie, want string }{{"", "act"}, {"off", "act"}, {"bk2", "bk2"}} {
+		if got := served(tc.cookie); got != tc.want {
+			t.Errorf("active up, cookie %q: served by %q, want %q", tc.cookie, got, tc.want)
+		}
+	}
+	c.SetServerUp("b0", "act", false)
+	for _, tc := range []struct{ cookie, want string }{{"", "bk1"}, {"", "bk1"}, {"off", "bk1"}, {"act", "bk1"}} {
+		if got := served(tc.cookie); got != tc.want {
+			t.Errorf("active down, cookie %q: served by %q, want %q", tc.cookie, got, tc.want)
+		}
+	}
+	c.SetServerUp("b0", "act", true)
+	for _, tc := range []struct{ cookie, want string }{{"", "act"}, {"bk1", "bk1"}} {
+		if got := served(tc.cookie); got != tc.want {
+			t.Errorf("active back, cookie %q: served by %q, want %q", tc.cookie, got, tc.want)
+		}
+	}
+	if off.conns.Load() != 0 {
+		t.Errorf("the disabled server got %d connections", off.conns.Load())
 	}
 }
