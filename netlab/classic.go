@@ -80,6 +80,11 @@ type ClassicOptions struct {
 	// VIP:ClassicTLSRSAPort with the RSA 2048 one TLSDir/rsa.crt and .key
 	// (WriteBenchCerts makes them; benchmarks). Default: none.
 	TLSDir string
+	// Backups adds to the http backend "web", after be1 and be2, the
+	// backup servers bk1 (be1's host, port 81) and bk2 (be2's host, port
+	// 81) and the disabled server off (be1's host, port 82), each a
+	// backend of its own in Classic.Extra. Default: none.
+	Backups bool
 }
 
 // The https services' ports (ClassicOptions.TLSDir).
@@ -117,8 +122,10 @@ type Classic struct {
 	LB       [2]*Node
 	BEHosts  [2]*Host
 	Backends [2]*Backend
-	VIP      netip.Addr
-	URL      string
+	// Extra are the servers of ClassicOptions.Backups by name.
+	Extra map[string]*Backend
+	VIP   netip.Addr
+	URL   string
 }
 
 // Health-check settings of the classic backend: HAProxy's defaults.
@@ -199,7 +206,7 @@ backends:
     health: {check: {{$b.Check}}{{if ne $b.Check "none"}}{{if eq $b.Check "http"}}, path: /healthz{{end}}, interval: {{$.Check.Interval}}, timeout: {{$.Check.Timeout}}, rise: {{$.Check.Rise}}, fall: {{$.Check.Fall}}{{if and $.Observe7 (eq $b.Check "http")}}, observe: layer7{{end}}{{end}}}
     servers:
 {{- range $b.Servers}}
-      - {name: {{.Name}}, address: "{{.Addr}}"}
+      - {name: {{.Name}}, address: "{{.Addr}}"{{if .Backup}}, backup: true{{end}}{{if .Disabled}}, disabled: true{{end}}}
 {{- end}}
 {{- end}}
 {{- if or .ObserveListen .AccessLogTo}}
@@ -216,13 +223,16 @@ observe:
 // ClassicConfig renders the halb config of lb1 (i=0) or lb2 (i=1).
 func ClassicConfig(o ClassicOptions, i int) []byte {
 	o = o.withDefaults()
-	type server struct{ Name, Addr string }
+	type server struct {
+		Name, Addr       string
+		Backup, Disabled bool
+	}
 	type backend struct {
 		Name, Check string
 		Servers     []server
 	}
 	type route struct{ Host, Backend string }
-	servers := []server{{"be1", "10.0.0.11:80"}, {"be2", "10.0.0.12:80"}}
+	servers := []server{{Name: "be1", Addr: "10.0.0.11:80"}, {Name: "be2", Addr: "10.0.0.12:80"}}
 	if o.SingleServer {
 		servers = servers[:1]
 	}
@@ -231,10 +241,14 @@ func ClassicConfig(o ClassicOptions, i int) []byte {
 		httpCheck = "none"
 	}
 	backends := []backend{{"web", httpCheck, servers}, {"web-tcp", "tcp", servers}}
+	if o.Backups {
+		backends[0].Servers = append(slices.Clip(servers), server{Name: "bk1", Addr: "10.0.0.11:81", Backup: true},
+			server{Name: "bk2", Addr: "10.0.0.12:81", Backup: true}, server{Name: "off", Addr: "10.0.0.11:82", Disabled: true})
+	}
 	if o.Servers > 0 {
 		backends[0].Servers = nil
 		for k := range o.Servers {
-			backends[0].Servers = append(backends[0].Servers, server{fmt.Sprintf("s%d", k+1), servers[0].Addr})
+			backends[0].Servers = append(backends[0].Servers, server{Name: fmt.Sprintf("s%d", k+1), Addr: servers[0].Addr})
 		}
 	}
 	var routes []route
@@ -338,6 +352,18 @@ func NewClassic(l *Lab, o ClassicOptions) (*Classic, error) {
 			return nil, err
 		}
 	}
+	if o.Backups {
+		c.Extra = map[string]*Backend{}
+		for _, x := range []struct {
+			name string
+			host int
+			addr string
+		}{{"bk1", 0, ":81"}, {"bk2", 1, ":81"}, {"off", 0, ":82"}} {
+			if c.Extra[x.name], err = c.BEHosts[x.host].ServeBackend(x.name, x.addr); err != nil {
+				return nil, err
+			}
+		}
+	}
 	for i, name := range []string{"lb1", "lb2"} {
 		h, err := l.AddHost(name)
 		if err != nil {
@@ -362,6 +388,9 @@ func (c *Classic) Close() {
 		if b != nil {
 			b.Close()
 		}
+	}
+	for _, b := range c.Extra {
+		b.Close()
 	}
 }
 

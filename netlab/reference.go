@@ -83,7 +83,7 @@ func refHostMapped(s *config.Service) bool {
 		return false
 	}
 	for _, r := range s.Routes {
-		if r.Host == "" || strings.HasPrefix(r.Host, "*") || r.PathPrefix != "/" {
+		if r.Host == "" || strings.HasPrefix(r.Host, "*") || strings.HasPrefix(r.Host, ".") || r.PathPrefix != "/" || r.Path != "" {
 			return false
 		}
 	}
@@ -490,17 +490,32 @@ func HAProxyConfig(cfg *config.Config, p RefPaths) ([]byte, error) {
 				name := fmt.Sprintf("r%d_host", j)
 				if suffix, ok := strings.CutPrefix(r.Host, "*"); ok {
 					w(1, "acl %s req.hdr(host),host_only -m end -i %s", name, suffix)
+				} else if strings.HasPrefix(r.Host, ".") {
+					// .domain: the domain itself or a name under it
+					// (two lines of one ACL are or-ed). Not hdr_dom,
+					// which matches dot-delimited words anywhere in
+					// the Host (example.com.evil.net too).
+					w(1, "acl %s req.hdr(host),host_only -m str -i %s", name, r.Host[1:])
+					w(1, "acl %s req.hdr(host),host_only -m end -i %s", name, r.Host)
 				} else {
 					w(1, "acl %s req.hdr(host),host_only -m str -i %s", name, r.Host)
 				}
 				conds = append(conds, name)
 			}
-			if r.PathPrefix != "/" {
-				if !refSafeWord(r.PathPrefix) {
-					errs = append(errs, fmt.Errorf("%s: routes[%d].path_prefix %q cannot be written in haproxy.cfg", obj, j, r.PathPrefix))
+			// path_beg for path_prefix, path (exact, without the
+			// query, as halb's) for path: both must hold.
+			for _, a := range []struct{ key, val, skip, acl, fetch string }{
+				{"path_prefix", r.PathPrefix, "/", "path", "path_beg"},
+				{"path", r.Path, "", "exact", "path"},
+			} {
+				if a.val == a.skip {
+					continue
 				}
-				name := fmt.Sprintf("r%d_path", j)
-				w(1, "acl %s path_beg %s", name, r.PathPrefix)
+				if !refSafeWord(a.val) {
+					errs = append(errs, fmt.Errorf("%s: routes[%d].%s %q cannot be written in haproxy.cfg", obj, j, a.key, a.val))
+				}
+				name := fmt.Sprintf("r%d_%s", j, a.acl)
+				w(1, "acl %s %s %s", name, a.fetch, a.val)
 				conds = append(conds, name)
 			}
 			if len(conds) == 0 {
@@ -612,6 +627,9 @@ func HAProxyConfig(cfg *config.Config, p RefPaths) ([]byte, error) {
 		default:
 			fail("balance %q has no HAProxy translation", be.Balance)
 		}
+		if be.AllBackups {
+			w(1, "option allbackups")
+		}
 		switch {
 		case be.Sticky.Cookie != "":
 			if mode != "http" {
@@ -703,6 +721,12 @@ func HAProxyConfig(cfg *config.Config, p RefPaths) ([]byte, error) {
 			}
 			if check != "" {
 				line += " " + check
+			}
+			if sv.Backup {
+				line += " backup"
+			}
+			if sv.Disabled {
+				line += " disabled" // maintenance: no traffic, no checks
 			}
 			w(1, "%s", line)
 		}

@@ -396,6 +396,59 @@ func TestReferenceRules(t *testing.T) {
 		"server r1 10.2.0.3:22 weight 1 check inter 2000ms fall 3 rise 2")
 }
 
+// refBackups has issue 19's keys: backup and disabled servers,
+// all_backups, exact paths and .domain hosts.
+const refBackups = `
+node: {name: n1}
+services:
+  - name: web
+    listen: ["10.1.0.2:80"]
+    routes:
+      - {host: www.example.com, path: /login, backend: first}
+      - {host: ".example.com", path_prefix: /api/, path: /api/health, backend: all}
+      - {host: ".example.org", backend: all}
+    default_backend: first
+backends:
+  - name: first
+    health: {check: tcp}
+    servers:
+      - {name: a1, address: "10.2.0.1:80"}
+      - {name: b1, address: "10.2.0.3:80", backup: true}
+      - {name: b2, address: "10.2.0.4:80", backup: true}
+      - {name: off, address: "10.2.0.5:80", disabled: true}
+  - name: all
+    all_backups: true
+    health: {check: none}
+    servers:
+      - {name: a1, address: "10.2.0.1:80"}
+      - {name: b1, address: "10.2.0.3:80", backup: true}
+`
+
+func TestReferenceBackups(t *testing.T) {
+	_, h := renderBoth(t, parseConfig(t, refBackups), RefPaths{Dir: "/run/netlab/n1"})
+	wantLines(t, "frontend web", block(t, h, "frontend web"),
+		"acl r0_host req.hdr(host),host_only -m str -i www.example.com",
+		"acl r0_exact path /login",
+		"acl r1_host req.hdr(host),host_only -m str -i example.com",
+		"acl r1_host req.hdr(host),host_only -m end -i .example.com",
+		"acl r1_path path_beg /api/",
+		"acl r1_exact path /api/health",
+		"acl r2_host req.hdr(host),host_only -m str -i example.org",
+		"acl r2_host req.hdr(host),host_only -m end -i .example.org",
+		"use_backend first if r0_host r0_exact",
+		"use_backend all if r1_host r1_path r1_exact",
+		"use_backend all if r2_host",
+		"default_backend first")
+	first := block(t, h, "backend first")
+	wantLines(t, "backend first", first,
+		"server a1 10.2.0.1:80 weight 1 check inter 2000ms fall 3 rise 2 observe layer4 error-limit 3 on-error mark-down",
+		"server b1 10.2.0.3:80 weight 1 check inter 2000ms fall 3 rise 2 observe layer4 error-limit 3 on-error mark-down backup",
+		"server b2 10.2.0.4:80 weight 1 check inter 2000ms fall 3 rise 2 observe layer4 error-limit 3 on-error mark-down backup",
+		"server off 10.2.0.5:80 weight 1 check inter 2000ms fall 3 rise 2 observe layer4 error-limit 3 on-error mark-down disabled")
+	noLine(t, "backend first", first, "option allbackups")
+	wantLines(t, "backend all", block(t, h, "backend all"), "option allbackups", "server b1 10.2.0.3:80 weight 1 backup")
+}
+
 // TestReferenceObserve: the bench's classic config with the access log
 // sent to UDP syslog and observe.listen on becomes what an HAProxy user
 // writes for the same: global log lines sending RFC 5424 (what halb sends)
@@ -672,6 +725,8 @@ func refTestConfigs(t *testing.T) map[string]*config.Config {
 		"bench-observe":       parseConfig(t, string(ClassicConfig(ClassicOptions{SingleServer: true, ObserveListen: ":8404", AccessLogTo: "192.168.10.10:5514"}, 0))),
 		"bench-scale":         parseConfig(t, string(ClassicConfig(ClassicOptions{SingleServer: true, Servers: 50, Routes: 40, NoChecks: true}, 0))),
 		"host-map-no-default": parseConfig(t, refHostMapNoDefault),
+		"backups":             parseConfig(t, refBackups),
+		"classic-backups":     parseConfig(t, string(ClassicConfig(ClassicOptions{Backups: true}, 0))),
 		"tls":                 parseConfig(t, refTLSConfig(t)),
 		"bench-tls":           parseConfig(t, string(ClassicConfig(ClassicOptions{SingleServer: true, TLSDir: benchCertsDir(t)}, 0)))}
 	for _, name := range refExamples {

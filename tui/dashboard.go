@@ -650,6 +650,8 @@ func (d *Dashboard) serverRow(c *Context, r row, widths []int) string {
 				}
 				state := t.Good.Render("UP")
 				switch {
+				case sv.Disabled:
+					state = t.Dim.Render("MAINT")
 				case sv.Drained:
 					state = t.Warn.Render("DRAIN")
 				case !sv.Up:
@@ -658,8 +660,8 @@ func (d *Dashboard) serverRow(c *Context, r row, widths []int) string {
 				check := "-"
 				if h, ok := serverHealth(c, r.backend, r.server); ok {
 					switch {
-					case h.State == "unchecked":
-						check = "unchecked"
+					case h.State == "unchecked", h.State == "disabled":
+						check = h.State
 					case h.LastError != "":
 						check = h.LastError
 					case h.Checks > 0:
@@ -669,7 +671,11 @@ func (d *Dashboard) serverRow(c *Context, r row, widths []int) string {
 				if sv.SlowStartPct > 0 {
 					check += fmt.Sprintf(" slow %d%%", sv.SlowStartPct)
 				}
-				return columns(widths, "  "+r.server+" "+backendTLSMark(t, be.TLS)+sv.Address, state, check,
+				name := "  " + r.server + " "
+				if sv.Backup {
+					name += t.Dim.Render("backup") + " "
+				}
+				return columns(widths, name+backendTLSMark(t, be.TLS)+sv.Address, state, check,
 					fmt.Sprint(sv.Active), "", fmt.Sprintf("%d req, %d err", sv.Total, sv.ConnectErrors))
 			}
 		}

@@ -556,12 +556,16 @@ type Limits struct {
 
 // Route sends matching HTTP requests to a backend.
 type Route struct {
-	// Host is an exact host name, a "*.suffix" wildcard (one label) or a
-	// ".domain" (the domain and every name under it). Default: any host.
+	// Host is an exact host name, a "*.suffix" wildcard (every name under
+	// suffix, at any depth, not suffix itself: nginx's *.suffix) or a
+	// ".domain" (the domain and every name under it: nginx's .domain).
+	// Default: any host.
 	Host string `yaml:"host,omitempty" json:"host,omitempty"`
 	// PathPrefix must start with "/". Default: "/".
 	PathPrefix string `yaml:"path_prefix,omitempty" json:"path_prefix"`
-	// Path, when set, must equal the request path (without the query).
+	// Path, when set, must equal the request path without the query
+	// (HAProxy's path); with PathPrefix, both must hold. It must start
+	// with "/". Default: any path.
 	Path string `yaml:"path,omitempty" json:"path,omitempty"`
 	// Backend names the backend. Required.
 	Backend string `yaml:"backend" json:"backend"`
@@ -593,6 +597,11 @@ type Backend struct {
 	SlowStart Duration `yaml:"slowstart,omitempty" json:"slowstart,omitempty"`
 	// Servers are the real servers. Default: none (requests get 503).
 	Servers []Server `yaml:"servers,omitempty" json:"servers"`
+	// AllBackups balances new sessions over every usable backup server
+	// (by the backend's balance) while no other server is usable;
+	// otherwise only the first usable backup in config order takes them
+	// (HAProxy's option allbackups). Default: false.
+	AllBackups bool `yaml:"all_backups,omitempty" json:"all_backups,omitempty"`
 }
 
 // Sticky is session persistence: a cookie or the client's source address.
@@ -667,11 +676,15 @@ type Server struct {
 	// sent to this server; more wait in the service's queue up to
 	// timeouts.queue. 0 means no limit. Default: 0.
 	MaxConn int `yaml:"maxconn,omitempty" json:"maxconn,omitempty"`
-	// Backup servers get sessions only while no other server of the
-	// backend is up (HAProxy's backup).
+	// Backup servers get new sessions only while no other server of the
+	// backend is usable (up, weight above 0, not drained, not disabled);
+	// then the first usable backup in config order takes them all, or
+	// with backends[].all_backups every usable backup (HAProxy's backup).
+	// A persistence cookie or stick entry naming an up backup is honoured
+	// even while other servers are usable. Default: false.
 	Backup bool `yaml:"backup,omitempty" json:"backup,omitempty"`
-	// Disabled servers get no traffic and are not checked (HAProxy's
-	// disabled: maintenance).
+	// Disabled servers are in maintenance: no traffic (persistence
+	// included) and no checks (HAProxy's disabled). Default: false.
 	Disabled bool `yaml:"disabled,omitempty" json:"disabled,omitempty"`
 }
 

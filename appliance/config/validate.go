@@ -779,11 +779,18 @@ func (v *validator) services(c *Config, backends map[string]bool) {
 		}
 		for j, r := range s.Routes {
 			p := fmt.Sprintf("%s.routes[%d]", path, j)
-			if r.Host != "" && !validRouteHost(r.Host) {
-				v.errf(p+".host", "%q is not a host name or a *.suffix wildcard", r.Host)
+			if dom, ok := strings.CutPrefix(r.Host, "."); r.Host != "" && !validRouteHost(r.Host) && !(ok && validHostname(dom)) {
+				v.errf(p+".host", "%q is not a host name, a *.suffix wildcard or a .domain", r.Host)
 			}
 			if !strings.HasPrefix(r.PathPrefix, "/") {
 				v.errf(p+".path_prefix", "%q must start with /", r.PathPrefix)
+			}
+			switch {
+			case r.Path == "":
+			case !strings.HasPrefix(r.Path, "/"):
+				v.errf(p+".path", "%q must start with /", r.Path)
+			case strings.ContainsAny(r.Path, "?# \t\r\n"):
+				v.errf(p+".path", "%q has a ?, # or white space: it is matched against the path without the query", r.Path)
 			}
 			if r.Backend == "" {
 				v.errf(p+".backend", "is required")

@@ -1042,11 +1042,32 @@ func TestValidateServices(t *testing.T) {
       - {host: "*.example.com", backend: www}
       - {host: www.example.com, backend: www}
       - {host: "-bad.example.com", backend: www}
+      - {host: ".example.com", backend: www}
+      - {host: ".", backend: www}
+      - {host: "..example.com", backend: www}
+      - {host: ".*.example.com", backend: www}
 `, []string{
-			`halb.yaml:8: services[0].routes[0].host: "www..example.com" is not a host name or a *.suffix wildcard`,
-			`halb.yaml:9: services[0].routes[1].host: "*" is not a host name or a *.suffix wildcard`,
-			`halb.yaml:10: services[0].routes[2].host: "a.*.example.com" is not a host name or a *.suffix wildcard`,
-			`halb.yaml:13: services[0].routes[5].host: "-bad.example.com" is not a host name or a *.suffix wildcard`,
+			`halb.yaml:8: services[0].routes[0].host: "www..example.com" is not a host name, a *.suffix wildcard or a .domain`,
+			`halb.yaml:9: services[0].routes[1].host: "*" is not a host name, a *.suffix wildcard or a .domain`,
+			`halb.yaml:10: services[0].routes[2].host: "a.*.example.com" is not a host name, a *.suffix wildcard or a .domain`,
+			`halb.yaml:13: services[0].routes[5].host: "-bad.example.com" is not a host name, a *.suffix wildcard or a .domain`,
+			`halb.yaml:15: services[0].routes[7].host: "." is not a host name, a *.suffix wildcard or a .domain`,
+			`halb.yaml:16: services[0].routes[8].host: "..example.com" is not a host name, a *.suffix wildcard or a .domain`,
+			`halb.yaml:17: services[0].routes[9].host: ".*.example.com" is not a host name, a *.suffix wildcard or a .domain`,
+		}},
+		{"route path", serviceDoc + `
+  - name: web
+    listen: [":80"]
+    routes:
+      - {path: /exact, backend: www}
+      - {path: /api/login, path_prefix: /api/, backend: www}
+      - {path: login, backend: www}
+      - {path: "/a?b=1", backend: www}
+      - {path: "/a b", backend: www}
+`, []string{
+			`halb.yaml:10: services[0].routes[2].path: "login" must start with /`,
+			`halb.yaml:11: services[0].routes[3].path: "/a?b=1" has a ?, # or white space: it is matched against the path without the query`,
+			`halb.yaml:12: services[0].routes[4].path: "/a b" has a ?, # or white space: it is matched against the path without the query`,
 		}},
 		{"route path_prefix without slash", serviceDoc + `
   - name: web

@@ -257,7 +257,10 @@ func (d *Daemon) updateServiceHealth(cfg *config.Config) {
 }
 
 // serviceHealth says for each service of cfg whether it has at least
-// min_healthy servers up, with weight and not drained.
+// min_healthy servers up, with weight, not drained and not disabled. The
+// backup servers of a backend count as HAProxy's nbsrv counts them: only
+// while none of its other servers does, and then the one that takes the
+// sessions (all of them with all_backups).
 func (d *Daemon) serviceHealth(cfg *config.Config) map[string]bool {
 	out := map[string]bool{}
 	drained := d.Drained()
@@ -268,15 +271,38 @@ func (d *Daemon) serviceHealth(cfg *config.Config) map[string]bool {
 	for _, s := range cfg.Services {
 		up := 0
 		for _, n := range s.BackendNames() {
-			for _, sv := range backends[n].Servers {
-				if sv.EffectiveWeight() > 0 && d.health.Up(n, sv.Name) && !slices.Contains(drained, n+"/"+sv.Name) {
-					up++
-				}
-			}
+			up += usableServers(backends[n], func(sv string) bool {
+				return d.health.Up(n, sv) && !slices.Contains(drained, n+"/"+sv)
+			})
 		}
 		out[s.Name] = up >= max(s.MinHealthy, 1)
 	}
 	return out
+}
+
+// usableServers counts b's servers that are usable (up says: up and not
+// drained) with weight and not disabled, its backups as HAProxy's nbsrv
+// does: only while no other server is, and then only the first unless
+// all_backups.
+func usableServers(b config.Backend, up func(server string) bool) int {
+	var active, backup int
+	for _, sv := range b.Servers {
+		if sv.Disabled || sv.EffectiveWeight() == 0 || !up(sv.Name) {
+			continue
+		}
+		if sv.Backup {
+			backup++
+		} else {
+			active++
+		}
+	}
+	switch {
+	case active > 0:
+		return active
+	case b.AllBackups:
+		return backup
+	}
+	return min(backup, 1)
 }
 
 // Run loads the config, starts the API and the components, and works until

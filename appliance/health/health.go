@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"reflect"
+	"strings"
 	"sync"
 	"time"
 
@@ -45,6 +46,9 @@ type Component struct {
 	latest   config.Latest
 	mu       sync.Mutex
 	monitors map[string]*monitor // by backend/server
+	// disabled holds the servers[].disabled ones (not checked) by
+	// backend/server.
+	disabled map[string]config.Server
 	order    []string
 	wg       sync.WaitGroup
 	ctx      context.Context
@@ -110,13 +114,14 @@ func (c *Component) Run(ctx context.Context) error {
 }
 
 // Up reports whether a server is up (true for unknown servers and until
-// its first results, as HAProxy).
+// its first results, as HAProxy; false for a disabled one).
 func (c *Component) Up(backend, server string) bool {
 	c.mu.Lock()
 	m := c.monitors[backend+"/"+server]
+	_, off := c.disabled[backend+"/"+server]
 	c.mu.Unlock()
 	if m == nil {
-		return true
+		return !off
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -136,11 +141,18 @@ func (c *Component) reconcile() {
 	}
 	keep := map[string]bool{}
 	var order []string
+	c.disabled = map[string]config.Server{}
 	for _, b := range cfg.Backends {
 		for _, s := range b.Servers {
 			key := b.Name + "/" + s.Name
-			keep[key] = true
 			order = append(order, key)
+			if s.Disabled {
+				// Maintenance: not checked; its monitor, if any, stops
+				// below.
+				c.disabled[key] = s
+				continue
+			}
+			keep[key] = true
 			spec := monitorSpec{backend: b.Name, server: s.Name, addr: s.Address, health: b.Health}
 			if b.TLS != nil {
 				spec.tls, spec.tlsOn = *b.TLS, true
@@ -186,8 +198,12 @@ func (c *Component) reconcile() {
 			delete(c.monitors, key)
 			if m.stop() {
 				// Forgotten: a server that comes back into the config
-				// starts afresh.
-				c.reports.push(m.change(true, "removed from the config"))
+				// (or out of maintenance) starts afresh.
+				why := "removed from the config"
+				if _, off := c.disabled[key]; off {
+					why = "disabled: not checked"
+				}
+				c.reports.push(m.change(true, why))
 			}
 		}
 	}
@@ -440,7 +456,7 @@ type BackendHealth struct {
 type ServerHealth struct {
 	Name       string    `json:"name"`
 	Address    string    `json:"address"`
-	State      string    `json:"state"` // up, down, or unchecked (check: none)
+	State      string    `json:"state"` // up, down, unchecked (check: none), or disabled (servers[].disabled: not checked)
 	Checks     int64     `json:"checks"`
 	LastCheck  time.Time `json:"last_check,omitzero"`
 	LatencyMS  float64   `json:"latency_ms"`
@@ -454,6 +470,18 @@ type ServerHealth struct {
 	Downtime time.Duration `json:"downtime_ns"`
 }
 
+// checkOf is the check kind of backend name in the latest config.
+func (c *Component) checkOf(name string) string {
+	if cfg := c.latest.Get(); cfg != nil {
+		for _, b := range cfg.Backends {
+			if b.Name == name {
+				return b.Health.Check
+			}
+		}
+	}
+	return ""
+}
+
 // Status lists backends and servers in config order.
 func (c *Component) Status() any {
 	c.mu.Lock()
@@ -461,6 +489,15 @@ func (c *Component) Status() any {
 	out := []BackendHealth{}
 	for _, key := range c.order {
 		m := c.monitors[key]
+		if sv, off := c.disabled[key]; off {
+			name, _, _ := strings.Cut(key, "/")
+			if len(out) == 0 || out[len(out)-1].Name != name {
+				out = append(out, BackendHealth{Name: name, Check: c.checkOf(name)})
+			}
+			b := &out[len(out)-1]
+			b.Servers = append(b.Servers, ServerHealth{Name: sv.Name, Address: sv.Address, State: "disabled"})
+			continue
+		}
 		if m == nil {
 			continue
 		}

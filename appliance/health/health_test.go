@@ -250,3 +250,42 @@ backends:
 		t.Fatalf("with another CA: %q", last)
 	}
 }
+
+// TestComponentDisabledNotChecked: a disabled server (maintenance) is not
+// checked: a refusing address never goes down, status says disabled and
+// Up says no; disabling a server that was down reports it forgotten.
+func TestComponentDisabledNotChecked(t *testing.T) {
+	refusing := testutil.ReservedAddr(t)
+	b := newHTTPServer(t)
+	conf := func(disabled bool) *config.Config {
+		return mustParse(t, fmt.Sprintf(`node: {name: lb1}
+backends:
+  - name: db
+    health: {check: tcp, interval: 20ms, timeout: 200ms, rise: 1, fall: 1}
+    servers:
+      - {name: off, address: "%s", disabled: %v}
+      - {name: on, address: "%s"}
+`, refusing, disabled, b.addr))
+	}
+	c, rec := runComponent(t, "node: {name: lb1}\n")
+	c.Apply(conf(false))
+	if ch := rec.wait(t, 3*time.Second); ch.Up || ch.Server != "off" {
+		t.Fatalf("change %+v, want off down (refused)", ch)
+	}
+	c.Apply(conf(true))
+	if ch := rec.wait(t, 3*time.Second); !ch.Up || ch.Server != "off" || ch.Reason != "disabled: not checked" {
+		t.Fatalf("change %+v, want off forgotten as disabled", ch)
+	}
+	testutil.WaitFor(t, "on checked a few times", func() bool {
+		st := c.Status().([]BackendHealth)
+		return len(st) == 1 && len(st[0].Servers) == 2 && st[0].Servers[1].Checks >= 3
+	})
+	rec.none(t, "disabled")
+	st := c.Status().([]BackendHealth)
+	if s := st[0].Servers[0]; s.Name != "off" || s.State != "disabled" || s.Checks != 0 || st[0].Check != "tcp" {
+		t.Fatalf("status %+v, want off disabled and unchecked first", st)
+	}
+	if c.Up("db", "off") || !c.Up("db", "on") {
+		t.Fatal("Up: want off not up, on up")
+	}
+}

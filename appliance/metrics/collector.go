@@ -105,6 +105,8 @@ var (
 
 	mSvUp        = desc("halb_server_up", "1: the server is up (checks passing, or unchecked); 0: down.", sv...)
 	mSvDrain     = desc("halb_server_drained", "1: the server is drained (by the operator, or weight 0): no new sessions.", sv...)
+	mSvMaint     = desc("halb_server_maintenance", "1: the server is disabled (servers[].disabled): no traffic, not checked.", sv...)
+	mSvBackup    = desc("halb_server_backup", "1: a backup server (servers[].backup): used only while no other server is.", sv...)
 	mSvWeight    = desc("halb_server_weight", "Effective weight: 0 when drained, scaled during slow start.", sv...)
 	mSvUWeight   = desc("halb_server_uweight", "Configured weight.", sv...)
 	mSvCur       = desc("halb_server_current_sessions", "Sessions open now.", sv...)
@@ -335,6 +337,8 @@ func emit(ch sink, st *Stats) {
 			l := []string{n, s.Name}
 			gauge(ch, mSvUp, b2f(s.up), l...)
 			gauge(ch, mSvDrain, b2f(s.State == StateDrain), l...)
+			gauge(ch, mSvMaint, b2f(s.State == StateMaint), l...)
+			gauge(ch, mSvBackup, b2f(s.Backup), l...)
 			gauge(ch, mSvWeight, float64(s.Weight), l...)
 			if s.hasProxy {
 				gauge(ch, mSvUWeight, float64(s.ConfigWeight), l...)

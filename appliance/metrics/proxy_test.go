@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"halb/appliance/config"
+	"halb/appliance/health"
 	"halb/appliance/proxy"
 	"halb/internal/testutil"
 )
@@ -120,4 +121,32 @@ func selfSigned(t *testing.T, dir, name string, notAfter time.Time) (crt, key st
 		t.Fatal(err)
 	}
 	return crt, key
+}
+
+// TestServerMaintAndBackup: a disabled server is MAINT (not checked,
+// weight 0, not active) and a backup is flagged, from the proxy's status
+// and the checks' alike.
+func TestServerMaintAndBackup(t *testing.T) {
+	be := proxyBackend(proxy.BackendStatus{Name: "web", Servers: []proxy.ServerStatus{
+		{Name: "a", Up: true, Weight: 1},
+		{Name: "b", Up: true, Weight: 1, Backup: true},
+		{Name: "off", Up: false, Disabled: true, Weight: 1},
+	}})
+	mergeHealth(&be, health.BackendHealth{Name: "web", Check: "tcp", Servers: []health.ServerHealth{
+		{Name: "a", State: "up", Checks: 3}, {Name: "b", State: "up", Checks: 3}, {Name: "off", State: "disabled"}}})
+	finishBackend(&be)
+	want := []struct {
+		state           string
+		checked, backup bool
+		weight          int
+	}{{StateUp, true, false, 1}, {StateUp, true, true, 1}, {StateMaint, false, false, 0}}
+	for i, w := range want {
+		s := be.Servers[i]
+		if s.State != w.state || s.Checked != w.checked || s.Backup != w.backup || s.Weight != w.weight {
+			t.Errorf("%s: state %s checked %v backup %v weight %d; want %+v", s.Name, s.State, s.Checked, s.Backup, s.Weight, w)
+		}
+	}
+	if be.Active != 2 {
+		t.Errorf("%d active servers, want 2 (the disabled one is not)", be.Active)
+	}
 }

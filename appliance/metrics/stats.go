@@ -135,7 +135,7 @@ var statsTmpl = template.Must(template.New("stats").Funcs(template.FuncMap{
 	"dur": func(sec float64) string { return dur(time.Duration(sec * float64(time.Second))) },
 	"ms":  func(sec float64) string { return strconv.FormatFloat(sec*1000, 'f', 1, 64) + " ms" },
 	"lower": func(s string) string {
-		return map[string]string{StateUp: "up", StateDown: "down", StateDrain: "drain"}[s]
+		return map[string]string{StateUp: "up", StateDown: "down", StateDrain: "drain", StateMaint: "maint"}[s]
 	},
 	"state": func(i Instance) string {
 		return map[string]string{"MASTER": "up", "BACKUP": "backup", "FAULT": "down"}[i.State]

@@ -161,17 +161,20 @@ const (
 	StateUp    = "UP"
 	StateDown  = "DOWN"
 	StateDrain = "DRAIN" // drained by the operator, or weight 0
+	StateMaint = "MAINT" // servers[].disabled: maintenance, not checked
 )
 
 // BackendServer is one server of a backend.
 type BackendServer struct {
 	Name    string `json:"name"`
 	Address string `json:"address"`
-	// State is UP, DOWN or DRAIN; Checked is false for check: none
-	// ("unchecked": always UP for the checks); SlowStart is the percent
-	// of its weight a server in slow start gets (0: not in slow start).
+	// State is UP, DOWN, DRAIN or MAINT (disabled); Checked is false for
+	// check: none ("unchecked": always UP for the checks) and disabled
+	// servers; SlowStart is the percent of its weight a server in slow
+	// start gets (0: not in slow start). Backup: servers[].backup.
 	State     string `json:"state"`
 	Checked   bool   `json:"checked"`
+	Backup    bool   `json:"backup,omitempty"`
 	SlowStart int64  `json:"slowstart_pct,omitempty"`
 	// Weight is the effective weight (0 drained, scaled in slow start);
 	// ConfigWeight the configured one.
@@ -201,7 +204,7 @@ type BackendServer struct {
 	LastChange time.Time `json:"last_change,omitzero"`
 	Reason     string    `json:"reason,omitempty"`
 
-	up, drained, hasProxy, hasHealth bool
+	up, drained, disabled, hasProxy, hasHealth bool
 }
 
 // Instance is one VRRP instance.
@@ -400,7 +403,7 @@ func proxyBackend(b proxy.BackendStatus) Backend {
 			Sessions: Sessions{Cur: s.Active, Max: s.MaxActive, Limit: s.MaxConn, Total: s.Total}, LastSession: s.LastSession,
 			Idle: s.Idle, BytesIn: s.BytesIn, BytesOut: s.BytesOut, Responses: classes6(s.Responses),
 			ConnectErrors: s.ConnectErrors, Retries: s.Retries, Redispatches: s.Redispatches,
-			up: s.Up, drained: s.Drained, hasProxy: true, Checked: true}
+			up: s.Up, drained: s.Drained, disabled: s.Disabled, Backup: s.Backup, hasProxy: true, Checked: !s.Disabled}
 		be.ConnectErrors += s.ConnectErrors
 		if s.LastSession.After(be.LastSession) {
 			be.LastSession = s.LastSession
@@ -426,7 +429,10 @@ func mergeHealth(be *Backend, h health.BackendHealth) {
 		}
 		sv := &be.Servers[i]
 		sv.hasHealth = true
-		sv.Checked = hs.State != "unchecked"
+		sv.Checked = hs.State != "unchecked" && hs.State != "disabled"
+		if hs.State == "disabled" {
+			sv.disabled = true
+		}
 		if !sv.hasProxy {
 			sv.up = hs.State != "down"
 		}
@@ -446,6 +452,8 @@ func finishBackend(be *Backend) {
 	for i := range be.Servers {
 		sv := &be.Servers[i]
 		switch {
+		case sv.disabled:
+			sv.State = StateMaint
 		case !sv.up:
 			sv.State = StateDown
 		case sv.drained || (sv.hasProxy && sv.ConfigWeight == 0):
@@ -454,7 +462,7 @@ func finishBackend(be *Backend) {
 			sv.State = StateUp
 		}
 		sv.Weight = sv.ConfigWeight
-		if sv.drained {
+		if sv.drained || sv.disabled {
 			sv.Weight = 0
 		} else if sv.SlowStart > 0 && sv.SlowStart < 100 {
 			sv.Weight = max(int(int64(sv.ConfigWeight)*sv.SlowStart/100), 1)

@@ -45,11 +45,14 @@ type backend struct {
 	tlsErr  error // backends[].tls could not be set up (its CA): every dial fails with it
 	servers []*server
 	byName  map[string]*server
-	picker  balance.Picker
-	stick   *balance.Table // source persistence; nil otherwise
-	cookie  string         // cookie persistence name; "" otherwise
-	limited bool           // some server has maxconn
-	observe func(backend, server string, err error)
+	// active holds the servers that are neither backup nor disabled,
+	// backup the backup servers that are not disabled, each with its
+	// own balancer (disabled servers are in neither).
+	active, backup tier
+	stick          *balance.Table // source persistence; nil otherwise
+	cookie         string         // cookie persistence name; "" otherwise
+	limited        bool           // some server has maxconn
+	observe        func(backend, server string, err error)
 	// observeResp, set for backends with observe: layer7, is told every
 	// request's outcome.
 	observeResp func(backend, server string, status int, err error)
@@ -82,13 +85,23 @@ type serverStats struct {
 	responses                                [6]atomic.Int64 // by class: other, 1xx..5xx
 }
 
+// tier is a set of a backend's servers and the balancer over them:
+// member i of picker is servers[i].
+type tier struct {
+	servers []*server
+	picker  balance.Picker
+}
+
 // server is one real server of a backend.
 type server struct {
-	idx     int
-	name    string
-	addr    string
-	weight  int
-	maxconn int64
+	idx      int // in backend.servers
+	pos      int // in its tier's servers
+	name     string
+	addr     string
+	weight   int
+	maxconn  int64
+	backup   bool // servers[].backup
+	disabled bool // servers[].disabled: never picked, not even by persistence
 
 	tls        *tls.Config  // backends[].tls for this server; nil: plain TCP
 	rampWeight atomic.Int64 // scaled weight in slow start; 0 when not ramping
@@ -110,16 +123,23 @@ type idleConn struct {
 // replaced (nil if none), ctr keeps the counters by name.
 func newBackend(b config.Backend, old *backend, ctr *counters) *backend {
 	be := &backend{cfg: b, byName: map[string]*server{}, freed: make(chan struct{}), cookie: b.Sticky.Cookie, stats: ctr.backend(b.Name)}
-	members := make([]balance.Member, 0, len(b.Servers))
 	for _, sc := range b.Servers {
 		s := &server{idx: len(be.servers), name: sc.Name, addr: sc.Address, weight: sc.EffectiveWeight(), maxconn: int64(sc.MaxConn),
-			stats: ctr.server(b.Name, sc.Name)}
-		if sc.MaxConn > 0 {
+			backup: sc.Backup, disabled: sc.Disabled, stats: ctr.server(b.Name, sc.Name)}
+		if sc.MaxConn > 0 && !sc.Disabled {
 			be.limited = true
 		}
 		be.servers = append(be.servers, s)
 		be.byName[s.name] = s
-		members = append(members, balance.Member{Name: s.name, Weight: s.weight * weightScale})
+		switch {
+		case s.disabled:
+		case s.backup:
+			s.pos = len(be.backup.servers)
+			be.backup.servers = append(be.backup.servers, s)
+		default:
+			s.pos = len(be.active.servers)
+			be.active.servers = append(be.active.servers, s)
+		}
 	}
 	if b.TLS != nil {
 		base, err := certs.ClientConfig(b.TLS.Verify, b.TLS.CA, b.TLS.ServerName)
@@ -137,11 +157,8 @@ func newBackend(b config.Backend, old *backend, ctr *counters) *backend {
 			s.tls.ClientSessionCache = tls.NewLRUClientSessionCache(idlePerServer)
 		}
 	}
-	p, err := balance.New(b.Balance, members, func(i int) int64 { return be.servers[i].active.Load() })
-	if err != nil { // validation rules this out; fall back rather than fail
-		p, _ = balance.New("roundrobin", members, nil)
-	}
-	be.picker = p
+	be.active.picker = newPicker(b.Balance, be.active.servers)
+	be.backup.picker = newPicker(b.Balance, be.backup.servers)
 	if b.Sticky.Source {
 		if old != nil && old.stick != nil && old.cfg.Sticky == b.Sticky {
 			be.stick = old.stick // clients stay where they were across reloads
@@ -150,6 +167,66 @@ func newBackend(b config.Backend, old *backend, ctr *counters) *backend {
 		}
 	}
 	return be
+}
+
+// newPicker is the balancer alg over servers.
+func newPicker(alg string, servers []*server) balance.Picker {
+	members := make([]balance.Member, len(servers))
+	for i, s := range servers {
+		members[i] = balance.Member{Name: s.name, Weight: s.weight * weightScale}
+	}
+	p, err := balance.New(alg, members, func(i int) int64 { return servers[i].active.Load() })
+	if err != nil { // validation rules this out; fall back rather than fail
+		p, _ = balance.New("roundrobin", members, nil)
+	}
+	return p
+}
+
+// usable reports whether s takes new sessions as its state goes (up,
+// weight above 0, not drained, not disabled), whatever its load: HAProxy's
+// srv_is_usable, which decides whether the backups are in use.
+func (s *server) usable() bool {
+	return s.weight > 0 && !s.disabled && !s.down.Load() && !s.drained.Load()
+}
+
+// tierNow is the tier that takes new sessions: the active servers while
+// one of them is usable, else the backups.
+func (be *backend) tierNow() *tier {
+	if len(be.backup.servers) == 0 {
+		return &be.active
+	}
+	for _, s := range be.active.servers {
+		if s.usable() {
+			return &be.active
+		}
+	}
+	return &be.backup
+}
+
+// firstBackup is the first usable backup server in config order, the only
+// one that takes new sessions while the backups are in use without
+// backends[].all_backups; nil when none is usable.
+func (be *backend) firstBackup() *server {
+	for _, s := range be.backup.servers {
+		if s.usable() {
+			return s
+		}
+	}
+	return nil
+}
+
+// candidates are the servers a new session may go to now (their load and
+// the servers tried aside): the tier in use, or only its first usable
+// backup.
+func (be *backend) candidates() []*server {
+	t := be.tierNow()
+	if t == &be.backup && !be.cfg.AllBackups {
+		if s := be.firstBackup(); s != nil {
+			return be.backup.servers[s.pos : s.pos+1]
+		}
+		return nil
+	}
+	return t.servers
 }
 
 // sameConfig reports whether b can be kept for cfg across a reload.
@@ -168,15 +245,13 @@ type session struct {
 // server is at its maxconn, it waits up to queueTimeout for a slot.
 func (be *backend) pick(ctx context.Context, tried *triedSet, key []byte, client netip.Addr, cookieVal string, queueTimeout time.Duration) (session, error) {
 	be.stats.requests.Add(1)
-	eligible := func(i int) bool {
-		s := be.servers[i]
-		return !tried.has(i) && s.weight > 0 && !s.down.Load() && !s.drained.Load() && (s.maxconn == 0 || s.active.Load() < s.maxconn)
-	}
-	// Persistence may also send a client to a draining server (weight 0):
-	// its sessions finish there, as with HAProxy's drain state.
+	// Persistence may also send a client to a draining server (weight 0)
+	// or a backup that is up while other servers are: its sessions finish
+	// there, as with HAProxy's drain state and its backup servers. Never
+	// to a disabled one (maintenance).
 	persistent := func(i int) bool {
 		s := be.servers[i]
-		return !tried.has(i) && !s.down.Load() && (s.maxconn == 0 || s.active.Load() < s.maxconn)
+		return !tried.has(i) && !s.disabled && !s.down.Load() && (s.maxconn == 0 || s.active.Load() < s.maxconn)
 	}
 	var deadline *time.Timer
 	for {
@@ -202,8 +277,22 @@ func (be *backend) pick(ctx context.Context, tried *triedSet, key []byte, client
 			freed = be.freed
 			be.mu.Unlock()
 		}
-		if i := be.picker.Pick(key, eligible); i >= 0 {
-			s := be.servers[i]
+		t := be.tierNow()
+		eligible := func(i int) bool {
+			s := t.servers[i]
+			return !tried.has(s.idx) && s.usable() && (s.maxconn == 0 || s.active.Load() < s.maxconn)
+		}
+		i := -1
+		if t == &be.backup && !be.cfg.AllBackups {
+			// Only the first usable backup takes new sessions.
+			if s := be.firstBackup(); s != nil && eligible(s.pos) {
+				i = s.pos
+			}
+		} else {
+			i = balance.Pick(t.picker, key, eligible)
+		}
+		if i >= 0 {
+			s := t.servers[i]
 			if stickKey != "" {
 				be.stick.Put(stickKey, s.name, time.Now())
 			}
@@ -262,10 +351,10 @@ func (t *triedSet) add(i int) {
 	t.n++
 }
 
-// anyFull reports whether some untried server with weight is at maxconn.
+// anyFull reports whether some untried candidate server is at maxconn.
 func (be *backend) anyFull(tried *triedSet) bool {
-	for _, s := range be.servers {
-		if !tried.has(s.idx) && s.weight > 0 && !s.down.Load() && !s.drained.Load() && s.maxconn > 0 && s.active.Load() >= s.maxconn {
+	for _, s := range be.candidates() {
+		if !tried.has(s.idx) && s.usable() && s.maxconn > 0 && s.active.Load() >= s.maxconn {
 			return true
 		}
 	}
@@ -310,10 +399,11 @@ func (be *backend) connectTimeout(tried *triedSet, s *server, timeout time.Durat
 	return timeout
 }
 
-// othersLeft reports whether a server other than s is left to try.
+// othersLeft reports whether a candidate server other than s is left to
+// try.
 func (be *backend) othersLeft(tried *triedSet, s *server) bool {
-	for _, o := range be.servers {
-		if o != s && !tried.has(o.idx) && o.weight > 0 && !o.down.Load() && !o.drained.Load() {
+	for _, o := range be.candidates() {
+		if o != s && !tried.has(o.idx) && o.usable() {
 			return true
 		}
 	}
@@ -481,10 +571,14 @@ type BackendStatus struct {
 
 // ServerStatus is the status of one server of a backend.
 type ServerStatus struct {
-	Name          string           `json:"name"`
-	Address       string           `json:"address"`
-	Up            bool             `json:"up"`
-	Drained       bool             `json:"drained,omitempty"`
+	Name    string `json:"name"`
+	Address string `json:"address"`
+	Up      bool   `json:"up"`
+	Drained bool   `json:"drained,omitempty"`
+	// Backup: servers[].backup; Disabled: servers[].disabled (maintenance:
+	// no traffic, not checked, never Up).
+	Backup        bool             `json:"backup,omitempty"`
+	Disabled      bool             `json:"disabled,omitempty"`
 	Weight        int              `json:"weight"`
 	SlowStartPct  int64            `json:"slowstart_pct,omitempty"` // weight in slow start, percent of Weight
 	MaxConn       int64            `json:"maxconn,omitempty"`
@@ -555,7 +649,8 @@ func (be *backend) status() BackendStatus {
 		if ns := ss.lastSession.Load(); ns != 0 {
 			last = time.Unix(0, ns)
 		}
-		st.Servers = append(st.Servers, ServerStatus{Name: s.name, Address: s.addr, Up: !s.down.Load(), Drained: s.drained.Load(), Weight: s.weight, SlowStartPct: pct, MaxConn: s.maxconn,
+		st.Servers = append(st.Servers, ServerStatus{Name: s.name, Address: s.addr, Up: !s.down.Load() && !s.disabled, Drained: s.drained.Load(),
+			Backup: s.backup, Disabled: s.disabled, Weight: s.weight, SlowStartPct: pct, MaxConn: s.maxconn,
 			Active: ss.active.Load(), Total: ss.total.Load(), ConnectErrors: ss.connectErrors.Load(), Idle: idle,
 			Responses: classMap(&ss.responses), MaxActive: ss.maxActive.Load(), BytesIn: ss.bytesIn.Load(), BytesOut: ss.bytesOut.Load(),
 			Retries: ss.retries.Load(), Redispatches: ss.redispatches.Load(), LastSession: last})

@@ -783,11 +783,22 @@ func (st *serviceState) routeIndexed(host, path []byte) *backend {
 // takes route r.
 func (r *route) matches(host, path []byte) bool {
 	if r.host != "" {
-		if r.wildcard {
+		switch {
+		case r.domain && asciiEqualFold(host, r.host[1:]):
+		case r.wildcard || r.domain:
 			if len(host) <= len(r.host) || !asciiEqualFold(host[len(host)-len(r.host):], r.host) {
 				return false
 			}
-		} else if !asciiEqualFold(host, r.host) {
+		case !asciiEqualFold(host, r.host):
+			return false
+		}
+	}
+	if r.path != "" {
+		p := path
+		if i := bytes.IndexByte(p, '?'); i >= 0 {
+			p = p[:i]
+		}
+		if string(p) != r.path {
 			return false
 		}
 	}

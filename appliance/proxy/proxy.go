@@ -561,8 +561,10 @@ func (st *serviceState) sniBackend(name string) *backend {
 
 type route struct {
 	host     string // lower case; "" any
-	wildcard bool   // host is ".suffix"
+	wildcard bool   // host is ".suffix": names under suffix
+	domain   bool   // host is ".domain": domain and names under it
 	prefix   string
+	path     string // exact path without the query; "" any
 	be       *backend
 }
 
@@ -572,16 +574,18 @@ func newServiceState(sc config.Service, backends map[string]*backend) *serviceSt
 		fwdProto:  sc.Forwards(config.ForwardProto),
 		forwarded: sc.Forwards(config.Forwarded)}
 	for _, r := range sc.Routes {
-		rt := route{host: strings.ToLower(r.Host), prefix: r.PathPrefix, be: backends[r.Backend]}
+		rt := route{host: strings.ToLower(r.Host), prefix: r.PathPrefix, path: r.Path, be: backends[r.Backend]}
 		if rest, ok := strings.CutPrefix(rt.host, "*"); ok {
 			rt.host, rt.wildcard = rest, true
+		} else if strings.HasPrefix(rt.host, ".") {
+			rt.domain = true
 		}
 		st.routes = append(st.routes, rt)
 	}
 	if len(st.routes) >= routeIndexMin {
 		st.byHost = map[string][]int32{}
 		for i, r := range st.routes {
-			if r.host == "" || r.wildcard {
+			if r.host == "" || r.wildcard || r.domain {
 				st.anyHost = append(st.anyHost, int32(i))
 			} else {
 				st.byHost[r.host] = append(st.byHost[r.host], int32(i))

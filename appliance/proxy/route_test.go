@@ -23,13 +23,19 @@ func TestRouteIndexed(t *testing.T) {
 		name := fmt.Sprintf("be%d", i)
 		backends[name] = &backend{}
 		host := hosts[rng.IntN(len(hosts))]
-		switch rng.IntN(6) {
+		switch rng.IntN(7) {
 		case 0:
 			host = ""
 		case 1:
 			host = "*." + strings.TrimPrefix(host, "x.")
+		case 2:
+			host = "." + strings.TrimPrefix(host, "x.")
 		}
-		routes = append(routes, config.Route{Host: host, PathPrefix: prefixes[rng.IntN(len(prefixes))], Backend: name})
+		r := config.Route{Host: host, PathPrefix: prefixes[rng.IntN(len(prefixes))], Backend: name}
+		if rng.IntN(5) == 0 {
+			r.Path = reqPathsNoQuery[rng.IntN(len(reqPathsNoQuery))]
+		}
+		routes = append(routes, r)
 	}
 	backends["def"] = &backend{}
 	sc := config.Service{Name: "web", DefaultBackend: "def", Routes: routes}
@@ -40,12 +46,70 @@ func TestRouteIndexed(t *testing.T) {
 	scan := *st
 	scan.byHost, scan.anyHost = nil, nil
 	reqHosts := append(hosts, "d.example", "y.b.example", "B.Example:8080", "", "a.example:80", strings.Repeat("h", 300))
-	reqPaths := []string{"/", "/api", "/api/v2/x", "/apix", "/static/a.css", "/other"}
+	reqPaths := []string{"/", "/api", "/api/v2/x", "/apix", "/static/a.css", "/other", "/api?x=1", "/static/a.css?v=2"}
 	for _, h := range reqHosts {
 		for _, p := range reqPaths {
 			got, want := st.route([]byte(h), []byte(p)), scan.route([]byte(h), []byte(p))
 			if got != want {
 				t.Errorf("host %q path %q: indexed route picks %s, the scan %s", h, p, beName(backends, got), beName(backends, want))
+			}
+		}
+	}
+}
+
+var reqPathsNoQuery = []string{"/", "/api", "/api/v2/x", "/static/a.css"}
+
+// TestRouteMatch: exact, *.suffix and .domain hosts, exact paths (the
+// query aside) with and without a prefix, first match wins.
+func TestRouteMatch(t *testing.T) {
+	backends := map[string]*backend{}
+	var routes []config.Route
+	for i, r := range []config.Route{
+		{Host: "www.example.com", Path: "/login", PathPrefix: "/"},
+		{Host: ".example.com", Path: "/api/health", PathPrefix: "/api/"},
+		{Host: ".example.com", Path: "/api/v1", PathPrefix: "/web/"}, // both must hold: never
+		{Host: "*.example.org", PathPrefix: "/"},
+		{Host: ".example.com", PathPrefix: "/"},
+		{Path: "/exact", PathPrefix: "/"},
+	} {
+		r.Backend = fmt.Sprintf("r%d", i)
+		backends[r.Backend] = &backend{}
+		routes = append(routes, r)
+	}
+	backends["def"] = &backend{}
+	for _, many := range []bool{false, true} {
+		rs := routes
+		if many { // indexed: padded with routes that never match
+			for i := range routeIndexMin {
+				rs = append(rs, config.Route{Host: fmt.Sprintf("pad%d.test", i), PathPrefix: "/", Backend: "def"})
+			}
+		}
+		st := newServiceState(config.Service{Name: "web", DefaultBackend: "def", Routes: rs}, backends)
+		if many != (st.byHost != nil) {
+			t.Fatalf("indexed %v, want %v", st.byHost != nil, many)
+		}
+		for _, tc := range []struct{ host, path, want string }{
+			{"www.example.com", "/login", "r0"},
+			{"www.example.com", "/login?next=/", "r0"},
+			{"www.example.com", "/login/", "r4"},
+			{"WWW.EXAMPLE.COM:8080", "/login", "r0"},
+			{"example.com", "/api/health", "r1"},
+			{"a.b.c.example.com", "/api/health?full=1", "r1"},
+			{"example.com", "/api/v1", "r4"},
+			{"example.com", "/", "r4"},
+			{"deep.down.example.com", "/x", "r4"},
+			{"notexample.com", "/", "def"},
+			{"example.com.evil.net", "/", "def"},
+			{"a.example.org", "/", "r3"},
+			{"a.b.example.org", "/", "r3"},
+			{"example.org", "/", "def"},
+			{"other.net", "/exact", "r5"},
+			{"other.net", "/exact?q", "r5"},
+			{"other.net", "/exactly", "def"},
+			{"other.net", "*", "def"},
+		} {
+			if got := st.route([]byte(tc.host), []byte(tc.path)); got != backends[tc.want] {
+				t.Errorf("indexed %v: host %q path %q: %s, want %s", many, tc.host, tc.path, beName(backends, got), tc.want)
 			}
 		}
 	}

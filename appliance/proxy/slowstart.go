@@ -62,14 +62,14 @@ func (c *Component) ramp(now time.Time) {
 func (c *Component) rampLocked(now time.Time) {
 	for key, start := range c.ramps {
 		be, s := c.serverByKey(key)
-		wr, ok := be.weighter()
+		wr, ok := be.weighter(s)
 		if s == nil || !ok || be.cfg.SlowStart <= 0 {
 			delete(c.ramps, key) // gone from the config, or no slow start any more
 			continue
 		}
 		full := int64(s.weight) * weightScale
 		w := slowStartWeight(full, now.Sub(start), be.cfg.SlowStart.D())
-		wr.SetWeight(s.idx, int(w))
+		wr.SetWeight(s.pos, int(w))
 		if w >= full {
 			s.rampWeight.Store(0)
 			delete(c.ramps, key)
@@ -90,11 +90,15 @@ func (c *Component) serverByKey(key string) (*backend, *server) {
 	return be, be.byName[srv]
 }
 
-// weighter is the backend's balancer when its weights can change.
-func (be *backend) weighter() (balance.Weighter, bool) {
-	if be == nil {
+// weighter is the balancer of s's tier when its weights can change.
+func (be *backend) weighter(s *server) (balance.Weighter, bool) {
+	if be == nil || s == nil || s.disabled {
 		return nil, false
 	}
-	w, ok := be.picker.(balance.Weighter)
+	p := be.active.picker
+	if s.backup {
+		p = be.backup.picker
+	}
+	w, ok := p.(balance.Weighter)
 	return w, ok
 }

@@ -804,6 +804,10 @@ func printHealth(tw io.Writer, raw json.RawMessage) {
 	}
 	for _, be := range bes {
 		for _, sv := range be.Servers {
+			if sv.State == "disabled" {
+				fmt.Fprintf(tw, "server %s/%s	DISABLED	%s maintenance: not checked, no traffic\n", be.Name, sv.Name, sv.Address)
+				continue
+			}
 			line := fmt.Sprintf("%s check, %d checks, last %.1f ms, %d up / %d down transitions", be.Check, sv.Checks, sv.LatencyMS, sv.Ups, sv.Downs)
 			if sv.LastError != "" {
 				line += ", last error: " + sv.LastError
@@ -897,7 +901,13 @@ func printServices(tw io.Writer, raw json.RawMessage) {
 			fmt.Fprintf(tw, "\t\t  backend %s %s: %d requests%s\n", be.Name, be.Balance, be.Requests, extra)
 			for _, srv := range be.Servers {
 				state := ""
-				if !srv.Up {
+				if srv.Backup {
+					state += " backup"
+				}
+				switch {
+				case srv.Disabled:
+					state += " DISABLED (maintenance: no traffic, not checked)"
+				case !srv.Up:
 					state += " DOWN"
 				}
 				if srv.Drained {

@@ -108,11 +108,14 @@ func TestStatusTable(t *testing.T) {
 		"counters":{"adverts_sent":7,"adverts_received":3,"dropped":1,"transitions":2}}]`)
 	st.Backends = json.RawMessage(`[{"name":"pg","check":"tcp","servers":[{"name":"pg1","address":"10.0.0.31:5432","state":"down",
 		"checks":7,"latency_ms":1.5,"last_error":"connect 10.0.0.31:5432: connection refused","last_change":"2026-11-26T10:00:00Z",
-		"reason":"connect 10.0.0.31:5432: connection refused, 3/3 failures","ups":0,"downs":1}]}]`)
+		"reason":"connect 10.0.0.31:5432: connection refused, 3/3 failures","ups":0,"downs":1},
+		{"name":"pg9","address":"10.0.0.39:5432","state":"disabled"}]}]`)
 	st.Services = json.RawMessage(`[{"name":"db","mode":"tcp","listen":["10.0.0.100:5432"],"listening":["10.0.0.100:5432"],
 		"backend":"pg","stats":{"connections":12,"active_connections":2,"requests":0,"retries":1,"bytes_in":10,"bytes_out":20},
 		"backends":[{"name":"pg","balance":"source","persistence":"source","requests":12,
-		"servers":[{"name":"pg1","address":"10.0.0.31:5432","up":true,"drained":true,"weight":1,"slowstart_pct":40,"active":2,"total":12,"connect_errors":1,"responses":{"2xx":3}}]}]}]`)
+		"servers":[{"name":"pg1","address":"10.0.0.31:5432","up":true,"drained":true,"weight":1,"slowstart_pct":40,"active":2,"total":12,"connect_errors":1,"responses":{"2xx":3}},
+		{"name":"pg2","address":"10.0.0.32:5432","up":true,"backup":true,"weight":1},
+		{"name":"pg9","address":"10.0.0.39:5432","disabled":true,"weight":1}]}]}]`)
 	var b bytes.Buffer
 	printStatus(&b, st, now)
 	out := b.String()
@@ -123,6 +126,8 @@ func TestStatusTable(t *testing.T) {
 		"backend pg source: 12 requests, persistence source",
 		"server pg/pg1", "DOWN", "tcp check, 7 checks, last 1.5 ms, 0 up / 1 down transitions, last error: connect 10.0.0.31:5432: connection refused",
 		"connection refused, 3/3 failures)", "server pg1 10.0.0.31:5432 weight 1 DRAINED (slow start: 40%): 2 active, 12 total, 1 connect errors, 0 idle, 2xx 3",
+		"server pg2 10.0.0.32:5432 weight 1 backup: 0 active", "server pg9 10.0.0.39:5432 weight 1 DISABLED (maintenance: no traffic, not checked): 0 active",
+		"server pg/pg9", "DISABLED", "10.0.0.39:5432 maintenance: not checked, no traffic",
 		"peer           -                     not running\n", "not running\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status table lacks %q:\n%s", want, out)

@@ -52,6 +52,9 @@ type Picker interface {
 	// members with Weight 0 are never returned regardless of ok. ok must be
 	// cheap and must not call back into the Picker.
 	Pick(key []byte, ok func(i int) bool) int
+	// sealed: the pickers are this package's (New), so Pick (the
+	// function) knows every concrete type.
+	sealed()
 }
 
 // Weighter is implemented by the pickers of the dynamic algorithms
@@ -114,3 +117,25 @@ func atomicWeights(ws []int64) []atomic.Int64 {
 // lighter reports whether load a at weight wa is less per unit of weight
 // than load b at weight wb, without dividing.
 func lighter(a, wa, b, wb int64) bool { return a*wb < b*wa }
+
+// Pick is p.Pick(key, ok) called on p's concrete type, so that the
+// compiler sees that ok does not escape: a caller's closure stays on its
+// stack and a pick allocates nothing.
+func Pick(p Picker, key []byte, ok func(i int) bool) int {
+	switch p := p.(type) {
+	case *roundRobin:
+		return p.Pick(key, ok)
+	case *leastConn:
+		return p.Pick(key, ok)
+	case *rendezvous:
+		return p.Pick(key, ok)
+	case *twoChoices:
+		return p.Pick(key, ok)
+	}
+	return -1 // no other Picker exists (sealed)
+}
+
+func (*roundRobin) sealed() {}
+func (*leastConn) sealed()  {}
+func (*rendezvous) sealed() {}
+func (*twoChoices) sealed() {}
