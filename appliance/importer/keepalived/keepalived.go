@@ -262,8 +262,12 @@ func (m *mapper) vrrpScript(st *Stmt) {
 				m.unknown(d)
 				continue
 			}
-			s.script = d
-			s.argv, s.shell = splitScript(strings.Join(a, " "))
+			argv, shell := splitScript(strings.Join(a, " "))
+			if len(argv) == 0 {
+				m.unknown(d)
+				continue
+			}
+			s.script, s.argv, s.shell = d, argv, shell
 			s.haproxy = checksHAProxy(s.argv, s.shell)
 		case "interval":
 			if v, ok := seconds(first(a)); ok && v > 0 {

@@ -156,18 +156,18 @@ func (p *parser) lexFile(path string, src []byte, from source.Pos) error {
 	p.stack = append(p.stack, abs)
 	defer func() { p.stack = p.stack[:len(p.stack)-1] }()
 	for n, line := range strings.Split(string(src), "\n") {
-		toks, err := p.lexLine(path, n+1, strings.TrimSuffix(line, "\r"))
-		if err != nil {
-			return err
-		}
-		if len(toks) == 0 {
-			continue
-		}
-		if toks[0].kind == tWord && isInclude(toks[0].text) && toks[0].cond == "" {
-			if err := p.include(path, toks); err != nil {
+		line = strings.TrimSuffix(line, "\r")
+		// keepalived spots include lines before anything else: the rest
+		// of the line is the pattern.
+		if f := strings.Fields(line); len(f) > 0 && isInclude(f[0]) {
+			if err := p.include(path, n+1, line); err != nil {
 				return err
 			}
 			continue
+		}
+		toks, err := p.lexLine(path, n+1, line)
+		if err != nil {
+			return err
 		}
 		p.toks = append(p.toks, toks...)
 	}
@@ -182,24 +182,36 @@ func isInclude(w string) bool {
 	return false
 }
 
-func (p *parser) include(path string, toks []token) error {
-	at := toks[0].pos
-	if len(toks) != 2 || toks[1].kind != tWord {
-		return source.Errorf(at, "%s takes one file name or pattern", toks[0].text)
+func (p *parser) include(path string, ln int, line string) error {
+	kw := strings.Fields(line)[0]
+	col := strings.Index(line, kw)
+	at := source.Pos{File: path, Line: ln, Col: col + 1}
+	rest := line[col+len(kw):]
+	if c := strings.IndexAny(rest, "#!"); c >= 0 {
+		rest = rest[:c]
 	}
-	pat := toks[1].text
+	argCol := col + len(kw) + len(rest) - len(strings.TrimLeft(rest, " \t")) + 1
+	arg := strings.TrimSpace(rest)
+	if len(arg) >= 2 && (arg[0] == '"' || arg[0] == '\'') && arg[len(arg)-1] == arg[0] {
+		arg = arg[1 : len(arg)-1]
+	}
+	if arg == "" || strings.ContainsAny(arg, " \t\"'") {
+		return source.Errorf(at, "%s takes one file name or pattern", kw)
+	}
+	argPos := source.Pos{File: path, Line: ln, Col: argCol}
+	if strings.ContainsAny(arg, "{}") {
+		return source.Errorf(argPos, "include with a brace expression is not supported: list the files, or use a * pattern")
+	}
+	pat := arg
 	if !filepath.IsAbs(pat) {
 		pat = filepath.Join(filepath.Dir(path), pat)
 	}
-	if strings.ContainsAny(toks[1].text, "{}") {
-		return source.Errorf(toks[1].pos, "include with a brace expression is not supported: list the files, or use a * pattern")
-	}
 	names, err := p.glob(pat)
 	if err != nil {
-		return source.Errorf(toks[1].pos, "include %s: %v", toks[1].text, err)
+		return source.Errorf(argPos, "include %s: %v", arg, err)
 	}
 	if len(names) == 0 {
-		p.warnings = append(p.warnings, Warning{Pos: at, Directive: toks[0].text + " " + toks[1].text,
+		p.warnings = append(p.warnings, Warning{Pos: at, Directive: kw + " " + arg,
 			Why: "matched no file (keepalived ignores it too); nothing was read from it"})
 		return nil
 	}
@@ -207,9 +219,9 @@ func (p *parser) include(path string, toks []token) error {
 	for _, n := range names {
 		b, err := p.readFile(n)
 		if err != nil {
-			return source.Errorf(toks[1].pos, "include %s: %v", n, err)
+			return source.Errorf(argPos, "include %s: %v", n, err)
 		}
-		if err := p.lexFile(n, b, toks[1].pos); err != nil {
+		if err := p.lexFile(n, b, argPos); err != nil {
 			return err
 		}
 	}
