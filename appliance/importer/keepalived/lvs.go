@@ -320,6 +320,8 @@ func (m *mapper) check(st *Stmt) *check {
 				b.Drop(d.Pos(), d.Text()+" {...}", "halb's http check requests one path", "")
 				continue
 			}
+			// keepalived passes any 2xx when no status_code is given.
+			h.ExpectStatus = config.StatusCodes{{Lo: 200, Hi: 299}}
 			for _, e := range d.Block {
 				ea := e.Args()
 				switch e.Key() {

@@ -62,6 +62,7 @@ const (
 	maxFiles        = 256
 	maxFileSize     = 4 << 20
 	maxNesting      = 16
+	maxSubst        = 64 << 10
 )
 
 // Warning is something the parser read and left out (an include that
@@ -98,6 +99,8 @@ type parser struct {
 	stack    []string // files being read, for include loops
 	files    int
 	warnings []Warning
+	// substTooLong is set when a $ substitution grew beyond maxSubst.
+	substTooLong bool
 }
 
 // ParseFile reads path and its includes. Relative include patterns are
@@ -249,7 +252,12 @@ func (p *parser) lexLine(file string, ln int, line string) ([]token, error) {
 			if c := strings.IndexAny(val, "#!"); c >= 0 {
 				val = val[:c]
 			}
-			p.vars[line[i+1:i+eq]] = strings.TrimSpace(p.subst(val))
+			val = strings.TrimSpace(val)
+			if strings.HasSuffix(val, "\\") {
+				return nil, source.Errorf(source.Pos{File: file, Line: ln, Col: i + 1}, "multiline $ definitions are not supported: write the lines out")
+			}
+			// Substituted when used, not here (keepalived's order).
+			p.vars[line[i+1:i+eq]] = val
 			return nil, nil
 		}
 	}
@@ -334,6 +342,9 @@ func (p *parser) lexLine(file string, ln int, line string) ([]token, error) {
 		}
 		toks = append(toks, token{kind: tWord, text: w.String(), pos: source.Pos{File: file, Line: ln, Col: start + 1}})
 	}
+	if p.substTooLong {
+		return nil, source.Errorf(source.Pos{File: file, Line: ln, Col: 1}, "$ substitution makes the line longer than %d bytes", maxSubst)
+	}
 	if len(toks) > 0 {
 		toks[0].line = true
 		toks[0].cond = cond
@@ -355,10 +366,14 @@ func validVar(s string) bool {
 	return true
 }
 
-// subst replaces $NAME and ${NAME} of defined names; others stay as
-// written (a shell variable in a script is the shell's).
-func (p *parser) subst(s string) string {
-	if len(p.vars) == 0 || !strings.Contains(s, "$") {
+// subst replaces ${NAME}, and $NAME at the end of s or before
+// whitespace, of defined names, recursively (a value may use other
+// names); others stay as written (a shell variable in a script is the
+// shell's).
+func (p *parser) subst(s string) string { return p.substDepth(s, 0) }
+
+func (p *parser) substDepth(s string, depth int) string {
+	if len(p.vars) == 0 || !strings.Contains(s, "$") || depth > 8 {
 		return s
 	}
 	var b strings.Builder
@@ -374,13 +389,17 @@ func (p *parser) subst(s string) string {
 				name, end = s[end+1:end+k], end+k+1
 			}
 		} else {
-			for end < len(s) && validVar(s[i+1:end+1]) {
+			for end < len(s) && !isSpace(s[end]) {
 				end++
 			}
 			name = s[i+1 : end]
 		}
 		if v, ok := p.vars[name]; ok && name != "" {
-			b.WriteString(v)
+			if b.Len() > maxSubst {
+				p.substTooLong = true
+				return b.String()
+			}
+			b.WriteString(p.substDepth(v, depth+1))
 			i = end
 			continue
 		}

@@ -35,7 +35,8 @@ func TestParse(t *testing.T) {
 		{"single quotes keep backslash escapes too", `a 'x\ty'`, "a x\ty"},
 		{"tabs and CRLF", "a\t{\r\n\tb\t1\r\n}\r\n", "a {b 1}"},
 		{"close then keyword", "a {\n} b {\n}", "a {}; b {}"},
-		{"definitions", "$IF=eth1\n$N=7 # comment\ni $IF ${IF}x \"$N\" '$N' $OTHER", "i eth1 eth1x 7 $N $OTHER"},
+		{"definitions", "$IF=eth1\n$N=7 # comment\ni $IF ${IF}x \"$N\" '$N' $OTHER $N.x", "i eth1 eth1x 7 $N $OTHER $N.x"},
+		{"definitions used late and recursively", "$A=10.2.${B}\n$B=0\n${A}.1\n$B=10\n${A}.1", "10.2.0.1; 10.2.10.1"},
 		{"conditional", "@lb1 priority 100\n@^lb1 priority 50\n", "@lb1 priority 100; @^lb1 priority 50"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -77,6 +78,8 @@ func TestParseErrors(t *testing.T) {
 		{"bare condition", "@ a\n", "k.conf:1:1: conditional prefix"},
 		{"include without name", "include\n", "k.conf:1:1: include takes one file name"},
 		{"include braces", "include {a,b}.conf\n", "brace expression"},
+		{"substitution bomb", "$A=${A}${A}${A}${A}${A}${A}${A}${A}\nx $A\n", "k.conf:2:1: $ substitution makes the line longer"},
+		{"multiline definition", "$I= \\\n a\n", "k.conf:1:1: multiline $ definitions"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := Parse("k.conf", []byte(tc.src))

@@ -263,7 +263,7 @@ func (m *mapper) instance(st *Stmt) {
 	// the object fails. A positive weight W becomes priority+W and weight
 	// -W: the same priority either way.
 	bump := 0
-	for j, t := range scripts {
+	for _, t := range scripts {
 		s := t.s
 		if s.haproxy {
 			if len(b.Config.Services) == 0 {
@@ -272,15 +272,16 @@ func (m *mapper) instance(st *Stmt) {
 				continue
 			}
 			for _, svc := range b.Config.Services {
-				v.Track.Services = append(v.Track.Services, svc.Name)
-				services = append(services, claim{t.st, t.w})
+				if !contains(v.Track.Services, svc.Name) {
+					v.Track.Services = append(v.Track.Services, svc.Name)
+					services = append(services, claim{t.st, t.w})
+				}
 			}
-			why := fmt.Sprintf("vrrp_script %s checked that the local HAProxy runs; halb replaces HAProxy: the instance tracks halb's services (%s), each failing when it has no healthy backend", s.name, strings.Join(names(b.Config.Services), ", "))
+			why := fmt.Sprintf("vrrp_script %s checked that the local HAProxy runs; halb replaces HAProxy: the instance tracks halb's services (%s), each failing when it has no healthy backend (services[].min_healthy); the script's interval, rise and fall do not apply, the backends' health checks do", s.name, strings.Join(names(b.Config.Services), ", "))
 			if len(b.Config.Services) > 1 {
 				why += "; the weight applies once per failing service"
 			}
 			b.Note(t.st.Pos(), "track_script "+s.name, why)
-			_ = j
 			continue
 		}
 		ts := s.ts
