@@ -150,9 +150,16 @@ func TestHAProxyScriptBecomesServiceTracking(t *testing.T) {
 	if strings.Join(tr.Services, ",") != "web,api" || tr.Weight != -20 || len(tr.Scripts) != 0 {
 		t.Errorf("track %+v", tr)
 	}
-	f := finding(t, b, source.Note, "track_script chk_haproxy")
+	// Two services: HAProxy down fails both, and halb applies the weight
+	// per service.
+	f := finding(t, b, source.Changed, "track_script chk_haproxy")
 	if !strings.Contains(f.Why, "web, api") {
-		t.Errorf("note %q does not name the services", f.Why)
+		t.Errorf("%q does not name the services", f.Why)
+	}
+	b = run(t, src, "web")
+	finding(t, b, source.Note, "track_script chk_haproxy")
+	if b.Report.Partial() {
+		t.Errorf("one service is exact:\n%s", b.Report)
 	}
 	// Without services there is nothing to track: dropped, not kept as a
 	// script checking a HAProxy that is gone.
@@ -366,4 +373,19 @@ virtual_server 192.168.1.100 53 {
 	finding(t, b, source.Changed, "weight 500")
 	finding(t, b, source.Changed, "HTTP_GET")
 	finding(t, b, source.Dropped, "virtual_server 192.168.1.100 53")
+}
+
+func TestVIPDeviceBeforeInterface(t *testing.T) {
+	b := run(t, `vrrp_instance V {
+	virtual_ipaddress {
+		10.0.0.1/24 dev eth1
+		10.0.1.1/24 dev eth2
+	}
+	interface eth1
+	virtual_router_id 9
+}`)
+	if v := b.Config.VRRP[0]; strings.Join(v.VIPs, ",") != "10.0.0.1/24" {
+		t.Errorf("vips %v", v.VIPs)
+	}
+	finding(t, b, source.Dropped, "10.0.1.1/24 dev eth2")
 }

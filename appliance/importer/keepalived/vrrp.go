@@ -18,8 +18,9 @@ type claim struct {
 }
 
 type vip struct {
-	p  netip.Prefix
-	st *Stmt
+	p   netip.Prefix
+	dev string
+	st  *Stmt
 }
 
 var instanceDrops = map[string][2]string{
@@ -125,8 +126,8 @@ func (m *mapper) instance(st *Stmt) {
 				"unicast_peers, and VRRP on a link only the load balancers share")
 		case "virtual_ipaddress", "virtual_ipaddress_excluded":
 			for _, e := range d.Block {
-				if p, ok := m.vipLine(e, &v); ok {
-					vips = append(vips, vip{p, e})
+				if p, dev, ok := m.vipLine(e); ok {
+					vips = append(vips, vip{p, dev, e})
 					if k == "virtual_ipaddress_excluded" {
 						b.Change(e.Pos(), e.Text(), "an excluded VIP (not listed in adverts): halb lists every VIP in its adverts", "")
 					}
@@ -209,6 +210,17 @@ func (m *mapper) instance(st *Stmt) {
 		b.Drop(st.Pos(), st.Text(), "no interface or virtual_router_id (keepalived refuses it too)", "")
 		return
 	}
+	// A VIP on another device has no place in a halb instance (checked
+	// here: the interface line may come after the VIPs).
+	kept := vips[:0]
+	for _, x := range vips {
+		if x.dev != "" && x.dev != v.Interface {
+			b.Drop(x.st.Pos(), x.st.Text(), "a VIP on "+x.dev+": halb puts an instance's VIPs on its interface ("+v.Interface+")", "an instance on "+x.dev+", in a sync group with this one")
+			continue
+		}
+		kept = append(kept, x)
+	}
+	vips = kept
 	// One address family per instance: the first VIP's.
 	for _, x := range vips {
 		if x.p.Addr().Is4() != vips[0].p.Addr().Is4() {
@@ -278,10 +290,11 @@ func (m *mapper) instance(st *Stmt) {
 				}
 			}
 			why := fmt.Sprintf("vrrp_script %s checked that the local HAProxy runs; halb replaces HAProxy: the instance tracks halb's services (%s), each failing when it has no healthy backend (services[].min_healthy); the script's interval, rise and fall do not apply, the backends' health checks do", s.name, strings.Join(names(b.Config.Services), ", "))
-			if len(b.Config.Services) > 1 {
-				why += "; the weight applies once per failing service"
+			if len(b.Config.Services) > 1 && t.w != 0 {
+				b.Change(t.st.Pos(), "track_script "+s.name, why+": with HAProxy down every service fails, so the priority moves by the weight times the number of services, not once", "")
+			} else {
+				b.Note(t.st.Pos(), "track_script "+s.name, why)
 			}
-			b.Note(t.st.Pos(), "track_script "+s.name, why)
 			continue
 		}
 		ts := s.ts
@@ -384,12 +397,14 @@ func (m *mapper) instance(st *Stmt) {
 	b.Config.VRRP = append(b.Config.VRRP, v)
 }
 
-func (m *mapper) vipLine(e *Stmt, v *config.VRRPInstance) (netip.Prefix, bool) {
+// vipLine reads a virtual_ipaddress line: the address and its device.
+func (m *mapper) vipLine(e *Stmt) (netip.Prefix, string, bool) {
 	p, ok := addr(e.Key())
 	if !ok {
 		m.b.Drop(e.Pos(), e.Text(), "not an IP address (or address/prefix)", "")
-		return p, false
+		return p, "", false
 	}
+	dev := ""
 	a := e.Args()
 	for i := 0; i < len(a); i++ {
 		opt := a[i]
@@ -400,10 +415,7 @@ func (m *mapper) vipLine(e *Stmt, v *config.VRRPInstance) (netip.Prefix, bool) {
 		switch opt {
 		case "dev":
 			i++
-			if val != v.Interface {
-				m.b.Drop(e.Pos(), e.Text(), "a VIP on "+val+": halb puts an instance's VIPs on its interface ("+v.Interface+")", "an instance on "+val+", in a sync group with this one")
-				return p, false
-			}
+			dev = val
 		case "label":
 			i++
 			m.b.Drop(e.Pos(), "label "+val, "halb adds VIPs without a label", "")
@@ -424,7 +436,7 @@ func (m *mapper) vipLine(e *Stmt, v *config.VRRPInstance) (netip.Prefix, bool) {
 			m.b.Drop(e.Pos(), opt, "unknown VIP option", "")
 		}
 	}
-	return p, true
+	return p, dev, true
 }
 
 func (m *mapper) notify(d *Stmt, v *config.VRRPInstance) {
