@@ -7,8 +7,8 @@
 // outside quotes, " and ' quoting with backslash escapes, `include` (and
 // its includer/includem/... variants) with glob patterns relative to the
 // including file's directory, `$NAME=value` definitions. Lines with a
-// conditional prefix (`@lb1`) are reported and left out: halb has one file
-// per node.
+// conditional prefix (`@lb1`) are decided by ImportAs's config id, or,
+// without one, reported and left out.
 package keepalived
 
 import (
@@ -23,9 +23,16 @@ import (
 )
 
 // Import parses the keepalived.conf at path (its includes too) and adds
-// what it holds to b.
-func Import(path string, b *source.Builder) error {
-	stmts, warns, err := ParseFile(path)
+// what it holds to b. Conditional lines (@id) are reported and left out;
+// ImportAs decides them.
+func Import(path string, b *source.Builder) error { return ImportAs(path, "", b) }
+
+// ImportAs is Import for the node whose keepalived config id (keepalived
+// -i, by default the host name's first label) is configID: conditional
+// lines for it are read (without their prefix), the others left out, as
+// keepalived does on that node.
+func ImportAs(path, configID string, b *source.Builder) error {
+	stmts, warns, err := ParseFile(path, configID)
 	if err != nil {
 		return err
 	}
@@ -149,8 +156,8 @@ func (m *mapper) conditional(stmts []*Stmt) []*Stmt {
 	out := stmts[:0]
 	for _, st := range stmts {
 		if st.Cond != "" {
-			m.b.Drop(st.Pos(), st.Text(), "conditional configuration (keepalived -i CONFIG_ID) is not imported: halb reads one file per node",
-				"import each node's file and set its own values there")
+			m.b.Drop(st.Pos(), st.Text(), "conditional configuration, and no config id (keepalived -i) to decide it: left out",
+				"import with the node's name, which decides @ lines as keepalived -i does")
 			continue
 		}
 		st.Block = m.conditional(st.Block)

@@ -101,13 +101,17 @@ type parser struct {
 	warnings []Warning
 	// substTooLong is set when a $ substitution grew beyond maxSubst.
 	substTooLong bool
+	// configID decides conditional lines (@id, @^id) as keepalived -i
+	// does; empty: they are kept marked, and reported by the mapping.
+	configID string
 }
 
 // ParseFile reads path and its includes. Relative include patterns are
 // relative to the directory of the file that holds them, as keepalived
-// does.
-func ParseFile(path string) ([]*Stmt, []Warning, error) {
-	p := &parser{readFile: os.ReadFile, glob: filepath.Glob, vars: map[string]string{}}
+// does. configID decides conditional lines as keepalived's -i does; with
+// "" they stay in the result marked (Stmt.Cond).
+func ParseFile(path, configID string) ([]*Stmt, []Warning, error) {
+	p := &parser{readFile: os.ReadFile, glob: filepath.Glob, vars: map[string]string{}, configID: configID}
 	return p.run(path, nil)
 }
 
@@ -245,6 +249,29 @@ func (p *parser) lexLine(file string, ln int, line string) ([]token, error) {
 	for i < len(line) && isSpace(line[i]) {
 		i++
 	}
+	if i < len(line) && line[i] == '@' {
+		j := i
+		for j < len(line) && !isSpace(line[j]) {
+			j++
+		}
+		cond = line[i:j]
+		if len(cond) == 1 || cond == "@^" {
+			return nil, source.Errorf(source.Pos{File: file, Line: ln, Col: i + 1}, "conditional prefix %q names no config id", cond)
+		}
+		if p.configID != "" {
+			// keepalived -i CONFIG_ID: keep the line (without its
+			// prefix) or leave it out.
+			neg := strings.HasPrefix(cond, "@^")
+			if (strings.TrimPrefix(cond[1:], "^") == p.configID) == neg {
+				return nil, nil
+			}
+			cond = ""
+		}
+		i = j
+		for i < len(line) && isSpace(line[i]) {
+			i++
+		}
+	}
 	// A definition: $NAME=value (the rest of the line, comments stripped).
 	if i < len(line) && line[i] == '$' {
 		if eq := strings.IndexByte(line[i:], '='); eq > 1 && validVar(line[i+1:i+eq]) {
@@ -256,21 +283,15 @@ func (p *parser) lexLine(file string, ln int, line string) ([]token, error) {
 			if strings.HasSuffix(val, "\\") {
 				return nil, source.Errorf(source.Pos{File: file, Line: ln, Col: i + 1}, "multiline $ definitions are not supported: write the lines out")
 			}
+			if cond != "" {
+				p.warnings = append(p.warnings, Warning{Pos: source.Pos{File: file, Line: ln, Col: 1}, Directive: line,
+					Why: "a conditional definition, and no config id (node name) to decide it: not applied"})
+				return nil, nil
+			}
 			// Substituted when used, not here (keepalived's order).
 			p.vars[line[i+1:i+eq]] = val
 			return nil, nil
 		}
-	}
-	if i < len(line) && line[i] == '@' {
-		j := i
-		for j < len(line) && !isSpace(line[j]) {
-			j++
-		}
-		cond = line[i:j]
-		if len(cond) == 1 || cond == "@^" {
-			return nil, source.Errorf(source.Pos{File: file, Line: ln, Col: i + 1}, "conditional prefix %q names no config id", cond)
-		}
-		i = j
 	}
 	for i < len(line) {
 		c := line[i]

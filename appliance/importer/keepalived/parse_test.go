@@ -109,7 +109,7 @@ func TestInclude(t *testing.T) {
 	write(t, dir, "conf.d/10-a.conf", "c 3\nincluder nothing/*.conf\n")
 	write(t, dir, "conf.d/sub/x.inc", "x 24 # relative to conf.d, the including file's directory\n")
 	write(t, dir, "conf.d/ignored.txt", "not read\n")
-	st, warns, err := ParseFile(main)
+	st, warns, err := ParseFile(main, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,17 +128,17 @@ func TestIncludeLimits(t *testing.T) {
 	dir := t.TempDir()
 	loop := write(t, dir, "a.conf", "include b.conf\n")
 	write(t, dir, "b.conf", "x\ninclude a.conf\n")
-	if _, _, err := ParseFile(loop); err == nil || !strings.Contains(err.Error(), "b.conf:2:9: include loop") {
+	if _, _, err := ParseFile(loop, ""); err == nil || !strings.Contains(err.Error(), "b.conf:2:9: include loop") {
 		t.Errorf("loop: %v", err)
 	}
 	// A chain deeper than the bound, without a loop.
 	for i := 0; i < maxIncludeDepth+2; i++ {
 		write(t, dir, "d"+string(rune('a'+i))+".conf", "include d"+string(rune('a'+i+1))+".conf\n")
 	}
-	if _, _, err := ParseFile(filepath.Join(dir, "da.conf")); err == nil || !strings.Contains(err.Error(), "nested deeper") {
+	if _, _, err := ParseFile(filepath.Join(dir, "da.conf"), ""); err == nil || !strings.Contains(err.Error(), "nested deeper") {
 		t.Errorf("depth: %v", err)
 	}
-	if _, _, err := ParseFile(filepath.Join(dir, "missing.conf")); err == nil {
+	if _, _, err := ParseFile(filepath.Join(dir, "missing.conf"), ""); err == nil {
 		t.Error("a missing main file is not an error")
 	}
 }
@@ -184,5 +184,46 @@ func TestChecksHAProxy(t *testing.T) {
 		if got := checksHAProxy(argv, shell); got != want {
 			t.Errorf("%q: %v, want %v", in, got, want)
 		}
+	}
+}
+
+func TestConditional(t *testing.T) {
+	src := `$P=10
+@main $P=240
+@backup $P=200
+global_defs {
+	@main router_id main_router
+	@backup router_id backup_router
+}
+unicast_peer {
+	@^main 1.2.3.4
+	@^backup 1.2.3.5
+	@^backup2 1.2.3.6
+}
+priority $P
+`
+	for id, want := range map[string]string{
+		"main":   "global_defs {router_id main_router}; unicast_peer {1.2.3.5; 1.2.3.6}; priority 240",
+		"backup": "global_defs {router_id backup_router}; unicast_peer {1.2.3.4; 1.2.3.6}; priority 200",
+		"other":  "global_defs {}; unicast_peer {1.2.3.4; 1.2.3.5; 1.2.3.6}; priority 10",
+	} {
+		p := memParser(map[string][]byte{})
+		p.configID = id
+		st, _, err := p.run("k.conf", []byte(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := flat(st); got != want {
+			t.Errorf("%s: got %q, want %q", id, got, want)
+		}
+	}
+	// Without a config id the lines stay marked and the definitions are
+	// not applied (warned).
+	st, warns, err := Parse("k.conf", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := flat(st); !strings.Contains(got, "@main router_id main_router") || !strings.HasSuffix(got, "priority 10") || len(warns) != 2 {
+		t.Errorf("got %q, warnings %v", got, warns)
 	}
 }
