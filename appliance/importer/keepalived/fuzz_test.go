@@ -80,6 +80,21 @@ func FuzzParse(f *testing.F) {
 		walk(stmts)
 		b := source.NewBuilder()
 		b.Config.Services = []config.Service{{Name: "web", Listen: []string{"10.0.0.1:80"}}}
-		_ = apply(stmts, warns, b)
+		if apply(stmts, warns, b) != nil {
+			return
+		}
+		// What the mapping accepts, halb's validation must accept.
+		b.Config.Backends = append(b.Config.Backends, config.Backend{Name: "be"})
+		b.Config.Services[0].DefaultBackend = "be"
+		if b.Config.Node.Name == "" {
+			b.Config.Node.Name = "lb1"
+		}
+		raw, err := config.Marshal(b.Config)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := config.Parse("halb.yaml", raw); err != nil {
+			t.Fatalf("the result does not validate: %v\n%s", err, raw)
+		}
 	})
 }

@@ -277,7 +277,7 @@ func (m *mapper) vrrpScript(st *Stmt) {
 			s.script, s.argv, s.shell = d, argv, shell
 			s.haproxy = checksHAProxy(s.argv, s.shell)
 		case "interval":
-			if v, ok := seconds(first(a)); ok && v > 0 {
+			if v, ok := seconds(first(a)); ok && v >= 10*time.Millisecond {
 				s.ts.Interval = config.Duration(v)
 				continue
 			}

@@ -389,3 +389,37 @@ func TestVIPDeviceBeforeInterface(t *testing.T) {
 	}
 	finding(t, b, source.Dropped, "10.0.1.1/24 dev eth2")
 }
+
+func TestClashes(t *testing.T) {
+	b := run(t, `vrrp_instance A {
+	interface eth0
+	virtual_router_id 1
+	use_vmac
+	virtual_ipaddress {
+		10.0.0.1/24
+		10.0.0.1/24
+	}
+}
+vrrp_instance B {
+	interface eth0
+	virtual_router_id 1
+	virtual_ipaddress {
+		10.0.0.2/24
+	}
+}
+vrrp_instance C {
+	interface eth1
+	virtual_router_id 1
+	use_vmac
+	virtual_ipaddress {
+		10.0.0.1/24
+		10.0.1.1/24
+	}
+}`)
+	if n := len(b.Config.VRRP); n != 2 || b.Config.VRRP[1].UseVMAC || strings.Join(b.Config.VRRP[1].VIPs, ",") != "10.0.1.1/24" {
+		t.Errorf("instances %+v", b.Config.VRRP)
+	}
+	finding(t, b, source.Dropped, "vrrp_instance B")
+	finding(t, b, source.Dropped, "use_vmac")
+	finding(t, b, source.Dropped, "10.0.0.1/24")
+}

@@ -222,11 +222,22 @@ func (m *mapper) instance(st *Stmt) {
 	}
 	vips = kept
 	// One address family per instance: the first VIP's.
+	taken := map[netip.Addr]string{}
+	for _, o := range b.Config.VRRP {
+		for _, s := range o.VIPs {
+			taken[netip.MustParsePrefix(s).Addr()] = "vrrp_instance " + o.Name
+		}
+	}
 	for _, x := range vips {
 		if x.p.Addr().Is4() != vips[0].p.Addr().Is4() {
 			b.Drop(x.st.Pos(), x.st.Text(), "not in the address family of the instance's first VIP: halb instances hold one family", "a second instance for the other family, with a sync group")
 			continue
 		}
+		if o, dup := taken[x.p.Addr()]; dup {
+			b.Drop(x.st.Pos(), x.st.Text(), "already a VIP of "+o+": halb holds an address in one instance only", "")
+			continue
+		}
+		taken[x.p.Addr()] = "this instance"
 		v.VIPs = append(v.VIPs, x.p.String())
 	}
 	if len(v.VIPs) == 0 {
@@ -234,6 +245,19 @@ func (m *mapper) instance(st *Stmt) {
 		return
 	}
 	v6 := vips[0].p.Addr().Is6()
+	for _, o := range b.Config.VRRP {
+		if o.VRID != v.VRID || netip.MustParsePrefix(o.VIPs[0]).Addr().Is6() != v6 {
+			continue
+		}
+		if o.Interface == v.Interface {
+			b.Drop(st.Pos(), st.Text(), fmt.Sprintf("virtual_router_id %d is already used on %s by %s (keepalived refuses it too)", v.VRID, v.Interface, o.Name), "")
+			return
+		}
+		if o.UseVMAC && v.UseVMAC {
+			b.Drop(st.Pos(), "use_vmac", fmt.Sprintf("%s has use_vmac with the same virtual_router_id: halb's macvlan names (vrrp.<vrid>) would clash", o.Name), "")
+			v.UseVMAC = false
+		}
+	}
 	for _, p := range v.UnicastPeers {
 		if netip.MustParseAddr(p).Is6() != v6 {
 			b.Drop(st.Pos(), "unicast_peer "+p, "not in the address family of the VIPs", "")
