@@ -331,7 +331,7 @@ func (m *mapper) instance(st *Stmt) {
 			}
 		}
 		if s.shell && m.once(s.script.Pos(), "shell") {
-			b.Change(s.script.Pos(), s.script.Text(), "shell syntax: halb runs it as /bin/sh -c '...' (keepalived 2 splits it into words and runs the first without a shell)", "")
+			b.Change(s.script.Pos(), s.script.Text(), "shell syntax: halb runs it as /bin/sh -c '...', as older keepalived did (system()); recent keepalived splits it into words and runs the first without a shell", "")
 		}
 		if t.reverse {
 			b.Change(t.st.Pos(), t.st.Text(), "halb has no reverse weights: the weight applies while the script fails", "")
