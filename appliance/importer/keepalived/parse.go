@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"halb/appliance/importer/source"
 )
@@ -361,7 +362,15 @@ func (p *parser) lexLine(file string, ln int, line string) ([]token, error) {
 			w.WriteString(p.subst(line[i:j]))
 			i = j
 		}
-		toks = append(toks, token{kind: tWord, text: w.String(), pos: source.Pos{File: file, Line: ln, Col: start + 1}})
+		at := source.Pos{File: file, Line: ln, Col: start + 1}
+		switch text := w.String(); {
+		case strings.ContainsRune(text, 0):
+			return nil, source.Errorf(at, "a NUL byte in a word")
+		case !utf8.ValidString(text):
+			return nil, source.Errorf(at, "a word that is not valid UTF-8")
+		default:
+			toks = append(toks, token{kind: tWord, text: text, pos: at})
+		}
 	}
 	if p.substTooLong {
 		return nil, source.Errorf(source.Pos{File: file, Line: ln, Col: 1}, "$ substitution makes the line longer than %d bytes", maxSubst)

@@ -79,6 +79,9 @@ func TestParseErrors(t *testing.T) {
 		{"include without name", "include\n", "k.conf:1:1: include takes one file name"},
 		{"include braces", "include {a,b}.conf\n", "brace expression"},
 		{"substitution bomb", "$A=${A}${A}${A}${A}${A}${A}${A}${A}\nx $A\n", "k.conf:2:1: $ substitution makes the line longer"},
+		{"NUL escape", `a "b\x00"`, "k.conf:1:3: a NUL byte"},
+		{"NUL byte", "a b\x00c\n", "k.conf:1:3: a NUL byte"},
+		{"not UTF-8", "a \xff\n", "k.conf:1:3: a word that is not valid UTF-8"},
 		{"multiline definition", "$I= \\\n a\n", "k.conf:1:1: multiline $ definitions"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
