@@ -591,6 +591,10 @@ type Backend struct {
 	// roundrobin, leastconn and random; source and uri are static (a weight
 	// change would move keys). 0..1h. Default: 0 (off).
 	SlowStart Duration `yaml:"slowstart,omitempty" json:"slowstart,omitempty"`
+	// AllBackups sends traffic to every backup server that is up, rather
+	// than to the first, while no non-backup server is up (HAProxy's
+	// option allbackups). Default: false.
+	AllBackups bool `yaml:"all_backups,omitempty" json:"all_backups,omitempty"`
 	// Servers are the real servers. Default: none (requests get 503).
 	Servers []Server `yaml:"servers,omitempty" json:"servers"`
 }
