@@ -29,8 +29,8 @@ type pathKind int
 
 const (
 	anyPath pathKind = iota
-	prefixPath
 	exactPath
+	prefixPath
 )
 
 // region is what one halb route matches.
@@ -49,7 +49,7 @@ func (a region) and(b region) (region, bool) {
 }
 
 // meet intersects two constraints of a kind: 0 any, 1 exact, 2 broad (a
-// domain, a prefix); within(x, y) says whether x is inside broad y.
+// domain, a prefix: the constants of hostKind and pathKind); within(x, y) says whether x is inside broad y.
 func meet(ak, bk int, a, b string, within func(x, y string) bool) (int, string, bool) {
 	switch {
 	case bk == 0:
@@ -293,8 +293,14 @@ func validHost(h string) bool {
 	return true
 }
 
-// maxClauses bounds the expansion of a condition.
-const maxClauses = 64
+// maxClauses bounds the expansion of a condition, maxSteps the work of
+// compiling a frontend's rules (negations nest: without a bound, a few
+// rules could take exponential time).
+const (
+	maxClauses = 64
+	maxSteps   = 5000
+	maxRules   = 500
+)
 
 // condition parses the words after if/unless into clauses, looking ACLs up
 // in acls (anonymous ones are parsed in place). unless negates the whole.
@@ -453,12 +459,16 @@ func compile(rules []rule, def string) ([]config.Route, string) {
 		out = append(out, r)
 		backends = append(backends, b)
 	}
+	steps := 0
 	var walk func(k int, restrict region, depth int) string
 	walk = func(k int, restrict region, depth int) string {
 		if depth > 8 || len(out) > 256 {
 			return "the negations nest too deep to be written as routes"
 		}
 		for j := k; j < len(fl); j++ {
+			if steps++; steps > maxSteps {
+				return "the rules expand into too many routes"
+			}
 			r, ok := restrict.and(fl[j].c.r)
 			if !ok {
 				continue

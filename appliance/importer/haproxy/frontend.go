@@ -366,6 +366,10 @@ func (m *mapper) service(fe *feState) {
 			m.drop(l, "a backend chosen by a sample expression: halb routes to named backends", "")
 			continue
 		}
+		if len(rules) >= maxRules {
+			m.drop(l, fmt.Sprintf("more than %d use_backend rules: the importer compiles the first %d", maxRules, maxRules), "")
+			continue
+		}
 		target := m.backendName(l, name)
 		if target == "" {
 			continue
@@ -532,6 +536,7 @@ func (m *mapper) service(fe *feState) {
 			}
 		}
 		m.b.Config.Services = append(m.b.Config.Services, sv)
+		m.svcNames[name] = true
 		m.b.From(fmt.Sprintf("services[%d]", len(m.b.Config.Services)-1), s.Header.Pos(), s.What())
 	}
 	name := uniqueName(s.Name, m.serviceTaken)
@@ -645,11 +650,4 @@ func (m *mapper) backendName(l *Line, name string) string {
 }
 
 // haproxyName is the HAProxy name of a halb backend name.
-func (m *mapper) haproxyName(n string) string {
-	for h, x := range m.names {
-		if x == n {
-			return h
-		}
-	}
-	return ""
-}
+func (m *mapper) haproxyName(n string) string { return m.hnames[n] }

@@ -50,11 +50,13 @@ type mapper struct {
 	beOrder  []*beState
 	feOrder  []*feState
 	names    map[string]string // HAProxy backend name → halb backend name
+	hnames   map[string]string // halb backend name → HAProxy backend name
+	svcNames map[string]bool   // halb service names taken
 }
 
 func newMapper(f *File, b *source.Builder) *mapper {
 	return &mapper{f: f, b: b, reported: map[string]bool{}, used: map[*Line]bool{},
-		backends: map[string]*beState{}, names: map[string]string{}}
+		backends: map[string]*beState{}, names: map[string]string{}, hnames: map[string]string{}, svcNames: map[string]bool{}}
 }
 
 // finding reporters that say a defaults line's finding once, however
@@ -192,27 +194,14 @@ func uniqueName(n string, taken func(string) bool) string {
 	}
 }
 
-func (m *mapper) serviceTaken(n string) bool {
-	for _, s := range m.b.Config.Services {
-		if s.Name == n {
-			return true
-		}
-	}
-	return false
-}
+func (m *mapper) serviceTaken(n string) bool { return m.svcNames[n] }
 
 // finish makes the backends, then the services, in file order.
 func (m *mapper) finish() {
 	for _, be := range m.beOrder {
-		be.name = uniqueName(be.sec.Name, func(n string) bool {
-			for _, x := range m.names {
-				if x == n {
-					return true
-				}
-			}
-			return false
-		})
+		be.name = uniqueName(be.sec.Name, func(n string) bool { return m.hnames[n] != "" })
 		m.names[be.sec.Name] = be.name
+		m.hnames[be.name] = be.sec.Name
 		if be.name != be.sec.Name {
 			m.once(source.Note, be.sec.Header.Pos(), be.sec.Header.Raw, "backend "+be.name+" (halb names take letters, digits, -, _ and .)", "")
 		}

@@ -259,20 +259,20 @@ func splitLine(path string, n int, text string) (Line, error) {
 	}
 	end()
 	l.Raw = strings.TrimSpace(text[:comment])
-	depth := 0
+	var open []source.Pos
 	for _, wd := range l.Words {
 		switch wd.Text {
-		case "{":
-			depth++
+		case "{", "!{":
+			open = append(open, wd.Pos)
 		case "}":
-			if depth == 0 {
+			if len(open) == 0 {
 				return l, source.Errorf(wd.Pos, "} without {")
 			}
-			depth--
+			open = open[:len(open)-1]
 		}
 	}
-	if depth > 0 {
-		return l, source.Errorf(pos(len(text)), "{ not closed by } on this line")
+	if len(open) > 0 {
+		return l, source.Errorf(open[len(open)-1], "{ not closed by } on this line")
 	}
 	return l, nil
 }
