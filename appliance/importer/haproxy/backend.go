@@ -294,6 +294,9 @@ func (m *mapper) backend(be *beState, fePort int) {
 	if l := be.allBackups; l != nil {
 		b.AllBackups = true
 	}
+	if s.Kind == "backend" {
+		m.proxyLogs(be.c)
+	}
 	// servers
 	var defaults serverParams
 	for _, l := range be.defServer {

@@ -2,12 +2,12 @@ package haproxy_test
 
 import (
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
 	"halb/appliance/importer"
+	"halb/appliance/importer/haproxy"
 	"halb/appliance/importer/source"
 )
 
@@ -15,12 +15,7 @@ import (
 // no error, and a result halb's validation takes (importer.Import checks
 // it with config.Parse).
 func TestCorpus(t *testing.T) {
-	files, err := filepath.Glob("../testdata/*/haproxy.cfg")
-	if err != nil {
-		t.Fatal(err)
-	}
-	more, _ := filepath.Glob("../testdata/*/*/haproxy.cfg")
-	files = append(files, more...)
+	files := haproxy.CorpusFiles()
 	if len(files) < 7 {
 		t.Fatalf("found %d corpus files, want the 7 of classic-pair, dual-master, vhosts, tcp-service, stick-tables", len(files))
 	}

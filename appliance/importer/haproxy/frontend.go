@@ -26,6 +26,7 @@ type feState struct {
 	code     int
 	headers  map[string]string
 	hdrLines []*Line
+	xfp      *Line // http-request set-header X-Forwarded-Proto
 }
 
 // bindInfo is one bind line.
@@ -78,8 +79,9 @@ func (m *mapper) frontendLine(fe *feState, l *Line, fromDefaults bool) bool {
 			return true
 		}
 		if l.Arg(1) == "set-header" || l.Arg(1) == "add-header" || l.Arg(1) == "del-header" {
-			if strings.EqualFold(l.Arg(2), "X-Forwarded-Proto") {
-				m.change(l, "halb sets X-Forwarded-Proto itself (forward_headers: x-forwarded-proto)", "")
+			if strings.EqualFold(l.Arg(2), "X-Forwarded-Proto") && l.Arg(1) != "del-header" {
+				fe.xfp = l
+				m.change(l, "forward_headers: x-forwarded-proto: halb writes http or https as the client's connection is, replacing the client's own", "")
 				return true
 			}
 		}
@@ -407,6 +409,17 @@ func (m *mapper) service(fe *feState) {
 		}
 	}
 	routes, _ := compile(rules, def)
+	for _, l := range fe.aclLines {
+		used := false
+		for _, r := range append(append([]*Line(nil), fe.rules...), fe.redirect) {
+			if r != nil && slices.ContainsFunc(r.Words[1:], func(w Word) bool { return strings.TrimLeft(w.Text, "!") == l.Arg(1) }) {
+				used = true
+			}
+		}
+		if !used {
+			m.note(l, "nothing: no use_backend rule halb maps uses it")
+		}
+	}
 	if mode == "http" && def == "" && len(routes) == 0 {
 		m.once(source.Dropped, s.Header.Pos(), s.Header.Raw, "no backend to send requests to (no default_backend and no use_backend halb can take): the section becomes no service", "")
 		return
@@ -443,36 +456,23 @@ func (m *mapper) service(fe *feState) {
 			svc.AccessLog = false
 		}
 	}
-	for _, l := range fe.c.logs {
-		m.change(l, "halb's log targets serve every service: this one became an observe.logs target", "")
-		m.globalLog(l)
-	}
+	m.proxyLogs(fe.c)
 	if mode == "http" {
-		ff := fe.c.forwardfor != nil
-		if !ff && len(svc.BackendNames()) > 0 {
-			all, some := true, false
-			for _, n := range svc.BackendNames() {
-				if b := m.backends[m.haproxyName(n)]; b != nil && b.c.forwardfor != nil {
-					some = true
-				} else {
-					all = false
-				}
-			}
-			if some && !all {
-				for _, n := range svc.BackendNames() {
-					if b := m.backends[m.haproxyName(n)]; b != nil && b.c.forwardfor != nil {
-						m.change(b.c.forwardfor, "halb adds X-Forwarded-For per service: every backend of service "+s.Name+" gets it", "")
-					}
-				}
-			}
-			ff = some
-		}
 		fh := []string{}
-		if ff {
-			fh = []string{config.ForwardFor}
+		for _, f := range []struct {
+			field string
+			opt   func(*common) *Line
+		}{
+			{config.ForwardFor, func(c *common) *Line { return c.forwardfor }},
+			{config.ForwardProto, func(*common) *Line { return fe.xfp }},
+			{config.Forwarded, func(c *common) *Line { return c.forwarded }},
+		} {
+			if m.forwards(fe, &svc, f.opt) {
+				fh = append(fh, f.field)
+			}
 		}
 		svc.ForwardHeaders = &fh
-		if !ff {
+		if len(fh) == 0 {
 			m.once(source.Note, s.Header.Pos(), s.Header.Raw, "forward_headers: [] (no option forwardfor: HAProxy added no X-Forwarded-For; halb's default would add X-Forwarded-For, X-Forwarded-Proto and Forwarded)", "")
 		}
 		if len(fe.headers) > 0 {
@@ -557,6 +557,40 @@ func (m *mapper) service(fe *feState) {
 	if fe.redirect != nil && len(plain) == 0 {
 		m.note(fe.redirect, "nothing: a TLS service needs no redirect to https")
 	}
+}
+
+// proxyLogs maps a section's own log lines (not "log global"): halb's
+// targets are node-wide.
+func (m *mapper) proxyLogs(c *common) {
+	for _, l := range c.logs {
+		m.change(l, "halb's log targets serve every service: this one is an observe.logs target", "")
+		m.globalLog(l)
+	}
+}
+
+// forwards reports whether the service adds a field HAProxy added by the
+// option opt gives (its frontend's, or its backends'); halb adds it per
+// service, so when only some backends had it, they are reported.
+func (m *mapper) forwards(fe *feState, svc *config.Service, opt func(*common) *Line) bool {
+	if opt(fe.c) != nil {
+		return true
+	}
+	all, some := true, false
+	for _, n := range svc.BackendNames() {
+		if b := m.backends[m.haproxyName(n)]; b != nil && opt(b.c) != nil {
+			some = true
+		} else {
+			all = false
+		}
+	}
+	if some && !all {
+		for _, n := range svc.BackendNames() {
+			if b := m.backends[m.haproxyName(n)]; b != nil && opt(b.c) != nil {
+				m.change(opt(b.c), "halb adds the field per service: every backend of service "+fe.sec.Name+" gets it", "")
+			}
+		}
+	}
+	return some
 }
 
 func maps(h map[string]string) map[string]string {

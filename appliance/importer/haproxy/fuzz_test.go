@@ -11,9 +11,7 @@ import (
 // FuzzParse: the parser and the mapping never panic, and a parse error
 // always names a line and column of the input.
 func FuzzParse(f *testing.F) {
-	files, _ := filepath.Glob("../testdata/*/haproxy.cfg")
-	more, _ := filepath.Glob("../testdata/*/*/haproxy.cfg")
-	for _, p := range append(files, more...) {
+	for _, p := range CorpusFiles() {
 		if b, err := os.ReadFile(p); err == nil {
 			f.Add(b)
 		}
@@ -46,4 +44,12 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// CorpusFiles lists the haproxy.cfg files of the shared corpus (cases,
+// and the nodes of pair cases).
+func CorpusFiles() []string {
+	files, _ := filepath.Glob("../testdata/*/haproxy.cfg")
+	more, _ := filepath.Glob("../testdata/*/*/haproxy.cfg")
+	return append(files, more...)
 }

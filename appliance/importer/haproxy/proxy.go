@@ -23,6 +23,7 @@ type common struct {
 	modeLine   *Line
 	timeouts   map[string]timed
 	forwardfor *Line
+	forwarded  *Line
 	accessLog  *Line
 	logs       []*Line
 	noLog      bool
@@ -175,6 +176,14 @@ func (m *mapper) commonOption(c *common, l *Line, opt string, no bool) bool {
 			}
 		}
 		return true
+	case "forwarded":
+		c.forwarded = l
+		if no {
+			c.forwarded = nil
+		} else if len(l.Words) > 2 {
+			m.change(l, "halb's Forwarded field is for=<client>;host=\"<Host>\";proto=http(s), without these parameters", "")
+		}
+		return true
 	case "httplog", "tcplog", "httpslog", "clf":
 		if no {
 			c.accessLog = nil
@@ -318,7 +327,14 @@ func (m *mapper) globalLog(l *Line) {
 		return
 	}
 	t := logTarget{address: netip.AddrPortFrom(ip, mustPort(port)).String(), facility: fac, tag: "haproxy", line: l}
-	_ = transport
+	for _, x := range m.logs {
+		if x.address == t.address {
+			if x.facility != t.facility {
+				m.change(l, "observe.logs has one syslog target per server: "+x.address+" keeps facility "+x.facility, "")
+			}
+			return
+		}
+	}
 	m.logs = append(m.logs, t)
 	if i < len(l.Words) {
 		m.change(l, "observe.logs syslog target: the level "+strings.Join(wordsText(l.Words[i:]), " ")+" is not filtered: halb sends every access record and its own log (streams access and daemon)", "")
