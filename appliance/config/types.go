@@ -591,12 +591,13 @@ type Backend struct {
 	// roundrobin, leastconn and random; source and uri are static (a weight
 	// change would move keys). 0..1h. Default: 0 (off).
 	SlowStart Duration `yaml:"slowstart,omitempty" json:"slowstart,omitempty"`
-	// AllBackups sends traffic to every backup server that is up, rather
-	// than to the first, while no non-backup server is up (HAProxy's
-	// option allbackups). Default: false.
-	AllBackups bool `yaml:"all_backups,omitempty" json:"all_backups,omitempty"`
 	// Servers are the real servers. Default: none (requests get 503).
 	Servers []Server `yaml:"servers,omitempty" json:"servers"`
+	// AllBackups balances new sessions over every usable backup server
+	// (by the backend's balance) while no other server is usable;
+	// otherwise only the first usable backup in config order takes them
+	// (HAProxy's option allbackups). Default: false.
+	AllBackups bool `yaml:"all_backups,omitempty" json:"all_backups,omitempty"`
 }
 
 // Sticky is session persistence: a cookie or the client's source address.
