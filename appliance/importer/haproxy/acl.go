@@ -110,6 +110,8 @@ type acl struct {
 	atoms       []atom
 	unsupported string
 	pos         source.Pos
+	sni         bool // tests the TLS server name (req.ssl_sni), for tcp mode
+	constant    bool // TRUE or FALSE: fits either mode
 }
 
 // clause is a conjunction: a region less the negated regions.
@@ -134,9 +136,9 @@ func parseACL(words []Word) (a acl, notes []aclFinding) {
 	fetch := strings.ToLower(words[0].Text)
 	switch fetch {
 	case "always_true", "true":
-		return acl{atoms: []atom{{}}, pos: a.pos}, nil
+		return acl{atoms: []atom{{}}, pos: a.pos, constant: true}, nil
 	case "always_false", "false":
-		return acl{pos: a.pos}, nil
+		return acl{pos: a.pos, constant: true}, nil
 	}
 	lower := false
 	if base, conv, ok := strings.Cut(fetch, ","); ok {
@@ -185,6 +187,11 @@ func parseACL(words []Word) (a acl, notes []aclFinding) {
 		subject = "path"
 		if s, ok := strings.CutPrefix(fetch, "path_"); ok && m == "" {
 			m = s
+		}
+	case fetch == "req_ssl_sni" || fetch == "req.ssl_sni" || fetch == "ssl_fc_sni":
+		subject, a.sni = "host", true
+		if m != "" && m != "str" && m != "end" {
+			return acl{unsupported: "matching the TLS server name by " + m + ": halb's sni_routes take a name or a *.suffix wildcard"}, nil
 		}
 	default:
 		f := strings.TrimPrefix(fetch, "req.")
@@ -304,7 +311,7 @@ const (
 
 // condition parses the words after if/unless into clauses, looking ACLs up
 // in acls (anonymous ones are parsed in place). unless negates the whole.
-func condition(words []Word, unless bool, acls map[string]*acl, note func(source.Pos, aclFinding)) ([]clause, string) {
+func condition(words []Word, unless, sni bool, acls map[string]*acl, note func(source.Pos, aclFinding)) ([]clause, string) {
 	// terms: OR of ANDs of literals
 	type lit struct {
 		a   *acl
@@ -353,9 +360,9 @@ func condition(words []Word, unless bool, acls map[string]*acl, note func(source
 			if a, ok = acls[w]; !ok {
 				switch strings.ToUpper(w) {
 				case "TRUE":
-					a = &acl{atoms: []atom{{}}}
+					a = &acl{atoms: []atom{{}}, constant: true}
 				case "FALSE":
-					a = &acl{}
+					a = &acl{constant: true}
 				default:
 					return nil, fmt.Sprintf("the ACL %q is not defined (or is one of HAProxy's predefined ACLs, which do not test the Host or the path)", w)
 				}
@@ -363,6 +370,12 @@ func condition(words []Word, unless bool, acls map[string]*acl, note func(source
 		}
 		if a.unsupported != "" {
 			return nil, a.unsupported
+		}
+		if a.sni != sni && !a.constant {
+			if sni {
+				return nil, "in tcp mode halb routes by the TLS server name only (sni_routes)"
+			}
+			return nil, "the TLS server name in http mode: halb routes http services by Host and path"
 		}
 		cur = append(cur, lit{a, neg})
 	}

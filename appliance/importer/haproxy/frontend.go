@@ -362,6 +362,7 @@ func (m *mapper) service(fe *feState) {
 		def = listenBackend
 	}
 	var rules []rule
+	var snis []config.SNIRoute
 	for _, l := range fe.rules {
 		name := l.Arg(1)
 		if strings.Contains(name, "%[") {
@@ -376,17 +377,13 @@ func (m *mapper) service(fe *feState) {
 		if target == "" {
 			continue
 		}
-		if mode == "tcp" {
-			m.drop(l, "use_backend in tcp mode: halb routes tcp services by TLS server name only (sni_routes), which the importer does not map", "write sni_routes")
-			continue
-		}
 		var cs []clause
 		why := ""
 		switch {
 		case len(l.Words) == 2:
 			cs = []clause{{}}
 		case l.Arg(2) == "if" || l.Arg(2) == "unless":
-			cs, why = condition(l.Words[3:], l.Arg(2) == "unless", fe.acls, func(p source.Pos, n aclFinding) {
+			cs, why = condition(l.Words[3:], l.Arg(2) == "unless", mode == "tcp", fe.acls, func(p source.Pos, n aclFinding) {
 				if n.change {
 					m.change(l, n.why, "")
 				} else {
@@ -398,6 +395,10 @@ func (m *mapper) service(fe *feState) {
 		}
 		if why != "" {
 			m.drop(l, why, "requests it would have sent to "+name+" go where the later rules or default_backend send them")
+			continue
+		}
+		if mode == "tcp" {
+			m.sniRoutes(l, target, cs, &snis)
 			continue
 		}
 		rules = append(rules, rule{backend: target, clauses: cs})
@@ -433,7 +434,7 @@ func (m *mapper) service(fe *feState) {
 	}
 	svc := config.Service{Mode: mode, Routes: routes, DefaultBackend: def}
 	if mode == "tcp" {
-		svc.Routes = nil
+		svc.Routes, svc.SNIRoutes = nil, snis
 	}
 	// timeouts: the frontend's own, and the backend side's from the
 	// default backend (HAProxy reads connect, server, queue and tunnel
@@ -556,6 +557,38 @@ func (m *mapper) service(fe *feState) {
 	}
 	if fe.redirect != nil && len(plain) == 0 {
 		m.note(fe.redirect, "nothing: a TLS service needs no redirect to https")
+	}
+}
+
+// sniRoutes maps a tcp-mode use_backend on the TLS server name onto
+// sni_routes: each clause one name, exact or "*.suffix".
+func (m *mapper) sniRoutes(l *Line, backend string, cs []clause, snis *[]config.SNIRoute) {
+	var add []config.SNIRoute
+	for _, c := range cs {
+		r := c.r
+		switch {
+		case r.pk != anyPath || r.hk == anyHost:
+			m.drop(l, "halb routes tcp connections by a TLS server name, each route one name", "")
+			return
+		case r.hk == exactHost && len(c.neg) == 0:
+			add = append(add, config.SNIRoute{SNI: r.host, Backend: backend})
+		case r.hk == domainHost && len(c.neg) == 1 && c.neg[0] == (region{hk: exactHost, host: r.host}):
+			m.change(l, "*."+r.host+": halb's wildcard matches one label under "+r.host+"; HAProxy's end match took any depth", "")
+			add = append(add, config.SNIRoute{SNI: "*." + r.host, Backend: backend})
+		default:
+			m.drop(l, "a negation or a domain match on the TLS server name: halb's sni_routes take a name or a *.suffix wildcard", "")
+			return
+		}
+	}
+	for _, a := range add {
+		if slices.ContainsFunc(*snis, func(x config.SNIRoute) bool { return strings.EqualFold(x.SNI, a.SNI) }) {
+			m.note(l, "nothing for "+a.SNI+": an earlier rule routes that name")
+			continue
+		}
+		*snis = append(*snis, a)
+	}
+	if len(add) > 0 {
+		m.note(l, "sni_routes (halb reads the ClientHello without terminating TLS; an exact name wins over a wildcard, whatever the rule order)")
 	}
 }
 

@@ -389,3 +389,28 @@ func TestRulesBounded(t *testing.T) {
 		t.Errorf("no rule dropped")
 	}
 }
+
+func TestSNIRoutes(t *testing.T) {
+	b := imp(t, `
+defaults
+  mode tcp
+frontend tls-pass
+  bind 192.168.1.10:443
+  tcp-request inspect-delay 5s
+  tcp-request content accept if { req_ssl_hello_type 1 }
+  acl app req_ssl_sni -i app.example.com
+  use_backend a if app || { req.ssl_sni -i app2.example.com }
+  use_backend b if { req.ssl_sni -m end .example.com }
+  use_backend b if { req.ssl_sni -i app.example.com }
+  use_backend b if { path_beg /x }
+  default_backend d
+`+backends)
+	got := fmt.Sprint(b.Config.Services[0].SNIRoutes)
+	if want := "[{app.example.com a} {app2.example.com a} {*.example.com b}]"; got != want {
+		t.Errorf("sni_routes %s, want %s\n%s", got, want, b.Report)
+	}
+	hasFinding(t, b, "use_backend b if { req.ssl_sni -m end", source.Changed, "one label")
+	hasFinding(t, b, "use_backend b if { path_beg", source.Dropped, "TLS server name only")
+	hasFinding(t, b, "tcp-request content accept", source.Note, "")
+	valid(t, b)
+}
