@@ -81,8 +81,12 @@ func (m *mapper) backendLine(be *beState, l *Line, fromDefaults bool) bool {
 		}
 		return false
 	case "http-request", "http-response", "http-after-response":
-		// a backend's rules; the frontend side took them for a listen
-		m.drop(l, "halb has no backend rules of that kind", "")
+		// a backend's rules; the frontend side took them for a listen,
+		// and takes those of a defaults section
+		if fromDefaults {
+			return false
+		}
+		m.drop(l, "halb has no backend rules of that kind (its response_headers and https_redirect are per service)", "")
 	case "dispatch", "source", "force-persist", "ignore-persist", "load-server-state-from-file", "persist", "http-send-name-header", "external-check", "tcp-response":
 		m.drop(l, "halb has no equivalent", "")
 	default:

@@ -3,7 +3,6 @@ package haproxy
 import (
 	"encoding/hex"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -40,11 +39,11 @@ func (m *mapper) cookie(l *Line, b *config.Backend, servers []srv) {
 		m.change(l, "without insert HAProxy read a cookie the servers set; halb inserts the cookie itself", "")
 	}
 	b.Sticky.Cookie = name
-	for _, sv := range servers {
+	for i, sv := range servers { // servers[i] made b.Servers[i]
 		switch {
 		case sv.p.cookie == "":
 			m.change(sv.line, "no cookie value: HAProxy did not keep clients on this server; halb's cookie names every server", "")
-		case sv.p.cookie != b.Servers[slices.IndexFunc(servers, func(x srv) bool { return x.line == sv.line })].Name:
+		case sv.p.cookie != b.Servers[i].Name:
 			m.change(sv.line, "cookie "+sv.p.cookie+": halb's cookie value is the server's name; clients holding the old value are placed afresh once", "")
 		}
 	}
