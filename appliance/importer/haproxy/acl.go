@@ -2,6 +2,7 @@ package haproxy
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"halb/appliance/config"
@@ -219,8 +220,8 @@ func parseACL(words []Word) (a acl, notes []aclFinding) {
 			if icase {
 				notes = append(notes, aclFinding{true, "-i: HAProxy matched the path in any case; halb matches it as written"})
 			}
-			if !strings.HasPrefix(v, "/") {
-				return acl{unsupported: fmt.Sprintf("the path %q does not start with /", v)}, nil
+			if !strings.HasPrefix(v, "/") || strings.ContainsAny(v, "?# \t\r\n") {
+				return acl{unsupported: fmt.Sprintf("the path %q does not start with / or holds a ?, # or white space", v)}, nil
 			}
 			switch m {
 			case "str":
@@ -281,23 +282,25 @@ func parseACL(words []Word) (a acl, notes []aclFinding) {
 	return a, notes
 }
 
-// validHost checks a host name as a route may hold it (behind a leading
-// dot, for domains).
+// validHost checks a host name as halb's validation takes one (RFC 1123
+// labels, the last not a number), lower or upper case.
 func validHost(h string) bool {
 	if h == "" || len(h) > 253 {
 		return false
 	}
-	for _, l := range strings.Split(h, ".") {
+	labels := strings.Split(h, ".")
+	for _, l := range labels {
 		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
 			return false
 		}
 		for _, r := range l {
-			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
 				return false
 			}
 		}
 	}
-	return true
+	_, err := strconv.Atoi(labels[len(labels)-1])
+	return err != nil
 }
 
 // maxClauses bounds the expansion of a condition, maxSteps the work of

@@ -143,14 +143,18 @@ func (m *mapper) serverArgs(p *serverParams, l *Line, i int) bool {
 		case "no-check":
 			p.check = false
 		case "inter":
-			if d, ok := dur(); ok {
+			if d, ok := dur(); ok && d <= 0 {
+				m.drop(l, "inter must be positive", "")
+			} else if ok {
 				p.inter = d
 			}
 		case "fastinter", "downinter":
 			arg()
 			m.change(l, w+": halb checks at one interval (health.interval), up or down", "")
 		case "rise", "fall", "port":
-			if n, ok := num(); ok {
+			if n, ok := num(); ok && (n < 1 || n > 65535) {
+				m.drop(l, w+" "+strconv.Itoa(n)+": out of range", "")
+			} else if ok {
 				*map[string]*int{"rise": &p.rise, "fall": &p.fall, "port": &p.port}[w] = n
 			}
 		case "weight":
@@ -168,7 +172,9 @@ func (m *mapper) serverArgs(p *serverParams, l *Line, i int) bool {
 		case "enabled":
 			p.disabled = false
 		case "maxconn":
-			if n, ok := num(); ok {
+			if n, ok := num(); ok && n < 0 {
+				m.drop(l, "maxconn "+strconv.Itoa(n)+": negative", "")
+			} else if ok {
 				p.maxconn = n
 			}
 		case "slowstart":
@@ -191,10 +197,10 @@ func (m *mapper) serverArgs(p *serverParams, l *Line, i int) bool {
 		case "verify":
 			p.verify = arg()
 		case "ca-file":
-			p.caFile = absPath(m.caBase, arg())
+			p.caFile = m.absPath(m.caBase, arg(), l)
 		case "sni":
 			v := arg()
-			if s, ok := strings.CutPrefix(v, "str("); ok && strings.HasSuffix(s, ")") {
+			if s, ok := strings.CutPrefix(v, "str("); ok && strings.HasSuffix(s, ")") && validHost(strings.TrimSuffix(s, ")")) {
 				p.sni = strings.TrimSuffix(s, ")")
 			} else {
 				m.drop(l, "sni "+v+": halb sends a fixed server name (tls.server_name)", "")
@@ -259,8 +265,8 @@ func serverAddress(a string, fePort int) (string, string) {
 	if ip, err := netip.ParseAddr(host); err == nil {
 		return netip.AddrPortFrom(ip, uint16(n)).String(), ""
 	}
-	if host == "" || strings.ContainsAny(host, ":/ ") {
-		return "", "the host " + host + " is not an IP address or a host name"
+	if !validHost(host) {
+		return "", "the host " + host + " is not an IP address or a host name halb takes (RFC 1123)"
 	}
 	return host + ":" + port, ""
 }
@@ -334,9 +340,6 @@ func (m *mapper) backend(be *beState, fePort int) {
 			m.note(l, "server "+name+" (halb names take letters, digits, -, _ and .; unique in the backend)")
 		}
 		sv := config.Server{Name: name, Address: addr, Weight: p.weight, MaxConn: p.maxconn, Backup: p.backup, Disabled: p.disabled}
-		if p.maxconn < 0 {
-			sv.MaxConn = 0
-		}
 		b.Servers = append(b.Servers, sv)
 		servers = append(servers, srv{p, l})
 		m.b.From(fmt.Sprintf("backends[%d].servers[%d]", len(m.b.Config.Backends), len(b.Servers)-1), l.Pos(), "server "+l.Arg(1))
@@ -352,6 +355,10 @@ func (m *mapper) backend(be *beState, fePort int) {
 		if sv.p.slowstart > b.SlowStart {
 			b.SlowStart = sv.p.slowstart
 		}
+	}
+	if b.SlowStart > config.Duration(time.Hour) {
+		b.SlowStart = config.Duration(time.Hour)
+		m.once(source.Changed, s.Header.Pos(), s.Header.Raw, "slowstart: halb ramps up over at most 1h", "")
 	}
 	for _, sv := range servers {
 		if sv.p.slowstart != b.SlowStart {

@@ -88,7 +88,7 @@ func (m *mapper) frontendLine(fe *feState, l *Line, fromDefaults bool) bool {
 		m.drop(l, "halb has no request rules of that kind", "")
 		return true
 	case "http-response", "http-after-response":
-		if (l.Arg(1) == "set-header" || l.Arg(1) == "add-header") && len(l.Words) == 4 && !strings.Contains(l.Arg(3), "%[") {
+		if (l.Arg(1) == "set-header" || l.Arg(1) == "add-header") && len(l.Words) == 4 && !strings.Contains(l.Arg(3), "%[") && isToken(l.Arg(2)) && !strings.ContainsAny(l.Arg(3), "\r\n\x00") {
 			fe.headers[l.Arg(2)] = l.Arg(3)
 			fe.hdrLines = append(fe.hdrLines, l)
 			if l.Arg(0) == "http-response" {
@@ -163,8 +163,8 @@ func (m *mapper) bind(l *Line) bindInfo {
 			bi.tls = true
 		case "crt":
 			i++
-			p := absPath(m.crtBase, l.Arg(i))
-			if strings.HasSuffix(p, "/") || filepath.Ext(p) == "" {
+			p := m.absPath(m.crtBase, l.Arg(i), l)
+			if strings.HasSuffix(p, "/") {
 				m.drop(l, "crt "+p+": a directory of certificates; halb names each certificate's files", "list each certificate under tls.certificates")
 				continue
 			}
@@ -202,7 +202,7 @@ func (m *mapper) bind(l *Line) bindInfo {
 			i++
 		case "ca-file":
 			i++
-			bi.clientCA = absPath(m.caBase, l.Arg(i))
+			bi.clientCA = m.absPath(m.caBase, l.Arg(i), l)
 		case "verify":
 			i++
 			bi.verify = l.Arg(i)

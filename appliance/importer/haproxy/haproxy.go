@@ -32,12 +32,14 @@ func Import(path string, b *source.Builder) error {
 		return err
 	}
 	m := newMapper(f, b)
+	m.path = path
 	m.run()
 	return nil
 }
 
 // mapper holds the state of one import.
 type mapper struct {
+	path     string // of haproxy.cfg
 	f        *File
 	b        *source.Builder
 	reported map[string]bool

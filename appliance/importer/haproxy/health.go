@@ -249,6 +249,18 @@ func (m *mapper) httpCheck(be *beState, h *config.Health, opt *Line) {
 		m.drop(opt, "the check URI "+uri+" does not start with /", "health.path: /")
 		uri = "/"
 	}
+	if !isToken(method) {
+		m.drop(opt, "the check method "+method+" is not a token", "health.method: GET")
+		method = "GET"
+	}
+	if strings.ContainsAny(h.Host, " \t\r\n/@") {
+		m.drop(opt, "the check Host "+h.Host+" is not a host[:port]", "")
+		h.Host = ""
+	}
+	if strings.ContainsAny(uri, " \t\r\n") {
+		m.drop(opt, "the check URI holds white space", "health.path: /")
+		uri = "/"
+	}
 	h.Method, h.Path = method, uri
 	var sc config.StatusCodes
 	_ = sc.UnmarshalText([]byte(expect))
@@ -333,4 +345,17 @@ func (m *mapper) tcpCheck(be *beState, h *config.Health) {
 			m.drop(l, "tcp-check "+l.Arg(1)+" is not supported", "")
 		}
 	}
+}
+
+// isToken reports whether s is an RFC 9110 token (a method, a field name).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r > 126 || r <= 32 || strings.ContainsRune(`()<>@,;:\"/[]?={}`, r) {
+			return false
+		}
+	}
+	return true
 }

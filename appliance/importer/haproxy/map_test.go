@@ -414,3 +414,39 @@ frontend tls-pass
 	hasFinding(t, b, "tcp-request content accept", source.Note, "")
 	valid(t, b)
 }
+
+// TestEdgeValuesValidate: values halb's validation refuses are reported
+// and left out (or clamped), so the import as a whole still validates.
+func TestEdgeValuesValidate(t *testing.T) {
+	b := imp(t, `
+global
+  crt-base certs
+defaults
+  mode http
+  timeout client 0
+frontend f
+  bind :443 ssl crt site.pem
+  acl q path /a?b
+  use_backend x if q
+  http-response set-header "Bad Name" v
+  default_backend x
+backend x
+  option httpchk "GE T" /h
+  server a web_1.example.com:80 check inter 0 rise 0
+  server b 10.0.0.2:80 slowstart 2h sni str(bad_name)
+  server c 10.1:80
+  server d 10.0.0.4:80 maxconn -5
+`)
+	valid(t, b)
+	crt := b.Config.Services[0].TLS.Certificates[0]
+	if !strings.HasPrefix(crt.Cert, "/") || !strings.HasSuffix(crt.Cert, "/certs/site.crt") {
+		t.Errorf("cert %+v", crt)
+	}
+	hasFinding(t, b, "bind :443", source.Changed, "is relative")
+	hasFinding(t, b, "server a", source.Dropped, "web_1.example.com")
+	hasFinding(t, b, "server a", source.Dropped, "inter must be positive")
+	hasFinding(t, b, "server c", source.Dropped, "10.1")
+	hasFinding(t, b, "timeout client 0", source.Dropped, "at least 1ms")
+	hasFinding(t, b, "use_backend x if q", source.Dropped, "holds a ?")
+	hasFinding(t, b, "backend x", source.Changed, "at most 1h")
+}

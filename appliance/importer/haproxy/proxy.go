@@ -364,12 +364,23 @@ func wordsText(ws []Word) []string {
 	return out
 }
 
-// absPath makes a crt or ca-file path absolute from its base.
-func absPath(base, p string) string {
-	if p == "" || strings.HasPrefix(p, "/") || base == "" {
+// absPath makes a crt or ca-file path absolute: from its base (crt-base,
+// ca-base), else from the directory of haproxy.cfg (HAProxy resolved it
+// from its working directory; halb takes absolute paths only).
+func (m *mapper) absPath(base, p string, l *Line) string {
+	if p == "" || strings.HasPrefix(p, "/") {
 		return p
 	}
-	return filepath.Join(base, p)
+	if strings.HasPrefix(base, "/") {
+		return filepath.Join(base, p)
+	}
+	dir, err := filepath.Abs(filepath.Dir(m.path))
+	if err != nil {
+		dir = "/etc/haproxy"
+	}
+	a := filepath.Join(dir, base, p)
+	m.change(l, p+" is relative: halb takes "+a+" (from the directory of haproxy.cfg; HAProxy resolved it from its working directory)", "")
+	return a
 }
 
 // proxy reads a frontend, backend or listen section.
