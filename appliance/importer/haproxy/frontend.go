@@ -502,7 +502,11 @@ func (m *mapper) service(fe *feState) {
 		}
 		for _, bi := range binds {
 			for _, a := range bi.addrs {
-				if !slices.Contains(sv.Listen, a) {
+				switch other, dup := m.listens[a]; {
+				case dup && other != name:
+					m.drop(bi.line, a+" is already a listen address of service "+other+" (HAProxy shared it with SO_REUSEPORT; halb listens once per address)", "")
+				case !dup:
+					m.listens[a] = name
 					sv.Listen = append(sv.Listen, a)
 				}
 			}
@@ -519,6 +523,9 @@ func (m *mapper) service(fe *feState) {
 		}
 		if sv.AcceptProxy != nil {
 			m.note(binds[0].line, "accept_proxy: [0.0.0.0/0, ::/0]: every client must send a PROXY header, as HAProxy's accept-proxy")
+		}
+		if len(sv.Listen) == 0 {
+			return
 		}
 		if tls {
 			sv.TLS = m.serviceTLS(binds)

@@ -54,11 +54,12 @@ type mapper struct {
 	names    map[string]string // HAProxy backend name → halb backend name
 	hnames   map[string]string // halb backend name → HAProxy backend name
 	svcNames map[string]bool   // halb service names taken
+	listens  map[string]string // listen address → service
 }
 
 func newMapper(f *File, b *source.Builder) *mapper {
 	return &mapper{f: f, b: b, reported: map[string]bool{}, used: map[*Line]bool{},
-		backends: map[string]*beState{}, names: map[string]string{}, hnames: map[string]string{}, svcNames: map[string]bool{}}
+		backends: map[string]*beState{}, names: map[string]string{}, hnames: map[string]string{}, svcNames: map[string]bool{}, listens: map[string]string{}}
 }
 
 // finding reporters that say a defaults line's finding once, however
