@@ -14,6 +14,10 @@ import (
 // cookie maps "cookie NAME insert ..." onto sticky.cookie.
 func (m *mapper) cookie(l *Line, b *config.Backend, servers []srv) {
 	name := l.Arg(1)
+	if !isToken(name) {
+		m.drop(l, "the cookie name "+name+" is not a token", "")
+		return
+	}
 	insert := false
 	for i := 2; i < len(l.Words); i++ {
 		switch w := l.Arg(i); w {
