@@ -306,6 +306,11 @@ func (m *mapper) backend(be *beState, fePort int) {
 	}
 	if s.Kind == "backend" {
 		m.proxyLogs(be.c)
+		for name, t := range be.c.timeouts {
+			if timeoutKeys[name].frontend && own(s, t.line) {
+				m.drop(t.line, "HAProxy reads timeout "+name+" on the frontend side only (it ignored it in a backend)", "")
+			}
+		}
 	}
 	// servers
 	var defaults serverParams
@@ -500,4 +505,15 @@ func (m *mapper) stick(be *beState, b *config.Backend) {
 	default:
 		b.Sticky.Expire = config.Duration(expire)
 	}
+}
+
+// own reports whether l is one of section s's own lines (not a defaults
+// line it read).
+func own(s *Section, l *Line) bool {
+	for i := range s.Lines {
+		if &s.Lines[i] == l {
+			return true
+		}
+	}
+	return false
 }

@@ -234,6 +234,15 @@ func splitLine(path string, n int, text string) (Line, error) {
 				env = append(env, name)
 				w.WriteString(text[i : i+j+1])
 				i += j
+			case c == '$' && i+1 < len(text) && (isAlpha(text[i+1]) || text[i+1] == '_'):
+				// the older "$VAR" form
+				j := i + 1
+				for j < len(text) && (isAlpha(text[j]) || text[j] == '_' || text[j] >= '0' && text[j] <= '9') {
+					j++
+				}
+				env = append(env, text[i+1:j])
+				w.WriteString(text[i:j])
+				i = j - 1
 			default:
 				w.WriteByte(c)
 			}
@@ -276,6 +285,8 @@ func splitLine(path string, n int, text string) (Line, error) {
 	}
 	return l, nil
 }
+
+func isAlpha(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
 
 func isHex(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'

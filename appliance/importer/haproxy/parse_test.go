@@ -55,6 +55,9 @@ func TestSplitLineEnv(t *testing.T) {
 	if len(l.Words[1].Env) != 1 || l.Words[1].Env[0] != "VIP" || l.Words[1].Text != "${VIP}:80" {
 		t.Errorf("word 1 = %+v, want env VIP", l.Words[1])
 	}
+	if l, _ := splitLine("f", 1, `x "$HOME/a"`); len(l.Words[1].Env) != 1 || l.Words[1].Env[0] != "HOME" {
+		t.Errorf("$HOME: %+v", l.Words[1])
+	}
 	if len(l.Words[2].Env) != 0 {
 		t.Errorf("single quotes expand nothing: %+v", l.Words[2])
 	}
