@@ -2,7 +2,6 @@ package haproxy
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 
 	"halb/appliance/config"
@@ -299,8 +298,14 @@ func validHost(h string) bool {
 			}
 		}
 	}
-	_, err := strconv.Atoi(labels[len(labels)-1])
-	return err != nil
+	// the last label is not a number (decimal, or 0x hex as inet_aton
+	// reads it): such a name looks like an IP address
+	last := strings.ToLower(labels[len(labels)-1])
+	digits := "0123456789"
+	if h, ok := strings.CutPrefix(last, "0x"); ok {
+		last, digits = h, "0123456789abcdef"
+	}
+	return strings.Trim(last, digits) != ""
 }
 
 // maxClauses bounds the expansion of a condition, maxSteps the work of
