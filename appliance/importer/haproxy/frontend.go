@@ -3,6 +3,7 @@ package haproxy
 import (
 	"fmt"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -164,17 +165,20 @@ func (m *mapper) bind(l *Line) bindInfo {
 		case "crt":
 			i++
 			p := m.absPath(m.crtBase, l.Arg(i), l)
-			if strings.HasSuffix(p, "/") {
-				m.drop(l, "crt "+p+": a directory of certificates; halb names each certificate's files", "list each certificate under tls.certificates")
-				continue
+			pems := []string{p}
+			if st, err := os.Stat(p); strings.HasSuffix(p, "/") || err == nil && st.IsDir() {
+				// a directory: HAProxy loads every file in it; the
+				// importer lists the .pem files there now
+				pems, _ = filepath.Glob(filepath.Join(p, "*.pem"))
+				if len(pems) == 0 {
+					m.drop(l, "crt "+p+": a directory of certificates that the importer cannot list here (no .pem files)", "list each certificate under tls.certificates")
+					continue
+				}
+				m.change(l, fmt.Sprintf("crt %s: a directory; the importer took the %d .pem files in it now (HAProxy loads whatever it holds when it starts)", p, len(pems)), "")
 			}
-			base := strings.TrimSuffix(p, filepath.Ext(p))
-			name := certName(filepath.Base(base))
-			for slices.ContainsFunc(bi.certs, func(c config.TLSCertificate) bool { return c.Name == name }) {
-				name += "-2"
+			for _, p := range pems {
+				m.pemCert(&bi, l, p)
 			}
-			bi.certs = append(bi.certs, config.TLSCertificate{Name: name, Cert: base + ".crt", Key: base + ".key"})
-			m.change(l, "crt "+p+": HAProxy's PEM holds the certificate and its key; halb reads them from two files", "split the PEM: the CERTIFICATE blocks into "+base+".crt, the key into "+base+".key")
 		case "crt-list":
 			i++
 			m.drop(l, "crt-list: halb names each certificate's files", "list each certificate under tls.certificates")
@@ -227,6 +231,17 @@ func (m *mapper) bind(l *Line) bindInfo {
 	return bi
 }
 
+// pemCert adds the certificate of HAProxy's PEM file p to bi.
+func (m *mapper) pemCert(bi *bindInfo, l *Line, p string) {
+	base := strings.TrimSuffix(p, filepath.Ext(p))
+	name := certName(filepath.Base(base))
+	for n := 2; slices.ContainsFunc(bi.certs, func(c config.TLSCertificate) bool { return c.Name == name }); n++ {
+		name = fmt.Sprintf("%s-%d", certName(filepath.Base(base)), n)
+	}
+	bi.certs = append(bi.certs, config.TLSCertificate{Name: name, Cert: base + ".crt", Key: base + ".key"})
+	m.change(l, "crt "+p+": HAProxy's PEM holds the certificate and its key; halb reads them from two files", "split the PEM: the CERTIFICATE blocks into "+base+".crt, the key into "+base+".key")
+}
+
 // certName makes a certificate name from a file name.
 func certName(s string) string {
 	var b strings.Builder
@@ -239,8 +254,8 @@ func certName(s string) string {
 	if n == "" {
 		n = "cert"
 	}
-	if len(n) > 60 {
-		n = n[:60]
+	if len(n) > 56 { // room for a "-NNNNN" that makes it unique
+		n = n[:56]
 	}
 	return n
 }

@@ -450,3 +450,20 @@ backend x
 	hasFinding(t, b, "use_backend x if q", source.Dropped, "holds a ?")
 	hasFinding(t, b, "backend x", source.Changed, "at most 1h")
 }
+
+func TestCertDirectory(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []string{"b.example.com.pem", "a.example.com.pem", "README"} {
+		os.WriteFile(filepath.Join(dir, n), nil, 0o600)
+	}
+	b := imp(t, "frontend f\n  mode http\n  bind :443 ssl crt "+dir+"/\n  default_backend x\nbackend x\n  server s 10.0.0.1:80\n")
+	var got []string
+	for _, c := range b.Config.Services[0].TLS.Certificates {
+		got = append(got, c.Name+"="+strings.TrimPrefix(c.Cert, dir))
+	}
+	if strings.Join(got, " ") != "a.example.com=/a.example.com.crt b.example.com=/b.example.com.crt" {
+		t.Errorf("certificates %q", got)
+	}
+	hasFinding(t, b, "bind :443", source.Changed, "a directory")
+	valid(t, b)
+}
