@@ -28,6 +28,7 @@ type feState struct {
 	headers  map[string]string
 	hdrLines []*Line
 	xfp      *Line // http-request set-header X-Forwarded-Proto
+	afterHdr map[string]bool // response field set by http-after-response
 }
 
 // bindInfo is one bind line.
@@ -91,6 +92,7 @@ func (m *mapper) frontendLine(fe *feState, l *Line, fromDefaults bool) bool {
 	case "http-response", "http-after-response":
 		if (l.Arg(1) == "set-header" || l.Arg(1) == "add-header") && len(l.Words) == 4 && !strings.Contains(l.Arg(3), "%[") && isToken(l.Arg(2)) && !strings.ContainsAny(l.Arg(3), "\r\n\x00") {
 			fe.headers[l.Arg(2)] = l.Arg(3)
+			fe.afterHdr[l.Arg(2)] = l.Arg(0) == "http-after-response"
 			fe.hdrLines = append(fe.hdrLines, l)
 			if l.Arg(0) == "http-response" {
 				m.change(l, "response_headers: halb sets the field on its own error responses too (as http-after-response)", "")
@@ -549,6 +551,16 @@ func (m *mapper) service(fe *feState) {
 			switch fe.redirIf {
 			case "", "unless { ssl_fc }", "if !{ ssl_fc }", "if ! { ssl_fc }":
 				sv.HTTPSRedirect = fe.code
+				// HAProxy's redirects got the http-after-response
+				// fields only, not http-response's
+				for k := range sv.ResponseHeaders {
+					if !fe.afterHdr[k] {
+						delete(sv.ResponseHeaders, k)
+					}
+				}
+				if len(sv.ResponseHeaders) == 0 {
+					sv.ResponseHeaders = nil
+				}
 				sv.Routes, sv.DefaultBackend = nil, def
 				if def == "" && len(routes) > 0 {
 					sv.DefaultBackend = routes[0].Backend

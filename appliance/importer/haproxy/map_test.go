@@ -286,6 +286,7 @@ frontend "site:80" from web
   bind 10.0.0.10:8080 accept-proxy
   http-request redirect scheme https unless { ssl_fc }
   http-after-response set-header X-LB lb1
+  http-response set-header X-R r
   http-request deny if { src 10.9.9.9 }
   default_backend app
 frontend plain
@@ -304,6 +305,9 @@ peers mypeers
 	plain, tls, other := svcs[0], svcs[1], svcs[2]
 	if plain.Name != "site_80" || tls.Name != "site_80-tls" || plain.HTTPSRedirect != 302 || tls.HTTPSRedirect != 0 {
 		t.Errorf("services %s %s redirect %d %d", plain.Name, tls.Name, plain.HTTPSRedirect, tls.HTTPSRedirect)
+	}
+	if _, ok := plain.ResponseHeaders["X-R"]; ok || tls.ResponseHeaders["X-R"] != "r" || tls.ResponseHeaders["X-LB"] != "lb1" {
+		t.Errorf("response headers: plain %v (a redirect got no http-response fields), tls %v", plain.ResponseHeaders, tls.ResponseHeaders)
 	}
 	if strings.Join(plain.Listen, ",") != ":80,10.0.0.10:8080" || strings.Join(plain.AcceptProxy, ",") != "0.0.0.0/0,::/0" {
 		t.Errorf("plain %+v", plain)

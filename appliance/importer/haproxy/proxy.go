@@ -393,7 +393,7 @@ func (m *mapper) proxy(s *Section) {
 	var fe *feState
 	var be *beState
 	if s.Kind != "backend" {
-		fe = &feState{sec: s, c: c, acls: map[string]*acl{}, headers: map[string]string{}}
+		fe = &feState{sec: s, c: c, acls: map[string]*acl{}, headers: map[string]string{}, afterHdr: map[string]bool{}}
 		m.feOrder = append(m.feOrder, fe)
 	}
 	if s.Kind != "frontend" {
