@@ -27,7 +27,7 @@ type feState struct {
 	code     int
 	headers  map[string]string
 	hdrLines []*Line
-	xfp      *Line // http-request set-header X-Forwarded-Proto
+	xfp      *Line           // http-request set-header X-Forwarded-Proto
 	afterHdr map[string]bool // response field set by http-after-response
 }
 
