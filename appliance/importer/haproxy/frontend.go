@@ -166,6 +166,10 @@ func (m *mapper) bind(l *Line) bindInfo {
 			bi.tls = true
 		case "crt":
 			i++
+			if l.Arg(i) == "" {
+				m.drop(l, "crt without a path", "")
+				continue
+			}
 			p := m.absPath(m.crtBase, l.Arg(i), l)
 			pems := []string{p}
 			if st, err := os.Stat(p); strings.HasSuffix(p, "/") || err == nil && st.IsDir() {

@@ -55,6 +55,7 @@ type mapper struct {
 	hnames   map[string]string // halb backend name → HAProxy backend name
 	svcNames map[string]bool   // halb service names taken
 	listens  map[string]string // listen address → service
+	logTag   string            // global log-tag
 }
 
 func newMapper(f *File, b *source.Builder) *mapper {

@@ -269,6 +269,7 @@ func TestFrontends(t *testing.T) {
 global
   crt-base /etc/haproxy/certs
   log 10.0.0.9 local3
+  log-tag lb
 defaults web
   mode http
   option forwardfor
@@ -325,7 +326,7 @@ peers mypeers
 	if be.Balance != "leastconn" || !be.AllBackups {
 		t.Errorf("backend %+v: want the web defaults", be)
 	}
-	if l := b.Config.Observe.Logs; len(l) != 1 || l[0].Address != "10.0.0.9:514" || l[0].Facility != "local3" {
+	if l := b.Config.Observe.Logs; len(l) != 1 || l[0].Address != "10.0.0.9:514" || l[0].Facility != "local3" || l[0].Tag != "lb" {
 		t.Errorf("logs %+v", l)
 	}
 	hasFinding(t, b, "bind :443", source.Changed, "two files")

@@ -1,6 +1,7 @@
 package haproxy
 
 import (
+	"cmp"
 	"net/netip"
 	"path/filepath"
 	"strconv"
@@ -257,10 +258,13 @@ func (m *mapper) global(s *Section) {
 			}
 		case kw == "log-send-hostname" || kw == "log-tag":
 			if kw == "log-tag" {
-				for k := range m.logs {
-					m.logs[k].tag = l.Arg(1)
+				tag := l.Arg(1)
+				if tag == "" || len(tag) > 48 || strings.ContainsFunc(tag, func(r rune) bool { return r <= ' ' || r > '~' }) {
+					m.drop(l, "halb's tags are 1..48 printable ASCII characters", "")
+					continue
 				}
-				m.note(l, "observe.logs[].tag")
+				m.logTag = tag
+				m.note(l, "observe.logs[].tag of the syslog targets")
 			} else {
 				m.note(l, "nothing: halb's RFC 5424 messages carry the host name")
 			}
@@ -270,13 +274,17 @@ func (m *mapper) global(s *Section) {
 			m.drop(l, "unknown directive in global", "")
 		}
 	}
+	if m.logTag != "" {
+		for i := range m.b.Config.Observe.Logs {
+			m.b.Config.Observe.Logs[i].Tag = m.logTag
+		}
+	}
 }
 
 // logTarget is a syslog target of the global section.
 type logTarget struct {
 	address  string
 	facility string
-	tag      string
 	line     *Line
 }
 
@@ -326,7 +334,7 @@ func (m *mapper) globalLog(l *Line) {
 		m.drop(l, "the facility "+fac+" is not one halb knows", "")
 		return
 	}
-	t := logTarget{address: netip.AddrPortFrom(ip, mustPort(port)).String(), facility: fac, tag: "haproxy", line: l}
+	t := logTarget{address: netip.AddrPortFrom(ip, mustPort(port)).String(), facility: fac, line: l}
 	for _, x := range m.logs {
 		if x.address == t.address {
 			if x.facility != t.facility {
@@ -343,7 +351,7 @@ func (m *mapper) globalLog(l *Line) {
 	}
 	m.b.Config.Observe.Logs = append(m.b.Config.Observe.Logs, config.LogTarget{
 		Name: "syslog" + strconv.Itoa(len(m.b.Config.Observe.Logs)), To: "syslog", Streams: []string{"access", "daemon"},
-		Address: t.address, Facility: fac, Tag: "haproxy", Transport: transport,
+		Address: t.address, Facility: fac, Tag: cmp.Or(m.logTag, "haproxy"), Transport: transport, // a later log-tag in global replaces it
 	})
 	m.b.From("observe.logs["+strconv.Itoa(len(m.b.Config.Observe.Logs)-1)+"]", l.Pos(), "log "+l.Arg(1))
 }
