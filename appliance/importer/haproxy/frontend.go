@@ -471,6 +471,22 @@ func (m *mapper) service(fe *feState) {
 		}
 	}
 	m.timeoutDiffs(fe, &svc)
+	// HAProxy's fallbacks: without timeout http-request a request head
+	// had timeout client between its chunks; without timeout
+	// http-keep-alive an idle connection had http-request, else client
+	if t := &svc.Timeouts; mode == "http" && t.Client > 0 {
+		_, hr := fe.c.timeouts["http-request"]
+		_, ka := fe.c.timeouts["http-keep-alive"]
+		if !hr {
+			t.HTTPRequest = t.Client
+		}
+		if !ka {
+			t.HTTPKeepAlive = t.HTTPRequest
+		}
+		if !hr || !ka {
+			m.once(source.Note, s.Header.Pos(), s.Header.Raw, fmt.Sprintf("timeouts http_request %s and http_keep_alive %s: HAProxy's fallbacks when they are not set (http-request: timeout client; http-keep-alive: http-request)", t.HTTPRequest, t.HTTPKeepAlive), "")
+		}
+	}
 	if fe.c.accessLog != nil {
 		svc.AccessLog = true
 		m.change(fe.c.accessLog, "access_log: true: halb writes its own access record (client, backend, server, status, bytes, HAProxy's timings and termination state), not HAProxy's format", "")

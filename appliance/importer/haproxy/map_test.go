@@ -316,6 +316,9 @@ peers mypeers
 	if tls.TLS == nil || len(tls.TLS.Certificates) != 2 || tls.TLS.Certificates[0] != (config.TLSCertificate{Name: "site", Cert: "/etc/haproxy/certs/site.crt", Key: "/etc/haproxy/certs/site.key"}) || tls.TLS.MinVersion != "1.3" {
 		t.Errorf("tls %+v", tls.TLS)
 	}
+	if plain.Timeouts.HTTPRequest != config.Duration(20e9) || plain.Timeouts.HTTPKeepAlive != config.Duration(20e9) {
+		t.Errorf("timeouts %+v: want HAProxy's fallbacks to timeout client", plain.Timeouts)
+	}
 	if plain.Timeouts.Client != config.Duration(20e9) || plain.Timeouts.Server != config.Duration(40e9) || !plain.AccessLog || *plain.ForwardHeaders == nil || (*plain.ForwardHeaders)[0] != "x-forwarded-for" || plain.ResponseHeaders["X-LB"] != "lb1" {
 		t.Errorf("plain %+v", plain)
 	}
