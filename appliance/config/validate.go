@@ -295,6 +295,12 @@ func checkHost(host string, names bool) (netip.Addr, string) {
 	return netip.Addr{}, ""
 }
 
+// ValidDNSName reports whether s is a DNS name (RFC 1123 labels) that
+// cannot be read as an IP address (its last label is not a number).
+func ValidDNSName(s string) bool {
+	return validHostname(s) && !numericLabel(s[strings.LastIndexByte(strings.TrimSuffix(s, "."), '.')+1:])
+}
+
 // looksLikeIP reports whether host was meant as an IP literal: it holds a
 // colon (IPv6), or each of its dot-separated parts is a number, in decimal
 // or 0x hex (the forms inet_aton takes).
@@ -714,7 +720,7 @@ func (v *validator) services(c *Config, backends map[string]bool) {
 			if s.Mode == "tcp" {
 				v.errf(p, "needs mode: http")
 			}
-			if !validCookieName(k) {
+			if !ValidToken(k) {
 				v.errf(p, "%q is not a valid field name", k)
 			}
 			if strings.ContainsAny(s.ResponseHeaders[k], "\r\n\x00") {
@@ -891,7 +897,7 @@ func (v *validator) backends(c *Config) {
 		v.uniqueName(path, b.Name, seen)
 		v.oneOf(path+".balance", b.Balance, Balances)
 		if b.Sticky.Cookie != "" {
-			if !validCookieName(b.Sticky.Cookie) {
+			if !ValidToken(b.Sticky.Cookie) {
 				v.errf(path+".sticky.cookie", "%q is not a valid cookie name", b.Sticky.Cookie)
 			}
 			if b.Sticky.Source {
@@ -963,7 +969,7 @@ func (v *validator) backends(c *Config) {
 		if h.Verify && h.Check != "https" {
 			v.errf(hp+".verify", "applies to check: https only")
 		}
-		if h.Method != "" && !validCookieName(h.Method) {
+		if h.Method != "" && !ValidToken(h.Method) {
 			v.errf(hp+".method", "%q is not a method token", h.Method)
 		}
 		if h.Host != "" && strings.ContainsAny(h.Host, " \t\r\n/@") {
@@ -988,8 +994,9 @@ func (v *validator) backends(c *Config) {
 	}
 }
 
-// validCookieName checks an RFC 6265 cookie-name (an RFC 9110 token).
-func validCookieName(s string) bool {
+// ValidToken checks an RFC 9110 token: a cookie name (RFC 6265), a
+// method, a header field name.
+func ValidToken(s string) bool {
 	if s == "" {
 		return false
 	}

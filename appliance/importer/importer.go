@@ -56,7 +56,9 @@ func Import(o Options) (*Result, error) {
 		}
 	}
 	if o.Keepalived != "" {
-		if err := keepalived.Import(o.Keepalived, b); err != nil {
+		// keepalived's config id (-i) defaults to the host name's first
+		// label: the node name decides its conditional (@id) lines.
+		if err := keepalived.ImportAs(o.Keepalived, o.NodeName, b); err != nil {
 			return nil, err
 		}
 	}
@@ -128,11 +130,7 @@ func comment(n *yaml.Node, path string, origins map[string]string) {
 		for i, e := range n.Content {
 			p := path + "[" + strconv.Itoa(i) + "]"
 			if o, ok := origins[p]; ok {
-				if e.Kind == yaml.MappingNode && len(e.Content) > 0 {
-					e.Content[0].HeadComment = o
-				} else {
-					e.HeadComment = o
-				}
+				e.HeadComment = o
 			}
 			comment(e, p, origins)
 		}
@@ -144,3 +142,31 @@ var indexRE = regexp.MustCompile(`\[\d+\]`)
 // Shape reduces a config path to its shape ("backends[].servers[]"), for
 // tests and for the pair comparison.
 func Shape(path string) string { return indexRE.ReplaceAllString(path, "[]") }
+
+// ImportPair imports both nodes of a pair and checks that their shared
+// parts (everything but the per-node keys: node, priority, unicast peers,
+// ...) line up, as halb's peer sync needs: each difference is a Changed
+// finding in both reports, since on pairing one node's shared part replaces
+// the other's.
+func ImportPair(a, b Options) (*Result, *Result, error) {
+	ra, err := Import(a)
+	if err != nil {
+		return nil, nil, err
+	}
+	rb, err := Import(b)
+	if err != nil {
+		return nil, nil, err
+	}
+	if ra.Config.Node.Name == rb.Config.Node.Name {
+		return nil, nil, fmt.Errorf("import: both nodes are named %q: give --node-name and --peer-node-name", ra.Config.Node.Name)
+	}
+	pos := source.Pos{File: ra.Config.Node.Name + "+" + rb.Config.Node.Name}
+	for _, ch := range config.Diff(config.ClusterPart(ra.Config), config.ClusterPart(rb.Config)) {
+		f := source.Finding{Pos: pos, Kind: source.Changed, Directive: "shared part differs: " + ch.String(),
+			Why:     fmt.Sprintf("the nodes' configs differ here; once paired, halb keeps one shared part for both (%s's at pairing: `halbctl pair join` on %s)", ra.Config.Node.Name, rb.Config.Node.Name),
+			Instead: "make both nodes' files agree before importing, or check that " + ra.Config.Node.Name + "'s version is the one to keep"}
+		ra.Report.Findings = append(ra.Report.Findings, f)
+		rb.Report.Findings = append(rb.Report.Findings, f)
+	}
+	return ra, rb, nil
+}

@@ -247,6 +247,7 @@ func parseACL(words []Word) (a acl, notes []aclFinding) {
 			h = strings.ToLower(h)
 			switch m {
 			case "str":
+				notes = append(notes, aclFinding{true, portNote(h)})
 				at.r = region{hk: exactHost, host: h}
 			case "dom":
 				notes = append(notes, aclFinding{true, "hdr_dom matched " + h + " as dot-delimited words anywhere in the Host (" + h + ".other.net too); halb's \"." + h + "\" matches " + h + " and the names under it"})
@@ -255,6 +256,7 @@ func parseACL(words []Word) (a acl, notes []aclFinding) {
 				if d, ok := strings.CutPrefix(h, "."); ok {
 					// every name under d, not d itself: exact as a domain less its apex
 					h = d
+					notes = append(notes, aclFinding{true, portNote("." + d)})
 					at = atom{r: region{hk: domainHost, host: d}, except: []region{{hk: exactHost, host: d}}}
 				} else {
 					notes = append(notes, aclFinding{true, "hdr_end " + h + " matched any Host ending so (x" + h + " too); halb's \"." + h + "\" matches " + h + " and the names under it"})
@@ -281,32 +283,16 @@ func parseACL(words []Word) (a acl, notes []aclFinding) {
 	return a, notes
 }
 
-// validHost checks a host name as halb's validation takes one (RFC 1123
-// labels, the last not a number), lower or upper case.
-func validHost(h string) bool {
-	if h == "" || len(h) > 253 {
-		return false
-	}
-	labels := strings.Split(h, ".")
-	for _, l := range labels {
-		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
-			return false
-		}
-		for _, r := range l {
-			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
-				return false
-			}
-		}
-	}
-	// the last label is not a number (decimal, or 0x hex as inet_aton
-	// reads it): such a name looks like an IP address
-	last := strings.ToLower(labels[len(labels)-1])
-	digits := "0123456789"
-	if h, ok := strings.CutPrefix(last, "0x"); ok {
-		last, digits = h, "0123456789abcdef"
-	}
-	return strings.Trim(last, digits) != ""
+// portNote says how a Host with a port fares: HAProxy compared the whole
+// header, halb compares the host name without the port.
+func portNote(h string) string {
+	return "HAProxy compared the whole Host header, so a request whose Host carries a port (" + strings.TrimPrefix(h, ".") +
+		":8080) did not match " + h + "; halb compares the host name without its port"
 }
+
+// validHost checks a host name as halb's validation takes one (RFC 1123
+// labels, the last not a number).
+func validHost(h string) bool { return config.ValidDNSName(h) }
 
 // maxClauses bounds the expansion of a condition, maxSteps the work of
 // compiling a frontend's rules (negations nest: without a bound, a few

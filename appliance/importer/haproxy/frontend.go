@@ -90,7 +90,7 @@ func (m *mapper) frontendLine(fe *feState, l *Line, fromDefaults bool) bool {
 		m.drop(l, "halb has no request rules of that kind", "")
 		return true
 	case "http-response", "http-after-response":
-		if (l.Arg(1) == "set-header" || l.Arg(1) == "add-header") && len(l.Words) == 4 && !strings.Contains(l.Arg(3), "%[") && isToken(l.Arg(2)) && !strings.ContainsAny(l.Arg(3), "\r\n\x00") {
+		if (l.Arg(1) == "set-header" || l.Arg(1) == "add-header") && len(l.Words) == 4 && !strings.Contains(l.Arg(3), "%[") && config.ValidToken(l.Arg(2)) && !strings.ContainsAny(l.Arg(3), "\r\n\x00") {
 			fe.headers[l.Arg(2)] = l.Arg(3)
 			fe.afterHdr[l.Arg(2)] = l.Arg(0) == "http-after-response"
 			fe.hdrLines = append(fe.hdrLines, l)
@@ -353,17 +353,13 @@ func (m *mapper) service(fe *feState) {
 		m.once(source.Dropped, s.Header.Pos(), s.Header.Raw, "no bind address halb can listen on: the section becomes no service", "")
 		return
 	}
-	// ACLs
+	// ACLs; what an ACL's mapping changes is reported once a rule
+	// uses it (below).
+	aclNotes := map[*Line][]aclFinding{}
 	for _, l := range fe.aclLines {
 		name := l.Arg(1)
 		a, notes := parseACL(l.Words[2:])
-		for _, n := range notes {
-			if n.change {
-				m.change(l, n.why, "")
-			} else {
-				m.note(l, n.why)
-			}
-		}
+		aclNotes[l] = notes
 		if prev, ok := fe.acls[name]; ok {
 			// lines of one name are ORed
 			if prev.unsupported == "" && a.unsupported == "" {
@@ -440,6 +436,14 @@ func (m *mapper) service(fe *feState) {
 		}
 		if !used {
 			m.note(l, "nothing: no use_backend rule halb maps uses it")
+			continue
+		}
+		for _, n := range aclNotes[l] {
+			if n.change {
+				m.change(l, n.why, "")
+			} else {
+				m.note(l, n.why)
+			}
 		}
 	}
 	if mode == "http" && def == "" && len(routes) == 0 {

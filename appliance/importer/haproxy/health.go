@@ -14,7 +14,7 @@ import (
 // cookie maps "cookie NAME insert ..." onto sticky.cookie.
 func (m *mapper) cookie(l *Line, b *config.Backend, servers []srv) {
 	name := l.Arg(1)
-	if !isToken(name) {
+	if !config.ValidToken(name) {
 		m.drop(l, "the cookie name "+name+" is not a token", "")
 		return
 	}
@@ -253,7 +253,7 @@ func (m *mapper) httpCheck(be *beState, h *config.Health, opt *Line) {
 		m.drop(opt, "the check URI "+uri+" does not start with /", "health.path: /")
 		uri = "/"
 	}
-	if !isToken(method) {
+	if !config.ValidToken(method) {
 		m.drop(opt, "the check method "+method+" is not a token", "health.method: GET")
 		method = "GET"
 	}
@@ -349,17 +349,4 @@ func (m *mapper) tcpCheck(be *beState, h *config.Health) {
 			m.drop(l, "tcp-check "+l.Arg(1)+" is not supported", "")
 		}
 	}
-}
-
-// isToken reports whether s is an RFC 9110 token (a method, a field name).
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, r := range s {
-		if r > 126 || r <= 32 || strings.ContainsRune(`()<>@,;:\"/[]?={}`, r) {
-			return false
-		}
-	}
-	return true
 }

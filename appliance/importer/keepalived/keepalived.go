@@ -12,6 +12,7 @@
 package keepalived
 
 import (
+	"fmt"
 	"math"
 	"net/netip"
 	"strconv"
@@ -219,6 +220,11 @@ func (m *mapper) globalDefs(g *Stmt) {
 					m.b.Config.Node.Name = a[0]
 				}
 				m.b.Note(st.Pos(), st.Text(), "node.name (unless --node-name is given)")
+			} else if h := source.HostName(a[0]); config.ValidNodeName(h) {
+				if m.b.Config.Node.Name == "" {
+					m.b.Config.Node.Name = h
+				}
+				m.b.Note(st.Pos(), st.Text(), fmt.Sprintf("node.name: %s, a host name made of it (unless --node-name is given)", h))
 			} else {
 				m.b.Drop(st.Pos(), st.Text(), "not a valid host name, so not usable as node.name", "give --node-name")
 			}

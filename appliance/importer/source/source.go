@@ -6,6 +6,7 @@ package source
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -20,7 +21,10 @@ type Pos struct {
 }
 
 func (p Pos) String() string {
-	if p.Col > 0 {
+	switch {
+	case p.Line == 0:
+		return p.File
+	case p.Col > 0:
 		return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col)
 	}
 	return fmt.Sprintf("%s:%d", p.File, p.Line)
@@ -100,8 +104,18 @@ func (r *Report) Count(k Kind) int {
 	return n
 }
 
-// Sort orders the findings by file, line and column (stable).
+// Sort orders the findings by file, line and column (stable) and removes
+// repeats of a finding (a directive that one mapping step met for each of
+// several services, say).
 func (r *Report) Sort() {
+	defer func() {
+		seen := map[Finding]bool{}
+		r.Findings = slices.DeleteFunc(r.Findings, func(f Finding) bool {
+			dup := seen[f]
+			seen[f] = true
+			return dup
+		})
+	}()
 	sort.SliceStable(r.Findings, func(i, j int) bool {
 		a, b := r.Findings[i].Pos, r.Findings[j].Pos
 		if a.File != b.File {
@@ -181,4 +195,24 @@ func oneLine(s string) string {
 		s = s[:117] + "..."
 	}
 	return s
+}
+
+// HostName makes a host name of s (a keepalived router_id such as
+// LB1_PROD): lower case, every run of characters other than letters and
+// digits one '-', none at either end.
+func HostName(s string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(s) {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			if dash && b.Len() > 0 {
+				b.WriteByte('-')
+			}
+			b.WriteRune(r)
+			dash = false
+		} else {
+			dash = true
+		}
+	}
+	return b.String()
 }
