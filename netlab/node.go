@@ -64,17 +64,11 @@ func (l *Lab) StartNode(h *Host, flavor Flavor, raw []byte) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("netlab: node %s: %w", h.Name, err)
 	}
-	n := &Node{Host: h, Flavor: flavor, Config: cfg, Raw: raw, Dir: filepath.Join(l.Dir, h.Name)}
-	if err := os.MkdirAll(n.Dir, 0o755); err != nil {
+	n, err := l.newNode(h, flavor)
+	if err != nil {
 		return nil, err
 	}
-	// Listeners bind the VIP before this node holds it, as both HAProxy
-	// setups and halb (IP_FREEBIND) do.
-	for _, k := range []string{"net/ipv4/ip_nonlocal_bind", "net/ipv6/ip_nonlocal_bind"} {
-		if err := h.Sysctl(k, "1"); err != nil {
-			return nil, fmt.Errorf("netlab: node %s: sysctl %s: %w", h.Name, k, err)
-		}
-	}
+	n.Config, n.Raw = cfg, raw
 	switch flavor {
 	case FlavorReference:
 		p := RefPaths{Dir: n.Dir}
@@ -103,6 +97,41 @@ func (l *Lab) StartNode(h *Host, flavor Flavor, raw []byte) (*Node, error) {
 		}
 	default:
 		return nil, fmt.Errorf("netlab: unknown flavor %q", flavor)
+	}
+	return n, n.Start()
+}
+
+// newNode makes the node's directory and lets its listeners bind the VIP
+// before the node holds it, as both HAProxy setups and halb (IP_FREEBIND)
+// do.
+func (l *Lab) newNode(h *Host, flavor Flavor) (*Node, error) {
+	n := &Node{Host: h, Flavor: flavor, Dir: filepath.Join(l.Dir, h.Name)}
+	if err := os.MkdirAll(n.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	for _, k := range []string{"net/ipv4/ip_nonlocal_bind", "net/ipv6/ip_nonlocal_bind"} {
+		if err := h.Sysctl(k, "1"); err != nil {
+			return nil, fmt.Errorf("netlab: node %s: sysctl %s: %w", h.Name, k, err)
+		}
+	}
+	return n, nil
+}
+
+// StartReferenceFiles starts keepalived and HAProxy on h with an operator's
+// own keepalived.conf and haproxy.cfg, as they are (not rendered from a
+// halb config: Config stays nil). The import scenario runs them beside
+// their import.
+func (l *Lab) StartReferenceFiles(h *Host, keepalivedConf, haproxyCfg []byte) (*Node, error) {
+	n, err := l.newNode(h, FlavorReference)
+	if err != nil {
+		return nil, err
+	}
+	p := RefPaths{Dir: n.Dir}
+	if err := os.WriteFile(p.KeepalivedConf(), keepalivedConf, 0o644); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(p.HAProxyCfg(), haproxyCfg, 0o644); err != nil {
+		return nil, err
 	}
 	return n, n.Start()
 }

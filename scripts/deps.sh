@@ -26,9 +26,10 @@ declare -A where=(
 	[chromium]=/usr/bin/chromium      # renders the stats page (metrics tests, netlab)
 	[testssl.sh]=/usr/bin/testssl     # the netlab TLS scenario's audit
 	[fonts-dejavu-core]=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf # its screenshots' text
+	[psmisc]=/usr/bin/killall         # the import scenario's keepalived vrrp_script (killall -0 haproxy)
 )
 case "$set_name" in
-test) pkgs=(gcc libc6-dev keepalived haproxy curl nftables wrk tmux dnsmasq-base chrony chromium fonts-dejavu-core testssl.sh) ;;
+test) pkgs=(gcc libc6-dev keepalived haproxy curl nftables wrk tmux dnsmasq-base chrony chromium fonts-dejavu-core testssl.sh psmisc) ;;
 demo-halb) pkgs=(nftables) ;;
 demo-reference) pkgs=(keepalived haproxy nftables) ;;
 *)

@@ -18,8 +18,10 @@
 #      lb1 (priority 150) holds the VIP; its QEMU is killed; lb2 must answer
 #      on the VIP.
 #   3. lb2 boots again with a seed that carries a root password (its
-#      console, from here on, read and typed on through tmux); it stays up
-#      for part 5.
+#      console, from here on, read and typed on through tmux) and an
+#      operator's keepalived.conf and haproxy.cfg: halb-seed keeps them, and
+#      halbctl import in the root shell makes a config that validates; it
+#      stays up for part 5.
 #   4. (booting beside part 3) a VM with NO seed at all on the same LAN
 #      (an address from a DHCP server the test runs there): the test
 #      completes the console's setup wizard over the serial port alone
@@ -1056,6 +1058,11 @@ exec 8>&-
 mkdir -p "$dir/seed-lb2b"
 openssl passwd -6 -salt halbtest2 halb-test-password-2 >"$dir/seed-lb2b/root_password_hash"
 cp "$dir/seed-solo/halb.yaml" "$dir/seed-lb2b/halb.yaml"
+# An operator's keepalived.conf and haproxy.cfg (netlab's import pair) ride
+# along: halb-seed keeps them for the console's import, and the image's
+# halbctl imports them.
+cp "$repo/netlab/testdata/import/lb2/keepalived.conf" "$dir/seed-lb2b/keepalived.conf"
+sed 's|{{.Dir}}|/run/haproxy|' "$repo/netlab/testdata/import/lb2/haproxy.cfg" >"$dir/seed-lb2b/haproxy.cfg"
 seed_disk "$dir/seed-lb2b.img" "$dir/seed-lb2b"
 mv "$dir/lb2.serial.log" "$dir/lb2.boot1.serial.log"
 mv "$dir/lb2.qemu.log" "$dir/lb2.boot1.qemu.log"
@@ -1075,6 +1082,15 @@ root_shell "$session_lb2" "$log" halb-test-password-2 \
 	'echo halb-journal-$(journalctl -b -u halb-seed --no-pager | grep -c "root password set from the seed") $(id -u)' \
 	'halb-journal-1 0' "part 3 (the journal must have halb-seed's message)"
 echo "image-test:   console key '!' → sulogin with the new seed's password → root shell; the journal has halb-seed's message"
+# The import: halb-seed kept the files; halbctl imports them into a config
+# that validates (the marker is split so that the command's echo does not
+# match).
+grep -a -q 'halb-seed: kept haproxy.cfg from the seed disk for the console' "$log" ||
+	fail "part 3: halb-seed did not keep the seed's haproxy.cfg (see $log)"
+shell_cmd "$session_lb2" "$log" 'cd /var/lib/halb/import && halbctl import --keepalived keepalived.conf --haproxy haproxy.cfg --allow-partial -o /run/imported.yaml 2>/run/import-report.txt; halbctl config validate /run/imported.yaml | sed "s/^/imp""orted: /"; grep -c "^keepalived.conf:[0-9]*:[0-9]*: dropped" /run/import-report.txt | sed "s/^/drop""ped: /"' \
+	'imported: /run/imported.yaml: ok' "part 3 (halbctl import of the seed's files)"
+wait_log "$log" 'dropped: [1-9]' 10 || fail "part 3: the import report names no dropped keepalived directive (see $log)"
+echo "image-test:   halb-seed kept the seed's keepalived.conf and haproxy.cfg; halbctl import made a config that validates, its report names keepalived.conf's dropped directives"
 # Names: the host name is lb2's, /etc/hosts names its peer; its address is
 # the lease's (halbd's DHCP client, dnsmasq on the LAN).
 # (halbd writes them when the lease comes, which may be after READY: up

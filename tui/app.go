@@ -24,6 +24,7 @@ type Client interface {
 	ApplyConfig(ctx context.Context, raw []byte) ([]config.Change, error)
 	Events(ctx context.Context, fn func(api.Event) error) error
 	Handover(ctx context.Context, instances ...string) error
+	Import(ctx context.Context, node string) (api.ImportResult, error)
 	SetMaintenance(ctx context.Context, on bool) error
 	DrainServer(ctx context.Context, server string, drain bool) ([]string, error)
 	Interfaces(ctx context.Context) ([]api.Interface, error)

@@ -9,6 +9,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"halb/appliance/api"
 	"halb/appliance/config"
 )
 
@@ -36,6 +37,12 @@ type Draft struct {
 	// Peer is what the wizard's Peer step chose; the review carries it
 	// out once the config is applied.
 	Peer PeerPlan
+	// ImportOffer is halbd's import of the keepalived.conf and
+	// haproxy.cfg a seed disk brought (nil: none), which the wizard's
+	// Import step offers; Imported: the draft's VRRP instances, services
+	// and backends are that import's.
+	ImportOffer *api.ImportResult
+	Imported    bool
 }
 
 // NewDraft starts an empty draft (an unconfigured node).

@@ -58,6 +58,8 @@ type fakeClient struct {
 	joinTries  int
 	joinResult api.JoinResult
 	joinPeer   api.PeerState // the peer a join adds to status.peer
+	// importOffer is GET /v1/import's answer (nil: 404, no files).
+	importOffer *api.ImportResult
 }
 
 func newFake(t *testing.T) *fakeClient {
@@ -78,6 +80,15 @@ func (f *fakeClient) record(call string) {
 	f.mu.Lock()
 	f.calls = append(f.calls, call)
 	f.mu.Unlock()
+}
+
+func (f *fakeClient) Import(ctx context.Context, node string) (api.ImportResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.importOffer == nil {
+		return api.ImportResult{}, fmt.Errorf("no keepalived.conf or haproxy.cfg to import: %w", api.ErrNotFound)
+	}
+	return *f.importOffer, nil
 }
 
 func (f *fakeClient) Status(ctx context.Context) (*api.Status, error) {

@@ -172,8 +172,10 @@ func (s *peerStep) View(c *Context, w, h int) string {
 
 // The steps a node that joins a peer skips: the peer's VIPs and services
 // are what it runs.
-func (s *vrrpStep) skipped(d *Draft) bool    { return d.Peer.joins() }
-func (s *serviceStep) skipped(d *Draft) bool { return d.Peer.joins() }
+// So does a node whose Import step imported an operator's files: the
+// import set them.
+func (s *vrrpStep) skipped(d *Draft) bool    { return d.Peer.joins() || d.Imported }
+func (s *serviceStep) skipped(d *Draft) bool { return d.Peer.joins() || d.Imported }
 
 // pairedNames are the peers this node is paired with.
 func pairedNames(c *Context) []string {

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	tea "github.com/charmbracelet/bubbletea"
@@ -37,6 +38,7 @@ var wizardSteps = []func() Step{
 	newNetStep,
 	newTimeStep,
 	newPeerStep,
+	newImportStep,
 	newVRRPStep,
 	newServiceStep,
 	newPasswordStep,
@@ -73,6 +75,7 @@ func NewWizard(c *Context, d *Draft) *Wizard {
 		d.Cfg.Time.SetClock = true
 		d.Cfg.Observe.Listen = ApplianceObserveListen
 	}
+
 	var steps []Step
 	for _, mk := range wizardSteps {
 		steps = append(steps, mk())
@@ -90,11 +93,23 @@ func NewFlow(title string, d *Draft, steps ...Step) *Wizard {
 	return &Wizard{title: title, draft: d, steps: steps}
 }
 
-// Init loads the first step.
-func (w *Wizard) Init(c *Context) tea.Cmd { return w.steps[0].Load(c, w.draft) }
+// Init loads the first step; an unconfigured node's wizard asks halbd for
+// an import to offer (files a seed disk brought).
+func (w *Wizard) Init(c *Context) tea.Cmd {
+	load := w.steps[0].Load(c, w.draft)
+	if w.draft.Running != nil || !slices.ContainsFunc(w.steps, func(s Step) bool { _, ok := s.(*importStep); return ok }) {
+		return load
+	}
+	return tea.Batch(load, fetchImport(c))
+}
 
 func (w *Wizard) Update(c *Context, msg tea.Msg) (Screen, tea.Cmd) {
 	switch m := msg.(type) {
+	case importOfferMsg:
+		if m.err == nil {
+			w.draft.ImportOffer = &m.res
+		}
+		return w, nil
 	case applyFailedMsg:
 		// The daemon refused the config: put each error on its field and
 		// go to the first step that has one.

@@ -32,6 +32,9 @@ type Options struct {
 	// CertsChanged is called after a certificate was added, replaced or
 	// removed (the proxy loads them again); nil: nothing is told.
 	CertsChanged func()
+	// ImportDir holds the keepalived.conf and haproxy.cfg of GET
+	// /v1/import; "": that request answers 404.
+	ImportDir string
 }
 
 // CertInfo describes a stored certificate (never its key) and what uses

@@ -193,6 +193,7 @@ func NewServerWith(d Daemon, log *slog.Logger, opts Options) *Server {
 	s.mux.HandleFunc("PUT /v1/console/password", s.setPassword)
 	s.mux.HandleFunc("DELETE /v1/console/password", s.resetPassword)
 	s.mux.HandleFunc("GET /v1/logs", s.logs)
+	s.mux.HandleFunc("GET /v1/import", s.importFiles)
 	s.mux.HandleFunc("POST /v1/system/reboot", s.system("reboot", "rebooting"))
 	s.mux.HandleFunc("POST /v1/system/poweroff", s.system("poweroff", "powering off"))
 	s.mux.HandleFunc("POST /v1/system/factory-reset", s.system("factory-reset", "config and state removed; rebooting"))

@@ -15,9 +15,12 @@ func (d *Daemon) certStore() *certs.Store {
 	return &certs.Store{Dir: filepath.Join(d.opts.StateDir, "certs")}
 }
 
-// apiOptions are what the API serves beside the daemon's methods.
+// apiOptions are what the API serves beside the daemon's methods; the
+// import files are where the image's halb-seed keeps them from the seed
+// disk (<state-dir>/import).
 func (d *Daemon) apiOptions() api.Options {
-	return api.Options{Certs: d.certStore(), CertUsers: d.certUsers, CertsChanged: d.proxy.ReloadCerts}
+	return api.Options{Certs: d.certStore(), CertUsers: d.certUsers, CertsChanged: d.proxy.ReloadCerts,
+		ImportDir: filepath.Join(d.opts.StateDir, "import")}
 }
 
 // certUsers names the services of the running config that serve the

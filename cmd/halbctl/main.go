@@ -99,6 +99,13 @@ commands:
                           remove the console admin password
   observe hash            print a bcrypt hash of a password (asked twice) for
                           observe.users[].password_hash; needs no daemon
+  import [--keepalived FILE] [--haproxy FILE] [--node-name NAME] [-o FILE]
+         [--peer-keepalived FILE] [--peer-haproxy FILE] [--peer-node-name NAME]
+         [--peer-o FILE] [--report FILE] [--allow-partial]
+                          turn a node's (or a pair's) keepalived.conf and haproxy.cfg
+                          into halb.yaml; prints a report of every directive with no
+                          exact equivalent, and then writes nothing unless
+                          --allow-partial; needs no daemon
   version                 print halbctl's version and the daemon's
 
 options:
@@ -516,6 +523,8 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 			fmt.Fprintln(c.out, "conflict settled: the winner stays")
 		}
 		return nil
+	case "import":
+		return c.importCmd(rest)
 	case "help":
 		return flag.ErrHelp
 	default:
