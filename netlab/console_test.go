@@ -130,24 +130,30 @@ func (s *tmuxConsole) waitFor(text string, timeout time.Duration) string {
 // a client reaches a backend through the VIP and service the wizard made.
 // An invalid VIP is refused on its field first. A restarted halbd shows
 // "reconnecting", then live data again.
-func TestConsoleSetsUpANode(t *testing.T) {
-	SkipUnlessRoot(t)
-	l := New(t)
+// frontAndBack adds the classic topology's two LANs and its client (at
+// 192.168.10.10 on the front LAN).
+func frontAndBack(t *testing.T, l *Lab) (front, back *LAN, client *Host) {
+	t.Helper()
 	front, err := l.AddLAN("front")
 	if err != nil {
 		t.Fatal(err)
 	}
-	back, err := l.AddLAN("back")
-	if err != nil {
+	if back, err = l.AddLAN("back"); err != nil {
 		t.Fatal(err)
 	}
-	client, err := l.AddHost("client")
-	if err != nil {
+	if client, err = l.AddHost("client"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := client.Connect(front, "eth0", "192.168.10.10/24"); err != nil {
 		t.Fatal(err)
 	}
+	return front, back, client
+}
+
+func TestConsoleSetsUpANode(t *testing.T) {
+	SkipUnlessRoot(t)
+	l := New(t)
+	front, back, client := frontAndBack(t, l)
 	for i, name := range []string{"be1", "be2"} {
 		h, err := l.AddHost(name)
 		if err != nil {

@@ -98,22 +98,9 @@ func TestImportSideBySide(t *testing.T) {
 
 func runImportScenario(t *testing.T, fl Flavor, row *Row) *importObs {
 	l := New(t)
-	front, err := l.AddLAN("front")
-	if err != nil {
-		t.Fatal(err)
-	}
-	back, err := l.AddLAN("back")
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := l.AddHost("client")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := client.Connect(front, "eth0", "192.168.10.10/24"); err != nil {
-		t.Fatal(err)
-	}
+	front, back, client := frontAndBack(t, l)
 	var beHosts [2]*Host
+	var err error
 	for i := range beHosts {
 		if beHosts[i], err = l.AddHost(fmt.Sprintf("be%d", i+1)); err != nil {
 			t.Fatal(err)

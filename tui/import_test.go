@@ -46,15 +46,21 @@ backends:
 	Dropped: 1, Partial: true,
 }
 
-// TestWizardImport: on an unconfigured node whose seed disk brought
-// keepalived.conf and haproxy.cfg, the wizard's Import step shows the
-// report; "import anyway" takes the VRRP instance, services and backends,
-// the VRRP and Service steps are skipped, and the review applies them.
-func TestWizardImport(t *testing.T) {
+// importConsole starts a console whose halbd offers importOffer and takes
+// it to the Import step.
+func importConsole(t *testing.T) (*fakeClient, *console) {
 	f := newFake(t)
 	offer := importOffer
 	f.importOffer = &offer
 	c := startConsole(t, f, 1)
+	c.toImportStep()
+	return f, c
+}
+
+// toImportStep goes through the first steps as completeWizard does, on a
+// node that has an import to offer (the step bar counts nine steps).
+func (c *console) toImportStep() {
+	c.t.Helper()
 	c.waitFor("Node name")
 	c.typeText("lb1")
 	c.press(tea.KeyEnter)
@@ -66,6 +72,14 @@ func TestWizardImport(t *testing.T) {
 	c.waitFor("Single node (pair later")
 	c.press(tea.KeyEnter)
 	c.waitFor("5/9  Import")
+}
+
+// TestWizardImport: on an unconfigured node whose seed disk brought
+// keepalived.conf and haproxy.cfg, the wizard's Import step shows the
+// report; "import anyway" takes the VRRP instance, services and backends,
+// the VRRP and Service steps are skipped, and the review applies them.
+func TestWizardImport(t *testing.T) {
+	f, c := importConsole(t)
 	c.waitFor("From the seed disk: keepalived.conf and haproxy.cfg")
 	c.waitFor("(kept in /var/lib/halb/import by halb-seed)")
 	c.waitFor("1 directive(s) dropped and 0 changed")
@@ -95,22 +109,10 @@ func TestWizardImport(t *testing.T) {
 }
 
 // TestWizardImportSkip: "skip" leaves the draft as the VRRP and Service
-// steps make it; without files the step is not shown at all.
+// steps make it (without files the step is not shown: the other wizard
+// tests count eight steps).
 func TestWizardImportSkip(t *testing.T) {
-	f := newFake(t)
-	offer := importOffer
-	f.importOffer = &offer
-	c := startConsole(t, f, 1)
-	c.waitFor("Node name")
-	c.typeText("lb1")
-	c.press(tea.KeyEnter)
-	c.waitFor("(x) eth0")
-	c.press(tea.KeyEnter, tea.KeyEnter)
-	c.waitFor("Time servers")
-	c.press(tea.KeyEnter)
-	c.waitFor("Single node (pair later")
-	c.press(tea.KeyEnter)
-	c.waitFor("5/9  Import")
+	_, c := importConsole(t)
 	c.press(tea.KeyEnter) // skip
 	c.waitFor("VRID")
 	c.waitFor("6/9  VRRP")
