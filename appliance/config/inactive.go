@@ -18,7 +18,9 @@ type InactiveKey struct {
 
 // inactiveKeys is the one list of keys that do nothing in this build. Remove
 // an entry when the component that uses the key lands.
-var inactiveKeys = []InactiveKey{}
+var inactiveKeys = []InactiveKey{
+	{Key: "bgp", Until: "the bgp component is wired into halbd (issue 20); no VIP is announced"},
+}
 
 // InactiveKeys lists every key that this build parses and validates but
 // does not use.
