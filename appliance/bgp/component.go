@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"halb/appliance/api"
 	"halb/appliance/config"
 )
 
@@ -55,8 +56,8 @@ type Component struct {
 	lastErr   error
 }
 
-// New returns the component. newEngine makes a speaker (NewGoBGP in
-// halbd); lo may be nil.
+// New returns the component. newEngine makes a speaker (gobgp.New in
+// halbd; nil: a config with bgp fails to apply, saying so); lo may be nil.
 func New(log *slog.Logger, lo Loopback, newEngine func() Engine) *Component {
 	return &Component{
 		log: log, lo: lo, newEngine: newEngine, now: time.Now, drain: DefaultDrain,
@@ -95,12 +96,24 @@ func (c *Component) SetServiceHealth(service string, healthy bool) {
 	}
 }
 
+// SetLoopback sets where VIPs go; call before Run.
+func (c *Component) SetLoopback(lo Loopback) {
+	c.mu.Lock()
+	c.lo = lo
+	c.mu.Unlock()
+}
+
 // SetMaintenance turns maintenance on (VIPs drain with GRACEFUL_SHUTDOWN,
-// then are withdrawn) or off (announced again as health allows).
-func (c *Component) SetMaintenance(on bool) {
+// then are withdrawn) or off (announced again as health allows). drain
+// false withdraws at once (halbd starting in maintenance: nothing to
+// drain).
+func (c *Component) SetMaintenance(on, drain bool) {
 	c.mu.Lock()
 	if on && !c.maint {
 		c.maintSince = c.now()
+		if !drain {
+			c.maintSince = time.Time{}
+		}
 	}
 	c.maint = on
 	c.mu.Unlock()
@@ -202,6 +215,10 @@ func (c *Component) reconcile(ctx context.Context) (time.Time, error) {
 		c.eng = nil
 	}
 	if c.eng == nil {
+		if c.newEngine == nil {
+			c.lastErr = errors.New("bgp: this halbd has no BGP engine")
+			return time.Time{}, c.lastErr
+		}
 		eng := c.newEngine()
 		if err := eng.Start(ctx, g); err != nil {
 			eng.Stop(ctx)
@@ -325,36 +342,6 @@ func (c *Component) pruneLoopback(vips []netip.Prefix) error {
 	return errors.Join(errs...)
 }
 
-// Status is the component's snapshot.
-type Status struct {
-	ASN      uint32          `json:"asn"`
-	RouterID string          `json:"router_id"`
-	Sessions []SessionStatus `json:"sessions"`
-	VIPs     []VIPStatus     `json:"vips"`
-	// Maintenance is on: VIPs drain, then are withdrawn.
-	Maintenance bool   `json:"maintenance,omitempty"`
-	Error       string `json:"error,omitempty"`
-}
-
-// SessionStatus is one neighbor's session.
-type SessionStatus struct {
-	Address  string    `json:"address"`
-	ASN      uint32    `json:"asn"`
-	State    string    `json:"state"`
-	Since    time.Time `json:"since,omitzero"`
-	Received int       `json:"received"`
-	Sent     int       `json:"sent"`
-}
-
-// VIPStatus is one VIP: whether the engine announces it and why.
-type VIPStatus struct {
-	VIP         string   `json:"vip"`
-	Announced   bool     `json:"announced"`
-	Prepend     int      `json:"prepend,omitempty"`
-	Communities []string `json:"communities,omitempty"`
-	Reason      string   `json:"reason"`
-}
-
 // Status implements the daemon's Component: nil when bgp is off.
 func (c *Component) Status() any {
 	st := c.status()
@@ -364,10 +351,10 @@ func (c *Component) Status() any {
 	return st
 }
 
-func (c *Component) status() *Status {
+func (c *Component) status() *api.BGPStatus {
 	c.mu.Lock()
 	eng, cfg := c.eng, c.cfg
-	st := &Status{ASN: c.global.ASN, Maintenance: c.maint}
+	st := &api.BGPStatus{ASN: c.global.ASN, Maintenance: c.maint}
 	if c.global.RouterID.IsValid() {
 		st.RouterID = c.global.RouterID.String()
 	}
@@ -376,7 +363,7 @@ func (c *Component) status() *Status {
 	}
 	for _, d := range c.decisions {
 		a, ok := c.announced[d.Prefix]
-		v := VIPStatus{VIP: d.Prefix.String(), Announced: ok, Prepend: a.Prepend, Reason: d.Reason}
+		v := api.BGPVIP{VIP: d.Prefix.String(), Announced: ok, Prepend: a.Prepend, Reason: d.Reason}
 		for _, cm := range a.Communities {
 			v.Communities = append(v.Communities, fmt.Sprintf("%d:%d", cm>>16, cm&0xffff))
 		}
@@ -398,10 +385,10 @@ func (c *Component) status() *Status {
 			st.Error = err.Error()
 		}
 		for _, n := range ns {
-			st.Sessions = append(st.Sessions, SessionStatus{Address: n.Address.String(), ASN: asns[n.Address],
+			st.Sessions = append(st.Sessions, api.BGPSession{Address: n.Address.String(), ASN: asns[n.Address],
 				State: n.State, Since: n.Since, Received: n.Received, Sent: n.Sent})
 		}
-		slices.SortFunc(st.Sessions, func(a, b SessionStatus) int { return cmp.Compare(a.Address, b.Address) })
+		slices.SortFunc(st.Sessions, func(a, b api.BGPSession) int { return cmp.Compare(a.Address, b.Address) })
 	}
 	return st
 }

@@ -131,7 +131,7 @@ func TestComponentReconcile(t *testing.T) {
 	c.SetServiceHealth("web", true)
 	step(t, c, &calls)
 
-	c.SetMaintenance(true)
+	c.SetMaintenance(true, true)
 	*(&calls) = nil
 	next, err := c.reconcile(context.Background())
 	if err != nil {
@@ -143,7 +143,7 @@ func TestComponentReconcile(t *testing.T) {
 	}
 	now = now.Add(DefaultDrain)
 	expect(t, "maintenance: withdraw after the drain", step(t, c, &calls), "e1 withdraw 192.168.10.100/32")
-	c.SetMaintenance(false)
+	c.SetMaintenance(false, true)
 	expect(t, "maintenance off, web healthy", step(t, c, &calls), "e1 announce 192.168.10.100/32 med 0 prepend 0 communities []")
 
 	c.Apply(parse(t, strings.Replace(oneVIP, "asn: 65000}", "asn: 65000, hold_time: 30s}", 1)))

@@ -4,13 +4,14 @@
 // (active_active).
 //
 // Two parts: the announce decision (announce.go), a pure function of the
-// config, the services' health and the maintenance flag; and the BGP
-// speaker, GoBGP embedded behind the small Engine interface (gobgp.go is
-// the only file that imports GoBGP, so a version change touches it alone).
+// config, the services' health and the maintenance flag; and the
+// component that keeps a BGP speaker equal to it, the speaker behind the
+// small Engine interface. The speaker is GoBGP (appliance/bgp/gobgp, the
+// only package that imports it, so a version change touches it alone).
 //
-// Tests: `go test -race ./appliance/bgp/` runs the decision's table tests
-// with a fake Engine and the GoBGP wrapper against a second in-process
-// GoBGP speaker on 127.0.0.x (no root needed).
+// Tests: `go test -race ./appliance/bgp/...` runs the decision's table
+// tests, the component with a fake Engine, and the GoBGP engine against a
+// second in-process GoBGP speaker on 127.0.0.x (no root needed).
 package bgp
 
 import (

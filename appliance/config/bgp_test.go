@@ -122,7 +122,4 @@ func TestBGPDefaults(t *testing.T) {
 	if got := cfg.AnnouncedServices(&a); !slices.Equal(got, []string{"web"}) {
 		t.Errorf("AnnouncedServices = %q, want [web] (the service listening on the VIP)", got)
 	}
-	if got := Inactive(cfg); len(got) != 1 || got[0].Key != "bgp" {
-		t.Errorf("Inactive = %v, want bgp", got)
-	}
 }

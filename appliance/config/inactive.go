@@ -18,9 +18,7 @@ type InactiveKey struct {
 
 // inactiveKeys is the one list of keys that do nothing in this build. Remove
 // an entry when the component that uses the key lands.
-var inactiveKeys = []InactiveKey{
-	{Key: "bgp", Until: "the bgp component is wired into halbd (issue 20); no VIP is announced"},
-}
+var inactiveKeys = []InactiveKey{}
 
 // InactiveKeys lists every key that this build parses and validates but
 // does not use.

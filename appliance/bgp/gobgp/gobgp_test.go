@@ -1,4 +1,4 @@
-package bgp
+package gobgp
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"halb/appliance/bgp"
 )
 
 // freePort returns a TCP port free on addr now.
@@ -22,26 +24,26 @@ func freePort(t *testing.T, addr string) int {
 
 // pair starts two GoBGP speakers on loopback: a (AS 65001, 127.0.0.1)
 // dials b (AS 65000, listening on 127.0.0.2), an eBGP session.
-func pair(t *testing.T) (a, b *GoBGP) {
+func pair(t *testing.T) (a, b *Engine) {
 	t.Helper()
 	ctx := context.Background()
 	port := freePort(t, "127.0.0.2")
-	a, b = NewGoBGP(nil), NewGoBGP(nil)
+	a, b = New(nil), New(nil)
 	t.Cleanup(func() {
 		a.Stop(ctx)
 		b.Stop(ctx)
 	})
 	lo1, lo2 := netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.2")
-	if err := b.Start(ctx, Global{ASN: 65000, RouterID: lo2, ListenPort: port, ListenAddresses: []netip.Addr{lo2}}); err != nil {
+	if err := b.Start(ctx, bgp.Global{ASN: 65000, RouterID: lo2, ListenPort: port, ListenAddresses: []netip.Addr{lo2}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Start(ctx, Global{ASN: 65001, RouterID: lo1}); err != nil {
+	if err := a.Start(ctx, bgp.Global{ASN: 65001, RouterID: lo1}); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.AddNeighbor(ctx, Neighbor{Address: lo1, ASN: 65001, HoldTime: 9 * time.Second, Keepalive: 3 * time.Second, Passive: true}); err != nil {
+	if err := b.AddNeighbor(ctx, bgp.Neighbor{Address: lo1, ASN: 65001, HoldTime: 9 * time.Second, Keepalive: 3 * time.Second, Passive: true}); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.AddNeighbor(ctx, Neighbor{Address: lo2, ASN: 65000, HoldTime: 9 * time.Second, Keepalive: 3 * time.Second, Port: port, LocalAddress: lo1, ConnectRetry: time.Second}); err != nil {
+	if err := a.AddNeighbor(ctx, bgp.Neighbor{Address: lo2, ASN: 65000, HoldTime: 9 * time.Second, Keepalive: 3 * time.Second, Port: port, LocalAddress: lo1, ConnectRetry: time.Second}); err != nil {
 		t.Fatal(err)
 	}
 	return a, b
@@ -59,7 +61,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	t.Fatalf("timed out waiting for %s", what)
 }
 
-func established(t *testing.T, e Engine) bool {
+func established(t *testing.T, e bgp.Engine) bool {
 	ns, err := e.Neighbors(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +69,7 @@ func established(t *testing.T, e Engine) bool {
 	return len(ns) == 1 && ns[0].State == "established" && !ns[0].Since.IsZero()
 }
 
-func routeTo(t *testing.T, e Engine, p netip.Prefix) (Route, bool) {
+func routeTo(t *testing.T, e bgp.Engine, p netip.Prefix) (bgp.Route, bool) {
 	rs, err := e.Routes(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +79,7 @@ func routeTo(t *testing.T, e Engine, p netip.Prefix) (Route, bool) {
 			return r, true
 		}
 	}
-	return Route{}, false
+	return bgp.Route{}, false
 }
 
 // TestGoBGPAnnounceWithdraw: a session between two real GoBGP speakers
@@ -89,7 +91,7 @@ func TestGoBGPAnnounceWithdraw(t *testing.T) {
 	eventually(t, "the session to come up on both sides", func() bool { return established(t, a) && established(t, b) })
 
 	vip := netip.MustParsePrefix("192.168.10.100/32")
-	if err := a.Announce(ctx, vip, Attrs{}); err != nil {
+	if err := a.Announce(ctx, vip, bgp.Attrs{}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "b to learn "+vip.String(), func() bool { _, ok := routeTo(t, b, vip); return ok })
@@ -99,13 +101,13 @@ func TestGoBGPAnnounceWithdraw(t *testing.T) {
 	}
 
 	// A standby's path: prepended, with a MED and GRACEFUL_SHUTDOWN.
-	attrs := Attrs{MED: 50, Prepend: 3, Communities: []uint32{GracefulShutdown}}
+	attrs := bgp.Attrs{MED: 50, Prepend: 3, Communities: []uint32{bgp.GracefulShutdown}}
 	if err := a.Announce(ctx, vip, attrs); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "the changed attributes at b", func() bool { r, _ := routeTo(t, b, vip); return r.MED == 50 })
 	r, _ = routeTo(t, b, vip)
-	if !slices.Equal(r.ASPath, []uint32{65001, 65001, 65001, 65001}) || !slices.Equal(r.Communities, []uint32{GracefulShutdown}) {
+	if !slices.Equal(r.ASPath, []uint32{65001, 65001, 65001, 65001}) || !slices.Equal(r.Communities, []uint32{bgp.GracefulShutdown}) {
 		t.Errorf("route at b = %+v, want AS path 65001 x4 and community 65535:0", r)
 	}
 	eventually(t, "a to count 1 prefix sent, b 1 received", func() bool {
@@ -121,7 +123,7 @@ func TestGoBGPAnnounceWithdraw(t *testing.T) {
 
 	// IPv6 over the same session.
 	vip6 := netip.MustParsePrefix("2001:db8::100/128")
-	if err := a.Announce(ctx, vip6, Attrs{}); err != nil {
+	if err := a.Announce(ctx, vip6, bgp.Attrs{}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "b to learn "+vip6.String(), func() bool { _, ok := routeTo(t, b, vip6); return ok })

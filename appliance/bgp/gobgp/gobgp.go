@@ -1,4 +1,11 @@
-package bgp
+// Package gobgp is bgp.Engine on GoBGP (github.com/osrg/gobgp/v3) used as
+// a library, without its gRPC listener: the only package of halb that
+// imports GoBGP, so a version change touches this file alone, and only
+// halbd links it (the daemon gets the engine from cmd/halbd).
+//
+// Test: `go test -race ./appliance/bgp/gobgp/` runs the engine against a
+// second in-process GoBGP speaker on 127.0.0.1/127.0.0.2 (no root).
+package gobgp
 
 import (
 	"context"
@@ -13,29 +20,30 @@ import (
 	gobgplog "github.com/osrg/gobgp/v3/pkg/log"
 	"github.com/osrg/gobgp/v3/pkg/server"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"halb/appliance/bgp"
 )
 
-// The only file that imports GoBGP (github.com/osrg/gobgp/v3): Engine on
-// its BgpServer, used as a library (no gRPC listener).
-
-// GoBGP is an Engine on an embedded GoBGP server.
-type GoBGP struct {
+// Engine is a bgp.Engine on an embedded GoBGP server.
+type Engine struct {
 	s   *server.BgpServer
 	asn uint32
 }
 
-// NewGoBGP returns an Engine whose GoBGP logs to log (nil: discarded).
-func NewGoBGP(log *slog.Logger) *GoBGP {
+var _ bgp.Engine = (*Engine)(nil)
+
+// New returns an Engine whose GoBGP logs to log (nil: discarded).
+func New(log *slog.Logger) *Engine {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := server.NewBgpServer(server.LoggerOption(&slogger{log: log, level: gobgplog.InfoLevel}))
 	go s.Serve()
-	return &GoBGP{s: s}
+	return &Engine{s: s}
 }
 
-// Start implements Engine.
-func (g *GoBGP) Start(ctx context.Context, gl Global) error {
+// Start implements bgp.Engine.
+func (g *Engine) Start(ctx context.Context, gl bgp.Global) error {
 	port := int32(gl.ListenPort)
 	if port == 0 {
 		port = -1 // GoBGP: do not listen
@@ -57,8 +65,8 @@ func (g *GoBGP) Start(ctx context.Context, gl Global) error {
 	return nil
 }
 
-// Stop implements Engine: it stops the speaker and GoBGP's goroutines.
-func (g *GoBGP) Stop(ctx context.Context) error {
+// Stop implements bgp.Engine: it stops the speaker and GoBGP's goroutines.
+func (g *Engine) Stop(ctx context.Context) error {
 	err := g.s.StopBgp(ctx, &api.StopBgpRequest{})
 	g.s.Stop()
 	if err != nil {
@@ -79,9 +87,9 @@ func familyOf(a netip.Addr) *api.Family {
 	return familyV6
 }
 
-// AddNeighbor implements Engine. The session carries IPv4 and IPv6
+// AddNeighbor implements bgp.Engine. The session carries IPv4 and IPv6
 // unicast, so that VIPs of either family can go over one session.
-func (g *GoBGP) AddNeighbor(ctx context.Context, n Neighbor) error {
+func (g *Engine) AddNeighbor(ctx context.Context, n bgp.Neighbor) error {
 	retry := n.ConnectRetry
 	if retry == 0 {
 		retry = 5 * time.Second
@@ -118,8 +126,8 @@ func (g *GoBGP) AddNeighbor(ctx context.Context, n Neighbor) error {
 	return nil
 }
 
-// DeleteNeighbor implements Engine.
-func (g *GoBGP) DeleteNeighbor(ctx context.Context, address string) error {
+// DeleteNeighbor implements bgp.Engine.
+func (g *Engine) DeleteNeighbor(ctx context.Context, address string) error {
 	if err := g.s.DeletePeer(ctx, &api.DeletePeerRequest{Address: address}); err != nil {
 		return fmt.Errorf("bgp: delete neighbor %s: %w", address, err)
 	}
@@ -128,7 +136,7 @@ func (g *GoBGP) DeleteNeighbor(ctx context.Context, address string) error {
 
 // path builds the api.Path of a local host route; the next hop is left
 // unspecified, which GoBGP replaces with the session's own address.
-func (g *GoBGP) path(prefix netip.Prefix, a Attrs) (*api.Path, error) {
+func (g *Engine) path(prefix netip.Prefix, a bgp.Attrs) (*api.Path, error) {
 	nlri, err := anypb.New(&api.IPAddressPrefix{Prefix: prefix.Addr().String(), PrefixLen: uint32(prefix.Bits())})
 	if err != nil {
 		return nil, err
@@ -181,8 +189,8 @@ func (g *GoBGP) path(prefix netip.Prefix, a Attrs) (*api.Path, error) {
 	return &api.Path{Family: fam, Nlri: nlri, Pattrs: msgs}, nil
 }
 
-// Announce implements Engine.
-func (g *GoBGP) Announce(ctx context.Context, prefix netip.Prefix, a Attrs) error {
+// Announce implements bgp.Engine.
+func (g *Engine) Announce(ctx context.Context, prefix netip.Prefix, a bgp.Attrs) error {
 	p, err := g.path(prefix, a)
 	if err == nil {
 		_, err = g.s.AddPath(ctx, &api.AddPathRequest{Path: p})
@@ -193,9 +201,9 @@ func (g *GoBGP) Announce(ctx context.Context, prefix netip.Prefix, a Attrs) erro
 	return nil
 }
 
-// Withdraw implements Engine.
-func (g *GoBGP) Withdraw(ctx context.Context, prefix netip.Prefix) error {
-	p, err := g.path(prefix, Attrs{})
+// Withdraw implements bgp.Engine.
+func (g *Engine) Withdraw(ctx context.Context, prefix netip.Prefix) error {
+	p, err := g.path(prefix, bgp.Attrs{})
 	if err == nil {
 		err = g.s.DeletePath(ctx, &api.DeletePathRequest{Family: p.Family, Path: p})
 	}
@@ -205,11 +213,11 @@ func (g *GoBGP) Withdraw(ctx context.Context, prefix netip.Prefix) error {
 	return nil
 }
 
-// Neighbors implements Engine.
-func (g *GoBGP) Neighbors(ctx context.Context) ([]NeighborState, error) {
-	var out []NeighborState
+// Neighbors implements bgp.Engine.
+func (g *Engine) Neighbors(ctx context.Context) ([]bgp.NeighborState, error) {
+	var out []bgp.NeighborState
 	err := g.s.ListPeer(ctx, &api.ListPeerRequest{EnableAdvertised: true}, func(p *api.Peer) {
-		var ns NeighborState
+		var ns bgp.NeighborState
 		ns.Address, _ = netip.ParseAddr(p.GetConf().GetNeighborAddress())
 		st := p.GetState().GetSessionState()
 		ns.State = strings.ToLower(st.String())
@@ -230,9 +238,9 @@ func (g *GoBGP) Neighbors(ctx context.Context) ([]NeighborState, error) {
 	return out, nil
 }
 
-// Routes implements Engine.
-func (g *GoBGP) Routes(ctx context.Context) ([]Route, error) {
-	var out []Route
+// Routes implements bgp.Engine.
+func (g *Engine) Routes(ctx context.Context) ([]bgp.Route, error) {
+	var out []bgp.Route
 	var errs []error
 	for _, fam := range []*api.Family{familyV4, familyV6} {
 		err := g.s.ListPath(ctx, &api.ListPathRequest{TableType: api.TableType_GLOBAL, Family: fam}, func(d *api.Destination) {
@@ -260,8 +268,8 @@ func (g *GoBGP) Routes(ctx context.Context) ([]Route, error) {
 	return out, nil
 }
 
-func route(prefix string, p *api.Path) (Route, error) {
-	var r Route
+func route(prefix string, p *api.Path) (bgp.Route, error) {
+	var r bgp.Route
 	var err error
 	if r.Prefix, err = netip.ParsePrefix(prefix); err != nil {
 		return r, err
