@@ -40,4 +40,10 @@
 // of CPU a run); NETLAB_TESTSSL=full runs testssl's whole default run
 // (minutes), and NETLAB_TESTSSL="--protocols --fs" (any options starting
 // with "-") runs those checks instead.
+//
+// The BGP scenario (bgp_test.go, TestBGPActiveActive) runs FRR (Debian's
+// frr: zebra and bgpd, from /usr/lib/frr) as the upstream router of two
+// halb nodes announcing one VIP active_active, and reports the ECMP split
+// of a client's connections and the time until the router withdraws a
+// failed node's path (halbd killed, and frozen: the hold time).
 package netlab

@@ -28,7 +28,7 @@ declare -A where=(
 	[fonts-dejavu-core]=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf # its screenshots' text
 )
 case "$set_name" in
-test) pkgs=(gcc libc6-dev keepalived haproxy curl nftables wrk tmux dnsmasq-base chrony chromium fonts-dejavu-core testssl.sh) ;;
+test) pkgs=(gcc libc6-dev keepalived haproxy curl nftables wrk tmux dnsmasq-base chrony chromium fonts-dejavu-core testssl.sh frr) ;;
 demo-halb) pkgs=(nftables) ;;
 demo-reference) pkgs=(keepalived haproxy nftables) ;;
 *)
