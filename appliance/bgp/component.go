@@ -46,8 +46,12 @@ type Component struct {
 	healthy    map[string]bool
 	maint      bool
 	maintSince time.Time
-	// What the engine has, owned by reconcile (under mu for Status).
+	// What the engine has, owned by reconcile (under mu for Status). The
+	// engine is made once and restarted (Stop, Start) when its global
+	// settings change: GoBGP's server loop never ends, so a new engine
+	// per restart would leave one behind each time.
 	eng       Engine
+	started   bool
 	global    Global
 	neighbors map[netip.Addr]Neighbor
 	announced map[netip.Prefix]Attrs
@@ -161,11 +165,11 @@ func (c *Component) stop() {
 func (c *Component) stopLocked() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if c.eng != nil {
+	if c.started {
 		if err := c.eng.Stop(ctx); err != nil {
 			c.log.Warn("bgp: stop", "err", err)
 		}
-		c.eng = nil
+		c.started = false
 	}
 	clear(c.neighbors)
 	clear(c.announced)
@@ -207,25 +211,27 @@ func (c *Component) reconcile(ctx context.Context) (time.Time, error) {
 	}
 	var errs []error
 	g := globalOf(&cfg.BGP)
-	if c.eng != nil && !slices.Equal(g.ListenAddresses, c.global.ListenAddresses) || c.eng != nil && (g.ASN != c.global.ASN || g.RouterID != c.global.RouterID || g.ListenPort != c.global.ListenPort) {
+	if c.started && (g.ASN != c.global.ASN || g.RouterID != c.global.RouterID || g.ListenPort != c.global.ListenPort ||
+		!slices.Equal(g.ListenAddresses, c.global.ListenAddresses)) {
 		c.log.Info("bgp: global settings changed, restarting the speaker", "asn", g.ASN, "router_id", g.RouterID)
 		if err := c.eng.Stop(ctx); err != nil {
 			errs = append(errs, err)
 		}
-		c.eng = nil
+		c.started = false
 	}
-	if c.eng == nil {
-		if c.newEngine == nil {
+	if !c.started {
+		if c.eng == nil && c.newEngine == nil {
 			c.lastErr = errors.New("bgp: this halbd has no BGP engine")
 			return time.Time{}, c.lastErr
 		}
-		eng := c.newEngine()
-		if err := eng.Start(ctx, g); err != nil {
-			eng.Stop(ctx)
+		if c.eng == nil {
+			c.eng = c.newEngine()
+		}
+		if err := c.eng.Start(ctx, g); err != nil {
 			c.lastErr = err
 			return time.Time{}, err
 		}
-		c.eng, c.global = eng, g
+		c.started, c.global = true, g
 		clear(c.neighbors)
 		clear(c.announced)
 	}
@@ -353,7 +359,10 @@ func (c *Component) Status() any {
 
 func (c *Component) status() *api.BGPStatus {
 	c.mu.Lock()
-	eng, cfg := c.eng, c.cfg
+	defer c.mu.Unlock()
+	if c.cfg == nil || !c.cfg.BGP.Enabled() {
+		return nil
+	}
 	st := &api.BGPStatus{ASN: c.global.ASN, Maintenance: c.maint}
 	if c.global.RouterID.IsValid() {
 		st.RouterID = c.global.RouterID.String()
@@ -369,26 +378,20 @@ func (c *Component) status() *api.BGPStatus {
 		}
 		st.VIPs = append(st.VIPs, v)
 	}
-	asns := map[netip.Addr]uint32{}
-	for a, n := range c.neighbors {
-		asns[a] = n.ASN
+	if !c.started {
+		return st
 	}
-	c.mu.Unlock()
-	if cfg == nil || !cfg.BGP.Enabled() {
-		return nil
+	// Under mu: the engine is not stopped meanwhile.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	ns, err := c.eng.Neighbors(ctx)
+	if err != nil && st.Error == "" {
+		st.Error = err.Error()
 	}
-	if eng != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		ns, err := eng.Neighbors(ctx)
-		if err != nil && st.Error == "" {
-			st.Error = err.Error()
-		}
-		for _, n := range ns {
-			st.Sessions = append(st.Sessions, api.BGPSession{Address: n.Address.String(), ASN: asns[n.Address],
-				State: n.State, Since: n.Since, Received: n.Received, Sent: n.Sent})
-		}
-		slices.SortFunc(st.Sessions, func(a, b api.BGPSession) int { return cmp.Compare(a.Address, b.Address) })
+	for _, n := range ns {
+		st.Sessions = append(st.Sessions, api.BGPSession{Address: n.Address.String(), ASN: c.neighbors[n.Address].ASN,
+			State: n.State, Since: n.Since, Received: n.Received, Sent: n.Sent})
 	}
+	slices.SortFunc(st.Sessions, func(a, b api.BGPSession) int { return cmp.Compare(a.Address, b.Address) })
 	return st
 }

@@ -152,24 +152,28 @@ func TestComponentReconcile(t *testing.T) {
 		"e1 add 10.0.0.254 AS65000 hold 30s ka 10s ttl 1")
 
 	c.Apply(parse(t, strings.Replace(oneVIP, "10.0.0.1", "10.0.0.2", 1)))
-	expect(t, "router id changed: a new speaker", step(t, c, &calls),
+	expect(t, "router id changed: the speaker restarts", step(t, c, &calls),
 		"e1 stop",
-		"e2 start AS65001 10.0.0.2 port 0",
-		"e2 add 10.0.0.254 AS65000 hold 9s ka 3s ttl 1",
-		"e2 announce 192.168.10.100/32 med 0 prepend 0 communities []")
+		"e1 start AS65001 10.0.0.2 port 0",
+		"e1 add 10.0.0.254 AS65000 hold 9s ka 3s ttl 1",
+		"e1 announce 192.168.10.100/32 med 0 prepend 0 communities []")
 
 	replaced := strings.Replace(oneVIP, "announce: [{vip: 192.168.10.100/32}]", "announce: [{vip: 192.168.10.200/32, when: always}]", 1)
 	c.Apply(parse(t, strings.Replace(replaced, "10.0.0.1", "10.0.0.2", 1)))
 	expect(t, "VIP replaced", step(t, c, &calls),
 		"lo add lo 192.168.10.200/32",
-		"e2 withdraw 192.168.10.100/32",
-		"e2 announce 192.168.10.200/32 med 0 prepend 0 communities []",
+		"e1 withdraw 192.168.10.100/32",
+		"e1 announce 192.168.10.200/32 med 0 prepend 0 communities []",
 		"lo del lo 192.168.10.100/32")
 
 	c.Apply(parse(t, ""))
-	expect(t, "bgp removed", step(t, c, &calls), "e2 stop", "lo del lo 192.168.10.200/32")
+	expect(t, "bgp removed", step(t, c, &calls), "e1 stop", "lo del lo 192.168.10.200/32")
 	if st := c.Status(); st != nil {
 		t.Errorf("Status with bgp off = %+v, want nil", st)
+	}
+	c.Apply(parse(t, oneVIP))
+	if step(t, c, &calls); engines != 1 {
+		t.Errorf("%d engines made, want 1 (restarted, not replaced)", engines)
 	}
 }
 

@@ -65,11 +65,11 @@ func (g *Engine) Start(ctx context.Context, gl bgp.Global) error {
 	return nil
 }
 
-// Stop implements bgp.Engine: it stops the speaker and GoBGP's goroutines.
+// Stop implements bgp.Engine: every session ends with a Cease. The
+// engine may be started again. (GoBGP's server loop, started by New, runs
+// until the process ends: reuse an Engine rather than make new ones.)
 func (g *Engine) Stop(ctx context.Context) error {
-	err := g.s.StopBgp(ctx, &api.StopBgpRequest{})
-	g.s.Stop()
-	if err != nil {
+	if err := g.s.StopBgp(ctx, &api.StopBgpRequest{}); err != nil {
 		return fmt.Errorf("bgp: stop: %w", err)
 	}
 	return nil

@@ -22,13 +22,19 @@ func freePort(t *testing.T, addr string) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// listening is the speaker that b of pair is: it listens on port.
+type listening struct {
+	*Engine
+	port int
+}
+
 // pair starts two GoBGP speakers on loopback: a (AS 65001, 127.0.0.1)
 // dials b (AS 65000, listening on 127.0.0.2), an eBGP session.
-func pair(t *testing.T) (a, b *Engine) {
+func pair(t *testing.T) (a *Engine, b *listening) {
 	t.Helper()
 	ctx := context.Background()
 	port := freePort(t, "127.0.0.2")
-	a, b = New(nil), New(nil)
+	a, b = New(nil), &listening{New(nil), port}
 	t.Cleanup(func() {
 		a.Stop(ctx)
 		b.Stop(ctx)
@@ -37,16 +43,24 @@ func pair(t *testing.T) (a, b *Engine) {
 	if err := b.Start(ctx, bgp.Global{ASN: 65000, RouterID: lo2, ListenPort: port, ListenAddresses: []netip.Addr{lo2}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Start(ctx, bgp.Global{ASN: 65001, RouterID: lo1}); err != nil {
+	if err := b.AddNeighbor(ctx, bgp.Neighbor{Address: lo1, ASN: 65001, HoldTime: 9 * time.Second, Keepalive: 3 * time.Second, Passive: true}); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.AddNeighbor(ctx, bgp.Neighbor{Address: lo1, ASN: 65001, HoldTime: 9 * time.Second, Keepalive: 3 * time.Second, Passive: true}); err != nil {
+	startA(t, a, port)
+	return a, b
+}
+
+// startA starts a, the speaker that dials b on 127.0.0.2:port.
+func startA(t *testing.T, a *Engine, port int) {
+	t.Helper()
+	ctx := context.Background()
+	lo1, lo2 := netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.2")
+	if err := a.Start(ctx, bgp.Global{ASN: 65001, RouterID: lo1}); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.AddNeighbor(ctx, bgp.Neighbor{Address: lo2, ASN: 65000, HoldTime: 9 * time.Second, Keepalive: 3 * time.Second, Port: port, LocalAddress: lo1, ConnectRetry: time.Second}); err != nil {
 		t.Fatal(err)
 	}
-	return a, b
 }
 
 // eventually polls cond every 50ms until it holds or 30s pass (a bound on
@@ -133,4 +147,22 @@ func TestGoBGPAnnounceWithdraw(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "b to drop the routes of a closed session", func() bool { _, ok := routeTo(t, b, vip6); return !ok })
+}
+
+// TestGoBGPRestart: a stopped engine starts again (halb restarts its one
+// engine when the global settings change) and its session comes back.
+func TestGoBGPRestart(t *testing.T) {
+	ctx := context.Background()
+	a, b := pair(t)
+	eventually(t, "the session to come up", func() bool { return established(t, a) && established(t, b) })
+	if err := a.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "b to see the session go", func() bool { return !established(t, b) })
+	startA(t, a, b.port)
+	vip := netip.MustParsePrefix("192.168.10.100/32")
+	if err := a.Announce(ctx, vip, bgp.Attrs{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "b to learn the route of the restarted a", func() bool { _, ok := routeTo(t, b, vip); return ok })
 }
