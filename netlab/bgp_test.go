@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -57,7 +59,9 @@ type bgpLab struct {
 	frr            string // FRR's directory: configs, pid files, vty sockets
 }
 
-func newBGPLab(t *testing.T) *bgpLab {
+// newBGPLab builds the topology; the nodes announce the VIP in mode
+// (active_active, or active_standby with lb1 active).
+func newBGPLab(t *testing.T, mode string) *bgpLab {
 	t.Helper()
 	l := New(t)
 	if r := frrReason(); r != "" {
@@ -107,6 +111,10 @@ func newBGPLab(t *testing.T) *bgpLab {
 		connect(h, back, "eth1", fmt.Sprintf("10.0.0.%d/24", i+1))
 		must(h.AddRoute("192.168.1.0/24", "10.1.0.254"))
 		b.lb[i] = h
+		active := "false"
+		if i == 0 {
+			active = "true"
+		}
 		n, err := l.StartNode(h, FlavorHalb, []byte(fmt.Sprintf(`node: {name: lb%[1]d}
 services:
   - {name: web, listen: ["%[2]s:80"], mode: http, default_backend: www}
@@ -116,9 +124,10 @@ backends:
 bgp:
   asn: 65001
   router_id: 10.1.0.%[1]d
+  active: %[4]s
   neighbors: [{address: 10.1.0.254, asn: 65000}]
-  announce: [{vip: %[2]s/32, mode: active_active}]
-`, i+1, bgpVIP)))
+  announce: [{vip: %[2]s/32, mode: %[3]s}]
+`, i+1, bgpVIP, mode, active)))
 		must(err)
 		b.nodes[i] = n
 	}
@@ -242,16 +251,34 @@ func TestBGPActiveActive(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			labSlot(t)
-			bgpFailover(t, newBGPLab(t), tc.fault)
+			bgpFailover(t, newBGPLab(t, "active_active"), tc.fault)
 		})
 	}
 }
 
+// TestBGPActiveStandby: lb1 (bgp.active) announces the VIP with the
+// shorter AS path, lb2 prepends 3 times: the router sends everything to
+// lb1 while keeping lb2's path; lb1's halbd killed, lb2's path takes
+// over.
+func TestBGPActiveStandby(t *testing.T) {
+	concurrent(t)
+	labSlot(t)
+	bgpFailover(t, newBGPLab(t, "active_standby"), (*Node).Kill)
+}
+
 func bgpFailover(t *testing.T, b *bgpLab, fault func(n *Node) error) {
-	// Precondition: both sessions up, the router has two paths.
-	if !WaitFor(30*time.Second, func() bool { return len(b.nextHops()) == 2 }) {
-		t.Fatalf("the router has not installed two paths to %s: %v\n%s\n%s", bgpVIP, b.nextHops(),
-			b.vtysh("show bgp summary"), b.vtysh("show ip route "+bgpVIP))
+	// Precondition: both sessions up and both paths at the router; with
+	// active_active both installed (ECMP), else lb1's only.
+	ecmp := b.nodes[0].Config.BGP.Announce[0].Mode == "active_active"
+	want := []string{"10.1.0.1"}
+	if ecmp {
+		want = []string{"10.1.0.1", "10.1.0.2"}
+	}
+	if !WaitFor(30*time.Second, func() bool {
+		return slices.Equal(b.nextHops(), want) && strings.Contains(b.vtysh("show ip bgp "+bgpVIP+"/32"), "(2 available")
+	}) {
+		t.Fatalf("the router has not two paths to %s with next hops %v: %v\n%s\n%s", bgpVIP, want, b.nextHops(),
+			b.vtysh("show bgp summary"), b.vtysh("show ip bgp "+bgpVIP+"/32"))
 	}
 	t.Logf("router:\n%s", b.vtysh("show ip bgp "+bgpVIP+"/32"))
 	st, err := b.nodes[0].API().Status(context.Background())
@@ -260,11 +287,14 @@ func bgpFailover(t *testing.T, b *bgpLab, fault func(n *Node) error) {
 	}
 	t.Logf("lb1 status bgp: %s", st.BGP)
 
-	// Control: the client's requests reach both nodes.
+	// Control: the client's requests reach both nodes (ECMP), or lb1 only.
 	got, failed := b.split(bgpRequests)
 	t.Logf("split of %d new connections over 2 nodes: lb1 (s1) %d, lb2 (s2) %d, failed %d", bgpRequests, got["s1"], got["s2"], failed)
-	if failed > 0 || got["s1"] == 0 || got["s2"] == 0 {
+	if ecmp && (failed > 0 || got["s1"] == 0 || got["s2"] == 0) {
 		t.Errorf("requests did not reach both nodes: %v, %d failed", got, failed)
+	}
+	if !ecmp && (failed > 0 || got["s1"] != bgpRequests) {
+		t.Errorf("requests did not all reach the active lb1: %v, %d failed", got, failed)
 	}
 
 	// Fault on lb1; a probe (a new connection every 20ms, 1s timeout)
