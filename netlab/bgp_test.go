@@ -196,7 +196,8 @@ func (b *bgpLab) vtysh(cmd string) string {
 	return string(out)
 }
 
-// nextHops returns the gateways of the router's kernel route to the VIP.
+// nextHops returns the gateways of the router's kernel route to the VIP,
+// sorted.
 func (b *bgpLab) nextHops() []string {
 	_, dst, _ := net.ParseCIDR(bgpVIP + "/32")
 	rs, err := b.router.nl.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Dst: dst}, netlink.RT_FILTER_DST)
@@ -212,6 +213,7 @@ func (b *bgpLab) nextHops() []string {
 			out = append(out, nh.Gw.String())
 		}
 	}
+	slices.Sort(out)
 	return out
 }
 
@@ -229,6 +231,32 @@ func (b *bgpLab) split(n int) (map[string]int, int) {
 		got[be]++
 	}
 	return got, failed
+}
+
+// probe makes a request on a new connection every 20ms (1s timeout) until
+// the function it returns is called, which returns the failed and sent.
+func (b *bgpLab) probe() func() (failed, sent int64) {
+	var failed, sent atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			sent.Add(1)
+			if _, err := b.client.GetBackend("http://" + bgpVIP + "/"); err != nil {
+				failed.Add(1)
+			}
+		}
+	})
+	return func() (int64, int64) {
+		close(stop)
+		wg.Wait()
+		return failed.Load(), sent.Load()
+	}
 }
 
 // TestBGPActiveActive: two halb nodes announce one VIP to FRR; the
@@ -299,22 +327,7 @@ func bgpFailover(t *testing.T, b *bgpLab, fault func(n *Node) error) {
 
 	// Fault on lb1; a probe (a new connection every 20ms, 1s timeout)
 	// counts what fails meanwhile.
-	var probeFailed, probeSent atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-			probeSent.Add(1)
-			if _, err := b.client.GetBackend("http://" + bgpVIP + "/"); err != nil {
-				probeFailed.Add(1)
-			}
-		}
-	})
+	stopProbe := b.probe()
 	faulted := time.Now()
 	if err := fault(b.nodes[0]); err != nil {
 		t.Fatal(err)
@@ -325,13 +338,12 @@ func bgpFailover(t *testing.T, b *bgpLab, fault func(n *Node) error) {
 	})
 	took := time.Since(faulted)
 	time.Sleep(time.Second) // the probe sees the converged path
-	close(stop)
-	wg.Wait()
+	probeFailed, probeSent := stopProbe()
 	if !withdrawn {
 		t.Fatalf("the router still has %v %s after the fault\n%s", b.nextHops(), took, b.vtysh("show bgp summary"))
 	}
 	t.Logf("lb1's path withdrawn %s after the fault (bound: hold time %s + 1s); probe: %d of %d requests failed",
-		took.Truncate(time.Millisecond), bgpHoldTime, probeFailed.Load(), probeSent.Load())
+		took.Truncate(time.Millisecond), bgpHoldTime, probeFailed, probeSent)
 	if took > bgpHoldTime+time.Second {
 		t.Errorf("withdrawal took %s, more than the hold time %s + 1s", took, bgpHoldTime)
 	}
@@ -341,3 +353,46 @@ func bgpFailover(t *testing.T, b *bgpLab, fault func(n *Node) error) {
 		t.Errorf("after lb1 failed: %v, %d failed; want all %d on s2", got, failed, bgpAfterKill)
 	}
 }
+
+// TestBGPMaintenance: `halbctl maintenance on` on lb1 first announces the
+// VIP with GRACEFUL_SHUTDOWN (65535:0), which FRR honours by giving the
+// path local-pref 0: the router moves new flows to lb2 while lb1's halbd
+// still serves, so a probe loses nothing; after the drain (30s) lb1
+// withdraws the path.
+func TestBGPMaintenance(t *testing.T) {
+	concurrent(t)
+	labSlot(t)
+	b := newBGPLab(t, "active_active")
+	if !WaitFor(30*time.Second, func() bool { return len(b.nextHops()) == 2 }) {
+		t.Fatalf("the router has not two paths to %s: %v\n%s", bgpVIP, b.nextHops(), b.vtysh("show bgp summary"))
+	}
+	stopProbe := b.probe()
+	on := time.Now()
+	if err := b.nodes[0].API().SetMaintenance(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	moved := WaitFor(10*time.Second, func() bool { return slices.Equal(b.nextHops(), []string{"10.1.0.2"}) })
+	tookMove := time.Since(on)
+	t.Logf("router after GRACEFUL_SHUTDOWN:\n%s", b.vtysh("show ip bgp "+bgpVIP+"/32"))
+	if !moved {
+		t.Errorf("the router still has %v %s after maintenance on lb1", b.nextHops(), tookMove)
+	}
+	withdrawn := WaitFor(bgpDrainWait, func() bool { return strings.Contains(b.vtysh("show ip bgp "+bgpVIP+"/32"), "(1 available") })
+	tookWithdraw := time.Since(on)
+	probeFailed, probeSent := stopProbe()
+	t.Logf("maintenance on lb1: new flows moved to lb2 after %s, path withdrawn after %s; probe: %d of %d requests failed",
+		tookMove.Truncate(time.Millisecond), tookWithdraw.Truncate(time.Millisecond), probeFailed, probeSent)
+	if !withdrawn {
+		t.Errorf("lb1's path not withdrawn %s after maintenance on", tookWithdraw)
+	}
+	if probeFailed > 0 {
+		t.Errorf("%d requests failed during a planned drain", probeFailed)
+	}
+	got, failed := b.split(bgpAfterKill)
+	if failed > 0 || got["s2"] != bgpAfterKill {
+		t.Errorf("after the drain: %v, %d failed; want all %d on s2", got, failed, bgpAfterKill)
+	}
+}
+
+// bgpDrainWait bounds the drain: 30s of GRACEFUL_SHUTDOWN, then the withdrawal.
+const bgpDrainWait = 40 * time.Second

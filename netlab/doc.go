@@ -41,9 +41,11 @@
 // (minutes), and NETLAB_TESTSSL="--protocols --fs" (any options starting
 // with "-") runs those checks instead.
 //
-// The BGP scenario (bgp_test.go, TestBGPActiveActive) runs FRR (Debian's
-// frr: zebra and bgpd, from /usr/lib/frr) as the upstream router of two
-// halb nodes announcing one VIP active_active, and reports the ECMP split
-// of a client's connections and the time until the router withdraws a
-// failed node's path (halbd killed, and frozen: the hold time).
+// The BGP scenarios (bgp_test.go, TestBGP*) run FRR (Debian's frr: zebra
+// and bgpd, from /usr/lib/frr) as the upstream router of two halb nodes
+// announcing one VIP: active_active (the ECMP split of a client's
+// connections; the time until the router withdraws a failed node's path,
+// halbd killed and frozen), active_standby (all to the active node, then
+// to the standby), and a planned drain by maintenance (GRACEFUL_SHUTDOWN,
+// then the withdrawal after 30s, with the requests that failed counted).
 package netlab
