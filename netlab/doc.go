@@ -40,4 +40,12 @@
 // of CPU a run); NETLAB_TESTSSL=full runs testssl's whole default run
 // (minutes), and NETLAB_TESTSSL="--protocols --fs" (any options starting
 // with "-") runs those checks instead.
+//
+// The BGP scenarios (bgp_test.go, TestBGP*) run FRR (Debian's frr: zebra
+// and bgpd, from /usr/lib/frr) as the upstream router of two halb nodes
+// announcing one VIP: active_active (the ECMP split of a client's
+// connections; the time until the router withdraws a failed node's path,
+// halbd killed and frozen), active_standby (all to the active node, then
+// to the standby), and a planned drain by maintenance (GRACEFUL_SHUTDOWN,
+// then the withdrawal after 30s, with the requests that failed counted).
 package netlab

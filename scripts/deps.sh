@@ -27,9 +27,10 @@ declare -A where=(
 	[testssl.sh]=/usr/bin/testssl     # the netlab TLS scenario's audit
 	[fonts-dejavu-core]=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf # its screenshots' text
 	[psmisc]=/usr/bin/killall         # the import scenario's keepalived vrrp_script (killall -0 haproxy)
+	[frr]=/usr/lib/frr/bgpd           # the upstream router of the netlab BGP scenarios (never started on the host)
 )
 case "$set_name" in
-test) pkgs=(gcc libc6-dev keepalived haproxy curl nftables wrk tmux dnsmasq-base chrony chromium fonts-dejavu-core testssl.sh psmisc) ;;
+test) pkgs=(gcc libc6-dev keepalived haproxy curl nftables wrk tmux dnsmasq-base chrony chromium fonts-dejavu-core testssl.sh psmisc frr) ;;
 demo-halb) pkgs=(nftables) ;;
 demo-reference) pkgs=(keepalived haproxy nftables) ;;
 *)
@@ -50,7 +51,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
-# Package scripts must not start keepalived, haproxy or chronyd on the machine itself.
+# Package scripts must not start keepalived, haproxy, chronyd or frr on the machine itself.
 policy=/usr/sbin/policy-rc.d
 created_policy=
 if [ ! -e "$policy" ]; then

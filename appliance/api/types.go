@@ -63,6 +63,46 @@ type Status struct {
 	// Observe is the metrics listener and the log targets
 	// (daemon.ObserveStatus).
 	Observe json.RawMessage `json:"observe"`
+	// BGP is the BGP speaker's sessions and VIPs (BGPStatus); null when
+	// bgp is off.
+	BGP json.RawMessage `json:"bgp"`
+}
+
+// BGPStatus is the BGP mode's status (appliance/bgp).
+type BGPStatus struct {
+	ASN      uint32       `json:"asn"`
+	RouterID string       `json:"router_id"`
+	Sessions []BGPSession `json:"sessions"`
+	VIPs     []BGPVIP     `json:"vips"`
+	// Maintenance is on: VIPs drain with GRACEFUL_SHUTDOWN, then are
+	// withdrawn.
+	Maintenance bool `json:"maintenance,omitempty"`
+	// Error is the last reconcile's failure (retried every 5s).
+	Error string `json:"error,omitempty"`
+}
+
+// BGPSession is one neighbor's session.
+type BGPSession struct {
+	Address string `json:"address"`
+	ASN     uint32 `json:"asn"`
+	// State is idle, connect, active, opensent, openconfirm or
+	// established.
+	State string `json:"state"`
+	// Since is when the session was established.
+	Since time.Time `json:"since,omitzero"`
+	// Received and Sent count prefixes.
+	Received int `json:"received"`
+	Sent     int `json:"sent"`
+}
+
+// BGPVIP is one VIP of bgp.announce: whether it is announced and why.
+type BGPVIP struct {
+	VIP       string `json:"vip"`
+	Announced bool   `json:"announced"`
+	// Prepend is how many times the AS is prepended (a standby).
+	Prepend     int      `json:"prepend,omitempty"`
+	Communities []string `json:"communities,omitempty"`
+	Reason      string   `json:"reason"`
 }
 
 // NodeStatus describes the daemon process.

@@ -10,7 +10,7 @@ import (
 )
 
 func TestNodeKeys(t *testing.T) {
-	want := []string{"node", "time.set_clock", "peers", "vrrp[].priority", "vrrp[].address_owner", "vrrp[].unicast_peers", "observe.listen"}
+	want := []string{"node", "time.set_clock", "peers", "vrrp[].priority", "vrrp[].address_owner", "vrrp[].unicast_peers", "observe.listen", "bgp.router_id", "bgp.active"}
 	if got := NodeKeys(); !slices.Equal(got, want) {
 		t.Fatalf("NodeKeys() = %q, want %q", got, want)
 	}

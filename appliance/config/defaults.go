@@ -133,6 +133,20 @@ func applyDefaults(c *Config, present func(path string) bool) {
 			setStr(&s.Routes[j].PathPrefix, fmt.Sprintf("%s.routes[%d].path_prefix", p, j), DefaultPathPrefix)
 		}
 	}
+	for i := range c.BGP.Neighbors {
+		n := &c.BGP.Neighbors[i]
+		p := fmt.Sprintf("bgp.neighbors[%d]", i)
+		setDur(&n.HoldTime, p+".hold_time", DefaultBGPHoldTime)
+		setDur(&n.Keepalive, p+".keepalive", (n.HoldTime.D() / 3).Truncate(time.Second))
+		setInt(&n.Multihop, p+".multihop", DefaultBGPMultihop)
+	}
+	for i := range c.BGP.Announce {
+		a := &c.BGP.Announce[i]
+		p := fmt.Sprintf("bgp.announce[%d]", i)
+		setStr(&a.Mode, p+".mode", DefaultBGPMode)
+		setStr(&a.When, p+".when", DefaultBGPWhen)
+		setInt(&a.StandbyPrepend, p+".standby_prepend", DefaultBGPPrepend)
+	}
 	for i := range c.Backends {
 		b := &c.Backends[i]
 		p := fmt.Sprintf("backends[%d]", i)

@@ -9,7 +9,7 @@ import (
 // Change is one difference between two configs.
 type Change struct {
 	// Section is the top-level key: node, time, peers, vrrp,
-	// vrrp_sync_groups, services, backends, console.
+	// vrrp_sync_groups, services, backends, console, observe, bgp.
 	Section string `json:"section"`
 	// Name is the list element's name; empty for node and time.
 	Name string `json:"name,omitempty"`
@@ -66,6 +66,9 @@ func Diff(old, new *Config) []Change {
 	}
 	if f := changedFields(old.Observe, new.Observe); len(f) > 0 {
 		out = append(out, Change{Section: "observe", Kind: "changed", Fields: f})
+	}
+	if f := changedFields(old.BGP, new.BGP); len(f) > 0 {
+		out = append(out, Change{Section: "bgp", Kind: "changed", Fields: f})
 	}
 	for i := range out {
 		out[i].Inactive = inactiveIn(out[i])

@@ -257,6 +257,7 @@ func TestDiffCoversEverySection(t *testing.T) {
 		"backends":         func(c *Config) { c.Backends = []Backend{{Name: "b"}} },
 		"console":          func(c *Config) { b := false; c.Console.RequirePassword = &b },
 		"observe":          func(c *Config) { c.Observe.Listen = ":8404" },
+		"bgp":              func(c *Config) { c.BGP.ASN = 65001 },
 	}
 	ty := reflect.TypeOf(Config{})
 	for i := range ty.NumField() {

@@ -19,7 +19,7 @@ func TestUnknownKeys(t *testing.T) {
 		{"top level", `
 node: {name: lb1}
 nodes: {name: lb2}
-`, []string{`halb.yaml:2: nodes: unknown key "nodes"; did you mean "node"? (known keys here: node, time, peers, vrrp, vrrp_sync_groups, services, backends, console, observe)`}},
+`, []string{`halb.yaml:2: nodes: unknown key "nodes"; did you mean "node"? (known keys here: node, time, peers, vrrp, vrrp_sync_groups, services, backends, console, observe, bgp)`}},
 		{"node.management", `
 node:
   name: lb1
@@ -66,7 +66,7 @@ lb: 1
 			`halb.yaml:5: time.server: unknown key "server"; did you mean "servers"? (known keys here: servers, max_offset, set_clock, step_threshold, min_poll, max_poll)`,
 			`halb.yaml:8: backends[0].health.url: unknown key "url" (known keys here: check, path, expect_status, interval, timeout, rise, fall, port, method, host, expect_body, verify, send, expect, observe, initial)`,
 			`halb.yaml:10: backends[0].servers[0].spare: unknown key "spare" (known keys here: name, address, weight, maxconn, backup, disabled)`,
-			`halb.yaml:11: lb: unknown key "lb" (known keys here: node, time, peers, vrrp, vrrp_sync_groups, services, backends, console, observe)`,
+			`halb.yaml:11: lb: unknown key "lb" (known keys here: node, time, peers, vrrp, vrrp_sync_groups, services, backends, console, observe, bgp)`,
 		}},
 		{"suggestions", `
 node:
@@ -92,7 +92,7 @@ servises: []
 			`halb.yaml:10: backends[0].servers[0].maxcon: unknown key "maxcon"; did you mean "maxconn"? (known keys here: name, address, weight, maxconn, backup, disabled)`,
 			`halb.yaml:10: backends[0].servers[0].w: unknown key "w" (known keys here: name, address, weight, maxconn, backup, disabled)`,
 			`halb.yaml:10: backends[0].servers[0].address: is required`,
-			`halb.yaml:11: servises: unknown key "servises"; did you mean "services"? (known keys here: node, time, peers, vrrp, vrrp_sync_groups, services, backends, console, observe)`,
+			`halb.yaml:11: servises: unknown key "servises"; did you mean "services"? (known keys here: node, time, peers, vrrp, vrrp_sync_groups, services, backends, console, observe, bgp)`,
 		}},
 		{"with validation errors too", `
 node: {name: lb1}
@@ -107,7 +107,7 @@ base: &b {name: lb1}
 node:
   <<: *b
 `, []string{
-			`halb.yaml:1: base: unknown key "base" (known keys here: node, time, peers, vrrp, vrrp_sync_groups, services, backends, console, observe)`,
+			`halb.yaml:1: base: unknown key "base" (known keys here: node, time, peers, vrrp, vrrp_sync_groups, services, backends, console, observe, bgp)`,
 			`halb.yaml:2: node.name: is required`,
 			`halb.yaml:3: node.<<: unknown key "<<" (known keys here: name, management, manage_system, peer_port)`,
 		}},

@@ -44,6 +44,79 @@ type Config struct {
 	// Observe configures the metrics and stats listener and where logs go.
 	// Default: no listener, logs only to the journal (or stderr).
 	Observe Observe `yaml:"observe,omitempty" json:"observe"`
+	// BGP announces VIPs to routers (active/standby or active/active ECMP
+	// over N nodes) instead of, or beside, VRRP. Default: off (no asn).
+	BGP BGP `yaml:"bgp,omitempty" json:"bgp"`
+}
+
+// BGP configures the BGP speaker that announces VIPs as host routes
+// (appliance/bgp, built on GoBGP).
+type BGP struct {
+	// ASN is this node's autonomous system number, 1..4294967294.
+	// Required when bgp is set.
+	ASN int `yaml:"asn,omitempty" json:"asn,omitempty"`
+	// RouterID is this node's BGP identifier, an IPv4 address unique
+	// among the speakers. A node part. Required when bgp is set.
+	RouterID string `yaml:"router_id,omitempty" json:"router_id,omitempty" halb:"node"`
+	// ListenPort is the TCP port on which halb accepts sessions; 0 does
+	// not listen (halb dials its neighbors). Default: 0.
+	ListenPort int `yaml:"listen_port,omitempty" json:"listen_port,omitempty"`
+	// Active makes this node the one preferred for the active_standby
+	// VIPs: the others announce them with a longer AS path. A node part.
+	// Default: false.
+	Active bool `yaml:"active,omitempty" json:"active,omitempty" halb:"node"`
+	// Neighbors are the routers halb peers with. At least one is required.
+	Neighbors []BGPNeighbor `yaml:"neighbors,omitempty" json:"neighbors"`
+	// Announce lists the VIPs announced and when. Default: none.
+	Announce []BGPAnnounce `yaml:"announce,omitempty" json:"announce"`
+}
+
+// Enabled reports whether the config sets bgp at all.
+func (b *BGP) Enabled() bool {
+	return b.ASN != 0 || b.RouterID != "" || b.ListenPort != 0 || b.Active || len(b.Neighbors) > 0 || len(b.Announce) > 0
+}
+
+// BGPNeighbor is one BGP peer (a router).
+type BGPNeighbor struct {
+	// Address is the neighbor's IP address. Required, unique.
+	Address string `yaml:"address" json:"address"`
+	// ASN is the neighbor's AS number, 1..4294967294 (equal to bgp.asn
+	// for iBGP). Required.
+	ASN int `yaml:"asn" json:"asn"`
+	// Password is the TCP MD5 signature key (RFC 2385), at most 80
+	// bytes. Default: none.
+	Password string `yaml:"password,omitempty" json:"password,omitempty"`
+	// HoldTime is the hold time offered, whole seconds: 0 (no keepalives)
+	// or 3s..65535s. Default: 9s.
+	HoldTime Duration `yaml:"hold_time,omitempty" json:"hold_time"`
+	// Keepalive is the keepalive interval, whole seconds, less than the
+	// hold time (0 with a hold time of 0). Default: a third of hold_time.
+	Keepalive Duration `yaml:"keepalive,omitempty" json:"keepalive"`
+	// Multihop is the TTL of the session's packets, 1..255; 1 is a
+	// directly connected neighbor. Default: 1.
+	Multihop int `yaml:"multihop,omitempty" json:"multihop"`
+}
+
+// BGPAnnounce is one VIP announced by BGP.
+type BGPAnnounce struct {
+	// VIP is the host prefix announced (192.168.10.100/32 or
+	// 2001:db8::1/128); halbd puts its address on the loopback. Not a
+	// VRRP VIP. Required, unique.
+	VIP string `yaml:"vip" json:"vip"`
+	// Mode is active_active (every node announces the same path; routers
+	// spread flows by ECMP) or active_standby (the node with bgp.active
+	// announces the best path, the others a longer one). Default:
+	// active_active.
+	Mode string `yaml:"mode,omitempty" json:"mode"`
+	// When is when_healthy (announce while every service in Services has
+	// its min_healthy servers up) or always. Default: when_healthy.
+	When string `yaml:"when,omitempty" json:"when"`
+	// Services are the services whose health the VIP follows. Default:
+	// every service listening on the VIP.
+	Services []string `yaml:"services,omitempty" json:"services"`
+	// StandbyPrepend is how many times a standby node (active_standby,
+	// bgp.active false) prepends its ASN, 1..10. Default: 3.
+	StandbyPrepend int `yaml:"standby_prepend,omitempty" json:"standby_prepend"`
 }
 
 // Observe configures what an operator watches: Prometheus metrics, the
@@ -729,6 +802,10 @@ var (
 	Observes = []string{"none", "layer4", "layer7"}
 	// InitialStates are the values of backends[].health.initial.
 	InitialStates = []string{"up", "down"}
+	// BGPModes are the values of bgp.announce[].mode.
+	BGPModes = []string{"active_active", "active_standby"}
+	// BGPWhens are the values of bgp.announce[].when.
+	BGPWhens = []string{"when_healthy", "always"}
 	// LogTargets are the values of observe.logs[].to.
 	LogTargets = []string{"file", "syslog", "journald"}
 	// LogStreams are the values of observe.logs[].streams.
@@ -785,6 +862,11 @@ const (
 	DefaultLogFacility      = "local0"
 	DefaultLogTag           = "halb"
 	DefaultLogQueue         = 4096
+	DefaultBGPHoldTime      = 9 * time.Second
+	DefaultBGPMultihop      = 1
+	DefaultBGPMode          = "active_active"
+	DefaultBGPWhen          = "when_healthy"
+	DefaultBGPPrepend       = 3
 	// NotifyTimeout bounds one run of a vrrp[].notify program.
 	NotifyTimeout = 10 * time.Second
 )

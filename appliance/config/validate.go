@@ -27,6 +27,7 @@ func Validate(c *Config) Errors {
 	v.services(c, backends)
 	v.backends(c)
 	v.observe(c)
+	v.bgp(c, services)
 	return v.errs
 }
 

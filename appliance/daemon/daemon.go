@@ -32,6 +32,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"halb/appliance/api"
+	"halb/appliance/bgp"
 	"halb/appliance/config"
 	"halb/appliance/health"
 	"halb/appliance/logs"
@@ -110,6 +111,10 @@ type Options struct {
 	// Systemctl is the program run as "Systemctl reboot" and "Systemctl
 	// poweroff". Default: systemctl (tests give a fake).
 	Systemctl string
+	// BGPEngine makes the BGP speaker of the bgp section (gobgp.New in
+	// halbd, so that only halbd links GoBGP). Default: none; a config
+	// with bgp then fails to apply in the bgp component, saying so.
+	BGPEngine func(log *slog.Logger) bgp.Engine
 }
 
 // Daemon is one halbd.
@@ -158,6 +163,8 @@ type Daemon struct {
 	// peer is the peer link (pairing, config and state sync); nil when
 	// it could not start.
 	peer peerPart
+	// bgp announces the bgp section's VIPs.
+	bgp *bgp.Component
 }
 
 // netStatus is the management network's status; nil before it runs.
@@ -165,13 +172,20 @@ func (d *Daemon) netStatus() *netcfg.Status { return d.network.status() }
 
 // New prepares a daemon. It does not load the config or open sockets; Run does.
 func New(opts Options) *Daemon {
-	return newDaemon(opts, func(d *Daemon) (vrrpPart, error) {
+	d := newDaemon(opts, func(d *Daemon) (vrrpPart, error) {
 		netif, err := vrrp.NewNetlinkNetif()
 		if err != nil {
 			return nil, fmt.Errorf("no netlink: %w", err)
 		}
 		return vrrp.New(netif, d.log, d.publish), nil
 	})
+	// BGP's VIPs go on the loopback through the same door as VRRP's.
+	if lo, err := vrrp.NewNetlinkNetif(); err != nil {
+		d.log.Error("BGP VIPs cannot go on the loopback", "err", err)
+	} else {
+		d.bgp.SetLoopback(lo)
+	}
+	return d
 }
 
 // newDaemon is New with the VRRP component made by newVRRP.
@@ -213,6 +227,12 @@ func newDaemon(opts Options, newVRRP func(d *Daemon) (vrrpPart, error)) *Daemon 
 		d.vrrp = v
 		d.components = append(d.components, v)
 	}
+	var newEngine func() bgp.Engine
+	if opts.BGPEngine != nil {
+		newEngine = func() bgp.Engine { return opts.BGPEngine(d.log) }
+	}
+	d.bgp = bgp.New(d.log, nil, newEngine)
+	d.components = append(d.components, d.bgp)
 	if p := d.newPeer(); p != nil {
 		d.peer = p
 		d.components = append(d.components, p)
@@ -244,15 +264,18 @@ func (d *Daemon) serverChanged(ch health.Change) {
 	d.updateServiceHealth(cfg)
 }
 
-// updateServiceHealth sets, for VRRP tracking, whether each service has
-// at least min_healthy servers up, with weight and not drained, in the
-// backends it uses.
+// updateServiceHealth sets, for VRRP tracking and BGP's when_healthy,
+// whether each service has at least min_healthy servers up, with weight
+// and not drained, in the backends it uses.
 func (d *Daemon) updateServiceHealth(cfg *config.Config) {
-	if d.vrrp == nil || cfg == nil {
+	if cfg == nil {
 		return
 	}
 	for name, ok := range d.serviceHealth(cfg) {
-		d.vrrp.SetServiceHealth(name, ok)
+		if d.vrrp != nil {
+			d.vrrp.SetServiceHealth(name, ok)
+		}
+		d.bgp.SetServiceHealth(name, ok)
 	}
 }
 
@@ -328,9 +351,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.proxy.SetServerDrained(b, s, true)
 		}
 	}
-	if d.Maintenance() && d.vrrp != nil {
+	if d.Maintenance() {
 		d.log.Warn("maintenance is on (from the state directory): this node keeps no VIPs")
-		d.vrrp.SetMaintenance(true)
+		if d.vrrp != nil {
+			d.vrrp.SetMaintenance(true)
+		}
+		d.bgp.SetMaintenance(true, false)
 	}
 	d.loadStick()
 	d.Reload()
@@ -828,7 +854,8 @@ func (d *Daemon) Maintenance() bool {
 }
 
 // SetMaintenance turns maintenance on (every VRRP instance leaves MASTER and
-// keeps no VIPs) or off. The state is a file in the state directory, so it
+// keeps no VIPs; BGP VIPs drain with GRACEFUL_SHUTDOWN, then are
+// withdrawn) or off. The state is a file in the state directory, so it
 // survives a restart.
 func (d *Daemon) SetMaintenance(on bool) error {
 	var err error
@@ -843,6 +870,7 @@ func (d *Daemon) SetMaintenance(on bool) error {
 	if d.vrrp != nil {
 		d.vrrp.SetMaintenance(on)
 	}
+	d.bgp.SetMaintenance(on, true)
 	state := map[bool]string{true: "on", false: "off"}[on]
 	d.log.Info("maintenance " + state)
 	d.publish("daemon.maintenance", "maintenance "+state, map[string]bool{"on": on})
@@ -900,6 +928,8 @@ func (d *Daemon) Status() api.Status {
 			st.Network = b
 		case "observe":
 			st.Observe = b
+		case "bgp":
+			st.BGP = b
 		}
 	}
 	return st

@@ -118,8 +118,11 @@ func (d *Daemon) factoryReset(nodeName string) (reset bool, err error) {
 			d.proxy.SetServerDrained(b, s, false)
 		}
 	}
-	if d.vrrp != nil && d.Maintenance() {
-		d.vrrp.SetMaintenance(false)
+	if d.Maintenance() {
+		if d.vrrp != nil {
+			d.vrrp.SetMaintenance(false)
+		}
+		d.bgp.SetMaintenance(false, false)
 	}
 
 	var errs []error

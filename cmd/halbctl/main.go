@@ -689,6 +689,7 @@ func printStatus(w io.Writer, st *api.Status, now time.Time) {
 	printHealth(tw, st.Backends)
 	printPeer(tw, st.Peer, now)
 	printObserve(tw, st.Observe)
+	printBGP(tw, st.BGP, now)
 	tw.Flush()
 }
 

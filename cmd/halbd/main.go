@@ -25,6 +25,8 @@ import (
 	"syscall"
 
 	"halb/appliance/api"
+	"halb/appliance/bgp"
+	"halb/appliance/bgp/gobgp"
 	"halb/appliance/daemon"
 )
 
@@ -72,6 +74,7 @@ func main() {
 		SystemActions: *system,
 		Systemctl:     *systemctl,
 		Appliance:     *appliance,
+		BGPEngine:     func(log *slog.Logger) bgp.Engine { return gobgp.New(log) },
 	})
 	// The daemon's logger also keeps the last records for GET /v1/logs.
 	log = d.Logger()

@@ -1,0 +1,397 @@
+package bgp
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"halb/appliance/api"
+	"halb/appliance/config"
+)
+
+// Loopback is where the announced VIPs are put, so that the proxy's
+// listeners on them accept: the loopback carries no ARP for them.
+// vrrp.NetlinkNetif is one.
+type Loopback interface {
+	AddVIP(ifname string, vip netip.Prefix) error
+	DelVIP(ifname string, vip netip.Prefix) error
+}
+
+// loName is the interface the VIPs go on.
+const loName = "lo"
+
+// retryEvery is how often a reconcile that failed is tried again.
+const retryEvery = 5 * time.Second
+
+// Component is the daemon's BGP part: it keeps the engine's global
+// settings, neighbors and announcements equal to what the config, the
+// services' health and maintenance call for.
+type Component struct {
+	log       *slog.Logger
+	lo        Loopback // nil: VIPs are not put on the loopback
+	newEngine func() Engine
+	now       func() time.Time
+	drain     time.Duration
+	kick      chan struct{}
+
+	mu         sync.Mutex
+	cfg        *config.Config
+	healthy    map[string]bool
+	maint      bool
+	maintSince time.Time
+	// What the engine has, owned by reconcile (under mu for Status). The
+	// engine is made once and restarted (Stop, Start) when its global
+	// settings change: GoBGP's server loop never ends, so a new engine
+	// per restart would leave one behind each time.
+	eng       Engine
+	started   bool
+	global    Global
+	neighbors map[netip.Addr]Neighbor
+	announced map[netip.Prefix]Attrs
+	onLo      map[netip.Prefix]bool
+	decisions []Decision
+	lastErr   error
+}
+
+// New returns the component. newEngine makes a speaker (gobgp.New in
+// halbd; nil: a config with bgp fails to apply, saying so); lo may be nil.
+func New(log *slog.Logger, lo Loopback, newEngine func() Engine) *Component {
+	return &Component{
+		log: log, lo: lo, newEngine: newEngine, now: time.Now, drain: DefaultDrain,
+		kick: make(chan struct{}, 1), healthy: map[string]bool{},
+		neighbors: map[netip.Addr]Neighbor{}, announced: map[netip.Prefix]Attrs{}, onLo: map[netip.Prefix]bool{},
+	}
+}
+
+// Name implements the daemon's Component.
+func (c *Component) Name() string { return "bgp" }
+
+func (c *Component) poke() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Apply takes a new validated config.
+func (c *Component) Apply(cfg *config.Config) error {
+	c.mu.Lock()
+	c.cfg = cfg
+	c.mu.Unlock()
+	c.poke()
+	return nil
+}
+
+// SetServiceHealth records whether a service has its min_healthy servers.
+func (c *Component) SetServiceHealth(service string, healthy bool) {
+	c.mu.Lock()
+	changed := c.healthy[service] != healthy
+	c.healthy[service] = healthy
+	c.mu.Unlock()
+	if changed {
+		c.poke()
+	}
+}
+
+// SetLoopback sets where VIPs go; call before Run.
+func (c *Component) SetLoopback(lo Loopback) {
+	c.mu.Lock()
+	c.lo = lo
+	c.mu.Unlock()
+}
+
+// SetMaintenance turns maintenance on (VIPs drain with GRACEFUL_SHUTDOWN,
+// then are withdrawn) or off (announced again as health allows). drain
+// false withdraws at once (halbd starting in maintenance: nothing to
+// drain).
+func (c *Component) SetMaintenance(on, drain bool) {
+	c.mu.Lock()
+	if on && !c.maint {
+		c.maintSince = c.now()
+		if !drain {
+			c.maintSince = time.Time{}
+		}
+	}
+	c.maint = on
+	c.mu.Unlock()
+	c.poke()
+}
+
+// Run reconciles on every change until ctx ends, then stops the speaker
+// (closing its sessions withdraws every route) and takes the VIPs off the
+// loopback.
+func (c *Component) Run(ctx context.Context) error {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			c.stop()
+			return ctx.Err()
+		case <-c.kick:
+		case <-timer.C:
+		}
+		next, err := c.reconcile(ctx)
+		wait := time.Duration(0)
+		if err != nil {
+			wait = retryEvery
+		}
+		if !next.IsZero() {
+			if d := next.Sub(c.now()); wait == 0 || d < wait {
+				wait = max(d, time.Millisecond)
+			}
+		}
+		timer.Stop()
+		if wait > 0 {
+			timer.Reset(wait)
+		}
+	}
+}
+
+// stop stops the engine and removes the loopback VIPs.
+func (c *Component) stop() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.stopLocked()
+}
+
+func (c *Component) stopLocked() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if c.started {
+		if err := c.eng.Stop(ctx); err != nil {
+			c.log.Warn("bgp: stop", "err", err)
+		}
+		c.started = false
+	}
+	clear(c.neighbors)
+	clear(c.announced)
+	if err := c.pruneLoopback(nil); err != nil {
+		c.log.Warn("bgp: loopback", "err", err)
+	}
+}
+
+// globalOf is the engine's global settings for b.
+func globalOf(b *config.BGP) Global {
+	rid, _ := netip.ParseAddr(b.RouterID)
+	return Global{ASN: uint32(b.ASN), RouterID: rid, ListenPort: b.ListenPort}
+}
+
+// neighborsOf is the engine's neighbors for b.
+func neighborsOf(b *config.BGP) map[netip.Addr]Neighbor {
+	out := map[netip.Addr]Neighbor{}
+	for _, n := range b.Neighbors {
+		a, err := netip.ParseAddr(n.Address)
+		if err != nil {
+			continue
+		}
+		out[a] = Neighbor{Address: a, ASN: uint32(n.ASN), Password: n.Password,
+			HoldTime: n.HoldTime.D(), Keepalive: n.Keepalive.D(), Multihop: n.Multihop}
+	}
+	return out
+}
+
+// reconcile brings the engine to what the config, health and maintenance
+// call for. It returns when the decision changes by itself (zero: never).
+func (c *Component) reconcile(ctx context.Context) (time.Time, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cfg := c.cfg
+	if cfg == nil || !cfg.BGP.Enabled() {
+		c.stopLocked()
+		c.decisions, c.lastErr = nil, nil
+		return time.Time{}, nil
+	}
+	var errs []error
+	g := globalOf(&cfg.BGP)
+	if c.started && (g.ASN != c.global.ASN || g.RouterID != c.global.RouterID || g.ListenPort != c.global.ListenPort ||
+		!slices.Equal(g.ListenAddresses, c.global.ListenAddresses)) {
+		c.log.Info("bgp: global settings changed, restarting the speaker", "asn", g.ASN, "router_id", g.RouterID)
+		if err := c.eng.Stop(ctx); err != nil {
+			errs = append(errs, err)
+		}
+		c.started = false
+	}
+	if !c.started {
+		if c.eng == nil && c.newEngine == nil {
+			c.lastErr = errors.New("bgp: this halbd has no BGP engine")
+			return time.Time{}, c.lastErr
+		}
+		if c.eng == nil {
+			c.eng = c.newEngine()
+		}
+		if err := c.eng.Start(ctx, g); err != nil {
+			c.lastErr = err
+			return time.Time{}, err
+		}
+		c.started, c.global = true, g
+		clear(c.neighbors)
+		clear(c.announced)
+	}
+
+	want := neighborsOf(&cfg.BGP)
+	for a, n := range c.neighbors {
+		if w, ok := want[a]; !ok || w != n {
+			if err := c.eng.DeleteNeighbor(ctx, a.String()); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			delete(c.neighbors, a)
+		}
+	}
+	for _, a := range slices.SortedFunc(maps.Keys(want), netip.Addr.Compare) {
+		if _, ok := c.neighbors[a]; ok {
+			continue
+		}
+		if err := c.eng.AddNeighbor(ctx, want[a]); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		c.neighbors[a] = want[a]
+	}
+
+	ds, next := Decide(Input{Config: cfg, Healthy: c.healthy, Maintenance: c.maint,
+		MaintenanceSince: c.maintSince, Drain: c.drain, Now: c.now()})
+	vips := make([]netip.Prefix, 0, len(ds))
+	wantAnn := map[netip.Prefix]Decision{}
+	for _, d := range ds {
+		vips = append(vips, d.Prefix)
+		if d.Announce {
+			wantAnn[d.Prefix] = d
+		}
+	}
+	// The VIPs go on the loopback before they are announced, and come
+	// off after they are withdrawn.
+	errs = append(errs, c.addLoopback(vips))
+	for _, p := range slices.SortedFunc(maps.Keys(c.announced), prefixCompare) {
+		if _, ok := wantAnn[p]; ok {
+			continue
+		}
+		if err := c.eng.Withdraw(ctx, p); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		delete(c.announced, p)
+		c.log.Info("bgp: VIP withdrawn", "vip", p, "reason", reasonOf(ds, p))
+	}
+	for _, d := range ds {
+		if !d.Announce {
+			continue
+		}
+		if cur, ok := c.announced[d.Prefix]; ok && cur.Equal(d.Attrs) {
+			continue
+		}
+		if err := c.eng.Announce(ctx, d.Prefix, d.Attrs); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		c.announced[d.Prefix] = d.Attrs
+		c.log.Info("bgp: VIP announced", "vip", d.Prefix, "reason", d.Reason)
+	}
+	errs = append(errs, c.pruneLoopback(vips))
+	c.decisions = ds
+	c.lastErr = errors.Join(errs...)
+	return next, c.lastErr
+}
+
+func prefixCompare(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) }
+
+func reasonOf(ds []Decision, p netip.Prefix) string {
+	for _, d := range ds {
+		if d.Prefix == p {
+			return d.Reason
+		}
+	}
+	return "no longer in bgp.announce"
+}
+
+// addLoopback puts vips on the loopback; pruneLoopback takes off those
+// that are not in vips. Called with mu held.
+func (c *Component) addLoopback(vips []netip.Prefix) error {
+	if c.lo == nil {
+		return nil
+	}
+	var errs []error
+	for _, p := range vips {
+		if !c.onLo[p] {
+			if err := c.lo.AddVIP(loName, p); err != nil {
+				errs = append(errs, fmt.Errorf("bgp: add %s to %s: %w", p, loName, err))
+				continue
+			}
+			c.onLo[p] = true
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Component) pruneLoopback(vips []netip.Prefix) error {
+	if c.lo == nil {
+		return nil
+	}
+	var errs []error
+	for _, p := range slices.SortedFunc(maps.Keys(c.onLo), prefixCompare) {
+		if !slices.Contains(vips, p) {
+			if err := c.lo.DelVIP(loName, p); err != nil {
+				errs = append(errs, fmt.Errorf("bgp: remove %s from %s: %w", p, loName, err))
+				continue
+			}
+			delete(c.onLo, p)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Status implements the daemon's Component: nil when bgp is off.
+func (c *Component) Status() any {
+	st := c.status()
+	if st == nil {
+		return nil
+	}
+	return st
+}
+
+func (c *Component) status() *api.BGPStatus {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cfg == nil || !c.cfg.BGP.Enabled() {
+		return nil
+	}
+	st := &api.BGPStatus{ASN: c.global.ASN, Maintenance: c.maint}
+	if c.global.RouterID.IsValid() {
+		st.RouterID = c.global.RouterID.String()
+	}
+	if c.lastErr != nil {
+		st.Error = c.lastErr.Error()
+	}
+	for _, d := range c.decisions {
+		a, ok := c.announced[d.Prefix]
+		v := api.BGPVIP{VIP: d.Prefix.String(), Announced: ok, Prepend: a.Prepend, Reason: d.Reason}
+		for _, cm := range a.Communities {
+			v.Communities = append(v.Communities, fmt.Sprintf("%d:%d", cm>>16, cm&0xffff))
+		}
+		st.VIPs = append(st.VIPs, v)
+	}
+	if !c.started {
+		return st
+	}
+	// Under mu: the engine is not stopped meanwhile.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	ns, err := c.eng.Neighbors(ctx)
+	if err != nil && st.Error == "" {
+		st.Error = err.Error()
+	}
+	for _, n := range ns {
+		st.Sessions = append(st.Sessions, api.BGPSession{Address: n.Address.String(), ASN: c.neighbors[n.Address].ASN,
+			State: n.State, Since: n.Since, Received: n.Received, Sent: n.Sent})
+	}
+	slices.SortFunc(st.Sessions, func(a, b api.BGPSession) int { return cmp.Compare(a.Address, b.Address) })
+	return st
+}

@@ -1,0 +1,398 @@
+package netlab
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+)
+
+// The BGP scenario (issue 20): FRR (Debian's frr: zebra + bgpd) is the
+// upstream router in its own namespace, with a client behind it; lb1 and
+// lb2 run halbd and announce one VIP active_active by eBGP (AS 65001 to the
+// router's AS 65000); the router spreads flows over both by ECMP
+// (maximum-paths 4, fib_multipath_hash_policy=1: L4 hashing, so flows from
+// different source ports of one client go to different nodes).
+//
+//	client 192.168.1.10 ── cli ── router (FRR) ── up ── lb1 10.1.0.1, lb2 10.1.0.2 ── back ── be1 10.0.0.11
+//
+// Each node proxies to its own server on be1 (lb1 to s1, lb2 to s2), so the
+// X-Backend of an answer names the node that served it.
+
+const (
+	bgpVIP       = "192.168.10.100"
+	frrDir       = "/usr/lib/frr"
+	bgpHoldTime  = 9 * time.Second
+	bgpRequests  = 200
+	bgpAfterKill = 50
+)
+
+// frrReason is why FRR cannot run here, or "".
+func frrReason() string {
+	for _, p := range []string{"zebra", "bgpd"} {
+		if _, err := os.Stat(filepath.Join(frrDir, p)); err != nil {
+			return "FRR is not installed (scripts/deps.sh installs frr)"
+		}
+	}
+	if _, err := exec.LookPath("vtysh"); err != nil {
+		return "vtysh is not installed (scripts/deps.sh installs frr)"
+	}
+	return ""
+}
+
+// bgpLab is the topology above.
+type bgpLab struct {
+	lab            *Lab
+	router, client *Host
+	lb             [2]*Host
+	nodes          [2]*Node
+	frr            string // FRR's directory: configs, pid files, vty sockets
+}
+
+// newBGPLab builds the topology; the nodes announce the VIP in mode
+// (active_active, or active_standby with lb1 active).
+func newBGPLab(t *testing.T, mode string) *bgpLab {
+	t.Helper()
+	l := New(t)
+	if r := frrReason(); r != "" {
+		t.Skip(r)
+	}
+	b := &bgpLab{lab: l}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	host := func(name string) *Host {
+		h, err := l.AddHost(name)
+		must(err)
+		return h
+	}
+	lan := func(name string) *LAN {
+		n, err := l.AddLAN(name)
+		must(err)
+		return n
+	}
+	connect := func(h *Host, n *LAN, ifname, addr string) {
+		_, err := h.Connect(n, ifname, addr)
+		must(err)
+	}
+	up, cli, back := lan("up"), lan("cli"), lan("back")
+	b.router, b.client = host("router"), host("client")
+	be := host("be1")
+	connect(b.router, up, "eth0", "10.1.0.254/24")
+	connect(b.router, cli, "eth1", "192.168.1.254/24")
+	connect(b.client, cli, "eth0", "192.168.1.10/24")
+	must(b.client.AddRoute("default", "192.168.1.254"))
+	connect(be, back, "eth0", "10.0.0.11/24")
+	must(b.router.Sysctl("net/ipv4/ip_forward", "1"))
+	must(b.router.Sysctl("net/ipv4/fib_multipath_hash_policy", "1"))
+	for i := range 2 {
+		name := fmt.Sprintf("s%d", i+1)
+		srv, err := be.ServeBackend(name, fmt.Sprintf(":%d", 8001+i))
+		must(err)
+		t.Cleanup(func() { srv.Close() })
+	}
+	b.startFRR(t)
+	for i := range 2 {
+		h := host(fmt.Sprintf("lb%d", i+1))
+		connect(h, up, "eth0", fmt.Sprintf("10.1.0.%d/24", i+1))
+		connect(h, back, "eth1", fmt.Sprintf("10.0.0.%d/24", i+1))
+		must(h.AddRoute("192.168.1.0/24", "10.1.0.254"))
+		b.lb[i] = h
+		active := "false"
+		if i == 0 {
+			active = "true"
+		}
+		n, err := l.StartNode(h, FlavorHalb, []byte(fmt.Sprintf(`node: {name: lb%[1]d}
+services:
+  - {name: web, listen: ["%[2]s:80"], mode: http, default_backend: www}
+backends:
+  - name: www
+    servers: [{name: s%[1]d, address: "10.0.0.11:800%[1]d"}]
+bgp:
+  asn: 65001
+  router_id: 10.1.0.%[1]d
+  active: %[4]s
+  neighbors: [{address: 10.1.0.254, asn: 65000}]
+  announce: [{vip: %[2]s/32, mode: %[3]s}]
+`, i+1, bgpVIP, mode, active)))
+		must(err)
+		b.nodes[i] = n
+	}
+	return b
+}
+
+// startFRR runs zebra and bgpd in the router's namespace, their files in a
+// directory of their own (they drop to the frr user, which cannot enter
+// the test's private temporary directory).
+func (b *bgpLab) startFRR(t *testing.T) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "netlab-frr-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	b.frr = dir
+	conf := map[string]string{
+		"zebra.conf": "hostname router\n",
+		"bgpd.conf": `frr defaults datacenter
+hostname router
+router bgp 65000
+ bgp router-id 10.1.0.254
+ no bgp ebgp-requires-policy
+ neighbor 10.1.0.1 remote-as 65001
+ neighbor 10.1.0.1 timers 3 9
+ neighbor 10.1.0.2 remote-as 65001
+ neighbor 10.1.0.2 timers 3 9
+ address-family ipv4 unicast
+  maximum-paths 4
+ exit-address-family
+`,
+	}
+	for name, text := range conf {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ns := filepath.Base(dir) // FRR's pathspace: unique per lab
+	for _, d := range []string{"zebra", "bgpd"} {
+		argv := []string{filepath.Join(frrDir, d), "-N", ns, "-u", "frr", "-g", "frr",
+			"-f", filepath.Join(dir, d+".conf"), "-i", filepath.Join(dir, d+".pid"),
+			"-z", filepath.Join(dir, "zserv.api"), "--vty_socket", dir, "-P", "0", "--log", "stdout"}
+		if _, err := b.router.Start(d, argv...); err != nil {
+			t.Fatal(err)
+		}
+		if d == "zebra" && !WaitFor(10*time.Second, func() bool {
+			_, err := os.Stat(filepath.Join(dir, "zserv.api"))
+			return err == nil
+		}) {
+			t.Fatal("zebra did not open its socket")
+		}
+	}
+}
+
+// vtysh runs a vtysh command against the router's FRR.
+func (b *bgpLab) vtysh(cmd string) string {
+	var out []byte
+	b.router.Do(func() error {
+		out, _ = exec.Command("vtysh", "--vty_socket", b.frr, "-c", cmd).CombinedOutput()
+		return nil
+	})
+	return string(out)
+}
+
+// nextHops returns the gateways of the router's kernel route to the VIP,
+// sorted.
+func (b *bgpLab) nextHops() []string {
+	_, dst, _ := net.ParseCIDR(bgpVIP + "/32")
+	rs, err := b.router.nl.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Dst: dst}, netlink.RT_FILTER_DST)
+	if err != nil || len(rs) == 0 {
+		return nil
+	}
+	var out []string
+	for _, r := range rs {
+		if r.Gw != nil {
+			out = append(out, r.Gw.String())
+		}
+		for _, nh := range r.MultiPath {
+			out = append(out, nh.Gw.String())
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// split makes n requests from the client, each on a new connection (a
+// new source port), and counts the answers per server and the failures.
+func (b *bgpLab) split(n int) (map[string]int, int) {
+	got := map[string]int{}
+	failed := 0
+	for range n {
+		be, err := b.client.GetBackend("http://" + bgpVIP + "/")
+		if err != nil {
+			failed++
+			continue
+		}
+		got[be]++
+	}
+	return got, failed
+}
+
+// probe makes a request on a new connection every 20ms (1s timeout) until
+// the function it returns is called, which returns the failed and sent.
+func (b *bgpLab) probe() func() (failed, sent int64) {
+	var failed, sent atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			sent.Add(1)
+			if _, err := b.client.GetBackend("http://" + bgpVIP + "/"); err != nil {
+				failed.Add(1)
+			}
+		}
+	})
+	return func() (int64, int64) {
+		close(stop)
+		wg.Wait()
+		return failed.Load(), sent.Load()
+	}
+}
+
+// TestBGPActiveActive: two halb nodes announce one VIP to FRR; the
+// router's ECMP spreads new connections over both. Then lb1 fails, and
+// the router withdraws its path within the hold time, after which every
+// request goes to lb2:
+//   - killed: SIGKILL of halbd closes its TCP session (the kernel sends
+//     the FIN), so the router withdraws at once;
+//   - frozen: SIGSTOP of halbd keeps the session open and silent, so only
+//     the router's hold timer (9s) notices; requests hashed to lb1 fail
+//     until then.
+func TestBGPActiveActive(t *testing.T) {
+	concurrent(t)
+	for _, tc := range []struct {
+		name  string
+		fault func(n *Node) error
+	}{
+		{"killed", (*Node).Kill},
+		{"frozen", (*Node).Freeze},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			labSlot(t)
+			bgpFailover(t, newBGPLab(t, "active_active"), tc.fault)
+		})
+	}
+}
+
+// TestBGPActiveStandby: lb1 (bgp.active) announces the VIP with the
+// shorter AS path, lb2 prepends 3 times: the router sends everything to
+// lb1 while keeping lb2's path; lb1's halbd killed, lb2's path takes
+// over.
+func TestBGPActiveStandby(t *testing.T) {
+	concurrent(t)
+	labSlot(t)
+	bgpFailover(t, newBGPLab(t, "active_standby"), (*Node).Kill)
+}
+
+func bgpFailover(t *testing.T, b *bgpLab, fault func(n *Node) error) {
+	// Precondition: both sessions up and both paths at the router; with
+	// active_active both installed (ECMP), else lb1's only.
+	ecmp := b.nodes[0].Config.BGP.Announce[0].Mode == "active_active"
+	want := []string{"10.1.0.1"}
+	if ecmp {
+		want = []string{"10.1.0.1", "10.1.0.2"}
+	}
+	if !WaitFor(30*time.Second, func() bool {
+		return slices.Equal(b.nextHops(), want) && strings.Contains(b.vtysh("show ip bgp "+bgpVIP+"/32"), "(2 available")
+	}) {
+		t.Fatalf("the router has not two paths to %s with next hops %v: %v\n%s\n%s", bgpVIP, want, b.nextHops(),
+			b.vtysh("show bgp summary"), b.vtysh("show ip bgp "+bgpVIP+"/32"))
+	}
+	t.Logf("router:\n%s", b.vtysh("show ip bgp "+bgpVIP+"/32"))
+	st, err := b.nodes[0].API().Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("lb1 status bgp: %s", st.BGP)
+
+	// Control: the client's requests reach both nodes (ECMP), or lb1 only.
+	got, failed := b.split(bgpRequests)
+	t.Logf("split of %d new connections over 2 nodes: lb1 (s1) %d, lb2 (s2) %d, failed %d", bgpRequests, got["s1"], got["s2"], failed)
+	if ecmp && (failed > 0 || got["s1"] == 0 || got["s2"] == 0) {
+		t.Errorf("requests did not reach both nodes: %v, %d failed", got, failed)
+	}
+	if !ecmp && (failed > 0 || got["s1"] != bgpRequests) {
+		t.Errorf("requests did not all reach the active lb1: %v, %d failed", got, failed)
+	}
+
+	// Fault on lb1; a probe (a new connection every 20ms, 1s timeout)
+	// counts what fails meanwhile.
+	stopProbe := b.probe()
+	faulted := time.Now()
+	if err := fault(b.nodes[0]); err != nil {
+		t.Fatal(err)
+	}
+	withdrawn := WaitFor(bgpHoldTime+5*time.Second, func() bool {
+		nh := b.nextHops()
+		return len(nh) == 1 && nh[0] == "10.1.0.2"
+	})
+	took := time.Since(faulted)
+	time.Sleep(time.Second) // the probe sees the converged path
+	probeFailed, probeSent := stopProbe()
+	if !withdrawn {
+		t.Fatalf("the router still has %v %s after the fault\n%s", b.nextHops(), took, b.vtysh("show bgp summary"))
+	}
+	t.Logf("lb1's path withdrawn %s after the fault (bound: hold time %s + 1s); probe: %d of %d requests failed",
+		took.Truncate(time.Millisecond), bgpHoldTime, probeFailed, probeSent)
+	if took > bgpHoldTime+time.Second {
+		t.Errorf("withdrawal took %s, more than the hold time %s + 1s", took, bgpHoldTime)
+	}
+	got, failed = b.split(bgpAfterKill)
+	t.Logf("after: lb1 (s1) %d, lb2 (s2) %d, failed %d", got["s1"], got["s2"], failed)
+	if failed > 0 || got["s2"] != bgpAfterKill {
+		t.Errorf("after lb1 failed: %v, %d failed; want all %d on s2", got, failed, bgpAfterKill)
+	}
+}
+
+// TestBGPMaintenance: `halbctl maintenance on` on lb1 first announces the
+// VIP with GRACEFUL_SHUTDOWN (65535:0), which FRR honours by giving the
+// path local-pref 0: the router moves new flows to lb2 while lb1's halbd
+// still serves, so a probe loses nothing; after the drain (30s) lb1
+// withdraws the path.
+func TestBGPMaintenance(t *testing.T) {
+	concurrent(t)
+	labSlot(t)
+	b := newBGPLab(t, "active_active")
+	if !WaitFor(30*time.Second, func() bool { return len(b.nextHops()) == 2 }) {
+		t.Fatalf("the router has not two paths to %s: %v\n%s", bgpVIP, b.nextHops(), b.vtysh("show bgp summary"))
+	}
+	stopProbe := b.probe()
+	on := time.Now()
+	if err := b.nodes[0].API().SetMaintenance(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	moved := WaitFor(10*time.Second, func() bool { return slices.Equal(b.nextHops(), []string{"10.1.0.2"}) })
+	tookMove := time.Since(on)
+	t.Logf("router after GRACEFUL_SHUTDOWN:\n%s", b.vtysh("show ip bgp "+bgpVIP+"/32"))
+	if !moved {
+		t.Errorf("the router still has %v %s after maintenance on lb1", b.nextHops(), tookMove)
+	}
+	withdrawn := WaitFor(bgpDrainWait, func() bool { return strings.Contains(b.vtysh("show ip bgp "+bgpVIP+"/32"), "(1 available") })
+	tookWithdraw := time.Since(on)
+	probeFailed, probeSent := stopProbe()
+	t.Logf("maintenance on lb1: new flows moved to lb2 after %s, path withdrawn after %s; probe: %d of %d requests failed",
+		tookMove.Truncate(time.Millisecond), tookWithdraw.Truncate(time.Millisecond), probeFailed, probeSent)
+	if !withdrawn {
+		t.Errorf("lb1's path not withdrawn %s after maintenance on", tookWithdraw)
+	}
+	if probeFailed > 0 {
+		t.Errorf("%d requests failed during a planned drain", probeFailed)
+	}
+	got, failed := b.split(bgpAfterKill)
+	if failed > 0 || got["s2"] != bgpAfterKill {
+		t.Errorf("after the drain: %v, %d failed; want all %d on s2", got, failed, bgpAfterKill)
+	}
+}
+
+// bgpDrainWait bounds the drain: 30s of GRACEFUL_SHUTDOWN, then the withdrawal.
+const bgpDrainWait = 40 * time.Second
