@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net"
 	"net/netip"
 	"slices"
 	"sync"
@@ -178,10 +179,35 @@ func (c *Component) stopLocked() {
 	}
 }
 
-// globalOf is the engine's global settings for b.
+// globalOf is the engine's global settings for b. Without router_id the
+// router id is the IPv4 address this node reaches its first IPv4 neighbor
+// from (the kernel's choice of source; no packet is sent), as routers pick
+// an address of their own.
 func globalOf(b *config.BGP) Global {
 	rid, _ := netip.ParseAddr(b.RouterID)
+	if !rid.IsValid() {
+		rid = sourceToward(b.Neighbors)
+	}
 	return Global{ASN: uint32(b.ASN), RouterID: rid, ListenPort: b.ListenPort}
+}
+
+// sourceToward is the local IPv4 address of a route to the first IPv4
+// neighbor that has one; the zero Addr when there is none.
+func sourceToward(ns []config.BGPNeighbor) netip.Addr {
+	for _, n := range ns {
+		a, err := netip.ParseAddr(n.Address)
+		if err != nil || !a.Is4() {
+			continue
+		}
+		c, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(a, 179)))
+		if err != nil {
+			continue
+		}
+		local := c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap()
+		c.Close()
+		return local
+	}
+	return netip.Addr{}
 }
 
 // neighborsOf is the engine's neighbors for b.
@@ -211,6 +237,12 @@ func (c *Component) reconcile(ctx context.Context) (time.Time, error) {
 	}
 	var errs []error
 	g := globalOf(&cfg.BGP)
+	if !g.RouterID.IsValid() {
+		// No router_id and no route to a neighbor yet (the link may
+		// come up later): try again shortly.
+		c.lastErr = errors.New("bgp: no router_id, and no route to an IPv4 neighbor to take this node's address from")
+		return time.Now().Add(2 * time.Second), c.lastErr
+	}
 	if c.started && (g.ASN != c.global.ASN || g.RouterID != c.global.RouterID || g.ListenPort != c.global.ListenPort ||
 		!slices.Equal(g.ListenAddresses, c.global.ListenAddresses)) {
 		c.log.Info("bgp: global settings changed, restarting the speaker", "asn", g.ASN, "router_id", g.RouterID)

@@ -203,3 +203,16 @@ func TestComponentRun(t *testing.T) {
 		t.Errorf("last call %q, want the engine stopped", last)
 	}
 }
+
+// TestRouterIDDefault: without router_id the router id is the local
+// address of the route to the first IPv4 neighbor (loopback here).
+func TestRouterIDDefault(t *testing.T) {
+	b := &config.BGP{ASN: 65001, Neighbors: []config.BGPNeighbor{{Address: "::1", ASN: 65000}, {Address: "127.0.0.1", ASN: 65000}}}
+	if g := globalOf(b); g.RouterID != netip.MustParseAddr("127.0.0.1") {
+		t.Errorf("router id %v, want 127.0.0.1 (the source toward the IPv4 neighbor)", g.RouterID)
+	}
+	b.RouterID = "10.9.9.9"
+	if g := globalOf(b); g.RouterID != netip.MustParseAddr("10.9.9.9") {
+		t.Errorf("router id %v, want the configured 10.9.9.9", g.RouterID)
+	}
+}

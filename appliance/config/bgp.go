@@ -38,7 +38,8 @@ func (v *validator) bgp(c *Config, services map[string]bool) {
 	}
 	v.asn("bgp.asn", b.ASN)
 	if b.RouterID == "" {
-		v.errf("bgp.router_id", "is required (an IPv4 address unique among the BGP speakers)")
+		// halbd takes the IPv4 address it reaches the first neighbor
+		// from (a node that a peer's config gives bgp has none yet).
 	} else if a, err := netip.ParseAddr(b.RouterID); err != nil || !a.Is4() || a.IsUnspecified() {
 		v.errf("bgp.router_id", "%q is not an IPv4 address (e.g. 10.0.0.1)", b.RouterID)
 	}

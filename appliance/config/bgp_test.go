@@ -32,11 +32,10 @@ func TestValidateBGP(t *testing.T) {
     - {vip: 192.168.10.101/32, mode: active_standby, when: always}
 `, nil},
 		{"no bgp", bgpBase, nil},
-		{"asn and router_id missing", bgpBase + `bgp:
+		{"asn missing (router_id may be: halbd takes its address toward a neighbor)", bgpBase + `bgp:
   neighbors: [{address: 10.0.0.254, asn: 65000}]
 `, []string{
 			"halb.yaml:10: bgp.asn: is required, 1..4294967294",
-			"halb.yaml:10: bgp.router_id: is required (an IPv4 address unique among the BGP speakers)",
 		}},
 		{"asn reserved", bgpBase + `bgp: {asn: 4294967295, router_id: 10.0.0.1, neighbors: [{address: 10.0.0.254, asn: 65000}]}
 `, []string{"halb.yaml:10: bgp.asn: 4294967295 is out of range 1..4294967294"}},
