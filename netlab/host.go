@@ -186,6 +186,23 @@ func (h *Host) Connect(lan *LAN, ifname string, addrs ...string) (*Iface, error)
 	if err := h.nl.LinkSetUp(link); err != nil {
 		return nil, fmt.Errorf("netlab: %s: %s up: %w", h.Name, ifname, err)
 	}
+	// The carrier reaches the bridge port through the kernel's linkwatch,
+	// which batches events (up to a second apart when many links change,
+	// as when labs are built side by side): until then the port forwards
+	// nothing, and a connection made at once loses its first ARP request
+	// (retried a second later). Wait until both ends are operationally up.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		l1, err1 := h.nl.LinkByName(ifname)
+		l2, err2 := lan.nl.LinkByName(port)
+		if err1 == nil && err2 == nil && l1.Attrs().OperState == netlink.OperUp && l2.Attrs().OperState == netlink.OperUp {
+			break
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("netlab: %s: %s on LAN %s not up within 5s", h.Name, ifname, lan.Name)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	h.mu.Lock()
 	h.ifaces = append(h.ifaces, ifc)
 	h.mu.Unlock()
