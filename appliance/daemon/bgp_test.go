@@ -19,12 +19,13 @@ type recEngine struct {
 	announced map[netip.Prefix]bgp.Attrs
 }
 
-func (e *recEngine) Start(context.Context, bgp.Global) error                { return nil }
-func (e *recEngine) Stop(context.Context) error                             { return nil }
-func (e *recEngine) AddNeighbor(context.Context, bgp.Neighbor) error        { return nil }
-func (e *recEngine) DeleteNeighbor(context.Context, string) error           { return nil }
-func (e *recEngine) Routes(context.Context) ([]bgp.Route, error)            { return nil, nil }
-func (e *recEngine) Neighbors(context.Context) ([]bgp.NeighborState, error) { return nil, nil }
+func (e *recEngine) Start(context.Context, bgp.Global) error                      { return nil }
+func (e *recEngine) Stop(context.Context) error                                   { return nil }
+func (e *recEngine) AddNeighbor(context.Context, bgp.Neighbor) error              { return nil }
+func (e *recEngine) DeleteNeighbor(context.Context, string) error                 { return nil }
+func (e *recEngine) Routes(context.Context) ([]bgp.Route, error)                  { return nil, nil }
+func (e *recEngine) Neighbors(context.Context) ([]bgp.NeighborState, error)       { return nil, nil }
+func (e *recEngine) WatchSessions(context.Context, func(bgp.SessionChange)) error { return nil }
 func (e *recEngine) Announce(_ context.Context, p netip.Prefix, a bgp.Attrs) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
