@@ -55,7 +55,7 @@ type SessionChange struct {
 	From, To string
 	// Reason is why a session that was established went down, as the
 	// speaker says it (GoBGP: "hold-timer-expired", "notification-received
-	// cease/administrative-shutdown", ...); empty otherwise.
+	// code 6(cease) subcode 3(peer deconfigured)", ...); empty otherwise.
 	Reason string
 }
 
