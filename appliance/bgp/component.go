@@ -65,7 +65,7 @@ type Component struct {
 	neighbors map[netip.Addr]Neighbor
 	announced map[netip.Prefix]Attrs
 	onLo      map[netip.Prefix]bool
-	// vipState is each VIP's state as last published (vipKey).
+	// vipState is each VIP's state and prepend as last published.
 	vipState  map[netip.Prefix]string
 	decisions []Decision
 	lastErr   error
@@ -129,8 +129,8 @@ func vipStateOf(a Attrs, announced bool) string {
 	return VIPAnnounced
 }
 
-// publishVIPs publishes each VIP whose state (or prepend) changed since
-// last published; gone lists the VIPs no longer in ds, withdrawn for
+// publishVIPs publishes each VIP of ds whose state (or prepend) changed
+// since last published, and the VIPs no longer in ds as withdrawn for
 // why. A VIP that was never announced is not published as withdrawn.
 // Called with mu held.
 func (c *Component) publishVIPs(ds []Decision, why string) {
