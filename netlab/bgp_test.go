@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+
+	"halb/appliance/api"
 )
 
 // The BGP scenario (issue 20): FRR (Debian's frr: zebra + bgpd) is the
@@ -367,6 +369,7 @@ func TestBGPMaintenance(t *testing.T) {
 		t.Fatalf("the router has not two paths to %s: %v\n%s", bgpVIP, b.nextHops(), b.vtysh("show bgp summary"))
 	}
 	stopProbe := b.probe()
+	stopEvents := followEvents(t, b.nodes[0])
 	on := time.Now()
 	if err := b.nodes[0].API().SetMaintenance(context.Background(), true); err != nil {
 		t.Fatal(err)
@@ -385,12 +388,62 @@ func TestBGPMaintenance(t *testing.T) {
 	if !withdrawn {
 		t.Errorf("lb1's path not withdrawn %s after maintenance on", tookWithdraw)
 	}
+	// lb1's event stream says so: draining, then withdrawn, with why.
+	var bgpEvents []string
+	for _, ev := range stopEvents() {
+		if strings.HasPrefix(ev.Type, "bgp.vip_") {
+			bgpEvents = append(bgpEvents, ev.Type+": "+ev.Message)
+		}
+	}
+	t.Logf("lb1's bgp events: %q", bgpEvents)
+	if len(bgpEvents) != 2 || !strings.HasPrefix(bgpEvents[0], "bgp.vip_graceful_shutdown: ") ||
+		!strings.HasPrefix(bgpEvents[1], "bgp.vip_withdrawn: ") || !strings.Contains(bgpEvents[1], "maintenance") {
+		t.Errorf("lb1's bgp events %q, want the VIP draining with GRACEFUL_SHUTDOWN, then withdrawn for maintenance", bgpEvents)
+	}
 	if probeFailed > 0 {
 		t.Errorf("%d requests failed during a planned drain", probeFailed)
 	}
 	got, failed := b.split(bgpAfterKill)
 	if failed > 0 || got["s2"] != bgpAfterKill {
 		t.Errorf("after the drain: %v, %d failed; want all %d on s2", got, failed, bgpAfterKill)
+	}
+}
+
+// followEvents follows n's event stream from now (it returns once
+// subscribed) until the returned function is called, which returns the
+// events seen.
+func followEvents(t *testing.T, n *Node) func() []api.Event {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cl := n.API()
+	var mu sync.Mutex
+	var evs []api.Event
+	live, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		var once sync.Once
+		cl.Events(ctx, func(ev api.Event) error {
+			once.Do(func() { close(live) })
+			mu.Lock()
+			evs = append(evs, ev)
+			mu.Unlock()
+			return nil
+		})
+	}()
+	select {
+	case <-live:
+	case <-done:
+		t.Fatal("cannot follow the event stream")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the event stream did not start")
+	}
+	return func() []api.Event {
+		cancel()
+		<-done
+		cl.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		return evs
 	}
 }
 

@@ -116,6 +116,9 @@ type Context struct {
 	// Peer is status.peer: the peer link and what this node knows of
 	// its peers; nil when the daemon does not run the peer component.
 	Peer *api.PeerStatus
+	// BGP is status.bgp: the BGP sessions and VIPs; nil when the config
+	// has no bgp.
+	BGP *api.BGPStatus
 	// Observe is the metrics listener's part of status.observe; nil when
 	// the daemon does not run it.
 	Observe *ObserveListener
@@ -427,7 +430,7 @@ func (a *App) View() string {
 
 // decode parses the component parts of the status the dashboard shows.
 func (c *Context) decode() {
-	c.VRRP, c.Services, c.Health, c.Network, c.Time, c.Peer, c.Observe = nil, nil, nil, nil, nil, nil, nil
+	c.VRRP, c.Services, c.Health, c.Network, c.Time, c.Peer, c.BGP, c.Observe = nil, nil, nil, nil, nil, nil, nil, nil
 	if c.Status == nil {
 		return
 	}
@@ -445,6 +448,10 @@ func (c *Context) decode() {
 	var p api.PeerStatus
 	if len(c.Status.Peer) > 0 && string(c.Status.Peer) != "null" && json.Unmarshal(c.Status.Peer, &p) == nil {
 		c.Peer = &p
+	}
+	var bs api.BGPStatus
+	if len(c.Status.BGP) > 0 && string(c.Status.BGP) != "null" && json.Unmarshal(c.Status.BGP, &bs) == nil {
+		c.BGP = &bs
 	}
 	var o struct {
 		Listener ObserveListener `json:"listener"`

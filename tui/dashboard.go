@@ -305,6 +305,9 @@ func (d *Dashboard) View(c *Context, w, h int) string {
 	for _, line := range peerLines(c, w) {
 		b.WriteString(line + "\n")
 	}
+	for _, line := range bgpLines(c, w) {
+		b.WriteString(line + "\n")
+	}
 	for _, line := range d.alarmLines(c, w) {
 		b.WriteString(line + "\n")
 	}
@@ -406,6 +409,7 @@ func alarms(c *Context) []string {
 	if c.Peer != nil {
 		out = append(out, c.Peer.Alarms...)
 	}
+	out = append(out, bgpAlarms(c)...)
 	for _, in := range c.VRRP {
 		if in.State == vrrp.StateFault {
 			why := strings.Join(in.FaultReasons, ", ")

@@ -93,11 +93,22 @@ type BGPSession struct {
 	// Received and Sent count prefixes.
 	Received int `json:"received"`
 	Sent     int `json:"sent"`
+	// DownReason is why the session last went down from established, as
+	// GoBGP says it, and LastDown when; empty and zero while it has not
+	// gone down since halbd started.
+	DownReason string    `json:"down_reason,omitempty"`
+	LastDown   time.Time `json:"last_down,omitzero"`
 }
 
 // BGPVIP is one VIP of bgp.announce: whether it is announced and why.
 type BGPVIP struct {
-	VIP       string `json:"vip"`
+	VIP string `json:"vip"`
+	// Mode is active_active or active_standby.
+	Mode string `json:"mode"`
+	// State is announced, graceful_shutdown (announced with the
+	// GRACEFUL_SHUTDOWN community: maintenance drains it) or withdrawn
+	// (not announced).
+	State     string `json:"state"`
 	Announced bool   `json:"announced"`
 	// Prepend is how many times the AS is prepended (a standby).
 	Prepend     int      `json:"prepend,omitempty"`

@@ -1,6 +1,7 @@
 package bgp
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -32,6 +33,7 @@ type Input struct {
 // Decision is what to do with one VIP, and why.
 type Decision struct {
 	Prefix   netip.Prefix `json:"prefix"`
+	Mode     string       `json:"mode"` // active_active or active_standby
 	Announce bool         `json:"announce"`
 	Attrs    Attrs        `json:"attrs"`
 	Reason   string       `json:"reason"`
@@ -56,7 +58,7 @@ func Decide(in Input) (out []Decision, next time.Time) {
 		if err != nil {
 			continue // validated: cannot happen
 		}
-		d := Decision{Prefix: pfx.Masked()}
+		d := Decision{Prefix: pfx.Masked(), Mode: cmp.Or(a.Mode, config.DefaultBGPMode)}
 		var reasons []string
 		if a.When == "always" {
 			d.Announce = true
@@ -90,7 +92,7 @@ func Decide(in Input) (out []Decision, next time.Time) {
 				reasons = append(reasons, "maintenance: draining with GRACEFUL_SHUTDOWN (65535:0) until "+drainEnd.Format(time.TimeOnly))
 				next = drainEnd
 			} else {
-				d = Decision{Prefix: d.Prefix}
+				d = Decision{Prefix: d.Prefix, Mode: d.Mode}
 				reasons = []string{"maintenance: withdrawn after the drain"}
 			}
 		}

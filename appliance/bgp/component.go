@@ -41,6 +41,14 @@ type Component struct {
 	now       func() time.Time
 	drain     time.Duration
 	kick      chan struct{}
+	// publish puts events on the daemon's stream (bgp.session_*,
+	// bgp.vip_*).
+	publish func(typ, msg string, data any)
+
+	// smu guards downs: why and when each session last went down from
+	// established (the engine's watch writes it).
+	smu   sync.Mutex
+	downs map[netip.Addr]sessionDown
 
 	mu         sync.Mutex
 	cfg        *config.Config
@@ -57,18 +65,108 @@ type Component struct {
 	neighbors map[netip.Addr]Neighbor
 	announced map[netip.Prefix]Attrs
 	onLo      map[netip.Prefix]bool
+	// vipState is each VIP's state and prepend as last published.
+	vipState  map[netip.Prefix]string
 	decisions []Decision
 	lastErr   error
 }
 
+type sessionDown struct {
+	reason string
+	at     time.Time
+}
+
 // New returns the component. newEngine makes a speaker (gobgp.New in
-// halbd; nil: a config with bgp fails to apply, saying so); lo may be nil.
-func New(log *slog.Logger, lo Loopback, newEngine func() Engine) *Component {
-	return &Component{
-		log: log, lo: lo, newEngine: newEngine, now: time.Now, drain: DefaultDrain,
-		kick: make(chan struct{}, 1), healthy: map[string]bool{},
-		neighbors: map[netip.Addr]Neighbor{}, announced: map[netip.Prefix]Attrs{}, onLo: map[netip.Prefix]bool{},
+// halbd; nil: a config with bgp fails to apply, saying so); lo may be nil;
+// publish gets the events (nil: none).
+func New(log *slog.Logger, lo Loopback, newEngine func() Engine, publish func(typ, msg string, data any)) *Component {
+	if publish == nil {
+		publish = func(string, string, any) {}
 	}
+	return &Component{
+		log: log, lo: lo, newEngine: newEngine, now: time.Now, drain: DefaultDrain, publish: publish,
+		kick: make(chan struct{}, 1), healthy: map[string]bool{}, downs: map[netip.Addr]sessionDown{},
+		neighbors: map[netip.Addr]Neighbor{}, announced: map[netip.Prefix]Attrs{}, onLo: map[netip.Prefix]bool{},
+		vipState: map[netip.Prefix]string{},
+	}
+}
+
+// sessionChanged publishes a session that became established or went
+// down from established (with the speaker's reason); the states between
+// (connect, active, ...) are in the status only.
+func (c *Component) sessionChanged(ch SessionChange) {
+	data := map[string]any{"neighbor": ch.Address.String(), "asn": ch.ASN, "from": ch.From, "to": ch.To}
+	switch {
+	case ch.To == "established" && ch.From != "established":
+		c.log.Info("bgp: session established", "neighbor", ch.Address, "asn", ch.ASN)
+		c.publish("bgp.session_established", fmt.Sprintf("bgp: session with %s (AS %d) established", ch.Address, ch.ASN), data)
+	case ch.From == "established" && ch.To != "established":
+		reason := cmp.Or(ch.Reason, "no reason given")
+		c.smu.Lock()
+		c.downs[ch.Address] = sessionDown{reason: reason, at: c.now()}
+		c.smu.Unlock()
+		data["reason"] = reason
+		c.log.Warn("bgp: session down", "neighbor", ch.Address, "asn", ch.ASN, "state", ch.To, "reason", reason)
+		c.publish("bgp.session_down", fmt.Sprintf("bgp: session with %s (AS %d) down: %s", ch.Address, ch.ASN, reason), data)
+	}
+}
+
+// VIP states, as the status and the events name them.
+const (
+	VIPAnnounced        = "announced"
+	VIPGracefulShutdown = "graceful_shutdown"
+	VIPWithdrawn        = "withdrawn"
+)
+
+// vipStateOf is a VIP's state from what the engine has of it.
+func vipStateOf(a Attrs, announced bool) string {
+	switch {
+	case !announced:
+		return VIPWithdrawn
+	case slices.Contains(a.Communities, GracefulShutdown):
+		return VIPGracefulShutdown
+	}
+	return VIPAnnounced
+}
+
+// publishVIPs publishes each VIP of ds whose state (or prepend) changed
+// since last published, and the VIPs no longer in ds as withdrawn for
+// why. A VIP that was never announced is not published as withdrawn.
+// Called with mu held.
+func (c *Component) publishVIPs(ds []Decision, why string) {
+	seen := map[netip.Prefix]bool{}
+	for _, d := range ds {
+		seen[d.Prefix] = true
+		a, ok := c.announced[d.Prefix]
+		c.publishVIP(d.Prefix, d.Mode, vipStateOf(a, ok), a.Prepend, d.Reason)
+	}
+	for _, p := range slices.SortedFunc(maps.Keys(c.vipState), prefixCompare) {
+		if !seen[p] {
+			c.publishVIP(p, "", VIPWithdrawn, 0, why)
+			delete(c.vipState, p)
+		}
+	}
+}
+
+func (c *Component) publishVIP(p netip.Prefix, mode, state string, prepend int, reason string) {
+	key := fmt.Sprintf("%s prepend %d", state, prepend)
+	prev, ok := c.vipState[p]
+	if prev == key {
+		return
+	}
+	c.vipState[p] = key
+	if !ok && state == VIPWithdrawn {
+		return
+	}
+	word := map[string]string{VIPAnnounced: "announced", VIPGracefulShutdown: "announced with GRACEFUL_SHUTDOWN", VIPWithdrawn: "withdrawn"}[state]
+	data := map[string]any{"vip": p.String(), "state": state, "reason": reason}
+	if mode != "" {
+		data["mode"] = mode
+	}
+	if prepend > 0 {
+		data["prepend"] = prepend
+	}
+	c.publish("bgp.vip_"+state, fmt.Sprintf("bgp: VIP %s %s (%s)", p, word, reason), data)
 }
 
 // Name implements the daemon's Component.
@@ -160,10 +258,11 @@ func (c *Component) Run(ctx context.Context) error {
 func (c *Component) stop() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.stopLocked()
+	c.stopLocked("halbd stopping")
 }
 
-func (c *Component) stopLocked() {
+// stopLocked stops the engine (why: for the VIP events).
+func (c *Component) stopLocked(why string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if c.started {
@@ -174,6 +273,7 @@ func (c *Component) stopLocked() {
 	}
 	clear(c.neighbors)
 	clear(c.announced)
+	c.publishVIPs(nil, why)
 	if err := c.pruneLoopback(nil); err != nil {
 		c.log.Warn("bgp: loopback", "err", err)
 	}
@@ -231,7 +331,7 @@ func (c *Component) reconcile(ctx context.Context) (time.Time, error) {
 	defer c.mu.Unlock()
 	cfg := c.cfg
 	if cfg == nil || !cfg.BGP.Enabled() {
-		c.stopLocked()
+		c.stopLocked("bgp removed from the config")
 		c.decisions, c.lastErr = nil, nil
 		return time.Time{}, nil
 	}
@@ -258,6 +358,9 @@ func (c *Component) reconcile(ctx context.Context) (time.Time, error) {
 		}
 		if c.eng == nil {
 			c.eng = c.newEngine()
+			if err := c.eng.WatchSessions(ctx, c.sessionChanged); err != nil {
+				c.log.Warn("bgp: cannot watch the sessions: no events for them", "err", err)
+			}
 		}
 		if err := c.eng.Start(ctx, g); err != nil {
 			c.lastErr = err
@@ -328,6 +431,7 @@ func (c *Component) reconcile(ctx context.Context) (time.Time, error) {
 		c.log.Info("bgp: VIP announced", "vip", d.Prefix, "reason", d.Reason)
 	}
 	errs = append(errs, c.pruneLoopback(vips))
+	c.publishVIPs(ds, "no longer in bgp.announce")
 	c.decisions = ds
 	c.lastErr = errors.Join(errs...)
 	return next, c.lastErr
@@ -404,7 +508,7 @@ func (c *Component) status() *api.BGPStatus {
 	}
 	for _, d := range c.decisions {
 		a, ok := c.announced[d.Prefix]
-		v := api.BGPVIP{VIP: d.Prefix.String(), Announced: ok, Prepend: a.Prepend, Reason: d.Reason}
+		v := api.BGPVIP{VIP: d.Prefix.String(), Mode: d.Mode, State: vipStateOf(a, ok), Announced: ok, Prepend: a.Prepend, Reason: d.Reason}
 		for _, cm := range a.Communities {
 			v.Communities = append(v.Communities, fmt.Sprintf("%d:%d", cm>>16, cm&0xffff))
 		}
@@ -420,10 +524,13 @@ func (c *Component) status() *api.BGPStatus {
 	if err != nil && st.Error == "" {
 		st.Error = err.Error()
 	}
+	c.smu.Lock()
 	for _, n := range ns {
+		down := c.downs[n.Address]
 		st.Sessions = append(st.Sessions, api.BGPSession{Address: n.Address.String(), ASN: c.neighbors[n.Address].ASN,
-			State: n.State, Since: n.Since, Received: n.Received, Sent: n.Sent})
+			State: n.State, Since: n.Since, Received: n.Received, Sent: n.Sent, DownReason: down.reason, LastDown: down.at})
 	}
+	c.smu.Unlock()
 	slices.SortFunc(st.Sessions, func(a, b api.BGPSession) int { return cmp.Compare(a.Address, b.Address) })
 	return st
 }

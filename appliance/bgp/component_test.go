@@ -17,6 +17,7 @@ import (
 type fakeEngine struct {
 	calls *[]string
 	id    int
+	watch func(SessionChange)
 }
 
 func (f *fakeEngine) rec(format string, args ...any) {
@@ -48,6 +49,10 @@ func (f *fakeEngine) Neighbors(context.Context) ([]NeighborState, error) {
 	return []NeighborState{{Address: netip.MustParseAddr("10.0.0.254"), State: "established", Received: 0, Sent: 1}}, nil
 }
 func (f *fakeEngine) Routes(context.Context) ([]Route, error) { return nil, nil }
+func (f *fakeEngine) WatchSessions(_ context.Context, fn func(SessionChange)) error {
+	f.watch = fn
+	return nil
+}
 
 // fakeLo records loopback changes.
 type fakeLo struct{ calls *[]string }
@@ -110,7 +115,7 @@ func TestComponentReconcile(t *testing.T) {
 	c := New(slog.New(slog.DiscardHandler), fakeLo{&calls}, func() Engine {
 		engines++
 		return &fakeEngine{calls: &calls, id: engines}
-	})
+	}, nil)
 	c.now = func() time.Time { return now }
 	c.Apply(parse(t, oneVIP))
 
@@ -181,7 +186,7 @@ func TestComponentReconcile(t *testing.T) {
 // its context ends.
 func TestComponentRun(t *testing.T) {
 	var calls []string
-	c := New(slog.New(slog.DiscardHandler), nil, func() Engine { return &fakeEngine{calls: &calls, id: 1} })
+	c := New(slog.New(slog.DiscardHandler), nil, func() Engine { return &fakeEngine{calls: &calls, id: 1} }, nil)
 	cfg := parse(t, strings.Replace(oneVIP, "{vip: 192.168.10.100/32}", "{vip: 192.168.10.100/32, when: always}", 1))
 	c.Apply(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -215,4 +220,88 @@ func TestRouterIDDefault(t *testing.T) {
 	if g := globalOf(b); g.RouterID != netip.MustParseAddr("10.9.9.9") {
 		t.Errorf("router id %v, want the configured 10.9.9.9", g.RouterID)
 	}
+}
+
+// event is one published event, as the daemon's stream gets it.
+type event struct {
+	typ, msg string
+	data     map[string]any
+}
+
+// TestEvents: a session established and down (with the engine's
+// reason), and a VIP announced, drained with GRACEFUL_SHUTDOWN,
+// withdrawn by maintenance, by health, and by the config, each once.
+func TestEvents(t *testing.T) {
+	var calls []string
+	var evs []event
+	var eng *fakeEngine
+	now := time.Date(2026, 12, 5, 22, 0, 0, 0, time.UTC)
+	c := New(slog.New(slog.DiscardHandler), nil, func() Engine { eng = &fakeEngine{calls: &calls, id: 1}; return eng },
+		func(typ, msg string, data any) { evs = append(evs, event{typ, msg, data.(map[string]any)}) })
+	c.now = func() time.Time { return now }
+	took := func(what string, want ...string) {
+		t.Helper()
+		var got []string
+		for _, e := range evs {
+			got = append(got, e.typ+": "+e.msg)
+		}
+		expect(t, what, got, want...)
+		evs = nil
+	}
+	c.Apply(parse(t, oneVIP))
+	step(t, c, &calls)
+	took("web not healthy at the start: nothing withdrawn")
+
+	nb := netip.MustParseAddr("10.0.0.254")
+	eng.watch(SessionChange{Address: nb, ASN: 65000, From: "idle", To: "active"})
+	eng.watch(SessionChange{Address: nb, ASN: 65000, From: "openconfirm", To: "established"})
+	took("session up", "bgp.session_established: bgp: session with 10.0.0.254 (AS 65000) established")
+
+	c.SetServiceHealth("web", true)
+	step(t, c, &calls)
+	took("healthy", "bgp.vip_announced: bgp: VIP 192.168.10.100/32 announced (healthy: web)")
+	step(t, c, &calls)
+	took("nothing changed")
+
+	c.SetMaintenance(true, true)
+	step(t, c, &calls)
+	took("drain", "bgp.vip_graceful_shutdown: bgp: VIP 192.168.10.100/32 announced with GRACEFUL_SHUTDOWN (healthy: web; maintenance: draining with GRACEFUL_SHUTDOWN (65535:0) until 22:00:30)")
+	if st := c.status(); st.VIPs[0].State != VIPGracefulShutdown || st.VIPs[0].Mode != "active_active" {
+		t.Errorf("draining VIP status %+v", st.VIPs[0])
+	}
+	now = now.Add(DefaultDrain)
+	step(t, c, &calls)
+	took("drained", "bgp.vip_withdrawn: bgp: VIP 192.168.10.100/32 withdrawn (maintenance: withdrawn after the drain)")
+	c.SetMaintenance(false, true)
+	step(t, c, &calls)
+	took("back", "bgp.vip_announced: bgp: VIP 192.168.10.100/32 announced (healthy: web)")
+
+	c.SetServiceHealth("web", false)
+	step(t, c, &calls)
+	took("unhealthy", "bgp.vip_withdrawn: bgp: VIP 192.168.10.100/32 withdrawn (not healthy: web (fewer than min_healthy servers up))")
+	c.SetServiceHealth("web", true)
+	step(t, c, &calls)
+	evs = nil
+
+	eng.watch(SessionChange{Address: nb, ASN: 65000, From: "established", To: "idle", Reason: "hold-timer-expired"})
+	took("session down", "bgp.session_down: bgp: session with 10.0.0.254 (AS 65000) down: hold-timer-expired")
+	if st := c.status(); st.Sessions[0].DownReason != "hold-timer-expired" || !st.Sessions[0].LastDown.Equal(now) {
+		t.Errorf("session status %+v, want the down reason and time", st.Sessions[0])
+	}
+
+	c.Apply(parse(t, strings.Replace(oneVIP, "192.168.10.100/32}", "192.168.10.200/32, when: always, mode: active_standby}", 1)))
+	step(t, c, &calls)
+	took("VIP replaced",
+		"bgp.vip_announced: bgp: VIP 192.168.10.200/32 announced (when: always; standby: AS path prepended 3 times)",
+		"bgp.vip_withdrawn: bgp: VIP 192.168.10.100/32 withdrawn (no longer in bgp.announce)")
+	c.Apply(parse(t, ""))
+	step(t, c, &calls)
+	took("bgp removed", "bgp.vip_withdrawn: bgp: VIP 192.168.10.200/32 withdrawn (bgp removed from the config)")
+	c.Apply(parse(t, oneVIP))
+	step(t, c, &calls)
+	c.SetServiceHealth("web", true)
+	step(t, c, &calls)
+	evs = nil
+	c.stop()
+	took("halbd stops", "bgp.vip_withdrawn: bgp: VIP 192.168.10.100/32 withdrawn (halbd stopping)")
 }

@@ -42,6 +42,21 @@ type Engine interface {
 	Neighbors(ctx context.Context) ([]NeighborState, error)
 	// Routes lists the best routes learned from neighbors.
 	Routes(ctx context.Context) ([]Route, error)
+	// WatchSessions calls fn, from a goroutine of the engine's, each
+	// time a session changes state, until ctx ends. Called once; it
+	// lasts across Stop and Start.
+	WatchSessions(ctx context.Context, fn func(SessionChange)) error
+}
+
+// SessionChange is a session going from one FSM state to another.
+type SessionChange struct {
+	Address  netip.Addr
+	ASN      uint32
+	From, To string
+	// Reason is why a session that was established went down, as the
+	// speaker says it (GoBGP: "hold-timer-expired", "notification-received
+	// code 6(cease) subcode 3(peer deconfigured)", ...); empty otherwise.
+	Reason string
 }
 
 // Global is a speaker's own settings.

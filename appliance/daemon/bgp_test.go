@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"halb/appliance/api"
 	"halb/appliance/bgp"
@@ -19,12 +20,13 @@ type recEngine struct {
 	announced map[netip.Prefix]bgp.Attrs
 }
 
-func (e *recEngine) Start(context.Context, bgp.Global) error                { return nil }
-func (e *recEngine) Stop(context.Context) error                             { return nil }
-func (e *recEngine) AddNeighbor(context.Context, bgp.Neighbor) error        { return nil }
-func (e *recEngine) DeleteNeighbor(context.Context, string) error           { return nil }
-func (e *recEngine) Routes(context.Context) ([]bgp.Route, error)            { return nil, nil }
-func (e *recEngine) Neighbors(context.Context) ([]bgp.NeighborState, error) { return nil, nil }
+func (e *recEngine) Start(context.Context, bgp.Global) error                      { return nil }
+func (e *recEngine) Stop(context.Context) error                                   { return nil }
+func (e *recEngine) AddNeighbor(context.Context, bgp.Neighbor) error              { return nil }
+func (e *recEngine) DeleteNeighbor(context.Context, string) error                 { return nil }
+func (e *recEngine) Routes(context.Context) ([]bgp.Route, error)                  { return nil, nil }
+func (e *recEngine) Neighbors(context.Context) ([]bgp.NeighborState, error)       { return nil, nil }
+func (e *recEngine) WatchSessions(context.Context, func(bgp.SessionChange)) error { return nil }
 func (e *recEngine) Announce(_ context.Context, p netip.Prefix, a bgp.Attrs) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -65,6 +67,11 @@ bgp:
 	if st.ASN != 65001 || len(st.VIPs) != 1 || !st.VIPs[0].Announced || st.VIPs[0].Reason != "when: always" {
 		t.Errorf("status bgp = %+v", st)
 	}
+	if snap := td.metricsSnapshot(); snap.BGP == nil || len(snap.BGP.VIPs) != 1 || snap.BGP.VIPs[0].State != bgp.VIPAnnounced {
+		t.Errorf("metrics snapshot bgp = %+v, want the VIP announced", snap.BGP)
+	}
+	events, cancel := td.Events().Subscribe(64)
+	defer cancel()
 	if err := td.SetMaintenance(true); err != nil {
 		t.Fatal(err)
 	}
@@ -72,4 +79,18 @@ bgp:
 		a, ok := attrs()
 		return ok && slices.Equal(a.Communities, []uint32{bgp.GracefulShutdown})
 	})
+	for timeout := time.After(30 * time.Second); ; {
+		select {
+		case ev := <-events:
+			if ev.Type != "bgp.vip_graceful_shutdown" {
+				continue
+			}
+			if d, _ := ev.Data.(map[string]any); d["vip"] != "192.168.10.100/32" || d["mode"] != "active_active" {
+				t.Errorf("event data %v", ev.Data)
+			}
+			return
+		case <-timeout:
+			t.Fatal("no bgp.vip_graceful_shutdown event on the stream")
+		}
+	}
 }

@@ -231,7 +231,7 @@ func newDaemon(opts Options, newVRRP func(d *Daemon) (vrrpPart, error)) *Daemon 
 	if opts.BGPEngine != nil {
 		newEngine = func() bgp.Engine { return opts.BGPEngine(d.log) }
 	}
-	d.bgp = bgp.New(d.log, nil, newEngine)
+	d.bgp = bgp.New(d.log, nil, newEngine, d.publish)
 	d.components = append(d.components, d.bgp)
 	if p := d.newPeer(); p != nil {
 		d.peer = p

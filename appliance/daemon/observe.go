@@ -115,6 +115,7 @@ func (d *Daemon) metricsSnapshot() metrics.Snapshot {
 			st.Peer = &p
 		}
 	}
+	st.BGP, _ = d.bgp.Status().(*api.BGPStatus)
 	for _, t := range d.logOut.Status() {
 		st.Logs = append(st.Logs, metrics.LogTarget{Name: t.Name, To: t.To, Lines: t.Written, Dropped: t.Dropped, Errors: t.WriteErrors})
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	dto "github.com/prometheus/client_model/go"
 
+	"halb/appliance/api"
 	"halb/appliance/proxy"
 	"halb/appliance/proxy/hello"
 )
@@ -148,6 +149,12 @@ var (
 	mPeerSeen    = desc("halb_peer_last_seen_seconds", "Seconds since the peer was last heard (absent before the first).", "peer")
 	mPeerInSync  = desc("halb_peer_config_in_sync", "1: the peer runs the same cluster config version.", "peer")
 	mPeerSkew    = desc("halb_peer_clock_skew_seconds", "The peer's clock minus ours.", "peer")
+	mBGPUp       = desc("halb_bgp_session_up", "1: the BGP session with the neighbor is established.", "neighbor", "asn")
+	mBGPUptime   = desc("halb_bgp_session_uptime_seconds", "Seconds the session has been established (0 while it is not).", "neighbor", "asn")
+	mBGPReceived = desc("halb_bgp_prefixes_received", "Prefixes received from the neighbor.", "neighbor")
+	mBGPSent     = desc("halb_bgp_prefixes_sent", "Prefixes advertised to the neighbor.", "neighbor")
+	mBGPVIP      = desc("halb_bgp_vip_announced", "1: the VIP is announced (with GRACEFUL_SHUTDOWN or not); 0: withdrawn.", "vip", "mode")
+	mBGPGShut    = desc("halb_bgp_vip_graceful_shutdown", "1: the VIP is announced with the GRACEFUL_SHUTDOWN community (maintenance drains it).", "vip")
 	mConfVersion = desc("halb_config_version", "Sum of the cluster config's version vector: grows with every change, wherever made.")
 
 	mLogLines   = desc("halb_log_lines_total", "Log lines written to the target.", "target", "to")
@@ -416,6 +423,9 @@ func emit(ch sink, st *Stats) {
 			gauge(ch, mPeerSkew, n.ClockSkew, n.Name)
 		}
 	}
+	if b := st.BGP; b != nil {
+		emitBGP(ch, b, now)
+	}
 	for _, t := range st.Logs {
 		counter(ch, mLogLines, float64(t.Lines), t.Name, t.To)
 		counter(ch, mLogDropped, float64(t.Dropped), t.Name, t.To)
@@ -424,6 +434,26 @@ func emit(ch sink, st *Stats) {
 	counter(ch, mObsServed, float64(st.Listener.Served))
 	for _, r := range RefuseReasons {
 		counter(ch, mObsRefused, float64(st.Listener.Refused[r]), r)
+	}
+}
+
+// emitBGP emits the BGP sessions and VIPs.
+func emitBGP(ch sink, b *api.BGPStatus, now time.Time) {
+	for _, s := range b.Sessions {
+		asn := strconv.FormatUint(uint64(s.ASN), 10)
+		up := s.State == "established"
+		gauge(ch, mBGPUp, b2f(up), s.Address, asn)
+		uptime := 0.0
+		if up && !s.Since.IsZero() {
+			uptime = since(now, s.Since)
+		}
+		gauge(ch, mBGPUptime, uptime, s.Address, asn)
+		gauge(ch, mBGPReceived, float64(s.Received), s.Address)
+		gauge(ch, mBGPSent, float64(s.Sent), s.Address)
+	}
+	for _, v := range b.VIPs {
+		gauge(ch, mBGPVIP, b2f(v.Announced), v.VIP, v.Mode)
+		gauge(ch, mBGPGShut, b2f(v.State == "graceful_shutdown"), v.VIP)
 	}
 }
 

@@ -109,6 +109,14 @@ func fullSnapshot() Snapshot {
 			{Name: "lb2", Address: "172.16.0.2", Paired: true, Reachable: true, LastSeen: t0.Add(-500 * time.Millisecond),
 				ConfigVersion: "lb1:5 lb2:3", InSync: true, ClockSkew: -2 * time.Millisecond},
 		}},
+		BGP: &api.BGPStatus{ASN: 65001, RouterID: "10.0.0.1", Sessions: []api.BGPSession{
+			{Address: "10.0.0.254", ASN: 65000, State: "established", Since: t0.Add(-90 * time.Second), Received: 2, Sent: 2},
+			{Address: "10.0.1.254", ASN: 65000, State: "active", DownReason: "hold-timer-expired", LastDown: t0.Add(-time.Hour)},
+		}, VIPs: []api.BGPVIP{
+			{VIP: "192.168.10.200/32", Mode: "active_active", State: "announced", Announced: true, Reason: "healthy: web"},
+			{VIP: "192.168.10.201/32", Mode: "active_standby", State: "graceful_shutdown", Announced: true, Prepend: 3,
+				Communities: []string{"65535:0"}, Reason: "healthy: web; standby: AS path prepended 3 times; maintenance: draining"},
+		}, Maintenance: true, Error: "bgp: add neighbor 10.0.2.254 AS 65000: x"},
 		Logs: []LogTarget{{Name: "access", To: "file", Lines: 13845, Dropped: 2, Errors: 0}, {Name: "remote", To: "syslog", Lines: 13000, Dropped: 847, Errors: 3}},
 	}
 }

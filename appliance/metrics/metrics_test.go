@@ -428,3 +428,44 @@ halb_frontend_tls_resumed_total{proxy="web"} 1200
 halb_frontend_tls_version_handshakes_total{proxy="web",version="TLSv1.2"} 480
 halb_frontend_tls_version_handshakes_total{proxy="web",version="TLSv1.3"} 4500
 `
+
+// TestBGPMetrics: the BGP families from the status snapshot (sessions up
+// and not, uptime, prefixes, VIPs announced and draining), absent when
+// bgp is off; the stats page has the BGP tables.
+func TestBGPMetrics(t *testing.T) {
+	s := New(fullSnapshot, quiet())
+	fams := scrape(t, s)
+	for _, c := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"halb_bgp_session_up", []string{"neighbor", "10.0.0.254", "asn", "65000"}, 1},
+		{"halb_bgp_session_up", []string{"neighbor", "10.0.1.254", "asn", "65000"}, 0},
+		{"halb_bgp_session_uptime_seconds", []string{"neighbor", "10.0.0.254"}, 90},
+		{"halb_bgp_session_uptime_seconds", []string{"neighbor", "10.0.1.254"}, 0},
+		{"halb_bgp_prefixes_received", []string{"neighbor", "10.0.0.254"}, 2},
+		{"halb_bgp_prefixes_sent", []string{"neighbor", "10.0.0.254"}, 2},
+		{"halb_bgp_vip_announced", []string{"vip", "192.168.10.200/32", "mode", "active_active"}, 1},
+		{"halb_bgp_vip_announced", []string{"vip", "192.168.10.201/32", "mode", "active_standby"}, 1},
+		{"halb_bgp_vip_graceful_shutdown", []string{"vip", "192.168.10.200/32"}, 0},
+		{"halb_bgp_vip_graceful_shutdown", []string{"vip", "192.168.10.201/32"}, 1},
+	} {
+		if v, ok := value(fams, c.name, c.labels...); !ok || v != c.want {
+			t.Errorf("%s%v = %v (%v), want %v", c.name, c.labels, v, ok, c.want)
+		}
+	}
+	rec := httptest.NewRecorder()
+	s.ServeHTTP(rec, httptest.NewRequest("GET", "/stats", nil))
+	for _, want := range []string{`<table id="bgp-sessions">`, "10.0.1.254", "1h0m ago (hold-timer-expired)", "graceful_shutdown (prepend 3)"} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("/stats lacks %q", want)
+		}
+	}
+	snap := fullSnapshot()
+	snap.BGP = nil
+	fams = scrape(t, New(func() Snapshot { return snap }, quiet()))
+	if _, ok := fams["halb_bgp_session_up"]; ok {
+		t.Error("bgp off: halb_bgp_session_up is there")
+	}
+}

@@ -20,7 +20,7 @@
 // where metricsSnapshot fills a Snapshot from the components' Status()
 // (proxy: []proxy.ServiceStatus, health: []health.BackendHealth, vrrp:
 // []vrrp.InstanceStatus, the clock: timesync.Status, the peer link:
-// api.PeerStatus) and the log targets' counters.
+// api.PeerStatus, bgp: *api.BGPStatus) and the log targets' counters.
 //
 // Tests: go test ./appliance/metrics (the browser test needs Debian's
 // chromium and skips without it); the scrape cost: go test -run '^$'
@@ -54,6 +54,8 @@ type Snapshot struct {
 	Time *timesync.Status
 	// Peer is the peer link's status (nil: no peer link).
 	Peer *api.PeerStatus
+	// BGP is the BGP speaker's sessions and VIPs (nil: bgp is off).
+	BGP *api.BGPStatus
 	// Logs are the log targets' counters (logs.Manager.Status()).
 	Logs []LogTarget
 	// At is when the snapshot was taken; zero: when the Server got it.

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"halb/appliance/api"
 	"halb/appliance/health"
 	"halb/appliance/proxy"
 	"halb/appliance/proxy/hello"
@@ -24,14 +25,15 @@ type Stats struct {
 	Maintenance bool      `json:"maintenance"`
 	// RateWindow is the time in seconds the rates were measured over; 0
 	// when there was no earlier sample (the first view): rates are null.
-	RateWindow float64       `json:"rate_window_s"`
-	Frontends  []Frontend    `json:"frontends"`
-	Backends   []Backend     `json:"backends"`
-	VRRP       []Instance    `json:"vrrp"`
-	Time       *TimeStats    `json:"time,omitempty"`
-	Peer       *PeerStats    `json:"peer,omitempty"`
-	Logs       []LogTarget   `json:"logs"`
-	Listener   ListenerStats `json:"listener"`
+	RateWindow float64        `json:"rate_window_s"`
+	Frontends  []Frontend     `json:"frontends"`
+	Backends   []Backend      `json:"backends"`
+	VRRP       []Instance     `json:"vrrp"`
+	Time       *TimeStats     `json:"time,omitempty"`
+	Peer       *PeerStats     `json:"peer,omitempty"`
+	BGP        *api.BGPStatus `json:"bgp,omitempty"`
+	Logs       []LogTarget    `json:"logs"`
+	Listener   ListenerStats  `json:"listener"`
 }
 
 // Sessions are HAProxy's session columns: open now, the most open at
@@ -341,6 +343,7 @@ func buildStats(s Snapshot, now time.Time) *Stats {
 		}
 		st.Peer = ps
 	}
+	st.BGP = s.BGP
 	return st
 }
 

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	api "github.com/osrg/gobgp/v3/api"
@@ -28,6 +29,11 @@ import (
 type Engine struct {
 	s   *server.BgpServer
 	asn uint32
+
+	// downs is why each session last went down, from GoBGP's "Peer
+	// Down" log record (its watch API does not carry the reason).
+	mu    sync.Mutex
+	downs map[string]string
 }
 
 var _ bgp.Engine = (*Engine)(nil)
@@ -37,9 +43,57 @@ func New(log *slog.Logger) *Engine {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := server.NewBgpServer(server.LoggerOption(&slogger{log: log, level: gobgplog.InfoLevel}))
-	go s.Serve()
-	return &Engine{s: s}
+	e := &Engine{downs: map[string]string{}}
+	e.s = server.NewBgpServer(server.LoggerOption(&slogger{log: log, level: gobgplog.InfoLevel, note: e.note}))
+	go e.s.Serve()
+	return e
+}
+
+// note keeps the reason of a "Peer Down" record.
+func (g *Engine) note(msg string, f gobgplog.Fields) {
+	if msg != "Peer Down" {
+		return
+	}
+	key, _ := f["Key"].(string)
+	reason, _ := f["Reason"].(string)
+	g.mu.Lock()
+	g.downs[key] = reason
+	g.mu.Unlock()
+}
+
+// WatchSessions implements bgp.Engine with GoBGP's peer state watch; the
+// reason of a session that goes down is the one GoBGP logs, which it
+// logs before it reports the state change.
+func (g *Engine) WatchSessions(ctx context.Context, fn func(bgp.SessionChange)) error {
+	last := map[string]api.PeerState_SessionState{}
+	err := g.s.WatchEvent(ctx, &api.WatchEventRequest{Peer: &api.WatchEventRequest_Peer{}}, func(r *api.WatchEventResponse) {
+		pe := r.GetPeer()
+		st := pe.GetPeer().GetState()
+		if st == nil {
+			return
+		}
+		key, to := st.GetNeighborAddress(), st.GetSessionState()
+		from, seen := last[key]
+		last[key] = to
+		if pe.GetType() != api.WatchEventResponse_PeerEvent_STATE || (seen && from == to) {
+			return
+		}
+		if !seen {
+			from = api.PeerState_UNKNOWN
+		}
+		ch := bgp.SessionChange{ASN: st.GetPeerAsn(), From: strings.ToLower(from.String()), To: strings.ToLower(to.String())}
+		ch.Address, _ = netip.ParseAddr(key)
+		if from == api.PeerState_ESTABLISHED {
+			g.mu.Lock()
+			ch.Reason = g.downs[key]
+			g.mu.Unlock()
+		}
+		fn(ch)
+	})
+	if err != nil {
+		return fmt.Errorf("bgp: watch sessions: %w", err)
+	}
+	return nil
 }
 
 // Start implements bgp.Engine.
@@ -307,9 +361,13 @@ func route(prefix string, p *api.Path) (bgp.Route, error) {
 type slogger struct {
 	log   *slog.Logger
 	level gobgplog.LogLevel
+	note  func(msg string, f gobgplog.Fields) // sees every record
 }
 
 func (l *slogger) emit(lv slog.Level, gl gobgplog.LogLevel, msg string, f gobgplog.Fields) {
+	if l.note != nil {
+		l.note(msg, f)
+	}
 	if gl > l.level {
 		return
 	}

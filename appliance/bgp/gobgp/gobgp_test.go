@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -165,4 +167,39 @@ func TestGoBGPRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "b to learn the route of the restarted a", func() bool { _, ok := routeTo(t, b, vip); return ok })
+}
+
+// TestGoBGPWatchSessions: b's watch reports its session going down when
+// a stops, with the reason GoBGP gives (a's Cease), and coming back.
+func TestGoBGPWatchSessions(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a, b := pair(t)
+	eventually(t, "the session to come up", func() bool { return established(t, a) && established(t, b) })
+	var mu sync.Mutex
+	var got []bgp.SessionChange
+	if err := b.WatchSessions(ctx, func(ch bgp.SessionChange) { mu.Lock(); got = append(got, ch); mu.Unlock() }); err != nil {
+		t.Fatal(err)
+	}
+	has := func(to string) (bgp.SessionChange, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, ch := range got {
+			if ch.To == to || (to == "down" && ch.From == "established") {
+				return ch, true
+			}
+		}
+		return bgp.SessionChange{}, false
+	}
+	if err := a.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "b's watch to report the session down", func() bool { _, ok := has("down"); return ok })
+	down, _ := has("down")
+	if down.Address != netip.MustParseAddr("127.0.0.1") || down.ASN != 65001 || !strings.Contains(down.Reason, "cease") {
+		t.Errorf("down = %+v, want 127.0.0.1 AS 65001 with a's Cease as the reason", down)
+	}
+	t.Logf("down: %+v", down)
+	startA(t, a, b.port)
+	eventually(t, "b's watch to report the session established", func() bool { _, ok := has("established"); return ok })
 }
