@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,7 +30,9 @@ import (
 //	client 192.168.1.10 ── cli ── router (FRR) ── up ── lb1 10.1.0.1, lb2 10.1.0.2 ── back ── be1 10.0.0.11
 //
 // Each node proxies to its own server on be1 (lb1 to s1, lb2 to s2), so the
-// X-Backend of an answer names the node that served it.
+// X-Backend of an answer names the node that served it; in
+// TestBGPSourcePersistence both balance over s1..s4 and name themselves in
+// X-LB-Node.
 
 const (
 	bgpVIP       = "192.168.10.100"
@@ -62,8 +65,27 @@ type bgpLab struct {
 }
 
 // newBGPLab builds the topology; the nodes announce the VIP in mode
-// (active_active, or active_standby with lb1 active).
+// (active_active, or active_standby with lb1 active), each proxying to its
+// own server (ownServer).
 func newBGPLab(t *testing.T, mode string) *bgpLab {
+	t.Helper()
+	return newBGPLabWith(t, mode, ownServer)
+}
+
+// ownServer is node i's (1, 2) services and backends for newBGPLabWith: the
+// VIP's port 80 proxied to server s<i> on be1 alone.
+func ownServer(i int) string {
+	return fmt.Sprintf(`services:
+  - {name: web, listen: ["%[2]s:80"], mode: http, default_backend: www}
+backends:
+  - name: www
+    servers: [{name: s%[1]d, address: "10.0.0.11:800%[1]d"}]
+`, i, bgpVIP)
+}
+
+// newBGPLabWith is newBGPLab with node i's (1, 2) services and backends
+// from www(i); be1 serves s1..s4 on ports 8001..8004.
+func newBGPLabWith(t *testing.T, mode string, www func(i int) string) *bgpLab {
 	t.Helper()
 	l := New(t)
 	if r := frrReason(); r != "" {
@@ -100,7 +122,7 @@ func newBGPLab(t *testing.T, mode string) *bgpLab {
 	connect(be, back, "eth0", "10.0.0.11/24")
 	must(b.router.Sysctl("net/ipv4/ip_forward", "1"))
 	must(b.router.Sysctl("net/ipv4/fib_multipath_hash_policy", "1"))
-	for i := range 2 {
+	for i := range 4 {
 		name := fmt.Sprintf("s%d", i+1)
 		srv, err := be.ServeBackend(name, fmt.Sprintf(":%d", 8001+i))
 		must(err)
@@ -118,18 +140,13 @@ func newBGPLab(t *testing.T, mode string) *bgpLab {
 			active = "true"
 		}
 		n, err := l.StartNode(h, FlavorHalb, []byte(fmt.Sprintf(`node: {name: lb%[1]d}
-services:
-  - {name: web, listen: ["%[2]s:80"], mode: http, default_backend: www}
-backends:
-  - name: www
-    servers: [{name: s%[1]d, address: "10.0.0.11:800%[1]d"}]
-bgp:
+%[5]sbgp:
   asn: 65001
   router_id: 10.1.0.%[1]d
   active: %[4]s
   neighbors: [{address: 10.1.0.254, asn: 65000}]
   announce: [{vip: %[2]s/32, mode: %[3]s}]
-`, i+1, bgpVIP, mode, active)))
+`, i+1, bgpVIP, mode, active, www(i+1))))
 		must(err)
 		b.nodes[i] = n
 	}
@@ -449,3 +466,124 @@ func followEvents(t *testing.T, n *Node) func() []api.Event {
 
 // bgpDrainWait bounds the drain: 30s of GRACEFUL_SHUTDOWN, then the withdrawal.
 const bgpDrainWait = 40 * time.Second
+
+// sourceBalanced is node i's (1, 2) services and backends for
+// TestBGPSourcePersistence: the same four servers by `balance: source` on
+// both nodes, each answer naming its node in X-LB-Node.
+func sourceBalanced(i int) string {
+	return fmt.Sprintf(`services:
+  - {name: web, listen: ["%[2]s:80"], mode: http, default_backend: www, response_headers: {X-LB-Node: lb%[1]d}}
+backends:
+  - name: www
+    balance: source
+    servers:
+      - {name: s1, address: "10.0.0.11:8001"}
+      - {name: s2, address: "10.0.0.11:8002"}
+      - {name: s3, address: "10.0.0.11:8003"}
+      - {name: s4, address: "10.0.0.11:8004"}
+`, i, bgpVIP)
+}
+
+const (
+	bgpClients      = 20 // client addresses of TestBGPSourcePersistence
+	bgpPerClientMax = 32 // requests of one address to see both nodes
+	bgpPerClientMin = 4
+)
+
+// TestBGPSourcePersistence (issue 20, persistence across the nodes): with
+// `balance: source` every node hashes a client address to the same server,
+// so a client keeps its server whichever node the router's ECMP hands its
+// flow to. lb1 and lb2 balance over the same four servers; 20 client
+// addresses each make requests on new connections (new source ports, which
+// the router's L4 hash spreads over both nodes) until both nodes have
+// answered it: each address must get one server from both. Then lb1's
+// halbd is killed, the router sends every flow to lb2, and each address
+// must still get the server it had.
+func TestBGPSourcePersistence(t *testing.T) {
+	concurrent(t)
+	labSlot(t)
+	b := newBGPLabWith(t, "active_active", sourceBalanced)
+	if !WaitFor(30*time.Second, func() bool { return len(b.nextHops()) == 2 }) {
+		t.Fatalf("the router has not two paths to %s: %v\n%s", bgpVIP, b.nextHops(), b.vtysh("show bgp summary"))
+	}
+	srcs := make([]netip.Addr, bgpClients)
+	for i := range srcs {
+		srcs[i] = netip.AddrFrom4([4]byte{192, 168, 1, byte(100 + i)})
+	}
+	if err := b.client.AddAddrs("eth0", srcs, 24); err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + bgpVIP + "/"
+	// get is the server and the node that answered src.
+	get := func(src netip.Addr) (server, node string, err error) {
+		h, err := b.client.HeaderFrom(src, url, "")
+		if err != nil {
+			return "", "", err
+		}
+		return h.Get("X-Backend"), h.Get("X-LB-Node"), nil
+	}
+
+	// Both nodes up: each address until both nodes have answered it.
+	server := map[netip.Addr]string{}
+	spread := map[string]int{}
+	bothNodes, oneServer, failed, sent := 0, 0, 0, 0
+	for _, src := range srcs {
+		servers, nodes := map[string]int{}, map[string]int{}
+		for n := 0; n < bgpPerClientMax && (n < bgpPerClientMin || len(nodes) < 2); n++ {
+			sent++
+			s, node, err := get(src)
+			if err != nil {
+				failed++
+				continue
+			}
+			servers[s]++
+			nodes[node]++
+		}
+		if len(nodes) == 2 {
+			bothNodes++
+		}
+		if len(servers) == 1 {
+			oneServer++
+			for s := range servers {
+				server[src] = s
+				spread[s]++
+			}
+		} else {
+			t.Errorf("%s got servers %v from nodes %v", src, servers, nodes)
+		}
+	}
+	t.Logf("both nodes up: %d of %d client addresses answered by both nodes, %d got one server from both; %d of %d requests failed; addresses per server %v",
+		bothNodes, len(srcs), oneServer, failed, sent, spread)
+	if failed > 0 {
+		t.Errorf("%d of %d requests failed", failed, sent)
+	}
+	if bothNodes != len(srcs) {
+		t.Errorf("control: only %d of %d addresses reached both nodes in %d requests", bothNodes, len(srcs), bgpPerClientMax)
+	}
+	if len(spread) < 2 {
+		t.Errorf("control: the %d addresses all hash to one server: %v", len(srcs), spread)
+	}
+
+	// lb1 killed: the router sends everything to lb2.
+	if err := b.nodes[0].Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if !WaitFor(bgpHoldTime+5*time.Second, func() bool { return slices.Equal(b.nextHops(), []string{"10.1.0.2"}) }) {
+		t.Fatalf("the router still has %v after lb1 was killed\n%s", b.nextHops(), b.vtysh("show bgp summary"))
+	}
+	kept := 0
+	for _, src := range srcs {
+		same := true
+		for range bgpPerClientMin {
+			s, node, err := get(src)
+			if err != nil || node != "lb2" || s != server[src] {
+				same = false
+				t.Errorf("%s after lb1 was killed: server %q (had %q), node %q, error %v", src, s, server[src], node, err)
+			}
+		}
+		if same {
+			kept++
+		}
+	}
+	t.Logf("lb1 killed, every flow on lb2: %d of %d client addresses kept their server", kept, len(srcs))
+}

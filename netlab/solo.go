@@ -686,6 +686,19 @@ func anonTree(pid int) int64 {
 // returns the X-Backend of the answer and the name=value of the cookie the
 // answer sets, if any.
 func (h *Host) GetFrom(src netip.Addr, url, cookie string) (backend, setCookie string, err error) {
+	hdr, err := h.HeaderFrom(src, url, cookie)
+	if err != nil {
+		return "", "", err
+	}
+	if cs := (&http.Response{Header: hdr}).Cookies(); len(cs) > 0 {
+		setCookie = cs[0].Name + "=" + cs[0].Value
+	}
+	return hdr.Get("X-Backend"), setCookie, nil
+}
+
+// HeaderFrom sends a GET as GetFrom does and returns the answer's header,
+// which must be 200.
+func (h *Host) HeaderFrom(src netip.Addr, url, cookie string) (http.Header, error) {
 	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
 		var c net.Conn
 		err := h.Do(func() (err error) {
@@ -699,22 +712,19 @@ func (h *Host) GetFrom(src netip.Addr, url, cookie string) (backend, setCookie s
 	defer tr.CloseIdleConnections()
 	req, err := http.NewRequest(http.MethodGet, url, nil)
 	if err != nil {
-		return "", "", err
+		return nil, err
 	}
 	if cookie != "" {
 		req.Header.Set("Cookie", cookie)
 	}
 	resp, err := (&http.Client{Transport: tr, Timeout: time.Second}).Do(req)
 	if err != nil {
-		return "", "", err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	io.Copy(io.Discard, resp.Body)
 	if resp.StatusCode != http.StatusOK {
-		return "", "", fmt.Errorf("status %s", resp.Status)
+		return nil, fmt.Errorf("status %s", resp.Status)
 	}
-	if cs := resp.Cookies(); len(cs) > 0 {
-		setCookie = cs[0].Name + "=" + cs[0].Value
-	}
-	return resp.Header.Get("X-Backend"), setCookie, nil
+	return resp.Header, nil
 }

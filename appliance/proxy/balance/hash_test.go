@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -146,22 +147,34 @@ func TestHashSpread(t *testing.T) {
 	t.Logf("spread over weights 1,2,1: %v", c)
 }
 
+// TestHashRemoveMovesOnlyItsKeys: a server removed from n, the keys it
+// held move and no other key does (BenchmarkHashQuality measures the
+// fraction over a million keys).
 func TestHashRemoveMovesOnlyItsKeys(t *testing.T) {
-	keys := ipKeys(30000)
-	for _, hc := range hashCases {
+	keys := clientKeys(30000, false)
+	cases := append(slices.Clone(hashCases), []struct {
+		name    string
+		weights []int
+	}{
+		{"n=2", slices.Repeat([]int{1}, 2)},
+		{"n=10", slices.Repeat([]int{1}, 10)},
+		{"n=100", slices.Repeat([]int{1}, 100)},
+	}...)
+	for _, hc := range cases {
 		t.Run(hc.name, func(t *testing.T) {
 			ms := members(hc.weights...)
 			before := owners(mustNew(t, "source", ms, nil), ms, keys, all)
-			// s2 leaves the config: the others shift down an index but
-			// keep their names.
-			rest := append(append([]Member{}, ms[:2]...), ms[3:]...)
+			// The middle server leaves the config: the ones after it shift
+			// down an index but keep their names.
+			gone := len(ms) / 2
+			rest := append(append([]Member{}, ms[:gone]...), ms[gone+1:]...)
 			after := owners(mustNew(t, "source", rest, nil), rest, keys, all)
 			moved, orphaned := 0, 0
 			for i := range keys {
 				switch {
-				case before[i] == "s2":
+				case before[i] == ms[gone].Name:
 					orphaned++
-					if after[i] == "s2" || after[i] == "" {
+					if after[i] == ms[gone].Name || after[i] == "" {
 						t.Fatalf("key %v still on %q", keys[i], after[i])
 					}
 				case before[i] != after[i]:
@@ -174,6 +187,67 @@ func TestHashRemoveMovesOnlyItsKeys(t *testing.T) {
 			if orphaned == 0 {
 				t.Error("control: no key was on the removed server")
 			}
+		})
+	}
+}
+
+// TestHashNodesAgree: two nodes (two halbd processes, each building its
+// picker from its own config, as the nodes of an ECMP group do) send every
+// client to the same server, so a flow the router moves to the other node
+// keeps its server: with equal or unequal weights (the same on both),
+// whatever order the servers are listed in, after the same server is
+// removed from both, and while both refuse the same server (down by both
+// nodes' checks). Control: nodes whose weights differ disagree.
+func TestHashNodesAgree(t *testing.T) {
+	keys := clientKeys(100000, false)
+	for _, hc := range []struct {
+		name    string
+		weights []int
+	}{
+		{"equal", slices.Repeat([]int{1}, 10)},
+		{"weighted", []int{1, 2, 3, 1, 2, 3, 1, 2, 3, 4}},
+	} {
+		t.Run(hc.name, func(t *testing.T) {
+			ms := members(hc.weights...)
+			// differ returns the keys that nodes configured with a and b
+			// send to different servers, both refusing the server refused.
+			differ := func(a, b []Member, refused string) int {
+				pick := func(ms []Member) []string {
+					return owners(mustNew(t, "source", ms, nil), ms, keys, func(i int) bool { return ms[i].Name != refused })
+				}
+				oa, ob := pick(a), pick(b)
+				n := 0
+				for i := range keys {
+					if oa[i] != ob[i] || oa[i] == "" {
+						n++
+					}
+				}
+				return n
+			}
+			reversed := slices.Clone(ms)
+			slices.Reverse(reversed)
+			without := slices.Delete(slices.Clone(ms), 3, 4)
+			for _, c := range []struct {
+				what    string
+				a, b    []Member
+				refused string
+			}{
+				{"same config", ms, ms, ""},
+				{"servers listed in reverse on one node", ms, reversed, ""},
+				{"s3 removed from both", without, slices.Clone(without), ""},
+				{"s3 refused by both", ms, reversed, "s3"},
+			} {
+				if n := differ(c.a, c.b, c.refused); n != 0 {
+					t.Errorf("%s: %d of %d keys on different servers", c.what, n, len(keys))
+				}
+			}
+			heavier := slices.Clone(ms)
+			heavier[0].Weight++
+			n := differ(ms, heavier, "")
+			if n == 0 {
+				t.Error("control: nodes with different weights for s0 agree on every key")
+			}
+			t.Logf("control: s0's weight %d on one node, %d on the other: %d of %d keys on different servers", ms[0].Weight, heavier[0].Weight, n, len(keys))
 		})
 	}
 }
