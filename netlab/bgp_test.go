@@ -1,13 +1,18 @@
 package netlab
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -69,7 +74,7 @@ type bgpLab struct {
 // own server (ownServer).
 func newBGPLab(t *testing.T, mode string) *bgpLab {
 	t.Helper()
-	return newBGPLabWith(t, mode, ownServer)
+	return newBGPLabWith(t, mode, ownServer, nil)
 }
 
 // ownServer is node i's (1, 2) services and backends for newBGPLabWith: the
@@ -84,8 +89,9 @@ backends:
 }
 
 // newBGPLabWith is newBGPLab with node i's (1, 2) services and backends
-// from www(i); be1 serves s1..s4 on ports 8001..8004.
-func newBGPLabWith(t *testing.T, mode string, www func(i int) string) *bgpLab {
+// from www(i), and more of its bgp section from bgpMore(i) (nil: none);
+// be1 serves s1..s4 on ports 8001..8004.
+func newBGPLabWith(t *testing.T, mode string, www, bgpMore func(i int) string) *bgpLab {
 	t.Helper()
 	l := New(t)
 	if r := frrReason(); r != "" {
@@ -139,6 +145,10 @@ func newBGPLabWith(t *testing.T, mode string, www func(i int) string) *bgpLab {
 		if i == 0 {
 			active = "true"
 		}
+		more := ""
+		if bgpMore != nil {
+			more = bgpMore(i + 1)
+		}
 		n, err := l.StartNode(h, FlavorHalb, []byte(fmt.Sprintf(`node: {name: lb%[1]d}
 %[5]sbgp:
   asn: 65001
@@ -146,7 +156,7 @@ func newBGPLabWith(t *testing.T, mode string, www func(i int) string) *bgpLab {
   active: %[4]s
   neighbors: [{address: 10.1.0.254, asn: 65000}]
   announce: [{vip: %[2]s/32, mode: %[3]s}]
-`, i+1, bgpVIP, mode, active, www(i+1))))
+%[6]s`, i+1, bgpVIP, mode, active, www(i+1), more)))
 		must(err)
 		b.nodes[i] = n
 	}
@@ -373,15 +383,162 @@ func bgpFailover(t *testing.T, b *bgpLab, fault func(n *Node) error) {
 	}
 }
 
-// TestBGPMaintenance: `halbctl maintenance on` on lb1 first announces the
-// VIP with GRACEFUL_SHUTDOWN (65535:0), which FRR honours by giving the
-// path local-pref 0: the router moves new flows to lb2 while lb1's halbd
-// still serves, so a probe loses nothing; after the drain (30s) lb1
-// withdraws the path.
+// TestBGPMaintenance (a drain without resets): lb1 and lb2 name each other
+// in bgp.drain_to. Keep-alive connections are open to both nodes when
+// `halbctl maintenance on` goes on lb1: lb1 keeps its path while it hands
+// every new connection to lb2 and serves its own open ones; once the last
+// of them is closed it withdraws (long before drain_time). Coming back,
+// lb1 announces again and the router's rehash moves some of lb2's open
+// connections to it: lb1 hands their packets back to lb2. No request of
+// the probe (a new connection every 20ms) fails and no open connection is
+// reset, on the way out or back.
 func TestBGPMaintenance(t *testing.T) {
 	concurrent(t)
 	labSlot(t)
-	b := newBGPLab(t, "active_active")
+	b := newBGPLabWith(t, "active_active", ownServer, func(i int) string {
+		return fmt.Sprintf("  drain_to: [10.1.0.%d]\n  drain_time: 30s\n", 3-i)
+	})
+	if !WaitFor(30*time.Second, func() bool { return len(b.nextHops()) == 2 }) {
+		t.Fatalf("the router has not two paths to %s: %v\n%s", bgpVIP, b.nextHops(), b.vtysh("show bgp summary"))
+	}
+	// Open connections on both nodes (s1 answers on lb1, s2 on lb2).
+	var held []*keptConn
+	t.Cleanup(func() {
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	on := map[string]int{}
+	for len(held) < 64 && (len(held) < 16 || on["s1"] < 4 || on["s2"] < 4) {
+		c, err := b.keep()
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+		on[c.server]++
+	}
+	if on["s1"] < 4 || on["s2"] < 4 {
+		t.Fatalf("the router's ECMP put %v of %d connections on the servers", on, len(held))
+	}
+	useAll := func(what string, conns []*keptConn) {
+		t.Helper()
+		for _, c := range conns {
+			if err := c.Use(); err != nil {
+				t.Errorf("%s: a connection first answered by %s: %v", what, c.server, err)
+			} else if c.last != c.server {
+				t.Errorf("%s: a connection first answered by %s now answered by %s", what, c.server, c.last)
+			}
+		}
+	}
+	stopProbe := b.probe()
+	stopEvents := followEvents(t, b.nodes[0])
+	start := time.Now()
+	if err := b.nodes[0].API().SetMaintenance(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	vip := func(n *Node) api.BGPVIP {
+		var b api.BGPStatus
+		st, err := n.API().Status(context.Background())
+		if err != nil || json.Unmarshal(st.BGP, &b) != nil || len(b.VIPs) != 1 {
+			return api.BGPVIP{}
+		}
+		return b.VIPs[0]
+	}
+	if !WaitFor(5*time.Second, func() bool { return vip(b.nodes[0]).State == "handoff" }) {
+		t.Fatalf("lb1's VIP is %+v, want handoff", vip(b.nodes[0]))
+	}
+	t.Logf("lb1 draining: %s", vip(b.nodes[0]).Reason)
+	// New connections go to lb2 whichever node the router picks, while
+	// lb1 keeps its path and serves its open connections.
+	got, failed := b.split(40)
+	if failed > 0 || got["s2"] != 40 {
+		t.Errorf("new connections while lb1 hands off: %v, %d failed; want all 40 on s2", got, failed)
+	}
+	if hops := b.nextHops(); len(hops) != 2 {
+		t.Errorf("the router has %v while lb1 hands off, want both paths", hops)
+	}
+	useAll("during the handoff", held)
+	// lb1's connections close: it withdraws.
+	var onLB2 []*keptConn
+	for _, c := range held {
+		if c.server == "s1" {
+			c.Close()
+		} else {
+			onLB2 = append(onLB2, c)
+		}
+	}
+	closed := time.Now()
+	if !WaitFor(10*time.Second, func() bool { return slices.Equal(b.nextHops(), []string{"10.1.0.2"}) }) {
+		t.Fatalf("the router still has %v %s after lb1's last connection closed; lb1: %+v", b.nextHops(), time.Since(closed), vip(b.nodes[0]))
+	}
+	t.Logf("lb1 withdrew %s after its last connection closed (%s after maintenance on)",
+		time.Since(closed).Truncate(time.Millisecond), time.Since(start).Truncate(time.Millisecond))
+	useAll("after lb1 withdrew", onLB2)
+	// More connections while lb2 has them all, then lb1 comes back.
+	for range 16 {
+		c, err := b.keep()
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+		onLB2 = append(onLB2, c)
+	}
+	if err := b.nodes[0].API().SetMaintenance(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	if !WaitFor(10*time.Second, func() bool { return len(b.nextHops()) == 2 }) {
+		t.Fatalf("lb1's path not back: %v", b.nextHops())
+	}
+	// The rehash has moved some of lb2's connections to lb1, which hands
+	// their packets back: each must still be answered by s2.
+	for range 3 {
+		useAll("after lb1 came back", onLB2)
+		time.Sleep(200 * time.Millisecond)
+	}
+	// lb1's rule counted the packets it handed back (the rehash did move
+	// some of lb2's connections to it).
+	var rules []byte
+	b.lb[0].Do(func() (err error) {
+		rules, err = exec.Command("nft", "list", "table", "ip", "halb_bgp").CombinedOutput()
+		return err
+	})
+	m := regexp.MustCompile(`ct state new counter packets (\d+)`).FindSubmatch(rules)
+	if m == nil || string(m[1]) == "0" {
+		t.Errorf("lb1 handed back no packet after it came back (%d connections on lb2):\n%s", len(onLB2), rules)
+	} else {
+		t.Logf("lb1 handed back %s packets of lb2's %d connections after it came back", m[1], len(onLB2))
+	}
+	got, failed = b.split(40)
+	if failed > 0 || got["s1"] == 0 || got["s2"] == 0 {
+		t.Errorf("new connections after lb1 came back: %v, %d failed; want both nodes", got, failed)
+	}
+	probeFailed, probeSent := stopProbe()
+	t.Logf("probe: %d of %d requests failed", probeFailed, probeSent)
+	if probeFailed > 0 {
+		t.Errorf("%d requests of the probe failed around a planned drain", probeFailed)
+	}
+	var bgpEvents []string
+	for _, ev := range stopEvents() {
+		if strings.HasPrefix(ev.Type, "bgp.vip_") {
+			bgpEvents = append(bgpEvents, ev.Type)
+		}
+	}
+	if want := []string{"bgp.vip_handoff", "bgp.vip_withdrawn", "bgp.vip_announced"}; !slices.Equal(bgpEvents, want) {
+		t.Errorf("lb1's bgp events %q, want %q", bgpEvents, want)
+	}
+}
+
+// TestBGPMaintenanceGracefulShutdown: without bgp.drain_to, maintenance
+// on lb1 announces the VIP with GRACEFUL_SHUTDOWN (65535:0), which FRR
+// honours by giving the path local-pref 0: new flows go to lb2 at once,
+// and after drain_time lb1 withdraws. What was open on lb1 when the router
+// moved its flows is reset by lb2 (the rehash the handoff avoids): the
+// probe's failures are reported, not asserted.
+func TestBGPMaintenanceGracefulShutdown(t *testing.T) {
+	concurrent(t)
+	labSlot(t)
+	const drain = 3 * time.Second
+	b := newBGPLabWith(t, "active_active", ownServer, func(int) string { return fmt.Sprintf("  drain_time: %s\n", drain) })
 	if !WaitFor(30*time.Second, func() bool { return len(b.nextHops()) == 2 }) {
 		t.Fatalf("the router has not two paths to %s: %v\n%s", bgpVIP, b.nextHops(), b.vtysh("show bgp summary"))
 	}
@@ -391,21 +548,27 @@ func TestBGPMaintenance(t *testing.T) {
 	if err := b.nodes[0].API().SetMaintenance(context.Background(), true); err != nil {
 		t.Fatal(err)
 	}
-	moved := WaitFor(10*time.Second, func() bool { return slices.Equal(b.nextHops(), []string{"10.1.0.2"}) })
+	moved := WaitFor(drain, func() bool { return slices.Equal(b.nextHops(), []string{"10.1.0.2"}) })
 	tookMove := time.Since(on)
-	t.Logf("router after GRACEFUL_SHUTDOWN:\n%s", b.vtysh("show ip bgp "+bgpVIP+"/32"))
+	gshut := b.vtysh("show ip bgp " + bgpVIP + "/32")
 	if !moved {
 		t.Errorf("the router still has %v %s after maintenance on lb1", b.nextHops(), tookMove)
 	}
-	withdrawn := WaitFor(bgpDrainWait, func() bool { return strings.Contains(b.vtysh("show ip bgp "+bgpVIP+"/32"), "(1 available") })
+	if !strings.Contains(gshut, "graceful-shutdown") {
+		t.Errorf("the router's path from lb1 has no GRACEFUL_SHUTDOWN community:\n%s", gshut)
+	}
+	got, failed := b.split(20)
+	if failed > 0 || got["s2"] != 20 {
+		t.Errorf("new connections during the drain: %v, %d failed; want all 20 on s2", got, failed)
+	}
+	withdrawn := WaitFor(drain+5*time.Second, func() bool { return strings.Contains(b.vtysh("show ip bgp "+bgpVIP+"/32"), "(1 available") })
 	tookWithdraw := time.Since(on)
 	probeFailed, probeSent := stopProbe()
-	t.Logf("maintenance on lb1: new flows moved to lb2 after %s, path withdrawn after %s; probe: %d of %d requests failed",
+	t.Logf("maintenance on lb1: new flows moved to lb2 after %s, path withdrawn after %s; probe: %d of %d requests failed (connections open on lb1 when the router moved its flows)",
 		tookMove.Truncate(time.Millisecond), tookWithdraw.Truncate(time.Millisecond), probeFailed, probeSent)
-	if !withdrawn {
-		t.Errorf("lb1's path not withdrawn %s after maintenance on", tookWithdraw)
+	if !withdrawn || tookWithdraw < drain {
+		t.Errorf("lb1's path withdrawn: %v after %s, want after drain_time %s", withdrawn, tookWithdraw, drain)
 	}
-	// lb1's event stream says so: draining, then withdrawn, with why.
 	var bgpEvents []string
 	for _, ev := range stopEvents() {
 		if strings.HasPrefix(ev.Type, "bgp.vip_") {
@@ -417,13 +580,50 @@ func TestBGPMaintenance(t *testing.T) {
 		!strings.HasPrefix(bgpEvents[1], "bgp.vip_withdrawn: ") || !strings.Contains(bgpEvents[1], "maintenance") {
 		t.Errorf("lb1's bgp events %q, want the VIP draining with GRACEFUL_SHUTDOWN, then withdrawn for maintenance", bgpEvents)
 	}
-	if probeFailed > 0 {
-		t.Errorf("%d requests failed during a planned drain", probeFailed)
+}
+
+// keptConn is a keep-alive HTTP/1.1 connection from the client to the VIP;
+// server is the server that answered its first request, last the latest.
+type keptConn struct {
+	net.Conn
+	r            *bufio.Reader
+	server, last string
+}
+
+// keep opens a keptConn and makes its first request.
+func (b *bgpLab) keep() (*keptConn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	c, err := b.client.Dial(ctx, "tcp", bgpVIP+":80")
+	if err != nil {
+		return nil, err
 	}
-	got, failed := b.split(bgpAfterKill)
-	if failed > 0 || got["s2"] != bgpAfterKill {
-		t.Errorf("after the drain: %v, %d failed; want all %d on s2", got, failed, bgpAfterKill)
+	k := &keptConn{Conn: c, r: bufio.NewReader(c)}
+	if err := k.Use(); err != nil {
+		c.Close()
+		return nil, err
 	}
+	k.server = k.last
+	return k, nil
+}
+
+// Use makes one request on the connection (1s bound).
+func (k *keptConn) Use() error {
+	k.SetDeadline(time.Now().Add(time.Second))
+	if _, err := io.WriteString(k, "GET / HTTP/1.1\r\nHost: "+bgpVIP+"\r\n\r\n"); err != nil {
+		return err
+	}
+	resp, err := http.ReadResponse(k.r, nil)
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("status %s", resp.Status)
+	}
+	k.last = resp.Header.Get("X-Backend")
+	return nil
 }
 
 // followEvents follows n's event stream from now (it returns once
@@ -464,9 +664,6 @@ func followEvents(t *testing.T, n *Node) func() []api.Event {
 	}
 }
 
-// bgpDrainWait bounds the drain: 30s of GRACEFUL_SHUTDOWN, then the withdrawal.
-const bgpDrainWait = 40 * time.Second
-
 // sourceBalanced is node i's (1, 2) services and backends for
 // TestBGPSourcePersistence: the same four servers by `balance: source` on
 // both nodes, each answer naming its node in X-LB-Node.
@@ -502,7 +699,7 @@ const (
 func TestBGPSourcePersistence(t *testing.T) {
 	concurrent(t)
 	labSlot(t)
-	b := newBGPLabWith(t, "active_active", sourceBalanced)
+	b := newBGPLabWith(t, "active_active", sourceBalanced, nil)
 	if !WaitFor(30*time.Second, func() bool { return len(b.nextHops()) == 2 }) {
 		t.Fatalf("the router has not two paths to %s: %v\n%s", bgpVIP, b.nextHops(), b.vtysh("show bgp summary"))
 	}

@@ -45,6 +45,8 @@ func bgpLines(c *Context, w int) []string {
 			}
 		case "graceful_shutdown":
 			state = t.Warn.Render("GSHUT")
+		case "handoff":
+			state = t.Warn.Render("handing off")
 		default:
 			state = t.Warn.Render("withdrawn")
 		}

@@ -106,8 +106,9 @@ type BGPVIP struct {
 	// Mode is active_active or active_standby.
 	Mode string `json:"mode"`
 	// State is announced, graceful_shutdown (announced with the
-	// GRACEFUL_SHUTDOWN community: maintenance drains it) or withdrawn
-	// (not announced).
+	// GRACEFUL_SHUTDOWN community: maintenance drains it), handoff
+	// (announced while maintenance hands new connections to the nodes of
+	// bgp.drain_to) or withdrawn (not announced).
 	State     string `json:"state"`
 	Announced bool   `json:"announced"`
 	// Prepend is how many times the AS is prepended (a standby).

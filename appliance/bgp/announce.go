@@ -24,10 +24,18 @@ type Input struct {
 	// Maintenance is on since MaintenanceSince.
 	Maintenance      bool
 	MaintenanceSince time.Time
-	// Drain is how long a VIP is announced with GRACEFUL_SHUTDOWN before
-	// maintenance withdraws it.
+	// Drain is how long a VIP is announced with GRACEFUL_SHUTDOWN (or
+	// while connections are handed off) before maintenance withdraws it.
 	Drain time.Duration
-	Now   time.Time
+	// HandoffTo are the nodes that take new connections during a drain
+	// (bgp.drain_to, with the rules in place); none: GRACEFUL_SHUTDOWN.
+	HandoffTo []netip.Addr
+	// Open is how many connections of this node's own are still open on
+	// the VIPs during a handoff drain (negative: not known); Drained says
+	// none was left at some point of this maintenance.
+	Open    int
+	Drained bool
+	Now     time.Time
 }
 
 // Decision is what to do with one VIP, and why.
@@ -35,8 +43,11 @@ type Decision struct {
 	Prefix   netip.Prefix `json:"prefix"`
 	Mode     string       `json:"mode"` // active_active or active_standby
 	Announce bool         `json:"announce"`
-	Attrs    Attrs        `json:"attrs"`
-	Reason   string       `json:"reason"`
+	// Handoff: announced while new connections are handed to other nodes
+	// (a maintenance drain with bgp.drain_to).
+	Handoff bool   `json:"handoff,omitempty"`
+	Attrs   Attrs  `json:"attrs"`
+	Reason  string `json:"reason"`
 }
 
 // Decide says for every VIP of in.Config's bgp.announce whether it is
@@ -48,7 +59,10 @@ type Decision struct {
 //   - active_standby on a node without bgp.active: the AS path is
 //     prepended standby_prepend times, so routers prefer the active node.
 //   - maintenance: a VIP that would be announced is announced with the
-//     GRACEFUL_SHUTDOWN community (RFC 8326) for Drain, then withdrawn.
+//     GRACEFUL_SHUTDOWN community (RFC 8326) for Drain, then withdrawn;
+//     with HandoffTo, it stays announced as it was while new connections
+//     go to those nodes, until none of this node's own is open (or Drain
+//     has passed), then it is withdrawn.
 func Decide(in Input) (out []Decision, next time.Time) {
 	b := &in.Config.BGP
 	drainEnd := in.MaintenanceSince.Add(in.Drain)
@@ -86,7 +100,25 @@ func Decide(in Input) (out []Decision, next time.Time) {
 				reasons = append(reasons, fmt.Sprintf("standby: AS path prepended %d times", a.StandbyPrepend))
 			}
 		}
-		if d.Announce && in.Maintenance {
+		if d.Announce && in.Maintenance && len(in.HandoffTo) > 0 {
+			switch {
+			case in.Now.Before(drainEnd) && !in.Drained:
+				d.Handoff = true
+				open := "open connections unknown"
+				if in.Open >= 0 {
+					open = fmt.Sprintf("%d open connection(s) finishing", in.Open)
+				}
+				reasons = append(reasons, fmt.Sprintf("maintenance: new connections handed to %s; %s (until %s)",
+					joinAddrs(in.HandoffTo), open, drainEnd.Format(time.TimeOnly)))
+				next = drainEnd
+			case in.Drained:
+				d = Decision{Prefix: d.Prefix, Mode: d.Mode}
+				reasons = []string{"maintenance: withdrawn after the drain (no connection left)"}
+			default:
+				d = Decision{Prefix: d.Prefix, Mode: d.Mode}
+				reasons = []string{fmt.Sprintf("maintenance: withdrawn after the drain (drain_time %s passed; %d connection(s) left)", in.Drain, max(in.Open, 0))}
+			}
+		} else if d.Announce && in.Maintenance {
 			if in.Now.Before(drainEnd) {
 				d.Attrs.Communities = []uint32{GracefulShutdown}
 				reasons = append(reasons, "maintenance: draining with GRACEFUL_SHUTDOWN (65535:0) until "+drainEnd.Format(time.TimeOnly))
@@ -101,4 +133,12 @@ func Decide(in Input) (out []Decision, next time.Time) {
 	}
 	slices.SortFunc(out, func(x, y Decision) int { return x.Prefix.Addr().Compare(y.Prefix.Addr()) })
 	return out, next
+}
+
+func joinAddrs(as []netip.Addr) string {
+	s := make([]string, len(as))
+	for i, a := range as {
+		s[i] = a.String()
+	}
+	return strings.Join(s, ", ")
 }

@@ -69,6 +69,16 @@ type Component struct {
 	vipState  map[netip.Prefix]string
 	decisions []Decision
 	lastErr   error
+
+	// The drain without resets (handoff.go): the rules in place and for
+	// what, whether this maintenance's drain found no connection left,
+	// and until when connections are handed back after it.
+	handoff     Handoff // nil: bgp.drain_to has no effect
+	openConns   func([]netip.Prefix) (int, error)
+	hPhase      HandoffPhase
+	hKey        string
+	drained     bool
+	returnUntil time.Time
 }
 
 type sessionDown struct {
@@ -84,7 +94,7 @@ func New(log *slog.Logger, lo Loopback, newEngine func() Engine, publish func(ty
 		publish = func(string, string, any) {}
 	}
 	return &Component{
-		log: log, lo: lo, newEngine: newEngine, now: time.Now, drain: DefaultDrain, publish: publish,
+		log: log, lo: lo, newEngine: newEngine, now: time.Now, drain: DefaultDrain, publish: publish, openConns: OpenConns,
 		kick: make(chan struct{}, 1), healthy: map[string]bool{}, downs: map[netip.Addr]sessionDown{},
 		neighbors: map[netip.Addr]Neighbor{}, announced: map[netip.Prefix]Attrs{}, onLo: map[netip.Prefix]bool{},
 		vipState: map[netip.Prefix]string{},
@@ -115,16 +125,20 @@ func (c *Component) sessionChanged(ch SessionChange) {
 const (
 	VIPAnnounced        = "announced"
 	VIPGracefulShutdown = "graceful_shutdown"
+	VIPHandoff          = "handoff"
 	VIPWithdrawn        = "withdrawn"
 )
 
-// vipStateOf is a VIP's state from what the engine has of it.
-func vipStateOf(a Attrs, announced bool) string {
+// vipStateOf is a VIP's state from what the engine has of it (handoff:
+// its new connections go to other nodes).
+func vipStateOf(a Attrs, announced, handoff bool) string {
 	switch {
 	case !announced:
 		return VIPWithdrawn
 	case slices.Contains(a.Communities, GracefulShutdown):
 		return VIPGracefulShutdown
+	case handoff:
+		return VIPHandoff
 	}
 	return VIPAnnounced
 }
@@ -138,7 +152,7 @@ func (c *Component) publishVIPs(ds []Decision, why string) {
 	for _, d := range ds {
 		seen[d.Prefix] = true
 		a, ok := c.announced[d.Prefix]
-		c.publishVIP(d.Prefix, d.Mode, vipStateOf(a, ok), a.Prepend, d.Reason)
+		c.publishVIP(d.Prefix, d.Mode, vipStateOf(a, ok, d.Handoff), a.Prepend, d.Reason)
 	}
 	for _, p := range slices.SortedFunc(maps.Keys(c.vipState), prefixCompare) {
 		if !seen[p] {
@@ -158,7 +172,8 @@ func (c *Component) publishVIP(p netip.Prefix, mode, state string, prepend int, 
 	if !ok && state == VIPWithdrawn {
 		return
 	}
-	word := map[string]string{VIPAnnounced: "announced", VIPGracefulShutdown: "announced with GRACEFUL_SHUTDOWN", VIPWithdrawn: "withdrawn"}[state]
+	word := map[string]string{VIPAnnounced: "announced", VIPGracefulShutdown: "announced with GRACEFUL_SHUTDOWN",
+		VIPHandoff: "announced, new connections handed to other nodes", VIPWithdrawn: "withdrawn"}[state]
 	data := map[string]any{"vip": p.String(), "state": state, "reason": reason}
 	if mode != "" {
 		data["mode"] = mode
@@ -206,17 +221,29 @@ func (c *Component) SetLoopback(lo Loopback) {
 	c.mu.Unlock()
 }
 
+// SetHandoff sets what moves connections in a drain with bgp.drain_to
+// (NFT in halbd); call before Run.
+func (c *Component) SetHandoff(h Handoff) {
+	c.mu.Lock()
+	c.handoff = h
+	c.mu.Unlock()
+}
+
 // SetMaintenance turns maintenance on (VIPs drain with GRACEFUL_SHUTDOWN,
-// then are withdrawn) or off (announced again as health allows). drain
-// false withdraws at once (halbd starting in maintenance: nothing to
-// drain).
+// or by handing new connections to bgp.drain_to, then are withdrawn) or
+// off (announced again as health allows). drain false withdraws at once
+// (halbd starting in maintenance: nothing to drain).
 func (c *Component) SetMaintenance(on, drain bool) {
 	c.mu.Lock()
 	if on && !c.maint {
 		c.maintSince = c.now()
+		c.drained = false
 		if !drain {
 			c.maintSince = time.Time{}
 		}
+	}
+	if !on && c.maint {
+		c.returnUntil = c.now().Add(c.drainOf(c.cfg))
 	}
 	c.maint = on
 	c.mu.Unlock()
@@ -277,6 +304,54 @@ func (c *Component) stopLocked(why string) {
 	if err := c.pruneLoopback(nil); err != nil {
 		c.log.Warn("bgp: loopback", "err", err)
 	}
+	if err := c.setHandoff(ctx, HandoffOff, nil, nil); err != nil {
+		c.log.Warn("bgp: handoff rules", "err", err)
+	}
+}
+
+// drainOf is cfg's bgp.drain_time (the component's default without one).
+func (c *Component) drainOf(cfg *config.Config) time.Duration {
+	if cfg != nil && cfg.BGP.DrainTime != 0 {
+		return cfg.BGP.DrainTime.D()
+	}
+	return c.drain
+}
+
+// setHandoff puts the rules of phase in place for vips and targets,
+// unless they are already. Called with mu held.
+func (c *Component) setHandoff(ctx context.Context, phase HandoffPhase, vips []netip.Prefix, targets []netip.Addr) error {
+	if c.handoff == nil {
+		return nil
+	}
+	if len(targets) == 0 {
+		phase = HandoffOff
+	}
+	key := fmt.Sprint(vips, targets)
+	if phase == HandoffOff {
+		key = ""
+	}
+	if phase == c.hPhase && key == c.hKey {
+		return nil
+	}
+	if err := c.handoff.Set(ctx, phase, vips, targets); err != nil {
+		return err
+	}
+	if phase != c.hPhase {
+		c.log.Info("bgp: handoff "+phase.String(), "vips", vips, "to", targets)
+	}
+	c.hPhase, c.hKey = phase, key
+	return nil
+}
+
+// handoffTargets is bgp.drain_to.
+func handoffTargets(b *config.BGP) []netip.Addr {
+	var out []netip.Addr
+	for _, s := range b.DrainTo {
+		if a, err := netip.ParseAddr(s); err == nil {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // globalOf is the engine's global settings for b. Without router_id the
@@ -392,12 +467,50 @@ func (c *Component) reconcile(ctx context.Context) (time.Time, error) {
 		c.neighbors[a] = want[a]
 	}
 
-	ds, next := Decide(Input{Config: cfg, Healthy: c.healthy, Maintenance: c.maint,
-		MaintenanceSince: c.maintSince, Drain: c.drain, Now: c.now()})
-	vips := make([]netip.Prefix, 0, len(ds))
+	var vips []netip.Prefix
+	for _, a := range cfg.BGP.Announce {
+		if p, err := netip.ParsePrefix(a.VIP); err == nil {
+			vips = append(vips, p.Masked())
+		}
+	}
+	slices.SortFunc(vips, prefixCompare)
+	now := c.now()
+	in := Input{Config: cfg, Healthy: c.healthy, Maintenance: c.maint,
+		MaintenanceSince: c.maintSince, Drain: c.drainOf(cfg), Open: -1, Now: now}
+	// Handing connections off during a drain: the rules go in place
+	// before the decision counts on them.
+	targets := handoffTargets(&cfg.BGP)
+	phase := HandoffTrack
+	switch {
+	case c.maint:
+		phase = HandoffDrain
+	case now.Before(c.returnUntil):
+		phase = HandoffReturn
+	}
+	var hoNext time.Time
+	if err := c.setHandoff(ctx, phase, vips, targets); err != nil {
+		errs = append(errs, err)
+	} else if c.hPhase == HandoffDrain {
+		in.HandoffTo = targets
+		if !c.drained {
+			n, err := c.openConns(vips)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("bgp: counting open connections: %w", err))
+			} else {
+				in.Open, c.drained = n, n == 0
+			}
+			hoNext = now.Add(handoffPoll)
+		}
+		in.Drained = c.drained
+	} else if c.hPhase == HandoffReturn {
+		hoNext = c.returnUntil
+	}
+	ds, next := Decide(in)
+	if !hoNext.IsZero() && (next.IsZero() || hoNext.Before(next)) {
+		next = hoNext
+	}
 	wantAnn := map[netip.Prefix]Decision{}
 	for _, d := range ds {
-		vips = append(vips, d.Prefix)
 		if d.Announce {
 			wantAnn[d.Prefix] = d
 		}
@@ -438,6 +551,9 @@ func (c *Component) reconcile(ctx context.Context) (time.Time, error) {
 }
 
 func prefixCompare(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) }
+
+// handoffPoll is how often a handoff drain counts the open connections.
+const handoffPoll = 250 * time.Millisecond
 
 func reasonOf(ds []Decision, p netip.Prefix) string {
 	for _, d := range ds {
@@ -508,7 +624,7 @@ func (c *Component) status() *api.BGPStatus {
 	}
 	for _, d := range c.decisions {
 		a, ok := c.announced[d.Prefix]
-		v := api.BGPVIP{VIP: d.Prefix.String(), Mode: d.Mode, State: vipStateOf(a, ok), Announced: ok, Prepend: a.Prepend, Reason: d.Reason}
+		v := api.BGPVIP{VIP: d.Prefix.String(), Mode: d.Mode, State: vipStateOf(a, ok, d.Handoff), Announced: ok, Prepend: a.Prepend, Reason: d.Reason}
 		for _, cm := range a.Communities {
 			v.Communities = append(v.Communities, fmt.Sprintf("%d:%d", cm>>16, cm&0xffff))
 		}

@@ -122,6 +122,27 @@ func (v *validator) bgp(c *Config, services map[string]bool) {
 			v.intRange(path+".standby_prepend", a.StandbyPrepend, 1, 10)
 		}
 	}
+	if d := b.DrainTime.D(); d < time.Second || d > time.Hour {
+		v.errf("bgp.drain_time", "%s is out of range 1s..1h", b.DrainTime)
+	}
+	targets := map[netip.Addr]string{}
+	for i, s := range b.DrainTo {
+		path := fmt.Sprintf("bgp.drain_to[%d]", i)
+		a, ok := v.ip(path, s)
+		switch {
+		case !ok:
+		case a.IsUnspecified() || a.IsLoopback() || a.IsMulticast() || a.Zone() != "":
+			v.errf(path, "%s is not the unicast address of another halb node", a)
+		case targets[a] != "":
+			v.errf(path, "%s is already %s", a, targets[a])
+		case addrs[a] != "":
+			v.errf(path, "%s is %s: drain_to names other halb nodes, not routers", a, addrs[a])
+		case seen[a] != "":
+			v.errf(path, "%s is announced by %s: drain_to names other halb nodes by their own addresses", a, seen[a])
+		default:
+			targets[a] = path
+		}
+	}
 }
 
 // MaxASN is the largest AS number a speaker may have (4294967295 is

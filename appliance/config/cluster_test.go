@@ -10,7 +10,7 @@ import (
 )
 
 func TestNodeKeys(t *testing.T) {
-	want := []string{"node", "time.set_clock", "peers", "vrrp[].priority", "vrrp[].address_owner", "vrrp[].unicast_peers", "observe.listen", "bgp.router_id", "bgp.active"}
+	want := []string{"node", "time.set_clock", "peers", "vrrp[].priority", "vrrp[].address_owner", "vrrp[].unicast_peers", "observe.listen", "bgp.router_id", "bgp.active", "bgp.drain_to"}
 	if got := NodeKeys(); !slices.Equal(got, want) {
 		t.Fatalf("NodeKeys() = %q, want %q", got, want)
 	}

@@ -133,6 +133,9 @@ func applyDefaults(c *Config, present func(path string) bool) {
 			setStr(&s.Routes[j].PathPrefix, fmt.Sprintf("%s.routes[%d].path_prefix", p, j), DefaultPathPrefix)
 		}
 	}
+	if c.BGP.Enabled() {
+		setDur(&c.BGP.DrainTime, "bgp.drain_time", DefaultBGPDrainTime)
+	}
 	for i := range c.BGP.Neighbors {
 		n := &c.BGP.Neighbors[i]
 		p := fmt.Sprintf("bgp.neighbors[%d]", i)

@@ -69,11 +69,22 @@ type BGP struct {
 	Neighbors []BGPNeighbor `yaml:"neighbors,omitempty" json:"neighbors"`
 	// Announce lists the VIPs announced and when. Default: none.
 	Announce []BGPAnnounce `yaml:"announce,omitempty" json:"announce"`
+	// DrainTime bounds a maintenance drain: how long the VIPs stay
+	// announced (with GRACEFUL_SHUTDOWN, or while new connections are
+	// handed to drain_to) before they are withdrawn. Default: 30s.
+	DrainTime Duration `yaml:"drain_time,omitempty" json:"drain_time"`
+	// DrainTo lists other halb nodes on this node's segment (their
+	// addresses) that take this node's new connections while it drains,
+	// and the connections the router moves back to it after the drain,
+	// so that no open connection is reset. A node part. Default: none
+	// (drain with GRACEFUL_SHUTDOWN).
+	DrainTo []string `yaml:"drain_to,omitempty" json:"drain_to,omitempty" halb:"node"`
 }
 
 // Enabled reports whether the config sets bgp at all.
 func (b *BGP) Enabled() bool {
-	return b.ASN != 0 || b.RouterID != "" || b.ListenPort != 0 || b.Active || len(b.Neighbors) > 0 || len(b.Announce) > 0
+	return b.ASN != 0 || b.RouterID != "" || b.ListenPort != 0 || b.Active || len(b.Neighbors) > 0 || len(b.Announce) > 0 ||
+		b.DrainTime != 0 || len(b.DrainTo) > 0
 }
 
 // BGPNeighbor is one BGP peer (a router).
@@ -867,6 +878,7 @@ const (
 	DefaultBGPMode          = "active_active"
 	DefaultBGPWhen          = "when_healthy"
 	DefaultBGPPrepend       = 3
+	DefaultBGPDrainTime     = 30 * time.Second
 	// NotifyTimeout bounds one run of a vrrp[].notify program.
 	NotifyTimeout = 10 * time.Second
 )

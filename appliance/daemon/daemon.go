@@ -185,6 +185,8 @@ func New(opts Options) *Daemon {
 	} else {
 		d.bgp.SetLoopback(lo)
 	}
+	// A drain with bgp.drain_to hands connections on with nftables.
+	d.bgp.SetHandoff(bgp.NFT{})
 	return d
 }
 

@@ -155,6 +155,7 @@ var (
 	mBGPSent     = desc("halb_bgp_prefixes_sent", "Prefixes advertised to the neighbor.", "neighbor")
 	mBGPVIP      = desc("halb_bgp_vip_announced", "1: the VIP is announced (with GRACEFUL_SHUTDOWN or not); 0: withdrawn.", "vip", "mode")
 	mBGPGShut    = desc("halb_bgp_vip_graceful_shutdown", "1: the VIP is announced with the GRACEFUL_SHUTDOWN community (maintenance drains it).", "vip")
+	mBGPHandoff  = desc("halb_bgp_vip_handoff", "1: the VIP is announced while maintenance hands its new connections to bgp.drain_to.", "vip")
 	mConfVersion = desc("halb_config_version", "Sum of the cluster config's version vector: grows with every change, wherever made.")
 
 	mLogLines   = desc("halb_log_lines_total", "Log lines written to the target.", "target", "to")
@@ -454,6 +455,7 @@ func emitBGP(ch sink, b *api.BGPStatus, now time.Time) {
 	for _, v := range b.VIPs {
 		gauge(ch, mBGPVIP, b2f(v.Announced), v.VIP, v.Mode)
 		gauge(ch, mBGPGShut, b2f(v.State == "graceful_shutdown"), v.VIP)
+		gauge(ch, mBGPHandoff, b2f(v.State == "handoff"), v.VIP)
 	}
 }
 
