@@ -184,7 +184,7 @@ func (v *validator) uniqueName(path, name string, seen map[string]string) {
 	switch {
 	case name == "":
 		v.errf(path+".name", "is required")
-	case !validName(name):
+	case !ValidName(name):
 		v.errf(path+".name", "%q may hold only letters, digits, '-', '_' and '.' (at most 63)", name)
 	case seen[name] != "":
 		v.errf(path+".name", "%q is already used by %s", name, seen[name])
@@ -193,7 +193,9 @@ func (v *validator) uniqueName(path, name string, seen map[string]string) {
 	}
 }
 
-func validName(s string) bool {
+// ValidName is halb's rule for the names of instances, services, backends
+// and servers: letters, digits, '-', '_' and '.', 1 to 63 characters.
+func ValidName(s string) bool {
 	if s == "" || len(s) > 63 {
 		return false
 	}

@@ -430,11 +430,6 @@ func boolean(s string) bool {
 	return false
 }
 
-// validName is halb's rule for names of instances, services, backends and
-// servers (appliance/config validName): letters, digits, -, _ and ., up to
-// 63 characters; sanitize leaves exactly those unchanged.
-func validName(s string) bool { return s != "" && sanitize(s) == s }
-
 // sanitize turns s into a valid name: other characters become '_', and it
 // is cut to 63 characters.
 func sanitize(s string) string {

@@ -490,7 +490,7 @@ func (m *mapper) notify(d *Stmt, v *config.VRRPInstance) {
 }
 
 func (m *mapper) uniqueVRRP(n string) string {
-	if !validName(n) {
+	if !config.ValidName(n) {
 		n = sanitize(n)
 	}
 	base := n
