@@ -91,6 +91,21 @@ type Neighbor struct {
 	// ConnectRetry is the time between two connection attempts. Default:
 	// 5s.
 	ConnectRetry time.Duration
+	// BFD runs a BFD session (RFC 5880/5881, single hop) beside the BGP
+	// session when enabled: the BGP session is reset as soon as BFD
+	// goes down, long before the hold time.
+	BFD BFD
+}
+
+// BFD is a neighbor's BFD settings.
+type BFD struct {
+	Enabled bool
+	// MinTx is the desired minimum interval between two packets sent,
+	// MinRx the required minimum between two received; Multiplier
+	// packets missed make the session down (detection time MinRx *
+	// Multiplier). Zero: 300ms, 300ms, 3.
+	MinTx, MinRx time.Duration
+	Multiplier   int
 }
 
 // Attrs are the path attributes of an announcement that halb chooses.
