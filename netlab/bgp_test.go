@@ -64,8 +64,8 @@ func frrReason() string {
 type bgpLab struct {
 	lab            *Lab
 	router, client *Host
-	lb             [2]*Host
-	nodes          [2]*Node
+	lb             []*Host
+	nodes          []*Node
 	frr            string // FRR's directory: configs, pid files, vty sockets
 }
 
@@ -93,6 +93,33 @@ backends:
 // be1 serves s1..s4 on ports 8001..8004.
 func newBGPLabWith(t *testing.T, mode string, www, bgpMore func(i int) string) *bgpLab {
 	t.Helper()
+	return newBGPLabOpts(t, bgpOpts{nodes: 2, mode: mode, www: www, more: bgpMore})
+}
+
+// bgpOpts are the knobs of newBGPLabOpts.
+type bgpOpts struct {
+	nodes int    // 1..4, lb<i> at 10.1.0.<i>
+	mode  string // of the VIP
+	www   func(i int) string
+	more  func(i int) string // more of node i's bgp section; nil: none
+	// routerPassword is the TCP MD5 key of every session at the
+	// router, nodePassword(i) node i's ("": none).
+	routerPassword string
+	nodePassword   func(i int) string
+	// bfd runs FRR's bfdd and BFD on every session, both sides, at
+	// 100ms x 3.
+	bfd bool
+}
+
+// newBGPLabN is newBGPLabWith with n nodes.
+func newBGPLabN(t *testing.T, n int, mode string, www, bgpMore func(i int) string) *bgpLab {
+	t.Helper()
+	return newBGPLabOpts(t, bgpOpts{nodes: n, mode: mode, www: www, more: bgpMore})
+}
+
+func newBGPLabOpts(t *testing.T, o bgpOpts) *bgpLab {
+	t.Helper()
+	n, mode, www, bgpMore := o.nodes, o.mode, o.www, o.more
 	l := New(t)
 	if r := frrReason(); r != "" {
 		t.Skip(r)
@@ -134,13 +161,13 @@ func newBGPLabWith(t *testing.T, mode string, www, bgpMore func(i int) string) *
 		must(err)
 		t.Cleanup(func() { srv.Close() })
 	}
-	b.startFRR(t)
-	for i := range 2 {
+	b.startFRR(t, n, o.routerPassword, o.bfd)
+	for i := range n {
 		h := host(fmt.Sprintf("lb%d", i+1))
 		connect(h, up, "eth0", fmt.Sprintf("10.1.0.%d/24", i+1))
 		connect(h, back, "eth1", fmt.Sprintf("10.0.0.%d/24", i+1))
 		must(h.AddRoute("192.168.1.0/24", "10.1.0.254"))
-		b.lb[i] = h
+		b.lb = append(b.lb, h)
 		active := "false"
 		if i == 0 {
 			active = "true"
@@ -149,24 +176,31 @@ func newBGPLabWith(t *testing.T, mode string, www, bgpMore func(i int) string) *
 		if bgpMore != nil {
 			more = bgpMore(i + 1)
 		}
-		n, err := l.StartNode(h, FlavorHalb, []byte(fmt.Sprintf(`node: {name: lb%[1]d}
+		password := ""
+		if o.nodePassword != nil {
+			password = fmt.Sprintf(", password: %q", o.nodePassword(i+1))
+		}
+		if o.bfd {
+			password += ", bfd: true, bfd_interval: 100ms, bfd_multiplier: 3"
+		}
+		node, err := l.StartNode(h, FlavorHalb, []byte(fmt.Sprintf(`node: {name: lb%[1]d}
 %[5]sbgp:
   asn: 65001
   router_id: 10.1.0.%[1]d
   active: %[4]s
-  neighbors: [{address: 10.1.0.254, asn: 65000}]
+  neighbors: [{address: 10.1.0.254, asn: 65000%[7]s}]
   announce: [{vip: %[2]s/32, mode: %[3]s}]
-%[6]s`, i+1, bgpVIP, mode, active, www(i+1), more)))
+%[6]s`, i+1, bgpVIP, mode, active, www(i+1), more, password)))
 		must(err)
-		b.nodes[i] = n
+		b.nodes = append(b.nodes, node)
 	}
 	return b
 }
 
-// startFRR runs zebra and bgpd in the router's namespace, their files in a
-// directory of their own (they drop to the frr user, which cannot enter
-// the test's private temporary directory).
-func (b *bgpLab) startFRR(t *testing.T) {
+// startFRR runs zebra and bgpd in the router's namespace, peering with n
+// nodes, their files in a directory of their own (they drop to the frr
+// user, which cannot enter the test's private temporary directory).
+func (b *bgpLab) startFRR(t *testing.T, n int, password string, bfd bool) {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "netlab-frr-")
 	if err != nil {
@@ -184,14 +218,26 @@ hostname router
 router bgp 65000
  bgp router-id 10.1.0.254
  no bgp ebgp-requires-policy
- neighbor 10.1.0.1 remote-as 65001
- neighbor 10.1.0.1 timers 3 9
- neighbor 10.1.0.2 remote-as 65001
- neighbor 10.1.0.2 timers 3 9
- address-family ipv4 unicast
+%s address-family ipv4 unicast
   maximum-paths 4
  exit-address-family
 `,
+	}
+	var nbs strings.Builder
+	for i := range n {
+		fmt.Fprintf(&nbs, " neighbor 10.1.0.%[1]d remote-as 65001\n neighbor 10.1.0.%[1]d timers 3 9\n", i+1)
+		if password != "" {
+			fmt.Fprintf(&nbs, " neighbor 10.1.0.%d password %s\n", i+1, password)
+		}
+		if bfd {
+			fmt.Fprintf(&nbs, " neighbor 10.1.0.%d bfd profile fast\n", i+1)
+		}
+	}
+	conf["bgpd.conf"] = fmt.Sprintf(conf["bgpd.conf"], nbs.String())
+	daemons := []string{"zebra", "bgpd"}
+	if bfd {
+		conf["bfdd.conf"] = "hostname router\nbfd\n profile fast\n  receive-interval 100\n  transmit-interval 100\n  detect-multiplier 3\n"
+		daemons = []string{"zebra", "bfdd", "bgpd"}
 	}
 	for name, text := range conf {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
@@ -199,10 +245,13 @@ router bgp 65000
 		}
 	}
 	ns := filepath.Base(dir) // FRR's pathspace: unique per lab
-	for _, d := range []string{"zebra", "bgpd"} {
+	for _, d := range daemons {
 		argv := []string{filepath.Join(frrDir, d), "-N", ns, "-u", "frr", "-g", "frr",
 			"-f", filepath.Join(dir, d+".conf"), "-i", filepath.Join(dir, d+".pid"),
 			"-z", filepath.Join(dir, "zserv.api"), "--vty_socket", dir, "-P", "0", "--log", "stdout"}
+		if d == "bfdd" {
+			argv = append(argv, "--bfdctl", filepath.Join(dir, "bfdd.sock"))
+		}
 		if _, err := b.router.Start(d, argv...); err != nil {
 			t.Fatal(err)
 		}
@@ -783,4 +832,137 @@ func TestBGPSourcePersistence(t *testing.T) {
 		}
 	}
 	t.Logf("lb1 killed, every flow on lb2: %d of %d client addresses kept their server", kept, len(srcs))
+}
+
+// TestBGPRestart: halbd restarted on lb1 (SIGTERM, then started again, as
+// `systemctl restart halbd` does). Its path goes while it is down and
+// comes back once its server passes its check: one withdrawal and one
+// announcement at the router, no more. halbd withdraws before it stops
+// serving, so the probe's new connections move to lb2 first and none is
+// refused.
+func TestBGPRestart(t *testing.T) {
+	concurrent(t)
+	labSlot(t)
+	b := newBGPLab(t, "active_active")
+	if !WaitFor(30*time.Second, func() bool { return len(b.nextHops()) == 2 }) {
+		t.Fatalf("the router has not two paths to %s: %v\n%s", bgpVIP, b.nextHops(), b.vtysh("show bgp summary"))
+	}
+	// Watch the router's routes: each change of its next hops.
+	var changes []string
+	stopWatch := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		last := strings.Join(b.nextHops(), ",")
+		for {
+			select {
+			case <-stopWatch:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			if now := strings.Join(b.nextHops(), ","); now != last {
+				changes = append(changes, now)
+				last = now
+			}
+		}
+	})
+	stopProbe := b.probe()
+	start := time.Now()
+	for _, p := range b.nodes[0].Processes() {
+		if err := p.Terminate(10 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stopped := time.Since(start)
+	// halbd withdrew before it stopped serving: the path is gone by now.
+	if hops := b.nextHops(); !slices.Equal(hops, []string{"10.1.0.2"}) {
+		t.Errorf("the router has %v once lb1's halbd stopped, want lb2's path alone", hops)
+	}
+	if err := b.nodes[0].Start(); err != nil {
+		t.Fatal(err)
+	}
+	back := WaitFor(30*time.Second, func() bool { return len(b.nextHops()) == 2 })
+	tookBack := time.Since(start)
+	time.Sleep(500 * time.Millisecond)
+	failed, sent := stopProbe()
+	close(stopWatch)
+	wg.Wait()
+	t.Logf("lb1's halbd stopped in %s, its path back %s after SIGTERM; router next hops: %q; probe: %d of %d failed",
+		stopped.Truncate(time.Millisecond), tookBack.Truncate(time.Millisecond), changes, failed, sent)
+	if !back {
+		t.Fatalf("lb1's path not back: %v", b.nextHops())
+	}
+	if want := []string{"10.1.0.2", "10.1.0.1,10.1.0.2"}; !slices.Equal(changes, want) {
+		t.Errorf("the router's next hops went %q, want %q (one withdrawal, one announcement)", changes, want)
+	}
+	if failed > 0 {
+		t.Errorf("%d requests failed around a restart", failed)
+	}
+}
+
+// TestBGPFourNodes: four halb nodes announce the VIP active_active; the
+// router spreads new connections over all four (the split is reported),
+// and when lb3's halbd is killed its path goes and its share goes to the
+// other three, with no failure once the path is gone.
+func TestBGPFourNodes(t *testing.T) {
+	concurrent(t)
+	labSlot(t)
+	b := newBGPLabN(t, 4, "active_active", ownServer, nil)
+	if !WaitFor(30*time.Second, func() bool { return len(b.nextHops()) == 4 }) {
+		t.Fatalf("the router has %v, want four paths to %s\n%s", b.nextHops(), bgpVIP, b.vtysh("show bgp summary"))
+	}
+	const n = 400
+	got, failed := b.split(n)
+	t.Logf("four nodes: %d new connections split %v, %d failed", n, got, failed)
+	for i := range 4 {
+		// Each of four paths gets a quarter; below a tenth is no spread.
+		if s := fmt.Sprintf("s%d", i+1); got[s] < n/10 {
+			t.Errorf("lb%d answered %d of %d: %v", i+1, got[s], n, got)
+		}
+	}
+	if failed > 0 {
+		t.Errorf("%d failed with four nodes up", failed)
+	}
+	killed := time.Now()
+	if err := b.nodes[2].Kill(); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"10.1.0.1", "10.1.0.2", "10.1.0.4"}
+	if !WaitFor(2*bgpHoldTime, func() bool { return slices.Equal(b.nextHops(), want) }) {
+		t.Fatalf("the router has %v %s after lb3 was killed, want %v", b.nextHops(), time.Since(killed), want)
+	}
+	took := time.Since(killed)
+	got, failed = b.split(n)
+	t.Logf("lb3 killed: withdrawn after %s; %d new connections split %v, %d failed", took.Truncate(time.Millisecond), n, got, failed)
+	if failed > 0 || got["s3"] > 0 || got["s1"] == 0 || got["s2"] == 0 || got["s4"] == 0 {
+		t.Errorf("after lb3's path went: %v, %d failed; want all on the other three", got, failed)
+	}
+}
+
+// TestBGPPassword: the router signs its sessions with a TCP MD5 key (RFC
+// 2385); lb1 has the same key in bgp.neighbors[].password and its session
+// comes up, lb2 has another and its session does not.
+func TestBGPPassword(t *testing.T) {
+	concurrent(t)
+	labSlot(t)
+	b := newBGPLabOpts(t, bgpOpts{nodes: 2, mode: "active_active", www: ownServer, routerPassword: "halb-md5-key",
+		nodePassword: func(i int) string { return map[int]string{1: "halb-md5-key", 2: "not-the-key"}[i] }})
+	session := func(n *Node) string {
+		var bs api.BGPStatus
+		st, err := n.API().Status(context.Background())
+		if err != nil || json.Unmarshal(st.BGP, &bs) != nil || len(bs.Sessions) != 1 {
+			return ""
+		}
+		return bs.Sessions[0].State
+	}
+	if !WaitFor(20*time.Second, func() bool { return slices.Equal(b.nextHops(), []string{"10.1.0.1"}) }) {
+		t.Fatalf("the router has %v, want lb1's path (same key)\n%s", b.nextHops(), b.vtysh("show bgp summary"))
+	}
+	// lb2 dials every few seconds: give it the time of several tries.
+	time.Sleep(6 * time.Second)
+	if hops := b.nextHops(); !slices.Equal(hops, []string{"10.1.0.1"}) {
+		t.Errorf("the router has %v, want lb1's path alone (lb2's key is wrong)", hops)
+	}
+	if s1, s2 := session(b.nodes[0]), session(b.nodes[1]); s1 != "established" || s2 == "established" {
+		t.Errorf("sessions: lb1 %q, lb2 %q; want lb1 established, lb2 not", s1, s2)
+	}
 }

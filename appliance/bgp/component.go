@@ -70,6 +70,9 @@ type Component struct {
 	decisions []Decision
 	lastErr   error
 
+	// stopping: Withdraw has run; reconcile does nothing any more.
+	stopping bool
+
 	// The drain without resets (handoff.go): the rules in place and for
 	// what, whether this maintenance's drain found no connection left,
 	// and until when connections are handed back after it.
@@ -281,6 +284,29 @@ func (c *Component) Run(ctx context.Context) error {
 	}
 }
 
+// Withdraw, as halbd begins to stop, stops the speaker (closing its
+// sessions withdraws every route) but leaves the VIPs on the loopback, so
+// that what still reaches this node while the routers move is served;
+// nothing is announced again. It reports whether any route was announced.
+func (c *Component) Withdraw() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.stopping = true
+	if !c.started || len(c.announced) == 0 {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.eng.Stop(ctx); err != nil {
+		c.log.Warn("bgp: stop", "err", err)
+	}
+	c.started = false
+	clear(c.neighbors)
+	clear(c.announced)
+	c.publishVIPs(nil, "halbd stopping")
+	return true
+}
+
 // stop stops the engine and removes the loopback VIPs.
 func (c *Component) stop() {
 	c.mu.Lock()
@@ -394,7 +420,8 @@ func neighborsOf(b *config.BGP) map[netip.Addr]Neighbor {
 			continue
 		}
 		out[a] = Neighbor{Address: a, ASN: uint32(n.ASN), Password: n.Password,
-			HoldTime: n.HoldTime.D(), Keepalive: n.Keepalive.D(), Multihop: n.Multihop}
+			HoldTime: n.HoldTime.D(), Keepalive: n.Keepalive.D(), Multihop: n.Multihop,
+			BFD: BFD{Enabled: n.BFD, MinTx: n.BFDInterval.D(), MinRx: n.BFDInterval.D(), Multiplier: n.BFDMultiplier}}
 	}
 	return out
 }
@@ -404,6 +431,9 @@ func neighborsOf(b *config.BGP) map[netip.Addr]Neighbor {
 func (c *Component) reconcile(ctx context.Context) (time.Time, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.stopping {
+		return time.Time{}, nil
+	}
 	cfg := c.cfg
 	if cfg == nil || !cfg.BGP.Enabled() {
 		c.stopLocked("bgp removed from the config")

@@ -305,3 +305,26 @@ func TestEvents(t *testing.T) {
 	c.stop()
 	took("halbd stops", "bgp.vip_withdrawn: bgp: VIP 192.168.10.100/32 withdrawn (halbd stopping)")
 }
+
+// TestWithdraw: halbd stopping withdraws first (the speaker stops) but
+// keeps the VIP on the loopback until the end; nothing is announced again.
+func TestWithdraw(t *testing.T) {
+	var calls []string
+	c := New(slog.New(slog.DiscardHandler), fakeLo{&calls}, func() Engine { return &fakeEngine{calls: &calls, id: 1} }, nil)
+	if c.Withdraw() {
+		t.Error("Withdraw with nothing announced said it withdrew")
+	}
+	c = New(slog.New(slog.DiscardHandler), fakeLo{&calls}, func() Engine { return &fakeEngine{calls: &calls, id: 1} }, nil)
+	c.Apply(parse(t, oneVIP))
+	c.SetServiceHealth("web", true)
+	step(t, c, &calls)
+	calls = nil
+	if !c.Withdraw() {
+		t.Error("Withdraw of an announced VIP said it withdrew nothing")
+	}
+	expect(t, "withdraw", calls, "e1 stop")
+	expect(t, "no reconcile after", step(t, c, &calls))
+	calls = nil
+	c.stop()
+	expect(t, "stop", calls, "lo del lo 192.168.10.100/32")
+}

@@ -80,6 +80,17 @@ func (v *validator) bgp(c *Config, services map[string]bool) {
 			v.errf(path+".keepalive", "%s is out of range 1s..%s (less than hold_time)", n.Keepalive, hold-time.Second)
 		}
 		v.intRange(path+".multihop", n.Multihop, 1, 255)
+		switch iv := n.BFDInterval.D(); {
+		case !n.BFD && (n.BFDInterval != 0 || n.BFDMultiplier != 0):
+			v.errf(path+".bfd", "bfd_interval and bfd_multiplier are set but bfd is not: set bfd: true or leave them out")
+		case !n.BFD:
+		case iv%time.Millisecond != 0 || iv < 10*time.Millisecond || iv > time.Minute:
+			v.errf(path+".bfd_interval", "%s is not whole milliseconds in 10ms..60s", n.BFDInterval)
+		case n.Multihop > 1:
+			v.errf(path+".bfd", "BFD is single hop here (RFC 5881): not with multihop %d", n.Multihop)
+		default:
+			v.intRange(path+".bfd_multiplier", n.BFDMultiplier, 2, 255)
+		}
 	}
 	vrrpVIPs := map[netip.Addr]string{}
 	for i, r := range c.VRRP {

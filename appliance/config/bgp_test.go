@@ -98,6 +98,47 @@ func TestValidateBGP(t *testing.T) {
 
 var longKey = strings.Repeat("k", 81)
 
+func TestValidateBGPDrainAndBFD(t *testing.T) {
+	head := bgpBase + `bgp:
+  asn: 65001
+  router_id: 10.0.0.1
+  announce: [{vip: 192.168.10.100/32}]
+`
+	runValidationCases(t, []validationCase{
+		{"valid", head + `  neighbors: [{address: 10.0.0.254, asn: 65000, bfd: true, bfd_interval: 50ms, bfd_multiplier: 5}]
+  drain_to: [10.0.0.2, "2001:db8::2"]
+  drain_time: 2m
+`, nil},
+		{"errors", head + `  neighbors:
+    - {address: 10.0.0.254, asn: 65000, bfd_interval: 50ms}
+    - {address: 10.0.0.253, asn: 65000, bfd: true, bfd_interval: 5ms}
+    - {address: 10.0.0.252, asn: 65000, bfd: true, multihop: 2}
+    - {address: 10.0.0.251, asn: 65000, bfd: true, bfd_multiplier: 1}
+  drain_to: [10.0.0.2, 10.0.0.2, 10.0.0.254, 192.168.10.100, 127.0.0.1, nowhere]
+  drain_time: 2h
+`, []string{
+			"halb.yaml:15: bgp.neighbors[0].bfd: bfd_interval and bfd_multiplier are set but bfd is not: set bfd: true or leave them out",
+			"halb.yaml:16: bgp.neighbors[1].bfd_interval: 5ms is not whole milliseconds in 10ms..60s",
+			"halb.yaml:17: bgp.neighbors[2].bfd: BFD is single hop here (RFC 5881): not with multihop 2",
+			"halb.yaml:18: bgp.neighbors[3].bfd_multiplier: 1 is out of range 2..255",
+			"halb.yaml:19: bgp.drain_to[1]: 10.0.0.2 is already bgp.drain_to[0]",
+			"halb.yaml:19: bgp.drain_to[2]: 10.0.0.254 is bgp.neighbors[0]: drain_to names other halb nodes, not routers",
+			"halb.yaml:19: bgp.drain_to[3]: 192.168.10.100 is announced by bgp.announce[0]: drain_to names other halb nodes by their own addresses",
+			"halb.yaml:19: bgp.drain_to[4]: 127.0.0.1 is not the unicast address of another halb node",
+			`halb.yaml:19: bgp.drain_to[5]: "nowhere" is not an IP address`,
+			"halb.yaml:20: bgp.drain_time: 2h0m0s is out of range 1s..1h",
+		}},
+	})
+	cfg := mustParse(t, head+`  neighbors: [{address: 10.0.0.254, asn: 65000, bfd: true}, {address: 10.0.0.253, asn: 65000}]
+`)
+	if n := cfg.BGP.Neighbors; n[0].BFDInterval.D() != 300*time.Millisecond || n[0].BFDMultiplier != 3 || n[1].BFDInterval != 0 {
+		t.Errorf("BFD defaults: %+v", n)
+	}
+	if cfg.BGP.DrainTime.D() != 30*time.Second {
+		t.Errorf("drain_time default %s, want 30s", cfg.BGP.DrainTime)
+	}
+}
+
 func TestBGPDefaults(t *testing.T) {
 	cfg := mustParse(t, bgpBase+`bgp:
   asn: 65001

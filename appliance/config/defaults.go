@@ -142,6 +142,10 @@ func applyDefaults(c *Config, present func(path string) bool) {
 		setDur(&n.HoldTime, p+".hold_time", DefaultBGPHoldTime)
 		setDur(&n.Keepalive, p+".keepalive", (n.HoldTime.D() / 3).Truncate(time.Second))
 		setInt(&n.Multihop, p+".multihop", DefaultBGPMultihop)
+		if n.BFD {
+			setDur(&n.BFDInterval, p+".bfd_interval", DefaultBFDInterval)
+			setInt(&n.BFDMultiplier, p+".bfd_multiplier", DefaultBFDMultiplier)
+		}
 	}
 	for i := range c.BGP.Announce {
 		a := &c.BGP.Announce[i]

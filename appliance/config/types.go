@@ -106,6 +106,17 @@ type BGPNeighbor struct {
 	// Multihop is the TTL of the session's packets, 1..255; 1 is a
 	// directly connected neighbor. Default: 1.
 	Multihop int `yaml:"multihop,omitempty" json:"multihop"`
+	// BFD runs a BFD session (RFC 5880/5881, single hop) beside the BGP
+	// session: a neighbor that stops answering is down after
+	// bfd_interval * bfd_multiplier instead of the hold time. Default:
+	// false.
+	BFD bool `yaml:"bfd,omitempty" json:"bfd,omitempty"`
+	// BFDInterval is the interval between two BFD packets, sent and
+	// expected, 10ms..60s. Default: 300ms.
+	BFDInterval Duration `yaml:"bfd_interval,omitempty" json:"bfd_interval,omitempty"`
+	// BFDMultiplier is how many packets missed make BFD down, 2..255.
+	// Default: 3.
+	BFDMultiplier int `yaml:"bfd_multiplier,omitempty" json:"bfd_multiplier,omitempty"`
 }
 
 // BGPAnnounce is one VIP announced by BGP.
@@ -879,6 +890,8 @@ const (
 	DefaultBGPWhen          = "when_healthy"
 	DefaultBGPPrepend       = 3
 	DefaultBGPDrainTime     = 30 * time.Second
+	DefaultBFDInterval      = 300 * time.Millisecond
+	DefaultBFDMultiplier    = 3
 	// NotifyTimeout bounds one run of a vrrp[].notify program.
 	NotifyTimeout = 10 * time.Second
 )

@@ -366,7 +366,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.loadPending()
 	defer d.stopPending()
 
-	compCtx, stopComponents := context.WithCancel(ctx)
+	// The components stop when Run says so, not with ctx: a node that
+	// announces routes withdraws them first and serves a moment longer.
+	compCtx, stopComponents := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopComponents()
 	g, gctx := errgroup.WithContext(compCtx)
 	for _, c := range d.components {
@@ -385,6 +387,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			select {
 			case <-r.Ready():
 			case <-gctx.Done():
+			case <-ctx.Done():
 			}
 		}
 	}
@@ -400,10 +403,17 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	var runErr error
 	select {
+	case <-ctx.Done():
 	case <-gctx.Done():
 	case runErr = <-apiErr:
 		// The control API died: nothing can steer this node any more.
 		apiErr = nil
+	}
+	// Routers first: withdrawn routes move new connections to the other
+	// nodes while this one still accepts what reaches it meanwhile.
+	if d.bgp.Withdraw() {
+		d.log.Info("bgp: routes withdrawn; serving a moment longer while the routers move", "for", StopGrace)
+		time.Sleep(StopGrace)
 	}
 	stopComponents()
 	d.opts.Notify("STOPPING=1")
@@ -421,6 +431,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	return runErr
 }
+
+// StopGrace is how long a stopping halbd that announced routes keeps
+// serving after it withdrew them: the routers' time to move new
+// connections (FRR takes ~0.1 s in netlab), so that none reaches a node
+// whose listeners are closed.
+const StopGrace = time.Second
 
 // Reload reads the config file again. A file that is invalid, or that a
 // component cannot take (a listen address in use), is rejected and the
