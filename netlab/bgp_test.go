@@ -23,6 +23,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"halb/appliance/api"
+	"halb/appliance/config"
 )
 
 // The BGP scenario (issue 20): FRR (Debian's frr: zebra + bgpd) is the
@@ -109,6 +110,8 @@ type bgpOpts struct {
 	// bfd runs FRR's bfdd and BFD on every session, both sides, at
 	// 100ms x 3.
 	bfd bool
+	// noBGP(i): node i starts without a bgp section (nil: all have one).
+	noBGP func(i int) bool
 }
 
 // newBGPLabN is newBGPLabWith with n nodes.
@@ -183,14 +186,18 @@ func newBGPLabOpts(t *testing.T, o bgpOpts) *bgpLab {
 		if o.bfd {
 			password += ", bfd: true, bfd_interval: 100ms, bfd_multiplier: 3"
 		}
-		node, err := l.StartNode(h, FlavorHalb, []byte(fmt.Sprintf(`node: {name: lb%[1]d}
+		conf := fmt.Sprintf(`node: {name: lb%[1]d}
 %[5]sbgp:
   asn: 65001
   router_id: 10.1.0.%[1]d
   active: %[4]s
   neighbors: [{address: 10.1.0.254, asn: 65000%[7]s}]
   announce: [{vip: %[2]s/32, mode: %[3]s}]
-%[6]s`, i+1, bgpVIP, mode, active, www(i+1), more, password)))
+%[6]s`, i+1, bgpVIP, mode, active, www(i+1), more, password)
+		if o.noBGP != nil && o.noBGP(i+1) {
+			conf, _, _ = strings.Cut(conf, "bgp:\n")
+		}
+		node, err := l.StartNode(h, FlavorHalb, []byte(conf))
 		must(err)
 		b.nodes = append(b.nodes, node)
 	}
@@ -964,5 +971,43 @@ func TestBGPPassword(t *testing.T) {
 	}
 	if s1, s2 := session(b.nodes[0]), session(b.nodes[1]); s1 != "established" || s2 == "established" {
 		t.Errorf("sessions: lb1 %q, lb2 %q; want lb1 established, lb2 not", s1, s2)
+	}
+}
+
+// TestBGPPeerSync: lb2 starts without bgp and pairs with lb1 (halbctl
+// pair show / join, as an operator does): the bgp section reaches it,
+// it takes its own router id (its address toward the router: router_id
+// is a node part) and announces; then a change made on lb2 (the VIP
+// becomes active_standby) reaches lb1, and the router prefers lb1
+// (bgp.active, a node part) over lb2, which prepends.
+func TestBGPPeerSync(t *testing.T) {
+	concurrent(t)
+	labSlot(t)
+	b := newBGPLabOpts(t, bgpOpts{nodes: 2, mode: "active_active", www: ownServer, noBGP: func(i int) bool { return i == 2 }})
+	if !WaitFor(30*time.Second, func() bool { return slices.Equal(b.nextHops(), []string{"10.1.0.1"}) }) {
+		t.Fatalf("the router has %v, want lb1's path alone\n%s", b.nextHops(), b.vtysh("show bgp summary"))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pairByHalbctl(t, ctx, b.nodes[0], b.nodes[1])
+	if !WaitFor(30*time.Second, func() bool { return len(b.nextHops()) == 2 }) {
+		t.Fatalf("lb2 does not announce after pairing: the router has %v\n%s", b.nextHops(), b.vtysh("show bgp summary"))
+	}
+	var st api.BGPStatus
+	if s, err := b.nodes[1].API().Status(ctx); err != nil || json.Unmarshal(s.BGP, &st) != nil || st.RouterID != "10.1.0.2" {
+		t.Errorf("lb2's bgp status %+v (%v), want router id 10.1.0.2 (its own address)", st, err)
+	}
+	editRunning(t, b.nodes[1], func(c *config.Config) { c.BGP.Announce[0].Mode = "active_standby" })
+	if !WaitFor(10*time.Second, func() bool {
+		raw, err := b.nodes[0].API().Config(ctx)
+		return err == nil && strings.Contains(string(raw), "active_standby")
+	}) {
+		t.Fatal("lb2's change did not reach lb1")
+	}
+	if !WaitFor(10*time.Second, func() bool { return slices.Equal(b.nextHops(), []string{"10.1.0.1"}) }) {
+		t.Errorf("the router has %v after the VIP became active_standby, want lb1 (active) alone\n%s", b.nextHops(), b.vtysh("show ip bgp "+bgpVIP+"/32"))
+	}
+	if out := b.vtysh("show ip bgp " + bgpVIP + "/32"); !strings.Contains(out, "65001 65001 65001 65001") {
+		t.Errorf("lb2's path is not prepended 3 times:\n%s", out)
 	}
 }
