@@ -1011,3 +1011,72 @@ func TestBGPPeerSync(t *testing.T) {
 		t.Errorf("lb2's path is not prepended 3 times:\n%s", out)
 	}
 }
+
+// vrrpBeside is node i's config for TestBGPBesideVRRP: the BGP VIP's
+// service, and a VRRP instance on the routers' segment holding
+// 10.1.0.100 (lb1 preferred) with a service of its own; both proxy to
+// the node's own server.
+func vrrpBeside(i int) string {
+	return fmt.Sprintf(`vrrp:
+  - {name: lan, interface: eth0, vrid: 61, priority: %[3]d, advert_interval: 200ms, preempt: true, vips: ["%[4]s/24"]}
+services:
+  - {name: web, listen: ["%[2]s:80"], mode: http, default_backend: www}
+  - {name: lan, listen: ["%[4]s:80"], mode: http, default_backend: www}
+backends:
+  - name: www
+    servers: [{name: s%[1]d, address: "10.0.0.11:800%[1]d"}]
+`, i, bgpVIP, 200-50*i, bgpBesideVIP)
+}
+
+const bgpBesideVIP = "10.1.0.100"
+
+// TestBGPBesideVRRP (migration): one node runs a VRRP VIP and a BGP VIP
+// side by side. The client reaches the BGP VIP over both nodes (ECMP)
+// and the VRRP VIP on its master lb1; lb1's halbd killed, its BGP path
+// goes and lb2 becomes VRRP master: both VIPs answer from lb2.
+func TestBGPBesideVRRP(t *testing.T) {
+	concurrent(t)
+	labSlot(t)
+	b := newBGPLabWith(t, "active_active", vrrpBeside, nil)
+	if !WaitFor(30*time.Second, func() bool { return len(b.nextHops()) == 2 }) {
+		t.Fatalf("the router has not two paths to %s: %v\n%s", bgpVIP, b.nextHops(), b.vtysh("show bgp summary"))
+	}
+	lan := netip.MustParseAddr(bgpBesideVIP)
+	if !WaitFor(10*time.Second, func() bool { return b.nodes[0].HoldsVIP(lan) && !b.nodes[1].HoldsVIP(lan) }) {
+		t.Fatalf("VRRP: lb1 holds %s %v, lb2 %v; want lb1 alone", lan, b.nodes[0].HoldsVIP(lan), b.nodes[1].HoldsVIP(lan))
+	}
+	splitOf := func(url string) (map[string]int, int) {
+		got, failed := map[string]int{}, 0
+		for range 40 {
+			be, err := b.client.GetBackend(url)
+			if err != nil {
+				failed++
+				continue
+			}
+			got[be]++
+		}
+		return got, failed
+	}
+	got, failed := splitOf("http://" + bgpVIP + "/")
+	if failed > 0 || got["s1"] == 0 || got["s2"] == 0 {
+		t.Errorf("BGP VIP: %v, %d failed; want both nodes", got, failed)
+	}
+	got, failed = splitOf("http://" + bgpBesideVIP + "/")
+	if failed > 0 || got["s1"] != 40 {
+		t.Errorf("VRRP VIP: %v, %d failed; want all on lb1 (master)", got, failed)
+	}
+	if err := b.nodes[0].Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if !WaitFor(bgpHoldTime, func() bool { return slices.Equal(b.nextHops(), []string{"10.1.0.2"}) && b.nodes[1].HoldsVIP(lan) }) {
+		t.Fatalf("after lb1 was killed: router %v, lb2 holds %s: %v", b.nextHops(), lan, b.nodes[1].HoldsVIP(lan))
+	}
+	for _, url := range []string{"http://" + bgpVIP + "/", "http://" + bgpBesideVIP + "/"} {
+		if !WaitFor(5*time.Second, func() bool { be, err := b.client.GetBackend(url); return err == nil && be == "s2" }) {
+			t.Fatalf("%s does not answer from lb2", url)
+		}
+		if got, failed := splitOf(url); failed > 0 || got["s2"] != 40 {
+			t.Errorf("%s after lb1 was killed: %v, %d failed; want all on lb2", url, got, failed)
+		}
+	}
+}
