@@ -46,15 +46,12 @@ func (d *Daemon) certUsers(name string) []string {
 	return out
 }
 
-// loadCerts has the proxy load certificates from the store and from files
-// with the store's checks.
+// loadCerts has the proxy load certificates from the store (and from
+// files with the store's checks, the proxy's own loader).
 func (d *Daemon) loadCerts() {
 	store := d.certStore()
 	d.proxy.SetCertLoaders(func(name string, now time.Time) (tls.Certificate, error) {
 		c, _, err := store.Load(name, now)
 		return c, err
-	}, func(cert, key string, now time.Time) (tls.Certificate, error) {
-		c, _, err := certs.LoadFiles(cert, key, now)
-		return c, err
-	})
+	}, nil)
 }

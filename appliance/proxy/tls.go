@@ -468,21 +468,15 @@ type CertLoader func(name string, now time.Time) (tls.Certificate, error)
 // FileLoader loads a certificate from a pair of PEM files.
 type FileLoader func(certPath, keyPath string, now time.Time) (tls.Certificate, error)
 
-// loadFilesPlain is the FileLoader until SetCertLoaders gives another: the
-// pair must match and the leaf be valid now.
-func loadFilesPlain(certPath, keyPath string, now time.Time) (tls.Certificate, error) {
-	c, err := tls.LoadX509KeyPair(certPath, keyPath)
-	if err != nil {
-		return c, err
-	}
-	if now.After(c.Leaf.NotAfter) {
-		return c, fmt.Errorf("expired on %s", c.Leaf.NotAfter.UTC().Format(time.DateOnly))
-	}
-	return c, nil
+// loadFiles is the FileLoader until SetCertLoaders gives another: the
+// store's checks (the pair matches, the chain is complete, valid now).
+func loadFiles(certPath, keyPath string, now time.Time) (tls.Certificate, error) {
+	c, _, err := certs.LoadFiles(certPath, keyPath, now)
+	return c, err
 }
 
 // SetCertLoaders sets how certificates are loaded: store by name (nil: a
-// service naming one is refused), files by path (nil: a plain loader).
+// service naming one is refused), files by path (nil: loadFiles).
 // Call before Run.
 func (c *Component) SetCertLoaders(store CertLoader, files FileLoader) {
 	c.mu.Lock()
@@ -496,7 +490,7 @@ func (c *Component) loadCerts(sc *config.Service, now time.Time) []loadedCert {
 	store, files := c.loadStore, c.loadFiles
 	c.mu.Unlock()
 	if files == nil {
-		files = loadFilesPlain
+		files = loadFiles
 	}
 	out := make([]loadedCert, 0, len(sc.TLS.Certificates))
 	for _, tc := range sc.TLS.Certificates {

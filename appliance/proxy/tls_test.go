@@ -405,7 +405,7 @@ func TestTLSCertErrorsRefuseConfig(t *testing.T) {
 	if err == nil {
 		t.Fatal("a config with unloadable certificates was prepared")
 	}
-	for _, want := range []string{`service "web" certificate "old": expired on`, `certificate "gone": open /nonexistent.crt`, `certificate "store": no certificate store`} {
+	for _, want := range []string{`service "web" certificate "old": ` + bad + `: certificate 1 (CN=old.test) expired on`, `certificate "gone": open /nonexistent.crt`, `certificate "store": no certificate store`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)
 		}
