@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -231,6 +233,16 @@ const bfdMine = 0x48414c42 // the test peer's discriminator
 
 func newBFDPeer(t *testing.T) *bfdPeer {
 	t.Helper()
+	// One such test at a time on the machine (another worktree's run
+	// would share port 3784).
+	lock, err := os.OpenFile(filepath.Join(os.TempDir(), "halb-gobgp-bfd-test.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lock.Close() }) // unlocks, last
 	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
 		var serr error
 		err := c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1) })
