@@ -55,7 +55,8 @@ type SessionChange struct {
 	From, To string
 	// Reason is why a session that was established went down, as the
 	// speaker says it (GoBGP: "hold-timer-expired", "notification-received
-	// code 6(cease) subcode 3(peer deconfigured)", ...); empty otherwise.
+	// code 6(cease) subcode 3(peer deconfigured)", "bfd-down (detection
+	// time expired): ...", ...); empty otherwise.
 	Reason string
 }
 
@@ -147,6 +148,9 @@ type NeighborState struct {
 	// Received and Sent count the prefixes received from and advertised
 	// to the neighbor.
 	Received, Sent int
+	// BFD is the state of the neighbor's BFD session: up, down, init,
+	// admin_down; empty when BFD is off.
+	BFD string
 }
 
 // Route is a route learned from a neighbor.

@@ -1,10 +1,12 @@
-// Package gobgp is bgp.Engine on GoBGP (github.com/osrg/gobgp/v3) used as
+// Package gobgp is bgp.Engine on GoBGP (github.com/osrg/gobgp/v4) used as
 // a library, without its gRPC listener: the only package of halb that
 // imports GoBGP, so a version change touches this file alone, and only
-// halbd links it (the daemon gets the engine from cmd/halbd).
+// halbd links it (the daemon gets the engine from cmd/halbd). GoBGP v4
+// runs BFD (RFC 5880/5881, single hop) beside a neighbor's session.
 //
 // Test: `go test -race ./appliance/bgp/gobgp/` runs the engine against a
-// second in-process GoBGP speaker on 127.0.0.1/127.0.0.2 (no root).
+// second in-process GoBGP speaker on 127.0.0.1/127.0.0.2 and a BFD peer
+// of the test's own (no root).
 package gobgp
 
 import (
@@ -17,83 +19,173 @@ import (
 	"sync"
 	"time"
 
-	api "github.com/osrg/gobgp/v3/api"
-	gobgplog "github.com/osrg/gobgp/v3/pkg/log"
-	"github.com/osrg/gobgp/v3/pkg/server"
-	"google.golang.org/protobuf/types/known/anypb"
+	api "github.com/osrg/gobgp/v4/api"
+	"github.com/osrg/gobgp/v4/pkg/apiutil"
+	gobgp "github.com/osrg/gobgp/v4/pkg/packet/bgp"
+	"github.com/osrg/gobgp/v4/pkg/server"
 
 	"halb/appliance/bgp"
 )
 
-// Engine is a bgp.Engine on an embedded GoBGP server.
+// Engine is a bgp.Engine on an embedded GoBGP server. A GoBGP v4 server
+// does not start again once stopped, so each Start makes a new one.
 type Engine struct {
-	s   *server.BgpServer
-	asn uint32
+	log *slog.Logger
 
-	// downs is why each session last went down, from GoBGP's "Peer
-	// Down" log record (its watch API does not carry the reason).
-	mu    sync.Mutex
-	downs map[string]string
+	mu  sync.Mutex
+	s   *server.BgpServer // nil: stopped
+	asn uint32
+	// The session watch, set up again on each new server.
+	watchCtx    context.Context
+	watchFn     func(bgp.SessionChange)
+	watchCancel context.CancelFunc // of the current server's watch
+	last        map[netip.Addr]gobgp.FSMState
+	// bfdDown is why a neighbor's BFD session went down while its BGP
+	// session was established.
+	bfdDown map[netip.Addr]string
 }
 
 var _ bgp.Engine = (*Engine)(nil)
 
-// New returns an Engine whose GoBGP logs to log (nil: discarded).
+// New returns an Engine whose GoBGP logs to log (nil: discarded) at info
+// level and above.
 func New(log *slog.Logger) *Engine {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	e := &Engine{downs: map[string]string{}}
-	e.s = server.NewBgpServer(server.LoggerOption(&slogger{log: log, level: gobgplog.InfoLevel, note: e.note}))
-	go e.s.Serve()
-	return e
+	g := &Engine{last: map[netip.Addr]gobgp.FSMState{}, bfdDown: map[netip.Addr]string{}}
+	g.log = slog.New(handler{log.Handler(), g.noteBFD})
+	return g
 }
 
-// note keeps the reason of a "Peer Down" record.
-func (g *Engine) note(msg string, f gobgplog.Fields) {
-	if msg != "Peer Down" {
+// server is the running GoBGP server.
+func (g *Engine) server() (*server.BgpServer, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.s == nil {
+		return nil, errors.New("bgp: the speaker is not started")
+	}
+	return g.s, nil
+}
+
+// handler passes GoBGP's records to halb's log, their messages prefixed
+// with "gobgp: ", and notes the BFD failures among them: GoBGP resets a
+// session whose BFD session fails as an administrative reset, and says
+// why only in its log.
+type handler struct {
+	slog.Handler
+	note func(peer, why string)
+}
+
+// Enabled lets the BFD warnings through even when halb's log drops them.
+func (h handler) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelWarn || h.logs(ctx, l)
+}
+
+// logs reports whether records at l go to halb's log: info and above,
+// as far as halb's log takes them.
+func (h handler) logs(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelInfo && h.Handler.Enabled(ctx, l)
+}
+
+func (h handler) Handle(ctx context.Context, r slog.Record) error {
+	if why, ok := bfdDowns[r.Message]; ok {
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == "Peer" {
+				h.note(a.Value.String(), why)
+			}
+			return true
+		})
+	}
+	if !h.logs(ctx, r.Level) {
+		return nil
+	}
+	r.Message = "gobgp: " + r.Message
+	return h.Handler.Handle(ctx, r)
+}
+func (h handler) WithAttrs(as []slog.Attr) slog.Handler {
+	return handler{h.Handler.WithAttrs(as), h.note}
+}
+func (h handler) WithGroup(name string) slog.Handler {
+	return handler{h.Handler.WithGroup(name), h.note}
+}
+
+// bfdDowns are GoBGP's log messages of a BFD session going down (before
+// it resets the BGP session), and the reason halb gives.
+var bfdDowns = map[string]string{
+	"Expired":                       "bfd-down (detection time expired)",
+	"Remote peer signaled BFD down": "bfd-down (neighbor signalled down)",
+}
+
+// noteBFD keeps why peer's BFD session went down, for the session reset
+// that follows.
+func (g *Engine) noteBFD(peer, why string) {
+	a, err := netip.ParseAddr(peer)
+	if err != nil {
 		return
 	}
-	key, _ := f["Key"].(string)
-	reason, _ := f["Reason"].(string)
 	g.mu.Lock()
-	g.downs[key] = reason
+	g.bfdDown[a] = why
 	g.mu.Unlock()
 }
 
-// WatchSessions implements bgp.Engine with GoBGP's peer state watch; the
-// reason of a session that goes down is the one GoBGP logs, which it
-// logs before it reports the state change.
+// fsmState is the name of a GoBGP FSM state: "established", ...
+func fsmState(s gobgp.FSMState) string {
+	return strings.ToLower(strings.TrimPrefix(s.String(), "BGP_FSM_"))
+}
+
+// WatchSessions implements bgp.Engine with GoBGP's peer state watch,
+// whose events carry why a session went down (DisconnectMessage, the
+// reason GoBGP also logs with "Peer Down").
 func (g *Engine) WatchSessions(ctx context.Context, fn func(bgp.SessionChange)) error {
-	last := map[string]api.PeerState_SessionState{}
-	err := g.s.WatchEvent(ctx, &api.WatchEventRequest{Peer: &api.WatchEventRequest_Peer{}}, func(r *api.WatchEventResponse) {
-		pe := r.GetPeer()
-		st := pe.GetPeer().GetState()
-		if st == nil {
-			return
-		}
-		key, to := st.GetNeighborAddress(), st.GetSessionState()
-		from, seen := last[key]
-		last[key] = to
-		if pe.GetType() != api.WatchEventResponse_PeerEvent_STATE || (seen && from == to) {
-			return
-		}
-		if !seen {
-			from = api.PeerState_UNKNOWN
-		}
-		ch := bgp.SessionChange{ASN: st.GetPeerAsn(), From: strings.ToLower(from.String()), To: strings.ToLower(to.String())}
-		ch.Address, _ = netip.ParseAddr(key)
-		if from == api.PeerState_ESTABLISHED {
-			g.mu.Lock()
-			ch.Reason = g.downs[key]
-			g.mu.Unlock()
-		}
-		fn(ch)
-	})
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.watchCtx, g.watchFn = ctx, fn
+	if g.s == nil {
+		return nil // watched from Start on
+	}
+	return g.watch()
+}
+
+// watch watches the sessions of the current server; g.mu is held.
+func (g *Engine) watch() error {
+	ctx, cancel := context.WithCancel(g.watchCtx)
+	err := g.s.WatchEvent(ctx, server.WatchEventMessageCallbacks{OnPeerUpdate: g.peerEvent}, server.WatchPeer())
 	if err != nil {
+		cancel()
 		return fmt.Errorf("bgp: watch sessions: %w", err)
 	}
+	g.watchCancel = cancel
 	return nil
+}
+
+func (g *Engine) peerEvent(pe *apiutil.WatchEventMessage_PeerEvent, _ time.Time) {
+	st := pe.Peer.State
+	addr, to := st.NeighborAddress, st.SessionState
+	g.mu.Lock()
+	from, seen := g.last[addr]
+	g.last[addr] = to
+	fn := g.watchFn
+	var bfdDown string
+	if pe.Type == apiutil.PEER_EVENT_STATE && from != to {
+		bfdDown = g.bfdDown[addr]
+		delete(g.bfdDown, addr) // a note outlives no state change
+	}
+	g.mu.Unlock()
+	if pe.Type != apiutil.PEER_EVENT_STATE || (seen && from == to) {
+		return
+	}
+	ch := bgp.SessionChange{Address: addr, ASN: st.PeerASN, From: "unknown", To: fsmState(to)}
+	if seen {
+		ch.From = fsmState(from)
+	}
+	if seen && from == gobgp.BGP_FSM_ESTABLISHED {
+		ch.Reason = st.DisconnectMessage
+		if bfdDown != "" {
+			ch.Reason = bfdDown + ": " + ch.Reason
+		}
+	}
+	fn(ch)
 }
 
 // Start implements bgp.Engine.
@@ -106,39 +198,46 @@ func (g *Engine) Start(ctx context.Context, gl bgp.Global) error {
 	for _, a := range gl.ListenAddresses {
 		addrs = append(addrs, a.String())
 	}
-	g.asn = gl.ASN
-	err := g.s.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.s != nil {
+		return fmt.Errorf("bgp: start AS %d: already started", gl.ASN)
+	}
+	s := server.NewBgpServer(server.LoggerOption(g.log, new(slog.LevelVar))) // the handler filters
+	go s.Serve()
+	err := s.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{
 		Asn:             gl.ASN,
 		RouterId:        gl.RouterID.String(),
 		ListenPort:      port,
 		ListenAddresses: addrs,
 	}})
 	if err != nil {
+		s.Stop()
 		return fmt.Errorf("bgp: start AS %d router id %s: %w", gl.ASN, gl.RouterID, err)
 	}
-	return nil
-}
-
-// Stop implements bgp.Engine: every session ends with a Cease. The
-// engine may be started again. (GoBGP's server loop, started by New, runs
-// until the process ends: reuse an Engine rather than make new ones.)
-func (g *Engine) Stop(ctx context.Context) error {
-	if err := g.s.StopBgp(ctx, &api.StopBgpRequest{}); err != nil {
-		return fmt.Errorf("bgp: stop: %w", err)
+	g.s, g.asn = s, gl.ASN
+	if g.watchFn != nil {
+		return g.watch()
 	}
 	return nil
 }
 
-var (
-	familyV4 = &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}
-	familyV6 = &api.Family{Afi: api.Family_AFI_IP6, Safi: api.Family_SAFI_UNICAST}
-)
-
-func familyOf(a netip.Addr) *api.Family {
-	if a.Is4() {
-		return familyV4
+// Stop implements bgp.Engine: every session ends with a Cease, the BFD
+// sessions end, and the server's goroutines. The engine may be started
+// again.
+func (g *Engine) Stop(context.Context) error {
+	g.mu.Lock()
+	s, cancel := g.s, g.watchCancel
+	g.s, g.watchCancel = nil, nil
+	g.mu.Unlock()
+	if s == nil {
+		return errors.New("bgp: stop: the speaker is not started")
 	}
-	return familyV6
+	s.Stop()
+	if cancel != nil {
+		cancel()
+	}
+	return nil
 }
 
 // AddNeighbor implements bgp.Engine. The session carries IPv4 and IPv6
@@ -164,8 +263,8 @@ func (g *Engine) AddNeighbor(ctx context.Context, n bgp.Neighbor) error {
 			RemotePort:  uint32(n.Port),
 		},
 		AfiSafis: []*api.AfiSafi{
-			{Config: &api.AfiSafiConfig{Family: familyV4, Enabled: true}},
-			{Config: &api.AfiSafiConfig{Family: familyV6, Enabled: true}},
+			{Config: &api.AfiSafiConfig{Family: &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}, Enabled: true}},
+			{Config: &api.AfiSafiConfig{Family: &api.Family{Afi: api.Family_AFI_IP6, Safi: api.Family_SAFI_UNICAST}, Enabled: true}},
 		},
 	}
 	if n.LocalAddress.IsValid() {
@@ -174,80 +273,123 @@ func (g *Engine) AddNeighbor(ctx context.Context, n bgp.Neighbor) error {
 	if n.Multihop > 1 {
 		p.EbgpMultihop = &api.EbgpMultihop{Enabled: true, MultihopTtl: uint32(n.Multihop)}
 	}
-	if err := g.s.AddPeer(ctx, &api.AddPeerRequest{Peer: p}); err != nil {
+	if n.BFD.Enabled {
+		bfd, err := bfdConfig(n.BFD)
+		if err != nil {
+			return fmt.Errorf("bgp: add neighbor %s AS %d: %w", n.Address, n.ASN, err)
+		}
+		p.Bfd = bfd
+	}
+	s, err := g.server()
+	if err == nil {
+		err = s.AddPeer(ctx, &api.AddPeerRequest{Peer: p})
+	}
+	if err != nil {
 		return fmt.Errorf("bgp: add neighbor %s AS %d: %w", n.Address, n.ASN, err)
 	}
 	return nil
 }
 
+// bfdConfig is GoBGP's BFD config of b, zero values replaced by halb's
+// defaults (300ms, 300ms, 3: GoBGP's own are 1s, 1s, 3).
+func bfdConfig(b bgp.BFD) (*api.BfdPeerConfig, error) {
+	us := func(what string, d, def time.Duration) (uint32, error) {
+		if d == 0 {
+			d = def
+		}
+		if d < time.Microsecond || d > time.Duration(1<<32-1)*time.Microsecond {
+			return 0, fmt.Errorf("BFD %s %s out of range", what, d)
+		}
+		return uint32(d / time.Microsecond), nil
+	}
+	tx, err := us("min tx", b.MinTx, 300*time.Millisecond)
+	if err != nil {
+		return nil, err
+	}
+	rx, err := us("min rx", b.MinRx, 300*time.Millisecond)
+	if err != nil {
+		return nil, err
+	}
+	mult := b.Multiplier
+	if mult == 0 {
+		mult = 3
+	}
+	if mult < 1 || mult > 255 {
+		return nil, fmt.Errorf("BFD multiplier %d out of range 1-255", b.Multiplier)
+	}
+	return &api.BfdPeerConfig{Enabled: true, DesiredMinimumTxInterval: tx, RequiredMinimumReceive: rx, DetectionMultiplier: uint32(mult)}, nil
+}
+
 // DeleteNeighbor implements bgp.Engine.
 func (g *Engine) DeleteNeighbor(ctx context.Context, address string) error {
-	if err := g.s.DeletePeer(ctx, &api.DeletePeerRequest{Address: address}); err != nil {
+	s, err := g.server()
+	if err == nil {
+		err = s.DeletePeer(ctx, &api.DeletePeerRequest{Address: address})
+	}
+	if err != nil {
 		return fmt.Errorf("bgp: delete neighbor %s: %w", address, err)
 	}
 	return nil
 }
 
-// path builds the api.Path of a local host route; the next hop is left
+func familyOf(a netip.Addr) gobgp.Family {
+	if a.Is4() {
+		return gobgp.RF_IPv4_UC
+	}
+	return gobgp.RF_IPv6_UC
+}
+
+// path builds the path of a local host route; the next hop is left
 // unspecified, which GoBGP replaces with the session's own address.
-func (g *Engine) path(prefix netip.Prefix, a bgp.Attrs) (*api.Path, error) {
-	nlri, err := anypb.New(&api.IPAddressPrefix{Prefix: prefix.Addr().String(), PrefixLen: uint32(prefix.Bits())})
+func (g *Engine) path(prefix netip.Prefix, a bgp.Attrs) (*apiutil.Path, error) {
+	g.mu.Lock()
+	asn := g.asn
+	g.mu.Unlock()
+	nlri, err := gobgp.NewIPAddrPrefix(prefix)
 	if err != nil {
 		return nil, err
 	}
-	var msgs []*anypb.Any
-	origin, err := anypb.New(&api.OriginAttribute{Origin: 0}) // IGP
-	if err != nil {
-		return nil, err
-	}
-	msgs = append(msgs, origin)
 	fam := familyOf(prefix.Addr())
+	attrs := []gobgp.PathAttributeInterface{gobgp.NewPathAttributeOrigin(gobgp.BGP_ORIGIN_ATTR_TYPE_IGP)}
 	if prefix.Addr().Is4() {
-		nh, err := anypb.New(&api.NextHopAttribute{NextHop: "0.0.0.0"})
+		nh, err := gobgp.NewPathAttributeNextHop(netip.IPv4Unspecified())
 		if err != nil {
 			return nil, err
 		}
-		msgs = append(msgs, nh)
+		attrs = append(attrs, nh)
 	} else {
-		mp, err := anypb.New(&api.MpReachNLRIAttribute{Family: fam, NextHops: []string{"::"}, Nlris: []*anypb.Any{nlri}})
+		mp, err := gobgp.NewPathAttributeMpReachNLRI(fam, []gobgp.PathNLRI{{NLRI: nlri}}, netip.IPv6Unspecified())
 		if err != nil {
 			return nil, err
 		}
-		msgs = append(msgs, mp)
+		attrs = append(attrs, mp)
 	}
 	if a.Prepend > 0 {
 		nums := make([]uint32, a.Prepend)
 		for i := range nums {
-			nums[i] = g.asn
+			nums[i] = asn
 		}
-		asp, err := anypb.New(&api.AsPathAttribute{Segments: []*api.AsSegment{{Type: 2, Numbers: nums}}}) // AS_SEQUENCE
-		if err != nil {
-			return nil, err
-		}
-		msgs = append(msgs, asp)
+		seg := gobgp.NewAs4PathParam(gobgp.BGP_ASPATH_ATTR_TYPE_SEQ, nums)
+		attrs = append(attrs, gobgp.NewPathAttributeAsPath([]gobgp.AsPathParamInterface{seg}))
 	}
 	if a.MED != 0 {
-		med, err := anypb.New(&api.MultiExitDiscAttribute{Med: a.MED})
-		if err != nil {
-			return nil, err
-		}
-		msgs = append(msgs, med)
+		attrs = append(attrs, gobgp.NewPathAttributeMultiExitDisc(a.MED))
 	}
 	if len(a.Communities) > 0 {
-		c, err := anypb.New(&api.CommunitiesAttribute{Communities: a.Communities})
-		if err != nil {
-			return nil, err
-		}
-		msgs = append(msgs, c)
+		attrs = append(attrs, gobgp.NewPathAttributeCommunities(a.Communities))
 	}
-	return &api.Path{Family: fam, Nlri: nlri, Pattrs: msgs}, nil
+	return &apiutil.Path{Family: fam, Nlri: nlri, Attrs: attrs}, nil
 }
 
 // Announce implements bgp.Engine.
-func (g *Engine) Announce(ctx context.Context, prefix netip.Prefix, a bgp.Attrs) error {
-	p, err := g.path(prefix, a)
+func (g *Engine) Announce(_ context.Context, prefix netip.Prefix, a bgp.Attrs) error {
+	s, err := g.server()
+	var p *apiutil.Path
 	if err == nil {
-		_, err = g.s.AddPath(ctx, &api.AddPathRequest{Path: p})
+		p, err = g.path(prefix, a)
+	}
+	if err == nil {
+		_, err = s.AddPath(apiutil.AddPathRequest{Paths: []*apiutil.Path{p}})
 	}
 	if err != nil {
 		return fmt.Errorf("bgp: announce %s: %w", prefix, err)
@@ -256,10 +398,14 @@ func (g *Engine) Announce(ctx context.Context, prefix netip.Prefix, a bgp.Attrs)
 }
 
 // Withdraw implements bgp.Engine.
-func (g *Engine) Withdraw(ctx context.Context, prefix netip.Prefix) error {
-	p, err := g.path(prefix, bgp.Attrs{})
+func (g *Engine) Withdraw(_ context.Context, prefix netip.Prefix) error {
+	s, err := g.server()
+	var p *apiutil.Path
 	if err == nil {
-		err = g.s.DeletePath(ctx, &api.DeletePathRequest{Family: p.Family, Path: p})
+		p, err = g.path(prefix, bgp.Attrs{})
+	}
+	if err == nil {
+		err = s.DeletePath(apiutil.DeletePathRequest{Paths: []*apiutil.Path{p}})
 	}
 	if err != nil {
 		return fmt.Errorf("bgp: withdraw %s: %w", prefix, err)
@@ -269,13 +415,17 @@ func (g *Engine) Withdraw(ctx context.Context, prefix netip.Prefix) error {
 
 // Neighbors implements bgp.Engine.
 func (g *Engine) Neighbors(ctx context.Context) ([]bgp.NeighborState, error) {
+	s, err := g.server()
+	if err != nil {
+		return nil, err
+	}
 	var out []bgp.NeighborState
-	err := g.s.ListPeer(ctx, &api.ListPeerRequest{EnableAdvertised: true}, func(p *api.Peer) {
+	err = s.ListPeer(ctx, &api.ListPeerRequest{EnableAdvertised: true}, func(p *api.Peer) {
 		var ns bgp.NeighborState
 		ns.Address, _ = netip.ParseAddr(p.GetConf().GetNeighborAddress())
 		st := p.GetState().GetSessionState()
-		ns.State = strings.ToLower(st.String())
-		if st == api.PeerState_ESTABLISHED {
+		ns.State = strings.ToLower(strings.TrimPrefix(st.String(), "SESSION_STATE_"))
+		if st == api.PeerState_SESSION_STATE_ESTABLISHED {
 			if up := p.GetTimers().GetState().GetUptime(); up != nil {
 				ns.Since = up.AsTime()
 			}
@@ -283,6 +433,9 @@ func (g *Engine) Neighbors(ctx context.Context) ([]bgp.NeighborState, error) {
 		for _, af := range p.GetAfiSafis() {
 			ns.Received += int(af.GetState().GetReceived())
 			ns.Sent += int(af.GetState().GetAdvertised())
+		}
+		if p.GetBfd().GetEnabled() {
+			ns.BFD = bfdState(p.GetState().GetBfdState().GetSessionState())
 		}
 		out = append(out, ns)
 	})
@@ -292,24 +445,35 @@ func (g *Engine) Neighbors(ctx context.Context) ([]bgp.NeighborState, error) {
 	return out, nil
 }
 
+// bfdState is the name of a BFD session state: "up", "down", "init",
+// "admin_down" ("down" before GoBGP reports one).
+func bfdState(s api.BfdSessionState) string {
+	if s == api.BfdSessionState_BFD_SESSION_STATE_UNSPECIFIED {
+		return "down"
+	}
+	return strings.ToLower(strings.TrimPrefix(s.String(), "BFD_SESSION_STATE_"))
+}
+
 // Routes implements bgp.Engine.
-func (g *Engine) Routes(ctx context.Context) ([]bgp.Route, error) {
+func (g *Engine) Routes(_ context.Context) ([]bgp.Route, error) {
+	s, err := g.server()
+	if err != nil {
+		return nil, err
+	}
 	var out []bgp.Route
 	var errs []error
-	for _, fam := range []*api.Family{familyV4, familyV6} {
-		err := g.s.ListPath(ctx, &api.ListPathRequest{TableType: api.TableType_GLOBAL, Family: fam}, func(d *api.Destination) {
-			for _, p := range d.GetPaths() {
-				if !p.GetBest() || p.GetNeighborIp() == "" || p.GetNeighborIp() == "<nil>" {
-					continue
+	for _, fam := range []gobgp.Family{gobgp.RF_IPv4_UC, gobgp.RF_IPv6_UC} {
+		err := s.ListPath(apiutil.ListPathRequest{TableType: api.TableType_TABLE_TYPE_GLOBAL, Family: fam}, func(nlri gobgp.NLRI, paths []*apiutil.Path) {
+			for _, p := range paths {
+				if !p.Best || !p.PeerAddress.IsValid() || p.PeerAddress.IsUnspecified() {
+					continue // not best, or a local path
 				}
-				r, err := route(d.GetPrefix(), p)
+				r, err := route(nlri, p)
 				if err != nil {
 					errs = append(errs, err)
 					continue
 				}
-				if r.From.IsValid() {
-					out = append(out, r)
-				}
+				out = append(out, r)
 			}
 		})
 		if err != nil {
@@ -322,80 +486,27 @@ func (g *Engine) Routes(ctx context.Context) ([]bgp.Route, error) {
 	return out, nil
 }
 
-func route(prefix string, p *api.Path) (bgp.Route, error) {
-	var r bgp.Route
+func route(nlri gobgp.NLRI, p *apiutil.Path) (bgp.Route, error) {
+	r := bgp.Route{From: p.PeerAddress}
 	var err error
-	if r.Prefix, err = netip.ParsePrefix(prefix); err != nil {
+	if r.Prefix, err = netip.ParsePrefix(nlri.String()); err != nil {
 		return r, err
 	}
-	r.From, _ = netip.ParseAddr(p.GetNeighborIp())
-	if r.From.IsUnspecified() {
-		r.From = netip.Addr{} // a local path
-	}
-	for _, a := range p.GetPattrs() {
-		m, err := a.UnmarshalNew()
-		if err != nil {
-			return r, err
-		}
-		switch v := m.(type) {
-		case *api.NextHopAttribute:
-			r.NextHop, _ = netip.ParseAddr(v.NextHop)
-		case *api.MpReachNLRIAttribute:
-			if len(v.NextHops) > 0 {
-				r.NextHop, _ = netip.ParseAddr(v.NextHops[0])
+	for _, a := range p.Attrs {
+		switch v := a.(type) {
+		case *gobgp.PathAttributeNextHop:
+			r.NextHop = v.Value
+		case *gobgp.PathAttributeMpReachNLRI:
+			r.NextHop = v.Nexthop
+		case *gobgp.PathAttributeAsPath:
+			for _, s := range v.Value {
+				r.ASPath = append(r.ASPath, s.GetAS()...)
 			}
-		case *api.AsPathAttribute:
-			for _, s := range v.Segments {
-				r.ASPath = append(r.ASPath, s.Numbers...)
-			}
-		case *api.MultiExitDiscAttribute:
-			r.MED = v.Med
-		case *api.CommunitiesAttribute:
-			r.Communities = v.Communities
+		case *gobgp.PathAttributeMultiExitDisc:
+			r.MED = v.Value
+		case *gobgp.PathAttributeCommunities:
+			r.Communities = v.Value
 		}
 	}
 	return r, nil
 }
-
-// slogger routes GoBGP's log to slog.
-type slogger struct {
-	log   *slog.Logger
-	level gobgplog.LogLevel
-	note  func(msg string, f gobgplog.Fields) // sees every record
-}
-
-func (l *slogger) emit(lv slog.Level, gl gobgplog.LogLevel, msg string, f gobgplog.Fields) {
-	if l.note != nil {
-		l.note(msg, f)
-	}
-	if gl > l.level {
-		return
-	}
-	args := make([]any, 0, 2*len(f))
-	for k, v := range f {
-		args = append(args, k, v)
-	}
-	l.log.Log(context.Background(), lv, "gobgp: "+msg, args...)
-}
-
-func (l *slogger) Panic(msg string, f gobgplog.Fields) {
-	l.emit(slog.LevelError, gobgplog.PanicLevel, msg, f)
-	panic(msg)
-}
-func (l *slogger) Fatal(msg string, f gobgplog.Fields) {
-	l.emit(slog.LevelError, gobgplog.FatalLevel, msg, f)
-}
-func (l *slogger) Error(msg string, f gobgplog.Fields) {
-	l.emit(slog.LevelError, gobgplog.ErrorLevel, msg, f)
-}
-func (l *slogger) Warn(msg string, f gobgplog.Fields) {
-	l.emit(slog.LevelWarn, gobgplog.WarnLevel, msg, f)
-}
-func (l *slogger) Info(msg string, f gobgplog.Fields) {
-	l.emit(slog.LevelInfo, gobgplog.InfoLevel, msg, f)
-}
-func (l *slogger) Debug(msg string, f gobgplog.Fields) {
-	l.emit(slog.LevelDebug, gobgplog.DebugLevel, msg, f)
-}
-func (l *slogger) SetLevel(level gobgplog.LogLevel) { l.level = level }
-func (l *slogger) GetLevel() gobgplog.LogLevel      { return l.level }
