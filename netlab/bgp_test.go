@@ -108,7 +108,7 @@ type bgpOpts struct {
 	routerPassword string
 	nodePassword   func(i int) string
 	// bfd runs FRR's bfdd and BFD on every session, both sides, at
-	// 100ms x 3.
+	// 300ms x 3 (both sides' default).
 	bfd bool
 	// noBGP(i): node i starts without a bgp section (nil: all have one).
 	noBGP func(i int) bool
@@ -184,7 +184,7 @@ func newBGPLabOpts(t *testing.T, o bgpOpts) *bgpLab {
 			password = fmt.Sprintf(", password: %q", o.nodePassword(i+1))
 		}
 		if o.bfd {
-			password += ", bfd: true, bfd_interval: 100ms, bfd_multiplier: 3"
+			password += ", bfd: true"
 		}
 		conf := fmt.Sprintf(`node: {name: lb%[1]d}
 %[5]sbgp:
@@ -237,13 +237,13 @@ router bgp 65000
 			fmt.Fprintf(&nbs, " neighbor 10.1.0.%d password %s\n", i+1, password)
 		}
 		if bfd {
-			fmt.Fprintf(&nbs, " neighbor 10.1.0.%d bfd profile fast\n", i+1)
+			fmt.Fprintf(&nbs, " neighbor 10.1.0.%d bfd\n", i+1)
 		}
 	}
 	conf["bgpd.conf"] = fmt.Sprintf(conf["bgpd.conf"], nbs.String())
 	daemons := []string{"zebra", "bgpd"}
 	if bfd {
-		conf["bfdd.conf"] = "hostname router\nbfd\n profile fast\n  receive-interval 100\n  transmit-interval 100\n  detect-multiplier 3\n"
+		conf["bfdd.conf"] = "hostname router\n"
 		daemons = []string{"zebra", "bfdd", "bgpd"}
 	}
 	for name, text := range conf {
@@ -439,6 +439,9 @@ func bgpFailover(t *testing.T, b *bgpLab, fault func(n *Node) error) {
 	}
 }
 
+// drainToOther is node i's (1, 2) bgp.drain_to: the other node.
+func drainToOther(i int) string { return fmt.Sprintf("  drain_to: [10.1.0.%d]\n", 3-i) }
+
 // TestBGPMaintenance (a drain without resets): lb1 and lb2 name each other
 // in bgp.drain_to. Keep-alive connections are open to both nodes when
 // `halbctl maintenance on` goes on lb1: lb1 keeps its path while it hands
@@ -451,9 +454,7 @@ func bgpFailover(t *testing.T, b *bgpLab, fault func(n *Node) error) {
 func TestBGPMaintenance(t *testing.T) {
 	concurrent(t)
 	labSlot(t)
-	b := newBGPLabWith(t, "active_active", ownServer, func(i int) string {
-		return fmt.Sprintf("  drain_to: [10.1.0.%d]\n  drain_time: 30s\n", 3-i)
-	})
+	b := newBGPLabWith(t, "active_active", ownServer, drainToOther)
 	if !WaitFor(30*time.Second, func() bool { return len(b.nextHops()) == 2 }) {
 		t.Fatalf("the router has not two paths to %s: %v\n%s", bgpVIP, b.nextHops(), b.vtysh("show bgp summary"))
 	}
@@ -842,17 +843,41 @@ func TestBGPSourcePersistence(t *testing.T) {
 }
 
 // TestBGPRestart: halbd restarted on lb1 (SIGTERM, then started again, as
-// `systemctl restart halbd` does). Its path goes while it is down and
-// comes back once its server passes its check: one withdrawal and one
-// announcement at the router, no more. halbd withdraws before it stops
-// serving, so the probe's new connections move to lb2 first and none is
-// refused.
+// `systemctl restart halbd` does), the nodes naming each other in
+// bgp.drain_to. Its path goes while it is down and comes back once its
+// server passes its check: one withdrawal and one announcement at the
+// router, no more. Stopping, halbd hands new connections to lb2 until its
+// own are done, withdraws, and serves a second more; starting, it hands
+// back to lb2 the connections the router's rehash moves to it. The
+// probe loses nothing (without drain_to, a connection in flight when the
+// router rehashes is reset: TestBGPMaintenanceGracefulShutdown).
 func TestBGPRestart(t *testing.T) {
 	concurrent(t)
 	labSlot(t)
-	b := newBGPLab(t, "active_active")
+	b := newBGPLabWith(t, "active_active", ownServer, drainToOther)
 	if !WaitFor(30*time.Second, func() bool { return len(b.nextHops()) == 2 }) {
 		t.Fatalf("the router has not two paths to %s: %v\n%s", bgpVIP, b.nextHops(), b.vtysh("show bgp summary"))
+	}
+	// Keep-alive connections on lb2, opened before the restart and while
+	// lb1 is down: the rehash when lb1 comes back moves some of the
+	// latter to lb1 (the former hash as they did), which must hand them
+	// back.
+	var onLB2 []*keptConn
+	t.Cleanup(func() {
+		for _, c := range onLB2 {
+			c.Close()
+		}
+	})
+	for tries := 0; len(onLB2) < 8 && tries < 64; tries++ {
+		c, err := b.keep()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.server != "s2" {
+			c.Close()
+			continue
+		}
+		onLB2 = append(onLB2, c)
 	}
 	// Watch the router's routes: each change of its next hops.
 	var changes []string
@@ -884,17 +909,33 @@ func TestBGPRestart(t *testing.T) {
 	if hops := b.nextHops(); !slices.Equal(hops, []string{"10.1.0.2"}) {
 		t.Errorf("the router has %v once lb1's halbd stopped, want lb2's path alone", hops)
 	}
+	for range 16 {
+		c, err := b.keep()
+		if err != nil {
+			t.Fatal(err)
+		}
+		onLB2 = append(onLB2, c)
+	}
 	if err := b.nodes[0].Start(); err != nil {
 		t.Fatal(err)
 	}
 	back := WaitFor(30*time.Second, func() bool { return len(b.nextHops()) == 2 })
 	tookBack := time.Since(start)
 	time.Sleep(500 * time.Millisecond)
+	reset := 0
+	for _, c := range onLB2 {
+		if err := c.Use(); err != nil || c.last != "s2" {
+			reset++
+		}
+	}
 	failed, sent := stopProbe()
 	close(stopWatch)
 	wg.Wait()
-	t.Logf("lb1's halbd stopped in %s, its path back %s after SIGTERM; router next hops: %q; probe: %d of %d failed",
-		stopped.Truncate(time.Millisecond), tookBack.Truncate(time.Millisecond), changes, failed, sent)
+	t.Logf("lb1's halbd stopped in %s, its path back %s after SIGTERM; router next hops: %q; probe: %d of %d failed; %d of lb2's %d open connections reset or moved",
+		stopped.Truncate(time.Millisecond), tookBack.Truncate(time.Millisecond), changes, failed, sent, reset, len(onLB2))
+	if reset > 0 {
+		t.Errorf("%d of lb2's open connections were reset or moved when lb1 came back", reset)
+	}
 	if !back {
 		t.Fatalf("lb1's path not back: %v", b.nextHops())
 	}

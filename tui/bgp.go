@@ -27,6 +27,9 @@ func bgpLines(c *Context, w int) []string {
 			state = t.Good.Render("established") + " " + shortDur(now.Sub(s.Since))
 		}
 		l := fmt.Sprintf("bgp %s AS%d %s  pfx in %d out %d", s.Address, s.ASN, state, s.Received, s.Sent)
+		if s.BFD != "" {
+			l += "  bfd " + s.BFD
+		}
 		if s.State != "established" && s.DownReason != "" {
 			l += fmt.Sprintf("  down %s ago: %s", shortDur(now.Sub(s.LastDown)), s.DownReason)
 		}

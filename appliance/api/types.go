@@ -98,6 +98,9 @@ type BGPSession struct {
 	// gone down since halbd started.
 	DownReason string    `json:"down_reason,omitempty"`
 	LastDown   time.Time `json:"last_down,omitzero"`
+	// BFD is the session's BFD state (up, down, init, admin_down; it
+	// starts a second after BGP is established); empty without bfd.
+	BFD string `json:"bfd,omitempty"`
 }
 
 // BGPVIP is one VIP of bgp.announce: whether it is announced and why.

@@ -82,6 +82,7 @@ type Component struct {
 	hKey        string
 	drained     bool
 	returnUntil time.Time
+	returnSet   bool // returnUntil was set at the start
 }
 
 type sessionDown struct {
@@ -287,7 +288,11 @@ func (c *Component) Run(ctx context.Context) error {
 // Withdraw, as halbd begins to stop, stops the speaker (closing its
 // sessions withdraws every route) but leaves the VIPs on the loopback, so
 // that what still reaches this node while the routers move is served;
-// nothing is announced again. It reports whether any route was announced.
+// nothing is announced again. With bgp.drain_to it first drains as
+// maintenance does: new connections go to the other nodes until none of
+// this node's own is open (or drain_time has passed), and what reaches it
+// after the withdrawal is handed on too. It reports whether any route was
+// announced.
 func (c *Component) Withdraw() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -297,6 +302,25 @@ func (c *Component) Withdraw() bool {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	if targets := handoffTargets(&c.cfg.BGP); c.handoff != nil && len(targets) > 0 {
+		vips := vipsOf(c.cfg)
+		if err := c.setHandoff(ctx, HandoffDrain, vips, targets); err != nil {
+			c.log.Warn("bgp: no drain before stopping", "err", err)
+		} else {
+			// Unlocked meanwhile: reconcile does nothing any more
+			// (stopping), and stop comes after Withdraw.
+			c.mu.Unlock()
+			c.log.Info("bgp: handing new connections on before stopping", "to", targets)
+			deadline := time.Now().Add(c.drainOf(c.cfg))
+			for time.Now().Before(deadline) {
+				if n, err := c.openConns(vips); err != nil || n == 0 {
+					break
+				}
+				time.Sleep(handoffPoll)
+			}
+			c.mu.Lock()
+		}
+	}
 	if err := c.eng.Stop(ctx); err != nil {
 		c.log.Warn("bgp: stop", "err", err)
 	}
@@ -497,14 +521,14 @@ func (c *Component) reconcile(ctx context.Context) (time.Time, error) {
 		c.neighbors[a] = want[a]
 	}
 
-	var vips []netip.Prefix
-	for _, a := range cfg.BGP.Announce {
-		if p, err := netip.ParsePrefix(a.VIP); err == nil {
-			vips = append(vips, p.Masked())
-		}
-	}
-	slices.SortFunc(vips, prefixCompare)
+	vips := vipsOf(cfg)
 	now := c.now()
+	if !c.returnSet {
+		// Starting: connections the router sends here were not opened
+		// here (the node was down or restarted); they go back for a
+		// while, as after maintenance.
+		c.returnUntil, c.returnSet = now.Add(c.drainOf(cfg)), true
+	}
 	in := Input{Config: cfg, Healthy: c.healthy, Maintenance: c.maint,
 		MaintenanceSince: c.maintSince, Drain: c.drainOf(cfg), Open: -1, Now: now}
 	// Handing connections off during a drain: the rules go in place
@@ -581,6 +605,18 @@ func (c *Component) reconcile(ctx context.Context) (time.Time, error) {
 }
 
 func prefixCompare(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) }
+
+// vipsOf is cfg's bgp.announce VIPs, sorted.
+func vipsOf(cfg *config.Config) []netip.Prefix {
+	var vips []netip.Prefix
+	for _, a := range cfg.BGP.Announce {
+		if p, err := netip.ParsePrefix(a.VIP); err == nil {
+			vips = append(vips, p.Masked())
+		}
+	}
+	slices.SortFunc(vips, prefixCompare)
+	return vips
+}
 
 // handoffPoll is how often a handoff drain counts the open connections.
 const handoffPoll = 250 * time.Millisecond
@@ -674,7 +710,7 @@ func (c *Component) status() *api.BGPStatus {
 	for _, n := range ns {
 		down := c.downs[n.Address]
 		st.Sessions = append(st.Sessions, api.BGPSession{Address: n.Address.String(), ASN: c.neighbors[n.Address].ASN,
-			State: n.State, Since: n.Since, Received: n.Received, Sent: n.Sent, DownReason: down.reason, LastDown: down.at})
+			State: n.State, Since: n.Since, Received: n.Received, Sent: n.Sent, DownReason: down.reason, LastDown: down.at, BFD: n.BFD})
 	}
 	c.smu.Unlock()
 	slices.SortFunc(st.Sessions, func(a, b api.BGPSession) int { return cmp.Compare(a.Address, b.Address) })

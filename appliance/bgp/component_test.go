@@ -327,4 +327,23 @@ func TestWithdraw(t *testing.T) {
 	calls = nil
 	c.stop()
 	expect(t, "stop", calls, "lo del lo 192.168.10.100/32")
+
+	// With drain_to: new connections go on until none of this node's
+	// own is open, then the speaker stops.
+	c = New(slog.New(slog.DiscardHandler), fakeLo{&calls}, func() Engine { return &fakeEngine{calls: &calls, id: 1} }, nil)
+	c.SetHandoff(fakeHandoff{&calls})
+	open := 2
+	c.openConns = func([]netip.Prefix) (int, error) {
+		calls = append(calls, fmt.Sprintf("count %d", open))
+		open--
+		return open + 1, nil
+	}
+	c.Apply(parse(t, oneVIP+"  drain_to: [10.1.0.2]\n"))
+	c.SetServiceHealth("web", true)
+	step(t, c, &calls)
+	calls = nil
+	if !c.Withdraw() {
+		t.Error("Withdraw of an announced VIP said it withdrew nothing")
+	}
+	expect(t, "withdraw with drain_to", calls, "handoff drain [192.168.10.100/32] [10.1.0.2]", "count 2", "count 1", "count 0", "e1 stop")
 }

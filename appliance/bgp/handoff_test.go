@@ -116,7 +116,8 @@ func (f fakeHandoff) Set(_ context.Context, phase HandoffPhase, vips []netip.Pre
 }
 
 // TestComponentHandoff: with bgp.drain_to, connections are tracked from
-// the start; maintenance hands new connections on and keeps the VIP
+// the start (and for drain_time what this node did not open goes back);
+// maintenance hands new connections on and keeps the VIP
 // announced as it was while this node's own are open, withdraws it once
 // none is left, and coming back hands back what it did not open for
 // drain_time.
@@ -135,11 +136,13 @@ func TestComponentHandoff(t *testing.T) {
 	}
 	c.Apply(parse(t, oneVIP+"  drain_to: [10.1.0.2]\n  drain_time: 10s\n"))
 	c.SetServiceHealth("web", true)
-	expect(t, "start", step(t, c, &calls),
+	expect(t, "start: what this node did not open goes back for drain_time", step(t, c, &calls),
 		"e1 start AS65001 10.0.0.1 port 0",
 		"e1 add 10.0.0.254 AS65000 hold 9s ka 3s ttl 1",
-		"handoff track [192.168.10.100/32] [10.1.0.2]",
+		"handoff return [192.168.10.100/32] [10.1.0.2]",
 		"e1 announce 192.168.10.100/32 med 0 prepend 0 communities []")
+	now = now.Add(10 * time.Second)
+	expect(t, "then connections are only tracked", step(t, c, &calls), "handoff track [192.168.10.100/32] [10.1.0.2]")
 	evs = nil
 
 	c.SetMaintenance(true, true)
@@ -155,7 +158,7 @@ func TestComponentHandoff(t *testing.T) {
 		t.Errorf("next = %v, want the next count at %v", next, want)
 	}
 	expect(t, "handoff event", evs, "bgp.vip_handoff: bgp: VIP 192.168.10.100/32 announced, new connections handed to other nodes "+
-		"(healthy: web; maintenance: new connections handed to 10.1.0.2; 2 open connection(s) finishing (until 01:00:10))")
+		"(healthy: web; maintenance: new connections handed to 10.1.0.2; 2 open connection(s) finishing (until 01:00:20))")
 	if st := c.status(); st.VIPs[0].State != VIPHandoff || !st.VIPs[0].Announced {
 		t.Errorf("status %+v", st.VIPs[0])
 	}

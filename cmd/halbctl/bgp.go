@@ -31,8 +31,11 @@ func printBGP(w io.Writer, raw json.RawMessage, now time.Time) {
 			state = "established " + now.Sub(s.Since).Truncate(time.Second).String()
 		}
 		down := ""
+		if s.BFD != "" {
+			down = ", bfd " + s.BFD
+		}
 		if s.DownReason != "" {
-			down = fmt.Sprintf(", last down %s ago: %s", now.Sub(s.LastDown).Truncate(time.Second), s.DownReason)
+			down += fmt.Sprintf(", last down %s ago: %s", now.Sub(s.LastDown).Truncate(time.Second), s.DownReason)
 		}
 		fmt.Fprintf(w, "  neighbor %s\tAS %d\t%s, %d prefix(es) received, %d sent%s\n", s.Address, s.ASN, state, s.Received, s.Sent, down)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/osrg/gobgp/v4/pkg/apiutil"
 	gobgp "github.com/osrg/gobgp/v4/pkg/packet/bgp"
 	"github.com/osrg/gobgp/v4/pkg/server"
+	"google.golang.org/protobuf/proto"
 
 	"halb/appliance/bgp"
 )
@@ -43,7 +44,21 @@ type Engine struct {
 	// bfdDown is why a neighbor's BFD session went down while its BGP
 	// session was established.
 	bfdDown map[netip.Addr]string
+	// bfd is the BFD config of each neighbor that has one, and peer its
+	// GoBGP config without BFD: BFD runs while the BGP session is
+	// established (bfdFollow).
+	bfd  map[netip.Addr]*api.BfdPeerConfig
+	peer map[netip.Addr]*api.Peer
 }
+
+// bfdSettle is how long after a BGP session is established its BFD
+// session starts: a router may make its own BFD session for the neighbor
+// anew once BGP is up (FRR 8.4's bgpd does: it keys the session by the
+// interface it learns then, and the old session says AdminDown as it
+// goes), and GoBGP 4.8 resets BGP on a neighbor's AdminDown (RFC 5882
+// section 3.2 says it should not), which would flap the session for
+// ever.
+const bfdSettle = time.Second
 
 var _ bgp.Engine = (*Engine)(nil)
 
@@ -53,7 +68,8 @@ func New(log *slog.Logger) *Engine {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	g := &Engine{last: map[netip.Addr]gobgp.FSMState{}, bfdDown: map[netip.Addr]string{}}
+	g := &Engine{last: map[netip.Addr]gobgp.FSMState{}, bfdDown: map[netip.Addr]string{},
+		bfd: map[netip.Addr]*api.BfdPeerConfig{}, peer: map[netip.Addr]*api.Peer{}}
 	g.log = slog.New(handler{log.Handler(), g.noteBFD})
 	return g
 }
@@ -140,6 +156,9 @@ func fsmState(s gobgp.FSMState) string {
 func (g *Engine) WatchSessions(ctx context.Context, fn func(bgp.SessionChange)) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if g.s != nil && g.watchCancel != nil {
+		g.watchCancel() // watched again with ctx
+	}
 	g.watchCtx, g.watchFn = ctx, fn
 	if g.s == nil {
 		return nil // watched from Start on
@@ -149,7 +168,11 @@ func (g *Engine) WatchSessions(ctx context.Context, fn func(bgp.SessionChange)) 
 
 // watch watches the sessions of the current server; g.mu is held.
 func (g *Engine) watch() error {
-	ctx, cancel := context.WithCancel(g.watchCtx)
+	parent := g.watchCtx
+	if parent == nil {
+		parent = context.Background()
+	}
+	ctx, cancel := context.WithCancel(parent)
 	err := g.s.WatchEvent(ctx, server.WatchEventMessageCallbacks{OnPeerUpdate: g.peerEvent}, server.WatchPeer())
 	if err != nil {
 		cancel()
@@ -185,7 +208,41 @@ func (g *Engine) peerEvent(pe *apiutil.WatchEventMessage_PeerEvent, _ time.Time)
 			ch.Reason = bfdDown + ": " + ch.Reason
 		}
 	}
-	fn(ch)
+	switch {
+	case to == gobgp.BGP_FSM_ESTABLISHED:
+		go g.bfdFollow(addr, true)
+	case seen && from == gobgp.BGP_FSM_ESTABLISHED:
+		go g.bfdFollow(addr, false)
+	}
+	if fn != nil {
+		fn(ch)
+	}
+}
+
+// bfdFollow starts a neighbor's BFD session bfdSettle after its BGP
+// session is established (if it still is, and the neighbor has BFD), or
+// stops it when BGP goes down, by updating the peer (GoBGP changes the
+// BFD session alone: BGP is not reset).
+func (g *Engine) bfdFollow(addr netip.Addr, up bool) {
+	if up {
+		time.Sleep(bfdSettle)
+	}
+	g.mu.Lock()
+	s, bfd, p := g.s, g.bfd[addr], g.peer[addr]
+	established := g.last[addr] == gobgp.BGP_FSM_ESTABLISHED
+	g.mu.Unlock()
+	if s == nil || bfd == nil || p == nil || up != established {
+		return
+	}
+	q := proto.Clone(p).(*api.Peer)
+	if up {
+		q.Bfd = bfd
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := s.UpdatePeer(ctx, &api.UpdatePeerRequest{Peer: q}); err != nil {
+		g.log.Warn("bfd: cannot update the neighbor", "neighbor", addr, "bfd", up, "err", err)
+	}
 }
 
 // Start implements bgp.Engine.
@@ -216,10 +273,9 @@ func (g *Engine) Start(ctx context.Context, gl bgp.Global) error {
 		return fmt.Errorf("bgp: start AS %d router id %s: %w", gl.ASN, gl.RouterID, err)
 	}
 	g.s, g.asn = s, gl.ASN
-	if g.watchFn != nil {
-		return g.watch()
-	}
-	return nil
+	// Watched from the start, with or without a WatchSessions: BFD
+	// follows the sessions (bfdFollow).
+	return g.watch()
 }
 
 // Stop implements bgp.Engine: every session ends with a Cease, the BFD
@@ -273,20 +329,29 @@ func (g *Engine) AddNeighbor(ctx context.Context, n bgp.Neighbor) error {
 	if n.Multihop > 1 {
 		p.EbgpMultihop = &api.EbgpMultihop{Enabled: true, MultihopTtl: uint32(n.Multihop)}
 	}
+	var bfd *api.BfdPeerConfig
 	if n.BFD.Enabled {
-		bfd, err := bfdConfig(n.BFD)
-		if err != nil {
+		var err error
+		if bfd, err = bfdConfig(n.BFD); err != nil {
 			return fmt.Errorf("bgp: add neighbor %s AS %d: %w", n.Address, n.ASN, err)
 		}
-		p.Bfd = bfd
 	}
 	s, err := g.server()
 	if err == nil {
+		// Without BFD: bfdFollow starts it once BGP is established.
 		err = s.AddPeer(ctx, &api.AddPeerRequest{Peer: p})
 	}
 	if err != nil {
 		return fmt.Errorf("bgp: add neighbor %s AS %d: %w", n.Address, n.ASN, err)
 	}
+	g.mu.Lock()
+	g.peer[n.Address] = p
+	if bfd != nil {
+		g.bfd[n.Address] = bfd
+	} else {
+		delete(g.bfd, n.Address)
+	}
+	g.mu.Unlock()
 	return nil
 }
 
@@ -325,6 +390,12 @@ func (g *Engine) DeleteNeighbor(ctx context.Context, address string) error {
 	s, err := g.server()
 	if err == nil {
 		err = s.DeletePeer(ctx, &api.DeletePeerRequest{Address: address})
+	}
+	if a, perr := netip.ParseAddr(address); perr == nil && err == nil {
+		g.mu.Lock()
+		delete(g.peer, a)
+		delete(g.bfd, a)
+		g.mu.Unlock()
 	}
 	if err != nil {
 		return fmt.Errorf("bgp: delete neighbor %s: %w", address, err)

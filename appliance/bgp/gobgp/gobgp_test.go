@@ -358,7 +358,8 @@ func TestGoBGPBFD(t *testing.T) {
 		t.Fatal(err)
 	}
 	peer.frozen.Store(true)
-	eventually(t, "a's BFD to go down", func() bool { return bfdOf(t, a) == "down" })
+	// BFD goes down, BGP is reset, and BFD stops until BGP is back.
+	eventually(t, "a's BFD to go down", func() bool { return bfdOf(t, a) != "up" })
 	eventually(t, "a's session to go down", func() bool { mu.Lock(); defer mu.Unlock(); return len(downs) > 0 })
 	mu.Lock()
 	down := downs[0]
