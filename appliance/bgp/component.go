@@ -57,8 +57,7 @@ type Component struct {
 	maintSince time.Time
 	// What the engine has, owned by reconcile (under mu for Status). The
 	// engine is made once and restarted (Stop, Start) when its global
-	// settings change: GoBGP's server loop never ends, so a new engine
-	// per restart would leave one behind each time.
+	// settings change; the session watch stays with it.
 	eng       Engine
 	started   bool
 	global    Global
