@@ -1121,3 +1121,87 @@ func TestBGPBesideVRRP(t *testing.T) {
 		}
 	}
 }
+
+// TestBGPMaintenanceStandby (a planned handover in active_standby): lb1
+// (bgp.active) carries every flow, lb2 announces a prepended path; the
+// nodes name each other in bgp.drain_to. Maintenance on lb1 hands new
+// connections to lb2 while lb1's open ones finish, then withdraws: the
+// router's best path becomes lb2's. Coming back, lb1 is the best path
+// again and the router moves every flow to it: lb1 hands back the
+// connections lb2 opened meanwhile. No probe request fails and no open
+// connection is reset.
+func TestBGPMaintenanceStandby(t *testing.T) {
+	concurrent(t)
+	labSlot(t)
+	b := newBGPLabWith(t, "active_standby", ownServer, drainToOther)
+	if !WaitFor(30*time.Second, func() bool { return slices.Equal(b.nextHops(), []string{"10.1.0.1"}) }) {
+		t.Fatalf("the router has %v, want lb1 (active) alone\n%s", b.nextHops(), b.vtysh("show ip bgp "+bgpVIP+"/32"))
+	}
+	if !WaitFor(10*time.Second, func() bool { return strings.Contains(b.vtysh("show ip bgp "+bgpVIP+"/32"), "(2 available") }) {
+		t.Fatalf("the router has not lb2's standby path:\n%s", b.vtysh("show ip bgp "+bgpVIP+"/32"))
+	}
+	var held []*keptConn
+	t.Cleanup(func() {
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	use := func(what string, conns []*keptConn, server string) {
+		t.Helper()
+		for _, c := range conns {
+			if err := c.Use(); err != nil {
+				t.Errorf("%s: a connection of %s: %v", what, server, err)
+			} else if c.last != server {
+				t.Errorf("%s: a connection of %s answered by %s", what, server, c.last)
+			}
+		}
+	}
+	keep := func(n int) []*keptConn {
+		var out []*keptConn
+		for range n {
+			c, err := b.keep()
+			if err != nil {
+				t.Fatal(err)
+			}
+			held = append(held, c)
+			out = append(out, c)
+		}
+		return out
+	}
+	onLB1 := keep(8)
+	use("before", onLB1, "s1")
+	stopProbe := b.probe()
+	if err := b.nodes[0].API().SetMaintenance(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	if !WaitFor(5*time.Second, func() bool { got, _ := b.split(1); return got["s2"] == 1 }) {
+		t.Fatal("new connections do not go to lb2 after maintenance on lb1")
+	}
+	use("lb1 handing off", onLB1, "s1")
+	for _, c := range onLB1 {
+		c.Close()
+	}
+	if !WaitFor(10*time.Second, func() bool { return slices.Equal(b.nextHops(), []string{"10.1.0.2"}) }) {
+		t.Fatalf("the router has %v after lb1's connections closed, want lb2", b.nextHops())
+	}
+	onLB2 := keep(8)
+	use("lb2 carries all", onLB2, "s2")
+	if err := b.nodes[0].API().SetMaintenance(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	if !WaitFor(10*time.Second, func() bool { return slices.Equal(b.nextHops(), []string{"10.1.0.1"}) }) {
+		t.Fatalf("the router has %v after maintenance off, want lb1 (active) again", b.nextHops())
+	}
+	for range 3 {
+		use("lb1 back: lb2's connections handed back", onLB2, "s2")
+		time.Sleep(200 * time.Millisecond)
+	}
+	if got, failed := b.split(20); failed > 0 || got["s1"] != 20 {
+		t.Errorf("new connections with lb1 back: %v, %d failed; want all on lb1", got, failed)
+	}
+	failed, sent := stopProbe()
+	t.Logf("planned handover and back in active_standby: probe %d of %d failed; 8 connections on lb1 finished there, 8 opened on lb2 meanwhile kept", failed, sent)
+	if failed > 0 {
+		t.Errorf("%d probe requests failed around a planned handover", failed)
+	}
+}
