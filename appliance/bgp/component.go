@@ -552,7 +552,9 @@ func (c *Component) reconcile(ctx context.Context) (time.Time, error) {
 			} else {
 				in.Open, c.drained = n, n == 0
 			}
-			hoNext = now.Add(handoffPoll)
+			if now.Before(c.maintSince.Add(in.Drain)) {
+				hoNext = now.Add(handoffPoll) // polled until the drain's end
+			}
 		}
 		in.Drained = c.drained
 	} else if c.hPhase == HandoffReturn {

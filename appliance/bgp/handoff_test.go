@@ -193,6 +193,9 @@ func TestComponentHandoff(t *testing.T) {
 	expect(t, "drain_time passed", step(t, c, &calls), "count [192.168.10.100/32]", "e1 withdraw 192.168.10.100/32")
 	expect(t, "withdrawn with connections left", evs,
 		"bgp.vip_withdrawn: bgp: VIP 192.168.10.100/32 withdrawn (maintenance: withdrawn after the drain (drain_time 10s passed; 3 connection(s) left))")
+	if next, err := c.reconcile(context.Background()); err != nil || !next.IsZero() {
+		t.Errorf("after the drain's end: next %v (%v), want no more polling", next, err)
+	}
 
 	c.SetMaintenance(false, true)
 	step(t, c, &calls)
