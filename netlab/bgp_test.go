@@ -67,7 +67,8 @@ type bgpLab struct {
 	router, client *Host
 	lb             []*Host
 	nodes          []*Node
-	frr            string // FRR's directory: configs, pid files, vty sockets
+	frr            string              // FRR's directory: configs, pid files, vty sockets
+	servers        map[string]*Backend // s1..s4 on be1
 }
 
 // newBGPLab builds the topology; the nodes announce the VIP in mode
@@ -127,7 +128,7 @@ func newBGPLabOpts(t *testing.T, o bgpOpts) *bgpLab {
 	if r := frrReason(); r != "" {
 		t.Skip(r)
 	}
-	b := &bgpLab{lab: l}
+	b := &bgpLab{lab: l, servers: map[string]*Backend{}}
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
@@ -163,6 +164,7 @@ func newBGPLabOpts(t *testing.T, o bgpOpts) *bgpLab {
 		srv, err := be.ServeBackend(name, fmt.Sprintf(":%d", 8001+i))
 		must(err)
 		t.Cleanup(func() { srv.Close() })
+		b.servers[name] = srv
 	}
 	b.startFRR(t, n, o.routerPassword, o.bfd)
 	for i := range n {
@@ -352,15 +354,19 @@ func (b *bgpLab) probe() func() (failed, sent int64) {
 //     the FIN), so the router withdraws at once;
 //   - frozen: SIGSTOP of halbd keeps the session open and silent, so only
 //     the router's hold timer (9s) notices; requests hashed to lb1 fail
-//     until then.
+//     until then;
+//   - servers: lb1's only server refuses connections; its health check
+//     fails (3 x 2s) and the VIP (when_healthy) is withdrawn; requests
+//     hashed to lb1 fail until then.
 func TestBGPActiveActive(t *testing.T) {
 	concurrent(t)
 	for _, tc := range []struct {
 		name  string
-		fault func(n *Node) error
+		fault func(b *bgpLab) error
 	}{
-		{"killed", (*Node).Kill},
-		{"frozen", (*Node).Freeze},
+		{"killed", func(b *bgpLab) error { return b.nodes[0].Kill() }},
+		{"frozen", func(b *bgpLab) error { return b.nodes[0].Freeze() }},
+		{"servers", func(b *bgpLab) error { b.servers["s1"].SetMode(ModeRefuse); return nil }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			labSlot(t)
@@ -376,10 +382,10 @@ func TestBGPActiveActive(t *testing.T) {
 func TestBGPActiveStandby(t *testing.T) {
 	concurrent(t)
 	labSlot(t)
-	bgpFailover(t, newBGPLab(t, "active_standby"), (*Node).Kill)
+	bgpFailover(t, newBGPLab(t, "active_standby"), func(b *bgpLab) error { return b.nodes[0].Kill() })
 }
 
-func bgpFailover(t *testing.T, b *bgpLab, fault func(n *Node) error) {
+func bgpFailover(t *testing.T, b *bgpLab, fault func(b *bgpLab) error) {
 	// Precondition: both sessions up and both paths at the router; with
 	// active_active both installed (ECMP), else lb1's only.
 	ecmp := b.nodes[0].Config.BGP.Announce[0].Mode == "active_active"
@@ -414,7 +420,7 @@ func bgpFailover(t *testing.T, b *bgpLab, fault func(n *Node) error) {
 	// counts what fails meanwhile.
 	stopProbe := b.probe()
 	faulted := time.Now()
-	if err := fault(b.nodes[0]); err != nil {
+	if err := fault(b); err != nil {
 		t.Fatal(err)
 	}
 	withdrawn := WaitFor(bgpHoldTime+5*time.Second, func() bool {
