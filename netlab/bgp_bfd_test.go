@@ -19,9 +19,7 @@ func TestBGPBFD(t *testing.T) {
 	concurrent(t)
 	labSlot(t)
 	b := newBGPLabOpts(t, bgpOpts{nodes: 2, mode: "active_active", www: ownServer, bfd: true})
-	if !WaitFor(30*time.Second, func() bool { return len(b.nextHops()) == 2 }) {
-		t.Fatalf("the router has not two paths to %s: %v\n%s", bgpVIP, b.nextHops(), b.vtysh("show bgp summary"))
-	}
+	b.waitPaths(t, 2)
 	if !WaitFor(10*time.Second, func() bool { return strings.Count(b.vtysh("show bfd peers brief"), " up ") == 2 }) {
 		t.Fatalf("the router's BFD peers are not both up:\n%s", b.vtysh("show bfd peers"))
 	}

@@ -2,6 +2,7 @@ package netlab
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -285,6 +286,14 @@ func (b *bgpLab) vtysh(cmd string) string {
 
 // nextHops returns the gateways of the router's kernel route to the VIP,
 // sorted.
+// waitPaths waits until the router has n paths to the VIP installed.
+func (b *bgpLab) waitPaths(t *testing.T, n int) {
+	t.Helper()
+	if !WaitFor(30*time.Second, func() bool { return len(b.nextHops()) == n }) {
+		t.Fatalf("the router has %v, want %d paths to %s\n%s", b.nextHops(), n, bgpVIP, b.vtysh("show bgp summary"))
+	}
+}
+
 func (b *bgpLab) nextHops() []string {
 	_, dst, _ := net.ParseCIDR(bgpVIP + "/32")
 	rs, err := b.router.nl.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Dst: dst}, netlink.RT_FILTER_DST)
@@ -461,37 +470,17 @@ func TestBGPMaintenance(t *testing.T) {
 	concurrent(t)
 	labSlot(t)
 	b := newBGPLabWith(t, "active_active", ownServer, drainToOther)
-	if !WaitFor(30*time.Second, func() bool { return len(b.nextHops()) == 2 }) {
-		t.Fatalf("the router has not two paths to %s: %v\n%s", bgpVIP, b.nextHops(), b.vtysh("show bgp summary"))
-	}
+	b.waitPaths(t, 2)
 	// Open connections on both nodes (s1 answers on lb1, s2 on lb2).
 	var held []*keptConn
-	t.Cleanup(func() {
-		for _, c := range held {
-			c.Close()
-		}
-	})
 	on := map[string]int{}
 	for len(held) < 64 && (len(held) < 16 || on["s1"] < 4 || on["s2"] < 4) {
-		c, err := b.keep()
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := b.keepT(t)
 		held = append(held, c)
 		on[c.server]++
 	}
 	if on["s1"] < 4 || on["s2"] < 4 {
 		t.Fatalf("the router's ECMP put %v of %d connections on the servers", on, len(held))
-	}
-	useAll := func(what string, conns []*keptConn) {
-		t.Helper()
-		for _, c := range conns {
-			if err := c.Use(); err != nil {
-				t.Errorf("%s: a connection first answered by %s: %v", what, c.server, err)
-			} else if c.last != c.server {
-				t.Errorf("%s: a connection first answered by %s now answered by %s", what, c.server, c.last)
-			}
-		}
 	}
 	stopProbe := b.probe()
 	stopEvents := followEvents(t, b.nodes[0])
@@ -520,7 +509,7 @@ func TestBGPMaintenance(t *testing.T) {
 	if hops := b.nextHops(); len(hops) != 2 {
 		t.Errorf("the router has %v while lb1 hands off, want both paths", hops)
 	}
-	useAll("during the handoff", held)
+	useKept(t, "during the handoff", held, "")
 	// lb1's connections close: it withdraws.
 	var onLB2 []*keptConn
 	for _, c := range held {
@@ -536,16 +525,9 @@ func TestBGPMaintenance(t *testing.T) {
 	}
 	t.Logf("lb1 withdrew %s after its last connection closed (%s after maintenance on)",
 		time.Since(closed).Truncate(time.Millisecond), time.Since(start).Truncate(time.Millisecond))
-	useAll("after lb1 withdrew", onLB2)
+	useKept(t, "after lb1 withdrew", onLB2, "")
 	// More connections while lb2 has them all, then lb1 comes back.
-	for range 16 {
-		c, err := b.keep()
-		if err != nil {
-			t.Fatal(err)
-		}
-		held = append(held, c)
-		onLB2 = append(onLB2, c)
-	}
+	onLB2 = append(onLB2, b.keepN(t, 16)...)
 	if err := b.nodes[0].API().SetMaintenance(context.Background(), false); err != nil {
 		t.Fatal(err)
 	}
@@ -555,7 +537,7 @@ func TestBGPMaintenance(t *testing.T) {
 	// The rehash has moved some of lb2's connections to lb1, which hands
 	// their packets back: each must still be answered by s2.
 	for range 3 {
-		useAll("after lb1 came back", onLB2)
+		useKept(t, "after lb1 came back", onLB2, "")
 		time.Sleep(200 * time.Millisecond)
 	}
 	// lb1's rule counted the packets it handed back (the rehash did move
@@ -602,9 +584,7 @@ func TestBGPMaintenanceGracefulShutdown(t *testing.T) {
 	labSlot(t)
 	const drain = 3 * time.Second
 	b := newBGPLabWith(t, "active_active", ownServer, func(int) string { return fmt.Sprintf("  drain_time: %s\n", drain) })
-	if !WaitFor(30*time.Second, func() bool { return len(b.nextHops()) == 2 }) {
-		t.Fatalf("the router has not two paths to %s: %v\n%s", bgpVIP, b.nextHops(), b.vtysh("show bgp summary"))
-	}
+	b.waitPaths(t, 2)
 	stopProbe := b.probe()
 	stopEvents := followEvents(t, b.nodes[0])
 	on := time.Now()
@@ -668,6 +648,43 @@ func (b *bgpLab) keep() (*keptConn, error) {
 	}
 	k.server = k.last
 	return k, nil
+}
+
+// keepT opens a keptConn (failing the test if it cannot) that is closed
+// when the test ends.
+func (b *bgpLab) keepT(t *testing.T) *keptConn {
+	t.Helper()
+	c, err := b.keep()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// keepN opens n keptConns, as keepT.
+func (b *bgpLab) keepN(t *testing.T, n int) []*keptConn {
+	t.Helper()
+	out := make([]*keptConn, n)
+	for i := range out {
+		out[i] = b.keepT(t)
+	}
+	return out
+}
+
+// useKept makes a request on each connection, each of which must be
+// answered by server, or by the server that answered its first request
+// when server is "".
+func useKept(t *testing.T, what string, conns []*keptConn, server string) {
+	t.Helper()
+	for _, c := range conns {
+		want := cmp.Or(server, c.server)
+		if err := c.Use(); err != nil {
+			t.Errorf("%s: a connection first answered by %s: %v", what, c.server, err)
+		} else if c.last != want {
+			t.Errorf("%s: a connection first answered by %s now answered by %s, want %s", what, c.server, c.last, want)
+		}
+	}
 }
 
 // Use makes one request on the connection (1s bound).
@@ -763,9 +780,7 @@ func TestBGPSourcePersistence(t *testing.T) {
 	concurrent(t)
 	labSlot(t)
 	b := newBGPLabWith(t, "active_active", sourceBalanced, nil)
-	if !WaitFor(30*time.Second, func() bool { return len(b.nextHops()) == 2 }) {
-		t.Fatalf("the router has not two paths to %s: %v\n%s", bgpVIP, b.nextHops(), b.vtysh("show bgp summary"))
-	}
+	b.waitPaths(t, 2)
 	srcs := make([]netip.Addr, bgpClients)
 	for i := range srcs {
 		srcs[i] = netip.AddrFrom4([4]byte{192, 168, 1, byte(100 + i)})
@@ -861,24 +876,14 @@ func TestBGPRestart(t *testing.T) {
 	concurrent(t)
 	labSlot(t)
 	b := newBGPLabWith(t, "active_active", ownServer, drainToOther)
-	if !WaitFor(30*time.Second, func() bool { return len(b.nextHops()) == 2 }) {
-		t.Fatalf("the router has not two paths to %s: %v\n%s", bgpVIP, b.nextHops(), b.vtysh("show bgp summary"))
-	}
+	b.waitPaths(t, 2)
 	// Keep-alive connections on lb2, opened before the restart and while
 	// lb1 is down: the rehash when lb1 comes back moves some of the
 	// latter to lb1 (the former hash as they did), which must hand them
 	// back.
 	var onLB2 []*keptConn
-	t.Cleanup(func() {
-		for _, c := range onLB2 {
-			c.Close()
-		}
-	})
 	for tries := 0; len(onLB2) < 8 && tries < 64; tries++ {
-		c, err := b.keep()
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := b.keepT(t)
 		if c.server != "s2" {
 			c.Close()
 			continue
@@ -915,13 +920,7 @@ func TestBGPRestart(t *testing.T) {
 	if hops := b.nextHops(); !slices.Equal(hops, []string{"10.1.0.2"}) {
 		t.Errorf("the router has %v once lb1's halbd stopped, want lb2's path alone", hops)
 	}
-	for range 16 {
-		c, err := b.keep()
-		if err != nil {
-			t.Fatal(err)
-		}
-		onLB2 = append(onLB2, c)
-	}
+	onLB2 = append(onLB2, b.keepN(t, 16)...)
 	if err := b.nodes[0].Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -961,9 +960,7 @@ func TestBGPFourNodes(t *testing.T) {
 	concurrent(t)
 	labSlot(t)
 	b := newBGPLabN(t, 4, "active_active", ownServer, nil)
-	if !WaitFor(30*time.Second, func() bool { return len(b.nextHops()) == 4 }) {
-		t.Fatalf("the router has %v, want four paths to %s\n%s", b.nextHops(), bgpVIP, b.vtysh("show bgp summary"))
-	}
+	b.waitPaths(t, 4)
 	const n = 400
 	got, failed := b.split(n)
 	t.Logf("four nodes: %d new connections split %v, %d failed", n, got, failed)
@@ -1085,9 +1082,7 @@ func TestBGPBesideVRRP(t *testing.T) {
 	concurrent(t)
 	labSlot(t)
 	b := newBGPLabWith(t, "active_active", vrrpBeside, nil)
-	if !WaitFor(30*time.Second, func() bool { return len(b.nextHops()) == 2 }) {
-		t.Fatalf("the router has not two paths to %s: %v\n%s", bgpVIP, b.nextHops(), b.vtysh("show bgp summary"))
-	}
+	b.waitPaths(t, 2)
 	lan := netip.MustParseAddr(bgpBesideVIP)
 	if !WaitFor(10*time.Second, func() bool { return b.nodes[0].HoldsVIP(lan) && !b.nodes[1].HoldsVIP(lan) }) {
 		t.Fatalf("VRRP: lb1 holds %s %v, lb2 %v; want lb1 alone", lan, b.nodes[0].HoldsVIP(lan), b.nodes[1].HoldsVIP(lan))
@@ -1146,36 +1141,8 @@ func TestBGPMaintenanceStandby(t *testing.T) {
 	if !WaitFor(10*time.Second, func() bool { return strings.Contains(b.vtysh("show ip bgp "+bgpVIP+"/32"), "(2 available") }) {
 		t.Fatalf("the router has not lb2's standby path:\n%s", b.vtysh("show ip bgp "+bgpVIP+"/32"))
 	}
-	var held []*keptConn
-	t.Cleanup(func() {
-		for _, c := range held {
-			c.Close()
-		}
-	})
-	use := func(what string, conns []*keptConn, server string) {
-		t.Helper()
-		for _, c := range conns {
-			if err := c.Use(); err != nil {
-				t.Errorf("%s: a connection of %s: %v", what, server, err)
-			} else if c.last != server {
-				t.Errorf("%s: a connection of %s answered by %s", what, server, c.last)
-			}
-		}
-	}
-	keep := func(n int) []*keptConn {
-		var out []*keptConn
-		for range n {
-			c, err := b.keep()
-			if err != nil {
-				t.Fatal(err)
-			}
-			held = append(held, c)
-			out = append(out, c)
-		}
-		return out
-	}
-	onLB1 := keep(8)
-	use("before", onLB1, "s1")
+	onLB1 := b.keepN(t, 8)
+	useKept(t, "before", onLB1, "s1")
 	stopProbe := b.probe()
 	if err := b.nodes[0].API().SetMaintenance(context.Background(), true); err != nil {
 		t.Fatal(err)
@@ -1183,15 +1150,15 @@ func TestBGPMaintenanceStandby(t *testing.T) {
 	if !WaitFor(5*time.Second, func() bool { got, _ := b.split(1); return got["s2"] == 1 }) {
 		t.Fatal("new connections do not go to lb2 after maintenance on lb1")
 	}
-	use("lb1 handing off", onLB1, "s1")
+	useKept(t, "lb1 handing off", onLB1, "s1")
 	for _, c := range onLB1 {
 		c.Close()
 	}
 	if !WaitFor(10*time.Second, func() bool { return slices.Equal(b.nextHops(), []string{"10.1.0.2"}) }) {
 		t.Fatalf("the router has %v after lb1's connections closed, want lb2", b.nextHops())
 	}
-	onLB2 := keep(8)
-	use("lb2 carries all", onLB2, "s2")
+	onLB2 := b.keepN(t, 8)
+	useKept(t, "lb2 carries all", onLB2, "s2")
 	if err := b.nodes[0].API().SetMaintenance(context.Background(), false); err != nil {
 		t.Fatal(err)
 	}
@@ -1199,7 +1166,7 @@ func TestBGPMaintenanceStandby(t *testing.T) {
 		t.Fatalf("the router has %v after maintenance off, want lb1 (active) again", b.nextHops())
 	}
 	for range 3 {
-		use("lb1 back: lb2's connections handed back", onLB2, "s2")
+		useKept(t, "lb1 back: lb2's connections handed back", onLB2, "s2")
 		time.Sleep(200 * time.Millisecond)
 	}
 	if got, failed := b.split(20); failed > 0 || got["s1"] != 20 {

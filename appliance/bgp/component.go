@@ -320,13 +320,7 @@ func (c *Component) Withdraw() bool {
 			c.mu.Lock()
 		}
 	}
-	if err := c.eng.Stop(ctx); err != nil {
-		c.log.Warn("bgp: stop", "err", err)
-	}
-	c.started = false
-	clear(c.neighbors)
-	clear(c.announced)
-	c.publishVIPs(nil, "halbd stopping")
+	c.stopEngineLocked(ctx, "halbd stopping")
 	return true
 }
 
@@ -337,10 +331,10 @@ func (c *Component) stop() {
 	c.stopLocked("halbd stopping")
 }
 
-// stopLocked stops the engine (why: for the VIP events).
-func (c *Component) stopLocked(why string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
+// stopEngineLocked stops the engine if it runs, forgets its sessions
+// and announcements and publishes the VIPs withdrawn (why: for their
+// events).
+func (c *Component) stopEngineLocked(ctx context.Context, why string) {
 	if c.started {
 		if err := c.eng.Stop(ctx); err != nil {
 			c.log.Warn("bgp: stop", "err", err)
@@ -350,6 +344,14 @@ func (c *Component) stopLocked(why string) {
 	clear(c.neighbors)
 	clear(c.announced)
 	c.publishVIPs(nil, why)
+}
+
+// stopLocked stops the engine (why: for the VIP events), removes the
+// loopback VIPs and the handoff rules.
+func (c *Component) stopLocked(why string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c.stopEngineLocked(ctx, why)
 	if err := c.pruneLoopback(nil); err != nil {
 		c.log.Warn("bgp: loopback", "err", err)
 	}

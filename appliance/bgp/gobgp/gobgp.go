@@ -189,6 +189,7 @@ func (g *Engine) peerEvent(pe *apiutil.WatchEventMessage_PeerEvent, _ time.Time)
 	from, seen := g.last[addr]
 	g.last[addr] = to
 	fn := g.watchFn
+	hasBFD := g.bfd[addr] != nil
 	var bfdDown string
 	if pe.Type == apiutil.PEER_EVENT_STATE && from != to {
 		bfdDown = g.bfdDown[addr]
@@ -209,6 +210,7 @@ func (g *Engine) peerEvent(pe *apiutil.WatchEventMessage_PeerEvent, _ time.Time)
 		}
 	}
 	switch {
+	case !hasBFD: // no BFD to follow BGP
 	case to == gobgp.BGP_FSM_ESTABLISHED:
 		go g.bfdFollow(addr, true)
 	case seen && from == gobgp.BGP_FSM_ESTABLISHED:
