@@ -467,6 +467,19 @@ func TestPeerTLSFailover(t *testing.T) {
 	if out, err := lb1.Halbctl(ctx, "cert", "add", "www", "--cert", crt, "--key", key); err != nil {
 		t.Fatalf("halbctl cert add: %v\n%s", err, out)
 	}
+	// An expired certificate is refused at cert add, with why, and not
+	// stored.
+	old := root.Leaf(t, certstest.Options{CN: "old.example.com", DNS: []string{"old.example.com"},
+		NotBefore: time.Now().AddDate(-1, 0, 0), NotAfter: time.Now().Add(-time.Hour)})
+	oldCrt, oldKey := filepath.Join(dir, "old.crt"), filepath.Join(dir, "old.key")
+	os.WriteFile(oldCrt, certstest.Cat(old.CertPEM, root.PEM), 0o644)
+	os.WriteFile(oldKey, old.KeyPEM, 0o600)
+	if out, err := lb1.Halbctl(ctx, "cert", "add", "old", "--cert", oldCrt, "--key", oldKey); err == nil || !strings.Contains(out, "expired on") {
+		t.Errorf("halbctl cert add of an expired certificate: %v\n%s", err, out)
+	}
+	if out, err := lb1.Halbctl(ctx, "cert", "list"); err != nil || !strings.Contains(out, "www") || strings.Contains(out, "old") {
+		t.Errorf("halbctl cert list after the expired one was refused: %v\n%s", err, out)
+	}
 	editRunning(t, lb1, func(cfg *config.Config) {
 		s := cfg.Services[0] // web, http
 		s.Name, s.Listen = "web-tls", []string{ClassicVIP + ":443"}
