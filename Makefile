@@ -53,7 +53,7 @@ netlab: deps build
 
 # wrk against a backend directly and through the proxies, in one lab run (root):
 # 5 rounds of 5 s per target, the targets taking turns; medians and spreads;
-# then the conn, size, slow, tls (https) and scale rows, 3 rounds of 3 s (BENCH_ROWS=tls,scale
+# then the conn, size, ct (conntrack of bgp.drain_to), slow, tls (https) and scale rows, 3 rounds of 3 s (BENCH_ROWS=tls,scale
 # runs only those; see netlab bench -h). Then the CPU share of 1000 and
 # 10 000 tcp and 1000 http health checks a second beside HAProxy, 3 runs
 # (out/bench/checks.txt),

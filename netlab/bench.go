@@ -379,6 +379,9 @@ func Bench(l *Lab, o BenchOptions, logf func(string, ...any)) (rep *BenchReport,
 	if o.row("log") {
 		topos = append(topos, topo{"reference-log", FlavorReference, logged}, topo{"halb-log", FlavorHalb, logged})
 	}
+	if o.row("ct") {
+		topos = append(topos, topo{"halb-ct", FlavorHalb, plain})
+	}
 	for _, tp := range topos {
 		lab := l
 		if tp.name != "" {
@@ -395,6 +398,11 @@ func Bench(l *Lab, o BenchOptions, logf func(string, ...any)) (rep *BenchReport,
 		labs[tp.name] = c
 	}
 	ref, hc := labs[""], labs["halb"]
+	if ct := labs["halb-ct"]; ct != nil {
+		if err := trackVIP(ct); err != nil {
+			return rep, err
+		}
+	}
 	var rcv [2]*AccessCounter
 	for i, name := range []string{"reference-log", "halb-log"} {
 		if labs[name] == nil {
@@ -415,6 +423,8 @@ func Bench(l *Lab, o BenchOptions, logf func(string, ...any)) (rep *BenchReport,
 		targets = append(targets, target{c: ref, name: "direct", url: "http://10.0.0.11/"})
 	} else if o.row("log") {
 		targets = append(targets, target{c: refLog, name: "direct", url: "http://10.0.0.11/"})
+	} else if o.row("ct") {
+		targets = append(targets, target{c: labs["halb-ct"], name: "direct", url: "http://10.0.0.11/"})
 	}
 	if o.row("http") {
 		targets = append(targets, target{c: ref, name: "haproxy-http", url: httpURL, pid: pidOf(ref, "haproxy")})
@@ -432,6 +442,9 @@ func Bench(l *Lab, o BenchOptions, logf func(string, ...any)) (rep *BenchReport,
 		targets = append(targets,
 			target{c: refLog, name: "haproxy-http-log", url: httpURL, pid: pidOf(refLog, "haproxy"), log: rcv[0]},
 			target{c: hcLog, name: "halb-http-log", url: httpURL, pid: pidOf(hcLog, "halbd"), log: rcv[1]})
+	}
+	if ct := labs["halb-ct"]; ct != nil {
+		targets = append(targets, target{c: ct, name: "halb-http-ct", url: httpURL, pid: pidOf(ct, "halbd")})
 	}
 	if o.row("scrape") {
 		targets = append(targets,
@@ -510,7 +523,7 @@ func Bench(l *Lab, o BenchOptions, logf func(string, ...any)) (rep *BenchReport,
 	// The conn, size and slow rows on the same topologies, the scale row
 	// on topologies of its own: shorter rounds, the targets of a row
 	// group taking turns as above.
-	extra := extraTargets(o.Rows, ref, hc, pidOf)
+	extra := extraTargets(o.Rows, ref, hc, labs["halb-ct"], pidOf)
 	if o.row("slow") {
 		extra = append(extra, slowTargets(o, ref, hc, pidOf)...)
 	}
@@ -523,6 +536,18 @@ func Bench(l *Lab, o BenchOptions, logf func(string, ...any)) (rep *BenchReport,
 			return rep, err
 		}
 		rep.Throughput = append(rep.Throughput, res...)
+	}
+	if ct := labs["halb-ct"]; ct != nil {
+		// The rows measured conntrack only if it tracked their
+		// connections.
+		n, err := trackedConns(ct.LB[0].Host)
+		if err != nil {
+			return rep, err
+		}
+		if n == 0 {
+			return rep, fmt.Errorf("bench halb-http-ct: lb1's conntrack table is empty after the row: the rules tracked nothing")
+		}
+		logf("bench: halb-ct's lb1 tracks %d connections after the ct rows", n)
 	}
 	if o.row("scale") {
 		res, err := benchScale(l, o, pidOf, logf)
@@ -637,13 +662,18 @@ func ratios(res []BenchResult) (vs, costs []BenchRatio) {
 		if !ok {
 			continue
 		}
-		if br, ok := compare(mode, r, byName["haproxy-"+mode]); ok {
+		// A row of halb's own (-ct) is compared with HAProxy's row of
+		// the same kind.
+		if br, ok := compare(mode, r, byName["haproxy-"+strings.TrimSuffix(mode, "-ct")]); ok {
 			vs = append(vs, br)
 		}
 	}
 	for _, fl := range []string{"haproxy", "halb"} {
-		for _, c := range []struct{ mode, row string }{{"access-log", "-http-log"}, {"scrape", "-http-scrape"}} {
-			if br, ok := compare(c.mode, byName[fl+c.row], byName[fl+"-http"]); ok {
+		for _, c := range []struct{ mode, row, base string }{
+			{"access-log", "-http-log", "-http"}, {"scrape", "-http-scrape", "-http"},
+			{"conntrack", "-http-ct", "-http"}, {"conntrack", "-http-conn-ct", "-http-conn"},
+		} {
+			if br, ok := compare(c.mode, byName[fl+c.row], byName[fl+c.base]); ok {
 				costs = append(costs, br)
 			}
 		}

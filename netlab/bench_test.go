@@ -113,8 +113,9 @@ func TestBenchRatios(t *testing.T) {
 	}
 }
 
-// TestBenchCosts: each flavor's log and scrape rows against its plain http
-// row, round by round, and halb against HAProxy with logging on.
+// TestBenchCosts: each flavor's log, scrape and conntrack rows against its
+// plain row, round by round, and halb against HAProxy with logging on and
+// with conntrack (against HAProxy's plain rows).
 func TestBenchCosts(t *testing.T) {
 	rows := func(name string, rps ...float64) BenchResult {
 		var rs []BenchRound
@@ -130,6 +131,10 @@ func TestBenchCosts(t *testing.T) {
 		rows("haproxy-http-log", 450, 400, 480),
 		rows("halb-http-log", 400, 450, 300),
 		rows("halb-http-scrape", 200, 250, 300),
+		rows("halb-http-ct", 360, 450, 300),
+		rows("haproxy-http-conn", 100, 100, 100),
+		rows("halb-http-conn", 120, 100, 80),
+		rows("halb-http-conn-ct", 60, 90, 80),
 	}
 	vs, costs := ratios(res)
 	byMode := map[string]BenchRatio{}
@@ -139,6 +144,13 @@ func TestBenchCosts(t *testing.T) {
 	if r := byMode["http-log"]; r.Of != "halb-http-log" || r.To != "haproxy-http-log" || r.RPS != 400.0/450 || r.RPSSpread != (Spread{300.0 / 480, 450.0 / 400}) {
 		t.Errorf("halb/HAProxy http-log %+v", r)
 	}
+	// halb's own conntrack rows against HAProxy's rows of the same kind.
+	if r := byMode["http-ct"]; r.Of != "halb-http-ct" || r.To != "haproxy-http" || r.RPS != 360.0/500 {
+		t.Errorf("halb/HAProxy http-ct %+v", r)
+	}
+	if r := byMode["http-conn-ct"]; r.Of != "halb-http-conn-ct" || r.To != "haproxy-http-conn" || r.RPS != 0.8 {
+		t.Errorf("halb/HAProxy http-conn-ct %+v", r)
+	}
 	if _, ok := byMode["http-scrape"]; ok {
 		t.Errorf("http-scrape compared without an HAProxy row: %+v", vs)
 	}
@@ -146,6 +158,8 @@ func TestBenchCosts(t *testing.T) {
 		{Mode: "access-log", Of: "haproxy-http-log", To: "haproxy-http", RPS: 450.0 / 500, RPSSpread: Spread{0.8, 1}, P99: 450.0 / 500},
 		{Mode: "access-log", Of: "halb-http-log", To: "halb-http", RPS: 1, RPSSpread: Spread{0.9, 1}, P99: 1},
 		{Mode: "scrape", Of: "halb-http-scrape", To: "halb-http", RPS: 250.0 / 400, RPSSpread: Spread{0.5, 1}, P99: 250.0 / 400},
+		{Mode: "conntrack", Of: "halb-http-ct", To: "halb-http", RPS: 360.0 / 400, RPSSpread: Spread{0.9, 1}, P99: 360.0 / 400},
+		{Mode: "conntrack", Of: "halb-http-conn-ct", To: "halb-http-conn", RPS: 0.8, RPSSpread: Spread{0.5, 1}, P99: 0.8},
 	}
 	if len(costs) != len(want) {
 		t.Fatalf("costs %+v, want %+v", costs, want)

@@ -1,10 +1,12 @@
 package netlab
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -13,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"halb/appliance/bgp"
 )
 
 // BenchRows are the rows `netlab bench -rows` can choose, in the order
@@ -23,12 +27,14 @@ import (
 //	scrape     the http row with /metrics scraped every ScrapeEvery
 //	conn       a new connection per request (connections/s), http and tcp
 //	size       16 KiB and 1 MiB responses (MB/s), http and tcp
+//	ct         the http and conn rows of halb with bgp.drain_to's
+//	           connection tracking on (the nftables rules halb loads)
 //	slow       1000 slow clients held while wrk measures normal clients
 //	tls        https: keep-alive requests, full handshakes (ECDSA P-256,
 //	           RSA 2048), resumed handshakes, 1 MiB responses
 //	scale      1, 10, 100 and 1000 servers, and 10 000 host routes
 //	mem        memory per held connection
-var BenchRows = []string{"http", "tcp", "log", "scrape", "conn", "size", "slow", "tls", "scale", "mem"}
+var BenchRows = []string{"http", "tcp", "log", "scrape", "conn", "size", "ct", "slow", "tls", "scale", "mem"}
 
 // ParseBenchRows reads a comma-separated list of BenchRows ("" or "all":
 // every row).
@@ -99,6 +105,7 @@ func BenchRowDefinitions(o BenchOptions) []string {
 		{[]string{"http", "tcp"}, "http, tcp: wrk keep-alive GET / (a 4-byte body) through each proxy's http and tcp service and directly to the backend"},
 		{[]string{"conn"}, "-conn: wrk -H 'Connection: close': every request on a new connection, so requests/s is connections/s; a round counts only when the client's TCP active opens and the target's passive opens (lb1, or be1 for direct) are each at least wrk's completed requests"},
 		{[]string{"size"}, fmt.Sprintf("-16k, -1m: wrk keep-alive GET /bytes?n=%d or %d from the backend, which writes the same bytes from memory; MB/s is requests/s x body bytes / 10^6 (headers not counted)", benchSmallBody, benchLargeBody)},
+		{[]string{"ct"}, "halb-http-ct, halb-http-conn-ct: the http and -conn rows on a halb topology of its own whose lb1 and lb2 have the nftables rules halb loads while bgp.drain_to is set (appliance/bgp.HandoffRuleset, track phase: conntrack on the VIP's packets, notrack for all else); costs: against halb's http and -conn rows of the same run (taking turns with them), ratios: against HAProxy's, which tracks nothing"},
 		{[]string{"slow"}, fmt.Sprintf("-slow: %d slow clients held through the run, each on its own connection sending GET /bytes?n=%d one byte every %s (%s a head) and reading the answer %d bytes every %s, then the next request; requests/s and p99 are wrk -c%d's (normal clients) meanwhile; after wrk, every slow client finishes its request, and a round counts only when each was served at least once and none failed",
 			o.SlowClients, benchSmallBody, o.SlowByteEvery, time.Duration(len(slowHeadFor(benchSmallBody)))*o.SlowByteEvery, SlowReadChunk, SlowReadEvery, o.Connections)},
 		{[]string{"tls"}, fmt.Sprintf("https-*: an https service (service web-tls on :%d, ECDSA P-256 certificate; web-tls-rsa on :%d, RSA 2048) over the same backend, certificates made at start (leaf and root in the chain); halb's Go crypto/tls against HAProxy's OpenSSL 3.0 bind ssl crt with Mozilla's intermediate ciphers; clients offer X25519 (OpenSSL 3.0 has no ML-KEM)", ClassicTLSPort, ClassicTLSRSAPort)},
@@ -121,9 +128,10 @@ func slowHeadFor(n int) string {
 	return "GET " + BytesPath + "?n=" + strconv.Itoa(n) + " HTTP/1.1\r\nHost: bench\r\n\r\n"
 }
 
-// extraTargets lists the conn, size and slow rows' targets on the plain
-// topologies ref and hc.
-func extraTargets(rows []string, ref, hc *Classic, pidOf func(*Classic, string) int) []rowTarget {
+// extraTargets lists the conn and size rows' targets on the plain
+// topologies ref and hc, and the ct row's -conn target on ct (with the
+// conn row only: its cost is against halb-http-conn).
+func extraTargets(rows []string, ref, hc, ct *Classic, pidOf func(*Classic, string) int) []rowTarget {
 	if !slices.Contains(rows, "conn") && !slices.Contains(rows, "size") {
 		return nil // ref and hc may not exist
 	}
@@ -142,6 +150,9 @@ func extraTargets(rows []string, ref, hc *Classic, pidOf func(*Classic, string) 
 			rowTarget{c: hc, name: "halb-http-conn", url: vip + "/", pid: hb, wrk: cl, accepts: lb1(hc)},
 			rowTarget{c: ref, name: "haproxy-tcp-conn", url: tcp + "/", pid: hp, wrk: cl, accepts: lb1(ref)},
 			rowTarget{c: hc, name: "halb-tcp-conn", url: tcp + "/", pid: hb, wrk: cl, accepts: lb1(hc)})
+	}
+	if slices.Contains(rows, "ct") && ct != nil {
+		ts = append(ts, rowTarget{c: ct, name: "halb-http-conn-ct", url: vip + "/", pid: pidOf(ct, "halbd"), wrk: []string{"-H", "Connection: close"}, accepts: lb1(ct)})
 	}
 	if slices.Contains(rows, "size") {
 		for _, sz := range []struct {
@@ -439,4 +450,37 @@ func parseBackendRequests(text string) (map[string]int64, error) {
 		return nil, fmt.Errorf("no backend_http_requests_total series")
 	}
 	return out, nil
+}
+
+// trackVIP loads, on c's balancers, the nftables rules halb loads while
+// bgp.drain_to is set (the track phase: conntrack for the VIP only), as
+// the ct row measures their cost.
+func trackVIP(c *Classic) error {
+	vips := []netip.Prefix{netip.MustParsePrefix(ClassicVIP + "/32")}
+	for i, n := range c.LB {
+		// drain_to names the other node (front LAN .1 and .2).
+		other := netip.AddrFrom4([4]byte{192, 168, 10, byte(2 - i)})
+		rules := bgp.HandoffRuleset(bgp.HandoffTrack, vips, []netip.Addr{other})
+		if !strings.Contains(rules, "notrack") {
+			return fmt.Errorf("bench ct: no tracking rules for %s: %q", n.Host.Name, rules)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, stderr, err := n.Host.Run(ctx, []byte(rules), "nft", "-f", "-")
+		cancel()
+		if err != nil {
+			return fmt.Errorf("bench ct: nft on %s: %w: %s", n.Host.Name, err, stderr)
+		}
+	}
+	return nil
+}
+
+// trackedConns is the number of entries in h's conntrack table.
+func trackedConns(h *Host) (int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out, _, err := h.Run(ctx, nil, "cat", "/proc/sys/net/netfilter/nf_conntrack_count")
+	if err != nil {
+		return 0, fmt.Errorf("bench ct: conntrack count on %s: %w", h.Name, err)
+	}
+	return strconv.Atoi(strings.TrimSpace(string(out)))
 }

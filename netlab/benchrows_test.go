@@ -34,8 +34,8 @@ func TestParseBenchRows(t *testing.T) {
 	if len(defs) != 1 || !strings.HasPrefix(defs[0], "-conn: ") {
 		t.Errorf("definitions of conn and mem: %q", defs)
 	}
-	if defs := BenchRowDefinitions(BenchOptions{}.withDefaults()); len(defs) != 9 {
-		t.Errorf("definitions of every row: %d, want 9", len(defs))
+	if defs := BenchRowDefinitions(BenchOptions{}.withDefaults()); len(defs) != 10 {
+		t.Errorf("definitions of every row: %d, want 10", len(defs))
 	}
 	for _, bad := range []string{"http,bogus", ",", "HTTP"} {
 		if _, err := ParseBenchRows(bad); err == nil {
