@@ -25,6 +25,10 @@ type Component struct {
 	// shutdown; it guards pool and is taken before mu.
 	reloadMu sync.Mutex
 	pool     *listenerPool
+	// prepared holds the certificates Prepare loaded to check a config,
+	// for reconcile to use when that config comes (reloadMu guards it;
+	// a change of the store drops it).
+	prepared preparedCerts
 
 	mu       sync.Mutex
 	running  bool          // Run is going: Apply waits for its reconcile
@@ -311,13 +315,16 @@ func (c *Component) reconciled(gen uint64, stopped bool) {
 func (c *Component) Prepare(cfg *config.Config) error {
 	c.reloadMu.Lock()
 	defer c.reloadMu.Unlock()
-	if err := c.certErrors(cfg, time.Now()); err != nil {
+	c.prepared = preparedCerts{}
+	loaded, err := c.certErrors(cfg, time.Now())
+	if err != nil {
 		return err
 	}
 	if err := c.pool.bind(cfg); err != nil {
 		return err
 	}
 	c.pool.pending = keys(cfg)
+	c.prepared = preparedCerts{cfg: cfg, certs: loaded}
 	return nil
 }
 
@@ -327,6 +334,7 @@ func (c *Component) Abort() {
 	c.reloadMu.Lock()
 	defer c.reloadMu.Unlock()
 	c.pool.pending = nil
+	c.prepared = preparedCerts{}
 	c.pool.sweep(c.wanted())
 }
 
@@ -417,6 +425,11 @@ func (c *Component) reconcile() {
 		return
 	}
 	defer c.reconciled(gen, false)
+	var prepared map[string][]loadedCert
+	if c.prepared.cfg == cfg {
+		prepared = c.prepared.certs
+	}
+	c.prepared = preparedCerts{}
 	// Backends: keep unchanged ones (counters, pools, stick tables).
 	backends := map[string]*backend{}
 	c.mu.Lock()
@@ -485,7 +498,7 @@ func (c *Component) reconcile() {
 		if ost := s.state.Load(); ost != nil {
 			old = ost.tls
 		}
-		nst.tls = c.termFor(old, &sc, time.Now())
+		nst.tls = c.termFor(old, &sc, prepared[sc.Name], time.Now())
 		s.state.Store(nst)
 		c.mu.Lock()
 		if c.services[sc.Name] != s {

@@ -519,9 +519,18 @@ func (c *Component) loadCerts(sc *config.Service, now time.Time) []loadedCert {
 	return out
 }
 
-// certErrors lists what could not be loaded of cfg's certificates.
-func (c *Component) certErrors(cfg *config.Config, now time.Time) error {
+// preparedCerts are the certificates of cfg's TLS services, by service,
+// as Prepare loaded them.
+type preparedCerts struct {
+	cfg   *config.Config
+	certs map[string][]loadedCert
+}
+
+// certErrors lists what could not be loaded of cfg's certificates; it
+// returns what it loaded, by service.
+func (c *Component) certErrors(cfg *config.Config, now time.Time) (map[string][]loadedCert, error) {
 	var errs []error
+	loaded := map[string][]loadedCert{}
 	for _, b := range cfg.Backends {
 		if b.TLS != nil {
 			if _, err := certs.ClientConfig(b.TLS.Verify, b.TLS.CA, b.TLS.ServerName); err != nil {
@@ -534,30 +543,38 @@ func (c *Component) certErrors(cfg *config.Config, now time.Time) error {
 		if sc.TLS == nil {
 			continue
 		}
-		for j, lc := range c.loadCerts(sc, now) {
+		list := c.loadCerts(sc, now)
+		for j, lc := range list {
 			if lc.err != nil {
 				errs = append(errs, &CertError{Service: sc.Name, Index: j, Name: lc.name, Err: lc.err})
 			}
 		}
+		loaded[sc.Name] = list
 		if ca := sc.TLS.ClientAuth; ca != nil {
 			if _, err := certs.LoadPool(ca.CA); err != nil {
 				errs = append(errs, &CertError{Service: sc.Name, Index: -1, Err: err})
 			}
 		}
 	}
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return loaded, nil
 }
 
 // termFor returns the TLS termination of service s under sc (nil when sc
-// has no tls), with its certificates loaded afresh.
-func (c *Component) termFor(t *tlsTerm, sc *config.Service, now time.Time) *tlsTerm {
+// has no tls), with the certificates in list, or loaded afresh when list
+// is nil.
+func (c *Component) termFor(t *tlsTerm, sc *config.Service, list []loadedCert, now time.Time) *tlsTerm {
 	if sc.TLS == nil {
 		return nil
 	}
 	if t == nil {
 		t = &tlsTerm{}
 	}
-	list := c.loadCerts(sc, now)
+	if list == nil {
+		list = c.loadCerts(sc, now)
+	}
 	for _, lc := range list {
 		if lc.err != nil {
 			c.log.Error("certificate not loaded", "service", sc.Name, "certificate", lc.name, "err", lc.err)
@@ -591,6 +608,7 @@ func (c *Component) ReloadCerts() {
 	now := time.Now()
 	c.reloadMu.Lock()
 	defer c.reloadMu.Unlock()
+	c.prepared = preparedCerts{} // loaded before the store changed
 	for i := range cfg.Services {
 		sc := &cfg.Services[i]
 		c.mu.Lock()
@@ -600,7 +618,7 @@ func (c *Component) ReloadCerts() {
 			continue
 		}
 		if st := s.state.Load(); st.tls != nil {
-			c.termFor(st.tls, sc, now)
+			c.termFor(st.tls, sc, nil, now)
 		}
 	}
 }

@@ -27,8 +27,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -393,6 +395,58 @@ func TestTLSCertSwap(t *testing.T) {
 	open.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if b, err := io.ReadAll(open); err != nil || !bytes.Contains(b, []byte("server=o1")) {
 		t.Errorf("the open connection: %q %v", b, err)
+	}
+}
+
+// TestPreparedCertsApplied: a config Prepare checked is put in force with
+// the certificates Prepare loaded (each pair read once per reload, not
+// twice), unless the store changed in between: then they are loaded
+// afresh, and the new certificate is served.
+func TestPreparedCertsApplied(t *testing.T) {
+	s := newTLSSetup(t, "")
+	var loads atomic.Int32
+	s.comp.SetCertLoaders(nil, func(crt, key string, now time.Time) (tls.Certificate, error) {
+		loads.Add(1)
+		return loadFiles(crt, key, now)
+	})
+	cfg := s.comp.latest.Get()
+	n := int32(len(cfg.Services[0].TLS.Certificates))
+	next := func(d time.Duration) *config.Config {
+		c := *cfg
+		c.Services = slices.Clone(cfg.Services)
+		c.Services[0].Timeouts.HTTPRequest = config.Duration(d)
+		return &c
+	}
+	serial := func() string {
+		c, err := tls.Dial("tcp", s.addr, &tls.Config{RootCAs: s.ca.pool, ServerName: "www.example.com"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.ConnectionState().PeerCertificates[0].SerialNumber.String()
+	}
+	c2 := next(7 * time.Second)
+	if err := s.comp.Prepare(c2); err != nil {
+		t.Fatal(err)
+	}
+	apply(t, s.comp, c2)
+	if got := loads.Load(); got != n {
+		t.Errorf("Prepare and the apply read the %d certificates %d times, want once each", n, got)
+	}
+	before := serial()
+	loads.Store(0)
+	c3 := next(8 * time.Second)
+	if err := s.comp.Prepare(c3); err != nil {
+		t.Fatal(err)
+	}
+	s.ca.issue(t, s.dir, "www", false, time.Now().Add(48*time.Hour), "www.example.com")
+	s.comp.ReloadCerts()
+	apply(t, s.comp, c3)
+	if got := loads.Load(); got != 3*n {
+		t.Errorf("Prepare, ReloadCerts and the apply read the certificates %d times, want %d", got, 3*n)
+	}
+	if serial() == before {
+		t.Error("the apply after a store change serves the certificate Prepare loaded before it")
 	}
 }
 
