@@ -258,3 +258,28 @@ func TestClusterYAML(t *testing.T) {
 		}
 	}
 }
+
+// TestExplicitZerosSurviveMerge: a count whose 0 differs from its default
+// (garp.repeat, observe.logs[].keep) reaches the peer as 0 through the
+// merge and Marshal, and the two nodes' cluster digests agree; left out,
+// the default holds on both.
+func TestExplicitZerosSurviveMerge(t *testing.T) {
+	zeros := strings.Replace(lb1Config, "unicast_peers: [10.0.0.2]}", "unicast_peers: [10.0.0.2], garp: {repeat: 0}}", 1) +
+		"observe: {logs: [{to: file, path: /var/log/halb/a.log, keep: 0}]}\n"
+	for _, c := range []struct {
+		remote       string
+		repeat, keep int
+	}{{zeros, 0, 0}, {lb1Config + "observe: {logs: [{to: file, path: /var/log/halb/a.log}]}\n", DefaultGARPRepeat, DefaultLogKeep}} {
+		raw, err := Marshal(Merge(mustDecode(t, lb2Config), mustDecode(t, c.remote), "10.0.0.1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := parseRaw(t, raw)
+		if r, k := m.VRRP[0].GARP.Repeats(), m.Observe.Logs[0].Kept(); r != c.repeat || k != c.keep {
+			t.Errorf("merged: garp.repeat %d, keep %d; want %d, %d\n%s", r, k, c.repeat, c.keep, raw)
+		}
+		if ClusterDigest(m) != ClusterDigest(parseRaw(t, []byte(c.remote))) {
+			t.Errorf("the merged config's cluster digest differs from the peer's:\n%s", raw)
+		}
+	}
+}

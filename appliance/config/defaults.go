@@ -19,6 +19,13 @@ func applyDefaults(c *Config, present func(path string) bool) {
 			*v = def
 		}
 	}
+	// setIntPtr is for counts whose 0 differs from their default: the
+	// pointer says whether a config sets them (see GARP.Repeat).
+	setIntPtr := func(v **int, path string, def int) {
+		if !present(path) || *v == nil {
+			*v = &def
+		}
+	}
 	setStr := func(v *string, path string, def string) {
 		if !present(path) {
 			*v = def
@@ -41,7 +48,7 @@ func applyDefaults(c *Config, present func(path string) bool) {
 			if !present(p + ".max_size") {
 				l.MaxSize = DefaultLogMaxSize
 			}
-			setInt(&l.Keep, p+".keep", DefaultLogKeep)
+			setIntPtr(&l.Keep, p+".keep", DefaultLogKeep)
 		}
 		if l.To == "syslog" {
 			setStr(&l.Transport, p+".transport", DefaultLogTransport)
@@ -97,7 +104,7 @@ func applyDefaults(c *Config, present func(path string) bool) {
 			on := true
 			v.Preempt = &on
 		}
-		setInt(&v.GARP.Repeat, p+".garp.repeat", DefaultGARPRepeat)
+		setIntPtr(&v.GARP.Repeat, p+".garp.repeat", DefaultGARPRepeat)
 		setDur(&v.GARP.Interval, p+".garp.interval", DefaultGARPInterval)
 		for j := range v.Track.Scripts {
 			s := &v.Track.Scripts[j]

@@ -186,8 +186,10 @@ type LogTarget struct {
 	// MaxSize is the size in bytes at which the file is rotated to
 	// PATH.1 (PATH.1 to PATH.2, ...). Default: 10485760 (10 MiB).
 	MaxSize int64 `yaml:"max_size,omitempty" json:"max_size,omitempty"`
-	// Keep is how many rotated files are kept. Default: 5.
-	Keep int `yaml:"keep,omitempty" json:"keep,omitempty"`
+	// Keep is how many rotated files are kept. Default: 5 (nil: not set,
+	// so that an explicit 0 is kept when a config is written back; Kept
+	// reads it).
+	Keep *int `yaml:"keep,omitempty" json:"keep,omitempty"`
 	// Address is the syslog server's host:port (to: syslog); port 514 by
 	// custom. Required there.
 	Address string `yaml:"address,omitempty" json:"address,omitempty"`
@@ -346,8 +348,9 @@ type VRRPInstance struct {
 // Repeat more, Interval apart.
 type GARP struct {
 	// Repeat is how many announcements follow the first one, 0..100.
-	// Default: 3.
-	Repeat int `yaml:"repeat,omitempty" json:"repeat"`
+	// Default: 3 (nil: not set, so that an explicit 0 is kept when a
+	// config is written back; Repeats reads it).
+	Repeat *int `yaml:"repeat,omitempty" json:"repeat"`
 	// Interval is the time between two announcements, 10ms..1m. Default: 1s.
 	Interval Duration `yaml:"interval,omitempty" json:"interval"`
 }
@@ -895,3 +898,19 @@ const (
 	// NotifyTimeout bounds one run of a vrrp[].notify program.
 	NotifyTimeout = 10 * time.Second
 )
+
+// Repeats is g.Repeat, or its default when not set.
+func (g GARP) Repeats() int {
+	if g.Repeat == nil {
+		return DefaultGARPRepeat
+	}
+	return *g.Repeat
+}
+
+// Kept is l.Keep, or its default when not set.
+func (l LogTarget) Kept() int {
+	if l.Keep == nil {
+		return DefaultLogKeep
+	}
+	return *l.Keep
+}

@@ -95,7 +95,7 @@ func (v *validator) observe(c *Config) {
 		}
 		fileOnly("path", l.Path != "")
 		fileOnly("max_size", l.MaxSize != 0)
-		fileOnly("keep", l.Keep != 0)
+		fileOnly("keep", l.Keep != nil)
 		syslogOnly("address", l.Address != "")
 		syslogOnly("transport", l.Transport != "")
 		syslogOnly("facility", l.Facility != "")
@@ -112,7 +112,7 @@ func (v *validator) observe(c *Config) {
 			if l.MaxSize < 4096 || l.MaxSize > 1<<40 {
 				v.errf(path+".max_size", "%d is out of range 4096..1099511627776", l.MaxSize)
 			}
-			v.intRange(path+".keep", l.Keep, 0, 100)
+			v.intRange(path+".keep", l.Kept(), 0, 100)
 		case "syslog":
 			if l.Address == "" {
 				v.errf(path+".address", "is required with to: syslog (host:port, e.g. 10.0.0.1:514)")
@@ -556,7 +556,7 @@ func (v *validator) vrrp(c *Config, services map[string]bool) {
 		if r.Notify != "" {
 			v.program(path+".notify", r.Notify)
 		}
-		v.intRange(path+".garp.repeat", r.GARP.Repeat, 0, 100)
+		v.intRange(path+".garp.repeat", r.GARP.Repeats(), 0, 100)
 		if d := r.GARP.Interval.D(); d < 10*time.Millisecond || d > time.Minute {
 			v.errf(path+".garp.interval", "%s is out of range 10ms..1m", r.GARP.Interval)
 		}

@@ -1471,7 +1471,7 @@ node: {name: lb1}
 	}
 	cfg.VRRP = append(cfg.VRRP, VRRPInstance{Name: "a", Interface: "eth0", VRID: 1, Version: 3,
 		Priority: 100, AdvertInterval: Duration(time.Second), VIPs: []string{"10.0.0.1/24"},
-		GARP: GARP{Repeat: 3, Interval: Duration(time.Second)}})
+		GARP: GARP{Repeat: new(3), Interval: Duration(time.Second)}})
 	if es := Validate(cfg); len(es) != 0 {
 		t.Errorf("Validate after adding a valid instance: %v", es)
 	}
@@ -1604,7 +1604,7 @@ vrrp:
         - {name: plain, command: [/bin/true], weight: }
 `)
 	a := cfg.VRRP[0]
-	if want := (GARP{Repeat: 3, Interval: Duration(time.Second)}); a.GARP != want {
+	if want := (GARP{Repeat: new(3), Interval: Duration(time.Second)}); !reflect.DeepEqual(a.GARP, want) {
 		t.Errorf("garp = %+v, want %+v", a.GARP, want)
 	}
 	if a.Notify != "" {
@@ -1627,7 +1627,7 @@ vrrp:
 		}
 	}
 	b := cfg.VRRP[1]
-	if want := (GARP{Repeat: 0, Interval: Duration(time.Second)}); b.GARP != want {
+	if want := (GARP{Repeat: new(0), Interval: Duration(time.Second)}); !reflect.DeepEqual(b.GARP, want) {
 		t.Errorf("explicit garp.repeat 0: garp = %+v, want %+v", b.GARP, want)
 	}
 	if w := b.Track.Scripts[0].Weight; w == nil || *w != 0 {

@@ -48,7 +48,7 @@ func newFileSink(t *target, cfg config.LogTarget) (*fileSink, error) {
 	if !filepath.IsAbs(cfg.Path) {
 		return nil, fmt.Errorf("path %q is not absolute", cfg.Path)
 	}
-	s := &fileSink{t: t, path: cfg.Path, maxSize: cfg.MaxSize, keep: cfg.Keep,
+	s := &fileSink{t: t, path: cfg.Path, maxSize: cfg.MaxSize, keep: cfg.Kept(),
 		back: backoff{min: t.m.opts.backoffMin, max: t.m.opts.backoffMax}}
 	if s.maxSize <= 0 {
 		s.maxSize = config.DefaultLogMaxSize

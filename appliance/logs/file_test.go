@@ -98,7 +98,7 @@ func TestFileRotationConcurrent(t *testing.T) {
 	const writers, each, keep = 8, 150, 100
 	path := filepath.Join(t.TempDir(), "access.log")
 	cfg := fileTarget("f", path)
-	cfg.MaxSize, cfg.Keep, cfg.Queue = 4096, keep, writers*each
+	cfg.MaxSize, cfg.Keep, cfg.Queue = 4096, new(keep), writers*each
 	opts, _ := testOptions(t)
 	m := newManager(t, []config.LogTarget{cfg}, opts)
 	var wg sync.WaitGroup
@@ -151,7 +151,7 @@ func TestFileKeep(t *testing.T) {
 		t.Run(fmt.Sprint("keep", keep), func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "access.log")
 			cfg := fileTarget("f", path)
-			cfg.MaxSize, cfg.Keep = 4096, keep
+			cfg.MaxSize, cfg.Keep = 4096, new(keep)
 			opts, _ := testOptions(t)
 			m := newManager(t, []config.LogTarget{cfg}, opts)
 			const n = 200 // about 10 files' worth

@@ -49,7 +49,7 @@ func newManager(t testing.TB, targets []config.LogTarget, opts Options) *Manager
 
 func fileTarget(name, path string) config.LogTarget {
 	return config.LogTarget{Name: name, To: "file", Streams: []string{"access"}, Path: path,
-		MaxSize: config.DefaultLogMaxSize, Keep: config.DefaultLogKeep, Queue: config.DefaultLogQueue}
+		MaxSize: config.DefaultLogMaxSize, Keep: new(config.DefaultLogKeep), Queue: config.DefaultLogQueue}
 }
 
 func syslogTarget(name, transport, addr string) config.LogTarget {

@@ -188,7 +188,7 @@ func (in *instance) params() params {
 		AdvertInterval: in.cfg.AdvertInterval.D(),
 		Preempt:        in.cfg.PreemptOn(),
 		PreemptDelay:   in.cfg.PreemptDelay.D(),
-		GARPRepeat:     max(in.cfg.GARP.Repeat, 0),
+		GARPRepeat:     max(in.cfg.GARP.Repeats(), 0),
 		GARPInterval:   garpInterval,
 	}
 }

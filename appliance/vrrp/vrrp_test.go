@@ -550,7 +550,7 @@ func instanceCfg(name string, n int) config.VRRPInstance {
 	return config.VRRPInstance{Name: name, Interface: fmt.Sprintf("eth%d", n), VRID: 10 + n, Version: 3, Priority: 100,
 		AdvertInterval: config.Duration(10 * time.Millisecond), Preempt: &on,
 		VIPs: []string{fmt.Sprintf("10.0.%d.100/24", n)},
-		GARP: config.GARP{Repeat: 1, Interval: config.Duration(10 * time.Millisecond)}}
+		GARP: config.GARP{Repeat: new(1), Interval: config.Duration(10 * time.Millisecond)}}
 }
 
 func vip(n int) netip.Addr { return netip.AddrFrom4([4]byte{10, 0, byte(n), 100}) }

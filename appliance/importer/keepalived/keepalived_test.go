@@ -308,17 +308,31 @@ func TestSyncGroup(t *testing.T) {
 
 func TestGARP(t *testing.T) {
 	b := run(t, "global_defs {\n vrrp_garp_master_delay 2\n vrrp_garp_master_repeat 1\n}\n"+fmt.Sprintf(inst, ""))
-	if g := b.Config.VRRP[0].GARP; g.Repeat != 1 || g.Interval.D() != 2*time.Second {
+	if g := b.Config.VRRP[0].GARP; g.Repeats() != 1 || g.Interval.D() != 2*time.Second {
 		t.Errorf("garp %+v", g)
 	}
 	if b.Report.Partial() {
 		t.Errorf("repeat 1 is exact:\n%s", b.Report)
 	}
 	b = run(t, fmt.Sprintf(inst, "garp_master_repeat 5"))
-	if g := b.Config.VRRP[0].GARP; g.Repeat != 1 || g.Interval.D() != 5*time.Second {
+	if g := b.Config.VRRP[0].GARP; g.Repeats() != 1 || g.Interval.D() != 5*time.Second {
 		t.Errorf("garp %+v", g)
 	}
 	finding(t, b, source.Changed, "garp_master_repeat 5")
+	// No second burst: one set at once, garp.repeat 0 (written out, not
+	// left to the default of 3).
+	b = run(t, "global_defs {\n vrrp_garp_master_delay 0\n vrrp_garp_master_repeat 1\n}\n"+fmt.Sprintf(inst, ""))
+	if g := b.Config.VRRP[0].GARP; g.Repeat == nil || *g.Repeat != 0 || b.Report.Partial() {
+		t.Errorf("garp %+v, report:\n%s", g, b.Report)
+	}
+	b = run(t, "global_defs {\n vrrp_min_garp true\n}\n"+fmt.Sprintf(inst, ""))
+	if g := b.Config.VRRP[0].GARP; g.Repeat == nil || *g.Repeat != 0 || b.Report.Partial() {
+		t.Errorf("vrrp_min_garp: garp %+v, report:\n%s", g, b.Report)
+	}
+	raw, err := config.Marshal(b.Config)
+	if err != nil || !strings.Contains(string(raw), "repeat: 0") {
+		t.Errorf("the result does not say repeat: 0 (%v):\n%s", err, raw)
+	}
 }
 
 func TestLVS(t *testing.T) {

@@ -402,18 +402,23 @@ func (m *mapper) instance(st *Stmt) {
 			dl = *garpDelay
 		}
 		if dl > 0 {
-			v.GARP.Repeat = 1
+			v.GARP.Repeat = new(1)
 			v.GARP.Interval = config.Duration(max(10*time.Millisecond, min(dl, time.Minute)))
 			if (r != 1 || dl > time.Minute) && m.once(garpAt, "garp") {
 				b.Change(garpAt, fmt.Sprintf("garp_master_repeat %d, garp_master_delay %s", r, fmtSecs(dl)),
 					fmt.Sprintf("keepalived sends garp_master_repeat announcements at once and as many again garp_master_delay later; halb sends one at once and garp.repeat more garp.interval apart: repeat 1, interval %s", v.GARP.Interval), "")
 			}
-		} else if m.once(garpAt, "garp") {
-			b.Change(garpAt, fmt.Sprintf("garp_master_repeat %d, garp_master_delay %s", r, fmtSecs(dl)),
-				"one set of announcements only: halb's garp.repeat 0 is not written by the YAML renderer (it omits zeros), so the result has the default (3 more, 1s apart); set garp.repeat: 0 by hand", "")
+		} else {
+			// One set of announcements, at once.
+			v.GARP.Repeat = new(0)
+			if r != 1 && m.once(garpAt, "garp") {
+				b.Change(garpAt, fmt.Sprintf("garp_master_repeat %d, garp_master_delay %s", r, fmtSecs(dl)),
+					"keepalived sends garp_master_repeat announcements at once; halb sends one (garp.repeat 0: no more)", "")
+			}
 		}
-	case m.garpMin && m.once(m.garpAt, "garp"):
-		b.Change(m.garpAt, "vrrp_min_garp", "one announcement only: halb's garp.repeat 0 is not written by the YAML renderer (it omits zeros), so the result has the default (3 more, 1s apart); set garp.repeat: 0 by hand", "")
+	case m.garpMin:
+		// keepalived's vrrp_min_garp: one announcement at the transition.
+		v.GARP.Repeat = new(0)
 	}
 
 	m.names[kname] = v.Name
