@@ -445,7 +445,7 @@ func neighborsOf(b *config.BGP) map[netip.Addr]Neighbor {
 			continue
 		}
 		out[a] = Neighbor{Address: a, ASN: uint32(n.ASN), Password: n.Password,
-			HoldTime: n.HoldTime.D(), Keepalive: n.Keepalive.D(), Multihop: n.Multihop,
+			HoldTime: n.Hold(), Keepalive: n.Keepalive.D(), Multihop: n.Multihop,
 			BFD: BFD{Enabled: n.BFD, MinTx: n.BFDInterval.D(), MinRx: n.BFDInterval.D(), Multiplier: n.BFDMultiplier}}
 	}
 	return out

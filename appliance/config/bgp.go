@@ -64,12 +64,12 @@ func (v *validator) bgp(c *Config, services map[string]bool) {
 		if len(n.Password) > 80 {
 			v.errf(path+".password", "is %d bytes; TCP MD5 keys are at most 80", len(n.Password))
 		}
-		hold, ka := n.HoldTime.D(), n.Keepalive.D()
+		hold, ka := n.Hold(), n.Keepalive.D()
 		switch {
 		case hold%time.Second != 0:
-			v.errf(path+".hold_time", "%s is not whole seconds", n.HoldTime)
+			v.errf(path+".hold_time", "%s is not whole seconds", hold)
 		case hold != 0 && (hold < 3*time.Second || hold > 65535*time.Second):
-			v.errf(path+".hold_time", "%s is neither 0s nor in 3s..65535s", n.HoldTime)
+			v.errf(path+".hold_time", "%s is neither 0s nor in 3s..65535s", hold)
 		}
 		switch {
 		case ka%time.Second != 0 || ka < 0:

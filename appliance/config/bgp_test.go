@@ -151,8 +151,8 @@ func TestBGPDefaults(t *testing.T) {
 `)
 	n := cfg.BGP.Neighbors
 	for i, want := range []struct{ hold, ka time.Duration }{{9 * time.Second, 3 * time.Second}, {10 * time.Second, 3 * time.Second}, {0, 0}} {
-		if n[i].HoldTime.D() != want.hold || n[i].Keepalive.D() != want.ka || n[i].Multihop != 1 {
-			t.Errorf("neighbors[%d] = hold %s keepalive %s multihop %d, want %s %s 1", i, n[i].HoldTime, n[i].Keepalive, n[i].Multihop, want.hold, want.ka)
+		if n[i].Hold() != want.hold || n[i].Keepalive.D() != want.ka || n[i].Multihop != 1 {
+			t.Errorf("neighbors[%d] = hold %s keepalive %s multihop %d, want %s %s 1", i, n[i].Hold(), n[i].Keepalive, n[i].Multihop, want.hold, want.ka)
 		}
 	}
 	a := cfg.BGP.Announce[0]

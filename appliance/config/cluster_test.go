@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestNodeKeys(t *testing.T) {
@@ -259,24 +260,29 @@ func TestClusterYAML(t *testing.T) {
 	}
 }
 
-// TestExplicitZerosSurviveMerge: a count whose 0 differs from its default
-// (garp.repeat, observe.logs[].keep) reaches the peer as 0 through the
+// TestExplicitZerosSurviveMerge: a value whose 0 differs from its default
+// (garp.repeat, observe.logs[].keep, bgp hold_time) reaches the peer as 0 through the
 // merge and Marshal, and the two nodes' cluster digests agree; left out,
 // the default holds on both.
 func TestExplicitZerosSurviveMerge(t *testing.T) {
+	const bgp = "bgp: {asn: 65001, neighbors: [{address: 10.0.0.254, asn: 65000%s}], announce: [{vip: 10.0.0.200/32, when: always}]}\n"
 	zeros := strings.Replace(lb1Config, "unicast_peers: [10.0.0.2]}", "unicast_peers: [10.0.0.2], garp: {repeat: 0}}", 1) +
-		"observe: {logs: [{to: file, path: /var/log/halb/a.log, keep: 0}]}\n"
+		"observe: {logs: [{to: file, path: /var/log/halb/a.log, keep: 0}]}\n" + fmt.Sprintf(bgp, ", hold_time: 0s")
 	for _, c := range []struct {
 		remote       string
 		repeat, keep int
-	}{{zeros, 0, 0}, {lb1Config + "observe: {logs: [{to: file, path: /var/log/halb/a.log}]}\n", DefaultGARPRepeat, DefaultLogKeep}} {
+		hold         time.Duration
+	}{
+		{zeros, 0, 0, 0},
+		{lb1Config + "observe: {logs: [{to: file, path: /var/log/halb/a.log}]}\n" + fmt.Sprintf(bgp, ""), DefaultGARPRepeat, DefaultLogKeep, DefaultBGPHoldTime},
+	} {
 		raw, err := Marshal(Merge(mustDecode(t, lb2Config), mustDecode(t, c.remote), "10.0.0.1"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		m := parseRaw(t, raw)
-		if r, k := m.VRRP[0].GARP.Repeats(), m.Observe.Logs[0].Kept(); r != c.repeat || k != c.keep {
-			t.Errorf("merged: garp.repeat %d, keep %d; want %d, %d\n%s", r, k, c.repeat, c.keep, raw)
+		if r, k, h := m.VRRP[0].GARP.Repeats(), m.Observe.Logs[0].Kept(), m.BGP.Neighbors[0].Hold(); r != c.repeat || k != c.keep || h != c.hold {
+			t.Errorf("merged: garp.repeat %d, keep %d, hold_time %s; want %d, %d, %s\n%s", r, k, h, c.repeat, c.keep, c.hold, raw)
 		}
 		if ClusterDigest(m) != ClusterDigest(parseRaw(t, []byte(c.remote))) {
 			t.Errorf("the merged config's cluster digest differs from the peer's:\n%s", raw)

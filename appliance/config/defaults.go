@@ -146,8 +146,10 @@ func applyDefaults(c *Config, present func(path string) bool) {
 	for i := range c.BGP.Neighbors {
 		n := &c.BGP.Neighbors[i]
 		p := fmt.Sprintf("bgp.neighbors[%d]", i)
-		setDur(&n.HoldTime, p+".hold_time", DefaultBGPHoldTime)
-		setDur(&n.Keepalive, p+".keepalive", (n.HoldTime.D() / 3).Truncate(time.Second))
+		if !present(p+".hold_time") || n.HoldTime == nil {
+			n.HoldTime = new(Duration(DefaultBGPHoldTime))
+		}
+		setDur(&n.Keepalive, p+".keepalive", (n.Hold() / 3).Truncate(time.Second))
 		setInt(&n.Multihop, p+".multihop", DefaultBGPMultihop)
 		if n.BFD {
 			setDur(&n.BFDInterval, p+".bfd_interval", DefaultBFDInterval)

@@ -99,7 +99,9 @@ type BGPNeighbor struct {
 	Password string `yaml:"password,omitempty" json:"password,omitempty"`
 	// HoldTime is the hold time offered, whole seconds: 0 (no keepalives)
 	// or 3s..65535s. Default: 9s.
-	HoldTime Duration `yaml:"hold_time,omitempty" json:"hold_time"`
+	// (nil: not set, so that an explicit 0s is kept when a config is
+	// written back; Hold reads it).
+	HoldTime *Duration `yaml:"hold_time,omitempty" json:"hold_time"`
 	// Keepalive is the keepalive interval, whole seconds, less than the
 	// hold time (0 with a hold time of 0). Default: a third of hold_time.
 	Keepalive Duration `yaml:"keepalive,omitempty" json:"keepalive"`
@@ -913,4 +915,12 @@ func (l LogTarget) Kept() int {
 		return DefaultLogKeep
 	}
 	return *l.Keep
+}
+
+// Hold is n.HoldTime, or its default when not set.
+func (n BGPNeighbor) Hold() time.Duration {
+	if n.HoldTime == nil {
+		return DefaultBGPHoldTime
+	}
+	return n.HoldTime.D()
 }
