@@ -255,11 +255,14 @@ func (d *Daemon) publish(typ, msg string, data any) {
 // which services still have a healthy server.
 func (d *Daemon) serverChanged(ch health.Change) {
 	d.proxy.SetServerUp(ch.Backend, ch.Server, ch.Up)
-	word := "down"
-	if ch.Up {
-		word = "up"
+	switch {
+	case ch.Unchecked:
+		d.publish("health.server_unchecked", fmt.Sprintf("%s/%s no longer checked: %s", ch.Backend, ch.Server, ch.Reason), ch)
+	case ch.Up:
+		d.publish("health.server_up", fmt.Sprintf("%s/%s up: %s", ch.Backend, ch.Server, ch.Reason), ch)
+	default:
+		d.publish("health.server_down", fmt.Sprintf("%s/%s down: %s", ch.Backend, ch.Server, ch.Reason), ch)
 	}
-	d.publish("health.server_"+word, fmt.Sprintf("%s/%s %s: %s", ch.Backend, ch.Server, word, ch.Reason), ch)
 	d.mu.Lock()
 	cfg := d.cfg
 	d.mu.Unlock()

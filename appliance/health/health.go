@@ -27,6 +27,10 @@ type Change struct {
 	Address string `json:"address"`
 	Up      bool   `json:"up"`
 	Reason  string `json:"reason"`
+	// Unchecked: the server, down until now, is no longer checked (removed
+	// from the config, or disabled); Up is true so that nothing holds it
+	// down, but no check passed.
+	Unchecked bool `json:"unchecked,omitempty"`
 }
 
 // jitter spreads checks: each interval is drawn within ±10% so that many
@@ -201,9 +205,11 @@ func (c *Component) reconcile() {
 				// (or out of maintenance) starts afresh.
 				why := "removed from the config"
 				if _, off := c.disabled[key]; off {
-					why = "disabled: not checked"
+					why = "disabled"
 				}
-				c.reports.push(m.change(true, why))
+				ch := m.change(true, why)
+				ch.Unchecked = true
+				c.reports.push(ch)
 			}
 		}
 	}
@@ -388,12 +394,17 @@ func (r *reports) deliver(send func(Change)) {
 // flush delivers the queued changes: logs each and calls onChange.
 func (c *Component) flush() {
 	c.reports.deliver(func(ch Change) {
-		word := "down"
-		if ch.Up {
-			word = "up"
+		if ch.Unchecked {
+			c.log.Info(fmt.Sprintf("server %s/%s no longer checked: %s", ch.Backend, ch.Server, ch.Reason),
+				"backend", ch.Backend, "server", ch.Server)
+		} else {
+			word := "down"
+			if ch.Up {
+				word = "up"
+			}
+			c.log.Warn(fmt.Sprintf("server %s/%s %s: %s", ch.Backend, ch.Server, word, ch.Reason),
+				"backend", ch.Backend, "server", ch.Server, "up", ch.Up)
 		}
-		c.log.Warn(fmt.Sprintf("server %s/%s %s: %s", ch.Backend, ch.Server, word, ch.Reason),
-			"backend", ch.Backend, "server", ch.Server, "up", ch.Up)
 		if c.onChange != nil {
 			c.onChange(ch)
 		}

@@ -195,7 +195,7 @@ backends:
 		t.Fatalf("change %+v, want down again after the first check", ch)
 	}
 	c.Apply(mustParse(t, "node: {name: lb1}\nbackends:\n  - name: db\n"))
-	if ch := rec.wait(t, 3*time.Second); !ch.Up || ch.Reason != "removed from the config" {
+	if ch := rec.wait(t, 3*time.Second); !ch.Up || !ch.Unchecked || ch.Reason != "removed from the config" {
 		t.Fatalf("change %+v", ch)
 	}
 }
@@ -273,7 +273,7 @@ backends:
 		t.Fatalf("change %+v, want off down (refused)", ch)
 	}
 	c.Apply(conf(true))
-	if ch := rec.wait(t, 3*time.Second); !ch.Up || ch.Server != "off" || ch.Reason != "disabled: not checked" {
+	if ch := rec.wait(t, 3*time.Second); !ch.Up || !ch.Unchecked || ch.Server != "off" || ch.Reason != "disabled" {
 		t.Fatalf("change %+v, want off forgotten as disabled", ch)
 	}
 	testutil.WaitFor(t, "on checked a few times", func() bool {
