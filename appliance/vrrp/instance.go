@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"time"
 
@@ -712,6 +713,12 @@ func (in *instance) exec(conn packetConn, local netip.Addr, a Actions, prio int)
 				in.log.Error("add VIP", "vip", v, "err", err)
 			}
 		}
+		// The instances of a node take over together (their masters'
+		// adverts came together: nextAdvert): let the others add their
+		// VIPs before this one advertises, announces and logs, so that
+		// the last VIP is not added after every other instance's whole
+		// takeover. The VIPs serve from the moment they are added.
+		runtime.Gosched()
 	}
 	if a.Send {
 		in.send(conn, local, a.Priority)
