@@ -102,6 +102,13 @@ type parsedConn interface {
 	setDefer(f func(muxPacket) bool)
 }
 
+// backupWake is the grid on which a BACKUP's loop wakes, before its
+// Master_Down_Timer expires, to take the adverts kept for it
+// (deferAdvert): the instances whose masters advertised together wake
+// together, once, rather than each at its own expiry. When no advert
+// came meanwhile the loop sleeps again, until the expiry itself.
+const backupWake = 10 * time.Millisecond
+
 // mailboxSize is how many adverts an instance keeps for its loop's next
 // wakeup (deferAdvert); more come on the channel.
 const mailboxSize = 64
@@ -470,10 +477,17 @@ func (in *instance) runOnce(ctx context.Context) error {
 	for {
 		in.mu.Lock()
 		next := in.m.NextDeadline()
+		backup := in.m.state == StateBackup
 		in.mu.Unlock()
 		wait := time.Hour
 		if !next.IsZero() {
-			wait = max(time.Until(next), 0)
+			now := time.Now()
+			wait = max(next.Sub(now), 0)
+			if early := next.Truncate(backupWake); backup && early.After(now) {
+				// Early, on the grid: the adverts kept meanwhile
+				// (deferAdvert) most likely moved the deadline.
+				wait = early.Sub(now)
+			}
 		}
 		timer.Reset(wait)
 		select {
