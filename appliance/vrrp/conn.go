@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"slices"
 	"syscall"
-	"time"
 
 	"golang.org/x/net/bpf"
 	"golang.org/x/net/ipv4"
@@ -217,14 +216,6 @@ type batchReader struct {
 // readBatch is how many packets one read takes at most.
 const readBatch = 32
 
-// readGather is how long a read that emptied the socket waits before the
-// next one: a node's instances advertise together (nextAdvert), and their
-// peer's reader would otherwise wake for every advert or two of the burst
-// as they trickle in (a thousand wakeups a second for 100 instances at 50
-// ms), not for a few batches. It delays the adverts by at most as much,
-// far below any Master_Down_Interval (10 ms adverts at least).
-const readGather = time.Millisecond
-
 func newBatchReader(p4 *ipv4.PacketConn, p6 *ipv6.PacketConn) *batchReader {
 	r := &batchReader{v6: p6 != nil, p4: p4, p6: p6, ms: make([]ipv4.Message, readBatch)}
 	oob := ipv4.NewControlMessage(ipv4.FlagTTL | ipv4.FlagDst | ipv4.FlagInterface)
@@ -247,9 +238,6 @@ func (r *batchReader) buffered() bool { return r.next < r.count }
 // destination and TTL / hop limit, and the interface it came in on.
 func (r *batchReader) read(b []byte) (n int, src, dst netip.Addr, ttl, ifindex int, err error) {
 	if r.next == r.count {
-		if r.count > 0 && r.count < len(r.ms) {
-			time.Sleep(readGather)
-		}
 		r.next = 0
 		if r.v6 {
 			r.count, err = r.p6.ReadBatch(r.ms, 0)

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
-	"slices"
 	"sync"
 	"time"
 
@@ -92,90 +91,10 @@ type openFunc func(ifname string, v6 bool, src netip.Addr, vrid int) (packetConn
 // shared link sockets, mux.go): the instance's loop takes them from it,
 // with no reader goroutine of its own in between (one wakeup per advert,
 // not two). dead is closed when the socket failed; failure says why.
-// With setDefer, the socket's reader first offers each packet to defer,
-// which keeps it for the loop's next wakeup (true) or lets it come on the
-// channel at once.
 type parsedConn interface {
 	packetConn
 	packets() (in <-chan muxPacket, dead <-chan struct{})
 	failure() error
-	setDefer(f func(muxPacket) bool)
-}
-
-// backupWake is the grid on which a BACKUP's loop wakes, before its
-// Master_Down_Timer expires, to take the adverts kept for it
-// (deferAdvert): the instances whose masters advertised together wake
-// together, once, rather than each at its own expiry. When no advert
-// came meanwhile the loop sleeps again, until the expiry itself.
-const backupWake = 10 * time.Millisecond
-
-// mailboxSize is how many adverts an instance keeps for its loop's next
-// wakeup (deferAdvert); more come on the channel.
-const mailboxSize = 64
-
-// deferAdvert keeps p for the loop's next wakeup when handling it now
-// would change nothing but the Master_Down_Timer, to a later time: a
-// BACKUP hearing its master again, as before (same priority class, same
-// interval). The loop wakes anyway before the timer expires (its timer
-// is armed for the earlier expiry), takes the kept adverts first, in the
-// order they came, and so sees what it would have seen advert by advert,
-// waking once per Master_Down_Interval instead of once per advert. The
-// machine is only ever stepped by the loop; this only looks at it.
-func (in *instance) deferAdvert(p muxPacket) bool {
-	if p.perr != nil || p.ttl != 255 || p.pkt.Priority == 0 || p.pkt.Version != in.cfg.Version ||
-		(len(in.peers) > 0 && !containsAddr(in.peers, p.src)) {
-		return false
-	}
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	m := in.m
-	ok := m != nil && m.state == StateBackup && !m.holding && !m.handover && !m.want &&
-		p.src == m.masterAddr && p.src != m.local && p.pkt.MaxAdvertInterval == m.masterAdverInterval &&
-		!in.status.ViaPeerLink && len(in.mailbox) < mailboxSize
-	if ok && in.cfg.Version == 2 {
-		ok = p.pkt.MaxAdvertInterval == in.cfg.AdvertInterval.D()
-	}
-	if ok {
-		in.mailbox = append(in.mailbox, p)
-	}
-	return ok
-}
-
-// takeMailbox returns the adverts deferAdvert kept, oldest first.
-func (in *instance) takeMailbox() []muxPacket {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	ps := in.mailbox
-	in.mailbox = nil
-	return ps
-}
-
-// handleParsed is handle for a packet of a parsedConn.
-func (in *instance) handleParsed(conn packetConn, local netip.Addr, p muxPacket) {
-	if p.perr != nil {
-		in.drop(DropReason(p.perr), p.src, p.perr)
-		return
-	}
-	in.handle(conn, local, received{pkt: p.pkt, src: p.src, dst: p.dst, ttl: p.ttl, at: p.at})
-}
-
-// handleKept handles the kept adverts that came before t (all of them
-// for a zero t).
-func (in *instance) handleKept(conn packetConn, local netip.Addr, t time.Time) {
-	in.mu.Lock()
-	n := len(in.mailbox)
-	if !t.IsZero() {
-		n = 0
-		for n < len(in.mailbox) && in.mailbox[n].at.Before(t) {
-			n++
-		}
-	}
-	ps := slices.Clone(in.mailbox[:n])
-	in.mailbox = slices.Delete(in.mailbox, 0, n)
-	in.mu.Unlock()
-	for _, p := range ps {
-		in.handleParsed(conn, local, p)
-	}
 }
 
 // openRaw opens a socket of the instance's own (an instance outside a
@@ -212,8 +131,7 @@ type instance struct {
 	ownLink  string // why the own interface fails ("" when up)
 	lastView memberView
 	reported bool
-	master   netip.Addr  // status.Master, parsed
-	mailbox  []muxPacket // adverts kept for the loop (deferAdvert)
+	master   netip.Addr // status.Master, parsed
 	// primary is the interface's primary address as last polled
 	// (pollPrimary), or as the loop started with.
 	primary netip.Addr
@@ -223,7 +141,7 @@ type instance struct {
 	// lastReal is when the loop last took an advert from the link, or
 	// started listening on it: a peer-link advert counts only after three
 	// advert intervals without one (PeerAdvert), and one that just started
-	// has heard none because none was due yet. Guarded by mu.
+	// has heard none because none was due yet.
 	lastReal time.Time
 	kick     chan struct{}
 
@@ -457,8 +375,6 @@ func (in *instance) runOnce(ctx context.Context) error {
 	pc, direct := conn.(parsedConn)
 	if direct {
 		parsed, dead = pc.packets()
-		in.takeMailbox() // from an earlier run
-		pc.setDefer(in.deferAdvert)
 	} else {
 		go in.readLoop(conn, recv)
 	}
@@ -467,9 +383,7 @@ func (in *instance) runOnce(ctx context.Context) error {
 	in.pollLinks()
 	in.applyInputs(conn, local)
 	now := time.Now()
-	in.mu.Lock()
 	in.lastReal = now
-	in.mu.Unlock()
 	in.step(conn, local, func(m *machine) Actions { return m.Start(now) })
 
 	timer := time.NewTimer(time.Hour)
@@ -477,17 +391,10 @@ func (in *instance) runOnce(ctx context.Context) error {
 	for {
 		in.mu.Lock()
 		next := in.m.NextDeadline()
-		backup := in.m.state == StateBackup
 		in.mu.Unlock()
 		wait := time.Hour
 		if !next.IsZero() {
-			now := time.Now()
-			wait = max(next.Sub(now), 0)
-			if early := next.Truncate(backupWake); backup && early.After(now) {
-				// Early, on the grid: the adverts kept meanwhile
-				// (deferAdvert) most likely moved the deadline.
-				wait = early.Sub(now)
-			}
+			wait = max(time.Until(next), 0)
 		}
 		timer.Reset(wait)
 		select {
@@ -503,16 +410,17 @@ func (in *instance) runOnce(ctx context.Context) error {
 			}
 			in.handle(conn, local, r)
 		case p := <-parsed:
-			in.handleKept(conn, local, p.at) // what came before it
-			in.handleParsed(conn, local, p)
+			if p.perr != nil {
+				in.drop(DropReason(p.perr), p.src, p.perr)
+				continue
+			}
+			in.handle(conn, local, received{pkt: p.pkt, src: p.src, dst: p.dst, ttl: p.ttl, at: p.at})
 		case <-dead:
 			in.step(conn, local, func(m *machine) Actions { return m.Shutdown(time.Now()) })
 			return fmt.Errorf("vrrp %q: receive: %w", in.cfg.Name, pc.failure())
 		case <-timer.C:
-			in.handleKept(conn, local, time.Time{})
 			in.step(conn, local, func(m *machine) Actions { return m.Tick(time.Now()) })
 		case r := <-in.scripts:
-			in.handleKept(conn, local, time.Time{})
 			in.mu.Lock()
 			changed := in.track.set(TrackScript, r.name, r.ok, r.detail)
 			in.mu.Unlock()
@@ -528,7 +436,6 @@ func (in *instance) runOnce(ctx context.Context) error {
 			// instance (a DHCP lease replaced, static ↔ DHCP): adverts
 			// from the old one would fail (or name an address the link
 			// no longer has). Follow it without leaving the state.
-			in.handleKept(conn, local, time.Time{})
 			in.mu.Lock()
 			if now := in.primary; now.IsValid() && now != local {
 				in.log.Info("primary address changed: adverts now from it", "from", local, "to", now)
@@ -707,8 +614,8 @@ func (in *instance) handle(conn packetConn, local netip.Addr, r received) {
 	}
 	in.mu.Lock()
 	in.status.Counters.AdvertsReceived++
-	in.lastReal = r.at
 	in.mu.Unlock()
+	in.lastReal = r.at
 	if in.setViaPeer(false) {
 		in.log.Info("VRRP adverts heard on the link again", "from", r.src)
 	}

@@ -68,9 +68,6 @@ type subConn struct {
 	in   chan muxPacket
 	done chan struct{}
 	once sync.Once
-	// deferTo is offered each packet first (parsedConn.setDefer);
-	// guarded by s.mu.
-	deferTo func(muxPacket) bool
 }
 
 // muxPacket is a packet as the link's reader received it, parsed once
@@ -209,9 +206,6 @@ func (l *sharedLink) read() {
 		p := muxPacket{b: slices.Clone(buf[:n]), src: src, dst: dst, ttl: ttl, at: time.Now()}
 		p.pkt, p.perr = Parse(p.b, src, dst)
 		for _, c := range subs {
-			if c.deferTo != nil && c.deferTo(p) {
-				continue
-			}
 			select {
 			case c.in <- p:
 			default:
@@ -226,13 +220,6 @@ func (l *sharedLink) read() {
 
 // packets implements parsedConn.
 func (c *subConn) packets() (<-chan muxPacket, <-chan struct{}) { return c.in, c.l.dead }
-
-// setDefer implements parsedConn.
-func (c *subConn) setDefer(f func(muxPacket) bool) {
-	c.l.s.mu.Lock()
-	c.deferTo = f
-	c.l.s.mu.Unlock()
-}
 
 // failure implements parsedConn.
 func (c *subConn) failure() error {

@@ -3,7 +3,6 @@ package vrrp
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/netip"
 	"slices"
@@ -332,92 +331,4 @@ func TestComponentSharesLinkSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	x.eventually("socket closed", func() (bool, string) { return eth0.isClosed(), "open" })
-}
-
-// TestBackupKeepsMastersAdverts: a BACKUP on a shared socket hearing its
-// master advertise as before lets the socket keep the adverts for its
-// loop's next wakeup: it stays BACKUP while they come (each counted, and
-// each pushing its Master_Down_Timer back as if handled at once), and
-// takes over once they stop.
-func TestBackupKeepsMastersAdverts(t *testing.T) {
-	x := newFixture(t)
-	lx := newLinkFixture(t)
-	x.c.open = lx.s.conn
-	on := true
-	x.start(&config.Config{VRRP: []config.VRRPInstance{{Name: "v1", Interface: "eth0", VRID: 1, Version: 3, Priority: 100,
-		AdvertInterval: config.Duration(10 * time.Millisecond), Preempt: &on, VIPs: []string{"10.0.1.100/24"}}}})
-	x.waitState("v1", StateMaster)
-	eth0 := lx.links()[0]
-	src := netip.MustParseAddr("10.0.0.3")
-	// Sent every 10 ms, announcing 100: a Master_Down_Interval of ~360
-	// ms, far above a loaded machine's jitter.
-	p := Packet{Version: 3, VRID: 1, Priority: 200, MaxAdvertInterval: 100 * time.Millisecond, Addrs: []netip.Addr{vip(1)}}
-	b, err := p.Marshal(src, MulticastIPv4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const n = 60
-	for i := range n {
-		eth0.in <- muxPacket{b: b, src: src, dst: MulticastIPv4, ttl: 255}
-		if i == 0 {
-			x.waitState("v1", StateBackup)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	st := x.status("v1")
-	if st.State != StateBackup || st.Counters.Transitions != 3 {
-		t.Fatalf("while its master advertised: %s after %d transitions, want BACKUP after 3 (INIT→BACKUP→MASTER→BACKUP)", st.State, st.Counters.Transitions)
-	}
-	x.waitState("v1", StateMaster)
-	if st := x.status("v1"); st.Counters.AdvertsReceived != n || st.Counters.Transitions != 4 {
-		t.Errorf("after the master stopped: %d adverts received, %d transitions; want %d and 4", st.Counters.AdvertsReceived, st.Counters.Transitions, n)
-	}
-}
-
-// TestDeferAdvert: what a shared socket may keep for a BACKUP's loop:
-// its master's valid adverts with the interval and priority class as
-// before; not a priority-0 advert, another router's, one with a new
-// interval, a bad one, or anything while MASTER.
-func TestDeferAdvert(t *testing.T) {
-	on := true
-	in, err := newInstance(config.VRRPInstance{Name: "v1", Interface: "eth0", VRID: 1, Version: 3, Priority: 100,
-		AdvertInterval: config.Duration(time.Second), Preempt: &on, VIPs: []string{"10.0.1.100/24"}}, nil, slog.New(slog.DiscardHandler), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	master, other := netip.MustParseAddr("10.0.0.3"), netip.MustParseAddr("10.0.0.4")
-	in.m = newMachine(in.params(), netip.MustParseAddr("10.0.0.2"))
-	in.m.Start(t0)
-	in.m.Advert(t0, master, 200, time.Second)
-	pkt := func(src netip.Addr, prio uint8, iv time.Duration) muxPacket {
-		return muxPacket{src: src, dst: MulticastIPv4, ttl: 255, at: t0,
-			pkt: &Packet{Version: 3, VRID: 1, Priority: prio, MaxAdvertInterval: iv}}
-	}
-	bad := pkt(master, 200, time.Second)
-	bad.perr = ErrChecksum
-	ttl := pkt(master, 200, time.Second)
-	ttl.ttl = 64
-	for _, c := range []struct {
-		name string
-		p    muxPacket
-		want bool
-	}{
-		{"the master again", pkt(master, 200, time.Second), true},
-		{"the master at priority 0", pkt(master, 0, time.Second), false},
-		{"another router", pkt(other, 200, time.Second), false},
-		{"a new interval", pkt(master, 200, 2*time.Second), false},
-		{"a bad checksum", bad, false},
-		{"TTL 64", ttl, false},
-	} {
-		if got := in.deferAdvert(c.p); got != c.want {
-			t.Errorf("%s: kept %v, want %v", c.name, got, c.want)
-		}
-	}
-	if kept := in.takeMailbox(); len(kept) != 1 {
-		t.Errorf("%d adverts kept, want 1", len(kept))
-	}
-	in.m.state = StateMaster
-	if in.deferAdvert(pkt(master, 200, time.Second)) {
-		t.Error("kept an advert for a MASTER")
-	}
 }
