@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"syscall"
 
 	"golang.org/x/net/bpf"
@@ -153,6 +154,13 @@ func vridFilter(v6 bool, vrids []int) ([]bpf.RawInstruction, error) {
 		prog = []bpf.Instruction{bpf.LoadAbsolute{Off: 1, Size: 1}}
 	} else {
 		prog = []bpf.Instruction{bpf.LoadMemShift{Off: 0}, bpf.LoadIndirect{Off: 1, Size: 1}}
+	}
+	if slices.Equal(vrids, allVRIDs) {
+		// Any VRID (a socket that feeds heard): one test, not 255.
+		return bpf.Assemble(append(prog,
+			bpf.JumpIf{Cond: bpf.JumpEqual, Val: 0, SkipFalse: 1},
+			bpf.RetConstant{Val: 0},
+			bpf.RetConstant{Val: 1 << 16}))
 	}
 	// Each match jumps over the remaining tests and the drop.
 	for i, v := range vrids {

@@ -97,15 +97,7 @@ func TestHeardListens(t *testing.T) {
 	for _, fam := range connFamilies {
 		t.Run(fmt.Sprintf("v6=%v", fam.v6), func(t *testing.T) {
 			h := newHeard(time.Now)
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- x.b.Do(func() error { return h.listenFamily(ctx, fam.v6) }) }()
-			defer func() {
-				cancel()
-				if err := <-done; err != nil {
-					t.Errorf("listen: %v", err)
-				}
-			}()
+			defer listenIn(t, x.b, h, fam.v6)()
 			send := openSender(t, x.a, fam.v6)
 			heardBoth := func() bool {
 				got := map[int]bool{}
@@ -154,5 +146,82 @@ func sendAdvert(t *testing.T, c *rawConn, src, dst netip.Addr, vrid int) {
 	}
 	if err := c.Send(b, src, dst); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestHeardFedByLinkSockets: on a link where an instance of b runs, the
+// link's shared socket feeds heard (adverts of every VRID, the
+// instance's and others'); a listener told the link is covered skips it
+// (its socket filter), and hears it again once it is not.
+func TestHeardFedByLinkSockets(t *testing.T) {
+	x := newNifLab(t)
+	for _, fam := range connFamilies {
+		t.Run(fmt.Sprintf("v6=%v", fam.v6), func(t *testing.T) {
+			h := newHeard(time.Now)
+			socks := newSockets(openRawLink)
+			socks.heard = h
+			var inst packetConn
+			if err := x.b.Do(func() (err error) {
+				inst, err = socks.conn("eth0", fam.v6, netip.Addr{}, 5)
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			defer inst.Close()
+			// What the listener records, apart from the shared socket.
+			listened := newHeard(time.Now)
+			listened.cover("eth0", fam.v6, true)
+			defer listenIn(t, x.b, listened, fam.v6)()
+			send := openSender(t, x.a, fam.v6)
+			vrids := func(h *heard) map[int]bool {
+				got := map[int]bool{}
+				for _, r := range h.list() {
+					if r.Interface == "eth0" && r.Source == fam.src {
+						got[r.VRID] = true
+					}
+				}
+				return got
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for got := vrids(h); !got[5] || !got[6]; got = vrids(h) {
+				if time.Now().After(deadline) {
+					t.Fatalf("heard %+v, want VRIDs 5 and 6 from %s on eth0", h.list(), fam.src)
+				}
+				for _, vrid := range []int{5, 6} {
+					sendAdvert(t, send, fam.src, fam.dst, vrid)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if v, err := recvOne(inst, pollBound); v != 5 || err != nil {
+				t.Errorf("the instance of VRID 5 received VRID %d (%v), want 5", v, err)
+			}
+			if got := vrids(listened); len(got) > 0 {
+				t.Errorf("the listener heard %v on eth0, which the shared socket reads", got)
+			}
+			inst.Close()
+			listened.cover("eth0", fam.v6, false)
+			deadline = time.Now().Add(5 * time.Second)
+			for !vrids(listened)[6] {
+				if time.Now().After(deadline) {
+					t.Fatalf("the listener heard %+v after the instance left, want VRID 6 on eth0", listened.list())
+				}
+				sendAdvert(t, send, fam.src, fam.dst, 6)
+				time.Sleep(50 * time.Millisecond)
+			}
+		})
+	}
+}
+
+// listenIn runs h's listener of the family in host's namespace; the
+// function returned stops it.
+func listenIn(t *testing.T, host *netlab.Host, h *heard, v6 bool) func() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- host.Do(func() error { return h.listenFamily(ctx, v6) }) }()
+	return func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("listen: %v", err)
+		}
 	}
 }

@@ -4,14 +4,18 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
+	"golang.org/x/net/bpf"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
+	"golang.org/x/sys/unix"
 )
 
 // HeardRouter is a VRRP router of another node, heard on a link.
@@ -30,10 +34,25 @@ type HeardRouter struct {
 // valid advertisement that reaches the node, whatever its VRID, from an
 // address that is not one of the node's own. With it the console suggests
 // a VRID no router on the link uses, and refuses one that is taken.
+//
+// The links where instances of this node run have a socket of their own
+// already (mux.go): those sockets feed what they receive (hear), and the
+// listener's socket skips their interfaces, so that each advert is
+// received once.
 type heard struct {
 	mu  sync.Mutex
 	m   map[heardKey]*HeardRouter
 	now func() time.Time
+	own map[netip.Addr]bool // the node's addresses, as the listener last read them
+
+	// fmu guards, by family (0 IPv4, 1 IPv6): the interfaces the shared
+	// sockets read (with how many sockets read each); and, while the
+	// listener runs, its socket filter's setter and the interfaces'
+	// indexes as it last read them (in its network namespace).
+	fmu     sync.Mutex
+	covered [2]map[string]int
+	setSkip [2]func(skip []int) error
+	index   [2]map[string]int
 }
 
 type heardKey struct {
@@ -44,7 +63,78 @@ type heardKey struct {
 }
 
 func newHeard(now func() time.Time) *heard {
-	return &heard{m: map[heardKey]*HeardRouter{}, now: now}
+	return &heard{m: map[heardKey]*HeardRouter{}, now: now, own: map[netip.Addr]bool{},
+		covered: [2]map[string]int{{}, {}}}
+}
+
+func famIndex(v6 bool) int {
+	if v6 {
+		return 1
+	}
+	return 0
+}
+
+// cover tells that a shared socket of the family reads ifname (on), or
+// no longer does, and updates the listener's filter.
+func (h *heard) cover(ifname string, v6 bool, on bool) {
+	f := famIndex(v6)
+	h.fmu.Lock()
+	defer h.fmu.Unlock()
+	if on {
+		h.covered[f][ifname]++
+	} else if h.covered[f][ifname]--; h.covered[f][ifname] <= 0 {
+		delete(h.covered[f], ifname)
+	}
+	h.applySkip(f)
+}
+
+// applySkip sets the listener's filter of family f to skip the covered
+// interfaces (best effort: one the listener has not seen yet is not
+// skipped, and its adverts are recorded twice, which is harmless). fmu
+// held.
+func (h *heard) applySkip(f int) {
+	if h.setSkip[f] == nil {
+		return
+	}
+	var skip []int
+	for name := range h.covered[f] {
+		if ix, ok := h.index[f][name]; ok {
+			skip = append(skip, ix)
+		}
+	}
+	slices.Sort(skip)
+	h.setSkip[f](skip)
+}
+
+// hear records a valid advert a shared socket received on ifname, as
+// the listener does its own.
+func (h *heard) hear(ifname string, src netip.Addr, ttl int, p *Packet) {
+	if ttl != 255 {
+		return
+	}
+	h.mu.Lock()
+	own := h.own[src]
+	h.mu.Unlock()
+	if !own {
+		h.record(ifname, src, p)
+	}
+}
+
+// skipFilter is the listener's socket filter: it drops the packets that
+// came in on the interfaces with these indexes (at most 255).
+func skipFilter(skip []int) ([]bpf.RawInstruction, error) {
+	if len(skip) > 255 {
+		skip = skip[:255]
+	}
+	prog := []bpf.Instruction{bpf.LoadExtension{Num: bpf.ExtInterfaceIndex}}
+	// Each match jumps over the remaining tests and the accept.
+	for i, ix := range skip {
+		prog = append(prog, bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(ix), SkipTrue: uint8(len(skip) - i)})
+	}
+	prog = append(prog,
+		bpf.RetConstant{Val: 1 << 16},
+		bpf.RetConstant{Val: 0})
+	return bpf.Assemble(prog)
 }
 
 func (h *heard) record(ifname string, src netip.Addr, p *Packet) {
@@ -122,17 +212,55 @@ func (h *heard) listenFamily(ctx context.Context, v6 bool) error {
 	go func() { <-ctx.Done(); c.Close() }()
 	var p4 *ipv4.PacketConn
 	var p6 *ipv6.PacketConn
+	var setBPF func([]bpf.RawInstruction) error
 	if v6 {
 		p6 = ipv6.NewPacketConn(c)
 		if err := p6.SetControlMessage(ipv6.FlagHopLimit|ipv6.FlagDst|ipv6.FlagInterface, true); err != nil {
 			return err
 		}
+		setBPF = p6.SetBPF
 	} else {
 		p4 = ipv4.NewPacketConn(c)
 		if err := p4.SetControlMessage(ipv4.FlagTTL|ipv4.FlagDst|ipv4.FlagInterface, true); err != nil {
 			return err
 		}
+		setBPF = p4.SetBPF
 	}
+	f := famIndex(v6)
+	h.fmu.Lock()
+	h.index[f] = map[string]int{}
+	h.setSkip[f] = func(skip []int) error {
+		prog, err := skipFilter(skip)
+		if err != nil {
+			return err
+		}
+		return setBPF(prog)
+	}
+	h.fmu.Unlock()
+	// Until the first refresh sets the filter: nothing, and nothing of
+	// what came before it was attached.
+	drop, err := bpf.Assemble([]bpf.Instruction{bpf.RetConstant{Val: 0}})
+	if err == nil {
+		err = setBPF(drop)
+	}
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, 1500)
+	if sc, err := c.(syscall.Conn).SyscallConn(); err == nil {
+		sc.Control(func(fd uintptr) {
+			for {
+				if _, _, err := unix.Recvfrom(int(fd), buf, unix.MSG_DONTWAIT); err != nil {
+					return
+				}
+			}
+		})
+	}
+	defer func() {
+		h.fmu.Lock()
+		h.setSkip[f], h.index[f] = nil, nil
+		h.fmu.Unlock()
+	}()
 	joined := map[int]bool{}
 	own := map[netip.Addr]bool{}
 	names := map[int]string{}
@@ -142,6 +270,14 @@ func (h *heard) listenFamily(ctx context.Context, v6 bool) error {
 		if err != nil {
 			return
 		}
+		// Before joining: the covered links' adverts stay out.
+		h.fmu.Lock()
+		clear(h.index[f])
+		for _, ifi := range ifs {
+			h.index[f][ifi.Name] = ifi.Index
+		}
+		h.applySkip(f) // an interface recreated has a new index
+		h.fmu.Unlock()
 		clear(own)
 		for _, ifi := range ifs {
 			names[ifi.Index] = ifi.Name
@@ -163,8 +299,10 @@ func (h *heard) listenFamily(ctx context.Context, v6 bool) error {
 			}
 			joined[ifi.Index] = err == nil
 		}
+		h.mu.Lock()
+		h.own = maps.Clone(own)
+		h.mu.Unlock()
 	}
-	buf := make([]byte, 1500)
 	r := newBatchReader(p4, p6)
 	for {
 		if now := time.Now(); now.After(next) {

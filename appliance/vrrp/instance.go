@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"time"
 
@@ -18,8 +19,9 @@ import (
 // Component.pollLinks).
 const linkPoll = 100 * time.Millisecond
 
-// primaryPoll is how often a running instance looks at its interface's
-// primary address.
+// primaryPoll is how often the instances' interfaces' primary addresses
+// are looked at (by the Component, for all of them at once, so that the
+// instances of a link share one look: Component.pollLinks).
 const primaryPoll = time.Second
 
 // InstanceStatus is the status of one VRRP instance.
@@ -85,6 +87,16 @@ type inputs struct {
 // only.
 type openFunc func(ifname string, v6 bool, src netip.Addr, vrid int) (packetConn, error)
 
+// parsedConn is a packetConn whose packets come parsed on a channel (the
+// shared link sockets, mux.go): the instance's loop takes them from it,
+// with no reader goroutine of its own in between (one wakeup per advert,
+// not two). dead is closed when the socket failed; failure says why.
+type parsedConn interface {
+	packetConn
+	packets() (in <-chan muxPacket, dead <-chan struct{})
+	failure() error
+}
+
 // openRaw opens a socket of the instance's own (an instance outside a
 // Component).
 func openRaw(ifname string, v6 bool, src netip.Addr, vrid int) (packetConn, error) {
@@ -120,6 +132,9 @@ type instance struct {
 	lastView memberView
 	reported bool
 	master   netip.Addr // status.Master, parsed
+	// primary is the interface's primary address as last polled
+	// (pollPrimary), or as the loop started with.
+	primary netip.Addr
 
 	qmu   sync.Mutex
 	queue []func(m *machine, now time.Time) Actions // one-shot commands
@@ -350,11 +365,19 @@ func (in *instance) runOnce(ctx context.Context) error {
 
 	in.mu.Lock()
 	in.m = newMachine(in.params(), local)
+	in.primary = local
 	in.mu.Unlock()
 	in.takeQueue() // stale orders from before this start
 
 	recv := make(chan received, 16)
-	go in.readLoop(conn, recv)
+	var parsed <-chan muxPacket
+	var dead <-chan struct{}
+	pc, direct := conn.(parsedConn)
+	if direct {
+		parsed, dead = pc.packets()
+	} else {
+		go in.readLoop(conn, recv)
+	}
 
 	// Everything known before Start: the links, the inputs.
 	in.pollLinks()
@@ -365,8 +388,6 @@ func (in *instance) runOnce(ctx context.Context) error {
 
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	primary := time.NewTicker(primaryPoll)
-	defer primary.Stop()
 	for {
 		in.mu.Lock()
 		next := in.m.NextDeadline()
@@ -388,21 +409,17 @@ func (in *instance) runOnce(ctx context.Context) error {
 				return fmt.Errorf("vrrp %q: receive: %w", in.cfg.Name, r.err)
 			}
 			in.handle(conn, local, r)
+		case p := <-parsed:
+			if p.perr != nil {
+				in.drop(DropReason(p.perr), p.src, p.perr)
+				continue
+			}
+			in.handle(conn, local, received{pkt: p.pkt, src: p.src, dst: p.dst, ttl: p.ttl, at: p.at})
+		case <-dead:
+			in.step(conn, local, func(m *machine) Actions { return m.Shutdown(time.Now()) })
+			return fmt.Errorf("vrrp %q: receive: %w", in.cfg.Name, pc.failure())
 		case <-timer.C:
 			in.step(conn, local, func(m *machine) Actions { return m.Tick(time.Now()) })
-		case <-primary.C:
-			// The interface's address may change under a running
-			// instance (a DHCP lease replaced, static ↔ DHCP): adverts
-			// from the old one would fail (or name an address the link
-			// no longer has). Follow it without leaving the state.
-			if now, err := in.netif.PrimaryAddr(in.cfg.Interface, in.v6, in.vips); err == nil && now != local {
-				in.log.Info("primary address changed: adverts now from it", "from", local, "to", now)
-				local = now
-				conn.SetSource(now)
-				in.mu.Lock()
-				in.m.setLocal(now)
-				in.mu.Unlock()
-			}
 		case r := <-in.scripts:
 			in.mu.Lock()
 			changed := in.track.set(TrackScript, r.name, r.ok, r.detail)
@@ -412,7 +429,21 @@ func (in *instance) runOnce(ctx context.Context) error {
 				in.applyInputs(conn, local)
 			}
 		case <-in.kick:
-			// Commands, new inputs, or links changed (pollLinks).
+			// Commands, new inputs, links or the primary address
+			// changed (pollLinks, pollPrimary).
+			//
+			// The interface's address may change under a running
+			// instance (a DHCP lease replaced, static ↔ DHCP): adverts
+			// from the old one would fail (or name an address the link
+			// no longer has). Follow it without leaving the state.
+			in.mu.Lock()
+			if now := in.primary; now.IsValid() && now != local {
+				in.log.Info("primary address changed: adverts now from it", "from", local, "to", now)
+				local = now
+				conn.SetSource(now)
+				in.m.setLocal(now)
+			}
+			in.mu.Unlock()
 			for _, cmd := range in.takeQueue() {
 				in.step(conn, local, func(m *machine) Actions { return cmd(m, time.Now()) })
 			}
@@ -463,6 +494,20 @@ func (in *instance) pollLinks() bool {
 	for _, r := range flipped {
 		in.trackChanged(TrackInterface, r.name, r.ok, r.detail)
 	}
+	return changed
+}
+
+// pollPrimary looks at the interface's primary address; it reports
+// whether it changed (the loop follows it when woken).
+func (in *instance) pollPrimary() bool {
+	a, err := in.netif.PrimaryAddr(in.cfg.Interface, in.v6, in.vips)
+	if err != nil {
+		return false
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	changed := in.primary.IsValid() && a != in.primary
+	in.primary = a
 	return changed
 }
 
@@ -668,6 +713,12 @@ func (in *instance) exec(conn packetConn, local netip.Addr, a Actions, prio int)
 				in.log.Error("add VIP", "vip", v, "err", err)
 			}
 		}
+		// The instances of a node take over together (their masters'
+		// adverts came together: nextAdvert): let the others add their
+		// VIPs before this one advertises, announces and logs, so that
+		// the last VIP is not added after every other instance's whole
+		// takeover. The VIPs serve from the moment they are added.
+		runtime.Gosched()
 	}
 	if a.Send {
 		in.send(conn, local, a.Priority)

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"time"
 )
 
 // sockets shares one VRRP socket per interface and address family among
@@ -20,11 +21,17 @@ import (
 // instance's own socket filter did. Parsing, and counting what is
 // malformed, stays with each instance (readLoop).
 //
+// With heard set (a Component's), the sockets take the packets of every
+// VRID and hand each valid advert to heard too: the routers of other
+// nodes on the link are learnt from the one socket that reads the link
+// anyway (heard's own socket skips the link).
+//
 // The socket opens with the first instance of its link and closes with
 // the last; a receive error ends it for every instance on it (each steps
 // down and retries, opening a new one).
 type sockets struct {
-	open func(ifname string, v6 bool) (linkSocket, error)
+	open  func(ifname string, v6 bool) (linkSocket, error)
+	heard *heard
 
 	mu    sync.Mutex
 	links map[linkKey]*sharedLink
@@ -63,10 +70,16 @@ type subConn struct {
 	once sync.Once
 }
 
+// muxPacket is a packet as the link's reader received it, parsed once
+// for every instance of its VRID (pkt, or the parse error perr; b is
+// shared by them and read-only).
 type muxPacket struct {
 	b        []byte
 	src, dst netip.Addr
 	ttl      int
+	pkt      *Packet
+	perr     error
+	at       time.Time
 }
 
 var _ packetConn = (*subConn)(nil)
@@ -96,11 +109,14 @@ func (s *sockets) conn(ifname string, v6 bool, src netip.Addr, vrid int) (packet
 		}
 		l = &sharedLink{s: s, key: key, sock: sock, subs: map[int][]*subConn{}, dead: make(chan struct{})}
 		s.links[key] = l
+		if s.heard != nil {
+			s.heard.cover(ifname, v6, true)
+		}
 		go l.read()
 	}
 	c := &subConn{l: l, vrid: vrid, src: src, in: make(chan muxPacket, subQueue), done: make(chan struct{})}
 	l.subs[vrid] = append(l.subs[vrid], c)
-	if len(l.subs[vrid]) == 1 {
+	if len(l.subs[vrid]) == 1 && (s.heard == nil || len(l.subs) == 1) {
 		if err := l.sock.SetVRIDs(l.vrids()); err != nil {
 			l.leave(c)
 			return nil, fmt.Errorf("socket filter on %s: %w", ifname, err)
@@ -109,8 +125,21 @@ func (s *sockets) conn(ifname string, v6 bool, src netip.Addr, vrid int) (packet
 	return c, nil
 }
 
-// vrids lists the VRIDs of the instances on the link, in order; s.mu held.
+// allVRIDs is every VRID (the filter of a socket that feeds heard).
+var allVRIDs = func() []int {
+	vs := make([]int, 255)
+	for i := range vs {
+		vs[i] = i + 1
+	}
+	return vs
+}()
+
+// vrids lists the VRIDs of the instances on the link, in order (all of
+// them when the socket feeds heard); s.mu held.
 func (l *sharedLink) vrids() []int {
+	if l.s.heard != nil {
+		return allVRIDs
+	}
 	return slices.Sorted(func(yield func(int) bool) {
 		for v := range l.subs {
 			if !yield(v) {
@@ -135,6 +164,9 @@ func (l *sharedLink) leave(c *subConn) {
 		l.sock.Close()
 		return
 	}
+	if l.s.heard != nil {
+		return // the filter passes every VRID
+	}
 	select {
 	case <-l.dead:
 	default:
@@ -157,20 +189,44 @@ func (l *sharedLink) read() {
 			l.err = err
 			l.s.mu.Unlock()
 			close(l.dead)
+			if l.s.heard != nil {
+				l.s.heard.cover(l.key.ifname, l.key.v6, false)
+			}
 			return
 		}
 		if n < 2 {
 			continue // no VRID: the filter drops these
 		}
 		l.s.mu.Lock()
-		for _, c := range l.subs[int(buf[1])] {
+		subs := l.subs[int(buf[1])]
+		if len(subs) == 0 && l.s.heard == nil {
+			l.s.mu.Unlock()
+			continue
+		}
+		p := muxPacket{b: slices.Clone(buf[:n]), src: src, dst: dst, ttl: ttl, at: time.Now()}
+		p.pkt, p.perr = Parse(p.b, src, dst)
+		for _, c := range subs {
 			select {
-			case c.in <- muxPacket{b: slices.Clone(buf[:n]), src: src, dst: dst, ttl: ttl}:
+			case c.in <- p:
 			default:
 			}
 		}
 		l.s.mu.Unlock()
+		if l.s.heard != nil && p.perr == nil {
+			l.s.heard.hear(l.key.ifname, src, ttl, p.pkt)
+		}
 	}
+}
+
+// packets implements parsedConn.
+func (c *subConn) packets() (<-chan muxPacket, <-chan struct{}) { return c.in, c.l.dead }
+
+// failure implements parsedConn.
+func (c *subConn) failure() error {
+	if errors.Is(c.l.err, net.ErrClosed) {
+		return errors.New("VRRP socket closed")
+	}
+	return c.l.err
 }
 
 func (c *subConn) SetSource(src netip.Addr) { c.src = src }
@@ -191,11 +247,7 @@ func (c *subConn) Recv(b []byte) (int, netip.Addr, netip.Addr, int, error) {
 			return 0, netip.Addr{}, netip.Addr{}, 0, net.ErrClosed
 		default:
 		}
-		err := c.l.err
-		if errors.Is(err, net.ErrClosed) {
-			err = errors.New("VRRP socket closed")
-		}
-		return 0, netip.Addr{}, netip.Addr{}, 0, err
+		return 0, netip.Addr{}, netip.Addr{}, 0, c.failure()
 	}
 }
 

@@ -285,12 +285,25 @@ func isLeftover(ifname string, a netlink.Addr, vips []netip.Prefix) bool {
 }
 
 // Announce implements Netif. Its sockets are opened in the calling thread's
-// network namespace and closed before it returns.
+// network namespace and closed before it returns. The interface is the
+// one looked up at most pollShare ago (withLink): the instances of a link
+// taking over together look it up once, and no call dumps the node's
+// links or addresses (net.InterfaceByName and arp.Dial each did, a
+// millisecond apiece with a hundred VIPs).
 func (n *NetlinkNetif) Announce(ifname string, addrs []netip.Addr) error {
 	if err := n.lock(); err != nil {
 		return fmt.Errorf("vrrp: announce on %s: %w", ifname, err)
 	}
+	var ifi *net.Interface
+	err := n.withLink(ifname, func(l netlink.Link) error {
+		a := l.Attrs()
+		ifi = &net.Interface{Index: a.Index, MTU: a.MTU, Name: a.Name, HardwareAddr: a.HardwareAddr}
+		return nil
+	})
 	n.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("vrrp: announce on %s: %w", ifname, err)
+	}
 	var v4, v6 []netip.Addr
 	for _, a := range addrs {
 		a = a.Unmap().WithZone("")
@@ -302,10 +315,6 @@ func (n *NetlinkNetif) Announce(ifname string, addrs []netip.Addr) error {
 	}
 	if len(v4) == 0 && len(v6) == 0 {
 		return nil
-	}
-	ifi, err := net.InterfaceByName(ifname)
-	if err != nil {
-		return fmt.Errorf("vrrp: announce on %s: %w", ifname, err)
 	}
 	var errs []error
 	if len(v4) > 0 {
@@ -327,25 +336,41 @@ func (n *NetlinkNetif) Announce(ifname string, addrs []netip.Addr) error {
 // Linux takes as a gratuitous reply): another node whose daemon died and
 // left its macvlan holding the VIP answers a request, from its copy of the
 // virtual MAC, and so pulls the switch's entry for that MAC back to itself.
+//
+// The socket is a packet socket of protocol 0, which receives nothing,
+// with the frames' Ethernet header built here (arp.Dial's socket took
+// every ARP packet of the link while open, and Dial dumped the node's
+// addresses to find the interface's).
 func sendGratuitousARP(ifi *net.Interface, addrs []netip.Addr) error {
-	c, err := arp.Dial(ifi)
-	if err != nil {
+	fail := func(err error) error {
 		return fmt.Errorf("vrrp: gratuitous ARP on %s: open socket: %w", ifi.Name, err)
 	}
-	defer c.Close()
-	if err := c.SetWriteDeadline(time.Now().Add(announceTimeout)); err != nil {
-		return fmt.Errorf("vrrp: gratuitous ARP on %s: %w", ifi.Name, err)
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fail(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &unix.Timeval{Sec: int64(announceTimeout / time.Second)}); err != nil {
+		return fail(err)
 	}
 	op, target := arp.OperationRequest, make(net.HardwareAddr, len(ifi.HardwareAddr))
 	if isVirtualMAC(ifi.HardwareAddr) {
 		op, target = arp.OperationReply, ifi.HardwareAddr
 	}
 	broadcast := net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	dst := &unix.SockaddrLinklayer{Ifindex: ifi.Index, Protocol: htons(unix.ETH_P_ARP), Halen: 6}
+	copy(dst.Addr[:], broadcast)
+	// Ethernet header: destination, source, EtherType ARP.
+	hdr := append(append(slices.Clone(broadcast), ifi.HardwareAddr...), byte(unix.ETH_P_ARP>>8), byte(unix.ETH_P_ARP&0xff))
 	var errs []error
 	for _, a := range addrs {
 		p, err := arp.NewPacket(op, ifi.HardwareAddr, a, target, a)
+		var b []byte
 		if err == nil {
-			err = c.WriteTo(p, broadcast)
+			b, err = p.MarshalBinary()
+		}
+		if err == nil {
+			err = unix.Sendto(fd, append(slices.Clone(hdr), b...), 0, dst)
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("vrrp: gratuitous ARP for %s on %s: %w", a, ifi.Name, err))
@@ -568,6 +593,9 @@ func VirtualMAC(vrid int, v6 bool) net.HardwareAddr {
 	}
 	return net.HardwareAddr{0x00, 0x00, 0x5e, 0x00, fam, byte(vrid)}
 }
+
+// htons is v in network byte order, as a sockaddr_ll's protocol wants it.
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
 // isVirtualMAC reports whether mac is an RFC 5798 virtual router MAC.
 func isVirtualMAC(mac net.HardwareAddr) bool {

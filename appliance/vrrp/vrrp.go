@@ -68,9 +68,12 @@ func New(netif Netif, log *slog.Logger, publish func(typ, msg string, data any))
 	if publish == nil {
 		publish = func(string, string, any) {}
 	}
-	return &Component{log: log, netif: netif, publish: publish, open: newSockets(openRawLink).conn, runProg: execProgram,
+	h := newHeard(time.Now)
+	socks := newSockets(openRawLink)
+	socks.heard = h // the links' sockets feed heard
+	return &Component{log: log, netif: netif, publish: publish, open: socks.conn, runProg: execProgram,
 		running: map[string]*running{}, services: map[string]bool{}, sync: newSyncer(log),
-		heard: newHeard(time.Now), listenHeard: true}
+		heard: h, listenHeard: true}
 }
 
 // Heard lists the VRRP routers of other nodes heard recently on each link.
@@ -179,13 +182,14 @@ func (c *Component) reconcile(ctx context.Context) {
 }
 
 // pollLinks looks at every instance's own and tracked interfaces every
-// linkPoll until ctx ends, and wakes the instances whose links changed to
-// apply it. One loop for all: a ticker in each instance's loop was as
+// linkPoll, and their primary addresses every primaryPoll, until ctx
+// ends, and wakes the instances whose links or address changed to apply
+// it. One loop for all: a ticker in each instance's loop was as
 // many wakeups as the instances' adverts at 50 ms.
 func (c *Component) pollLinks(ctx context.Context) {
 	t := time.NewTicker(linkPoll)
 	defer t.Stop()
-	for {
+	for tick := 1; ; tick++ {
 		select {
 		case <-ctx.Done():
 			return
@@ -194,8 +198,16 @@ func (c *Component) pollLinks(ctx context.Context) {
 		c.mu.Lock()
 		ins := append([]*instance(nil), c.instances...)
 		c.mu.Unlock()
+		// The primary addresses too, less often; back to back, so that
+		// the instances of a link share one look (PrimaryAddr's
+		// pollShare).
+		primary := tick%int(primaryPoll/linkPoll) == 0
 		for _, in := range ins {
-			if in.pollLinks() {
+			changed := in.pollLinks()
+			if primary && in.pollPrimary() {
+				changed = true
+			}
+			if changed {
 				in.wake()
 			}
 		}
