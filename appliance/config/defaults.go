@@ -19,13 +19,6 @@ func applyDefaults(c *Config, present func(path string) bool) {
 			*v = def
 		}
 	}
-	// setIntPtr is for counts whose 0 differs from their default: the
-	// pointer says whether a config sets them (see GARP.Repeat).
-	setIntPtr := func(v **int, path string, def int) {
-		if !present(path) || *v == nil {
-			*v = &def
-		}
-	}
 	setStr := func(v *string, path string, def string) {
 		if !present(path) {
 			*v = def
@@ -48,7 +41,7 @@ func applyDefaults(c *Config, present func(path string) bool) {
 			if !present(p + ".max_size") {
 				l.MaxSize = DefaultLogMaxSize
 			}
-			setIntPtr(&l.Keep, p+".keep", DefaultLogKeep)
+			setPtr(&l.Keep, present(p+".keep"), DefaultLogKeep)
 		}
 		if l.To == "syslog" {
 			setStr(&l.Transport, p+".transport", DefaultLogTransport)
@@ -104,7 +97,7 @@ func applyDefaults(c *Config, present func(path string) bool) {
 			on := true
 			v.Preempt = &on
 		}
-		setIntPtr(&v.GARP.Repeat, p+".garp.repeat", DefaultGARPRepeat)
+		setPtr(&v.GARP.Repeat, present(p+".garp.repeat"), DefaultGARPRepeat)
 		setDur(&v.GARP.Interval, p+".garp.interval", DefaultGARPInterval)
 		for j := range v.Track.Scripts {
 			s := &v.Track.Scripts[j]
@@ -146,9 +139,7 @@ func applyDefaults(c *Config, present func(path string) bool) {
 	for i := range c.BGP.Neighbors {
 		n := &c.BGP.Neighbors[i]
 		p := fmt.Sprintf("bgp.neighbors[%d]", i)
-		if !present(p+".hold_time") || n.HoldTime == nil {
-			n.HoldTime = new(Duration(DefaultBGPHoldTime))
-		}
+		setPtr(&n.HoldTime, present(p+".hold_time"), Duration(DefaultBGPHoldTime))
 		setDur(&n.Keepalive, p+".keepalive", (n.Hold() / 3).Truncate(time.Second))
 		setInt(&n.Multihop, p+".multihop", DefaultBGPMultihop)
 		if n.BFD {
@@ -190,5 +181,14 @@ func applyDefaults(c *Config, present func(path string) bool) {
 				b.Servers[j].Weight = &w
 			}
 		}
+	}
+}
+
+// setPtr gives a value whose zero differs from its default (the pointer
+// says whether a config sets it: GARP.Repeat, LogTarget.Keep,
+// BGPNeighbor.HoldTime) its default when its key is absent or empty.
+func setPtr[T any](v **T, present bool, def T) {
+	if !present || *v == nil {
+		*v = &def
 	}
 }
