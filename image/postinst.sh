@@ -5,7 +5,7 @@
 set -euo pipefail
 [ "${1:-final}" = final ] || exit 0
 
-systemctl enable halbd.service halb-seed.service halb-hostname.path \
+systemctl enable halbd.service halb-seed.service halb-seed-root.service halb-hostname.path \
 	halb-console@tty1.service halb-console@ttyS0.service >/dev/null 2>&1
 # halbd owns the management network (DHCP or static, resolv.conf): nothing
 # else may configure links or remove addresses it did not add.

@@ -117,12 +117,16 @@ printf 'MODULES=list\nCOMPRESS=zstd\n' >/etc/initramfs-tools/conf.d/halb.conf
 cat >/etc/initramfs-tools/hooks/halb-storage <<'HOOK'
 #!/bin/sh
 # halb: the drivers the root disk may need, copied in, loaded by udev only
-# when their hardware is present.
+# when their hardware is present; and the common virtual NICs' (small), so
+# that a VM's NIC exists before halbd starts (the main system's udev
+# coldplug, which loads every other driver, yields the CPU to halbd while
+# the machine boots).
 [ "$1" = prereqs ] && exit 0
 . /usr/share/initramfs-tools/hook-functions
 manual_add_modules virtio_pci virtio_blk virtio_scsi nvme ahci ata_piix sd_mod ext4 \
 	megaraid_sas mpt3sas smartpqi hpsa aacraid vmw_pvscsi hv_storvsc xen_blkfront \
-	xhci_pci ehci_pci uas usb_storage
+	xhci_pci ehci_pci uas usb_storage \
+	virtio_net e1000 e1000e vmxnet3
 HOOK
 # /var mounted by the initrd, where udev already knows the disk: systemd
 # then finds var.mount active, and local-fs.target (halb-seed, halbd) does

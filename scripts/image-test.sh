@@ -746,7 +746,7 @@ solo_boot() {
 boot_figures() {
 	local n=$1 out=$dir/solo-boot$1.analyze.txt
 	# The markers are split in the command so that its echo does not match.
-	send 7 'export SYSTEMD_PAGER= SYSTEMD_COLORS=0; for i in $(seq 120); do systemd-analyze >/dev/null 2>&1 && break; sleep 1; done; echo ==fig""ures-begin==; systemd-analyze; systemd-analyze critical-chain --no-pager halbd.service; systemd-analyze blame --no-pager | head -n 12; echo ==fig""ures-end=='$'\r'
+	send 7 'export SYSTEMD_PAGER= SYSTEMD_COLORS=0; for i in $(seq 120); do systemd-analyze >/dev/null 2>&1 && break; sleep 1; done; echo ==fig""ures-begin==; systemd-analyze; systemd-analyze critical-chain --no-pager halbd.service; systemd-analyze blame --no-pager | head -n 12; journalctl -b -o short-monotonic --no-pager -u halb-seed -u halbd -u halb-seed-root | head -n 30; echo ==fig""ures-end=='$'\r'
 	wait_log "$log" '^==figures-end==' 180 || fail "part 1, boot $n: no systemd-analyze figures from the root shell (see $log)"
 	tr -d '\r' <"$log" | sed 's/\x1b\[[0-9;?]*[a-zA-Z]//g' | awk '/^==figures-begin==$/ { f = 1; next } /^==figures-end==$/ { f = 0 } f' >"$out"
 	sd_line[$n]=$(grep -m1 '^Startup finished in ' "$out" || true)
@@ -856,7 +856,8 @@ solo_boot 1
 wait_log "$log" 'Welcome to ' 1 || fail "part 1: no systemd status on the serial port (see $log)"
 echo "image-test:   halbd READY (systemd: Started halbd.service) ${ready[1]}s after QEMU started"
 grep -a -q 'halb-seed: imported halb.yaml from the seed disk' "$log" || fail "part 1: the seed disk was not imported (see $log)"
-grep -a -q 'halb-seed: root password set from the seed' "$log" || fail "part 1: the root password was not set from the seed (see $log)"
+# (halb-seed-root.service sets it once halbd is READY)
+wait_log "$log" 'halb-seed: root password set from the seed' 60 || fail "part 1: the root password was not set from the seed (see $log)"
 echo "image-test:   seed imported (halb.yaml, root password)"
 # The dashboard's header names the node (the wizard is for unconfigured ones).
 wait_log "$log" ' halb lb-solo ' 60 || fail "part 1: the console on ttyS0 does not show the seeded node lb-solo (see $log)"
@@ -1072,14 +1073,14 @@ lb2_boot "$dir/seed-lb2b.img" "part 3" -kernel "$kernel" -initrd "$initrd" \
 	-rtc "base=$(date -u -d '-1 hour' +%Y-%m-%dT%H:%M:%S),clock=host"
 log=$dir/lb2.serial.log
 wait_log "$log" 'Started.*halbd\.service' "$BOOT_TIMEOUT" || fail "part 3: halbd on lb2 did not become READY on its second boot (see $log)"
-grep -a -q 'halb-seed: root password set from the seed' "$log" ||
+wait_log "$log" 'halb-seed: root password set from the seed' 60 ||
 	fail "part 3: the seed's root password was not set on lb2's second boot (see $log)"
 grep -a -q 'halb-seed: halb.yaml on the seed disk ignored: /var/lib/halb/halb.yaml exists' "$log" ||
 	fail "part 3: the console does not say the seed's halb.yaml was ignored (see $log)"
 wait_log "$log" ' halb lb2 ' 60 || fail "part 3: the console does not show lb2's own config (see $log)"
 echo "image-test:   second boot READY after $(since "$t_boot3")s: \"root password set from the seed\", the seed's halb.yaml ignored (lb2 keeps its config)"
 root_shell "$session_lb2" "$log" halb-test-password-2 \
-	'echo halb-journal-$(journalctl -b -u halb-seed --no-pager | grep -c "root password set from the seed") $(id -u)' \
+	'echo halb-journal-$(journalctl -b -u halb-seed -u halb-seed-root --no-pager | grep -c "root password set from the seed") $(id -u)' \
 	'halb-journal-1 0' "part 3 (the journal must have halb-seed's message)"
 echo "image-test:   console key '!' → sulogin with the new seed's password → root shell; the journal has halb-seed's message"
 # The import: halb-seed kept the files; halbctl imports them into a config
