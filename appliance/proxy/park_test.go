@@ -186,7 +186,10 @@ func TestParkNoLeak(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := openFDs(t); n != before {
+	// More descriptors than before is a leak; fewer is not (the GC may
+	// close an earlier test's unreferenced connections meanwhile, as
+	// TestTunnelsManyAtOnceLeaveNothing's check allows too).
+	if n := openFDs(t); n > before {
 		t.Fatalf("%d descriptors open after 50 cycles, %d before", n, before)
 	}
 	if len(p.slots) != 1 {
