@@ -2,11 +2,13 @@ package vrrp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"slices"
 	"syscall"
+	"time"
 
 	"golang.org/x/net/bpf"
 	"golang.org/x/net/ipv4"
@@ -36,8 +38,19 @@ type linkSocket interface {
 	// SetVRIDs sets the socket filter: only packets of these VRIDs are
 	// received.
 	SetVRIDs(vrids []int) error
+	// Interrupt makes a waiting Recv (or the next one, once the packets
+	// already read are handed out) return os.ErrDeadlineExceeded at once,
+	// until Resume; RecvNow then takes what the socket holds without
+	// waiting (errNoPacket when it is empty). The link's reader catches
+	// up with the socket this way when an instance asks (sharedLink.sync).
+	Interrupt() error
+	Resume() error
+	RecvNow(b []byte) (n int, src, dst netip.Addr, ttl int, err error)
 	Close() error
 }
+
+// errNoPacket is RecvNow's answer when the socket holds no packet.
+var errNoPacket = errors.New("no packet waiting")
 
 // rawConn is a raw IP socket for protocol 112 bound to one interface: it
 // joins the VRRP multicast group there, sends with TTL / hop limit 255,
@@ -198,9 +211,24 @@ func (c *rawConn) Send(b []byte, src, dst netip.Addr) error {
 
 // Recv implements linkSocket.
 func (c *rawConn) Recv(b []byte) (int, netip.Addr, netip.Addr, int, error) {
-	n, src, dst, ttl, _, err := c.r.read(b)
+	n, src, dst, ttl, _, err := c.r.read(b, 0)
 	return n, src, dst, ttl, err
 }
+
+// RecvNow implements linkSocket.
+func (c *rawConn) RecvNow(b []byte) (int, netip.Addr, netip.Addr, int, error) {
+	n, src, dst, ttl, _, err := c.r.read(b, unix.MSG_DONTWAIT)
+	if errors.Is(err, unix.EAGAIN) {
+		err = errNoPacket
+	}
+	return n, src, dst, ttl, err
+}
+
+// Interrupt implements linkSocket: a read deadline in the past.
+func (c *rawConn) Interrupt() error { return c.c.SetReadDeadline(time.Unix(1, 0)) }
+
+// Resume implements linkSocket.
+func (c *rawConn) Resume() error { return c.c.SetReadDeadline(time.Time{}) }
 
 // batchReader reads a raw protocol 112 socket a batch of packets at a
 // time (recvmmsg): the adverts of a link's instances come in bursts, and
@@ -235,14 +263,15 @@ func (r *batchReader) buffered() bool { return r.next < r.count }
 
 // read copies the next packet's VRRP message (without the IP header) into
 // b and returns its length (at most len(b)), the IP header's source,
-// destination and TTL / hop limit, and the interface it came in on.
-func (r *batchReader) read(b []byte) (n int, src, dst netip.Addr, ttl, ifindex int, err error) {
+// destination and TTL / hop limit, and the interface it came in on. With
+// flags MSG_DONTWAIT it does not wait for one (EAGAIN).
+func (r *batchReader) read(b []byte, flags int) (n int, src, dst netip.Addr, ttl, ifindex int, err error) {
 	if r.next == r.count {
 		r.next = 0
 		if r.v6 {
-			r.count, err = r.p6.ReadBatch(r.ms, 0)
+			r.count, err = r.p6.ReadBatch(r.ms, flags)
 		} else {
-			r.count, err = r.p4.ReadBatch(r.ms, 0)
+			r.count, err = r.p4.ReadBatch(r.ms, flags)
 		}
 		if err != nil {
 			r.count = 0

@@ -2,8 +2,12 @@ package vrrp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
+	"os"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -223,5 +227,156 @@ func listenIn(t *testing.T, host *netlab.Host, h *heard, v6 bool) func() {
 		if err := <-done; err != nil {
 			t.Errorf("listen: %v", err)
 		}
+	}
+}
+
+// TestConnCatchUp: the primitives of a link reader's catching up, on a
+// real socket: with adverts waiting in it, Interrupt makes Recv return
+// os.ErrDeadlineExceeded at once; after Resume, RecvNow takes every
+// waiting advert in order without waiting, then says errNoPacket; Recv
+// waits again, for the next advert.
+func TestConnCatchUp(t *testing.T) {
+	x := newNifLab(t)
+	for _, fam := range connFamilies {
+		t.Run(fmt.Sprintf("v6=%v", fam.v6), func(t *testing.T) {
+			var c *rawConn
+			if err := x.b.Do(func() (err error) {
+				if c, err = openConn("eth0", fam.v6); err == nil {
+					err = c.SetVRIDs([]int{1, 2, 3})
+				}
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			send := openSender(t, x.a, fam.v6)
+			defer send.Close()
+			for _, vrid := range []int{1, 2, 3} {
+				sendAdvert(t, send, fam.src, fam.dst, vrid)
+			}
+			buf := make([]byte, 1500)
+			if err := c.Interrupt(); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, _, _, err := c.Recv(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("Recv after Interrupt: %v, want os.ErrDeadlineExceeded", err)
+			}
+			if err := c.Resume(); err != nil {
+				t.Fatal(err)
+			}
+			// The adverts left a's socket at once; b's kernel has them
+			// within this bound.
+			var got []int
+			for end := time.Now().Add(pollBound); len(got) < 3 && time.Now().Before(end); {
+				n, src, _, _, err := c.RecvNow(buf)
+				if errors.Is(err, errNoPacket) {
+					time.Sleep(time.Millisecond)
+					continue
+				}
+				if err != nil || n < 2 || src != fam.src {
+					t.Fatalf("RecvNow: %d bytes from %v, %v", n, src, err)
+				}
+				got = append(got, int(buf[1]))
+			}
+			if !slices.Equal(got, []int{1, 2, 3}) {
+				t.Fatalf("RecvNow took VRIDs %v, want [1 2 3]", got)
+			}
+			if _, _, _, _, err := c.RecvNow(buf); !errors.Is(err, errNoPacket) {
+				t.Fatalf("RecvNow on an empty socket: %v, want errNoPacket", err)
+			}
+			done := make(chan error, 1)
+			go func() {
+				_, _, _, _, err := c.Recv(buf)
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				t.Fatalf("Recv after Resume returned %v on an empty socket, want it to wait", err)
+			case <-time.After(50 * time.Millisecond):
+			}
+			sendAdvert(t, send, fam.src, fam.dst, 2)
+			select {
+			case err := <-done:
+				if err != nil || buf[1] != 2 {
+					t.Fatalf("Recv: VRID %d, %v; want the advert of VRID 2", buf[1], err)
+				}
+			case <-time.After(pollBound):
+				t.Fatal("Recv did not return the next advert")
+			}
+		})
+	}
+}
+
+// TestCatchUpManyAtOnce: instances of one link ask the reader to catch up
+// all at once, again and again, while adverts arrive (on a real socket, so
+// a request lands while the reader is taking packets without waiting):
+// every request is served and the link's socket never fails.
+func TestCatchUpManyAtOnce(t *testing.T) {
+	x := newNifLab(t)
+	fam := connFamilies[0]
+	socks := newSockets(openRawLink)
+	var subs []*subConn
+	for vrid := 1; vrid <= 20; vrid++ {
+		var c packetConn
+		if err := x.b.Do(func() (err error) {
+			c, err = socks.conn("eth0", false, netip.Addr{}, vrid)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		subs = append(subs, c.(*subConn))
+	}
+	send := openSender(t, x.a, false)
+	defer send.Close()
+	stop := make(chan struct{})
+	sent := make(chan int)
+	go func() {
+		n := 0
+		defer func() { sent <- n }()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			for vrid := 1; vrid <= 20; vrid++ {
+				sendAdvert(t, send, fam.src, fam.dst, vrid)
+				n++
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	for round := 0; round < 200; round++ {
+		var wg sync.WaitGroup
+		for _, c := range subs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				select {
+				case <-c.catchUp():
+				case <-time.After(pollBound):
+					t.Errorf("round %d: a catch-up request not served within %s", round, pollBound)
+				}
+			}()
+		}
+		wg.Wait()
+		for _, c := range subs { // drain: the queues stay open for the next round
+			for len(c.in) > 0 {
+				<-c.in
+			}
+		}
+		select {
+		case <-subs[0].l.dead:
+			t.Fatalf("round %d: the link's socket failed: %v", round, subs[0].l.err)
+		default:
+		}
+		if t.Failed() {
+			break
+		}
+	}
+	close(stop)
+	if n := <-sent; n == 0 {
+		t.Error("control: no advert sent")
 	}
 }

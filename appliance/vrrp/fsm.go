@@ -283,6 +283,12 @@ func (m *machine) NextDeadline() time.Time {
 	return d
 }
 
+// MasterDownDue reports whether Tick at now would act on an expired
+// Master_Down_Timer (a BACKUP that takes over, or waits for its group).
+func (m *machine) MasterDownDue(now time.Time) bool {
+	return m.state == StateBackup && !m.masterDownAt.IsZero() && !now.Before(m.masterDownAt)
+}
+
 // Tick fires the timers that are due at now.
 func (m *machine) Tick(now time.Time) Actions {
 	var a Actions

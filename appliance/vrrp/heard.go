@@ -312,7 +312,7 @@ func (h *heard) listenFamily(ctx context.Context, v6 bool) error {
 		if !r.buffered() {
 			c.SetReadDeadline(time.Now().Add(heardRejoin))
 		}
-		n, src, dst, ttl, ifindex, err := r.read(buf)
+		n, src, dst, ttl, ifindex, err := r.read(buf, 0)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil

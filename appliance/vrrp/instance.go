@@ -95,6 +95,8 @@ type parsedConn interface {
 	packetConn
 	packets() (in <-chan muxPacket, dead <-chan struct{})
 	failure() error
+	// catchUp is closed once the packets the socket holds now are on in.
+	catchUp() <-chan struct{}
 }
 
 // openRaw opens a socket of the instance's own (an instance outside a
@@ -410,15 +412,26 @@ func (in *instance) runOnce(ctx context.Context) error {
 			}
 			in.handle(conn, local, r)
 		case p := <-parsed:
-			if p.perr != nil {
-				in.drop(DropReason(p.perr), p.src, p.perr)
-				continue
-			}
-			in.handle(conn, local, received{pkt: p.pkt, src: p.src, dst: p.dst, ttl: p.ttl, at: p.at})
+			in.handleMux(conn, local, p)
 		case <-dead:
 			in.step(conn, local, func(m *machine) Actions { return m.Shutdown(time.Now()) })
 			return fmt.Errorf("vrrp %q: receive: %w", in.cfg.Name, pc.failure())
 		case <-timer.C:
+			if direct && in.masterDownDue() {
+				// Before taking over, the adverts that came while this
+				// node was stalled (they wait in the socket, or on
+				// parsed, when the runtime ran this timer first): the
+				// master may have been there all along.
+				select {
+				case <-pc.catchUp():
+				case <-dead:
+				case <-ctx.Done():
+				}
+				in.handleParsed(conn, local, parsed)
+				if !in.masterDownDue() {
+					in.log.Info("Master_Down_Timer expired with the master's adverts waiting in the socket (this node stalled?): stays BACKUP")
+				}
+			}
 			in.step(conn, local, func(m *machine) Actions { return m.Tick(time.Now()) })
 		case r := <-in.scripts:
 			in.mu.Lock()
@@ -450,6 +463,34 @@ func (in *instance) runOnce(ctx context.Context) error {
 			in.applyInputs(conn, local)
 		}
 	}
+}
+
+// handleMux handles a packet of the shared socket.
+func (in *instance) handleMux(conn packetConn, local netip.Addr, p muxPacket) {
+	if p.perr != nil {
+		in.drop(DropReason(p.perr), p.src, p.perr)
+		return
+	}
+	in.handle(conn, local, received{pkt: p.pkt, src: p.src, dst: p.dst, ttl: p.ttl, at: p.at})
+}
+
+// handleParsed handles the packets waiting on parsed, without waiting.
+func (in *instance) handleParsed(conn packetConn, local netip.Addr, parsed <-chan muxPacket) {
+	for {
+		select {
+		case p := <-parsed:
+			in.handleMux(conn, local, p)
+		default:
+			return
+		}
+	}
+}
+
+// masterDownDue reports whether the BACKUP's Master_Down_Timer expired.
+func (in *instance) masterDownDue() bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.m.MasterDownDue(time.Now())
 }
 
 // pollLinks looks at the instance's own interface and the tracked ones; it

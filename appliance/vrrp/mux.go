@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -53,6 +54,12 @@ type sharedLink struct {
 	// after the last instance left).
 	dead chan struct{}
 	err  error
+
+	// syncs are the instances' requests to catch up with the socket
+	// (sync), each closed once the reader has handed out every packet
+	// the socket held when it was made.
+	syncMu sync.Mutex
+	syncs  []chan struct{}
 }
 
 // subQueue is how many packets wait for an instance's loop; more are
@@ -181,6 +188,11 @@ func (l *sharedLink) read() {
 	buf := make([]byte, 1500)
 	for {
 		n, src, dst, ttl, err := l.sock.Recv(buf)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			err = l.catchUp(buf)
+		} else if err == nil {
+			l.deliver(buf[:n], src, dst, ttl)
+		}
 		if err != nil {
 			l.s.mu.Lock()
 			if l.s.links[l.key] == l {
@@ -189,37 +201,115 @@ func (l *sharedLink) read() {
 			l.err = err
 			l.s.mu.Unlock()
 			close(l.dead)
+			for _, ch := range l.takeSyncs() {
+				close(ch)
+			}
 			if l.s.heard != nil {
 				l.s.heard.cover(l.key.ifname, l.key.v6, false)
 			}
 			return
 		}
-		if n < 2 {
-			continue // no VRID: the filter drops these
+	}
+}
+
+// deliver hands a packet to the instances of its VRID (and to heard).
+func (l *sharedLink) deliver(b []byte, src, dst netip.Addr, ttl int) {
+	if len(b) < 2 {
+		return // no VRID: the filter drops these
+	}
+	l.s.mu.Lock()
+	subs := l.subs[int(b[1])]
+	if len(subs) == 0 && l.s.heard == nil {
+		l.s.mu.Unlock()
+		return
+	}
+	p := muxPacket{b: slices.Clone(b), src: src, dst: dst, ttl: ttl, at: time.Now()}
+	p.pkt, p.perr = Parse(p.b, src, dst)
+	for _, c := range subs {
+		select {
+		case c.in <- p:
+		default:
 		}
-		l.s.mu.Lock()
-		subs := l.subs[int(buf[1])]
-		if len(subs) == 0 && l.s.heard == nil {
-			l.s.mu.Unlock()
-			continue
-		}
-		p := muxPacket{b: slices.Clone(buf[:n]), src: src, dst: dst, ttl: ttl, at: time.Now()}
-		p.pkt, p.perr = Parse(p.b, src, dst)
-		for _, c := range subs {
-			select {
-			case c.in <- p:
-			default:
+	}
+	l.s.mu.Unlock()
+	if l.s.heard != nil && p.perr == nil {
+		l.s.heard.hear(l.key.ifname, src, ttl, p.pkt)
+	}
+}
+
+// sync asks the reader to catch up with the socket: the channel is closed
+// once every packet the socket held when sync was called has been handed
+// to its instances (or the reader ended). A BACKUP whose
+// Master_Down_Timer expired asks before it takes over: after a stall
+// (a paused VM, a starved CPU) the Go runtime may run the instance's
+// timer before the poller wakes the reader, and the master's adverts
+// that came meanwhile wait in the socket — the master never went down.
+func (l *sharedLink) sync() <-chan struct{} {
+	ch := make(chan struct{})
+	l.syncMu.Lock()
+	select {
+	case <-l.dead:
+		// The reader ended (its last take is done): nothing is read.
+		l.syncMu.Unlock()
+		close(ch)
+		return ch
+	default:
+	}
+	l.syncs = append(l.syncs, ch)
+	l.syncMu.Unlock()
+	// An error means closed: the reader ends and closes ch.
+	l.sock.Interrupt()
+	return ch
+}
+
+func (l *sharedLink) takeSyncs() []chan struct{} {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	s := l.syncs
+	l.syncs = nil
+	return s
+}
+
+// catchUp serves the sync requests after Interrupt woke the reader: it
+// lets Recv wait again, takes the requests made so far, hands out every
+// packet the socket holds without waiting, then closes the requests. A
+// request made after the take sets a new deadline after Resume: RecvNow
+// (or the next Recv) then returns os.ErrDeadlineExceeded, and it is taken
+// in turn.
+func (l *sharedLink) catchUp(buf []byte) error {
+	var reqs []chan struct{}
+	for {
+		err := l.sock.Resume()
+		if err == nil {
+			reqs = append(reqs, l.takeSyncs()...)
+			var n, ttl int
+			var src, dst netip.Addr
+			for n, src, dst, ttl, err = l.sock.RecvNow(buf); err == nil; n, src, dst, ttl, err = l.sock.RecvNow(buf) {
+				l.deliver(buf[:n], src, dst, ttl)
 			}
 		}
-		l.s.mu.Unlock()
-		if l.s.heard != nil && p.perr == nil {
-			l.s.heard.hear(l.key.ifname, src, ttl, p.pkt)
+		switch {
+		case errors.Is(err, errNoPacket):
+			for _, ch := range reqs {
+				close(ch)
+			}
+			return nil
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			continue // another request came meanwhile
 		}
+		// The reader ends: it closes the requests.
+		l.syncMu.Lock()
+		l.syncs = append(reqs, l.syncs...)
+		l.syncMu.Unlock()
+		return err
 	}
 }
 
 // packets implements parsedConn.
 func (c *subConn) packets() (<-chan muxPacket, <-chan struct{}) { return c.in, c.l.dead }
+
+// catchUp implements parsedConn.
+func (c *subConn) catchUp() <-chan struct{} { return c.l.sync() }
 
 // failure implements parsedConn.
 func (c *subConn) failure() error {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -21,10 +22,49 @@ type fakeLink struct {
 	fail   chan error
 	closed chan struct{}
 	once   sync.Once
+	intr   chan struct{} // Interrupt's wake of Recv (one pending at most)
 
 	mu    sync.Mutex
 	vrids []int
 	sent  []muxPacket // b, src (as src) and dst
+	// held are packets in the socket whose arrival the reader was not
+	// woken for (a stall): only RecvNow finds them. now counts them.
+	held []muxPacket
+	now  int
+}
+
+// hold puts p in the socket without waking the reader.
+func (f *fakeLink) hold(p muxPacket) {
+	f.mu.Lock()
+	f.held = append(f.held, p)
+	f.mu.Unlock()
+}
+
+func (f *fakeLink) Interrupt() error {
+	select {
+	case f.intr <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (f *fakeLink) Resume() error { return nil }
+
+func (f *fakeLink) RecvNow(b []byte) (int, netip.Addr, netip.Addr, int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.held) > 0 {
+		p := f.held[0]
+		f.held = f.held[1:]
+		f.now++
+		return copy(b, p.b), p.src, p.dst, p.ttl, nil
+	}
+	select {
+	case p := <-f.in:
+		return copy(b, p.b), p.src, p.dst, p.ttl, nil
+	default:
+		return 0, netip.Addr{}, netip.Addr{}, 0, errNoPacket
+	}
 }
 
 func (f *fakeLink) Send(b []byte, src, dst netip.Addr) error {
@@ -40,6 +80,8 @@ func (f *fakeLink) Recv(b []byte) (int, netip.Addr, netip.Addr, int, error) {
 		return copy(b, p.b), p.src, p.dst, p.ttl, nil
 	case err := <-f.fail:
 		return 0, netip.Addr{}, netip.Addr{}, 0, err
+	case <-f.intr:
+		return 0, netip.Addr{}, netip.Addr{}, 0, os.ErrDeadlineExceeded
 	case <-f.closed:
 		return 0, netip.Addr{}, netip.Addr{}, 0, net.ErrClosed
 	}
@@ -83,7 +125,8 @@ type linkFixture struct {
 func newLinkFixture(t *testing.T) *linkFixture {
 	x := &linkFixture{t: t}
 	x.s = newSockets(func(ifname string, v6 bool) (linkSocket, error) {
-		f := &fakeLink{key: linkKey{ifname, v6}, in: make(chan muxPacket), fail: make(chan error, 1), closed: make(chan struct{})}
+		f := &fakeLink{key: linkKey{ifname, v6}, in: make(chan muxPacket), fail: make(chan error, 1), closed: make(chan struct{}),
+			intr: make(chan struct{}, 1)}
 		x.mu.Lock()
 		x.opened = append(x.opened, f)
 		x.mu.Unlock()
@@ -117,6 +160,21 @@ func advert(t *testing.T, vrid int) muxPacket {
 		t.Fatal(err)
 	}
 	return muxPacket{b: b, src: src, dst: MulticastIPv4, ttl: 255}
+}
+
+// advertFrom is a valid v3 advert of vrid from 10.0.0.3 at prio, every iv.
+func advertFrom(t *testing.T, vrid, prio int, iv time.Duration) muxPacket {
+	t.Helper()
+	p := advert(t, vrid)
+	pkt, err := Parse(p.b, p.src, p.dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkt.Priority, pkt.MaxAdvertInterval = uint8(prio), iv
+	if p.b, err = pkt.Marshal(p.src, p.dst); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // recvOne returns c's next packet's VRID, or -1 when none comes within d.
@@ -331,4 +389,43 @@ func TestComponentSharesLinkSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	x.eventually("socket closed", func() (bool, string) { return eth0.isClosed(), "open" })
+}
+
+// TestBackupCatchesUpBeforeTakeover: a BACKUP whose Master_Down_Timer
+// expires first reads what its socket holds. Here the master's adverts
+// keep coming but reach the socket without waking the link's reader (as
+// after a stall of the node: the runtime runs the instance's timer before
+// the poller's wake-up): the instance must find them there and stay
+// BACKUP, through many Master_Down_Intervals, never advertising.
+func TestBackupCatchesUpBeforeTakeover(t *testing.T) {
+	x := newFixture(t)
+	lx := newLinkFixture(t)
+	x.c.open = lx.s.conn
+	on := true
+	const iv = 20 * time.Millisecond // Master_Down_Interval 72 ms at priority 100
+	x.start(&config.Config{VRRP: []config.VRRPInstance{{Name: "v1", Interface: "eth0", VRID: 1, Version: 3, Priority: 100,
+		AdvertInterval: config.Duration(iv), Preempt: &on, VIPs: []string{"10.0.1.100/24"}}}})
+	x.eventually("the link's socket open", func() (bool, string) { return len(lx.links()) == 1, "" })
+	eth0 := lx.links()[0]
+	master := advertFrom(t, 1, 200, iv)
+	eth0.in <- master
+	x.waitState("v1", StateBackup)
+
+	stop := time.Now().Add(20 * 72 * time.Millisecond)
+	for time.Now().Before(stop) {
+		eth0.hold(master)
+		time.Sleep(iv)
+		if st := x.status("v1"); st.State != StateBackup {
+			t.Fatalf("v1 %s while the master's adverts waited in its socket, want BACKUP", st.State)
+		}
+	}
+	eth0.mu.Lock()
+	taken, sent := eth0.now, len(eth0.sent)
+	eth0.mu.Unlock()
+	if taken == 0 || sent != 0 {
+		t.Errorf("%d held adverts read on catching up, %d adverts sent: want some read, none sent", taken, sent)
+	}
+
+	// The master goes quiet: the BACKUP takes over.
+	x.waitState("v1", StateMaster)
 }
