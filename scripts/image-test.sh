@@ -989,9 +989,16 @@ grep -a -q 'halb-seed: imported halb.yaml from the kernel command line' "$dir/lb
 echo "image-test:   both VMs READY after $(since "$t_boot2")s (booting side by side; lb2 seeded by halb.seed= on a direct-kernel boot)"
 
 # get: one request to the VIP from the namespace; prints the answering node.
+# What the request saw (curl's exit code, status, time, the VIP's neighbour
+# entry) is kept in $dir/get.last for a failure's message.
 get() {
-	ip netns exec "$ns" curl -s -m "${1:-1}" --connect-timeout "${1:-1}" -D - -o /dev/null http://192.168.77.100/ 2>/dev/null |
-		tr -d '\r' | sed -n 's/^[Xx]-[Ll][Bb]-[Nn]ode: //p' || true
+	local out rc
+	out=$(ip netns exec "$ns" curl -s -m "${1:-1}" --connect-timeout "${1:-1}" -D - -o /dev/null \
+		-w 'curl: HTTP %{http_code}, connect %{time_connect}s, total %{time_total}s' http://192.168.77.100/ 2>/dev/null)
+	rc=$?
+	printf '%s\n' "$out" | tr -d '\r' | sed -n 's/^[Xx]-[Ll][Bb]-[Nn]ode: //p'
+	printf 'curl exit %s; %s; status line: %s; neighbour: %s\n' "$rc" "$(printf '%s\n' "$out" | grep -a '^curl: ')" \
+		"$(printf '%s\n' "$out" | head -n1 | tr -d '\r')" "$(ip -n "$ns" neigh show 192.168.77.100 | tr '\n' ' ')" >"$dir/get.last"
 }
 # lb1 must be MASTER, answering on the VIP (preemption after lb2 came up first).
 end=$(($(date +%s) + 60))
@@ -1001,11 +1008,11 @@ while [ "$(date +%s)" -lt "$end" ]; do
 	[ "$who" = lb1 ] && break
 	sleep 0.5
 done
-[ "$who" = lb1 ] || fail "part 2: the VIP is not answered by lb1 (last answer: '${who:-none}')"
+[ "$who" = lb1 ] || fail "part 2: the VIP is not answered by lb1 (last answer: '${who:-none}'; $(cat "$dir/get.last"))"
 # Stable for a moment (no flapping between the two).
 for _ in 1 2 3 4 5; do
 	who=$(get 2)
-	[ "$who" = lb1 ] || fail "part 2: the VIP moved away from lb1 without a fault (answer: '${who:-none}')"
+	[ "$who" = lb1 ] || fail "part 2: the VIP moved away from lb1 without a fault (answer: '${who:-none}'; $(cat "$dir/get.last"))"
 	sleep 0.2
 done
 echo "image-test:   VIP 192.168.77.100:80 answered by lb1 (MASTER)"
