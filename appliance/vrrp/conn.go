@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"runtime"
 	"slices"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/net/bpf"
 	"golang.org/x/net/ipv4"
@@ -67,6 +70,7 @@ type rawConn struct {
 	p6  *ipv6.PacketConn
 	c   net.PacketConn
 	r   *batchReader // only the link's reader reads
+	sc  syscall.RawConn
 }
 
 var _ linkSocket = (*rawConn)(nil)
@@ -146,7 +150,12 @@ func openConn(ifname string, v6 bool) (*rawConn, error) {
 			}
 		}
 	}
-	rc.r = newBatchReader(rc.p4, rc.p6)
+	if rc.sc, err = c.(syscall.Conn).SyscallConn(); err != nil {
+		return fail("raw socket", err)
+	}
+	if rc.r, err = newBatchReader(c, v6); err != nil {
+		return fail("raw socket", err)
+	}
 	return rc, nil
 }
 
@@ -199,14 +208,57 @@ func (c *rawConn) SetVRIDs(vrids []int) error {
 
 // Send implements linkSocket.
 func (c *rawConn) Send(b []byte, src, dst netip.Addr) error {
-	to := &net.IPAddr{IP: dst.AsSlice()}
-	var err error
-	if c.v6 {
-		_, err = c.p6.WriteTo(b, &ipv6.ControlMessage{HopLimit: 255, Src: src.AsSlice(), IfIndex: c.ifi.Index}, to)
-	} else {
-		_, err = c.p4.WriteTo(b, &ipv4.ControlMessage{Src: src.AsSlice(), IfIndex: c.ifi.Index}, to)
+	if len(b) == 0 {
+		return errors.New("empty VRRP message")
 	}
-	return err
+	// The source and interface in IP_PKTINFO / IPV6_PKTINFO, as x/net's
+	// WriteTo would put them; sent with a raw sendmsg for the reason
+	// batchReader reads with a raw recvmmsg (a master sends thousands of
+	// adverts a second).
+	var oob []byte
+	var name unsafe.Pointer
+	var namelen uint32
+	if c.v6 {
+		oob = (&ipv6.ControlMessage{HopLimit: 255, Src: src.AsSlice(), IfIndex: c.ifi.Index}).Marshal()
+		sa := &unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: dst.As16()}
+		name, namelen = unsafe.Pointer(sa), unix.SizeofSockaddrInet6
+	} else {
+		oob = (&ipv4.ControlMessage{Src: src.AsSlice(), IfIndex: c.ifi.Index}).Marshal()
+		sa := &unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: dst.As4()}
+		name, namelen = unsafe.Pointer(sa), unix.SizeofSockaddrInet4
+	}
+	iov := unix.Iovec{Base: &b[0]}
+	iov.SetLen(len(b))
+	h := unix.Msghdr{Name: (*byte)(name), Namelen: namelen, Iov: &iov}
+	h.SetIovlen(1)
+	if len(oob) > 0 {
+		h.Control = &oob[0]
+		h.SetControllen(len(oob))
+	}
+	var errno syscall.Errno
+	err := c.sc.Write(func(fd uintptr) bool {
+		for {
+			_, _, e := unix.RawSyscall(unix.SYS_SENDMSG, fd, uintptr(unsafe.Pointer(&h)), unix.MSG_DONTWAIT)
+			switch e {
+			case unix.EINTR:
+				continue
+			case unix.EAGAIN:
+				return false // wait in the poller until writable
+			}
+			errno = e
+			return true
+		}
+	})
+	runtime.KeepAlive(b)
+	runtime.KeepAlive(oob)
+	runtime.KeepAlive(name)
+	if err != nil {
+		return err
+	}
+	if errno != 0 {
+		return os.NewSyscallError("sendmsg", errno)
+	}
+	return nil
 }
 
 // Recv implements linkSocket.
@@ -232,34 +284,94 @@ func (c *rawConn) Resume() error { return c.c.SetReadDeadline(time.Time{}) }
 
 // batchReader reads a raw protocol 112 socket a batch of packets at a
 // time (recvmmsg): the adverts of a link's instances come in bursts, and
-// each read that finds the socket empty costs a wait in the poller.
+// each read that finds the socket empty costs a wait in the poller. It
+// calls recvmmsg itself, without telling the Go scheduler (a raw system
+// call: non-blocking, it never sleeps in the kernel): a system call that
+// enters through the scheduler wakes its monitor thread (sysmon) from its
+// sleep, at its shortest period, and a backup receives thousands of
+// adverts a second (100 instances at 50 ms) — the monitor's polling had
+// cost it about as much CPU as the adverts themselves.
 type batchReader struct {
 	v6          bool
-	p4          *ipv4.PacketConn
-	p6          *ipv6.PacketConn
-	ms          []ipv4.Message // ipv6.Message is the same type
+	sc          syscall.RawConn
+	hs          []mmsghdr
+	iovs        []unix.Iovec
+	bufs, oobs  [][]byte
+	names       []unix.RawSockaddrAny
 	next, count int
+}
+
+// mmsghdr is struct mmsghdr of recvmmsg(2).
+type mmsghdr struct {
+	hdr unix.Msghdr
+	n   uint32
+	_   [4]byte
 }
 
 // readBatch is how many packets one read takes at most.
 const readBatch = 32
 
-func newBatchReader(p4 *ipv4.PacketConn, p6 *ipv6.PacketConn) *batchReader {
-	r := &batchReader{v6: p6 != nil, p4: p4, p6: p6, ms: make([]ipv4.Message, readBatch)}
+func newBatchReader(c net.PacketConn, v6 bool) (*batchReader, error) {
+	sc, err := c.(syscall.Conn).SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	r := &batchReader{v6: v6, sc: sc, hs: make([]mmsghdr, readBatch), iovs: make([]unix.Iovec, readBatch),
+		bufs: make([][]byte, readBatch), oobs: make([][]byte, readBatch), names: make([]unix.RawSockaddrAny, readBatch)}
 	oob := ipv4.NewControlMessage(ipv4.FlagTTL | ipv4.FlagDst | ipv4.FlagInterface)
-	if r.v6 {
+	if v6 {
 		oob = ipv6.NewControlMessage(ipv6.FlagHopLimit | ipv6.FlagDst | ipv6.FlagInterface)
 	}
-	for i := range r.ms {
-		r.ms[i].Buffers = [][]byte{make([]byte, 1500)}
-		r.ms[i].OOB = make([]byte, len(oob))
+	for i := range r.hs {
+		r.bufs[i] = make([]byte, 1500)
+		r.oobs[i] = make([]byte, len(oob))
+		r.iovs[i].Base = &r.bufs[i][0]
+		r.iovs[i].SetLen(len(r.bufs[i]))
+		h := &r.hs[i].hdr
+		h.Name = (*byte)(unsafe.Pointer(&r.names[i]))
+		h.Iov = &r.iovs[i]
+		h.SetIovlen(1)
+		h.Control = &r.oobs[i][0]
 	}
-	return r
+	return r, nil
 }
 
 // buffered reports whether packets of the last batch are still to be read
 // (read will not wait).
 func (r *batchReader) buffered() bool { return r.next < r.count }
+
+// recvmmsg reads a batch; with flags MSG_DONTWAIT it does not wait for one
+// (EAGAIN), else it waits in Go's poller (read deadlines apply).
+func (r *batchReader) recvmmsg(flags int) (int, error) {
+	for i := range r.hs {
+		r.hs[i].hdr.Namelen = unix.SizeofSockaddrAny
+		r.hs[i].hdr.SetControllen(len(r.oobs[i]))
+		r.hs[i].n = 0
+	}
+	var n int
+	var errno syscall.Errno
+	err := r.sc.Read(func(fd uintptr) bool {
+		for {
+			r1, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.hs[0])), uintptr(len(r.hs)),
+				uintptr(flags|unix.MSG_DONTWAIT), 0, 0)
+			switch {
+			case e == unix.EINTR:
+				continue
+			case e == unix.EAGAIN && flags&unix.MSG_DONTWAIT == 0:
+				return false // wait in the poller
+			}
+			n, errno = int(r1), e
+			return true
+		}
+	})
+	if err != nil {
+		return 0, err
+	}
+	if errno != 0 {
+		return 0, os.NewSyscallError("recvmmsg", errno)
+	}
+	return n, nil
+}
 
 // read copies the next packet's VRRP message (without the IP header) into
 // b and returns its length (at most len(b)), the IP header's source,
@@ -268,28 +380,31 @@ func (r *batchReader) buffered() bool { return r.next < r.count }
 func (r *batchReader) read(b []byte, flags int) (n int, src, dst netip.Addr, ttl, ifindex int, err error) {
 	if r.next == r.count {
 		r.next = 0
-		if r.v6 {
-			r.count, err = r.p6.ReadBatch(r.ms, flags)
-		} else {
-			r.count, err = r.p4.ReadBatch(r.ms, flags)
-		}
+		r.count, err = r.recvmmsg(flags)
 		if err != nil {
 			r.count = 0
 			return 0, src, dst, 0, 0, err
 		}
 	}
-	m := &r.ms[r.next]
+	i := r.next
 	r.next++
-	pkt := m.Buffers[0][:m.N]
-	src = ipOf(m.Addr)
+	m := &r.hs[i]
+	pkt := r.bufs[i][:m.n]
+	oob := r.oobs[i][:m.hdr.Controllen]
+	switch sa := &r.names[i]; sa.Addr.Family {
+	case unix.AF_INET:
+		src = netip.AddrFrom4((*unix.RawSockaddrInet4)(unsafe.Pointer(sa)).Addr)
+	case unix.AF_INET6:
+		src = netip.AddrFrom16((*unix.RawSockaddrInet6)(unsafe.Pointer(sa)).Addr).Unmap()
+	}
 	if r.v6 {
 		var cm ipv6.ControlMessage
-		if cm.Parse(m.OOB[:m.NN]) == nil {
+		if cm.Parse(oob) == nil {
 			dst, ttl, ifindex = ipOfSlice(cm.Dst), cm.HopLimit, cm.IfIndex
 		}
 	} else {
 		var cm ipv4.ControlMessage
-		if cm.Parse(m.OOB[:m.NN]) == nil {
+		if cm.Parse(oob) == nil {
 			dst, ttl, ifindex = ipOfSlice(cm.Dst), cm.TTL, cm.IfIndex
 		}
 		// A batch read keeps the IPv4 header (and its options).
@@ -304,14 +419,6 @@ func (r *batchReader) read(b []byte, flags int) (n int, src, dst netip.Addr, ttl
 		}
 	}
 	return copy(b, pkt), src, dst, ttl, ifindex, nil
-}
-
-// ipOf is the address of a raw socket's peer (zero when unknown).
-func ipOf(a net.Addr) netip.Addr {
-	if ia, ok := a.(*net.IPAddr); ok {
-		return ipOfSlice(ia.IP)
-	}
-	return netip.Addr{}
 }
 
 func ipOfSlice(ip net.IP) netip.Addr {

@@ -268,13 +268,14 @@ func TestConnCatchUp(t *testing.T) {
 			// within this bound.
 			var got []int
 			for end := time.Now().Add(pollBound); len(got) < 3 && time.Now().Before(end); {
-				n, src, _, _, err := c.RecvNow(buf)
+				n, src, dst, ttl, err := c.RecvNow(buf)
 				if errors.Is(err, errNoPacket) {
 					time.Sleep(time.Millisecond)
 					continue
 				}
-				if err != nil || n < 2 || src != fam.src {
-					t.Fatalf("RecvNow: %d bytes from %v, %v", n, src, err)
+				if err != nil || n < 2 || src != fam.src || dst != fam.dst || ttl != 255 {
+					t.Fatalf("RecvNow: %d bytes from %v to %v, TTL %d, %v; want an advert from %v to %v, TTL 255",
+						n, src, dst, ttl, err, fam.src, fam.dst)
 				}
 				got = append(got, int(buf[1]))
 			}

@@ -303,7 +303,10 @@ func (h *heard) listenFamily(ctx context.Context, v6 bool) error {
 		h.own = maps.Clone(own)
 		h.mu.Unlock()
 	}
-	r := newBatchReader(p4, p6)
+	r, err := newBatchReader(c, v6)
+	if err != nil {
+		return err
+	}
 	for {
 		if now := time.Now(); now.After(next) {
 			refresh()
