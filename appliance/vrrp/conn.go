@@ -301,11 +301,11 @@ type batchReader struct {
 	next, count int
 }
 
-// mmsghdr is struct mmsghdr of recvmmsg(2).
+// mmsghdr is struct mmsghdr of recvmmsg(2) (Go pads it to the
+// alignment of the msghdr's pointers, as C does).
 type mmsghdr struct {
 	hdr unix.Msghdr
 	n   uint32
-	_   [4]byte
 }
 
 // readBatch is how many packets one read takes at most.
