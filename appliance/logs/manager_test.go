@@ -191,13 +191,16 @@ func TestQueueFullDrops(t *testing.T) {
 	// cannot finish: Apply replaces a syslog target aimed at nothing with
 	// a file target of the same name, which starts only when the old one
 	// drains (never, within the test's long DrainTimeout).
+	// The directory first: its removal runs after the manager's Close
+	// (cleanups run last first), which ends the writer that fills it.
+	dir := t.TempDir()
 	opts, _ := testOptions(t)
 	opts.DrainTimeout = time.Hour
 	dead := syslogTarget("x", "tcp", testutil.ReservedAddr(t))
 	m := newManager(t, []config.LogTarget{dead}, opts)
 	m.Access(httpRecord(0)) // the old writer holds this one, retrying
 	testutil.WaitFor(t, "the old target failing", func() bool { return status(t, m, "x").Failing })
-	f := fileTarget("x", filepath.Join(t.TempDir(), "x.log"))
+	f := fileTarget("x", filepath.Join(dir, "x.log"))
 	f.Queue = 16
 	if err := m.Apply([]config.LogTarget{f}); err != nil {
 		t.Fatal(err)
