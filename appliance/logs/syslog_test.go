@@ -80,6 +80,9 @@ func TestSyslog(t *testing.T) {
 			if got := checkMsg(t, msgs[2], "daemon", 3); got.text != `check failed err="connection refused"` {
 				t.Errorf("daemon MSG %q", got.text)
 			}
+			// The writer counts a line after its write returned: the
+			// receiver may have it a moment before the count moves.
+			testutil.WaitFor(t, "3 lines counted written", func() bool { return status(t, m, "s").Written >= 3 })
 			s := status(t, m, "s")
 			if s.Written != 3 || s.Dropped != 0 || s.Where != transport+"://"+addr {
 				t.Errorf("status %+v", s)
@@ -325,6 +328,8 @@ func TestSyslogUDPBatches(t *testing.T) {
 			t.Fatalf("datagram %d is %q", i, got.text)
 		}
 	}
+	// Counted after sendmmsg returned: the receiver may be ahead.
+	testutil.WaitFor(t, "every line counted written", func() bool { return status(t, m, "s").Written >= lines })
 	if s := status(t, m, "s"); s.Written != lines || s.Dropped != 0 {
 		t.Fatalf("status %+v", s)
 	}
