@@ -153,9 +153,7 @@ func openConn(ifname string, v6 bool) (*rawConn, error) {
 	if rc.sc, err = c.(syscall.Conn).SyscallConn(); err != nil {
 		return fail("raw socket", err)
 	}
-	if rc.r, err = newBatchReader(c, v6); err != nil {
-		return fail("raw socket", err)
-	}
+	rc.r = newBatchReader(rc.sc, v6)
 	return rc, nil
 }
 
@@ -311,11 +309,7 @@ type mmsghdr struct {
 // readBatch is how many packets one read takes at most.
 const readBatch = 32
 
-func newBatchReader(c net.PacketConn, v6 bool) (*batchReader, error) {
-	sc, err := c.(syscall.Conn).SyscallConn()
-	if err != nil {
-		return nil, err
-	}
+func newBatchReader(sc syscall.RawConn, v6 bool) *batchReader {
 	r := &batchReader{v6: v6, sc: sc, hs: make([]mmsghdr, readBatch), iovs: make([]unix.Iovec, readBatch),
 		bufs: make([][]byte, readBatch), oobs: make([][]byte, readBatch), names: make([]unix.RawSockaddrAny, readBatch)}
 	oob := ipv4.NewControlMessage(ipv4.FlagTTL | ipv4.FlagDst | ipv4.FlagInterface)
@@ -333,7 +327,7 @@ func newBatchReader(c net.PacketConn, v6 bool) (*batchReader, error) {
 		h.SetIovlen(1)
 		h.Control = &r.oobs[i][0]
 	}
-	return r, nil
+	return r
 }
 
 // buffered reports whether packets of the last batch are still to be read

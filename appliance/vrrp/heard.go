@@ -210,6 +210,10 @@ func (h *heard) listenFamily(ctx context.Context, v6 bool) error {
 	}
 	defer c.Close()
 	go func() { <-ctx.Done(); c.Close() }()
+	sc, err := c.(syscall.Conn).SyscallConn()
+	if err != nil {
+		return err
+	}
 	var p4 *ipv4.PacketConn
 	var p6 *ipv6.PacketConn
 	var setBPF func([]bpf.RawInstruction) error
@@ -247,15 +251,13 @@ func (h *heard) listenFamily(ctx context.Context, v6 bool) error {
 		return err
 	}
 	buf := make([]byte, 1500)
-	if sc, err := c.(syscall.Conn).SyscallConn(); err == nil {
-		sc.Control(func(fd uintptr) {
-			for {
-				if _, _, err := unix.Recvfrom(int(fd), buf, unix.MSG_DONTWAIT); err != nil {
-					return
-				}
+	sc.Control(func(fd uintptr) {
+		for {
+			if _, _, err := unix.Recvfrom(int(fd), buf, unix.MSG_DONTWAIT); err != nil {
+				return
 			}
-		})
-	}
+		}
+	})
 	defer func() {
 		h.fmu.Lock()
 		h.setSkip[f], h.index[f] = nil, nil
@@ -303,10 +305,7 @@ func (h *heard) listenFamily(ctx context.Context, v6 bool) error {
 		h.own = maps.Clone(own)
 		h.mu.Unlock()
 	}
-	r, err := newBatchReader(c, v6)
-	if err != nil {
-		return err
-	}
+	r := newBatchReader(sc, v6)
 	for {
 		if now := time.Now(); now.After(next) {
 			refresh()

@@ -425,7 +425,9 @@ func (in *instance) runOnce(ctx context.Context) error {
 				select {
 				case <-pc.catchUp():
 				case <-dead:
+					continue // the next round steps down
 				case <-ctx.Done():
+					continue
 				}
 				in.handleParsed(conn, local, parsed)
 				if !in.masterDownDue() {
