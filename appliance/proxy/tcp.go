@@ -267,6 +267,42 @@ type side struct {
 	// first failure sets it, before it closes the connections (so the
 	// other direction's failure that the close causes loses).
 	end *atomic.Uint32
+	// io reads and writes c with raw system calls when it is a plain
+	// TCP connection; nil over TLS. The direction that reads c uses its
+	// read half, the other its write half.
+	io *rawIO
+}
+
+// newSide is c's side of a tunnel.
+func newSide(c streamConn, who byte, idle time.Duration, end *atomic.Uint32) *side {
+	s := &side{c: c, who: who, idle: idle, end: end}
+	var tc *net.TCPConn
+	switch c := c.(type) {
+	case *net.TCPConn:
+		tc = c
+	case *upstream:
+		if c.t == nil {
+			tc = c.TCPConn
+		}
+	}
+	if tc != nil {
+		s.io = newRawIO(tc)
+	}
+	return s
+}
+
+func (s *side) read(b []byte) (int, error) {
+	if s.io != nil {
+		return s.io.Read(b)
+	}
+	return s.c.Read(b)
+}
+
+func (s *side) write(b []byte) (int, error) {
+	if s.io != nil {
+		return s.io.Write(b)
+	}
+	return s.c.Write(b)
 }
 
 func (s *side) touch(now time.Time) { s.last.Store(now.UnixNano()) }
@@ -279,8 +315,8 @@ func (s *side) touch(now time.Time) { s.last.Store(now.UnixNano()) }
 func tunnel(a, b streamConn, aIdle, bIdle time.Duration) (ab, ba int64, end [2]byte) {
 	now := time.Now()
 	var state atomic.Uint32
-	sa := &side{c: a, who: 'C', idle: aIdle, end: &state}
-	sb := &side{c: b, who: 'S', idle: bIdle, end: &state}
+	sa := newSide(a, 'C', aIdle, &state)
+	sb := newSide(b, 'S', bIdle, &state)
 	sa.touch(now)
 	sb.touch(now)
 	var wg sync.WaitGroup
@@ -319,12 +355,12 @@ func pipe(src, dst *side) int64 {
 	now := time.Now() // one clock read per chunk: after it arrived
 	for {
 		dl.read(src.c, now.Add(src.idle), src.idle/8)
-		k, err := src.c.Read(buf)
+		k, err := src.read(buf)
 		now = time.Now()
 		if k > 0 {
 			src.touch(now)
 			dl.write(dst.c, now.Add(dst.idle), dst.idle/8)
-			if _, werr := dst.c.Write(buf[:k]); werr != nil {
+			if _, werr := dst.write(buf[:k]); werr != nil {
 				src.fail(dst.who, werr)
 				src.c.Close()
 				dst.c.Close()
