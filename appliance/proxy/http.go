@@ -105,6 +105,11 @@ type work struct {
 	ch   h1.Chunked
 
 	bodySent int64 // Content-Length body bytes that went with the head
+
+	// ipKey holds the client's address as the source balancer's key
+	// (here, not on the stack of exchange: the key outlives the call
+	// that makes it, so it would escape, an allocation per request).
+	ipKey [16]byte
 }
 
 var workPool = sync.Pool{New: func() any { return new(work) }}
@@ -882,7 +887,6 @@ func (h *httpConn) exchange(st *serviceState, start time.Time) outcome {
 		cookieVal = findCookie(req.Headers, be.cookie)
 	}
 	var key []byte
-	var ipKey [16]byte
 	switch be.cfg.Balance {
 	case "uri":
 		key = req.Path
@@ -890,8 +894,8 @@ func (h *httpConn) exchange(st *serviceState, start time.Time) outcome {
 			key = key[:i]
 		}
 	case "source":
-		ipKey = h.client.Addr().As16()
-		key = ipKey[:]
+		h.ipKey = h.client.Addr().As16()
+		key = h.ipKey[:]
 	}
 
 	// The request head for the server, with the body bytes already read.
