@@ -419,7 +419,14 @@ func (c *Component) reconcile() {
 	defer c.reloadMu.Unlock()
 	c.mu.Lock()
 	gen := c.wantGen // cfg below is this one (Apply sets both under reloadMu)
+	done := gen <= c.doneGen
 	c.mu.Unlock()
+	if done {
+		// In force already: an Apply before Run signals a change that
+		// Run's first reconcile took. Reconciling it again would reload
+		// every certificate, and drop what a Prepare made meanwhile.
+		return
+	}
 	cfg := c.latest.Get()
 	if cfg == nil || c.pool.closed {
 		return

@@ -1016,3 +1016,29 @@ func TestTLSClientCertForward(t *testing.T) {
 		t.Errorf("without a certificate: %s", got)
 	}
 }
+
+// TestApplyBeforeRunReconcilesOnce: a config applied before Run is put in
+// force once. Run's first reconcile takes it, and the change Apply
+// signalled must not reconcile it again: that reloaded every certificate
+// and dropped the certificates a Prepare had loaded meanwhile (which made
+// TestPreparedCertsApplied count twice the loads, now and then).
+func TestApplyBeforeRunReconcilesOnce(t *testing.T) {
+	s := newTLSSetup(t, "") // for its certificates and config
+	cfg := s.comp.latest.Get()
+	n := int32(len(cfg.Services[0].TLS.Certificates))
+	c := New(slog.New(slog.DiscardHandler))
+	var loads atomic.Int32
+	c.SetCertLoaders(nil, func(crt, key string, now time.Time) (tls.Certificate, error) {
+		loads.Add(1)
+		return loadFiles(crt, key, now)
+	})
+	other := *cfg
+	other.Services = slices.Clone(cfg.Services)
+	other.Services[0].Listen = []string{freePort(t)}
+	runComponent(t, c, &other)
+	testutil.WaitFor(t, "the proxy to run the config", func() bool { return c.runs(&other) })
+	time.Sleep(200 * time.Millisecond) // a second reconcile comes at once if it comes
+	if got := loads.Load(); got != n {
+		t.Fatalf("the %d certificates loaded %d times, want once each", n, got)
+	}
+}
