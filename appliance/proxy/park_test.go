@@ -22,7 +22,7 @@ func (o testOwner) unpark(c *net.TCPConn, timedOut bool) {
 }
 
 // parkPair returns a client connection and the server side of it.
-func parkPair(t *testing.T) (client net.Conn, server *net.TCPConn) {
+func parkPair(t testing.TB) (client net.Conn, server *net.TCPConn) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

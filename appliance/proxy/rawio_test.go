@@ -11,29 +11,13 @@ import (
 	"time"
 )
 
-// tcpPair is a connected pair of TCP connections on loopback.
+// tcpPair is a connected pair of TCP connections on loopback, both
+// closed when the test ends.
 func tcpPair(t testing.TB) (a, b *net.TCPConn) {
 	t.Helper()
-	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	done := make(chan *net.TCPConn, 1)
-	go func() {
-		c, _ := ln.AcceptTCP()
-		done <- c
-	}()
-	a, err = net.DialTCP("tcp", nil, ln.Addr().(*net.TCPAddr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b = <-done
-	if b == nil {
-		t.Fatal("accept failed")
-	}
-	t.Cleanup(func() { a.Close(); b.Close() })
-	return a, b
+	c, s := parkPair(t)
+	t.Cleanup(func() { s.Close() })
+	return c.(*net.TCPConn), s
 }
 
 // TestRawIO: rawIO reads and writes as net.Conn does: whole writes through
@@ -103,8 +87,7 @@ func TestRawIO(t *testing.T) {
 	}
 
 	// Closed while a read waits: net.ErrClosed.
-	a3, b3 := tcpPair(t)
-	_ = a3
+	_, b3 := tcpPair(t)
 	r3 := newRawIO(b3)
 	rerr := make(chan error, 1)
 	go func() {
