@@ -144,7 +144,7 @@ type BenchRound struct {
 	// did not log).
 	Rejected bool   `json:"rejected,omitempty"`
 	Why      string `json:"rejected_why,omitempty"`
-	// ClientCPU and ProxyCPU (rows of runRows) are the cores the client
+	// ClientCPU and ProxyCPU are the cores the client
 	// (wrk or tlsload, user and system) and the proxy (with its
 	// children) kept busy during the run; ProxyUS the proxy's CPU
 	// microseconds per completed request.
@@ -468,7 +468,9 @@ func Bench(l *Lab, o BenchOptions, logf func(string, ...any)) (rep *BenchReport,
 					st = scrapeEvery(ctx, tg.c.Client.Dial, tg.scrape, "_frontend_http_requests_total", o.ScrapeEvery)
 				}
 			}()
+			cpu0 := cpuTree(tg.pid)
 			r, err := tg.c.wrk(tg.url, o)
+			proxyCPU(&r, tg.pid, cpu0, o.Duration)
 			stop()
 			<-scraped
 			if err != nil {
@@ -495,6 +497,9 @@ func Bench(l *Lab, o BenchOptions, logf func(string, ...any)) (rep *BenchReport,
 			}
 			judgeRound(&r)
 			msg := ""
+			if r.ProxyUS > 0 {
+				msg += fmt.Sprintf(", proxy %.1f µs CPU a request (%.2f cores), client %.2f cores", r.ProxyUS, r.ProxyCPU, r.ClientCPU)
+			}
 			if tg.log != nil {
 				msg += fmt.Sprintf(", %d access lines for %d requests", r.LogLines, r.Requests)
 			}
@@ -1021,8 +1026,8 @@ func WriteBench(w io.Writer, dir string, rep *BenchReport) error {
 		if r.Negotiated != "" {
 			fmt.Fprintf(w, "%s: %s; handshakes at the proxy: %d full, %d resumed\n", r.Name, r.Negotiated, r.ServerFull, r.ServerResumed)
 		}
-		if r.ProxyUS > 0 && strings.Contains(r.Name, "https") {
-			fmt.Fprintf(w, "%s: proxy %.0f µs of CPU a request, %.2f cores; client %.2f cores (medians)\n", r.Name, r.ProxyUS, r.ProxyCPU, r.ClientCPU)
+		if r.ProxyUS > 0 {
+			fmt.Fprintf(w, "%s: proxy %.1f µs of CPU a request, %.2f cores; client %.2f cores (medians)\n", r.Name, r.ProxyUS, r.ProxyCPU, r.ClientCPU)
 		}
 		if r.SlowClients > 0 {
 			fmt.Fprintf(w, "%s: %d slow clients held in each round: %d slow requests served, %d clients failed; requests/s and p99 are wrk's normal clients'\n",
@@ -1037,7 +1042,7 @@ func WriteBench(w io.Writer, dir string, rep *BenchReport) error {
 		if strings.HasSuffix(r.Mode, "-slow") {
 			mb = " (normal clients)"
 		}
-		if r.ProxyUS > 0 && strings.Contains(r.Mode, "https") {
+		if r.ProxyUS > 0 {
 			mb += fmt.Sprintf(", proxy CPU a request %.2f", r.ProxyUS)
 		}
 		fmt.Fprintf(w, "halb/HAProxy %-17s requests/s %.2f (rounds %.2f-%.2f), p99 %.2f%s\n", r.Mode, r.RPS, r.RPSSpread.Min, r.RPSSpread.Max, r.P99, mb)

@@ -171,6 +171,20 @@ func extraTargets(rows []string, ref, hc, ct *Classic, pidOf func(*Classic, stri
 	return ts
 }
 
+// proxyCPU sets r's proxy figures from the CPU pid and its children used
+// since cpu0 (cpuTree) over a load run of d: the cores it kept busy and
+// its CPU per request. A round without a proxy (pid 0) keeps none.
+func proxyCPU(r *BenchRound, pid int, cpu0, d time.Duration) {
+	if pid <= 0 {
+		return
+	}
+	used := (cpuTree(pid) - cpu0).Seconds()
+	r.ProxyCPU = used / d.Seconds()
+	if r.Requests > 0 {
+		r.ProxyUS = used * 1e6 / float64(r.Requests)
+	}
+}
+
 // runRows runs the targets' rounds, the targets taking turns, and returns
 // each one's result.
 func runRows(ts []rowTarget, o BenchOptions, logf func(string, ...any)) ([]BenchResult, error) {
@@ -191,9 +205,12 @@ func runRows(ts []rowTarget, o BenchOptions, logf func(string, ...any)) ([]Bench
 			if tg.accepts != nil {
 				msg += fmt.Sprintf(", %d new connections from the client, %d accepted", r.NewConns, r.Accepted)
 			}
+			if r.ProxyUS > 0 {
+				msg += fmt.Sprintf(", proxy %.1f µs CPU a request (%.2f cores), client %.2f cores", r.ProxyUS, r.ProxyCPU, r.ClientCPU)
+			}
 			if tg.tlsService != "" {
-				msg += fmt.Sprintf(", proxy %.0f µs CPU a request (%.2f cores), client %.2f cores, handshakes: client %d full %d resumed, proxy %d full %d resumed",
-					r.ProxyUS, r.ProxyCPU, r.ClientCPU, r.ClientFull, r.ClientResumed, r.ServerFull, r.ServerResumed)
+				msg += fmt.Sprintf(", handshakes: client %d full %d resumed, proxy %d full %d resumed",
+					r.ClientFull, r.ClientResumed, r.ServerFull, r.ServerResumed)
 				if r.Negotiated != "" {
 					msg += ", " + r.Negotiated
 				}
@@ -270,13 +287,7 @@ func (tg rowTarget) round(o BenchOptions, roundNo int) (BenchRound, error) {
 	} else {
 		r, err = tg.c.wrk(tg.url, o, tg.wrk...)
 	}
-	if tg.pid > 0 {
-		used := (cpuTree(tg.pid) - cpu0).Seconds()
-		r.ProxyCPU = used / o.Duration.Seconds()
-		if r.Requests > 0 {
-			r.ProxyUS = used * 1e6 / float64(r.Requests)
-		}
-	}
+	proxyCPU(&r, tg.pid, cpu0, o.Duration)
 	if perfWait != nil {
 		if err := perfWait(); err != nil {
 			return r, fmt.Errorf("perf record: %w", err)

@@ -5,6 +5,7 @@ import (
 	"crypto/rsa"
 	"crypto/tls"
 	"encoding/json"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -164,7 +166,7 @@ func TestJudgeRoundTLS(t *testing.T) {
 	}
 	for _, want := range []string{
 		"haproxy-https-conn-ecdsa: TLS1.3 TLS_AES_128_GCM_SHA256 X25519; handshakes at the proxy: 1200 full, 0 resumed",
-		"halb-https-conn-ecdsa: proxy 200 µs of CPU a request, 0.40 cores; client 1.10 cores (medians)",
+		"halb-https-conn-ecdsa: proxy 200.0 µs of CPU a request, 0.40 cores; client 1.10 cores (medians)",
 		"halb/HAProxy https-conn-ecdsa  requests/s 1.25 (rounds 1.25-1.25), p99 0.50, proxy CPU a request 0.67",
 	} {
 		if !strings.Contains(b.String(), want) {
@@ -187,5 +189,45 @@ func TestPIDTree(t *testing.T) {
 	}
 	if rssTree(self) <= rss(self) || rss(cmd.Process.Pid) <= 0 {
 		t.Errorf("rssTree %d, rss %d, child %d", rssTree(self), rss(self), rss(cmd.Process.Pid))
+	}
+}
+
+// TestProxyCPU: a round's proxy figures count the CPU of the proxy's
+// children (HAProxy's worker under its master; here a busy child of a
+// shell that itself idles), and a round without a proxy gets none.
+func TestProxyCPU(t *testing.T) {
+	cmd := exec.Command("sh", "-c", "while :; do :; done & exec sleep 30")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	defer func() {
+		for _, p := range pidTree(pid)[1:] {
+			syscall.Kill(p, syscall.SIGKILL)
+		}
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
+	cpu0 := cpuTree(pid)
+	deadline := time.Now().Add(10 * time.Second)
+	for cpuTree(pid)-cpu0 < 200*time.Millisecond {
+		if time.Now().After(deadline) {
+			t.Fatalf("the busy child used %v of CPU in 10 s", cpuTree(pid)-cpu0)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if own := cpuTree(pid) - cpuTree(pidTree(pid)[1]); own > 50*time.Millisecond {
+		t.Fatalf("the idle shell itself used %v", own)
+	}
+	r := BenchRound{Requests: 1000}
+	proxyCPU(&r, pid, cpu0, time.Second)
+	if r.ProxyUS < 200 || r.ProxyCPU < 0.2 || math.Abs(r.ProxyUS-r.ProxyCPU*1e3) > 1e-6 {
+		t.Errorf("proxy %.1f µs a request, %.2f cores: want at least 200 µs (0.2 s over 1000 requests) and 0.2 cores over 1 s", r.ProxyUS, r.ProxyCPU)
+	}
+	var none BenchRound
+	none.Requests = 1000
+	proxyCPU(&none, 0, cpu0, time.Second)
+	if none.ProxyUS != 0 || none.ProxyCPU != 0 {
+		t.Errorf("no proxy: %+v", none)
 	}
 }
