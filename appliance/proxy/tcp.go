@@ -263,19 +263,27 @@ type side struct {
 	who  byte // 'C' client, 'S' server: in termination states
 	idle time.Duration
 	last atomic.Int64 // unix nanoseconds
-	// end is the tunnel's termination state, shared by both sides: the
-	// first failure sets it, before it closes the connections (so the
-	// other direction's failure that the close causes loses).
-	end *atomic.Uint32
+	// t is the tunnel's state, shared by both sides.
+	t *tunnelState
 	// io reads and writes c with raw system calls when it is a plain
 	// TCP connection; nil over TLS. The direction that reads c uses its
 	// read half, the other its write half.
 	io *rawIO
 }
 
-// newSide is c's side of a tunnel.
-func newSide(c streamConn, who byte, idle time.Duration, end *atomic.Uint32) *side {
-	s := &side{c: c, who: who, idle: idle, end: end}
+// tunnelState is what the two directions of a tunnel share.
+type tunnelState struct {
+	// end is the termination state: the first failure sets it, before
+	// it closes the connections (so the other direction's failure that
+	// the close causes loses).
+	end atomic.Uint32
+	// eofs counts the directions that ended at their source's EOF.
+	eofs atomic.Int32
+}
+
+// newSide is c's side of tunnel t.
+func newSide(c streamConn, who byte, idle time.Duration, t *tunnelState) *side {
+	s := &side{c: c, who: who, idle: idle, t: t}
 	var tc *net.TCPConn
 	switch c := c.(type) {
 	case *net.TCPConn:
@@ -314,9 +322,9 @@ func (s *side) touch(now time.Time) { s.last.Store(now.UnixNano()) }
 // failure's (CD, SD, or cD, sD for an idle timeout).
 func tunnel(a, b streamConn, aIdle, bIdle time.Duration) (ab, ba int64, end [2]byte) {
 	now := time.Now()
-	var state atomic.Uint32
-	sa := newSide(a, 'C', aIdle, &state)
-	sb := newSide(b, 'S', bIdle, &state)
+	var t tunnelState
+	sa := newSide(a, 'C', aIdle, &t)
+	sb := newSide(b, 'S', bIdle, &t)
 	sa.touch(now)
 	sb.touch(now)
 	var wg sync.WaitGroup
@@ -328,7 +336,7 @@ func tunnel(a, b streamConn, aIdle, bIdle time.Duration) (ab, ba int64, end [2]b
 	ab = pipe(sa, sb)
 	wg.Wait()
 	end = stNormal
-	if v := state.Load(); v != 0 {
+	if v := t.end.Load(); v != 0 {
 		end = [2]byte{byte(v >> 8), byte(v)}
 	}
 	return ab, ba, end
@@ -338,11 +346,11 @@ func tunnel(a, b streamConn, aIdle, bIdle time.Duration) (ab, ba int64, end [2]b
 // who failed, in the data stage, by a timeout if err is one.
 func (s *side) fail(who byte, err error) {
 	st := byTimeout(err, who, 'D')
-	s.end.CompareAndSwap(0, uint32(st[0])<<8|uint32(st[1]))
+	s.t.end.CompareAndSwap(0, uint32(st[0])<<8|uint32(st[1]))
 }
 
 // pipe copies src to dst with a pooled buffer. At src's EOF it half-closes
-// dst; on an error or an idle timeout it closes both connections so the
+// dst, or closes it when the other direction ended at its EOF already; on an error or an idle timeout it closes both connections so the
 // other direction ends too.
 func pipe(src, dst *side) int64 {
 	bp := getBuf(copyBufSize)
@@ -379,7 +387,16 @@ func pipe(src, dst *side) int64 {
 					continue
 				}
 			} else if isEOF(err) {
-				dst.c.CloseWrite()
+				if src.t.eofs.Add(1) == 2 {
+					// The other way ended at its EOF before: dst sent
+					// its FIN and was read to the end, so closing it
+					// sends ours as a half-close would, one system
+					// call less (HAProxy closes too). The caller's
+					// Close then finds it closed.
+					dst.c.Close()
+				} else {
+					dst.c.CloseWrite()
+				}
 				return n
 			}
 			src.fail(src.who, err)
