@@ -3,15 +3,14 @@ package proxy
 import (
 	"container/heap"
 	"errors"
-	"fmt"
 	"net"
 	"os"
 	"sync"
-	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"halb/internal/epollset"
 )
 
 // parkAfter is how long a connection waiting for bytes keeps its goroutine
@@ -30,15 +29,9 @@ const parkAfter = 10 * time.Millisecond
 // what its owner keeps (the httpConn) and one slot here.
 type parker struct {
 	epfd, wake int
-	// ep is epfd in Go's poller: the loop waits there for the set to
-	// have events (an epoll descriptor is readable then), not in a
-	// blocking epoll_wait of its own. A thread blocked in epoll_wait
-	// loses its P to sysmon, and under load each wake-up then finds no P
-	// free: the goroutine goes to the global queue and the thread to
-	// sleep, at every byte of a slow client. In the poller the wake-up
-	// is the runtime's, batched with the other sockets'.
-	ep   *os.File
-	epRC syscall.RawConn
+	// set is epfd, waited on in Go's poller (see epollset): a blocking
+	// epoll_wait cost context switches at every byte of a slow client.
+	set *epollset.Set
 
 	mu      sync.Mutex
 	slots   []parkSlot // by index; an epoll event carries index and generation
@@ -97,40 +90,24 @@ func (h *parkHeap) Pop() any {
 const wakeData = ^uint64(0)
 
 func newParker() (*parker, error) {
-	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	set, err := epollset.New()
 	if err != nil {
 		return nil, err
 	}
+	epfd := set.FD()
 	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err != nil {
-		unix.Close(epfd)
+		set.Close()
 		return nil, err
 	}
 	ev := unix.EpollEvent{Events: unix.EPOLLIN}
 	setEventData(&ev, wakeData)
 	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wake, &ev); err != nil {
-		unix.Close(epfd)
+		set.Close()
 		unix.Close(wake)
 		return nil, err
 	}
-	if err := unix.SetNonblock(epfd, true); err != nil {
-		unix.Close(epfd)
-		unix.Close(wake)
-		return nil, err
-	}
-	ep := os.NewFile(uintptr(epfd), "parker-epoll")
-	rc, err := ep.SyscallConn()
-	if err == nil {
-		// Deadlines work only on a descriptor in the poller: this fails
-		// (os.ErrNoDeadline) if the runtime could not add it.
-		err = ep.SetReadDeadline(time.Time{})
-	}
-	if err != nil {
-		ep.Close()
-		unix.Close(wake)
-		return nil, fmt.Errorf("the parker's epoll set in Go's poller: %w", err)
-	}
-	p := &parker{epfd: epfd, wake: wake, ep: ep, epRC: rc, done: make(chan struct{})}
+	p := &parker{epfd: epfd, wake: wake, set: set, done: make(chan struct{})}
 	p.due.slots = &p.slots
 	go p.loop()
 	return p, nil
@@ -267,7 +244,7 @@ func (p *parker) loop() {
 			p.waiting = 0
 		}
 		p.mu.Unlock()
-		n, err := p.wait(events, wait)
+		n, err := p.set.Wait(events, wait)
 		if err != nil {
 			return
 		}
@@ -412,43 +389,6 @@ func (p *parker) close() {
 	for _, c := range conns {
 		c.Close()
 	}
-	p.ep.Close()
+	p.set.Close()
 	unix.Close(p.wake)
-}
-
-// wait returns the set's events, waiting up to ms milliseconds (-1: no
-// limit) in Go's poller for there to be some: 0 events when the time
-// passed. The set is asked before every wait, so that events present
-// when the poller's edge came before are not missed.
-func (p *parker) wait(events []unix.EpollEvent, ms int) (int, error) {
-	var dl time.Time
-	if ms >= 0 {
-		dl = time.Now().Add(time.Duration(ms) * time.Millisecond)
-	}
-	if err := p.ep.SetReadDeadline(dl); err != nil {
-		return 0, err
-	}
-	n := 0
-	var werr error
-	err := p.epRC.Read(func(fd uintptr) bool {
-		for {
-			r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, fd, uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
-			switch {
-			case e == unix.EINTR:
-				continue
-			case e != 0:
-				werr = e
-				return true
-			}
-			n = int(r)
-			return n > 0
-		}
-	})
-	if werr != nil {
-		return 0, werr
-	}
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		return 0, nil
-	}
-	return n, err
 }
