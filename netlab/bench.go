@@ -144,10 +144,10 @@ type BenchRound struct {
 	// did not log).
 	Rejected bool   `json:"rejected,omitempty"`
 	Why      string `json:"rejected_why,omitempty"`
-	// ClientCPU and ProxyCPU are the cores the client
-	// (wrk or tlsload, user and system) and the proxy (with its
-	// children) kept busy during the run; ProxyUS the proxy's CPU
-	// microseconds per completed request.
+	// ClientCPU and ProxyCPU are the cores the client (wrk or tlsload,
+	// user and system) and the proxy (with its children) kept busy
+	// during the run; ProxyUS the proxy's CPU microseconds per
+	// completed request.
 	ClientCPU float64 `json:"client_cores,omitempty"`
 	ProxyCPU  float64 `json:"proxy_cores,omitempty"`
 	ProxyUS   float64 `json:"proxy_us_per_request,omitempty"`

@@ -350,8 +350,9 @@ func (s *side) fail(who byte, err error) {
 }
 
 // pipe copies src to dst with a pooled buffer. At src's EOF it half-closes
-// dst, or closes it when the other direction ended at its EOF already; on an error or an idle timeout it closes both connections so the
-// other direction ends too.
+// dst, or closes it when the other direction ended at its EOF already; on
+// an error or an idle timeout it closes both connections so the other
+// direction ends too.
 func pipe(src, dst *side) int64 {
 	bp := getBuf(copyBufSize)
 	defer putBuf(bp)
