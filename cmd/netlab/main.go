@@ -111,13 +111,23 @@ func bench(args []string) error {
 }
 
 // inLab runs f in a new lab that is removed after it, or when a signal
-// ends the command.
-func inLab(f func(l *netlab.Lab) error) error {
-	l, err := netlab.NewLab(mustTemp())
+// ends the command. The lab's directory goes with it when f succeeds; when
+// f fails it is kept (the daemons' logs are there) and the error names it.
+func inLab(f func(l *netlab.Lab) error) (err error) {
+	dir := mustTemp()
+	l, err := netlab.NewLab(dir)
 	if err != nil {
+		os.RemoveAll(dir)
 		return err
 	}
-	defer l.Close()
+	defer func() {
+		l.Close()
+		if err == nil {
+			os.RemoveAll(dir)
+		} else {
+			err = fmt.Errorf("%w (the lab's files and logs are kept in %s)", err, dir)
+		}
+	}()
 	stop := closeOnSignal(l)
 	defer stop()
 	return f(l)
