@@ -28,9 +28,10 @@ const parkAfter = 10 * time.Millisecond
 // state of the socket, and a new one is made when it resumes; it then costs
 // what its owner keeps (the httpConn) and one slot here.
 type parker struct {
-	epfd, wake int
-	// set is epfd, waited on in Go's poller (see epollset): a blocking
-	// epoll_wait cost context switches at every byte of a slow client.
+	wake int
+	// set is the epoll set, waited on in Go's poller (see epollset): a
+	// blocking epoll_wait cost context switches at every byte of a slow
+	// client.
 	set *epollset.Set
 
 	mu      sync.Mutex
@@ -94,7 +95,6 @@ func newParker() (*parker, error) {
 	if err != nil {
 		return nil, err
 	}
-	epfd := set.FD()
 	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err != nil {
 		set.Close()
@@ -102,12 +102,12 @@ func newParker() (*parker, error) {
 	}
 	ev := unix.EpollEvent{Events: unix.EPOLLIN}
 	setEventData(&ev, wakeData)
-	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wake, &ev); err != nil {
+	if err := unix.EpollCtl(set.FD(), unix.EPOLL_CTL_ADD, wake, &ev); err != nil {
 		set.Close()
 		unix.Close(wake)
 		return nil, err
 	}
-	p := &parker{epfd: epfd, wake: wake, set: set, done: make(chan struct{})}
+	p := &parker{wake: wake, set: set, done: make(chan struct{})}
 	p.due.slots = &p.slots
 	go p.loop()
 	return p, nil
@@ -183,7 +183,7 @@ func (p *parker) park(c *net.TCPConn, timeout time.Duration, owner parkOwner, de
 	p.mu.Unlock()
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT}
 	setEventData(&ev, uint64(i)|uint64(gen)<<32)
-	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+	if err := unix.EpollCtl(p.set.FD(), unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		p.mu.Lock()
 		mine := p.slots[i].owner != nil && p.slots[i].gen == gen
 		if mine {
@@ -235,11 +235,11 @@ func (p *parker) loop() {
 	var inline []ready
 	for {
 		p.mu.Lock()
-		wait := -1
+		var wait time.Time
 		if p.due.Len() > 0 {
 			d := p.slots[p.due.idx[0]].deadline
 			p.waiting = d
-			wait = max(0, int((time.Duration(d-monoOf(time.Now()))+time.Millisecond-1)/time.Millisecond))
+			wait = d.time()
 		} else {
 			p.waiting = 0
 		}
@@ -283,7 +283,7 @@ func (p *parker) loop() {
 			if e.r.parkedRead(e.fd) {
 				ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT}
 				setEventData(&ev, uint64(e.i)|uint64(e.gen)<<32)
-				if unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, e.fd, &ev) == nil {
+				if unix.EpollCtl(p.set.FD(), unix.EPOLL_CTL_MOD, e.fd, &ev) == nil {
 					continue
 				}
 			}
@@ -312,7 +312,7 @@ func (p *parker) loop() {
 			// The socket leaves this set before its descriptor is
 			// duplicated or closed: the set holds it by descriptor and
 			// would keep reporting it while another one is open.
-			unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, t.fd, nil)
+			unix.EpollCtl(p.set.FD(), unix.EPOLL_CTL_DEL, t.fd, nil)
 			c := t.c
 			if c == nil {
 				c = connOf(t.fd)

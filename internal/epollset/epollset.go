@@ -66,42 +66,46 @@ func New() (*Set, error) {
 // FD is the set's descriptor, for epoll_ctl. It is valid until Close.
 func (s *Set) FD() int { return s.fd }
 
-// Wait fills events with the set's events, waiting up to ms milliseconds
-// (negative: no limit) for there to be some; it returns 0 when the time
-// passed first. The set is asked before any wait, so events already
-// there are never left waiting for another edge.
-func (s *Set) Wait(events []unix.EpollEvent, ms int) (int, error) {
-	var dl time.Time
-	if ms >= 0 {
-		dl = time.Now().Add(time.Duration(ms) * time.Millisecond)
+// Wait fills events with the set's events, waiting until deadline (zero:
+// no limit) for there to be some; it returns 0 when the deadline passed
+// first. The set is asked before any wait, so events already there are
+// never left waiting for another edge, even past the deadline.
+func (s *Set) Wait(events []unix.EpollEvent, deadline time.Time) (int, error) {
+	if !deadline.IsZero() && !time.Now().Before(deadline) {
+		// The poller would report the deadline without asking the set.
+		return s.poll(events)
 	}
-	if err := s.f.SetReadDeadline(dl); err != nil {
+	if err := s.f.SetReadDeadline(deadline); err != nil {
 		return 0, err
 	}
 	n := 0
 	var werr error
-	err := s.rc.Read(func(fd uintptr) bool {
-		for {
-			// A zero timeout never blocks: no system call state.
-			r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, fd, uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
-			switch {
-			case e == unix.EINTR:
-				continue
-			case e != 0:
-				werr = e
-				return true
-			}
-			n = int(r)
-			return n > 0
-		}
+	err := s.rc.Read(func(uintptr) bool {
+		n, werr = s.poll(events)
+		return n > 0 || werr != nil
 	})
 	switch {
 	case werr != nil:
-		return 0, fmt.Errorf("epoll_pwait: %w", werr)
+		return 0, werr
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return 0, nil
 	}
 	return n, err
+}
+
+// poll asks the set for its events without waiting.
+func (s *Set) poll(events []unix.EpollEvent) (int, error) {
+	for {
+		// A zero timeout never blocks: no system call state.
+		r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(s.fd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+		switch {
+		case e == unix.EINTR:
+			continue
+		case e != 0:
+			return 0, fmt.Errorf("epoll_pwait: %w", e)
+		}
+		return int(r), nil
+	}
 }
 
 // Close closes the set; a Wait under way returns an error.

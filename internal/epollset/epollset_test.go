@@ -29,9 +29,9 @@ func poke(t *testing.T, efd int) {
 	}
 }
 
-// TestWait: an event already there is returned at once, one that comes
-// while Wait waits wakes it, and a wait with nothing to report ends at its
-// time with 0 events.
+// TestWait: an event already there is returned at once (even past the
+// deadline), one that comes while Wait waits wakes it, and a wait with
+// nothing to report ends at its deadline with 0 events.
 func TestWait(t *testing.T) {
 	s, err := New()
 	if err != nil {
@@ -42,14 +42,21 @@ func TestWait(t *testing.T) {
 	events := make([]unix.EpollEvent, 8)
 
 	poke(t, efd)
-	if n, err := s.Wait(events, -1); n != 1 || err != nil || events[0].Fd != 7 {
+	if n, err := s.Wait(events, time.Time{}); n != 1 || err != nil || events[0].Fd != 7 {
 		t.Fatalf("pending event: %d events, %v, data %d", n, err, events[0].Fd)
+	}
+	// A deadline already past still reports what the set holds.
+	if n, err := s.Wait(events, time.Now().Add(-time.Second)); n != 1 || err != nil {
+		t.Fatalf("pending event, deadline past: %d events, %v", n, err)
 	}
 	var b [8]byte
 	unix.Read(efd, b[:])
+	if n, err := s.Wait(events, time.Now().Add(-time.Second)); n != 0 || err != nil {
+		t.Fatalf("nothing pending, deadline past: %d events, %v", n, err)
+	}
 
 	start := time.Now()
-	if n, err := s.Wait(events, 50); n != 0 || err != nil {
+	if n, err := s.Wait(events, start.Add(50*time.Millisecond)); n != 0 || err != nil {
 		t.Fatalf("nothing to wait for: %d events, %v", n, err)
 	}
 	if el := time.Since(start); el < 50*time.Millisecond || el > 5*time.Second {
@@ -61,7 +68,7 @@ func TestWait(t *testing.T) {
 		poke(t, efd)
 	}()
 	start = time.Now()
-	if n, err := s.Wait(events, -1); n != 1 || err != nil {
+	if n, err := s.Wait(events, time.Time{}); n != 1 || err != nil {
 		t.Fatalf("event during the wait: %d events, %v", n, err)
 	}
 	if el := time.Since(start); el < 20*time.Millisecond {
@@ -80,7 +87,7 @@ func TestWait(t *testing.T) {
 	}
 	poke(t, efd)
 	done := make(chan int, 1)
-	go func() { n, _ := s.Wait(events, 5000); done <- n }()
+	go func() { n, _ := s.Wait(events, time.Now().Add(5*time.Second)); done <- n }()
 	select {
 	case n := <-done:
 		if n != 1 {
@@ -99,7 +106,7 @@ func TestCloseEndsWait(t *testing.T) {
 	}
 	errc := make(chan error, 1)
 	go func() {
-		_, err := s.Wait(make([]unix.EpollEvent, 4), -1)
+		_, err := s.Wait(make([]unix.EpollEvent, 4), time.Time{})
 		errc <- err
 	}()
 	time.Sleep(20 * time.Millisecond)
