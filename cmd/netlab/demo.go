@@ -48,26 +48,23 @@ func demo(args []string) error {
 
 	// Keys typed before the demo is ready are neither echoed nor acted on.
 	kb := openKeyboard(os.Stdin)
-	dir := mustTemp()
-	l, err := netlab.NewLab(dir)
+	l, err := openLab()
 	if err != nil {
 		kb.restore()
-		os.RemoveAll(dir)
 		return err
 	}
+	dir := l.Dir
 	var closeOnce sync.Once
 	var failed bool
 	finish := func() {
 		closeOnce.Do(func() {
 			kb.restore()
-			if err := l.Close(); err != nil {
+			kept, err := closeLab(l, failed || *keep)
+			if err != nil {
 				fmt.Fprintln(os.Stderr, "netlab demo: teardown:", err)
-				failed = true
 			}
-			if failed || *keep {
+			if kept {
 				fmt.Fprintf(os.Stderr, "netlab demo: logs kept in %s\n", dir)
-			} else {
-				os.RemoveAll(dir)
 			}
 		})
 	}

@@ -11,6 +11,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -114,23 +115,46 @@ func bench(args []string) error {
 // ends the command. The lab's directory goes with it when f succeeds; when
 // f fails it is kept (the daemons' logs are there) and the error names it.
 func inLab(f func(l *netlab.Lab) error) (err error) {
-	dir := mustTemp()
-	l, err := netlab.NewLab(dir)
+	l, err := openLab()
 	if err != nil {
-		os.RemoveAll(dir)
 		return err
 	}
 	defer func() {
-		l.Close()
-		if err == nil {
-			os.RemoveAll(dir)
-		} else {
-			err = fmt.Errorf("%w (the lab's files and logs are kept in %s)", err, dir)
+		kept, cerr := closeLab(l, err != nil)
+		err = errors.Join(err, cerr)
+		if kept {
+			err = fmt.Errorf("%w (the lab's files and logs are kept in %s)", err, l.Dir)
 		}
 	}()
 	stop := closeOnSignal(l)
 	defer stop()
 	return f(l)
+}
+
+// openLab makes a lab in a directory of its own.
+func openLab() (*netlab.Lab, error) {
+	dir, err := os.MkdirTemp("", "netlab-")
+	if err != nil {
+		return nil, err
+	}
+	l, err := netlab.NewLab(dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return l, nil
+}
+
+// closeLab tears l down and removes its directory, unless keep is set or
+// the teardown failed; it returns the teardown's error and whether the
+// directory was kept.
+func closeLab(l *netlab.Lab, keep bool) (kept bool, err error) {
+	err = l.Close()
+	if keep || err != nil {
+		return true, err
+	}
+	os.RemoveAll(l.Dir)
+	return false, nil
 }
 
 // stderrf is the benches' progress log.
@@ -180,14 +204,6 @@ func benchCommand(args []string) string {
 		cmd = "make bench: " + cmd
 	}
 	return cmd
-}
-
-func mustTemp() string {
-	d, err := os.MkdirTemp("", "netlab-")
-	if err != nil {
-		panic(err)
-	}
-	return d
 }
 
 // closeOnSignal tears the lab down on SIGINT/SIGTERM, then exits.
