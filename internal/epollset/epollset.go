@@ -71,17 +71,21 @@ func (s *Set) FD() int { return s.fd }
 // first. The set is asked before any wait, so events already there are
 // never left waiting for another edge, even past the deadline.
 func (s *Set) Wait(events []unix.EpollEvent, deadline time.Time) (int, error) {
+	n := 0
+	var werr error
 	if !deadline.IsZero() && !time.Now().Before(deadline) {
 		// The poller would report the deadline without asking the set.
-		return s.poll(events)
+		// Control holds the descriptor open for the call, as Read does.
+		if err := s.rc.Control(func(fd uintptr) { n, werr = poll(fd, events) }); err != nil {
+			return 0, err
+		}
+		return n, werr
 	}
 	if err := s.f.SetReadDeadline(deadline); err != nil {
 		return 0, err
 	}
-	n := 0
-	var werr error
-	err := s.rc.Read(func(uintptr) bool {
-		n, werr = s.poll(events)
+	err := s.rc.Read(func(fd uintptr) bool {
+		n, werr = poll(fd, events)
 		return n > 0 || werr != nil
 	})
 	switch {
@@ -93,11 +97,11 @@ func (s *Set) Wait(events []unix.EpollEvent, deadline time.Time) (int, error) {
 	return n, err
 }
 
-// poll asks the set for its events without waiting.
-func (s *Set) poll(events []unix.EpollEvent) (int, error) {
+// poll asks the set fd for its events without waiting.
+func poll(fd uintptr, events []unix.EpollEvent) (int, error) {
 	for {
 		// A zero timeout never blocks: no system call state.
-		r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(s.fd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+		r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, fd, uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
 		switch {
 		case e == unix.EINTR:
 			continue

@@ -98,7 +98,8 @@ func TestWait(t *testing.T) {
 	}
 }
 
-// TestCloseEndsWait: closing the set ends a Wait under way with an error.
+// TestCloseEndsWait: closing the set ends a Wait under way with an error,
+// and later Waits fail.
 func TestCloseEndsWait(t *testing.T) {
 	s, err := New()
 	if err != nil {
@@ -118,5 +119,12 @@ func TestCloseEndsWait(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Wait still blocked after Close")
+	}
+	// A closed set is not asked, whatever the deadline (its descriptor
+	// may belong to something else by now).
+	for _, dl := range []time.Time{{}, time.Now().Add(-time.Second), time.Now().Add(time.Second)} {
+		if _, err := s.Wait(make([]unix.EpollEvent, 4), dl); err == nil {
+			t.Errorf("Wait(%v) after Close: no error", dl)
+		}
 	}
 }
