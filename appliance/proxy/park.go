@@ -31,7 +31,8 @@ type parker struct {
 	wake int
 	// set is the epoll set, waited on in Go's poller (see epollset): a
 	// blocking epoll_wait cost context switches at every byte of a slow
-	// client.
+	// client. The loop changes it by descriptor (close closes it after
+	// the loop ended); park, on other goroutines, through Ctl.
 	set *epollset.Set
 
 	mu      sync.Mutex
@@ -183,7 +184,9 @@ func (p *parker) park(c *net.TCPConn, timeout time.Duration, owner parkOwner, de
 	p.mu.Unlock()
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT}
 	setEventData(&ev, uint64(i)|uint64(gen)<<32)
-	if err := unix.EpollCtl(p.set.FD(), unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+	// Ctl, not the set's bare descriptor: close may have closed the set
+	// since p.mu was let go.
+	if err := p.set.Ctl(unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		p.mu.Lock()
 		mine := p.slots[i].owner != nil && p.slots[i].gen == gen
 		if mine {

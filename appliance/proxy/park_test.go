@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"testing"
 	"time"
 )
@@ -208,4 +209,44 @@ func TestParkNoLeak(t *testing.T) {
 	if err := p.park(other, time.Minute, o, true); err != errParkerClosed {
 		t.Fatalf("park after close: %v, want %v", err, errParkerClosed)
 	}
+}
+
+// TestParkRacesClose: connections parked while the parker closes all end
+// (each client sees EOF once the caller has closed those park refused),
+// and no descriptor is left open.
+func TestParkRacesClose(t *testing.T) {
+	p := newTestParker(t)
+	const n = 50
+	clients := make([]net.Conn, n)
+	servers := make([]*net.TCPConn, n)
+	for i := range n {
+		clients[i], servers[i] = parkPair(t)
+	}
+	before := openFDs(t)
+	o := make(testOwner, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { errs[i] = p.park(servers[i], time.Minute, o, i%2 == 0) })
+	}
+	p.close()
+	wg.Wait()
+	parked := 0
+	for i, err := range errs {
+		if err != nil {
+			servers[i].Close() // not parked: the caller keeps it
+		} else {
+			parked++
+		}
+	}
+	for i, c := range clients {
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if k, err := c.Read(make([]byte, 1)); err != io.EOF {
+			t.Fatalf("client %d (park: %v): read %d, %v, want EOF", i, errs[i], k, err)
+		}
+	}
+	if got := openFDs(t); got > before {
+		t.Fatalf("%d descriptors open after the race, %d before", got, before)
+	}
+	t.Logf("%d of %d parks took the connection", parked, n)
 }

@@ -29,9 +29,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Set is an epoll set in Go's poller. Its descriptor (FD) takes
-// epoll_ctl calls as any; Wait must not be called from two goroutines at
-// once.
+// Set is an epoll set in Go's poller. Ctl (or epoll_ctl on FD, by the
+// goroutine that closes it) changes it; Wait must not be called from two
+// goroutines at once.
 type Set struct {
 	fd int
 	f  *os.File
@@ -63,8 +63,20 @@ func New() (*Set, error) {
 	return &Set{fd: fd, f: f, rc: rc}, nil
 }
 
-// FD is the set's descriptor, for epoll_ctl. It is valid until Close.
+// FD is the set's descriptor, for epoll_ctl by the goroutine that
+// closes the set (it is valid until Close); others use Ctl.
 func (s *Set) FD() int { return s.fd }
+
+// Ctl is epoll_ctl on the set, safe against a concurrent Close: the
+// descriptor is held open for the call, and after Close it fails (a bare
+// FD could by then name another descriptor).
+func (s *Set) Ctl(op, fd int, ev *unix.EpollEvent) error {
+	var err error
+	if cerr := s.rc.Control(func(sfd uintptr) { err = unix.EpollCtl(int(sfd), op, fd, ev) }); cerr != nil {
+		return cerr
+	}
+	return err
+}
 
 // Wait fills events with the set's events, waiting until deadline (zero:
 // no limit) for there to be some; it returns 0 when the deadline passed

@@ -17,7 +17,7 @@ func eventfd(t *testing.T, s *Set) int {
 	}
 	t.Cleanup(func() { unix.Close(efd) })
 	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: 7}
-	if err := unix.EpollCtl(s.FD(), unix.EPOLL_CTL_ADD, efd, &ev); err != nil {
+	if err := s.Ctl(unix.EPOLL_CTL_ADD, efd, &ev); err != nil {
 		t.Fatal(err)
 	}
 	return efd
@@ -99,7 +99,7 @@ func TestWait(t *testing.T) {
 }
 
 // TestCloseEndsWait: closing the set ends a Wait under way with an error,
-// and later Waits fail.
+// and later Waits and Ctls fail.
 func TestCloseEndsWait(t *testing.T) {
 	s, err := New()
 	if err != nil {
@@ -120,8 +120,16 @@ func TestCloseEndsWait(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Wait still blocked after Close")
 	}
-	// A closed set is not asked, whatever the deadline (its descriptor
-	// may belong to something else by now).
+	// A closed set is neither asked nor changed, whatever the deadline
+	// (its descriptor may belong to something else by now).
+	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(efd)
+	if err := s.Ctl(unix.EPOLL_CTL_ADD, efd, &unix.EpollEvent{Events: unix.EPOLLIN}); err == nil {
+		t.Error("Ctl after Close: no error")
+	}
 	for _, dl := range []time.Time{{}, time.Now().Add(-time.Second), time.Now().Add(time.Second)} {
 		if _, err := s.Wait(make([]unix.EpollEvent, 4), dl); err == nil {
 			t.Errorf("Wait(%v) after Close: no error", dl)
