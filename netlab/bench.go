@@ -385,7 +385,7 @@ func Bench(l *Lab, o BenchOptions, logf func(string, ...any)) (rep *BenchReport,
 	for _, tp := range topos {
 		lab := l
 		if tp.name != "" {
-			if lab, err = NewLab(filepath.Join(l.Dir, tp.name)); err != nil {
+			if lab, err = subLab(l, tp.name); err != nil {
 				return rep, err
 			}
 			defer lab.Close()
@@ -570,7 +570,7 @@ func Bench(l *Lab, o BenchOptions, logf func(string, ...any)) (rep *BenchReport,
 				break
 			}
 			name := map[Flavor]string{FlavorReference: "haproxy-http", FlavorHalb: "halb-http"}[fl]
-			ml, err := NewLab(filepath.Join(l.Dir, "mem-"+string(fl)+"-"+state))
+			ml, err := subLab(l, "mem-"+string(fl)+"-"+state)
 			if err != nil {
 				return rep, err
 			}

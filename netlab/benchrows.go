@@ -371,7 +371,7 @@ func benchScale(l *Lab, o BenchOptions, pidOf func(*Classic, string) int, logf f
 				f          Flavor
 				name, proc string
 			}{{FlavorReference, "haproxy", "haproxy"}, {FlavorHalb, "halb", "halbd"}} {
-				lab, err := NewLab(filepath.Join(l.Dir, "scale-"+sc.name+"-"+string(fl.f)))
+				lab, err := subLab(l, "scale-"+sc.name+"-"+string(fl.f))
 				if err != nil {
 					return nil, err
 				}
