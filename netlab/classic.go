@@ -48,6 +48,11 @@ type ClassicOptions struct {
 	// (weight -60): a node whose checks see no healthy backend drops to
 	// 90 and the peer (100) takes over.
 	TrackServices bool
+	// TrackBackLink makes the VRRP instance track the link to the
+	// backends, eth1 (keepalived's track_interface, weight 0): a node
+	// whose back link goes down enters FAULT and the peer takes over
+	// (not with TrackServices, which takes its place).
+	TrackBackLink bool
 	// ObserveLayer7 makes the http backend observe responses (health
 	// observe: layer7; HAProxy's observe layer7 error-limit fall
 	// on-error mark-down).
@@ -161,6 +166,8 @@ vrrp:
 {{- end}}
 {{- if .TrackServices}}
     track: {services: [web], weight: -60}
+{{- else if .TrackBackLink}}
+    track: {interfaces: [eth1]}
 {{- end}}
 {{- if .Dual}}
   - name: front-b
@@ -264,8 +271,9 @@ func ClassicConfig(o ClassicOptions, i int) []byte {
 		"Name": "lb1", "Peer": "lb2", "PeerAddr": "192.168.10.2",
 		"Priority": o.Priorities[i], "Advert": o.AdvertInterval, "Version": o.Version,
 		"VIP": ClassicVIP, "Bits": 24, "Listen": ClassicVIP, "Unicast": o.Unicast, "UseVMAC": o.UseVMAC, "TrackServices": o.TrackServices,
-		"Observe7": o.ObserveLayer7,
-		"Dual":     o.DualMaster, "VIP2": ClassicVIP2, "Priority2": o.Priorities[1-i],
+		"TrackBackLink": o.TrackBackLink,
+		"Observe7":      o.ObserveLayer7,
+		"Dual":          o.DualMaster, "VIP2": ClassicVIP2, "Priority2": o.Priorities[1-i],
 		"TCPPort":  ClassicTCPPort,
 		"Backends": backends, "Routes": routes,
 		"Check": map[string]any{"Interval": ClassicCheckInterval, "Timeout": ClassicCheckTimeout,

@@ -290,6 +290,34 @@ func TestMasterLinkDown(t *testing.T) {
 	})
 }
 
+// TestMasterBackLinkDown: the master's link to the backends goes down.
+// The instance tracks it (track.interfaces; keepalived's track_interface),
+// so the master enters FAULT at once, sends a priority-0 advert and drops
+// the VIP; the backup takes over after its Skew_Time, not after a
+// Master_Down_Interval. The client's outage is that skew, the time the
+// node takes to see its link go, and the announcement.
+func TestMasterBackLinkDown(t *testing.T) {
+	concurrent(t)
+	scenarioWith(t, "master-back-link-down", []string{NeedVRRP}, ClassicOptions{TrackBackLink: true},
+		func(t *testing.T, c *Classic, row *Row) {
+			skew := time.Duration(256-c.Opts.Priorities[1]) * c.Opts.AdvertInterval / 256
+			bound := skew + min(time.Second, c.Opts.AdvertInterval+250*time.Millisecond)
+			w, _ := measure(t, c, row,
+				func() {
+					if err := c.LB[0].Host.SetLink("eth1", false); err != nil {
+						t.Fatal(err)
+					}
+				},
+				func() bool { return c.LB[1].HoldsVIP(c.VIP) && !c.LB[0].HoldsVIP(c.VIP) },
+				failoverBound(c)+5*time.Second, 2*time.Second)
+			checkOutage(t, row, w, bound)
+			if w.Failed == 0 {
+				t.Errorf("control: the master's back link going down cost nothing; the probe cannot see the failover")
+			}
+			finish(t, c, row, "lb2")
+		})
+}
+
 func TestFailbackOnReturn(t *testing.T) {
 	concurrent(t)
 	scenario(t, "failback-preempt", []string{NeedVRRP}, func(t *testing.T, c *Classic, row *Row) {

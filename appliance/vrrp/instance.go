@@ -16,13 +16,18 @@ import (
 
 // linkPoll is how often the instances' own interfaces and their tracked
 // interfaces are looked at (by the Component, for all of them at once:
-// Component.pollLinks).
+// Component.pollLinks) when the kernel does not tell of their changes.
 const linkPoll = 100 * time.Millisecond
 
 // primaryPoll is how often the instances' interfaces' primary addresses
 // are looked at (by the Component, for all of them at once, so that the
-// instances of a link share one look: Component.pollLinks).
+// instances of a link share one look: Component.pollLinks), and their
+// links too when the kernel tells of their changes.
 const primaryPoll = time.Second
+
+// linkSettle is how far apart pollLinks's looks after link notifications
+// are, at least: a burst of them is a few looks, not one each.
+const linkSettle = 10 * time.Millisecond
 
 // InstanceStatus is the status of one VRRP instance.
 type InstanceStatus struct {

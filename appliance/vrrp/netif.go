@@ -1,6 +1,7 @@
 package vrrp
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -16,8 +17,20 @@ import (
 	"github.com/mdlayher/ndp"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
+
+// linkWatcher is a Netif that tells when links or addresses change.
+type linkWatcher interface {
+	// WatchLinks returns a channel that receives (coalesced) after a
+	// link or address changed, until ctx ends or the notifications fail;
+	// it is closed then.
+	WatchLinks(ctx context.Context) (<-chan struct{}, error)
+	// Forget drops answers LinkUp and PrimaryAddr reuse, so that the
+	// polls after a change see it.
+	Forget()
+}
 
 // Netif is everything VRRP asks of the kernel. The netlink implementation is
 // below; tests of the state machine use a fake.
@@ -81,8 +94,11 @@ type Netif interface {
 type NetlinkNetif struct {
 	mu     sync.Mutex // serialises netlink requests and guards closed
 	h      *netlink.Handle
-	owned  bool // Close closes h
+	owned  bool // Close closes h and ns
 	closed bool
+	// ns is h's network namespace (closed: not known), where WatchLinks
+	// subscribes.
+	ns netns.NsHandle
 
 	// The answers to the instances' polls (LinkUp every linkPoll for
 	// each instance, PrimaryAddr every primaryPoll), reused
@@ -132,7 +148,13 @@ func NewNetlinkNetif() (*NetlinkNetif, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vrrp: open netlink: %w", err)
 	}
-	return &NetlinkNetif{h: h, owned: true}, nil
+	// The namespace the handle works in, for WatchLinks's subscription.
+	ns, err := netns.Get()
+	if err != nil {
+		h.Close()
+		return nil, fmt.Errorf("vrrp: network namespace: %w", err)
+	}
+	return &NetlinkNetif{h: h, owned: true, ns: ns}, nil
 }
 
 // NewNetlinkNetifAt returns the kernel implementation using h for every
@@ -141,7 +163,7 @@ func NewNetlinkNetif() (*NetlinkNetif, error) {
 // still opened in the namespace of the thread that calls Announce, so tests
 // call Announce inside that namespace (a netlab host's Do).
 func NewNetlinkNetifAt(h *netlink.Handle) *NetlinkNetif {
-	return &NetlinkNetif{h: h}
+	return &NetlinkNetif{h: h, ns: netns.None()}
 }
 
 // Close releases the netlink handle (when NewNetlinkNetif opened it). Later
@@ -155,9 +177,65 @@ func (n *NetlinkNetif) Close() error {
 	n.closed = true
 	if n.owned {
 		n.h.Close()
+		n.ns.Close()
 	}
 	n.h = nil
 	return nil
+}
+
+// WatchLinks implements linkWatcher with rtnetlink's notifications of
+// links and addresses (RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR,
+// RTNLGRP_IPV6_IFADDR), as keepalived follows its interfaces. A full
+// socket buffer (ENOBUFS: notifications lost) is a change too: the poll
+// after it reads everything again. errors.ErrUnsupported when n does
+// not know its namespace (NewNetlinkNetifAt).
+func (n *NetlinkNetif) WatchLinks(ctx context.Context) (<-chan struct{}, error) {
+	if err := n.lock(); err != nil {
+		return nil, err
+	}
+	if !n.ns.IsOpen() {
+		n.mu.Unlock()
+		return nil, errors.ErrUnsupported
+	}
+	s, err := nl.SubscribeAt(n.ns, netns.None(), unix.NETLINK_ROUTE,
+		unix.RTNLGRP_LINK, unix.RTNLGRP_IPV4_IFADDR, unix.RTNLGRP_IPV6_IFADDR)
+	n.mu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("vrrp: subscribe to link notifications: %w", err)
+	}
+	ch := make(chan struct{}, 1)
+	stop := context.AfterFunc(ctx, s.Close) // wakes Receive
+	go func() {
+		defer close(ch)
+		defer func() {
+			if stop() { // failed before ctx ended
+				s.Close()
+			}
+		}()
+		for {
+			_, from, err := s.Receive()
+			if err != nil && !errors.Is(err, unix.ENOBUFS) {
+				return // closed, or the socket failed: the caller polls
+			}
+			if err == nil && from.Pid != nl.PidKernel {
+				continue
+			}
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	return ch, nil
+}
+
+// Forget implements linkWatcher: the polls' shared answers (pollShare)
+// are dropped, so the next ones ask the kernel.
+func (n *NetlinkNetif) Forget() {
+	n.mu.Lock()
+	clear(n.links)
+	clear(n.primary)
+	n.mu.Unlock()
 }
 
 // lock takes the lock for a netlink call; it fails once n is closed.

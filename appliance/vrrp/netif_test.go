@@ -2,6 +2,7 @@ package vrrp
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -491,8 +492,8 @@ func TestNetifClose(t *testing.T) {
 		if err := n.Announce("eth0", addrs); err != nil {
 			return err
 		}
-		if got := fds(); got != before+1 {
-			t.Errorf("open descriptors after Announce: %d, want %d (the netlink socket only)", got, before+1)
+		if got := fds(); got != before+2 {
+			t.Errorf("open descriptors after Announce: %d, want %d (the netlink socket and the namespace only)", got, before+2)
 		}
 		if err := n.Close(); err != nil {
 			return err
@@ -788,4 +789,89 @@ func mustLink(t *testing.T, nh *netlink.Handle, name string) netlink.Link {
 		t.Fatal(err)
 	}
 	return l
+}
+
+// TestNetifWatchLinks: a NetlinkNetif made in a namespace tells of a link
+// going down or up and of an address added there, and after Forget
+// LinkUp sees the change at once (not a shared answer from before it);
+// the channel closes when the context ends. One made on a borrowed
+// handle does not know its namespace and says so.
+func TestNetifWatchLinks(t *testing.T) {
+	x := newNifLab(t)
+	if _, err := nifOf(t, x.a).WatchLinks(t.Context()); !errors.Is(err, errors.ErrUnsupported) {
+		t.Errorf("WatchLinks on a borrowed handle: err = %v, want errors.ErrUnsupported", err)
+	}
+	var n *NetlinkNetif
+	if err := x.a.Do(func() error {
+		var err error
+		n, err = NewNetlinkNetif()
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	// Called from a thread in the test's own namespace: the
+	// subscription is made in a's all the same.
+	ch, err := n.WatchLinks(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet := func() {
+		t.Helper()
+		for {
+			select {
+			case <-ch:
+			case <-time.After(100 * time.Millisecond):
+				return
+			}
+		}
+	}
+	told := func(what string) {
+		t.Helper()
+		select {
+		case _, ok := <-ch:
+			if !ok {
+				t.Fatalf("%s: the channel closed", what)
+			}
+		case <-time.After(nifPollBound):
+			t.Fatalf("%s: not told within %v", what, nifPollBound)
+		}
+	}
+	quiet()
+	// A fresh answer, which LinkUp would reuse for pollShare but for
+	// Forget.
+	if up, err := n.LinkUp("eth0"); err != nil || !up {
+		t.Fatalf("LinkUp(eth0) = %v, %v; want up", up, err)
+	}
+	if err := x.a.SetLink("eth0", false); err != nil {
+		t.Fatal(err)
+	}
+	told("eth0 down")
+	n.Forget()
+	if up, err := n.LinkUp("eth0"); err != nil || up {
+		t.Errorf("LinkUp(eth0) after the notification = %v, %v; want down", up, err)
+	}
+	if err := x.a.SetLink("eth0", true); err != nil {
+		t.Fatal(err)
+	}
+	told("eth0 up")
+	quiet()
+	if err := x.a.AddAddrs("eth0", []netip.Addr{netip.MustParseAddr("10.9.0.77")}, 24); err != nil {
+		t.Fatal(err)
+	}
+	told("an address added")
+	cancel()
+	deadline := time.After(nifPollBound)
+	for {
+		select {
+		case _, ok := <-ch:
+			if !ok {
+				return
+			}
+		case <-deadline:
+			t.Fatal("the channel did not close when the context ended")
+		}
+	}
 }

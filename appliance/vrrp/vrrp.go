@@ -54,6 +54,9 @@ type Component struct {
 	// (tests turn it off).
 	heard       *heard
 	listenHeard bool
+	// watchPoll is how often pollLinks looks when the Netif tells of
+	// changes (tests make it long, to see that a change alone is seen).
+	watchPoll time.Duration
 }
 
 type running struct {
@@ -73,7 +76,7 @@ func New(netif Netif, log *slog.Logger, publish func(typ, msg string, data any))
 	socks.heard = h // the links' sockets feed heard
 	return &Component{log: log, netif: netif, publish: publish, open: socks.conn, runProg: execProgram,
 		running: map[string]*running{}, services: map[string]bool{}, sync: newSyncer(log),
-		heard: h, listenHeard: true}
+		heard: h, listenHeard: true, watchPoll: primaryPoll}
 }
 
 // Heard lists the VRRP routers of other nodes heard recently on each link.
@@ -181,27 +184,73 @@ func (c *Component) reconcile(ctx context.Context) {
 	c.mu.Unlock()
 }
 
-// pollLinks looks at every instance's own and tracked interfaces every
-// linkPoll, and their primary addresses every primaryPoll, until ctx
-// ends, and wakes the instances whose links or address changed to apply
-// it. One loop for all: a ticker in each instance's loop was as
-// many wakeups as the instances' adverts at 50 ms.
+// pollLinks looks at every instance's own and tracked interfaces, and
+// their primary addresses, until ctx ends, and wakes the instances whose
+// links or address changed to apply it. One loop for all: a ticker in
+// each instance's loop was as many wakeups as the instances' adverts at
+// 50 ms.
+//
+// With a Netif that tells of changes (linkWatcher: the kernel's
+// notifications, as keepalived follows its interfaces), it looks after
+// each (at most every linkSettle), and every watchPoll besides (notices
+// the kernel could not queue are told as a change, but a look costs
+// little). Otherwise, or once the notifications fail, it looks at the
+// links every linkPoll and the addresses every primaryPoll.
 func (c *Component) pollLinks(ctx context.Context) {
-	t := time.NewTicker(linkPoll)
+	var events <-chan struct{}
+	every := linkPoll
+	w, watch := c.netif.(linkWatcher)
+	if watch {
+		ch, err := w.WatchLinks(ctx)
+		switch {
+		case err == nil:
+			events, every = ch, c.watchPoll
+		case !errors.Is(err, errors.ErrUnsupported):
+			c.log.Warn("link notifications unavailable: polling links every "+linkPoll.String(), "err", err)
+		}
+	}
+	t := time.NewTicker(every)
 	defer t.Stop()
+	var lastLook time.Time // the last look after a notification
 	for tick := 1; ; tick++ {
+		// The primary addresses too, less often when polling; back to
+		// back, so that the instances of a link share one look
+		// (PrimaryAddr's pollShare).
+		primary := events != nil || tick%int(primaryPoll/linkPoll) == 0
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case _, ok := <-events:
+			if !ok {
+				if ctx.Err() != nil {
+					return
+				}
+				c.log.Warn("link notifications ended: polling links every " + linkPoll.String())
+				events = nil
+				t.Reset(linkPoll)
+			}
+			// The first change is looked at at once; in a burst (100
+			// VIPs added in a takeover) the looks are linkSettle apart,
+			// each covering what came before it.
+			if wait := time.Until(lastLook.Add(linkSettle)); wait > 0 {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(wait):
+				}
+				select {
+				case <-events:
+				default:
+				}
+			}
+			lastLook = time.Now()
+			w.Forget()
+			primary = true
 		}
 		c.mu.Lock()
 		ins := append([]*instance(nil), c.instances...)
 		c.mu.Unlock()
-		// The primary addresses too, less often; back to back, so that
-		// the instances of a link share one look (PrimaryAddr's
-		// pollShare).
-		primary := tick%int(primaryPoll/linkPoll) == 0
 		for _, in := range ins {
 			changed := in.pollLinks()
 			if primary && in.pollPrimary() {

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -745,6 +746,46 @@ func TestComponentTracking(t *testing.T) {
 	if !strings.Contains(st.Tracked[0].Detail, "not found") {
 		t.Errorf("gone eth9: %+v", st.Tracked[0])
 	}
+}
+
+// watchingNetif is a fakeNetif that tells of changes (linkWatcher) when
+// the test sends on events.
+type watchingNetif struct {
+	*fakeNetif
+	events chan struct{}
+	forgot atomic.Int32
+}
+
+func (w *watchingNetif) WatchLinks(context.Context) (<-chan struct{}, error) { return w.events, nil }
+func (w *watchingNetif) Forget()                                             { w.forgot.Add(1) }
+
+// TestComponentWatchesLinks: with a Netif that tells of changes, a tracked
+// link going down is seen when it tells (the poll is an hour away here),
+// after the answers from before were forgotten; once its notifications
+// end, the links are polled every linkPoll again.
+func TestComponentWatchesLinks(t *testing.T) {
+	x := newFixture(t)
+	w := &watchingNetif{fakeNetif: x.netif, events: make(chan struct{}, 1)}
+	x.c.netif, x.c.watchPoll = w, time.Hour
+	a := instanceCfg("a", 0)
+	a.Track = config.Track{Interfaces: []string{"eth9"}, Weight: -30}
+	x.start(&config.Config{VRRP: []config.VRRPInstance{a}})
+	x.waitState("a", StateMaster)
+
+	x.netif.setLink("eth9", false)
+	time.Sleep(3 * linkPoll)
+	if st := x.status("a"); st.EffectivePriority != 100 {
+		t.Fatalf("eth9's change seen at priority %d with nothing told: still polled every %v?", st.EffectivePriority, linkPoll)
+	}
+	w.events <- struct{}{}
+	x.waitPriority("a", 70)
+	if w.forgot.Load() == 0 {
+		t.Error("the look after the notification did not forget the answers from before it")
+	}
+
+	close(w.events)
+	x.netif.setLink("eth9", true)
+	x.waitPriority("a", 100)
 }
 
 // TestComponentTrackedOwnInterface: the own link down is a FAULT whatever
