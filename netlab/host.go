@@ -203,10 +203,55 @@ func (h *Host) Connect(lan *LAN, ifname string, addrs ...string) (*Iface, error)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	// An IPv6 address answers Neighbor Solicitations only once the
+	// kernel has joined its solicited-node group, which it does in its
+	// address work (a workqueue) after the carrier came, DAD or not. With
+	// labs built side by side that can lag the carrier long enough for a
+	// first connection's solicitation to go unanswered (it is retried a
+	// second later). Wait for the groups too.
+	for !h.v6Ready(ifname, ifc.Addrs) {
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("netlab: %s: %s has not joined its IPv6 addresses' solicited-node groups within 5s", h.Name, ifname)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	h.mu.Lock()
 	h.ifaces = append(h.ifaces, ifc)
 	h.mu.Unlock()
 	return ifc, nil
+}
+
+// v6Ready reports whether ifname has joined the solicited-node group of
+// every IPv6 address of want (/proc/thread-self/net/igmp6, read in the
+// host's namespace).
+func (h *Host) v6Ready(ifname string, want []netip.Prefix) bool {
+	var groups []byte
+	if err := h.Do(func() error {
+		var err error
+		groups, err = os.ReadFile("/proc/thread-self/net/igmp6")
+		return err
+	}); err != nil {
+		return false
+	}
+	for _, p := range want {
+		if !p.Addr().Is6() {
+			continue
+		}
+		a := p.Addr().As16()
+		sn := fmt.Sprintf("ff0200000000000000000001ff%02x%02x%02x", a[13], a[14], a[15])
+		joined := false
+		for line := range strings.Lines(string(groups)) {
+			f := strings.Fields(line)
+			if len(f) >= 3 && f[1] == ifname && f[2] == sn {
+				joined = true
+				break
+			}
+		}
+		if !joined {
+			return false
+		}
+	}
+	return true
 }
 
 func nlAddr(p netip.Prefix) *netlink.Addr {
