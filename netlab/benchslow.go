@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -137,17 +136,13 @@ func (r slowReader) Read(p []byte) (int, error) {
 }
 
 // tcpOpens reads the TCP active and passive opens of h's network namespace
-// (/proc/net/snmp as the thread in it sees it): connections it started and
+// (/proc/net/snmp as the namespace sees it): connections it started and
 // connections it accepted, since the namespace was made.
 func tcpOpens(h *Host) (active, passive int64, err error) {
-	err = h.Do(func() error {
-		b, err := os.ReadFile("/proc/thread-self/net/snmp")
-		if err != nil {
-			return err
-		}
-		active, passive, err = procnet.TCPOpens(string(b))
-		return err
-	})
+	b, err := h.readProcNet("snmp")
+	if err == nil {
+		active, passive, err = procnet.TCPOpens(b)
+	}
 	if err != nil {
 		return 0, 0, fmt.Errorf("netlab: tcp opens of %s: %w", h.Name, err)
 	}

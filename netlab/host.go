@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -222,15 +223,14 @@ func (h *Host) Connect(lan *LAN, ifname string, addrs ...string) (*Iface, error)
 }
 
 // v6Ready reports whether ifname has joined the solicited-node group of
-// every IPv6 address of want (/proc/thread-self/net/igmp6, read in the
-// host's namespace).
+// every IPv6 address of want (igmp6 as the host's namespace sees it). An
+// interface with no IPv6 address is ready without a look.
 func (h *Host) v6Ready(ifname string, want []netip.Prefix) bool {
-	var groups []byte
-	if err := h.Do(func() error {
-		var err error
-		groups, err = os.ReadFile("/proc/thread-self/net/igmp6")
-		return err
-	}); err != nil {
+	if !slices.ContainsFunc(want, func(p netip.Prefix) bool { return p.Addr().Is6() }) {
+		return true
+	}
+	groups, err := h.readProcNet("igmp6")
+	if err != nil {
 		return false
 	}
 	for _, p := range want {
@@ -240,7 +240,7 @@ func (h *Host) v6Ready(ifname string, want []netip.Prefix) bool {
 		a := p.Addr().As16()
 		sn := fmt.Sprintf("ff0200000000000000000001ff%02x%02x%02x", a[13], a[14], a[15])
 		joined := false
-		for line := range strings.Lines(string(groups)) {
+		for line := range strings.Lines(groups) {
 			f := strings.Fields(line)
 			if len(f) >= 3 && f[1] == ifname && f[2] == sn {
 				joined = true
@@ -252,6 +252,19 @@ func (h *Host) v6Ready(ifname string, want []netip.Prefix) bool {
 		}
 	}
 	return true
+}
+
+// readProcNet reads /proc/net/name as the host's namespace sees it: from a
+// thread set into it (/proc/thread-self; /proc/net follows the process's
+// main thread, not the namespace).
+func (h *Host) readProcNet(name string) (string, error) {
+	var b []byte
+	err := h.Do(func() error {
+		var err error
+		b, err = os.ReadFile("/proc/thread-self/net/" + name)
+		return err
+	})
+	return string(b), err
 }
 
 func nlAddr(p netip.Prefix) *netlink.Addr {
