@@ -85,14 +85,31 @@ type Spread struct {
 
 // MemResult is the memory a proxy holds for client connections: RSS (with
 // children) before and after Conns connections were opened and left in
-// State: "idle-keepalive" (after one request) or "unfinished-head".
+// State: "idle-keepalive" (after one request) or "unfinished-head". Each
+// round is a fresh topology; the figures are the medians of the rounds,
+// RoundBytes each round's growth a connection.
 type MemResult struct {
-	Name         string  `json:"name"`
-	State        string  `json:"state"`
-	Conns        int     `json:"connections"`
-	RSSBefore    int64   `json:"rss_before_bytes"`
-	RSSAfter     int64   `json:"rss_after_bytes"`
-	PerConnBytes float64 `json:"per_connection_bytes"`
+	Name          string    `json:"name"`
+	State         string    `json:"state"`
+	Conns         int       `json:"connections"`
+	RSSBefore     int64     `json:"rss_before_bytes"`
+	RSSAfter      int64     `json:"rss_after_bytes"`
+	PerConnBytes  float64   `json:"per_connection_bytes"`
+	PerConnSpread Spread    `json:"per_connection_spread"`
+	RoundBytes    []float64 `json:"rounds_per_connection_bytes"`
+}
+
+// summarizeMem folds the rounds of one proxy and state into their medians.
+func summarizeMem(rs []MemResult) MemResult {
+	m := MemResult{Name: rs[0].Name, State: rs[0].State, Conns: rs[0].Conns}
+	var before, after []float64
+	for _, r := range rs {
+		before, after = append(before, float64(r.RSSBefore)), append(after, float64(r.RSSAfter))
+		m.RoundBytes = append(m.RoundBytes, r.PerConnBytes)
+	}
+	m.RSSBefore, m.RSSAfter = int64(median(before)), int64(median(after))
+	m.PerConnBytes, m.PerConnSpread = median(m.RoundBytes), spread(m.RoundBytes)
+	return m
 }
 
 // BenchRound is one wrk run of one target.
@@ -245,6 +262,10 @@ type BenchOptions struct {
 	// open-file limit here is 20000 per process, and HAProxy derives its
 	// maxconn from it at about half). 0 after defaults: skip.
 	MemConns int
+	// MemRounds is how many times each memory figure is taken, the
+	// proxies and states taking turns, each in a fresh topology; default
+	// 3.
+	MemRounds int
 	// Rows to run (BenchRows); default all.
 	Rows []string
 	// RowDuration and RowRounds are the wrk runs of the conn, size, slow
@@ -275,6 +296,9 @@ func (o BenchOptions) withDefaults() BenchOptions {
 	}
 	if o.MemConns == 0 {
 		o.MemConns = 9000
+	}
+	if o.MemRounds == 0 {
+		o.MemRounds = 3
 	}
 	if o.ScrapeEvery == 0 {
 		o.ScrapeEvery = 100 * time.Millisecond
@@ -562,24 +586,45 @@ func Bench(l *Lab, o BenchOptions, logf func(string, ...any)) (rep *BenchReport,
 		}
 	}
 
-	// Memory: each state in a fresh topology, so that no figure reuses
-	// memory a previous run left in the proxy's allocator.
-	for _, fl := range []Flavor{FlavorReference, FlavorHalb} {
-		for _, state := range []string{"idle-keepalive", "unfinished-head"} {
-			if o.MemConns <= 0 || !o.row("mem") {
-				break
-			}
-			name := map[Flavor]string{FlavorReference: "haproxy-http", FlavorHalb: "halb-http"}[fl]
-			ml, err := subLab(l, "mem-"+string(fl)+"-"+state)
+	if o.MemConns > 0 && o.row("mem") {
+		ms, err := benchMemory(l, opts, o, pidOf, logf)
+		if err != nil {
+			return rep, err
+		}
+		rep.Memory = ms
+	}
+	rep.Ratios, rep.Costs = ratios(rep.Throughput)
+	return rep, nil
+}
+
+// benchMemory takes each proxy's memory per held connection in each state
+// MemRounds times, the proxies and states taking turns round after round
+// and each figure in a fresh topology, so that no figure reuses memory a
+// previous one left in the proxy's allocator.
+func benchMemory(l *Lab, opts ClassicOptions, o BenchOptions, pidOf func(*Classic, string) int, logf func(string, ...any)) ([]MemResult, error) {
+	type key struct {
+		fl    Flavor
+		state string
+	}
+	var order []key
+	for _, state := range []string{"idle-keepalive", "unfinished-head"} {
+		for _, fl := range []Flavor{FlavorReference, FlavorHalb} {
+			order = append(order, key{fl, state})
+		}
+	}
+	rounds := map[key][]MemResult{}
+	for round := 1; round <= o.MemRounds; round++ {
+		for _, k := range order {
+			name := map[Flavor]string{FlavorReference: "haproxy-http", FlavorHalb: "halb-http"}[k.fl]
+			ml, err := subLab(l, fmt.Sprintf("mem-%s-%s-r%d", k.fl, k.state, round))
 			if err != nil {
-				return rep, err
+				return nil, err
 			}
-			logf("bench: %s memory with %d connections, %s", name, o.MemConns, state)
 			var m MemResult
 			err = func() error {
 				defer ml.Close()
 				co := opts
-				co.Flavor = fl
+				co.Flavor = k.fl
 				c, err := NewClassic(ml, co)
 				if err != nil {
 					return err
@@ -588,19 +633,26 @@ func Bench(l *Lab, o BenchOptions, logf func(string, ...any)) (rep *BenchReport,
 				if err := c.WaitConverged(15 * time.Second); err != nil {
 					return err
 				}
-				proc := map[Flavor]string{FlavorReference: "haproxy", FlavorHalb: "halbd"}[fl]
-				m, err = c.connMemory(ClassicVIP+":80", pidOf(c, proc), o.MemConns, state)
+				proc := map[Flavor]string{FlavorReference: "haproxy", FlavorHalb: "halbd"}[k.fl]
+				m, err = c.connMemory(ClassicVIP+":80", pidOf(c, proc), o.MemConns, k.state)
 				return err
 			}()
 			if err != nil {
-				return rep, fmt.Errorf("bench %s memory: %w", name, err)
+				return nil, fmt.Errorf("bench %s memory, %s, round %d: %w", name, k.state, round, err)
 			}
 			m.Name = name
-			rep.Memory = append(rep.Memory, m)
+			logf("bench: %s memory, %s, round %d: %d connections, rss %.1f → %.1f MiB, %.2f KiB a connection",
+				name, k.state, round, m.Conns, float64(m.RSSBefore)/(1<<20), float64(m.RSSAfter)/(1<<20), m.PerConnBytes/1024)
+			rounds[k] = append(rounds[k], m)
 		}
 	}
-	rep.Ratios, rep.Costs = ratios(rep.Throughput)
-	return rep, nil
+	var res []MemResult
+	for _, fl := range []Flavor{FlavorReference, FlavorHalb} {
+		for _, state := range []string{"idle-keepalive", "unfinished-head"} {
+			res = append(res, summarizeMem(rounds[key{fl, state}]))
+		}
+	}
+	return res, nil
 }
 
 // judgeRound rejects a round that had socket errors or non-2xx/3xx
@@ -1051,10 +1103,11 @@ func WriteBench(w io.Writer, dir string, rep *BenchReport) error {
 		fmt.Fprintf(w, "cost of %-10s %-19s / %-12s requests/s %.2f (rounds %.2f-%.2f), p99 %.2f\n", r.Mode+":", r.Of, r.To, r.RPS, r.RPSSpread.Min, r.RPSSpread.Max, r.P99)
 	}
 	if len(rep.Memory) > 0 {
-		fmt.Fprintf(w, "\n%-14s %-16s %8s %12s %12s %12s\n", "proxy", "connections", "count", "rss before", "rss after", "per conn")
+		fmt.Fprintf(w, "\n%-14s %-16s %8s %12s %12s %12s  %s\n", "proxy", "connections", "count", "rss before", "rss after", "per conn", "rounds")
 		for _, m := range rep.Memory {
-			fmt.Fprintf(w, "%-14s %-16s %8d %10.1f M %10.1f M %8.2f KiB\n", m.Name, m.State, m.Conns,
-				float64(m.RSSBefore)/(1<<20), float64(m.RSSAfter)/(1<<20), m.PerConnBytes/1024)
+			fmt.Fprintf(w, "%-14s %-16s %8d %10.1f M %10.1f M %8.2f KiB  %d (%.2f-%.2f)\n", m.Name, m.State, m.Conns,
+				float64(m.RSSBefore)/(1<<20), float64(m.RSSAfter)/(1<<20), m.PerConnBytes/1024,
+				len(m.RoundBytes), m.PerConnSpread.Min/1024, m.PerConnSpread.Max/1024)
 		}
 	}
 	for _, s := range rep.Skipped {

@@ -206,6 +206,16 @@ func TestWriteBench(t *testing.T) {
 		},
 	}
 	rep.Ratios, rep.Costs = ratios(rep.Throughput)
+	// Three rounds of memory: the median round's growth, not the mean,
+	// and the rounds' spread.
+	rep.Memory = []MemResult{summarizeMem([]MemResult{
+		{Name: "halb-http", State: "idle-keepalive", Conns: 1000, RSSBefore: 10 << 20, RSSAfter: 11 << 20, PerConnBytes: 1048.576},
+		{Name: "halb-http", State: "idle-keepalive", Conns: 1000, RSSBefore: 12 << 20, RSSAfter: 15 << 20, PerConnBytes: 3145.728},
+		{Name: "halb-http", State: "idle-keepalive", Conns: 1000, RSSBefore: 11 << 20, RSSAfter: 13 << 20, PerConnBytes: 2097.152},
+	})}
+	if m := rep.Memory[0]; m.PerConnBytes != 2097.152 || m.PerConnSpread != (Spread{1048.576, 3145.728}) || m.RSSBefore != 11<<20 || m.RSSAfter != 13<<20 || len(m.RoundBytes) != 3 {
+		t.Errorf("memory summary %+v, want the median round (11 → 13 MiB, 2.00 KiB) and 1.00-3.00 KiB", m)
+	}
 	var b strings.Builder
 	dir := t.TempDir()
 	if err := WriteBench(&b, dir, rep); err != nil {
@@ -220,6 +230,7 @@ func TestWriteBench(t *testing.T) {
 		"halb-http-log: the syslog receiver got 990 access lines for 1000 requests (0.990 per request)",
 		"halb-http-scrape: 100 scrapes of /metrics (every 100ms), 0 failed; 2.0 KiB in 1.5 ms (medians)",
 		"cost of access-log: halb-http-log       / halb-http    requests/s 0.90 (rounds 0.90-0.90), p99 1.20",
+		"halb-http      idle-keepalive       1000       11.0 M       13.0 M     2.05 KiB  3 (1.02-3.07)",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
@@ -234,7 +245,8 @@ func TestWriteBench(t *testing.T) {
 		t.Fatal(err)
 	}
 	if back.Command != rep.Command || len(back.Throughput) != 3 || len(back.Throughput[0].Rounds) != 2 || !back.Throughput[0].Rounds[1].Rejected ||
-		back.Throughput[1].LogLines != 990 || back.Throughput[2].Scrapes != 100 || len(back.Costs) != 2 {
+		back.Throughput[1].LogLines != 990 || back.Throughput[2].Scrapes != 100 || len(back.Costs) != 2 ||
+		len(back.Memory) != 1 || len(back.Memory[0].RoundBytes) != 3 || back.Memory[0].PerConnSpread.Max != 3145.728 {
 		t.Errorf("report.json round trip: %+v", back)
 	}
 }

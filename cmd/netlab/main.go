@@ -84,6 +84,7 @@ func bench(args []string) error {
 	rounds := fs.Int("rounds", 5, "wrk runs per target, the targets taking turns; the report gives medians and spreads")
 	conns := fs.Int("c", 64, "wrk connections")
 	memConns := fs.Int("mem", 9000, "client connections held through each HTTP proxy for the memory figures (-1: skip)")
+	memRounds := fs.Int("memrounds", 3, "times each memory figure is taken, each in a fresh topology (the median is reported)")
 	scrape := fs.Duration("scrape", 100*time.Millisecond, "how often the scrape rows GET /metrics")
 	rowList := fs.String("rows", "all", "rows to run, comma-separated: "+strings.Join(netlab.BenchRows, ","))
 	rowD := fs.Duration("rowd", 3*time.Second, "duration of each wrk run of the conn, size, slow and scale rows")
@@ -97,7 +98,7 @@ func bench(args []string) error {
 		return err
 	}
 	return inLab(func(l *netlab.Lab) error {
-		rep, err := netlab.Bench(l, netlab.BenchOptions{Duration: *d, Connections: *conns, MemConns: *memConns, Rounds: *rounds, ScrapeEvery: *scrape,
+		rep, err := netlab.Bench(l, netlab.BenchOptions{Duration: *d, Connections: *conns, MemConns: *memConns, MemRounds: *memRounds, Rounds: *rounds, ScrapeEvery: *scrape,
 			Rows: rows, RowDuration: *rowD, RowRounds: *rowRounds, SlowClients: *slow, PerfDir: *perfDir}, stderrf)
 		if err != nil {
 			return err
