@@ -333,9 +333,9 @@ func (h *httpConn) wait(d time.Duration, brief, head bool) waitResult {
 // on the parker's goroutine: a client that sends its head a byte at a
 // time (slowloris, or a slow link) then costs a read and a look at the
 // bytes per arrival, not a goroutine and a wake-up. The connection stays
-// parked until a line of the head ends, the request line turns out to be
-// invalid, the head reaches its size limit, or the client closes; then
-// run takes it with the bytes in partial, as if it had read them itself.
+// parked until the head is complete or refused (a line of it invalid),
+// reaches its size limit, or the client closes; then run takes it with
+// the bytes in partial, as if it had read them itself.
 func (h *httpConn) parkedRead(fd int) bool {
 	if !h.parkedHead || h.t != nil {
 		return false
@@ -352,19 +352,28 @@ func (h *httpConn) parkedRead(fd int) bool {
 	}
 	from := len(h.partial)
 	h.partial = append(h.partial, b[:n]...)
-	if bytes.IndexByte(b[:n], '\n') >= 0 || len(h.partial) >= lim.MaxHeaderBytes || n == len(b) {
+	if len(h.partial) >= lim.MaxHeaderBytes || n == len(b) {
 		return false
 	}
-	if bytes.IndexByte(h.partial[:from], '\n') < 0 {
-		// The request line is checked byte by byte (see readHead).
-		var req h1.Request
+	// Parsed when a line ended and while the request line is unfinished
+	// (it is checked byte by byte), as readHead does: a head still
+	// incomplete stays parked, one complete or refused goes to run.
+	if bytes.IndexByte(b[:n], '\n') >= 0 || bytes.IndexByte(h.partial[:from], '\n') < 0 {
+		req := parkedReqs.Get().(*h1.Request)
 		l := h1.Limits{MaxLine: lim.MaxRequestLine, MaxHeaderBytes: lim.MaxHeaderBytes, MaxHeaders: lim.MaxHeaders}
-		if !errors.Is(h1.ParseRequest(h.partial, l, &req), h1.ErrIncomplete) {
+		err := h1.ParseRequest(h.partial, l, req)
+		*req = h1.Request{Headers: req.Headers[:0]} // no references into partial
+		parkedReqs.Put(req)
+		if !errors.Is(err, h1.ErrIncomplete) {
 			return false
 		}
 	}
 	return true
 }
+
+// parkedReqs are parkedRead's parse results, thrown away: the parse
+// only says whether the head is complete, refused or incomplete.
+var parkedReqs = sync.Pool{New: func() any { return new(h1.Request) }}
 
 // unpark takes the connection back from the parker: serves what arrived,
 // or ends it after its deadline (a head's with 408).

@@ -20,7 +20,7 @@ const parkAfter = 10 * time.Millisecond
 
 // parker holds idle client connections without a goroutine each: a
 // parked connection is its socket in an epoll set of the parker's own
-// (one-shot), its deadline in the parker's heap (no timer per
+// (edge-triggered), its deadline in the parker's heap (no timer per
 // connection), and the owner to call back on a new goroutine when bytes
 // arrive or the deadline passes. An idle keep-alive connection is parked
 // detached, with no net.TCPConn either: its descriptor is duplicated and
@@ -41,6 +41,7 @@ type parker struct {
 	due     parkHeap   // used slot indices, earliest deadline first
 	n       int        // parked connections
 	waiting mono       // the deadline the loop sleeps until; 0: none
+	resumed uint64     // connections handed back to their owners
 	closed  bool
 	done    chan struct{}
 }
@@ -182,7 +183,15 @@ func (p *parker) park(c *net.TCPConn, timeout time.Duration, owner parkOwner, de
 		p.waiting = deadline
 	}
 	p.mu.Unlock()
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT}
+	// Edge-triggered: an event says bytes (or the end) arrived since the
+	// last one. A connection is taken from its slot at its first event
+	// (the loop removes it from the set before it goes back to its
+	// owner; a later event for the slot finds another generation), except
+	// a slow head's bytes read where they arrive: parkedRead reads what
+	// is there (less than it asked for, or it hands the connection
+	// back), so any later bytes make a new event. An event that tells
+	// the end of the stream is never read there (see loop).
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET}
 	setEventData(&ev, uint64(i)|uint64(gen)<<32)
 	// Ctl, not the set's bare descriptor: close may have closed the set
 	// since p.mu was let go.
@@ -269,13 +278,17 @@ func (p *parker) loop() {
 			if s.owner == nil || s.gen != gen {
 				continue
 			}
-			if r, ok := s.owner.(parkReader); ok && s.c != nil {
+			// The end of the stream (or an error) goes to the owner:
+			// with the edge-triggered set, a FIN that came with the
+			// last bytes would not be told again once they are read.
+			if r, ok := s.owner.(parkReader); ok && s.c != nil && events[k].Events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) == 0 {
 				inline = append(inline, ready{i: i, gen: gen, r: r, fd: int(s.fd)})
 				continue
 			}
 			out = append(out, taken{owner: s.owner, c: s.c, fd: int(s.fd)})
 			p.release(i)
 		}
+		p.resumed += uint64(len(out))
 		p.mu.Unlock()
 		// Bytes for an attached owner that can take them here: no
 		// goroutine unless it needs one. Only this loop takes slots, so
@@ -284,16 +297,15 @@ func (p *parker) loop() {
 			e := inline[k]
 			inline[k] = ready{}
 			if e.r.parkedRead(e.fd) {
-				ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT}
-				setEventData(&ev, uint64(e.i)|uint64(e.gen)<<32)
-				if unix.EpollCtl(p.set.FD(), unix.EPOLL_CTL_MOD, e.fd, &ev) == nil {
-					continue
-				}
+				// Edge-triggered: the next bytes are told without
+				// arming the descriptor again.
+				continue
 			}
 			p.mu.Lock()
 			if s := &p.slots[e.i]; s.owner != nil && s.gen == e.gen {
 				out = append(out, taken{owner: s.owner, c: s.c, fd: int(s.fd)})
 				p.release(e.i)
+				p.resumed++
 			}
 			p.mu.Unlock()
 		}
@@ -307,6 +319,7 @@ func (p *parker) loop() {
 			}
 			out = append(out, taken{owner: s.owner, c: s.c, fd: int(s.fd), timedOut: true})
 			p.release(i)
+			p.resumed++
 		}
 		p.mu.Unlock()
 		for k := range out {
@@ -363,6 +376,14 @@ func (p *parker) Len() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.n
+}
+
+// Resumed is how many connections the parker has handed back to their
+// owners (bytes, a closed socket or a deadline).
+func (p *parker) Resumed() uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.resumed
 }
 
 // close stops the loop and closes every parked connection.

@@ -67,10 +67,11 @@ func TestSlowHeadsStayParked(t *testing.T) {
 }
 
 // TestSlowHeadReadWhileParked: the bytes of a parked slow head are taken
-// by the parker itself until a line ends: the head is served whole and
-// right; an invalid request line is refused (400) as soon as its bad byte
-// arrives, not when the head times out; a client that closes mid-head is
-// let go.
+// by the parker itself until the head is complete (its lines' ends hand
+// nothing back): the head is served whole and right, the connection
+// handed back once; an invalid request line, or an invalid header line,
+// is refused (400) as soon as its bad byte or its end arrives, not when
+// the head times out; a client that closes mid-head is let go.
 func TestSlowHeadReadWhileParked(t *testing.T) {
 	o := newOrigin(t, "o")
 	listen := freePort(t)
@@ -91,6 +92,7 @@ func TestSlowHeadReadWhileParked(t *testing.T) {
 	time.Sleep(3 * parkAfter) // past the young head's wait on the netpoller
 	slow(cn, "ET /slow HTTP/1.1\r")
 	awaitParked(t, c, 1, 10*time.Second)
+	resumed := c.parker().Resumed()
 	slow(cn, "\nHost: slow.example\r\nX-A: 1\r\n\r\n")
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
@@ -100,6 +102,9 @@ func TestSlowHeadReadWhileParked(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || !strings.Contains(string(body), "o") {
 		t.Fatalf("slow head answered %d %q", resp.StatusCode, body)
+	}
+	if n := c.parker().Resumed() - resumed; n != 1 {
+		t.Errorf("a head of four lines, a byte at a time, was handed back %d times while parked, want once (when it was complete)", n)
 	}
 	cn.Close()
 	waitActive(t, c, 0)
@@ -119,11 +124,44 @@ func TestSlowHeadReadWhileParked(t *testing.T) {
 		t.Fatalf("invalid request line answered %d after %v, want 400 at once", resp.StatusCode, time.Since(start))
 	}
 
+	badField, badFieldr := dialProxy(t, listen)
+	badField.Write([]byte("G"))
+	time.Sleep(3 * parkAfter)
+	slow(badField, "ET / HTTP/1.1\r\nHost: x\r\nBad Name: 1\r")
+	awaitParked(t, c, 1, 10*time.Second)
+	start = time.Now()
+	badField.Write([]byte("\n"))
+	resp, err = http.ReadResponse(badFieldr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 400 || time.Since(start) > 5*time.Second {
+		t.Fatalf("invalid header line answered %d after %v, want 400 at once", resp.StatusCode, time.Since(start))
+	}
+
+	// A byte and the client's FIN right behind it, while parked: both
+	// are told in one event, and the end must not be lost with the byte
+	// (the set is edge-triggered).
 	gone, _ := dialProxy(t, listen)
 	gone.Write([]byte("GET / HT"))
 	time.Sleep(3 * parkAfter)
-	gone.Write([]byte("T"))
 	awaitParked(t, c, 1, 10*time.Second)
+	gone.Write([]byte("T"))
+	gone.Close()
+	awaitParked(t, c, 0, 10*time.Second)
+	waitActive(t, c, 0)
+
+	// The same with a pause between them: the FIN comes in an event of
+	// its own.
+	gone, _ = dialProxy(t, listen)
+	gone.Write([]byte("GET / HT"))
+	time.Sleep(3 * parkAfter)
+	awaitParked(t, c, 1, 10*time.Second)
+	gone.Write([]byte("T"))
+	time.Sleep(50 * time.Millisecond)
+	if p := c.parker().Len(); p != 1 {
+		t.Fatalf("%d connections parked after a byte of an unfinished head, want it still parked", p)
+	}
 	gone.Close()
 	awaitParked(t, c, 0, 10*time.Second)
 	waitActive(t, c, 0)
