@@ -264,7 +264,7 @@ type BenchOptions struct {
 	MemConns int
 	// MemRounds is how many times each memory figure is taken, the
 	// proxies and states taking turns, each in a fresh topology; default
-	// 3.
+	// (and for 0 or less) 3.
 	MemRounds int
 	// Rows to run (BenchRows); default all.
 	Rows []string
@@ -297,7 +297,7 @@ func (o BenchOptions) withDefaults() BenchOptions {
 	if o.MemConns == 0 {
 		o.MemConns = 9000
 	}
-	if o.MemRounds == 0 {
+	if o.MemRounds <= 0 {
 		o.MemRounds = 3
 	}
 	if o.ScrapeEvery == 0 {

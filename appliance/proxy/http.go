@@ -362,7 +362,9 @@ func (h *httpConn) parkedRead(fd int) bool {
 		req := parkedReqs.Get().(*h1.Request)
 		l := h1.Limits{MaxLine: lim.MaxRequestLine, MaxHeaderBytes: lim.MaxHeaderBytes, MaxHeaders: lim.MaxHeaders}
 		err := h1.ParseRequest(h.partial, l, req)
-		*req = h1.Request{Headers: req.Headers[:0]} // no references into partial
+		hs := req.Headers
+		clear(hs) // no references into partial left in the pool
+		*req = h1.Request{Headers: hs[:0]}
 		parkedReqs.Put(req)
 		if !errors.Is(err, h1.ErrIncomplete) {
 			return false
