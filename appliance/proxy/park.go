@@ -20,7 +20,7 @@ const parkAfter = 10 * time.Millisecond
 
 // parker holds idle client connections without a goroutine each: a
 // parked connection is its socket in an epoll set of the parker's own
-// (edge-triggered), its deadline in the parker's heap (no timer per
+// (one-shot), its deadline in the parker's heap (no timer per
 // connection), and the owner to call back on a new goroutine when bytes
 // arrive or the deadline passes. An idle keep-alive connection is parked
 // detached, with no net.TCPConn either: its descriptor is duplicated and
@@ -183,15 +183,9 @@ func (p *parker) park(c *net.TCPConn, timeout time.Duration, owner parkOwner, de
 		p.waiting = deadline
 	}
 	p.mu.Unlock()
-	// Edge-triggered: an event says bytes (or the end) arrived since the
-	// last one. A connection is taken from its slot at its first event
-	// (the loop removes it from the set before it goes back to its
-	// owner; a later event for the slot finds another generation), except
-	// a slow head's bytes read where they arrive: parkedRead reads what
-	// is there (less than it asked for, or it hands the connection
-	// back), so any later bytes make a new event. An event that tells
-	// the end of the stream is never read there (see loop).
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET}
+	// One-shot: after an event the descriptor is silent until the loop
+	// arms it again (a slow head whose bytes it read) or removes it.
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT}
 	setEventData(&ev, uint64(i)|uint64(gen)<<32)
 	// Ctl, not the set's bare descriptor: close may have closed the set
 	// since p.mu was let go.
@@ -278,9 +272,8 @@ func (p *parker) loop() {
 			if s.owner == nil || s.gen != gen {
 				continue
 			}
-			// The end of the stream (or an error) goes to the owner:
-			// with the edge-triggered set, a FIN that came with the
-			// last bytes would not be told again once they are read.
+			// The end of the stream (or an error) goes to the owner
+			// unread.
 			if r, ok := s.owner.(parkReader); ok && s.c != nil && events[k].Events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) == 0 {
 				inline = append(inline, ready{i: i, gen: gen, r: r, fd: int(s.fd)})
 				continue
@@ -297,9 +290,11 @@ func (p *parker) loop() {
 			e := inline[k]
 			inline[k] = ready{}
 			if e.r.parkedRead(e.fd) {
-				// Edge-triggered: the next bytes are told without
-				// arming the descriptor again.
-				continue
+				ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT}
+				setEventData(&ev, uint64(e.i)|uint64(e.gen)<<32)
+				if unix.EpollCtl(p.set.FD(), unix.EPOLL_CTL_MOD, e.fd, &ev) == nil {
+					continue
+				}
 			}
 			p.mu.Lock()
 			if s := &p.slots[e.i]; s.owner != nil && s.gen == e.gen {

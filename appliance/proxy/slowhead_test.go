@@ -140,8 +140,7 @@ func TestSlowHeadReadWhileParked(t *testing.T) {
 	}
 
 	// A byte and the client's FIN right behind it, while parked: both
-	// are told in one event, and the end must not be lost with the byte
-	// (the set is edge-triggered).
+	// are told in one event, and the end must not be lost with the byte.
 	gone, _ := dialProxy(t, listen)
 	gone.Write([]byte("GET / HT"))
 	time.Sleep(3 * parkAfter)
