@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"halb/appliance/config"
 	"halb/appliance/logs"
 	"halb/appliance/proxy/h1"
 )
@@ -360,8 +361,7 @@ func (h *httpConn) parkedRead(fd int) bool {
 	// incomplete stays parked, one complete or refused goes to run.
 	if bytes.IndexByte(b[:n], '\n') >= 0 || bytes.IndexByte(h.partial[:from], '\n') < 0 {
 		req := parkedReqs.Get().(*h1.Request)
-		l := h1.Limits{MaxLine: lim.MaxRequestLine, MaxHeaderBytes: lim.MaxHeaderBytes, MaxHeaders: lim.MaxHeaders}
-		err := h1.ParseRequest(h.partial, l, req)
+		err := h1.ParseRequest(h.partial, headLimits(lim), req)
 		hs := req.Headers
 		clear(hs) // no references into partial left in the pool
 		*req = h1.Request{Headers: hs[:0]}
@@ -371,6 +371,11 @@ func (h *httpConn) parkedRead(fd int) bool {
 		}
 	}
 	return true
+}
+
+// headLimits are the parser's limits on a request head.
+func headLimits(l config.Limits) h1.Limits {
+	return h1.Limits{MaxLine: l.MaxRequestLine, MaxHeaderBytes: l.MaxHeaderBytes, MaxHeaders: l.MaxHeaders}
 }
 
 // parkedReqs are parkedRead's parse results, thrown away: the parse
@@ -497,8 +502,7 @@ func (h *httpConn) grow(max int) bool {
 // and it parks only when the kernel has nothing more: a head is refused
 // (400, 414, 431) as soon as the bytes that make it bad have arrived.
 func (h *httpConn) readHead(st *serviceState) headState {
-	l := st.cfg.Limits
-	lim := h1.Limits{MaxLine: l.MaxRequestLine, MaxHeaderBytes: l.MaxHeaderBytes, MaxHeaders: l.MaxHeaders}
+	lim := headLimits(st.cfg.Limits)
 	h.ensureWork(0)
 	parse := true // bytes arrived that may complete or refuse the head
 	for {
@@ -521,7 +525,7 @@ func (h *httpConn) readHead(st *serviceState) headState {
 				return headFailed
 			}
 		}
-		if !h.grow(max(l.MaxHeaderBytes, headBufSize) + 1) {
+		if !h.grow(max(lim.MaxHeaderBytes, headBufSize) + 1) {
 			h.s.stats.badRequests.Add(1)
 			h.in(int64(h.w - h.r))
 			h.fail(431, stPR)
@@ -542,7 +546,7 @@ func (h *httpConn) readHead(st *serviceState) headState {
 			// the request line is unfinished (it is checked byte by
 			// byte), or at the size limit.
 			i := bytes.IndexByte(h.buf[from:h.w], '\n')
-			parse = i >= 0 || bytes.IndexByte(h.buf[h.r:from], '\n') < 0 || h.w-h.r >= l.MaxHeaderBytes
+			parse = i >= 0 || bytes.IndexByte(h.buf[h.r:from], '\n') < 0 || h.w-h.r >= lim.MaxHeaderBytes
 			continue
 		}
 		if err != nil {

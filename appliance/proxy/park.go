@@ -281,7 +281,6 @@ func (p *parker) loop() {
 			out = append(out, taken{owner: s.owner, c: s.c, fd: int(s.fd)})
 			p.release(i)
 		}
-		p.resumed += uint64(len(out))
 		p.mu.Unlock()
 		// Bytes for an attached owner that can take them here: no
 		// goroutine unless it needs one. Only this loop takes slots, so
@@ -300,7 +299,6 @@ func (p *parker) loop() {
 			if s := &p.slots[e.i]; s.owner != nil && s.gen == e.gen {
 				out = append(out, taken{owner: s.owner, c: s.c, fd: int(s.fd)})
 				p.release(e.i)
-				p.resumed++
 			}
 			p.mu.Unlock()
 		}
@@ -314,8 +312,8 @@ func (p *parker) loop() {
 			}
 			out = append(out, taken{owner: s.owner, c: s.c, fd: int(s.fd), timedOut: true})
 			p.release(i)
-			p.resumed++
 		}
+		p.resumed += uint64(len(out))
 		p.mu.Unlock()
 		for k := range out {
 			t := out[k]
