@@ -42,10 +42,11 @@ type httpConn struct {
 	c  *net.TCPConn  // the socket (nil while parked detached)
 	t  *tlsClient    // nil: no TLS
 	*work
-	rec           *requestRecord // the request's record, once it has one
-	client, local netip.AddrPort
-	partial       []byte    // an unfinished head kept while parked
-	dl            deadlines // of c
+	rec     *requestRecord // the request's record, once it has one
+	client  netip.AddrPort
+	proxied *proxiedAddrs // the addresses a PROXY header gave; nil: the socket's
+	partial []byte        // an unfinished head kept while parked
+	dl      deadlines     // of c
 
 	// The request in progress is begun once its first byte is here
 	// (firstByte: TR and Ta count from then); its record starts at
@@ -74,6 +75,50 @@ type requestRecord struct {
 }
 
 var recordPool = sync.Pool{New: func() any { return new(requestRecord) }}
+
+// proxiedAddrs are the client's and the destination's addresses from a
+// PROXY protocol header.
+type proxiedAddrs struct{ client, dst netip.AddrPort }
+
+// dst is the address the client connected to: what its PROXY header
+// said, or the socket's (asked only when a server is dialed: a connection
+// does not keep it).
+func (h *httpConn) dst() netip.AddrPort {
+	if h.proxied != nil {
+		return h.proxied.dst
+	}
+	return addrPort(h.c.LocalAddr())
+}
+
+// waitingConn is what a connection waiting for its next request keeps while
+// it is parked detached: what its httpConn needs to go on (a new one is
+// made when it resumes), 48 bytes against the httpConn's 160. Its client's
+// address comes back with the socket's (or from the PROXY header).
+type waitingConn struct {
+	s            *service
+	proxied      *proxiedAddrs
+	recStart     int64
+	headDeadline mono
+	first        bool
+}
+
+// waiting is h as a waitingConn: h has no request begun, no bytes held, no
+// TLS and no socket (all of which the waitingConn would lose).
+func (h *httpConn) waiting() *waitingConn {
+	return &waitingConn{s: h.s, proxied: h.proxied, recStart: h.recStart, headDeadline: h.headDeadline, first: h.first}
+}
+
+// unpark makes the connection's httpConn again and hands it the socket.
+func (ic *waitingConn) unpark(c *net.TCPConn, timedOut bool) {
+	h := &httpConn{s: ic.s, proxied: ic.proxied, recStart: ic.recStart, headDeadline: ic.headDeadline, first: ic.first}
+	switch {
+	case ic.proxied != nil:
+		h.client = ic.proxied.client
+	case c != nil:
+		h.client = addrPort(c.RemoteAddr())
+	}
+	h.unpark(c, timedOut)
+}
 
 // record returns the record of the request in progress, taking one that
 // starts at recStart if it has none yet.
@@ -311,12 +356,18 @@ func (h *httpConn) wait(d time.Duration, brief, head bool) waitResult {
 		h.releaseWork()
 		h.parkedHead = head
 		// An idle keep-alive connection keeps no net.TCPConn while
-		// parked (unpark gives it a new one); a slow head, which parks
-		// again at every byte, keeps its own. h is not touched once
+		// parked (unpark gives it a new one), nor its httpConn (a
+		// waitingConn holds what it needs); a slow head, which parks
+		// again at every byte, keeps both. h is not touched once
 		// parked: it may resume at once.
 		c := h.c
 		h.c = nil
-		if p.park(c, d-first, h, !head && h.t == nil) == nil {
+		var owner parkOwner = h
+		detach := !head && h.t == nil && h.work == nil && len(h.partial) == 0 && h.rec == nil && !h.begun
+		if detach {
+			owner = h.waiting()
+		}
+		if p.park(c, d-first, owner, detach) == nil {
 			return waitParked
 		}
 		h.c = c
@@ -1106,7 +1157,7 @@ func (h *httpConn) connect(st *serviceState, x *attempt, fresh bool) ([2]byte, b
 				return stNormal, true
 			}
 		}
-		c, err := x.be.dialTimed(x.srv, x.be.connectTimeout(&x.tried, x.srv, t.Connect.D()), h.client, h.local, at, &h.rec.Access)
+		c, err := x.be.dialTimed(x.srv, x.be.connectTimeout(&x.tried, x.srv, t.Connect.D()), h.client, h.dst(), at, &h.rec.Access)
 		if err == nil {
 			x.sc = c
 			return stNormal, true

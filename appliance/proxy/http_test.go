@@ -785,6 +785,54 @@ func TestSendProxy(t *testing.T) {
 	}
 }
 
+// TestAddressesAfterParking: a keep-alive connection parked between its
+// requests (it keeps neither its socket's nor its own state then) goes on
+// with the same addresses: a PROXY header's, in X-Forwarded-For and in
+// the PROXY header to the server, or else the socket's.
+func TestAddressesAfterParking(t *testing.T) {
+	addr := serveConns(t, func(c net.Conn) {
+		defer c.Close()
+		br := bufio.NewReader(c)
+		line, _ := br.ReadString('\n')
+		if req, err := http.ReadRequest(br); err == nil {
+			body := strings.TrimSpace(line) + " xff=" + req.Header.Get("X-Forwarded-For")
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+		}
+	})
+	trusting, plain := freePort(t), freePort(t)
+	cfg := fmt.Sprintf("node: {name: lb1}\nservices:\n  - {name: p, listen: [\"%s\"], mode: http, default_backend: b, accept_proxy: [127.0.0.1/32]}\n  - {name: s, listen: [\"%s\"], mode: http, default_backend: b}\nbackends:\n  - name: b\n    proxy_protocol: v1\n    servers: [{name: s0, address: \"%s\"}]\n",
+		trusting, plain, addr)
+	c := run(t, mustConfig(t, cfg))
+	waitListening(t, trusting)
+	waitListening(t, plain)
+	for _, listen := range []string{trusting, plain} {
+		cn, br := dialProxy(t, listen)
+		want := "PROXY TCP4 203.0.113.7 192.0.2.1 5555 80 xff=203.0.113.7"
+		if listen == trusting {
+			io.WriteString(cn, "PROXY TCP4 203.0.113.7 192.0.2.1 5555 80\r\n")
+		} else {
+			from, to := cn.LocalAddr().(*net.TCPAddr), cn.RemoteAddr().(*net.TCPAddr)
+			want = fmt.Sprintf("PROXY TCP4 %s %s %d %d xff=%s", from.IP, to.IP, from.Port, to.Port, from.IP)
+		}
+		for i := range 2 {
+			io.WriteString(cn, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(body) != want {
+				t.Fatalf("%s, request %d: server saw %q, want %q", listen, i+1, body, want)
+			}
+			if i == 0 {
+				awaitParked(t, c, 1, 10*time.Second)
+			}
+		}
+		cn.Close()
+	}
+}
+
 // TestBalanceAlgorithmsThroughProxy: uri hashing keeps a path on one
 // server; leastconn avoids the busy server.
 func TestBalanceAlgorithmsThroughProxy(t *testing.T) {

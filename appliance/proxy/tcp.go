@@ -56,6 +56,7 @@ func (s *service) handle(c *net.TCPConn) {
 	client := addrPort(c.RemoteAddr())
 	local := addrPort(c.LocalAddr())
 	var pre []byte
+	proxied := false
 	if st.trusts(client.Addr()) {
 		h, rest, err := readProxyHeader(c, st.cfg.Timeouts.HTTPRequest.D())
 		if err != nil {
@@ -72,6 +73,7 @@ func (s *service) handle(c *net.TCPConn) {
 		if !h.Local {
 			client = netip.AddrPortFrom(h.Src.Addr().Unmap(), h.Src.Port())
 			local = netip.AddrPortFrom(h.Dst.Addr().Unmap(), h.Dst.Port())
+			proxied = true
 		}
 		pre = rest
 	}
@@ -132,7 +134,10 @@ func (s *service) handle(c *net.TCPConn) {
 		s.stats.active.Add(-1)
 		return
 	}
-	h := &httpConn{s: s, c: c, t: tc, client: client, local: local}
+	h := &httpConn{s: s, c: c, t: tc, client: client}
+	if proxied {
+		h.proxied = &proxiedAddrs{client: client, dst: local}
+	}
 	h.serve(pre, accepted)
 }
 
