@@ -39,8 +39,9 @@ func (d *deadlines) clear(c streamConn) {
 // when t is set.
 type upstream struct {
 	*net.TCPConn
-	t  *tls.Conn
-	dl deadlines
+	t   *tls.Conn
+	dl  deadlines
+	raw *rawIO // made by its first sendThenRead
 }
 
 func (u *upstream) Read(b []byte) (int, error) {

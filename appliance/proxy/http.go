@@ -3,7 +3,6 @@ package proxy
 import (
 	"bytes"
 	"errors"
-	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -156,6 +155,9 @@ type work struct {
 	// (here, not on the stack of exchange: the key outlives the call
 	// that makes it, so it would escape, an allocation per request).
 	ipKey [16]byte
+	// cio is the client socket's raw I/O, for cioOf (clientIO).
+	cio   rawIO
+	cioOf *net.TCPConn
 }
 
 var workPool = sync.Pool{New: func() any { return new(work) }}
@@ -322,7 +324,13 @@ func (h *httpConn) readSoon(d time.Duration) (got, gone, waited bool) {
 	h.ob, h.sb = nil, nil
 	h.r, h.w = 0, 0
 	h.dl.read(h.c, time.Now().Add(d), d/2)
-	n, err := h.conn().Read(h.buf)
+	var n int
+	var err error
+	if h.t == nil {
+		n, err = h.clientIO().Read(h.buf)
+	} else {
+		n, err = h.t.Read(h.buf)
+	}
 	h.w = n
 	if n > 0 {
 		return true, false, true
@@ -515,6 +523,7 @@ func (h *httpConn) releaseWork() {
 	w.r, w.w = 0, 0
 	clear(w.vec)
 	w.vec = w.vec[:0]
+	w.cio.rc, w.cioOf = nil, nil // no socket kept in the pool
 	w.req.Headers = w.req.Headers[:0]
 	w.resp.Headers = w.resp.Headers[:0]
 	h.work = nil
@@ -589,7 +598,7 @@ func (h *httpConn) readHead(st *serviceState) headState {
 		if h.t != nil {
 			n, err = h.t.readNow(h.buf[h.w:])
 		} else {
-			n, err = readNow(h.c, h.buf[h.w:])
+			n, err = h.clientIO().ReadNow(h.buf[h.w:])
 		}
 		if n > 0 {
 			h.w += n
@@ -633,37 +642,6 @@ func (h *httpConn) readHead(st *serviceState) headState {
 		h.ensureWork(0)
 		parse = false
 	}
-}
-
-// readNow reads what c's socket holds without waiting: n is 0 and err nil
-// when nothing is there yet; err is io.EOF when the peer closed.
-func readNow(c *net.TCPConn, b []byte) (int, error) {
-	rc, err := c.SyscallConn()
-	if err != nil {
-		return 0, err
-	}
-	var n int
-	var rerr error
-	err = rc.Read(func(fd uintptr) bool {
-		for {
-			n, rerr = unix.Read(int(fd), b)
-			if rerr != unix.EINTR {
-				break
-			}
-		}
-		return true
-	})
-	switch {
-	case err != nil:
-		return 0, err
-	case rerr == unix.EAGAIN:
-		return 0, nil
-	case rerr != nil:
-		return 0, rerr
-	case n == 0 && len(b) > 0:
-		return 0, io.EOF
-	}
-	return n, nil
 }
 
 // redirectText are the reasons of https_redirect's statuses.
@@ -1299,7 +1277,7 @@ func (h *httpConn) readResponseHead(x *attempt, timeout time.Duration) (int, int
 					n, err = x.sc.Read(sb[x.have:])
 				}
 			} else {
-				n, werr, err = sendThenRead(x.sc.TCPConn, out, sb[x.have:])
+				n, werr, err = x.sc.sendThenRead(out, sb[x.have:])
 			}
 			if werr != nil {
 				return statusUnsent, 0
@@ -1346,48 +1324,48 @@ const (
 	statusUnsent  = 2
 )
 
-// sendThenRead writes out to c, then reads c's answer into b, with one
-// read system call where c.Write and c.Read take two: Go's Read tries the
+// sendThenRead writes out to u, then reads u's answer into b, with one
+// read system call where Write and Read take two: Go's Read tries the
 // socket before it waits, and right after a request the answer is never
 // there yet (a read that fails with EAGAIN for each request). The write is
 // made from inside the read's wait, after the runtime has forgotten any
-// earlier readiness of c, so the readiness the answer brings cannot be
+// earlier readiness of u, so the readiness the answer brings cannot be
 // missed; the first read comes when the poller says the answer (or the
-// server's close or reset) is there. c's deadlines apply. werr is the
+// server's close or reset) is there. u's deadlines apply. werr is the
 // write's error (nothing was read), err the read's (io.EOF when the server
 // closed).
-func sendThenRead(c *net.TCPConn, out, b []byte) (n int, werr, err error) {
-	rc, err := c.SyscallConn()
-	if err != nil {
-		return 0, err, nil
-	}
-	sent := false
-	var rerr error
-	err = rc.Read(func(fd uintptr) bool {
-		if !sent {
-			sent = true
-			_, werr = c.Write(out)
-			return werr != nil
+func (u *upstream) sendThenRead(out, b []byte) (n int, werr, err error) {
+	if u.raw == nil {
+		if u.raw = newRawIO(u.TCPConn); u.raw == nil {
+			return 0, errNoRawConn, nil
 		}
-		for {
-			n, rerr = unix.Read(int(fd), b)
-			if rerr != unix.EINTR {
-				break
-			}
-		}
-		return rerr != unix.EAGAIN
-	})
-	switch {
-	case werr != nil:
-		return 0, werr, nil
-	case err != nil: // the deadline, or c closed
-		return 0, nil, err
-	case rerr != nil:
-		return 0, nil, os.NewSyscallError("read", rerr)
-	case n <= 0:
-		return 0, nil, io.EOF
 	}
-	return n, nil, nil
+	return u.raw.SendThenRead(out, b)
+}
+
+var errNoRawConn = errors.New("no raw connection")
+
+// clientIO is the client socket's rawIO (not for TLS), bound to h.c;
+// it is kept in the work area.
+func (h *httpConn) clientIO() *rawIO {
+	w := h.work
+	if w.cioOf != h.c {
+		rc, err := h.c.SyscallConn()
+		if err != nil {
+			return nil
+		}
+		w.cio.bind(rc)
+		w.cioOf = h.c
+	}
+	return &w.cio
+}
+
+// clientWrite writes b to the client.
+func (h *httpConn) clientWrite(b []byte) (int, error) {
+	if h.t != nil {
+		return h.t.Write(b)
+	}
+	return h.clientIO().Write(b)
 }
 
 var errUnacked = errors.New("request not acknowledged by the server within " + unackedWait.String())
@@ -1522,7 +1500,7 @@ func (h *httpConn) response(st *serviceState, x *attempt, start time.Time) outco
 	var err error
 	if len(out)+len(avail) <= cap(out) {
 		var n int
-		n, err = h.conn().Write(append(out, avail...))
+		n, err = h.clientWrite(append(out, avail...))
 		sent = int64(n)
 	} else if h.t != nil {
 		// TLS: the head and what fits of the body in one write, so in

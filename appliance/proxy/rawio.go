@@ -32,7 +32,18 @@ type rawIO struct {
 	rn, wn         int
 	rerr, werr     error
 	readFn, sendFn func(fd uintptr) bool
+	rop            readOp // what readFn does; the reading goroutine's
+	sent           bool   // opSendRead: the write is done
 }
+
+// readOp is what a rawIO's read callback does.
+type readOp uint8
+
+const (
+	opRead     readOp = iota // read, waiting for bytes
+	opReadNow                // read what is there, without waiting
+	opSendRead               // write wb, then read as opRead
+)
 
 // newRawIO returns c's rawIO, or nil if c has no raw connection.
 func newRawIO(c *net.TCPConn) *rawIO {
@@ -40,26 +51,56 @@ func newRawIO(c *net.TCPConn) *rawIO {
 	if err != nil {
 		return nil
 	}
-	r := &rawIO{rc: rc}
-	r.readFn, r.sendFn = r.read, r.send
+	r := &rawIO{}
+	r.bind(rc)
 	return r
 }
 
-func (r *rawIO) read(fd uintptr) bool {
-	for {
-		n, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(r.rb))), uintptr(len(r.rb)))
-		switch e {
-		case 0:
-			r.rn, r.rerr = int(n), nil
-			return true
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false
-		}
-		r.rn, r.rerr = 0, e
-		return true
+// bind points r at rc; r's callbacks are made once, on its first bind.
+func (r *rawIO) bind(rc syscall.RawConn) {
+	r.rc = rc
+	if r.readFn == nil {
+		r.readFn, r.sendFn = r.read, r.send
 	}
+}
+
+// sysRead is read(2) as a raw system call (see rawIO), again after EINTR.
+func sysRead(fd uintptr, b []byte) (int, unix.Errno) {
+	for {
+		n, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
+		if e != unix.EINTR {
+			if e != 0 {
+				return 0, e
+			}
+			return int(n), 0
+		}
+	}
+}
+
+func (r *rawIO) read(fd uintptr) bool {
+	if r.rop == opSendRead && !r.sent {
+		// The write first, from inside the read's wait (sendThenRead
+		// says why); the read is tried when the poller says there is
+		// something to read.
+		r.sent = true
+		if !r.send(fd) {
+			// The socket's buffer is full: wait for room.
+			if err := r.rc.Write(r.sendFn); err != nil {
+				r.werr = err
+			}
+		}
+		return r.werr != nil
+	}
+	n, e := sysRead(fd, r.rb)
+	switch {
+	case e == unix.EAGAIN && r.rop != opReadNow:
+		return false
+	case e != 0:
+		r.rn, r.rerr = 0, e
+	default:
+		r.rn, r.rerr = n, nil
+	}
+	return true
 }
 
 // Read reads into b, as net.Conn's Read.
@@ -67,7 +108,7 @@ func (r *rawIO) Read(b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
-	r.rb = b
+	r.rb, r.rop = b, opRead
 	err := r.rc.Read(r.readFn)
 	r.rb = nil
 	switch {
@@ -114,4 +155,46 @@ func (r *rawIO) Write(b []byte) (int, error) {
 		return n, err
 	}
 	return n, nil
+}
+
+// ReadNow reads what the socket holds into b without waiting for more: 0
+// and no error when it holds nothing; the error itself (an unix.Errno)
+// when the read fails; io.EOF at the end.
+func (r *rawIO) ReadNow(b []byte) (int, error) {
+	r.rb, r.rop = b, opReadNow
+	err := r.rc.Read(r.readFn)
+	r.rb = nil
+	switch {
+	case err != nil:
+		return 0, err
+	case r.rerr == unix.EAGAIN:
+		return 0, nil
+	case r.rerr != nil:
+		return 0, r.rerr
+	case r.rn == 0 && len(b) > 0:
+		return 0, io.EOF
+	}
+	return r.rn, nil
+}
+
+// SendThenRead writes out and reads the answer into b, with the write
+// made from inside the read's wait, as sendThenRead does: werr is the
+// write's error (nothing was read), err the read's (io.EOF when the peer
+// closed). The socket's deadlines apply.
+func (r *rawIO) SendThenRead(out, b []byte) (n int, werr, err error) {
+	r.wb, r.wn, r.werr, r.sent = out, 0, nil, false
+	r.rb, r.rop = b, opSendRead
+	err = r.rc.Read(r.readFn)
+	r.wb, r.rb = nil, nil
+	switch {
+	case r.werr != nil:
+		return 0, r.werr, nil
+	case err != nil: // the deadline, or the socket closed
+		return 0, nil, err
+	case r.rerr != nil:
+		return 0, nil, os.NewSyscallError("read", r.rerr)
+	case r.rn <= 0:
+		return 0, nil, io.EOF
+	}
+	return r.rn, nil, nil
 }

@@ -78,7 +78,7 @@ func TestSendThenRead(t *testing.T) {
 			c.SetDeadline(time.Now().Add(deadline))
 			start := time.Now()
 			b := make([]byte, 64)
-			n, werr, err := sendThenRead(c.(*net.TCPConn), tc.out, b)
+			n, werr, err := (&upstream{TCPConn: c.(*net.TCPConn)}).sendThenRead(tc.out, b)
 			el := time.Since(start)
 			switch {
 			case tc.want != "":
