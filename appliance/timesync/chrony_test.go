@@ -229,6 +229,19 @@ func waitStatus(t testing.TB, m *Manager, what string, cond func(Status) bool) S
 	return st
 }
 
+// waitEvents waits until the events so far satisfy cond and returns
+// them. A round publishes its status before it hands out its events, so
+// a status just seen may be ahead of them.
+func waitEvents(t testing.TB, ev *events, what string, cond func([]string) bool) []string {
+	t.Helper()
+	var got []string
+	testutil.WaitFor(t, what, func() bool {
+		got = ev.list()
+		return cond(got)
+	})
+	return got
+}
+
 func TestChronyOffsetAndStratum(t *testing.T) {
 	ns := newNetns(t)
 	chrony, _ := startChrony(t, ns, 123)
@@ -248,7 +261,7 @@ func TestChronyOffsetAndStratum(t *testing.T) {
 		t.Errorf("status %+v, want synchronised, no alarm, no correction", st)
 	}
 	t.Logf("chrony: offset %v delay %v stratum %d", st.Offset, s.Delay, s.Stratum)
-	if e := ev.list(); len(e) != 1 || !strings.HasPrefix(e[0], "time: synchronised to 127.0.0.1: offset ") {
+	if e := waitEvents(t, ev, "the first event", func(e []string) bool { return len(e) > 0 }); len(e) != 1 || !strings.HasPrefix(e[0], "time: synchronised to 127.0.0.1: offset ") {
 		t.Errorf("events %q, want one 'synchronised to 127.0.0.1'", e)
 	}
 	// The console's test action against chrony and an address no one
@@ -273,9 +286,9 @@ func TestLiarAloneRaisesTheAlarm(t *testing.T) {
 	if off, ok := m.Offset(); !ok || off != st.Offset {
 		t.Errorf("Offset() = %v, %v, want %v, true", off, ok, st.Offset)
 	}
-	if !slices.ContainsFunc(ev.list(), func(e string) bool { return strings.HasPrefix(e, "time: alarm: offset +3") }) {
-		t.Errorf("events %q, want the alarm", ev.list())
-	}
+	waitEvents(t, ev, "the offset alarm's event", func(evs []string) bool {
+		return slices.ContainsFunc(evs, func(e string) bool { return strings.HasPrefix(e, "time: alarm: offset +3") })
+	})
 	t.Logf("liar: offset %v, alarm %q", st.Offset, st.Alarm)
 }
 
@@ -318,9 +331,7 @@ func TestChronyServerLossAlarm(t *testing.T) {
 	if st.Alarm != "no server answers" || st.Synchronized || st.Servers[0].Reachable || st.Servers[0].Error == "" {
 		t.Errorf("status %+v, want 'no server answers'", st)
 	}
-	if !slices.Contains(ev.list(), "time: alarm: no server answers") {
-		t.Errorf("events %q", ev.list())
-	}
+	waitEvents(t, ev, "the alarm's event", func(evs []string) bool { return slices.Contains(evs, "time: alarm: no server answers") })
 }
 
 // BenchmarkChronyOffset reports |offset| against chronyd over a soak of
