@@ -86,6 +86,13 @@ func runComponent(t *testing.T, c *Component, cfg *config.Config) *Component {
 	done := make(chan struct{})
 	go func() { c.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
+	// Running: an Apply from now on returns once its config is in force.
+	// (The listening sockets accept before that: Apply binds them.)
+	select {
+	case <-c.ready:
+	case <-time.After(testutil.WaitTimeout):
+		t.Fatal("the proxy's Run did not start")
+	}
 	return c
 }
 
