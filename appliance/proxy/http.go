@@ -107,9 +107,16 @@ func (h *httpConn) waiting() *waitingConn {
 	return &waitingConn{s: h.s, proxied: h.proxied, recStart: h.recStart, headDeadline: h.headDeadline, first: h.first}
 }
 
+// conn is the httpConn ic was made from by waiting, without its socket,
+// client address or anything else waiting requires h not to hold. A field
+// added to waitingConn goes in both.
+func (ic *waitingConn) conn() *httpConn {
+	return &httpConn{s: ic.s, proxied: ic.proxied, recStart: ic.recStart, headDeadline: ic.headDeadline, first: ic.first}
+}
+
 // unpark makes the connection's httpConn again and hands it the socket.
 func (ic *waitingConn) unpark(c *net.TCPConn, timedOut bool) {
-	h := &httpConn{s: ic.s, proxied: ic.proxied, recStart: ic.recStart, headDeadline: ic.headDeadline, first: ic.first}
+	h := ic.conn()
 	switch {
 	case ic.proxied != nil:
 		h.client = ic.proxied.client
@@ -324,13 +331,7 @@ func (h *httpConn) readSoon(d time.Duration) (got, gone, waited bool) {
 	h.ob, h.sb = nil, nil
 	h.r, h.w = 0, 0
 	h.dl.read(h.c, time.Now().Add(d), d/2)
-	var n int
-	var err error
-	if h.t == nil {
-		n, err = h.clientIO().Read(h.buf)
-	} else {
-		n, err = h.t.Read(h.buf)
-	}
+	n, err := h.clientRead(h.buf)
 	h.w = n
 	if n > 0 {
 		return true, false, true
@@ -593,13 +594,7 @@ func (h *httpConn) readHead(st *serviceState) headState {
 		}
 		from := h.w
 		h.dl.read(h.c, h.headDeadline.time(), 0) // a wait may have left a shorter one
-		var n int
-		var err error
-		if h.t != nil {
-			n, err = h.t.readNow(h.buf[h.w:])
-		} else {
-			n, err = h.clientIO().ReadNow(h.buf[h.w:])
-		}
+		n, err := h.clientReadNow(h.buf[h.w:])
 		if n > 0 {
 			h.w += n
 			// Parsing again is worth it only when a line ended, while
@@ -1336,28 +1331,38 @@ const (
 // closed).
 func (u *upstream) sendThenRead(out, b []byte) (n int, werr, err error) {
 	if u.raw == nil {
-		if u.raw = newRawIO(u.TCPConn); u.raw == nil {
-			return 0, errNoRawConn, nil
-		}
+		u.raw = newRawIO(u.TCPConn)
 	}
 	return u.raw.SendThenRead(out, b)
 }
-
-var errNoRawConn = errors.New("no raw connection")
 
 // clientIO is the client socket's rawIO (not for TLS), bound to h.c;
 // it is kept in the work area.
 func (h *httpConn) clientIO() *rawIO {
 	w := h.work
 	if w.cioOf != h.c {
-		rc, err := h.c.SyscallConn()
-		if err != nil {
-			return nil
-		}
-		w.cio.bind(rc)
+		w.cio.bind(rawConn(h.c))
 		w.cioOf = h.c
 	}
 	return &w.cio
+}
+
+// clientRead reads from the client, waiting for bytes within the read
+// deadline.
+func (h *httpConn) clientRead(b []byte) (int, error) {
+	if h.t != nil {
+		return h.t.Read(b)
+	}
+	return h.clientIO().Read(b)
+}
+
+// clientReadNow reads what the client has sent without waiting: n is 0 and
+// err nil when nothing is here.
+func (h *httpConn) clientReadNow(b []byte) (int, error) {
+	if h.t != nil {
+		return h.t.readNow(b)
+	}
+	return h.clientIO().ReadNow(b)
 }
 
 // clientWrite writes b to the client.

@@ -45,15 +45,21 @@ const (
 	opSendRead               // write wb, then read as opRead
 )
 
-// newRawIO returns c's rawIO, or nil if c has no raw connection.
+// newRawIO returns c's rawIO.
 func newRawIO(c *net.TCPConn) *rawIO {
+	r := &rawIO{}
+	r.bind(rawConn(c))
+	return r
+}
+
+// rawConn is c's raw connection. SyscallConn fails only for a nil or
+// unopened net.TCPConn, which the proxy never has: a fault of ours.
+func rawConn(c *net.TCPConn) syscall.RawConn {
 	rc, err := c.SyscallConn()
 	if err != nil {
-		return nil
+		panic("proxy: a socket without its raw connection: " + err.Error())
 	}
-	r := &rawIO{}
-	r.bind(rc)
-	return r
+	return rc
 }
 
 // bind points r at rc; r's callbacks are made once, on its first bind.
