@@ -15,7 +15,7 @@ UNIT_PKGS  = $(shell $(GO) list ./... | grep -v -e '^halb/netlab' -e '^halb/cmd/
 RACE      ?= $(shell command -v gcc >/dev/null 2>&1 && echo -race)
 FUZZTIME  ?= 15s
 
-.PHONY: all build test deps lint demo netlab bench image image-test image-run fuzz clean
+.PHONY: all build test deps lint demo netlab bench profile image image-test image-run fuzz clean
 
 all: build
 
@@ -66,6 +66,12 @@ bench: deps build
 	$(BIN)/netlab benchctl -out out/bench
 	NETLAB_DHCP_COMPARE=20 $(GO) test -count=1 -run TestDHCPLabLinkUpToAddress -v ./appliance/netcfg | grep -E '^(=== RUN|---|ok|FAIL)|link up|median'
 	HALB_TIMESYNC_SOAK=30s $(GO) test -count=1 -run '^$$' -bench ChronyOffset -benchtime 1x ./appliance/timesync
+
+# Where a request's CPU goes, halb against HAProxy in tcp and http mode
+# (perf stat and perf record under wrk; docs/proxy-profile.md).
+profile:
+	@scripts/deps.sh profile
+	GO=$(GO) scripts/profile.sh
 
 image:
 	@$(MAKE) --no-print-directory build

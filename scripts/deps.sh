@@ -8,6 +8,7 @@
 #   test            everything make test, make netlab and make bench use
 #   demo-halb       make demo as root with halb nodes (nftables: the partition key)
 #   demo-reference  make demo as root with keepalived + HAProxy nodes
+#   profile         make profile (perf)
 set -euo pipefail
 set_name=${1:-test}
 
@@ -28,13 +29,15 @@ declare -A where=(
 	[fonts-dejavu-core]=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf # its screenshots' text
 	[psmisc]=/usr/bin/killall         # the import scenario's keepalived vrrp_script (killall -0 haproxy)
 	[frr]=/usr/lib/frr/bgpd           # the upstream router of the netlab BGP scenarios (never started on the host)
+	[linux-perf]=/usr/bin/perf        # make profile
 )
 case "$set_name" in
 test) pkgs=(gcc libc6-dev keepalived haproxy curl nftables wrk tmux dnsmasq-base chrony chromium fonts-dejavu-core testssl.sh psmisc frr) ;;
 demo-halb) pkgs=(nftables) ;;
 demo-reference) pkgs=(keepalived haproxy nftables) ;;
+profile) pkgs=(haproxy wrk curl linux-perf) ;;
 *)
-	echo "deps: unknown set $set_name (test, demo-halb, demo-reference)" >&2
+	echo "deps: unknown set $set_name (test, demo-halb, demo-reference, profile)" >&2
 	exit 2
 	;;
 esac
