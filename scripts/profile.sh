@@ -6,7 +6,8 @@
 # HAProxy (one thread, `http-request return` of a 160-byte page), in front
 # of it HAProxy (two threads, a mode tcp and a mode http frontend) and halbd
 # (a tcp and an http service, no access log), and wrk -t2 -c64 against each
-# in turn. For each of the four targets:
+# in turn, keep-alive and then with a new connection per request. For each
+# of the eight targets:
 #   - CPU a request: `perf stat -e task-clock` of the proxy over a wrk run,
 #     divided by wrk's requests; the median of ROUNDS interleaved runs;
 #   - system calls a request, by call, over the same runs (the median run);
@@ -112,23 +113,32 @@ for port in 8101 8102 8201 8202; do
 	done
 done
 
-calls='syscalls:sys_enter_read,syscalls:sys_enter_write,syscalls:sys_enter_recvfrom,syscalls:sys_enter_sendto,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_epoll_pwait,syscalls:sys_enter_epoll_ctl,syscalls:sys_enter_futex,syscalls:sys_enter_nanosleep,syscalls:sys_enter_clock_gettime,raw_syscalls:sys_enter'
-targets=("haproxy-tcp front 8101" "halb-tcp halbd 8201" "haproxy-http front 8102" "halb-http halbd 8202")
+calls=raw_syscalls:sys_enter
+for c in read write recvfrom sendto epoll_wait epoll_pwait epoll_ctl futex nanosleep clock_gettime \
+	accept4 socket connect close shutdown setsockopt getsockopt getsockname getpeername fcntl; do
+	calls+=,syscalls:sys_enter_$c
+done
+# Keep-alive (the tcp and http rows of netlab bench), then a new
+# connection per request (its tcp-conn and http-conn rows: wrk sends
+# Connection: close, the backend closes, and so does each proxy).
+targets=("haproxy-tcp front 8101" "halb-tcp halbd 8201" "haproxy-http front 8102" "halb-http halbd 8202"
+	"haproxy-tcp-conn front 8101" "halb-tcp-conn halbd 8201" "haproxy-http-conn front 8102" "halb-http-conn halbd 8202")
 
-# measure TARGET PID PORT ROUND: one wrk run under perf stat.
-measure() {
-	local t=$1 pid=$2 port=$3 r=$4
-	perf stat -x, -e "task-clock,$calls" -p "$pid" -o "$dir/$t.$r.stat" &
-	local ps=$!
-	run wrk -t2 -c64 -d"$DURATION" "http://127.0.0.1:$port/" >"$dir/$t.$r.wrk"
-	kill -INT "$ps"
-	wait "$ps" || true
+# load TARGET PORT: one wrk run against TARGET.
+load() {
+	local close=()
+	case $1 in *-conn) close=(-H "Connection: close") ;; esac
+	run wrk -t2 -c64 -d"$DURATION" "${close[@]}" "http://127.0.0.1:$2/"
 }
 echo "profile: $ROUNDS interleaved rounds of wrk -t2 -c64 -d$DURATION against each target, perf stat on the proxy"
 for r in $(seq "$ROUNDS"); do
 	for spec in "${targets[@]}"; do
 		read -r t who port <<<"$spec"
-		measure "$t" "${!who}" "$port" "$r"
+		perf stat -x, -e "task-clock,$calls" -p "${!who}" -o "$dir/$t.$r.stat" &
+		ps=$!
+		load "$t" "$port" >"$dir/$t.$r.wrk"
+		kill -INT "$ps"
+		wait "$ps" || true
 	done
 done
 echo "profile: perf record -g, one more run each"
@@ -137,10 +147,17 @@ for spec in "${targets[@]}"; do
 	perf record -F 2999 -g -p "${!who}" -o "$dir/$t.perf" -- sleep 100000 >/dev/null 2>&1 &
 	ps=$!
 	sleep 0.5
-	run wrk -t2 -c64 -d"$DURATION" "http://127.0.0.1:$port/" >/dev/null
+	load "$t" "$port" >/dev/null
 	kill -INT "$ps"
 	wait "$ps" || true
 	perf script -i "$dir/$t.perf" -F comm,tid,ip,sym,dso 2>/dev/null >"$dir/$t.script"
 done
-python3 scripts/profile_split.py "$dir" "$ROUNDS" "${targets[@]%% *}" | tee "$OUT/profile.txt"
+names=("${targets[@]%% *}")
+{
+	python3 scripts/profile_split.py "$dir" "$ROUNDS" "${names[@]:0:4}"
+	echo
+	echo "A new connection per request (wrk -H 'Connection: close'): the same, a request being a connection"
+	echo
+	python3 scripts/profile_split.py "$dir" "$ROUNDS" "${names[@]:4:4}"
+} | tee "$OUT/profile.txt"
 echo "profile: written to $OUT/profile.txt"
