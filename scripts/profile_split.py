@@ -39,7 +39,7 @@ GC = re.compile(r"^runtime\.(mallocgc|newobject|makeslice|growslice|gc|scanobjec
                 r"markroot|sweepone|mspan|mcache|mcentral|mheap|memclr|heapBits|findObject|"
                 r"wbBuf|bulkBarrier|typePointers|tryDeferToSpanScan|\(\*mspan\)|\(\*mcache\)|"
                 r"\(\*mcentral\)|\(\*mheap\)|\(\*gcWork\)|\(\*gcControllerState\)|\(\*sweepLocked\))")
-GOSYS = re.compile(r"^(syscall\.|internal/poll\.|net\.|internal/runtime/syscall\.|golang\.org/x/sys/|os\.)")
+GOSYS = re.compile(r"^(syscall\.|internal/poll\.|net\.|internal/runtime/syscall[./]|golang\.org/x/sys/|os\.)")
 
 
 def classify(frames, own_dso):
@@ -66,7 +66,9 @@ def classify(frames, own_dso):
     if "libc" in dso or dso == "[vdso]" or "ld-linux" in dso:
         return "libc"
     if sym.startswith("runtime.") or sym.startswith("internal/runtime/") or sym.startswith("runtime/internal"):
-        if sym.startswith("internal/runtime/syscall."):
+        if sym.startswith(("internal/runtime/syscall.", "internal/runtime/syscall/")):
+            # The system call stub (linux.Syscall6): a sample here is
+            # mostly the return from the kernel.
             return "gosys"
         if GC.match(sym):
             return "gogc"
