@@ -60,7 +60,7 @@ def classify(frames, own_dso):
         # Kernel code with no system call frame: entry/exit work or an
         # interrupt taken in user space.
         for s, d in frames:
-            if "syscall" in s.lower() or s.startswith("entry_SYSCALL"):
+            if "syscall" in s.lower():  # entry_SYSCALL_64, do_syscall_64
                 return "kother_sys"
         return "other"
     if "libc" in dso or dso == "[vdso]" or "ld-linux" in dso:
@@ -75,15 +75,10 @@ def classify(frames, own_dso):
         return "gosched"
     if GOSYS.match(sym):
         return "gosys"
-    if own_dso and own_dso in dso:
-        return "own"
-    if sym.startswith("halb/"):
-        return "own"
-    if sym.startswith("[unknown]") and own_dso in dso:
-        return "own"
-    # Other Go packages in halbd (sync, time, strconv, ...) are halb's own
-    # work in the sense of the table: code it runs per request.
-    if "halbd" in dso:
+    # The proxy's binary: for halbd, its own packages and the other Go
+    # packages it calls (sync, time, strconv, ...): code it runs per
+    # request.
+    if own_dso in dso:
         return "own"
     return "other"
 

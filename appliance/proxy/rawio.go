@@ -23,7 +23,9 @@ import (
 // Deadlines, closes and errors behave as Read and Write's: the poller's
 // (os.ErrDeadlineExceeded, net.ErrClosed), a socket error as a
 // *os.SyscallError, io.EOF at the end. One goroutine reads and one writes
-// at a time, as on a net.Conn; the read and write halves share nothing.
+// at a time, as on a net.Conn; the read and write halves share nothing,
+// except in SendThenRead, which writes from inside its read and so must
+// not run beside a Write.
 type rawIO struct {
 	rc syscall.RawConn
 	// The callbacks' arguments and results, so that no closure is made
@@ -109,14 +111,21 @@ func (r *rawIO) read(fd uintptr) bool {
 	return true
 }
 
+// readAs runs the poller's read with readFn doing op into b; the results
+// are left in r.rn and r.rerr (r.werr for opSendRead's write).
+func (r *rawIO) readAs(op readOp, b []byte) error {
+	r.rb, r.rop = b, op
+	err := r.rc.Read(r.readFn)
+	r.rb = nil
+	return err
+}
+
 // Read reads into b, as net.Conn's Read.
 func (r *rawIO) Read(b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
-	r.rb, r.rop = b, opRead
-	err := r.rc.Read(r.readFn)
-	r.rb = nil
+	err := r.readAs(opRead, b)
 	switch {
 	case err != nil:
 		return 0, err
@@ -167,9 +176,7 @@ func (r *rawIO) Write(b []byte) (int, error) {
 // and no error when it holds nothing; the error itself (an unix.Errno)
 // when the read fails; io.EOF at the end.
 func (r *rawIO) ReadNow(b []byte) (int, error) {
-	r.rb, r.rop = b, opReadNow
-	err := r.rc.Read(r.readFn)
-	r.rb = nil
+	err := r.readAs(opReadNow, b)
 	switch {
 	case err != nil:
 		return 0, err
@@ -189,9 +196,8 @@ func (r *rawIO) ReadNow(b []byte) (int, error) {
 // closed). The socket's deadlines apply.
 func (r *rawIO) SendThenRead(out, b []byte) (n int, werr, err error) {
 	r.wb, r.wn, r.werr, r.sent = out, 0, nil, false
-	r.rb, r.rop = b, opSendRead
-	err = r.rc.Read(r.readFn)
-	r.wb, r.rb = nil, nil
+	err = r.readAs(opSendRead, b)
+	r.wb = nil
 	switch {
 	case r.werr != nil:
 		return 0, r.werr, nil
