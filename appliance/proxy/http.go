@@ -58,6 +58,7 @@ type httpConn struct {
 	first        bool // no request served yet
 	parkedHead   bool // parked waiting for the rest of a head
 	refused      bool // answered with an error: linger before closing
+	pipelines    bool // sent a request before the previous one's answer
 }
 
 // requestRecord is the access record of a request in progress, with the
@@ -165,6 +166,12 @@ type work struct {
 	// cio is the client socket's raw I/O, for cioOf (clientIO).
 	cio   rawIO
 	cioOf *net.TCPConn
+
+	// pending is the last write of a response kept back (in ob) to be
+	// made from inside the wait for the next request (readSoon), under
+	// the config pendingSt of the request it answers; nil: none.
+	pending   []byte
+	pendingSt *serviceState
 }
 
 var workPool = sync.Pool{New: func() any { return new(work) }}
@@ -200,6 +207,7 @@ func (h *httpConn) serve(pre []byte, accepted time.Time) {
 // close ends the connection, and the request in progress if any; after a
 // refusal it lingers first.
 func (h *httpConn) close() {
+	h.flush()
 	h.finish()
 	if h.refused {
 		h.linger()
@@ -301,7 +309,19 @@ func (h *httpConn) run() {
 		start := time.Now()
 		h.record().Request = start.Sub(h.firstByte.time())
 		out := h.exchange(st, start)
-		h.finish()
+		if h.kept() && h.r < h.w {
+			// The next request is here already: answer this one now,
+			// and keep no answer back on this connection again (see
+			// response).
+			h.pipelines = true
+			if !h.flush() {
+				h.close()
+				return
+			}
+		}
+		if !h.kept() {
+			h.finish() // else sent does, once the answer is written
+		}
 		if out != keepAlive {
 			h.close()
 			return
@@ -320,23 +340,82 @@ const (
 
 // readSoon reads the next bytes into the work buffer if they come within
 // d (when there is a work buffer: waited). It reports whether bytes came,
-// and gone when the client closed or failed.
+// and gone when the client closed or failed. A response kept back
+// (pending) is written first, from inside the read's wait: the client
+// sends its next request only once it has the answer, so the poller
+// reports that request's arrival and the read comes after it, where a read
+// tried first finds nothing (HAProxy's count of reads: one a request).
 func (h *httpConn) readSoon(d time.Duration) (got, gone, waited bool) {
 	if h.work == nil || h.hb == nil || d <= 0 {
-		return false, false, false
+		return false, !h.flush(), false
 	}
-	// Only the head buffer waits; the others go back to their pools.
-	putBuf(h.ob)
+	// Only the head buffer waits; the others go back to their pools (ob
+	// once the response it holds is written: sent).
+	if h.pending == nil {
+		putBuf(h.ob)
+		h.ob = nil
+	}
 	putBuf(h.sb)
-	h.ob, h.sb = nil, nil
+	h.sb = nil
 	h.r, h.w = 0, 0
 	h.dl.read(h.c, time.Now().Add(d), d/2)
-	n, err := h.clientRead(h.buf)
+	var n int
+	var err error
+	if h.pending != nil {
+		var werr error
+		n, werr, err = h.clientIO().SendThenRead(h.pending, h.buf, h)
+		if werr != nil || !h.flush() { // flush: the wait never began
+			return false, true, true
+		}
+		if n == 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+			// Bytes (or the client's close) that came after the
+			// request's last read but before the wait began were not
+			// reported to it: look before the connection parks. If
+			// some are here, the client sends before it has its
+			// answers: keep none back for it again.
+			if n, err = h.clientIO().ReadPast(h.buf); n > 0 {
+				h.pipelines = true
+			} else if err == nil {
+				err = os.ErrDeadlineExceeded
+			}
+		}
+	} else {
+		n, err = h.clientRead(h.buf)
+	}
 	h.w = n
 	if n > 0 {
 		return true, false, true
 	}
 	return false, !errors.Is(err, os.ErrDeadlineExceeded), true
+}
+
+// sent ends the request whose response was kept back, once its last
+// write is done (n bytes of it; err: it failed).
+func (h *httpConn) sent(n int, err error) {
+	st := h.pendingSt
+	h.pending, h.pendingSt = nil, nil
+	putBuf(h.ob)
+	h.ob = nil
+	h.out(int64(n))
+	if err != nil {
+		h.record().Termination = byTimeout(err, 'C', 'D')
+	}
+	h.finishAs(st)
+}
+
+// kept reports whether a response is kept back (response).
+func (h *httpConn) kept() bool { return h.work != nil && h.pending != nil }
+
+// flush writes the response kept back, if any, and reports whether that
+// went well (true when there was none).
+func (h *httpConn) flush() bool {
+	if !h.kept() {
+		return true
+	}
+	p := h.pending
+	n, err := h.clientWrite(p)
+	h.sent(n, err)
+	return err == nil
 }
 
 // wait waits up to d for bytes without a buffer: briefly on the Go
@@ -511,10 +590,10 @@ func (h *httpConn) ensureWork(n int) {
 }
 
 // releaseWork gives the work area back to the pool (not while it holds
-// unread client bytes).
+// unread client bytes, or a response kept back: flush writes it).
 func (h *httpConn) releaseWork() {
 	w := h.work
-	if w == nil || w.r < w.w {
+	if w == nil || w.r < w.w || w.pending != nil {
 		return
 	}
 	putBuf(w.hb)
@@ -700,12 +779,15 @@ func (h *httpConn) out(n int64) {
 // finish ends the request in progress, if any: its total time, the
 // counters of its backend and server, its access record, which goes back
 // to the pool. The next request's record starts now.
-func (h *httpConn) finish() {
+func (h *httpConn) finish() { h.finishAs(h.st) }
+
+// finishAs is finish for a request served under the config st.
+func (h *httpConn) finishAs(st *serviceState) {
 	if h.begun {
 		now := time.Now()
 		r := h.record()
 		r.Total = now.Sub(h.firstByte.time())
-		h.s.account(h.st, &r.Access, r.be, r.srv)
+		h.s.account(st, &r.Access, r.be, r.srv)
 		h.begun, h.recStart = false, now.UnixNano()
 	}
 	if r := h.rec; r != nil {
@@ -1333,7 +1415,7 @@ func (u *upstream) sendThenRead(out, b []byte) (n int, werr, err error) {
 	if u.raw == nil {
 		u.raw = newRawIO(u.TCPConn)
 	}
-	return u.raw.SendThenRead(out, b)
+	return u.raw.SendThenRead(out, b, nil)
 }
 
 // clientIO is the client socket's rawIO (not for TLS), bound to h.c;
@@ -1503,11 +1585,23 @@ func (h *httpConn) response(st *serviceState, x *attempt, start time.Time) outco
 	h.dl.write(h.c, time.Now().Add(t.Client.D()), t.Client.D()/8)
 	var sent int64
 	var err error
-	if len(out)+len(avail) <= cap(out) {
+	switch {
+	case len(out)+len(avail) <= cap(out) && complete && !clientClose && h.t == nil && !h.pipelines:
+		// The whole response in one write, and the connection waits for
+		// the next request after it: the write is kept back for readSoon
+		// to make from inside that wait (it counts the bytes and ends the
+		// request, sent). Not for a client that pipelines: a request that
+		// arrives before that wait begins would be reported to no one
+		// (the wait forgets earlier readiness), and would be read only
+		// when the connection parks, parkAfter later.
+		h.pending, h.pendingSt = append(out, avail...), st
+		x.reuseOK = !resp.Close && x.bodyDone && !x.info.http10
+		return keepAlive
+	case len(out)+len(avail) <= cap(out):
 		var n int
 		n, err = h.clientWrite(append(out, avail...))
 		sent = int64(n)
-	} else if h.t != nil {
+	case h.t != nil:
 		// TLS: the head and what fits of the body in one write, so in
 		// full records rather than a short one for the head.
 		bp := getBuf(copyBufSize)
@@ -1520,7 +1614,7 @@ func (h *httpConn) response(st *serviceState, x *attempt, start time.Time) outco
 			n, err = h.t.Write(avail[k:])
 			sent += int64(n)
 		}
-	} else {
+	default:
 		h.vec = append(h.vec[:0], out, avail)
 		sent, err = h.vec.WriteTo(h.conn())
 	}

@@ -460,6 +460,79 @@ func TestHTTPBodies(t *testing.T) {
 	}
 }
 
+// TestRequestBeforeAnswer: a client that sends its next request while the
+// previous one is still at the server is answered at once, not when its
+// connection parks. The proxy writes a response from inside the wait for
+// the next request (readSoon), and that wait is not told of bytes that
+// came before it began; it looks for them when it ends, before parking.
+func TestRequestBeforeAnswer(t *testing.T) {
+	o := newOrigin(t, "a")
+	listen := freePort(t)
+	c := run(t, mustConfig(t, httpConfig(listen, "", servers(o.addr()))))
+	waitListening(t, listen)
+	conn, err := net.Dial("tcp", listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(conn)
+	resumed := c.parker().Resumed()
+	for i := range 3 {
+		// /slow is answered after 300 ms; the next request goes out
+		// while it is at the server.
+		fmt.Fprintf(conn, "GET /slow?i=%d HTTP/1.1\r\nHost: a\r\n\r\n", i)
+		time.Sleep(50 * time.Millisecond)
+		fmt.Fprintf(conn, "GET /x?i=%d HTTP/1.1\r\nHost: a\r\n\r\n", i)
+		for _, want := range []string{"/slow", "/x"} {
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("round %d, %s: %v", i, want, err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if uri := fmt.Sprintf("%s?i=%d", want, i); field(string(b), "uri") != uri {
+				t.Fatalf("round %d: got %q, want the answer to %s", i, b, uri)
+			}
+		}
+	}
+	if n := c.parker().Resumed() - resumed; n != 0 {
+		t.Fatalf("the connection parked %d times between requests that were there", n)
+	}
+}
+
+// TestHalfCloseAfterRequest: a keep-alive client that ends its side right
+// after its request gets the answer, then the connection's end at once, not
+// at the keep-alive timeout: its FIN may come before the wait in which the
+// answer is written, which is not told of it (TestRequestBeforeAnswer).
+func TestHalfCloseAfterRequest(t *testing.T) {
+	o := newOrigin(t, "a")
+	listen := freePort(t)
+	run(t, mustConfig(t, httpConfig(listen, "    timeouts: {http_keep_alive: 1m}\n", servers(o.addr()))))
+	waitListening(t, listen)
+	for i := range 20 {
+		c, err := net.Dial("tcp", listen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(c, "GET /h?i=%d HTTP/1.1\r\nHost: a\r\n\r\n", i)
+		if i%2 == 1 {
+			time.Sleep(5 * time.Millisecond) // the FIN apart from the request
+		}
+		c.(*net.TCPConn).CloseWrite()
+		start := time.Now()
+		b, err := io.ReadAll(c)
+		c.Close()
+		if err != nil || !strings.HasPrefix(string(b), "HTTP/1.1 200") || field(string(b), "uri") != fmt.Sprintf("/h?i=%d", i) {
+			t.Fatalf("%d: read %q, %v", i, b, err)
+		}
+		if el := time.Since(start); el > 2*time.Second {
+			t.Fatalf("%d: the connection ended %v after the client's, want at once", i, el)
+		}
+	}
+}
+
 // TestHTTP10: an HTTP/1.0 client gets its response and the connection
 // closes, unless it asked for keep-alive.
 func TestHTTP10(t *testing.T) {

@@ -36,7 +36,12 @@ type rawIO struct {
 	readFn, sendFn func(fd uintptr) bool
 	rop            readOp // what readFn does; the reading goroutine's
 	sent           bool   // opSendRead: the write is done
+	done           sentHook
 }
+
+// sentHook is told, from inside the read's wait, that SendThenRead's
+// write is done: n bytes written, err its failure (nil: all of them).
+type sentHook interface{ sent(n int, err error) }
 
 // readOp is what a rawIO's read callback does.
 type readOp uint8
@@ -96,6 +101,9 @@ func (r *rawIO) read(fd uintptr) bool {
 			if err := r.rc.Write(r.sendFn); err != nil {
 				r.werr = err
 			}
+		}
+		if r.done != nil {
+			r.done.sent(r.wn, r.werr)
 		}
 		return r.werr != nil
 	}
@@ -190,14 +198,36 @@ func (r *rawIO) ReadNow(b []byte) (int, error) {
 	return r.rn, nil
 }
 
+// ReadPast is ReadNow whatever the read deadline: a look at what came
+// after a wait that ended at its deadline.
+func (r *rawIO) ReadPast(b []byte) (int, error) {
+	var n int
+	var e unix.Errno
+	if err := r.rc.Control(func(fd uintptr) { n, e = sysRead(fd, b) }); err != nil {
+		return 0, err
+	}
+	switch {
+	case e == unix.EAGAIN:
+		return 0, nil
+	case e != 0:
+		return 0, e
+	case n == 0 && len(b) > 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
 // SendThenRead writes out and reads the answer into b, with the write
 // made from inside the read's wait, as sendThenRead does: werr is the
 // write's error (nothing was read), err the read's (io.EOF when the peer
-// closed). The socket's deadlines apply.
-func (r *rawIO) SendThenRead(out, b []byte) (n int, werr, err error) {
-	r.wb, r.wn, r.werr, r.sent = out, 0, nil, false
+// closed). The socket's deadlines apply. done, if not nil, is told when
+// the write is done, before the wait; it is not told at all when the wait
+// could not begin (err is then the deadline's, or the socket closed, and
+// nothing was written).
+func (r *rawIO) SendThenRead(out, b []byte, done sentHook) (n int, werr, err error) {
+	r.wb, r.wn, r.werr, r.sent, r.done = out, 0, nil, false, done
 	err = r.readAs(opSendRead, b)
-	r.wb = nil
+	r.wb, r.done = nil, nil
 	switch {
 	case r.werr != nil:
 		return 0, r.werr, nil
