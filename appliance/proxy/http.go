@@ -1595,8 +1595,6 @@ func (h *httpConn) response(st *serviceState, x *attempt, start time.Time) outco
 		// (the wait forgets earlier readiness), and would be read only
 		// when the connection parks, parkAfter later.
 		h.pending, h.pendingSt = append(out, avail...), st
-		x.reuseOK = !resp.Close && x.bodyDone && !x.info.http10
-		return keepAlive
 	case len(out)+len(avail) <= cap(out):
 		var n int
 		n, err = h.clientWrite(append(out, avail...))

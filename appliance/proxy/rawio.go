@@ -34,8 +34,9 @@ type rawIO struct {
 	rn, wn         int
 	rerr, werr     error
 	readFn, sendFn func(fd uintptr) bool
-	rop            readOp // what readFn does; the reading goroutine's
-	sent           bool   // opSendRead: the write is done
+	pastFn         func(fd uintptr) // readFn for Control (ReadPast)
+	rop            readOp           // what readFn does; the reading goroutine's
+	sent           bool             // opSendRead: the write is done
 	done           sentHook
 }
 
@@ -74,6 +75,7 @@ func (r *rawIO) bind(rc syscall.RawConn) {
 	r.rc = rc
 	if r.readFn == nil {
 		r.readFn, r.sendFn = r.read, r.send
+		r.pastFn = func(fd uintptr) { r.read(fd) }
 	}
 }
 
@@ -184,7 +186,21 @@ func (r *rawIO) Write(b []byte) (int, error) {
 // and no error when it holds nothing; the error itself (an unix.Errno)
 // when the read fails; io.EOF at the end.
 func (r *rawIO) ReadNow(b []byte) (int, error) {
-	err := r.readAs(opReadNow, b)
+	return r.readNowResult(r.readAs(opReadNow, b), b)
+}
+
+// ReadPast is ReadNow whatever the read deadline: a look at what came
+// after a wait that ended at its deadline.
+func (r *rawIO) ReadPast(b []byte) (int, error) {
+	r.rb, r.rop = b, opReadNow
+	err := r.rc.Control(r.pastFn)
+	r.rb = nil
+	return r.readNowResult(err, b)
+}
+
+// readNowResult is what ReadNow returns after a read into b that the
+// poller's call ended with err.
+func (r *rawIO) readNowResult(err error, b []byte) (int, error) {
 	switch {
 	case err != nil:
 		return 0, err
@@ -196,25 +212,6 @@ func (r *rawIO) ReadNow(b []byte) (int, error) {
 		return 0, io.EOF
 	}
 	return r.rn, nil
-}
-
-// ReadPast is ReadNow whatever the read deadline: a look at what came
-// after a wait that ended at its deadline.
-func (r *rawIO) ReadPast(b []byte) (int, error) {
-	var n int
-	var e unix.Errno
-	if err := r.rc.Control(func(fd uintptr) { n, e = sysRead(fd, b) }); err != nil {
-		return 0, err
-	}
-	switch {
-	case e == unix.EAGAIN:
-		return 0, nil
-	case e != 0:
-		return 0, e
-	case n == 0 && len(b) > 0:
-		return 0, io.EOF
-	}
-	return n, nil
 }
 
 // SendThenRead writes out and reads the answer into b, with the write
