@@ -114,7 +114,7 @@ for port in 8101 8102 8201 8202; do
 done
 
 calls=raw_syscalls:sys_enter
-for c in read write recvfrom sendto epoll_wait epoll_pwait epoll_ctl futex nanosleep clock_gettime \
+for c in read write recvfrom recvmsg sendto epoll_wait epoll_pwait epoll_ctl futex nanosleep clock_gettime \
 	accept4 socket connect close shutdown setsockopt getsockopt getsockname getpeername fcntl; do
 	calls+=,syscalls:sys_enter_$c
 done

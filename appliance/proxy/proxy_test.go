@@ -28,7 +28,7 @@ func namer(t *testing.T, name string) string {
 
 // serveConns serves every connection to a new loopback listener with
 // handle (which must close it) until the test ends; it returns the address.
-func serveConns(t *testing.T, handle func(c net.Conn)) string {
+func serveConns(t testing.TB, handle func(c net.Conn)) string {
 	t.Helper()
 	ln := testutil.Listen(t)
 	go func() {

@@ -357,7 +357,8 @@ func (s *side) fail(who byte, err error) {
 // pipe copies src to dst with a pooled buffer. At src's EOF it half-closes
 // dst, or closes it when the other direction ended at its EOF already; on
 // an error or an idle timeout it closes both connections so the other
-// direction ends too.
+// direction ends too. Once src has sent twice, a pump carries the
+// direction (see pump).
 func pipe(src, dst *side) int64 {
 	bp := getBuf(copyBufSize)
 	defer putBuf(bp)
@@ -366,22 +367,40 @@ func pipe(src, dst *side) int64 {
 	// One goroutine per direction: dl.r is src's read deadline, dl.w dst's
 	// write deadline; each moves only when it drifts by an eighth.
 	var dl deadlines
+	var p *pump
+	chunks := 0
 	now := time.Now() // one clock read per chunk: after it arrived
 	for {
 		dl.read(src.c, now.Add(src.idle), src.idle/8)
-		k, err := src.read(buf)
-		now = time.Now()
-		if k > 0 {
-			src.touch(now)
-			dl.write(dst.c, now.Add(dst.idle), dst.idle/8)
-			if _, werr := dst.write(buf[:k]); werr != nil {
-				src.fail(dst.who, werr)
-				src.c.Close()
-				dst.c.Close()
-				return n
+		var err, werr error
+		if p != nil {
+			var k int64
+			k, werr, err = p.run()
+			n += k
+			now = time.Now()
+		} else {
+			var k int
+			k, err = src.read(buf)
+			now = time.Now()
+			if k > 0 {
+				src.touch(now)
+				dl.write(dst.c, now.Add(dst.idle), dst.idle/8)
+				if _, werr = dst.write(buf[:k]); werr == nil {
+					dst.touch(now)
+					n += int64(k)
+					if chunks++; chunks == 2 && err == nil {
+						if p = startPump(src, dst, &dl, buf); p != nil {
+							defer p.stop()
+						}
+					}
+				}
 			}
-			dst.touch(now)
-			n += int64(k)
+		}
+		if werr != nil {
+			src.fail(dst.who, werr)
+			src.c.Close()
+			dst.c.Close()
+			return n
 		}
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {

@@ -17,7 +17,8 @@ import (
 )
 
 // These tests pin down what a tcp-mode tunnel does, whatever carries its
-// bytes (today two goroutines with Go's blocking-style I/O): half-close each
+// bytes (today a goroutine a direction, reading first and then, once a
+// side has sent twice, through a pump inside one poller wait): half-close each
 // way, byte-exact large transfers with the byte counts in the access
 // record, many tunnels at once, and nothing left behind when they end.
 
@@ -338,3 +339,102 @@ func waitHash(t *testing.T, got <-chan [32]byte, want []byte) {
 }
 
 // openFDs is the number of file descriptors this process holds.
+
+// pumpService is tunnelService with minute-long idle timeouts, so that a
+// tunnel end the proxy missed shows as a client left waiting.
+func pumpService(t *testing.T, addr string) (string, *captureLog) {
+	t.Helper()
+	_, listen, rec := accessProxy(t, "    mode: tcp\n    timeouts: {client: 1m, server: 1m}\n",
+		"    servers: [{name: s0, address: \""+addr+"\"}]\n")
+	return listen, rec
+}
+
+// TestTunnelPumpEnds: once a tunnel's server has sent twice a pump carries
+// that direction, and waits for the poller after a read that drained the
+// socket. An end that came right behind the server's last bytes, merged
+// into the same wake-up, must still end the tunnel: a FIN (told by the
+// TCP_INQ hint) and a reset (told by the tunnel watch), each in many
+// rounds, with the client answered and then closed well within the
+// minute-long idle timeouts; and a tunnel that pauses longer than the
+// watch's tick goes on carrying bytes.
+func TestTunnelPumpEnds(t *testing.T) {
+	const rounds = 40
+	// The server answers three requests ("a", "b", "c"); after the third
+	// answer it closes (a FIN), or resets (linger 0).
+	server := func(reset bool) func(c net.Conn) {
+		return func(c net.Conn) {
+			defer c.Close()
+			buf := make([]byte, 16)
+			for i := range 3 {
+				if _, err := io.ReadFull(c, buf[:1]); err != nil {
+					return
+				}
+				if i == 2 && reset {
+					c.(*net.TCPConn).SetLinger(0)
+				}
+				c.Write([]byte{'A' + buf[0] - 'a'})
+			}
+		}
+	}
+	for _, reset := range []bool{false, true} {
+		name := map[bool]string{false: "FIN", true: "reset"}[reset]
+		t.Run(name, func(t *testing.T) {
+			started, kicks := pumpsStarted.Load(), watchKicks.Load()
+			listen, rec := pumpService(t, serveConns(t, server(reset)))
+			for range rounds {
+				c := dialTunnel(t, listen)
+				c.SetDeadline(time.Now().Add(5 * time.Second))
+				buf := make([]byte, 1)
+				for _, q := range "abc" {
+					io.WriteString(c, string(q))
+					if _, err := io.ReadFull(c, buf); err != nil || buf[0] != byte(q)-'a'+'A' {
+						t.Fatalf("answer to %q: %q, %v", q, buf, err)
+					}
+				}
+				start := time.Now()
+				b, err := io.ReadAll(c)
+				if len(b) != 0 || (err != nil && !reset) {
+					t.Fatalf("after the last answer: %q, %v; want the end", b, err)
+				}
+				if d := time.Since(start); d > 2*time.Second {
+					t.Fatalf("the server's end reached the client after %v", d)
+				}
+				c.Close() // a FIN ended one direction: the client ends the other
+				r := rec.waitClient(t, c.LocalAddr())
+				want := "--"
+				if reset {
+					want = "SD"
+				}
+				if got := string(r.Termination[:]); got != want {
+					t.Fatalf("termination %s, want %s", got, want)
+				}
+			}
+			if pumpsStarted.Load() == started {
+				t.Fatal("no pump started: the test did not test it")
+			}
+			// A FIN is told by the hint, not the watch (which a pump slow
+			// to wake under load may still meet now and then).
+			if k := watchKicks.Load() - kicks; !reset && k > rounds/4 {
+				t.Fatalf("the watch ended %d waits of %d rounds: the FIN was not seen by the TCP_INQ hint", k, rounds)
+			}
+		})
+	}
+	t.Run("pauses", func(t *testing.T) {
+		addr := serveConns(t, func(c net.Conn) {
+			defer c.Close()
+			io.Copy(struct{ io.Writer }{c}, struct{ io.Reader }{c})
+		})
+		listen, _ := pumpService(t, addr)
+		c := dialTunnel(t, listen)
+		buf := make([]byte, 8)
+		for i := range 8 {
+			msg := fmt.Sprintf("trip %d", i)
+			io.WriteString(c, msg)
+			if _, err := io.ReadFull(c, buf[:len(msg)]); err != nil || string(buf[:len(msg)]) != msg {
+				t.Fatalf("trip %d: %q, %v", i, buf[:len(msg)], err)
+			}
+			time.Sleep(3 * watchEvery)
+		}
+		c.Close()
+	})
+}
