@@ -136,14 +136,11 @@ func (p *pump) pumpRead(fd uintptr) bool {
 			return true
 		}
 		p.now = time.Now()
-		src, dst := p.src, p.dst
-		src.touch(p.now)
-		p.dl.write(dst.c, p.now.Add(dst.idle), dst.idle/8)
-		if _, err := dst.io.Write(p.buf[:n]); err != nil {
+		src := p.src
+		if err := src.forward(p.dst, p.buf[:n], p.now, p.dl); err != nil {
 			p.werr = err
 			return true
 		}
-		dst.touch(p.now)
 		p.n += int64(n)
 		p.dl.read(src.c, p.now.Add(src.idle), src.idle/8)
 		if n < len(p.buf) && p.inq == 0 {

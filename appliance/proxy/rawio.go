@@ -34,7 +34,7 @@ type rawIO struct {
 	rn, wn         int
 	rerr, werr     error
 	readFn, sendFn func(fd uintptr) bool
-	pastFn         func(fd uintptr) // readFn for Control (ReadPast)
+	pastFn         func(fd uintptr) // readFn for Control (ReadPast); made on its first use
 	rop            readOp           // what readFn does; the reading goroutine's
 	sent           bool             // opSendRead: the write is done
 	done           sentHook
@@ -70,12 +70,12 @@ func rawConn(c *net.TCPConn) syscall.RawConn {
 	return rc
 }
 
-// bind points r at rc; r's callbacks are made once, on its first bind.
+// bind points r at rc; r's read and write callbacks are made once, on its
+// first bind (ReadPast's on its first call: only the http path uses it).
 func (r *rawIO) bind(rc syscall.RawConn) {
 	r.rc = rc
 	if r.readFn == nil {
 		r.readFn, r.sendFn = r.read, r.send
-		r.pastFn = func(fd uintptr) { r.read(fd) }
 	}
 }
 
@@ -192,6 +192,9 @@ func (r *rawIO) ReadNow(b []byte) (int, error) {
 // ReadPast is ReadNow whatever the read deadline: a look at what came
 // after a wait that ended at its deadline.
 func (r *rawIO) ReadPast(b []byte) (int, error) {
+	if r.pastFn == nil {
+		r.pastFn = func(fd uintptr) { r.read(fd) }
+	}
 	r.rb, r.rop = b, opReadNow
 	err := r.rc.Control(r.pastFn)
 	r.rb = nil

@@ -320,6 +320,18 @@ func (s *side) write(b []byte) (int, error) {
 
 func (s *side) touch(now time.Time) { s.last.Store(now.UnixNano()) }
 
+// forward writes b, read from s at now, to dst: both sides count it as
+// activity, and dst's write deadline (dl's) moves with it.
+func (s *side) forward(dst *side, b []byte, now time.Time, dl *deadlines) error {
+	s.touch(now)
+	dl.write(dst.c, now.Add(dst.idle), dst.idle/8)
+	if _, err := dst.write(b); err != nil {
+		return err
+	}
+	dst.touch(now)
+	return nil
+}
+
 // tunnel copies both ways between the client a and the server b until
 // both directions end, passing half-closes on; an idle side or an error
 // ends both. It returns the bytes copied from a to b and from b to a, and
@@ -383,10 +395,7 @@ func pipe(src, dst *side) int64 {
 			k, err = src.read(buf)
 			now = time.Now()
 			if k > 0 {
-				src.touch(now)
-				dl.write(dst.c, now.Add(dst.idle), dst.idle/8)
-				if _, werr = dst.write(buf[:k]); werr == nil {
-					dst.touch(now)
+				if werr = src.forward(dst, buf[:k], now, &dl); werr == nil {
 					n += int64(k)
 					if chunks++; chunks == 2 && err == nil {
 						if p = startPump(src, dst, &dl, buf); p != nil {
