@@ -53,6 +53,13 @@ type pump struct {
 	oob [32]byte
 	inq int
 
+	// A burst's splicing (splice.go): its pipe (nil when not in a
+	// burst), the bytes in it still to move and spliceOut's failure.
+	pipe  *splicePipe
+	left  int
+	serr  unix.Errno
+	outFn func(fd uintptr) bool
+
 	// waitAt is when the pump began waiting after a read that drained
 	// the socket (mono; 0 while it is not so waiting): the watch's.
 	waitAt atomic.Int64
@@ -88,8 +95,11 @@ func startPump(src, dst *side, dl *deadlines, buf []byte) *pump {
 // ended (for tests).
 var pumpsStarted, watchKicks atomic.Int64
 
-// stop takes p off the watch.
-func (p *pump) stop() { watch.remove(p) }
+// stop takes p off the watch and gives back a burst's pipe.
+func (p *pump) stop() {
+	watch.remove(p)
+	p.endBurst()
+}
 
 // run pumps until the source ends, fails or reaches its read deadline, or
 // a write to dst fails: k is the bytes written to dst, werr the write's
@@ -118,6 +128,12 @@ func (p *pump) run() (k int64, werr, err error) {
 func (p *pump) pumpRead(fd uintptr) bool {
 	p.waitAt.Store(0)
 	for {
+		if p.pipe != nil {
+			if on, done := p.splice(fd); !on {
+				return done
+			}
+			continue
+		}
 		n, e := p.recv(fd)
 		switch {
 		case e == unix.EAGAIN:
@@ -143,13 +159,58 @@ func (p *pump) pumpRead(fd uintptr) bool {
 		}
 		p.n += int64(n)
 		p.dl.read(src.c, p.now.Add(src.idle), src.idle/8)
-		if n < len(p.buf) && p.inq == 0 {
+		if n == len(p.buf) {
+			// The buffer filled: a large transfer, spliced from now on
+			// while it lasts (splice.go), unless no pipe is free.
+			if p.pipe = getPipe(); p.pipe != nil && p.outFn == nil {
+				p.outFn = p.spliceOutFd
+			}
+		} else if p.inq == 0 {
 			// Drained, and no FIN behind the bytes: wait for the poller.
 			p.waitAt.Store(int64(monoOf(p.now)))
 			watch.wake()
 			return false
 		}
 	}
+}
+
+// splice moves one chunk of a burst (splice.go): on reports whether the
+// pump goes on, else done is pumpRead's result. It ends the burst when the
+// socket is drained (the next read, a recvmsg, tells then whether a FIN
+// follows, or finds nothing and waits), ends, or fails.
+func (p *pump) splice(fd uintptr) (on, done bool) {
+	n, e := p.spliceIn(fd)
+	switch {
+	case e == unix.EAGAIN:
+		// Nothing left: the poller tells of what comes next.
+		p.endBurst()
+		return false, false
+	case e != 0:
+		p.endBurst()
+		p.rerr = e
+		return false, true
+	case n == 0:
+		p.endBurst()
+		if p.rerr = p.takeLookErr(); p.rerr == 0 {
+			p.eof = true
+		}
+		return false, true
+	}
+	p.now = time.Now()
+	src, dst := p.src, p.dst
+	src.toward(dst, p.now, p.dl)
+	if err := p.spliceOut(n); err != nil {
+		p.endBurst()
+		p.werr = err
+		return false, true
+	}
+	dst.touch(p.now)
+	p.n += int64(n)
+	p.dl.read(src.c, p.now.Add(src.idle), src.idle/8)
+	if n < p.pipe.size {
+		p.endBurst()
+	}
+	return true, false
 }
 
 // recv is recvmsg(2) into p.buf with the TCP_INQ hint in p.inq (1 when it

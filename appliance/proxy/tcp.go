@@ -321,15 +321,21 @@ func (s *side) write(b []byte) (int, error) {
 func (s *side) touch(now time.Time) { s.last.Store(now.UnixNano()) }
 
 // forward writes b, read from s at now, to dst: both sides count it as
-// activity, and dst's write deadline (dl's) moves with it.
+// activity (dst once written), and dst's write deadline (dl's) moves with
+// it.
 func (s *side) forward(dst *side, b []byte, now time.Time, dl *deadlines) error {
-	s.touch(now)
-	dl.write(dst.c, now.Add(dst.idle), dst.idle/8)
+	s.toward(dst, now, dl)
 	if _, err := dst.write(b); err != nil {
 		return err
 	}
 	dst.touch(now)
 	return nil
+}
+
+// toward is forward's part before the write.
+func (s *side) toward(dst *side, now time.Time, dl *deadlines) {
+	s.touch(now)
+	dl.write(dst.c, now.Add(dst.idle), dst.idle/8)
 }
 
 // tunnel copies both ways between the client a and the server b until

@@ -133,6 +133,7 @@ func TestTunnelLargeBothWaysByteExact(t *testing.T) {
 		hashAll(c, serverGot)
 	})
 	listen, _, rec := tunnelService(t, addr)
+	spliced := splicedBytes.Load()
 	c := dialTunnel(t, listen)
 	wg := sendAll(c, up)
 	got, err := io.ReadAll(c)
@@ -144,6 +145,20 @@ func TestTunnelLargeBothWaysByteExact(t *testing.T) {
 	r := rec.waitClient(t, c.LocalAddr())
 	if string(r.Termination[:]) != "--" || r.BytesIn != size || r.BytesOut != size {
 		t.Fatalf("record: termination %s, in %d, out %d; want --, %d each way", r.Termination[:], r.BytesIn, r.BytesOut, size)
+	}
+	checkSpliced(t, spliced, size)
+}
+
+// checkSpliced fails unless the pumps spliced at least half of a
+// transfer's size bytes since splicedBytes read before, and gave back every
+// pipe once the tunnels ended.
+func checkSpliced(t *testing.T, before int64, size int) {
+	t.Helper()
+	if got := splicedBytes.Load() - before; got < int64(size)/2 {
+		t.Errorf("%d of the transfer's %d bytes spliced; want most of them (a burst splices)", got, size)
+	}
+	if open, free := pipesOpen(); open != free {
+		t.Errorf("%d pipes open, %d of them given back; want all given back", open, free)
 	}
 }
 
@@ -169,6 +184,7 @@ func TestTunnelBackPressureOneWay(t *testing.T) {
 		hashAll(c, serverGot)
 	})
 	listen, _, rec := tunnelService(t, addr)
+	spliced := splicedBytes.Load()
 	c := dialTunnel(t, listen)
 	wg := sendAll(c, up)
 	br := bufio.NewReader(c)
@@ -185,6 +201,7 @@ func TestTunnelBackPressureOneWay(t *testing.T) {
 	if string(r.Termination[:]) != "--" || r.BytesIn != size || r.BytesOut != 7 {
 		t.Fatalf("record: termination %s, in %d, out %d; want --, %d, 7", r.Termination[:], r.BytesIn, r.BytesOut, size)
 	}
+	checkSpliced(t, spliced, size)
 }
 
 // TestTCPConnectFails: a tcp-mode connect that is refused or times out
@@ -358,10 +375,10 @@ func pumpService(t *testing.T, addr string) (string, *captureLog) {
 // minute-long idle timeouts; and a tunnel that pauses longer than the
 // watch's tick goes on carrying bytes.
 func TestTunnelPumpEnds(t *testing.T) {
-	const rounds = 40
-	// The server answers three requests ("a", "b", "c"); after the third
-	// answer it closes (a FIN), or resets (linger 0).
-	server := func(reset bool) func(c net.Conn) {
+	// The server answers three requests ("a", "b", "c"), the third with
+	// big bytes after its letter (a burst the pump splices); after the
+	// third answer it closes (a FIN), or resets (linger 0).
+	server := func(reset bool, big []byte) func(c net.Conn) {
 		return func(c net.Conn) {
 			defer c.Close()
 			buf := make([]byte, 16)
@@ -373,14 +390,29 @@ func TestTunnelPumpEnds(t *testing.T) {
 					c.(*net.TCPConn).SetLinger(0)
 				}
 				c.Write([]byte{'A' + buf[0] - 'a'})
+				if i == 2 && len(big) > 0 {
+					c.Write(big)
+				}
 			}
 		}
 	}
-	for _, reset := range []bool{false, true} {
-		name := map[bool]string{false: "FIN", true: "reset"}[reset]
-		t.Run(name, func(t *testing.T) {
+	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
+	for _, tc := range []struct {
+		name   string
+		reset  bool
+		big    []byte
+		rounds int
+	}{
+		{"FIN", false, nil, 40},
+		{"reset", true, nil, 40},
+		{"FIN after a burst", false, big, 10},
+		{"reset after a burst", true, big, 10},
+	} {
+		reset, rounds := tc.reset, tc.rounds
+		t.Run(tc.name, func(t *testing.T) {
 			started, kicks := pumpsStarted.Load(), watchKicks.Load()
-			listen, rec := pumpService(t, serveConns(t, server(reset)))
+			spliced := splicedBytes.Load()
+			listen, rec := pumpService(t, serveConns(t, server(reset, tc.big)))
 			for range rounds {
 				c := dialTunnel(t, listen)
 				c.SetDeadline(time.Now().Add(5 * time.Second))
@@ -393,8 +425,12 @@ func TestTunnelPumpEnds(t *testing.T) {
 				}
 				start := time.Now()
 				b, err := io.ReadAll(c)
-				if len(b) != 0 || (err != nil && !reset) {
-					t.Fatalf("after the last answer: %q, %v; want the end", b, err)
+				switch {
+				case reset && len(b) <= len(tc.big) && bytes.Equal(b, tc.big[:len(b)]):
+					// A reset may overtake bytes still on their way.
+				case !reset && err == nil && bytes.Equal(b, tc.big):
+				default:
+					t.Fatalf("after the last answer: %d bytes, %v; want the end (after %d bytes)", len(b), err, len(tc.big))
 				}
 				if d := time.Since(start); d > 2*time.Second {
 					t.Fatalf("the server's end reached the client after %v", d)
@@ -414,8 +450,14 @@ func TestTunnelPumpEnds(t *testing.T) {
 			}
 			// A FIN is told by the hint, not the watch (which a pump slow
 			// to wake under load may still meet now and then).
-			if k := watchKicks.Load() - kicks; !reset && k > rounds/4 {
+			if k := watchKicks.Load() - kicks; !reset && k > int64(rounds/4) {
 				t.Fatalf("the watch ended %d waits of %d rounds: the FIN was not seen by the TCP_INQ hint", k, rounds)
+			}
+			if tc.big != nil && !reset {
+				checkSpliced(t, spliced, rounds*len(tc.big))
+			}
+			if open, free := pipesOpen(); open != free {
+				t.Errorf("%d pipes open, %d of them given back; want all given back", open, free)
 			}
 		})
 	}
