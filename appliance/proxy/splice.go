@@ -19,14 +19,22 @@ import (
 // Pipes are shared: a burst takes one and gives it back empty when it
 // ends. At most maxPipes are open (a burst beyond that copies, as HAProxy
 // does past its maxpipes), at most maxFreePipes kept for the next burst.
+// A pipe holds at most its size of a direction's bytes (moved out of the
+// source's socket buffer) while the other side is slow.
 
 const (
 	maxPipes     = 1024
 	maxFreePipes = 32
 	// pipeSize is what each pipe is grown to (F_SETPIPE_SZ): a splice
 	// moves up to this much, and on a real NIC each arriving segment
-	// takes one of the pipe's slots (a 64 KiB pipe has 16).
-	pipeSize = 1 << 20
+	// takes one of the pipe's slots (a default 64 KiB pipe has 16).
+	pipeSize = 256 << 10
+	// minPipeSize is the least a pipe worth splicing through holds. The
+	// kernel makes smaller ones (two pages) for a user past its pipe
+	// quota (fs.pipe-user-pages-soft, 64 MiB; a process without
+	// CAP_SYS_RESOURCE, as halbd on the appliance, counts against it):
+	// then no more pipes are made and bursts copy.
+	minPipeSize = 64 << 10
 )
 
 // splicePipe is one pipe: r its read end, w its write end, size its
@@ -36,11 +44,12 @@ type splicePipe struct {
 	size int
 }
 
-var pipes struct {
-	mu   sync.Mutex
-	free []*splicePipe
-	open int
-}
+var pipes = struct {
+	mu    sync.Mutex
+	free  []*splicePipe
+	open  int
+	limit int // maxPipes, or fewer once the kernel gave a small pipe
+}{limit: maxPipes}
 
 // splicedBytes counts the bytes the pumps spliced (for tests).
 var splicedBytes atomic.Int64
@@ -56,7 +65,7 @@ func getPipe() *splicePipe {
 		pipes.mu.Unlock()
 		return p
 	}
-	if pipes.open >= maxPipes {
+	if pipes.open >= pipes.limit {
 		pipes.mu.Unlock()
 		return nil
 	}
@@ -70,14 +79,19 @@ func getPipe() *splicePipe {
 		return nil
 	}
 	p := &splicePipe{r: fd[0], w: fd[1]}
-	// Growing may be refused (fs.pipe-max-size, or a user's pipe quota):
-	// the pipe is then used at the size it has.
+	// Growing may be refused (fs.pipe-max-size, or the user's pipe
+	// quota): the pipe is then used at the size it has, if that is worth
+	// it.
 	if n, err := unix.FcntlInt(uintptr(fd[1]), unix.F_SETPIPE_SZ, pipeSize); err == nil {
 		p.size = n
 	} else if n, err := unix.FcntlInt(uintptr(fd[1]), unix.F_GETPIPE_SZ, 0); err == nil {
 		p.size = n
-	} else {
+	}
+	if p.size < minPipeSize {
 		closePipe(p)
+		pipes.mu.Lock()
+		pipes.limit = pipes.open
+		pipes.mu.Unlock()
 		return nil
 	}
 	return p
