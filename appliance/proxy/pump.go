@@ -3,6 +3,7 @@ package proxy
 import (
 	"io"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -64,8 +65,10 @@ type pump struct {
 	// the socket (mono; 0 while it is not so waiting): the watch's.
 	waitAt atomic.Int64
 	looked int64 // the waitAt the watch last looked at; the watch's own
-	// lookErr is a socket error the watch's look took (an unix.Errno).
+	// lookErr is a socket error the watch's look took (an unix.Errno);
+	// looking is set while a look is under way.
 	lookErr atomic.Uint32
+	looking atomic.Bool
 	idx     int // in watch.pumps, under watch.mu
 	lookFn  func(fd uintptr)
 }
@@ -146,7 +149,7 @@ func (p *pump) pumpRead(fd uintptr) bool {
 			return true
 		case n == 0:
 			// The end, unless the watch took a reset's error first.
-			if p.rerr = p.takeLookErr(); p.rerr == 0 {
+			if p.rerr = p.endErr(); p.rerr == 0 {
 				p.eof = true
 			}
 			return true
@@ -191,7 +194,7 @@ func (p *pump) splice(fd uintptr) (on, done bool) {
 		return false, true
 	case n == 0:
 		p.endBurst()
-		if p.rerr = p.takeLookErr(); p.rerr == 0 {
+		if p.rerr = p.endErr(); p.rerr == 0 {
 			p.eof = true
 		}
 		return false, true
@@ -251,20 +254,33 @@ func (p *pump) recv(fd uintptr) (int, unix.Errno) {
 // or reports lookErr).
 func (p *pump) look(fd uintptr) {
 	var b [1]byte
+	p.looking.Store(true)
 	n, _, e := unix.RawSyscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1,
 		unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
 	switch {
 	case e == unix.EAGAIN, e == unix.EINTR, e == 0 && n > 0:
+		p.looking.Store(false)
 		return
 	case e != 0:
 		p.lookErr.Store(uint32(e))
 	}
+	p.looking.Store(false)
 	watchKicks.Add(1)
 	p.src.c.SetReadDeadline(time.Unix(1, 0))
 }
 
 // takeLookErr is the error the watch took from the socket, if any.
 func (p *pump) takeLookErr() unix.Errno { return unix.Errno(p.lookErr.Swap(0)) }
+
+// endErr is takeLookErr for a pump that read the end: a look under way
+// may have taken a reset's error, leaving the end for the pump to read,
+// and not stored it yet; endErr waits for the look (one system call).
+func (p *pump) endErr() unix.Errno {
+	for p.looking.Load() {
+		runtime.Gosched()
+	}
+	return p.takeLookErr()
+}
 
 // watchEvery is how often the tunnel watch looks at the pumps.
 const watchEvery = 10 * time.Millisecond
