@@ -32,6 +32,9 @@ import (
 //     the pump of a socket that has ended or failed; a reset is then seen
 //     within two ticks (HAProxy sees it at once).
 //
+// A read that fills the buffer starts a burst, spliced while it lasts
+// (splice.go).
+//
 // A pump waiting past watchEvery costs the watch's one look instead of the
 // read that found nothing: a sparse tunnel pays about what it did (the
 // look, from another goroutine, a little more: BenchmarkTCPSparse), a

@@ -11,10 +11,11 @@ import (
 // A pump splices a large transfer: once a read has filled the copy buffer
 // (more is likely waiting), the pump moves the source's bytes into a pipe
 // and from the pipe to the other side with splice(2), so the bytes are not
-// copied into the proxy and out again (the kernel passes the pages' references),
-// until the socket is drained; then it reads again (the TCP_INQ hint, see
-// pump). HAProxy does the same with `option splice-auto`. Small exchanges
-// never splice: for them a read and a write are cheaper than two splices.
+// copied into the proxy and out again (the kernel passes references to
+// the pages), until the socket is drained; then it reads again (the TCP_INQ hint, see
+// pump). HAProxy splices with `option splice-auto` or `splice-response`
+// (its default is not to). Small exchanges never splice: for them a read
+// and a write are cheaper than two splices.
 //
 // Pipes are shared: a burst takes one and gives it back empty when it
 // ends. At most maxPipes are open (a burst beyond that copies, as HAProxy
