@@ -151,10 +151,7 @@ func (p *pump) pumpRead(fd uintptr) bool {
 			p.rerr = e
 			return true
 		case n == 0:
-			// The end, unless the watch took a reset's error first.
-			if p.rerr = p.endErr(); p.rerr == 0 {
-				p.eof = true
-			}
+			p.atEnd()
 			return true
 		}
 		p.now = time.Now()
@@ -165,17 +162,19 @@ func (p *pump) pumpRead(fd uintptr) bool {
 		}
 		p.n += int64(n)
 		p.dl.read(src.c, p.now.Add(src.idle), src.idle/8)
-		if n == len(p.buf) {
-			// The buffer filled: a large transfer, spliced from now on
-			// while it lasts (splice.go), unless no pipe is free.
-			if p.pipe = getPipe(); p.pipe != nil && p.outFn == nil {
-				p.outFn = p.spliceOutFd
-			}
-		} else if p.inq == 0 {
+		if p.inq == 0 {
 			// Drained, and no FIN behind the bytes: wait for the poller.
 			p.waitAt.Store(int64(monoOf(p.now)))
 			watch.wake()
 			return false
+		}
+		if n == len(p.buf) {
+			// The buffer filled and more waits: a large transfer,
+			// spliced from now on while it lasts (splice.go), unless no
+			// pipe is free.
+			if p.pipe = getPipe(); p.pipe != nil && p.outFn == nil {
+				p.outFn = p.spliceOutFd
+			}
 		}
 	}
 }
@@ -197,9 +196,7 @@ func (p *pump) splice(fd uintptr) (on, done bool) {
 		return false, true
 	case n == 0:
 		p.endBurst()
-		if p.rerr = p.endErr(); p.rerr == 0 {
-			p.eof = true
-		}
+		p.atEnd()
 		return false, true
 	}
 	p.now = time.Now()
@@ -275,14 +272,17 @@ func (p *pump) look(fd uintptr) {
 // takeLookErr is the error the watch took from the socket, if any.
 func (p *pump) takeLookErr() unix.Errno { return unix.Errno(p.lookErr.Swap(0)) }
 
-// endErr is takeLookErr for a pump that read the end: a look under way
-// may have taken a reset's error, leaving the end for the pump to read,
-// and not stored it yet; endErr waits for the look (one system call).
-func (p *pump) endErr() unix.Errno {
+// atEnd records the source's end, read by the pump: its EOF, unless the
+// watch took a reset's error first. A look under way may have taken it,
+// leaving the end for the pump to read, and not stored it yet: atEnd waits
+// for the look (one system call).
+func (p *pump) atEnd() {
 	for p.looking.Load() {
 		runtime.Gosched()
 	}
-	return p.takeLookErr()
+	if p.rerr = p.takeLookErr(); p.rerr == 0 {
+		p.eof = true
+	}
 }
 
 // watchEvery is how often the tunnel watch looks at the pumps.

@@ -9,11 +9,11 @@ import (
 )
 
 // A pump splices a large transfer: once a read has filled the copy buffer
-// (more is likely waiting), the pump moves the source's bytes into a pipe
-// and from the pipe to the other side with splice(2), so the bytes are not
-// copied into the proxy and out again (the kernel passes references to
-// the pages), until the socket is drained; then it reads again (the TCP_INQ hint, see
-// pump). HAProxy splices with `option splice-auto` or `splice-response`
+// and the TCP_INQ hint says more waits, the pump moves the source's bytes
+// into a pipe and from the pipe to the other side with splice(2), so the
+// bytes are not copied into the proxy and out again (the kernel passes
+// references to the pages), until the socket is drained; then it reads
+// again (the hint, see pump). HAProxy splices with `option splice-auto` or `splice-response`
 // (its default is not to). Small exchanges never splice: for them a read
 // and a write are cheaper than two splices.
 //

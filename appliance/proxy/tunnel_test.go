@@ -157,6 +157,12 @@ func checkSpliced(t *testing.T, before int64, size int) {
 	if got := splicedBytes.Load() - before; got < int64(size)/2 {
 		t.Errorf("%d of the transfer's %d bytes spliced; want most of them (a burst splices)", got, size)
 	}
+	checkPipesBack(t)
+}
+
+// checkPipesBack fails unless every open pipe was given back.
+func checkPipesBack(t *testing.T) {
+	t.Helper()
 	if open, free := pipesOpen(); open != free {
 		t.Errorf("%d pipes open, %d of them given back; want all given back", open, free)
 	}
@@ -456,9 +462,7 @@ func TestTunnelPumpEnds(t *testing.T) {
 			if tc.big != nil && !reset {
 				checkSpliced(t, spliced, rounds*len(tc.big))
 			}
-			if open, free := pipesOpen(); open != free {
-				t.Errorf("%d pipes open, %d of them given back; want all given back", open, free)
-			}
+			checkPipesBack(t)
 		})
 	}
 	t.Run("pauses", func(t *testing.T) {
