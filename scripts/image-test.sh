@@ -754,6 +754,12 @@ boot_figures() {
 	sd_chain[$n]=$(awk '/^halbd\.service/ { f = 1; print; next } f && /─/ { print; next } f { exit }' "$out" |
 		sed 's/^[^a-zA-Z-]*//' | paste -sd'<' | sed 's/</ <- /g')
 	grep -q '^halbd\.service' <<<"${sd_chain[$n]}" || fail "part 1, boot $n: no critical chain for halbd.service (see $out)"
+	# halbd follows links by the kernel's notifications, as in the lab,
+	# not by polling (its subscription once needed a capability the
+	# unit does not grant).
+	if grep -a 'link notifications' "$out"; then
+		fail "part 1, boot $n: halbd polls the links instead of following the kernel's notifications (see $out)"
+	fi
 }
 
 # secs TERM: seconds of a systemd time span ("1min 2.5s", "850ms", "3.2s").

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -197,8 +198,7 @@ func (n *NetlinkNetif) WatchLinks(ctx context.Context) (<-chan struct{}, error) 
 		n.mu.Unlock()
 		return nil, errors.ErrUnsupported
 	}
-	s, err := nl.SubscribeAt(n.ns, netns.None(), unix.NETLINK_ROUTE,
-		unix.RTNLGRP_LINK, unix.RTNLGRP_IPV4_IFADDR, unix.RTNLGRP_IPV6_IFADDR)
+	s, err := subscribeIn(n.ns, unix.RTNLGRP_LINK, unix.RTNLGRP_IPV4_IFADDR, unix.RTNLGRP_IPV6_IFADDR)
 	n.mu.Unlock()
 	if err != nil {
 		return nil, fmt.Errorf("vrrp: subscribe to link notifications: %w", err)
@@ -227,6 +227,25 @@ func (n *NetlinkNetif) WatchLinks(ctx context.Context) (<-chan struct{}, error) 
 		}
 	}()
 	return ch, nil
+}
+
+// subscribeIn opens an rtnetlink socket in namespace ns listening to
+// groups. In the calling thread's own namespace (the daemon's) it opens it
+// there: entering a namespace, even the one the thread is in, needs
+// CAP_SYS_ADMIN, which halbd on the appliance does not have (its
+// subscription failed there, and it polled the links every linkPoll).
+func subscribeIn(ns netns.NsHandle, groups ...uint) (*nl.NetlinkSocket, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	cur, err := netns.Get()
+	if err != nil {
+		return nil, fmt.Errorf("network namespace: %w", err)
+	}
+	defer cur.Close()
+	if cur.Equal(ns) {
+		return nl.Subscribe(unix.NETLINK_ROUTE, groups...)
+	}
+	return nl.SubscribeAt(ns, cur, unix.NETLINK_ROUTE, groups...)
 }
 
 // Forget implements linkWatcher: the polls' shared answers (pollShare)

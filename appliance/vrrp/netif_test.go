@@ -862,16 +862,72 @@ func TestNetifWatchLinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	told("an address added")
+
+	// Called in a's own namespace by a thread without CAP_SYS_ADMIN (as
+	// halbd on the appliance runs): the subscription is made there,
+	// without entering the namespace it is in (which needs the
+	// capability).
+	var own <-chan struct{}
+	if err := x.a.Do(func() error {
+		return withoutSysAdmin(func() error {
+			var err error
+			own, err = n.WatchLinks(ctx)
+			return err
+		})
+	}); err != nil {
+		t.Fatalf("WatchLinks in its own namespace without CAP_SYS_ADMIN: %v", err)
+	}
+	quiet()
+	if err := x.a.SetLink("eth0", false); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case _, ok := <-own:
+		if !ok {
+			t.Fatal("eth0 down: the own namespace's channel closed")
+		}
+	case <-time.After(nifPollBound):
+		t.Fatalf("eth0 down: not told on the own namespace's subscription within %v", nifPollBound)
+	}
+
 	cancel()
-	deadline := time.After(nifPollBound)
-	for {
-		select {
-		case _, ok := <-ch:
-			if !ok {
-				return
+	for _, c := range []<-chan struct{}{ch, own} {
+		deadline := time.After(nifPollBound)
+	drain:
+		for {
+			select {
+			case _, ok := <-c:
+				if !ok {
+					break drain
+				}
+			case <-deadline:
+				t.Fatal("the channel did not close when the context ended")
 			}
-		case <-deadline:
-			t.Fatal("the channel did not close when the context ended")
 		}
 	}
+}
+
+// withoutSysAdmin runs f on the calling thread with CAP_SYS_ADMIN out of
+// its effective set (capabilities are a thread's own), and raises it again
+// after: the caller must hold the thread (a netlab host's Do does).
+func withoutSysAdmin(f func() error) error {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("capget: %w", err)
+	}
+	const bit = 1 << unix.CAP_SYS_ADMIN // < 32: in the first word
+	if data[0].Effective&bit == 0 {
+		return errors.New("the thread has no CAP_SYS_ADMIN to drop")
+	}
+	data[0].Effective &^= bit
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("capset: %w", err)
+	}
+	err := f()
+	data[0].Effective |= bit
+	if err2 := unix.Capset(&hdr, &data[0]); err2 != nil {
+		panic("cannot raise CAP_SYS_ADMIN again: " + err2.Error())
+	}
+	return err
 }
