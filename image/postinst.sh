@@ -37,6 +37,13 @@ systemctl mask modprobe@drm.service modprobe@fuse.service modprobe@dm_mod.servic
 	sys-kernel-config.mount systemd-update-utmp.service systemd-update-utmp-runlevel.service \
 	systemd-pstore.service systemd-random-seed.service systemd-hwdb-update.service \
 	dpkg-db-backup.timer systemd-tmpfiles-clean.timer >/dev/null 2>&1
+# No modules listed to load at boot (/etc/modules is empty): without the
+# link systemd-modules-load.service has nothing to look at and is skipped.
+rm -f /etc/modules-load.d/modules.conf
+# / is mounted read-only by the initrd with the options it needs (fstab's
+# noatime means nothing on a read-only file system; halb-seed remounts it
+# for a moment on the first boot): no remount at boot.
+systemctl mask systemd-remount-fs.service >/dev/null 2>&1
 # Generators for what the appliance does not have: encrypted, integrity or
 # verity disks, GPT auto-mounts, hibernation, rc.local, SysV scripts,
 # system updates, getty (halb-console replaces it).
