@@ -140,7 +140,6 @@ type udpReceiver struct {
 	conn *net.UDPConn
 	mu   sync.Mutex
 	msgs [][]byte
-	done chan struct{}
 }
 
 func newUDPReceiver(t testing.TB) *udpReceiver {
@@ -149,10 +148,31 @@ func newUDPReceiver(t testing.TB) *udpReceiver {
 	if err != nil {
 		t.Fatal(err)
 	}
+	r := &udpReceiver{conn: c}
+	r.receive(t, c)
+	return r
+}
+
+// alsoOnIPv6 makes r receive at its port on ::1 too, for a target named
+// by a host name that resolves to both loopbacks (Debian's /etc/hosts
+// names ::1 localhost, and Go dials ::1 first). It fails where the port is
+// taken on ::1 or there is no IPv6 loopback.
+func (r *udpReceiver) alsoOnIPv6(t testing.TB) error {
+	t.Helper()
+	c, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback, Port: r.conn.LocalAddr().(*net.UDPAddr).Port})
+	if err != nil {
+		return err
+	}
+	r.receive(t, c)
+	return nil
+}
+
+// receive reads c's datagrams into r.msgs until the test ends.
+func (r *udpReceiver) receive(t testing.TB, c *net.UDPConn) {
 	c.SetReadBuffer(8 << 20)
-	r := &udpReceiver{conn: c, done: make(chan struct{})}
+	done := make(chan struct{})
 	go func() {
-		defer close(r.done)
+		defer close(done)
 		buf := make([]byte, 65536)
 		for {
 			n, _, err := c.ReadFromUDP(buf)
@@ -164,8 +184,7 @@ func newUDPReceiver(t testing.TB) *udpReceiver {
 			r.mu.Unlock()
 		}
 	}()
-	t.Cleanup(func() { c.Close(); <-r.done })
-	return r
+	t.Cleanup(func() { c.Close(); <-done })
 }
 
 func (r *udpReceiver) addr() string { return r.conn.LocalAddr().String() }
