@@ -143,13 +143,37 @@ send() {
 # root_shell TO LOG PASSWORD COMMAND WANT WHAT: on a console (keys to TO,
 # see send; its output in LOG): '!', PASSWORD for sulogin, COMMAND in the
 # root shell; its output must show WANT. WHAT names the step in failures.
+#
+# sulogin prints its prompt, then sets the terminal with TCSAFLUSH, which
+# discards what was typed in between: keys sent the moment the prompt shows
+# can be lost (a CI run read "Login incorrect" so). A person types after a
+# moment and types again after "Login incorrect"; so does this, three
+# times at most (a wrong password fails all three).
 root_shell() {
-	local to=$1 log=$2 pw=$3 cmd=$4 want=$5 what=$6
+	local to=$1 log=$2 pw=$3 cmd=$4 want=$5 what=$6 try asked wrong shells
+	asked=$(count "$log" 'Give root password for maintenance')
+	shells=$(count "$log" 'root@[a-z0-9-]+:')
+	wrong=$(count "$log" 'Login incorrect')
 	send "$to" '!'
-	wait_log "$log" 'Give root password for maintenance' 30 ||
+	wait_more "$log" 'Give root password for maintenance' "$asked" 30 ||
 		fail "$what: '!' on the console did not ask for the root password (see $log)"
-	send "$to" "$pw"$'\r'
-	wait_log "$log" 'root@[a-z0-9-]+:' 30 || fail "$what: no root shell prompt after the password (see $log)"
+	for try in 1 2 3; do
+		sleep 1
+		send "$to" "$pw"$'\r'
+		local end=$(($(date +%s) + 30))
+		while [ "$(date +%s)" -lt "$end" ]; do
+			[ "$(count "$log" 'root@[a-z0-9-]+:')" -gt "$shells" ] && break 2
+			[ "$(count "$log" 'Login incorrect')" -gt "$wrong" ] && break
+			sleep 0.2
+		done
+		[ "$(count "$log" 'Login incorrect')" -gt "$wrong" ] ||
+			fail "$what: no root shell prompt after the password (see $log)"
+		wrong=$(count "$log" 'Login incorrect')
+		[ "$try" -lt 3 ] || fail "$what: sulogin said \"Login incorrect\" to the password three times (see $log)"
+		echo "image-test:   $what: sulogin said \"Login incorrect\" (attempt $try); typing the password again"
+		wait_more "$log" 'Give root password for maintenance' "$((asked + try))" 30 ||
+			fail "$what: sulogin did not ask again after \"Login incorrect\" (see $log)"
+	done
 	shell_cmd "$to" "$log" "$cmd" "$want" "$what"
 }
 
