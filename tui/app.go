@@ -155,9 +155,13 @@ type App struct {
 	// chosen is set once the first status decided between the wizard and
 	// the dashboard.
 	chosen bool
-	// retry is the reconnect backoff; polling holds a poll in flight.
+	// retry is the reconnect backoff; polling holds a poll in flight;
+	// stale is set when an event came while it was (the poll may have
+	// read the status before the event's change): one more fetch follows
+	// it.
 	retry   time.Duration
 	polling bool
+	stale   bool
 	// events: the stream's channel while it is followed.
 	events    chan api.Event
 	streamGen int
@@ -264,6 +268,10 @@ func (a *App) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case statusMsg:
 		a.polling = false
 		cmd := a.takeStatus(m)
+		if a.stale {
+			a.stale, a.polling = false, true
+			cmd = tea.Batch(cmd, a.fetchStatus())
+		}
 		return a, cmd
 	case pollMsg:
 		if a.polling {
@@ -286,6 +294,8 @@ func (a *App) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if !a.polling {
 			a.polling = true
 			cmds = append(cmds, a.fetchStatus())
+		} else {
+			a.stale = true
 		}
 		s, cmd := a.screen.Update(c, msg)
 		a.screen = s

@@ -60,6 +60,9 @@ type fakeClient struct {
 	joinPeer   api.PeerState // the peer a join adds to status.peer
 	// importOffer is GET /v1/import's answer (nil: 404, no files).
 	importOffer *api.ImportResult
+	// statusRead, when set, is called by Status with the status it read,
+	// before it answers (outside the lock: it may block).
+	statusRead func()
 }
 
 func newFake(t *testing.T) *fakeClient {
@@ -93,13 +96,18 @@ func (f *fakeClient) Import(ctx context.Context, node string) (api.ImportResult,
 
 func (f *fakeClient) Status(ctx context.Context) (*api.Status, error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	if f.statusErr != nil {
+		f.mu.Unlock()
 		return nil, f.statusErr
 	}
 	st := *f.status
 	if f.peer != nil {
 		st.Peer = mustJSON(f.peer)
+	}
+	read := f.statusRead
+	f.mu.Unlock()
+	if read != nil {
+		read()
 	}
 	return &st, nil
 }

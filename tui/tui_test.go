@@ -424,6 +424,41 @@ func TestDashboardGolden(t *testing.T) {
 	})
 }
 
+// TestEventDuringPollShows: a state change whose event comes while a
+// status read is under way, one that read the status before the change,
+// shows at once: another read follows that one (the next poll is an hour
+// away here).
+func TestEventDuringPollShows(t *testing.T) {
+	f := newFake(t)
+	f.configured()
+	c := startConsole(t, f, 2, func(o *Options) { o.Poll = time.Hour })
+	c.waitFor("vip-a MASTER")
+	read, release := make(chan struct{}), make(chan struct{})
+	f.mu.Lock()
+	f.statusRead = func() {
+		f.mu.Lock()
+		f.statusRead = nil
+		f.mu.Unlock()
+		close(read)
+		<-release
+	}
+	f.mu.Unlock()
+	// An event starts a read, which takes the status while vip-a is
+	// still MASTER and waits.
+	f.events <- api.Event{Time: testNow, Type: "backends.server_down", Message: "server web/web2 down: connect: connection refused"}
+	<-read
+	f.setStatus(func(st *api.Status) {
+		var ins []vrrp.InstanceStatus
+		json.Unmarshal(st.VRRP, &ins)
+		ins[0].State, ins[0].Master = vrrp.StateBackup, "10.0.0.12"
+		st.VRRP = mustJSON(ins)
+	})
+	f.events <- api.Event{Time: testNow.Add(time.Second), Type: "vrrp.transition", Message: "vip-a: MASTER → BACKUP (higher priority seen)"}
+	c.waitFor("higher priority seen")
+	close(release)
+	c.waitFor("vip-a BACKUP")
+}
+
 // dashboardGolden compares the dashboard of a fake set up by setup with
 // the golden file of each terminal, once show saw it ready.
 func dashboardGolden(t *testing.T, setup func(*fakeClient), show func(*console, *fakeClient)) {
@@ -710,8 +745,16 @@ func TestFailoverTest(t *testing.T) {
 			})
 		}
 		set(vrrp.StateBackup, 620*time.Millisecond, "10.0.0.2")
-		time.Sleep(100 * time.Millisecond)
-		set(vrrp.StateMaster, 2620*time.Millisecond, "")
+		// MASTER again once the console has read BACKUP (a fixed pause
+		// could pass between two of its reads on a loaded machine).
+		f.mu.Lock()
+		f.statusRead = func() {
+			f.mu.Lock()
+			f.statusRead = nil
+			f.mu.Unlock()
+			set(vrrp.StateMaster, 2620*time.Millisecond, "")
+		}
+		f.mu.Unlock()
 	}
 	c := startConsole(t, f, 2)
 	c.ready()
