@@ -236,8 +236,8 @@ func TestTeardownLeavesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond)
-	pids := namespacePIDs(h.NamespacePath())
+	var pids []int
+	WaitFor(5*time.Second, func() bool { pids = namespacePIDs(h.NamespacePath()); return len(pids) >= 2 })
 	if len(pids) < 2 {
 		t.Fatalf("expected the shell and its children in the namespace, got %v", pids)
 	}

@@ -9,13 +9,16 @@ import (
 	"halb/appliance/api"
 )
 
+// The windows below are a second: the steps before each deadline (an
+// fsync among them) must not outlast it on a loaded machine.
+
 // TestConfirmedApplyReverts: a change applied with a confirmation window
 // and not confirmed goes back to the config before it, recorded in the
 // history as a revert; other changes are refused meanwhile.
 func TestConfirmedApplyReverts(t *testing.T) {
 	dir := t.TempDir()
 	td := startDaemon(t, dir, nodeConfig(0))
-	res, err := td.ApplyConfirmed(api.SourceConsole, "", []byte(nodeConfig(1)), 300*time.Millisecond)
+	res, err := td.ApplyConfirmed(api.SourceConsole, "", []byte(nodeConfig(1)), time.Second)
 	if err != nil || res.Version != 2 || res.ConfirmBy.IsZero() {
 		t.Fatalf("ApplyConfirmed = %+v, %v", res, err)
 	}
@@ -54,7 +57,7 @@ func TestConfirmedApplyReverts(t *testing.T) {
 func TestConfirmedApplyKept(t *testing.T) {
 	dir := t.TempDir()
 	td := startDaemon(t, dir, nodeConfig(0))
-	if _, err := td.ApplyConfirmed(api.SourceConsole, "", []byte(nodeConfig(1)), 200*time.Millisecond); err != nil {
+	if _, err := td.ApplyConfirmed(api.SourceConsole, "", []byte(nodeConfig(1)), time.Second); err != nil {
 		t.Fatal(err)
 	}
 	if err := td.Confirm(); err != nil {
@@ -62,7 +65,7 @@ func TestConfirmedApplyKept(t *testing.T) {
 	}
 	td.waitEvent("config.confirmed")
 	// Past the deadline, nothing reverts.
-	time.Sleep(400 * time.Millisecond)
+	time.Sleep(1200 * time.Millisecond)
 	if td.running() != nodeConfig(1) || len(td.History()) != 2 {
 		t.Fatalf("a confirmed change reverted: running %q, history %+v", td.running(), td.History())
 	}
@@ -97,11 +100,11 @@ func TestRevertNow(t *testing.T) {
 func TestConfirmedApplySurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
 	td := startDaemon(t, dir, nodeConfig(0))
-	if _, err := td.ApplyConfirmed(api.SourceConsole, "", []byte(nodeConfig(1)), 200*time.Millisecond); err != nil {
+	if _, err := td.ApplyConfirmed(api.SourceConsole, "", []byte(nodeConfig(1)), time.Second); err != nil {
 		t.Fatal(err)
 	}
 	td.stop()
-	time.Sleep(300 * time.Millisecond) // the deadline passes while no daemon runs
+	time.Sleep(1200 * time.Millisecond) // the deadline passes while no daemon runs
 	td = startDaemon(t, dir, "")
 	if !slices.ContainsFunc(td.early, func(ev api.Event) bool { return ev.Type == "config.reverted" }) {
 		td.waitEvent("config.reverted")

@@ -532,7 +532,14 @@ func TestHTTPInLoop(t *testing.T) {
 					tc.answer(c)
 				})
 			}
-			target := Target{Addr: addr, Path: "/health", ExpectStatus: tc.want, Timeout: 300 * time.Millisecond}
+			// Each side's own exchange must end the same way: 2s leaves
+			// a loaded machine room for the answers; the server that
+			// hangs (1s) is timed out at 300ms.
+			timeout := 2 * time.Second
+			if tc.name == "hangs" {
+				timeout = 300 * time.Millisecond
+			}
+			target := Target{Addr: addr, Path: "/health", ExpectStatus: tc.want, Timeout: timeout}
 			ctx, cancel := context.WithTimeout(context.Background(), target.Timeout)
 			defer cancel()
 			want := httpChecker{}.Check(ctx, target)

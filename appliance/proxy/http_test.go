@@ -389,10 +389,8 @@ func TestHTTPIdleKeepAliveParked(t *testing.T) {
 		}
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
-		time.Sleep(200 * time.Millisecond) // parked after parkAfter
-		if p := c.parker(); p == nil || p.Len() != 1 {
-			t.Fatalf("the idle connection is not parked")
-		}
+		// Parked after parkAfter, well before http_keep_alive.
+		awaitParked(t, c, 1, 400*time.Millisecond)
 	}
 	start := time.Now()
 	if _, err := br.ReadByte(); err == nil {

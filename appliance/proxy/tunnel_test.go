@@ -455,8 +455,9 @@ func TestTunnelPumpEnds(t *testing.T) {
 				t.Fatal("no pump started: the test did not test it")
 			}
 			// A FIN is told by the hint, not the watch (which a pump slow
-			// to wake under load may still meet now and then).
-			if k := watchKicks.Load() - kicks; !reset && k > int64(rounds/4) {
+			// to wake under load may still meet now and then: a missed
+			// hint would leave every round to the watch).
+			if k := watchKicks.Load() - kicks; !reset && k > int64(rounds/2) {
 				t.Fatalf("the watch ended %d waits of %d rounds: the FIN was not seen by the TCP_INQ hint", k, rounds)
 			}
 			if tc.big != nil && !reset {

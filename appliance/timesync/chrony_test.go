@@ -295,7 +295,7 @@ func TestLiarAloneRaisesTheAlarm(t *testing.T) {
 }
 
 // nearThreeSeconds tells whether the event is the offset alarm with an
-// offset within a millisecond of 3s.
+// offset near 3s.
 func nearThreeSeconds(t testing.TB, event string) bool {
 	off, ok := strings.CutPrefix(event, "time: alarm: offset +")
 	if !ok {
@@ -307,7 +307,10 @@ func nearThreeSeconds(t testing.TB, event string) bool {
 		t.Errorf("event %q: want the offset alarm's form", event)
 		return false
 	}
-	return (d - 3*time.Second).Abs() < time.Millisecond
+	// The event names the first round's offset, whose round trip the
+	// status no longer shows: 100ms is far beyond a loopback's and far
+	// short of what max_offset (500ms) tells apart.
+	return (d - 3*time.Second).Abs() < 100*time.Millisecond
 }
 
 func TestChronyTwoAndALiar(t *testing.T) {
@@ -323,8 +326,16 @@ func TestChronyTwoAndALiar(t *testing.T) {
 	if st.Server != a && st.Server != b {
 		t.Errorf("chosen %q, want one of the chronyds", st.Server)
 	}
-	if !st.Synchronized || st.Alarm != "" || st.Offset.Abs() > time.Millisecond || st.Steps+st.Slews != 0 {
-		t.Errorf("status %+v, want synchronised to chrony, no alarm, the clock untouched", st)
+	// Same host clock: the offset is within half the round trip of the
+	// truechimers it combines (a few µs for the timestamps' rounding).
+	var bound time.Duration
+	for _, s := range st.Servers {
+		if !s.Falseticker {
+			bound = max(bound, s.Delay/2+10*time.Microsecond)
+		}
+	}
+	if !st.Synchronized || st.Alarm != "" || st.Offset.Abs() > bound || st.Steps+st.Slews != 0 {
+		t.Errorf("status %+v, want synchronised to chrony (offset within %v), no alarm, the clock untouched", st, bound)
 	}
 	// The liar stays a liar round after round.
 	first := st.Servers[1].LastPoll

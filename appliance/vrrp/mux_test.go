@@ -402,7 +402,11 @@ func TestBackupCatchesUpBeforeTakeover(t *testing.T) {
 	lx := newLinkFixture(t)
 	x.c.open = lx.s.conn
 	on := true
-	const iv = 20 * time.Millisecond // Master_Down_Interval 72 ms at priority 100
+	// Master_Down_Interval 180 ms at priority 100: the loop below holds
+	// an advert every interval, so a stall of the test's goroutine of
+	// more than ~130 ms (not rare under -race on 2 CPUs) would let the
+	// socket run dry and the takeover would be right.
+	const iv = 50 * time.Millisecond
 	x.start(&config.Config{VRRP: []config.VRRPInstance{{Name: "v1", Interface: "eth0", VRID: 1, Version: 3, Priority: 100,
 		AdvertInterval: config.Duration(iv), Preempt: &on, VIPs: []string{"10.0.1.100/24"}}}})
 	x.eventually("the link's socket open", func() (bool, string) { return len(lx.links()) == 1, "" })
@@ -411,7 +415,7 @@ func TestBackupCatchesUpBeforeTakeover(t *testing.T) {
 	eth0.in <- master
 	x.waitState("v1", StateBackup)
 
-	stop := time.Now().Add(20 * 72 * time.Millisecond)
+	stop := time.Now().Add(12 * 180 * time.Millisecond)
 	for time.Now().Before(stop) {
 		eth0.hold(master)
 		time.Sleep(iv)

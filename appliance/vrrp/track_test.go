@@ -206,8 +206,11 @@ func TestExecProgram(t *testing.T) {
 	pidFile := filepath.Join(dir, "child.pid")
 	slow := script("slow", "sleep 60 & echo $! > "+pidFile+"; sleep 60")
 	start := time.Now()
-	ok, detail := runProgram(context.Background(), execProgram, []string{slow}, 100*time.Millisecond)
-	if ok || detail != "timed out after 100ms" {
+	// 2s: the shell must have started its child and written the pid
+	// file before the timeout (200ms was once too short for that on a
+	// loaded machine in the notify test: ca482d0).
+	ok, detail := runProgram(context.Background(), execProgram, []string{slow}, 2*time.Second)
+	if ok || detail != "timed out after 2s" {
 		t.Errorf("slow program: %v, %q; want a timeout", ok, detail)
 	}
 	if took := time.Since(start); took > 30*time.Second {
