@@ -450,7 +450,7 @@ func (be *backend) dial(ctx context.Context, s *server, timeout time.Duration, s
 	}
 	u := &upstream{TCPConn: tc}
 	if s.tls != nil {
-		t := tls.Client(tc, s.tls)
+		t := tls.Client(newRawStream(tc), s.tls)
 		tc.SetDeadline(start.Add(timeout))
 		err := t.HandshakeContext(ctx)
 		tc.SetDeadline(time.Time{})

@@ -60,6 +60,19 @@ func newRawIO(c *net.TCPConn) *rawIO {
 	return r
 }
 
+// rawStream is a socket whose reads and writes are a rawIO's: the socket
+// under a TLS client's tls.Conn (which reads under its input lock and
+// writes under its output lock, one of each at a time, as rawIO wants).
+type rawStream struct {
+	*net.TCPConn
+	io *rawIO
+}
+
+func newRawStream(c *net.TCPConn) *rawStream { return &rawStream{TCPConn: c, io: newRawIO(c)} }
+
+func (r *rawStream) Read(b []byte) (int, error)  { return r.io.Read(b) }
+func (r *rawStream) Write(b []byte) (int, error) { return r.io.Write(b) }
+
 // rawConn is c's raw connection. SyscallConn fails only for a nil or
 // unopened net.TCPConn, which the proxy never has: a fault of ours.
 func rawConn(c *net.TCPConn) syscall.RawConn {
