@@ -61,8 +61,9 @@ func newRawIO(c *net.TCPConn) *rawIO {
 }
 
 // rawStream is a socket whose reads and writes are a rawIO's: the socket
-// under a TLS client's tls.Conn (which reads under its input lock and
-// writes under its output lock, one of each at a time, as rawIO wants).
+// under a tls.Conn (which reads under its input lock and writes under its
+// output lock, one of each at a time, as rawIO wants), to a server
+// directly and under tlsRaw from a client.
 type rawStream struct {
 	*net.TCPConn
 	io *rawIO

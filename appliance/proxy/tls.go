@@ -45,13 +45,10 @@ import (
 // maxPlain is the most plaintext one TLS record carries (RFC 8446 5.1).
 const maxPlain = 16384
 
-// tlsRaw is the socket under a tls.Conn (see above). Its reads and writes
-// are raw system calls inside Go's poller (rawIO: the tls.Conn reads under
-// its input lock and writes under its output lock, one of each at a time,
-// as rawIO wants).
+// tlsRaw is the socket under a tls.Conn (see above), a rawStream whose
+// reads hand over one record at a time.
 type tlsRaw struct {
-	*net.TCPConn
-	io     *rawIO
+	*rawStream
 	more   []byte  // read from the socket past the record being handed over
 	hdr    [5]byte // the record header being read
 	hdrN   int     // bytes of hdr seen
@@ -74,7 +71,7 @@ func (r *tlsRaw) Read(p []byte) (int, error) {
 		}
 	} else {
 		var err error
-		n, err = r.io.Read(p)
+		n, err = r.rawStream.Read(p)
 		if n == 0 {
 			return 0, err
 		}
@@ -86,9 +83,6 @@ func (r *tlsRaw) Read(p []byte) (int, error) {
 	}
 	return cut, nil
 }
-
-// Write writes all of p (a record or a flight of them).
-func (r *tlsRaw) Write(p []byte) (int, error) { return r.io.Write(p) }
 
 // scan follows the record framing over b and returns where the record it
 // is in ends (len(b) if not within b).
@@ -654,7 +648,7 @@ func (c *Component) rebuildTLS(keys [][32]byte) {
 // handshake terminates TLS on c (pre: bytes already read from it) by
 // deadline.
 func (s *service) handshake(c *net.TCPConn, pre []byte, t *tlsTerm, deadline time.Time) (*tlsClient, error) {
-	raw := &tlsRaw{TCPConn: c, io: newRawIO(c)}
+	raw := &tlsRaw{rawStream: newRawStream(c)}
 	if len(pre) > 0 {
 		raw.more = append([]byte(nil), pre...)
 	}
