@@ -60,8 +60,9 @@ type fakeClient struct {
 	joinPeer   api.PeerState // the peer a join adds to status.peer
 	// importOffer is GET /v1/import's answer (nil: 404, no files).
 	importOffer *api.ImportResult
-	// statusRead, when set, is called by Status with the status it read,
-	// before it answers (outside the lock: it may block).
+	// statusRead, when set, is called once, by the next Status after it
+	// has read the status and before it answers (outside the lock: it may
+	// block or change the status).
 	statusRead func()
 }
 
@@ -105,6 +106,7 @@ func (f *fakeClient) Status(ctx context.Context) (*api.Status, error) {
 		st.Peer = mustJSON(f.peer)
 	}
 	read := f.statusRead
+	f.statusRead = nil
 	f.mu.Unlock()
 	if read != nil {
 		read()

@@ -436,9 +436,6 @@ func TestEventDuringPollShows(t *testing.T) {
 	read, release := make(chan struct{}), make(chan struct{})
 	f.mu.Lock()
 	f.statusRead = func() {
-		f.mu.Lock()
-		f.statusRead = nil
-		f.mu.Unlock()
 		close(read)
 		<-release
 	}
@@ -748,12 +745,7 @@ func TestFailoverTest(t *testing.T) {
 		// MASTER again once the console has read BACKUP (a fixed pause
 		// could pass between two of its reads on a loaded machine).
 		f.mu.Lock()
-		f.statusRead = func() {
-			f.mu.Lock()
-			f.statusRead = nil
-			f.mu.Unlock()
-			set(vrrp.StateMaster, 2620*time.Millisecond, "")
-		}
+		f.statusRead = func() { set(vrrp.StateMaster, 2620*time.Millisecond, "") }
 		f.mu.Unlock()
 	}
 	c := startConsole(t, f, 2)
