@@ -300,8 +300,12 @@ func (td *testDaemon) assertHealth(service string, healthy bool, when string) {
 // health checks, drains and reloads change that.
 func TestMinHealthy(t *testing.T) {
 	s1, s2 := namer(t, "s1"), namer(t, "s2")
-	// s3 is a server that goes away: a listener of its own.
-	ln3, err := net.Listen("tcp", "127.0.0.1:0")
+	// s3 is a server that goes away: a listener of its own, on a port
+	// reserved for the whole test so that nothing else (a parallel
+	// package's port-0 bind or outgoing connection) can take it once the
+	// listener is closed and answer s3's checks.
+	s3 := testutil.ReservedAddr(t)
+	ln3, err := net.Listen("tcp", s3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,7 +319,6 @@ func TestMinHealthy(t *testing.T) {
 			c.Close()
 		}
 	}()
-	s3 := ln3.Addr().String()
 	listen := testutil.ReservedAddr(t)
 	servers := []string{"s1=" + s1, "s2=" + s2, "s3=" + s3}
 	cfg := func(minHealthy int) string {

@@ -496,18 +496,21 @@ func TestHTTPInLoop(t *testing.T) {
 		want   config.StatusCodes
 		answer func(net.Conn) // nil: nothing listens
 		pass   bool
+		// timeout of both sides' checks: 2s leaves a loaded machine
+		// room for the answers; 0 means that.
+		timeout time.Duration
 	}{
-		{"200", nil, answer("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"), true},
-		{"500", nil, answer("HTTP/1.1 500 Internal Server Error\r\n\r\n"), false},
-		{"302 in range", config.StatusCodes{{Lo: 200, Hi: 399}}, answer("HTTP/1.0 302 Found\r\nLocation: /x\r\n\r\n"), true},
-		{"interim then 200", nil, answer("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n\r\n"), true},
-		{"trickled head", nil, answer("HTTP/1.1 2", "00 OK\r\nA: b\r", "\n\r\n"), true},
-		{"garbage", nil, answer("hello there\r\n\r\n"), false},
-		{"closed before the status", nil, answer(), false},
-		{"closed in the head", nil, answer("HTTP/1.1 200 OK\r\nX: y"), false},
-		{"head too long", nil, answer("HTTP/1.1 200 OK\r\n" + strings.Repeat("X-Long: "+strings.Repeat("y", 100)+"\r\n", 200)), false},
-		{"hangs", nil, func(c net.Conn) { time.Sleep(time.Second) }, false},
-		{"refused", nil, nil, false},
+		{"200", nil, answer("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"), true, 0},
+		{"500", nil, answer("HTTP/1.1 500 Internal Server Error\r\n\r\n"), false, 0},
+		{"302 in range", config.StatusCodes{{Lo: 200, Hi: 399}}, answer("HTTP/1.0 302 Found\r\nLocation: /x\r\n\r\n"), true, 0},
+		{"interim then 200", nil, answer("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n\r\n"), true, 0},
+		{"trickled head", nil, answer("HTTP/1.1 2", "00 OK\r\nA: b\r", "\n\r\n"), true, 0},
+		{"garbage", nil, answer("hello there\r\n\r\n"), false, 0},
+		{"closed before the status", nil, answer(), false, 0},
+		{"closed in the head", nil, answer("HTTP/1.1 200 OK\r\nX: y"), false, 0},
+		{"head too long", nil, answer("HTTP/1.1 200 OK\r\n" + strings.Repeat("X-Long: "+strings.Repeat("y", 100)+"\r\n", 200)), false, 0},
+		{"hangs", nil, func(c net.Conn) { time.Sleep(time.Second) }, false, 300 * time.Millisecond},
+		{"refused", nil, nil, false, 0},
 	}
 	l, _ := startLoop(t)
 	for _, tc := range cases {
@@ -532,12 +535,10 @@ func TestHTTPInLoop(t *testing.T) {
 					tc.answer(c)
 				})
 			}
-			// Each side's own exchange must end the same way: 2s leaves
-			// a loaded machine room for the answers; the server that
-			// hangs (1s) is timed out at 300ms.
-			timeout := 2 * time.Second
-			if tc.name == "hangs" {
-				timeout = 300 * time.Millisecond
+			// Each side's own exchange must end the same way.
+			timeout := tc.timeout
+			if timeout == 0 {
+				timeout = 2 * time.Second
 			}
 			target := Target{Addr: addr, Path: "/health", ExpectStatus: tc.want, Timeout: timeout}
 			ctx, cancel := context.WithTimeout(context.Background(), target.Timeout)
