@@ -431,6 +431,9 @@ func (h *httpConn) wait(d time.Duration, brief, head bool) waitResult {
 	first := time.Duration(0)
 	if brief {
 		first = min(d, parkAfter)
+		if h.first && !head {
+			first = min(d, firstParkAfter)
+		}
 		h.dl.read(h.c, time.Now().Add(first), 0)
 		err := waitReadable(h.c)
 		if err == nil {

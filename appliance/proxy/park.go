@@ -18,6 +18,15 @@ import (
 // cost no goroutine stack.
 const parkAfter = 10 * time.Millisecond
 
+// firstParkAfter is parkAfter for a new connection that has not sent a
+// byte: a client sends its request right behind its handshake's last ACK,
+// so one that has not within a millisecond is idle (a browser's
+// preconnect, a load of connections opened before their requests), and
+// each of a burst of such connections would keep a goroutine stack for
+// parkAfter: 9000 connections opened at once had up to 1100 goroutines
+// waiting (netlab bench -rows mem; docs/proxy-profile.md).
+const firstParkAfter = time.Millisecond
+
 // parker holds idle client connections without a goroutine each: a
 // parked connection is its socket in an epoll set of the parker's own
 // (one-shot), its deadline in the parker's heap (no timer per

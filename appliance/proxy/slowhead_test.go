@@ -191,6 +191,46 @@ func awaitParked(tb testing.TB, c *Component, n int, within time.Duration) {
 	}
 }
 
+// TestNewConnectionParksSoon: a new connection that sends nothing parks
+// after firstParkAfter, not parkAfter, and is still served when its
+// request comes. The quickest of 20 connections must park within
+// parkAfter of its connect (with parkAfter as the first wait none can).
+func TestNewConnectionParksSoon(t *testing.T) {
+	o := newOrigin(t, "o")
+	listen := freePort(t)
+	c := run(t, mustConfig(t, httpConfig(listen, "", servers(o.addr()))))
+	waitListening(t, listen)
+	quickest := time.Hour
+	for range 20 {
+		cn, err := net.Dial("tcp", listen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		for c.parker() == nil || c.parker().Len() != 1 {
+			if time.Since(start) > 5*time.Second {
+				t.Fatal("a new connection that sent nothing did not park within 5s")
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+		quickest = min(quickest, time.Since(start))
+		cn.SetDeadline(time.Now().Add(3 * time.Second))
+		fmt.Fprint(cn, "GET / HTTP/1.1\r\nHost: o\r\nConnection: close\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(cn), nil)
+		if err != nil {
+			t.Fatalf("the parked new connection's request: %v", err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		cn.Close()
+		awaitParked(t, c, 0, 2*time.Second)
+	}
+	t.Logf("quickest park of a new connection: %v", quickest)
+	if quickest >= parkAfter {
+		t.Fatalf("the quickest of 20 new connections parked %v after its connect, want less than parkAfter (%v)", quickest, parkAfter)
+	}
+}
+
 // TestLateHeadsAnswered: short connections whose heads come around the
 // time they park (before it, after it, split across it, with the
 // client's FIN right behind) are all answered: no wake-up of a parked
@@ -225,16 +265,21 @@ func TestLateHeadsAnswered(t *testing.T) {
 	}
 }
 
-// lateRequest sends req after up to 3 parkAfter: whole (way 0), split
-// after its fifth byte (1), or whole with a FIN behind it (2); and reads
-// the answer within 3 s.
+// lateRequest sends req after up to 3 parkAfter (every other one up to 3
+// firstParkAfter, around the time a new connection parks): whole (way 0),
+// split after its fifth byte (1), or whole with a FIN behind it (2); and
+// reads the answer within 3 s.
 func lateRequest(addr, req string, way int) error {
 	cn, err := net.Dial("tcp", addr)
 	if err != nil {
 		return err
 	}
 	defer cn.Close()
-	time.Sleep(rand.N(3 * parkAfter))
+	late := 3 * parkAfter
+	if rand.N(2) == 0 {
+		late = 3 * firstParkAfter
+	}
+	time.Sleep(rand.N(late))
 	cn.SetDeadline(time.Now().Add(3 * time.Second))
 	switch way {
 	case 1:
