@@ -207,12 +207,7 @@ func TestNewConnectionParksSoon(t *testing.T) {
 			t.Fatal(err)
 		}
 		start := time.Now()
-		for c.parker() == nil || c.parker().Len() != 1 {
-			if time.Since(start) > 5*time.Second {
-				t.Fatal("a new connection that sent nothing did not park within 5s")
-			}
-			time.Sleep(100 * time.Microsecond)
-		}
+		awaitParked(t, c, 1, 5*time.Second) // looks every 2ms
 		quickest = min(quickest, time.Since(start))
 		cn.SetDeadline(time.Now().Add(3 * time.Second))
 		fmt.Fprint(cn, "GET / HTTP/1.1\r\nHost: o\r\nConnection: close\r\n\r\n")
